@@ -1,0 +1,116 @@
+# attestd - one non-recursive Makefile.
+#   make            build libattest (static + shared), binaries and tests
+#   make demo       enrol a swtpm-backed host against a fresh fleet CA
+#   make check      run every test (unit + swtpm integration)
+#   make asan       the tests under ASan+UBSan (build-asan/)
+#   make bench      benchmarks (report only, never fail)
+#   make lint       cppcheck + banned-functions script
+#   make deps       install missing Debian packages (root) or print the line
+
+BUILD   ?= build
+CC      ?= cc
+SAN     ?=
+PKGS    := tss2-esys tss2-mu tss2-rc tss2-tctildr libcrypto libssl libcjson cunit
+
+DEB_PKGS := build-essential pkg-config libtss2-dev libssl-dev libcjson-dev \
+	libcunit1-dev libevent-dev libcurl4-openssl-dev libsqlite3-dev \
+	swtpm swtpm-tools tpm2-tools openssl xxd iproute2 procps cppcheck
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
+	-Wmissing-prototypes -Wvla
+HARDEN  := -fstack-protector-strong -fPIC
+ifeq ($(SAN),)
+OPT     := -O2 -g -D_FORTIFY_SOURCE=2
+else
+OPT     := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+	-fno-sanitize-recover=undefined
+endif
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CFLAGS  ?=
+CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) $(HARDEN) $(OPT) -Iinclude -Ilibattest $(PKG_CFLAGS)
+LDFLAGS += -pie -Wl,-z,relro,-z,now $(if $(SAN),-fsanitize=address$(comma)undefined)
+comma := ,
+
+LIB_SRC := $(sort $(wildcard libattest/*.c))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB_A   := $(BUILD)/libattest.a
+LIB_SO  := $(BUILD)/libattest.so
+
+BIN_NAMES := attestctl attest-provision
+BINS      := $(addprefix $(BUILD)/,$(BIN_NAMES))
+ATTESTCTL_SRC := $(sort $(wildcard attestd/*.c))
+PROVISION_SRC := $(sort $(wildcard provisioning/*.c))
+
+TEST_SRC  := $(sort $(wildcard tests/unit/test_*.c))
+TEST_BINS := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+TESTUTIL_SRC := $(sort $(wildcard tests/unit/testutil*.c))
+TESTUTIL_OBJ := $(TESTUTIL_SRC:%.c=$(BUILD)/%.o)
+BENCH_SRC := $(sort $(wildcard bench/*.c))
+BENCH_BINS := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all deps demo check asan bench lint clean test-bins
+.SECONDARY:
+all: $(LIB_A) $(LIB_SO) $(BINS) $(TEST_BINS) $(BENCH_BINS)
+
+deps:
+	@sh scripts/deps.sh $(DEB_PKGS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libattest/%.o: libattest/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DATTEST_BUILDING_LIB -fvisibility=hidden -MMD -MP -c $< -o $@
+
+$(LIB_A): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(LIB_SO): $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,libattest.so.0 -Wl,-z,relro,-z,now \
+	  $(if $(SAN),-fsanitize=address$(comma)undefined) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/attestctl: $(ATTESTCTL_SRC:%.c=$(BUILD)/%.o) $(LIB_A)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/attest-provision: $(PROVISION_SRC:%.c=$(BUILD)/%.o) $(LIB_A)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(TESTUTIL_OBJ) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(TESTUTIL_OBJ) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+test-bins: $(LIB_A) $(LIB_SO) $(BINS) $(TEST_BINS)
+
+check: deps
+	@$(MAKE) --no-print-directory test-bins
+	@BUILD=$(BUILD) sh tests/run-tests.sh $(TEST_BINS)
+
+asan: deps
+	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 test-bins
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	  BUILD=build-asan sh tests/run-tests.sh $(TEST_BINS:$(BUILD)/%=build-asan/%)
+
+demo: deps
+	@$(MAKE) --no-print-directory $(BINS)
+	@BUILD=$(BUILD) sh scripts/demo.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory $(BINS) $(BENCH_BINS)
+	@BUILD=$(BUILD) sh bench/run-bench.sh || true
+
+lint:
+	@sh scripts/banned.sh
+	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability \
+	  --inline-suppr -Iinclude -Ilibattest libattest attestd provisioning
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

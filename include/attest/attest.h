@@ -1,0 +1,79 @@
+/*
+ * attest.h - base of libattest's public API: error codes and their text.
+ *
+ * Every fallible libattest function returns an attest_err. ATTEST_OK is 0;
+ * codes are append-only and never renumbered (docs/errors.md has one entry per
+ * code). Beside the code, the failing call leaves a human-readable detail in
+ * thread-local storage (attest_errdetail()), which carries the decoded
+ * TSS2_RC (Tss2_RC_Decode) or OpenSSL error text where one caused the failure.
+ * The library never prints and never exits; callers decide what to log.
+ */
+#ifndef ATTEST_ATTEST_H
+#define ATTEST_ATTEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(ATTEST_BUILDING_LIB)
+#define ATTEST_API __attribute__((visibility("default")))
+#else
+#define ATTEST_API
+#endif
+#define ATTEST_MUST_CHECK __attribute__((warn_unused_result))
+
+typedef enum attest_err {
+	ATTEST_OK = 0,
+	ATTEST_E_INTERNAL = 1,
+	ATTEST_E_NOMEM = 2,
+	ATTEST_E_INVALID_ARG = 3,
+	ATTEST_E_IO = 4,
+	ATTEST_E_PARSE = 5,
+	ATTEST_E_TOO_LARGE = 6,
+	ATTEST_E_DUPLICATE_KEY = 7,
+	ATTEST_E_TPM = 8,
+	ATTEST_E_TPM_AUTH = 9,
+	ATTEST_E_CRYPTO = 10,
+	ATTEST_E_TOKEN_MISSING = 11,
+	ATTEST_E_TOKEN_UNKNOWN = 12,
+	ATTEST_E_TOKEN_EXPIRED = 13,
+	ATTEST_E_TOKEN_USED = 14,
+	ATTEST_E_TOKEN_HOST = 15,
+	ATTEST_E_EK_UNTRUSTED = 16,
+	ATTEST_E_EK_MISMATCH = 17,
+	ATTEST_E_EK_CRITICAL_EXT = 18,
+	ATTEST_E_EK_TEMPLATE = 19,
+	ATTEST_E_AK_TEMPLATE = 20,
+	ATTEST_E_CHALLENGE_UNKNOWN = 21,
+	ATTEST_E_CHALLENGE_EXPIRED = 22,
+	ATTEST_E_CHALLENGE_USED = 23,
+	ATTEST_E_SECRET_MISMATCH = 24,
+	ATTEST_E_EVIDENCE_MAGIC = 25,
+	ATTEST_E_EVIDENCE_TYPE = 26,
+	ATTEST_E_EVIDENCE_NAME = 27,
+	ATTEST_E_EVIDENCE_QUALIFYING = 28,
+	ATTEST_E_EVIDENCE_SIGNATURE = 29,
+	ATTEST_E_EVIDENCE_ATTRS = 30,
+	ATTEST_E_EVIDENCE_CREATION = 31,
+	ATTEST_E_HOST_EK_CONFLICT = 32,
+	ATTEST_E_EK_NOT_ALLOWED = 33,
+	ATTEST_E_NOT_FOUND = 34,
+	ATTEST_E_STATE = 35,
+	ATTEST_E_EXISTS = 36,
+	ATTEST_E_QUOTE_DIGEST = 37,
+	ATTEST_E_QUOTE_SELECTION = 38,
+	ATTEST_E_NONCE = 39,
+	/* append new codes here; never renumber */
+	ATTEST_E__COUNT
+} attest_err;
+
+/* Static text for a code ("unknown error" for values out of range). */
+ATTEST_API const char *attest_strerror(int err);
+/* Stable symbolic name, e.g. "ATTEST_E_TOKEN_USED". */
+ATTEST_API const char *attest_errname(int err);
+/* Detail of the last failure on this thread; never NULL, "" when none.
+ * Valid until the next libattest call on this thread. */
+ATTEST_API const char *attest_errdetail(void);
+/* Clear the thread's error detail. */
+ATTEST_API void attest_errclear(void);
+
+#endif

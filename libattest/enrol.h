@@ -1,0 +1,86 @@
+/* enrol.h - host enrolment, both sides (docs/enrolment.md).
+ *
+ * Four JSON messages, each <= ATTEST_ENROL_MSG_CAP bytes:
+ *   host -> CA  enrol-request    EK public + cert, AK public, host key public
+ *   CA -> host  enrol-challenge  MakeCredential blob for the AK
+ *   host -> CA  enrol-response   activated secret, CertifyCreation of the host
+ *                                key by the AK, quote of the boot PCRs
+ *   CA -> host  enrol-result     host CA certificate and fleet root
+ * They travel as files today and over the verifier's HTTPS API later.
+ *
+ * The CA side needs no TPM. A refused message changes no CA state; state
+ * changes only when a step succeeds, each written crash-safely.
+ */
+#ifndef LIBATTEST_ENROL_H
+#define LIBATTEST_ENROL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "attest/attest.h"
+#include "templates.h"
+
+#define ATTEST_ENROL_MSG_CAP (64 * 1024)
+#define ATTEST_ENROL_PCR_MASK 0xffu /* boot PCRs 0-7 */
+#define ATTEST_CHALLENGE_TTL 600
+#define ATTEST_TOKEN_DEFAULT_TTL 3600
+#define ATTEST_TOKEN_MAX_TTL (7 * 24 * 3600)
+
+struct attest_tpm;
+struct attest_ca;
+
+/* ---- CA side (attest-provision) ---- */
+
+/* Create a fleet CA in `dir` (created 0700; must not hold a CA yet). */
+int attest_ca_init(const char *dir, const char *trust_domain, const char *vendor_roots,
+		   long host_ca_ttl) ATTEST_MUST_CHECK;
+int attest_ca_open(const char *dir, struct attest_ca **out) ATTEST_MUST_CHECK;
+void attest_ca_close(struct attest_ca *ca);
+/* Tests: use `now` instead of the clock (0 restores the clock). */
+void attest_ca_set_time(struct attest_ca *ca, time_t now);
+
+/* Single-use join token bound to `host`, valid ttl seconds; *token malloc'd.
+ * Only its SHA-256 is stored. */
+int attest_ca_token_issue(struct attest_ca *ca, const char *host, long ttl,
+			  const char *operator_name, char **token) ATTEST_MUST_CHECK;
+/* Allow the EK whose SPKI SHA-256 is ek_hash_hex to enrol as `host` without
+ * a token. */
+int attest_ca_allow_ek(struct attest_ca *ca, const char *ek_hash_hex, const char *host,
+		       const char *operator_name) ATTEST_MUST_CHECK;
+
+/* Request -> challenge JSON (*out malloc'd). */
+int attest_ca_handle_request(struct attest_ca *ca, const void *msg, size_t len,
+			     char **out) ATTEST_MUST_CHECK;
+/* Response -> result JSON with the host CA certificate (*out malloc'd). */
+int attest_ca_handle_response(struct attest_ca *ca, const void *msg, size_t len,
+			      char **out) ATTEST_MUST_CHECK;
+/* Path of the fleet root certificate (valid while ca is open). */
+const char *attest_ca_root_path(const struct attest_ca *ca);
+
+/* ---- host side (attestctl host enroll) ---- */
+
+/* Start enrolment: reads the EK (kind NONE = detect), creates the host
+ * issuing key, saves it and the pending state in state_dir (0700), and
+ * returns the request JSON. token may be NULL when the EK is allowlisted. */
+int attest_host_enrol_begin(struct attest_tpm *t, const char *state_dir, const char *host,
+			    const char *token, enum attest_ek_kind kind,
+			    char **out) ATTEST_MUST_CHECK;
+/* Answer the challenge: ActivateCredential, CertifyCreation, quote. */
+int attest_host_enrol_answer(struct attest_tpm *t, const char *state_dir, const void *msg,
+			     size_t len, char **out) ATTEST_MUST_CHECK;
+/* Install the result: the certificate must carry our host key and chain to
+ * the root in the result (and to pinned_root, a PEM file, when given). */
+int attest_host_enrol_finish(const char *state_dir, const void *msg, size_t len,
+			     const char *pinned_root) ATTEST_MUST_CHECK;
+
+/* qualifyingData that binds creation evidence and the enrolment quote to
+ * one challenge: SHA-256(challenge id (16 bytes, given as 32 hex) || secret). */
+int attest_enrol_qualifying_data(const char *id_hex, const uint8_t *secret, size_t slen,
+				 uint8_t out[32]) ATTEST_MUST_CHECK;
+
+/* SHA-256 of the DER SubjectPublicKeyInfo of a TPM public area, as hex
+ * (65 bytes with NUL): how EKs are named on allowlists and in the registry. */
+int attest_spki_hash_hex(const TPM2B_PUBLIC *pub, char out[65]) ATTEST_MUST_CHECK;
+
+#endif

@@ -1,0 +1,136 @@
+/* err.c - error codes, their text, and the per-thread detail string. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <tss2/tss2_rc.h>
+
+#include "err.h"
+
+static _Thread_local char detail[512];
+
+static const struct {
+	const char *name;
+	const char *text;
+} errtab[ATTEST_E__COUNT] = {
+#define E(c, t) [c] = { #c, t }
+	E(ATTEST_OK, "success"),
+	E(ATTEST_E_INTERNAL, "internal error"),
+	E(ATTEST_E_NOMEM, "out of memory"),
+	E(ATTEST_E_INVALID_ARG, "invalid argument"),
+	E(ATTEST_E_IO, "input/output error"),
+	E(ATTEST_E_PARSE, "malformed input"),
+	E(ATTEST_E_TOO_LARGE, "input exceeds its size cap"),
+	E(ATTEST_E_DUPLICATE_KEY, "duplicate JSON key"),
+	E(ATTEST_E_TPM, "TPM command failed"),
+	E(ATTEST_E_TPM_AUTH, "TPM authorization failed or TPM in lockout (not retried)"),
+	E(ATTEST_E_CRYPTO, "cryptographic operation failed"),
+	E(ATTEST_E_TOKEN_MISSING, "join token missing"),
+	E(ATTEST_E_TOKEN_UNKNOWN, "join token unknown"),
+	E(ATTEST_E_TOKEN_EXPIRED, "join token expired"),
+	E(ATTEST_E_TOKEN_USED, "join token already used"),
+	E(ATTEST_E_TOKEN_HOST, "join token bound to another host name"),
+	E(ATTEST_E_EK_UNTRUSTED, "EK certificate does not chain to a trusted TPM vendor root"),
+	E(ATTEST_E_EK_MISMATCH, "EK certificate key does not match the EK public area"),
+	E(ATTEST_E_EK_CRITICAL_EXT, "EK certificate has an unknown critical extension"),
+	E(ATTEST_E_EK_TEMPLATE, "EK public area is not a supported TCG EK template"),
+	E(ATTEST_E_AK_TEMPLATE, "AK public area does not have the required attributes"),
+	E(ATTEST_E_CHALLENGE_UNKNOWN, "credential challenge unknown"),
+	E(ATTEST_E_CHALLENGE_EXPIRED, "credential challenge expired"),
+	E(ATTEST_E_CHALLENGE_USED, "credential challenge already answered (replay)"),
+	E(ATTEST_E_SECRET_MISMATCH, "activated credential secret does not match"),
+	E(ATTEST_E_EVIDENCE_MAGIC, "attestation magic is not TPM_GENERATED_VALUE"),
+	E(ATTEST_E_EVIDENCE_TYPE, "attestation structure has the wrong type"),
+	E(ATTEST_E_EVIDENCE_NAME, "attested object name does not match the key sent"),
+	E(ATTEST_E_EVIDENCE_QUALIFYING, "attestation qualifyingData does not match"),
+	E(ATTEST_E_EVIDENCE_SIGNATURE, "attestation signature invalid or not by the expected key"),
+	E(ATTEST_E_EVIDENCE_ATTRS, "attested key does not have the required attributes"),
+	E(ATTEST_E_EVIDENCE_CREATION, "creation data does not match the attested creation hash"),
+	E(ATTEST_E_HOST_EK_CONFLICT, "host name and EK are already bound differently"),
+	E(ATTEST_E_EK_NOT_ALLOWED, "EK is not on the allowlist"),
+	E(ATTEST_E_NOT_FOUND, "not found"),
+	E(ATTEST_E_STATE, "operation not valid in the current state"),
+	E(ATTEST_E_EXISTS, "already exists"),
+	E(ATTEST_E_QUOTE_DIGEST, "quote PCR digest does not match the reported PCR values"),
+	E(ATTEST_E_QUOTE_SELECTION, "quote PCR selection differs from the required one"),
+	E(ATTEST_E_NONCE, "nonce missing, wrong, reused or expired"),
+#undef E
+};
+
+const char *attest_strerror(int err)
+{
+	if (err < 0 || err >= ATTEST_E__COUNT || errtab[err].text == NULL)
+		return "unknown error";
+	return errtab[err].text;
+}
+
+const char *attest_errname(int err)
+{
+	if (err < 0 || err >= ATTEST_E__COUNT || errtab[err].name == NULL)
+		return "ATTEST_E_UNKNOWN";
+	return errtab[err].name;
+}
+
+const char *attest_errdetail(void) { return detail; }
+
+void attest_errclear(void) { detail[0] = '\0'; }
+
+static void vset(const char *fmt, va_list ap)
+{
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+}
+
+static void append(const char *s)
+{
+	size_t n = strlen(detail);
+
+	if (n < sizeof(detail) - 1)
+		snprintf(detail + n, sizeof(detail) - n, "%s", s);
+}
+
+int attest_fail(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vset(fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+int attest_fail_tss(int code, uint32_t rc, const char *fmt, ...)
+{
+	va_list ap;
+	char buf[160];
+
+	va_start(ap, fmt);
+	vset(fmt, ap);
+	va_end(ap);
+	snprintf(buf, sizeof(buf), ": %s (0x%x)", Tss2_RC_Decode(rc), (unsigned)rc);
+	append(buf);
+	return code;
+}
+
+int attest_fail_ossl(int code, const char *fmt, ...)
+{
+	va_list ap;
+	unsigned long e;
+	char buf[256];
+	int first = 1;
+
+	va_start(ap, fmt);
+	vset(fmt, ap);
+	va_end(ap);
+	while ((e = ERR_get_error()) != 0) {
+		if (first) {
+			append(": ");
+			first = 0;
+		} else {
+			append("; ");
+		}
+		ERR_error_string_n(e, buf, sizeof(buf));
+		append(buf);
+	}
+	return code;
+}

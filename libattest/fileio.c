@@ -1,0 +1,225 @@
+/* fileio.c - crash-safe writes: temp + fsync + rename + fsync(dir). */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+
+#include "err.h"
+#include "fileio.h"
+
+static attest_fileio_hook_fn hook;
+
+void attest_fileio_set_hook(attest_fileio_hook_fn fn) { hook = fn; }
+
+static void step(int n)
+{
+	if (hook != NULL)
+		hook(n);
+}
+
+static int write_all(int fd, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+
+	while (len > 0) {
+		ssize_t w = write(fd, p, len);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+static int fsync_dir_of(const char *path)
+{
+	char *copy = strdup(path);
+	int fd, r = -1;
+
+	if (copy == NULL)
+		return -1;
+	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		r = fsync(fd);
+		close(fd);
+	}
+	free(copy);
+	return r;
+}
+
+/* Writes a complete, fsynced temp file beside `path`; its name in tmp. */
+static int write_temp(const char *path, const void *data, size_t len,
+		      mode_t mode, char *tmp, size_t tmpsz)
+{
+	uint8_t rnd[8];
+	int fd, n;
+
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		return attest_fail_ossl(ATTEST_E_CRYPTO, "RAND_bytes");
+	n = snprintf(tmp, tmpsz, "%s.tmp.%02x%02x%02x%02x%02x%02x%02x%02x", path,
+		     rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+	if (n < 0 || (size_t)n >= tmpsz)
+		return attest_fail(ATTEST_E_INVALID_ARG, "path too long: %s", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+	if (fd < 0)
+		return attest_fail(ATTEST_E_IO, "create %s: %s", tmp, strerror(errno));
+	step(1);
+	if (fchmod(fd, mode) != 0 || write_all(fd, data, len) != 0) {
+		int e = errno;
+
+		close(fd);
+		unlink(tmp);
+		return attest_fail(ATTEST_E_IO, "write %s: %s", tmp, strerror(e));
+	}
+	step(2);
+	if (fsync(fd) != 0) {
+		int e = errno;
+
+		close(fd);
+		unlink(tmp);
+		return attest_fail(ATTEST_E_IO, "fsync %s: %s", tmp, strerror(e));
+	}
+	step(3);
+	if (close(fd) != 0) {
+		unlink(tmp);
+		return attest_fail(ATTEST_E_IO, "close %s: %s", tmp, strerror(errno));
+	}
+	return ATTEST_OK;
+}
+
+int attest_file_write_atomic(const char *path, const void *data, size_t len,
+			     mode_t mode)
+{
+	char tmp[4096];
+	int r;
+
+	if (path == NULL || (data == NULL && len > 0))
+		return attest_fail(ATTEST_E_INVALID_ARG, "write_atomic: bad arguments");
+	if ((r = write_temp(path, data, len, mode, tmp, sizeof(tmp))) != ATTEST_OK)
+		return r;
+	if (rename(tmp, path) != 0) {
+		int e = errno;
+
+		unlink(tmp);
+		return attest_fail(ATTEST_E_IO, "rename to %s: %s", path, strerror(e));
+	}
+	step(4);
+	if (fsync_dir_of(path) != 0)
+		return attest_fail(ATTEST_E_IO, "fsync directory of %s: %s", path,
+				   strerror(errno));
+	step(5);
+	return ATTEST_OK;
+}
+
+int attest_file_create_atomic(const char *path, const void *data, size_t len,
+			      mode_t mode)
+{
+	char tmp[4096];
+	int r, e;
+
+	if (path == NULL || (data == NULL && len > 0))
+		return attest_fail(ATTEST_E_INVALID_ARG, "create_atomic: bad arguments");
+	if ((r = write_temp(path, data, len, mode, tmp, sizeof(tmp))) != ATTEST_OK)
+		return r;
+	r = link(tmp, path);
+	e = errno;
+	unlink(tmp);
+	if (r != 0) {
+		if (e == EEXIST)
+			return attest_fail(ATTEST_E_EXISTS, "%s already exists", path);
+		return attest_fail(ATTEST_E_IO, "link %s: %s", path, strerror(e));
+	}
+	step(4);
+	if (fsync_dir_of(path) != 0)
+		return attest_fail(ATTEST_E_IO, "fsync directory of %s: %s", path,
+				   strerror(errno));
+	step(5);
+	return ATTEST_OK;
+}
+
+int attest_file_read(const char *path, size_t cap, uint8_t **out, size_t *len)
+{
+	struct stat st;
+	uint8_t *buf = NULL;
+	size_t got = 0;
+	int fd, r = ATTEST_E_INTERNAL;
+
+	*out = NULL;
+	*len = 0;
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return attest_fail(ATTEST_E_NOT_FOUND, "%s: no such file", path);
+		return attest_fail(ATTEST_E_IO, "open %s: %s", path, strerror(errno));
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		r = attest_fail(ATTEST_E_IO, "%s: not a regular file", path);
+		goto out;
+	}
+	if ((uint64_t)st.st_size > cap) {
+		r = attest_fail(ATTEST_E_TOO_LARGE, "%s: %lld bytes over cap %zu", path,
+				(long long)st.st_size, cap);
+		goto out;
+	}
+	if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
+		r = attest_fail(ATTEST_E_NOMEM, "read %s", path);
+		goto out;
+	}
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			r = attest_fail(ATTEST_E_IO, "read %s: %s", path,
+					n < 0 ? strerror(errno) : "short read");
+			goto out;
+		}
+		got += (size_t)n;
+	}
+	buf[got] = '\0';
+	*out = buf;
+	*len = got;
+	buf = NULL; /* transferred */
+	r = ATTEST_OK;
+out:
+	free(buf);
+	close(fd);
+	return r;
+}
+
+int attest_dir_ensure(const char *path, mode_t mode)
+{
+	char buf[4096];
+	size_t n = strlen(path);
+	struct stat st;
+
+	if (n == 0 || n >= sizeof(buf))
+		return attest_fail(ATTEST_E_INVALID_ARG, "bad directory path");
+	memcpy(buf, path, n + 1);
+	for (char *p = buf + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+			return attest_fail(ATTEST_E_IO, "mkdir %s: %s", buf, strerror(errno));
+		*p = '/';
+	}
+	if (mkdir(buf, mode) != 0 && errno != EEXIST)
+		return attest_fail(ATTEST_E_IO, "mkdir %s: %s", buf, strerror(errno));
+	if (lstat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
+		return attest_fail(ATTEST_E_IO, "%s is not a directory", buf);
+	if ((st.st_mode & 07777) != mode && chmod(buf, mode) != 0)
+		return attest_fail(ATTEST_E_IO, "chmod %s: %s", buf, strerror(errno));
+	return ATTEST_OK;
+}

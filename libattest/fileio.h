@@ -1,0 +1,36 @@
+/* fileio.h - crash-safe state files.
+ *
+ * attest_file_write_atomic() writes to a temporary file in the same
+ * directory, fsyncs it, renames it over the target and fsyncs the directory,
+ * so a crash at any point leaves either the old or the new content, never a
+ * torn file. attest_file_read() reads a whole file with a size cap, refusing
+ * symlinks.
+ */
+#ifndef LIBATTEST_FILEIO_H
+#define LIBATTEST_FILEIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "attest/attest.h"
+
+int attest_file_write_atomic(const char *path, const void *data, size_t len,
+			     mode_t mode) ATTEST_MUST_CHECK;
+/* Create the file only if it does not exist yet (O_EXCL on the final name,
+ * via link(2) of a complete temp file); ATTEST_E_EXISTS otherwise. */
+int attest_file_create_atomic(const char *path, const void *data, size_t len,
+			      mode_t mode) ATTEST_MUST_CHECK;
+/* *out is malloc'd, NUL-terminated (not counted in *len); caller frees. */
+int attest_file_read(const char *path, size_t cap, uint8_t **out,
+		     size_t *len) ATTEST_MUST_CHECK;
+/* mkdir -p with the given mode for the last component; an existing
+ * directory is accepted and its mode tightened to `mode`. */
+int attest_dir_ensure(const char *path, mode_t mode) ATTEST_MUST_CHECK;
+
+/* Test seam: when set, called at each numbered step of an atomic write
+ * (1 temp created, 2 data written, 3 fsynced, 4 renamed, 5 dir fsynced). */
+typedef void (*attest_fileio_hook_fn)(int step);
+void attest_fileio_set_hook(attest_fileio_hook_fn fn);
+
+#endif

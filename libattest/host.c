@@ -1,0 +1,370 @@
+/* host.c - the host's side of enrolment (attestctl host enroll).
+ *
+ * State dir (0700, files 0600 unless public):
+ *   hostkey.json   host issuing key blob (TPM2B_PUBLIC + TPM2B_PRIVATE)
+ *   enrol.json     pending enrolment: host, EK kind, creation data/ticket
+ *   host.json      enrolled identity: host, trust domain, EK kind
+ *   host-ca.pem    host CA certificate (0644)
+ *   root.pem       fleet root certificate (0644)
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/x509.h>
+#include <tss2/tss2_mu.h>
+
+#include "enrol.h"
+#include "err.h"
+#include "fileio.h"
+#include "json.h"
+#include "tpm.h"
+#include "tpmjson.h"
+#include "tpmsw.h"
+#include "x509.h"
+
+#define STATE_FILE_CAP (64 * 1024)
+
+
+static int state_path(const char *dir, const char *name, char *out, size_t outsz)
+{
+	int n = snprintf(out, outsz, "%s/%s", dir, name);
+
+	if (n < 0 || (size_t)n >= outsz)
+		return attest_fail(ATTEST_E_INVALID_ARG, "state path too long");
+	return ATTEST_OK;
+}
+
+static int state_load(const char *dir, const char *name, cJSON **out)
+{
+	char path[4096];
+	uint8_t *buf = NULL;
+	size_t len;
+	int r;
+
+	*out = NULL;
+	if ((r = state_path(dir, name, path, sizeof(path))) != ATTEST_OK ||
+	    (r = attest_file_read(path, STATE_FILE_CAP, &buf, &len)) != ATTEST_OK)
+		return r;
+	r = attest_json_parse(buf, len, STATE_FILE_CAP, out);
+	free(buf);
+	return r;
+}
+
+static int state_save(const char *dir, const char *name, const void *data, size_t len,
+		      mode_t mode)
+{
+	char path[4096];
+	int r;
+
+	if ((r = state_path(dir, name, path, sizeof(path))) != ATTEST_OK)
+		return r;
+	return attest_file_write_atomic(path, data, len, mode);
+}
+
+static int state_save_json(const char *dir, const char *name, const cJSON *obj)
+{
+	char *s = NULL;
+	size_t len;
+	int r;
+
+	if ((r = attest_json_print(obj, &s, &len)) != ATTEST_OK)
+		return r;
+	r = state_save(dir, name, s, len, 0600);
+	free(s);
+	return r;
+}
+
+int attest_host_enrol_begin(struct attest_tpm *t, const char *state_dir, const char *host,
+			    const char *token, enum attest_ek_kind kind, char **out)
+{
+	TPM2B_PUBLIC ek, ak;
+	struct attest_tpm_key key;
+	struct attest_tpm_creation cr;
+	uint8_t *cert = NULL;
+	size_t cert_len;
+	cJSON *req = NULL, *keyrec = NULL, *pending = NULL;
+	EVP_PKEY *ek_pkey = NULL;
+	X509 *ek_x509 = NULL;
+	const unsigned char *p;
+	int r;
+
+	*out = NULL;
+	if (!attest_valid_hostname(host))
+		return attest_fail(ATTEST_E_INVALID_ARG,
+				   "host name \"%.64s\" must be 1-63 of a-z 0-9 . -", host);
+	if ((r = attest_dir_ensure(state_dir, 0700)) != ATTEST_OK)
+		return r;
+	if (kind == ATTEST_EK_NONE && (r = attest_tpm_ek_detect(t, &kind)) != ATTEST_OK)
+		return r;
+	if ((r = attest_tpm_ek_cert(t, kind, &cert, &cert_len)) != ATTEST_OK ||
+	    (r = attest_tpm_ek_public(t, kind, &ek)) != ATTEST_OK)
+		goto out;
+	/* Catch a TPM whose EK does not match its own certificate here, with a
+	 * clear message, rather than as a refusal from the CA. */
+	p = cert;
+	if ((ek_x509 = d2i_X509(NULL, &p, (long)cert_len)) == NULL ||
+	    (r = attest_tpm_pub_to_pkey(&ek, &ek_pkey)) != ATTEST_OK) {
+		r = r != ATTEST_OK ? r : attest_fail_ossl(ATTEST_E_PARSE, "EK certificate in NV");
+		goto out;
+	}
+	if (EVP_PKEY_eq(X509_get0_pubkey(ek_x509), ek_pkey) != 1) {
+		r = attest_fail(ATTEST_E_EK_MISMATCH,
+				"EK recreated from the %s template differs from the key in its "
+				"NV certificate", attest_ek_kind_name(kind));
+		goto out;
+	}
+	if ((r = attest_tpm_ak_public(t, &ak)) != ATTEST_OK ||
+	    (r = attest_tpm_create_signkey(t, NULL, NULL, &key, &cr)) != ATTEST_OK)
+		goto out;
+	if ((keyrec = cJSON_CreateObject()) == NULL || (pending = cJSON_CreateObject()) == NULL ||
+	    (req = cJSON_CreateObject()) == NULL) {
+		r = attest_fail(ATTEST_E_NOMEM, "enrolment state");
+		goto out;
+	}
+	if ((r = attest_json_add_TPM2B_PUBLIC(keyrec, "public", &key.pub)) != ATTEST_OK ||
+	    (r = attest_json_add_TPM2B_PRIVATE(keyrec, "private", &key.priv)) != ATTEST_OK ||
+	    (r = attest_json_add_str(pending, "host", host)) != ATTEST_OK ||
+	    (r = attest_json_add_str(pending, "ek_kind", attest_ek_kind_name(kind))) != ATTEST_OK ||
+	    (r = attest_json_add_TPM2B_CREATION_DATA(pending, "creation_data", &cr.data)) != ATTEST_OK ||
+	    (r = attest_json_add_TPM2B_DIGEST(pending, "creation_hash", &cr.hash)) != ATTEST_OK ||
+	    (r = attest_json_add_TPMT_TK_CREATION(pending, "creation_ticket", &cr.ticket)) != ATTEST_OK)
+		goto out;
+	/* The key first, then the pending record that refers to it. */
+	if ((r = state_save_json(state_dir, "hostkey.json", keyrec)) != ATTEST_OK ||
+	    (r = state_save_json(state_dir, "enrol.json", pending)) != ATTEST_OK)
+		goto out;
+	if ((r = attest_json_add_str(req, "type", "enrol-request")) != ATTEST_OK ||
+	    (r = attest_json_add_str(req, "version", "1")) != ATTEST_OK ||
+	    (r = attest_json_add_str(req, "host", host)) != ATTEST_OK ||
+	    (token != NULL && (r = attest_json_add_str(req, "token", token)) != ATTEST_OK) ||
+	    (r = attest_json_add_str(req, "ek_kind", attest_ek_kind_name(kind))) != ATTEST_OK ||
+	    (r = attest_json_add_TPM2B_PUBLIC(req, "ek_public", &ek)) != ATTEST_OK ||
+	    (r = attest_json_add_b64(req, "ek_cert", cert, cert_len)) != ATTEST_OK ||
+	    (r = attest_json_add_TPM2B_PUBLIC(req, "ak_public", &ak)) != ATTEST_OK ||
+	    (r = attest_json_add_TPM2B_PUBLIC(req, "key_public", &key.pub)) != ATTEST_OK ||
+	    (r = attest_json_print(req, out, NULL)) != ATTEST_OK)
+		goto out;
+	r = ATTEST_OK;
+out:
+	X509_free(ek_x509);
+	EVP_PKEY_free(ek_pkey);
+	free(cert);
+	cJSON_Delete(req);
+	cJSON_Delete(keyrec);
+	cJSON_Delete(pending);
+	return r;
+}
+
+static int load_hostkey(const char *dir, struct attest_tpm_key *key)
+{
+	cJSON *rec = NULL;
+	int r;
+
+	if ((r = state_load(dir, "hostkey.json", &rec)) != ATTEST_OK)
+		return r;
+	if ((r = attest_json_get_TPM2B_PUBLIC(rec, "public", &key->pub)) == ATTEST_OK)
+		r = attest_json_get_TPM2B_PRIVATE(rec, "private", &key->priv);
+	cJSON_Delete(rec);
+	return r;
+}
+
+int attest_host_enrol_answer(struct attest_tpm *t, const char *state_dir, const void *msg,
+			     size_t len, char **out)
+{
+	static const char *const keys[] = { "type", "version", "challenge_id", "credential_blob",
+					    "encrypted_secret", "expires", NULL };
+	cJSON *ch = NULL, *pending = NULL, *resp = NULL;
+	const char *id_hex, *type, *ver, *kind_name;
+	TPM2B_ID_OBJECT blob;
+	TPM2B_ENCRYPTED_SECRET enc;
+	TPM2B_DIGEST secret = { 0 };
+	struct attest_tpm_key key;
+	struct attest_tpm_creation cr;
+	struct attest_pcrs pcrs;
+	TPM2B_ATTEST cinfo, quote;
+	TPMT_SIGNATURE csig, qsig;
+	uint8_t qual[32], cdata[sizeof(TPMS_CREATION_DATA)], values[24 * 32];
+	size_t cdata_len = 0, nvals = 0;
+	enum attest_ek_kind kind;
+	TSS2_RC rc;
+	int r;
+
+	*out = NULL;
+	if ((r = attest_json_parse(msg, len, ATTEST_ENROL_MSG_CAP, &ch)) != ATTEST_OK ||
+	    (r = attest_json_only(ch, keys)) != ATTEST_OK ||
+	    (r = attest_json_str(ch, "type", 32, &type)) != ATTEST_OK ||
+	    (r = attest_json_str(ch, "version", 8, &ver)) != ATTEST_OK)
+		goto out;
+	if (strcmp(type, "enrol-challenge") != 0 || strcmp(ver, "1") != 0) {
+		r = attest_fail(ATTEST_E_PARSE, "not an enrol-challenge version 1 message");
+		goto out;
+	}
+	if ((r = attest_json_str(ch, "challenge_id", 32, &id_hex)) != ATTEST_OK ||
+	    (r = attest_json_get_TPM2B_ID_OBJECT(ch, "credential_blob", &blob)) != ATTEST_OK ||
+	    (r = attest_json_get_TPM2B_ENCRYPTED_SECRET(ch, "encrypted_secret", &enc)) != ATTEST_OK)
+		goto out;
+	if ((r = state_load(state_dir, "enrol.json", &pending)) != ATTEST_OK) {
+		if (r == ATTEST_E_NOT_FOUND)
+			r = attest_fail(ATTEST_E_STATE, "no enrolment in progress in %s", state_dir);
+		goto out;
+	}
+	if ((r = attest_json_str(pending, "ek_kind", 16, &kind_name)) != ATTEST_OK ||
+	    (r = attest_json_get_TPM2B_CREATION_DATA(pending, "creation_data", &cr.data)) != ATTEST_OK ||
+	    (r = attest_json_get_TPM2B_DIGEST(pending, "creation_hash", &cr.hash)) != ATTEST_OK ||
+	    (r = attest_json_get_TPMT_TK_CREATION(pending, "creation_ticket", &cr.ticket)) != ATTEST_OK ||
+	    (r = load_hostkey(state_dir, &key)) != ATTEST_OK)
+		goto out;
+	if ((kind = attest_ek_kind_parse(kind_name)) == ATTEST_EK_NONE) {
+		r = attest_fail(ATTEST_E_PARSE, "enrol.json: bad EK kind");
+		goto out;
+	}
+	if ((r = attest_tpm_activate_credential(t, kind, &blob, &enc, &secret)) != ATTEST_OK)
+		goto out;
+	if ((r = attest_enrol_qualifying_data(id_hex, secret.buffer, secret.size, qual)) != ATTEST_OK ||
+	    (r = attest_tpm_certify_creation(t, &key, &cr, qual, sizeof(qual), &cinfo, &csig)) != ATTEST_OK ||
+	    (r = attest_tpm_quote(t, ATTEST_ENROL_PCR_MASK, qual, sizeof(qual), &quote, &qsig)) != ATTEST_OK ||
+	    (r = attest_tpm_pcr_read(t, ATTEST_ENROL_PCR_MASK, &pcrs)) != ATTEST_OK)
+		goto out;
+	for (unsigned i = 0; i < 24; i++)
+		if (ATTEST_ENROL_PCR_MASK & (1u << i))
+			memcpy(values + 32 * nvals++, pcrs.value[i], 32);
+	rc = Tss2_MU_TPMS_CREATION_DATA_Marshal(&cr.data.creationData, cdata, sizeof(cdata),
+						&cdata_len);
+	if (rc != TSS2_RC_SUCCESS) {
+		r = attest_fail_tss(ATTEST_E_INTERNAL, rc, "marshal creation data");
+		goto out;
+	}
+	if ((resp = cJSON_CreateObject()) == NULL) {
+		r = attest_fail(ATTEST_E_NOMEM, "response");
+		goto out;
+	}
+	if ((r = attest_json_add_str(resp, "type", "enrol-response")) != ATTEST_OK ||
+	    (r = attest_json_add_str(resp, "version", "1")) != ATTEST_OK ||
+	    (r = attest_json_add_str(resp, "challenge_id", id_hex)) != ATTEST_OK ||
+	    (r = attest_json_add_b64(resp, "secret", secret.buffer, secret.size)) != ATTEST_OK ||
+	    (r = attest_json_add_b64(resp, "certify_info", cinfo.attestationData, cinfo.size)) != ATTEST_OK ||
+	    (r = attest_json_add_TPMT_SIGNATURE(resp, "certify_sig", &csig)) != ATTEST_OK ||
+	    (r = attest_json_add_b64(resp, "creation_data", cdata, cdata_len)) != ATTEST_OK ||
+	    (r = attest_json_add_b64(resp, "quote", quote.attestationData, quote.size)) != ATTEST_OK ||
+	    (r = attest_json_add_TPMT_SIGNATURE(resp, "quote_sig", &qsig)) != ATTEST_OK ||
+	    (r = attest_json_add_u64(resp, "pcr_mask", ATTEST_ENROL_PCR_MASK)) != ATTEST_OK ||
+	    (r = attest_json_add_b64(resp, "pcr_values", values, 32 * nvals)) != ATTEST_OK ||
+	    (r = attest_json_print(resp, out, NULL)) != ATTEST_OK)
+		goto out;
+	r = ATTEST_OK;
+out:
+	OPENSSL_cleanse(&secret, sizeof(secret));
+	OPENSSL_cleanse(qual, sizeof(qual));
+	cJSON_Delete(resp);
+	cJSON_Delete(pending);
+	cJSON_Delete(ch);
+	return r;
+}
+
+int attest_host_enrol_finish(const char *state_dir, const void *msg, size_t len,
+			     const char *pinned_root)
+{
+	static const char *const keys[] = { "type", "version", "host", "trust_domain",
+					    "host_ca_cert", "root_cert", NULL };
+	cJSON *res = NULL, *pending = NULL, *hostrec = NULL;
+	const char *type, *ver, *host, *td, *cert_pem, *root_pem, *want_host, *kind_name;
+	struct attest_tpm_key key;
+	X509 *cert = NULL, *root = NULL, *pinned = NULL;
+	EVP_PKEY *key_pkey = NULL;
+	X509_STORE *store = NULL;
+	X509_STORE_CTX *ctx = NULL;
+	char path[4096];
+	int r;
+
+	if ((r = attest_json_parse(msg, len, ATTEST_ENROL_MSG_CAP, &res)) != ATTEST_OK ||
+	    (r = attest_json_only(res, keys)) != ATTEST_OK ||
+	    (r = attest_json_str(res, "type", 32, &type)) != ATTEST_OK ||
+	    (r = attest_json_str(res, "version", 8, &ver)) != ATTEST_OK)
+		goto out;
+	if (strcmp(type, "enrol-result") != 0 || strcmp(ver, "1") != 0) {
+		r = attest_fail(ATTEST_E_PARSE, "not an enrol-result version 1 message");
+		goto out;
+	}
+	if ((r = attest_json_str(res, "host", ATTEST_MAX_NAME, &host)) != ATTEST_OK ||
+	    (r = attest_json_str(res, "trust_domain", 255, &td)) != ATTEST_OK ||
+	    (r = attest_json_str(res, "host_ca_cert", 16384, &cert_pem)) != ATTEST_OK ||
+	    (r = attest_json_str(res, "root_cert", 16384, &root_pem)) != ATTEST_OK)
+		goto out;
+	if ((r = state_load(state_dir, "enrol.json", &pending)) != ATTEST_OK) {
+		if (r == ATTEST_E_NOT_FOUND)
+			r = attest_fail(ATTEST_E_STATE, "no enrolment in progress in %s", state_dir);
+		goto out;
+	}
+	if ((r = attest_json_str(pending, "host", ATTEST_MAX_NAME, &want_host)) != ATTEST_OK ||
+	    (r = attest_json_str(pending, "ek_kind", 16, &kind_name)) != ATTEST_OK)
+		goto out;
+	if (strcmp(want_host, host) != 0) {
+		r = attest_fail(ATTEST_E_STATE, "result is for host \"%s\", we enrol \"%s\"", host,
+				want_host);
+		goto out;
+	}
+	if ((r = attest_x509_from_pem(cert_pem, strlen(cert_pem), &cert)) != ATTEST_OK ||
+	    (r = attest_x509_from_pem(root_pem, strlen(root_pem), &root)) != ATTEST_OK ||
+	    (r = load_hostkey(state_dir, &key)) != ATTEST_OK ||
+	    (r = attest_tpm_pub_to_pkey(&key.pub, &key_pkey)) != ATTEST_OK)
+		goto out;
+	if (EVP_PKEY_eq(X509_get0_pubkey(cert), key_pkey) != 1) {
+		r = attest_fail(ATTEST_E_STATE,
+				"host CA certificate is not for our host issuing key");
+		goto out;
+	}
+	if (pinned_root != NULL) {
+		if ((r = attest_x509_load(pinned_root, &pinned)) != ATTEST_OK)
+			goto out;
+		if (X509_cmp(pinned, root) != 0) {
+			r = attest_fail(ATTEST_E_STATE, "result's root differs from the pinned root %s",
+					pinned_root);
+			goto out;
+		}
+	}
+	if ((store = X509_STORE_new()) == NULL || (ctx = X509_STORE_CTX_new()) == NULL ||
+	    !X509_STORE_add_cert(store, root) || !X509_STORE_CTX_init(ctx, store, cert, NULL)) {
+		r = attest_fail_ossl(ATTEST_E_CRYPTO, "X509_STORE");
+		goto out;
+	}
+	if (X509_verify_cert(ctx) != 1) {
+		r = attest_fail(ATTEST_E_STATE, "host CA certificate does not verify: %s",
+				X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+		goto out;
+	}
+	if ((hostrec = cJSON_CreateObject()) == NULL) {
+		r = attest_fail(ATTEST_E_NOMEM, "host record");
+		goto out;
+	}
+	if ((r = attest_json_add_str(hostrec, "host", host)) != ATTEST_OK ||
+	    (r = attest_json_add_str(hostrec, "trust_domain", td)) != ATTEST_OK ||
+	    (r = attest_json_add_str(hostrec, "ek_kind", kind_name)) != ATTEST_OK)
+		goto out;
+	/* Certificates, then the identity record; the pending record goes last,
+	 * so a crash in between leaves a retryable enrolment. */
+	if ((r = state_save(state_dir, "root.pem", root_pem, strlen(root_pem), 0644)) != ATTEST_OK ||
+	    (r = state_save(state_dir, "host-ca.pem", cert_pem, strlen(cert_pem), 0644)) != ATTEST_OK ||
+	    (r = state_save_json(state_dir, "host.json", hostrec)) != ATTEST_OK)
+		goto out;
+	if ((r = state_path(state_dir, "enrol.json", path, sizeof(path))) != ATTEST_OK)
+		goto out;
+	if (unlink(path) != 0) {
+		r = attest_fail(ATTEST_E_IO, "remove %s", path);
+		goto out;
+	}
+	r = ATTEST_OK;
+out:
+	X509_STORE_CTX_free(ctx);
+	X509_STORE_free(store);
+	EVP_PKEY_free(key_pkey);
+	X509_free(pinned);
+	X509_free(root);
+	X509_free(cert);
+	cJSON_Delete(hostrec);
+	cJSON_Delete(pending);
+	cJSON_Delete(res);
+	return r;
+}

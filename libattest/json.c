@@ -1,0 +1,247 @@
+/* json.c - strict cJSON parsing and typed field access. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "err.h"
+#include "json.h"
+
+static int check_tree(const cJSON *node, int depth)
+{
+	if (depth > ATTEST_JSON_MAX_DEPTH)
+		return attest_fail(ATTEST_E_PARSE, "JSON nested deeper than %d",
+				   ATTEST_JSON_MAX_DEPTH);
+	for (const cJSON *c = node->child; c != NULL; c = c->next) {
+		if (cJSON_IsObject(node)) {
+			for (const cJSON *d = node->child; d != c; d = d->next)
+				if (strcmp(d->string, c->string) == 0)
+					return attest_fail(ATTEST_E_DUPLICATE_KEY,
+							   "duplicate JSON key \"%.64s\"",
+							   c->string);
+		}
+		int r = check_tree(c, depth + 1);
+		if (r != ATTEST_OK)
+			return r;
+	}
+	return ATTEST_OK;
+}
+
+int attest_json_parse(const void *buf, size_t len, size_t cap, cJSON **out)
+{
+	const char *end = NULL;
+	const char *p = buf;
+	cJSON *root;
+	int r;
+
+	*out = NULL;
+	if (len > cap)
+		return attest_fail(ATTEST_E_TOO_LARGE, "JSON message of %zu bytes over cap %zu",
+				   len, cap);
+	if (len == 0)
+		return attest_fail(ATTEST_E_PARSE, "empty JSON message");
+	if (memchr(p, '\0', len) != NULL)
+		return attest_fail(ATTEST_E_PARSE, "NUL byte in JSON message");
+	root = cJSON_ParseWithLengthOpts(p, len, &end, 0);
+	if (root == NULL)
+		return attest_fail(ATTEST_E_PARSE, "invalid JSON near byte %td",
+				   (cJSON_GetErrorPtr() ? cJSON_GetErrorPtr() - p : 0));
+	while (end < p + len && (*end == ' ' || *end == '\n' || *end == '\r' || *end == '\t'))
+		end++;
+	if (end != p + len) {
+		cJSON_Delete(root);
+		return attest_fail(ATTEST_E_PARSE, "%td trailing bytes after JSON value",
+				   (p + len) - end);
+	}
+	if (!cJSON_IsObject(root)) {
+		cJSON_Delete(root);
+		return attest_fail(ATTEST_E_PARSE, "JSON message is not an object");
+	}
+	if ((r = check_tree(root, 0)) != ATTEST_OK) {
+		cJSON_Delete(root);
+		return r;
+	}
+	*out = root;
+	return ATTEST_OK;
+}
+
+int attest_json_str(const cJSON *obj, const char *key, size_t maxlen, const char **out)
+{
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
+
+	*out = NULL;
+	if (it == NULL)
+		return attest_fail(ATTEST_E_PARSE, "missing field \"%s\"", key);
+	if (!cJSON_IsString(it) || it->valuestring == NULL)
+		return attest_fail(ATTEST_E_PARSE, "field \"%s\" is not a string", key);
+	if (strlen(it->valuestring) > maxlen)
+		return attest_fail(ATTEST_E_TOO_LARGE, "field \"%s\" longer than %zu", key,
+				   maxlen);
+	*out = it->valuestring;
+	return ATTEST_OK;
+}
+
+int attest_json_b64(const cJSON *obj, const char *key, size_t maxlen, uint8_t **out,
+		    size_t *outlen)
+{
+	const char *s;
+	int r;
+
+	*out = NULL;
+	*outlen = 0;
+	if ((r = attest_json_str(obj, key, 4 * ((maxlen + 2) / 3), &s)) != ATTEST_OK)
+		return r;
+	if ((r = attest_b64_decode(s, strlen(s), maxlen, out, outlen)) != ATTEST_OK)
+		return attest_fail(r, "field \"%s\": %s", key, attest_strerror(r));
+	if (*outlen == 0) {
+		free(*out);
+		*out = NULL;
+		return attest_fail(ATTEST_E_PARSE, "field \"%s\" is empty", key);
+	}
+	return ATTEST_OK;
+}
+
+int attest_json_u64(const cJSON *obj, const char *key, uint64_t *out)
+{
+	const char *s;
+	char *end = NULL;
+	unsigned long long v;
+	int r;
+
+	*out = 0;
+	if ((r = attest_json_str(obj, key, 20, &s)) != ATTEST_OK)
+		return r;
+	if (s[0] < '0' || s[0] > '9' || (s[0] == '0' && s[1] != '\0'))
+		return attest_fail(ATTEST_E_PARSE, "field \"%s\" is not a decimal integer", key);
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || end == NULL || *end != '\0')
+		return attest_fail(ATTEST_E_PARSE, "field \"%s\" is not a 64-bit integer", key);
+	*out = (uint64_t)v;
+	return ATTEST_OK;
+}
+
+int attest_json_only(const cJSON *obj, const char *const *keys)
+{
+	for (const cJSON *c = obj->child; c != NULL; c = c->next) {
+		const char *const *k;
+
+		for (k = keys; *k != NULL; k++)
+			if (strcmp(*k, c->string) == 0)
+				break;
+		if (*k == NULL)
+			return attest_fail(ATTEST_E_PARSE, "unexpected field \"%.64s\"", c->string);
+	}
+	return ATTEST_OK;
+}
+
+int attest_json_add_str(cJSON *obj, const char *key, const char *v)
+{
+	if (cJSON_AddStringToObject(obj, key, v) == NULL)
+		return attest_fail(ATTEST_E_NOMEM, "JSON add \"%s\"", key);
+	return ATTEST_OK;
+}
+
+int attest_json_add_b64(cJSON *obj, const char *key, const void *data, size_t len)
+{
+	char *s = NULL;
+	int r;
+
+	if ((r = attest_b64_encode(data, len, &s)) != ATTEST_OK)
+		return r;
+	r = attest_json_add_str(obj, key, s);
+	free(s);
+	return r;
+}
+
+int attest_json_add_u64(cJSON *obj, const char *key, uint64_t v)
+{
+	char buf[24];
+
+	snprintf(buf, sizeof(buf), "%" PRIu64, v);
+	return attest_json_add_str(obj, key, buf);
+}
+
+int attest_json_print(const cJSON *obj, char **out, size_t *len)
+{
+	char *s = cJSON_PrintUnformatted(obj);
+
+	*out = NULL;
+	if (s == NULL)
+		return attest_fail(ATTEST_E_NOMEM, "JSON print");
+	*out = s;
+	if (len != NULL)
+		*len = strlen(s);
+	return ATTEST_OK;
+}
+
+int attest_b64_encode(const void *data, size_t len, char **out)
+{
+	char *s;
+
+	*out = NULL;
+	if (len > (size_t)INT32_MAX / 2)
+		return attest_fail(ATTEST_E_TOO_LARGE, "base64 input too large");
+	if ((s = malloc(4 * ((len + 2) / 3) + 1)) == NULL)
+		return attest_fail(ATTEST_E_NOMEM, "base64 encode");
+	EVP_EncodeBlock((unsigned char *)s, data, (int)len);
+	*out = s;
+	return ATTEST_OK;
+}
+
+static int b64char(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+	       c == '+' || c == '/';
+}
+
+int attest_b64_decode(const char *s, size_t slen, size_t maxlen, uint8_t **out,
+		      size_t *outlen)
+{
+	size_t pad = 0, n;
+	uint8_t *buf;
+	int got;
+
+	*out = NULL;
+	*outlen = 0;
+	if (slen % 4 != 0)
+		return attest_fail(ATTEST_E_PARSE, "base64 length not a multiple of 4");
+	if (slen / 4 * 3 > maxlen + 2)
+		return attest_fail(ATTEST_E_TOO_LARGE, "base64 data over cap %zu", maxlen);
+	if (slen > 0 && s[slen - 1] == '=')
+		pad++;
+	if (slen > 1 && s[slen - 2] == '=')
+		pad++;
+	for (size_t i = 0; i < slen - pad; i++)
+		if (!b64char(s[i]))
+			return attest_fail(ATTEST_E_PARSE, "invalid base64 character");
+	n = slen / 4 * 3 - pad;
+	if (n > maxlen)
+		return attest_fail(ATTEST_E_TOO_LARGE, "base64 data of %zu bytes over cap %zu",
+				   n, maxlen);
+	if ((buf = malloc(slen / 4 * 3 + 1)) == NULL)
+		return attest_fail(ATTEST_E_NOMEM, "base64 decode");
+	got = slen ? EVP_DecodeBlock(buf, (const unsigned char *)s, (int)slen) : 0;
+	if (got < 0 || (size_t)got != slen / 4 * 3) {
+		free(buf);
+		return attest_fail(ATTEST_E_PARSE, "invalid base64");
+	}
+	*out = buf;
+	*outlen = n;
+	return ATTEST_OK;
+}
+
+void attest_hex(const void *data, size_t len, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	const uint8_t *p = data;
+
+	for (size_t i = 0; i < len; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 15];
+	}
+	out[2 * len] = '\0';
+}

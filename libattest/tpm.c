@@ -1,0 +1,629 @@
+/* tpm.c - every ESYS call of the project, with bounded retries and flushes
+ * on every path. See tpm.h for the contract. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <tss2/tss2_esys.h>
+#include <tss2/tss2_rc.h>
+#include <tss2/tss2_tctildr.h>
+#include <openssl/crypto.h>
+
+#include "err.h"
+#include "tpm.h"
+
+struct attest_tpm {
+	TSS2_TCTI_CONTEXT *tcti;
+	ESYS_CONTEXT *esys;
+	ESYS_TR srk; /* persistent, ESYS_TR_NONE until looked up */
+};
+
+/* Response code without the handle/parameter/session number of format-one
+ * errors, for comparing with TPM2_RC_* constants. */
+static uint32_t rc_base(TSS2_RC rc)
+{
+	if ((rc & TSS2_RC_LAYER_MASK) != TSS2_TPM_RC_LAYER)
+		return rc;
+	if (rc & TPM2_RC_FMT1)
+		return rc & (TPM2_RC_FMT1 | 0x3f);
+	return rc & 0xfff;
+}
+
+static int rc_is_auth(TSS2_RC rc)
+{
+	uint32_t b = rc_base(rc);
+
+	return b == TPM2_RC_AUTH_FAIL || b == TPM2_RC_BAD_AUTH || b == TPM2_RC_LOCKOUT ||
+	       b == TPM2_RC_POLICY_FAIL || b == TPM2_RC_AUTH_MISSING;
+}
+
+/* The one retry helper: true if the command should be sent again. Sleeps
+ * with a doubling back-off; gives up after ATTEST_TPM_RETRY_MAX attempts. */
+static int tpm_should_retry(TSS2_RC rc, int *attempt)
+{
+	uint32_t b = rc_base(rc);
+	struct timespec ts;
+
+	if (b != TPM2_RC_RETRY && b != TPM2_RC_TESTING && b != TPM2_RC_YIELDED)
+		return 0;
+	if (++*attempt >= ATTEST_TPM_RETRY_MAX)
+		return 0;
+	ts.tv_sec = 0;
+	ts.tv_nsec = 10000000L << (*attempt - 1);
+	nanosleep(&ts, NULL);
+	return 1;
+}
+
+/* Run `call_`, storing its TSS2_RC in `rc_`, retrying while the TPM asks. */
+#define TPM_CALL(rc_, call_)                                                       \
+	do {                                                                       \
+		int attempt_ = 0;                                                  \
+		do {                                                               \
+			(rc_) = (call_);                                           \
+		} while (tpm_should_retry((rc_), &attempt_));                      \
+	} while (0)
+
+static int tpm_fail(TSS2_RC rc, const char *what)
+{
+	return attest_fail_tss(rc_is_auth(rc) ? ATTEST_E_TPM_AUTH : ATTEST_E_TPM, rc, "%s",
+			       what);
+}
+
+static void flush(struct attest_tpm *t, ESYS_TR *h)
+{
+	if (*h != ESYS_TR_NONE) {
+		(void)Esys_FlushContext(t->esys, *h);
+		*h = ESYS_TR_NONE;
+	}
+}
+
+int attest_tpm_open(const char *tcti_conf, struct attest_tpm **out)
+{
+	struct attest_tpm *t = NULL;
+	TSS2_RC rc;
+	int r = ATTEST_E_INTERNAL;
+
+	*out = NULL;
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return attest_fail(ATTEST_E_NOMEM, "tpm open");
+	t->srk = ESYS_TR_NONE;
+	if (tcti_conf == NULL || tcti_conf[0] == '\0')
+		tcti_conf = ATTEST_TPM_DEFAULT_TCTI;
+	rc = Tss2_TctiLdr_Initialize(tcti_conf, &t->tcti);
+	if (rc != TSS2_RC_SUCCESS) {
+		r = attest_fail_tss(ATTEST_E_TPM, rc, "TCTI \"%s\"", tcti_conf);
+		goto out;
+	}
+	rc = Esys_Initialize(&t->esys, t->tcti, NULL);
+	if (rc != TSS2_RC_SUCCESS) {
+		r = attest_fail_tss(ATTEST_E_TPM, rc, "Esys_Initialize over \"%s\"", tcti_conf);
+		goto out;
+	}
+	*out = t;
+	t = NULL; /* transferred */
+	r = ATTEST_OK;
+out:
+	attest_tpm_close(t);
+	return r;
+}
+
+void attest_tpm_close(struct attest_tpm *t)
+{
+	if (t == NULL)
+		return;
+	if (t->esys != NULL)
+		Esys_Finalize(&t->esys);
+	if (t->tcti != NULL)
+		Tss2_TctiLdr_Finalize(&t->tcti);
+	free(t);
+}
+
+/* CreatePrimary in `hierarchy`; the caller flushes *h. */
+static int create_primary(struct attest_tpm *t, ESYS_TR hierarchy, const TPM2B_PUBLIC *tmpl,
+			  ESYS_TR *h, TPM2B_PUBLIC *pub)
+{
+	TPM2B_SENSITIVE_CREATE sens = { 0 };
+	TPM2B_DATA outside = { 0 };
+	TPML_PCR_SELECTION pcrs = { 0 };
+	TPM2B_PUBLIC *outpub = NULL;
+	TSS2_RC rc;
+
+	*h = ESYS_TR_NONE;
+	TPM_CALL(rc, Esys_CreatePrimary(t->esys, hierarchy, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+					ESYS_TR_NONE, &sens, tmpl, &outside, &pcrs, h, &outpub,
+					NULL, NULL, NULL));
+	if (rc != TSS2_RC_SUCCESS)
+		return tpm_fail(rc, "Esys_CreatePrimary");
+	if (pub != NULL)
+		*pub = *outpub;
+	Esys_Free(outpub);
+	return ATTEST_OK;
+}
+
+/* The SRK at 0x81000001, created from the TCG template and persisted when
+ * absent. The handle stays valid for the context's lifetime. */
+static int srk(struct attest_tpm *t, ESYS_TR *out)
+{
+	TPM2B_PUBLIC tmpl;
+	ESYS_TR h = ESYS_TR_NONE, persist = ESYS_TR_NONE;
+	TSS2_RC rc;
+	int r;
+
+	if (t->srk != ESYS_TR_NONE) {
+		*out = t->srk;
+		return ATTEST_OK;
+	}
+	rc = Esys_TR_FromTPMPublic(t->esys, ATTEST_SRK_HANDLE, ESYS_TR_NONE, ESYS_TR_NONE,
+				   ESYS_TR_NONE, &persist);
+	if (rc != TSS2_RC_SUCCESS) {
+		attest_template_srk(&tmpl);
+		if ((r = create_primary(t, ESYS_TR_RH_OWNER, &tmpl, &h, NULL)) != ATTEST_OK)
+			return r;
+		TPM_CALL(rc, Esys_EvictControl(t->esys, ESYS_TR_RH_OWNER, h, ESYS_TR_PASSWORD,
+					       ESYS_TR_NONE, ESYS_TR_NONE, ATTEST_SRK_HANDLE,
+					       &persist));
+		flush(t, &h);
+		if (rc != TSS2_RC_SUCCESS)
+			return tpm_fail(rc, "Esys_EvictControl (persist SRK at 0x81000001)");
+	}
+	t->srk = persist;
+	*out = persist;
+	return ATTEST_OK;
+}
+
+static int load_key(struct attest_tpm *t, const struct attest_tpm_key *key,
+		    const TPM2B_AUTH *auth, ESYS_TR *h)
+{
+	ESYS_TR parent;
+	TSS2_RC rc;
+	int r;
+
+	*h = ESYS_TR_NONE;
+	if ((r = srk(t, &parent)) != ATTEST_OK)
+		return r;
+	TPM_CALL(rc, Esys_Load(t->esys, parent, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+			       &key->priv, &key->pub, h));
+	if (rc != TSS2_RC_SUCCESS)
+		return tpm_fail(rc, "Esys_Load");
+	if (auth != NULL && (rc = Esys_TR_SetAuth(t->esys, *h, auth)) != TSS2_RC_SUCCESS) {
+		flush(t, h);
+		return tpm_fail(rc, "Esys_TR_SetAuth");
+	}
+	return ATTEST_OK;
+}
+
+static int load_ak(struct attest_tpm *t, ESYS_TR *h, TPM2B_PUBLIC *pub)
+{
+	TPM2B_PUBLIC tmpl;
+
+	attest_template_ak(&tmpl);
+	return create_primary(t, ESYS_TR_RH_ENDORSEMENT, &tmpl, h, pub);
+}
+
+int attest_tpm_ek_cert(struct attest_tpm *t, enum attest_ek_kind kind, uint8_t **der,
+		       size_t *len)
+{
+	uint32_t index = attest_ek_nv_index(kind);
+	ESYS_TR nv = ESYS_TR_NONE;
+	TPM2B_NV_PUBLIC *nvpub = NULL;
+	TPM2B_MAX_NV_BUFFER *chunk = NULL;
+	uint8_t *buf = NULL;
+	size_t size, got = 0;
+	TSS2_RC rc;
+	int r = ATTEST_E_INTERNAL;
+
+	*der = NULL;
+	*len = 0;
+	if (index == 0)
+		return attest_fail(ATTEST_E_INVALID_ARG, "unknown EK kind");
+	rc = Esys_TR_FromTPMPublic(t->esys, index, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &nv);
+	if (rc != TSS2_RC_SUCCESS)
+		return attest_fail_tss(ATTEST_E_NOT_FOUND, rc, "no %s EK certificate at NV 0x%08x",
+				       attest_ek_kind_name(kind), index);
+	TPM_CALL(rc, Esys_NV_ReadPublic(t->esys, nv, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+					&nvpub, NULL));
+	if (rc != TSS2_RC_SUCCESS) {
+		r = tpm_fail(rc, "Esys_NV_ReadPublic (EK certificate)");
+		goto out;
+	}
+	size = nvpub->nvPublic.dataSize;
+	if (size == 0 || size > 4096) {
+		r = attest_fail(ATTEST_E_TOO_LARGE, "EK certificate NV size %zu out of range", size);
+		goto out;
+	}
+	if ((buf = malloc(size)) == NULL) {
+		r = attest_fail(ATTEST_E_NOMEM, "EK certificate");
+		goto out;
+	}
+	while (got < size) {
+		/* 512 is below every TPM's MAX_NV_BUFFER_SIZE (swtpm: 1024+). */
+		uint16_t want = (uint16_t)(size - got > 512 ? 512 : size - got);
+
+		TPM_CALL(rc, Esys_NV_Read(t->esys, nv, nv, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+					  ESYS_TR_NONE, want, (uint16_t)got, &chunk));
+		if (rc != TSS2_RC_SUCCESS) {
+			r = tpm_fail(rc, "Esys_NV_Read (EK certificate)");
+			goto out;
+		}
+		if (chunk->size != want) {
+			r = attest_fail(ATTEST_E_TPM, "short NV read");
+			goto out;
+		}
+		memcpy(buf + got, chunk->buffer, want);
+		got += want;
+		Esys_Free(chunk);
+		chunk = NULL;
+	}
+	*der = buf;
+	*len = size;
+	buf = NULL; /* transferred */
+	r = ATTEST_OK;
+out:
+	Esys_Free(chunk);
+	Esys_Free(nvpub);
+	free(buf);
+	if (nv != ESYS_TR_NONE)
+		(void)Esys_TR_Close(t->esys, &nv);
+	return r;
+}
+
+int attest_tpm_ek_public(struct attest_tpm *t, enum attest_ek_kind kind, TPM2B_PUBLIC *pub)
+{
+	TPM2B_PUBLIC tmpl;
+	ESYS_TR h;
+	int r;
+
+	if (attest_ek_nv_index(kind) == 0)
+		return attest_fail(ATTEST_E_INVALID_ARG, "unknown EK kind");
+	attest_template_ek(kind, &tmpl);
+	r = create_primary(t, ESYS_TR_RH_ENDORSEMENT, &tmpl, &h, pub);
+	flush(t, &h);
+	return r;
+}
+
+int attest_tpm_ek_detect(struct attest_tpm *t, enum attest_ek_kind *kind)
+{
+	static const enum attest_ek_kind order[] = { ATTEST_EK_P256, ATTEST_EK_RSA2048,
+						     ATTEST_EK_P384 };
+	ESYS_TR nv;
+
+	*kind = ATTEST_EK_NONE;
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		nv = ESYS_TR_NONE;
+		if (Esys_TR_FromTPMPublic(t->esys, attest_ek_nv_index(order[i]), ESYS_TR_NONE,
+					  ESYS_TR_NONE, ESYS_TR_NONE, &nv) == TSS2_RC_SUCCESS) {
+			(void)Esys_TR_Close(t->esys, &nv);
+			*kind = order[i];
+			return ATTEST_OK;
+		}
+	}
+	return attest_fail(ATTEST_E_NOT_FOUND,
+			   "no EK certificate at NV 0x01c0000a, 0x01c00002 or 0x01c00016");
+}
+
+int attest_tpm_ak_public(struct attest_tpm *t, TPM2B_PUBLIC *pub)
+{
+	ESYS_TR h;
+	int r = load_ak(t, &h, pub);
+
+	flush(t, &h);
+	return r;
+}
+
+int attest_tpm_create_signkey(struct attest_tpm *t, const TPM2B_DIGEST *policy,
+			      const TPM2B_AUTH *auth, struct attest_tpm_key *key,
+			      struct attest_tpm_creation *creation)
+{
+	TPM2B_SENSITIVE_CREATE sens = { 0 };
+	TPM2B_PUBLIC tmpl;
+	TPM2B_DATA outside = { 0 };
+	TPML_PCR_SELECTION pcrs = { 0 };
+	TPM2B_PRIVATE *priv = NULL;
+	TPM2B_PUBLIC *pub = NULL;
+	TPM2B_CREATION_DATA *cdata = NULL;
+	TPM2B_DIGEST *chash = NULL;
+	TPMT_TK_CREATION *ticket = NULL;
+	ESYS_TR parent;
+	TSS2_RC rc;
+	int r;
+
+	if ((r = srk(t, &parent)) != ATTEST_OK)
+		return r;
+	attest_template_signkey(policy, &tmpl);
+	if (auth != NULL)
+		sens.sensitive.userAuth = *auth;
+	TPM_CALL(rc, Esys_Create(t->esys, parent, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+				 &sens, &tmpl, &outside, &pcrs, &priv, &pub, &cdata, &chash,
+				 &ticket));
+	OPENSSL_cleanse(&sens, sizeof(sens));
+	if (rc != TSS2_RC_SUCCESS)
+		return tpm_fail(rc, "Esys_Create (signing key)");
+	key->pub = *pub;
+	key->priv = *priv;
+	if (creation != NULL) {
+		creation->data = *cdata;
+		creation->hash = *chash;
+		creation->ticket = *ticket;
+	}
+	Esys_Free(priv);
+	Esys_Free(pub);
+	Esys_Free(cdata);
+	Esys_Free(chash);
+	Esys_Free(ticket);
+	return ATTEST_OK;
+}
+
+int attest_tpm_certify_creation(struct attest_tpm *t, const struct attest_tpm_key *key,
+				const struct attest_tpm_creation *creation,
+				const uint8_t *qual, size_t qual_len, TPM2B_ATTEST *attest,
+				TPMT_SIGNATURE *sig)
+{
+	ESYS_TR ak = ESYS_TR_NONE, obj = ESYS_TR_NONE;
+	TPM2B_DATA q = { 0 };
+	TPMT_SIG_SCHEME scheme = { .scheme = TPM2_ALG_NULL };
+	TPM2B_ATTEST *att = NULL;
+	TPMT_SIGNATURE *s = NULL;
+	TSS2_RC rc;
+	int r;
+
+	if (qual_len > sizeof(q.buffer))
+		return attest_fail(ATTEST_E_INVALID_ARG, "qualifyingData too long");
+	q.size = (uint16_t)qual_len;
+	if (qual_len > 0)
+		memcpy(q.buffer, qual, qual_len);
+	if ((r = load_key(t, key, NULL, &obj)) != ATTEST_OK)
+		goto out;
+	if ((r = load_ak(t, &ak, NULL)) != ATTEST_OK)
+		goto out;
+	TPM_CALL(rc, Esys_CertifyCreation(t->esys, ak, obj, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+					  ESYS_TR_NONE, &q, &creation->hash, &scheme,
+					  &creation->ticket, &att, &s));
+	if (rc != TSS2_RC_SUCCESS) {
+		r = tpm_fail(rc, "Esys_CertifyCreation");
+		goto out;
+	}
+	*attest = *att;
+	*sig = *s;
+	r = ATTEST_OK;
+out:
+	Esys_Free(att);
+	Esys_Free(s);
+	flush(t, &ak);
+	flush(t, &obj);
+	return r;
+}
+
+static int ek_policy_session(struct attest_tpm *t, ESYS_TR *sess)
+{
+	TPMT_SYM_DEF sym = { .algorithm = TPM2_ALG_NULL };
+	TSS2_RC rc;
+
+	TPM_CALL(rc, Esys_StartAuthSession(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+					   ESYS_TR_NONE, ESYS_TR_NONE, NULL, TPM2_SE_POLICY,
+					   &sym, TPM2_ALG_SHA256, sess));
+	if (rc != TSS2_RC_SUCCESS)
+		return tpm_fail(rc, "Esys_StartAuthSession (EK policy)");
+	TPM_CALL(rc, Esys_PolicySecret(t->esys, ESYS_TR_RH_ENDORSEMENT, *sess,
+				       ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, NULL, NULL,
+				       NULL, 0, NULL, NULL));
+	if (rc != TSS2_RC_SUCCESS) {
+		flush(t, sess);
+		return tpm_fail(rc, "Esys_PolicySecret(TPM_RH_ENDORSEMENT)");
+	}
+	return ATTEST_OK;
+}
+
+int attest_tpm_activate_credential(struct attest_tpm *t, enum attest_ek_kind kind,
+				   const TPM2B_ID_OBJECT *blob,
+				   const TPM2B_ENCRYPTED_SECRET *enc, TPM2B_DIGEST *secret)
+{
+	TPM2B_PUBLIC tmpl;
+	ESYS_TR ak = ESYS_TR_NONE, ek = ESYS_TR_NONE, sess = ESYS_TR_NONE;
+	ESYS_TR ek_auth = ESYS_TR_PASSWORD;
+	TPM2B_DIGEST *out = NULL;
+	TSS2_RC rc;
+	int r;
+
+	if (attest_ek_nv_index(kind) == 0)
+		return attest_fail(ATTEST_E_INVALID_ARG, "unknown EK kind");
+	attest_template_ek(kind, &tmpl);
+	if ((r = load_ak(t, &ak, NULL)) != ATTEST_OK)
+		goto out;
+	if ((r = create_primary(t, ESYS_TR_RH_ENDORSEMENT, &tmpl, &ek, NULL)) != ATTEST_OK)
+		goto out;
+	/* L-1/L-2 EKs have userWithAuth clear: only their PolicySecret works. */
+	if (!(tmpl.publicArea.objectAttributes & TPMA_OBJECT_USERWITHAUTH)) {
+		if ((r = ek_policy_session(t, &sess)) != ATTEST_OK)
+			goto out;
+		ek_auth = sess;
+	}
+	TPM_CALL(rc, Esys_ActivateCredential(t->esys, ak, ek, ESYS_TR_PASSWORD, ek_auth,
+					     ESYS_TR_NONE, blob, enc, &out));
+	if (rc != TSS2_RC_SUCCESS) {
+		r = tpm_fail(rc, "Esys_ActivateCredential");
+		goto out;
+	}
+	*secret = *out;
+	r = ATTEST_OK;
+out:
+	if (out != NULL) {
+		OPENSSL_cleanse(out, sizeof(*out));
+		Esys_Free(out);
+	}
+	flush(t, &sess);
+	flush(t, &ek);
+	flush(t, &ak);
+	return r;
+}
+
+int attest_tpm_sign(struct attest_tpm *t, const struct attest_tpm_key *key,
+		    const TPM2B_AUTH *auth, const uint8_t digest[32], TPMT_SIGNATURE *sig)
+{
+	ESYS_TR h = ESYS_TR_NONE;
+	TPM2B_DIGEST d = { .size = 32 };
+	TPMT_SIG_SCHEME scheme = { .scheme = TPM2_ALG_NULL };
+	TPMT_TK_HASHCHECK check = { .tag = TPM2_ST_HASHCHECK, .hierarchy = TPM2_RH_NULL };
+	TPMT_SIGNATURE *s = NULL;
+	TSS2_RC rc;
+	int r;
+
+	memcpy(d.buffer, digest, 32);
+	if ((r = load_key(t, key, auth, &h)) != ATTEST_OK)
+		return r;
+	TPM_CALL(rc, Esys_Sign(t->esys, h, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &d,
+			       &scheme, &check, &s));
+	flush(t, &h);
+	if (rc != TSS2_RC_SUCCESS)
+		return tpm_fail(rc, "Esys_Sign");
+	*sig = *s;
+	Esys_Free(s);
+	return ATTEST_OK;
+}
+
+void attest_pcr_selection(uint32_t pcr_mask, TPML_PCR_SELECTION *sel)
+{
+	memset(sel, 0, sizeof(*sel));
+	sel->count = 1;
+	sel->pcrSelections[0].hash = TPM2_ALG_SHA256;
+	sel->pcrSelections[0].sizeofSelect = 3;
+	for (unsigned i = 0; i < 24; i++)
+		if (pcr_mask & (1u << i))
+			sel->pcrSelections[0].pcrSelect[i / 8] |= (uint8_t)(1u << (i % 8));
+}
+
+int attest_tpm_quote(struct attest_tpm *t, uint32_t pcr_mask, const uint8_t *qual,
+		     size_t qual_len, TPM2B_ATTEST *attest, TPMT_SIGNATURE *sig)
+{
+	ESYS_TR ak = ESYS_TR_NONE;
+	TPM2B_DATA q = { 0 };
+	TPMT_SIG_SCHEME scheme = { .scheme = TPM2_ALG_NULL };
+	TPML_PCR_SELECTION sel;
+	TPM2B_ATTEST *att = NULL;
+	TPMT_SIGNATURE *s = NULL;
+	TSS2_RC rc;
+	int r;
+
+	if (qual_len > sizeof(q.buffer) || pcr_mask == 0 || (pcr_mask >> 24) != 0)
+		return attest_fail(ATTEST_E_INVALID_ARG, "quote: bad nonce or PCR mask");
+	q.size = (uint16_t)qual_len;
+	if (qual_len > 0)
+		memcpy(q.buffer, qual, qual_len);
+	attest_pcr_selection(pcr_mask, &sel);
+	if ((r = load_ak(t, &ak, NULL)) != ATTEST_OK)
+		return r;
+	TPM_CALL(rc, Esys_Quote(t->esys, ak, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &q,
+				&scheme, &sel, &att, &s));
+	flush(t, &ak);
+	if (rc != TSS2_RC_SUCCESS)
+		return tpm_fail(rc, "Esys_Quote");
+	*attest = *att;
+	*sig = *s;
+	Esys_Free(att);
+	Esys_Free(s);
+	return ATTEST_OK;
+}
+
+int attest_tpm_pcr_read(struct attest_tpm *t, uint32_t pcr_mask, struct attest_pcrs *out)
+{
+	memset(out, 0, sizeof(*out));
+	/* PCR_Read returns at most 8 digests per call: read in rounds until
+	 * every requested PCR has its value. */
+	while (out->mask != pcr_mask) {
+		TPML_PCR_SELECTION sel, *got_sel = NULL;
+		TPML_DIGEST *vals = NULL;
+		uint32_t counter, got = 0;
+		unsigned n = 0;
+		TSS2_RC rc;
+
+		attest_pcr_selection(pcr_mask & ~out->mask, &sel);
+		TPM_CALL(rc, Esys_PCR_Read(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &sel,
+					   &counter, &got_sel, &vals));
+		if (rc != TSS2_RC_SUCCESS)
+			return tpm_fail(rc, "Esys_PCR_Read");
+		for (unsigned i = 0; i < 24 && got_sel->count == 1; i++) {
+			if (!(got_sel->pcrSelections[0].pcrSelect[i / 8] & (1u << (i % 8))))
+				continue;
+			if (n >= vals->count || vals->digests[n].size != 32)
+				break;
+			memcpy(out->value[i], vals->digests[n].buffer, 32);
+			got |= 1u << i;
+			n++;
+		}
+		Esys_Free(got_sel);
+		Esys_Free(vals);
+		if (got == 0 || (got & ~pcr_mask) != 0)
+			return attest_fail(ATTEST_E_TPM, "PCR_Read returned an unexpected selection");
+		out->mask |= got;
+	}
+	return ATTEST_OK;
+}
+
+int attest_tpm_pcr_extend(struct attest_tpm *t, unsigned pcr, const uint8_t digest[32])
+{
+	TPML_DIGEST_VALUES v = { .count = 1 };
+	TSS2_RC rc;
+
+	if (pcr > 23)
+		return attest_fail(ATTEST_E_INVALID_ARG, "PCR %u out of range", pcr);
+	v.digests[0].hashAlg = TPM2_ALG_SHA256;
+	memcpy(v.digests[0].digest.sha256, digest, 32);
+	TPM_CALL(rc, Esys_PCR_Extend(t->esys, ESYS_TR_PCR0 + pcr, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+				     ESYS_TR_NONE, &v));
+	if (rc != TSS2_RC_SUCCESS)
+		return tpm_fail(rc, "Esys_PCR_Extend");
+	return ATTEST_OK;
+}
+
+/* Count handles of the capability range starting at `first`; sessions are
+ * reported with HMAC (0x02) or policy (0x03) handle types in either range. */
+static int handle_in_range(uint32_t first, uint32_t h)
+{
+	if ((first >> 24) == TPM2_HT_TRANSIENT)
+		return (h >> 24) == TPM2_HT_TRANSIENT;
+	return (h >> 24) == TPM2_HT_HMAC_SESSION || (h >> 24) == TPM2_HT_POLICY_SESSION;
+}
+
+static int count_range(struct attest_tpm *t, uint32_t first, size_t *n)
+{
+	TPMS_CAPABILITY_DATA *cap = NULL;
+	TPMI_YES_NO more = TPM2_YES;
+	uint32_t next = first;
+	TSS2_RC rc;
+
+	*n = 0;
+	while (more == TPM2_YES) {
+		TPM_CALL(rc, Esys_GetCapability(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+						TPM2_CAP_HANDLES, next, 64, &more, &cap));
+		if (rc != TSS2_RC_SUCCESS)
+			return tpm_fail(rc, "Esys_GetCapability(handles)");
+		const TPML_HANDLE *hl = &cap->data.handles;
+		uint32_t count = 0;
+
+		for (uint32_t i = 0; i < hl->count; i++) {
+			if (!handle_in_range(first, hl->handle[i]))
+				break;
+			count++;
+			next = hl->handle[i] + 1;
+		}
+		*n += count;
+		if (count < hl->count || hl->count == 0)
+			more = TPM2_NO;
+		Esys_Free(cap);
+		cap = NULL;
+	}
+	return ATTEST_OK;
+}
+
+int attest_tpm_count_handles(struct attest_tpm *t, size_t *objects, size_t *sessions)
+{
+	size_t loaded = 0, saved = 0;
+	int r;
+
+	if ((r = count_range(t, TPM2_TRANSIENT_FIRST, objects)) != ATTEST_OK ||
+	    (r = count_range(t, TPM2_LOADED_SESSION_FIRST, &loaded)) != ATTEST_OK ||
+	    (r = count_range(t, TPM2_ACTIVE_SESSION_FIRST, &saved)) != ATTEST_OK)
+		return r;
+	/* A session shows in the loaded or the saved range; count the larger. */
+	*sessions = loaded > saved ? loaded : saved;
+	return ATTEST_OK;
+}

@@ -1,0 +1,107 @@
+/* tpm.h - the one seam between libattest and the TPM (tpm2-tss ESYS).
+ *
+ * Every ESYS call in the project lives in tpm.c. The TCTI is configuration:
+ * "device:/dev/tpmrm0" by default, "swtpm:host=127.0.0.1,port=N" in tests.
+ * Commands answered TPM_RC_RETRY/TESTING/YIELDED are retried a bounded number
+ * of times; authorization failures and lockout never are (ATTEST_E_TPM_AUTH).
+ * The TPM may have as few as 3 transient slots (swtpm) and no resource
+ * manager: every function loads what it needs from blobs or primaries and
+ * flushes it before returning, on success and on every error path; the SRK
+ * is persistent at 0x81000001 so operators' tpm2-tools can load our blobs.
+ *
+ * A struct attest_tpm is not thread-safe; callers serialise access.
+ */
+#ifndef LIBATTEST_TPM_H
+#define LIBATTEST_TPM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <tss2/tss2_tpm2_types.h>
+
+#include "attest/attest.h"
+#include "templates.h"
+
+#define ATTEST_TPM_DEFAULT_TCTI "device:/dev/tpmrm0"
+#define ATTEST_TPM_RETRY_MAX 5
+#define ATTEST_TPM_POLICY_RESTART_MAX 3
+
+struct attest_tpm;
+
+/* A key that lives outside the TPM as a blob, loaded under the SRK. */
+struct attest_tpm_key {
+	TPM2B_PUBLIC pub;
+	TPM2B_PRIVATE priv;
+};
+
+/* What TPM2_Create returned about a key's creation; input to CertifyCreation. */
+struct attest_tpm_creation {
+	TPM2B_CREATION_DATA data;
+	TPM2B_DIGEST hash;
+	TPMT_TK_CREATION ticket;
+};
+
+/* SHA-256 PCR bank values for the PCRs in `mask` (bit i = PCR i). */
+struct attest_pcrs {
+	uint32_t mask;
+	uint8_t value[24][32];
+};
+
+/* tcti_conf NULL means ATTEST_TPM_DEFAULT_TCTI. *out freed by attest_tpm_close. */
+int attest_tpm_open(const char *tcti_conf, struct attest_tpm **out) ATTEST_MUST_CHECK;
+void attest_tpm_close(struct attest_tpm *t);
+
+/* EK certificate (DER, *der malloc'd) from its TCG NV index. */
+int attest_tpm_ek_cert(struct attest_tpm *t, enum attest_ek_kind kind, uint8_t **der,
+		       size_t *len) ATTEST_MUST_CHECK;
+/* EK public area, recreated from the kind's TCG template. */
+int attest_tpm_ek_public(struct attest_tpm *t, enum attest_ek_kind kind,
+			 TPM2B_PUBLIC *pub) ATTEST_MUST_CHECK;
+/* First EK kind whose certificate is provisioned (P-256, RSA-2048, P-384). */
+int attest_tpm_ek_detect(struct attest_tpm *t, enum attest_ek_kind *kind) ATTEST_MUST_CHECK;
+
+/* The AK: a primary in the endorsement hierarchy from the AK template. */
+int attest_tpm_ak_public(struct attest_tpm *t, TPM2B_PUBLIC *pub) ATTEST_MUST_CHECK;
+
+/* Create an unrestricted ECC P-256 signing key under the SRK. With a
+ * policy, only the policy authorises use (userWithAuth clear); auth may be
+ * NULL for an empty auth value. */
+int attest_tpm_create_signkey(struct attest_tpm *t, const TPM2B_DIGEST *policy,
+			      const TPM2B_AUTH *auth, struct attest_tpm_key *key,
+			      struct attest_tpm_creation *creation) ATTEST_MUST_CHECK;
+
+/* TPM2_CertifyCreation of `key` signed by the AK. */
+int attest_tpm_certify_creation(struct attest_tpm *t, const struct attest_tpm_key *key,
+				const struct attest_tpm_creation *creation,
+				const uint8_t *qual, size_t qual_len, TPM2B_ATTEST *attest,
+				TPMT_SIGNATURE *sig) ATTEST_MUST_CHECK;
+
+/* TPM2_ActivateCredential for the AK with the EK of `kind` (the EK's
+ * PolicySecret(TPM_RH_ENDORSEMENT) where its template needs it). */
+int attest_tpm_activate_credential(struct attest_tpm *t, enum attest_ek_kind kind,
+				   const TPM2B_ID_OBJECT *blob,
+				   const TPM2B_ENCRYPTED_SECRET *enc,
+				   TPM2B_DIGEST *secret) ATTEST_MUST_CHECK;
+
+/* Sign a SHA-256 digest with a password-authorised key blob. */
+int attest_tpm_sign(struct attest_tpm *t, const struct attest_tpm_key *key,
+		    const TPM2B_AUTH *auth, const uint8_t digest[32],
+		    TPMT_SIGNATURE *sig) ATTEST_MUST_CHECK;
+
+/* TPM2_Quote by the AK over the SHA-256 bank PCRs in pcr_mask. */
+int attest_tpm_quote(struct attest_tpm *t, uint32_t pcr_mask, const uint8_t *qual,
+		     size_t qual_len, TPM2B_ATTEST *attest,
+		     TPMT_SIGNATURE *sig) ATTEST_MUST_CHECK;
+int attest_tpm_pcr_read(struct attest_tpm *t, uint32_t pcr_mask,
+			struct attest_pcrs *out) ATTEST_MUST_CHECK;
+int attest_tpm_pcr_extend(struct attest_tpm *t, unsigned pcr,
+			  const uint8_t digest[32]) ATTEST_MUST_CHECK;
+
+/* Transient objects and sessions (loaded or saved) currently in the TPM. */
+int attest_tpm_count_handles(struct attest_tpm *t, size_t *objects,
+			     size_t *sessions) ATTEST_MUST_CHECK;
+
+/* The SHA-256 PCR selection structure for a mask. */
+void attest_pcr_selection(uint32_t pcr_mask, TPML_PCR_SELECTION *sel);
+
+#endif

@@ -1,0 +1,54 @@
+/* x509.h - the project's X.509 profile (DESIGN.md "Keys and the certificate
+ * chain") built with OpenSSL 3, and EK certificate validation.
+ *
+ * Custom extensions live under our arc 2.25.<uuid> (docs/x509.md):
+ *   ATTEST_OID_HOST_ID   host identity: UTF8String host name (non-critical)
+ */
+#ifndef LIBATTEST_X509_H
+#define LIBATTEST_X509_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "attest/attest.h"
+
+#define ATTEST_OID_ARC "2.25.93251439453096883299713058207005317158"
+#define ATTEST_OID_HOST_ID ATTEST_OID_ARC ".1.1"
+
+#define ATTEST_HOST_CA_MAX_TTL (24 * 3600)
+#define ATTEST_MAX_NAME 63
+
+/* Host names and trust domains: 1..63 of [a-z0-9.-], not starting with '-'
+ * or '.'; trust domains the same up to 255. */
+int attest_valid_hostname(const char *s);
+int attest_valid_trust_domain(const char *s);
+
+/* Self-signed fleet root: ECDSA P-256, CA:TRUE, keyCertSign|cRLSign. */
+int attest_x509_make_root(const char *trust_domain, int days, EVP_PKEY **key,
+			  X509 **cert) ATTEST_MUST_CHECK;
+
+/* Host CA certificate for host_key, signed by the root: CA:TRUE pathlen:2,
+ * keyCertSign, no EKU, SAN URI spiffe://<td>, name constraint permitted
+ * URI:<td>, host ID extension; notAfter <= issuer's notAfter. */
+int attest_x509_make_host_ca(EVP_PKEY *root_key, X509 *root, const char *trust_domain,
+			     const char *host, EVP_PKEY *host_key, long ttl_seconds,
+			     X509 **out) ATTEST_MUST_CHECK;
+
+/* Validate an EK certificate (DER, no trailing bytes, <= 4 KiB) against the
+ * vendor roots in a PEM bundle file: the chain verifies (intermediates may
+ * be in the bundle too), no unknown critical extension other than the TCG
+ * subjectAltName, and its public key equals ek_pub. */
+int attest_ek_cert_verify(const uint8_t *der, size_t len, const char *roots_pem,
+			  EVP_PKEY *ek_pub) ATTEST_MUST_CHECK;
+
+/* PEM helpers. *out malloc'd, NUL-terminated. */
+int attest_x509_to_pem(X509 *cert, char **out) ATTEST_MUST_CHECK;
+int attest_x509_from_pem(const char *pem, size_t len, X509 **out) ATTEST_MUST_CHECK;
+int attest_x509_load(const char *path, X509 **out) ATTEST_MUST_CHECK;
+int attest_pkey_save(const char *path, EVP_PKEY *key) ATTEST_MUST_CHECK;
+int attest_pkey_load(const char *path, EVP_PKEY **out) ATTEST_MUST_CHECK;
+
+#endif

@@ -1,0 +1,15 @@
+#!/bin/sh
+# banned.sh - fail if C sources call functions STYLE.md bans.
+set -eu
+cd "$(dirname "$0")/.."
+pat='\b(atoi|atol|atoll|sprintf|vsprintf|strcpy|strcat|gets|rand|srand|strtok|tmpnam|mktemp)[[:space:]]*\('
+if grep -nE "$pat" $(find libattest attestd provisioning verifier tests bench include -name '*.[ch]' 2>/dev/null); then
+	echo "banned.sh: banned function used (see STYLE.md)" >&2
+	exit 1
+fi
+# libattest never prints or exits
+if grep -nE '\b(exit|abort|printf|puts)[[:space:]]*\(|fprintf[[:space:]]*\((stdout|stderr)' libattest/*.c; then
+	echo "banned.sh: libattest must not print or exit" >&2
+	exit 1
+fi
+echo "banned.sh: ok"

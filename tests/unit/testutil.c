@@ -1,0 +1,150 @@
+/* testutil.c - see testutil.h. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <CUnit/Basic.h>
+
+#include "testutil.h"
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fprintf(stderr, "testutil: ");
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\n");
+	va_end(ap);
+	exit(2);
+}
+
+void tu_mkdtemp(char *out, size_t outsz)
+{
+	const char *base = getenv("TMPDIR");
+
+	if (base == NULL || base[0] == '\0')
+		base = "/tmp";
+	if ((size_t)snprintf(out, outsz, "%s/attest-test.XXXXXX", base) >= outsz)
+		die("temp path too long");
+	if (mkdtemp(out) == NULL)
+		die("mkdtemp: %s", strerror(errno));
+}
+
+int tu_sh(const char *fmt, ...)
+{
+	char cmd[4096];
+	va_list ap;
+	int st;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	st = system(cmd);
+	if (st == -1)
+		return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+void tu_rmtree(const char *dir)
+{
+	if (strstr(dir, "/attest-test.") == NULL)
+		die("refusing to remove %s", dir);
+	(void)tu_sh("rm -rf '%s'", dir);
+}
+
+const char *tu_template(void)
+{
+	const char *t = getenv("ATTEST_TEST_TEMPLATE");
+
+	if (t == NULL || t[0] == '\0')
+		die("ATTEST_TEST_TEMPLATE is not set: run the tests with 'make check'");
+	return t;
+}
+
+char *tu_slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	long n;
+
+	if (f == NULL)
+		die("open %s: %s", path, strerror(errno));
+	if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0)
+		die("size of %s", path);
+	if ((buf = malloc((size_t)n + 1)) == NULL)
+		die("malloc");
+	if (fread(buf, 1, (size_t)n, f) != (size_t)n)
+		die("read %s", path);
+	buf[n] = '\0';
+	fclose(f);
+	if (len != NULL)
+		*len = (size_t)n;
+	return buf;
+}
+
+void tu_write(const char *path, const void *data, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+
+	if (f == NULL || fwrite(data, 1, len, f) != len || fclose(f) != 0)
+		die("write %s", path);
+}
+
+void tu_tpm_start(struct tu_tpm *t)
+{
+	const char *src = getenv("ATTEST_SRCDIR");
+	char path[1024], *tcti;
+	size_t n;
+
+	tu_mkdtemp(t->dir, sizeof(t->dir));
+	if (src == NULL || src[0] == '\0')
+		src = ".";
+	if (tu_sh("'%s/swtpm-ci/swtpm-start.sh' '%s' '%s/tpm' >/dev/null", src, tu_template(),
+		  t->dir) != 0)
+		die("could not start swtpm in %s", t->dir);
+	snprintf(path, sizeof(path), "%s/tpm/tcti", t->dir);
+	tcti = tu_slurp(path, &n);
+	while (n > 0 && (tcti[n - 1] == '\n' || tcti[n - 1] == ' '))
+		tcti[--n] = '\0';
+	snprintf(t->tcti, sizeof(t->tcti), "%s", tcti);
+	free(tcti);
+}
+
+void tu_tpm_stop(struct tu_tpm *t)
+{
+	const char *src = getenv("ATTEST_SRCDIR");
+
+	if (t->dir[0] == '\0')
+		return;
+	if (src == NULL || src[0] == '\0')
+		src = ".";
+	(void)tu_sh("'%s/swtpm-ci/swtpm-stop.sh' '%s/tpm' >/dev/null 2>&1", src, t->dir);
+	tu_rmtree(t->dir);
+	t->dir[0] = '\0';
+}
+
+int tu_main(const char *suite, const struct tu_test *tests)
+{
+	CU_pSuite s;
+	unsigned failures;
+
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 2;
+	if ((s = CU_add_suite(suite, NULL, NULL)) == NULL)
+		return 2;
+	for (const struct tu_test *t = tests; t->name != NULL; t++)
+		if (CU_add_test(s, t->name, t->fn) == NULL)
+			return 2;
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	failures = CU_get_number_of_tests_failed();
+	CU_cleanup_registry();
+	return failures == 0 ? 0 : 1;
+}

@@ -1,0 +1,50 @@
+/* testutil.h - helpers shared by the CUnit tests: temp dirs, a private
+ * swtpm per test (swtpm-ci/), and a CUnit main. */
+#ifndef TESTS_TESTUTIL_H
+#define TESTS_TESTUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <CUnit/CUnit.h>
+
+struct tu_tpm {
+	char dir[512];
+	char tcti[256];
+};
+
+/* Fresh 0700 temp dir under $TMPDIR (or /tmp); out gets its path. */
+void tu_mkdtemp(char *out, size_t outsz);
+/* rm -rf a temp dir made by tu_mkdtemp. */
+void tu_rmtree(const char *dir);
+/* Template state built by tests/run-tests.sh ($ATTEST_TEST_TEMPLATE). */
+const char *tu_template(void);
+/* Start a private swtpm copied from the template; aborts the test run on
+ * failure (a missing TPM is a broken environment, not a test result). */
+void tu_tpm_start(struct tu_tpm *t);
+void tu_tpm_stop(struct tu_tpm *t);
+/* Run a shell command; returns its exit status. */
+int tu_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Read a whole file (NUL-terminated); aborts on failure. */
+char *tu_slurp(const char *path, size_t *len);
+void tu_write(const char *path, const void *data, size_t len);
+
+/* Register `tests` (NULL-terminated) as one suite, run, print the CUnit
+ * summary, return the process exit code. */
+struct tu_test {
+	const char *name;
+	void (*fn)(void);
+};
+int tu_main(const char *suite, const struct tu_test *tests);
+
+#define TU_ASSERT_ERR(expr_, code_)                                                \
+	do {                                                                       \
+		int got_ = (expr_);                                                \
+		if (got_ != (code_))                                               \
+			fprintf(stderr, "  %s:%d: got %s (%s), want %s\n", __FILE__,    \
+				__LINE__, attest_errname(got_), attest_errdetail(),    \
+				attest_errname(code_));                                \
+		CU_ASSERT_EQUAL(got_, (code_));                                    \
+	} while (0)
+
+#endif
