@@ -16,7 +16,15 @@ struct attest_tpm {
 	TSS2_TCTI_CONTEXT *tcti;
 	ESYS_CONTEXT *esys;
 	ESYS_TR srk; /* persistent, ESYS_TR_NONE until looked up */
+	attest_tpm_policy_hook_fn policy_hook;
+	void *policy_hook_arg;
 };
+
+void attest_tpm_set_policy_hook(struct attest_tpm *t, attest_tpm_policy_hook_fn fn, void *arg)
+{
+	t->policy_hook = fn;
+	t->policy_hook_arg = arg;
+}
 
 /* Response code without the handle/parameter/session number of format-one
  * errors, for comparing with TPM2_RC_* constants. */
@@ -34,7 +42,8 @@ static int rc_is_auth(TSS2_RC rc)
 	uint32_t b = rc_base(rc);
 
 	return b == TPM2_RC_AUTH_FAIL || b == TPM2_RC_BAD_AUTH || b == TPM2_RC_LOCKOUT ||
-	       b == TPM2_RC_POLICY_FAIL || b == TPM2_RC_AUTH_MISSING;
+	       b == TPM2_RC_POLICY_FAIL || b == TPM2_RC_AUTH_MISSING ||
+	       b == TPM2_RC_AUTH_UNAVAILABLE;
 }
 
 /* The one retry helper: true if the command should be sent again. Sleeps
@@ -581,6 +590,101 @@ static int handle_in_range(uint32_t first, uint32_t h)
 	if ((first >> 24) == TPM2_HT_TRANSIENT)
 		return (h >> 24) == TPM2_HT_TRANSIENT;
 	return (h >> 24) == TPM2_HT_HMAC_SESSION || (h >> 24) == TPM2_HT_POLICY_SESSION;
+}
+
+/* One run of the policy sequence and the Sign it authorises. Returns the
+ * raw TSS2_RC of the first failing command in *rc_out. */
+static int policy_sign_once(struct attest_tpm *t, ESYS_TR key, uint32_t pcr_mask,
+			    const TPM2B_DIGEST *d, int attempt, TPMT_SIGNATURE **s,
+			    TSS2_RC *rc_out)
+{
+	TPMT_SYM_DEF sym = { .algorithm = TPM2_ALG_NULL };
+	TPMT_SIG_SCHEME scheme = { .scheme = TPM2_ALG_NULL };
+	TPMT_TK_HASHCHECK check = { .tag = TPM2_ST_HASHCHECK, .hierarchy = TPM2_RH_NULL };
+	TPM2B_DIGEST empty = { 0 };
+	TPML_PCR_SELECTION sel;
+	ESYS_TR sess = ESYS_TR_NONE;
+	TSS2_RC rc;
+	const char *what = "Esys_StartAuthSession (agent policy)";
+
+	attest_pcr_selection(pcr_mask, &sel);
+	TPM_CALL(rc, Esys_StartAuthSession(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+					   ESYS_TR_NONE, ESYS_TR_NONE, NULL, TPM2_SE_POLICY, &sym,
+					   TPM2_ALG_SHA256, &sess));
+	if (rc == TSS2_RC_SUCCESS) {
+		what = "Esys_PolicyPCR";
+		TPM_CALL(rc, Esys_PolicyPCR(t->esys, sess, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+					    &empty, &sel));
+	}
+	if (rc == TSS2_RC_SUCCESS) {
+		what = "Esys_PolicyAuthValue";
+		TPM_CALL(rc, Esys_PolicyAuthValue(t->esys, sess, ESYS_TR_NONE, ESYS_TR_NONE,
+						  ESYS_TR_NONE));
+	}
+	if (rc == TSS2_RC_SUCCESS) {
+		what = "Esys_PolicyCommandCode(TPM2_CC_Sign)";
+		TPM_CALL(rc, Esys_PolicyCommandCode(t->esys, sess, ESYS_TR_NONE, ESYS_TR_NONE,
+						    ESYS_TR_NONE, TPM2_CC_Sign));
+	}
+	if (rc == TSS2_RC_SUCCESS) {
+		if (t->policy_hook != NULL)
+			t->policy_hook(t, attempt, t->policy_hook_arg);
+		what = "Esys_Sign (policy)";
+		TPM_CALL(rc, Esys_Sign(t->esys, key, sess, ESYS_TR_NONE, ESYS_TR_NONE, d, &scheme,
+				       &check, s));
+	}
+	flush(t, &sess);
+	*rc_out = rc;
+	return rc == TSS2_RC_SUCCESS ? ATTEST_OK : tpm_fail(rc, what);
+}
+
+int attest_tpm_sign_policy(struct attest_tpm *t, const struct attest_tpm_key *key,
+			   const TPM2B_AUTH *auth, uint32_t pcr_mask, const uint8_t digest[32],
+			   TPMT_SIGNATURE *sig)
+{
+	static const TPM2B_AUTH no_auth = { 0 };
+	TPM2B_DIGEST d = { .size = 32 };
+	TPMT_SIGNATURE *s = NULL;
+	ESYS_TR h = ESYS_TR_NONE;
+	TSS2_RC rc = TSS2_RC_SUCCESS;
+	int r, attempt = 0;
+
+	if (pcr_mask == 0 || (pcr_mask >> 24) != 0)
+		return attest_fail(ATTEST_E_INVALID_ARG, "policy sign: bad PCR mask");
+	memcpy(d.buffer, digest, 32);
+	if ((r = load_key(t, key, auth != NULL ? auth : &no_auth, &h)) != ATTEST_OK)
+		return r;
+	for (;;) {
+		r = policy_sign_once(t, h, pcr_mask, &d, attempt, &s, &rc);
+		if (r == ATTEST_OK || rc_base(rc) != TPM2_RC_PCR_CHANGED ||
+		    attempt >= ATTEST_TPM_POLICY_RESTART_MAX)
+			break;
+		attempt++;
+	}
+	flush(t, &h);
+	if (r != ATTEST_OK) {
+		if (rc_base(rc) == TPM2_RC_PCR_CHANGED)
+			return attest_fail_tss(ATTEST_E_TPM, rc,
+					       "PCRs kept changing during the policy (%d restarts)",
+					       attempt);
+		return r;
+	}
+	*sig = *s;
+	Esys_Free(s);
+	return ATTEST_OK;
+}
+
+int attest_tpm_pcr_reset(struct attest_tpm *t, unsigned pcr)
+{
+	TSS2_RC rc;
+
+	if (pcr > 23)
+		return attest_fail(ATTEST_E_INVALID_ARG, "PCR %u out of range", pcr);
+	TPM_CALL(rc, Esys_PCR_Reset(t->esys, ESYS_TR_PCR0 + pcr, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+				    ESYS_TR_NONE));
+	if (rc != TSS2_RC_SUCCESS)
+		return tpm_fail(rc, "Esys_PCR_Reset");
+	return ATTEST_OK;
 }
 
 static int count_range(struct attest_tpm *t, uint32_t first, size_t *n)

@@ -97,6 +97,23 @@ int attest_tpm_pcr_read(struct attest_tpm *t, uint32_t pcr_mask,
 int attest_tpm_pcr_extend(struct attest_tpm *t, unsigned pcr,
 			  const uint8_t digest[32]) ATTEST_MUST_CHECK;
 
+/* Sign a SHA-256 digest with a key whose authPolicy is
+ * attest_policy_digest(pcr_mask, ...): PolicyPCR over the SHA-256 PCRs in
+ * pcr_mask (their current values) AND PolicyAuthValue(auth) AND
+ * PolicyCommandCode(TPM2_Sign). When the TPM answers TPM_RC_PCR_CHANGED
+ * (a PCR moved between PolicyPCR and Sign) the policy is run again, at
+ * most ATTEST_TPM_POLICY_RESTART_MAX times. A policy that does not match
+ * (wrong PCR value) or a wrong auth value is ATTEST_E_TPM_AUTH. */
+int attest_tpm_sign_policy(struct attest_tpm *t, const struct attest_tpm_key *key,
+			   const TPM2B_AUTH *auth, uint32_t pcr_mask, const uint8_t digest[32],
+			   TPMT_SIGNATURE *sig) ATTEST_MUST_CHECK;
+int attest_tpm_pcr_reset(struct attest_tpm *t, unsigned pcr) ATTEST_MUST_CHECK;
+
+/* Test seam: called between the policy commands and Sign in
+ * attest_tpm_sign_policy, with the attempt number (0-based). */
+typedef void (*attest_tpm_policy_hook_fn)(struct attest_tpm *t, int attempt, void *arg);
+void attest_tpm_set_policy_hook(struct attest_tpm *t, attest_tpm_policy_hook_fn fn, void *arg);
+
 /* Transient objects and sessions (loaded or saved) currently in the TPM. */
 int attest_tpm_count_handles(struct attest_tpm *t, size_t *objects,
 			     size_t *sessions) ATTEST_MUST_CHECK;

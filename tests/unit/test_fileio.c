@@ -1,0 +1,190 @@
+/* test_fileio.c - crash-safe state writes and the strict JSON/base64 layer.
+ * Targets: attest_file_write_atomic, attest_file_create_atomic,
+ * attest_file_read, attest_json_parse, attest_b64_decode. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fileio.h"
+#include "json.h"
+#include "testutil.h"
+
+static int kill_at;
+
+static void crash_hook(int step)
+{
+	if (step == kill_at)
+		raise(SIGKILL);
+}
+
+/* Kill a writer at every step of an atomic write: what is left is always
+ * the whole old content or the whole new content, never a mix. */
+static void test_kill_at_each_step(void)
+{
+	char dir[512], path[600];
+	static const char old_content[] = "old state, version 1\n";
+	char new_content[8192];
+
+	memset(new_content, 'n', sizeof(new_content) - 1);
+	new_content[sizeof(new_content) - 1] = '\0';
+	tu_mkdtemp(dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/state.json", dir);
+	for (int step = 1; step <= 6; step++) {
+		pid_t pid;
+		int st;
+		char *got;
+		size_t n;
+
+		CU_ASSERT_FATAL(attest_file_write_atomic(path, old_content, strlen(old_content), 0600) == ATTEST_OK);
+		pid = fork();
+		CU_ASSERT_FATAL(pid >= 0);
+		if (pid == 0) {
+			kill_at = step;
+			attest_fileio_set_hook(crash_hook);
+			_exit(attest_file_write_atomic(path, new_content, strlen(new_content), 0600) ==
+				      ATTEST_OK ? 0 : 1);
+		}
+		CU_ASSERT_FATAL(waitpid(pid, &st, 0) == pid);
+		/* Steps 1-5 die by SIGKILL; "step 6" does not exist: a clean write. */
+		CU_ASSERT(step <= 5 ? (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL)
+				    : (WIFEXITED(st) && WEXITSTATUS(st) == 0));
+		got = tu_slurp(path, &n);
+		/* Before the rename (step 4) the old content, after it the new. */
+		CU_ASSERT_STRING_EQUAL(got, step < 4 ? old_content : new_content);
+		free(got);
+		(void)tu_sh("rm -f '%s'/state.json.tmp.*", dir);
+	}
+	tu_rmtree(dir);
+}
+
+static void test_create_exclusive_and_read_caps(void)
+{
+	char dir[512], path[600], link[600];
+	uint8_t *buf = NULL;
+	size_t n;
+	struct stat st;
+
+	tu_mkdtemp(dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/marker", dir);
+	TU_ASSERT_ERR(attest_file_create_atomic(path, "a", 1, 0600), ATTEST_OK);
+	TU_ASSERT_ERR(attest_file_create_atomic(path, "b", 1, 0600), ATTEST_E_EXISTS);
+	TU_ASSERT_ERR(attest_file_read(path, 16, &buf, &n), ATTEST_OK);
+	CU_ASSERT(n == 1 && buf[0] == 'a');
+	free(buf);
+	CU_ASSERT(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
+	TU_ASSERT_ERR(attest_file_read(path, 0, &buf, &n), ATTEST_E_TOO_LARGE);
+	snprintf(link, sizeof(link), "%s/link", dir);
+	CU_ASSERT_FATAL(symlink(path, link) == 0);
+	CU_ASSERT_NOT_EQUAL(attest_file_read(link, 16, &buf, &n), ATTEST_OK); /* O_NOFOLLOW */
+	snprintf(path, sizeof(path), "%s/missing", dir);
+	TU_ASSERT_ERR(attest_file_read(path, 16, &buf, &n), ATTEST_E_NOT_FOUND);
+	snprintf(path, sizeof(path), "%s/sub/dir", dir);
+	TU_ASSERT_ERR(attest_dir_ensure(path, 0700), ATTEST_OK);
+	CU_ASSERT(stat(path, &st) == 0 && (st.st_mode & 0777) == 0700);
+	tu_rmtree(dir);
+}
+
+static void parse_expect(const char *s, int code)
+{
+	cJSON *o = NULL;
+
+	TU_ASSERT_ERR(attest_json_parse(s, strlen(s), 1024, &o), code);
+	CU_ASSERT((code == ATTEST_OK) == (o != NULL));
+	cJSON_Delete(o);
+}
+
+static void test_json_strict(void)
+{
+	char deep[200];
+	cJSON *o = NULL;
+	const char *str;
+	uint64_t v;
+	uint8_t *bin = NULL;
+	size_t n;
+	int i;
+
+	parse_expect("{\"a\":1}", ATTEST_OK);
+	parse_expect(" {\"a\":1} \n", ATTEST_OK);
+	parse_expect("{\"a\":1,\"a\":2}", ATTEST_E_DUPLICATE_KEY);
+	parse_expect("{\"o\":{\"b\":1,\"b\":1}}", ATTEST_E_DUPLICATE_KEY);
+	parse_expect("{\"a\":1}x", ATTEST_E_PARSE);
+	parse_expect("{\"a\":1}{}", ATTEST_E_PARSE);
+	parse_expect("{\"a\":", ATTEST_E_PARSE);
+	parse_expect("[1,2]", ATTEST_E_PARSE);
+	parse_expect("", ATTEST_E_PARSE);
+	for (i = 0; i < 40; i++)
+		deep[i] = '[';
+	deep[0] = '{';
+	snprintf(deep + 1, sizeof(deep) - 1, "\"a\":%.*s%.*s}", 39, "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[",
+		 39, "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]");
+	parse_expect(deep, ATTEST_E_PARSE);
+	TU_ASSERT_ERR(attest_json_parse("{\"a\":1}  ", 9, 8, &o), ATTEST_E_TOO_LARGE);
+	TU_ASSERT_ERR(attest_json_parse("{\"a\":\"1\0\"}", 10, 64, &o), ATTEST_E_PARSE);
+
+	{
+		static const char doc[] = "{\"n\":\"18446744073709551615\",\"s\":\"xyz\",\"d\":1.5,"
+					  "\"b\":\"AAEC\",\"z\":\"007\",\"big\":\"18446744073709551616\"}";
+
+		CU_ASSERT_FATAL(attest_json_parse(doc, strlen(doc), 1024, &o) == ATTEST_OK);
+	}
+	TU_ASSERT_ERR(attest_json_u64(o, "n", &v), ATTEST_OK);
+	CU_ASSERT(v == UINT64_MAX);
+	TU_ASSERT_ERR(attest_json_u64(o, "big", &v), ATTEST_E_PARSE);
+	TU_ASSERT_ERR(attest_json_u64(o, "z", &v), ATTEST_E_PARSE);
+	TU_ASSERT_ERR(attest_json_u64(o, "d", &v), ATTEST_E_PARSE);
+	TU_ASSERT_ERR(attest_json_str(o, "s", 3, &str), ATTEST_OK);
+	TU_ASSERT_ERR(attest_json_str(o, "s", 2, &str), ATTEST_E_TOO_LARGE);
+	TU_ASSERT_ERR(attest_json_str(o, "missing", 2, &str), ATTEST_E_PARSE);
+	TU_ASSERT_ERR(attest_json_b64(o, "b", 3, &bin, &n), ATTEST_OK);
+	CU_ASSERT(n == 3 && bin[0] == 0 && bin[1] == 1 && bin[2] == 2);
+	free(bin);
+	TU_ASSERT_ERR(attest_json_b64(o, "b", 2, &bin, &n), ATTEST_E_TOO_LARGE);
+	{
+		static const char *const only[] = { "n", "s", "d", "b", "z", NULL };
+
+		TU_ASSERT_ERR(attest_json_only(o, only), ATTEST_E_PARSE);
+	}
+	cJSON_Delete(o);
+}
+
+static void test_base64_strict(void)
+{
+	static const struct {
+		const char *in;
+		int code;
+		size_t len;
+	} cases[] = {
+		{ "", ATTEST_OK, 0 },         { "QQ==", ATTEST_OK, 1 },
+		{ "QUI=", ATTEST_OK, 2 },     { "QUJD", ATTEST_OK, 3 },
+		{ "QUJ", ATTEST_E_PARSE, 0 }, { "Q===", ATTEST_E_PARSE, 0 },
+		{ "QU=D", ATTEST_E_PARSE, 0 }, { "QU D", ATTEST_E_PARSE, 0 },
+		{ "QUJ\n", ATTEST_E_PARSE, 0 }, { "QUJD-_==", ATTEST_E_PARSE, 0 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint8_t *out = NULL;
+		size_t n = 99;
+
+		TU_ASSERT_ERR(attest_b64_decode(cases[i].in, strlen(cases[i].in), 16, &out, &n),
+			      cases[i].code);
+		if (cases[i].code == ATTEST_OK)
+			CU_ASSERT_EQUAL(n, cases[i].len);
+		free(out);
+	}
+}
+
+int main(void)
+{
+	static const struct tu_test tests[] = {
+		{ "kill -9 at each step of an atomic write", test_kill_at_each_step },
+		{ "exclusive create, read caps, no symlinks", test_create_exclusive_and_read_caps },
+		{ "strict JSON", test_json_strict },
+		{ "strict base64", test_base64_strict },
+		{ NULL, NULL },
+	};
+
+	return tu_main("fileio", tests);
+}
