@@ -128,7 +128,7 @@ int attest_ca_init(const char *dir, const char *trust_domain, const char *vendor
 				   strerror(errno));
 	if (strlen(dir) >= sizeof(ca.dir) || strlen(resolved) >= sizeof(ca.vendor_roots))
 		return attest_fail(ATTEST_E_INVALID_ARG, "path too long");
-	snprintf(ca.vendor_roots, sizeof(ca.vendor_roots), "%s", resolved);
+	memcpy(ca.vendor_roots, resolved, strlen(resolved) + 1);
 	snprintf(ca.dir, sizeof(ca.dir), "%s", dir);
 	if ((r = attest_dir_ensure(dir, 0700)) != ATTEST_OK)
 		return r;

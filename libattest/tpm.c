@@ -723,9 +723,10 @@ int attest_tpm_count_handles(struct attest_tpm *t, size_t *objects, size_t *sess
 	size_t loaded = 0, saved = 0;
 	int r;
 
-	if ((r = count_range(t, TPM2_TRANSIENT_FIRST, objects)) != ATTEST_OK ||
-	    (r = count_range(t, TPM2_LOADED_SESSION_FIRST, &loaded)) != ATTEST_OK ||
-	    (r = count_range(t, TPM2_ACTIVE_SESSION_FIRST, &saved)) != ATTEST_OK)
+	/* tss2's TPM2_*_FIRST macros shift a signed int into the sign bit. */
+	if ((r = count_range(t, (uint32_t)TPM2_HT_TRANSIENT << 24, objects)) != ATTEST_OK ||
+	    (r = count_range(t, (uint32_t)TPM2_HT_LOADED_SESSION << 24, &loaded)) != ATTEST_OK ||
+	    (r = count_range(t, (uint32_t)TPM2_HT_SAVED_SESSION << 24, &saved)) != ATTEST_OK)
 		return r;
 	/* A session shows in the loaded or the saved range; count the larger. */
 	*sessions = loaded > saved ? loaded : saved;
