@@ -39,8 +39,9 @@ LIB_SO  := $(BUILD)/libattest.so
 
 BIN_NAMES := attestctl attest-provision
 BINS      := $(addprefix $(BUILD)/,$(BIN_NAMES))
-ATTESTCTL_SRC := $(sort $(wildcard attestd/*.c))
-PROVISION_SRC := $(sort $(wildcard provisioning/*.c))
+CLI_SRC       := attestd/cli.c
+ATTESTCTL_SRC := attestd/attestctl.c $(CLI_SRC)
+PROVISION_SRC := $(sort $(wildcard provisioning/*.c)) $(CLI_SRC)
 
 TEST_SRC  := $(sort $(wildcard tests/unit/test_*.c))
 TEST_BINS := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -81,6 +82,8 @@ $(BUILD)/attest-provision: $(PROVISION_SRC:%.c=$(BUILD)/%.o) $(LIB_A)
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(TESTUTIL_OBJ) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/bench/%.o: CFLAGS += -Itests/unit
 
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(TESTUTIL_OBJ) $(LIB_A)
 	@mkdir -p $(dir $@)

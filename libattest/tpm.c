@@ -149,6 +149,24 @@ static int create_primary(struct attest_tpm *t, ESYS_TR hierarchy, const TPM2B_P
 	return ATTEST_OK;
 }
 
+/* Whether a persistent or NV handle exists, asked without touching it, so
+ * that looking for an absent handle is not an error anywhere. */
+static int handle_exists(struct attest_tpm *t, TPM2_HANDLE handle, int *present)
+{
+	TPMS_CAPABILITY_DATA *cap = NULL;
+	TPMI_YES_NO more;
+	TSS2_RC rc;
+
+	*present = 0;
+	TPM_CALL(rc, Esys_GetCapability(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+					TPM2_CAP_HANDLES, handle, 1, &more, &cap));
+	if (rc != TSS2_RC_SUCCESS)
+		return tpm_fail(rc, "Esys_GetCapability(handles)");
+	*present = cap->data.handles.count > 0 && cap->data.handles.handle[0] == handle;
+	Esys_Free(cap);
+	return ATTEST_OK;
+}
+
 /* The SRK at 0x81000001, created from the TCG template and persisted when
  * absent. The handle stays valid for the context's lifetime. */
 static int srk(struct attest_tpm *t, ESYS_TR *out)
@@ -156,15 +174,20 @@ static int srk(struct attest_tpm *t, ESYS_TR *out)
 	TPM2B_PUBLIC tmpl;
 	ESYS_TR h = ESYS_TR_NONE, persist = ESYS_TR_NONE;
 	TSS2_RC rc;
-	int r;
+	int r, present = 0;
 
 	if (t->srk != ESYS_TR_NONE) {
 		*out = t->srk;
 		return ATTEST_OK;
 	}
-	rc = Esys_TR_FromTPMPublic(t->esys, ATTEST_SRK_HANDLE, ESYS_TR_NONE, ESYS_TR_NONE,
-				   ESYS_TR_NONE, &persist);
-	if (rc != TSS2_RC_SUCCESS) {
+	if ((r = handle_exists(t, ATTEST_SRK_HANDLE, &present)) != ATTEST_OK)
+		return r;
+	if (present) {
+		rc = Esys_TR_FromTPMPublic(t->esys, ATTEST_SRK_HANDLE, ESYS_TR_NONE, ESYS_TR_NONE,
+					   ESYS_TR_NONE, &persist);
+		if (rc != TSS2_RC_SUCCESS)
+			return tpm_fail(rc, "Esys_TR_FromTPMPublic (SRK 0x81000001)");
+	} else {
 		attest_template_srk(&tmpl);
 		if ((r = create_primary(t, ESYS_TR_RH_OWNER, &tmpl, &h, NULL)) != ATTEST_OK)
 			return r;
@@ -219,16 +242,20 @@ int attest_tpm_ek_cert(struct attest_tpm *t, enum attest_ek_kind kind, uint8_t *
 	uint8_t *buf = NULL;
 	size_t size, got = 0;
 	TSS2_RC rc;
-	int r = ATTEST_E_INTERNAL;
+	int r = ATTEST_E_INTERNAL, present = 0;
 
 	*der = NULL;
 	*len = 0;
 	if (index == 0)
 		return attest_fail(ATTEST_E_INVALID_ARG, "unknown EK kind");
+	if ((r = handle_exists(t, index, &present)) != ATTEST_OK)
+		return r;
+	if (!present)
+		return attest_fail(ATTEST_E_NOT_FOUND, "no %s EK certificate at NV 0x%08x",
+				   attest_ek_kind_name(kind), index);
 	rc = Esys_TR_FromTPMPublic(t->esys, index, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &nv);
 	if (rc != TSS2_RC_SUCCESS)
-		return attest_fail_tss(ATTEST_E_NOT_FOUND, rc, "no %s EK certificate at NV 0x%08x",
-				       attest_ek_kind_name(kind), index);
+		return tpm_fail(rc, "Esys_TR_FromTPMPublic (EK certificate NV index)");
 	TPM_CALL(rc, Esys_NV_ReadPublic(t->esys, nv, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
 					&nvpub, NULL));
 	if (rc != TSS2_RC_SUCCESS) {
@@ -294,14 +321,13 @@ int attest_tpm_ek_detect(struct attest_tpm *t, enum attest_ek_kind *kind)
 {
 	static const enum attest_ek_kind order[] = { ATTEST_EK_P256, ATTEST_EK_RSA2048,
 						     ATTEST_EK_P384 };
-	ESYS_TR nv;
+	int r, present;
 
 	*kind = ATTEST_EK_NONE;
 	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
-		nv = ESYS_TR_NONE;
-		if (Esys_TR_FromTPMPublic(t->esys, attest_ek_nv_index(order[i]), ESYS_TR_NONE,
-					  ESYS_TR_NONE, ESYS_TR_NONE, &nv) == TSS2_RC_SUCCESS) {
-			(void)Esys_TR_Close(t->esys, &nv);
+		if ((r = handle_exists(t, attest_ek_nv_index(order[i]), &present)) != ATTEST_OK)
+			return r;
+		if (present) {
 			*kind = order[i];
 			return ATTEST_OK;
 		}

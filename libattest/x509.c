@@ -164,6 +164,7 @@ int attest_x509_make_host_ca(EVP_PKEY *root_key, X509 *root, const char *trust_d
 {
 	X509 *c = NULL;
 	char uri[300], nc[300], cn[128];
+	long skew;
 	int r = ATTEST_E_INTERNAL;
 
 	*out = NULL;
@@ -173,9 +174,12 @@ int attest_x509_make_host_ca(EVP_PKEY *root_key, X509 *root, const char *trust_d
 	snprintf(uri, sizeof(uri), "URI:spiffe://%s", trust_domain);
 	snprintf(nc, sizeof(nc), "critical,permitted;URI:%s", trust_domain);
 	snprintf(cn, sizeof(cn), "attestd host CA %s", host);
+	/* Backdate a minute for clock skew, and keep the whole validity window
+	 * (notAfter - notBefore) within ttl_seconds. */
+	skew = ttl_seconds > 600 ? 60 : 0;
 	if ((c = X509_new()) == NULL || !X509_set_version(c, X509_VERSION_3) ||
-	    X509_gmtime_adj(X509_getm_notBefore(c), -60) == NULL ||
-	    X509_gmtime_adj(X509_getm_notAfter(c), ttl_seconds) == NULL ||
+	    X509_gmtime_adj(X509_getm_notBefore(c), -skew) == NULL ||
+	    X509_gmtime_adj(X509_getm_notAfter(c), ttl_seconds - skew) == NULL ||
 	    !X509_set_pubkey(c, host_key) ||
 	    !X509_set_issuer_name(c, X509_get_subject_name(root))) {
 		r = attest_fail_ossl(ATTEST_E_CRYPTO, "host CA certificate");

@@ -7,7 +7,14 @@ set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 jobs=${ATTEST_TEST_JOBS:-2}
 run=$(mktemp -d "${TMPDIR:-/tmp}/attest-run.XXXXXX")
-cleanup() { rm -rf "$run"; }
+# A test that dies mid-way (a fatal assertion, a crash) cannot stop its
+# swtpm: stop every swtpm this run started, by its pid file, before removing.
+cleanup() {
+	for d in "$run"/tmp.*/attest-test.*/tpm; do
+		[ -f "$d/swtpm.pid" ] && "$top/swtpm-ci/swtpm-stop.sh" "$d" >/dev/null 2>&1
+	done
+	rm -rf "$run"
+}
 trap cleanup EXIT INT TERM
 
 "$top/swtpm-ci/make-template.sh" "$run/tmpl" >"$run/template.log" 2>&1 || {

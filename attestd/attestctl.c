@@ -1,0 +1,357 @@
+/* attestctl - attestd's admin CLI on an agent host.
+ *
+ * host enroll  three steps against the fleet CA (messages travel as files)
+ * host show    the host's identity and its host CA certificate
+ * tpm info     EK certificates present and TPM handle usage
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/asn1.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/objects.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "attest/attest.h"
+#include "cli.h"
+#include "enrol.h"
+#include "json.h"
+#include "tpm.h"
+#include "x509.h"
+
+#define DEFAULT_STATE "/var/lib/attestd"
+#define HOST_JSON_CAP (16 * 1024)
+#define PATH_CAP 4096
+
+static const char *const tcti_help =
+	"TPM TCTI (default $ATTEST_TCTI, else " ATTEST_TPM_DEFAULT_TCTI ")";
+
+static int open_tpm(const char *tcti, struct attest_tpm **t)
+{
+	const char *conf = tcti != NULL ? tcti : getenv("ATTEST_TCTI");
+	int r;
+
+	if (conf != NULL && conf[0] == '\0')
+		conf = NULL;
+	if ((r = attest_tpm_open(conf, t)) != ATTEST_OK)
+		return cli_fail(r, "open TPM %s", conf != NULL ? conf : ATTEST_TPM_DEFAULT_TCTI);
+	return CLI_EXIT_OK;
+}
+
+static int state_file(const char *state, const char *name, char *out, size_t outsz)
+{
+	int n = snprintf(out, outsz, "%s/%s", state, name);
+
+	if (n < 0 || (size_t)n >= outsz)
+		return cli_usage_error("--state path too long");
+	return CLI_EXIT_OK;
+}
+
+/* Status lines go to stdout unless stdout carries the message itself. */
+static FILE *info(const char *out) { return out != NULL && strcmp(out, "-") == 0 ? stderr : stdout; }
+
+static int enrol_begin(const char *state, const char *host, const char *token, const char *ek,
+		       const char *tcti, const char *out)
+{
+	enum attest_ek_kind kind = ATTEST_EK_NONE;
+	struct attest_tpm *t = NULL;
+	char *req = NULL;
+	int r;
+
+	if (ek != NULL && (kind = attest_ek_kind_parse(ek)) == ATTEST_EK_NONE)
+		return cli_usage_error("--ek: \"%s\" is not rsa2048, p256 or p384", ek);
+	if (token == NULL && (token = getenv("ATTEST_JOIN_TOKEN")) != NULL && token[0] == '\0')
+		token = NULL;
+	if ((r = open_tpm(tcti, &t)) != CLI_EXIT_OK)
+		return r;
+	r = attest_host_enrol_begin(t, state, host, token, kind, &req);
+	attest_tpm_close(t);
+	if (r != ATTEST_OK)
+		return cli_fail(r, "start enrolment of %s", host);
+	if ((r = cli_write(out, req, strlen(req))) == CLI_EXIT_OK)
+		fprintf(info(out), "enrolment of %s started (%s); send %s to the fleet CA\n", host,
+			token != NULL ? "join token" : "allowlisted EK", out);
+	free(req);
+	return r;
+}
+
+static int enrol_answer(const char *state, const char *in, const char *tcti, const char *out)
+{
+	struct attest_tpm *t = NULL;
+	uint8_t *msg = NULL;
+	char *resp = NULL;
+	size_t len;
+	int r;
+
+	if ((r = cli_read(in, ATTEST_ENROL_MSG_CAP, &msg, &len)) != CLI_EXIT_OK)
+		return r;
+	if ((r = open_tpm(tcti, &t)) != CLI_EXIT_OK)
+		goto out;
+	if ((r = attest_host_enrol_answer(t, state, msg, len, &resp)) != ATTEST_OK) {
+		r = cli_fail(r, "answer challenge %s", in);
+		goto out;
+	}
+	if ((r = cli_write(out, resp, strlen(resp))) == CLI_EXIT_OK)
+		fprintf(info(out), "challenge answered; send %s to the fleet CA\n", out);
+out:
+	attest_tpm_close(t);
+	free(resp);
+	free(msg);
+	return r;
+}
+
+static int enrol_finish(const char *state, const char *in, const char *root)
+{
+	uint8_t *msg = NULL;
+	size_t len;
+	int r;
+
+	if ((r = cli_read(in, ATTEST_ENROL_MSG_CAP, &msg, &len)) != CLI_EXIT_OK)
+		return r;
+	if ((r = attest_host_enrol_finish(state, msg, len, root)) != ATTEST_OK)
+		r = cli_fail(r, "install enrolment result %s", in);
+	else
+		printf("enrolled: host CA certificate in %s/host-ca.pem, fleet root in %s/root.pem\n",
+		       state, state);
+	free(msg);
+	return r;
+}
+
+static int cmd_enroll(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	const char *state, *host, *token, *ek, *out, *answer, *finish, *root, *tcti;
+	const struct cli_opt opts[] = {
+		{ "state", "DIR", "attestd state directory (" DEFAULT_STATE ")", 0, &state },
+		{ "host", "NAME", "step 1: start enrolling as NAME", 0, &host },
+		{ "token", "T", "step 1: join token (default $ATTEST_JOIN_TOKEN)", 0, &token },
+		{ "ek", "KIND", "step 1: rsa2048, p256 or p384 (default: first present)", 0, &ek },
+		{ "answer", "FILE", "step 2: answer this enrol-challenge", 0, &answer },
+		{ "finish", "FILE", "step 3: install this enrol-result", 0, &finish },
+		{ "root", "PEM", "step 3: require this pinned fleet root", 0, &root },
+		{ "out", "FILE", "steps 1 and 2: message for the CA (- for stdout)", 0, &out },
+		{ "tcti", "CONF", tcti_help, 0, &tcti },
+		{ 0 },
+	};
+	int r;
+
+	if ((r = cli_parse(cmd, opts, argc, argv)) != CLI_PARSED)
+		return r;
+	if (state == NULL)
+		state = DEFAULT_STATE;
+	if ((host != NULL) + (answer != NULL) + (finish != NULL) != 1)
+		return cli_usage_error("give exactly one of --host, --answer or --finish");
+	if (host == NULL && (token != NULL || ek != NULL))
+		return cli_usage_error("--token and --ek belong to the first step (--host)");
+	if (root != NULL && finish == NULL)
+		return cli_usage_error("--root belongs to the last step (--finish)");
+	if ((finish == NULL) != (out != NULL))
+		return cli_usage_error(finish == NULL ? "--out is required" :
+							"--finish writes no message; drop --out");
+	if (finish != NULL)
+		return enrol_finish(state, finish, root);
+	if (answer != NULL)
+		return enrol_answer(state, answer, tcti, out);
+	return enrol_begin(state, host, token, ek, tcti, out);
+}
+
+/* Our host ID extension: a DER UTF8String holding a valid host name. */
+static void print_host_id(BIO *b, X509_EXTENSION *ext)
+{
+	const ASN1_OCTET_STRING *data = X509_EXTENSION_get_data(ext);
+	const unsigned char *p = ASN1_STRING_get0_data(data);
+	const unsigned char *end = p + ASN1_STRING_length(data);
+	ASN1_UTF8STRING *s = d2i_ASN1_UTF8STRING(NULL, &p, end - p);
+	char name[ATTEST_MAX_NAME + 1];
+	int n = s != NULL ? ASN1_STRING_length(s) : -1;
+
+	if (s != NULL && p == end && n > 0 && n <= ATTEST_MAX_NAME &&
+	    memchr(ASN1_STRING_get0_data(s), '\0', (size_t)n) == NULL) {
+		memcpy(name, ASN1_STRING_get0_data(s), (size_t)n);
+		name[n] = '\0';
+		if (attest_valid_hostname(name)) {
+			BIO_printf(b, "    attestd host ID: %s", name);
+			ASN1_UTF8STRING_free(s);
+			return;
+		}
+	}
+	ASN1_UTF8STRING_free(s);
+	ERR_clear_error();
+	BIO_printf(b, "    attestd host ID: (malformed extension)");
+}
+
+static int print_cert(const char *path)
+{
+	ASN1_OBJECT *host_oid = OBJ_txt2obj(ATTEST_OID_HOST_ID, 1);
+	BIO *b = BIO_new_fp(stdout, BIO_NOCLOSE);
+	X509 *x = NULL;
+	int r;
+
+	if (host_oid == NULL || b == NULL) {
+		r = cli_fail(ATTEST_E_NOMEM, "print certificate");
+		goto out;
+	}
+	if ((r = attest_x509_load(path, &x)) != ATTEST_OK) {
+		r = cli_fail(r, "load host CA certificate %s", path);
+		goto out;
+	}
+	BIO_printf(b, "host CA certificate %s:\n", path);
+	X509_print_ex(b, x, XN_FLAG_ONELINE,
+		      X509_FLAG_NO_HEADER | X509_FLAG_NO_VERSION | X509_FLAG_NO_SIGNAME |
+			      X509_FLAG_NO_PUBKEY | X509_FLAG_NO_EXTENSIONS | X509_FLAG_NO_SIGDUMP |
+			      X509_FLAG_NO_AUX);
+	BIO_printf(b, "        X509v3 extensions:\n");
+	for (int i = 0; i < X509_get_ext_count(x); i++) {
+		X509_EXTENSION *ext = X509_get_ext(x, i);
+		ASN1_OBJECT *obj = X509_EXTENSION_get_object(ext);
+
+		BIO_printf(b, "            ");
+		i2a_ASN1_OBJECT(b, obj);
+		BIO_printf(b, ":%s\n", X509_EXTENSION_get_critical(ext) ? " critical" : "");
+		if (OBJ_cmp(obj, host_oid) == 0) {
+			BIO_printf(b, "            ");
+			print_host_id(b, ext);
+		} else if (!X509V3_EXT_print(b, ext, 0, 16)) {
+			ERR_clear_error();
+			BIO_printf(b, "%16s", "");
+			ASN1_STRING_print(b, X509_EXTENSION_get_data(ext));
+		}
+		BIO_printf(b, "\n");
+	}
+	r = BIO_flush(b) == 1 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+out:
+	X509_free(x);
+	BIO_free(b);
+	ASN1_OBJECT_free(host_oid);
+	return r;
+}
+
+static int cmd_show(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	const char *state;
+	const struct cli_opt opts[] = {
+		{ "state", "DIR", "attestd state directory (" DEFAULT_STATE ")", 0, &state },
+		{ 0 },
+	};
+	char path[PATH_CAP];
+	uint8_t *buf = NULL;
+	cJSON *rec = NULL;
+	const cJSON *it;
+	size_t len;
+	int r;
+
+	if ((r = cli_parse(cmd, opts, argc, argv)) != CLI_PARSED)
+		return r;
+	if (state == NULL)
+		state = DEFAULT_STATE;
+	if ((r = state_file(state, "host.json", path, sizeof(path))) != CLI_EXIT_OK ||
+	    (r = cli_read(path, HOST_JSON_CAP, &buf, &len)) != CLI_EXIT_OK)
+		return r;
+	if ((r = attest_json_parse(buf, len, HOST_JSON_CAP, &rec)) != ATTEST_OK) {
+		r = cli_fail(r, "parse %s", path);
+		goto out;
+	}
+	cJSON_ArrayForEach(it, rec) {
+		if (cJSON_IsString(it))
+			printf("%-14s %s\n", it->string, it->valuestring);
+	}
+	if ((r = state_file(state, "host-ca.pem", path, sizeof(path))) == CLI_EXIT_OK)
+		r = print_cert(path);
+out:
+	cJSON_Delete(rec);
+	free(buf);
+	return r;
+}
+
+static int cmd_tpm_info(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	static const enum attest_ek_kind kinds[] = { ATTEST_EK_RSA2048, ATTEST_EK_P256,
+						     ATTEST_EK_P384 };
+	const char *tcti;
+	const struct cli_opt opts[] = {
+		{ "tcti", "CONF", tcti_help, 0, &tcti },
+		{ 0 },
+	};
+	struct attest_tpm *t = NULL;
+	enum attest_ek_kind kind;
+	size_t objects, sessions;
+	int r, status = CLI_EXIT_OK;
+
+	if ((r = cli_parse(cmd, opts, argc, argv)) != CLI_PARSED ||
+	    (r = open_tpm(tcti, &t)) != CLI_EXIT_OK)
+		return r;
+	printf("EK certificates:\n");
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		uint8_t *der = NULL;
+		const unsigned char *p;
+		size_t len = 0;
+		X509 *x;
+
+		printf("  %-8s NV 0x%08x  ", attest_ek_kind_name(kinds[i]),
+		       attest_ek_nv_index(kinds[i]));
+		r = attest_tpm_ek_cert(t, kinds[i], &der, &len);
+		if (r == ATTEST_E_NOT_FOUND) {
+			printf("absent\n");
+			continue;
+		}
+		if (r != ATTEST_OK) {
+			printf("unreadable\n");
+			status = cli_fail(r, "read %s EK certificate", attest_ek_kind_name(kinds[i]));
+			continue;
+		}
+		p = der;
+		x = d2i_X509(NULL, &p, (long)len);
+		printf("present, %zu bytes", len);
+		if (x != NULL) {
+			printf(", issuer ");
+			X509_NAME_print_ex_fp(stdout, X509_get_issuer_name(x), 0, XN_FLAG_ONELINE);
+		} else {
+			printf(", not parseable DER");
+			ERR_clear_error();
+		}
+		printf("\n");
+		X509_free(x);
+		free(der);
+	}
+	if ((r = attest_tpm_ek_detect(t, &kind)) == ATTEST_OK)
+		printf("enrolment uses: %s EK\n", attest_ek_kind_name(kind));
+	else
+		status = cli_fail(r, "choose an EK");
+	if ((r = attest_tpm_count_handles(t, &objects, &sessions)) == ATTEST_OK)
+		printf("transient objects: %zu\nsessions: %zu\n", objects, sessions);
+	else
+		status = cli_fail(r, "count TPM handles");
+	attest_tpm_close(t);
+	return status;
+}
+
+static const struct cli_cmd cmds[] = {
+	{ { "host", "enroll" }, cmd_enroll, "enrol this host with the fleet CA (3 steps)",
+	  "  1. --host NAME [--token T] --out request.json   send request.json to the CA\n"
+	  "  2. --answer challenge.json --out response.json  send response.json to the CA\n"
+	  "  3. --finish result.json [--root PINNED.pem]     installs host-ca.pem\n"
+	  "Steps 1 and 2 use the TPM; the host issuing key never leaves it." },
+	{ { "host", "show" }, cmd_show, "show this host's identity and host CA certificate",
+	  NULL },
+	{ { "tpm", "info" }, cmd_tpm_info, "show EK certificates and TPM handle usage", NULL },
+};
+
+int main(int argc, char **argv)
+{
+	static const struct cli_prog prog = {
+		"attestctl",
+		"Administer attestd on this host: enrolment, identity, TPM.",
+		"Environment: ATTEST_TCTI (TPM), ATTEST_JOIN_TOKEN (host enroll).\n"
+		"Exit status: 0 done, 1 failed or refused, 2 usage error.",
+		cmds,
+		sizeof(cmds) / sizeof(cmds[0]),
+	};
+
+	/* Failures are reported once, decoded, by cli_fail; tpm2-tss's own
+	 * logging of expected probes (e.g. a missing SRK) is noise. */
+	if (setenv("TSS2_LOG", "all+none", 0) != 0)
+		return cli_fail(ATTEST_E_INTERNAL, "setenv TSS2_LOG");
+	return cli_main(&prog, argc, argv);
+}

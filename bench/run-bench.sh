@@ -1,0 +1,46 @@
+#!/bin/sh
+# run-bench.sh - run the TPM benchmarks on swtpm (make bench).
+#
+# Builds one swtpm template (swtpm-ci/make-template.sh) in a temporary
+# directory, runs $BUILD/bench/bench_tpm with it and removes everything on
+# exit. Report only: a missing tool or a failed run prints a message and
+# the exit status says so, but `make bench` never fails on it.
+set -eu
+top=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-build}
+case $BUILD in /*) ;; *) BUILD=$top/$BUILD ;; esac
+bin=$BUILD/bench/bench_tpm
+
+if [ ! -x "$bin" ]; then
+	echo "run-bench: $bin missing; run 'make bench'" >&2
+	exit 1
+fi
+
+run=$(mktemp -d "${TMPDIR:-/tmp}/attest-bench.XXXXXX")
+cleanup() {
+	# A bench_tpm that died early may leave its swtpm instances running.
+	for pid in "$run"/tmp/*/tpm/swtpm.pid; do
+		[ -f "$pid" ] || continue
+		"$top/swtpm-ci/swtpm-stop.sh" "$(dirname "$pid")" >/dev/null 2>&1 || true
+	done
+	rm -rf "$run"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+if ! "$top/swtpm-ci/make-template.sh" "$run/tmpl" >"$run/template.log" 2>&1; then
+	cat "$run/template.log" >&2
+	echo "run-bench: could not build the swtpm template" >&2
+	exit 1
+fi
+
+# bench_tpm's own scratch dirs and swtpm instances go under $run too, so the
+# trap removes whatever an interrupted run leaves behind.
+mkdir "$run/tmp"
+export ATTEST_TEST_TEMPLATE="$run/tmpl" ATTEST_SRCDIR="$top" TMPDIR="$run/tmp"
+# ESYS logs its own view of every refused command; bench_tpm says more.
+export TSS2_LOG=all+none
+
+echo "# $(swtpm --version 2>&1 | head -n 1); $(tpm2_sign --version 2>&1 | sed -n 's/.*version="\([^"]*\)".*/tpm2-tools \1/p'); $(uname -srm)"
+"$bin"

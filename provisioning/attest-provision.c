@@ -1,0 +1,266 @@
+/* attest-provision - the fleet CA's operator tool (DESIGN.md flow 1).
+ *
+ * Runs on the provisioning host, needs no TPM: creates the fleet CA, issues
+ * single-use join tokens or allowlists EKs, and answers the enrolment
+ * messages a host's attestctl produces. Every CA state change is made by
+ * libattest, crash-safely; this file parses options and reports.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "../attestd/cli.h"
+#include "attest/attest.h"
+#include "enrol.h"
+#include "x509.h"
+
+#define EK_CERT_FILE_CAP (16 * 1024)
+
+/* Who approves: --operator, else the invoking (sudo) user, else the uid. */
+static const char *operator_name(const char *given, char *buf, size_t bufsz)
+{
+	const char *e;
+
+	if (given != NULL)
+		return given;
+	if ((e = getenv("SUDO_USER")) != NULL && e[0] != '\0')
+		return e;
+	if ((e = getenv("USER")) != NULL && e[0] != '\0')
+		return e;
+	snprintf(buf, bufsz, "uid:%lu", (unsigned long)getuid());
+	return buf;
+}
+
+static int open_ca(const char *dir, struct attest_ca **ca)
+{
+	int r = attest_ca_open(dir, ca);
+
+	return r == ATTEST_OK ? CLI_EXIT_OK : cli_fail(r, "open fleet CA %s", dir);
+}
+
+static int cmd_init(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	const char *dir, *td, *roots, *ttl_s;
+	const struct cli_opt opts[] = {
+		{ "dir", "D", "directory for the new CA (created 0700)", 1, &dir },
+		{ "trust-domain", "TD", "SPIFFE trust domain, e.g. example.org", 1, &td },
+		{ "vendor-roots", "FILE", "PEM bundle of TPM vendor (EK) roots", 1, &roots },
+		{ "host-ca-ttl", "SECONDS", "lifetime of host CA certificates (86400)", 0, &ttl_s },
+		{ 0 },
+	};
+	struct attest_ca *ca = NULL;
+	long ttl = 86400;
+	int r;
+
+	if ((r = cli_parse(cmd, opts, argc, argv)) != CLI_PARSED ||
+	    (ttl_s != NULL &&
+	     (r = cli_long("host-ca-ttl", ttl_s, 1, ATTEST_HOST_CA_MAX_TTL, &ttl)) != CLI_PARSED))
+		return r;
+	if ((r = attest_ca_init(dir, td, roots, ttl)) != ATTEST_OK)
+		return cli_fail(r, "create fleet CA in %s", dir);
+	if ((r = open_ca(dir, &ca)) != CLI_EXIT_OK)
+		return r;
+	printf("fleet CA for trust domain %s created in %s\nroot certificate: %s\n", td, dir,
+	       attest_ca_root_path(ca));
+	attest_ca_close(ca);
+	return CLI_EXIT_OK;
+}
+
+static int cmd_token(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	const char *dir, *host, *ttl_s, *op;
+	const struct cli_opt opts[] = {
+		{ "dir", "D", "fleet CA directory", 1, &dir },
+		{ "host", "NAME", "host name the token is bound to", 1, &host },
+		{ "ttl", "SECONDS", "validity (3600)", 0, &ttl_s },
+		{ "operator", "NAME", "approving operator ($SUDO_USER, $USER or uid)", 0, &op },
+		{ 0 },
+	};
+	struct attest_ca *ca = NULL;
+	char opbuf[32], *token = NULL;
+	long ttl = ATTEST_TOKEN_DEFAULT_TTL;
+	int r;
+
+	if ((r = cli_parse(cmd, opts, argc, argv)) != CLI_PARSED ||
+	    (ttl_s != NULL &&
+	     (r = cli_long("ttl", ttl_s, 1, ATTEST_TOKEN_MAX_TTL, &ttl)) != CLI_PARSED) ||
+	    (r = open_ca(dir, &ca)) != CLI_EXIT_OK)
+		return r;
+	r = attest_ca_token_issue(ca, host, ttl, operator_name(op, opbuf, sizeof(opbuf)), &token);
+	attest_ca_close(ca);
+	if (r != ATTEST_OK)
+		return cli_fail(r, "issue join token for %s", host);
+	printf("%s\n", token);
+	OPENSSL_cleanse(token, strlen(token));
+	free(token);
+	return fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+}
+
+static int cmd_allow_ek(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	const char *dir, *hash, *host, *op;
+	const struct cli_opt opts[] = {
+		{ "dir", "D", "fleet CA directory", 1, &dir },
+		{ "ek-hash", "HEX", "SHA-256 of the EK's SubjectPublicKeyInfo (see ek-hash)", 1,
+		  &hash },
+		{ "host", "NAME", "the only host name this EK may enrol as", 1, &host },
+		{ "operator", "NAME", "approving operator ($SUDO_USER, $USER or uid)", 0, &op },
+		{ 0 },
+	};
+	struct attest_ca *ca = NULL;
+	char opbuf[32];
+	int r;
+
+	if ((r = cli_parse(cmd, opts, argc, argv)) != CLI_PARSED ||
+	    (r = open_ca(dir, &ca)) != CLI_EXIT_OK)
+		return r;
+	r = attest_ca_allow_ek(ca, hash, host, operator_name(op, opbuf, sizeof(opbuf)));
+	attest_ca_close(ca);
+	if (r != ATTEST_OK)
+		return cli_fail(r, "allowlist EK for %s", host);
+	printf("EK %s may enrol as %s without a token\n", hash, host);
+	return CLI_EXIT_OK;
+}
+
+/* enrol-request and enrol-response: one message in, one out. */
+typedef int (*ca_step_fn)(struct attest_ca *ca, const void *msg, size_t len, char **out);
+
+static int ca_step(const struct cli_cmd *cmd, int argc, char **argv, ca_step_fn step,
+		   const char *what)
+{
+	const char *dir, *in, *out;
+	const struct cli_opt opts[] = {
+		{ "dir", "D", "fleet CA directory", 1, &dir },
+		{ "in", "FILE", "message from the host (- for stdin)", 1, &in },
+		{ "out", "FILE", "answer for the host (- for stdout)", 1, &out },
+		{ 0 },
+	};
+	struct attest_ca *ca = NULL;
+	uint8_t *msg = NULL;
+	char *answer = NULL;
+	size_t len;
+	int r;
+
+	if ((r = cli_parse(cmd, opts, argc, argv)) != CLI_PARSED ||
+	    (r = cli_read(in, ATTEST_ENROL_MSG_CAP, &msg, &len)) != CLI_EXIT_OK)
+		return r;
+	if ((r = open_ca(dir, &ca)) != CLI_EXIT_OK)
+		goto out;
+	if ((r = step(ca, msg, len, &answer)) != ATTEST_OK) {
+		r = cli_fail(r, "%s %s refused", what, in);
+		goto out;
+	}
+	if ((r = cli_write(out, answer, strlen(answer))) == CLI_EXIT_OK && strcmp(out, "-") != 0)
+		printf("%s accepted; answer written to %s\n", what, out);
+out:
+	attest_ca_close(ca);
+	free(answer);
+	free(msg);
+	return r;
+}
+
+static int cmd_request(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	return ca_step(cmd, argc, argv, attest_ca_handle_request, "enrol-request");
+}
+
+static int cmd_response(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	return ca_step(cmd, argc, argv, attest_ca_handle_response, "enrol-response");
+}
+
+/* PEM, else DER with no trailing bytes. */
+static X509 *parse_cert(const uint8_t *buf, size_t len)
+{
+	const unsigned char *p = buf;
+	BIO *bio = BIO_new_mem_buf(buf, (int)len);
+	X509 *x = bio != NULL ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+
+	BIO_free(bio);
+	if (x != NULL)
+		return x;
+	ERR_clear_error();
+	x = d2i_X509(NULL, &p, (long)len);
+	if (x != NULL && p != buf + len) {
+		X509_free(x);
+		x = NULL;
+	}
+	return x;
+}
+
+static int cmd_ek_hash(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	const char *path;
+	const struct cli_opt opts[] = {
+		{ "cert", "FILE", "EK certificate, PEM or DER (- for stdin)", 1, &path },
+		{ 0 },
+	};
+	uint8_t *buf = NULL, *der = NULL, md[32];
+	unsigned mdlen = 0;
+	char hex[65];
+	size_t blen = 0;
+	X509 *x = NULL;
+	int r, len;
+
+	if ((r = cli_parse(cmd, opts, argc, argv)) != CLI_PARSED ||
+	    (r = cli_read(path, EK_CERT_FILE_CAP, &buf, &blen)) != CLI_EXIT_OK)
+		return r;
+	attest_errclear();
+	/* Same encoding as the CA: i2d_PUBKEY of the key, not the stored bytes. */
+	if ((x = parse_cert(buf, blen)) == NULL) {
+		r = cli_fail(ATTEST_E_PARSE, "%s: not a PEM or DER certificate", path);
+		goto out;
+	}
+	if ((len = i2d_PUBKEY(X509_get0_pubkey(x), &der)) <= 0 ||
+	    EVP_Digest(der, (size_t)len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32) {
+		r = cli_fail(ATTEST_E_CRYPTO, "%s: hash the SubjectPublicKeyInfo", path);
+		goto out;
+	}
+	for (size_t i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	printf("%s\n", hex);
+	r = CLI_EXIT_OK;
+out:
+	OPENSSL_free(der);
+	X509_free(x);
+	free(buf);
+	return r;
+}
+
+static const struct cli_cmd cmds[] = {
+	{ { "init", NULL }, cmd_init, "create a fleet CA (root key, config, state folders)",
+	  "The CA directory holds the root key: keep it on the provisioning host only." },
+	{ { "token", NULL }, cmd_token, "issue a single-use join token bound to a host name",
+	  "Prints the token, and only the token, on stdout. The CA keeps only its SHA-256." },
+	{ { "allow-ek", NULL }, cmd_allow_ek, "let one EK enrol as one host without a token",
+	  NULL },
+	{ { "enrol-request", NULL }, cmd_request, "check a host's enrol-request, write a challenge",
+	  "Validates the EK certificate chain, the AK and the token or allowlist entry, and "
+	  "answers\nwith a credential only that TPM can activate." },
+	{ { "enrol-response", NULL }, cmd_response,
+	  "check a host's enrol-response, write the host CA certificate",
+	  "Checks the activated secret, the host key's creation evidence and the quote,\n"
+	  "then issues the host CA certificate." },
+	{ { "ek-hash", NULL }, cmd_ek_hash, "print the SHA-256 of an EK certificate's public key",
+	  "The value allow-ek takes: SHA-256 of the DER SubjectPublicKeyInfo, as hex." },
+};
+
+int main(int argc, char **argv)
+{
+	static const struct cli_prog prog = {
+		"attest-provision",
+		"Fleet CA and host enrolment for attestd (no TPM needed on this side).",
+		"Exit status: 0 done, 1 failed or refused, 2 usage error.",
+		cmds,
+		sizeof(cmds) / sizeof(cmds[0]),
+	};
+
+	return cli_main(&prog, argc, argv);
+}

@@ -1,0 +1,103 @@
+#!/bin/sh
+# demo.sh - enrol a swtpm-backed host against a fresh fleet CA (make demo).
+#
+# Everything lives in one temporary directory: the swtpm template and
+# instance (tpm/), the fleet CA (ca/), the host's attestd state (state/) and
+# the enrolment messages. The swtpm is always stopped on exit; the directory
+# is removed unless ATTEST_DEMO_KEEP=1.
+set -eu
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-build}
+case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
+for b in attestctl attest-provision; do
+	[ -x "$BUILD/$b" ] || { echo "demo: $BUILD/$b missing; run make first" >&2; exit 1; }
+done
+PATH=$BUILD:$PATH
+export PATH
+
+TD=demo.attestd.test
+HOST=web-01
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/attestd-demo.XXXXXX")
+
+cleanup() {
+	rc=$?
+	trap - EXIT INT TERM
+	if [ -f "$WORK/tpm/swtpm.pid" ]; then
+		"$ROOT/swtpm-ci/swtpm-stop.sh" "$WORK/tpm" || echo "demo: could not stop swtpm" >&2
+	fi
+	if [ "${ATTEST_DEMO_KEEP:-0}" = 1 ]; then
+		echo "demo: kept $WORK (swtpm stopped)"
+	else
+		rm -rf "$WORK"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+step() { printf '\n== %s\n' "$*"; }
+run() { printf '$ %s\n' "$*"; "$@"; }
+
+cd "$WORK"
+
+step "0. software TPM: swtpm with EK certificates (swtpm-ci)"
+if ! "$ROOT/swtpm-ci/make-template.sh" tmpl >template.log 2>&1; then
+	cat template.log >&2
+	exit 1
+fi
+ATTEST_TCTI=$("$ROOT/swtpm-ci/swtpm-start.sh" tmpl tpm)
+export ATTEST_TCTI
+echo "ATTEST_TCTI=$ATTEST_TCTI"
+run attestctl tpm info
+
+step "1. fleet CA: attest-provision init"
+run attest-provision init --dir ca --trust-domain "$TD" --vendor-roots tmpl/vendor-roots.pem
+
+step "2. operator: single-use join token for $HOST"
+printf '$ attest-provision token --dir ca --host %s --operator demo\n' "$HOST"
+TOKEN=$(attest-provision token --dir ca --host "$HOST" --operator demo)
+echo "$TOKEN"
+
+step "3. host: attestctl host enroll (EK, AK, host issuing key -> request)"
+run attestctl host enroll --state state --host "$HOST" --token "$TOKEN" --out request.json
+
+step "4. fleet CA: attest-provision enrol-request (EK chain, AK, token -> challenge)"
+run attest-provision enrol-request --dir ca --in request.json --out challenge.json
+
+step "5. host: attestctl host enroll --answer (ActivateCredential, CertifyCreation, quote)"
+run attestctl host enroll --state state --answer challenge.json --out response.json
+
+step "6. fleet CA: attest-provision enrol-response (evidence -> host CA certificate)"
+run attest-provision enrol-response --dir ca --in response.json --out result.json
+
+step "7. host: attestctl host enroll --finish (pinned fleet root)"
+run attestctl host enroll --state state --finish result.json --root ca/root.pem
+
+step "8. host: attestctl host show"
+run attestctl host show --state state
+
+step "9. relying party: verify the host CA certificate against the fleet root"
+run openssl verify -CAfile ca/root.pem state/host-ca.pem
+for c in ca/root.pem state/host-ca.pem; do
+	echo "--- $c"
+	openssl x509 -in "$c" -noout -subject -issuer \
+		-ext basicConstraints,keyUsage,subjectAltName,nameConstraints
+done
+echo "--- EK the CA bound to $HOST (allowlist form):"
+run attest-provision ek-hash --cert tmpl/certs/ek-nistp256.crt
+printf '$ ls ca/eks\n'
+ls ca/eks
+
+step "10. refusal: the same join token replayed for a second enrolment"
+run attestctl host enroll --state state2 --host "$HOST" --token "$TOKEN" --out request2.json
+rc=0
+run attest-provision enrol-request --dir ca --in request2.json --out challenge2.json || rc=$?
+if [ "$rc" -eq 0 ]; then
+	echo "demo: FAILED: the replayed token was accepted" >&2
+	exit 1
+fi
+echo "refused as expected (exit status $rc)"
+
+step "done: $HOST enrolled in trust domain $TD"
