@@ -10,7 +10,8 @@
 BUILD   ?= build
 CC      ?= cc
 SAN     ?=
-PKGS    := tss2-esys tss2-mu tss2-rc tss2-tctildr libcrypto libssl libcjson cunit
+LIB_PKGS := tss2-esys tss2-mu tss2-rc tss2-tctildr libcrypto libssl libcjson
+PKGS     := $(LIB_PKGS) cunit
 
 DEB_PKGS := build-essential pkg-config libtss2-dev libssl-dev libcjson-dev \
 	libcunit1-dev libevent-dev libcurl4-openssl-dev libsqlite3-dev \
@@ -27,6 +28,7 @@ OPT     := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 endif
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+LIB_LIBS   = $(shell pkg-config --libs $(LIB_PKGS) 2>/dev/null)
 CFLAGS  ?=
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) $(HARDEN) $(OPT) -Iinclude -Ilibattest $(PKG_CFLAGS)
 LDFLAGS += -pie -Wl,-z,relro,-z,now $(if $(SAN),-fsanitize=address$(comma)undefined)
@@ -71,13 +73,13 @@ $(LIB_A): $(LIB_OBJ)
 
 $(LIB_SO): $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,libattest.so.0 -Wl,-z,relro,-z,now \
-	  $(if $(SAN),-fsanitize=address$(comma)undefined) -o $@ $^ $(PKG_LIBS)
+	  $(if $(SAN),-fsanitize=address$(comma)undefined) -o $@ $^ $(LIB_LIBS)
 
 $(BUILD)/attestctl: $(ATTESTCTL_SRC:%.c=$(BUILD)/%.o) $(LIB_A)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_LIBS)
 
 $(BUILD)/attest-provision: $(PROVISION_SRC:%.c=$(BUILD)/%.o) $(LIB_A)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(TESTUTIL_OBJ) $(LIB_A)
 	@mkdir -p $(dir $@)
@@ -108,8 +110,9 @@ bench: deps
 	@$(MAKE) --no-print-directory $(BINS) $(BENCH_BINS)
 	@BUILD=$(BUILD) sh bench/run-bench.sh || true
 
-lint:
+lint: $(LIB_SO)
 	@sh scripts/banned.sh
+	@sh scripts/check-exports.sh $(LIB_SO)
 	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability \
 	  --inline-suppr -Iinclude -Ilibattest libattest attestd provisioning
 

@@ -395,7 +395,7 @@ int attest_tpm_certify_creation(struct attest_tpm *t, const struct attest_tpm_ke
 {
 	ESYS_TR ak = ESYS_TR_NONE, obj = ESYS_TR_NONE;
 	TPM2B_DATA q = { 0 };
-	TPMT_SIG_SCHEME scheme = { .scheme = TPM2_ALG_NULL };
+	TPMT_SIG_SCHEME null_scheme = { .scheme = TPM2_ALG_NULL };
 	TPM2B_ATTEST *att = NULL;
 	TPMT_SIGNATURE *s = NULL;
 	TSS2_RC rc;
@@ -411,7 +411,7 @@ int attest_tpm_certify_creation(struct attest_tpm *t, const struct attest_tpm_ke
 	if ((r = load_ak(t, &ak, NULL)) != ATTEST_OK)
 		goto out;
 	TPM_CALL(rc, Esys_CertifyCreation(t->esys, ak, obj, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-					  ESYS_TR_NONE, &q, &creation->hash, &scheme,
+					  ESYS_TR_NONE, &q, &creation->hash, &null_scheme,
 					  &creation->ticket, &att, &s));
 	if (rc != TSS2_RC_SUCCESS) {
 		r = tpm_fail(rc, "Esys_CertifyCreation");
@@ -496,7 +496,7 @@ int attest_tpm_sign(struct attest_tpm *t, const struct attest_tpm_key *key,
 {
 	ESYS_TR h = ESYS_TR_NONE;
 	TPM2B_DIGEST d = { .size = 32 };
-	TPMT_SIG_SCHEME scheme = { .scheme = TPM2_ALG_NULL };
+	TPMT_SIG_SCHEME null_scheme = { .scheme = TPM2_ALG_NULL };
 	TPMT_TK_HASHCHECK check = { .tag = TPM2_ST_HASHCHECK, .hierarchy = TPM2_RH_NULL };
 	TPMT_SIGNATURE *s = NULL;
 	TSS2_RC rc;
@@ -506,7 +506,7 @@ int attest_tpm_sign(struct attest_tpm *t, const struct attest_tpm_key *key,
 	if ((r = load_key(t, key, auth, &h)) != ATTEST_OK)
 		return r;
 	TPM_CALL(rc, Esys_Sign(t->esys, h, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &d,
-			       &scheme, &check, &s));
+			       &null_scheme, &check, &s));
 	flush(t, &h);
 	if (rc != TSS2_RC_SUCCESS)
 		return tpm_fail(rc, "Esys_Sign");
@@ -531,7 +531,7 @@ int attest_tpm_quote(struct attest_tpm *t, uint32_t pcr_mask, const uint8_t *qua
 {
 	ESYS_TR ak = ESYS_TR_NONE;
 	TPM2B_DATA q = { 0 };
-	TPMT_SIG_SCHEME scheme = { .scheme = TPM2_ALG_NULL };
+	TPMT_SIG_SCHEME null_scheme = { .scheme = TPM2_ALG_NULL };
 	TPML_PCR_SELECTION sel;
 	TPM2B_ATTEST *att = NULL;
 	TPMT_SIGNATURE *s = NULL;
@@ -547,7 +547,7 @@ int attest_tpm_quote(struct attest_tpm *t, uint32_t pcr_mask, const uint8_t *qua
 	if ((r = load_ak(t, &ak, NULL)) != ATTEST_OK)
 		return r;
 	TPM_CALL(rc, Esys_Quote(t->esys, ak, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &q,
-				&scheme, &sel, &att, &s));
+				&null_scheme, &sel, &att, &s));
 	flush(t, &ak);
 	if (rc != TSS2_RC_SUCCESS)
 		return tpm_fail(rc, "Esys_Quote");
@@ -625,7 +625,7 @@ static int policy_sign_once(struct attest_tpm *t, ESYS_TR key, uint32_t pcr_mask
 			    TSS2_RC *rc_out)
 {
 	TPMT_SYM_DEF sym = { .algorithm = TPM2_ALG_NULL };
-	TPMT_SIG_SCHEME scheme = { .scheme = TPM2_ALG_NULL };
+	TPMT_SIG_SCHEME null_scheme = { .scheme = TPM2_ALG_NULL };
 	TPMT_TK_HASHCHECK check = { .tag = TPM2_ST_HASHCHECK, .hierarchy = TPM2_RH_NULL };
 	TPM2B_DIGEST empty = { 0 };
 	TPML_PCR_SELECTION sel;
@@ -656,7 +656,7 @@ static int policy_sign_once(struct attest_tpm *t, ESYS_TR key, uint32_t pcr_mask
 		if (t->policy_hook != NULL)
 			t->policy_hook(t, attempt, t->policy_hook_arg);
 		what = "Esys_Sign (policy)";
-		TPM_CALL(rc, Esys_Sign(t->esys, key, sess, ESYS_TR_NONE, ESYS_TR_NONE, d, &scheme,
+		TPM_CALL(rc, Esys_Sign(t->esys, key, sess, ESYS_TR_NONE, ESYS_TR_NONE, d, &null_scheme,
 				       &check, s));
 	}
 	flush(t, &sess);
