@@ -94,6 +94,7 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(TESTUTIL_OBJ) $(LIB_A)
 test-bins: $(LIB_A) $(LIB_SO) $(BINS) $(TEST_BINS)
 
 check: deps
+	@sh scripts/check-docs.sh
 	@$(MAKE) --no-print-directory test-bins
 	@BUILD=$(BUILD) sh tests/run-tests.sh $(TEST_BINS)
 
@@ -113,6 +114,7 @@ bench: deps
 lint: $(LIB_SO)
 	@sh scripts/banned.sh
 	@sh scripts/check-exports.sh $(LIB_SO)
+	@sh scripts/check-docs.sh
 	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability \
 	  --inline-suppr -Iinclude -Ilibattest libattest attestd provisioning
 

@@ -78,7 +78,12 @@ static int enrol_begin(const char *state, const char *host, const char *token, c
 	return r;
 }
 
-static int enrol_answer(const char *state, const char *in, const char *tcti, const char *out)
+/* Answer a CA challenge with the TPM: enrolment or renewal. */
+typedef int (*host_answer_fn)(struct attest_tpm *t, const char *state_dir, const void *msg,
+			      size_t len, char **out);
+
+static int host_answer(host_answer_fn fn, const char *state, const char *in, const char *tcti,
+		       const char *out)
 {
 	struct attest_tpm *t = NULL;
 	uint8_t *msg = NULL;
@@ -90,7 +95,7 @@ static int enrol_answer(const char *state, const char *in, const char *tcti, con
 		return r;
 	if ((r = open_tpm(tcti, &t)) != CLI_EXIT_OK)
 		goto out;
-	if ((r = attest_host_enrol_answer(t, state, msg, len, &resp)) != ATTEST_OK) {
+	if ((r = fn(t, state, msg, len, &resp)) != ATTEST_OK) {
 		r = cli_fail(r, "answer challenge %s", in);
 		goto out;
 	}
@@ -153,8 +158,51 @@ static int cmd_enroll(const struct cli_cmd *cmd, int argc, char **argv)
 	if (finish != NULL)
 		return enrol_finish(state, finish, root);
 	if (answer != NULL)
-		return enrol_answer(state, answer, tcti, out);
+		return host_answer(attest_host_enrol_answer, state, answer, tcti, out);
 	return enrol_begin(state, host, token, ek, tcti, out);
+}
+
+static int renew_finish(const char *state, const char *in)
+{
+	uint8_t *msg = NULL;
+	size_t len;
+	int r;
+
+	if ((r = cli_read(in, ATTEST_ENROL_MSG_CAP, &msg, &len)) != CLI_EXIT_OK)
+		return r;
+	if ((r = attest_host_renew_finish(state, msg, len)) != ATTEST_OK)
+		r = cli_fail(r, "install renewed certificate %s", in);
+	else
+		printf("renewed: new host CA certificate in %s/host-ca.pem\n", state);
+	free(msg);
+	return r;
+}
+
+static int cmd_renew(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	const char *state, *out, *answer, *finish, *tcti;
+	const struct cli_opt opts[] = {
+		{ "state", "DIR", "attestd state directory (" DEFAULT_STATE ")", 0, &state },
+		{ "answer", "FILE", "step 1: quote for this renew-challenge", 0, &answer },
+		{ "finish", "FILE", "step 2: install this enrol-result", 0, &finish },
+		{ "out", "FILE", "step 1: message for the CA (- for stdout)", 0, &out },
+		{ "tcti", "CONF", tcti_help, 0, &tcti },
+		{ 0 },
+	};
+	int r;
+
+	if ((r = cli_parse(cmd, opts, argc, argv)) != CLI_PARSED)
+		return r;
+	if (state == NULL)
+		state = DEFAULT_STATE;
+	if ((answer != NULL) + (finish != NULL) != 1)
+		return cli_usage_error("give exactly one of --answer or --finish");
+	if ((finish == NULL) != (out != NULL))
+		return cli_usage_error(finish == NULL ? "--out is required" :
+							"--finish writes no message; drop --out");
+	if (finish != NULL)
+		return renew_finish(state, finish);
+	return host_answer(attest_host_renew_answer, state, answer, tcti, out);
 }
 
 /* Our host ID extension: a DER UTF8String holding a valid host name. */
@@ -333,6 +381,9 @@ static const struct cli_cmd cmds[] = {
 	  "  2. --answer challenge.json --out response.json  send response.json to the CA\n"
 	  "  3. --finish result.json [--root PINNED.pem]     installs host-ca.pem\n"
 	  "Steps 1 and 2 use the TPM; the host issuing key never leaves it." },
+	{ { "host", "renew" }, cmd_renew, "renew the host CA certificate with a fresh quote",
+	  "  1. --answer renew-challenge.json --out renew-response.json  (quotes boot PCRs)\n"
+	  "  2. --finish result.json   installs the new host-ca.pem (root pinned at enrolment)" },
 	{ { "host", "show" }, cmd_show, "show this host's identity and host CA certificate",
 	  NULL },
 	{ { "tpm", "info" }, cmd_tpm_info, "show EK certificates and TPM handle usage", NULL },

@@ -506,7 +506,8 @@ int attest_ca_handle_request(struct attest_ca *ca, const void *msg, size_t len, 
 	/* The pending challenge keeps only the secret's hash. */
 	if ((r = new_record(&rec)) != ATTEST_OK)
 		goto out;
-	if ((r = attest_json_add_str(rec, "host", host)) != ATTEST_OK ||
+	if ((r = attest_json_add_str(rec, "kind", "enrol")) != ATTEST_OK ||
+	    (r = attest_json_add_str(rec, "host", host)) != ATTEST_OK ||
 	    (r = attest_json_add_str(rec, "ek_hash", ek_hash)) != ATTEST_OK ||
 	    (r = attest_json_add_str(rec, "ek_kind", attest_ek_kind_name(kind))) != ATTEST_OK ||
 	    (r = attest_json_add_TPM2B_PUBLIC(rec, "ak_public", &ak)) != ATTEST_OK ||
@@ -577,63 +578,83 @@ static int claim(struct attest_ca *ca, const char *sub, const char *name, const 
 	return attest_file_create_atomic(path, content, strlen(content), 0600);
 }
 
-int attest_ca_handle_response(struct attest_ca *ca, const void *msg, size_t len, char **out)
+/* Sign a host CA certificate for `key`, store it in the host record
+ * (hosts/<host>.json, written crash-safely) and build the enrol-result. */
+static int issue_host_cert(struct attest_ca *ca, const char *host, const TPM2B_PUBLIC *key,
+			   cJSON *hostrec, char **out)
 {
-	static const char *const keys[] = { "type", "version", "challenge_id", "secret",
-					    "certify_info", "certify_sig", "creation_data",
-					    "quote", "quote_sig", "pcr_mask", "pcr_values", NULL };
-	cJSON *resp = NULL, *ch = NULL, *res = NULL, *hostrec = NULL;
-	const char *id_hex, *host, *ek_hash, *ek_kind, *secret_hash, *token_hash, *op;
-	TPM2B_PUBLIC ak, key;
-	TPMT_SIGNATURE csig, qsig;
-	uint8_t *secret = NULL, *cinfo = NULL, *cdata = NULL, *quote = NULL, *pcrs = NULL;
-	size_t secret_len, cinfo_len, cdata_len, quote_len, pcrs_len;
-	uint64_t expires, pcr_mask;
-	uint8_t qual[32];
-	char got_hash[65], path[1200], *cert_pem = NULL, *root_pem = NULL;
+	char path[1200], *cert_pem = NULL, *root_pem = NULL;
 	EVP_PKEY *root_key = NULL, *host_key = NULL;
 	X509 *root = NULL, *cert = NULL;
+	cJSON *res = NULL;
 	int r;
 
 	*out = NULL;
-	if ((r = attest_json_parse(msg, len, ATTEST_ENROL_MSG_CAP, &resp)) != ATTEST_OK ||
-	    (r = attest_json_only(resp, keys)) != ATTEST_OK ||
-	    (r = check_type(resp, "enrol-response")) != ATTEST_OK)
+	if ((r = ca_path(ca, path, sizeof(path), "", "root.key", "")) != ATTEST_OK ||
+	    (r = attest_pkey_load(path, &root_key)) != ATTEST_OK ||
+	    (r = attest_x509_load(ca->root_path, &root)) != ATTEST_OK ||
+	    (r = attest_tpm_pub_to_pkey(key, &host_key)) != ATTEST_OK ||
+	    (r = attest_x509_make_host_ca(root_key, root, ca->trust_domain, host, host_key,
+					  ca->host_ca_ttl, &cert)) != ATTEST_OK ||
+	    (r = attest_x509_to_pem(cert, &cert_pem)) != ATTEST_OK ||
+	    (r = attest_x509_to_pem(root, &root_pem)) != ATTEST_OK)
 		goto out;
-	if ((r = attest_json_str(resp, "challenge_id", 32, &id_hex)) != ATTEST_OK)
+	cJSON_DeleteItemFromObjectCaseSensitive(hostrec, "host_ca_pem");
+	cJSON_DeleteItemFromObjectCaseSensitive(hostrec, "issued");
+	if ((r = attest_json_add_str(hostrec, "host_ca_pem", cert_pem)) != ATTEST_OK ||
+	    (r = attest_json_add_u64(hostrec, "issued", (uint64_t)ca_now(ca))) != ATTEST_OK ||
+	    (r = ca_path(ca, path, sizeof(path), "hosts", host, ".json")) != ATTEST_OK ||
+	    (r = save_json(path, hostrec, 0600, 0)) != ATTEST_OK)
 		goto out;
-	if (!is_hex(id_hex, 32)) {
-		r = attest_fail(ATTEST_E_PARSE, "challenge_id is not 32 hex digits");
+	if ((r = new_record(&res)) != ATTEST_OK)
 		goto out;
-	}
-	if ((r = attest_json_b64(resp, "secret", 64, &secret, &secret_len)) != ATTEST_OK ||
-	    (r = attest_json_b64(resp, "certify_info", ATTEST_MAX_ATTEST_SIZE, &cinfo, &cinfo_len)) != ATTEST_OK ||
-	    (r = attest_json_get_TPMT_SIGNATURE(resp, "certify_sig", &csig)) != ATTEST_OK ||
-	    (r = attest_json_b64(resp, "creation_data", sizeof(TPMS_CREATION_DATA), &cdata, &cdata_len)) != ATTEST_OK ||
-	    (r = attest_json_b64(resp, "quote", ATTEST_MAX_ATTEST_SIZE, &quote, &quote_len)) != ATTEST_OK ||
-	    (r = attest_json_get_TPMT_SIGNATURE(resp, "quote_sig", &qsig)) != ATTEST_OK ||
-	    (r = attest_json_u64(resp, "pcr_mask", &pcr_mask)) != ATTEST_OK ||
-	    (r = attest_json_b64(resp, "pcr_values", 24 * 32, &pcrs, &pcrs_len)) != ATTEST_OK)
+	if ((r = attest_json_add_str(res, "type", "enrol-result")) != ATTEST_OK ||
+	    (r = attest_json_add_str(res, "version", "1")) != ATTEST_OK ||
+	    (r = attest_json_add_str(res, "host", host)) != ATTEST_OK ||
+	    (r = attest_json_add_str(res, "trust_domain", ca->trust_domain)) != ATTEST_OK ||
+	    (r = attest_json_add_str(res, "host_ca_cert", cert_pem)) != ATTEST_OK ||
+	    (r = attest_json_add_str(res, "root_cert", root_pem)) != ATTEST_OK)
 		goto out;
+	r = attest_json_print(res, out, NULL);
+out:
+	free(cert_pem);
+	free(root_pem);
+	EVP_PKEY_free(root_key);
+	EVP_PKEY_free(host_key);
+	X509_free(root);
+	X509_free(cert);
+	cJSON_Delete(res);
+	return r;
+}
+
+/* A pending challenge of `kind` ("enrol" or "renew"): it exists, was not
+ * answered yet and has not expired. */
+static int load_challenge(struct attest_ca *ca, const char *id_hex, const char *kind,
+			  cJSON **out)
+{
+	char path[1200];
+	cJSON *ch = NULL;
+	const char *got;
+	uint64_t expires;
+	int r;
+
+	*out = NULL;
+	if (!is_hex(id_hex, 32))
+		return attest_fail(ATTEST_E_PARSE, "challenge_id is not 32 hex digits");
 	if ((r = ca_path(ca, path, sizeof(path), "challenges", id_hex, ".json")) != ATTEST_OK)
-		goto out;
+		return r;
 	r = load_json(path, &ch);
-	if (r == ATTEST_E_NOT_FOUND) {
-		r = attest_fail(ATTEST_E_CHALLENGE_UNKNOWN, "no such challenge");
-		goto out;
-	}
+	if (r == ATTEST_E_NOT_FOUND)
+		return attest_fail(ATTEST_E_CHALLENGE_UNKNOWN, "no such challenge");
 	if (r != ATTEST_OK)
-		goto out;
-	if ((r = attest_json_str(ch, "host", ATTEST_MAX_NAME, &host)) != ATTEST_OK ||
-	    (r = attest_json_str(ch, "ek_hash", 64, &ek_hash)) != ATTEST_OK ||
-	    (r = attest_json_str(ch, "ek_kind", 16, &ek_kind)) != ATTEST_OK ||
-	    (r = attest_json_get_TPM2B_PUBLIC(ch, "ak_public", &ak)) != ATTEST_OK ||
-	    (r = attest_json_get_TPM2B_PUBLIC(ch, "key_public", &key)) != ATTEST_OK ||
-	    (r = attest_json_str(ch, "secret_sha256", 64, &secret_hash)) != ATTEST_OK ||
-	    (r = attest_json_str(ch, "token_sha256", 64, &token_hash)) != ATTEST_OK ||
-	    (r = attest_json_str(ch, "operator", 128, &op)) != ATTEST_OK ||
+		return r;
+	if ((r = attest_json_str(ch, "kind", 8, &got)) != ATTEST_OK ||
 	    (r = attest_json_u64(ch, "expires", &expires)) != ATTEST_OK)
 		goto out;
+	if (strcmp(got, kind) != 0) {
+		r = attest_fail(ATTEST_E_CHALLENGE_UNKNOWN, "challenge is not an %s challenge", kind);
+		goto out;
+	}
 	if ((r = ca_path(ca, path, sizeof(path), "challenges", id_hex, ".done")) != ATTEST_OK)
 		goto out;
 	if (exists(path)) {
@@ -644,6 +665,177 @@ int attest_ca_handle_response(struct attest_ca *ca, const void *msg, size_t len,
 		r = attest_fail(ATTEST_E_CHALLENGE_EXPIRED, "challenge expired");
 		goto out;
 	}
+	*out = ch;
+	ch = NULL; /* transferred */
+out:
+	cJSON_Delete(ch);
+	return r;
+}
+
+static int load_host(struct attest_ca *ca, const char *host, cJSON **out)
+{
+	char path[1200];
+	int r;
+
+	*out = NULL;
+	if (!attest_valid_hostname(host))
+		return attest_fail(ATTEST_E_INVALID_ARG, "bad host name");
+	if ((r = ca_path(ca, path, sizeof(path), "hosts", host, ".json")) != ATTEST_OK)
+		return r;
+	r = load_json(path, out);
+	if (r == ATTEST_E_NOT_FOUND)
+		return attest_fail(ATTEST_E_NOT_FOUND, "host \"%s\" is not enrolled", host);
+	return r;
+}
+
+int attest_ca_renew_challenge(struct attest_ca *ca, const char *host, char **out)
+{
+	cJSON *hostrec = NULL, *rec = NULL, *ch = NULL;
+	uint8_t id[16], nonce[32];
+	char id_hex[33], path[1200];
+	uint64_t mask, expires = (uint64_t)(ca_now(ca) + ATTEST_CHALLENGE_TTL);
+	int r;
+
+	*out = NULL;
+	if ((r = load_host(ca, host, &hostrec)) != ATTEST_OK ||
+	    (r = attest_json_u64(hostrec, "reference_pcr_mask", &mask)) != ATTEST_OK)
+		goto out;
+	if (RAND_bytes(id, sizeof(id)) != 1 || RAND_bytes(nonce, sizeof(nonce)) != 1) {
+		r = attest_fail_ossl(ATTEST_E_CRYPTO, "RAND_bytes");
+		goto out;
+	}
+	attest_hex(id, sizeof(id), id_hex);
+	if ((r = new_record(&rec)) != ATTEST_OK || (r = new_record(&ch)) != ATTEST_OK)
+		goto out;
+	if ((r = attest_json_add_str(rec, "kind", "renew")) != ATTEST_OK ||
+	    (r = attest_json_add_str(rec, "host", host)) != ATTEST_OK ||
+	    (r = attest_json_add_b64(rec, "nonce", nonce, sizeof(nonce))) != ATTEST_OK ||
+	    (r = attest_json_add_u64(rec, "expires", expires)) != ATTEST_OK ||
+	    (r = ca_path(ca, path, sizeof(path), "challenges", id_hex, ".json")) != ATTEST_OK ||
+	    (r = save_json(path, rec, 0600, 1)) != ATTEST_OK)
+		goto out;
+	if ((r = attest_json_add_str(ch, "type", "renew-challenge")) != ATTEST_OK ||
+	    (r = attest_json_add_str(ch, "version", "1")) != ATTEST_OK ||
+	    (r = attest_json_add_str(ch, "host", host)) != ATTEST_OK ||
+	    (r = attest_json_add_str(ch, "challenge_id", id_hex)) != ATTEST_OK ||
+	    (r = attest_json_add_b64(ch, "nonce", nonce, sizeof(nonce))) != ATTEST_OK ||
+	    (r = attest_json_add_u64(ch, "pcr_mask", mask)) != ATTEST_OK ||
+	    (r = attest_json_add_u64(ch, "expires", expires)) != ATTEST_OK)
+		goto out;
+	r = attest_json_print(ch, out, NULL);
+out:
+	cJSON_Delete(hostrec);
+	cJSON_Delete(rec);
+	cJSON_Delete(ch);
+	return r;
+}
+
+int attest_ca_handle_renewal(struct attest_ca *ca, const void *msg, size_t len, char **out)
+{
+	static const char *const keys[] = { "type", "version", "challenge_id", "quote",
+					    "quote_sig", "pcr_mask", "pcr_values", NULL };
+	cJSON *resp = NULL, *ch = NULL, *hostrec = NULL;
+	const char *id_hex, *host;
+	TPM2B_PUBLIC ak, key;
+	TPMT_SIGNATURE qsig;
+	uint8_t *quote = NULL, *pcrs = NULL, *nonce = NULL, *ref = NULL;
+	size_t quote_len, pcrs_len, nonce_len, ref_len;
+	uint64_t mask, ref_mask;
+	int r;
+
+	*out = NULL;
+	if ((r = attest_json_parse(msg, len, ATTEST_ENROL_MSG_CAP, &resp)) != ATTEST_OK ||
+	    (r = attest_json_only(resp, keys)) != ATTEST_OK ||
+	    (r = check_type(resp, "renew-response")) != ATTEST_OK ||
+	    (r = attest_json_str(resp, "challenge_id", 32, &id_hex)) != ATTEST_OK ||
+	    (r = attest_json_b64(resp, "quote", ATTEST_MAX_ATTEST_SIZE, &quote, &quote_len)) != ATTEST_OK ||
+	    (r = attest_json_get_TPMT_SIGNATURE(resp, "quote_sig", &qsig)) != ATTEST_OK ||
+	    (r = attest_json_u64(resp, "pcr_mask", &mask)) != ATTEST_OK ||
+	    (r = attest_json_b64(resp, "pcr_values", 24 * 32, &pcrs, &pcrs_len)) != ATTEST_OK)
+		goto out;
+	if ((r = load_challenge(ca, id_hex, "renew", &ch)) != ATTEST_OK ||
+	    (r = attest_json_str(ch, "host", ATTEST_MAX_NAME, &host)) != ATTEST_OK ||
+	    (r = attest_json_b64(ch, "nonce", 64, &nonce, &nonce_len)) != ATTEST_OK ||
+	    (r = load_host(ca, host, &hostrec)) != ATTEST_OK)
+		goto out;
+	if ((r = attest_json_get_TPM2B_PUBLIC(hostrec, "ak_public", &ak)) != ATTEST_OK ||
+	    (r = attest_json_get_TPM2B_PUBLIC(hostrec, "key_public", &key)) != ATTEST_OK ||
+	    (r = attest_json_u64(hostrec, "reference_pcr_mask", &ref_mask)) != ATTEST_OK ||
+	    (r = attest_json_b64(hostrec, "reference_pcr_sha256", 24 * 32, &ref, &ref_len)) != ATTEST_OK)
+		goto out;
+	if (mask != ref_mask) {
+		r = attest_fail(ATTEST_E_QUOTE_SELECTION, "renewal quote must cover PCR mask 0x%06x",
+				(unsigned)ref_mask);
+		goto out;
+	}
+	if ((r = attest_verify_quote(&ak, quote, quote_len, &qsig, nonce, nonce_len,
+				     (uint32_t)mask, pcrs, pcrs_len, NULL)) != ATTEST_OK)
+		goto out;
+	if (pcrs_len != ref_len || CRYPTO_memcmp(pcrs, ref, ref_len) != 0) {
+		r = attest_fail(ATTEST_E_PCR_MISMATCH,
+				"quoted boot PCRs of \"%s\" differ from its reference values", host);
+		goto out;
+	}
+	if ((r = claim(ca, "challenges", id_hex, ".done", host)) != ATTEST_OK) {
+		if (r == ATTEST_E_EXISTS)
+			r = attest_fail(ATTEST_E_CHALLENGE_USED, "challenge was already answered");
+		goto out;
+	}
+	r = issue_host_cert(ca, host, &key, hostrec, out);
+out:
+	free(quote);
+	free(pcrs);
+	free(nonce);
+	free(ref);
+	cJSON_Delete(hostrec);
+	cJSON_Delete(ch);
+	cJSON_Delete(resp);
+	return r;
+}
+
+int attest_ca_handle_response(struct attest_ca *ca, const void *msg, size_t len, char **out)
+{
+	static const char *const keys[] = { "type", "version", "challenge_id", "secret",
+					    "certify_info", "certify_sig", "creation_data",
+					    "quote", "quote_sig", "pcr_mask", "pcr_values", NULL };
+	cJSON *resp = NULL, *ch = NULL, *hostrec = NULL;
+	const char *id_hex, *host, *ek_hash, *ek_kind, *secret_hash, *token_hash, *op;
+	TPM2B_PUBLIC ak, key;
+	TPMT_SIGNATURE csig, qsig;
+	uint8_t *secret = NULL, *cinfo = NULL, *cdata = NULL, *quote = NULL, *pcrs = NULL;
+	size_t secret_len, cinfo_len, cdata_len, quote_len, pcrs_len;
+	uint64_t pcr_mask;
+	uint8_t qual[32];
+	char got_hash[65], path[1200];
+	int r;
+
+	*out = NULL;
+	if ((r = attest_json_parse(msg, len, ATTEST_ENROL_MSG_CAP, &resp)) != ATTEST_OK ||
+	    (r = attest_json_only(resp, keys)) != ATTEST_OK ||
+	    (r = check_type(resp, "enrol-response")) != ATTEST_OK)
+		goto out;
+	if ((r = attest_json_str(resp, "challenge_id", 32, &id_hex)) != ATTEST_OK)
+		goto out;
+	if ((r = attest_json_b64(resp, "secret", 64, &secret, &secret_len)) != ATTEST_OK ||
+	    (r = attest_json_b64(resp, "certify_info", ATTEST_MAX_ATTEST_SIZE, &cinfo, &cinfo_len)) != ATTEST_OK ||
+	    (r = attest_json_get_TPMT_SIGNATURE(resp, "certify_sig", &csig)) != ATTEST_OK ||
+	    (r = attest_json_b64(resp, "creation_data", sizeof(TPMS_CREATION_DATA), &cdata, &cdata_len)) != ATTEST_OK ||
+	    (r = attest_json_b64(resp, "quote", ATTEST_MAX_ATTEST_SIZE, &quote, &quote_len)) != ATTEST_OK ||
+	    (r = attest_json_get_TPMT_SIGNATURE(resp, "quote_sig", &qsig)) != ATTEST_OK ||
+	    (r = attest_json_u64(resp, "pcr_mask", &pcr_mask)) != ATTEST_OK ||
+	    (r = attest_json_b64(resp, "pcr_values", 24 * 32, &pcrs, &pcrs_len)) != ATTEST_OK)
+		goto out;
+	if ((r = load_challenge(ca, id_hex, "enrol", &ch)) != ATTEST_OK)
+		goto out;
+	if ((r = attest_json_str(ch, "host", ATTEST_MAX_NAME, &host)) != ATTEST_OK ||
+	    (r = attest_json_str(ch, "ek_hash", 64, &ek_hash)) != ATTEST_OK ||
+	    (r = attest_json_str(ch, "ek_kind", 16, &ek_kind)) != ATTEST_OK ||
+	    (r = attest_json_get_TPM2B_PUBLIC(ch, "ak_public", &ak)) != ATTEST_OK ||
+	    (r = attest_json_get_TPM2B_PUBLIC(ch, "key_public", &key)) != ATTEST_OK ||
+	    (r = attest_json_str(ch, "secret_sha256", 64, &secret_hash)) != ATTEST_OK ||
+	    (r = attest_json_str(ch, "token_sha256", 64, &token_hash)) != ATTEST_OK ||
+	    (r = attest_json_str(ch, "operator", 128, &op)) != ATTEST_OK)
+		goto out;
 	sha256_hex(secret, secret_len, got_hash);
 	if (CRYPTO_memcmp(got_hash, secret_hash, 64) != 0) {
 		r = attest_fail(ATTEST_E_SECRET_MISMATCH,
@@ -689,15 +881,6 @@ int attest_ca_handle_response(struct attest_ca *ca, const void *msg, size_t len,
 		r = check_binding(ca, host, ek_hash);
 	if (r != ATTEST_OK)
 		goto out;
-	if ((r = ca_path(ca, path, sizeof(path), "", "root.key", "")) != ATTEST_OK ||
-	    (r = attest_pkey_load(path, &root_key)) != ATTEST_OK ||
-	    (r = attest_x509_load(ca->root_path, &root)) != ATTEST_OK ||
-	    (r = attest_tpm_pub_to_pkey(&key, &host_key)) != ATTEST_OK ||
-	    (r = attest_x509_make_host_ca(root_key, root, ca->trust_domain, host, host_key,
-					  ca->host_ca_ttl, &cert)) != ATTEST_OK ||
-	    (r = attest_x509_to_pem(cert, &cert_pem)) != ATTEST_OK ||
-	    (r = attest_x509_to_pem(root, &root_pem)) != ATTEST_OK)
-		goto out;
 	if ((r = new_record(&hostrec)) != ATTEST_OK)
 		goto out;
 	if ((r = attest_json_add_str(hostrec, "host", host)) != ATTEST_OK ||
@@ -709,21 +892,9 @@ int attest_ca_handle_response(struct attest_ca *ca, const void *msg, size_t len,
 	    (r = attest_json_add_u64(hostrec, "enrolled", (uint64_t)ca_now(ca))) != ATTEST_OK ||
 	    (r = attest_json_add_u64(hostrec, "reference_pcr_mask", pcr_mask)) != ATTEST_OK ||
 	    (r = attest_json_add_b64(hostrec, "reference_pcr_sha256", pcrs, pcrs_len)) != ATTEST_OK ||
-	    (r = attest_json_add_str(hostrec, "reference_approved_by", op)) != ATTEST_OK ||
-	    (r = attest_json_add_str(hostrec, "host_ca_pem", cert_pem)) != ATTEST_OK)
+	    (r = attest_json_add_str(hostrec, "reference_approved_by", op)) != ATTEST_OK)
 		goto out;
-	if ((r = ca_path(ca, path, sizeof(path), "hosts", host, ".json")) != ATTEST_OK ||
-	    (r = save_json(path, hostrec, 0600, 0)) != ATTEST_OK)
-		goto out;
-	if ((r = new_record(&res)) != ATTEST_OK)
-		goto out;
-	if ((r = attest_json_add_str(res, "type", "enrol-result")) != ATTEST_OK ||
-	    (r = attest_json_add_str(res, "version", "1")) != ATTEST_OK ||
-	    (r = attest_json_add_str(res, "host", host)) != ATTEST_OK ||
-	    (r = attest_json_add_str(res, "trust_domain", ca->trust_domain)) != ATTEST_OK ||
-	    (r = attest_json_add_str(res, "host_ca_cert", cert_pem)) != ATTEST_OK ||
-	    (r = attest_json_add_str(res, "root_cert", root_pem)) != ATTEST_OK ||
-	    (r = attest_json_print(res, out, NULL)) != ATTEST_OK)
+	if ((r = issue_host_cert(ca, host, &key, hostrec, out)) != ATTEST_OK)
 		goto out;
 	r = ATTEST_OK;
 out:
@@ -735,14 +906,7 @@ out:
 	free(cdata);
 	free(quote);
 	free(pcrs);
-	free(cert_pem);
-	free(root_pem);
-	EVP_PKEY_free(root_key);
-	EVP_PKEY_free(host_key);
-	X509_free(root);
-	X509_free(cert);
 	cJSON_Delete(hostrec);
-	cJSON_Delete(res);
 	cJSON_Delete(ch);
 	cJSON_Delete(resp);
 	return r;

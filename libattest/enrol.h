@@ -74,6 +74,23 @@ int attest_host_enrol_answer(struct attest_tpm *t, const char *state_dir, const 
 int attest_host_enrol_finish(const char *state_dir, const void *msg, size_t len,
 			     const char *pinned_root) ATTEST_MUST_CHECK;
 
+/* Renewal (host CA certificates live <= 24 h): the CA sends a nonce; the
+ * host quotes its reference PCRs with the enrolled AK over that nonce; a
+ * quote that verifies and matches the reference values recorded at
+ * enrolment earns a new certificate for the same host key.
+ *   CA:   attest_ca_renew_challenge -> renew-challenge
+ *   host: attest_host_renew_answer  -> renew-response
+ *   CA:   attest_ca_handle_renewal  -> enrol-result
+ *   host: attest_host_renew_finish installs it (root pinned from enrolment) */
+int attest_ca_renew_challenge(struct attest_ca *ca, const char *host,
+			      char **out) ATTEST_MUST_CHECK;
+int attest_ca_handle_renewal(struct attest_ca *ca, const void *msg, size_t len,
+			     char **out) ATTEST_MUST_CHECK;
+int attest_host_renew_answer(struct attest_tpm *t, const char *state_dir, const void *msg,
+			     size_t len, char **out) ATTEST_MUST_CHECK;
+int attest_host_renew_finish(const char *state_dir, const void *msg,
+			     size_t len) ATTEST_MUST_CHECK;
+
 /* qualifyingData that binds creation evidence and the enrolment quote to
  * one challenge: SHA-256(challenge id (16 bytes, given as 32 hex) || secret). */
 int attest_enrol_qualifying_data(const char *id_hex, const uint8_t *secret, size_t slen,

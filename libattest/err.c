@@ -36,9 +36,9 @@ static const struct {
 	E(ATTEST_E_EK_CRITICAL_EXT, "EK certificate has an unknown critical extension"),
 	E(ATTEST_E_EK_TEMPLATE, "EK public area is not a supported TCG EK template"),
 	E(ATTEST_E_AK_TEMPLATE, "AK public area does not have the required attributes"),
-	E(ATTEST_E_CHALLENGE_UNKNOWN, "credential challenge unknown"),
-	E(ATTEST_E_CHALLENGE_EXPIRED, "credential challenge expired"),
-	E(ATTEST_E_CHALLENGE_USED, "credential challenge already answered (replay)"),
+	E(ATTEST_E_CHALLENGE_UNKNOWN, "challenge unknown"),
+	E(ATTEST_E_CHALLENGE_EXPIRED, "challenge expired"),
+	E(ATTEST_E_CHALLENGE_USED, "challenge already answered (replay)"),
 	E(ATTEST_E_SECRET_MISMATCH, "activated credential secret does not match"),
 	E(ATTEST_E_EVIDENCE_MAGIC, "attestation magic is not TPM_GENERATED_VALUE"),
 	E(ATTEST_E_EVIDENCE_TYPE, "attestation structure has the wrong type"),
@@ -55,6 +55,7 @@ static const struct {
 	E(ATTEST_E_QUOTE_DIGEST, "quote PCR digest does not match the reported PCR values"),
 	E(ATTEST_E_QUOTE_SELECTION, "quote PCR selection differs from the required one"),
 	E(ATTEST_E_NONCE, "nonce missing, wrong, reused or expired"),
+	E(ATTEST_E_PCR_MISMATCH, "PCR values differ from the host's reference values"),
 #undef E
 };
 

@@ -264,21 +264,24 @@ out:
 	return r;
 }
 
-int attest_host_enrol_finish(const char *state_dir, const void *msg, size_t len,
-			     const char *pinned_root)
+/* Check an enrol-result for `want_host`: the certificate carries our host
+ * key and verifies against the result's root, which must equal the pinned
+ * root file when one is given. *res_out keeps the parsed message. */
+static int verify_result(const char *state_dir, const void *msg, size_t len,
+			 const char *want_host, const char *pinned_root, cJSON **res_out)
 {
 	static const char *const keys[] = { "type", "version", "host", "trust_domain",
 					    "host_ca_cert", "root_cert", NULL };
-	cJSON *res = NULL, *pending = NULL, *hostrec = NULL;
-	const char *type, *ver, *host, *td, *cert_pem, *root_pem, *want_host, *kind_name;
+	cJSON *res = NULL;
+	const char *type, *ver, *host, *td, *cert_pem, *root_pem;
 	struct attest_tpm_key key;
 	X509 *cert = NULL, *root = NULL, *pinned = NULL;
 	EVP_PKEY *key_pkey = NULL;
 	X509_STORE *store = NULL;
 	X509_STORE_CTX *ctx = NULL;
-	char path[4096];
 	int r;
 
+	*res_out = NULL;
 	if ((r = attest_json_parse(msg, len, ATTEST_ENROL_MSG_CAP, &res)) != ATTEST_OK ||
 	    (r = attest_json_only(res, keys)) != ATTEST_OK ||
 	    (r = attest_json_str(res, "type", 32, &type)) != ATTEST_OK ||
@@ -293,16 +296,8 @@ int attest_host_enrol_finish(const char *state_dir, const void *msg, size_t len,
 	    (r = attest_json_str(res, "host_ca_cert", 16384, &cert_pem)) != ATTEST_OK ||
 	    (r = attest_json_str(res, "root_cert", 16384, &root_pem)) != ATTEST_OK)
 		goto out;
-	if ((r = state_load(state_dir, "enrol.json", &pending)) != ATTEST_OK) {
-		if (r == ATTEST_E_NOT_FOUND)
-			r = attest_fail(ATTEST_E_STATE, "no enrolment in progress in %s", state_dir);
-		goto out;
-	}
-	if ((r = attest_json_str(pending, "host", ATTEST_MAX_NAME, &want_host)) != ATTEST_OK ||
-	    (r = attest_json_str(pending, "ek_kind", 16, &kind_name)) != ATTEST_OK)
-		goto out;
 	if (strcmp(want_host, host) != 0) {
-		r = attest_fail(ATTEST_E_STATE, "result is for host \"%s\", we enrol \"%s\"", host,
+		r = attest_fail(ATTEST_E_STATE, "result is for host \"%s\", we are \"%s\"", host,
 				want_host);
 		goto out;
 	}
@@ -312,8 +307,7 @@ int attest_host_enrol_finish(const char *state_dir, const void *msg, size_t len,
 	    (r = attest_tpm_pub_to_pkey(&key.pub, &key_pkey)) != ATTEST_OK)
 		goto out;
 	if (EVP_PKEY_eq(X509_get0_pubkey(cert), key_pkey) != 1) {
-		r = attest_fail(ATTEST_E_STATE,
-				"host CA certificate is not for our host issuing key");
+		r = attest_fail(ATTEST_E_STATE, "host CA certificate is not for our host issuing key");
 		goto out;
 	}
 	if (pinned_root != NULL) {
@@ -335,12 +329,50 @@ int attest_host_enrol_finish(const char *state_dir, const void *msg, size_t len,
 				X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
 		goto out;
 	}
+	*res_out = res;
+	res = NULL; /* transferred */
+	r = ATTEST_OK;
+out:
+	X509_STORE_CTX_free(ctx);
+	X509_STORE_free(store);
+	EVP_PKEY_free(key_pkey);
+	X509_free(pinned);
+	X509_free(root);
+	X509_free(cert);
+	cJSON_Delete(res);
+	return r;
+}
+
+static const char *res_str(const cJSON *res, const char *key)
+{
+	return cJSON_GetObjectItemCaseSensitive(res, key)->valuestring; /* checked by verify_result */
+}
+
+int attest_host_enrol_finish(const char *state_dir, const void *msg, size_t len,
+			     const char *pinned_root)
+{
+	cJSON *res = NULL, *pending = NULL, *hostrec = NULL;
+	const char *want_host, *kind_name, *cert_pem, *root_pem;
+	char path[4096];
+	int r;
+
+	if ((r = state_load(state_dir, "enrol.json", &pending)) != ATTEST_OK) {
+		if (r == ATTEST_E_NOT_FOUND)
+			r = attest_fail(ATTEST_E_STATE, "no enrolment in progress in %s", state_dir);
+		goto out;
+	}
+	if ((r = attest_json_str(pending, "host", ATTEST_MAX_NAME, &want_host)) != ATTEST_OK ||
+	    (r = attest_json_str(pending, "ek_kind", 16, &kind_name)) != ATTEST_OK ||
+	    (r = verify_result(state_dir, msg, len, want_host, pinned_root, &res)) != ATTEST_OK)
+		goto out;
+	cert_pem = res_str(res, "host_ca_cert");
+	root_pem = res_str(res, "root_cert");
 	if ((hostrec = cJSON_CreateObject()) == NULL) {
 		r = attest_fail(ATTEST_E_NOMEM, "host record");
 		goto out;
 	}
-	if ((r = attest_json_add_str(hostrec, "host", host)) != ATTEST_OK ||
-	    (r = attest_json_add_str(hostrec, "trust_domain", td)) != ATTEST_OK ||
+	if ((r = attest_json_add_str(hostrec, "host", want_host)) != ATTEST_OK ||
+	    (r = attest_json_add_str(hostrec, "trust_domain", res_str(res, "trust_domain"))) != ATTEST_OK ||
 	    (r = attest_json_add_str(hostrec, "ek_kind", kind_name)) != ATTEST_OK)
 		goto out;
 	/* Certificates, then the identity record; the pending record goes last,
@@ -357,14 +389,111 @@ int attest_host_enrol_finish(const char *state_dir, const void *msg, size_t len,
 	}
 	r = ATTEST_OK;
 out:
-	X509_STORE_CTX_free(ctx);
-	X509_STORE_free(store);
-	EVP_PKEY_free(key_pkey);
-	X509_free(pinned);
-	X509_free(root);
-	X509_free(cert);
 	cJSON_Delete(hostrec);
 	cJSON_Delete(pending);
+	cJSON_Delete(res);
+	return r;
+}
+
+/* The enrolled host's name (from host.json) into buf. */
+static int enrolled_host(const char *state_dir, char *buf, size_t bufsz)
+{
+	cJSON *rec = NULL;
+	const char *host;
+	int r;
+
+	if ((r = state_load(state_dir, "host.json", &rec)) != ATTEST_OK) {
+		if (r == ATTEST_E_NOT_FOUND)
+			r = attest_fail(ATTEST_E_STATE, "%s holds no enrolled host", state_dir);
+		return r;
+	}
+	if ((r = attest_json_str(rec, "host", ATTEST_MAX_NAME, &host)) == ATTEST_OK)
+		snprintf(buf, bufsz, "%s", host);
+	cJSON_Delete(rec);
+	return r;
+}
+
+int attest_host_renew_answer(struct attest_tpm *t, const char *state_dir, const void *msg,
+			     size_t len, char **out)
+{
+	static const char *const keys[] = { "type", "version", "host", "challenge_id", "nonce",
+					    "pcr_mask", "expires", NULL };
+	cJSON *ch = NULL, *resp = NULL;
+	const char *type, *ver, *host, *id_hex;
+	uint8_t *nonce = NULL, values[24 * 32];
+	size_t nonce_len = 0, nvals = 0;
+	uint64_t mask;
+	char me[ATTEST_MAX_NAME + 1];
+	struct attest_pcrs pcrs;
+	TPM2B_ATTEST quote;
+	TPMT_SIGNATURE qsig;
+	int r;
+
+	*out = NULL;
+	if ((r = enrolled_host(state_dir, me, sizeof(me))) != ATTEST_OK)
+		return r;
+	if ((r = attest_json_parse(msg, len, ATTEST_ENROL_MSG_CAP, &ch)) != ATTEST_OK ||
+	    (r = attest_json_only(ch, keys)) != ATTEST_OK ||
+	    (r = attest_json_str(ch, "type", 32, &type)) != ATTEST_OK ||
+	    (r = attest_json_str(ch, "version", 8, &ver)) != ATTEST_OK)
+		goto out;
+	if (strcmp(type, "renew-challenge") != 0 || strcmp(ver, "1") != 0) {
+		r = attest_fail(ATTEST_E_PARSE, "not a renew-challenge version 1 message");
+		goto out;
+	}
+	if ((r = attest_json_str(ch, "host", ATTEST_MAX_NAME, &host)) != ATTEST_OK ||
+	    (r = attest_json_str(ch, "challenge_id", 32, &id_hex)) != ATTEST_OK ||
+	    (r = attest_json_b64(ch, "nonce", 64, &nonce, &nonce_len)) != ATTEST_OK ||
+	    (r = attest_json_u64(ch, "pcr_mask", &mask)) != ATTEST_OK)
+		goto out;
+	if (strcmp(host, me) != 0) {
+		r = attest_fail(ATTEST_E_STATE, "challenge is for host \"%s\", we are \"%s\"", host, me);
+		goto out;
+	}
+	if (mask == 0 || mask >> 24 != 0) {
+		r = attest_fail(ATTEST_E_PARSE, "pcr_mask out of range");
+		goto out;
+	}
+	if ((r = attest_tpm_quote(t, (uint32_t)mask, nonce, nonce_len, &quote, &qsig)) != ATTEST_OK ||
+	    (r = attest_tpm_pcr_read(t, (uint32_t)mask, &pcrs)) != ATTEST_OK)
+		goto out;
+	for (unsigned i = 0; i < 24; i++)
+		if (mask & (1u << i))
+			memcpy(values + 32 * nvals++, pcrs.value[i], 32);
+	if ((resp = cJSON_CreateObject()) == NULL) {
+		r = attest_fail(ATTEST_E_NOMEM, "response");
+		goto out;
+	}
+	if ((r = attest_json_add_str(resp, "type", "renew-response")) != ATTEST_OK ||
+	    (r = attest_json_add_str(resp, "version", "1")) != ATTEST_OK ||
+	    (r = attest_json_add_str(resp, "challenge_id", id_hex)) != ATTEST_OK ||
+	    (r = attest_json_add_b64(resp, "quote", quote.attestationData, quote.size)) != ATTEST_OK ||
+	    (r = attest_json_add_TPMT_SIGNATURE(resp, "quote_sig", &qsig)) != ATTEST_OK ||
+	    (r = attest_json_add_u64(resp, "pcr_mask", mask)) != ATTEST_OK ||
+	    (r = attest_json_add_b64(resp, "pcr_values", values, 32 * nvals)) != ATTEST_OK ||
+	    (r = attest_json_print(resp, out, NULL)) != ATTEST_OK)
+		goto out;
+	r = ATTEST_OK;
+out:
+	free(nonce);
+	cJSON_Delete(resp);
+	cJSON_Delete(ch);
+	return r;
+}
+
+int attest_host_renew_finish(const char *state_dir, const void *msg, size_t len)
+{
+	char me[ATTEST_MAX_NAME + 1], root[4096];
+	cJSON *res = NULL;
+	const char *cert_pem;
+	int r;
+
+	if ((r = enrolled_host(state_dir, me, sizeof(me))) != ATTEST_OK ||
+	    (r = state_path(state_dir, "root.pem", root, sizeof(root))) != ATTEST_OK ||
+	    (r = verify_result(state_dir, msg, len, me, root, &res)) != ATTEST_OK)
+		return r;
+	cert_pem = res_str(res, "host_ca_cert");
+	r = state_save(state_dir, "host-ca.pem", cert_pem, strlen(cert_pem), 0644);
 	cJSON_Delete(res);
 	return r;
 }

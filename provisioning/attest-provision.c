@@ -176,6 +176,36 @@ static int cmd_response(const struct cli_cmd *cmd, int argc, char **argv)
 	return ca_step(cmd, argc, argv, attest_ca_handle_response, "enrol-response");
 }
 
+static int cmd_renew_response(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	return ca_step(cmd, argc, argv, attest_ca_handle_renewal, "renew-response");
+}
+
+static int cmd_renew_challenge(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	const char *dir, *host, *out;
+	const struct cli_opt opts[] = {
+		{ "dir", "D", "fleet CA directory", 1, &dir },
+		{ "host", "NAME", "enrolled host whose host CA certificate to renew", 1, &host },
+		{ "out", "FILE", "renew-challenge for the host (- for stdout)", 1, &out },
+		{ 0 },
+	};
+	struct attest_ca *ca = NULL;
+	char *ch = NULL;
+	int r;
+
+	if ((r = cli_parse(cmd, opts, argc, argv)) != CLI_PARSED ||
+	    (r = open_ca(dir, &ca)) != CLI_EXIT_OK)
+		return r;
+	if ((r = attest_ca_renew_challenge(ca, host, &ch)) != ATTEST_OK)
+		r = cli_fail(r, "renewal challenge for %s", host);
+	else if ((r = cli_write(out, ch, strlen(ch))) == CLI_EXIT_OK && strcmp(out, "-") != 0)
+		printf("renewal challenge for %s written to %s\n", host, out);
+	attest_ca_close(ca);
+	free(ch);
+	return r;
+}
+
 /* PEM, else DER with no trailing bytes. */
 static X509 *parse_cert(const uint8_t *buf, size_t len)
 {
@@ -248,6 +278,14 @@ static const struct cli_cmd cmds[] = {
 	  "check a host's enrol-response, write the host CA certificate",
 	  "Checks the activated secret, the host key's creation evidence and the quote,\n"
 	  "then issues the host CA certificate." },
+	{ { "renew-challenge", NULL }, cmd_renew_challenge,
+	  "write a nonce an enrolled host must quote to renew its host CA certificate",
+	  "Host CA certificates live at most 24 h; renewal needs a fresh quote of the\n"
+	  "reference boot PCRs recorded at enrolment, signed by the enrolled AK." },
+	{ { "renew-response", NULL }, cmd_renew_response,
+	  "check a host's renew-response, write a new host CA certificate",
+	  "Checks nonce, PCR selection and digest, the AK signature and the reference\n"
+	  "PCR values; refuses with ATTEST_E_PCR_MISMATCH when the host booted other code." },
 	{ { "ek-hash", NULL }, cmd_ek_hash, "print the SHA-256 of an EK certificate's public key",
 	  "The value allow-ek takes: SHA-256 of the DER SubjectPublicKeyInfo, as hex." },
 };

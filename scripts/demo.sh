@@ -90,14 +90,34 @@ run attest-provision ek-hash --cert tmpl/certs/ek-nistp256.crt
 printf '$ ls ca/eks\n'
 ls ca/eks
 
+# expect_refusal CMD...: run a command that must be refused (exit 1).
+expect_refusal() {
+	rc=0
+	run "$@" || rc=$?
+	if [ "$rc" -ne 1 ]; then
+		echo "demo: FAILED: expected a refusal (exit 1), got exit $rc" >&2
+		exit 1
+	fi
+	echo "refused as expected"
+}
+
 step "10. refusal: the same join token replayed for a second enrolment"
 run attestctl host enroll --state state2 --host "$HOST" --token "$TOKEN" --out request2.json
-rc=0
-run attest-provision enrol-request --dir ca --in request2.json --out challenge2.json || rc=$?
-if [ "$rc" -eq 0 ]; then
-	echo "demo: FAILED: the replayed token was accepted" >&2
-	exit 1
-fi
-echo "refused as expected (exit status $rc)"
+expect_refusal attest-provision enrol-request --dir ca --in request2.json --out challenge2.json
 
-step "done: $HOST enrolled in trust domain $TD"
+step "11. renewal: a fresh quote of the reference boot PCRs earns a new host CA certificate"
+run attest-provision renew-challenge --dir ca --host "$HOST" --out renew.json
+run attestctl host renew --state state --answer renew.json --out renew-response.json
+run attest-provision renew-response --dir ca --in renew-response.json --out renewed.json
+run attestctl host renew --state state --finish renewed.json
+run openssl verify -CAfile ca/root.pem state/host-ca.pem
+echo "--- the replayed renewal answer:"
+expect_refusal attest-provision renew-response --dir ca --in renew-response.json --out x.json
+
+step "12. refusal: the host boots something else (PCR 0 extended), renewal is denied"
+run tpm2_pcrextend -T "$ATTEST_TCTI" 0:sha256=$(printf 'evil bootloader' | sha256sum | cut -d' ' -f1)
+run attest-provision renew-challenge --dir ca --host "$HOST" --out renew2.json
+run attestctl host renew --state state --answer renew2.json --out renew2-response.json
+expect_refusal attest-provision renew-response --dir ca --in renew2-response.json --out x.json
+
+step "done: $HOST enrolled in trust domain $TD, renewed once, then refused after a boot change"

@@ -62,6 +62,7 @@ typedef enum attest_err {
 	ATTEST_E_QUOTE_DIGEST = 37,
 	ATTEST_E_QUOTE_SELECTION = 38,
 	ATTEST_E_NONCE = 39,
+	ATTEST_E_PCR_MISMATCH = 40,
 	/* append new codes here; never renumber */
 	ATTEST_E__COUNT
 } attest_err;

@@ -2,10 +2,13 @@
  * and every refusal, each with its own code and no CA state changed.
  * Targets: attest_ca_handle_request, attest_ca_handle_response,
  * attest_host_enrol_begin/answer/finish. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 #include <openssl/evp.h>
@@ -13,6 +16,7 @@
 #include <tss2/tss2_mu.h>
 
 #include "enrol.h"
+#include "fileio.h"
 #include "json.h"
 #include "tpm.h"
 #include "tpmjson.h"
@@ -101,16 +105,19 @@ static const char *get_str(const char *json, const char *key, char *buf, size_t 
 	return buf;
 }
 
+enum ca_step { CA_REQUEST, CA_RESPONSE, CA_RENEWAL };
+
 /* Expect the CA to refuse `msg` with `code` and to change no state. */
-static void expect_refusal(struct env *e, int is_response, const char *msg, size_t len, int code)
+static void expect_refusal(struct env *e, enum ca_step step, const char *msg, size_t len, int code)
 {
 	char before[128], after[128];
 	char *out = NULL;
 	int r;
 
 	tree_hash(e->ca_dir, before);
-	r = is_response ? attest_ca_handle_response(e->ca, msg, len, &out)
-			: attest_ca_handle_request(e->ca, msg, len, &out);
+	r = step == CA_RENEWAL	  ? attest_ca_handle_renewal(e->ca, msg, len, &out)
+	    : step == CA_RESPONSE ? attest_ca_handle_response(e->ca, msg, len, &out)
+				  : attest_ca_handle_request(e->ca, msg, len, &out);
 	TU_ASSERT_ERR(r, code);
 	CU_ASSERT_PTR_NULL(out);
 	CU_ASSERT(strlen(attest_errdetail()) > 0);
@@ -121,12 +128,12 @@ static void expect_refusal(struct env *e, int is_response, const char *msg, size
 
 static void expect_request_refused(struct env *e, const char *req, int code)
 {
-	expect_refusal(e, 0, req, strlen(req), code);
+	expect_refusal(e, CA_REQUEST, req, strlen(req), code);
 }
 
 static void expect_response_refused(struct env *e, const char *resp, int code)
 {
-	expect_refusal(e, 1, resp, strlen(resp), code);
+	expect_refusal(e, CA_RESPONSE, resp, strlen(resp), code);
 }
 
 static char *begin(struct env *e, const char *host, const char *tok, enum attest_ek_kind kind)
@@ -533,15 +540,15 @@ static void test_malformed_messages(void)
 	tok = token(&e, "web-01");
 	req = begin(&e, "web-01", tok, ATTEST_EK_P256);
 	n = strlen(req);
-	expect_refusal(&e, 0, req, n - 7, ATTEST_E_PARSE);                 /* truncated */
+	expect_refusal(&e, CA_REQUEST, req, n - 7, ATTEST_E_PARSE);                 /* truncated */
 	big = malloc(ATTEST_ENROL_MSG_CAP + 2);
 	memcpy(big, req, n);
 	memset(big + n, ' ', ATTEST_ENROL_MSG_CAP + 1 - n);
 	big[ATTEST_ENROL_MSG_CAP + 1] = '\0';
-	expect_refusal(&e, 0, big, ATTEST_ENROL_MSG_CAP + 1, ATTEST_E_TOO_LARGE); /* oversized */
+	expect_refusal(&e, CA_REQUEST, big, ATTEST_ENROL_MSG_CAP + 1, ATTEST_E_TOO_LARGE); /* oversized */
 	memcpy(big, req, n);
 	memcpy(big + n, "{}", 3);
-	expect_refusal(&e, 0, big, n + 2, ATTEST_E_PARSE);                 /* trailing bytes */
+	expect_refusal(&e, CA_REQUEST, big, n + 2, ATTEST_E_PARSE);                 /* trailing bytes */
 	free(big);
 	dup = malloc(n + 32);
 	snprintf(dup, n + 32, "{\"host\":\"db-01\",%s", req + 1);
@@ -683,6 +690,169 @@ static void test_makecredential_interop(void)
 	tu_tpm_stop(&sw);
 }
 
+static char *renew_challenge(struct env *e, const char *host)
+{
+	char *ch = NULL;
+
+	TU_ASSERT_ERR(attest_ca_renew_challenge(e->ca, host, &ch), ATTEST_OK);
+	CU_ASSERT_FATAL(ch != NULL);
+	return ch;
+}
+
+static char *renew_answer(struct env *e, const char *ch)
+{
+	char *resp = NULL;
+
+	TU_ASSERT_ERR(attest_host_renew_answer(e->t, e->state, ch, strlen(ch), &resp), ATTEST_OK);
+	CU_ASSERT_FATAL(resp != NULL);
+	return resp;
+}
+
+/* Host CA certificates live <= 24 h; a fresh quote of the reference PCRs
+ * renews them, anything else is refused. */
+static void test_renewal(void)
+{
+	struct env e;
+	char path[700], *before, *after, *ch, *ch2, *resp, *resp2, *bad, *res = NULL;
+	uint8_t boot[32] = { 0xee };
+
+	env_up(&e, NULL);
+	enrol_ok(&e, "web-01", ATTEST_EK_P256);
+	snprintf(path, sizeof(path), "%s/host-ca.pem", e.state);
+	before = tu_slurp(path, NULL);
+
+	ch = renew_challenge(&e, "web-01");
+	ch2 = renew_challenge(&e, "web-01");
+	resp = renew_answer(&e, ch);
+	resp2 = renew_answer(&e, ch2);
+	/* The quote for challenge 1 presented as the answer to challenge 2. */
+	{
+		char id[64];
+
+		bad = set_str(resp, "challenge_id", get_str(resp2, "challenge_id", id, sizeof(id)));
+		expect_refusal(&e, CA_RENEWAL, bad, strlen(bad), ATTEST_E_NONCE);
+		free(bad);
+	}
+	TU_ASSERT_ERR(attest_ca_handle_renewal(e.ca, resp, strlen(resp), &res), ATTEST_OK);
+	TU_ASSERT_ERR(attest_host_renew_finish(e.state, res, strlen(res)), ATTEST_OK);
+	after = tu_slurp(path, NULL);
+	CU_ASSERT(strcmp(before, after) != 0);
+	CU_ASSERT_EQUAL(tu_sh("openssl verify -CAfile '%s' '%s' >/dev/null",
+			      attest_ca_root_path(e.ca), path), 0);
+	/* Replayed renewal; a renewal is no enrolment response. */
+	expect_refusal(&e, CA_RENEWAL, resp, strlen(resp), ATTEST_E_CHALLENGE_USED);
+	expect_refusal(&e, CA_RESPONSE, resp2, strlen(resp2), ATTEST_E_PARSE);
+	/* Unknown host. */
+	{
+		char *out = NULL;
+
+		TU_ASSERT_ERR(attest_ca_renew_challenge(e.ca, "web-99", &out), ATTEST_E_NOT_FOUND);
+		CU_ASSERT_PTR_NULL(out);
+	}
+	/* A boot PCR moved since enrolment (the host booted something else):
+	 * the quote is genuine, the values are not the reference ones. */
+	TU_ASSERT_ERR(attest_tpm_pcr_extend(e.t, 0, boot), ATTEST_OK);
+	free(resp2);
+	free(ch2);
+	ch2 = renew_challenge(&e, "web-01");
+	resp2 = renew_answer(&e, ch2);
+	expect_refusal(&e, CA_RENEWAL, resp2, strlen(resp2), ATTEST_E_PCR_MISMATCH);
+	free(before);
+	free(after);
+	free(ch);
+	free(ch2);
+	free(resp);
+	free(resp2);
+	free(res);
+	env_down(&e);
+}
+
+static int finish_kill_at, finish_writes;
+
+/* Every JSON state file present parses. */
+static void assert_json_whole(const char *dir)
+{
+	static const char *const files[] = { "host.json", "hostkey.json", "enrol.json" };
+	char path[700];
+
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		cJSON *o = NULL;
+		char *buf;
+		size_t n;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+		if (access(path, F_OK) != 0)
+			continue;
+		buf = tu_slurp(path, &n);
+		TU_ASSERT_ERR(attest_json_parse(buf, n, 65536, &o), ATTEST_OK);
+		cJSON_Delete(o);
+		free(buf);
+	}
+}
+
+static void finish_crash_hook(int step)
+{
+	/* Count steps across the several files finish writes. */
+	(void)step;
+	if (++finish_writes == finish_kill_at)
+		raise(SIGKILL);
+}
+
+/* kill -9 at every write step of the host's finish: afterwards the state
+ * is either still pending (finish can be run again) or fully enrolled,
+ * and every file present is whole. */
+static void test_finish_crash_safe(void)
+{
+	struct env e;
+	char *tok, *req, *ch, *resp, *res = NULL, path[700];
+	int step;
+
+	env_up(&e, NULL);
+	tok = token(&e, "web-01");
+	req = begin(&e, "web-01", tok, ATTEST_EK_P256);
+	ch = challenge(&e, req);
+	resp = answer(&e, ch);
+	TU_ASSERT_ERR(attest_ca_handle_response(e.ca, resp, strlen(resp), &res), ATTEST_OK);
+	for (step = 1;; step++) {
+		pid_t pid;
+		int st;
+
+		CU_ASSERT_EQUAL_FATAL(tu_sh("rm -rf '%s.copy' && cp -a '%s' '%s.copy'", e.state,
+					    e.state, e.state), 0);
+		pid = fork();
+		CU_ASSERT_FATAL(pid >= 0);
+		if (pid == 0) {
+			finish_kill_at = step;
+			attest_fileio_set_hook(finish_crash_hook);
+			_exit(attest_host_enrol_finish(e.state, res, strlen(res), NULL));
+		}
+		CU_ASSERT_FATAL(waitpid(pid, &st, 0) == pid);
+		snprintf(path, sizeof(path), "%s/enrol.json", e.state);
+		if (WIFEXITED(st)) {
+			CU_ASSERT_EQUAL(WEXITSTATUS(st), 0);
+			break; /* ran to the end without reaching the kill step */
+		}
+		CU_ASSERT(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+		/* Interrupted: still pending, every file whole (PEM/JSON parse),
+		 * and running finish again completes the enrolment. */
+		CU_ASSERT(access(path, F_OK) == 0);
+		CU_ASSERT_EQUAL(tu_sh("cd '%s' && for f in *.pem; do [ -e \"$f\" ] || continue; "
+				      "openssl x509 -in \"$f\" -noout || exit 1; done", e.state), 0);
+		assert_json_whole(e.state);
+		TU_ASSERT_ERR(attest_host_enrol_finish(e.state, res, strlen(res), NULL), ATTEST_OK);
+		CU_ASSERT(access(path, F_OK) != 0);
+		CU_ASSERT_EQUAL_FATAL(tu_sh("rm -rf '%s' && mv '%s.copy' '%s'", e.state, e.state,
+					    e.state), 0);
+	}
+	CU_ASSERT(step > 10); /* three files, five steps each */
+	free(tok);
+	free(req);
+	free(ch);
+	free(resp);
+	free(res);
+	env_down(&e);
+}
+
 int main(void)
 {
 	static const struct tu_test tests[] = {
@@ -699,6 +869,8 @@ int main(void)
 		{ "one EK holds one host name", test_one_ek_one_name },
 		{ "no transient objects or sessions leak", test_no_leaked_handles },
 		{ "MakeCredential interop with the TPM and tpm2-tools", test_makecredential_interop },
+		{ "host CA renewal with a fresh quote", test_renewal },
+		{ "kill -9 at each write of enrolment finish", test_finish_crash_safe },
 		{ NULL, NULL },
 	};
 
