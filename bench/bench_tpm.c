@@ -45,11 +45,13 @@
  *        QUOTE_N_ATTESTD times; vs tpm2_quote -c ak.ctx -l sha256:0,...,7
  *        -q NONCE with a tpm2_createak AK, QUOTE_N_TOOLS times.
  */
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include <openssl/evp.h>
@@ -72,6 +74,11 @@
 #define MAX_SAMPLES 200
 
 #define PCRS_0_7 "sha256:0,1,2,3,4,5,6,7"
+
+_Static_assert(ENROL_N <= MAX_SAMPLES && ENROL_N_RSA <= MAX_SAMPLES &&
+		       SIGN_N_ATTESTD <= MAX_SAMPLES && SIGN_N_TOOLS <= MAX_SAMPLES &&
+		       QUOTE_N_ATTESTD <= MAX_SAMPLES && QUOTE_N_TOOLS <= MAX_SAMPLES,
+	       "sample arrays hold MAX_SAMPLES");
 
 struct bench {
 	struct tu_tpm a, b;     /* a: libattest, b: tpm2-tools */
@@ -174,17 +181,41 @@ static int make_dir(struct bench *b, char *out, size_t outsz, const char *name, 
 	return 0;
 }
 
+static void teardown(struct bench *b)
+{
+	attest_ca_close(b->ca);
+	b->ca = NULL;
+	attest_tpm_close(b->t);
+	b->t = NULL;
+	tu_tpm_stop(&b->a);
+	tu_tpm_stop(&b->b);
+	tu_rmtree(b->run);
+}
+
 /* Runs `cmd` in `dir` with stdout discarded and stderr appended to the log;
- * adds its wall time to *ms unless ms is NULL. 0 on exit status 0. */
+ * adds its wall time to *ms unless ms is NULL. 0 on exit status 0.
+ * system() ignores SIGINT in the caller while the command runs, so a ^C
+ * shows up here as a child killed by it: stop the swtpms and leave. */
 static int step_run(struct bench *b, const char *dir, double *ms, const char *cmd)
 {
+	char full[3072];
 	double t0;
-	int st;
+	int n, st;
 
+	n = snprintf(full, sizeof(full), "cd '%s' && %s >/dev/null 2>>'%s'", dir, cmd, b->log);
+	if (n < 0 || (size_t)n >= sizeof(full))
+		return -1;
 	t0 = now_ms();
-	st = tu_sh("cd '%s' && %s >/dev/null 2>>'%s'", dir, cmd, b->log);
+	st = system(full);
 	if (ms != NULL)
 		*ms += now_ms() - t0;
+	if (st != -1 && ((WIFSIGNALED(st) && (WTERMSIG(st) == SIGINT || WTERMSIG(st) == SIGQUIT)) ||
+			 (WIFEXITED(st) && WEXITSTATUS(st) == 128 + SIGINT))) {
+		fprintf(stderr, "bench_tpm: interrupted\n");
+		teardown(b);
+		exit(130);
+	}
+	st = st == -1 ? -1 : WIFEXITED(st) ? WEXITSTATUS(st) : 128;
 	if (st != 0) {
 		fprintf(stderr, "bench_tpm: in %s: '%s' exited %d; end of %s:\n", dir, cmd, st,
 			b->log);
@@ -236,6 +267,15 @@ static int tool(struct bench *b, const char *dir, double *ms, const char *prog, 
 static int flush_transients(struct bench *b, const char *dir)
 {
 	return tool(b, dir, NULL, "tpm2_flushcontext", "-t");
+}
+
+/* Untimed, before a tool phase and after a failed round: drop whatever an
+ * earlier step left in B's object and session slots. */
+static void tools_reset(struct bench *b, const char *dir)
+{
+	(void)tool(b, dir, NULL, "tpm2_flushcontext", "-t");
+	(void)tool(b, dir, NULL, "tpm2_flushcontext", "-l");
+	(void)tool(b, dir, NULL, "tpm2_flushcontext", "-s");
 }
 
 static int write_file(const char *dir, const char *name, const void *data, size_t len)
@@ -376,9 +416,20 @@ static int tools_enrol_once(struct bench *b, enum attest_ek_kind kind, int round
 	}
 	r = 0;
 out:
+	if (r != 0)
+		tools_reset(b, dir);
 	free(name);
 	free(got);
 	return r;
+}
+
+static void enrol_note(char *out, size_t outsz, enum attest_ek_kind kind, struct stats s, int n)
+{
+	if (s.ok)
+		snprintf(out, outsz, "%s EK, mean of %d, p50 %.1f", attest_ek_kind_name(kind), n,
+			 s.p50);
+	else
+		snprintf(out, outsz, "%s EK", attest_ek_kind_name(kind));
 }
 
 static void bench_enrol(struct bench *b, enum attest_ek_kind kind, const char *host, int n,
@@ -406,12 +457,10 @@ static void bench_enrol(struct bench *b, enum attest_ek_kind kind, const char *h
 	}
 	sa = stats_of(va, ok_a ? na : 0);
 	st = stats_of(vt, ok_t ? nt : 0);
-	snprintf(note, sizeof(note), "%s EK, mean of %d, p50 %.1f", attest_ek_kind_name(kind), na,
-		 sa.p50);
+	enrol_note(note, sizeof(note), kind, sa, na);
 	snprintf(name, sizeof(name), "%s_ms_attestd", prefix);
 	print_ms(name, sa.ok, sa.mean, note);
-	snprintf(note, sizeof(note), "%s EK, mean of %d, p50 %.1f", attest_ek_kind_name(kind), nt,
-		 st.p50);
+	enrol_note(note, sizeof(note), kind, st, nt);
 	snprintf(name, sizeof(name), "%s_ms_tpm2tools", prefix);
 	print_ms(name, st.ok, st.mean, note);
 	snprintf(name, sizeof(name), "%s_ratio_tpm2tools_over_attestd", prefix);
@@ -440,6 +489,7 @@ static void print_latency(const char *op, struct stats sa, int na, struct stats 
 	print_ratio(name, sa.ok && st.ok, st.mean, sa.mean);
 }
 
+/* key.pub / key.priv in tpm2-tools' "tss" format (marshalled TPM2B). */
 static int marshal_key(const struct attest_tpm_key *key, const char *dir)
 {
 	uint8_t buf[sizeof(TPM2B_PUBLIC) + sizeof(TPM2B_PRIVATE)];
@@ -447,12 +497,15 @@ static int marshal_key(const struct attest_tpm_key *key, const char *dir)
 
 	if (Tss2_MU_TPM2B_PUBLIC_Marshal(&key->pub, buf, sizeof(buf), &off) != TSS2_RC_SUCCESS ||
 	    write_file(dir, "key.pub", buf, off) != 0)
-		return -1;
+		goto fail;
 	off = 0;
 	if (Tss2_MU_TPM2B_PRIVATE_Marshal(&key->priv, buf, sizeof(buf), &off) != TSS2_RC_SUCCESS ||
 	    write_file(dir, "key.priv", buf, off) != 0)
-		return -1;
+		goto fail;
 	return 0;
+fail:
+	fprintf(stderr, "bench_tpm: cannot write the key blob to %s\n", dir);
+	return -1;
 }
 
 /* tpm2_sign's output (TPMT_SIGNATURE, tss format) must verify with our key. */
@@ -486,11 +539,12 @@ static void bench_sign(struct bench *b)
 	if (EVP_Digest(msg, strlen(msg), digest, NULL, EVP_sha256(), NULL) != 1) {
 		fprintf(stderr, "bench_tpm: SHA-256 failed\n");
 		b->failures++;
-		return;
+		goto report;
 	}
+	/* The tpm2-tools side signs with this key too, so without it neither runs. */
 	if ((r = attest_tpm_create_signkey(b->t, NULL, NULL, &key, NULL)) != ATTEST_OK) {
 		lib_failed(b, "attest_tpm_create_signkey", r);
-		return;
+		goto report;
 	}
 	for (int i = 0; i < WARMUP + SIGN_N_ATTESTD; i++) {
 		t0 = now_ms();
@@ -509,8 +563,14 @@ static void bench_sign(struct bench *b)
 	}
 
 	/* The same key blob, loaded by tpm2-tools under B's (identical) SRK. */
-	if (make_dir(b, dir, sizeof(dir), "sign", 0) != 0 || marshal_key(&key, dir) != 0 ||
-	    write_file(dir, "digest.bin", digest, sizeof(digest)) != 0 ||
+	if (make_dir(b, dir, sizeof(dir), "sign", 0) != 0)
+		goto report;
+	tools_reset(b, dir);
+	if (marshal_key(&key, dir) != 0) {
+		b->failures++;
+		goto report;
+	}
+	if (write_file(dir, "digest.bin", digest, sizeof(digest)) != 0 ||
 	    tool(b, dir, NULL, "tpm2_load", "-C 0x%08x -u key.pub -r key.priv -c key.ctx",
 		 (unsigned)ATTEST_SRK_HANDLE) != 0 ||
 	    flush_transients(b, dir) != 0)
@@ -573,8 +633,10 @@ static void bench_quote(struct bench *b)
 		na = 0;
 	}
 tools:
-	if (make_dir(b, dir, sizeof(dir), "quote", 0) != 0 ||
-	    tool(b, dir, NULL, "tpm2_createek", "-c ek.ctx -G ecc -u ek.pub") != 0 ||
+	if (make_dir(b, dir, sizeof(dir), "quote", 0) != 0)
+		goto report;
+	tools_reset(b, dir);
+	if (tool(b, dir, NULL, "tpm2_createek", "-c ek.ctx -G ecc -u ek.pub") != 0 ||
 	    flush_transients(b, dir) != 0 ||
 	    tool(b, dir, NULL, "tpm2_createak",
 		 "-C ek.ctx -c ak.ctx -G ecc -g sha256 -s ecdsa -u ak.pub -n ak.name") != 0 ||
@@ -656,10 +718,6 @@ int main(void)
 	bench_quote(&b);
 out:
 	printf("# bench_tpm: %.1f s, %d failure(s)\n", (now_ms() - t0) / 1e3, b.failures);
-	attest_ca_close(b.ca);
-	attest_tpm_close(b.t);
-	tu_tpm_stop(&b.a);
-	tu_tpm_stop(&b.b);
-	tu_rmtree(b.run);
+	teardown(&b);
 	return b.failures == 0 ? 0 : 1;
 }

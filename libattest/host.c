@@ -2,6 +2,9 @@
  *
  * State dir (0700, files 0600 unless public):
  *   hostkey.json   host issuing key blob (TPM2B_PUBLIC + TPM2B_PRIVATE)
+ *   enrol-key.json the new key of an enrolment in progress; it replaces
+ *                  hostkey.json only when the enrolment finishes, so a
+ *                  re-enrolment never breaks the identity in use
  *   enrol.json     pending enrolment: host, EK kind, creation data/ticket
  *   host.json      enrolled identity: host, trust domain, EK kind
  *   host-ca.pem    host CA certificate (0644)
@@ -133,7 +136,7 @@ int attest_host_enrol_begin(struct attest_tpm *t, const char *state_dir, const c
 	    (r = attest_json_add_TPMT_TK_CREATION(pending, "creation_ticket", &cr.ticket)) != ATTEST_OK)
 		goto out;
 	/* The key first, then the pending record that refers to it. */
-	if ((r = state_save_json(state_dir, "hostkey.json", keyrec)) != ATTEST_OK ||
+	if ((r = state_save_json(state_dir, "enrol-key.json", keyrec)) != ATTEST_OK ||
 	    (r = state_save_json(state_dir, "enrol.json", pending)) != ATTEST_OK)
 		goto out;
 	if ((r = attest_json_add_str(req, "type", "enrol-request")) != ATTEST_OK ||
@@ -158,12 +161,15 @@ out:
 	return r;
 }
 
-static int load_hostkey(const char *dir, struct attest_tpm_key *key)
+#define HOSTKEY "hostkey.json"
+#define PENDING_KEY "enrol-key.json"
+
+static int load_hostkey(const char *dir, const char *file, struct attest_tpm_key *key)
 {
 	cJSON *rec = NULL;
 	int r;
 
-	if ((r = state_load(dir, "hostkey.json", &rec)) != ATTEST_OK)
+	if ((r = state_load(dir, file, &rec)) != ATTEST_OK)
 		return r;
 	if ((r = attest_json_get_TPM2B_PUBLIC(rec, "public", &key->pub)) == ATTEST_OK)
 		r = attest_json_get_TPM2B_PRIVATE(rec, "private", &key->priv);
@@ -215,7 +221,7 @@ int attest_host_enrol_answer(struct attest_tpm *t, const char *state_dir, const 
 	    (r = attest_json_get_TPM2B_CREATION_DATA(pending, "creation_data", &cr.data)) != ATTEST_OK ||
 	    (r = attest_json_get_TPM2B_DIGEST(pending, "creation_hash", &cr.hash)) != ATTEST_OK ||
 	    (r = attest_json_get_TPMT_TK_CREATION(pending, "creation_ticket", &cr.ticket)) != ATTEST_OK ||
-	    (r = load_hostkey(state_dir, &key)) != ATTEST_OK)
+	    (r = load_hostkey(state_dir, PENDING_KEY, &key)) != ATTEST_OK)
 		goto out;
 	if ((kind = attest_ek_kind_parse(kind_name)) == ATTEST_EK_NONE) {
 		r = attest_fail(ATTEST_E_PARSE, "enrol.json: bad EK kind");
@@ -267,8 +273,9 @@ out:
 /* Check an enrol-result for `want_host`: the certificate carries our host
  * key and verifies against the result's root, which must equal the pinned
  * root file when one is given. *res_out keeps the parsed message. */
-static int verify_result(const char *state_dir, const void *msg, size_t len,
-			 const char *want_host, const char *pinned_root, cJSON **res_out)
+static int verify_result(const char *state_dir, const char *key_file, const void *msg,
+			 size_t len, const char *want_host, const char *pinned_root,
+			 cJSON **res_out)
 {
 	static const char *const keys[] = { "type", "version", "host", "trust_domain",
 					    "host_ca_cert", "root_cert", NULL };
@@ -303,7 +310,7 @@ static int verify_result(const char *state_dir, const void *msg, size_t len,
 	}
 	if ((r = attest_x509_from_pem(cert_pem, strlen(cert_pem), &cert)) != ATTEST_OK ||
 	    (r = attest_x509_from_pem(root_pem, strlen(root_pem), &root)) != ATTEST_OK ||
-	    (r = load_hostkey(state_dir, &key)) != ATTEST_OK ||
+	    (r = load_hostkey(state_dir, key_file, &key)) != ATTEST_OK ||
 	    (r = attest_tpm_pub_to_pkey(&key.pub, &key_pkey)) != ATTEST_OK)
 		goto out;
 	if (EVP_PKEY_eq(X509_get0_pubkey(cert), key_pkey) != 1) {
@@ -351,7 +358,7 @@ static const char *res_str(const cJSON *res, const char *key)
 int attest_host_enrol_finish(const char *state_dir, const void *msg, size_t len,
 			     const char *pinned_root)
 {
-	cJSON *res = NULL, *pending = NULL, *hostrec = NULL;
+	cJSON *res = NULL, *pending = NULL, *hostrec = NULL, *keyrec = NULL;
 	const char *want_host, *kind_name, *cert_pem, *root_pem;
 	char path[4096];
 	int r;
@@ -363,7 +370,8 @@ int attest_host_enrol_finish(const char *state_dir, const void *msg, size_t len,
 	}
 	if ((r = attest_json_str(pending, "host", ATTEST_MAX_NAME, &want_host)) != ATTEST_OK ||
 	    (r = attest_json_str(pending, "ek_kind", 16, &kind_name)) != ATTEST_OK ||
-	    (r = verify_result(state_dir, msg, len, want_host, pinned_root, &res)) != ATTEST_OK)
+	    (r = verify_result(state_dir, PENDING_KEY, msg, len, want_host, pinned_root, &res)) !=
+		    ATTEST_OK)
 		goto out;
 	cert_pem = res_str(res, "host_ca_cert");
 	root_pem = res_str(res, "root_cert");
@@ -375,9 +383,12 @@ int attest_host_enrol_finish(const char *state_dir, const void *msg, size_t len,
 	    (r = attest_json_add_str(hostrec, "trust_domain", res_str(res, "trust_domain"))) != ATTEST_OK ||
 	    (r = attest_json_add_str(hostrec, "ek_kind", kind_name)) != ATTEST_OK)
 		goto out;
-	/* Certificates, then the identity record; the pending record goes last,
-	 * so a crash in between leaves a retryable enrolment. */
-	if ((r = state_save(state_dir, "root.pem", root_pem, strlen(root_pem), 0644)) != ATTEST_OK ||
+	/* The key, the certificates, then the identity record; the pending
+	 * record goes last, so a crash anywhere in between leaves an enrolment
+	 * that finish completes when run again. */
+	if ((r = state_load(state_dir, PENDING_KEY, &keyrec)) != ATTEST_OK ||
+	    (r = state_save_json(state_dir, HOSTKEY, keyrec)) != ATTEST_OK ||
+	    (r = state_save(state_dir, "root.pem", root_pem, strlen(root_pem), 0644)) != ATTEST_OK ||
 	    (r = state_save(state_dir, "host-ca.pem", cert_pem, strlen(cert_pem), 0644)) != ATTEST_OK ||
 	    (r = state_save_json(state_dir, "host.json", hostrec)) != ATTEST_OK)
 		goto out;
@@ -387,8 +398,12 @@ int attest_host_enrol_finish(const char *state_dir, const void *msg, size_t len,
 		r = attest_fail(ATTEST_E_IO, "remove %s", path);
 		goto out;
 	}
+	/* enrol.json is gone, so a leftover enrol-key.json is inert. */
+	if ((r = state_path(state_dir, PENDING_KEY, path, sizeof(path))) == ATTEST_OK)
+		(void)unlink(path);
 	r = ATTEST_OK;
 out:
+	cJSON_Delete(keyrec);
 	cJSON_Delete(hostrec);
 	cJSON_Delete(pending);
 	cJSON_Delete(res);
@@ -490,7 +505,7 @@ int attest_host_renew_finish(const char *state_dir, const void *msg, size_t len)
 
 	if ((r = enrolled_host(state_dir, me, sizeof(me))) != ATTEST_OK ||
 	    (r = state_path(state_dir, "root.pem", root, sizeof(root))) != ATTEST_OK ||
-	    (r = verify_result(state_dir, msg, len, me, root, &res)) != ATTEST_OK)
+	    (r = verify_result(state_dir, HOSTKEY, msg, len, me, root, &res)) != ATTEST_OK)
 		return r;
 	cert_pem = res_str(res, "host_ca_cert");
 	r = state_save(state_dir, "host-ca.pem", cert_pem, strlen(cert_pem), 0644);
