@@ -56,6 +56,20 @@ static const struct {
 	E(ATTEST_E_QUOTE_SELECTION, "quote PCR selection differs from the required one"),
 	E(ATTEST_E_NONCE, "nonce missing, wrong, reused or expired"),
 	E(ATTEST_E_PCR_MISMATCH, "PCR values differ from the host's reference values"),
+	E(ATTEST_E_AGENT_UNKNOWN, "no agent registered for this name or binary"),
+	E(ATTEST_E_MEASUREMENT, "running binary or script differs from the registration"),
+	E(ATTEST_E_UID, "caller's uid is not allowed for this agent"),
+	E(ATTEST_E_TRACED, "caller is being traced"),
+	E(ATTEST_E_ENV, "caller's initial environment sets a loader or interpreter override"),
+	E(ATTEST_E_PROC_CHANGED, "caller process changed (exited, exec'd or PID reused) during the request"),
+	E(ATTEST_E_REVOKED, "agent or host revoked"),
+	E(ATTEST_E_SCOPE, "scope not allowed"),
+	E(ATTEST_E_TTL, "requested lifetime above the allowed maximum"),
+	E(ATTEST_E_PATH, "certificate path violates the agent ID constraints"),
+	E(ATTEST_E_BUSY, "too many concurrent requests"),
+	E(ATTEST_E_TIMEOUT, "peer too slow"),
+	E(ATTEST_E_DENIED, "permission denied"),
+	E(ATTEST_E_CSR, "certificate request invalid or without proof of possession"),
 #undef E
 };
 
