@@ -35,20 +35,22 @@ LDFLAGS += -pie -Wl,-z,relro,-z,now $(if $(SAN),-fsanitize=address$(comma)undefi
 comma := ,
 
 LIB_SRC := $(sort $(wildcard libattest/*.c))
-LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB_A   := $(BUILD)/libattest.a
 LIB_SO  := $(BUILD)/libattest.so
 
-BIN_NAMES := attestctl attest-provision
+BIN_NAMES := attestctl attest-provision attestd
 BINS      := $(addprefix $(BUILD)/,$(BIN_NAMES))
 CLI_SRC       := attestd/cli.c
-ATTESTCTL_SRC := attestd/attestctl.c $(CLI_SRC)
+ATTESTD_SRC   := attestd/attestd.c attestd/server.c attestd/ops.c attestd/registry.c attestd/log.c
+EVENT_LIBS     = $(shell pkg-config --libs libevent_core 2>/dev/null)
+ATTESTCTL_SRC := attestd/attestctl.c attestd/attestctl_agent.c $(CLI_SRC)
 PROVISION_SRC := $(sort $(wildcard provisioning/*.c)) $(CLI_SRC)
 
 TEST_SRC  := $(sort $(wildcard tests/unit/test_*.c))
 TEST_BINS := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TESTUTIL_SRC := $(sort $(wildcard tests/unit/testutil*.c))
-TESTUTIL_OBJ := $(TESTUTIL_SRC:%.c=$(BUILD)/%.o)
+TESTUTIL_OBJ := $(TESTUTIL_SRC:%.c=$(BUILD)/obj/%.o)
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 BENCH_BINS := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
@@ -59,11 +61,11 @@ all: $(LIB_A) $(LIB_SO) $(BINS) $(TEST_BINS) $(BENCH_BINS)
 deps:
 	@sh scripts/deps.sh $(DEB_PKGS)
 
-$(BUILD)/%.o: %.c
+$(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
-$(BUILD)/libattest/%.o: libattest/%.c
+$(BUILD)/obj/libattest/%.o: libattest/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -DATTEST_BUILDING_LIB -fvisibility=hidden -MMD -MP -c $< -o $@
 
@@ -75,23 +77,33 @@ $(LIB_SO): $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,libattest.so.0 -Wl,-z,relro,-z,now \
 	  $(if $(SAN),-fsanitize=address$(comma)undefined) -o $@ $^ $(LIB_LIBS)
 
-$(BUILD)/attestctl: $(ATTESTCTL_SRC:%.c=$(BUILD)/%.o) $(LIB_A)
+$(BUILD)/attestctl: $(ATTESTCTL_SRC:%.c=$(BUILD)/obj/%.o) $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_LIBS)
 
-$(BUILD)/attest-provision: $(PROVISION_SRC:%.c=$(BUILD)/%.o) $(LIB_A)
+$(BUILD)/attest-provision: $(PROVISION_SRC:%.c=$(BUILD)/obj/%.o) $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_LIBS)
 
-$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(TESTUTIL_OBJ) $(LIB_A)
+$(BUILD)/attestd: $(ATTESTD_SRC:%.c=$(BUILD)/obj/%.o) $(LIB_A)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_LIBS) $(EVENT_LIBS)
+
+# test agents: small programs the tests launch and measure
+AGENT_SRC  := $(sort $(wildcard tests/agents/*.c))
+AGENT_BINS := $(AGENT_SRC:tests/agents/%.c=$(BUILD)/agents/%)
+$(BUILD)/agents/%: tests/agents/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $<
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TESTUTIL_OBJ) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(BUILD)/bench/%.o: CFLAGS += -Itests/unit
+$(BUILD)/obj/bench/%.o: CFLAGS += -Itests/unit
 
-$(BUILD)/bench/%: $(BUILD)/bench/%.o $(TESTUTIL_OBJ) $(LIB_A)
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(TESTUTIL_OBJ) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-test-bins: $(LIB_A) $(LIB_SO) $(BINS) $(TEST_BINS)
+test-bins: $(LIB_A) $(LIB_SO) $(BINS) $(TEST_BINS) $(AGENT_BINS)
 
 check: deps
 	@sh scripts/check-docs.sh

@@ -16,6 +16,7 @@
 #include <openssl/x509v3.h>
 
 #include "attest/attest.h"
+#include "attestctl_agent.h"
 #include "cli.h"
 #include "enrol.h"
 #include "json.h"
@@ -23,7 +24,6 @@
 #include "x509.h"
 
 #define DEFAULT_STATE "/var/lib/attestd"
-#define HOST_JSON_CAP (16 * 1024)
 #define PATH_CAP 4096
 
 static const char *const tcti_help =
@@ -38,15 +38,6 @@ static int open_tpm(const char *tcti, struct attest_tpm **t)
 		conf = NULL;
 	if ((r = attest_tpm_open(conf, t)) != ATTEST_OK)
 		return cli_fail(r, "open TPM %s", conf != NULL ? conf : ATTEST_TPM_DEFAULT_TCTI);
-	return CLI_EXIT_OK;
-}
-
-static int state_file(const char *state, const char *name, char *out, size_t outsz)
-{
-	int n = snprintf(out, outsz, "%s/%s", state, name);
-
-	if (n < 0 || (size_t)n >= outsz)
-		return cli_usage_error("--state path too long");
 	return CLI_EXIT_OK;
 }
 
@@ -230,22 +221,17 @@ static void print_host_id(BIO *b, X509_EXTENSION *ext)
 	BIO_printf(b, "    attestd host ID: (malformed extension)");
 }
 
-static int print_cert(const char *path)
+static int print_cert(X509 *x, const char *label)
 {
 	ASN1_OBJECT *host_oid = OBJ_txt2obj(ATTEST_OID_HOST_ID, 1);
 	BIO *b = BIO_new_fp(stdout, BIO_NOCLOSE);
-	X509 *x = NULL;
 	int r;
 
 	if (host_oid == NULL || b == NULL) {
 		r = cli_fail(ATTEST_E_NOMEM, "print certificate");
 		goto out;
 	}
-	if ((r = attest_x509_load(path, &x)) != ATTEST_OK) {
-		r = cli_fail(r, "load host CA certificate %s", path);
-		goto out;
-	}
-	BIO_printf(b, "host CA certificate %s:\n", path);
+	BIO_printf(b, "%s:\n", label);
 	X509_print_ex(b, x, XN_FLAG_ONELINE,
 		      X509_FLAG_NO_HEADER | X509_FLAG_NO_VERSION | X509_FLAG_NO_SIGNAME |
 			      X509_FLAG_NO_PUBKEY | X509_FLAG_NO_EXTENSIONS | X509_FLAG_NO_SIGDUMP |
@@ -270,7 +256,6 @@ static int print_cert(const char *path)
 	}
 	r = BIO_flush(b) == 1 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 out:
-	X509_free(x);
 	BIO_free(b);
 	ASN1_OBJECT_free(host_oid);
 	return r;
@@ -283,33 +268,19 @@ static int cmd_show(const struct cli_cmd *cmd, int argc, char **argv)
 		{ "state", "DIR", "attestd state directory (" DEFAULT_STATE ")", 0, &state },
 		{ 0 },
 	};
-	char path[PATH_CAP];
-	uint8_t *buf = NULL;
-	cJSON *rec = NULL;
-	const cJSON *it;
-	size_t len;
+	struct attest_host_identity id;
 	int r;
 
 	if ((r = cli_parse(cmd, opts, argc, argv)) != CLI_PARSED)
 		return r;
 	if (state == NULL)
 		state = DEFAULT_STATE;
-	if ((r = state_file(state, "host.json", path, sizeof(path))) != CLI_EXIT_OK ||
-	    (r = cli_read(path, HOST_JSON_CAP, &buf, &len)) != CLI_EXIT_OK)
-		return r;
-	if ((r = attest_json_parse(buf, len, HOST_JSON_CAP, &rec)) != ATTEST_OK) {
-		r = cli_fail(r, "parse %s", path);
-		goto out;
-	}
-	cJSON_ArrayForEach(it, rec) {
-		if (cJSON_IsString(it))
-			printf("%-14s %s\n", it->string, it->valuestring);
-	}
-	if ((r = state_file(state, "host-ca.pem", path, sizeof(path))) == CLI_EXIT_OK)
-		r = print_cert(path);
-out:
-	cJSON_Delete(rec);
-	free(buf);
+	if ((r = attest_host_identity_load(state, &id)) != ATTEST_OK)
+		return cli_fail(r, "load the identity in %s", state);
+	printf("%-14s %s\n%-14s %s\n%-14s %s\n", "host", id.host, "trust_domain", id.trust_domain,
+	       "ek_kind", id.ek_kind);
+	r = print_cert(id.host_ca, "host CA certificate");
+	attest_host_identity_clear(&id);
 	return r;
 }
 
@@ -387,6 +358,16 @@ static const struct cli_cmd cmds[] = {
 	{ { "host", "show" }, cmd_show, "show this host's identity and host CA certificate",
 	  NULL },
 	{ { "tpm", "info" }, cmd_tpm_info, "show EK certificates and TPM handle usage", NULL },
+	{ { "agent", "register" }, cmd_agent_register,
+	  "register an agent: TPM key bound to its measured binary, agent CA certificate",
+	  "Root only, over attestd's admin socket. The binary (and script) must be root-owned\n"
+	  "and not writable by others; its SHA-256 is bound into the key's TPM policy." },
+	{ { "agent", "list" }, cmd_agent_list, "list registered agents", NULL },
+	{ { "agent", "show" }, cmd_agent_show, "show one agent and its agent CA certificate", NULL },
+	{ { "agent", "revoke" }, cmd_agent_revoke, "revoke an agent: it gets nothing more", NULL },
+	{ { "cert", NULL }, cmd_cert, "get a certificate for the agent that runs this command",
+	  "Run by the agent itself (e.g. from its start script): attestd measures this\n"
+	  "command's parent, which must be the registered agent binary, via a pidfd." },
 };
 
 int main(int argc, char **argv)

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <fcntl.h>
+#include <sys/file.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -58,11 +60,15 @@ static int is_hex(const char *s, size_t len)
 	return 1;
 }
 
+/* Lower-case hex SHA-256; "" (never a valid hash) if hashing failed. */
 static void sha256_hex(const void *data, size_t len, char out[65])
 {
 	uint8_t d[32];
 
-	EVP_Digest(data, len, d, NULL, EVP_sha256(), NULL);
+	if (EVP_Digest(data, len, d, NULL, EVP_sha256(), NULL) != 1) {
+		memset(out, 0, 65);
+		return;
+	}
 	attest_hex(d, sizeof(d), out);
 }
 
@@ -111,7 +117,7 @@ int attest_ca_init(const char *dir, const char *trust_domain, const char *vendor
 	char *pem = NULL;
 	cJSON *cfg = NULL;
 	static const char *const subdirs[] = { "tokens", "allowlist", "challenges", "eks",
-						"hosts" };
+						"names", "hosts" };
 	int r;
 
 	if (!attest_valid_trust_domain(trust_domain))
@@ -149,6 +155,11 @@ int attest_ca_init(const char *dir, const char *trust_domain, const char *vendor
 	if ((r = attest_x509_to_pem(root, &pem)) != ATTEST_OK ||
 	    (r = ca_path(&ca, path, sizeof(path), "", "root.pem", "")) != ATTEST_OK ||
 	    (r = attest_file_write_atomic(path, pem, strlen(pem), 0644)) != ATTEST_OK)
+		goto out;
+	/* The lock file exists from the start, so the first locked operation
+	 * changes nothing on disk. */
+	if ((r = ca_path(&ca, path, sizeof(path), "", "lock", "")) != ATTEST_OK ||
+	    (r = attest_file_write_atomic(path, "", 0, 0600)) != ATTEST_OK)
 		goto out;
 	/* config.json last: its presence marks a complete CA. */
 	if ((cfg = cJSON_CreateObject()) == NULL) {
@@ -386,41 +397,70 @@ out:
 	return r;
 }
 
-/* One EK holds one host name, one host name one EK. */
-static int check_binding(struct attest_ca *ca, const char *host, const char *ek_hash)
+/* Read a binding file (one line, no newline) into buf; "" when absent. */
+static int read_binding(struct attest_ca *ca, const char *sub, const char *name, char *buf,
+			size_t bufsz)
 {
 	char path[1200];
-	uint8_t *buf = NULL;
+	uint8_t *data = NULL;
 	size_t len;
-	cJSON *rec = NULL;
-	const char *bound;
 	int r;
 
-	if ((r = ca_path(ca, path, sizeof(path), "eks", ek_hash, "")) != ATTEST_OK)
+	buf[0] = '\0';
+	if ((r = ca_path(ca, path, sizeof(path), sub, name, "")) != ATTEST_OK)
 		return r;
-	r = attest_file_read(path, 256, &buf, &len);
-	if (r == ATTEST_OK) {
-		int same = strcmp((char *)buf, host) == 0;
-
-		free(buf);
-		if (!same)
-			return attest_fail(ATTEST_E_HOST_EK_CONFLICT,
-					   "this EK is already enrolled under another host name");
-	} else if (r != ATTEST_E_NOT_FOUND) {
-		return r;
-	}
-	if ((r = ca_path(ca, path, sizeof(path), "hosts", host, ".json")) != ATTEST_OK)
-		return r;
-	r = load_json(path, &rec);
+	r = attest_file_read(path, bufsz - 1, &data, &len);
 	if (r == ATTEST_E_NOT_FOUND)
 		return ATTEST_OK;
 	if (r != ATTEST_OK)
 		return r;
-	if ((r = attest_json_str(rec, "ek_hash", 64, &bound)) == ATTEST_OK && strcmp(bound, ek_hash) != 0)
-		r = attest_fail(ATTEST_E_HOST_EK_CONFLICT,
-				"host \"%s\" is already enrolled with another EK", host);
-	cJSON_Delete(rec);
-	return r;
+	memcpy(buf, data, len + 1);
+	free(data);
+	return ATTEST_OK;
+}
+
+/* One EK holds one host name, one host name one EK: eks/<ek hash> names
+ * the host and names/<host> the EK hash, each created exclusively. */
+static int check_binding(struct attest_ca *ca, const char *host, const char *ek_hash)
+{
+	char bound[128];
+	int r;
+
+	if ((r = read_binding(ca, "eks", ek_hash, bound, sizeof(bound))) != ATTEST_OK)
+		return r;
+	if (bound[0] != '\0' && strcmp(bound, host) != 0)
+		return attest_fail(ATTEST_E_HOST_EK_CONFLICT,
+				   "this EK is already enrolled under another host name");
+	if ((r = read_binding(ca, "names", host, bound, sizeof(bound))) != ATTEST_OK)
+		return r;
+	if (bound[0] != '\0' && strcmp(bound, ek_hash) != 0)
+		return attest_fail(ATTEST_E_HOST_EK_CONFLICT,
+				   "host \"%s\" is already enrolled with another EK", host);
+	return ATTEST_OK;
+}
+
+/* Serialise every state-changing CA operation: checks and writes of one
+ * enrolment must not interleave with another's (two EKs racing for one
+ * name). An advisory lock on CA_DIR/lock; released on close. */
+static int ca_lock(struct attest_ca *ca, int *fd_out)
+{
+	char path[1200];
+	int fd, r;
+
+	*fd_out = -1;
+	if ((r = ca_path(ca, path, sizeof(path), "", "lock", "")) != ATTEST_OK)
+		return r;
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0)
+		return attest_fail(ATTEST_E_IO, "open %s: %s", path, strerror(errno));
+	while (flock(fd, LOCK_EX) != 0) {
+		if (errno != EINTR) {
+			r = attest_fail(ATTEST_E_IO, "lock %s: %s", path, strerror(errno));
+			close(fd);
+			return r;
+		}
+	}
+	*fd_out = fd;
+	return ATTEST_OK;
 }
 
 static int check_type(const cJSON *msg, const char *want)
@@ -438,7 +478,7 @@ static int check_type(const cJSON *msg, const char *want)
 	return ATTEST_OK;
 }
 
-int attest_ca_handle_request(struct attest_ca *ca, const void *msg, size_t len, char **out)
+static int handle_request_locked(struct attest_ca *ca, const void *msg, size_t len, char **out)
 {
 	static const char *const keys[] = { "type", "version", "host", "token", "ek_kind",
 					    "ek_public", "ek_cert", "ak_public", "key_public",
@@ -544,24 +584,25 @@ out:
 	return r;
 }
 
+/* Value of one lower-case hex digit (callers checked is_hex). */
+static unsigned hexval(char c) { return c <= '9' ? (unsigned)(c - '0') : (unsigned)(c - 'a' + 10); }
+
 int attest_enrol_qualifying_data(const char *id_hex, const uint8_t *secret, size_t slen,
 				 uint8_t out[32])
 {
+	int ok;
 	uint8_t buf[16 + 64];
 	unsigned dlen;
 
 	if (!is_hex(id_hex, 32) || slen > 64)
 		return attest_fail(ATTEST_E_PARSE, "bad challenge id");
-	for (int i = 0; i < 16; i++) {
-		unsigned v;
-
-		sscanf(id_hex + 2 * i, "%2x", &v);
-		buf[i] = (uint8_t)v;
-	}
+	for (int i = 0; i < 16; i++)
+		buf[i] = (uint8_t)(hexval(id_hex[2 * i]) << 4 | hexval(id_hex[2 * i + 1]));
 	memcpy(buf + 16, secret, slen);
-	if (EVP_Digest(buf, 16 + slen, out, &dlen, EVP_sha256(), NULL) != 1)
-		return attest_fail_ossl(ATTEST_E_CRYPTO, "qualifyingData");
+	ok = EVP_Digest(buf, 16 + slen, out, &dlen, EVP_sha256(), NULL) == 1;
 	OPENSSL_cleanse(buf, sizeof(buf));
+	if (!ok)
+		return attest_fail_ossl(ATTEST_E_CRYPTO, "qualifyingData");
 	return ATTEST_OK;
 }
 
@@ -576,6 +617,55 @@ static int claim(struct attest_ca *ca, const char *sub, const char *name, const 
 	if ((r = ca_path(ca, path, sizeof(path), sub, name, ext)) != ATTEST_OK)
 		return r;
 	return attest_file_create_atomic(path, content, strlen(content), 0600);
+}
+
+/* A token that may still be spent: not used, not expired. */
+static int token_usable(struct attest_ca *ca, const char *token_hash)
+{
+	char path[1200];
+	cJSON *rec = NULL;
+	uint64_t expires;
+	int r;
+
+	if ((r = ca_path(ca, path, sizeof(path), "tokens", token_hash, ".used")) != ATTEST_OK)
+		return r;
+	if (exists(path))
+		return attest_fail(ATTEST_E_TOKEN_USED, "join token was already used");
+	if ((r = ca_path(ca, path, sizeof(path), "tokens", token_hash, ".json")) != ATTEST_OK ||
+	    (r = load_json(path, &rec)) != ATTEST_OK)
+		return r == ATTEST_E_NOT_FOUND ? attest_fail(ATTEST_E_TOKEN_UNKNOWN, "join token gone") : r;
+	if ((r = attest_json_u64(rec, "expires", &expires)) == ATTEST_OK && (uint64_t)ca_now(ca) >= expires)
+		r = attest_fail(ATTEST_E_TOKEN_EXPIRED, "join token expired during enrolment");
+	cJSON_Delete(rec);
+	return r;
+}
+
+/* A host enrolled before keeps its approved reference PCRs: re-enrolment
+ * (a new token, an allowlisted EK) must not replace them unapproved. */
+static int check_reference(struct attest_ca *ca, const char *host, const uint8_t *pcrs,
+			   size_t pcrs_len)
+{
+	char path[1200];
+	cJSON *rec = NULL;
+	uint8_t *ref = NULL;
+	size_t ref_len = 0;
+	int r;
+
+	if ((r = ca_path(ca, path, sizeof(path), "hosts", host, ".json")) != ATTEST_OK)
+		return r;
+	r = load_json(path, &rec);
+	if (r == ATTEST_E_NOT_FOUND)
+		return ATTEST_OK; /* first enrolment: these values become the reference */
+	if (r != ATTEST_OK)
+		return r;
+	if ((r = attest_json_b64(rec, "reference_pcr_sha256", 24 * 32, &ref, &ref_len)) == ATTEST_OK &&
+	    (ref_len != pcrs_len || CRYPTO_memcmp(ref, pcrs, ref_len) != 0))
+		r = attest_fail(ATTEST_E_PCR_MISMATCH,
+				"re-enrolment of \"%s\" quotes boot PCRs other than its approved "
+				"reference values (attest-provision forget-host to start over)", host);
+	free(ref);
+	cJSON_Delete(rec);
+	return r;
 }
 
 /* Sign a host CA certificate for `key`, store it in the host record
@@ -688,7 +778,7 @@ static int load_host(struct attest_ca *ca, const char *host, cJSON **out)
 	return r;
 }
 
-int attest_ca_renew_challenge(struct attest_ca *ca, const char *host, char **out)
+static int renew_challenge_locked(struct attest_ca *ca, const char *host, char **out)
 {
 	cJSON *hostrec = NULL, *rec = NULL, *ch = NULL;
 	uint8_t id[16], nonce[32];
@@ -730,7 +820,7 @@ out:
 	return r;
 }
 
-int attest_ca_handle_renewal(struct attest_ca *ca, const void *msg, size_t len, char **out)
+static int handle_renewal_locked(struct attest_ca *ca, const void *msg, size_t len, char **out)
 {
 	static const char *const keys[] = { "type", "version", "challenge_id", "quote",
 					    "quote_sig", "pcr_mask", "pcr_values", NULL };
@@ -738,7 +828,7 @@ int attest_ca_handle_renewal(struct attest_ca *ca, const void *msg, size_t len, 
 	const char *id_hex, *host;
 	TPM2B_PUBLIC ak, key;
 	TPMT_SIGNATURE qsig;
-	uint8_t *quote = NULL, *pcrs = NULL, *nonce = NULL, *ref = NULL;
+	uint8_t *quote = NULL, *pcrs = NULL, *nonce = NULL, *ref = NULL, qual[32];
 	size_t quote_len, pcrs_len, nonce_len, ref_len;
 	uint64_t mask, ref_mask;
 	int r;
@@ -768,7 +858,8 @@ int attest_ca_handle_renewal(struct attest_ca *ca, const void *msg, size_t len, 
 				(unsigned)ref_mask);
 		goto out;
 	}
-	if ((r = attest_verify_quote(&ak, quote, quote_len, &qsig, nonce, nonce_len,
+	if ((r = attest_renew_qualifying_data(nonce, nonce_len, qual)) != ATTEST_OK ||
+	    (r = attest_verify_quote(&ak, quote, quote_len, &qsig, qual, sizeof(qual),
 				     (uint32_t)mask, pcrs, pcrs_len, NULL)) != ATTEST_OK)
 		goto out;
 	if (pcrs_len != ref_len || CRYPTO_memcmp(pcrs, ref, ref_len) != 0) {
@@ -793,7 +884,7 @@ out:
 	return r;
 }
 
-int attest_ca_handle_response(struct attest_ca *ca, const void *msg, size_t len, char **out)
+static int handle_response_locked(struct attest_ca *ca, const void *msg, size_t len, char **out)
 {
 	static const char *const keys[] = { "type", "version", "challenge_id", "secret",
 					    "certify_info", "certify_sig", "creation_data",
@@ -806,7 +897,7 @@ int attest_ca_handle_response(struct attest_ca *ca, const void *msg, size_t len,
 	size_t secret_len, cinfo_len, cdata_len, quote_len, pcrs_len;
 	uint64_t pcr_mask;
 	uint8_t qual[32];
-	char got_hash[65], path[1200];
+	char got_hash[65];
 	int r;
 
 	*out = NULL;
@@ -854,32 +945,13 @@ int attest_ca_handle_response(struct attest_ca *ca, const void *msg, size_t len,
 	if ((r = attest_verify_quote(&ak, quote, quote_len, &qsig, qual, sizeof(qual),
 				     (uint32_t)pcr_mask, pcrs, pcrs_len, NULL)) != ATTEST_OK)
 		goto out;
-	/* A token spent by another challenge meanwhile: refuse before claiming
-	 * anything, so the refusal changes no state. */
-	if (token_hash[0] != '\0') {
-		if ((r = ca_path(ca, path, sizeof(path), "tokens", token_hash, ".used")) != ATTEST_OK)
-			goto out;
-		if (exists(path)) {
-			r = attest_fail(ATTEST_E_TOKEN_USED, "join token was already used");
-			goto out;
-		}
-	}
-	/* Everything checked: consume the challenge and the token, bind the EK.
-	 * Each claim is an O_EXCL link, so of two racing answers one wins. */
-	if ((r = claim(ca, "challenges", id_hex, ".done", host)) != ATTEST_OK) {
-		if (r == ATTEST_E_EXISTS)
-			r = attest_fail(ATTEST_E_CHALLENGE_USED, "challenge was already answered");
+	/* Under the CA lock nothing moved since the request was checked unless
+	 * another enrolment committed: check token and binding again, and a
+	 * re-enrolment must show the reference PCRs already approved. */
+	if (token_hash[0] != '\0' && (r = token_usable(ca, token_hash)) != ATTEST_OK)
 		goto out;
-	}
-	if (token_hash[0] != '\0' && (r = claim(ca, "tokens", token_hash, ".used", host)) != ATTEST_OK) {
-		if (r == ATTEST_E_EXISTS)
-			r = attest_fail(ATTEST_E_TOKEN_USED, "join token was already used");
-		goto out;
-	}
-	r = claim(ca, "eks", ek_hash, "", host);
-	if (r == ATTEST_E_EXISTS)
-		r = check_binding(ca, host, ek_hash);
-	if (r != ATTEST_OK)
+	if ((r = check_binding(ca, host, ek_hash)) != ATTEST_OK ||
+	    (r = check_reference(ca, host, pcrs, pcrs_len)) != ATTEST_OK)
 		goto out;
 	if ((r = new_record(&hostrec)) != ATTEST_OK)
 		goto out;
@@ -894,7 +966,20 @@ int attest_ca_handle_response(struct attest_ca *ca, const void *msg, size_t len,
 	    (r = attest_json_add_b64(hostrec, "reference_pcr_sha256", pcrs, pcrs_len)) != ATTEST_OK ||
 	    (r = attest_json_add_str(hostrec, "reference_approved_by", op)) != ATTEST_OK)
 		goto out;
+	/* Commit, each step crash-safe and the order such that a crash at any
+	 * point leaves a state a retry of this response completes: bind EK and
+	 * name (exclusive creates; already ours is fine), write the host record
+	 * with its certificate, then spend the token and the challenge. */
+	if ((r = claim(ca, "eks", ek_hash, "", host)) != ATTEST_OK && r != ATTEST_E_EXISTS)
+		goto out;
+	if ((r = claim(ca, "names", host, "", ek_hash)) != ATTEST_OK && r != ATTEST_E_EXISTS)
+		goto out;
 	if ((r = issue_host_cert(ca, host, &key, hostrec, out)) != ATTEST_OK)
+		goto out;
+	if (token_hash[0] != '\0' && (r = claim(ca, "tokens", token_hash, ".used", host)) != ATTEST_OK &&
+	    r != ATTEST_E_EXISTS)
+		goto out;
+	if ((r = claim(ca, "challenges", id_hex, ".done", host)) != ATTEST_OK && r != ATTEST_E_EXISTS)
 		goto out;
 	r = ATTEST_OK;
 out:
@@ -910,4 +995,78 @@ out:
 	cJSON_Delete(ch);
 	cJSON_Delete(resp);
 	return r;
+}
+
+/* ---- public entry points: each state-changing step under the CA lock ---- */
+
+#define RETURN_LOCKED(ca_, call_)                                                    \
+	do {                                                                       \
+		int lockfd_, r_;                                                   \
+		if ((r_ = ca_lock((ca_), &lockfd_)) != ATTEST_OK)                  \
+			return r_;                                                 \
+		r_ = (call_);                                                      \
+		close(lockfd_);                                                    \
+		return r_;                                                         \
+	} while (0)
+
+int attest_ca_handle_request(struct attest_ca *ca, const void *msg, size_t len, char **out)
+{
+	*out = NULL;
+	RETURN_LOCKED(ca, handle_request_locked(ca, msg, len, out));
+}
+
+int attest_ca_handle_response(struct attest_ca *ca, const void *msg, size_t len, char **out)
+{
+	*out = NULL;
+	RETURN_LOCKED(ca, handle_response_locked(ca, msg, len, out));
+}
+
+int attest_ca_renew_challenge(struct attest_ca *ca, const char *host, char **out)
+{
+	*out = NULL;
+	RETURN_LOCKED(ca, renew_challenge_locked(ca, host, out));
+}
+
+int attest_ca_handle_renewal(struct attest_ca *ca, const void *msg, size_t len, char **out)
+{
+	*out = NULL;
+	RETURN_LOCKED(ca, handle_renewal_locked(ca, msg, len, out));
+}
+
+static int unlink_durable(struct attest_ca *ca, const char *sub, const char *name, const char *ext)
+{
+	char path[1200];
+	int r;
+
+	if ((r = ca_path(ca, path, sizeof(path), sub, name, ext)) != ATTEST_OK)
+		return r;
+	if (unlink(path) != 0 && errno != ENOENT)
+		return attest_fail(ATTEST_E_IO, "remove %s: %s", path, strerror(errno));
+	return attest_dir_sync(path);
+}
+
+static int forget_host_locked(struct attest_ca *ca, const char *host)
+{
+	char ek[128];
+	int r;
+
+	if (!attest_valid_hostname(host))
+		return attest_fail(ATTEST_E_INVALID_ARG, "bad host name");
+	if ((r = read_binding(ca, "names", host, ek, sizeof(ek))) != ATTEST_OK)
+		return r;
+	if (ek[0] == '\0')
+		return attest_fail(ATTEST_E_NOT_FOUND, "host \"%s\" is not enrolled", host);
+	if (!is_hex(ek, 64))
+		return attest_fail(ATTEST_E_PARSE, "names/%s is corrupt", host);
+	/* The name's binding goes last: until then the EK still holds it. */
+	if ((r = unlink_durable(ca, "hosts", host, ".json")) != ATTEST_OK ||
+	    (r = unlink_durable(ca, "eks", ek, "")) != ATTEST_OK ||
+	    (r = unlink_durable(ca, "names", host, "")) != ATTEST_OK)
+		return r;
+	return ATTEST_OK;
+}
+
+int attest_ca_forget_host(struct attest_ca *ca, const char *host)
+{
+	RETURN_LOCKED(ca, forget_host_locked(ca, host));
 }

@@ -18,8 +18,11 @@
 #include <stdint.h>
 #include <time.h>
 
+#include <openssl/x509.h>
+
 #include "attest/attest.h"
 #include "templates.h"
+#include "tpm.h"
 
 #define ATTEST_ENROL_MSG_CAP (64 * 1024)
 #define ATTEST_ENROL_PCR_MASK 0xffu /* boot PCRs 0-7 */
@@ -55,6 +58,10 @@ int attest_ca_handle_request(struct attest_ca *ca, const void *msg, size_t len,
 /* Response -> result JSON with the host CA certificate (*out malloc'd). */
 int attest_ca_handle_response(struct attest_ca *ca, const void *msg, size_t len,
 			      char **out) ATTEST_MUST_CHECK;
+/* Forget an enrolled host: its record and its EK binding, so that it (or
+ * its name on another TPM) can enrol afresh, e.g. after an approved change
+ * of boot PCRs. Certificates already issued stay valid until they expire. */
+int attest_ca_forget_host(struct attest_ca *ca, const char *host) ATTEST_MUST_CHECK;
 /* Path of the fleet root certificate (valid while ca is open). */
 const char *attest_ca_root_path(const struct attest_ca *ca);
 
@@ -69,10 +76,25 @@ int attest_host_enrol_begin(struct attest_tpm *t, const char *state_dir, const c
 /* Answer the challenge: ActivateCredential, CertifyCreation, quote. */
 int attest_host_enrol_answer(struct attest_tpm *t, const char *state_dir, const void *msg,
 			     size_t len, char **out) ATTEST_MUST_CHECK;
-/* Install the result: the certificate must carry our host key and chain to
- * the root in the result (and to pinned_root, a PEM file, when given). */
+/* Install the result: the certificate must carry our new host key and
+ * chain to the pinned fleet root: pinned_root (a PEM file), else the root
+ * of the identity already enrolled here; a first enrolment without one is
+ * refused. Commits identity.json with one rename. */
 int attest_host_enrol_finish(const char *state_dir, const void *msg, size_t len,
 			     const char *pinned_root) ATTEST_MUST_CHECK;
+
+/* The enrolled identity of this host, from STATE/identity.json. */
+struct attest_host_identity {
+	char host[64];
+	char trust_domain[256];
+	char ek_kind[16];
+	struct attest_tpm_key key; /* host issuing key blob */
+	X509 *host_ca;
+	X509 *root;
+};
+int attest_host_identity_load(const char *state_dir,
+			      struct attest_host_identity *id) ATTEST_MUST_CHECK;
+void attest_host_identity_clear(struct attest_host_identity *id);
 
 /* Renewal (host CA certificates live <= 24 h): the CA sends a nonce; the
  * host quotes its reference PCRs with the enrolled AK over that nonce; a
@@ -90,6 +112,10 @@ int attest_host_renew_answer(struct attest_tpm *t, const char *state_dir, const 
 			     size_t len, char **out) ATTEST_MUST_CHECK;
 int attest_host_renew_finish(const char *state_dir, const void *msg,
 			     size_t len) ATTEST_MUST_CHECK;
+
+/* qualifyingData of a renewal quote: SHA-256("attestd-renew-v1\0" || nonce). */
+int attest_renew_qualifying_data(const uint8_t *nonce, size_t len,
+				 uint8_t out[32]) ATTEST_MUST_CHECK;
 
 /* qualifyingData that binds creation evidence and the enrolment quote to
  * one challenge: SHA-256(challenge id (16 bytes, given as 32 hex) || secret). */

@@ -147,6 +147,13 @@ int attest_file_create_atomic(const char *path, const void *data, size_t len,
 	return ATTEST_OK;
 }
 
+int attest_dir_sync(const char *path)
+{
+	if (fsync_dir_of(path) != 0)
+		return attest_fail(ATTEST_E_IO, "fsync directory of %s: %s", path, strerror(errno));
+	return ATTEST_OK;
+}
+
 int attest_file_read(const char *path, size_t cap, uint8_t **out, size_t *len)
 {
 	struct stat st;

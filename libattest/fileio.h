@@ -28,6 +28,9 @@ int attest_file_read(const char *path, size_t cap, uint8_t **out,
  * directory is accepted and its mode tightened to `mode`. */
 int attest_dir_ensure(const char *path, mode_t mode) ATTEST_MUST_CHECK;
 
+/* fsync the directory holding `path` (after an unlink or rename). */
+int attest_dir_sync(const char *path) ATTEST_MUST_CHECK;
+
 /* Test seam: when set, called at each numbered step of an atomic write
  * (1 temp created, 2 data written, 3 fsynced, 4 renamed, 5 dir fsynced). */
 typedef void (*attest_fileio_hook_fn)(int step);

@@ -1,14 +1,14 @@
-/* host.c - the host's side of enrolment (attestctl host enroll).
+/* host.c - the host's side of enrolment and renewal (attestctl host).
  *
- * State dir (0700, files 0600 unless public):
- *   hostkey.json   host issuing key blob (TPM2B_PUBLIC + TPM2B_PRIVATE)
- *   enrol-key.json the new key of an enrolment in progress; it replaces
- *                  hostkey.json only when the enrolment finishes, so a
- *                  re-enrolment never breaks the identity in use
- *   enrol.json     pending enrolment: host, EK kind, creation data/ticket
- *   host.json      enrolled identity: host, trust domain, EK kind
- *   host-ca.pem    host CA certificate (0644)
- *   root.pem       fleet root certificate (0644)
+ * State dir (0700):
+ *   enrol.json     an enrolment in progress: host, EK kind, the new host key
+ *                  blob and its creation data/ticket (0600)
+ *   identity.json  the enrolled identity in ONE file, so it changes with one
+ *                  rename: host, trust domain, EK kind, host key blob, host
+ *                  CA certificate, fleet root (0600)
+ *   host-ca.pem, root.pem  copies for operators and tools (0644); the
+ *                  daemon and libattest read identity.json only
+ * A re-enrolment keeps the identity in use until its finish commits.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +30,9 @@
 
 #define STATE_FILE_CAP (64 * 1024)
 
+
+#define PENDING "enrol.json"
+#define IDENTITY "identity.json"
 
 static int state_path(const char *dir, const char *name, char *out, size_t outsz)
 {
@@ -88,7 +91,7 @@ int attest_host_enrol_begin(struct attest_tpm *t, const char *state_dir, const c
 	struct attest_tpm_creation cr;
 	uint8_t *cert = NULL;
 	size_t cert_len;
-	cJSON *req = NULL, *keyrec = NULL, *pending = NULL;
+	cJSON *req = NULL, *pending = NULL;
 	EVP_PKEY *ek_pkey = NULL;
 	X509 *ek_x509 = NULL;
 	const unsigned char *p;
@@ -122,22 +125,19 @@ int attest_host_enrol_begin(struct attest_tpm *t, const char *state_dir, const c
 	if ((r = attest_tpm_ak_public(t, &ak)) != ATTEST_OK ||
 	    (r = attest_tpm_create_signkey(t, NULL, NULL, &key, &cr)) != ATTEST_OK)
 		goto out;
-	if ((keyrec = cJSON_CreateObject()) == NULL || (pending = cJSON_CreateObject()) == NULL ||
-	    (req = cJSON_CreateObject()) == NULL) {
+	if ((pending = cJSON_CreateObject()) == NULL || (req = cJSON_CreateObject()) == NULL) {
 		r = attest_fail(ATTEST_E_NOMEM, "enrolment state");
 		goto out;
 	}
-	if ((r = attest_json_add_TPM2B_PUBLIC(keyrec, "public", &key.pub)) != ATTEST_OK ||
-	    (r = attest_json_add_TPM2B_PRIVATE(keyrec, "private", &key.priv)) != ATTEST_OK ||
+	if ((r = attest_json_add_TPM2B_PUBLIC(pending, "key_public", &key.pub)) != ATTEST_OK ||
+	    (r = attest_json_add_TPM2B_PRIVATE(pending, "key_private", &key.priv)) != ATTEST_OK ||
 	    (r = attest_json_add_str(pending, "host", host)) != ATTEST_OK ||
 	    (r = attest_json_add_str(pending, "ek_kind", attest_ek_kind_name(kind))) != ATTEST_OK ||
 	    (r = attest_json_add_TPM2B_CREATION_DATA(pending, "creation_data", &cr.data)) != ATTEST_OK ||
 	    (r = attest_json_add_TPM2B_DIGEST(pending, "creation_hash", &cr.hash)) != ATTEST_OK ||
 	    (r = attest_json_add_TPMT_TK_CREATION(pending, "creation_ticket", &cr.ticket)) != ATTEST_OK)
 		goto out;
-	/* The key first, then the pending record that refers to it. */
-	if ((r = state_save_json(state_dir, "enrol-key.json", keyrec)) != ATTEST_OK ||
-	    (r = state_save_json(state_dir, "enrol.json", pending)) != ATTEST_OK)
+	if ((r = state_save_json(state_dir, PENDING, pending)) != ATTEST_OK)
 		goto out;
 	if ((r = attest_json_add_str(req, "type", "enrol-request")) != ATTEST_OK ||
 	    (r = attest_json_add_str(req, "version", "1")) != ATTEST_OK ||
@@ -156,13 +156,9 @@ out:
 	EVP_PKEY_free(ek_pkey);
 	free(cert);
 	cJSON_Delete(req);
-	cJSON_Delete(keyrec);
 	cJSON_Delete(pending);
 	return r;
 }
-
-#define HOSTKEY "hostkey.json"
-#define PENDING_KEY "enrol-key.json"
 
 static int load_hostkey(const char *dir, const char *file, struct attest_tpm_key *key)
 {
@@ -171,8 +167,8 @@ static int load_hostkey(const char *dir, const char *file, struct attest_tpm_key
 
 	if ((r = state_load(dir, file, &rec)) != ATTEST_OK)
 		return r;
-	if ((r = attest_json_get_TPM2B_PUBLIC(rec, "public", &key->pub)) == ATTEST_OK)
-		r = attest_json_get_TPM2B_PRIVATE(rec, "private", &key->priv);
+	if ((r = attest_json_get_TPM2B_PUBLIC(rec, "key_public", &key->pub)) == ATTEST_OK)
+		r = attest_json_get_TPM2B_PRIVATE(rec, "key_private", &key->priv);
 	cJSON_Delete(rec);
 	return r;
 }
@@ -212,7 +208,7 @@ int attest_host_enrol_answer(struct attest_tpm *t, const char *state_dir, const 
 	    (r = attest_json_get_TPM2B_ID_OBJECT(ch, "credential_blob", &blob)) != ATTEST_OK ||
 	    (r = attest_json_get_TPM2B_ENCRYPTED_SECRET(ch, "encrypted_secret", &enc)) != ATTEST_OK)
 		goto out;
-	if ((r = state_load(state_dir, "enrol.json", &pending)) != ATTEST_OK) {
+	if ((r = state_load(state_dir, PENDING, &pending)) != ATTEST_OK) {
 		if (r == ATTEST_E_NOT_FOUND)
 			r = attest_fail(ATTEST_E_STATE, "no enrolment in progress in %s", state_dir);
 		goto out;
@@ -221,7 +217,7 @@ int attest_host_enrol_answer(struct attest_tpm *t, const char *state_dir, const 
 	    (r = attest_json_get_TPM2B_CREATION_DATA(pending, "creation_data", &cr.data)) != ATTEST_OK ||
 	    (r = attest_json_get_TPM2B_DIGEST(pending, "creation_hash", &cr.hash)) != ATTEST_OK ||
 	    (r = attest_json_get_TPMT_TK_CREATION(pending, "creation_ticket", &cr.ticket)) != ATTEST_OK ||
-	    (r = load_hostkey(state_dir, PENDING_KEY, &key)) != ATTEST_OK)
+	    (r = load_hostkey(state_dir, PENDING, &key)) != ATTEST_OK)
 		goto out;
 	if ((kind = attest_ek_kind_parse(kind_name)) == ATTEST_EK_NONE) {
 		r = attest_fail(ATTEST_E_PARSE, "enrol.json: bad EK kind");
@@ -270,19 +266,18 @@ out:
 	return r;
 }
 
-/* Check an enrol-result for `want_host`: the certificate carries our host
- * key and verifies against the result's root, which must equal the pinned
- * root file when one is given. *res_out keeps the parsed message. */
+/* Check an enrol-result for `want_host`: the certificate carries the key in
+ * key_file and verifies against the result's root, which must be the
+ * pinned root. *res_out keeps the parsed message. */
 static int verify_result(const char *state_dir, const char *key_file, const void *msg,
-			 size_t len, const char *want_host, const char *pinned_root,
-			 cJSON **res_out)
+			 size_t len, const char *want_host, X509 *pinned, cJSON **res_out)
 {
 	static const char *const keys[] = { "type", "version", "host", "trust_domain",
 					    "host_ca_cert", "root_cert", NULL };
 	cJSON *res = NULL;
 	const char *type, *ver, *host, *td, *cert_pem, *root_pem;
 	struct attest_tpm_key key;
-	X509 *cert = NULL, *root = NULL, *pinned = NULL;
+	X509 *cert = NULL, *root = NULL;
 	EVP_PKEY *key_pkey = NULL;
 	X509_STORE *store = NULL;
 	X509_STORE_CTX *ctx = NULL;
@@ -308,6 +303,10 @@ static int verify_result(const char *state_dir, const char *key_file, const void
 				want_host);
 		goto out;
 	}
+	if (!attest_valid_trust_domain(td)) {
+		r = attest_fail(ATTEST_E_PARSE, "result's trust domain is not valid");
+		goto out;
+	}
 	if ((r = attest_x509_from_pem(cert_pem, strlen(cert_pem), &cert)) != ATTEST_OK ||
 	    (r = attest_x509_from_pem(root_pem, strlen(root_pem), &root)) != ATTEST_OK ||
 	    (r = load_hostkey(state_dir, key_file, &key)) != ATTEST_OK ||
@@ -317,17 +316,13 @@ static int verify_result(const char *state_dir, const char *key_file, const void
 		r = attest_fail(ATTEST_E_STATE, "host CA certificate is not for our host issuing key");
 		goto out;
 	}
-	if (pinned_root != NULL) {
-		if ((r = attest_x509_load(pinned_root, &pinned)) != ATTEST_OK)
-			goto out;
-		if (X509_cmp(pinned, root) != 0) {
-			r = attest_fail(ATTEST_E_STATE, "result's root differs from the pinned root %s",
-					pinned_root);
-			goto out;
-		}
+	/* Trust the pinned root, never the one the message brings. */
+	if (X509_cmp(pinned, root) != 0) {
+		r = attest_fail(ATTEST_E_STATE, "result's fleet root differs from the pinned root");
+		goto out;
 	}
 	if ((store = X509_STORE_new()) == NULL || (ctx = X509_STORE_CTX_new()) == NULL ||
-	    !X509_STORE_add_cert(store, root) || !X509_STORE_CTX_init(ctx, store, cert, NULL)) {
+	    !X509_STORE_add_cert(store, pinned) || !X509_STORE_CTX_init(ctx, store, cert, NULL)) {
 		r = attest_fail_ossl(ATTEST_E_CRYPTO, "X509_STORE");
 		goto out;
 	}
@@ -343,89 +338,151 @@ out:
 	X509_STORE_CTX_free(ctx);
 	X509_STORE_free(store);
 	EVP_PKEY_free(key_pkey);
-	X509_free(pinned);
 	X509_free(root);
 	X509_free(cert);
 	cJSON_Delete(res);
 	return r;
 }
 
+int attest_host_identity_load(const char *state_dir, struct attest_host_identity *id)
+{
+	cJSON *rec = NULL;
+	const char *host, *td, *kind, *cert, *root;
+	int r;
+
+	memset(id, 0, sizeof(*id));
+	if ((r = state_load(state_dir, IDENTITY, &rec)) != ATTEST_OK) {
+		if (r == ATTEST_E_NOT_FOUND)
+			r = attest_fail(ATTEST_E_STATE, "%s holds no enrolled host (attestctl host "
+					"enroll)", state_dir);
+		return r;
+	}
+	if ((r = attest_json_str(rec, "host", ATTEST_MAX_NAME, &host)) != ATTEST_OK ||
+	    (r = attest_json_str(rec, "trust_domain", 255, &td)) != ATTEST_OK ||
+	    (r = attest_json_str(rec, "ek_kind", 15, &kind)) != ATTEST_OK ||
+	    (r = attest_json_str(rec, "host_ca_pem", 16384, &cert)) != ATTEST_OK ||
+	    (r = attest_json_str(rec, "root_pem", 16384, &root)) != ATTEST_OK ||
+	    (r = attest_json_get_TPM2B_PUBLIC(rec, "key_public", &id->key.pub)) != ATTEST_OK ||
+	    (r = attest_json_get_TPM2B_PRIVATE(rec, "key_private", &id->key.priv)) != ATTEST_OK ||
+	    (r = attest_x509_from_pem(cert, strlen(cert), &id->host_ca)) != ATTEST_OK ||
+	    (r = attest_x509_from_pem(root, strlen(root), &id->root)) != ATTEST_OK)
+		goto out;
+	memcpy(id->host, host, strlen(host) + 1);
+	memcpy(id->trust_domain, td, strlen(td) + 1);
+	memcpy(id->ek_kind, kind, strlen(kind) + 1);
+out:
+	cJSON_Delete(rec);
+	if (r != ATTEST_OK)
+		attest_host_identity_clear(id);
+	return r;
+}
+
+void attest_host_identity_clear(struct attest_host_identity *id)
+{
+	X509_free(id->host_ca);
+	X509_free(id->root);
+	memset(id, 0, sizeof(*id));
+}
+
+/* Commit an identity: identity.json in one rename, then the PEM copies. */
+static int save_identity(const char *state_dir, const char *host, const char *td,
+			 const char *kind, const struct attest_tpm_key *key, const char *cert_pem,
+			 const char *root_pem)
+{
+	cJSON *rec = cJSON_CreateObject();
+	int r;
+
+	if (rec == NULL)
+		return attest_fail(ATTEST_E_NOMEM, "identity");
+	if ((r = attest_json_add_str(rec, "host", host)) != ATTEST_OK ||
+	    (r = attest_json_add_str(rec, "trust_domain", td)) != ATTEST_OK ||
+	    (r = attest_json_add_str(rec, "ek_kind", kind)) != ATTEST_OK ||
+	    (r = attest_json_add_TPM2B_PUBLIC(rec, "key_public", &key->pub)) != ATTEST_OK ||
+	    (r = attest_json_add_TPM2B_PRIVATE(rec, "key_private", &key->priv)) != ATTEST_OK ||
+	    (r = attest_json_add_str(rec, "host_ca_pem", cert_pem)) != ATTEST_OK ||
+	    (r = attest_json_add_str(rec, "root_pem", root_pem)) != ATTEST_OK ||
+	    (r = state_save_json(state_dir, IDENTITY, rec)) != ATTEST_OK ||
+	    (r = state_save(state_dir, "host-ca.pem", cert_pem, strlen(cert_pem), 0644)) != ATTEST_OK ||
+	    (r = state_save(state_dir, "root.pem", root_pem, strlen(root_pem), 0644)) != ATTEST_OK)
+		goto out;
+out:
+	cJSON_Delete(rec);
+	return r;
+}
+
 static const char *res_str(const cJSON *res, const char *key)
 {
-	return cJSON_GetObjectItemCaseSensitive(res, key)->valuestring; /* checked by verify_result */
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(res, key);
+
+	return cJSON_IsString(it) ? it->valuestring : "";
 }
 
 int attest_host_enrol_finish(const char *state_dir, const void *msg, size_t len,
 			     const char *pinned_root)
 {
-	cJSON *res = NULL, *pending = NULL, *hostrec = NULL, *keyrec = NULL;
-	const char *want_host, *kind_name, *cert_pem, *root_pem;
+	struct attest_host_identity current;
+	struct attest_tpm_key key;
+	cJSON *res = NULL, *pending = NULL;
+	const char *want_host, *kind_name;
+	X509 *pinned = NULL;
 	char path[4096];
 	int r;
 
-	if ((r = state_load(state_dir, "enrol.json", &pending)) != ATTEST_OK) {
+	memset(&current, 0, sizeof(current));
+	if ((r = state_load(state_dir, PENDING, &pending)) != ATTEST_OK) {
 		if (r == ATTEST_E_NOT_FOUND)
 			r = attest_fail(ATTEST_E_STATE, "no enrolment in progress in %s", state_dir);
 		goto out;
 	}
 	if ((r = attest_json_str(pending, "host", ATTEST_MAX_NAME, &want_host)) != ATTEST_OK ||
 	    (r = attest_json_str(pending, "ek_kind", 16, &kind_name)) != ATTEST_OK ||
-	    (r = verify_result(state_dir, PENDING_KEY, msg, len, want_host, pinned_root, &res)) !=
-		    ATTEST_OK)
+	    (r = load_hostkey(state_dir, PENDING, &key)) != ATTEST_OK)
 		goto out;
-	cert_pem = res_str(res, "host_ca_cert");
-	root_pem = res_str(res, "root_cert");
-	if ((hostrec = cJSON_CreateObject()) == NULL) {
-		r = attest_fail(ATTEST_E_NOMEM, "host record");
+	/* The fleet root: the one given, else the one this host already trusts.
+	 * A first enrolment must pin it: the result could come from anyone. */
+	if (pinned_root != NULL) {
+		if ((r = attest_x509_load(pinned_root, &pinned)) != ATTEST_OK)
+			goto out;
+	} else if (attest_host_identity_load(state_dir, &current) == ATTEST_OK) {
+		pinned = current.root;
+		current.root = NULL;
+	} else {
+		r = attest_fail(ATTEST_E_STATE, "first enrolment: pin the fleet root (--root FILE)");
 		goto out;
 	}
-	if ((r = attest_json_add_str(hostrec, "host", want_host)) != ATTEST_OK ||
-	    (r = attest_json_add_str(hostrec, "trust_domain", res_str(res, "trust_domain"))) != ATTEST_OK ||
-	    (r = attest_json_add_str(hostrec, "ek_kind", kind_name)) != ATTEST_OK)
+	if ((r = verify_result(state_dir, PENDING, msg, len, want_host, pinned, &res)) != ATTEST_OK ||
+	    (r = save_identity(state_dir, want_host, res_str(res, "trust_domain"), kind_name, &key,
+			       res_str(res, "host_ca_cert"), res_str(res, "root_cert"))) != ATTEST_OK)
 		goto out;
-	/* The key, the certificates, then the identity record; the pending
-	 * record goes last, so a crash anywhere in between leaves an enrolment
-	 * that finish completes when run again. */
-	if ((r = state_load(state_dir, PENDING_KEY, &keyrec)) != ATTEST_OK ||
-	    (r = state_save_json(state_dir, HOSTKEY, keyrec)) != ATTEST_OK ||
-	    (r = state_save(state_dir, "root.pem", root_pem, strlen(root_pem), 0644)) != ATTEST_OK ||
-	    (r = state_save(state_dir, "host-ca.pem", cert_pem, strlen(cert_pem), 0644)) != ATTEST_OK ||
-	    (r = state_save_json(state_dir, "host.json", hostrec)) != ATTEST_OK)
-		goto out;
-	if ((r = state_path(state_dir, "enrol.json", path, sizeof(path))) != ATTEST_OK)
+	/* Committed; the pending record is spent (a leftover is harmless:
+	 * finishing again re-verifies and rewrites the same identity). */
+	if ((r = state_path(state_dir, PENDING, path, sizeof(path))) != ATTEST_OK)
 		goto out;
 	if (unlink(path) != 0) {
 		r = attest_fail(ATTEST_E_IO, "remove %s", path);
 		goto out;
 	}
-	/* enrol.json is gone, so a leftover enrol-key.json is inert. */
-	if ((r = state_path(state_dir, PENDING_KEY, path, sizeof(path))) == ATTEST_OK)
-		(void)unlink(path);
-	r = ATTEST_OK;
+	r = attest_dir_sync(path);
 out:
-	cJSON_Delete(keyrec);
-	cJSON_Delete(hostrec);
+	OPENSSL_cleanse(&key, sizeof(key));
+	attest_host_identity_clear(&current);
+	X509_free(pinned);
 	cJSON_Delete(pending);
 	cJSON_Delete(res);
 	return r;
 }
 
-/* The enrolled host's name (from host.json) into buf. */
-static int enrolled_host(const char *state_dir, char *buf, size_t bufsz)
+/* Renewal quotes over a domain-separated nonce, never the CA's raw bytes. */
+int attest_renew_qualifying_data(const uint8_t *nonce, size_t len, uint8_t out[32])
 {
-	cJSON *rec = NULL;
-	const char *host;
-	int r;
+	static const char tag[] = "attestd-renew-v1";
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	int ok = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+		 EVP_DigestUpdate(ctx, tag, sizeof(tag)) == 1 &&
+		 EVP_DigestUpdate(ctx, nonce, len) == 1 && EVP_DigestFinal_ex(ctx, out, NULL) == 1;
 
-	if ((r = state_load(state_dir, "host.json", &rec)) != ATTEST_OK) {
-		if (r == ATTEST_E_NOT_FOUND)
-			r = attest_fail(ATTEST_E_STATE, "%s holds no enrolled host", state_dir);
-		return r;
-	}
-	if ((r = attest_json_str(rec, "host", ATTEST_MAX_NAME, &host)) == ATTEST_OK)
-		snprintf(buf, bufsz, "%s", host);
-	cJSON_Delete(rec);
-	return r;
+	EVP_MD_CTX_free(ctx);
+	return ok ? ATTEST_OK : attest_fail_ossl(ATTEST_E_CRYPTO, "renewal qualifyingData");
 }
 
 int attest_host_renew_answer(struct attest_tpm *t, const char *state_dir, const void *msg,
@@ -433,19 +490,19 @@ int attest_host_renew_answer(struct attest_tpm *t, const char *state_dir, const 
 {
 	static const char *const keys[] = { "type", "version", "host", "challenge_id", "nonce",
 					    "pcr_mask", "expires", NULL };
+	struct attest_host_identity id;
 	cJSON *ch = NULL, *resp = NULL;
 	const char *type, *ver, *host, *id_hex;
-	uint8_t *nonce = NULL, values[24 * 32];
+	uint8_t *nonce = NULL, values[24 * 32], qual[32];
 	size_t nonce_len = 0, nvals = 0;
 	uint64_t mask;
-	char me[ATTEST_MAX_NAME + 1];
 	struct attest_pcrs pcrs;
 	TPM2B_ATTEST quote;
 	TPMT_SIGNATURE qsig;
 	int r;
 
 	*out = NULL;
-	if ((r = enrolled_host(state_dir, me, sizeof(me))) != ATTEST_OK)
+	if ((r = attest_host_identity_load(state_dir, &id)) != ATTEST_OK)
 		return r;
 	if ((r = attest_json_parse(msg, len, ATTEST_ENROL_MSG_CAP, &ch)) != ATTEST_OK ||
 	    (r = attest_json_only(ch, keys)) != ATTEST_OK ||
@@ -461,15 +518,17 @@ int attest_host_renew_answer(struct attest_tpm *t, const char *state_dir, const 
 	    (r = attest_json_b64(ch, "nonce", 64, &nonce, &nonce_len)) != ATTEST_OK ||
 	    (r = attest_json_u64(ch, "pcr_mask", &mask)) != ATTEST_OK)
 		goto out;
-	if (strcmp(host, me) != 0) {
-		r = attest_fail(ATTEST_E_STATE, "challenge is for host \"%s\", we are \"%s\"", host, me);
+	if (strcmp(host, id.host) != 0) {
+		r = attest_fail(ATTEST_E_STATE, "challenge is for host \"%s\", we are \"%s\"", host,
+				id.host);
 		goto out;
 	}
 	if (mask == 0 || mask >> 24 != 0) {
 		r = attest_fail(ATTEST_E_PARSE, "pcr_mask out of range");
 		goto out;
 	}
-	if ((r = attest_tpm_quote(t, (uint32_t)mask, nonce, nonce_len, &quote, &qsig)) != ATTEST_OK ||
+	if ((r = attest_renew_qualifying_data(nonce, nonce_len, qual)) != ATTEST_OK ||
+	    (r = attest_tpm_quote(t, (uint32_t)mask, qual, sizeof(qual), &quote, &qsig)) != ATTEST_OK ||
 	    (r = attest_tpm_pcr_read(t, (uint32_t)mask, &pcrs)) != ATTEST_OK)
 		goto out;
 	for (unsigned i = 0; i < 24; i++)
@@ -490,6 +549,7 @@ int attest_host_renew_answer(struct attest_tpm *t, const char *state_dir, const 
 		goto out;
 	r = ATTEST_OK;
 out:
+	attest_host_identity_clear(&id);
 	free(nonce);
 	cJSON_Delete(resp);
 	cJSON_Delete(ch);
@@ -498,17 +558,16 @@ out:
 
 int attest_host_renew_finish(const char *state_dir, const void *msg, size_t len)
 {
-	char me[ATTEST_MAX_NAME + 1], root[4096];
+	struct attest_host_identity id;
 	cJSON *res = NULL;
-	const char *cert_pem;
 	int r;
 
-	if ((r = enrolled_host(state_dir, me, sizeof(me))) != ATTEST_OK ||
-	    (r = state_path(state_dir, "root.pem", root, sizeof(root))) != ATTEST_OK ||
-	    (r = verify_result(state_dir, HOSTKEY, msg, len, me, root, &res)) != ATTEST_OK)
+	if ((r = attest_host_identity_load(state_dir, &id)) != ATTEST_OK)
 		return r;
-	cert_pem = res_str(res, "host_ca_cert");
-	r = state_save(state_dir, "host-ca.pem", cert_pem, strlen(cert_pem), 0644);
+	if ((r = verify_result(state_dir, IDENTITY, msg, len, id.host, id.root, &res)) == ATTEST_OK)
+		r = save_identity(state_dir, id.host, id.trust_domain, id.ek_kind, &id.key,
+				  res_str(res, "host_ca_cert"), res_str(res, "root_cert"));
+	attest_host_identity_clear(&id);
 	cJSON_Delete(res);
 	return r;
 }

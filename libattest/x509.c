@@ -34,7 +34,7 @@ int attest_valid_hostname(const char *s) { return s != NULL && valid_label_chars
 
 int attest_valid_trust_domain(const char *s) { return s != NULL && valid_label_chars(s, 255); }
 
-static int add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
+int attest_x509_add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
 {
 	X509V3_CTX ctx;
 	X509_EXTENSION *ext;
@@ -52,7 +52,7 @@ static int add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
 }
 
 /* Non-critical custom extension whose value is a DER UTF8String. */
-static int add_utf8_ext(X509 *cert, const char *oid, const char *value)
+int attest_x509_add_utf8_ext(X509 *cert, const char *oid, const char *value)
 {
 	ASN1_OBJECT *obj = OBJ_txt2obj(oid, 1);
 	ASN1_UTF8STRING *str = ASN1_UTF8STRING_new();
@@ -80,7 +80,7 @@ out:
 	return r;
 }
 
-static int random_serial(X509 *cert)
+int attest_x509_random_serial(X509 *cert)
 {
 	uint8_t b[16];
 	BIGNUM *bn = NULL;
@@ -99,7 +99,7 @@ static int random_serial(X509 *cert)
 	return r;
 }
 
-static int set_name(X509_NAME *name, const char *org, const char *cn)
+int attest_x509_set_name(X509_NAME *name, const char *org, const char *cn)
 {
 	if (!X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8, (const unsigned char *)org,
 					-1, -1, 0) ||
@@ -132,17 +132,18 @@ int attest_x509_make_root(const char *trust_domain, int days, EVP_PKEY **key, X5
 		r = attest_fail_ossl(ATTEST_E_CRYPTO, "root certificate");
 		goto out;
 	}
-	if ((r = random_serial(c)) != ATTEST_OK ||
-	    (r = set_name(X509_get_subject_name(c), trust_domain, "attestd fleet root CA")) != ATTEST_OK)
+	if ((r = attest_x509_random_serial(c)) != ATTEST_OK ||
+	    (r = attest_x509_set_name(X509_get_subject_name(c), trust_domain,
+				      "attestd fleet root CA")) != ATTEST_OK)
 		goto out;
 	if (!X509_set_issuer_name(c, X509_get_subject_name(c))) {
 		r = attest_fail_ossl(ATTEST_E_CRYPTO, "root issuer");
 		goto out;
 	}
-	if ((r = add_ext(c, c, NID_basic_constraints, "critical,CA:TRUE")) != ATTEST_OK ||
-	    (r = add_ext(c, c, NID_key_usage, "critical,keyCertSign,cRLSign")) != ATTEST_OK ||
-	    (r = add_ext(c, c, NID_subject_key_identifier, "hash")) != ATTEST_OK ||
-	    (r = add_ext(c, c, NID_subject_alt_name, uri)) != ATTEST_OK)
+	if ((r = attest_x509_add_ext(c, c, NID_basic_constraints, "critical,CA:TRUE")) != ATTEST_OK ||
+	    (r = attest_x509_add_ext(c, c, NID_key_usage, "critical,keyCertSign,cRLSign")) != ATTEST_OK ||
+	    (r = attest_x509_add_ext(c, c, NID_subject_key_identifier, "hash")) != ATTEST_OK ||
+	    (r = attest_x509_add_ext(c, c, NID_subject_alt_name, uri)) != ATTEST_OK)
 		goto out;
 	if (X509_sign(c, k, EVP_sha256()) <= 0) {
 		r = attest_fail_ossl(ATTEST_E_CRYPTO, "sign root certificate");
@@ -191,16 +192,16 @@ int attest_x509_make_host_ca(EVP_PKEY *root_key, X509 *root, const char *trust_d
 		r = attest_fail_ossl(ATTEST_E_CRYPTO, "clamp notAfter");
 		goto out;
 	}
-	if ((r = random_serial(c)) != ATTEST_OK ||
-	    (r = set_name(X509_get_subject_name(c), trust_domain, cn)) != ATTEST_OK)
+	if ((r = attest_x509_random_serial(c)) != ATTEST_OK ||
+	    (r = attest_x509_set_name(X509_get_subject_name(c), trust_domain, cn)) != ATTEST_OK)
 		goto out;
-	if ((r = add_ext(c, root, NID_basic_constraints, "critical,CA:TRUE,pathlen:2")) != ATTEST_OK ||
-	    (r = add_ext(c, root, NID_key_usage, "critical,keyCertSign,cRLSign")) != ATTEST_OK ||
-	    (r = add_ext(c, root, NID_subject_key_identifier, "hash")) != ATTEST_OK ||
-	    (r = add_ext(c, root, NID_authority_key_identifier, "keyid:always")) != ATTEST_OK ||
-	    (r = add_ext(c, root, NID_subject_alt_name, uri)) != ATTEST_OK ||
-	    (r = add_ext(c, root, NID_name_constraints, nc)) != ATTEST_OK ||
-	    (r = add_utf8_ext(c, ATTEST_OID_HOST_ID, host)) != ATTEST_OK)
+	if ((r = attest_x509_add_ext(c, root, NID_basic_constraints, "critical,CA:TRUE,pathlen:2")) != ATTEST_OK ||
+	    (r = attest_x509_add_ext(c, root, NID_key_usage, "critical,keyCertSign,cRLSign")) != ATTEST_OK ||
+	    (r = attest_x509_add_ext(c, root, NID_subject_key_identifier, "hash")) != ATTEST_OK ||
+	    (r = attest_x509_add_ext(c, root, NID_authority_key_identifier, "keyid:always")) != ATTEST_OK ||
+	    (r = attest_x509_add_ext(c, root, NID_subject_alt_name, uri)) != ATTEST_OK ||
+	    (r = attest_x509_add_ext(c, root, NID_name_constraints, nc)) != ATTEST_OK ||
+	    (r = attest_x509_add_utf8_ext(c, ATTEST_OID_HOST_ID, host)) != ATTEST_OK)
 		goto out;
 	if (X509_sign(c, root_key, EVP_sha256()) <= 0) {
 		r = attest_fail_ossl(ATTEST_E_CRYPTO, "sign host CA certificate");

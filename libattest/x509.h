@@ -44,6 +44,16 @@ int attest_x509_make_host_ca(EVP_PKEY *root_key, X509 *root, const char *trust_d
 int attest_ek_cert_verify(const uint8_t *der, size_t len, const char *roots_pem,
 			  EVP_PKEY *ek_pub) ATTEST_MUST_CHECK;
 
+/* Building blocks shared with x509agent.c. add_ext: one extension from
+ * OpenSSL's config syntax (X509V3_EXT_conf_nid), issuer for AKI.
+ * add_utf8_ext: non-critical custom extension holding a DER UTF8String.
+ * random_serial: 128-bit positive serial. set_name: O=org, CN=cn (each at
+ * most 64 characters, X.520 upper bounds). */
+int attest_x509_add_ext(X509 *cert, X509 *issuer, int nid, const char *value) ATTEST_MUST_CHECK;
+int attest_x509_add_utf8_ext(X509 *cert, const char *oid, const char *value) ATTEST_MUST_CHECK;
+int attest_x509_random_serial(X509 *cert) ATTEST_MUST_CHECK;
+int attest_x509_set_name(X509_NAME *name, const char *org, const char *cn) ATTEST_MUST_CHECK;
+
 /* PEM helpers. *out malloc'd, NUL-terminated. */
 int attest_x509_to_pem(X509 *cert, char **out) ATTEST_MUST_CHECK;
 int attest_x509_from_pem(const char *pem, size_t len, X509 **out) ATTEST_MUST_CHECK;

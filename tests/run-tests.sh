@@ -22,7 +22,7 @@ trap cleanup EXIT INT TERM
 	echo "run-tests: could not build the swtpm template" >&2
 	exit 1
 }
-export ATTEST_TEST_TEMPLATE="$run/tmpl" ATTEST_SRCDIR="$top"
+export ATTEST_TEST_TEMPLATE="$run/tmpl" ATTEST_SRCDIR="$top" BUILD="${BUILD:-build}"
 # ESYS logs its own view of every refused command to stderr; our errors say more.
 export TSS2_LOG="${TSS2_LOG:-all+none}"
 export PATH="$top/${BUILD:-build}:$PATH"

@@ -603,11 +603,11 @@ static void test_no_leaked_handles(void)
 
 	env_up(&e, NULL);
 	enrol_ok(&e, "web-01", ATTEST_EK_RSA2048);
-	snprintf(path, sizeof(path), "%s/hostkey.json", e.state);
+	snprintf(path, sizeof(path), "%s/identity.json", e.state);
 	s = tu_slurp(path, NULL);
 	o = cJSON_Parse(s);
-	CU_ASSERT_FATAL(attest_json_get_TPM2B_PUBLIC(o, "public", &key.pub) == ATTEST_OK);
-	CU_ASSERT_FATAL(attest_json_get_TPM2B_PRIVATE(o, "private", &key.priv) == ATTEST_OK);
+	CU_ASSERT_FATAL(attest_json_get_TPM2B_PUBLIC(o, "key_public", &key.pub) == ATTEST_OK);
+	CU_ASSERT_FATAL(attest_json_get_TPM2B_PRIVATE(o, "key_private", &key.priv) == ATTEST_OK);
 	for (int i = 0; i < 100; i++) {
 		digest[31] = (uint8_t)i;
 		TU_ASSERT_ERR(attest_tpm_sign(e.t, &key, NULL, digest, &sig), ATTEST_OK);
@@ -775,8 +775,7 @@ static int finish_kill_at, finish_writes;
 /* Every JSON state file present parses. */
 static void assert_json_whole(const char *dir)
 {
-	static const char *const files[] = { "host.json", "hostkey.json", "enrol.json",
-					     "enrol-key.json" };
+	static const char *const files[] = { "identity.json", "enrol.json" };
 	char path[700];
 
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
@@ -828,7 +827,8 @@ static void test_finish_crash_safe(void)
 		if (pid == 0) {
 			finish_kill_at = step;
 			attest_fileio_set_hook(finish_crash_hook);
-			_exit(attest_host_enrol_finish(e.state, res, strlen(res), NULL));
+			_exit(attest_host_enrol_finish(e.state, res, strlen(res),
+						       attest_ca_root_path(e.ca)));
 		}
 		CU_ASSERT_FATAL(waitpid(pid, &st, 0) == pid);
 		snprintf(path, sizeof(path), "%s/enrol.json", e.state);
@@ -843,7 +843,8 @@ static void test_finish_crash_safe(void)
 		CU_ASSERT_EQUAL(tu_sh("cd '%s' && for f in *.pem; do [ -e \"$f\" ] || continue; "
 				      "openssl x509 -in \"$f\" -noout || exit 1; done", e.state), 0);
 		assert_json_whole(e.state);
-		TU_ASSERT_ERR(attest_host_enrol_finish(e.state, res, strlen(res), NULL), ATTEST_OK);
+		TU_ASSERT_ERR(attest_host_enrol_finish(e.state, res, strlen(res),
+						       attest_ca_root_path(e.ca)), ATTEST_OK);
 		CU_ASSERT(access(path, F_OK) != 0);
 		CU_ASSERT_EQUAL_FATAL(tu_sh("rm -rf '%s' && mv '%s.copy' '%s'", e.state, e.state,
 					    e.state), 0);

@@ -23,6 +23,11 @@ const char *tu_template(void);
  * failure (a missing TPM is a broken environment, not a test result). */
 void tu_tpm_start(struct tu_tpm *t);
 void tu_tpm_stop(struct tu_tpm *t);
+/* Enrol `host` against a new fleet CA in ca_dir (trust domain
+ * fleet.example), host state in state_dir, using the P-256 EK. The TPM
+ * connection is closed again before returning. Exits on failure. */
+void tu_enrol_host(const char *tcti, const char *ca_dir, const char *state_dir, const char *host);
+
 /* Run a shell command; returns its exit status. */
 int tu_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Read a whole file (NUL-terminated); aborts on failure. */

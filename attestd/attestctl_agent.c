@@ -1,0 +1,247 @@
+/* attestctl_agent.c - agent registration (admin socket, root) and
+ * certificates for the calling agent (agent socket). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <openssl/crypto.h>
+
+#include "attest/client.h"
+#include "attestctl_agent.h"
+#include "client.h"
+#include "fileio.h"
+#include "json.h"
+
+#define MAX_LIST 32
+
+/* "a,b,c" -> JSON array of strings (empty items refused). */
+static int add_list(cJSON *o, const char *key, const char *csv)
+{
+	cJSON *arr;
+	char *copy, *p, *save = NULL;
+	int n = 0;
+
+	if (csv == NULL)
+		return CLI_EXIT_OK;
+	if ((arr = cJSON_AddArrayToObject(o, key)) == NULL || (copy = strdup(csv)) == NULL)
+		return cli_fail(ATTEST_E_NOMEM, "--%s", key);
+	for (p = strtok_r(copy, ",", &save); p != NULL; p = strtok_r(NULL, ",", &save), n++)
+		cJSON_AddItemToArray(arr, cJSON_CreateString(p));
+	free(copy);
+	if (n == 0 || n > MAX_LIST || strstr(csv, ",,") != NULL || csv[strlen(csv) - 1] == ',')
+		return cli_usage_error("--%s: a comma-separated list of 1-%d items", key, MAX_LIST);
+	return CLI_EXIT_OK;
+}
+
+static int add_number(cJSON *o, const char *key, const char *s, long min, long max)
+{
+	long v;
+	int r;
+
+	if (s == NULL)
+		return CLI_EXIT_OK;
+	if ((r = cli_long(key, s, min, max, &v)) != CLI_PARSED)
+		return r;
+	cJSON_AddNumberToObject(o, key, (double)v);
+	return CLI_EXIT_OK;
+}
+
+/* Send, then print the reply (minus "ok") as indented JSON. */
+static int call_and_print(const char *sock, cJSON *req, const char *what)
+{
+	cJSON *reply = NULL;
+	char *s;
+	int r = attest_client_call(sock, req, -1, &reply);
+
+	cJSON_Delete(req);
+	if (r != ATTEST_OK)
+		return cli_fail(r, "%s", what);
+	cJSON_DeleteItemFromObjectCaseSensitive(reply, "ok");
+	if ((s = cJSON_Print(reply)) != NULL)
+		printf("%s\n", s);
+	free(s);
+	cJSON_Delete(reply);
+	return CLI_EXIT_OK;
+}
+
+static cJSON *op_request(const char *op)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	if (o != NULL)
+		cJSON_AddStringToObject(o, "op", op);
+	return o;
+}
+
+int cmd_agent_register(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	const char *sock, *name, *binary, *script, *uids, *scopes, *tier, *classes, *ttl, *depth;
+	const struct cli_opt opts[] = {
+		{ "name", "NAME", "agent name, unique on this host (a-z 0-9 . -)", 1, &name },
+		{ "binary", "PATH", "agent executable, or its interpreter with --script", 1, &binary },
+		{ "script", "PATH", "interpreted agents: the script (root-owned, read-only)", 0, &script },
+		{ "uids", "UID[,UID]", "uids allowed to run it (one per agent is best)", 1, &uids },
+		{ "scopes", "S[,S]", "scopes its certificates may carry", 0, &scopes },
+		{ "tier", "TIER", "risk tier: low, medium, high or critical", 1, &tier },
+		{ "classes", "C[,C]", "data classes it touches (phi, pii, financial, ...)", 0, &classes },
+		{ "max-ttl", "SECONDS", "longest certificate lifetime (300)", 0, &ttl },
+		{ "delegate-depth", "N", "how deep it may delegate, 0-3 (0: never)", 0, &depth },
+		{ "admin-socket", "PATH", "attestd admin socket (" DEFAULT_ADMIN_SOCKET ")", 0, &sock },
+		{ 0 },
+	};
+	cJSON *req;
+	int r;
+
+	if ((r = cli_parse(cmd, opts, argc, argv)) != CLI_PARSED)
+		return r;
+	if ((req = op_request("register")) == NULL)
+		return cli_fail(ATTEST_E_NOMEM, "request");
+	cJSON_AddStringToObject(req, "name", name);
+	cJSON_AddStringToObject(req, "binary", binary);
+	cJSON_AddStringToObject(req, "risk_tier", tier);
+	if (script != NULL)
+		cJSON_AddStringToObject(req, "script", script);
+	{
+		cJSON *arr = cJSON_AddArrayToObject(req, "uids");
+		char *copy = strdup(uids), *p, *save = NULL;
+
+		for (p = copy ? strtok_r(copy, ",", &save) : NULL; p != NULL; p = strtok_r(NULL, ",", &save)) {
+			long v;
+
+			if ((r = cli_long("uids", p, 0, 4294967294L, &v)) != CLI_PARSED) {
+				free(copy);
+				cJSON_Delete(req);
+				return r;
+			}
+			cJSON_AddItemToArray(arr, cJSON_CreateNumber((double)v));
+		}
+		free(copy);
+	}
+	if ((r = add_list(req, "scopes", scopes)) != CLI_EXIT_OK ||
+	    (r = add_list(req, "data_classes", classes)) != CLI_EXIT_OK ||
+	    (r = add_number(req, "max_ttl", ttl, 1, 86400)) != CLI_EXIT_OK ||
+	    (r = add_number(req, "delegate_depth", depth, 0, 3)) != CLI_EXIT_OK) {
+		cJSON_Delete(req);
+		return r;
+	}
+	return call_and_print(sock ? sock : DEFAULT_ADMIN_SOCKET, req, "register agent");
+}
+
+static int named_op(const struct cli_cmd *cmd, int argc, char **argv, const char *op, int need_name)
+{
+	const char *sock, *name;
+	const struct cli_opt opts[] = {
+		{ "name", "NAME", "agent name", need_name, &name },
+		{ "admin-socket", "PATH", "attestd admin socket (" DEFAULT_ADMIN_SOCKET ")", 0, &sock },
+		{ 0 },
+	};
+	cJSON *req;
+	int r;
+
+	if ((r = cli_parse(cmd, opts, argc, argv)) != CLI_PARSED)
+		return r;
+	if (!need_name && name != NULL)
+		return cli_usage_error("--name is not used here");
+	if ((req = op_request(op)) == NULL)
+		return cli_fail(ATTEST_E_NOMEM, "request");
+	if (name != NULL)
+		cJSON_AddStringToObject(req, "name", name);
+	return call_and_print(sock ? sock : DEFAULT_ADMIN_SOCKET, req, op);
+}
+
+int cmd_agent_list(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	return named_op(cmd, argc, argv, "list", 0);
+}
+
+int cmd_agent_show(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	return named_op(cmd, argc, argv, "show", 1);
+}
+
+int cmd_agent_revoke(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	return named_op(cmd, argc, argv, "revoke", 1);
+}
+
+static int write_out(const char *dir, const char *name, const char *data, mode_t mode)
+{
+	char path[4096];
+	int r;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path))
+		return cli_usage_error("--out path too long");
+	if ((r = attest_file_write_atomic(path, data, strlen(data), mode)) != ATTEST_OK)
+		return cli_fail(r, "write %s", path);
+	return CLI_EXIT_OK;
+}
+
+int cmd_cert(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	const char *sock, *agent, *scopes, *ttl_s, *mode, *task, *out, *csr_path;
+	const struct cli_opt opts[] = {
+		{ "agent", "NAME", "the registered agent that runs this command", 1, &agent },
+		{ "out", "DIR", "where to write cert.pem (chain) and key.pem (0600, dir 0700)", 1, &out },
+		{ "scopes", "S[,S]", "scopes to carry (default: all registered)", 0, &scopes },
+		{ "ttl", "SECONDS", "lifetime (default: the agent's maximum)", 0, &ttl_s },
+		{ "mode", "MODE", "strict (TPM signs the leaf) or session", 0, &mode },
+		{ "task", "ID", "task id recorded in the certificate", 0, &task },
+		{ "csr", "FILE", "PKCS#10 request with your own key (no key.pem then)", 0, &csr_path },
+		{ "socket", "PATH", "attestd agent socket (" ATTEST_DEFAULT_SOCKET ")", 0, &sock },
+		{ 0 },
+	};
+	const char *list[MAX_LIST];
+	struct attest_cert_request req = { 0 };
+	struct attest_cert *cert = NULL;
+	char *copy = NULL, *p, *save = NULL;
+	uint8_t *csr = NULL;
+	size_t csr_len;
+	long ttl = 0;
+	int r;
+
+	if ((r = cli_parse(cmd, opts, argc, argv)) != CLI_PARSED)
+		return r;
+	if (ttl_s != NULL && (r = cli_long("ttl", ttl_s, 1, 86400, &ttl)) != CLI_PARSED)
+		return r;
+	if (csr_path != NULL && (r = cli_read(csr_path, 16384, &csr, &csr_len)) != CLI_EXIT_OK)
+		return r;
+	req.agent = agent;
+	req.mode = mode;
+	req.ttl = ttl;
+	req.task_id = task;
+	req.csr_pem = (const char *)csr;
+	/* This command is a process of its own: attestd measures our parent,
+	 * the agent that ran us, through the pidfd we pass. */
+	req.for_parent = 1;
+	if (scopes != NULL) {
+		if ((copy = strdup(scopes)) == NULL) {
+			r = cli_fail(ATTEST_E_NOMEM, "--scopes");
+			goto out;
+		}
+		for (p = strtok_r(copy, ",", &save); p != NULL && req.nscopes < MAX_LIST;
+		     p = strtok_r(NULL, ",", &save))
+			list[req.nscopes++] = p;
+		req.scopes = list;
+	}
+	if ((r = attest_dir_ensure(out, 0700)) != ATTEST_OK) {
+		r = cli_fail(r, "create %s", out);
+		goto out;
+	}
+	if ((r = attest_client_issue(sock, &req, &cert)) != ATTEST_OK) {
+		r = cli_fail(r, "certificate for agent %s", agent);
+		goto out;
+	}
+	if ((r = write_out(out, "cert.pem", cert->chain_pem, 0644)) != CLI_EXIT_OK ||
+	    (cert->key_pem != NULL && (r = write_out(out, "key.pem", cert->key_pem, 0600)) != CLI_EXIT_OK))
+		goto out;
+	printf("%s: certificate chain in %s/cert.pem%s\n", cert->id, out,
+	       cert->key_pem != NULL ? ", key in key.pem" : "");
+	r = CLI_EXIT_OK;
+out:
+	attest_cert_free(cert);
+	free(copy);
+	free(csr);
+	return r;
+}

@@ -1,0 +1,41 @@
+/* daemon.h - attestd's state and request handling (docs/protocol.md). */
+#ifndef ATTESTD_DAEMON_H
+#define ATTESTD_DAEMON_H
+
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "measure.h"
+#include "registry.h"
+#include "server.h"
+#include "tpm.h"
+
+#define ATTESTD_HARD_MAX_TTL 3600
+
+struct attestd {
+	char state[512];
+	char trust_domain[256];
+	char host[64];
+	struct attest_tpm *tpm;
+	X509 *host_ca;
+	struct attest_tpm_key hostkey;
+	EVP_PKEY *hostkey_pub;
+	struct registry reg;
+	struct attest_measure_cache *cache;
+	long hard_max_ttl;
+	/* The agent whose value we last put in PCR 23 (NULL: unknown). Only a
+	 * hint: a wrong guess costs one failed policy and a retry. */
+	const struct agent *pcr_holder;
+	/* test seam: called after the caller is measured and before signing */
+	void (*before_sign)(void *arg);
+	void *before_sign_arg;
+};
+
+int attestd_open(struct attestd *d, const char *state_dir, const char *tcti, long hard_max_ttl);
+void attestd_close(struct attestd *d);
+cJSON *attestd_handle(void *ctx, const struct attestd_peer *peer, const cJSON *req);
+
+#endif

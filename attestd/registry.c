@@ -1,0 +1,374 @@
+/* registry.c - agent records on disk and in memory. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "err.h"
+#include "fileio.h"
+#include "json.h"
+#include "log.h"
+#include "registry.h"
+#include "tpmjson.h"
+#include "x509.h"
+
+#define RECORD_CAP (256 * 1024)
+
+void agent_free(struct agent *a)
+{
+	if (a == NULL)
+		return;
+	for (size_t i = 0; i < a->nscopes; i++)
+		free(a->scopes[i]);
+	for (size_t i = 0; i < a->nclasses; i++)
+		free(a->classes[i]);
+	X509_free(a->agent_ca);
+	X509_free(a->session_cert);
+	EVP_PKEY_free(a->session_key);
+	OPENSSL_cleanse(&a->auth, sizeof(a->auth));
+	free(a);
+}
+
+void agent_measurement(const struct agent *a, uint8_t out[32])
+{
+	static const char tag[] = "attestd-agent-v1";
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+
+	/* NUL separators keep the variable-length fields unambiguous. */
+	if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
+	    EVP_DigestUpdate(ctx, tag, sizeof(tag)) != 1 ||
+	    EVP_DigestUpdate(ctx, a->id, strlen(a->id) + 1) != 1 ||
+	    EVP_DigestUpdate(ctx, a->uuid, strlen(a->uuid) + 1) != 1 ||
+	    EVP_DigestUpdate(ctx, a->exe_sha256, 32) != 1 ||
+	    EVP_DigestUpdate(ctx, a->script_sha256, 32) != 1 ||
+	    EVP_DigestFinal_ex(ctx, out, NULL) != 1)
+		memset(out, 0, 32); /* never equals a real measurement's PCR value path */
+	EVP_MD_CTX_free(ctx);
+}
+
+int agent_risk_score(const struct agent *a)
+{
+	int score = 0;
+
+	/* breadth: 4 points a scope, at most 20; wildcard scopes count triple */
+	for (size_t i = 0; i < a->nscopes; i++)
+		score += strchr(a->scopes[i], '*') != NULL ? 12 : 4;
+	if (score > 20)
+		score = 20;
+	/* data classes: phi 25, financial 20, pii 15, others 5; at most 40 */
+	{
+		int d = 0;
+
+		for (size_t i = 0; i < a->nclasses; i++) {
+			const char *c = a->classes[i];
+
+			d += strcmp(c, "phi") == 0 ? 25 : strcmp(c, "financial") == 0 ? 20
+			   : strcmp(c, "pii") == 0 ? 15 : 5;
+		}
+		score += d > 40 ? 40 : d;
+	}
+	/* lifetime: 1 point per 2 minutes of max TTL, at most 20 */
+	score += a->max_ttl / 120 > 20 ? 20 : (int)(a->max_ttl / 120);
+	/* delegation: 10 for the right, 5 more per level beyond the first, at most 20 */
+	if (a->delegate_depth > 0)
+		score += 10 + 5 * (a->delegate_depth - 1) > 20 ? 20 : 10 + 5 * (a->delegate_depth - 1);
+	return score > 100 ? 100 : score;
+}
+
+static cJSON *str_array(char *const *v, size_t n)
+{
+	cJSON *arr = cJSON_CreateArray();
+
+	for (size_t i = 0; arr != NULL && i < n; i++)
+		cJSON_AddItemToArray(arr, cJSON_CreateString(v[i]));
+	return arr;
+}
+
+cJSON *agent_summary(const struct agent *a)
+{
+	cJSON *o = cJSON_CreateObject(), *uids = cJSON_CreateArray();
+	char hex[65];
+
+	if (o == NULL || uids == NULL) {
+		cJSON_Delete(o);
+		cJSON_Delete(uids);
+		return NULL;
+	}
+	cJSON_AddStringToObject(o, "name", a->name);
+	cJSON_AddStringToObject(o, "id", a->id);
+	cJSON_AddStringToObject(o, "uuid", a->uuid);
+	cJSON_AddStringToObject(o, "binary", a->binary);
+	attest_hex(a->exe_sha256, 32, hex);
+	cJSON_AddStringToObject(o, "binary_sha256", hex);
+	if (a->script[0] != '\0') {
+		cJSON_AddStringToObject(o, "script", a->script);
+		attest_hex(a->script_sha256, 32, hex);
+		cJSON_AddStringToObject(o, "script_sha256", hex);
+	}
+	for (size_t i = 0; i < a->nuids; i++)
+		cJSON_AddItemToArray(uids, cJSON_CreateNumber(a->uids[i]));
+	cJSON_AddItemToObject(o, "uids", uids);
+	cJSON_AddItemToObject(o, "scopes", str_array(a->scopes, a->nscopes));
+	cJSON_AddStringToObject(o, "risk_tier", a->tier);
+	cJSON_AddItemToObject(o, "data_classes", str_array(a->classes, a->nclasses));
+	cJSON_AddNumberToObject(o, "risk_score", a->score);
+	cJSON_AddNumberToObject(o, "max_ttl", (double)a->max_ttl);
+	cJSON_AddNumberToObject(o, "delegate_depth", a->delegate_depth);
+	attest_hex(a->measurement, 32, hex);
+	cJSON_AddStringToObject(o, "measurement", hex);
+	attest_hex(a->policy, 32, hex);
+	cJSON_AddStringToObject(o, "policy_digest", hex);
+	cJSON_AddBoolToObject(o, "revoked", a->revoked);
+	return o;
+}
+
+static int get_fixed(const cJSON *o, const char *key, uint8_t *out, size_t len)
+{
+	uint8_t *buf = NULL;
+	size_t n;
+	int r;
+
+	if ((r = attest_json_b64(o, key, len, &buf, &n)) != ATTEST_OK)
+		return r;
+	if (n != len) {
+		free(buf);
+		return attest_fail(ATTEST_E_PARSE, "field \"%s\" must be %zu bytes", key, len);
+	}
+	memcpy(out, buf, len);
+	OPENSSL_cleanse(buf, n);
+	free(buf);
+	return ATTEST_OK;
+}
+
+static int get_strs(const cJSON *o, const char *key, char **out, size_t max, size_t *n)
+{
+	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(o, key), *it;
+
+	*n = 0;
+	if (!cJSON_IsArray(arr))
+		return attest_fail(ATTEST_E_PARSE, "field \"%s\" is not an array", key);
+	cJSON_ArrayForEach(it, arr) {
+		if (!cJSON_IsString(it) || strlen(it->valuestring) == 0 ||
+		    strlen(it->valuestring) > 128)
+			return attest_fail(ATTEST_E_PARSE, "\"%s\": entries must be 1-128 byte strings",
+					   key);
+		if (*n >= max)
+			return attest_fail(ATTEST_E_TOO_LARGE, "\"%s\": more than %zu entries", key, max);
+		if ((out[(*n)++] = strdup(it->valuestring)) == NULL)
+			return attest_fail(ATTEST_E_NOMEM, "\"%s\"", key);
+	}
+	return ATTEST_OK;
+}
+
+static int copy_str(const cJSON *o, const char *key, char *out, size_t outsz)
+{
+	const char *s;
+	int r;
+
+	if ((r = attest_json_str(o, key, outsz - 1, &s)) != ATTEST_OK)
+		return r;
+	memcpy(out, s, strlen(s) + 1);
+	return ATTEST_OK;
+}
+
+static int parse_record(const cJSON *o, struct agent *a)
+{
+	const cJSON *uids = cJSON_GetObjectItemCaseSensitive(o, "uids"), *it;
+	const cJSON *rev = cJSON_GetObjectItemCaseSensitive(o, "revoked");
+	const char *pem;
+	uint64_t ttl, depth;
+	uint8_t *auth = NULL;
+	size_t auth_len;
+	int r;
+
+	if ((r = copy_str(o, "name", a->name, sizeof(a->name))) != ATTEST_OK ||
+	    (r = copy_str(o, "id", a->id, sizeof(a->id))) != ATTEST_OK ||
+	    (r = copy_str(o, "uuid", a->uuid, sizeof(a->uuid))) != ATTEST_OK ||
+	    (r = copy_str(o, "binary", a->binary, sizeof(a->binary))) != ATTEST_OK ||
+	    (r = copy_str(o, "script", a->script, sizeof(a->script))) != ATTEST_OK ||
+	    (r = copy_str(o, "risk_tier", a->tier, sizeof(a->tier))) != ATTEST_OK ||
+	    (r = get_fixed(o, "binary_sha256", a->exe_sha256, 32)) != ATTEST_OK ||
+	    (r = get_fixed(o, "script_sha256", a->script_sha256, 32)) != ATTEST_OK ||
+	    (r = get_fixed(o, "measurement", a->measurement, 32)) != ATTEST_OK ||
+	    (r = get_fixed(o, "pcr_value", a->pcr_value, 32)) != ATTEST_OK ||
+	    (r = get_fixed(o, "policy", a->policy, 32)) != ATTEST_OK ||
+	    (r = get_strs(o, "scopes", a->scopes, AGENT_MAX_SCOPES, &a->nscopes)) != ATTEST_OK ||
+	    (r = get_strs(o, "data_classes", a->classes, AGENT_MAX_CLASSES, &a->nclasses)) != ATTEST_OK ||
+	    (r = attest_json_u64(o, "max_ttl", &ttl)) != ATTEST_OK ||
+	    (r = attest_json_u64(o, "delegate_depth", &depth)) != ATTEST_OK ||
+	    (r = attest_json_get_TPM2B_PUBLIC(o, "key_public", &a->key.pub)) != ATTEST_OK ||
+	    (r = attest_json_get_TPM2B_PRIVATE(o, "key_private", &a->key.priv)) != ATTEST_OK ||
+	    (r = attest_json_b64(o, "auth", sizeof(a->auth.buffer), &auth, &auth_len)) != ATTEST_OK ||
+	    (r = attest_json_str(o, "agent_ca", 16384, &pem)) != ATTEST_OK ||
+	    (r = attest_x509_from_pem(pem, strlen(pem), &a->agent_ca)) != ATTEST_OK)
+		goto out;
+	a->auth.size = (uint16_t)auth_len;
+	memcpy(a->auth.buffer, auth, auth_len);
+	if (ttl == 0 || ttl > 86400 || depth > 3 || !cJSON_IsBool(rev) || !cJSON_IsArray(uids)) {
+		r = attest_fail(ATTEST_E_PARSE, "max_ttl, delegate_depth, revoked or uids out of range");
+		goto out;
+	}
+	a->max_ttl = (long)ttl;
+	a->delegate_depth = (int)depth;
+	a->revoked = cJSON_IsTrue(rev);
+	cJSON_ArrayForEach(it, uids) {
+		if (!cJSON_IsNumber(it) || it->valuedouble < 0 || it->valuedouble > 4294967294.0 ||
+		    it->valuedouble != (double)(uint32_t)it->valuedouble || a->nuids >= AGENT_MAX_UIDS) {
+			r = attest_fail(ATTEST_E_PARSE, "bad uid list");
+			goto out;
+		}
+		a->uids[a->nuids++] = (uid_t)it->valuedouble;
+	}
+	a->score = agent_risk_score(a);
+	r = ATTEST_OK;
+out:
+	if (auth != NULL)
+		OPENSSL_cleanse(auth, auth_len);
+	free(auth);
+	return r;
+}
+
+static cJSON *record_json(const struct agent *a)
+{
+	cJSON *o = cJSON_CreateObject(), *uids = cJSON_CreateArray();
+	char *pem = NULL;
+	int ok;
+
+	if (o == NULL || uids == NULL || attest_x509_to_pem(a->agent_ca, &pem) != ATTEST_OK) {
+		cJSON_Delete(o);
+		cJSON_Delete(uids);
+		return NULL;
+	}
+	for (size_t i = 0; i < a->nuids; i++)
+		cJSON_AddItemToArray(uids, cJSON_CreateNumber(a->uids[i]));
+	cJSON_AddItemToObject(o, "uids", uids);
+	cJSON_AddItemToObject(o, "scopes", str_array(a->scopes, a->nscopes));
+	cJSON_AddItemToObject(o, "data_classes", str_array(a->classes, a->nclasses));
+	cJSON_AddBoolToObject(o, "revoked", a->revoked);
+	ok = attest_json_add_str(o, "name", a->name) == ATTEST_OK &&
+	     attest_json_add_str(o, "id", a->id) == ATTEST_OK &&
+	     attest_json_add_str(o, "uuid", a->uuid) == ATTEST_OK &&
+	     attest_json_add_str(o, "binary", a->binary) == ATTEST_OK &&
+	     attest_json_add_str(o, "script", a->script) == ATTEST_OK &&
+	     attest_json_add_str(o, "risk_tier", a->tier) == ATTEST_OK &&
+	     attest_json_add_b64(o, "binary_sha256", a->exe_sha256, 32) == ATTEST_OK &&
+	     attest_json_add_b64(o, "script_sha256", a->script_sha256, 32) == ATTEST_OK &&
+	     attest_json_add_b64(o, "measurement", a->measurement, 32) == ATTEST_OK &&
+	     attest_json_add_b64(o, "pcr_value", a->pcr_value, 32) == ATTEST_OK &&
+	     attest_json_add_b64(o, "policy", a->policy, 32) == ATTEST_OK &&
+	     attest_json_add_u64(o, "max_ttl", (uint64_t)a->max_ttl) == ATTEST_OK &&
+	     attest_json_add_u64(o, "delegate_depth", (uint64_t)a->delegate_depth) == ATTEST_OK &&
+	     attest_json_add_TPM2B_PUBLIC(o, "key_public", &a->key.pub) == ATTEST_OK &&
+	     attest_json_add_TPM2B_PRIVATE(o, "key_private", &a->key.priv) == ATTEST_OK &&
+	     attest_json_add_b64(o, "auth", a->auth.buffer, a->auth.size) == ATTEST_OK &&
+	     attest_json_add_str(o, "agent_ca", pem) == ATTEST_OK;
+	free(pem);
+	if (!ok) {
+		cJSON_Delete(o);
+		return NULL;
+	}
+	return o;
+}
+
+int registry_save(struct registry *reg, const struct agent *a)
+{
+	cJSON *o = record_json(a);
+	char path[700], *s = NULL;
+	size_t len;
+	int r;
+
+	if (o == NULL)
+		return attest_fail(ATTEST_E_NOMEM, "agent record");
+	snprintf(path, sizeof(path), "%s/%s.json", reg->dir, a->name);
+	if ((r = attest_json_print(o, &s, &len)) == ATTEST_OK) {
+		r = attest_file_write_atomic(path, s, len, 0600);
+		OPENSSL_cleanse(s, len);
+	}
+	free(s);
+	cJSON_Delete(o);
+	return r;
+}
+
+int registry_add(struct registry *reg, struct agent *a)
+{
+	if (reg->n == reg->cap) {
+		size_t cap = reg->cap ? reg->cap * 2 : 16;
+		struct agent **v = realloc(reg->agents, cap * sizeof(*v));
+
+		if (v == NULL)
+			return attest_fail(ATTEST_E_NOMEM, "registry");
+		reg->agents = v;
+		reg->cap = cap;
+	}
+	reg->agents[reg->n++] = a;
+	return ATTEST_OK;
+}
+
+struct agent *registry_find(struct registry *reg, const char *name)
+{
+	for (size_t i = 0; i < reg->n; i++)
+		if (strcmp(reg->agents[i]->name, name) == 0)
+			return reg->agents[i];
+	return NULL;
+}
+
+int registry_load(const char *state_dir, struct registry *reg)
+{
+	DIR *d;
+	struct dirent *e;
+	int r = ATTEST_OK;
+
+	memset(reg, 0, sizeof(*reg));
+	if ((size_t)snprintf(reg->dir, sizeof(reg->dir), "%s/agents", state_dir) >= sizeof(reg->dir))
+		return attest_fail(ATTEST_E_INVALID_ARG, "state path too long");
+	if ((r = attest_dir_ensure(reg->dir, 0700)) != ATTEST_OK)
+		return r;
+	if ((d = opendir(reg->dir)) == NULL)
+		return attest_fail(ATTEST_E_IO, "open %s: %s", reg->dir, strerror(errno));
+	while ((e = readdir(d)) != NULL) {
+		size_t n = strlen(e->d_name);
+		char path[1100];
+		uint8_t *buf = NULL;
+		size_t len;
+		cJSON *o = NULL;
+		struct agent *a;
+
+		/* only complete records; temp files of an interrupted write are ignored */
+		if (n < 6 || strcmp(e->d_name + n - 5, ".json") != 0 || e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", reg->dir, e->d_name);
+		if ((a = calloc(1, sizeof(*a))) == NULL) {
+			r = attest_fail(ATTEST_E_NOMEM, "agent");
+			break;
+		}
+		if ((r = attest_file_read(path, RECORD_CAP, &buf, &len)) != ATTEST_OK ||
+		    (r = attest_json_parse(buf, len, RECORD_CAP, &o)) != ATTEST_OK ||
+		    (r = parse_record(o, a)) != ATTEST_OK || (r = registry_add(reg, a)) != ATTEST_OK) {
+			attestd_log("agent record %s unusable: %s: %s", path, attest_strerror(r),
+				    attest_errdetail());
+			agent_free(a);
+		}
+		if (buf != NULL)
+			OPENSSL_cleanse(buf, len);
+		free(buf);
+		cJSON_Delete(o);
+		if (r == ATTEST_E_NOMEM)
+			break;
+		r = ATTEST_OK;
+	}
+	closedir(d);
+	return r;
+}
+
+void registry_free(struct registry *reg)
+{
+	for (size_t i = 0; i < reg->n; i++)
+		agent_free(reg->agents[i]);
+	free(reg->agents);
+	memset(reg, 0, sizeof(*reg));
+}

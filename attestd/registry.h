@@ -1,0 +1,82 @@
+/* registry.h - the agents registered on this host (docs/agents.md).
+ *
+ * One record per agent in STATE/agents/<name>.json (0600, directory 0700),
+ * written crash-safely: a registration is committed when its record is
+ * renamed into place, after the TPM key exists and the agent CA certificate
+ * is signed; a kill -9 before that leaves no trace but a key blob that was
+ * never stored (TPM keys under the SRK are blobs, not TPM state).
+ */
+#ifndef ATTESTD_REGISTRY_H
+#define ATTESTD_REGISTRY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <cjson/cJSON.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "tpm.h"
+
+#define AGENT_MAX_UIDS 16
+#define AGENT_MAX_SCOPES 32
+#define AGENT_MAX_CLASSES 8
+#define AGENT_DEFAULT_TTL 300
+#define AGENT_PCR 23
+
+struct agent {
+	char name[64];
+	char id[512];
+	char uuid[37];
+	char binary[512];      /* path at registration (informational) */
+	uint8_t exe_sha256[32];
+	char script[512];      /* interpreted agents: the measured script; "" otherwise */
+	uint8_t script_sha256[32];
+	uid_t uids[AGENT_MAX_UIDS];
+	size_t nuids;
+	char *scopes[AGENT_MAX_SCOPES];
+	size_t nscopes;
+	char tier[16];
+	char *classes[AGENT_MAX_CLASSES];
+	size_t nclasses;
+	int score;
+	long max_ttl;
+	int delegate_depth; /* 0: may not delegate */
+	uint8_t measurement[32];
+	uint8_t pcr_value[32]; /* PCR 23 after reset + extend(measurement) */
+	uint8_t policy[32];
+	struct attest_tpm_key key;
+	TPM2B_AUTH auth;
+	X509 *agent_ca;
+	int revoked;
+	/* runtime only: the session issuer (software key) while valid */
+	EVP_PKEY *session_key;
+	X509 *session_cert;
+};
+
+struct registry {
+	char dir[512]; /* STATE/agents */
+	struct agent **agents;
+	size_t n, cap;
+};
+
+int registry_load(const char *state_dir, struct registry *reg);
+void registry_free(struct registry *reg);
+struct agent *registry_find(struct registry *reg, const char *name);
+/* Persist one record crash-safely. */
+int registry_save(struct registry *reg, const struct agent *a);
+/* Take ownership of a (already saved). */
+int registry_add(struct registry *reg, struct agent *a);
+void agent_free(struct agent *a);
+
+/* Measurement binding an agent to its key (docs/agents.md):
+ * SHA-256("attestd-agent-v1\0" || id || "\0" || uuid || "\0" || exe || script). */
+void agent_measurement(const struct agent *a, uint8_t out[32]);
+/* Risk score 0-100 from scopes, data classes, TTL and delegation (formula in
+ * docs/agents.md). */
+int agent_risk_score(const struct agent *a);
+/* Public summary for list/show. */
+cJSON *agent_summary(const struct agent *a);
+
+#endif

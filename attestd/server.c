@@ -1,0 +1,387 @@
+/* server.c - Unix sockets, frames, deadlines and client limits on libevent. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "attest/attest.h"
+#include "json.h"
+#include "log.h"
+#include "server.h"
+#include "wire.h"
+
+struct attestd_server {
+	struct attestd_server_config cfg;
+	struct event_base *base;
+	struct evconnlistener *agent_l, *admin_l;
+	int nclients;
+};
+
+struct conn {
+	struct attestd_server *srv;
+	int fd;
+	int admin;
+	struct ucred cred;
+	struct event *rev, *wev, *timer;
+	struct evbuffer *out;
+	uint8_t hdr[ATTEST_WIRE_HDR];
+	size_t hdr_got;
+	uint8_t *body;
+	size_t body_len, body_got;
+	int passed_fd;
+	int closing; /* close once the output is flushed */
+};
+
+cJSON *attestd_ok_reply(void)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	if (o != NULL)
+		cJSON_AddTrueToObject(o, "ok");
+	return o;
+}
+
+cJSON *attestd_error_reply(int code)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	if (o == NULL)
+		return NULL;
+	cJSON_AddFalseToObject(o, "ok");
+	cJSON_AddNumberToObject(o, "code", code);
+	cJSON_AddStringToObject(o, "error", attest_errname(code));
+	cJSON_AddStringToObject(o, "reason", attest_strerror(code));
+	return o;
+}
+
+static void conn_free(struct conn *c)
+{
+	if (c->rev != NULL)
+		event_free(c->rev);
+	if (c->wev != NULL)
+		event_free(c->wev);
+	if (c->timer != NULL)
+		event_free(c->timer);
+	if (c->out != NULL)
+		evbuffer_free(c->out);
+	if (c->passed_fd >= 0)
+		close(c->passed_fd);
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c->body);
+	c->srv->nclients--;
+	free(c);
+}
+
+static void arm_timer(struct conn *c)
+{
+	struct timeval tv = { c->srv->cfg.frame_timeout_ms / 1000,
+			      (c->srv->cfg.frame_timeout_ms % 1000) * 1000 };
+
+	evtimer_add(c->timer, &tv);
+}
+
+/* Queue a reply frame; on encoding failure queue an internal error. */
+static void queue_reply(struct conn *c, cJSON *reply)
+{
+	uint8_t *frame = NULL;
+	size_t len;
+
+	if (reply == NULL || attest_wire_encode(reply, &frame, &len) != ATTEST_OK) {
+		cJSON_Delete(reply);
+		reply = attestd_error_reply(ATTEST_E_INTERNAL);
+		if (reply == NULL || attest_wire_encode(reply, &frame, &len) != ATTEST_OK) {
+			cJSON_Delete(reply);
+			c->closing = 1;
+			event_add(c->wev, NULL);
+			return;
+		}
+	}
+	cJSON_Delete(reply);
+	evbuffer_add(c->out, frame, len);
+	free(frame);
+	event_add(c->wev, NULL);
+}
+
+/* Refuse and hang up: the frame stream can no longer be trusted. */
+static void fail_conn(struct conn *c, int code, const char *why)
+{
+	attestd_log("refused peer pid=%d uid=%u: %s [%s]: %s", (int)c->cred.pid,
+		    (unsigned)c->cred.uid, attest_strerror(code), attest_errname(code), why);
+	event_del(c->rev);
+	event_del(c->timer);
+	c->closing = 1;
+	queue_reply(c, attestd_error_reply(code));
+}
+
+static void dispatch(struct conn *c)
+{
+	struct attestd_peer peer = { c->cred.pid, c->cred.uid, c->cred.gid, c->admin, c->passed_fd };
+	cJSON *req = NULL;
+	int r;
+
+	r = attest_json_parse(c->body, c->body_len, ATTEST_WIRE_MAX_FRAME, &req);
+	free(c->body);
+	c->body = NULL;
+	c->hdr_got = c->body_got = c->body_len = 0;
+	if (r != ATTEST_OK) {
+		fail_conn(c, r, attest_errdetail());
+		return;
+	}
+	queue_reply(c, c->srv->cfg.handler(c->srv->cfg.handler_ctx, &peer, req));
+	cJSON_Delete(req);
+	if (c->passed_fd >= 0) {
+		close(c->passed_fd);
+		c->passed_fd = -1;
+	}
+	arm_timer(c);
+}
+
+/* Receive into buf, collecting at most one passed descriptor. */
+static ssize_t recv_some(struct conn *c, void *buf, size_t len)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = { buf, len };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+			      .msg_controllen = sizeof(ctl.buf) };
+	ssize_t n = recvmsg(c->fd, &msg, MSG_CMSG_CLOEXEC);
+
+	if (n <= 0)
+		return n;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm != NULL; cm = CMSG_NXTHDR(&msg, cm)) {
+		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
+		    cm->cmsg_len == CMSG_LEN(sizeof(int))) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
+			if (c->passed_fd >= 0)
+				close(c->passed_fd); /* one per request; keep the latest */
+			c->passed_fd = fd;
+		}
+	}
+	if (msg.msg_flags & MSG_CTRUNC)
+		return -2; /* more descriptors than we accept */
+	return n;
+}
+
+static void on_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	for (;;) {
+		ssize_t n;
+
+		if (c->hdr_got < ATTEST_WIRE_HDR) {
+			n = recv_some(c, c->hdr + c->hdr_got, ATTEST_WIRE_HDR - c->hdr_got);
+		} else {
+			n = recv_some(c, c->body + c->body_got, c->body_len - c->body_got);
+		}
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -2) {
+			fail_conn(c, ATTEST_E_PARSE, "too many passed descriptors");
+			return;
+		}
+		if (n <= 0) { /* closed or error: drop silently if between frames */
+			if (c->hdr_got > 0)
+				attestd_log("peer pid=%d closed mid-frame", (int)c->cred.pid);
+			conn_free(c);
+			return;
+		}
+		if (c->hdr_got < ATTEST_WIRE_HDR) {
+			c->hdr_got += (size_t)n;
+			if (c->hdr_got < ATTEST_WIRE_HDR)
+				continue;
+			int fr = attest_wire_frame_len(c->hdr, &c->body_len);
+
+			if (fr != ATTEST_OK) {
+				fail_conn(c, fr, attest_errdetail());
+				return;
+			}
+			if ((c->body = malloc(c->body_len)) == NULL) {
+				fail_conn(c, ATTEST_E_NOMEM, "frame buffer");
+				return;
+			}
+			continue;
+		}
+		c->body_got += (size_t)n;
+		if (c->body_got == c->body_len) {
+			dispatch(c);
+			if (c->closing)
+				return;
+		}
+	}
+}
+
+static void on_write(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)what;
+	if (evbuffer_get_length(c->out) > 0 && evbuffer_write(c->out, fd) < 0 &&
+	    errno != EAGAIN && errno != EINTR) {
+		conn_free(c);
+		return;
+	}
+	if (evbuffer_get_length(c->out) > 0) {
+		event_add(c->wev, NULL);
+		return;
+	}
+	if (c->closing)
+		conn_free(c);
+}
+
+static void on_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	if (c->hdr_got == 0 && evbuffer_get_length(c->out) == 0 && c->body == NULL) {
+		/* idle between requests: just hang up */
+		conn_free(c);
+		return;
+	}
+	fail_conn(c, ATTEST_E_TIMEOUT, "no complete frame before the deadline");
+}
+
+static void send_busy_and_close(int fd)
+{
+	cJSON *reply = attestd_error_reply(ATTEST_E_BUSY);
+	uint8_t *frame = NULL;
+	size_t len;
+
+	if (reply != NULL && attest_wire_encode(reply, &frame, &len) == ATTEST_OK)
+		(void)!send(fd, frame, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	free(frame);
+	cJSON_Delete(reply);
+	close(fd);
+}
+
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+		      int salen, void *arg)
+{
+	struct attestd_server *s = arg;
+	struct conn *c;
+	socklen_t cl = sizeof(struct ucred);
+
+	(void)sa;
+	(void)salen;
+	if (s->nclients >= s->cfg.max_clients) {
+		attestd_log("refused a client: %d clients connected (limit)", s->nclients);
+		send_busy_and_close(fd);
+		return;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		close(fd);
+		return;
+	}
+	s->nclients++;
+	c->srv = s;
+	c->fd = fd;
+	c->passed_fd = -1;
+	c->admin = l == s->admin_l;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &cl) != 0 || c->cred.pid <= 0) {
+		attestd_log("no peer credentials on a new connection: %s", strerror(errno));
+		conn_free(c);
+		return;
+	}
+	evutil_make_socket_nonblocking(fd);
+	c->out = evbuffer_new();
+	c->rev = event_new(s->base, fd, EV_READ | EV_PERSIST, on_read, c);
+	c->wev = event_new(s->base, fd, EV_WRITE, on_write, c);
+	c->timer = evtimer_new(s->base, on_timeout, c);
+	if (c->out == NULL || c->rev == NULL || c->wev == NULL || c->timer == NULL) {
+		conn_free(c);
+		return;
+	}
+	event_add(c->rev, NULL);
+	arm_timer(c);
+}
+
+static struct evconnlistener *listen_unix(struct attestd_server *s, const char *path, mode_t mode)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct evconnlistener *l;
+	struct stat st;
+	mode_t old;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		attestd_log("socket path too long: %s", path);
+		return NULL;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	/* Replace a stale socket, never another kind of file. */
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			attestd_log("%s exists and is not a socket; refusing to replace it", path);
+			return NULL;
+		}
+		unlink(path);
+	}
+	old = umask(0777 & ~mode);
+	l = evconnlistener_new_bind(s->base, on_accept, s,
+				    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 128,
+				    (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (l == NULL) {
+		attestd_log("listen on %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (chmod(path, mode) != 0) {
+		attestd_log("chmod %s: %s", path, strerror(errno));
+		evconnlistener_free(l);
+		return NULL;
+	}
+	return l;
+}
+
+int attestd_server_start(struct event_base *base, const struct attestd_server_config *cfg,
+			 struct attestd_server **out)
+{
+	struct attestd_server *s = calloc(1, sizeof(*s));
+
+	*out = NULL;
+	if (s == NULL)
+		return ATTEST_E_NOMEM;
+	s->cfg = *cfg;
+	s->base = base;
+	if ((s->agent_l = listen_unix(s, cfg->agent_socket, 0660)) == NULL ||
+	    (s->admin_l = listen_unix(s, cfg->admin_socket, 0600)) == NULL) {
+		attestd_server_stop(s);
+		return ATTEST_E_IO;
+	}
+	*out = s;
+	return ATTEST_OK;
+}
+
+void attestd_server_stop(struct attestd_server *s)
+{
+	if (s == NULL)
+		return;
+	if (s->agent_l != NULL) {
+		evconnlistener_free(s->agent_l);
+		unlink(s->cfg.agent_socket);
+	}
+	if (s->admin_l != NULL) {
+		evconnlistener_free(s->admin_l);
+		unlink(s->cfg.admin_socket);
+	}
+	free(s);
+}

@@ -1,0 +1,50 @@
+/* server.h - attestd's Unix socket front end (docs/protocol.md).
+ *
+ * Listens on an agent socket and an admin socket, reads length-prefixed JSON
+ * frames with a size cap and a per-frame deadline, limits concurrent
+ * clients (new ones beyond the limit get ATTEST_E_BUSY and are closed), and
+ * hands each request with its peer credentials (SO_PEERCRED, and a pidfd
+ * passed with SCM_RIGHTS) to one handler. Single-threaded: handlers run one
+ * at a time on the event loop, which serialises all TPM use.
+ */
+#ifndef ATTESTD_SERVER_H
+#define ATTESTD_SERVER_H
+
+#include <sys/types.h>
+
+#include <cjson/cJSON.h>
+
+struct event_base;
+struct attestd_server;
+
+struct attestd_peer {
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	int admin;     /* arrived on the admin socket */
+	int passed_fd; /* a pidfd sent with the request, or -1 (owned by the server) */
+};
+
+/* Returns the response object (never NULL); the server frees it. */
+typedef cJSON *(*attestd_handler_fn)(void *ctx, const struct attestd_peer *peer,
+				     const cJSON *req);
+
+struct attestd_server_config {
+	const char *agent_socket; /* mode 0660 (group set by the caller) */
+	const char *admin_socket; /* mode 0600 */
+	int max_clients;
+	int frame_timeout_ms;
+	attestd_handler_fn handler;
+	void *handler_ctx;
+};
+
+int attestd_server_start(struct event_base *base, const struct attestd_server_config *cfg,
+			 struct attestd_server **out);
+void attestd_server_stop(struct attestd_server *s);
+
+/* {"ok":false,"code":N,"error":"ATTEST_E_...","reason":"..."} */
+cJSON *attestd_error_reply(int code);
+/* {"ok":true} to add fields to. */
+cJSON *attestd_ok_reply(void);
+
+#endif

@@ -1,0 +1,41 @@
+/* client.h - how an agent asks attestd for its certificate (docs/agents.md).
+ *
+ * The caller is identified by the kernel (SO_PEERCRED) and measured by
+ * attestd through /proc: nothing in the request proves who the caller is.
+ * Certificates live minutes; call again before notAfter to renew.
+ */
+#ifndef ATTEST_CLIENT_H
+#define ATTEST_CLIENT_H
+
+#include <stddef.h>
+
+#include "attest/attest.h"
+
+#define ATTEST_DEFAULT_SOCKET "/run/attestd/attestd.sock"
+
+struct attest_cert_request {
+	const char *agent;          /* registered agent name (required) */
+	const char *mode;           /* "strict" (TPM signs the leaf) or "session"; NULL = strict */
+	long ttl;                   /* seconds; 0 = the agent's maximum */
+	const char *const *scopes;  /* subset of the registered scopes; none = all */
+	size_t nscopes;
+	const char *task_id;        /* recorded in the leaf; may be NULL */
+	const char *csr_pem;        /* PKCS#10 with our key; NULL = attestd makes a key */
+	int for_parent;             /* tools only: measure our parent, not us (a pidfd of
+				       getppid() travels with the request) */
+};
+
+struct attest_cert {
+	char *chain_pem; /* leaf first, then issuers up to (not including) the fleet root */
+	char *key_pem;   /* the leaf's private key when attestd made it, else NULL */
+	char *id;        /* the agent's SPIFFE ID */
+};
+
+/* Ask attestd at socket_path (NULL: ATTEST_DEFAULT_SOCKET). On a refusal the
+ * daemon's code is returned and attest_errdetail() holds its reason.
+ * *out is freed with attest_cert_free. */
+ATTEST_API int attest_client_issue(const char *socket_path, const struct attest_cert_request *req,
+				   struct attest_cert **out) ATTEST_MUST_CHECK;
+ATTEST_API void attest_cert_free(struct attest_cert *c);
+
+#endif
