@@ -45,6 +45,11 @@ int attest_json_parse(const void *buf, size_t len, size_t cap, cJSON **out)
 		return attest_fail(ATTEST_E_PARSE, "empty JSON message");
 	if (memchr(p, '\0', len) != NULL)
 		return attest_fail(ATTEST_E_PARSE, "NUL byte in JSON message");
+	/* cJSON decodes \u0000 into a NUL that silently ends the C string:
+	 * "web-01\u0000x" would read as "web-01". Refuse the escape. */
+	for (size_t i = 0; i + 6 <= len; i++)
+		if (p[i] == '\\' && p[i + 1] == 'u' && memcmp(p + i + 2, "0000", 4) == 0)
+			return attest_fail(ATTEST_E_PARSE, "\\u0000 in JSON message");
 	root = cJSON_ParseWithLengthOpts(p, len, &end, 0);
 	if (root == NULL)
 		return attest_fail(ATTEST_E_PARSE, "invalid JSON near byte %td",

@@ -66,7 +66,7 @@ int attest_signer_from_pkey(EVP_PKEY *key, struct attest_signer *out) ATTEST_MUS
 
 struct attest_agent_ca_params {
 	const char *agent_id;   /* spiffe://<td>/host/<host>/agent/<name> */
-	const char *agent_uuid; /* 36-char text */
+	const char *agent_uuid; /* 36-char lower-case RFC 9562 text */
 	EVP_PKEY *agent_key;    /* public key of the agent's TPM key */
 	uint8_t measurement[32];
 	uint8_t policy[32];

@@ -858,6 +858,116 @@ static void test_finish_crash_safe(void)
 	env_down(&e);
 }
 
+/* Re-enrolment (a new token, or an allowlisted EK again) cannot reset the
+ * approved reference PCRs; forgetting the host starts over. */
+static void test_reenrol_keeps_reference(void)
+{
+	struct env e;
+	TPM2B_PUBLIC ek;
+	char hash[65], *req, *ch, *resp, *res = NULL;
+	uint8_t boot[32] = { 0x66 };
+
+	env_up(&e, NULL);
+	TU_ASSERT_ERR(attest_tpm_ek_public(e.t, ATTEST_EK_P256, &ek), ATTEST_OK);
+	TU_ASSERT_ERR(attest_spki_hash_hex(&ek, hash), ATTEST_OK);
+	TU_ASSERT_ERR(attest_ca_allow_ek(e.ca, hash, "web-01", "bob"), ATTEST_OK);
+	req = begin(&e, "web-01", NULL, ATTEST_EK_P256);
+	ch = challenge(&e, req);
+	resp = answer(&e, ch);
+	TU_ASSERT_ERR(attest_ca_handle_response(e.ca, resp, strlen(resp), &res), ATTEST_OK);
+	free(req);
+	free(ch);
+	free(resp);
+	free(res);
+	res = NULL;
+	/* the host boots other code, then simply enrols again */
+	TU_ASSERT_ERR(attest_tpm_pcr_extend(e.t, 0, boot), ATTEST_OK);
+	req = begin(&e, "web-01", NULL, ATTEST_EK_P256);
+	ch = challenge(&e, req);
+	resp = answer(&e, ch);
+	expect_response_refused(&e, resp, ATTEST_E_PCR_MISMATCH);
+	/* an operator who approves the change forgets the host first */
+	TU_ASSERT_ERR(attest_ca_forget_host(e.ca, "web-01"), ATTEST_OK);
+	TU_ASSERT_ERR(attest_ca_forget_host(e.ca, "web-01"), ATTEST_E_NOT_FOUND);
+	free(ch);
+	free(resp);
+	ch = challenge(&e, req);
+	resp = answer(&e, ch);
+	TU_ASSERT_ERR(attest_ca_handle_response(e.ca, resp, strlen(resp), &res), ATTEST_OK);
+	free(req);
+	free(ch);
+	free(resp);
+	free(res);
+	env_down(&e);
+}
+
+/* Two EKs with a token each for the same name: only the first to commit
+ * gets it, even though both passed the request step. */
+static void test_two_eks_one_name(void)
+{
+	struct env e;
+	char state2[700], *tok1, *tok2, *req1, *req2, *ch1, *ch2, *resp1, *resp2, *res = NULL;
+
+	env_up(&e, NULL);
+	snprintf(state2, sizeof(state2), "%s/state2", e.sw.dir);
+	tok1 = token(&e, "web-01");
+	tok2 = token(&e, "web-01");
+	req1 = begin(&e, "web-01", tok1, ATTEST_EK_P256);
+	TU_ASSERT_ERR(attest_host_enrol_begin(e.t, state2, "web-01", tok2, ATTEST_EK_RSA2048, &req2),
+		      ATTEST_OK);
+	ch1 = challenge(&e, req1);
+	ch2 = challenge(&e, req2);
+	resp1 = answer(&e, ch1);
+	TU_ASSERT_ERR(attest_host_enrol_answer(e.t, state2, ch2, strlen(ch2), &resp2), ATTEST_OK);
+	TU_ASSERT_ERR(attest_ca_handle_response(e.ca, resp1, strlen(resp1), &res), ATTEST_OK);
+	expect_response_refused(&e, resp2, ATTEST_E_HOST_EK_CONFLICT);
+	free(tok1);
+	free(tok2);
+	free(req1);
+	free(req2);
+	free(ch1);
+	free(ch2);
+	free(resp1);
+	free(resp2);
+	free(res);
+	env_down(&e);
+}
+
+/* Malformed responses and renewals are refused like malformed requests. */
+static void test_malformed_responses(void)
+{
+	struct env e;
+	char *tok, *req, *ch, *resp, *dup;
+	size_t n;
+
+	env_up(&e, NULL);
+	tok = token(&e, "web-01");
+	req = begin(&e, "web-01", tok, ATTEST_EK_P256);
+	ch = challenge(&e, req);
+	resp = answer(&e, ch);
+	n = strlen(resp);
+	for (enum ca_step step = CA_RESPONSE; step <= CA_RENEWAL; step++) {
+		expect_refusal(&e, step, resp, n - 9, ATTEST_E_PARSE);
+		dup = malloc(n + 40);
+		snprintf(dup, n + 40, "{\"challenge_id\":\"00\",%s", resp + 1);
+		expect_refusal(&e, step, dup, strlen(dup), ATTEST_E_DUPLICATE_KEY);
+		snprintf(dup, n + 40, "%s 1", resp);
+		expect_refusal(&e, step, dup, strlen(dup), ATTEST_E_PARSE);
+		free(dup);
+		{
+			static const char nul[] =
+				"{\"type\":\"enrol-response\",\"version\":\"1\",\"x\":\"a\\u0000b\"}";
+
+			expect_refusal(&e, step, nul, strlen(nul), ATTEST_E_PARSE);
+		}
+	}
+	free(tok);
+	free(req);
+	free(ch);
+	free(resp);
+	env_down(&e);
+}
+
 int main(void)
 {
 	static const struct tu_test tests[] = {
@@ -876,6 +986,9 @@ int main(void)
 		{ "MakeCredential interop with the TPM and tpm2-tools", test_makecredential_interop },
 		{ "host CA renewal with a fresh quote", test_renewal },
 		{ "kill -9 at each write of enrolment finish", test_finish_crash_safe },
+		{ "re-enrolment keeps the approved reference PCRs", test_reenrol_keeps_reference },
+		{ "two EKs racing for one name", test_two_eks_one_name },
+		{ "malformed responses and renewals", test_malformed_responses },
 		{ NULL, NULL },
 	};
 
