@@ -804,6 +804,18 @@ out:
 	return r;
 }
 
+static int do_stats(struct attestd *d, const cJSON *req, cJSON *reply)
+{
+	static const char *const keys[] = { "op", NULL };
+	int r;
+
+	if ((r = attest_json_only(req, keys)) != ATTEST_OK ||
+	    (r = attest_json_add_u64(reply, "tpm_commands", attest_tpm_command_count(d->tpm))) != ATTEST_OK ||
+	    (r = attest_json_add_u64(reply, "agents", d->reg.n)) != ATTEST_OK)
+		return r;
+	return ATTEST_OK;
+}
+
 /* ---------- dispatch ---------- */
 
 cJSON *attestd_handle(void *arg, const struct attestd_peer *peer, const cJSON *req)
@@ -823,7 +835,7 @@ cJSON *attestd_handle(void *arg, const struct attestd_peer *peer, const cJSON *r
 		goto out;
 	}
 	if (strcmp(op, "register") != 0 && strcmp(op, "revoke") != 0 && strcmp(op, "list") != 0 &&
-	    strcmp(op, "show") != 0) {
+	    strcmp(op, "show") != 0 && strcmp(op, "stats") != 0) {
 		r = attest_fail(ATTEST_E_PARSE, "unknown op \"%.16s\"", op);
 		goto out;
 	}
@@ -834,6 +846,7 @@ cJSON *attestd_handle(void *arg, const struct attestd_peer *peer, const cJSON *r
 	r = strcmp(op, "register") == 0 ? do_register(d, req, reply)
 	    : strcmp(op, "revoke") == 0 ? do_revoke(d, req, reply)
 	    : strcmp(op, "list") == 0	? do_list(d, req, reply)
+	    : strcmp(op, "stats") == 0	? do_stats(d, req, reply)
 					: do_show(d, req, reply);
 out:
 	if (r != ATTEST_OK) {

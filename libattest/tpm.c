@@ -18,7 +18,10 @@ struct attest_tpm {
 	ESYS_TR srk; /* persistent, ESYS_TR_NONE until looked up */
 	attest_tpm_policy_hook_fn policy_hook;
 	void *policy_hook_arg;
+	uint64_t commands; /* TPM commands sent (each attempt counts) */
 };
+
+uint64_t attest_tpm_command_count(const struct attest_tpm *t) { return t->commands; }
 
 void attest_tpm_set_policy_hook(struct attest_tpm *t, attest_tpm_policy_hook_fn fn, void *arg)
 {
@@ -63,11 +66,13 @@ static int tpm_should_retry(TSS2_RC rc, int *attempt)
 	return 1;
 }
 
-/* Run `call_`, storing its TSS2_RC in `rc_`, retrying while the TPM asks. */
-#define TPM_CALL(rc_, call_)                                                       \
+/* Run `call_` on context t_, storing its TSS2_RC in `rc_`, retrying while
+ * the TPM asks; every attempt is counted. */
+#define TPM_CALL(t_, rc_, call_)                                                   \
 	do {                                                                       \
 		int attempt_ = 0;                                                  \
 		do {                                                               \
+			(t_)->commands++;                                          \
 			(rc_) = (call_);                                           \
 		} while (tpm_should_retry((rc_), &attempt_));                      \
 	} while (0)
@@ -138,7 +143,7 @@ static int create_primary(struct attest_tpm *t, ESYS_TR hierarchy, const TPM2B_P
 	TSS2_RC rc;
 
 	*h = ESYS_TR_NONE;
-	TPM_CALL(rc, Esys_CreatePrimary(t->esys, hierarchy, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+	TPM_CALL(t, rc, Esys_CreatePrimary(t->esys, hierarchy, ESYS_TR_PASSWORD, ESYS_TR_NONE,
 					ESYS_TR_NONE, &sens, tmpl, &outside, &pcrs, h, &outpub,
 					NULL, NULL, NULL));
 	if (rc != TSS2_RC_SUCCESS)
@@ -158,7 +163,7 @@ static int handle_exists(struct attest_tpm *t, TPM2_HANDLE handle, int *present)
 	TSS2_RC rc;
 
 	*present = 0;
-	TPM_CALL(rc, Esys_GetCapability(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+	TPM_CALL(t, rc, Esys_GetCapability(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
 					TPM2_CAP_HANDLES, handle, 1, &more, &cap));
 	if (rc != TSS2_RC_SUCCESS)
 		return tpm_fail(rc, "Esys_GetCapability(handles)");
@@ -183,7 +188,8 @@ static int srk(struct attest_tpm *t, ESYS_TR *out)
 	if ((r = handle_exists(t, ATTEST_SRK_HANDLE, &present)) != ATTEST_OK)
 		return r;
 	if (present) {
-		rc = Esys_TR_FromTPMPublic(t->esys, ATTEST_SRK_HANDLE, ESYS_TR_NONE, ESYS_TR_NONE,
+		t->commands++; /* ReadPublic */
+	rc = Esys_TR_FromTPMPublic(t->esys, ATTEST_SRK_HANDLE, ESYS_TR_NONE, ESYS_TR_NONE,
 					   ESYS_TR_NONE, &persist);
 		if (rc != TSS2_RC_SUCCESS)
 			return tpm_fail(rc, "Esys_TR_FromTPMPublic (SRK 0x81000001)");
@@ -191,7 +197,7 @@ static int srk(struct attest_tpm *t, ESYS_TR *out)
 		attest_template_srk(&tmpl);
 		if ((r = create_primary(t, ESYS_TR_RH_OWNER, &tmpl, &h, NULL)) != ATTEST_OK)
 			return r;
-		TPM_CALL(rc, Esys_EvictControl(t->esys, ESYS_TR_RH_OWNER, h, ESYS_TR_PASSWORD,
+		TPM_CALL(t, rc, Esys_EvictControl(t->esys, ESYS_TR_RH_OWNER, h, ESYS_TR_PASSWORD,
 					       ESYS_TR_NONE, ESYS_TR_NONE, ATTEST_SRK_HANDLE,
 					       &persist));
 		flush(t, &h);
@@ -213,7 +219,7 @@ static int load_key(struct attest_tpm *t, const struct attest_tpm_key *key,
 	*h = ESYS_TR_NONE;
 	if ((r = srk(t, &parent)) != ATTEST_OK)
 		return r;
-	TPM_CALL(rc, Esys_Load(t->esys, parent, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+	TPM_CALL(t, rc, Esys_Load(t->esys, parent, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
 			       &key->priv, &key->pub, h));
 	if (rc != TSS2_RC_SUCCESS)
 		return tpm_fail(rc, "Esys_Load");
@@ -253,10 +259,11 @@ int attest_tpm_ek_cert(struct attest_tpm *t, enum attest_ek_kind kind, uint8_t *
 	if (!present)
 		return attest_fail(ATTEST_E_NOT_FOUND, "no %s EK certificate at NV 0x%08x",
 				   attest_ek_kind_name(kind), index);
+	t->commands++; /* ReadPublic */
 	rc = Esys_TR_FromTPMPublic(t->esys, index, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &nv);
 	if (rc != TSS2_RC_SUCCESS)
 		return tpm_fail(rc, "Esys_TR_FromTPMPublic (EK certificate NV index)");
-	TPM_CALL(rc, Esys_NV_ReadPublic(t->esys, nv, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+	TPM_CALL(t, rc, Esys_NV_ReadPublic(t->esys, nv, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
 					&nvpub, NULL));
 	if (rc != TSS2_RC_SUCCESS) {
 		r = tpm_fail(rc, "Esys_NV_ReadPublic (EK certificate)");
@@ -275,7 +282,7 @@ int attest_tpm_ek_cert(struct attest_tpm *t, enum attest_ek_kind kind, uint8_t *
 		/* 512 is below every TPM's MAX_NV_BUFFER_SIZE (swtpm: 1024+). */
 		uint16_t want = (uint16_t)(size - got > 512 ? 512 : size - got);
 
-		TPM_CALL(rc, Esys_NV_Read(t->esys, nv, nv, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+		TPM_CALL(t, rc, Esys_NV_Read(t->esys, nv, nv, ESYS_TR_PASSWORD, ESYS_TR_NONE,
 					  ESYS_TR_NONE, want, (uint16_t)got, &chunk));
 		if (rc != TSS2_RC_SUCCESS) {
 			r = tpm_fail(rc, "Esys_NV_Read (EK certificate)");
@@ -367,7 +374,7 @@ int attest_tpm_create_signkey(struct attest_tpm *t, const TPM2B_DIGEST *policy,
 	attest_template_signkey(policy, &tmpl);
 	if (auth != NULL)
 		sens.sensitive.userAuth = *auth;
-	TPM_CALL(rc, Esys_Create(t->esys, parent, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+	TPM_CALL(t, rc, Esys_Create(t->esys, parent, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
 				 &sens, &tmpl, &outside, &pcrs, &priv, &pub, &cdata, &chash,
 				 &ticket));
 	OPENSSL_cleanse(&sens, sizeof(sens));
@@ -410,7 +417,7 @@ int attest_tpm_certify_creation(struct attest_tpm *t, const struct attest_tpm_ke
 		goto out;
 	if ((r = load_ak(t, &ak, NULL)) != ATTEST_OK)
 		goto out;
-	TPM_CALL(rc, Esys_CertifyCreation(t->esys, ak, obj, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+	TPM_CALL(t, rc, Esys_CertifyCreation(t->esys, ak, obj, ESYS_TR_PASSWORD, ESYS_TR_NONE,
 					  ESYS_TR_NONE, &q, &creation->hash, &null_scheme,
 					  &creation->ticket, &att, &s));
 	if (rc != TSS2_RC_SUCCESS) {
@@ -433,12 +440,12 @@ static int ek_policy_session(struct attest_tpm *t, ESYS_TR *sess)
 	TPMT_SYM_DEF sym = { .algorithm = TPM2_ALG_NULL };
 	TSS2_RC rc;
 
-	TPM_CALL(rc, Esys_StartAuthSession(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+	TPM_CALL(t, rc, Esys_StartAuthSession(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
 					   ESYS_TR_NONE, ESYS_TR_NONE, NULL, TPM2_SE_POLICY,
 					   &sym, TPM2_ALG_SHA256, sess));
 	if (rc != TSS2_RC_SUCCESS)
 		return tpm_fail(rc, "Esys_StartAuthSession (EK policy)");
-	TPM_CALL(rc, Esys_PolicySecret(t->esys, ESYS_TR_RH_ENDORSEMENT, *sess,
+	TPM_CALL(t, rc, Esys_PolicySecret(t->esys, ESYS_TR_RH_ENDORSEMENT, *sess,
 				       ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, NULL, NULL,
 				       NULL, 0, NULL, NULL));
 	if (rc != TSS2_RC_SUCCESS) {
@@ -472,7 +479,7 @@ int attest_tpm_activate_credential(struct attest_tpm *t, enum attest_ek_kind kin
 			goto out;
 		ek_auth = sess;
 	}
-	TPM_CALL(rc, Esys_ActivateCredential(t->esys, ak, ek, ESYS_TR_PASSWORD, ek_auth,
+	TPM_CALL(t, rc, Esys_ActivateCredential(t->esys, ak, ek, ESYS_TR_PASSWORD, ek_auth,
 					     ESYS_TR_NONE, blob, enc, &out));
 	if (rc != TSS2_RC_SUCCESS) {
 		r = tpm_fail(rc, "Esys_ActivateCredential");
@@ -505,7 +512,7 @@ int attest_tpm_sign(struct attest_tpm *t, const struct attest_tpm_key *key,
 	memcpy(d.buffer, digest, 32);
 	if ((r = load_key(t, key, auth, &h)) != ATTEST_OK)
 		return r;
-	TPM_CALL(rc, Esys_Sign(t->esys, h, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &d,
+	TPM_CALL(t, rc, Esys_Sign(t->esys, h, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &d,
 			       &null_scheme, &check, &s));
 	flush(t, &h);
 	if (rc != TSS2_RC_SUCCESS)
@@ -546,7 +553,7 @@ int attest_tpm_quote(struct attest_tpm *t, uint32_t pcr_mask, const uint8_t *qua
 	attest_pcr_selection(pcr_mask, &sel);
 	if ((r = load_ak(t, &ak, NULL)) != ATTEST_OK)
 		return r;
-	TPM_CALL(rc, Esys_Quote(t->esys, ak, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &q,
+	TPM_CALL(t, rc, Esys_Quote(t->esys, ak, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &q,
 				&null_scheme, &sel, &att, &s));
 	flush(t, &ak);
 	if (rc != TSS2_RC_SUCCESS)
@@ -571,7 +578,7 @@ int attest_tpm_pcr_read(struct attest_tpm *t, uint32_t pcr_mask, struct attest_p
 		TSS2_RC rc;
 
 		attest_pcr_selection(pcr_mask & ~out->mask, &sel);
-		TPM_CALL(rc, Esys_PCR_Read(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &sel,
+		TPM_CALL(t, rc, Esys_PCR_Read(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &sel,
 					   &counter, &got_sel, &vals));
 		if (rc != TSS2_RC_SUCCESS)
 			return tpm_fail(rc, "Esys_PCR_Read");
@@ -602,7 +609,7 @@ int attest_tpm_pcr_extend(struct attest_tpm *t, unsigned pcr, const uint8_t dige
 		return attest_fail(ATTEST_E_INVALID_ARG, "PCR %u out of range", pcr);
 	v.digests[0].hashAlg = TPM2_ALG_SHA256;
 	memcpy(v.digests[0].digest.sha256, digest, 32);
-	TPM_CALL(rc, Esys_PCR_Extend(t->esys, ESYS_TR_PCR0 + pcr, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+	TPM_CALL(t, rc, Esys_PCR_Extend(t->esys, ESYS_TR_PCR0 + pcr, ESYS_TR_PASSWORD, ESYS_TR_NONE,
 				     ESYS_TR_NONE, &v));
 	if (rc != TSS2_RC_SUCCESS)
 		return tpm_fail(rc, "Esys_PCR_Extend");
@@ -634,29 +641,29 @@ static int policy_sign_once(struct attest_tpm *t, ESYS_TR key, uint32_t pcr_mask
 	const char *what = "Esys_StartAuthSession (agent policy)";
 
 	attest_pcr_selection(pcr_mask, &sel);
-	TPM_CALL(rc, Esys_StartAuthSession(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+	TPM_CALL(t, rc, Esys_StartAuthSession(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
 					   ESYS_TR_NONE, ESYS_TR_NONE, NULL, TPM2_SE_POLICY, &sym,
 					   TPM2_ALG_SHA256, &sess));
 	if (rc == TSS2_RC_SUCCESS) {
 		what = "Esys_PolicyPCR";
-		TPM_CALL(rc, Esys_PolicyPCR(t->esys, sess, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+		TPM_CALL(t, rc, Esys_PolicyPCR(t->esys, sess, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
 					    &empty, &sel));
 	}
 	if (rc == TSS2_RC_SUCCESS) {
 		what = "Esys_PolicyAuthValue";
-		TPM_CALL(rc, Esys_PolicyAuthValue(t->esys, sess, ESYS_TR_NONE, ESYS_TR_NONE,
+		TPM_CALL(t, rc, Esys_PolicyAuthValue(t->esys, sess, ESYS_TR_NONE, ESYS_TR_NONE,
 						  ESYS_TR_NONE));
 	}
 	if (rc == TSS2_RC_SUCCESS) {
 		what = "Esys_PolicyCommandCode(TPM2_CC_Sign)";
-		TPM_CALL(rc, Esys_PolicyCommandCode(t->esys, sess, ESYS_TR_NONE, ESYS_TR_NONE,
+		TPM_CALL(t, rc, Esys_PolicyCommandCode(t->esys, sess, ESYS_TR_NONE, ESYS_TR_NONE,
 						    ESYS_TR_NONE, TPM2_CC_Sign));
 	}
 	if (rc == TSS2_RC_SUCCESS) {
 		if (t->policy_hook != NULL)
 			t->policy_hook(t, attempt, t->policy_hook_arg);
 		what = "Esys_Sign (policy)";
-		TPM_CALL(rc, Esys_Sign(t->esys, key, sess, ESYS_TR_NONE, ESYS_TR_NONE, d, &null_scheme,
+		TPM_CALL(t, rc, Esys_Sign(t->esys, key, sess, ESYS_TR_NONE, ESYS_TR_NONE, d, &null_scheme,
 				       &check, s));
 	}
 	flush(t, &sess);
@@ -706,7 +713,7 @@ int attest_tpm_pcr_reset(struct attest_tpm *t, unsigned pcr)
 
 	if (pcr > 23)
 		return attest_fail(ATTEST_E_INVALID_ARG, "PCR %u out of range", pcr);
-	TPM_CALL(rc, Esys_PCR_Reset(t->esys, ESYS_TR_PCR0 + pcr, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+	TPM_CALL(t, rc, Esys_PCR_Reset(t->esys, ESYS_TR_PCR0 + pcr, ESYS_TR_PASSWORD, ESYS_TR_NONE,
 				    ESYS_TR_NONE));
 	if (rc != TSS2_RC_SUCCESS)
 		return tpm_fail(rc, "Esys_PCR_Reset");
@@ -722,7 +729,7 @@ static int count_range(struct attest_tpm *t, uint32_t first, size_t *n)
 
 	*n = 0;
 	while (more == TPM2_YES) {
-		TPM_CALL(rc, Esys_GetCapability(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+		TPM_CALL(t, rc, Esys_GetCapability(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
 						TPM2_CAP_HANDLES, next, 64, &more, &cap));
 		if (rc != TSS2_RC_SUCCESS)
 			return tpm_fail(rc, "Esys_GetCapability(handles)");

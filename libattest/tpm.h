@@ -118,6 +118,9 @@ void attest_tpm_set_policy_hook(struct attest_tpm *t, attest_tpm_policy_hook_fn 
 int attest_tpm_count_handles(struct attest_tpm *t, size_t *objects,
 			     size_t *sessions) ATTEST_MUST_CHECK;
 
+/* TPM commands sent through this context so far (benchmarks). */
+uint64_t attest_tpm_command_count(const struct attest_tpm *t);
+
 /* The SHA-256 PCR selection structure for a mask. */
 void attest_pcr_selection(uint32_t pcr_mask, TPML_PCR_SELECTION *sel);
 

@@ -1,0 +1,177 @@
+/* testutil_daemon.c - see testutil_daemon.h. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "tpm.h"
+#include "testutil_daemon.h"
+
+
+const char *agents_dir(void)
+{
+	static char buf[1024];
+	const char *e = getenv("ATTEST_TEST_AGENTS");
+
+	if (e != NULL && e[0] != '\0')
+		return e;
+	snprintf(buf, sizeof(buf), "%s/%s/agents", getenv("ATTEST_SRCDIR") ? getenv("ATTEST_SRCDIR") : ".",
+		 getenv("BUILD") ? getenv("BUILD") : "build");
+	return buf;
+}
+
+void daemon_start(struct daemon *d, const char *max_clients)
+{
+	struct stat st;
+
+	d->pid = fork();
+	CU_ASSERT_FATAL(d->pid >= 0);
+	if (d->pid == 0) {
+		FILE *f = freopen(d->log, "a", stderr);
+
+		(void)f;
+		execlp("attestd", "attestd", "--state", d->state, "--socket", d->sock,
+		       "--admin-socket", d->admin, "--tcti", d->sw.tcti, "--frame-timeout", "700",
+		       "--max-clients", max_clients, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 200 && stat(d->admin, &st) != 0; i++)
+		usleep(25000);
+	CU_ASSERT_FATAL(stat(d->admin, &st) == 0);
+}
+
+void daemon_stop(struct daemon *d)
+{
+	int st;
+
+	if (d->pid > 0) {
+		kill(d->pid, SIGTERM);
+		waitpid(d->pid, &st, 0);
+		CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+		d->pid = 0;
+	}
+}
+
+void daemon_up(struct daemon *d)
+{
+	memset(d, 0, sizeof(*d));
+	tu_tpm_start(&d->sw);
+	snprintf(d->ca, sizeof(d->ca), "%s/ca", d->sw.dir);
+	snprintf(d->state, sizeof(d->state), "%s/state", d->sw.dir);
+	snprintf(d->sock, sizeof(d->sock), "%s/a.sock", d->sw.dir);
+	snprintf(d->admin, sizeof(d->admin), "%s/admin.sock", d->sw.dir);
+	snprintf(d->log, sizeof(d->log), "%s/attestd.log", d->sw.dir);
+	tu_enrol_host(d->sw.tcti, d->ca, d->state, "web-01");
+	daemon_start(d, "64");
+}
+
+void daemon_down(struct daemon *d)
+{
+	struct attest_tpm *t = NULL;
+	size_t objects = 9, sessions = 9;
+
+	daemon_stop(d);
+	/* Nothing of ours is left loaded in the TPM. */
+	CU_ASSERT_FATAL(attest_tpm_open(d->sw.tcti, &t) == ATTEST_OK);
+	TU_ASSERT_ERR(attest_tpm_count_handles(t, &objects, &sessions), ATTEST_OK);
+	CU_ASSERT_EQUAL(objects, 0);
+	CU_ASSERT_EQUAL(sessions, 0);
+	attest_tpm_close(t);
+	if (getenv("ATTEST_TEST_KEEP") == NULL)
+		tu_tpm_stop(&d->sw);
+}
+
+/* Copy raw_client to dir/name (0755); extra != NULL appends bytes, making
+ * a different binary. */
+void make_agent_binary(struct daemon *d, const char *name, const char *extra, char *out,
+			      size_t outsz)
+{
+	snprintf(out, outsz, "%s/%s", d->sw.dir, name);
+	CU_ASSERT_EQUAL_FATAL(tu_sh("cp '%s/raw_client' '%s' && chmod 0755 '%s'", agents_dir(), out,
+				    out), 0);
+	if (extra != NULL)
+		CU_ASSERT_EQUAL_FATAL(tu_sh("printf '%s' >> '%s'", extra, out), 0);
+}
+
+int admin_call(struct daemon *d, const char *json, cJSON **reply)
+{
+	cJSON *req = cJSON_Parse(json);
+	int r;
+
+	CU_ASSERT_FATAL(req != NULL);
+	r = attest_client_call(d->admin, req, -1, reply);
+	cJSON_Delete(req);
+	return r;
+}
+
+void register_agent(struct daemon *d, const char *name, const char *binary, const char *uids)
+{
+	char json[2048];
+	cJSON *reply = NULL;
+
+	snprintf(json, sizeof(json),
+		 "{\"op\":\"register\",\"name\":\"%s\",\"binary\":\"%s\",\"uids\":[%s],"
+		 "\"scopes\":[\"ehr:read\",\"ehr:write\"],\"risk_tier\":\"high\","
+		 "\"data_classes\":[\"phi\"],\"max_ttl\":600,\"delegate_depth\":1}",
+		 name, binary, uids);
+	TU_ASSERT_ERR(admin_call(d, json, &reply), ATTEST_OK);
+	CU_ASSERT_PTR_NOT_NULL(cJSON_GetObjectItemCaseSensitive(reply, "agent_ca"));
+	cJSON_Delete(reply);
+}
+
+/* Run `env? binary socket json` and return the parsed reply. */
+cJSON *run_agent(const char *env, const char *binary, const char *sock, const char *json)
+{
+	char cmd[4096], buf[65536];
+	size_t n;
+	FILE *p;
+	cJSON *o;
+
+	snprintf(cmd, sizeof(cmd), "%s '%s' '%s' '%s'", env ? env : "", binary, sock, json);
+	p = popen(cmd, "r");
+	CU_ASSERT_FATAL(p != NULL);
+	n = fread(buf, 1, sizeof(buf) - 1, p);
+	buf[n] = '\0';
+	pclose(p);
+	o = cJSON_Parse(buf);
+	if (o == NULL)
+		fprintf(stderr, "  agent printed: %s\n", buf);
+	CU_ASSERT_FATAL(o != NULL);
+	return o;
+}
+
+void expect_refused(cJSON *reply, const char *name)
+{
+	const cJSON *err = cJSON_GetObjectItemCaseSensitive(reply, "error");
+
+	CU_ASSERT(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(reply, "ok")));
+	CU_ASSERT(cJSON_IsString(err) && strcmp(err->valuestring, name) == 0);
+	if (!cJSON_IsString(err) || strcmp(err->valuestring, name) != 0)
+		fprintf(stderr, "  want %s, got %s\n", name, cJSON_PrintUnformatted(reply));
+	CU_ASSERT(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(reply, "detail")));
+	cJSON_Delete(reply);
+}
+
+/* The chain verifies with openssl against the fleet root and the leaf's
+ * SAN is the agent ID. */
+void expect_cert(struct daemon *d, cJSON *reply, const char *agent)
+{
+	const cJSON *chain = cJSON_GetObjectItemCaseSensitive(reply, "chain");
+	char path[700], want[512];
+
+	CU_ASSERT_FATAL(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(reply, "ok")));
+	CU_ASSERT_FATAL(cJSON_IsString(chain));
+	snprintf(path, sizeof(path), "%s/chain.pem", d->sw.dir);
+	tu_write(path, chain->valuestring, strlen(chain->valuestring));
+	CU_ASSERT_EQUAL(tu_sh("cd '%s' && openssl verify -CAfile ca/root.pem -untrusted chain.pem "
+			      "chain.pem >/dev/null", d->sw.dir), 0);
+	snprintf(want, sizeof(want), "URI:spiffe://fleet.example/host/web-01/agent/%s", agent);
+	CU_ASSERT_EQUAL(tu_sh("cd '%s' && openssl x509 -in chain.pem -noout -ext subjectAltName | "
+			      "grep -qx '    %s'", d->sw.dir, want), 0);
+	cJSON_Delete(reply);
+}
+

@@ -1,0 +1,47 @@
+/* testutil_daemon.h - run attestd for a test: a private swtpm, an enrolled
+ * host (trust domain fleet.example, host web-01), the daemon as a child
+ * process on sockets in the test's directory, and agents that are copies of
+ * tests/agents/raw_client. */
+#ifndef TESTS_TESTUTIL_DAEMON_H
+#define TESTS_TESTUTIL_DAEMON_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include <cjson/cJSON.h>
+
+#include "testutil.h"
+
+struct daemon {
+	struct tu_tpm sw;
+	char ca[600], state[600], sock[600], admin[600], log[600];
+	pid_t pid;
+};
+
+/* Directory of the built test agents ($ATTEST_TEST_AGENTS, else
+ * $ATTEST_SRCDIR/$BUILD/agents). */
+const char *agents_dir(void);
+/* Start/stop attestd on d (after daemon_up, or to restart it). */
+void daemon_start(struct daemon *d, const char *max_clients);
+void daemon_stop(struct daemon *d);
+/* swtpm + enrolment + attestd; daemon_down also asserts the TPM holds none
+ * of our transient objects or sessions. */
+void daemon_up(struct daemon *d);
+void daemon_down(struct daemon *d);
+/* Copy raw_client to <dir>/<name>; extra bytes appended make another binary. */
+void make_agent_binary(struct daemon *d, const char *name, const char *extra, char *out,
+		       size_t outsz);
+/* One request on the admin socket; the reply only on ATTEST_OK. */
+int admin_call(struct daemon *d, const char *json, cJSON **reply);
+/* Register with scopes ehr:read, ehr:write, tier high, class phi, max_ttl
+ * 600, delegation depth 1; asserts success. uids is a JSON list body. */
+void register_agent(struct daemon *d, const char *name, const char *binary, const char *uids);
+/* Run `env binary socket json` and return the parsed reply it printed. */
+cJSON *run_agent(const char *env, const char *binary, const char *sock, const char *json);
+/* Assert reply is a refusal named `name` with a detail; frees reply. */
+void expect_refused(cJSON *reply, const char *name);
+/* Assert reply carries a chain that openssl verifies to the fleet root
+ * and whose leaf SAN is the agent's ID; frees reply. */
+void expect_cert(struct daemon *d, cJSON *reply, const char *agent);
+
+#endif
