@@ -54,7 +54,7 @@ TESTUTIL_OBJ := $(TESTUTIL_SRC:%.c=$(BUILD)/obj/%.o)
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 BENCH_BINS := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps demo check asan bench lint clean test-bins
+.PHONY: all deps demo check asan bench lint clean test-bins fuzz fuzz-replay
 .SECONDARY:
 all: $(LIB_A) $(LIB_SO) $(BINS) $(TEST_BINS) $(BENCH_BINS)
 
@@ -108,6 +108,7 @@ test-bins: $(LIB_A) $(LIB_SO) $(BINS) $(TEST_BINS) $(AGENT_BINS)
 check: deps
 	@sh scripts/check-docs.sh
 	@$(MAKE) --no-print-directory test-bins
+	@$(MAKE) --no-print-directory fuzz-replay
 	@BUILD=$(BUILD) sh tests/run-tests.sh $(TEST_BINS)
 
 asan: deps
@@ -132,5 +133,7 @@ lint: $(LIB_SO)
 
 clean:
 	rm -rf build build-asan
+
+include tests/fuzz/fuzz.mk
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -928,7 +928,7 @@ static int handle_response_locked(struct attest_ca *ca, const void *msg, size_t 
 	    (r = attest_json_str(ch, "operator", 128, &op)) != ATTEST_OK)
 		goto out;
 	sha256_hex(secret, secret_len, got_hash);
-	if (CRYPTO_memcmp(got_hash, secret_hash, 64) != 0) {
+	if (!is_hex(secret_hash, 64) || CRYPTO_memcmp(got_hash, secret_hash, 64) != 0) {
 		r = attest_fail(ATTEST_E_SECRET_MISMATCH,
 				"activated secret differs: the AK is not in the TPM holding this EK");
 		goto out;

@@ -91,6 +91,8 @@ const char *attest_errdetail(void) { return detail; }
 
 void attest_errclear(void) { detail[0] = '\0'; }
 
+static void vset(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+
 static void vset(const char *fmt, va_list ap)
 {
 	vsnprintf(detail, sizeof(detail), fmt, ap);

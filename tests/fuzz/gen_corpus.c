@@ -1,0 +1,290 @@
+/* gen_corpus.c - writes the software-made seeds of tests/fuzz/corpus:
+ *
+ *   gen_corpus OUTDIR     (OUTDIR/json, OUTDIR/tpm, OUTDIR/enrol must exist)
+ *
+ * Enrolment messages shaped as in docs/enrolment.md, addressed to the state
+ * fuzz_enrol plants (FZ_* in fuzz_fixture.h), and marshalled TPM structures
+ * with the fixture keys. Valid signatures appear only where no target can
+ * be made to accept the whole message: the quote in tpm/ (fuzz_tpm checks
+ * that nothing else verifies) and the creation evidence of enrol/response
+ * (its quote is signed by the wrong key, so the response is still refused).
+ * ECDSA is randomised: regenerated seeds differ in their signature bytes.
+ * The swtpm-made seeds come from swtpm-seeds.sh.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <openssl/x509.h>
+
+#include "enrol.h"
+#include "fuzz_fixture.h"
+#include "json.h"
+#include "templates.h"
+#include "tpmjson.h"
+#include "tpmsw.h"
+#include "x509.h"
+
+static const char *outdir;
+
+static void must(int r, const char *what)
+{
+	if (r != ATTEST_OK)
+		fz_die(what);
+}
+
+static void seed(const char *target, const char *name, const void *data, size_t len)
+{
+	char dir[1024], path[1200];
+
+	fz_path(dir, sizeof(dir), outdir, target);
+	fz_path(path, sizeof(path), dir, name);
+	fz_write(path, data, len);
+	if (chmod(path, 0644) != 0) /* seeds are checked in */
+		fz_die(path);
+}
+
+/* Print obj as a seed of each target in the NULL-terminated list; frees obj. */
+static void seed_json(cJSON *obj, const char *name, const char *t1, const char *t2)
+{
+	char *s = NULL;
+	size_t len = 0;
+
+	must(attest_json_print(obj, &s, &len), "print");
+	seed(t1, name, s, len);
+	if (t2 != NULL)
+		seed(t2, name, s, len);
+	free(s);
+	cJSON_Delete(obj);
+}
+
+static cJSON *msg(const char *type)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	if (o == NULL)
+		fz_die("cJSON_CreateObject");
+	must(attest_json_add_str(o, "type", type), "type");
+	must(attest_json_add_str(o, "version", "1"), "version");
+	return o;
+}
+
+static void add_pub(cJSON *o, const char *key, enum fz_key k)
+{
+	TPM2B_PUBLIC pub;
+
+	fz_public(k, &pub);
+	must(attest_json_add_TPM2B_PUBLIC(o, key, &pub), key);
+}
+
+/* [u16 BE n][attest][signature], fuzz_tpm's second reading. */
+static void seed_split(const char *name, const uint8_t *attest, size_t n,
+		       const TPMT_SIGNATURE *sig)
+{
+	uint8_t buf[2048];
+	size_t len;
+
+	if (n > 1024)
+		fz_die("attest too long");
+	buf[0] = (uint8_t)(n >> 8);
+	buf[1] = (uint8_t)n;
+	memcpy(buf + 2, attest, n);
+	len = 2 + n + fz_sig_bytes(sig, buf + 2 + n, sizeof(buf) - 2 - n);
+	seed("tpm", name, buf, len);
+}
+
+static void tpm_seeds(void)
+{
+	uint8_t buf[2048], quote[1024], cert[1024], cdata[512];
+	size_t quote_len, cert_len, cdata_len;
+	TPMT_SIGNATURE sig;
+	TPM2B_PUBLIC pub;
+	size_t len;
+
+	seed("tpm", "ak-public", buf, fz_public_bytes(FZ_KEY_AK, buf, sizeof(buf)));
+	seed("tpm", "hostkey-public", buf, fz_public_bytes(FZ_KEY_HOST, buf, sizeof(buf)));
+	seed("tpm", "ek-p256-public", buf, fz_public_bytes(FZ_KEY_EK, buf, sizeof(buf)));
+	/* RSA L-1 EK shape with a made-up modulus (top bit set, odd). */
+	attest_template_ek(ATTEST_EK_RSA2048, &pub);
+	for (unsigned i = 0; i < 256; i++)
+		pub.publicArea.unique.rsa.buffer[i] = (uint8_t)(0xc3 ^ (i * 37));
+	pub.publicArea.unique.rsa.buffer[0] |= 0x80;
+	pub.publicArea.unique.rsa.buffer[255] |= 1;
+	must(attest_tpm2b_public_marshal(&pub, buf, sizeof(buf), &len), "marshal RSA EK");
+	seed("tpm", "ek-rsa-public", buf, len);
+
+	quote_len = fz_quote(fz_quote_nonce, sizeof(fz_quote_nonce), fz_pcrs, quote, sizeof(quote));
+	cdata_len = fz_creation_data(cdata, sizeof(cdata));
+	fz_public(FZ_KEY_HOST, &pub);
+	cert_len = fz_certify(&pub, cdata, cdata_len, fz_quote_nonce, sizeof(fz_quote_nonce), cert,
+			      sizeof(cert));
+	seed("tpm", "quote", quote, quote_len);
+	seed("tpm", "certify", cert, cert_len);
+	fz_sign(FZ_KEY_AK, quote, quote_len, &sig);
+	seed("tpm", "signature-ecdsa", buf, fz_sig_bytes(&sig, buf, sizeof(buf)));
+	seed_split("quote-signed", quote, quote_len, &sig);
+	fz_sign(FZ_KEY_HOST, quote, quote_len, &sig);
+	seed_split("quote-wrong-key", quote, quote_len, &sig);
+	fz_sign(FZ_KEY_AK, cert, cert_len, &sig);
+	seed_split("certify-signed", cert, cert_len, &sig);
+
+	memset(&sig, 0, sizeof(sig));
+	sig.sigAlg = TPM2_ALG_RSASSA;
+	sig.signature.rsassa.hash = TPM2_ALG_SHA256;
+	sig.signature.rsassa.sig.size = 256;
+	memset(sig.signature.rsassa.sig.buffer, 0x5a, 256);
+	seed("tpm", "signature-rsassa", buf, fz_sig_bytes(&sig, buf, sizeof(buf)));
+}
+
+static char *pem_of(X509 *c)
+{
+	char *pem = NULL;
+
+	must(attest_x509_to_pem(c, &pem), "PEM");
+	return pem;
+}
+
+static void enrol_seeds(void)
+{
+	uint8_t quote[1024], cert[1024], cdata[512], qual[32];
+	size_t quote_len, cert_len, cdata_len;
+	TPMT_SIGNATURE sig;
+	TPM2B_PUBLIC pub;
+	EVP_PKEY *rk = NULL;
+	X509 *root = NULL, *hostca = NULL, *ekcert = NULL;
+	unsigned char *der = NULL;
+	char *root_pem, *hostca_pem;
+	int der_len;
+	cJSON *o;
+
+	/* Certificates: a fleet root of some other CA, a host CA certificate
+	 * for the fixture host key, and an "EK certificate" for the fixture EK
+	 * that chains to that root (not to the vendor roots). */
+	must(attest_x509_make_root("fuzz.example", 3650, &rk, &root), "root");
+	must(attest_x509_make_host_ca(rk, root, "fuzz.example", FZ_HOST, fz_pkey(FZ_KEY_HOST),
+				      3600, &hostca), "host CA");
+	must(attest_x509_make_host_ca(rk, root, "fuzz.example", "ek", fz_pkey(FZ_KEY_EK), 3600,
+				      &ekcert), "EK cert");
+	if ((der_len = i2d_X509(ekcert, &der)) <= 0)
+		fz_die("i2d_X509");
+	seed("enrol", "ek-cert.der", der, (size_t)der_len);
+	root_pem = pem_of(root);
+	hostca_pem = pem_of(hostca);
+
+	o = msg("enrol-request");
+	must(attest_json_add_str(o, "host", FZ_HOST), "host");
+	must(attest_json_add_str(o, "ek_kind", "p256"), "ek_kind");
+	add_pub(o, "ek_public", FZ_KEY_EK);
+	must(attest_json_add_b64(o, "ek_cert", der, (size_t)der_len), "ek_cert");
+	add_pub(o, "ak_public", FZ_KEY_AK);
+	add_pub(o, "key_public", FZ_KEY_HOST);
+	seed_json(cJSON_Duplicate(o, 1), "request-allowlisted", "enrol", "json");
+	must(attest_json_add_str(o, "token", FZ_TOKEN), "token");
+	seed_json(cJSON_Duplicate(o, 1), "request-token", "enrol", NULL);
+	cJSON_ReplaceItemInObjectCaseSensitive(o, "ek_kind", cJSON_CreateString("p384"));
+	seed_json(o, "request-wrong-kind", "enrol", NULL);
+
+	o = msg("enrol-challenge");
+	must(attest_json_add_str(o, "challenge_id", FZ_ENROL_ID), "id");
+	must(attest_json_add_b64(o, "credential_blob", fz_secret, sizeof(fz_secret)), "blob");
+	must(attest_json_add_b64(o, "encrypted_secret", fz_secret, sizeof(fz_secret)), "enc");
+	must(attest_json_add_u64(o, "expires", FZ_EXPIRES), "expires");
+	seed_json(o, "challenge", "json", NULL);
+
+	/* enrol-response to FZ_ENROL_ID: creation evidence valid, quote signed
+	 * by the host key instead of the AK. */
+	must(attest_enrol_qualifying_data(FZ_ENROL_ID, fz_secret, sizeof(fz_secret), qual), "q");
+	cdata_len = fz_creation_data(cdata, sizeof(cdata));
+	fz_public(FZ_KEY_HOST, &pub);
+	cert_len = fz_certify(&pub, cdata, cdata_len, qual, sizeof(qual), cert, sizeof(cert));
+	quote_len = fz_quote(qual, sizeof(qual), fz_pcrs, quote, sizeof(quote));
+	o = msg("enrol-response");
+	must(attest_json_add_str(o, "challenge_id", FZ_ENROL_ID), "id");
+	must(attest_json_add_b64(o, "secret", fz_secret, sizeof(fz_secret)), "secret");
+	must(attest_json_add_b64(o, "certify_info", cert, cert_len), "certify_info");
+	fz_sign(FZ_KEY_AK, cert, cert_len, &sig);
+	must(attest_json_add_TPMT_SIGNATURE(o, "certify_sig", &sig), "certify_sig");
+	must(attest_json_add_b64(o, "creation_data", cdata, cdata_len), "creation_data");
+	must(attest_json_add_b64(o, "quote", quote, quote_len), "quote");
+	fz_sign(FZ_KEY_HOST, quote, quote_len, &sig);
+	must(attest_json_add_TPMT_SIGNATURE(o, "quote_sig", &sig), "quote_sig");
+	must(attest_json_add_u64(o, "pcr_mask", FZ_PCR_MASK), "pcr_mask");
+	must(attest_json_add_b64(o, "pcr_values", fz_pcrs, sizeof(fz_pcrs)), "pcr_values");
+	seed_json(cJSON_Duplicate(o, 1), "response", "enrol", "json");
+	cJSON_ReplaceItemInObjectCaseSensitive(o, "secret", cJSON_CreateString("AAAA"));
+	seed_json(o, "response-wrong-secret", "enrol", NULL);
+
+	o = msg("renew-challenge");
+	must(attest_json_add_str(o, "host", FZ_HOST), "host");
+	must(attest_json_add_str(o, "challenge_id", FZ_RENEW_ID), "id");
+	must(attest_json_add_b64(o, "nonce", fz_renew_nonce, sizeof(fz_renew_nonce)), "nonce");
+	must(attest_json_add_u64(o, "pcr_mask", FZ_PCR_MASK), "pcr_mask");
+	must(attest_json_add_u64(o, "expires", FZ_EXPIRES), "expires");
+	seed_json(o, "renew-challenge", "json", NULL);
+
+	/* renew-response to FZ_RENEW_ID: all checks pass but the signature. */
+	quote_len = fz_quote(fz_renew_nonce, sizeof(fz_renew_nonce), fz_pcrs, quote, sizeof(quote));
+	o = msg("renew-response");
+	must(attest_json_add_str(o, "challenge_id", FZ_RENEW_ID), "id");
+	must(attest_json_add_b64(o, "quote", quote, quote_len), "quote");
+	fz_sign(FZ_KEY_HOST, quote, quote_len, &sig);
+	must(attest_json_add_TPMT_SIGNATURE(o, "quote_sig", &sig), "quote_sig");
+	must(attest_json_add_u64(o, "pcr_mask", FZ_PCR_MASK), "pcr_mask");
+	must(attest_json_add_b64(o, "pcr_values", fz_pcrs, sizeof(fz_pcrs)), "pcr_values");
+	seed_json(o, "renewal", "enrol", "json");
+
+	/* enrol-result for the pending host: right key, unpinned root. */
+	o = msg("enrol-result");
+	must(attest_json_add_str(o, "host", FZ_HOST), "host");
+	must(attest_json_add_str(o, "trust_domain", "fuzz.example"), "td");
+	must(attest_json_add_str(o, "host_ca_cert", hostca_pem), "host_ca_cert");
+	must(attest_json_add_str(o, "root_cert", root_pem), "root_cert");
+	seed_json(o, "result", "enrol", "json");
+
+	free(root_pem);
+	free(hostca_pem);
+	OPENSSL_free(der);
+	X509_free(ekcert);
+	X509_free(hostca);
+	X509_free(root);
+	EVP_PKEY_free(rk);
+}
+
+/* Hand-written edge cases of the JSON layer. */
+static void json_seeds(void)
+{
+	static const struct {
+		const char *name, *text;
+	} s[] = {
+		{ "empty-object", "{}" },
+		{ "duplicate-key", "{\"type\":\"enrol-request\",\"type\":\"enrol-request\"}" },
+		{ "nested-dup", "{\"a\":{\"b\":1,\"b\":2}}" },
+		{ "depth-16", "{\"a\":[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]}" },
+		{ "depth-17", "{\"a\":[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]}" },
+		{ "trailing", "{\"version\":\"1\"} x" },
+		{ "escapes", "{\"host\":\"a\\u0000b\",\"token\":\"\\ud83d\\ude00\\n\"}" },
+		{ "numbers", "{\"expires\":\"18446744073709551615\",\"pcr_mask\":\"0255\","
+			     "\"x\":-1.5e308,\"y\":1e999}" },
+		{ "b64-fields", "{\"secret\":\"QUJD\",\"quote\":\"QQ==\",\"ek_cert\":\"QUI=\","
+				"\"pcr_values\":\"====\"}" },
+		{ "b64-raw", "QUJDRA==" },
+		{ "b64-raw-bad-pad", "QUJD=A==" },
+	};
+
+	for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++)
+		seed("json", s[i].name, s[i].text, strlen(s[i].text));
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: %s OUTDIR\n", argv[0]);
+		return 2;
+	}
+	outdir = argv[1];
+	tpm_seeds();
+	enrol_seeds();
+	json_seeds();
+	return 0;
+}

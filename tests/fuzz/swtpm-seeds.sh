@@ -1,0 +1,42 @@
+#!/bin/sh
+# swtpm-seeds.sh [CORPUS_DIR] - add TPM-made seeds to the fuzz corpus
+# (default tests/fuzz/corpus): the public areas of a real EK and AK, a real
+# TPM2_Quote (TPMS_ATTEST), its TPMT_SIGNATURE, the quote and signature in
+# fuzz_tpm's split form ([u16 BE n][attest][signature]) and the P-256 EK
+# certificate from NV. Uses a private swtpm (swtpm-ci/) in a temp dir.
+set -eu
+top=$(cd "$(dirname "$0")/../.." && pwd)
+corpus=${1:-$top/tests/fuzz/corpus}
+work=$(mktemp -d "${TMPDIR:-/tmp}/attest-seeds.XXXXXX")
+cleanup() {
+	[ -f "$work/tpm/swtpm.pid" ] && "$top/swtpm-ci/swtpm-stop.sh" "$work/tpm" >/dev/null 2>&1
+	rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+"$top/swtpm-ci/make-template.sh" "$work/tmpl" >"$work/tmpl.log" 2>&1 ||
+	{ cat "$work/tmpl.log" >&2; exit 1; }
+TPM2TOOLS_TCTI=$("$top/swtpm-ci/swtpm-start.sh" "$work/tmpl" "$work/tpm")
+export TPM2TOOLS_TCTI
+cd "$work"
+# fz_quote_nonce of fuzz_fixture.c, so the quote gets past the nonce check
+nonce=$(printf 'fuzz: quote qualifying data ....' | xxd -p -c 64)
+tpm2_createek -c ek.ctx -G ecc -u ek.pub >/dev/null
+tpm2_createak -C ek.ctx -c ak.ctx -G ecc -g sha256 -s ecdsa -u ak.pub -n ak.name >/dev/null
+tpm2_flushcontext -t
+tpm2_flushcontext -s
+tpm2_quote -c ak.ctx -l sha256:0,1,2,3,4,5,6,7 -q $nonce -g sha256 \
+	-m quote.msg -s quote.sig -o pcrs.out >/dev/null
+tpm2_nvread -C o 0x01c0000a -o ekcert.der 2>/dev/null
+
+n=$(wc -c <quote.msg)
+printf "$(printf '\\%03o\\%03o' $((n >> 8)) $((n & 255)))" >split
+cat quote.msg quote.sig >>split
+
+install -m 0644 ek.pub "$corpus/tpm/swtpm-ek-public"
+install -m 0644 ak.pub "$corpus/tpm/swtpm-ak-public"
+install -m 0644 quote.msg "$corpus/tpm/swtpm-quote"
+install -m 0644 quote.sig "$corpus/tpm/swtpm-signature"
+install -m 0644 split "$corpus/tpm/swtpm-quote-signed"
+install -m 0644 ekcert.der "$corpus/enrol/swtpm-ek-cert.der"
+echo "swtpm-seeds: wrote 6 seeds under $corpus"
