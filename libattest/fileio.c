@@ -222,11 +222,20 @@ int attest_dir_ensure(const char *path, mode_t mode)
 			return attest_fail(ATTEST_E_IO, "mkdir %s: %s", buf, strerror(errno));
 		*p = '/';
 	}
-	if (mkdir(buf, mode) != 0 && errno != EEXIST)
+	if (mkdir(buf, mode) == 0) {
+		/* new: exactly the mode asked for (umask aside), and durable */
+		if (chmod(buf, mode) != 0)
+			return attest_fail(ATTEST_E_IO, "chmod %s: %s", buf, strerror(errno));
+		return attest_dir_sync(buf);
+	}
+	if (errno != EEXIST)
 		return attest_fail(ATTEST_E_IO, "mkdir %s: %s", buf, strerror(errno));
 	if (lstat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
 		return attest_fail(ATTEST_E_IO, "%s is not a directory", buf);
-	if ((st.st_mode & 07777) != mode && chmod(buf, mode) != 0)
-		return attest_fail(ATTEST_E_IO, "chmod %s: %s", buf, strerror(errno));
+	/* An existing directory is never changed behind the operator's back:
+	 * one more open than asked for is refused instead. */
+	if ((st.st_mode & 0777 & ~mode) != 0)
+		return attest_fail(ATTEST_E_IO, "%s has mode %04o; it must be %04o or stricter",
+				   buf, (unsigned)(st.st_mode & 07777), (unsigned)mode);
 	return ATTEST_OK;
 }

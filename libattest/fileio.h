@@ -24,8 +24,9 @@ int attest_file_create_atomic(const char *path, const void *data, size_t len,
 /* *out is malloc'd, NUL-terminated (not counted in *len); caller frees. */
 int attest_file_read(const char *path, size_t cap, uint8_t **out,
 		     size_t *len) ATTEST_MUST_CHECK;
-/* mkdir -p with the given mode for the last component; an existing
- * directory is accepted and its mode tightened to `mode`. */
+/* mkdir -p with the given mode for the last component (fsynced into its
+ * parent); an existing directory is accepted only if it is no more open
+ * than `mode`, and never chmod'ed. */
 int attest_dir_ensure(const char *path, mode_t mode) ATTEST_MUST_CHECK;
 
 /* fsync the directory holding `path` (after an unlink or rename). */

@@ -106,6 +106,7 @@ int attest_host_enrol_begin(struct attest_tpm *t, const char *state_dir, const c
 	if (kind == ATTEST_EK_NONE && (r = attest_tpm_ek_detect(t, &kind)) != ATTEST_OK)
 		return r;
 	if ((r = attest_tpm_ek_cert(t, kind, &cert, &cert_len)) != ATTEST_OK ||
+	    (r = attest_ek_cert_unwrap(cert, &cert_len)) != ATTEST_OK ||
 	    (r = attest_tpm_ek_public(t, kind, &ek)) != ATTEST_OK)
 		goto out;
 	/* Catch a TPM whose EK does not match its own certificate here, with a

@@ -240,6 +240,37 @@ static int check_critical_exts(X509 *cert)
 	return ATTEST_OK;
 }
 
+/* The vendor bundle holds roots and intermediates in one PEM file:
+ * self-signed certificates become trust anchors, every other one only an
+ * untrusted intermediate that must itself chain to an anchor. (Treating
+ * intermediates as anchors, PARTIAL_CHAIN, would make each of them a root.) */
+static int load_vendor_bundle(const char *path, X509_STORE *store, STACK_OF(X509) *untrusted)
+{
+	BIO *b = BIO_new_file(path, "r");
+	X509 *x;
+	int n = 0, r = ATTEST_OK;
+
+	if (b == NULL)
+		return attest_fail_ossl(ATTEST_E_IO, "open TPM vendor roots %s", path);
+	while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+		int self = X509_check_issued(x, x) == X509_V_OK;
+		int ok = self ? X509_STORE_add_cert(store, x) : sk_X509_push(untrusted, x) > 0;
+
+		if (self || !ok)
+			X509_free(x); /* the store took its own reference */
+		if (!ok) {
+			r = attest_fail_ossl(ATTEST_E_CRYPTO, "load vendor certificate");
+			break;
+		}
+		n++;
+	}
+	ERR_clear_error(); /* end of file */
+	BIO_free(b);
+	if (r == ATTEST_OK && n == 0)
+		r = attest_fail(ATTEST_E_IO, "%s holds no certificate", path);
+	return r;
+}
+
 int attest_ek_cert_verify(const uint8_t *der, size_t len, const char *roots_pem,
 			  EVP_PKEY *ek_pub)
 {
@@ -247,6 +278,7 @@ int attest_ek_cert_verify(const uint8_t *der, size_t len, const char *roots_pem,
 	X509 *cert = NULL;
 	X509_STORE *store = NULL;
 	X509_STORE_CTX *ctx = NULL;
+	STACK_OF(X509) *untrusted = NULL;
 	int r = ATTEST_E_INTERNAL;
 
 	if (len == 0 || len > 4096)
@@ -262,17 +294,19 @@ int attest_ek_cert_verify(const uint8_t *der, size_t len, const char *roots_pem,
 	}
 	if ((r = check_critical_exts(cert)) != ATTEST_OK)
 		goto out;
-	if ((store = X509_STORE_new()) == NULL || (ctx = X509_STORE_CTX_new()) == NULL) {
+	/* An EK certificate is an end-entity certificate. */
+	if (X509_check_ca(cert) != 0) {
+		r = attest_fail(ATTEST_E_EK_UNTRUSTED, "EK certificate is a CA certificate");
+		goto out;
+	}
+	if ((store = X509_STORE_new()) == NULL || (ctx = X509_STORE_CTX_new()) == NULL ||
+	    (untrusted = sk_X509_new_null()) == NULL) {
 		r = attest_fail_ossl(ATTEST_E_NOMEM, "X509_STORE");
 		goto out;
 	}
-	if (X509_STORE_load_file(store, roots_pem) != 1) {
-		r = attest_fail_ossl(ATTEST_E_IO, "load TPM vendor roots from %s", roots_pem);
+	if ((r = load_vendor_bundle(roots_pem, store, untrusted)) != ATTEST_OK)
 		goto out;
-	}
-	/* Intermediates are configured alongside the roots as trust anchors. */
-	X509_STORE_set_flags(store, X509_V_FLAG_PARTIAL_CHAIN);
-	if (!X509_STORE_CTX_init(ctx, store, cert, NULL)) {
+	if (!X509_STORE_CTX_init(ctx, store, cert, untrusted)) {
 		r = attest_fail_ossl(ATTEST_E_CRYPTO, "X509_STORE_CTX_init");
 		goto out;
 	}
@@ -294,6 +328,7 @@ int attest_ek_cert_verify(const uint8_t *der, size_t len, const char *roots_pem,
 out:
 	X509_STORE_CTX_free(ctx);
 	X509_STORE_free(store);
+	sk_X509_pop_free(untrusted, X509_free);
 	X509_free(cert);
 	return r;
 }
@@ -386,4 +421,28 @@ int attest_pkey_load(const char *path, EVP_PKEY **out)
 	OPENSSL_cleanse(buf, len);
 	free(buf);
 	return r;
+}
+
+int attest_ek_cert_unwrap(uint8_t *buf, size_t *len)
+{
+	const unsigned char *p;
+	long content;
+	int tag, cls, ret;
+	size_t off = 0;
+
+	/* TCG PC Client: an optional header 0x10 0x01 <2-byte length>. */
+	if (*len > 4 && buf[0] == 0x10 && buf[1] == 0x01)
+		off = 4;
+	p = buf + off;
+	ret = ASN1_get_object(&p, &content, &tag, &cls, (long)(*len - off));
+	if ((ret & 0x80) != 0 || tag != V_ASN1_SEQUENCE || ret != V_ASN1_CONSTRUCTED ||
+	    (size_t)(p - buf) + (size_t)content > *len) {
+		ERR_clear_error();
+		return attest_fail(ATTEST_E_PARSE, "EK certificate in NV is not a DER SEQUENCE");
+	}
+	/* Keep exactly the certificate: NV indices may be padded. */
+	*len = (size_t)(p - (buf + off)) + (size_t)content;
+	if (off > 0)
+		memmove(buf, buf + off, *len);
+	return ATTEST_OK;
 }

@@ -54,6 +54,10 @@ int attest_x509_add_utf8_ext(X509 *cert, const char *oid, const char *value) ATT
 int attest_x509_random_serial(X509 *cert) ATTEST_MUST_CHECK;
 int attest_x509_set_name(X509_NAME *name, const char *org, const char *cn) ATTEST_MUST_CHECK;
 
+/* An EK certificate as read from NV: drop a TCG PC Client header
+ * (0x10 0x01 len) and any padding after the outer DER SEQUENCE, in place. */
+int attest_ek_cert_unwrap(uint8_t *buf, size_t *len) ATTEST_MUST_CHECK;
+
 /* PEM helpers. *out malloc'd, NUL-terminated. */
 int attest_x509_to_pem(X509 *cert, char **out) ATTEST_MUST_CHECK;
 int attest_x509_from_pem(const char *pem, size_t len, X509 **out) ATTEST_MUST_CHECK;

@@ -273,6 +273,21 @@ static void test_ek_refusals(void)
 	expect_request_refused(&untrusted, req, ATTEST_E_EK_UNTRUSTED);
 	free(req);
 
+	/* An intermediate alone is no trust anchor: a bundle holding only
+	 * swtpm's local CA intermediate does not make its EK certs trusted. */
+	{
+		struct env inter;
+		char only[700], *tk, *rq;
+
+		snprintf(only, sizeof(only), "%s/localca/issuercert.pem", tu_template());
+		env_up(&inter, only);
+		tk = token(&inter, "web-01");
+		rq = begin(&inter, "web-01", tk, ATTEST_EK_RSA2048);
+		expect_request_refused(&inter, rq, ATTEST_E_EK_UNTRUSTED);
+		free(rq);
+		free(tk);
+		env_down(&inter);
+	}
 	/* The P-256 EK public with the RSA EK's (valid) certificate. */
 	rsa_req = begin(&untrusted, "web-01", tok, ATTEST_EK_RSA2048);
 	req = begin(&untrusted, "web-01", tok, ATTEST_EK_P256);

@@ -11,6 +11,7 @@
 
 #include "fileio.h"
 #include "json.h"
+#include "x509.h"
 #include "testutil.h"
 
 static int kill_at;
@@ -85,6 +86,10 @@ static void test_create_exclusive_and_read_caps(void)
 	snprintf(path, sizeof(path), "%s/sub/dir", dir);
 	TU_ASSERT_ERR(attest_dir_ensure(path, 0700), ATTEST_OK);
 	CU_ASSERT(stat(path, &st) == 0 && (st.st_mode & 0777) == 0700);
+	TU_ASSERT_ERR(attest_dir_ensure(path, 0755), ATTEST_OK); /* stricter is fine */
+	CU_ASSERT_FATAL(chmod(path, 0755) == 0);
+	TU_ASSERT_ERR(attest_dir_ensure(path, 0700), ATTEST_E_IO); /* looser: refused, not changed */
+	CU_ASSERT(stat(path, &st) == 0 && (st.st_mode & 0777) == 0755);
 	tu_rmtree(dir);
 }
 
@@ -176,6 +181,35 @@ static void test_base64_strict(void)
 	}
 }
 
+/* NV certificates: header and padding stripped, garbage refused. */
+static void test_ek_cert_unwrap(void)
+{
+	/* a minimal DER SEQUENCE { INTEGER 5 } stands in for a certificate */
+	static const uint8_t der[] = { 0x30, 0x03, 0x02, 0x01, 0x05 };
+	uint8_t buf[32];
+	size_t len;
+
+	memcpy(buf, der, sizeof(der));
+	memset(buf + sizeof(der), 0xff, 8);
+	len = sizeof(der) + 8;
+	TU_ASSERT_ERR(attest_ek_cert_unwrap(buf, &len), ATTEST_OK);
+	CU_ASSERT(len == sizeof(der) && memcmp(buf, der, len) == 0);
+	buf[0] = 0x10;
+	buf[1] = 0x01;
+	buf[2] = 0x00;
+	buf[3] = sizeof(der);
+	memcpy(buf + 4, der, sizeof(der));
+	len = 4 + sizeof(der);
+	TU_ASSERT_ERR(attest_ek_cert_unwrap(buf, &len), ATTEST_OK);
+	CU_ASSERT(len == sizeof(der) && memcmp(buf, der, len) == 0);
+	memcpy(buf, "\x30\x09\x02\x01", 4);
+	len = 4;
+	TU_ASSERT_ERR(attest_ek_cert_unwrap(buf, &len), ATTEST_E_PARSE);
+	memcpy(buf, "\x04\x01\x00", 3);
+	len = 3;
+	TU_ASSERT_ERR(attest_ek_cert_unwrap(buf, &len), ATTEST_E_PARSE);
+}
+
 int main(void)
 {
 	static const struct tu_test tests[] = {
@@ -183,6 +217,7 @@ int main(void)
 		{ "exclusive create, read caps, no symlinks", test_create_exclusive_and_read_caps },
 		{ "strict JSON", test_json_strict },
 		{ "strict base64", test_base64_strict },
+		{ "EK certificate from NV: header and padding", test_ek_cert_unwrap },
 		{ NULL, NULL },
 	};
 
