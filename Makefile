@@ -19,7 +19,7 @@ DEB_PKGS := build-essential pkg-config libtss2-dev libssl-dev libcjson-dev \
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
 	-Wmissing-prototypes -Wvla
-HARDEN  := -fstack-protector-strong -fPIC
+HARDEN  := -fstack-protector-strong -fPIE
 ifeq ($(SAN),)
 OPT     := -O2 -g -D_FORTIFY_SOURCE=2
 else
@@ -67,7 +67,7 @@ $(BUILD)/obj/%.o: %.c
 
 $(BUILD)/obj/libattest/%.o: libattest/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -DATTEST_BUILDING_LIB -fvisibility=hidden -MMD -MP -c $< -o $@
+	$(CC) $(CFLAGS) -fPIC -DATTEST_BUILDING_LIB -fvisibility=hidden -MMD -MP -c $< -o $@
 
 $(LIB_A): $(LIB_OBJ)
 	@rm -f $@

@@ -206,6 +206,28 @@ static int cmd_renew_challenge(const struct cli_cmd *cmd, int argc, char **argv)
 	return r;
 }
 
+static int cmd_forget_host(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	const char *dir, *host;
+	const struct cli_opt opts[] = {
+		{ "dir", "D", "fleet CA directory", 1, &dir },
+		{ "host", "NAME", "enrolled host to forget", 1, &host },
+		{ 0 },
+	};
+	struct attest_ca *ca = NULL;
+	int r;
+
+	if ((r = cli_parse(cmd, opts, argc, argv)) != CLI_PARSED ||
+	    (r = open_ca(dir, &ca)) != CLI_EXIT_OK)
+		return r;
+	r = attest_ca_forget_host(ca, host);
+	attest_ca_close(ca);
+	if (r != ATTEST_OK)
+		return cli_fail(r, "forget host %s", host);
+	printf("forgot %s: its EK binding and reference PCRs are gone; it may enrol afresh\n", host);
+	return CLI_EXIT_OK;
+}
+
 /* PEM, else DER with no trailing bytes. */
 static X509 *parse_cert(const uint8_t *buf, size_t len)
 {
@@ -286,6 +308,10 @@ static const struct cli_cmd cmds[] = {
 	  "check a host's renew-response, write a new host CA certificate",
 	  "Checks nonce, PCR selection and digest, the AK signature and the reference\n"
 	  "PCR values; refuses with ATTEST_E_PCR_MISMATCH when the host booted other code." },
+	{ { "forget-host", NULL }, cmd_forget_host,
+	  "forget an enrolled host (EK binding, reference PCRs) so it can enrol afresh",
+	  "Use after approving a change of boot PCRs, or to move a name to a new TPM.\n"
+	  "Host CA certificates already issued stay valid until they expire (<= 24 h)." },
 	{ { "ek-hash", NULL }, cmd_ek_hash, "print the SHA-256 of an EK certificate's public key",
 	  "The value allow-ek takes: SHA-256 of the DER SubjectPublicKeyInfo, as hex." },
 };
