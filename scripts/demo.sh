@@ -61,7 +61,9 @@ TOKEN=$(attest-provision token --dir ca --host "$HOST" --operator demo)
 echo "$TOKEN"
 
 step "3. host: attestctl host enroll (EK, AK, host issuing key -> request)"
-run attestctl host enroll --state state --host "$HOST" --token "$TOKEN" --out request.json
+# the token travels in the environment, not on a command line others can read
+export ATTEST_JOIN_TOKEN="$TOKEN"
+run attestctl host enroll --state state --host "$HOST" --out request.json
 
 step "4. fleet CA: attest-provision enrol-request (EK chain, AK, token -> challenge)"
 run attest-provision enrol-request --dir ca --in request.json --out challenge.json
@@ -102,7 +104,7 @@ expect_refusal() {
 }
 
 step "10. refusal: the same join token replayed for a second enrolment"
-run attestctl host enroll --state state2 --host "$HOST" --token "$TOKEN" --out request2.json
+run attestctl host enroll --state state2 --host "$HOST" --out request2.json
 expect_refusal attest-provision enrol-request --dir ca --in request2.json --out challenge2.json
 
 step "11. renewal: a fresh quote of the reference boot PCRs earns a new host CA certificate"
