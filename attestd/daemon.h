@@ -3,6 +3,8 @@
 #define ATTESTD_DAEMON_H
 
 #include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 #include <openssl/evp.h>
@@ -21,6 +23,8 @@ struct attestd {
 	char host[64];
 	struct attest_tpm *tpm;
 	X509 *host_ca;
+	ino_t identity_ino; /* identity.json as loaded, to notice a renewal */
+	struct timespec identity_mtime;
 	struct attest_tpm_key hostkey;
 	EVP_PKEY *hostkey_pub;
 	struct registry reg;

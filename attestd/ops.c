@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
@@ -17,6 +18,7 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include <tss2/tss2_mu.h>
 
@@ -48,6 +50,16 @@ int attestd_open(struct attestd *d, const char *state_dir, const char *tcti, lon
 	if (strlen(state_dir) >= sizeof(d->state))
 		return attest_fail(ATTEST_E_INVALID_ARG, "state path too long");
 	memcpy(d->state, state_dir, strlen(state_dir) + 1);
+	{
+		struct stat st;
+		char path[700];
+
+		snprintf(path, sizeof(path), "%s/identity.json", state_dir);
+		if (stat(path, &st) == 0) {
+			d->identity_ino = st.st_ino;
+			d->identity_mtime = st.st_mtim;
+		}
+	}
 	if ((r = attest_host_identity_load(state_dir, &id)) != ATTEST_OK)
 		return r;
 	memcpy(d->trust_domain, id.trust_domain, sizeof(d->trust_domain));
@@ -125,6 +137,100 @@ static int agent_sign(void *arg, const uint8_t digest[32], TPMT_SIGNATURE *sig)
 					   sig);
 	}
 	return r;
+}
+
+/* ---------- agent CA certificates ---------- */
+
+/* (Re-)issue a->agent_ca under the current host CA: <= 24 h and never past
+ * the host CA's notAfter. A new agent CA invalidates the session issuer. */
+static int issue_agent_ca(struct attestd *d, struct agent *a)
+{
+	struct attest_signer hs = { host_sign, d, d->hostkey_pub };
+	struct attest_agent_ca_params p;
+	EVP_PKEY *agent_pub = NULL;
+	X509 *cert = NULL;
+	int r;
+
+	if ((r = attest_tpm_pub_to_pkey(&a->key.pub, &agent_pub)) != ATTEST_OK)
+		return r;
+	memset(&p, 0, sizeof(p));
+	p.agent_id = a->id;
+	p.agent_uuid = a->uuid;
+	p.agent_key = agent_pub;
+	memcpy(p.measurement, a->measurement, 32);
+	memcpy(p.policy, a->policy, 32);
+	p.creation = a->creation;
+	p.creation_len = a->creation_len;
+	p.creation_sig = a->creation_sig;
+	p.creation_sig_len = a->creation_sig_len;
+	p.ttl = 24 * 3600;
+	r = attest_x509_make_agent_ca(d->host_ca, &p, &hs, &cert);
+	EVP_PKEY_free(agent_pub);
+	if (r != ATTEST_OK)
+		return r;
+	X509_free(a->agent_ca);
+	a->agent_ca = cert;
+	X509_free(a->session_cert);
+	EVP_PKEY_free(a->session_key);
+	a->session_cert = NULL;
+	a->session_key = NULL;
+	return ATTEST_OK;
+}
+
+/* Pick up a renewed host identity (attestctl host renew rewrites
+ * identity.json): compare its inode and mtime with what we loaded. */
+static int refresh_identity(struct attestd *d)
+{
+	struct attest_host_identity id;
+	struct stat st;
+	char path[700];
+	int r;
+
+	snprintf(path, sizeof(path), "%s/identity.json", d->state);
+	if (stat(path, &st) != 0)
+		return attest_fail(ATTEST_E_STATE, "%s vanished", path);
+	if (st.st_ino == d->identity_ino && st.st_mtim.tv_sec == d->identity_mtime.tv_sec &&
+	    st.st_mtim.tv_nsec == d->identity_mtime.tv_nsec)
+		return ATTEST_OK;
+	if ((r = attest_host_identity_load(d->state, &id)) != ATTEST_OK)
+		return r;
+	if (strcmp(id.host, d->host) != 0 || strcmp(id.trust_domain, d->trust_domain) != 0) {
+		attest_host_identity_clear(&id);
+		return attest_fail(ATTEST_E_STATE, "host identity changed name; restart attestd");
+	}
+	EVP_PKEY_free(d->hostkey_pub);
+	d->hostkey_pub = NULL;
+	if ((r = attest_tpm_pub_to_pkey(&id.key.pub, &d->hostkey_pub)) != ATTEST_OK) {
+		attest_host_identity_clear(&id);
+		return r;
+	}
+	d->hostkey = id.key;
+	X509_free(d->host_ca);
+	d->host_ca = id.host_ca;
+	id.host_ca = NULL; /* transferred */
+	attest_host_identity_clear(&id);
+	d->identity_ino = st.st_ino;
+	d->identity_mtime = st.st_mtim;
+	attestd_log("loaded host CA certificate from %s", path);
+	return ATTEST_OK;
+}
+
+/* The agent CA must be issued by the current host CA and cover the leaf's
+ * lifetime (as far as the host CA allows); otherwise it is re-issued. */
+static int fresh_agent_ca(struct attestd *d, struct agent *a, long ttl)
+{
+	time_t until = time(NULL) + ttl;
+	int r;
+
+	if ((r = refresh_identity(d)) != ATTEST_OK)
+		return r;
+	if (X509_check_issued(d->host_ca, a->agent_ca) == X509_V_OK &&
+	    X509_cmp_time(X509_get0_notAfter(a->agent_ca), &until) > 0)
+		return ATTEST_OK;
+	if ((r = issue_agent_ca(d, a)) != ATTEST_OK || (r = registry_save(&d->reg, a)) != ATTEST_OK)
+		return r;
+	attestd_log("re-issued agent CA certificate of %s under the current host CA", a->name);
+	return ATTEST_OK;
 }
 
 /* ---------- request parsing helpers ---------- */
@@ -235,11 +341,7 @@ static int do_register(struct attestd *d, const cJSON *req, cJSON *reply)
 	struct attest_tpm_creation cr;
 	TPM2B_ATTEST cinfo;
 	TPMT_SIGNATURE csig;
-	uint8_t zero[32] = { 0 }, qual[32], sigbuf[sizeof(TPMT_SIGNATURE) + 8];
-	size_t siglen = 0;
-	EVP_PKEY *agent_pub = NULL;
-	struct attest_signer hs = { host_sign, d, d->hostkey_pub };
-	struct attest_agent_ca_params p;
+	uint8_t zero[32] = { 0 }, qual[32];
 	char *pem = NULL;
 	int r, ok_tier = 0;
 
@@ -342,24 +444,14 @@ static int do_register(struct attestd *d, const cJSON *req, cJSON *reply)
 	if ((r = attest_tpm_certify_creation(d->tpm, &a->key, &cr, qual, sizeof(qual), &cinfo,
 					     &csig)) != ATTEST_OK)
 		goto out;
-	if (Tss2_MU_TPMT_SIGNATURE_Marshal(&csig, sigbuf, sizeof(sigbuf), &siglen) != TSS2_RC_SUCCESS) {
+	if (Tss2_MU_TPMT_SIGNATURE_Marshal(&csig, a->creation_sig, sizeof(a->creation_sig),
+					   &a->creation_sig_len) != TSS2_RC_SUCCESS) {
 		r = attest_fail(ATTEST_E_INTERNAL, "marshal creation signature");
 		goto out;
 	}
-	if ((r = attest_tpm_pub_to_pkey(&a->key.pub, &agent_pub)) != ATTEST_OK)
-		goto out;
-	memset(&p, 0, sizeof(p));
-	p.agent_id = a->id;
-	p.agent_uuid = a->uuid;
-	p.agent_key = agent_pub;
-	memcpy(p.measurement, a->measurement, 32);
-	memcpy(p.policy, a->policy, 32);
-	p.creation = cinfo.attestationData;
-	p.creation_len = cinfo.size;
-	p.creation_sig = sigbuf;
-	p.creation_sig_len = siglen;
-	p.ttl = 24 * 3600;
-	if ((r = attest_x509_make_agent_ca(d->host_ca, &p, &hs, &a->agent_ca)) != ATTEST_OK)
+	memcpy(a->creation, cinfo.attestationData, cinfo.size);
+	a->creation_len = cinfo.size;
+	if ((r = issue_agent_ca(d, a)) != ATTEST_OK)
 		goto out;
 	a->score = agent_risk_score(a);
 	/* Commit point: the record is renamed into place. */
@@ -374,7 +466,6 @@ static int do_register(struct attestd *d, const cJSON *req, cJSON *reply)
 	r = ATTEST_OK;
 out:
 	free(pem);
-	EVP_PKEY_free(agent_pub);
 	agent_free(a);
 	return r;
 }
@@ -715,7 +806,8 @@ static int do_issue(struct attestd *d, const struct attestd_peer *peer, const cJ
 	}
 	if (ttl < 0)
 		ttl = cap;
-	if ((r = leaf_key(csr, &pub, &generated)) != ATTEST_OK)
+	if ((r = fresh_agent_ca(d, a, ttl)) != ATTEST_OK ||
+	    (r = leaf_key(csr, &pub, &generated)) != ATTEST_OK)
 		goto out;
 	if (d->before_sign != NULL)
 		d->before_sign(d->before_sign_arg);

@@ -145,6 +145,18 @@ static int get_fixed(const cJSON *o, const char *key, uint8_t *out, size_t len)
 	return ATTEST_OK;
 }
 
+static int get_var(const cJSON *o, const char *key, uint8_t *out, size_t cap, size_t *len)
+{
+	uint8_t *buf = NULL;
+	int r;
+
+	if ((r = attest_json_b64(o, key, cap, &buf, len)) != ATTEST_OK)
+		return r;
+	memcpy(out, buf, *len);
+	free(buf);
+	return ATTEST_OK;
+}
+
 static int get_strs(const cJSON *o, const char *key, char **out, size_t max, size_t *n)
 {
 	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(o, key), *it;
@@ -204,6 +216,9 @@ static int parse_record(const cJSON *o, struct agent *a)
 	    (r = attest_json_get_TPM2B_PUBLIC(o, "key_public", &a->key.pub)) != ATTEST_OK ||
 	    (r = attest_json_get_TPM2B_PRIVATE(o, "key_private", &a->key.priv)) != ATTEST_OK ||
 	    (r = attest_json_b64(o, "auth", sizeof(a->auth.buffer), &auth, &auth_len)) != ATTEST_OK ||
+	    (r = get_var(o, "creation", a->creation, sizeof(a->creation), &a->creation_len)) != ATTEST_OK ||
+	    (r = get_var(o, "creation_sig", a->creation_sig, sizeof(a->creation_sig),
+			 &a->creation_sig_len)) != ATTEST_OK ||
 	    (r = attest_json_str(o, "agent_ca", 16384, &pem)) != ATTEST_OK ||
 	    (r = attest_x509_from_pem(pem, strlen(pem), &a->agent_ca)) != ATTEST_OK)
 		goto out;
@@ -266,6 +281,8 @@ static cJSON *record_json(const struct agent *a)
 	     attest_json_add_TPM2B_PUBLIC(o, "key_public", &a->key.pub) == ATTEST_OK &&
 	     attest_json_add_TPM2B_PRIVATE(o, "key_private", &a->key.priv) == ATTEST_OK &&
 	     attest_json_add_b64(o, "auth", a->auth.buffer, a->auth.size) == ATTEST_OK &&
+	     attest_json_add_b64(o, "creation", a->creation, a->creation_len) == ATTEST_OK &&
+	     attest_json_add_b64(o, "creation_sig", a->creation_sig, a->creation_sig_len) == ATTEST_OK &&
 	     attest_json_add_str(o, "agent_ca", pem) == ATTEST_OK;
 	free(pem);
 	if (!ok) {

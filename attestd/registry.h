@@ -48,6 +48,12 @@ struct agent {
 	uint8_t policy[32];
 	struct attest_tpm_key key;
 	TPM2B_AUTH auth;
+	/* TPM2_CertifyCreation of the key by the AK: TPMS_ATTEST bytes and the
+	 * marshalled TPMT_SIGNATURE, kept to re-issue the agent CA certificate */
+	uint8_t creation[sizeof(TPMS_ATTEST)];
+	size_t creation_len;
+	uint8_t creation_sig[sizeof(TPMT_SIGNATURE) + 8];
+	size_t creation_sig_len;
 	X509 *agent_ca;
 	int revoked;
 	/* runtime only: the session issuer (software key) while valid */
