@@ -2,23 +2,31 @@
 # run-bench.sh - run the TPM benchmarks on swtpm (make bench).
 #
 # Builds one swtpm template (swtpm-ci/make-template.sh) in a temporary
-# directory, runs $BUILD/bench/bench_tpm with it and removes everything on
-# exit. Report only: a missing tool or a failed run prints a message and
-# the exit status says so, but `make bench` never fails on it.
+# directory, runs $BUILD/bench/bench_tpm and then $BUILD/bench/bench_issue
+# (attestd issuance; it starts $BUILD/attestd) with it and removes
+# everything on exit. Report only: a missing tool or a failed run prints a
+# message and the exit status says so, but `make bench` never fails on it.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-build}
 case $BUILD in /*) ;; *) BUILD=$top/$BUILD ;; esac
 bin=$BUILD/bench/bench_tpm
+issue_bin=$BUILD/bench/bench_issue
 
-if [ ! -x "$bin" ]; then
-	echo "run-bench: $bin missing; run 'make bench'" >&2
+if [ ! -x "$bin" ] && [ ! -x "$issue_bin" ]; then
+	echo "run-bench: $bin and $issue_bin missing; run 'make bench'" >&2
 	exit 1
 fi
 
 run=$(mktemp -d "${TMPDIR:-/tmp}/attest-bench.XXXXXX")
 cleanup() {
-	# A bench_tpm that died early may leave its swtpm instances running.
+	# A bench_issue that died early may leave its attestd running (it
+	# writes the daemon's pid next to the daemon's state).
+	for pid in "$run"/tmp/*/attestd.pid; do
+		[ -f "$pid" ] || continue
+		kill "$(cat "$pid")" 2>/dev/null || true
+	done
+	# A bench that died early may leave its swtpm instances running.
 	for pid in "$run"/tmp/*/tpm/swtpm.pid; do
 		[ -f "$pid" ] || continue
 		"$top/swtpm-ci/swtpm-stop.sh" "$(dirname "$pid")" >/dev/null 2>&1 || true
@@ -39,8 +47,21 @@ fi
 # trap removes whatever an interrupted run leaves behind.
 mkdir "$run/tmp"
 export ATTEST_TEST_TEMPLATE="$run/tmpl" ATTEST_SRCDIR="$top" TMPDIR="$run/tmp"
+# bench_issue runs attestd from here, as tests/run-tests.sh does.
+export PATH="$BUILD:$PATH"
 # ESYS logs its own view of every refused command; bench_tpm says more.
 export TSS2_LOG=all+none
 
 echo "# $(swtpm --version 2>&1 | head -n 1); $(tpm2_sign --version 2>&1 | sed -n 's/.*version="\([^"]*\)".*/tpm2-tools \1/p'); $(uname -srm)"
-"$bin"
+# Each bench runs even when the one before it failed or is missing; the
+# status is the last failure's.
+rc=0
+for b in "$bin" "$issue_bin"; do
+	if [ ! -x "$b" ]; then
+		echo "run-bench: $b missing; run 'make bench'" >&2
+		rc=1
+		continue
+	fi
+	"$b" || rc=$?
+done
+exit $rc

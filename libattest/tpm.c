@@ -19,6 +19,10 @@ struct attest_tpm {
 	attest_tpm_policy_hook_fn policy_hook;
 	void *policy_hook_arg;
 	uint64_t commands; /* TPM commands sent (each attempt counts) */
+	/* A policy session kept across attest_tpm_sign_policy calls: after a
+	 * successful use with continueSession the TPM resets its policy, so
+	 * the next signature needs no StartAuthSession/FlushContext. */
+	ESYS_TR policy_sess;
 };
 
 uint64_t attest_tpm_command_count(const struct attest_tpm *t) { return t->commands; }
@@ -86,6 +90,7 @@ static int tpm_fail(TSS2_RC rc, const char *what)
 static void flush(struct attest_tpm *t, ESYS_TR *h)
 {
 	if (*h != ESYS_TR_NONE) {
+		t->commands++;
 		(void)Esys_FlushContext(t->esys, *h);
 		*h = ESYS_TR_NONE;
 	}
@@ -101,6 +106,7 @@ int attest_tpm_open(const char *tcti_conf, struct attest_tpm **out)
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return attest_fail(ATTEST_E_NOMEM, "tpm open");
 	t->srk = ESYS_TR_NONE;
+	t->policy_sess = ESYS_TR_NONE;
 	if (tcti_conf == NULL || tcti_conf[0] == '\0')
 		tcti_conf = ATTEST_TPM_DEFAULT_TCTI;
 	rc = Tss2_TctiLdr_Initialize(tcti_conf, &t->tcti);
@@ -121,10 +127,17 @@ out:
 	return r;
 }
 
+void attest_tpm_release_cached(struct attest_tpm *t)
+{
+	flush(t, &t->policy_sess);
+}
+
 void attest_tpm_close(struct attest_tpm *t)
 {
 	if (t == NULL)
 		return;
+	if (t->esys != NULL)
+		attest_tpm_release_cached(t);
 	if (t->esys != NULL)
 		Esys_Finalize(&t->esys);
 	if (t->tcti != NULL)
@@ -636,37 +649,47 @@ static int policy_sign_once(struct attest_tpm *t, ESYS_TR key, uint32_t pcr_mask
 	TPMT_TK_HASHCHECK check = { .tag = TPM2_ST_HASHCHECK, .hierarchy = TPM2_RH_NULL };
 	TPM2B_DIGEST empty = { 0 };
 	TPML_PCR_SELECTION sel;
-	ESYS_TR sess = ESYS_TR_NONE;
-	TSS2_RC rc;
+	TSS2_RC rc = TSS2_RC_SUCCESS;
 	const char *what = "Esys_StartAuthSession (agent policy)";
 
 	attest_pcr_selection(pcr_mask, &sel);
-	TPM_CALL(t, rc, Esys_StartAuthSession(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-					   ESYS_TR_NONE, ESYS_TR_NONE, NULL, TPM2_SE_POLICY, &sym,
-					   TPM2_ALG_SHA256, &sess));
+	if (t->policy_sess == ESYS_TR_NONE) {
+		TPM_CALL(t, rc, Esys_StartAuthSession(t->esys, ESYS_TR_NONE, ESYS_TR_NONE,
+						      ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, NULL,
+						      TPM2_SE_POLICY, &sym, TPM2_ALG_SHA256,
+						      &t->policy_sess));
+		if (rc == TSS2_RC_SUCCESS &&
+		    (rc = Esys_TRSess_SetAttributes(t->esys, t->policy_sess,
+						    TPMA_SESSION_CONTINUESESSION,
+						    TPMA_SESSION_CONTINUESESSION)) != TSS2_RC_SUCCESS)
+			what = "Esys_TRSess_SetAttributes";
+	}
 	if (rc == TSS2_RC_SUCCESS) {
 		what = "Esys_PolicyPCR";
-		TPM_CALL(t, rc, Esys_PolicyPCR(t->esys, sess, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-					    &empty, &sel));
+		TPM_CALL(t, rc, Esys_PolicyPCR(t->esys, t->policy_sess, ESYS_TR_NONE, ESYS_TR_NONE,
+					       ESYS_TR_NONE, &empty, &sel));
 	}
 	if (rc == TSS2_RC_SUCCESS) {
 		what = "Esys_PolicyAuthValue";
-		TPM_CALL(t, rc, Esys_PolicyAuthValue(t->esys, sess, ESYS_TR_NONE, ESYS_TR_NONE,
-						  ESYS_TR_NONE));
+		TPM_CALL(t, rc, Esys_PolicyAuthValue(t->esys, t->policy_sess, ESYS_TR_NONE,
+						     ESYS_TR_NONE, ESYS_TR_NONE));
 	}
 	if (rc == TSS2_RC_SUCCESS) {
 		what = "Esys_PolicyCommandCode(TPM2_CC_Sign)";
-		TPM_CALL(t, rc, Esys_PolicyCommandCode(t->esys, sess, ESYS_TR_NONE, ESYS_TR_NONE,
-						    ESYS_TR_NONE, TPM2_CC_Sign));
+		TPM_CALL(t, rc, Esys_PolicyCommandCode(t->esys, t->policy_sess, ESYS_TR_NONE,
+						       ESYS_TR_NONE, ESYS_TR_NONE, TPM2_CC_Sign));
 	}
 	if (rc == TSS2_RC_SUCCESS) {
 		if (t->policy_hook != NULL)
 			t->policy_hook(t, attempt, t->policy_hook_arg);
 		what = "Esys_Sign (policy)";
-		TPM_CALL(t, rc, Esys_Sign(t->esys, key, sess, ESYS_TR_NONE, ESYS_TR_NONE, d, &null_scheme,
-				       &check, s));
+		TPM_CALL(t, rc, Esys_Sign(t->esys, key, t->policy_sess, ESYS_TR_NONE, ESYS_TR_NONE, d,
+					  &null_scheme, &check, s));
 	}
-	flush(t, &sess);
+	/* A failed sequence leaves the session in an unknown policy state:
+	 * drop it; the next call starts a fresh one. */
+	if (rc != TSS2_RC_SUCCESS)
+		flush(t, &t->policy_sess);
 	*rc_out = rc;
 	return rc == TSS2_RC_SUCCESS ? ATTEST_OK : tpm_fail(rc, what);
 }

@@ -102,7 +102,9 @@ int attest_tpm_pcr_extend(struct attest_tpm *t, unsigned pcr,
  * pcr_mask (their current values) AND PolicyAuthValue(auth) AND
  * PolicyCommandCode(TPM2_Sign). When the TPM answers TPM_RC_PCR_CHANGED
  * (a PCR moved between PolicyPCR and Sign) the policy is run again, at
- * most ATTEST_TPM_POLICY_RESTART_MAX times. A policy that does not match
+ * most ATTEST_TPM_POLICY_RESTART_MAX times. The policy session is kept for
+ * the next call (the TPM resets a continued policy session after use);
+ * attest_tpm_release_cached() flushes it. A policy that does not match
  * (wrong PCR value) or a wrong auth value is ATTEST_E_TPM_AUTH. */
 int attest_tpm_sign_policy(struct attest_tpm *t, const struct attest_tpm_key *key,
 			   const TPM2B_AUTH *auth, uint32_t pcr_mask, const uint8_t digest[32],
@@ -113,6 +115,10 @@ int attest_tpm_pcr_reset(struct attest_tpm *t, unsigned pcr) ATTEST_MUST_CHECK;
  * attest_tpm_sign_policy, with the attempt number (0-based). */
 typedef void (*attest_tpm_policy_hook_fn)(struct attest_tpm *t, int attempt, void *arg);
 void attest_tpm_set_policy_hook(struct attest_tpm *t, attest_tpm_policy_hook_fn fn, void *arg);
+
+/* Flush what the context keeps loaded for speed (the reusable policy
+ * session). attest_tpm_close does this too. */
+void attest_tpm_release_cached(struct attest_tpm *t);
 
 /* Transient objects and sessions (loaded or saved) currently in the TPM. */
 int attest_tpm_count_handles(struct attest_tpm *t, size_t *objects,

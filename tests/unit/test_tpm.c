@@ -89,6 +89,22 @@ static void test_policy_sign(void)
 		EVP_PKEY_free(pk);
 		free(der);
 	}
+	/* The policy session is kept and reused: the next signature costs
+	 * Load, PolicyPCR, PolicyAuthValue, PolicyCommandCode, Sign and the
+	 * key's FlushContext, six commands. */
+	{
+		uint64_t before = attest_tpm_command_count(t);
+		size_t objs = 9, sess = 9;
+
+		TU_ASSERT_ERR(attest_tpm_sign_policy(t, &key, &auth, 1u << AGENT_PCR, digest, &sig),
+			      ATTEST_OK);
+		CU_ASSERT_EQUAL(attest_tpm_command_count(t) - before, 6);
+		TU_ASSERT_ERR(attest_tpm_count_handles(t, &objs, &sess), ATTEST_OK);
+		CU_ASSERT(objs == 0 && sess == 1);
+		attest_tpm_release_cached(t);
+		TU_ASSERT_ERR(attest_tpm_count_handles(t, &objs, &sess), ATTEST_OK);
+		CU_ASSERT(objs == 0 && sess == 0);
+	}
 	/* The password alone (no policy) cannot use the key. */
 	TU_ASSERT_ERR(attest_tpm_sign(t, &key, &auth, digest, &sig), ATTEST_E_TPM_AUTH);
 	/* Wrong secret: an auth failure, reported as such and not retried. */

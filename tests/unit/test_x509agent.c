@@ -173,7 +173,9 @@ static void env_down(struct env *e)
 {
 	size_t objects = 99, sessions = 99;
 
-	/* Nothing of ours stays loaded in the TPM, after successes and refusals. */
+	/* Nothing of ours stays loaded in the TPM, after successes and refusals
+	 * (once the reusable policy session is released). */
+	attest_tpm_release_cached(e->t);
 	TU_ASSERT_ERR(attest_tpm_count_handles(e->t, &objects, &sessions), ATTEST_OK);
 	CU_ASSERT_EQUAL(objects, 0);
 	CU_ASSERT_EQUAL(sessions, 0);

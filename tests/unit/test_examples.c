@@ -1,0 +1,211 @@
+/* test_examples.c - the agents in examples/ really get certificates from a
+ * live attestd on swtpm, as docs/agents.md shows: the C one
+ * (examples/agent_client.c on attest_client_issue, strict, session and
+ * renewal) and the Python one (standard library only; registered as
+ * interpreter + script). The chains they write verify to the fleet root,
+ * their keys are 0600 and match the leaf, and the documented refusals
+ * (loader and PYTHON* variables, another copy of the script) hold.
+ * Targets: examples/, attestd's issue path, docs/agents.md. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "attest/attest.h"
+#include "testutil.h"
+#include "testutil_daemon.h"
+
+/* Where the built C example lives ($ATTEST_EXAMPLES, else
+ * $ATTEST_SRCDIR/$BUILD/examples). */
+static const char *examples_dir(void)
+{
+	static char buf[1024];
+	const char *e = getenv("ATTEST_EXAMPLES");
+
+	if (e != NULL && e[0] != '\0')
+		return e;
+	snprintf(buf, sizeof(buf), "%s/%s/examples",
+		 getenv("ATTEST_SRCDIR") ? getenv("ATTEST_SRCDIR") : ".",
+		 getenv("BUILD") ? getenv("BUILD") : "build");
+	return buf;
+}
+
+static const char *srcdir(void)
+{
+	return getenv("ATTEST_SRCDIR") ? getenv("ATTEST_SRCDIR") : ".";
+}
+
+static void register_json(struct daemon *d, const char *name, const char *binary,
+			  const char *script)
+{
+	char json[3000];
+	cJSON *reply = NULL;
+
+	snprintf(json, sizeof(json),
+		 "{\"op\":\"register\",\"name\":\"%s\",\"binary\":\"%s\"%s%s%s,\"uids\":[%u],"
+		 "\"scopes\":[\"ehr:read\",\"ehr:write\"],\"risk_tier\":\"medium\","
+		 "\"data_classes\":[\"phi\"],\"max_ttl\":600}",
+		 name, binary, script ? ",\"script\":\"" : "", script ? script : "",
+		 script ? "\"" : "", (unsigned)getuid());
+	TU_ASSERT_ERR(admin_call(d, json, &reply), ATTEST_OK);
+	cJSON_Delete(reply);
+}
+
+/* dir/cert.pem verifies to the fleet root, its leaf names the agent, and
+ * dir/key.pem is 0600 (in a 0700 directory) and holds the leaf's key. */
+static void check_out(struct daemon *d, const char *dir, const char *agent)
+{
+	char path[800];
+	struct stat st;
+
+	CU_ASSERT_EQUAL(tu_sh("openssl verify -CAfile '%s/root.pem' -untrusted '%s/cert.pem' "
+			      "'%s/cert.pem' >/dev/null", d->ca, dir, dir), 0);
+	CU_ASSERT_EQUAL(tu_sh("openssl x509 -in '%s/cert.pem' -noout -ext subjectAltName | "
+			      "grep -qx '    URI:spiffe://fleet.example/host/web-01/agent/%s'",
+			      dir, agent), 0);
+	CU_ASSERT_EQUAL(tu_sh("a=$(openssl x509 -in '%s/cert.pem' -noout -pubkey) && "
+			      "b=$(openssl pkey -in '%s/key.pem' -pubout) && [ \"$a\" = \"$b\" ]",
+			      dir, dir), 0);
+	snprintf(path, sizeof(path), "%s/key.pem", dir);
+	CU_ASSERT_FATAL(stat(path, &st) == 0);
+	CU_ASSERT_EQUAL(st.st_mode & 07777, 0600);
+	CU_ASSERT_FATAL(stat(dir, &st) == 0);
+	CU_ASSERT_EQUAL(st.st_mode & 077, 0);
+}
+
+/* Run cmd (with a clean environment plus env) and return its exit status;
+ * its output goes to <dir>/run.log, which is printed on a surprise. */
+static int run(struct daemon *d, int want, const char *env, const char *cmd)
+{
+	int rc = tu_sh("cd '%s' && env -i PATH=/usr/bin:/bin %s %s >run.log 2>&1", d->sw.dir,
+		       env ? env : "", cmd);
+
+	if (rc != want) {
+		fprintf(stderr, "  %s: exit %d, want %d; output:\n", cmd, rc, want);
+		(void)tu_sh("cat '%s/run.log' >&2", d->sw.dir);
+	}
+	return rc;
+}
+
+static int log_has(struct daemon *d, const char *what)
+{
+	return tu_sh("grep -q '%s' '%s/run.log'", what, d->sw.dir) == 0;
+}
+
+static void test_c_example(void)
+{
+	struct daemon d;
+	char bin[700], cmd[2000], out[800];
+
+	daemon_up(&d);
+	/* a copy of its own: what attestd measures must not change under us */
+	snprintf(bin, sizeof(bin), "%s/agent_client", d.sw.dir);
+	CU_ASSERT_EQUAL_FATAL(tu_sh("cp '%s/agent_client' '%s' && chmod 0755 '%s'", examples_dir(),
+				    bin, bin), 0);
+	register_json(&d, "cexample", bin, NULL);
+
+	snprintf(cmd, sizeof(cmd), "'%s' --agent cexample --socket '%s' --out strict", bin, d.sock);
+	CU_ASSERT_EQUAL(run(&d, 0, NULL, cmd), 0);
+	snprintf(out, sizeof(out), "%s/strict", d.sw.dir);
+	check_out(&d, out, "cexample");
+
+	snprintf(cmd, sizeof(cmd), "'%s' --agent cexample --socket '%s' --mode session --ttl 120 "
+		 "--out session", bin, d.sock);
+	CU_ASSERT_EQUAL(run(&d, 0, NULL, cmd), 0);
+	snprintf(out, sizeof(out), "%s/session", d.sw.dir);
+	check_out(&d, out, "cexample");
+
+	/* renewal: 3-second certificates, asked for again before each expires */
+	snprintf(cmd, sizeof(cmd), "timeout 4 '%s' --agent cexample --socket '%s' --ttl 3 --renew "
+		 "--out renew", bin, d.sock);
+	CU_ASSERT_EQUAL(run(&d, 124, NULL, cmd), 124);
+	CU_ASSERT_EQUAL(tu_sh("[ $(grep -c 'renew/key.pem, valid' '%s/run.log') -ge 2 ]", d.sw.dir), 0);
+	snprintf(out, sizeof(out), "%s/renew", d.sw.dir);
+	check_out(&d, out, "cexample");
+
+	/* refusals come back with the daemon's reason */
+	snprintf(cmd, sizeof(cmd), "'%s' --agent cexample --socket '%s' --out env", bin, d.sock);
+	CU_ASSERT_EQUAL(run(&d, 1, "LD_LIBRARY_PATH=/nonexistent", cmd), 1);
+	CU_ASSERT(log_has(&d, "ATTEST_E_ENV"));
+	snprintf(cmd, sizeof(cmd), "'%s' --agent cexample --socket '%s' --ttl 601 --out ttl", bin,
+		 d.sock);
+	CU_ASSERT_EQUAL(run(&d, 1, NULL, cmd), 1);
+	CU_ASSERT(log_has(&d, "ATTEST_E_TTL"));
+	daemon_down(&d);
+}
+
+static void test_python_example(void)
+{
+	struct daemon d;
+	char py[1024] = "", dir[700], script[800], cmd[4000], out[800];
+	char *real = NULL;
+	FILE *p;
+
+	if (tu_sh("command -v python3 >/dev/null 2>&1") != 0) {
+		fprintf(stderr, "  no python3: Python example not tested\n");
+		return;
+	}
+	if (getuid() != 0) {
+		fprintf(stderr, "  not root: cannot make a root-owned script; Python example not tested\n");
+		return;
+	}
+	/* The interpreter binary itself (python3 may be a symlink or a shim
+	 * script that execs it): that is what /proc/PID/exe will show. */
+	p = popen("env -i PATH=\"$PATH\" python3 -c 'import os,sys; "
+		  "print(os.path.realpath(sys.executable))'", "r");
+	CU_ASSERT_FATAL(p != NULL);
+	if (fgets(py, sizeof(py), p) != NULL)
+		py[strcspn(py, "\n")] = '\0';
+	pclose(p);
+	CU_ASSERT_FATAL(py[0] == '/');
+
+	daemon_up(&d);
+	/* root-owned, nobody else may write the script or its directory */
+	snprintf(dir, sizeof(dir), "%s/pyagent", d.sw.dir);
+	snprintf(script, sizeof(script), "%s/agent_client.py", dir);
+	CU_ASSERT_EQUAL_FATAL(tu_sh("mkdir -m 0755 '%s' && install -o 0 -g 0 -m 0644 "
+				    "'%s/examples/agent_client.py' '%s' && cp -p '%s' '%s/copy.py'",
+				    dir, srcdir(), script, script, dir), 0);
+	CU_ASSERT_FATAL((real = realpath(script, NULL)) != NULL);
+	register_json(&d, "pyexample", py, real);
+
+	snprintf(cmd, sizeof(cmd), "'%s' '%s' --agent pyexample --socket '%s' --out py", py, real,
+		 d.sock);
+	CU_ASSERT_EQUAL(run(&d, 0, NULL, cmd), 0);
+	snprintf(out, sizeof(out), "%s/py", d.sw.dir);
+	check_out(&d, out, "pyexample");
+
+	snprintf(cmd, sizeof(cmd), "'%s' '%s' --agent pyexample --socket '%s' --mode session "
+		 "--ttl 60 --out pysession", py, real, d.sock);
+	CU_ASSERT_EQUAL(run(&d, 0, NULL, cmd), 0);
+	snprintf(out, sizeof(out), "%s/pysession", d.sw.dir);
+	check_out(&d, out, "pyexample");
+
+	/* PYTHONPATH could load other code before the script: refused */
+	snprintf(cmd, sizeof(cmd), "'%s' '%s' --agent pyexample --socket '%s' --out pyenv", py,
+		 real, d.sock);
+	CU_ASSERT_EQUAL(run(&d, 1, "PYTHONPATH=/nonexistent", cmd), 1);
+	CU_ASSERT(log_has(&d, "ATTEST_E_ENV"));
+	/* the same bytes at another path are not the registered script */
+	snprintf(cmd, sizeof(cmd), "'%s' '%s/copy.py' --agent pyexample --socket '%s' --out pycopy",
+		 py, dir, d.sock);
+	CU_ASSERT_EQUAL(run(&d, 1, NULL, cmd), 1);
+	CU_ASSERT(log_has(&d, "ATTEST_E_MEASUREMENT"));
+	free(real);
+	daemon_down(&d);
+}
+
+int main(void)
+{
+	static const struct tu_test tests[] = {
+		{ "C example agent: strict, session, renewal, refusals", test_c_example },
+		{ "Python example agent (interpreter + script): certificate, PYTHON* refused",
+		  test_python_example },
+		{ NULL, NULL },
+	};
+
+	return tu_main("examples", tests);
+}
