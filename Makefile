@@ -10,7 +10,7 @@
 BUILD   ?= build
 CC      ?= cc
 SAN     ?=
-LIB_PKGS := tss2-esys tss2-mu tss2-rc tss2-tctildr libcrypto libssl libcjson
+LIB_PKGS := tss2-esys tss2-sys tss2-mu tss2-rc tss2-tctildr libcrypto libssl libcjson
 PKGS     := $(LIB_PKGS) cunit
 
 DEB_PKGS := build-essential pkg-config libtss2-dev libssl-dev libcjson-dev \
@@ -56,7 +56,7 @@ BENCH_BINS := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all deps demo check asan bench lint clean test-bins fuzz fuzz-replay
 .SECONDARY:
-all: $(LIB_A) $(LIB_SO) $(BINS) $(TEST_BINS) $(BENCH_BINS)
+all: $(LIB_A) $(LIB_SO) $(BINS) $(TEST_BINS) $(BENCH_BINS) $(EXAMPLE_BINS)
 
 deps:
 	@sh scripts/deps.sh $(DEB_PKGS)
@@ -86,6 +86,13 @@ $(BUILD)/attest-provision: $(PROVISION_SRC:%.c=$(BUILD)/obj/%.o) $(LIB_A)
 $(BUILD)/attestd: $(ATTESTD_SRC:%.c=$(BUILD)/obj/%.o) $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_LIBS) $(EVENT_LIBS)
 
+# examples/: agents showing the client API (docs/agents.md)
+EXAMPLE_SRC  := $(sort $(wildcard examples/*.c))
+EXAMPLE_BINS := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
+$(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_LIBS)
+
 # test agents: small programs the tests launch and measure
 AGENT_SRC  := $(sort $(wildcard tests/agents/*.c))
 AGENT_BINS := $(AGENT_SRC:tests/agents/%.c=$(BUILD)/agents/%)
@@ -103,7 +110,7 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(TESTUTIL_OBJ) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-test-bins: $(LIB_A) $(LIB_SO) $(BINS) $(TEST_BINS) $(AGENT_BINS)
+test-bins: $(LIB_A) $(LIB_SO) $(BINS) $(TEST_BINS) $(AGENT_BINS) $(EXAMPLE_BINS)
 
 check: deps
 	@sh scripts/check-docs.sh

@@ -40,6 +40,18 @@
 
 /* ---------- daemon state ---------- */
 
+/* attestd owns the TPM: objects or sessions a killed predecessor left
+ * behind would fill a TPM without resource manager (swtpm: 3 slots). */
+static int flush_leftovers(struct attestd *d)
+{
+	size_t n = 0;
+	int r = attest_tpm_flush_all(d->tpm, &n);
+
+	if (r == ATTEST_OK && n > 0)
+		attestd_log("flushed %zu transient objects or sessions left in the TPM", n);
+	return r;
+}
+
 int attestd_open(struct attestd *d, const char *state_dir, const char *tcti, long hard_max_ttl)
 {
 	struct attest_host_identity id;
@@ -70,6 +82,7 @@ int attestd_open(struct attestd *d, const char *state_dir, const char *tcti, lon
 	attest_host_identity_clear(&id);
 	if ((r = attest_tpm_pub_to_pkey(&d->hostkey.pub, &d->hostkey_pub)) != ATTEST_OK ||
 	    (r = attest_tpm_open(tcti, &d->tpm)) != ATTEST_OK ||
+	    (r = flush_leftovers(d)) != ATTEST_OK ||
 	    (r = registry_load(state_dir, &d->reg)) != ATTEST_OK ||
 	    (r = attest_measure_cache_new(256, &d->cache)) != ATTEST_OK) {
 		attestd_close(d);

@@ -38,6 +38,7 @@ struct conn {
 	uint8_t *body;
 	size_t body_len, body_got;
 	int passed_fd;
+	pid_t writer; /* pid that wrote the last chunk (SCM_CREDENTIALS) */
 	int closing; /* close once the output is flushed */
 };
 
@@ -117,10 +118,14 @@ static void fail_conn(struct conn *c, int code, const char *why)
 {
 	attestd_log("refused peer pid=%d uid=%u: %s [%s]: %s", (int)c->cred.pid,
 		    (unsigned)c->cred.uid, attest_strerror(code), attest_errname(code), why);
+	cJSON *reply = attestd_error_reply(code);
+
 	event_del(c->rev);
 	event_del(c->timer);
 	c->closing = 1;
-	queue_reply(c, attestd_error_reply(code));
+	if (reply != NULL)
+		cJSON_AddStringToObject(reply, "detail", why);
+	queue_reply(c, reply);
 }
 
 static void dispatch(struct conn *c)
@@ -146,33 +151,57 @@ static void dispatch(struct conn *c)
 	arm_timer(c);
 }
 
-/* Receive into buf, collecting at most one passed descriptor. */
+/* Receive into buf, collecting at most one passed descriptor. With
+ * SO_PASSCRED the kernel tags every chunk with the pid of the process that
+ * wrote it, and never merges chunks of different writers: a frame must be
+ * written entirely by the process that connected (the one attestd
+ * measures), or a process could connect and hand the socket to another.
+ * Returns -2 for too many descriptors, -3 for a foreign or unknown writer. */
 static ssize_t recv_some(struct conn *c, void *buf, size_t len)
 {
 	union {
-		char buf[CMSG_SPACE(sizeof(int))];
+		char buf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
 	} ctl;
 	struct iovec iov = { buf, len };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
 			      .msg_controllen = sizeof(ctl.buf) };
 	ssize_t n = recvmsg(c->fd, &msg, MSG_CMSG_CLOEXEC);
+	int writer_ok = 0;
 
 	if (n <= 0)
 		return n;
 	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm != NULL; cm = CMSG_NXTHDR(&msg, cm)) {
-		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
-		    cm->cmsg_len == CMSG_LEN(sizeof(int))) {
+		if (cm->cmsg_level != SOL_SOCKET)
+			continue;
+		if (cm->cmsg_type == SCM_RIGHTS && cm->cmsg_len == CMSG_LEN(sizeof(int))) {
 			int fd;
 
 			memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
 			if (c->passed_fd >= 0)
 				close(c->passed_fd); /* one per request; keep the latest */
 			c->passed_fd = fd;
+		} else if (cm->cmsg_type == SCM_CREDENTIALS &&
+			   cm->cmsg_len == CMSG_LEN(sizeof(struct ucred))) {
+			struct ucred who;
+
+			memcpy(&who, CMSG_DATA(cm), sizeof(who));
+			c->writer = who.pid;
+			writer_ok = who.pid == c->cred.pid && who.uid == c->cred.uid;
+		} else if (cm->cmsg_type == SCM_RIGHTS) {
+			/* more than one descriptor: close them all */
+			int *fds = (int *)CMSG_DATA(cm);
+			size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+			for (size_t i = 0; i < k; i++)
+				close(fds[i]);
+			return -2;
 		}
 	}
 	if (msg.msg_flags & MSG_CTRUNC)
 		return -2; /* more descriptors than we accept */
+	if (!writer_ok)
+		return -3;
 	return n;
 }
 
@@ -196,6 +225,15 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 			continue;
 		if (n == -2) {
 			fail_conn(c, ATTEST_E_PARSE, "too many passed descriptors");
+			return;
+		}
+		if (n == -3) {
+			char why[128];
+
+			snprintf(why, sizeof(why), "request written by pid %d or another uid, not by "
+				 "the connecting pid %d uid %u", (int)c->writer, (int)c->cred.pid,
+				 (unsigned)c->cred.uid);
+			fail_conn(c, ATTEST_E_PROC_CHANGED, why);
 			return;
 		}
 		if (n <= 0) { /* closed or error: drop silently if between frames */
@@ -302,6 +340,15 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		conn_free(c);
 		return;
 	}
+	{
+		int one = 1;
+
+		if (setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) != 0) {
+			attestd_log("SO_PASSCRED: %s", strerror(errno));
+			conn_free(c);
+			return;
+		}
+	}
 	evutil_make_socket_nonblocking(fd);
 	c->out = evbuffer_new();
 	c->rev = event_new(s->base, fd, EV_READ | EV_PERSIST, on_read, c);
@@ -348,6 +395,18 @@ static struct evconnlistener *listen_unix(struct attestd_server *s, const char *
 		attestd_log("chmod %s: %s", path, strerror(errno));
 		evconnlistener_free(l);
 		return NULL;
+	}
+	{
+		/* set on the listener so that even bytes written before accept()
+		 * carry their writer's credentials */
+		int one = 1;
+
+		if (setsockopt(evconnlistener_get_fd(l), SOL_SOCKET, SO_PASSCRED, &one,
+			       sizeof(one)) != 0) {
+			attestd_log("SO_PASSCRED on %s: %s", path, strerror(errno));
+			evconnlistener_free(l);
+			return NULL;
+		}
 	}
 	return l;
 }

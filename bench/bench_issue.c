@@ -224,6 +224,19 @@ static void emit_latency(double *v, int n)
 	printf("max %.4f\n", v[n - 1]);
 }
 
+/* Strict decimal int in [min, max]; -1 on anything else. */
+static int parse_int(const char *s, int min, int max)
+{
+	char *end = NULL;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
+		return -1;
+	return (int)v;
+}
+
 /* argv: --requester PHASE SOCK ADMIN N CHAIN_OUT CPU */
 static int requester_main(int argc, char **argv)
 {
@@ -237,9 +250,11 @@ static int requester_main(int argc, char **argv)
 	phase = argv[2];
 	sock = argv[3];
 	admin = argv[4];
-	n = atoi(argv[5]);
+	n = parse_int(argv[5], 1, MAX_SAMPLES);
 	chain = argv[6];
-	cpu = atoi(argv[7]);
+	cpu = strcmp(argv[7], "-1") == 0 ? -1 : parse_int(argv[7], 0, 1023);
+	if (n < 0 || (cpu < 0 && strcmp(argv[7], "-1") != 0))
+		return 2;
 	if (cpu >= 0) {
 		cpu_set_t set;
 
@@ -1050,7 +1065,7 @@ static void bench_body(void)
 	{
 		const char *p = strstr(saved_tcti, "port=");
 
-		up_port = p != NULL ? atoi(p + 5) : 0;
+		up_port = p != NULL ? parse_int(p + 5, 1, 65535) : 0;
 	}
 	stop_attestd(b);
 	if (up_port > 0 && proxy_start(up_port, &b->px) == 0) {

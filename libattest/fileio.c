@@ -158,7 +158,7 @@ int attest_file_read(const char *path, size_t cap, uint8_t **out, size_t *len)
 {
 	struct stat st;
 	uint8_t *buf = NULL;
-	size_t got = 0;
+	size_t got = 0, size;
 	int fd, r = ATTEST_E_INTERNAL;
 
 	*out = NULL;
@@ -178,21 +178,41 @@ int attest_file_read(const char *path, size_t cap, uint8_t **out, size_t *len)
 				(long long)st.st_size, cap);
 		goto out;
 	}
-	if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
-		r = attest_fail(ATTEST_E_NOMEM, "read %s", path);
-		goto out;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+	/* Read to end of file, not to st_size: /proc files report size 0. One
+	 * byte past the cap tells a file that grew over it. */
+	size = (size_t)st.st_size > 0 ? (size_t)st.st_size : 4096;
+	for (;;) {
+		ssize_t n;
 
+		if (buf == NULL || got == size) {
+			uint8_t *nb;
+
+			if (buf != NULL)
+				size = size * 2 > cap + 1 ? cap + 1 : size * 2;
+			if (got == size && got == cap + 1) {
+				r = attest_fail(ATTEST_E_TOO_LARGE, "%s: over cap %zu", path, cap);
+				goto out;
+			}
+			if ((nb = realloc(buf, size + 1)) == NULL) {
+				r = attest_fail(ATTEST_E_NOMEM, "read %s", path);
+				goto out;
+			}
+			buf = nb;
+		}
+		n = read(fd, buf + got, size - got);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0) {
-			r = attest_fail(ATTEST_E_IO, "read %s: %s", path,
-					n < 0 ? strerror(errno) : "short read");
+		if (n < 0) {
+			r = attest_fail(ATTEST_E_IO, "read %s: %s", path, strerror(errno));
 			goto out;
 		}
+		if (n == 0)
+			break;
 		got += (size_t)n;
+		if (got > cap) {
+			r = attest_fail(ATTEST_E_TOO_LARGE, "%s: over cap %zu", path, cap);
+			goto out;
+		}
 	}
 	buf[got] = '\0';
 	*out = buf;

@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include <tss2/tss2_esys.h>
+#include <tss2/tss2_sys.h>
 #include <tss2/tss2_rc.h>
 #include <tss2/tss2_tctildr.h>
 #include <openssl/crypto.h>
@@ -771,6 +772,48 @@ static int count_range(struct attest_tpm *t, uint32_t first, size_t *n)
 		Esys_Free(cap);
 		cap = NULL;
 	}
+	return ATTEST_OK;
+}
+
+/* Flush every handle of a capability range (first = range start). */
+static int flush_range(struct attest_tpm *t, uint32_t first, size_t *flushed)
+{
+	TPMS_CAPABILITY_DATA *cap = NULL;
+	TSS2_SYS_CONTEXT *sys = NULL;
+	TPMI_YES_NO more;
+	TSS2_RC rc;
+
+	if ((rc = Esys_GetSysContext(t->esys, &sys)) != TSS2_RC_SUCCESS)
+		return tpm_fail(rc, "Esys_GetSysContext");
+
+	TPM_CALL(t, rc, Esys_GetCapability(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+					   TPM2_CAP_HANDLES, first, 64, &more, &cap));
+	if (rc != TSS2_RC_SUCCESS)
+		return tpm_fail(rc, "Esys_GetCapability(handles)");
+	for (uint32_t i = 0; i < cap->data.handles.count; i++) {
+		uint32_t h = cap->data.handles.handle[i];
+		if (!handle_in_range(first, h))
+			break;
+		/* Raw handles of a previous owner have no ESYS resource: flush
+		 * them through the SAPI context beneath ESYS. */
+		t->commands++;
+		if (Tss2_Sys_FlushContext(sys, h) == TSS2_RC_SUCCESS)
+			(*flushed)++;
+	}
+	Esys_Free(cap);
+	return ATTEST_OK;
+}
+
+int attest_tpm_flush_all(struct attest_tpm *t, size_t *flushed)
+{
+	int r;
+
+	*flushed = 0;
+	flush(t, &t->policy_sess);
+	if ((r = flush_range(t, (uint32_t)TPM2_HT_TRANSIENT << 24, flushed)) != ATTEST_OK ||
+	    (r = flush_range(t, (uint32_t)TPM2_HT_LOADED_SESSION << 24, flushed)) != ATTEST_OK ||
+	    (r = flush_range(t, (uint32_t)TPM2_HT_SAVED_SESSION << 24, flushed)) != ATTEST_OK)
+		return r;
 	return ATTEST_OK;
 }
 

@@ -120,6 +120,11 @@ void attest_tpm_set_policy_hook(struct attest_tpm *t, attest_tpm_policy_hook_fn 
  * session). attest_tpm_close does this too. */
 void attest_tpm_release_cached(struct attest_tpm *t);
 
+/* Flush every transient object and session in the TPM. For the TPM's sole
+ * owner (a daemon on a TPM without resource manager, e.g. after a previous
+ * instance was killed); behind /dev/tpmrm0 it sees only its own handles. */
+int attest_tpm_flush_all(struct attest_tpm *t, size_t *flushed) ATTEST_MUST_CHECK;
+
 /* Transient objects and sessions (loaded or saved) currently in the TPM. */
 int attest_tpm_count_handles(struct attest_tpm *t, size_t *objects,
 			     size_t *sessions) ATTEST_MUST_CHECK;

@@ -69,11 +69,10 @@ static void check_out(struct daemon *d, const char *dir, const char *agent)
 	CU_ASSERT_EQUAL(tu_sh("a=$(openssl x509 -in '%s/cert.pem' -noout -pubkey) && "
 			      "b=$(openssl pkey -in '%s/key.pem' -pubout) && [ \"$a\" = \"$b\" ]",
 			      dir, dir), 0);
+	/* not fatal: the daemon must still be stopped by daemon_down */
 	snprintf(path, sizeof(path), "%s/key.pem", dir);
-	CU_ASSERT_FATAL(stat(path, &st) == 0);
-	CU_ASSERT_EQUAL(st.st_mode & 07777, 0600);
-	CU_ASSERT_FATAL(stat(dir, &st) == 0);
-	CU_ASSERT_EQUAL(st.st_mode & 077, 0);
+	CU_ASSERT(stat(path, &st) == 0 && (st.st_mode & 07777) == 0600);
+	CU_ASSERT(stat(dir, &st) == 0 && (st.st_mode & 077) == 0);
 }
 
 /* Run cmd (with a clean environment plus env) and return its exit status;
@@ -103,8 +102,11 @@ static void test_c_example(void)
 	daemon_up(&d);
 	/* a copy of its own: what attestd measures must not change under us */
 	snprintf(bin, sizeof(bin), "%s/agent_client", d.sw.dir);
-	CU_ASSERT_EQUAL_FATAL(tu_sh("cp '%s/agent_client' '%s' && chmod 0755 '%s'", examples_dir(),
-				    bin, bin), 0);
+	if (tu_sh("cp '%s/agent_client' '%s' && chmod 0755 '%s'", examples_dir(), bin, bin) != 0) {
+		CU_FAIL("examples/agent_client is not built (set ATTEST_EXAMPLES)");
+		daemon_down(&d);
+		return;
+	}
 	register_json(&d, "cexample", bin, NULL);
 
 	snprintf(cmd, sizeof(cmd), "'%s' --agent cexample --socket '%s' --out strict", bin, d.sock);
@@ -123,8 +125,9 @@ static void test_c_example(void)
 		 "--out renew", bin, d.sock);
 	CU_ASSERT_EQUAL(run(&d, 124, NULL, cmd), 124);
 	CU_ASSERT_EQUAL(tu_sh("[ $(grep -c 'renew/key.pem, valid' '%s/run.log') -ge 2 ]", d.sw.dir), 0);
-	snprintf(out, sizeof(out), "%s/renew", d.sw.dir);
-	check_out(&d, out, "cexample");
+	/* (the last one may have expired by now: no verify here) */
+	CU_ASSERT_EQUAL(tu_sh("cd '%s/renew' && [ \"$(stat -c %%a key.pem cert.pem | tr -d '\\n')\" "
+			      "= 600600 ]", d.sw.dir), 0);
 
 	/* refusals come back with the daemon's reason */
 	snprintf(cmd, sizeof(cmd), "'%s' --agent cexample --socket '%s' --out env", bin, d.sock);
@@ -166,10 +169,13 @@ static void test_python_example(void)
 	/* root-owned, nobody else may write the script or its directory */
 	snprintf(dir, sizeof(dir), "%s/pyagent", d.sw.dir);
 	snprintf(script, sizeof(script), "%s/agent_client.py", dir);
-	CU_ASSERT_EQUAL_FATAL(tu_sh("mkdir -m 0755 '%s' && install -o 0 -g 0 -m 0644 "
-				    "'%s/examples/agent_client.py' '%s' && cp -p '%s' '%s/copy.py'",
-				    dir, srcdir(), script, script, dir), 0);
-	CU_ASSERT_FATAL((real = realpath(script, NULL)) != NULL);
+	if (tu_sh("mkdir -m 0755 '%s' && install -o 0 -g 0 -m 0644 '%s/examples/agent_client.py' "
+		  "'%s' && cp -p '%s' '%s/copy.py'", dir, srcdir(), script, script, dir) != 0 ||
+	    (real = realpath(script, NULL)) == NULL) {
+		CU_FAIL("cannot install examples/agent_client.py (set ATTEST_SRCDIR)");
+		daemon_down(&d);
+		return;
+	}
 	register_json(&d, "pyexample", py, real);
 
 	snprintf(cmd, sizeof(cmd), "'%s' '%s' --agent pyexample --socket '%s' --out py", py, real,
