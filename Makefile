@@ -124,7 +124,7 @@ asan: deps
 	  BUILD=build-asan sh tests/run-tests.sh $(TEST_BINS:$(BUILD)/%=build-asan/%)
 
 demo: deps
-	@$(MAKE) --no-print-directory $(BINS)
+	@$(MAKE) --no-print-directory $(BINS) $(EXAMPLE_BINS)
 	@BUILD=$(BUILD) sh scripts/demo.sh
 
 bench: deps

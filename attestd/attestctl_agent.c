@@ -1,6 +1,7 @@
 /* attestctl_agent.c - agent registration (admin socket, root) and
  * certificates for the calling agent (agent socket). */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +67,16 @@ static int call_and_print(const char *sock, cJSON *req, const char *what)
 	return CLI_EXIT_OK;
 }
 
+static int add_path(cJSON *o, const char *key, const char *path)
+{
+	char resolved[PATH_MAX];
+
+	if (realpath(path, resolved) == NULL)
+		return cli_usage_error("--%s %s: %s", key, path, strerror(errno));
+	cJSON_AddStringToObject(o, key, resolved);
+	return CLI_EXIT_OK;
+}
+
 static cJSON *op_request(const char *op)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -99,10 +110,13 @@ int cmd_agent_register(const struct cli_cmd *cmd, int argc, char **argv)
 	if ((req = op_request("register")) == NULL)
 		return cli_fail(ATTEST_E_NOMEM, "request");
 	cJSON_AddStringToObject(req, "name", name);
-	cJSON_AddStringToObject(req, "binary", binary);
 	cJSON_AddStringToObject(req, "risk_tier", tier);
-	if (script != NULL)
-		cJSON_AddStringToObject(req, "script", script);
+	/* attestd resolves paths in its own working directory: send absolute ones */
+	if ((r = add_path(req, "binary", binary)) != CLI_EXIT_OK ||
+	    (script != NULL && (r = add_path(req, "script", script)) != CLI_EXIT_OK)) {
+		cJSON_Delete(req);
+		return r;
+	}
 	{
 		cJSON *arr = cJSON_AddArrayToObject(req, "uids");
 		char *copy = strdup(uids), *p, *save = NULL;

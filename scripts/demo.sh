@@ -10,7 +10,7 @@ set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-build}
 case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
-for b in attestctl attest-provision; do
+for b in attestctl attest-provision attestd examples/agent_client; do
 	[ -x "$BUILD/$b" ] || { echo "demo: $BUILD/$b missing; run make first" >&2; exit 1; }
 done
 PATH=$BUILD:$PATH
@@ -23,6 +23,9 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/attestd-demo.XXXXXX")
 cleanup() {
 	rc=$?
 	trap - EXIT INT TERM
+	if [ -n "${ATTESTD_PID:-}" ]; then
+		kill "$ATTESTD_PID" 2>/dev/null && wait "$ATTESTD_PID" 2>/dev/null || true
+	fi
 	if [ -f "$WORK/tpm/swtpm.pid" ]; then
 		"$ROOT/swtpm-ci/swtpm-stop.sh" "$WORK/tpm" || echo "demo: could not stop swtpm" >&2
 	fi
@@ -122,4 +125,50 @@ run attest-provision renew-challenge --dir ca --host "$HOST" --out renew2.json
 run attestctl host renew --state state --answer renew2.json --out renew2-response.json
 expect_refusal attest-provision renew-response --dir ca --in renew2-response.json --out x.json
 
-step "done: $HOST enrolled in trust domain $TD, renewed once, then refused after a boot change"
+step "13. attestd: the host daemon takes the TPM (agent and admin sockets)"
+attestd --state state --socket "$WORK/attestd.sock" --admin-socket "$WORK/admin.sock" \
+	2>attestd.log &
+ATTESTD_PID=$!
+i=0
+while [ ! -S "$WORK/admin.sock" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+[ -S "$WORK/admin.sock" ] || { cat attestd.log >&2; echo "demo: attestd did not start" >&2; exit 1; }
+sed -n 's/^[^ ]* attestd: //p' attestd.log
+
+step "14. operator: register two agents (TPM key bound to each measured binary)"
+mkdir -m 0755 agents
+cp "$BUILD/examples/agent_client" agents/triage
+cp "$BUILD/examples/agent_client" agents/scribe
+chmod 0755 agents/triage agents/scribe
+ADM="--admin-socket $WORK/admin.sock"
+# register NAME ARGS...: show the command, then the key facts of the reply
+register() {
+	n=$1
+	shift
+	printf '$ attestctl agent register --name %s %s\n' "$n" "$*"
+	# shellcheck disable=SC2086
+	attestctl agent register $ADM --name "$n" "$@" | grep -E '"(id|binary_sha256|risk_score|policy_digest)"'
+}
+register triage --binary agents/triage --uids "$(id -u)" --scopes ehr:read,ehr:annotate \
+	--tier high --classes phi --max-ttl 300 --delegate-depth 1
+register scribe --binary agents/scribe --uids "$(id -u)" --scopes notes:write \
+	--tier medium --classes pii --max-ttl 120
+mkdir -m 0700 certs
+
+step "15. agents launch and ask for certificates (strict: the TPM signs; session: a 15-min issuer)"
+run agents/triage --agent triage --socket "$WORK/attestd.sock" --mode strict --ttl 120 --out certs/triage
+run agents/scribe --agent scribe --socket "$WORK/attestd.sock" --mode session --out certs/scribe
+for a in triage scribe; do
+	echo "--- chain of $a (leaf first), verified against the fleet root:"
+	openssl crl2pkcs7 -nocrl -certfile "certs/$a/cert.pem" | openssl pkcs7 -print_certs -noout |
+		sed -n 's/^subject=/  subject: /p'
+	openssl x509 -in "certs/$a/cert.pem" -noout -ext subjectAltName | sed -n 's/^ *URI:/  leaf SAN: /p'
+	run openssl verify -CAfile ca/root.pem -untrusted "certs/$a/cert.pem" "certs/$a/cert.pem"
+done
+
+step "16. refusal: the triage binary is modified on disk; its next launch is refused"
+printf 'tampered' >> agents/triage
+expect_refusal agents/triage --agent triage --socket "$WORK/attestd.sock" --out certs/triage2
+echo "--- attestd's log says why:"
+sed -n 's/^[^ ]* attestd: //p' attestd.log | grep refused | tail -n 1
+
+step "done: $HOST enrolled, renewed, refused after a boot change; two agents got chains; a tampered agent was refused"
