@@ -1,4 +1,5 @@
 /* x509.c - certificate profile and EK certificate validation (OpenSSL 3). */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -51,19 +52,20 @@ int attest_x509_add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
 	return ATTEST_OK;
 }
 
-/* Non-critical custom extension whose value is a DER UTF8String. */
-int attest_x509_add_utf8_ext(X509 *cert, const char *oid, const char *value)
+/* Non-critical custom extension whose value is a DER UTF8String or OCTET
+ * STRING holding `data`. */
+static int add_string_ext(X509 *cert, const char *oid, int utf8, const void *data, size_t len)
 {
 	ASN1_OBJECT *obj = OBJ_txt2obj(oid, 1);
-	ASN1_UTF8STRING *str = ASN1_UTF8STRING_new();
+	ASN1_STRING *val = ASN1_STRING_type_new(utf8 ? V_ASN1_UTF8STRING : V_ASN1_OCTET_STRING);
 	ASN1_OCTET_STRING *oct = ASN1_OCTET_STRING_new();
 	X509_EXTENSION *ext = NULL;
 	unsigned char *der = NULL;
-	int derlen, r = ATTEST_E_CRYPTO;
+	int derlen = 0, r = ATTEST_E_CRYPTO;
 
-	if (obj == NULL || str == NULL || oct == NULL ||
-	    !ASN1_STRING_set(str, value, (int)strlen(value)) ||
-	    (derlen = i2d_ASN1_UTF8STRING(str, &der)) <= 0 ||
+	if (len > INT_MAX || obj == NULL || val == NULL || oct == NULL ||
+	    !ASN1_STRING_set(val, data, (int)len) ||
+	    (derlen = utf8 ? i2d_ASN1_UTF8STRING(val, &der) : i2d_ASN1_OCTET_STRING(val, &der)) <= 0 ||
 	    !ASN1_OCTET_STRING_set(oct, der, derlen) ||
 	    (ext = X509_EXTENSION_create_by_OBJ(NULL, obj, 0, oct)) == NULL ||
 	    !X509_add_ext(cert, ext, -1)) {
@@ -75,9 +77,19 @@ out:
 	OPENSSL_free(der);
 	X509_EXTENSION_free(ext);
 	ASN1_OCTET_STRING_free(oct);
-	ASN1_UTF8STRING_free(str);
+	ASN1_STRING_free(val);
 	ASN1_OBJECT_free(obj);
 	return r;
+}
+
+int attest_x509_add_utf8_ext(X509 *cert, const char *oid, const char *value)
+{
+	return add_string_ext(cert, oid, 1, value, strlen(value));
+}
+
+int attest_x509_add_octet_ext(X509 *cert, const char *oid, const uint8_t *data, size_t len)
+{
+	return add_string_ext(cert, oid, 0, data, len);
 }
 
 int attest_x509_random_serial(X509 *cert)

@@ -51,6 +51,8 @@ int attest_ek_cert_verify(const uint8_t *der, size_t len, const char *roots_pem,
  * most 64 characters, X.520 upper bounds). */
 int attest_x509_add_ext(X509 *cert, X509 *issuer, int nid, const char *value) ATTEST_MUST_CHECK;
 int attest_x509_add_utf8_ext(X509 *cert, const char *oid, const char *value) ATTEST_MUST_CHECK;
+int attest_x509_add_octet_ext(X509 *cert, const char *oid, const uint8_t *data,
+			      size_t len) ATTEST_MUST_CHECK;
 int attest_x509_random_serial(X509 *cert) ATTEST_MUST_CHECK;
 int attest_x509_set_name(X509_NAME *name, const char *org, const char *cn) ATTEST_MUST_CHECK;
 

@@ -369,35 +369,6 @@ int attest_agent_id_parse(const char *id, struct attest_agent_id *out)
 
 /* ---- building -------------------------------------------------------------- */
 
-/* Non-critical custom extension whose value is a DER OCTET STRING. */
-static int add_octet_ext(X509 *cert, const char *oid, const uint8_t *data, size_t len)
-{
-	ASN1_OBJECT *obj = OBJ_txt2obj(oid, 1);
-	ASN1_OCTET_STRING *val = ASN1_OCTET_STRING_new();
-	ASN1_OCTET_STRING *oct = ASN1_OCTET_STRING_new();
-	X509_EXTENSION *ext = NULL;
-	unsigned char *der = NULL;
-	int derlen, r = ATTEST_E_CRYPTO;
-
-	if (len > INT_MAX || obj == NULL || val == NULL || oct == NULL ||
-	    !ASN1_OCTET_STRING_set(val, data, (int)len) ||
-	    (derlen = i2d_ASN1_OCTET_STRING(val, &der)) <= 0 ||
-	    !ASN1_OCTET_STRING_set(oct, der, derlen) ||
-	    (ext = X509_EXTENSION_create_by_OBJ(NULL, obj, 0, oct)) == NULL ||
-	    !X509_add_ext(cert, ext, -1)) {
-		r = attest_fail_ossl(ATTEST_E_CRYPTO, "custom extension %s", oid);
-		goto out;
-	}
-	r = ATTEST_OK;
-out:
-	OPENSSL_free(der);
-	X509_EXTENSION_free(ext);
-	ASN1_OCTET_STRING_free(oct);
-	ASN1_OCTET_STRING_free(val);
-	ASN1_OBJECT_free(obj);
-	return r;
-}
-
 /* notBefore backdated a minute for clock skew when the TTL is long enough
  * to afford it, the whole window within ttl, notAfter never past the
  * issuer's (SPIFFE X509-SVID; DESIGN.md). */
@@ -574,10 +545,10 @@ int attest_x509_make_agent_ca(X509 *host_ca, const struct attest_agent_ca_params
 	    (r = add_ca_exts(c, host_ca, "critical,CA:TRUE,pathlen:1", td)) != ATTEST_OK ||
 	    (r = attest_x509_add_utf8_ext(c, ATTEST_OID_AGENT_ID, p->agent_id)) != ATTEST_OK ||
 	    (r = attest_x509_add_utf8_ext(c, ATTEST_OID_AGENT_UUID, p->agent_uuid)) != ATTEST_OK ||
-	    (r = add_octet_ext(c, ATTEST_OID_MEASUREMENT, p->measurement, 32)) != ATTEST_OK ||
-	    (r = add_octet_ext(c, ATTEST_OID_POLICY, p->policy, 32)) != ATTEST_OK ||
-	    (r = add_octet_ext(c, ATTEST_OID_CREATION, p->creation, p->creation_len)) != ATTEST_OK ||
-	    (r = add_octet_ext(c, ATTEST_OID_CREATION_SIG, p->creation_sig, p->creation_sig_len)) !=
+	    (r = attest_x509_add_octet_ext(c, ATTEST_OID_MEASUREMENT, p->measurement, 32)) != ATTEST_OK ||
+	    (r = attest_x509_add_octet_ext(c, ATTEST_OID_POLICY, p->policy, 32)) != ATTEST_OK ||
+	    (r = attest_x509_add_octet_ext(c, ATTEST_OID_CREATION, p->creation, p->creation_len)) != ATTEST_OK ||
+	    (r = attest_x509_add_octet_ext(c, ATTEST_OID_CREATION_SIG, p->creation_sig, p->creation_sig_len)) !=
 		    ATTEST_OK ||
 	    (r = attest_x509_sign_with(c, host_key)) != ATTEST_OK)
 		goto out;
@@ -688,7 +659,7 @@ int attest_x509_make_leaf(X509 *issuer, const struct attest_leaf_params *p,
 	if (p->scopes != NULL && (r = attest_x509_add_utf8_ext(c, ATTEST_OID_SCOPES, p->scopes)) != ATTEST_OK)
 		goto out;
 	if (p->intent != NULL &&
-	    (r = add_octet_ext(c, ATTEST_OID_INTENT, p->intent, p->intent_len)) != ATTEST_OK)
+	    (r = attest_x509_add_octet_ext(c, ATTEST_OID_INTENT, p->intent, p->intent_len)) != ATTEST_OK)
 		goto out;
 	if ((r = attest_x509_sign_with(c, s)) != ATTEST_OK)
 		goto out;
