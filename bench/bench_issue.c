@@ -250,7 +250,7 @@ static int requester_main(int argc, char **argv)
 	phase = argv[2];
 	sock = argv[3];
 	admin = argv[4];
-	n = parse_int(argv[5], 1, MAX_SAMPLES);
+	n = parse_int(argv[5], 0, 1000000); /* 0: run for a fixed time */
 	chain = argv[6];
 	cpu = strcmp(argv[7], "-1") == 0 ? -1 : parse_int(argv[7], 0, 1023);
 	if (n < 0 || (cpu < 0 && strcmp(argv[7], "-1") != 0))
@@ -1213,13 +1213,14 @@ int main(int argc, char **argv)
 		g.failures++;
 	}
 	report(&g);
-	proxy_stop(&g.px);
 	{
-		/* nothing of ours left in the TPM after attestd stopped */
+		/* nothing of ours left in the TPM after attestd stopped (stop it
+		 * before the counting proxy it may be talking through) */
 		struct attest_tpm *t = NULL;
 		size_t objects = 0, sessions = 0;
 
 		stop_attestd(&g);
+		proxy_stop(&g.px);
 		if (g.d.sw.tcti[0] != '\0' && attest_tpm_open(g.d.sw.tcti, &t) == ATTEST_OK &&
 		    attest_tpm_count_handles(t, &objects, &sessions) == ATTEST_OK &&
 		    (objects != 0 || sessions != 0)) {
