@@ -37,6 +37,7 @@
 #define AGENT_PCR_MASK (1u << AGENT_PCR)
 #define SESSION_ISSUER_TTL ATTEST_SESSION_ISSUER_MAX_TTL
 #define SESSION_REFRESH_MARGIN 60
+#define SCOPES_MAX 1024 /* the leaf's scopes extension (x509agent.c) */
 
 /* ---------- daemon state ---------- */
 
@@ -237,6 +238,14 @@ static int fresh_agent_ca(struct attestd *d, struct agent *a, long ttl)
 
 	if ((r = refresh_identity(d)) != ATTEST_OK)
 		return r;
+	/* An agent CA can never outlive the host CA: ask only for what the host
+	 * CA allows, or every request near its end would re-issue. */
+	if (ASN1_TIME_cmp_time_t(X509_get0_notAfter(d->host_ca), until) < 0) {
+		struct tm tm;
+
+		if (ASN1_TIME_to_tm(X509_get0_notAfter(d->host_ca), &tm) == 1)
+			until = timegm(&tm) - 1;
+	}
 	if (X509_check_issued(d->host_ca, a->agent_ca) == X509_V_OK &&
 	    X509_cmp_time(X509_get0_notAfter(a->agent_ca), &until) > 0)
 		return ATTEST_OK;
@@ -314,6 +323,26 @@ static int opt_str(const cJSON *req, const char *key, size_t max, const char **o
 
 static int valid_class(const char *s) { return attest_valid_hostname(s); }
 
+/* "a b c" into out (outsz incl. NUL); ATTEST_E_SCOPE when it does not fit
+ * the leaf's scopes extension. */
+static int join_scopes(const char *const *v, size_t n, char *out, size_t outsz)
+{
+	size_t len = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		size_t k = strlen(v[i]);
+
+		if (len + (i > 0) + k >= outsz)
+			return attest_fail(ATTEST_E_SCOPE, "scopes joined exceed %zu bytes", outsz - 1);
+		if (i > 0)
+			out[len++] = ' ';
+		memcpy(out + len, v[i], k + 1); /* checked above: fits with its NUL */
+		len += k;
+	}
+	return ATTEST_OK;
+}
+
 /* ---------- registration ---------- */
 
 static void uuid_v4(char out[37])
@@ -326,6 +355,16 @@ static void uuid_v4(char out[37])
 	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
 	attest_hex(b, sizeof(b), hex);
 	snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
+}
+
+static int file_size(const char *path, uint64_t *size)
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0)
+		return attest_fail(ATTEST_E_IO, "stat %s: %s", path, strerror(errno));
+	*size = (uint64_t)st.st_size;
+	return ATTEST_OK;
 }
 
 static int measure_path(struct attestd *d, const char *path, char *resolved_out, size_t outsz,
@@ -355,7 +394,7 @@ static int do_register(struct attestd *d, const cJSON *req, cJSON *reply)
 	TPM2B_ATTEST cinfo;
 	TPMT_SIGNATURE csig;
 	uint8_t zero[32] = { 0 }, qual[32];
-	char *pem = NULL;
+	char *pem = NULL, joined[SCOPES_MAX + 1];
 	int r, ok_tier = 0;
 
 	if ((r = attest_json_only(req, keys)) != ATTEST_OK ||
@@ -395,10 +434,12 @@ static int do_register(struct attestd *d, const cJSON *req, cJSON *reply)
 		a->uids[a->nuids++] = (uid_t)it->valuedouble;
 	}
 	if ((r = str_list(req, "scopes", valid_scope, a->scopes, AGENT_MAX_SCOPES, &a->nscopes)) != ATTEST_OK ||
+	    (r = join_scopes((const char *const *)a->scopes, a->nscopes, joined, sizeof(joined))) != ATTEST_OK ||
 	    (r = str_list(req, "data_classes", valid_class, a->classes, AGENT_MAX_CLASSES,
 			  &a->nclasses)) != ATTEST_OK)
 		goto out;
 	if ((r = measure_path(d, binary, a->binary, sizeof(a->binary), a->exe_sha256)) != ATTEST_OK ||
+	    (r = file_size(a->binary, &a->exe_size)) != ATTEST_OK ||
 	    (script != NULL &&
 	     (r = measure_path(d, script, a->script, sizeof(a->script), a->script_sha256)) != ATTEST_OK))
 		goto out;
@@ -633,6 +674,10 @@ static int measure_caller(struct attestd *d, const struct attestd_peer *peer,
 	if ((r = attest_proc_pin(target, pin)) != ATTEST_OK ||
 	    (r = attest_proc_inspect(target, &info)) != ATTEST_OK)
 		return r;
+	/* the peer pid must still be the process that connected */
+	if (target == peer->pid && pin->start_time != peer->start_time)
+		return attest_fail(ATTEST_E_PROC_CHANGED, "pid %d was reused since it connected",
+				   (int)target);
 	if (info.ruid != peer->uid || info.euid != peer->uid || !uid_allowed(a, peer->uid))
 		return attest_fail(ATTEST_E_UID, "uid %u may not act as agent %s", (unsigned)peer->uid,
 				   a->name);
@@ -644,6 +689,20 @@ static int measure_caller(struct attestd *d, const struct attestd_peer *peer,
 				   "LD_LIBRARY_PATH");
 	if (a->script[0] != '\0' && (info.env_flags & ATTEST_ENV_PYTHON))
 		return attest_fail(ATTEST_E_ENV, "initial environment sets PYTHON* variables");
+	{
+		/* a binary of another size cannot match: refuse before hashing it
+		 * (a caller could otherwise make us hash a huge file) */
+		char exe[64];
+		struct stat st;
+
+		snprintf(exe, sizeof(exe), "/proc/%d/exe", (int)target);
+		if (stat(exe, &st) != 0)
+			return attest_fail(ATTEST_E_PROC_CHANGED, "pid %d vanished", (int)target);
+		if ((uint64_t)st.st_size != a->exe_size)
+			return attest_fail(ATTEST_E_MEASUREMENT, "pid %d runs a binary of %lld bytes, "
+					   "agent %s's has %llu", (int)target, (long long)st.st_size,
+					   a->name, (unsigned long long)a->exe_size);
+	}
 	if ((r = attest_measure_exe(d->cache, pin, digest)) != ATTEST_OK)
 		return r;
 	if (CRYPTO_memcmp(digest, a->exe_sha256, 32) != 0)
@@ -694,10 +753,16 @@ static int leaf_key(const char *csr_pem, EVP_PKEY **pub, EVP_PKEY **generated)
 		r = attest_fail_ossl(ATTEST_E_CSR, "CSR signature does not verify with its own key");
 		goto out;
 	}
-	if (!(EVP_PKEY_is_a(k, "EC") && EVP_PKEY_get_bits(k) >= 256) &&
-	    !(EVP_PKEY_is_a(k, "RSA") && EVP_PKEY_get_bits(k) >= 2048)) {
-		r = attest_fail(ATTEST_E_CSR, "CSR key must be EC P-256 or stronger, or RSA >= 2048");
-		goto out;
+	{
+		char curve[32] = "";
+		int ec = EVP_PKEY_is_a(k, "EC") &&
+			 EVP_PKEY_get_utf8_string_param(k, "group", curve, sizeof(curve), NULL) == 1 &&
+			 (strcmp(curve, "prime256v1") == 0 || strcmp(curve, "secp384r1") == 0);
+
+		if (!ec && !(EVP_PKEY_is_a(k, "RSA") && EVP_PKEY_get_bits(k) >= 2048)) {
+			r = attest_fail(ATTEST_E_CSR, "CSR key must be ECDSA P-256/P-384 or RSA >= 2048");
+			goto out;
+		}
 	}
 	if (EVP_PKEY_up_ref(k) != 1) {
 		r = attest_fail_ossl(ATTEST_E_CRYPTO, "key ref");
@@ -719,7 +784,7 @@ static int append_pem(BIO *b, X509 *x)
 }
 
 /* A session issuer valid long enough for this leaf, made when needed. */
-static int session_issuer(struct attestd *d, struct agent *a)
+static int session_issuer(struct attestd *d, struct agent *a, long ttl)
 {
 	struct agent_signer_ctx ctx = { d, a };
 	struct attest_signer as = { agent_sign, &ctx, NULL };
@@ -728,7 +793,8 @@ static int session_issuer(struct attestd *d, struct agent *a)
 	int r;
 
 	if (a->session_cert != NULL &&
-	    X509_cmp_time(X509_get0_notAfter(a->session_cert), &(time_t){ time(NULL) + SESSION_REFRESH_MARGIN }) > 0)
+	    X509_cmp_time(X509_get0_notAfter(a->session_cert),
+			  &(time_t){ time(NULL) + (ttl > SESSION_REFRESH_MARGIN ? ttl : SESSION_REFRESH_MARGIN) }) > 0)
 		return ATTEST_OK;
 	if ((r = attest_tpm_pub_to_pkey(&a->key.pub, &agent_pub)) != ATTEST_OK)
 		return r;
@@ -753,13 +819,26 @@ out:
 	return r;
 }
 
+static int still_untraced(pid_t pid)
+{
+	struct attest_proc_info info;
+	int r;
+
+	if ((r = attest_proc_inspect(pid, &info)) != ATTEST_OK)
+		return r;
+	if (info.tracer_pid != 0)
+		return attest_fail(ATTEST_E_TRACED, "pid %d became traced during the request",
+				   (int)pid);
+	return ATTEST_OK;
+}
+
 static int do_issue(struct attestd *d, const struct attestd_peer *peer, const cJSON *req,
 		    cJSON *reply)
 {
 	static const char *const keys[] = { "op", "agent", "mode", "ttl", "scopes", "task_id",
 					    "csr", NULL };
 	const char *name, *mode = "strict", *task_id, *csr;
-	char *want[AGENT_MAX_SCOPES] = { 0 }, scopes[AGENT_MAX_SCOPES * 130] = "";
+	char *want[AGENT_MAX_SCOPES] = { 0 }, scopes[SCOPES_MAX + 1] = "";
 	size_t nwant = 0;
 	long ttl = -1, cap;
 	struct agent *a;
@@ -805,13 +884,9 @@ static int do_issue(struct attestd *d, const struct attestd_peer *peer, const cJ
 		}
 	}
 	/* no scopes asked: all registered ones */
-	for (size_t i = 0; i < (nwant ? nwant : a->nscopes); i++) {
-		const char *s = nwant ? want[i] : a->scopes[i];
-
-		if (i > 0)
-			strncat(scopes, " ", sizeof(scopes) - strlen(scopes) - 1);
-		strncat(scopes, s, sizeof(scopes) - strlen(scopes) - 1);
-	}
+	if ((r = join_scopes(nwant ? (const char *const *)want : (const char *const *)a->scopes,
+			     nwant ? nwant : a->nscopes, scopes, sizeof(scopes))) != ATTEST_OK)
+		goto out;
 	cap = a->max_ttl < d->hard_max_ttl ? a->max_ttl : d->hard_max_ttl;
 	if (ttl > cap) {
 		r = attest_fail(ATTEST_E_TTL, "ttl %ld above %s's cap of %ld s", ttl, name, cap);
@@ -819,8 +894,9 @@ static int do_issue(struct attestd *d, const struct attestd_peer *peer, const cJ
 	}
 	if (ttl < 0)
 		ttl = cap;
-	if ((r = fresh_agent_ca(d, a, ttl)) != ATTEST_OK ||
-	    (r = leaf_key(csr, &pub, &generated)) != ATTEST_OK)
+	/* the request is checked whole before anything changes state */
+	if ((r = leaf_key(csr, &pub, &generated)) != ATTEST_OK ||
+	    (r = fresh_agent_ca(d, a, ttl)) != ATTEST_OK)
 		goto out;
 	if (d->before_sign != NULL)
 		d->before_sign(d->before_sign_arg);
@@ -830,7 +906,7 @@ static int do_issue(struct attestd *d, const struct attestd_peer *peer, const cJ
 	lp.task_id = task_id;
 	lp.scopes = scopes[0] ? scopes : NULL;
 	if (session) {
-		if ((r = session_issuer(d, a)) != ATTEST_OK ||
+		if ((r = session_issuer(d, a, ttl)) != ATTEST_OK ||
 		    (r = attest_signer_from_pkey(a->session_key, &signer)) != ATTEST_OK ||
 		    (r = attest_x509_make_leaf(a->session_cert, &lp, &signer, &leaf)) != ATTEST_OK)
 			goto out;
@@ -845,8 +921,9 @@ static int do_issue(struct attestd *d, const struct attestd_peer *peer, const cJ
 		if ((r = attest_x509_make_leaf(a->agent_ca, &lp, &signer, &leaf)) != ATTEST_OK)
 			goto out;
 	}
-	/* Still the same process after signing, or the certificate is dropped. */
-	if ((r = attest_proc_check(&pin)) != ATTEST_OK)
+	/* Still the same, untraced process after signing, or the certificate
+	 * is dropped. */
+	if ((r = attest_proc_check(&pin)) != ATTEST_OK || (r = still_untraced(pin.pid)) != ATTEST_OK)
 		goto out;
 	if ((chain = BIO_new(BIO_s_mem())) == NULL ||
 	    (r = append_pem(chain, leaf)) != ATTEST_OK ||

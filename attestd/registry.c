@@ -212,6 +212,7 @@ static int parse_record(const cJSON *o, struct agent *a)
 	    (r = get_strs(o, "scopes", a->scopes, AGENT_MAX_SCOPES, &a->nscopes)) != ATTEST_OK ||
 	    (r = get_strs(o, "data_classes", a->classes, AGENT_MAX_CLASSES, &a->nclasses)) != ATTEST_OK ||
 	    (r = attest_json_u64(o, "max_ttl", &ttl)) != ATTEST_OK ||
+	    (r = attest_json_u64(o, "binary_size", &a->exe_size)) != ATTEST_OK ||
 	    (r = attest_json_u64(o, "delegate_depth", &depth)) != ATTEST_OK ||
 	    (r = attest_json_get_TPM2B_PUBLIC(o, "key_public", &a->key.pub)) != ATTEST_OK ||
 	    (r = attest_json_get_TPM2B_PRIVATE(o, "key_private", &a->key.priv)) != ATTEST_OK ||
@@ -277,6 +278,7 @@ static cJSON *record_json(const struct agent *a)
 	     attest_json_add_b64(o, "pcr_value", a->pcr_value, 32) == ATTEST_OK &&
 	     attest_json_add_b64(o, "policy", a->policy, 32) == ATTEST_OK &&
 	     attest_json_add_u64(o, "max_ttl", (uint64_t)a->max_ttl) == ATTEST_OK &&
+	     attest_json_add_u64(o, "binary_size", a->exe_size) == ATTEST_OK &&
 	     attest_json_add_u64(o, "delegate_depth", (uint64_t)a->delegate_depth) == ATTEST_OK &&
 	     attest_json_add_TPM2B_PUBLIC(o, "key_public", &a->key.pub) == ATTEST_OK &&
 	     attest_json_add_TPM2B_PRIVATE(o, "key_private", &a->key.priv) == ATTEST_OK &&

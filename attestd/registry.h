@@ -31,6 +31,7 @@ struct agent {
 	char uuid[37];
 	char binary[512];      /* path at registration (informational) */
 	uint8_t exe_sha256[32];
+	uint64_t exe_size;     /* a caller's binary of another size is refused unhashed */
 	char script[512];      /* interpreted agents: the measured script; "" otherwise */
 	uint8_t script_sha256[32];
 	uid_t uids[AGENT_MAX_UIDS];

@@ -12,10 +12,12 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/listener.h>
+#include <openssl/crypto.h>
 
 #include "attest/attest.h"
 #include "json.h"
 #include "log.h"
+#include "measure.h"
 #include "server.h"
 #include "wire.h"
 
@@ -23,8 +25,11 @@ struct attestd_server {
 	struct attestd_server_config cfg;
 	struct event_base *base;
 	struct evconnlistener *agent_l, *admin_l;
-	int nclients;
+	int nclients; /* agent socket */
+	int nadmin;   /* admin socket: its own slots, so root can act under load */
 };
+
+#define ADMIN_MAX_CLIENTS 8
 
 struct conn {
 	struct attestd_server *srv;
@@ -39,6 +44,7 @@ struct conn {
 	size_t body_len, body_got;
 	int passed_fd;
 	pid_t writer; /* pid that wrote the last chunk (SCM_CREDENTIALS) */
+	uint64_t start_time; /* of the peer pid when it connected */
 	int closing; /* close once the output is flushed */
 };
 
@@ -79,7 +85,10 @@ static void conn_free(struct conn *c)
 	if (c->fd >= 0)
 		close(c->fd);
 	free(c->body);
-	c->srv->nclients--;
+	if (c->admin)
+		c->srv->nadmin--;
+	else
+		c->srv->nclients--;
 	free(c);
 }
 
@@ -107,8 +116,16 @@ static void queue_reply(struct conn *c, cJSON *reply)
 			return;
 		}
 	}
+	{
+		/* a generated private key travels in "key": wipe our copies */
+		cJSON *key = cJSON_GetObjectItemCaseSensitive(reply, "key");
+
+		if (cJSON_IsString(key))
+			OPENSSL_cleanse(key->valuestring, strlen(key->valuestring));
+	}
 	cJSON_Delete(reply);
 	evbuffer_add(c->out, frame, len);
+	OPENSSL_cleanse(frame, len);
 	free(frame);
 	event_add(c->wev, NULL);
 }
@@ -121,8 +138,8 @@ static void fail_conn(struct conn *c, int code, const char *why)
 	cJSON *reply = attestd_error_reply(code);
 
 	event_del(c->rev);
-	event_del(c->timer);
 	c->closing = 1;
+	arm_timer(c); /* the refusal must be taken in time too, or we hang up */
 	if (reply != NULL)
 		cJSON_AddStringToObject(reply, "detail", why);
 	queue_reply(c, reply);
@@ -130,7 +147,8 @@ static void fail_conn(struct conn *c, int code, const char *why)
 
 static void dispatch(struct conn *c)
 {
-	struct attestd_peer peer = { c->cred.pid, c->cred.uid, c->cred.gid, c->admin, c->passed_fd };
+	struct attestd_peer peer = { c->cred.pid, c->cred.uid, c->cred.gid, c->admin, c->passed_fd,
+				     c->start_time };
 	cJSON *req = NULL;
 	int r;
 
@@ -142,13 +160,16 @@ static void dispatch(struct conn *c)
 		fail_conn(c, r, attest_errdetail());
 		return;
 	}
+	/* One request in flight: read nothing more until this reply is out, so
+	 * a client that never reads cannot pile up replies in our memory. */
+	event_del(c->rev);
 	queue_reply(c, c->srv->cfg.handler(c->srv->cfg.handler_ctx, &peer, req));
 	cJSON_Delete(req);
 	if (c->passed_fd >= 0) {
 		close(c->passed_fd);
 		c->passed_fd = -1;
 	}
-	arm_timer(c);
+	arm_timer(c); /* the reply must be taken within the deadline too */
 }
 
 /* Receive into buf, collecting at most one passed descriptor. With
@@ -260,9 +281,8 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 		}
 		c->body_got += (size_t)n;
 		if (c->body_got == c->body_len) {
-			dispatch(c);
-			if (c->closing)
-				return;
+			dispatch(c); /* one frame per callback: other clients get their turn */
+			return;
 		}
 	}
 }
@@ -281,8 +301,11 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
 		event_add(c->wev, NULL);
 		return;
 	}
-	if (c->closing)
+	if (c->closing) {
 		conn_free(c);
+		return;
+	}
+	event_add(c->rev, NULL); /* reply taken: the next request may come */
 }
 
 static void on_timeout(evutil_socket_t fd, short what, void *arg)
@@ -291,8 +314,8 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (c->hdr_got == 0 && evbuffer_get_length(c->out) == 0 && c->body == NULL) {
-		/* idle between requests: just hang up */
+	if ((c->hdr_got == 0 && c->body == NULL) || evbuffer_get_length(c->out) > 0 || c->closing) {
+		/* idle between requests, or not taking its reply: hang up */
 		conn_free(c);
 		return;
 	}
@@ -318,11 +341,13 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	struct attestd_server *s = arg;
 	struct conn *c;
 	socklen_t cl = sizeof(struct ucred);
+	int admin = l == s->admin_l;
 
 	(void)sa;
 	(void)salen;
-	if (s->nclients >= s->cfg.max_clients) {
-		attestd_log("refused a client: %d clients connected (limit)", s->nclients);
+	if (admin ? s->nadmin >= ADMIN_MAX_CLIENTS : s->nclients >= s->cfg.max_clients) {
+		attestd_log("refused a client: %d clients connected on the %s socket (limit)",
+			    admin ? s->nadmin : s->nclients, admin ? "admin" : "agent");
 		send_busy_and_close(fd);
 		return;
 	}
@@ -330,15 +355,30 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		close(fd);
 		return;
 	}
-	s->nclients++;
+	if (admin)
+		s->nadmin++;
+	else
+		s->nclients++;
 	c->srv = s;
 	c->fd = fd;
 	c->passed_fd = -1;
-	c->admin = l == s->admin_l;
+	c->admin = admin;
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &cl) != 0 || c->cred.pid <= 0) {
 		attestd_log("no peer credentials on a new connection: %s", strerror(errno));
 		conn_free(c);
 		return;
+	}
+	{
+		/* the connecting process as of now: a pid reused before the
+		 * request is read shows a different start time */
+		struct attest_proc_pin pin;
+
+		if (attest_proc_pin(c->cred.pid, &pin) != ATTEST_OK) {
+			attestd_log("peer pid=%d vanished at connect", (int)c->cred.pid);
+			conn_free(c);
+			return;
+		}
+		c->start_time = pin.start_time;
 	}
 	{
 		int one = 1;

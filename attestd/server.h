@@ -10,6 +10,7 @@
 #ifndef ATTESTD_SERVER_H
 #define ATTESTD_SERVER_H
 
+#include <stdint.h>
 #include <sys/types.h>
 
 #include <cjson/cJSON.h>
@@ -23,6 +24,7 @@ struct attestd_peer {
 	gid_t gid;
 	int admin;     /* arrived on the admin socket */
 	int passed_fd; /* a pidfd sent with the request, or -1 (owned by the server) */
+	uint64_t start_time; /* the peer's start time when it connected */
 };
 
 /* Returns the response object (never NULL); the server frees it. */

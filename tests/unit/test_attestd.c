@@ -192,6 +192,78 @@ static void test_client_limit(void)
 	daemon_down(&d);
 }
 
+/* Clients that send requests and never read the replies cannot hold slots
+ * or memory: one request is in flight per connection and a reply not taken
+ * within the frame deadline ends the connection. The admin socket keeps its
+ * own slots meanwhile. */
+static void test_flood_without_reading(void)
+{
+	struct daemon d;
+	char a[700], req[128];
+	uint8_t frame[160];
+	int fds[2];
+	cJSON *reply = NULL;
+	size_t n;
+
+	daemon_up(&d);
+	daemon_stop(&d);
+	daemon_start(&d, "2");
+	make_agent_binary(&d, "agent-a", NULL, a, sizeof(a));
+	register_agent(&d, "alpha", a, "0");
+	snprintf(req, sizeof(req), "{\"op\":\"issue\",\"agent\":\"nosuch\"}");
+	n = strlen(req);
+	frame[0] = frame[1] = frame[2] = 0;
+	frame[3] = (uint8_t)n;
+	memcpy(frame + 4, req, n);
+	for (int i = 0; i < 2; i++) {
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+		fds[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		memcpy(sa.sun_path, d.sock, strlen(d.sock) + 1);
+		CU_ASSERT_FATAL(fds[i] >= 0 && connect(fds[i], (struct sockaddr *)&sa, sizeof(sa)) == 0);
+		for (int k = 0; k < 2000; k++)
+			if (send(fds[i], frame, n + 4, MSG_NOSIGNAL) < 0)
+				break; /* the kernel buffer is full: attestd stopped reading */
+	}
+	/* both agent slots are taken, yet root can still act */
+	TU_ASSERT_ERR(admin_call(&d, "{\"op\":\"list\"}", &reply), ATTEST_OK);
+	cJSON_Delete(reply);
+	/* past the deadline (700 ms here) the flooders are gone */
+	usleep(2000000);
+	expect_cert(&d, run_agent(NULL, a, d.sock, "{\"op\":\"issue\",\"agent\":\"alpha\"}"), "alpha");
+	for (int i = 0; i < 2; i++)
+		close(fds[i]);
+	daemon_down(&d);
+}
+
+/* Registration refuses scope sets no certificate could carry, and bytes
+ * a peer chose never start a line of their own in the log. */
+static void test_scopes_cap_and_log_escaping(void)
+{
+	struct daemon d;
+	char a[700], json[4096], *p, *log;
+	cJSON *reply = NULL;
+
+	daemon_up(&d);
+	make_agent_binary(&d, "agent-a", NULL, a, sizeof(a));
+	p = json + snprintf(json, sizeof(json), "{\"op\":\"register\",\"name\":\"wide\",\"binary\":\"%s\","
+			    "\"uids\":[0],\"risk_tier\":\"low\",\"scopes\":[", a);
+	for (int i = 0; i < 9; i++)
+		p += snprintf(p, sizeof(json) - (size_t)(p - json), "%s\"s%d%0126d\"", i ? "," : "", i, 0);
+	snprintf(p, sizeof(json) - (size_t)(p - json), "]}");
+	TU_ASSERT_ERR(admin_call(&d, json, &reply), ATTEST_E_SCOPE);
+	expect_refused(run_agent(NULL, a, d.sock,
+				 "{\"op\":\"issue\",\"agent\":\"x\\nFORGED attestd: issued\"}"),
+		       "ATTEST_E_AGENT_UNKNOWN");
+	daemon_stop(&d);
+	log = tu_slurp(d.log, NULL);
+	CU_ASSERT(strstr(log, "\nFORGED") == NULL);
+	CU_ASSERT(strstr(log, "\\x0aFORGED") != NULL);
+	free(log);
+	daemon_start(&d, "64");
+	daemon_down(&d);
+}
+
 int main(void)
 {
 	static const struct tu_test tests[] = {
@@ -199,6 +271,8 @@ int main(void)
 		{ "issuance refusals with their reasons", test_refusals },
 		{ "bad frames, slow clients: refused, daemon keeps serving", test_bad_frames },
 		{ "client limit answers busy", test_client_limit },
+		{ "clients that never read are dropped", test_flood_without_reading },
+		{ "scope cap at registration, log escaping", test_scopes_cap_and_log_escaping },
 		{ NULL, NULL },
 	};
 
