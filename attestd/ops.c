@@ -792,9 +792,9 @@ static int session_issuer(struct attestd *d, struct agent *a, long ttl)
 	X509 *cert = NULL;
 	int r;
 
-	if (a->session_cert != NULL &&
-	    X509_cmp_time(X509_get0_notAfter(a->session_cert),
-			  &(time_t){ time(NULL) + (ttl > SESSION_REFRESH_MARGIN ? ttl : SESSION_REFRESH_MARGIN) }) > 0)
+	time_t needed = time(NULL) + (ttl > SESSION_REFRESH_MARGIN ? ttl : SESSION_REFRESH_MARGIN);
+
+	if (a->session_cert != NULL && X509_cmp_time(X509_get0_notAfter(a->session_cert), &needed) > 0)
 		return ATTEST_OK;
 	if ((r = attest_tpm_pub_to_pkey(&a->key.pub, &agent_pub)) != ATTEST_OK)
 		return r;

@@ -322,12 +322,15 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
 	fail_conn(c, ATTEST_E_TIMEOUT, "no complete frame before the deadline");
 }
 
-static void send_busy_and_close(int fd)
+/* Refuse a connection we will not serve: one error frame, best effort. */
+static void refuse_and_close(int fd, int code, const char *detail)
 {
-	cJSON *reply = attestd_error_reply(ATTEST_E_BUSY);
+	cJSON *reply = attestd_error_reply(code);
 	uint8_t *frame = NULL;
 	size_t len;
 
+	if (reply != NULL && detail != NULL)
+		cJSON_AddStringToObject(reply, "detail", detail);
 	if (reply != NULL && attest_wire_encode(reply, &frame, &len) == ATTEST_OK)
 		(void)!send(fd, frame, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 	free(frame);
@@ -348,7 +351,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	if (admin ? s->nadmin >= ADMIN_MAX_CLIENTS : s->nclients >= s->cfg.max_clients) {
 		attestd_log("refused a client: %d clients connected on the %s socket (limit)",
 			    admin ? s->nadmin : s->nclients, admin ? "admin" : "agent");
-		send_busy_and_close(fd);
+		refuse_and_close(fd, ATTEST_E_BUSY, NULL);
 		return;
 	}
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
@@ -375,7 +378,10 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 
 		if (attest_proc_pin(c->cred.pid, &pin) != ATTEST_OK) {
 			attestd_log("peer pid=%d vanished at connect", (int)c->cred.pid);
+			c->fd = -1; /* handed to refuse_and_close */
 			conn_free(c);
+			refuse_and_close(fd, ATTEST_E_PROC_CHANGED,
+					 "the connecting process exited before it was accepted");
 			return;
 		}
 		c->start_time = pin.start_time;

@@ -181,18 +181,21 @@ int attest_file_read(const char *path, size_t cap, uint8_t **out, size_t *len)
 	/* Read to end of file, not to st_size: /proc files report size 0. One
 	 * byte past the cap tells a file that grew over it. */
 	size = (size_t)st.st_size > 0 ? (size_t)st.st_size : 4096;
+	if ((buf = malloc(size + 1)) == NULL) {
+		r = attest_fail(ATTEST_E_NOMEM, "read %s", path);
+		goto out;
+	}
 	for (;;) {
 		ssize_t n;
 
-		if (buf == NULL || got == size) {
+		if (got == size) {
 			uint8_t *nb;
 
-			if (buf != NULL)
-				size = size * 2 > cap + 1 ? cap + 1 : size * 2;
-			if (got == size && got == cap + 1) {
+			if (size >= cap + 1) {
 				r = attest_fail(ATTEST_E_TOO_LARGE, "%s: over cap %zu", path, cap);
 				goto out;
 			}
+			size = size * 2 > cap + 1 ? cap + 1 : size * 2;
 			if ((nb = realloc(buf, size + 1)) == NULL) {
 				r = attest_fail(ATTEST_E_NOMEM, "read %s", path);
 				goto out;
