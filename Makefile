@@ -42,7 +42,9 @@ LIB_SO  := $(BUILD)/libattest.so
 BIN_NAMES := attestctl attest-provision attestd
 BINS      := $(addprefix $(BUILD)/,$(BIN_NAMES))
 CLI_SRC       := attestd/cli.c
-ATTESTD_SRC   := attestd/attestd.c attestd/server.c attestd/ops.c attestd/registry.c attestd/log.c
+ATTESTD_SRC   := attestd/attestd.c attestd/server.c attestd/daemon.c attestd/request.c \
+	attestd/register.c attestd/caller.c attestd/signers.c attestd/issue.c attestd/registry.c \
+	attestd/log.c
 EVENT_LIBS     = $(shell pkg-config --libs libevent_core 2>/dev/null)
 ATTESTCTL_SRC := attestd/attestctl.c attestd/attestctl_agent.c $(CLI_SRC)
 PROVISION_SRC := $(sort $(wildcard provisioning/*.c)) $(CLI_SRC)

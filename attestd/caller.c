@@ -1,0 +1,188 @@
+/* caller.c - who is asking: the peer (or, with a pidfd, its parent) measured through /proc against the registration. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include <openssl/bio.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include <tss2/tss2_mu.h>
+
+#include "daemon.h"
+#include "enrol.h"
+#include "err.h"
+#include "fileio.h"
+#include "json.h"
+#include "log.h"
+#include "tpmjson.h"
+#include "tpmpolicy.h"
+#include "tpmsw.h"
+#include "x509.h"
+#include "x509agent.h"
+
+#include "ops.h"
+
+/* ---------- issuance ---------- */
+
+/* The pid a pidfd refers to, from /proc/self/fdinfo (Linux >= 5.3). */
+static int pidfd_pid(int fd, pid_t *pid)
+{
+	char path[64];
+	uint8_t *buf = NULL;
+	size_t len;
+	const char *p;
+	char *end;
+	long v;
+	int r;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	if ((r = attest_file_read(path, 4096, &buf, &len)) != ATTEST_OK)
+		return r;
+	p = strstr((char *)buf, "\nPid:\t");
+	r = attest_fail(ATTEST_E_DENIED, "passed descriptor is not a pidfd of a live process");
+	if (p != NULL) {
+		errno = 0;
+		v = strtol(p + 6, &end, 10);
+		if (errno == 0 && end != p + 6 && *end == '\n' && v > 0) {
+			*pid = (pid_t)v;
+			r = ATTEST_OK;
+		}
+	}
+	free(buf);
+	return r;
+}
+
+static int uid_allowed(const struct agent *a, uid_t uid)
+{
+	for (size_t i = 0; i < a->nuids; i++)
+		if (a->uids[i] == uid)
+			return 1;
+	return 0;
+}
+
+int scope_allowed(const struct agent *a, const char *s)
+{
+	for (size_t i = 0; i < a->nscopes; i++)
+		if (strcmp(a->scopes[i], s) == 0)
+			return 1;
+	return 0;
+}
+
+/* Whether the process runs the registered script: argv[1] is its path. */
+static int runs_script(pid_t pid, const char *script)
+{
+	char path[64];
+	uint8_t *buf = NULL;
+	size_t len, first;
+	int r;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	if ((r = attest_file_read(path, 64 * 1024, &buf, &len)) != ATTEST_OK)
+		return r == ATTEST_E_NOT_FOUND ? ATTEST_E_PROC_CHANGED : r;
+	first = strnlen((char *)buf, len);
+	r = (first + 1 < len && strcmp((char *)buf + first + 1, script) == 0)
+		    ? ATTEST_OK
+		    : attest_fail(ATTEST_E_MEASUREMENT, "process does not run the registered script %s",
+				  script);
+	free(buf);
+	return r;
+}
+
+/* Who is asking, measured: the peer, or (with a pidfd) the peer's parent,
+ * which must have the peer's uid. */
+int measure_caller(struct attestd *d, const struct attestd_peer *peer,
+			  const struct agent *a, struct attest_proc_pin *pin)
+{
+	struct attest_proc_info info, peer_info;
+	uint8_t digest[32];
+	pid_t target = peer->pid;
+	int r;
+
+	if (peer->passed_fd >= 0) {
+		if ((r = pidfd_pid(peer->passed_fd, &target)) != ATTEST_OK ||
+		    (r = attest_proc_inspect(peer->pid, &peer_info)) != ATTEST_OK)
+			return r;
+		if (target != peer_info.ppid)
+			return attest_fail(ATTEST_E_DENIED, "a pidfd is accepted only for the caller's "
+					   "parent (pid %d), not pid %d", (int)peer_info.ppid,
+					   (int)target);
+	}
+	if ((r = attest_proc_pin(target, pin)) != ATTEST_OK ||
+	    (r = attest_proc_inspect(target, &info)) != ATTEST_OK)
+		return r;
+	/* the peer pid must still be the process that connected */
+	if (target == peer->pid && pin->start_time != peer->start_time)
+		return attest_fail(ATTEST_E_PROC_CHANGED, "pid %d was reused since it connected",
+				   (int)target);
+	if (info.ruid != peer->uid || info.euid != peer->uid || !uid_allowed(a, peer->uid))
+		return attest_fail(ATTEST_E_UID, "uid %u may not act as agent %s", (unsigned)peer->uid,
+				   a->name);
+	if (info.tracer_pid != 0)
+		return attest_fail(ATTEST_E_TRACED, "pid %d is traced by pid %d", (int)target,
+				   (int)info.tracer_pid);
+	if (info.env_flags & (ATTEST_ENV_LD_PRELOAD | ATTEST_ENV_LD_AUDIT | ATTEST_ENV_LD_LIBRARY_PATH))
+		return attest_fail(ATTEST_E_ENV, "initial environment sets LD_PRELOAD, LD_AUDIT or "
+				   "LD_LIBRARY_PATH");
+	if (a->script[0] != '\0' && (info.env_flags & ATTEST_ENV_PYTHON))
+		return attest_fail(ATTEST_E_ENV, "initial environment sets PYTHON* variables");
+	{
+		/* a binary of another size cannot match: refuse before hashing it
+		 * (a caller could otherwise make us hash a huge file) */
+		char exe[64];
+		struct stat st;
+
+		snprintf(exe, sizeof(exe), "/proc/%d/exe", (int)target);
+		if (stat(exe, &st) != 0)
+			return attest_fail(ATTEST_E_PROC_CHANGED, "pid %d vanished", (int)target);
+		if ((uint64_t)st.st_size != a->exe_size)
+			return attest_fail(ATTEST_E_MEASUREMENT, "pid %d runs a binary of %lld bytes, "
+					   "agent %s's has %llu", (int)target, (long long)st.st_size,
+					   a->name, (unsigned long long)a->exe_size);
+	}
+	if ((r = attest_measure_exe(d->cache, pin, digest)) != ATTEST_OK)
+		return r;
+	if (CRYPTO_memcmp(digest, a->exe_sha256, 32) != 0)
+		return attest_fail(ATTEST_E_MEASUREMENT, "pid %d runs a binary other than agent %s's",
+				   (int)target, a->name);
+	if (a->script[0] != '\0') {
+		if ((r = runs_script(target, a->script)) != ATTEST_OK ||
+		    (r = attest_measure_file(d->cache, a->script, digest)) != ATTEST_OK)
+			return r;
+		if (CRYPTO_memcmp(digest, a->script_sha256, 32) != 0)
+			return attest_fail(ATTEST_E_MEASUREMENT, "script %s changed since registration",
+					   a->script);
+	}
+	if (peer->passed_fd >= 0) {
+		/* the pidfd still names the process we pinned */
+		pid_t again;
+
+		if ((r = pidfd_pid(peer->passed_fd, &again)) != ATTEST_OK || again != target)
+			return attest_fail(ATTEST_E_PROC_CHANGED, "parent exited during the request");
+	}
+	return attest_proc_check(pin);
+}
+
+int still_untraced(pid_t pid)
+{
+	struct attest_proc_info info;
+	int r;
+
+	if ((r = attest_proc_inspect(pid, &info)) != ATTEST_OK)
+		return r;
+	if (info.tracer_pid != 0)
+		return attest_fail(ATTEST_E_TRACED, "pid %d became traced during the request",
+				   (int)pid);
+	return ATTEST_OK;
+}
+

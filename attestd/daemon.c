@@ -1,0 +1,202 @@
+/* daemon.c - attestd state: open, close, identity refresh, stats and dispatch of requests (docs/protocol.md). */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include <openssl/bio.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include <tss2/tss2_mu.h>
+
+#include "daemon.h"
+#include "enrol.h"
+#include "err.h"
+#include "fileio.h"
+#include "json.h"
+#include "log.h"
+#include "tpmjson.h"
+#include "tpmpolicy.h"
+#include "tpmsw.h"
+#include "x509.h"
+#include "x509agent.h"
+
+#include "ops.h"
+
+/* ---------- daemon state ---------- */
+
+/* attestd owns the TPM: objects or sessions a killed predecessor left
+ * behind would fill a TPM without resource manager (swtpm: 3 slots). */
+static int flush_leftovers(struct attestd *d)
+{
+	size_t n = 0;
+	int r = attest_tpm_flush_all(d->tpm, &n);
+
+	if (r == ATTEST_OK && n > 0)
+		attestd_log("flushed %zu transient objects or sessions left in the TPM", n);
+	return r;
+}
+
+int attestd_open(struct attestd *d, const char *state_dir, const char *tcti, long hard_max_ttl)
+{
+	struct attest_host_identity id;
+	int r;
+
+	memset(d, 0, sizeof(*d));
+	d->hard_max_ttl = hard_max_ttl;
+	if (strlen(state_dir) >= sizeof(d->state))
+		return attest_fail(ATTEST_E_INVALID_ARG, "state path too long");
+	memcpy(d->state, state_dir, strlen(state_dir) + 1);
+	{
+		struct stat st;
+		char path[700];
+
+		snprintf(path, sizeof(path), "%s/identity.json", state_dir);
+		if (stat(path, &st) == 0) {
+			d->identity_ino = st.st_ino;
+			d->identity_mtime = st.st_mtim;
+		}
+	}
+	if ((r = attest_host_identity_load(state_dir, &id)) != ATTEST_OK)
+		return r;
+	memcpy(d->trust_domain, id.trust_domain, sizeof(d->trust_domain));
+	memcpy(d->host, id.host, sizeof(d->host));
+	d->hostkey = id.key;
+	d->host_ca = id.host_ca;
+	id.host_ca = NULL; /* transferred */
+	attest_host_identity_clear(&id);
+	if ((r = attest_tpm_pub_to_pkey(&d->hostkey.pub, &d->hostkey_pub)) != ATTEST_OK ||
+	    (r = attest_tpm_open(tcti, &d->tpm)) != ATTEST_OK ||
+	    (r = flush_leftovers(d)) != ATTEST_OK ||
+	    (r = registry_load(state_dir, &d->reg)) != ATTEST_OK ||
+	    (r = attest_measure_cache_new(256, &d->cache)) != ATTEST_OK) {
+		attestd_close(d);
+		return r;
+	}
+	return ATTEST_OK;
+}
+
+void attestd_close(struct attestd *d)
+{
+	registry_free(&d->reg);
+	attest_measure_cache_free(d->cache);
+	attest_tpm_close(d->tpm);
+	X509_free(d->host_ca);
+	EVP_PKEY_free(d->hostkey_pub);
+	memset(d, 0, sizeof(*d));
+}
+
+int refresh_identity(struct attestd *d)
+{
+	struct attest_host_identity id;
+	struct stat st;
+	char path[700];
+	int r;
+
+	snprintf(path, sizeof(path), "%s/identity.json", d->state);
+	if (stat(path, &st) != 0)
+		return attest_fail(ATTEST_E_STATE, "%s vanished", path);
+	if (st.st_ino == d->identity_ino && st.st_mtim.tv_sec == d->identity_mtime.tv_sec &&
+	    st.st_mtim.tv_nsec == d->identity_mtime.tv_nsec)
+		return ATTEST_OK;
+	if ((r = attest_host_identity_load(d->state, &id)) != ATTEST_OK)
+		return r;
+	if (strcmp(id.host, d->host) != 0 || strcmp(id.trust_domain, d->trust_domain) != 0) {
+		attest_host_identity_clear(&id);
+		return attest_fail(ATTEST_E_STATE, "host identity changed name; restart attestd");
+	}
+	EVP_PKEY_free(d->hostkey_pub);
+	d->hostkey_pub = NULL;
+	if ((r = attest_tpm_pub_to_pkey(&id.key.pub, &d->hostkey_pub)) != ATTEST_OK) {
+		attest_host_identity_clear(&id);
+		return r;
+	}
+	d->hostkey = id.key;
+	X509_free(d->host_ca);
+	d->host_ca = id.host_ca;
+	id.host_ca = NULL; /* transferred */
+	attest_host_identity_clear(&id);
+	d->identity_ino = st.st_ino;
+	d->identity_mtime = st.st_mtim;
+	attestd_log("loaded host CA certificate from %s", path);
+	return ATTEST_OK;
+}
+
+/* The agent CA must be issued by the current host CA and cover the leaf's
+ * lifetime (as far as the host CA allows); otherwise it is re-issued. */
+static int do_stats(struct attestd *d, const cJSON *req, cJSON *reply)
+{
+	static const char *const keys[] = { "op", NULL };
+	int r;
+
+	if ((r = attest_json_only(req, keys)) != ATTEST_OK ||
+	    (r = attest_json_add_u64(reply, "tpm_commands", attest_tpm_command_count(d->tpm))) != ATTEST_OK ||
+	    (r = attest_json_add_u64(reply, "agents", d->reg.n)) != ATTEST_OK)
+		return r;
+	return ATTEST_OK;
+}
+
+/* ---------- dispatch ---------- */
+
+cJSON *attestd_handle(void *arg, const struct attestd_peer *peer, const cJSON *req)
+{
+	struct attestd *d = arg;
+	const char *op = NULL;
+	cJSON *reply = attestd_ok_reply();
+	int r;
+
+	attest_errclear();
+	if (reply == NULL)
+		return attestd_error_reply(ATTEST_E_NOMEM);
+	if ((r = attest_json_str(req, "op", 16, &op)) != ATTEST_OK)
+		goto out;
+	if (strcmp(op, "issue") == 0) {
+		r = do_issue(d, peer, req, reply);
+		goto out;
+	}
+	if (strcmp(op, "register") != 0 && strcmp(op, "revoke") != 0 && strcmp(op, "list") != 0 &&
+	    strcmp(op, "show") != 0 && strcmp(op, "stats") != 0) {
+		r = attest_fail(ATTEST_E_PARSE, "unknown op \"%.16s\"", op);
+		goto out;
+	}
+	if (!peer->admin || peer->uid != 0) {
+		r = attest_fail(ATTEST_E_DENIED, "%s is for root on the admin socket", op);
+		goto out;
+	}
+	r = strcmp(op, "register") == 0 ? do_register(d, req, reply)
+	    : strcmp(op, "revoke") == 0 ? do_revoke(d, req, reply)
+	    : strcmp(op, "list") == 0	? do_list(d, req, reply)
+	    : strcmp(op, "stats") == 0	? do_stats(d, req, reply)
+					: do_show(d, req, reply);
+out:
+	if (r != ATTEST_OK) {
+		const cJSON *agent = cJSON_GetObjectItemCaseSensitive(req, "agent");
+		/* log only names that passed validation: no control bytes in the log */
+		int named = cJSON_IsString(agent) && attest_valid_hostname(agent->valuestring);
+
+		attestd_log("refused %s from pid=%d uid=%u%s%s: %s [%s]: %s",
+			    op && strcmp(op, "issue") == 0 ? "issue" : op && !named ? "request" : op ? op : "request",
+			    (int)peer->pid, (unsigned)peer->uid, named ? " agent=" : "",
+			    named ? agent->valuestring : "", attest_strerror(r),
+			    attest_errname(r), attest_errdetail());
+		cJSON_Delete(reply);
+		/* The caller is a local, kernel-identified process: it is told
+		 * the same reason the log records (nothing in it is secret). */
+		reply = attestd_error_reply(r);
+		if (reply != NULL)
+			cJSON_AddStringToObject(reply, "detail", attest_errdetail());
+		return reply;
+	}
+	return reply;
+}
+

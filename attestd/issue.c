@@ -1,0 +1,282 @@
+/* issue.c - measured certificate issuance in strict and session mode (agent socket). */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include <openssl/bio.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include <tss2/tss2_mu.h>
+
+#include "daemon.h"
+#include "enrol.h"
+#include "err.h"
+#include "fileio.h"
+#include "json.h"
+#include "log.h"
+#include "tpmjson.h"
+#include "tpmpolicy.h"
+#include "tpmsw.h"
+#include "x509.h"
+#include "x509agent.h"
+
+#include "ops.h"
+
+static int leaf_key(const char *csr_pem, EVP_PKEY **pub, EVP_PKEY **generated)
+{
+	BIO *b = NULL;
+	X509_REQ *req = NULL;
+	EVP_PKEY *k;
+	int r;
+
+	*pub = *generated = NULL;
+	if (csr_pem == NULL) {
+		if ((*generated = EVP_EC_gen("P-256")) == NULL)
+			return attest_fail_ossl(ATTEST_E_CRYPTO, "generate leaf key");
+		if (EVP_PKEY_up_ref(*generated) != 1)
+			return attest_fail_ossl(ATTEST_E_CRYPTO, "key ref");
+		*pub = *generated;
+		return ATTEST_OK;
+	}
+	if ((b = BIO_new_mem_buf(csr_pem, (int)strlen(csr_pem))) == NULL ||
+	    (req = PEM_read_bio_X509_REQ(b, NULL, NULL, NULL)) == NULL) {
+		r = attest_fail_ossl(ATTEST_E_CSR, "CSR is not PEM PKCS#10");
+		goto out;
+	}
+	k = X509_REQ_get0_pubkey(req);
+	/* Proof of possession: the request is signed by the key it carries. */
+	if (k == NULL || X509_REQ_verify(req, k) != 1) {
+		r = attest_fail_ossl(ATTEST_E_CSR, "CSR signature does not verify with its own key");
+		goto out;
+	}
+	{
+		char curve[32] = "";
+		int ec = EVP_PKEY_is_a(k, "EC") &&
+			 EVP_PKEY_get_utf8_string_param(k, "group", curve, sizeof(curve), NULL) == 1 &&
+			 (strcmp(curve, "prime256v1") == 0 || strcmp(curve, "secp384r1") == 0);
+
+		if (!ec && !(EVP_PKEY_is_a(k, "RSA") && EVP_PKEY_get_bits(k) >= 2048)) {
+			r = attest_fail(ATTEST_E_CSR, "CSR key must be ECDSA P-256/P-384 or RSA >= 2048");
+			goto out;
+		}
+	}
+	if (EVP_PKEY_up_ref(k) != 1) {
+		r = attest_fail_ossl(ATTEST_E_CRYPTO, "key ref");
+		goto out;
+	}
+	*pub = k;
+	r = ATTEST_OK;
+out:
+	ERR_clear_error();
+	X509_REQ_free(req);
+	BIO_free(b);
+	return r;
+}
+
+static int append_pem(BIO *b, X509 *x)
+{
+	return PEM_write_bio_X509(b, x) == 1 ? ATTEST_OK
+					      : attest_fail_ossl(ATTEST_E_CRYPTO, "PEM chain");
+}
+
+/* A session issuer valid long enough for this leaf, made when needed. */
+static int session_issuer(struct attestd *d, struct agent *a, long ttl)
+{
+	struct agent_signer_ctx ctx = { d, a };
+	struct attest_signer as = { agent_sign, &ctx, NULL };
+	EVP_PKEY *key = NULL, *agent_pub = NULL;
+	X509 *cert = NULL;
+	int r;
+
+	time_t needed = time(NULL) + (ttl > SESSION_REFRESH_MARGIN ? ttl : SESSION_REFRESH_MARGIN);
+
+	if (a->session_cert != NULL && X509_cmp_time(X509_get0_notAfter(a->session_cert), &needed) > 0)
+		return ATTEST_OK;
+	if ((r = attest_tpm_pub_to_pkey(&a->key.pub, &agent_pub)) != ATTEST_OK)
+		return r;
+	as.pub = agent_pub;
+	if ((key = EVP_EC_gen("P-256")) == NULL) {
+		r = attest_fail_ossl(ATTEST_E_CRYPTO, "session key");
+		goto out;
+	}
+	if ((r = attest_x509_make_session_issuer(a->agent_ca, key, SESSION_ISSUER_TTL, &as, &cert)) !=
+	    ATTEST_OK)
+		goto out;
+	X509_free(a->session_cert);
+	EVP_PKEY_free(a->session_key);
+	a->session_cert = cert;
+	a->session_key = key;
+	cert = NULL;
+	key = NULL;
+out:
+	X509_free(cert);
+	EVP_PKEY_free(key);
+	EVP_PKEY_free(agent_pub);
+	return r;
+}
+
+int do_issue(struct attestd *d, const struct attestd_peer *peer, const cJSON *req,
+		    cJSON *reply)
+{
+	static const char *const keys[] = { "op", "agent", "mode", "ttl", "scopes", "task_id",
+					    "csr", NULL };
+	const char *name, *mode = "strict", *task_id, *csr;
+	char *want[AGENT_MAX_SCOPES] = { 0 }, scopes[SCOPES_MAX + 1] = "";
+	size_t nwant = 0;
+	long ttl = -1, cap;
+	struct agent *a;
+	struct attest_proc_pin pin;
+	EVP_PKEY *pub = NULL, *generated = NULL, *agent_pub = NULL;
+	X509 *leaf = NULL;
+	BIO *chain = NULL, *keyb = NULL;
+	struct attest_leaf_params lp;
+	struct attest_signer signer;
+	struct agent_signer_ctx ctx;
+	int r, session;
+
+	if ((r = attest_json_only(req, keys)) != ATTEST_OK ||
+	    (r = attest_json_str(req, "agent", ATTEST_MAX_NAME, &name)) != ATTEST_OK ||
+	    (r = opt_str(req, "mode", 8, &mode)) != ATTEST_OK ||
+	    (r = opt_str(req, "task_id", 128, &task_id)) != ATTEST_OK ||
+	    (r = opt_str(req, "csr", 16384, &csr)) != ATTEST_OK ||
+	    (r = int_field(req, "ttl", 1, 86400, &ttl)) != ATTEST_OK ||
+	    (r = str_list(req, "scopes", valid_scope, want, AGENT_MAX_SCOPES, &nwant)) != ATTEST_OK)
+		goto out;
+	if (mode == NULL)
+		mode = "strict";
+	if (strcmp(mode, "strict") != 0 && strcmp(mode, "session") != 0) {
+		r = attest_fail(ATTEST_E_PARSE, "mode must be strict or session");
+		goto out;
+	}
+	session = strcmp(mode, "session") == 0;
+	if ((a = registry_find(&d->reg, name)) == NULL) {
+		r = attest_fail(ATTEST_E_AGENT_UNKNOWN, "no agent \"%s\" on this host", name);
+		goto out;
+	}
+	if (a->revoked) {
+		r = attest_fail(ATTEST_E_REVOKED, "agent %s is revoked", name);
+		goto out;
+	}
+	if ((r = measure_caller(d, peer, a, &pin)) != ATTEST_OK)
+		goto out;
+	for (size_t i = 0; i < nwant; i++) {
+		if (!scope_allowed(a, want[i])) {
+			r = attest_fail(ATTEST_E_SCOPE, "scope \"%s\" is not registered for %s", want[i],
+					name);
+			goto out;
+		}
+	}
+	/* no scopes asked: all registered ones */
+	if ((r = join_scopes(nwant ? (const char *const *)want : (const char *const *)a->scopes,
+			     nwant ? nwant : a->nscopes, scopes, sizeof(scopes))) != ATTEST_OK)
+		goto out;
+	cap = a->max_ttl < d->hard_max_ttl ? a->max_ttl : d->hard_max_ttl;
+	if (ttl > cap) {
+		r = attest_fail(ATTEST_E_TTL, "ttl %ld above %s's cap of %ld s", ttl, name, cap);
+		goto out;
+	}
+	if (ttl < 0)
+		ttl = cap;
+	/* the request is checked whole before anything changes state */
+	if ((r = leaf_key(csr, &pub, &generated)) != ATTEST_OK ||
+	    (r = fresh_agent_ca(d, a, ttl)) != ATTEST_OK)
+		goto out;
+	if (d->before_sign != NULL)
+		d->before_sign(d->before_sign_arg);
+	memset(&lp, 0, sizeof(lp));
+	lp.pub = pub;
+	lp.ttl = ttl;
+	lp.task_id = task_id;
+	lp.scopes = scopes[0] ? scopes : NULL;
+	if (session) {
+		if ((r = session_issuer(d, a, ttl)) != ATTEST_OK ||
+		    (r = attest_signer_from_pkey(a->session_key, &signer)) != ATTEST_OK ||
+		    (r = attest_x509_make_leaf(a->session_cert, &lp, &signer, &leaf)) != ATTEST_OK)
+			goto out;
+	} else {
+		ctx.d = d;
+		ctx.a = a;
+		if ((r = attest_tpm_pub_to_pkey(&a->key.pub, &agent_pub)) != ATTEST_OK)
+			goto out;
+		signer.sign = agent_sign;
+		signer.arg = &ctx;
+		signer.pub = agent_pub;
+		if ((r = attest_x509_make_leaf(a->agent_ca, &lp, &signer, &leaf)) != ATTEST_OK)
+			goto out;
+	}
+	/* Still the same, untraced process after signing, or the certificate
+	 * is dropped. */
+	if ((r = attest_proc_check(&pin)) != ATTEST_OK || (r = still_untraced(pin.pid)) != ATTEST_OK)
+		goto out;
+	if ((chain = BIO_new(BIO_s_mem())) == NULL ||
+	    (r = append_pem(chain, leaf)) != ATTEST_OK ||
+	    (session && (r = append_pem(chain, a->session_cert)) != ATTEST_OK) ||
+	    (r = append_pem(chain, a->agent_ca)) != ATTEST_OK ||
+	    (r = append_pem(chain, d->host_ca)) != ATTEST_OK) {
+		r = r != ATTEST_OK ? r : attest_fail(ATTEST_E_NOMEM, "chain");
+		goto out;
+	}
+	{
+		char *data;
+		long n = BIO_get_mem_data(chain, &data);
+		char *s = strndup(data, (size_t)n);
+
+		if (s == NULL) {
+			r = attest_fail(ATTEST_E_NOMEM, "chain");
+			goto out;
+		}
+		cJSON_AddStringToObject(reply, "chain", s);
+		free(s);
+	}
+	if (generated != NULL) {
+		char *data, *s;
+		long n;
+
+		if ((keyb = BIO_new(BIO_s_mem())) == NULL ||
+		    PEM_write_bio_PrivateKey(keyb, generated, NULL, NULL, 0, NULL, NULL) != 1) {
+			r = attest_fail_ossl(ATTEST_E_CRYPTO, "encode leaf key");
+			goto out;
+		}
+		n = BIO_get_mem_data(keyb, &data);
+		if ((s = strndup(data, (size_t)n)) == NULL) {
+			r = attest_fail(ATTEST_E_NOMEM, "key");
+			goto out;
+		}
+		cJSON_AddStringToObject(reply, "key", s);
+		OPENSSL_cleanse(s, strlen(s));
+		free(s);
+	}
+	cJSON_AddStringToObject(reply, "mode", mode);
+	cJSON_AddStringToObject(reply, "id", a->id);
+	attestd_log("issued %s certificate to %s pid=%d uid=%u ttl=%lds scopes=[%s]", mode, a->name,
+		    (int)pin.pid, (unsigned)peer->uid, ttl, scopes);
+	r = ATTEST_OK;
+out:
+	for (size_t i = 0; i < nwant; i++)
+		free(want[i]);
+	if (keyb != NULL) {
+		char *data;
+		long n = BIO_get_mem_data(keyb, &data);
+
+		OPENSSL_cleanse(data, (size_t)n);
+	}
+	BIO_free(keyb);
+	BIO_free(chain);
+	X509_free(leaf);
+	EVP_PKEY_free(pub);
+	EVP_PKEY_free(generated);
+	EVP_PKEY_free(agent_pub);
+	return r;
+}
+

@@ -1,0 +1,278 @@
+/* register.c - agent registration, revocation, list and show (admin socket, root only; docs/agents.md). */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include <openssl/bio.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include <tss2/tss2_mu.h>
+
+#include "daemon.h"
+#include "enrol.h"
+#include "err.h"
+#include "fileio.h"
+#include "json.h"
+#include "log.h"
+#include "tpmjson.h"
+#include "tpmpolicy.h"
+#include "tpmsw.h"
+#include "x509.h"
+#include "x509agent.h"
+
+#include "ops.h"
+
+/* ---------- registration ---------- */
+
+static void uuid_v4(char out[37])
+{
+	uint8_t b[16];
+	char hex[33];
+
+	RAND_bytes(b, sizeof(b));
+	b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
+	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
+	attest_hex(b, sizeof(b), hex);
+	snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
+}
+
+static int file_size(const char *path, uint64_t *size)
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0)
+		return attest_fail(ATTEST_E_IO, "stat %s: %s", path, strerror(errno));
+	*size = (uint64_t)st.st_size;
+	return ATTEST_OK;
+}
+
+static int measure_path(struct attestd *d, const char *path, char *resolved_out, size_t outsz,
+			uint8_t digest[32])
+{
+	char resolved[PATH_MAX];
+
+	if (realpath(path, resolved) == NULL)
+		return attest_fail(ATTEST_E_NOT_FOUND, "%s: %s", path, strerror(errno));
+	if (strlen(resolved) >= outsz)
+		return attest_fail(ATTEST_E_INVALID_ARG, "%s: path too long", path);
+	memcpy(resolved_out, resolved, strlen(resolved) + 1);
+	return attest_measure_file(d->cache, resolved, digest);
+}
+
+int do_register(struct attestd *d, const cJSON *req, cJSON *reply)
+{
+	static const char *const keys[] = { "op", "name", "binary", "script", "uids", "scopes",
+					    "risk_tier", "data_classes", "max_ttl",
+					    "delegate_depth", NULL };
+	static const char *const tiers[] = { "low", "medium", "high", "critical" };
+	struct agent *a = NULL;
+	const cJSON *uids, *it;
+	const char *name, *binary, *script, *tier;
+	long ttl = AGENT_DEFAULT_TTL, depth = 0;
+	struct attest_tpm_creation cr;
+	TPM2B_ATTEST cinfo;
+	TPMT_SIGNATURE csig;
+	uint8_t zero[32] = { 0 }, qual[32];
+	char *pem = NULL, joined[SCOPES_MAX + 1];
+	int r, ok_tier = 0;
+
+	if ((r = attest_json_only(req, keys)) != ATTEST_OK ||
+	    (r = attest_json_str(req, "name", ATTEST_MAX_NAME, &name)) != ATTEST_OK ||
+	    (r = attest_json_str(req, "binary", 511, &binary)) != ATTEST_OK ||
+	    (r = opt_str(req, "script", 511, &script)) != ATTEST_OK ||
+	    (r = attest_json_str(req, "risk_tier", 15, &tier)) != ATTEST_OK ||
+	    (r = int_field(req, "max_ttl", 1, d->hard_max_ttl, &ttl)) != ATTEST_OK ||
+	    (r = int_field(req, "delegate_depth", 0, 3, &depth)) != ATTEST_OK)
+		return r;
+	if (!attest_valid_hostname(name))
+		return attest_fail(ATTEST_E_PARSE, "agent name must be 1-63 of a-z 0-9 . -");
+	for (size_t i = 0; i < 4; i++)
+		ok_tier |= strcmp(tier, tiers[i]) == 0;
+	if (!ok_tier)
+		return attest_fail(ATTEST_E_PARSE, "risk_tier must be low, medium, high or critical");
+	if (registry_find(&d->reg, name) != NULL)
+		return attest_fail(ATTEST_E_EXISTS, "agent \"%s\" is already registered", name);
+	if ((a = calloc(1, sizeof(*a))) == NULL)
+		return attest_fail(ATTEST_E_NOMEM, "agent");
+	memcpy(a->name, name, strlen(name) + 1);
+	memcpy(a->tier, tier, strlen(tier) + 1);
+	a->max_ttl = ttl;
+	a->delegate_depth = (int)depth;
+	uids = cJSON_GetObjectItemCaseSensitive(req, "uids");
+	if (!cJSON_IsArray(uids) || cJSON_GetArraySize(uids) < 1 ||
+	    cJSON_GetArraySize(uids) > AGENT_MAX_UIDS) {
+		r = attest_fail(ATTEST_E_PARSE, "\"uids\" must list 1-%d uids", AGENT_MAX_UIDS);
+		goto out;
+	}
+	cJSON_ArrayForEach(it, uids) {
+		if (!cJSON_IsNumber(it) || it->valuedouble < 0 || it->valuedouble > 4294967294.0 ||
+		    it->valuedouble != (double)(uint32_t)it->valuedouble) {
+			r = attest_fail(ATTEST_E_PARSE, "bad uid in \"uids\"");
+			goto out;
+		}
+		a->uids[a->nuids++] = (uid_t)it->valuedouble;
+	}
+	if ((r = str_list(req, "scopes", valid_scope, a->scopes, AGENT_MAX_SCOPES, &a->nscopes)) != ATTEST_OK ||
+	    (r = join_scopes((const char *const *)a->scopes, a->nscopes, joined, sizeof(joined))) != ATTEST_OK ||
+	    (r = str_list(req, "data_classes", valid_class, a->classes, AGENT_MAX_CLASSES,
+			  &a->nclasses)) != ATTEST_OK)
+		goto out;
+	if ((r = measure_path(d, binary, a->binary, sizeof(a->binary), a->exe_sha256)) != ATTEST_OK ||
+	    (r = file_size(a->binary, &a->exe_size)) != ATTEST_OK ||
+	    (script != NULL &&
+	     (r = measure_path(d, script, a->script, sizeof(a->script), a->script_sha256)) != ATTEST_OK))
+		goto out;
+	uuid_v4(a->uuid);
+	if ((size_t)snprintf(a->id, sizeof(a->id), "spiffe://%s/host/%s/agent/%s", d->trust_domain,
+			     d->host, name) >= sizeof(a->id)) {
+		r = attest_fail(ATTEST_E_INVALID_ARG, "agent ID too long");
+		goto out;
+	}
+	agent_measurement(a, a->measurement);
+	{
+		/* PCR 23 after reset and one extend: SHA-256(zeros || measurement) */
+		uint8_t buf[64];
+
+		memcpy(buf, zero, 32);
+		memcpy(buf + 32, a->measurement, 32);
+		EVP_Digest(buf, sizeof(buf), a->pcr_value, NULL, EVP_sha256(), NULL);
+	}
+	{
+		TPM2B_DIGEST policy;
+
+		if ((r = attest_policy_digest_sign(AGENT_PCR_MASK, a->pcr_value, 32, &policy)) != ATTEST_OK)
+			goto out;
+		memcpy(a->policy, policy.buffer, 32);
+		a->auth.size = 32;
+		if (RAND_bytes(a->auth.buffer, 32) != 1) {
+			r = attest_fail_ossl(ATTEST_E_CRYPTO, "RAND_bytes");
+			goto out;
+		}
+		if ((r = attest_tpm_create_signkey(d->tpm, &policy, &a->auth, &a->key, &cr)) != ATTEST_OK)
+			goto out;
+	}
+	/* The TPM recorded the policy we computed offline from the measurement. */
+	if (a->key.pub.publicArea.authPolicy.size != 32 ||
+	    CRYPTO_memcmp(a->key.pub.publicArea.authPolicy.buffer, a->policy, 32) != 0 ||
+	    (a->key.pub.publicArea.objectAttributes &
+	     (TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_ADMINWITHPOLICY)) != 0) {
+		r = attest_fail(ATTEST_E_INTERNAL, "agent key's authPolicy differs from the recomputed one");
+		goto out;
+	}
+	{
+		/* qualifyingData = SHA-256(agent ID || UUID || measurement) */
+		EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+		int okd = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+			  EVP_DigestUpdate(ctx, a->id, strlen(a->id)) == 1 &&
+			  EVP_DigestUpdate(ctx, a->uuid, strlen(a->uuid)) == 1 &&
+			  EVP_DigestUpdate(ctx, a->measurement, 32) == 1 &&
+			  EVP_DigestFinal_ex(ctx, qual, NULL) == 1;
+
+		EVP_MD_CTX_free(ctx);
+		if (!okd) {
+			r = attest_fail_ossl(ATTEST_E_CRYPTO, "qualifyingData");
+			goto out;
+		}
+	}
+	if ((r = attest_tpm_certify_creation(d->tpm, &a->key, &cr, qual, sizeof(qual), &cinfo,
+					     &csig)) != ATTEST_OK)
+		goto out;
+	if (Tss2_MU_TPMT_SIGNATURE_Marshal(&csig, a->creation_sig, sizeof(a->creation_sig),
+					   &a->creation_sig_len) != TSS2_RC_SUCCESS) {
+		r = attest_fail(ATTEST_E_INTERNAL, "marshal creation signature");
+		goto out;
+	}
+	memcpy(a->creation, cinfo.attestationData, cinfo.size);
+	a->creation_len = cinfo.size;
+	if ((r = issue_agent_ca(d, a)) != ATTEST_OK)
+		goto out;
+	a->score = agent_risk_score(a);
+	/* Commit point: the record is renamed into place. */
+	if ((r = registry_save(&d->reg, a)) != ATTEST_OK || (r = registry_add(&d->reg, a)) != ATTEST_OK)
+		goto out;
+	if (attest_x509_to_pem(a->agent_ca, &pem) == ATTEST_OK)
+		cJSON_AddStringToObject(reply, "agent_ca", pem);
+	cJSON_AddItemToObject(reply, "agent", agent_summary(a));
+	attestd_log("registered agent %s (%s) binary %s%s%s risk %s/%d", a->name, a->id, a->binary,
+		    a->script[0] ? " script " : "", a->script, a->tier, a->score);
+	a = NULL; /* transferred to the registry */
+	r = ATTEST_OK;
+out:
+	free(pem);
+	agent_free(a);
+	return r;
+}
+
+int do_revoke(struct attestd *d, const cJSON *req, cJSON *reply)
+{
+	static const char *const keys[] = { "op", "name", NULL };
+	const char *name;
+	struct agent *a;
+	int r;
+
+	if ((r = attest_json_only(req, keys)) != ATTEST_OK ||
+	    (r = attest_json_str(req, "name", ATTEST_MAX_NAME, &name)) != ATTEST_OK)
+		return r;
+	if ((a = registry_find(&d->reg, name)) == NULL)
+		return attest_fail(ATTEST_E_AGENT_UNKNOWN, "no agent \"%s\"", name);
+	a->revoked = 1;
+	if ((r = registry_save(&d->reg, a)) != ATTEST_OK) {
+		a->revoked = 0;
+		return r;
+	}
+	X509_free(a->session_cert);
+	EVP_PKEY_free(a->session_key);
+	a->session_cert = NULL;
+	a->session_key = NULL;
+	attestd_log("revoked agent %s", name);
+	cJSON_AddItemToObject(reply, "agent", agent_summary(a));
+	return ATTEST_OK;
+}
+
+int do_list(struct attestd *d, const cJSON *req, cJSON *reply)
+{
+	static const char *const keys[] = { "op", NULL };
+	cJSON *arr;
+	int r;
+
+	if ((r = attest_json_only(req, keys)) != ATTEST_OK)
+		return r;
+	if ((arr = cJSON_AddArrayToObject(reply, "agents")) == NULL)
+		return attest_fail(ATTEST_E_NOMEM, "list");
+	for (size_t i = 0; i < d->reg.n; i++)
+		cJSON_AddItemToArray(arr, agent_summary(d->reg.agents[i]));
+	return ATTEST_OK;
+}
+
+int do_show(struct attestd *d, const cJSON *req, cJSON *reply)
+{
+	static const char *const keys[] = { "op", "name", NULL };
+	const char *name;
+	struct agent *a;
+	char *pem = NULL;
+	int r;
+
+	if ((r = attest_json_only(req, keys)) != ATTEST_OK ||
+	    (r = attest_json_str(req, "name", ATTEST_MAX_NAME, &name)) != ATTEST_OK)
+		return r;
+	if ((a = registry_find(&d->reg, name)) == NULL)
+		return attest_fail(ATTEST_E_AGENT_UNKNOWN, "no agent \"%s\"", name);
+	cJSON_AddItemToObject(reply, "agent", agent_summary(a));
+	if ((r = attest_x509_to_pem(a->agent_ca, &pem)) != ATTEST_OK)
+		return r;
+	cJSON_AddStringToObject(reply, "agent_ca", pem);
+	free(pem);
+	return ATTEST_OK;
+}
+
