@@ -2,7 +2,7 @@
  * socket, measured issuance to real processes (tests/agents/raw_client
  * copies), and every refusal with its reason; the daemon survives bad
  * input and leaves no TPM objects behind.
- * Targets: attestd (ops.c, server.c), attest_client_call. */
+ * Targets: attestd (register.c, issue.c, caller.c, server.c), attest_client_call. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>

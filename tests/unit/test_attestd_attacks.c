@@ -6,7 +6,7 @@
  * checked by its exact error name, and attestd must keep serving afterwards.
  * Agents are copies of tests/agents/{raw_client,midframe,cert_runner,
  * test_agent} in the test's directory.
- * Targets: attestd (ops.c measure_caller/do_issue/do_register, server.c),
+ * Targets: attestd (caller.c measure_caller, issue.c do_issue, register.c do_register, server.c),
  * libattest measure.c, client.c (for_parent pidfd), attestctl cert. */
 #include <errno.h>
 #include <fcntl.h>
