@@ -336,6 +336,19 @@ struct agent *registry_find(struct registry *reg, const char *name)
 	return NULL;
 }
 
+/* A record must be the file of its own, valid name, and names are unique. */
+static int record_fits(struct registry *reg, const struct agent *a, const char *file)
+{
+	size_t n = strlen(a->name);
+
+	if (!attest_valid_hostname(a->name) || strncmp(file, a->name, n) != 0 ||
+	    strcmp(file + n, ".json") != 0)
+		return attest_fail(ATTEST_E_PARSE, "record of \"%s\" in file %s", a->name, file);
+	if (registry_find(reg, a->name) != NULL)
+		return attest_fail(ATTEST_E_EXISTS, "agent %s recorded twice", a->name);
+	return ATTEST_OK;
+}
+
 int registry_load(const char *state_dir, struct registry *reg)
 {
 	DIR *d;
@@ -367,7 +380,8 @@ int registry_load(const char *state_dir, struct registry *reg)
 		}
 		if ((r = attest_file_read(path, RECORD_CAP, &buf, &len)) != ATTEST_OK ||
 		    (r = attest_json_parse(buf, len, RECORD_CAP, &o)) != ATTEST_OK ||
-		    (r = parse_record(o, a)) != ATTEST_OK || (r = registry_add(reg, a)) != ATTEST_OK) {
+		    (r = parse_record(o, a)) != ATTEST_OK || (r = record_fits(reg, a, e->d_name)) != ATTEST_OK ||
+		    (r = registry_add(reg, a)) != ATTEST_OK) {
 			attestd_log("agent record %s unusable: %s: %s", path, attest_strerror(r),
 				    attest_errdetail());
 			agent_free(a);

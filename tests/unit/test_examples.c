@@ -190,6 +190,16 @@ static void test_python_example(void)
 	snprintf(out, sizeof(out), "%s/pysession", d.sw.dir);
 	check_out(&d, out, "pyexample");
 
+	/* isolated mode (-I: no user site, no PYTHON* variables) is allowed
+	 * before the script; an option that runs other code (-c) is not */
+	snprintf(cmd, sizeof(cmd), "'%s' -I '%s' --agent pyexample --socket '%s' --out pyiso", py,
+		 real, d.sock);
+	CU_ASSERT_EQUAL(run(&d, 0, NULL, cmd), 0);
+	snprintf(out, sizeof(out), "%s/pyiso", d.sw.dir);
+	check_out(&d, out, "pyexample");
+	snprintf(cmd, sizeof(cmd), "'%s' -W ignore '%s' --agent pyexample --socket '%s' --out pyw",
+		 py, real, d.sock);
+	CU_ASSERT_EQUAL(run(&d, 1, NULL, cmd), 1);
 	/* PYTHONPATH could load other code before the script: refused */
 	snprintf(cmd, sizeof(cmd), "'%s' '%s' --agent pyexample --socket '%s' --out pyenv", py,
 		 real, d.sock);
