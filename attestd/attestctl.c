@@ -365,6 +365,8 @@ static const struct cli_cmd cmds[] = {
 	{ { "agent", "list" }, cmd_agent_list, "list registered agents", NULL },
 	{ { "agent", "show" }, cmd_agent_show, "show one agent and its agent CA certificate", NULL },
 	{ { "agent", "revoke" }, cmd_agent_revoke, "revoke an agent: it gets nothing more", NULL },
+	{ { "agent", "remove" }, cmd_agent_remove,
+	  "forget a revoked agent so its name can be registered again", NULL },
 	{ { "cert", NULL }, cmd_cert, "get a certificate for the agent that runs this command",
 	  "Run by the agent itself (e.g. from its start script): attestd measures this\n"
 	  "command's parent, which must be the registered agent binary, via a pidfd." },

@@ -180,6 +180,11 @@ int cmd_agent_revoke(const struct cli_cmd *cmd, int argc, char **argv)
 	return named_op(cmd, argc, argv, "revoke", 1);
 }
 
+int cmd_agent_remove(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	return named_op(cmd, argc, argv, "remove", 1);
+}
+
 static int write_out(const char *dir, const char *name, const char *data, mode_t mode)
 {
 	char path[4096];

@@ -165,7 +165,7 @@ cJSON *attestd_handle(void *arg, const struct attestd_peer *peer, const cJSON *r
 		goto out;
 	}
 	if (strcmp(op, "register") != 0 && strcmp(op, "revoke") != 0 && strcmp(op, "list") != 0 &&
-	    strcmp(op, "show") != 0 && strcmp(op, "stats") != 0) {
+	    strcmp(op, "show") != 0 && strcmp(op, "stats") != 0 && strcmp(op, "remove") != 0) {
 		r = attest_fail(ATTEST_E_PARSE, "unknown op \"%.16s\"", op);
 		goto out;
 	}
@@ -175,6 +175,7 @@ cJSON *attestd_handle(void *arg, const struct attestd_peer *peer, const cJSON *r
 	}
 	r = strcmp(op, "register") == 0 ? do_register(d, req, reply)
 	    : strcmp(op, "revoke") == 0 ? do_revoke(d, req, reply)
+	    : strcmp(op, "remove") == 0 ? do_remove(d, req, reply)
 	    : strcmp(op, "list") == 0	? do_list(d, req, reply)
 	    : strcmp(op, "stats") == 0	? do_stats(d, req, reply)
 					: do_show(d, req, reply);

@@ -45,6 +45,7 @@ int join_scopes(const char *const *v, size_t n, char *out, size_t outsz);
 /* register.c (admin socket) */
 int do_register(struct attestd *d, const cJSON *req, cJSON *reply);
 int do_revoke(struct attestd *d, const cJSON *req, cJSON *reply);
+int do_remove(struct attestd *d, const cJSON *req, cJSON *reply);
 int do_list(struct attestd *d, const cJSON *req, cJSON *reply);
 int do_show(struct attestd *d, const cJSON *req, cJSON *reply);
 

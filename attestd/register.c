@@ -240,6 +240,32 @@ int do_revoke(struct attestd *d, const cJSON *req, cJSON *reply)
 	return ATTEST_OK;
 }
 
+/* Forget a revoked agent, so that its name can be registered again (with a
+ * new key and UUID). Only revoked agents: removal is never the way to stop
+ * one. */
+int do_remove(struct attestd *d, const cJSON *req, cJSON *reply)
+{
+	static const char *const keys[] = { "op", "name", NULL };
+	const char *name;
+	struct agent *a;
+	int r;
+
+	(void)reply;
+	if ((r = attest_json_only(req, keys)) != ATTEST_OK ||
+	    (r = attest_json_str(req, "name", ATTEST_MAX_NAME, &name)) != ATTEST_OK)
+		return r;
+	if ((a = registry_find(&d->reg, name)) == NULL)
+		return attest_fail(ATTEST_E_AGENT_UNKNOWN, "no agent \"%s\"", name);
+	if (!a->revoked)
+		return attest_fail(ATTEST_E_STATE, "agent %s is not revoked: revoke it first", name);
+	if (d->pcr_holder == a)
+		d->pcr_holder = NULL;
+	if ((r = registry_remove(&d->reg, a)) != ATTEST_OK)
+		return r;
+	attestd_log("removed revoked agent %s", name);
+	return ATTEST_OK;
+}
+
 int do_list(struct attestd *d, const cJSON *req, cJSON *reply)
 {
 	static const char *const keys[] = { "op", NULL };

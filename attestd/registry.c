@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -325,6 +326,26 @@ int registry_add(struct registry *reg, struct agent *a)
 		reg->cap = cap;
 	}
 	reg->agents[reg->n++] = a;
+	return ATTEST_OK;
+}
+
+int registry_remove(struct registry *reg, struct agent *a)
+{
+	char path[700];
+	int r;
+
+	snprintf(path, sizeof(path), "%s/%s.json", reg->dir, a->name);
+	if (unlink(path) != 0 && errno != ENOENT)
+		return attest_fail(ATTEST_E_IO, "remove %s: %s", path, strerror(errno));
+	if ((r = attest_dir_sync(path)) != ATTEST_OK)
+		return r;
+	for (size_t i = 0; i < reg->n; i++) {
+		if (reg->agents[i] == a) {
+			reg->agents[i] = reg->agents[--reg->n];
+			break;
+		}
+	}
+	agent_free(a);
 	return ATTEST_OK;
 }
 

@@ -73,6 +73,8 @@ void registry_free(struct registry *reg);
 struct agent *registry_find(struct registry *reg, const char *name);
 /* Persist one record crash-safely. */
 int registry_save(struct registry *reg, const struct agent *a);
+/* Delete a's record (durably) and free it. */
+int registry_remove(struct registry *reg, struct agent *a);
 /* Take ownership of a (already saved). */
 int registry_add(struct registry *reg, struct agent *a);
 void agent_free(struct agent *a);

@@ -100,6 +100,13 @@ static void test_refusals(void)
 	cJSON_Delete(reply);
 	expect_refused(run_agent(NULL, a, d.sock, "{\"op\":\"issue\",\"agent\":\"nobody\"}"),
 		       "ATTEST_E_REVOKED");
+	/* only a revoked agent can be removed; its name is then free again */
+	TU_ASSERT_ERR(admin_call(&d, "{\"op\":\"remove\",\"name\":\"alpha\"}", &reply), ATTEST_E_STATE);
+	TU_ASSERT_ERR(admin_call(&d, "{\"op\":\"remove\",\"name\":\"nobody\"}", &reply), ATTEST_OK);
+	cJSON_Delete(reply);
+	register_agent(&d, "nobody", other, "0");
+	expect_cert(&d, run_agent(NULL, other, d.sock, "{\"op\":\"issue\",\"agent\":\"nobody\"}"),
+		    "nobody");
 	daemon_down(&d);
 }
 
