@@ -33,6 +33,8 @@
 
 #include "ops.h"
 
+static cJSON *attestd_dispatch(void *arg, const struct attestd_peer *peer, const cJSON *req);
+
 /* ---------- daemon state ---------- */
 
 /* attestd owns the TPM: objects or sessions a killed predecessor left
@@ -54,6 +56,9 @@ int attestd_open(struct attestd *d, const char *state_dir, const char *tcti, lon
 
 	memset(d, 0, sizeof(*d));
 	d->hard_max_ttl = hard_max_ttl;
+	if (tcti != NULL && strlen(tcti) >= sizeof(d->tcti))
+		return attest_fail(ATTEST_E_INVALID_ARG, "TCTI configuration too long");
+	snprintf(d->tcti, sizeof(d->tcti), "%s", tcti != NULL ? tcti : "");
 	if (strlen(state_dir) >= sizeof(d->state))
 		return attest_fail(ATTEST_E_INVALID_ARG, "state path too long");
 	memcpy(d->state, state_dir, strlen(state_dir) + 1);
@@ -76,7 +81,7 @@ int attestd_open(struct attestd *d, const char *state_dir, const char *tcti, lon
 	id.host_ca = NULL; /* transferred */
 	attest_host_identity_clear(&id);
 	if ((r = attest_tpm_pub_to_pkey(&d->hostkey.pub, &d->hostkey_pub)) != ATTEST_OK ||
-	    (r = attest_tpm_open(tcti, &d->tpm)) != ATTEST_OK ||
+	    (r = attest_tpm_open(d->tcti, &d->tpm)) != ATTEST_OK ||
 	    (r = flush_leftovers(d)) != ATTEST_OK ||
 	    (r = registry_load(state_dir, &d->reg)) != ATTEST_OK ||
 	    (r = attest_measure_cache_new(256, &d->cache)) != ATTEST_OK) {
@@ -148,7 +153,40 @@ static int do_stats(struct attestd *d, const cJSON *req, cJSON *reply)
 
 /* ---------- dispatch ---------- */
 
+/* After a TPM failure the connection (and ESYS's view of it) may be gone:
+ * a TPM reset, a restarted TPM service. Start over with a fresh context
+ * and an empty TPM; until that works, requests get ATTEST_E_TPM. */
+static int tpm_reconnect(struct attestd *d)
+{
+	int r;
+
+	attest_tpm_close(d->tpm);
+	d->tpm = NULL;
+	d->pcr_holder = NULL;
+	if ((r = attest_tpm_open(d->tcti[0] ? d->tcti : NULL, &d->tpm)) != ATTEST_OK ||
+	    (r = flush_leftovers(d)) != ATTEST_OK) {
+		attest_tpm_close(d->tpm);
+		d->tpm = NULL;
+		return r;
+	}
+	attestd_log("reconnected to the TPM");
+	return ATTEST_OK;
+}
+
 cJSON *attestd_handle(void *arg, const struct attestd_peer *peer, const cJSON *req)
+{
+	cJSON *reply = attestd_dispatch(arg, peer, req);
+	struct attestd *d = arg;
+	const cJSON *code = cJSON_GetObjectItemCaseSensitive(reply, "code");
+
+	/* a TPM failure may mean the TPM went away: reconnect now, so the
+	 * next request finds it (this one already has its answer) */
+	if (cJSON_IsNumber(code) && (int)code->valuedouble == ATTEST_E_TPM && tpm_reconnect(d) != ATTEST_OK)
+		attestd_log("TPM still unreachable: %s", attest_errdetail());
+	return reply;
+}
+
+static cJSON *attestd_dispatch(void *arg, const struct attestd_peer *peer, const cJSON *req)
 {
 	struct attestd *d = arg;
 	const char *op = NULL;
@@ -160,6 +198,10 @@ cJSON *attestd_handle(void *arg, const struct attestd_peer *peer, const cJSON *r
 		return attestd_error_reply(ATTEST_E_NOMEM);
 	if ((r = attest_json_str(req, "op", 16, &op)) != ATTEST_OK)
 		goto out;
+	if (d->tpm == NULL && (r = tpm_reconnect(d)) != ATTEST_OK) {
+		r = attest_fail(ATTEST_E_TPM, "TPM unreachable: %s", attest_errdetail());
+		goto out;
+	}
 	if (strcmp(op, "issue") == 0) {
 		r = do_issue(d, peer, req, reply);
 		goto out;

@@ -21,7 +21,8 @@ struct attestd {
 	char state[512];
 	char trust_domain[256];
 	char host[64];
-	struct attest_tpm *tpm;
+	struct attest_tpm *tpm; /* NULL while the TPM is unreachable */
+	char tcti[256];         /* to reconnect after the TPM went away */
 	X509 *host_ca;
 	ino_t identity_ino; /* identity.json as loaded, to notice a renewal */
 	struct timespec identity_mtime;

@@ -70,6 +70,15 @@ static const struct {
 	E(ATTEST_E_TIMEOUT, "peer too slow"),
 	E(ATTEST_E_DENIED, "permission denied"),
 	E(ATTEST_E_CSR, "certificate request invalid or without proof of possession"),
+	E(ATTEST_E_INTENT_ISSUER, "intent grant not signed by a trusted intent issuer"),
+	E(ATTEST_E_INTENT_EXPIRED, "intent token expired or not yet valid"),
+	E(ATTEST_E_INTENT_AUDIENCE, "intent token addressed to another agent"),
+	E(ATTEST_E_INTENT_WIDENED, "delegation widens the scopes or resources of its parent"),
+	E(ATTEST_E_INTENT_LIFETIME, "delegation outlives its parent or its delegator's certificate"),
+	E(ATTEST_E_INTENT_PURPOSE, "delegation changes the purpose of its parent"),
+	E(ATTEST_E_INTENT_DEPTH, "intent delegation depth exceeded"),
+	E(ATTEST_E_INTENT_SIGNATURE, "intent token signature invalid or not by the expected key"),
+	E(ATTEST_E_INTENT_CHAIN, "delegator's certificate chain or the chain of tokens is invalid"),
 #undef E
 };
 

@@ -2,6 +2,7 @@
 # Shared helpers for the swtpm-ci scripts. Source this file; do not execute it.
 #
 # Tunables (environment):
+#   SWTPM_CI_PORT                       use exactly this server port (control: +1)
 #   SWTPM_CI_PORT_MIN / SWTPM_CI_PORT_MAX  random port range (default 10240..32000,
 #                                          below the Linux ephemeral range)
 #   SWTPM_CI_START_TRIES                   bind attempts before giving up (default 50)
@@ -79,6 +80,11 @@ sci_port_busy() {
 }
 
 sci_random_port() {
+    # SWTPM_CI_PORT: exactly this port (a TPM that comes back where it was)
+    if [ -n "${SWTPM_CI_PORT:-}" ]; then
+        echo "$SWTPM_CI_PORT"
+        return
+    fi
     local min=${SWTPM_CI_PORT_MIN:-10240} max=${SWTPM_CI_PORT_MAX:-32000}
     [ "$max" -gt $((min + 1)) ] || sci_die "bad SWTPM_CI_PORT_MIN/MAX range $min..$max"
     echo $((min + ((RANDOM << 15 | RANDOM) % (max - min - 1))))

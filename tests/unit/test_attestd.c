@@ -271,6 +271,36 @@ static void test_scopes_cap_and_log_escaping(void)
 	daemon_down(&d);
 }
 
+/* The TPM goes away under attestd (swtpm restarted on the same port with
+ * its state, as after a TPM reset): requests fail while it is gone, and
+ * attestd serves again once it is back, without a restart. */
+static void test_tpm_comes_back(void)
+{
+	struct daemon d;
+	char a[700], port[16];
+	const char *colon;
+
+	daemon_up(&d);
+	make_agent_binary(&d, "agent-a", NULL, a, sizeof(a));
+	register_agent(&d, "alpha", a, "0");
+	expect_cert(&d, run_agent(NULL, a, d.sock, "{\"op\":\"issue\",\"agent\":\"alpha\"}"), "alpha");
+	colon = strstr(d.sw.tcti, "port=");
+	CU_ASSERT_FATAL(colon != NULL);
+	snprintf(port, sizeof(port), "%s", colon + 5);
+	CU_ASSERT_EQUAL_FATAL(tu_sh("'%s/swtpm-ci/swtpm-stop.sh' '%s/tpm' >/dev/null 2>&1",
+				    getenv("ATTEST_SRCDIR"), d.sw.dir), 0);
+	expect_refused(run_agent(NULL, a, d.sock, "{\"op\":\"issue\",\"agent\":\"alpha\"}"),
+		       "ATTEST_E_TPM");
+	CU_ASSERT_EQUAL_FATAL(tu_sh("SWTPM_CI_PORT=%s SWTPM_CI_START_TRIES=100 "
+				    "'%s/swtpm-ci/swtpm-start.sh' --keep-state '%s' '%s/tpm' >/dev/null",
+				    port,
+				    getenv("ATTEST_SRCDIR"), tu_template(), d.sw.dir), 0);
+	expect_cert(&d, run_agent(NULL, a, d.sock, "{\"op\":\"issue\",\"agent\":\"alpha\"}"), "alpha");
+	expect_cert(&d, run_agent(NULL, a, d.sock, "{\"op\":\"issue\",\"agent\":\"alpha\",\"mode\":\"session\"}"),
+		    "alpha");
+	daemon_down(&d);
+}
+
 int main(void)
 {
 	static const struct tu_test tests[] = {
@@ -280,6 +310,7 @@ int main(void)
 		{ "client limit answers busy", test_client_limit },
 		{ "clients that never read are dropped", test_flood_without_reading },
 		{ "scope cap at registration, log escaping", test_scopes_cap_and_log_escaping },
+		{ "the TPM goes away and comes back", test_tpm_comes_back },
 		{ NULL, NULL },
 	};
 
