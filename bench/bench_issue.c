@@ -101,27 +101,13 @@ _Static_assert(STRICT_N <= MAX_SAMPLES && BASELINE_N <= MAX_SAMPLES, "sample arr
 
 static const char *const agent_names[] = { "bench-a", "bench-b", "bench-s" };
 
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
 
 /* Nearest-rank percentile of v[0..n) (sorted in place). */
 static double pct(double *v, int n, double p)
 {
 	int k;
 
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	tu_sort_doubles(v, (size_t)n);
 	k = (int)(p / 100.0 * n + 0.999999) - 1;
 	if (k < 0)
 		k = 0;
@@ -278,10 +264,10 @@ static int requester_main(int argc, char **argv)
 		for (int i = 0; i < n; i++) {
 			const char *who = alt && i % 2 == 1 ? "bench-b" : "bench-a";
 
-			t0 = now_ms();
+			t0 = tu_now_ms();
 			if (req_issue(sock, who, "strict", i == n - 1 ? chain : NULL) != ATTEST_OK)
 				return 1;
-			v[i] = now_ms() - t0;
+			v[i] = tu_now_ms() - t0;
 		}
 		if (req_stats(admin, &c1) != ATTEST_OK)
 			return 1;
@@ -301,22 +287,22 @@ static int requester_main(int argc, char **argv)
 
 		if (req_stats(admin, &c0) != ATTEST_OK)
 			return 1;
-		t0 = now_ms();
+		t0 = tu_now_ms();
 		if (req_issue(sock, "bench-s", "session", chain) != ATTEST_OK)
 			return 1;
-		first = now_ms() - t0;
-		start = now_ms();
+		first = tu_now_ms() - t0;
+		start = tu_now_ms();
 		for (;;) {
-			double t = now_ms();
+			double t = tu_now_ms();
 
 			if (n > 0 ? certs >= n : t - start >= SESSION_SECONDS * 1e3)
 				break;
 			if (req_issue(sock, "bench-s", "session", NULL) != ATTEST_OK)
 				return 1;
 			certs++;
-			lat_sum += now_ms() - t;
+			lat_sum += tu_now_ms() - t;
 		}
-		end = now_ms();
+		end = tu_now_ms();
 		if (req_stats(admin, &c1) != ATTEST_OK)
 			return 1;
 		printf("first_ms %.4f\ncerts %ld\nseconds %.4f\ntpm_cmds %llu\nmean %.4f\n", first,
@@ -855,11 +841,11 @@ static const char LEAF_CNF[] =
 
 static int sh_in(struct bench *b, const char *dir, const char *cmd, double *ms)
 {
-	double t0 = now_ms();
+	double t0 = tu_now_ms();
 	int st = tu_sh("cd '%s' && %s >/dev/null 2>>'%s/baseline.log'", dir, cmd, dir);
 
 	if (ms != NULL)
-		*ms = now_ms() - t0;
+		*ms = tu_now_ms() - t0;
 	if (st != 0) {
 		fprintf(stderr, "bench_issue: baseline '%s' exited %d; end of %s/baseline.log:\n", cmd,
 			st, dir);
@@ -1177,7 +1163,7 @@ static void report(struct bench *b)
 
 int main(int argc, char **argv)
 {
-	double t0 = now_ms();
+	double t0 = tu_now_ms();
 	unsigned asserts_failed = 0;
 
 	if (argc > 1 && strcmp(argv[1], "--requester") == 0)
@@ -1233,6 +1219,6 @@ int main(int argc, char **argv)
 	}
 	tu_tpm_stop(&g.b);
 	tu_rmtree(g.run);
-	printf("# bench_issue: %.1f s, %d failure(s)\n", (now_ms() - t0) / 1e3, g.failures);
+	printf("# bench_issue: %.1f s, %d failure(s)\n", (tu_now_ms() - t0) / 1e3, g.failures);
 	return g.failures == 0 ? 0 : 1;
 }

@@ -94,20 +94,6 @@ struct stats {
 	int ok;
 };
 
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
 
 /* Sorts v in place. */
 static struct stats stats_of(double *v, int n)
@@ -117,7 +103,7 @@ static struct stats stats_of(double *v, int n)
 
 	if (n <= 0)
 		return s;
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	tu_sort_doubles(v, (size_t)n);
 	for (int i = 0; i < n; i++)
 		sum += v[i];
 	s.mean = sum / n;
@@ -205,10 +191,10 @@ static int step_run(struct bench *b, const char *dir, double *ms, const char *cm
 	n = snprintf(full, sizeof(full), "cd '%s' && %s >/dev/null 2>>'%s'", dir, cmd, b->log);
 	if (n < 0 || (size_t)n >= sizeof(full))
 		return -1;
-	t0 = now_ms();
+	t0 = tu_now_ms();
 	st = system(full);
 	if (ms != NULL)
-		*ms += now_ms() - t0;
+		*ms += tu_now_ms() - t0;
 	if (st != -1 && ((WIFSIGNALED(st) && (WTERMSIG(st) == SIGINT || WTERMSIG(st) == SIGQUIT)) ||
 			 (WIFEXITED(st) && WEXITSTATUS(st) == 128 + SIGINT))) {
 		fprintf(stderr, "bench_tpm: interrupted\n");
@@ -302,7 +288,7 @@ static int attestd_enrol_once(struct bench *b, enum attest_ek_kind kind, const c
 	if ((size_t)snprintf(state, sizeof(state), "%s/state-%s-%d", b->run,
 			     attest_ek_kind_name(kind), round) >= sizeof(state))
 		goto out;
-	t0 = now_ms();
+	t0 = tu_now_ms();
 	if ((r = attest_ca_token_issue(b->ca, host, 600, "bench", &tok)) != ATTEST_OK) {
 		what = "attest_ca_token_issue";
 		goto out;
@@ -328,7 +314,7 @@ static int attestd_enrol_once(struct bench *b, enum attest_ek_kind kind, const c
 		what = "attest_host_enrol_finish";
 		goto out;
 	}
-	*ms = now_ms() - t0;
+	*ms = tu_now_ms() - t0;
 out:
 	if (r != ATTEST_OK)
 		lib_failed(b, what, r);
@@ -547,14 +533,14 @@ static void bench_sign(struct bench *b)
 		goto report;
 	}
 	for (int i = 0; i < WARMUP + SIGN_N_ATTESTD; i++) {
-		t0 = now_ms();
+		t0 = tu_now_ms();
 		if ((r = attest_tpm_sign(b->t, &key, NULL, digest, &sig)) != ATTEST_OK) {
 			lib_failed(b, "attest_tpm_sign", r);
 			na = 0;
 			break;
 		}
 		if (i >= WARMUP)
-			va[na++] = now_ms() - t0;
+			va[na++] = tu_now_ms() - t0;
 	}
 	if (na > 0 && (r = attest_tpm_verify_sig(&key.pub, (const uint8_t *)msg, strlen(msg),
 						 &sig)) != ATTEST_OK) {
@@ -618,7 +604,7 @@ static void bench_quote(struct bench *b)
 		goto tools;
 	}
 	for (int i = 0; i < WARMUP + QUOTE_N_ATTESTD; i++) {
-		t0 = now_ms();
+		t0 = tu_now_ms();
 		if ((r = attest_tpm_quote(b->t, ATTEST_ENROL_PCR_MASK, nonce, sizeof(nonce), &att,
 					  &sig)) != ATTEST_OK) {
 			lib_failed(b, "attest_tpm_quote", r);
@@ -626,7 +612,7 @@ static void bench_quote(struct bench *b)
 			goto tools;
 		}
 		if (i >= WARMUP)
-			va[na++] = now_ms() - t0;
+			va[na++] = tu_now_ms() - t0;
 	}
 	if ((r = attest_tpm_verify_sig(&ak, att.attestationData, att.size, &sig)) != ATTEST_OK) {
 		lib_failed(b, "attest_tpm_quote signature check", r);
@@ -686,7 +672,7 @@ int main(void)
 {
 	struct bench b;
 	char ca_dir[700], roots[700];
-	double t0 = now_ms();
+	double t0 = tu_now_ms();
 	int r;
 
 	memset(&b, 0, sizeof(b));
@@ -717,7 +703,7 @@ int main(void)
 	bench_sign(&b);
 	bench_quote(&b);
 out:
-	printf("# bench_tpm: %.1f s, %d failure(s)\n", (now_ms() - t0) / 1e3, b.failures);
+	printf("# bench_tpm: %.1f s, %d failure(s)\n", (tu_now_ms() - t0) / 1e3, b.failures);
 	teardown(&b);
 	return b.failures == 0 ? 0 : 1;
 }

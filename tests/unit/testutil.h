@@ -34,6 +34,10 @@ int tu_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *tu_slurp(const char *path, size_t *len);
 void tu_write(const char *path, const void *data, size_t len);
 
+/* Monotonic milliseconds, and an ascending sort, for benchmarks. */
+double tu_now_ms(void);
+void tu_sort_doubles(double *v, size_t n);
+
 /* Register `tests` (NULL-terminated) as one suite, run, print the CUnit
  * summary, return the process exit code. */
 struct tu_test {
