@@ -370,6 +370,10 @@ static const struct cli_cmd cmds[] = {
 	{ { "cert", NULL }, cmd_cert, "get a certificate for the agent that runs this command",
 	  "Run by the agent itself (e.g. from its start script): attestd measures this\n"
 	  "command's parent, which must be the registered agent binary, via a pidfd." },
+	{ { "intent", "issue" }, cmd_intent_issue,
+	  "sign an intent grant with a local issuer key and print it (tests, demos)",
+	  "A real grant comes from the IdP, EHR or ticketing app the user used;\n"
+	  "attestd trusts the issuer's public key as STATE/intent-issuers/NAME.pem." },
 };
 
 int main(int argc, char **argv)

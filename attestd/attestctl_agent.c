@@ -6,10 +6,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
+#include <openssl/bio.h>
 #include <openssl/crypto.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
 
 #include "attest/client.h"
+#include "attest/intent.h"
 #include "attestctl_agent.h"
 #include "client.h"
 #include "fileio.h"
@@ -199,7 +204,7 @@ static int write_out(const char *dir, const char *name, const char *data, mode_t
 
 int cmd_cert(const struct cli_cmd *cmd, int argc, char **argv)
 {
-	const char *sock, *agent, *scopes, *ttl_s, *mode, *task, *out, *csr_path;
+	const char *sock, *agent, *scopes, *ttl_s, *mode, *task, *out, *csr_path, *intent_path;
 	const struct cli_opt opts[] = {
 		{ "agent", "NAME", "the registered agent that runs this command", 1, &agent },
 		{ "out", "DIR", "where to write cert.pem (chain) and key.pem (0600, dir 0700)", 1, &out },
@@ -208,10 +213,14 @@ int cmd_cert(const struct cli_cmd *cmd, int argc, char **argv)
 		{ "mode", "MODE", "strict (TPM signs the leaf) or session", 0, &mode },
 		{ "task", "ID", "task id recorded in the certificate", 0, &task },
 		{ "csr", "FILE", "PKCS#10 request with your own key (no key.pem then)", 0, &csr_path },
+		{ "intent", "FILE", "intent grant or delegation token to carry (docs/intent.md)", 0,
+		  &intent_path },
 		{ "socket", "PATH", "attestd agent socket (" ATTEST_DEFAULT_SOCKET ")", 0, &sock },
 		{ 0 },
 	};
 	const char *list[MAX_LIST];
+	uint8_t *intent = NULL;
+	size_t intent_len;
 	struct attest_cert_request req = { 0 };
 	struct attest_cert *cert = NULL;
 	char *copy = NULL, *p, *save = NULL;
@@ -226,6 +235,16 @@ int cmd_cert(const struct cli_cmd *cmd, int argc, char **argv)
 		return r;
 	if (csr_path != NULL && (r = cli_read(csr_path, 16384, &csr, &csr_len)) != CLI_EXIT_OK)
 		return r;
+	if (intent_path != NULL &&
+	    (r = cli_read(intent_path, ATTEST_INTENT_TOKEN_MAX + 2, &intent, &intent_len)) != CLI_EXIT_OK) {
+		free(csr);
+		return r;
+	}
+	/* a token file may end with a newline */
+	while (intent != NULL && intent_len > 0 &&
+	       (intent[intent_len - 1] == '\n' || intent[intent_len - 1] == '\r'))
+		intent[--intent_len] = '\0';
+	req.intent = (const char *)intent;
 	req.agent = agent;
 	req.mode = mode;
 	req.ttl = ttl;
@@ -262,5 +281,116 @@ out:
 	attest_cert_free(cert);
 	free(copy);
 	free(csr);
+	free(intent);
+	return r;
+}
+
+/* "a,b" -> v[] pointing into a copy (*copy, the caller's); usage error on
+ * empty items or more than MAX_LIST. */
+static int split_list(const char *opt, const char *csv, char **copy, const char **v, size_t *n)
+{
+	char *p, *save = NULL;
+
+	*n = 0;
+	if (csv[0] == '\0' || strstr(csv, ",,") != NULL || csv[0] == ',' ||
+	    csv[strlen(csv) - 1] == ',')
+		return cli_usage_error("--%s: a comma-separated list of 1-%d items", opt, MAX_LIST);
+	if ((*copy = strdup(csv)) == NULL)
+		return cli_fail(ATTEST_E_NOMEM, "--%s", opt);
+	for (p = strtok_r(*copy, ",", &save); p != NULL; p = strtok_r(NULL, ",", &save)) {
+		if (*n == MAX_LIST)
+			return cli_usage_error("--%s: at most %d items", opt, MAX_LIST);
+		v[(*n)++] = p;
+	}
+	return CLI_PARSED;
+}
+
+int cmd_intent_issue(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	const char *key_path, *iss, *user, *aud, *purpose, *text, *scopes, *resources, *ttl_s,
+		*depth_s, *jti;
+	const struct cli_opt opts[] = {
+		{ "key", "FILE", "the issuer's EC P-256 private key (PEM)", 1, &key_path },
+		{ "issuer", "NAME", "issuer name (attestd trusts STATE/intent-issuers/NAME.pem)", 1,
+		  &iss },
+		{ "user", "USER", "the user whose intent this is", 1, &user },
+		{ "aud", "AGENT_ID", "the agent's SPIFFE ID the grant is for", 1, &aud },
+		{ "purpose", "CODE", "TREATMENT, PAYMENT, OPERATIONS, RESEARCH, PUBLIC_HEALTH or OTHER",
+		  1, &purpose },
+		{ "text", "TEXT", "purpose text", 0, &text },
+		{ "scopes", "S[,S]", "scopes granted", 1, &scopes },
+		{ "resources", "R[,R]", "resource patterns (may end in *)", 1, &resources },
+		{ "ttl", "SECONDS", "lifetime from now", 1, &ttl_s },
+		{ "max-depth", "N", "delegations allowed, 0-3 (default 0)", 0, &depth_s },
+		{ "jti", "ID", "task ID (default: random)", 0, &jti },
+		{ 0 },
+	};
+	const char *sv[MAX_LIST], *rv[MAX_LIST];
+	char *scopy = NULL, *rcopy = NULL, *tok = NULL, rnd[33];
+	uint8_t *pem = NULL;
+	size_t pem_len, ns = 0, nr = 0;
+	long ttl, depth = 0;
+	EVP_PKEY *k = NULL;
+	BIO *b = NULL;
+	struct attest_intent_claims c = { 0 };
+	int r, p;
+
+	if ((r = cli_parse(cmd, opts, argc, argv)) != CLI_PARSED)
+		return r;
+	if ((r = cli_long("ttl", ttl_s, 1, 7 * 86400, &ttl)) != CLI_PARSED ||
+	    (depth_s != NULL &&
+	     (r = cli_long("max-depth", depth_s, 0, ATTEST_INTENT_MAX_DEPTH, &depth)) != CLI_PARSED))
+		return r;
+	for (p = ATTEST_PURPOSE_TREATMENT; p <= ATTEST_PURPOSE_OTHER; p++)
+		if (strcmp(attest_purpose_name((enum attest_purpose)p), purpose) == 0)
+			break;
+	if (p > ATTEST_PURPOSE_OTHER)
+		return cli_usage_error("--purpose: unknown code \"%s\"", purpose);
+	if ((r = split_list("scopes", scopes, &scopy, sv, &ns)) != CLI_PARSED ||
+	    (r = split_list("resources", resources, &rcopy, rv, &nr)) != CLI_PARSED)
+		goto out;
+	if ((r = cli_read(key_path, 64 * 1024, &pem, &pem_len)) != CLI_EXIT_OK)
+		goto out;
+	if ((b = BIO_new_mem_buf(pem, (int)pem_len)) == NULL ||
+	    (k = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL)) == NULL) {
+		r = cli_fail(ATTEST_E_PARSE, "%s: not a PEM private key", key_path);
+		goto out;
+	}
+	if (jti == NULL) {
+		uint8_t raw[16];
+
+		if (RAND_bytes(raw, sizeof(raw)) != 1) {
+			r = cli_fail(ATTEST_E_CRYPTO, "random task ID");
+			goto out;
+		}
+		for (size_t i = 0; i < sizeof(raw); i++)
+			snprintf(rnd + 2 * i, 3, "%02x", raw[i]);
+		jti = rnd;
+	}
+	c.sub = user;
+	c.aud = aud;
+	c.purpose = (enum attest_purpose)p;
+	c.purpose_text = text != NULL ? text : "";
+	c.scopes = sv;
+	c.nscopes = ns;
+	c.resources = rv;
+	c.nresources = nr;
+	c.jti = jti;
+	c.iat = c.nbf = (int64_t)time(NULL);
+	c.exp = c.iat + ttl;
+	c.max_depth = (int)depth;
+	if ((r = attest_intent_grant_make(k, iss, &c, &tok)) != ATTEST_OK) {
+		r = cli_fail(r, "intent grant");
+		goto out;
+	}
+	printf("%s\n", tok);
+	r = CLI_EXIT_OK;
+out:
+	free(tok);
+	EVP_PKEY_free(k);
+	BIO_free(b);
+	free(pem);
+	free(scopy);
+	free(rcopy);
 	return r;
 }

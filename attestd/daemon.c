@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <dirent.h>
 #include <unistd.h>
 #include <sys/stat.h>
 
@@ -49,6 +50,68 @@ static int flush_leftovers(struct attestd *d)
 	return r;
 }
 
+/* Trusted intent issuers: STATE/intent-issuers/NAME.pem, each a PEM EC
+ * P-256 public key; the file name without .pem is the issuer name. A
+ * missing directory means none; a file that does not load stops attestd
+ * (an issuer silently left out would look like a bad grant later). */
+static int load_intent_trust(struct attestd *d, X509 *root)
+{
+	char dir[700];
+	DIR *dh;
+	struct dirent *e;
+	int r;
+
+	if ((r = attest_intent_trust_new(&d->intent_trust)) != ATTEST_OK)
+		return r;
+	if (root != NULL && (r = attest_intent_trust_set_root(d->intent_trust, root)) != ATTEST_OK)
+		return r;
+	snprintf(dir, sizeof(dir), "%s/intent-issuers", d->state);
+	if ((dh = opendir(dir)) == NULL) {
+		if (errno == ENOENT)
+			return ATTEST_OK;
+		return attest_fail(ATTEST_E_IO, "%s: %s", dir, strerror(errno));
+	}
+	r = ATTEST_OK;
+	while (r == ATTEST_OK && (e = readdir(dh)) != NULL) {
+		size_t n = strlen(e->d_name);
+		char name[ATTEST_INTENT_ITEM_MAX + 1], path[1024];
+		uint8_t *pem = NULL;
+		size_t len = 0;
+		BIO *b = NULL;
+		EVP_PKEY *k = NULL;
+
+		if (e->d_name[0] == '.' || n <= 4 || strcmp(e->d_name + n - 4, ".pem") != 0)
+			continue;
+		if (n - 4 > ATTEST_INTENT_ITEM_MAX) {
+			r = attest_fail(ATTEST_E_INVALID_ARG, "%s: issuer name too long", dir);
+			break;
+		}
+		memcpy(name, e->d_name, n - 4);
+		name[n - 4] = '\0';
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if ((r = attest_file_read(path, 64 * 1024, &pem, &len)) == ATTEST_OK) {
+			if ((b = BIO_new_mem_buf(pem, (int)len)) == NULL ||
+			    (k = PEM_read_bio_PUBKEY(b, NULL, NULL, NULL)) == NULL)
+				r = attest_fail_ossl(ATTEST_E_PARSE, "%s: not a PEM public key", path);
+			else if ((r = attest_intent_trust_add_issuer(d->intent_trust, name, k)) != ATTEST_OK) {
+				char why[256];
+
+				snprintf(why, sizeof(why), "%s", attest_errdetail());
+				r = attest_fail(r, "%s: %s", path, why);
+			} else
+				d->intent_issuers++;
+		}
+		ERR_clear_error();
+		EVP_PKEY_free(k);
+		BIO_free(b);
+		free(pem);
+	}
+	closedir(dh);
+	if (r == ATTEST_OK && d->intent_issuers > 0)
+		attestd_log("trusting %u intent issuer(s) from %s", d->intent_issuers, dir);
+	return r;
+}
+
 int attestd_open(struct attestd *d, const char *state_dir, const char *tcti, long hard_max_ttl)
 {
 	struct attest_host_identity id;
@@ -79,8 +142,10 @@ int attestd_open(struct attestd *d, const char *state_dir, const char *tcti, lon
 	d->hostkey = id.key;
 	d->host_ca = id.host_ca;
 	id.host_ca = NULL; /* transferred */
+	r = load_intent_trust(d, id.root);
 	attest_host_identity_clear(&id);
-	if ((r = attest_tpm_pub_to_pkey(&d->hostkey.pub, &d->hostkey_pub)) != ATTEST_OK ||
+	if (r != ATTEST_OK ||
+	    (r = attest_tpm_pub_to_pkey(&d->hostkey.pub, &d->hostkey_pub)) != ATTEST_OK ||
 	    (r = attest_tpm_open(d->tcti, &d->tpm)) != ATTEST_OK ||
 	    (r = flush_leftovers(d)) != ATTEST_OK ||
 	    (r = registry_load(state_dir, &d->reg)) != ATTEST_OK ||
@@ -95,6 +160,7 @@ void attestd_close(struct attestd *d)
 {
 	registry_free(&d->reg);
 	attest_measure_cache_free(d->cache);
+	attest_intent_trust_free(d->intent_trust);
 	attest_tpm_close(d->tpm);
 	X509_free(d->host_ca);
 	EVP_PKEY_free(d->hostkey_pub);

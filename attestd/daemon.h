@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include "attest/intent.h"
 #include "measure.h"
 #include "registry.h"
 #include "server.h"
@@ -31,6 +32,10 @@ struct attestd {
 	struct registry reg;
 	struct attest_measure_cache *cache;
 	long hard_max_ttl;
+	/* trusted intent issuers (STATE/intent-issuers/NAME.pem) and the
+	 * fleet root, for intent grants and delegation chains (issue.c) */
+	struct attest_intent_trust *intent_trust;
+	unsigned intent_issuers;
 	/* The agent whose value we last put in PCR 23 (NULL: unknown). Only a
 	 * hint: a wrong guess costs one failed policy and a retry. */
 	const struct agent *pcr_holder;

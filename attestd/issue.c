@@ -19,6 +19,7 @@
 
 #include <tss2/tss2_mu.h>
 
+#include "attest/intent.h"
 #include "daemon.h"
 #include "enrol.h"
 #include "err.h"
@@ -126,12 +127,139 @@ out:
 	return r;
 }
 
+/* ---------- intent (docs/intent.md, "attestd") ---------- */
+
+/* STATE/intent-used/<hex SHA-256 of kind, issuer and value>: one file per
+ * grant jti (kind "jti", keyed by the grant's issuer) or delegation nonce
+ * (kind "nonce") that earned a certificate. Content: the chain's expiry,
+ * so the files could be pruned once it passed. */
+static int intent_marker_path(struct attestd *d, const char *kind, const char *iss,
+			      const char *value, char *out, size_t outsz)
+{
+	uint8_t md[32];
+	unsigned mdlen = 0;
+	char hex[65];
+	EVP_MD_CTX *m = EVP_MD_CTX_new();
+	int ok = m != NULL && EVP_DigestInit_ex(m, EVP_sha256(), NULL) == 1 &&
+		 EVP_DigestUpdate(m, kind, strlen(kind) + 1) == 1 &&
+		 EVP_DigestUpdate(m, iss, strlen(iss) + 1) == 1 &&
+		 EVP_DigestUpdate(m, value, strlen(value)) == 1 &&
+		 EVP_DigestFinal_ex(m, md, &mdlen) == 1 && mdlen == sizeof(md);
+
+	EVP_MD_CTX_free(m);
+	if (!ok)
+		return attest_fail_ossl(ATTEST_E_CRYPTO, "intent marker hash");
+	for (size_t i = 0; i < sizeof(md); i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	if ((size_t)snprintf(out, outsz, "%s/intent-used/%s", d->state, hex) >= outsz)
+		return attest_fail(ATTEST_E_INVALID_ARG, "state path too long");
+	return ATTEST_OK;
+}
+
+/* What must be single-use for this chain: the grant's jti when the agent
+ * presents the grant itself (depth 0), else the last delegation's nonce
+ * (the earlier hops' nonces and the jti were spent by the agents before
+ * it, possibly on this host). */
+static int intent_marker(struct attestd *d, const struct attest_intent_chain *c, char *out,
+			 size_t outsz, const char **what)
+{
+	unsigned depth = attest_intent_chain_depth(c);
+
+	if (depth == 0) {
+		*what = "grant jti";
+		return intent_marker_path(d, "jti", attest_intent_chain_issuer(c),
+					  attest_intent_chain_jti(c), out, outsz);
+	}
+	*what = "delegation nonce";
+	return intent_marker_path(d, "nonce", "", attest_intent_chain_nonce(c, depth), out, outsz);
+}
+
+static int intent_unused(const char *path, const char *what, const struct attest_intent_chain *c)
+{
+	struct stat st;
+
+	if (lstat(path, &st) == 0)
+		return attest_fail(attest_intent_chain_depth(c) == 0 ? ATTEST_E_INTENT_REPLAY
+								     : ATTEST_E_NONCE,
+				   "intent %s \"%s\" already earned a certificate", what,
+				   attest_intent_chain_depth(c) == 0
+					   ? attest_intent_chain_jti(c)
+					   : attest_intent_chain_nonce(c, attest_intent_chain_depth(c)));
+	if (errno != ENOENT)
+		return attest_fail(ATTEST_E_IO, "%s: %s", path, strerror(errno));
+	return ATTEST_OK;
+}
+
+static int intent_consume(struct attestd *d, const char *path, const char *what,
+			  const struct attest_intent_chain *c)
+{
+	char dir[700], body[32];
+	int r, n;
+
+	snprintf(dir, sizeof(dir), "%s/intent-used", d->state);
+	if ((r = attest_dir_ensure(dir, 0700)) != ATTEST_OK)
+		return r;
+	n = snprintf(body, sizeof(body), "%lld\n", (long long)attest_intent_chain_expiry(c));
+	r = attest_file_create_atomic(path, body, (size_t)n, 0600);
+	if (r == ATTEST_E_EXISTS)
+		return intent_unused(path, what, c);
+	return r;
+}
+
+/* The intent rules of `issue`: the chain verifies for this agent now, its
+ * effective scopes are all registered for the agent, the requested scopes
+ * (default: the chain's) are within the chain's, and the leaf ends no later
+ * than the chain. want/nwant may be replaced by the chain's scopes
+ * (borrowed from *out). */
+static int intent_check(struct attestd *d, struct agent *a, const char *token, time_t now,
+			char *const *want, size_t nwant, struct attest_intent_chain **out)
+{
+	const char *const *cs;
+	size_t ncs;
+	int r;
+
+	*out = NULL;
+	if ((r = attest_intent_verify(d->intent_trust, token, a->id, now, out)) != ATTEST_OK)
+		return r;
+	ncs = attest_intent_chain_scopes(*out, &cs);
+	for (size_t i = 0; i < ncs; i++) {
+		if (!scope_allowed(a, cs[i])) {
+			r = attest_fail(ATTEST_E_SCOPE,
+					"intent scope \"%s\" is not registered for %s", cs[i], a->name);
+			goto fail;
+		}
+	}
+	for (size_t i = 0; i < nwant; i++) {
+		size_t j = 0;
+
+		while (j < ncs && strcmp(cs[j], want[i]) != 0)
+			j++;
+		if (j == ncs) {
+			r = attest_fail(ATTEST_E_INTENT_WIDENED,
+					"scope \"%s\" is not in the intent's scopes", want[i]);
+			goto fail;
+		}
+	}
+	if (attest_intent_chain_expiry(*out) - (int64_t)now < 2) {
+		r = attest_fail(ATTEST_E_INTENT_EXPIRED, "intent expires within 2 s");
+		goto fail;
+	}
+	return ATTEST_OK;
+fail:
+	attest_intent_chain_free(*out);
+	*out = NULL;
+	return r;
+}
+
 int do_issue(struct attestd *d, const struct attestd_peer *peer, const cJSON *req,
 		    cJSON *reply)
 {
 	static const char *const keys[] = { "op", "agent", "mode", "ttl", "scopes", "task_id",
-					    "csr", NULL };
-	const char *name, *mode = "strict", *task_id, *csr;
+					    "csr", "intent", NULL };
+	const char *name, *mode = "strict", *task_id, *csr, *intent = NULL;
+	struct attest_intent_chain *chain_of_intent = NULL;
+	char marker[800] = "";
+	const char *marker_what = "";
 	char *want[AGENT_MAX_SCOPES] = { 0 }, scopes[SCOPES_MAX + 1] = "";
 	size_t nwant = 0;
 	long ttl = -1, cap;
@@ -150,6 +278,7 @@ int do_issue(struct attestd *d, const struct attestd_peer *peer, const cJSON *re
 	    (r = opt_str(req, "mode", 8, &mode)) != ATTEST_OK ||
 	    (r = opt_str(req, "task_id", 128, &task_id)) != ATTEST_OK ||
 	    (r = opt_str(req, "csr", 16384, &csr)) != ATTEST_OK ||
+	    (r = opt_str(req, "intent", ATTEST_INTENT_TOKEN_MAX, &intent)) != ATTEST_OK ||
 	    (r = int_field(req, "ttl", 1, 86400, &ttl)) != ATTEST_OK ||
 	    (r = str_list(req, "scopes", valid_scope, want, AGENT_MAX_SCOPES, &nwant)) != ATTEST_OK)
 		goto out;
@@ -177,9 +306,20 @@ int do_issue(struct attestd *d, const struct attestd_peer *peer, const cJSON *re
 			goto out;
 		}
 	}
-	/* no scopes asked: all registered ones */
-	if ((r = join_scopes(nwant ? (const char *const *)want : (const char *const *)a->scopes,
-			     nwant ? nwant : a->nscopes, scopes, sizeof(scopes))) != ATTEST_OK)
+	if (intent != NULL &&
+	    (r = intent_check(d, a, intent, time(NULL), want, nwant, &chain_of_intent)) != ATTEST_OK)
+		goto out;
+	if (chain_of_intent != NULL && nwant == 0) {
+		/* no scopes asked with an intent: the intent's effective scopes */
+		const char *const *cs;
+		size_t ncs = attest_intent_chain_scopes(chain_of_intent, &cs);
+
+		if ((r = join_scopes(cs, ncs, scopes, sizeof(scopes))) != ATTEST_OK)
+			goto out;
+	} else if ((r = join_scopes(nwant ? (const char *const *)want
+					  : (const char *const *)a->scopes,
+				    nwant ? nwant : a->nscopes, scopes, sizeof(scopes))) !=
+		   ATTEST_OK) /* no scopes asked: all registered ones */
 		goto out;
 	cap = a->max_ttl < d->hard_max_ttl ? a->max_ttl : d->hard_max_ttl;
 	if (ttl > cap) {
@@ -188,6 +328,9 @@ int do_issue(struct attestd *d, const struct attestd_peer *peer, const cJSON *re
 	}
 	if (ttl < 0)
 		ttl = cap;
+	if (chain_of_intent != NULL &&
+	    (r = intent_marker(d, chain_of_intent, marker, sizeof(marker), &marker_what)) != ATTEST_OK)
+		goto out;
 	/* the request is checked whole before anything changes state */
 	if ((r = leaf_key(csr, &pub, &generated)) != ATTEST_OK ||
 	    (r = fresh_agent_ca(d, a, ttl)) != ATTEST_OK)
@@ -195,6 +338,25 @@ int do_issue(struct attestd *d, const struct attestd_peer *peer, const cJSON *re
 	if (d->before_sign != NULL)
 		d->before_sign(d->before_sign_arg);
 	memset(&lp, 0, sizeof(lp));
+	if (chain_of_intent != NULL) {
+		/* every other check passed: a used jti/nonce is refused now (no
+		 * TPM signature for it), and it is spent only once the
+		 * certificate is about to leave (below) */
+		int64_t left = attest_intent_chain_expiry(chain_of_intent) - (int64_t)time(NULL) - 1;
+
+		if ((r = intent_unused(marker, marker_what, chain_of_intent)) != ATTEST_OK)
+			goto out;
+		if (left < 1) {
+			r = attest_fail(ATTEST_E_INTENT_EXPIRED, "intent expired while issuing");
+			goto out;
+		}
+		/* the leaf never outlives the intent (1 s margin for the clock
+		 * ticking before the leaf's validity is set) */
+		if (ttl > left)
+			ttl = (long)left;
+		lp.intent = (const uint8_t *)intent;
+		lp.intent_len = strlen(intent);
+	}
 	lp.pub = pub;
 	lp.ttl = ttl;
 	lp.task_id = task_id;
@@ -219,6 +381,18 @@ int do_issue(struct attestd *d, const struct attestd_peer *peer, const cJSON *re
 	 * is dropped. */
 	if ((r = attest_proc_check(&pin)) != ATTEST_OK || (r = still_untraced(pin.pid)) != ATTEST_OK)
 		goto out;
+	if (chain_of_intent != NULL) {
+		time_t end = (time_t)attest_intent_chain_expiry(chain_of_intent);
+
+		if (X509_cmp_time(X509_get0_notAfter(leaf), &end) > 0) {
+			r = attest_fail(ATTEST_E_INTENT_LIFETIME, "leaf would outlive the intent");
+			goto out;
+		}
+		/* single use, crash-safe: the marker exists before the
+		 * certificate is handed out */
+		if ((r = intent_consume(d, marker, marker_what, chain_of_intent)) != ATTEST_OK)
+			goto out;
+	}
 	if ((chain = BIO_new(BIO_s_mem())) == NULL ||
 	    (r = append_pem(chain, leaf)) != ATTEST_OK ||
 	    (session && (r = append_pem(chain, a->session_cert)) != ATTEST_OK) ||
@@ -259,10 +433,15 @@ int do_issue(struct attestd *d, const struct attestd_peer *peer, const cJSON *re
 	}
 	cJSON_AddStringToObject(reply, "mode", mode);
 	cJSON_AddStringToObject(reply, "id", a->id);
-	attestd_log("issued %s certificate to %s pid=%d uid=%u ttl=%lds scopes=[%s]", mode, a->name,
-		    (int)pin.pid, (unsigned)peer->uid, ttl, scopes);
+	attestd_log("issued %s certificate to %s pid=%d uid=%u ttl=%lds scopes=[%s]%s%s%s", mode,
+		    a->name, (int)pin.pid, (unsigned)peer->uid, ttl, scopes,
+		    chain_of_intent != NULL ? " intent of user " : "",
+		    chain_of_intent != NULL ? attest_intent_chain_user(chain_of_intent) : "",
+		    chain_of_intent != NULL ? (attest_intent_chain_depth(chain_of_intent) > 0
+						       ? " (delegated)" : " (granted)") : "");
 	r = ATTEST_OK;
 out:
+	attest_intent_chain_free(chain_of_intent);
 	for (size_t i = 0; i < nwant; i++)
 		free(want[i]);
 	if (keyb != NULL) {

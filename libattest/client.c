@@ -155,6 +155,8 @@ int attest_client_issue(const char *socket_path, const struct attest_cert_reques
 		cJSON_AddStringToObject(o, "task_id", req->task_id);
 	if (req->csr_pem != NULL)
 		cJSON_AddStringToObject(o, "csr", req->csr_pem);
+	if (req->intent != NULL)
+		cJSON_AddStringToObject(o, "intent", req->intent);
 	if (req->nscopes > 0) {
 		if ((arr = cJSON_AddArrayToObject(o, "scopes")) == NULL) {
 			r = attest_fail(ATTEST_E_NOMEM, "scopes");

@@ -79,6 +79,7 @@ static const struct {
 	E(ATTEST_E_INTENT_DEPTH, "intent delegation depth exceeded"),
 	E(ATTEST_E_INTENT_SIGNATURE, "intent token signature invalid or not by the expected key"),
 	E(ATTEST_E_INTENT_CHAIN, "delegator's certificate chain or the chain of tokens is invalid"),
+	E(ATTEST_E_INTENT_REPLAY, "intent grant already used for a certificate"),
 #undef E
 };
 

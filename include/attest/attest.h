@@ -86,6 +86,7 @@ typedef enum attest_err {
 	ATTEST_E_INTENT_DEPTH = 61,
 	ATTEST_E_INTENT_SIGNATURE = 62,
 	ATTEST_E_INTENT_CHAIN = 63,
+	ATTEST_E_INTENT_REPLAY = 64,
 	/* append new codes here; never renumber */
 	ATTEST_E__COUNT
 } attest_err;

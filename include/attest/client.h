@@ -23,6 +23,8 @@ struct attest_cert_request {
 	const char *csr_pem;        /* PKCS#10 with our key; NULL = attestd makes a key */
 	int for_parent;             /* tools only: measure our parent, not us (a pidfd of
 				       getppid() travels with the request) */
+	const char *intent;         /* intent grant or delegation token (docs/intent.md),
+				       sent as "intent"; NULL = none */
 };
 
 struct attest_cert {
