@@ -374,6 +374,14 @@ static const struct cli_cmd cmds[] = {
 	  "sign an intent grant with a local issuer key and print it (tests, demos)",
 	  "A real grant comes from the IdP, EHR or ticketing app the user used;\n"
 	  "attestd trusts the issuer's public key as STATE/intent-issuers/NAME.pem." },
+	{ { "intent", "delegate" }, cmd_intent_delegate,
+	  "delegate the intent addressed to this agent to another agent (prints the token)",
+	  "Signed with this agent's leaf key; the leaf and its issuers travel as x5c.\n"
+	  "Scopes, resources, expiry and depth may only narrow: a widening is refused." },
+	{ { "intent", "show" }, cmd_intent_show,
+	  "verify the intent chain in a leaf and print it readably",
+	  "Verifies the leaf's intent extension now, for the leaf's own URI SAN, against\n"
+	  "the fleet root and the trusted issuers' public keys (--issuer ehr=ehr.pem,...)." },
 };
 
 int main(int argc, char **argv)

@@ -10,8 +10,12 @@
 
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/objects.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "attest/client.h"
 #include "attest/intent.h"
@@ -19,6 +23,7 @@
 #include "client.h"
 #include "fileio.h"
 #include "json.h"
+#include "x509agent.h"
 
 #define MAX_LIST 32
 
@@ -392,5 +397,283 @@ out:
 	free(pem);
 	free(scopy);
 	free(rcopy);
+	return r;
+}
+
+/* ---------- intent delegate / intent show ---------- */
+
+/* All certificates of a PEM file, in order; NULL (error printed) if none. */
+static STACK_OF(X509) *read_certs(const char *path)
+{
+	STACK_OF(X509) *sk = NULL;
+	uint8_t *pem = NULL;
+	size_t len;
+	BIO *b = NULL;
+	X509 *x;
+
+	if (cli_read(path, 256 * 1024, &pem, &len) != CLI_EXIT_OK)
+		return NULL;
+	if ((b = BIO_new_mem_buf(pem, (int)len)) == NULL || (sk = sk_X509_new_null()) == NULL)
+		goto fail;
+	while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+		if (!sk_X509_push(sk, x)) {
+			X509_free(x);
+			goto fail;
+		}
+	}
+	ERR_clear_error();
+	if (sk_X509_num(sk) == 0) {
+		cli_fail(ATTEST_E_PARSE, "%s: no PEM certificate", path);
+		sk_X509_pop_free(sk, X509_free);
+		sk = NULL;
+	}
+	BIO_free(b);
+	free(pem);
+	return sk;
+fail:
+	cli_fail(ATTEST_E_NOMEM, "read %s", path);
+	sk_X509_pop_free(sk, X509_free);
+	BIO_free(b);
+	free(pem);
+	return NULL;
+}
+
+/* A whole small file, trailing whitespace removed; NULL (error printed). */
+static char *read_text(const char *path, size_t cap)
+{
+	uint8_t *buf = NULL;
+	size_t len;
+
+	if (cli_read(path, cap, &buf, &len) != CLI_EXIT_OK)
+		return NULL;
+	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' '))
+		buf[--len] = '\0';
+	return (char *)buf;
+}
+
+static EVP_PKEY *read_key(const char *path, int priv)
+{
+	uint8_t *pem = NULL;
+	size_t len;
+	BIO *b;
+	EVP_PKEY *k = NULL;
+
+	if (cli_read(path, 64 * 1024, &pem, &len) != CLI_EXIT_OK)
+		return NULL;
+	if ((b = BIO_new_mem_buf(pem, (int)len)) != NULL)
+		k = priv ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL)
+			 : PEM_read_bio_PUBKEY(b, NULL, NULL, NULL);
+	if (k == NULL) {
+		ERR_clear_error();
+		cli_fail(ATTEST_E_PARSE, "%s: not a PEM %s key", path, priv ? "private" : "public");
+	}
+	BIO_free(b);
+	free(pem);
+	return k;
+}
+
+int cmd_intent_delegate(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	const char *key_path, *chain_path, *parent_path, *aud, *scopes, *resources, *ttl_s;
+	const struct cli_opt opts[] = {
+		{ "key", "FILE", "this agent's leaf private key (key.pem)", 1, &key_path },
+		{ "chain", "FILE", "this agent's leaf, then its issuers (cert.pem)", 1, &chain_path },
+		{ "parent", "FILE", "the grant or delegation addressed to this agent", 1,
+		  &parent_path },
+		{ "aud", "AGENT_ID", "the delegate's SPIFFE ID", 1, &aud },
+		{ "scopes", "S[,S]", "scopes delegated (each one of the parent's)", 1, &scopes },
+		{ "resources", "R[,R]", "resource patterns (each within the parent's)", 1,
+		  &resources },
+		{ "ttl", "SECONDS", "lifetime from now (within the parent's and the leaf's)", 1,
+		  &ttl_s },
+		{ 0 },
+	};
+	const char *sv[MAX_LIST], *rv[MAX_LIST];
+	char *scopy = NULL, *rcopy = NULL, *parent = NULL, *tok = NULL;
+	size_t ns = 0, nr = 0;
+	long ttl;
+	EVP_PKEY *k = NULL;
+	STACK_OF(X509) *chain = NULL;
+	struct attest_delegation_claims c = { 0 };
+	int r;
+
+	if ((r = cli_parse(cmd, opts, argc, argv)) != CLI_PARSED)
+		return r;
+	if ((r = cli_long("ttl", ttl_s, 1, 7 * 86400, &ttl)) != CLI_PARSED)
+		return r;
+	if ((r = split_list("scopes", scopes, &scopy, sv, &ns)) != CLI_PARSED ||
+	    (r = split_list("resources", resources, &rcopy, rv, &nr)) != CLI_PARSED)
+		goto out;
+	r = CLI_EXIT_FAIL;
+	if ((k = read_key(key_path, 1)) == NULL || (chain = read_certs(chain_path)) == NULL ||
+	    (parent = read_text(parent_path, ATTEST_INTENT_TOKEN_MAX + 2)) == NULL)
+		goto out;
+	c.aud = aud;
+	c.scopes = sv;
+	c.nscopes = ns;
+	c.resources = rv;
+	c.nresources = nr;
+	c.iat = (int64_t)time(NULL);
+	c.exp = c.iat + ttl;
+	if ((r = attest_intent_delegate(k, chain, parent, &c, &tok)) != ATTEST_OK) {
+		r = cli_fail(r, "delegate to %s", aud);
+		goto out;
+	}
+	printf("%s\n", tok);
+	r = CLI_EXIT_OK;
+out:
+	free(tok);
+	free(parent);
+	sk_X509_pop_free(chain, X509_free);
+	EVP_PKEY_free(k);
+	free(scopy);
+	free(rcopy);
+	return r;
+}
+
+/* The token in the leaf's intent extension (a DER OCTET STRING inside the
+ * extension's value); NULL (error printed) if absent or malformed. */
+static char *leaf_intent(X509 *leaf, const char *path)
+{
+	ASN1_OBJECT *oid = OBJ_txt2obj(ATTEST_OID_INTENT, 1);
+	int i = oid != NULL ? X509_get_ext_by_OBJ(leaf, oid, -1) : -1;
+	ASN1_OCTET_STRING *s = NULL;
+	const unsigned char *p, *end;
+	char *tok = NULL;
+	int n;
+
+	ASN1_OBJECT_free(oid);
+	if (i < 0) {
+		ERR_clear_error();
+		cli_fail(ATTEST_E_NOT_FOUND, "%s: the leaf carries no intent extension", path);
+		return NULL;
+	}
+	p = ASN1_STRING_get0_data(X509_EXTENSION_get_data(X509_get_ext(leaf, i)));
+	end = p + ASN1_STRING_length(X509_EXTENSION_get_data(X509_get_ext(leaf, i)));
+	s = d2i_ASN1_OCTET_STRING(NULL, &p, end - p);
+	n = s != NULL ? ASN1_STRING_length(s) : -1;
+	if (s == NULL || p != end || n <= 0 || n > ATTEST_INTENT_TOKEN_MAX ||
+	    memchr(ASN1_STRING_get0_data(s), '\0', (size_t)n) != NULL) {
+		ERR_clear_error();
+		cli_fail(ATTEST_E_PARSE, "%s: malformed intent extension", path);
+	} else if ((tok = malloc((size_t)n + 1)) == NULL) {
+		cli_fail(ATTEST_E_NOMEM, "intent extension");
+	} else {
+		memcpy(tok, ASN1_STRING_get0_data(s), (size_t)n);
+		tok[n] = '\0';
+	}
+	ASN1_OCTET_STRING_free(s);
+	return tok;
+}
+
+/* The leaf's URI SAN (its agent ID); NULL (error printed) if none. */
+static char *leaf_uri(X509 *leaf, const char *path)
+{
+	GENERAL_NAMES *gens = X509_get_ext_d2i(leaf, NID_subject_alt_name, NULL, NULL);
+	char *uri = NULL;
+
+	for (int i = 0; gens != NULL && i < sk_GENERAL_NAME_num(gens); i++) {
+		GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+
+		if (g->type == GEN_URI) {
+			const ASN1_IA5STRING *s = g->d.uniformResourceIdentifier;
+
+			uri = strndup((const char *)ASN1_STRING_get0_data(s),
+				      (size_t)ASN1_STRING_length(s));
+			break;
+		}
+	}
+	GENERAL_NAMES_free(gens);
+	ERR_clear_error();
+	if (uri == NULL)
+		cli_fail(ATTEST_E_PARSE, "%s: the leaf has no URI SAN", path);
+	return uri;
+}
+
+/* --issuer "NAME=KEY.pem[,NAME=KEY.pem]" into the trust. */
+static int add_issuers(struct attest_intent_trust *t, const char *list)
+{
+	char *copy = strdup(list), *p, *save = NULL;
+	int r = CLI_EXIT_OK, n = 0;
+
+	if (copy == NULL)
+		return cli_fail(ATTEST_E_NOMEM, "--issuer");
+	for (p = strtok_r(copy, ",", &save); p != NULL && r == CLI_EXIT_OK;
+	     p = strtok_r(NULL, ",", &save), n++) {
+		char *eq = strchr(p, '=');
+		EVP_PKEY *k;
+		int e;
+
+		if (eq == NULL || eq == p || eq[1] == '\0') {
+			r = cli_usage_error("--issuer: NAME=KEY.pem[,NAME=KEY.pem], not \"%s\"", p);
+			break;
+		}
+		*eq = '\0';
+		if ((k = read_key(eq + 1, 0)) == NULL) {
+			r = CLI_EXIT_FAIL;
+			break;
+		}
+		if ((e = attest_intent_trust_add_issuer(t, p, k)) != ATTEST_OK)
+			r = cli_fail(e, "trust issuer %s", p);
+		EVP_PKEY_free(k);
+	}
+	if (r == CLI_EXIT_OK && n == 0)
+		r = cli_usage_error("--issuer: NAME=KEY.pem[,NAME=KEY.pem]");
+	free(copy);
+	return r;
+}
+
+int cmd_intent_show(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	const char *in, *root_path, *issuers;
+	const struct cli_opt opts[] = {
+		{ "in", "FILE", "a leaf chain (cert.pem); the first certificate is the leaf", 1, &in },
+		{ "root", "FILE", "the fleet root (PEM)", 1, &root_path },
+		{ "issuer", "NAME=KEY[,...]", "trusted intent issuers' public keys (PEM)", 1,
+		  &issuers },
+		{ 0 },
+	};
+	STACK_OF(X509) *certs = NULL, *roots = NULL;
+	struct attest_intent_trust *t = NULL;
+	struct attest_intent_chain *chain = NULL;
+	char *tok = NULL, *uri = NULL, *text = NULL;
+	int r, e;
+
+	if ((r = cli_parse(cmd, opts, argc, argv)) != CLI_PARSED)
+		return r;
+	r = CLI_EXIT_FAIL;
+	if ((certs = read_certs(in)) == NULL || (roots = read_certs(root_path)) == NULL)
+		goto out;
+	if ((tok = leaf_intent(sk_X509_value(certs, 0), in)) == NULL ||
+	    (uri = leaf_uri(sk_X509_value(certs, 0), in)) == NULL)
+		goto out;
+	if ((e = attest_intent_trust_new(&t)) != ATTEST_OK ||
+	    (e = attest_intent_trust_set_root(t, sk_X509_value(roots, 0))) != ATTEST_OK) {
+		r = cli_fail(e, "intent trust");
+		goto out;
+	}
+	if ((r = add_issuers(t, issuers)) != CLI_EXIT_OK)
+		goto out;
+	/* verified now: the chain must still be valid for the leaf's agent */
+	if ((e = attest_intent_verify(t, tok, uri, time(NULL), &chain)) != ATTEST_OK) {
+		r = cli_fail(e, "verify the intent of %s", uri);
+		goto out;
+	}
+	if ((e = attest_intent_chain_describe(chain, &text)) != ATTEST_OK) {
+		r = cli_fail(e, "describe the intent chain");
+		goto out;
+	}
+	printf("intent chain of %s (verified):\n%s", uri, text);
+	if (text[0] != '\0' && text[strlen(text) - 1] != '\n')
+		printf("\n");
+	r = CLI_EXIT_OK;
+out:
+	free(text);
+	attest_intent_chain_free(chain);
+	attest_intent_trust_free(t);
+	free(uri);
+	free(tok);
+	sk_X509_pop_free(certs, X509_free);
+	sk_X509_pop_free(roots, X509_free);
 	return r;
 }

@@ -14,5 +14,7 @@ int cmd_agent_revoke(const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_agent_remove(const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_cert(const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_intent_issue(const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_intent_delegate(const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_intent_show(const struct cli_cmd *cmd, int argc, char **argv);
 
 #endif

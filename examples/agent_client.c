@@ -2,7 +2,7 @@
  * (docs/agents.md, "Getting a certificate in C").
  *
  *   agent_client --agent NAME [--socket PATH] [--mode strict|session]
- *                [--ttl SECONDS] [--out DIR] [--renew]
+ *                [--ttl SECONDS] [--out DIR] [--renew] [--intent FILE]
  *
  * attestd measures THIS process (its binary, uid, environment), so register
  * this binary as the agent first:
@@ -11,7 +11,8 @@
  * the fleet root) and DIR/key.pem (the leaf's private key), both 0600, in a
  * 0700 directory. With --renew it keeps renewing when a third of each
  * certificate's lifetime is left (a real agent would use the files
- * in between).
+ * in between). --intent FILE presents the intent grant or delegation token
+ * in FILE (docs/intent.md); the leaf then carries it.
  *
  * Build: cc -std=c11 -D_GNU_SOURCE -Iinclude examples/agent_client.c
  *        build/libattest.a $(pkg-config --libs tss2-esys tss2-mu tss2-rc
@@ -79,7 +80,7 @@ static long seconds_left(const char *chain_pem)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: agent_client --agent NAME [--socket PATH] [--mode strict|session]\n"
-		   "                    [--ttl SECONDS] [--out DIR] [--renew]\n"
+		   "                    [--ttl SECONDS] [--out DIR] [--renew] [--intent FILE]\n"
 		   "  --socket  attestd's agent socket (" ATTEST_DEFAULT_SOCKET ")\n"
 		   "  --out     where cert.pem and key.pem go (.)\n");
 }
@@ -90,10 +91,13 @@ int main(int argc, char **argv)
 		{ "agent", required_argument, NULL, 'a' }, { "socket", required_argument, NULL, 's' },
 		{ "mode", required_argument, NULL, 'm' },  { "ttl", required_argument, NULL, 't' },
 		{ "out", required_argument, NULL, 'o' },   { "renew", no_argument, NULL, 'r' },
+		{ "intent", required_argument, NULL, 'i' },
 		{ "help", no_argument, NULL, 'h' },	   { NULL, 0, NULL, 0 },
 	};
 	struct attest_cert_request req = { 0 };
 	const char *sock = NULL, *out = ".";
+	const char *intent_path = NULL;
+	static char intent[16 * 1024 + 2];
 	int c, renew = 0;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -103,6 +107,7 @@ int main(int argc, char **argv)
 		case 'm': req.mode = optarg; break;
 		case 'o': out = optarg; break;
 		case 'r': renew = 1; break;
+		case 'i': intent_path = optarg; break;
 		case 't': {
 			char *end;
 
@@ -121,6 +126,23 @@ int main(int argc, char **argv)
 	if (req.agent == NULL || optind != argc) {
 		usage(stderr);
 		return 2;
+	}
+	if (intent_path != NULL) {
+		FILE *f = fopen(intent_path, "r");
+		size_t n = f != NULL ? fread(intent, 1, sizeof(intent) - 1, f) : 0;
+
+		if (f == NULL || ferror(f) || !feof(f) || n == 0) {
+			fprintf(stderr, "agent_client: --intent %s: unreadable, empty or too large\n",
+				intent_path);
+			if (f != NULL)
+				fclose(f);
+			return 1;
+		}
+		fclose(f);
+		while (n > 0 && (intent[n - 1] == '\n' || intent[n - 1] == '\r'))
+			n--;
+		intent[n] = '\0';
+		req.intent = intent;
 	}
 	/* The private key goes here: keep the directory ours alone. */
 	if (mkdir(out, 0700) != 0 && errno != EEXIST) {

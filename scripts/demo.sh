@@ -126,6 +126,13 @@ run attestctl host renew --state state --answer renew2.json --out renew2-respons
 expect_refusal attest-provision renew-response --dir ca --in renew2-response.json --out x.json
 
 step "13. attestd: the host daemon takes the TPM (agent and admin sockets)"
+# an EHR is a trusted intent issuer (step 17): attestd reads its public key
+# from STATE/intent-issuers/ at start
+openssl ecparam -name prime256v1 -genkey -noout -out ehr-issuer.key 2>/dev/null
+openssl pkey -in ehr-issuer.key -pubout -out ehr.pem
+mkdir -p state/intent-issuers
+cp ehr.pem state/intent-issuers/ehr.pem
+echo "trusted intent issuer: state/intent-issuers/ehr.pem (the EHR's public key)"
 attestd --state state --socket "$WORK/attestd.sock" --admin-socket "$WORK/admin.sock" \
 	2>attestd.log &
 ATTESTD_PID=$!
@@ -150,7 +157,7 @@ register() {
 }
 register triage --binary agents/triage --uids "$(id -u)" --scopes ehr:read,ehr:annotate \
 	--tier high --classes phi --max-ttl 300 --delegate-depth 1
-register scribe --binary agents/scribe --uids "$(id -u)" --scopes notes:write \
+register scribe --binary agents/scribe --uids "$(id -u)" --scopes notes:write,ehr:read \
 	--tier medium --classes pii --max-ttl 120
 mkdir -m 0700 certs
 
@@ -171,4 +178,39 @@ expect_refusal agents/triage --agent triage --socket "$WORK/attestd.sock" --out 
 echo "--- attestd's log says why:"
 sed -n 's/^[^ ]* attestd: //p' attestd.log | grep refused | tail -n 1
 
-step "done: $HOST enrolled, renewed, refused after a boot change; two agents got chains; a tampered agent was refused"
+step "17. intent: an EHR (trusted intent issuer) grants triage the user's intent (purpose TREATMENT, ehr:read on ehr:patient/123/*)"
+# put the registered triage binary back (step 16 tampered with it)
+cp "$BUILD/examples/agent_client" agents/triage
+TRIAGE_ID=spiffe://$TD/host/$HOST/agent/triage
+SCRIBE_ID=spiffe://$TD/host/$HOST/agent/scribe
+printf '$ attestctl intent issue --key ehr-issuer.key --issuer ehr --user dr.alice@hospital.example --aud %s ... > grant.jws\n' "$TRIAGE_ID"
+attestctl intent issue --key ehr-issuer.key --issuer ehr --user dr.alice@hospital.example \
+	--aud "$TRIAGE_ID" --purpose TREATMENT --text "follow-up visit" \
+	--scopes ehr:read,ehr:annotate --resources 'ehr:patient/123/*' --ttl 600 --max-depth 1 \
+	--jti task-4711 >grant.jws
+echo "grant.jws: $(wc -c <grant.jws) bytes, JWS ES256 signed by the EHR"
+echo "--- triage presents the grant; its leaf carries it:"
+run agents/triage --agent triage --socket "$WORK/attestd.sock" --ttl 300 --intent grant.jws \
+	--out certs/triage-intent
+echo "--- triage delegates to scribe with narrower scopes and resources:"
+printf '$ attestctl intent delegate --key certs/triage-intent/key.pem --chain certs/triage-intent/cert.pem --parent grant.jws --aud %s --scopes ehr:read --resources %s --ttl 120 > delegation.jws\n' "$SCRIBE_ID" "'ehr:patient/123/notes/*'"
+attestctl intent delegate --key certs/triage-intent/key.pem --chain certs/triage-intent/cert.pem \
+	--parent grant.jws --aud "$SCRIBE_ID" --scopes ehr:read --resources 'ehr:patient/123/notes/*' \
+	--ttl 120 >delegation.jws
+echo "delegation.jws: $(wc -c <delegation.jws) bytes, signed with triage's leaf key (x5c: triage's chain)"
+echo "--- scribe presents the delegation; its leaf embeds the whole chain:"
+run agents/scribe --agent scribe --socket "$WORK/attestd.sock" --intent delegation.jws \
+	--out certs/scribe-intent
+run openssl verify -CAfile ca/root.pem -untrusted certs/scribe-intent/cert.pem certs/scribe-intent/cert.pem
+echo "--- the chain in scribe's leaf, verified offline (fleet root + the EHR's key):"
+run attestctl intent show --in certs/scribe-intent/cert.pem --root ca/root.pem --issuer ehr=ehr.pem
+echo "--- the same delegation presented again (its nonce is single-use):"
+expect_refusal agents/scribe --agent scribe --socket "$WORK/attestd.sock" --intent delegation.jws \
+	--out certs/scribe-intent2
+
+step "18. refusal: a delegation that widens the scopes (ehr:write was never granted) is refused"
+expect_refusal attestctl intent delegate --key certs/triage-intent/key.pem \
+	--chain certs/triage-intent/cert.pem --parent grant.jws --aud "$SCRIBE_ID" \
+	--scopes ehr:read,ehr:write --resources 'ehr:patient/123/*' --ttl 120
+
+step "done: $HOST enrolled, renewed, refused after a boot change; two agents got chains; a tampered agent was refused; intent flowed user -> triage -> scribe and a widening was refused"

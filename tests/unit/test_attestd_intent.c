@@ -150,11 +150,194 @@ static void test_issue_with_intent(void)
 	daemon_down(&d);
 }
 
+#define BETA_ID "spiffe://fleet.example/host/web-01/agent/beta"
+
+/* run_agent with room for a delegation token (several KiB) in the request. */
+static cJSON *ask_big(const char *bin, struct daemon *d, const char *agent, const char *token)
+{
+	size_t n = strlen(token) + 4096;
+	char *cmd = malloc(n), *buf = malloc(256 * 1024);
+	size_t got;
+	FILE *p;
+	cJSON *o;
+
+	CU_ASSERT_FATAL(cmd != NULL && buf != NULL);
+	snprintf(cmd, n, "'%s' '%s' '{\"op\":\"issue\",\"agent\":\"%s\",\"intent\":\"%s\"}'", bin,
+		 d->sock, agent, token);
+	p = popen(cmd, "r");
+	CU_ASSERT_FATAL(p != NULL);
+	got = fread(buf, 1, 256 * 1024 - 1, p);
+	buf[got] = '\0';
+	pclose(p);
+	o = cJSON_Parse(buf);
+	if (o == NULL)
+		fprintf(stderr, "  agent printed: %s\n", buf);
+	CU_ASSERT_FATAL(o != NULL);
+	free(cmd);
+	free(buf);
+	return o;
+}
+
+/* The reply's leaf key and chain, for signing a delegation in-process. */
+static void reply_key_chain(const cJSON *reply, EVP_PKEY **key, STACK_OF(X509) **chain)
+{
+	const cJSON *k = cJSON_GetObjectItemCaseSensitive(reply, "key");
+	const cJSON *c = cJSON_GetObjectItemCaseSensitive(reply, "chain");
+	BIO *b;
+	X509 *x;
+
+	CU_ASSERT_FATAL(cJSON_IsString(k) && cJSON_IsString(c));
+	b = BIO_new_mem_buf(k->valuestring, -1);
+	*key = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
+	BIO_free(b);
+	CU_ASSERT_FATAL(*key != NULL);
+	*chain = sk_X509_new_null();
+	b = BIO_new_mem_buf(c->valuestring, -1);
+	while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL)
+		CU_ASSERT_FATAL(sk_X509_push(*chain, x) > 0);
+	BIO_free(b);
+	CU_ASSERT_FATAL(sk_X509_num(*chain) >= 2);
+}
+
+static char *delegate(EVP_PKEY *k, STACK_OF(X509) *chain, const char *parent, const char *aud,
+		      const char *scope2, const char *resource, int64_t now, int want)
+{
+	const char *scopes[] = { "ehr:read", scope2 };
+	const char *res[] = { resource };
+	struct attest_delegation_claims c = {
+		.aud = aud, .scopes = scopes, .nscopes = scope2 != NULL ? 2 : 1,
+		.resources = res, .nresources = 1, .iat = (int64_t)time(NULL), .exp = now + 120,
+	};
+	char *tok = NULL;
+
+	TU_ASSERT_ERR(attest_intent_delegate(k, chain, parent, &c, &tok), want);
+	CU_ASSERT_FATAL((want == ATTEST_OK) == (tok != NULL));
+	return tok;
+}
+
+/* Agent alpha holds the user's grant and delegates a narrower intent to beta
+ * on the same host; beta's leaf carries the delegation; its nonce is single
+ * use; widenings cannot be made; a delegation for another agent is refused. */
+static void test_delegation_two_agents(void)
+{
+	struct daemon d;
+	char a[700], bb[700], path[800];
+	EVP_PKEY *ehr = EVP_EC_gen("P-256"), *akey = NULL;
+	STACK_OF(X509) *achain = NULL;
+	struct attest_intent_trust *t = NULL;
+	struct attest_intent_chain *ch = NULL;
+	X509 *root = NULL;
+	BIO *b;
+	FILE *f;
+	cJSON *reply;
+	char *pem, *g, *del, *other;
+	const char *scopes[] = { "ehr:read", "ehr:write" };
+	const char *res[] = { "ehr:patient/123/*" };
+	long len;
+	int64_t now = (int64_t)time(NULL);
+	struct attest_intent_claims c = {
+		.sub = "dr.alice@hospital.example", .aud = ALPHA_ID,
+		.purpose = ATTEST_PURPOSE_TREATMENT, .purpose_text = "follow-up",
+		.scopes = scopes, .nscopes = 2, .resources = res, .nresources = 1,
+		.jti = "task-d1", .iat = now, .nbf = now, .exp = now + 300, .max_depth = 1,
+	};
+
+	CU_ASSERT_FATAL(ehr != NULL);
+	daemon_up(&d);
+	daemon_stop(&d);
+	snprintf(path, sizeof(path), "%s/intent-issuers", d.state);
+	CU_ASSERT_EQUAL_FATAL(tu_sh("mkdir -p '%s'", path), 0);
+	b = BIO_new(BIO_s_mem());
+	CU_ASSERT_FATAL(b != NULL && PEM_write_bio_PUBKEY(b, ehr) == 1);
+	len = BIO_get_mem_data(b, &pem);
+	snprintf(path, sizeof(path), "%s/intent-issuers/ehr.pem", d.state);
+	tu_write(path, pem, (size_t)len);
+	BIO_free(b);
+	daemon_start(&d, "64");
+
+	make_agent_binary(&d, "agent-a", NULL, a, sizeof(a));
+	make_agent_binary(&d, "agent-b", NULL, bb, sizeof(bb));
+	register_agent(&d, "alpha", a, "0");
+	register_agent(&d, "beta", bb, "0");
+
+	/* alpha: a leaf with the grant, whose key signs the delegation */
+	TU_ASSERT_ERR(attest_intent_grant_make(ehr, "ehr", &c, &g), ATTEST_OK);
+	reply = ask(a, &d, g, NULL);
+	reply_key_chain(reply, &akey, &achain);
+	expect_cert(&d, reply, "alpha");
+
+	del = delegate(akey, achain, g, BETA_ID, NULL, "ehr:patient/123/notes/*", now, ATTEST_OK);
+	reply = ask_big(bb, &d, "beta", del);
+	{
+		const cJSON *chain = cJSON_GetObjectItemCaseSensitive(reply, "chain");
+		X509 *leaf;
+		time_t end = (time_t)(now + 120);
+
+		CU_ASSERT_FATAL(cJSON_IsString(chain));
+		b = BIO_new_mem_buf(chain->valuestring, -1);
+		leaf = PEM_read_bio_X509(b, NULL, NULL, NULL);
+		CU_ASSERT_FATAL(leaf != NULL);
+		CU_ASSERT(X509_cmp_time(X509_get0_notAfter(leaf), &end) <= 0);
+		X509_free(leaf);
+		BIO_free(b);
+	}
+	expect_cert(&d, reply, "beta");
+	CU_ASSERT_EQUAL(tu_sh("cd '%s' && openssl x509 -in chain.pem -noout -text | grep -qF '%s'",
+			      d.sw.dir, ATTEST_OID_INTENT), 0);
+
+	/* offline, the chain reads user -> alpha -> beta with beta's scopes */
+	snprintf(path, sizeof(path), "%s/root.pem", d.ca);
+	f = fopen(path, "r");
+	CU_ASSERT_FATAL(f != NULL);
+	root = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	CU_ASSERT_FATAL(root != NULL);
+	TU_ASSERT_ERR(attest_intent_trust_new(&t), ATTEST_OK);
+	TU_ASSERT_ERR(attest_intent_trust_add_issuer(t, "ehr", ehr), ATTEST_OK);
+	TU_ASSERT_ERR(attest_intent_trust_set_root(t, root), ATTEST_OK);
+	TU_ASSERT_ERR(attest_intent_verify(t, del, BETA_ID, time(NULL), &ch), ATTEST_OK);
+	if (ch != NULL) {
+		const char *const *cs;
+
+		CU_ASSERT_EQUAL(attest_intent_chain_depth(ch), 1);
+		CU_ASSERT_STRING_EQUAL(attest_intent_chain_agent(ch, 0, NULL), ALPHA_ID);
+		CU_ASSERT_STRING_EQUAL(attest_intent_chain_agent(ch, 1, NULL), BETA_ID);
+		CU_ASSERT_EQUAL(attest_intent_chain_scopes(ch, &cs), 1);
+		CU_ASSERT_STRING_EQUAL(cs[0], "ehr:read");
+	}
+	attest_intent_chain_free(ch);
+
+	/* the same delegation again: its nonce is spent */
+	expect_refused(ask_big(bb, &d, "beta", del), "ATTEST_E_NONCE");
+	free(del);
+
+	/* widenings are refused when the delegation is made */
+	CU_ASSERT_PTR_NULL(delegate(akey, achain, g, BETA_ID, "ehr:delete",
+				    "ehr:patient/123/*", now, ATTEST_E_INTENT_WIDENED));
+	CU_ASSERT_PTR_NULL(delegate(akey, achain, g, BETA_ID, NULL, "ehr:patient/*", now,
+				    ATTEST_E_INTENT_WIDENED));
+	/* a delegation addressed to another agent, presented by beta */
+	other = delegate(akey, achain, g, "spiffe://fleet.example/host/web-01/agent/gamma", NULL,
+			 "ehr:patient/123/*", now, ATTEST_OK);
+	expect_refused(ask_big(bb, &d, "beta", other), "ATTEST_E_INTENT_AUDIENCE");
+	free(other);
+
+	attest_intent_trust_free(t);
+	X509_free(root);
+	sk_X509_pop_free(achain, X509_free);
+	EVP_PKEY_free(akey);
+	free(g);
+	EVP_PKEY_free(ehr);
+	daemon_down(&d);
+}
+
 int main(void)
 {
 	static const struct tu_test tests[] = {
 		{ "issue with an intent grant: leaf carries it, refusals with reasons",
 		  test_issue_with_intent },
+		{ "delegation alpha -> beta: beta's leaf carries it, nonce single-use, widening refused",
+		  test_delegation_two_agents },
 		{ NULL, NULL },
 	};
 
