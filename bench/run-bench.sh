@@ -56,7 +56,7 @@ echo "# $(swtpm --version 2>&1 | head -n 1); $(tpm2_sign --version 2>&1 | sed -n
 # Each bench runs even when the one before it failed or is missing; the
 # status is the last failure's.
 rc=0
-for b in "$bin" "$issue_bin"; do
+for b in "$bin" "$issue_bin" "$BUILD/bench/bench_intent"; do
 	if [ ! -x "$b" ]; then
 		echo "run-bench: $b missing; run 'make bench'" >&2
 		rc=1
