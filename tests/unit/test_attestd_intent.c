@@ -331,6 +331,179 @@ static void test_delegation_two_agents(void)
 	daemon_down(&d);
 }
 
+#define FLEET_ALPHA "spiffe://fleet.example/host/web-01/agent/alpha"
+#define FLEET_BETA "spiffe://fleet.example/host/db-01/agent/beta"
+#define FLEET_GAMMA "spiffe://fleet.example/host/web-01/agent/gamma"
+
+/* Two hosts of one fleet (one fleet CA), each with its own swtpm and
+ * attestd: alpha on web-01 holds the user's grant (depth 0) and delegates
+ * to beta on db-01 (depth 1), which delegates to gamma on web-01 (depth 2).
+ * Each attestd accepts a delegator's chain from the other host, and each
+ * leaf's intent verifies offline with the hosts in order. */
+static void test_chain_across_two_hosts(void)
+{
+	struct daemon web, db;
+	struct daemon *hosts[2] = { &web, &db };
+	char fleet[512], ca[600], a[700], bb[700], cc[700], path[800];
+	EVP_PKEY *ehr = EVP_EC_gen("P-256"), *akey = NULL, *bkey = NULL;
+	STACK_OF(X509) *achain = NULL, *bchain = NULL;
+	struct attest_intent_trust *t = NULL;
+	struct attest_intent_chain *ch = NULL;
+	X509 *root = NULL;
+	BIO *b;
+	FILE *f;
+	cJSON *reply;
+	char *pem, *g = NULL, *d1, *d2 = NULL, *in_a, *in_b, *in_c;
+	const char *scopes[] = { "ehr:read", "ehr:write" };
+	const char *res[] = { "ehr:patient/123/*" };
+	const char *narrow[] = { "ehr:patient/123/notes/*" };
+	const char *host = NULL;
+	long len;
+	int64_t now = (int64_t)time(NULL);
+	struct attest_intent_claims c = {
+		.sub = "dr.alice@hospital.example", .aud = FLEET_ALPHA,
+		.purpose = ATTEST_PURPOSE_TREATMENT, .purpose_text = "follow-up",
+		.scopes = scopes, .nscopes = 2, .resources = res, .nresources = 1,
+		.jti = "task-x1", .iat = now, .nbf = now, .exp = now + 300, .max_depth = 2,
+	};
+	struct attest_delegation_claims dc = {
+		.aud = FLEET_GAMMA, .scopes = scopes, .nscopes = 1, .resources = narrow,
+		.nresources = 1, .exp = now + 100,
+	};
+
+	CU_ASSERT_FATAL(ehr != NULL);
+	tu_mkdtemp(fleet, sizeof(fleet));
+	snprintf(ca, sizeof(ca), "%s/ca", fleet);
+	daemon_up_in_fleet(&web, ca, "web-01");
+	daemon_up_in_fleet(&db, ca, "db-01");
+	/* both trust the same intent issuer */
+	b = BIO_new(BIO_s_mem());
+	CU_ASSERT_FATAL(b != NULL && PEM_write_bio_PUBKEY(b, ehr) == 1);
+	len = BIO_get_mem_data(b, &pem);
+	for (int i = 0; i < 2; i++) {
+		daemon_stop(hosts[i]);
+		snprintf(path, sizeof(path), "%s/intent-issuers", hosts[i]->state);
+		CU_ASSERT_EQUAL_FATAL(tu_sh("mkdir -p '%s'", path), 0);
+		snprintf(path, sizeof(path), "%s/intent-issuers/ehr.pem", hosts[i]->state);
+		tu_write(path, pem, (size_t)len);
+		daemon_start(hosts[i], "64");
+	}
+	BIO_free(b);
+
+	make_agent_binary(&web, "agent-a", NULL, a, sizeof(a));
+	make_agent_binary(&db, "agent-b", NULL, bb, sizeof(bb));
+	make_agent_binary(&web, "agent-c", NULL, cc, sizeof(cc));
+	register_agent(&web, "alpha", a, "0");
+	register_agent(&db, "beta", bb, "0");
+	register_agent(&web, "gamma", cc, "0");
+
+	/* depth 0: alpha on web-01 with the grant */
+	TU_ASSERT_ERR(attest_intent_grant_make(ehr, "ehr", &c, &g), ATTEST_OK);
+	reply = ask(a, &web, g, NULL);
+	reply_key_chain(reply, &akey, &achain);
+	in_a = reply_leaf_intent(reply);
+	expect_cert_at(&web, reply, "web-01", "alpha");
+
+	/* depth 1: alpha delegates to beta on db-01 */
+	d1 = delegate(akey, achain, g, FLEET_BETA, NULL, "ehr:patient/123/notes/*", now,
+		      ATTEST_OK);
+	reply = ask_big(bb, &db, "beta", d1);
+	in_b = reply_leaf_intent(reply);
+	expect_cert_at(&db, reply, "db-01", "beta");
+	/* beta signs its delegation with a plain leaf of its own: its intent
+	 * leaf embeds d1, and as x5c next to d1 itself it would take the token
+	 * past ATTEST_INTENT_TOKEN_MAX (about 24.7 KiB) */
+	reply = run_agent(NULL, bb, db.sock, "{\"op\":\"issue\",\"agent\":\"beta\"}");
+	reply_key_chain(reply, &bkey, &bchain);
+	expect_cert_at(&db, reply, "db-01", "beta");
+
+	/* depth 2: beta delegates to gamma back on web-01 */
+	dc.iat = (int64_t)time(NULL);
+	TU_ASSERT_ERR(attest_intent_delegate(bkey, bchain, d1, &dc, &d2), ATTEST_OK);
+	CU_ASSERT_FATAL(d2 != NULL);
+	reply = ask_big(cc, &web, "gamma", d2);
+	in_c = reply_leaf_intent(reply);
+	expect_cert_at(&web, reply, "web-01", "gamma");
+
+	/* each leaf carries its token; offline, with only the fleet root and
+	 * the issuer's key, the chains read as expected */
+	CU_ASSERT_FATAL(in_a != NULL && in_b != NULL && in_c != NULL);
+	CU_ASSERT_STRING_EQUAL(in_a, g);
+	CU_ASSERT_STRING_EQUAL(in_b, d1);
+	CU_ASSERT_STRING_EQUAL(in_c, d2);
+	snprintf(path, sizeof(path), "%s/root.pem", ca);
+	f = fopen(path, "r");
+	CU_ASSERT_FATAL(f != NULL);
+	root = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	CU_ASSERT_FATAL(root != NULL);
+	TU_ASSERT_ERR(attest_intent_trust_new(&t), ATTEST_OK);
+	TU_ASSERT_ERR(attest_intent_trust_add_issuer(t, "ehr", ehr), ATTEST_OK);
+	TU_ASSERT_ERR(attest_intent_trust_set_root(t, root), ATTEST_OK);
+
+	TU_ASSERT_ERR(attest_intent_verify(t, in_a, FLEET_ALPHA, time(NULL), &ch), ATTEST_OK);
+	if (ch != NULL) {
+		CU_ASSERT_EQUAL(attest_intent_chain_depth(ch), 0);
+		CU_ASSERT_EQUAL(attest_intent_chain_remaining(ch), 2);
+		CU_ASSERT_STRING_EQUAL(attest_intent_chain_user(ch), "dr.alice@hospital.example");
+		CU_ASSERT_STRING_EQUAL(attest_intent_chain_agent(ch, 0, &host), FLEET_ALPHA);
+		CU_ASSERT(host != NULL && strcmp(host, "web-01") == 0);
+	}
+	attest_intent_chain_free(ch);
+	ch = NULL;
+
+	TU_ASSERT_ERR(attest_intent_verify(t, in_b, FLEET_BETA, time(NULL), &ch), ATTEST_OK);
+	if (ch != NULL) {
+		CU_ASSERT_EQUAL(attest_intent_chain_depth(ch), 1);
+		CU_ASSERT_EQUAL(attest_intent_chain_remaining(ch), 1);
+		CU_ASSERT_STRING_EQUAL(attest_intent_chain_agent(ch, 0, &host), FLEET_ALPHA);
+		CU_ASSERT(host != NULL && strcmp(host, "web-01") == 0);
+		CU_ASSERT_STRING_EQUAL(attest_intent_chain_agent(ch, 1, &host), FLEET_BETA);
+		CU_ASSERT(host != NULL && strcmp(host, "db-01") == 0);
+	}
+	attest_intent_chain_free(ch);
+	ch = NULL;
+
+	TU_ASSERT_ERR(attest_intent_verify(t, in_c, FLEET_GAMMA, time(NULL), &ch), ATTEST_OK);
+	if (ch != NULL) {
+		const char *const *cs;
+
+		CU_ASSERT_EQUAL(attest_intent_chain_depth(ch), 2);
+		CU_ASSERT_EQUAL(attest_intent_chain_remaining(ch), 0);
+		CU_ASSERT_STRING_EQUAL(attest_intent_chain_user(ch), "dr.alice@hospital.example");
+		CU_ASSERT_STRING_EQUAL(attest_intent_chain_agent(ch, 0, &host), FLEET_ALPHA);
+		CU_ASSERT(host != NULL && strcmp(host, "web-01") == 0);
+		CU_ASSERT_STRING_EQUAL(attest_intent_chain_agent(ch, 1, &host), FLEET_BETA);
+		CU_ASSERT(host != NULL && strcmp(host, "db-01") == 0);
+		CU_ASSERT_STRING_EQUAL(attest_intent_chain_agent(ch, 2, &host), FLEET_GAMMA);
+		CU_ASSERT(host != NULL && strcmp(host, "web-01") == 0);
+		CU_ASSERT_EQUAL(attest_intent_chain_scopes(ch, &cs), 1);
+		CU_ASSERT_STRING_EQUAL(cs[0], "ehr:read");
+		CU_ASSERT_EQUAL(attest_intent_chain_resources(ch, &cs), 1);
+		CU_ASSERT_STRING_EQUAL(cs[0], "ehr:patient/123/notes/*");
+		CU_ASSERT(attest_intent_chain_expiry(ch) <= now + 100);
+	}
+	attest_intent_chain_free(ch);
+
+	attest_intent_trust_free(t);
+	X509_free(root);
+	sk_X509_pop_free(achain, X509_free);
+	sk_X509_pop_free(bchain, X509_free);
+	EVP_PKEY_free(akey);
+	EVP_PKEY_free(bkey);
+	free(in_a);
+	free(in_b);
+	free(in_c);
+	free(d1);
+	free(d2);
+	free(g);
+	EVP_PKEY_free(ehr);
+	daemon_down(&web);
+	daemon_down(&db);
+	if (getenv("ATTEST_TEST_KEEP") == NULL)
+		tu_rmtree(fleet);
+}
+
 int main(void)
 {
 	static const struct tu_test tests[] = {
@@ -338,6 +511,8 @@ int main(void)
 		  test_issue_with_intent },
 		{ "delegation alpha -> beta: beta's leaf carries it, nonce single-use, widening refused",
 		  test_delegation_two_agents },
+		{ "chain alpha@web-01 -> beta@db-01 -> gamma@web-01: depths 0, 1, 2 across two hosts",
+		  test_chain_across_two_hosts },
 		{ NULL, NULL },
 	};
 

@@ -27,6 +27,15 @@ void tu_tpm_stop(struct tu_tpm *t);
  * fleet.example), host state in state_dir, using the P-256 EK. The TPM
  * connection is closed again before returning. Exits on failure. */
 void tu_enrol_host(const char *tcti, const char *ca_dir, const char *state_dir, const char *host);
+/* The same, but joins the fleet CA already in ca_dir (its config.json
+ * exists), creating it only when it does not: hosts enrolled this way share
+ * one fleet root. Every swtpm is a copy of one template (one EPS), so all
+ * have the same EKs: the host that creates the CA enrols with the P-256 EK,
+ * a host that joins it with the RSA-2048 EK, which the CA counts as another
+ * EK. Hence at most two hosts per fleet (a third is refused with
+ * ATTEST_E_HOST_EK_CONFLICT). */
+void tu_enrol_host_in(const char *tcti, const char *ca_dir, const char *state_dir,
+		      const char *host);
 
 /* Run a shell command; returns its exit status. */
 int tu_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -7,7 +7,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <openssl/asn1.h>
+#include <openssl/bio.h>
+#include <openssl/objects.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
 #include "client.h"
+#include "x509agent.h"
 #include "tpm.h"
 #include "testutil_daemon.h"
 
@@ -74,6 +81,19 @@ void daemon_up(struct daemon *d)
 	snprintf(d->admin, sizeof(d->admin), "%s/admin.sock", d->sw.dir);
 	snprintf(d->log, sizeof(d->log), "%s/attestd.log", d->sw.dir);
 	tu_enrol_host(d->sw.tcti, d->ca, d->state, "web-01");
+	daemon_start(d, "64");
+}
+
+void daemon_up_in_fleet(struct daemon *d, const char *ca_dir, const char *host)
+{
+	memset(d, 0, sizeof(*d));
+	tu_tpm_start(&d->sw);
+	snprintf(d->ca, sizeof(d->ca), "%s", ca_dir);
+	snprintf(d->state, sizeof(d->state), "%s/state", d->sw.dir);
+	snprintf(d->sock, sizeof(d->sock), "%s/a.sock", d->sw.dir);
+	snprintf(d->admin, sizeof(d->admin), "%s/admin.sock", d->sw.dir);
+	snprintf(d->log, sizeof(d->log), "%s/attestd.log", d->sw.dir);
+	tu_enrol_host_in(d->sw.tcti, d->ca, d->state, host);
 	daemon_start(d, "64");
 }
 
@@ -183,3 +203,56 @@ void expect_cert(struct daemon *d, cJSON *reply, const char *agent)
 	cJSON_Delete(reply);
 }
 
+
+void expect_cert_at(struct daemon *d, cJSON *reply, const char *host, const char *agent)
+{
+	const cJSON *chain = cJSON_GetObjectItemCaseSensitive(reply, "chain");
+	char path[700], want[512];
+
+	CU_ASSERT_FATAL(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(reply, "ok")));
+	CU_ASSERT_FATAL(cJSON_IsString(chain));
+	snprintf(path, sizeof(path), "%s/chain.pem", d->sw.dir);
+	tu_write(path, chain->valuestring, strlen(chain->valuestring));
+	CU_ASSERT_EQUAL(tu_sh("cd '%s' && openssl verify -CAfile '%s/root.pem' -untrusted chain.pem "
+			      "chain.pem >/dev/null", d->sw.dir, d->ca), 0);
+	snprintf(want, sizeof(want), "URI:spiffe://fleet.example/host/%s/agent/%s", host, agent);
+	CU_ASSERT_EQUAL(tu_sh("cd '%s' && openssl x509 -in chain.pem -noout -ext subjectAltName | "
+			      "grep -qx '    %s'", d->sw.dir, want), 0);
+	cJSON_Delete(reply);
+}
+
+char *reply_leaf_intent(const cJSON *reply)
+{
+	const cJSON *chain = cJSON_GetObjectItemCaseSensitive(reply, "chain");
+	ASN1_OBJECT *obj = OBJ_txt2obj(ATTEST_OID_INTENT, 1);
+	ASN1_OCTET_STRING *inner = NULL;
+	const unsigned char *p;
+	const ASN1_OCTET_STRING *v;
+	X509 *leaf = NULL;
+	BIO *b = NULL;
+	char *out = NULL;
+	int i;
+
+	if (!cJSON_IsString(chain) || obj == NULL)
+		goto done;
+	b = BIO_new_mem_buf(chain->valuestring, -1);
+	if (b == NULL || (leaf = PEM_read_bio_X509(b, NULL, NULL, NULL)) == NULL)
+		goto done;
+	if ((i = X509_get_ext_by_OBJ(leaf, obj, -1)) < 0)
+		goto done;
+	v = X509_EXTENSION_get_data(X509_get_ext(leaf, i));
+	p = ASN1_STRING_get0_data(v);
+	if ((inner = d2i_ASN1_OCTET_STRING(NULL, &p, ASN1_STRING_length(v))) == NULL)
+		goto done;
+	out = malloc((size_t)ASN1_STRING_length(inner) + 1);
+	if (out != NULL) {
+		memcpy(out, ASN1_STRING_get0_data(inner), (size_t)ASN1_STRING_length(inner));
+		out[ASN1_STRING_length(inner)] = '\0';
+	}
+done:
+	ASN1_OCTET_STRING_free(inner);
+	X509_free(leaf);
+	BIO_free(b);
+	ASN1_OBJECT_free(obj);
+	return out;
+}

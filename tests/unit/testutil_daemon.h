@@ -28,6 +28,11 @@ void daemon_stop(struct daemon *d);
  * of our transient objects or sessions. */
 void daemon_up(struct daemon *d);
 void daemon_down(struct daemon *d);
+/* daemon_up, but the host `host` enrols in the fleet CA in ca_dir (trust
+ * domain fleet.example), created there if absent, so several daemons (each
+ * with its own swtpm) share one fleet root; d->ca is ca_dir. ca_dir must
+ * outlive the daemons (it is not under d->sw.dir). */
+void daemon_up_in_fleet(struct daemon *d, const char *ca_dir, const char *host);
 /* Copy raw_client to <dir>/<name>; extra bytes appended make another binary. */
 void make_agent_binary(struct daemon *d, const char *name, const char *extra, char *out,
 		       size_t outsz);
@@ -43,5 +48,11 @@ void expect_refused(cJSON *reply, const char *name);
 /* Assert reply carries a chain that openssl verifies to the fleet root
  * and whose leaf SAN is the agent's ID; frees reply. */
 void expect_cert(struct daemon *d, cJSON *reply, const char *agent);
+/* expect_cert for a daemon of daemon_up_in_fleet: the chain verifies to
+ * d->ca's root and the leaf SAN is host's agent ID; frees reply. */
+void expect_cert_at(struct daemon *d, cJSON *reply, const char *host, const char *agent);
+/* The intent token in the leaf (first certificate of the reply's chain),
+ * malloc'd (free()); NULL when the leaf has no intent extension. */
+char *reply_leaf_intent(const cJSON *reply);
 
 #endif
