@@ -17,6 +17,8 @@
 #include "tpm.h"
 
 #define ATTESTD_HARD_MAX_TTL 3600
+/* STATE/intent-used is pruned of expired markers at most this often. */
+#define ATTESTD_INTENT_PRUNE_S 3600
 
 struct attestd {
 	char state[512];
@@ -36,6 +38,8 @@ struct attestd {
 	 * fleet root, for intent grants and delegation chains (issue.c) */
 	struct attest_intent_trust *intent_trust;
 	unsigned intent_issuers;
+	/* when STATE/intent-used was last pruned (issue.c) */
+	time_t intent_pruned;
 	/* The agent whose value we last put in PCR 23 (NULL: unknown). Only a
 	 * hint: a wrong guess costs one failed policy and a retry. */
 	const struct agent *pcr_holder;

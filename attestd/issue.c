@@ -1,4 +1,5 @@
 /* issue.c - measured certificate issuance in strict and session mode (agent socket). */
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -190,20 +191,102 @@ static int intent_unused(const char *path, const char *what, const struct attest
 	return ATTEST_OK;
 }
 
+/* Remove the markers whose chain has expired (a token is refused after its
+ * expiry anyway, with no leeway) and temp files a crash left; a marker that
+ * does not read as an expiry is kept (fail closed) and logged. */
+static void intent_prune(const char *dir, time_t now)
+{
+	DIR *dh = opendir(dir);
+	struct dirent *e;
+	unsigned removed = 0, kept = 0;
+
+	if (dh == NULL)
+		return;
+	while ((e = readdir(dh)) != NULL) {
+		char path[800], *end;
+		uint8_t *body = NULL;
+		size_t len;
+		long long exp;
+
+		if (strlen(e->d_name) < 64 || strspn(e->d_name, "0123456789abcdef") != 64)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (e->d_name[64] != '\0') {
+			if (strncmp(e->d_name + 64, ".tmp.", 5) == 0 && unlink(path) == 0)
+				removed++;
+			continue;
+		}
+		if (attest_file_read(path, 32, &body, &len) != ATTEST_OK) {
+			kept++;
+			continue;
+		}
+		errno = 0;
+		exp = strtoll((const char *)body, &end, 10);
+		if (errno != 0 || end == (char *)body || strcmp(end, "\n") != 0) {
+			attestd_log("intent marker %s does not hold an expiry; kept", path);
+			kept++;
+		} else if (exp <= (long long)now && unlink(path) == 0) {
+			removed++;
+		}
+		free(body);
+	}
+	closedir(dh);
+	if (removed > 0 && attest_dir_sync(dir) != ATTEST_OK)
+		attest_errclear();
+	if (removed > 0 || kept > 0)
+		attestd_log("intent markers: %u expired removed, %u unreadable kept", removed, kept);
+}
+
 static int intent_consume(struct attestd *d, const char *path, const char *what,
 			  const struct attest_intent_chain *c)
 {
 	char dir[700], body[32];
 	int r, n;
+	time_t now = time(NULL);
 
 	snprintf(dir, sizeof(dir), "%s/intent-used", d->state);
 	if ((r = attest_dir_ensure(dir, 0700)) != ATTEST_OK)
 		return r;
+	if (now - d->intent_pruned >= ATTESTD_INTENT_PRUNE_S) {
+		intent_prune(dir, now);
+		d->intent_pruned = now;
+	}
 	n = snprintf(body, sizeof(body), "%lld\n", (long long)attest_intent_chain_expiry(c));
 	r = attest_file_create_atomic(path, body, (size_t)n, 0600);
 	if (r == ATTEST_E_EXISTS)
 		return intent_unused(path, what, c);
 	return r;
+}
+
+/* The agents before the presenting one that are registered on this host
+ * (the only registry attestd has): each must still be registered under the
+ * same ID and not revoked, and its delegate_depth must allow the hops that
+ * follow it (agent j of a chain of n delegations started n - j of them).
+ * Delegators on other hosts are checked by their own attestd when they got
+ * their leaf, and by a verifier that knows the fleet's registries. */
+static int intent_local_delegators(struct attestd *d, const struct attest_intent_chain *c)
+{
+	unsigned n = attest_intent_chain_depth(c);
+
+	for (unsigned j = 0; j < n; j++) {
+		const char *host, *id = attest_intent_chain_agent(c, j, &host), *name;
+		const struct agent *x;
+
+		if (id == NULL || host == NULL || strcmp(host, d->host) != 0)
+			continue;
+		name = strrchr(id, '/');
+		x = name != NULL ? registry_find(&d->reg, name + 1) : NULL;
+		if (x == NULL || strcmp(x->id, id) != 0)
+			return attest_fail(ATTEST_E_REVOKED,
+					   "delegating agent %s is not registered on this host", id);
+		if (x->revoked)
+			return attest_fail(ATTEST_E_REVOKED, "delegating agent %s is revoked", id);
+		if ((unsigned)x->delegate_depth < n - j)
+			return attest_fail(ATTEST_E_INTENT_DEPTH,
+					   "agent %s may start %d delegation hop(s); %u follow it", id,
+					   x->delegate_depth, n - j);
+	}
+	return ATTEST_OK;
 }
 
 /* The intent rules of `issue`: the chain verifies for this agent now, its
@@ -221,6 +304,8 @@ static int intent_check(struct attestd *d, struct agent *a, const char *token, t
 	*out = NULL;
 	if ((r = attest_intent_verify(d->intent_trust, token, a->id, now, out)) != ATTEST_OK)
 		return r;
+	if ((r = intent_local_delegators(d, *out)) != ATTEST_OK)
+		goto fail;
 	ncs = attest_intent_chain_scopes(*out, &cs);
 	for (size_t i = 0; i < ncs; i++) {
 		if (!scope_allowed(a, cs[i])) {

@@ -22,6 +22,18 @@
 
 #define ALPHA_ID "spiffe://fleet.example/host/web-01/agent/alpha"
 
+/* 64 times the character c (a marker-shaped file name), in a static buffer
+ * per character so several can appear in one call. */
+static const char *hex64(char c)
+{
+	static char buf[16][65];
+	char *b = buf[(unsigned char)c % 16];
+
+	memset(b, c, 64);
+	b[64] = '\0';
+	return b;
+}
+
 static char *grant(EVP_PKEY *k, const char *iss, const char *aud, const char *scope,
 		   const char *jti, int64_t iat, int64_t exp)
 {
@@ -104,7 +116,20 @@ static void test_issue_with_intent(void)
 	 * then earns its certificate, whose leaf carries it */
 	tok = grant(ehr, "ehr", ALPHA_ID, "ehr:read", "task-1", now, now + 300);
 	expect_refused(ask(a, &d, tok, ",\"scopes\":[\"ehr:write\"]"), "ATTEST_E_INTENT_WIDENED");
+	/* spent markers: the first one consumed prunes the expired one and a
+	 * crash's temp file, and keeps a live one and one it cannot read */
+	CU_ASSERT_EQUAL_FATAL(
+		tu_sh("cd '%s' && mkdir -m 700 intent-used && cd intent-used && "
+		      "printf '100\\n' > %.64s && printf '%lld\\n' > %.64s && "
+		      "printf 'soon' > %.64s && printf '1' > %.64s.tmp.0011223344556677",
+		      d.state, hex64('a'), (long long)now + 3600, hex64('b'), hex64('c'),
+		      hex64('d')),
+		0);
 	expect_intent_leaf(&d, ask(a, &d, tok, NULL), now + 300);
+	CU_ASSERT_EQUAL(tu_sh("cd '%s/intent-used' && ! test -e %.64s && test -e %.64s && "
+			      "test -e %.64s && ! ls | grep -q tmp && test $(ls | wc -l) = 3",
+			      d.state, hex64('a'), hex64('b'), hex64('c')),
+			0);
 	/* the jti is single-use */
 	expect_refused(ask(a, &d, tok, NULL), "ATTEST_E_INTENT_REPLAY");
 	free(tok);
@@ -151,6 +176,7 @@ static void test_issue_with_intent(void)
 }
 
 #define BETA_ID "spiffe://fleet.example/host/web-01/agent/beta"
+#define DELTA_ID "spiffe://fleet.example/host/web-01/agent/delta"
 
 /* run_agent with room for a delegation token (several KiB) in the request. */
 static cJSON *ask_big(const char *bin, struct daemon *d, const char *agent, const char *token)
@@ -221,16 +247,16 @@ static char *delegate(EVP_PKEY *k, STACK_OF(X509) *chain, const char *parent, co
 static void test_delegation_two_agents(void)
 {
 	struct daemon d;
-	char a[700], bb[700], path[800];
-	EVP_PKEY *ehr = EVP_EC_gen("P-256"), *akey = NULL;
-	STACK_OF(X509) *achain = NULL;
+	char a[700], bb[700], cc[700], path[800];
+	EVP_PKEY *ehr = EVP_EC_gen("P-256"), *akey = NULL, *dkey = NULL;
+	STACK_OF(X509) *achain = NULL, *dchain = NULL;
 	struct attest_intent_trust *t = NULL;
 	struct attest_intent_chain *ch = NULL;
 	X509 *root = NULL;
 	BIO *b;
 	FILE *f;
 	cJSON *reply;
-	char *pem, *g, *del, *other;
+	char *pem, *g, *g2, *del, *other;
 	const char *scopes[] = { "ehr:read", "ehr:write" };
 	const char *res[] = { "ehr:patient/123/*" };
 	long len;
@@ -322,6 +348,34 @@ static void test_delegation_two_agents(void)
 	expect_refused(ask_big(bb, &d, "beta", other), "ATTEST_E_INTENT_AUDIENCE");
 	free(other);
 
+	/* delta, registered here with delegate_depth 0, holds a grant and
+	 * delegates anyway: beta is refused for it */
+	make_agent_binary(&d, "agent-c", NULL, cc, sizeof(cc));
+	register_agent_depth(&d, "delta", cc, "0", 0);
+	c.aud = DELTA_ID;
+	c.jti = "task-d2";
+	TU_ASSERT_ERR(attest_intent_grant_make(ehr, "ehr", &c, &g2), ATTEST_OK);
+	reply = ask_big(cc, &d, "delta", g2);
+	reply_key_chain(reply, &dkey, &dchain);
+	expect_cert(&d, reply, "delta");
+	other = delegate(dkey, dchain, g2, BETA_ID, NULL, "ehr:patient/123/*", now, ATTEST_OK);
+	expect_refused_why(ask_big(bb, &d, "beta", other), "ATTEST_E_INTENT_DEPTH",
+			   "may start 0 delegation hop(s)");
+	free(other);
+
+	/* alpha revoked: a fresh delegation it signs with its still-valid
+	 * leaf earns beta nothing */
+	TU_ASSERT_ERR(admin_call(&d, "{\"op\":\"revoke\",\"name\":\"alpha\"}", &reply),
+		      ATTEST_OK);
+	cJSON_Delete(reply);
+	other = delegate(akey, achain, g, BETA_ID, NULL, "ehr:patient/123/*", now, ATTEST_OK);
+	expect_refused_why(ask_big(bb, &d, "beta", other), "ATTEST_E_REVOKED",
+			   "delegating agent " ALPHA_ID " is revoked");
+	free(other);
+	sk_X509_pop_free(dchain, X509_free);
+	EVP_PKEY_free(dkey);
+	free(g2);
+
 	attest_intent_trust_free(t);
 	X509_free(root);
 	sk_X509_pop_free(achain, X509_free);
@@ -393,7 +447,7 @@ static void test_chain_across_two_hosts(void)
 	make_agent_binary(&web, "agent-a", NULL, a, sizeof(a));
 	make_agent_binary(&db, "agent-b", NULL, bb, sizeof(bb));
 	make_agent_binary(&web, "agent-c", NULL, cc, sizeof(cc));
-	register_agent(&web, "alpha", a, "0");
+	register_agent_depth(&web, "alpha", a, "0", 2); /* starts the 2 hops to gamma */
 	register_agent(&db, "beta", bb, "0");
 	register_agent(&web, "gamma", cc, "0");
 

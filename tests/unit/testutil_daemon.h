@@ -41,10 +41,15 @@ int admin_call(struct daemon *d, const char *json, cJSON **reply);
 /* Register with scopes ehr:read, ehr:write, tier high, class phi, max_ttl
  * 600, delegation depth 1; asserts success. uids is a JSON list body. */
 void register_agent(struct daemon *d, const char *name, const char *binary, const char *uids);
+/* The same with the given delegate_depth (register_agent: 1). */
+void register_agent_depth(struct daemon *d, const char *name, const char *binary,
+			  const char *uids, int delegate_depth);
 /* Run `env binary socket json` and return the parsed reply it printed. */
 cJSON *run_agent(const char *env, const char *binary, const char *sock, const char *json);
 /* Assert reply is a refusal named `name` with a detail; frees reply. */
 void expect_refused(cJSON *reply, const char *name);
+/* The same, and the detail contains `why` (when not NULL). */
+void expect_refused_why(cJSON *reply, const char *name, const char *why);
 /* Assert reply carries a chain that openssl verifies to the fleet root
  * and whose leaf SAN is the agent's ID; frees reply. */
 void expect_cert(struct daemon *d, cJSON *reply, const char *agent);
