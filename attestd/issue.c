@@ -210,7 +210,8 @@ static void intent_prune(const char *dir, time_t now)
 
 		if (strlen(e->d_name) < 64 || strspn(e->d_name, "0123456789abcdef") != 64)
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= sizeof(path))
+			continue;
 		if (e->d_name[64] != '\0') {
 			if (strncmp(e->d_name + 64, ".tmp.", 5) == 0 && unlink(path) == 0)
 				removed++;
