@@ -218,7 +218,7 @@ int cmd_cert(const struct cli_cmd *cmd, int argc, char **argv)
 		{ "mode", "MODE", "strict (TPM signs the leaf) or session", 0, &mode },
 		{ "task", "ID", "task id recorded in the certificate", 0, &task },
 		{ "csr", "FILE", "PKCS#10 request with your own key (no key.pem then)", 0, &csr_path },
-		{ "intent", "FILE", "intent grant or delegation token to carry (docs/intent.md)", 0,
+		{ "intent", "FILE", "intent chain (grant or delegation) to carry (docs/intent.md)", 0,
 		  &intent_path },
 		{ "socket", "PATH", "attestd agent socket (" ATTEST_DEFAULT_SOCKET ")", 0, &sock },
 		{ 0 },
@@ -478,7 +478,7 @@ int cmd_intent_delegate(const struct cli_cmd *cmd, int argc, char **argv)
 	const struct cli_opt opts[] = {
 		{ "key", "FILE", "this agent's leaf private key (key.pem)", 1, &key_path },
 		{ "chain", "FILE", "this agent's leaf, then its issuers (cert.pem)", 1, &chain_path },
-		{ "parent", "FILE", "the grant or delegation addressed to this agent", 1,
+		{ "parent", "FILE", "the intent chain whose last token is addressed to this agent", 1,
 		  &parent_path },
 		{ "aud", "AGENT_ID", "the delegate's SPIFFE ID", 1, &aud },
 		{ "scopes", "S[,S]", "scopes delegated (each one of the parent's)", 1, &scopes },

@@ -11,8 +11,8 @@
  * the fleet root) and DIR/key.pem (the leaf's private key), both 0600, in a
  * 0700 directory. With --renew it keeps renewing when a third of each
  * certificate's lifetime is left (a real agent would use the files
- * in between). --intent FILE presents the intent grant or delegation token
- * in FILE (docs/intent.md); the leaf then carries it.
+ * in between). --intent FILE presents the intent chain in FILE (a grant,
+ * or a grant and its delegations; docs/intent.md); the leaf carries it.
  *
  * Build: cc -std=c11 -D_GNU_SOURCE -Iinclude examples/agent_client.c
  *        build/libattest.a $(pkg-config --libs tss2-esys tss2-mu tss2-rc

@@ -34,6 +34,8 @@
 #define CERT_MAX 8192     /* DER bytes of one x5c certificate */
 #define NONCE_LEN 16      /* 128 bits */
 #define NONCE_B64_LEN 22  /* base64url without padding */
+#define PREV_B64_LEN 43   /* base64url SHA-256 of the token before a delegation */
+#define SEP '~'          /* between the tokens of a chain: not base64url, not '.' */
 #define JTI_MAX 128
 #define ISSUERS_MAX 64
 /* 2^53 - 1: every integer up to it is exactly a double, and any larger
@@ -58,6 +60,7 @@ struct list {
 struct hop {
 	int grant;         /* 1: intent grant; 0: delegation */
 	const char *tok;   /* the whole token */
+	size_t len;        /* of the token's compact form at tok */
 	size_t signed_len; /* BASE64URL(header) '.' BASE64URL(payload) */
 	uint8_t sig[64];   /* r || s */
 	cJSON *payload;    /* owned */
@@ -604,7 +607,7 @@ static int parse_payload(const uint8_t *buf, size_t len, struct hop *h)
 	} else {
 		if ((r = json_int(o, "depth", ATTEST_INTENT_MAX_DEPTH, &h->depth)) != ATTEST_OK ||
 		    (r = attest_json_str(o, "nonce", NONCE_B64_LEN, &h->nonce)) != ATTEST_OK ||
-		    (r = attest_json_str(o, "prev", ATTEST_INTENT_TOKEN_MAX, &h->prev)) != ATTEST_OK)
+		    (r = attest_json_str(o, "prev", PREV_B64_LEN, &h->prev)) != ATTEST_OK)
 			return at(r, "payload");
 		h->nbf = h->iat;
 	}
@@ -619,22 +622,27 @@ static int parse_payload(const uint8_t *buf, size_t len, struct hop *h)
 		free(n);
 		if (nl != NONCE_LEN)
 			return attest_fail(ATTEST_E_PARSE, "payload: nonce is not %d bytes", NONCE_LEN);
+		if ((r = b64url_decode(h->prev, strlen(h->prev), 32, &n, &nl)) != ATTEST_OK)
+			return at(r, "payload: prev");
+		free(n);
+		if (nl != 32)
+			return attest_fail(ATTEST_E_PARSE, "payload: prev is not a SHA-256 (32 bytes)");
 	}
 	return ATTEST_OK;
 }
 
-/* One JWS compact token: three non-empty base64url segments. */
-static int parse_token(const char *tok, struct hop *h)
+/* One JWS compact token of len bytes at tok: three non-empty base64url
+ * segments. */
+static int parse_token(const char *tok, size_t len, struct hop *h)
 {
 	const char *d1, *d2;
 	uint8_t *buf = NULL;
-	size_t len, blen = 0;
+	size_t blen = 0;
 	int r;
 
 	memset(h, 0, sizeof(*h));
 	h->tok = tok;
-	if ((len = strnlen(tok, ATTEST_INTENT_TOKEN_MAX + 1)) > ATTEST_INTENT_TOKEN_MAX)
-		return attest_fail(ATTEST_E_TOO_LARGE, "token over %d bytes", ATTEST_INTENT_TOKEN_MAX);
+	h->len = len;
 	for (size_t i = 0; i < len; i++)
 		if (!b64url_char(tok[i]) && tok[i] != '.')
 			return attest_fail(ATTEST_E_PARSE, "byte %zu of the token is not base64url or '.'", i);
@@ -685,41 +693,78 @@ static void parsed_clear(struct parsed *p)
 	p->n = 0;
 }
 
-/* Follow "prev" from the outermost token to the grant, parsing each. */
+static const char *hop_name(unsigned k, char buf[32])
+{
+	if (k == 0)
+		snprintf(buf, 32, "grant");
+	else
+		snprintf(buf, 32, "delegation %u", k);
+	return buf;
+}
+
+/* base64url SHA-256 of the len bytes at tok (a delegation's "prev"). */
+static int prev_hash(const char *tok, size_t len, char **out)
+{
+	uint8_t md[32];
+
+	*out = NULL;
+	if (EVP_Digest(tok, len, md, NULL, EVP_sha256(), NULL) != 1)
+		return attest_fail_ossl(ATTEST_E_CRYPTO, "SHA-256 of a token");
+	return b64url_encode(md, sizeof(md), out);
+}
+
+/* Split a chain GRANT ['~' DELEGATION]... into its tokens, parse each, and
+ * check that each delegation's prev is the hash of the token before it. */
 static int unwrap(const char *token, struct parsed *p)
 {
-	struct hop tmp[HOPS];
-	const char *cur = token;
-	unsigned n = 0;
-	int r;
+	const char *cur = token, *end;
+	size_t total, parts = 1;
+	int r = ATTEST_OK;
 
 	memset(p, 0, sizeof(*p));
-	memset(tmp, 0, sizeof(tmp));
-	for (;;) {
-		char where[64];
+	if ((total = strnlen(token, ATTEST_INTENT_TOKEN_MAX + 1)) > ATTEST_INTENT_TOKEN_MAX)
+		return attest_fail(ATTEST_E_TOO_LARGE, "token over %d bytes", ATTEST_INTENT_TOKEN_MAX);
+	for (size_t i = 0; i < total; i++)
+		parts += token[i] == SEP;
+	if (parts > HOPS)
+		return attest_fail(ATTEST_E_INTENT_DEPTH, "more than %d delegations",
+				   ATTEST_INTENT_MAX_DEPTH);
+	for (unsigned n = 0; n < parts; n++) {
+		struct hop *h = &p->h[n];
+		char where[32], *want = NULL;
 
-		if (n == HOPS) {
-			r = attest_fail(ATTEST_E_INTENT_DEPTH, "more than %d delegations",
-					ATTEST_INTENT_MAX_DEPTH);
+		end = n + 1 < parts ? strchr(cur, SEP) : token + total;
+		p->n = n + 1;
+		hop_name(n, where);
+		if ((r = parse_token(cur, (size_t)(end - cur), h)) != ATTEST_OK) {
+			r = at(r, where);
 			goto fail;
 		}
-		if ((r = parse_token(cur, &tmp[n])) != ATTEST_OK) {
-			snprintf(where, sizeof(where), "token nested %u deep", n);
-			r = n == 0 ? at(r, "token") : at(r, where);
-			n++;
+		if (h->grant != (n == 0)) {
+			r = attest_fail(ATTEST_E_PARSE, n == 0 ? "a chain starts with a grant"
+							       : "%s is a grant; only the first token may be",
+					where);
 			goto fail;
 		}
-		if (tmp[n++].grant)
-			break;
-		cur = tmp[n - 1].prev;
+		if (n > 0) {
+			const struct hop *before = &p->h[n - 1];
+
+			if ((r = prev_hash(before->tok, before->len, &want)) != ATTEST_OK)
+				goto fail;
+			if (strcmp(want, h->prev) != 0) {
+				free(want);
+				r = attest_fail(ATTEST_E_INTENT_CHAIN,
+						"%s does not follow the token before it (prev is not its SHA-256)",
+						where);
+				goto fail;
+			}
+			free(want);
+		}
+		cur = end + 1;
 	}
-	for (unsigned i = 0; i < n; i++)
-		p->h[i] = tmp[n - 1 - i];
-	p->n = n;
 	return ATTEST_OK;
 fail:
-	for (unsigned i = 0; i < n; i++)
-		hop_clear(&tmp[i]);
+	parsed_clear(p);
 	return r;
 }
 
@@ -745,15 +790,6 @@ static int resource_within(const struct list *parent, const char *s)
 			return 1;
 	}
 	return 0;
-}
-
-static const char *hop_name(unsigned k, char buf[32])
-{
-	if (k == 0)
-		snprintf(buf, 32, "grant");
-	else
-		snprintf(buf, 32, "delegation %u", k);
-	return buf;
 }
 
 /* The rules between a parent and its child delegation (k = the child's
@@ -991,8 +1027,9 @@ int attest_intent_delegate(EVP_PKEY *leaf_key, STACK_OF(X509) *leaf_chain, const
 	struct hop h;
 	const struct hop *parent;
 	X509 *leaf;
-	char *iss = NULL, *nonce = NULL, *header = NULL, *payload = NULL;
+	char *iss = NULL, *nonce = NULL, *header = NULL, *payload = NULL, *prev = NULL, *jws = NULL;
 	uint8_t raw[NONCE_LEN];
+	size_t n;
 	cJSON *o = NULL;
 	int64_t nb = 0;
 	int r;
@@ -1057,6 +1094,7 @@ int attest_intent_delegate(EVP_PKEY *leaf_key, STACK_OF(X509) *leaf_chain, const
 		goto out;
 	}
 	if ((r = b64url_encode(raw, sizeof(raw), &nonce)) != ATTEST_OK ||
+	    (r = prev_hash(parent->tok, parent->len, &prev)) != ATTEST_OK ||
 	    (r = delegation_header(leaf_chain, &header)) != ATTEST_OK)
 		goto out;
 	if ((o = cJSON_CreateObject()) == NULL) {
@@ -1070,11 +1108,25 @@ int attest_intent_delegate(EVP_PKEY *leaf_key, STACK_OF(X509) *leaf_chain, const
 	    (r = add_num(o, "iat", h.iat)) != ATTEST_OK || (r = add_num(o, "exp", h.exp)) != ATTEST_OK ||
 	    (r = add_num(o, "depth", h.depth)) != ATTEST_OK ||
 	    (r = attest_json_add_str(o, "nonce", nonce)) != ATTEST_OK ||
-	    (r = attest_json_add_str(o, "prev", parent_token)) != ATTEST_OK ||
-	    (r = print_json(o, &payload)) != ATTEST_OK)
+	    (r = attest_json_add_str(o, "prev", prev)) != ATTEST_OK ||
+	    (r = print_json(o, &payload)) != ATTEST_OK ||
+	    (r = jws_sign(leaf_key, header, payload, &jws)) != ATTEST_OK)
 		goto out;
-	r = jws_sign(leaf_key, header, payload, token);
+	/* the chain so far, '~', this delegation */
+	n = strlen(parent_token) + 1 + strlen(jws);
+	if (n > ATTEST_INTENT_TOKEN_MAX) {
+		r = attest_fail(ATTEST_E_TOO_LARGE, "delegation: chain of %zu bytes over cap %d", n,
+				ATTEST_INTENT_TOKEN_MAX);
+		goto out;
+	}
+	if ((*token = malloc(n + 1)) == NULL) {
+		r = attest_fail(ATTEST_E_NOMEM, "token");
+		goto out;
+	}
+	snprintf(*token, n + 1, "%s%c%s", parent_token, SEP, jws);
 out:
+	free(jws);
+	free(prev);
 	cJSON_Delete(o);
 	free(payload);
 	free(header);

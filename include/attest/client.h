@@ -23,7 +23,7 @@ struct attest_cert_request {
 	const char *csr_pem;        /* PKCS#10 with our key; NULL = attestd makes a key */
 	int for_parent;             /* tools only: measure our parent, not us (a pidfd of
 				       getppid() travels with the request) */
-	const char *intent;         /* intent grant or delegation token (docs/intent.md),
+	const char *intent;         /* intent chain: grant or delegation (docs/intent.md),
 				       sent as "intent"; NULL = none */
 };
 

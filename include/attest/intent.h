@@ -4,13 +4,14 @@
  * ticketing app the human used) names the agent it is for, a purpose,
  * scopes and resource patterns. An agent may delegate to another agent with
  * a delegation token signed by its leaf key, carrying its certificate chain
- * (x5c) and the whole parent token, so anyone holding the fleet root and
- * the trusted issuers' keys can verify the chain offline. Every hop can
+ * (x5c) and the SHA-256 of its parent token. A chain is the grant and its
+ * delegations joined with '~', so anyone holding the fleet root and the
+ * trusted issuers' keys can verify it offline. Every hop can
  * only narrow: scopes, resources, expiry and remaining depth; the purpose
  * never changes.
  *
- * Tokens are JWS Compact Serialization with ES256 (RFC 7515/7518), at most
- * ATTEST_INTENT_TOKEN_MAX bytes. What is NOT checked here (the caller's
+ * Tokens are JWS Compact Serialization with ES256 (RFC 7515/7518); a whole
+ * chain is at most ATTEST_INTENT_TOKEN_MAX bytes. What is NOT checked here (the caller's
  * state): single use of a grant's jti, replay of a delegation nonce
  * (attest_intent_chain_nonce), revocation of the agents in the chain
  * (attest_intent_chain_agent), and whether an agent's registration allows
@@ -28,7 +29,7 @@
 
 #include "attest/attest.h"
 
-#define ATTEST_INTENT_TOKEN_MAX (16 * 1024) /* bytes of a whole token */
+#define ATTEST_INTENT_TOKEN_MAX (16 * 1024) /* bytes of a whole chain */
 #define ATTEST_INTENT_MAX_DEPTH 3           /* delegations after a grant */
 #define ATTEST_INTENT_LIST_MAX 32           /* entries in scopes / resources */
 #define ATTEST_INTENT_ITEM_MAX 256          /* bytes of one entry, of names and texts */
@@ -88,13 +89,15 @@ struct attest_delegation_claims {
 	int64_t exp; /* <= the parent's exp and the leaf's notAfter */
 };
 
-/* Delegate the intent of parent_token (a grant or a delegation addressed
- * to this agent) to c->aud, signing with leaf_key (the private key of
+/* Delegate the intent of parent_token (a chain whose last token, the grant
+ * or a delegation, is addressed to this agent) to c->aud, signing with leaf_key (the private key of
  * leaf_chain[0]). leaf_chain is the leaf first, then its issuers up to the
  * host CA; a self-signed root at the end is left out of x5c. All arguments
  * are borrowed. The parent is parsed and the narrowing rules are checked
  * (the codes are those of attest_intent_verify), but its signatures are
- * not verified: that is the verifier's work. *token is malloc'd (free()). */
+ * not verified: that is the verifier's work. *token (malloc'd, free()) is
+ * the parent chain, '~', and the new delegation; ATTEST_E_TOO_LARGE when it
+ * would pass ATTEST_INTENT_TOKEN_MAX. */
 ATTEST_API int attest_intent_delegate(EVP_PKEY *leaf_key, STACK_OF(X509) *leaf_chain,
 				      const char *parent_token,
 				      const struct attest_delegation_claims *c,
@@ -122,7 +125,7 @@ ATTEST_API void attest_intent_trust_free(struct attest_intent_trust *t);
  * the strings they return live as long as the chain. */
 struct attest_intent_chain;
 
-/* Verify token (a grant or the last delegation of a chain), which the agent
+/* Verify token (a chain: a grant alone, or with its delegations), which the agent
  * expected_aud presents, at time now. On ATTEST_OK *out is the caller's
  * (attest_intent_chain_free). Otherwise *out is NULL, attest_errdetail()
  * says which hop failed and why, and the code is:

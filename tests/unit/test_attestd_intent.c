@@ -465,8 +465,8 @@ static void test_chain_across_two_hosts(void)
 	in_b = reply_leaf_intent(reply);
 	expect_cert_at(&db, reply, "db-01", "beta");
 	/* beta signs its delegation with a plain leaf of its own: its intent
-	 * leaf embeds d1, and as x5c next to d1 itself it would take the token
-	 * past ATTEST_INTENT_TOKEN_MAX (about 24.7 KiB) */
+	 * leaf embeds d1, so as x5c it would carry the chain twice
+	 * (docs/intent.md, "Size budget") */
 	reply = run_agent(NULL, bb, db.sock, "{\"op\":\"issue\",\"agent\":\"beta\"}");
 	reply_key_chain(reply, &bkey, &bchain);
 	expect_cert_at(&db, reply, "db-01", "beta");

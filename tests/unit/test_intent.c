@@ -290,10 +290,32 @@ struct dl {
 	const char *prev;
 };
 
+/* base64url SHA-256 of the last token of chain (a delegation's prev). */
+static char *prev_of(const char *chain)
+{
+	const char *last = strrchr(chain, '~') != NULL ? strrchr(chain, '~') + 1 : chain;
+	unsigned char md[32];
+
+	CU_ASSERT_FATAL(EVP_Digest(last, strlen(last), md, NULL, EVP_sha256(), NULL) == 1);
+	return b64url((const char *)md, sizeof(md));
+}
+
+/* chain '~' jws; frees jws. */
+static char *linked(const char *chain, char *jws)
+{
+	size_t n = strlen(chain) + strlen(jws) + 2;
+	char *out = malloc(n);
+
+	CU_ASSERT_FATAL(out != NULL);
+	snprintf(out, n, "%s~%s", chain, jws);
+	free(jws);
+	return out;
+}
+
 static char *deleg_payload(const struct dl *d)
 {
 	cJSON *o = cJSON_CreateObject(), *p;
-	char *out;
+	char *out, *prev = prev_of(d->prev);
 
 	CU_ASSERT_FATAL(o != NULL);
 	cJSON_AddStringToObject(o, "iss", d->iss);
@@ -307,17 +329,19 @@ static char *deleg_payload(const struct dl *d)
 	cJSON_AddNumberToObject(o, "exp", (double)d->exp);
 	cJSON_AddNumberToObject(o, "depth", (double)d->depth);
 	cJSON_AddStringToObject(o, "nonce", "q83vEjRWeJq83vEjRWeJqw");
-	cJSON_AddStringToObject(o, "prev", d->prev);
+	cJSON_AddStringToObject(o, "prev", prev);
 	out = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
+	free(prev);
 	CU_ASSERT_FATAL(out != NULL);
 	return out;
 }
 
-/* A delegation like `from` would make it, then forged with `key`. */
+/* A delegation like `from` would make it, then forged with `key`, after
+ * the chain d->prev. */
 static char *forge_deleg(EVP_PKEY *key, struct agent *from, const struct dl *d)
 {
-	char *h = x5c_header(from->chain, 3), *p = deleg_payload(d), *t = forge(key, h, p);
+	char *h = x5c_header(from->chain, 3), *p = deleg_payload(d), *t = linked(d->prev, forge(key, h, p));
 
 	free(h);
 	free(p);
@@ -729,18 +753,32 @@ static void test_depth_exceeded(void)
 	free(g0);
 }
 
-/* With full chains a third delegation passes the 16 KiB cap (docs/intent.md,
- * "Size budget"): the maker refuses it rather than emit what no one accepts. */
+/* Depth 3 with full x5c chains fits the 16 KiB cap (the chain's tokens
+ * are joined, each delegation names its parent by hash: linear growth,
+ * docs/intent.md "Size budget"); a fourth hop is refused by the maker. */
 static void test_depth3_size(void)
 {
 	struct attest_delegation_claims c1 = dclaims(ID_B, s_read_bill, 2, r_notes, 1);
 	struct attest_delegation_claims c2 = dclaims(ID_C, s_read, 1, r_notes7, 1);
 	struct attest_delegation_claims c3 = dclaims(ID_A, s_read, 1, r_notes7, 1);
-	char *g = grant(ID_A, 3), *d1 = delegate(&fx.a, g, &c1), *d2 = delegate(&fx.b, d1, &c2), *d3 = NULL;
+	struct attest_delegation_claims c4 = dclaims(ID_B, s_read, 1, r_notes7, 1);
+	char *g = grant(ID_A, 3), *d1 = delegate(&fx.a, g, &c1), *d2 = delegate(&fx.b, d1, &c2);
+	char *d3 = delegate(&fx.c, d2, &c3), *d4 = NULL;
+	struct attest_intent_chain *ch = NULL;
 
 	TU_ASSERT_ERR(verify(d2, ID_C), ATTEST_OK);
-	TU_ASSERT_ERR(attest_intent_delegate(fx.c.leaf_key, fx.c.chain, d2, &c3, &d3), ATTEST_E_TOO_LARGE);
-	CU_ASSERT_PTR_NULL(d3);
+	TU_ASSERT_ERR(attest_intent_verify(fx.trust, d3, ID_A, fx.t0 + 5, &ch), ATTEST_OK);
+	CU_ASSERT_EQUAL(attest_intent_chain_depth(ch), 3);
+	CU_ASSERT_EQUAL(attest_intent_chain_remaining(ch), 0);
+	CU_ASSERT_STRING_EQUAL(attest_intent_chain_agent(ch, 2, NULL), ID_C);
+	attest_intent_chain_free(ch);
+	CU_ASSERT(strlen(d3) <= ATTEST_INTENT_TOKEN_MAX);
+	fprintf(stderr, "  token sizes: grant %zu, depth 1 %zu, 2 %zu, 3 %zu bytes\n", strlen(g),
+		strlen(d1), strlen(d2), strlen(d3));
+	TU_ASSERT_ERR(attest_intent_delegate(fx.a.leaf_key, fx.a.chain, d3, &c4, &d4),
+		      ATTEST_E_INTENT_DEPTH);
+	CU_ASSERT_PTR_NULL(d4);
+	free(d3);
 	free(d2);
 	free(d1);
 	free(g);
@@ -758,7 +796,7 @@ static void test_nesting_cap(void)
 		struct agent *from = i % 2 == 0 ? &fx.a : &fx.b;
 		char *h = x5c_header(from->chain, 1), *p = deleg_payload(&d), *next;
 
-		next = forge(from->leaf_key, h, p);
+		next = linked(tok, forge(from->leaf_key, h, p));
 		free(h);
 		free(p);
 		free(tok);
@@ -799,7 +837,7 @@ static void test_x5c_chain(void)
 	/* x5c without the host CA. */
 	h = x5c_header(fx.a.chain, 2);
 	p = deleg_payload(&d);
-	f = forge(fx.a.leaf_key, h, p);
+	f = linked(d.prev, forge(fx.a.leaf_key, h, p));
 	TU_ASSERT_ERR(verify(f, ID_B), ATTEST_E_INTENT_CHAIN);
 	free(f);
 	free(h);
@@ -855,6 +893,32 @@ static void test_splice(void)
 	f = forge_deleg(fx.b.leaf_key, &fx.b, &d);
 	TU_ASSERT_ERR(verify(f, ID_C), ATTEST_E_INTENT_CHAIN);
 	free(f);
+	/* A's genuine delegation moved behind another grant for A: its prev
+	 * names the grant it was made on. */
+	{
+		struct attest_intent_claims c2 = claims(ID_A, 1);
+		char *g1 = grant(ID_A, 1), *d1 = delegate(&fx.a, g1, &c1), *g3, *moved;
+
+		c2.sub = "bob@hospital.example";
+		c2.jti = "task-78";
+		g3 = grant_with(&c2);
+		moved = malloc(strlen(g3) + strlen(d1) + 2);
+		CU_ASSERT_FATAL(moved != NULL);
+		sprintf(moved, "%s%s", g3, strchr(d1, '~'));
+		TU_ASSERT_ERR(verify(moved, ID_B), ATTEST_E_INTENT_CHAIN);
+		CU_ASSERT_PTR_NOT_NULL(strstr(attest_errdetail(), "does not follow"));
+		free(moved);
+		/* a trailing separator, and a delegation alone */
+		moved = malloc(strlen(d1) + 2);
+		CU_ASSERT_FATAL(moved != NULL);
+		sprintf(moved, "%s~", d1);
+		TU_ASSERT_ERR(verify(moved, ID_B), ATTEST_E_PARSE);
+		TU_ASSERT_ERR(verify(strchr(d1, '~') + 1, ID_B), ATTEST_E_PARSE);
+		free(moved);
+		free(g3);
+		free(d1);
+		free(g1);
+	}
 	free(g2);
 }
 
@@ -1065,7 +1129,7 @@ int main(void)
 		{ "purpose changed", test_purpose_changed },
 		{ "expiry extended past leaf or parent", test_expiry_extended },
 		{ "depth exceeded", test_depth_exceeded },
-		{ "depth 3 with full chains passes the size cap", test_depth3_size },
+		{ "depth 3 with full chains fits the size cap; a 4th hop is refused", test_depth3_size },
 		{ "more than 3 nested delegations", test_nesting_cap },
 		{ "delegation signed by another key", test_wrong_signer },
 		{ "x5c chain problems", test_x5c_chain },
