@@ -303,9 +303,12 @@ static char *prev_of(const char *chain)
 /* chain '~' jws; frees jws. */
 static char *linked(const char *chain, char *jws)
 {
-	size_t n = strlen(chain) + strlen(jws) + 2;
-	char *out = malloc(n);
+	size_t n;
+	char *out;
 
+	CU_ASSERT_FATAL(jws != NULL);
+	n = strlen(chain) + strlen(jws) + 2;
+	out = malloc(n);
 	CU_ASSERT_FATAL(out != NULL);
 	snprintf(out, n, "%s~%s", chain, jws);
 	free(jws);
@@ -902,16 +905,12 @@ static void test_splice(void)
 		c2.sub = "bob@hospital.example";
 		c2.jti = "task-78";
 		g3 = grant_with(&c2);
-		moved = malloc(strlen(g3) + strlen(d1) + 2);
-		CU_ASSERT_FATAL(moved != NULL);
-		sprintf(moved, "%s%s", g3, strchr(d1, '~'));
+		moved = linked(g3, strdup(strchr(d1, '~') + 1));
 		TU_ASSERT_ERR(verify(moved, ID_B), ATTEST_E_INTENT_CHAIN);
 		CU_ASSERT_PTR_NOT_NULL(strstr(attest_errdetail(), "does not follow"));
 		free(moved);
 		/* a trailing separator, and a delegation alone */
-		moved = malloc(strlen(d1) + 2);
-		CU_ASSERT_FATAL(moved != NULL);
-		sprintf(moved, "%s~", d1);
+		moved = linked(d1, strdup(""));
 		TU_ASSERT_ERR(verify(moved, ID_B), ATTEST_E_PARSE);
 		TU_ASSERT_ERR(verify(strchr(d1, '~') + 1, ID_B), ATTEST_E_PARSE);
 		free(moved);
