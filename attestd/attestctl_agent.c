@@ -209,7 +209,8 @@ static int write_out(const char *dir, const char *name, const char *data, mode_t
 
 int cmd_cert(const struct cli_cmd *cmd, int argc, char **argv)
 {
-	const char *sock, *agent, *scopes, *ttl_s, *mode, *task, *out, *csr_path, *intent_path;
+	const char *sock, *agent, *scopes, *ttl_s, *mode, *task, *out, *csr_path, *intent_path,
+		*renew_path;
 	const struct cli_opt opts[] = {
 		{ "agent", "NAME", "the registered agent that runs this command", 1, &agent },
 		{ "out", "DIR", "where to write cert.pem (chain) and key.pem (0600, dir 0700)", 1, &out },
@@ -220,6 +221,8 @@ int cmd_cert(const struct cli_cmd *cmd, int argc, char **argv)
 		{ "csr", "FILE", "PKCS#10 request with your own key (no key.pem then)", 0, &csr_path },
 		{ "intent", "FILE", "intent chain (grant or delegation) to carry (docs/intent.md)", 0,
 		  &intent_path },
+		{ "renew", "FILE", "renew: your current cert.pem that carries intent, instead of --intent",
+		  0, &renew_path },
 		{ "socket", "PATH", "attestd agent socket (" ATTEST_DEFAULT_SOCKET ")", 0, &sock },
 		{ 0 },
 	};
@@ -229,8 +232,8 @@ int cmd_cert(const struct cli_cmd *cmd, int argc, char **argv)
 	struct attest_cert_request req = { 0 };
 	struct attest_cert *cert = NULL;
 	char *copy = NULL, *p, *save = NULL;
-	uint8_t *csr = NULL;
-	size_t csr_len;
+	uint8_t *csr = NULL, *renew = NULL;
+	size_t csr_len, renew_len;
 	long ttl = 0;
 	int r;
 
@@ -245,6 +248,13 @@ int cmd_cert(const struct cli_cmd *cmd, int argc, char **argv)
 		free(csr);
 		return r;
 	}
+	if (renew_path != NULL &&
+	    (r = cli_read(renew_path, ATTEST_RENEW_PEM_MAX, &renew, &renew_len)) != CLI_EXIT_OK) {
+		free(intent);
+		free(csr);
+		return r;
+	}
+	req.renew_pem = (const char *)renew;
 	/* a token file may end with a newline */
 	while (intent != NULL && intent_len > 0 &&
 	       (intent[intent_len - 1] == '\n' || intent[intent_len - 1] == '\r'))
@@ -287,6 +297,7 @@ out:
 	free(copy);
 	free(csr);
 	free(intent);
+	free(renew);
 	return r;
 }
 
@@ -531,38 +542,17 @@ out:
 	return r;
 }
 
-/* The token in the leaf's intent extension (a DER OCTET STRING inside the
- * extension's value); NULL (error printed) if absent or malformed. */
+/* The chain in the leaf's intent extension; NULL (error printed) if absent
+ * or malformed. */
 static char *leaf_intent(X509 *leaf, const char *path)
 {
-	ASN1_OBJECT *oid = OBJ_txt2obj(ATTEST_OID_INTENT, 1);
-	int i = oid != NULL ? X509_get_ext_by_OBJ(leaf, oid, -1) : -1;
-	ASN1_OCTET_STRING *s = NULL;
-	const unsigned char *p, *end;
 	char *tok = NULL;
-	int n;
+	int r = attest_x509_ext_intent(leaf, &tok);
 
-	ASN1_OBJECT_free(oid);
-	if (i < 0) {
-		ERR_clear_error();
-		cli_fail(ATTEST_E_NOT_FOUND, "%s: the leaf carries no intent extension", path);
-		return NULL;
-	}
-	p = ASN1_STRING_get0_data(X509_EXTENSION_get_data(X509_get_ext(leaf, i)));
-	end = p + ASN1_STRING_length(X509_EXTENSION_get_data(X509_get_ext(leaf, i)));
-	s = d2i_ASN1_OCTET_STRING(NULL, &p, end - p);
-	n = s != NULL ? ASN1_STRING_length(s) : -1;
-	if (s == NULL || p != end || n <= 0 || n > ATTEST_INTENT_TOKEN_MAX ||
-	    memchr(ASN1_STRING_get0_data(s), '\0', (size_t)n) != NULL) {
-		ERR_clear_error();
-		cli_fail(ATTEST_E_PARSE, "%s: malformed intent extension", path);
-	} else if ((tok = malloc((size_t)n + 1)) == NULL) {
-		cli_fail(ATTEST_E_NOMEM, "intent extension");
-	} else {
-		memcpy(tok, ASN1_STRING_get0_data(s), (size_t)n);
-		tok[n] = '\0';
-	}
-	ASN1_OCTET_STRING_free(s);
+	if (r == ATTEST_E_NOT_FOUND)
+		cli_fail(r, "%s: the leaf carries no intent extension", path);
+	else if (r != ATTEST_OK)
+		cli_fail(r, "%s: %s", path, attest_errdetail());
 	return tok;
 }
 

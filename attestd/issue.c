@@ -20,6 +20,7 @@
 
 #include <tss2/tss2_mu.h>
 
+#include "attest/client.h"
 #include "attest/intent.h"
 #include "daemon.h"
 #include "enrol.h"
@@ -290,6 +291,78 @@ static int intent_local_delegators(struct attestd *d, const struct attest_intent
 	return ATTEST_OK;
 }
 
+/* Renewal of an intent leaf (field "renew"): pem is the agent's current
+ * leaf, optionally followed by its session issuer, and nothing after. It
+ * must verify now to this agent's CA and name this agent; *token gets the
+ * chain from its intent extension (malloc'd). */
+static int renewal_intent(struct agent *a, const char *pem, time_t now, char **token)
+{
+	static const char end_marker[] = "-----END CERTIFICATE-----";
+	STACK_OF(X509) *certs = sk_X509_new_null();
+	X509_STORE *store = X509_STORE_new();
+	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+	const char *last = NULL, *p;
+	char *uri = NULL;
+	X509 *x;
+	BIO *b = NULL;
+	int r;
+
+	*token = NULL;
+	for (p = strstr(pem, end_marker); p != NULL; p = strstr(p + 1, end_marker))
+		last = p;
+	if (last == NULL || strspn(last + sizeof(end_marker) - 1, "\r\n") !=
+				    strlen(last + sizeof(end_marker) - 1)) {
+		r = attest_fail(ATTEST_E_PARSE, "renew: not PEM certificates, or bytes after the last");
+		goto out;
+	}
+	if (certs == NULL || store == NULL || ctx == NULL ||
+	    (b = BIO_new_mem_buf(pem, (int)strlen(pem))) == NULL) {
+		r = attest_fail(ATTEST_E_NOMEM, "renew");
+		goto out;
+	}
+	while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+		if (sk_X509_num(certs) == 4 || sk_X509_push(certs, x) <= 0) {
+			X509_free(x);
+			r = attest_fail(ATTEST_E_PARSE, "renew: over 4 certificates");
+			goto out;
+		}
+	}
+	ERR_clear_error();
+	if (sk_X509_num(certs) == 0) {
+		r = attest_fail(ATTEST_E_PARSE, "renew: no PEM certificate");
+		goto out;
+	}
+	/* the agent CA is the anchor; a session issuer is untrusted input */
+	if (X509_STORE_add_cert(store, a->agent_ca) != 1 ||
+	    X509_STORE_CTX_init(ctx, store, sk_X509_value(certs, 0), certs) != 1) {
+		r = attest_fail_ossl(ATTEST_E_CRYPTO, "renew: verify context");
+		goto out;
+	}
+	X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_PARTIAL_CHAIN | X509_V_FLAG_X509_STRICT);
+	X509_STORE_CTX_set_time(ctx, 0, now);
+	if (X509_verify_cert(ctx) != 1) {
+		r = attest_fail(ATTEST_E_DENIED, "renew: the leaf is not a current certificate of %s: %s",
+				a->name, X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+		ERR_clear_error();
+		goto out;
+	}
+	if ((r = attest_x509_one_san_uri(sk_X509_value(certs, 0), &uri)) != ATTEST_OK)
+		goto out;
+	if (strcmp(uri, a->id) != 0) {
+		r = attest_fail(ATTEST_E_DENIED, "renew: the leaf names %.300s, not %s", uri, a->id);
+		goto out;
+	}
+	if ((r = attest_x509_ext_intent(sk_X509_value(certs, 0), token)) == ATTEST_E_NOT_FOUND)
+		r = attest_fail(ATTEST_E_NOT_FOUND, "renew: the leaf carries no intent");
+out:
+	free(uri);
+	BIO_free(b);
+	X509_STORE_CTX_free(ctx);
+	X509_STORE_free(store);
+	sk_X509_pop_free(certs, X509_free);
+	return r;
+}
+
 /* The intent rules of `issue`: the chain verifies for this agent now, its
  * effective scopes are all registered for the agent, the requested scopes
  * (default: the chain's) are within the chain's, and the leaf ends no later
@@ -341,8 +414,9 @@ int do_issue(struct attestd *d, const struct attestd_peer *peer, const cJSON *re
 		    cJSON *reply)
 {
 	static const char *const keys[] = { "op", "agent", "mode", "ttl", "scopes", "task_id",
-					    "csr", "intent", NULL };
-	const char *name, *mode = "strict", *task_id, *csr, *intent = NULL;
+					    "csr", "intent", "renew", NULL };
+	const char *name, *mode = "strict", *task_id, *csr, *intent = NULL, *renew = NULL;
+	char *renewed = NULL;
 	struct attest_intent_chain *chain_of_intent = NULL;
 	char marker[800] = "";
 	const char *marker_what = "";
@@ -365,6 +439,7 @@ int do_issue(struct attestd *d, const struct attestd_peer *peer, const cJSON *re
 	    (r = opt_str(req, "task_id", 128, &task_id)) != ATTEST_OK ||
 	    (r = opt_str(req, "csr", 16384, &csr)) != ATTEST_OK ||
 	    (r = opt_str(req, "intent", ATTEST_INTENT_TOKEN_MAX, &intent)) != ATTEST_OK ||
+	    (r = opt_str(req, "renew", ATTEST_RENEW_PEM_MAX, &renew)) != ATTEST_OK ||
 	    (r = int_field(req, "ttl", 1, 86400, &ttl)) != ATTEST_OK ||
 	    (r = str_list(req, "scopes", valid_scope, want, AGENT_MAX_SCOPES, &nwant)) != ATTEST_OK)
 		goto out;
@@ -392,6 +467,17 @@ int do_issue(struct attestd *d, const struct attestd_peer *peer, const cJSON *re
 			goto out;
 		}
 	}
+	if (intent != NULL && renew != NULL) {
+		r = attest_fail(ATTEST_E_INVALID_ARG, "give intent (first issuance) or renew, not both");
+		goto out;
+	}
+	if (renew != NULL) {
+		/* the chain was spent when the presented leaf was issued: it is
+		 * re-verified in full below, but not spent again */
+		if ((r = renewal_intent(a, renew, time(NULL), &renewed)) != ATTEST_OK)
+			goto out;
+		intent = renewed;
+	}
 	if (intent != NULL &&
 	    (r = intent_check(d, a, intent, time(NULL), want, nwant, &chain_of_intent)) != ATTEST_OK)
 		goto out;
@@ -414,7 +500,7 @@ int do_issue(struct attestd *d, const struct attestd_peer *peer, const cJSON *re
 	}
 	if (ttl < 0)
 		ttl = cap;
-	if (chain_of_intent != NULL &&
+	if (chain_of_intent != NULL && renew == NULL &&
 	    (r = intent_marker(d, chain_of_intent, marker, sizeof(marker), &marker_what)) != ATTEST_OK)
 		goto out;
 	/* the request is checked whole before anything changes state */
@@ -430,7 +516,7 @@ int do_issue(struct attestd *d, const struct attestd_peer *peer, const cJSON *re
 		 * certificate is about to leave (below) */
 		int64_t left = attest_intent_chain_expiry(chain_of_intent) - (int64_t)time(NULL) - 1;
 
-		if ((r = intent_unused(marker, marker_what, chain_of_intent)) != ATTEST_OK)
+		if (renew == NULL && (r = intent_unused(marker, marker_what, chain_of_intent)) != ATTEST_OK)
 			goto out;
 		if (left < 1) {
 			r = attest_fail(ATTEST_E_INTENT_EXPIRED, "intent expired while issuing");
@@ -476,7 +562,8 @@ int do_issue(struct attestd *d, const struct attestd_peer *peer, const cJSON *re
 		}
 		/* single use, crash-safe: the marker exists before the
 		 * certificate is handed out */
-		if ((r = intent_consume(d, marker, marker_what, chain_of_intent)) != ATTEST_OK)
+		if (renew == NULL &&
+		    (r = intent_consume(d, marker, marker_what, chain_of_intent)) != ATTEST_OK)
 			goto out;
 	}
 	if ((chain = BIO_new(BIO_s_mem())) == NULL ||
@@ -523,11 +610,14 @@ int do_issue(struct attestd *d, const struct attestd_peer *peer, const cJSON *re
 		    a->name, (int)pin.pid, (unsigned)peer->uid, ttl, scopes,
 		    chain_of_intent != NULL ? " intent of user " : "",
 		    chain_of_intent != NULL ? attest_intent_chain_user(chain_of_intent) : "",
-		    chain_of_intent != NULL ? (attest_intent_chain_depth(chain_of_intent) > 0
-						       ? " (delegated)" : " (granted)") : "");
+		    chain_of_intent == NULL			      ? ""
+		    : renew != NULL				      ? " (renewed)"
+		    : attest_intent_chain_depth(chain_of_intent) > 0 ? " (delegated)"
+								      : " (granted)");
 	r = ATTEST_OK;
 out:
 	attest_intent_chain_free(chain_of_intent);
+	free(renewed);
 	for (size_t i = 0; i < nwant; i++)
 		free(want[i]);
 	if (keyb != NULL) {

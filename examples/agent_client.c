@@ -12,7 +12,8 @@
  * 0700 directory. With --renew it keeps renewing when a third of each
  * certificate's lifetime is left (a real agent would use the files
  * in between). --intent FILE presents the intent chain in FILE (a grant,
- * or a grant and its delegations; docs/intent.md); the leaf carries it.
+ * or a grant and its delegations; docs/intent.md); the leaf carries it,
+ * and renewals present the current leaf instead (the token is single-use).
  *
  * Build: cc -std=c11 -D_GNU_SOURCE -Iinclude examples/agent_client.c
  *        build/libattest.a $(pkg-config --libs tss2-esys tss2-mu tss2-rc
@@ -98,6 +99,7 @@ int main(int argc, char **argv)
 	const char *sock = NULL, *out = ".";
 	const char *intent_path = NULL;
 	static char intent[16 * 1024 + 2];
+	static char current[ATTEST_RENEW_PEM_MAX]; /* the leaf to renew with */
 	int c, renew = 0;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -169,6 +171,13 @@ int main(int argc, char **argv)
 		left = seconds_left(cert->chain_pem);
 		printf("%s: %s/cert.pem and %s/key.pem, valid %ld s more\n", cert->id, out, out, left);
 		fflush(stdout);
+		if (req.intent != NULL || req.renew_pem != NULL) {
+			/* the grant or delegation was spent on the first leaf: from
+			 * now on renew by presenting the current one */
+			snprintf(current, sizeof(current), "%s", cert->chain_pem);
+			req.intent = NULL;
+			req.renew_pem = current;
+		}
 		attest_cert_free(cert);
 		if (!renew)
 			return 0;

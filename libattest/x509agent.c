@@ -204,33 +204,36 @@ static int find_ext(X509 *cert, const char *oid, X509_EXTENSION **out)
 	return r;
 }
 
-int attest_x509_ext_utf8(X509 *cert, const char *oid, char **out)
+/* One extension whose value is exactly one DER UTF8String (octet == 0) or
+ * OCTET STRING (octet == 1) of at most cap bytes without NUL, as a string. */
+static int ext_string(X509 *cert, const char *oid, int octet, int cap, char **out)
 {
 	X509_EXTENSION *ext;
 	ASN1_OCTET_STRING *oct;
-	ASN1_UTF8STRING *str = NULL;
+	ASN1_STRING *str = NULL;
 	const unsigned char *p, *end;
 	char *s;
 	int len, r;
 
 	if (out == NULL)
-		return attest_fail(ATTEST_E_INVALID_ARG, "ext_utf8: NULL argument");
+		return attest_fail(ATTEST_E_INVALID_ARG, "extension: NULL argument");
 	*out = NULL;
 	if (cert == NULL || oid == NULL)
-		return attest_fail(ATTEST_E_INVALID_ARG, "ext_utf8: NULL argument");
+		return attest_fail(ATTEST_E_INVALID_ARG, "extension: NULL argument");
 	if ((r = find_ext(cert, oid, &ext)) != ATTEST_OK)
 		return r;
 	oct = X509_EXTENSION_get_data(ext);
 	p = ASN1_STRING_get0_data(oct);
 	end = p + ASN1_STRING_length(oct);
-	if ((str = d2i_ASN1_UTF8STRING(NULL, &p, end - p)) == NULL || p != end) {
+	str = octet ? d2i_ASN1_OCTET_STRING(NULL, &p, end - p) : d2i_ASN1_UTF8STRING(NULL, &p, end - p);
+	if (str == NULL || p != end) {
 		ERR_clear_error();
-		r = attest_fail(ATTEST_E_PARSE, "extension %s is not exactly one UTF8String", oid);
+		r = attest_fail(ATTEST_E_PARSE, "extension %s is not exactly one %s", oid,
+				octet ? "OCTET STRING" : "UTF8String");
 		goto out;
 	}
 	len = ASN1_STRING_length(str);
-	if (len < 0 || len > EXT_UTF8_MAX ||
-	    memchr(ASN1_STRING_get0_data(str), '\0', (size_t)len) != NULL) {
+	if (len < 0 || len > cap || memchr(ASN1_STRING_get0_data(str), '\0', (size_t)len) != NULL) {
 		r = attest_fail(ATTEST_E_PARSE, "extension %s: %d bytes or a NUL byte", oid, len);
 		goto out;
 	}
@@ -243,8 +246,18 @@ int attest_x509_ext_utf8(X509 *cert, const char *oid, char **out)
 	*out = s;
 	r = ATTEST_OK;
 out:
-	ASN1_UTF8STRING_free(str);
+	ASN1_STRING_free(str);
 	return r;
+}
+
+int attest_x509_ext_utf8(X509 *cert, const char *oid, char **out)
+{
+	return ext_string(cert, oid, 0, EXT_UTF8_MAX, out);
+}
+
+int attest_x509_ext_intent(X509 *cert, char **out)
+{
+	return ext_string(cert, ATTEST_OID_INTENT, 1, ATTEST_INTENT_MAX, out);
 }
 
 int attest_x509_one_san_uri(X509 *cert, char **out)

@@ -115,6 +115,9 @@ int attest_x509_make_leaf(X509 *issuer, const struct attest_leaf_params *p,
  * when absent, ATTEST_E_PARSE when it appears twice, is not exactly one
  * UTF8String, holds a NUL or is longer than 1024 bytes. */
 int attest_x509_ext_utf8(X509 *cert, const char *oid, char **out) ATTEST_MUST_CHECK;
+/* The intent chain a leaf carries (ATTEST_OID_INTENT: one OCTET STRING of
+ * at most ATTEST_INTENT_MAX bytes, no NUL); *out malloc'd. The same codes. */
+int attest_x509_ext_intent(X509 *cert, char **out) ATTEST_MUST_CHECK;
 
 /* ---- shared with verify.c ---- */
 

@@ -12,6 +12,8 @@
 #include "attest/attest.h"
 
 #define ATTEST_DEFAULT_SOCKET "/run/attestd/attestd.sock"
+/* Bytes of a "renew" leaf PEM: a leaf with a 16 KiB intent chain and its issuers. */
+#define ATTEST_RENEW_PEM_MAX (48 * 1024)
 
 struct attest_cert_request {
 	const char *agent;          /* registered agent name (required) */
@@ -25,6 +27,9 @@ struct attest_cert_request {
 				       getppid() travels with the request) */
 	const char *intent;         /* intent chain: grant or delegation (docs/intent.md),
 				       sent as "intent"; NULL = none */
+	const char *renew_pem;      /* instead of intent: the current leaf (PEM, may
+				       be followed by its issuers) whose intent is
+				       renewed, sent as "renew"; NULL = none */
 };
 
 struct attest_cert {

@@ -178,18 +178,17 @@ static void test_issue_with_intent(void)
 #define BETA_ID "spiffe://fleet.example/host/web-01/agent/beta"
 #define DELTA_ID "spiffe://fleet.example/host/web-01/agent/delta"
 
-/* run_agent with room for a delegation token (several KiB) in the request. */
-static cJSON *ask_big(const char *bin, struct daemon *d, const char *agent, const char *token)
+/* run_agent with room for a large request (a delegation chain, a leaf). */
+static cJSON *ask_json(const char *bin, struct daemon *d, const char *json)
 {
-	size_t n = strlen(token) + 4096;
+	size_t n = strlen(json) + 4096;
 	char *cmd = malloc(n), *buf = malloc(256 * 1024);
 	size_t got;
 	FILE *p;
 	cJSON *o;
 
 	CU_ASSERT_FATAL(cmd != NULL && buf != NULL);
-	snprintf(cmd, n, "'%s' '%s' '{\"op\":\"issue\",\"agent\":\"%s\",\"intent\":\"%s\"}'", bin,
-		 d->sock, agent, token);
+	snprintf(cmd, n, "'%s' '%s' '%s'", bin, d->sock, json);
 	p = popen(cmd, "r");
 	CU_ASSERT_FATAL(p != NULL);
 	got = fread(buf, 1, 256 * 1024 - 1, p);
@@ -202,6 +201,37 @@ static cJSON *ask_big(const char *bin, struct daemon *d, const char *agent, cons
 	free(cmd);
 	free(buf);
 	return o;
+}
+
+/* issue for `agent` with string field `field` set to value (plus `extra`,
+ * raw JSON members starting with ','). */
+static cJSON *ask_with(const char *bin, struct daemon *d, const char *agent, const char *field,
+		       const char *value, const char *extra)
+{
+	cJSON *req = cJSON_CreateObject(), *reply;
+	char *json, *full;
+	size_t n;
+
+	CU_ASSERT_FATAL(req != NULL);
+	cJSON_AddStringToObject(req, "op", "issue");
+	cJSON_AddStringToObject(req, "agent", agent);
+	cJSON_AddStringToObject(req, field, value);
+	json = cJSON_PrintUnformatted(req);
+	CU_ASSERT_FATAL(json != NULL);
+	n = strlen(json) + (extra != NULL ? strlen(extra) : 0) + 1;
+	full = malloc(n);
+	CU_ASSERT_FATAL(full != NULL);
+	snprintf(full, n, "%.*s%s}", (int)strlen(json) - 1, json, extra != NULL ? extra : "");
+	reply = ask_json(bin, d, full);
+	free(full);
+	free(json);
+	cJSON_Delete(req);
+	return reply;
+}
+
+static cJSON *ask_big(const char *bin, struct daemon *d, const char *agent, const char *token)
+{
+	return ask_with(bin, d, agent, "intent", token, NULL);
 }
 
 /* The reply's leaf key and chain, for signing a delegation in-process. */
@@ -256,7 +286,7 @@ static void test_delegation_two_agents(void)
 	BIO *b;
 	FILE *f;
 	cJSON *reply;
-	char *pem, *g, *g2, *del, *other;
+	char *pem, *g, *g2, *del, *other, *apem;
 	const char *scopes[] = { "ehr:read", "ehr:write" };
 	const char *res[] = { "ehr:patient/123/*" };
 	long len;
@@ -290,7 +320,42 @@ static void test_delegation_two_agents(void)
 	TU_ASSERT_ERR(attest_intent_grant_make(ehr, "ehr", &c, &g), ATTEST_OK);
 	reply = ask(a, &d, g, NULL);
 	reply_key_chain(reply, &akey, &achain);
+	apem = strdup(cJSON_GetObjectItemCaseSensitive(reply, "chain")->valuestring);
+	CU_ASSERT_FATAL(apem != NULL);
 	expect_cert(&d, reply, "alpha");
+
+	/* renewal: alpha presents its current leaf instead of the spent grant,
+	 * as often as it likes while the chain is valid; the new leaf carries
+	 * the same chain */
+	for (int i = 0; i < 2; i++) {
+		char *in;
+
+		reply = ask_with(a, &d, "alpha", "renew", apem, NULL);
+		in = reply_leaf_intent(reply);
+		CU_ASSERT(in != NULL && strcmp(in, g) == 0);
+		free(in);
+		expect_cert(&d, reply, "alpha");
+	}
+	/* refused: another agent's leaf, a leaf without intent, bytes after the
+	 * PEM, and renew together with an intent */
+	expect_refused_why(ask_with(bb, &d, "beta", "renew", apem, NULL), "ATTEST_E_DENIED",
+			   "is not a current certificate of beta");
+	reply = run_agent(NULL, a, d.sock, "{\"op\":\"issue\",\"agent\":\"alpha\"}");
+	expect_refused_why(ask_with(a, &d, "alpha", "renew",
+				    cJSON_GetObjectItemCaseSensitive(reply, "chain")->valuestring, NULL),
+			   "ATTEST_E_NOT_FOUND", "carries no intent");
+	cJSON_Delete(reply);
+	{
+		size_t n = strlen(apem) + 8;
+		char *junk = malloc(n);
+
+		CU_ASSERT_FATAL(junk != NULL);
+		snprintf(junk, n, "%sjunk", apem);
+		expect_refused(ask_with(a, &d, "alpha", "renew", junk, NULL), "ATTEST_E_PARSE");
+		free(junk);
+	}
+	expect_refused(ask_with(a, &d, "alpha", "renew", apem, ",\"intent\":\"x.y.z\""),
+		       "ATTEST_E_INVALID_ARG");
 
 	del = delegate(akey, achain, g, BETA_ID, NULL, "ehr:patient/123/notes/*", now, ATTEST_OK);
 	reply = ask_big(bb, &d, "beta", del);
@@ -372,6 +437,9 @@ static void test_delegation_two_agents(void)
 	expect_refused_why(ask_big(bb, &d, "beta", other), "ATTEST_E_REVOKED",
 			   "delegating agent " ALPHA_ID " is revoked");
 	free(other);
+	/* revoked: no renewal either */
+	expect_refused(ask_with(a, &d, "alpha", "renew", apem, NULL), "ATTEST_E_REVOKED");
+	free(apem);
 	sk_X509_pop_free(dchain, X509_free);
 	EVP_PKEY_free(dkey);
 	free(g2);

@@ -129,6 +129,27 @@ static void test_c_example(void)
 	CU_ASSERT_EQUAL(tu_sh("cd '%s/renew' && [ \"$(stat -c %%a key.pem cert.pem | tr -d '\\n')\" "
 			      "= 600600 ]", d.sw.dir), 0);
 
+	/* with an intent grant: the first leaf spends it, renewals present the
+	 * current leaf (attestd logs "(renewed)") */
+	daemon_stop(&d);
+	CU_ASSERT_EQUAL_FATAL(
+		tu_sh("cd '%s' && mkdir -p '%s/intent-issuers' && "
+		      "openssl ecparam -genkey -name prime256v1 -noout -out ehr.key 2>/dev/null && "
+		      "openssl pkey -in ehr.key -pubout -out '%s/intent-issuers/ehr.pem' && "
+		      "attestctl intent issue --key ehr.key --issuer ehr --user u@example --aud "
+		      "spiffe://fleet.example/host/web-01/agent/cexample --purpose TREATMENT "
+		      "--scopes ehr:read --resources 'ehr:patient/1/*' --ttl 120 --jti t-1 >grant.jws",
+		      d.sw.dir, d.state, d.state),
+		0);
+	daemon_start(&d, "64");
+	snprintf(cmd, sizeof(cmd), "timeout 4 '%s' --agent cexample --socket '%s' --ttl 3 --renew "
+		 "--intent grant.jws --out intent", bin, d.sock);
+	CU_ASSERT_EQUAL(run(&d, 124, NULL, cmd), 124);
+	CU_ASSERT_EQUAL(tu_sh("[ $(grep -c 'intent/key.pem, valid' '%s/run.log') -ge 2 ]", d.sw.dir), 0);
+	CU_ASSERT_EQUAL(tu_sh("grep -q 'intent of user u@example (granted)' '%s' && "
+			      "grep -q 'intent of user u@example (renewed)' '%s'", d.log, d.log),
+			0);
+
 	/* refusals come back with the daemon's reason */
 	snprintf(cmd, sizeof(cmd), "'%s' --agent cexample --socket '%s' --out env", bin, d.sock);
 	CU_ASSERT_EQUAL(run(&d, 1, "LD_LIBRARY_PATH=/nonexistent", cmd), 1);
