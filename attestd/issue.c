@@ -262,10 +262,9 @@ static int intent_consume(struct attestd *d, const char *path, const char *what,
 
 /* The agents before the presenting one that are registered on this host
  * (the only registry attestd has): each must still be registered under the
- * same ID and not revoked, and its delegate_depth must allow the hops that
- * follow it (agent j of a chain of n delegations started n - j of them).
- * Delegators on other hosts are checked by their own attestd when they got
- * their leaf, and by a verifier that knows the fleet's registries. */
+ * same ID and not revoked. (Their delegate_depth is checked offline by
+ * attest_intent_verify, from the leaf each signed with.) Delegators on
+ * other hosts are checked by a verifier that knows the fleet's registries. */
 static int intent_local_delegators(struct attestd *d, const struct attest_intent_chain *c)
 {
 	unsigned n = attest_intent_chain_depth(c);
@@ -283,10 +282,6 @@ static int intent_local_delegators(struct attestd *d, const struct attest_intent
 					   "delegating agent %s is not registered on this host", id);
 		if (x->revoked)
 			return attest_fail(ATTEST_E_REVOKED, "delegating agent %s is revoked", id);
-		if ((unsigned)x->delegate_depth < n - j)
-			return attest_fail(ATTEST_E_INTENT_DEPTH,
-					   "agent %s may start %d delegation hop(s); %u follow it", id,
-					   x->delegate_depth, n - j);
 	}
 	return ATTEST_OK;
 }
@@ -531,6 +526,7 @@ int do_issue(struct attestd *d, const struct attestd_peer *peer, const cJSON *re
 	}
 	lp.pub = pub;
 	lp.ttl = ttl;
+	lp.delegate_depth = a->delegate_depth;
 	lp.task_id = task_id;
 	lp.scopes = scopes[0] ? scopes : NULL;
 	if (session) {

@@ -151,6 +151,7 @@ static void make_agent(struct agent *ag, X509 *hca, EVP_PKEY *host_key, const ch
 	memset(&lp, 0, sizeof(lp));
 	lp.pub = ag->leaf_key;
 	lp.ttl = 1200;
+	lp.delegate_depth = 3;
 	NEED(attest_x509_make_leaf(ag->ca, &lp, &as, &ag->leaf) == ATTEST_OK);
 	NEED(ag->ca != NULL && ag->leaf != NULL);
 	ag->chain = sk_X509_new_null();

@@ -863,6 +863,24 @@ static int check_leaf_expiry(X509 *leaf, const struct hop *h, unsigned k)
 
 /* ---- making ---- */
 
+/* The delegator of hop k of a chain of n delegations started n - (k - 1)
+ * of them; its leaf's delegation rights (the registration's
+ * delegate_depth, which attestd writes into every leaf) must allow that. */
+static int check_rights(X509 *leaf, unsigned k, unsigned n)
+{
+	int d, r;
+
+	if ((r = attest_x509_delegate_depth(leaf, &d)) != ATTEST_OK)
+		return attest_fail(ATTEST_E_INTENT_DEPTH,
+				   "delegation %u: the x5c leaf states no delegation rights (%s)", k,
+				   attest_errname(r));
+	if ((unsigned)d < n - (k - 1))
+		return attest_fail(ATTEST_E_INTENT_DEPTH,
+				   "delegation %u: its delegator may start %d delegation hop(s); %u follow it",
+				   k, d, n - (k - 1));
+	return ATTEST_OK;
+}
+
 static int fill_list(struct list *l, const char *const *v, size_t n, const char *what)
 {
 	if (n > ATTEST_INTENT_LIST_MAX || (n > 0 && v == NULL))
@@ -1080,7 +1098,8 @@ int attest_intent_delegate(EVP_PKEY *leaf_key, STACK_OF(X509) *leaf_chain, const
 		goto out;
 	}
 	if ((r = check_hop(&p.h[0], parent, &h, p.n)) != ATTEST_OK ||
-	    (r = check_leaf_expiry(leaf, &h, p.n)) != ATTEST_OK)
+	    (r = check_leaf_expiry(leaf, &h, p.n)) != ATTEST_OK ||
+	    (r = check_rights(leaf, p.n, p.n)) != ATTEST_OK)
 		goto out;
 	if ((r = asn1_epoch(X509_get0_notBefore(leaf), &nb)) != ATTEST_OK)
 		goto out;
@@ -1203,7 +1222,8 @@ void attest_intent_trust_free(struct attest_intent_trust *t)
 
 /* Delegation k's x5c: verifies to the fleet root as of its iat, obeys the
  * path rule, names the delegator, and its key signed the token. */
-static int check_delegator(const struct attest_intent_trust *t, const struct hop *h, unsigned k)
+static int check_delegator(const struct attest_intent_trust *t, const struct hop *h, unsigned k,
+			   unsigned n)
 {
 	X509_STORE_CTX *ctx = NULL;
 	STACK_OF(X509) *untrusted = NULL;
@@ -1264,7 +1284,9 @@ static int check_delegator(const struct attest_intent_trust *t, const struct hop
 		r = at(r, where);
 		goto out;
 	}
-	r = check_leaf_expiry(leaf, h, k);
+	if ((r = check_leaf_expiry(leaf, h, k)) != ATTEST_OK)
+		goto out;
+	r = check_rights(leaf, k, n);
 out:
 	free(san);
 	X509_STORE_CTX_free(ctx);
@@ -1375,7 +1397,7 @@ int attest_intent_verify(const struct attest_intent_trust *t, const char *token,
 	}
 	/* 3. each delegator's chain and signature */
 	for (unsigned k = 1; k < p.n; k++)
-		if ((r = check_delegator(t, &p.h[k], k)) != ATTEST_OK)
+		if ((r = check_delegator(t, &p.h[k], k, p.n - 1)) != ATTEST_OK)
 			goto out;
 	/* 4. narrowing, on authenticated content */
 	for (unsigned k = 1; k < p.n; k++)

@@ -260,6 +260,22 @@ int attest_x509_ext_intent(X509 *cert, char **out)
 	return ext_string(cert, ATTEST_OID_INTENT, 1, ATTEST_INTENT_MAX, out);
 }
 
+int attest_x509_delegate_depth(X509 *cert, int *out)
+{
+	char *s = NULL;
+	int r;
+
+	*out = 0;
+	if ((r = ext_string(cert, ATTEST_OID_DELEGATE_DEPTH, 0, 1, &s)) != ATTEST_OK)
+		return r;
+	if (s[0] < '0' || s[0] > '3')
+		r = attest_fail(ATTEST_E_PARSE, "delegate depth \"%s\" is not 0..3", s);
+	else
+		*out = s[0] - '0';
+	free(s);
+	return r;
+}
+
 int attest_x509_one_san_uri(X509 *cert, char **out)
 {
 	GENERAL_NAMES *gens = NULL;
@@ -631,6 +647,7 @@ int attest_x509_make_leaf(X509 *issuer, const struct attest_leaf_params *p,
 {
 	struct attest_agent_id id;
 	char san[ATTEST_AGENT_ID_MAX + 8], *agent_id = NULL;
+	char depth[2] = "0";
 	const char *cn;
 	X509 *c = NULL;
 	int r = ATTEST_E_INTERNAL;
@@ -648,6 +665,10 @@ int attest_x509_make_leaf(X509 *issuer, const struct attest_leaf_params *p,
 		return attest_fail(ATTEST_E_INVALID_ARG, "leaf: task ID or scopes not printable or too long");
 	if ((p->intent == NULL) != (p->intent_len == 0) || p->intent_len > ATTEST_INTENT_MAX)
 		return attest_fail(ATTEST_E_INVALID_ARG, "leaf: intent of %zu bytes", p->intent_len);
+	if (p->delegate_depth < 0 || p->delegate_depth > 3)
+		return attest_fail(ATTEST_E_INVALID_ARG, "leaf: delegate depth %d outside 0..3",
+				   p->delegate_depth);
+	depth[0] = (char)('0' + p->delegate_depth);
 	if ((r = signer_is_issuer(s, issuer)) != ATTEST_OK ||
 	    (r = agent_issuer(issuer, -1, &agent_id, &id)) != ATTEST_OK)
 		goto out;
@@ -673,6 +694,8 @@ int attest_x509_make_leaf(X509 *issuer, const struct attest_leaf_params *p,
 		goto out;
 	if (p->intent != NULL &&
 	    (r = attest_x509_add_octet_ext(c, ATTEST_OID_INTENT, p->intent, p->intent_len)) != ATTEST_OK)
+		goto out;
+	if ((r = attest_x509_add_utf8_ext(c, ATTEST_OID_DELEGATE_DEPTH, depth)) != ATTEST_OK)
 		goto out;
 	if ((r = attest_x509_sign_with(c, s)) != ATTEST_OK)
 		goto out;

@@ -32,6 +32,8 @@
 #define ATTEST_OID_TASK_ID ATTEST_OID_ARC ".1.8"     /* UTF8String */
 #define ATTEST_OID_SCOPES ATTEST_OID_ARC ".1.9"      /* UTF8String, space-separated */
 #define ATTEST_OID_INTENT ATTEST_OID_ARC ".1.10"     /* OCTET STRING (intent chain) */
+/* UTF8String "0".."3": delegation hops the agent's registration lets it start */
+#define ATTEST_OID_DELEGATE_DEPTH ATTEST_OID_ARC ".1.11"
 
 #define ATTEST_AGENT_CA_MAX_TTL ATTEST_HOST_CA_MAX_TTL /* DESIGN.md: <= 24 h */
 #define ATTEST_SESSION_ISSUER_MAX_TTL (15 * 60)
@@ -101,6 +103,7 @@ struct attest_leaf_params {
 	const char *scopes;  /* space-separated, may be NULL */
 	const uint8_t *intent; /* may be NULL: the intent extension is then absent */
 	size_t intent_len;
+	int delegate_depth;  /* 0..3: the registration's delegate_depth */
 };
 /* Leaf: CA:FALSE, digitalSignature, EKU serverAuth+clientAuth, exactly one
  * URI SAN = the issuer's agent ID, task/scopes/intent extensions. issuer
@@ -118,6 +121,9 @@ int attest_x509_ext_utf8(X509 *cert, const char *oid, char **out) ATTEST_MUST_CH
 /* The intent chain a leaf carries (ATTEST_OID_INTENT: one OCTET STRING of
  * at most ATTEST_INTENT_MAX bytes, no NUL); *out malloc'd. The same codes. */
 int attest_x509_ext_intent(X509 *cert, char **out) ATTEST_MUST_CHECK;
+/* The leaf's delegation rights (ATTEST_OID_DELEGATE_DEPTH) into *out;
+ * ATTEST_E_NOT_FOUND when absent, ATTEST_E_PARSE unless "0".."3". */
+int attest_x509_delegate_depth(X509 *cert, int *out) ATTEST_MUST_CHECK;
 
 /* ---- shared with verify.c ---- */
 

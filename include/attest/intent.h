@@ -14,8 +14,9 @@
  * chain is at most ATTEST_INTENT_TOKEN_MAX bytes. What is NOT checked here (the caller's
  * state): single use of a grant's jti, replay of a delegation nonce
  * (attest_intent_chain_nonce), revocation of the agents in the chain
- * (attest_intent_chain_agent), and whether an agent's registration allows
- * it to act for others.
+ * (attest_intent_chain_agent), and whether the effective scopes are within
+ * the presenting agent's registration. A delegator's registered
+ * delegate_depth IS checked here, from its leaf (docs/x509.md .1.11).
  */
 #ifndef ATTEST_INTENT_H
 #define ATTEST_INTENT_H

@@ -142,7 +142,7 @@ static void test_c_example(void)
 		      d.sw.dir, d.state, d.state),
 		0);
 	daemon_start(&d, "64");
-	snprintf(cmd, sizeof(cmd), "timeout 4 '%s' --agent cexample --socket '%s' --ttl 3 --renew "
+	snprintf(cmd, sizeof(cmd), "timeout 6 '%s' --agent cexample --socket '%s' --ttl 3 --renew "
 		 "--intent grant.jws --out intent", bin, d.sock);
 	CU_ASSERT_EQUAL(run(&d, 124, NULL, cmd), 124);
 	CU_ASSERT_EQUAL(tu_sh("[ $(grep -c 'intent/key.pem, valid' '%s/run.log') -ge 2 ]", d.sw.dir), 0);

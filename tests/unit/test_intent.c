@@ -41,6 +41,7 @@ static struct {
 	EVP_PKEY *root_key, *other_root_key, *h1, *h2, *h3, *issuer, *rogue;
 	X509 *root, *other_root, *hca1, *hca2, *hca_other;
 	struct agent a, b, c, foreign; /* foreign: A's ID under another root */
+	struct agent a1;               /* A again, registered with delegate_depth 1 */
 	struct attest_intent_trust *trust;
 } fx;
 
@@ -78,7 +79,8 @@ static struct attest_signer signer(EVP_PKEY *k)
 
 /* An agent CA needs creation evidence of the right shape; its content is
  * not checked by these paths, so zeros will do. */
-static void make_agent(struct agent *ag, X509 *hca, EVP_PKEY *host_key, const char *id)
+static void make_agent(struct agent *ag, X509 *hca, EVP_PKEY *host_key, const char *id,
+		       int delegate_depth)
 {
 	static const char uuid[] = "6f1c2b1e-8d7a-4c1f-9a7e-3b2d1c0f9e8d";
 	uint8_t creation[sizeof(TPMS_ATTEST)], csig[sizeof(TPMT_SIGNATURE)];
@@ -116,6 +118,7 @@ static void make_agent(struct agent *ag, X509 *hca, EVP_PKEY *host_key, const ch
 	memset(&lp, 0, sizeof(lp));
 	lp.pub = ag->leaf_key;
 	lp.ttl = 1200; /* notBefore = now - 60, notAfter = now + 1140 */
+	lp.delegate_depth = delegate_depth;
 	NEED(attest_x509_make_leaf(ag->ca, &lp, &as, &ag->leaf) == ATTEST_OK);
 	NEED(ag->ca != NULL && ag->leaf != NULL);
 	ag->chain = sk_X509_new_null();
@@ -145,10 +148,11 @@ static void fixture_up(void)
 	NEED(attest_x509_make_host_ca(fx.root_key, fx.root, TD, "db-01", fx.h2, 7200, &fx.hca2) == ATTEST_OK);
 	NEED(attest_x509_make_host_ca(fx.other_root_key, fx.other_root, TD, "web-01", fx.h3, 7200,
 					       &fx.hca_other) == ATTEST_OK);
-	make_agent(&fx.a, fx.hca1, fx.h1, ID_A);
-	make_agent(&fx.b, fx.hca2, fx.h2, ID_B);
-	make_agent(&fx.c, fx.hca1, fx.h1, ID_C);
-	make_agent(&fx.foreign, fx.hca_other, fx.h3, ID_A);
+	make_agent(&fx.a, fx.hca1, fx.h1, ID_A, 3);
+	make_agent(&fx.b, fx.hca2, fx.h2, ID_B, 3);
+	make_agent(&fx.c, fx.hca1, fx.h1, ID_C, 3);
+	make_agent(&fx.foreign, fx.hca_other, fx.h3, ID_A, 3);
+	make_agent(&fx.a1, fx.hca1, fx.h1, ID_A, 1);
 	fx.issuer = p256();
 	fx.rogue = p256();
 	NEED(attest_intent_trust_new(&fx.trust) == ATTEST_OK);
@@ -164,6 +168,7 @@ static void fixture_down(void)
 	free_agent(&fx.b);
 	free_agent(&fx.c);
 	free_agent(&fx.foreign);
+	free_agent(&fx.a1);
 	X509_free(fx.hca1);
 	X509_free(fx.hca2);
 	X509_free(fx.hca_other);
@@ -787,6 +792,22 @@ static void test_depth3_size(void)
 	free(g);
 }
 
+/* A's leaf says its registration allows 1 hop: A may delegate to B, but a
+ * chain in which B delegates on to C has 2 hops after A. */
+static void test_delegation_rights(void)
+{
+	struct attest_delegation_claims c1 = dclaims(ID_B, s_read_bill, 2, r_notes, 1);
+	struct attest_delegation_claims c2 = dclaims(ID_C, s_read, 1, r_notes7, 1);
+	char *g = grant(ID_A, 2), *d1 = delegate(&fx.a1, g, &c1), *d2 = delegate(&fx.b, d1, &c2);
+
+	TU_ASSERT_ERR(verify(d1, ID_B), ATTEST_OK);
+	TU_ASSERT_ERR(verify(d2, ID_C), ATTEST_E_INTENT_DEPTH);
+	CU_ASSERT_PTR_NOT_NULL(strstr(attest_errdetail(), "may start 1 delegation hop(s); 2 follow it"));
+	free(d2);
+	free(d1);
+	free(g);
+}
+
 /* Four nested delegations: refused while unwrapping, before any crypto. */
 static void test_nesting_cap(void)
 {
@@ -1133,6 +1154,7 @@ int main(void)
 		{ "delegation signed by another key", test_wrong_signer },
 		{ "x5c chain problems", test_x5c_chain },
 		{ "chain spliced from another user's grant", test_splice },
+		{ "delegator's leaf limits the hops after it", test_delegation_rights },
 		{ "header: alg none, HS256, unknown fields", test_header_alg },
 		{ "tampered payload", test_tampered },
 		{ "trailing bytes", test_trailing },
