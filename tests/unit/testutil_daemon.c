@@ -3,7 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -31,9 +33,25 @@ const char *agents_dir(void)
 	return buf;
 }
 
+/* Whether a unix stream socket at path accepts a connection now. */
+static int accepting(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), ok;
+
+	if (fd < 0 || strlen(path) >= sizeof(sa.sun_path)) {
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(fd);
+	return ok;
+}
+
 void daemon_start(struct daemon *d, const char *max_clients)
 {
-	struct stat st;
 
 	d->pid = fork();
 	CU_ASSERT_FATAL(d->pid >= 0);
@@ -54,9 +72,11 @@ void daemon_start(struct daemon *d, const char *max_clients)
 		snprintf(buf, sizeof(buf), "%d\n", (int)d->pid);
 		tu_write(pidfile, buf, strlen(buf));
 	}
-	for (int i = 0; i < 200 && stat(d->admin, &st) != 0; i++)
+	/* up when the admin socket accepts a connection (its file alone may
+	 * be left over from an instance that was killed) */
+	for (int i = 0; i < 400 && !accepting(d->admin); i++)
 		usleep(25000);
-	CU_ASSERT_FATAL(stat(d->admin, &st) == 0);
+	CU_ASSERT_FATAL(accepting(d->admin));
 }
 
 void daemon_stop(struct daemon *d)
