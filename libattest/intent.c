@@ -1155,6 +1155,24 @@ out:
 	return r;
 }
 
+int attest_intent_from_cert(X509 *leaf, char **chain, char **agent_id)
+{
+	int r;
+
+	if (chain == NULL || agent_id == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "intent_from_cert: NULL argument");
+	*chain = *agent_id = NULL;
+	if (leaf == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "intent_from_cert: NULL leaf");
+	if ((r = attest_x509_ext_intent(leaf, chain)) != ATTEST_OK)
+		return r;
+	if ((r = attest_x509_one_san_uri(leaf, agent_id)) != ATTEST_OK) {
+		free(*chain);
+		*chain = NULL;
+	}
+	return r;
+}
+
 /* ---- trust ---- */
 
 int attest_intent_trust_new(struct attest_intent_trust **out)

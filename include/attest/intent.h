@@ -126,6 +126,14 @@ ATTEST_API void attest_intent_trust_free(struct attest_intent_trust *t);
  * the strings they return live as long as the chain. */
 struct attest_intent_chain;
 
+/* The intent chain a leaf certificate carries (its intent extension) and
+ * the leaf's agent ID (its one URI SAN), both malloc'd (free()), for a
+ * relying party to pass to attest_intent_verify. ATTEST_E_NOT_FOUND when
+ * the leaf carries no intent, ATTEST_E_PARSE when the extension or the
+ * SAN is malformed. The leaf's own chain is not checked here (the TLS
+ * stack does that). */
+ATTEST_API int attest_intent_from_cert(X509 *leaf, char **chain, char **agent_id) ATTEST_MUST_CHECK;
+
 /* Verify token (a chain: a grant alone, or with its delegations), which the agent
  * expected_aud presents, at time now. On ATTEST_OK *out is the caller's
  * (attest_intent_chain_free). Otherwise *out is NULL, attest_errdetail()

@@ -150,6 +150,39 @@ static void test_c_example(void)
 			      "grep -q 'intent of user u@example (renewed)' '%s'", d.log, d.log),
 			0);
 
+	/* the example relying party: TLS 1.3 with the intent leaf is ALLOWED
+	 * with the chain described; TLS 1.2 is refused at the handshake */
+	CU_ASSERT_EQUAL_FATAL(
+		tu_sh("cd '%s' && attestctl intent issue --key ehr.key --issuer ehr --user u@example "
+		      "--aud spiffe://fleet.example/host/web-01/agent/cexample --purpose TREATMENT "
+		      "--scopes ehr:read --resources 'ehr:patient/1/*' --ttl 120 --jti t-2 >grant2.jws "
+		      "&& '%s' --agent cexample --socket '%s' --intent grant2.jws --out tls >/dev/null "
+		      "&& openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+		      "-subj /CN=localhost -days 1 -keyout srv.key -out srv.pem 2>/dev/null",
+		      d.sw.dir, bin, d.sock),
+		0);
+	CU_ASSERT_EQUAL_FATAL(
+		tu_sh("cd '%s' && ('%s/intent_server' --cert srv.pem --key srv.key --root '%s/root.pem' "
+		      "--issuer 'ehr=%s/intent-issuers/ehr.pem' >srv.out 2>&1 & echo $! >srv.pid) && "
+		      "for i in $(seq 100); do grep -q listening srv.out && break; sleep 0.05; done && "
+		      "port=$(sed -n 's/^listening on 127.0.0.1://p' srv.out) && "
+		      "timeout 10 openssl s_client -connect 127.0.0.1:$port -tls1_3 -ign_eof "
+		      "-cert tls/cert.pem -cert_chain tls/cert.pem -key tls/key.pem "
+		      "</dev/null >cli13.log 2>&1; "
+		      "timeout 10 openssl s_client -connect 127.0.0.1:$port -tls1_2 "
+		      "-cert tls/cert.pem -cert_chain tls/cert.pem -key tls/key.pem "
+		      "</dev/null >cli12.log 2>&1; "
+		      "for i in $(seq 100); do grep -q '^refused' srv.out && break; sleep 0.05; done; "
+		      "kill $(cat srv.pid)",
+		      d.sw.dir, examples_dir(), d.ca, d.state),
+		0);
+	CU_ASSERT_EQUAL(tu_sh("cd '%s' && grep -q '^TLSv1.3 ALLOWED spiffe://fleet.example/host/web-01/"
+			      "agent/cexample' srv.out && grep -q 'intent of user u@example' cli13.log "
+			      "&& grep -q '^refused: TLS handshake failed' srv.out "
+			      "|| { cat srv.out; tail -5 cli13.log; } >&2; exit $?",
+			      d.sw.dir),
+			0);
+
 	/* refusals come back with the daemon's reason */
 	snprintf(cmd, sizeof(cmd), "'%s' --agent cexample --socket '%s' --out env", bin, d.sock);
 	CU_ASSERT_EQUAL(run(&d, 1, "LD_LIBRARY_PATH=/nonexistent", cmd), 1);
