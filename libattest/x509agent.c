@@ -648,6 +648,7 @@ int attest_x509_make_leaf(X509 *issuer, const struct attest_leaf_params *p,
 	struct attest_agent_id id;
 	char san[ATTEST_AGENT_ID_MAX + 8], *agent_id = NULL;
 	char depth[2] = "0";
+	int der;
 	const char *cn;
 	X509 *c = NULL;
 	int r = ATTEST_E_INTERNAL;
@@ -699,6 +700,11 @@ int attest_x509_make_leaf(X509 *issuer, const struct attest_leaf_params *p,
 		goto out;
 	if ((r = attest_x509_sign_with(c, s)) != ATTEST_OK)
 		goto out;
+	if ((der = i2d_X509(c, NULL)) <= 0 || der > ATTEST_LEAF_DER_MAX) {
+		r = attest_fail(ATTEST_E_TOO_LARGE, "leaf of %d DER bytes, over %d", der,
+				ATTEST_LEAF_DER_MAX);
+		goto out;
+	}
 	*out = c;
 	c = NULL; /* transferred */
 	r = ATTEST_OK;

@@ -41,6 +41,8 @@
 #define ATTEST_TASK_ID_MAX 128
 #define ATTEST_SCOPES_MAX 1024
 #define ATTEST_INTENT_MAX (16 * 1024)
+/* DER bytes of a whole leaf (with its intent chain) */
+#define ATTEST_LEAF_DER_MAX (16 * 1024)
 /* spiffe:// + 255 (trust domain) + /host/ + 63 + /agent/ + 63 */
 #define ATTEST_AGENT_ID_MAX (9 + 255 + 6 + ATTEST_MAX_NAME + 7 + ATTEST_MAX_NAME)
 

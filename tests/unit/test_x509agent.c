@@ -625,6 +625,21 @@ static void test_ttl_clamp(void)
 		p.ttl = 60;
 		p.task_id = "bad\ntask";
 		TU_ASSERT_ERR(attest_x509_make_leaf(sess, &p, &ss, &big), ATTEST_E_INVALID_ARG);
+		/* an intent as large as allowed makes a leaf over 16 KiB */
+		{
+			static uint8_t chain[ATTEST_INTENT_MAX];
+
+			memset(chain, 'A', sizeof(chain));
+			p.task_id = NULL;
+			p.intent = chain;
+			p.intent_len = sizeof(chain);
+			TU_ASSERT_ERR(attest_x509_make_leaf(sess, &p, &ss, &big), ATTEST_E_TOO_LARGE);
+			p.intent_len = ATTEST_INTENT_MAX - 2048;
+			TU_ASSERT_ERR(attest_x509_make_leaf(sess, &p, &ss, &big), ATTEST_OK);
+			CU_ASSERT(big != NULL && i2d_X509(big, NULL) <= ATTEST_LEAF_DER_MAX);
+			X509_free(big);
+			big = NULL;
+		}
 	}
 	CU_ASSERT_PTR_NULL(big);
 	/* A long TTL under a long-lived issuer: backdated 60 s, window = TTL. */
