@@ -367,6 +367,10 @@ static const struct cli_cmd cmds[] = {
 	{ { "agent", "revoke" }, cmd_agent_revoke, "revoke an agent: it gets nothing more", NULL },
 	{ { "agent", "remove" }, cmd_agent_remove,
 	  "forget a revoked agent so its name can be registered again", NULL },
+	{ { "cert", "show" }, cmd_intent_show,
+	  "verify a leaf's intent chain and print it readably (as intent show)",
+	  "The chain is verified now, for the leaf's own URI SAN, against the fleet\n"
+	  "root and the trusted issuers' public keys (--issuer ehr=ehr.pem,...)." },
 	{ { "cert", NULL }, cmd_cert, "get a certificate for the agent that runs this command",
 	  "Run by the agent itself (e.g. from its start script): attestd measures this\n"
 	  "command's parent, which must be the registered agent binary, via a pidfd." },

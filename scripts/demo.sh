@@ -203,7 +203,7 @@ run agents/scribe --agent scribe --socket "$WORK/attestd.sock" --intent delegati
 	--out certs/scribe-intent
 run openssl verify -CAfile ca/root.pem -untrusted certs/scribe-intent/cert.pem certs/scribe-intent/cert.pem
 echo "--- the chain in scribe's leaf, verified offline (fleet root + the EHR's key):"
-run attestctl intent show --in certs/scribe-intent/cert.pem --root ca/root.pem --issuer ehr=ehr.pem
+run attestctl cert show --in certs/scribe-intent/cert.pem --root ca/root.pem --issuer ehr=ehr.pem
 echo "--- the same delegation presented again (its nonce is single-use):"
 expect_refusal agents/scribe --agent scribe --socket "$WORK/attestd.sock" --intent delegation.jws \
 	--out certs/scribe-intent2

@@ -183,6 +183,13 @@ static void test_c_example(void)
 			      d.sw.dir),
 			0);
 
+	/* attestctl cert show reads the same leaf's chain offline */
+	CU_ASSERT_EQUAL(tu_sh("cd '%s' && attestctl cert show --in tls/cert.pem --root '%s/root.pem' "
+			      "--issuer 'ehr=%s/intent-issuers/ehr.pem' | grep -q "
+			      "'intent of user u@example, granted by ehr'",
+			      d.sw.dir, d.ca, d.state),
+			0);
+
 	/* refusals come back with the daemon's reason */
 	snprintf(cmd, sizeof(cmd), "'%s' --agent cexample --socket '%s' --out env", bin, d.sock);
 	CU_ASSERT_EQUAL(run(&d, 1, "LD_LIBRARY_PATH=/nonexistent", cmd), 1);
