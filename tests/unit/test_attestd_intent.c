@@ -52,6 +52,25 @@ static char *grant(EVP_PKEY *k, const char *iss, const char *aud, const char *sc
 	return tok;
 }
 
+/* Restart d trusting `key` as intent issuer "ehr"
+ * (STATE/intent-issuers/ehr.pem). */
+static void trust_ehr(struct daemon *d, EVP_PKEY *key)
+{
+	char path[800], *pem;
+	BIO *b = BIO_new(BIO_s_mem());
+	long len;
+
+	CU_ASSERT_FATAL(b != NULL && PEM_write_bio_PUBKEY(b, key) == 1);
+	len = BIO_get_mem_data(b, &pem);
+	daemon_stop(d);
+	snprintf(path, sizeof(path), "%s/intent-issuers", d->state);
+	CU_ASSERT_EQUAL_FATAL(tu_sh("mkdir -p '%s'", path), 0);
+	snprintf(path, sizeof(path), "%s/intent-issuers/ehr.pem", d->state);
+	tu_write(path, pem, (size_t)len);
+	BIO_free(b);
+	daemon_start(d, "64");
+}
+
 static cJSON *ask(const char *bin, struct daemon *d, const char *token, const char *extra)
 {
 	size_t n = strlen(token) + 512;
@@ -89,25 +108,14 @@ static void expect_intent_leaf(struct daemon *d, cJSON *reply, int64_t exp)
 static void test_issue_with_intent(void)
 {
 	struct daemon d;
-	char a[700], path[800];
+	char a[700];
 	EVP_PKEY *ehr = EVP_EC_gen("P-256"), *rogue = EVP_EC_gen("P-256");
-	BIO *b;
-	char *pem, *tok;
-	long len;
+	char *tok;
 	int64_t now = (int64_t)time(NULL);
 
 	CU_ASSERT_FATAL(ehr != NULL && rogue != NULL);
 	daemon_up(&d);
-	daemon_stop(&d);
-	snprintf(path, sizeof(path), "%s/intent-issuers", d.state);
-	CU_ASSERT_EQUAL_FATAL(tu_sh("mkdir -p '%s'", path), 0);
-	b = BIO_new(BIO_s_mem());
-	CU_ASSERT_FATAL(b != NULL && PEM_write_bio_PUBKEY(b, ehr) == 1);
-	len = BIO_get_mem_data(b, &pem);
-	snprintf(path, sizeof(path), "%s/intent-issuers/ehr.pem", d.state);
-	tu_write(path, pem, (size_t)len);
-	BIO_free(b);
-	daemon_start(&d, "64");
+	trust_ehr(&d, ehr);
 
 	make_agent_binary(&d, "agent-a", NULL, a, sizeof(a));
 	register_agent(&d, "alpha", a, "0");
@@ -286,10 +294,9 @@ static void test_delegation_two_agents(void)
 	BIO *b;
 	FILE *f;
 	cJSON *reply;
-	char *pem, *g, *g2, *del, *other, *apem;
+	char *g, *g2, *del, *other, *apem;
 	const char *scopes[] = { "ehr:read", "ehr:write" };
 	const char *res[] = { "ehr:patient/123/*" };
-	long len;
 	int64_t now = (int64_t)time(NULL);
 	struct attest_intent_claims c = {
 		.sub = "dr.alice@hospital.example", .aud = ALPHA_ID,
@@ -300,16 +307,7 @@ static void test_delegation_two_agents(void)
 
 	CU_ASSERT_FATAL(ehr != NULL);
 	daemon_up(&d);
-	daemon_stop(&d);
-	snprintf(path, sizeof(path), "%s/intent-issuers", d.state);
-	CU_ASSERT_EQUAL_FATAL(tu_sh("mkdir -p '%s'", path), 0);
-	b = BIO_new(BIO_s_mem());
-	CU_ASSERT_FATAL(b != NULL && PEM_write_bio_PUBKEY(b, ehr) == 1);
-	len = BIO_get_mem_data(b, &pem);
-	snprintf(path, sizeof(path), "%s/intent-issuers/ehr.pem", d.state);
-	tu_write(path, pem, (size_t)len);
-	BIO_free(b);
-	daemon_start(&d, "64");
+	trust_ehr(&d, ehr);
 
 	make_agent_binary(&d, "agent-a", NULL, a, sizeof(a));
 	make_agent_binary(&d, "agent-b", NULL, bb, sizeof(bb));
@@ -471,15 +469,13 @@ static void test_chain_across_two_hosts(void)
 	struct attest_intent_trust *t = NULL;
 	struct attest_intent_chain *ch = NULL;
 	X509 *root = NULL;
-	BIO *b;
 	FILE *f;
 	cJSON *reply;
-	char *pem, *g = NULL, *d1, *d2 = NULL, *in_a, *in_b, *in_c;
+	char *g = NULL, *d1, *d2 = NULL, *in_a, *in_b, *in_c;
 	const char *scopes[] = { "ehr:read", "ehr:write" };
 	const char *res[] = { "ehr:patient/123/*" };
 	const char *narrow[] = { "ehr:patient/123/notes/*" };
 	const char *host = NULL;
-	long len;
 	int64_t now = (int64_t)time(NULL);
 	struct attest_intent_claims c = {
 		.sub = "dr.alice@hospital.example", .aud = FLEET_ALPHA,
@@ -498,18 +494,8 @@ static void test_chain_across_two_hosts(void)
 	daemon_up_in_fleet(&web, ca, "web-01");
 	daemon_up_in_fleet(&db, ca, "db-01");
 	/* both trust the same intent issuer */
-	b = BIO_new(BIO_s_mem());
-	CU_ASSERT_FATAL(b != NULL && PEM_write_bio_PUBKEY(b, ehr) == 1);
-	len = BIO_get_mem_data(b, &pem);
-	for (int i = 0; i < 2; i++) {
-		daemon_stop(hosts[i]);
-		snprintf(path, sizeof(path), "%s/intent-issuers", hosts[i]->state);
-		CU_ASSERT_EQUAL_FATAL(tu_sh("mkdir -p '%s'", path), 0);
-		snprintf(path, sizeof(path), "%s/intent-issuers/ehr.pem", hosts[i]->state);
-		tu_write(path, pem, (size_t)len);
-		daemon_start(hosts[i], "64");
-	}
-	BIO_free(b);
+	for (int i = 0; i < 2; i++)
+		trust_ehr(hosts[i], ehr);
 
 	make_agent_binary(&web, "agent-a", NULL, a, sizeof(a));
 	make_agent_binary(&db, "agent-b", NULL, bb, sizeof(bb));
