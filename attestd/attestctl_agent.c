@@ -542,44 +542,6 @@ out:
 	return r;
 }
 
-/* The chain in the leaf's intent extension; NULL (error printed) if absent
- * or malformed. */
-static char *leaf_intent(X509 *leaf, const char *path)
-{
-	char *tok = NULL;
-	int r = attest_x509_ext_intent(leaf, &tok);
-
-	if (r == ATTEST_E_NOT_FOUND)
-		cli_fail(r, "%s: the leaf carries no intent extension", path);
-	else if (r != ATTEST_OK)
-		cli_fail(r, "%s: %s", path, attest_errdetail());
-	return tok;
-}
-
-/* The leaf's URI SAN (its agent ID); NULL (error printed) if none. */
-static char *leaf_uri(X509 *leaf, const char *path)
-{
-	GENERAL_NAMES *gens = X509_get_ext_d2i(leaf, NID_subject_alt_name, NULL, NULL);
-	char *uri = NULL;
-
-	for (int i = 0; gens != NULL && i < sk_GENERAL_NAME_num(gens); i++) {
-		GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
-
-		if (g->type == GEN_URI) {
-			const ASN1_IA5STRING *s = g->d.uniformResourceIdentifier;
-
-			uri = strndup((const char *)ASN1_STRING_get0_data(s),
-				      (size_t)ASN1_STRING_length(s));
-			break;
-		}
-	}
-	GENERAL_NAMES_free(gens);
-	ERR_clear_error();
-	if (uri == NULL)
-		cli_fail(ATTEST_E_PARSE, "%s: the leaf has no URI SAN", path);
-	return uri;
-}
-
 /* --issuer "NAME=KEY.pem[,NAME=KEY.pem]" into the trust. */
 static int add_issuers(struct attest_intent_trust *t, const char *list)
 {
@@ -634,9 +596,12 @@ int cmd_intent_show(const struct cli_cmd *cmd, int argc, char **argv)
 	r = CLI_EXIT_FAIL;
 	if ((certs = read_certs(in)) == NULL || (roots = read_certs(root_path)) == NULL)
 		goto out;
-	if ((tok = leaf_intent(sk_X509_value(certs, 0), in)) == NULL ||
-	    (uri = leaf_uri(sk_X509_value(certs, 0), in)) == NULL)
+	if ((e = attest_intent_from_cert(sk_X509_value(certs, 0), &tok, &uri)) != ATTEST_OK) {
+		r = e == ATTEST_E_NOT_FOUND
+			    ? cli_fail(e, "%s: the leaf carries no intent extension", in)
+			    : cli_fail(e, "%s: %s", in, attest_errdetail());
 		goto out;
+	}
 	if ((e = attest_intent_trust_new(&t)) != ATTEST_OK ||
 	    (e = attest_intent_trust_set_root(t, sk_X509_value(roots, 0))) != ATTEST_OK) {
 		r = cli_fail(e, "intent trust");
