@@ -10,8 +10,10 @@
 BUILD   ?= build
 CC      ?= cc
 SAN     ?=
-LIB_PKGS := tss2-esys tss2-sys tss2-mu tss2-rc tss2-tctildr libcrypto libssl libcjson
-PKGS     := $(LIB_PKGS) cunit
+LIB_PKGS := tss2-esys tss2-sys tss2-mu tss2-rc tss2-tctildr libcrypto libssl libcjson libcurl
+# the verifier's store, HTTP server and event loop
+SRV_PKGS := sqlite3 libevent_core libevent_extra libevent_openssl libevent_pthreads
+PKGS     := $(LIB_PKGS) $(SRV_PKGS) cunit
 
 DEB_PKGS := build-essential pkg-config libtss2-dev libssl-dev libcjson-dev \
 	libcunit1-dev libevent-dev libcurl4-openssl-dev libsqlite3-dev \
@@ -39,7 +41,7 @@ LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB_A   := $(BUILD)/libattest.a
 LIB_SO  := $(BUILD)/libattest.so
 
-BIN_NAMES := attestctl attest-provision attestd
+BIN_NAMES := attestctl attest-provision attestd attest-verifier
 BINS      := $(addprefix $(BUILD)/,$(BIN_NAMES))
 CLI_SRC       := attestd/cli.c
 ATTESTD_SRC   := attestd/attestd.c attestd/server.c attestd/daemon.c attestd/request.c \
@@ -48,6 +50,11 @@ ATTESTD_SRC   := attestd/attestd.c attestd/server.c attestd/daemon.c attestd/req
 EVENT_LIBS     = $(shell pkg-config --libs libevent_core 2>/dev/null)
 ATTESTCTL_SRC := attestd/attestctl.c attestd/attestctl_agent.c $(CLI_SRC)
 PROVISION_SRC := $(sort $(wildcard provisioning/*.c)) $(CLI_SRC)
+# verifier/: everything but main is also linked into tests and benchmarks
+VERIFIER_MAIN := verifier/attest-verifier.c
+VERIFIER_SRC  := $(filter-out $(VERIFIER_MAIN),$(sort $(wildcard verifier/*.c))) $(CLI_SRC)
+VERIFIER_OBJ  := $(VERIFIER_SRC:%.c=$(BUILD)/obj/%.o)
+SRV_LIBS       = $(shell pkg-config --libs $(SRV_PKGS) 2>/dev/null)
 
 TEST_SRC  := $(sort $(wildcard tests/unit/test_*.c))
 TEST_BINS := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -88,12 +95,15 @@ $(BUILD)/attest-provision: $(PROVISION_SRC:%.c=$(BUILD)/obj/%.o) $(LIB_A)
 $(BUILD)/attestd: $(ATTESTD_SRC:%.c=$(BUILD)/obj/%.o) $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_LIBS) $(EVENT_LIBS)
 
+$(BUILD)/attest-verifier: $(BUILD)/obj/$(VERIFIER_MAIN:.c=.o) $(VERIFIER_OBJ) $(LIB_A)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_LIBS) $(SRV_LIBS)
+
 # examples/: agents showing the client API (docs/agents.md)
 EXAMPLE_SRC  := $(sort $(wildcard examples/*.c))
 EXAMPLE_BINS := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_LIBS) $(SRV_LIBS)
 
 # test agents: small programs the tests launch and measure
 AGENT_SRC  := $(sort $(wildcard tests/agents/*.c))
@@ -102,13 +112,14 @@ $(BUILD)/agents/%: tests/agents/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $<
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TESTUTIL_OBJ) $(LIB_A)
+$(BUILD)/obj/tests/%.o: CFLAGS += -Iverifier
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TESTUTIL_OBJ) $(VERIFIER_OBJ) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(BUILD)/obj/bench/%.o: CFLAGS += -Itests/unit
+$(BUILD)/obj/bench/%.o: CFLAGS += -Itests/unit -Iverifier
 
-$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(TESTUTIL_OBJ) $(LIB_A)
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(TESTUTIL_OBJ) $(VERIFIER_OBJ) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
@@ -138,7 +149,7 @@ lint: $(LIB_SO)
 	@sh scripts/check-exports.sh $(LIB_SO)
 	@sh scripts/check-docs.sh
 	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability \
-	  --inline-suppr -Iinclude -Ilibattest libattest attestd provisioning
+	  --inline-suppr -Iinclude -Ilibattest libattest attestd provisioning verifier
 
 clean:
 	rm -rf build build-asan

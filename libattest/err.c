@@ -80,6 +80,21 @@ static const struct {
 	E(ATTEST_E_INTENT_SIGNATURE, "intent token signature invalid or not by the expected key"),
 	E(ATTEST_E_INTENT_CHAIN, "delegator's certificate chain or the chain of tokens is invalid"),
 	E(ATTEST_E_INTENT_REPLAY, "intent grant already used for a certificate"),
+	E(ATTEST_E_QUOTE_COUNTER, "TPM reset, restart or clock counter went backwards"),
+	E(ATTEST_E_EVENTLOG, "event log malformed or its replay does not match the quoted PCRs"),
+	E(ATTEST_E_EVENTLOG_POLICY, "event log holds an event the reference set does not allow"),
+	E(ATTEST_E_HOST_UNTRUSTED, "host is not in the trusted attestation state"),
+	E(ATTEST_E_HOST_STALE, "host's last good quote is older than the policy allows"),
+	E(ATTEST_E_NOT_APPROVED, "agent registration not approved by an operator"),
+	E(ATTEST_E_POLICY, "policy document invalid"),
+	E(ATTEST_E_POLICY_DENY, "an explicit deny rule matched"),
+	E(ATTEST_E_NO_RULE, "no policy rule allows the request"),
+	E(ATTEST_E_CERT_EXPIRED, "certificate expired or not yet valid"),
+	E(ATTEST_E_HOST_UNKNOWN, "host not enrolled"),
+	E(ATTEST_E_CALLER, "caller not enrolled for this endpoint"),
+	E(ATTEST_E_RATE, "rate limit exceeded"),
+	E(ATTEST_E_AGENT_EVIDENCE, "agent CA evidence inconsistent with its registration"),
+	E(ATTEST_E_REFSET_SIGNATURE, "reference-value set not signed by a trusted operator key"),
 #undef E
 };
 

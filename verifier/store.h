@@ -1,0 +1,147 @@
+/* store.h - the verifier's persistent state behind one interface.
+ *
+ * The decision code, the HTTP handlers and the CLI see only struct vstore
+ * and these calls; a backend fills struct vstore_ops. SQLite
+ * (store_sqlite.c) is the default; a PostgreSQL backend for replicated
+ * verifiers implements the same table of functions and nothing else
+ * changes. Every call returns an attest_err; a backend failure is
+ * ATTEST_E_IO with the database's message in attest_errdetail().
+ *
+ * Strings in records are NUL-terminated and bounded by the array sizes
+ * below; 64-bit TPM counters are uint64_t here and TEXT in SQL. A call that
+ * fails changes nothing (each is one transaction).
+ */
+#ifndef VERIFIER_STORE_H
+#define VERIFIER_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "attest/attest.h"
+
+#define VSTORE_NAME_MAX 64     /* host, caller, reference-set names (+NUL) */
+#define VSTORE_ID_MAX 400      /* agent SPIFFE IDs (+NUL) */
+#define VSTORE_REASON_MAX 256  /* free-text reasons (+NUL) */
+#define VSTORE_LIST_MAX 1024   /* space-separated lists: scopes, data classes */
+#define VSTORE_NONCE_LEN 32
+
+enum vhost_state {
+	VHOST_NEW = 0,      /* enrolled, never attested */
+	VHOST_TRUSTED = 1,  /* last quote good */
+	VHOST_UNTRUSTED = 2 /* last quote failed, or rebooted and not yet good */
+};
+
+struct vhost {
+	char name[VSTORE_NAME_MAX];
+	enum vhost_state state;
+	int reason_code;                 /* attest_err of the last failure, 0 */
+	char reason[VSTORE_REASON_MAX];  /* readable reason of the last failure */
+	int64_t last_good;               /* Unix time of the last good quote, 0 */
+	int64_t last_quote;              /* Unix time of the last quote seen, 0 */
+	int have_clock;                  /* the counters below are set */
+	uint32_t reset_count;
+	uint32_t restart_count;
+	uint64_t clock;
+	uint64_t boots;                  /* resetCount increases seen */
+	int unsafe_seen;                 /* a quote with safe == 0 was recorded */
+	char refset[VSTORE_NAME_MAX];    /* set that matched the last good quote */
+	int revoked;
+	char revoke_reason[VSTORE_REASON_MAX];
+};
+
+struct vagent {
+	char id[VSTORE_ID_MAX];          /* spiffe://<td>/host/<h>/agent/<n> */
+	char host[VSTORE_NAME_MAX];
+	char uuid[40];
+	uint8_t agent_ca_hash[32];       /* SHA-256 of the agent CA DER */
+	uint8_t measurement[32];
+	uint8_t policy[32];
+	char scopes[VSTORE_LIST_MAX];    /* registered scopes */
+	char data_classes[VSTORE_LIST_MAX];
+	int risk_tier;                   /* 0 low .. 3 critical (docs/agents.md) */
+	int risk_score;                  /* 0..100 */
+	int delegate_depth;
+	int64_t registered;              /* Unix time reported */
+	int approved;
+	int revoked;
+	char revoke_reason[VSTORE_REASON_MAX];
+};
+
+enum vcaller_role { VCALLER_RESOURCE = 1, VCALLER_ADMIN = 2 };
+
+struct vcaller {
+	char name[VSTORE_NAME_MAX];
+	enum vcaller_role role;
+	uint8_t spki_hash[32];           /* SHA-256 of the client cert's SPKI DER */
+	int revoked;
+};
+
+struct vrefset {
+	char name[VSTORE_NAME_MAX];
+	char *jws;                       /* operator-signed set, as received */
+	int active;
+	int64_t added;
+};
+
+/* One audit record: canonical JSON bytes, stored and hashed as given. */
+struct vaudit {
+	const char *json;
+	size_t len;
+};
+
+struct vstore;
+
+struct vstore_ops {
+	void (*close)(struct vstore *s);
+	/* hosts */
+	int (*host_get)(struct vstore *s, const char *name, struct vhost *out); /* ATTEST_E_NOT_FOUND */
+	int (*host_put)(struct vstore *s, const struct vhost *h);               /* insert or replace */
+	int (*host_list)(struct vstore *s, int (*cb)(void *arg, const struct vhost *h), void *arg);
+	/* nonces: issue stores (host, nonce, expires); take consumes it once:
+	 * ATTEST_E_NONCE with detail "unknown", "used", "expired" or "other
+	 * host". A taken nonce stays recorded as used until it expires. */
+	int (*nonce_issue)(struct vstore *s, const char *host, const uint8_t nonce[VSTORE_NONCE_LEN],
+			   int64_t expires);
+	int (*nonce_take)(struct vstore *s, const char *host, const uint8_t nonce[VSTORE_NONCE_LEN],
+			  int64_t now);
+	int (*nonce_prune)(struct vstore *s, int64_t now);
+	/* agents (inventory) */
+	int (*agent_get)(struct vstore *s, const char *id, struct vagent *out); /* ATTEST_E_NOT_FOUND */
+	int (*agent_put)(struct vstore *s, const struct vagent *a);              /* insert or replace */
+	int (*agent_list)(struct vstore *s, int (*cb)(void *arg, const struct vagent *a), void *arg);
+	/* reference-value sets */
+	int (*refset_put)(struct vstore *s, const char *name, const char *jws, int64_t now);
+	int (*refset_set_active)(struct vstore *s, const char *name, int active);
+	/* cb gets each set; r->jws is valid during the call only */
+	int (*refset_list)(struct vstore *s, int active_only,
+			   int (*cb)(void *arg, const struct vrefset *r), void *arg);
+	/* callers (mTLS clients of the verifier) */
+	int (*caller_put)(struct vstore *s, const struct vcaller *c);
+	int (*caller_by_spki)(struct vstore *s, const uint8_t spki_hash[32], struct vcaller *out);
+	int (*caller_list)(struct vstore *s, int (*cb)(void *arg, const struct vcaller *c), void *arg);
+	/* settings: small key/value strings (approval_required, scope_cap) */
+	int (*setting_get)(struct vstore *s, const char *key, char *out, size_t outsz); /* NOT_FOUND */
+	int (*setting_put)(struct vstore *s, const char *key, const char *value);
+	/* audit: append n records in one durable transaction (group commit) */
+	int (*audit_append)(struct vstore *s, const struct vaudit *recs, size_t n);
+	int (*audit_count)(struct vstore *s, uint64_t *out);
+};
+
+struct vstore {
+	const struct vstore_ops *ops;
+};
+
+/* SQLite backend: opens (creating 0600) the database at path, WAL mode,
+ * synchronous=FULL, foreign keys on, busy timeout, and applies schema
+ * migrations up to the current version in one transaction each
+ * (PRAGMA user_version). A database from a newer version is refused
+ * (ATTEST_E_STATE). */
+int vstore_sqlite_open(const char *path, struct vstore **out) ATTEST_MUST_CHECK;
+
+static inline void vstore_close(struct vstore *s)
+{
+	if (s != NULL)
+		s->ops->close(s);
+}
+
+#endif
