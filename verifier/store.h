@@ -83,12 +83,6 @@ struct vrefset {
 	int64_t added;
 };
 
-/* One audit record: canonical JSON bytes, stored and hashed as given. */
-struct vaudit {
-	const char *json;
-	size_t len;
-};
-
 struct vstore;
 
 struct vstore_ops {
@@ -122,9 +116,6 @@ struct vstore_ops {
 	/* settings: small key/value strings (approval_required, scope_cap) */
 	int (*setting_get)(struct vstore *s, const char *key, char *out, size_t outsz); /* NOT_FOUND */
 	int (*setting_put)(struct vstore *s, const char *key, const char *value);
-	/* audit: append n records in one durable transaction (group commit) */
-	int (*audit_append)(struct vstore *s, const struct vaudit *recs, size_t n);
-	int (*audit_count)(struct vstore *s, uint64_t *out);
 };
 
 struct vstore {
