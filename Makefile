@@ -10,9 +10,10 @@
 BUILD   ?= build
 CC      ?= cc
 SAN     ?=
-LIB_PKGS := tss2-esys tss2-sys tss2-mu tss2-rc tss2-tctildr libcrypto libssl libcjson libcurl
-# the verifier's store, HTTP server and event loop
-SRV_PKGS := sqlite3 libevent_core libevent_extra libevent_openssl libevent_pthreads
+LIB_PKGS := tss2-esys tss2-sys tss2-mu tss2-rc tss2-tctildr libcrypto libssl libcjson libcurl \
+	libevent_core libevent_extra libevent_openssl libevent_pthreads
+# the verifier's store
+SRV_PKGS := sqlite3
 PKGS     := $(LIB_PKGS) $(SRV_PKGS) cunit
 
 DEB_PKGS := build-essential pkg-config libtss2-dev libssl-dev libcjson-dev \

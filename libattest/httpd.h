@@ -1,0 +1,56 @@
+/* httpd.h - HTTPS server plumbing on libevent (evhttp over OpenSSL
+ * bufferevents), shared by attest-verifier and the example resource server.
+ * TLS 1.3 only. With a client CA the server asks for a client certificate
+ * and verifies it against that CA (a bad one fails the handshake; none is
+ * allowed, and handlers decide per endpoint). Caps: body, headers, a request
+ * timeout, and a limit of open connections (over it, new handshakes fail at
+ * once, so the connections being served keep being served). */
+#ifndef LIBATTEST_HTTPD_H
+#define LIBATTEST_HTTPD_H
+
+#include <stddef.h>
+
+#include <event2/event.h>
+#include <event2/http.h>
+#include <openssl/x509.h>
+
+#include "attest/attest.h"
+
+struct attest_httpd_opts {
+	const char *addr;           /* e.g. "127.0.0.1" */
+	unsigned short port;        /* 0: any free port (see attest_httpd_port) */
+	const char *cert_file;      /* server chain PEM (leaf first) */
+	const char *key_file;
+	const char *client_ca_file; /* NULL: no client certificates asked */
+	int require_client_cert;    /* fail the handshake without one */
+	size_t max_body;            /* 0: 256 KiB */
+	size_t max_headers;         /* 0: 8 KiB */
+	int timeout_s;              /* 0: 10 */
+	unsigned max_conns;         /* 0: 256 */
+};
+
+struct attest_httpd;
+
+int attest_httpd_new(struct event_base *base, const struct attest_httpd_opts *o,
+		     struct attest_httpd **out) ATTEST_MUST_CHECK;
+void attest_httpd_free(struct attest_httpd *h);
+/* The evhttp to register callbacks on (owned by h). */
+struct evhttp *attest_httpd_http(struct attest_httpd *h);
+unsigned short attest_httpd_port(const struct attest_httpd *h);
+unsigned attest_httpd_conns(const struct attest_httpd *h);
+
+/* The verified client certificate of req's connection and its verified
+ * chain (leaf first), borrowed from the TLS session; NULL when the client
+ * sent none. */
+X509 *attest_httpd_peer(struct evhttp_request *req);
+STACK_OF(X509) *attest_httpd_peer_chain(struct evhttp_request *req);
+/* The peer's address text ("127.0.0.1"), "" when unknown. */
+const char *attest_httpd_peer_addr(struct evhttp_request *req);
+
+/* The request body, at most cap bytes, NUL-terminated copy (*out malloc'd). */
+int attest_httpd_body(struct evhttp_request *req, size_t cap, char **out,
+		      size_t *len) ATTEST_MUST_CHECK;
+/* Send a JSON reply (Content-Type application/json, no caching). */
+void attest_httpd_reply(struct evhttp_request *req, int status, const char *json, size_t len);
+
+#endif
