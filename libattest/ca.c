@@ -1066,6 +1066,65 @@ static int forget_host_locked(struct attest_ca *ca, const char *host)
 	return ATTEST_OK;
 }
 
+static int host_info_locked(struct attest_ca *ca, const char *host, TPM2B_PUBLIC *ak,
+			    uint32_t *ref_mask, uint8_t *ref, size_t ref_cap, size_t *ref_len)
+{
+	cJSON *rec = NULL;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	uint64_t mask = 0;
+	int r;
+
+	if ((r = load_host(ca, host, &rec)) != ATTEST_OK)
+		goto out;
+	if ((r = attest_json_get_TPM2B_PUBLIC(rec, "ak_public", ak)) != ATTEST_OK ||
+	    (r = attest_json_u64(rec, "reference_pcr_mask", &mask)) != ATTEST_OK ||
+	    (r = attest_json_b64(rec, "reference_pcr_sha256", 24 * 32, &buf, &len)) != ATTEST_OK)
+		goto out;
+	if (len > ref_cap || mask > 0xffffffu) {
+		r = attest_fail(ATTEST_E_STATE, "host record of \"%s\": reference values", host);
+		goto out;
+	}
+	memcpy(ref, buf, len);
+	*ref_len = len;
+	*ref_mask = (uint32_t)mask;
+	r = ATTEST_OK;
+out:
+	free(buf);
+	cJSON_Delete(rec);
+	return r;
+}
+
+int attest_ca_host_info(struct attest_ca *ca, const char *host, TPM2B_PUBLIC *ak,
+			uint32_t *ref_mask, uint8_t *ref, size_t ref_cap, size_t *ref_len)
+{
+	if (ca == NULL || host == NULL || ak == NULL || ref_mask == NULL || ref == NULL ||
+	    ref_len == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "host info: NULL argument");
+	RETURN_LOCKED(ca, host_info_locked(ca, host, ak, ref_mask, ref, ref_cap, ref_len));
+}
+
+static int reissue_locked(struct attest_ca *ca, const char *host, char **out)
+{
+	cJSON *rec = NULL;
+	TPM2B_PUBLIC key;
+	int r;
+
+	if ((r = load_host(ca, host, &rec)) == ATTEST_OK &&
+	    (r = attest_json_get_TPM2B_PUBLIC(rec, "key_public", &key)) == ATTEST_OK)
+		r = issue_host_cert(ca, host, &key, rec, out);
+	cJSON_Delete(rec);
+	return r;
+}
+
+int attest_ca_reissue_host(struct attest_ca *ca, const char *host, char **out)
+{
+	if (ca == NULL || host == NULL || out == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "reissue: NULL argument");
+	*out = NULL;
+	RETURN_LOCKED(ca, reissue_locked(ca, host, out));
+}
+
 int attest_ca_forget_host(struct attest_ca *ca, const char *host)
 {
 	RETURN_LOCKED(ca, forget_host_locked(ca, host));

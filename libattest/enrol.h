@@ -62,6 +62,16 @@ int attest_ca_handle_response(struct attest_ca *ca, const void *msg, size_t len,
  * its name on another TPM) can enrol afresh, e.g. after an approved change
  * of boot PCRs. Certificates already issued stay valid until they expire. */
 int attest_ca_forget_host(struct attest_ca *ca, const char *host) ATTEST_MUST_CHECK;
+/* What the CA recorded for an enrolled host: its AK and the boot PCRs it
+ * quoted at enrolment (ref_mask, SHA-256 values in index order).
+ * ATTEST_E_NOT_FOUND for a host never enrolled (or forgotten). */
+int attest_ca_host_info(struct attest_ca *ca, const char *host, TPM2B_PUBLIC *ak,
+			uint32_t *ref_mask, uint8_t *ref, size_t ref_cap,
+			size_t *ref_len) ATTEST_MUST_CHECK;
+/* A new host CA certificate for the enrolled host's recorded key, as an
+ * enrol-result message (*out malloc'd). The caller decides when a host has
+ * earned it: the verifier issues one only after a good quote. */
+int attest_ca_reissue_host(struct attest_ca *ca, const char *host, char **out) ATTEST_MUST_CHECK;
 /* Path of the fleet root certificate (valid while ca is open). */
 const char *attest_ca_root_path(const struct attest_ca *ca);
 

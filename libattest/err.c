@@ -95,6 +95,7 @@ static const struct {
 	E(ATTEST_E_RATE, "rate limit exceeded"),
 	E(ATTEST_E_AGENT_EVIDENCE, "agent CA evidence inconsistent with its registration"),
 	E(ATTEST_E_REFSET_SIGNATURE, "reference-value set not signed by a trusted operator key"),
+	E(ATTEST_E_CHAIN_UNTRUSTED, "certificate chain does not verify to the fleet root"),
 #undef E
 };
 

@@ -58,7 +58,11 @@ int attest_verify_creation(const TPM2B_PUBLIC *ak, const TPM2B_PUBLIC *key,
 	if (!same_bytes(a.extraData.buffer, a.extraData.size, qual, qual_len))
 		return attest_fail(ATTEST_E_EVIDENCE_QUALIFYING,
 				   "creation evidence qualifyingData is not bound to this challenge");
-	/* The creation data must parse exactly and hash to the certified value. */
+	/* The creation data must parse exactly and hash to the certified value.
+	 * Without creation data (an agent CA carries none) there is nothing to
+	 * compare; the object name and qualifyingData still bind the evidence. */
+	if (creation_data == NULL && creation_len == 0)
+		return attest_tpm_verify_sig(ak, attest, attest_len, sig);
 	if (creation_len == 0 || creation_len > sizeof(TPMS_CREATION_DATA) || md == NULL ||
 	    Tss2_MU_TPMS_CREATION_DATA_Unmarshal(creation_data, creation_len, &off, &cd) !=
 		    TSS2_RC_SUCCESS ||

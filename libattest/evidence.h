@@ -16,7 +16,9 @@
 /* Creation evidence for `key` signed by `ak`: attest bytes parse exactly
  * (no trailing bytes); magic == TPM_GENERATED_VALUE; type ==
  * TPM_ST_ATTEST_CREATION; objectName == name(key); extraData == qual;
- * creationHash == H_nameAlg(creation_data); signature by ak. */
+ * creationHash == H_nameAlg(creation_data) (skipped when creation_data is
+ * NULL and creation_len 0: agent CAs carry no creation data); signature
+ * by ak. */
 int attest_verify_creation(const TPM2B_PUBLIC *ak, const TPM2B_PUBLIC *key,
 			   const uint8_t *attest, size_t attest_len,
 			   const TPMT_SIGNATURE *sig, const uint8_t *creation_data,

@@ -205,14 +205,16 @@ static int find_ext(X509 *cert, const char *oid, X509_EXTENSION **out)
 }
 
 /* One extension whose value is exactly one DER UTF8String (octet == 0) or
- * OCTET STRING (octet == 1) of at most cap bytes without NUL, as a string. */
-static int ext_string(X509 *cert, const char *oid, int octet, int cap, char **out)
+ * OCTET STRING (octet == 1) of at most cap bytes; with text, no NUL and the
+ * copy is NUL-terminated. *out malloc'd, *len its length. */
+static int ext_bytes(X509 *cert, const char *oid, int octet, int cap, int text, uint8_t **out,
+		     size_t *outlen)
 {
 	X509_EXTENSION *ext;
 	ASN1_OCTET_STRING *oct;
 	ASN1_STRING *str = NULL;
 	const unsigned char *p, *end;
-	char *s;
+	uint8_t *s;
 	int len, r;
 
 	if (out == NULL)
@@ -233,7 +235,8 @@ static int ext_string(X509 *cert, const char *oid, int octet, int cap, char **ou
 		goto out;
 	}
 	len = ASN1_STRING_length(str);
-	if (len < 0 || len > cap || memchr(ASN1_STRING_get0_data(str), '\0', (size_t)len) != NULL) {
+	if (len < 0 || len > cap ||
+	    (text && memchr(ASN1_STRING_get0_data(str), '\0', (size_t)len) != NULL)) {
 		r = attest_fail(ATTEST_E_PARSE, "extension %s: %d bytes or a NUL byte", oid, len);
 		goto out;
 	}
@@ -244,10 +247,22 @@ static int ext_string(X509 *cert, const char *oid, int octet, int cap, char **ou
 	memcpy(s, ASN1_STRING_get0_data(str), (size_t)len);
 	s[len] = '\0';
 	*out = s;
+	if (outlen != NULL)
+		*outlen = (size_t)len;
 	r = ATTEST_OK;
 out:
 	ASN1_STRING_free(str);
 	return r;
+}
+
+static int ext_string(X509 *cert, const char *oid, int octet, int cap, char **out)
+{
+	return ext_bytes(cert, oid, octet, cap, 1, (uint8_t **)out, NULL);
+}
+
+int attest_x509_ext_octets(X509 *cert, const char *oid, size_t cap, uint8_t **out, size_t *len)
+{
+	return ext_bytes(cert, oid, 1, cap > INT32_MAX ? INT32_MAX : (int)cap, 0, out, len);
 }
 
 int attest_x509_ext_utf8(X509 *cert, const char *oid, char **out)

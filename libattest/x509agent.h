@@ -120,6 +120,10 @@ int attest_x509_make_leaf(X509 *issuer, const struct attest_leaf_params *p,
  * when absent, ATTEST_E_PARSE when it appears twice, is not exactly one
  * UTF8String, holds a NUL or is longer than 1024 bytes. */
 int attest_x509_ext_utf8(X509 *cert, const char *oid, char **out) ATTEST_MUST_CHECK;
+/* An OCTET STRING extension's bytes (at most cap); *out malloc'd, *len its
+ * length. ATTEST_E_NOT_FOUND when absent, ATTEST_E_PARSE otherwise. */
+int attest_x509_ext_octets(X509 *cert, const char *oid, size_t cap, uint8_t **out,
+			   size_t *len) ATTEST_MUST_CHECK;
 /* The intent chain a leaf carries (ATTEST_OID_INTENT: one OCTET STRING of
  * at most ATTEST_INTENT_MAX bytes, no NUL); *out malloc'd. The same codes. */
 int attest_x509_ext_intent(X509 *cert, char **out) ATTEST_MUST_CHECK;

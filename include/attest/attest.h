@@ -102,6 +102,7 @@ typedef enum attest_err {
 	ATTEST_E_RATE = 77,
 	ATTEST_E_AGENT_EVIDENCE = 78,
 	ATTEST_E_REFSET_SIGNATURE = 79,
+	ATTEST_E_CHAIN_UNTRUSTED = 80,
 	/* append new codes here; never renumber */
 	ATTEST_E__COUNT
 } attest_err;

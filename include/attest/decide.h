@@ -1,0 +1,110 @@
+/* decide.h - point-of-use access decisions (docs/verifier.md "Decisions").
+ *
+ * attest_decide() takes an agent's certificate chain (the mTLS peer chain,
+ * or PEM a resource server forwarded), an action, a resource and context,
+ * and decides from: the chain to the fleet root with the attestd path rule,
+ * validity windows, the fleet view of hosts and agents (revoked, approved,
+ * attested), the agent CA's TPM evidence, the intent chain the leaf
+ * carries, and the declarative policy (include/attest/policy.h). Default
+ * deny. The verifier serves it over HTTPS; a resource server can link it
+ * and supply the fleet view itself.
+ *
+ * What the caller supplies as the fleet view (struct attest_facts) is read
+ * on every decision, so revocations and host state changes apply at once.
+ * Verified certificates are cached: a leaf seen before is not verified
+ * again (only its validity, the fleet view and the policy are), and a new
+ * leaf under an already verified issuer costs one signature check for the
+ * leaf (plus its intent chain's). attest_decider_flush() empties the caches
+ * (the verifier calls it on every revocation).
+ *
+ * A decider is used by one thread at a time.
+ */
+#ifndef ATTEST_DECIDE_H
+#define ATTEST_DECIDE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/x509.h>
+
+#include "attest/attest.h"
+#include "attest/intent.h"
+#include "attest/policy.h"
+
+#define ATTEST_DECIDE_PEM_MAX (64 * 1024) /* PEM chain bytes */
+#define ATTEST_DECIDE_CHAIN_MAX 6         /* certificates in a presented chain */
+
+/* A host as the fleet view knows it. Pointers are borrowed until the next
+ * callback on the same attest_facts. */
+struct attest_host_facts {
+	int revoked;
+	int trusted;           /* last quote good (not untrusted, not never attested) */
+	int64_t last_good;     /* Unix time of the last good quote */
+	const uint8_t *ak;     /* marshalled TPM2B_PUBLIC of the enrolled AK */
+	size_t ak_len;
+};
+
+struct attest_agent_facts {
+	int revoked;
+	int approved;             /* 1 when approved or approval is not required */
+	char uuid[40];            /* registration's UUID */
+	uint8_t measurement[32];  /* registration's measurement */
+	int risk_tier;            /* enum attest_risk_tier (policy.h) */
+	int risk_score;           /* 0..100 */
+	const char *scopes;       /* allowed scopes, space-separated: registered,
+				   * within the fleet-wide cap */
+	const char *data_classes; /* space-separated */
+};
+
+/* Each returns ATTEST_OK, ATTEST_E_NOT_FOUND (unknown) or another code
+ * (the decision then denies with that code). */
+struct attest_facts {
+	int (*host)(void *arg, const char *host, struct attest_host_facts *out);
+	int (*agent)(void *arg, const char *agent_id, struct attest_agent_facts *out);
+	void *arg;
+};
+
+struct attest_decider;
+
+/* fleet_root: a reference is taken. trust (intent issuers) and facts are
+ * borrowed and must outlive the decider. */
+ATTEST_API int attest_decider_new(X509 *fleet_root, const struct attest_intent_trust *trust,
+				  const struct attest_facts *facts,
+				  struct attest_decider **out) ATTEST_MUST_CHECK;
+ATTEST_API void attest_decider_free(struct attest_decider *d);
+/* The policy to decide with (borrowed; swap it on reload). Without one
+ * every request is denied with ATTEST_E_NO_RULE. */
+ATTEST_API void attest_decider_set_policy(struct attest_decider *d, const struct attest_policy *p);
+/* Forget every cached verification (revocation, new fleet root). */
+ATTEST_API void attest_decider_flush(struct attest_decider *d);
+
+struct attest_decide_req {
+	STACK_OF(X509) *chain;     /* leaf first, then its issuers; or NULL and: */
+	const char *pem;           /* PEM certificates, leaf first */
+	size_t pem_len;
+	const char *action;        /* 1..64 printable ASCII */
+	const char *resource;      /* 1..256 printable ASCII */
+	const char *const *ctx_keys; /* optional context for the policy */
+	const char *const *ctx_values;
+	size_t nctx;
+	int64_t now;               /* Unix time; 0 = the clock */
+};
+
+struct attest_decision {
+	int allow;            /* 1 allow, 0 deny */
+	int reason;           /* ATTEST_OK, or the first check that denied */
+	char rule[64];        /* the policy rule that decided, "" if none */
+	char detail[256];     /* readable detail (for logs, not for the agent) */
+	char agent[400];      /* the leaf's agent ID, "" if the chain did not parse */
+	char host[64];
+	/* the verified intent chain, NULL without one; borrowed from the
+	 * decider, valid until its next call */
+	const struct attest_intent_chain *intent;
+};
+
+/* Decide. Returns out->reason: ATTEST_OK to allow, else why not (docs/
+ * verifier.md lists the order of checks and the code of each). */
+ATTEST_API int attest_decide(struct attest_decider *d, const struct attest_decide_req *req,
+			     struct attest_decision *out) ATTEST_MUST_CHECK;
+
+#endif

@@ -1,0 +1,1676 @@
+/* server.c - attest-verifier's HTTPS API (docs/verifier-api.md) on one
+ * libevent thread: every handler runs to completion on that thread, so the
+ * store, the decider and the caches need no locks. */
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cJSON.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509v3.h>
+#include <tss2/tss2_mu.h>
+
+#include "agentev.h"
+#include "attest/decide.h"
+#include "attest/intent.h"
+#include "attest/policy.h"
+#include "enrol.h"
+#include "err.h"
+#include "fileio.h"
+#include "httpd.h"
+#include "json.h"
+#include "quote.h"
+#include "refset.h"
+#include "server.h"
+#include "store.h"
+#include "tlsca.h"
+#include "x509.h"
+#include "x509agent.h"
+
+#define BODY_MAX (256 * 1024)
+#define DECIDE_BODY_MAX (64 * 1024)
+#define NONCES_PER_HOST 16
+#define REPORT_SKEW 300
+#define BUCKETS 1024
+#define AK_SLOTS 1024
+#define MAX_REFSETS 16
+#define MAX_OPERATORS 32
+
+enum role { ROLE_HOST = 0, ROLE_RESOURCE = 1, ROLE_ADMIN = 2 };
+
+struct bucket {
+	char key[80];
+	double tokens;
+	double last;
+};
+
+struct ak_entry {
+	char host[VSTORE_NAME_MAX];
+	uint8_t ak[sizeof(TPM2B_PUBLIC) + 8];
+	size_t ak_len;
+	uint32_t ref_mask;
+	uint8_t ref[24 * 32];
+	size_t ref_len;
+};
+
+struct metrics {
+	unsigned long requests[6]; /* by status class 1xx..5xx, [0] other */
+	unsigned long decisions_allow, decisions_deny;
+	unsigned long quotes_good, quotes_bad, reports, refused_callers, rate_limited;
+	unsigned long reason[ATTEST_E__COUNT];
+	unsigned long lat_bucket[8]; /* decision latency <= 50us,100,250,500,1ms,5,10,+Inf */
+	double lat_sum;
+};
+
+struct vsrv {
+	const struct vf_config *cfg;
+	struct event_base *base;
+	struct attest_httpd *httpd;
+	struct vstore *store;
+	struct attest_ca *ca;
+	X509 *root;
+	struct attest_intent_trust *trust;
+	struct attest_policy *policy;
+	char policy_path[PATH_MAX];
+	struct attest_decider *decider;
+	struct attest_facts facts;
+	struct attest_refset_operator ops[MAX_OPERATORS];
+	char op_names[MAX_OPERATORS][ATTEST_REFSET_KID_MAX + 1];
+	size_t nops;
+	struct attest_refset *sets[MAX_REFSETS];
+	size_t nsets;
+	int approval_required;
+	char scope_cap[VSTORE_LIST_MAX]; /* "" = no cap */
+	char facts_scopes[VSTORE_LIST_MAX];
+	struct vhost fact_host;
+	struct vagent fact_agent;
+	struct ak_entry *aks;
+	struct bucket *buckets;
+	struct metrics m;
+};
+
+/* ---- small helpers ---- */
+
+static int64_t now_s(void)
+{
+	return (int64_t)time(NULL);
+}
+
+static double mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void logf_(const char *fmt, ...)
+{
+	va_list ap;
+	char ts[32];
+	time_t t = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	fprintf(stderr, "%s attest-verifier: ", ts);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static void count_status(struct vsrv *s, int status)
+{
+	int c = status / 100;
+
+	s->m.requests[c >= 1 && c <= 5 ? c : 0]++;
+}
+
+static void reply_obj(struct vsrv *s, struct evhttp_request *req, int status, cJSON *o)
+{
+	char *txt = o != NULL ? cJSON_PrintUnformatted(o) : NULL;
+
+	count_status(s, status);
+	if (txt == NULL) {
+		attest_httpd_reply(req, 500, "{\"error\":\"ATTEST_E_NOMEM\"}", 26);
+		return;
+	}
+	attest_httpd_reply(req, status, txt, strlen(txt));
+	cJSON_free(txt);
+}
+
+/* Error reply: the code's name and static text; detail goes to the log. */
+static void reply_err(struct vsrv *s, struct evhttp_request *req, int status, int code,
+		      const char *what)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	logf_("%s %s from %s: %s (%s)", what, evhttp_request_get_uri(req),
+	      attest_httpd_peer_addr(req), attest_errname(code), attest_errdetail());
+	if (code >= 0 && code < ATTEST_E__COUNT)
+		s->m.reason[code]++;
+	if (o != NULL) {
+		cJSON_AddStringToObject(o, "error", attest_errname(code));
+		cJSON_AddNumberToObject(o, "code", code);
+		cJSON_AddStringToObject(o, "message", attest_strerror(code));
+	}
+	reply_obj(s, req, status, o);
+	cJSON_Delete(o);
+}
+
+static int status_of(int code)
+{
+	switch (code) {
+	case ATTEST_E_PARSE:
+	case ATTEST_E_DUPLICATE_KEY:
+	case ATTEST_E_INVALID_ARG:
+		return 400;
+	case ATTEST_E_TOO_LARGE:
+		return 413;
+	case ATTEST_E_NOT_FOUND:
+	case ATTEST_E_HOST_UNKNOWN:
+	case ATTEST_E_AGENT_UNKNOWN:
+		return 404;
+	case ATTEST_E_RATE:
+		return 429;
+	case ATTEST_E_INTERNAL:
+	case ATTEST_E_NOMEM:
+	case ATTEST_E_IO:
+		return 500;
+	default:
+		return 403;
+	}
+}
+
+static int body_json(struct evhttp_request *req, size_t cap, const char *const *keys,
+		     cJSON **out, char **raw)
+{
+	char *b = NULL;
+	size_t n = 0;
+	int r;
+
+	*out = NULL;
+	if ((r = attest_httpd_body(req, cap, &b, &n)) != ATTEST_OK)
+		return r;
+	if ((r = attest_json_parse(b, n, cap, out)) == ATTEST_OK && keys != NULL &&
+	    (r = attest_json_only(*out, keys)) != ATTEST_OK) {
+		cJSON_Delete(*out);
+		*out = NULL;
+	}
+	if (raw != NULL && r == ATTEST_OK)
+		*raw = b;
+	else
+		free(b);
+	return r;
+}
+
+static const char *opt_str(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* ---- rate limits: token buckets keyed by caller or address ---- */
+
+static int rate_ok(struct vsrv *s, const char *key, long per_s)
+{
+	uint64_t h = 1469598103934665603ull;
+	struct bucket *b;
+	double t = mono();
+
+	for (const char *p = key; *p != '\0'; p++)
+		h = (h ^ (uint8_t)*p) * 1099511628211ull;
+	b = &s->buckets[h % BUCKETS];
+	if (strcmp(b->key, key) != 0) {
+		(void)snprintf(b->key, sizeof(b->key), "%s", key);
+		b->tokens = (double)per_s * 2;
+		b->last = t;
+	}
+	b->tokens += (t - b->last) * (double)per_s;
+	if (b->tokens > (double)per_s * 2)
+		b->tokens = (double)per_s * 2;
+	b->last = t;
+	if (b->tokens < 1.0)
+		return 0;
+	b->tokens -= 1.0;
+	return 1;
+}
+
+/* ---- callers ---- */
+
+/* The enrolled caller behind req's client certificate, if its role is at
+ * least `need`. */
+static int caller_of(struct vsrv *s, struct evhttp_request *req, enum role need,
+		     struct vcaller *c)
+{
+	X509 *peer = attest_httpd_peer(req);
+	uint8_t h[32];
+	int r;
+
+	memset(c, 0, sizeof(*c));
+	if (peer == NULL)
+		return attest_fail(ATTEST_E_CALLER, "no client certificate");
+	if ((r = vf_spki_hash(peer, h)) != ATTEST_OK)
+		return r;
+	r = s->store->ops->caller_by_spki(s->store, h, c);
+	if (r == ATTEST_E_NOT_FOUND)
+		return attest_fail(ATTEST_E_CALLER, "client certificate is not an enrolled caller");
+	if (r != ATTEST_OK)
+		return r;
+	if (c->revoked)
+		return attest_fail(ATTEST_E_CALLER, "caller %s is revoked", c->name);
+	if ((need == ROLE_ADMIN && c->role != VCALLER_ADMIN) ||
+	    (need == ROLE_RESOURCE && c->role != VCALLER_RESOURCE && c->role != VCALLER_ADMIN))
+		return attest_fail(ATTEST_E_CALLER, "caller %s may not use this endpoint", c->name);
+	return ATTEST_OK;
+}
+
+/* ---- fleet CA records, cached ---- */
+
+static int host_record(struct vsrv *s, const char *host, struct ak_entry **out)
+{
+	uint64_t h = 1469598103934665603ull;
+	struct ak_entry *e;
+	TPM2B_PUBLIC ak;
+	size_t off = 0;
+	int r;
+
+	for (const char *p = host; *p != '\0'; p++)
+		h = (h ^ (uint8_t)*p) * 1099511628211ull;
+	e = &s->aks[h % AK_SLOTS];
+	if (strcmp(e->host, host) == 0) {
+		*out = e;
+		return ATTEST_OK;
+	}
+	memset(&ak, 0, sizeof(ak));
+	r = attest_ca_host_info(s->ca, host, &ak, &e->ref_mask, e->ref, sizeof(e->ref), &e->ref_len);
+	if (r != ATTEST_OK) {
+		e->host[0] = '\0';
+		return r == ATTEST_E_NOT_FOUND || r == ATTEST_E_INVALID_ARG
+			       ? attest_fail(ATTEST_E_HOST_UNKNOWN, "host %.64s is not enrolled", host)
+			       : r;
+	}
+	if (Tss2_MU_TPM2B_PUBLIC_Marshal(&ak, e->ak, sizeof(e->ak), &off) != TSS2_RC_SUCCESS) {
+		e->host[0] = '\0';
+		return attest_fail(ATTEST_E_INTERNAL, "marshal AK");
+	}
+	e->ak_len = off;
+	(void)snprintf(e->host, sizeof(e->host), "%s", host);
+	*out = e;
+	return ATTEST_OK;
+}
+
+/* The store's host row, created (state new) for a host the CA enrolled. */
+static int host_row(struct vsrv *s, const char *host, struct vhost *h)
+{
+	struct ak_entry *e;
+	int r = s->store->ops->host_get(s->store, host, h);
+
+	if (r != ATTEST_E_NOT_FOUND)
+		return r;
+	if ((r = host_record(s, host, &e)) != ATTEST_OK)
+		return r;
+	memset(h, 0, sizeof(*h));
+	(void)snprintf(h->name, sizeof(h->name), "%s", host);
+	h->state = VHOST_NEW;
+	return s->store->ops->host_put(s->store, h);
+}
+
+/* ---- facts for the decider ---- */
+
+static int fact_host(void *arg, const char *host, struct attest_host_facts *out)
+{
+	struct vsrv *s = arg;
+	struct ak_entry *e;
+	int r;
+
+	if ((r = s->store->ops->host_get(s->store, host, &s->fact_host)) != ATTEST_OK)
+		return r;
+	if ((r = host_record(s, host, &e)) != ATTEST_OK)
+		return r == ATTEST_E_HOST_UNKNOWN ? ATTEST_E_NOT_FOUND : r;
+	out->revoked = s->fact_host.revoked;
+	out->trusted = s->fact_host.state == VHOST_TRUSTED;
+	out->last_good = s->fact_host.last_good;
+	out->ak = e->ak;
+	out->ak_len = e->ak_len;
+	return ATTEST_OK;
+}
+
+static int in_list(const char *words, const char *w)
+{
+	size_t n = strlen(w);
+
+	for (const char *p = words; *p != '\0';) {
+		const char *e = strchr(p, ' ');
+		size_t len = e != NULL ? (size_t)(e - p) : strlen(p);
+
+		if (len == n && memcmp(p, w, n) == 0)
+			return 1;
+		if (e == NULL)
+			break;
+		p = e + 1;
+	}
+	return 0;
+}
+
+static int fact_agent(void *arg, const char *id, struct attest_agent_facts *out)
+{
+	struct vsrv *s = arg;
+	struct vagent *a = &s->fact_agent;
+	size_t used = 0;
+	int r;
+
+	if ((r = s->store->ops->agent_get(s->store, id, a)) != ATTEST_OK)
+		return r;
+	out->revoked = a->revoked;
+	out->approved = a->approved || !s->approval_required;
+	(void)snprintf(out->uuid, sizeof(out->uuid), "%s", a->uuid);
+	memcpy(out->measurement, a->measurement, 32);
+	out->risk_tier = a->risk_tier;
+	out->risk_score = a->risk_score;
+	out->data_classes = a->data_classes;
+	/* registered scopes within the fleet-wide cap */
+	s->facts_scopes[0] = '\0';
+	for (char *save = NULL, *w = strtok_r(a->scopes, " ", &save); w != NULL;
+	     w = strtok_r(NULL, " ", &save)) {
+		int n;
+
+		if (s->scope_cap[0] != '\0' && !in_list(s->scope_cap, w))
+			continue;
+		n = snprintf(s->facts_scopes + used, sizeof(s->facts_scopes) - used, "%s%s",
+			     used ? " " : "", w);
+		if (n < 0 || (size_t)n >= sizeof(s->facts_scopes) - used)
+			break;
+		used += (size_t)n;
+	}
+	out->scopes = s->facts_scopes;
+	return ATTEST_OK;
+}
+
+/* ---- configuration loaded at start ---- */
+
+static int load_settings(struct vsrv *s)
+{
+	char v[VSTORE_LIST_MAX];
+	int r = s->store->ops->setting_get(s->store, "approval_required", v, sizeof(v));
+
+	if (r == ATTEST_OK)
+		s->approval_required = strcmp(v, "1") == 0;
+	else if (r != ATTEST_E_NOT_FOUND)
+		return r;
+	r = s->store->ops->setting_get(s->store, "scope_cap", s->scope_cap, sizeof(s->scope_cap));
+	if (r == ATTEST_E_NOT_FOUND) {
+		s->scope_cap[0] = '\0';
+		r = ATTEST_OK;
+	}
+	return r;
+}
+
+/* PEM public keys STATE/<sub>/<name>.pem; cb(name, key) for each. */
+static int load_keys(const char *state, const char *sub,
+		     int (*cb)(struct vsrv *s, const char *name, EVP_PKEY *k), struct vsrv *s)
+{
+	char dir[PATH_MAX], path[PATH_MAX], name[80];
+	DIR *d;
+	struct dirent *de;
+	int r = ATTEST_OK;
+
+	if ((size_t)snprintf(dir, sizeof(dir), "%s/%s", state, sub) >= sizeof(dir))
+		return attest_fail(ATTEST_E_INVALID_ARG, "path too long");
+	if ((d = opendir(dir)) == NULL)
+		return errno == ENOENT ? ATTEST_OK : attest_fail(ATTEST_E_IO, "%s: %s", dir, strerror(errno));
+	while (r == ATTEST_OK && (de = readdir(d)) != NULL) {
+		size_t n = strlen(de->d_name);
+		EVP_PKEY *k = NULL;
+		FILE *f;
+
+		if (n < 5 || n - 4 >= sizeof(name) || strcmp(de->d_name + n - 4, ".pem") != 0 ||
+		    de->d_name[0] == '.')
+			continue;
+		memcpy(name, de->d_name, n - 4);
+		name[n - 4] = '\0';
+		(void)snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if ((f = fopen(path, "re")) == NULL) {
+			r = attest_fail(ATTEST_E_IO, "%s: %s", path, strerror(errno));
+			break;
+		}
+		k = PEM_read_PUBKEY(f, NULL, NULL, NULL);
+		fclose(f);
+		if (k == NULL) {
+			r = attest_fail_ossl(ATTEST_E_PARSE, "%s is not a PEM public key", path);
+			break;
+		}
+		r = cb(s, name, k);
+		EVP_PKEY_free(k);
+	}
+	closedir(d);
+	return r;
+}
+
+static int add_issuer(struct vsrv *s, const char *name, EVP_PKEY *k)
+{
+	return attest_intent_trust_add_issuer(s->trust, name, k);
+}
+
+static int add_operator(struct vsrv *s, const char *name, EVP_PKEY *k)
+{
+	if (s->nops >= MAX_OPERATORS || !attest_refset_kid_ok(name))
+		return attest_fail(ATTEST_E_INVALID_ARG, "operator key %s: bad name or too many", name);
+	if (!EVP_PKEY_up_ref(k))
+		return attest_fail_ossl(ATTEST_E_NOMEM, "operator key");
+	(void)snprintf(s->op_names[s->nops], sizeof(s->op_names[0]), "%s", name);
+	s->ops[s->nops].kid = s->op_names[s->nops];
+	s->ops[s->nops].key = k;
+	s->nops++;
+	return ATTEST_OK;
+}
+
+static int refset_cb(void *arg, const struct vrefset *rs)
+{
+	struct vsrv *s = arg;
+	struct attest_refset *set = NULL;
+	int r;
+
+	if (s->nsets >= MAX_REFSETS)
+		return attest_fail(ATTEST_E_TOO_LARGE, "over %d active reference sets", MAX_REFSETS);
+	r = attest_refset_verify(rs->jws, strlen(rs->jws), s->ops, s->nops, now_s(), &set);
+	if (r != ATTEST_OK) {
+		logf_("reference set %s not used: %s (%s)", rs->name, attest_errname(r),
+		      attest_errdetail());
+		return ATTEST_OK; /* an expired set drops out; the others stay */
+	}
+	s->sets[s->nsets++] = set;
+	return ATTEST_OK;
+}
+
+static int load_refsets(struct vsrv *s)
+{
+	for (size_t i = 0; i < s->nsets; i++)
+		attest_refset_free(s->sets[i]);
+	s->nsets = 0;
+	return s->store->ops->refset_list(s->store, 1, refset_cb, s);
+}
+
+static int load_policy(struct vsrv *s)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	struct attest_policy *p = NULL;
+	int r;
+
+	if ((r = attest_file_read(s->policy_path, ATTEST_POLICY_MAX_BYTES, &buf, &len)) != ATTEST_OK)
+		return r;
+	r = attest_policy_load((const char *)buf, len, &p);
+	free(buf);
+	if (r != ATTEST_OK)
+		return r;
+	attest_decider_set_policy(s->decider, p);
+	attest_policy_free(s->policy);
+	s->policy = p;
+	logf_("policy %s loaded: %zu rules, version %s", s->policy_path,
+	      attest_policy_rule_count(p), attest_policy_version(p));
+	return ATTEST_OK;
+}
+
+/* ---- host endpoints ---- */
+
+static void h_enrol(struct vsrv *s, struct evhttp_request *req, int response)
+{
+	char *b = NULL, *out = NULL;
+	size_t n = 0;
+	int r;
+
+	if ((r = attest_httpd_body(req, ATTEST_ENROL_MSG_CAP, &b, &n)) == ATTEST_OK)
+		r = response ? attest_ca_handle_response(s->ca, b, n, &out)
+			     : attest_ca_handle_request(s->ca, b, n, &out);
+	free(b);
+	if (r != ATTEST_OK) {
+		reply_err(s, req, status_of(r), r, "enrolment refused");
+		return;
+	}
+	logf_("enrolment %s answered for %s", response ? "response" : "request",
+	      attest_httpd_peer_addr(req));
+	count_status(s, 200);
+	attest_httpd_reply(req, 200, out, strlen(out));
+	free(out);
+}
+
+static void h_nonce(struct vsrv *s, struct evhttp_request *req)
+{
+	static const char *const keys[] = {"host", NULL};
+	cJSON *in = NULL, *o = NULL;
+	const char *host;
+	struct vhost h;
+	uint8_t nonce[VSTORE_NONCE_LEN];
+	int64_t exp = now_s() + s->cfg->nonce_ttl;
+	int r;
+
+	if ((r = body_json(req, 4096, keys, &in, NULL)) != ATTEST_OK ||
+	    (r = attest_json_str(in, "host", ATTEST_MAX_NAME, &host)) != ATTEST_OK ||
+	    (r = host_row(s, host, &h)) != ATTEST_OK)
+		goto out;
+	if (h.revoked) {
+		r = attest_fail(ATTEST_E_REVOKED, "host %s is revoked", host);
+		goto out;
+	}
+	if (RAND_bytes(nonce, sizeof(nonce)) != 1) {
+		r = attest_fail_ossl(ATTEST_E_CRYPTO, "nonce");
+		goto out;
+	}
+	if ((r = s->store->ops->nonce_prune(s->store, now_s())) != ATTEST_OK ||
+	    (r = s->store->ops->nonce_issue(s->store, host, nonce, exp)) != ATTEST_OK)
+		goto out;
+	if ((o = cJSON_CreateObject()) == NULL ||
+	    (r = attest_json_add_b64(o, "nonce", nonce, sizeof(nonce))) != ATTEST_OK ||
+	    (r = attest_json_add_u64(o, "expires", (uint64_t)exp)) != ATTEST_OK)
+		goto out;
+	reply_obj(s, req, 200, o);
+out:
+	if (r != ATTEST_OK)
+		reply_err(s, req, status_of(r), r, "nonce refused");
+	cJSON_Delete(in);
+	cJSON_Delete(o);
+}
+
+struct nonce_ctx {
+	struct vsrv *s;
+	const char *host;
+};
+
+static int take_nonce(void *arg, const uint8_t *nonce, size_t len)
+{
+	struct nonce_ctx *c = arg;
+
+	if (len != VSTORE_NONCE_LEN)
+		return attest_fail(ATTEST_E_NONCE, "nonce of %zu bytes", len);
+	return c->s->store->ops->nonce_take(c->s->store, c->host, nonce, now_s());
+}
+
+/* Failures the host's TPM signed (or that follow from what it signed)
+ * demote it; anything before the signature check could come from anyone
+ * and only gets the request refused (docs/design-notes.md). */
+static int attributable(int r)
+{
+	return r == ATTEST_E_QUOTE_COUNTER || r == ATTEST_E_PCR_MISMATCH ||
+	       r == ATTEST_E_EVENTLOG_POLICY;
+}
+
+static int enrolment_reference(const struct ak_entry *e, uint32_t mask, const uint8_t *vals,
+			       size_t len)
+{
+	size_t vi = 0, ri = 0;
+
+	for (unsigned i = 0; i < 24; i++) {
+		int in_q = (mask >> i) & 1, in_r = (e->ref_mask >> i) & 1;
+
+		if (in_q && in_r) {
+			if ((vi + 1) * 32 > len || (ri + 1) * 32 > e->ref_len)
+				return attest_fail(ATTEST_E_INTERNAL, "reference bounds");
+			if (CRYPTO_memcmp(vals + vi * 32, e->ref + ri * 32, 32) != 0)
+				return attest_fail(ATTEST_E_PCR_MISMATCH,
+						   "PCR %u differs from the value quoted at enrolment", i);
+		}
+		vi += (size_t)in_q;
+		ri += (size_t)in_r;
+	}
+	return ATTEST_OK;
+}
+
+static void h_quote(struct vsrv *s, struct evhttp_request *req)
+{
+	static const char *const keys[] = {"host", "nonce", "attest", "signature", "pcr_mask",
+					   "pcr_values", "eventlog", "renew", NULL};
+	cJSON *in = NULL, *o = NULL;
+	const cJSON *renew;
+	const char *host;
+	uint8_t *nonce = NULL, *att = NULL, *sig = NULL, *vals = NULL, *log = NULL;
+	size_t nonce_len = 0, att_len = 0, sig_len = 0, vals_len = 0, log_len = 0, off = 0;
+	uint64_t mask = 0;
+	struct vhost h;
+	struct ak_entry *e;
+	TPM2B_PUBLIC ak;
+	struct attest_quote_counters prev;
+	struct attest_quote_result res;
+	struct nonce_ctx nc = {s, NULL};
+	char *hostca = NULL;
+	int r, q;
+
+	if ((r = body_json(req, BODY_MAX, keys, &in, NULL)) != ATTEST_OK ||
+	    (r = attest_json_str(in, "host", ATTEST_MAX_NAME, &host)) != ATTEST_OK ||
+	    (r = attest_json_b64(in, "attest", sizeof(TPMS_ATTEST), &att, &att_len)) != ATTEST_OK ||
+	    (r = attest_json_b64(in, "signature", sizeof(TPMT_SIGNATURE), &sig, &sig_len)) !=
+		    ATTEST_OK ||
+	    (r = attest_json_u64(in, "pcr_mask", &mask)) != ATTEST_OK ||
+	    (r = attest_json_b64(in, "pcr_values", 24 * 32, &vals, &vals_len)) != ATTEST_OK)
+		goto out;
+	if (cJSON_GetObjectItemCaseSensitive(in, "nonce") != NULL &&
+	    (r = attest_json_b64(in, "nonce", 64, &nonce, &nonce_len)) != ATTEST_OK)
+		goto out;
+	if (cJSON_GetObjectItemCaseSensitive(in, "eventlog") != NULL &&
+	    (r = attest_json_b64(in, "eventlog", BODY_MAX, &log, &log_len)) != ATTEST_OK)
+		goto out;
+	renew = cJSON_GetObjectItemCaseSensitive(in, "renew");
+	if (mask > 0xffffffu || (renew != NULL && !cJSON_IsBool(renew))) {
+		r = attest_fail(ATTEST_E_PARSE, "pcr_mask or renew malformed");
+		goto out;
+	}
+	if ((r = host_row(s, host, &h)) != ATTEST_OK || (r = host_record(s, host, &e)) != ATTEST_OK)
+		goto out;
+	if (h.revoked) {
+		r = attest_fail(ATTEST_E_REVOKED, "host %s is revoked", host);
+		goto out;
+	}
+	memset(&ak, 0, sizeof(ak));
+	if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(e->ak, e->ak_len, &off, &ak) != TSS2_RC_SUCCESS) {
+		r = attest_fail(ATTEST_E_INTERNAL, "AK record");
+		goto out;
+	}
+	prev.have = h.have_clock;
+	prev.reset_count = h.reset_count;
+	prev.restart_count = h.restart_count;
+	prev.clock = h.clock;
+	nc.host = host;
+	{
+		struct attest_quote_evidence ev = {att, att_len, sig, sig_len, (uint32_t)mask,
+						   vals, vals_len, log, log_len};
+		struct attest_quote_policy pol = {s->cfg->quote_mask, take_nonce, &nc, &prev,
+						  s->sets, s->nsets};
+
+		q = attest_quote_appraise(&ak, &ev, &pol, &res);
+		if (q == ATTEST_OK && s->nsets == 0)
+			q = enrolment_reference(e, (uint32_t)mask, vals, vals_len);
+	}
+	h.last_quote = now_s();
+	if (q == ATTEST_OK) {
+		h.state = VHOST_TRUSTED;
+		h.reason_code = 0;
+		h.reason[0] = '\0';
+		h.last_good = h.last_quote;
+		if (res.reboot)
+			h.boots++;
+		if (!res.safe)
+			h.unsafe_seen = 1;
+		h.have_clock = 1;
+		h.reset_count = res.now.reset_count;
+		h.restart_count = res.now.restart_count;
+		h.clock = res.now.clock;
+		(void)snprintf(h.refset, sizeof(h.refset), "%s",
+			       s->nsets ? res.refset : "enrolment");
+		s->m.quotes_good++;
+	} else {
+		s->m.quotes_bad++;
+		logf_("quote from %s refused: %s (%s)", host, attest_errname(q), attest_errdetail());
+		if (!attributable(q)) {
+			r = q;
+			goto out;
+		}
+		h.state = VHOST_UNTRUSTED;
+		h.reason_code = q;
+		(void)snprintf(h.reason, sizeof(h.reason), "%s", attest_errdetail());
+	}
+	if ((r = s->store->ops->host_put(s->store, &h)) != ATTEST_OK)
+		goto out;
+	if (q == ATTEST_OK && cJSON_IsTrue(renew) &&
+	    (r = attest_ca_reissue_host(s->ca, host, &hostca)) != ATTEST_OK)
+		goto out;
+	logf_("host %s: %s%s%s%s", host, q == ATTEST_OK ? "trusted" : "untrusted",
+	      q == ATTEST_OK ? "" : ", ", q == ATTEST_OK ? "" : attest_errname(q),
+	      q == ATTEST_OK && res.reboot ? ", rebooted" : "");
+	if ((o = cJSON_CreateObject()) == NULL ||
+	    (r = attest_json_add_str(o, "state", q == ATTEST_OK ? "trusted" : "untrusted")) !=
+		    ATTEST_OK ||
+	    (r = attest_json_add_str(o, "reason", attest_errname(q))) != ATTEST_OK ||
+	    cJSON_AddBoolToObject(o, "reboot", q == ATTEST_OK && res.reboot) == NULL ||
+	    (r = attest_json_add_str(o, "refset", q == ATTEST_OK ? h.refset : "")) != ATTEST_OK ||
+	    (hostca != NULL && (r = attest_json_add_str(o, "host_ca", hostca)) != ATTEST_OK)) {
+		r = r != ATTEST_OK ? r : ATTEST_E_NOMEM;
+		goto out;
+	}
+	reply_obj(s, req, 200, o);
+	r = ATTEST_OK;
+out:
+	if (r != ATTEST_OK)
+		reply_err(s, req, status_of(r), r, "quote refused");
+	free(nonce);
+	free(att);
+	free(sig);
+	free(vals);
+	free(log);
+	free(hostca);
+	cJSON_Delete(in);
+	cJSON_Delete(o);
+}
+
+/* ---- inventory reports ---- */
+
+static int verify_host_ca(struct vsrv *s, const char *pem, const char *host, X509 **out)
+{
+	X509 *c = NULL;
+	X509_STORE *st = NULL;
+	X509_STORE_CTX *ctx = NULL;
+	char *hid = NULL;
+	int r;
+
+	*out = NULL;
+	if ((r = attest_x509_from_pem(pem, strlen(pem), &c)) != ATTEST_OK)
+		return r;
+	if ((st = X509_STORE_new()) == NULL || X509_STORE_add_cert(st, s->root) != 1 ||
+	    (ctx = X509_STORE_CTX_new()) == NULL || X509_STORE_CTX_init(ctx, st, c, NULL) != 1) {
+		r = attest_fail_ossl(ATTEST_E_NOMEM, "verify host CA");
+		goto out;
+	}
+	if (X509_verify_cert(ctx) != 1) {
+		r = attest_fail(ATTEST_E_CHAIN_UNTRUSTED, "host CA: %s",
+				X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+		ERR_clear_error();
+		goto out;
+	}
+	if ((r = attest_x509_ext_utf8(c, ATTEST_OID_HOST_ID, &hid)) != ATTEST_OK ||
+	    strcmp(hid, host) != 0) {
+		r = attest_fail(ATTEST_E_PATH, "host CA is not the certificate of host %s", host);
+		goto out;
+	}
+	*out = c;
+	c = NULL;
+	r = ATTEST_OK;
+out:
+	free(hid);
+	X509_STORE_CTX_free(ctx);
+	X509_STORE_free(st);
+	X509_free(c);
+	return r;
+}
+
+static int verify_report_sig(X509 *host_ca, const char *report, const uint8_t *sig,
+			     size_t sig_len)
+{
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	int ok = c != NULL &&
+		 EVP_DigestVerifyInit(c, NULL, EVP_sha256(), NULL, X509_get0_pubkey(host_ca)) == 1 &&
+		 EVP_DigestVerify(c, sig, sig_len, (const uint8_t *)report, strlen(report)) == 1;
+
+	EVP_MD_CTX_free(c);
+	ERR_clear_error();
+	return ok ? ATTEST_OK
+		  : attest_fail(ATTEST_E_EVIDENCE_SIGNATURE,
+				"report is not signed by the host's issuing key");
+}
+
+static int join_list(const cJSON *arr, char *out, size_t outsz)
+{
+	const cJSON *it;
+	size_t used = 0;
+
+	out[0] = '\0';
+	if (arr == NULL)
+		return ATTEST_OK;
+	if (!cJSON_IsArray(arr))
+		return attest_fail(ATTEST_E_PARSE, "list is not an array");
+	cJSON_ArrayForEach(it, arr) {
+		int n;
+
+		if (!cJSON_IsString(it) || it->valuestring[0] == '\0' ||
+		    strchr(it->valuestring, ' ') != NULL)
+			return attest_fail(ATTEST_E_PARSE, "list entry is not a word");
+		n = snprintf(out + used, outsz - used, "%s%s", used ? " " : "", it->valuestring);
+		if (n < 0 || (size_t)n >= outsz - used)
+			return attest_fail(ATTEST_E_TOO_LARGE, "list too long");
+		used += (size_t)n;
+	}
+	return ATTEST_OK;
+}
+
+struct mark_ctx {
+	struct vsrv *s;
+	const char *host;
+	const cJSON *agents;
+	int r;
+};
+
+static int mark_removed(void *arg, const struct vagent *a)
+{
+	struct mark_ctx *m = arg;
+	const cJSON *it;
+	struct vagent c;
+
+	if (strcmp(a->host, m->host) != 0 || a->revoked)
+		return ATTEST_OK;
+	cJSON_ArrayForEach(it, m->agents) {
+		const char *id = opt_str(it, "id");
+
+		if (id != NULL && strcmp(id, a->id) == 0)
+			return ATTEST_OK;
+	}
+	c = *a;
+	c.revoked = 1;
+	(void)snprintf(c.revoke_reason, sizeof(c.revoke_reason), "removed from host");
+	return m->s->store->ops->agent_put(m->s->store, &c);
+}
+
+static int report_agent(struct vsrv *s, X509 *host_ca, const TPM2B_PUBLIC *ak, const char *host,
+			const cJSON *j)
+{
+	static const char *const keys[] = {"id", "uuid", "agent_ca", "scopes", "data_classes",
+					   "risk_tier", "risk_score", "delegate_depth", "revoked",
+					   NULL};
+	struct vagent a, old;
+	struct attest_agent_ca_info info = {0};
+	struct attest_agent_id aid;
+	const char *id, *tier;
+	const cJSON *score, *depth, *rev;
+	uint8_t *der = NULL;
+	const uint8_t *p;
+	size_t der_len = 0;
+	X509 *ca = NULL;
+	int r;
+
+	memset(&a, 0, sizeof(a));
+	if ((r = attest_json_only(j, keys)) != ATTEST_OK ||
+	    (r = attest_json_str(j, "id", VSTORE_ID_MAX - 1, &id)) != ATTEST_OK ||
+	    (r = attest_json_b64(j, "agent_ca", 8192, &der, &der_len)) != ATTEST_OK ||
+	    (r = attest_json_str(j, "risk_tier", 16, &tier)) != ATTEST_OK ||
+	    (r = join_list(cJSON_GetObjectItemCaseSensitive(j, "scopes"), a.scopes,
+			   sizeof(a.scopes))) != ATTEST_OK ||
+	    (r = join_list(cJSON_GetObjectItemCaseSensitive(j, "data_classes"), a.data_classes,
+			   sizeof(a.data_classes))) != ATTEST_OK)
+		goto out;
+	score = cJSON_GetObjectItemCaseSensitive(j, "risk_score");
+	depth = cJSON_GetObjectItemCaseSensitive(j, "delegate_depth");
+	rev = cJSON_GetObjectItemCaseSensitive(j, "revoked");
+	if (!cJSON_IsNumber(score) || score->valuedouble < 0 || score->valuedouble > 100 ||
+	    !cJSON_IsNumber(depth) || depth->valuedouble < 0 || depth->valuedouble > 3 ||
+	    !cJSON_IsBool(rev) || attest_risk_tier_from_name(tier) == ATTEST_RISK_TIER_UNKNOWN ||
+	    attest_agent_id_parse(id, &aid) != ATTEST_OK || strcmp(aid.host, host) != 0) {
+		r = attest_fail(ATTEST_E_PARSE, "agent entry %.200s malformed", id);
+		goto out;
+	}
+	p = der;
+	if ((ca = d2i_X509(NULL, &p, (long)der_len)) == NULL || p != der + der_len) {
+		r = attest_fail(ATTEST_E_PARSE, "agent CA of %s is not one DER certificate", id);
+		goto out;
+	}
+	if (X509_check_issued(host_ca, ca) != X509_V_OK ||
+	    X509_verify(ca, X509_get0_pubkey(host_ca)) != 1) {
+		ERR_clear_error();
+		r = attest_fail(ATTEST_E_CHAIN_UNTRUSTED, "agent CA of %s not issued by the host CA", id);
+		goto out;
+	}
+	if ((r = attest_agent_ca_evidence(ca, ak, &info)) != ATTEST_OK)
+		goto out;
+	if (strcmp(info.id, id) != 0) {
+		r = attest_fail(ATTEST_E_AGENT_EVIDENCE, "agent CA names %s, entry %s", info.id, id);
+		goto out;
+	}
+	(void)snprintf(a.id, sizeof(a.id), "%s", id);
+	(void)snprintf(a.host, sizeof(a.host), "%s", host);
+	(void)snprintf(a.uuid, sizeof(a.uuid), "%s", info.uuid);
+	if (EVP_Digest(der, der_len, a.agent_ca_hash, NULL, EVP_sha256(), NULL) != 1) {
+		r = attest_fail_ossl(ATTEST_E_CRYPTO, "hash");
+		goto out;
+	}
+	memcpy(a.measurement, info.measurement, 32);
+	memcpy(a.policy, info.policy, 32);
+	a.risk_tier = attest_risk_tier_from_name(tier);
+	a.risk_score = (int)score->valuedouble;
+	a.delegate_depth = (int)depth->valuedouble;
+	a.registered = now_s();
+	a.revoked = cJSON_IsTrue(rev);
+	if (a.revoked)
+		(void)snprintf(a.revoke_reason, sizeof(a.revoke_reason), "revoked on host");
+	r = s->store->ops->agent_get(s->store, id, &old);
+	if (r == ATTEST_OK) {
+		/* approval and a verifier-side revocation survive reports of
+		 * the same registration */
+		if (strcmp(old.uuid, a.uuid) == 0) {
+			a.approved = old.approved;
+			a.registered = old.registered;
+			if (old.revoked && !a.revoked) {
+				a.revoked = 1;
+				memcpy(a.revoke_reason, old.revoke_reason, sizeof(a.revoke_reason));
+			}
+		}
+	} else if (r != ATTEST_E_NOT_FOUND) {
+		goto out;
+	}
+	r = s->store->ops->agent_put(s->store, &a);
+out:
+	attest_agent_ca_info_clear(&info);
+	X509_free(ca);
+	free(der);
+	return r;
+}
+
+static void h_report(struct vsrv *s, struct evhttp_request *req)
+{
+	static const char *const keys[] = {"report", "signature", "host_ca", NULL};
+	static const char *const rkeys[] = {"type", "version", "host", "time", "agents", NULL};
+	cJSON *in = NULL, *rep = NULL;
+	const char *report, *pem, *host, *type;
+	const cJSON *agents, *it;
+	uint8_t *sig = NULL;
+	size_t sig_len = 0, off = 0;
+	uint64_t t = 0;
+	X509 *host_ca = NULL;
+	struct ak_entry *e;
+	TPM2B_PUBLIC ak;
+	char key[100], last[32];
+	int r;
+
+	if ((r = body_json(req, BODY_MAX, keys, &in, NULL)) != ATTEST_OK ||
+	    (r = attest_json_str(in, "report", BODY_MAX, &report)) != ATTEST_OK ||
+	    (r = attest_json_str(in, "host_ca", 16384, &pem)) != ATTEST_OK ||
+	    (r = attest_json_b64(in, "signature", 80, &sig, &sig_len)) != ATTEST_OK ||
+	    (r = attest_json_parse(report, strlen(report), BODY_MAX, &rep)) != ATTEST_OK ||
+	    (r = attest_json_only(rep, rkeys)) != ATTEST_OK ||
+	    (r = attest_json_str(rep, "type", 32, &type)) != ATTEST_OK ||
+	    (r = attest_json_str(rep, "host", ATTEST_MAX_NAME, &host)) != ATTEST_OK ||
+	    (r = attest_json_u64(rep, "time", &t)) != ATTEST_OK)
+		goto out;
+	agents = cJSON_GetObjectItemCaseSensitive(rep, "agents");
+	if (strcmp(type, "agent-report") != 0 || !cJSON_IsArray(agents) ||
+	    cJSON_GetArraySize(agents) > 4096) {
+		r = attest_fail(ATTEST_E_PARSE, "not an agent report");
+		goto out;
+	}
+	if ((r = host_record(s, host, &e)) != ATTEST_OK ||
+	    (r = verify_host_ca(s, pem, host, &host_ca)) != ATTEST_OK ||
+	    (r = verify_report_sig(host_ca, report, sig, sig_len)) != ATTEST_OK)
+		goto out;
+	(void)snprintf(key, sizeof(key), "report_time:%s", host);
+	r = s->store->ops->setting_get(s->store, key, last, sizeof(last));
+	if (r != ATTEST_OK && r != ATTEST_E_NOT_FOUND)
+		goto out;
+	if ((int64_t)t > now_s() + REPORT_SKEW || (int64_t)t < now_s() - REPORT_SKEW ||
+	    (r == ATTEST_OK && strtoull(last, NULL, 10) >= t)) {
+		r = attest_fail(ATTEST_E_NONCE, "report time %llu is stale or replayed",
+				(unsigned long long)t);
+		goto out;
+	}
+	memset(&ak, 0, sizeof(ak));
+	if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(e->ak, e->ak_len, &off, &ak) != TSS2_RC_SUCCESS) {
+		r = attest_fail(ATTEST_E_INTERNAL, "AK record");
+		goto out;
+	}
+	cJSON_ArrayForEach(it, agents) {
+		if ((r = report_agent(s, host_ca, &ak, host, it)) != ATTEST_OK)
+			goto out;
+	}
+	{
+		struct mark_ctx m = {s, host, agents, ATTEST_OK};
+
+		if ((r = s->store->ops->agent_list(s->store, mark_removed, &m)) != ATTEST_OK)
+			goto out;
+	}
+	(void)snprintf(last, sizeof(last), "%llu", (unsigned long long)t);
+	if ((r = s->store->ops->setting_put(s->store, key, last)) != ATTEST_OK)
+		goto out;
+	s->m.reports++;
+	attest_decider_flush(s->decider);
+	logf_("inventory of %s: %d agents", host, cJSON_GetArraySize(agents));
+	count_status(s, 200);
+	attest_httpd_reply(req, 200, "{\"status\":\"ok\"}", 15);
+out:
+	if (r != ATTEST_OK)
+		reply_err(s, req, status_of(r), r, "report refused");
+	X509_free(host_ca);
+	free(sig);
+	cJSON_Delete(rep);
+	cJSON_Delete(in);
+}
+
+/* ---- decisions ---- */
+
+#define CTX_MAX 16
+
+static void h_decide(struct vsrv *s, struct evhttp_request *req, const struct vcaller *who)
+{
+	static const char *const keys[] = {"chain", "action", "resource", "context", NULL};
+	cJSON *in = NULL, *o = NULL, *ch, *ag;
+	const char *chain, *action, *resource, *ckeys[CTX_MAX], *cvals[CTX_MAX];
+	const cJSON *ctx, *it;
+	size_t nctx = 0;
+	struct attest_decide_req dr;
+	struct attest_decision d;
+	double t0 = mono(), dt;
+	int r;
+
+	if ((r = body_json(req, DECIDE_BODY_MAX, keys, &in, NULL)) != ATTEST_OK ||
+	    (r = attest_json_str(in, "chain", ATTEST_DECIDE_PEM_MAX, &chain)) != ATTEST_OK ||
+	    (r = attest_json_str(in, "action", 64, &action)) != ATTEST_OK ||
+	    (r = attest_json_str(in, "resource", ATTEST_POLICY_RESOURCE_MAX, &resource)) != ATTEST_OK)
+		goto out;
+	ctx = cJSON_GetObjectItemCaseSensitive(in, "context");
+	if (ctx != NULL) {
+		if (!cJSON_IsObject(ctx) || cJSON_GetArraySize(ctx) > CTX_MAX) {
+			r = attest_fail(ATTEST_E_PARSE, "context must be an object of <= %d strings",
+					CTX_MAX);
+			goto out;
+		}
+		cJSON_ArrayForEach(it, ctx) {
+			if (!cJSON_IsString(it) || strlen(it->valuestring) > 256) {
+				r = attest_fail(ATTEST_E_PARSE, "context values are strings <= 256");
+				goto out;
+			}
+			ckeys[nctx] = it->string;
+			cvals[nctx++] = it->valuestring;
+		}
+	}
+	memset(&dr, 0, sizeof(dr));
+	dr.pem = chain;
+	dr.pem_len = strlen(chain);
+	dr.action = action;
+	dr.resource = resource;
+	dr.ctx_keys = ckeys;
+	dr.ctx_values = cvals;
+	dr.nctx = nctx;
+	(void)attest_decide(s->decider, &dr, &d);
+	dt = mono() - t0;
+	{
+		static const double edges[7] = {50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 5e-3, 10e-3};
+		size_t b = 0;
+
+		while (b < 7 && dt > edges[b])
+			b++;
+		s->m.lat_bucket[b]++;
+		s->m.lat_sum += dt;
+	}
+	if (d.allow)
+		s->m.decisions_allow++;
+	else
+		s->m.decisions_deny++;
+	if (d.reason >= 0 && d.reason < ATTEST_E__COUNT)
+		s->m.reason[d.reason]++;
+	logf_("decision for %s: %s %s %s -> %s %s rule=%s (%s)", who->name,
+	      d.agent[0] ? d.agent : "-", action, resource, d.allow ? "allow" : "deny",
+	      attest_errname(d.reason), d.rule[0] ? d.rule : "-", d.detail);
+	if ((o = cJSON_CreateObject()) == NULL ||
+	    cJSON_AddStringToObject(o, "decision", d.allow ? "allow" : "deny") == NULL ||
+	    cJSON_AddStringToObject(o, "reason", attest_errname(d.reason)) == NULL ||
+	    cJSON_AddStringToObject(o, "rule", d.rule) == NULL ||
+	    cJSON_AddStringToObject(o, "detail", d.reason == ATTEST_OK ? "" : attest_strerror(d.reason)) == NULL ||
+	    cJSON_AddStringToObject(o, "agent", d.agent) == NULL ||
+	    cJSON_AddStringToObject(o, "host", d.host) == NULL) {
+		r = ATTEST_E_NOMEM;
+		goto out;
+	}
+	if (d.intent != NULL) {
+		unsigned depth = attest_intent_chain_depth(d.intent);
+		const char *ptext = NULL;
+
+		(void)attest_intent_chain_purpose(d.intent, &ptext);
+		if ((ch = cJSON_AddObjectToObject(o, "chain")) == NULL ||
+		    cJSON_AddStringToObject(ch, "user", attest_intent_chain_user(d.intent)) == NULL ||
+		    cJSON_AddStringToObject(
+			    ch, "purpose",
+			    attest_purpose_name(attest_intent_chain_purpose(d.intent, NULL))) == NULL ||
+		    cJSON_AddNumberToObject(ch, "depth", depth) == NULL ||
+		    (ag = cJSON_AddArrayToObject(ch, "agents")) == NULL) {
+			r = ATTEST_E_NOMEM;
+			goto out;
+		}
+		for (unsigned i = 0; i <= depth; i++) {
+			const char *h = NULL, *id = attest_intent_chain_agent(d.intent, i, &h);
+			cJSON *a = cJSON_CreateObject();
+
+			if (a == NULL || !cJSON_AddItemToArray(ag, a) ||
+			    cJSON_AddStringToObject(a, "id", id != NULL ? id : "") == NULL ||
+			    cJSON_AddStringToObject(a, "host", h != NULL ? h : "") == NULL) {
+				r = ATTEST_E_NOMEM;
+				goto out;
+			}
+		}
+	}
+	reply_obj(s, req, 200, o);
+	r = ATTEST_OK;
+out:
+	if (r != ATTEST_OK)
+		reply_err(s, req, status_of(r), r, "decision request refused");
+	cJSON_Delete(in);
+	cJSON_Delete(o);
+}
+
+/* ---- admin ---- */
+
+static int list_host(void *arg, const struct vhost *h)
+{
+	cJSON *arr = arg, *o = cJSON_CreateObject();
+	static const char *const st[] = {"new", "trusted", "untrusted"};
+
+	if (o == NULL || !cJSON_AddItemToArray(arr, o))
+		return ATTEST_E_NOMEM;
+	cJSON_AddStringToObject(o, "host", h->name);
+	cJSON_AddStringToObject(o, "state", h->revoked ? "revoked" : st[h->state % 3]);
+	cJSON_AddStringToObject(o, "reason", h->reason_code ? attest_errname(h->reason_code) : "");
+	cJSON_AddStringToObject(o, "detail", h->revoked ? h->revoke_reason : h->reason);
+	cJSON_AddNumberToObject(o, "last_good", (double)h->last_good);
+	cJSON_AddNumberToObject(o, "boots", (double)h->boots);
+	cJSON_AddStringToObject(o, "refset", h->refset);
+	return ATTEST_OK;
+}
+
+static int list_agent(void *arg, const struct vagent *a)
+{
+	cJSON *arr = arg, *o = cJSON_CreateObject();
+
+	if (o == NULL || !cJSON_AddItemToArray(arr, o))
+		return ATTEST_E_NOMEM;
+	cJSON_AddStringToObject(o, "agent", a->id);
+	cJSON_AddStringToObject(o, "host", a->host);
+	cJSON_AddStringToObject(o, "uuid", a->uuid);
+	cJSON_AddStringToObject(o, "scopes", a->scopes);
+	cJSON_AddStringToObject(o, "data_classes", a->data_classes);
+	cJSON_AddStringToObject(o, "risk_tier", attest_risk_tier_name(a->risk_tier));
+	cJSON_AddNumberToObject(o, "risk_score", a->risk_score);
+	cJSON_AddBoolToObject(o, "approved", a->approved);
+	cJSON_AddBoolToObject(o, "revoked", a->revoked);
+	cJSON_AddStringToObject(o, "revoke_reason", a->revoke_reason);
+	return ATTEST_OK;
+}
+
+static void h_list(struct vsrv *s, struct evhttp_request *req, int hosts)
+{
+	cJSON *arr = cJSON_CreateArray();
+	int r = arr == NULL ? ATTEST_E_NOMEM
+			    : hosts ? s->store->ops->host_list(s->store, list_host, arr)
+				    : s->store->ops->agent_list(s->store, list_agent, arr);
+
+	if (r != ATTEST_OK)
+		reply_err(s, req, status_of(r), r, "list failed");
+	else
+		reply_obj(s, req, 200, arr);
+	cJSON_Delete(arr);
+}
+
+static void h_revoke(struct vsrv *s, struct evhttp_request *req, const struct vcaller *who,
+		     int host)
+{
+	static const char *const hkeys[] = {"host", "reason", NULL};
+	static const char *const akeys[] = {"agent", "reason", NULL};
+	cJSON *in = NULL;
+	const char *name, *reason = "revoked by operator";
+	int r;
+
+	if ((r = body_json(req, 4096, host ? hkeys : akeys, &in, NULL)) != ATTEST_OK ||
+	    (r = attest_json_str(in, host ? "host" : "agent", VSTORE_ID_MAX - 1, &name)) != ATTEST_OK)
+		goto out;
+	if (opt_str(in, "reason") != NULL)
+		reason = opt_str(in, "reason");
+	if (host) {
+		struct vhost h;
+
+		if ((r = host_row(s, name, &h)) != ATTEST_OK)
+			goto out;
+		h.revoked = 1;
+		(void)snprintf(h.revoke_reason, sizeof(h.revoke_reason), "%s", reason);
+		r = s->store->ops->host_put(s->store, &h);
+	} else {
+		struct vagent a;
+
+		if ((r = s->store->ops->agent_get(s->store, name, &a)) != ATTEST_OK)
+			goto out;
+		a.revoked = 1;
+		(void)snprintf(a.revoke_reason, sizeof(a.revoke_reason), "%s", reason);
+		r = s->store->ops->agent_put(s->store, &a);
+	}
+	if (r != ATTEST_OK)
+		goto out;
+	attest_decider_flush(s->decider);
+	logf_("%s %s revoked by %s: %s", host ? "host" : "agent", name, who->name, reason);
+	count_status(s, 200);
+	attest_httpd_reply(req, 200, "{\"status\":\"revoked\"}", 20);
+out:
+	if (r != ATTEST_OK)
+		reply_err(s, req, status_of(r), r, "revocation refused");
+	cJSON_Delete(in);
+}
+
+static void h_approve(struct vsrv *s, struct evhttp_request *req, const struct vcaller *who)
+{
+	static const char *const keys[] = {"agent", NULL};
+	cJSON *in = NULL;
+	const char *name;
+	struct vagent a;
+	int r;
+
+	if ((r = body_json(req, 4096, keys, &in, NULL)) == ATTEST_OK &&
+	    (r = attest_json_str(in, "agent", VSTORE_ID_MAX - 1, &name)) == ATTEST_OK &&
+	    (r = s->store->ops->agent_get(s->store, name, &a)) == ATTEST_OK) {
+		a.approved = 1;
+		r = s->store->ops->agent_put(s->store, &a);
+	}
+	if (r == ATTEST_OK) {
+		logf_("agent %s approved by %s", name, who->name);
+		count_status(s, 200);
+		attest_httpd_reply(req, 200, "{\"status\":\"approved\"}", 21);
+	} else {
+		reply_err(s, req, status_of(r), r, "approval refused");
+	}
+	cJSON_Delete(in);
+}
+
+static void h_settings(struct vsrv *s, struct evhttp_request *req, const struct vcaller *who)
+{
+	static const char *const keys[] = {"approval_required", "scope_cap", NULL};
+	cJSON *in = NULL, *o = NULL;
+	const cJSON *ap, *cap;
+	char capbuf[VSTORE_LIST_MAX];
+	int r = ATTEST_OK;
+
+	if (evhttp_request_get_command(req) == EVHTTP_REQ_POST) {
+		if ((r = body_json(req, 16384, keys, &in, NULL)) != ATTEST_OK)
+			goto out;
+		ap = cJSON_GetObjectItemCaseSensitive(in, "approval_required");
+		cap = cJSON_GetObjectItemCaseSensitive(in, "scope_cap");
+		if ((ap != NULL && !cJSON_IsBool(ap)) ||
+		    (cap != NULL && (r = join_list(cap, capbuf, sizeof(capbuf))) != ATTEST_OK)) {
+			r = r != ATTEST_OK ? r : attest_fail(ATTEST_E_PARSE, "approval_required");
+			goto out;
+		}
+		if ((ap != NULL && (r = s->store->ops->setting_put(s->store, "approval_required",
+								    cJSON_IsTrue(ap) ? "1" : "0")) !=
+					   ATTEST_OK) ||
+		    (cap != NULL &&
+		     (r = s->store->ops->setting_put(s->store, "scope_cap", capbuf)) != ATTEST_OK) ||
+		    (r = load_settings(s)) != ATTEST_OK)
+			goto out;
+		attest_decider_flush(s->decider);
+		logf_("settings changed by %s: approval_required=%d scope_cap=\"%s\"", who->name,
+		      s->approval_required, s->scope_cap);
+	}
+	if ((o = cJSON_CreateObject()) == NULL ||
+	    cJSON_AddBoolToObject(o, "approval_required", s->approval_required) == NULL ||
+	    cJSON_AddStringToObject(o, "scope_cap", s->scope_cap) == NULL) {
+		r = ATTEST_E_NOMEM;
+		goto out;
+	}
+	reply_obj(s, req, 200, o);
+out:
+	if (r != ATTEST_OK)
+		reply_err(s, req, status_of(r), r, "settings refused");
+	cJSON_Delete(in);
+	cJSON_Delete(o);
+}
+
+static int list_refset(void *arg, const struct vrefset *rs)
+{
+	cJSON *arr = arg, *o = cJSON_CreateObject();
+
+	if (o == NULL || !cJSON_AddItemToArray(arr, o))
+		return ATTEST_E_NOMEM;
+	cJSON_AddStringToObject(o, "name", rs->name);
+	cJSON_AddBoolToObject(o, "active", rs->active);
+	cJSON_AddNumberToObject(o, "added", (double)rs->added);
+	return ATTEST_OK;
+}
+
+static void h_refsets(struct vsrv *s, struct evhttp_request *req, const struct vcaller *who,
+		      int deactivate)
+{
+	static const char *const keys[] = {"jws", NULL};
+	static const char *const dkeys[] = {"name", NULL};
+	cJSON *in = NULL, *arr = NULL;
+	const char *jws, *name;
+	struct attest_refset *set = NULL;
+	int r = ATTEST_OK;
+
+	if (deactivate) {
+		if ((r = body_json(req, 4096, dkeys, &in, NULL)) != ATTEST_OK ||
+		    (r = attest_json_str(in, "name", VSTORE_NAME_MAX - 1, &name)) != ATTEST_OK ||
+		    (r = s->store->ops->refset_set_active(s->store, name, 0)) != ATTEST_OK ||
+		    (r = load_refsets(s)) != ATTEST_OK)
+			goto out;
+		logf_("reference set %s retired by %s", name, who->name);
+	} else if (evhttp_request_get_command(req) == EVHTTP_REQ_POST) {
+		if ((r = body_json(req, BODY_MAX, keys, &in, NULL)) != ATTEST_OK ||
+		    (r = attest_json_str(in, "jws", BODY_MAX, &jws)) != ATTEST_OK ||
+		    (r = attest_refset_verify(jws, strlen(jws), s->ops, s->nops, now_s(), &set)) !=
+			    ATTEST_OK ||
+		    (r = s->store->ops->refset_put(s->store, attest_refset_name(set), jws, now_s())) !=
+			    ATTEST_OK ||
+		    (r = s->store->ops->refset_set_active(s->store, attest_refset_name(set), 1)) !=
+			    ATTEST_OK ||
+		    (r = load_refsets(s)) != ATTEST_OK)
+			goto out;
+		logf_("reference set %s (signed by %s) activated by %s", attest_refset_name(set),
+		      attest_refset_kid(set), who->name);
+	}
+	if ((arr = cJSON_CreateArray()) == NULL ||
+	    (r = s->store->ops->refset_list(s->store, 0, list_refset, arr)) != ATTEST_OK)
+		goto out;
+	reply_obj(s, req, 200, arr);
+out:
+	if (r != ATTEST_OK)
+		reply_err(s, req, status_of(r), r, "reference set refused");
+	attest_refset_free(set);
+	cJSON_Delete(arr);
+	cJSON_Delete(in);
+}
+
+static void h_reload(struct vsrv *s, struct evhttp_request *req)
+{
+	int r = load_policy(s);
+
+	if (r != ATTEST_OK) {
+		reply_err(s, req, 400, r, "policy reload refused (the running policy stays)");
+		return;
+	}
+	count_status(s, 200);
+	attest_httpd_reply(req, 200, "{\"status\":\"reloaded\"}", 21);
+}
+
+/* ---- open ---- */
+
+static int count_host(void *arg, const struct vhost *h)
+{
+	unsigned *n = arg;
+
+	n[h->revoked ? 3 : h->state % 3]++;
+	return ATTEST_OK;
+}
+
+static void h_health(struct vsrv *s, struct evhttp_request *req)
+{
+	unsigned n[4] = {0};
+	cJSON *o = cJSON_CreateObject();
+	int r = s->store->ops->host_list(s->store, count_host, n);
+
+	if (o == NULL || r != ATTEST_OK) {
+		reply_err(s, req, 500, r != ATTEST_OK ? r : ATTEST_E_NOMEM, "health");
+		cJSON_Delete(o);
+		return;
+	}
+	cJSON_AddStringToObject(o, "status", "ok");
+	cJSON_AddStringToObject(o, "policy", s->policy ? attest_policy_version(s->policy) : "");
+	cJSON_AddNumberToObject(o, "hosts", n[0] + n[1] + n[2] + n[3]);
+	cJSON_AddNumberToObject(o, "hosts_trusted", n[1]);
+	reply_obj(s, req, 200, o);
+	cJSON_Delete(o);
+}
+
+static void h_metrics(struct vsrv *s, struct evhttp_request *req)
+{
+	struct evbuffer *b = evbuffer_new();
+	unsigned n[4] = {0};
+	static const char *const le[8] = {"0.00005", "0.0001", "0.00025", "0.0005",
+					  "0.001",   "0.005",  "0.01",    "+Inf"};
+	unsigned long cum = 0;
+
+	if (b == NULL)
+		return;
+	(void)s->store->ops->host_list(s->store, count_host, n);
+	evbuffer_add_printf(b, "# TYPE attest_verifier_requests_total counter\n");
+	for (int i = 1; i <= 5; i++)
+		evbuffer_add_printf(b, "attest_verifier_requests_total{class=\"%dxx\"} %lu\n", i,
+				    s->m.requests[i]);
+	evbuffer_add_printf(b, "# TYPE attest_verifier_decisions_total counter\n"
+			       "attest_verifier_decisions_total{decision=\"allow\"} %lu\n"
+			       "attest_verifier_decisions_total{decision=\"deny\"} %lu\n",
+			    s->m.decisions_allow, s->m.decisions_deny);
+	evbuffer_add_printf(b, "# TYPE attest_verifier_reasons_total counter\n");
+	for (int i = 0; i < ATTEST_E__COUNT; i++)
+		if (s->m.reason[i])
+			evbuffer_add_printf(b, "attest_verifier_reasons_total{reason=\"%s\"} %lu\n",
+					    attest_errname(i), s->m.reason[i]);
+	evbuffer_add_printf(b, "# TYPE attest_verifier_quotes_total counter\n"
+			       "attest_verifier_quotes_total{result=\"good\"} %lu\n"
+			       "attest_verifier_quotes_total{result=\"bad\"} %lu\n"
+			       "# TYPE attest_verifier_reports_total counter\n"
+			       "attest_verifier_reports_total %lu\n"
+			       "# TYPE attest_verifier_refused_callers_total counter\n"
+			       "attest_verifier_refused_callers_total %lu\n"
+			       "# TYPE attest_verifier_rate_limited_total counter\n"
+			       "attest_verifier_rate_limited_total %lu\n",
+			    s->m.quotes_good, s->m.quotes_bad, s->m.reports, s->m.refused_callers,
+			    s->m.rate_limited);
+	evbuffer_add_printf(b, "# TYPE attest_verifier_hosts gauge\n"
+			       "attest_verifier_hosts{state=\"new\"} %u\n"
+			       "attest_verifier_hosts{state=\"trusted\"} %u\n"
+			       "attest_verifier_hosts{state=\"untrusted\"} %u\n"
+			       "attest_verifier_hosts{state=\"revoked\"} %u\n",
+			    n[0], n[1], n[2], n[3]);
+	evbuffer_add_printf(b, "# TYPE attest_verifier_decision_seconds histogram\n");
+	for (int i = 0; i < 8; i++) {
+		cum += s->m.lat_bucket[i];
+		evbuffer_add_printf(b, "attest_verifier_decision_seconds_bucket{le=\"%s\"} %lu\n",
+				    le[i], cum);
+	}
+	evbuffer_add_printf(b, "attest_verifier_decision_seconds_sum %.6f\n"
+			       "attest_verifier_decision_seconds_count %lu\n",
+			    s->m.lat_sum, cum);
+	(void)evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+				"text/plain; version=0.0.4");
+	count_status(s, 200);
+	evhttp_send_reply(req, 200, NULL, b);
+	evbuffer_free(b);
+}
+
+/* ---- routing ---- */
+
+static void route(struct evhttp_request *req, void *arg)
+{
+	struct vsrv *s = arg;
+	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+	int post = evhttp_request_get_command(req) == EVHTTP_REQ_POST;
+	struct vcaller who;
+	enum role need = ROLE_HOST;
+	int r;
+	static const struct {
+		const char *path;
+		int post; /* 1 POST, 0 GET, 2 both */
+		enum role role;
+	} routes[] = {
+		{"/v1/enrol/request", 1, ROLE_HOST},   {"/v1/enrol/response", 1, ROLE_HOST},
+		{"/v1/hosts/nonce", 1, ROLE_HOST},     {"/v1/hosts/quote", 1, ROLE_HOST},
+		{"/v1/agents/report", 1, ROLE_HOST},   {"/v1/decide", 1, ROLE_RESOURCE},
+		{"/v1/hosts", 0, ROLE_ADMIN},          {"/v1/hosts/revoke", 1, ROLE_ADMIN},
+		{"/v1/agents", 0, ROLE_ADMIN},         {"/v1/agents/revoke", 1, ROLE_ADMIN},
+		{"/v1/agents/approve", 1, ROLE_ADMIN}, {"/v1/settings", 2, ROLE_ADMIN},
+		{"/v1/refsets", 2, ROLE_ADMIN},        {"/v1/refsets/deactivate", 1, ROLE_ADMIN},
+		{"/v1/policy/reload", 1, ROLE_ADMIN},  {"/v1/health", 0, ROLE_HOST},
+		{"/metrics", 0, ROLE_HOST},
+	};
+	size_t i;
+
+	if (path == NULL)
+		path = "";
+	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+		if (strcmp(routes[i].path, path) == 0 && (routes[i].post == 2 || routes[i].post == post))
+			break;
+	if (i == sizeof(routes) / sizeof(routes[0])) {
+		(void)attest_fail(ATTEST_E_NOT_FOUND, "no such endpoint");
+		reply_err(s, req, 404, ATTEST_E_NOT_FOUND, "unknown endpoint");
+		return;
+	}
+	need = routes[i].role;
+	if (need != ROLE_HOST) {
+		if ((r = caller_of(s, req, need, &who)) != ATTEST_OK) {
+			s->m.refused_callers++;
+			reply_err(s, req, r == ATTEST_E_CALLER ? 403 : 500, r, "caller refused");
+			return;
+		}
+		if (!rate_ok(s, who.name, s->cfg->rate_resource)) {
+			s->m.rate_limited++;
+			(void)attest_fail(ATTEST_E_RATE, "caller %s over its rate", who.name);
+			(void)evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
+			reply_err(s, req, 429, ATTEST_E_RATE, "rate limited");
+			return;
+		}
+	} else if (!rate_ok(s, attest_httpd_peer_addr(req), s->cfg->rate_host)) {
+		s->m.rate_limited++;
+		(void)attest_fail(ATTEST_E_RATE, "address over its rate");
+		(void)evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
+		reply_err(s, req, 429, ATTEST_E_RATE, "rate limited");
+		return;
+	}
+	attest_errclear();
+	switch (i) {
+	case 0: h_enrol(s, req, 0); break;
+	case 1: h_enrol(s, req, 1); break;
+	case 2: h_nonce(s, req); break;
+	case 3: h_quote(s, req); break;
+	case 4: h_report(s, req); break;
+	case 5: h_decide(s, req, &who); break;
+	case 6: h_list(s, req, 1); break;
+	case 7: h_revoke(s, req, &who, 1); break;
+	case 8: h_list(s, req, 0); break;
+	case 9: h_revoke(s, req, &who, 0); break;
+	case 10: h_approve(s, req, &who); break;
+	case 11: h_settings(s, req, &who); break;
+	case 12: h_refsets(s, req, &who, 0); break;
+	case 13: h_refsets(s, req, &who, 1); break;
+	case 14: h_reload(s, req); break;
+	case 15: h_health(s, req); break;
+	default: h_metrics(s, req); break;
+	}
+}
+
+/* ---- lifecycle ---- */
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct vsrv *s = arg;
+	int r;
+
+	(void)what;
+	if (sig == SIGHUP) {
+		if ((r = load_policy(s)) != ATTEST_OK)
+			logf_("policy reload refused, the running policy stays: %s (%s)",
+			      attest_errname(r), attest_errdetail());
+		return;
+	}
+	logf_("stopping on signal %d", (int)sig);
+	event_base_loopexit(s->base, NULL);
+}
+
+static int split_listen(const char *l, char *addr, size_t n, unsigned short *port)
+{
+	const char *c = strrchr(l, ':');
+	char *end = NULL;
+	unsigned long p;
+
+	if (c == NULL || (size_t)(c - l) >= n || c == l)
+		return attest_fail(ATTEST_E_INVALID_ARG, "--listen wants ADDR:PORT");
+	memcpy(addr, l, (size_t)(c - l));
+	addr[c - l] = '\0';
+	errno = 0;
+	p = strtoul(c + 1, &end, 10);
+	if (errno != 0 || end == c + 1 || *end != '\0' || p > 65535)
+		return attest_fail(ATTEST_E_INVALID_ARG, "--listen port");
+	*port = (unsigned short)p;
+	return ATTEST_OK;
+}
+
+int vf_serve(const struct vf_config *cfg)
+{
+	struct vsrv s;
+	char addr[128], path[PATH_MAX], cert[PATH_MAX], key[PATH_MAX], cacert[PATH_MAX];
+	unsigned short port = 0;
+	struct event *sigs[3] = {NULL, NULL, NULL};
+	static const int signos[3] = {SIGTERM, SIGINT, SIGHUP};
+	struct attest_httpd_opts ho;
+	int r;
+
+	memset(&s, 0, sizeof(s));
+	s.cfg = cfg;
+	signal(SIGPIPE, SIG_IGN);
+	if ((r = split_listen(cfg->listen, addr, sizeof(addr), &port)) != ATTEST_OK)
+		return r;
+	(void)snprintf(s.policy_path, sizeof(s.policy_path), "%s",
+		       cfg->policy != NULL ? cfg->policy : "");
+	if (cfg->policy == NULL)
+		(void)snprintf(s.policy_path, sizeof(s.policy_path), "%s/policy.json", cfg->state);
+	(void)snprintf(path, sizeof(path), "%s/verifier.db", cfg->state);
+	(void)snprintf(cert, sizeof(cert), "%s/tls/server.pem", cfg->state);
+	(void)snprintf(key, sizeof(key), "%s/tls/server.key", cfg->state);
+	(void)snprintf(cacert, sizeof(cacert), "%s/tls/ca.pem", cfg->state);
+	if ((s.aks = calloc(AK_SLOTS, sizeof(*s.aks))) == NULL ||
+	    (s.buckets = calloc(BUCKETS, sizeof(*s.buckets))) == NULL) {
+		r = attest_fail(ATTEST_E_NOMEM, "tables");
+		goto out;
+	}
+	if ((r = vstore_sqlite_open(path, &s.store)) != ATTEST_OK ||
+	    (r = attest_ca_open(cfg->ca_dir, &s.ca)) != ATTEST_OK ||
+	    (r = attest_x509_load(attest_ca_root_path(s.ca), &s.root)) != ATTEST_OK ||
+	    (r = attest_intent_trust_new(&s.trust)) != ATTEST_OK ||
+	    (r = attest_intent_trust_set_root(s.trust, s.root)) != ATTEST_OK ||
+	    (r = load_keys(cfg->state, "intent-issuers", add_issuer, &s)) != ATTEST_OK ||
+	    (r = load_keys(cfg->state, "operators", add_operator, &s)) != ATTEST_OK ||
+	    (r = load_settings(&s)) != ATTEST_OK || (r = load_refsets(&s)) != ATTEST_OK)
+		goto out;
+	s.facts.host = fact_host;
+	s.facts.agent = fact_agent;
+	s.facts.arg = &s;
+	if ((r = attest_decider_new(s.root, s.trust, &s.facts, &s.decider)) != ATTEST_OK ||
+	    (r = load_policy(&s)) != ATTEST_OK)
+		goto out;
+	if ((s.base = event_base_new()) == NULL) {
+		r = attest_fail(ATTEST_E_NOMEM, "event base");
+		goto out;
+	}
+	memset(&ho, 0, sizeof(ho));
+	ho.addr = addr;
+	ho.port = port;
+	ho.cert_file = cert;
+	ho.key_file = key;
+	ho.client_ca_file = cacert;
+	ho.max_body = BODY_MAX;
+	if ((r = attest_httpd_new(s.base, &ho, &s.httpd)) != ATTEST_OK)
+		goto out;
+	evhttp_set_gencb(attest_httpd_http(s.httpd), route, &s);
+	for (int i = 0; i < 3; i++)
+		if ((sigs[i] = evsignal_new(s.base, signos[i], on_signal, &s)) == NULL ||
+		    event_add(sigs[i], NULL) != 0) {
+			r = attest_fail(ATTEST_E_INTERNAL, "signal events");
+			goto out;
+		}
+	if (cfg->port_file != NULL) {
+		char pb[16];
+		int n = snprintf(pb, sizeof(pb), "%u\n", attest_httpd_port(s.httpd));
+
+		if ((r = attest_file_write_atomic(cfg->port_file, pb, (size_t)n, 0644)) != ATTEST_OK)
+			goto out;
+	}
+	logf_("listening on https://%s:%u (fleet CA %s, %zu intent issuers loaded, %zu operator "
+	      "keys, %zu reference sets active)",
+	      addr, attest_httpd_port(s.httpd), cfg->ca_dir, (size_t)0, s.nops, s.nsets);
+	if (event_base_dispatch(s.base) != 0) {
+		r = attest_fail(ATTEST_E_INTERNAL, "event loop failed");
+		goto out;
+	}
+	r = ATTEST_OK;
+out:
+	for (int i = 0; i < 3; i++)
+		if (sigs[i] != NULL)
+			event_free(sigs[i]);
+	attest_httpd_free(s.httpd);
+	if (s.base != NULL)
+		event_base_free(s.base);
+	attest_decider_free(s.decider);
+	attest_policy_free(s.policy);
+	for (size_t i = 0; i < s.nsets; i++)
+		attest_refset_free(s.sets[i]);
+	for (size_t i = 0; i < s.nops; i++)
+		EVP_PKEY_free(s.ops[i].key);
+	attest_intent_trust_free(s.trust);
+	X509_free(s.root);
+	attest_ca_close(s.ca);
+	vstore_close(s.store);
+	free(s.aks);
+	free(s.buckets);
+	return r;
+}
