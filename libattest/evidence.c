@@ -77,29 +77,41 @@ int attest_verify_creation(const TPM2B_PUBLIC *ak, const TPM2B_PUBLIC *key,
 	return attest_tpm_verify_sig(ak, attest, attest_len, sig);
 }
 
-int attest_verify_quote(const TPM2B_PUBLIC *ak, const uint8_t *attest, size_t attest_len,
-			const TPMT_SIGNATURE *sig, const uint8_t *nonce, size_t nonce_len,
-			uint32_t pcr_mask, const uint8_t *values, size_t values_len,
-			TPMS_CLOCK_INFO *clock_out)
+int attest_quote_parse(const uint8_t *attest, size_t attest_len, TPMS_ATTEST *a)
 {
-	TPMS_ATTEST a;
-	const TPML_PCR_SELECTION *sel;
-	uint8_t digest[32];
-	unsigned dlen = 0, npcr = 0;
-	uint32_t got = 0;
-	int r;
+	if (attest == NULL || a == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "quote: NULL argument");
+	return check_header(attest, attest_len, TPM2_ST_ATTEST_QUOTE, "quote", a);
+}
 
-	if ((r = check_header(attest, attest_len, TPM2_ST_ATTEST_QUOTE, "quote", &a)) != ATTEST_OK)
-		return r;
-	if (!same_bytes(a.extraData.buffer, a.extraData.size, nonce, nonce_len))
-		return attest_fail(ATTEST_E_NONCE, "quote extraData is not the expected nonce");
-	sel = &a.attested.quote.pcrSelect;
+static unsigned popcount24(uint32_t mask)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < 24; i++)
+		n += (mask >> i) & 1u;
+	return n;
+}
+
+int attest_quote_selection(const TPMS_ATTEST *a, uint32_t pcr_mask)
+{
+	const TPML_PCR_SELECTION *sel = &a->attested.quote.pcrSelect;
+	uint32_t got = 0;
+
+	if (pcr_mask == 0 || pcr_mask > 0xffffffu)
+		return attest_fail(ATTEST_E_INVALID_ARG, "required PCR mask 0x%x is empty or over PCR 23",
+				   (unsigned)pcr_mask);
 	for (uint32_t i = 0; i < sel->count; i++) {
 		const TPMS_PCR_SELECTION *s = &sel->pcrSelections[i];
 
-		if (s->hash != TPM2_ALG_SHA256 || s->sizeofSelect > 3)
+		if (s->hash != TPM2_ALG_SHA256)
 			return attest_fail(ATTEST_E_QUOTE_SELECTION,
-					   "quote selects bank 0x%x or more than 24 PCRs", s->hash);
+					   "quote selects PCRs in bank 0x%04x; only SHA-256 is accepted",
+					   s->hash);
+		if (s->sizeofSelect > 3)
+			return attest_fail(ATTEST_E_QUOTE_SELECTION,
+					   "quote selection of %u bytes (more than 24 PCRs)",
+					   s->sizeofSelect);
 		for (unsigned b = 0; b < 8u * s->sizeofSelect; b++)
 			if (s->pcrSelect[b / 8] & (1u << (b % 8))) {
 				if (got & (1u << b))
@@ -108,22 +120,53 @@ int attest_verify_quote(const TPM2B_PUBLIC *ak, const uint8_t *attest, size_t at
 				got |= 1u << b;
 			}
 	}
-	if (got != pcr_mask || sel->count > 1)
-		return attest_fail(ATTEST_E_QUOTE_SELECTION,
-				   "quote PCR selection 0x%06x, required 0x%06x", (unsigned)got,
-				   (unsigned)pcr_mask);
-	for (unsigned i = 0; i < 24; i++)
-		npcr += (pcr_mask >> i) & 1u;
-	if (values_len != (size_t)npcr * 32)
+	if (sel->count > 1)
+		return attest_fail(ATTEST_E_QUOTE_SELECTION, "quote has %u bank selections, expected one",
+				   sel->count);
+	if (got == pcr_mask)
+		return ATTEST_OK;
+	return attest_fail(ATTEST_E_QUOTE_SELECTION, "quote PCR selection 0x%06x is %s required 0x%06x",
+			   (unsigned)got,
+			   got == 0                  ? "empty, not the"
+			   : (got & ~pcr_mask) == 0  ? "a subset of the"
+			   : (pcr_mask & ~got) == 0  ? "a superset of the"
+						     : "different from the",
+			   (unsigned)pcr_mask);
+}
+
+int attest_quote_digest(const TPMS_ATTEST *a, uint32_t pcr_mask, const uint8_t *values,
+			size_t values_len)
+{
+	uint8_t digest[32];
+	unsigned dlen = 0, npcr = popcount24(pcr_mask);
+
+	if (values_len != (size_t)npcr * 32 || (values == NULL && values_len > 0))
 		return attest_fail(ATTEST_E_QUOTE_DIGEST, "%zu bytes of PCR values for %u PCRs",
 				   values_len, npcr);
 	if (EVP_Digest(values, values_len, digest, &dlen, EVP_sha256(), NULL) != 1)
 		return attest_fail_ossl(ATTEST_E_CRYPTO, "hash PCR values");
-	if (!same_bytes(a.attested.quote.pcrDigest.buffer, a.attested.quote.pcrDigest.size,
-			digest, dlen))
+	if (!same_bytes(a->attested.quote.pcrDigest.buffer, a->attested.quote.pcrDigest.size, digest,
+			dlen))
 		return attest_fail(ATTEST_E_QUOTE_DIGEST,
 				   "quote pcrDigest differs from the digest of the reported values");
-	if ((r = attest_tpm_verify_sig(ak, attest, attest_len, sig)) != ATTEST_OK)
+	return ATTEST_OK;
+}
+
+int attest_verify_quote(const TPM2B_PUBLIC *ak, const uint8_t *attest, size_t attest_len,
+			const TPMT_SIGNATURE *sig, const uint8_t *nonce, size_t nonce_len,
+			uint32_t pcr_mask, const uint8_t *values, size_t values_len,
+			TPMS_CLOCK_INFO *clock_out)
+{
+	TPMS_ATTEST a;
+	int r;
+
+	if ((r = attest_quote_parse(attest, attest_len, &a)) != ATTEST_OK)
+		return r;
+	if (!same_bytes(a.extraData.buffer, a.extraData.size, nonce, nonce_len))
+		return attest_fail(ATTEST_E_NONCE, "quote extraData is not the expected nonce");
+	if ((r = attest_quote_selection(&a, pcr_mask)) != ATTEST_OK ||
+	    (r = attest_quote_digest(&a, pcr_mask, values, values_len)) != ATTEST_OK ||
+	    (r = attest_tpm_verify_sig(ak, attest, attest_len, sig)) != ATTEST_OK)
 		return r;
 	if (clock_out != NULL)
 		*clock_out = a.clockInfo;

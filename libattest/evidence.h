@@ -35,4 +35,18 @@ int attest_verify_quote(const TPM2B_PUBLIC *ak, const uint8_t *attest, size_t at
 			uint32_t pcr_mask, const uint8_t *values, size_t values_len,
 			TPMS_CLOCK_INFO *clock_out) ATTEST_MUST_CHECK;
 
+/* The steps of attest_verify_quote, shared with attest_quote_appraise
+ * (quote.c), each failing with its own code:
+ * attest_quote_parse: cap, exact parse, magic, type == TPM_ST_ATTEST_QUOTE
+ *   (ATTEST_E_TOO_LARGE/PARSE/EVIDENCE_MAGIC/EVIDENCE_TYPE);
+ * attest_quote_selection: exactly one selection, in the SHA-256 bank, of
+ *   exactly pcr_mask (ATTEST_E_QUOTE_SELECTION; pcr_mask 0 is
+ *   ATTEST_E_INVALID_ARG);
+ * attest_quote_digest: pcrDigest == SHA-256(values), values holding
+ *   popcount(pcr_mask) * 32 bytes in PCR index order (ATTEST_E_QUOTE_DIGEST). */
+int attest_quote_parse(const uint8_t *attest, size_t attest_len, TPMS_ATTEST *a) ATTEST_MUST_CHECK;
+int attest_quote_selection(const TPMS_ATTEST *a, uint32_t pcr_mask) ATTEST_MUST_CHECK;
+int attest_quote_digest(const TPMS_ATTEST *a, uint32_t pcr_mask, const uint8_t *values,
+			size_t values_len) ATTEST_MUST_CHECK;
+
 #endif

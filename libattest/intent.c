@@ -25,6 +25,7 @@
 #include "attest/verify.h"
 #include "err.h"
 #include "json.h"
+#include "jws.h"
 #include "x509agent.h"
 
 #define TYP_GRANT "attest-intent+jws"
@@ -117,206 +118,6 @@ static int at(int code, const char *where)
 
 	snprintf(inner, sizeof(inner), "%s", attest_errdetail());
 	return attest_fail(code, "%s: %s", where, inner);
-}
-
-/* ---- base64url (RFC 4648 section 5, no padding) ---- */
-
-static int b64url_encode(const void *data, size_t len, char **out)
-{
-	char *s = NULL;
-	size_t n;
-	int r;
-
-	if ((r = attest_b64_encode(data, len, &s)) != ATTEST_OK)
-		return r;
-	n = strlen(s);
-	while (n > 0 && s[n - 1] == '=')
-		s[--n] = '\0';
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] == '+')
-			s[i] = '-';
-		else if (s[i] == '/')
-			s[i] = '_';
-	}
-	*out = s;
-	return ATTEST_OK;
-}
-
-static int b64url_char(char c)
-{
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-	       c == '-' || c == '_';
-}
-
-/* Strict: only the URL-safe alphabet, no padding, and the canonical
- * encoding (unused trailing bits zero), checked by re-encoding. */
-static int b64url_decode(const char *s, size_t len, size_t maxlen, uint8_t **out, size_t *outlen)
-{
-	char *std = NULL, *again = NULL;
-	size_t padded;
-	int r;
-
-	*out = NULL;
-	*outlen = 0;
-	if (len == 0 || len % 4 == 1)
-		return attest_fail(ATTEST_E_PARSE, "base64url segment of %zu characters", len);
-	if (len / 4 * 3 + (len % 4 ? len % 4 - 1 : 0) > maxlen)
-		return attest_fail(ATTEST_E_TOO_LARGE, "base64url data over cap %zu", maxlen);
-	for (size_t i = 0; i < len; i++)
-		if (!b64url_char(s[i]))
-			return attest_fail(ATTEST_E_PARSE, "invalid base64url character at %zu", i);
-	padded = (len + 3) / 4 * 4;
-	if ((std = malloc(padded + 1)) == NULL)
-		return attest_fail(ATTEST_E_NOMEM, "base64url decode");
-	for (size_t i = 0; i < len; i++)
-		std[i] = s[i] == '-' ? '+' : s[i] == '_' ? '/' : s[i];
-	for (size_t i = len; i < padded; i++)
-		std[i] = '=';
-	std[padded] = '\0';
-	if ((r = attest_b64_decode(std, padded, maxlen, out, outlen)) != ATTEST_OK)
-		goto out;
-	if ((r = b64url_encode(*out, *outlen, &again)) != ATTEST_OK)
-		goto out;
-	if (strlen(again) != len || memcmp(again, s, len) != 0)
-		r = attest_fail(ATTEST_E_PARSE, "non-canonical base64url");
-out:
-	if (r != ATTEST_OK) {
-		free(*out);
-		*out = NULL;
-		*outlen = 0;
-	}
-	free(again);
-	free(std);
-	return r;
-}
-
-/* ---- ES256 ---- */
-
-static int is_p256(EVP_PKEY *k)
-{
-	char grp[64];
-	size_t len = 0;
-	int ok;
-
-	if (k == NULL || !EVP_PKEY_is_a(k, "EC"))
-		return 0;
-	ok = EVP_PKEY_get_utf8_string_param(k, OSSL_PKEY_PARAM_GROUP_NAME, grp, sizeof(grp), &len) == 1 &&
-	     strcmp(grp, "prime256v1") == 0;
-	ERR_clear_error();
-	return ok;
-}
-
-/* JWS ES256: ECDSA P-256 with SHA-256 over `in`; the signature is r || s,
- * 32 bytes each, big-endian (RFC 7518 section 3.4). */
-static int es256_sign(EVP_PKEY *key, const char *in, size_t inlen, uint8_t sig[64])
-{
-	EVP_MD_CTX *md = NULL;
-	ECDSA_SIG *es = NULL;
-	uint8_t der[80];
-	size_t derlen = sizeof(der);
-	const unsigned char *p = der;
-	const BIGNUM *br, *bs;
-	int r = ATTEST_E_CRYPTO;
-
-	if ((md = EVP_MD_CTX_new()) == NULL ||
-	    EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) != 1 ||
-	    EVP_DigestSign(md, der, &derlen, (const unsigned char *)in, inlen) != 1) {
-		r = attest_fail_ossl(ATTEST_E_CRYPTO, "ES256 sign");
-		goto out;
-	}
-	if ((es = d2i_ECDSA_SIG(NULL, &p, (long)derlen)) == NULL || p != der + derlen) {
-		r = attest_fail_ossl(ATTEST_E_CRYPTO, "ES256: signature is not DER ECDSA-Sig-Value");
-		goto out;
-	}
-	ECDSA_SIG_get0(es, &br, &bs);
-	if (BN_bn2binpad(br, sig, 32) != 32 || BN_bn2binpad(bs, sig + 32, 32) != 32) {
-		r = attest_fail_ossl(ATTEST_E_CRYPTO, "ES256: r or s longer than 32 bytes");
-		goto out;
-	}
-	r = ATTEST_OK;
-out:
-	ECDSA_SIG_free(es);
-	EVP_MD_CTX_free(md);
-	return r;
-}
-
-static int es256_verify(EVP_PKEY *key, const char *in, size_t inlen, const uint8_t sig[64])
-{
-	EVP_MD_CTX *md = NULL;
-	ECDSA_SIG *es = NULL;
-	BIGNUM *br = NULL, *bs = NULL;
-	unsigned char *der = NULL;
-	int derlen, r = ATTEST_E_CRYPTO;
-
-	if ((es = ECDSA_SIG_new()) == NULL || (br = BN_bin2bn(sig, 32, NULL)) == NULL ||
-	    (bs = BN_bin2bn(sig + 32, 32, NULL)) == NULL || ECDSA_SIG_set0(es, br, bs) != 1) {
-		r = attest_fail_ossl(ATTEST_E_NOMEM, "ES256 verify");
-		goto out;
-	}
-	br = bs = NULL; /* transferred */
-	if ((derlen = i2d_ECDSA_SIG(es, &der)) <= 0 || (md = EVP_MD_CTX_new()) == NULL ||
-	    EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, key) != 1) {
-		r = attest_fail_ossl(ATTEST_E_CRYPTO, "ES256 verify");
-		goto out;
-	}
-	if (EVP_DigestVerify(md, der, (size_t)derlen, (const unsigned char *)in, inlen) != 1) {
-		ERR_clear_error();
-		r = attest_fail(ATTEST_E_INTENT_SIGNATURE, "ES256 signature does not verify");
-		goto out;
-	}
-	r = ATTEST_OK;
-out:
-	OPENSSL_free(der);
-	BN_free(br);
-	BN_free(bs);
-	ECDSA_SIG_free(es);
-	EVP_MD_CTX_free(md);
-	return r;
-}
-
-/* BASE64URL(header) '.' BASE64URL(payload) '.' BASE64URL(signature). */
-static int jws_sign(EVP_PKEY *key, const char *header, const char *payload, char **token)
-{
-	char *h = NULL, *p = NULL, *s = NULL, *t = NULL;
-	uint8_t sig[64];
-	size_t hl, pl, sl, n;
-	int r;
-
-	*token = NULL;
-	if ((r = b64url_encode(header, strlen(header), &h)) != ATTEST_OK ||
-	    (r = b64url_encode(payload, strlen(payload), &p)) != ATTEST_OK)
-		goto out;
-	hl = strlen(h);
-	pl = strlen(p);
-	n = hl + 1 + pl + 1 + 86;
-	if (n > ATTEST_INTENT_TOKEN_MAX) {
-		r = attest_fail(ATTEST_E_TOO_LARGE, "token of %zu bytes over cap %d", n,
-				ATTEST_INTENT_TOKEN_MAX);
-		goto out;
-	}
-	if ((t = malloc(n + 1)) == NULL) {
-		r = attest_fail(ATTEST_E_NOMEM, "token");
-		goto out;
-	}
-	memcpy(t, h, hl);
-	t[hl] = '.';
-	memcpy(t + hl + 1, p, pl);
-	if ((r = es256_sign(key, t, hl + 1 + pl, sig)) != ATTEST_OK ||
-	    (r = b64url_encode(sig, sizeof(sig), &s)) != ATTEST_OK)
-		goto out;
-	sl = strlen(s);
-	t[hl + 1 + pl] = '.';
-	memcpy(t + hl + 1 + pl + 1, s, sl + 1);
-	*token = t;
-	t = NULL; /* transferred */
-	r = ATTEST_OK;
-out:
-	OPENSSL_cleanse(sig, sizeof(sig));
-	free(t);
-	free(s);
-	free(p);
-	free(h);
-	return r;
 }
 
 /* ---- field rules, shared by making and parsing ---- */
@@ -617,12 +418,12 @@ static int parse_payload(const uint8_t *buf, size_t len, struct hop *h)
 		uint8_t *n = NULL;
 		size_t nl = 0;
 
-		if ((r = b64url_decode(h->nonce, strlen(h->nonce), NONCE_LEN, &n, &nl)) != ATTEST_OK)
+		if ((r = attest_b64url_decode(h->nonce, strlen(h->nonce), NONCE_LEN, &n, &nl)) != ATTEST_OK)
 			return at(r, "payload: nonce");
 		free(n);
 		if (nl != NONCE_LEN)
 			return attest_fail(ATTEST_E_PARSE, "payload: nonce is not %d bytes", NONCE_LEN);
-		if ((r = b64url_decode(h->prev, strlen(h->prev), 32, &n, &nl)) != ATTEST_OK)
+		if ((r = attest_b64url_decode(h->prev, strlen(h->prev), 32, &n, &nl)) != ATTEST_OK)
 			return at(r, "payload: prev");
 		free(n);
 		if (nl != 32)
@@ -635,7 +436,7 @@ static int parse_payload(const uint8_t *buf, size_t len, struct hop *h)
  * segments. */
 static int parse_token(const char *tok, size_t len, struct hop *h)
 {
-	const char *d1, *d2;
+	struct attest_jws_parts jp;
 	uint8_t *buf = NULL;
 	size_t blen = 0;
 	int r;
@@ -643,40 +444,25 @@ static int parse_token(const char *tok, size_t len, struct hop *h)
 	memset(h, 0, sizeof(*h));
 	h->tok = tok;
 	h->len = len;
-	for (size_t i = 0; i < len; i++)
-		if (!b64url_char(tok[i]) && tok[i] != '.')
-			return attest_fail(ATTEST_E_PARSE, "byte %zu of the token is not base64url or '.'", i);
-	if ((d1 = memchr(tok, '.', len)) == NULL ||
-	    (d2 = memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - tok))) == NULL ||
-	    memchr(d2 + 1, '.', len - (size_t)(d2 + 1 - tok)) != NULL)
-		return attest_fail(ATTEST_E_PARSE, "token is not three '.'-separated segments");
-	h->signed_len = (size_t)(d2 - tok);
-	if ((r = b64url_decode(tok, (size_t)(d1 - tok), ATTEST_INTENT_TOKEN_MAX, &buf, &blen)) != ATTEST_OK)
+	if ((r = attest_jws_split(tok, len, &jp)) != ATTEST_OK)
+		return r;
+	h->signed_len = jp.signed_len;
+	if ((r = attest_b64url_decode(jp.hdr, jp.hdr_len, ATTEST_INTENT_TOKEN_MAX, &buf, &blen)) !=
+	    ATTEST_OK)
 		return at(r, "header");
 	r = parse_header(buf, blen, h);
 	free(buf);
 	buf = NULL;
 	if (r != ATTEST_OK)
 		return r;
-	if ((r = b64url_decode(d1 + 1, (size_t)(d2 - d1 - 1), ATTEST_INTENT_TOKEN_MAX, &buf, &blen)) !=
-	    ATTEST_OK)
+	if ((r = attest_b64url_decode(jp.payload, jp.payload_len, ATTEST_INTENT_TOKEN_MAX, &buf,
+				      &blen)) != ATTEST_OK)
 		return at(r, "payload");
 	r = parse_payload(buf, blen, h);
 	free(buf);
-	buf = NULL;
 	if (r != ATTEST_OK)
 		return r;
-	if (len - (size_t)(d2 + 1 - tok) != 86)
-		return attest_fail(ATTEST_E_PARSE, "signature segment of %zu characters, ES256 has 86",
-				   len - (size_t)(d2 + 1 - tok));
-	if ((r = b64url_decode(d2 + 1, len - (size_t)(d2 + 1 - tok), 64, &buf, &blen)) != ATTEST_OK)
-		return at(r, "signature");
-	if (blen != 64)
-		r = attest_fail(ATTEST_E_PARSE, "signature of %zu bytes, ES256 has 64", blen);
-	else
-		memcpy(h->sig, buf, 64);
-	free(buf);
-	return r;
+	return attest_jws_sig(&jp, h->sig);
 }
 
 static void hop_clear(struct hop *h)
@@ -710,7 +496,7 @@ static int prev_hash(const char *tok, size_t len, char **out)
 	*out = NULL;
 	if (EVP_Digest(tok, len, md, NULL, EVP_sha256(), NULL) != 1)
 		return attest_fail_ossl(ATTEST_E_CRYPTO, "SHA-256 of a token");
-	return b64url_encode(md, sizeof(md), out);
+	return attest_b64url_encode(md, sizeof(md), out);
 }
 
 /* Split a chain GRANT ['~' DELEGATION]... into its tokens, parse each, and
@@ -947,7 +733,7 @@ int attest_intent_grant_make(EVP_PKEY *issuer_key, const char *iss, const struct
 	*token = NULL;
 	if (issuer_key == NULL || iss == NULL || c == NULL)
 		return attest_fail(ATTEST_E_INVALID_ARG, "intent grant: NULL argument");
-	if (!is_p256(issuer_key))
+	if (!attest_es256_key_ok(issuer_key))
 		return attest_fail(ATTEST_E_INVALID_ARG, "intent grant: issuer key is not EC P-256");
 	memset(&h, 0, sizeof(h));
 	h.grant = 1;
@@ -981,7 +767,7 @@ int attest_intent_grant_make(EVP_PKEY *issuer_key, const char *iss, const struct
 	    (r = add_num(o, "nbf", h.nbf)) != ATTEST_OK || (r = add_num(o, "exp", h.exp)) != ATTEST_OK ||
 	    (r = add_num(o, "max_depth", h.depth)) != ATTEST_OK || (r = print_json(o, &payload)) != ATTEST_OK)
 		goto out;
-	r = jws_sign(issuer_key, HDR_GRANT, payload, token);
+	r = attest_jws_sign(issuer_key, HDR_GRANT, payload, ATTEST_INTENT_TOKEN_MAX, token);
 out:
 	free(payload);
 	cJSON_Delete(o);
@@ -1060,7 +846,7 @@ int attest_intent_delegate(EVP_PKEY *leaf_key, STACK_OF(X509) *leaf_chain, const
 	    c == NULL)
 		return attest_fail(ATTEST_E_INVALID_ARG, "delegation: NULL argument or empty chain");
 	leaf = sk_X509_value(leaf_chain, 0);
-	if (!is_p256(leaf_key) || EVP_PKEY_eq(X509_get0_pubkey(leaf), leaf_key) != 1) {
+	if (!attest_es256_key_ok(leaf_key) || EVP_PKEY_eq(X509_get0_pubkey(leaf), leaf_key) != 1) {
 		ERR_clear_error();
 		return attest_fail(ATTEST_E_INVALID_ARG, "delegation: key is not the leaf's P-256 key");
 	}
@@ -1112,7 +898,7 @@ int attest_intent_delegate(EVP_PKEY *leaf_key, STACK_OF(X509) *leaf_chain, const
 		r = attest_fail_ossl(ATTEST_E_CRYPTO, "delegation nonce");
 		goto out;
 	}
-	if ((r = b64url_encode(raw, sizeof(raw), &nonce)) != ATTEST_OK ||
+	if ((r = attest_b64url_encode(raw, sizeof(raw), &nonce)) != ATTEST_OK ||
 	    (r = prev_hash(parent->tok, parent->len, &prev)) != ATTEST_OK ||
 	    (r = delegation_header(leaf_chain, &header)) != ATTEST_OK)
 		goto out;
@@ -1129,7 +915,7 @@ int attest_intent_delegate(EVP_PKEY *leaf_key, STACK_OF(X509) *leaf_chain, const
 	    (r = attest_json_add_str(o, "nonce", nonce)) != ATTEST_OK ||
 	    (r = attest_json_add_str(o, "prev", prev)) != ATTEST_OK ||
 	    (r = print_json(o, &payload)) != ATTEST_OK ||
-	    (r = jws_sign(leaf_key, header, payload, &jws)) != ATTEST_OK)
+	    (r = attest_jws_sign(leaf_key, header, payload, ATTEST_INTENT_TOKEN_MAX, &jws)) != ATTEST_OK)
 		goto out;
 	/* the chain so far, '~', this delegation */
 	n = strlen(parent_token) + 1 + strlen(jws);
@@ -1190,7 +976,7 @@ int attest_intent_trust_add_issuer(struct attest_intent_trust *t, const char *na
 
 	if (t == NULL || key == NULL || !text_ok(name, ATTEST_INTENT_ITEM_MAX, 0))
 		return attest_fail(ATTEST_E_INVALID_ARG, "intent issuer: NULL argument or bad name");
-	if (!is_p256(key))
+	if (!attest_es256_key_ok(key))
 		return attest_fail(ATTEST_E_INVALID_ARG, "intent issuer %.64s: key is not EC P-256", name);
 	for (size_t i = 0; i < t->n; i++)
 		if (strcmp(t->iss[i].name, name) == 0)
@@ -1290,12 +1076,13 @@ static int check_delegator(const struct attest_intent_trust *t, const struct hop
 		goto out;
 	}
 	ku = X509_get_key_usage(leaf);
-	if (ku == UINT32_MAX || !(ku & KU_DIGITAL_SIGNATURE) || !is_p256(X509_get0_pubkey(leaf))) {
+	if (ku == UINT32_MAX || !(ku & KU_DIGITAL_SIGNATURE) || !attest_es256_key_ok(X509_get0_pubkey(leaf))) {
 		r = attest_fail(ATTEST_E_INTENT_CHAIN,
 				"delegation %u: x5c leaf is not a P-256 digitalSignature key", k);
 		goto out;
 	}
-	if ((r = es256_verify(X509_get0_pubkey(leaf), h->tok, h->signed_len, h->sig)) != ATTEST_OK) {
+	if ((r = attest_es256_verify(X509_get0_pubkey(leaf), h->tok, h->signed_len, h->sig,
+				       ATTEST_E_INTENT_SIGNATURE)) != ATTEST_OK) {
 		char where[64];
 
 		snprintf(where, sizeof(where), "delegation %u (by its x5c leaf's key)", k);
@@ -1409,7 +1196,8 @@ int attest_intent_verify(const struct attest_intent_trust *t, const char *token,
 		r = attest_fail(ATTEST_E_INTENT_ISSUER, "grant: issuer \"%.256s\" is not trusted", g->iss);
 		goto out;
 	}
-	if ((r = es256_verify(ikey, g->tok, g->signed_len, g->sig)) != ATTEST_OK) {
+	if ((r = attest_es256_verify(ikey, g->tok, g->signed_len, g->sig,
+				       ATTEST_E_INTENT_SIGNATURE)) != ATTEST_OK) {
 		r = at(r, "grant (by its issuer's key)");
 		goto out;
 	}
