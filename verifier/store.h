@@ -9,7 +9,17 @@
  *
  * Strings in records are NUL-terminated and bounded by the array sizes
  * below; 64-bit TPM counters are uint64_t here and TEXT in SQL. A call that
- * fails changes nothing (each is one transaction).
+ * fails changes nothing (each is one transaction). A string too long for
+ * its field, an empty name or an out-of-range enum is ATTEST_E_INVALID_ARG;
+ * a stored row that does not fit its struct (wrong type, a hash of the
+ * wrong length, a counter that is not decimal) is ATTEST_E_STATE.
+ *
+ * Concurrency: a struct vstore is used by one thread at a time; a thread
+ * that needs the store opens its own (several may share one database).
+ * The list calls hand each row to cb while the listing is open: cb must
+ * not call into the same vstore (ATTEST_E_STATE if it does); a nonzero
+ * return from cb stops the listing and is returned by the list call.
+ * docs/verifier-store.md has the schema and the durability rules.
  */
 #ifndef VERIFIER_STORE_H
 #define VERIFIER_STORE_H
@@ -24,6 +34,7 @@
 #define VSTORE_REASON_MAX 256  /* free-text reasons (+NUL) */
 #define VSTORE_LIST_MAX 1024   /* space-separated lists: scopes, data classes */
 #define VSTORE_NONCE_LEN 32
+#define VSTORE_JWS_MAX (1024 * 1024) /* a reference-value set's JWS (+NUL) */
 
 enum vhost_state {
 	VHOST_NEW = 0,      /* enrolled, never attested */
@@ -101,20 +112,25 @@ struct vstore_ops {
 	int (*nonce_prune)(struct vstore *s, int64_t now);
 	/* agents (inventory) */
 	int (*agent_get)(struct vstore *s, const char *id, struct vagent *out); /* ATTEST_E_NOT_FOUND */
-	int (*agent_put)(struct vstore *s, const struct vagent *a);              /* insert or replace */
+	/* insert or replace; ATTEST_E_HOST_UNKNOWN unless a->host is stored */
+	int (*agent_put)(struct vstore *s, const struct vagent *a);
 	int (*agent_list)(struct vstore *s, int (*cb)(void *arg, const struct vagent *a), void *arg);
-	/* reference-value sets */
+	/* reference-value sets: put stores a new set as active; replacing a
+	 * set's JWS keeps its active flag. set_active: ATTEST_E_NOT_FOUND. */
 	int (*refset_put)(struct vstore *s, const char *name, const char *jws, int64_t now);
 	int (*refset_set_active)(struct vstore *s, const char *name, int active);
 	/* cb gets each set; r->jws is valid during the call only */
 	int (*refset_list)(struct vstore *s, int active_only,
 			   int (*cb)(void *arg, const struct vrefset *r), void *arg);
-	/* callers (mTLS clients of the verifier) */
+	/* callers (mTLS clients of the verifier); put inserts or replaces by
+	 * name; an SPKI hash held by another caller is ATTEST_E_EXISTS */
 	int (*caller_put)(struct vstore *s, const struct vcaller *c);
 	int (*caller_by_spki)(struct vstore *s, const uint8_t spki_hash[32], struct vcaller *out);
 	int (*caller_list)(struct vstore *s, int (*cb)(void *arg, const struct vcaller *c), void *arg);
-	/* settings: small key/value strings (approval_required, scope_cap) */
-	int (*setting_get)(struct vstore *s, const char *key, char *out, size_t outsz); /* NOT_FOUND */
+	/* settings: small key/value strings (approval_required, scope_cap):
+	 * keys < VSTORE_NAME_MAX, values < VSTORE_LIST_MAX bytes; get is
+	 * ATTEST_E_NOT_FOUND, or ATTEST_E_TOO_LARGE when outsz is too small */
+	int (*setting_get)(struct vstore *s, const char *key, char *out, size_t outsz);
 	int (*setting_put)(struct vstore *s, const char *key, const char *value);
 };
 
@@ -125,8 +141,10 @@ struct vstore {
 /* SQLite backend: opens (creating 0600) the database at path, WAL mode,
  * synchronous=FULL, foreign keys on, busy timeout, and applies schema
  * migrations up to the current version in one transaction each
- * (PRAGMA user_version). A database from a newer version is refused
- * (ATTEST_E_STATE). */
+ * (PRAGMA user_version). A database from a newer version, or a database
+ * that is not ours, is refused (ATTEST_E_STATE); a symlink, or an existing
+ * file that group or others may access, is refused (ATTEST_E_IO). *out is
+ * released with vstore_close. */
 int vstore_sqlite_open(const char *path, struct vstore **out) ATTEST_MUST_CHECK;
 
 static inline void vstore_close(struct vstore *s)

@@ -1,0 +1,890 @@
+/* test_store.c - the verifier's SQLite store (verifier/store_sqlite.c,
+ * docs/verifier-store.md). Targets: vstore_sqlite_open and every op of
+ * struct vstore_ops; the file's mode and symlink refusal; migrations and
+ * a newer schema; strict decoding of corrupted rows; kill -9 of a writer.
+ * No TPM. Raw sqlite3 connections stand in for an attacker or a broken
+ * disk that rewrites the file behind the store. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+#include <sqlite3.h>
+
+#include "store.h"
+#include "testutil.h"
+
+/* ---- helpers ---- */
+
+static void path_in(char *out, size_t outsz, const char *dir, const char *name)
+{
+	CU_ASSERT_FATAL((size_t)snprintf(out, outsz, "%s/%s", dir, name) < outsz);
+}
+
+static struct vstore *open_ok(const char *path)
+{
+	struct vstore *s = NULL;
+
+	TU_ASSERT_ERR(vstore_sqlite_open(path, &s), ATTEST_OK);
+	CU_ASSERT_FATAL(s != NULL);
+	return s;
+}
+
+/* A raw connection: what someone with write access to the file can do. */
+static void raw_exec(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	char *err = NULL;
+
+	CU_ASSERT_FATAL(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+					NULL) == SQLITE_OK);
+	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
+		fprintf(stderr, "  raw_exec %s: %s\n", sql, err != NULL ? err : "?");
+	CU_ASSERT_FATAL(err == NULL);
+	sqlite3_close(db);
+}
+
+/* First column of the first row as text, into out. */
+static void raw_text(const char *path, const char *sql, char *out, size_t outsz)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	const unsigned char *t;
+
+	out[0] = '\0';
+	CU_ASSERT_FATAL(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
+	CU_ASSERT_FATAL(sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK);
+	CU_ASSERT_FATAL(sqlite3_step(st) == SQLITE_ROW);
+	t = sqlite3_column_text(st, 0);
+	if (t != NULL)
+		snprintf(out, outsz, "%s", (const char *)t);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+
+static uint64_t rnd(uint64_t n)
+{
+	uint64_t v;
+
+	CU_ASSERT_FATAL(RAND_bytes((unsigned char *)&v, sizeof(v)) == 1);
+	return v % n;
+}
+
+static void fill_host(struct vhost *h, const char *name, uint64_t k)
+{
+	memset(h, 0, sizeof(*h));
+	snprintf(h->name, sizeof(h->name), "%s", name);
+	h->state = (enum vhost_state)(k % 3);
+	h->reason_code = (int)(k % ATTEST_E__COUNT);
+	/* long enough that a row spans a good part of a page */
+	for (size_t i = 0; i + 1 < sizeof(h->reason); i++)
+		h->reason[i] = (char)('a' + (k + i) % 26);
+	h->last_good = (int64_t)k;
+	h->last_quote = (int64_t)k + 1;
+	h->have_clock = 1;
+	h->reset_count = (uint32_t)(k * 7);
+	h->restart_count = (uint32_t)(k * 13);
+	h->clock = UINT64_MAX - k;
+	h->boots = k * 3;
+	h->unsafe_seen = (int)(k & 1);
+	snprintf(h->refset, sizeof(h->refset), "set-%" PRIu64, k);
+	h->revoked = (int)((k >> 1) & 1);
+	snprintf(h->revoke_reason, sizeof(h->revoke_reason), "r%" PRIu64, k);
+}
+
+static void fill_agent(struct vagent *a, const char *host, const char *name, int seed)
+{
+	memset(a, 0, sizeof(*a));
+	snprintf(a->id, sizeof(a->id), "spiffe://fleet.example/host/%s/agent/%s", host, name);
+	snprintf(a->host, sizeof(a->host), "%s", host);
+	snprintf(a->uuid, sizeof(a->uuid), "6f1c2b1e-8d7a-4c1f-9a7e-3b2d1c0f9e%02x", seed & 0xff);
+	memset(a->agent_ca_hash, 0x10 + seed, sizeof(a->agent_ca_hash));
+	memset(a->measurement, 0x20 + seed, sizeof(a->measurement));
+	memset(a->policy, 0x30 + seed, sizeof(a->policy));
+	snprintf(a->scopes, sizeof(a->scopes), "ehr.read ehr.write");
+	snprintf(a->data_classes, sizeof(a->data_classes), "phi");
+	a->risk_tier = seed % 4;
+	a->risk_score = (seed * 17) % 101;
+	a->delegate_depth = seed % 4;
+	a->registered = 1700000000 + seed;
+}
+
+struct collect {
+	int n;
+	char names[8][VSTORE_ID_MAX];
+	int stop_at; /* return 99 at this row (1-based), 0: never */
+	struct vstore *reenter;
+};
+
+static int host_cb(void *arg, const struct vhost *h)
+{
+	struct collect *c = arg;
+
+	if (c->n < 8)
+		snprintf(c->names[c->n], sizeof(c->names[0]), "%s", h->name);
+	c->n++;
+	if (c->reenter != NULL) {
+		struct vhost tmp;
+
+		TU_ASSERT_ERR(c->reenter->ops->host_get(c->reenter, h->name, &tmp), ATTEST_E_STATE);
+		TU_ASSERT_ERR(c->reenter->ops->host_put(c->reenter, h), ATTEST_E_STATE);
+	}
+	return c->n == c->stop_at ? 99 : 0;
+}
+
+/* ---- open, reopen, migrations, refusals ---- */
+
+static void test_open_reopen(void)
+{
+	char dir[512], path[600], wal[600], v[64];
+	struct vstore *s;
+	struct vhost h, got;
+	struct stat st;
+
+	tu_mkdtemp(dir, sizeof(dir));
+	path_in(path, sizeof(path), dir, "v.db");
+	path_in(wal, sizeof(wal), dir, "v.db-wal");
+	s = open_ok(path);
+	CU_ASSERT(stat(path, &st) == 0 && (st.st_mode & 07777) == 0600);
+	fill_host(&h, "web-01", 5);
+	TU_ASSERT_ERR(s->ops->host_put(s, &h), ATTEST_OK);
+	/* the WAL holds the commit and has the database's mode */
+	CU_ASSERT(stat(wal, &st) == 0 && (st.st_mode & 07777) == 0600);
+	vstore_close(s);
+
+	s = open_ok(path);
+	TU_ASSERT_ERR(s->ops->host_get(s, "web-01", &got), ATTEST_OK);
+	CU_ASSERT(memcmp(&h, &got, sizeof(h)) == 0);
+	TU_ASSERT_ERR(s->ops->host_get(s, "web-02", &got), ATTEST_E_NOT_FOUND);
+	vstore_close(s);
+	raw_text(path, "PRAGMA user_version", v, sizeof(v));
+	CU_ASSERT_STRING_EQUAL(v, "1");
+	raw_text(path, "PRAGMA journal_mode", v, sizeof(v));
+	CU_ASSERT_STRING_EQUAL(v, "wal");
+	vstore_close(NULL); /* NULL-safe */
+	TU_ASSERT_ERR(vstore_sqlite_open("", &s), ATTEST_E_INVALID_ARG);
+	tu_rmtree(dir);
+}
+
+static void test_migrate_and_refuse(void)
+{
+	char dir[512], path[600], v[64];
+	struct vstore *s = NULL;
+	int fd;
+
+	tu_mkdtemp(dir, sizeof(dir));
+	/* an empty file (as an operator's `install -m 600 /dev/null`) */
+	path_in(path, sizeof(path), dir, "empty.db");
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	CU_ASSERT_FATAL(fd >= 0);
+	close(fd);
+	s = open_ok(path);
+	vstore_close(s);
+	raw_text(path, "PRAGMA user_version", v, sizeof(v));
+	CU_ASSERT_STRING_EQUAL(v, "1");
+	raw_text(path, "SELECT count(*) FROM sqlite_schema WHERE type = 'table'", v, sizeof(v));
+	CU_ASSERT_STRING_EQUAL(v, "6");
+
+	/* a database from a newer verifier: refused, and left as it was */
+	path_in(path, sizeof(path), dir, "newer.db");
+	raw_exec(path, "CREATE TABLE future (x); PRAGMA user_version = 99;");
+	CU_ASSERT_FATAL(chmod(path, 0600) == 0);
+	TU_ASSERT_ERR(vstore_sqlite_open(path, &s), ATTEST_E_STATE);
+	CU_ASSERT(s == NULL);
+	CU_ASSERT(strstr(attest_errdetail(), "newer") != NULL);
+	raw_text(path, "PRAGMA user_version", v, sizeof(v));
+	CU_ASSERT_STRING_EQUAL(v, "99");
+
+	/* someone else's database (no version, tables of its own) */
+	path_in(path, sizeof(path), dir, "other.db");
+	raw_exec(path, "CREATE TABLE t (x);");
+	CU_ASSERT_FATAL(chmod(path, 0600) == 0);
+	TU_ASSERT_ERR(vstore_sqlite_open(path, &s), ATTEST_E_STATE);
+	raw_text(path, "PRAGMA user_version", v, sizeof(v));
+	CU_ASSERT_STRING_EQUAL(v, "0");
+
+	/* our version number but another application id */
+	path_in(path, sizeof(path), dir, "appid.db");
+	raw_exec(path, "CREATE TABLE t (x); PRAGMA user_version = 1; PRAGMA application_id = 7;");
+	CU_ASSERT_FATAL(chmod(path, 0600) == 0);
+	TU_ASSERT_ERR(vstore_sqlite_open(path, &s), ATTEST_E_STATE);
+
+	/* not a database at all */
+	path_in(path, sizeof(path), dir, "junk.db");
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_FATAL(write(fd, "this is not SQLite, not at all, no.........................\n",
+			      61) == 61);
+	close(fd);
+	TU_ASSERT_ERR(vstore_sqlite_open(path, &s), ATTEST_E_IO);
+	tu_rmtree(dir);
+}
+
+static void test_file_refusals(void)
+{
+	char dir[512], path[600], link[600];
+	struct vstore *s = NULL;
+	struct stat st;
+
+	tu_mkdtemp(dir, sizeof(dir));
+	path_in(path, sizeof(path), dir, "v.db");
+	s = open_ok(path);
+	vstore_close(s);
+	s = NULL;
+
+	/* a symlink to a good database */
+	path_in(link, sizeof(link), dir, "link.db");
+	CU_ASSERT_FATAL(symlink(path, link) == 0);
+	TU_ASSERT_ERR(vstore_sqlite_open(link, &s), ATTEST_E_IO);
+	CU_ASSERT(strstr(attest_errdetail(), "symlink") != NULL);
+	CU_ASSERT(s == NULL);
+	/* a dangling symlink is not followed to create the target */
+	path_in(link, sizeof(link), dir, "dangling.db");
+	path_in(path, sizeof(path), dir, "target.db");
+	CU_ASSERT_FATAL(symlink(path, link) == 0);
+	TU_ASSERT_ERR(vstore_sqlite_open(link, &s), ATTEST_E_IO);
+	CU_ASSERT(lstat(path, &st) != 0 && errno == ENOENT);
+
+	/* a symlink planted as the WAL: SQLite opens it O_NOFOLLOW too */
+	path_in(link, sizeof(link), dir, "v.db-wal");
+	path_in(path, sizeof(path), dir, "victim");
+	CU_ASSERT_FATAL(symlink(path, link) == 0);
+	path_in(path, sizeof(path), dir, "v.db");
+	TU_ASSERT_ERR(vstore_sqlite_open(path, &s), ATTEST_E_IO);
+	path_in(path, sizeof(path), dir, "victim");
+	CU_ASSERT(lstat(path, &st) != 0 && errno == ENOENT);
+	CU_ASSERT_FATAL(unlink(link) == 0);
+
+	/* a group-writable or world-readable database: refused, not chmod'ed */
+	path_in(path, sizeof(path), dir, "v.db");
+	CU_ASSERT_FATAL(chmod(path, 0660) == 0);
+	TU_ASSERT_ERR(vstore_sqlite_open(path, &s), ATTEST_E_IO);
+	CU_ASSERT(stat(path, &st) == 0 && (st.st_mode & 07777) == 0660);
+	CU_ASSERT_FATAL(chmod(path, 0604) == 0);
+	TU_ASSERT_ERR(vstore_sqlite_open(path, &s), ATTEST_E_IO);
+	CU_ASSERT_FATAL(chmod(path, 0400) == 0); /* stricter is fine for the mode check */
+	CU_ASSERT_FATAL(chmod(path, 0600) == 0);
+	s = open_ok(path);
+	vstore_close(s);
+	s = NULL;
+
+	/* a directory */
+	path_in(path, sizeof(path), dir, "sub.db");
+	CU_ASSERT_FATAL(mkdir(path, 0700) == 0);
+	TU_ASSERT_ERR(vstore_sqlite_open(path, &s), ATTEST_E_IO);
+	tu_rmtree(dir);
+}
+
+/* ---- hosts ---- */
+
+static void test_hosts(void)
+{
+	char dir[512], path[600];
+	struct vstore *s;
+	struct vhost h, got;
+	struct collect c;
+
+	tu_mkdtemp(dir, sizeof(dir));
+	path_in(path, sizeof(path), dir, "v.db");
+	s = open_ok(path);
+
+	/* 64-bit counters at and near the top survive the TEXT round trip */
+	fill_host(&h, "db-01", 0);
+	h.clock = UINT64_MAX;
+	h.boots = UINT64_MAX - 1;
+	h.reset_count = UINT32_MAX;
+	h.restart_count = UINT32_MAX - 1;
+	h.last_good = INT64_MAX;
+	h.last_quote = INT64_MIN;
+	TU_ASSERT_ERR(s->ops->host_put(s, &h), ATTEST_OK);
+	TU_ASSERT_ERR(s->ops->host_get(s, "db-01", &got), ATTEST_OK);
+	CU_ASSERT(memcmp(&h, &got, sizeof(h)) == 0);
+	CU_ASSERT(got.clock == UINT64_MAX && got.boots == UINT64_MAX - 1);
+	/* put again replaces the row */
+	fill_host(&h, "db-01", 77);
+	h.state = VHOST_UNTRUSTED;
+	h.clock = 0;
+	TU_ASSERT_ERR(s->ops->host_put(s, &h), ATTEST_OK);
+	TU_ASSERT_ERR(s->ops->host_get(s, "db-01", &got), ATTEST_OK);
+	CU_ASSERT(memcmp(&h, &got, sizeof(h)) == 0);
+	CU_ASSERT(got.state == VHOST_UNTRUSTED && got.clock == 0);
+	/* booleans are stored as 0/1 */
+	fill_host(&h, "web-01", 1);
+	h.revoked = 5;
+	TU_ASSERT_ERR(s->ops->host_put(s, &h), ATTEST_OK);
+	TU_ASSERT_ERR(s->ops->host_get(s, "web-01", &got), ATTEST_OK);
+	CU_ASSERT(got.revoked == 1);
+	fill_host(&h, "app-01", 2);
+	TU_ASSERT_ERR(s->ops->host_put(s, &h), ATTEST_OK);
+
+	/* list: every host, by name; a nonzero callback result stops it */
+	memset(&c, 0, sizeof(c));
+	TU_ASSERT_ERR(s->ops->host_list(s, host_cb, &c), ATTEST_OK);
+	CU_ASSERT(c.n == 3);
+	CU_ASSERT_STRING_EQUAL(c.names[0], "app-01");
+	CU_ASSERT_STRING_EQUAL(c.names[1], "db-01");
+	CU_ASSERT_STRING_EQUAL(c.names[2], "web-01");
+	memset(&c, 0, sizeof(c));
+	c.stop_at = 2;
+	CU_ASSERT(s->ops->host_list(s, host_cb, &c) == 99);
+	CU_ASSERT(c.n == 2);
+	/* the store refuses calls from inside a list callback, and works after */
+	memset(&c, 0, sizeof(c));
+	c.reenter = s;
+	TU_ASSERT_ERR(s->ops->host_list(s, host_cb, &c), ATTEST_OK);
+	CU_ASSERT(c.n == 3);
+	TU_ASSERT_ERR(s->ops->host_get(s, "app-01", &got), ATTEST_OK);
+
+	/* bad input changes nothing */
+	fill_host(&h, "", 3);
+	TU_ASSERT_ERR(s->ops->host_put(s, &h), ATTEST_E_INVALID_ARG);
+	fill_host(&h, "x", 3);
+	memset(h.name, 'n', sizeof(h.name)); /* no NUL inside the field */
+	TU_ASSERT_ERR(s->ops->host_put(s, &h), ATTEST_E_INVALID_ARG);
+	fill_host(&h, "x", 3);
+	memset(h.reason, 'r', sizeof(h.reason));
+	TU_ASSERT_ERR(s->ops->host_put(s, &h), ATTEST_E_INVALID_ARG);
+	fill_host(&h, "x", 3);
+	h.state = (enum vhost_state)7;
+	TU_ASSERT_ERR(s->ops->host_put(s, &h), ATTEST_E_INVALID_ARG);
+	fill_host(&h, "x", 3);
+	h.reason_code = -1;
+	TU_ASSERT_ERR(s->ops->host_put(s, &h), ATTEST_E_INVALID_ARG);
+	TU_ASSERT_ERR(s->ops->host_get(s, "x", &got), ATTEST_E_NOT_FOUND);
+	TU_ASSERT_ERR(s->ops->host_get(s, "", &got), ATTEST_E_INVALID_ARG);
+	vstore_close(s);
+	tu_rmtree(dir);
+}
+
+/* ---- nonces ---- */
+
+static void nonce_of(uint8_t n[VSTORE_NONCE_LEN], int v)
+{
+	memset(n, v, VSTORE_NONCE_LEN);
+}
+
+#define TAKE_REFUSED(s_, host_, n_, now_, why_)                                      \
+	do {                                                                         \
+		TU_ASSERT_ERR((s_)->ops->nonce_take((s_), (host_), (n_), (now_)),    \
+			      ATTEST_E_NONCE);                                       \
+		CU_ASSERT_STRING_EQUAL(attest_errdetail(), (why_));                  \
+	} while (0)
+
+static void test_nonces(void)
+{
+	char dir[512], path[600];
+	struct vstore *s;
+	uint8_t n1[32], n2[32], n3[32], n4[32], n5[32];
+
+	tu_mkdtemp(dir, sizeof(dir));
+	path_in(path, sizeof(path), dir, "v.db");
+	s = open_ok(path);
+	nonce_of(n1, 1);
+	nonce_of(n2, 2);
+	nonce_of(n3, 3);
+	nonce_of(n4, 4);
+	nonce_of(n5, 5);
+	TU_ASSERT_ERR(s->ops->nonce_issue(s, "h1", n1, 1000), ATTEST_OK);
+	TU_ASSERT_ERR(s->ops->nonce_issue(s, "h1", n2, 1000), ATTEST_OK);
+	TU_ASSERT_ERR(s->ops->nonce_issue(s, "h1", n3, 1000), ATTEST_OK);
+	TU_ASSERT_ERR(s->ops->nonce_issue(s, "h1", n5, 5000), ATTEST_OK);
+	TU_ASSERT_ERR(s->ops->nonce_issue(s, "h2", n1, 2000), ATTEST_E_EXISTS); /* never reissued */
+
+	/* once, then used (also after a reopen) */
+	TU_ASSERT_ERR(s->ops->nonce_take(s, "h1", n1, 999), ATTEST_OK);
+	TAKE_REFUSED(s, "h1", n1, 999, "used");
+	vstore_close(s);
+	s = open_ok(path);
+	TAKE_REFUSED(s, "h1", n1, 500, "used");
+	/* expired: the last good second is expires - 1 */
+	TAKE_REFUSED(s, "h1", n2, 1000, "expired");
+	TAKE_REFUSED(s, "h1", n2, INT64_MAX, "expired");
+	/* another host's nonce is refused and not burned */
+	TAKE_REFUSED(s, "h2", n3, 10, "other host");
+	TU_ASSERT_ERR(s->ops->nonce_take(s, "h1", n3, 10), ATTEST_OK);
+	TAKE_REFUSED(s, "h1", n4, 10, "unknown");
+	TU_ASSERT_ERR(s->ops->nonce_take(s, "", n4, 10), ATTEST_E_INVALID_ARG);
+
+	/* prune drops every expired nonce, used or not, and keeps the rest */
+	TU_ASSERT_ERR(s->ops->nonce_prune(s, 1000), ATTEST_OK);
+	TAKE_REFUSED(s, "h1", n1, 10, "unknown");
+	TAKE_REFUSED(s, "h1", n2, 10, "unknown");
+	TAKE_REFUSED(s, "h1", n3, 10, "unknown");
+	TU_ASSERT_ERR(s->ops->nonce_take(s, "h1", n5, 4999), ATTEST_OK);
+	TAKE_REFUSED(s, "h1", n5, 4999, "used");
+	TU_ASSERT_ERR(s->ops->nonce_prune(s, 4999), ATTEST_OK);
+	TAKE_REFUSED(s, "h1", n5, 4999, "used"); /* a used nonce stays until it expires */
+	TU_ASSERT_ERR(s->ops->nonce_prune(s, 5000), ATTEST_OK);
+	TAKE_REFUSED(s, "h1", n5, 4999, "unknown");
+	vstore_close(s);
+	tu_rmtree(dir);
+}
+
+/* ---- agents ---- */
+
+struct agent_collect {
+	int n;
+	struct vagent a[4];
+};
+
+static int agent_cb(void *arg, const struct vagent *a)
+{
+	struct agent_collect *c = arg;
+
+	if (c->n < 4)
+		c->a[c->n] = *a;
+	c->n++;
+	return 0;
+}
+
+static void test_agents(void)
+{
+	char dir[512], path[600];
+	struct vstore *s;
+	struct vhost h;
+	struct vagent a, b, got;
+	struct agent_collect *c;
+
+	c = calloc(1, sizeof(*c));
+	CU_ASSERT_FATAL(c != NULL);
+	tu_mkdtemp(dir, sizeof(dir));
+	path_in(path, sizeof(path), dir, "v.db");
+	s = open_ok(path);
+
+	/* an agent of a host the verifier does not know is refused */
+	fill_agent(&a, "web-01", "intake", 1);
+	TU_ASSERT_ERR(s->ops->agent_put(s, &a), ATTEST_E_HOST_UNKNOWN);
+	TU_ASSERT_ERR(s->ops->agent_get(s, a.id, &got), ATTEST_E_NOT_FOUND);
+	fill_host(&h, "web-01", 1);
+	TU_ASSERT_ERR(s->ops->host_put(s, &h), ATTEST_OK);
+	TU_ASSERT_ERR(s->ops->agent_put(s, &a), ATTEST_OK);
+	TU_ASSERT_ERR(s->ops->agent_get(s, a.id, &got), ATTEST_OK);
+	CU_ASSERT(memcmp(&a, &got, sizeof(a)) == 0);
+	/* the host row can still be replaced (an upsert, not a delete) */
+	h.state = VHOST_TRUSTED;
+	TU_ASSERT_ERR(s->ops->host_put(s, &h), ATTEST_OK);
+	TU_ASSERT_ERR(s->ops->agent_get(s, a.id, &got), ATTEST_OK);
+
+	/* approve, then revoke: each a put of the changed record */
+	got.approved = 1;
+	TU_ASSERT_ERR(s->ops->agent_put(s, &got), ATTEST_OK);
+	TU_ASSERT_ERR(s->ops->agent_get(s, a.id, &got), ATTEST_OK);
+	CU_ASSERT(got.approved == 1 && got.revoked == 0);
+	got.revoked = 1;
+	snprintf(got.revoke_reason, sizeof(got.revoke_reason), "binary replaced");
+	TU_ASSERT_ERR(s->ops->agent_put(s, &got), ATTEST_OK);
+	vstore_close(s);
+	s = open_ok(path);
+	TU_ASSERT_ERR(s->ops->agent_get(s, a.id, &got), ATTEST_OK);
+	CU_ASSERT(got.approved == 1 && got.revoked == 1);
+	CU_ASSERT_STRING_EQUAL(got.revoke_reason, "binary replaced");
+	CU_ASSERT(memcmp(got.measurement, a.measurement, 32) == 0);
+
+	fill_agent(&b, "web-01", "billing", 2);
+	TU_ASSERT_ERR(s->ops->agent_put(s, &b), ATTEST_OK);
+	TU_ASSERT_ERR(s->ops->agent_list(s, agent_cb, c), ATTEST_OK);
+	CU_ASSERT(c->n == 2);
+	CU_ASSERT(memcmp(&c->a[0], &b, sizeof(b)) == 0); /* "billing" < "intake" */
+	CU_ASSERT_STRING_EQUAL(c->a[1].id, a.id);
+
+	/* out of range or unterminated: refused */
+	fill_agent(&b, "web-01", "x", 3);
+	b.risk_tier = 4;
+	TU_ASSERT_ERR(s->ops->agent_put(s, &b), ATTEST_E_INVALID_ARG);
+	fill_agent(&b, "web-01", "x", 3);
+	b.risk_score = 101;
+	TU_ASSERT_ERR(s->ops->agent_put(s, &b), ATTEST_E_INVALID_ARG);
+	fill_agent(&b, "web-01", "x", 3);
+	b.delegate_depth = -1;
+	TU_ASSERT_ERR(s->ops->agent_put(s, &b), ATTEST_E_INVALID_ARG);
+	fill_agent(&b, "web-01", "x", 3);
+	memset(b.scopes, 's', sizeof(b.scopes));
+	TU_ASSERT_ERR(s->ops->agent_put(s, &b), ATTEST_E_INVALID_ARG);
+	fill_agent(&b, "web-01", "x", 3);
+	memset(b.uuid, 'u', sizeof(b.uuid));
+	TU_ASSERT_ERR(s->ops->agent_put(s, &b), ATTEST_E_INVALID_ARG);
+	TU_ASSERT_ERR(s->ops->agent_get(s, b.id, &got), ATTEST_E_NOT_FOUND);
+	vstore_close(s);
+	free(c);
+	tu_rmtree(dir);
+}
+
+/* ---- reference sets, callers, settings ---- */
+
+struct refset_collect {
+	int n;
+	char names[4][VSTORE_NAME_MAX];
+	char jws[4][64];
+	int active[4];
+};
+
+static int refset_cb(void *arg, const struct vrefset *r)
+{
+	struct refset_collect *c = arg;
+
+	if (c->n < 4) {
+		snprintf(c->names[c->n], sizeof(c->names[0]), "%s", r->name);
+		snprintf(c->jws[c->n], sizeof(c->jws[0]), "%s", r->jws);
+		c->active[c->n] = r->active;
+	}
+	c->n++;
+	return 0;
+}
+
+static void test_refsets(void)
+{
+	char dir[512], path[600];
+	struct vstore *s;
+	struct refset_collect c;
+
+	tu_mkdtemp(dir, sizeof(dir));
+	path_in(path, sizeof(path), dir, "v.db");
+	s = open_ok(path);
+	TU_ASSERT_ERR(s->ops->refset_put(s, "kernel-6.1", "jws.a.1", 100), ATTEST_OK);
+	TU_ASSERT_ERR(s->ops->refset_put(s, "kernel-6.6", "jws.b.1", 200), ATTEST_OK);
+	/* new sets are active: two at once during a rollout */
+	memset(&c, 0, sizeof(c));
+	TU_ASSERT_ERR(s->ops->refset_list(s, 1, refset_cb, &c), ATTEST_OK);
+	CU_ASSERT(c.n == 2);
+	TU_ASSERT_ERR(s->ops->refset_set_active(s, "kernel-6.1", 0), ATTEST_OK);
+	memset(&c, 0, sizeof(c));
+	TU_ASSERT_ERR(s->ops->refset_list(s, 1, refset_cb, &c), ATTEST_OK);
+	CU_ASSERT(c.n == 1);
+	CU_ASSERT_STRING_EQUAL(c.names[0], "kernel-6.6");
+	CU_ASSERT_STRING_EQUAL(c.jws[0], "jws.b.1");
+	/* replacing a set's JWS keeps it inactive */
+	TU_ASSERT_ERR(s->ops->refset_put(s, "kernel-6.1", "jws.a.2", 300), ATTEST_OK);
+	memset(&c, 0, sizeof(c));
+	TU_ASSERT_ERR(s->ops->refset_list(s, 0, refset_cb, &c), ATTEST_OK);
+	CU_ASSERT(c.n == 2);
+	CU_ASSERT_STRING_EQUAL(c.names[0], "kernel-6.1");
+	CU_ASSERT_STRING_EQUAL(c.jws[0], "jws.a.2");
+	CU_ASSERT(c.active[0] == 0 && c.active[1] == 1);
+	TU_ASSERT_ERR(s->ops->refset_set_active(s, "kernel-6.1", 1), ATTEST_OK);
+	memset(&c, 0, sizeof(c));
+	TU_ASSERT_ERR(s->ops->refset_list(s, 1, refset_cb, &c), ATTEST_OK);
+	CU_ASSERT(c.n == 2);
+	TU_ASSERT_ERR(s->ops->refset_set_active(s, "kernel-9", 1), ATTEST_E_NOT_FOUND);
+	TU_ASSERT_ERR(s->ops->refset_put(s, "empty", "", 1), ATTEST_E_INVALID_ARG);
+	vstore_close(s);
+	tu_rmtree(dir);
+}
+
+static int caller_cb(void *arg, const struct vcaller *c)
+{
+	struct collect *col = arg;
+
+	if (col->n < 8)
+		snprintf(col->names[col->n], sizeof(col->names[0]), "%s", c->name);
+	col->n++;
+	return 0;
+}
+
+static void test_callers_settings(void)
+{
+	char dir[512], path[600], v[VSTORE_LIST_MAX], small[4];
+	struct vstore *s;
+	struct vcaller ehr, admin, got;
+	struct collect col;
+	uint8_t other[32];
+
+	tu_mkdtemp(dir, sizeof(dir));
+	path_in(path, sizeof(path), dir, "v.db");
+	s = open_ok(path);
+	memset(&ehr, 0, sizeof(ehr));
+	snprintf(ehr.name, sizeof(ehr.name), "ehr-api");
+	ehr.role = VCALLER_RESOURCE;
+	memset(ehr.spki_hash, 0xe1, 32);
+	memset(&admin, 0, sizeof(admin));
+	snprintf(admin.name, sizeof(admin.name), "ops");
+	admin.role = VCALLER_ADMIN;
+	memset(admin.spki_hash, 0xad, 32);
+	TU_ASSERT_ERR(s->ops->caller_put(s, &ehr), ATTEST_OK);
+	TU_ASSERT_ERR(s->ops->caller_put(s, &admin), ATTEST_OK);
+	TU_ASSERT_ERR(s->ops->caller_by_spki(s, ehr.spki_hash, &got), ATTEST_OK);
+	CU_ASSERT(memcmp(&got, &ehr, sizeof(got)) == 0);
+	TU_ASSERT_ERR(s->ops->caller_by_spki(s, admin.spki_hash, &got), ATTEST_OK);
+	CU_ASSERT(memcmp(&got, &admin, sizeof(got)) == 0 && got.role == VCALLER_ADMIN);
+	memset(other, 0xe1, 32);
+	other[31] = 0xe0; /* one bit off */
+	TU_ASSERT_ERR(s->ops->caller_by_spki(s, other, &got), ATTEST_E_NOT_FOUND);
+	/* one key, one caller */
+	snprintf(got.name, sizeof(got.name), "impostor");
+	memcpy(got.spki_hash, ehr.spki_hash, 32);
+	got.role = VCALLER_ADMIN;
+	TU_ASSERT_ERR(s->ops->caller_put(s, &got), ATTEST_E_EXISTS);
+	TU_ASSERT_ERR(s->ops->caller_by_spki(s, ehr.spki_hash, &got), ATTEST_OK);
+	CU_ASSERT_STRING_EQUAL(got.name, "ehr-api");
+	CU_ASSERT(got.role == VCALLER_RESOURCE);
+	/* revocation and key rotation are puts by name */
+	ehr.revoked = 1;
+	TU_ASSERT_ERR(s->ops->caller_put(s, &ehr), ATTEST_OK);
+	TU_ASSERT_ERR(s->ops->caller_by_spki(s, ehr.spki_hash, &got), ATTEST_OK);
+	CU_ASSERT(got.revoked == 1);
+	memset(admin.spki_hash, 0xae, 32);
+	TU_ASSERT_ERR(s->ops->caller_put(s, &admin), ATTEST_OK);
+	memset(other, 0xad, 32);
+	TU_ASSERT_ERR(s->ops->caller_by_spki(s, other, &got), ATTEST_E_NOT_FOUND);
+	admin.role = (enum vcaller_role)3;
+	TU_ASSERT_ERR(s->ops->caller_put(s, &admin), ATTEST_E_INVALID_ARG);
+	memset(&col, 0, sizeof(col));
+	TU_ASSERT_ERR(s->ops->caller_list(s, caller_cb, &col), ATTEST_OK);
+	CU_ASSERT(col.n == 2);
+	CU_ASSERT_STRING_EQUAL(col.names[0], "ehr-api");
+	CU_ASSERT_STRING_EQUAL(col.names[1], "ops");
+
+	TU_ASSERT_ERR(s->ops->setting_get(s, "approval_required", v, sizeof(v)),
+		      ATTEST_E_NOT_FOUND);
+	TU_ASSERT_ERR(s->ops->setting_put(s, "approval_required", "1"), ATTEST_OK);
+	TU_ASSERT_ERR(s->ops->setting_put(s, "scope_cap", "ehr.read ehr.write"), ATTEST_OK);
+	TU_ASSERT_ERR(s->ops->setting_put(s, "approval_required", "0"), ATTEST_OK);
+	vstore_close(s);
+	s = open_ok(path);
+	TU_ASSERT_ERR(s->ops->setting_get(s, "approval_required", v, sizeof(v)), ATTEST_OK);
+	CU_ASSERT_STRING_EQUAL(v, "0");
+	TU_ASSERT_ERR(s->ops->setting_get(s, "scope_cap", v, sizeof(v)), ATTEST_OK);
+	CU_ASSERT_STRING_EQUAL(v, "ehr.read ehr.write");
+	TU_ASSERT_ERR(s->ops->setting_get(s, "scope_cap", small, sizeof(small)), ATTEST_E_TOO_LARGE);
+	TU_ASSERT_ERR(s->ops->setting_put(s, "", "x"), ATTEST_E_INVALID_ARG);
+	memset(v, 'v', sizeof(v)); /* no NUL within VSTORE_LIST_MAX */
+	TU_ASSERT_ERR(s->ops->setting_put(s, "big", v), ATTEST_E_INVALID_ARG);
+	vstore_close(s);
+	tu_rmtree(dir);
+}
+
+/* ---- corrupted rows ---- */
+
+static void test_corrupt_rows(void)
+{
+	static const char *const bad_clock[] = {
+		"007", "", "-1", "+1", "1 ", "0x10", "abc", "18446744073709551616",
+		"99999999999999999999",
+	};
+	char dir[512], path[600], sql[256];
+	struct vstore *s;
+	struct vhost h, got;
+	struct vagent a, ga;
+	struct vcaller c, gc;
+	struct collect col;
+	struct agent_collect *ac;
+
+	ac = calloc(1, sizeof(*ac));
+	CU_ASSERT_FATAL(ac != NULL);
+	tu_mkdtemp(dir, sizeof(dir));
+	path_in(path, sizeof(path), dir, "v.db");
+	s = open_ok(path);
+	fill_host(&h, "web-01", 9);
+	fill_agent(&a, "web-01", "intake", 1);
+	memset(&c, 0, sizeof(c));
+	snprintf(c.name, sizeof(c.name), "ehr");
+	c.role = VCALLER_RESOURCE;
+	memset(c.spki_hash, 7, 32);
+	TU_ASSERT_ERR(s->ops->host_put(s, &h), ATTEST_OK);
+	TU_ASSERT_ERR(s->ops->agent_put(s, &a), ATTEST_OK);
+	TU_ASSERT_ERR(s->ops->caller_put(s, &c), ATTEST_OK);
+	vstore_close(s);
+
+	/* a 31-byte measurement (the schema's CHECK is bypassed, as a
+	 * damaged or hand-edited file would) */
+	raw_exec(path, "PRAGMA ignore_check_constraints = 1;"
+		       "UPDATE agents SET measurement = zeroblob(31);");
+	s = open_ok(path);
+	TU_ASSERT_ERR(s->ops->agent_get(s, a.id, &ga), ATTEST_E_STATE);
+	CU_ASSERT(strstr(attest_errdetail(), "measurement") != NULL);
+	CU_ASSERT(ga.id[0] == '\0'); /* nothing half-filled */
+	TU_ASSERT_ERR(s->ops->agent_list(s, agent_cb, ac), ATTEST_E_STATE);
+	CU_ASSERT(ac->n == 0);
+	vstore_close(s);
+	raw_exec(path, "PRAGMA ignore_check_constraints = 1;"
+		       "UPDATE agents SET measurement = zeroblob(33);");
+	s = open_ok(path);
+	TU_ASSERT_ERR(s->ops->agent_get(s, a.id, &ga), ATTEST_E_STATE);
+	vstore_close(s);
+	raw_exec(path, "PRAGMA ignore_check_constraints = 1;"
+		       "UPDATE agents SET measurement = zeroblob(32), risk_tier = 9;");
+	s = open_ok(path);
+	TU_ASSERT_ERR(s->ops->agent_get(s, a.id, &ga), ATTEST_E_STATE);
+	vstore_close(s);
+	raw_exec(path, "UPDATE agents SET risk_tier = 1, uuid = printf('%.40c', 'u');");
+	s = open_ok(path);
+	TU_ASSERT_ERR(s->ops->agent_get(s, a.id, &ga), ATTEST_E_STATE); /* over its field */
+	vstore_close(s);
+	raw_exec(path, "UPDATE agents SET uuid = 'a' || char(0) || 'b';");
+	s = open_ok(path);
+	TU_ASSERT_ERR(s->ops->agent_get(s, a.id, &ga), ATTEST_E_STATE); /* embedded NUL */
+	vstore_close(s);
+
+	/* counters that are not strict decimal 64-bit numbers */
+	for (size_t i = 0; i < sizeof(bad_clock) / sizeof(bad_clock[0]); i++) {
+		snprintf(sql, sizeof(sql), "UPDATE hosts SET clock = '%s';", bad_clock[i]);
+		raw_exec(path, sql);
+		s = open_ok(path);
+		TU_ASSERT_ERR(s->ops->host_get(s, "web-01", &got), ATTEST_E_STATE);
+		CU_ASSERT(strstr(attest_errdetail(), "clock") != NULL);
+		vstore_close(s);
+	}
+	raw_exec(path, "UPDATE hosts SET clock = '18446744073709551615';");
+	s = open_ok(path);
+	TU_ASSERT_ERR(s->ops->host_get(s, "web-01", &got), ATTEST_OK);
+	CU_ASSERT(got.clock == UINT64_MAX);
+	vstore_close(s);
+	raw_exec(path, "PRAGMA ignore_check_constraints = 1;"
+		       "UPDATE hosts SET reset_count = 4294967296;");
+	s = open_ok(path);
+	TU_ASSERT_ERR(s->ops->host_get(s, "web-01", &got), ATTEST_E_STATE);
+	vstore_close(s);
+	raw_exec(path, "PRAGMA ignore_check_constraints = 1;"
+		       "UPDATE hosts SET reset_count = 1, state = 3;");
+	s = open_ok(path);
+	TU_ASSERT_ERR(s->ops->host_get(s, "web-01", &got), ATTEST_E_STATE);
+	vstore_close(s);
+
+	/* a 31-byte SPKI hash: the caller is never found, and a listing fails */
+	raw_exec(path, "PRAGMA ignore_check_constraints = 1;"
+		       "UPDATE callers SET spki_hash = substr(spki_hash, 1, 31);");
+	s = open_ok(path);
+	TU_ASSERT_ERR(s->ops->caller_by_spki(s, c.spki_hash, &gc), ATTEST_E_NOT_FOUND);
+	memset(&col, 0, sizeof(col));
+	TU_ASSERT_ERR(s->ops->caller_list(s, caller_cb, &col), ATTEST_E_STATE);
+	vstore_close(s);
+	free(ac);
+	tu_rmtree(dir);
+}
+
+/* ---- crash safety ---- */
+
+#define CRASH_HOSTS 8
+#define CRASH_ROUNDS 6
+
+/* The child: put hosts round-robin, report each committed k on fd. */
+static void crash_writer(const char *path, uint64_t k0, int fd)
+{
+	struct vstore *s = NULL;
+	struct vhost h;
+	char name[16];
+
+	if (vstore_sqlite_open(path, &s) != ATTEST_OK)
+		_exit(3);
+	for (uint64_t k = k0;; k++) {
+		snprintf(name, sizeof(name), "crash-%d", (int)(k % CRASH_HOSTS));
+		fill_host(&h, name, k);
+		if (s->ops->host_put(s, &h) != ATTEST_OK)
+			_exit(4);
+		if (write(fd, &k, sizeof(k)) != (ssize_t)sizeof(k))
+			_exit(5);
+	}
+}
+
+struct crash_check {
+	uint64_t reported[CRASH_HOSTS]; /* last k the child said it committed, +1 */
+	int seen[CRASH_HOSTS];
+	int bad;
+};
+
+static int crash_cb(void *arg, const struct vhost *h)
+{
+	struct crash_check *cc = arg;
+	struct vhost want;
+	uint64_t k = (uint64_t)h->last_good;
+	int i;
+
+	if (sscanf(h->name, "crash-%d", &i) != 1 || i < 0 || i >= CRASH_HOSTS) {
+		cc->bad++;
+		return 0;
+	}
+	fill_host(&want, h->name, k);
+	if (memcmp(&want, h, sizeof(want)) != 0 || k % CRASH_HOSTS != (uint64_t)i) {
+		fprintf(stderr, "  torn row %s (k %" PRIu64 ")\n", h->name, k);
+		cc->bad++;
+	}
+	/* committed and reported means durable */
+	if (cc->reported[i] != 0 && k + 1 < cc->reported[i]) {
+		fprintf(stderr, "  %s lost a commit: k %" PRIu64 " < reported %" PRIu64 "\n",
+			h->name, k, cc->reported[i] - 1);
+		cc->bad++;
+	}
+	cc->seen[i] = 1;
+	return 0;
+}
+
+static void test_crash_safety(void)
+{
+	char dir[512], path[600], v[64];
+	struct crash_check cc;
+	struct vstore *s;
+
+	memset(&cc, 0, sizeof(cc));
+	tu_mkdtemp(dir, sizeof(dir));
+	path_in(path, sizeof(path), dir, "v.db");
+	s = open_ok(path); /* created and migrated before the first child */
+	vstore_close(s);
+	for (int round = 0; round < CRASH_ROUNDS; round++) {
+		uint64_t k, target = 1 + rnd(150), got = 0;
+		int p[2], st;
+		pid_t pid;
+		ssize_t n;
+
+		CU_ASSERT_FATAL(pipe(p) == 0);
+		pid = fork();
+		CU_ASSERT_FATAL(pid >= 0);
+		if (pid == 0) {
+			close(p[0]);
+			crash_writer(path, (uint64_t)(round + 1) * 1000000, p[1]);
+		}
+		close(p[1]);
+		/* wait for `target` commits, then kill somewhere in the next */
+		while (got < target && (n = read(p[0], &k, sizeof(k))) == (ssize_t)sizeof(k)) {
+			cc.reported[k % CRASH_HOSTS] = k + 1;
+			got++;
+		}
+		CU_ASSERT(got == target);
+		if (rnd(2))
+			usleep((useconds_t)rnd(3000));
+		CU_ASSERT_FATAL(kill(pid, SIGKILL) == 0);
+		CU_ASSERT_FATAL(waitpid(pid, &st, 0) == pid);
+		CU_ASSERT(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+		while ((n = read(p[0], &k, sizeof(k))) == (ssize_t)sizeof(k))
+			cc.reported[k % CRASH_HOSTS] = k + 1;
+		close(p[0]);
+
+		raw_text(path, "PRAGMA integrity_check", v, sizeof(v));
+		CU_ASSERT_STRING_EQUAL(v, "ok");
+		s = open_ok(path);
+		TU_ASSERT_ERR(s->ops->host_list(s, crash_cb, &cc), ATTEST_OK);
+		vstore_close(s);
+		CU_ASSERT(cc.bad == 0);
+		for (int i = 0; i < CRASH_HOSTS; i++)
+			CU_ASSERT(cc.reported[i] == 0 || cc.seen[i]);
+	}
+	tu_rmtree(dir);
+}
+
+int main(void)
+{
+	static const struct tu_test tests[] = {
+		{ "open, close, reopen keeps data; file 0600, WAL", test_open_reopen },
+		{ "migration from an empty file; newer, foreign and junk files refused",
+		  test_migrate_and_refuse },
+		{ "symlinks, loose modes and directories refused", test_file_refusals },
+		{ "hosts: round trip, 64-bit counters, list, bad input", test_hosts },
+		{ "nonces: once, used, expired, other host, unknown, prune", test_nonces },
+		{ "agents: host must exist, approve, revoke, list, bad input", test_agents },
+		{ "reference sets: put, list, active toggling", test_refsets },
+		{ "callers by SPKI hash; settings", test_callers_settings },
+		{ "corrupted rows are ATTEST_E_STATE", test_corrupt_rows },
+		{ "kill -9 of a writer: integrity ok, rows whole, commits kept",
+		  test_crash_safety },
+		{ NULL, NULL },
+	};
+
+	return tu_main("store", tests);
+}

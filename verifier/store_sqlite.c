@@ -1,0 +1,1341 @@
+/* store_sqlite.c - the verifier's store on SQLite (docs/verifier-store.md).
+ *
+ * One struct sq per connection, used from one thread at a time (the
+ * connection is opened SQLITE_OPEN_NOMUTEX); threads that need the store
+ * each open their own, and WAL lets them read while one writes. Every SQL
+ * statement is prepared once at open and reset after each use. Everything
+ * read back is checked as strictly as input from the network: a row that
+ * does not fit its struct (wrong type, a 31-byte hash, a counter that is
+ * not a decimal 64-bit number) is ATTEST_E_STATE, never a truncation.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "err.h"
+#include "fileio.h"
+#include "store.h"
+
+#define BUSY_TIMEOUT_MS 5000
+#define APPLICATION_ID 1096046163 /* "ATVS" */
+#define SETTING_KEY_MAX VSTORE_NAME_MAX
+#define SETTING_VALUE_MAX VSTORE_LIST_MAX
+
+/* ---- schema ----
+ *
+ * Migration steps, in order; step i takes user_version from i-1 to i, in
+ * its own transaction. Never edit a step that has shipped: add one.
+ * Tables are STRICT (SQLite >= 3.37), so a value of the wrong type cannot
+ * be stored by us; the CHECKs repeat what the code validates, and the
+ * reading code checks again, because the file is outside our control. */
+struct migration {
+	int version;
+	const char *sql;
+};
+
+static const struct migration migrations[] = {
+	{ 1,
+	  "CREATE TABLE hosts ("
+	  " name TEXT PRIMARY KEY NOT NULL CHECK (length(name) BETWEEN 1 AND 63),"
+	  " state INTEGER NOT NULL CHECK (state IN (0, 1, 2)),"
+	  " reason_code INTEGER NOT NULL,"
+	  " reason TEXT NOT NULL,"
+	  " last_good INTEGER NOT NULL,"
+	  " last_quote INTEGER NOT NULL,"
+	  " have_clock INTEGER NOT NULL CHECK (have_clock IN (0, 1)),"
+	  " reset_count INTEGER NOT NULL CHECK (reset_count BETWEEN 0 AND 4294967295),"
+	  " restart_count INTEGER NOT NULL CHECK (restart_count BETWEEN 0 AND 4294967295),"
+	  " clock TEXT NOT NULL,"  /* uint64 as decimal */
+	  " boots TEXT NOT NULL,"  /* uint64 as decimal */
+	  " unsafe_seen INTEGER NOT NULL CHECK (unsafe_seen IN (0, 1)),"
+	  " refset TEXT NOT NULL,"
+	  " revoked INTEGER NOT NULL CHECK (revoked IN (0, 1)),"
+	  " revoke_reason TEXT NOT NULL"
+	  ") STRICT;"
+	  "CREATE TABLE nonces ("
+	  " nonce BLOB PRIMARY KEY NOT NULL CHECK (length(nonce) = 32),"
+	  " host TEXT NOT NULL,"
+	  " expires INTEGER NOT NULL,"
+	  " used INTEGER NOT NULL CHECK (used IN (0, 1))"
+	  ") STRICT;"
+	  "CREATE INDEX nonces_expires ON nonces (expires);"
+	  "CREATE TABLE agents ("
+	  " id TEXT PRIMARY KEY NOT NULL CHECK (length(id) BETWEEN 1 AND 399),"
+	  " host TEXT NOT NULL REFERENCES hosts (name),"
+	  " uuid TEXT NOT NULL,"
+	  " agent_ca_hash BLOB NOT NULL CHECK (length(agent_ca_hash) = 32),"
+	  " measurement BLOB NOT NULL CHECK (length(measurement) = 32),"
+	  " policy BLOB NOT NULL CHECK (length(policy) = 32),"
+	  " scopes TEXT NOT NULL,"
+	  " data_classes TEXT NOT NULL,"
+	  " risk_tier INTEGER NOT NULL CHECK (risk_tier BETWEEN 0 AND 3),"
+	  " risk_score INTEGER NOT NULL CHECK (risk_score BETWEEN 0 AND 100),"
+	  " delegate_depth INTEGER NOT NULL CHECK (delegate_depth BETWEEN 0 AND 3),"
+	  " registered INTEGER NOT NULL,"
+	  " approved INTEGER NOT NULL CHECK (approved IN (0, 1)),"
+	  " revoked INTEGER NOT NULL CHECK (revoked IN (0, 1)),"
+	  " revoke_reason TEXT NOT NULL"
+	  ") STRICT;"
+	  "CREATE INDEX agents_host ON agents (host);"
+	  "CREATE TABLE refsets ("
+	  " name TEXT PRIMARY KEY NOT NULL CHECK (length(name) BETWEEN 1 AND 63),"
+	  " jws TEXT NOT NULL,"
+	  " active INTEGER NOT NULL CHECK (active IN (0, 1)),"
+	  " added INTEGER NOT NULL"
+	  ") STRICT;"
+	  "CREATE TABLE callers ("
+	  " name TEXT PRIMARY KEY NOT NULL CHECK (length(name) BETWEEN 1 AND 63),"
+	  " role INTEGER NOT NULL CHECK (role IN (1, 2)),"
+	  " spki_hash BLOB NOT NULL UNIQUE CHECK (length(spki_hash) = 32),"
+	  " revoked INTEGER NOT NULL CHECK (revoked IN (0, 1))"
+	  ") STRICT;"
+	  "CREATE TABLE settings ("
+	  " key TEXT PRIMARY KEY NOT NULL CHECK (length(key) BETWEEN 1 AND 63),"
+	  " value TEXT NOT NULL"
+	  ") STRICT;"
+	  "PRAGMA application_id = 1096046163;" },
+	/* { 2, "ALTER TABLE ...;" }, */
+};
+
+#define NMIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
+#define SCHEMA_VERSION (migrations[NMIGRATIONS - 1].version)
+
+/* ---- prepared statements ---- */
+
+#define HOST_COLS                                                                         \
+	"name, state, reason_code, reason, last_good, last_quote, have_clock, reset_count, " \
+	"restart_count, clock, boots, unsafe_seen, refset, revoked, revoke_reason"
+#define AGENT_COLS                                                                       \
+	"id, host, uuid, agent_ca_hash, measurement, policy, scopes, data_classes, "     \
+	"risk_tier, risk_score, delegate_depth, registered, approved, revoked, revoke_reason"
+#define CALLER_COLS "name, role, spki_hash, revoked"
+
+enum st_id {
+	ST_BEGIN,
+	ST_COMMIT,
+	ST_ROLLBACK,
+	ST_HOST_GET,
+	ST_HOST_PUT,
+	ST_HOST_LIST,
+	ST_NONCE_ISSUE,
+	ST_NONCE_TAKE,
+	ST_NONCE_WHY,
+	ST_NONCE_PRUNE,
+	ST_AGENT_GET,
+	ST_AGENT_PUT,
+	ST_AGENT_LIST,
+	ST_REFSET_PUT,
+	ST_REFSET_ACTIVE,
+	ST_REFSET_LIST,
+	ST_CALLER_PUT,
+	ST_CALLER_BY_SPKI,
+	ST_CALLER_LIST,
+	ST_SETTING_GET,
+	ST_SETTING_PUT,
+	ST__COUNT
+};
+
+static const char *const st_sql[ST__COUNT] = {
+	[ST_BEGIN] = "BEGIN IMMEDIATE",
+	[ST_COMMIT] = "COMMIT",
+	[ST_ROLLBACK] = "ROLLBACK",
+	[ST_HOST_GET] = "SELECT " HOST_COLS " FROM hosts WHERE name = ?1",
+	[ST_HOST_PUT] = "INSERT INTO hosts (" HOST_COLS ") VALUES "
+			"(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) "
+			"ON CONFLICT (name) DO UPDATE SET state = excluded.state, "
+			"reason_code = excluded.reason_code, reason = excluded.reason, "
+			"last_good = excluded.last_good, last_quote = excluded.last_quote, "
+			"have_clock = excluded.have_clock, reset_count = excluded.reset_count, "
+			"restart_count = excluded.restart_count, clock = excluded.clock, "
+			"boots = excluded.boots, unsafe_seen = excluded.unsafe_seen, "
+			"refset = excluded.refset, revoked = excluded.revoked, "
+			"revoke_reason = excluded.revoke_reason",
+	[ST_HOST_LIST] = "SELECT " HOST_COLS " FROM hosts ORDER BY name",
+	[ST_NONCE_ISSUE] = "INSERT INTO nonces (nonce, host, expires, used) VALUES (?1, ?2, ?3, 0)",
+	[ST_NONCE_TAKE] = "UPDATE nonces SET used = 1 "
+			  "WHERE nonce = ?1 AND used = 0 AND host = ?2 AND expires > ?3",
+	[ST_NONCE_WHY] = "SELECT host, used, expires FROM nonces WHERE nonce = ?1",
+	[ST_NONCE_PRUNE] = "DELETE FROM nonces WHERE expires <= ?1",
+	[ST_AGENT_GET] = "SELECT " AGENT_COLS " FROM agents WHERE id = ?1",
+	[ST_AGENT_PUT] = "INSERT INTO agents (" AGENT_COLS ") VALUES "
+			 "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) "
+			 "ON CONFLICT (id) DO UPDATE SET host = excluded.host, "
+			 "uuid = excluded.uuid, agent_ca_hash = excluded.agent_ca_hash, "
+			 "measurement = excluded.measurement, policy = excluded.policy, "
+			 "scopes = excluded.scopes, data_classes = excluded.data_classes, "
+			 "risk_tier = excluded.risk_tier, risk_score = excluded.risk_score, "
+			 "delegate_depth = excluded.delegate_depth, "
+			 "registered = excluded.registered, approved = excluded.approved, "
+			 "revoked = excluded.revoked, revoke_reason = excluded.revoke_reason",
+	[ST_AGENT_LIST] = "SELECT " AGENT_COLS " FROM agents ORDER BY id",
+	[ST_REFSET_PUT] = "INSERT INTO refsets (name, jws, active, added) VALUES (?1, ?2, 1, ?3) "
+			  "ON CONFLICT (name) DO UPDATE SET jws = excluded.jws, "
+			  "added = excluded.added",
+	[ST_REFSET_ACTIVE] = "UPDATE refsets SET active = ?2 WHERE name = ?1",
+	[ST_REFSET_LIST] = "SELECT name, jws, active, added FROM refsets "
+			   "WHERE ?1 = 0 OR active = 1 ORDER BY name",
+	[ST_CALLER_PUT] = "INSERT INTO callers (" CALLER_COLS ") VALUES (?1, ?2, ?3, ?4) "
+			  "ON CONFLICT (name) DO UPDATE SET role = excluded.role, "
+			  "spki_hash = excluded.spki_hash, revoked = excluded.revoked",
+	[ST_CALLER_BY_SPKI] = "SELECT " CALLER_COLS " FROM callers WHERE spki_hash = ?1",
+	[ST_CALLER_LIST] = "SELECT " CALLER_COLS " FROM callers ORDER BY name",
+	[ST_SETTING_GET] = "SELECT value FROM settings WHERE key = ?1",
+	[ST_SETTING_PUT] = "INSERT INTO settings (key, value) VALUES (?1, ?2) "
+			   "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+};
+
+struct sq {
+	struct vstore base; /* first: a struct vstore * is a struct sq * */
+	sqlite3 *db;
+	sqlite3_stmt *st[ST__COUNT];
+	int in_cb; /* inside a list callback: the store refuses calls */
+};
+
+static struct sq *sq_of(struct vstore *s)
+{
+	return (struct sq *)s;
+}
+
+/* ---- errors ---- */
+
+static int db_fail(sqlite3 *db, const char *what)
+{
+	return attest_fail(ATTEST_E_IO, "store: %s: %s", what, sqlite3_errmsg(db));
+}
+
+/* Every call refuses to run inside a list callback: the callback runs
+ * while the list's statement is open, and a backend need not allow more
+ * than one statement at a time (docs/verifier-store.md). */
+static int enter(struct sq *q, const char *what)
+{
+	if (q->in_cb)
+		return attest_fail(ATTEST_E_STATE, "store: %s called from a list callback", what);
+	return ATTEST_OK;
+}
+
+/* A prepared statement is back to its initial state after each use,
+ * whatever happened; its result code was taken from sqlite3_step. */
+static void done(sqlite3_stmt *st)
+{
+	(void)sqlite3_reset(st);
+	(void)sqlite3_clear_bindings(st);
+}
+
+/* ---- binds (every one checked) ---- */
+
+static int b_text(struct sq *q, sqlite3_stmt *st, int i, const char *v, size_t cap)
+{
+	size_t n = strnlen(v, cap);
+
+	if (n == cap)
+		return attest_fail(ATTEST_E_INVALID_ARG, "store: parameter %d over %zu bytes", i,
+				   cap - 1);
+	if (sqlite3_bind_text(st, i, v, (int)n, SQLITE_STATIC) != SQLITE_OK)
+		return db_fail(q->db, "bind");
+	return ATTEST_OK;
+}
+
+static int b_blob(struct sq *q, sqlite3_stmt *st, int i, const uint8_t *v, size_t n)
+{
+	if (sqlite3_bind_blob(st, i, v, (int)n, SQLITE_STATIC) != SQLITE_OK)
+		return db_fail(q->db, "bind");
+	return ATTEST_OK;
+}
+
+static int b_int(struct sq *q, sqlite3_stmt *st, int i, int64_t v)
+{
+	if (sqlite3_bind_int64(st, i, v) != SQLITE_OK)
+		return db_fail(q->db, "bind");
+	return ATTEST_OK;
+}
+
+/* 64-bit counters as decimal text: SQLite's INTEGER is signed. */
+static int b_u64(struct sq *q, sqlite3_stmt *st, int i, uint64_t v)
+{
+	char buf[24];
+	int n = snprintf(buf, sizeof(buf), "%" PRIu64, v);
+
+	if (n <= 0 || (size_t)n >= sizeof(buf))
+		return attest_fail(ATTEST_E_INTERNAL, "store: format counter");
+	if (sqlite3_bind_text(st, i, buf, n, SQLITE_TRANSIENT) != SQLITE_OK)
+		return db_fail(q->db, "bind");
+	return ATTEST_OK;
+}
+
+/* ---- columns: the row is untrusted ---- */
+
+static int bad_col(sqlite3_stmt *st, int i, const char *why)
+{
+	return attest_fail(ATTEST_E_STATE, "store: stored %s: %s", sqlite3_column_name(st, i),
+			   why);
+}
+
+/* Text that fits out (with its NUL) and holds no NUL of its own. */
+static int c_text(sqlite3_stmt *st, int i, char *out, size_t outsz)
+{
+	const unsigned char *t;
+	int n;
+
+	out[0] = '\0';
+	if (sqlite3_column_type(st, i) != SQLITE_TEXT)
+		return bad_col(st, i, "not text");
+	t = sqlite3_column_text(st, i);
+	n = sqlite3_column_bytes(st, i);
+	if (t == NULL || n < 0)
+		return attest_fail(ATTEST_E_NOMEM, "store: read %s", sqlite3_column_name(st, i));
+	if ((size_t)n >= outsz)
+		return bad_col(st, i, "longer than its field");
+	if (memchr(t, '\0', (size_t)n) != NULL)
+		return bad_col(st, i, "holds a NUL byte");
+	memcpy(out, t, (size_t)n);
+	out[n] = '\0';
+	return ATTEST_OK;
+}
+
+static int c_name(sqlite3_stmt *st, int i, char *out, size_t outsz)
+{
+	int r = c_text(st, i, out, outsz);
+
+	if (r == ATTEST_OK && out[0] == '\0')
+		return bad_col(st, i, "empty");
+	return r;
+}
+
+static int c_blob(sqlite3_stmt *st, int i, uint8_t *out, size_t len)
+{
+	const void *b;
+
+	if (sqlite3_column_type(st, i) != SQLITE_BLOB)
+		return bad_col(st, i, "not a blob");
+	b = sqlite3_column_blob(st, i);
+	if (sqlite3_column_bytes(st, i) < 0 || (size_t)sqlite3_column_bytes(st, i) != len ||
+	    b == NULL)
+		return bad_col(st, i, "wrong length");
+	memcpy(out, b, len);
+	return ATTEST_OK;
+}
+
+static int c_int(sqlite3_stmt *st, int i, int64_t min, int64_t max, int64_t *out)
+{
+	int64_t v;
+
+	*out = 0;
+	if (sqlite3_column_type(st, i) != SQLITE_INTEGER)
+		return bad_col(st, i, "not an integer");
+	v = sqlite3_column_int64(st, i);
+	if (v < min || v > max)
+		return bad_col(st, i, "out of range");
+	*out = v;
+	return ATTEST_OK;
+}
+
+static int c_intv(sqlite3_stmt *st, int i, int min, int max, int *out)
+{
+	int64_t v;
+	int r = c_int(st, i, min, max, &v);
+
+	*out = (int)v;
+	return r;
+}
+
+static int c_bool(sqlite3_stmt *st, int i, int *out)
+{
+	return c_intv(st, i, 0, 1, out);
+}
+
+/* Strict decimal: 1..20 digits, no sign, no leading zero, no overflow. */
+static int c_u64(sqlite3_stmt *st, int i, uint64_t *out)
+{
+	char buf[24];
+	uint64_t v = 0;
+	int r;
+
+	*out = 0;
+	if ((r = c_text(st, i, buf, 21)) != ATTEST_OK)
+		return r;
+	if (buf[0] == '\0' || (buf[0] == '0' && buf[1] != '\0'))
+		return bad_col(st, i, "not a decimal 64-bit counter");
+	for (const char *p = buf; *p != '\0'; p++) {
+		uint64_t d = (uint64_t)(*p - '0');
+
+		if (*p < '0' || *p > '9')
+			return bad_col(st, i, "not a decimal 64-bit counter");
+		if (v > (UINT64_MAX - d) / 10)
+			return bad_col(st, i, "counter over 64 bits");
+		v = v * 10 + d;
+	}
+	*out = v;
+	return ATTEST_OK;
+}
+
+/* ---- transactions ---- */
+
+static int exec_st(struct sq *q, enum st_id id, const char *what)
+{
+	int rc = sqlite3_step(q->st[id]);
+
+	done(q->st[id]);
+	if (rc != SQLITE_DONE)
+		return db_fail(q->db, what);
+	return ATTEST_OK;
+}
+
+static int tx_begin(struct sq *q)
+{
+	return exec_st(q, ST_BEGIN, "begin");
+}
+
+/* Commit when r is ATTEST_OK, else roll back; returns r or the commit's
+ * failure. A failed COMMIT leaves the transaction open: roll it back. */
+static int tx_end(struct sq *q, int r)
+{
+	if (r == ATTEST_OK)
+		r = exec_st(q, ST_COMMIT, "commit");
+	if (r != ATTEST_OK && !sqlite3_get_autocommit(q->db)) {
+		(void)sqlite3_step(q->st[ST_ROLLBACK]);
+		done(q->st[ST_ROLLBACK]);
+	}
+	return r;
+}
+
+/* One write statement that must affect a row, in autocommit (one
+ * statement is one transaction). *changes gets sqlite3_changes. */
+static int run_write(struct sq *q, sqlite3_stmt *st, const char *what, int *changes)
+{
+	int rc = sqlite3_step(st), ext;
+
+	if (rc == SQLITE_DONE) {
+		if (changes != NULL)
+			*changes = sqlite3_changes(q->db);
+		done(st);
+		return ATTEST_OK;
+	}
+	ext = sqlite3_extended_errcode(q->db);
+	if (ext == SQLITE_CONSTRAINT_FOREIGNKEY) {
+		(void)attest_fail(ATTEST_E_HOST_UNKNOWN, "store: %s: %s", what,
+				  sqlite3_errmsg(q->db));
+		done(st);
+		return ATTEST_E_HOST_UNKNOWN;
+	}
+	if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY) {
+		(void)attest_fail(ATTEST_E_EXISTS, "store: %s: %s", what, sqlite3_errmsg(q->db));
+		done(st);
+		return ATTEST_E_EXISTS;
+	}
+	(void)db_fail(q->db, what);
+	done(st);
+	return ATTEST_E_IO;
+}
+
+/* ---- argument checks ---- */
+
+static int arg_name(const char *v, size_t cap, const char *what)
+{
+	size_t n;
+
+	if (v == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "store: no %s", what);
+	n = strnlen(v, cap);
+	if (n == 0 || n == cap)
+		return attest_fail(ATTEST_E_INVALID_ARG, "store: %s empty or over %zu bytes", what,
+				   cap - 1);
+	return ATTEST_OK;
+}
+
+/* ---- hosts ---- */
+
+static int host_row(sqlite3_stmt *st, struct vhost *h)
+{
+	int64_t v;
+	int r;
+
+	memset(h, 0, sizeof(*h));
+	if ((r = c_name(st, 0, h->name, sizeof(h->name))) != ATTEST_OK ||
+	    (r = c_int(st, 1, VHOST_NEW, VHOST_UNTRUSTED, &v)) != ATTEST_OK)
+		return r;
+	h->state = (enum vhost_state)v;
+	if ((r = c_intv(st, 2, 0, ATTEST_E__COUNT - 1, &h->reason_code)) != ATTEST_OK ||
+	    (r = c_text(st, 3, h->reason, sizeof(h->reason))) != ATTEST_OK ||
+	    (r = c_int(st, 4, INT64_MIN, INT64_MAX, &h->last_good)) != ATTEST_OK ||
+	    (r = c_int(st, 5, INT64_MIN, INT64_MAX, &h->last_quote)) != ATTEST_OK ||
+	    (r = c_bool(st, 6, &h->have_clock)) != ATTEST_OK)
+		return r;
+	if ((r = c_int(st, 7, 0, UINT32_MAX, &v)) != ATTEST_OK)
+		return r;
+	h->reset_count = (uint32_t)v;
+	if ((r = c_int(st, 8, 0, UINT32_MAX, &v)) != ATTEST_OK)
+		return r;
+	h->restart_count = (uint32_t)v;
+	if ((r = c_u64(st, 9, &h->clock)) != ATTEST_OK ||
+	    (r = c_u64(st, 10, &h->boots)) != ATTEST_OK ||
+	    (r = c_bool(st, 11, &h->unsafe_seen)) != ATTEST_OK ||
+	    (r = c_text(st, 12, h->refset, sizeof(h->refset))) != ATTEST_OK ||
+	    (r = c_bool(st, 13, &h->revoked)) != ATTEST_OK ||
+	    (r = c_text(st, 14, h->revoke_reason, sizeof(h->revoke_reason))) != ATTEST_OK)
+		return r;
+	return ATTEST_OK;
+}
+
+static int sq_host_get(struct vstore *s, const char *name, struct vhost *out)
+{
+	struct sq *q = sq_of(s);
+	sqlite3_stmt *st = q->st[ST_HOST_GET];
+	int r, rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((r = enter(q, "host_get")) != ATTEST_OK || (r = arg_name(name, VSTORE_NAME_MAX, "host name")) != ATTEST_OK)
+		return r;
+	if ((r = b_text(q, st, 1, name, VSTORE_NAME_MAX)) != ATTEST_OK)
+		goto out;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		r = host_row(st, out);
+	else if (rc == SQLITE_DONE)
+		r = attest_fail(ATTEST_E_NOT_FOUND, "store: no host \"%s\"", name);
+	else
+		r = db_fail(q->db, "host_get");
+out:
+	done(st);
+	if (r != ATTEST_OK)
+		memset(out, 0, sizeof(*out));
+	return r;
+}
+
+static int sq_host_put(struct vstore *s, const struct vhost *h)
+{
+	struct sq *q = sq_of(s);
+	sqlite3_stmt *st = q->st[ST_HOST_PUT];
+	int r;
+
+	if ((r = enter(q, "host_put")) != ATTEST_OK)
+		return r;
+	if (h == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "store: host_put: no host");
+	if ((r = arg_name(h->name, sizeof(h->name), "host name")) != ATTEST_OK)
+		return r;
+	if (h->state != VHOST_NEW && h->state != VHOST_TRUSTED && h->state != VHOST_UNTRUSTED)
+		return attest_fail(ATTEST_E_INVALID_ARG, "store: host state %d", (int)h->state);
+	if (h->reason_code < 0 || h->reason_code >= ATTEST_E__COUNT)
+		return attest_fail(ATTEST_E_INVALID_ARG, "store: host reason code %d",
+				   h->reason_code);
+	if ((r = b_text(q, st, 1, h->name, sizeof(h->name))) != ATTEST_OK ||
+	    (r = b_int(q, st, 2, h->state)) != ATTEST_OK ||
+	    (r = b_int(q, st, 3, h->reason_code)) != ATTEST_OK ||
+	    (r = b_text(q, st, 4, h->reason, sizeof(h->reason))) != ATTEST_OK ||
+	    (r = b_int(q, st, 5, h->last_good)) != ATTEST_OK ||
+	    (r = b_int(q, st, 6, h->last_quote)) != ATTEST_OK ||
+	    (r = b_int(q, st, 7, h->have_clock != 0)) != ATTEST_OK ||
+	    (r = b_int(q, st, 8, h->reset_count)) != ATTEST_OK ||
+	    (r = b_int(q, st, 9, h->restart_count)) != ATTEST_OK ||
+	    (r = b_u64(q, st, 10, h->clock)) != ATTEST_OK ||
+	    (r = b_u64(q, st, 11, h->boots)) != ATTEST_OK ||
+	    (r = b_int(q, st, 12, h->unsafe_seen != 0)) != ATTEST_OK ||
+	    (r = b_text(q, st, 13, h->refset, sizeof(h->refset))) != ATTEST_OK ||
+	    (r = b_int(q, st, 14, h->revoked != 0)) != ATTEST_OK ||
+	    (r = b_text(q, st, 15, h->revoke_reason, sizeof(h->revoke_reason))) != ATTEST_OK) {
+		done(st);
+		return r;
+	}
+	return run_write(q, st, "host_put", NULL);
+}
+
+/* Runs a list statement (bound already), decoding each row with each(),
+ * which hands it to the callback. A nonzero result stops the walk and is
+ * returned. */
+static int walk(struct sq *q, sqlite3_stmt *st, const char *what,
+		int (*each)(sqlite3_stmt *st, void *ctx), void *ctx)
+{
+	int r = ATTEST_OK, rc;
+
+	q->in_cb = 1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if ((r = each(st, ctx)) != ATTEST_OK)
+			break;
+	q->in_cb = 0;
+	if (r == ATTEST_OK && rc != SQLITE_DONE)
+		r = db_fail(q->db, what);
+	done(st);
+	return r;
+}
+
+struct host_walk {
+	int (*cb)(void *arg, const struct vhost *h);
+	void *arg;
+};
+
+static int host_each(sqlite3_stmt *st, void *ctx)
+{
+	struct host_walk *w = ctx;
+	struct vhost h;
+	int r;
+
+	if ((r = host_row(st, &h)) != ATTEST_OK)
+		return r;
+	return w->cb(w->arg, &h);
+}
+
+static int sq_host_list(struct vstore *s, int (*cb)(void *arg, const struct vhost *h), void *arg)
+{
+	struct sq *q = sq_of(s);
+	struct host_walk w = { cb, arg };
+	int r;
+
+	if ((r = enter(q, "host_list")) != ATTEST_OK)
+		return r;
+	if (cb == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "store: host_list: no callback");
+	return walk(q, q->st[ST_HOST_LIST], "host_list", host_each, &w);
+}
+
+/* ---- nonces ---- */
+
+static int sq_nonce_issue(struct vstore *s, const char *host, const uint8_t nonce[VSTORE_NONCE_LEN],
+			  int64_t expires)
+{
+	struct sq *q = sq_of(s);
+	sqlite3_stmt *st = q->st[ST_NONCE_ISSUE];
+	int r;
+
+	if ((r = enter(q, "nonce_issue")) != ATTEST_OK ||
+	    (r = arg_name(host, VSTORE_NAME_MAX, "host name")) != ATTEST_OK)
+		return r;
+	if (nonce == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "store: nonce_issue: no nonce");
+	if ((r = b_blob(q, st, 1, nonce, VSTORE_NONCE_LEN)) != ATTEST_OK ||
+	    (r = b_text(q, st, 2, host, VSTORE_NAME_MAX)) != ATTEST_OK ||
+	    (r = b_int(q, st, 3, expires)) != ATTEST_OK) {
+		done(st);
+		return r;
+	}
+	return run_write(q, st, "nonce_issue", NULL);
+}
+
+/* Why a take matched no row; read in the take's transaction. */
+static int nonce_why(struct sq *q, const char *host, const uint8_t *nonce, int64_t now)
+{
+	sqlite3_stmt *st = q->st[ST_NONCE_WHY];
+	char who[VSTORE_NAME_MAX];
+	int64_t expires;
+	int used, rc, r;
+
+	if ((r = b_blob(q, st, 1, nonce, VSTORE_NONCE_LEN)) != ATTEST_OK)
+		goto out;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		r = attest_fail(ATTEST_E_NONCE, "unknown");
+		goto out;
+	}
+	if (rc != SQLITE_ROW) {
+		r = db_fail(q->db, "nonce_take");
+		goto out;
+	}
+	if ((r = c_name(st, 0, who, sizeof(who))) != ATTEST_OK ||
+	    (r = c_bool(st, 1, &used)) != ATTEST_OK ||
+	    (r = c_int(st, 2, INT64_MIN, INT64_MAX, &expires)) != ATTEST_OK)
+		goto out;
+	if (strcmp(who, host) != 0)
+		r = attest_fail(ATTEST_E_NONCE, "other host");
+	else if (used)
+		r = attest_fail(ATTEST_E_NONCE, "used");
+	else if (expires <= now)
+		r = attest_fail(ATTEST_E_NONCE, "expired");
+	else /* cannot happen inside the transaction; fail closed anyway */
+		r = attest_fail(ATTEST_E_STATE, "store: nonce neither taken nor refusable");
+out:
+	done(st);
+	return r;
+}
+
+static int sq_nonce_take(struct vstore *s, const char *host, const uint8_t nonce[VSTORE_NONCE_LEN],
+			 int64_t now)
+{
+	struct sq *q = sq_of(s);
+	sqlite3_stmt *st = q->st[ST_NONCE_TAKE];
+	int r, changes = 0;
+
+	if ((r = enter(q, "nonce_take")) != ATTEST_OK ||
+	    (r = arg_name(host, VSTORE_NAME_MAX, "host name")) != ATTEST_OK)
+		return r;
+	if (nonce == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "store: nonce_take: no nonce");
+	if ((r = tx_begin(q)) != ATTEST_OK)
+		return r;
+	/* The single UPDATE is what makes the nonce single-use: of two
+	 * takers, exactly one changes the row. */
+	if ((r = b_blob(q, st, 1, nonce, VSTORE_NONCE_LEN)) != ATTEST_OK ||
+	    (r = b_text(q, st, 2, host, VSTORE_NAME_MAX)) != ATTEST_OK ||
+	    (r = b_int(q, st, 3, now)) != ATTEST_OK) {
+		done(st);
+		return tx_end(q, r);
+	}
+	if ((r = run_write(q, st, "nonce_take", &changes)) != ATTEST_OK)
+		return tx_end(q, r);
+	if (changes != 1)
+		r = nonce_why(q, host, nonce, now);
+	return tx_end(q, r);
+}
+
+static int sq_nonce_prune(struct vstore *s, int64_t now)
+{
+	struct sq *q = sq_of(s);
+	sqlite3_stmt *st = q->st[ST_NONCE_PRUNE];
+	int r;
+
+	if ((r = enter(q, "nonce_prune")) != ATTEST_OK)
+		return r;
+	if ((r = b_int(q, st, 1, now)) != ATTEST_OK) {
+		done(st);
+		return r;
+	}
+	return run_write(q, st, "nonce_prune", NULL);
+}
+
+/* ---- agents ---- */
+
+static int agent_row(sqlite3_stmt *st, struct vagent *a)
+{
+	int r;
+
+	memset(a, 0, sizeof(*a));
+	if ((r = c_name(st, 0, a->id, sizeof(a->id))) != ATTEST_OK ||
+	    (r = c_name(st, 1, a->host, sizeof(a->host))) != ATTEST_OK ||
+	    (r = c_text(st, 2, a->uuid, sizeof(a->uuid))) != ATTEST_OK ||
+	    (r = c_blob(st, 3, a->agent_ca_hash, sizeof(a->agent_ca_hash))) != ATTEST_OK ||
+	    (r = c_blob(st, 4, a->measurement, sizeof(a->measurement))) != ATTEST_OK ||
+	    (r = c_blob(st, 5, a->policy, sizeof(a->policy))) != ATTEST_OK ||
+	    (r = c_text(st, 6, a->scopes, sizeof(a->scopes))) != ATTEST_OK ||
+	    (r = c_text(st, 7, a->data_classes, sizeof(a->data_classes))) != ATTEST_OK ||
+	    (r = c_intv(st, 8, 0, 3, &a->risk_tier)) != ATTEST_OK ||
+	    (r = c_intv(st, 9, 0, 100, &a->risk_score)) != ATTEST_OK ||
+	    (r = c_intv(st, 10, 0, 3, &a->delegate_depth)) != ATTEST_OK ||
+	    (r = c_int(st, 11, INT64_MIN, INT64_MAX, &a->registered)) != ATTEST_OK ||
+	    (r = c_bool(st, 12, &a->approved)) != ATTEST_OK ||
+	    (r = c_bool(st, 13, &a->revoked)) != ATTEST_OK ||
+	    (r = c_text(st, 14, a->revoke_reason, sizeof(a->revoke_reason))) != ATTEST_OK)
+		return r;
+	return ATTEST_OK;
+}
+
+static int sq_agent_get(struct vstore *s, const char *id, struct vagent *out)
+{
+	struct sq *q = sq_of(s);
+	sqlite3_stmt *st = q->st[ST_AGENT_GET];
+	int r, rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((r = enter(q, "agent_get")) != ATTEST_OK ||
+	    (r = arg_name(id, VSTORE_ID_MAX, "agent ID")) != ATTEST_OK)
+		return r;
+	if ((r = b_text(q, st, 1, id, VSTORE_ID_MAX)) != ATTEST_OK)
+		goto out;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		r = agent_row(st, out);
+	else if (rc == SQLITE_DONE)
+		r = attest_fail(ATTEST_E_NOT_FOUND, "store: no agent \"%s\"", id);
+	else
+		r = db_fail(q->db, "agent_get");
+out:
+	done(st);
+	if (r != ATTEST_OK)
+		memset(out, 0, sizeof(*out));
+	return r;
+}
+
+static int sq_agent_put(struct vstore *s, const struct vagent *a)
+{
+	struct sq *q = sq_of(s);
+	sqlite3_stmt *st = q->st[ST_AGENT_PUT];
+	int r;
+
+	if ((r = enter(q, "agent_put")) != ATTEST_OK)
+		return r;
+	if (a == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "store: agent_put: no agent");
+	if ((r = arg_name(a->id, sizeof(a->id), "agent ID")) != ATTEST_OK ||
+	    (r = arg_name(a->host, sizeof(a->host), "host name")) != ATTEST_OK)
+		return r;
+	if (a->risk_tier < 0 || a->risk_tier > 3 || a->risk_score < 0 || a->risk_score > 100 ||
+	    a->delegate_depth < 0 || a->delegate_depth > 3)
+		return attest_fail(ATTEST_E_INVALID_ARG,
+				   "store: agent risk tier %d, score %d or delegate depth %d out of range",
+				   a->risk_tier, a->risk_score, a->delegate_depth);
+	if ((r = b_text(q, st, 1, a->id, sizeof(a->id))) != ATTEST_OK ||
+	    (r = b_text(q, st, 2, a->host, sizeof(a->host))) != ATTEST_OK ||
+	    (r = b_text(q, st, 3, a->uuid, sizeof(a->uuid))) != ATTEST_OK ||
+	    (r = b_blob(q, st, 4, a->agent_ca_hash, sizeof(a->agent_ca_hash))) != ATTEST_OK ||
+	    (r = b_blob(q, st, 5, a->measurement, sizeof(a->measurement))) != ATTEST_OK ||
+	    (r = b_blob(q, st, 6, a->policy, sizeof(a->policy))) != ATTEST_OK ||
+	    (r = b_text(q, st, 7, a->scopes, sizeof(a->scopes))) != ATTEST_OK ||
+	    (r = b_text(q, st, 8, a->data_classes, sizeof(a->data_classes))) != ATTEST_OK ||
+	    (r = b_int(q, st, 9, a->risk_tier)) != ATTEST_OK ||
+	    (r = b_int(q, st, 10, a->risk_score)) != ATTEST_OK ||
+	    (r = b_int(q, st, 11, a->delegate_depth)) != ATTEST_OK ||
+	    (r = b_int(q, st, 12, a->registered)) != ATTEST_OK ||
+	    (r = b_int(q, st, 13, a->approved != 0)) != ATTEST_OK ||
+	    (r = b_int(q, st, 14, a->revoked != 0)) != ATTEST_OK ||
+	    (r = b_text(q, st, 15, a->revoke_reason, sizeof(a->revoke_reason))) != ATTEST_OK) {
+		done(st);
+		return r;
+	}
+	return run_write(q, st, "agent_put", NULL);
+}
+
+struct agent_walk {
+	int (*cb)(void *arg, const struct vagent *a);
+	void *arg;
+	struct vagent a; /* 3 KiB: kept off the stack of each row */
+};
+
+static int agent_each(sqlite3_stmt *st, void *ctx)
+{
+	struct agent_walk *w = ctx;
+	int r;
+
+	if ((r = agent_row(st, &w->a)) != ATTEST_OK)
+		return r;
+	return w->cb(w->arg, &w->a);
+}
+
+static int sq_agent_list(struct vstore *s, int (*cb)(void *arg, const struct vagent *a), void *arg)
+{
+	struct sq *q = sq_of(s);
+	struct agent_walk *w;
+	int r;
+
+	if ((r = enter(q, "agent_list")) != ATTEST_OK)
+		return r;
+	if (cb == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "store: agent_list: no callback");
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		return attest_fail(ATTEST_E_NOMEM, "store: agent_list");
+	w->cb = cb;
+	w->arg = arg;
+	r = walk(q, q->st[ST_AGENT_LIST], "agent_list", agent_each, w);
+	free(w);
+	return r;
+}
+
+/* ---- reference-value sets ---- */
+
+static int sq_refset_put(struct vstore *s, const char *name, const char *jws, int64_t now)
+{
+	struct sq *q = sq_of(s);
+	sqlite3_stmt *st = q->st[ST_REFSET_PUT];
+	int r;
+
+	if ((r = enter(q, "refset_put")) != ATTEST_OK ||
+	    (r = arg_name(name, VSTORE_NAME_MAX, "reference set name")) != ATTEST_OK ||
+	    (r = arg_name(jws, VSTORE_JWS_MAX, "reference set")) != ATTEST_OK)
+		return r;
+	if ((r = b_text(q, st, 1, name, VSTORE_NAME_MAX)) != ATTEST_OK ||
+	    (r = b_text(q, st, 2, jws, VSTORE_JWS_MAX)) != ATTEST_OK ||
+	    (r = b_int(q, st, 3, now)) != ATTEST_OK) {
+		done(st);
+		return r;
+	}
+	return run_write(q, st, "refset_put", NULL);
+}
+
+static int sq_refset_set_active(struct vstore *s, const char *name, int active)
+{
+	struct sq *q = sq_of(s);
+	sqlite3_stmt *st = q->st[ST_REFSET_ACTIVE];
+	int r, changes = 0;
+
+	if ((r = enter(q, "refset_set_active")) != ATTEST_OK ||
+	    (r = arg_name(name, VSTORE_NAME_MAX, "reference set name")) != ATTEST_OK)
+		return r;
+	if ((r = b_text(q, st, 1, name, VSTORE_NAME_MAX)) != ATTEST_OK ||
+	    (r = b_int(q, st, 2, active != 0)) != ATTEST_OK) {
+		done(st);
+		return r;
+	}
+	if ((r = run_write(q, st, "refset_set_active", &changes)) != ATTEST_OK)
+		return r;
+	if (changes == 0)
+		return attest_fail(ATTEST_E_NOT_FOUND, "store: no reference set \"%s\"", name);
+	return ATTEST_OK;
+}
+
+struct refset_walk {
+	int (*cb)(void *arg, const struct vrefset *r);
+	void *arg;
+};
+
+static int refset_each(sqlite3_stmt *st, void *ctx)
+{
+	struct refset_walk *w = ctx;
+	struct vrefset v;
+	const unsigned char *t;
+	int n, r;
+
+	memset(&v, 0, sizeof(v));
+	if ((r = c_name(st, 0, v.name, sizeof(v.name))) != ATTEST_OK)
+		return r;
+	/* The JWS is handed out in place (valid during the callback only),
+	 * with the same checks c_text makes. */
+	if (sqlite3_column_type(st, 1) != SQLITE_TEXT)
+		return bad_col(st, 1, "not text");
+	t = sqlite3_column_text(st, 1);
+	n = sqlite3_column_bytes(st, 1);
+	if (t == NULL || n < 0)
+		return attest_fail(ATTEST_E_NOMEM, "store: read refsets.jws");
+	if (n == 0 || (size_t)n >= VSTORE_JWS_MAX)
+		return bad_col(st, 1, "empty or over its cap");
+	if (memchr(t, '\0', (size_t)n) != NULL)
+		return bad_col(st, 1, "holds a NUL byte");
+	v.jws = (char *)(uintptr_t)t; /* struct vrefset's field is not const */
+	if ((r = c_bool(st, 2, &v.active)) != ATTEST_OK ||
+	    (r = c_int(st, 3, INT64_MIN, INT64_MAX, &v.added)) != ATTEST_OK)
+		return r;
+	return w->cb(w->arg, &v);
+}
+
+static int sq_refset_list(struct vstore *s, int active_only,
+			  int (*cb)(void *arg, const struct vrefset *r), void *arg)
+{
+	struct sq *q = sq_of(s);
+	sqlite3_stmt *st = q->st[ST_REFSET_LIST];
+	struct refset_walk w = { cb, arg };
+	int r;
+
+	if ((r = enter(q, "refset_list")) != ATTEST_OK)
+		return r;
+	if (cb == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "store: refset_list: no callback");
+	if ((r = b_int(q, st, 1, active_only != 0)) != ATTEST_OK) {
+		done(st);
+		return r;
+	}
+	return walk(q, st, "refset_list", refset_each, &w);
+}
+
+/* ---- callers ---- */
+
+static int caller_row(sqlite3_stmt *st, struct vcaller *c)
+{
+	int64_t role;
+	int r;
+
+	memset(c, 0, sizeof(*c));
+	if ((r = c_name(st, 0, c->name, sizeof(c->name))) != ATTEST_OK ||
+	    (r = c_int(st, 1, VCALLER_RESOURCE, VCALLER_ADMIN, &role)) != ATTEST_OK ||
+	    (r = c_blob(st, 2, c->spki_hash, sizeof(c->spki_hash))) != ATTEST_OK ||
+	    (r = c_bool(st, 3, &c->revoked)) != ATTEST_OK)
+		return r;
+	c->role = (enum vcaller_role)role;
+	return ATTEST_OK;
+}
+
+static int sq_caller_put(struct vstore *s, const struct vcaller *c)
+{
+	struct sq *q = sq_of(s);
+	sqlite3_stmt *st = q->st[ST_CALLER_PUT];
+	int r;
+
+	if ((r = enter(q, "caller_put")) != ATTEST_OK)
+		return r;
+	if (c == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "store: caller_put: no caller");
+	if ((r = arg_name(c->name, sizeof(c->name), "caller name")) != ATTEST_OK)
+		return r;
+	if (c->role != VCALLER_RESOURCE && c->role != VCALLER_ADMIN)
+		return attest_fail(ATTEST_E_INVALID_ARG, "store: caller role %d", (int)c->role);
+	if ((r = b_text(q, st, 1, c->name, sizeof(c->name))) != ATTEST_OK ||
+	    (r = b_int(q, st, 2, c->role)) != ATTEST_OK ||
+	    (r = b_blob(q, st, 3, c->spki_hash, sizeof(c->spki_hash))) != ATTEST_OK ||
+	    (r = b_int(q, st, 4, c->revoked != 0)) != ATTEST_OK) {
+		done(st);
+		return r;
+	}
+	return run_write(q, st, "caller_put", NULL);
+}
+
+static int sq_caller_by_spki(struct vstore *s, const uint8_t spki_hash[32], struct vcaller *out)
+{
+	struct sq *q = sq_of(s);
+	sqlite3_stmt *st = q->st[ST_CALLER_BY_SPKI];
+	int r, rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((r = enter(q, "caller_by_spki")) != ATTEST_OK)
+		return r;
+	if (spki_hash == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "store: caller_by_spki: no hash");
+	if ((r = b_blob(q, st, 1, spki_hash, 32)) != ATTEST_OK)
+		goto out;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		r = caller_row(st, out);
+	else if (rc == SQLITE_DONE)
+		r = attest_fail(ATTEST_E_NOT_FOUND, "store: no caller with this SPKI");
+	else
+		r = db_fail(q->db, "caller_by_spki");
+out:
+	done(st);
+	if (r != ATTEST_OK)
+		memset(out, 0, sizeof(*out));
+	return r;
+}
+
+struct caller_walk {
+	int (*cb)(void *arg, const struct vcaller *c);
+	void *arg;
+};
+
+static int caller_each(sqlite3_stmt *st, void *ctx)
+{
+	struct caller_walk *w = ctx;
+	struct vcaller c;
+	int r;
+
+	if ((r = caller_row(st, &c)) != ATTEST_OK)
+		return r;
+	return w->cb(w->arg, &c);
+}
+
+static int sq_caller_list(struct vstore *s, int (*cb)(void *arg, const struct vcaller *c), void *arg)
+{
+	struct sq *q = sq_of(s);
+	struct caller_walk w = { cb, arg };
+	int r;
+
+	if ((r = enter(q, "caller_list")) != ATTEST_OK)
+		return r;
+	if (cb == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "store: caller_list: no callback");
+	return walk(q, q->st[ST_CALLER_LIST], "caller_list", caller_each, &w);
+}
+
+/* ---- settings ---- */
+
+static int sq_setting_get(struct vstore *s, const char *key, char *out, size_t outsz)
+{
+	struct sq *q = sq_of(s);
+	sqlite3_stmt *st = q->st[ST_SETTING_GET];
+	char buf[SETTING_VALUE_MAX];
+	int r, rc;
+
+	if (out == NULL || outsz == 0)
+		return attest_fail(ATTEST_E_INVALID_ARG, "store: setting_get: no output buffer");
+	out[0] = '\0';
+	if ((r = enter(q, "setting_get")) != ATTEST_OK ||
+	    (r = arg_name(key, SETTING_KEY_MAX, "setting key")) != ATTEST_OK)
+		return r;
+	if ((r = b_text(q, st, 1, key, SETTING_KEY_MAX)) != ATTEST_OK)
+		goto out;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		r = attest_fail(ATTEST_E_NOT_FOUND, "store: no setting \"%s\"", key);
+		goto out;
+	}
+	if (rc != SQLITE_ROW) {
+		r = db_fail(q->db, "setting_get");
+		goto out;
+	}
+	if ((r = c_text(st, 0, buf, sizeof(buf))) != ATTEST_OK)
+		goto out;
+	if (strlen(buf) >= outsz) {
+		r = attest_fail(ATTEST_E_TOO_LARGE, "store: setting \"%s\" over %zu bytes", key,
+				outsz - 1);
+		goto out;
+	}
+	memcpy(out, buf, strlen(buf) + 1);
+out:
+	done(st);
+	return r;
+}
+
+static int sq_setting_put(struct vstore *s, const char *key, const char *value)
+{
+	struct sq *q = sq_of(s);
+	sqlite3_stmt *st = q->st[ST_SETTING_PUT];
+	int r;
+
+	if ((r = enter(q, "setting_put")) != ATTEST_OK ||
+	    (r = arg_name(key, SETTING_KEY_MAX, "setting key")) != ATTEST_OK)
+		return r;
+	if (value == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "store: setting_put: no value");
+	if ((r = b_text(q, st, 1, key, SETTING_KEY_MAX)) != ATTEST_OK ||
+	    (r = b_text(q, st, 2, value, SETTING_VALUE_MAX)) != ATTEST_OK) {
+		done(st);
+		return r;
+	}
+	return run_write(q, st, "setting_put", NULL);
+}
+
+/* ---- open, migrate, close ---- */
+
+static void sq_close(struct vstore *s)
+{
+	struct sq *q = sq_of(s);
+
+	if (q == NULL)
+		return;
+	for (int i = 0; i < ST__COUNT; i++)
+		(void)sqlite3_finalize(q->st[i]); /* NULL is a no-op */
+	/* All statements are finalized, so this closes (and, as the last
+	 * connection, checkpoints the WAL into the database). */
+	(void)sqlite3_close(q->db);
+	free(q);
+}
+
+static const struct vstore_ops sq_ops = {
+	.close = sq_close,
+	.host_get = sq_host_get,
+	.host_put = sq_host_put,
+	.host_list = sq_host_list,
+	.nonce_issue = sq_nonce_issue,
+	.nonce_take = sq_nonce_take,
+	.nonce_prune = sq_nonce_prune,
+	.agent_get = sq_agent_get,
+	.agent_put = sq_agent_put,
+	.agent_list = sq_agent_list,
+	.refset_put = sq_refset_put,
+	.refset_set_active = sq_refset_set_active,
+	.refset_list = sq_refset_list,
+	.caller_put = sq_caller_put,
+	.caller_by_spki = sq_caller_by_spki,
+	.caller_list = sq_caller_list,
+	.setting_get = sq_setting_get,
+	.setting_put = sq_setting_put,
+};
+
+/* One-row, one-column query (a PRAGMA, a count) as an integer. */
+static int query_int(sqlite3 *db, const char *sql, int64_t *out)
+{
+	sqlite3_stmt *st = NULL;
+	int r = ATTEST_E_INTERNAL;
+
+	*out = 0;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+		r = db_fail(db, sql);
+		goto out;
+	}
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		r = db_fail(db, sql);
+		goto out;
+	}
+	if (sqlite3_column_type(st, 0) != SQLITE_INTEGER) {
+		r = attest_fail(ATTEST_E_STATE, "store: %s: not an integer", sql);
+		goto out;
+	}
+	*out = sqlite3_column_int64(st, 0);
+	r = ATTEST_OK;
+out:
+	(void)sqlite3_finalize(st);
+	return r;
+}
+
+static int exec_sql(sqlite3 *db, const char *sql, const char *what)
+{
+	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return db_fail(db, what);
+	return ATTEST_OK;
+}
+
+static int set_wal(sqlite3 *db)
+{
+	sqlite3_stmt *st = NULL;
+	const unsigned char *mode;
+	int r = ATTEST_E_INTERNAL;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW) {
+		r = db_fail(db, "journal_mode");
+		goto out;
+	}
+	mode = sqlite3_column_text(st, 0);
+	if (mode == NULL || strcmp((const char *)mode, "wal") != 0) {
+		r = attest_fail(ATTEST_E_IO, "store: journal mode is %s, not wal",
+				mode != NULL ? (const char *)mode : "unknown");
+		goto out;
+	}
+	r = ATTEST_OK;
+out:
+	(void)sqlite3_finalize(st);
+	return r;
+}
+
+/* Brings the schema to SCHEMA_VERSION, one transaction per step. The
+ * version is read again inside each step's write transaction, so two
+ * verifiers opening one file at once apply each step once. */
+static int migrate(sqlite3 *db)
+{
+	char sql[64];
+	int64_t uv, n, app;
+	int r;
+
+	if ((r = query_int(db, "PRAGMA user_version", &uv)) != ATTEST_OK)
+		return r;
+	if (uv > SCHEMA_VERSION || uv < 0)
+		return attest_fail(ATTEST_E_STATE,
+				   "store: database schema version %" PRId64
+				   " is newer than this verifier's (%d)",
+				   uv, SCHEMA_VERSION);
+	for (size_t i = 0; i < NMIGRATIONS; i++) {
+		const struct migration *m = &migrations[i];
+
+		if ((r = exec_sql(db, "BEGIN IMMEDIATE", "begin migration")) != ATTEST_OK)
+			return r;
+		if ((r = query_int(db, "PRAGMA user_version", &uv)) != ATTEST_OK)
+			goto step_out;
+		if (uv >= m->version)
+			goto step_out; /* applied (perhaps just now, by another opener) */
+		if (uv != m->version - 1) {
+			r = attest_fail(ATTEST_E_STATE, "store: schema version %" PRId64
+					" has no step to %d", uv, m->version);
+			goto step_out;
+		}
+		/* Version 0: the file must be empty, not someone else's. */
+		if (uv == 0) {
+			if ((r = query_int(db, "SELECT count(*) FROM sqlite_schema", &n)) != ATTEST_OK)
+				goto step_out;
+			if (n != 0) {
+				r = attest_fail(ATTEST_E_STATE,
+						"store: database has %" PRId64
+						" schema objects but no schema version; not ours",
+						n);
+				goto step_out;
+			}
+		}
+		if ((r = exec_sql(db, m->sql, "migration")) != ATTEST_OK)
+			goto step_out;
+		(void)snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", m->version);
+		r = exec_sql(db, sql, "set schema version");
+step_out:
+		if (r == ATTEST_OK)
+			r = exec_sql(db, "COMMIT", "commit migration");
+		if (r != ATTEST_OK) {
+			if (!sqlite3_get_autocommit(db))
+				(void)sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+			return r;
+		}
+	}
+	if ((r = query_int(db, "PRAGMA application_id", &app)) != ATTEST_OK)
+		return r;
+	if (app != APPLICATION_ID)
+		return attest_fail(ATTEST_E_STATE,
+				   "store: application id %" PRId64 " is not attest-verifier's", app);
+	return ATTEST_OK;
+}
+
+/* Creates the file 0600 (or checks an existing one) without following a
+ * symlink, so SQLite never creates it with the umask's mode. A new file's
+ * directory entry is made durable before anything is committed in it. */
+static int prepare_file(const char *path)
+{
+	struct stat st;
+	int fd, created = 0, r = ATTEST_E_INTERNAL;
+
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		created = 1;
+	else if (errno == EEXIST)
+		fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		if (errno == ELOOP)
+			return attest_fail(ATTEST_E_IO, "store: %s is a symlink", path);
+		return attest_fail(ATTEST_E_IO, "store: open %s: %s", path, strerror(errno));
+	}
+	if (fstat(fd, &st) != 0) {
+		r = attest_fail(ATTEST_E_IO, "store: stat %s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		r = attest_fail(ATTEST_E_IO, "store: %s is not a regular file", path);
+		goto out;
+	}
+	if (created && fchmod(fd, 0600) != 0) {
+		r = attest_fail(ATTEST_E_IO, "store: chmod %s: %s", path, strerror(errno));
+		goto out;
+	}
+	/* Others could rewrite host state: refuse, never chmod behind the
+	 * operator's back (as attest_dir_ensure does). SQLite gives the -wal
+	 * and -shm files the database's mode. */
+	if (!created && (st.st_mode & 0077) != 0) {
+		r = attest_fail(ATTEST_E_IO, "store: %s has mode %04o; it must be 0600 or stricter",
+				path, (unsigned)(st.st_mode & 07777));
+		goto out;
+	}
+	r = created ? attest_dir_sync(path) : ATTEST_OK;
+out:
+	(void)close(fd);
+	return r;
+}
+
+int vstore_sqlite_open(const char *path, struct vstore **out)
+{
+	struct sq *q = NULL;
+	int64_t fk;
+	int r = ATTEST_E_INTERNAL;
+
+	if (out == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "store: no output");
+	*out = NULL;
+	if (path == NULL || path[0] == '\0')
+		return attest_fail(ATTEST_E_INVALID_ARG, "store: no database path");
+	if ((r = prepare_file(path)) != ATTEST_OK)
+		return r;
+	if ((q = calloc(1, sizeof(*q))) == NULL)
+		return attest_fail(ATTEST_E_NOMEM, "store: open");
+	q->base.ops = &sq_ops;
+	/* No CREATE: prepare_file made it. NOFOLLOW: a symlink swapped in
+	 * since is refused by SQLite too. NOMUTEX: one thread per vstore. */
+	if (sqlite3_open_v2(path, &q->db,
+			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW |
+				    SQLITE_OPEN_PRIVATECACHE | SQLITE_OPEN_EXRESCODE,
+			    NULL) != SQLITE_OK) {
+		if (q->db == NULL)
+			r = attest_fail(ATTEST_E_NOMEM, "store: open %s", path);
+		else
+			r = attest_fail(ATTEST_E_IO, "store: open %s: %s", path,
+					sqlite3_errmsg(q->db));
+		goto out;
+	}
+	/* The file is not trusted to carry code: no schema-defined functions
+	 * in views or triggers, no writes to sqlite_schema. */
+	if (sqlite3_db_config(q->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL) != SQLITE_OK ||
+	    sqlite3_db_config(q->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL) != SQLITE_OK) {
+		r = db_fail(q->db, "configure");
+		goto out;
+	}
+	if (sqlite3_busy_timeout(q->db, BUSY_TIMEOUT_MS) != SQLITE_OK) {
+		r = db_fail(q->db, "busy timeout");
+		goto out;
+	}
+	if ((r = set_wal(q->db)) != ATTEST_OK ||
+	    (r = exec_sql(q->db, "PRAGMA synchronous = FULL", "synchronous")) != ATTEST_OK ||
+	    (r = exec_sql(q->db, "PRAGMA foreign_keys = ON", "foreign_keys")) != ATTEST_OK ||
+	    (r = query_int(q->db, "PRAGMA foreign_keys", &fk)) != ATTEST_OK)
+		goto out;
+	if (fk != 1) {
+		r = attest_fail(ATTEST_E_IO, "store: SQLite without foreign keys");
+		goto out;
+	}
+	if ((r = migrate(q->db)) != ATTEST_OK)
+		goto out;
+	for (int i = 0; i < ST__COUNT; i++) {
+		if (sqlite3_prepare_v3(q->db, st_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &q->st[i],
+				       NULL) != SQLITE_OK) {
+			r = db_fail(q->db, "prepare");
+			goto out;
+		}
+	}
+	*out = &q->base;
+	q = NULL; /* transferred */
+	r = ATTEST_OK;
+out:
+	if (q != NULL)
+		sq_close(&q->base);
+	return r;
+}
