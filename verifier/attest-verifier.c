@@ -1,13 +1,184 @@
-/* attest-verifier - remote verifier (issue 5, under construction). */
+/* attest-verifier - the remote verifier: host attestation from pushed TPM
+ * quotes, agent inventory, revocation, point-of-use decisions and policy
+ * over HTTPS (docs/verifier.md, docs/verifier-api.md), plus offline tools:
+ * policy check/test, check-quote, reference-set signing. */
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "check_quote.h"
+#include "../attestd/cli.h"
+#include "fileio.h"
+#include "policy_cli.h"
+#include "refset_cli.h"
+#include "server.h"
+#include "store.h"
+#include "tlsca.h"
+
+static const char default_policy[] =
+	"{\"version\": 1, \"rules\": []}\n";
+
+static int cmd_init(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	const char *state = NULL, *name = NULL;
+	const struct cli_opt opts[] = {
+		{"state", "DIR", "verifier state directory (created 0700)", 1, &state},
+		{"name", "HOST", "DNS name in the server certificate (default localhost)", 0, &name},
+		{0}};
+	char p[PATH_MAX];
+	struct vstore *st = NULL;
+	int r = cli_parse(cmd, opts, argc, argv);
+
+	if (r != CLI_PARSED)
+		return r;
+	if (name == NULL)
+		name = "localhost";
+	if ((r = vf_tlsca_init(state, name)) != ATTEST_OK)
+		return cli_fail(r, "create the verifier CA in %s", state);
+	(void)snprintf(p, sizeof(p), "%s/verifier.db", state);
+	if ((r = vstore_sqlite_open(p, &st)) != ATTEST_OK)
+		return cli_fail(r, "create %s", p);
+	vstore_close(st);
+	(void)snprintf(p, sizeof(p), "%s/policy.json", state);
+	r = attest_file_create_atomic(p, default_policy, sizeof(default_policy) - 1, 0644);
+	if (r != ATTEST_OK && r != ATTEST_E_EXISTS)
+		return cli_fail(r, "write %s", p);
+	for (const char *const *sub = (const char *const[]){"intent-issuers", "operators", NULL};
+	     *sub != NULL; sub++) {
+		(void)snprintf(p, sizeof(p), "%s/%s", state, *sub);
+		if ((r = attest_dir_ensure(p, 0700)) != ATTEST_OK)
+			return cli_fail(r, "create %s", p);
+	}
+	printf("verifier state in %s: TLS CA %s/tls/ca.pem, default-deny policy %s/policy.json\n",
+	       state, state, state);
+	return CLI_EXIT_OK;
+}
+
+static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	const char *state = NULL, *ca = NULL, *listen = NULL, *port_file = NULL, *policy = NULL,
+		   *pcrs = NULL, *nonce_ttl = NULL;
+	const struct cli_opt opts[] = {
+		{"state", "DIR", "verifier state directory (attest-verifier init)", 1, &state},
+		{"ca", "DIR", "fleet CA directory (attest-provision init)", 1, &ca},
+		{"listen", "ADDR:PORT", "address to serve HTTPS on (default 127.0.0.1:8443; port 0: any)",
+		 0, &listen},
+		{"port-file", "FILE", "write the bound port here once listening", 0, &port_file},
+		{"policy", "FILE", "policy file (default STATE/policy.json; SIGHUP reloads)", 0, &policy},
+		{"quote-pcrs", "LIST", "PCRs a host quote must select (default 0,1,2,3,4,5,6,7)", 0, &pcrs},
+		{"nonce-ttl", "SECONDS", "lifetime of a quote nonce (default 60)", 0, &nonce_ttl},
+		{0}};
+	struct vf_config cfg = {0};
+	long ttl = 60;
+	char list[64];
+	int r = cli_parse(cmd, opts, argc, argv);
+
+	if (r != CLI_PARSED)
+		return r;
+	if (listen == NULL)
+		listen = "127.0.0.1:8443";
+	if (pcrs == NULL)
+		pcrs = "0,1,2,3,4,5,6,7";
+	if (nonce_ttl != NULL && (r = cli_long("--nonce-ttl", nonce_ttl, 5, 3600, &ttl)) != CLI_PARSED)
+		return r;
+	(void)snprintf(list, sizeof(list), "sha256:%s", pcrs);
+	if (vf_parse_pcr_list(list, &cfg.quote_mask) != ATTEST_OK || cfg.quote_mask == 0)
+		return cli_usage_error("--quote-pcrs: want a list like 0,1,2,7");
+	cfg.state = state;
+	cfg.ca_dir = ca;
+	cfg.listen = listen;
+	cfg.port_file = port_file;
+	cfg.policy = policy;
+	cfg.nonce_ttl = (int)ttl;
+	cfg.rate_resource = 2000;
+	cfg.rate_host = 50;
+	if ((r = vf_serve(&cfg)) != ATTEST_OK)
+		return cli_fail(r, "serve");
+	return CLI_EXIT_OK;
+}
+
+static int cmd_caller_add(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	const char *state = NULL, *name = NULL, *role = NULL, *out = NULL;
+	const struct cli_opt opts[] = {
+		{"state", "DIR", "verifier state directory", 1, &state},
+		{"name", "NAME", "caller name (logged with every request it makes)", 1, &name},
+		{"role", "ROLE", "resource (may ask for decisions) or admin (also admin endpoints)", 1,
+		 &role},
+		{"out", "PREFIX", "write PREFIX.pem and PREFIX.key (never overwritten)", 1, &out},
+		{0}};
+	struct vcaller c = {0};
+	struct vstore *st = NULL;
+	char p[PATH_MAX];
+	int r = cli_parse(cmd, opts, argc, argv);
+
+	if (r != CLI_PARSED)
+		return r;
+	if (strcmp(role, "resource") == 0)
+		c.role = VCALLER_RESOURCE;
+	else if (strcmp(role, "admin") == 0)
+		c.role = VCALLER_ADMIN;
+	else
+		return cli_usage_error("--role: resource or admin");
+	if (strlen(name) == 0 || strlen(name) >= sizeof(c.name))
+		return cli_usage_error("--name: 1..%zu bytes", sizeof(c.name) - 1);
+	(void)snprintf(c.name, sizeof(c.name), "%s", name);
+	(void)snprintf(p, sizeof(p), "%s/verifier.db", state);
+	if ((r = vstore_sqlite_open(p, &st)) != ATTEST_OK)
+		return cli_fail(r, "open %s", p);
+	if ((r = vf_tlsca_issue_client(state, name, out, c.spki_hash)) != ATTEST_OK ||
+	    (r = st->ops->caller_put(st, &c)) != ATTEST_OK) {
+		vstore_close(st);
+		return cli_fail(r, "enrol caller %s", name);
+	}
+	vstore_close(st);
+	printf("caller %s (%s): %s.pem, %s.key\n", name, role, out, out);
+	return CLI_EXIT_OK;
+}
+
+static int cmd_policy(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	(void)cmd;
+	return vf_cmd_policy(argc, argv);
+}
+
+static int cmd_check_quote(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	(void)cmd;
+	return vf_cmd_check_quote(argc, argv);
+}
+
+static int cmd_refset(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	(void)cmd;
+	return vf_cmd_refset(argc, argv);
+}
 
 int main(int argc, char **argv)
 {
-	if (argc > 1 && strcmp(argv[1], "--help") == 0) {
-		puts("usage: attest-verifier COMMAND ... (under construction)");
-		return 0;
-	}
-	fputs("attest-verifier: not built yet\n", stderr);
-	return 2;
+	static const struct cli_cmd cmds[] = {
+		{{"init", NULL}, cmd_init, "create the state: TLS CA, server certificate, store, policy",
+		 NULL},
+		{{"serve", NULL}, cmd_serve, "run the HTTPS service (docs/verifier-api.md)",
+		 "Serves host enrolment, nonces, quotes, inventory reports, decisions and the admin "
+		 "API. Intent issuers trusted for decisions are STATE/intent-issuers/NAME.pem, "
+		 "operator keys for reference sets STATE/operators/NAME.pem. SIGHUP reloads the "
+		 "policy; a bad policy is refused and the running one stays."},
+		{{"caller", "add"}, cmd_caller_add, "issue a client certificate for a resource server or operator",
+		 NULL},
+		{{"policy", NULL}, cmd_policy, "policy check FILE | policy test FILE REQUEST.json",
+		 NULL},
+		{{"check-quote", NULL}, cmd_check_quote,
+		 "verify a tpm2_quote capture with our checks (stricter than tpm2_checkquote)", NULL},
+		{{"refset", NULL}, cmd_refset, "refset sign | refset show: operator-signed reference values",
+		 NULL},
+	};
+	static const struct cli_prog prog = {
+		"attest-verifier",
+		"Remote verifier for attestd fleets: host attestation, inventory, point-of-use decisions.",
+		"Exit status: 0 done (or allowed), 1 failed, refused or denied, 2 usage error.",
+		cmds, sizeof(cmds) / sizeof(cmds[0])};
+
+	return cli_main(&prog, argc, argv);
 }

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include <cJSON.h>
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -444,7 +445,10 @@ static int load_keys(const char *state, const char *sub,
 			continue;
 		memcpy(name, de->d_name, n - 4);
 		name[n - 4] = '\0';
-		(void)snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >= sizeof(path)) {
+			r = attest_fail(ATTEST_E_INVALID_ARG, "path too long");
+			break;
+		}
 		if ((f = fopen(path, "re")) == NULL) {
 			r = attest_fail(ATTEST_E_IO, "%s: %s", path, strerror(errno));
 			break;
@@ -1078,7 +1082,9 @@ static void h_decide(struct vsrv *s, struct evhttp_request *req, const struct vc
 	dr.ctx_keys = ckeys;
 	dr.ctx_values = cvals;
 	dr.nctx = nctx;
-	(void)attest_decide(s->decider, &dr, &d);
+	/* the decision is in d either way; a deny is not a failed request */
+	if (attest_decide(s->decider, &dr, &d) != d.reason)
+		logf_("decider returned a code other than its reason");
 	dt = mono() - t0;
 	{
 		static const double edges[7] = {50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 5e-3, 10e-3};

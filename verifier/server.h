@@ -12,7 +12,7 @@ struct vf_config {
 	const char *listen;     /* "ADDR:PORT"; port 0 = any free port */
 	const char *port_file;  /* written with the bound port once listening */
 	const char *policy;     /* policy file; default STATE/policy.json */
-	uint32_t quote_mask;    /* PCRs a host quote must select; default 0-7 */
+	uint32_t quote_mask;    /* PCRs a host quote must select; default 0,1,...,7 */
 	int nonce_ttl;          /* seconds; default 60 */
 	long rate_resource;     /* decisions per second per caller; default 2000 */
 	long rate_host;         /* host requests per second per address; default 50 */
