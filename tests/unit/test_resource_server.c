@@ -5,7 +5,11 @@
  * no client certificate, TLS 1.2, a certificate from another CA, and a leaf
  * signed straight by the fleet root (OpenSSL accepts that chain, attestd's
  * path rule does not); refused before any decision: bad paths, a write body
- * that is not a JSON object or is over the cap. SIGTERM stops it cleanly.
+ * that is not a JSON object or is over the cap. Against a stub verifier
+ * (attest_httpd in a thread): allow -> 200, deny -> 403 with reason and
+ * rule, malformed / inconsistent / refused answers -> 503; the decision
+ * request carries the agent's chain without the root. SIGTERM stops it
+ * promptly (and, in the ASan build, without a sanitizer report).
  * Targets: examples/resource_server.c, attest_httpd_opts.verify_cb. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -202,7 +206,7 @@ static int server_stop(const char *dir)
  * got is the agent's chain without the fleet root. */
 static void with_verifier(struct daemon *d, const char *dir)
 {
-	struct stub st;
+	struct stub st = { 0 };
 	unsigned vport = stub_start(&st, dir);
 
 	CU_ASSERT_EQUAL_FATAL(server_start(dir, d->ca, vport, "srv2.log"), 0);
@@ -239,7 +243,7 @@ static void with_verifier(struct daemon *d, const char *dir)
 			      "decision=allow reason=ATTEST_OK rule=treatment-read status=200$' srv2.log && "
 			      "grep -q 'action=write resource=ehr/patient/7/notes decision=deny "
 			      "reason=ATTEST_E_POLICY_DENY rule=no-writes status=403 detail=\"writes are off\"' "
-			      "srv2.log && [ $(grep -c ' decision=' srv2.log) -eq 5 ] || "
+			      "srv2.log && [ $(grep -c ' decision=' srv2.log) -eq 5 ] && ! grep -q Sanitizer srv2.log || "
 			      "{ cat srv2.log >&2; exit 1; }", dir, AGENT_ID), 0);
 }
 
@@ -347,7 +351,8 @@ static void test_resource_server(void)
 			      "status=503 detail=' srv.log && grep -q 'action=write "
 			      "resource=ehr/patient/1/notes decision=deny reason=ATTEST_E_IO' srv.log && "
 			      "[ $(grep -c ' decision=' srv.log) -eq 9 ] && "
-			      "[ $(grep -c ' decision=allow' srv.log) -eq 0 ] || { cat srv.log >&2; "
+			      "[ $(grep -c ' decision=allow' srv.log) -eq 0 ] && ! grep -q Sanitizer srv.log || "
+			      "{ cat srv.log >&2; "
 			      "exit 1; }", dir, AGENT_ID), 0);
 
 	with_verifier(&d, dir);
