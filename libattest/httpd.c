@@ -95,7 +95,7 @@ static int make_ctx(const struct attest_httpd_opts *o, SSL_CTX **out)
 				   SSL_VERIFY_PEER | (o->require_client_cert
 							      ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT
 							      : 0),
-				   NULL);
+				   o->verify_cb);
 		SSL_CTX_set_verify_depth(ctx, 4);
 	}
 	/* no session tickets to keep: every connection authenticates afresh */

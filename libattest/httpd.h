@@ -2,7 +2,8 @@
  * bufferevents), shared by attest-verifier and the example resource server.
  * TLS 1.3 only. With a client CA the server asks for a client certificate
  * and verifies it against that CA (a bad one fails the handshake; none is
- * allowed, and handlers decide per endpoint). Caps: body, headers, a request
+ * allowed, and handlers decide per endpoint; verify_cb adds a check of
+ * its own). Caps: body, headers, a request
  * timeout, and a limit of open connections (over it, new handshakes fail at
  * once, so the connections being served keep being served). */
 #ifndef LIBATTEST_HTTPD_H
@@ -27,6 +28,11 @@ struct attest_httpd_opts {
 	size_t max_headers;         /* 0: 8 KiB */
 	int timeout_s;              /* 0: 10 */
 	unsigned max_conns;         /* 0: 256 */
+	/* With client_ca_file: an extra check of client chains, run by
+	 * OpenSSL as its verify callback (SSL_CTX_set_verify), e.g.
+	 * attest_x509_verify_cb for attestd's path rule; a failure fails the
+	 * handshake. NULL: OpenSSL's chain verification alone. */
+	int (*verify_cb)(int preverify_ok, X509_STORE_CTX *ctx);
 };
 
 struct attest_httpd;
