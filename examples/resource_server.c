@@ -11,7 +11,7 @@
  * in clear), a client certificate is required at the handshake, its chain
  * must verify to --fleet-root and pass attestd's path rule
  * (attest_x509_verify_cb). GET /records/<path> is action "read", POST is
- * "write", on resource "ehr/<path>". The peer's verified chain (leaf and
+ * "write", on resource "ehr:<path>" (the naming of docs/policy.md and intent resources). The peer's verified chain (leaf and
  * issuers, not the root) goes to the verifier with the action, resource and
  * context; allow -> 200 and a small JSON record, deny -> 403 with the
  * verifier's reason and rule, no answer from the verifier -> 503 (fail
@@ -56,7 +56,7 @@ struct job {
 	struct evhttp_request *req;
 	char *agent;          /* leaf's SPIFFE ID */
 	const char *action;   /* "read" / "write" (static) */
-	char *resource;       /* "ehr/<path>" */
+	char *resource;       /* "ehr:<path>" */
 	char *path;           /* "<path>" */
 	size_t write_len;     /* body bytes of a write */
 	char *decide;         /* the /v1/decide request body */
@@ -448,7 +448,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 		deny(req, j, 500, "ATTEST_E_NOMEM", "", "request");
 		goto out;
 	}
-	snprintf(j->resource, n + 5, "ehr/%s", j->path);
+	snprintf(j->resource, n + 5, "ehr:%s", j->path);
 	if (cmd == EVHTTP_REQ_POST) {
 		/* a write's body must be one JSON object (checked before the
 		 * decision: a malformed request costs no verifier call) */

@@ -89,9 +89,9 @@ static int body_has(const char *dir, const char *what)
 
 /* A stand-in verifier on attest_httpd in a thread of the test: it needs
  * the caller certificate (caller.pem) and answers POST /v1/decide by the
- * resource: ehr/patient/... read -> allow, write -> deny; ehr/malformed ->
- * an answer without a reason; ehr/inconsistent -> allow with a failure
- * reason; ehr/refused -> HTTP 403 ATTEST_E_CALLER. The last request body
+ * resource: ehr:patient/... read -> allow, write -> deny; ehr:malformed ->
+ * an answer without a reason; ehr:inconsistent -> allow with a failure
+ * reason; ehr:refused -> HTTP 403 ATTEST_E_CALLER. The last request body
  * goes to <dir>/decide.json. */
 struct stub {
 	struct event_base *base;
@@ -127,12 +127,12 @@ static void stub_cb(struct evhttp_request *req, void *arg)
 	}
 	snprintf(path, sizeof(path), "%s/decide.json", st->dir);
 	tu_write(path, body, len);
-	if (strcmp(resource, "ehr/malformed") == 0)
+	if (strcmp(resource, "ehr:malformed") == 0)
 		stub_reply(req, 200, "{\"decision\":\"allow\"}");
-	else if (strcmp(resource, "ehr/inconsistent") == 0)
+	else if (strcmp(resource, "ehr:inconsistent") == 0)
 		stub_reply(req, 200, "{\"decision\":\"allow\",\"reason\":\"ATTEST_E_REVOKED\","
 				     "\"rule\":\"\"}");
-	else if (strcmp(resource, "ehr/refused") == 0)
+	else if (strcmp(resource, "ehr:refused") == 0)
 		stub_reply(req, 429, "{\"error\":\"ATTEST_E_RATE\",\"code\":77,\"message\":\"\"}");
 	else if (strcmp(action, "read") == 0)
 		stub_reply(req, 200, "{\"decision\":\"allow\",\"reason\":\"ATTEST_OK\","
@@ -214,7 +214,7 @@ static void with_verifier(struct daemon *d, const char *dir)
 			     NULL), 0);
 	CU_ASSERT(code_is(dir, "200") && body_has(dir, "\"decision\":\"allow\"") &&
 		  body_has(dir, "\"rule\":\"treatment-read\"") &&
-		  body_has(dir, "\"resource\":\"ehr/patient/7/notes\"") &&
+		  body_has(dir, "\"resource\":\"ehr:patient/7/notes\"") &&
 		  body_has(dir, "\"agent\":\"" AGENT_ID "\""));
 	/* the decision request: leaf + agent CA + host CA (not the root),
 	 * action, resource, the patient as context */
@@ -222,7 +222,7 @@ static void with_verifier(struct daemon *d, const char *dir)
 			      "r=open(sys.argv[1]).read().strip(); c=d[\"chain\"]; "
 			      "assert c.count(\"BEGIN CERTIFICATE\")==3, c; assert r not in c; "
 			      "assert c.strip()==open(\"tls/cert.pem\").read().strip(); "
-			      "assert d[\"action\"]==\"read\" and d[\"resource\"]==\"ehr/patient/7/notes\"; "
+			      "assert d[\"action\"]==\"read\" and d[\"resource\"]==\"ehr:patient/7/notes\"; "
 			      "assert d[\"context\"]=={\"patient\":\"7\"}' '%s/root.pem'",
 			      dir, d->ca), 0);
 	CU_ASSERT_EQUAL(call(dir, "tls/cert.pem", "tls/key.pem", "POST", "/records/patient/7/notes",
@@ -239,9 +239,9 @@ static void with_verifier(struct daemon *d, const char *dir)
 	CU_ASSERT(code_is(dir, "503") && body_has(dir, "\"ATTEST_E_RATE\""));
 	CU_ASSERT_EQUAL(server_stop(dir), 0);
 	stub_stop(&st);
-	CU_ASSERT_EQUAL(tu_sh("cd '%s' && grep -q 'agent=%s action=read resource=ehr/patient/7/notes "
+	CU_ASSERT_EQUAL(tu_sh("cd '%s' && grep -q 'agent=%s action=read resource=ehr:patient/7/notes "
 			      "decision=allow reason=ATTEST_OK rule=treatment-read status=200$' srv2.log && "
-			      "grep -q 'action=write resource=ehr/patient/7/notes decision=deny "
+			      "grep -q 'action=write resource=ehr:patient/7/notes decision=deny "
 			      "reason=ATTEST_E_POLICY_DENY rule=no-writes status=403 detail=\"writes are off\"' "
 			      "srv2.log && [ $(grep -c ' decision=' srv2.log) -eq 5 ] && ! grep -q Sanitizer srv2.log || "
 			      "{ cat srv2.log >&2; exit 1; }", dir, AGENT_ID), 0);
@@ -347,9 +347,9 @@ static void test_resource_server(void)
 
 	/* one line per request that reached HTTP, with the agent and reason */
 	CU_ASSERT_EQUAL(tu_sh("cd '%s' && grep -q '^resource_server: agent=%s action=read "
-			      "resource=ehr/patient/1/notes decision=deny reason=ATTEST_E_IO rule=- "
+			      "resource=ehr:patient/1/notes decision=deny reason=ATTEST_E_IO rule=- "
 			      "status=503 detail=' srv.log && grep -q 'action=write "
-			      "resource=ehr/patient/1/notes decision=deny reason=ATTEST_E_IO' srv.log && "
+			      "resource=ehr:patient/1/notes decision=deny reason=ATTEST_E_IO' srv.log && "
 			      "[ $(grep -c ' decision=' srv.log) -eq 9 ] && "
 			      "[ $(grep -c ' decision=allow' srv.log) -eq 0 ] && ! grep -q Sanitizer srv.log || "
 			      "{ cat srv.log >&2; "
