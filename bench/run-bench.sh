@@ -4,8 +4,9 @@
 # Builds one swtpm template (swtpm-ci/make-template.sh) in a temporary
 # directory, runs $BUILD/bench/bench_tpm and then $BUILD/bench/bench_issue
 # (attestd issuance; it starts $BUILD/attestd) with it, then the software
-# benchmarks bench_intent and bench_policy, and removes everything on exit. Report only: a missing tool or a failed run prints a
-# message and the exit status says so, but `make bench` never fails on it.
+# benchmarks bench_intent and bench_policy, and removes everything on exit.
+# Report only: a missing tool or a failed run prints a message and the exit
+# status says so, but `make bench` never fails on it.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-build}
