@@ -4,10 +4,16 @@
 # Builds one swtpm template (swtpm-ci/make-template.sh) in a temporary
 # directory, runs $BUILD/bench/bench_tpm and then $BUILD/bench/bench_issue
 # (attestd issuance; it starts $BUILD/attestd) with it, then the software
+<<<<<<< HEAD
 # benches bench_intent and bench_store (the verifier's SQLite store, its
 # database in the same scratch dir), and removes everything on exit.
 # Report only: a missing tool or a failed run prints a message and the
 # exit status says so, but `make bench` never fails on it.
+=======
+# benchmarks bench_intent and bench_policy, and removes everything on exit.
+# Report only: a missing tool or a failed run prints a message and the exit
+# status says so, but `make bench` never fails on it.
+>>>>>>> policy
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-build}
@@ -58,7 +64,11 @@ echo "# $(swtpm --version 2>&1 | head -n 1); $(tpm2_sign --version 2>&1 | sed -n
 # Each bench runs even when the one before it failed or is missing; the
 # status is the last failure's.
 rc=0
+<<<<<<< HEAD
 for b in "$bin" "$issue_bin" "$BUILD/bench/bench_intent" "$BUILD/bench/bench_store"; do
+=======
+for b in "$bin" "$issue_bin" "$BUILD/bench/bench_intent" "$BUILD/bench/bench_policy"; do
+>>>>>>> policy
 	if [ ! -x "$b" ]; then
 		echo "run-bench: $b missing; run 'make bench'" >&2
 		rc=1
