@@ -3,17 +3,11 @@
 #
 # Builds one swtpm template (swtpm-ci/make-template.sh) in a temporary
 # directory, runs $BUILD/bench/bench_tpm and then $BUILD/bench/bench_issue
-# (attestd issuance; it starts $BUILD/attestd) with it, then the software
-<<<<<<< HEAD
-# benches bench_intent and bench_store (the verifier's SQLite store, its
-# database in the same scratch dir), and removes everything on exit.
-# Report only: a missing tool or a failed run prints a message and the
-# exit status says so, but `make bench` never fails on it.
-=======
-# benchmarks bench_intent and bench_policy, and removes everything on exit.
-# Report only: a missing tool or a failed run prints a message and the exit
-# status says so, but `make bench` never fails on it.
->>>>>>> policy
+# (attestd issuance; it starts $BUILD/attestd), then bench_intent,
+# bench_quote (quote appraisal, check-quote vs tpm2_checkquote), bench_store
+# (the verifier's SQLite store, its database in the same scratch dir) and
+# bench_policy, and removes everything on exit. Report only: a missing tool or a failed run prints a
+# message and the exit status says so, but `make bench` never fails on it.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-build}
@@ -64,11 +58,8 @@ echo "# $(swtpm --version 2>&1 | head -n 1); $(tpm2_sign --version 2>&1 | sed -n
 # Each bench runs even when the one before it failed or is missing; the
 # status is the last failure's.
 rc=0
-<<<<<<< HEAD
-for b in "$bin" "$issue_bin" "$BUILD/bench/bench_intent" "$BUILD/bench/bench_store"; do
-=======
-for b in "$bin" "$issue_bin" "$BUILD/bench/bench_intent" "$BUILD/bench/bench_policy"; do
->>>>>>> policy
+for b in "$bin" "$issue_bin" "$BUILD/bench/bench_intent" "$BUILD/bench/bench_quote" \
+	"$BUILD/bench/bench_store" "$BUILD/bench/bench_policy"; do
 	if [ ! -x "$b" ]; then
 		echo "run-bench: $b missing; run 'make bench'" >&2
 		rc=1

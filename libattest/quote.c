@@ -54,8 +54,9 @@ static int check_eventlog(const struct attest_eventlog *log, const struct attest
 			attest_hex(pcrs[i], 32, want);
 			attest_hex(reported(ev, i), 32, got);
 			return attest_fail(ATTEST_E_EVENTLOG,
-					   "PCR %u: the event log (%s) replays to %s, the quote reports %s",
-					   i, (extended >> i) & 1u ? "with events" : "no events", want,
+					   "PCR %u: event-log replay gives %s (%s), the quote reports %s",
+					   i, want,
+					   (extended >> i) & 1u ? "from its events" : "no events: reset value",
 					   got);
 		}
 	}
@@ -223,8 +224,14 @@ int attest_quote_appraise(const TPM2B_PUBLIC *ak, const struct attest_quote_evid
 	if ((r = attest_tpmt_signature_parse(ev->sig, ev->sig_len, &sig)) != ATTEST_OK)
 		goto out;
 	if (ev->eventlog != NULL) {
-		if ((r = attest_eventlog_parse(ev->eventlog, ev->eventlog_len, &log)) != ATTEST_OK)
+		if ((r = attest_eventlog_parse(ev->eventlog, ev->eventlog_len, &log)) != ATTEST_OK) {
+			char inner[512];
+
+			snprintf(inner, sizeof(inner), "%s", attest_errdetail());
+			r = attest_fail(ATTEST_E_EVENTLOG, "malformed (%s): %s", attest_errname(r),
+					inner);
 			goto out;
+		}
 		logp = &log;
 	}
 	/* 2. nonce, consumed */

@@ -52,9 +52,11 @@ struct attest_quote_result {
 };
 
 /* Appraise a quote of `ak`, in this order, stopping at the first failure:
- *  1 structure: caps, exact parse of TPMS_ATTEST and TPMT_SIGNATURE and of
- *    the event log (ATTEST_E_TOO_LARGE, ATTEST_E_PARSE), magic
- *    (ATTEST_E_EVIDENCE_MAGIC), type == quote (ATTEST_E_EVIDENCE_TYPE);
+ *  1 structure: caps, exact parse of TPMS_ATTEST and TPMT_SIGNATURE
+ *    (ATTEST_E_TOO_LARGE, ATTEST_E_PARSE), magic (ATTEST_E_EVIDENCE_MAGIC),
+ *    type == quote (ATTEST_E_EVIDENCE_TYPE); the event log, when sent, is
+ *    parsed here too (malformed: ATTEST_E_EVENTLOG), so nothing that fails
+ *    on structure consumes the nonce;
  *  2 nonce: non-empty extraData consumed by nonce_take (ATTEST_E_NONCE);
  *  3 selection == required_mask, SHA-256 bank only, and the reported mask
  *    too (ATTEST_E_QUOTE_SELECTION);

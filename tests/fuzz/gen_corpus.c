@@ -22,6 +22,7 @@
 #include "fuzz_fixture.h"
 #include "json.h"
 #include "templates.h"
+#include "eventlog.h"
 #include "tpmjson.h"
 #include "tpmsw.h"
 #include "x509.h"
@@ -276,6 +277,37 @@ static void json_seeds(void)
 		seed("json", s[i].name, s[i].text, strlen(s[i].text));
 }
 
+/* Crypto-agile event logs: SHA-256 only, SHA-1 + SHA-256 with a
+ * StartupLocality event, and one with SHA-384 digests to skip. */
+static void eventlog_seeds(void)
+{
+	static const uint16_t a1[] = { TPM2_ALG_SHA256 };
+	static const uint16_t a2[] = { TPM2_ALG_SHA1, TPM2_ALG_SHA256 };
+	static const uint16_t a3[] = { TPM2_ALG_SHA384, TPM2_ALG_SHA256, TPM2_ALG_SHA512 };
+	static const struct {
+		const char *name;
+		const uint16_t *algs;
+		size_t n;
+		int locality;
+	} logs[] = { { "sha256", a1, 1, -1 }, { "sha1-sha256-locality3", a2, 2, 3 },
+		     { "sha384-sha256-sha512", a3, 3, -1 } };
+	struct attest_eventlog_writer w;
+
+	for (size_t i = 0; i < sizeof(logs) / sizeof(logs[0]); i++) {
+		must(attest_eventlog_writer_init(&w, logs[i].algs, logs[i].n), "eventlog init");
+		if (logs[i].locality >= 0)
+			must(attest_eventlog_writer_locality(&w, (uint8_t)logs[i].locality),
+			     "eventlog locality");
+		must(attest_eventlog_writer_add(&w, 0, 0x00000008u, "CRTM", 4, NULL), "eventlog add");
+		must(attest_eventlog_writer_add(&w, 4, 0x80000003u, "grub", 4, NULL), "eventlog add");
+		must(attest_eventlog_writer_add(&w, 7, 0x800000e0u, "db", 2, NULL), "eventlog add");
+		must(attest_eventlog_writer_add(&w, 4, ATTEST_EV_SEPARATOR, "\0\0\0\0", 4, NULL),
+		     "eventlog add");
+		seed("eventlog", logs[i].name, w.buf, w.len);
+		attest_eventlog_writer_free(&w);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -286,5 +318,6 @@ int main(int argc, char **argv)
 	tpm_seeds();
 	enrol_seeds();
 	json_seeds();
+	eventlog_seeds();
 	return 0;
 }

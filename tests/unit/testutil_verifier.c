@@ -1,0 +1,129 @@
+/* testutil_verifier.c - see testutil_verifier.h. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <CUnit/CUnit.h>
+
+#include "httpc.h"
+#include "testutil.h"
+#include "testutil_verifier.h"
+
+void verifier_up(struct verifier *v, const char *ca_dir, const char *policy_json)
+{
+	char p[800];
+
+	memset(v, 0, sizeof(*v));
+	tu_mkdtemp(v->dir, sizeof(v->dir));
+	snprintf(v->state, sizeof(v->state), "%s/vs", v->dir);
+	snprintf(v->ca, sizeof(v->ca), "%s", ca_dir);
+	snprintf(v->log, sizeof(v->log), "%s/verifier.log", v->dir);
+	snprintf(v->cacert, sizeof(v->cacert), "%s/tls/ca.pem", v->state);
+	snprintf(v->admin, sizeof(v->admin), "%s/admin", v->dir);
+	snprintf(v->resource, sizeof(v->resource), "%s/ehr", v->dir);
+	CU_ASSERT_FATAL(tu_sh("attest-verifier init --state %s >/dev/null", v->state) == 0);
+	CU_ASSERT_FATAL(tu_sh("attest-verifier caller add --state %s --name ops --role admin "
+			      "--out %s >/dev/null",
+			      v->state, v->admin) == 0);
+	CU_ASSERT_FATAL(tu_sh("attest-verifier caller add --state %s --name ehr-api --role "
+			      "resource --out %s >/dev/null",
+			      v->state, v->resource) == 0);
+	if (policy_json != NULL) {
+		snprintf(p, sizeof(p), "%s/policy.json", v->state);
+		unlink(p);
+		tu_write(p, policy_json, strlen(policy_json));
+	}
+	verifier_start(v);
+}
+
+void verifier_start(struct verifier *v)
+{
+	char portfile[800], pidfile[800], buf[32];
+	char *port = NULL;
+
+	snprintf(portfile, sizeof(portfile), "%s/port", v->dir);
+	unlink(portfile);
+	v->pid = fork();
+	CU_ASSERT_FATAL(v->pid >= 0);
+	if (v->pid == 0) {
+		FILE *f = freopen(v->log, "a", stderr);
+
+		(void)f;
+		execlp("attest-verifier", "attest-verifier", "serve", "--state", v->state, "--ca",
+		       v->ca, "--listen", "127.0.0.1:0", "--port-file", portfile, (char *)NULL);
+		_exit(127);
+	}
+	/* for tests/run-tests.sh: a test that dies cannot stop its verifier */
+	snprintf(pidfile, sizeof(pidfile), "%s/verifier.pid", v->dir);
+	snprintf(buf, sizeof(buf), "%d\n", (int)v->pid);
+	tu_write(pidfile, buf, strlen(buf));
+	for (int i = 0; i < 400 && access(portfile, F_OK) != 0; i++)
+		usleep(25000);
+	CU_ASSERT_FATAL(access(portfile, F_OK) == 0);
+	port = tu_slurp(portfile, NULL);
+	port[strcspn(port, "\n")] = '\0';
+	snprintf(v->url, sizeof(v->url), "https://127.0.0.1:%s", port);
+	free(port);
+}
+
+void verifier_stop(struct verifier *v)
+{
+	int st = 0;
+
+	if (v->pid > 0) {
+		kill(v->pid, SIGTERM);
+		waitpid(v->pid, &st, 0);
+		CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+		v->pid = 0;
+	}
+}
+
+void verifier_down(struct verifier *v)
+{
+	verifier_stop(v);
+	tu_rmtree(v->dir);
+}
+
+long verifier_call(struct verifier *v, enum vcall_as as, const char *path, const char *body,
+		   cJSON **reply)
+{
+	char url[300], cert[800], key[800];
+	struct attest_httpc_opts o = {0};
+	char *resp = NULL;
+	size_t len = 0;
+	long status = 0;
+	int r;
+
+	if (reply != NULL)
+		*reply = NULL;
+	snprintf(url, sizeof(url), "%s%s", v->url, path);
+	o.ca_file = v->cacert;
+	if (as != AS_NONE) {
+		const char *prefix = as == AS_ADMIN ? v->admin : v->resource;
+
+		snprintf(cert, sizeof(cert), "%s.pem", prefix);
+		snprintf(key, sizeof(key), "%s.key", prefix);
+		o.cert_file = cert;
+		o.key_file = key;
+	}
+	r = attest_https_request(&o, url, body, body != NULL ? strlen(body) : 0, &status, &resp,
+				 &len);
+	if (r != ATTEST_OK)
+		return -r;
+	if (reply != NULL)
+		*reply = cJSON_ParseWithLength(resp, len);
+	free(resp);
+	return status;
+}
+
+const char *reply_reason(const cJSON *reply)
+{
+	const cJSON *e = cJSON_GetObjectItemCaseSensitive(reply, "error");
+
+	if (!cJSON_IsString(e))
+		e = cJSON_GetObjectItemCaseSensitive(reply, "reason");
+	return cJSON_IsString(e) ? e->valuestring : "";
+}

@@ -1,0 +1,34 @@
+/* testutil_verifier.h - run attest-verifier for a test: state in a temp
+ * dir, a fleet CA given by the test, an admin and a resource caller, the
+ * service as a child process on a free loopback port, and HTTPS calls. */
+#ifndef TESTS_TESTUTIL_VERIFIER_H
+#define TESTS_TESTUTIL_VERIFIER_H
+
+#include <sys/types.h>
+
+#include <cjson/cJSON.h>
+
+struct verifier {
+	char dir[600];   /* state, certificates, log */
+	char state[700], ca[600], log[700], url[64], cacert[800];
+	char admin[700], resource[700]; /* prefixes of PREFIX.pem/.key */
+	pid_t pid;
+};
+
+enum vcall_as { AS_NONE, AS_RESOURCE, AS_ADMIN };
+
+/* Init a verifier state for the fleet CA ca_dir with policy_json (NULL:
+ * default deny) and start it; aborts the test on failure. */
+void verifier_up(struct verifier *v, const char *ca_dir, const char *policy_json);
+void verifier_start(struct verifier *v);
+void verifier_stop(struct verifier *v);
+void verifier_down(struct verifier *v);
+/* POST body (GET when NULL) to path as the given caller. Returns the HTTP
+ * status (or -attest_err on a transport failure); *reply the parsed JSON
+ * body or NULL. */
+long verifier_call(struct verifier *v, enum vcall_as as, const char *path, const char *body,
+		   cJSON **reply);
+/* The "error" (or "reason") field of a reply, "" if absent. */
+const char *reply_reason(const cJSON *reply);
+
+#endif
