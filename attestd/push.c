@@ -253,6 +253,14 @@ static void start_round(evutil_socket_t fd, short what, void *arg)
 	queue_job(p, &p->attest_job, "/v1/hosts/nonce", body, strlen(body));
 }
 
+static int tpm_unreachable(void)
+{
+	char why[512];
+
+	snprintf(why, sizeof(why), "%s", attest_errdetail());
+	return attest_fail(ATTEST_E_TPM, "TPM unreachable: %s", why);
+}
+
 /* Quote with the nonce and read the PCRs; the PCRs are read first and the
  * quote's digest compared with them, so values that moved in between are
  * caught here (and quoted again), not refused by the verifier. */
@@ -262,8 +270,8 @@ static int quote(struct attestd_push *p, TPM2B_ATTEST *attest, TPMT_SIGNATURE *s
 	struct attestd *d = p->d;
 	int r = ATTEST_E_INTERNAL;
 
-	if (d->tpm == NULL && (r = tpm_reconnect(d)) != ATTEST_OK)
-		return attest_fail(ATTEST_E_TPM, "TPM unreachable: %s", attest_errdetail());
+	if (d->tpm == NULL && tpm_reconnect(d) != ATTEST_OK)
+		return tpm_unreachable();
 	for (int i = 0; i < QUOTE_ATTEMPTS; i++) {
 		if ((r = attest_tpm_pcr_read(d->tpm, p->pcr_mask, pcrs)) != ATTEST_OK ||
 		    (r = attest_tpm_quote(d->tpm, p->pcr_mask, p->nonce, p->nonce_len, attest, sig)) !=
@@ -381,8 +389,8 @@ static int build_report(struct attestd_push *p, time_t now, char **body, size_t 
 
 	if ((r = refresh_identity(d)) != ATTEST_OK)
 		return r;
-	if (d->tpm == NULL && (r = tpm_reconnect(d)) != ATTEST_OK)
-		return attest_fail(ATTEST_E_TPM, "TPM unreachable: %s", attest_errdetail());
+	if (d->tpm == NULL && tpm_reconnect(d) != ATTEST_OK)
+		return tpm_unreachable();
 	if (d->reg.n > 0 && (v = calloc(d->reg.n, sizeof(*v))) == NULL)
 		return attest_fail(ATTEST_E_NOMEM, "report");
 	for (size_t i = 0; i < d->reg.n; i++) {

@@ -139,6 +139,15 @@ int attest_verifier_post(const struct attest_httpc_opts *o, const char *base_url
 
 /* ---------- nonce ---------- */
 
+/* "what: <the detail so far>" (copied first: the detail is the output) */
+static int prefix_detail(int r, const char *what)
+{
+	char why[512];
+
+	snprintf(why, sizeof(why), "%s", attest_errdetail());
+	return attest_fail(r, "%s: %s", what, why);
+}
+
 static int print_and_free(cJSON *o, char **out, size_t *len)
 {
 	int r;
@@ -183,7 +192,7 @@ int attest_push_nonce_parse(const char *body, size_t len, uint8_t *nonce, size_t
 	*nonce_len = nlen;
 out:
 	if (r != ATTEST_OK)
-		r = attest_fail(r, "nonce answer: %s", attest_errdetail());
+		r = prefix_detail(r, "nonce answer");
 	free(n);
 	cJSON_Delete(o);
 	return r;
@@ -335,7 +344,7 @@ int attest_push_answer_parse(const char *body, size_t len, struct attest_push_an
 	r = ATTEST_OK;
 out:
 	if (r != ATTEST_OK) {
-		r = attest_fail(r, "quote answer: %s", attest_errdetail());
+		r = prefix_detail(r, "quote answer");
 		attest_push_answer_clear(a);
 	}
 	cJSON_Delete(o);
