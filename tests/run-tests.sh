@@ -10,7 +10,7 @@ run=$(mktemp -d "${TMPDIR:-/tmp}/attest-run.XXXXXX")
 # A test that dies mid-way (a fatal assertion, a crash) cannot stop its
 # swtpm: stop every swtpm this run started, by its pid file, before removing.
 cleanup() {
-	for f in "$run"/tmp.*/attest-test.*/attestd.pid; do
+	for f in "$run"/tmp.*/attest-test.*/attestd.pid "$run"/tmp.*/attest-test.*/verifier.pid; do
 		[ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null
 	done
 	for d in "$run"/tmp.*/attest-test.*/tpm; do
