@@ -1,6 +1,8 @@
 /* attestctl - attestd's admin CLI on an agent host.
  *
- * host enroll  three steps against the fleet CA (messages travel as files)
+ * host enroll  three steps against the fleet CA (messages travel as files,
+ *              or over HTTPS with the verifier: attestctl_host.c)
+ * host attest  attestd pushes a quote to the verifier now (attestctl_host.c)
  * host show    the host's identity and its host CA certificate
  * tpm info     EK certificates present and TPM handle usage
  */
@@ -17,6 +19,7 @@
 
 #include "attest/attest.h"
 #include "attestctl_agent.h"
+#include "attestctl_host.h"
 #include "cli.h"
 #include "enrol.h"
 #include "json.h"
@@ -118,7 +121,7 @@ static int enrol_finish(const char *state, const char *in, const char *root)
 
 static int cmd_enroll(const struct cli_cmd *cmd, int argc, char **argv)
 {
-	const char *state, *host, *token, *ek, *out, *answer, *finish, *root, *tcti;
+	const char *state, *host, *token, *ek, *out, *answer, *finish, *root, *tcti, *url, *vca;
 	const struct cli_opt opts[] = {
 		{ "state", "DIR", "attestd state directory (" DEFAULT_STATE ")", 0, &state },
 		{ "host", "NAME", "step 1: start enrolling as NAME", 0, &host },
@@ -129,6 +132,8 @@ static int cmd_enroll(const struct cli_cmd *cmd, int argc, char **argv)
 		{ "root", "PEM", "step 3: require this pinned fleet root", 0, &root },
 		{ "out", "FILE", "steps 1 and 2: message for the CA (- for stdout)", 0, &out },
 		{ "tcti", "CONF", tcti_help, 0, &tcti },
+		{ "verifier", "URL", "all steps at once over HTTPS with this verifier", 0, &url },
+		{ "verifier-ca", "PEM", "CA of the verifier's TLS certificate (with --verifier)", 0, &vca },
 		{ 0 },
 	};
 	int r;
@@ -137,6 +142,24 @@ static int cmd_enroll(const struct cli_cmd *cmd, int argc, char **argv)
 		return r;
 	if (state == NULL)
 		state = DEFAULT_STATE;
+	if (url != NULL || vca != NULL) {
+		enum attest_ek_kind kind = ATTEST_EK_NONE;
+		struct attest_tpm *t = NULL;
+
+		if (url == NULL || vca == NULL || host == NULL || answer != NULL || finish != NULL ||
+		    out != NULL)
+			return cli_usage_error("--verifier takes --verifier-ca and --host, and no "
+					       "--answer, --finish or --out");
+		if (ek != NULL && (kind = attest_ek_kind_parse(ek)) == ATTEST_EK_NONE)
+			return cli_usage_error("--ek: \"%s\" is not rsa2048, p256 or p384", ek);
+		if (token == NULL && (token = getenv("ATTEST_JOIN_TOKEN")) != NULL && token[0] == '\0')
+			token = NULL;
+		if ((r = open_tpm(tcti, &t)) != CLI_EXIT_OK)
+			return r;
+		r = host_enroll_https(t, state, host, token, kind, root, url, vca);
+		attest_tpm_close(t);
+		return r;
+	}
 	if ((host != NULL) + (answer != NULL) + (finish != NULL) != 1)
 		return cli_usage_error("give exactly one of --host, --answer or --finish");
 	if (host == NULL && (token != NULL || ek != NULL))
@@ -351,7 +374,13 @@ static const struct cli_cmd cmds[] = {
 	  "  1. --host NAME [--token T] --out request.json   send request.json to the CA\n"
 	  "  2. --answer challenge.json --out response.json  send response.json to the CA\n"
 	  "  3. --finish result.json [--root PINNED.pem]     installs host-ca.pem\n"
+	  "Or all three over HTTPS with the verifier that runs the fleet CA:\n"
+	  "  --host NAME [--token T] --root PINNED.pem --verifier URL --verifier-ca PEM\n"
 	  "Steps 1 and 2 use the TPM; the host issuing key never leaves it." },
+	{ { "host", "attest" }, cmd_host_attest,
+	  "attestd pushes a quote to the verifier now; prints its verdict",
+	  "Exit status 0 when the verifier holds the host trusted, 1 otherwise.\n"
+	  "--renew also asks for a new host CA certificate (given after a good quote)." },
 	{ { "host", "renew" }, cmd_renew, "renew the host CA certificate with a fresh quote",
 	  "  1. --answer renew-challenge.json --out renew-response.json  (quotes boot PCRs)\n"
 	  "  2. --finish result.json   installs the new host-ca.pem (root pinned at enrolment)" },

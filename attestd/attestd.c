@@ -16,8 +16,12 @@
 #include "attest/attest.h"
 #include "daemon.h"
 #include "fileio.h"
+#include "hostpush.h"
 #include "log.h"
+#include "push.h"
 #include "server.h"
+
+#define DEFAULT_EVENTLOG "/sys/kernel/security/tpm0/binary_bios_measurements"
 
 static void usage(FILE *f)
 {
@@ -35,8 +39,18 @@ static void usage(FILE *f)
 		"  --max-clients N      concurrent clients before refusing (64)\n"
 		"  --frame-timeout MS   time a client has to send a whole frame (5000)\n"
 		"  --max-ttl SECONDS    hard cap on certificate lifetimes (%d)\n"
+		"  --verifier URL       push quotes and the agent inventory to this verifier\n"
+		"                       (https://HOST:PORT); without it attestd pushes nothing\n"
+		"  --verifier-ca PEM    CA the verifier's TLS certificate must chain to (required\n"
+		"                       with --verifier)\n"
+		"  --push-interval S    seconds between quotes (60, at least 1); failures back off\n"
+		"  --quote-pcrs LIST    PCRs to quote, e.g. 0-7 or 0,2,4-7 (0-7)\n"
+		"  --eventlog PATH      TCG event log sent with quotes, or none (default\n"
+		"                       " DEFAULT_EVENTLOG "\n"
+		"                       when readable, else none)\n"
 		"  -h, --help           this help\n\n"
-		"Logs go to stderr, one line per event. SIGTERM or SIGINT stops it.\n",
+		"Logs go to stderr, one line per event. SIGTERM or SIGINT stops it.\n"
+		"Pushes: docs/verifier.md \"Hosts\"; 'attestctl host attest' pushes now.\n",
 		ATTESTD_HARD_MAX_TTL);
 }
 
@@ -52,6 +66,45 @@ static int parse_long(const char *opt, const char *s, long min, long max, long *
 		return -1;
 	}
 	*out = v;
+	return 0;
+}
+
+/* The verifier options: all or nothing beyond --verifier. 0 or -1 (printed). */
+static int push_options(const char *url, const char *ca, long interval, const char *pcrs,
+			const char *eventlog, struct attestd_push_config *out)
+{
+	uint32_t mask = ATTEST_PUSH_DEFAULT_PCRS;
+
+	if (url == NULL) {
+		if (ca != NULL || pcrs != NULL || eventlog != NULL || interval != 60) {
+			fprintf(stderr, "attestd: --verifier-ca, --push-interval, --quote-pcrs and "
+				"--eventlog need --verifier\n");
+			return -1;
+		}
+		return 0;
+	}
+	if (ca == NULL) {
+		fprintf(stderr, "attestd: --verifier needs --verifier-ca\n");
+		return -1;
+	}
+	if (strncmp(url, "https://", 8) != 0 || strlen(url) > ATTEST_PUSH_URL_MAX) {
+		fprintf(stderr, "attestd: --verifier: \"%s\" is not an https:// URL\n", url);
+		return -1;
+	}
+	if (pcrs != NULL && attest_pcr_list_parse(pcrs, &mask) != ATTEST_OK) {
+		fprintf(stderr, "attestd: --quote-pcrs: %s\n", attest_errdetail());
+		return -1;
+	}
+	if (eventlog == NULL)
+		eventlog = access(DEFAULT_EVENTLOG, R_OK) == 0 ? DEFAULT_EVENTLOG : NULL;
+	else if (strcmp(eventlog, "none") == 0)
+		eventlog = NULL;
+	out->url = url;
+	out->ca_file = ca;
+	out->interval = interval;
+	out->pcr_mask = mask;
+	out->eventlog = eventlog;
+	out->timeout_ms = 5000;
 	return 0;
 }
 
@@ -73,12 +126,21 @@ int main(int argc, char **argv)
 		{ "max-clients", required_argument, NULL, 'm' },
 		{ "frame-timeout", required_argument, NULL, 'f' },
 		{ "max-ttl", required_argument, NULL, 'T' },
+		{ "verifier", required_argument, NULL, 'V' },
+		{ "verifier-ca", required_argument, NULL, 'C' },
+		{ "push-interval", required_argument, NULL, 'i' },
+		{ "quote-pcrs", required_argument, NULL, 'P' },
+		{ "eventlog", required_argument, NULL, 'E' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *state = "/var/lib/attestd", *sock = "/run/attestd/attestd.sock";
 	const char *admin = "/run/attestd/admin.sock", *group = NULL, *tcti = getenv("ATTEST_TCTI");
 	long max_clients = 64, timeout_ms = 5000, max_ttl = ATTESTD_HARD_MAX_TTL;
+	const char *verifier = NULL, *verifier_ca = NULL, *quote_pcrs = NULL, *eventlog = NULL;
+	long push_interval = 60;
+	struct attestd_push_config pcfg;
+	struct attestd_push *push = NULL;
 	struct attestd d;
 	struct attestd_server *srv = NULL;
 	struct event_base *base = NULL;
@@ -96,6 +158,11 @@ int main(int argc, char **argv)
 		case 'm': if (parse_long("max-clients", optarg, 1, 10000, &max_clients)) return 2; break;
 		case 'f': if (parse_long("frame-timeout", optarg, 10, 600000, &timeout_ms)) return 2; break;
 		case 'T': if (parse_long("max-ttl", optarg, 1, 86400, &max_ttl)) return 2; break;
+		case 'V': verifier = optarg; break;
+		case 'C': verifier_ca = optarg; break;
+		case 'i': if (parse_long("push-interval", optarg, 1, 86400, &push_interval)) return 2; break;
+		case 'P': quote_pcrs = optarg; break;
+		case 'E': eventlog = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -104,6 +171,9 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	memset(&pcfg, 0, sizeof(pcfg));
+	if (push_options(verifier, verifier_ca, push_interval, quote_pcrs, eventlog, &pcfg) != 0)
+		return 2;
 	signal(SIGPIPE, SIG_IGN);
 	if (setenv("TSS2_LOG", "all+none", 0) != 0)
 		return 1;
@@ -154,6 +224,13 @@ int main(int argc, char **argv)
 	if (sigint == NULL || sigterm == NULL || event_add(sigint, NULL) != 0 ||
 	    event_add(sigterm, NULL) != 0)
 		goto out;
+	if (pcfg.url != NULL) {
+		if (attestd_push_start(base, &d, &pcfg, &push) != ATTEST_OK) {
+			attestd_log("cannot push to %s: %s", pcfg.url, attest_errdetail());
+			goto out;
+		}
+		d.push = push;
+	}
 	attestd_log("ready: host %s in %s, %zu agents, agent socket %s, admin socket %s", d.host,
 		    d.trust_domain, d.reg.n, sock, admin);
 	event_base_dispatch(base);
@@ -163,6 +240,8 @@ out:
 		event_free(sigint);
 	if (sigterm != NULL)
 		event_free(sigterm);
+	attestd_push_stop(push); /* answers admin clients still waiting */
+	d.push = NULL;
 	attestd_server_stop(srv);
 	if (base != NULL)
 		event_base_free(base);

@@ -26,6 +26,7 @@
 #include "fileio.h"
 #include "json.h"
 #include "log.h"
+#include "push.h"
 #include "tpmjson.h"
 #include "tpmpolicy.h"
 #include "tpmsw.h"
@@ -222,7 +223,7 @@ static int do_stats(struct attestd *d, const cJSON *req, cJSON *reply)
 /* After a TPM failure the connection (and ESYS's view of it) may be gone:
  * a TPM reset, a restarted TPM service. Start over with a fresh context
  * and an empty TPM; until that works, requests get ATTEST_E_TPM. */
-static int tpm_reconnect(struct attestd *d)
+int tpm_reconnect(struct attestd *d)
 {
 	int r;
 
@@ -273,7 +274,8 @@ static cJSON *attestd_dispatch(void *arg, const struct attestd_peer *peer, const
 		goto out;
 	}
 	if (strcmp(op, "register") != 0 && strcmp(op, "revoke") != 0 && strcmp(op, "list") != 0 &&
-	    strcmp(op, "show") != 0 && strcmp(op, "stats") != 0 && strcmp(op, "remove") != 0) {
+	    strcmp(op, "show") != 0 && strcmp(op, "stats") != 0 && strcmp(op, "remove") != 0 &&
+	    strcmp(op, "attest") != 0) {
 		r = attest_fail(ATTEST_E_PARSE, "unknown op \"%.16s\"", op);
 		goto out;
 	}
@@ -281,12 +283,20 @@ static cJSON *attestd_dispatch(void *arg, const struct attestd_peer *peer, const
 		r = attest_fail(ATTEST_E_DENIED, "%s is for root on the admin socket", op);
 		goto out;
 	}
+	if (strcmp(op, "attest") == 0) {
+		/* answered when the verifier has (push.c); NULL: deferred */
+		cJSON_Delete(reply);
+		return attestd_push_demand(d->push, peer, req);
+	}
 	r = strcmp(op, "register") == 0 ? do_register(d, req, reply)
 	    : strcmp(op, "revoke") == 0 ? do_revoke(d, req, reply)
 	    : strcmp(op, "remove") == 0 ? do_remove(d, req, reply)
 	    : strcmp(op, "list") == 0	? do_list(d, req, reply)
 	    : strcmp(op, "stats") == 0	? do_stats(d, req, reply)
 					: do_show(d, req, reply);
+	if (r == ATTEST_OK && (strcmp(op, "register") == 0 || strcmp(op, "revoke") == 0 ||
+			       strcmp(op, "remove") == 0))
+		attestd_push_inventory_changed(d->push);
 out:
 	if (r != ATTEST_OK) {
 		const cJSON *agent = cJSON_GetObjectItemCaseSensitive(req, "agent");

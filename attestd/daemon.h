@@ -17,6 +17,8 @@
 #include "tpm.h"
 
 #define ATTESTD_HARD_MAX_TTL 3600
+
+struct attestd_push;
 /* STATE/intent-used is pruned of expired markers at most this often. */
 #define ATTESTD_INTENT_PRUNE_S 3600
 
@@ -43,6 +45,8 @@ struct attestd {
 	/* The agent whose value we last put in PCR 23 (NULL: unknown). Only a
 	 * hint: a wrong guess costs one failed policy and a retry. */
 	const struct agent *pcr_holder;
+	/* pushes to the verifier (push.c); NULL without --verifier */
+	struct attestd_push *push;
 	/* test seam: called after the caller is measured and before signing */
 	void (*before_sign)(void *arg);
 	void *before_sign_arg;

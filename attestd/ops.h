@@ -23,6 +23,8 @@
 
 /* daemon.c */
 int refresh_identity(struct attestd *d);
+/* A fresh TPM context after a TPM failure (d->tpm NULL until it works). */
+int tpm_reconnect(struct attestd *d);
 
 /* signers.c: the agent key signs only with PCR 23 = its value and its secret */
 struct agent_signer_ctx {

@@ -47,6 +47,11 @@ struct conn {
 	pid_t writer; /* pid that wrote the last chunk (SCM_CREDENTIALS) */
 	uint64_t start_time; /* of the peer pid when it connected */
 	int closing; /* close once the output is flushed */
+	struct attestd_pending *pending; /* a deferred reply is owed */
+};
+
+struct attestd_pending {
+	struct conn *conn; /* NULL once the connection is gone */
 };
 
 cJSON *attestd_ok_reply(void)
@@ -73,6 +78,8 @@ cJSON *attestd_error_reply(int code)
 
 static void conn_free(struct conn *c)
 {
+	if (c->pending != NULL)
+		c->pending->conn = NULL; /* its owner will find nobody to answer */
 	if (c->rev != NULL)
 		event_free(c->rev);
 	if (c->wev != NULL)
@@ -148,11 +155,13 @@ static void fail_conn(struct conn *c, int code, const char *why)
 	queue_reply(c, reply);
 }
 
+static void send_reply(struct conn *c, cJSON *reply);
+
 static void dispatch(struct conn *c)
 {
 	struct attestd_peer peer = { c->cred.pid, c->cred.uid, c->cred.gid, c->admin, c->passed_fd,
-				     c->start_time };
-	cJSON *req = NULL;
+				     c->start_time, c };
+	cJSON *req = NULL, *reply;
 	int r;
 
 	r = attest_json_parse(c->body, c->body_len, ATTEST_WIRE_MAX_FRAME, &req);
@@ -166,19 +175,58 @@ static void dispatch(struct conn *c)
 	/* One request in flight: read nothing more until this reply is out, so
 	 * a client that never reads cannot pile up replies in our memory. */
 	event_del(c->rev);
-	queue_reply(c, c->srv->cfg.handler(c->srv->cfg.handler_ctx, &peer, req));
+	reply = c->srv->cfg.handler(c->srv->cfg.handler_ctx, &peer, req);
+	cJSON_Delete(req);
+	if (c->passed_fd >= 0) {
+		close(c->passed_fd);
+		c->passed_fd = -1;
+	}
+	if (reply == NULL && c->pending != NULL) {
+		/* answered later (attestd_pending_reply); no deadline meanwhile */
+		evtimer_del(c->timer);
+		return;
+	}
+	send_reply(c, reply);
+}
+
+/* Queue a reply, then wait for the next request. */
+static void send_reply(struct conn *c, cJSON *reply)
+{
+	queue_reply(c, reply);
 	if (evbuffer_get_length(c->out) == 0 && !c->closing) {
 		/* taken at once: go on reading (a Unix socket can be too full to
 		 * count as writable yet still have taken this reply) */
 		event_del(c->wev);
 		event_add(c->rev, NULL);
 	}
-	cJSON_Delete(req);
-	if (c->passed_fd >= 0) {
-		close(c->passed_fd);
-		c->passed_fd = -1;
-	}
 	arm_timer(c); /* the reply must be taken within the deadline too */
+}
+
+struct attestd_pending *attestd_defer(const struct attestd_peer *peer)
+{
+	struct conn *c = peer->conn;
+	struct attestd_pending *p;
+
+	if (c == NULL || c->pending != NULL || (p = calloc(1, sizeof(*p))) == NULL)
+		return NULL;
+	p->conn = c;
+	c->pending = p;
+	return p;
+}
+
+void attestd_pending_reply(struct attestd_pending *p, cJSON *reply)
+{
+	if (p == NULL) {
+		cJSON_Delete(reply);
+		return;
+	}
+	if (p->conn != NULL) {
+		p->conn->pending = NULL;
+		send_reply(p->conn, reply);
+	} else {
+		cJSON_Delete(reply);
+	}
+	free(p);
 }
 
 /* Receive into buf, collecting at most one passed descriptor. With

@@ -25,6 +25,7 @@ struct attestd_peer {
 	int admin;     /* arrived on the admin socket */
 	int passed_fd; /* a pidfd sent with the request, or -1 (owned by the server) */
 	uint64_t start_time; /* the peer's start time when it connected */
+	void *conn;          /* the server's connection (attestd_defer) */
 };
 
 /* Returns the response object (never NULL); the server frees it. */
@@ -43,6 +44,16 @@ struct attestd_server_config {
 int attestd_server_start(struct event_base *base, const struct attestd_server_config *cfg,
 			 struct attestd_server **out);
 void attestd_server_stop(struct attestd_server *s);
+
+/* A reply a handler owes and gives later (an operation that waits on the
+ * network, e.g. a push to the verifier). In the handler: p =
+ * attestd_defer(peer), then return NULL; the connection reads nothing more
+ * and has no deadline until attestd_pending_reply(p, reply) queues the
+ * reply (consumed) and frees p. A client that hung up meanwhile is simply
+ * not answered. NULL when out of memory. */
+struct attestd_pending;
+struct attestd_pending *attestd_defer(const struct attestd_peer *peer);
+void attestd_pending_reply(struct attestd_pending *p, cJSON *reply);
 
 /* {"ok":false,"code":N,"error":"ATTEST_E_...","reason":"..."} */
 cJSON *attestd_error_reply(int code);

@@ -1,0 +1,658 @@
+/* push.c - see push.h. The loop side (quote, sign, install a renewed host
+ * CA, answer admin clients) and one worker thread that only does HTTPS:
+ * the two share two job slots under one mutex, and the worker wakes the
+ * loop through a socketpair when a job is done. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <openssl/rand.h>
+
+#include "daemon.h"
+#include "enrol.h"
+#include "err.h"
+#include "fileio.h"
+#include "hostpush.h"
+#include "json.h"
+#include "log.h"
+#include "ops.h"
+#include "push.h"
+
+#define MAX_WAITERS 8
+#define QUOTE_ATTEMPTS 3
+
+enum job_state { JOB_IDLE, JOB_QUEUED, JOB_RUNNING, JOB_DONE };
+
+/* One HTTPS request. The loop fills it and queues it; while it is queued
+ * or running only the worker touches it; once done only the loop does. */
+struct job {
+	enum job_state state;
+	const char *path;
+	char *body;
+	size_t body_len;
+	int r;
+	char detail[512];
+	char *resp;
+	size_t resp_len;
+};
+
+struct waiter {
+	struct attestd_pending *p;
+	uint64_t round; /* answered when this round ends */
+};
+
+struct attestd_push {
+	struct attestd *d;
+	struct event_base *base;
+	char url[ATTEST_PUSH_URL_MAX + 1];
+	char ca_file[1024];
+	char eventlog[1024]; /* "" for none */
+	long interval;
+	uint32_t pcr_mask;
+	struct attest_httpc_opts http;
+
+	pthread_t thread;
+	int thread_started;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int stop;
+	int wake[2]; /* worker writes a byte when a job is done */
+	struct event *wake_ev, *attest_timer, *report_timer;
+	struct job attest_job, report_job;
+
+	/* attestation: rounds of nonce -> quote -> verdict */
+	int attest_busy;
+	uint64_t round;
+	int round_renew;
+	int demand, demand_renew;
+	unsigned attest_fails;
+	uint8_t nonce[ATTEST_PUSH_NONCE_MAX];
+	size_t nonce_len;
+	struct waiter waiters[MAX_WAITERS];
+	size_t nwaiters;
+
+	/* inventory: the registry's generation vs the one last reported */
+	uint64_t inv_gen, inv_sent_gen, inv_job_gen;
+	int report_busy;
+	unsigned report_fails;
+	time_t report_last; /* "time" of the last report built */
+};
+
+/* ---------- worker ---------- */
+
+static void run_job(struct attestd_push *p, struct job *j)
+{
+	attest_errclear();
+	j->r = attest_verifier_post(&p->http, p->url, j->path, j->body, j->body_len, &j->resp,
+				    &j->resp_len);
+	snprintf(j->detail, sizeof(j->detail), "%s", attest_errdetail());
+}
+
+static void *worker(void *arg)
+{
+	struct attestd_push *p = arg;
+
+	pthread_mutex_lock(&p->mu);
+	while (!p->stop) {
+		struct job *j = p->attest_job.state == JOB_QUEUED ? &p->attest_job
+			      : p->report_job.state == JOB_QUEUED ? &p->report_job
+								  : NULL;
+
+		if (j == NULL) {
+			pthread_cond_wait(&p->cv, &p->mu);
+			continue;
+		}
+		j->state = JOB_RUNNING;
+		pthread_mutex_unlock(&p->mu);
+		run_job(p, j);
+		pthread_mutex_lock(&p->mu);
+		j->state = JOB_DONE;
+		/* a full socketpair already holds a wake-up: nothing lost */
+		(void)!write(p->wake[1], "j", 1);
+	}
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
+}
+
+/* Hand body (taken) to the worker. */
+static void queue_job(struct attestd_push *p, struct job *j, const char *path, char *body,
+		      size_t len)
+{
+	pthread_mutex_lock(&p->mu);
+	j->path = path;
+	j->body = body;
+	j->body_len = len;
+	j->resp = NULL;
+	j->resp_len = 0;
+	j->detail[0] = '\0';
+	j->state = JOB_QUEUED;
+	pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+}
+
+static void job_reset(struct job *j)
+{
+	free(j->body);
+	free(j->resp);
+	j->body = j->resp = NULL;
+	j->body_len = j->resp_len = 0;
+	j->state = JOB_IDLE;
+}
+
+static double jitter(void)
+{
+	uint16_t v = 0;
+
+	if (RAND_bytes((unsigned char *)&v, sizeof(v)) != 1)
+		return 0.5;
+	return (double)v / 65536.0;
+}
+
+static void arm(struct event *ev, long seconds)
+{
+	struct timeval tv = { seconds, 0 };
+
+	evtimer_add(ev, &tv);
+}
+
+/* ---------- attestation ---------- */
+
+static cJSON *verdict_reply(const struct attest_push_answer *a, int renewed)
+{
+	cJSON *o = attestd_ok_reply();
+
+	if (o == NULL)
+		return NULL;
+	cJSON_AddStringToObject(o, "state", a->state);
+	cJSON_AddStringToObject(o, "reason", a->reason_name);
+	cJSON_AddStringToObject(o, "refset", a->refset);
+	cJSON_AddBoolToObject(o, "reboot", a->reboot);
+	cJSON_AddBoolToObject(o, "renewed", renewed);
+	return o;
+}
+
+static cJSON *failure_reply(int r, const char *detail)
+{
+	cJSON *o = attestd_error_reply(r);
+
+	if (o != NULL)
+		cJSON_AddStringToObject(o, "detail", detail);
+	return o;
+}
+
+/* The round ended: answer who waited for it, then plan the next one. */
+static void end_round(struct attestd_push *p, int ok, const struct attest_push_answer *a,
+		      int renewed, int r, const char *detail)
+{
+	size_t keep = 0;
+	long next;
+
+	p->attest_busy = 0;
+	p->attest_fails = ok ? 0 : p->attest_fails + 1;
+	for (size_t i = 0; i < p->nwaiters; i++) {
+		if (p->waiters[i].round > p->round) {
+			p->waiters[keep++] = p->waiters[i];
+			continue;
+		}
+		attestd_pending_reply(p->waiters[i].p,
+				      ok ? verdict_reply(a, renewed) : failure_reply(r, detail));
+	}
+	p->nwaiters = keep;
+	if (p->demand) {
+		p->demand = 0;
+		arm(p->attest_timer, 0);
+		return;
+	}
+	next = attest_push_delay(p->interval, p->attest_fails, jitter());
+	arm(p->attest_timer, next);
+	if (!ok)
+		attestd_log("push: failed: %s [%s]: %s; next try in %ld s", attest_strerror(r),
+			    attest_errname(r), detail, next);
+}
+
+static void fail_round(struct attestd_push *p, int r)
+{
+	char detail[512];
+
+	snprintf(detail, sizeof(detail), "%s", attest_errdetail());
+	end_round(p, 0, NULL, 0, r, detail);
+}
+
+static void start_round(evutil_socket_t fd, short what, void *arg)
+{
+	struct attestd_push *p = arg;
+	char *body = NULL;
+	int r;
+
+	(void)fd;
+	(void)what;
+	if (p->attest_busy)
+		return;
+	p->attest_busy = 1;
+	p->round++;
+	attest_errclear();
+	/* a host CA renewed by hand (attestctl host renew) counts too */
+	if ((r = refresh_identity(p->d)) != ATTEST_OK) {
+		fail_round(p, r);
+		return;
+	}
+	p->round_renew = p->demand_renew || attest_push_want_renew(p->d->host_ca, time(NULL));
+	p->demand_renew = 0;
+	if ((r = attest_push_nonce_request(p->d->host, &body)) != ATTEST_OK) {
+		fail_round(p, r);
+		return;
+	}
+	queue_job(p, &p->attest_job, "/v1/hosts/nonce", body, strlen(body));
+}
+
+static int tpm_unreachable(void)
+{
+	char why[512];
+
+	snprintf(why, sizeof(why), "%s", attest_errdetail());
+	return attest_fail(ATTEST_E_TPM, "TPM unreachable: %s", why);
+}
+
+/* Quote with the nonce and read the PCRs; the PCRs are read first and the
+ * quote's digest compared with them, so values that moved in between are
+ * caught here (and quoted again), not refused by the verifier. */
+static int quote(struct attestd_push *p, TPM2B_ATTEST *attest, TPMT_SIGNATURE *sig,
+		 struct attest_pcrs *pcrs)
+{
+	struct attestd *d = p->d;
+	int r = ATTEST_E_INTERNAL;
+
+	if (d->tpm == NULL && tpm_reconnect(d) != ATTEST_OK)
+		return tpm_unreachable();
+	for (int i = 0; i < QUOTE_ATTEMPTS; i++) {
+		if ((r = attest_tpm_pcr_read(d->tpm, p->pcr_mask, pcrs)) != ATTEST_OK ||
+		    (r = attest_tpm_quote(d->tpm, p->pcr_mask, p->nonce, p->nonce_len, attest, sig)) !=
+			    ATTEST_OK)
+			break;
+		if ((r = attest_push_quote_matches(attest, p->pcr_mask, pcrs)) != ATTEST_E_QUOTE_DIGEST)
+			break;
+	}
+	if (r == ATTEST_E_TPM) {
+		char why[512];
+
+		snprintf(why, sizeof(why), "%s", attest_errdetail());
+		if (tpm_reconnect(d) != ATTEST_OK)
+			attestd_log("TPM still unreachable: %s", attest_errdetail());
+		r = attest_fail(ATTEST_E_TPM, "%s", why);
+	}
+	return r;
+}
+
+static void nonce_done(struct attestd_push *p, struct job *j)
+{
+	struct attest_push_quote q;
+	TPM2B_ATTEST attest;
+	TPMT_SIGNATURE sig;
+	struct attest_pcrs pcrs;
+	uint8_t *log = NULL;
+	size_t log_len = 0, len = 0;
+	uint64_t expires;
+	char *body = NULL;
+	int r;
+
+	if ((r = j->r) != ATTEST_OK) {
+		r = attest_fail(r, "%s", j->detail);
+		goto out;
+	}
+	if ((r = attest_push_nonce_parse(j->resp, j->resp_len, p->nonce, &p->nonce_len,
+					 &expires)) != ATTEST_OK ||
+	    (r = quote(p, &attest, &sig, &pcrs)) != ATTEST_OK)
+		goto out;
+	/* the event log is kernel memory behind securityfs: read here, fast */
+	if (p->eventlog[0] != '\0' &&
+	    (r = attest_file_read(p->eventlog, ATTEST_EVENTLOG_MAX, &log, &log_len)) != ATTEST_OK)
+		goto out;
+	memset(&q, 0, sizeof(q));
+	q.host = p->d->host;
+	q.nonce = p->nonce;
+	q.nonce_len = p->nonce_len;
+	q.attest = &attest;
+	q.sig = &sig;
+	q.pcr_mask = p->pcr_mask;
+	q.pcrs = &pcrs;
+	q.eventlog = log;
+	q.eventlog_len = log_len;
+	q.renew = p->round_renew;
+	if ((r = attest_push_quote_request(&q, &body, &len)) != ATTEST_OK)
+		goto out;
+	queue_job(p, &p->attest_job, "/v1/hosts/quote", body, len);
+	body = NULL; /* transferred */
+out:
+	free(log);
+	if (r != ATTEST_OK)
+		fail_round(p, r);
+}
+
+static void quote_done(struct attestd_push *p, struct job *j)
+{
+	struct attest_push_answer a;
+	int r, renewed = 0;
+
+	if ((r = j->r) != ATTEST_OK) {
+		r = attest_fail(r, "%s", j->detail);
+		fail_round(p, r);
+		return;
+	}
+	if ((r = attest_push_answer_parse(j->resp, j->resp_len, &a)) != ATTEST_OK) {
+		fail_round(p, r);
+		return;
+	}
+	if (a.host_ca != NULL) {
+		/* the same path as attestctl host renew --finish; agent CAs are
+		 * re-issued under it as they are next needed (fresh_agent_ca) */
+		if ((r = attest_host_renew_finish(p->d->state, a.host_ca, a.host_ca_len)) != ATTEST_OK ||
+		    (r = refresh_identity(p->d)) != ATTEST_OK) {
+			attestd_log("push: renewed host CA certificate refused: %s [%s]: %s",
+				    attest_strerror(r), attest_errname(r), attest_errdetail());
+		} else {
+			renewed = 1;
+			attestd_push_inventory_changed(p); /* the report carries the host CA */
+		}
+	}
+	attestd_log("push: state %s reason %s refset %s reboot %s renew %s", a.state,
+		    a.reason_name, a.refset[0] ? a.refset : "-", a.reboot ? "yes" : "no",
+		    renewed ? "done" : p->round_renew ? "asked, none given" : "no");
+	end_round(p, 1, &a, renewed, ATTEST_OK, "");
+	attest_push_answer_clear(&a);
+}
+
+/* ---------- inventory ---------- */
+
+static int host_sign(void *arg, const uint8_t digest[32], TPMT_SIGNATURE *sig)
+{
+	struct attestd *d = arg;
+
+	return attest_tpm_sign(d->tpm, &d->hostkey, NULL, digest, sig);
+}
+
+static int build_report(struct attestd_push *p, time_t now, char **body, size_t *len)
+{
+	struct attestd *d = p->d;
+	struct attest_report_agent *v = NULL;
+	struct attest_signer s = { host_sign, d, NULL };
+	char *report = NULL;
+	size_t rlen = 0;
+	int r;
+
+	if ((r = refresh_identity(d)) != ATTEST_OK)
+		return r;
+	if (d->tpm == NULL && tpm_reconnect(d) != ATTEST_OK)
+		return tpm_unreachable();
+	if (d->reg.n > 0 && (v = calloc(d->reg.n, sizeof(*v))) == NULL)
+		return attest_fail(ATTEST_E_NOMEM, "report");
+	for (size_t i = 0; i < d->reg.n; i++) {
+		const struct agent *a = d->reg.agents[i];
+
+		v[i].id = a->id;
+		v[i].uuid = a->uuid;
+		v[i].agent_ca = a->agent_ca;
+		v[i].scopes = (const char *const *)a->scopes;
+		v[i].nscopes = a->nscopes;
+		v[i].data_classes = (const char *const *)a->classes;
+		v[i].nclasses = a->nclasses;
+		v[i].risk_tier = a->tier;
+		v[i].risk_score = a->score;
+		v[i].delegate_depth = a->delegate_depth;
+		v[i].revoked = a->revoked;
+	}
+	s.pub = d->hostkey_pub;
+	if ((r = attest_agent_report_build(d->host, (uint64_t)now, v, d->reg.n, &report, &rlen)) ==
+	    ATTEST_OK)
+		r = attest_agent_report_sign(report, rlen, &s, d->host_ca, body, len);
+	free(report);
+	free(v);
+	return r;
+}
+
+static void report_next(struct attestd_push *p, long seconds)
+{
+	if (!evtimer_pending(p->report_timer, NULL))
+		arm(p->report_timer, seconds);
+}
+
+static void start_report(evutil_socket_t fd, short what, void *arg)
+{
+	struct attestd_push *p = arg;
+	time_t now = time(NULL);
+	char *body = NULL;
+	size_t len = 0;
+	int r;
+
+	(void)fd;
+	(void)what;
+	if (p->report_busy || p->inv_sent_gen == p->inv_gen)
+		return;
+	/* the verifier takes only reports newer than the last: one a second */
+	if (now <= p->report_last) {
+		report_next(p, 1);
+		return;
+	}
+	attest_errclear();
+	p->report_last = now;
+	p->inv_job_gen = p->inv_gen;
+	if ((r = build_report(p, now, &body, &len)) != ATTEST_OK) {
+		long next = attest_push_delay(p->interval, ++p->report_fails, jitter());
+
+		attestd_log("report: not sent: %s [%s]: %s; next try in %ld s", attest_strerror(r),
+			    attest_errname(r), attest_errdetail(), next);
+		report_next(p, next);
+		return;
+	}
+	p->report_busy = 1;
+	queue_job(p, &p->report_job, "/v1/agents/report", body, len);
+}
+
+static void report_done(struct attestd_push *p, struct job *j)
+{
+	p->report_busy = 0;
+	if (j->r != ATTEST_OK) {
+		long next = attest_push_delay(p->interval, ++p->report_fails, jitter());
+
+		attestd_log("report: failed: %s [%s]: %s; next try in %ld s", attest_strerror(j->r),
+			    attest_errname(j->r), j->detail, next);
+		report_next(p, next);
+		return;
+	}
+	p->report_fails = 0;
+	p->inv_sent_gen = p->inv_job_gen;
+	attestd_log("report: %zu agents reported", p->d->reg.n);
+	if (p->inv_sent_gen != p->inv_gen)
+		report_next(p, 0);
+}
+
+void attestd_push_inventory_changed(struct attestd_push *p)
+{
+	if (p == NULL)
+		return;
+	p->inv_gen++;
+	if (!p->report_busy) {
+		/* a change cuts a backoff short: the verifier should know now */
+		evtimer_del(p->report_timer);
+		arm(p->report_timer, 0);
+	}
+}
+
+/* ---------- the loop's side ---------- */
+
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+	struct attestd_push *p = arg;
+	struct job *slots[2] = { &p->attest_job, &p->report_job };
+	struct job done[2];
+	char buf[64];
+
+	(void)what;
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	/* take finished jobs out of their slots, which are free again */
+	pthread_mutex_lock(&p->mu);
+	for (int i = 0; i < 2; i++) {
+		done[i] = *slots[i];
+		if (slots[i]->state != JOB_DONE)
+			continue;
+		slots[i]->body = slots[i]->resp = NULL; /* moved to done[i] */
+		slots[i]->state = JOB_IDLE;
+	}
+	pthread_mutex_unlock(&p->mu);
+	for (int i = 0; i < 2; i++) {
+		if (done[i].state != JOB_DONE)
+			continue;
+		if (i == 1)
+			report_done(p, &done[i]);
+		else if (strcmp(done[i].path, "/v1/hosts/nonce") == 0)
+			nonce_done(p, &done[i]);
+		else
+			quote_done(p, &done[i]);
+		job_reset(&done[i]);
+	}
+}
+
+cJSON *attestd_push_demand(struct attestd_push *p, const struct attestd_peer *peer,
+			   const cJSON *req)
+{
+	static const char *const keys[] = { "op", "renew", NULL };
+	const cJSON *renew = cJSON_GetObjectItemCaseSensitive(req, "renew");
+	struct attestd_pending *pending;
+	int r;
+
+	if (p == NULL) {
+		attest_fail(ATTEST_E_STATE, "attestd runs without --verifier");
+		return failure_reply(ATTEST_E_STATE, attest_errdetail());
+	}
+	if ((r = attest_json_only(req, keys)) != ATTEST_OK)
+		return failure_reply(r, attest_errdetail());
+	if (renew != NULL && !cJSON_IsBool(renew)) {
+		attest_fail(ATTEST_E_PARSE, "\"renew\" must be true or false");
+		return failure_reply(ATTEST_E_PARSE, attest_errdetail());
+	}
+	if (p->nwaiters == MAX_WAITERS) {
+		attest_fail(ATTEST_E_BUSY, "%d admin clients already wait for a push", MAX_WAITERS);
+		return failure_reply(ATTEST_E_BUSY, attest_errdetail());
+	}
+	if ((pending = attestd_defer(peer)) == NULL) {
+		attest_fail(ATTEST_E_NOMEM, "deferred reply");
+		return failure_reply(ATTEST_E_NOMEM, attest_errdetail());
+	}
+	/* the next round to start is ours: now if none is in flight, else
+	 * right after it (its nonce was fetched before this was asked) */
+	p->waiters[p->nwaiters].p = pending;
+	p->waiters[p->nwaiters++].round = p->round + 1;
+	p->demand_renew |= cJSON_IsTrue(renew);
+	if (p->attest_busy) {
+		p->demand = 1;
+	} else {
+		evtimer_del(p->attest_timer);
+		arm(p->attest_timer, 0); /* from the loop, after this handler returns */
+	}
+	attestd_log("push: asked for by the admin socket%s", cJSON_IsTrue(renew) ? " (renew)" : "");
+	return NULL;
+}
+
+int attestd_push_start(struct event_base *base, struct attestd *d,
+		       const struct attestd_push_config *cfg, struct attestd_push **out)
+{
+	struct attestd_push *p = NULL;
+	sigset_t all, old;
+	int r = ATTEST_E_INTERNAL;
+
+	*out = NULL;
+	if (strlen(cfg->url) > ATTEST_PUSH_URL_MAX || strncmp(cfg->url, "https://", 8) != 0)
+		return attest_fail(ATTEST_E_INVALID_ARG, "--verifier must be an https:// URL of at "
+				   "most %d bytes", ATTEST_PUSH_URL_MAX);
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return attest_fail(ATTEST_E_NOMEM, "push");
+	p->wake[0] = p->wake[1] = -1;
+	if ((size_t)snprintf(p->ca_file, sizeof(p->ca_file), "%s", cfg->ca_file) >= sizeof(p->ca_file) ||
+	    (size_t)snprintf(p->eventlog, sizeof(p->eventlog), "%s",
+			     cfg->eventlog != NULL ? cfg->eventlog : "") >= sizeof(p->eventlog)) {
+		free(p);
+		return attest_fail(ATTEST_E_INVALID_ARG, "path too long");
+	}
+	snprintf(p->url, sizeof(p->url), "%s", cfg->url);
+	p->d = d;
+	p->base = base;
+	p->interval = cfg->interval;
+	p->pcr_mask = cfg->pcr_mask;
+	p->http.ca_file = p->ca_file;
+	p->http.timeout_ms = cfg->timeout_ms;
+	p->inv_gen = 1; /* report at start */
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, p->wake) != 0) {
+		r = attest_fail(ATTEST_E_IO, "socketpair: %s", strerror(errno));
+		goto fail;
+	}
+	p->wake_ev = event_new(base, p->wake[0], EV_READ | EV_PERSIST, on_wake, p);
+	p->attest_timer = evtimer_new(base, start_round, p);
+	p->report_timer = evtimer_new(base, start_report, p);
+	if (p->wake_ev == NULL || p->attest_timer == NULL || p->report_timer == NULL ||
+	    event_add(p->wake_ev, NULL) != 0) {
+		r = attest_fail(ATTEST_E_NOMEM, "push events");
+		goto fail;
+	}
+	/* signals stay with the loop's thread */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	r = pthread_create(&p->thread, NULL, worker, p);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r != 0) {
+		r = attest_fail(ATTEST_E_INTERNAL, "pthread_create: %s", strerror(r));
+		goto fail;
+	}
+	p->thread_started = 1;
+	arm(p->attest_timer, 0);
+	arm(p->report_timer, 0);
+	attestd_log("pushing to %s every %ld s: PCR mask 0x%06x, event log %s", p->url, p->interval,
+		    (unsigned)p->pcr_mask, p->eventlog[0] ? p->eventlog : "none");
+	*out = p;
+	return ATTEST_OK;
+fail:
+	attestd_push_stop(p);
+	return r;
+}
+
+void attestd_push_stop(struct attestd_push *p)
+{
+	if (p == NULL)
+		return;
+	for (size_t i = 0; i < p->nwaiters; i++) {
+		attest_fail(ATTEST_E_STATE, "attestd is stopping");
+		attestd_pending_reply(p->waiters[i].p, failure_reply(ATTEST_E_STATE, attest_errdetail()));
+	}
+	p->nwaiters = 0;
+	if (p->thread_started) {
+		pthread_mutex_lock(&p->mu);
+		p->stop = 1;
+		pthread_cond_signal(&p->cv);
+		pthread_mutex_unlock(&p->mu);
+		pthread_join(p->thread, NULL);
+	}
+	job_reset(&p->attest_job);
+	job_reset(&p->report_job);
+	if (p->wake_ev != NULL)
+		event_free(p->wake_ev);
+	if (p->attest_timer != NULL)
+		event_free(p->attest_timer);
+	if (p->report_timer != NULL)
+		event_free(p->report_timer);
+	if (p->wake[0] >= 0)
+		close(p->wake[0]);
+	if (p->wake[1] >= 0)
+		close(p->wake[1]);
+	pthread_cond_destroy(&p->cv);
+	pthread_mutex_destroy(&p->mu);
+	free(p);
+}

@@ -1,0 +1,49 @@
+/* push.h - attestd -> verifier (docs/verifier-api.md "Host endpoints",
+ * docs/verifier.md "Hosts"): TPM quotes of the boot PCRs on an interval and
+ * on demand (with host CA renewal), and the agent inventory after every
+ * change.
+ *
+ * The event loop keeps the TPM; one worker thread does the HTTPS requests.
+ * Each flow (attestation, inventory) has at most one request in flight; the
+ * loop quotes or signs between two requests, never waits for the network,
+ * so agents' certificate requests are served while the verifier is slow or
+ * down. Failures back off (attest_push_delay).
+ */
+#ifndef ATTESTD_PUSH_H
+#define ATTESTD_PUSH_H
+
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "server.h"
+
+struct event_base;
+struct attestd;
+struct attestd_push;
+
+struct attestd_push_config {
+	const char *url;      /* https://host:port of the verifier */
+	const char *ca_file;  /* PEM CA its TLS certificate chains to */
+	long interval;        /* seconds between quotes (>= 1) */
+	uint32_t pcr_mask;    /* PCRs quoted (SHA-256 bank) */
+	const char *eventlog; /* TCG event log file sent with quotes, or NULL */
+	long timeout_ms;      /* per HTTPS request */
+};
+
+/* Start the worker and schedule the first quote and inventory report now. */
+int attestd_push_start(struct event_base *base, struct attestd *d,
+		       const struct attestd_push_config *cfg, struct attestd_push **out);
+/* Answer any waiting admin client, stop the worker (waits for a request in
+ * flight, at most timeout_ms) and free. NULL is fine. */
+void attestd_push_stop(struct attestd_push *p);
+/* The registry changed (register, revoke, remove): report it again. */
+void attestd_push_inventory_changed(struct attestd_push *p);
+/* Admin op {"op":"attest","renew":bool}: push now (after the one in flight,
+ * if any) and answer with the verifier's verdict. Returns NULL when the
+ * reply was deferred (attestd_defer), else an error reply. p may be NULL
+ * (attestd runs without --verifier). */
+cJSON *attestd_push_demand(struct attestd_push *p, const struct attestd_peer *peer,
+			   const cJSON *req);
+
+#endif
