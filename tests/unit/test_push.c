@@ -35,8 +35,8 @@ static void start_verifier(struct fleet *f)
 {
 	char pidfile[800], buf[32];
 
-	CU_ASSERT_FATAL(tu_sh("attest-verifier init --state %s --ca %s >>%s 2>&1", f->vstate,
-			      f->d.ca, f->vlog) == 0);
+	CU_ASSERT_FATAL(tu_sh("attest-verifier init --state %s >>%s 2>&1", f->vstate, f->vlog) ==
+			0);
 	f->verifier = fork();
 	CU_ASSERT_FATAL(f->verifier >= 0);
 	if (f->verifier == 0) {
