@@ -59,9 +59,16 @@ void daemon_start(struct daemon *d, const char *max_clients)
 		FILE *f = freopen(d->log, "a", stderr);
 
 		(void)f;
-		execlp("attestd", "attestd", "--state", d->state, "--socket", d->sock,
-		       "--admin-socket", d->admin, "--tcti", d->sw.tcti, "--frame-timeout", "700",
-		       "--max-clients", max_clients, (char *)NULL);
+		if (d->verifier_url[0] != '\0')
+			execlp("attestd", "attestd", "--state", d->state, "--socket", d->sock,
+			       "--admin-socket", d->admin, "--tcti", d->sw.tcti, "--frame-timeout",
+			       "700", "--max-clients", max_clients, "--verifier", d->verifier_url,
+			       "--verifier-ca", d->verifier_ca, "--push-interval", "1",
+			       "--eventlog", "none", (char *)NULL);
+		else
+			execlp("attestd", "attestd", "--state", d->state, "--socket", d->sock,
+			       "--admin-socket", d->admin, "--tcti", d->sw.tcti, "--frame-timeout",
+			       "700", "--max-clients", max_clients, (char *)NULL);
 		_exit(127);
 	}
 	{

@@ -16,6 +16,9 @@ struct daemon {
 	struct tu_tpm sw;
 	char ca[600], state[600], sock[600], admin[600], log[600];
 	pid_t pid;
+	/* when set, daemon_start runs attestd with --verifier (push every
+	 * second, no event log) */
+	char verifier_url[64], verifier_ca[800];
 };
 
 /* Directory of the built test agents ($ATTEST_TEST_AGENTS, else

@@ -1,0 +1,265 @@
+/* test_e2e.c - the whole path on swtpm, two hosts: a host enrols through
+ * attest-verifier and pushes quotes; an agent registered there gets a
+ * certificate from attestd, calls the example resource server over TLS 1.3
+ * mTLS and is allowed; operator approval, agent revocation, a boot PCR
+ * change (denied within one push interval) and host revocation deny it,
+ * each with its reason; a leaf from a host of another fleet is refused.
+ * Targets: verifier/server.c, libattest/decide.c, examples/resource_server.c,
+ * attestd/push.c. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <CUnit/CUnit.h>
+
+#include "enrol.h"
+#include "json.h"
+#include "testutil.h"
+#include "testutil_daemon.h"
+#include "testutil_verifier.h"
+#include "tpm.h"
+
+#define AGENT "spiffe://fleet.example/host/web-01/agent/scribe"
+
+static const char policy[] =
+	"{\"version\":1,\"rules\":[{\"name\":\"records-read\",\"effect\":\"allow\","
+	"\"resources\":[\"ehr:patient/**\"],\"actions\":[\"read\"],"
+	"\"require\":{\"scopes\":[\"ehr:read\"],\"host_attested_within\":30}}]}";
+
+static const char *examples_dir(void)
+{
+	static char dir[600];
+	const char *src = getenv("ATTEST_SRCDIR"), *b = getenv("BUILD");
+
+	snprintf(dir, sizeof(dir), "%s/%s/examples", src ? src : ".", b ? b : "build");
+	return dir;
+}
+
+struct e2e {
+	struct daemon d;
+	struct verifier v;
+	char chain[800]; /* the agent's cert.pem: leaf, agent CA, host CA */
+};
+
+static void setup(struct e2e *e)
+{
+	struct daemon *d = &e->d;
+	struct attest_ca *ca = NULL;
+	char roots[800], *tok = NULL, bin[800], uids[32];
+
+	memset(e, 0, sizeof(*e));
+	tu_tpm_start(&d->sw);
+	snprintf(d->ca, sizeof(d->ca), "%s/ca", d->sw.dir);
+	snprintf(d->state, sizeof(d->state), "%s/state", d->sw.dir);
+	snprintf(d->sock, sizeof(d->sock), "%s/a.sock", d->sw.dir);
+	snprintf(d->admin, sizeof(d->admin), "%s/admin.sock", d->sw.dir);
+	snprintf(d->log, sizeof(d->log), "%s/attestd.log", d->sw.dir);
+	snprintf(roots, sizeof(roots), "%s/vendor-roots.pem", tu_template());
+	CU_ASSERT_FATAL(attest_ca_init(d->ca, "fleet.example", roots, 3600) == ATTEST_OK);
+	CU_ASSERT_FATAL(attest_ca_open(d->ca, &ca) == ATTEST_OK);
+	CU_ASSERT_FATAL(attest_ca_token_issue(ca, "web-01", 600, "test", &tok) == ATTEST_OK);
+	attest_ca_close(ca);
+	verifier_up(&e->v, d->ca, policy);
+	/* enrolment over HTTPS, through the verifier that runs the fleet CA */
+	CU_ASSERT_FATAL(tu_sh("attestctl host enroll --state %s --host web-01 --token %s --ek p256 "
+			      "--root %s/root.pem --verifier %s --verifier-ca %s --tcti '%s' >>%s 2>&1",
+			      d->state, tok, d->ca, e->v.url, e->v.cacert, d->sw.tcti, d->log) == 0);
+	free(tok);
+	snprintf(d->verifier_url, sizeof(d->verifier_url), "%s", e->v.url);
+	snprintf(d->verifier_ca, sizeof(d->verifier_ca), "%s", e->v.cacert);
+	daemon_start(d, "64");
+	snprintf(bin, sizeof(bin), "%s/agent_client", d->sw.dir);
+	CU_ASSERT_FATAL(tu_sh("cp '%s/agent_client' '%s' && chmod 0755 '%s'", examples_dir(), bin,
+			      bin) == 0);
+	snprintf(uids, sizeof(uids), "%u", (unsigned)getuid());
+	register_agent(d, "scribe", bin, uids);
+	CU_ASSERT_FATAL(tu_sh("cd '%s' && ./agent_client --agent scribe --socket '%s' --out tls "
+			      ">agent.log 2>&1",
+			      d->sw.dir, d->sock) == 0);
+	snprintf(e->chain, sizeof(e->chain), "%s/tls/cert.pem", d->sw.dir);
+}
+
+static void teardown(struct e2e *e)
+{
+	(void)tu_sh("cd '%s' && [ -f srv.pid ] && kill $(cat srv.pid); true", e->d.sw.dir);
+	verifier_down(&e->v);
+	daemon_down(&e->d);
+}
+
+/* POST /v1/decide for the chain in pem_file as the resource caller; the
+ * reason (ATTEST_OK for allow). */
+static const char *decide(struct verifier *v, const char *pem_file, const char *resource,
+			  char *out, size_t outsz)
+{
+	char *pem = tu_slurp(pem_file, NULL), *body = NULL;
+	cJSON *o = cJSON_CreateObject(), *rep = NULL;
+	long st;
+
+	cJSON_AddStringToObject(o, "chain", pem);
+	cJSON_AddStringToObject(o, "action", "read");
+	cJSON_AddStringToObject(o, "resource", resource);
+	body = cJSON_PrintUnformatted(o);
+	st = verifier_call(v, AS_RESOURCE, "/v1/decide", body, &rep);
+	CU_ASSERT_EQUAL(st, 200);
+	snprintf(out, outsz, "%s", reply_reason(rep));
+	if (strcmp(out, "ATTEST_OK") == 0)
+		CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(rep, "decision")->valuestring, "allow");
+	cJSON_Delete(rep);
+	cJSON_Delete(o);
+	cJSON_free(body);
+	free(pem);
+	return out;
+}
+
+/* Wait (bounded) until the decision's reason is `want`. */
+static int eventually(struct verifier *v, const char *pem_file, const char *want)
+{
+	char got[64] = "";
+
+	for (int i = 0; i < 200; i++) {
+		if (strcmp(decide(v, pem_file, "ehr:patient/1/record", got, sizeof(got)), want) == 0)
+			return 1;
+		usleep(50000);
+	}
+	fprintf(stderr, "  decision reason %s, want %s\n", got, want);
+	return 0;
+}
+
+static void admin(struct verifier *v, const char *path, const char *body)
+{
+	cJSON *rep = NULL;
+
+	CU_ASSERT_EQUAL(verifier_call(v, AS_ADMIN, path, body, &rep), 200);
+	cJSON_Delete(rep);
+}
+
+static int server_start(struct e2e *e)
+{
+	return tu_sh("cd '%s' && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
+		     "-nodes -subj /CN=ehr -days 1 -addext subjectAltName=IP:127.0.0.1 "
+		     "-keyout srv.key -out srv.pem 2>/dev/null && rm -f port && "
+		     "('%s/resource_server' --listen 127.0.0.1:0 --port-file port --cert srv.pem "
+		     "--key srv.key --fleet-root '%s/root.pem' --verifier %s --verifier-ca %s "
+		     "--caller-cert %s.pem --caller-key %s.key 2>srv.log & echo $! >srv.pid) && "
+		     "for i in $(seq 200); do [ -s port ] && exit 0; sleep 0.05; done; exit 1",
+		     e->d.sw.dir, examples_dir(), e->d.ca, e->v.url, e->v.cacert, e->v.resource,
+		     e->v.resource);
+}
+
+/* The agent calls the resource server; the HTTP status it got. */
+static int agent_call(struct e2e *e, const char *path)
+{
+	char code[16] = "";
+	char f[800];
+	char *s;
+
+	CU_ASSERT_EQUAL(tu_sh("cd '%s' && curl -s --tlsv1.3 --cacert srv.pem --cert tls/cert.pem "
+			      "--key tls/key.pem -o call.body -w '%%{http_code}' "
+			      "\"https://127.0.0.1:$(cat port)%s\" >call.code",
+			      e->d.sw.dir, path), 0);
+	snprintf(f, sizeof(f), "%s/call.code", e->d.sw.dir);
+	s = tu_slurp(f, NULL);
+	snprintf(code, sizeof(code), "%s", s);
+	free(s);
+	return atoi(code); /* NOLINT: test only, curl writes 3 digits */
+}
+
+static int body_has(struct e2e *e, const char *what)
+{
+	return tu_sh("grep -q '%s' '%s/call.body'", what, e->d.sw.dir) == 0;
+}
+
+static void test_end_to_end(void)
+{
+	struct e2e e;
+	char got[64];
+	struct attest_tpm *t = NULL;
+	uint8_t ext[32] = {0x5a};
+
+	setup(&e);
+	/* the host's first push and the inventory report reach the verifier */
+	CU_ASSERT_FATAL(eventually(&e.v, e.chain, "ATTEST_OK"));
+	CU_ASSERT_EQUAL_FATAL(server_start(&e), 0);
+
+	/* the agent is allowed through the resource server */
+	CU_ASSERT_EQUAL(agent_call(&e, "/records/patient/1/record"), 200);
+	CU_ASSERT(body_has(&e, "\"decision\":\"allow\""));
+	/* a write has no rule: default deny, with its reason */
+	CU_ASSERT_EQUAL(tu_sh("cd '%s' && curl -s --tlsv1.3 --cacert srv.pem --cert tls/cert.pem "
+			      "--key tls/key.pem -d '{}' \"https://127.0.0.1:$(cat port)/records/"
+			      "patient/1/record\" | grep -q ATTEST_E_NO_RULE",
+			      e.d.sw.dir), 0);
+
+	/* operator approval of registrations */
+	admin(&e.v, "/v1/settings", "{\"approval_required\":true}");
+	CU_ASSERT_STRING_EQUAL(decide(&e.v, e.chain, "ehr:patient/1/record", got, sizeof(got)),
+			       "ATTEST_E_NOT_APPROVED");
+	admin(&e.v, "/v1/agents/approve", "{\"agent\":\"" AGENT "\"}");
+	CU_ASSERT_STRING_EQUAL(decide(&e.v, e.chain, "ehr:patient/1/record", got, sizeof(got)),
+			       "ATTEST_OK");
+	/* a fleet-wide scope cap that leaves out ehr:read: the rule fails */
+	admin(&e.v, "/v1/settings", "{\"scope_cap\":[\"ehr:write\"]}");
+	CU_ASSERT_STRING_EQUAL(decide(&e.v, e.chain, "ehr:patient/1/record", got, sizeof(got)),
+			       "ATTEST_E_NO_RULE");
+	admin(&e.v, "/v1/settings", "{\"scope_cap\":[]}");
+	CU_ASSERT_STRING_EQUAL(decide(&e.v, e.chain, "ehr:patient/1/record", got, sizeof(got)),
+			       "ATTEST_OK");
+
+	/* a boot PCR changes (swtpm serves one client: attestd steps aside);
+	 * the next push demotes the host and decisions deny */
+	daemon_stop(&e.d);
+	CU_ASSERT_FATAL(attest_tpm_open(e.d.sw.tcti, &t) == ATTEST_OK);
+	CU_ASSERT_FATAL(attest_tpm_pcr_extend(t, 4, ext) == ATTEST_OK);
+	attest_tpm_close(t);
+	daemon_start(&e.d, "64");
+	CU_ASSERT(eventually(&e.v, e.chain, "ATTEST_E_HOST_UNTRUSTED"));
+	CU_ASSERT_EQUAL(agent_call(&e, "/records/patient/1/record"), 403);
+	CU_ASSERT(body_has(&e, "ATTEST_E_HOST_UNTRUSTED"));
+
+	/* revocations */
+	admin(&e.v, "/v1/agents/revoke", "{\"agent\":\"" AGENT "\",\"reason\":\"test\"}");
+	CU_ASSERT_STRING_EQUAL(decide(&e.v, e.chain, "ehr:patient/1/record", got, sizeof(got)),
+			       "ATTEST_E_REVOKED");
+	admin(&e.v, "/v1/hosts/revoke", "{\"host\":\"web-01\",\"reason\":\"test\"}");
+	CU_ASSERT_STRING_EQUAL(decide(&e.v, e.chain, "ehr:patient/1/record", got, sizeof(got)),
+			       "ATTEST_E_REVOKED");
+	teardown(&e);
+}
+
+/* An agent of a host enrolled by another fleet CA: its chain does not
+ * build to this verifier's fleet root. */
+static void test_other_fleet(void)
+{
+	struct e2e e;
+	struct daemon other;
+	char bin[800], uids[32], chain[800], got[64];
+
+	setup(&e);
+	daemon_up(&other); /* its own swtpm and its own fleet CA */
+	snprintf(bin, sizeof(bin), "%s/agent_client", other.sw.dir);
+	CU_ASSERT_FATAL(tu_sh("cp '%s/agent_client' '%s' && chmod 0755 '%s'", examples_dir(), bin,
+			      bin) == 0);
+	snprintf(uids, sizeof(uids), "%u", (unsigned)getuid());
+	register_agent(&other, "scribe", bin, uids);
+	CU_ASSERT_FATAL(tu_sh("cd '%s' && ./agent_client --agent scribe --socket '%s' --out tls "
+			      ">agent.log 2>&1",
+			      other.sw.dir, other.sock) == 0);
+	snprintf(chain, sizeof(chain), "%s/tls/cert.pem", other.sw.dir);
+	CU_ASSERT_STRING_EQUAL(decide(&e.v, chain, "ehr:patient/1/record", got, sizeof(got)),
+			       "ATTEST_E_CHAIN_UNTRUSTED");
+	daemon_down(&other);
+	teardown(&e);
+}
+
+int main(void)
+{
+	static const struct tu_test tests[] = {
+		{"agent allowed over mTLS, then denied: approval, scope cap, PCR change, revocation",
+		 test_end_to_end},
+		{"a leaf from another fleet's host is refused", test_other_fleet},
+		{NULL, NULL}};
+
+	return tu_main("e2e", tests);
+}
