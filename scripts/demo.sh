@@ -10,7 +10,8 @@ set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-build}
 case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
-for b in attestctl attest-provision attestd examples/agent_client; do
+for b in attestctl attest-provision attestd attest-verifier examples/agent_client \
+	examples/resource_server; do
 	[ -x "$BUILD/$b" ] || { echo "demo: $BUILD/$b missing; run make first" >&2; exit 1; }
 done
 PATH=$BUILD:$PATH
@@ -23,9 +24,9 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/attestd-demo.XXXXXX")
 cleanup() {
 	rc=$?
 	trap - EXIT INT TERM
-	if [ -n "${ATTESTD_PID:-}" ]; then
-		kill "$ATTESTD_PID" 2>/dev/null && wait "$ATTESTD_PID" 2>/dev/null || true
-	fi
+	for p in ${RS_PID:-} ${ATTESTD_PID:-} ${VERIFIER_PID:-}; do
+		kill "$p" 2>/dev/null && wait "$p" 2>/dev/null || true
+	done
 	if [ -f "$WORK/tpm/swtpm.pid" ]; then
 		"$ROOT/swtpm-ci/swtpm-stop.sh" "$WORK/tpm" || echo "demo: could not stop swtpm" >&2
 	fi
@@ -158,7 +159,7 @@ register() {
 register triage --binary agents/triage --uids "$(id -u)" --scopes ehr:read,ehr:annotate \
 	--tier high --classes phi --max-ttl 300 --delegate-depth 1
 register scribe --binary agents/scribe --uids "$(id -u)" --scopes notes:write,ehr:read \
-	--tier medium --classes pii --max-ttl 120
+	--tier medium --classes phi --max-ttl 300
 mkdir -m 0700 certs
 
 step "15. agents launch and ask for certificates (strict: the TPM signs; session: a 15-min issuer)"
@@ -213,4 +214,90 @@ expect_refusal attestctl intent delegate --key certs/triage-intent/key.pem \
 	--chain certs/triage-intent/cert.pem --parent grant.jws --aud "$SCRIBE_ID" \
 	--scopes ehr:read,ehr:write --resources 'ehr:patient/123/*' --ttl 120
 
-step "done: $HOST enrolled, renewed, refused after a boot change; two agents got chains; a tampered agent was refused; intent flowed user -> triage -> scribe and a widening was refused"
+step "19. verifier: attest-verifier with its own TLS CA, callers, the hospital policy, the EHR as intent issuer"
+run attest-verifier init --state vs
+run attest-verifier caller add --state vs --name ops --role admin --out ops
+run attest-verifier caller add --state vs --name ehr-api --role resource --out ehr-api
+cp "$ROOT/examples/policy.json" vs/policy.json
+cp ehr.pem vs/intent-issuers/ehr.pem
+openssl ecparam -name prime256v1 -genkey -noout -out alice.key 2>/dev/null
+openssl pkey -in alice.key -pubout -out vs/operators/alice.pem
+run attest-verifier policy check vs/policy.json
+attest-verifier serve --state vs --ca ca --listen 127.0.0.1:0 --port-file vs.port 2>verifier.log &
+VERIFIER_PID=$!
+i=0
+while [ ! -s vs.port ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+[ -s vs.port ] || { cat verifier.log >&2; echo "demo: the verifier did not start" >&2; exit 1; }
+VURL=https://127.0.0.1:$(cat vs.port)
+ADMIN="--cacert vs/tls/ca.pem --cert ops.pem --key ops.key"
+sed -n 's/^[^ ]* attest-verifier: //p' verifier.log
+
+step "20. operator: the boot state after step 12 is approved as a signed reference-value set"
+kill "$ATTESTD_PID" && wait "$ATTESTD_PID" 2>/dev/null || true
+ATTESTD_PID=
+pcrs=$(tpm2_pcrread -T "$ATTEST_TCTI" sha256:0,1,2,3,4,5,6,7 |
+	sed -n 's/^ *\([0-7]\) *: 0x\([0-9A-F]*\)$/"\1":"\2"/p' | tr 'A-F' 'a-f' | paste -sd, -)
+printf '{"version":"1","name":"fleet-2026-11","pcrs":{%s}}\n' "$pcrs" >set.json
+run attest-verifier refset sign --key alice.key --kid alice --in set.json --out set.jws
+printf '$ curl %s -d {"jws":...} %s/v1/refsets\n' "$ADMIN" "$VURL"
+# shellcheck disable=SC2086
+curl -s $ADMIN -d "{\"jws\":\"$(cat set.jws)\"}" "$VURL/v1/refsets"
+echo
+
+step "21. attestd pushes quotes (every 2 s) and its agent inventory to the verifier"
+attestd --state state --socket "$WORK/attestd.sock" --admin-socket "$WORK/admin.sock" \
+	--verifier "$VURL" --verifier-ca vs/tls/ca.pem --push-interval 2 --eventlog none \
+	2>>attestd.log &
+ATTESTD_PID=$!
+i=0
+while ! attestctl host attest $ADM >attest.out 2>&1 && [ $i -lt 50 ]; do sleep 0.2; i=$((i + 1)); done
+run attestctl host attest $ADM
+
+step "22. the EHR API (example resource server, TLS 1.3 mTLS) asks the verifier for every request: scribe reads a note"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=ehr-api -days 1 \
+	-addext subjectAltName=IP:127.0.0.1 -keyout rs.key -out rs.pem 2>/dev/null
+"$BUILD/examples/resource_server" --listen 127.0.0.1:0 --port-file rs.port --cert rs.pem --key rs.key \
+	--fleet-root ca/root.pem --verifier "$VURL" --verifier-ca vs/tls/ca.pem \
+	--caller-cert ehr-api.pem --caller-key ehr-api.key 2>rs.log &
+RS_PID=$!
+i=0
+while [ ! -s rs.port ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+RSURL=https://127.0.0.1:$(cat rs.port)
+# call PATH [CURL ARGS]: the scribe agent's request with its intent leaf,
+# status and body
+call() {
+	p=$1
+	shift
+	printf '$ curl --cert certs/scribe-intent/cert.pem --key ... %s %s%s\n' "$*" "$RSURL" "$p"
+	curl -s --tlsv1.3 --cacert rs.pem --cert certs/scribe-intent/cert.pem \
+		--key certs/scribe-intent/key.pem -w '\nHTTP %{http_code}\n' "$@" "$RSURL$p"
+}
+call /records/patient/123/notes/7
+echo "--- the verifier's decision, with the whole chain user -> triage -> scribe:"
+tail -n 1 rs.log
+grep 'decision for' verifier.log | tail -n 1 | sed 's/^[^ ]* attest-verifier: //'
+echo "--- outside the intent (patient 456) and outside the policy (a write):"
+call /records/patient/456/notes/7
+call /records/patient/123/notes/7 -d '{"text":"amended"}'
+
+step "23. simulated host compromise: a rootkit extends PCR 4; the next push marks the host untrusted and scribe is denied"
+kill "$ATTESTD_PID" && wait "$ATTESTD_PID" 2>/dev/null || true
+run tpm2_pcrextend -T "$ATTEST_TCTI" 4:sha256=$(printf 'rootkit' | sha256sum | cut -d' ' -f1)
+attestd --state state --socket "$WORK/attestd.sock" --admin-socket "$WORK/admin.sock" \
+	--verifier "$VURL" --verifier-ca vs/tls/ca.pem --push-interval 2 --eventlog none \
+	2>>attestd.log &
+ATTESTD_PID=$!
+i=0
+while [ ! -S "$WORK/admin.sock" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+sleep 0.5
+rc=0
+run attestctl host attest $ADM || rc=$?
+[ "$rc" -eq 1 ] || { echo "demo: FAILED: the host should be untrusted" >&2; exit 1; }
+call /records/patient/123/notes/7
+grep 'decision for' verifier.log | tail -n 1 | sed 's/^[^ ]* attest-verifier: //'
+echo "--- the operator's view of the fleet:"
+# shellcheck disable=SC2086
+curl -s $ADMIN "$VURL/v1/hosts"
+echo
+
+step "done: $HOST enrolled, renewed, refused after a boot change; two agents got chains; a tampered agent was refused; intent flowed user -> triage -> scribe and a widening was refused; the verifier allowed scribe's read through the EHR API, then denied it after a simulated compromise"

@@ -90,6 +90,7 @@ struct vsrv {
 	struct attest_refset_operator ops[MAX_OPERATORS];
 	char op_names[MAX_OPERATORS][ATTEST_REFSET_KID_MAX + 1];
 	size_t nops;
+	size_t nissuers;
 	struct attest_refset *sets[MAX_REFSETS];
 	size_t nsets;
 	int approval_required;
@@ -468,7 +469,11 @@ static int load_keys(const char *state, const char *sub,
 
 static int add_issuer(struct vsrv *s, const char *name, EVP_PKEY *k)
 {
-	return attest_intent_trust_add_issuer(s->trust, name, k);
+	int r = attest_intent_trust_add_issuer(s->trust, name, k);
+
+	if (r == ATTEST_OK)
+		s->nissuers++;
+	return r;
 }
 
 static int add_operator(struct vsrv *s, const char *name, EVP_PKEY *k)
@@ -1653,7 +1658,7 @@ int vf_serve(const struct vf_config *cfg)
 	}
 	logf_("listening on https://%s:%u (fleet CA %s, %zu intent issuers loaded, %zu operator "
 	      "keys, %zu reference sets active)",
-	      addr, attest_httpd_port(s.httpd), cfg->ca_dir, (size_t)0, s.nops, s.nsets);
+	      addr, attest_httpd_port(s.httpd), cfg->ca_dir, s.nissuers, s.nops, s.nsets);
 	if (event_base_dispatch(s.base) != 0) {
 		r = attest_fail(ATTEST_E_INTERNAL, "event loop failed");
 		goto out;
