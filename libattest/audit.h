@@ -261,4 +261,47 @@ struct attest_audit_report {
 int attest_audit_verify(const char *dir, const struct attest_audit_verify_opts *o,
 			struct attest_audit_report *rep) ATTEST_MUST_CHECK;
 
+/* ---- queries and the HIPAA accounting of disclosures ---- */
+
+/* One record as the tools read it: pointers into the parsed record, valid
+ * during the callback only. Absent fields are NULL. */
+struct attest_audit_view {
+	uint64_t seq, time;
+	const char *type, *host, *source, *user, *purpose, *purpose_text, *subject;
+	const char *action, *resource, *outcome, *reason;
+	const char *agents[ATTEST_AUDIT_LIST_MAX];
+	size_t nagents;
+	const uint8_t *raw;         /* the record's bytes as stored */
+	size_t rawlen;
+};
+typedef int (*attest_audit_view_fn)(const struct attest_audit_view *v, void *arg);
+
+/* Filters; NULL / 0 match everything. Patterns are fnmatch(3) globs. */
+struct attest_audit_query {
+	const char *type;           /* exact */
+	uint64_t from, to;          /* time in [from, to] */
+	const char *agent;          /* any agent of the chain */
+	const char *user;
+	const char *subject;        /* the subject, or the resource if none */
+};
+
+/* Records of the log matching q, in order (a record that is not a valid
+ * record object is ATTEST_E_PARSE). */
+int attest_audit_query(const char *dir, const struct attest_audit_query *q,
+		       attest_audit_view_fn fn, void *arg) ATTEST_MUST_CHECK;
+
+/* 1 if the purpose code is exempt from the accounting of disclosures by
+ * 45 CFR 164.528(a)(1)(i) (treatment, payment, health care operations):
+ * TREATMENT, PAYMENT, OPERATIONS. RESEARCH, PUBLIC_HEALTH, OTHER and
+ * unknown codes are accounted for (docs/audit.md says why). */
+int attest_audit_purpose_exempt(const char *code);
+
+/* The accounting of disclosures for q (q->subject required): allowed
+ * accesses (type "decision" with outcome "allow", or type "disclosure")
+ * in the period whose purpose is not exempt; with include_exempt every
+ * allowed access (an access report). */
+int attest_audit_accounting(const char *dir, const struct attest_audit_query *q,
+			    int include_exempt, attest_audit_view_fn fn,
+			    void *arg) ATTEST_MUST_CHECK;
+
 #endif

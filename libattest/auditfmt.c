@@ -206,6 +206,14 @@ int attest_auditfmt_segments(const char *dir, uint64_t **firsts, size_t *n)
 	return ATTEST_OK;
 }
 
+int attest_auditfmt_wrap(int code, const char *what)
+{
+	char copy[512];
+
+	snprintf(copy, sizeof(copy), "%s", attest_errdetail());
+	return attest_fail(code, "%s: %s", what, copy);
+}
+
 int attest_auditfmt_unhex(const char *s, uint8_t *out, size_t n)
 {
 	if (strlen(s) != 2 * n)
@@ -247,7 +255,7 @@ int attest_auditfmt_log_id(const char *dir, uint8_t id[ATTEST_AUDIT_LOG_ID_LEN])
 	    (r = attest_json_only(o, keys)) != ATTEST_OK ||
 	    (r = attest_json_str(o, "log_id", 2 * ATTEST_AUDIT_LOG_ID_LEN, &s)) != ATTEST_OK ||
 	    (r = attest_auditfmt_unhex(s, id, ATTEST_AUDIT_LOG_ID_LEN)) != ATTEST_OK)
-		r = attest_fail(r, "%s: %s", path, attest_errdetail());
+		r = attest_auditfmt_wrap(r, path);
 	cJSON_Delete(o);
 	free(buf);
 	return r;

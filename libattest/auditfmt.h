@@ -50,6 +50,10 @@ int attest_auditfmt_start_parse(const uint8_t *rec, size_t len,
 				const uint8_t log_id[ATTEST_AUDIT_LOG_ID_LEN], uint64_t first,
 				struct attest_auditfmt_start *out) ATTEST_MUST_CHECK;
 
+/* Prefix the thread's error detail with "what: " (the detail is copied
+ * first: attest_fail writes the buffer it would read). Returns code. */
+int attest_auditfmt_wrap(int code, const char *what);
+
 /* Lower-case hex of exactly n bytes. */
 int attest_auditfmt_unhex(const char *s, uint8_t *out, size_t n) ATTEST_MUST_CHECK;
 

@@ -385,7 +385,12 @@ static int ckpt_collect(void *arg, uint64_t index, const uint8_t *rec, size_t le
 		l->cap = cap;
 	}
 	if ((r = attest_audit_ckpt_from_json(rec, len, &l->v[l->n])) != ATTEST_OK)
-		return attest_fail(r, "checkpoint %zu: %s", l->n, attest_errdetail());
+	{
+		char what[48];
+
+		snprintf(what, sizeof(what), "checkpoint %zu", l->n);
+		return attest_auditfmt_wrap(r, what);
+	}
 	l->n++;
 	return ATTEST_OK;
 }
@@ -465,9 +470,12 @@ static int check_chain(struct verify_ctx *v, size_t i)
 
 	if (CRYPTO_memcmp(c->log_id, v->rep->log_id, ATTEST_AUDIT_LOG_ID_LEN) != 0)
 		return attest_fail(ATTEST_E_STATE, "checkpoint %zu belongs to another log", i);
-	if ((r = attest_audit_ckpt_verify(c, v->o->ak, v->o->nv_index)) != ATTEST_OK)
-		return attest_fail(r, "checkpoint %zu (counter %" PRIu64 "): %s", i, c->counter,
-				   attest_errdetail());
+	if ((r = attest_audit_ckpt_verify(c, v->o->ak, v->o->nv_index)) != ATTEST_OK) {
+		char what[64];
+
+		snprintf(what, sizeof(what), "checkpoint %zu (counter %" PRIu64 ")", i, c->counter);
+		return attest_auditfmt_wrap(r, what);
+	}
 	if (v->have_prev) {
 		if (c->counter != v->prev.counter + 1)
 			return attest_fail(ATTEST_E_QUOTE_COUNTER,
