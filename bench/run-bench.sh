@@ -2,8 +2,9 @@
 # run-bench.sh - run the TPM benchmarks on swtpm (make bench).
 #
 # Builds one swtpm template (swtpm-ci/make-template.sh) in a temporary
-# directory, runs $BUILD/bench/bench_tpm and then $BUILD/bench/bench_issue
-# (attestd issuance; it starts $BUILD/attestd) with it and removes
+# directory, runs $BUILD/bench/bench_tpm, $BUILD/bench/bench_issue,
+# (attestd issuance; it starts $BUILD/attestd), bench_intent and bench_audit
+# (audit log appends and verification) with it and removes
 # everything on exit. Report only: a missing tool or a failed run prints a
 # message and the exit status says so, but `make bench` never fails on it.
 set -eu
@@ -56,7 +57,7 @@ echo "# $(swtpm --version 2>&1 | head -n 1); $(tpm2_sign --version 2>&1 | sed -n
 # Each bench runs even when the one before it failed or is missing; the
 # status is the last failure's.
 rc=0
-for b in "$bin" "$issue_bin" "$BUILD/bench/bench_intent"; do
+for b in "$bin" "$issue_bin" "$BUILD/bench/bench_intent" "$BUILD/bench/bench_audit"; do
 	if [ ! -x "$b" ]; then
 		echo "run-bench: $b missing; run 'make bench'" >&2
 		rc=1

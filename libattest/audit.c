@@ -741,7 +741,7 @@ int attest_audit_last_checkpoint(const struct attest_audit *log, struct attest_a
 	return ATTEST_OK;
 }
 
-/* The counter value this checkpoint gets (docs/audit.md, "Counter"). */
+/* The counter value for this checkpoint; docs/audit.md, "Counter". */
 static int next_counter(struct attest_audit *log, struct attest_tpm *tpm, uint64_t *value)
 {
 	uint64_t cur = 0;
