@@ -285,6 +285,8 @@ static int scan_all(struct scan_ctx *s, uint64_t *segments, uint64_t *torn_out)
 		r = attest_fail(ATTEST_E_NOT_FOUND, "no segments in %s", s->dir);
 		goto out;
 	}
+	if (segments != NULL)
+		*segments = n;
 	s->seq = firsts[0];
 	attest_merkle_frontier_init(&s->tree);
 	for (size_t i = 0; i < n; i++) {
@@ -300,8 +302,6 @@ static int scan_all(struct scan_ctx *s, uint64_t *segments, uint64_t *torn_out)
 		}
 		*torn_out = torn;
 	}
-	if (segments != NULL)
-		*segments = n;
 	r = ATTEST_OK;
 out:
 	free(firsts);
