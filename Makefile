@@ -49,7 +49,8 @@ ATTESTD_SRC   := attestd/attestd.c attestd/server.c attestd/daemon.c attestd/req
 	attestd/register.c attestd/caller.c attestd/signers.c attestd/issue.c attestd/registry.c \
 	attestd/log.c attestd/push.c
 EVENT_LIBS     = $(shell pkg-config --libs libevent_core 2>/dev/null)
-ATTESTCTL_SRC := attestd/attestctl.c attestd/attestctl_agent.c attestd/attestctl_host.c $(CLI_SRC)
+ATTESTCTL_SRC := attestd/attestctl.c attestd/attestctl_agent.c attestd/attestctl_host.c \
+	attestd/attestctl_audit.c $(CLI_SRC)
 PROVISION_SRC := $(sort $(wildcard provisioning/*.c)) $(CLI_SRC)
 # verifier/: everything but main is also linked into tests and benchmarks
 VERIFIER_MAIN := verifier/attest-verifier.c

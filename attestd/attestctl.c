@@ -5,6 +5,7 @@
  * host attest  attestd pushes a quote to the verifier now (attestctl_host.c)
  * host show    the host's identity and its host CA certificate
  * tpm info     EK certificates present and TPM handle usage
+ * audit ...    the audit log (attestctl_audit.c)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 
 #include "attest/attest.h"
 #include "attestctl_agent.h"
+#include "attestctl_audit.h"
 #include "attestctl_host.h"
 #include "cli.h"
 #include "enrol.h"
@@ -415,6 +417,26 @@ static const struct cli_cmd cmds[] = {
 	  "verify the intent chain in a leaf and print it readably",
 	  "Verifies the leaf's intent extension now, for the leaf's own URI SAN, against\n"
 	  "the fleet root and the trusted issuers' public keys (--issuer ehr=ehr.pem,...)." },
+	{ { "audit", "verify" }, cmd_audit_verify,
+	  "verify the audit log: tree, checkpoints, counter; locate tampering",
+	  "Recomputes the Merkle tree over every record and checks each checkpoint's\n"
+	  "NV_Certify (AK signature, counter sequence, qualifyingData). --online also asks\n"
+	  "the TPM for a fresh NV_Certify of the counter: only that (or the verifier's\n"
+	  "latest checkpoint) detects an older copy of the whole log." },
+	{ { "audit", "prove" }, cmd_audit_prove, "inclusion or consistency proof as JSON",
+	  "  --inclusion N --size M     record N is in the tree of the first M records\n"
+	  "  --consistency M --size N   the tree of M records is a prefix of the tree of N\n"
+	  "The matching checkpoint (if one has that size) is included." },
+	{ { "audit", "show" }, cmd_audit_show, "print records (seq, then the stored JSON)", NULL },
+	{ { "audit", "report" }, cmd_audit_report,
+	  "HIPAA accounting of disclosures for a subject (CSV or JSON)",
+	  "Allowed accesses to the subject's data in the period whose purpose is not\n"
+	  "exempt under 45 CFR 164.528(a)(1) (TREATMENT, PAYMENT, OPERATIONS are);\n"
+	  "--include-exempt lists every allowed access (an access report)." },
+	{ { "audit", "ak" }, cmd_audit_ak, "export the AK public key (PEM) for offline verify", NULL },
+	{ { "audit", "checkpoint" }, cmd_audit_checkpoint,
+	  "checkpoint the log now (TPM NV counter + NV_Certify)", NULL },
+	{ { "audit", "append" }, cmd_audit_append, "append one record (operators, demos)", NULL },
 };
 
 int main(int argc, char **argv)

@@ -54,19 +54,43 @@ static int rc_is_auth(TSS2_RC rc)
 	       b == TPM2_RC_AUTH_UNAVAILABLE;
 }
 
-/* The one retry helper: true if the command should be sent again. Sleeps
- * with a doubling back-off; gives up after ATTEST_TPM_RETRY_MAX attempts. */
-static int tpm_should_retry(TSS2_RC rc, int *attempt)
+int attest_tpm_retry_delay(uint32_t rc, int failures, long *delay_ms)
 {
 	uint32_t b = rc_base(rc);
-	struct timespec ts;
+	long d;
 
-	if (b != TPM2_RC_RETRY && b != TPM2_RC_TESTING && b != TPM2_RC_YIELDED)
+	*delay_ms = 0;
+	if (failures < 1)
 		return 0;
-	if (++*attempt >= ATTEST_TPM_RETRY_MAX)
+	if (b == TPM2_RC_RETRY || b == TPM2_RC_TESTING || b == TPM2_RC_YIELDED) {
+		if (failures >= ATTEST_TPM_RETRY_MAX)
+			return 0;
+		*delay_ms = 10L << (failures - 1);
+		return 1;
+	}
+	/* NV writes rate-limited against wear-out: the TPM needs time, not a
+	 * quick resend. Longer, capped back-off, still bounded. */
+	if (b == TPM2_RC_NV_RATE) {
+		if (failures >= ATTEST_TPM_NV_RATE_RETRY_MAX)
+			return 0;
+		d = ATTEST_TPM_NV_RATE_FIRST_MS << (failures - 1);
+		*delay_ms = d > ATTEST_TPM_NV_RATE_CAP_MS ? ATTEST_TPM_NV_RATE_CAP_MS : d;
+		return 1;
+	}
+	return 0;
+}
+
+/* The one retry helper: true if the command should be sent again, after
+ * sleeping the back-off attest_tpm_retry_delay gives. */
+static int tpm_should_retry(TSS2_RC rc, int *attempt)
+{
+	struct timespec ts;
+	long ms;
+
+	if (rc == TSS2_RC_SUCCESS || !attest_tpm_retry_delay(rc, ++*attempt, &ms))
 		return 0;
-	ts.tv_sec = 0;
-	ts.tv_nsec = 10000000L << (*attempt - 1);
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (ms % 1000) * 1000000L;
 	nanosleep(&ts, NULL);
 	return 1;
 }
@@ -829,5 +853,218 @@ int attest_tpm_count_handles(struct attest_tpm *t, size_t *objects, size_t *sess
 		return r;
 	/* A session shows in the loaded or the saved range; count the larger. */
 	*sessions = loaded > saved ? loaded : saved;
+	return ATTEST_OK;
+}
+
+/* ---- NV counter of the audit log (docs/audit.md, "TPM anchor") ---- */
+
+void attest_nv_counter_public(uint32_t index, int written, TPM2B_NV_PUBLIC *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->nvPublic.nvIndex = index;
+	out->nvPublic.nameAlg = TPM2_ALG_SHA256;
+	out->nvPublic.attributes = ATTEST_NV_COUNTER_ATTRS | (written ? TPMA_NV_WRITTEN : 0);
+	out->nvPublic.dataSize = 8;
+}
+
+/* ESYS object for an NV index that exists; NOT_FOUND if it does not. The
+ * caller closes it with Esys_TR_Close (it is metadata, not a TPM handle). */
+static int nv_open(struct attest_tpm *t, uint32_t index, ESYS_TR *nv)
+{
+	TSS2_RC rc;
+	int r, present = 0;
+
+	*nv = ESYS_TR_NONE;
+	if ((index >> 24) != TPM2_HT_NV_INDEX)
+		return attest_fail(ATTEST_E_INVALID_ARG, "0x%08x is not an NV index", index);
+	if ((r = handle_exists(t, index, &present)) != ATTEST_OK)
+		return r;
+	if (!present)
+		return attest_fail(ATTEST_E_NOT_FOUND, "no NV index 0x%08x", index);
+	t->commands++; /* NV_ReadPublic */
+	rc = Esys_TR_FromTPMPublic(t->esys, index, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, nv);
+	if (rc != TSS2_RC_SUCCESS)
+		return tpm_fail(rc, "Esys_TR_FromTPMPublic (NV counter)");
+	return ATTEST_OK;
+}
+
+static void nv_close(struct attest_tpm *t, ESYS_TR *nv)
+{
+	if (*nv != ESYS_TR_NONE)
+		(void)Esys_TR_Close(t->esys, nv);
+	*nv = ESYS_TR_NONE;
+}
+
+/* The index must be our counter exactly: attributes (but WRITTEN), hash,
+ * size and an empty policy; anything else at that handle is refused. */
+static int nv_check_public(struct attest_tpm *t, ESYS_TR nv, uint32_t index, int *written)
+{
+	TPM2B_NV_PUBLIC *pub = NULL, want;
+	TSS2_RC rc;
+	int r = ATTEST_OK;
+
+	TPM_CALL(t, rc, Esys_NV_ReadPublic(t->esys, nv, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+					   &pub, NULL));
+	if (rc != TSS2_RC_SUCCESS)
+		return tpm_fail(rc, "Esys_NV_ReadPublic (NV counter)");
+	attest_nv_counter_public(index, 0, &want);
+	if ((pub->nvPublic.attributes & ~TPMA_NV_WRITTEN) != want.nvPublic.attributes ||
+	    pub->nvPublic.nameAlg != want.nvPublic.nameAlg ||
+	    pub->nvPublic.dataSize != want.nvPublic.dataSize || pub->nvPublic.authPolicy.size != 0)
+		r = attest_fail(ATTEST_E_STATE,
+				"NV index 0x%08x is not the audit counter (attributes 0x%08x, size %u)",
+				index, (unsigned)pub->nvPublic.attributes,
+				(unsigned)pub->nvPublic.dataSize);
+	if (written != NULL)
+		*written = (pub->nvPublic.attributes & TPMA_NV_WRITTEN) != 0;
+	Esys_Free(pub);
+	return r;
+}
+
+int attest_tpm_nv_counter_define(struct attest_tpm *t, uint32_t index, int *created)
+{
+	TPM2B_NV_PUBLIC pub;
+	TPM2B_AUTH empty = { 0 };
+	ESYS_TR nv = ESYS_TR_NONE;
+	TSS2_RC rc;
+	int r;
+
+	if (created != NULL)
+		*created = 0;
+	r = nv_open(t, index, &nv);
+	if (r == ATTEST_OK) {
+		r = nv_check_public(t, nv, index, NULL);
+		nv_close(t, &nv);
+		return r;
+	}
+	if (r != ATTEST_E_NOT_FOUND)
+		return r;
+	attest_nv_counter_public(index, 0, &pub);
+	/* Owner authorisation (empty on a fresh TPM and swtpm; a TPM whose
+	 * owner has an auth value needs the operator to define it). */
+	TPM_CALL(t, rc, Esys_NV_DefineSpace(t->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD,
+					    ESYS_TR_NONE, ESYS_TR_NONE, &empty, &pub, &nv));
+	if (rc != TSS2_RC_SUCCESS)
+		return tpm_fail(rc, "Esys_NV_DefineSpace (audit counter)");
+	nv_close(t, &nv);
+	if (created != NULL)
+		*created = 1;
+	return ATTEST_OK;
+}
+
+int attest_tpm_nv_counter_read(struct attest_tpm *t, uint32_t index, uint64_t *value)
+{
+	TPM2B_MAX_NV_BUFFER *data = NULL;
+	ESYS_TR nv = ESYS_TR_NONE;
+	TSS2_RC rc;
+	int r, written = 0;
+
+	*value = 0;
+	if ((r = nv_open(t, index, &nv)) != ATTEST_OK)
+		return r;
+	if ((r = nv_check_public(t, nv, index, &written)) != ATTEST_OK)
+		goto out;
+	if (!written) {
+		r = attest_fail(ATTEST_E_STATE, "NV counter 0x%08x never incremented", index);
+		goto out;
+	}
+	TPM_CALL(t, rc, Esys_NV_Read(t->esys, nv, nv, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+				     8, 0, &data));
+	if (rc != TSS2_RC_SUCCESS) {
+		r = tpm_fail(rc, "Esys_NV_Read (audit counter)");
+		goto out;
+	}
+	if (data->size != 8) {
+		r = attest_fail(ATTEST_E_TPM, "NV counter read returned %u bytes", data->size);
+		goto out;
+	}
+	for (int i = 0; i < 8; i++)
+		*value = (*value << 8) | data->buffer[i];
+	r = ATTEST_OK;
+out:
+	Esys_Free(data);
+	nv_close(t, &nv);
+	return r;
+}
+
+int attest_tpm_nv_counter_increment(struct attest_tpm *t, uint32_t index, uint64_t *value)
+{
+	ESYS_TR nv = ESYS_TR_NONE;
+	TSS2_RC rc;
+	int r;
+
+	if ((r = nv_open(t, index, &nv)) != ATTEST_OK)
+		return r;
+	if ((r = nv_check_public(t, nv, index, NULL)) != ATTEST_OK)
+		goto out;
+	/* TPM_RC_NV_RATE is retried by TPM_CALL with its own back-off. */
+	TPM_CALL(t, rc, Esys_NV_Increment(t->esys, nv, nv, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+					  ESYS_TR_NONE));
+	if (rc != TSS2_RC_SUCCESS) {
+		r = tpm_fail(rc, "Esys_NV_Increment (audit counter)");
+		goto out;
+	}
+	nv_close(t, &nv);
+	return value != NULL ? attest_tpm_nv_counter_read(t, index, value) : ATTEST_OK;
+out:
+	nv_close(t, &nv);
+	return r;
+}
+
+int attest_tpm_nv_certify(struct attest_tpm *t, uint32_t index, const uint8_t *qual,
+			  size_t qual_len, TPM2B_ATTEST *attest, TPMT_SIGNATURE *sig)
+{
+	ESYS_TR ak = ESYS_TR_NONE, nv = ESYS_TR_NONE;
+	TPM2B_DATA q = { 0 };
+	TPMT_SIG_SCHEME null_scheme = { .scheme = TPM2_ALG_NULL };
+	TPM2B_ATTEST *att = NULL;
+	TPMT_SIGNATURE *s = NULL;
+	TSS2_RC rc;
+	int r;
+
+	if (qual_len > sizeof(q.buffer))
+		return attest_fail(ATTEST_E_INVALID_ARG, "qualifyingData too long");
+	q.size = (uint16_t)qual_len;
+	if (qual_len > 0)
+		memcpy(q.buffer, qual, qual_len);
+	if ((r = nv_open(t, index, &nv)) != ATTEST_OK)
+		return r;
+	if ((r = nv_check_public(t, nv, index, NULL)) != ATTEST_OK ||
+	    (r = load_ak(t, &ak, NULL)) != ATTEST_OK)
+		goto out;
+	/* size 8, offset 0: TPM_ST_ATTEST_NV carrying the counter's 8 bytes
+	 * (size 0 would give TPM_ST_ATTEST_NV_DIGEST, a hash of them). */
+	TPM_CALL(t, rc, Esys_NV_Certify(t->esys, ak, nv, nv, ESYS_TR_PASSWORD, ESYS_TR_PASSWORD,
+					ESYS_TR_NONE, &q, &null_scheme, 8, 0, &att, &s));
+	if (rc != TSS2_RC_SUCCESS) {
+		r = tpm_fail(rc, "Esys_NV_Certify (audit counter)");
+		goto out;
+	}
+	*attest = *att;
+	*sig = *s;
+	r = ATTEST_OK;
+out:
+	Esys_Free(att);
+	Esys_Free(s);
+	flush(t, &ak);
+	nv_close(t, &nv);
+	return r;
+}
+
+int attest_tpm_nv_undefine(struct attest_tpm *t, uint32_t index)
+{
+	ESYS_TR nv = ESYS_TR_NONE;
+	TSS2_RC rc;
+	int r;
+
+	if ((r = nv_open(t, index, &nv)) != ATTEST_OK)
+		return r;
+	TPM_CALL(t, rc, Esys_NV_UndefineSpace(t->esys, ESYS_TR_RH_OWNER, nv, ESYS_TR_PASSWORD,
+					      ESYS_TR_NONE, ESYS_TR_NONE));
+	if (rc != TSS2_RC_SUCCESS) {
+		nv_close(t, &nv);
+		return tpm_fail(rc, "Esys_NV_UndefineSpace");
+	}
+	/* UndefineSpace invalidates the ESYS object itself. */
 	return ATTEST_OK;
 }

@@ -129,6 +129,54 @@ int attest_tpm_flush_all(struct attest_tpm *t, size_t *flushed) ATTEST_MUST_CHEC
 int attest_tpm_count_handles(struct attest_tpm *t, size_t *objects,
 			     size_t *sessions) ATTEST_MUST_CHECK;
 
+/* The bounded retry policy of every TPM command, as a pure function (so it
+ * can be tested without a TPM that misbehaves on cue). After `failures`
+ * answers rc in a row (failures >= 1): 1 and the back-off in *delay_ms if
+ * the command should be sent again, else 0.
+ *   TPM_RC_RETRY/TESTING/YIELDED: 10 ms doubling, ATTEST_TPM_RETRY_MAX tries;
+ *   TPM_RC_NV_RATE (NV wear-out rate limit): ATTEST_TPM_NV_RATE_FIRST_MS
+ *   doubling, capped at ATTEST_TPM_NV_RATE_CAP_MS, at most
+ *   ATTEST_TPM_NV_RATE_RETRY_MAX tries (about 7 s in all), then the
+ *   command fails with ATTEST_E_TPM and the decoded NV_RATE code. */
+#define ATTEST_TPM_NV_RATE_RETRY_MAX 8
+#define ATTEST_TPM_NV_RATE_FIRST_MS 100L
+#define ATTEST_TPM_NV_RATE_CAP_MS 2000L
+int attest_tpm_retry_delay(uint32_t rc, int failures, long *delay_ms);
+
+/* NV counters (the audit log's TPM anchor, docs/audit.md). The counter is
+ * an NV index of type TPM_NT_COUNTER, 8 bytes, nameAlg SHA-256, no policy,
+ * an empty auth value, authorised by itself for increment and read
+ * (AUTHWRITE|AUTHREAD), readable by the owner, NO_DA. Its value only grows:
+ * a TPM counter starts at the highest value any counter had and
+ * NV_Increment is the only way to change it. */
+#define ATTEST_NV_COUNTER_ATTRS                                                    \
+	((TPMA_NV)((TPM2_NT_COUNTER << TPMA_NV_TPM2_NT_SHIFT) | TPMA_NV_AUTHWRITE |   \
+		   TPMA_NV_AUTHREAD | TPMA_NV_OWNERREAD | TPMA_NV_NO_DA))
+/* The public area of that counter (written: with TPMA_NV_WRITTEN, as it is
+ * after the first increment and in NV_Certify's index name). No TPM needed. */
+void attest_nv_counter_public(uint32_t index, int written, TPM2B_NV_PUBLIC *out);
+/* Define the counter with owner authorisation if absent; if present it must
+ * have exactly our public area (else ATTEST_E_STATE). *created (may be
+ * NULL) tells which. */
+int attest_tpm_nv_counter_define(struct attest_tpm *t, uint32_t index,
+				 int *created) ATTEST_MUST_CHECK;
+/* Increment (TPM_RC_NV_RATE retried with back-off, see above), then read
+ * the new value into *value (may be NULL). */
+int attest_tpm_nv_counter_increment(struct attest_tpm *t, uint32_t index,
+				    uint64_t *value) ATTEST_MUST_CHECK;
+/* Current value; ATTEST_E_NOT_FOUND if undefined, ATTEST_E_STATE if never
+ * incremented. */
+int attest_tpm_nv_counter_read(struct attest_tpm *t, uint32_t index,
+			       uint64_t *value) ATTEST_MUST_CHECK;
+/* TPM2_NV_Certify of the whole 8-byte counter (size 8, offset 0, hence
+ * TPM_ST_ATTEST_NV with the value in nvContents), signed by the AK, with
+ * qualifyingData qual. */
+int attest_tpm_nv_certify(struct attest_tpm *t, uint32_t index, const uint8_t *qual,
+			  size_t qual_len, TPM2B_ATTEST *attest,
+			  TPMT_SIGNATURE *sig) ATTEST_MUST_CHECK;
+/* Remove an NV index with owner authorisation (tests, decommissioning). */
+int attest_tpm_nv_undefine(struct attest_tpm *t, uint32_t index) ATTEST_MUST_CHECK;
+
 /* TPM commands sent through this context so far (benchmarks). */
 uint64_t attest_tpm_command_count(const struct attest_tpm *t);
 
