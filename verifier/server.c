@@ -24,6 +24,7 @@
 #include <tss2/tss2_mu.h>
 
 #include "agentev.h"
+#include "audit.h"
 #include "attest/decide.h"
 #include "attest/intent.h"
 #include "attest/policy.h"
@@ -75,8 +76,22 @@ struct metrics {
 	double lat_sum;
 };
 
+/* A reply held until the audit records before it are durable. */
+struct pending {
+	struct evhttp_request *req;
+	int status;
+	char *body;
+};
+
+#define PENDING_MAX 4096
+
 struct vsrv {
 	const struct vf_config *cfg;
+	struct attest_audit *audit;
+	struct event *commit_ev;  /* group commit: once per loop turn */
+	struct event *flush_ev;   /* refusal aggregates, every 10 s */
+	struct pending *pending;
+	size_t npending;
 	struct event_base *base;
 	struct attest_httpd *httpd;
 	struct vstore *store;
@@ -163,6 +178,19 @@ static void reply_err(struct vsrv *s, struct evhttp_request *req, int status, in
 
 	logf_("%s %s from %s: %s (%s)", what, evhttp_request_get_uri(req),
 	      attest_httpd_peer_addr(req), attest_errname(code), attest_errdetail());
+	if (s->audit != NULL) {
+		struct attest_audit_event ev = {0};
+		const char *uri = evhttp_request_get_uri(req);
+
+		ev.type = "refusal";
+		ev.source = attest_httpd_peer_addr(req);
+		ev.action = uri != NULL && strlen(uri) < 256 ? uri : "-";
+		ev.outcome = "deny";
+		ev.reason = attest_errname(code);
+		if (attest_audit_refusal(s->audit, ev.source, ev.reason, &ev,
+					 (uint64_t)time(NULL)) != ATTEST_OK)
+			logf_("audit refusal not recorded: %s", attest_errdetail());
+	}
 	if (code >= 0 && code < ATTEST_E__COUNT)
 		s->m.reason[code]++;
 	if (o != NULL) {
@@ -172,6 +200,91 @@ static void reply_err(struct vsrv *s, struct evhttp_request *req, int status, in
 	}
 	reply_obj(s, req, status, o);
 	cJSON_Delete(o);
+}
+
+/* ---- audit: records are appended as requests are handled; replies that
+ * depend on them wait for one fdatasync per loop turn (group commit) ---- */
+
+static void send_pending(struct vsrv *s, int ok)
+{
+	for (size_t i = 0; i < s->npending; i++) {
+		struct pending *p = &s->pending[i];
+
+		if (ok) {
+			count_status(s, p->status);
+			attest_httpd_reply(p->req, p->status, p->body, strlen(p->body));
+		} else {
+			count_status(s, 500);
+			attest_httpd_reply(p->req, 500,
+					   "{\"error\":\"ATTEST_E_IO\",\"code\":4,"
+					   "\"message\":\"audit log write failed\"}",
+					   70);
+		}
+		cJSON_free(p->body);
+	}
+	s->npending = 0;
+}
+
+static void commit_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct vsrv *s = arg;
+	int r = attest_audit_sync(s->audit);
+
+	(void)fd, (void)what;
+	if (r != ATTEST_OK)
+		logf_("audit sync failed, %zu replies become errors: %s (%s)", s->npending,
+		      attest_errname(r), attest_errdetail());
+	send_pending(s, r == ATTEST_OK);
+}
+
+/* Record ev (NULL: records appended already), then reply o once the log
+ * is durable. If the record cannot be written the caller gets 500 and
+ * nothing is acknowledged. */
+static void audited_reply(struct vsrv *s, struct evhttp_request *req, int status, cJSON *o,
+			  const struct attest_audit_event *ev)
+{
+	char *body = o != NULL ? cJSON_PrintUnformatted(o) : NULL;
+	int r;
+
+	if (body == NULL || s->npending >= PENDING_MAX) {
+		cJSON_free(body);
+		count_status(s, 503);
+		attest_httpd_reply(req, 503, "{\"error\":\"ATTEST_E_BUSY\",\"code\":51}", 35);
+		return;
+	}
+	if (ev != NULL && (r = attest_audit_append_event(s->audit, ev, NULL)) != ATTEST_OK) {
+		logf_("audit append failed: %s (%s)", attest_errname(r), attest_errdetail());
+		cJSON_free(body);
+		count_status(s, 500);
+		attest_httpd_reply(req, 500, "{\"error\":\"ATTEST_E_IO\",\"code\":4}", 30);
+		return;
+	}
+	s->pending[s->npending].req = req;
+	s->pending[s->npending].status = status;
+	s->pending[s->npending].body = body;
+	if (s->npending++ == 0)
+		event_active(s->commit_ev, 0, 0);
+}
+
+/* A change made by an operator or a host, recorded before it is answered. */
+static void audited_ok(struct vsrv *s, struct evhttp_request *req, const char *body,
+		       const struct attest_audit_event *ev)
+{
+	cJSON *o = cJSON_Parse(body);
+
+	audited_reply(s, req, 200, o, ev);
+	cJSON_Delete(o);
+}
+
+static void flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct vsrv *s = arg;
+	int r;
+
+	(void)fd, (void)what;
+	if ((r = attest_audit_refusal_flush(s->audit, (uint64_t)time(NULL), 0)) != ATTEST_OK ||
+	    (r = attest_audit_sync(s->audit)) != ATTEST_OK)
+		logf_("audit refusal flush failed: %s (%s)", attest_errname(r), attest_errdetail());
 }
 
 static int status_of(int code)
@@ -554,8 +667,17 @@ static void h_enrol(struct vsrv *s, struct evhttp_request *req, int response)
 	}
 	logf_("enrolment %s answered for %s", response ? "response" : "request",
 	      attest_httpd_peer_addr(req));
-	count_status(s, 200);
-	attest_httpd_reply(req, 200, out, strlen(out));
+	{
+		struct attest_audit_event ev = {.type = response ? "enrol" : "enrol_challenge",
+						.outcome = "ok"};
+		cJSON *o = cJSON_Parse(out);
+		const cJSON *h = cJSON_GetObjectItemCaseSensitive(o, "host");
+
+		ev.source = attest_httpd_peer_addr(req);
+		ev.host = cJSON_IsString(h) ? h->valuestring : NULL;
+		audited_reply(s, req, 200, o, &ev);
+		cJSON_Delete(o);
+	}
 	free(out);
 }
 
@@ -750,7 +872,25 @@ static void h_quote(struct vsrv *s, struct evhttp_request *req)
 		r = r != ATTEST_OK ? r : ATTEST_E_NOMEM;
 		goto out;
 	}
-	reply_obj(s, req, 200, o);
+	{
+		struct attest_audit_event ev = {0};
+		char qh[65];
+		uint8_t md[32];
+
+		if (EVP_Digest(att, att_len, md, NULL, EVP_sha256(), NULL) == 1)
+			for (int i = 0; i < 32; i++)
+				(void)snprintf(qh + 2 * i, 3, "%02x", md[i]);
+		else
+			qh[0] = '\0';
+		ev.type = "host_quote";
+		ev.host = host;
+		ev.source = attest_httpd_peer_addr(req);
+		ev.outcome = q == ATTEST_OK ? "trusted" : "untrusted";
+		ev.reason = attest_errname(q);
+		ev.quote_sha256 = qh;
+		ev.action = hostca != NULL ? "renew" : NULL;
+		audited_reply(s, req, 200, o, &ev);
+	}
 	r = ATTEST_OK;
 out:
 	if (r != ATTEST_OK)
@@ -1031,8 +1171,12 @@ static void h_report(struct vsrv *s, struct evhttp_request *req)
 	s->m.reports++;
 	attest_decider_flush(s->decider);
 	logf_("inventory of %s: %d agents", host, cJSON_GetArraySize(agents));
-	count_status(s, 200);
-	attest_httpd_reply(req, 200, "{\"status\":\"ok\"}", 15);
+	{
+		struct attest_audit_event ev = {.type = "inventory", .host = host, .outcome = "ok"};
+
+		ev.source = attest_httpd_peer_addr(req);
+		audited_ok(s, req, "{\"status\":\"ok\"}", &ev);
+	}
 out:
 	if (r != ATTEST_OK)
 		reply_err(s, req, status_of(r), r, "report refused");
@@ -1146,7 +1290,43 @@ static void h_decide(struct vsrv *s, struct evhttp_request *req, const struct vc
 			}
 		}
 	}
-	reply_obj(s, req, 200, o);
+	{
+		/* the decision's record: caller, agent chain, user, purpose,
+		 * subject (a "patient" or "subject" context value), scopes of
+		 * the chain, action, resource, outcome, reason and rule */
+		struct attest_audit_event ev = {0};
+		const char *agents[ATTEST_INTENT_MAX_DEPTH + 1], *why[1];
+		char reason[160];
+		const char *const *sc = NULL;
+		size_t na = 0;
+
+		(void)why;
+		if (d.intent != NULL) {
+			for (unsigned i = 0; i <= attest_intent_chain_depth(d.intent); i++)
+				agents[na++] = attest_intent_chain_agent(d.intent, i, NULL);
+			ev.user = attest_intent_chain_user(d.intent);
+			ev.purpose = attest_purpose_name(attest_intent_chain_purpose(d.intent, &ev.purpose_text));
+			ev.nscopes = attest_intent_chain_scopes(d.intent, &sc);
+			ev.scopes = sc;
+		} else if (d.agent[0] != '\0') {
+			agents[na++] = d.agent;
+		}
+		for (size_t i = 0; i < nctx; i++)
+			if (strcmp(ckeys[i], "patient") == 0 || strcmp(ckeys[i], "subject") == 0)
+				ev.subject = cvals[i];
+		(void)snprintf(reason, sizeof(reason), "%s%s%s", attest_errname(d.reason),
+			       d.rule[0] ? " rule=" : "", d.rule);
+		ev.type = "decision";
+		ev.host = d.host[0] ? d.host : NULL;
+		ev.source = who->name;
+		ev.agents = agents;
+		ev.nagents = na;
+		ev.action = action;
+		ev.resource = resource;
+		ev.outcome = d.allow ? "allow" : "deny";
+		ev.reason = reason;
+		audited_reply(s, req, 200, o, &ev);
+	}
 	r = ATTEST_OK;
 out:
 	if (r != ATTEST_OK)
@@ -1242,8 +1422,20 @@ static void h_revoke(struct vsrv *s, struct evhttp_request *req, const struct vc
 		goto out;
 	attest_decider_flush(s->decider);
 	logf_("%s %s revoked by %s: %s", host ? "host" : "agent", name, who->name, reason);
-	count_status(s, 200);
-	attest_httpd_reply(req, 200, "{\"status\":\"revoked\"}", 20);
+	{
+		struct attest_audit_event ev = {.type = "revocation", .outcome = "ok"};
+		const char *ag[1] = {name};
+
+		ev.source = who->name;
+		ev.reason = reason;
+		if (host) {
+			ev.host = name;
+		} else {
+			ev.agents = ag;
+			ev.nagents = 1;
+		}
+		audited_ok(s, req, "{\"status\":\"revoked\"}", &ev);
+	}
 out:
 	if (r != ATTEST_OK)
 		reply_err(s, req, status_of(r), r, "revocation refused");
@@ -1265,9 +1457,14 @@ static void h_approve(struct vsrv *s, struct evhttp_request *req, const struct v
 		r = s->store->ops->agent_put(s->store, &a);
 	}
 	if (r == ATTEST_OK) {
+		struct attest_audit_event ev = {.type = "approval", .outcome = "ok"};
+		const char *ag[1] = {name};
+
 		logf_("agent %s approved by %s", name, who->name);
-		count_status(s, 200);
-		attest_httpd_reply(req, 200, "{\"status\":\"approved\"}", 21);
+		ev.source = who->name;
+		ev.agents = ag;
+		ev.nagents = 1;
+		audited_ok(s, req, "{\"status\":\"approved\"}", &ev);
 	} else {
 		reply_err(s, req, status_of(r), r, "approval refused");
 	}
@@ -1302,6 +1499,19 @@ static void h_settings(struct vsrv *s, struct evhttp_request *req, const struct 
 		attest_decider_flush(s->decider);
 		logf_("settings changed by %s: approval_required=%d scope_cap=\"%s\"", who->name,
 		      s->approval_required, s->scope_cap);
+		{
+			struct attest_audit_event ev = {.type = "settings", .outcome = "ok"};
+			char what[VSTORE_LIST_MAX + 64];
+
+			(void)snprintf(what, sizeof(what), "approval_required=%d scope_cap=%s",
+				       s->approval_required, s->scope_cap);
+			ev.source = who->name;
+			ev.reason = what;
+			if (attest_audit_append_event(s->audit, &ev, NULL) != ATTEST_OK) {
+				r = attest_fail(ATTEST_E_IO, "audit: %s", attest_errdetail());
+				goto out;
+			}
+		}
 	}
 	if ((o = cJSON_CreateObject()) == NULL ||
 	    cJSON_AddBoolToObject(o, "approval_required", s->approval_required) == NULL ||
@@ -1309,7 +1519,7 @@ static void h_settings(struct vsrv *s, struct evhttp_request *req, const struct 
 		r = ATTEST_E_NOMEM;
 		goto out;
 	}
-	reply_obj(s, req, 200, o);
+	audited_reply(s, req, 200, o, NULL);
 out:
 	if (r != ATTEST_OK)
 		reply_err(s, req, status_of(r), r, "settings refused");
@@ -1346,6 +1556,14 @@ static void h_refsets(struct vsrv *s, struct evhttp_request *req, const struct v
 		    (r = load_refsets(s)) != ATTEST_OK)
 			goto out;
 		logf_("reference set %s retired by %s", name, who->name);
+		{
+			struct attest_audit_event ev = {.type = "refset_retired", .outcome = "ok"};
+
+			ev.source = who->name;
+			ev.reason = name;
+			if ((r = attest_audit_append_event(s->audit, &ev, NULL)) != ATTEST_OK)
+				goto out;
+		}
 	} else if (evhttp_request_get_command(req) == EVHTTP_REQ_POST) {
 		if ((r = body_json(req, BODY_MAX, keys, &in, NULL)) != ATTEST_OK ||
 		    (r = attest_json_str(in, "jws", BODY_MAX, &jws)) != ATTEST_OK ||
@@ -1359,11 +1577,19 @@ static void h_refsets(struct vsrv *s, struct evhttp_request *req, const struct v
 			goto out;
 		logf_("reference set %s (signed by %s) activated by %s", attest_refset_name(set),
 		      attest_refset_kid(set), who->name);
+		{
+			struct attest_audit_event ev = {.type = "refset_activated", .outcome = "ok"};
+
+			ev.source = who->name;
+			ev.reason = attest_refset_name(set);
+			if ((r = attest_audit_append_event(s->audit, &ev, NULL)) != ATTEST_OK)
+				goto out;
+		}
 	}
 	if ((arr = cJSON_CreateArray()) == NULL ||
 	    (r = s->store->ops->refset_list(s->store, 0, list_refset, arr)) != ATTEST_OK)
 		goto out;
-	reply_obj(s, req, 200, arr);
+	audited_reply(s, req, 200, arr, NULL);
 out:
 	if (r != ATTEST_OK)
 		reply_err(s, req, status_of(r), r, "reference set refused");
@@ -1372,16 +1598,18 @@ out:
 	cJSON_Delete(in);
 }
 
-static void h_reload(struct vsrv *s, struct evhttp_request *req)
+static void h_reload(struct vsrv *s, struct evhttp_request *req, const struct vcaller *who)
 {
+	struct attest_audit_event ev = {.type = "policy_change", .outcome = "ok"};
 	int r = load_policy(s);
 
 	if (r != ATTEST_OK) {
 		reply_err(s, req, 400, r, "policy reload refused (the running policy stays)");
 		return;
 	}
-	count_status(s, 200);
-	attest_httpd_reply(req, 200, "{\"status\":\"reloaded\"}", 21);
+	ev.source = who->name;
+	ev.reason = attest_policy_version(s->policy);
+	audited_ok(s, req, "{\"status\":\"reloaded\"}", &ev);
 }
 
 /* ---- open ---- */
@@ -1544,7 +1772,7 @@ static void route(struct evhttp_request *req, void *arg)
 	case 11: h_settings(s, req, &who); break;
 	case 12: h_refsets(s, req, &who, 0); break;
 	case 13: h_refsets(s, req, &who, 1); break;
-	case 14: h_reload(s, req); break;
+	case 14: h_reload(s, req, &who); break;
 	case 15: h_health(s, req); break;
 	default: h_metrics(s, req); break;
 	}
@@ -1590,6 +1818,8 @@ int vf_serve(const struct vf_config *cfg)
 {
 	struct vsrv s;
 	char addr[128], path[PATH_MAX], cert[PATH_MAX], key[PATH_MAX], cacert[PATH_MAX];
+	char auditdir[PATH_MAX];
+	struct timeval ten = {10, 0};
 	unsigned short port = 0;
 	struct event *sigs[3] = {NULL, NULL, NULL};
 	static const int signos[3] = {SIGTERM, SIGINT, SIGHUP};
@@ -1614,7 +1844,13 @@ int vf_serve(const struct vf_config *cfg)
 		r = attest_fail(ATTEST_E_NOMEM, "tables");
 		goto out;
 	}
-	if ((r = vstore_sqlite_open(path, &s.store)) != ATTEST_OK ||
+	(void)snprintf(auditdir, sizeof(auditdir), "%s/audit", cfg->state);
+	if ((s.pending = calloc(PENDING_MAX, sizeof(*s.pending))) == NULL) {
+		r = attest_fail(ATTEST_E_NOMEM, "pending replies");
+		goto out;
+	}
+	if ((r = attest_audit_open(auditdir, NULL, &s.audit)) != ATTEST_OK ||
+	    (r = vstore_sqlite_open(path, &s.store)) != ATTEST_OK ||
 	    (r = attest_ca_open(cfg->ca_dir, &s.ca)) != ATTEST_OK ||
 	    (r = attest_x509_load(attest_ca_root_path(s.ca), &s.root)) != ATTEST_OK ||
 	    (r = attest_intent_trust_new(&s.trust)) != ATTEST_OK ||
@@ -1643,6 +1879,12 @@ int vf_serve(const struct vf_config *cfg)
 	if ((r = attest_httpd_new(s.base, &ho, &s.httpd)) != ATTEST_OK)
 		goto out;
 	evhttp_set_gencb(attest_httpd_http(s.httpd), route, &s);
+	if ((s.commit_ev = event_new(s.base, -1, 0, commit_cb, &s)) == NULL ||
+	    (s.flush_ev = event_new(s.base, -1, EV_PERSIST, flush_cb, &s)) == NULL ||
+	    event_add(s.flush_ev, &ten) != 0) {
+		r = attest_fail(ATTEST_E_NOMEM, "audit events");
+		goto out;
+	}
 	for (int i = 0; i < 3; i++)
 		if ((sigs[i] = evsignal_new(s.base, signos[i], on_signal, &s)) == NULL ||
 		    event_add(sigs[i], NULL) != 0) {
@@ -1665,6 +1907,16 @@ int vf_serve(const struct vf_config *cfg)
 	}
 	r = ATTEST_OK;
 out:
+	if (s.npending > 0)
+		send_pending(&s, attest_audit_sync(s.audit) == ATTEST_OK);
+	if (s.audit != NULL && attest_audit_refusal_flush(s.audit, (uint64_t)time(NULL), 1) != ATTEST_OK)
+		logf_("audit: refusal aggregates not written: %s", attest_errdetail());
+	attest_audit_close(s.audit);
+	free(s.pending);
+	if (s.commit_ev != NULL)
+		event_free(s.commit_ev);
+	if (s.flush_ev != NULL)
+		event_free(s.flush_ev);
 	for (int i = 0; i < 3; i++)
 		if (sigs[i] != NULL)
 			event_free(sigs[i]);

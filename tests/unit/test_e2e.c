@@ -218,6 +218,16 @@ static void test_end_to_end(void)
 	CU_ASSERT_EQUAL(agent_call(&e, "/records/patient/1/record"), 403);
 	CU_ASSERT(body_has(&e, "ATTEST_E_HOST_UNTRUSTED"));
 
+	/* every decision was recorded before it was answered: the allow and
+	 * the denials are in the verifier's audit log, with the caller */
+	CU_ASSERT_EQUAL(tu_sh("attestctl audit show --log %s/audit --type decision | "
+			      "grep '\"outcome\":\"allow\"' | grep -q '\"source\":\"ehr-api\"'",
+			      e.v.state), 0);
+	CU_ASSERT_EQUAL(tu_sh("attestctl audit show --log %s/audit --type decision | "
+			      "grep -q 'ATTEST_E_HOST_UNTRUSTED'", e.v.state), 0);
+	CU_ASSERT_EQUAL(tu_sh("attestctl audit show --log %s/audit --type host_quote | "
+			      "grep -q '\"outcome\":\"untrusted\"'", e.v.state), 0);
+
 	/* revocations */
 	admin(&e.v, "/v1/agents/revoke", "{\"agent\":\"" AGENT "\",\"reason\":\"test\"}");
 	CU_ASSERT_STRING_EQUAL(decide(&e.v, e.chain, "ehr:patient/1/record", got, sizeof(got)),
