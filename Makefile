@@ -143,7 +143,7 @@ demo: deps
 	@BUILD=$(BUILD) sh scripts/demo.sh
 
 bench: deps
-	@$(MAKE) --no-print-directory $(BINS) $(BENCH_BINS)
+	@$(MAKE) --no-print-directory $(BINS) $(BENCH_BINS) $(EXAMPLE_BINS)
 	@BUILD=$(BUILD) sh bench/run-bench.sh || true
 
 lint: $(LIB_SO)

@@ -28,66 +28,6 @@ static const char policy[] =
 	"\"resources\":[\"ehr:patient/**\"],\"actions\":[\"read\"],"
 	"\"require\":{\"scopes\":[\"ehr:read\"],\"host_attested_within\":30}}]}";
 
-static const char *examples_dir(void)
-{
-	static char dir[600];
-	const char *src = getenv("ATTEST_SRCDIR"), *b = getenv("BUILD");
-
-	snprintf(dir, sizeof(dir), "%s/%s/examples", src ? src : ".", b ? b : "build");
-	return dir;
-}
-
-struct e2e {
-	struct daemon d;
-	struct verifier v;
-	char chain[800]; /* the agent's cert.pem: leaf, agent CA, host CA */
-};
-
-static void setup(struct e2e *e)
-{
-	struct daemon *d = &e->d;
-	struct attest_ca *ca = NULL;
-	char roots[800], *tok = NULL, bin[800], uids[32];
-
-	memset(e, 0, sizeof(*e));
-	tu_tpm_start(&d->sw);
-	snprintf(d->ca, sizeof(d->ca), "%s/ca", d->sw.dir);
-	snprintf(d->state, sizeof(d->state), "%s/state", d->sw.dir);
-	snprintf(d->sock, sizeof(d->sock), "%s/a.sock", d->sw.dir);
-	snprintf(d->admin, sizeof(d->admin), "%s/admin.sock", d->sw.dir);
-	snprintf(d->log, sizeof(d->log), "%s/attestd.log", d->sw.dir);
-	snprintf(roots, sizeof(roots), "%s/vendor-roots.pem", tu_template());
-	CU_ASSERT_FATAL(attest_ca_init(d->ca, "fleet.example", roots, 3600) == ATTEST_OK);
-	CU_ASSERT_FATAL(attest_ca_open(d->ca, &ca) == ATTEST_OK);
-	CU_ASSERT_FATAL(attest_ca_token_issue(ca, "web-01", 600, "test", &tok) == ATTEST_OK);
-	attest_ca_close(ca);
-	verifier_up(&e->v, d->ca, policy);
-	/* enrolment over HTTPS, through the verifier that runs the fleet CA */
-	CU_ASSERT_FATAL(tu_sh("attestctl host enroll --state %s --host web-01 --token %s --ek p256 "
-			      "--root %s/root.pem --verifier %s --verifier-ca %s --tcti '%s' >>%s 2>&1",
-			      d->state, tok, d->ca, e->v.url, e->v.cacert, d->sw.tcti, d->log) == 0);
-	free(tok);
-	snprintf(d->verifier_url, sizeof(d->verifier_url), "%s", e->v.url);
-	snprintf(d->verifier_ca, sizeof(d->verifier_ca), "%s", e->v.cacert);
-	daemon_start(d, "64");
-	snprintf(bin, sizeof(bin), "%s/agent_client", d->sw.dir);
-	CU_ASSERT_FATAL(tu_sh("cp '%s/agent_client' '%s' && chmod 0755 '%s'", examples_dir(), bin,
-			      bin) == 0);
-	snprintf(uids, sizeof(uids), "%u", (unsigned)getuid());
-	register_agent(d, "scribe", bin, uids);
-	CU_ASSERT_FATAL(tu_sh("cd '%s' && ./agent_client --agent scribe --socket '%s' --out tls "
-			      ">agent.log 2>&1",
-			      d->sw.dir, d->sock) == 0);
-	snprintf(e->chain, sizeof(e->chain), "%s/tls/cert.pem", d->sw.dir);
-}
-
-static void teardown(struct e2e *e)
-{
-	(void)tu_sh("cd '%s' && [ -f srv.pid ] && kill $(cat srv.pid); true", e->d.sw.dir);
-	verifier_down(&e->v);
-	daemon_down(&e->d);
-}
-
 /* POST /v1/decide for the chain in pem_file as the resource caller; the
  * reason (ATTEST_OK for allow). */
 static const char *decide(struct verifier *v, const char *pem_file, const char *resource,
@@ -135,7 +75,7 @@ static void admin(struct verifier *v, const char *path, const char *body)
 	cJSON_Delete(rep);
 }
 
-static int server_start(struct e2e *e)
+static int server_start(struct vfleet *e)
 {
 	return tu_sh("cd '%s' && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
 		     "-nodes -subj /CN=ehr -days 1 -addext subjectAltName=IP:127.0.0.1 "
@@ -144,12 +84,12 @@ static int server_start(struct e2e *e)
 		     "--key srv.key --fleet-root '%s/root.pem' --verifier %s --verifier-ca %s "
 		     "--caller-cert %s.pem --caller-key %s.key 2>srv.log & echo $! >srv.pid) && "
 		     "for i in $(seq 200); do [ -s port ] && exit 0; sleep 0.05; done; exit 1",
-		     e->d.sw.dir, examples_dir(), e->d.ca, e->v.url, e->v.cacert, e->v.resource,
+		     e->d.sw.dir, tu_examples_dir(), e->d.ca, e->v.url, e->v.cacert, e->v.resource,
 		     e->v.resource);
 }
 
 /* The agent calls the resource server; the HTTP status it got. */
-static int agent_call(struct e2e *e, const char *path)
+static int agent_call(struct vfleet *e, const char *path)
 {
 	char code[16] = "";
 	char f[800];
@@ -166,19 +106,19 @@ static int agent_call(struct e2e *e, const char *path)
 	return (int)strtol(code, NULL, 10);
 }
 
-static int body_has(struct e2e *e, const char *what)
+static int body_has(struct vfleet *e, const char *what)
 {
 	return tu_sh("grep -q '%s' '%s/call.body'", what, e->d.sw.dir) == 0;
 }
 
 static void test_end_to_end(void)
 {
-	struct e2e e;
+	struct vfleet e;
 	char got[64];
 	struct attest_tpm *t = NULL;
 	uint8_t ext[32] = {0x5a};
 
-	setup(&e);
+	vfleet_up(&e, policy);
 	/* the host's first push and the inventory report reach the verifier */
 	CU_ASSERT_FATAL(eventually(&e.v, e.chain, "ATTEST_OK"));
 	CU_ASSERT_EQUAL_FATAL(server_start(&e), 0);
@@ -235,21 +175,21 @@ static void test_end_to_end(void)
 	admin(&e.v, "/v1/hosts/revoke", "{\"host\":\"web-01\",\"reason\":\"test\"}");
 	CU_ASSERT_STRING_EQUAL(decide(&e.v, e.chain, "ehr:patient/1/record", got, sizeof(got)),
 			       "ATTEST_E_REVOKED");
-	teardown(&e);
+	vfleet_down(&e);
 }
 
 /* An agent of a host enrolled by another fleet CA: its chain does not
  * build to this verifier's fleet root. */
 static void test_other_fleet(void)
 {
-	struct e2e e;
+	struct vfleet e;
 	struct daemon other;
 	char bin[800], uids[32], chain[800], got[64];
 
-	setup(&e);
+	vfleet_up(&e, policy);
 	daemon_up(&other); /* its own swtpm and its own fleet CA */
 	snprintf(bin, sizeof(bin), "%s/agent_client", other.sw.dir);
-	CU_ASSERT_FATAL(tu_sh("cp '%s/agent_client' '%s' && chmod 0755 '%s'", examples_dir(), bin,
+	CU_ASSERT_FATAL(tu_sh("cp '%s/agent_client' '%s' && chmod 0755 '%s'", tu_examples_dir(), bin,
 			      bin) == 0);
 	snprintf(uids, sizeof(uids), "%u", (unsigned)getuid());
 	register_agent(&other, "scribe", bin, uids);
@@ -260,7 +200,7 @@ static void test_other_fleet(void)
 	CU_ASSERT_STRING_EQUAL(decide(&e.v, chain, "ehr:patient/1/record", got, sizeof(got)),
 			       "ATTEST_E_CHAIN_UNTRUSTED");
 	daemon_down(&other);
-	teardown(&e);
+	vfleet_down(&e);
 }
 
 int main(void)

@@ -136,7 +136,7 @@ static void expect_host_state(struct fleet *f, const char *host, const char *sta
 }
 
 /* rep is read only here, after the call in the first argument returned */
-static void expect_refused(long status, cJSON **repp, long want_status, const char *reason)
+static void expect_http_refused(long status, cJSON **repp, long want_status, const char *reason)
 {
 	cJSON *rep = *repp;
 
@@ -159,7 +159,7 @@ static void test_quote_push(void)
 	uint8_t ext[32] = {0x42};
 
 	fleet_up(&f, NULL);
-	expect_refused(verifier_call(&f.v, AS_NONE, "/v1/hosts/nonce", "{\"host\":\"nohost\"}",
+	expect_http_refused(verifier_call(&f.v, AS_NONE, "/v1/hosts/nonce", "{\"host\":\"nohost\"}",
 				     &rep),
 		       &rep, 404, "ATTEST_E_HOST_UNKNOWN");
 
@@ -176,7 +176,7 @@ static void test_quote_push(void)
 	/* replayed: the nonce was used; refused, and the host stays trusted
 	 * (anyone can send bytes; only what the TPM signed may demote it) */
 	again = strdup(body);
-	expect_refused(push(&f, again, &rep), &rep, 403, "ATTEST_E_NONCE");
+	expect_http_refused(push(&f, again, &rep), &rep, 403, "ATTEST_E_NONCE");
 	expect_host_state(&f, "web-01", "trusted", "");
 	free(again);
 	free(body);
@@ -184,22 +184,22 @@ static void test_quote_push(void)
 	/* a nonce the verifier never issued; and none at all */
 	CU_ASSERT_FATAL(RAND_bytes(other, 32) == 1);
 	body = quote_body(&f, "web-01", other, 32, BOOT_MASK, 0);
-	expect_refused(push(&f, body, &rep), &rep, 403, "ATTEST_E_NONCE");
+	expect_http_refused(push(&f, body, &rep), &rep, 403, "ATTEST_E_NONCE");
 	free(body);
 	body = quote_body(&f, "web-01", NULL, 0, BOOT_MASK, 0);
-	expect_refused(push(&f, body, &rep), &rep, 403, "ATTEST_E_NONCE");
+	expect_http_refused(push(&f, body, &rep), &rep, 403, "ATTEST_E_NONCE");
 	free(body);
 
 	/* selection: a subset of the boot PCRs */
 	free(get_nonce(&f, "web-01", nonce));
 	body = quote_body(&f, "web-01", nonce, 32, 0x7fu, 0);
-	expect_refused(push(&f, body, &rep), &rep, 403, "ATTEST_E_QUOTE_SELECTION");
+	expect_http_refused(push(&f, body, &rep), &rep, 403, "ATTEST_E_QUOTE_SELECTION");
 	free(body);
 	expect_host_state(&f, "web-01", "trusted", "");
 
 	/* malformed pushes: bad JSON, unknown field */
-	expect_refused(push(&f, "{\"host\":", &rep), &rep, 400, "ATTEST_E_PARSE");
-	expect_refused(push(&f, "{\"host\":\"web-01\",\"x\":1}", &rep), &rep, 400, "ATTEST_E_PARSE");
+	expect_http_refused(push(&f, "{\"host\":", &rep), &rep, 400, "ATTEST_E_PARSE");
+	expect_http_refused(push(&f, "{\"host\":\"web-01\",\"x\":1}", &rep), &rep, 400, "ATTEST_E_PARSE");
 
 	/* a boot PCR changes: the next signed quote demotes the host at once */
 	CU_ASSERT_FATAL(attest_tpm_open(f.sw.tcti, &t) == ATTEST_OK);
@@ -218,7 +218,7 @@ static void test_quote_push(void)
 	CU_ASSERT_EQUAL(verifier_call(&f.v, AS_ADMIN, "/v1/hosts/revoke",
 				      "{\"host\":\"web-01\",\"reason\":\"compromised\"}", NULL),
 			200);
-	expect_refused(verifier_call(&f.v, AS_NONE, "/v1/hosts/nonce", "{\"host\":\"web-01\"}",
+	expect_http_refused(verifier_call(&f.v, AS_NONE, "/v1/hosts/nonce", "{\"host\":\"web-01\"}",
 				     &rep),
 		       &rep, 403, "ATTEST_E_REVOKED");
 	fleet_down(&f);
@@ -257,12 +257,12 @@ static void test_callers(void)
 
 	fleet_up(&f, NULL);
 	/* admin endpoints: no certificate, a resource server's, an admin's */
-	expect_refused(verifier_call(&f.v, AS_NONE, "/v1/hosts", NULL, &rep), &rep, 403, "ATTEST_E_CALLER");
-	expect_refused(verifier_call(&f.v, AS_RESOURCE, "/v1/hosts", NULL, &rep), &rep, 403,
+	expect_http_refused(verifier_call(&f.v, AS_NONE, "/v1/hosts", NULL, &rep), &rep, 403, "ATTEST_E_CALLER");
+	expect_http_refused(verifier_call(&f.v, AS_RESOURCE, "/v1/hosts", NULL, &rep), &rep, 403,
 		       "ATTEST_E_CALLER");
 	CU_ASSERT_EQUAL(verifier_call(&f.v, AS_ADMIN, "/v1/hosts", NULL, NULL), 200);
 	/* decisions: an unenrolled caller is refused before anything is parsed */
-	expect_refused(verifier_call(&f.v, AS_NONE, "/v1/decide",
+	expect_http_refused(verifier_call(&f.v, AS_NONE, "/v1/decide",
 				     "{\"chain\":\"x\",\"action\":\"read\",\"resource\":\"r\"}", &rep),
 		       &rep, 403, "ATTEST_E_CALLER");
 	st = verifier_call(&f.v, AS_RESOURCE, "/v1/decide",
@@ -325,10 +325,10 @@ static void test_malformed_input(void)
 	cJSON_Delete(rep);
 	expect_healthy(&f);
 	/* bad JSON, duplicate keys, trailing bytes */
-	expect_refused(push(&f, "{\"host\":\"web-01\",\"host\":\"web-01\"}", &rep), &rep, 400,
+	expect_http_refused(push(&f, "{\"host\":\"web-01\",\"host\":\"web-01\"}", &rep), &rep, 400,
 		       "ATTEST_E_DUPLICATE_KEY");
-	expect_refused(push(&f, "{} x", &rep), &rep, 400, "ATTEST_E_PARSE");
-	expect_refused(push(&f, "[", &rep), &rep, 400, "ATTEST_E_PARSE");
+	expect_http_refused(push(&f, "{} x", &rep), &rep, 400, "ATTEST_E_PARSE");
+	expect_http_refused(push(&f, "[", &rep), &rep, 400, "ATTEST_E_PARSE");
 	/* huge headers */
 	snprintf(cmd, sizeof(cmd),
 		 "curl -s -o /dev/null -w '%%{http_code}' --cacert %s "
@@ -337,7 +337,7 @@ static void test_malformed_input(void)
 	CU_ASSERT_EQUAL(tu_sh("%s", cmd), 0);
 	expect_healthy(&f);
 	/* unknown endpoint and method */
-	expect_refused(verifier_call(&f.v, AS_NONE, "/v1/nope", NULL, &rep), &rep, 404, "ATTEST_E_NOT_FOUND");
+	expect_http_refused(verifier_call(&f.v, AS_NONE, "/v1/nope", NULL, &rep), &rep, 404, "ATTEST_E_NOT_FOUND");
 	/* many idle connections: the service keeps serving others, and
 	 * connections over its limit fail their handshake at once */
 	for (size_t i = 0; i < 300; i++)
@@ -375,7 +375,7 @@ static void test_policy_reload(void)
 	/* a bad policy is refused, on the API and on SIGHUP; the old one stays */
 	unlink(path);
 	tu_write(path, bad, strlen(bad));
-	expect_refused(verifier_call(&f.v, AS_ADMIN, "/v1/policy/reload", "{}", &rep), &rep, 400,
+	expect_http_refused(verifier_call(&f.v, AS_ADMIN, "/v1/policy/reload", "{}", &rep), &rep, 400,
 		       "ATTEST_E_POLICY");
 	kill(f.v.pid, SIGHUP);
 	usleep(200000);

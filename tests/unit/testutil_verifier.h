@@ -8,6 +8,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "testutil_daemon.h"
+
 struct verifier {
 	char dir[600];   /* state, certificates, log */
 	char state[700], ca[600], log[700], url[64], cacert[800];
@@ -28,6 +30,21 @@ void verifier_down(struct verifier *v);
  * body or NULL. */
 long verifier_call(struct verifier *v, enum vcall_as as, const char *path, const char *body,
 		   cJSON **reply);
+/* A whole fleet on swtpm: a fleet CA, a verifier with `policy` running it,
+ * host web-01 enrolled through the verifier, attestd pushing to it every
+ * second, and agent "scribe" (the C example agent, scopes ehr:read and
+ * ehr:write, data class phi) with a certificate in chain (leaf, agent CA,
+ * host CA; its key beside it as key.pem). */
+struct vfleet {
+	struct daemon d;
+	struct verifier v;
+	char chain[800];
+};
+void vfleet_up(struct vfleet *e, const char *policy);
+void vfleet_down(struct vfleet *e);
+/* $ATTEST_SRCDIR/$BUILD/examples */
+const char *tu_examples_dir(void);
+
 /* The "error" (or "reason") field of a reply, "" if absent. */
 const char *reply_reason(const cJSON *reply);
 

@@ -1,0 +1,154 @@
+/* bench_verifier.c - the verifier's HTTP decision endpoint on loopback
+ * (issue 5): p50/p99 of POST /v1/decide for a real agent chain (attestd on
+ * swtpm, pushing to the verifier), where every reply waits for its audit
+ * record's group commit (fdatasync), against GET /v1/health on the same
+ * kept-alive TLS 1.3 connection in the same run (the HTTP + TLS floor).
+ *
+ * Report only: nothing asserts on time. Each decision's answer is checked
+ * (allow) once before timing.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <CUnit/Basic.h>
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+
+#include "testutil.h"
+#include "testutil_verifier.h"
+
+#define N 2000
+
+static const char policy[] =
+	"{\"version\":1,\"rules\":[{\"name\":\"records-read\",\"effect\":\"allow\","
+	"\"resources\":[\"ehr:patient/**\"],\"actions\":[\"read\"],"
+	"\"require\":{\"scopes\":[\"ehr:read\"],\"host_attested_within\":30}}]}";
+
+struct sink {
+	char buf[4096];
+	size_t len;
+};
+
+static size_t sink_cb(char *d, size_t sz, size_t n, void *arg)
+{
+	struct sink *s = arg;
+	size_t add = sz * n;
+
+	if (add > sizeof(s->buf) - 1 - s->len)
+		add = sizeof(s->buf) - 1 - s->len;
+	memcpy(s->buf + s->len, d, add);
+	s->len += add;
+	s->buf[s->len] = '\0';
+	return sz * n;
+}
+
+/* n requests on one kept-alive connection; latencies in ms into v. */
+static int run(CURL *h, const char *url, const char *body, double *v, size_t n, const char *want)
+{
+	struct sink s;
+
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	if (body != NULL)
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+	else
+		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sink_cb);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
+	for (size_t i = 0; i < n; i++) {
+		double t0 = tu_now_ms();
+
+		s.len = 0;
+		s.buf[0] = '\0';
+		if (curl_easy_perform(h) != CURLE_OK)
+			return -1;
+		v[i] = tu_now_ms() - t0;
+		if (i == 0 && want != NULL && strstr(s.buf, want) == NULL) {
+			fprintf(stderr, "bench_verifier: unexpected answer %s\n", s.buf);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int rc_body;
+
+static void bench_body(void)
+{
+	struct vfleet f;
+	CURL *h;
+	char url[200], cert[800], key[800], *pem, *body;
+	cJSON *o;
+	static double dec[N], hl[N];
+	int rc = 0;
+
+	vfleet_up(&f, policy);
+	pem = tu_slurp(f.chain, NULL);
+	o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "chain", pem);
+	cJSON_AddStringToObject(o, "action", "read");
+	cJSON_AddStringToObject(o, "resource", "ehr:patient/1/record");
+	body = cJSON_PrintUnformatted(o);
+	/* wait until the host's first push and the inventory report landed */
+	for (int i = 0; i < 200; i++) {
+		cJSON *rep = NULL;
+
+		if (verifier_call(&f.v, AS_RESOURCE, "/v1/decide", body, &rep) == 200 &&
+		    strcmp(reply_reason(rep), "ATTEST_OK") == 0) {
+			cJSON_Delete(rep);
+			break;
+		}
+		cJSON_Delete(rep);
+		usleep(50000);
+	}
+	snprintf(cert, sizeof(cert), "%s.pem", f.v.resource);
+	snprintf(key, sizeof(key), "%s.key", f.v.resource);
+	h = curl_easy_init();
+	curl_easy_setopt(h, CURLOPT_CAINFO, f.v.cacert);
+	curl_easy_setopt(h, CURLOPT_SSLCERT, cert);
+	curl_easy_setopt(h, CURLOPT_SSLKEY, key);
+	curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_3);
+	snprintf(url, sizeof(url), "%s/v1/decide", f.v.url);
+	if (run(h, url, body, dec, 50, "\"allow\"") != 0 || run(h, url, body, dec, N, NULL) != 0) {
+		printf("decide_http_ms_p50: n/a\n");
+		rc = 1;
+	}
+	snprintf(url, sizeof(url), "%s/v1/health", f.v.url);
+	if (rc == 0 && run(h, url, NULL, hl, N, "\"ok\"") != 0) {
+		printf("health_http_ms_p50: n/a\n");
+		rc = 1;
+	}
+	if (rc == 0) {
+		tu_sort_doubles(dec, N);
+		tu_sort_doubles(hl, N);
+		printf("decide_http_ms_p50: %.3f\n", dec[N / 2]);
+		printf("decide_http_ms_p99: %.3f\n", dec[N * 99 / 100]);
+		printf("health_http_ms_p50: %.3f\n", hl[N / 2]);
+		printf("health_http_ms_p99: %.3f\n", hl[N * 99 / 100]);
+		printf("decide_over_health_p50_ratio: %.2f\n", dec[N / 2] / hl[N / 2]);
+		printf("decide_http_per_s_one_connection: %.0f\n", 1000.0 / dec[N / 2]);
+	}
+	curl_easy_cleanup(h);
+	cJSON_free(body);
+	cJSON_Delete(o);
+	free(pem);
+	vfleet_down(&f);
+	rc_body = rc;
+}
+
+/* The fleet helpers assert with CUnit, so the bench runs as one test. */
+int main(void)
+{
+	unsigned failed = 1;
+
+	if (CU_initialize_registry() == CUE_SUCCESS) {
+		CU_pSuite s = CU_add_suite("bench_verifier", NULL, NULL);
+
+		if (s != NULL && CU_add_test(s, "decide", bench_body) != NULL)
+			(void)CU_run_all_tests();
+		failed = CU_get_number_of_failures();
+		CU_cleanup_registry();
+	}
+	return failed != 0 || rc_body != 0;
+}
