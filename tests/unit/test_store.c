@@ -748,6 +748,18 @@ static void test_corrupt_rows(void)
 	TU_ASSERT_ERR(s->ops->host_get(s, "web-01", &got), ATTEST_E_STATE);
 	vstore_close(s);
 
+	/* a code this verifier does not know (a newer one wrote it) is kept;
+	 * a negative one is not a code */
+	raw_exec(path, "UPDATE hosts SET state = 1, reason_code = 500;");
+	s = open_ok(path);
+	TU_ASSERT_ERR(s->ops->host_get(s, "web-01", &got), ATTEST_OK);
+	CU_ASSERT(got.reason_code == 500);
+	vstore_close(s);
+	raw_exec(path, "UPDATE hosts SET reason_code = -1;");
+	s = open_ok(path);
+	TU_ASSERT_ERR(s->ops->host_get(s, "web-01", &got), ATTEST_E_STATE);
+	vstore_close(s);
+
 	/* a 31-byte SPKI hash: the caller is never found, and a listing fails */
 	raw_exec(path, "PRAGMA ignore_check_constraints = 1;"
 		       "UPDATE callers SET spki_hash = substr(spki_hash, 1, 31);");
