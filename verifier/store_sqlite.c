@@ -461,7 +461,9 @@ static int host_row(sqlite3_stmt *st, struct vhost *h)
 	    (r = c_int(st, 1, VHOST_NEW, VHOST_UNTRUSTED, &v)) != ATTEST_OK)
 		return r;
 	h->state = (enum vhost_state)v;
-	if ((r = c_intv(st, 2, 0, ATTEST_E__COUNT - 1, &h->reason_code)) != ATTEST_OK ||
+	/* Any non-negative code: a newer verifier may have stored a code this
+	 * one does not know, which is no reason to lose the host. */
+	if ((r = c_intv(st, 2, 0, INT32_MAX, &h->reason_code)) != ATTEST_OK ||
 	    (r = c_text(st, 3, h->reason, sizeof(h->reason))) != ATTEST_OK ||
 	    (r = c_int(st, 4, INT64_MIN, INT64_MAX, &h->last_good)) != ATTEST_OK ||
 	    (r = c_int(st, 5, INT64_MIN, INT64_MAX, &h->last_quote)) != ATTEST_OK ||
@@ -1182,6 +1184,15 @@ static int migrate(sqlite3 *db)
 				   "store: database schema version %" PRId64
 				   " is newer than this verifier's (%d)",
 				   uv, SCHEMA_VERSION);
+	if (uv > 0) {
+		/* no step runs on a database that is not ours */
+		if ((r = query_int(db, "PRAGMA application_id", &app)) != ATTEST_OK)
+			return r;
+		if (app != APPLICATION_ID)
+			return attest_fail(ATTEST_E_STATE,
+					   "store: application id %" PRId64 " is not attest-verifier's",
+					   app);
+	}
 	for (size_t i = 0; i < NMIGRATIONS; i++) {
 		const struct migration *m = &migrations[i];
 

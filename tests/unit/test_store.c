@@ -429,6 +429,94 @@ static void test_nonces(void)
 	tu_rmtree(dir);
 }
 
+/* Several processes, each with its own vstore on one new file: all open
+ * it (one migrates, the others find version 1), and of all the takers of
+ * each nonce exactly one wins; the others are told "used". */
+#define RACERS 4
+#define RACE_NONCES 24
+
+static void race_child(const char *path, int open_fd, int take_fd)
+{
+	struct vstore *s = NULL;
+	uint8_t n[VSTORE_NONCE_LEN];
+	char c;
+	int won = 0;
+
+	if (read(open_fd, &c, 1) != 1)
+		_exit(101);
+	if (vstore_sqlite_open(path, &s) != ATTEST_OK) {
+		fprintf(stderr, "  racer open: %s\n", attest_errdetail());
+		_exit(102);
+	}
+	/* wait until the parent has issued the nonces */
+	if (read(take_fd, &c, 1) != 1)
+		_exit(103);
+	for (int i = 0; i < RACE_NONCES; i++) {
+		int r;
+
+		nonce_of(n, 0x40 + i);
+		r = s->ops->nonce_take(s, "h1", n, 10);
+		if (r == ATTEST_OK)
+			won++;
+		else if (r != ATTEST_E_NONCE || strcmp(attest_errdetail(), "used") != 0) {
+			fprintf(stderr, "  racer take: %s (%s)\n", attest_errname(r),
+				attest_errdetail());
+			_exit(104);
+		}
+	}
+	vstore_close(s);
+	_exit(won);
+}
+
+static void test_concurrent(void)
+{
+	char dir[512], path[600], v[64];
+	uint8_t n[VSTORE_NONCE_LEN];
+	pid_t pids[RACERS];
+	struct vstore *s;
+	int go[2], take[2], total = 0;
+
+	tu_mkdtemp(dir, sizeof(dir));
+	path_in(path, sizeof(path), dir, "v.db");
+	CU_ASSERT_FATAL(pipe(go) == 0 && pipe(take) == 0);
+	for (int i = 0; i < RACERS; i++) {
+		pids[i] = fork();
+		CU_ASSERT_FATAL(pids[i] >= 0);
+		if (pids[i] == 0) {
+			close(go[1]);
+			close(take[1]);
+			race_child(path, go[0], take[0]);
+		}
+	}
+	close(go[0]);
+	close(take[0]);
+	/* release all openers at once */
+	for (int i = 0; i < RACERS; i++)
+		CU_ASSERT_FATAL(write(go[1], "o", 1) == 1);
+	s = open_ok(path);
+	for (int i = 0; i < RACE_NONCES; i++) {
+		nonce_of(n, 0x40 + i);
+		TU_ASSERT_ERR(s->ops->nonce_issue(s, "h1", n, 1000), ATTEST_OK);
+	}
+	for (int i = 0; i < RACERS; i++)
+		CU_ASSERT_FATAL(write(take[1], "t", 1) == 1);
+	close(go[1]);
+	close(take[1]);
+	for (int i = 0; i < RACERS; i++) {
+		int st;
+
+		CU_ASSERT_FATAL(waitpid(pids[i], &st, 0) == pids[i]);
+		CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) <= RACE_NONCES);
+		if (WIFEXITED(st) && WEXITSTATUS(st) <= RACE_NONCES)
+			total += WEXITSTATUS(st);
+	}
+	CU_ASSERT(total == RACE_NONCES);
+	vstore_close(s);
+	raw_text(path, "PRAGMA user_version", v, sizeof(v));
+	CU_ASSERT_STRING_EQUAL(v, "1");
+	tu_rmtree(dir);
+}
+
 /* ---- agents ---- */
 
 struct agent_collect {
@@ -748,6 +836,18 @@ static void test_corrupt_rows(void)
 	TU_ASSERT_ERR(s->ops->host_get(s, "web-01", &got), ATTEST_E_STATE);
 	vstore_close(s);
 
+	/* a code this verifier does not know (a newer one wrote it) is kept;
+	 * a negative one is not a code */
+	raw_exec(path, "UPDATE hosts SET state = 1, reason_code = 500;");
+	s = open_ok(path);
+	TU_ASSERT_ERR(s->ops->host_get(s, "web-01", &got), ATTEST_OK);
+	CU_ASSERT(got.reason_code == 500);
+	vstore_close(s);
+	raw_exec(path, "UPDATE hosts SET reason_code = -1;");
+	s = open_ok(path);
+	TU_ASSERT_ERR(s->ops->host_get(s, "web-01", &got), ATTEST_E_STATE);
+	vstore_close(s);
+
 	/* a 31-byte SPKI hash: the caller is never found, and a listing fails */
 	raw_exec(path, "PRAGMA ignore_check_constraints = 1;"
 		       "UPDATE callers SET spki_hash = substr(spki_hash, 1, 31);");
@@ -877,6 +977,7 @@ int main(void)
 		{ "symlinks, loose modes and directories refused", test_file_refusals },
 		{ "hosts: round trip, 64-bit counters, list, bad input", test_hosts },
 		{ "nonces: once, used, expired, other host, unknown, prune", test_nonces },
+		{ "processes racing: one migration, each nonce taken once", test_concurrent },
 		{ "agents: host must exist, approve, revoke, list, bad input", test_agents },
 		{ "reference sets: put, list, active toggling", test_refsets },
 		{ "callers by SPKI hash; settings", test_callers_settings },
