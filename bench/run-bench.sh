@@ -6,9 +6,10 @@
 # (attestd issuance; it starts $BUILD/attestd), then bench_intent,
 # bench_quote (quote appraisal, check-quote vs tpm2_checkquote), bench_store
 # (the verifier's SQLite store, its database in the same scratch dir),
-# bench_policy, bench_audit (audit log appends and verification) and
-# bench_verifier (the HTTP decision endpoint with attestd pushing), and
-# removes everything on exit. Report only: a missing tool or a failed run prints a
+# bench_policy, bench_decide (in-process decisions), bench_audit (audit log
+# appends and verification) and bench_verifier (the HTTP decision endpoint
+# with attestd pushing), and removes everything on exit. Report only: a
+# missing tool or a failed run prints a
 # message and the exit status says so, but `make bench` never fails on it.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -61,7 +62,8 @@ echo "# $(swtpm --version 2>&1 | head -n 1); $(tpm2_sign --version 2>&1 | sed -n
 # status is the last failure's.
 rc=0
 for b in "$bin" "$issue_bin" "$BUILD/bench/bench_intent" "$BUILD/bench/bench_quote" \
-	"$BUILD/bench/bench_store" "$BUILD/bench/bench_policy" "$BUILD/bench/bench_audit" "$BUILD/bench/bench_verifier"; do
+	"$BUILD/bench/bench_store" "$BUILD/bench/bench_policy" "$BUILD/bench/bench_decide" \
+	"$BUILD/bench/bench_audit" "$BUILD/bench/bench_verifier"; do
 	if [ ! -x "$b" ]; then
 		echo "run-bench: $b missing; run 'make bench'" >&2
 		rc=1

@@ -4,10 +4,12 @@
  * cryptographic checks that do not change with time or with the fleet view:
  *   issuers: a CA certificate (by DER hash) that verified to the fleet root
  *            with the path rule, with its verified path and, for an agent
- *            CA, the result of its TPM evidence check;
+ *            CA, the result of its TPM evidence check together with the
+ *            AK it was checked against (a different AK in the fleet view,
+ *            e.g. after the host re-enrolled, checks the evidence again);
  *   leaves:  a presented leaf (by DER hash, or the PEM text's hash) with
- *            its agent, host, validity window (the minimum over its path
- *            and its intent chain), scopes and verified intent chain.
+ *            its agent, host, validity window (over its path), the intent
+ *            chain's expiry, scopes and verified intent chain.
  * Validity, revocation, approval, host state and policy are checked on
  * every decision. The order of checks is docs/verifier.md "Decisions".
  */
@@ -38,6 +40,8 @@ struct issuer {
 	STACK_OF(X509) *path; /* this CA, then its issuers up to the root */
 	int64_t not_before, not_after; /* over the path */
 	int evidence_done;            /* the path's agent CA evidence verified */
+	uint8_t ak[sizeof(TPM2B_PUBLIC)]; /* ... against this AK (marshalled) */
+	size_t ak_len;
 	char uuid[40];
 	uint8_t measurement[32];
 };
@@ -47,7 +51,8 @@ struct leaf {
 	int used;
 	char agent[400];
 	char host[64];
-	int64_t not_before, not_after; /* leaf, path and intent chain */
+	int64_t not_before, not_after; /* leaf and path */
+	int64_t intent_exp;            /* the intent chain's expiry, INT64_MAX without */
 	struct issuer *iss;            /* slot of the leaf's issuer */
 	uint8_t iss_key[32];           /* to notice the slot was reused */
 	char *scopes_buf;              /* leaf's scopes, NUL-separated */
@@ -459,6 +464,7 @@ static int verify_leaf(struct attest_decider *d, const struct attest_decide_req 
 	(void)snprintf(l->host, sizeof(l->host), "%s", id.host);
 	l->not_before = iss->not_before;
 	l->not_after = iss->not_after;
+	l->intent_exp = INT64_MAX;
 	if ((r = window(leaf, &l->not_before, &l->not_after)) != ATTEST_OK ||
 	    (r = split_scopes(l, leaf)) != ATTEST_OK) {
 		leaf_clear(l);
@@ -479,8 +485,7 @@ static int verify_leaf(struct attest_decider *d, const struct attest_decide_req 
 				leaf_clear(l);
 				goto out;
 			}
-			if (attest_intent_chain_expiry(l->intent) < l->not_after)
-				l->not_after = attest_intent_chain_expiry(l->intent);
+			l->intent_exp = attest_intent_chain_expiry(l->intent);
 		} else if (ir != ATTEST_E_NOT_FOUND) {
 			r = attest_fail(ATTEST_E_INTENT_CHAIN, "leaf intent: %s", attest_errdetail());
 			leaf_clear(l);
@@ -498,7 +503,7 @@ out:
 }
 
 /* The agent CA of the leaf's path (the cert with an agent ID and pathlen
- * 1) checked against the host's AK, once per cached issuer. */
+ * 1) checked against the host's AK, once per cached issuer and AK. */
 static int check_evidence(struct issuer *iss, const struct attest_host_facts *hf)
 {
 	TPM2B_PUBLIC ak;
@@ -507,8 +512,10 @@ static int check_evidence(struct issuer *iss, const struct attest_host_facts *hf
 	X509 *agent_ca = NULL;
 	int r;
 
-	if (iss->evidence_done)
+	if (iss->evidence_done && hf->ak != NULL && hf->ak_len == iss->ak_len &&
+	    memcmp(hf->ak, iss->ak, iss->ak_len) == 0)
 		return ATTEST_OK;
+	iss->evidence_done = 0;
 	for (int i = 0; i < sk_X509_num(iss->path) && agent_ca == NULL; i++) {
 		X509 *c = sk_X509_value(iss->path, i);
 
@@ -518,7 +525,7 @@ static int check_evidence(struct issuer *iss, const struct attest_host_facts *hf
 	if (agent_ca == NULL)
 		return attest_fail(ATTEST_E_AGENT_EVIDENCE, "no agent CA in the path");
 	memset(&ak, 0, sizeof(ak));
-	if (hf->ak == NULL || Tss2_MU_TPM2B_PUBLIC_Unmarshal(hf->ak, hf->ak_len, &off, &ak) !=
+	if (hf->ak == NULL || hf->ak_len > sizeof(iss->ak) || Tss2_MU_TPM2B_PUBLIC_Unmarshal(hf->ak, hf->ak_len, &off, &ak) !=
 				      TSS2_RC_SUCCESS || off != hf->ak_len)
 		return attest_fail(ATTEST_E_AGENT_EVIDENCE, "host AK unknown or malformed");
 	if ((r = attest_agent_ca_evidence(agent_ca, &ak, &info)) != ATTEST_OK)
@@ -526,6 +533,8 @@ static int check_evidence(struct issuer *iss, const struct attest_host_facts *hf
 	(void)snprintf(iss->uuid, sizeof(iss->uuid), "%s", info.uuid);
 	memcpy(iss->measurement, info.measurement, 32);
 	attest_agent_ca_info_clear(&info);
+	memcpy(iss->ak, hf->ak, hf->ak_len);
+	iss->ak_len = hf->ak_len;
 	iss->evidence_done = 1;
 	return ATTEST_OK;
 }
@@ -626,7 +635,11 @@ static int decide_cached(struct attest_decider *d, struct leaf *l,
 	out->intent = l->intent;
 	if (now < l->not_before || now >= l->not_after)
 		return deny(out, ATTEST_E_CERT_EXPIRED,
-			    "a certificate or the intent chain is outside its validity window");
+			    "a certificate of the chain is outside its validity window");
+	/* as attest_intent_verify says of a leaf seen for the first time */
+	if (now >= l->intent_exp)
+		return deny(out, ATTEST_E_INTENT_EXPIRED, "the intent chain expired at %lld",
+			    (long long)l->intent_exp);
 	if ((r = host_facts(d, l->host, &hf)) != ATTEST_OK ||
 	    (r = agent_facts(d, l->agent, &af)) != ATTEST_OK)
 		return deny(out, r, "%s", attest_errdetail());

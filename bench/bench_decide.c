@@ -1,0 +1,329 @@
+/* bench_decide.c - in-process attest_decide on one core, as ratios to one
+ * ECDSA P-256 verify measured in the same run (issue 5, "Benchmark"; make
+ * bench). All in software, no TPM.
+ *
+ * Report only: machines are noisy, so nothing here asserts on time. Every
+ * timed call's result is checked; a figure whose run failed prints "n/a"
+ * and the process exits 1 at the end (make bench ignores that).
+ *
+ * Fixture: the software fleet of tests/unit/testutil_intent.c. Its agent
+ * CAs carry creation evidence made by a per-host *software* AK, which the
+ * decider's evidence check accepts against that AK: what is measured is
+ * the library's work, not a TPM's (the evidence is checked once per agent
+ * CA and cached, so it is in neither timed figure). The fleet view is an
+ * in-memory table that accepts (web-01 trusted and attested 10 s before,
+ * agent intake registered and approved); the policy has one allow rule
+ * requiring scope ehr.read and a host attested within 300 s.
+ *
+ * Baseline: one ECDSA P-256 verify of a 64-byte message with
+ * EVP_DigestVerifyInit + EVP_DigestVerify (SHA-256 included), a fresh
+ * EVP_MD_CTX per call, the key already parsed.
+ *
+ *   repeated: the same chain (leaf with a depth-0 intent grant, agent CA,
+ *             host CA) decided again and again: cache lookups, the fleet
+ *             view, scopes and the policy; no signature.
+ *   new leaf: every call a leaf not seen before, each with its own depth-0
+ *             grant, under the already cached agent CA: two signatures
+ *             (the leaf's and the grant's) plus parsing. The leaves and
+ *             grants are made before timing.
+ * ratio = ECDSA verify time / decision time (decisions per ECDSA verify).
+ * The phases run interleaved in ROUNDS rounds so drift hits them alike.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "attest/decide.h"
+#include "attest/policy.h"
+#include "testutil.h"
+#include "testutil_intent.h"
+
+#define ROUNDS 5
+#define WARMUP 20
+#define N_ECDSA 1000   /* per round */
+#define N_REPEATED 4000
+#define N_NEW 200      /* per round; ROUNDS * N_NEW leaves made up front */
+
+static struct {
+	uint8_t ak[sizeof(TPM2B_PUBLIC)];
+	size_t ak_len;
+	EVP_PKEY *ecdsa_key;
+	unsigned char msg[64], sig[80];
+	size_t siglen;
+	struct attest_policy *policy;
+	struct attest_decider *d;
+	STACK_OF(X509) *repeated;
+	STACK_OF(X509) **fresh;
+	int nfresh, next_fresh;
+	int failures;
+} bx;
+
+static const char POLICY[] =
+	"{\"version\":1,\"rules\":[{\"name\":\"read-records\",\"effect\":\"allow\","
+	"\"resources\":[\"ehr:patient/**\"],\"actions\":[\"read\"],"
+	"\"require\":{\"scopes\":[\"ehr.read\"],\"host_attested_within\":300}}]}";
+
+static int host_cb(void *arg, const char *host, struct attest_host_facts *out)
+{
+	(void)arg;
+	if (strcmp(host, "web-01") != 0)
+		return ATTEST_E_NOT_FOUND;
+	out->trusted = 1;
+	out->last_good = (int64_t)fx.t0 - 10;
+	out->ak = bx.ak;
+	out->ak_len = bx.ak_len;
+	return ATTEST_OK;
+}
+
+static int agent_cb(void *arg, const char *id, struct attest_agent_facts *out)
+{
+	(void)arg;
+	if (strcmp(id, ID_A) != 0)
+		return ATTEST_E_NOT_FOUND;
+	out->approved = 1;
+	snprintf(out->uuid, sizeof(out->uuid), "%s", FX_UUID);
+	memcpy(out->measurement, fx.a.measurement, 32);
+	out->risk_tier = ATTEST_RISK_TIER_LOW;
+	out->risk_score = 10;
+	out->scopes = "ehr.read ehr.write billing.read";
+	out->data_classes = "phi";
+	return ATTEST_OK;
+}
+
+static const struct attest_facts facts = { host_cb, agent_cb, NULL };
+
+/* A new leaf of A with ehr.read and its own grant (task-<i>). */
+static STACK_OF(X509) *leaf_with_grant(int i)
+{
+	struct attest_intent_claims c = claims(ID_A, 0);
+	char jti[32], *tok = NULL;
+	X509 *leaf;
+	STACK_OF(X509) *sk;
+
+	snprintf(jti, sizeof(jti), "task-%d", i);
+	c.jti = jti;
+	NEED(attest_intent_grant_make(fx.issuer, ISS, &c, &tok) == ATTEST_OK);
+	leaf = make_leaf(&fx.a, "ehr.read", tok);
+	sk = chain_of(&fx.a, leaf);
+	X509_free(leaf);
+	free(tok);
+	return sk;
+}
+
+static void bench_up(void)
+{
+	EVP_MD_CTX *md;
+
+	fixture_up();
+	fx_ak_public(fx.ak1, bx.ak, sizeof(bx.ak), &bx.ak_len);
+	NEED(attest_policy_load(POLICY, strlen(POLICY), &bx.policy) == ATTEST_OK);
+	NEED(attest_decider_new(fx.root, fx.trust, &facts, &bx.d) == ATTEST_OK);
+	attest_decider_set_policy(bx.d, bx.policy);
+	bx.repeated = leaf_with_grant(-1);
+	bx.nfresh = ROUNDS * N_NEW;
+	bx.fresh = calloc((size_t)bx.nfresh, sizeof(*bx.fresh));
+	NEED(bx.fresh != NULL);
+	for (int i = 0; i < bx.nfresh; i++)
+		bx.fresh[i] = leaf_with_grant(i);
+
+	bx.ecdsa_key = p256();
+	memset(bx.msg, 0x5a, sizeof(bx.msg));
+	md = EVP_MD_CTX_new();
+	bx.siglen = sizeof(bx.sig);
+	NEED(md != NULL && EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, bx.ecdsa_key) == 1 &&
+	     EVP_DigestSign(md, bx.sig, &bx.siglen, bx.msg, sizeof(bx.msg)) == 1);
+	EVP_MD_CTX_free(md);
+}
+
+static void bench_down(void)
+{
+	for (int i = 0; i < bx.nfresh; i++)
+		sk_X509_pop_free(bx.fresh[i], X509_free);
+	free(bx.fresh);
+	sk_X509_pop_free(bx.repeated, X509_free);
+	attest_decider_free(bx.d);
+	attest_policy_free(bx.policy);
+	EVP_PKEY_free(bx.ecdsa_key);
+	fixture_down();
+}
+
+/* ---- the timed operations: 0 on success ---- */
+
+static int ecdsa_verify_once(void)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	int ok = md != NULL &&
+		 EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, bx.ecdsa_key) == 1 &&
+		 EVP_DigestVerify(md, bx.sig, bx.siglen, bx.msg, sizeof(bx.msg)) == 1;
+
+	EVP_MD_CTX_free(md);
+	return ok ? 0 : -1;
+}
+
+static int decide_once(STACK_OF(X509) *chain, const char *what)
+{
+	struct attest_decide_req req;
+	struct attest_decision out;
+	int r;
+
+	memset(&req, 0, sizeof(req));
+	req.chain = chain;
+	req.action = "read";
+	req.resource = "ehr:patient/123/notes/7";
+	req.now = (int64_t)fx.t0 + 5;
+	r = attest_decide(bx.d, &req, &out);
+	if (r != ATTEST_OK || !out.allow || out.intent == NULL) {
+		fprintf(stderr, "bench_decide: %s: %s (%s)\n", what, attest_errname(r), out.detail);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- measurement ---- */
+
+enum kind { K_ECDSA, K_REPEATED, K_NEW };
+
+struct series {
+	const char *what;
+	enum kind kind;
+	int per_round;
+	double *v; /* microseconds per call */
+	int n, ok;
+};
+
+static int run_once(const struct series *s)
+{
+	switch (s->kind) {
+	case K_ECDSA:
+		return ecdsa_verify_once();
+	case K_REPEATED:
+		return decide_once(bx.repeated, s->what);
+	case K_NEW:
+		if (bx.next_fresh >= bx.nfresh)
+			return -1;
+		return decide_once(bx.fresh[bx.next_fresh++], s->what);
+	}
+	return -1;
+}
+
+static void run_batch(struct series *s, int warm)
+{
+	double t0;
+
+	if (!s->ok)
+		return;
+	for (int i = 0; i < warm; i++)
+		if (run_once(s) != 0)
+			goto fail;
+	for (int i = 0; i < s->per_round; i++) {
+		t0 = tu_now_ms();
+		if (run_once(s) != 0)
+			goto fail;
+		s->v[s->n++] = (tu_now_ms() - t0) * 1e3;
+	}
+	return;
+fail:
+	fprintf(stderr, "bench_decide: %s failed; its figures are n/a\n", s->what);
+	s->ok = 0;
+	bx.failures++;
+}
+
+struct stats {
+	double mean, p50, p99;
+	int ok;
+};
+
+/* Sorts v in place. */
+static struct stats stats_of(const struct series *s)
+{
+	struct stats st = { 0, 0, 0, 0 };
+	double sum = 0;
+	int n = s->n;
+
+	if (!s->ok || n <= 0)
+		return st;
+	tu_sort_doubles(s->v, (size_t)n);
+	for (int i = 0; i < n; i++)
+		sum += s->v[i];
+	st.mean = sum / n;
+	st.p50 = n % 2 ? s->v[n / 2] : (s->v[n / 2 - 1] + s->v[n / 2]) / 2;
+	st.p99 = s->v[(size_t)((n - 1) * 0.99)];
+	st.ok = 1;
+	return st;
+}
+
+static void print_fig(const char *name, int ok, double v, int prec, const char *note)
+{
+	if (ok)
+		printf("%-44s %10.*f  %s\n", name, prec, v, note);
+	else
+		printf("%-44s %10s  %s\n", name, "n/a", note);
+}
+
+int main(void)
+{
+	struct series s[3] = {
+		{ "ecdsa_p256_verify", K_ECDSA, N_ECDSA, NULL, 0, 1 },
+		{ "decide repeated chain", K_REPEATED, N_REPEATED, NULL, 0, 1 },
+		/* no warm-up: each leaf is decided once (the warm-up uses the
+		 * repeated chain, which caches the agent CA) */
+		{ "decide new leaf", K_NEW, N_NEW, NULL, 0, 1 },
+	};
+	struct stats st[3];
+	char note[160];
+	double t0 = tu_now_ms();
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	printf("# bench_decide (software fleet, software-AK evidence, no TPM): us per call, mean "
+	       "of n; ratio = one ECDSA P-256 verify / one decision (decisions per verify); "
+	       "report only, nothing asserted\n");
+	bench_up();
+	for (int k = 0; k < 3; k++) {
+		s[k].v = malloc(sizeof(double) * (size_t)(s[k].per_round * ROUNDS));
+		NEED(s[k].v != NULL);
+	}
+	for (int round = 0; round < ROUNDS; round++)
+		for (int k = 0; k < 3; k++)
+			run_batch(&s[k], round == 0 && k != K_NEW ? WARMUP : 0);
+	for (int k = 0; k < 3; k++)
+		st[k] = stats_of(&s[k]);
+
+	snprintf(note, sizeof(note), "EVP_DigestVerify, 64-byte message, n=%d, p50 %.2f", s[0].n,
+		 st[0].p50);
+	print_fig("ecdsa_p256_verify_us", st[0].ok, st[0].mean, 2, note);
+	snprintf(note, sizeof(note), "n=%d", s[0].n);
+	print_fig("ecdsa_p256_verifies_per_s", st[0].ok && st[0].mean > 0,
+		  st[0].mean > 0 ? 1e6 / st[0].mean : 0, 0, note);
+
+	snprintf(note, sizeof(note), "same chain (depth-0 intent leaf), n=%d, p50 %.2f, p99 %.2f",
+		 s[1].n, st[1].p50, st[1].p99);
+	print_fig("decide_repeated_us", st[1].ok, st[1].mean, 2, note);
+	snprintf(note, sizeof(note), "n=%d", s[1].n);
+	print_fig("decide_repeated_per_s", st[1].ok && st[1].mean > 0,
+		  st[1].mean > 0 ? 1e6 / st[1].mean : 0, 0, note);
+	snprintf(note, sizeof(note), "target >= 5; p50 ratio %.2f",
+		 st[1].p50 > 0 ? st[0].p50 / st[1].p50 : 0);
+	print_fig("decide_repeated_ratio", st[0].ok && st[1].ok && st[1].mean > 0,
+		  st[1].mean > 0 ? st[0].mean / st[1].mean : 0, 2, note);
+
+	snprintf(note, sizeof(note),
+		 "new depth-0 intent leaf, cached agent CA, n=%d, p50 %.2f, p99 %.2f", s[2].n,
+		 st[2].p50, st[2].p99);
+	print_fig("decide_new_leaf_us", st[2].ok, st[2].mean, 2, note);
+	snprintf(note, sizeof(note), "n=%d", s[2].n);
+	print_fig("decide_new_leaf_per_s", st[2].ok && st[2].mean > 0,
+		  st[2].mean > 0 ? 1e6 / st[2].mean : 0, 0, note);
+	snprintf(note, sizeof(note), "target >= 0.4 (2 signatures: leaf, grant); p50 ratio %.2f",
+		 st[2].p50 > 0 ? st[0].p50 / st[2].p50 : 0);
+	print_fig("decide_new_leaf_ratio", st[0].ok && st[2].ok && st[2].mean > 0,
+		  st[2].mean > 0 ? st[0].mean / st[2].mean : 0, 2, note);
+
+	printf("# bench_decide: %.1f s, %d failure(s)\n", (tu_now_ms() - t0) / 1e3, bx.failures);
+	for (int k = 0; k < 3; k++)
+		free(s[k].v);
+	bench_down();
+	return bx.failures == 0 ? 0 : 1;
+}

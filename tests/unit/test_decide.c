@@ -1,0 +1,761 @@
+/* test_decide.c - in-process point-of-use decisions (attest_decide): each
+ * check with the code it denies with, on the cached and the uncached path.
+ *
+ * Software part: the fleet of testutil_intent.c (its agent CAs carry
+ * creation evidence by per-host software AKs, so the evidence check passes
+ * against the right AK) and an in-memory fleet view (the table below).
+ * TPM part: attestd on swtpm issues a real agent leaf chain; the evidence
+ * check runs against the host's enrolled AK from the fleet CA, and fails
+ * with the registration's UUID or measurement changed and with another
+ * TPM's AK (a second swtpm with a new endorsement seed). Targets: attest_decider_*, attest_decide (libattest/decide.c). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <openssl/bio.h>
+#include <openssl/crypto.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include "attest/decide.h"
+#include "attest/policy.h"
+#include "enrol.h"
+#include "tpm.h"
+#include "tpmsw.h"
+#include "testutil.h"
+#include "testutil_daemon.h"
+#include "testutil_intent.h"
+
+/* ---- the fleet view: a table the tests change ---- */
+
+struct host_row {
+	char name[64];
+	int revoked, trusted;
+	int64_t last_good;
+	uint8_t ak[sizeof(TPM2B_PUBLIC)];
+	size_t ak_len;
+};
+
+struct agent_row {
+	char id[400];
+	int revoked, approved;
+	char uuid[40];
+	uint8_t measurement[32];
+	char scopes[256], classes[64];
+};
+
+static struct {
+	struct host_row hosts[4];
+	size_t nhosts;
+	struct agent_row agents[8];
+	size_t nagents;
+	int host_calls;
+} view;
+
+static int host_cb(void *arg, const char *host, struct attest_host_facts *out)
+{
+	(void)arg;
+	view.host_calls++;
+	for (size_t i = 0; i < view.nhosts; i++) {
+		struct host_row *h = &view.hosts[i];
+
+		if (strcmp(h->name, host) == 0) {
+			out->revoked = h->revoked;
+			out->trusted = h->trusted;
+			out->last_good = h->last_good;
+			out->ak = h->ak;
+			out->ak_len = h->ak_len;
+			return ATTEST_OK;
+		}
+	}
+	return ATTEST_E_NOT_FOUND;
+}
+
+static int agent_cb(void *arg, const char *id, struct attest_agent_facts *out)
+{
+	(void)arg;
+	for (size_t i = 0; i < view.nagents; i++) {
+		struct agent_row *a = &view.agents[i];
+
+		if (strcmp(a->id, id) == 0) {
+			out->revoked = a->revoked;
+			out->approved = a->approved;
+			memcpy(out->uuid, a->uuid, sizeof(out->uuid));
+			memcpy(out->measurement, a->measurement, 32);
+			out->risk_tier = ATTEST_RISK_TIER_LOW;
+			out->risk_score = 10;
+			out->scopes = a->scopes;
+			out->data_classes = a->classes;
+			return ATTEST_OK;
+		}
+	}
+	return ATTEST_E_NOT_FOUND;
+}
+
+static const struct attest_facts facts = { host_cb, agent_cb, NULL };
+
+static struct host_row *host_row(const char *name)
+{
+	for (size_t i = 0; i < view.nhosts; i++)
+		if (strcmp(view.hosts[i].name, name) == 0)
+			return &view.hosts[i];
+	CU_FAIL_FATAL("no such host row");
+	return NULL;
+}
+
+static struct agent_row *agent_row(const char *id)
+{
+	for (size_t i = 0; i < view.nagents; i++)
+		if (strcmp(view.agents[i].id, id) == 0)
+			return &view.agents[i];
+	CU_FAIL_FATAL("no such agent row");
+	return NULL;
+}
+
+static void add_host(const char *name, const uint8_t *ak, size_t ak_len)
+{
+	struct host_row *h = &view.hosts[view.nhosts++];
+
+	memset(h, 0, sizeof(*h));
+	snprintf(h->name, sizeof(h->name), "%s", name);
+	h->trusted = 1;
+	h->last_good = fx.t0 - 10;
+	CU_ASSERT_FATAL(ak_len <= sizeof(h->ak));
+	memcpy(h->ak, ak, ak_len);
+	h->ak_len = ak_len;
+}
+
+static void add_agent(const char *id, const char *uuid, const uint8_t m[32])
+{
+	struct agent_row *a = &view.agents[view.nagents++];
+
+	memset(a, 0, sizeof(*a));
+	snprintf(a->id, sizeof(a->id), "%s", id);
+	a->approved = 1;
+	snprintf(a->uuid, sizeof(a->uuid), "%s", uuid);
+	memcpy(a->measurement, m, 32);
+	snprintf(a->scopes, sizeof(a->scopes), "ehr.read ehr.write billing.read");
+	snprintf(a->classes, sizeof(a->classes), "phi");
+}
+
+/* web-01 and db-01 trusted, attested 10 s ago, with their software AKs;
+ * A, B and C registered, approved, not revoked. */
+static void sw_view(void)
+{
+	uint8_t ak[sizeof(TPM2B_PUBLIC)];
+	size_t n = 0;
+
+	memset(&view, 0, sizeof(view));
+	fx_ak_public(fx.ak1, ak, sizeof(ak), &n);
+	add_host("web-01", ak, n);
+	fx_ak_public(fx.ak2, ak, sizeof(ak), &n);
+	add_host("db-01", ak, n);
+	add_agent(ID_A, FX_UUID, fx.a.measurement);
+	add_agent(ID_B, FX_UUID, fx.b.measurement);
+	add_agent(ID_C, FX_UUID, fx.c.measurement);
+}
+
+/* read on patient records needs ehr.read and a host attested within 300 s */
+static const char POLICY[] =
+	"{\"version\":1,\"rules\":["
+	"{\"name\":\"read-records\",\"effect\":\"allow\",\"resources\":[\"ehr:patient/**\"],"
+	"\"actions\":[\"read\"],\"require\":{\"scopes\":[\"ehr.read\"],"
+	"\"host_attested_within\":300}},"
+	"{\"name\":\"no-delete\",\"effect\":\"deny\",\"resources\":[\"**\"],\"actions\":[\"delete\"]}"
+	"]}";
+
+static struct attest_policy *policy;
+
+static struct attest_decider *decider(void)
+{
+	struct attest_decider *d = NULL;
+
+	TU_ASSERT_ERR(attest_decider_new(fx.root, fx.trust, &facts, &d), ATTEST_OK);
+	CU_ASSERT_FATAL(d != NULL);
+	attest_decider_set_policy(d, policy);
+	return d;
+}
+
+/* Decide `action` on `resource` for chain at now; returns the reason and
+ * checks it matches out.allow. */
+static int decide_at(struct attest_decider *d, STACK_OF(X509) *chain, const char *action,
+		     const char *resource, int64_t now, struct attest_decision *out)
+{
+	struct attest_decide_req req;
+	struct attest_decision tmp;
+	int r;
+
+	if (out == NULL)
+		out = &tmp;
+	memset(&req, 0, sizeof(req));
+	req.chain = chain;
+	req.action = action;
+	req.resource = resource;
+	req.now = now;
+	r = attest_decide(d, &req, out);
+	CU_ASSERT_EQUAL(r, out->reason);
+	CU_ASSERT_EQUAL(out->allow, r == ATTEST_OK);
+	if (getenv("ATTEST_TEST_VERBOSE") != NULL)
+		fprintf(stderr, "  decide: %s [%s] %s\n", attest_errname(r), out->rule, out->detail);
+	return r;
+}
+
+#define NOTES "ehr:patient/123/notes/7"
+
+static int decide(struct attest_decider *d, STACK_OF(X509) *chain)
+{
+	return decide_at(d, chain, "read", NOTES, fx.t0 + 5, NULL);
+}
+
+/* A's leaf with scopes (and an intent chain), in a chain. */
+static STACK_OF(X509) *leaf_chain(const struct agent *ag, const char *scopes, const char *intent)
+{
+	X509 *leaf = make_leaf(ag, scopes, intent);
+	STACK_OF(X509) *sk = chain_of(ag, leaf);
+
+	X509_free(leaf);
+	return sk;
+}
+
+static char *pem_of(STACK_OF(X509) *chain, size_t *len)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	char *p, *out;
+	long n;
+
+	CU_ASSERT_FATAL(b != NULL);
+	for (int i = 0; i < sk_X509_num(chain); i++)
+		CU_ASSERT_FATAL(PEM_write_bio_X509(b, sk_X509_value(chain, i)) == 1);
+	n = BIO_get_mem_data(b, &p);
+	out = malloc((size_t)n + 1);
+	CU_ASSERT_FATAL(out != NULL);
+	memcpy(out, p, (size_t)n);
+	out[n] = '\0';
+	*len = (size_t)n;
+	BIO_free(b);
+	return out;
+}
+
+/* ---- software fleet ---- */
+
+static void test_allow(void)
+{
+	struct attest_decider *d;
+	struct attest_decision out;
+	STACK_OF(X509) *ch = leaf_chain(&fx.a, "ehr.read billing.read", NULL);
+	struct attest_decide_req req;
+	size_t len = 0;
+	char *pem = pem_of(ch, &len);
+
+	sw_view();
+	d = decider();
+	TU_ASSERT_ERR(decide_at(d, ch, "read", NOTES, fx.t0 + 5, &out), ATTEST_OK);
+	CU_ASSERT_STRING_EQUAL(out.rule, "read-records");
+	CU_ASSERT_STRING_EQUAL(out.agent, ID_A);
+	CU_ASSERT_STRING_EQUAL(out.host, "web-01");
+	CU_ASSERT_PTR_NULL(out.intent);
+	/* again, from the cache; the facts are read again every time */
+	view.host_calls = 0;
+	TU_ASSERT_ERR(decide(d, ch), ATTEST_OK);
+	CU_ASSERT(view.host_calls >= 1);
+	/* explicit deny rule */
+	TU_ASSERT_ERR(decide_at(d, ch, "delete", NOTES, fx.t0 + 5, &out), ATTEST_E_POLICY_DENY);
+	CU_ASSERT_STRING_EQUAL(out.rule, "no-delete");
+	/* default deny: no rule for the resource */
+	TU_ASSERT_ERR(decide_at(d, ch, "read", "billing:account/9", fx.t0 + 5, &out),
+		      ATTEST_E_NO_RULE);
+	/* the same chain as PEM */
+	memset(&req, 0, sizeof(req));
+	req.pem = pem;
+	req.pem_len = len;
+	req.action = "read";
+	req.resource = NOTES;
+	req.now = fx.t0 + 5;
+	TU_ASSERT_ERR(attest_decide(d, &req, &out), ATTEST_OK);
+	TU_ASSERT_ERR(attest_decide(d, &req, &out), ATTEST_OK);
+	/* no policy: default deny */
+	attest_decider_set_policy(d, NULL);
+	TU_ASSERT_ERR(decide(d, ch), ATTEST_E_NO_RULE);
+	attest_decider_free(d);
+	free(pem);
+	sk_X509_pop_free(ch, X509_free);
+}
+
+static void test_foreign_root(void)
+{
+	struct attest_decider *d;
+
+	sw_view();
+	d = decider();
+	/* A's ID, a chain from another fleet root */
+	TU_ASSERT_ERR(decide(d, fx.foreign.chain), ATTEST_E_CHAIN_UNTRUSTED);
+	/* our leaf presented with the other root's host CA */
+	{
+		STACK_OF(X509) *ch = sk_X509_new_null();
+
+		CU_ASSERT_FATAL(ch != NULL);
+		X509_add_cert(ch, fx.a.leaf, X509_ADD_FLAG_UP_REF);
+		X509_add_cert(ch, fx.foreign.ca, X509_ADD_FLAG_UP_REF);
+		X509_add_cert(ch, fx.hca_other, X509_ADD_FLAG_UP_REF);
+		TU_ASSERT_ERR(decide(d, ch), ATTEST_E_CHAIN_UNTRUSTED);
+		sk_X509_pop_free(ch, X509_free);
+	}
+	/* and after A's real chain cached its issuer */
+	TU_ASSERT_ERR(decide(d, fx.a.chain), ATTEST_E_NO_RULE); /* no scopes on fx.a.leaf */
+	TU_ASSERT_ERR(decide(d, fx.foreign.chain), ATTEST_E_CHAIN_UNTRUSTED);
+	attest_decider_free(d);
+}
+
+static void test_validity(void)
+{
+	struct attest_decider *d;
+	STACK_OF(X509) *ch = leaf_chain(&fx.a, "ehr.read", NULL);
+	STACK_OF(X509) *ch2 = leaf_chain(&fx.a, "ehr.read", NULL);
+
+	sw_view();
+	/* first sight: expired (leaf notAfter ~ t0 + 1140), not yet valid */
+	d = decider();
+	TU_ASSERT_ERR(decide_at(d, ch, "read", NOTES, fx.t0 + 1200, NULL), ATTEST_E_CERT_EXPIRED);
+	attest_decider_free(d);
+	d = decider();
+	TU_ASSERT_ERR(decide_at(d, ch, "read", NOTES, fx.t0 - 120, NULL), ATTEST_E_CERT_EXPIRED);
+	attest_decider_free(d);
+	/* cached leaf: allowed, then later and earlier */
+	d = decider();
+	TU_ASSERT_ERR(decide(d, ch), ATTEST_OK);
+	TU_ASSERT_ERR(decide_at(d, ch, "read", NOTES, fx.t0 + 1200, NULL), ATTEST_E_CERT_EXPIRED);
+	TU_ASSERT_ERR(decide_at(d, ch, "read", NOTES, fx.t0 - 120, NULL), ATTEST_E_CERT_EXPIRED);
+	TU_ASSERT_ERR(decide(d, ch), ATTEST_OK);
+	/* a new leaf under the cached issuer, past its notAfter */
+	TU_ASSERT_ERR(decide_at(d, ch2, "read", NOTES, fx.t0 + 1200, NULL), ATTEST_E_CERT_EXPIRED);
+	/* past the host CA's (t0 + 7200) too */
+	TU_ASSERT_ERR(decide_at(d, ch2, "read", NOTES, fx.t0 + 8000, NULL), ATTEST_E_CERT_EXPIRED);
+	attest_decider_free(d);
+	sk_X509_pop_free(ch2, X509_free);
+	sk_X509_pop_free(ch, X509_free);
+}
+
+/* A leaf under A's agent CA whose SAN is C's ID, signed by A's CA key. */
+static X509 *leaf_with_san(const char *uri)
+{
+	X509 *f = X509_dup(fx.a.leaf);
+	GENERAL_NAMES *gns = GENERAL_NAMES_new();
+	GENERAL_NAME *gn = GENERAL_NAME_new();
+	ASN1_IA5STRING *s = ASN1_IA5STRING_new();
+	int i;
+
+	CU_ASSERT_FATAL(f != NULL && gns != NULL && gn != NULL && s != NULL);
+	CU_ASSERT_FATAL(ASN1_STRING_set(s, uri, (int)strlen(uri)) == 1);
+	GENERAL_NAME_set0_value(gn, GEN_URI, s);
+	CU_ASSERT_FATAL(sk_GENERAL_NAME_push(gns, gn) > 0);
+	i = X509_get_ext_by_NID(f, NID_subject_alt_name, -1);
+	CU_ASSERT_FATAL(i >= 0);
+	X509_EXTENSION_free(X509_delete_ext(f, i));
+	CU_ASSERT_FATAL(X509_add1_ext_i2d(f, NID_subject_alt_name, gns, 0, X509V3_ADD_DEFAULT) == 1);
+	GENERAL_NAMES_free(gns);
+	CU_ASSERT_FATAL(X509_sign(f, fx.a.ca_key, EVP_sha256()) > 0);
+	return f;
+}
+
+static void test_other_agents_id(void)
+{
+	struct attest_decider *d;
+	X509 *f = leaf_with_san(ID_C);
+	STACK_OF(X509) *ch = chain_of(&fx.a, f);
+
+	sw_view();
+	d = decider();
+	TU_ASSERT_ERR(decide(d, ch), ATTEST_E_PATH);
+	/* again with A's issuer already cached (the path rule on the cached path) */
+	TU_ASSERT_ERR(decide(d, fx.a.chain), ATTEST_E_NO_RULE);
+	TU_ASSERT_ERR(decide(d, ch), ATTEST_E_PATH);
+	attest_decider_free(d);
+	sk_X509_pop_free(ch, X509_free);
+	X509_free(f);
+}
+
+static void test_fleet_view(void)
+{
+	struct attest_decider *d;
+	STACK_OF(X509) *ch = leaf_chain(&fx.a, "ehr.read", NULL);
+	uint8_t ak[sizeof(TPM2B_PUBLIC)];
+	size_t n = 0;
+
+	sw_view();
+	d = decider();
+	/* unknown host (first sight), then unknown on the cached path */
+	snprintf(host_row("web-01")->name, 64, "web-99");
+	TU_ASSERT_ERR(decide(d, ch), ATTEST_E_HOST_UNKNOWN);
+	snprintf(host_row("web-99")->name, 64, "web-01");
+	TU_ASSERT_ERR(decide(d, ch), ATTEST_OK);
+	snprintf(host_row("web-01")->name, 64, "web-99");
+	TU_ASSERT_ERR(decide(d, ch), ATTEST_E_HOST_UNKNOWN);
+	snprintf(host_row("web-99")->name, 64, "web-01");
+	/* revoked host and agent deny a cached leaf at once */
+	host_row("web-01")->revoked = 1;
+	TU_ASSERT_ERR(decide(d, ch), ATTEST_E_REVOKED);
+	host_row("web-01")->revoked = 0;
+	agent_row(ID_A)->revoked = 1;
+	TU_ASSERT_ERR(decide(d, ch), ATTEST_E_REVOKED);
+	agent_row(ID_A)->revoked = 0;
+	TU_ASSERT_ERR(decide(d, ch), ATTEST_OK);
+	/* unknown agent */
+	snprintf(agent_row(ID_A)->id, 400, "%s", "spiffe://fleet.example/host/web-01/agent/gone");
+	TU_ASSERT_ERR(decide(d, ch), ATTEST_E_AGENT_UNKNOWN);
+	snprintf(agent_row("spiffe://fleet.example/host/web-01/agent/gone")->id, 400, "%s", ID_A);
+	/* awaiting approval */
+	agent_row(ID_A)->approved = 0;
+	TU_ASSERT_ERR(decide(d, ch), ATTEST_E_NOT_APPROVED);
+	agent_row(ID_A)->approved = 1;
+	/* host not attested as trusted */
+	host_row("web-01")->trusted = 0;
+	TU_ASSERT_ERR(decide(d, ch), ATTEST_E_HOST_UNTRUSTED);
+	host_row("web-01")->trusted = 1;
+	/* last good quote older than the policy's 300 s, and never */
+	host_row("web-01")->last_good = fx.t0 - 1000;
+	TU_ASSERT_ERR(decide(d, ch), ATTEST_E_HOST_STALE);
+	host_row("web-01")->last_good = 0;
+	TU_ASSERT_ERR(decide(d, ch), ATTEST_E_HOST_STALE);
+	host_row("web-01")->last_good = fx.t0 - 10;
+	TU_ASSERT_ERR(decide(d, ch), ATTEST_OK);
+	/* the evidence against another host's AK: also on a cached issuer */
+	fx_ak_public(fx.ak2, ak, sizeof(ak), &n);
+	memcpy(host_row("web-01")->ak, ak, n);
+	host_row("web-01")->ak_len = n;
+	TU_ASSERT_ERR(decide(d, ch), ATTEST_E_AGENT_EVIDENCE);
+	attest_decider_free(d);
+	d = decider();
+	TU_ASSERT_ERR(decide(d, ch), ATTEST_E_AGENT_EVIDENCE);
+	host_row("web-01")->ak_len = 0;
+	TU_ASSERT_ERR(decide(d, ch), ATTEST_E_AGENT_EVIDENCE);
+	attest_decider_free(d);
+	/* the registration's UUID or measurement is not the agent CA's */
+	sw_view();
+	d = decider();
+	agent_row(ID_A)->uuid[0] = '0';
+	TU_ASSERT_ERR(decide(d, ch), ATTEST_E_AGENT_EVIDENCE);
+	snprintf(agent_row(ID_A)->uuid, 40, "%s", FX_UUID);
+	TU_ASSERT_ERR(decide(d, ch), ATTEST_OK);
+	agent_row(ID_A)->measurement[31] ^= 1;
+	TU_ASSERT_ERR(decide(d, ch), ATTEST_E_AGENT_EVIDENCE);
+	attest_decider_free(d);
+	sk_X509_pop_free(ch, X509_free);
+}
+
+static void test_intent_failures(void)
+{
+	struct attest_decider *d;
+	struct attest_intent_claims c = claims(ID_A, 1);
+	char *rogue = NULL, *for_c = grant(ID_C, 1), *short_g;
+	STACK_OF(X509) *ch;
+
+	sw_view();
+	d = decider();
+	/* a grant by an untrusted issuer */
+	TU_ASSERT_ERR(attest_intent_grant_make(fx.rogue, "rogue.example", &c, &rogue), ATTEST_OK);
+	ch = leaf_chain(&fx.a, "ehr.read", rogue);
+	TU_ASSERT_ERR(decide(d, ch), ATTEST_E_INTENT_ISSUER);
+	sk_X509_pop_free(ch, X509_free);
+	/* a grant for C carried by A's leaf */
+	ch = leaf_chain(&fx.a, "ehr.read", for_c);
+	TU_ASSERT_ERR(decide(d, ch), ATTEST_E_INTENT_AUDIENCE);
+	sk_X509_pop_free(ch, X509_free);
+	/* a grant that expires before the leaf: first sight and cached */
+	c.exp = fx.t0 + 600;
+	short_g = grant_with(&c);
+	ch = leaf_chain(&fx.a, "ehr.read", short_g);
+	TU_ASSERT_ERR(decide(d, ch), ATTEST_OK);
+	TU_ASSERT_ERR(decide_at(d, ch, "read", NOTES, fx.t0 + 700, NULL), ATTEST_E_INTENT_EXPIRED);
+	attest_decider_free(d);
+	d = decider();
+	TU_ASSERT_ERR(decide_at(d, ch, "read", NOTES, fx.t0 + 700, NULL), ATTEST_E_INTENT_EXPIRED);
+	attest_decider_free(d);
+	sk_X509_pop_free(ch, X509_free);
+	free(short_g);
+	free(for_c);
+	free(rogue);
+}
+
+/* A -> B, B's leaf carrying the chain. */
+static void test_delegation(void)
+{
+	struct attest_decider *d;
+	struct attest_decision out;
+	struct attest_delegation_claims c1 = dclaims(ID_B, s_read_bill, 2, r_notes, 1);
+	char *g = grant(ID_A, 1), *d1 = delegate(&fx.a, g, &c1);
+	STACK_OF(X509) *ch = leaf_chain(&fx.b, "ehr.read billing.read", d1);
+
+	sw_view();
+	d = decider();
+	TU_ASSERT_ERR(decide_at(d, ch, "read", NOTES, fx.t0 + 5, &out), ATTEST_OK);
+	CU_ASSERT_STRING_EQUAL(out.agent, ID_B);
+	CU_ASSERT_STRING_EQUAL(out.host, "db-01");
+	CU_ASSERT_FATAL(out.intent != NULL);
+	CU_ASSERT_EQUAL(attest_intent_chain_depth(out.intent), 1);
+	CU_ASSERT_STRING_EQUAL(attest_intent_chain_user(out.intent), USER);
+	/* a resource outside the chain's (ehr:patient/123/notes/...) */
+	TU_ASSERT_ERR(decide_at(d, ch, "read", "ehr:patient/999/record", fx.t0 + 5, NULL),
+		      ATTEST_E_SCOPE);
+	/* the delegator revoked, its host revoked, the delegator unknown */
+	agent_row(ID_A)->revoked = 1;
+	TU_ASSERT_ERR(decide(d, ch), ATTEST_E_REVOKED);
+	agent_row(ID_A)->revoked = 0;
+	host_row("web-01")->revoked = 1;
+	TU_ASSERT_ERR(decide(d, ch), ATTEST_E_REVOKED);
+	host_row("web-01")->revoked = 0;
+	TU_ASSERT_ERR(decide(d, ch), ATTEST_OK);
+	/* the delegate's own host attested too long ago */
+	host_row("db-01")->last_good = fx.t0 - 1000;
+	TU_ASSERT_ERR(decide(d, ch), ATTEST_E_HOST_STALE);
+	attest_decider_free(d);
+	sk_X509_pop_free(ch, X509_free);
+	free(d1);
+	free(g);
+}
+
+/* ehr.read must survive the leaf, the registration and the intent chain. */
+static void test_effective_scopes(void)
+{
+	struct attest_decider *d;
+	struct attest_delegation_claims all = dclaims(ID_B, s_read_bill, 2, r_notes, 1);
+	struct attest_delegation_claims bill = dclaims(ID_B, &s_read_bill[1], 1, r_notes, 1);
+	char *g = grant(ID_A, 1), *d_all = delegate(&fx.a, g, &all), *d_bill = delegate(&fx.a, g, &bill);
+	STACK_OF(X509) *ok = leaf_chain(&fx.b, "ehr.read billing.read", d_all);
+	STACK_OF(X509) *no_leaf = leaf_chain(&fx.b, "billing.read", d_all);
+	STACK_OF(X509) *no_chain = leaf_chain(&fx.b, "ehr.read billing.read", d_bill);
+	STACK_OF(X509) *no_intent = leaf_chain(&fx.b, "ehr.read", NULL);
+	STACK_OF(X509) *none = leaf_chain(&fx.b, NULL, NULL);
+
+	sw_view();
+	d = decider();
+	TU_ASSERT_ERR(decide(d, ok), ATTEST_OK);
+	TU_ASSERT_ERR(decide(d, no_intent), ATTEST_OK);
+	TU_ASSERT_ERR(decide(d, no_leaf), ATTEST_E_NO_RULE);
+	TU_ASSERT_ERR(decide(d, no_chain), ATTEST_E_NO_RULE);
+	TU_ASSERT_ERR(decide(d, none), ATTEST_E_NO_RULE);
+	snprintf(agent_row(ID_B)->scopes, 256, "billing.read ehr.write");
+	TU_ASSERT_ERR(decide(d, ok), ATTEST_E_NO_RULE);
+	TU_ASSERT_ERR(decide(d, no_intent), ATTEST_E_NO_RULE);
+	snprintf(agent_row(ID_B)->scopes, 256, "ehr.read");
+	TU_ASSERT_ERR(decide(d, ok), ATTEST_OK);
+	attest_decider_free(d);
+	sk_X509_pop_free(none, X509_free);
+	sk_X509_pop_free(no_intent, X509_free);
+	sk_X509_pop_free(no_chain, X509_free);
+	sk_X509_pop_free(no_leaf, X509_free);
+	sk_X509_pop_free(ok, X509_free);
+	free(d_bill);
+	free(d_all);
+	free(g);
+}
+
+static int decide_pem(struct attest_decider *d, const char *pem, size_t len)
+{
+	struct attest_decide_req req;
+	struct attest_decision out;
+
+	memset(&req, 0, sizeof(req));
+	req.pem = pem;
+	req.pem_len = len;
+	req.action = "read";
+	req.resource = NOTES;
+	req.now = fx.t0 + 5;
+	return attest_decide(d, &req, &out);
+}
+
+static void test_malformed(void)
+{
+	struct attest_decider *d;
+	STACK_OF(X509) *ch = leaf_chain(&fx.a, "ehr.read", NULL);
+	size_t len = 0, biglen = ATTEST_DECIDE_PEM_MAX + 1;
+	char *pem = pem_of(ch, &len), *big = malloc(biglen), *many;
+	static const char garbage[] = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+
+	sw_view();
+	d = decider();
+	CU_ASSERT_FATAL(big != NULL);
+	TU_ASSERT_ERR(decide_pem(d, "hello", 5), ATTEST_E_PARSE);
+	TU_ASSERT_ERR(decide_pem(d, garbage, sizeof(garbage) - 1), ATTEST_E_PARSE);
+	TU_ASSERT_ERR(decide_pem(d, pem, 0), ATTEST_E_PARSE);
+	/* a chain cut in the middle of its second certificate */
+	TU_ASSERT_ERR(decide_pem(d, pem, len / 2 + 40), ATTEST_E_PARSE);
+	memset(big, 'A', biglen);
+	TU_ASSERT_ERR(decide_pem(d, big, biglen), ATTEST_E_TOO_LARGE);
+	/* seven certificates */
+	many = malloc(len * 3 + 1);
+	CU_ASSERT_FATAL(many != NULL);
+	for (int i = 0; i < 3; i++)
+		memcpy(many + (size_t)i * len, pem, len);
+	TU_ASSERT_ERR(decide_pem(d, many, len * 3), ATTEST_E_TOO_LARGE);
+	/* the leaf alone */
+	{
+		STACK_OF(X509) *one = sk_X509_new_null();
+
+		X509_add_cert(one, sk_X509_value(ch, 0), X509_ADD_FLAG_UP_REF);
+		TU_ASSERT_ERR(decide(d, one), ATTEST_E_CHAIN_UNTRUSTED);
+		sk_X509_pop_free(one, X509_free);
+	}
+	TU_ASSERT_ERR(decide_pem(d, pem, len), ATTEST_OK);
+	free(many);
+	free(big);
+	free(pem);
+	attest_decider_free(d);
+	sk_X509_pop_free(ch, X509_free);
+}
+
+/* ---- a real agent on swtpm ---- */
+
+static void tpm_ak(const char *ca_dir, const char *host, uint8_t *buf, size_t cap, size_t *len)
+{
+	struct attest_ca *ca = NULL;
+	TPM2B_PUBLIC ak;
+	uint32_t mask = 0;
+	uint8_t ref[24 * 32];
+	size_t ref_len = 0;
+
+	TU_ASSERT_ERR(attest_ca_open(ca_dir, &ca), ATTEST_OK);
+	CU_ASSERT_FATAL(ca != NULL);
+	TU_ASSERT_ERR(attest_ca_host_info(ca, host, &ak, &mask, ref, sizeof(ref), &ref_len),
+		      ATTEST_OK);
+	TU_ASSERT_ERR(attest_tpm2b_public_marshal(&ak, buf, cap, len), ATTEST_OK);
+	attest_ca_close(ca);
+}
+
+static void test_tpm_evidence(void)
+{
+	static const char any[] = "{\"version\":1,\"rules\":[{\"name\":\"any\",\"effect\":\"allow\","
+				  "\"resources\":[\"**\"],\"actions\":[\"*\"]}]}";
+	struct daemon dm;
+	struct tu_tpm sw2;
+	char bin[700], json[1024], path[800], *pem, c0;
+	struct attest_tpm *t2 = NULL;
+	TPM2B_PUBLIC ak2;
+	cJSON *reply = NULL;
+	const cJSON *agent, *chain;
+	uint8_t ak[sizeof(TPM2B_PUBLIC)], *m;
+	size_t n = 0, plen = 0;
+	long mlen = 0;
+	struct attest_policy *p = NULL;
+	struct attest_intent_trust *trust = NULL;
+	struct attest_decider *d = NULL;
+	struct attest_decide_req req;
+	struct attest_decision out;
+	X509 *root;
+	BIO *b;
+
+	daemon_up(&dm);
+	make_agent_binary(&dm, "agent-a", NULL, bin, sizeof(bin));
+	snprintf(json, sizeof(json),
+		 "{\"op\":\"register\",\"name\":\"alpha\",\"binary\":\"%s\",\"uids\":[0],"
+		 "\"scopes\":[\"ehr:read\"],\"risk_tier\":\"low\",\"max_ttl\":600}", bin);
+	TU_ASSERT_ERR(admin_call(&dm, json, &reply), ATTEST_OK);
+	agent = cJSON_GetObjectItemCaseSensitive(reply, "agent");
+	CU_ASSERT_FATAL(agent != NULL);
+	memset(&view, 0, sizeof(view));
+	tpm_ak(dm.ca, "web-01", ak, sizeof(ak), &n);
+	add_host("web-01", ak, n);
+	m = OPENSSL_hexstr2buf(cJSON_GetObjectItemCaseSensitive(agent, "measurement")->valuestring,
+			       &mlen);
+	CU_ASSERT_FATAL(m != NULL && mlen == 32);
+	add_agent(cJSON_GetObjectItemCaseSensitive(agent, "id")->valuestring,
+		  cJSON_GetObjectItemCaseSensitive(agent, "uuid")->valuestring, m);
+	OPENSSL_free(m);
+	cJSON_Delete(reply);
+	view.hosts[0].last_good = (int64_t)time(NULL);
+
+	reply = run_agent(NULL, bin, dm.sock, "{\"op\":\"issue\",\"agent\":\"alpha\"}");
+	chain = cJSON_GetObjectItemCaseSensitive(reply, "chain");
+	CU_ASSERT_FATAL(cJSON_IsString(chain));
+	pem = strdup(chain->valuestring);
+	CU_ASSERT_FATAL(pem != NULL);
+	plen = strlen(pem);
+	cJSON_Delete(reply);
+
+	snprintf(path, sizeof(path), "%s/root.pem", dm.ca);
+	b = BIO_new_file(path, "r");
+	root = b != NULL ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+	BIO_free(b);
+	CU_ASSERT_FATAL(root != NULL);
+	TU_ASSERT_ERR(attest_intent_trust_new(&trust), ATTEST_OK);
+	TU_ASSERT_ERR(attest_intent_trust_set_root(trust, root), ATTEST_OK);
+	TU_ASSERT_ERR(attest_policy_load(any, strlen(any), &p), ATTEST_OK);
+	TU_ASSERT_ERR(attest_decider_new(root, trust, &facts, &d), ATTEST_OK);
+	CU_ASSERT_FATAL(d != NULL);
+	attest_decider_set_policy(d, p);
+	memset(&req, 0, sizeof(req));
+	req.pem = pem;
+	req.pem_len = plen;
+	req.action = "read";
+	req.resource = NOTES;
+
+	/* real creation evidence by this host's AK */
+	TU_ASSERT_ERR(attest_decide(d, &req, &out), ATTEST_OK);
+	CU_ASSERT_STRING_EQUAL(out.agent, view.agents[0].id);
+	TU_ASSERT_ERR(attest_decide(d, &req, &out), ATTEST_OK);
+	/* the registration says another measurement, another UUID */
+	view.agents[0].measurement[0] ^= 1;
+	TU_ASSERT_ERR(attest_decide(d, &req, &out), ATTEST_E_AGENT_EVIDENCE);
+	view.agents[0].measurement[0] ^= 1;
+	c0 = view.agents[0].uuid[0];
+	view.agents[0].uuid[0] = c0 == '0' ? '1' : '0';
+	TU_ASSERT_ERR(attest_decide(d, &req, &out), ATTEST_E_AGENT_EVIDENCE);
+	view.agents[0].uuid[0] = c0;
+	TU_ASSERT_ERR(attest_decide(d, &req, &out), ATTEST_OK);
+
+	/* another TPM's AK. Every swtpm here is a copy of one template (one
+	 * endorsement seed, so one AK): the second one gets a new seed first. */
+	tu_tpm_start(&sw2);
+	CU_ASSERT_EQUAL_FATAL(tu_sh("TPM2TOOLS_TCTI='%s' TSS2_LOG=all+none timeout 20 "
+				    "tpm2_changeeps >/dev/null", sw2.tcti), 0);
+	TU_ASSERT_ERR(attest_tpm_open(sw2.tcti, &t2), ATTEST_OK);
+	TU_ASSERT_ERR(attest_tpm_ak_public(t2, &ak2), ATTEST_OK);
+	attest_tpm_close(t2);
+	TU_ASSERT_ERR(attest_tpm2b_public_marshal(&ak2, ak, sizeof(ak), &n), ATTEST_OK);
+	CU_ASSERT(n != view.hosts[0].ak_len || memcmp(ak, view.hosts[0].ak, n) != 0);
+	memcpy(view.hosts[0].ak, ak, n);
+	view.hosts[0].ak_len = n;
+	TU_ASSERT_ERR(attest_decide(d, &req, &out), ATTEST_E_AGENT_EVIDENCE);
+	attest_decider_free(d);
+	d = NULL;
+	TU_ASSERT_ERR(attest_decider_new(root, trust, &facts, &d), ATTEST_OK);
+	attest_decider_set_policy(d, p);
+	TU_ASSERT_ERR(attest_decide(d, &req, &out), ATTEST_E_AGENT_EVIDENCE);
+	tu_tpm_stop(&sw2);
+
+	attest_decider_free(d);
+	attest_policy_free(p);
+	attest_intent_trust_free(trust);
+	X509_free(root);
+	free(pem);
+	daemon_down(&dm);
+}
+
+int main(void)
+{
+	static const struct tu_test tests[] = {
+		{ "allow, cached, deny rule, default deny, PEM, no policy", test_allow },
+		{ "chain from another fleet root", test_foreign_root },
+		{ "expired and not-yet-valid, first sight and cached", test_validity },
+		{ "leaf with another agent's ID under the same agent CA", test_other_agents_id },
+		{ "fleet view: unknown, revoked, unapproved, untrusted, stale, evidence",
+		  test_fleet_view },
+		{ "intent chain failures, intent expiry on the cached path", test_intent_failures },
+		{ "delegation: allow, resource outside, revoked delegator", test_delegation },
+		{ "effective scopes: leaf, registration and chain", test_effective_scopes },
+		{ "malformed, oversize and short chains", test_malformed },
+		{ "real TPM evidence: allow, UUID/measurement, another TPM's AK", test_tpm_evidence },
+		{ NULL, NULL },
+	};
+	int rc;
+
+	fixture_up();
+	if (attest_policy_load(POLICY, strlen(POLICY), &policy) != ATTEST_OK) {
+		fprintf(stderr, "test_decide: policy: %s\n", attest_errdetail());
+		return 2;
+	}
+	rc = tu_main("decide", tests);
+	attest_policy_free(policy);
+	fixture_down();
+	return rc;
+}
