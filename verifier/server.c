@@ -1186,6 +1186,93 @@ out:
 	cJSON_Delete(in);
 }
 
+/* ---- audit checkpoints pushed by hosts ---- */
+
+static void hex_of(const uint8_t *b, size_t n, char *out)
+{
+	for (size_t i = 0; i < n; i++)
+		(void)snprintf(out + 2 * i, 3, "%02x", b[i]);
+}
+
+/* The latest checkpoint of each host log is kept (settings key
+ * "ckpt:<log id hex>", value "<counter> <size> <root hex> <host>"): a host
+ * that restores an older copy of its log cannot push its checkpoints, and
+ * the verifier's record says how far the real log had come. */
+static void h_checkpoint(struct vsrv *s, struct evhttp_request *req)
+{
+	static const char *const keys[] = {"host", "checkpoint", NULL};
+	cJSON *in = NULL, *o = NULL;
+	const char *host, *text;
+	struct attest_audit_ckpt c;
+	struct ak_entry *e;
+	TPM2B_PUBLIC ak;
+	size_t off = 0;
+	char key[80], val[VSTORE_LIST_MAX], idhex[2 * ATTEST_AUDIT_LOG_ID_LEN + 1], roothex[65];
+	unsigned long long last = 0;
+	int r, have;
+
+	if ((r = body_json(req, 64 * 1024, keys, &in, NULL)) != ATTEST_OK ||
+	    (r = attest_json_str(in, "host", ATTEST_MAX_NAME, &host)) != ATTEST_OK ||
+	    (r = attest_json_str(in, "checkpoint", ATTEST_AUDIT_CKPT_MAX, &text)) != ATTEST_OK ||
+	    (r = attest_audit_ckpt_from_json(text, strlen(text), &c)) != ATTEST_OK ||
+	    (r = host_record(s, host, &e)) != ATTEST_OK)
+		goto out;
+	memset(&ak, 0, sizeof(ak));
+	if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(e->ak, e->ak_len, &off, &ak) != TSS2_RC_SUCCESS) {
+		r = attest_fail(ATTEST_E_INTERNAL, "AK record");
+		goto out;
+	}
+	if ((r = attest_audit_ckpt_verify(&c, &ak, 0)) != ATTEST_OK)
+		goto out;
+	hex_of(c.log_id, sizeof(c.log_id), idhex);
+	hex_of(c.root, 32, roothex);
+	(void)snprintf(key, sizeof(key), "ckpt:%s", idhex);
+	r = s->store->ops->setting_get(s->store, key, val, sizeof(val));
+	if (r != ATTEST_OK && r != ATTEST_E_NOT_FOUND)
+		goto out;
+	have = r == ATTEST_OK;
+	if (have && sscanf(val, "%llu", &last) != 1) {
+		r = attest_fail(ATTEST_E_STATE, "stored checkpoint of log %s malformed", idhex);
+		goto out;
+	}
+	if (have && c.counter != (uint64_t)last + 1) {
+		r = attest_fail(ATTEST_E_QUOTE_COUNTER,
+				"log %s of %s: counter %llu after %llu (not consecutive: a skipped "
+				"checkpoint or an older copy of the log)",
+				idhex, host, (unsigned long long)c.counter, last);
+		goto out;
+	}
+	(void)snprintf(val, sizeof(val), "%llu %llu %s %s", (unsigned long long)c.counter,
+		       (unsigned long long)c.size, roothex, host);
+	if ((r = s->store->ops->setting_put(s->store, key, val)) != ATTEST_OK)
+		goto out;
+	logf_("checkpoint of %s log %s: counter %llu, %llu records", host, idhex,
+	      (unsigned long long)c.counter, (unsigned long long)c.size);
+	{
+		struct attest_audit_event ev = {.type = "audit_checkpoint", .outcome = "ok"};
+		char cnt[24];
+
+		(void)snprintf(cnt, sizeof(cnt), "%llu", (unsigned long long)c.counter);
+		ev.host = host;
+		ev.source = attest_httpd_peer_addr(req);
+		ev.reason = cnt;
+		ev.resource = idhex;
+		if ((o = cJSON_CreateObject()) == NULL ||
+		    cJSON_AddStringToObject(o, "status", "ok") == NULL ||
+		    cJSON_AddStringToObject(o, "counter", cnt) == NULL) {
+			r = ATTEST_E_NOMEM;
+			goto out;
+		}
+		audited_reply(s, req, 200, o, &ev);
+	}
+	r = ATTEST_OK;
+out:
+	if (r != ATTEST_OK)
+		reply_err(s, req, status_of(r), r, "checkpoint refused");
+	cJSON_Delete(in);
+	cJSON_Delete(o);
+}
+
 /* ---- decisions ---- */
 
 #define CTX_MAX 16
@@ -1721,7 +1808,7 @@ static void route(struct evhttp_request *req, void *arg)
 		{"/v1/agents/approve", 1, ROLE_ADMIN}, {"/v1/settings", 2, ROLE_ADMIN},
 		{"/v1/refsets", 2, ROLE_ADMIN},        {"/v1/refsets/deactivate", 1, ROLE_ADMIN},
 		{"/v1/policy/reload", 1, ROLE_ADMIN},  {"/v1/health", 0, ROLE_HOST},
-		{"/metrics", 0, ROLE_HOST},
+		{"/metrics", 0, ROLE_HOST},            {"/v1/audit/checkpoint", 1, ROLE_HOST},
 	};
 	size_t i;
 
@@ -1774,7 +1861,8 @@ static void route(struct evhttp_request *req, void *arg)
 	case 13: h_refsets(s, req, &who, 1); break;
 	case 14: h_reload(s, req, &who); break;
 	case 15: h_health(s, req); break;
-	default: h_metrics(s, req); break;
+	case 16: h_metrics(s, req); break;
+	default: h_checkpoint(s, req); break;
 	}
 }
 
