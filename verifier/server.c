@@ -38,6 +38,7 @@
 #include "server.h"
 #include "store.h"
 #include "tlsca.h"
+#include "tpm.h"
 #include "x509.h"
 #include "x509agent.h"
 
@@ -89,7 +90,8 @@ struct vsrv {
 	const struct vf_config *cfg;
 	struct attest_audit *audit;
 	struct event *commit_ev;  /* group commit: once per loop turn */
-	struct event *flush_ev;   /* refusal aggregates, every 10 s */
+	struct event *flush_ev;   /* refusal aggregates and checkpoints, every 10 s */
+	struct attest_tpm *tpm;   /* --tcti: the verifier's own log is checkpointed */
 	struct pending *pending;
 	size_t npending;
 	struct event_base *base;
@@ -276,6 +278,20 @@ static void audited_ok(struct vsrv *s, struct evhttp_request *req, const char *b
 	cJSON_Delete(o);
 }
 
+/* The verifier's own log, on a host with a TPM: NV counter + NV_Certify
+ * by that TPM's AK, like attestd's (docs/audit.md). */
+static void checkpoint_own(struct vsrv *s)
+{
+	struct attest_audit_ckpt c;
+	int r = attest_audit_checkpoint(s->audit, s->tpm, &c);
+
+	if (r != ATTEST_OK)
+		logf_("audit checkpoint failed: %s (%s)", attest_errname(r), attest_errdetail());
+	else
+		logf_("audit checkpoint: counter %llu, %llu records", (unsigned long long)c.counter,
+		      (unsigned long long)c.size);
+}
+
 static void flush_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct vsrv *s = arg;
@@ -285,6 +301,8 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
 	if ((r = attest_audit_refusal_flush(s->audit, (uint64_t)time(NULL), 0)) != ATTEST_OK ||
 	    (r = attest_audit_sync(s->audit)) != ATTEST_OK)
 		logf_("audit refusal flush failed: %s (%s)", attest_errname(r), attest_errdetail());
+	if (s->tpm != NULL && attest_audit_checkpoint_due(s->audit, (uint64_t)time(NULL)))
+		checkpoint_own(s);
 }
 
 static int status_of(int code)
@@ -1937,6 +1955,8 @@ int vf_serve(const struct vf_config *cfg)
 		r = attest_fail(ATTEST_E_NOMEM, "pending replies");
 		goto out;
 	}
+	if (cfg->tcti != NULL && (r = attest_tpm_open(cfg->tcti, &s.tpm)) != ATTEST_OK)
+		goto out;
 	if ((r = attest_audit_open(auditdir, NULL, &s.audit)) != ATTEST_OK ||
 	    (r = vstore_sqlite_open(path, &s.store)) != ATTEST_OK ||
 	    (r = attest_ca_open(cfg->ca_dir, &s.ca)) != ATTEST_OK ||
@@ -1967,6 +1987,8 @@ int vf_serve(const struct vf_config *cfg)
 	if ((r = attest_httpd_new(s.base, &ho, &s.httpd)) != ATTEST_OK)
 		goto out;
 	evhttp_set_gencb(attest_httpd_http(s.httpd), route, &s);
+	if (s.tpm != NULL)
+		checkpoint_own(&s);
 	if ((s.commit_ev = event_new(s.base, -1, 0, commit_cb, &s)) == NULL ||
 	    (s.flush_ev = event_new(s.base, -1, EV_PERSIST, flush_cb, &s)) == NULL ||
 	    event_add(s.flush_ev, &ten) != 0) {
@@ -1999,7 +2021,10 @@ out:
 		send_pending(&s, attest_audit_sync(s.audit) == ATTEST_OK);
 	if (s.audit != NULL && attest_audit_refusal_flush(s.audit, (uint64_t)time(NULL), 1) != ATTEST_OK)
 		logf_("audit: refusal aggregates not written: %s", attest_errdetail());
+	if (s.tpm != NULL && s.audit != NULL && attest_audit_size(s.audit) > 0)
+		checkpoint_own(&s);
 	attest_audit_close(s.audit);
+	attest_tpm_close(s.tpm);
 	free(s.pending);
 	if (s.commit_ev != NULL)
 		event_free(s.commit_ev);

@@ -460,6 +460,40 @@ static void test_checkpoints(void)
 	fleet_down(&f);
 }
 
+/* A verifier on a host with a TPM checkpoints its own audit log: after a
+ * quote verdict and a decision, the log verifies offline with that TPM's
+ * AK and online against its counter. */
+static void test_own_checkpoints(void)
+{
+	struct fleet f;
+	struct tu_tpm vt;
+	uint8_t nonce[32];
+	char *body, ak[900];
+	cJSON *rep = NULL;
+
+	fleet_up(&f, NULL);
+	tu_tpm_start(&vt);
+	verifier_stop(&f.v);
+	snprintf(f.v.tcti, sizeof(f.v.tcti), "%s", vt.tcti);
+	verifier_start(&f.v);
+	free(get_nonce(&f, "web-01", nonce));
+	body = quote_body(&f, "web-01", nonce, 32, BOOT_MASK, 0);
+	CU_ASSERT_EQUAL(push(&f, body, &rep), 200);
+	cJSON_Delete(rep);
+	free(body);
+	verifier_stop(&f.v); /* a last checkpoint on the way out */
+	snprintf(ak, sizeof(ak), "%s/verifier-ak.pem", f.v.dir);
+	CU_ASSERT_EQUAL(tu_sh("attestctl audit ak --tcti '%s' --out %s >/dev/null", vt.tcti, ak), 0);
+	CU_ASSERT_EQUAL(tu_sh("attestctl audit verify --log %s/audit --ak %s >/dev/null", f.v.state,
+			      ak), 0);
+	CU_ASSERT_EQUAL(tu_sh("attestctl audit verify --online --log %s/audit --tcti '%s' >/dev/null",
+			      f.v.state, vt.tcti), 0);
+	CU_ASSERT_EQUAL(tu_sh("attestctl audit show --log %s/audit --type host_quote | grep -q "
+			      "'\"outcome\":\"trusted\"'", f.v.state), 0);
+	tu_tpm_stop(&vt);
+	fleet_down(&f);
+}
+
 int main(void)
 {
 	static const struct tu_test tests[] = {
@@ -472,6 +506,8 @@ int main(void)
 		{"policy reload: bad file refused, good one replaces it", test_policy_reload},
 		{"audit checkpoints: next counter only, NV_Certify by the host's AK",
 		 test_checkpoints},
+		{"the verifier's own log, checkpointed with its TPM, verifies offline and online",
+		 test_own_checkpoints},
 		{NULL, NULL}};
 
 	return tu_main("verifier", tests);
