@@ -86,6 +86,21 @@ int attest_agent_ca_evidence(X509 *agent_ca, const TPM2B_PUBLIC *ak,
 		r = evidence_fail(r);
 		goto out;
 	}
+	/* qualifyingData concatenates ID, UUID and measurement without lengths:
+	 * only the canonical 36-character UUID keeps it unambiguous */
+	if (strlen(in.uuid) != 36) {
+		r = attest_fail(ATTEST_E_AGENT_EVIDENCE, "agent UUID is not 36 characters");
+		goto out;
+	}
+	for (size_t i = 0; i < 36; i++) {
+		char ch = in.uuid[i];
+		int dash = i == 8 || i == 13 || i == 18 || i == 23;
+
+		if (dash ? ch != '-' : !((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f'))) {
+			r = attest_fail(ATTEST_E_AGENT_EVIDENCE, "agent UUID is not canonical");
+			goto out;
+		}
+	}
 	/* PCR 23 after reset and one extend, then the policy of that value */
 	memcpy(zero_m + 32, in.measurement, 32);
 	if (EVP_Digest(zero_m, sizeof(zero_m), pcr, NULL, EVP_sha256(), NULL) != 1) {

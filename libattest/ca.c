@@ -1117,6 +1117,13 @@ static int reissue_locked(struct attest_ca *ca, const char *host, char **out)
 	return r;
 }
 
+int attest_ca_host_path(const struct attest_ca *ca, const char *host, char *out, size_t outsz)
+{
+	if (ca == NULL || host == NULL || !attest_valid_hostname(host))
+		return attest_fail(ATTEST_E_INVALID_ARG, "bad host name");
+	return ca_path(ca, out, outsz, "hosts", host, ".json");
+}
+
 int attest_ca_reissue_host(struct attest_ca *ca, const char *host, char **out)
 {
 	if (ca == NULL || host == NULL || out == NULL)

@@ -68,6 +68,10 @@ int attest_ca_forget_host(struct attest_ca *ca, const char *host) ATTEST_MUST_CH
 int attest_ca_host_info(struct attest_ca *ca, const char *host, TPM2B_PUBLIC *ak,
 			uint32_t *ref_mask, uint8_t *ref, size_t ref_cap,
 			size_t *ref_len) ATTEST_MUST_CHECK;
+/* The file of the host's record (what attest_ca_host_info reads): a
+ * verifier watches it to notice re-enrolment and forget-host. */
+int attest_ca_host_path(const struct attest_ca *ca, const char *host, char *out,
+			size_t outsz) ATTEST_MUST_CHECK;
 /* A new host CA certificate for the enrolled host's recorded key, as an
  * enrol-result message (*out malloc'd). The caller decides when a host has
  * earned it: the verifier issues one only after a good quote. */

@@ -96,6 +96,7 @@ static const struct {
 	E(ATTEST_E_AGENT_EVIDENCE, "agent CA evidence inconsistent with its registration"),
 	E(ATTEST_E_REFSET_SIGNATURE, "reference-value set not signed by a trusted operator key"),
 	E(ATTEST_E_CHAIN_UNTRUSTED, "certificate chain does not verify to the fleet root"),
+	E(ATTEST_E_AUDIT_INCONSISTENT, "audit log checkpoint does not extend the last one"),
 #undef E
 };
 

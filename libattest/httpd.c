@@ -52,7 +52,7 @@ static struct bufferevent *new_conn(struct event_base *base, void *arg)
 	SSL *ssl = SSL_new(h->ctx);
 
 	if (ssl == NULL)
-		return NULL; /* evhttp then drops the connection */
+		return NULL; /* evhttp falls back to a plain socket: attest_httpd_is_tls refuses it */
 	if (h->conns >= h->max_conns) {
 		/* Over the limit: a handshake that fails at once (no cipher
 		 * suites), never a plaintext connection. */
@@ -200,6 +200,11 @@ static SSL *req_ssl(struct evhttp_request *req)
 	struct bufferevent *bev = c != NULL ? evhttp_connection_get_bufferevent(c) : NULL;
 
 	return bev != NULL ? bufferevent_openssl_get_ssl(bev) : NULL;
+}
+
+int attest_httpd_is_tls(struct evhttp_request *req)
+{
+	return req_ssl(req) != NULL;
 }
 
 X509 *attest_httpd_peer(struct evhttp_request *req)

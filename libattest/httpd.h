@@ -50,6 +50,10 @@ unsigned attest_httpd_conns(const struct attest_httpd *h);
  * sent none. */
 X509 *attest_httpd_peer(struct evhttp_request *req);
 STACK_OF(X509) *attest_httpd_peer_chain(struct evhttp_request *req);
+/* 1 when req came over TLS. libevent 2.1 serves a plain socket when the
+ * bufferevent callback cannot make a TLS one (out of memory): handlers
+ * refuse such requests. */
+int attest_httpd_is_tls(struct evhttp_request *req);
 /* The peer's address text ("127.0.0.1"), "" when unknown. */
 const char *attest_httpd_peer_addr(struct evhttp_request *req);
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 
 #include <cJSON.h>
 #include <event2/buffer.h>
@@ -24,6 +25,7 @@
 #include <tss2/tss2_mu.h>
 
 #include "agentev.h"
+#include "merkle.h"
 #include "audit.h"
 #include "attest/decide.h"
 #include "attest/intent.h"
@@ -61,11 +63,16 @@ struct bucket {
 
 struct ak_entry {
 	char host[VSTORE_NAME_MAX];
+	struct timespec mtime; /* of the CA's host record, to notice changes */
+	ino_t ino;
+	off_t size;
 	uint8_t ak[sizeof(TPM2B_PUBLIC) + 8];
 	size_t ak_len;
 	uint32_t ref_mask;
 	uint8_t ref[24 * 32];
 	size_t ref_len;
+	int64_t nonce_issued[NONCES_PER_HOST]; /* ring of issue times */
+	unsigned nonce_next;
 };
 
 struct metrics {
@@ -111,7 +118,8 @@ struct vsrv {
 	struct attest_refset *sets[MAX_REFSETS];
 	size_t nsets;
 	int approval_required;
-	char scope_cap[VSTORE_LIST_MAX]; /* "" = no cap */
+	int cap_on;                      /* a fleet-wide scope cap is set */
+	char scope_cap[VSTORE_LIST_MAX]; /* its scopes (may be none at all) */
 	char facts_scopes[VSTORE_LIST_MAX];
 	struct vhost fact_host;
 	struct vagent fact_agent;
@@ -242,10 +250,19 @@ static void commit_cb(evutil_socket_t fd, short what, void *arg)
 /* Record ev (NULL: records appended already), then reply o once the log
  * is durable. If the record cannot be written the caller gets 500 and
  * nothing is acknowledged. */
+static void audited_text(struct vsrv *s, struct evhttp_request *req, int status, char *body,
+			 const struct attest_audit_event *ev);
+
 static void audited_reply(struct vsrv *s, struct evhttp_request *req, int status, cJSON *o,
 			  const struct attest_audit_event *ev)
 {
-	char *body = o != NULL ? cJSON_PrintUnformatted(o) : NULL;
+	audited_text(s, req, status, o != NULL ? cJSON_PrintUnformatted(o) : NULL, ev);
+}
+
+/* As audited_reply, with the body as text (taken over: cJSON_free'd). */
+static void audited_text(struct vsrv *s, struct evhttp_request *req, int status, char *body,
+			 const struct attest_audit_event *ev)
+{
 	int r;
 
 	if (body == NULL || s->npending >= PENDING_MAX) {
@@ -369,7 +386,10 @@ static int rate_ok(struct vsrv *s, const char *key, long per_s)
 	for (const char *p = key; *p != '\0'; p++)
 		h = (h ^ (uint8_t)*p) * 1099511628211ull;
 	b = &s->buckets[h % BUCKETS];
-	if (strcmp(b->key, key) != 0) {
+	/* a new bucket starts full; keys that collide share one (never a
+	 * refill on a collision, which would let two keys alternate past
+	 * the limit) */
+	if (b->key[0] == '\0') {
 		(void)snprintf(b->key, sizeof(b->key), "%s", key);
 		b->tokens = (double)per_s * 2;
 		b->last = t;
@@ -415,21 +435,71 @@ static int caller_of(struct vsrv *s, struct evhttp_request *req, enum role need,
 
 /* ---- fleet CA records, cached ---- */
 
+/* The host's AK changed (enrolled again, on another TPM or after a
+ * TPM2_Clear): its old counters and state mean nothing for the new AK. */
+static int ak_changed(struct vsrv *s, const char *host, const struct ak_entry *e)
+{
+	char key[100], want[65], have[65];
+	uint8_t md[32];
+	struct vhost h;
+	int r;
+
+	if (EVP_Digest(e->ak, e->ak_len, md, NULL, EVP_sha256(), NULL) != 1)
+		return attest_fail_ossl(ATTEST_E_CRYPTO, "AK hash");
+	for (int i = 0; i < 32; i++)
+		(void)snprintf(want + 2 * i, 3, "%02x", md[i]);
+	(void)snprintf(key, sizeof(key), "ak:%s", host);
+	r = s->store->ops->setting_get(s->store, key, have, sizeof(have));
+	if (r == ATTEST_OK && strcmp(have, want) == 0)
+		return ATTEST_OK;
+	if (r != ATTEST_OK && r != ATTEST_E_NOT_FOUND)
+		return r;
+	r = s->store->ops->host_get(s->store, host, &h);
+	if (r == ATTEST_OK) {
+		h.state = VHOST_NEW;
+		h.have_clock = 0;
+		h.reset_count = h.restart_count = 0;
+		h.clock = 0;
+		h.last_good = 0;
+		h.reason_code = 0;
+		h.reason[0] = '\0';
+		if ((r = s->store->ops->host_put(s->store, &h)) != ATTEST_OK)
+			return r;
+		logf_("host %s has a new AK: attestation state starts over", host);
+	} else if (r != ATTEST_E_NOT_FOUND) {
+		return r;
+	}
+	attest_decider_flush(s->decider);
+	return s->store->ops->setting_put(s->store, key, want);
+}
+
 static int host_record(struct vsrv *s, const char *host, struct ak_entry **out)
 {
 	uint64_t h = 1469598103934665603ull;
 	struct ak_entry *e;
 	TPM2B_PUBLIC ak;
+	char path[PATH_MAX];
+	struct stat st;
 	size_t off = 0;
 	int r;
 
 	for (const char *p = host; *p != '\0'; p++)
 		h = (h ^ (uint8_t)*p) * 1099511628211ull;
 	e = &s->aks[h % AK_SLOTS];
-	if (strcmp(e->host, host) == 0) {
+	/* the CA's record is the truth: a forgotten or re-enrolled host is
+	 * noticed at its next request */
+	if (attest_ca_host_path(s->ca, host, path, sizeof(path)) != ATTEST_OK ||
+	    stat(path, &st) != 0) {
+		if (strcmp(e->host, host) == 0)
+			e->host[0] = '\0';
+		return attest_fail(ATTEST_E_HOST_UNKNOWN, "host %.64s is not enrolled", host);
+	}
+	if (strcmp(e->host, host) == 0 && e->ino == st.st_ino && e->size == st.st_size &&
+	    e->mtime.tv_sec == st.st_mtim.tv_sec && e->mtime.tv_nsec == st.st_mtim.tv_nsec) {
 		*out = e;
 		return ATTEST_OK;
 	}
+	e->host[0] = '\0';
 	memset(&ak, 0, sizeof(ak));
 	r = attest_ca_host_info(s->ca, host, &ak, &e->ref_mask, e->ref, sizeof(e->ref), &e->ref_len);
 	if (r != ATTEST_OK) {
@@ -443,6 +513,11 @@ static int host_record(struct vsrv *s, const char *host, struct ak_entry **out)
 		return attest_fail(ATTEST_E_INTERNAL, "marshal AK");
 	}
 	e->ak_len = off;
+	if ((r = ak_changed(s, host, e)) != ATTEST_OK)
+		return r;
+	e->ino = st.st_ino;
+	e->size = st.st_size;
+	e->mtime = st.st_mtim;
 	(void)snprintf(e->host, sizeof(e->host), "%s", host);
 	*out = e;
 	return ATTEST_OK;
@@ -472,10 +547,11 @@ static int fact_host(void *arg, const char *host, struct attest_host_facts *out)
 	struct ak_entry *e;
 	int r;
 
-	if ((r = s->store->ops->host_get(s->store, host, &s->fact_host)) != ATTEST_OK)
-		return r;
+	/* the CA record first: a changed AK resets the host's row */
 	if ((r = host_record(s, host, &e)) != ATTEST_OK)
 		return r == ATTEST_E_HOST_UNKNOWN ? ATTEST_E_NOT_FOUND : r;
+	if ((r = s->store->ops->host_get(s->store, host, &s->fact_host)) != ATTEST_OK)
+		return r;
 	out->revoked = s->fact_host.revoked;
 	out->trusted = s->fact_host.state == VHOST_TRUSTED;
 	out->last_good = s->fact_host.last_good;
@@ -523,7 +599,7 @@ static int fact_agent(void *arg, const char *id, struct attest_agent_facts *out)
 	     w = strtok_r(NULL, " ", &save)) {
 		int n;
 
-		if (s->scope_cap[0] != '\0' && !in_list(s->scope_cap, w))
+		if (s->cap_on && !in_list(s->scope_cap, w))
 			continue;
 		n = snprintf(s->facts_scopes + used, sizeof(s->facts_scopes) - used, "%s%s",
 			     used ? " " : "", w);
@@ -546,12 +622,19 @@ static int load_settings(struct vsrv *s)
 		s->approval_required = strcmp(v, "1") == 0;
 	else if (r != ATTEST_E_NOT_FOUND)
 		return r;
-	r = s->store->ops->setting_get(s->store, "scope_cap", s->scope_cap, sizeof(s->scope_cap));
-	if (r == ATTEST_E_NOT_FOUND) {
-		s->scope_cap[0] = '\0';
-		r = ATTEST_OK;
-	}
-	return r;
+	/* "off", or "on:" and the space-separated scopes (none: nothing) */
+	r = s->store->ops->setting_get(s->store, "scope_cap", v, sizeof(v));
+	s->cap_on = 0;
+	s->scope_cap[0] = '\0';
+	if (r == ATTEST_E_NOT_FOUND || (r == ATTEST_OK && strcmp(v, "off") == 0))
+		return ATTEST_OK;
+	if (r != ATTEST_OK)
+		return r;
+	if (strncmp(v, "on:", 3) != 0)
+		return attest_fail(ATTEST_E_STATE, "setting scope_cap malformed");
+	s->cap_on = 1;
+	(void)snprintf(s->scope_cap, sizeof(s->scope_cap), "%s", v + 3);
+	return ATTEST_OK;
 }
 
 /* PEM public keys STATE/<sub>/<name>.pem; cb(name, key) for each. */
@@ -626,8 +709,10 @@ static int refset_cb(void *arg, const struct vrefset *rs)
 	struct attest_refset *set = NULL;
 	int r;
 
-	if (s->nsets >= MAX_REFSETS)
-		return attest_fail(ATTEST_E_TOO_LARGE, "over %d active reference sets", MAX_REFSETS);
+	if (s->nsets >= MAX_REFSETS) {
+		logf_("reference set %s not used: over %d active sets", rs->name, MAX_REFSETS);
+		return ATTEST_OK;
+	}
 	r = attest_refset_verify(rs->jws, strlen(rs->jws), s->ops, s->nops, now_s(), &set);
 	if (r != ATTEST_OK) {
 		logf_("reference set %s not used: %s (%s)", rs->name, attest_errname(r),
@@ -690,10 +775,14 @@ static void h_enrol(struct vsrv *s, struct evhttp_request *req, int response)
 						.outcome = "ok"};
 		cJSON *o = cJSON_Parse(out);
 		const cJSON *h = cJSON_GetObjectItemCaseSensitive(o, "host");
+		size_t olen = strlen(out);
+		char *body = cJSON_malloc(olen + 1);
 
 		ev.source = attest_httpd_peer_addr(req);
 		ev.host = cJSON_IsString(h) ? h->valuestring : NULL;
-		audited_reply(s, req, 200, o, &ev);
+		if (body != NULL)
+			memcpy(body, out, olen + 1);
+		audited_text(s, req, 200, body, &ev);
 		cJSON_Delete(o);
 	}
 	free(out);
@@ -705,14 +794,22 @@ static void h_nonce(struct vsrv *s, struct evhttp_request *req)
 	cJSON *in = NULL, *o = NULL;
 	const char *host;
 	struct vhost h;
+	struct ak_entry *e;
 	uint8_t nonce[VSTORE_NONCE_LEN];
 	int64_t exp = now_s() + s->cfg->nonce_ttl;
 	int r;
 
 	if ((r = body_json(req, 4096, keys, &in, NULL)) != ATTEST_OK ||
 	    (r = attest_json_str(in, "host", ATTEST_MAX_NAME, &host)) != ATTEST_OK ||
-	    (r = host_row(s, host, &h)) != ATTEST_OK)
+	    (r = host_row(s, host, &h)) != ATTEST_OK || (r = host_record(s, host, &e)) != ATTEST_OK)
 		goto out;
+	/* at most NONCES_PER_HOST unexpired nonces per host: the endpoint is
+	 * open, and each nonce is a write */
+	if (e->nonce_issued[e->nonce_next] > now_s() - s->cfg->nonce_ttl) {
+		r = attest_fail(ATTEST_E_BUSY, "host %s has %d unexpired nonces", host,
+				NONCES_PER_HOST);
+		goto out;
+	}
 	if (h.revoked) {
 		r = attest_fail(ATTEST_E_REVOKED, "host %s is revoked", host);
 		goto out;
@@ -724,6 +821,8 @@ static void h_nonce(struct vsrv *s, struct evhttp_request *req)
 	if ((r = s->store->ops->nonce_prune(s->store, now_s())) != ATTEST_OK ||
 	    (r = s->store->ops->nonce_issue(s->store, host, nonce, exp)) != ATTEST_OK)
 		goto out;
+	e->nonce_issued[e->nonce_next] = now_s();
+	e->nonce_next = (e->nonce_next + 1) % NONCES_PER_HOST;
 	if ((o = cJSON_CreateObject()) == NULL ||
 	    (r = attest_json_add_b64(o, "nonce", nonce, sizeof(nonce))) != ATTEST_OK ||
 	    (r = attest_json_add_u64(o, "expires", (uint64_t)exp)) != ATTEST_OK)
@@ -739,6 +838,8 @@ out:
 struct nonce_ctx {
 	struct vsrv *s;
 	const char *host;
+	const uint8_t *sent; /* the body's "nonce", if any */
+	size_t sent_len;
 };
 
 static int take_nonce(void *arg, const uint8_t *nonce, size_t len)
@@ -747,6 +848,9 @@ static int take_nonce(void *arg, const uint8_t *nonce, size_t len)
 
 	if (len != VSTORE_NONCE_LEN)
 		return attest_fail(ATTEST_E_NONCE, "nonce of %zu bytes", len);
+	if (c->sent != NULL &&
+	    (c->sent_len != len || CRYPTO_memcmp(c->sent, nonce, len) != 0))
+		return attest_fail(ATTEST_E_NONCE, "the quote is over another nonce than the one sent");
 	return c->s->store->ops->nonce_take(c->s->store, c->host, nonce, now_s());
 }
 
@@ -795,7 +899,7 @@ static void h_quote(struct vsrv *s, struct evhttp_request *req)
 	TPM2B_PUBLIC ak;
 	struct attest_quote_counters prev;
 	struct attest_quote_result res;
-	struct nonce_ctx nc = {s, NULL};
+	struct nonce_ctx nc = {s, NULL, NULL, 0};
 	char *hostca = NULL;
 	int r, q;
 
@@ -834,6 +938,8 @@ static void h_quote(struct vsrv *s, struct evhttp_request *req)
 	prev.restart_count = h.restart_count;
 	prev.clock = h.clock;
 	nc.host = host;
+	nc.sent = nonce;
+	nc.sent_len = nonce_len;
 	{
 		struct attest_quote_evidence ev = {att, att_len, sig, sig_len, (uint32_t)mask,
 						   vals, vals_len, log, log_len};
@@ -872,6 +978,27 @@ static void h_quote(struct vsrv *s, struct evhttp_request *req)
 		h.reason_code = q;
 		(void)snprintf(h.reason, sizeof(h.reason), "%s", attest_errdetail());
 	}
+	{
+		/* the verdict is recorded before the host's state changes */
+		struct attest_audit_event ev = {0};
+		char qh[65];
+		uint8_t md[32];
+
+		if (EVP_Digest(att, att_len, md, NULL, EVP_sha256(), NULL) == 1)
+			for (int i = 0; i < 32; i++)
+				(void)snprintf(qh + 2 * i, 3, "%02x", md[i]);
+		else
+			qh[0] = '\0';
+		ev.type = "host_quote";
+		ev.host = host;
+		ev.source = attest_httpd_peer_addr(req);
+		ev.outcome = q == ATTEST_OK ? "trusted" : "untrusted";
+		ev.reason = attest_errname(q);
+		ev.quote_sha256 = qh;
+		ev.action = q == ATTEST_OK && cJSON_IsTrue(renew) ? "renew" : NULL;
+		if ((r = attest_audit_append_event(s->audit, &ev, NULL)) != ATTEST_OK)
+			goto out;
+	}
 	if ((r = s->store->ops->host_put(s->store, &h)) != ATTEST_OK)
 		goto out;
 	if (q == ATTEST_OK && cJSON_IsTrue(renew) &&
@@ -890,25 +1017,7 @@ static void h_quote(struct vsrv *s, struct evhttp_request *req)
 		r = r != ATTEST_OK ? r : ATTEST_E_NOMEM;
 		goto out;
 	}
-	{
-		struct attest_audit_event ev = {0};
-		char qh[65];
-		uint8_t md[32];
-
-		if (EVP_Digest(att, att_len, md, NULL, EVP_sha256(), NULL) == 1)
-			for (int i = 0; i < 32; i++)
-				(void)snprintf(qh + 2 * i, 3, "%02x", md[i]);
-		else
-			qh[0] = '\0';
-		ev.type = "host_quote";
-		ev.host = host;
-		ev.source = attest_httpd_peer_addr(req);
-		ev.outcome = q == ATTEST_OK ? "trusted" : "untrusted";
-		ev.reason = attest_errname(q);
-		ev.quote_sha256 = qh;
-		ev.action = hostca != NULL ? "renew" : NULL;
-		audited_reply(s, req, 200, o, &ev);
-	}
+	audited_reply(s, req, 200, o, NULL);
 	r = ATTEST_OK;
 out:
 	if (r != ATTEST_OK)
@@ -1002,18 +1111,27 @@ static int join_list(const cJSON *arr, char *out, size_t outsz)
 	return ATTEST_OK;
 }
 
-struct mark_ctx {
-	struct vsrv *s;
+#define REPORT_AGENTS_MAX 1024
+/* Revocation reasons say who revoked: an operator's (admin API) stays
+ * until an operator lifts it, whatever the host reports or registers
+ * again; the host's follow its reports. */
+#define REVOKED_BY_HOST "host: revoked"
+#define REMOVED_BY_HOST "host: removed"
+#define OPERATOR_PREFIX "operator "
+
+struct removed_ctx {
 	const char *host;
 	const cJSON *agents;
-	int r;
+	struct vagent *out; /* REPORT_AGENTS_MAX entries */
+	size_t n;
 };
 
-static int mark_removed(void *arg, const struct vagent *a)
+/* Collects (the store's list walk may not write) this host's agents that
+ * the report no longer lists. */
+static int collect_removed(void *arg, const struct vagent *a)
 {
-	struct mark_ctx *m = arg;
+	struct removed_ctx *m = arg;
 	const cJSON *it;
-	struct vagent c;
 
 	if (strcmp(a->host, m->host) != 0 || a->revoked)
 		return ATTEST_OK;
@@ -1023,14 +1141,21 @@ static int mark_removed(void *arg, const struct vagent *a)
 		if (id != NULL && strcmp(id, a->id) == 0)
 			return ATTEST_OK;
 	}
-	c = *a;
-	c.revoked = 1;
-	(void)snprintf(c.revoke_reason, sizeof(c.revoke_reason), "removed from host");
-	return m->s->store->ops->agent_put(m->s->store, &c);
+	if (m->n >= REPORT_AGENTS_MAX)
+		return attest_fail(ATTEST_E_TOO_LARGE, "over %d agents on host %s",
+				   REPORT_AGENTS_MAX, m->host);
+	m->out[m->n] = *a;
+	m->out[m->n].revoked = 1;
+	(void)snprintf(m->out[m->n].revoke_reason, sizeof(m->out[0].revoke_reason), "%s",
+		       REMOVED_BY_HOST);
+	m->n++;
+	return ATTEST_OK;
 }
 
+/* Check one entry of a report and build its inventory record in *out
+ * (nothing is written here). */
 static int report_agent(struct vsrv *s, X509 *host_ca, const TPM2B_PUBLIC *ak, const char *host,
-			const cJSON *j)
+			const cJSON *j, struct vagent *out)
 {
 	static const char *const keys[] = {"id", "uuid", "agent_ca", "scopes", "data_classes",
 					   "risk_tier", "risk_score", "delegate_depth", "revoked",
@@ -1098,23 +1223,26 @@ static int report_agent(struct vsrv *s, X509 *host_ca, const TPM2B_PUBLIC *ak, c
 	a.registered = now_s();
 	a.revoked = cJSON_IsTrue(rev);
 	if (a.revoked)
-		(void)snprintf(a.revoke_reason, sizeof(a.revoke_reason), "revoked on host");
+		(void)snprintf(a.revoke_reason, sizeof(a.revoke_reason), "%s", REVOKED_BY_HOST);
 	r = s->store->ops->agent_get(s->store, id, &old);
 	if (r == ATTEST_OK) {
-		/* approval and a verifier-side revocation survive reports of
-		 * the same registration */
+		/* approval survives reports of the same registration (not a
+		 * new one under the same name); an operator's revocation
+		 * survives everything the host does */
 		if (strcmp(old.uuid, a.uuid) == 0) {
 			a.approved = old.approved;
 			a.registered = old.registered;
-			if (old.revoked && !a.revoked) {
-				a.revoked = 1;
-				memcpy(a.revoke_reason, old.revoke_reason, sizeof(a.revoke_reason));
-			}
+		}
+		if (old.revoked && strncmp(old.revoke_reason, OPERATOR_PREFIX,
+					   strlen(OPERATOR_PREFIX)) == 0) {
+			a.revoked = 1;
+			memcpy(a.revoke_reason, old.revoke_reason, sizeof(a.revoke_reason));
 		}
 	} else if (r != ATTEST_E_NOT_FOUND) {
 		goto out;
 	}
-	r = s->store->ops->agent_put(s->store, &a);
+	*out = a;
+	r = ATTEST_OK;
 out:
 	attest_agent_ca_info_clear(&info);
 	X509_free(ca);
@@ -1136,6 +1264,9 @@ static void h_report(struct vsrv *s, struct evhttp_request *req)
 	struct ak_entry *e;
 	TPM2B_PUBLIC ak;
 	char key[100], last[32];
+	struct vagent *recs = NULL;
+	struct removed_ctx rm = {0};
+	size_t nagents = 0, i;
 	int r;
 
 	if ((r = body_json(req, BODY_MAX, keys, &in, NULL)) != ATTEST_OK ||
@@ -1150,7 +1281,7 @@ static void h_report(struct vsrv *s, struct evhttp_request *req)
 		goto out;
 	agents = cJSON_GetObjectItemCaseSensitive(rep, "agents");
 	if (strcmp(type, "agent-report") != 0 || !cJSON_IsArray(agents) ||
-	    cJSON_GetArraySize(agents) > 4096) {
+	    cJSON_GetArraySize(agents) > REPORT_AGENTS_MAX) {
 		r = attest_fail(ATTEST_E_PARSE, "not an agent report");
 		goto out;
 	}
@@ -1173,29 +1304,46 @@ static void h_report(struct vsrv *s, struct evhttp_request *req)
 		r = attest_fail(ATTEST_E_INTERNAL, "AK record");
 		goto out;
 	}
+	/* every entry is checked before anything is written: a refused
+	 * report changes nothing */
+	nagents = (size_t)cJSON_GetArraySize(agents);
+	if ((recs = calloc(nagents + 1, sizeof(*recs))) == NULL ||
+	    (rm.out = calloc(REPORT_AGENTS_MAX, sizeof(*rm.out))) == NULL) {
+		r = attest_fail(ATTEST_E_NOMEM, "report");
+		goto out;
+	}
+	i = 0;
 	cJSON_ArrayForEach(it, agents) {
-		if ((r = report_agent(s, host_ca, &ak, host, it)) != ATTEST_OK)
+		if ((r = report_agent(s, host_ca, &ak, host, it, &recs[i++])) != ATTEST_OK)
 			goto out;
 	}
+	rm.host = host;
+	rm.agents = agents;
+	if ((r = s->store->ops->agent_list(s->store, collect_removed, &rm)) != ATTEST_OK)
+		goto out;
 	{
-		struct mark_ctx m = {s, host, agents, ATTEST_OK};
+		struct attest_audit_event ev = {.type = "inventory", .host = host, .outcome = "ok"};
 
-		if ((r = s->store->ops->agent_list(s->store, mark_removed, &m)) != ATTEST_OK)
+		ev.source = attest_httpd_peer_addr(req);
+		if ((r = attest_audit_append_event(s->audit, &ev, NULL)) != ATTEST_OK)
 			goto out;
 	}
+	for (i = 0; i < nagents; i++)
+		if ((r = s->store->ops->agent_put(s->store, &recs[i])) != ATTEST_OK)
+			goto out;
+	for (i = 0; i < rm.n; i++)
+		if ((r = s->store->ops->agent_put(s->store, &rm.out[i])) != ATTEST_OK)
+			goto out;
 	(void)snprintf(last, sizeof(last), "%llu", (unsigned long long)t);
 	if ((r = s->store->ops->setting_put(s->store, key, last)) != ATTEST_OK)
 		goto out;
 	s->m.reports++;
 	attest_decider_flush(s->decider);
-	logf_("inventory of %s: %d agents", host, cJSON_GetArraySize(agents));
-	{
-		struct attest_audit_event ev = {.type = "inventory", .host = host, .outcome = "ok"};
-
-		ev.source = attest_httpd_peer_addr(req);
-		audited_ok(s, req, "{\"status\":\"ok\"}", &ev);
-	}
+	logf_("inventory of %s: %zu agents, %zu removed", host, nagents, rm.n);
+	audited_ok(s, req, "{\"status\":\"ok\"}", NULL);
 out:
+	free(recs);
+	free(rm.out);
 	if (r != ATTEST_OK)
 		reply_err(s, req, status_of(r), r, "report refused");
 	X509_free(host_ca);
@@ -1213,12 +1361,53 @@ static void hex_of(const uint8_t *b, size_t n, char *out)
 }
 
 /* The latest checkpoint of each host log is kept (settings key
- * "ckpt:<log id hex>", value "<counter> <size> <root hex> <host>"): a host
- * that restores an older copy of its log cannot push its checkpoints, and
- * the verifier's record says how far the real log had come. */
+ * "ckpt:<log id hex>", value "<counter> <size> <time> <root hex> <host>").
+ * The next must come from the same host, carry the next counter value, a
+ * tree at least as large and a time no earlier, and, when the tree grew,
+ * an RFC 9162 consistency proof from the last root: so a host that
+ * restores an older copy of its log, or rewrites history under a fresh
+ * counter value, cannot push its checkpoints, and the verifier's record
+ * says how far the real log had come. */
+static int check_consistency(const cJSON *in, uint64_t size1, const uint8_t root1[32],
+			     const struct attest_audit_ckpt *c)
+{
+	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(in, "consistency"), *it;
+	attest_merkle_hash proof[ATTEST_MERKLE_MAX_PROOF];
+	size_t n = 0;
+
+	if (size1 == c->size)
+		return CRYPTO_memcmp(root1, c->root, 32) == 0
+			       ? ATTEST_OK
+			       : attest_fail(ATTEST_E_AUDIT_INCONSISTENT,
+					     "same tree size, another root: the log was rewritten");
+	if (!cJSON_IsArray(arr))
+		return attest_fail(ATTEST_E_AUDIT_INCONSISTENT,
+				   "the tree grew from %llu to %llu records without a consistency "
+				   "proof", (unsigned long long)size1, (unsigned long long)c->size);
+	cJSON_ArrayForEach(it, arr) {
+		uint8_t *b = NULL;
+		size_t blen = 0;
+
+		if (n >= ATTEST_MERKLE_MAX_PROOF || !cJSON_IsString(it) ||
+		    attest_b64_decode(it->valuestring, strlen(it->valuestring), 32, &b, &blen) !=
+			    ATTEST_OK ||
+		    blen != 32) {
+			free(b);
+			return attest_fail(ATTEST_E_PARSE, "consistency proof malformed");
+		}
+		memcpy(proof[n++], b, 32);
+		free(b);
+	}
+	if (attest_merkle_consistency_verify(size1, c->size, root1, c->root, proof, n) != ATTEST_OK)
+		return attest_fail(ATTEST_E_AUDIT_INCONSISTENT,
+				   "the new tree does not extend the last one (consistency proof "
+				   "fails): the log was rewritten");
+	return ATTEST_OK;
+}
+
 static void h_checkpoint(struct vsrv *s, struct evhttp_request *req)
 {
-	static const char *const keys[] = {"host", "checkpoint", NULL};
+	static const char *const keys[] = {"host", "checkpoint", "consistency", NULL};
 	cJSON *in = NULL, *o = NULL;
 	const char *host, *text;
 	struct attest_audit_ckpt c;
@@ -1226,7 +1415,8 @@ static void h_checkpoint(struct vsrv *s, struct evhttp_request *req)
 	TPM2B_PUBLIC ak;
 	size_t off = 0;
 	char key[80], val[VSTORE_LIST_MAX], idhex[2 * ATTEST_AUDIT_LOG_ID_LEN + 1], roothex[65];
-	unsigned long long last = 0;
+	unsigned long long last = 0, lsize = 0, ltime = 0;
+	char lroot[65] = "", lhost[VSTORE_NAME_MAX] = "";
 	int r, have;
 
 	if ((r = body_json(req, 64 * 1024, keys, &in, NULL)) != ATTEST_OK ||
@@ -1249,8 +1439,12 @@ static void h_checkpoint(struct vsrv *s, struct evhttp_request *req)
 	if (r != ATTEST_OK && r != ATTEST_E_NOT_FOUND)
 		goto out;
 	have = r == ATTEST_OK;
-	if (have && sscanf(val, "%llu", &last) != 1) {
+	if (have && sscanf(val, "%llu %llu %llu %64s %63s", &last, &lsize, &ltime, lroot, lhost) != 5) {
 		r = attest_fail(ATTEST_E_STATE, "stored checkpoint of log %s malformed", idhex);
+		goto out;
+	}
+	if (have && strcmp(lhost, host) != 0) {
+		r = attest_fail(ATTEST_E_PATH, "log %s belongs to host %s, not %s", idhex, lhost, host);
 		goto out;
 	}
 	if (have && c.counter != (uint64_t)last + 1) {
@@ -1260,8 +1454,31 @@ static void h_checkpoint(struct vsrv *s, struct evhttp_request *req)
 				idhex, host, (unsigned long long)c.counter, last);
 		goto out;
 	}
-	(void)snprintf(val, sizeof(val), "%llu %llu %s %s", (unsigned long long)c.counter,
-		       (unsigned long long)c.size, roothex, host);
+	if (have && (c.size < lsize || c.time < ltime)) {
+		r = attest_fail(ATTEST_E_QUOTE_COUNTER,
+				"log %s of %s: %llu records at %llu after %llu at %llu (the log "
+				"shrank or went back in time: an older copy)",
+				idhex, host, (unsigned long long)c.size, (unsigned long long)c.time,
+				lsize, ltime);
+		goto out;
+	}
+	if (have) {
+		uint8_t root1[32];
+
+		for (int i = 0; i < 32; i++) {
+			unsigned v;
+
+			if (sscanf(lroot + 2 * i, "%2x", &v) != 1) {
+				r = attest_fail(ATTEST_E_STATE, "stored root malformed");
+				goto out;
+			}
+			root1[i] = (uint8_t)v;
+		}
+		if ((r = check_consistency(in, lsize, root1, &c)) != ATTEST_OK)
+			goto out;
+	}
+	(void)snprintf(val, sizeof(val), "%llu %llu %llu %s %s", (unsigned long long)c.counter,
+		       (unsigned long long)c.size, (unsigned long long)c.time, roothex, host);
 	if ((r = s->store->ops->setting_put(s->store, key, val)) != ATTEST_OK)
 		goto out;
 	logf_("checkpoint of %s log %s: counter %llu, %llu records", host, idhex,
@@ -1492,6 +1709,24 @@ static void h_list(struct vsrv *s, struct evhttp_request *req, int hosts)
 	cJSON_Delete(arr);
 }
 
+/* An operator's change: recorded, then made, then answered once durable. */
+static int record_change(struct vsrv *s, const char *type, const struct vcaller *who,
+			 const char *host, const char *agent, const char *reason)
+{
+	struct attest_audit_event ev = {.outcome = "ok"};
+	const char *ag[1] = {agent};
+
+	ev.type = type;
+	ev.source = who->name;
+	ev.reason = reason;
+	ev.host = host;
+	if (agent != NULL) {
+		ev.agents = ag;
+		ev.nagents = 1;
+	}
+	return attest_audit_append_event(s->audit, &ev, NULL);
+}
+
 static void h_revoke(struct vsrv *s, struct evhttp_request *req, const struct vcaller *who,
 		     int host)
 {
@@ -1499,6 +1734,8 @@ static void h_revoke(struct vsrv *s, struct evhttp_request *req, const struct vc
 	static const char *const akeys[] = {"agent", "reason", NULL};
 	cJSON *in = NULL;
 	const char *name, *reason = "revoked by operator";
+	struct vhost h;
+	struct vagent a;
 	int r;
 
 	if ((r = body_json(req, 4096, host ? hkeys : akeys, &in, NULL)) != ATTEST_OK ||
@@ -1506,41 +1743,27 @@ static void h_revoke(struct vsrv *s, struct evhttp_request *req, const struct vc
 		goto out;
 	if (opt_str(in, "reason") != NULL)
 		reason = opt_str(in, "reason");
+	if ((r = host ? host_row(s, name, &h) : s->store->ops->agent_get(s->store, name, &a)) !=
+		    ATTEST_OK ||
+	    (r = record_change(s, "revocation", who, host ? name : NULL, host ? NULL : name,
+			       reason)) != ATTEST_OK)
+		goto out;
 	if (host) {
-		struct vhost h;
-
-		if ((r = host_row(s, name, &h)) != ATTEST_OK)
-			goto out;
 		h.revoked = 1;
-		(void)snprintf(h.revoke_reason, sizeof(h.revoke_reason), "%s", reason);
+		(void)snprintf(h.revoke_reason, sizeof(h.revoke_reason), OPERATOR_PREFIX "%s: %s",
+			       who->name, reason);
 		r = s->store->ops->host_put(s->store, &h);
 	} else {
-		struct vagent a;
-
-		if ((r = s->store->ops->agent_get(s->store, name, &a)) != ATTEST_OK)
-			goto out;
 		a.revoked = 1;
-		(void)snprintf(a.revoke_reason, sizeof(a.revoke_reason), "%s", reason);
+		(void)snprintf(a.revoke_reason, sizeof(a.revoke_reason), OPERATOR_PREFIX "%s: %s",
+			       who->name, reason);
 		r = s->store->ops->agent_put(s->store, &a);
 	}
 	if (r != ATTEST_OK)
 		goto out;
 	attest_decider_flush(s->decider);
 	logf_("%s %s revoked by %s: %s", host ? "host" : "agent", name, who->name, reason);
-	{
-		struct attest_audit_event ev = {.type = "revocation", .outcome = "ok"};
-		const char *ag[1] = {name};
-
-		ev.source = who->name;
-		ev.reason = reason;
-		if (host) {
-			ev.host = name;
-		} else {
-			ev.agents = ag;
-			ev.nagents = 1;
-		}
-		audited_ok(s, req, "{\"status\":\"revoked\"}", &ev);
-	}
+	audited_ok(s, req, "{\"status\":\"revoked\"}", NULL);
 out:
 	if (r != ATTEST_OK)
 		reply_err(s, req, status_of(r), r, "revocation refused");
@@ -1557,19 +1780,14 @@ static void h_approve(struct vsrv *s, struct evhttp_request *req, const struct v
 
 	if ((r = body_json(req, 4096, keys, &in, NULL)) == ATTEST_OK &&
 	    (r = attest_json_str(in, "agent", VSTORE_ID_MAX - 1, &name)) == ATTEST_OK &&
-	    (r = s->store->ops->agent_get(s->store, name, &a)) == ATTEST_OK) {
+	    (r = s->store->ops->agent_get(s->store, name, &a)) == ATTEST_OK &&
+	    (r = record_change(s, "approval", who, NULL, name, NULL)) == ATTEST_OK) {
 		a.approved = 1;
 		r = s->store->ops->agent_put(s->store, &a);
 	}
 	if (r == ATTEST_OK) {
-		struct attest_audit_event ev = {.type = "approval", .outcome = "ok"};
-		const char *ag[1] = {name};
-
 		logf_("agent %s approved by %s", name, who->name);
-		ev.source = who->name;
-		ev.agents = ag;
-		ev.nagents = 1;
-		audited_ok(s, req, "{\"status\":\"approved\"}", &ev);
+		audited_ok(s, req, "{\"status\":\"approved\"}", NULL);
 	} else {
 		reply_err(s, req, status_of(r), r, "approval refused");
 	}
@@ -1579,9 +1797,9 @@ static void h_approve(struct vsrv *s, struct evhttp_request *req, const struct v
 static void h_settings(struct vsrv *s, struct evhttp_request *req, const struct vcaller *who)
 {
 	static const char *const keys[] = {"approval_required", "scope_cap", NULL};
-	cJSON *in = NULL, *o = NULL;
+	cJSON *in = NULL, *o = NULL, *arr;
 	const cJSON *ap, *cap;
-	char capbuf[VSTORE_LIST_MAX];
+	char capbuf[VSTORE_LIST_MAX], capval[VSTORE_LIST_MAX + 4];
 	int r = ATTEST_OK;
 
 	if (evhttp_request_get_command(req) == EVHTTP_REQ_POST) {
@@ -1589,40 +1807,64 @@ static void h_settings(struct vsrv *s, struct evhttp_request *req, const struct 
 			goto out;
 		ap = cJSON_GetObjectItemCaseSensitive(in, "approval_required");
 		cap = cJSON_GetObjectItemCaseSensitive(in, "scope_cap");
-		if ((ap != NULL && !cJSON_IsBool(ap)) ||
-		    (cap != NULL && (r = join_list(cap, capbuf, sizeof(capbuf))) != ATTEST_OK)) {
-			r = r != ATTEST_OK ? r : attest_fail(ATTEST_E_PARSE, "approval_required");
+		if (ap != NULL && !cJSON_IsBool(ap)) {
+			r = attest_fail(ATTEST_E_PARSE, "approval_required is true or false");
 			goto out;
+		}
+		/* null lifts the cap; a list (even empty) sets it */
+		if (cap != NULL && !cJSON_IsNull(cap)) {
+			if ((r = join_list(cap, capbuf, sizeof(capbuf))) != ATTEST_OK)
+				goto out;
+			(void)snprintf(capval, sizeof(capval), "on:%s", capbuf);
+		} else {
+			(void)snprintf(capval, sizeof(capval), "off");
+		}
+		{
+			/* recorded before it takes effect */
+			struct attest_audit_event ev = {.type = "settings", .outcome = "ok"};
+			char what[VSTORE_LIST_MAX + 64];
+
+			(void)snprintf(what, sizeof(what), "approval_required=%s scope_cap=%s",
+				       ap == NULL ? "unchanged" : cJSON_IsTrue(ap) ? "1" : "0",
+				       cap == NULL ? "unchanged" : capval);
+			ev.source = who->name;
+			ev.reason = what;
+			if ((r = attest_audit_append_event(s->audit, &ev, NULL)) != ATTEST_OK)
+				goto out;
 		}
 		if ((ap != NULL && (r = s->store->ops->setting_put(s->store, "approval_required",
 								    cJSON_IsTrue(ap) ? "1" : "0")) !=
 					   ATTEST_OK) ||
 		    (cap != NULL &&
-		     (r = s->store->ops->setting_put(s->store, "scope_cap", capbuf)) != ATTEST_OK) ||
+		     (r = s->store->ops->setting_put(s->store, "scope_cap", capval)) != ATTEST_OK) ||
 		    (r = load_settings(s)) != ATTEST_OK)
 			goto out;
 		attest_decider_flush(s->decider);
-		logf_("settings changed by %s: approval_required=%d scope_cap=\"%s\"", who->name,
-		      s->approval_required, s->scope_cap);
-		{
-			struct attest_audit_event ev = {.type = "settings", .outcome = "ok"};
-			char what[VSTORE_LIST_MAX + 64];
-
-			(void)snprintf(what, sizeof(what), "approval_required=%d scope_cap=%s",
-				       s->approval_required, s->scope_cap);
-			ev.source = who->name;
-			ev.reason = what;
-			if (attest_audit_append_event(s->audit, &ev, NULL) != ATTEST_OK) {
-				r = attest_fail(ATTEST_E_IO, "audit: %s", attest_errdetail());
-				goto out;
-			}
-		}
+		logf_("settings changed by %s: approval_required=%d scope_cap=%s%s%s", who->name,
+		      s->approval_required, s->cap_on ? "[" : "none", s->scope_cap,
+		      s->cap_on ? "]" : "");
 	}
 	if ((o = cJSON_CreateObject()) == NULL ||
-	    cJSON_AddBoolToObject(o, "approval_required", s->approval_required) == NULL ||
-	    cJSON_AddStringToObject(o, "scope_cap", s->scope_cap) == NULL) {
+	    cJSON_AddBoolToObject(o, "approval_required", s->approval_required) == NULL) {
 		r = ATTEST_E_NOMEM;
 		goto out;
+	}
+	if (!s->cap_on) {
+		if (cJSON_AddNullToObject(o, "scope_cap") == NULL) {
+			r = ATTEST_E_NOMEM;
+			goto out;
+		}
+	} else {
+		char buf[VSTORE_LIST_MAX];
+
+		if ((arr = cJSON_AddArrayToObject(o, "scope_cap")) == NULL) {
+			r = ATTEST_E_NOMEM;
+			goto out;
+		}
+		(void)snprintf(buf, sizeof(buf), "%s", s->scope_cap);
+		for (char *save = NULL, *w = strtok_r(buf, " ", &save); w != NULL;
+		     w = strtok_r(NULL, " ", &save))
+			cJSON_AddItemToArray(arr, cJSON_CreateString(w));
 	}
 	audited_reply(s, req, 200, o, NULL);
 out:
@@ -1657,23 +1899,24 @@ static void h_refsets(struct vsrv *s, struct evhttp_request *req, const struct v
 	if (deactivate) {
 		if ((r = body_json(req, 4096, dkeys, &in, NULL)) != ATTEST_OK ||
 		    (r = attest_json_str(in, "name", VSTORE_NAME_MAX - 1, &name)) != ATTEST_OK ||
+		    (r = record_change(s, "refset_retired", who, NULL, NULL, name)) != ATTEST_OK ||
 		    (r = s->store->ops->refset_set_active(s->store, name, 0)) != ATTEST_OK ||
 		    (r = load_refsets(s)) != ATTEST_OK)
 			goto out;
 		logf_("reference set %s retired by %s", name, who->name);
-		{
-			struct attest_audit_event ev = {.type = "refset_retired", .outcome = "ok"};
-
-			ev.source = who->name;
-			ev.reason = name;
-			if ((r = attest_audit_append_event(s->audit, &ev, NULL)) != ATTEST_OK)
-				goto out;
-		}
 	} else if (evhttp_request_get_command(req) == EVHTTP_REQ_POST) {
 		if ((r = body_json(req, BODY_MAX, keys, &in, NULL)) != ATTEST_OK ||
 		    (r = attest_json_str(in, "jws", BODY_MAX, &jws)) != ATTEST_OK ||
 		    (r = attest_refset_verify(jws, strlen(jws), s->ops, s->nops, now_s(), &set)) !=
-			    ATTEST_OK ||
+			    ATTEST_OK)
+			goto out;
+		if (s->nsets >= MAX_REFSETS) {
+			r = attest_fail(ATTEST_E_TOO_LARGE, "%d reference sets are active; retire one first",
+					MAX_REFSETS);
+			goto out;
+		}
+		if ((r = record_change(s, "refset_activated", who, NULL, NULL,
+				       attest_refset_name(set))) != ATTEST_OK ||
 		    (r = s->store->ops->refset_put(s->store, attest_refset_name(set), jws, now_s())) !=
 			    ATTEST_OK ||
 		    (r = s->store->ops->refset_set_active(s->store, attest_refset_name(set), 1)) !=
@@ -1682,14 +1925,6 @@ static void h_refsets(struct vsrv *s, struct evhttp_request *req, const struct v
 			goto out;
 		logf_("reference set %s (signed by %s) activated by %s", attest_refset_name(set),
 		      attest_refset_kid(set), who->name);
-		{
-			struct attest_audit_event ev = {.type = "refset_activated", .outcome = "ok"};
-
-			ev.source = who->name;
-			ev.reason = attest_refset_name(set);
-			if ((r = attest_audit_append_event(s->audit, &ev, NULL)) != ATTEST_OK)
-				goto out;
-		}
 	}
 	if ((arr = cJSON_CreateArray()) == NULL ||
 	    (r = s->store->ops->refset_list(s->store, 0, list_refset, arr)) != ATTEST_OK)
@@ -1754,8 +1989,11 @@ static void h_metrics(struct vsrv *s, struct evhttp_request *req)
 					  "0.001",   "0.005",  "0.01",    "+Inf"};
 	unsigned long cum = 0;
 
-	if (b == NULL)
+	if (b == NULL) {
+		count_status(s, 500);
+		attest_httpd_reply(req, 500, "{\"error\":\"ATTEST_E_NOMEM\",\"code\":2}", 33);
 		return;
+	}
 	(void)s->store->ops->host_list(s->store, count_host, n);
 	evbuffer_add_printf(b, "# TYPE attest_verifier_requests_total counter\n");
 	for (int i = 1; i <= 5; i++)
@@ -1830,6 +2068,12 @@ static void route(struct evhttp_request *req, void *arg)
 	};
 	size_t i;
 
+	if (!attest_httpd_is_tls(req)) {
+		/* only if making a TLS connection failed and libevent fell back
+		 * to a plain socket: never answer in clear text */
+		evhttp_send_error(req, HTTP_BADREQUEST, NULL);
+		return;
+	}
 	if (path == NULL)
 		path = "";
 	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)

@@ -94,6 +94,17 @@ int vf_tlsca_init(const char *state, const char *name)
 	if ((r = attest_dir_ensure(state, 0700)) != ATTEST_OK ||
 	    (r = attest_dir_ensure(dir, 0700)) != ATTEST_OK)
 		return r;
+	/* never over an earlier init: its CA key signs the callers' certificates */
+	for (const char *const *f = (const char *const[]){"ca.key", "ca.pem", "server.key",
+							   "server.pem", NULL};
+	     *f != NULL; f++) {
+		struct stat st;
+
+		if ((r = path_of(p, sizeof(p), state, *f)) != ATTEST_OK)
+			return r;
+		if (lstat(p, &st) == 0)
+			return attest_fail(ATTEST_E_EXISTS, "%s exists: the verifier is initialised", p);
+	}
 	(void)snprintf(san, sizeof(san), "DNS:%s,IP:127.0.0.1,IP:::1", name);
 	srv_vals[5] = san;
 	if ((cak = EVP_EC_gen("P-256")) == NULL || (sk = EVP_EC_gen("P-256")) == NULL) {
@@ -157,9 +168,22 @@ int vf_tlsca_issue_client(const char *state, const char *name, const char *prefi
 	if ((r = make_cert(k, ca, cak, name, 365, nids, vals, &c)) != ATTEST_OK ||
 	    (r = vf_spki_hash(c, spki_hash)) != ATTEST_OK)
 		goto out;
-	if ((size_t)snprintf(p, sizeof(p), "%s.key", prefix) >= sizeof(p)) {
+	if ((size_t)snprintf(p, sizeof(p), "%s.pem", prefix) >= sizeof(p) - 1) {
 		r = attest_fail(ATTEST_E_INVALID_ARG, "output prefix too long");
 		goto out;
+	}
+	{
+		struct stat st;
+
+		if (lstat(p, &st) == 0) {
+			r = attest_fail(ATTEST_E_EXISTS, "%s exists", p);
+			goto out;
+		}
+		(void)snprintf(p, sizeof(p), "%s.key", prefix);
+		if (lstat(p, &st) == 0) {
+			r = attest_fail(ATTEST_E_EXISTS, "%s exists", p);
+			goto out;
+		}
 	}
 	if ((r = attest_pkey_save(p, k)) != ATTEST_OK)
 		goto out;

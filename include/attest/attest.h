@@ -103,6 +103,7 @@ typedef enum attest_err {
 	ATTEST_E_AGENT_EVIDENCE = 78,
 	ATTEST_E_REFSET_SIGNATURE = 79,
 	ATTEST_E_CHAIN_UNTRUSTED = 80,
+	ATTEST_E_AUDIT_INCONSISTENT = 81,
 	/* append new codes here; never renumber */
 	ATTEST_E__COUNT
 } attest_err;

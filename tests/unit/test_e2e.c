@@ -111,10 +111,25 @@ static int body_has(struct vfleet *e, const char *what)
 	return tu_sh("grep -q '%s' '%s/call.body'", what, e->d.sw.dir) == 0;
 }
 
+/* Register `name` (a copy of the example agent) and get its certificate
+ * into dir. */
+static void new_agent(struct vfleet *e, const char *name, const char *dir)
+{
+	char bin[800], uids[32];
+
+	snprintf(bin, sizeof(bin), "%s/%s", e->d.sw.dir, name);
+	CU_ASSERT_FATAL(tu_sh("cp '%s/agent_client' '%s' && chmod 0755 '%s'", tu_examples_dir(),
+			      bin, bin) == 0);
+	snprintf(uids, sizeof(uids), "%u", (unsigned)getuid());
+	register_agent(&e->d, name, bin, uids);
+	CU_ASSERT_FATAL(tu_sh("cd '%s' && './%s' --agent %s --socket '%s' --out %s >agent.log 2>&1",
+			      e->d.sw.dir, name, name, e->d.sock, dir) == 0);
+}
+
 static void test_end_to_end(void)
 {
 	struct vfleet e;
-	char got[64];
+	char got[64], aux[900];
 	struct attest_tpm *t = NULL;
 	uint8_t ext[32] = {0x5a};
 
@@ -139,13 +154,45 @@ static void test_end_to_end(void)
 	admin(&e.v, "/v1/agents/approve", "{\"agent\":\"" AGENT "\"}");
 	CU_ASSERT_STRING_EQUAL(decide(&e.v, e.chain, "ehr:patient/1/record", got, sizeof(got)),
 			       "ATTEST_OK");
-	/* a fleet-wide scope cap that leaves out ehr:read: the rule fails */
+	/* a fleet-wide scope cap that leaves out ehr:read, or an empty one
+	 * (no scope at all): the rule fails; null lifts the cap */
 	admin(&e.v, "/v1/settings", "{\"scope_cap\":[\"ehr:write\"]}");
 	CU_ASSERT_STRING_EQUAL(decide(&e.v, e.chain, "ehr:patient/1/record", got, sizeof(got)),
 			       "ATTEST_E_NO_RULE");
 	admin(&e.v, "/v1/settings", "{\"scope_cap\":[]}");
 	CU_ASSERT_STRING_EQUAL(decide(&e.v, e.chain, "ehr:patient/1/record", got, sizeof(got)),
+			       "ATTEST_E_NO_RULE");
+	admin(&e.v, "/v1/settings", "{\"scope_cap\":null}");
+	CU_ASSERT_STRING_EQUAL(decide(&e.v, e.chain, "ehr:patient/1/record", got, sizeof(got)),
 			       "ATTEST_OK");
+
+	/* inventory: an agent the host removes is revoked at the verifier with
+	 * the next report; an agent an operator revoked stays revoked when
+	 * the host registers it again (new key, new UUID) */
+	admin(&e.v, "/v1/settings", "{\"approval_required\":false}");
+	new_agent(&e, "aux", "tls-aux");
+	snprintf(aux, sizeof(aux), "%s/tls-aux/cert.pem", e.d.sw.dir);
+	CU_ASSERT(eventually(&e.v, aux, "ATTEST_OK"));
+	CU_ASSERT_EQUAL(tu_sh("attestctl agent revoke --name aux --admin-socket %s >/dev/null && "
+			      "attestctl agent remove --name aux --admin-socket %s >/dev/null",
+			      e.d.admin, e.d.admin), 0);
+	CU_ASSERT(eventually(&e.v, aux, "ATTEST_E_REVOKED"));
+	new_agent(&e, "aux", "tls-aux2");
+	snprintf(aux, sizeof(aux), "%s/tls-aux2/cert.pem", e.d.sw.dir);
+	CU_ASSERT(eventually(&e.v, aux, "ATTEST_OK")); /* a new registration */
+	admin(&e.v, "/v1/agents/revoke",
+	      "{\"agent\":\"spiffe://fleet.example/host/web-01/agent/aux\",\"reason\":\"x\"}");
+	CU_ASSERT_STRING_EQUAL(decide(&e.v, aux, "ehr:patient/1/record", got, sizeof(got)),
+			       "ATTEST_E_REVOKED");
+	CU_ASSERT_EQUAL(tu_sh("attestctl agent revoke --name aux --admin-socket %s >/dev/null && "
+			      "attestctl agent remove --name aux --admin-socket %s >/dev/null",
+			      e.d.admin, e.d.admin), 0);
+	new_agent(&e, "aux", "tls-aux3");
+	snprintf(aux, sizeof(aux), "%s/tls-aux3/cert.pem", e.d.sw.dir);
+	for (int i = 0; i < 40; i++) /* the report of the new registration */
+		usleep(50000);
+	CU_ASSERT_STRING_EQUAL(decide(&e.v, aux, "ehr:patient/1/record", got, sizeof(got)),
+			       "ATTEST_E_REVOKED");
 
 	/* a boot PCR changes (swtpm serves one client: attestd steps aside);
 	 * the next push demotes the host and decisions deny */

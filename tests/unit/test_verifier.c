@@ -19,6 +19,7 @@
 
 #include "enrol.h"
 #include "audit.h"
+#include "merkle.h"
 #include "json.h"
 #include "testutil.h"
 #include "testutil_verifier.h"
@@ -398,7 +399,9 @@ static void test_policy_reload(void)
 	fleet_down(&f);
 }
 
-static char *ckpt_body(const struct attest_audit_ckpt *c)
+/* The push body; with a log dir and size1, an RFC 9162 consistency proof
+ * from the tree of size1 records (the verifier's last checkpoint). */
+static char *ckpt_body(const struct attest_audit_ckpt *c, const char *dir, uint64_t size1)
 {
 	char *text = NULL, *out = NULL;
 	size_t len = 0;
@@ -407,6 +410,24 @@ static char *ckpt_body(const struct attest_audit_ckpt *c)
 	CU_ASSERT_FATAL(attest_audit_ckpt_to_json(c, &text, &len) == ATTEST_OK);
 	cJSON_AddStringToObject(o, "host", "web-01");
 	cJSON_AddStringToObject(o, "checkpoint", text);
+	if (dir != NULL) {
+		attest_merkle_hash *leaves = NULL, proof[ATTEST_MERKLE_MAX_PROOF];
+		uint64_t n = 0;
+		size_t plen = 0;
+		cJSON *arr = cJSON_AddArrayToObject(o, "consistency");
+
+		CU_ASSERT_FATAL(attest_audit_leaves(dir, &leaves, &n) == ATTEST_OK);
+		CU_ASSERT_FATAL(attest_merkle_consistency_proof(leaves, c->size, size1, proof,
+								&plen) == ATTEST_OK);
+		for (size_t i = 0; i < plen; i++) {
+			char *b64 = NULL;
+
+			CU_ASSERT_FATAL(attest_b64_encode(proof[i], 32, &b64) == ATTEST_OK);
+			cJSON_AddItemToArray(arr, cJSON_CreateString(b64));
+			free(b64);
+		}
+		free(leaves);
+	}
 	out = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
 	free(text);
@@ -438,7 +459,7 @@ static void test_checkpoints(void)
 	attest_tpm_close(t);
 	attest_audit_close(log);
 
-	b = ckpt_body(&c1);
+	b = ckpt_body(&c1, NULL, 0);
 	CU_ASSERT_EQUAL(verifier_call(&f.v, AS_NONE, "/v1/audit/checkpoint", b, &rep), 200);
 	cJSON_Delete(rep);
 	/* the same again: not the next counter value (a replay or a rollback) */
@@ -448,11 +469,17 @@ static void test_checkpoints(void)
 	/* a checkpoint whose tree size was changed: qualifyingData breaks */
 	forged = c2;
 	forged.size++;
-	b = ckpt_body(&forged);
+	b = ckpt_body(&forged, NULL, 0);
 	expect_http_refused(verifier_call(&f.v, AS_NONE, "/v1/audit/checkpoint", b, &rep), &rep,
 			    403, "ATTEST_E_EVIDENCE_QUALIFYING");
 	free(b);
-	b = ckpt_body(&c2);
+	/* the tree grew: without a consistency proof from the last root it
+	 * could be another history */
+	b = ckpt_body(&c2, NULL, 0);
+	expect_http_refused(verifier_call(&f.v, AS_NONE, "/v1/audit/checkpoint", b, &rep), &rep,
+			    403, "ATTEST_E_AUDIT_INCONSISTENT");
+	free(b);
+	b = ckpt_body(&c2, dir, c1.size);
 	CU_ASSERT_EQUAL(verifier_call(&f.v, AS_NONE, "/v1/audit/checkpoint", b, &rep), 200);
 	CU_ASSERT_STRING_EQUAL(str_of(rep, "status"), "ok");
 	cJSON_Delete(rep);
