@@ -1151,10 +1151,26 @@ static int set_wal(sqlite3 *db)
 	const unsigned char *mode;
 	int r = ATTEST_E_INTERNAL;
 
-	if (sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &st, NULL) != SQLITE_OK ||
-	    sqlite3_step(st) != SQLITE_ROW) {
-		r = db_fail(db, "journal_mode");
-		goto out;
+	/* Switching to WAL needs the database to itself for a moment, and
+	 * SQLite answers SQLITE_BUSY at once (no busy handler) while another
+	 * process opens it: retry, bounded (about 5 s). */
+	for (int tries = 0;; tries++) {
+		int rc;
+
+		if (sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &st, NULL) != SQLITE_OK) {
+			r = db_fail(db, "journal_mode");
+			goto out;
+		}
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW)
+			break;
+		if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || tries >= 100) {
+			r = db_fail(db, "journal_mode");
+			goto out;
+		}
+		(void)sqlite3_finalize(st);
+		st = NULL;
+		sqlite3_sleep(50);
 	}
 	mode = sqlite3_column_text(st, 0);
 	if (mode == NULL || strcmp((const char *)mode, "wal") != 0) {
