@@ -107,6 +107,18 @@ static STACK_OF(X509) *leaf_with_grant(int i)
 	c.jti = jti;
 	NEED(attest_intent_grant_make(fx.issuer, ISS, &c, &tok) == ATTEST_OK);
 	leaf = make_leaf(&fx.a, "ehr.read", tok);
+	{
+		/* as a verifier gets it: parsed from DER (the TLS stack or PEM),
+		 * not an object still holding the signer's in-memory form */
+		unsigned char *der = NULL;
+		const unsigned char *p;
+		int n = i2d_X509(leaf, &der);
+
+		p = der;
+		X509_free(leaf);
+		NEED(n > 0 && (leaf = d2i_X509(NULL, &p, n)) != NULL);
+		OPENSSL_free(der);
+	}
 	sk = chain_of(&fx.a, leaf);
 	X509_free(leaf);
 	free(tok);

@@ -49,6 +49,7 @@ struct issuer {
 struct leaf {
 	uint8_t key[32];
 	int used;
+	X509 *cert;                    /* the leaf, when keyed by certificate */
 	char agent[400];
 	char host[64];
 	int64_t not_before, not_after; /* leaf and path */
@@ -90,6 +91,7 @@ static int deny(struct attest_decision *out, int reason, const char *fmt, ...)
 
 static void leaf_clear(struct leaf *l)
 {
+	X509_free(l->cert);
 	free(l->scopes_buf);
 	attest_intent_chain_free(l->intent);
 	memset(l, 0, sizeof(*l));
@@ -170,16 +172,35 @@ static int sha256_of(struct attest_decider *d, const void *a, size_t alen, const
 	return ok ? ATTEST_OK : attest_fail_ossl(ATTEST_E_CRYPTO, "SHA-256");
 }
 
-static int cert_hash(struct attest_decider *d, X509 *c, const char *tag, uint8_t out[32])
+/* A cache key for a parsed certificate: the SHA-1 fingerprint OpenSSL
+ * computed once when it cached the certificate's extensions (re-encoding
+ * the DER to hash it ourselves cost more than a third of a decision). A
+ * key only finds a slot; what is in the slot is confirmed with X509_cmp,
+ * which compares the to-be-signed DER bytes, so a SHA-1 collision cannot
+ * substitute one certificate for another. */
+static int cert_key(X509 *c, char tag, uint8_t out[32])
 {
-	unsigned char *der = NULL;
-	int n = i2d_X509(c, &der), r;
+	unsigned n = 0;
 
-	if (n <= 0)
+	memset(out, 0, 32);
+	out[0] = (uint8_t)tag;
+	if (X509_check_purpose(c, -1, 0) != 1 || X509_digest(c, EVP_sha1(), out + 1, &n) != 1 ||
+	    n != 20)
 		return attest_fail_ossl(ATTEST_E_PARSE, "certificate encoding");
-	r = sha256_of(d, tag, 1, der, (size_t)n, out);
-	OPENSSL_free(der);
-	return r;
+	return ATTEST_OK;
+}
+
+static int issuer_is(const struct issuer *iss, const uint8_t key[32], X509 *c)
+{
+	return iss->used && memcmp(iss->key, key, 32) == 0 &&
+	       X509_cmp(sk_X509_value(iss->path, 0), c) == 0;
+}
+
+/* leafcert NULL: the key is a hash of the whole PEM input and decides. */
+static int leaf_is(const struct leaf *l, const uint8_t key[32], X509 *leafcert)
+{
+	return l->used && memcmp(l->key, key, 32) == 0 &&
+	       (leafcert == NULL || (l->cert != NULL && X509_cmp(l->cert, leafcert) == 0));
 }
 
 static size_t slot(const uint8_t key[32], size_t n)
@@ -340,7 +361,7 @@ static int verify_full(struct attest_decider *d, STACK_OF(X509) *chain, int64_t 
 	}
 	if ((r = attest_verify_path(vchain)) != ATTEST_OK)
 		goto out;
-	if ((r = cert_hash(d, sk_X509_value(vchain, 1), "I", key)) != ATTEST_OK)
+	if ((r = cert_key(sk_X509_value(vchain, 1), 'I', key)) != ATTEST_OK)
 		goto out;
 	iss = &d->issuers[slot(key, ISSUER_SLOTS)];
 	if (iss->used)
@@ -440,10 +461,10 @@ static int verify_leaf(struct attest_decider *d, const struct attest_decide_req 
 		goto out;
 	}
 	leaf = sk_X509_value(chain, 0);
-	if ((r = cert_hash(d, sk_X509_value(chain, 1), "I", ikey)) != ATTEST_OK)
+	if ((r = cert_key(sk_X509_value(chain, 1), 'I', ikey)) != ATTEST_OK)
 		goto out;
 	iss = &d->issuers[slot(ikey, ISSUER_SLOTS)];
-	if (iss->used && memcmp(iss->key, ikey, 32) == 0) {
+	if (issuer_is(iss, ikey, sk_X509_value(chain, 1))) {
 		if ((r = verify_under(iss, leaf)) != ATTEST_OK)
 			goto out;
 	} else if ((r = verify_full(d, chain, now, &iss)) != ATTEST_OK) {
@@ -458,6 +479,15 @@ static int verify_leaf(struct attest_decider *d, const struct attest_decide_req 
 	if (l->used)
 		leaf_clear(l);
 	memcpy(l->key, key, 32);
+	if (req->chain != NULL) {
+		/* keyed by the certificate: keep it to confirm the key */
+		if (X509_up_ref(leaf) != 1) {
+			r = attest_fail_ossl(ATTEST_E_NOMEM, "leaf reference");
+			memset(l, 0, sizeof(*l));
+			goto out;
+		}
+		l->cert = leaf;
+	}
 	memcpy(l->iss_key, iss->key, 32);
 	l->iss = iss;
 	(void)snprintf(l->agent, sizeof(l->agent), "%s", uri);
@@ -723,6 +753,7 @@ int attest_decide(struct attest_decider *d, const struct attest_decide_req *req,
 {
 	uint8_t key[32];
 	struct leaf *l;
+	X509 *leafcert = NULL;
 	int64_t now;
 	int r;
 
@@ -736,7 +767,8 @@ int attest_decide(struct attest_decider *d, const struct attest_decide_req *req,
 	if (req->chain != NULL) {
 		if (sk_X509_num(req->chain) < 1)
 			return deny(out, ATTEST_E_CHAIN_UNTRUSTED, "empty chain");
-		r = cert_hash(d, sk_X509_value(req->chain, 0), "L", key);
+		leafcert = sk_X509_value(req->chain, 0);
+		r = cert_key(leafcert, 'L', key);
 	} else {
 		if (req->pem_len > ATTEST_DECIDE_PEM_MAX)
 			return deny(out, ATTEST_E_TOO_LARGE, "chain over %d bytes",
@@ -748,10 +780,10 @@ int attest_decide(struct attest_decider *d, const struct attest_decide_req *req,
 	l = &d->leaves[slot(key, LEAF_SLOTS)];
 	/* a cached leaf whose issuer's slot was taken by another CA is
 	 * verified afresh */
-	if (l->used && memcmp(l->key, key, 32) == 0 &&
+	if (leaf_is(l, key, leafcert) &&
 	    (!l->iss->used || memcmp(l->iss->key, l->iss_key, 32) != 0))
 		leaf_clear(l);
-	if (!l->used || memcmp(l->key, key, 32) != 0) {
+	if (!leaf_is(l, key, leafcert)) {
 		l = NULL;
 		if ((r = verify_leaf(d, req, key, now, &l)) != ATTEST_OK)
 			return deny(out, r, "%s", attest_errdetail());

@@ -58,7 +58,7 @@ static int cmd_init(const struct cli_cmd *cmd, int argc, char **argv)
 static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 {
 	const char *state = NULL, *ca = NULL, *listen = NULL, *port_file = NULL, *policy = NULL,
-		   *pcrs = NULL, *nonce_ttl = NULL;
+		   *pcrs = NULL, *nonce_ttl = NULL, *tcti = NULL;
 	const struct cli_opt opts[] = {
 		{"state", "DIR", "verifier state directory (attest-verifier init)", 1, &state},
 		{"ca", "DIR", "fleet CA directory (attest-provision init)", 1, &ca},
@@ -68,6 +68,8 @@ static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 		{"policy", "FILE", "policy file (default STATE/policy.json; SIGHUP reloads)", 0, &policy},
 		{"quote-pcrs", "LIST", "PCRs a host quote must select (default 0,1,2,3,4,5,6,7)", 0, &pcrs},
 		{"nonce-ttl", "SECONDS", "lifetime of a quote nonce (default 60)", 0, &nonce_ttl},
+		{"tcti", "CONF", "TPM for checkpoints of the verifier's audit log (on an enrolled host)",
+		 0, &tcti},
 		{0}};
 	struct vf_config cfg = {0};
 	long ttl = 60;
@@ -91,6 +93,7 @@ static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 	cfg.port_file = port_file;
 	cfg.policy = policy;
 	cfg.nonce_ttl = (int)ttl;
+	cfg.tcti = tcti;
 	cfg.rate_resource = 2000;
 	cfg.rate_host = 50;
 	if ((r = vf_serve(&cfg)) != ATTEST_OK)

@@ -38,6 +38,7 @@
 #include "server.h"
 #include "store.h"
 #include "tlsca.h"
+#include "tpm.h"
 #include "x509.h"
 #include "x509agent.h"
 
@@ -89,7 +90,8 @@ struct vsrv {
 	const struct vf_config *cfg;
 	struct attest_audit *audit;
 	struct event *commit_ev;  /* group commit: once per loop turn */
-	struct event *flush_ev;   /* refusal aggregates, every 10 s */
+	struct event *flush_ev;   /* refusal aggregates and checkpoints, every 10 s */
+	struct attest_tpm *tpm;   /* --tcti: the verifier's own log is checkpointed */
 	struct pending *pending;
 	size_t npending;
 	struct event_base *base;
@@ -276,6 +278,20 @@ static void audited_ok(struct vsrv *s, struct evhttp_request *req, const char *b
 	cJSON_Delete(o);
 }
 
+/* The verifier's own log, on a host with a TPM: NV counter + NV_Certify
+ * by that TPM's AK, like attestd's (docs/audit.md). */
+static void checkpoint_own(struct vsrv *s)
+{
+	struct attest_audit_ckpt c;
+	int r = attest_audit_checkpoint(s->audit, s->tpm, &c);
+
+	if (r != ATTEST_OK)
+		logf_("audit checkpoint failed: %s (%s)", attest_errname(r), attest_errdetail());
+	else
+		logf_("audit checkpoint: counter %llu, %llu records", (unsigned long long)c.counter,
+		      (unsigned long long)c.size);
+}
+
 static void flush_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct vsrv *s = arg;
@@ -285,6 +301,8 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
 	if ((r = attest_audit_refusal_flush(s->audit, (uint64_t)time(NULL), 0)) != ATTEST_OK ||
 	    (r = attest_audit_sync(s->audit)) != ATTEST_OK)
 		logf_("audit refusal flush failed: %s (%s)", attest_errname(r), attest_errdetail());
+	if (s->tpm != NULL && attest_audit_checkpoint_due(s->audit, (uint64_t)time(NULL)))
+		checkpoint_own(s);
 }
 
 static int status_of(int code)
@@ -1186,6 +1204,93 @@ out:
 	cJSON_Delete(in);
 }
 
+/* ---- audit checkpoints pushed by hosts ---- */
+
+static void hex_of(const uint8_t *b, size_t n, char *out)
+{
+	for (size_t i = 0; i < n; i++)
+		(void)snprintf(out + 2 * i, 3, "%02x", b[i]);
+}
+
+/* The latest checkpoint of each host log is kept (settings key
+ * "ckpt:<log id hex>", value "<counter> <size> <root hex> <host>"): a host
+ * that restores an older copy of its log cannot push its checkpoints, and
+ * the verifier's record says how far the real log had come. */
+static void h_checkpoint(struct vsrv *s, struct evhttp_request *req)
+{
+	static const char *const keys[] = {"host", "checkpoint", NULL};
+	cJSON *in = NULL, *o = NULL;
+	const char *host, *text;
+	struct attest_audit_ckpt c;
+	struct ak_entry *e;
+	TPM2B_PUBLIC ak;
+	size_t off = 0;
+	char key[80], val[VSTORE_LIST_MAX], idhex[2 * ATTEST_AUDIT_LOG_ID_LEN + 1], roothex[65];
+	unsigned long long last = 0;
+	int r, have;
+
+	if ((r = body_json(req, 64 * 1024, keys, &in, NULL)) != ATTEST_OK ||
+	    (r = attest_json_str(in, "host", ATTEST_MAX_NAME, &host)) != ATTEST_OK ||
+	    (r = attest_json_str(in, "checkpoint", ATTEST_AUDIT_CKPT_MAX, &text)) != ATTEST_OK ||
+	    (r = attest_audit_ckpt_from_json(text, strlen(text), &c)) != ATTEST_OK ||
+	    (r = host_record(s, host, &e)) != ATTEST_OK)
+		goto out;
+	memset(&ak, 0, sizeof(ak));
+	if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(e->ak, e->ak_len, &off, &ak) != TSS2_RC_SUCCESS) {
+		r = attest_fail(ATTEST_E_INTERNAL, "AK record");
+		goto out;
+	}
+	if ((r = attest_audit_ckpt_verify(&c, &ak, 0)) != ATTEST_OK)
+		goto out;
+	hex_of(c.log_id, sizeof(c.log_id), idhex);
+	hex_of(c.root, 32, roothex);
+	(void)snprintf(key, sizeof(key), "ckpt:%s", idhex);
+	r = s->store->ops->setting_get(s->store, key, val, sizeof(val));
+	if (r != ATTEST_OK && r != ATTEST_E_NOT_FOUND)
+		goto out;
+	have = r == ATTEST_OK;
+	if (have && sscanf(val, "%llu", &last) != 1) {
+		r = attest_fail(ATTEST_E_STATE, "stored checkpoint of log %s malformed", idhex);
+		goto out;
+	}
+	if (have && c.counter != (uint64_t)last + 1) {
+		r = attest_fail(ATTEST_E_QUOTE_COUNTER,
+				"log %s of %s: counter %llu after %llu (not consecutive: a skipped "
+				"checkpoint or an older copy of the log)",
+				idhex, host, (unsigned long long)c.counter, last);
+		goto out;
+	}
+	(void)snprintf(val, sizeof(val), "%llu %llu %s %s", (unsigned long long)c.counter,
+		       (unsigned long long)c.size, roothex, host);
+	if ((r = s->store->ops->setting_put(s->store, key, val)) != ATTEST_OK)
+		goto out;
+	logf_("checkpoint of %s log %s: counter %llu, %llu records", host, idhex,
+	      (unsigned long long)c.counter, (unsigned long long)c.size);
+	{
+		struct attest_audit_event ev = {.type = "audit_checkpoint", .outcome = "ok"};
+		char cnt[24];
+
+		(void)snprintf(cnt, sizeof(cnt), "%llu", (unsigned long long)c.counter);
+		ev.host = host;
+		ev.source = attest_httpd_peer_addr(req);
+		ev.reason = cnt;
+		ev.resource = idhex;
+		if ((o = cJSON_CreateObject()) == NULL ||
+		    cJSON_AddStringToObject(o, "status", "ok") == NULL ||
+		    cJSON_AddStringToObject(o, "counter", cnt) == NULL) {
+			r = ATTEST_E_NOMEM;
+			goto out;
+		}
+		audited_reply(s, req, 200, o, &ev);
+	}
+	r = ATTEST_OK;
+out:
+	if (r != ATTEST_OK)
+		reply_err(s, req, status_of(r), r, "checkpoint refused");
+	cJSON_Delete(in);
+	cJSON_Delete(o);
+}
+
 /* ---- decisions ---- */
 
 #define CTX_MAX 16
@@ -1721,7 +1826,7 @@ static void route(struct evhttp_request *req, void *arg)
 		{"/v1/agents/approve", 1, ROLE_ADMIN}, {"/v1/settings", 2, ROLE_ADMIN},
 		{"/v1/refsets", 2, ROLE_ADMIN},        {"/v1/refsets/deactivate", 1, ROLE_ADMIN},
 		{"/v1/policy/reload", 1, ROLE_ADMIN},  {"/v1/health", 0, ROLE_HOST},
-		{"/metrics", 0, ROLE_HOST},
+		{"/metrics", 0, ROLE_HOST},            {"/v1/audit/checkpoint", 1, ROLE_HOST},
 	};
 	size_t i;
 
@@ -1774,7 +1879,8 @@ static void route(struct evhttp_request *req, void *arg)
 	case 13: h_refsets(s, req, &who, 1); break;
 	case 14: h_reload(s, req, &who); break;
 	case 15: h_health(s, req); break;
-	default: h_metrics(s, req); break;
+	case 16: h_metrics(s, req); break;
+	default: h_checkpoint(s, req); break;
 	}
 }
 
@@ -1849,6 +1955,8 @@ int vf_serve(const struct vf_config *cfg)
 		r = attest_fail(ATTEST_E_NOMEM, "pending replies");
 		goto out;
 	}
+	if (cfg->tcti != NULL && (r = attest_tpm_open(cfg->tcti, &s.tpm)) != ATTEST_OK)
+		goto out;
 	if ((r = attest_audit_open(auditdir, NULL, &s.audit)) != ATTEST_OK ||
 	    (r = vstore_sqlite_open(path, &s.store)) != ATTEST_OK ||
 	    (r = attest_ca_open(cfg->ca_dir, &s.ca)) != ATTEST_OK ||
@@ -1879,6 +1987,8 @@ int vf_serve(const struct vf_config *cfg)
 	if ((r = attest_httpd_new(s.base, &ho, &s.httpd)) != ATTEST_OK)
 		goto out;
 	evhttp_set_gencb(attest_httpd_http(s.httpd), route, &s);
+	if (s.tpm != NULL)
+		checkpoint_own(&s);
 	if ((s.commit_ev = event_new(s.base, -1, 0, commit_cb, &s)) == NULL ||
 	    (s.flush_ev = event_new(s.base, -1, EV_PERSIST, flush_cb, &s)) == NULL ||
 	    event_add(s.flush_ev, &ten) != 0) {
@@ -1911,7 +2021,10 @@ out:
 		send_pending(&s, attest_audit_sync(s.audit) == ATTEST_OK);
 	if (s.audit != NULL && attest_audit_refusal_flush(s.audit, (uint64_t)time(NULL), 1) != ATTEST_OK)
 		logf_("audit: refusal aggregates not written: %s", attest_errdetail());
+	if (s.tpm != NULL && s.audit != NULL && attest_audit_size(s.audit) > 0)
+		checkpoint_own(&s);
 	attest_audit_close(s.audit);
+	attest_tpm_close(s.tpm);
 	free(s.pending);
 	if (s.commit_ev != NULL)
 		event_free(s.commit_ev);

@@ -16,6 +16,7 @@ struct vf_config {
 	int nonce_ttl;          /* seconds; default 60 */
 	long rate_resource;     /* decisions per second per caller; default 2000 */
 	long rate_host;         /* host requests per second per address; default 50 */
+	const char *tcti;       /* a TPM for checkpoints of the verifier's own log, or NULL */
 };
 
 /* Run until SIGTERM/SIGINT; SIGHUP reloads the policy. Returns an

@@ -18,6 +18,7 @@
 #include <tss2/tss2_mu.h>
 
 #include "enrol.h"
+#include "audit.h"
 #include "json.h"
 #include "testutil.h"
 #include "testutil_verifier.h"
@@ -397,6 +398,102 @@ static void test_policy_reload(void)
 	fleet_down(&f);
 }
 
+static char *ckpt_body(const struct attest_audit_ckpt *c)
+{
+	char *text = NULL, *out = NULL;
+	size_t len = 0;
+	cJSON *o = cJSON_CreateObject();
+
+	CU_ASSERT_FATAL(attest_audit_ckpt_to_json(c, &text, &len) == ATTEST_OK);
+	cJSON_AddStringToObject(o, "host", "web-01");
+	cJSON_AddStringToObject(o, "checkpoint", text);
+	out = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	free(text);
+	return out;
+}
+
+/* A host's audit checkpoints: the verifier keeps the latest per log and
+ * takes only the next counter value, with an NV_Certify by the host's AK. */
+static void test_checkpoints(void)
+{
+	struct fleet f;
+	struct attest_audit *log = NULL;
+	struct attest_tpm *t = NULL;
+	struct attest_audit_ckpt c1, c2, forged;
+	struct attest_audit_event ev = {.type = "issue", .outcome = "ok"};
+	char dir[800], *b;
+	cJSON *rep = NULL;
+
+	fleet_up(&f, NULL);
+	snprintf(dir, sizeof(dir), "%s/audit", f.sw.dir);
+	CU_ASSERT_FATAL(attest_audit_open(dir, NULL, &log) == ATTEST_OK);
+	CU_ASSERT_FATAL(attest_tpm_open(f.sw.tcti, &t) == ATTEST_OK);
+	CU_ASSERT_FATAL(attest_audit_append_event(log, &ev, NULL) == ATTEST_OK);
+	CU_ASSERT_FATAL(attest_audit_sync(log) == ATTEST_OK);
+	CU_ASSERT_FATAL(attest_audit_checkpoint(log, t, &c1) == ATTEST_OK);
+	CU_ASSERT_FATAL(attest_audit_append_event(log, &ev, NULL) == ATTEST_OK);
+	CU_ASSERT_FATAL(attest_audit_sync(log) == ATTEST_OK);
+	CU_ASSERT_FATAL(attest_audit_checkpoint(log, t, &c2) == ATTEST_OK);
+	attest_tpm_close(t);
+	attest_audit_close(log);
+
+	b = ckpt_body(&c1);
+	CU_ASSERT_EQUAL(verifier_call(&f.v, AS_NONE, "/v1/audit/checkpoint", b, &rep), 200);
+	cJSON_Delete(rep);
+	/* the same again: not the next counter value (a replay or a rollback) */
+	expect_http_refused(verifier_call(&f.v, AS_NONE, "/v1/audit/checkpoint", b, &rep), &rep,
+			    403, "ATTEST_E_QUOTE_COUNTER");
+	free(b);
+	/* a checkpoint whose tree size was changed: qualifyingData breaks */
+	forged = c2;
+	forged.size++;
+	b = ckpt_body(&forged);
+	expect_http_refused(verifier_call(&f.v, AS_NONE, "/v1/audit/checkpoint", b, &rep), &rep,
+			    403, "ATTEST_E_EVIDENCE_QUALIFYING");
+	free(b);
+	b = ckpt_body(&c2);
+	CU_ASSERT_EQUAL(verifier_call(&f.v, AS_NONE, "/v1/audit/checkpoint", b, &rep), 200);
+	CU_ASSERT_STRING_EQUAL(str_of(rep, "status"), "ok");
+	cJSON_Delete(rep);
+	free(b);
+	fleet_down(&f);
+}
+
+/* A verifier on a host with a TPM checkpoints its own audit log: after a
+ * quote verdict and a decision, the log verifies offline with that TPM's
+ * AK and online against its counter. */
+static void test_own_checkpoints(void)
+{
+	struct fleet f;
+	struct tu_tpm vt;
+	uint8_t nonce[32];
+	char *body, ak[900];
+	cJSON *rep = NULL;
+
+	fleet_up(&f, NULL);
+	tu_tpm_start(&vt);
+	verifier_stop(&f.v);
+	snprintf(f.v.tcti, sizeof(f.v.tcti), "%s", vt.tcti);
+	verifier_start(&f.v);
+	free(get_nonce(&f, "web-01", nonce));
+	body = quote_body(&f, "web-01", nonce, 32, BOOT_MASK, 0);
+	CU_ASSERT_EQUAL(push(&f, body, &rep), 200);
+	cJSON_Delete(rep);
+	free(body);
+	verifier_stop(&f.v); /* a last checkpoint on the way out */
+	snprintf(ak, sizeof(ak), "%s/verifier-ak.pem", f.v.dir);
+	CU_ASSERT_EQUAL(tu_sh("attestctl audit ak --tcti '%s' --out %s >/dev/null", vt.tcti, ak), 0);
+	CU_ASSERT_EQUAL(tu_sh("attestctl audit verify --log %s/audit --ak %s >/dev/null", f.v.state,
+			      ak), 0);
+	CU_ASSERT_EQUAL(tu_sh("attestctl audit verify --online --log %s/audit --tcti '%s' >/dev/null",
+			      f.v.state, vt.tcti), 0);
+	CU_ASSERT_EQUAL(tu_sh("attestctl audit show --log %s/audit --type host_quote | grep -q "
+			      "'\"outcome\":\"trusted\"'", f.v.state), 0);
+	tu_tpm_stop(&vt);
+	fleet_down(&f);
+}
+
 int main(void)
 {
 	static const struct tu_test tests[] = {
@@ -407,6 +504,10 @@ int main(void)
 		{"malformed input, huge headers, many connections: still serving",
 		 test_malformed_input},
 		{"policy reload: bad file refused, good one replaces it", test_policy_reload},
+		{"audit checkpoints: next counter only, NV_Certify by the host's AK",
+		 test_checkpoints},
+		{"the verifier's own log, checkpointed with its TPM, verifies offline and online",
+		 test_own_checkpoints},
 		{NULL, NULL}};
 
 	return tu_main("verifier", tests);

@@ -54,8 +54,14 @@ void verifier_start(struct verifier *v)
 		FILE *f = freopen(v->log, "a", stderr);
 
 		(void)f;
-		execlp("attest-verifier", "attest-verifier", "serve", "--state", v->state, "--ca",
-		       v->ca, "--listen", "127.0.0.1:0", "--port-file", portfile, (char *)NULL);
+		if (v->tcti[0] != '\0')
+			execlp("attest-verifier", "attest-verifier", "serve", "--state", v->state,
+			       "--ca", v->ca, "--listen", "127.0.0.1:0", "--port-file", portfile,
+			       "--tcti", v->tcti, (char *)NULL);
+		else
+			execlp("attest-verifier", "attest-verifier", "serve", "--state", v->state,
+			       "--ca", v->ca, "--listen", "127.0.0.1:0", "--port-file", portfile,
+			       (char *)NULL);
 		_exit(127);
 	}
 	/* for tests/run-tests.sh: a test that dies cannot stop its verifier */

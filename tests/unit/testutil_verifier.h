@@ -14,6 +14,7 @@ struct verifier {
 	char dir[600];   /* state, certificates, log */
 	char state[700], ca[600], log[700], url[64], cacert[800];
 	char admin[700], resource[700]; /* prefixes of PREFIX.pem/.key */
+	char tcti[256]; /* set before verifier_start: checkpoints with this TPM */
 	pid_t pid;
 };
 
