@@ -96,7 +96,8 @@ static void usage(FILE *f)
 		"  GET /records/<path> (read) and POST /records/<path> (write) on ehr/<path>,\n"
 		"  each decided by URL/v1/decide; see examples/README.md\n"
 		"  --research-consent: the patients who consented to research (the EHR's\n"
-		"  record): context research_consent is \"yes\" for them, else \"no\"\n");
+		"  record): context research_consent is \"yes\" for them, else \"no\"\n"
+		"  (without the option the context carries no research_consent)\n");
 }
 
 /* --research-consent: comma-separated patient IDs (NULL: nobody). */
@@ -249,8 +250,8 @@ out:
 }
 
 /* The /v1/decide body: chain, action, resource, context. The context
- * carries {"patient": ID, "research_consent": "yes"|"no"} when the path
- * is patient/ID/... */
+ * carries {"patient": ID} when the path is patient/ID/..., and with
+ * --research-consent also "research_consent": "yes" or "no". */
 static int make_decide(struct job *j, STACK_OF(X509) *chain)
 {
 	cJSON *o = cJSON_CreateObject(), *ctx = cJSON_CreateObject();
@@ -268,8 +269,9 @@ static int make_decide(struct job *j, STACK_OF(X509) *chain)
 
 		snprintf(pat, sizeof(pat), "%.*s", (int)n, j->path + 8);
 		if ((r = attest_json_add_str(ctx, "patient", pat)) != ATTEST_OK ||
-		    (r = attest_json_add_str(ctx, "research_consent",
-					     consented(pat) ? "yes" : "no")) != ATTEST_OK)
+		    (research_consent != NULL &&
+		     (r = attest_json_add_str(ctx, "research_consent",
+					      consented(pat) ? "yes" : "no")) != ATTEST_OK))
 			goto out;
 	}
 	if ((r = attest_json_add_str(o, "chain", pem)) != ATTEST_OK ||
