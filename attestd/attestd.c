@@ -14,6 +14,7 @@
 #include <event2/event.h>
 
 #include "attest/attest.h"
+#include "auditlog.h"
 #include "daemon.h"
 #include "fileio.h"
 #include "hostpush.h"
@@ -48,6 +49,13 @@ static void usage(FILE *f)
 		"  --eventlog PATH      TCG event log sent with quotes, or none (default\n"
 		"                       " DEFAULT_EVENTLOG "\n"
 		"                       when readable, else none)\n"
+		"  --audit-dir DIR      the audit log (STATE/audit): every registration,\n"
+		"                       revocation, certificate, refusal and quote verdict;\n"
+		"                       replies wait until their record is on disk, and a\n"
+		"                       request whose record cannot be written fails\n"
+		"  --audit-checkpoint S seconds between TPM checkpoints of the log (60; also\n"
+		"                       after 10000 records, at start and at stop); with\n"
+		"                       --verifier each is pushed to it (docs/audit.md)\n"
 		"  -h, --help           this help\n\n"
 		"Logs go to stderr, one line per event. SIGTERM or SIGINT stops it.\n"
 		"Pushes: docs/verifier.md \"Hosts\"; 'attestctl host attest' pushes now.\n",
@@ -131,6 +139,8 @@ int main(int argc, char **argv)
 		{ "push-interval", required_argument, NULL, 'i' },
 		{ "quote-pcrs", required_argument, NULL, 'P' },
 		{ "eventlog", required_argument, NULL, 'E' },
+		{ "audit-dir", required_argument, NULL, 'D' },
+		{ "audit-checkpoint", required_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -138,7 +148,8 @@ int main(int argc, char **argv)
 	const char *admin = "/run/attestd/admin.sock", *group = NULL, *tcti = getenv("ATTEST_TCTI");
 	long max_clients = 64, timeout_ms = 5000, max_ttl = ATTESTD_HARD_MAX_TTL;
 	const char *verifier = NULL, *verifier_ca = NULL, *quote_pcrs = NULL, *eventlog = NULL;
-	long push_interval = 60;
+	long push_interval = 60, audit_ckpt = 0;
+	const char *audit_dir = NULL;
 	struct attestd_push_config pcfg;
 	struct attestd_push *push = NULL;
 	struct attestd d;
@@ -163,6 +174,8 @@ int main(int argc, char **argv)
 		case 'i': if (parse_long("push-interval", optarg, 1, 86400, &push_interval)) return 2; break;
 		case 'P': quote_pcrs = optarg; break;
 		case 'E': eventlog = optarg; break;
+		case 'D': audit_dir = optarg; break;
+		case 'K': if (parse_long("audit-checkpoint", optarg, 1, 86400, &audit_ckpt)) return 2; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -181,6 +194,11 @@ int main(int argc, char **argv)
 		attestd_log("cannot start: %s [%s]: %s", attest_strerror(r), attest_errname(r),
 			    attest_errdetail());
 		return 1;
+	}
+	if ((r = attestd_audit_open(&d, audit_dir, (uint64_t)audit_ckpt)) != ATTEST_OK) {
+		attestd_log("cannot open the audit log: %s [%s]: %s", attest_strerror(r),
+			    attest_errname(r), attest_errdetail());
+		goto out;
 	}
 	{
 		/* the socket directories: /run/attestd by default */
@@ -209,6 +227,8 @@ int main(int argc, char **argv)
 	cfg.frame_timeout_ms = (int)timeout_ms;
 	cfg.handler = attestd_handle;
 	cfg.handler_ctx = &d;
+	cfg.unsynced = attestd_audit_unsynced;
+	cfg.commit = attestd_audit_commit;
 	if (attestd_server_start(base, &cfg, &srv) != ATTEST_OK)
 		goto out;
 	if (group != NULL) {
@@ -231,8 +251,13 @@ int main(int argc, char **argv)
 		}
 		d.push = push;
 	}
-	attestd_log("ready: host %s in %s, %zu agents, agent socket %s, admin socket %s", d.host,
-		    d.trust_domain, d.reg.n, sock, admin);
+	if ((r = attestd_audit_start(base, &d)) != ATTEST_OK) {
+		attestd_log("audit: start-up checkpoint failed: %s [%s]: %s", attest_strerror(r),
+			    attest_errname(r), attest_errdetail());
+		goto out;
+	}
+	attestd_log("ready: host %s in %s, %zu agents, agent socket %s, admin socket %s, audit "
+		    "log %s", d.host, d.trust_domain, d.reg.n, sock, admin, d.audit_dir);
 	event_base_dispatch(base);
 	status = 0;
 out:
@@ -242,6 +267,7 @@ out:
 		event_free(sigterm);
 	attestd_push_stop(push); /* answers admin clients still waiting */
 	d.push = NULL;
+	attestd_audit_stop(&d); /* last checkpoint (pushed at the next start) */
 	attestd_server_stop(srv);
 	if (base != NULL)
 		event_base_free(base);

@@ -20,6 +20,7 @@
 
 #include <tss2/tss2_mu.h>
 
+#include "auditlog.h"
 #include "daemon.h"
 #include "enrol.h"
 #include "err.h"
@@ -159,6 +160,7 @@ int attestd_open(struct attestd *d, const char *state_dir, const char *tcti, lon
 
 void attestd_close(struct attestd *d)
 {
+	attestd_audit_stop(d);
 	registry_free(&d->reg);
 	attest_measure_cache_free(d->cache);
 	attest_intent_trust_free(d->intent_trust);
@@ -201,6 +203,7 @@ int refresh_identity(struct attestd *d)
 	d->identity_ino = st.st_ino;
 	d->identity_mtime = st.st_mtim;
 	attestd_log("loaded host CA certificate from %s", path);
+	attestd_audit_host_ca(d, d->host_ca, "identity.json changed: new host CA certificate installed");
 	return ATTEST_OK;
 }
 
@@ -251,6 +254,18 @@ cJSON *attestd_handle(void *arg, const struct attestd_peer *peer, const cJSON *r
 	if (cJSON_IsNumber(code) && (int)code->valuedouble == ATTEST_E_TPM && tpm_reconnect(d) != ATTEST_OK)
 		attestd_log("TPM still unreachable: %s", attest_errdetail());
 	return reply;
+}
+
+/* op for the audit record: a known one, else "request" */
+static const char *known_op(const char *op)
+{
+	static const char *const ops[] = { "issue", "register", "revoke", "remove", "list",
+					   "show", "stats", "attest", NULL };
+
+	for (size_t i = 0; op != NULL && ops[i] != NULL; i++)
+		if (strcmp(op, ops[i]) == 0)
+			return ops[i];
+	return "request";
 }
 
 static cJSON *attestd_dispatch(void *arg, const struct attestd_peer *peer, const cJSON *req)
@@ -308,6 +323,7 @@ out:
 			    (int)peer->pid, (unsigned)peer->uid, named ? " agent=" : "",
 			    named ? agent->valuestring : "", attest_strerror(r),
 			    attest_errname(r), attest_errdetail());
+		attestd_audit_refusal(d, peer, known_op(op), named ? agent->valuestring : NULL, r);
 		cJSON_Delete(reply);
 		/* The caller is a local, kernel-identified process: it is told
 		 * the same reason the log records (nothing in it is secret). */

@@ -19,6 +19,8 @@
 #define ATTESTD_HARD_MAX_TTL 3600
 
 struct attestd_push;
+struct attest_audit;
+struct event;
 /* STATE/intent-used is pruned of expired markers at most this often. */
 #define ATTESTD_INTENT_PRUNE_S 3600
 
@@ -47,6 +49,10 @@ struct attestd {
 	const struct agent *pcr_holder;
 	/* pushes to the verifier (push.c); NULL without --verifier */
 	struct attestd_push *push;
+	/* the audit log (auditlog.c) and its once-a-second timer */
+	struct attest_audit *audit;
+	char audit_dir[600];
+	struct event *audit_timer;
 	/* test seam: called after the caller is measured and before signing */
 	void (*before_sign)(void *arg);
 	void *before_sign_arg;

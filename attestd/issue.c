@@ -22,6 +22,7 @@
 
 #include "attest/client.h"
 #include "attest/intent.h"
+#include "auditlog.h"
 #include "daemon.h"
 #include "enrol.h"
 #include "err.h"
@@ -562,6 +563,11 @@ int do_issue(struct attestd *d, const struct attestd_peer *peer, const cJSON *re
 		    (r = intent_consume(d, marker, marker_what, chain_of_intent)) != ATTEST_OK)
 			goto out;
 	}
+	/* the record of this certificate: the reply waits until it is durable
+	 * (server.c), and without it the certificate does not leave */
+	if ((r = attestd_audit_issue(d, peer, a, leaf, chain_of_intent, renew != NULL, scopes)) !=
+	    ATTEST_OK)
+		goto out;
 	if ((chain = BIO_new(BIO_s_mem())) == NULL ||
 	    (r = append_pem(chain, leaf)) != ATTEST_OK ||
 	    (session && (r = append_pem(chain, a->session_cert)) != ATTEST_OK) ||

@@ -3,6 +3,7 @@
  * the two share two job slots under one mutex, and the worker wakes the
  * loop through a socketpair when a job is done. */
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -14,8 +15,10 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "auditlog.h"
 #include "daemon.h"
 #include "enrol.h"
 #include "err.h"
@@ -28,6 +31,9 @@
 
 #define MAX_WAITERS 8
 #define QUOTE_ATTEMPTS 3
+/* audit checkpoints waiting for the verifier, oldest first: it takes only
+ * the next counter, so none may be skipped while attestd runs */
+#define CKPT_QUEUE_MAX 1024
 
 enum job_state { JOB_IDLE, JOB_QUEUED, JOB_RUNNING, JOB_DONE };
 
@@ -65,14 +71,15 @@ struct attestd_push {
 	pthread_cond_t cv;
 	int stop;
 	int wake[2]; /* worker writes a byte when a job is done */
-	struct event *wake_ev, *attest_timer, *report_timer;
-	struct job attest_job, report_job;
+	struct event *wake_ev, *attest_timer, *report_timer, *ckpt_timer;
+	struct job attest_job, report_job, ckpt_job;
 
 	/* attestation: rounds of nonce -> quote -> verdict */
 	int attest_busy;
 	uint64_t round;
 	int round_renew;
 	int demand, demand_renew;
+	char quote_sha256[65]; /* of the TPMS_ATTEST sent this round, "" before */
 	unsigned attest_fails;
 	uint8_t nonce[ATTEST_PUSH_NONCE_MAX];
 	size_t nonce_len;
@@ -84,6 +91,13 @@ struct attestd_push {
 	int report_busy;
 	unsigned report_fails;
 	time_t report_last; /* "time" of the last report built */
+
+	/* audit checkpoints: request bodies, oldest first */
+	char *ckpt_q[CKPT_QUEUE_MAX];
+	uint64_t ckpt_counter[CKPT_QUEUE_MAX];
+	size_t ckpt_n;
+	int ckpt_busy;
+	unsigned ckpt_fails;
 };
 
 /* ---------- worker ---------- */
@@ -104,6 +118,7 @@ static void *worker(void *arg)
 	while (!p->stop) {
 		struct job *j = p->attest_job.state == JOB_QUEUED ? &p->attest_job
 			      : p->report_job.state == JOB_QUEUED ? &p->report_job
+			      : p->ckpt_job.state == JOB_QUEUED	  ? &p->ckpt_job
 								  : NULL;
 
 		if (j == NULL) {
@@ -189,12 +204,39 @@ static cJSON *failure_reply(int r, const char *detail)
 }
 
 /* The round ended: answer who waited for it, then plan the next one. */
+/* The verifier's verdict on our quote (or why there is none) in the audit
+ * log; admin clients waiting for it are answered after it is durable. */
+static void audit_round(struct attestd_push *p, int ok, const struct attest_push_answer *a,
+			int renewed, int r)
+{
+	struct attest_audit_event ev = { 0 };
+	char reason[256];
+
+	ev.type = "host_state";
+	ev.source = p->url;
+	ev.action = "quote";
+	if (ok) {
+		snprintf(reason, sizeof(reason), "state=%s reason=%s refset=%s reboot=%s renewed=%s",
+			 a->state, a->reason_name, a->refset[0] ? a->refset : "-",
+			 a->reboot ? "yes" : "no", renewed ? "yes" : "no");
+		ev.outcome = strcmp(a->state, "trusted") == 0 ? "ok" : "deny";
+		ev.reason = reason;
+		ev.quote_sha256 = p->quote_sha256[0] ? p->quote_sha256 : NULL;
+	} else {
+		ev.outcome = "error";
+		ev.reason = attest_errname(r);
+	}
+	if (attestd_audit(p->d, &ev) != ATTEST_OK)
+		attestd_log("push: %s", attest_errdetail());
+}
+
 static void end_round(struct attestd_push *p, int ok, const struct attest_push_answer *a,
 		      int renewed, int r, const char *detail)
 {
 	size_t keep = 0;
 	long next;
 
+	audit_round(p, ok, a, renewed, r);
 	p->attest_busy = 0;
 	p->attest_fails = ok ? 0 : p->attest_fails + 1;
 	for (size_t i = 0; i < p->nwaiters; i++) {
@@ -238,6 +280,7 @@ static void start_round(evutil_socket_t fd, short what, void *arg)
 		return;
 	p->attest_busy = 1;
 	p->round++;
+	p->quote_sha256[0] = '\0';
 	attest_errclear();
 	/* a host CA renewed by hand (attestctl host renew) counts too */
 	if ((r = refresh_identity(p->d)) != ATTEST_OK) {
@@ -328,6 +371,16 @@ static void nonce_done(struct attestd_push *p, struct job *j)
 	q.renew = p->round_renew;
 	if ((r = attest_push_quote_request(&q, &body, &len)) != ATTEST_OK)
 		goto out;
+	{
+		uint8_t md[32];
+		unsigned mdlen = 0;
+
+		if (EVP_Digest(attest.attestationData, attest.size, md, &mdlen, EVP_sha256(), NULL) == 1 &&
+		    mdlen == sizeof(md))
+			attest_hex(md, sizeof(md), p->quote_sha256);
+		else
+			p->quote_sha256[0] = '\0';
+	}
 	queue_job(p, &p->attest_job, "/v1/hosts/quote", body, len);
 	body = NULL; /* transferred */
 out:
@@ -485,13 +538,111 @@ void attestd_push_inventory_changed(struct attestd_push *p)
 	}
 }
 
+/* ---------- audit checkpoints ---------- */
+
+static void ckpt_next(struct attestd_push *p)
+{
+	char *body;
+
+	if (p->ckpt_busy || p->ckpt_n == 0 || evtimer_pending(p->ckpt_timer, NULL))
+		return;
+	if ((body = strdup(p->ckpt_q[0])) == NULL) {
+		arm(p->ckpt_timer, 1);
+		return;
+	}
+	p->ckpt_busy = 1;
+	queue_job(p, &p->ckpt_job, "/v1/audit/checkpoint", body, strlen(body));
+}
+
+static void ckpt_retry(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	ckpt_next(arg);
+}
+
+static void ckpt_pop(struct attestd_push *p)
+{
+	free(p->ckpt_q[0]);
+	memmove(p->ckpt_q, p->ckpt_q + 1, (p->ckpt_n - 1) * sizeof(p->ckpt_q[0]));
+	memmove(p->ckpt_counter, p->ckpt_counter + 1, (p->ckpt_n - 1) * sizeof(p->ckpt_counter[0]));
+	p->ckpt_n--;
+}
+
+/* The verifier could not be asked (again later) or answered with a refusal
+ * of this checkpoint (it will never take it: the next one is sent). */
+static int ckpt_transient(int r)
+{
+	return r == ATTEST_E_IO || r == ATTEST_E_TIMEOUT || r == ATTEST_E_BUSY ||
+	       r == ATTEST_E_NOMEM || r == ATTEST_E_INTERNAL || r == ATTEST_E_NOT_FOUND ||
+	       r == ATTEST_E_TOO_LARGE;
+}
+
+static void ckpt_done(struct attestd_push *p, struct job *j)
+{
+	p->ckpt_busy = 0;
+	if (j->r == ATTEST_OK) {
+		attestd_log("push: audit checkpoint counter %" PRIu64 " taken by the verifier",
+			    p->ckpt_counter[0]);
+		p->ckpt_fails = 0;
+		ckpt_pop(p);
+	} else if (!ckpt_transient(j->r)) {
+		attestd_log("push: audit checkpoint counter %" PRIu64 " refused by the verifier: %s [%s]: %s",
+			    p->ckpt_counter[0], attest_strerror(j->r), attest_errname(j->r), j->detail);
+		p->ckpt_fails = 0;
+		ckpt_pop(p);
+	} else {
+		long next = attest_push_delay(p->interval, ++p->ckpt_fails, jitter());
+
+		attestd_log("push: audit checkpoint counter %" PRIu64 " not sent: %s [%s]: %s; next try "
+			    "in %ld s", p->ckpt_counter[0], attest_strerror(j->r), attest_errname(j->r),
+			    j->detail, next);
+		arm(p->ckpt_timer, next);
+		return;
+	}
+	ckpt_next(p);
+}
+
+void attestd_push_checkpoint(struct attestd_push *p, const struct attest_audit_ckpt *c)
+{
+	cJSON *o = NULL;
+	char *text = NULL, *body = NULL;
+	size_t len = 0;
+
+	if (p == NULL)
+		return;
+	if (attest_audit_ckpt_to_json(c, &text, &len) != ATTEST_OK ||
+	    (o = cJSON_CreateObject()) == NULL ||
+	    attest_json_add_str(o, "host", p->d->host) != ATTEST_OK ||
+	    attest_json_add_str(o, "checkpoint", text) != ATTEST_OK ||
+	    attest_json_print(o, &body, &len) != ATTEST_OK) {
+		attestd_log("push: audit checkpoint counter %" PRIu64 " not queued: %s", c->counter,
+			    attest_errdetail());
+		goto out;
+	}
+	if (p->ckpt_n == CKPT_QUEUE_MAX) {
+		attestd_log("push: %d audit checkpoints wait for the verifier; dropping counter %" PRIu64
+			    " (the verifier will refuse the later ones until its record is reset)",
+			    CKPT_QUEUE_MAX, p->ckpt_counter[0]);
+		ckpt_pop(p);
+	}
+	p->ckpt_counter[p->ckpt_n] = c->counter;
+	p->ckpt_q[p->ckpt_n++] = body;
+	body = NULL; /* queued */
+	ckpt_next(p);
+out:
+	free(body);
+	free(text);
+	cJSON_Delete(o);
+}
+
 /* ---------- the loop's side ---------- */
 
 static void on_wake(evutil_socket_t fd, short what, void *arg)
 {
 	struct attestd_push *p = arg;
-	struct job *slots[2] = { &p->attest_job, &p->report_job };
-	struct job done[2];
+	struct job *slots[3] = { &p->attest_job, &p->report_job, &p->ckpt_job };
+	struct job done[3];
 	char buf[64];
 
 	(void)what;
@@ -499,7 +650,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 		;
 	/* take finished jobs out of their slots, which are free again */
 	pthread_mutex_lock(&p->mu);
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < 3; i++) {
 		done[i] = *slots[i];
 		if (slots[i]->state != JOB_DONE)
 			continue;
@@ -507,10 +658,12 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 		slots[i]->state = JOB_IDLE;
 	}
 	pthread_mutex_unlock(&p->mu);
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < 3; i++) {
 		if (done[i].state != JOB_DONE)
 			continue;
-		if (i == 1)
+		if (i == 2)
+			ckpt_done(p, &done[i]);
+		else if (i == 1)
 			report_done(p, &done[i]);
 		else if (strcmp(done[i].path, "/v1/hosts/nonce") == 0)
 			nonce_done(p, &done[i]);
@@ -598,7 +751,9 @@ int attestd_push_start(struct event_base *base, struct attestd *d,
 	p->wake_ev = event_new(base, p->wake[0], EV_READ | EV_PERSIST, on_wake, p);
 	p->attest_timer = evtimer_new(base, start_round, p);
 	p->report_timer = evtimer_new(base, start_report, p);
+	p->ckpt_timer = evtimer_new(base, ckpt_retry, p);
 	if (p->wake_ev == NULL || p->attest_timer == NULL || p->report_timer == NULL ||
+	    p->ckpt_timer == NULL ||
 	    event_add(p->wake_ev, NULL) != 0) {
 		r = attest_fail(ATTEST_E_NOMEM, "push events");
 		goto fail;
@@ -642,12 +797,20 @@ void attestd_push_stop(struct attestd_push *p)
 	}
 	job_reset(&p->attest_job);
 	job_reset(&p->report_job);
+	job_reset(&p->ckpt_job);
+	if (p->ckpt_n > 0)
+		attestd_log("push: %zu audit checkpoints not sent to the verifier (the last one is "
+			    "sent again at the next start)", p->ckpt_n);
+	while (p->ckpt_n > 0)
+		ckpt_pop(p);
 	if (p->wake_ev != NULL)
 		event_free(p->wake_ev);
 	if (p->attest_timer != NULL)
 		event_free(p->attest_timer);
 	if (p->report_timer != NULL)
 		event_free(p->report_timer);
+	if (p->ckpt_timer != NULL)
+		event_free(p->ckpt_timer);
 	if (p->wake[0] >= 0)
 		close(p->wake[0]);
 	if (p->wake[1] >= 0)

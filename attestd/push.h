@@ -1,10 +1,10 @@
 /* push.h - attestd -> verifier (docs/verifier-api.md "Host endpoints",
  * docs/verifier.md "Hosts"): TPM quotes of the boot PCRs on an interval and
- * on demand (with host CA renewal), and the agent inventory after every
- * change.
+ * on demand (with host CA renewal), the agent inventory after every
+ * change, and the audit log's checkpoints.
  *
  * The event loop keeps the TPM; one worker thread does the HTTPS requests.
- * Each flow (attestation, inventory) has at most one request in flight; the
+ * Each flow (attestation, inventory, checkpoints) has at most one request in flight; the
  * loop quotes or signs between two requests, never waits for the network,
  * so agents' certificate requests are served while the verifier is slow or
  * down. Failures back off (attest_push_delay).
@@ -37,6 +37,12 @@ int attestd_push_start(struct event_base *base, struct attestd *d,
 /* Answer any waiting admin client, stop the worker (waits for a request in
  * flight, at most timeout_ms) and free. NULL is fine. */
 void attestd_push_stop(struct attestd_push *p);
+/* Send an audit checkpoint to POST /v1/audit/checkpoint (after the ones
+ * queued before it; the verifier takes only the next counter of a log).
+ * A transport failure is retried with back-off, a refusal is logged and
+ * the next one sent. p may be NULL. */
+struct attest_audit_ckpt;
+void attestd_push_checkpoint(struct attestd_push *p, const struct attest_audit_ckpt *c);
 /* The registry changed (register, revoke, remove): report it again. */
 void attestd_push_inventory_changed(struct attestd_push *p);
 /* Admin op {"op":"attest","renew":bool}: push now (after the one in flight,

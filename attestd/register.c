@@ -19,6 +19,7 @@
 
 #include <tss2/tss2_mu.h>
 
+#include "auditlog.h"
 #include "daemon.h"
 #include "enrol.h"
 #include "err.h"
@@ -198,9 +199,16 @@ int do_register(struct attestd *d, const cJSON *req, cJSON *reply)
 	if ((r = issue_agent_ca(d, a)) != ATTEST_OK)
 		goto out;
 	a->score = agent_risk_score(a);
-	/* Commit point: the record is renamed into place. */
-	if ((r = registry_save(&d->reg, a)) != ATTEST_OK || (r = registry_add(&d->reg, a)) != ATTEST_OK)
+	/* Audited before the commit point (no registration without its
+	 * record); a commit that then fails gets an error record too. */
+	if ((r = attestd_audit_agent(d, "register", a, "ok", ATTEST_OK)) != ATTEST_OK)
 		goto out;
+	/* Commit point: the record is renamed into place. */
+	if ((r = registry_save(&d->reg, a)) != ATTEST_OK || (r = registry_add(&d->reg, a)) != ATTEST_OK) {
+		if (attestd_audit_agent(d, "register", a, "error", r) != ATTEST_OK)
+			attestd_log("audit: %s", attest_errdetail());
+		goto out;
+	}
 	if (attest_x509_to_pem(a->agent_ca, &pem) == ATTEST_OK)
 		cJSON_AddStringToObject(reply, "agent_ca", pem);
 	cJSON_AddItemToObject(reply, "agent", agent_summary(a));
@@ -226,9 +234,13 @@ int do_revoke(struct attestd *d, const cJSON *req, cJSON *reply)
 		return r;
 	if ((a = registry_find(&d->reg, name)) == NULL)
 		return attest_fail(ATTEST_E_AGENT_UNKNOWN, "no agent \"%s\"", name);
+	if ((r = attestd_audit_agent(d, "revoke", a, "ok", ATTEST_OK)) != ATTEST_OK)
+		return r;
 	a->revoked = 1;
 	if ((r = registry_save(&d->reg, a)) != ATTEST_OK) {
 		a->revoked = 0;
+		if (attestd_audit_agent(d, "revoke", a, "error", r) != ATTEST_OK)
+			attestd_log("audit: %s", attest_errdetail());
 		return r;
 	}
 	X509_free(a->session_cert);
@@ -258,10 +270,15 @@ int do_remove(struct attestd *d, const cJSON *req, cJSON *reply)
 		return attest_fail(ATTEST_E_AGENT_UNKNOWN, "no agent \"%s\"", name);
 	if (!a->revoked)
 		return attest_fail(ATTEST_E_STATE, "agent %s is not revoked: revoke it first", name);
+	if ((r = attestd_audit_agent(d, "remove", a, "ok", ATTEST_OK)) != ATTEST_OK)
+		return r;
 	if (d->pcr_holder == a)
 		d->pcr_holder = NULL;
-	if ((r = registry_remove(&d->reg, a)) != ATTEST_OK)
+	if ((r = registry_remove(&d->reg, a)) != ATTEST_OK) {
+		if (attestd_audit_agent(d, "remove", a, "error", r) != ATTEST_OK)
+			attestd_log("audit: %s", attest_errdetail());
 		return r;
+	}
 	attestd_log("removed revoked agent %s", name);
 	return ATTEST_OK;
 }

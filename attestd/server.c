@@ -28,6 +28,13 @@ struct attestd_server {
 	struct evconnlistener *agent_l, *admin_l;
 	int nclients; /* agent socket */
 	int nadmin;   /* admin socket: its own slots, so root can act under load */
+	/* replies held until the audit log is durable (cfg.unsynced) */
+	struct event *commit_ev;
+	struct held {
+		struct attestd_pending *p;
+		cJSON *reply;
+	} *held;
+	size_t nheld, held_cap;
 };
 
 #define ADMIN_MAX_CLIENTS 8
@@ -108,6 +115,15 @@ static void arm_timer(struct conn *c)
 	evtimer_add(c->timer, &tv);
 }
 
+/* A generated private key travels in "key": wipe our copy. */
+static void wipe_key(cJSON *reply)
+{
+	cJSON *key = cJSON_GetObjectItemCaseSensitive(reply, "key");
+
+	if (cJSON_IsString(key))
+		OPENSSL_cleanse(key->valuestring, strlen(key->valuestring));
+}
+
 /* Queue a reply frame; on encoding failure queue an internal error. */
 static void queue_reply(struct conn *c, cJSON *reply)
 {
@@ -124,13 +140,7 @@ static void queue_reply(struct conn *c, cJSON *reply)
 			return;
 		}
 	}
-	{
-		/* a generated private key travels in "key": wipe our copies */
-		cJSON *key = cJSON_GetObjectItemCaseSensitive(reply, "key");
-
-		if (cJSON_IsString(key))
-			OPENSSL_cleanse(key->valuestring, strlen(key->valuestring));
-	}
+	wipe_key(reply);
 	cJSON_Delete(reply);
 	evbuffer_add(c->out, frame, len);
 	OPENSSL_cleanse(frame, len);
@@ -190,7 +200,7 @@ static void dispatch(struct conn *c)
 }
 
 /* Queue a reply, then wait for the next request. */
-static void send_reply(struct conn *c, cJSON *reply)
+static void send_reply_now(struct conn *c, cJSON *reply)
 {
 	queue_reply(c, reply);
 	if (evbuffer_get_length(c->out) == 0 && !c->closing) {
@@ -200,6 +210,79 @@ static void send_reply(struct conn *c, cJSON *reply)
 		event_add(c->rev, NULL);
 	}
 	arm_timer(c); /* the reply must be taken within the deadline too */
+}
+
+/* The reply for an action that failed to become durable. */
+static cJSON *not_durable(cJSON *reply)
+{
+	char why[300];
+
+	snprintf(why, sizeof(why), "audit log not durable: %s", attest_errdetail());
+	wipe_key(reply);
+	cJSON_Delete(reply);
+	reply = attestd_error_reply(ATTEST_E_IO);
+	if (reply != NULL)
+		cJSON_AddStringToObject(reply, "detail", why);
+	return reply;
+}
+
+/* Group commit: one commit for every reply held in this loop turn. */
+static void on_commit(evutil_socket_t fd, short what, void *arg)
+{
+	struct attestd_server *s = arg;
+	size_t n = s->nheld;
+	int ok;
+
+	(void)fd;
+	(void)what;
+	attest_errclear();
+	ok = s->cfg.commit(s->cfg.handler_ctx) == ATTEST_OK;
+	if (!ok)
+		attestd_log("audit: commit failed, %zu replies become ATTEST_E_IO: %s", n,
+			    attest_errdetail());
+	s->nheld = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct attestd_pending *p = s->held[i].p;
+		cJSON *reply = ok ? s->held[i].reply : not_durable(s->held[i].reply);
+
+		if (p->conn != NULL) {
+			p->conn->pending = NULL;
+			send_reply_now(p->conn, reply);
+		} else {
+			wipe_key(reply);
+			cJSON_Delete(reply);
+		}
+		free(p);
+	}
+}
+
+/* Send a reply once the records of what it acknowledges are durable. */
+static void send_reply(struct conn *c, cJSON *reply)
+{
+	struct attestd_server *s = c->srv;
+	struct attestd_pending *p;
+
+	if (s->cfg.unsynced == NULL || !s->cfg.unsynced(s->cfg.handler_ctx)) {
+		send_reply_now(c, reply);
+		return;
+	}
+	if (s->nheld < s->held_cap && c->pending == NULL && (p = calloc(1, sizeof(*p))) != NULL) {
+		p->conn = c;
+		c->pending = p;
+		s->held[s->nheld].p = p;
+		s->held[s->nheld].reply = reply;
+		if (s->nheld++ == 0)
+			event_active(s->commit_ev, 0, 0);
+		evtimer_del(c->timer); /* our wait, not the client's */
+		return;
+	}
+	/* cannot hold it (out of memory): commit now */
+	attest_errclear();
+	if (s->cfg.commit(s->cfg.handler_ctx) != ATTEST_OK) {
+		attestd_log("audit: commit failed, a reply becomes ATTEST_E_IO: %s", attest_errdetail());
+		reply = not_durable(reply);
+	}
+	send_reply_now(c, reply);
 }
 
 struct attestd_pending *attestd_defer(const struct attestd_peer *peer)
@@ -224,6 +307,7 @@ void attestd_pending_reply(struct attestd_pending *p, cJSON *reply)
 		p->conn->pending = NULL;
 		send_reply(p->conn, reply);
 	} else {
+		wipe_key(reply);
 		cJSON_Delete(reply);
 	}
 	free(p);
@@ -537,6 +621,15 @@ int attestd_server_start(struct event_base *base, const struct attestd_server_co
 		return ATTEST_E_NOMEM;
 	s->cfg = *cfg;
 	s->base = base;
+	if (cfg->unsynced != NULL) {
+		/* every connection has at most one request in flight */
+		s->held_cap = (size_t)cfg->max_clients + ADMIN_MAX_CLIENTS;
+		if ((s->held = calloc(s->held_cap, sizeof(*s->held))) == NULL ||
+		    (s->commit_ev = event_new(base, -1, 0, on_commit, s)) == NULL) {
+			attestd_server_stop(s);
+			return ATTEST_E_NOMEM;
+		}
+	}
 	if ((s->agent_l = listen_unix(s, cfg->agent_socket, 0660)) == NULL ||
 	    (s->admin_l = listen_unix(s, cfg->admin_socket, 0600)) == NULL) {
 		attestd_server_stop(s);
@@ -558,5 +651,16 @@ void attestd_server_stop(struct attestd_server *s)
 		evconnlistener_free(s->admin_l);
 		unlink(s->cfg.admin_socket);
 	}
+	/* held replies were never made durable: never sent */
+	for (size_t i = 0; i < s->nheld; i++) {
+		if (s->held[i].p->conn != NULL)
+			s->held[i].p->conn->pending = NULL;
+		free(s->held[i].p);
+		wipe_key(s->held[i].reply);
+		cJSON_Delete(s->held[i].reply);
+	}
+	free(s->held);
+	if (s->commit_ev != NULL)
+		event_free(s->commit_ev);
 	free(s);
 }

@@ -92,9 +92,29 @@ static void usage(FILE *f)
 		"usage: resource_server --listen ADDR:PORT [--port-file F] --cert server.pem\n"
 		"         --key server.key --fleet-root root.pem --verifier URL\n"
 		"         --verifier-ca ca.pem --caller-cert c.pem --caller-key c.key\n"
-		"         [--workers N]\n"
+		"         [--workers N] [--research-consent ID,ID,...]\n"
 		"  GET /records/<path> (read) and POST /records/<path> (write) on ehr/<path>,\n"
-		"  each decided by URL/v1/decide; see examples/README.md\n");
+		"  each decided by URL/v1/decide; see examples/README.md\n"
+		"  --research-consent: the patients who consented to research (the EHR's\n"
+		"  record): context research_consent is \"yes\" for them, else \"no\"\n"
+		"  (without the option the context carries no research_consent)\n");
+}
+
+/* --research-consent: comma-separated patient IDs (NULL: nobody). */
+static const char *research_consent;
+
+static int consented(const char *patient)
+{
+	size_t n = strlen(patient);
+
+	for (const char *p = research_consent; p != NULL && *p != '\0';) {
+		size_t k = strcspn(p, ",");
+
+		if (k == n && strncmp(p, patient, n) == 0)
+			return 1;
+		p += k + (p[k] == ',');
+	}
+	return 0;
 }
 
 static void job_free(struct job *j)
@@ -230,7 +250,8 @@ out:
 }
 
 /* The /v1/decide body: chain, action, resource, context. The context
- * carries {"patient": ID} when the path is patient/ID/... */
+ * carries {"patient": ID} when the path is patient/ID/..., and with
+ * --research-consent also "research_consent": "yes" or "no". */
 static int make_decide(struct job *j, STACK_OF(X509) *chain)
 {
 	cJSON *o = cJSON_CreateObject(), *ctx = cJSON_CreateObject();
@@ -247,7 +268,10 @@ static int make_decide(struct job *j, STACK_OF(X509) *chain)
 		size_t n = strcspn(j->path + 8, "/");
 
 		snprintf(pat, sizeof(pat), "%.*s", (int)n, j->path + 8);
-		if ((r = attest_json_add_str(ctx, "patient", pat)) != ATTEST_OK)
+		if ((r = attest_json_add_str(ctx, "patient", pat)) != ATTEST_OK ||
+		    (research_consent != NULL &&
+		     (r = attest_json_add_str(ctx, "research_consent",
+					      consented(pat) ? "yes" : "no")) != ATTEST_OK))
 			goto out;
 	}
 	if ((r = attest_json_add_str(o, "chain", pem)) != ATTEST_OK ||
@@ -610,6 +634,7 @@ int main(int argc, char **argv)
 				    : strcmp(argv[i], "--caller-cert") == 0 ? &ccert
 				    : strcmp(argv[i], "--caller-key") == 0  ? &ckey
 				    : strcmp(argv[i], "--workers") == 0     ? &workers_s
+				    : strcmp(argv[i], "--research-consent") == 0 ? &research_consent
 									    : NULL;
 
 		if (strcmp(argv[i], "--help") == 0) {

@@ -1,5 +1,6 @@
 #!/bin/sh
-# demo.sh - enrol a swtpm-backed host against a fresh fleet CA (make demo).
+# demo.sh - enrol a swtpm-backed host against a fresh fleet CA and walk every
+# flow through to the audit log's proofs (make demo).
 #
 # Everything lives in one temporary directory: the swtpm template and
 # instance (tpm/), the fleet CA (ca/), the host's attestd state (state/) and
@@ -45,6 +46,7 @@ step() { printf '\n== %s\n' "$*"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
 
 cd "$WORK"
+DAY0=$(date -u +%F) # the report of step 28 covers the demo's days
 
 step "0. software TPM: swtpm with EK certificates (swtpm-ci)"
 if ! "$ROOT/swtpm-ci/make-template.sh" tmpl >template.log 2>&1; then
@@ -235,6 +237,8 @@ sed -n 's/^[^ ]* attest-verifier: //p' verifier.log
 step "20. operator: the boot state after step 12 is approved as a signed reference-value set"
 kill "$ATTESTD_PID" && wait "$ATTESTD_PID" 2>/dev/null || true
 ATTESTD_PID=
+# attestd's audit log as of now (checkpointed at stop), kept for step 27
+cp -r state/audit audit-step20
 pcrs=$(tpm2_pcrread -T "$ATTEST_TCTI" sha256:0,1,2,3,4,5,6,7 |
 	sed -n 's/^ *\([0-7]\) *: 0x\([0-9A-F]*\)$/"\1":"\2"/p' | tr 'A-F' 'a-f' | paste -sd, -)
 printf '{"version":"1","name":"fleet-2026-11","pcrs":{%s}}\n' "$pcrs" >set.json
@@ -258,19 +262,20 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=e
 	-addext subjectAltName=IP:127.0.0.1 -keyout rs.key -out rs.pem 2>/dev/null
 "$BUILD/examples/resource_server" --listen 127.0.0.1:0 --port-file rs.port --cert rs.pem --key rs.key \
 	--fleet-root ca/root.pem --verifier "$VURL" --verifier-ca vs/tls/ca.pem \
-	--caller-cert ehr-api.pem --caller-key ehr-api.key 2>rs.log &
+	--caller-cert ehr-api.pem --caller-key ehr-api.key --research-consent 123 2>rs.log &
 RS_PID=$!
 i=0
 while [ ! -s rs.port ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 RSURL=https://127.0.0.1:$(cat rs.port)
-# call PATH [CURL ARGS]: the scribe agent's request with its intent leaf,
-# status and body
+# call PATH [CURL ARGS]: the request of the agent whose certificate is in
+# $AS (default: scribe with its intent leaf), status and body
+AS=certs/scribe-intent
 call() {
 	p=$1
 	shift
-	printf '$ curl --cert certs/scribe-intent/cert.pem --key ... %s %s%s\n' "$*" "$RSURL" "$p"
-	curl -s --tlsv1.3 --cacert rs.pem --cert certs/scribe-intent/cert.pem \
-		--key certs/scribe-intent/key.pem -w '\nHTTP %{http_code}\n' "$@" "$RSURL$p"
+	printf '$ curl --cert %s/cert.pem --key ... %s %s%s\n' "$AS" "$*" "$RSURL" "$p"
+	curl -s --tlsv1.3 --cacert rs.pem --cert "$AS/cert.pem" \
+		--key "$AS/key.pem" -w '\nHTTP %{http_code}\n' "$@" "$RSURL$p"
 }
 call /records/patient/123/notes/7
 echo "--- the verifier's decision, with the whole chain user -> triage -> scribe:"
@@ -280,7 +285,31 @@ echo "--- outside the intent (patient 456) and outside the policy (a write):"
 call /records/patient/456/notes/7
 call /records/patient/123/notes/7 -d '{"text":"amended"}'
 
-step "23. simulated host compromise: a rootkit extends PCR 4; the next push marks the host untrusted and scribe is denied"
+step "23. research: a study agent reads patient 123's record for a study (purpose RESEARCH, the patient consented)"
+cp "$BUILD/examples/agent_client" agents/study
+chmod 0755 agents/study
+register study --binary agents/study --uids "$(id -u)" --scopes ehr:research --tier low \
+	--classes phi --max-ttl 300
+STUDY_ID=spiffe://$TD/host/$HOST/agent/study
+printf '$ attestctl intent issue --key ehr-issuer.key --issuer ehr --user dr.bob@hospital.example --aud %s --purpose RESEARCH ... > research.jws\n' "$STUDY_ID"
+attestctl intent issue --key ehr-issuer.key --issuer ehr --user dr.bob@hospital.example \
+	--aud "$STUDY_ID" --purpose RESEARCH --text "diabetes outcomes study, IRB 2026-017" \
+	--scopes ehr:research --resources 'ehr:patient/*' --ttl 600 --jti irb-2026-017 \
+	>research.jws
+run agents/study --agent study --socket "$WORK/attestd.sock" --intent research.jws --out certs/study
+# the verifier learns of the new agent from attestd's next inventory report
+i=0
+# shellcheck disable=SC2086
+while ! curl -s $ADMIN "$VURL/v1/agents" | grep -q "$STUDY_ID" && [ $i -lt 50 ]; do
+	sleep 0.2
+	i=$((i + 1))
+done
+AS=certs/study
+call /records/patient/123/record
+AS=certs/scribe-intent
+grep 'decision for' verifier.log | tail -n 1 | sed 's/^[^ ]* attest-verifier: //'
+
+step "24. simulated host compromise: a rootkit extends PCR 4; the next push marks the host untrusted and scribe is denied"
 kill "$ATTESTD_PID" && wait "$ATTESTD_PID" 2>/dev/null || true
 run tpm2_pcrextend -T "$ATTEST_TCTI" 4:sha256=$(printf 'rootkit' | sha256sum | cut -d' ' -f1)
 attestd --state state --socket "$WORK/attestd.sock" --admin-socket "$WORK/admin.sock" \
@@ -300,4 +329,38 @@ echo "--- the operator's view of the fleet:"
 curl -s $ADMIN "$VURL/v1/hosts"
 echo
 
-step "done: $HOST enrolled, renewed, refused after a boot change; two agents got chains; a tampered agent was refused; intent flowed user -> triage -> scribe and a widening was refused; the verifier allowed scribe's read through the EHR API, then denied it after a simulated compromise"
+step "25. audit: attestd stops (a last checkpoint); its log verifies online against the TPM's counter"
+kill "$ATTESTD_PID" && wait "$ATTESTD_PID" 2>/dev/null || true
+ATTESTD_PID=
+sed -n 's/^[^ ]* attestd: //p' attestd.log | grep 'audit checkpoint counter' | tail -n 2
+# an auditor takes the AK from the enrolment record; here it comes from the TPM
+run attestctl audit ak --out ak.pem
+run attestctl audit verify --log state/audit --ak ak.pem --online
+echo "--- the delegation of step 17, as recorded:"
+run attestctl audit show --log state/audit --type delegate
+
+step "26. tampering: one byte of a certificate record edited in a copy of the log is located"
+cp -r state/audit tampered
+printf '$ python3 (flip one byte: the first "issue" record becomes "Issue")\n'
+python3 - tampered <<'EOF'
+import glob, sys
+seg = sorted(glob.glob(sys.argv[1] + "/seg-*.log"))[0]
+b = bytearray(open(seg, "rb").read())
+i = b.index(b'"type":"issue"') + len('"type":"')
+b[i] ^= 0x20
+open(seg, "wb").write(b)
+EOF
+expect_refusal attestctl audit verify --log tampered --ak ak.pem
+
+step "27. rollback: the copy kept at step 20 put back: consistent offline, refused online"
+run attestctl audit verify --log audit-step20 --ak ak.pem
+expect_refusal attestctl audit verify --log audit-step20 --ak ak.pem --online
+
+step "28. accounting of disclosures (45 CFR 164.528) for patient 123, from the verifier's log"
+DAY=$(date -u +%F)
+run attestctl audit report --accounting --subject 123 --from "$DAY0" --to "$DAY" --log vs/audit
+echo "--- with the exempt purposes (treatment: step 22), an access report:"
+run attestctl audit report --accounting --subject 123 --from "$DAY0" --to "$DAY" --log vs/audit \
+	--include-exempt
+
+step "done: $HOST enrolled, renewed, refused after a boot change; agents got chains; a tampered agent was refused; intent flowed user -> triage -> scribe and a widening was refused; the verifier allowed reads through the EHR API (treatment and research), then denied them after a simulated compromise; attestd's audit log verified online, an edit was located, a rollback detected, and the research disclosure accounted for"

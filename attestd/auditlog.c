@@ -1,0 +1,306 @@
+/* auditlog.c - see auditlog.h. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "attest/intent.h"
+#include "auditlog.h"
+#include "daemon.h"
+#include "err.h"
+#include "fileio.h"
+#include "json.h"
+#include "log.h"
+#include "ops.h"
+#include "push.h"
+
+#define SERIAL_HEX_MAX 80
+
+int attestd_audit_open(struct attestd *d, const char *dir, uint64_t ckpt_interval_s)
+{
+	struct attest_audit_opts o;
+	char path[700];
+
+	memset(&o, 0, sizeof(o));
+	o.ckpt_interval_s = ckpt_interval_s;
+	if (dir == NULL) {
+		if ((size_t)snprintf(path, sizeof(path), "%s/audit", d->state) >= sizeof(path))
+			return attest_fail(ATTEST_E_INVALID_ARG, "state path too long");
+		dir = path;
+	}
+	if (strlen(dir) >= sizeof(d->audit_dir))
+		return attest_fail(ATTEST_E_INVALID_ARG, "audit directory path too long");
+	memcpy(d->audit_dir, dir, strlen(dir) + 1);
+	return attest_audit_open(d->audit_dir, &o, &d->audit);
+}
+
+/* A checkpoint of the whole log with attestd's TPM, pushed to the verifier. */
+static int checkpoint(struct attestd *d, const char *why)
+{
+	struct attest_audit_ckpt c;
+	char root[65];
+	int r;
+
+	if (d->tpm == NULL && tpm_reconnect(d) != ATTEST_OK)
+		return attest_fail(ATTEST_E_TPM, "TPM unreachable: %s", attest_errdetail());
+	if ((r = attest_audit_checkpoint(d->audit, d->tpm, &c)) != ATTEST_OK) {
+		char detail[512];
+
+		snprintf(detail, sizeof(detail), "%s", attest_errdetail());
+		if (r == ATTEST_E_TPM && tpm_reconnect(d) != ATTEST_OK)
+			attestd_log("TPM still unreachable: %s", attest_errdetail());
+		return attest_fail(r, "%s", detail);
+	}
+	attest_hex(c.root, 8, root);
+	attestd_log("audit: checkpoint (%s): counter %" PRIu64 ", %" PRIu64 " records, root %s...",
+		    why, c.counter, c.size, root);
+	attestd_push_checkpoint(d->push, &c);
+	return ATTEST_OK;
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct attestd *d = arg;
+	uint64_t now = (uint64_t)time(NULL);
+	int r;
+
+	(void)fd;
+	(void)what;
+	attest_errclear();
+	if ((r = attest_audit_refusal_flush(d->audit, now, 0)) != ATTEST_OK)
+		attestd_log("audit: refusal aggregates not written: %s [%s]: %s", attest_strerror(r),
+			    attest_errname(r), attest_errdetail());
+	if (attest_audit_checkpoint_due(d->audit, now)) {
+		if ((r = checkpoint(d, "due")) != ATTEST_OK)
+			attestd_log("audit: checkpoint failed: %s [%s]: %s", attest_strerror(r),
+				    attest_errname(r), attest_errdetail());
+	} else if (attestd_audit_unsynced(d) && (r = attest_audit_sync(d->audit)) != ATTEST_OK) {
+		attestd_log("audit: sync failed: %s [%s]: %s", attest_strerror(r), attest_errname(r),
+			    attest_errdetail());
+	}
+}
+
+int attestd_audit_start(struct event_base *base, struct attestd *d)
+{
+	struct timeval tv = { 1, 0 };
+	struct attest_audit_ckpt last;
+	int r;
+
+	/* the verifier takes only the next counter of a log: the last stored
+	 * checkpoint first (the one made at stop, or one a crash kept from
+	 * being pushed; a verifier that has it refuses it, harmlessly) */
+	if (d->push != NULL && attest_audit_last_checkpoint(d->audit, &last) == ATTEST_OK)
+		attestd_push_checkpoint(d->push, &last);
+	attest_errclear();
+	/* also settles a checkpoint a crash left between counter increment
+	 * and store (docs/audit.md) */
+	if ((r = checkpoint(d, "start")) != ATTEST_OK)
+		return r;
+	if ((d->audit_timer = event_new(base, -1, EV_PERSIST, on_tick, d)) == NULL ||
+	    event_add(d->audit_timer, &tv) != 0)
+		return attest_fail(ATTEST_E_NOMEM, "audit timer");
+	return ATTEST_OK;
+}
+
+void attestd_audit_stop(struct attestd *d)
+{
+	struct attest_audit_ckpt last;
+	int r;
+
+	if (d->audit_timer != NULL)
+		event_free(d->audit_timer);
+	d->audit_timer = NULL;
+	if (d->audit == NULL)
+		return;
+	attest_errclear();
+	if ((r = attest_audit_refusal_flush(d->audit, (uint64_t)time(NULL), 1)) != ATTEST_OK)
+		attestd_log("audit: refusal aggregates not written: %s", attest_errdetail());
+	/* the last records get covered now, not at the next start */
+	if ((attest_audit_last_checkpoint(d->audit, &last) != ATTEST_OK ||
+	     last.size < attest_audit_size(d->audit)) &&
+	    (r = checkpoint(d, "stop")) != ATTEST_OK)
+		attestd_log("audit: last checkpoint failed: %s [%s]: %s", attest_strerror(r),
+			    attest_errname(r), attest_errdetail());
+	if (attestd_audit_unsynced(d) && attest_audit_sync(d->audit) != ATTEST_OK)
+		attestd_log("audit: sync failed: %s", attest_errdetail());
+	attest_audit_close(d->audit);
+	d->audit = NULL;
+}
+
+int attestd_audit(struct attestd *d, struct attest_audit_event *ev)
+{
+	int r;
+
+	if (d->audit == NULL)
+		return ATTEST_OK; /* not opened (never in attestd; kept for tools) */
+	ev->host = d->host;
+	if ((r = attest_audit_append_event(d->audit, ev, NULL)) != ATTEST_OK) {
+		char why[400];
+
+		snprintf(why, sizeof(why), "%s", attest_errdetail());
+		return attest_fail(ATTEST_E_IO, "audit record %s not written: %s", ev->type, why);
+	}
+	return ATTEST_OK;
+}
+
+int attestd_audit_agent(struct attestd *d, const char *type, const struct agent *a,
+			const char *outcome, int code)
+{
+	struct attest_audit_event ev = { 0 };
+	const char *agents[1] = { a->id };
+
+	ev.type = type;
+	ev.source = "admin socket (root)";
+	ev.agents = agents;
+	ev.nagents = 1;
+	ev.scopes = (const char *const *)a->scopes;
+	ev.nscopes = a->nscopes;
+	ev.outcome = outcome;
+	ev.reason = code != ATTEST_OK ? attest_errname(code) : NULL;
+	return attestd_audit(d, &ev);
+}
+
+/* Serial (lower-case hex) and SHA-256 of the DER of a certificate. */
+static int cert_refs(X509 *x, char serial[SERIAL_HEX_MAX + 1], char sha[65])
+{
+	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
+	char *hex = bn != NULL ? BN_bn2hex(bn) : NULL;
+	uint8_t md[32];
+	unsigned mdlen = 0;
+	int r = ATTEST_E_INTERNAL;
+
+	if (hex == NULL || strlen(hex) > SERIAL_HEX_MAX ||
+	    X509_digest(x, EVP_sha256(), md, &mdlen) != 1 || mdlen != sizeof(md)) {
+		r = attest_fail_ossl(ATTEST_E_CRYPTO, "certificate serial or digest");
+		goto out;
+	}
+	for (size_t i = 0; hex[i] != '\0'; i++)
+		serial[i] = (char)(hex[i] >= 'A' && hex[i] <= 'F' ? hex[i] - 'A' + 'a' : hex[i]);
+	serial[strlen(hex)] = '\0';
+	attest_hex(md, sizeof(md), sha);
+	r = ATTEST_OK;
+out:
+	ERR_clear_error();
+	OPENSSL_free(hex);
+	BN_free(bn);
+	return r;
+}
+
+static void peer_source(const struct attestd_peer *peer, char *out, size_t outsz)
+{
+	snprintf(out, outsz, "uid=%u pid=%d%s", (unsigned)peer->uid, (int)peer->pid,
+		 peer->admin ? " admin" : "");
+}
+
+int attestd_audit_issue(struct attestd *d, const struct attestd_peer *peer,
+			const struct agent *a, X509 *leaf,
+			const struct attest_intent_chain *chain, int renewal, const char *scopes)
+{
+	struct attest_audit_event ev = { 0 };
+	const char *agents[ATTEST_AUDIT_LIST_MAX], *sc[ATTEST_AUDIT_LIST_MAX];
+	char source[64], serial[SERIAL_HEX_MAX + 1], sha[65], buf[SCOPES_MAX + 1];
+	size_t na = 0, ns = 0;
+	int r;
+
+	if ((r = cert_refs(leaf, serial, sha)) != ATTEST_OK)
+		return r;
+	peer_source(peer, source, sizeof(source));
+	ev.type = "issue";
+	if (chain != NULL) {
+		unsigned depth = attest_intent_chain_depth(chain);
+
+		for (unsigned i = 0; i <= depth && na < ATTEST_AUDIT_LIST_MAX; i++)
+			agents[na++] = attest_intent_chain_agent(chain, i, NULL);
+		ev.user = attest_intent_chain_user(chain);
+		ev.purpose = attest_purpose_name(attest_intent_chain_purpose(chain, &ev.purpose_text));
+		/* consumed a delegation token (docs/audit.md "attestd") */
+		if (depth > 0 && !renewal)
+			ev.type = "delegate";
+	} else {
+		agents[na++] = a->id;
+	}
+	/* the leaf's scopes, "a,b,c" */
+	snprintf(buf, sizeof(buf), "%s", scopes);
+	for (char *s = buf, *end; *s != '\0' && ns < ATTEST_AUDIT_LIST_MAX; s = end) {
+		end = s + strcspn(s, ",");
+		if (*end == ',')
+			*end++ = '\0';
+		sc[ns++] = s;
+	}
+	ev.source = source;
+	ev.agents = agents;
+	ev.nagents = na;
+	ev.scopes = sc;
+	ev.nscopes = ns;
+	ev.action = renewal ? "renew" : NULL;
+	ev.outcome = "ok";
+	ev.cert_serial = serial;
+	ev.cert_sha256 = sha;
+	return attestd_audit(d, &ev);
+}
+
+void attestd_audit_refusal(struct attestd *d, const struct attestd_peer *peer, const char *op,
+			   const char *agent, int code)
+{
+	struct attest_audit_event ev = { 0 };
+	char source[64];
+	int r;
+
+	if (d->audit == NULL)
+		return;
+	peer_source(peer, source, sizeof(source));
+	ev.type = "refusal";
+	ev.host = d->host;
+	ev.source = source;
+	ev.action = op;
+	ev.resource = agent; /* validated agent name, or NULL */
+	ev.outcome = "deny";
+	ev.reason = attest_errname(code);
+	if ((r = attest_audit_refusal(d->audit, source, ev.reason, &ev, (uint64_t)time(NULL))) !=
+	    ATTEST_OK)
+		attestd_log("audit: refusal not recorded: %s [%s]: %s", attest_strerror(r),
+			    attest_errname(r), attest_errdetail());
+}
+
+void attestd_audit_host_ca(struct attestd *d, X509 *host_ca, const char *how)
+{
+	struct attest_audit_event ev = { 0 };
+	char serial[SERIAL_HEX_MAX + 1], sha[65];
+	int r;
+
+	if (d->audit == NULL)
+		return;
+	if ((r = cert_refs(host_ca, serial, sha)) == ATTEST_OK) {
+		ev.type = "enrol";
+		ev.action = "host_ca_renewed";
+		ev.reason = how;
+		ev.outcome = "ok";
+		ev.cert_serial = serial;
+		ev.cert_sha256 = sha;
+		r = attestd_audit(d, &ev);
+	}
+	if (r != ATTEST_OK)
+		attestd_log("audit: host CA renewal not recorded: %s [%s]: %s", attest_strerror(r),
+			    attest_errname(r), attest_errdetail());
+}
+
+int attestd_audit_unsynced(void *ctx)
+{
+	const struct attestd *d = ctx;
+
+	return d->audit != NULL && attest_audit_synced(d->audit) < attest_audit_size(d->audit);
+}
+
+int attestd_audit_commit(void *ctx)
+{
+	struct attestd *d = ctx;
+
+	return d->audit != NULL ? attest_audit_sync(d->audit) : ATTEST_OK;
+}

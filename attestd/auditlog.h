@@ -1,0 +1,56 @@
+/* auditlog.h - attestd's audit log (docs/audit.md "attestd"): what it
+ * records, the durability gate of its replies and the TPM checkpoints.
+ *
+ * Everything runs on the event loop (one thread), like every TPM command.
+ * Records are appended while a request is handled; the server holds the
+ * reply until attestd_audit_commit made them durable (server.h, group
+ * commit once per loop turn). A failed append fails the request; a failed
+ * commit turns the held replies into ATTEST_E_IO (fail closed).
+ */
+#ifndef ATTESTD_AUDITLOG_H
+#define ATTESTD_AUDITLOG_H
+
+#include <stdint.h>
+
+#include <openssl/x509.h>
+
+#include "audit.h"
+#include "server.h"
+
+struct event_base;
+struct attestd;
+struct agent;
+
+/* Open (create) the log in dir (NULL: STATE/audit), checkpoint due after
+ * ckpt_interval_s seconds (0: the library's 60 s). */
+int attestd_audit_open(struct attestd *d, const char *dir,
+		       uint64_t ckpt_interval_s) ATTEST_MUST_CHECK;
+/* A checkpoint now (the start-up one), then every second: refusal
+ * aggregates, a checkpoint when due, else a sync of what is pending. */
+int attestd_audit_start(struct event_base *base, struct attestd *d) ATTEST_MUST_CHECK;
+/* Refusal aggregates, a last checkpoint when records are uncovered, close. */
+void attestd_audit_stop(struct attestd *d);
+
+/* Append ev (host and time filled in); not durable until the commit. */
+int attestd_audit(struct attestd *d, struct attest_audit_event *ev) ATTEST_MUST_CHECK;
+/* An admin change (register, revoke, remove) of agent a with outcome. */
+int attestd_audit_agent(struct attestd *d, const char *type, const struct agent *a,
+			const char *outcome, int code) ATTEST_MUST_CHECK;
+/* An issued certificate: leaf, the intent chain if any (a chain that
+ * consumed a delegation is a "delegate" record), scopes "a,b,c". */
+struct attest_intent_chain;
+int attestd_audit_issue(struct attestd *d, const struct attestd_peer *peer,
+			const struct agent *a, X509 *leaf,
+			const struct attest_intent_chain *chain, int renewal,
+			const char *scopes) ATTEST_MUST_CHECK;
+/* A refused request (aggregated per source uid/pid; best effort, logged). */
+void attestd_audit_refusal(struct attestd *d, const struct attestd_peer *peer, const char *op,
+			   const char *agent, int code);
+/* A host CA certificate installed (renewal); best effort, logged. */
+void attestd_audit_host_ca(struct attestd *d, X509 *host_ca, const char *how);
+
+/* server.h's durability gate; ctx is the struct attestd. */
+int attestd_audit_unsynced(void *ctx);
+int attestd_audit_commit(void *ctx);
+
+#endif
