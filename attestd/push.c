@@ -25,6 +25,7 @@
 #include "fileio.h"
 #include "hostpush.h"
 #include "json.h"
+#include "merkle.h"
 #include "log.h"
 #include "ops.h"
 #include "push.h"
@@ -603,6 +604,54 @@ static void ckpt_done(struct attestd_push *p, struct job *j)
 	ckpt_next(p);
 }
 
+/* The RFC 9162 consistency proof from the log's previous checkpoint (the
+ * one the verifier holds when this one arrives in order) to c: the
+ * verifier takes a grown tree only with it. Reads every leaf hash of the
+ * log, once per checkpoint. */
+static int add_consistency(struct attestd_push *p, const struct attest_audit_ckpt *c, cJSON *o)
+{
+	struct attest_audit_ckpt *cks = NULL;
+	attest_merkle_hash *leaves = NULL, proof[ATTEST_MERKLE_MAX_PROOF];
+	size_t n = 0, plen = 0;
+	uint64_t nleaves = 0, size1 = 0;
+	cJSON *arr;
+	int r;
+
+	if ((r = attest_audit_checkpoints(p->d->audit_dir, &cks, &n)) != ATTEST_OK)
+		return r;
+	for (size_t i = 0; i < n; i++)
+		if (cks[i].counter + 1 == c->counter && memcmp(cks[i].log_id, c->log_id,
+								sizeof(c->log_id)) == 0)
+			size1 = cks[i].size;
+	free(cks);
+	if (size1 == 0 || size1 >= c->size)
+		return ATTEST_OK; /* first of its log, or the same tree */
+	if ((r = attest_audit_leaves(p->d->audit_dir, &leaves, &nleaves)) != ATTEST_OK)
+		return r;
+	if (nleaves < c->size) {
+		free(leaves);
+		return attest_fail(ATTEST_E_STATE, "audit log holds fewer records than its checkpoint");
+	}
+	r = attest_merkle_consistency_proof(leaves, c->size, size1, proof, &plen);
+	free(leaves);
+	if (r != ATTEST_OK)
+		return r;
+	if ((arr = cJSON_AddArrayToObject(o, "consistency")) == NULL)
+		return attest_fail(ATTEST_E_NOMEM, "proof");
+	for (size_t i = 0; i < plen; i++) {
+		char *b64 = NULL;
+
+		if ((r = attest_b64_encode(proof[i], 32, &b64)) != ATTEST_OK)
+			return r;
+		if (!cJSON_AddItemToArray(arr, cJSON_CreateString(b64))) {
+			free(b64);
+			return attest_fail(ATTEST_E_NOMEM, "proof");
+		}
+		free(b64);
+	}
+	return ATTEST_OK;
+}
+
 void attestd_push_checkpoint(struct attestd_push *p, const struct attest_audit_ckpt *c)
 {
 	cJSON *o = NULL;
@@ -615,6 +664,7 @@ void attestd_push_checkpoint(struct attestd_push *p, const struct attest_audit_c
 	    (o = cJSON_CreateObject()) == NULL ||
 	    attest_json_add_str(o, "host", p->d->host) != ATTEST_OK ||
 	    attest_json_add_str(o, "checkpoint", text) != ATTEST_OK ||
+	    add_consistency(p, c, o) != ATTEST_OK ||
 	    attest_json_print(o, &body, &len) != ATTEST_OK) {
 		attestd_log("push: audit checkpoint counter %" PRIu64 " not queued: %s", c->counter,
 			    attest_errdetail());

@@ -141,7 +141,10 @@ const char *tu_examples_dir(void)
 	static char dir[600];
 	const char *src = getenv("ATTEST_SRCDIR"), *b = getenv("BUILD");
 
-	snprintf(dir, sizeof(dir), "%s/%s/examples", src ? src : ".", b ? b : "build");
+	if (b != NULL && b[0] == '/') /* bench/run-bench.sh makes BUILD absolute */
+		snprintf(dir, sizeof(dir), "%s/examples", b);
+	else
+		snprintf(dir, sizeof(dir), "%s/%s/examples", src ? src : ".", b ? b : "build");
 	return dir;
 }
 
