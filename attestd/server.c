@@ -28,6 +28,7 @@ struct attestd_server {
 	struct evconnlistener *agent_l, *admin_l;
 	int nclients; /* agent socket */
 	int nadmin;   /* admin socket: its own slots, so root can act under load */
+	struct conn *conns; /* every open connection, to close them at stop */
 	/* replies held until the audit log is durable (cfg.unsynced) */
 	struct event *commit_ev;
 	struct held {
@@ -55,6 +56,7 @@ struct conn {
 	uint64_t start_time; /* of the peer pid when it connected */
 	int closing; /* close once the output is flushed */
 	struct attestd_pending *pending; /* a deferred reply is owed */
+	struct conn *prev, *next;        /* in srv->conns */
 };
 
 struct attestd_pending {
@@ -85,6 +87,12 @@ cJSON *attestd_error_reply(int code)
 
 static void conn_free(struct conn *c)
 {
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else if (c->srv->conns == c)
+		c->srv->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
 	if (c->pending != NULL)
 		c->pending->conn = NULL; /* its owner will find nobody to answer */
 	if (c->rev != NULL)
@@ -520,6 +528,10 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	c->fd = fd;
 	c->passed_fd = -1;
 	c->admin = admin;
+	c->next = s->conns;
+	if (s->conns != NULL)
+		s->conns->prev = c;
+	s->conns = c;
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &cl) != 0 || c->cred.pid <= 0) {
 		attestd_log("no peer credentials on a new connection: %s", strerror(errno));
 		conn_free(c);
@@ -651,6 +663,9 @@ void attestd_server_stop(struct attestd_server *s)
 		evconnlistener_free(s->admin_l);
 		unlink(s->cfg.admin_socket);
 	}
+	/* connections still open are closed without an answer */
+	while (s->conns != NULL)
+		conn_free(s->conns);
 	/* held replies were never made durable: never sent */
 	for (size_t i = 0; i < s->nheld; i++) {
 		if (s->held[i].p->conn != NULL)

@@ -94,6 +94,8 @@ void daemon_stop(struct daemon *d)
 		kill(d->pid, SIGTERM);
 		waitpid(d->pid, &st, 0);
 		CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) /* say why: the log goes with the dir */
+			(void)tu_sh("echo '--- attestd log:' >&2; tail -n 40 '%s' >&2", d->log);
 		d->pid = 0;
 	}
 }
