@@ -224,7 +224,12 @@ int cmd_audit_verify(const struct cli_cmd *cmd, int argc, char **argv)
 		printf("torn tail of %" PRIu64 " bytes ignored (an unacknowledged append; attestd cuts it)\n",
 		       rep.torn_bytes);
 	if (r != ATTEST_OK) {
-		if (rep.located && rep.bad_ckpt < UINT64_MAX)
+		if (r == ATTEST_E_QUOTE_COUNTER && rep.online && rep.tpm_counter > rep.last_counter)
+			printf("ROLLBACK: the TPM's audit counter is %" PRIu64 ", this log ends at "
+			       "checkpoint %" PRIu64 ": the records after record %" PRIu64
+			       " are missing (an older copy of the log)\n",
+			       rep.tpm_counter, rep.last_counter, rep.covered > 0 ? rep.covered - 1 : 0);
+		else if (rep.located && rep.bad_ckpt < UINT64_MAX)
 			printf("TAMPERING located between records %" PRIu64 " and %" PRIu64
 			       " (checkpoint %" PRIu64 ")\n",
 			       rep.bad_from, rep.bad_to > rep.bad_from ? rep.bad_to - 1 : rep.bad_from,

@@ -212,7 +212,8 @@ static void test_kill_and_rollback(void)
 	CU_ASSERT_EQUAL(tu_sh("rm -rf %s && cp -r %s/old-audit %s", dir, d.sw.dir, dir), 0);
 	CU_ASSERT_EQUAL(tu_sh("attestctl audit verify --log %s --online --tcti '%s' >%s/v.out 2>&1",
 			      dir, d.sw.tcti, d.sw.dir), 1);
-	CU_ASSERT_EQUAL(tu_sh("grep -q ATTEST_E_QUOTE_COUNTER %s/v.out", d.sw.dir), 0);
+	CU_ASSERT_EQUAL(tu_sh("grep -q ATTEST_E_QUOTE_COUNTER %s/v.out && grep -q "
+			      "'^ROLLBACK: ' %s/v.out", d.sw.dir, d.sw.dir), 0);
 	CU_ASSERT_EQUAL(tu_sh("timeout 60 attestd --state %s --socket %s --admin-socket %s --tcti '%s' "
 			      "2>%s/refused.log", d.state, d.sock, d.admin, d.sw.tcti, d.sw.dir), 1);
 	CU_ASSERT_EQUAL(tu_sh("grep -q 'ATTEST_E_QUOTE_COUNTER' %s/refused.log", d.sw.dir), 0);
