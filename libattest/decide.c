@@ -21,6 +21,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/x509v3.h>
 #include <tss2/tss2_mu.h>
 
@@ -70,9 +71,20 @@ struct attest_decider {
 	const struct attest_facts *facts;
 	const struct attest_policy *policy;
 	EVP_MD *sha256;
+	uint8_t pad[31]; /* secret mask of cache keys */
 	struct leaf *leaves;
 	struct issuer *issuers;
 };
+
+/* Bounded copy, cut at n - 1 bytes (snprintf's formatting cost a tenth of
+ * a decision on its hot path). */
+static void copy_str(char *dst, size_t n, const char *src)
+{
+	size_t len = strnlen(src, n - 1);
+
+	memcpy(dst, src, len);
+	dst[len] = '\0';
+}
 
 static int deny(struct attest_decision *out, int reason, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -119,7 +131,8 @@ int attest_decider_new(X509 *fleet_root, const struct attest_intent_trust *trust
 	if ((d->leaves = calloc(LEAF_SLOTS, sizeof(*d->leaves))) == NULL ||
 	    (d->issuers = calloc(ISSUER_SLOTS, sizeof(*d->issuers))) == NULL ||
 	    (d->store = X509_STORE_new()) == NULL || X509_STORE_add_cert(d->store, fleet_root) != 1 ||
-	    (d->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL) {
+	    (d->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL ||
+	    RAND_bytes(d->pad, sizeof(d->pad)) != 1) {
 		attest_decider_free(d);
 		return attest_fail_ossl(ATTEST_E_NOMEM, "decider");
 	}
@@ -172,21 +185,25 @@ static int sha256_of(struct attest_decider *d, const void *a, size_t alen, const
 	return ok ? ATTEST_OK : attest_fail_ossl(ATTEST_E_CRYPTO, "SHA-256");
 }
 
-/* A cache key for a parsed certificate: the SHA-1 fingerprint OpenSSL
- * computed once when it cached the certificate's extensions (re-encoding
- * the DER to hash it ourselves cost more than a third of a decision). A
- * key only finds a slot; what is in the slot is confirmed with X509_cmp,
- * which compares the to-be-signed DER bytes, so a SHA-1 collision cannot
- * substitute one certificate for another. */
-static int cert_key(X509 *c, char tag, uint8_t out[32])
+/* A cache key for a parsed certificate: the last bytes of its signature
+ * (an ECDSA signature's s is random), masked with the decider's secret
+ * pad so nobody can aim certificates at one slot. Hashing the DER cost a
+ * third of a decision. A key only finds a slot; what is in the slot is
+ * confirmed with X509_cmp, which compares the to-be-signed DER bytes, so
+ * two certificates cannot pass for each other whatever their keys. */
+static int cert_key(const struct attest_decider *d, X509 *c, char tag, uint8_t out[32])
 {
-	unsigned n = 0;
+	const ASN1_BIT_STRING *sig = NULL;
+	const unsigned char *p;
+	int n;
 
-	memset(out, 0, 32);
+	X509_get0_signature(&sig, NULL, c);
+	if (sig == NULL || (n = ASN1_STRING_length(sig)) < 31 ||
+	    (p = ASN1_STRING_get0_data(sig)) == NULL || X509_check_purpose(c, -1, 0) != 1)
+		return attest_fail_ossl(ATTEST_E_PARSE, "certificate signature");
 	out[0] = (uint8_t)tag;
-	if (X509_check_purpose(c, -1, 0) != 1 || X509_digest(c, EVP_sha1(), out + 1, &n) != 1 ||
-	    n != 20)
-		return attest_fail_ossl(ATTEST_E_PARSE, "certificate encoding");
+	for (int i = 0; i < 31; i++)
+		out[1 + i] = p[n - 31 + i] ^ d->pad[i];
 	return ATTEST_OK;
 }
 
@@ -361,7 +378,7 @@ static int verify_full(struct attest_decider *d, STACK_OF(X509) *chain, int64_t 
 	}
 	if ((r = attest_verify_path(vchain)) != ATTEST_OK)
 		goto out;
-	if ((r = cert_key(sk_X509_value(vchain, 1), 'I', key)) != ATTEST_OK)
+	if ((r = cert_key(d, sk_X509_value(vchain, 1), 'I', key)) != ATTEST_OK)
 		goto out;
 	iss = &d->issuers[slot(key, ISSUER_SLOTS)];
 	if (iss->used)
@@ -461,7 +478,7 @@ static int verify_leaf(struct attest_decider *d, const struct attest_decide_req 
 		goto out;
 	}
 	leaf = sk_X509_value(chain, 0);
-	if ((r = cert_key(sk_X509_value(chain, 1), 'I', ikey)) != ATTEST_OK)
+	if ((r = cert_key(d, sk_X509_value(chain, 1), 'I', ikey)) != ATTEST_OK)
 		goto out;
 	iss = &d->issuers[slot(ikey, ISSUER_SLOTS)];
 	if (issuer_is(iss, ikey, sk_X509_value(chain, 1))) {
@@ -490,8 +507,8 @@ static int verify_leaf(struct attest_decider *d, const struct attest_decide_req 
 	}
 	memcpy(l->iss_key, iss->key, 32);
 	l->iss = iss;
-	(void)snprintf(l->agent, sizeof(l->agent), "%s", uri);
-	(void)snprintf(l->host, sizeof(l->host), "%s", id.host);
+	copy_str(l->agent, sizeof(l->agent), uri);
+	copy_str(l->host, sizeof(l->host), id.host);
 	l->not_before = iss->not_before;
 	l->not_after = iss->not_after;
 	l->intent_exp = INT64_MAX;
@@ -638,8 +655,9 @@ static size_t split_words(const char *s, char *buf, size_t bufsz, const char **v
 {
 	size_t n = 0;
 
-	if (s == NULL || (size_t)snprintf(buf, bufsz, "%s", s) >= bufsz)
+	if (s == NULL || strlen(s) >= bufsz)
 		return 0;
+	copy_str(buf, bufsz, s);
 	for (char *save = NULL, *p = strtok_r(buf, " ", &save); p != NULL && n < max;
 	     p = strtok_r(NULL, " ", &save))
 		v[n++] = p;
@@ -660,8 +678,8 @@ static int decide_cached(struct attest_decider *d, struct leaf *l,
 	const char *purpose = NULL;
 	int r;
 
-	(void)snprintf(out->agent, sizeof(out->agent), "%s", l->agent);
-	(void)snprintf(out->host, sizeof(out->host), "%s", l->host);
+	copy_str(out->agent, sizeof(out->agent), l->agent);
+	copy_str(out->host, sizeof(out->host), l->host);
 	out->intent = l->intent;
 	if (now < l->not_before || now >= l->not_after)
 		return deny(out, ATTEST_E_CERT_EXPIRED,
@@ -741,8 +759,8 @@ static int decide_cached(struct attest_decider *d, struct leaf *l,
 	pr.nctx = req->nctx;
 	if ((r = attest_policy_eval(d->policy, &pr, &pd)) != ATTEST_OK)
 		return deny(out, r, "policy: %s", attest_errdetail());
-	(void)snprintf(out->rule, sizeof(out->rule), "%s", pd.rule);
-	(void)snprintf(out->detail, sizeof(out->detail), "%s", pd.detail);
+	copy_str(out->rule, sizeof(out->rule), pd.rule);
+	copy_str(out->detail, sizeof(out->detail), pd.detail);
 	out->allow = pd.allow;
 	out->reason = pd.allow ? ATTEST_OK : pd.reason;
 	return out->reason;
@@ -768,7 +786,7 @@ int attest_decide(struct attest_decider *d, const struct attest_decide_req *req,
 		if (sk_X509_num(req->chain) < 1)
 			return deny(out, ATTEST_E_CHAIN_UNTRUSTED, "empty chain");
 		leafcert = sk_X509_value(req->chain, 0);
-		r = cert_key(leafcert, 'L', key);
+		r = cert_key(d, leafcert, 'L', key);
 	} else {
 		if (req->pem_len > ATTEST_DECIDE_PEM_MAX)
 			return deny(out, ATTEST_E_TOO_LARGE, "chain over %d bytes",

@@ -2,6 +2,7 @@
  * TPM (or software) keys through one signing path; see x509agent.h. */
 #include <limits.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -184,9 +185,39 @@ int attest_signer_from_pkey(EVP_PKEY *key, struct attest_signer *out)
 
 /* ---- reading our extensions and names ------------------------------------ */
 
+/* Our extension OIDs as objects, made once: parsing the dotted text on
+ * every lookup was a tenth of a decision's own work. */
+static const char *const known_oids[] = {
+	ATTEST_OID_HOST_ID,  ATTEST_OID_AGENT_ID,  ATTEST_OID_AGENT_UUID, ATTEST_OID_MEASUREMENT,
+	ATTEST_OID_POLICY,   ATTEST_OID_CREATION,  ATTEST_OID_CREATION_SIG, ATTEST_OID_TASK_ID,
+	ATTEST_OID_SCOPES,   ATTEST_OID_INTENT,    ATTEST_OID_DELEGATE_DEPTH,
+};
+#define N_KNOWN_OIDS (sizeof(known_oids) / sizeof(known_oids[0]))
+static ASN1_OBJECT *known_objs[N_KNOWN_OIDS];
+static pthread_once_t known_once = PTHREAD_ONCE_INIT;
+
+static void known_init(void)
+{
+	for (size_t i = 0; i < N_KNOWN_OIDS; i++)
+		known_objs[i] = OBJ_txt2obj(known_oids[i], 1); /* NULL: parsed per call */
+}
+
+/* The object for oid: a shared one for ours (*owned 0), else a new one. */
+static ASN1_OBJECT *oid_object(const char *oid, int *owned)
+{
+	*owned = 0;
+	if (pthread_once(&known_once, known_init) == 0)
+		for (size_t i = 0; i < N_KNOWN_OIDS; i++)
+			if (known_objs[i] != NULL && strcmp(known_oids[i], oid) == 0)
+				return known_objs[i];
+	*owned = 1;
+	return OBJ_txt2obj(oid, 1);
+}
+
 static int find_ext(X509 *cert, const char *oid, X509_EXTENSION **out)
 {
-	ASN1_OBJECT *obj = OBJ_txt2obj(oid, 1);
+	int owned = 0;
+	ASN1_OBJECT *obj = oid_object(oid, &owned);
 	int idx, r;
 
 	*out = NULL;
@@ -200,7 +231,8 @@ static int find_ext(X509 *cert, const char *oid, X509_EXTENSION **out)
 		*out = X509_get_ext(cert, idx);
 		r = ATTEST_OK;
 	}
-	ASN1_OBJECT_free(obj);
+	if (owned)
+		ASN1_OBJECT_free(obj);
 	return r;
 }
 
