@@ -25,9 +25,9 @@ fi
 
 run=$(mktemp -d "${TMPDIR:-/tmp}/attest-bench.XXXXXX")
 cleanup() {
-	# A bench_issue that died early may leave its attestd running (it
-	# writes the daemon's pid next to the daemon's state).
-	for pid in "$run"/tmp/*/attestd.pid; do
+	# A bench that died early may leave its attestd or attest-verifier
+	# running (each writes its pid next to its state).
+	for pid in "$run"/tmp/*/attestd.pid "$run"/tmp/*/verifier.pid; do
 		[ -f "$pid" ] || continue
 		kill "$(cat "$pid")" 2>/dev/null || true
 	done
