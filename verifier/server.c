@@ -1617,12 +1617,11 @@ static void h_decide(struct vsrv *s, struct evhttp_request *req, const struct vc
 		 * subject (a "patient" or "subject" context value), scopes of
 		 * the chain, action, resource, outcome, reason and rule */
 		struct attest_audit_event ev = {0};
-		const char *agents[ATTEST_INTENT_MAX_DEPTH + 1], *why[1];
+		const char *agents[ATTEST_INTENT_MAX_DEPTH + 1];
 		char reason[160];
 		const char *const *sc = NULL;
 		size_t na = 0;
 
-		(void)why;
 		if (d.intent != NULL) {
 			for (unsigned i = 0; i <= attest_intent_chain_depth(d.intent); i++)
 				agents[na++] = attest_intent_chain_agent(d.intent, i, NULL);
