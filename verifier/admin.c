@@ -1,0 +1,429 @@
+/* admin.c - admin endpoints (lists, revocation, approval, settings,
+ * reference sets, policy reload) and the open ones (health, metrics). */
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/stat.h>
+
+#include <cJSON.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509v3.h>
+#include <tss2/tss2_mu.h>
+
+#include "agentev.h"
+#include "merkle.h"
+#include "audit.h"
+#include "attest/decide.h"
+#include "attest/intent.h"
+#include "attest/policy.h"
+#include "enrol.h"
+#include "err.h"
+#include "fileio.h"
+#include "httpd.h"
+#include "json.h"
+#include "quote.h"
+#include "refset.h"
+#include "server.h"
+#include "store.h"
+#include "tlsca.h"
+#include "tpm.h"
+#include "x509.h"
+#include "x509agent.h"
+#include "vsrv.h"
+
+/* ---- admin ---- */
+
+static int list_host(void *arg, const struct vhost *h)
+{
+	cJSON *arr = arg, *o = cJSON_CreateObject();
+	static const char *const st[] = {"new", "trusted", "untrusted"};
+
+	if (o == NULL || !cJSON_AddItemToArray(arr, o))
+		return ATTEST_E_NOMEM;
+	cJSON_AddStringToObject(o, "host", h->name);
+	cJSON_AddStringToObject(o, "state", h->revoked ? "revoked" : st[h->state % 3]);
+	cJSON_AddStringToObject(o, "reason", h->reason_code ? attest_errname(h->reason_code) : "");
+	cJSON_AddStringToObject(o, "detail", h->revoked ? h->revoke_reason : h->reason);
+	cJSON_AddNumberToObject(o, "last_good", (double)h->last_good);
+	cJSON_AddNumberToObject(o, "boots", (double)h->boots);
+	cJSON_AddStringToObject(o, "refset", h->refset);
+	return ATTEST_OK;
+}
+
+static int list_agent(void *arg, const struct vagent *a)
+{
+	cJSON *arr = arg, *o = cJSON_CreateObject();
+
+	if (o == NULL || !cJSON_AddItemToArray(arr, o))
+		return ATTEST_E_NOMEM;
+	cJSON_AddStringToObject(o, "agent", a->id);
+	cJSON_AddStringToObject(o, "host", a->host);
+	cJSON_AddStringToObject(o, "uuid", a->uuid);
+	cJSON_AddStringToObject(o, "scopes", a->scopes);
+	cJSON_AddStringToObject(o, "data_classes", a->data_classes);
+	cJSON_AddStringToObject(o, "risk_tier", attest_risk_tier_name(a->risk_tier));
+	cJSON_AddNumberToObject(o, "risk_score", a->risk_score);
+	cJSON_AddBoolToObject(o, "approved", a->approved);
+	cJSON_AddBoolToObject(o, "revoked", a->revoked);
+	cJSON_AddStringToObject(o, "revoke_reason", a->revoke_reason);
+	return ATTEST_OK;
+}
+
+void vs_list(struct vsrv *s, struct evhttp_request *req, int hosts)
+{
+	cJSON *arr = cJSON_CreateArray();
+	int r = arr == NULL ? ATTEST_E_NOMEM
+			    : hosts ? s->store->ops->host_list(s->store, list_host, arr)
+				    : s->store->ops->agent_list(s->store, list_agent, arr);
+
+	if (r != ATTEST_OK)
+		vs_reply_err(s, req, vs_status_of(r), r, "list failed");
+	else
+		vs_reply_obj(s, req, 200, arr);
+	cJSON_Delete(arr);
+}
+
+/* An operator's change: recorded, then made, then answered once durable. */
+int vs_record_change(struct vsrv *s, const char *type, const struct vcaller *who,
+			 const char *host, const char *agent, const char *reason)
+{
+	struct attest_audit_event ev = {.outcome = "ok"};
+	const char *ag[1] = {agent};
+
+	ev.type = type;
+	ev.source = who->name;
+	ev.reason = reason;
+	ev.host = host;
+	if (agent != NULL) {
+		ev.agents = ag;
+		ev.nagents = 1;
+	}
+	return attest_audit_append_event(s->audit, &ev, NULL);
+}
+
+void vs_revoke(struct vsrv *s, struct evhttp_request *req, const struct vcaller *who,
+		     int host)
+{
+	static const char *const hkeys[] = {"host", "reason", NULL};
+	static const char *const akeys[] = {"agent", "reason", NULL};
+	cJSON *in = NULL;
+	const char *name, *reason = "revoked by operator";
+	struct vhost h;
+	struct vagent a;
+	int r;
+
+	if ((r = vs_body_json(req, 4096, host ? hkeys : akeys, &in, NULL)) != ATTEST_OK ||
+	    (r = attest_json_str(in, host ? "host" : "agent", VSTORE_ID_MAX - 1, &name)) != ATTEST_OK)
+		goto out;
+	if (vs_opt_str(in, "reason") != NULL)
+		reason = vs_opt_str(in, "reason");
+	if ((r = host ? vs_host_row(s, name, &h) : s->store->ops->agent_get(s->store, name, &a)) !=
+		    ATTEST_OK ||
+	    (r = vs_record_change(s, "revocation", who, host ? name : NULL, host ? NULL : name,
+			       reason)) != ATTEST_OK)
+		goto out;
+	if (host) {
+		h.revoked = 1;
+		(void)snprintf(h.revoke_reason, sizeof(h.revoke_reason), OPERATOR_PREFIX "%s: %s",
+			       who->name, reason);
+		r = s->store->ops->host_put(s->store, &h);
+	} else {
+		a.revoked = 1;
+		(void)snprintf(a.revoke_reason, sizeof(a.revoke_reason), OPERATOR_PREFIX "%s: %s",
+			       who->name, reason);
+		r = s->store->ops->agent_put(s->store, &a);
+	}
+	if (r != ATTEST_OK)
+		goto out;
+	attest_decider_flush(s->decider);
+	vs_log("%s %s revoked by %s: %s", host ? "host" : "agent", name, who->name, reason);
+	vs_audited_ok(s, req, "{\"status\":\"revoked\"}", NULL);
+out:
+	if (r != ATTEST_OK)
+		vs_reply_err(s, req, vs_status_of(r), r, "revocation refused");
+	cJSON_Delete(in);
+}
+
+void vs_approve(struct vsrv *s, struct evhttp_request *req, const struct vcaller *who)
+{
+	static const char *const keys[] = {"agent", NULL};
+	cJSON *in = NULL;
+	const char *name;
+	struct vagent a;
+	int r;
+
+	if ((r = vs_body_json(req, 4096, keys, &in, NULL)) == ATTEST_OK &&
+	    (r = attest_json_str(in, "agent", VSTORE_ID_MAX - 1, &name)) == ATTEST_OK &&
+	    (r = s->store->ops->agent_get(s->store, name, &a)) == ATTEST_OK &&
+	    (r = vs_record_change(s, "approval", who, NULL, name, NULL)) == ATTEST_OK) {
+		a.approved = 1;
+		r = s->store->ops->agent_put(s->store, &a);
+	}
+	if (r == ATTEST_OK) {
+		vs_log("agent %s approved by %s", name, who->name);
+		vs_audited_ok(s, req, "{\"status\":\"approved\"}", NULL);
+	} else {
+		vs_reply_err(s, req, vs_status_of(r), r, "approval refused");
+	}
+	cJSON_Delete(in);
+}
+
+void vs_settings(struct vsrv *s, struct evhttp_request *req, const struct vcaller *who)
+{
+	static const char *const keys[] = {"approval_required", "scope_cap", NULL};
+	cJSON *in = NULL, *o = NULL, *arr;
+	const cJSON *ap, *cap;
+	char capbuf[VSTORE_LIST_MAX], capval[VSTORE_LIST_MAX + 4];
+	int r = ATTEST_OK;
+
+	if (evhttp_request_get_command(req) == EVHTTP_REQ_POST) {
+		if ((r = vs_body_json(req, 16384, keys, &in, NULL)) != ATTEST_OK)
+			goto out;
+		ap = cJSON_GetObjectItemCaseSensitive(in, "approval_required");
+		cap = cJSON_GetObjectItemCaseSensitive(in, "scope_cap");
+		if (ap != NULL && !cJSON_IsBool(ap)) {
+			r = attest_fail(ATTEST_E_PARSE, "approval_required is true or false");
+			goto out;
+		}
+		/* null lifts the cap; a list (even empty) sets it */
+		if (cap != NULL && !cJSON_IsNull(cap)) {
+			if ((r = vs_join_list(cap, capbuf, sizeof(capbuf))) != ATTEST_OK)
+				goto out;
+			(void)snprintf(capval, sizeof(capval), "on:%s", capbuf);
+		} else {
+			(void)snprintf(capval, sizeof(capval), "off");
+		}
+		{
+			/* recorded before it takes effect */
+			struct attest_audit_event ev = {.type = "settings", .outcome = "ok"};
+			char what[VSTORE_LIST_MAX + 64];
+
+			(void)snprintf(what, sizeof(what), "approval_required=%s scope_cap=%s",
+				       ap == NULL ? "unchanged" : cJSON_IsTrue(ap) ? "1" : "0",
+				       cap == NULL ? "unchanged" : capval);
+			ev.source = who->name;
+			ev.reason = what;
+			if ((r = attest_audit_append_event(s->audit, &ev, NULL)) != ATTEST_OK)
+				goto out;
+		}
+		if ((ap != NULL && (r = s->store->ops->setting_put(s->store, "approval_required",
+								    cJSON_IsTrue(ap) ? "1" : "0")) !=
+					   ATTEST_OK) ||
+		    (cap != NULL &&
+		     (r = s->store->ops->setting_put(s->store, "scope_cap", capval)) != ATTEST_OK) ||
+		    (r = vs_load_settings(s)) != ATTEST_OK)
+			goto out;
+		attest_decider_flush(s->decider);
+		vs_log("settings changed by %s: approval_required=%d scope_cap=%s%s%s", who->name,
+		      s->approval_required, s->cap_on ? "[" : "none", s->scope_cap,
+		      s->cap_on ? "]" : "");
+	}
+	if ((o = cJSON_CreateObject()) == NULL ||
+	    cJSON_AddBoolToObject(o, "approval_required", s->approval_required) == NULL) {
+		r = ATTEST_E_NOMEM;
+		goto out;
+	}
+	if (!s->cap_on) {
+		if (cJSON_AddNullToObject(o, "scope_cap") == NULL) {
+			r = ATTEST_E_NOMEM;
+			goto out;
+		}
+	} else {
+		char buf[VSTORE_LIST_MAX];
+
+		if ((arr = cJSON_AddArrayToObject(o, "scope_cap")) == NULL) {
+			r = ATTEST_E_NOMEM;
+			goto out;
+		}
+		(void)snprintf(buf, sizeof(buf), "%s", s->scope_cap);
+		for (char *save = NULL, *w = strtok_r(buf, " ", &save); w != NULL;
+		     w = strtok_r(NULL, " ", &save))
+			cJSON_AddItemToArray(arr, cJSON_CreateString(w));
+	}
+	vs_audited_reply(s, req, 200, o, NULL);
+out:
+	if (r != ATTEST_OK)
+		vs_reply_err(s, req, vs_status_of(r), r, "settings refused");
+	cJSON_Delete(in);
+	cJSON_Delete(o);
+}
+
+static int list_refset(void *arg, const struct vrefset *rs)
+{
+	cJSON *arr = arg, *o = cJSON_CreateObject();
+
+	if (o == NULL || !cJSON_AddItemToArray(arr, o))
+		return ATTEST_E_NOMEM;
+	cJSON_AddStringToObject(o, "name", rs->name);
+	cJSON_AddBoolToObject(o, "active", rs->active);
+	cJSON_AddNumberToObject(o, "added", (double)rs->added);
+	return ATTEST_OK;
+}
+
+void vs_refsets(struct vsrv *s, struct evhttp_request *req, const struct vcaller *who,
+		      int deactivate)
+{
+	static const char *const keys[] = {"jws", NULL};
+	static const char *const dkeys[] = {"name", NULL};
+	cJSON *in = NULL, *arr = NULL;
+	const char *jws, *name;
+	struct attest_refset *set = NULL;
+	int r = ATTEST_OK;
+
+	if (deactivate) {
+		if ((r = vs_body_json(req, 4096, dkeys, &in, NULL)) != ATTEST_OK ||
+		    (r = attest_json_str(in, "name", VSTORE_NAME_MAX - 1, &name)) != ATTEST_OK ||
+		    (r = vs_record_change(s, "refset_retired", who, NULL, NULL, name)) != ATTEST_OK ||
+		    (r = s->store->ops->refset_set_active(s->store, name, 0)) != ATTEST_OK ||
+		    (r = vs_load_refsets(s)) != ATTEST_OK)
+			goto out;
+		vs_log("reference set %s retired by %s", name, who->name);
+	} else if (evhttp_request_get_command(req) == EVHTTP_REQ_POST) {
+		if ((r = vs_body_json(req, BODY_MAX, keys, &in, NULL)) != ATTEST_OK ||
+		    (r = attest_json_str(in, "jws", BODY_MAX, &jws)) != ATTEST_OK ||
+		    (r = attest_refset_verify(jws, strlen(jws), s->ops, s->nops, vs_now(), &set)) !=
+			    ATTEST_OK)
+			goto out;
+		if (s->nsets >= MAX_REFSETS) {
+			r = attest_fail(ATTEST_E_TOO_LARGE, "%d reference sets are active; retire one first",
+					MAX_REFSETS);
+			goto out;
+		}
+		if ((r = vs_record_change(s, "refset_activated", who, NULL, NULL,
+				       attest_refset_name(set))) != ATTEST_OK ||
+		    (r = s->store->ops->refset_put(s->store, attest_refset_name(set), jws, vs_now())) !=
+			    ATTEST_OK ||
+		    (r = s->store->ops->refset_set_active(s->store, attest_refset_name(set), 1)) !=
+			    ATTEST_OK ||
+		    (r = vs_load_refsets(s)) != ATTEST_OK)
+			goto out;
+		vs_log("reference set %s (signed by %s) activated by %s", attest_refset_name(set),
+		      attest_refset_kid(set), who->name);
+	}
+	if ((arr = cJSON_CreateArray()) == NULL ||
+	    (r = s->store->ops->refset_list(s->store, 0, list_refset, arr)) != ATTEST_OK)
+		goto out;
+	vs_audited_reply(s, req, 200, arr, NULL);
+out:
+	if (r != ATTEST_OK)
+		vs_reply_err(s, req, vs_status_of(r), r, "reference set refused");
+	attest_refset_free(set);
+	cJSON_Delete(arr);
+	cJSON_Delete(in);
+}
+
+void vs_reload(struct vsrv *s, struct evhttp_request *req, const struct vcaller *who)
+{
+	struct attest_audit_event ev = {.type = "policy_change", .outcome = "ok"};
+	int r = vs_load_policy(s);
+
+	if (r != ATTEST_OK) {
+		vs_reply_err(s, req, 400, r, "policy reload refused (the running policy stays)");
+		return;
+	}
+	ev.source = who->name;
+	ev.reason = attest_policy_version(s->policy);
+	vs_audited_ok(s, req, "{\"status\":\"reloaded\"}", &ev);
+}
+
+/* ---- open ---- */
+
+static int count_host(void *arg, const struct vhost *h)
+{
+	unsigned *n = arg;
+
+	n[h->revoked ? 3 : h->state % 3]++;
+	return ATTEST_OK;
+}
+
+void vs_health(struct vsrv *s, struct evhttp_request *req)
+{
+	unsigned n[4] = {0};
+	cJSON *o = cJSON_CreateObject();
+	int r = s->store->ops->host_list(s->store, count_host, n);
+
+	if (o == NULL || r != ATTEST_OK) {
+		vs_reply_err(s, req, 500, r != ATTEST_OK ? r : ATTEST_E_NOMEM, "health");
+		cJSON_Delete(o);
+		return;
+	}
+	cJSON_AddStringToObject(o, "status", "ok");
+	cJSON_AddStringToObject(o, "policy", s->policy ? attest_policy_version(s->policy) : "");
+	cJSON_AddNumberToObject(o, "hosts", n[0] + n[1] + n[2] + n[3]);
+	cJSON_AddNumberToObject(o, "hosts_trusted", n[1]);
+	vs_reply_obj(s, req, 200, o);
+	cJSON_Delete(o);
+}
+
+void vs_metrics(struct vsrv *s, struct evhttp_request *req)
+{
+	struct evbuffer *b = evbuffer_new();
+	unsigned n[4] = {0};
+	static const char *const le[8] = {"0.00005", "0.0001", "0.00025", "0.0005",
+					  "0.001",   "0.005",  "0.01",    "+Inf"};
+	unsigned long cum = 0;
+
+	if (b == NULL) {
+		vs_count_status(s, 500);
+		attest_httpd_reply(req, 500, "{\"error\":\"ATTEST_E_NOMEM\",\"code\":2}", 33);
+		return;
+	}
+	(void)s->store->ops->host_list(s->store, count_host, n);
+	evbuffer_add_printf(b, "# TYPE attest_verifier_requests_total counter\n");
+	for (int i = 1; i <= 5; i++)
+		evbuffer_add_printf(b, "attest_verifier_requests_total{class=\"%dxx\"} %lu\n", i,
+				    s->m.requests[i]);
+	evbuffer_add_printf(b, "# TYPE attest_verifier_decisions_total counter\n"
+			       "attest_verifier_decisions_total{decision=\"allow\"} %lu\n"
+			       "attest_verifier_decisions_total{decision=\"deny\"} %lu\n",
+			    s->m.decisions_allow, s->m.decisions_deny);
+	evbuffer_add_printf(b, "# TYPE attest_verifier_reasons_total counter\n");
+	for (int i = 0; i < ATTEST_E__COUNT; i++)
+		if (s->m.reason[i])
+			evbuffer_add_printf(b, "attest_verifier_reasons_total{reason=\"%s\"} %lu\n",
+					    attest_errname(i), s->m.reason[i]);
+	evbuffer_add_printf(b, "# TYPE attest_verifier_quotes_total counter\n"
+			       "attest_verifier_quotes_total{result=\"good\"} %lu\n"
+			       "attest_verifier_quotes_total{result=\"bad\"} %lu\n"
+			       "# TYPE attest_verifier_reports_total counter\n"
+			       "attest_verifier_reports_total %lu\n"
+			       "# TYPE attest_verifier_refused_callers_total counter\n"
+			       "attest_verifier_refused_callers_total %lu\n"
+			       "# TYPE attest_verifier_rate_limited_total counter\n"
+			       "attest_verifier_rate_limited_total %lu\n",
+			    s->m.quotes_good, s->m.quotes_bad, s->m.reports, s->m.refused_callers,
+			    s->m.rate_limited);
+	evbuffer_add_printf(b, "# TYPE attest_verifier_hosts gauge\n"
+			       "attest_verifier_hosts{state=\"new\"} %u\n"
+			       "attest_verifier_hosts{state=\"trusted\"} %u\n"
+			       "attest_verifier_hosts{state=\"untrusted\"} %u\n"
+			       "attest_verifier_hosts{state=\"revoked\"} %u\n",
+			    n[0], n[1], n[2], n[3]);
+	evbuffer_add_printf(b, "# TYPE attest_verifier_decision_seconds histogram\n");
+	for (int i = 0; i < 8; i++) {
+		cum += s->m.lat_bucket[i];
+		evbuffer_add_printf(b, "attest_verifier_decision_seconds_bucket{le=\"%s\"} %lu\n",
+				    le[i], cum);
+	}
+	evbuffer_add_printf(b, "attest_verifier_decision_seconds_sum %.6f\n"
+			       "attest_verifier_decision_seconds_count %lu\n",
+			    s->m.lat_sum, cum);
+	(void)evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+				"text/plain; version=0.0.4");
+	vs_count_status(s, 200);
+	evhttp_send_reply(req, 200, NULL, b);
+	evbuffer_free(b);
+}

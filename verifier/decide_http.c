@@ -1,0 +1,193 @@
+/* decide_http.c - POST /v1/decide: attest_decide for an enrolled
+ * resource server, the answer after its audit record is durable. */
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/stat.h>
+
+#include <cJSON.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509v3.h>
+#include <tss2/tss2_mu.h>
+
+#include "agentev.h"
+#include "merkle.h"
+#include "audit.h"
+#include "attest/decide.h"
+#include "attest/intent.h"
+#include "attest/policy.h"
+#include "enrol.h"
+#include "err.h"
+#include "fileio.h"
+#include "httpd.h"
+#include "json.h"
+#include "quote.h"
+#include "refset.h"
+#include "server.h"
+#include "store.h"
+#include "tlsca.h"
+#include "tpm.h"
+#include "x509.h"
+#include "x509agent.h"
+#include "vsrv.h"
+
+/* ---- decisions ---- */
+
+#define CTX_MAX 16
+
+void vs_decide(struct vsrv *s, struct evhttp_request *req, const struct vcaller *who)
+{
+	static const char *const keys[] = {"chain", "action", "resource", "context", NULL};
+	cJSON *in = NULL, *o = NULL, *ch, *ag;
+	const char *chain, *action, *resource, *ckeys[CTX_MAX], *cvals[CTX_MAX];
+	const cJSON *ctx, *it;
+	size_t nctx = 0;
+	struct attest_decide_req dr;
+	struct attest_decision d;
+	double t0 = vs_mono(), dt;
+	int r;
+
+	if ((r = vs_body_json(req, DECIDE_BODY_MAX, keys, &in, NULL)) != ATTEST_OK ||
+	    (r = attest_json_str(in, "chain", ATTEST_DECIDE_PEM_MAX, &chain)) != ATTEST_OK ||
+	    (r = attest_json_str(in, "action", 64, &action)) != ATTEST_OK ||
+	    (r = attest_json_str(in, "resource", ATTEST_POLICY_RESOURCE_MAX, &resource)) != ATTEST_OK)
+		goto out;
+	ctx = cJSON_GetObjectItemCaseSensitive(in, "context");
+	if (ctx != NULL) {
+		if (!cJSON_IsObject(ctx) || cJSON_GetArraySize(ctx) > CTX_MAX) {
+			r = attest_fail(ATTEST_E_PARSE, "context must be an object of <= %d strings",
+					CTX_MAX);
+			goto out;
+		}
+		cJSON_ArrayForEach(it, ctx) {
+			if (!cJSON_IsString(it) || strlen(it->valuestring) > 256) {
+				r = attest_fail(ATTEST_E_PARSE, "context values are strings <= 256");
+				goto out;
+			}
+			ckeys[nctx] = it->string;
+			cvals[nctx++] = it->valuestring;
+		}
+	}
+	memset(&dr, 0, sizeof(dr));
+	dr.pem = chain;
+	dr.pem_len = strlen(chain);
+	dr.action = action;
+	dr.resource = resource;
+	dr.ctx_keys = ckeys;
+	dr.ctx_values = cvals;
+	dr.nctx = nctx;
+	/* the decision is in d either way; a deny is not a failed request */
+	if (attest_decide(s->decider, &dr, &d) != d.reason)
+		vs_log("decider returned a code other than its reason");
+	dt = vs_mono() - t0;
+	{
+		static const double edges[7] = {50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 5e-3, 10e-3};
+		size_t b = 0;
+
+		while (b < 7 && dt > edges[b])
+			b++;
+		s->m.lat_bucket[b]++;
+		s->m.lat_sum += dt;
+	}
+	if (d.allow)
+		s->m.decisions_allow++;
+	else
+		s->m.decisions_deny++;
+	if (d.reason >= 0 && d.reason < ATTEST_E__COUNT)
+		s->m.reason[d.reason]++;
+	vs_log("decision for %s: %s %s %s -> %s %s rule=%s (%s)", who->name,
+	      d.agent[0] ? d.agent : "-", action, resource, d.allow ? "allow" : "deny",
+	      attest_errname(d.reason), d.rule[0] ? d.rule : "-", d.detail);
+	if ((o = cJSON_CreateObject()) == NULL ||
+	    cJSON_AddStringToObject(o, "decision", d.allow ? "allow" : "deny") == NULL ||
+	    cJSON_AddStringToObject(o, "reason", attest_errname(d.reason)) == NULL ||
+	    cJSON_AddStringToObject(o, "rule", d.rule) == NULL ||
+	    cJSON_AddStringToObject(o, "detail", d.reason == ATTEST_OK ? "" : attest_strerror(d.reason)) == NULL ||
+	    cJSON_AddStringToObject(o, "agent", d.agent) == NULL ||
+	    cJSON_AddStringToObject(o, "host", d.host) == NULL) {
+		r = ATTEST_E_NOMEM;
+		goto out;
+	}
+	if (d.intent != NULL) {
+		unsigned depth = attest_intent_chain_depth(d.intent);
+		const char *ptext = NULL;
+
+		(void)attest_intent_chain_purpose(d.intent, &ptext);
+		if ((ch = cJSON_AddObjectToObject(o, "chain")) == NULL ||
+		    cJSON_AddStringToObject(ch, "user", attest_intent_chain_user(d.intent)) == NULL ||
+		    cJSON_AddStringToObject(
+			    ch, "purpose",
+			    attest_purpose_name(attest_intent_chain_purpose(d.intent, NULL))) == NULL ||
+		    cJSON_AddNumberToObject(ch, "depth", depth) == NULL ||
+		    (ag = cJSON_AddArrayToObject(ch, "agents")) == NULL) {
+			r = ATTEST_E_NOMEM;
+			goto out;
+		}
+		for (unsigned i = 0; i <= depth; i++) {
+			const char *h = NULL, *id = attest_intent_chain_agent(d.intent, i, &h);
+			cJSON *a = cJSON_CreateObject();
+
+			if (a == NULL || !cJSON_AddItemToArray(ag, a) ||
+			    cJSON_AddStringToObject(a, "id", id != NULL ? id : "") == NULL ||
+			    cJSON_AddStringToObject(a, "host", h != NULL ? h : "") == NULL) {
+				r = ATTEST_E_NOMEM;
+				goto out;
+			}
+		}
+	}
+	{
+		/* the decision's record: caller, agent chain, user, purpose,
+		 * subject (a "patient" or "subject" context value), scopes of
+		 * the chain, action, resource, outcome, reason and rule */
+		struct attest_audit_event ev = {0};
+		const char *agents[ATTEST_INTENT_MAX_DEPTH + 1];
+		char reason[160];
+		const char *const *sc = NULL;
+		size_t na = 0;
+
+		if (d.intent != NULL) {
+			for (unsigned i = 0; i <= attest_intent_chain_depth(d.intent); i++)
+				agents[na++] = attest_intent_chain_agent(d.intent, i, NULL);
+			ev.user = attest_intent_chain_user(d.intent);
+			ev.purpose = attest_purpose_name(attest_intent_chain_purpose(d.intent, &ev.purpose_text));
+			ev.nscopes = attest_intent_chain_scopes(d.intent, &sc);
+			ev.scopes = sc;
+		} else if (d.agent[0] != '\0') {
+			agents[na++] = d.agent;
+		}
+		for (size_t i = 0; i < nctx; i++)
+			if (strcmp(ckeys[i], "patient") == 0 || strcmp(ckeys[i], "subject") == 0)
+				ev.subject = cvals[i];
+		(void)snprintf(reason, sizeof(reason), "%s%s%s", attest_errname(d.reason),
+			       d.rule[0] ? " rule=" : "", d.rule);
+		ev.type = "decision";
+		ev.host = d.host[0] ? d.host : NULL;
+		ev.source = who->name;
+		ev.agents = agents;
+		ev.nagents = na;
+		ev.action = action;
+		ev.resource = resource;
+		ev.outcome = d.allow ? "allow" : "deny";
+		ev.reason = reason;
+		vs_audited_reply(s, req, 200, o, &ev);
+	}
+	r = ATTEST_OK;
+out:
+	if (r != ATTEST_OK)
+		vs_reply_err(s, req, vs_status_of(r), r, "decision request refused");
+	cJSON_Delete(in);
+	cJSON_Delete(o);
+}

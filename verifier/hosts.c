@@ -1,0 +1,481 @@
+/* hosts.c - host endpoints: enrolment over HTTPS, quote nonces, quotes
+ * (what demotes a host: docs/verifier.md "Host state"), audit checkpoints. */
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/stat.h>
+
+#include <cJSON.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509v3.h>
+#include <tss2/tss2_mu.h>
+
+#include "agentev.h"
+#include "merkle.h"
+#include "audit.h"
+#include "attest/decide.h"
+#include "attest/intent.h"
+#include "attest/policy.h"
+#include "enrol.h"
+#include "err.h"
+#include "fileio.h"
+#include "httpd.h"
+#include "json.h"
+#include "quote.h"
+#include "refset.h"
+#include "server.h"
+#include "store.h"
+#include "tlsca.h"
+#include "tpm.h"
+#include "x509.h"
+#include "x509agent.h"
+#include "vsrv.h"
+
+/* ---- host endpoints ---- */
+
+void vs_enrol(struct vsrv *s, struct evhttp_request *req, int response)
+{
+	char *b = NULL, *out = NULL;
+	size_t n = 0;
+	int r;
+
+	if ((r = attest_httpd_body(req, ATTEST_ENROL_MSG_CAP, &b, &n)) == ATTEST_OK)
+		r = response ? attest_ca_handle_response(s->ca, b, n, &out)
+			     : attest_ca_handle_request(s->ca, b, n, &out);
+	free(b);
+	if (r != ATTEST_OK) {
+		vs_reply_err(s, req, vs_status_of(r), r, "enrolment refused");
+		return;
+	}
+	vs_log("enrolment %s answered for %s", response ? "response" : "request",
+	      attest_httpd_peer_addr(req));
+	{
+		struct attest_audit_event ev = {.type = response ? "enrol" : "enrol_challenge",
+						.outcome = "ok"};
+		cJSON *o = cJSON_Parse(out);
+		const cJSON *h = cJSON_GetObjectItemCaseSensitive(o, "host");
+		size_t olen = strlen(out);
+		char *body = cJSON_malloc(olen + 1);
+
+		ev.source = attest_httpd_peer_addr(req);
+		ev.host = cJSON_IsString(h) ? h->valuestring : NULL;
+		if (body != NULL)
+			memcpy(body, out, olen + 1);
+		vs_audited_text(s, req, 200, body, &ev);
+		cJSON_Delete(o);
+	}
+	free(out);
+}
+
+void vs_nonce(struct vsrv *s, struct evhttp_request *req)
+{
+	static const char *const keys[] = {"host", NULL};
+	cJSON *in = NULL, *o = NULL;
+	const char *host;
+	struct vhost h;
+	struct ak_entry *e;
+	uint8_t nonce[VSTORE_NONCE_LEN];
+	int64_t exp = vs_now() + s->cfg->nonce_ttl;
+	int r;
+
+	if ((r = vs_body_json(req, 4096, keys, &in, NULL)) != ATTEST_OK ||
+	    (r = attest_json_str(in, "host", ATTEST_MAX_NAME, &host)) != ATTEST_OK ||
+	    (r = vs_host_row(s, host, &h)) != ATTEST_OK || (r = vs_host_record(s, host, &e)) != ATTEST_OK)
+		goto out;
+	/* at most NONCES_PER_HOST unexpired nonces per host: the endpoint is
+	 * open, and each nonce is a write */
+	if (e->nonce_issued[e->nonce_next] > vs_now() - s->cfg->nonce_ttl) {
+		r = attest_fail(ATTEST_E_BUSY, "host %s has %d unexpired nonces", host,
+				NONCES_PER_HOST);
+		goto out;
+	}
+	if (h.revoked) {
+		r = attest_fail(ATTEST_E_REVOKED, "host %s is revoked", host);
+		goto out;
+	}
+	if (RAND_bytes(nonce, sizeof(nonce)) != 1) {
+		r = attest_fail_ossl(ATTEST_E_CRYPTO, "nonce");
+		goto out;
+	}
+	if ((r = s->store->ops->nonce_prune(s->store, vs_now())) != ATTEST_OK ||
+	    (r = s->store->ops->nonce_issue(s->store, host, nonce, exp)) != ATTEST_OK)
+		goto out;
+	e->nonce_issued[e->nonce_next] = vs_now();
+	e->nonce_next = (e->nonce_next + 1) % NONCES_PER_HOST;
+	if ((o = cJSON_CreateObject()) == NULL ||
+	    (r = attest_json_add_b64(o, "nonce", nonce, sizeof(nonce))) != ATTEST_OK ||
+	    (r = attest_json_add_u64(o, "expires", (uint64_t)exp)) != ATTEST_OK)
+		goto out;
+	vs_reply_obj(s, req, 200, o);
+out:
+	if (r != ATTEST_OK)
+		vs_reply_err(s, req, vs_status_of(r), r, "nonce refused");
+	cJSON_Delete(in);
+	cJSON_Delete(o);
+}
+
+struct nonce_ctx {
+	struct vsrv *s;
+	const char *host;
+	const uint8_t *sent; /* the body's "nonce", if any */
+	size_t sent_len;
+};
+
+static int take_nonce(void *arg, const uint8_t *nonce, size_t len)
+{
+	struct nonce_ctx *c = arg;
+
+	if (len != VSTORE_NONCE_LEN)
+		return attest_fail(ATTEST_E_NONCE, "nonce of %zu bytes", len);
+	if (c->sent != NULL &&
+	    (c->sent_len != len || CRYPTO_memcmp(c->sent, nonce, len) != 0))
+		return attest_fail(ATTEST_E_NONCE, "the quote is over another nonce than the one sent");
+	return c->s->store->ops->nonce_take(c->s->store, c->host, nonce, vs_now());
+}
+
+/* Failures the host's TPM signed (or that follow from what it signed)
+ * demote it; anything before the signature check could come from anyone
+ * and only gets the request refused (docs/design-notes.md). */
+static int attributable(int r)
+{
+	return r == ATTEST_E_QUOTE_COUNTER || r == ATTEST_E_PCR_MISMATCH ||
+	       r == ATTEST_E_EVENTLOG_POLICY;
+}
+
+static int enrolment_reference(const struct ak_entry *e, uint32_t mask, const uint8_t *vals,
+			       size_t len)
+{
+	size_t vi = 0, ri = 0;
+
+	for (unsigned i = 0; i < 24; i++) {
+		int in_q = (mask >> i) & 1, in_r = (e->ref_mask >> i) & 1;
+
+		if (in_q && in_r) {
+			if ((vi + 1) * 32 > len || (ri + 1) * 32 > e->ref_len)
+				return attest_fail(ATTEST_E_INTERNAL, "reference bounds");
+			if (CRYPTO_memcmp(vals + vi * 32, e->ref + ri * 32, 32) != 0)
+				return attest_fail(ATTEST_E_PCR_MISMATCH,
+						   "PCR %u differs from the value quoted at enrolment", i);
+		}
+		vi += (size_t)in_q;
+		ri += (size_t)in_r;
+	}
+	return ATTEST_OK;
+}
+
+void vs_quote(struct vsrv *s, struct evhttp_request *req)
+{
+	static const char *const keys[] = {"host", "nonce", "attest", "signature", "pcr_mask",
+					   "pcr_values", "eventlog", "renew", NULL};
+	cJSON *in = NULL, *o = NULL;
+	const cJSON *renew;
+	const char *host;
+	uint8_t *nonce = NULL, *att = NULL, *sig = NULL, *vals = NULL, *log = NULL;
+	size_t nonce_len = 0, att_len = 0, sig_len = 0, vals_len = 0, log_len = 0, off = 0;
+	uint64_t mask = 0;
+	struct vhost h;
+	struct ak_entry *e;
+	TPM2B_PUBLIC ak;
+	struct attest_quote_counters prev;
+	struct attest_quote_result res;
+	struct nonce_ctx nc = {s, NULL, NULL, 0};
+	char *hostca = NULL;
+	int r, q;
+
+	if ((r = vs_body_json(req, BODY_MAX, keys, &in, NULL)) != ATTEST_OK ||
+	    (r = attest_json_str(in, "host", ATTEST_MAX_NAME, &host)) != ATTEST_OK ||
+	    (r = attest_json_b64(in, "attest", sizeof(TPMS_ATTEST), &att, &att_len)) != ATTEST_OK ||
+	    (r = attest_json_b64(in, "signature", sizeof(TPMT_SIGNATURE), &sig, &sig_len)) !=
+		    ATTEST_OK ||
+	    (r = attest_json_u64(in, "pcr_mask", &mask)) != ATTEST_OK ||
+	    (r = attest_json_b64(in, "pcr_values", 24 * 32, &vals, &vals_len)) != ATTEST_OK)
+		goto out;
+	if (cJSON_GetObjectItemCaseSensitive(in, "nonce") != NULL &&
+	    (r = attest_json_b64(in, "nonce", 64, &nonce, &nonce_len)) != ATTEST_OK)
+		goto out;
+	if (cJSON_GetObjectItemCaseSensitive(in, "eventlog") != NULL &&
+	    (r = attest_json_b64(in, "eventlog", BODY_MAX, &log, &log_len)) != ATTEST_OK)
+		goto out;
+	renew = cJSON_GetObjectItemCaseSensitive(in, "renew");
+	if (mask > 0xffffffu || (renew != NULL && !cJSON_IsBool(renew))) {
+		r = attest_fail(ATTEST_E_PARSE, "pcr_mask or renew malformed");
+		goto out;
+	}
+	if ((r = vs_host_row(s, host, &h)) != ATTEST_OK || (r = vs_host_record(s, host, &e)) != ATTEST_OK)
+		goto out;
+	if (h.revoked) {
+		r = attest_fail(ATTEST_E_REVOKED, "host %s is revoked", host);
+		goto out;
+	}
+	memset(&ak, 0, sizeof(ak));
+	if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(e->ak, e->ak_len, &off, &ak) != TSS2_RC_SUCCESS) {
+		r = attest_fail(ATTEST_E_INTERNAL, "AK record");
+		goto out;
+	}
+	prev.have = h.have_clock;
+	prev.reset_count = h.reset_count;
+	prev.restart_count = h.restart_count;
+	prev.clock = h.clock;
+	nc.host = host;
+	nc.sent = nonce;
+	nc.sent_len = nonce_len;
+	{
+		struct attest_quote_evidence ev = {att, att_len, sig, sig_len, (uint32_t)mask,
+						   vals, vals_len, log, log_len};
+		struct attest_quote_policy pol = {s->cfg->quote_mask, take_nonce, &nc, &prev,
+						  s->sets, s->nsets};
+
+		q = attest_quote_appraise(&ak, &ev, &pol, &res);
+		if (q == ATTEST_OK && s->nsets == 0)
+			q = enrolment_reference(e, (uint32_t)mask, vals, vals_len);
+	}
+	h.last_quote = vs_now();
+	if (q == ATTEST_OK) {
+		h.state = VHOST_TRUSTED;
+		h.reason_code = 0;
+		h.reason[0] = '\0';
+		h.last_good = h.last_quote;
+		if (res.reboot)
+			h.boots++;
+		if (!res.safe)
+			h.unsafe_seen = 1;
+		h.have_clock = 1;
+		h.reset_count = res.now.reset_count;
+		h.restart_count = res.now.restart_count;
+		h.clock = res.now.clock;
+		(void)snprintf(h.refset, sizeof(h.refset), "%s",
+			       s->nsets ? res.refset : "enrolment");
+		s->m.quotes_good++;
+	} else {
+		s->m.quotes_bad++;
+		vs_log("quote from %s refused: %s (%s)", host, attest_errname(q), attest_errdetail());
+		if (!attributable(q)) {
+			r = q;
+			goto out;
+		}
+		h.state = VHOST_UNTRUSTED;
+		h.reason_code = q;
+		(void)snprintf(h.reason, sizeof(h.reason), "%s", attest_errdetail());
+	}
+	{
+		/* the verdict is recorded before the host's state changes */
+		struct attest_audit_event ev = {0};
+		char qh[65];
+		uint8_t md[32];
+
+		if (EVP_Digest(att, att_len, md, NULL, EVP_sha256(), NULL) == 1)
+			for (int i = 0; i < 32; i++)
+				(void)snprintf(qh + 2 * i, 3, "%02x", md[i]);
+		else
+			qh[0] = '\0';
+		ev.type = "host_quote";
+		ev.host = host;
+		ev.source = attest_httpd_peer_addr(req);
+		ev.outcome = q == ATTEST_OK ? "trusted" : "untrusted";
+		ev.reason = attest_errname(q);
+		ev.quote_sha256 = qh;
+		ev.action = q == ATTEST_OK && cJSON_IsTrue(renew) ? "renew" : NULL;
+		if ((r = attest_audit_append_event(s->audit, &ev, NULL)) != ATTEST_OK)
+			goto out;
+	}
+	if ((r = s->store->ops->host_put(s->store, &h)) != ATTEST_OK)
+		goto out;
+	if (q == ATTEST_OK && cJSON_IsTrue(renew) &&
+	    (r = attest_ca_reissue_host(s->ca, host, &hostca)) != ATTEST_OK)
+		goto out;
+	vs_log("host %s: %s%s%s%s", host, q == ATTEST_OK ? "trusted" : "untrusted",
+	      q == ATTEST_OK ? "" : ", ", q == ATTEST_OK ? "" : attest_errname(q),
+	      q == ATTEST_OK && res.reboot ? ", rebooted" : "");
+	if ((o = cJSON_CreateObject()) == NULL ||
+	    (r = attest_json_add_str(o, "state", q == ATTEST_OK ? "trusted" : "untrusted")) !=
+		    ATTEST_OK ||
+	    (r = attest_json_add_str(o, "reason", attest_errname(q))) != ATTEST_OK ||
+	    cJSON_AddBoolToObject(o, "reboot", q == ATTEST_OK && res.reboot) == NULL ||
+	    (r = attest_json_add_str(o, "refset", q == ATTEST_OK ? h.refset : "")) != ATTEST_OK ||
+	    (hostca != NULL && (r = attest_json_add_str(o, "host_ca", hostca)) != ATTEST_OK)) {
+		r = r != ATTEST_OK ? r : ATTEST_E_NOMEM;
+		goto out;
+	}
+	vs_audited_reply(s, req, 200, o, NULL);
+	r = ATTEST_OK;
+out:
+	if (r != ATTEST_OK)
+		vs_reply_err(s, req, vs_status_of(r), r, "quote refused");
+	free(nonce);
+	free(att);
+	free(sig);
+	free(vals);
+	free(log);
+	free(hostca);
+	cJSON_Delete(in);
+	cJSON_Delete(o);
+}
+
+/* ---- audit checkpoints pushed by hosts ---- */
+
+void vs_hex(const uint8_t *b, size_t n, char *out)
+{
+	for (size_t i = 0; i < n; i++)
+		(void)snprintf(out + 2 * i, 3, "%02x", b[i]);
+}
+
+/* The latest checkpoint of each host log is kept (settings key
+ * "ckpt:<log id hex>", value "<counter> <size> <time> <root hex> <host>").
+ * The next must come from the same host, carry the next counter value, a
+ * tree at least as large and a time no earlier, and, when the tree grew,
+ * an RFC 9162 consistency proof from the last root: so a host that
+ * restores an older copy of its log, or rewrites history under a fresh
+ * counter value, cannot push its checkpoints, and the verifier's record
+ * says how far the real log had come. */
+static int check_consistency(const cJSON *in, uint64_t size1, const uint8_t root1[32],
+			     const struct attest_audit_ckpt *c)
+{
+	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(in, "consistency"), *it;
+	attest_merkle_hash proof[ATTEST_MERKLE_MAX_PROOF];
+	size_t n = 0;
+
+	if (size1 == c->size)
+		return CRYPTO_memcmp(root1, c->root, 32) == 0
+			       ? ATTEST_OK
+			       : attest_fail(ATTEST_E_AUDIT_INCONSISTENT,
+					     "same tree size, another root: the log was rewritten");
+	if (!cJSON_IsArray(arr))
+		return attest_fail(ATTEST_E_AUDIT_INCONSISTENT,
+				   "the tree grew from %llu to %llu records without a consistency "
+				   "proof", (unsigned long long)size1, (unsigned long long)c->size);
+	cJSON_ArrayForEach(it, arr) {
+		uint8_t *b = NULL;
+		size_t blen = 0;
+
+		if (n >= ATTEST_MERKLE_MAX_PROOF || !cJSON_IsString(it) ||
+		    attest_b64_decode(it->valuestring, strlen(it->valuestring), 32, &b, &blen) !=
+			    ATTEST_OK ||
+		    blen != 32) {
+			free(b);
+			return attest_fail(ATTEST_E_PARSE, "consistency proof malformed");
+		}
+		memcpy(proof[n++], b, 32);
+		free(b);
+	}
+	if (attest_merkle_consistency_verify(size1, c->size, root1, c->root, proof, n) != ATTEST_OK)
+		return attest_fail(ATTEST_E_AUDIT_INCONSISTENT,
+				   "the new tree does not extend the last one (consistency proof "
+				   "fails): the log was rewritten");
+	return ATTEST_OK;
+}
+
+void vs_checkpoint(struct vsrv *s, struct evhttp_request *req)
+{
+	static const char *const keys[] = {"host", "checkpoint", "consistency", NULL};
+	cJSON *in = NULL, *o = NULL;
+	const char *host, *text;
+	struct attest_audit_ckpt c;
+	struct ak_entry *e;
+	TPM2B_PUBLIC ak;
+	size_t off = 0;
+	char key[80], val[VSTORE_LIST_MAX], idhex[2 * ATTEST_AUDIT_LOG_ID_LEN + 1], roothex[65];
+	unsigned long long last = 0, lsize = 0, ltime = 0;
+	char lroot[65] = "", lhost[VSTORE_NAME_MAX] = "";
+	int r, have;
+
+	if ((r = vs_body_json(req, 64 * 1024, keys, &in, NULL)) != ATTEST_OK ||
+	    (r = attest_json_str(in, "host", ATTEST_MAX_NAME, &host)) != ATTEST_OK ||
+	    (r = attest_json_str(in, "checkpoint", ATTEST_AUDIT_CKPT_MAX, &text)) != ATTEST_OK ||
+	    (r = attest_audit_ckpt_from_json(text, strlen(text), &c)) != ATTEST_OK ||
+	    (r = vs_host_record(s, host, &e)) != ATTEST_OK)
+		goto out;
+	memset(&ak, 0, sizeof(ak));
+	if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(e->ak, e->ak_len, &off, &ak) != TSS2_RC_SUCCESS) {
+		r = attest_fail(ATTEST_E_INTERNAL, "AK record");
+		goto out;
+	}
+	if ((r = attest_audit_ckpt_verify(&c, &ak, 0)) != ATTEST_OK)
+		goto out;
+	vs_hex(c.log_id, sizeof(c.log_id), idhex);
+	vs_hex(c.root, 32, roothex);
+	(void)snprintf(key, sizeof(key), "ckpt:%s", idhex);
+	r = s->store->ops->setting_get(s->store, key, val, sizeof(val));
+	if (r != ATTEST_OK && r != ATTEST_E_NOT_FOUND)
+		goto out;
+	have = r == ATTEST_OK;
+	if (have && sscanf(val, "%llu %llu %llu %64s %63s", &last, &lsize, &ltime, lroot, lhost) != 5) {
+		r = attest_fail(ATTEST_E_STATE, "stored checkpoint of log %s malformed", idhex);
+		goto out;
+	}
+	if (have && strcmp(lhost, host) != 0) {
+		r = attest_fail(ATTEST_E_PATH, "log %s belongs to host %s, not %s", idhex, lhost, host);
+		goto out;
+	}
+	if (have && c.counter != (uint64_t)last + 1) {
+		r = attest_fail(ATTEST_E_QUOTE_COUNTER,
+				"log %s of %s: counter %llu after %llu (not consecutive: a skipped "
+				"checkpoint or an older copy of the log)",
+				idhex, host, (unsigned long long)c.counter, last);
+		goto out;
+	}
+	if (have && (c.size < lsize || c.time < ltime)) {
+		r = attest_fail(ATTEST_E_QUOTE_COUNTER,
+				"log %s of %s: %llu records at %llu after %llu at %llu (the log "
+				"shrank or went back in time: an older copy)",
+				idhex, host, (unsigned long long)c.size, (unsigned long long)c.time,
+				lsize, ltime);
+		goto out;
+	}
+	if (have) {
+		uint8_t root1[32];
+
+		for (int i = 0; i < 32; i++) {
+			unsigned v;
+
+			if (sscanf(lroot + 2 * i, "%2x", &v) != 1) {
+				r = attest_fail(ATTEST_E_STATE, "stored root malformed");
+				goto out;
+			}
+			root1[i] = (uint8_t)v;
+		}
+		if ((r = check_consistency(in, lsize, root1, &c)) != ATTEST_OK)
+			goto out;
+	}
+	(void)snprintf(val, sizeof(val), "%llu %llu %llu %s %s", (unsigned long long)c.counter,
+		       (unsigned long long)c.size, (unsigned long long)c.time, roothex, host);
+	if ((r = s->store->ops->setting_put(s->store, key, val)) != ATTEST_OK)
+		goto out;
+	vs_log("checkpoint of %s log %s: counter %llu, %llu records", host, idhex,
+	      (unsigned long long)c.counter, (unsigned long long)c.size);
+	{
+		struct attest_audit_event ev = {.type = "audit_checkpoint", .outcome = "ok"};
+		char cnt[24];
+
+		(void)snprintf(cnt, sizeof(cnt), "%llu", (unsigned long long)c.counter);
+		ev.host = host;
+		ev.source = attest_httpd_peer_addr(req);
+		ev.reason = cnt;
+		ev.resource = idhex;
+		if ((o = cJSON_CreateObject()) == NULL ||
+		    cJSON_AddStringToObject(o, "status", "ok") == NULL ||
+		    cJSON_AddStringToObject(o, "counter", cnt) == NULL) {
+			r = ATTEST_E_NOMEM;
+			goto out;
+		}
+		vs_audited_reply(s, req, 200, o, &ev);
+	}
+	r = ATTEST_OK;
+out:
+	if (r != ATTEST_OK)
+		vs_reply_err(s, req, vs_status_of(r), r, "checkpoint refused");
+	cJSON_Delete(in);
+	cJSON_Delete(o);
+}

@@ -1,0 +1,358 @@
+/* inventory.c - agent inventory reports signed by a host's issuing key. */
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/stat.h>
+
+#include <cJSON.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509v3.h>
+#include <tss2/tss2_mu.h>
+
+#include "agentev.h"
+#include "merkle.h"
+#include "audit.h"
+#include "attest/decide.h"
+#include "attest/intent.h"
+#include "attest/policy.h"
+#include "enrol.h"
+#include "err.h"
+#include "fileio.h"
+#include "httpd.h"
+#include "json.h"
+#include "quote.h"
+#include "refset.h"
+#include "server.h"
+#include "store.h"
+#include "tlsca.h"
+#include "tpm.h"
+#include "x509.h"
+#include "x509agent.h"
+#include "vsrv.h"
+
+/* ---- inventory reports ---- */
+
+static int verify_host_ca(struct vsrv *s, const char *pem, const char *host, X509 **out)
+{
+	X509 *c = NULL;
+	X509_STORE *st = NULL;
+	X509_STORE_CTX *ctx = NULL;
+	char *hid = NULL;
+	int r;
+
+	*out = NULL;
+	if ((r = attest_x509_from_pem(pem, strlen(pem), &c)) != ATTEST_OK)
+		return r;
+	if ((st = X509_STORE_new()) == NULL || X509_STORE_add_cert(st, s->root) != 1 ||
+	    (ctx = X509_STORE_CTX_new()) == NULL || X509_STORE_CTX_init(ctx, st, c, NULL) != 1) {
+		r = attest_fail_ossl(ATTEST_E_NOMEM, "verify host CA");
+		goto out;
+	}
+	if (X509_verify_cert(ctx) != 1) {
+		r = attest_fail(ATTEST_E_CHAIN_UNTRUSTED, "host CA: %s",
+				X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+		ERR_clear_error();
+		goto out;
+	}
+	if ((r = attest_x509_ext_utf8(c, ATTEST_OID_HOST_ID, &hid)) != ATTEST_OK ||
+	    strcmp(hid, host) != 0) {
+		r = attest_fail(ATTEST_E_PATH, "host CA is not the certificate of host %s", host);
+		goto out;
+	}
+	*out = c;
+	c = NULL;
+	r = ATTEST_OK;
+out:
+	free(hid);
+	X509_STORE_CTX_free(ctx);
+	X509_STORE_free(st);
+	X509_free(c);
+	return r;
+}
+
+static int verify_report_sig(X509 *host_ca, const char *report, const uint8_t *sig,
+			     size_t sig_len)
+{
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	int ok = c != NULL &&
+		 EVP_DigestVerifyInit(c, NULL, EVP_sha256(), NULL, X509_get0_pubkey(host_ca)) == 1 &&
+		 EVP_DigestVerify(c, sig, sig_len, (const uint8_t *)report, strlen(report)) == 1;
+
+	EVP_MD_CTX_free(c);
+	ERR_clear_error();
+	return ok ? ATTEST_OK
+		  : attest_fail(ATTEST_E_EVIDENCE_SIGNATURE,
+				"report is not signed by the host's issuing key");
+}
+
+int vs_join_list(const cJSON *arr, char *out, size_t outsz)
+{
+	const cJSON *it;
+	size_t used = 0;
+
+	out[0] = '\0';
+	if (arr == NULL)
+		return ATTEST_OK;
+	if (!cJSON_IsArray(arr))
+		return attest_fail(ATTEST_E_PARSE, "list is not an array");
+	cJSON_ArrayForEach(it, arr) {
+		int n;
+
+		if (!cJSON_IsString(it) || it->valuestring[0] == '\0' ||
+		    strchr(it->valuestring, ' ') != NULL)
+			return attest_fail(ATTEST_E_PARSE, "list entry is not a word");
+		n = snprintf(out + used, outsz - used, "%s%s", used ? " " : "", it->valuestring);
+		if (n < 0 || (size_t)n >= outsz - used)
+			return attest_fail(ATTEST_E_TOO_LARGE, "list too long");
+		used += (size_t)n;
+	}
+	return ATTEST_OK;
+}
+
+#define REPORT_AGENTS_MAX 1024
+
+struct removed_ctx {
+	const char *host;
+	const cJSON *agents;
+	struct vagent *out; /* REPORT_AGENTS_MAX entries */
+	size_t n;
+};
+
+/* Collects (the store's list walk may not write) this host's agents that
+ * the report no longer lists. */
+static int collect_removed(void *arg, const struct vagent *a)
+{
+	struct removed_ctx *m = arg;
+	const cJSON *it;
+
+	if (strcmp(a->host, m->host) != 0 || a->revoked)
+		return ATTEST_OK;
+	cJSON_ArrayForEach(it, m->agents) {
+		const char *id = vs_opt_str(it, "id");
+
+		if (id != NULL && strcmp(id, a->id) == 0)
+			return ATTEST_OK;
+	}
+	if (m->n >= REPORT_AGENTS_MAX)
+		return attest_fail(ATTEST_E_TOO_LARGE, "over %d agents on host %s",
+				   REPORT_AGENTS_MAX, m->host);
+	m->out[m->n] = *a;
+	m->out[m->n].revoked = 1;
+	(void)snprintf(m->out[m->n].revoke_reason, sizeof(m->out[0].revoke_reason), "%s",
+		       REMOVED_BY_HOST);
+	m->n++;
+	return ATTEST_OK;
+}
+
+/* Check one entry of a report and build its inventory record in *out
+ * (nothing is written here). */
+static int report_agent(struct vsrv *s, X509 *host_ca, const TPM2B_PUBLIC *ak, const char *host,
+			const cJSON *j, struct vagent *out)
+{
+	static const char *const keys[] = {"id", "uuid", "agent_ca", "scopes", "data_classes",
+					   "risk_tier", "risk_score", "delegate_depth", "revoked",
+					   NULL};
+	struct vagent a, old;
+	struct attest_agent_ca_info info = {0};
+	struct attest_agent_id aid;
+	const char *id, *tier;
+	const cJSON *score, *depth, *rev;
+	uint8_t *der = NULL;
+	const uint8_t *p;
+	size_t der_len = 0;
+	X509 *ca = NULL;
+	int r;
+
+	memset(&a, 0, sizeof(a));
+	if ((r = attest_json_only(j, keys)) != ATTEST_OK ||
+	    (r = attest_json_str(j, "id", VSTORE_ID_MAX - 1, &id)) != ATTEST_OK ||
+	    (r = attest_json_b64(j, "agent_ca", 8192, &der, &der_len)) != ATTEST_OK ||
+	    (r = attest_json_str(j, "risk_tier", 16, &tier)) != ATTEST_OK ||
+	    (r = vs_join_list(cJSON_GetObjectItemCaseSensitive(j, "scopes"), a.scopes,
+			   sizeof(a.scopes))) != ATTEST_OK ||
+	    (r = vs_join_list(cJSON_GetObjectItemCaseSensitive(j, "data_classes"), a.data_classes,
+			   sizeof(a.data_classes))) != ATTEST_OK)
+		goto out;
+	score = cJSON_GetObjectItemCaseSensitive(j, "risk_score");
+	depth = cJSON_GetObjectItemCaseSensitive(j, "delegate_depth");
+	rev = cJSON_GetObjectItemCaseSensitive(j, "revoked");
+	if (!cJSON_IsNumber(score) || score->valuedouble < 0 || score->valuedouble > 100 ||
+	    !cJSON_IsNumber(depth) || depth->valuedouble < 0 || depth->valuedouble > 3 ||
+	    !cJSON_IsBool(rev) || attest_risk_tier_from_name(tier) == ATTEST_RISK_TIER_UNKNOWN ||
+	    attest_agent_id_parse(id, &aid) != ATTEST_OK || strcmp(aid.host, host) != 0) {
+		r = attest_fail(ATTEST_E_PARSE, "agent entry %.200s malformed", id);
+		goto out;
+	}
+	p = der;
+	if ((ca = d2i_X509(NULL, &p, (long)der_len)) == NULL || p != der + der_len) {
+		r = attest_fail(ATTEST_E_PARSE, "agent CA of %s is not one DER certificate", id);
+		goto out;
+	}
+	if (X509_check_issued(host_ca, ca) != X509_V_OK ||
+	    X509_verify(ca, X509_get0_pubkey(host_ca)) != 1) {
+		ERR_clear_error();
+		r = attest_fail(ATTEST_E_CHAIN_UNTRUSTED, "agent CA of %s not issued by the host CA", id);
+		goto out;
+	}
+	if ((r = attest_agent_ca_evidence(ca, ak, &info)) != ATTEST_OK)
+		goto out;
+	if (strcmp(info.id, id) != 0) {
+		r = attest_fail(ATTEST_E_AGENT_EVIDENCE, "agent CA names %s, entry %s", info.id, id);
+		goto out;
+	}
+	(void)snprintf(a.id, sizeof(a.id), "%s", id);
+	(void)snprintf(a.host, sizeof(a.host), "%s", host);
+	(void)snprintf(a.uuid, sizeof(a.uuid), "%s", info.uuid);
+	if (EVP_Digest(der, der_len, a.agent_ca_hash, NULL, EVP_sha256(), NULL) != 1) {
+		r = attest_fail_ossl(ATTEST_E_CRYPTO, "hash");
+		goto out;
+	}
+	memcpy(a.measurement, info.measurement, 32);
+	memcpy(a.policy, info.policy, 32);
+	a.risk_tier = attest_risk_tier_from_name(tier);
+	a.risk_score = (int)score->valuedouble;
+	a.delegate_depth = (int)depth->valuedouble;
+	a.registered = vs_now();
+	a.revoked = cJSON_IsTrue(rev);
+	if (a.revoked)
+		(void)snprintf(a.revoke_reason, sizeof(a.revoke_reason), "%s", REVOKED_BY_HOST);
+	r = s->store->ops->agent_get(s->store, id, &old);
+	if (r == ATTEST_OK) {
+		/* approval survives reports of the same registration (not a
+		 * new one under the same name); an operator's revocation
+		 * survives everything the host does */
+		if (strcmp(old.uuid, a.uuid) == 0) {
+			a.approved = old.approved;
+			a.registered = old.registered;
+		}
+		if (old.revoked && strncmp(old.revoke_reason, OPERATOR_PREFIX,
+					   strlen(OPERATOR_PREFIX)) == 0) {
+			a.revoked = 1;
+			memcpy(a.revoke_reason, old.revoke_reason, sizeof(a.revoke_reason));
+		}
+	} else if (r != ATTEST_E_NOT_FOUND) {
+		goto out;
+	}
+	*out = a;
+	r = ATTEST_OK;
+out:
+	attest_agent_ca_info_clear(&info);
+	X509_free(ca);
+	free(der);
+	return r;
+}
+
+void vs_report(struct vsrv *s, struct evhttp_request *req)
+{
+	static const char *const keys[] = {"report", "signature", "host_ca", NULL};
+	static const char *const rkeys[] = {"type", "version", "host", "time", "agents", NULL};
+	cJSON *in = NULL, *rep = NULL;
+	const char *report, *pem, *host, *type;
+	const cJSON *agents, *it;
+	uint8_t *sig = NULL;
+	size_t sig_len = 0, off = 0;
+	uint64_t t = 0;
+	X509 *host_ca = NULL;
+	struct ak_entry *e;
+	TPM2B_PUBLIC ak;
+	char key[100], last[32];
+	struct vagent *recs = NULL;
+	struct removed_ctx rm = {0};
+	size_t nagents = 0, i;
+	int r;
+
+	if ((r = vs_body_json(req, BODY_MAX, keys, &in, NULL)) != ATTEST_OK ||
+	    (r = attest_json_str(in, "report", BODY_MAX, &report)) != ATTEST_OK ||
+	    (r = attest_json_str(in, "host_ca", 16384, &pem)) != ATTEST_OK ||
+	    (r = attest_json_b64(in, "signature", 80, &sig, &sig_len)) != ATTEST_OK ||
+	    (r = attest_json_parse(report, strlen(report), BODY_MAX, &rep)) != ATTEST_OK ||
+	    (r = attest_json_only(rep, rkeys)) != ATTEST_OK ||
+	    (r = attest_json_str(rep, "type", 32, &type)) != ATTEST_OK ||
+	    (r = attest_json_str(rep, "host", ATTEST_MAX_NAME, &host)) != ATTEST_OK ||
+	    (r = attest_json_u64(rep, "time", &t)) != ATTEST_OK)
+		goto out;
+	agents = cJSON_GetObjectItemCaseSensitive(rep, "agents");
+	if (strcmp(type, "agent-report") != 0 || !cJSON_IsArray(agents) ||
+	    cJSON_GetArraySize(agents) > REPORT_AGENTS_MAX) {
+		r = attest_fail(ATTEST_E_PARSE, "not an agent report");
+		goto out;
+	}
+	if ((r = vs_host_record(s, host, &e)) != ATTEST_OK ||
+	    (r = verify_host_ca(s, pem, host, &host_ca)) != ATTEST_OK ||
+	    (r = verify_report_sig(host_ca, report, sig, sig_len)) != ATTEST_OK)
+		goto out;
+	(void)snprintf(key, sizeof(key), "report_time:%s", host);
+	r = s->store->ops->setting_get(s->store, key, last, sizeof(last));
+	if (r != ATTEST_OK && r != ATTEST_E_NOT_FOUND)
+		goto out;
+	if ((int64_t)t > vs_now() + REPORT_SKEW || (int64_t)t < vs_now() - REPORT_SKEW ||
+	    (r == ATTEST_OK && strtoull(last, NULL, 10) >= t)) {
+		r = attest_fail(ATTEST_E_NONCE, "report time %llu is stale or replayed",
+				(unsigned long long)t);
+		goto out;
+	}
+	memset(&ak, 0, sizeof(ak));
+	if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(e->ak, e->ak_len, &off, &ak) != TSS2_RC_SUCCESS) {
+		r = attest_fail(ATTEST_E_INTERNAL, "AK record");
+		goto out;
+	}
+	/* every entry is checked before anything is written: a refused
+	 * report changes nothing */
+	nagents = (size_t)cJSON_GetArraySize(agents);
+	if ((recs = calloc(nagents + 1, sizeof(*recs))) == NULL ||
+	    (rm.out = calloc(REPORT_AGENTS_MAX, sizeof(*rm.out))) == NULL) {
+		r = attest_fail(ATTEST_E_NOMEM, "report");
+		goto out;
+	}
+	i = 0;
+	cJSON_ArrayForEach(it, agents) {
+		if ((r = report_agent(s, host_ca, &ak, host, it, &recs[i++])) != ATTEST_OK)
+			goto out;
+	}
+	rm.host = host;
+	rm.agents = agents;
+	if ((r = s->store->ops->agent_list(s->store, collect_removed, &rm)) != ATTEST_OK)
+		goto out;
+	{
+		struct attest_audit_event ev = {.type = "inventory", .host = host, .outcome = "ok"};
+
+		ev.source = attest_httpd_peer_addr(req);
+		if ((r = attest_audit_append_event(s->audit, &ev, NULL)) != ATTEST_OK)
+			goto out;
+	}
+	for (i = 0; i < nagents; i++)
+		if ((r = s->store->ops->agent_put(s->store, &recs[i])) != ATTEST_OK)
+			goto out;
+	for (i = 0; i < rm.n; i++)
+		if ((r = s->store->ops->agent_put(s->store, &rm.out[i])) != ATTEST_OK)
+			goto out;
+	(void)snprintf(last, sizeof(last), "%llu", (unsigned long long)t);
+	if ((r = s->store->ops->setting_put(s->store, key, last)) != ATTEST_OK)
+		goto out;
+	s->m.reports++;
+	attest_decider_flush(s->decider);
+	vs_log("inventory of %s: %zu agents, %zu removed", host, nagents, rm.n);
+	vs_audited_ok(s, req, "{\"status\":\"ok\"}", NULL);
+out:
+	free(recs);
+	free(rm.out);
+	if (r != ATTEST_OK)
+		vs_reply_err(s, req, vs_status_of(r), r, "report refused");
+	X509_free(host_ca);
+	free(sig);
+	cJSON_Delete(rep);
+	cJSON_Delete(in);
+}

@@ -1,0 +1,166 @@
+/* vsrv.h - attest-verifier's service internals shared by its files:
+ * server.c (helpers, audit group commit, callers, rate limits, fleet CA
+ * records, facts, configuration, routing, lifecycle), hosts.c (enrolment,
+ * nonces, quotes, audit checkpoints), inventory.c (agent reports),
+ * decide_http.c (decisions), admin.c (admin and open endpoints). One
+ * event-loop thread runs all of it: nothing here takes locks. */
+#ifndef VERIFIER_VSRV_H
+#define VERIFIER_VSRV_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include <cJSON.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <openssl/evp.h>
+#include <tss2/tss2_tpm2_types.h>
+
+#include "attest/decide.h"
+#include "attest/intent.h"
+#include "attest/policy.h"
+#include "audit.h"
+#include "enrol.h"
+#include "httpd.h"
+#include "refset.h"
+#include "server.h"
+#include "store.h"
+#include "tpm.h"
+
+#define BODY_MAX (256 * 1024)
+#define DECIDE_BODY_MAX (64 * 1024)
+#define NONCES_PER_HOST 16
+#define REPORT_SKEW 300
+#define BUCKETS 1024
+#define AK_SLOTS 1024
+#define MAX_REFSETS 16
+#define MAX_OPERATORS 32
+
+enum role { ROLE_HOST = 0, ROLE_RESOURCE = 1, ROLE_ADMIN = 2 };
+
+struct bucket {
+	char key[80];
+	double tokens;
+	double last;
+};
+
+struct ak_entry {
+	char host[VSTORE_NAME_MAX];
+	struct timespec mtime; /* of the CA's host record, to notice changes */
+	ino_t ino;
+	off_t size;
+	uint8_t ak[sizeof(TPM2B_PUBLIC) + 8];
+	size_t ak_len;
+	uint32_t ref_mask;
+	uint8_t ref[24 * 32];
+	size_t ref_len;
+	int64_t nonce_issued[NONCES_PER_HOST]; /* ring of issue times */
+	unsigned nonce_next;
+};
+
+struct metrics {
+	unsigned long requests[6]; /* by status class 1xx..5xx, [0] other */
+	unsigned long decisions_allow, decisions_deny;
+	unsigned long quotes_good, quotes_bad, reports, refused_callers, rate_limited;
+	unsigned long reason[ATTEST_E__COUNT];
+	unsigned long lat_bucket[8]; /* decision latency <= 50us,100,250,500,1ms,5,10,+Inf */
+	double lat_sum;
+};
+
+/* A reply held until the audit records before it are durable. */
+struct pending {
+	struct evhttp_request *req;
+	int status;
+	char *body;
+};
+
+#define PENDING_MAX 4096
+
+struct vsrv {
+	const struct vf_config *cfg;
+	struct attest_audit *audit;
+	struct event *commit_ev;  /* group commit: once per loop turn */
+	struct event *flush_ev;   /* refusal aggregates and checkpoints, every 10 s */
+	struct attest_tpm *tpm;   /* --tcti: the verifier's own log is checkpointed */
+	struct pending *pending;
+	size_t npending;
+	struct event_base *base;
+	struct attest_httpd *httpd;
+	struct vstore *store;
+	struct attest_ca *ca;
+	X509 *root;
+	struct attest_intent_trust *trust;
+	struct attest_policy *policy;
+	char policy_path[PATH_MAX];
+	struct attest_decider *decider;
+	struct attest_facts facts;
+	struct attest_refset_operator ops[MAX_OPERATORS];
+	char op_names[MAX_OPERATORS][ATTEST_REFSET_KID_MAX + 1];
+	size_t nops;
+	size_t nissuers;
+	struct attest_refset *sets[MAX_REFSETS];
+	size_t nsets;
+	int approval_required;
+	int cap_on;                      /* a fleet-wide scope cap is set */
+	char scope_cap[VSTORE_LIST_MAX]; /* its scopes (may be none at all) */
+	char facts_scopes[VSTORE_LIST_MAX];
+	struct vhost fact_host;
+	struct vagent fact_agent;
+	struct ak_entry *aks;
+	struct bucket *buckets;
+	struct metrics m;
+};
+
+/* Revocation reasons say who revoked: an operator's (admin API) stays
+ * until an operator lifts it, whatever the host reports or registers
+ * again; the host's follow its reports. */
+#define REVOKED_BY_HOST "host: revoked"
+#define REMOVED_BY_HOST "host: removed"
+#define OPERATOR_PREFIX "operator "
+
+int64_t vs_now(void);
+double vs_mono(void);
+void vs_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void vs_count_status(struct vsrv *s, int status);
+void vs_reply_obj(struct vsrv *s, struct evhttp_request *req, int status, cJSON *o);
+void vs_reply_err(struct vsrv *s, struct evhttp_request *req, int status, int code,
+		      const char *what);
+void vs_audited_text(struct vsrv *s, struct evhttp_request *req, int status, char *body,
+			 const struct attest_audit_event *ev);
+void vs_audited_reply(struct vsrv *s, struct evhttp_request *req, int status, cJSON *o,
+			  const struct attest_audit_event *ev);
+void vs_audited_ok(struct vsrv *s, struct evhttp_request *req, const char *body,
+		       const struct attest_audit_event *ev);
+int vs_status_of(int code);
+int vs_body_json(struct evhttp_request *req, size_t cap, const char *const *keys,
+		     cJSON **out, char **raw);
+const char *vs_opt_str(const cJSON *o, const char *key);
+int vs_host_record(struct vsrv *s, const char *host, struct ak_entry **out);
+int vs_host_row(struct vsrv *s, const char *host, struct vhost *h);
+int vs_load_settings(struct vsrv *s);
+int vs_load_refsets(struct vsrv *s);
+int vs_load_policy(struct vsrv *s);
+int vs_join_list(const cJSON *arr, char *out, size_t outsz);
+void vs_hex(const uint8_t *b, size_t n, char *out);
+int vs_record_change(struct vsrv *s, const char *type, const struct vcaller *who,
+			 const char *host, const char *agent, const char *reason);
+void vs_enrol(struct vsrv *s, struct evhttp_request *req, int response);
+void vs_nonce(struct vsrv *s, struct evhttp_request *req);
+void vs_quote(struct vsrv *s, struct evhttp_request *req);
+void vs_report(struct vsrv *s, struct evhttp_request *req);
+void vs_checkpoint(struct vsrv *s, struct evhttp_request *req);
+void vs_decide(struct vsrv *s, struct evhttp_request *req, const struct vcaller *who);
+void vs_list(struct vsrv *s, struct evhttp_request *req, int hosts);
+void vs_revoke(struct vsrv *s, struct evhttp_request *req, const struct vcaller *who,
+		     int host);
+void vs_approve(struct vsrv *s, struct evhttp_request *req, const struct vcaller *who);
+void vs_settings(struct vsrv *s, struct evhttp_request *req, const struct vcaller *who);
+void vs_refsets(struct vsrv *s, struct evhttp_request *req, const struct vcaller *who,
+		      int deactivate);
+void vs_reload(struct vsrv *s, struct evhttp_request *req, const struct vcaller *who);
+void vs_health(struct vsrv *s, struct evhttp_request *req);
+void vs_metrics(struct vsrv *s, struct evhttp_request *req);
+
+#endif
