@@ -1,47 +1,14 @@
 /* admin.c - admin endpoints (lists, revocation, approval, settings,
  * reference sets, policy reload) and the open ones (health, metrics). */
-#include <dirent.h>
-#include <errno.h>
-#include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <sys/stat.h>
 
-#include <cJSON.h>
 #include <event2/buffer.h>
-#include <event2/event.h>
-#include <event2/http.h>
 #include <event2/keyvalq_struct.h>
-#include <openssl/crypto.h>
-#include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/rand.h>
-#include <openssl/x509v3.h>
-#include <tss2/tss2_mu.h>
 
-#include "agentev.h"
-#include "merkle.h"
-#include "audit.h"
-#include "attest/decide.h"
-#include "attest/intent.h"
-#include "attest/policy.h"
-#include "enrol.h"
 #include "err.h"
-#include "fileio.h"
-#include "httpd.h"
 #include "json.h"
-#include "quote.h"
-#include "refset.h"
-#include "server.h"
-#include "store.h"
-#include "tlsca.h"
-#include "tpm.h"
-#include "x509.h"
-#include "x509agent.h"
 #include "vsrv.h"
 
 /* ---- admin ---- */
