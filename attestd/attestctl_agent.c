@@ -379,8 +379,7 @@ int cmd_intent_issue(const struct cli_cmd *cmd, int argc, char **argv)
 			r = cli_fail(ATTEST_E_CRYPTO, "random task ID");
 			goto out;
 		}
-		for (size_t i = 0; i < sizeof(raw); i++)
-			snprintf(rnd + 2 * i, 3, "%02x", raw[i]);
+		attest_hex(raw, sizeof(raw), rnd);
 		jti = rnd;
 	}
 	c.sub = user;

@@ -152,8 +152,7 @@ static int intent_marker_path(struct attestd *d, const char *kind, const char *i
 	EVP_MD_CTX_free(m);
 	if (!ok)
 		return attest_fail_ossl(ATTEST_E_CRYPTO, "intent marker hash");
-	for (size_t i = 0; i < sizeof(md); i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	attest_hex(md, sizeof(md), hex);
 	if ((size_t)snprintf(out, outsz, "%s/intent-used/%s", d->state, hex) >= outsz)
 		return attest_fail(ATTEST_E_INVALID_ARG, "state path too long");
 	return ATTEST_OK;

@@ -229,24 +229,14 @@ static size_t slot(const uint8_t key[32], size_t n)
 	return (size_t)(v % n);
 }
 
-static int asn1_unix(const ASN1_TIME *t, int64_t *out)
-{
-	struct tm tm;
-
-	if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
-		return attest_fail(ATTEST_E_PARSE, "certificate time");
-	*out = (int64_t)timegm(&tm);
-	return ATTEST_OK;
-}
-
 /* Fold a certificate's validity into [*nb, *na]. */
 static int window(X509 *c, int64_t *nb, int64_t *na)
 {
 	int64_t b = 0, a = 0;
 	int r;
 
-	if ((r = asn1_unix(X509_get0_notBefore(c), &b)) != ATTEST_OK ||
-	    (r = asn1_unix(X509_get0_notAfter(c), &a)) != ATTEST_OK)
+	if ((r = attest_asn1_time_unix(X509_get0_notBefore(c), &b)) != ATTEST_OK ||
+	    (r = attest_asn1_time_unix(X509_get0_notAfter(c), &a)) != ATTEST_OK)
 		return r;
 	if (b > *nb)
 		*nb = b;
@@ -609,45 +599,11 @@ static int check_delegators(struct attest_decider *d, const struct leaf *l)
 	return ATTEST_OK;
 }
 
-static int in_words(const char *words, const char *s)
-{
-	size_t n = strlen(s);
-
-	for (const char *p = words; p != NULL && *p != '\0';) {
-		const char *e = strchr(p, ' ');
-		size_t len = e != NULL ? (size_t)(e - p) : strlen(p);
-
-		if (len == n && memcmp(p, s, n) == 0)
-			return 1;
-		p = e != NULL ? e + 1 : NULL;
-	}
-	return 0;
-}
-
 static int in_array(const char *const *v, size_t n, const char *s)
 {
 	for (size_t i = 0; i < n; i++)
 		if (strcmp(v[i], s) == 0)
 			return 1;
-	return 0;
-}
-
-/* Intent resources: equal, or a pattern ending in '*' that prefixes it
- * (docs/intent.md). No resources: the chain does not restrict them. */
-static int resource_allowed(const struct attest_intent_chain *c, const char *res)
-{
-	const char *const *v;
-	size_t n = attest_intent_chain_resources(c, &v);
-
-	if (n == 0)
-		return 1;
-	for (size_t i = 0; i < n; i++) {
-		size_t len = strlen(v[i]);
-
-		if (strcmp(v[i], res) == 0 ||
-		    (len > 0 && v[i][len - 1] == '*' && strncmp(v[i], res, len - 1) == 0))
-			return 1;
-	}
 	return 0;
 }
 
@@ -706,7 +662,7 @@ static int decide_cached(struct attest_decider *d, struct leaf *l,
 	if (l->intent != NULL) {
 		if ((r = check_delegators(d, l)) != ATTEST_OK)
 			return deny(out, r, "%s", attest_errdetail());
-		if (!resource_allowed(l->intent, req->resource))
+		if (!attest_intent_chain_allows_resource(l->intent, req->resource))
 			return deny(out, ATTEST_E_SCOPE, "resource %.200s is outside the intent",
 				    req->resource);
 	}
@@ -717,7 +673,7 @@ static int decide_cached(struct attest_decider *d, struct leaf *l,
 		const char *const *cs;
 		size_t cn;
 
-		if (!in_words(af.scopes, s))
+		if (!attest_scopes_has(af.scopes, s))
 			continue;
 		if (l->intent != NULL) {
 			cn = attest_intent_chain_scopes(l->intent, &cs);

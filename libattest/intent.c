@@ -566,10 +566,10 @@ static int in_list(const struct list *l, const char *s)
 
 /* A pattern is within a parent pattern if equal, or if the parent ends in
  * '*' and the pattern starts with the parent's text before the '*'. */
-static int resource_within(const struct list *parent, const char *s)
+static int resource_within(const char *const *v, size_t n_patterns, const char *s)
 {
-	for (size_t i = 0; i < parent->n; i++) {
-		const char *p = parent->v[i];
+	for (size_t i = 0; i < n_patterns; i++) {
+		const char *p = v[i];
 		size_t n = strlen(p);
 
 		if (strcmp(p, s) == 0 || (n > 0 && p[n - 1] == '*' && strncmp(p, s, n - 1) == 0))
@@ -606,7 +606,7 @@ static int check_hop(const struct hop *grant, const struct hop *parent, const st
 			return attest_fail(ATTEST_E_INTENT_WIDENED, "%s adds scope \"%.256s\"", cn,
 					   ch->scopes.v[i]);
 	for (size_t i = 0; i < ch->resources.n; i++)
-		if (!resource_within(&parent->resources, ch->resources.v[i]))
+		if (!resource_within(parent->resources.v, parent->resources.n, ch->resources.v[i]))
 			return attest_fail(ATTEST_E_INTENT_WIDENED,
 					   "%s resource \"%.256s\" is not within %s's resources", cn,
 					   ch->resources.v[i], pn);
@@ -621,24 +621,13 @@ static int check_hop(const struct hop *grant, const struct hop *parent, const st
 	return ATTEST_OK;
 }
 
-static int asn1_epoch(const ASN1_TIME *t, int64_t *out)
-{
-	struct tm tm;
-
-	memset(&tm, 0, sizeof(tm));
-	if (ASN1_TIME_to_tm(t, &tm) != 1)
-		return attest_fail_ossl(ATTEST_E_PARSE, "certificate time");
-	*out = (int64_t)timegm(&tm);
-	return ATTEST_OK;
-}
-
 /* exp within the delegator's leaf (k = the delegation's position). */
 static int check_leaf_expiry(X509 *leaf, const struct hop *h, unsigned k)
 {
 	int64_t na = 0;
 	int r;
 
-	if ((r = asn1_epoch(X509_get0_notAfter(leaf), &na)) != ATTEST_OK)
+	if ((r = attest_asn1_time_unix(X509_get0_notAfter(leaf), &na)) != ATTEST_OK)
 		return r;
 	if (h->exp > na)
 		return attest_fail(ATTEST_E_INTENT_LIFETIME,
@@ -887,7 +876,7 @@ int attest_intent_delegate(EVP_PKEY *leaf_key, STACK_OF(X509) *leaf_chain, const
 	    (r = check_leaf_expiry(leaf, &h, p.n)) != ATTEST_OK ||
 	    (r = check_rights(leaf, p.n, p.n)) != ATTEST_OK)
 		goto out;
-	if ((r = asn1_epoch(X509_get0_notBefore(leaf), &nb)) != ATTEST_OK)
+	if ((r = attest_asn1_time_unix(X509_get0_notBefore(leaf), &nb)) != ATTEST_OK)
 		goto out;
 	if (h.iat < nb) {
 		r = attest_fail(ATTEST_E_INTENT_CHAIN, "delegation: iat %lld before the leaf's notBefore %lld",
@@ -1280,6 +1269,14 @@ size_t attest_intent_chain_scopes(const struct attest_intent_chain *c, const cha
 {
 	*out = c ? (const char *const *)c->scopes : NULL;
 	return c ? c->nscopes : 0;
+}
+
+int attest_intent_chain_allows_resource(const struct attest_intent_chain *c, const char *res)
+{
+	if (c == NULL || res == NULL)
+		return 0;
+	return c->nresources == 0 ||
+	       resource_within((const char *const *)c->resources, c->nresources, res);
 }
 
 size_t attest_intent_chain_resources(const struct attest_intent_chain *c, const char *const **out)

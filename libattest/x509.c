@@ -458,3 +458,14 @@ int attest_ek_cert_unwrap(uint8_t *buf, size_t *len)
 		memmove(buf, buf + off, *len);
 	return ATTEST_OK;
 }
+
+int attest_asn1_time_unix(const ASN1_TIME *t, int64_t *out)
+{
+	struct tm tm;
+
+	memset(&tm, 0, sizeof(tm));
+	if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
+		return attest_fail_ossl(ATTEST_E_PARSE, "certificate time");
+	*out = (int64_t)timegm(&tm);
+	return ATTEST_OK;
+}

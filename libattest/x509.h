@@ -60,6 +60,9 @@ int attest_x509_set_name(X509_NAME *name, const char *org, const char *cn) ATTES
  * (0x10 0x01 len) and any padding after the outer DER SEQUENCE, in place. */
 int attest_ek_cert_unwrap(uint8_t *buf, size_t *len) ATTEST_MUST_CHECK;
 
+/* A certificate time as Unix seconds (ATTEST_E_PARSE if it does not convert). */
+int attest_asn1_time_unix(const ASN1_TIME *t, int64_t *out) ATTEST_MUST_CHECK;
+
 /* PEM helpers. *out malloc'd, NUL-terminated. */
 int attest_x509_to_pem(X509 *cert, char **out) ATTEST_MUST_CHECK;
 int attest_x509_from_pem(const char *pem, size_t len, X509 **out) ATTEST_MUST_CHECK;

@@ -297,6 +297,21 @@ int attest_x509_ext_octets(X509 *cert, const char *oid, size_t cap, uint8_t **ou
 	return ext_bytes(cert, oid, 1, cap > INT32_MAX ? INT32_MAX : (int)cap, 0, out, len);
 }
 
+int attest_scopes_has(const char *scopes, const char *s)
+{
+	size_t n = strlen(s);
+
+	for (const char *p = scopes; p != NULL && *p != '\0';) {
+		const char *e = strchr(p, ' ');
+		size_t len = e != NULL ? (size_t)(e - p) : strlen(p);
+
+		if (len == n && memcmp(p, s, n) == 0)
+			return 1;
+		p = e != NULL ? e + 1 : NULL;
+	}
+	return 0;
+}
+
 int attest_x509_ext_utf8(X509 *cert, const char *oid, char **out)
 {
 	return ext_string(cert, oid, 0, EXT_UTF8_MAX, out);

@@ -120,6 +120,9 @@ int attest_x509_make_leaf(X509 *issuer, const struct attest_leaf_params *p,
  * when absent, ATTEST_E_PARSE when it appears twice, is not exactly one
  * UTF8String, holds a NUL or is longer than 1024 bytes. */
 int attest_x509_ext_utf8(X509 *cert, const char *oid, char **out) ATTEST_MUST_CHECK;
+/* 1 when the space-separated scope list has scope s (as the scopes
+ * extension and registrations write them), else 0. */
+int attest_scopes_has(const char *scopes, const char *s);
 /* An OCTET STRING extension's bytes (at most cap); *out malloc'd, *len its
  * length. ATTEST_E_NOT_FOUND when absent, ATTEST_E_PARSE otherwise. */
 int attest_x509_ext_octets(X509 *cert, const char *oid, size_t cap, uint8_t **out,

@@ -19,6 +19,7 @@
 #include "../attestd/cli.h"
 #include "attest/attest.h"
 #include "enrol.h"
+#include "json.h"
 #include "x509.h"
 
 #define EK_CERT_FILE_CAP (16 * 1024)
@@ -275,8 +276,7 @@ static int cmd_ek_hash(const struct cli_cmd *cmd, int argc, char **argv)
 		r = cli_fail(ATTEST_E_CRYPTO, "%s: hash the SubjectPublicKeyInfo", path);
 		goto out;
 	}
-	for (size_t i = 0; i < 32; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	attest_hex(md, 32, hex);
 	printf("%s\n", hex);
 	r = CLI_EXIT_OK;
 out:

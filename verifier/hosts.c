@@ -8,6 +8,7 @@
 #include <openssl/rand.h>
 #include <tss2/tss2_mu.h>
 
+#include "auditfmt.h"
 #include "err.h"
 #include "json.h"
 #include "merkle.h"
@@ -248,8 +249,7 @@ void vs_quote(struct vsrv *s, struct evhttp_request *req)
 		uint8_t md[32];
 
 		if (EVP_Digest(att, att_len, md, NULL, EVP_sha256(), NULL) == 1)
-			for (int i = 0; i < 32; i++)
-				(void)snprintf(qh + 2 * i, 3, "%02x", md[i]);
+			attest_hex(md, sizeof(md), qh);
 		else
 			qh[0] = '\0';
 		ev.type = "host_quote";
@@ -296,12 +296,6 @@ out:
 }
 
 /* ---- audit checkpoints pushed by hosts ---- */
-
-void vs_hex(const uint8_t *b, size_t n, char *out)
-{
-	for (size_t i = 0; i < n; i++)
-		(void)snprintf(out + 2 * i, 3, "%02x", b[i]);
-}
 
 /* The latest checkpoint of each host log is kept (settings key
  * "ckpt:<log id hex>", value "<counter> <size> <time> <root hex> <host>").
@@ -375,8 +369,8 @@ void vs_checkpoint(struct vsrv *s, struct evhttp_request *req)
 	}
 	if ((r = attest_audit_ckpt_verify(&c, &ak, 0)) != ATTEST_OK)
 		goto out;
-	vs_hex(c.log_id, sizeof(c.log_id), idhex);
-	vs_hex(c.root, 32, roothex);
+	attest_hex(c.log_id, sizeof(c.log_id), idhex);
+	attest_hex(c.root, 32, roothex);
 	(void)snprintf(key, sizeof(key), "ckpt:%s", idhex);
 	r = s->store->ops->setting_get(s->store, key, val, sizeof(val));
 	if (r != ATTEST_OK && r != ATTEST_E_NOT_FOUND)
@@ -408,14 +402,9 @@ void vs_checkpoint(struct vsrv *s, struct evhttp_request *req)
 	if (have) {
 		uint8_t root1[32];
 
-		for (int i = 0; i < 32; i++) {
-			unsigned v;
-
-			if (sscanf(lroot + 2 * i, "%2x", &v) != 1) {
-				r = attest_fail(ATTEST_E_STATE, "stored root malformed");
-				goto out;
-			}
-			root1[i] = (uint8_t)v;
+		if (attest_auditfmt_unhex(lroot, root1, sizeof(root1)) != ATTEST_OK) {
+			r = attest_fail(ATTEST_E_STATE, "stored root malformed");
+			goto out;
 		}
 		if ((r = check_consistency(in, lsize, root1, &c)) != ATTEST_OK)
 			goto out;

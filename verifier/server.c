@@ -288,17 +288,23 @@ const char *vs_opt_str(const cJSON *o, const char *key)
 	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+/* FNV-1a of a string: picks a table slot (rate buckets, CA records). */
+static uint64_t str_hash(const char *k)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (const char *p = k; *p != '\0'; p++)
+		h = (h ^ (uint8_t)*p) * 1099511628211ull;
+	return h;
+}
+
 /* ---- rate limits: token buckets keyed by caller or address ---- */
 
 static int rate_ok(struct vsrv *s, const char *key, long per_s)
 {
-	uint64_t h = 1469598103934665603ull;
-	struct bucket *b;
+	struct bucket *b = &s->buckets[str_hash(key) % BUCKETS];
 	double t = vs_mono();
 
-	for (const char *p = key; *p != '\0'; p++)
-		h = (h ^ (uint8_t)*p) * 1099511628211ull;
-	b = &s->buckets[h % BUCKETS];
 	/* a new bucket starts full; keys that collide share one (never a
 	 * refill on a collision, which would let two keys alternate past
 	 * the limit) */
@@ -359,8 +365,7 @@ static int ak_changed(struct vsrv *s, const char *host, const struct ak_entry *e
 
 	if (EVP_Digest(e->ak, e->ak_len, md, NULL, EVP_sha256(), NULL) != 1)
 		return attest_fail_ossl(ATTEST_E_CRYPTO, "AK hash");
-	for (int i = 0; i < 32; i++)
-		(void)snprintf(want + 2 * i, 3, "%02x", md[i]);
+	attest_hex(md, sizeof(md), want);
 	(void)snprintf(key, sizeof(key), "ak:%s", host);
 	r = s->store->ops->setting_get(s->store, key, have, sizeof(have));
 	if (r == ATTEST_OK && strcmp(have, want) == 0)
@@ -388,17 +393,13 @@ static int ak_changed(struct vsrv *s, const char *host, const struct ak_entry *e
 
 int vs_host_record(struct vsrv *s, const char *host, struct ak_entry **out)
 {
-	uint64_t h = 1469598103934665603ull;
-	struct ak_entry *e;
+	struct ak_entry *e = &s->aks[str_hash(host) % AK_SLOTS];
 	TPM2B_PUBLIC ak;
 	char path[PATH_MAX];
 	struct stat st;
 	size_t off = 0;
 	int r;
 
-	for (const char *p = host; *p != '\0'; p++)
-		h = (h ^ (uint8_t)*p) * 1099511628211ull;
-	e = &s->aks[h % AK_SLOTS];
 	/* the CA's record is the truth: a forgotten or re-enrolled host is
 	 * noticed at its next request */
 	if (attest_ca_host_path(s->ca, host, path, sizeof(path)) != ATTEST_OK ||
@@ -473,23 +474,6 @@ static int fact_host(void *arg, const char *host, struct attest_host_facts *out)
 	return ATTEST_OK;
 }
 
-static int in_list(const char *words, const char *w)
-{
-	size_t n = strlen(w);
-
-	for (const char *p = words; *p != '\0';) {
-		const char *e = strchr(p, ' ');
-		size_t len = e != NULL ? (size_t)(e - p) : strlen(p);
-
-		if (len == n && memcmp(p, w, n) == 0)
-			return 1;
-		if (e == NULL)
-			break;
-		p = e + 1;
-	}
-	return 0;
-}
-
 static int fact_agent(void *arg, const char *id, struct attest_agent_facts *out)
 {
 	struct vsrv *s = arg;
@@ -512,7 +496,7 @@ static int fact_agent(void *arg, const char *id, struct attest_agent_facts *out)
 	     w = strtok_r(NULL, " ", &save)) {
 		int n;
 
-		if (s->cap_on && !in_list(s->scope_cap, w))
+		if (s->cap_on && !attest_scopes_has(s->scope_cap, w))
 			continue;
 		n = snprintf(s->facts_scopes + used, sizeof(s->facts_scopes) - used, "%s%s",
 			     used ? " " : "", w);

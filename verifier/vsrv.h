@@ -143,7 +143,6 @@ int vs_load_settings(struct vsrv *s);
 int vs_load_refsets(struct vsrv *s);
 int vs_load_policy(struct vsrv *s);
 int vs_join_list(const cJSON *arr, char *out, size_t outsz);
-void vs_hex(const uint8_t *b, size_t n, char *out);
 int vs_record_change(struct vsrv *s, const char *type, const struct vcaller *who,
 			 const char *host, const char *agent, const char *reason);
 void vs_enrol(struct vsrv *s, struct evhttp_request *req, int response);

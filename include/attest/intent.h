@@ -190,6 +190,11 @@ ATTEST_API size_t attest_intent_chain_scopes(const struct attest_intent_chain *c
 					     const char *const **out);
 ATTEST_API size_t attest_intent_chain_resources(const struct attest_intent_chain *c,
 						const char *const **out);
+/* 1 when res is within the chain's effective resources (equal to one, or
+ * prefixed by one ending in '*'; docs/intent.md) or the chain names none,
+ * else 0. */
+ATTEST_API int attest_intent_chain_allows_resource(const struct attest_intent_chain *c,
+						   const char *res);
 /* The minimum exp over all hops. */
 ATTEST_API int64_t attest_intent_chain_expiry(const struct attest_intent_chain *c);
 /* Readable multi-line text (user, purpose, task, each agent with its host,
