@@ -213,7 +213,7 @@ static void test_accounting(void)
 
 	/* a research agent, low risk (score 25 + 4 + 2 = 31 <= 70) */
 	snprintf(study, sizeof(study), "%s/study", e.d.sw.dir);
-	snprintf(scribe, sizeof(scribe), "%s/agent_client", e.d.sw.dir);
+	snprintf(scribe, sizeof(scribe), "%s/scribe", e.d.sw.dir); /* vfleet_up made it */
 	CU_ASSERT_FATAL(tu_sh("cp '%s/agent_client' '%s' && chmod 0755 '%s' && "
 			      "attestctl agent register --admin-socket '%s' --name study "
 			      "--binary '%s' --uids %u --scopes ehr:research --tier low "

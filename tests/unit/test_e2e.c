@@ -111,21 +111,6 @@ static int body_has(struct vfleet *e, const char *what)
 	return tu_sh("grep -q '%s' '%s/call.body'", what, e->d.sw.dir) == 0;
 }
 
-/* Register `name` (a copy of the example agent) and get its certificate
- * into dir. */
-static void new_agent(struct vfleet *e, const char *name, const char *dir)
-{
-	char bin[800], uids[32];
-
-	snprintf(bin, sizeof(bin), "%s/%s", e->d.sw.dir, name);
-	CU_ASSERT_FATAL(tu_sh("cp '%s/agent_client' '%s' && chmod 0755 '%s'", tu_examples_dir(),
-			      bin, bin) == 0);
-	snprintf(uids, sizeof(uids), "%u", (unsigned)getuid());
-	register_agent(&e->d, name, bin, uids);
-	CU_ASSERT_FATAL(tu_sh("cd '%s' && './%s' --agent %s --socket '%s' --out %s >agent.log 2>&1",
-			      e->d.sw.dir, name, name, e->d.sock, dir) == 0);
-}
-
 static void test_end_to_end(void)
 {
 	struct vfleet e;
@@ -170,14 +155,14 @@ static void test_end_to_end(void)
 	 * the next report; an agent an operator revoked stays revoked when
 	 * the host registers it again (new key, new UUID) */
 	admin(&e.v, "/v1/settings", "{\"approval_required\":false}");
-	new_agent(&e, "aux", "tls-aux");
+	daemon_example_agent(&e.d, "aux", "tls-aux");
 	snprintf(aux, sizeof(aux), "%s/tls-aux/cert.pem", e.d.sw.dir);
 	CU_ASSERT(eventually(&e.v, aux, "ATTEST_OK"));
 	CU_ASSERT_EQUAL(tu_sh("attestctl agent revoke --name aux --admin-socket %s >/dev/null && "
 			      "attestctl agent remove --name aux --admin-socket %s >/dev/null",
 			      e.d.admin, e.d.admin), 0);
 	CU_ASSERT(eventually(&e.v, aux, "ATTEST_E_REVOKED"));
-	new_agent(&e, "aux", "tls-aux2");
+	daemon_example_agent(&e.d, "aux", "tls-aux2");
 	snprintf(aux, sizeof(aux), "%s/tls-aux2/cert.pem", e.d.sw.dir);
 	CU_ASSERT(eventually(&e.v, aux, "ATTEST_OK")); /* a new registration */
 	admin(&e.v, "/v1/agents/revoke",
@@ -187,7 +172,7 @@ static void test_end_to_end(void)
 	CU_ASSERT_EQUAL(tu_sh("attestctl agent revoke --name aux --admin-socket %s >/dev/null && "
 			      "attestctl agent remove --name aux --admin-socket %s >/dev/null",
 			      e.d.admin, e.d.admin), 0);
-	new_agent(&e, "aux", "tls-aux3");
+	daemon_example_agent(&e.d, "aux", "tls-aux3");
 	snprintf(aux, sizeof(aux), "%s/tls-aux3/cert.pem", e.d.sw.dir);
 	for (int i = 0; i < 40; i++) /* the report of the new registration */
 		usleep(50000);
@@ -231,18 +216,11 @@ static void test_other_fleet(void)
 {
 	struct vfleet e;
 	struct daemon other;
-	char bin[800], uids[32], chain[800], got[64];
+	char chain[800], got[64];
 
 	vfleet_up(&e, policy);
 	daemon_up(&other); /* its own swtpm and its own fleet CA */
-	snprintf(bin, sizeof(bin), "%s/agent_client", other.sw.dir);
-	CU_ASSERT_FATAL(tu_sh("cp '%s/agent_client' '%s' && chmod 0755 '%s'", tu_examples_dir(), bin,
-			      bin) == 0);
-	snprintf(uids, sizeof(uids), "%u", (unsigned)getuid());
-	register_agent(&other, "scribe", bin, uids);
-	CU_ASSERT_FATAL(tu_sh("cd '%s' && ./agent_client --agent scribe --socket '%s' --out tls "
-			      ">agent.log 2>&1",
-			      other.sw.dir, other.sock) == 0);
+	daemon_example_agent(&other, "scribe", "tls");
 	snprintf(chain, sizeof(chain), "%s/tls/cert.pem", other.sw.dir);
 	CU_ASSERT_STRING_EQUAL(decide(&e.v, chain, "ehr:patient/1/record", got, sizeof(got)),
 			       "ATTEST_E_CHAIN_UNTRUSTED");

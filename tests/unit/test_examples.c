@@ -18,21 +18,6 @@
 #include "testutil.h"
 #include "testutil_daemon.h"
 
-/* Where the built C example lives ($ATTEST_EXAMPLES, else
- * $ATTEST_SRCDIR/$BUILD/examples). */
-static const char *examples_dir(void)
-{
-	static char buf[1024];
-	const char *e = getenv("ATTEST_EXAMPLES");
-
-	if (e != NULL && e[0] != '\0')
-		return e;
-	snprintf(buf, sizeof(buf), "%s/%s/examples",
-		 getenv("ATTEST_SRCDIR") ? getenv("ATTEST_SRCDIR") : ".",
-		 getenv("BUILD") ? getenv("BUILD") : "build");
-	return buf;
-}
-
 static const char *srcdir(void)
 {
 	return getenv("ATTEST_SRCDIR") ? getenv("ATTEST_SRCDIR") : ".";
@@ -102,7 +87,7 @@ static void test_c_example(void)
 	daemon_up(&d);
 	/* a copy of its own: what attestd measures must not change under us */
 	snprintf(bin, sizeof(bin), "%s/agent_client", d.sw.dir);
-	if (tu_sh("cp '%s/agent_client' '%s' && chmod 0755 '%s'", examples_dir(), bin, bin) != 0) {
+	if (tu_sh("cp '%s/agent_client' '%s' && chmod 0755 '%s'", tu_examples_dir(), bin, bin) != 0) {
 		CU_FAIL("examples/agent_client is not built (set ATTEST_EXAMPLES)");
 		daemon_down(&d);
 		return;
@@ -174,7 +159,7 @@ static void test_c_example(void)
 		      "</dev/null >cli12.log 2>&1; "
 		      "for i in $(seq 100); do grep -q '^refused' srv.out && break; sleep 0.05; done; "
 		      "kill $(cat srv.pid)",
-		      d.sw.dir, examples_dir(), d.ca, d.state),
+		      d.sw.dir, tu_examples_dir(), d.ca, d.state),
 		0);
 	CU_ASSERT_EQUAL(tu_sh("cd '%s' && grep -q '^TLSv1.3 ALLOWED spiffe://fleet.example/host/web-01/"
 			      "agent/cexample' srv.out && grep -q 'intent of user u@example' cli13.log "

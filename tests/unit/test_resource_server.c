@@ -32,19 +32,6 @@
 
 #define AGENT_ID "spiffe://fleet.example/host/web-01/agent/rs"
 
-static const char *examples_dir(void)
-{
-	static char buf[1024];
-	const char *e = getenv("ATTEST_EXAMPLES");
-
-	if (e != NULL && e[0] != '\0')
-		return e;
-	snprintf(buf, sizeof(buf), "%s/%s/examples",
-		 getenv("ATTEST_SRCDIR") ? getenv("ATTEST_SRCDIR") : ".",
-		 getenv("BUILD") ? getenv("BUILD") : "build");
-	return buf;
-}
-
 /* A loopback port bound but not listening: connections to it are refused
  * for as long as fd stays open (no other process can take the port). */
 static int closed_port(unsigned *port)
@@ -190,7 +177,7 @@ static int server_start(const char *dir, const char *ca, unsigned vport, const c
 		     "--caller-key caller.key --workers 2 2>%s & echo $! >srv.pid) && "
 		     "for i in $(seq 200); do [ -s port ] && exit 0; sleep 0.05; done; cat %s >&2; "
 		     "exit 1",
-		     dir, examples_dir(), ca, vport, log, log);
+		     dir, tu_examples_dir(), ca, vport, log, log);
 }
 
 /* SIGTERM: a clean and prompt exit. */
@@ -260,7 +247,7 @@ static void test_resource_server(void)
 	/* a real agent leaf: the C example agent, registered and run */
 	snprintf(bin, sizeof(bin), "%s/agent_client", dir);
 	if (tu_sh("cp '%s/agent_client' '%s' && chmod 0755 '%s' && [ -x '%s/resource_server' ]",
-		  examples_dir(), bin, bin, examples_dir()) != 0) {
+		  tu_examples_dir(), bin, bin, tu_examples_dir()) != 0) {
 		CU_FAIL("examples/ are not built (set ATTEST_EXAMPLES)");
 		daemon_down(&d);
 		return;

@@ -169,3 +169,18 @@ int tu_main(const char *suite, const struct tu_test *tests)
 	CU_cleanup_registry();
 	return failures == 0 ? 0 : 1;
 }
+
+const char *tu_examples_dir(void)
+{
+	static char dir[1024];
+	const char *e = getenv("ATTEST_EXAMPLES"), *src = getenv("ATTEST_SRCDIR"),
+		   *b = getenv("BUILD");
+
+	if (e != NULL && e[0] != '\0')
+		return e;
+	if (b != NULL && b[0] == '/') /* bench/run-bench.sh makes BUILD absolute */
+		snprintf(dir, sizeof(dir), "%s/examples", b);
+	else
+		snprintf(dir, sizeof(dir), "%s/%s/examples", src ? src : ".", b ? b : "build");
+	return dir;
+}

@@ -37,6 +37,10 @@ void tu_enrol_host(const char *tcti, const char *ca_dir, const char *state_dir, 
 void tu_enrol_host_in(const char *tcti, const char *ca_dir, const char *state_dir,
 		      const char *host);
 
+/* Where the built examples are: $ATTEST_EXAMPLES, else
+ * $ATTEST_SRCDIR/$BUILD/examples ($BUILD alone when absolute). */
+const char *tu_examples_dir(void);
+
 /* Run a shell command; returns its exit status. */
 int tu_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Read a whole file (NUL-terminated); aborts on failure. */

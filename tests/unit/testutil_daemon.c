@@ -100,28 +100,30 @@ void daemon_stop(struct daemon *d)
 	}
 }
 
-void daemon_up(struct daemon *d)
+void daemon_prepare(struct daemon *d, const char *ca_dir)
 {
 	memset(d, 0, sizeof(*d));
 	tu_tpm_start(&d->sw);
-	snprintf(d->ca, sizeof(d->ca), "%s/ca", d->sw.dir);
+	if (ca_dir != NULL)
+		snprintf(d->ca, sizeof(d->ca), "%s", ca_dir);
+	else
+		snprintf(d->ca, sizeof(d->ca), "%s/ca", d->sw.dir);
 	snprintf(d->state, sizeof(d->state), "%s/state", d->sw.dir);
 	snprintf(d->sock, sizeof(d->sock), "%s/a.sock", d->sw.dir);
 	snprintf(d->admin, sizeof(d->admin), "%s/admin.sock", d->sw.dir);
 	snprintf(d->log, sizeof(d->log), "%s/attestd.log", d->sw.dir);
+}
+
+void daemon_up(struct daemon *d)
+{
+	daemon_prepare(d, NULL);
 	tu_enrol_host(d->sw.tcti, d->ca, d->state, "web-01");
 	daemon_start(d, "64");
 }
 
 void daemon_up_in_fleet(struct daemon *d, const char *ca_dir, const char *host)
 {
-	memset(d, 0, sizeof(*d));
-	tu_tpm_start(&d->sw);
-	snprintf(d->ca, sizeof(d->ca), "%s", ca_dir);
-	snprintf(d->state, sizeof(d->state), "%s/state", d->sw.dir);
-	snprintf(d->sock, sizeof(d->sock), "%s/a.sock", d->sw.dir);
-	snprintf(d->admin, sizeof(d->admin), "%s/admin.sock", d->sw.dir);
-	snprintf(d->log, sizeof(d->log), "%s/attestd.log", d->sw.dir);
+	daemon_prepare(d, ca_dir);
 	tu_enrol_host_in(d->sw.tcti, d->ca, d->state, host);
 	daemon_start(d, "64");
 }
@@ -303,4 +305,17 @@ done:
 	BIO_free(b);
 	ASN1_OBJECT_free(obj);
 	return out;
+}
+
+void daemon_example_agent(struct daemon *d, const char *name, const char *outdir)
+{
+	char bin[800], uids[32];
+
+	snprintf(bin, sizeof(bin), "%s/%s", d->sw.dir, name);
+	CU_ASSERT_FATAL(tu_sh("cp '%s/agent_client' '%s' && chmod 0755 '%s'", tu_examples_dir(),
+			      bin, bin) == 0);
+	snprintf(uids, sizeof(uids), "%u", (unsigned)getuid());
+	register_agent(d, name, bin, uids);
+	CU_ASSERT_FATAL(tu_sh("cd '%s' && './%s' --agent %s --socket '%s' --out %s >agent.log 2>&1",
+			      d->sw.dir, name, name, d->sock, outdir) == 0);
 }

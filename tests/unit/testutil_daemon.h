@@ -27,6 +27,9 @@ const char *agents_dir(void);
 /* Start/stop attestd on d (after daemon_up, or to restart it). */
 void daemon_start(struct daemon *d, const char *max_clients);
 void daemon_stop(struct daemon *d);
+/* A private swtpm and the paths of d under its dir (the CA in ca_dir, or
+ * <dir>/ca when NULL); nothing enrolled or started yet. */
+void daemon_prepare(struct daemon *d, const char *ca_dir);
 /* swtpm + enrolment + attestd; daemon_down also asserts the TPM holds none
  * of our transient objects or sessions. */
 void daemon_up(struct daemon *d);
@@ -36,6 +39,10 @@ void daemon_down(struct daemon *d);
  * with its own swtpm) share one fleet root; d->ca is ca_dir. ca_dir must
  * outlive the daemons (it is not under d->sw.dir). */
 void daemon_up_in_fleet(struct daemon *d, const char *ca_dir, const char *host);
+/* Register `name`, a copy of the C example agent at <dir>/<name>, for our
+ * uid, and run it once: its certificate chain and key land in
+ * <dir>/<outdir>/cert.pem and key.pem. */
+void daemon_example_agent(struct daemon *d, const char *name, const char *outdir);
 /* Copy raw_client to <dir>/<name>; extra bytes appended make another binary. */
 void make_agent_binary(struct daemon *d, const char *name, const char *extra, char *out,
 		       size_t outsz);

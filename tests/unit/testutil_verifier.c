@@ -136,31 +136,14 @@ const char *reply_reason(const cJSON *reply)
 	return cJSON_IsString(e) ? e->valuestring : "";
 }
 
-const char *tu_examples_dir(void)
-{
-	static char dir[600];
-	const char *src = getenv("ATTEST_SRCDIR"), *b = getenv("BUILD");
-
-	if (b != NULL && b[0] == '/') /* bench/run-bench.sh makes BUILD absolute */
-		snprintf(dir, sizeof(dir), "%s/examples", b);
-	else
-		snprintf(dir, sizeof(dir), "%s/%s/examples", src ? src : ".", b ? b : "build");
-	return dir;
-}
-
-void vfleet_up(struct vfleet *e, const char *policy)
+void vfleet_host_up(struct vfleet *e, const char *policy)
 {
 	struct daemon *d = &e->d;
 	struct attest_ca *ca = NULL;
-	char roots[800], *tok = NULL, bin[800], uids[32];
+	char roots[800], *tok = NULL;
 
 	memset(e, 0, sizeof(*e));
-	tu_tpm_start(&d->sw);
-	snprintf(d->ca, sizeof(d->ca), "%s/ca", d->sw.dir);
-	snprintf(d->state, sizeof(d->state), "%s/state", d->sw.dir);
-	snprintf(d->sock, sizeof(d->sock), "%s/a.sock", d->sw.dir);
-	snprintf(d->admin, sizeof(d->admin), "%s/admin.sock", d->sw.dir);
-	snprintf(d->log, sizeof(d->log), "%s/attestd.log", d->sw.dir);
+	daemon_prepare(d, NULL);
 	snprintf(roots, sizeof(roots), "%s/vendor-roots.pem", tu_template());
 	CU_ASSERT_FATAL(attest_ca_init(d->ca, "fleet.example", roots, 3600) == ATTEST_OK);
 	CU_ASSERT_FATAL(attest_ca_open(d->ca, &ca) == ATTEST_OK);
@@ -175,15 +158,13 @@ void vfleet_up(struct vfleet *e, const char *policy)
 	snprintf(d->verifier_url, sizeof(d->verifier_url), "%s", e->v.url);
 	snprintf(d->verifier_ca, sizeof(d->verifier_ca), "%s", e->v.cacert);
 	daemon_start(d, "64");
-	snprintf(bin, sizeof(bin), "%s/agent_client", d->sw.dir);
-	CU_ASSERT_FATAL(tu_sh("cp '%s/agent_client' '%s' && chmod 0755 '%s'", tu_examples_dir(), bin,
-			      bin) == 0);
-	snprintf(uids, sizeof(uids), "%u", (unsigned)getuid());
-	register_agent(d, "scribe", bin, uids);
-	CU_ASSERT_FATAL(tu_sh("cd '%s' && ./agent_client --agent scribe --socket '%s' --out tls "
-			      ">agent.log 2>&1",
-			      d->sw.dir, d->sock) == 0);
-	snprintf(e->chain, sizeof(e->chain), "%s/tls/cert.pem", d->sw.dir);
+}
+
+void vfleet_up(struct vfleet *e, const char *policy)
+{
+	vfleet_host_up(e, policy);
+	daemon_example_agent(&e->d, "scribe", "tls");
+	snprintf(e->chain, sizeof(e->chain), "%s/tls/cert.pem", e->d.sw.dir);
 }
 
 void vfleet_down(struct vfleet *e)

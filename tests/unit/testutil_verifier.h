@@ -42,9 +42,10 @@ struct vfleet {
 	char chain[800];
 };
 void vfleet_up(struct vfleet *e, const char *policy);
+/* The same without the agent: fleet CA, verifier, web-01 enrolled through
+ * it, attestd pushing (e->chain stays empty). */
+void vfleet_host_up(struct vfleet *e, const char *policy);
 void vfleet_down(struct vfleet *e);
-/* $ATTEST_SRCDIR/$BUILD/examples */
-const char *tu_examples_dir(void);
 
 /* The "error" (or "reason") field of a reply, "" if absent. */
 const char *reply_reason(const cJSON *reply);
