@@ -39,6 +39,7 @@
 #include "attest/decide.h"
 #include "attest/policy.h"
 #include "testutil.h"
+#include "testutil_bench.h"
 #include "testutil_intent.h"
 
 #define ROUNDS 5
@@ -198,15 +199,7 @@ static int decide_once(STACK_OF(X509) *chain, const char *what)
 
 enum kind { K_ECDSA, K_REPEATED, K_NEW };
 
-struct series {
-	const char *what;
-	enum kind kind;
-	int per_round;
-	double *v; /* microseconds per call */
-	int n, ok;
-};
-
-static int run_once(const struct series *s)
+static int run_once(const struct tu_series *s)
 {
 	switch (s->kind) {
 	case K_ECDSA:
@@ -221,70 +214,16 @@ static int run_once(const struct series *s)
 	return -1;
 }
 
-static void run_batch(struct series *s, int warm)
-{
-	double t0;
-
-	if (!s->ok)
-		return;
-	for (int i = 0; i < warm; i++)
-		if (run_once(s) != 0)
-			goto fail;
-	for (int i = 0; i < s->per_round; i++) {
-		t0 = tu_now_ms();
-		if (run_once(s) != 0)
-			goto fail;
-		s->v[s->n++] = (tu_now_ms() - t0) * 1e3;
-	}
-	return;
-fail:
-	fprintf(stderr, "bench_decide: %s failed; its figures are n/a\n", s->what);
-	s->ok = 0;
-	bx.failures++;
-}
-
-struct stats {
-	double mean, p50, p99;
-	int ok;
-};
-
-/* Sorts v in place. */
-static struct stats stats_of(const struct series *s)
-{
-	struct stats st = { 0, 0, 0, 0 };
-	double sum = 0;
-	int n = s->n;
-
-	if (!s->ok || n <= 0)
-		return st;
-	tu_sort_doubles(s->v, (size_t)n);
-	for (int i = 0; i < n; i++)
-		sum += s->v[i];
-	st.mean = sum / n;
-	st.p50 = n % 2 ? s->v[n / 2] : (s->v[n / 2 - 1] + s->v[n / 2]) / 2;
-	st.p99 = s->v[(size_t)((n - 1) * 0.99)];
-	st.ok = 1;
-	return st;
-}
-
-static void print_fig(const char *name, int ok, double v, int prec, const char *note)
-{
-	if (ok)
-		printf("%-44s %10.*f  %s\n", name, prec, v, note);
-	else
-		printf("%-44s %10s  %s\n", name, "n/a", note);
-}
-
 int main(void)
 {
-	struct series s[3] = {
+	struct tu_series s[3] = {
 		{ "ecdsa_p256_verify", K_ECDSA, N_ECDSA, NULL, 0, 1 },
 		{ "decide repeated chain", K_REPEATED, N_REPEATED, NULL, 0, 1 },
 		/* no warm-up: each leaf is decided once (the warm-up uses the
 		 * repeated chain, which caches the agent CA) */
 		{ "decide new leaf", K_NEW, N_NEW, NULL, 0, 1 },
 	};
-	struct stats st[3];
+	struct tu_stats st[3];
 	char note[160];
 	double t0 = tu_now_ms();
 
@@ -299,38 +238,38 @@ int main(void)
 	}
 	for (int round = 0; round < ROUNDS; round++)
 		for (int k = 0; k < 3; k++)
-			run_batch(&s[k], round == 0 && k != K_NEW ? WARMUP : 0);
+			bx.failures += tu_series_run(&s[k], round == 0 && k != K_NEW ? WARMUP : 0, run_once, "bench_decide");
 	for (int k = 0; k < 3; k++)
-		st[k] = stats_of(&s[k]);
+		st[k] = tu_series_stats(&s[k]);
 
 	snprintf(note, sizeof(note), "EVP_DigestVerify, 64-byte message, n=%d, p50 %.2f", s[0].n,
 		 st[0].p50);
-	print_fig("ecdsa_p256_verify_us", st[0].ok, st[0].mean, 2, note);
+	tu_print_fig("ecdsa_p256_verify_us", st[0].ok, st[0].mean, 2, note);
 	snprintf(note, sizeof(note), "n=%d", s[0].n);
-	print_fig("ecdsa_p256_verifies_per_s", st[0].ok && st[0].mean > 0,
+	tu_print_fig("ecdsa_p256_verifies_per_s", st[0].ok && st[0].mean > 0,
 		  st[0].mean > 0 ? 1e6 / st[0].mean : 0, 0, note);
 
 	snprintf(note, sizeof(note), "same chain (depth-0 intent leaf), n=%d, p50 %.2f, p99 %.2f",
 		 s[1].n, st[1].p50, st[1].p99);
-	print_fig("decide_repeated_us", st[1].ok, st[1].mean, 2, note);
+	tu_print_fig("decide_repeated_us", st[1].ok, st[1].mean, 2, note);
 	snprintf(note, sizeof(note), "n=%d", s[1].n);
-	print_fig("decide_repeated_per_s", st[1].ok && st[1].mean > 0,
+	tu_print_fig("decide_repeated_per_s", st[1].ok && st[1].mean > 0,
 		  st[1].mean > 0 ? 1e6 / st[1].mean : 0, 0, note);
 	snprintf(note, sizeof(note), "target >= 5; p50 ratio %.2f",
 		 st[1].p50 > 0 ? st[0].p50 / st[1].p50 : 0);
-	print_fig("decide_repeated_ratio", st[0].ok && st[1].ok && st[1].mean > 0,
+	tu_print_fig("decide_repeated_ratio", st[0].ok && st[1].ok && st[1].mean > 0,
 		  st[1].mean > 0 ? st[0].mean / st[1].mean : 0, 2, note);
 
 	snprintf(note, sizeof(note),
 		 "new depth-0 intent leaf, cached agent CA, n=%d, p50 %.2f, p99 %.2f", s[2].n,
 		 st[2].p50, st[2].p99);
-	print_fig("decide_new_leaf_us", st[2].ok, st[2].mean, 2, note);
+	tu_print_fig("decide_new_leaf_us", st[2].ok, st[2].mean, 2, note);
 	snprintf(note, sizeof(note), "n=%d", s[2].n);
-	print_fig("decide_new_leaf_per_s", st[2].ok && st[2].mean > 0,
+	tu_print_fig("decide_new_leaf_per_s", st[2].ok && st[2].mean > 0,
 		  st[2].mean > 0 ? 1e6 / st[2].mean : 0, 0, note);
 	snprintf(note, sizeof(note), "target >= 0.4 (2 signatures: leaf, grant); p50 ratio %.2f",
 		 st[2].p50 > 0 ? st[0].p50 / st[2].p50 : 0);
-	print_fig("decide_new_leaf_ratio", st[0].ok && st[2].ok && st[2].mean > 0,
+	tu_print_fig("decide_new_leaf_ratio", st[0].ok && st[2].ok && st[2].mean > 0,
 		  st[2].mean > 0 ? st[0].mean / st[2].mean : 0, 2, note);
 
 	printf("# bench_decide: %.1f s, %d failure(s)\n", (tu_now_ms() - t0) / 1e3, bx.failures);

@@ -40,6 +40,7 @@
 #include "x509.h"
 #include "x509agent.h"
 #include "testutil.h"
+#include "testutil_bench.h"
 #include "testutil_intent.h"
 
 #define ROUNDS 5
@@ -132,82 +133,20 @@ static int intent_verify_once(int depth)
 
 /* ---- measurement ---- */
 
-struct series {
-	const char *what;
-	int depth; /* -1: the ECDSA baseline */
-	int per_round;
-	double *v; /* microseconds per call */
-	int n, ok;
-};
-
-static int run_once(const struct series *s)
+static int run_once(const struct tu_series *s)
 {
-	return s->depth < 0 ? ecdsa_verify_once() : intent_verify_once(s->depth);
-}
-
-static void run_batch(struct series *s, int warm)
-{
-	double t0;
-
-	if (!s->ok)
-		return;
-	for (int i = 0; i < warm; i++)
-		if (run_once(s) != 0)
-			goto fail;
-	for (int i = 0; i < s->per_round; i++) {
-		t0 = tu_now_ms();
-		if (run_once(s) != 0)
-			goto fail;
-		s->v[s->n++] = (tu_now_ms() - t0) * 1e3;
-	}
-	return;
-fail:
-	fprintf(stderr, "bench_intent: %s failed; its figures are n/a\n", s->what);
-	s->ok = 0;
-	bx.failures++;
-}
-
-struct stats {
-	double mean, p50;
-	int ok;
-};
-
-/* Sorts v in place. */
-static struct stats stats_of(const struct series *s)
-{
-	struct stats st = { 0, 0, 0 };
-	double sum = 0;
-	int n = s->n;
-
-	if (!s->ok || n <= 0)
-		return st;
-	tu_sort_doubles(s->v, (size_t)n);
-	for (int i = 0; i < n; i++)
-		sum += s->v[i];
-	st.mean = sum / n;
-	st.p50 = n % 2 ? s->v[n / 2] : (s->v[n / 2 - 1] + s->v[n / 2]) / 2;
-	st.ok = 1;
-	return st;
-}
-
-static void print_fig(const char *name, int ok, double v, int prec, const char *note)
-{
-	if (ok) {
-		printf("%-44s %10.*f  %s\n", name, prec, v, note);
-	} else {
-		printf("%-44s %10s  %s\n", name, "n/a", note);
-	}
+	return s->kind < 0 ? ecdsa_verify_once() : intent_verify_once(s->kind);
 }
 
 int main(void)
 {
-	struct series s[1 + NDEPTH] = {
+	struct tu_series s[1 + NDEPTH] = {
 		{ "ecdsa_p256_verify", -1, N_ECDSA, NULL, 0, 1 },
 		{ "intent_verify depth 0", 0, N_DEPTH0, NULL, 0, 1 },
 		{ "intent_verify depth 1", 1, N_DEPTH1, NULL, 0, 1 },
 		{ "intent_verify depth 2", 2, N_DEPTH2, NULL, 0, 1 },
 	};
-	struct stats st[1 + NDEPTH];
+	struct tu_stats st[1 + NDEPTH];
 	char name[96], note[128];
 	double t0 = tu_now_ms();
 
@@ -222,33 +161,33 @@ int main(void)
 	}
 	for (int round = 0; round < ROUNDS; round++)
 		for (int k = 0; k < 1 + NDEPTH; k++)
-			run_batch(&s[k], round == 0 ? WARMUP : 0);
+			bx.failures += tu_series_run(&s[k], round == 0 ? WARMUP : 0, run_once, "bench_intent");
 	for (int k = 0; k < 1 + NDEPTH; k++)
-		st[k] = stats_of(&s[k]);
+		st[k] = tu_series_stats(&s[k]);
 
 	snprintf(note, sizeof(note), "EVP_PKEY_verify, 32-byte digest, n=%d, p50 %.2f", s[0].n,
 		 st[0].p50);
-	print_fig("ecdsa_p256_verify_us", st[0].ok, st[0].mean, 2, note);
+	tu_print_fig("ecdsa_p256_verify_us", st[0].ok, st[0].mean, 2, note);
 	snprintf(note, sizeof(note), "n=%d", s[0].n);
-	print_fig("ecdsa_p256_verifies_per_s", st[0].ok && st[0].mean > 0,
+	tu_print_fig("ecdsa_p256_verifies_per_s", st[0].ok && st[0].mean > 0,
 		  st[0].mean > 0 ? 1e6 / st[0].mean : 0, 0, note);
 	for (int d = 0; d < NDEPTH; d++) {
-		struct stats c = st[1 + d];
+		struct tu_stats c = st[1 + d];
 
 		snprintf(name, sizeof(name), "intent_verify_us_depth%d", d);
 		snprintf(note, sizeof(note), "n=%d, p50 %.2f", s[1 + d].n, c.p50);
-		print_fig(name, c.ok, c.mean, 2, note);
+		tu_print_fig(name, c.ok, c.mean, 2, note);
 		snprintf(name, sizeof(name), "intent_signatures_depth%d", d);
 		if (d == 0)
 			snprintf(note, sizeof(note), "the grant");
 		else
 			snprintf(note, sizeof(note), "the grant + %d x (delegation + %d x5c certs)",
 				 d, sk_X509_num(fx.a.chain));
-		print_fig(name, 1, bx.sigs[d], 0, note);
+		tu_print_fig(name, 1, bx.sigs[d], 0, note);
 		snprintf(name, sizeof(name), "intent_verify_ratio_depth%d_over_ecdsa", d);
 		snprintf(note, sizeof(note), "floor %d; p50 ratio %.2f", bx.sigs[d],
 			 st[0].p50 > 0 ? c.p50 / st[0].p50 : 0);
-		print_fig(name, c.ok && st[0].ok && st[0].mean > 0,
+		tu_print_fig(name, c.ok && st[0].ok && st[0].mean > 0,
 			  st[0].mean > 0 ? c.mean / st[0].mean : 0, 2, note);
 	}
 	printf("# bench_intent: %.1f s, %d failure(s)\n", (tu_now_ms() - t0) / 1e3, bx.failures);
