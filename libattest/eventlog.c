@@ -8,6 +8,7 @@
 
 #include "err.h"
 #include "eventlog.h"
+#include "tpmsw.h"
 
 static const uint8_t SPEC_ID[16] = "Spec ID Event03";   /* with its NUL */
 static const uint8_t STARTUP_LOCALITY[16] = "StartupLocality"; /* with its NUL */
@@ -77,20 +78,10 @@ static size_t known_size(uint16_t alg)
 	}
 }
 
+/* The TPM's hash algorithms, and SHA-1: event logs still carry its bank. */
 static const EVP_MD *writer_md(uint16_t alg)
 {
-	switch (alg) {
-	case TPM2_ALG_SHA1:
-		return EVP_sha1();
-	case TPM2_ALG_SHA256:
-		return EVP_sha256();
-	case TPM2_ALG_SHA384:
-		return EVP_sha384();
-	case TPM2_ALG_SHA512:
-		return EVP_sha512();
-	default:
-		return NULL;
-	}
+	return alg == TPM2_ALG_SHA1 ? EVP_sha1() : attest_tpm_md(alg);
 }
 
 /* The TCG_PCR_EVENT header and its Spec ID event. */
