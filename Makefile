@@ -129,6 +129,7 @@ test-bins: $(LIB_A) $(LIB_SO) $(BINS) $(TEST_BINS) $(AGENT_BINS) $(EXAMPLE_BINS)
 
 check: deps
 	@sh scripts/check-docs.sh
+	@sh scripts/banned.sh
 	@$(MAKE) --no-print-directory test-bins
 	@$(MAKE) --no-print-directory fuzz-replay
 	@BUILD=$(BUILD) sh tests/run-tests.sh $(TEST_BINS)

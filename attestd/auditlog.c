@@ -49,7 +49,7 @@ static int checkpoint(struct attestd *d, const char *why)
 	int r;
 
 	if (d->tpm == NULL && tpm_reconnect(d) != ATTEST_OK)
-		return attest_fail(ATTEST_E_TPM, "TPM unreachable: %s", attest_errdetail());
+		return attest_fail_wrap(ATTEST_E_TPM, "TPM unreachable");
 	if ((r = attest_audit_checkpoint(d->audit, d->tpm, &c)) != ATTEST_OK) {
 		char detail[512];
 

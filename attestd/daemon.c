@@ -281,7 +281,7 @@ static cJSON *attestd_dispatch(void *arg, const struct attestd_peer *peer, const
 	if ((r = attest_json_str(req, "op", 16, &op)) != ATTEST_OK)
 		goto out;
 	if (d->tpm == NULL && (r = tpm_reconnect(d)) != ATTEST_OK) {
-		r = attest_fail(ATTEST_E_TPM, "TPM unreachable: %s", attest_errdetail());
+		r = attest_fail_wrap(ATTEST_E_TPM, "TPM unreachable");
 		goto out;
 	}
 	if (strcmp(op, "issue") == 0) {

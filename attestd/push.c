@@ -299,10 +299,7 @@ static void start_round(evutil_socket_t fd, short what, void *arg)
 
 static int tpm_unreachable(void)
 {
-	char why[512];
-
-	snprintf(why, sizeof(why), "%s", attest_errdetail());
-	return attest_fail(ATTEST_E_TPM, "TPM unreachable: %s", why);
+	return attest_fail_wrap(ATTEST_E_TPM, "TPM unreachable");
 }
 
 /* Quote with the nonce and read the PCRs; the PCRs are read first and the

@@ -8,7 +8,8 @@
 # (the verifier's SQLite store, its database in the same scratch dir),
 # bench_policy, bench_decide (in-process decisions), bench_audit (audit log
 # appends and verification) and bench_verifier (the HTTP decision endpoint
-# with attestd pushing), and removes everything on exit. Report only: a
+# with attestd pushing), bench_json (JSON parsing stays linear in its input),
+# and removes everything on exit. Report only: a
 # missing tool or a failed run prints a
 # message and the exit status says so, but `make bench` never fails on it.
 set -eu
@@ -63,7 +64,7 @@ echo "# $(swtpm --version 2>&1 | head -n 1); $(tpm2_sign --version 2>&1 | sed -n
 rc=0
 for b in "$bin" "$issue_bin" "$BUILD/bench/bench_intent" "$BUILD/bench/bench_quote" \
 	"$BUILD/bench/bench_store" "$BUILD/bench/bench_policy" "$BUILD/bench/bench_decide" \
-	"$BUILD/bench/bench_audit" "$BUILD/bench/bench_verifier"; do
+	"$BUILD/bench/bench_audit" "$BUILD/bench/bench_verifier" "$BUILD/bench/bench_json"; do
 	if [ ! -x "$b" ]; then
 		echo "run-bench: $b missing; run 'make bench'" >&2
 		rc=1

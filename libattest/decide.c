@@ -431,7 +431,7 @@ static int split_scopes(struct leaf *l, X509 *leaf)
 	if (r == ATTEST_E_NOT_FOUND)
 		return ATTEST_OK;
 	if (r != ATTEST_OK)
-		return attest_fail(ATTEST_E_CHAIN_UNTRUSTED, "leaf scopes: %s", attest_errdetail());
+		return attest_fail_wrap(ATTEST_E_CHAIN_UNTRUSTED, "leaf scopes");
 	l->has_scopes = 1;
 	l->scopes_buf = s;
 	for (char *save = NULL, *q = strtok_r(s, " ", &save); (p = q) != NULL;
@@ -479,7 +479,7 @@ static int verify_leaf(struct attest_decider *d, const struct attest_decide_req 
 	}
 	if ((r = attest_x509_one_san_uri(leaf, &uri)) != ATTEST_OK ||
 	    (r = attest_agent_id_parse(uri, &id)) != ATTEST_OK) {
-		r = attest_fail(ATTEST_E_PATH, "leaf ID: %s", attest_errdetail());
+		r = attest_fail_wrap(ATTEST_E_PATH, "leaf ID");
 		goto out;
 	}
 	l = &d->leaves[slot(key, LEAF_SLOTS)];
@@ -524,7 +524,7 @@ static int verify_leaf(struct attest_decider *d, const struct attest_decide_req 
 			}
 			l->intent_exp = attest_intent_chain_expiry(l->intent);
 		} else if (ir != ATTEST_E_NOT_FOUND) {
-			r = attest_fail(ATTEST_E_INTENT_CHAIN, "leaf intent: %s", attest_errdetail());
+			r = attest_fail_wrap(ATTEST_E_INTENT_CHAIN, "leaf intent");
 			leaf_clear(l);
 			goto out;
 		}
@@ -593,8 +593,8 @@ static int check_delegators(struct attest_decider *d, const struct leaf *l)
 			return attest_fail(ATTEST_E_INTENT_CHAIN, "delegator %u unknown", i);
 		if ((r = host_facts(d, host, &hf)) != ATTEST_OK ||
 		    (r = agent_facts(d, id, &af)) != ATTEST_OK)
-			return attest_fail(r == ATTEST_E_REVOKED ? r : ATTEST_E_REVOKED,
-					   "delegator: %s", attest_errdetail());
+			return attest_fail_wrap(r == ATTEST_E_REVOKED ? r : ATTEST_E_REVOKED,
+						"delegator");
 	}
 	return ATTEST_OK;
 }

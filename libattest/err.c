@@ -118,11 +118,27 @@ const char *attest_errdetail(void) { return detail; }
 
 void attest_errclear(void) { detail[0] = '\0'; }
 
-static void vset(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+/* Every setter formats into a scratch buffer and only then replaces the
+ * detail, so an argument that points into the detail itself (a caller
+ * passing attest_errdetail()) reads the old text intact: aliasing cannot
+ * garble a message by construction. */
+static void vset(const char *tail, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
 
-static void vset(const char *fmt, va_list ap)
+static void vset(const char *tail, const char *fmt, va_list ap)
 {
-	vsnprintf(detail, sizeof(detail), fmt, ap);
+	char buf[sizeof(detail)];
+	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+
+	if (n < 0)
+		buf[0] = '\0';
+	if (tail != NULL && tail[0] != '\0') {
+		size_t used = strlen(buf);
+
+		if (used < sizeof(buf) - 1)
+			snprintf(buf + used, sizeof(buf) - used, ": %s", tail);
+	}
+	memcpy(detail, buf, strlen(buf) + 1);
 }
 
 static void append(const char *s)
@@ -138,7 +154,19 @@ int attest_fail(int code, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vset(fmt, ap);
+	vset(NULL, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+int attest_fail_wrap(int code, const char *fmt, ...)
+{
+	char inner[sizeof(detail)];
+	va_list ap;
+
+	memcpy(inner, detail, sizeof(inner));
+	va_start(ap, fmt);
+	vset(inner, fmt, ap);
 	va_end(ap);
 	return code;
 }
@@ -149,7 +177,7 @@ int attest_fail_tss(int code, uint32_t rc, const char *fmt, ...)
 	char buf[160];
 
 	va_start(ap, fmt);
-	vset(fmt, ap);
+	vset(NULL, fmt, ap);
 	va_end(ap);
 	snprintf(buf, sizeof(buf), ": %s (0x%x)", Tss2_RC_Decode(rc), (unsigned)rc);
 	append(buf);
@@ -164,7 +192,7 @@ int attest_fail_ossl(int code, const char *fmt, ...)
 	int first = 1;
 
 	va_start(ap, fmt);
-	vset(fmt, ap);
+	vset(NULL, fmt, ap);
 	va_end(ap);
 	while ((e = ERR_get_error()) != 0) {
 		if (first) {

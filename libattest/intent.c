@@ -114,10 +114,7 @@ const char *attest_purpose_name(enum attest_purpose p)
 /* Prefix the current detail with where it happened, keeping the code. */
 static int at(int code, const char *where)
 {
-	char inner[512];
-
-	snprintf(inner, sizeof(inner), "%s", attest_errdetail());
-	return attest_fail(code, "%s: %s", where, inner);
+	return attest_fail_wrap(code, "%s", where);
 }
 
 /* ---- field rules, shared by making and parsing ---- */
@@ -740,7 +737,7 @@ int attest_intent_grant_make(EVP_PKEY *issuer_key, const char *iss, const struct
 	    (r = fill_list(&h.resources, c->resources, c->nresources, "resources")) != ATTEST_OK)
 		return r;
 	if ((r = hop_fields_ok(&h)) != ATTEST_OK)
-		return attest_fail(ATTEST_E_INVALID_ARG, "intent grant: %s", attest_errdetail());
+		return attest_fail_wrap(ATTEST_E_INVALID_ARG, "intent grant");
 	if (h.nbf >= h.exp || h.iat > h.exp)
 		return attest_fail(ATTEST_E_INVALID_ARG, "intent grant: want nbf < exp and iat <= exp");
 	if ((o = cJSON_CreateObject()) == NULL) {
@@ -865,7 +862,7 @@ int attest_intent_delegate(EVP_PKEY *leaf_key, STACK_OF(X509) *leaf_chain, const
 		goto out;
 	}
 	if ((r = hop_fields_ok(&h)) != ATTEST_OK) {
-		r = attest_fail(ATTEST_E_INVALID_ARG, "delegation: %s", attest_errdetail());
+		r = attest_fail_wrap(ATTEST_E_INVALID_ARG, "delegation");
 		goto out;
 	}
 	if (h.iat > h.exp) {
@@ -1021,7 +1018,7 @@ static int check_delegator(const struct attest_intent_trust *t, const struct hop
 	X509_STORE_CTX *ctx = NULL;
 	STACK_OF(X509) *untrusted = NULL;
 	X509 *leaf = sk_X509_value(h->x5c, 0);
-	char *san = NULL, inner[512];
+	char *san = NULL;
 	uint32_t ku;
 	int r;
 
@@ -1055,8 +1052,7 @@ static int check_delegator(const struct attest_intent_trust *t, const struct hop
 		goto out;
 	}
 	if (attest_verify_path(X509_STORE_CTX_get0_chain(ctx)) != ATTEST_OK) {
-		snprintf(inner, sizeof(inner), "%s", attest_errdetail());
-		r = attest_fail(ATTEST_E_INTENT_CHAIN, "delegation %u: x5c: %s", k, inner);
+		r = attest_fail_wrap(ATTEST_E_INTENT_CHAIN, "delegation %u: x5c", k);
 		goto out;
 	}
 	if (attest_x509_one_san_uri(leaf, &san) != ATTEST_OK || strcmp(san, h->iss) != 0) {

@@ -10,31 +10,101 @@
 #include "err.h"
 #include "json.h"
 
-static int check_tree(const cJSON *node, int depth)
+/* Structure caps, checked in one pass over the bytes before cJSON builds
+ * anything: nesting depth and members per object or array. This is not a
+ * second JSON parser (cJSON still decides what is valid JSON); it only tracks
+ * strings, brackets and commas so that a hostile document is refused at the
+ * first byte over a cap, in time linear in its length. Commas are counted per
+ * open container, so a container of k members shows k - 1 commas. */
+static int scan_caps(const char *p, size_t len, size_t max_members)
 {
-	if (depth > ATTEST_JSON_MAX_DEPTH)
-		return attest_fail(ATTEST_E_PARSE, "JSON nested deeper than %d",
-				   ATTEST_JSON_MAX_DEPTH);
-	for (const cJSON *c = node->child; c != NULL; c = c->next) {
-		if (cJSON_IsObject(node)) {
-			for (const cJSON *d = node->child; d != c; d = d->next)
-				if (strcmp(d->string, c->string) == 0)
-					return attest_fail(ATTEST_E_DUPLICATE_KEY,
-							   "duplicate JSON key \"%.64s\"",
-							   c->string);
+	size_t commas[ATTEST_JSON_MAX_DEPTH];
+	size_t depth = 0;
+	int in_str = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		char ch = p[i];
+
+		if (in_str) {
+			if (ch == '\\') {
+				/* cJSON decodes \u0000 into a NUL that silently ends the
+				 * C string: "web-01\u0000x" would read as "web-01" */
+				if (len - i >= 6 && p[i + 1] == 'u' && memcmp(p + i + 2, "0000", 4) == 0)
+					return attest_fail(ATTEST_E_PARSE, "\\u0000 in JSON message");
+				i++; /* the escaped character cannot end the string */
+			} else if (ch == '"') {
+				in_str = 0;
+			}
+			continue;
 		}
-		int r = check_tree(c, depth + 1);
-		if (r != ATTEST_OK)
-			return r;
+		switch (ch) {
+		case '"':
+			in_str = 1;
+			break;
+		case '{':
+		case '[':
+			if (depth == ATTEST_JSON_MAX_DEPTH)
+				return attest_fail(ATTEST_E_PARSE, "JSON nested deeper than %d at byte %zu",
+						   ATTEST_JSON_MAX_DEPTH, i);
+			commas[depth++] = 0;
+			break;
+		case '}':
+		case ']':
+			if (depth > 0)
+				depth--;
+			break;
+		case ',':
+			if (depth > 0 && ++commas[depth - 1] >= max_members)
+				return attest_fail(ATTEST_E_TOO_LARGE,
+						   "JSON object or array of more than %zu members at byte %zu",
+						   max_members, i);
+			break;
+		default:
+			break;
+		}
 	}
 	return ATTEST_OK;
 }
 
-int attest_json_parse(const void *buf, size_t len, size_t cap, cJSON **out)
+static int key_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Duplicate keys (cJSON keeps them) by sorting each object's keys: O(n log n)
+ * in the members, never pairwise. keys has room for max_members pointers. */
+static int check_dups(const cJSON *node, const char **keys, size_t max_members)
+{
+	for (const cJSON *c = node->child; c != NULL; c = c->next) {
+		int r = check_dups(c, keys, max_members);
+
+		if (r != ATTEST_OK)
+			return r;
+	}
+	if (cJSON_IsObject(node)) {
+		size_t n = 0;
+
+		for (const cJSON *c = node->child; c != NULL; c = c->next) {
+			if (n == max_members) /* scan_caps let no more through */
+				return attest_fail(ATTEST_E_INTERNAL, "JSON member count over its cap");
+			keys[n++] = c->string;
+		}
+		qsort(keys, n, sizeof(*keys), key_cmp);
+		for (size_t i = 1; i < n; i++)
+			if (strcmp(keys[i - 1], keys[i]) == 0)
+				return attest_fail(ATTEST_E_DUPLICATE_KEY, "duplicate JSON key \"%.64s\"",
+						   keys[i]);
+	}
+	return ATTEST_OK;
+}
+
+int attest_json_parse_limited(const void *buf, size_t len, size_t cap, size_t max_members,
+			      cJSON **out)
 {
 	const char *end = NULL;
 	const char *p = buf;
-	cJSON *root;
+	const char **keys = NULL;
+	cJSON *root = NULL;
 	int r;
 
 	*out = NULL;
@@ -43,13 +113,12 @@ int attest_json_parse(const void *buf, size_t len, size_t cap, cJSON **out)
 				   len, cap);
 	if (len == 0)
 		return attest_fail(ATTEST_E_PARSE, "empty JSON message");
+	if (max_members == 0)
+		return attest_fail(ATTEST_E_INVALID_ARG, "JSON member cap of 0");
 	if (memchr(p, '\0', len) != NULL)
 		return attest_fail(ATTEST_E_PARSE, "NUL byte in JSON message");
-	/* cJSON decodes \u0000 into a NUL that silently ends the C string:
-	 * "web-01\u0000x" would read as "web-01". Refuse the escape. */
-	for (size_t i = 0; i + 6 <= len; i++)
-		if (p[i] == '\\' && p[i + 1] == 'u' && memcmp(p + i + 2, "0000", 4) == 0)
-			return attest_fail(ATTEST_E_PARSE, "\\u0000 in JSON message");
+	if ((r = scan_caps(p, len, max_members)) != ATTEST_OK)
+		return r;
 	root = cJSON_ParseWithLengthOpts(p, len, &end, 0);
 	if (root == NULL)
 		return attest_fail(ATTEST_E_PARSE, "invalid JSON near byte %td",
@@ -57,20 +126,30 @@ int attest_json_parse(const void *buf, size_t len, size_t cap, cJSON **out)
 	while (end < p + len && (*end == ' ' || *end == '\n' || *end == '\r' || *end == '\t'))
 		end++;
 	if (end != p + len) {
-		cJSON_Delete(root);
-		return attest_fail(ATTEST_E_PARSE, "%td trailing bytes after JSON value",
-				   (p + len) - end);
+		r = attest_fail(ATTEST_E_PARSE, "%td trailing bytes after JSON value", (p + len) - end);
+		goto out;
 	}
 	if (!cJSON_IsObject(root)) {
-		cJSON_Delete(root);
-		return attest_fail(ATTEST_E_PARSE, "JSON message is not an object");
+		r = attest_fail(ATTEST_E_PARSE, "JSON message is not an object");
+		goto out;
 	}
-	if ((r = check_tree(root, 0)) != ATTEST_OK) {
-		cJSON_Delete(root);
-		return r;
+	if ((keys = malloc(max_members * sizeof(*keys))) == NULL) {
+		r = attest_fail(ATTEST_E_NOMEM, "JSON key index");
+		goto out;
 	}
+	if ((r = check_dups(root, keys, max_members)) != ATTEST_OK)
+		goto out;
 	*out = root;
-	return ATTEST_OK;
+	root = NULL; /* transferred */
+out:
+	free(keys);
+	cJSON_Delete(root);
+	return r;
+}
+
+int attest_json_parse(const void *buf, size_t len, size_t cap, cJSON **out)
+{
+	return attest_json_parse_limited(buf, len, cap, ATTEST_JSON_MAX_MEMBERS, out);
 }
 
 int attest_json_str(const cJSON *obj, const char *key, size_t maxlen, const char **out)

@@ -1,7 +1,9 @@
 /* json.h - strict JSON on top of cJSON for untrusted messages.
  *
- * attest_json_parse() enforces a byte cap and a nesting cap, rejects trailing
- * bytes and duplicate object keys (cJSON itself keeps duplicates). The typed
+ * attest_json_parse() enforces a byte cap, a nesting cap and a cap on the
+ * members of every object and array (all checked in one linear pass before
+ * cJSON builds a tree), rejects trailing bytes and duplicate object keys
+ * (cJSON itself keeps duplicates; found by sorting, O(n log n)). The typed
  * getters check type and length of each field; binary fields are base64
  * (RFC 4648, padded) and 64-bit integers travel as decimal strings because
  * cJSON numbers are doubles.
@@ -17,9 +19,19 @@
 #include "attest/attest.h"
 
 #define ATTEST_JSON_MAX_DEPTH 16
+/* members of one object or array: the largest lists we accept are 1000
+ * policy rules and 1024 agents in an inventory report */
+#define ATTEST_JSON_MAX_MEMBERS 1024
 
+/* Parse one JSON object of at most cap bytes. *out is the caller's
+ * (cJSON_Delete). Codes: ATTEST_E_TOO_LARGE (bytes or members over a cap),
+ * ATTEST_E_PARSE (invalid, too deep, trailing bytes, NUL, \u0000, not an
+ * object), ATTEST_E_DUPLICATE_KEY. */
 int attest_json_parse(const void *buf, size_t len, size_t cap,
 		      cJSON **out) ATTEST_MUST_CHECK;
+/* As attest_json_parse with another member cap (benchmarks, tests). */
+int attest_json_parse_limited(const void *buf, size_t len, size_t cap, size_t max_members,
+			      cJSON **out) ATTEST_MUST_CHECK;
 /* Required string field of at most maxlen bytes; *out points into obj. */
 int attest_json_str(const cJSON *obj, const char *key, size_t maxlen,
 		    const char **out) ATTEST_MUST_CHECK;

@@ -7,6 +7,11 @@ if grep -nE "$pat" $(find libattest attestd provisioning verifier tests bench in
 	echo "banned.sh: banned function used (see STYLE.md)" >&2
 	exit 1
 fi
+# a detail is wrapped with attest_fail_wrap, never passed back into attest_fail
+if grep -nE '\battest_fail(_tss|_ossl)?[[:space:]]*\(.*attest_errdetail[[:space:]]*\(' $(find libattest attestd provisioning verifier -name '*.[ch]'); then
+	echo "banned.sh: wrap a detail with attest_fail_wrap, not attest_fail(..., attest_errdetail())" >&2
+	exit 1
+fi
 # libattest never prints or exits
 if grep -nE '\b(exit|abort|printf|puts)[[:space:]]*\(|fprintf[[:space:]]*\((stdout|stderr)' libattest/*.c; then
 	echo "banned.sh: libattest must not print or exit" >&2

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "err.h"
 #include "fileio.h"
 #include "json.h"
 #include "x509.h"
@@ -156,6 +157,111 @@ static void test_json_strict(void)
 	cJSON_Delete(o);
 }
 
+/* A document of n members "kNNNNN":0 in one object (or n zeros in one array
+ * with array != 0), malloc'd. */
+static char *many_members(size_t n, int array, size_t *len)
+{
+	char *s = malloc(16 + n * 16), *p = s;
+
+	CU_ASSERT_FATAL(s != NULL);
+	p += snprintf(p, 16, "%s", array ? "{\"a\":[" : "{");
+	for (size_t i = 0; i < n; i++)
+		p += array ? snprintf(p, 16, "%s0", i ? "," : "")
+			   : snprintf(p, 16, "%s\"k%06zu\":0", i ? "," : "", i);
+	p += snprintf(p, 4, "%s", array ? "]}" : "}");
+	*len = (size_t)(p - s);
+	return s;
+}
+
+/* Caps are enforced while scanning, duplicates found by sorting, never
+ * pairwise (issue 10 item 9: 32k keys stalled the verifier for 2 s). */
+static void test_json_caps(void)
+{
+	cJSON *o = NULL;
+	size_t len;
+	char *doc;
+	char deep[64];
+
+	doc = many_members(ATTEST_JSON_MAX_MEMBERS, 0, &len);
+	TU_ASSERT_ERR(attest_json_parse(doc, len, 1 << 20, &o), ATTEST_OK);
+	CU_ASSERT(cJSON_GetArraySize(o) == ATTEST_JSON_MAX_MEMBERS);
+	cJSON_Delete(o);
+	o = NULL;
+	/* the last key repeats the first: found among 1024 */
+	memcpy(doc + len - 11, "k000000", 7);
+	TU_ASSERT_ERR(attest_json_parse(doc, len, 1 << 20, &o), ATTEST_E_DUPLICATE_KEY);
+	CU_ASSERT(strstr(attest_errdetail(), "k000000") != NULL);
+	free(doc);
+	doc = many_members(ATTEST_JSON_MAX_MEMBERS + 1, 0, &len);
+	TU_ASSERT_ERR(attest_json_parse(doc, len, 1 << 20, &o), ATTEST_E_TOO_LARGE);
+	CU_ASSERT(o == NULL);
+	/* a higher cap for the same bytes: parsed, and 32k keys stay cheap */
+	TU_ASSERT_ERR(attest_json_parse_limited(doc, len, 1 << 20, 2048, &o), ATTEST_OK);
+	cJSON_Delete(o);
+	o = NULL;
+	free(doc);
+	doc = many_members(32768, 0, &len);
+	TU_ASSERT_ERR(attest_json_parse_limited(doc, len, 1 << 20, 32768, &o), ATTEST_OK);
+	cJSON_Delete(o);
+	o = NULL;
+	memcpy(doc + len - 11, "k016384", 7);
+	TU_ASSERT_ERR(attest_json_parse_limited(doc, len, 1 << 20, 32768, &o),
+		      ATTEST_E_DUPLICATE_KEY);
+	free(doc);
+	doc = many_members(ATTEST_JSON_MAX_MEMBERS, 1, &len);
+	TU_ASSERT_ERR(attest_json_parse(doc, len, 1 << 20, &o), ATTEST_OK);
+	cJSON_Delete(o);
+	o = NULL;
+	free(doc);
+	doc = many_members(ATTEST_JSON_MAX_MEMBERS + 1, 1, &len);
+	TU_ASSERT_ERR(attest_json_parse(doc, len, 1 << 20, &o), ATTEST_E_TOO_LARGE);
+	free(doc);
+	/* commas and brackets inside strings are text */
+	parse_expect("{\"a\":\"[[[[[[[[[[[[[[[[[[[[,,,,\\\"{{{{\"}", ATTEST_OK);
+	/* an escaped backslash before u0000 is text; the escape itself is not */
+	parse_expect("{\"a\":\"\\\\u0000\"}", ATTEST_OK);
+	parse_expect("{\"a\":\"x\\u0000y\"}", ATTEST_E_PARSE);
+	/* 16 levels of containers pass, 17 do not */
+	memset(deep, 0, sizeof(deep));
+	memcpy(deep, "{\"a\":", 5);
+	memset(deep + 5, '[', 15);
+	memset(deep + 20, ']', 15);
+	deep[35] = '}';
+	parse_expect(deep, ATTEST_OK);
+	memset(deep, 0, sizeof(deep));
+	memcpy(deep, "{\"a\":", 5);
+	memset(deep + 5, '[', 16);
+	memset(deep + 21, ']', 16);
+	deep[37] = '}';
+	parse_expect(deep, ATTEST_E_PARSE);
+}
+
+/* A detail passed back into attest_fail must read intact (issue 10 item 18:
+ * "delegator: delegator: e://..."); attest_fail_wrap is the way to add context. */
+static void test_error_detail_wrapping(void)
+{
+	char expect[600];
+
+	(void)attest_fail(ATTEST_E_REVOKED, "host web-01 revoked");
+	(void)attest_fail_wrap(ATTEST_E_REVOKED, "delegator %d", 2);
+	CU_ASSERT_STRING_EQUAL(attest_errdetail(), "delegator 2: host web-01 revoked");
+	(void)attest_fail(ATTEST_E_TPM, "connection refused");
+	(void)attest_fail(ATTEST_E_TPM, "TPM unreachable: %s", attest_errdetail());
+	CU_ASSERT_STRING_EQUAL(attest_errdetail(), "TPM unreachable: connection refused");
+	(void)attest_fail_ossl(ATTEST_E_CRYPTO, "again: %s", attest_errdetail());
+	CU_ASSERT_STRING_EQUAL(attest_errdetail(), "again: TPM unreachable: connection refused");
+	/* a long detail is cut, never overrun */
+	memset(expect, 'x', sizeof(expect) - 1);
+	expect[sizeof(expect) - 1] = '\0';
+	(void)attest_fail(ATTEST_E_PARSE, "%s", expect);
+	(void)attest_fail_wrap(ATTEST_E_PARSE, "outer");
+	CU_ASSERT(strncmp(attest_errdetail(), "outer: xxxx", 11) == 0);
+	CU_ASSERT(strlen(attest_errdetail()) < 512);
+	attest_errclear();
+	(void)attest_fail_wrap(ATTEST_E_PARSE, "nothing before");
+	CU_ASSERT_STRING_EQUAL(attest_errdetail(), "nothing before");
+}
+
 static void test_base64_strict(void)
 {
 	static const struct {
@@ -216,6 +322,8 @@ int main(void)
 		{ "kill -9 at each step of an atomic write", test_kill_at_each_step },
 		{ "exclusive create, read caps, no symlinks", test_create_exclusive_and_read_caps },
 		{ "strict JSON", test_json_strict },
+		{ "JSON caps while scanning, duplicates by sorting", test_json_caps },
+		{ "error detail wrapping", test_error_detail_wrapping },
 		{ "strict base64", test_base64_strict },
 		{ "EK certificate from NV: header and padding", test_ek_cert_unwrap },
 		{ NULL, NULL },
