@@ -151,11 +151,51 @@ void tu_sort_doubles(double *v, size_t n)
 	qsort(v, n, sizeof(*v), cmp_double);
 }
 
+/* TU_ENV_ALLOW_JSON's names plus attestd's default agent environment
+ * (attestd/registry.c agent_env_default). */
+static int env_kept(const char *entry)
+{
+	static const char *const keep[] = { "ATTEST_*", "BUILD", "TMPDIR", "TSS2_LOG",
+					    "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS",
+					    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "PWD",
+					    "SHLVL", "_", "LANG", "LANGUAGE", "LC_*", "TERM", "TZ" };
+	size_t n = strcspn(entry, "=");
+
+	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
+		size_t k = strlen(keep[i]);
+
+		if (keep[i][k - 1] == '*' ? n >= k - 1 && strncmp(entry, keep[i], k - 1) == 0
+					  : n == k && strncmp(entry, keep[i], k) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static void env_scrub(void)
+{
+	extern char **environ;
+	char name[256];
+
+	for (size_t i = 0; environ != NULL && environ[i] != NULL;) {
+		size_t n = strcspn(environ[i], "=");
+
+		if (env_kept(environ[i]) || n == 0 || n >= sizeof(name)) {
+			i++;
+			continue;
+		}
+		memcpy(name, environ[i], n);
+		name[n] = '\0';
+		if (unsetenv(name) != 0)
+			i++;
+	}
+}
+
 int tu_main(const char *suite, const struct tu_test *tests)
 {
 	CU_pSuite s;
 	unsigned failures;
 
+	env_scrub();
 	if (CU_initialize_registry() != CUE_SUCCESS)
 		return 2;
 	if ((s = CU_add_suite(suite, NULL, NULL)) == NULL)
