@@ -90,7 +90,8 @@ int agent_risk_score(const struct agent *a)
  * the three variables systemd gives every service. Nothing here makes a
  * process load code or configuration from a place its caller chooses. */
 const char *const agent_env_default[] = { "PATH", "HOME", "USER", "LOGNAME", "SHELL", "PWD",
-					  "SHLVL", "_", "LANG", "LANGUAGE", "LC_*", "TERM", "TZ",
+					  "OLDPWD", "SHLVL", "_", "LANG", "LANGUAGE", "LC_*", "TERM",
+					  "TZ",
 					  "INVOCATION_ID", "JOURNAL_STREAM", "SYSTEMD_EXEC_PID",
 					  NULL };
 

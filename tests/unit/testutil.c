@@ -158,7 +158,7 @@ static int env_kept(const char *entry)
 	static const char *const keep[] = { "ATTEST_*", "BUILD", "TMPDIR", "TSS2_LOG",
 					    "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS",
 					    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "PWD",
-					    "SHLVL", "_", "LANG", "LANGUAGE", "LC_*", "TERM", "TZ" };
+					    "OLDPWD", "SHLVL", "_", "LANG", "LANGUAGE", "LC_*", "TERM", "TZ" };
 	size_t n = strcspn(entry, "=");
 
 	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
@@ -171,10 +171,16 @@ static int env_kept(const char *entry)
 	return 0;
 }
 
+/* Drop the other variables and, if there were any, exec ourselves again
+ * with what is left: /proc/PID/environ is the initial block, which
+ * unsetenv() does not change, and attestd reads that block when a test
+ * process is itself the measured caller (attestctl cert's parent). */
 static void env_scrub(void)
 {
 	extern char **environ;
-	char name[256];
+	char name[256], argv0[1024] = "";
+	int removed = 0;
+	FILE *f;
 
 	for (size_t i = 0; environ != NULL && environ[i] != NULL;) {
 		size_t n = strcspn(environ[i], "=");
@@ -187,7 +193,18 @@ static void env_scrub(void)
 		name[n] = '\0';
 		if (unsetenv(name) != 0)
 			i++;
+		else
+			removed = 1;
 	}
+	if (!removed || (f = fopen("/proc/self/cmdline", "r")) == NULL)
+		return;
+	if (fread(argv0, 1, sizeof(argv0) - 1, f) > 0) {
+		char *argv[] = { argv0, NULL };
+
+		fflush(NULL);
+		execve("/proc/self/exe", argv, environ);
+	}
+	fclose(f); /* the exec failed: go on with the scrubbed copy */
 }
 
 int tu_main(const char *suite, const struct tu_test *tests)
