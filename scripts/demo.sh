@@ -55,7 +55,15 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 step() { printf '\n== %s\n' "$*"; }
-run() { printf '$ %s\n' "$*"; "$@"; }
+# Agents start without the demo's own variables (ATTEST_TCTI, the join
+# token): attestd allows them only the registered environment.
+run() {
+	printf '$ %s\n' "$*"
+	case $1 in
+	agents/*) env -u ATTEST_TCTI -u ATTEST_JOIN_TOKEN "$@" ;;
+	*) "$@" ;;
+	esac
+}
 
 cd "$WORK"
 DAY0=$(date -u +%F) # the report of step 28 covers the demo's days
