@@ -6,8 +6,9 @@
  *   - the environment allowlist: OPENSSL_CONF, GCONV_PATH, NODE_OPTIONS,
  *     PERL5OPT and unknown variables refused by name, an extension given at
  *     registration accepted (and kept across a restart), loader variables
- *     refused at registration, the uid checked before the environment is
- *     read, the environment capped;
+ *     refused at registration (and a record edited to hold one is not
+ *     loaded), records from before env_allow still load, the uid checked
+ *     before the environment is read, the environment capped;
  *   - an interpreted agent started in `unshare -Urm` with another script
  *     bind-mounted over the registered one is refused;
  *   - "scopes": [] never yields the registered scopes.
@@ -235,6 +236,66 @@ static void test_env_allowlist(void)
 	daemon_down(&d);
 }
 
+/* Rewrite STATE/agents/NAME.json with its env_allow member removed
+ * (allow == NULL: a record written before env_allow existed) or replaced. */
+static void edit_record(struct daemon *d, const char *name, const char *allow_json)
+{
+	char path[800];
+	char *text, *out;
+	size_t n;
+	cJSON *o;
+
+	snprintf(path, sizeof(path), "%s/agents/%s.json", d->state, name);
+	text = tu_slurp(path, &n);
+	o = cJSON_ParseWithLength(text, n);
+	CU_ASSERT_FATAL(o != NULL);
+	cJSON_DeleteItemFromObjectCaseSensitive(o, "env_allow");
+	if (allow_json != NULL)
+		cJSON_AddItemToObject(o, "env_allow", cJSON_Parse(allow_json));
+	out = cJSON_PrintUnformatted(o);
+	CU_ASSERT_FATAL(out != NULL);
+	tu_write(path, out, strlen(out));
+	free(out);
+	free(text);
+	cJSON_Delete(o);
+}
+
+/* A record from before env_allow loads with the default set only; a
+ * record whose env_allow names a loader variable (edited on disk) is not
+ * loaded at all: that agent is unknown until registered again. */
+static void test_env_allow_records(void)
+{
+	static struct daemon d;
+	char a[700], json[2048], why[512];
+	char *clean[] = { "PATH=/usr/bin:/bin", NULL };
+	char *mine[] = { "PATH=/usr/bin:/bin", "MY_AGENT_MODE=1", NULL };
+
+	daemon_up(&d);
+	make_agent_binary(&d, "agent-a", NULL, a, sizeof(a));
+	snprintf(json, sizeof(json),
+		 "{\"op\":\"register\",\"name\":\"old\",\"binary\":\"%s\",\"uids\":[0],"
+		 "\"risk_tier\":\"low\",\"env_allow\":[\"MY_AGENT_*\"]}", a);
+	TU_ASSERT_ERR(register_raw(&d, json, why, sizeof(why)), ATTEST_OK);
+	snprintf(json, sizeof(json),
+		 "{\"op\":\"register\",\"name\":\"planted\",\"binary\":\"%s\",\"uids\":[0],"
+		 "\"risk_tier\":\"low\"}", a);
+	TU_ASSERT_ERR(register_raw(&d, json, why, sizeof(why)), ATTEST_OK);
+	expect_cert(&d, run_as(0, a, d.sock, ISSUE("old"), mine), "old");
+	daemon_stop(&d);
+	edit_record(&d, "old", NULL);
+	edit_record(&d, "planted", "[\"LD_PRELOAD\"]");
+	unlink(d.admin);
+	unlink(d.sock);
+	daemon_start(&d, "64");
+	expect_cert(&d, run_as(0, a, d.sock, ISSUE("old"), clean), "old");
+	expect_refused_why(run_as(0, a, d.sock, ISSUE("old"), mine), "ATTEST_E_ENV",
+			   "MY_AGENT_MODE");
+	expect_refused(run_as(0, a, d.sock, ISSUE("planted"), clean), "ATTEST_E_AGENT_UNKNOWN");
+	CU_ASSERT(tu_sh("grep -q 'planted.json unusable.*env_allow entry \"LD_PRELOAD\"' '%s'",
+			d.log) == 0);
+	daemon_down(&d);
+}
+
 /* The uid is checked before the environment is read: a process of a uid
  * the agent does not allow is refused for its uid even when its
  * environment is over the cap (which the same environment under the
@@ -396,6 +457,7 @@ int main(void)
 		{ "cache: tmpfs copy patched through MAP_SHARED refused", test_cache_poisoning },
 		{ "environment allowlist: refusals by name, extension, registration rules",
 		  test_env_allowlist },
+		{ "environment allowlist: old records, a planted loader entry", test_env_allow_records },
 		{ "environment read only after the uid check, and capped", test_env_after_uid },
 		{ "interpreted agent in another mount namespace refused", test_mount_namespace },
 		{ "\"scopes\": [] never yields the registered scopes", test_empty_scopes },
