@@ -98,7 +98,8 @@ static cJSON *op_request(const char *op)
 
 int cmd_agent_register(const struct cli_cmd *cmd, int argc, char **argv)
 {
-	const char *sock, *name, *binary, *script, *uids, *scopes, *tier, *classes, *ttl, *depth;
+	const char *sock, *name, *binary, *script, *uids, *scopes, *tier, *classes, *ttl, *depth,
+		*env_allow;
 	const struct cli_opt opts[] = {
 		{ "name", "NAME", "agent name, unique on this host (a-z 0-9 . -)", 1, &name },
 		{ "binary", "PATH", "agent executable, or its interpreter with --script", 1, &binary },
@@ -109,6 +110,9 @@ int cmd_agent_register(const struct cli_cmd *cmd, int argc, char **argv)
 		{ "classes", "C[,C]", "data classes it touches (phi, pii, financial, ...)", 0, &classes },
 		{ "max-ttl", "SECONDS", "longest certificate lifetime (300)", 0, &ttl },
 		{ "delegate-depth", "N", "how deep it may delegate, 0-3 (0: never)", 0, &depth },
+		{ "env-allow", "NAME[,NAME]",
+		  "environment variables it may start with beyond the default set (NAME or PREFIX*; "
+		  "never loader/runtime ones such as LD_*, OPENSSL_*, PYTHON*)", 0, &env_allow },
 		{ "admin-socket", "PATH", "attestd admin socket (" DEFAULT_ADMIN_SOCKET ")", 0, &sock },
 		{ 0 },
 	};
@@ -145,6 +149,7 @@ int cmd_agent_register(const struct cli_cmd *cmd, int argc, char **argv)
 	}
 	if ((r = add_list(req, "scopes", scopes)) != CLI_EXIT_OK ||
 	    (r = add_list(req, "data_classes", classes)) != CLI_EXIT_OK ||
+	    (r = add_list(req, "env_allow", env_allow)) != CLI_EXIT_OK ||
 	    (r = add_number(req, "max_ttl", ttl, 1, 86400)) != CLI_EXIT_OK ||
 	    (r = add_number(req, "delegate_depth", depth, 0, 3)) != CLI_EXIT_OK) {
 		cJSON_Delete(req);
@@ -214,7 +219,7 @@ int cmd_cert(const struct cli_cmd *cmd, int argc, char **argv)
 	const struct cli_opt opts[] = {
 		{ "agent", "NAME", "the registered agent that runs this command", 1, &agent },
 		{ "out", "DIR", "where to write cert.pem (chain) and key.pem (0600, dir 0700)", 1, &out },
-		{ "scopes", "S[,S]", "scopes to carry (default: all registered)", 0, &scopes },
+		{ "scopes", "S[,S]", "scopes to carry (default: all registered; empty: refused)", 0, &scopes },
 		{ "ttl", "SECONDS", "lifetime (default: the agent's maximum)", 0, &ttl_s },
 		{ "mode", "MODE", "strict (TPM signs the leaf) or session", 0, &mode },
 		{ "task", "ID", "task id recorded in the certificate", 0, &task },
@@ -276,6 +281,7 @@ int cmd_cert(const struct cli_cmd *cmd, int argc, char **argv)
 		for (p = strtok_r(copy, ",", &save); p != NULL && req.nscopes < MAX_LIST;
 		     p = strtok_r(NULL, ",", &save))
 			list[req.nscopes++] = p;
+		/* an empty --scopes is sent as [] and refused: never "all" */
 		req.scopes = list;
 	}
 	if ((r = attest_dir_ensure(out, 0700)) != ATTEST_OK) {

@@ -116,6 +116,20 @@ static int runs_script(pid_t pid, const char *script)
 	return r;
 }
 
+/* The agent's initial environment holds only the default variables and
+ * the ones its registration added (docs/agents.md, "Environment"). */
+static int env_allowed(const struct agent *a, const struct attest_proc_pin *pin)
+{
+	const char *allow[AGENT_ENV_DEFAULT_MAX + AGENT_MAX_ENV_ALLOW];
+	size_t n = 0;
+
+	for (size_t i = 0; agent_env_default[i] != NULL && n < AGENT_ENV_DEFAULT_MAX; i++)
+		allow[n++] = agent_env_default[i];
+	for (size_t i = 0; i < a->nenv_allow; i++)
+		allow[n++] = a->env_allow[i];
+	return attest_proc_env_check(pin, allow, n, ATTEST_ENV_CAP_DEFAULT);
+}
+
 /* Who is asking, measured: the peer, or (with a pidfd) the peer's parent,
  * which must have the peer's uid. */
 int measure_caller(struct attestd *d, const struct attestd_peer *peer,
@@ -148,11 +162,14 @@ int measure_caller(struct attestd *d, const struct attestd_peer *peer,
 	if (info.tracer_pid != 0)
 		return attest_fail(ATTEST_E_TRACED, "pid %d is traced by pid %d", (int)target,
 				   (int)info.tracer_pid);
-	if (info.env_flags & (ATTEST_ENV_LD_PRELOAD | ATTEST_ENV_LD_AUDIT | ATTEST_ENV_LD_LIBRARY_PATH))
-		return attest_fail(ATTEST_E_ENV, "initial environment sets LD_PRELOAD, LD_AUDIT or "
-				   "LD_LIBRARY_PATH");
-	if (a->script[0] != '\0' && (info.env_flags & ATTEST_ENV_PYTHON))
-		return attest_fail(ATTEST_E_ENV, "initial environment sets PYTHON* variables");
+	/* only now, for a process of an allowed uid, is its environment read */
+	if ((r = env_allowed(a, pin)) != ATTEST_OK)
+		return r;
+	/* the script is measured by its path as attestd sees it: only right
+	 * if the process resolved that path in the same mount namespace and
+	 * under the same root */
+	if (a->script[0] != '\0' && (r = attest_proc_same_fs_view(pin)) != ATTEST_OK)
+		return r;
 	{
 		/* a binary of another size cannot match: refuse before hashing it
 		 * (a caller could otherwise make us hash a huge file) */

@@ -438,6 +438,17 @@ int do_issue(struct attestd *d, const struct attestd_peer *peer, const cJSON *re
 	    (r = int_field(req, "ttl", 1, 86400, &ttl)) != ATTEST_OK ||
 	    (r = str_list(req, "scopes", valid_scope, want, AGENT_MAX_SCOPES, &nwant)) != ATTEST_OK)
 		goto out;
+	{
+		/* "scopes": [] asks for nothing: it is refused, never read as
+		 * "all registered scopes" (docs/protocol.md, "issue") */
+		const cJSON *sc = cJSON_GetObjectItemCaseSensitive(req, "scopes");
+
+		if (sc != NULL && nwant == 0) {
+			r = attest_fail(ATTEST_E_SCOPE, "\"scopes\" is an empty list: name at least one "
+					"scope, or leave the field out for the registered ones");
+			goto out;
+		}
+	}
 	if (mode == NULL)
 		mode = "strict";
 	if (strcmp(mode, "strict") != 0 && strcmp(mode, "session") != 0) {

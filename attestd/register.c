@@ -71,11 +71,19 @@ static int measure_path(struct attestd *d, const char *path, char *resolved_out,
 	return attest_measure_file(d->cache, resolved, digest);
 }
 
+/* Only a length bound here: agent_env_pattern_ok() says what is wrong. */
+static int env_entry_len_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n > 0 && n <= ATTEST_ENV_NAME_MAX + 1;
+}
+
 int do_register(struct attestd *d, const cJSON *req, cJSON *reply)
 {
 	static const char *const keys[] = { "op", "name", "binary", "script", "uids", "scopes",
 					    "risk_tier", "data_classes", "max_ttl",
-					    "delegate_depth", NULL };
+					    "delegate_depth", "env_allow", NULL };
 	static const char *const tiers[] = { "low", "medium", "high", "critical" };
 	struct agent *a = NULL;
 	const cJSON *uids, *it;
@@ -127,8 +135,18 @@ int do_register(struct attestd *d, const cJSON *req, cJSON *reply)
 	if ((r = str_list(req, "scopes", valid_scope, a->scopes, AGENT_MAX_SCOPES, &a->nscopes)) != ATTEST_OK ||
 	    (r = join_scopes((const char *const *)a->scopes, a->nscopes, joined, sizeof(joined))) != ATTEST_OK ||
 	    (r = str_list(req, "data_classes", valid_class, a->classes, AGENT_MAX_CLASSES,
-			  &a->nclasses)) != ATTEST_OK)
+			  &a->nclasses)) != ATTEST_OK ||
+	    (r = str_list(req, "env_allow", env_entry_len_ok, a->env_allow, AGENT_MAX_ENV_ALLOW,
+			  &a->nenv_allow)) != ATTEST_OK)
 		goto out;
+	for (size_t i = 0; i < a->nenv_allow; i++) {
+		const char *why;
+
+		if (!agent_env_pattern_ok(a->env_allow[i], &why)) {
+			r = attest_fail(ATTEST_E_ENV, "env_allow entry \"%s\" %s", a->env_allow[i], why);
+			goto out;
+		}
+	}
 	if ((r = measure_path(d, binary, a->binary, sizeof(a->binary), a->exe_sha256)) != ATTEST_OK ||
 	    (r = file_size(a->binary, &a->exe_size)) != ATTEST_OK ||
 	    (script != NULL &&

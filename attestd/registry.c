@@ -13,6 +13,7 @@
 #include "err.h"
 #include "fileio.h"
 #include "json.h"
+#include "measure.h"
 #include "log.h"
 #include "registry.h"
 #include "tpmjson.h"
@@ -28,6 +29,8 @@ void agent_free(struct agent *a)
 		free(a->scopes[i]);
 	for (size_t i = 0; i < a->nclasses; i++)
 		free(a->classes[i]);
+	for (size_t i = 0; i < a->nenv_allow; i++)
+		free(a->env_allow[i]);
 	X509_free(a->agent_ca);
 	X509_free(a->session_cert);
 	EVP_PKEY_free(a->session_key);
@@ -81,6 +84,73 @@ int agent_risk_score(const struct agent *a)
 	return score > 100 ? 100 : score;
 }
 
+/* The environment every agent may start with (docs/agents.md,
+ * "Environment"): where to find programs, who and where the user is, and
+ * locale, terminal and time zone data from the system's own stores, plus
+ * the three variables systemd gives every service. Nothing here makes a
+ * process load code or configuration from a place its caller chooses. */
+const char *const agent_env_default[] = { "PATH", "HOME", "USER", "LOGNAME", "SHELL", "PWD",
+					  "OLDPWD", "SHLVL", "_", "LANG", "LANGUAGE", "LC_*", "TERM",
+					  "TZ",
+					  "INVOCATION_ID", "JOURNAL_STREAM", "SYSTEMD_EXEC_PID",
+					  NULL };
+
+/* Variables that make the dynamic loader, libc or a language runtime load
+ * or run code (or the libraries and configuration that do) from a place
+ * the process's starter chooses. An allowlist entry that could match one
+ * of these is refused at registration: env_allow cannot let them in. The
+ * list stops mistakes; the allowlist is what keeps the rest out. */
+static const char *const env_never[] = {
+	"LD_*", "GLIBC_TUNABLES", "GCONV_PATH", "GETCONF_DIR", "LOCPATH", "NLSPATH", "MALLOC_*",
+	"HOSTALIASES", "LOCALDOMAIN", "RES_OPTIONS", "RESOLV_HOST_CONF", "NIS_PATH", "TZDIR",
+	"OPENSSL_*", "PYTHON*", "NODE_*", "PERL*", "RUBY*", "GEM_*", "JAVA_TOOL_OPTIONS",
+	"_JAVA_OPTIONS", "JDK_JAVA_OPTIONS", "CLASSPATH", "BASH_ENV", "ENV", "SHELLOPTS",
+	"BASHOPTS", "PS4", "IFS", "LUA_*", "PHPRC", "PHP_INI_SCAN_DIR", "DOTNET_*", "CORECLR_*",
+	"COMPlus_*", "TCLLIBPATH", "GIO_*", "GTK_*", "QT_*", "GST_PLUGIN_*", "SSLKEYLOGFILE",
+	NULL
+};
+
+static size_t pat_stem(const char *p, int *prefix)
+{
+	size_t n = strlen(p);
+
+	*prefix = n > 0 && p[n - 1] == '*';
+	return *prefix ? n - 1 : n;
+}
+
+int agent_env_pattern_ok(const char *pat, const char **why)
+{
+	int prefix, nprefix;
+	size_t n = pat_stem(pat, &prefix);
+
+	if (n == 0 || n > ATTEST_ENV_NAME_MAX) {
+		*why = "must be a variable name of 1-128 bytes, or a prefix ending in '*'";
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char ch = pat[i];
+
+		if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || ch == '_' ||
+		      (i > 0 && ch >= '0' && ch <= '9'))) {
+			*why = "is not [A-Za-z_][A-Za-z0-9_]* with at most a trailing '*'";
+			return 0;
+		}
+	}
+	for (const char *const *v = env_never; *v != NULL; v++) {
+		size_t vn = pat_stem(*v, &nprefix);
+
+		if ((!prefix && !nprefix && n == vn && memcmp(pat, *v, n) == 0) ||
+		    (nprefix && n >= vn && memcmp(pat, *v, vn) == 0) ||
+		    (prefix && vn >= n && memcmp(*v, pat, n) == 0)) {
+			*why = "could name a variable that makes the loader, libc or a language "
+			       "runtime load code (LD_*, GCONV_PATH, OPENSSL_*, PYTHON*, NODE_*, "
+			       "PERL*, ...)";
+			return 0;
+		}
+	}
+	return 1;
+}
+
 static cJSON *str_array(char *const *v, size_t n)
 {
 	cJSON *arr = cJSON_CreateArray();
@@ -117,6 +187,7 @@ cJSON *agent_summary(const struct agent *a)
 	cJSON_AddItemToObject(o, "scopes", str_array(a->scopes, a->nscopes));
 	cJSON_AddStringToObject(o, "risk_tier", a->tier);
 	cJSON_AddItemToObject(o, "data_classes", str_array(a->classes, a->nclasses));
+	cJSON_AddItemToObject(o, "env_allow", str_array(a->env_allow, a->nenv_allow));
 	cJSON_AddNumberToObject(o, "risk_score", a->score);
 	cJSON_AddNumberToObject(o, "max_ttl", (double)a->max_ttl);
 	cJSON_AddNumberToObject(o, "delegate_depth", a->delegate_depth);
@@ -212,6 +283,9 @@ static int parse_record(const cJSON *o, struct agent *a)
 	    (r = get_fixed(o, "policy", a->policy, 32)) != ATTEST_OK ||
 	    (r = get_strs(o, "scopes", a->scopes, AGENT_MAX_SCOPES, &a->nscopes)) != ATTEST_OK ||
 	    (r = get_strs(o, "data_classes", a->classes, AGENT_MAX_CLASSES, &a->nclasses)) != ATTEST_OK ||
+	    (cJSON_GetObjectItemCaseSensitive(o, "env_allow") != NULL &&
+	     (r = get_strs(o, "env_allow", a->env_allow, AGENT_MAX_ENV_ALLOW, &a->nenv_allow)) !=
+		     ATTEST_OK) ||
 	    (r = attest_json_u64(o, "max_ttl", &ttl)) != ATTEST_OK ||
 	    (r = attest_json_u64(o, "binary_size", &a->exe_size)) != ATTEST_OK ||
 	    (r = attest_json_u64(o, "delegate_depth", &depth)) != ATTEST_OK ||
@@ -229,6 +303,15 @@ static int parse_record(const cJSON *o, struct agent *a)
 	if (ttl == 0 || ttl > 86400 || depth > 3 || !cJSON_IsBool(rev) || !cJSON_IsArray(uids)) {
 		r = attest_fail(ATTEST_E_PARSE, "max_ttl, delegate_depth, revoked or uids out of range");
 		goto out;
+	}
+	for (size_t i = 0; i < a->nenv_allow; i++) {
+		const char *why;
+
+		if (!agent_env_pattern_ok(a->env_allow[i], &why)) {
+			r = attest_fail(ATTEST_E_PARSE, "env_allow entry \"%s\" %s", a->env_allow[i],
+					why);
+			goto out;
+		}
 	}
 	a->max_ttl = (long)ttl;
 	a->delegate_depth = (int)depth;
@@ -266,6 +349,7 @@ static cJSON *record_json(const struct agent *a)
 	cJSON_AddItemToObject(o, "uids", uids);
 	cJSON_AddItemToObject(o, "scopes", str_array(a->scopes, a->nscopes));
 	cJSON_AddItemToObject(o, "data_classes", str_array(a->classes, a->nclasses));
+	cJSON_AddItemToObject(o, "env_allow", str_array(a->env_allow, a->nenv_allow));
 	cJSON_AddBoolToObject(o, "revoked", a->revoked);
 	ok = attest_json_add_str(o, "name", a->name) == ATTEST_OK &&
 	     attest_json_add_str(o, "id", a->id) == ATTEST_OK &&

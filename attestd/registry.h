@@ -22,6 +22,8 @@
 #define AGENT_MAX_UIDS 16
 #define AGENT_MAX_SCOPES 32
 #define AGENT_MAX_CLASSES 8
+#define AGENT_MAX_ENV_ALLOW 16
+#define AGENT_ENV_DEFAULT_MAX 32 /* entries of agent_env_default */
 #define AGENT_DEFAULT_TTL 300
 #define AGENT_PCR 23
 
@@ -41,6 +43,10 @@ struct agent {
 	char tier[16];
 	char *classes[AGENT_MAX_CLASSES];
 	size_t nclasses;
+	/* environment variables the agent may start with beyond the default
+	 * set (caller.c agent_env_default): names, or prefixes ending in '*' */
+	char *env_allow[AGENT_MAX_ENV_ALLOW];
+	size_t nenv_allow;
 	int score;
 	long max_ttl;
 	int delegate_depth; /* 0: may not delegate */
@@ -78,6 +84,14 @@ int registry_remove(struct registry *reg, struct agent *a);
 /* Take ownership of a (already saved). */
 int registry_add(struct registry *reg, struct agent *a);
 void agent_free(struct agent *a);
+/* The environment variables every agent may start with (NULL-terminated;
+ * docs/agents.md, "Environment"). */
+extern const char *const agent_env_default[];
+/* Whether pat may extend an agent's environment allowlist: a variable name
+ * or a prefix ending in '*', matching none of the loader and runtime
+ * variables that run code (LD_*, GCONV_PATH, OPENSSL_*, PYTHON*, ...).
+ * *why gets a constant reason when not. */
+int agent_env_pattern_ok(const char *pat, const char **why);
 
 /* Measurement binding an agent to its key (docs/agents.md):
  * SHA-256("attestd-agent-v1\0" || id || "\0" || uuid || "\0" || exe || script). */

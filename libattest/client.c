@@ -159,7 +159,7 @@ int attest_client_issue(const char *socket_path, const struct attest_cert_reques
 		cJSON_AddStringToObject(o, "intent", req->intent);
 	if (req->renew_pem != NULL)
 		cJSON_AddStringToObject(o, "renew", req->renew_pem);
-	if (req->nscopes > 0) {
+	if (req->scopes != NULL || req->nscopes > 0) {
 		if ((arr = cJSON_AddArrayToObject(o, "scopes")) == NULL) {
 			r = attest_fail(ATTEST_E_NOMEM, "scopes");
 			goto out;

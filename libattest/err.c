@@ -60,7 +60,7 @@ static const struct {
 	E(ATTEST_E_MEASUREMENT, "running binary or script differs from the registration"),
 	E(ATTEST_E_UID, "caller's uid is not allowed for this agent"),
 	E(ATTEST_E_TRACED, "caller is being traced"),
-	E(ATTEST_E_ENV, "caller's initial environment sets a loader or interpreter override"),
+	E(ATTEST_E_ENV, "caller's initial environment holds a variable its agent does not allow"),
 	E(ATTEST_E_PROC_CHANGED, "caller process changed (exited, exec'd or PID reused) during the request"),
 	E(ATTEST_E_REVOKED, "agent or host revoked"),
 	E(ATTEST_E_SCOPE, "scope not allowed"),

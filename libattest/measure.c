@@ -16,9 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <linux/magic.h>
 #include <openssl/evp.h>
 
 #include "err.h"
@@ -43,6 +45,8 @@
 /* Test seam, used by tests/unit/test_measure.c only (not exported from the
  * shared library): lookups answered from the cache. */
 size_t attest_measure_cache_hits(const struct attest_measure_cache *c);
+/* Test seam: 1 if the open file fd may be answered from the cache. */
+int attest_measure_cacheable(int fd);
 
 struct file_key {
 	dev_t dev;
@@ -347,81 +351,234 @@ static int parse_status(const char *buf, size_t len, pid_t pid, struct attest_pr
 		if (!seen[k])
 			return attest_fail(ATTEST_E_PARSE, "/proc/%ld/status: no %s line", (long)pid,
 					   keys[k]);
-	/* A zombie's environ reads as empty: it must not pass as clean. */
+	/* A zombie has no exe, environ or mappings left to judge. */
 	if (state == 'Z' || state == 'X')
 		return attest_fail(ATTEST_E_PROC_CHANGED, "process %ld has exited (state %c)",
 				   (long)pid, state);
 	return ATTEST_OK;
 }
 
-/* The environment is scanned as a stream of NUL-separated entries, keeping
- * only each entry's first bytes, so any size is handled in O(1) memory and
- * an entry split across reads is still seen. */
+/* ---- environment allowlist ---- */
+
+int attest_env_name_allowed(const char *name, size_t len, const char *const *allow,
+			    size_t nallow)
+{
+	for (size_t i = 0; i < nallow; i++) {
+		const char *pat = allow[i];
+		size_t pl;
+
+		if (pat == NULL)
+			continue;
+		pl = strlen(pat);
+		if (pl > 0 && pat[pl - 1] == '*') {
+			if (len >= pl - 1 && memcmp(name, pat, pl - 1) == 0)
+				return 1;
+		} else if (pl == len && memcmp(name, pat, len) == 0) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static bool env_name_char(char ch, bool first)
+{
+	return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || ch == '_' ||
+	       (!first && ch >= '0' && ch <= '9');
+}
+
+/* The environment is read as a stream of NUL-separated "NAME=value"
+ * entries, keeping only the name being read, so a value of any length
+ * costs O(1) memory and an entry split across reads is still seen whole. */
 struct env_scan {
-	char head[16]; /* strlen("LD_LIBRARY_PATH=") */
+	char name[ATTEST_ENV_NAME_MAX + 1];
 	size_t n;
-	unsigned flags;
+	bool in_value; /* past the '=' of the current entry */
+	bool bad_char; /* the name holds a byte outside [A-Za-z0-9_] */
+	const char *const *allow;
+	size_t nallow;
+	pid_t pid;
 };
 
-static bool has_prefix(const char *h, size_t n, const char *pfx)
+static int env_name_end(struct env_scan *s)
 {
-	size_t l = strlen(pfx);
-
-	return n >= l && memcmp(h, pfx, l) == 0;
+	if (s->n > ATTEST_ENV_NAME_MAX)
+		return attest_fail(ATTEST_E_ENV,
+				   "process %ld: an environment variable name is over %d bytes",
+				   (long)s->pid, ATTEST_ENV_NAME_MAX);
+	if (s->n == 0 || s->bad_char)
+		return attest_fail(ATTEST_E_ENV,
+				   "process %ld: an environment variable name is not "
+				   "[A-Za-z_][A-Za-z0-9_]*",
+				   (long)s->pid);
+	s->name[s->n] = '\0';
+	if (!attest_env_name_allowed(s->name, s->n, s->allow, s->nallow))
+		return attest_fail(ATTEST_E_ENV,
+				   "process %ld: environment variable %s is not in the agent's "
+				   "allowlist", (long)s->pid, s->name);
+	return ATTEST_OK;
 }
 
-static void env_entry_end(struct env_scan *s)
+static int env_feed(struct env_scan *s, const char *b, size_t len)
 {
-	if (has_prefix(s->head, s->n, "LD_PRELOAD="))
-		s->flags |= ATTEST_ENV_LD_PRELOAD;
-	if (has_prefix(s->head, s->n, "LD_AUDIT="))
-		s->flags |= ATTEST_ENV_LD_AUDIT;
-	if (has_prefix(s->head, s->n, "LD_LIBRARY_PATH="))
-		s->flags |= ATTEST_ENV_LD_LIBRARY_PATH;
-	if (has_prefix(s->head, s->n, "PYTHON"))
-		s->flags |= ATTEST_ENV_PYTHON;
-	s->n = 0;
-}
+	int r;
 
-static void env_feed(struct env_scan *s, const char *b, size_t len)
-{
 	for (size_t i = 0; i < len; i++) {
-		if (b[i] == '\0')
-			env_entry_end(s);
-		else if (s->n < sizeof(s->head))
-			s->head[s->n++] = b[i];
+		char ch = b[i];
+
+		if (s->in_value) {
+			if (ch == '\0') {
+				s->in_value = false;
+				s->n = 0;
+				s->bad_char = false;
+			}
+			continue;
+		}
+		if (ch == '=') {
+			if ((r = env_name_end(s)) != ATTEST_OK)
+				return r;
+			s->in_value = true;
+		} else if (ch == '\0') {
+			return attest_fail(ATTEST_E_ENV,
+					   "process %ld: an environment entry has no '='",
+					   (long)s->pid);
+		} else {
+			if (!env_name_char(ch, s->n == 0))
+				s->bad_char = true;
+			if (s->n <= ATTEST_ENV_NAME_MAX)
+				s->name[s->n] = ch;
+			if (s->n <= ATTEST_ENV_NAME_MAX)
+				s->n++;
+		}
 	}
+	return ATTEST_OK;
 }
 
-static int scan_environ(int dfd, pid_t pid, unsigned *flags)
+/* The /proc/PID directory of the pinned process: opened, then checked to
+ * be the pinned one (a dir fd is bound to whichever process held the PID
+ * when it was opened). */
+static int open_pinned_dir(const struct attest_proc_pin *pin, int *dfd)
 {
-	struct env_scan s = { .n = 0, .flags = 0 };
+	uint64_t start;
+	int r;
+
+	*dfd = -1;
+	if ((r = open_proc_dir(pin->pid, dfd)) != ATTEST_OK)
+		return r;
+	if ((r = read_start_time(*dfd, pin->pid, &start)) != ATTEST_OK)
+		goto fail;
+	if (start != pin->start_time) {
+		r = attest_fail(ATTEST_E_PROC_CHANGED,
+				"process %ld started at tick %" PRIu64 ", pinned one at %" PRIu64
+				": the PID was reused",
+				(long)pin->pid, start, pin->start_time);
+		goto fail;
+	}
+	return ATTEST_OK;
+fail:
+	(void)close(*dfd);
+	*dfd = -1;
+	return r;
+}
+
+int attest_proc_env_check(const struct attest_proc_pin *pin, const char *const *allow,
+			  size_t nallow, size_t cap)
+{
+	struct env_scan s;
 	char buf[ENV_CHUNK];
 	size_t total = 0;
 	ssize_t got;
-	int fd;
+	int dfd = -1, fd = -1, r;
 
+	if (pin == NULL || (allow == NULL && nallow > 0) || cap == 0)
+		return attest_fail(ATTEST_E_INVALID_ARG, "attest_proc_env_check: bad argument");
+	if (cap > ENVIRON_CAP)
+		cap = ENVIRON_CAP;
+	memset(&s, 0, sizeof(s));
+	s.allow = allow;
+	s.nallow = nallow;
+	s.pid = pin->pid;
+	if ((r = open_pinned_dir(pin, &dfd)) != ATTEST_OK)
+		return r;
 	fd = openat(dfd, "environ", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return proc_errno(errno, pid, "environ");
+	if (fd < 0) {
+		r = proc_errno(errno, pin->pid, "environ");
+		goto out;
+	}
 	while ((got = read_retry(fd, buf, sizeof(buf))) > 0) {
-		total += (size_t)got;
-		if (total > ENVIRON_CAP) {
-			(void)close(fd);
-			return attest_fail(ATTEST_E_TOO_LARGE, "/proc/%ld/environ is over %d bytes",
-					   (long)pid, ENVIRON_CAP);
+		if ((size_t)got > cap - total) {
+			r = attest_fail(ATTEST_E_ENV,
+					"process %ld: initial environment is over the %zu-byte cap",
+					(long)pin->pid, cap);
+			goto out;
 		}
-		env_feed(&s, buf, (size_t)got);
+		total += (size_t)got;
+		if ((r = env_feed(&s, buf, (size_t)got)) != ATTEST_OK)
+			goto out;
 	}
 	if (got < 0) {
-		close_keep_errno(fd);
-		return proc_errno(errno, pid, "environ");
+		r = proc_errno(errno, pin->pid, "environ");
+		goto out;
 	}
-	(void)close(fd);
-	if (s.n > 0) /* last entry without its NUL */
-		env_entry_end(&s);
-	*flags = s.flags;
-	return ATTEST_OK;
+	/* a last entry without its NUL still counts */
+	if (!s.in_value && s.n > 0) {
+		r = attest_fail(ATTEST_E_ENV, "process %ld: an environment entry has no '='",
+				(long)pin->pid);
+		goto out;
+	}
+	/* A zombie's environ reads as empty: it must not pass as clean, and
+	 * the process read must still be the pinned one. */
+	r = attest_proc_check(pin);
+out:
+	if (fd >= 0)
+		(void)close(fd);
+	(void)close(dfd);
+	return r;
+}
+
+/* ---- file-system view ---- */
+
+int attest_proc_same_fs_view(const struct attest_proc_pin *pin)
+{
+	struct stat mine, theirs;
+	int dfd = -1, r;
+
+	if (pin == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "attest_proc_same_fs_view: pin is NULL");
+	if ((r = open_pinned_dir(pin, &dfd)) != ATTEST_OK)
+		return r;
+	if (stat("/proc/self/ns/mnt", &mine) != 0) {
+		r = attest_fail(ATTEST_E_IO, "/proc/self/ns/mnt: %s", strerror(errno));
+		goto out;
+	}
+	if (fstatat(dfd, "ns/mnt", &theirs, 0) != 0) {
+		r = proc_errno(errno, pin->pid, "ns/mnt");
+		goto out;
+	}
+	if (mine.st_dev != theirs.st_dev || mine.st_ino != theirs.st_ino) {
+		r = attest_fail(ATTEST_E_MEASUREMENT,
+				"process %ld runs in another mount namespace (mnt:[%ju], attestd's "
+				"mnt:[%ju]): a path does not name the same file there",
+				(long)pin->pid, (uintmax_t)theirs.st_ino, (uintmax_t)mine.st_ino);
+		goto out;
+	}
+	if (stat("/", &mine) != 0) {
+		r = attest_fail(ATTEST_E_IO, "stat /: %s", strerror(errno));
+		goto out;
+	}
+	if (fstatat(dfd, "root", &theirs, 0) != 0) {
+		r = proc_errno(errno, pin->pid, "root");
+		goto out;
+	}
+	if (mine.st_dev != theirs.st_dev || mine.st_ino != theirs.st_ino) {
+		r = attest_fail(ATTEST_E_MEASUREMENT,
+				"process %ld has another root directory (chroot): a path does not "
+				"name the same file there", (long)pin->pid);
+		goto out;
+	}
+	r = ATTEST_OK;
+out:
+	(void)close(dfd);
+	return r;
 }
 
 int attest_proc_inspect(pid_t pid, struct attest_proc_info *out)
@@ -442,8 +599,7 @@ int attest_proc_inspect(pid_t pid, struct attest_proc_info *out)
 		goto out;
 	}
 	if ((r = read_proc_small(dfd, pid, "status", buf, STATUS_CAP, &len)) != ATTEST_OK ||
-	    (r = parse_status(buf, len, pid, &info)) != ATTEST_OK ||
-	    (r = scan_environ(dfd, pid, &info.env_flags)) != ATTEST_OK)
+	    (r = parse_status(buf, len, pid, &info)) != ATTEST_OK)
 		goto out;
 	*out = info;
 	r = ATTEST_OK;
@@ -537,6 +693,63 @@ static void cache_put(struct attest_measure_cache *c, const struct file_key *k,
 	c->e[victim].used = ++c->clock;
 }
 
+#ifndef STATX_ATTR_VERITY
+#define STATX_ATTR_VERITY 0x00100000
+#endif
+#ifndef EROFS_SUPER_MAGIC_V1
+#define EROFS_SUPER_MAGIC_V1 0xE0F5E1E2
+#endif
+#ifndef F2FS_SUPER_MAGIC
+#define F2FS_SUPER_MAGIC 0xF2F52010
+#endif
+
+/* Local file systems whose inode owner and mode are the kernel's own
+ * (not what a FUSE daemon or a file server reports), so that "owned by
+ * root, no group/other write" means only root can change the bytes. */
+static bool owner_enforced_fs(int fd)
+{
+	static const unsigned long kinds[] = { EXT4_SUPER_MAGIC, XFS_SUPER_MAGIC,
+					       BTRFS_SUPER_MAGIC, F2FS_SUPER_MAGIC, TMPFS_MAGIC,
+					       OVERLAYFS_SUPER_MAGIC, SQUASHFS_MAGIC,
+					       EROFS_SUPER_MAGIC_V1 };
+	struct statfs fs;
+
+	if (fstatfs(fd, &fs) != 0)
+		return false;
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if ((unsigned long)fs.f_type == kinds[i])
+			return true;
+	return false;
+}
+
+/* Whether the digest of the open file fd may be cached under its
+ * (dev, inode, size, mtime, ctime) key: only where a change of the bytes
+ * is impossible, or possible for root alone (measure.h). A write through
+ * a shared mapping on tmpfs or a memfd moves neither time, and on other
+ * file systems only the first write fault after writeback does, so the
+ * key alone never stands for the content of a file others may write.
+ * Not a read-only mount alone: the same file may be writable through
+ * another (bind) mount. */
+static bool cacheable(int fd, const struct stat *st)
+{
+	struct statx sx;
+
+	if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_SYNC_AS_STAT, STATX_BASIC_STATS, &sx) == 0 &&
+	    (sx.stx_attributes_mask & STATX_ATTR_VERITY) != 0 &&
+	    (sx.stx_attributes & STATX_ATTR_VERITY) != 0)
+		return true;
+	if (st->st_uid != 0 || (st->st_mode & (S_IWGRP | S_IWOTH)) != 0 || st->st_nlink == 0)
+		return false;
+	return owner_enforced_fs(fd);
+}
+
+int attest_measure_cacheable(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && cacheable(fd, &st);
+}
+
 /* ctime + RACY_SEC <= t0 */
 static bool settled(const struct timespec *ctime, const struct timespec *t0)
 {
@@ -561,6 +774,8 @@ static int hash_fd(struct attest_measure_cache *c, int fd, const struct stat *st
 	int r = ATTEST_E_INTERNAL;
 
 	key_of(st0, &k0);
+	if (c != NULL && !cacheable(fd, st0))
+		c = NULL; /* hashed every time, never cached */
 	if (c != NULL && cache_get(c, &k0, digest))
 		return ATTEST_OK;
 	if (st0->st_size < 0 || st0->st_size > HASH_MAX_SIZE)
@@ -628,24 +843,14 @@ int attest_measure_exe(struct attest_measure_cache *c, const struct attest_proc_
 		       uint8_t digest[32])
 {
 	struct stat st;
-	uint64_t start;
 	int dfd = -1, fd = -1, r;
 
 	if (pin == NULL || digest == NULL)
 		return attest_fail(ATTEST_E_INVALID_ARG, "attest_measure_exe: NULL argument");
-	if ((r = open_proc_dir(pin->pid, &dfd)) != ATTEST_OK)
+	/* The dir fd is bound to whichever process holds the PID now: it is
+	 * checked to be the pinned one before its exe is read through it. */
+	if ((r = open_pinned_dir(pin, &dfd)) != ATTEST_OK)
 		return r;
-	/* The dir fd is bound to whichever process holds the PID now: make
-	 * sure that is the pinned one before reading its exe through it. */
-	if ((r = read_start_time(dfd, pin->pid, &start)) != ATTEST_OK)
-		goto out;
-	if (start != pin->start_time) {
-		r = attest_fail(ATTEST_E_PROC_CHANGED,
-				"process %ld started at tick %" PRIu64 ", pinned one at %" PRIu64
-				": the PID was reused",
-				(long)pin->pid, start, pin->start_time);
-		goto out;
-	}
 	/* Opening the magic link opens the inode the process runs, even when
 	 * the path on disk has since been replaced or unlinked. */
 	fd = openat(dfd, "exe", O_RDONLY | O_CLOEXEC);

@@ -23,26 +23,61 @@ struct attest_proc_pin {
 	ino_t exe_ino;
 };
 
-/* What attestd checks about a caller besides its binary. */
+/* What attestd checks about a caller besides its binary. The environment
+ * is not read here: attest_proc_env_check() does that, and only once the
+ * caller has passed the uid check. */
 struct attest_proc_info {
 	uid_t ruid, euid;
 	pid_t ppid;
 	pid_t tracer_pid;
-	/* Bit set of ATTEST_ENV_* found in the initial environment
-	 * (/proc/PID/environ). */
-	unsigned env_flags;
 };
-#define ATTEST_ENV_LD_PRELOAD 0x1u
-#define ATTEST_ENV_LD_AUDIT 0x2u
-#define ATTEST_ENV_LD_LIBRARY_PATH 0x4u
-#define ATTEST_ENV_PYTHON 0x8u /* any PYTHON* variable */
+
+/* Bounds of attest_proc_env_check(). */
+#define ATTEST_ENV_NAME_MAX 128
+#define ATTEST_ENV_CAP_DEFAULT (256 * 1024)
 
 int attest_proc_pin(pid_t pid, struct attest_proc_pin *out) ATTEST_MUST_CHECK;
 int attest_proc_check(const struct attest_proc_pin *pin) ATTEST_MUST_CHECK;
 int attest_proc_inspect(pid_t pid, struct attest_proc_info *out) ATTEST_MUST_CHECK;
 
+/* Whether the initial environment of the pinned process (/proc/PID/environ)
+ * sets only variables named by allow[0..nallow): each entry is a name, or
+ * a prefix ending in one '*' ("LC_*"). Read through the pinned process's
+ * /proc directory, streamed (O(1) memory), at most cap bytes.
+ * ATTEST_E_ENV, with the first refused variable's name in the detail, for
+ * a variable not allowed, an entry without '=', a name that is not
+ * [A-Za-z_][A-Za-z0-9_]* or longer than ATTEST_ENV_NAME_MAX, or an
+ * environment over cap bytes; ATTEST_E_PROC_CHANGED if the process is gone
+ * or is not the pinned one. Call it only for a caller already known to
+ * have the right uid: reading another user's environment is not attestd's
+ * business. */
+int attest_proc_env_check(const struct attest_proc_pin *pin, const char *const *allow,
+			  size_t nallow, size_t cap) ATTEST_MUST_CHECK;
+/* Whether name (NUL-terminated) is matched by one allowlist entry (name,
+ * or prefix ending in '*'). */
+int attest_env_name_allowed(const char *name, size_t len, const char *const *allow,
+			    size_t nallow);
+
+/* Whether the pinned process sees the file system as the caller of this
+ * function does: the same mount namespace (/proc/PID/ns/mnt) and the same
+ * root directory (/proc/PID/root). A path attestd resolves names the file
+ * the process opened by that path only then. ATTEST_E_MEASUREMENT if not,
+ * with which of the two differs. */
+int attest_proc_same_fs_view(const struct attest_proc_pin *pin) ATTEST_MUST_CHECK;
+
 /* Cache of file digests keyed on (dev, inode, size, mtime, ctime): an
- * unchanged inode is hashed once. Not thread-safe. */
+ * unchanged inode is hashed once. The key stands for the content only
+ * where no one but root can change the bytes without moving it, so a file
+ * is cached only when (docs/agents.md, "Measurement cache"):
+ *   - fs-verity is enabled on it (the kernel refuses writes), or
+ *   - it is owned by uid 0, has no group/other write bit (nor an ACL
+ *     granting write, which shows in the group bits), and lives on a local
+ *     file system whose owner the kernel enforces (ext2/3/4, xfs, btrfs,
+ *     f2fs, tmpfs, overlayfs, squashfs, erofs): never FUSE or a network
+ *     file system, where the server reports the owner.
+ * Everything else (a memfd, any file a non-root uid owns or may write) is
+ * hashed on every call: on tmpfs and memfd a write through a shared mapping
+ * moves neither mtime nor ctime. Not thread-safe. */
 struct attest_measure_cache;
 int attest_measure_cache_new(size_t capacity, struct attest_measure_cache **out) ATTEST_MUST_CHECK;
 void attest_measure_cache_free(struct attest_measure_cache *c);

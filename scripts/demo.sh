@@ -21,6 +21,18 @@ export PATH
 TD=demo.attestd.test
 HOST=web-01
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/attestd-demo.XXXXXX")
+# An agent may start only with the variables its registration allows
+# (docs/agents.md, "Environment"): everything the demo starts gets a fixed
+# environment, not the one of the shell or make that ran it.
+KEEP=${ATTEST_DEMO_KEEP:-0}
+b=$BUILD
+for v in $(env | sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)=.*/\1/p'); do
+	case $v in
+	PATH | HOME | USER | LOGNAME | SHELL | PWD | OLDPWD | SHLVL | LANG | LANGUAGE | LC_* | TERM | TZ) ;;
+	*) unset "$v" 2>/dev/null || true ;;
+	esac
+done
+BUILD=$b # a shell variable from here on, not exported
 
 cleanup() {
 	rc=$?
@@ -31,7 +43,7 @@ cleanup() {
 	if [ -f "$WORK/tpm/swtpm.pid" ]; then
 		"$ROOT/swtpm-ci/swtpm-stop.sh" "$WORK/tpm" || echo "demo: could not stop swtpm" >&2
 	fi
-	if [ "${ATTEST_DEMO_KEEP:-0}" = 1 ]; then
+	if [ "$KEEP" = 1 ]; then
 		echo "demo: kept $WORK (swtpm stopped)"
 	else
 		rm -rf "$WORK"
@@ -43,7 +55,15 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 step() { printf '\n== %s\n' "$*"; }
-run() { printf '$ %s\n' "$*"; "$@"; }
+# Agents start without the demo's own variables (ATTEST_TCTI, the join
+# token): attestd allows them only the registered environment.
+run() {
+	printf '$ %s\n' "$*"
+	case $1 in
+	agents/*) env -u ATTEST_TCTI -u ATTEST_JOIN_TOKEN "$@" ;;
+	*) "$@" ;;
+	esac
+}
 
 cd "$WORK"
 DAY0=$(date -u +%F) # the report of step 28 covers the demo's days

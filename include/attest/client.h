@@ -19,7 +19,10 @@ struct attest_cert_request {
 	const char *agent;          /* registered agent name (required) */
 	const char *mode;           /* "strict" (TPM signs the leaf) or "session"; NULL = strict */
 	long ttl;                   /* seconds; 0 = the agent's maximum */
-	const char *const *scopes;  /* subset of the registered scopes; none = all */
+	/* subset of the registered scopes. scopes NULL: the field is left
+	 * out and the leaf carries all registered scopes; scopes non-NULL
+	 * with nscopes 0 sends [] and attestd refuses it (ATTEST_E_SCOPE) */
+	const char *const *scopes;
 	size_t nscopes;
 	const char *task_id;        /* recorded in the leaf; may be NULL */
 	const char *csr_pem;        /* PKCS#10 with our key; NULL = attestd makes a key */

@@ -217,7 +217,7 @@ static void test_accounting(void)
 	CU_ASSERT_FATAL(tu_sh("cp '%s/agent_client' '%s' && chmod 0755 '%s' && "
 			      "attestctl agent register --admin-socket '%s' --name study "
 			      "--binary '%s' --uids %u --scopes ehr:research --tier low "
-			      "--classes phi --max-ttl 300 >/dev/null",
+			      "--classes phi --max-ttl 300 " TU_ENV_ALLOW_CLI " >/dev/null",
 			      tu_examples_dir(), study, study, e.d.admin, study,
 			      (unsigned)getuid()) == 0);
 	grant_leaf(&e, scribe, "scribe", "treat-123", ALICE, "TREATMENT", "follow-up visit",

@@ -906,7 +906,7 @@ static void test_kill9_registration(void)
 		snprintf(names[i], sizeof(names[i]), "k%d", i);
 		snprintf(json, sizeof(json),
 			 "{\"op\":\"register\",\"name\":\"%s\",\"binary\":\"%s\",\"uids\":[0],"
-			 "\"scopes\":[\"ehr:read\"],\"risk_tier\":\"low\"}", names[i], a);
+			 "\"scopes\":[\"ehr:read\"],\"risk_tier\":\"low\"," TU_ENV_ALLOW_JSON "}", names[i], a);
 		req = cJSON_Parse(json);
 		memcpy(sa.sun_path, d.admin, strlen(d.admin) + 1);
 		CU_ASSERT_FATAL(fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
@@ -951,7 +951,7 @@ static void test_kill9_registration(void)
 		if (!(listed & (1u << i))) {
 			snprintf(json, sizeof(json),
 				 "{\"op\":\"register\",\"name\":\"%s\",\"binary\":\"%s\",\"uids\":[0],"
-				 "\"scopes\":[\"ehr:read\"],\"risk_tier\":\"low\"}", names[i], a);
+				 "\"scopes\":[\"ehr:read\"],\"risk_tier\":\"low\"," TU_ENV_ALLOW_JSON "}", names[i], a);
 			TU_ASSERT_ERR(admin_call(&d, json, &reply), ATTEST_OK);
 			cJSON_Delete(reply);
 			reply = NULL;

@@ -648,7 +648,7 @@ static void test_tpm_evidence(void)
 	make_agent_binary(&dm, "agent-a", NULL, bin, sizeof(bin));
 	snprintf(json, sizeof(json),
 		 "{\"op\":\"register\",\"name\":\"alpha\",\"binary\":\"%s\",\"uids\":[0],"
-		 "\"scopes\":[\"ehr:read\"],\"risk_tier\":\"low\",\"max_ttl\":600}", bin);
+		 "\"scopes\":[\"ehr:read\"],\"risk_tier\":\"low\",\"max_ttl\":600," TU_ENV_ALLOW_JSON "}", bin);
 	TU_ASSERT_ERR(admin_call(&dm, json, &reply), ATTEST_OK);
 	agent = cJSON_GetObjectItemCaseSensitive(reply, "agent");
 	CU_ASSERT_FATAL(agent != NULL);

@@ -32,7 +32,7 @@ static void register_json(struct daemon *d, const char *name, const char *binary
 	snprintf(json, sizeof(json),
 		 "{\"op\":\"register\",\"name\":\"%s\",\"binary\":\"%s\"%s%s%s,\"uids\":[%u],"
 		 "\"scopes\":[\"ehr:read\",\"ehr:write\"],\"risk_tier\":\"medium\","
-		 "\"data_classes\":[\"phi\"],\"max_ttl\":600}",
+		 "\"data_classes\":[\"phi\"],\"max_ttl\":600," TU_ENV_ALLOW_JSON "}",
 		 name, binary, script ? ",\"script\":\"" : "", script ? script : "",
 		 script ? "\"" : "", (unsigned)getuid());
 	TU_ASSERT_ERR(admin_call(d, json, &reply), ATTEST_OK);

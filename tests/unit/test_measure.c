@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -27,6 +28,8 @@
 
 /* Test seam in measure.c (not in measure.h): lookups the cache answered. */
 size_t attest_measure_cache_hits(const struct attest_measure_cache *c);
+/* Test seam in measure.c: 1 if the open file may be answered from the cache. */
+int attest_measure_cacheable(int fd);
 
 static char *const clean_env[] = { "PATH=/usr/bin:/bin", NULL };
 
@@ -564,6 +567,131 @@ static void test_cache(void)
 	tu_rmtree(dir);
 }
 
+static int cacheable_path(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), r;
+
+	CU_ASSERT_FATAL(fd >= 0);
+	r = attest_measure_cacheable(fd);
+	close(fd);
+	return r;
+}
+
+/* Which files the cache may answer for: root-owned, not group/other
+ * writable, on a kernel-owned local file system; never a file a non-root
+ * uid owns or may write, never a memfd. */
+static void test_cache_eligibility(void)
+{
+	char dir[512], f[600], shm[600], g[700];
+	int mfd;
+
+	reap_all();
+	if (!is_root("test_cache_eligibility"))
+		return;
+	tu_mkdtemp(dir, sizeof(dir));
+	snprintf(f, sizeof(f), "%s/file", dir);
+	tu_write(f, "data\n", 5);
+	CU_ASSERT_FATAL(chmod(f, 0644) == 0);
+	CU_ASSERT(cacheable_path(f) == 1);
+	CU_ASSERT_FATAL(chmod(f, 0664) == 0);
+	CU_ASSERT(cacheable_path(f) == 0);
+	CU_ASSERT_FATAL(chmod(f, 0646) == 0);
+	CU_ASSERT(cacheable_path(f) == 0);
+	CU_ASSERT_FATAL(chmod(f, 0644) == 0 && chown(f, 65534, 65534) == 0);
+	CU_ASSERT(cacheable_path(f) == 0);
+	CU_ASSERT_FATAL(chown(f, 0, 65534) == 0);
+	CU_ASSERT(cacheable_path(f) == 1);
+
+	/* tmpfs: root-owned yes, another owner no */
+	snprintf(shm, sizeof(shm), "/dev/shm/attest-test-cache.XXXXXX");
+	if (mkdtemp(shm) != NULL) {
+		snprintf(g, sizeof(g), "%s/file", shm);
+		tu_write(g, "data\n", 5);
+		CU_ASSERT_FATAL(chmod(g, 0755) == 0);
+		CU_ASSERT(cacheable_path(g) == 1);
+		CU_ASSERT_FATAL(chown(g, 65534, 65534) == 0);
+		CU_ASSERT(cacheable_path(g) == 0);
+		CU_ASSERT(unlink(g) == 0 && rmdir(shm) == 0);
+	} else {
+		fprintf(stderr, "  no /dev/shm: tmpfs case not tested\n");
+	}
+	/* a memfd, even root's */
+	mfd = memfd_create("attest-test", MFD_CLOEXEC);
+	CU_ASSERT_FATAL(mfd >= 0);
+	CU_ASSERT(write(mfd, "data\n", 5) == 5);
+	CU_ASSERT(attest_measure_cacheable(mfd) == 0);
+	close(mfd);
+	tu_rmtree(dir);
+}
+
+/* The poisoning attack: a copy of a binary on tmpfs, owned by a non-root
+ * uid, measured (and, on the old code, cached after its ctime settled),
+ * then patched through a MAP_SHARED mapping, which on tmpfs moves neither
+ * mtime nor ctime. The next measurement must see the new bytes. */
+static void test_cache_shared_mapping(void)
+{
+	struct attest_measure_cache *c = NULL;
+	struct attest_proc_pin pin;
+	struct child ch;
+	struct stat before, after;
+	uint8_t d1[32], d2[32], sha[32];
+	char shm[600], exe[700];
+	char *argv[] = { "agent", "sleep", NULL };
+	unsigned char *map;
+	int fd;
+
+	reap_all();
+	if (!is_root("test_cache_shared_mapping"))
+		return;
+	snprintf(shm, sizeof(shm), "/dev/shm/attest-test-poison.XXXXXX");
+	if (mkdtemp(shm) == NULL) {
+		fprintf(stderr, "  no /dev/shm: shared-mapping case not tested\n");
+		return;
+	}
+	snprintf(exe, sizeof(exe), "%s/agent", shm);
+	copy_file(agent("test_agent"), exe, 0755);
+	/* one byte past the ELF image, so the patched copy still runs */
+	CU_ASSERT_FATAL(tu_sh("printf AAAA >> '%s'", exe) == 0);
+	CU_ASSERT_FATAL(chown(exe, 65534, 65534) == 0);
+	wait_settled();
+	TU_ASSERT_ERR(attest_measure_cache_new(8, &c), ATTEST_OK);
+
+	CU_ASSERT_FATAL(child_start(&ch, exe, argv, clean_env, false, false));
+	TU_ASSERT_ERR(attest_proc_pin(ch.pid, &pin), ATTEST_OK);
+	TU_ASSERT_ERR(attest_measure_exe(c, &pin, d1), ATTEST_OK);
+	child_stop(&ch);
+
+	CU_ASSERT_FATAL(stat(exe, &before) == 0);
+	fd = open(exe, O_RDWR | O_CLOEXEC);
+	CU_ASSERT_FATAL(fd >= 0);
+	map = mmap(NULL, (size_t)before.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	CU_ASSERT_FATAL(map != MAP_FAILED);
+	/* read first: the read fault maps the (already dirty) tmpfs page
+	 * writable, so the write takes no fault and updates no time */
+	CU_ASSERT(((volatile unsigned char *)map)[before.st_size - 1] == 'A');
+	((volatile unsigned char *)map)[before.st_size - 1] = 'B';
+	CU_ASSERT(munmap(map, (size_t)before.st_size) == 0);
+	close(fd);
+	CU_ASSERT_FATAL(stat(exe, &after) == 0);
+	/* the attack's premise: the cache key did not move */
+	CU_ASSERT(before.st_size == after.st_size && before.st_ino == after.st_ino &&
+		  before.st_mtim.tv_sec == after.st_mtim.tv_sec &&
+		  before.st_mtim.tv_nsec == after.st_mtim.tv_nsec &&
+		  before.st_ctim.tv_sec == after.st_ctim.tv_sec &&
+		  before.st_ctim.tv_nsec == after.st_ctim.tv_nsec);
+	sha256_file(exe, sha);
+
+	CU_ASSERT_FATAL(child_start(&ch, exe, argv, clean_env, false, false));
+	TU_ASSERT_ERR(attest_proc_pin(ch.pid, &pin), ATTEST_OK);
+	TU_ASSERT_ERR(attest_measure_exe(c, &pin, d2), ATTEST_OK);
+	child_stop(&ch);
+	CU_ASSERT(memcmp(d1, d2, 32) != 0);
+	CU_ASSERT(memcmp(d2, sha, 32) == 0);
+	CU_ASSERT(attest_measure_cache_hits(c) == 0);
+	attest_measure_cache_free(c);
+	CU_ASSERT(unlink(exe) == 0 && rmdir(shm) == 0);
+}
+
 /* ---- inspect ---- */
 
 static void test_inspect_basic(void)
@@ -585,106 +713,163 @@ static void test_inspect_basic(void)
 	CU_ASSERT(info.euid == geteuid());
 	CU_ASSERT(info.ppid == getpid());
 	CU_ASSERT(info.tracer_pid == 0);
-	CU_ASSERT(info.env_flags == 0);
 	child_stop(&c);
 }
 
-static unsigned env_flags_of(char *const envp[])
+/* attest_proc_env_check of a child started with envp: the code, and the
+ * detail in why (when not NULL). */
+static int env_check_of(char *const envp[], const char *const *allow, size_t nallow,
+			size_t cap, char *why, size_t whysz)
 {
-	struct attest_proc_info info;
+	struct attest_proc_pin pin;
 	struct child c;
 	char *argv[] = { "test_agent", "sleep", NULL };
-	unsigned flags = ~0u;
+	int r;
 
 	if (!child_start(&c, agent("test_agent"), argv, envp, false, true)) {
 		CU_FAIL("agent did not start");
-		return ~0u;
+		return -1;
 	}
-	TU_ASSERT_ERR(attest_proc_inspect(c.pid, &info), ATTEST_OK);
-	flags = info.env_flags;
+	TU_ASSERT_ERR(attest_proc_pin(c.pid, &pin), ATTEST_OK);
+	r = attest_proc_env_check(&pin, allow, nallow, cap);
+	if (why != NULL)
+		snprintf(why, whysz, "%s", r == ATTEST_OK ? "" : attest_errdetail());
 	child_stop(&c);
-	return flags;
+	return r;
 }
 
-static void test_inspect_env(void)
+static const char *const test_allow[] = { "PATH", "HOME", "LC_*", "TERM", "X", "A*" };
+#define TEST_NALLOW (sizeof(test_allow) / sizeof(test_allow[0]))
+
+/* Only allowlisted names pass; everything else is refused with the
+ * variable's name in the reason (loader and runtime variables are refused
+ * because they are not on the list, not because a list names them). */
+static void test_env_allowlist(void)
 {
+	static char long_name[ATTEST_ENV_NAME_MAX + 8], max_name[ATTEST_ENV_NAME_MAX + 8];
 	static const struct {
-		const char *env[8];
-		unsigned want;
+		const char *env[6];
+		int want;
+		const char *why; /* in the detail */
 	} cases[] = {
-		{ { "PATH=/usr/bin", "LD_PRELOAD=/nonexistent" }, ATTEST_ENV_LD_PRELOAD },
-		{ { "LD_AUDIT=/nonexistent", "HOME=/" }, ATTEST_ENV_LD_AUDIT },
-		{ { "LD_LIBRARY_PATH=/nonexistent" }, ATTEST_ENV_LD_LIBRARY_PATH },
-		{ { "PYTHONPATH=/x" }, ATTEST_ENV_PYTHON },
-		{ { "A=1", "PYTHONSTARTUP=/x", "B=2" }, ATTEST_ENV_PYTHON },
-		{ { "LD_PRELOAD=" }, ATTEST_ENV_LD_PRELOAD }, /* set, even if empty */
-		{ { "PYTHONPATH=/x", "LD_LIBRARY_PATH=/y", "LD_AUDIT=/nonexistent",
-		    "LD_PRELOAD=/nonexistent" },
-		  ATTEST_ENV_LD_PRELOAD | ATTEST_ENV_LD_AUDIT | ATTEST_ENV_LD_LIBRARY_PATH |
-			  ATTEST_ENV_PYTHON },
-		{ { "XLD_PRELOAD=1", "MY_PYTHONPATH=1", "LD_PRELOADX=1", "LD_AUDITOR=1",
-		    "ld_preload=/x", "LD_LIBRARY_PATHS=1", "PYTHO=1", "X=LD_PRELOAD=/y" },
-		  0 },
+		{ { NULL }, ATTEST_OK, NULL },
+		{ { "PATH=/usr/bin", "HOME=/", "LC_ALL=C", "LC_CTYPE=C.UTF-8", "TERM=dumb" },
+		  ATTEST_OK, NULL },
+		{ { "X=LD_PRELOAD=/y", "X=" }, ATTEST_OK, NULL },
+		{ { "PATH=/usr/bin", "OPENSSL_CONF=/tmp/evil.cnf" }, ATTEST_E_ENV, "OPENSSL_CONF" },
+		{ { "OPENSSL_MODULES=/tmp" }, ATTEST_E_ENV, "OPENSSL_MODULES" },
+		{ { "GCONV_PATH=/tmp" }, ATTEST_E_ENV, "GCONV_PATH" },
+		{ { "NODE_OPTIONS=--require /tmp/x.js" }, ATTEST_E_ENV, "NODE_OPTIONS" },
+		{ { "PERL5OPT=-Mevil" }, ATTEST_E_ENV, "PERL5OPT" },
+		{ { "HOME=/", "SOME_UNKNOWN_VAR=1" }, ATTEST_E_ENV, "SOME_UNKNOWN_VAR" },
+		{ { "LD_PRELOAD=" }, ATTEST_E_ENV, "LD_PRELOAD" }, /* set, even if empty */
+		{ { "LD_AUDIT=/x" }, ATTEST_E_ENV, "LD_AUDIT" },
+		{ { "LD_LIBRARY_PATH=/x" }, ATTEST_E_ENV, "LD_LIBRARY_PATH" },
+		{ { "PYTHONPATH=/x" }, ATTEST_E_ENV, "PYTHONPATH" },
+		{ { "JAVA_TOOL_OPTIONS=-javaagent:/x" }, ATTEST_E_ENV, "JAVA_TOOL_OPTIONS" },
+		{ { "PATHX=1" }, ATTEST_E_ENV, "PATHX" },   /* exact names are exact */
+		{ { "LC=1" }, ATTEST_E_ENV, "LC" },         /* "LC_*" needs the "LC_" */
+		{ { "path=/x" }, ATTEST_E_ENV, "path" },    /* case matters */
+		{ { "NOEQUALS" }, ATTEST_E_ENV, "no '='" },
+		{ { "=x" }, ATTEST_E_ENV, "not [A-Za-z_]" },
+		{ { "1A=x" }, ATTEST_E_ENV, "not [A-Za-z_]" },
+		{ { "A-B=x" }, ATTEST_E_ENV, "not [A-Za-z_]" },
+		{ { "A\xff=x" }, ATTEST_E_ENV, "not [A-Za-z_]" },
 	};
+	char why[512];
 
 	reap_all();
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		char *envp[9] = { NULL };
-		unsigned got;
+		char *envp[7] = { NULL };
+		int got;
 
-		for (size_t k = 0; k < 8 && cases[i].env[k] != NULL; k++)
+		for (size_t k = 0; k < 6 && cases[i].env[k] != NULL; k++)
 			envp[k] = (char *)cases[i].env[k];
-		got = env_flags_of(envp);
-		if (got != cases[i].want)
-			fprintf(stderr, "  env case %zu: flags 0x%x, want 0x%x\n", i, got,
-				cases[i].want);
+		got = env_check_of(envp, test_allow, TEST_NALLOW, ATTEST_ENV_CAP_DEFAULT, why,
+				   sizeof(why));
+		if (got != cases[i].want || (cases[i].why != NULL && strstr(why, cases[i].why) == NULL))
+			fprintf(stderr, "  env case %zu: %s (%s), want %s with \"%s\"\n", i,
+				attest_errname(got), why, attest_errname(cases[i].want),
+				cases[i].why ? cases[i].why : "");
 		CU_ASSERT(got == cases[i].want);
+		if (cases[i].why != NULL)
+			CU_ASSERT(strstr(why, cases[i].why) != NULL);
 	}
+	/* names: 128 bytes allowed by "A*", 129 refused; nothing allowed at all */
+	memset(max_name, 'A', ATTEST_ENV_NAME_MAX);
+	memcpy(max_name + ATTEST_ENV_NAME_MAX, "=1", 3);
+	memset(long_name, 'A', ATTEST_ENV_NAME_MAX + 1);
+	memcpy(long_name + ATTEST_ENV_NAME_MAX + 1, "=1", 3);
+	{
+		char *e1[] = { max_name, NULL }, *e2[] = { long_name, NULL }, *e3[] = { "PATH=/", NULL };
+
+		TU_ASSERT_ERR(env_check_of(e1, test_allow, TEST_NALLOW, ATTEST_ENV_CAP_DEFAULT, NULL,
+					   0), ATTEST_OK);
+		TU_ASSERT_ERR(env_check_of(e2, test_allow, TEST_NALLOW, ATTEST_ENV_CAP_DEFAULT, why,
+					   sizeof(why)), ATTEST_E_ENV);
+		CU_ASSERT(strstr(why, "over 128 bytes") != NULL);
+		TU_ASSERT_ERR(env_check_of(e3, NULL, 0, ATTEST_ENV_CAP_DEFAULT, why, sizeof(why)),
+			      ATTEST_E_ENV);
+		CU_ASSERT(strstr(why, "PATH") != NULL);
+	}
+	CU_ASSERT(attest_env_name_allowed("LC_ALL", 6, test_allow, TEST_NALLOW));
+	CU_ASSERT(!attest_env_name_allowed("LC", 2, test_allow, TEST_NALLOW));
+	CU_ASSERT(!attest_env_name_allowed("PAT", 3, test_allow, TEST_NALLOW));
 }
 
-/* Large environments, with the variable split across the reader's chunks
- * at every offset inside its name. */
-static void test_inspect_env_large(void)
+/* Large environments: values far past one read, the refused name split
+ * across the reader's chunks at every offset, and the size cap. */
+static void test_env_large(void)
 {
-	static const char *const tails[] = { "LD_PRELOAD=/nonexistent", "LD_LIBRARY_PATH=/n",
-					     "PYTHONHOME=/n" };
-	static const unsigned want[] = { ATTEST_ENV_LD_PRELOAD, ATTEST_ENV_LD_LIBRARY_PATH,
-					 ATTEST_ENV_PYTHON };
+	static const char *const tails[] = { "LD_PRELOAD=/nonexistent", "OPENSSL_CONF=/n",
+					     "GCONV_PATH=/n" };
 	size_t big = 100 * 1000;
-	char *b1 = malloc(big + 3), *b2 = malloc(big + 3), *b3 = malloc(big + 3);
-	char *pad = malloc(8192);
+	char *b1 = malloc(big + 3), *b2 = malloc(big + 3), *pad = malloc(8192);
+	char why[512];
 
 	reap_all();
-	CU_ASSERT_FATAL(b1 != NULL && b2 != NULL && b3 != NULL && pad != NULL);
-	memcpy(b1, "B=", 2);
+	CU_ASSERT_FATAL(b1 != NULL && b2 != NULL && pad != NULL);
+	memcpy(b1, "X=", 2);
 	memset(b1 + 2, 'b', big);
 	b1[big + 2] = '\0';
 	memcpy(b2, b1, big + 3);
-	b2[0] = 'C';
-	memcpy(b3, b1, big + 3);
-	b3[0] = 'D';
+	memcpy(b2, "A2", 2); /* "A2=bbb...": allowed by "A*" */
+	b2[2] = '=';
 	for (size_t t = 0; t < 3; t++) {
-		/* three 100 kB variables first: far past any one read */
-		char *e1[] = { b1, b2, b3, (char *)tails[t], NULL };
+		char *e1[] = { b1, b1, (char *)tails[t], NULL };
+		char name[32];
 
-		CU_ASSERT(env_flags_of(e1) == want[t]);
+		snprintf(name, sizeof(name), "%.*s", (int)strcspn(tails[t], "="), tails[t]);
+		TU_ASSERT_ERR(env_check_of(e1, test_allow, TEST_NALLOW, ATTEST_ENV_CAP_DEFAULT, why,
+					   sizeof(why)), ATTEST_E_ENV);
+		CU_ASSERT(strstr(why, name) != NULL);
 		for (size_t off = 0; off <= strlen(tails[t]); off += 3) {
-			/* "A=" + pad + NUL puts the tail at byte 4096 - off */
+			/* "X=" + pad + NUL puts the tail at byte 4096 - off */
 			size_t k = 4096 - off - 3;
 			char *e2[] = { pad, (char *)tails[t], NULL };
 
-			memcpy(pad, "A=", 2);
+			memcpy(pad, "X=", 2);
 			memset(pad + 2, 'a', k);
 			pad[k + 2] = '\0';
-			if (env_flags_of(e2) != want[t]) {
-				fprintf(stderr, "  %s at 4096-%zu not seen\n", tails[t], off);
+			if (env_check_of(e2, test_allow, TEST_NALLOW, ATTEST_ENV_CAP_DEFAULT, why,
+					 sizeof(why)) != ATTEST_E_ENV || strstr(why, name) == NULL) {
+				fprintf(stderr, "  %s at 4096-%zu not seen: %s\n", tails[t], off, why);
 				CU_FAIL("split variable not seen");
 			}
 		}
 	}
+	{
+		/* 200 kB of allowed variables: under the default cap, over 64 KiB */
+		char *e3[] = { b1, b2, NULL };
+
+		TU_ASSERT_ERR(env_check_of(e3, test_allow, TEST_NALLOW, ATTEST_ENV_CAP_DEFAULT, NULL,
+					   0), ATTEST_OK);
+		TU_ASSERT_ERR(env_check_of(e3, test_allow, TEST_NALLOW, 64 * 1024, why, sizeof(why)),
+			      ATTEST_E_ENV);
+		CU_ASSERT(strstr(why, "cap") != NULL);
+	}
 	free(b1);
 	free(b2);
-	free(b3);
 	free(pad);
 }
 
@@ -910,9 +1095,12 @@ int main(void)
 		{ "replaced on disk: running inode measured", test_replace_on_disk },
 		{ "modified in place: new process, new digest", test_modify_in_place },
 		{ "cache hits, invalidation, racy ctime, LRU", test_cache },
+		{ "cache only where only root can write", test_cache_eligibility },
+		{ "cache: a tmpfs binary patched through MAP_SHARED is re-hashed",
+		  test_cache_shared_mapping },
 		{ "inspect uid, ppid, tracer, clean env", test_inspect_basic },
-		{ "inspect environment flags", test_inspect_env },
-		{ "inspect large and split environments", test_inspect_env_large },
+		{ "environment allowlist: names, patterns, reasons", test_env_allowlist },
+		{ "environment: large, split, over the cap", test_env_large },
 		{ "inspect a traced process", test_inspect_traced },
 		{ "measure_file ownership, modes, symlinks, dirs", test_measure_file },
 		{ "measure_file refuses a concurrent write", test_concurrent_write },

@@ -57,7 +57,20 @@ struct tu_test {
 	const char *name;
 	void (*fn)(void);
 };
+/* Runs the suite. First it leaves in its own environment only the
+ * variables of TU_ENV_KEEP (and attestd's default agent set): agents the
+ * tests start inherit it, and attestd refuses an agent whose environment
+ * holds a variable its registration does not allow (docs/agents.md,
+ * "Environment"), whatever shell or make ran the tests. */
 int tu_main(const char *suite, const struct tu_test *tests);
+/* The variables the test harness passes down beyond attestd's default set;
+ * tests that register agents allow them with TU_ENV_ALLOW_JSON (a JSON
+ * member, no leading comma) or TU_ENV_ALLOW_CLI (attestctl's flag). */
+#define TU_ENV_ALLOW_JSON                                                              \
+	"\"env_allow\":[\"ATTEST_*\",\"BUILD\",\"TMPDIR\",\"TSS2_LOG\",\"ASAN_OPTIONS\"," \
+	"\"UBSAN_OPTIONS\",\"LSAN_OPTIONS\"]"
+#define TU_ENV_ALLOW_CLI                                                               \
+	"--env-allow 'ATTEST_*,BUILD,TMPDIR,TSS2_LOG,ASAN_OPTIONS,UBSAN_OPTIONS,LSAN_OPTIONS'"
 
 #define TU_ASSERT_ERR(expr_, code_)                                                \
 	do {                                                                       \

@@ -181,7 +181,7 @@ void register_agent_depth(struct daemon *d, const char *name, const char *binary
 	snprintf(json, sizeof(json),
 		 "{\"op\":\"register\",\"name\":\"%s\",\"binary\":\"%s\",\"uids\":[%s],"
 		 "\"scopes\":[\"ehr:read\",\"ehr:write\"],\"risk_tier\":\"high\","
-		 "\"data_classes\":[\"phi\"],\"max_ttl\":600,\"delegate_depth\":%d}",
+		 "\"data_classes\":[\"phi\"],\"max_ttl\":600,\"delegate_depth\":%d," TU_ENV_ALLOW_JSON "}",
 		 name, binary, uids, delegate_depth);
 	TU_ASSERT_ERR(admin_call(d, json, &reply), ATTEST_OK);
 	CU_ASSERT_PTR_NOT_NULL(cJSON_GetObjectItemCaseSensitive(reply, "agent_ca"));
