@@ -19,6 +19,7 @@
 #include "fileio.h"
 #include "hostpush.h"
 #include "log.h"
+#include "nodump.h"
 #include "push.h"
 #include "server.h"
 
@@ -188,6 +189,10 @@ int main(int argc, char **argv)
 	if (push_options(verifier, verifier_ca, push_interval, quote_pcrs, eventlog, &pcfg) != 0)
 		return 2;
 	signal(SIGPIPE, SIG_IGN);
+	if (attestd_nodump() != 0) { /* before any secret is loaded */
+		attestd_log("cannot keep secrets out of core dumps: %s", strerror(errno));
+		return 1;
+	}
 	if (setenv("TSS2_LOG", "all+none", 0) != 0)
 		return 1;
 	if ((r = attestd_open(&d, state, tcti, max_ttl)) != ATTEST_OK) {
