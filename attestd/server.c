@@ -144,7 +144,7 @@ static void close_peer_socket(struct attestd_server *s, int fd)
 			char buf[CMSG_SPACE(SCM_MAX_FDS * sizeof(int))];
 			struct cmsghdr align;
 		} ctl;
-		char sink[16384];
+		static char sink[16384]; /* discarded bytes; the loop is single-threaded */
 
 		(void)shutdown(fd, SHUT_RDWR);
 		for (;;) {
@@ -864,11 +864,11 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 			int e = errno;
 
 			c->pidfd = -1;
-			if (s->peerpidfd && e != ESRCH)
-				r = attest_fail(e == EMFILE || e == ENFILE ? ATTEST_E_IO : ATTEST_E_PROC_CHANGED,
-						"SO_PEERPIDFD: %s", strerror(e));
+			if (s->peerpidfd && e == ESRCH)
+				r = attest_fail(ATTEST_E_PROC_CHANGED, "the process that connected (pid %d) "
+						"has exited", (int)cred.pid);
 			else if (s->peerpidfd)
-				r = attest_fail(ATTEST_E_PROC_CHANGED, "SO_PEERPIDFD: %s", strerror(e));
+				r = attest_fail(ATTEST_E_IO, "SO_PEERPIDFD: %s", strerror(e));
 			else if ((c->pidfd = (int)syscall(SYS_pidfd_open, cred.pid, 0)) < 0)
 				r = attest_fail(errno == ESRCH ? ATTEST_E_PROC_CHANGED : ATTEST_E_IO,
 						"pidfd_open(%d): %s", (int)cred.pid, strerror(errno));
