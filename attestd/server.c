@@ -309,7 +309,7 @@ int attestd_peer_alive(const struct attestd_peer *peer)
 		return r;
 	if (now != peer->pid)
 		return attest_fail(ATTEST_E_PROC_CHANGED, "the process that connected (pid %d) has "
-				   "exited; pid %d is another process now", (int)peer->pid,
+				   "exited (its pid number may name another process now)",
 				   (int)peer->pid);
 	return ATTEST_OK;
 }
