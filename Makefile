@@ -47,7 +47,8 @@ BINS      := $(addprefix $(BUILD)/,$(BIN_NAMES))
 CLI_SRC       := attestd/cli.c
 ATTESTD_SRC   := attestd/attestd.c attestd/server.c attestd/daemon.c attestd/request.c \
 	attestd/register.c attestd/caller.c attestd/signers.c attestd/issue.c attestd/registry.c \
-	attestd/log.c attestd/push.c attestd/auditlog.c
+	attestd/log.c attestd/push.c attestd/auditlog.c attestd/closer.c \
+	attestd/nodump.c
 EVENT_LIBS     = $(shell pkg-config --libs libevent_core 2>/dev/null)
 ATTESTCTL_SRC := attestd/attestctl.c attestd/attestctl_agent.c attestd/attestctl_host.c \
 	attestd/attestctl_audit.c $(CLI_SRC)
@@ -95,7 +96,7 @@ $(BUILD)/attest-provision: $(PROVISION_SRC:%.c=$(BUILD)/obj/%.o) $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_LIBS)
 
 $(BUILD)/attestd: $(ATTESTD_SRC:%.c=$(BUILD)/obj/%.o) $(LIB_A)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_LIBS) $(EVENT_LIBS)
+	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(LIB_LIBS) $(EVENT_LIBS)
 
 $(BUILD)/attest-verifier: $(BUILD)/obj/$(VERIFIER_MAIN:.c=.o) $(VERIFIER_OBJ) $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_LIBS) $(SRV_LIBS)

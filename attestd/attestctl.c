@@ -404,7 +404,8 @@ static const struct cli_cmd cmds[] = {
 	  "root and the trusted issuers' public keys (--issuer ehr=ehr.pem,...)." },
 	{ { "cert", NULL }, cmd_cert, "get a certificate for the agent that runs this command",
 	  "Run by the agent itself (e.g. from its start script): attestd measures this\n"
-	  "command's parent, which must be the registered agent binary, via a pidfd." },
+	  "command's parent, which must be the registered agent binary (the request\n"
+	  "says \"parent\": true; attestd pins the parent itself)." },
 	{ { "intent", "issue" }, cmd_intent_issue,
 	  "sign an intent grant with a local issuer key and print it (tests, demos)",
 	  "A real grant comes from the IdP, EHR or ticketing app the user used;\n"

@@ -271,7 +271,7 @@ int cmd_cert(const struct cli_cmd *cmd, int argc, char **argv)
 	req.task_id = task;
 	req.csr_pem = (const char *)csr;
 	/* This command is a process of its own: attestd measures our parent,
-	 * the agent that ran us, through the pidfd we pass. */
+	 * the agent that ran us ("parent": true; attestd pins it itself). */
 	req.for_parent = 1;
 	if (scopes != NULL) {
 		if ((copy = strdup(scopes)) == NULL) {

@@ -19,6 +19,7 @@
 #include "fileio.h"
 #include "hostpush.h"
 #include "log.h"
+#include "nodump.h"
 #include "push.h"
 #include "server.h"
 
@@ -37,7 +38,9 @@ static void usage(FILE *f)
 		"  --admin-socket PATH  admin socket for root (/run/attestd/admin.sock), 0600\n"
 		"  --group NAME         group that may use the agent socket (default: root's)\n"
 		"  --tcti CONF          TPM (default $ATTEST_TCTI, else device:/dev/tpmrm0)\n"
-		"  --max-clients N      concurrent clients before refusing (64)\n"
+		"  --max-clients N      concurrent agent-socket clients before refusing (64),\n"
+		"                       shared fairly by uid, at most N/8 per process\n"
+		"                       (docs/protocol.md \"Client limit and fair shares\")\n"
 		"  --frame-timeout MS   time a client has to send a whole frame (5000)\n"
 		"  --max-ttl SECONDS    hard cap on certificate lifetimes (%d)\n"
 		"  --verifier URL       push quotes and the agent inventory to this verifier\n"
@@ -57,7 +60,9 @@ static void usage(FILE *f)
 		"                       after 10000 records, at start and at stop); with\n"
 		"                       --verifier each is pushed to it (docs/audit.md)\n"
 		"  -h, --help           this help\n\n"
-		"Logs go to stderr, one line per event. SIGTERM or SIGINT stops it.\n"
+		"Logs go to stderr, one line per event; refusals a peer can repeat are\n"
+		"aggregated (one line per source every 10 s, with a count). attestd is not\n"
+		"dumpable and sets RLIMIT_CORE to 0. SIGTERM or SIGINT stops it.\n"
 		"Pushes: docs/verifier.md \"Hosts\"; 'attestctl host attest' pushes now.\n",
 		ATTESTD_HARD_MAX_TTL);
 }
@@ -188,6 +193,10 @@ int main(int argc, char **argv)
 	if (push_options(verifier, verifier_ca, push_interval, quote_pcrs, eventlog, &pcfg) != 0)
 		return 2;
 	signal(SIGPIPE, SIG_IGN);
+	if (attestd_nodump() != 0) { /* before any secret is loaded */
+		attestd_log("cannot keep secrets out of core dumps: %s", strerror(errno));
+		return 1;
+	}
 	if (setenv("TSS2_LOG", "all+none", 0) != 0)
 		return 1;
 	if ((r = attestd_open(&d, state, tcti, max_ttl)) != ATTEST_OK) {

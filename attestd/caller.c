@@ -140,6 +140,9 @@ int measure_caller(struct attestd *d, const struct attestd_peer *peer,
 	pid_t target = peer->pid;
 	int r;
 
+	/* the writer is the process that connected, and it is still there */
+	if ((r = attestd_peer_alive(peer)) != ATTEST_OK)
+		return r;
 	if (peer->passed_fd >= 0) {
 		if ((r = pidfd_pid(peer->passed_fd, &target)) != ATTEST_OK ||
 		    (r = attest_proc_inspect(peer->pid, &peer_info)) != ATTEST_OK)
@@ -204,6 +207,8 @@ int measure_caller(struct attestd *d, const struct attestd_peer *peer,
 		if ((r = pidfd_pid(peer->passed_fd, &again)) != ATTEST_OK || again != target)
 			return attest_fail(ATTEST_E_PROC_CHANGED, "parent exited during the request");
 	}
+	if ((r = attestd_peer_alive(peer)) != ATTEST_OK)
+		return r;
 	return attest_proc_check(pin);
 }
 

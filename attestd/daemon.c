@@ -318,11 +318,20 @@ out:
 		/* log only names that passed validation: no control bytes in the log */
 		int named = cJSON_IsString(agent) && attest_valid_hostname(agent->valuestring);
 
-		attestd_log("refused %s from pid=%d uid=%u%s%s: %s [%s]: %s",
-			    op && strcmp(op, "issue") == 0 ? "issue" : op && !named ? "request" : op ? op : "request",
-			    (int)peer->pid, (unsigned)peer->uid, named ? " agent=" : "",
-			    named ? agent->valuestring : "", attest_strerror(r),
-			    attest_errname(r), attest_errdetail());
+		const char *what = op && strcmp(op, "issue") == 0 ? "issue"
+				   : op && !named		  ? "request"
+				   : op				  ? op
+								  : "request";
+		char key[96];
+
+		/* a peer can repeat a refusal at will: aggregated (log.h); the
+		 * audit log keeps every one */
+		snprintf(key, sizeof(key), "refused uid=%u %.16s %s", (unsigned)peer->uid, what,
+			 attest_errname(r));
+		attestd_log_rl(key, "refused %s from pid=%d uid=%u%s%s: %s [%s]: %s", what,
+			       (int)peer->pid, (unsigned)peer->uid, named ? " agent=" : "",
+			       named ? agent->valuestring : "", attest_strerror(r), attest_errname(r),
+			       attest_errdetail());
 		attestd_audit_refusal(d, peer, known_op(op), named ? agent->valuestring : NULL, r);
 		cJSON_Delete(reply);
 		/* The caller is a local, kernel-identified process: it is told

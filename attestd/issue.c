@@ -558,7 +558,8 @@ int do_issue(struct attestd *d, const struct attestd_peer *peer, const cJSON *re
 	}
 	/* Still the same, untraced process after signing, or the certificate
 	 * is dropped. */
-	if ((r = attest_proc_check(&pin)) != ATTEST_OK || (r = still_untraced(pin.pid)) != ATTEST_OK)
+	if ((r = attest_proc_check(&pin)) != ATTEST_OK || (r = still_untraced(pin.pid)) != ATTEST_OK ||
+	    (r = attestd_peer_alive(peer)) != ATTEST_OK)
 		goto out;
 	if (chain_of_intent != NULL) {
 		time_t end = (time_t)attest_intent_chain_expiry(chain_of_intent);

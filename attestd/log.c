@@ -1,22 +1,19 @@
 /* log.c - see log.h. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "log.h"
 
-void attestd_log(const char *fmt, ...)
+static void emit(const char *line)
 {
-	char ts[32], line[2048];
+	char ts[32];
 	struct tm tm;
 	time_t now = time(NULL);
-	va_list ap;
 
 	gmtime_r(&now, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
 	fprintf(stderr, "%s attestd: ", ts);
 	/* Details can carry bytes a peer chose: one event is one line, and
 	 * anything unprintable is shown escaped, never interpreted. */
@@ -27,4 +24,97 @@ void attestd_log(const char *fmt, ...)
 			fprintf(stderr, "\\x%02x", *p);
 	}
 	fputc('\n', stderr);
+}
+
+void attestd_log(const char *fmt, ...)
+{
+	char line[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	emit(line);
+}
+
+/* ---------- aggregated events ---------- */
+
+static struct slot {
+	char key[96];    /* "" when free */
+	time_t start;    /* monotonic second the interval began */
+	unsigned long n; /* events after the first in this interval */
+	char last[768];  /* the latest of them */
+} slots[ATTESTD_LOG_KEYS + 1]; /* the last one: "other sources" */
+
+static time_t mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+static void summarise(struct slot *s)
+{
+	if (s->n > 0)
+		attestd_log("%lu more like this in the last %ld s: %s", s->n,
+			    (long)(mono_now() - s->start), s->last);
+	s->n = 0;
+}
+
+void attestd_log_flush(int force)
+{
+	time_t now = mono_now();
+
+	for (size_t i = 0; i <= ATTESTD_LOG_KEYS; i++) {
+		struct slot *s = &slots[i];
+
+		if (s->key[0] == '\0' || (!force && now - s->start < ATTESTD_LOG_INTERVAL))
+			continue;
+		summarise(s);
+		s->key[0] = '\0';
+	}
+}
+
+void attestd_log_rl(const char *key, const char *fmt, ...)
+{
+	struct slot *s = NULL, *free_slot = NULL;
+	char line[768];
+	time_t now = mono_now();
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	attestd_log_flush(0); /* frees the slots of intervals that are over */
+	for (size_t i = 0; i < ATTESTD_LOG_KEYS && s == NULL; i++) {
+		if (slots[i].key[0] == '\0') {
+			if (free_slot == NULL)
+				free_slot = &slots[i];
+		} else if (strncmp(slots[i].key, key, sizeof(slots[i].key) - 1) == 0) {
+			s = &slots[i];
+		}
+	}
+	if (s == NULL && free_slot != NULL) {
+		s = free_slot;
+		snprintf(s->key, sizeof(s->key), "%s", key);
+		s->start = now;
+		s->n = 0;
+		emit(line);
+		return;
+	}
+	if (s == NULL) {
+		/* too many sources at once: one line for all the others */
+		s = &slots[ATTESTD_LOG_KEYS];
+		if (s->key[0] == '\0') {
+			snprintf(s->key, sizeof(s->key), "other sources");
+			s->start = now;
+			s->n = 0;
+			attestd_log("more than %d sources of refusals at once; further ones are "
+				    "counted together: %s", ATTESTD_LOG_KEYS, line);
+			return;
+		}
+	}
+	s->n++;
+	snprintf(s->last, sizeof(s->last), "%s", line);
 }

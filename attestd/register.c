@@ -112,7 +112,7 @@ int do_register(struct attestd *d, const cJSON *req, cJSON *reply)
 		return attest_fail(ATTEST_E_PARSE, "risk_tier must be low, medium, high or critical");
 	if (registry_find(&d->reg, name) != NULL)
 		return attest_fail(ATTEST_E_EXISTS, "agent \"%s\" is already registered", name);
-	if ((a = calloc(1, sizeof(*a))) == NULL)
+	if ((a = agent_new()) == NULL)
 		return attest_fail(ATTEST_E_NOMEM, "agent");
 	memcpy(a->name, name, strlen(name) + 1);
 	memcpy(a->tier, tier, strlen(tier) + 1);

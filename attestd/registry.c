@@ -15,6 +15,7 @@
 #include "json.h"
 #include "measure.h"
 #include "log.h"
+#include "nodump.h"
 #include "registry.h"
 #include "tpmjson.h"
 #include "x509.h"
@@ -34,8 +35,12 @@ void agent_free(struct agent *a)
 	X509_free(a->agent_ca);
 	X509_free(a->session_cert);
 	EVP_PKEY_free(a->session_key);
-	OPENSSL_cleanse(&a->auth, sizeof(a->auth));
-	free(a);
+	attestd_secret_free(a, sizeof(*a)); /* wiped whole, auth value included */
+}
+
+struct agent *agent_new(void)
+{
+	return attestd_secret_alloc(sizeof(struct agent));
 }
 
 void agent_measurement(const struct agent *a, uint8_t out[32])
@@ -479,7 +484,7 @@ int registry_load(const char *state_dir, struct registry *reg)
 		if (n < 6 || strcmp(e->d_name + n - 5, ".json") != 0 || e->d_name[0] == '.')
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", reg->dir, e->d_name);
-		if ((a = calloc(1, sizeof(*a))) == NULL) {
+		if ((a = agent_new()) == NULL) {
 			r = attest_fail(ATTEST_E_NOMEM, "agent");
 			break;
 		}

@@ -83,6 +83,9 @@ int registry_save(struct registry *reg, const struct agent *a);
 int registry_remove(struct registry *reg, struct agent *a);
 /* Take ownership of a (already saved). */
 int registry_add(struct registry *reg, struct agent *a);
+/* A zeroed agent in memory kept out of core dumps (it holds the key's auth
+ * value); NULL when out of memory. agent_free() wipes it. */
+struct agent *agent_new(void);
 void agent_free(struct agent *a);
 /* The environment variables every agent may start with (NULL-terminated;
  * docs/agents.md, "Environment"). */

@@ -7,6 +7,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -16,6 +17,9 @@
 #include <openssl/crypto.h>
 
 #include "attest/attest.h"
+#include "closer.h"
+#include "err.h"
+#include "fileio.h"
 #include "json.h"
 #include "log.h"
 #include "measure.h"
@@ -28,6 +32,13 @@ struct attestd_server {
 	struct evconnlistener *agent_l, *admin_l;
 	int nclients; /* agent socket */
 	int nadmin;   /* admin socket: its own slots, so root can act under load */
+	/* the kernel refuses descriptors sent to our sockets (SO_PASSRIGHTS,
+	 * Linux >= 6.16); without it, closing a socket a peer may have queued
+	 * descriptors on is left to the closer thread */
+	int no_rights;
+	int peerpidfd; /* SO_PEERPIDFD works (Linux >= 6.5) */
+	struct event *tick;        /* once a second: aggregated log lines */
+	struct event *accept_wait; /* accept paused after EMFILE/ENFILE */
 	struct conn *conns; /* every open connection, to close them at stop */
 	/* replies held until the audit log is durable (cfg.unsynced) */
 	struct event *commit_ev;
@@ -40,6 +51,10 @@ struct attestd_server {
 
 #define ADMIN_MAX_CLIENTS 8
 
+/* Linux UAPI values (asm-generic/socket.h), absent from older headers */
+#define ATTESTD_SO_PEERPIDFD 77 /* Linux >= 6.5 */
+#define ATTESTD_SO_PASSRIGHTS 83 /* Linux >= 6.16 */
+
 struct conn {
 	struct attestd_server *srv;
 	int fd;
@@ -51,7 +66,8 @@ struct conn {
 	size_t hdr_got;
 	uint8_t *body;
 	size_t body_len, body_got;
-	int passed_fd;
+	int pidfd;     /* the connecting process (SO_PEERPIDFD), never a peer's fd */
+	int passed_fd; /* a pidfd of the peer's parent that attestd opened ("parent") */
 	pid_t writer; /* pid that wrote the last chunk (SCM_CREDENTIALS) */
 	uint64_t start_time; /* of the peer pid when it connected */
 	int closing; /* close once the output is flushed */
@@ -85,6 +101,70 @@ cJSON *attestd_error_reply(int code)
 	return o;
 }
 
+/* Hand descriptors that arrived in a control message to the closer thread. */
+static int give_fds(struct msghdr *msg)
+{
+	int n = 0;
+
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(msg); cm != NULL; cm = CMSG_NXTHDR(msg, cm)) {
+		size_t k;
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(fd));
+			if (attestd_closer_give(fd) != 0) {
+				/* not reached while RLIMIT_NOFILE is not raised (closer.h) */
+				attestd_log_rl("closer full", "descriptor closer queue full: a passed "
+					       "descriptor is closed on the event loop");
+				close(fd);
+			}
+			n++;
+		}
+	}
+	return n;
+}
+
+#define SCM_MAX_FDS 253 /* the most one message carries (SCM_MAX_FD) */
+
+/* Close a connected socket. The last close of a file a peer queued on it
+ * (SCM_RIGHTS not yet received) would happen in this thread and can block
+ * for as long as that file's owner decides (SO_LINGER, FUSE). Where the
+ * kernel refuses descriptors to our sockets (SO_PASSRIGHTS off) nothing can
+ * be queued. Elsewhere the socket is shut down (nothing more can be
+ * queued), then drained without blocking, every descriptor in it going to
+ * the closer thread; once it is empty, closing it here is safe. */
+static void close_peer_socket(struct attestd_server *s, int fd)
+{
+	if (!s->no_rights) {
+		union {
+			char buf[CMSG_SPACE(SCM_MAX_FDS * sizeof(int))];
+			struct cmsghdr align;
+		} ctl;
+		static char sink[16384]; /* discarded bytes; the loop is single-threaded */
+
+		(void)shutdown(fd, SHUT_RDWR);
+		for (;;) {
+			struct iovec iov = { sink, sizeof(sink) };
+			struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+					      .msg_controllen = sizeof(ctl.buf) };
+			ssize_t n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+				break;
+			give_fds(&msg);
+			if (n <= 0)
+				break;
+		}
+	}
+	close(fd);
+}
+
 static void conn_free(struct conn *c)
 {
 	if (c->prev != NULL)
@@ -104,9 +184,11 @@ static void conn_free(struct conn *c)
 	if (c->out != NULL)
 		evbuffer_free(c->out);
 	if (c->passed_fd >= 0)
-		close(c->passed_fd);
+		close(c->passed_fd); /* a pidfd we opened: closing it cannot block */
+	if (c->pidfd >= 0)
+		close(c->pidfd); /* ours too (SO_PEERPIDFD or pidfd_open) */
 	if (c->fd >= 0)
-		close(c->fd);
+		close_peer_socket(c->srv, c->fd);
 	free(c->body);
 	if (c->admin)
 		c->srv->nadmin--;
@@ -161,9 +243,13 @@ static void queue_reply(struct conn *c, cJSON *reply)
 /* Refuse and hang up: the frame stream can no longer be trusted. */
 static void fail_conn(struct conn *c, int code, const char *why)
 {
-	attestd_log("refused peer pid=%d uid=%u: %s [%s]: %s", (int)c->cred.pid,
-		    (unsigned)c->cred.uid, attest_strerror(code), attest_errname(code), why);
-	cJSON *reply = attestd_error_reply(code);
+	char key[96];
+	cJSON *reply;
+
+	snprintf(key, sizeof(key), "refused uid=%u %s", (unsigned)c->cred.uid, attest_errname(code));
+	attestd_log_rl(key, "refused peer pid=%d uid=%u: %s [%s]: %s", (int)c->cred.pid,
+		       (unsigned)c->cred.uid, attest_strerror(code), attest_errname(code), why);
+	reply = attestd_error_reply(code);
 
 	event_del(c->rev);
 	c->closing = 1;
@@ -175,10 +261,111 @@ static void fail_conn(struct conn *c, int code, const char *why)
 
 static void send_reply(struct conn *c, cJSON *reply);
 
+static cJSON *error_with_detail(int code, const char *why)
+{
+	cJSON *reply = attestd_error_reply(code);
+
+	if (reply != NULL && why != NULL)
+		cJSON_AddStringToObject(reply, "detail", why);
+	return reply;
+}
+
+/* The pid a pidfd names, from /proc/self/fdinfo: -1 once it has exited
+ * (reading fdinfo never blocks on the file it describes). */
+static int pidfd_names(int pidfd, pid_t *pid)
+{
+	char path[64];
+	uint8_t *buf = NULL;
+	size_t len;
+	const char *p;
+	char *end;
+	long v;
+	int r;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
+	if ((r = attest_file_read(path, 4096, &buf, &len)) != ATTEST_OK)
+		return r;
+	r = attest_fail(ATTEST_E_INTERNAL, "fdinfo of pidfd %d has no Pid line", pidfd);
+	if ((p = strstr((char *)buf, "\nPid:\t")) != NULL) {
+		errno = 0;
+		v = strtol(p + 6, &end, 10);
+		if (errno == 0 && end != p + 6 && *end == '\n' && v >= -1) {
+			*pid = (pid_t)v;
+			r = ATTEST_OK;
+		}
+	}
+	free(buf);
+	return r;
+}
+
+int attestd_peer_alive(const struct attestd_peer *peer)
+{
+	pid_t now = 0;
+	int r;
+
+	if (peer->pidfd < 0)
+		return attest_fail(ATTEST_E_INTERNAL, "no pidfd for the peer");
+	if ((r = pidfd_names(peer->pidfd, &now)) != ATTEST_OK)
+		return r;
+	if (now != peer->pid)
+		return attest_fail(ATTEST_E_PROC_CHANGED, "the process that connected (pid %d) has "
+				   "exited (its pid number may name another process now)",
+				   (int)peer->pid);
+	return ATTEST_OK;
+}
+
+/* "parent": true (issue only): the request is for the peer's parent (a
+ * helper such as attestctl cert asking for the agent that started it).
+ * attestd opens the parent's pidfd itself: the peer is pinned by its own
+ * pidfd, and its PPid read again after pidfd_open() is unchanged, so the
+ * parent did not exit in between (a process whose parent exits is
+ * reparented at once) and the pidfd names the real parent. */
+static int take_parent(struct conn *c, cJSON *req)
+{
+	cJSON *op = cJSON_GetObjectItemCaseSensitive(req, "op");
+	cJSON *parent = cJSON_GetObjectItemCaseSensitive(req, "parent");
+	struct attestd_peer self = { .pid = c->cred.pid, .pidfd = c->pidfd };
+	struct attest_proc_info before, after;
+	int fd, r;
+
+	if (parent == NULL || !cJSON_IsString(op) || strcmp(op->valuestring, "issue") != 0)
+		return ATTEST_OK; /* the handler refuses "parent" on other ops */
+	if (!cJSON_IsBool(parent))
+		return attest_fail(ATTEST_E_PARSE, "\"parent\" must be true or false");
+	if (cJSON_IsFalse(parent)) {
+		cJSON_DeleteItemFromObjectCaseSensitive(req, "parent");
+		return ATTEST_OK;
+	}
+	if ((r = attestd_peer_alive(&self)) != ATTEST_OK ||
+	    (r = attest_proc_inspect(c->cred.pid, &before)) != ATTEST_OK)
+		return r;
+	if (before.ppid <= 1)
+		return attest_fail(ATTEST_E_DENIED, "pid %d has no parent to ask for",
+				   (int)c->cred.pid);
+	fd = (int)syscall(SYS_pidfd_open, before.ppid, 0);
+	if (fd < 0)
+		return attest_fail(errno == ESRCH ? ATTEST_E_PROC_CHANGED : ATTEST_E_IO,
+				   "pidfd_open(parent %d): %s", (int)before.ppid, strerror(errno));
+	if ((r = attestd_peer_alive(&self)) != ATTEST_OK ||
+	    (r = attest_proc_inspect(c->cred.pid, &after)) != ATTEST_OK) {
+		close(fd);
+		return r;
+	}
+	if (after.ppid != before.ppid) {
+		close(fd);
+		return attest_fail(ATTEST_E_PROC_CHANGED, "the parent of pid %d exited during the "
+				   "request", (int)c->cred.pid);
+	}
+	if (c->passed_fd >= 0)
+		close(c->passed_fd);
+	c->passed_fd = fd;
+	cJSON_DeleteItemFromObjectCaseSensitive(req, "parent");
+	return ATTEST_OK;
+}
+
 static void dispatch(struct conn *c)
 {
-	struct attestd_peer peer = { c->cred.pid, c->cred.uid, c->cred.gid, c->admin, c->passed_fd,
-				     c->start_time, c };
+	struct attestd_peer peer;
 	cJSON *req = NULL, *reply;
 	int r;
 
@@ -190,6 +377,17 @@ static void dispatch(struct conn *c)
 		fail_conn(c, r, attest_errdetail());
 		return;
 	}
+	attest_errclear();
+	if ((r = take_parent(c, req)) != ATTEST_OK) {
+		char why[300];
+
+		snprintf(why, sizeof(why), "%s", attest_errdetail());
+		cJSON_Delete(req);
+		send_reply(c, error_with_detail(r, why));
+		return;
+	}
+	peer = (struct attestd_peer){ c->cred.pid, c->cred.uid, c->cred.gid, c->admin,
+				      c->passed_fd, c->start_time, c, c->pidfd };
 	/* One request in flight: read nothing more until this reply is out, so
 	 * a client that never reads cannot pile up replies in our memory. */
 	event_del(c->rev);
@@ -321,55 +519,44 @@ void attestd_pending_reply(struct attestd_pending *p, cJSON *reply)
 	free(p);
 }
 
-/* Receive into buf, collecting at most one passed descriptor. With
- * SO_PASSCRED the kernel tags every chunk with the pid of the process that
- * wrote it, and never merges chunks of different writers: a frame must be
- * written entirely by the process that connected (the one attestd
+/* Receive into buf. attestd takes no descriptors from peers: the kernel
+ * refuses them where it can (SO_PASSRIGHTS off, Linux >= 6.16); elsewhere any
+ * that arrive are handed, unexamined, to the closer thread (their last
+ * close can block) and the frame is refused. The control buffer has room
+ * for the most a message can carry (SCM_MAX_FD), so the kernel never drops
+ * any itself (which would close them on this thread).
+ * With SO_PASSCRED the kernel tags every chunk with the pid of the process
+ * that wrote it, and never merges chunks of different writers: a frame must
+ * be written entirely by the process that connected (the one attestd
  * measures), or a process could connect and hand the socket to another.
- * Returns -2 for too many descriptors, -3 for a foreign or unknown writer. */
+ * Returns -2 when descriptors came, -3 for a foreign or unknown writer. */
 static ssize_t recv_some(struct conn *c, void *buf, size_t len)
 {
 	union {
-		char buf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int))];
+		char buf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(SCM_MAX_FDS * sizeof(int))];
 		struct cmsghdr align;
 	} ctl;
 	struct iovec iov = { buf, len };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
 			      .msg_controllen = sizeof(ctl.buf) };
 	ssize_t n = recvmsg(c->fd, &msg, MSG_CMSG_CLOEXEC);
-	int writer_ok = 0;
+	int writer_ok = 0, fds = 0;
 
 	if (n <= 0)
 		return n;
+	fds = give_fds(&msg);
 	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm != NULL; cm = CMSG_NXTHDR(&msg, cm)) {
-		if (cm->cmsg_level != SOL_SOCKET)
-			continue;
-		if (cm->cmsg_type == SCM_RIGHTS && cm->cmsg_len == CMSG_LEN(sizeof(int))) {
-			int fd;
-
-			memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
-			if (c->passed_fd >= 0)
-				close(c->passed_fd); /* one per request; keep the latest */
-			c->passed_fd = fd;
-		} else if (cm->cmsg_type == SCM_CREDENTIALS &&
-			   cm->cmsg_len == CMSG_LEN(sizeof(struct ucred))) {
+		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_CREDENTIALS &&
+		    cm->cmsg_len == CMSG_LEN(sizeof(struct ucred))) {
 			struct ucred who;
 
 			memcpy(&who, CMSG_DATA(cm), sizeof(who));
 			c->writer = who.pid;
 			writer_ok = who.pid == c->cred.pid && who.uid == c->cred.uid;
-		} else if (cm->cmsg_type == SCM_RIGHTS) {
-			/* more than one descriptor: close them all */
-			int *fds = (int *)CMSG_DATA(cm);
-			size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-
-			for (size_t i = 0; i < k; i++)
-				close(fds[i]);
-			return -2;
 		}
 	}
-	if (msg.msg_flags & MSG_CTRUNC)
-		return -2; /* more descriptors than we accept */
+	if (fds > 0 || (msg.msg_flags & MSG_CTRUNC))
+		return -2;
 	if (!writer_ok)
 		return -3;
 	return n;
@@ -394,7 +581,8 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -2) {
-			fail_conn(c, ATTEST_E_PARSE, "too many passed descriptors");
+			fail_conn(c, ATTEST_E_DENIED, "attestd accepts no file descriptors (a helper "
+				  "asks for its parent with \"parent\": true)");
 			return;
 		}
 		if (n == -3) {
@@ -407,8 +595,13 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 			return;
 		}
 		if (n <= 0) { /* closed or error: drop silently if between frames */
-			if (c->hdr_got > 0)
-				attestd_log("peer pid=%d closed mid-frame", (int)c->cred.pid);
+			if (c->hdr_got > 0) {
+				char key[64];
+
+				snprintf(key, sizeof(key), "midframe uid=%u", (unsigned)c->cred.uid);
+				attestd_log_rl(key, "peer pid=%d uid=%u %s mid-frame", (int)c->cred.pid,
+					       (unsigned)c->cred.uid, n == 0 ? "closed" : strerror(errno));
+			}
 			conn_free(c);
 			return;
 		}
@@ -485,19 +678,121 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Refuse a connection we will not serve: one error frame, best effort. */
-static void refuse_and_close(int fd, int code, const char *detail)
+static void refuse_and_close(struct attestd_server *s, int fd, int code, const char *detail)
 {
-	cJSON *reply = attestd_error_reply(code);
+	cJSON *reply = error_with_detail(code, detail);
 	uint8_t *frame = NULL;
 	size_t len;
 
-	if (reply != NULL && detail != NULL)
-		cJSON_AddStringToObject(reply, "detail", detail);
 	if (reply != NULL && attest_wire_encode(reply, &frame, &len) == ATTEST_OK)
 		(void)!send(fd, frame, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 	free(frame);
 	cJSON_Delete(reply);
-	close(fd);
+	close_peer_socket(s, fd);
+}
+
+/* ---------- fair shares of the agent socket ----------
+ *
+ * Connection slots are shared by uid: while k uids hold connections, each
+ * may hold max_clients / k of them (at least 1), and one process at most
+ * max(1, max_clients / 8). A uid under its share that finds every slot
+ * taken gets one back from the uid that is most over its share (that uid's
+ * oldest connection without a reply owed is closed), so an honest uid is
+ * served however fast another one reconnects. */
+
+struct uidcount {
+	uid_t uid;
+	int n;
+};
+
+/* Agent connections per uid (t has room for nclients + 1 entries); the
+ * number of distinct uids. O(connections x uids). */
+static size_t count_uids(const struct attestd_server *s, struct uidcount *t)
+{
+	size_t k = 0;
+
+	for (const struct conn *c = s->conns; c != NULL; c = c->next) {
+		size_t i;
+
+		if (c->admin)
+			continue;
+		for (i = 0; i < k && t[i].uid != c->cred.uid; i++)
+			;
+		if (i == k)
+			t[k++] = (struct uidcount){ c->cred.uid, 0 };
+		t[i].n++;
+	}
+	return k;
+}
+
+static int pid_conns(const struct attestd_server *s, pid_t pid)
+{
+	int n = 0;
+
+	for (const struct conn *c = s->conns; c != NULL; c = c->next)
+		n += !c->admin && c->cred.pid == pid;
+	return n;
+}
+
+/* Close the oldest connection (without a reply owed) of the uid most over
+ * share, other than uid; 1 when a slot was freed. */
+static int evict_for(struct attestd_server *s, const struct uidcount *t, size_t k, uid_t uid,
+		     int share)
+{
+	struct conn *victim = NULL;
+	int most = share;
+	uid_t over = 0;
+
+	for (size_t i = 0; i < k; i++)
+		if (t[i].uid != uid && t[i].n > most) {
+			most = t[i].n;
+			over = t[i].uid;
+		}
+	if (most == share)
+		return 0;
+	for (struct conn *c = s->conns; c != NULL; c = c->next) /* newest first */
+		if (!c->admin && c->cred.uid == over && c->pending == NULL)
+			victim = c;
+	if (victim == NULL)
+		return 0;
+	{
+		char key[64];
+
+		snprintf(key, sizeof(key), "evicted uid=%u", (unsigned)over);
+		attestd_log_rl(key, "closed a connection of uid %u (%d connections, over its share of "
+			       "%d) to serve uid %u", (unsigned)over, most, share, (unsigned)uid);
+	}
+	conn_free(victim);
+	return 1;
+}
+
+/* NULL when the peer may have one more agent connection, else why not. */
+static const char *over_quota(struct attestd_server *s, const struct ucred *cred)
+{
+	struct uidcount *t = calloc((size_t)s->nclients + 1, sizeof(*t));
+	int pid_cap = s->cfg.max_clients / 8 > 1 ? s->cfg.max_clients / 8 : 1;
+	int n = 0, share;
+	size_t k, i;
+	const char *why = NULL;
+
+	if (t == NULL)
+		return "out of memory";
+	k = count_uids(s, t);
+	for (i = 0; i < k && t[i].uid != cred->uid; i++)
+		;
+	if (i < k)
+		n = t[i].n;
+	share = s->cfg.max_clients / (int)(k + (i == k)); /* this uid counts too */
+	if (share < 1)
+		share = 1;
+	if (pid_conns(s, cred->pid) >= pid_cap)
+		why = "per-process connection limit";
+	else if (n >= share)
+		why = "per-uid share of the connections";
+	else if (s->nclients >= s->cfg.max_clients && !evict_for(s, t, k, cred->uid, share))
+		why = "all connections in use";
+	free(t);
+	return why;
 }
 
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
@@ -505,19 +800,40 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 {
 	struct attestd_server *s = arg;
 	struct conn *c;
-	socklen_t cl = sizeof(struct ucred);
+	struct ucred cred;
+	socklen_t cl = sizeof(cred);
 	int admin = l == s->admin_l;
 
 	(void)sa;
 	(void)salen;
-	if (admin ? s->nadmin >= ADMIN_MAX_CLIENTS : s->nclients >= s->cfg.max_clients) {
-		attestd_log("refused a client: %d clients connected on the %s socket (limit)",
-			    admin ? s->nadmin : s->nclients, admin ? "admin" : "agent");
-		refuse_and_close(fd, ATTEST_E_BUSY, NULL);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) != 0 || cred.pid <= 0) {
+		attestd_log_rl("no peercred", "no peer credentials on a new connection: %s",
+			       strerror(errno));
+		close_peer_socket(s, fd);
 		return;
 	}
+	if (admin && s->nadmin >= ADMIN_MAX_CLIENTS) {
+		attestd_log_rl("busy admin", "refused an admin client: %d clients connected (limit)",
+			       s->nadmin);
+		refuse_and_close(s, fd, ATTEST_E_BUSY, NULL);
+		return;
+	}
+	if (!admin) {
+		const char *why = over_quota(s, &cred);
+
+		if (why != NULL) {
+			char key[64];
+
+			snprintf(key, sizeof(key), "busy uid=%u", (unsigned)cred.uid);
+			attestd_log_rl(key, "refused a client pid=%d uid=%u: %s (%d connected, limit %d)",
+				       (int)cred.pid, (unsigned)cred.uid, why, s->nclients,
+				       s->cfg.max_clients);
+			refuse_and_close(s, fd, ATTEST_E_BUSY, why);
+			return;
+		}
+	}
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
-		close(fd);
+		close_peer_socket(s, fd);
 		return;
 	}
 	if (admin)
@@ -526,28 +842,56 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		s->nclients++;
 	c->srv = s;
 	c->fd = fd;
+	c->cred = cred;
 	c->passed_fd = -1;
+	c->pidfd = -1;
 	c->admin = admin;
 	c->next = s->conns;
 	if (s->conns != NULL)
 		s->conns->prev = c;
 	s->conns = c;
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &cl) != 0 || c->cred.pid <= 0) {
-		attestd_log("no peer credentials on a new connection: %s", strerror(errno));
-		conn_free(c);
-		return;
-	}
 	{
-		/* the connecting process as of now: a pid reused before the
-		 * request is read shows a different start time */
+		/* The connecting process, pinned: SO_PEERPIDFD names the process
+		 * that called connect() (whatever its pid number names later);
+		 * before Linux 6.5, a pidfd of the pid as of accept(). */
+		socklen_t pl = sizeof(c->pidfd);
+		int r = ATTEST_OK;
+		struct attestd_peer self = { .pid = cred.pid };
 		struct attest_proc_pin pin;
 
-		if (attest_proc_pin(c->cred.pid, &pin) != ATTEST_OK) {
-			attestd_log("peer pid=%d vanished at connect", (int)c->cred.pid);
+		attest_errclear();
+		if (!s->peerpidfd || getsockopt(fd, SOL_SOCKET, ATTESTD_SO_PEERPIDFD, &c->pidfd, &pl) != 0) {
+			int e = errno;
+
+			c->pidfd = -1;
+			if (s->peerpidfd && e == ESRCH)
+				r = attest_fail(ATTEST_E_PROC_CHANGED, "the process that connected (pid %d) "
+						"has exited", (int)cred.pid);
+			else if (s->peerpidfd)
+				r = attest_fail(ATTEST_E_IO, "SO_PEERPIDFD: %s", strerror(e));
+			else if ((c->pidfd = (int)syscall(SYS_pidfd_open, cred.pid, 0)) < 0)
+				r = attest_fail(errno == ESRCH ? ATTEST_E_PROC_CHANGED : ATTEST_E_IO,
+						"pidfd_open(%d): %s", (int)cred.pid, strerror(errno));
+		}
+		self.pidfd = c->pidfd;
+		if (r == ATTEST_OK)
+			r = attestd_peer_alive(&self);
+		if (r == ATTEST_OK)
+			r = attest_proc_pin(cred.pid, &pin);
+		if (r != ATTEST_OK) {
+			/* say what happened: an exited peer and a descriptor limit
+			 * are different things */
+			char key[64], why[300];
+
+			snprintf(why, sizeof(why), "%s", attest_errdetail());
+			snprintf(key, sizeof(key), "accept %s uid=%u", attest_errname(r),
+				 (unsigned)cred.uid);
+			attestd_log_rl(key, "cannot pin the connecting pid=%d uid=%u: %s [%s]: %s",
+				       (int)cred.pid, (unsigned)cred.uid, attest_strerror(r),
+				       attest_errname(r), why);
 			c->fd = -1; /* handed to refuse_and_close */
 			conn_free(c);
-			refuse_and_close(fd, ATTEST_E_PROC_CHANGED,
-					 "the connecting process exited before it was accepted");
+			refuse_and_close(s, fd, r, why);
 			return;
 		}
 		c->start_time = pin.start_time;
@@ -572,6 +916,44 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	}
 	event_add(c->rev, NULL);
 	arm_timer(c);
+}
+
+/* accept() failed. Out of descriptors (EMFILE, ENFILE) or memory, the
+ * listening socket stays readable: accepting again at once would spin, so
+ * both listeners pause for ACCEPT_PAUSE_MS while connections end. */
+#define ACCEPT_PAUSE_MS 200
+static void on_accept_error(struct evconnlistener *l, void *arg)
+{
+	struct attestd_server *s = arg;
+	int e = EVUTIL_SOCKET_ERROR();
+	struct timeval tv = { 0, ACCEPT_PAUSE_MS * 1000 };
+	char key[48];
+
+	snprintf(key, sizeof(key), "accept errno=%d", e);
+	attestd_log_rl(key, "accept on the %s socket: %s (%d connections open); pausing new "
+		       "connections for %d ms", l == s->admin_l ? "admin" : "agent", strerror(e),
+		       s->nclients + s->nadmin, ACCEPT_PAUSE_MS);
+	evconnlistener_disable(s->agent_l);
+	evconnlistener_disable(s->admin_l);
+	evtimer_add(s->accept_wait, &tv);
+}
+
+static void on_accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct attestd_server *s = arg;
+
+	(void)fd;
+	(void)what;
+	evconnlistener_enable(s->agent_l);
+	evconnlistener_enable(s->admin_l);
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	attestd_log_flush(0);
 }
 
 static struct evconnlistener *listen_unix(struct attestd_server *s, const char *path, mode_t mode)
@@ -611,7 +993,7 @@ static struct evconnlistener *listen_unix(struct attestd_server *s, const char *
 	{
 		/* set on the listener so that even bytes written before accept()
 		 * carry their writer's credentials */
-		int one = 1;
+		int one = 1, zero = 0;
 
 		if (setsockopt(evconnlistener_get_fd(l), SOL_SOCKET, SO_PASSCRED, &one,
 			       sizeof(one)) != 0) {
@@ -619,7 +1001,14 @@ static struct evconnlistener *listen_unix(struct attestd_server *s, const char *
 			evconnlistener_free(l);
 			return NULL;
 		}
+		/* and no descriptor can be queued to us, before accept() either:
+		 * the sender's sendmsg() fails with EPERM */
+		if (getenv("ATTESTD_TEST_ALLOW_RIGHTS") != NULL || /* tests of the closer path */
+		    setsockopt(evconnlistener_get_fd(l), SOL_SOCKET, ATTESTD_SO_PASSRIGHTS, &zero,
+			       sizeof(zero)) != 0)
+			s->no_rights = 0;
 	}
+	evconnlistener_set_error_cb(l, on_accept_error);
 	return l;
 }
 
@@ -633,6 +1022,35 @@ int attestd_server_start(struct event_base *base, const struct attestd_server_co
 		return ATTEST_E_NOMEM;
 	s->cfg = *cfg;
 	s->base = base;
+	s->no_rights = 1; /* until a listener says otherwise */
+	{
+		/* does this kernel give a connected peer's pidfd? */
+		int sp[2], pfd = -1;
+		socklen_t pl = sizeof(pfd);
+
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == 0) {
+			s->peerpidfd = getsockopt(sp[0], SOL_SOCKET, ATTESTD_SO_PEERPIDFD, &pfd, &pl) == 0;
+			if (pfd >= 0)
+				close(pfd);
+			close(sp[0]);
+			close(sp[1]);
+		}
+	}
+	if (attestd_closer_start() != 0) {
+		attestd_log("cannot start the descriptor closer thread: %s", strerror(errno));
+		free(s);
+		return ATTEST_E_INTERNAL;
+	}
+	{
+		struct timeval sec = { 1, 0 };
+
+		if ((s->tick = event_new(base, -1, EV_PERSIST, on_tick, s)) == NULL ||
+		    (s->accept_wait = evtimer_new(base, on_accept_resume, s)) == NULL ||
+		    event_add(s->tick, &sec) != 0) {
+			attestd_server_stop(s);
+			return ATTEST_E_NOMEM;
+		}
+	}
 	if (cfg->unsynced != NULL) {
 		/* every connection has at most one request in flight */
 		s->held_cap = (size_t)cfg->max_clients + ADMIN_MAX_CLIENTS;
@@ -647,6 +1065,12 @@ int attestd_server_start(struct event_base *base, const struct attestd_server_co
 		attestd_server_stop(s);
 		return ATTEST_E_IO;
 	}
+	if (!s->peerpidfd)
+		attestd_log("this kernel has no SO_PEERPIDFD (Linux < 6.5): a caller is pinned by a "
+			    "pidfd taken at accept(), not at connect() (docs/protocol.md)");
+	if (!s->no_rights)
+		attestd_log("this kernel has no SO_PASSRIGHTS (Linux < 6.16): descriptors peers send "
+			    "are closed on a separate thread (docs/protocol.md)");
 	*out = s;
 	return ATTEST_OK;
 }
@@ -677,5 +1101,10 @@ void attestd_server_stop(struct attestd_server *s)
 	free(s->held);
 	if (s->commit_ev != NULL)
 		event_free(s->commit_ev);
+	if (s->tick != NULL)
+		event_free(s->tick);
+	if (s->accept_wait != NULL)
+		event_free(s->accept_wait);
+	attestd_log_flush(1);
 	free(s);
 }

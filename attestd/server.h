@@ -23,10 +23,18 @@ struct attestd_peer {
 	uid_t uid;
 	gid_t gid;
 	int admin;     /* arrived on the admin socket */
-	int passed_fd; /* a pidfd sent with the request, or -1 (owned by the server) */
+	int passed_fd; /* the peer's parent ("parent": true), or -1 (owned by the server) */
 	uint64_t start_time; /* the peer's start time when it connected */
 	void *conn;          /* the server's connection (attestd_defer) */
+	int pidfd;           /* the process that connected (owned by the server) */
 };
+
+/* ATTEST_OK while the process that connected is alive (its pidfd, taken
+ * from the kernel at connect: SO_PEERPIDFD), else ATTEST_E_PROC_CHANGED: a
+ * pid number that names another process now is never measured in its
+ * place. Measurement checks it before and after measuring, and issuance
+ * after signing. */
+int attestd_peer_alive(const struct attestd_peer *peer) __attribute__((warn_unused_result));
 
 /* Returns the response object (never NULL); the server frees it. */
 typedef cJSON *(*attestd_handler_fn)(void *ctx, const struct attestd_peer *peer,

@@ -3,7 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -136,7 +135,7 @@ int attest_client_issue(const char *socket_path, const struct attest_cert_reques
 {
 	cJSON *o = NULL, *reply = NULL, *arr;
 	struct attest_cert *c = NULL;
-	int pidfd = -1, r;
+	int r;
 
 	*out = NULL;
 	if (req == NULL || req->agent == NULL || req->ttl < 0)
@@ -167,14 +166,9 @@ int attest_client_issue(const char *socket_path, const struct attest_cert_reques
 		for (size_t i = 0; i < req->nscopes; i++)
 			cJSON_AddItemToArray(arr, cJSON_CreateString(req->scopes[i]));
 	}
-	if (req->for_parent) {
-		pidfd = (int)syscall(SYS_pidfd_open, getppid(), 0);
-		if (pidfd < 0) {
-			r = attest_fail(ATTEST_E_IO, "pidfd_open(parent): %s", strerror(errno));
-			goto out;
-		}
-	}
-	if ((r = attest_client_call(socket_path, o, pidfd, &reply)) != ATTEST_OK)
+	if (req->for_parent) /* attestd pins our parent itself (docs/protocol.md) */
+		cJSON_AddTrueToObject(o, "parent");
+	if ((r = attest_client_call(socket_path, o, -1, &reply)) != ATTEST_OK)
 		goto out;
 	if ((r = dup_field(reply, "chain", &c->chain_pem)) != ATTEST_OK ||
 	    (r = dup_field(reply, "key", &c->key_pem)) != ATTEST_OK ||
@@ -187,8 +181,6 @@ int attest_client_issue(const char *socket_path, const struct attest_cert_reques
 	*out = c;
 	c = NULL; /* transferred */
 out:
-	if (pidfd >= 0)
-		close(pidfd);
 	attest_cert_free(c);
 	cJSON_Delete(reply);
 	cJSON_Delete(o);

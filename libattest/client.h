@@ -9,10 +9,11 @@
 
 #define ATTEST_CLIENT_TIMEOUT_MS 30000
 
-/* Send req (with pidfd as SCM_RIGHTS when >= 0) and wait for the reply.
+/* Send req and wait for the reply. fd >= 0 is attached as SCM_RIGHTS: only
+ * tests use it, to see attestd refuse descriptors (docs/protocol.md).
  * A reply with "ok": false becomes its code, with its reason as detail;
  * *reply is set only on success. */
-int attest_client_call(const char *socket_path, const cJSON *req, int pidfd,
+int attest_client_call(const char *socket_path, const cJSON *req, int fd,
 		       cJSON **reply) ATTEST_MUST_CHECK;
 
 #endif

@@ -26,8 +26,8 @@ struct attest_cert_request {
 	size_t nscopes;
 	const char *task_id;        /* recorded in the leaf; may be NULL */
 	const char *csr_pem;        /* PKCS#10 with our key; NULL = attestd makes a key */
-	int for_parent;             /* tools only: measure our parent, not us (a pidfd of
-				       getppid() travels with the request) */
+	int for_parent;             /* tools only: measure our parent, not us (sent as
+				       "parent": true; attestd pins the parent) */
 	const char *intent;         /* intent chain: grant or delegation (docs/intent.md),
 				       sent as "intent"; NULL = none */
 	const char *renew_pem;      /* instead of intent: the current leaf (PEM, may
