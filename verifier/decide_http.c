@@ -53,6 +53,15 @@ void vs_decide(struct vsrv *s, struct evhttp_request *req, const struct vcaller 
 	dr.ctx_keys = ckeys;
 	dr.ctx_values = cvals;
 	dr.nctx = nctx;
+	{
+		/* each caller its own share of the decision cache: a caller
+		 * flooding distinct chains evicts only its own entries */
+		uint64_t ph = 0;
+
+		dr.partition = vs_keyed_hash(s, who->name, strlen(who->name), &ph) == ATTEST_OK
+				       ? (unsigned)(ph % 63u) + 1u
+				       : 0u;
+	}
 	/* the decision is in d either way; a deny is not a failed request */
 	if (attest_decide(s->decider, &dr, &d) != d.reason)
 		vs_log("decider returned a code other than its reason");
