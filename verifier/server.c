@@ -50,6 +50,10 @@
 
 /* ---- small helpers ---- */
 
+/* A reply body fixed at build time, with its length counted by the
+ * compiler (hand-counted lengths cut or overran these). */
+#define FIXED_JSON(lit) (lit), (sizeof(lit) - 1)
+
 int64_t vs_now(void)
 {
 	return (int64_t)time(NULL);
@@ -161,7 +165,7 @@ void vs_reply_obj(struct vsrv *s, struct evhttp_request *req, int status, cJSON 
 
 	vs_count_status(s, status);
 	if (txt == NULL) {
-		attest_httpd_reply(req, 500, "{\"error\":\"ATTEST_E_NOMEM\"}", 26);
+		attest_httpd_reply(req, 500, FIXED_JSON("{\"error\":\"ATTEST_E_NOMEM\",\"code\":2}"));
 		return;
 	}
 	attest_httpd_reply(req, status, txt, strlen(txt));
@@ -215,9 +219,8 @@ static void send_pending(struct vsrv *s, int ok)
 		} else {
 			vs_count_status(s, 500);
 			attest_httpd_reply(p->req, 500,
-					   "{\"error\":\"ATTEST_E_IO\",\"code\":4,"
-					   "\"message\":\"audit log write failed\"}",
-					   70);
+					   FIXED_JSON("{\"error\":\"ATTEST_E_IO\",\"code\":4,"
+						      "\"message\":\"audit log write failed\"}"));
 		}
 		cJSON_free(p->body);
 	}
@@ -254,7 +257,7 @@ void vs_audited_text(struct vsrv *s, struct evhttp_request *req, int status, cha
 	if (body == NULL || s->npending >= PENDING_MAX) {
 		cJSON_free(body);
 		vs_count_status(s, 503);
-		attest_httpd_reply(req, 503, "{\"error\":\"ATTEST_E_BUSY\",\"code\":51}", 35);
+		attest_httpd_reply(req, 503, FIXED_JSON("{\"error\":\"ATTEST_E_BUSY\",\"code\":51}"));
 		return;
 	}
 	if (ev != NULL && (r = attest_audit_append_event(s->audit, ev, NULL)) != ATTEST_OK) {
@@ -262,7 +265,7 @@ void vs_audited_text(struct vsrv *s, struct evhttp_request *req, int status, cha
 			       attest_errdetail());
 		cJSON_free(body);
 		vs_count_status(s, 500);
-		attest_httpd_reply(req, 500, "{\"error\":\"ATTEST_E_IO\",\"code\":4}", 30);
+		attest_httpd_reply(req, 500, FIXED_JSON("{\"error\":\"ATTEST_E_IO\",\"code\":4}"));
 		return;
 	}
 	s->pending[s->npending].req = req;
