@@ -328,16 +328,16 @@ static void restart_with(struct fleet *f, const char *const *args)
 	verifier_start(&f->v);
 }
 
-static SSL_CTX *tls_ctx(struct fleet *f, enum vcall_as as)
+static SSL_CTX *tls_ctx(struct verifier *v, enum vcall_as as)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
 	char cert[800], key[800];
 
 	CU_ASSERT_FATAL(ctx != NULL);
-	CU_ASSERT_FATAL(SSL_CTX_load_verify_locations(ctx, f->v.cacert, NULL) == 1);
+	CU_ASSERT_FATAL(SSL_CTX_load_verify_locations(ctx, v->cacert, NULL) == 1);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	if (as != AS_NONE) {
-		const char *prefix = as == AS_ADMIN ? f->v.admin : f->v.resource;
+		const char *prefix = as == AS_ADMIN ? v->admin : v->resource;
 
 		snprintf(cert, sizeof(cert), "%s.pem", prefix);
 		snprintf(key, sizeof(key), "%s.key", prefix);
@@ -349,9 +349,9 @@ static SSL_CTX *tls_ctx(struct fleet *f, enum vcall_as as)
 
 /* A TLS connection from src, handshake done; NULL if the verifier
  * refused it. Reads and writes give up after 30 s. */
-static SSL *tls_from(SSL_CTX *ctx, struct fleet *f, const char *src)
+static SSL *tls_from(SSL_CTX *ctx, struct verifier *v, const char *src)
 {
-	int fd = raw_connect(f->v.url, src);
+	int fd = raw_connect(v->url, src);
 	struct timeval tv = {30, 0};
 	SSL *ssl;
 
@@ -434,10 +434,10 @@ static int read_statuses(SSL *ssl, unsigned want, int stop, struct tally *t)
 
 /* n copies of req pipelined on one connection from src; replies counted.
  * Returns the status of the last reply (0: none). */
-static int burst(SSL_CTX *ctx, struct fleet *f, const char *src, const char *req, unsigned n,
+static int burst(SSL_CTX *ctx, struct verifier *v, const char *src, const char *req, unsigned n,
 		 struct tally *t)
 {
-	SSL *ssl = tls_from(ctx, f, src);
+	SSL *ssl = tls_from(ctx, v, src);
 	size_t len = strlen(req);
 	unsigned seen;
 	int last;
@@ -522,14 +522,14 @@ static void test_slowloris(void)
 
 	fleet_up(&f, NULL);
 	restart_with(&f, args);
-	ctx = tls_ctx(&f, AS_NONE);
+	ctx = tls_ctx(&f.v, AS_NONE);
 	for (int i = 0; i < 8; i++) {
-		held[i] = tls_from(ctx, &f, "127.0.0.2");
+		held[i] = tls_from(ctx, &f.v, "127.0.0.2");
 		CU_ASSERT_FATAL(held[i] != NULL);
 		CU_ASSERT_FATAL(SSL_write(held[i], head, (int)strlen(head)) > 0);
 	}
 	/* a ninth from that source is shut without an answer */
-	(void)burst(ctx, &f, "127.0.0.2", health_req, 1, &t);
+	(void)burst(ctx, &f.v, "127.0.0.2", health_req, 1, &t);
 	CU_ASSERT_EQUAL(t.n[0], 1);
 	/* others are served meanwhile */
 	expect_quote_accepted(&f);
@@ -549,7 +549,7 @@ static void test_slowloris(void)
 	for (int i = 0; i < 8; i++)
 		tls_close(held[i]);
 	/* the source may connect again once its connections are gone */
-	CU_ASSERT_EQUAL(burst(ctx, &f, "127.0.0.2", health_req, 1, &t), 200);
+	CU_ASSERT_EQUAL(burst(ctx, &f.v, "127.0.0.2", health_req, 1, &t), 200);
 	SSL_CTX_free(ctx);
 	fleet_down(&f);
 }
@@ -806,8 +806,8 @@ static void test_nonce_grabbing(void)
 	cJSON *rep = NULL;
 
 	fleet_up(&f, NULL);
-	ctx = tls_ctx(&f, AS_NONE);
-	(void)burst(ctx, &f, "127.0.0.2", req, 60, &t);
+	ctx = tls_ctx(&f.v, AS_NONE);
+	(void)burst(ctx, &f.v, "127.0.0.2", req, 60, &t);
 	CU_ASSERT_EQUAL(t.s200, 60); /* every one issued: none is scarce */
 	expect_quote_accepted(&f);
 	/* a replay of a consumed nonce */
@@ -852,9 +852,9 @@ static void test_rate_buckets_keyed(void)
 	struct tally ta, th;
 
 	fleet_up(&f, NULL);
-	ctx = tls_ctx(&f, AS_NONE);
-	atk = tls_from(ctx, &f, "127.0.0.72");
-	hon = tls_from(ctx, &f, "127.0.0.1");
+	ctx = tls_ctx(&f.v, AS_NONE);
+	atk = tls_from(ctx, &f.v, "127.0.0.72");
+	hon = tls_from(ctx, &f.v, "127.0.0.1");
 	CU_ASSERT_FATAL(atk != NULL && hon != NULL);
 	memset(&ta, 0, sizeof(ta));
 	memset(&th, 0, sizeof(th));
@@ -1099,12 +1099,12 @@ static void test_log_bound(void)
 	long before, after;
 
 	fleet_up(&f, NULL);
-	anon = tls_ctx(&f, AS_NONE);
-	rs = tls_ctx(&f, AS_RESOURCE);
+	anon = tls_ctx(&f.v, AS_NONE);
+	rs = tls_ctx(&f.v, AS_RESOURCE);
 	before = log_lines(&f);
-	(void)burst(anon, &f, "127.0.0.2", bad, 2000, &t);
+	(void)burst(anon, &f.v, "127.0.0.2", bad, 2000, &t);
 	CU_ASSERT(t.n[4] >= 1000); /* refused: 400, then 429 */
-	(void)burst(rs, &f, "127.0.0.1", dec, 500, &t);
+	(void)burst(rs, &f.v, "127.0.0.1", dec, 500, &t);
 	CU_ASSERT(t.s200 >= 400);
 	after = log_lines(&f);
 	fprintf(stderr, "  %ld log lines for 2000 refusals and 500 decisions\n", after - before);
@@ -1119,7 +1119,7 @@ static void test_log_bound(void)
 /* The flooder of test_flood, in a child process: from 127.0.0.2, 16
  * slowloris connections trickling headers, nonce grabbing, huge JSON of
  * many keys, and bursts of bare connections, round after round. */
-__attribute__((noreturn)) static void flood_forever(struct fleet *f)
+__attribute__((noreturn)) static void flood_forever(struct verifier *v)
 {
 	SSL_CTX *ctx;
 	char *grab, *huge, *hreq;
@@ -1131,7 +1131,7 @@ __attribute__((noreturn)) static void flood_forever(struct fleet *f)
 	/* never outlives the test, even one that stops at a fatal assert */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() == 1)
 		_exit(1);
-	ctx = tls_ctx(f, AS_NONE);
+	ctx = tls_ctx(v, AS_NONE);
 	grab = post_req("/v1/hosts/nonce", "{\"host\":\"web-01\"}");
 	if ((huge = malloc(hn + 16)) == NULL)
 		_exit(1);
@@ -1147,15 +1147,15 @@ __attribute__((noreturn)) static void flood_forever(struct fleet *f)
 				tls_close(slow[i]);
 				slow[i] = NULL;
 			}
-			if (slow[i] == NULL && (slow[i] = tls_from(ctx, f, "127.0.0.2")) != NULL)
+			if (slow[i] == NULL && (slow[i] = tls_from(ctx, v, "127.0.0.2")) != NULL)
 				(void)SSL_write(slow[i], "POST /v1/decide HTTP/1.1\r\n", 26);
 			else if (slow[i] != NULL)
 				(void)SSL_write(slow[i], "X-Pad: x\r\n", 10);
 		}
-		(void)burst(ctx, f, "127.0.0.2", grab, 200, &t);
-		(void)burst(ctx, f, "127.0.0.2", hreq, 4, &t);
+		(void)burst(ctx, v, "127.0.0.2", grab, 200, &t);
+		(void)burst(ctx, v, "127.0.0.2", hreq, 4, &t);
 		for (int i = 0; i < 64; i++)
-			fds[i] = raw_connect(f->v.url, "127.0.0.2");
+			fds[i] = raw_connect(v->url, "127.0.0.2");
 		for (int i = 0; i < 64; i++)
 			if (fds[i] >= 0)
 				close(fds[i]);
@@ -1175,7 +1175,7 @@ static void test_flood(void)
 	kid = fork();
 	CU_ASSERT_FATAL(kid >= 0);
 	if (kid == 0)
-		flood_forever(&f);
+		flood_forever(&f.v);
 	sleep(2); /* the flood is under way */
 	for (int i = 0; i < 3; i++) {
 		expect_decision(&f);
@@ -1185,6 +1185,68 @@ static void test_flood(void)
 	waitpid(kid, &st, 0);
 	expect_healthy(&f);
 	fleet_down(&f);
+}
+
+/* POST /v1/decide for the agent chain of e as the resource caller; its
+ * reason ("" when there was no decision). */
+static void decide_chain(struct vfleet *e, char *out, size_t outsz)
+{
+	char *pem = tu_slurp(e->chain, NULL), *body;
+	cJSON *o = cJSON_CreateObject(), *rep = NULL;
+
+	cJSON_AddStringToObject(o, "chain", pem);
+	cJSON_AddStringToObject(o, "action", "read");
+	cJSON_AddStringToObject(o, "resource", "ehr:patient/1/record");
+	body = cJSON_PrintUnformatted(o);
+	out[0] = '\0';
+	if (verifier_call(&e->v, AS_RESOURCE, "/v1/decide", body, &rep) == 200)
+		snprintf(out, outsz, "%s", reply_reason(rep));
+	cJSON_Delete(rep);
+	cJSON_Delete(o);
+	cJSON_free(body);
+	free(pem);
+}
+
+/* The whole fleet under the one-source flood: attestd keeps pushing its
+ * quotes (the policy wants the host attested within 5 s, so a host whose
+ * pushes stopped would be denied HOST_STALE) and the resource caller keeps
+ * getting allow decisions for a real agent chain, for 12 s of flood. */
+static void test_flood_fleet(void)
+{
+	static const char pol[] =
+		"{\"version\":1,\"rules\":[{\"name\":\"records-read\",\"effect\":\"allow\","
+		"\"resources\":[\"ehr:patient/**\"],\"actions\":[\"read\"],"
+		"\"require\":{\"scopes\":[\"ehr:read\"],\"host_attested_within\":5}}]}";
+	struct vfleet e;
+	char got[64] = "";
+	pid_t kid;
+	int st = 0, ok = 0, rounds = 0;
+
+	vfleet_up(&e, pol);
+	for (int i = 0; i < 200 && strcmp(got, "ATTEST_OK") != 0; i++) {
+		decide_chain(&e, got, sizeof(got));
+		if (strcmp(got, "ATTEST_OK") != 0)
+			usleep(100000);
+	}
+	CU_ASSERT_STRING_EQUAL_FATAL(got, "ATTEST_OK");
+	kid = fork();
+	CU_ASSERT_FATAL(kid >= 0);
+	if (kid == 0)
+		flood_forever(&e.v);
+	sleep(1);
+	for (double t0 = tu_now_ms(); tu_now_ms() - t0 < 12000.0; rounds++) {
+		decide_chain(&e, got, sizeof(got));
+		if (strcmp(got, "ATTEST_OK") == 0)
+			ok++;
+		else
+			fprintf(stderr, "  decision under flood: \"%s\"\n", got);
+		usleep(500000);
+	}
+	kill(kid, SIGKILL);
+	waitpid(kid, &st, 0);
+	CU_ASSERT(rounds > 0);
+	CU_ASSERT_EQUAL(ok, rounds);
+	vfleet_down(&e);
 }
 
 int main(void)
@@ -1217,6 +1279,8 @@ int main(void)
 		{"logging bound: refusal floods aggregated, decisions counted", test_log_bound},
 		{"flood from one anonymous source: a decision and a quote still get through",
 		 test_flood},
+		{"flood from one anonymous source against a fleet: attestd's pushes and allow "
+		 "decisions continue", test_flood_fleet},
 		{NULL, NULL}};
 
 	/* the raw clients write to connections the verifier shuts */
