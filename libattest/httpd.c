@@ -75,7 +75,7 @@ static pthread_once_t conn_once = PTHREAD_ONCE_INIT;
 /* c stops counting against the caps (shut, or gone). */
 static void conn_uncount(struct conn *c)
 {
-	if (!c->counted)
+	if (!c->counted || c->h == NULL)
 		return;
 	c->counted = 0;
 	if (c->h->conns > 0)
@@ -95,13 +95,15 @@ static void conn_gone(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long
 	(void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
 	if (c == NULL)
 		return;
-	conn_uncount(c);
-	if (c->prev != NULL)
-		c->prev->next = c->next;
-	else
-		c->h->live = c->next;
-	if (c->next != NULL)
-		c->next->prev = c->prev;
+	if (c->h != NULL) {
+		conn_uncount(c);
+		if (c->prev != NULL)
+			c->prev->next = c->next;
+		else
+			c->h->live = c->next;
+		if (c->next != NULL)
+			c->next->prev = c->prev;
+	}
 	if (c->timer != NULL)
 		event_free(c->timer);
 	free(c);
@@ -443,6 +445,20 @@ void attest_httpd_free(struct attest_httpd *h)
 		return;
 	if (h->http != NULL)
 		evhttp_free(h->http);
+	/* A bufferevent's SSL can be freed later than evhttp_free (deferred
+	 * finalisation, up to event_base_free): such connections are cut
+	 * loose from h now, their timers freed while the base lives. */
+	for (struct conn *c = h->live, *next; c != NULL; c = next) {
+		next = c->next;
+		if (c->timer != NULL)
+			event_free(c->timer);
+		c->timer = NULL;
+		c->h = NULL;
+		c->src = NULL;
+		c->counted = 0;
+		c->prev = c->next = NULL;
+	}
+	h->live = NULL;
 	SSL_CTX_free(h->ctx);
 	free(h->srcs);
 	free(h);

@@ -87,6 +87,9 @@ void verifier_stop(struct verifier *v)
 	if (v->pid > 0) {
 		kill(v->pid, SIGTERM);
 		waitpid(v->pid, &st, 0);
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+			(void)tu_sh("echo '  verifier exit status %d; its log ends:' >&2; tail -40 '%s' >&2",
+				    st, v->log);
 		CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 		v->pid = 0;
 	}
