@@ -701,7 +701,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "resource_server: [%s] %s\n", attest_errname(r), attest_errdetail());
 		goto out;
 	}
-	evhttp_set_gencb(attest_httpd_http(s.httpd), on_request, &s);
+	attest_httpd_set_handler(s.httpd, on_request, &s);
 	if (!start_workers(&s, (unsigned)nworkers)) {
 		fprintf(stderr, "resource_server: cannot start worker threads\n");
 		goto out;

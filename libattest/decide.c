@@ -7,9 +7,15 @@
  *            CA, the result of its TPM evidence check together with the
  *            AK it was checked against (a different AK in the fleet view,
  *            e.g. after the host re-enrolled, checks the evidence again);
- *   leaves:  a presented leaf (by DER hash, or the PEM text's hash) with
- *            its agent, host, validity window (over its path), the intent
- *            chain's expiry, scopes and verified intent chain.
+ *   leaves:  a presented leaf (by its certificate: PEM input is decoded
+ *            first, so two spellings of one chain are one entry) with its
+ *            agent, host, validity window (over its path), the intent
+ *            chain's expiry, scopes and verified intent chain. Entries
+ *            belong to the partition of the request that made them (the
+ *            verifier's caller): a partition replaces another's entry only
+ *            when that one holds more than its fair share of the slots
+ *            (otherwise the new leaf is decided from a scratch entry, not
+ *            cached), so one caller cannot evict another's share.
  * Validity, revocation, approval, host state and policy are checked on
  * every decision. The order of checks is docs/verifier.md "Decisions".
  */
@@ -34,6 +40,7 @@
 #define LEAF_SLOTS 4096u
 #define ISSUER_SLOTS 512u
 #define SCOPES_MAX 64
+#define PARTITIONS 64u
 
 struct issuer {
 	uint8_t key[32];
@@ -63,6 +70,7 @@ struct leaf {
 	int has_scopes;                /* the leaf carries a scopes extension */
 	struct attest_intent_chain *intent;
 	int intent_done;
+	unsigned part;                 /* partition that cached it */
 };
 
 struct attest_decider {
@@ -70,10 +78,13 @@ struct attest_decider {
 	const struct attest_intent_trust *trust;
 	const struct attest_facts *facts;
 	const struct attest_policy *policy;
-	EVP_MD *sha256;
 	uint8_t pad[31]; /* secret mask of cache keys */
 	struct leaf *leaves;
 	struct issuer *issuers;
+	struct leaf scratch;            /* an uncached leaf, until the next call */
+	unsigned part_n[PARTITIONS];    /* cached leaves per partition */
+	unsigned parts_active;          /* partitions holding any */
+	uint64_t hits, misses;
 };
 
 /* Bounded copy, cut at n - 1 bytes (snprintf's formatting cost a tenth of
@@ -131,7 +142,6 @@ int attest_decider_new(X509 *fleet_root, const struct attest_intent_trust *trust
 	if ((d->leaves = calloc(LEAF_SLOTS, sizeof(*d->leaves))) == NULL ||
 	    (d->issuers = calloc(ISSUER_SLOTS, sizeof(*d->issuers))) == NULL ||
 	    (d->store = X509_STORE_new()) == NULL || X509_STORE_add_cert(d->store, fleet_root) != 1 ||
-	    (d->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL ||
 	    RAND_bytes(d->pad, sizeof(d->pad)) != 1) {
 		attest_decider_free(d);
 		return attest_fail_ossl(ATTEST_E_NOMEM, "decider");
@@ -140,13 +150,37 @@ int attest_decider_new(X509 *fleet_root, const struct attest_intent_trust *trust
 	return ATTEST_OK;
 }
 
+/* Drop a cached leaf, keeping the partition counts. */
+static void leaf_drop(struct attest_decider *d, struct leaf *l)
+{
+	if (l->used && l != &d->scratch && d->part_n[l->part] > 0 &&
+	    --d->part_n[l->part] == 0 && d->parts_active > 0)
+		d->parts_active--;
+	leaf_clear(l);
+}
+
+/* 1 when part holds more than its fair share of the leaf slots. */
+static int over_share(const struct attest_decider *d, unsigned part)
+{
+	unsigned active = d->parts_active > 0 ? d->parts_active : 1;
+
+	return d->part_n[part] > LEAF_SLOTS / active;
+}
+
+void attest_decider_cache_stats(const struct attest_decider *d, uint64_t *hits, uint64_t *misses)
+{
+	*hits = d->hits;
+	*misses = d->misses;
+}
+
 void attest_decider_flush(struct attest_decider *d)
 {
 	if (d == NULL)
 		return;
 	for (size_t i = 0; i < LEAF_SLOTS; i++)
 		if (d->leaves[i].used)
-			leaf_clear(&d->leaves[i]);
+			leaf_drop(d, &d->leaves[i]);
+	leaf_clear(&d->scratch);
 	for (size_t i = 0; i < ISSUER_SLOTS; i++)
 		if (d->issuers[i].used)
 			issuer_clear(&d->issuers[i]);
@@ -161,7 +195,6 @@ void attest_decider_free(struct attest_decider *d)
 	free(d->leaves);
 	free(d->issuers);
 	X509_STORE_free(d->store);
-	EVP_MD_free(d->sha256);
 	free(d);
 }
 
@@ -172,18 +205,6 @@ void attest_decider_set_policy(struct attest_decider *d, const struct attest_pol
 }
 
 /* ---- helpers ---- */
-
-static int sha256_of(struct attest_decider *d, const void *a, size_t alen, const void *b,
-		     size_t blen, uint8_t out[32])
-{
-	EVP_MD_CTX *c = EVP_MD_CTX_new();
-	int ok = c != NULL && EVP_DigestInit_ex(c, d->sha256, NULL) == 1 &&
-		 EVP_DigestUpdate(c, a, alen) == 1 && (b == NULL || EVP_DigestUpdate(c, b, blen) == 1) &&
-		 EVP_DigestFinal_ex(c, out, NULL) == 1;
-
-	EVP_MD_CTX_free(c);
-	return ok ? ATTEST_OK : attest_fail_ossl(ATTEST_E_CRYPTO, "SHA-256");
-}
 
 /* A cache key for a parsed certificate: the last bytes of its signature
  * (an ECDSA signature's s is random), masked with the decider's secret
@@ -213,11 +234,10 @@ static int issuer_is(const struct issuer *iss, const uint8_t key[32], X509 *c)
 	       X509_cmp(sk_X509_value(iss->path, 0), c) == 0;
 }
 
-/* leafcert NULL: the key is a hash of the whole PEM input and decides. */
 static int leaf_is(const struct leaf *l, const uint8_t key[32], X509 *leafcert)
 {
-	return l->used && memcmp(l->key, key, 32) == 0 &&
-	       (leafcert == NULL || (l->cert != NULL && X509_cmp(l->cert, leafcert) == 0));
+	return l->used && memcmp(l->key, key, 32) == 0 && l->cert != NULL &&
+	       X509_cmp(l->cert, leafcert) == 0;
 }
 
 static size_t slot(const uint8_t key[32], size_t n)
@@ -448,7 +468,8 @@ static int split_scopes(struct leaf *l, X509 *leaf)
 static int verify_leaf(struct attest_decider *d, const struct attest_decide_req *req,
 		       const uint8_t key[32], int64_t now, struct leaf **out)
 {
-	STACK_OF(X509) *owned = NULL, *chain = req->chain;
+	STACK_OF(X509) *chain = req->chain;
+	unsigned part = req->partition % PARTITIONS;
 	struct issuer *iss = NULL;
 	struct leaf *l = NULL;
 	struct attest_agent_id id;
@@ -457,11 +478,6 @@ static int verify_leaf(struct attest_decider *d, const struct attest_decide_req 
 	char *uri = NULL;
 	int r;
 
-	if (chain == NULL) {
-		if ((r = parse_pem(req->pem, req->pem_len, &owned)) != ATTEST_OK)
-			return r;
-		chain = owned;
-	}
 	if (sk_X509_num(chain) < 2 || sk_X509_num(chain) > ATTEST_DECIDE_CHAIN_MAX) {
 		r = attest_fail(ATTEST_E_CHAIN_UNTRUSTED, "chain of %d certificates",
 				sk_X509_num(chain));
@@ -483,18 +499,18 @@ static int verify_leaf(struct attest_decider *d, const struct attest_decide_req 
 		goto out;
 	}
 	l = &d->leaves[slot(key, LEAF_SLOTS)];
+	if (l->used && l->part != part && !over_share(d, l->part))
+		l = &d->scratch; /* another caller's entry, within its share */
 	if (l->used)
-		leaf_clear(l);
+		leaf_drop(d, l);
 	memcpy(l->key, key, 32);
-	if (req->chain != NULL) {
-		/* keyed by the certificate: keep it to confirm the key */
-		if (X509_up_ref(leaf) != 1) {
-			r = attest_fail_ossl(ATTEST_E_NOMEM, "leaf reference");
-			memset(l, 0, sizeof(*l));
-			goto out;
-		}
-		l->cert = leaf;
+	/* keyed by the certificate: keep it to confirm the key */
+	if (X509_up_ref(leaf) != 1) {
+		r = attest_fail_ossl(ATTEST_E_NOMEM, "leaf reference");
+		memset(l, 0, sizeof(*l));
+		goto out;
 	}
+	l->cert = leaf;
 	memcpy(l->iss_key, iss->key, 32);
 	l->iss = iss;
 	copy_str(l->agent, sizeof(l->agent), uri);
@@ -531,11 +547,13 @@ static int verify_leaf(struct attest_decider *d, const struct attest_decide_req 
 		l->intent_done = 1;
 	}
 	l->used = 1;
+	l->part = part;
+	if (l != &d->scratch && d->part_n[part]++ == 0)
+		d->parts_active++;
 	*out = l;
 	r = ATTEST_OK;
 out:
 	free(uri);
-	sk_X509_pop_free(owned, X509_free);
 	return r;
 }
 
@@ -722,12 +740,42 @@ static int decide_cached(struct attest_decider *d, struct leaf *l,
 	return out->reason;
 }
 
-int attest_decide(struct attest_decider *d, const struct attest_decide_req *req,
-		  struct attest_decision *out)
+/* req->chain set: the leaf is the cache key (confirmed with X509_cmp). */
+static int decide_chain(struct attest_decider *d, const struct attest_decide_req *req,
+			int64_t now, struct attest_decision *out)
 {
 	uint8_t key[32];
 	struct leaf *l;
-	X509 *leafcert = NULL;
+	X509 *leafcert;
+	int r;
+
+	if (sk_X509_num(req->chain) < 1)
+		return deny(out, ATTEST_E_CHAIN_UNTRUSTED, "empty chain");
+	leafcert = sk_X509_value(req->chain, 0);
+	if ((r = cert_key(d, leafcert, 'L', key)) != ATTEST_OK)
+		return deny(out, r, "%s", attest_errdetail());
+	l = &d->leaves[slot(key, LEAF_SLOTS)];
+	/* a cached leaf whose issuer's slot was taken by another CA is
+	 * verified afresh */
+	if (leaf_is(l, key, leafcert) &&
+	    (!l->iss->used || memcmp(l->iss->key, l->iss_key, 32) != 0))
+		leaf_drop(d, l);
+	if (leaf_is(l, key, leafcert)) {
+		d->hits++;
+	} else {
+		d->misses++;
+		l = NULL;
+		if ((r = verify_leaf(d, req, key, now, &l)) != ATTEST_OK)
+			return deny(out, r, "%s", attest_errdetail());
+	}
+	return decide_cached(d, l, req, now, out);
+}
+
+int attest_decide(struct attest_decider *d, const struct attest_decide_req *req,
+		  struct attest_decision *out)
+{
+	struct attest_decide_req creq;
+	STACK_OF(X509) *owned = NULL;
 	int64_t now;
 	int r;
 
@@ -738,29 +786,19 @@ int attest_decide(struct attest_decider *d, const struct attest_decide_req *req,
 	    (req->chain == NULL && req->pem == NULL))
 		return deny(out, ATTEST_E_INVALID_ARG, "decide: missing argument");
 	now = req->now != 0 ? req->now : (int64_t)time(NULL);
-	if (req->chain != NULL) {
-		if (sk_X509_num(req->chain) < 1)
-			return deny(out, ATTEST_E_CHAIN_UNTRUSTED, "empty chain");
-		leafcert = sk_X509_value(req->chain, 0);
-		r = cert_key(d, leafcert, 'L', key);
-	} else {
-		if (req->pem_len > ATTEST_DECIDE_PEM_MAX)
-			return deny(out, ATTEST_E_TOO_LARGE, "chain over %d bytes",
-				    ATTEST_DECIDE_PEM_MAX);
-		r = sha256_of(d, "P", 1, req->pem, req->pem_len, key);
-	}
-	if (r != ATTEST_OK)
+	if (req->chain != NULL)
+		return decide_chain(d, req, now, out);
+	/* PEM: decoded once, then keyed by the certificates themselves, so
+	 * whitespace or armour variants of one chain are one cache entry */
+	if ((r = parse_pem(req->pem, req->pem_len, &owned)) != ATTEST_OK)
 		return deny(out, r, "%s", attest_errdetail());
-	l = &d->leaves[slot(key, LEAF_SLOTS)];
-	/* a cached leaf whose issuer's slot was taken by another CA is
-	 * verified afresh */
-	if (leaf_is(l, key, leafcert) &&
-	    (!l->iss->used || memcmp(l->iss->key, l->iss_key, 32) != 0))
-		leaf_clear(l);
-	if (!leaf_is(l, key, leafcert)) {
-		l = NULL;
-		if ((r = verify_leaf(d, req, key, now, &l)) != ATTEST_OK)
-			return deny(out, r, "%s", attest_errdetail());
-	}
-	return decide_cached(d, l, req, now, out);
+	creq = *req;
+	creq.chain = owned;
+	creq.pem = NULL;
+	creq.pem_len = 0;
+	r = decide_chain(d, &creq, now, out);
+	/* the cache holds its own references; a scratch leaf's intent chain
+	 * does not point into the chain */
+	sk_X509_pop_free(owned, X509_free);
+	return r;
 }

@@ -97,6 +97,9 @@ static const struct {
 	E(ATTEST_E_REFSET_SIGNATURE, "reference-value set not signed by a trusted operator key"),
 	E(ATTEST_E_CHAIN_UNTRUSTED, "certificate chain does not verify to the fleet root"),
 	E(ATTEST_E_AUDIT_INCONSISTENT, "audit log checkpoint does not extend the last one"),
+	E(ATTEST_E_HTTP_METHOD, "method not allowed on this endpoint"),
+	E(ATTEST_E_HTTP_MEDIA_TYPE, "request body is not application/json"),
+	E(ATTEST_E_HTTP_HEADERS_TOO_LARGE, "request headers too large"),
 #undef E
 };
 

@@ -3,9 +3,14 @@
  * TLS 1.3 only. With a client CA the server asks for a client certificate
  * and verifies it against that CA (a bad one fails the handshake; none is
  * allowed, and handlers decide per endpoint; verify_cb adds a check of
- * its own). Caps: body, headers, a request
- * timeout, and a limit of open connections (over it, new handshakes fail at
- * once, so the connections being served keep being served). */
+ * its own). Caps: body, headers, an idle timeout per read, a whole-request
+ * deadline per connection (accept to complete request, handshake
+ * included; reply to next complete request on a kept-alive connection),
+ * a limit of open connections, of unauthenticated connections per source
+ * address, and a reserve of connections only clients that presented a
+ * verified certificate can hold (over a limit, new handshakes fail at once
+ * or the connection is shut, so the connections being served keep being
+ * served). */
 #ifndef LIBATTEST_HTTPD_H
 #define LIBATTEST_HTTPD_H
 
@@ -26,8 +31,11 @@ struct attest_httpd_opts {
 	int require_client_cert;    /* fail the handshake without one */
 	size_t max_body;            /* 0: 256 KiB */
 	size_t max_headers;         /* 0: 8 KiB */
-	int timeout_s;              /* 0: 10 */
+	int timeout_s;              /* idle, per read; 0: 10 */
+	int deadline_s;             /* whole request; 0: 10 */
 	unsigned max_conns;         /* 0: 256 */
+	unsigned auth_reserve;      /* slots anonymous clients cannot take; 0: max_conns/4 */
+	unsigned per_source;        /* unauthenticated connections per address; 0: 16 */
 	/* With client_ca_file: an extra check of client chains, run by
 	 * OpenSSL as its verify callback (SSL_CTX_set_verify), e.g.
 	 * attest_x509_verify_cb for attestd's path rule; a failure fails the
@@ -37,6 +45,15 @@ struct attest_httpd_opts {
 
 struct attest_httpd;
 
+/* Counters since start, and the connections open now. */
+struct attest_httpd_stats {
+	unsigned long refused_full;    /* over max_conns or the anonymous pool */
+	unsigned long refused_source;  /* over the per-source cap */
+	unsigned long deadline_closed; /* no whole request before the deadline */
+	unsigned long evicted;         /* shut to make room for a new connection */
+	unsigned conns, unauth;
+};
+
 int attest_httpd_new(struct event_base *base, const struct attest_httpd_opts *o,
 		     struct attest_httpd **out) ATTEST_MUST_CHECK;
 void attest_httpd_free(struct attest_httpd *h);
@@ -44,6 +61,13 @@ void attest_httpd_free(struct attest_httpd *h);
 struct evhttp *attest_httpd_http(struct attest_httpd *h);
 unsigned short attest_httpd_port(const struct attest_httpd *h);
 unsigned attest_httpd_conns(const struct attest_httpd *h);
+void attest_httpd_get_stats(const struct attest_httpd *h, struct attest_httpd_stats *out);
+/* The handler of every complete request (instead of evhttp_set_gencb,
+ * which the deadline bookkeeping owns). */
+void attest_httpd_set_handler(struct attest_httpd *h,
+			      void (*cb)(struct evhttp_request *req, void *arg), void *arg);
+/* 1 when req's connection presented a client certificate that verified. */
+int attest_httpd_authenticated(struct evhttp_request *req);
 
 /* The verified client certificate of req's connection and its verified
  * chain (leaf first), borrowed from the TLS session; NULL when the client

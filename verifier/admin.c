@@ -78,7 +78,7 @@ int vs_record_change(struct vsrv *s, const char *type, const struct vcaller *who
 		ev.agents = ag;
 		ev.nagents = 1;
 	}
-	return attest_audit_append_event(s->audit, &ev, NULL);
+	return vs_audit_durable(s, &ev);
 }
 
 void vs_revoke(struct vsrv *s, struct evhttp_request *req, const struct vcaller *who,
@@ -183,7 +183,7 @@ void vs_settings(struct vsrv *s, struct evhttp_request *req, const struct vcalle
 				       cap == NULL ? "unchanged" : capval);
 			ev.source = who->name;
 			ev.reason = what;
-			if ((r = attest_audit_append_event(s->audit, &ev, NULL)) != ATTEST_OK)
+			if ((r = vs_audit_durable(s, &ev)) != ATTEST_OK)
 				goto out;
 		}
 		if ((ap != NULL && (r = s->store->ops->setting_put(s->store, "approval_required",
@@ -295,15 +295,23 @@ out:
 void vs_reload(struct vsrv *s, struct evhttp_request *req, const struct vcaller *who)
 {
 	struct attest_audit_event ev = {.type = "policy_change", .outcome = "ok"};
-	int r = vs_load_policy(s);
+	struct attest_policy *p = NULL;
+	int r = vs_parse_policy(s, &p);
 
 	if (r != ATTEST_OK) {
 		vs_reply_err(s, req, 400, r, "policy reload refused (the running policy stays)");
 		return;
 	}
+	/* recorded, then in force */
 	ev.source = who->name;
-	ev.reason = attest_policy_version(s->policy);
-	vs_audited_ok(s, req, "{\"status\":\"reloaded\"}", &ev);
+	ev.reason = attest_policy_version(p);
+	if ((r = vs_audit_durable(s, &ev)) != ATTEST_OK) {
+		attest_policy_free(p);
+		vs_reply_err(s, req, 500, r, "policy reload not recorded (the running policy stays)");
+		return;
+	}
+	vs_install_policy(s, p);
+	vs_audited_ok(s, req, "{\"status\":\"reloaded\"}", NULL);
 }
 
 /* ---- open ---- */

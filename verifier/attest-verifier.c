@@ -58,7 +58,8 @@ static int cmd_init(const struct cli_cmd *cmd, int argc, char **argv)
 static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 {
 	const char *state = NULL, *ca = NULL, *listen = NULL, *port_file = NULL, *policy = NULL,
-		   *pcrs = NULL, *nonce_ttl = NULL, *tcti = NULL;
+		   *pcrs = NULL, *nonce_ttl = NULL, *tcti = NULL, *deadline = NULL, *max_conns = NULL,
+		   *per_source = NULL;
 	const struct cli_opt opts[] = {
 		{"state", "DIR", "verifier state directory (attest-verifier init)", 1, &state},
 		{"ca", "DIR", "fleet CA directory (attest-provision init)", 1, &ca},
@@ -70,9 +71,16 @@ static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 		{"nonce-ttl", "SECONDS", "lifetime of a quote nonce (default 60)", 0, &nonce_ttl},
 		{"tcti", "CONF", "TPM for checkpoints of the verifier's audit log (on an enrolled host)",
 		 0, &tcti},
+		{"request-deadline", "SECONDS",
+		 "a connection must deliver each whole request (TLS handshake included) within this "
+		 "(default 10)", 0, &deadline},
+		{"max-conns", "N", "open connections at most (default 256; a quarter kept for clients "
+		 "with a verified certificate)", 0, &max_conns},
+		{"per-source", "N", "connections without a client certificate per source address "
+		 "(IPv6: per /64; default 16)", 0, &per_source},
 		{0}};
 	struct vf_config cfg = {0};
-	long ttl = 60;
+	long ttl = 60, dl = 10, mc = 256, ps = 16;
 	char list[64];
 	int r = cli_parse(cmd, opts, argc, argv);
 
@@ -83,6 +91,11 @@ static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 	if (pcrs == NULL)
 		pcrs = "0,1,2,3,4,5,6,7";
 	if (nonce_ttl != NULL && (r = cli_long("--nonce-ttl", nonce_ttl, 5, 3600, &ttl)) != CLI_PARSED)
+		return r;
+	if ((deadline != NULL &&
+	     (r = cli_long("--request-deadline", deadline, 1, 300, &dl)) != CLI_PARSED) ||
+	    (max_conns != NULL && (r = cli_long("--max-conns", max_conns, 8, 65536, &mc)) != CLI_PARSED) ||
+	    (per_source != NULL && (r = cli_long("--per-source", per_source, 1, 65536, &ps)) != CLI_PARSED))
 		return r;
 	(void)snprintf(list, sizeof(list), "sha256:%s", pcrs);
 	if (vf_parse_pcr_list(list, &cfg.quote_mask) != ATTEST_OK || cfg.quote_mask == 0)
@@ -96,6 +109,9 @@ static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 	cfg.tcti = tcti;
 	cfg.rate_resource = 2000;
 	cfg.rate_host = 50;
+	cfg.request_deadline = (int)dl;
+	cfg.max_conns = (unsigned)mc;
+	cfg.per_source = (unsigned)ps;
 	if ((r = vf_serve(&cfg)) != ATTEST_OK)
 		return cli_fail(r, "serve");
 	return CLI_EXIT_OK;

@@ -53,6 +53,15 @@ void vs_decide(struct vsrv *s, struct evhttp_request *req, const struct vcaller 
 	dr.ctx_keys = ckeys;
 	dr.ctx_values = cvals;
 	dr.nctx = nctx;
+	{
+		/* each caller its own share of the decision cache: a caller
+		 * flooding distinct chains evicts only its own entries */
+		uint64_t ph = 0;
+
+		dr.partition = vs_keyed_hash(s, who->name, strlen(who->name), &ph) == ATTEST_OK
+				       ? (unsigned)(ph % 63u) + 1u
+				       : 0u;
+	}
 	/* the decision is in d either way; a deny is not a failed request */
 	if (attest_decide(s->decider, &dr, &d) != d.reason)
 		vs_log("decider returned a code other than its reason");
@@ -72,9 +81,11 @@ void vs_decide(struct vsrv *s, struct evhttp_request *req, const struct vcaller 
 		s->m.decisions_deny++;
 	if (d.reason >= 0 && d.reason < ATTEST_E__COUNT)
 		s->m.reason[d.reason]++;
-	vs_log("decision for %s: %s %s %s -> %s %s rule=%s (%s)", who->name,
-	      d.agent[0] ? d.agent : "-", action, resource, d.allow ? "allow" : "deny",
-	      attest_errname(d.reason), d.rule[0] ? d.rule : "-", d.detail);
+	/* the decision's trail is its audit record; stderr gets a count */
+	if (d.allow)
+		s->lr.allow++;
+	else
+		s->lr.deny++;
 	if ((o = cJSON_CreateObject()) == NULL ||
 	    cJSON_AddStringToObject(o, "decision", d.allow ? "allow" : "deny") == NULL ||
 	    cJSON_AddStringToObject(o, "reason", attest_errname(d.reason)) == NULL ||

@@ -52,41 +52,65 @@ void vs_enrol(struct vsrv *s, struct evhttp_request *req, int response)
 	free(out);
 }
 
+/* Quote nonces are stateless: issue time (8 bytes, big-endian), 8 random
+ * bytes and a MAC (HMAC-SHA256 under the per-process nonce key, first 16
+ * bytes) over the host, that time and those bytes. Issuing one costs no
+ * state, so nobody can spend a host's nonces; a quote is taken over a
+ * nonce only if its MAC is the verifier's for that host and it has not
+ * expired, and consuming it records it (in the store, until it expires)
+ * so it is taken once. A restart draws a new key: outstanding nonces die
+ * and the host asks again. */
+#define NONCE_MAC_OFF 16
+
+static int nonce_mac(struct vsrv *s, const char *host, const uint8_t head[NONCE_MAC_OFF],
+		     uint8_t mac[VSTORE_NONCE_LEN - NONCE_MAC_OFF])
+{
+	static const char label[] = "attest-verifier quote nonce v1";
+	uint8_t msg[sizeof(label) + ATTEST_MAX_NAME + 1 + NONCE_MAC_OFF], md[32];
+	size_t hl = strlen(host), n = 0, mdlen = 0;
+
+	if (hl > ATTEST_MAX_NAME)
+		return attest_fail(ATTEST_E_INVALID_ARG, "host name too long");
+	memcpy(msg, label, sizeof(label)); /* with its NUL: fields stay apart */
+	n = sizeof(label);
+	memcpy(msg + n, host, hl + 1);
+	n += hl + 1;
+	memcpy(msg + n, head, NONCE_MAC_OFF);
+	n += NONCE_MAC_OFF;
+	if (EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, s->nonce_key, sizeof(s->nonce_key), msg,
+		      n, md, sizeof(md), &mdlen) == NULL ||
+	    mdlen != sizeof(md))
+		return attest_fail_ossl(ATTEST_E_CRYPTO, "nonce MAC");
+	memcpy(mac, md, VSTORE_NONCE_LEN - NONCE_MAC_OFF);
+	return ATTEST_OK;
+}
+
 void vs_nonce(struct vsrv *s, struct evhttp_request *req)
 {
 	static const char *const keys[] = {"host", NULL};
 	cJSON *in = NULL, *o = NULL;
 	const char *host;
 	struct vhost h;
-	struct ak_entry *e;
 	uint8_t nonce[VSTORE_NONCE_LEN];
-	int64_t exp = vs_now() + s->cfg->nonce_ttl;
+	int64_t now = vs_now(), exp = now + s->cfg->nonce_ttl;
 	int r;
 
 	if ((r = vs_body_json(req, 4096, keys, &in, NULL)) != ATTEST_OK ||
 	    (r = attest_json_str(in, "host", ATTEST_MAX_NAME, &host)) != ATTEST_OK ||
-	    (r = vs_host_row(s, host, &h)) != ATTEST_OK || (r = vs_host_record(s, host, &e)) != ATTEST_OK)
+	    (r = vs_host_row(s, host, &h)) != ATTEST_OK)
 		goto out;
-	/* at most NONCES_PER_HOST unexpired nonces per host: the endpoint is
-	 * open, and each nonce is a write */
-	if (e->nonce_issued[e->nonce_next] > vs_now() - s->cfg->nonce_ttl) {
-		r = attest_fail(ATTEST_E_BUSY, "host %s has %d unexpired nonces", host,
-				NONCES_PER_HOST);
-		goto out;
-	}
 	if (h.revoked) {
 		r = attest_fail(ATTEST_E_REVOKED, "host %s is revoked", host);
 		goto out;
 	}
-	if (RAND_bytes(nonce, sizeof(nonce)) != 1) {
+	for (int i = 0; i < 8; i++)
+		nonce[i] = (uint8_t)((uint64_t)now >> (56 - 8 * i));
+	if (RAND_bytes(nonce + 8, NONCE_MAC_OFF - 8) != 1) {
 		r = attest_fail_ossl(ATTEST_E_CRYPTO, "nonce");
 		goto out;
 	}
-	if ((r = s->store->ops->nonce_prune(s->store, vs_now())) != ATTEST_OK ||
-	    (r = s->store->ops->nonce_issue(s->store, host, nonce, exp)) != ATTEST_OK)
+	if ((r = nonce_mac(s, host, nonce, nonce + NONCE_MAC_OFF)) != ATTEST_OK)
 		goto out;
-	e->nonce_issued[e->nonce_next] = vs_now();
-	e->nonce_next = (e->nonce_next + 1) % NONCES_PER_HOST;
 	if ((o = cJSON_CreateObject()) == NULL ||
 	    (r = attest_json_add_b64(o, "nonce", nonce, sizeof(nonce))) != ATTEST_OK ||
 	    (r = attest_json_add_u64(o, "expires", (uint64_t)exp)) != ATTEST_OK)
@@ -106,16 +130,39 @@ struct nonce_ctx {
 	size_t sent_len;
 };
 
+/* The quote's nonce: this verifier's, for this host, unexpired, and not
+ * taken before (recording it is what makes it single-use). */
 static int take_nonce(void *arg, const uint8_t *nonce, size_t len)
 {
 	struct nonce_ctx *c = arg;
+	struct vstore *st = c->s->store;
+	uint8_t mac[VSTORE_NONCE_LEN - NONCE_MAC_OFF];
+	int64_t now = vs_now(), issued = 0;
+	int r;
 
 	if (len != VSTORE_NONCE_LEN)
 		return attest_fail(ATTEST_E_NONCE, "nonce of %zu bytes", len);
 	if (c->sent != NULL &&
 	    (c->sent_len != len || CRYPTO_memcmp(c->sent, nonce, len) != 0))
 		return attest_fail(ATTEST_E_NONCE, "the quote is over another nonce than the one sent");
-	return c->s->store->ops->nonce_take(c->s->store, c->host, nonce, vs_now());
+	if ((r = nonce_mac(c->s, c->host, nonce, mac)) != ATTEST_OK)
+		return r;
+	if (CRYPTO_memcmp(mac, nonce + NONCE_MAC_OFF, sizeof(mac)) != 0)
+		return attest_fail(ATTEST_E_NONCE,
+				   "nonce not issued by this verifier for host %s (or before a restart)",
+				   c->host);
+	for (int i = 0; i < 8; i++)
+		issued = (int64_t)(((uint64_t)issued << 8) | nonce[i]);
+	if (issued > now || issued + c->s->cfg->nonce_ttl <= now)
+		return attest_fail(ATTEST_E_NONCE, "nonce expired");
+	if ((r = st->ops->nonce_prune(st, now)) != ATTEST_OK)
+		return r;
+	r = st->ops->nonce_issue(st, c->host, nonce, issued + c->s->cfg->nonce_ttl);
+	if (r == ATTEST_E_EXISTS)
+		return attest_fail(ATTEST_E_NONCE, "nonce used");
+	if (r != ATTEST_OK)
+		return r;
+	return st->ops->nonce_take(st, c->host, nonce, now);
 }
 
 /* Failures the host's TPM signed (or that follow from what it signed)
@@ -165,6 +212,7 @@ void vs_quote(struct vsrv *s, struct evhttp_request *req)
 	struct attest_quote_result res;
 	struct nonce_ctx nc = {s, NULL, NULL, 0};
 	char *hostca = NULL;
+	enum vhost_state was;
 	int r, q;
 
 	if ((r = vs_body_json(req, BODY_MAX, keys, &in, NULL)) != ATTEST_OK ||
@@ -192,6 +240,7 @@ void vs_quote(struct vsrv *s, struct evhttp_request *req)
 		r = attest_fail(ATTEST_E_REVOKED, "host %s is revoked", host);
 		goto out;
 	}
+	was = h.state;
 	memset(&ak, 0, sizeof(ak));
 	if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(e->ak, e->ak_len, &off, &ak) != TSS2_RC_SUCCESS) {
 		r = attest_fail(ATTEST_E_INTERNAL, "AK record");
@@ -233,7 +282,8 @@ void vs_quote(struct vsrv *s, struct evhttp_request *req)
 		s->m.quotes_good++;
 	} else {
 		s->m.quotes_bad++;
-		vs_log("quote from %s refused: %s (%s)", host, attest_errname(q), attest_errdetail());
+		vs_log_limited(s, q, "quote from %s refused: %s (%s)", host, attest_errname(q),
+			       attest_errdetail());
 		if (!attributable(q)) {
 			r = q;
 			goto out;
@@ -243,7 +293,8 @@ void vs_quote(struct vsrv *s, struct evhttp_request *req)
 		(void)snprintf(h.reason, sizeof(h.reason), "%s", attest_errdetail());
 	}
 	{
-		/* the verdict is recorded before the host's state changes */
+		/* the verdict is durable in the log before the host's state
+		 * changes */
 		struct attest_audit_event ev = {0};
 		char qh[65];
 		uint8_t md[32];
@@ -259,7 +310,7 @@ void vs_quote(struct vsrv *s, struct evhttp_request *req)
 		ev.reason = attest_errname(q);
 		ev.quote_sha256 = qh;
 		ev.action = q == ATTEST_OK && cJSON_IsTrue(renew) ? "renew" : NULL;
-		if ((r = attest_audit_append_event(s->audit, &ev, NULL)) != ATTEST_OK)
+		if ((r = vs_audit_durable(s, &ev)) != ATTEST_OK)
 			goto out;
 	}
 	if ((r = s->store->ops->host_put(s->store, &h)) != ATTEST_OK)
@@ -267,9 +318,12 @@ void vs_quote(struct vsrv *s, struct evhttp_request *req)
 	if (q == ATTEST_OK && cJSON_IsTrue(renew) &&
 	    (r = attest_ca_reissue_host(s->ca, host, &hostca)) != ATTEST_OK)
 		goto out;
-	vs_log("host %s: %s%s%s%s", host, q == ATTEST_OK ? "trusted" : "untrusted",
-	      q == ATTEST_OK ? "" : ", ", q == ATTEST_OK ? "" : attest_errname(q),
-	      q == ATTEST_OK && res.reboot ? ", rebooted" : "");
+	/* a line when the host's state changes (or it rebooted), not for
+	 * every push: each push is in the audit log */
+	if (h.state != was || (q == ATTEST_OK && res.reboot))
+		vs_log("host %s: %s%s%s%s", host, q == ATTEST_OK ? "trusted" : "untrusted",
+		       q == ATTEST_OK ? "" : ", ", q == ATTEST_OK ? "" : attest_errname(q),
+		       q == ATTEST_OK && res.reboot ? ", rebooted" : "");
 	if ((o = cJSON_CreateObject()) == NULL ||
 	    (r = attest_json_add_str(o, "state", q == ATTEST_OK ? "trusted" : "untrusted")) !=
 		    ATTEST_OK ||
@@ -358,6 +412,7 @@ void vs_checkpoint(struct vsrv *s, struct evhttp_request *req)
 
 	if ((r = vs_body_json(req, 64 * 1024, keys, &in, NULL)) != ATTEST_OK ||
 	    (r = attest_json_str(in, "host", ATTEST_MAX_NAME, &host)) != ATTEST_OK ||
+	    (r = vs_host_not_revoked(s, host)) != ATTEST_OK ||
 	    (r = attest_json_str(in, "checkpoint", ATTEST_AUDIT_CKPT_MAX, &text)) != ATTEST_OK ||
 	    (r = attest_audit_ckpt_from_json(text, strlen(text), &c)) != ATTEST_OK ||
 	    (r = vs_host_record(s, host, &e)) != ATTEST_OK)
@@ -409,13 +464,8 @@ void vs_checkpoint(struct vsrv *s, struct evhttp_request *req)
 		if ((r = check_consistency(in, lsize, root1, &c)) != ATTEST_OK)
 			goto out;
 	}
-	(void)snprintf(val, sizeof(val), "%llu %llu %llu %s %s", (unsigned long long)c.counter,
-		       (unsigned long long)c.size, (unsigned long long)c.time, roothex, host);
-	if ((r = s->store->ops->setting_put(s->store, key, val)) != ATTEST_OK)
-		goto out;
-	vs_log("checkpoint of %s log %s: counter %llu, %llu records", host, idhex,
-	      (unsigned long long)c.counter, (unsigned long long)c.size);
 	{
+		/* recorded (durably), then kept */
 		struct attest_audit_event ev = {.type = "audit_checkpoint", .outcome = "ok"};
 		char cnt[24];
 
@@ -430,8 +480,16 @@ void vs_checkpoint(struct vsrv *s, struct evhttp_request *req)
 			r = ATTEST_E_NOMEM;
 			goto out;
 		}
-		vs_audited_reply(s, req, 200, o, &ev);
+		if ((r = vs_audit_durable(s, &ev)) != ATTEST_OK)
+			goto out;
 	}
+	(void)snprintf(val, sizeof(val), "%llu %llu %llu %s %s", (unsigned long long)c.counter,
+		       (unsigned long long)c.size, (unsigned long long)c.time, roothex, host);
+	if ((r = s->store->ops->setting_put(s->store, key, val)) != ATTEST_OK)
+		goto out;
+	vs_log("checkpoint of %s log %s: counter %llu, %llu records", host, idhex,
+	      (unsigned long long)c.counter, (unsigned long long)c.size);
+	vs_audited_reply(s, req, 200, o, NULL);
 	r = ATTEST_OK;
 out:
 	if (r != ATTEST_OK)

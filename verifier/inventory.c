@@ -261,7 +261,8 @@ void vs_report(struct vsrv *s, struct evhttp_request *req)
 		r = attest_fail(ATTEST_E_PARSE, "not an agent report");
 		goto out;
 	}
-	if ((r = vs_host_record(s, host, &e)) != ATTEST_OK ||
+	if ((r = vs_host_not_revoked(s, host)) != ATTEST_OK ||
+	    (r = vs_host_record(s, host, &e)) != ATTEST_OK ||
 	    (r = verify_host_ca(s, pem, host, &host_ca)) != ATTEST_OK ||
 	    (r = verify_report_sig(host_ca, report, sig, sig_len)) != ATTEST_OK)
 		goto out;
@@ -301,7 +302,7 @@ void vs_report(struct vsrv *s, struct evhttp_request *req)
 		struct attest_audit_event ev = {.type = "inventory", .host = host, .outcome = "ok"};
 
 		ev.source = attest_httpd_peer_addr(req);
-		if ((r = attest_audit_append_event(s->audit, &ev, NULL)) != ATTEST_OK)
+		if ((r = vs_audit_durable(s, &ev)) != ATTEST_OK)
 			goto out;
 	}
 	for (i = 0; i < nagents; i++)

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <sys/stat.h>
 
@@ -19,6 +20,8 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
@@ -46,6 +49,10 @@
 #include "vsrv.h"
 
 /* ---- small helpers ---- */
+
+/* A reply body fixed at build time, with its length counted by the
+ * compiler (hand-counted lengths cut or overran these). */
+#define FIXED_JSON(lit) (lit), (sizeof(lit) - 1)
 
 int64_t vs_now(void)
 {
@@ -76,6 +83,75 @@ void vs_log(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
+/* Lines about what a peer did (refusals, failures on a peer's request):
+ * at most LOG_BURST a flush interval; the rest are counted by reason and
+ * summed up in one line by vs_log_interval. */
+void vs_log_limited(struct vsrv *s, int code, const char *fmt, ...)
+{
+	va_list ap;
+	char line[512];
+
+	if (s->lr.lines >= LOG_BURST) {
+		s->lr.suppressed++;
+		s->lr.by_reason[code >= 0 && code < ATTEST_E__COUNT ? code : ATTEST_E_INTERNAL]++;
+		return;
+	}
+	s->lr.lines++;
+	va_start(ap, fmt);
+	(void)vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	vs_log("%s", line);
+}
+
+/* Once a flush interval: the lines held back, the decisions made (they
+ * are in the audit log, one record each; stderr gets their count), and
+ * what the connection limits did. */
+static void vs_log_interval(struct vsrv *s)
+{
+	struct attest_httpd_stats st;
+
+	if (s->lr.suppressed > 0) {
+		char buf[400];
+		size_t used = 0;
+
+		buf[0] = '\0';
+		for (int i = 0; i < ATTEST_E__COUNT && used < sizeof(buf) - 64; i++) {
+			int n;
+
+			if (s->lr.by_reason[i] == 0)
+				continue;
+			n = snprintf(buf + used, sizeof(buf) - used, " %s=%lu", attest_errname(i),
+				     s->lr.by_reason[i]);
+			if (n < 0 || (size_t)n >= sizeof(buf) - used)
+				break;
+			used += (size_t)n;
+		}
+		vs_log("%lu more refusal lines not written in this interval:%s", s->lr.suppressed, buf);
+	}
+	if (s->lr.allow + s->lr.deny > 0)
+		vs_log("decisions in this interval: %lu allow, %lu deny (each in the audit log)",
+		       s->lr.allow, s->lr.deny);
+	if (s->httpd != NULL) {
+		attest_httpd_get_stats(s->httpd, &st);
+		if (st.refused_full != s->lr.conn.refused_full ||
+		    st.refused_source != s->lr.conn.refused_source ||
+		    st.deadline_closed != s->lr.conn.deadline_closed ||
+		    st.evicted != s->lr.conn.evicted)
+			vs_log("connections in this interval: %lu refused (full), %lu refused (per-source "
+			       "cap), %lu shut (request deadline), %lu shut to make room; %u open, %u "
+			       "unauthenticated",
+			       st.refused_full - s->lr.conn.refused_full,
+			       st.refused_source - s->lr.conn.refused_source,
+			       st.deadline_closed - s->lr.conn.deadline_closed,
+			       st.evicted - s->lr.conn.evicted, st.conns, st.unauth);
+		s->lr.conn = st;
+	}
+	memset(s->lr.by_reason, 0, sizeof(s->lr.by_reason));
+	s->lr.suppressed = 0;
+	s->lr.lines = 0;
+	s->lr.allow = s->lr.deny = 0;
+}
+
 void vs_count_status(struct vsrv *s, int status)
 {
 	int c = status / 100;
@@ -89,7 +165,7 @@ void vs_reply_obj(struct vsrv *s, struct evhttp_request *req, int status, cJSON 
 
 	vs_count_status(s, status);
 	if (txt == NULL) {
-		attest_httpd_reply(req, 500, "{\"error\":\"ATTEST_E_NOMEM\"}", 26);
+		attest_httpd_reply(req, 500, FIXED_JSON("{\"error\":\"ATTEST_E_NOMEM\",\"code\":2}"));
 		return;
 	}
 	attest_httpd_reply(req, status, txt, strlen(txt));
@@ -102,8 +178,8 @@ void vs_reply_err(struct vsrv *s, struct evhttp_request *req, int status, int co
 {
 	cJSON *o = cJSON_CreateObject();
 
-	vs_log("%s %s from %s: %s (%s)", what, evhttp_request_get_uri(req),
-	      attest_httpd_peer_addr(req), attest_errname(code), attest_errdetail());
+	vs_log_limited(s, code, "%s %.200s from %s: %s (%s)", what, evhttp_request_get_uri(req),
+		       attest_httpd_peer_addr(req), attest_errname(code), attest_errdetail());
 	if (s->audit != NULL) {
 		struct attest_audit_event ev = {0};
 		const char *uri = evhttp_request_get_uri(req);
@@ -115,7 +191,8 @@ void vs_reply_err(struct vsrv *s, struct evhttp_request *req, int status, int co
 		ev.reason = attest_errname(code);
 		if (attest_audit_refusal(s->audit, ev.source, ev.reason, &ev,
 					 (uint64_t)time(NULL)) != ATTEST_OK)
-			vs_log("audit refusal not recorded: %s", attest_errdetail());
+			vs_log_limited(s, ATTEST_E_IO, "audit refusal not recorded: %s",
+				       attest_errdetail());
 	}
 	if (code >= 0 && code < ATTEST_E__COUNT)
 		s->m.reason[code]++;
@@ -142,9 +219,8 @@ static void send_pending(struct vsrv *s, int ok)
 		} else {
 			vs_count_status(s, 500);
 			attest_httpd_reply(p->req, 500,
-					   "{\"error\":\"ATTEST_E_IO\",\"code\":4,"
-					   "\"message\":\"audit log write failed\"}",
-					   70);
+					   FIXED_JSON("{\"error\":\"ATTEST_E_IO\",\"code\":4,"
+						      "\"message\":\"audit log write failed\"}"));
 		}
 		cJSON_free(p->body);
 	}
@@ -158,8 +234,8 @@ static void commit_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd, (void)what;
 	if (r != ATTEST_OK)
-		vs_log("audit sync failed, %zu replies become errors: %s (%s)", s->npending,
-		      attest_errname(r), attest_errdetail());
+		vs_log_limited(s, r, "audit sync failed, %zu replies become errors: %s (%s)",
+			       s->npending, attest_errname(r), attest_errdetail());
 	send_pending(s, r == ATTEST_OK);
 }
 
@@ -181,14 +257,15 @@ void vs_audited_text(struct vsrv *s, struct evhttp_request *req, int status, cha
 	if (body == NULL || s->npending >= PENDING_MAX) {
 		cJSON_free(body);
 		vs_count_status(s, 503);
-		attest_httpd_reply(req, 503, "{\"error\":\"ATTEST_E_BUSY\",\"code\":51}", 35);
+		attest_httpd_reply(req, 503, FIXED_JSON("{\"error\":\"ATTEST_E_BUSY\",\"code\":51}"));
 		return;
 	}
 	if (ev != NULL && (r = attest_audit_append_event(s->audit, ev, NULL)) != ATTEST_OK) {
-		vs_log("audit append failed: %s (%s)", attest_errname(r), attest_errdetail());
+		vs_log_limited(s, r, "audit append failed: %s (%s)", attest_errname(r),
+			       attest_errdetail());
 		cJSON_free(body);
 		vs_count_status(s, 500);
-		attest_httpd_reply(req, 500, "{\"error\":\"ATTEST_E_IO\",\"code\":4}", 30);
+		attest_httpd_reply(req, 500, FIXED_JSON("{\"error\":\"ATTEST_E_IO\",\"code\":4}"));
 		return;
 	}
 	s->pending[s->npending].req = req;
@@ -196,6 +273,20 @@ void vs_audited_text(struct vsrv *s, struct evhttp_request *req, int status, cha
 	s->pending[s->npending].body = body;
 	if (s->npending++ == 0)
 		event_active(s->commit_ev, 0, 0);
+}
+
+/* The record of a state change, durable before the change is made (audit
+ * first: a change the log does not hold never happens). One fdatasync per
+ * change; decisions, which change nothing, keep the group commit. */
+int vs_audit_durable(struct vsrv *s, const struct attest_audit_event *ev)
+{
+	int r;
+
+	if ((r = attest_audit_append_event(s->audit, ev, NULL)) != ATTEST_OK ||
+	    (r = attest_audit_sync(s->audit)) != ATTEST_OK)
+		vs_log_limited(s, r, "audit record of a change not durable, the change is not made: "
+			       "%s (%s)", attest_errname(r), attest_errdetail());
+	return r;
 }
 
 /* A change made by an operator or a host, recorded before it is answered. */
@@ -228,6 +319,7 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
 	int r;
 
 	(void)fd, (void)what;
+	vs_log_interval(s);
 	if ((r = attest_audit_refusal_flush(s->audit, (uint64_t)time(NULL), 0)) != ATTEST_OK ||
 	    (r = attest_audit_sync(s->audit)) != ATTEST_OK)
 		vs_log("audit refusal flush failed: %s (%s)", attest_errname(r), attest_errdetail());
@@ -288,31 +380,82 @@ const char *vs_opt_str(const cJSON *o, const char *key)
 	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-/* FNV-1a of a string: picks a table slot (rate buckets, CA records). */
-static uint64_t str_hash(const char *k)
+/* SipHash-2-4 under the per-process key: picks a table slot (rate
+ * buckets, CA records). Keyed, so a peer cannot choose keys that collide;
+ * the tables still compare whole keys. */
+int vs_keyed_hash(struct vsrv *s, const void *data, size_t len, uint64_t *out)
 {
-	uint64_t h = 1469598103934665603ull;
+	EVP_MAC_CTX *c = EVP_MAC_CTX_dup(s->sip);
+	uint8_t md[8];
+	size_t mdlen = 0;
+	int r = ATTEST_OK;
 
-	for (const char *p = k; *p != '\0'; p++)
-		h = (h ^ (uint8_t)*p) * 1099511628211ull;
-	return h;
+	if (c == NULL || EVP_MAC_update(c, data, len) != 1 ||
+	    EVP_MAC_final(c, md, &mdlen, sizeof(md)) != 1 || mdlen != sizeof(md))
+		r = attest_fail_ossl(ATTEST_E_CRYPTO, "siphash");
+	else
+		memcpy(out, md, sizeof(md));
+	EVP_MAC_CTX_free(c);
+	return r;
+}
+
+static int keyed_init(struct vsrv *s)
+{
+	EVP_MAC *mac = EVP_MAC_fetch(NULL, "SIPHASH", NULL);
+	uint8_t key[16];
+	size_t size = 8;
+	OSSL_PARAM params[2];
+	int r = ATTEST_OK;
+
+	params[0] = OSSL_PARAM_construct_size_t("size", &size);
+	params[1] = OSSL_PARAM_construct_end();
+	if (RAND_bytes(key, sizeof(key)) != 1 ||
+	    RAND_bytes(s->nonce_key, sizeof(s->nonce_key)) != 1 || mac == NULL ||
+	    (s->sip = EVP_MAC_CTX_new(mac)) == NULL ||
+	    EVP_MAC_init(s->sip, key, sizeof(key), params) != 1)
+		r = attest_fail_ossl(ATTEST_E_CRYPTO, "per-process hash and nonce keys");
+	OPENSSL_cleanse(key, sizeof(key));
+	EVP_MAC_free(mac);
+	return r;
 }
 
 /* ---- rate limits: token buckets keyed by caller or address ---- */
 
+/* A bucket that would be full again now holds no state worth keeping. */
+static int bucket_idle(const struct bucket *b, double t)
+{
+	return b->key[0] == '\0' || b->tokens + (t - b->last) * b->rate >= b->rate * 2;
+}
+
 static int rate_ok(struct vsrv *s, const char *key, long per_s)
 {
-	struct bucket *b = &s->buckets[str_hash(key) % BUCKETS];
+	struct bucket *b = NULL, *spare = NULL;
+	size_t klen = strlen(key);
 	double t = vs_mono();
+	uint64_t h;
 
-	/* a new bucket starts full; keys that collide share one (never a
-	 * refill on a collision, which would let two keys alternate past
-	 * the limit) */
-	if (b->key[0] == '\0') {
-		(void)snprintf(b->key, sizeof(b->key), "%s", key);
+	/* a key too long to keep whole, or a hash failure: refused */
+	if (klen == 0 || klen >= sizeof(b->key) || vs_keyed_hash(s, key, klen, &h) != ATTEST_OK)
+		return 0;
+	for (unsigned i = 0; i < BUCKET_PROBE && b == NULL; i++) {
+		struct bucket *c = &s->buckets[(h + i) % BUCKETS];
+
+		if (c->key[0] != '\0' && strcmp(c->key, key) == 0)
+			b = c;
+		else if (spare == NULL && bucket_idle(c, t))
+			spare = c;
+	}
+	if (b == NULL) {
+		/* every slot of the probe window holds a key still limited:
+		 * refused rather than sharing or resetting anyone's bucket */
+		if (spare == NULL)
+			return 0;
+		b = spare;
+		memcpy(b->key, key, klen + 1);
 		b->tokens = (double)per_s * 2;
 		b->last = t;
 	}
+	b->rate = (double)per_s;
 	b->tokens += (t - b->last) * (double)per_s;
 	if (b->tokens > (double)per_s * 2)
 		b->tokens = (double)per_s * 2;
@@ -393,12 +536,17 @@ static int ak_changed(struct vsrv *s, const char *host, const struct ak_entry *e
 
 int vs_host_record(struct vsrv *s, const char *host, struct ak_entry **out)
 {
-	struct ak_entry *e = &s->aks[str_hash(host) % AK_SLOTS];
+	struct ak_entry *e;
 	TPM2B_PUBLIC ak;
 	char path[PATH_MAX];
 	struct stat st;
 	size_t off = 0;
+	uint64_t slot;
 	int r;
+
+	if ((r = vs_keyed_hash(s, host, strlen(host), &slot)) != ATTEST_OK)
+		return r;
+	e = &s->aks[slot % AK_SLOTS];
 
 	/* the CA's record is the truth: a forgotten or re-enrolled host is
 	 * noticed at its next request */
@@ -451,6 +599,20 @@ int vs_host_row(struct vsrv *s, const char *host, struct vhost *h)
 	(void)snprintf(h->name, sizeof(h->name), "%s", host);
 	h->state = VHOST_NEW;
 	return s->store->ops->host_put(s->store, h);
+}
+
+/* Revocation stops every host endpoint: refused when the store says the
+ * host is revoked (a host without a row yet is not). */
+int vs_host_not_revoked(struct vsrv *s, const char *host)
+{
+	struct vhost h;
+	int r = s->store->ops->host_get(s->store, host, &h);
+
+	if (r == ATTEST_E_NOT_FOUND)
+		return ATTEST_OK;
+	if (r != ATTEST_OK)
+		return r;
+	return h.revoked ? attest_fail(ATTEST_E_REVOKED, "host %s is revoked", host) : ATTEST_OK;
 }
 
 /* ---- facts for the decider ---- */
@@ -628,34 +790,85 @@ int vs_load_refsets(struct vsrv *s)
 	return s->store->ops->refset_list(s->store, 1, refset_cb, s);
 }
 
-int vs_load_policy(struct vsrv *s)
+/* The policy file parsed (nothing installed). */
+int vs_parse_policy(struct vsrv *s, struct attest_policy **out)
 {
 	uint8_t *buf = NULL;
 	size_t len = 0;
-	struct attest_policy *p = NULL;
 	int r;
 
+	*out = NULL;
 	if ((r = attest_file_read(s->policy_path, ATTEST_POLICY_MAX_BYTES, &buf, &len)) != ATTEST_OK)
 		return r;
-	r = attest_policy_load((const char *)buf, len, &p);
+	r = attest_policy_load((const char *)buf, len, out);
 	free(buf);
-	if (r != ATTEST_OK)
-		return r;
+	return r;
+}
+
+/* p becomes the running policy (taken over). */
+void vs_install_policy(struct vsrv *s, struct attest_policy *p)
+{
 	attest_decider_set_policy(s->decider, p);
 	attest_policy_free(s->policy);
 	s->policy = p;
 	vs_log("policy %s loaded: %zu rules, version %s", s->policy_path,
 	      attest_policy_rule_count(p), attest_policy_version(p));
-	return ATTEST_OK;
+}
+
+int vs_load_policy(struct vsrv *s)
+{
+	struct attest_policy *p = NULL;
+	int r = vs_parse_policy(s, &p);
+
+	if (r == ATTEST_OK)
+		vs_install_policy(s, p);
+	return r;
 }
 
 /* ---- routing ---- */
+
+/* The request line and headers within HEADERS_MAX (evhttp's own cap is a
+ * ceiling above it, so that this one answers in JSON with 431). */
+static int request_shape(struct evhttp_request *req)
+{
+	const struct evkeyvalq *hd = evhttp_request_get_input_headers(req);
+	const struct evkeyval *kv;
+	const char *uri = evhttp_request_get_uri(req);
+	size_t n = uri != NULL ? strlen(uri) + 16 : 16;
+
+	for (kv = hd->tqh_first; kv != NULL; kv = kv->next.tqe_next) {
+		n += strlen(kv->key) + strlen(kv->value) + 4;
+		if (n > HEADERS_MAX)
+			return attest_fail(ATTEST_E_HTTP_HEADERS_TOO_LARGE,
+					   "request headers over %d bytes", HEADERS_MAX);
+	}
+	return n > HEADERS_MAX ? attest_fail(ATTEST_E_HTTP_HEADERS_TOO_LARGE,
+					     "request headers over %d bytes", HEADERS_MAX)
+			       : ATTEST_OK;
+}
+
+/* Content-Type application/json, with parameters allowed
+ * ("application/json; charset=utf-8"). */
+static int json_body(struct evhttp_request *req)
+{
+	const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
+	static const char want[] = "application/json";
+
+	if (ct == NULL || strncasecmp(ct, want, sizeof(want) - 1) != 0)
+		return 0;
+	ct += sizeof(want) - 1;
+	while (*ct == ' ' || *ct == '\t')
+		ct++;
+	return *ct == '\0' || *ct == ';';
+}
 
 static void route(struct evhttp_request *req, void *arg)
 {
 	struct vsrv *s = arg;
 	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
 	int post = evhttp_request_get_command(req) == EVHTTP_REQ_POST;
+	int get = evhttp_request_get_command(req) == EVHTTP_REQ_GET;
+	const char *known = NULL;
 	struct vcaller who;
 	enum role need = ROLE_HOST;
 	int r;
@@ -684,12 +897,33 @@ static void route(struct evhttp_request *req, void *arg)
 	}
 	if (path == NULL)
 		path = "";
-	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
-		if (strcmp(routes[i].path, path) == 0 && (routes[i].post == 2 || routes[i].post == post))
+	if ((r = request_shape(req)) != ATTEST_OK) {
+		vs_reply_err(s, req, r == ATTEST_E_HTTP_HEADERS_TOO_LARGE ? 431 : 400, r,
+			     "request refused");
+		return;
+	}
+	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		if (strcmp(routes[i].path, path) != 0)
+			continue;
+		known = routes[i].post == 2 ? "GET, POST" : routes[i].post ? "POST" : "GET";
+		if ((routes[i].post == 2 && (post || get)) || (routes[i].post == 1 && post) ||
+		    (routes[i].post == 0 && get))
 			break;
+	}
 	if (i == sizeof(routes) / sizeof(routes[0])) {
-		(void)attest_fail(ATTEST_E_NOT_FOUND, "no such endpoint");
-		vs_reply_err(s, req, 404, ATTEST_E_NOT_FOUND, "unknown endpoint");
+		if (known != NULL) {
+			(void)attest_fail(ATTEST_E_HTTP_METHOD, "%s takes %s", path, known);
+			(void)evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", known);
+			vs_reply_err(s, req, 405, ATTEST_E_HTTP_METHOD, "method refused");
+		} else {
+			(void)attest_fail(ATTEST_E_NOT_FOUND, "no such endpoint");
+			vs_reply_err(s, req, 404, ATTEST_E_NOT_FOUND, "unknown endpoint");
+		}
+		return;
+	}
+	if (post && !json_body(req)) {
+		(void)attest_fail(ATTEST_E_HTTP_MEDIA_TYPE, "Content-Type is not application/json");
+		vs_reply_err(s, req, 415, ATTEST_E_HTTP_MEDIA_TYPE, "request refused");
 		return;
 	}
 	need = routes[i].role;
@@ -797,6 +1031,8 @@ int vf_serve(const struct vf_config *cfg)
 	(void)snprintf(cert, sizeof(cert), "%s/tls/server.pem", cfg->state);
 	(void)snprintf(key, sizeof(key), "%s/tls/server.key", cfg->state);
 	(void)snprintf(cacert, sizeof(cacert), "%s/tls/ca.pem", cfg->state);
+	if ((r = keyed_init(&s)) != ATTEST_OK)
+		goto out;
 	if ((s.aks = calloc(AK_SLOTS, sizeof(*s.aks))) == NULL ||
 	    (s.buckets = calloc(BUCKETS, sizeof(*s.buckets))) == NULL) {
 		r = attest_fail(ATTEST_E_NOMEM, "tables");
@@ -835,10 +1071,23 @@ int vf_serve(const struct vf_config *cfg)
 	ho.cert_file = cert;
 	ho.key_file = key;
 	ho.client_ca_file = cacert;
-	ho.max_body = BODY_MAX;
+	/* evhttp's caps are ceilings over the API's (BODY_MAX, HEADERS_MAX),
+	 * so that requests between the two get the API's JSON 413 and 431;
+	 * over a ceiling libevent 2.1 answers with its own page and closes
+	 * (docs/verifier-api.md "Errors") */
+	ho.max_body = EVHTTP_BODY_CEILING;
+	ho.max_headers = EVHTTP_HEADERS_CEILING;
+	ho.deadline_s = cfg->request_deadline;
+	ho.max_conns = cfg->max_conns;
+	ho.per_source = cfg->per_source;
 	if ((r = attest_httpd_new(s.base, &ho, &s.httpd)) != ATTEST_OK)
 		goto out;
-	evhttp_set_gencb(attest_httpd_http(s.httpd), route, &s);
+	attest_httpd_set_handler(s.httpd, route, &s);
+	/* every method reaches route(), which answers 405 in JSON */
+	evhttp_set_allowed_methods(attest_httpd_http(s.httpd),
+				   EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+					   EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
+					   EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
 	if (s.tpm != NULL)
 		checkpoint_own(&s);
 	if ((s.commit_ev = event_new(s.base, -1, 0, commit_cb, &s)) == NULL ||
@@ -900,5 +1149,7 @@ out:
 	vstore_close(s.store);
 	free(s.aks);
 	free(s.buckets);
+	EVP_MAC_CTX_free(s.sip);
+	OPENSSL_cleanse(s.nonce_key, sizeof(s.nonce_key));
 	return r;
 }

@@ -17,6 +17,9 @@ struct vf_config {
 	long rate_resource;     /* decisions per second per caller; default 2000 */
 	long rate_host;         /* host requests per second per address; default 50 */
 	const char *tcti;       /* a TPM for checkpoints of the verifier's own log, or NULL */
+	int request_deadline;   /* seconds for a whole request; 0: 10 */
+	unsigned max_conns;     /* 0: 256 (a quarter reserved for authenticated clients) */
+	unsigned per_source;    /* unauthenticated connections per address; 0: 16 */
 };
 
 /* Run until SIGTERM/SIGINT; SIGHUP reloads the policy. Returns an

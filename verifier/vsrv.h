@@ -31,19 +31,25 @@
 
 #define BODY_MAX (256 * 1024)
 #define DECIDE_BODY_MAX (64 * 1024)
-#define NONCES_PER_HOST 16
+#define HEADERS_MAX (8 * 1024)
+#define EVHTTP_BODY_CEILING (2 * BODY_MAX)
+#define EVHTTP_HEADERS_CEILING (64 * 1024)
 #define REPORT_SKEW 300
-#define BUCKETS 1024
+#define BUCKETS 4096
+#define BUCKET_PROBE 8
 #define AK_SLOTS 1024
 #define MAX_REFSETS 16
 #define MAX_OPERATORS 32
 
 enum role { ROLE_HOST = 0, ROLE_RESOURCE = 1, ROLE_ADMIN = 2 };
 
+/* A token bucket, found by a keyed hash of its key and compared on the
+ * whole key: two keys never share one. */
 struct bucket {
 	char key[80];
 	double tokens;
 	double last;
+	double rate;
 };
 
 struct ak_entry {
@@ -56,8 +62,6 @@ struct ak_entry {
 	uint32_t ref_mask;
 	uint8_t ref[24 * 32];
 	size_t ref_len;
-	int64_t nonce_issued[NONCES_PER_HOST]; /* ring of issue times */
-	unsigned nonce_next;
 };
 
 struct metrics {
@@ -77,6 +81,16 @@ struct pending {
 };
 
 #define PENDING_MAX 4096
+#define LOG_BURST 20 /* peer-caused lines per flush interval (10 s) */
+
+/* stderr's budget: what a flush interval wrote, held back and counted */
+struct lograte {
+	unsigned lines;
+	unsigned long suppressed;
+	unsigned long by_reason[ATTEST_E__COUNT];
+	unsigned long allow, deny;
+	struct attest_httpd_stats conn; /* at the last interval */
+};
 
 struct vsrv {
 	const struct vf_config *cfg;
@@ -111,6 +125,12 @@ struct vsrv {
 	struct ak_entry *aks;
 	struct bucket *buckets;
 	struct metrics m;
+	struct lograte lr;
+	/* per-process secrets, drawn at start: the table hash key (SipHash,
+	 * so nobody outside can compute colliding keys) and the nonce MAC
+	 * key (nonces are stateless until a quote consumes them) */
+	EVP_MAC_CTX *sip;
+	uint8_t nonce_key[32];
 };
 
 /* Revocation reasons say who revoked: an operator's (admin API) stays
@@ -123,6 +143,8 @@ struct vsrv {
 int64_t vs_now(void);
 double vs_mono(void);
 void vs_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void vs_log_limited(struct vsrv *s, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 void vs_count_status(struct vsrv *s, int status);
 void vs_reply_obj(struct vsrv *s, struct evhttp_request *req, int status, cJSON *o);
 void vs_reply_err(struct vsrv *s, struct evhttp_request *req, int status, int code,
@@ -137,11 +159,16 @@ int vs_status_of(int code);
 int vs_body_json(struct evhttp_request *req, size_t cap, const char *const *keys,
 		     cJSON **out, char **raw);
 const char *vs_opt_str(const cJSON *o, const char *key);
+int vs_keyed_hash(struct vsrv *s, const void *data, size_t len, uint64_t *out) ATTEST_MUST_CHECK;
 int vs_host_record(struct vsrv *s, const char *host, struct ak_entry **out);
+int vs_host_not_revoked(struct vsrv *s, const char *host) ATTEST_MUST_CHECK;
 int vs_host_row(struct vsrv *s, const char *host, struct vhost *h);
 int vs_load_settings(struct vsrv *s);
 int vs_load_refsets(struct vsrv *s);
 int vs_load_policy(struct vsrv *s);
+int vs_parse_policy(struct vsrv *s, struct attest_policy **out) ATTEST_MUST_CHECK;
+void vs_install_policy(struct vsrv *s, struct attest_policy *p);
+int vs_audit_durable(struct vsrv *s, const struct attest_audit_event *ev) ATTEST_MUST_CHECK;
 int vs_join_list(const cJSON *arr, char *out, size_t outsz);
 int vs_record_change(struct vsrv *s, const char *type, const struct vcaller *who,
 			 const char *host, const char *agent, const char *reason);

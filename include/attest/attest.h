@@ -104,6 +104,9 @@ typedef enum attest_err {
 	ATTEST_E_REFSET_SIGNATURE = 79,
 	ATTEST_E_CHAIN_UNTRUSTED = 80,
 	ATTEST_E_AUDIT_INCONSISTENT = 81,
+	ATTEST_E_HTTP_METHOD = 82,
+	ATTEST_E_HTTP_MEDIA_TYPE = 83,
+	ATTEST_E_HTTP_HEADERS_TOO_LARGE = 84,
 	/* append new codes here; never renumber */
 	ATTEST_E__COUNT
 } attest_err;

@@ -77,6 +77,10 @@ ATTEST_API void attest_decider_free(struct attest_decider *d);
 ATTEST_API void attest_decider_set_policy(struct attest_decider *d, const struct attest_policy *p);
 /* Forget every cached verification (revocation, new fleet root). */
 ATTEST_API void attest_decider_flush(struct attest_decider *d);
+/* Leaf cache lookups since the decider was made: found, and verified
+ * afresh. */
+ATTEST_API void attest_decider_cache_stats(const struct attest_decider *d, uint64_t *hits,
+					   uint64_t *misses);
 
 struct attest_decide_req {
 	STACK_OF(X509) *chain;     /* leaf first, then its issuers; or NULL and: */
@@ -88,6 +92,11 @@ struct attest_decide_req {
 	const char *const *ctx_values;
 	size_t nctx;
 	int64_t now;               /* Unix time; 0 = the clock */
+	unsigned partition;        /* cache share of the caller (e.g. one per
+				    * resource server): its cached leaves are
+				    * not evicted by another partition while
+				    * within a fair share of the slots; 0 for
+				    * a decider with one caller */
 };
 
 struct attest_decision {

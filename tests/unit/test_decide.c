@@ -282,6 +282,80 @@ static void test_allow(void)
 	sk_X509_pop_free(ch, X509_free);
 }
 
+/* The leaf cache is keyed by the certificates, not the PEM text: spelling
+ * variants of one chain are one entry; and one caller (partition) flooding
+ * distinct valid chains does not evict another's cached entry. */
+static void test_cache_keys_and_shares(void)
+{
+	struct attest_decider *d;
+	struct attest_decision out;
+	STACK_OF(X509) *ch = leaf_chain(&fx.a, "ehr.read", NULL);
+	struct attest_decide_req req;
+	size_t len = 0, vlen = 0;
+	char *pem = pem_of(ch, &len), *variant = malloc(2 * len + 8);
+	uint64_t hits = 0, misses = 0;
+	const char *p;
+
+	CU_ASSERT_FATAL(variant != NULL);
+	/* CRLF line ends, blank lines before, between and after */
+	variant[vlen++] = '\n';
+	for (p = pem; *p != '\0'; p++) {
+		if (*p == '\n') {
+			variant[vlen++] = '\r';
+			if (p > pem && p[-1] == '-')
+				variant[vlen++] = '\n';
+		}
+		variant[vlen++] = *p;
+	}
+	variant[vlen] = '\0';
+	sw_view();
+	d = decider();
+	memset(&req, 0, sizeof(req));
+	req.action = "read";
+	req.resource = NOTES;
+	req.now = fx.t0 + 5;
+	req.partition = 1;
+	req.pem = pem;
+	req.pem_len = len;
+	TU_ASSERT_ERR(attest_decide(d, &req, &out), ATTEST_OK);
+	req.pem = variant;
+	req.pem_len = vlen;
+	TU_ASSERT_ERR(attest_decide(d, &req, &out), ATTEST_OK);
+	attest_decider_cache_stats(d, &hits, &misses);
+	CU_ASSERT_EQUAL(misses, 1);
+	CU_ASSERT_EQUAL(hits, 1);
+	/* partition 2 floods: four times the slots in fresh leaves */
+	req.partition = 2;
+	req.pem = NULL;
+	req.pem_len = 0;
+	for (int i = 0; i < 16384; i++) {
+		X509 *leaf = make_leaf(&fx.a, "ehr.read", NULL);
+
+		req.chain = chain_of(&fx.a, leaf);
+		X509_free(leaf);
+		TU_ASSERT_ERR(attest_decide(d, &req, &out), ATTEST_OK);
+		sk_X509_pop_free(req.chain, X509_free);
+	}
+	req.chain = NULL;
+	/* partition 1's entry is still there */
+	req.partition = 1;
+	req.pem = pem;
+	req.pem_len = len;
+	attest_decider_cache_stats(d, &hits, &misses);
+	TU_ASSERT_ERR(attest_decide(d, &req, &out), ATTEST_OK);
+	{
+		uint64_t h2 = 0, m2 = 0;
+
+		attest_decider_cache_stats(d, &h2, &m2);
+		CU_ASSERT_EQUAL(h2, hits + 1);
+		CU_ASSERT_EQUAL(m2, misses);
+	}
+	attest_decider_free(d);
+	free(variant);
+	free(pem);
+	sk_X509_pop_free(ch, X509_free);
+}
+
 static void test_foreign_root(void)
 {
 	struct attest_decider *d;
@@ -735,6 +809,8 @@ int main(void)
 {
 	static const struct tu_test tests[] = {
 		{ "allow, cached, deny rule, default deny, PEM, no policy", test_allow },
+		{ "cache: keyed by certificate (PEM variants one entry), per-caller shares",
+		  test_cache_keys_and_shares },
 		{ "chain from another fleet root", test_foreign_root },
 		{ "expired and not-yet-valid, first sight and cached", test_validity },
 		{ "leaf with another agent's ID under the same agent CA", test_other_agents_id },

@@ -154,7 +154,7 @@ static unsigned stub_start(struct stub *st, const char *dir)
 	CU_ASSERT_FATAL(evthread_use_pthreads() == 0 && (st->base = event_base_new()) != NULL);
 	TU_ASSERT_ERR(attest_httpd_new(st->base, &o, &st->h), ATTEST_OK);
 	CU_ASSERT_FATAL(st->h != NULL);
-	evhttp_set_gencb(attest_httpd_http(st->h), stub_cb, st);
+	attest_httpd_set_handler(st->h, stub_cb, st);
 	CU_ASSERT_FATAL(pthread_create(&st->th, NULL, stub_loop, st) == 0);
 	return attest_httpd_port(st->h);
 }

@@ -9,11 +9,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <CUnit/CUnit.h>
+#include <openssl/err.h>
 #include <openssl/rand.h>
+#include <openssl/ssl.h>
 
 #include <tss2/tss2_mu.h>
 
@@ -284,15 +289,19 @@ static void test_callers(void)
 	fleet_down(&f);
 }
 
-static int raw_connect(const char *url)
+/* A TCP connection to the verifier from source address src (any
+ * 127.0.0.0/8 address is this machine's). */
+static int raw_connect(const char *url, const char *src)
 {
-	struct sockaddr_in sa = {.sin_family = AF_INET};
+	struct sockaddr_in sa = {.sin_family = AF_INET}, me = {.sin_family = AF_INET};
 	const char *port = strrchr(url, ':') + 1;
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 
 	sa.sin_port = htons((uint16_t)strtoul(port, NULL, 10));
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+	CU_ASSERT_FATAL(inet_pton(AF_INET, src, &me.sin_addr) == 1);
+	if (fd >= 0 && (bind(fd, (struct sockaddr *)&me, sizeof(me)) != 0 ||
+			connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)) {
 		close(fd);
 		return -1;
 	}
@@ -306,6 +315,268 @@ static void expect_healthy(struct fleet *f)
 	CU_ASSERT_EQUAL(verifier_call(&f->v, AS_NONE, "/v1/health", NULL, &rep), 200);
 	CU_ASSERT_STRING_EQUAL(str_of(rep, "status"), "ok");
 	cJSON_Delete(rep);
+}
+
+/* ---- raw TLS clients: a chosen source address, pipelined requests ---- */
+
+static void restart_with(struct fleet *f, const char *const *args)
+{
+	verifier_stop(&f->v);
+	memset(f->v.serve_args, 0, sizeof(f->v.serve_args));
+	for (size_t i = 0; i < 8 && args[i] != NULL; i++)
+		f->v.serve_args[i] = args[i];
+	verifier_start(&f->v);
+}
+
+static SSL_CTX *tls_ctx(struct verifier *v, enum vcall_as as)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	char cert[800], key[800];
+
+	CU_ASSERT_FATAL(ctx != NULL);
+	CU_ASSERT_FATAL(SSL_CTX_load_verify_locations(ctx, v->cacert, NULL) == 1);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	if (as != AS_NONE) {
+		const char *prefix = as == AS_ADMIN ? v->admin : v->resource;
+
+		snprintf(cert, sizeof(cert), "%s.pem", prefix);
+		snprintf(key, sizeof(key), "%s.key", prefix);
+		CU_ASSERT_FATAL(SSL_CTX_use_certificate_chain_file(ctx, cert) == 1);
+		CU_ASSERT_FATAL(SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) == 1);
+	}
+	return ctx;
+}
+
+/* A TLS connection from src, handshake done; NULL if the verifier
+ * refused it. Reads and writes give up after 30 s. */
+static SSL *tls_from(SSL_CTX *ctx, struct verifier *v, const char *src)
+{
+	int fd = raw_connect(v->url, src);
+	struct timeval tv = {30, 0};
+	SSL *ssl;
+
+	if (fd < 0)
+		return NULL;
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if ((ssl = SSL_new(ctx)) == NULL || SSL_set_fd(ssl, fd) != 1 || SSL_connect(ssl) != 1) {
+		SSL_free(ssl);
+		close(fd);
+		ERR_clear_error();
+		return NULL;
+	}
+	return ssl;
+}
+
+static void tls_close(SSL *ssl)
+{
+	int fd;
+
+	if (ssl == NULL)
+		return;
+	fd = SSL_get_fd(ssl);
+	SSL_free(ssl);
+	close(fd);
+}
+
+/* 1 if the server has shut ssl (or sent anything: it never answers a
+ * request that did not arrive), waiting up to ms. */
+static int server_closed(SSL *ssl, int ms)
+{
+	struct pollfd p = {.fd = SSL_get_fd(ssl), .events = POLLIN};
+
+	return poll(&p, 1, ms) > 0;
+}
+
+struct tally {
+	unsigned n[6]; /* replies by status class, [0] none (connection shut) */
+	unsigned s429, s200;
+};
+
+/* Read replies on ssl until want status lines (or, with stop, the first
+ * of that status) or the end; counted into t. Returns the last status. */
+static int read_statuses(SSL *ssl, unsigned want, int stop, struct tally *t)
+{
+	size_t cap = 1 << 16, have = 0;
+	char *in = malloc(cap + 1);
+	unsigned seen = 0;
+	int last = 0;
+
+	CU_ASSERT_FATAL(in != NULL);
+	/* count status lines as they come; keep only the unparsed tail */
+	while (seen < want && !(stop != 0 && last == stop)) {
+		int k = SSL_read(ssl, in + have, (int)(cap - have));
+		char *p, *end;
+
+		if (k <= 0)
+			break;
+		have += (size_t)k;
+		in[have] = '\0';
+		p = in;
+		while ((end = strstr(p, "HTTP/1.1 ")) != NULL && strlen(end) >= 12) {
+			int st = (int)strtol(end + 9, NULL, 10);
+
+			seen++;
+			last = st;
+			t->n[st / 100 >= 1 && st / 100 <= 5 ? st / 100 : 0]++;
+			t->s429 += st == 429;
+			t->s200 += st == 200;
+			p = end + 12;
+		}
+		have = strlen(p);
+		memmove(in, p, have);
+		if (have > cap / 2) /* a body; status lines are short */
+			have = 0;
+	}
+	free(in);
+	return last;
+}
+
+/* n copies of req pipelined on one connection from src; replies counted.
+ * Returns the status of the last reply (0: none). */
+static int burst(SSL_CTX *ctx, struct verifier *v, const char *src, const char *req, unsigned n,
+		 struct tally *t)
+{
+	SSL *ssl = tls_from(ctx, v, src);
+	size_t len = strlen(req);
+	unsigned seen;
+	int last;
+
+	memset(t, 0, sizeof(*t));
+	if (ssl == NULL) {
+		t->n[0] = n;
+		return 0;
+	}
+	for (unsigned i = 0; i < n; i++)
+		if (SSL_write(ssl, req, (int)len) <= 0)
+			break;
+	last = read_statuses(ssl, n, 0, t);
+	seen = t->n[1] + t->n[2] + t->n[3] + t->n[4] + t->n[5];
+	t->n[0] += n - seen;
+	tls_close(ssl);
+	return last;
+}
+
+static char *post_req(const char *path, const char *body)
+{
+	size_t n = strlen(path) + strlen(body) + 200;
+	char *r = malloc(n);
+
+	CU_ASSERT_FATAL(r != NULL);
+	snprintf(r, n,
+		 "POST %s HTTP/1.1\r\nHost: verifier\r\nContent-Type: application/json\r\n"
+		 "Content-Length: %zu\r\n\r\n%s",
+		 path, strlen(body), body);
+	return r;
+}
+
+static const char health_req[] = "GET /v1/health HTTP/1.1\r\nHost: verifier\r\n\r\n";
+static const char decide_body[] = "{\"chain\":\"x\",\"action\":\"read\",\"resource\":\"r\"}";
+
+/* An honest decision caller gets its decision (a deny: the chain is not
+ * one, which is a decision all the same). */
+static void expect_decision(struct fleet *f)
+{
+	cJSON *rep = NULL;
+	long st = verifier_call(&f->v, AS_RESOURCE, "/v1/decide", decide_body, &rep);
+
+	if (st != 200)
+		fprintf(stderr, "  decision call: %ld\n", st);
+	CU_ASSERT_EQUAL(st, 200);
+	CU_ASSERT_STRING_EQUAL(str_of(rep, "decision"), "deny");
+	cJSON_Delete(rep);
+}
+
+/* An honest host gets a nonce and its quote accepted. */
+static void expect_quote_accepted(struct fleet *f)
+{
+	uint8_t nonce[32];
+	char *body;
+	cJSON *rep = NULL;
+	long st;
+
+	free(get_nonce(f, "web-01", nonce));
+	body = quote_body(f, "web-01", nonce, 32, BOOT_MASK, 0);
+	st = push(f, body, &rep);
+	if (st != 200)
+		fprintf(stderr, "  quote push: %ld %s\n", st, reply_reason(rep));
+	CU_ASSERT_EQUAL(st, 200);
+	CU_ASSERT_STRING_EQUAL(str_of(rep, "state"), "trusted");
+	cJSON_Delete(rep);
+	free(body);
+}
+
+/* Slowloris: connections that trickle a header line a second are shut by
+ * the whole-request deadline (an idle timer never fires on them); one
+ * source holds at most its cap; others are served meanwhile. */
+static void test_slowloris(void)
+{
+	static const char *const args[] = {"--request-deadline", "3", "--per-source", "8", NULL};
+	static const char head[] = "POST /v1/hosts/nonce HTTP/1.1\r\nHost: verifier\r\n";
+	struct fleet f;
+	SSL_CTX *ctx;
+	SSL *held[8];
+	int closed[8] = {0};
+	unsigned nclosed = 0;
+	struct tally t;
+
+	fleet_up(&f, NULL);
+	restart_with(&f, args);
+	ctx = tls_ctx(&f.v, AS_NONE);
+	for (int i = 0; i < 8; i++) {
+		held[i] = tls_from(ctx, &f.v, "127.0.0.2");
+		CU_ASSERT_FATAL(held[i] != NULL);
+		CU_ASSERT_FATAL(SSL_write(held[i], head, (int)strlen(head)) > 0);
+	}
+	/* a ninth from that source is shut without an answer */
+	(void)burst(ctx, &f.v, "127.0.0.2", health_req, 1, &t);
+	CU_ASSERT_EQUAL(t.n[0], 1);
+	/* others are served meanwhile */
+	expect_quote_accepted(&f);
+	expect_decision(&f);
+	/* a header line a second does not keep a connection: each is shut
+	 * by its deadline (generous bound: 60 s for a 3 s deadline) */
+	for (int tick = 0; tick < 60 && nclosed < 8; tick++) {
+		for (int i = 0; i < 8; i++)
+			if (!closed[i] && (server_closed(held[i], 0) ||
+					   SSL_write(held[i], "X-Pad: x\r\n", 10) <= 0)) {
+				closed[i] = 1;
+				nclosed++;
+			}
+		sleep(1);
+	}
+	CU_ASSERT_EQUAL(nclosed, 8);
+	for (int i = 0; i < 8; i++)
+		tls_close(held[i]);
+	/* the source may connect again once its connections are gone */
+	CU_ASSERT_EQUAL(burst(ctx, &f.v, "127.0.0.2", health_req, 1, &t), 200);
+	SSL_CTX_free(ctx);
+	fleet_down(&f);
+}
+
+/* Connection flood from many sources (more than the whole table): an
+ * authenticated caller and an anonymous host are still served. */
+static void test_connection_flood(void)
+{
+	struct fleet f;
+	enum { SRCS = 24, PER = 16 };
+	static int fds[SRCS * PER];
+	char src[32];
+
+	fleet_up(&f, NULL);
+	for (int i = 0; i < SRCS; i++) {
+		snprintf(src, sizeof(src), "127.0.1.%d", i + 1);
+		for (int j = 0; j < PER; j++)
+			fds[i * PER + j] = raw_connect(f.v.url, src);
+	}
+	usleep(300000);
+	expect_decision(&f);
+	expect_healthy(&f);
+	expect_quote_accepted(&f);
+	for (int i = 0; i < SRCS * PER; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	fleet_down(&f);
 }
 
 static void test_malformed_input(void)
@@ -340,17 +611,17 @@ static void test_malformed_input(void)
 	expect_healthy(&f);
 	/* unknown endpoint and method */
 	expect_http_refused(verifier_call(&f.v, AS_NONE, "/v1/nope", NULL, &rep), &rep, 404, "ATTEST_E_NOT_FOUND");
-	/* many idle connections: the service keeps serving others, and
-	 * connections over its limit fail their handshake at once */
+	/* many idle connections from another source: the service keeps
+	 * serving others (the source's are over its cap, or displaced) */
 	for (size_t i = 0; i < 300; i++)
-		fds[i] = raw_connect(f.v.url);
+		fds[i] = raw_connect(f.v.url, "127.0.0.2");
 	for (size_t i = 0; i < 300; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
 	usleep(200000);
 	expect_healthy(&f);
 	for (size_t i = 0; i < 100; i++)
-		fds[i] = raw_connect(f.v.url);
+		fds[i] = raw_connect(f.v.url, "127.0.0.2");
 	expect_healthy(&f);
 	for (size_t i = 0; i < 100; i++)
 		if (fds[i] >= 0)
@@ -521,6 +792,468 @@ static void test_own_checkpoints(void)
 	fleet_down(&f);
 }
 
+/* Nonce grabbing: an outsider asking for web-01's nonces as fast as its
+ * rate allows does not stop web-01's pushes (nonces are not a per-host
+ * stock); a replayed, forged or other host's nonce is still refused. */
+static void test_nonce_grabbing(void)
+{
+	struct fleet f;
+	SSL_CTX *ctx;
+	struct tally t;
+	char *req = post_req("/v1/hosts/nonce", "{\"host\":\"web-01\"}");
+	char state2[800], *body;
+	uint8_t nonce[32], n2[32];
+	cJSON *rep = NULL;
+
+	fleet_up(&f, NULL);
+	ctx = tls_ctx(&f.v, AS_NONE);
+	(void)burst(ctx, &f.v, "127.0.0.2", req, 60, &t);
+	CU_ASSERT_EQUAL(t.s200, 60); /* every one issued: none is scarce */
+	expect_quote_accepted(&f);
+	/* a replay of a consumed nonce */
+	free(get_nonce(&f, "web-01", nonce));
+	body = quote_body(&f, "web-01", nonce, 32, BOOT_MASK, 0);
+	CU_ASSERT_EQUAL(push(&f, body, &rep), 200);
+	cJSON_Delete(rep);
+	expect_http_refused(push(&f, body, &rep), &rep, 403, "ATTEST_E_NONCE");
+	free(body);
+	/* a nonce whose MAC (or time) was changed */
+	free(get_nonce(&f, "web-01", nonce));
+	nonce[31] ^= 1;
+	body = quote_body(&f, "web-01", nonce, 32, BOOT_MASK, 0);
+	expect_http_refused(push(&f, body, &rep), &rep, 403, "ATTEST_E_NONCE");
+	free(body);
+	free(get_nonce(&f, "web-01", nonce));
+	nonce[7] ^= 1;
+	body = quote_body(&f, "web-01", nonce, 32, BOOT_MASK, 0);
+	expect_http_refused(push(&f, body, &rep), &rep, 403, "ATTEST_E_NONCE");
+	free(body);
+	/* a nonce issued for another host */
+	snprintf(state2, sizeof(state2), "%s/state2", f.sw.dir);
+	tu_enrol_host_in(f.sw.tcti, f.ca, state2, "web-02");
+	free(get_nonce(&f, "web-02", n2));
+	body = quote_body(&f, "web-01", n2, 32, BOOT_MASK, 0);
+	expect_http_refused(push(&f, body, &rep), &rep, 403, "ATTEST_E_NONCE");
+	free(body);
+	expect_host_state(&f, "web-01", "trusted", "");
+	free(req);
+	SSL_CTX_free(ctx);
+	fleet_down(&f);
+}
+
+/* Rate buckets: 127.0.0.72 and 127.0.0.1 shared one under the unkeyed
+ * hash (FNV-1a mod 1024); now one's limit is not the other's: while .72
+ * floods (and is limited), .1's requests are all served. */
+static void test_rate_buckets_keyed(void)
+{
+	struct fleet f;
+	SSL_CTX *ctx;
+	SSL *atk, *hon;
+	struct tally ta, th;
+
+	fleet_up(&f, NULL);
+	ctx = tls_ctx(&f.v, AS_NONE);
+	atk = tls_from(ctx, &f.v, "127.0.0.72");
+	hon = tls_from(ctx, &f.v, "127.0.0.1");
+	CU_ASSERT_FATAL(atk != NULL && hon != NULL);
+	memset(&ta, 0, sizeof(ta));
+	memset(&th, 0, sizeof(th));
+	for (int i = 0; i < 3000; i++)
+		CU_ASSERT_FATAL(SSL_write(atk, health_req, (int)strlen(health_req)) > 0);
+	/* the flooding address is limited now... */
+	CU_ASSERT_EQUAL(read_statuses(atk, 3000, 429, &ta), 429);
+	/* ...while the flood is still being answered, the other is served */
+	for (int i = 0; i < 5; i++)
+		CU_ASSERT_FATAL(SSL_write(hon, health_req, (int)strlen(health_req)) > 0);
+	(void)read_statuses(hon, 5, 0, &th);
+	CU_ASSERT_EQUAL(th.s200, 5);
+	CU_ASSERT_EQUAL(th.s429, 0);
+	tls_close(atk);
+	tls_close(hon);
+	SSL_CTX_free(ctx);
+	fleet_down(&f);
+}
+
+/* Two checkpoints of a fresh host log (made with web-01's TPM). */
+static void make_ckpts(struct fleet *f, char *dir, size_t dirsz, struct attest_audit_ckpt *c1,
+		       struct attest_audit_ckpt *c2)
+{
+	struct attest_audit *log = NULL;
+	struct attest_tpm *t = NULL;
+	struct attest_audit_event ev = {.type = "issue", .outcome = "ok"};
+
+	snprintf(dir, dirsz, "%s/audit", f->sw.dir);
+	CU_ASSERT_FATAL(attest_audit_open(dir, NULL, &log) == ATTEST_OK);
+	CU_ASSERT_FATAL(attest_tpm_open(f->sw.tcti, &t) == ATTEST_OK);
+	CU_ASSERT_FATAL(attest_audit_append_event(log, &ev, NULL) == ATTEST_OK);
+	CU_ASSERT_FATAL(attest_audit_sync(log) == ATTEST_OK);
+	CU_ASSERT_FATAL(attest_audit_checkpoint(log, t, c1) == ATTEST_OK);
+	CU_ASSERT_FATAL(attest_audit_append_event(log, &ev, NULL) == ATTEST_OK);
+	CU_ASSERT_FATAL(attest_audit_sync(log) == ATTEST_OK);
+	CU_ASSERT_FATAL(attest_audit_checkpoint(log, t, c2) == ATTEST_OK);
+	attest_tpm_close(t);
+	attest_audit_close(log);
+}
+
+/* Revocation stops every host endpoint: nonce, quote, renewal, inventory
+ * report, audit checkpoint. */
+static void test_revoked_host_endpoints(void)
+{
+	struct fleet f;
+	struct attest_audit_ckpt c1, c2;
+	char dir[800], *b, *q, *qr, rep_body[1024];
+	uint8_t nonce[32], n2[32];
+	cJSON *rep = NULL;
+
+	fleet_up(&f, NULL);
+	make_ckpts(&f, dir, sizeof(dir), &c1, &c2);
+	free(get_nonce(&f, "web-01", nonce));
+	free(get_nonce(&f, "web-01", n2));
+	q = quote_body(&f, "web-01", nonce, 32, BOOT_MASK, 0);
+	qr = quote_body(&f, "web-01", n2, 32, BOOT_MASK, 1);
+	CU_ASSERT_EQUAL(verifier_call(&f.v, AS_ADMIN, "/v1/hosts/revoke",
+				      "{\"host\":\"web-01\",\"reason\":\"stolen\"}", NULL),
+			200);
+	expect_http_refused(verifier_call(&f.v, AS_NONE, "/v1/hosts/nonce", "{\"host\":\"web-01\"}",
+					  &rep),
+			    &rep, 403, "ATTEST_E_REVOKED");
+	expect_http_refused(push(&f, q, &rep), &rep, 403, "ATTEST_E_REVOKED");
+	expect_http_refused(push(&f, qr, &rep), &rep, 403, "ATTEST_E_REVOKED");
+	b = ckpt_body(&c1, NULL, 0);
+	expect_http_refused(verifier_call(&f.v, AS_NONE, "/v1/audit/checkpoint", b, &rep), &rep,
+			    403, "ATTEST_E_REVOKED");
+	free(b);
+	snprintf(rep_body, sizeof(rep_body),
+		 "{\"report\":\"{\\\"type\\\":\\\"agent-report\\\",\\\"version\\\":1,\\\"host\\\":"
+		 "\\\"web-01\\\",\\\"time\\\":\\\"%lld\\\",\\\"agents\\\":[]}\",\"signature\":\"AAAA\","
+		 "\"host_ca\":\"x\"}",
+		 (long long)time(NULL));
+	expect_http_refused(verifier_call(&f.v, AS_NONE, "/v1/agents/report", rep_body, &rep),
+			    &rep, 403, "ATTEST_E_REVOKED");
+	expect_host_state(&f, "web-01", "revoked", "");
+	free(q);
+	free(qr);
+	fleet_down(&f);
+}
+
+/* chattr +i on every file of the verifier's audit dir: appends fail
+ * (EPERM) while the store stays writable. 0 if the file system or the
+ * process cannot do it. */
+static int audit_immutable(struct fleet *f, int on)
+{
+	return tu_sh("chattr %ci %s/audit/* 2>/dev/null", on ? '+' : '-', f->v.state) == 0;
+}
+
+/* Audit first: when the record of a change cannot be written, the change
+ * is not made (quote verdict, checkpoint, revocation), and the caller
+ * gets 500. */
+static void test_audit_first(void)
+{
+	struct fleet f;
+	struct attest_audit_ckpt c1, c2;
+	char dir[800], *b, *q;
+	uint8_t nonce[32];
+	cJSON *rep = NULL;
+
+	fleet_up(&f, NULL);
+	make_ckpts(&f, dir, sizeof(dir), &c1, &c2);
+	free(get_nonce(&f, "web-01", nonce));
+	q = quote_body(&f, "web-01", nonce, 32, BOOT_MASK, 0);
+	b = ckpt_body(&c1, NULL, 0);
+	if (!audit_immutable(&f, 1)) {
+		fprintf(stderr, "  skipped: chattr +i not available here\n");
+		goto out;
+	}
+	expect_http_refused(push(&f, q, &rep), &rep, 500, "ATTEST_E_IO");
+	expect_http_refused(verifier_call(&f.v, AS_NONE, "/v1/audit/checkpoint", b, &rep), &rep,
+			    500, "ATTEST_E_IO");
+	expect_http_refused(verifier_call(&f.v, AS_ADMIN, "/v1/hosts/revoke",
+					  "{\"host\":\"web-01\"}", &rep),
+			    &rep, 500, "ATTEST_E_IO");
+	CU_ASSERT_FATAL(audit_immutable(&f, 0));
+	/* nothing changed: the host is new, not revoked; the checkpoint
+	 * counter was not kept (the same one is taken now) */
+	verifier_stop(&f.v);
+	verifier_start(&f.v);
+	expect_host_state(&f, "web-01", "new", "");
+	CU_ASSERT_EQUAL(verifier_call(&f.v, AS_NONE, "/v1/audit/checkpoint", b, &rep), 200);
+	cJSON_Delete(rep);
+out:
+	(void)audit_immutable(&f, 0);
+	free(b);
+	free(q);
+	fleet_down(&f);
+}
+
+/* curl as the given caller: -w status into *status, body parsed. */
+static cJSON *curl_json(struct fleet *f, enum vcall_as as, const char *args, const char *path,
+			long *status, char *hdrs, size_t hdrsz)
+{
+	char out[900], code[900], hd[900], certopt[1700] = "";
+	char *txt, *h;
+	cJSON *o;
+
+	snprintf(out, sizeof(out), "%s/curl.body", f->v.dir);
+	snprintf(code, sizeof(code), "%s/curl.code", f->v.dir);
+	snprintf(hd, sizeof(hd), "%s/curl.hdrs", f->v.dir);
+	if (as != AS_NONE) {
+		const char *p = as == AS_ADMIN ? f->v.admin : f->v.resource;
+
+		snprintf(certopt, sizeof(certopt), "--cert %s.pem --key %s.key", p, p);
+	}
+	(void)tu_sh("curl -s --max-time 60 --cacert %s %s -D %s -o %s -w '%%{http_code}' %s '%s%s' "
+		    ">%s",
+		    f->v.cacert, certopt, hd, out, args, f->v.url, path, code);
+	txt = tu_slurp(code, NULL);
+	*status = strtol(txt, NULL, 10);
+	free(txt);
+	if (hdrs != NULL) {
+		h = tu_slurp(hd, NULL);
+		snprintf(hdrs, hdrsz, "%s", h);
+		free(h);
+	}
+	txt = tu_slurp(out, NULL);
+	o = cJSON_Parse(txt);
+	free(txt);
+	return o;
+}
+
+static void expect_json_error(long status, cJSON *o, long want, const char *error)
+{
+	if (status != want || strcmp(reply_reason(o), error) != 0)
+		fprintf(stderr, "  got %ld %s, want %ld %s\n", status, reply_reason(o), want, error);
+	CU_ASSERT_EQUAL(status, want);
+	CU_ASSERT_PTR_NOT_NULL(o); /* a JSON body, not an HTML page */
+	CU_ASSERT_STRING_EQUAL(reply_reason(o), error);
+	cJSON_Delete(o);
+}
+
+/* Every error reply follows the API contract: JSON, with its status. */
+static void test_error_contract(void)
+{
+	struct fleet f;
+	char args[1200], big[900], hdrs[4096];
+	long st;
+	cJSON *o;
+	FILE *fp;
+
+	fleet_up(&f, NULL);
+	o = curl_json(&f, AS_NONE, "", "/v1/nope", &st, NULL, 0);
+	expect_json_error(st, o, 404, "ATTEST_E_NOT_FOUND");
+	o = curl_json(&f, AS_NONE, "-X PUT -H 'Content-Type: application/json' -d '{}'",
+		      "/v1/hosts/nonce", &st, hdrs, sizeof(hdrs));
+	expect_json_error(st, o, 405, "ATTEST_E_HTTP_METHOD");
+	CU_ASSERT_PTR_NOT_NULL(strstr(hdrs, "Allow: POST"));
+	o = curl_json(&f, AS_NONE, "-X DELETE", "/v1/health", &st, NULL, 0);
+	expect_json_error(st, o, 405, "ATTEST_E_HTTP_METHOD");
+	/* a decision request that is not application/json */
+	snprintf(args, sizeof(args), "-H 'Content-Type: text/plain' -d '%s'", decide_body);
+	o = curl_json(&f, AS_RESOURCE, args, "/v1/decide", &st, NULL, 0);
+	expect_json_error(st, o, 415, "ATTEST_E_HTTP_MEDIA_TYPE");
+	snprintf(args, sizeof(args), "-d '%s'", decide_body); /* curl's form default */
+	o = curl_json(&f, AS_RESOURCE, args, "/v1/decide", &st, NULL, 0);
+	expect_json_error(st, o, 415, "ATTEST_E_HTTP_MEDIA_TYPE");
+	/* malformed */
+	o = curl_json(&f, AS_NONE, "-H 'Content-Type: application/json' -d '{\"host\":'",
+		      "/v1/hosts/nonce", &st, NULL, 0);
+	expect_json_error(st, o, 400, "ATTEST_E_PARSE");
+	/* body too large (300 KiB, over the 256 KiB cap) */
+	snprintf(big, sizeof(big), "%s/big.json", f.v.dir);
+	fp = fopen(big, "w");
+	CU_ASSERT_FATAL(fp != NULL);
+	fputs("{\"host\":\"", fp);
+	for (int i = 0; i < 300 * 1024; i++)
+		fputc('a', fp);
+	fputs("\"}", fp);
+	fclose(fp);
+	snprintf(args, sizeof(args), "-H 'Content-Type: application/json' --data-binary @%s", big);
+	o = curl_json(&f, AS_NONE, args, "/v1/hosts/quote", &st, NULL, 0);
+	expect_json_error(st, o, 413, "ATTEST_E_TOO_LARGE");
+	/* headers too large (20 KB, over the 8 KiB cap) */
+	o = curl_json(&f, AS_NONE, "-H \"X-Big: $(head -c 20000 /dev/zero | tr '\\0' a)\"",
+		      "/v1/health", &st, NULL, 0);
+	expect_json_error(st, o, 431, "ATTEST_E_HTTP_HEADERS_TOO_LARGE");
+	expect_healthy(&f);
+	fleet_down(&f);
+}
+
+static long log_lines(struct fleet *f)
+{
+	char *txt = tu_slurp(f->v.log, NULL);
+	long n = 0;
+
+	for (char *p = txt; p != NULL && *p != '\0'; p++)
+		n += *p == '\n';
+	free(txt);
+	return n;
+}
+
+/* A flood of refused requests and of decisions writes a bounded number of
+ * log lines (refusals aggregated with counts; decisions in the audit log). */
+static void test_log_bound(void)
+{
+	struct fleet f;
+	SSL_CTX *anon, *rs;
+	struct tally t;
+	char *bad = post_req("/v1/hosts/nonce", "{\"host\":"), *dec = post_req("/v1/decide", decide_body);
+	long before, after;
+
+	fleet_up(&f, NULL);
+	anon = tls_ctx(&f.v, AS_NONE);
+	rs = tls_ctx(&f.v, AS_RESOURCE);
+	before = log_lines(&f);
+	(void)burst(anon, &f.v, "127.0.0.2", bad, 2000, &t);
+	CU_ASSERT(t.n[4] >= 1000); /* refused: 400, then 429 */
+	(void)burst(rs, &f.v, "127.0.0.1", dec, 500, &t);
+	CU_ASSERT(t.s200 >= 400);
+	after = log_lines(&f);
+	fprintf(stderr, "  %ld log lines for 2000 refusals and 500 decisions\n", after - before);
+	CU_ASSERT(after - before <= 100);
+	free(bad);
+	free(dec);
+	SSL_CTX_free(anon);
+	SSL_CTX_free(rs);
+	fleet_down(&f);
+}
+
+/* The flooder of test_flood, in a child process: from 127.0.0.2, 16
+ * slowloris connections trickling headers, nonce grabbing, JSON bodies of
+ * many keys, and bursts of bare connections, round after round. */
+__attribute__((noreturn)) static void flood_forever(struct verifier *v)
+{
+	SSL_CTX *ctx;
+	char *grab, *huge, *hreq;
+	/* 4096 keys: the JSON parser's cost per key is item 9's (a linear
+	 * parser); this flood is about the connection front */
+	size_t hn = 48 * 1024, used = 0;
+	struct tally t;
+	SSL *slow[16] = {NULL};
+	int fds[64];
+
+	/* never outlives the test, even one that stops at a fatal assert */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() == 1)
+		_exit(1);
+	ctx = tls_ctx(v, AS_NONE);
+	grab = post_req("/v1/hosts/nonce", "{\"host\":\"web-01\"}");
+	if ((huge = malloc(hn + 16)) == NULL)
+		_exit(1);
+	/* {"k0":0,"k1":0,...}: many keys */
+	used += (size_t)snprintf(huge, hn, "{");
+	for (int i = 0; i < 4096 && used < hn - 32; i++)
+		used += (size_t)snprintf(huge + used, hn - used, "%s\"k%d\":0", i ? "," : "", i);
+	snprintf(huge + used, hn + 16 - used, "}");
+	hreq = post_req("/v1/hosts/quote", huge);
+	for (;;) {
+		for (int i = 0; i < 16; i++) {
+			if (slow[i] != NULL && server_closed(slow[i], 0)) {
+				tls_close(slow[i]);
+				slow[i] = NULL;
+			}
+			if (slow[i] == NULL && (slow[i] = tls_from(ctx, v, "127.0.0.2")) != NULL)
+				(void)SSL_write(slow[i], "POST /v1/decide HTTP/1.1\r\n", 26);
+			else if (slow[i] != NULL)
+				(void)SSL_write(slow[i], "X-Pad: x\r\n", 10);
+		}
+		(void)burst(ctx, v, "127.0.0.2", grab, 200, &t);
+		(void)burst(ctx, v, "127.0.0.2", hreq, 4, &t);
+		for (int i = 0; i < 64; i++)
+			fds[i] = raw_connect(v->url, "127.0.0.2");
+		for (int i = 0; i < 64; i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
+	}
+}
+
+/* One anonymous source floods with every technique at once (slowloris,
+ * nonce grabbing, huge JSON, a connection flood); an honest decision
+ * caller gets its decision and an honest host its quote accepted. */
+static void test_flood(void)
+{
+	struct fleet f;
+	pid_t kid;
+	int st = 0;
+
+	fleet_up(&f, NULL);
+	kid = fork();
+	CU_ASSERT_FATAL(kid >= 0);
+	if (kid == 0)
+		flood_forever(&f.v);
+	sleep(2); /* the flood is under way */
+	for (int i = 0; i < 3; i++) {
+		expect_decision(&f);
+		expect_quote_accepted(&f);
+	}
+	kill(kid, SIGKILL);
+	waitpid(kid, &st, 0);
+	expect_healthy(&f);
+	fleet_down(&f);
+}
+
+/* POST /v1/decide for the agent chain of e as the resource caller; its
+ * reason ("" when there was no decision). */
+static void decide_chain(struct vfleet *e, char *out, size_t outsz)
+{
+	char *pem = tu_slurp(e->chain, NULL), *body;
+	cJSON *o = cJSON_CreateObject(), *rep = NULL;
+	long st;
+
+	cJSON_AddStringToObject(o, "chain", pem);
+	cJSON_AddStringToObject(o, "action", "read");
+	cJSON_AddStringToObject(o, "resource", "ehr:patient/1/record");
+	body = cJSON_PrintUnformatted(o);
+	st = verifier_call(&e->v, AS_RESOURCE, "/v1/decide", body, &rep);
+	if (st == 200)
+		snprintf(out, outsz, "%s", reply_reason(rep));
+	else
+		snprintf(out, outsz, "status %ld %s", st, reply_reason(rep));
+	cJSON_Delete(rep);
+	cJSON_Delete(o);
+	cJSON_free(body);
+	free(pem);
+}
+
+/* The whole fleet under the one-source flood: attestd keeps pushing its
+ * quotes (the policy wants the host attested within 5 s, so a host whose
+ * pushes stopped would be denied HOST_STALE) and the resource caller keeps
+ * getting allow decisions for a real agent chain, for 12 s of flood. */
+static void test_flood_fleet(void)
+{
+	static const char pol[] =
+		"{\"version\":1,\"rules\":[{\"name\":\"records-read\",\"effect\":\"allow\","
+		"\"resources\":[\"ehr:patient/**\"],\"actions\":[\"read\"],"
+		"\"require\":{\"scopes\":[\"ehr:read\"],\"host_attested_within\":5}}]}";
+	struct vfleet e;
+	char got[64] = "";
+	pid_t kid;
+	int st = 0, ok = 0, rounds = 0;
+
+	vfleet_up(&e, pol);
+	for (int i = 0; i < 200 && strcmp(got, "ATTEST_OK") != 0; i++) {
+		decide_chain(&e, got, sizeof(got));
+		if (strcmp(got, "ATTEST_OK") != 0)
+			usleep(100000);
+	}
+	CU_ASSERT_STRING_EQUAL_FATAL(got, "ATTEST_OK");
+	kid = fork();
+	CU_ASSERT_FATAL(kid >= 0);
+	if (kid == 0)
+		flood_forever(&e.v);
+	sleep(1);
+	for (double t0 = tu_now_ms(); tu_now_ms() - t0 < 12000.0; rounds++) {
+		decide_chain(&e, got, sizeof(got));
+		if (strcmp(got, "ATTEST_OK") == 0)
+			ok++;
+		else
+			fprintf(stderr, "  decision under flood: \"%s\"\n", got);
+		usleep(500000);
+	}
+	kill(kid, SIGKILL);
+	waitpid(kid, &st, 0);
+	CU_ASSERT(rounds > 0);
+	CU_ASSERT_EQUAL(ok, rounds);
+	vfleet_down(&e);
+}
+
 int main(void)
 {
 	static const struct tu_test tests[] = {
@@ -535,7 +1268,27 @@ int main(void)
 		 test_checkpoints},
 		{"the verifier's own log, checkpointed with its TPM, verifies offline and online",
 		 test_own_checkpoints},
+		{"slowloris: whole-request deadline, per-source cap, others served",
+		 test_slowloris},
+		{"connection flood from many sources: a decision caller and a host still served",
+		 test_connection_flood},
+		{"nonce grabbing does not stop a host; replayed, forged, foreign nonces refused",
+		 test_nonce_grabbing},
+		{"rate buckets: keyed hash, exact keys (127.0.0.72 vs 127.0.0.1)",
+		 test_rate_buckets_keyed},
+		{"revoked host: nonce, quote, renewal, report, checkpoint refused",
+		 test_revoked_host_endpoints},
+		{"audit first: a change whose record cannot be written is not made",
+		 test_audit_first},
+		{"error contract: JSON 404, 405, 415, 400, 413, 431", test_error_contract},
+		{"logging bound: refusal floods aggregated, decisions counted", test_log_bound},
+		{"flood from one anonymous source: a decision and a quote still get through",
+		 test_flood},
+		{"flood from one anonymous source against a fleet: attestd's pushes and allow "
+		 "decisions continue", test_flood_fleet},
 		{NULL, NULL}};
 
+	/* the raw clients write to connections the verifier shuts */
+	signal(SIGPIPE, SIG_IGN);
 	return tu_main("verifier", tests);
 }

@@ -217,8 +217,10 @@ int tu_main(const char *suite, const struct tu_test *tests)
 		return 2;
 	if ((s = CU_add_suite(suite, NULL, NULL)) == NULL)
 		return 2;
+	/* ATTEST_TEST_ONLY=WORDS: only the tests whose name contains it */
 	for (const struct tu_test *t = tests; t->name != NULL; t++)
-		if (CU_add_test(s, t->name, t->fn) == NULL)
+		if ((getenv("ATTEST_TEST_ONLY") == NULL || strstr(t->name, getenv("ATTEST_TEST_ONLY"))) &&
+		    CU_add_test(s, t->name, t->fn) == NULL)
 			return 2;
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();

@@ -52,16 +52,19 @@ void verifier_start(struct verifier *v)
 	CU_ASSERT_FATAL(v->pid >= 0);
 	if (v->pid == 0) {
 		FILE *f = freopen(v->log, "a", stderr);
+		const char *argv[32] = {"attest-verifier", "serve", "--state", v->state, "--ca",
+					v->ca, "--listen", "127.0.0.1:0", "--port-file", portfile};
+		size_t n = 10;
 
 		(void)f;
-		if (v->tcti[0] != '\0')
-			execlp("attest-verifier", "attest-verifier", "serve", "--state", v->state,
-			       "--ca", v->ca, "--listen", "127.0.0.1:0", "--port-file", portfile,
-			       "--tcti", v->tcti, (char *)NULL);
-		else
-			execlp("attest-verifier", "attest-verifier", "serve", "--state", v->state,
-			       "--ca", v->ca, "--listen", "127.0.0.1:0", "--port-file", portfile,
-			       (char *)NULL);
+		if (v->tcti[0] != '\0') {
+			argv[n++] = "--tcti";
+			argv[n++] = v->tcti;
+		}
+		for (size_t i = 0; i < 8 && v->serve_args[i] != NULL; i++)
+			argv[n++] = v->serve_args[i];
+		argv[n] = NULL;
+		execvp("attest-verifier", (char *const *)argv);
 		_exit(127);
 	}
 	/* for tests/run-tests.sh: a test that dies cannot stop its verifier */
@@ -84,6 +87,9 @@ void verifier_stop(struct verifier *v)
 	if (v->pid > 0) {
 		kill(v->pid, SIGTERM);
 		waitpid(v->pid, &st, 0);
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+			(void)tu_sh("echo '  verifier exit status %d; its log ends:' >&2; tail -40 '%s' >&2",
+				    st, v->log);
 		CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 		v->pid = 0;
 	}
