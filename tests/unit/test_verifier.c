@@ -1123,8 +1123,8 @@ __attribute__((noreturn)) static void flood_forever(struct verifier *v)
 {
 	SSL_CTX *ctx;
 	char *grab, *huge, *hreq;
-	/* 4096 keys: the JSON parser's cost per key is item 9's (a linear
-	 * parser); this flood is about the connection front */
+	/* as many keys as 48 KiB holds (about 5000): refused at the JSON
+	 * parser's member cap in one linear pass (item 9) */
 	size_t hn = 48 * 1024, used = 0;
 	struct tally t;
 	SSL *slow[16] = {NULL};
@@ -1139,7 +1139,7 @@ __attribute__((noreturn)) static void flood_forever(struct verifier *v)
 		_exit(1);
 	/* {"k0":0,"k1":0,...}: many keys */
 	used += (size_t)snprintf(huge, hn, "{");
-	for (int i = 0; i < 4096 && used < hn - 32; i++)
+	for (int i = 0; i < 32768 && used < hn - 32; i++)
 		used += (size_t)snprintf(huge + used, hn - used, "%s\"k%d\":0", i ? "," : "", i);
 	snprintf(huge + used, hn + 16 - used, "}");
 	hreq = post_req("/v1/hosts/quote", huge);
