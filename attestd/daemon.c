@@ -120,6 +120,7 @@ int attestd_open(struct attestd *d, const char *state_dir, const char *tcti, lon
 	int r;
 
 	memset(d, 0, sizeof(*d));
+	d->lock_fd = -1;
 	d->hard_max_ttl = hard_max_ttl;
 	if (tcti != NULL && strlen(tcti) >= sizeof(d->tcti))
 		return attest_fail(ATTEST_E_INVALID_ARG, "TCTI configuration too long");
@@ -131,14 +132,22 @@ int attestd_open(struct attestd *d, const char *state_dir, const char *tcti, lon
 		struct stat st;
 		char path[700];
 
+		/* First, before the TPM is touched (a second attestd would flush
+		 * the first one's objects) or a socket is taken. */
+		snprintf(path, sizeof(path), "%s/attestd.lock", state_dir);
+		if ((r = attest_lock_file(path, &d->lock_fd)) != ATTEST_OK)
+			return r;
+
 		snprintf(path, sizeof(path), "%s/identity.json", state_dir);
 		if (stat(path, &st) == 0) {
 			d->identity_ino = st.st_ino;
 			d->identity_mtime = st.st_mtim;
 		}
 	}
-	if ((r = attest_host_identity_load(state_dir, &id)) != ATTEST_OK)
+	if ((r = attest_host_identity_load(state_dir, &id)) != ATTEST_OK) {
+		attestd_close(d);
 		return r;
+	}
 	memcpy(d->trust_domain, id.trust_domain, sizeof(d->trust_domain));
 	memcpy(d->host, id.host, sizeof(d->host));
 	d->hostkey = id.key;
@@ -167,7 +176,10 @@ void attestd_close(struct attestd *d)
 	attest_tpm_close(d->tpm);
 	X509_free(d->host_ca);
 	EVP_PKEY_free(d->hostkey_pub);
+	if (d->lock_fd >= 0)
+		close(d->lock_fd);
 	memset(d, 0, sizeof(*d));
+	d->lock_fd = -1;
 }
 
 int refresh_identity(struct attestd *d)

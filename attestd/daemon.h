@@ -26,6 +26,7 @@ struct event;
 
 struct attestd {
 	char state[512];
+	int lock_fd; /* STATE/attestd.lock, held while running (-1: not held) */
 	char trust_domain[256];
 	char host[64];
 	struct attest_tpm *tpm; /* NULL while the TPM is unreachable */

@@ -36,6 +36,7 @@ struct attest_audit {
 	uint8_t log_id[ATTEST_AUDIT_LOG_ID_LEN];
 	int fd;                 /* current segment, O_APPEND */
 	int ckfd;               /* its checkpoint file, -1 until first use */
+	int lockfd;             /* DIR/writer.lock: one writer per log */
 	uint64_t seg_first;     /* first record of the current segment */
 	uint64_t seg_bytes;     /* bytes of the current segment */
 	struct attest_merkle_frontier tree;
@@ -380,7 +381,7 @@ int attest_audit_open(const char *dir, const struct attest_audit_opts *opts,
 		r = attest_fail(ATTEST_E_NOMEM, "audit open");
 		goto out;
 	}
-	log->fd = log->ckfd = -1;
+	log->fd = log->ckfd = log->lockfd = -1;
 	memcpy(log->dir, dir, strlen(dir) + 1);
 	opts_default(&log->o, opts);
 	if (log->o.segment_bytes > UINT32_MAX || log->o.refusal_keys > 1u << 20) {
@@ -393,6 +394,11 @@ int attest_audit_open(const char *dir, const struct attest_audit_opts *opts,
 		goto out;
 	}
 	if ((r = attest_dir_ensure(dir, 0700)) != ATTEST_OK)
+		goto out;
+	/* Two writers appending to one segment would interleave frames and
+	 * the log would verify as tampered for ever: one writer at a time. */
+	(void)snprintf(path, sizeof(path), "%s/writer.lock", dir);
+	if ((r = attest_lock_file(path, &log->lockfd)) != ATTEST_OK)
 		goto out;
 	r = attest_auditfmt_log_id(dir, log->log_id);
 	if (r == ATTEST_E_NOT_FOUND)
@@ -464,6 +470,8 @@ void attest_audit_close(struct attest_audit *log)
 	}
 	if (log->ckfd >= 0)
 		close(log->ckfd);
+	if (log->lockfd >= 0)
+		close(log->lockfd); /* after the last write */
 	if (log->slots != NULL)
 		refusal_clear(log);
 	free(log->slots);

@@ -88,8 +88,10 @@ int attest_audit_record(const struct attest_audit_event *ev, char **json,
 
 struct attest_audit;
 
-/* Open (creating if needed) the log in dir. The last segment's tail is
- * scanned: a torn last frame (crash during append) is truncated away and
+/* Open (creating if needed) the log in dir. The writer holds an exclusive
+ * lock on dir/writer.lock until attest_audit_close: a second writer (another
+ * daemon, attestctl audit append/checkpoint) gets ATTEST_E_STATE_LOCKED
+ * naming the holder's pid. The last segment's tail is scanned: a torn last frame (crash during append) is truncated away and
  * fsynced; corruption before the tail is ATTEST_E_STATE (nothing is
  * rewritten). opts may be NULL for the defaults. */
 int attest_audit_open(const char *dir, const struct attest_audit_opts *opts,

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cJSON.h>
 #include <event2/buffer.h>
@@ -779,6 +780,7 @@ int vf_serve(const struct vf_config *cfg)
 	char auditdir[PATH_MAX];
 	struct timeval ten = {10, 0};
 	unsigned short port = 0;
+	int lock_fd = -1;
 	struct event *sigs[3] = {NULL, NULL, NULL};
 	static const int signos[3] = {SIGTERM, SIGINT, SIGHUP};
 	struct attest_httpd_opts ho;
@@ -788,6 +790,11 @@ int vf_serve(const struct vf_config *cfg)
 	s.cfg = cfg;
 	signal(SIGPIPE, SIG_IGN);
 	if ((r = split_listen(cfg->listen, addr, sizeof(addr), &port)) != ATTEST_OK)
+		return r;
+	/* One serving process per state: two would each keep their own nonces
+	 * and rate limits and both append to STATE/audit. */
+	(void)snprintf(path, sizeof(path), "%s/verifier.lock", cfg->state);
+	if ((r = attest_lock_file(path, &lock_fd)) != ATTEST_OK)
 		return r;
 	(void)snprintf(s.policy_path, sizeof(s.policy_path), "%s",
 		       cfg->policy != NULL ? cfg->policy : "");
@@ -900,5 +907,7 @@ out:
 	vstore_close(s.store);
 	free(s.aks);
 	free(s.buckets);
+	if (lock_fd >= 0)
+		close(lock_fd);
 	return r;
 }

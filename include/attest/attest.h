@@ -104,6 +104,7 @@ typedef enum attest_err {
 	ATTEST_E_REFSET_SIGNATURE = 79,
 	ATTEST_E_CHAIN_UNTRUSTED = 80,
 	ATTEST_E_AUDIT_INCONSISTENT = 81,
+	ATTEST_E_STATE_LOCKED = 82,
 	/* append new codes here; never renumber */
 	ATTEST_E__COUNT
 } attest_err;
