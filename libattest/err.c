@@ -98,6 +98,7 @@ static const struct {
 	E(ATTEST_E_CHAIN_UNTRUSTED, "certificate chain does not verify to the fleet root"),
 	E(ATTEST_E_AUDIT_INCONSISTENT, "audit log checkpoint does not extend the last one"),
 	E(ATTEST_E_STATE_LOCKED, "state directory in use by another running instance"),
+	E(ATTEST_E_STORE_DAMAGED, "verifier store missing, damaged or holding an invalid row"),
 #undef E
 };
 

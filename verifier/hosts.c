@@ -377,7 +377,7 @@ void vs_checkpoint(struct vsrv *s, struct evhttp_request *req)
 		goto out;
 	have = r == ATTEST_OK;
 	if (have && sscanf(val, "%llu %llu %llu %64s %63s", &last, &lsize, &ltime, lroot, lhost) != 5) {
-		r = attest_fail(ATTEST_E_STATE, "stored checkpoint of log %s malformed", idhex);
+		r = attest_fail(ATTEST_E_STORE_DAMAGED, "stored checkpoint of log %s malformed", idhex);
 		goto out;
 	}
 	if (have && strcmp(lhost, host) != 0) {
@@ -403,7 +403,7 @@ void vs_checkpoint(struct vsrv *s, struct evhttp_request *req)
 		uint8_t root1[32];
 
 		if (attest_auditfmt_unhex(lroot, root1, sizeof(root1)) != ATTEST_OK) {
-			r = attest_fail(ATTEST_E_STATE, "stored root malformed");
+			r = attest_fail(ATTEST_E_STORE_DAMAGED, "stored root malformed");
 			goto out;
 		}
 		if ((r = check_consistency(in, lsize, root1, &c)) != ATTEST_OK)

@@ -254,6 +254,7 @@ int vs_status_of(int code)
 	case ATTEST_E_INTERNAL:
 	case ATTEST_E_NOMEM:
 	case ATTEST_E_IO:
+	case ATTEST_E_STORE_DAMAGED:
 		return 500;
 	default:
 		return 403;
@@ -817,7 +818,7 @@ int vf_serve(const struct vf_config *cfg)
 	if (cfg->tcti != NULL && (r = attest_tpm_open(cfg->tcti, &s.tpm)) != ATTEST_OK)
 		goto out;
 	if ((r = attest_audit_open(auditdir, NULL, &s.audit)) != ATTEST_OK ||
-	    (r = vstore_sqlite_open(path, &s.store)) != ATTEST_OK ||
+	    (r = vstore_sqlite_open_existing(path, &s.store)) != ATTEST_OK ||
 	    (r = attest_ca_open(cfg->ca_dir, &s.ca)) != ATTEST_OK ||
 	    (r = attest_x509_load(attest_ca_root_path(s.ca), &s.root)) != ATTEST_OK ||
 	    (r = attest_intent_trust_new(&s.trust)) != ATTEST_OK ||

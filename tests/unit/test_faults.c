@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
+#include <sqlite3.h>
 
 #include "audit.h"
 #include "fileio.h"
@@ -123,11 +124,101 @@ static void test_second_instance_refused(void)
 	daemon_down(&d);
 }
 
+/* ---- 23: a damaged verifier store ---- */
+
+static void sql_exec(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	char *err = NULL;
+
+	CU_ASSERT_FATAL(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK);
+	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
+		fprintf(stderr, "  %s: %s\n", sql, err != NULL ? err : "?");
+	CU_ASSERT_FATAL(err == NULL);
+	sqlite3_close(db);
+}
+
+/* serve on v's state must exit 1 naming ATTEST_E_STORE_DAMAGED and why,
+ * without listening and without creating a store. */
+static void serve_refused(struct verifier *v, const char *why)
+{
+	char log[800], port[800], db[800];
+	char *const argv[] = { "attest-verifier", "serve", "--state", v->state, "--ca", v->ca,
+			       "--listen", "127.0.0.1:0", "--port-file", port, NULL };
+	struct stat st;
+	int existed;
+
+	snprintf(log, sizeof(log), "%s/refused.log", v->dir);
+	snprintf(port, sizeof(port), "%s/port-refused", v->dir);
+	snprintf(db, sizeof(db), "%s/verifier.db", v->state);
+	existed = stat(db, &st) == 0;
+	CU_ASSERT_EQUAL(run_to_exit(log, argv), 1);
+	CU_ASSERT(file_has(log, "ATTEST_E_STORE_DAMAGED"));
+	CU_ASSERT(file_has(log, why));
+	(void)tu_sh("sed 's/^/  refused: /' %s >&2", log);
+	CU_ASSERT(access(port, F_OK) != 0);
+	if (!existed)
+		CU_ASSERT(access(db, F_OK) != 0); /* serve created nothing */
+}
+
+static void test_damaged_store_refused(void)
+{
+	struct daemon d;
+	struct verifier v;
+	char db[800], good[800], body[1024];
+	cJSON *reply = NULL;
+	long st;
+
+	daemon_up(&d);
+	verifier_up(&v, d.ca, NULL);
+	verifier_stop(&v);
+	snprintf(db, sizeof(db), "%s/verifier.db", v.state);
+	snprintf(good, sizeof(good), "%s/good.db", v.dir);
+	CU_ASSERT_FATAL(tu_sh("cp -p %s %s", db, good) == 0);
+
+	/* deleted: refused, not recreated empty */
+	CU_ASSERT_FATAL(unlink(db) == 0);
+	serve_refused(&v, "does not exist");
+	/* truncated to nothing, and cut after two pages */
+	CU_ASSERT_FATAL(tu_sh("cp -p %s %s && truncate -s 0 %s", good, db, db) == 0);
+	serve_refused(&v, "empty");
+	CU_ASSERT_FATAL(tu_sh("cp -p %s %s && truncate -s 8192 %s", good, db, db) == 0);
+	serve_refused(&v, "store:");
+	/* a page of random bytes in the middle */
+	CU_ASSERT_FATAL(tu_sh("cp -p %s %s && head -c 4096 /dev/urandom | dd of=%s bs=4096 "
+			      "seek=2 conv=notrunc 2>/dev/null",
+			      good, db, db) == 0);
+	serve_refused(&v, "integrity check");
+	/* every row deleted, the marker too */
+	CU_ASSERT_FATAL(tu_sh("cp -p %s %s", good, db) == 0);
+	sql_exec(db, "DELETE FROM settings; DELETE FROM callers;");
+	serve_refused(&v, "marker");
+
+	/* an invalid row read at request time: 500 with its code, not 403 */
+	CU_ASSERT_FATAL(tu_sh("cp -p %s %s", good, db) == 0);
+	sql_exec(db, "INSERT INTO hosts VALUES ('web-09', 0, 0, '', 0, 0, 0, 0, 0, '0123', '0', 0, "
+		     "'', 0, '');");
+	verifier_start(&v);
+	st = verifier_call(&v, AS_ADMIN, "/v1/hosts", NULL, &reply);
+	CU_ASSERT_EQUAL(st, 500);
+	CU_ASSERT_STRING_EQUAL(reply_reason(reply), "ATTEST_E_STORE_DAMAGED");
+	cJSON_Delete(reply);
+	reply = NULL;
+	/* the rest still serves */
+	CU_ASSERT_EQUAL(verifier_call(&v, AS_ADMIN, "/v1/agents", NULL, &reply), 200);
+	cJSON_Delete(reply);
+	(void)body;
+	verifier_down(&v);
+	daemon_down(&d);
+}
+
 int main(void)
 {
 	static const struct tu_test tests[] = {
 		{ "a second attestd or verifier on one state is refused, naming the holder",
 		  test_second_instance_refused },
+		{ "a deleted, truncated or damaged verifier store is refused; a bad row is a 500",
+		  test_damaged_store_refused },
 		{ NULL, NULL },
 	};
 
