@@ -56,6 +56,8 @@ static int checkpoint(struct attestd *d, const char *why)
 		snprintf(detail, sizeof(detail), "%s", attest_errdetail());
 		if (r == ATTEST_E_TPM && tpm_reconnect(d) != ATTEST_OK)
 			attestd_log("TPM still unreachable: %s", attest_errdetail());
+		if (r == ATTEST_E_TPM_AUTH)
+			attestd_log_lockout(d, 1);
 		return attest_fail(r, "%s", detail);
 	}
 	attest_hex(c.root, 8, root);
@@ -101,8 +103,15 @@ int attestd_audit_start(struct event_base *base, struct attestd *d)
 	attest_errclear();
 	/* also settles a checkpoint a crash left between counter increment
 	 * and store (docs/audit.md) */
-	if ((r = checkpoint(d, "start")) != ATTEST_OK)
-		return r;
+	if ((r = checkpoint(d, "start")) != ATTEST_OK) {
+		/* An authorization failure (a TPM in lockout and an AK from
+		 * before noDA) stops checkpoints, not issuance: logged, and
+		 * retried when due; anything else (a rolled-back log) stops. */
+		if (r != ATTEST_E_TPM_AUTH)
+			return r;
+		attestd_log("audit: start-up checkpoint failed, continuing without it: %s [%s]: %s",
+			    attest_strerror(r), attest_errname(r), attest_errdetail());
+	}
 	if ((d->audit_timer = event_new(base, -1, EV_PERSIST, on_tick, d)) == NULL ||
 	    event_add(d->audit_timer, &tv) != 0)
 		return attest_fail(ATTEST_E_NOMEM, "audit timer");

@@ -114,6 +114,30 @@ static int load_intent_trust(struct attestd *d, X509 *root)
 	return r;
 }
 
+void attestd_log_lockout(struct attestd *d, int always)
+{
+	struct attest_tpm_da da;
+
+	if (d->tpm == NULL)
+		return;
+	if (attest_tpm_da_state(d->tpm, &da) != ATTEST_OK) {
+		if (always)
+			attestd_log("TPM dictionary-attack state unreadable: %s", attest_errdetail());
+		return;
+	}
+	if (da.in_lockout)
+		attestd_log("TPM is in dictionary-attack LOCKOUT (%u failed authorizations, lockout "
+			    "at %u; one is forgotten every %u s, or clear it with "
+			    "tpm2_dictionarylockout -c): attestd's own keys and counter are noDA and "
+			    "keep working; a host enrolled with an AK that is not noDA must re-enrol "
+			    "(docs/tpm.md)",
+			    da.failures, da.max_tries, da.recovery_s);
+	else if (da.failures > 0 || always)
+		attestd_log("TPM dictionary-attack counter: %u failed authorizations (lockout at %u, "
+			    "one forgotten every %u s)",
+			    da.failures, da.max_tries, da.recovery_s);
+}
+
 int attestd_open(struct attestd *d, const char *state_dir, const char *tcti, long hard_max_ttl)
 {
 	struct attest_host_identity id;
@@ -164,6 +188,7 @@ int attestd_open(struct attestd *d, const char *state_dir, const char *tcti, lon
 		attestd_close(d);
 		return r;
 	}
+	attestd_log_lockout(d, 0);
 	return ATTEST_OK;
 }
 
@@ -265,6 +290,9 @@ cJSON *attestd_handle(void *arg, const struct attestd_peer *peer, const cJSON *r
 	 * next request finds it (this one already has its answer) */
 	if (cJSON_IsNumber(code) && (int)code->valuedouble == ATTEST_E_TPM && tpm_reconnect(d) != ATTEST_OK)
 		attestd_log("TPM still unreachable: %s", attest_errdetail());
+	/* say so when an authorization failure is the TPM's lockout */
+	if (cJSON_IsNumber(code) && (int)code->valuedouble == ATTEST_E_TPM_AUTH)
+		attestd_log_lockout(d, 0);
 	return reply;
 }
 

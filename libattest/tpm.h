@@ -123,6 +123,17 @@ void attest_tpm_release_cached(struct attest_tpm *t);
 /* Flush every transient object and session in the TPM. For the TPM's sole
  * owner (a daemon on a TPM without resource manager, e.g. after a previous
  * instance was killed); behind /dev/tpmrm0 it sees only its own handles. */
+/* The TPM's dictionary-attack state (TPM2_GetCapability, no
+ * authorization): in lockout, failed authorizations counted, the
+ * counter's maximum, seconds until one failure is forgotten, and seconds
+ * before lockoutAuth may be tried again after a failure of it. Objects
+ * attestd makes are noDA (docs/tpm.md), so lockout does not stop it; this
+ * is for saying what happened. */
+struct attest_tpm_da {
+	int in_lockout;
+	uint32_t failures, max_tries, recovery_s, lockout_recovery_s;
+};
+int attest_tpm_da_state(struct attest_tpm *t, struct attest_tpm_da *out) ATTEST_MUST_CHECK;
 int attest_tpm_flush_all(struct attest_tpm *t, size_t *flushed) ATTEST_MUST_CHECK;
 
 /* Transient objects and sessions (loaded or saved) currently in the TPM. */

@@ -212,6 +212,66 @@ static void test_damaged_store_refused(void)
 	daemon_down(&d);
 }
 
+/* ---- 20: TPM dictionary-attack lockout ---- */
+
+#define TT "cd '%s' && export TPM2TOOLS_TCTI='%s' TSS2_LOG=all+none; "
+#define T20 "timeout 20 "
+
+static void test_lockout_keeps_serving(void)
+{
+	struct daemon d;
+	char a[700], audit[700];
+
+	daemon_prepare(&d, NULL);
+	tu_enrol_host(d.sw.tcti, d.ca, d.state, "web-01");
+	/* Any local TPM user: three wrong auths on a DA-protected object of
+	 * its own put the whole TPM in lockout. */
+	CU_ASSERT_EQUAL_FATAL(tu_sh(TT T20 "tpm2_dictionarylockout -s -n 3 -t 600 -l 600 && " T20
+				    "tpm2_createprimary -Q -C o -G ecc -p good -c p.ctx && " T20
+				    "tpm2_flushcontext -t",
+				    d.sw.dir, d.sw.tcti),
+			      0);
+	for (int i = 0; i < 3; i++)
+		CU_ASSERT_NOT_EQUAL(tu_sh(TT T20 "tpm2_createprimary -Q -C o -G ecc -p good -c p.ctx "
+					  ">/dev/null 2>&1 && " T20 "tpm2_create -Q -C p.ctx -P wrong -G ecc "
+					  "-u k.pub -r k.priv >/dev/null 2>&1; rc=$?; " T20
+					  "tpm2_flushcontext -t; exit $rc",
+					  d.sw.dir, d.sw.tcti),
+				    0);
+	CU_ASSERT_EQUAL_FATAL(tu_sh(TT T20 "tpm2_getcap properties-variable | grep -q 'inLockout: *1'",
+				    d.sw.dir, d.sw.tcti),
+			      0);
+	/* even the right auth is refused now: 0x921 */
+	CU_ASSERT_EQUAL(tu_sh(TT T20 "tpm2_createprimary -Q -C o -G ecc -p good -c p.ctx && " T20
+			      "tpm2_create -Q -C p.ctx -P good -G ecc -u k.pub -r k.priv 2>e.txt; "
+			      "rc=$?; " T20 "tpm2_flushcontext -t; grep -q 0x921 e.txt && [ $rc -ne 0 ]",
+			      d.sw.dir, d.sw.tcti),
+			0);
+
+	/* attestd starts, checkpoints, registers and issues, and says what
+	 * happened */
+	daemon_start(&d, "64");
+	CU_ASSERT(file_has(d.log, "LOCKOUT"));
+	make_agent_binary(&d, "agent-a", NULL, a, sizeof(a));
+	register_agent(&d, "alpha", a, "0");
+	expect_cert(&d, run_agent(NULL, a, d.sock, "{\"op\":\"issue\",\"agent\":\"alpha\",\"ttl\":120}"),
+		    "alpha");
+	daemon_stop(&d);
+	CU_ASSERT(file_has(d.log, "audit: checkpoint (start)"));
+	CU_ASSERT(file_has(d.log, "audit: checkpoint (stop)"));
+	/* audit verify --online reads the counter and certifies with the AK */
+	snprintf(audit, sizeof(audit), "%s/audit", d.state);
+	CU_ASSERT_EQUAL(tu_sh("attestctl audit verify --log %s --online --tcti '%s' >%s/v.out 2>&1",
+			      audit, d.sw.tcti, d.sw.dir),
+			0);
+	CU_ASSERT_EQUAL(tu_sh("grep -q '^online: ' %s/v.out", d.sw.dir), 0);
+	/* still in lockout: nothing above needed a DA-protected object */
+	CU_ASSERT_EQUAL(tu_sh(TT T20 "tpm2_getcap properties-variable | grep -q 'inLockout: *1'",
+			      d.sw.dir, d.sw.tcti),
+			0);
+	daemon_down(&d);
+}
+
 int main(void)
 {
 	static const struct tu_test tests[] = {
@@ -219,6 +279,8 @@ int main(void)
 		  test_second_instance_refused },
 		{ "a deleted, truncated or damaged verifier store is refused; a bad row is a 500",
 		  test_damaged_store_refused },
+		{ "TPM dictionary-attack lockout: attestd registers, issues, checkpoints, verifies",
+		  test_lockout_keeps_serving },
 		{ NULL, NULL },
 	};
 
