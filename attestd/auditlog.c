@@ -92,14 +92,11 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 int attestd_audit_start(struct event_base *base, struct attestd *d)
 {
 	struct timeval tv = { 1, 0 };
-	struct attest_audit_ckpt last;
 	int r;
 
-	/* the verifier takes only the next counter of a log: the last stored
-	 * checkpoint first (the one made at stop, or one a crash kept from
-	 * being pushed; a verifier that has it refuses it, harmlessly) */
-	if (d->push != NULL && attest_audit_last_checkpoint(d->audit, &last) == ATTEST_OK)
-		attestd_push_checkpoint(d->push, &last);
+	/* the stored checkpoints the verifier has not answered first, in
+	 * order (made at stop, or before a crash or while it was down) */
+	attestd_push_resume(d->push);
 	attest_errclear();
 	/* also settles a checkpoint a crash left between counter increment
 	 * and store (docs/audit.md) */

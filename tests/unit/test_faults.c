@@ -272,6 +272,71 @@ static void test_lockout_keeps_serving(void)
 	daemon_down(&d);
 }
 
+/* ---- 12: missed checkpoints, unsent checkpoints across kill -9 ---- */
+
+/* Wait (up to ~30 s) until `cmd` exits 0. */
+static int wait_sh(const char *cmd)
+{
+	for (int i = 0; i < 300; i++) {
+		if (tu_sh("%s", cmd) == 0)
+			return 1;
+		usleep(100000);
+	}
+	return 0;
+}
+
+static void kill9(struct daemon *d)
+{
+	kill(d->pid, SIGKILL);
+	waitpid(d->pid, NULL, 0);
+	d->pid = 0;
+}
+
+static void test_unsent_checkpoints_survive(void)
+{
+	struct vfleet e;
+	char cmd[4800], made[800], taken[800], a[700], json[1024];
+	cJSON *reply = NULL;
+
+	vfleet_host_up(&e, NULL);
+	snprintf(made, sizeof(made), "%s/made.txt", e.d.sw.dir);
+	snprintf(taken, sizeof(taken), "%s/taken.txt", e.d.sw.dir);
+	snprintf(cmd, sizeof(cmd), "grep -q 'taken by the verifier' '%s'", e.d.log);
+	CU_ASSERT_FATAL(wait_sh(cmd));
+	/* the verifier goes away; attestd makes checkpoints and is killed
+	 * twice, so the unsent ones exist only on its disk */
+	verifier_stop(&e.v);
+	make_agent_binary(&e.d, "agent-a", NULL, a, sizeof(a));
+	for (int i = 0; i < 2; i++) {
+		snprintf(json, sizeof(json), "{\"op\":\"register\",\"name\":\"a%d\",\"binary\":"
+			 "\"%s\",\"uids\":[0],\"risk_tier\":\"low\"}", i, a);
+		TU_ASSERT_ERR(admin_call(&e.d, json, &reply), ATTEST_OK);
+		cJSON_Delete(reply);
+		reply = NULL;
+		kill9(&e.d);
+		daemon_start(&e.d, "64");
+		snprintf(cmd, sizeof(cmd), "[ $(grep -c 'audit: checkpoint (start)' '%s') -ge %d ]",
+			 e.d.log, i + 2);
+		CU_ASSERT_FATAL(wait_sh(cmd));
+	}
+	kill9(&e.d);
+	/* the verifier is back (on another port): attestd sends every
+	 * checkpoint it made, in order, none skipped, none twice */
+	verifier_start(&e.v);
+	snprintf(e.d.verifier_url, sizeof(e.d.verifier_url), "%s", e.v.url);
+	daemon_start(&e.d, "64");
+	snprintf(cmd, sizeof(cmd),
+		 "grep -o 'audit: checkpoint ([a-z]*): counter [0-9]*' '%s' | awk '{print $NF}' >'%s' "
+		 "&& grep -o 'checkpoint counter [0-9]* taken by the verifier' '%s' | awk '{print $3}' "
+		 ">'%s' && cmp -s '%s' '%s'",
+		 e.d.log, made, e.d.log, taken, made, taken);
+	CU_ASSERT(wait_sh(cmd));
+	(void)tu_sh("echo made: $(cat '%s'); echo taken: $(cat '%s')", made, taken);
+	CU_ASSERT(tu_sh("[ $(wc -l <'%s') -ge 4 ]", made) == 0);
+	CU_ASSERT(tu_sh("grep -q 'missed' '%s'", e.v.log) != 0); /* no gap */
+	vfleet_down(&e);
+}
+
 int main(void)
 {
 	static const struct tu_test tests[] = {
@@ -281,6 +346,8 @@ int main(void)
 		  test_damaged_store_refused },
 		{ "TPM dictionary-attack lockout: attestd registers, issues, checkpoints, verifies",
 		  test_lockout_keeps_serving },
+		{ "checkpoints made while the verifier is down survive kill -9 and are sent in order",
+		  test_unsent_checkpoints_survive },
 		{ NULL, NULL },
 	};
 
