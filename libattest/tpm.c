@@ -807,6 +807,23 @@ int attest_tpm_sign_policy(struct attest_tpm *t, const struct attest_tpm_key *ke
 	return ATTEST_OK;
 }
 
+int attest_tpm_read_clock(struct attest_tpm *t, struct attest_tpm_clock *out)
+{
+	TPMS_TIME_INFO *ti = NULL;
+	TSS2_RC rc;
+
+	memset(out, 0, sizeof(*out));
+	TPM_CALL(t, rc, Esys_ReadClock(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &ti));
+	if (rc != TSS2_RC_SUCCESS)
+		return tpm_fail(rc, "Esys_ReadClock");
+	out->clock_ms = ti->clockInfo.clock;
+	out->reset_count = ti->clockInfo.resetCount;
+	out->restart_count = ti->clockInfo.restartCount;
+	out->safe = ti->clockInfo.safe == TPM2_YES;
+	Esys_Free(ti);
+	return ATTEST_OK;
+}
+
 int attest_tpm_pcr_reset(struct attest_tpm *t, unsigned pcr)
 {
 	TSS2_RC rc;

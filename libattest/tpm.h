@@ -110,6 +110,16 @@ int attest_tpm_sign_policy(struct attest_tpm *t, const struct attest_tpm_key *ke
 			   const TPM2B_AUTH *auth, uint32_t pcr_mask, const uint8_t digest[32],
 			   TPMT_SIGNATURE *sig) ATTEST_MUST_CHECK;
 int attest_tpm_pcr_reset(struct attest_tpm *t, unsigned pcr) ATTEST_MUST_CHECK;
+/* TPM2_ReadClock (no authorization): the TPM's Clock in milliseconds
+ * (advances only while the TPM is powered, never goes back except by
+ * TPM2_Clear; TPM2_ClockSet moves it forward only), resetCount (TPM resets,
+ * i.e. reboots), restartCount and whether Clock is "safe". */
+struct attest_tpm_clock {
+	uint64_t clock_ms;
+	uint32_t reset_count, restart_count;
+	int safe;
+};
+int attest_tpm_read_clock(struct attest_tpm *t, struct attest_tpm_clock *out) ATTEST_MUST_CHECK;
 
 /* Test seam: called between the policy commands and Sign in
  * attest_tpm_sign_policy, with the attempt number (0-based). */
