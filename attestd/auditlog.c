@@ -27,6 +27,8 @@ int attestd_audit_open(struct attestd *d, const char *dir, uint64_t ckpt_interva
 {
 	struct attest_audit_opts o;
 	char path[700];
+	uint64_t torn_log = 0, torn_ckpt = 0, seg = 0;
+	int r;
 
 	memset(&o, 0, sizeof(o));
 	o.ckpt_interval_s = ckpt_interval_s;
@@ -38,7 +40,15 @@ int attestd_audit_open(struct attestd *d, const char *dir, uint64_t ckpt_interva
 	if (strlen(dir) >= sizeof(d->audit_dir))
 		return attest_fail(ATTEST_E_INVALID_ARG, "audit directory path too long");
 	memcpy(d->audit_dir, dir, strlen(dir) + 1);
-	return attest_audit_open(d->audit_dir, &o, &d->audit);
+	if ((r = attest_audit_open(d->audit_dir, &o, &d->audit)) != ATTEST_OK)
+		return r;
+	attest_audit_torn(d->audit, &torn_log, &torn_ckpt, &seg);
+	if (torn_log > 0 || torn_ckpt > 0)
+		attestd_log("audit: cut a torn tail at start: %" PRIu64 " bytes of seg-%016" PRIx64
+			    ".log and %" PRIu64 " bytes of seg-%016" PRIx64 ".ckpt in %s (an append "
+			    "a crash interrupted; it was never acknowledged)",
+			    torn_log, seg, torn_ckpt, seg, d->audit_dir);
+	return ATTEST_OK;
 }
 
 /* A checkpoint of the whole log with attestd's TPM, pushed to the verifier. */
@@ -64,6 +74,8 @@ static int checkpoint(struct attestd *d, const char *why)
 	attestd_log("audit: checkpoint (%s): counter %" PRIu64 ", %" PRIu64 " records, root %s...",
 		    why, c.counter, c.size, root);
 	attestd_push_checkpoint(d->push, &c);
+	if (attestd_clock_check(d, "checkpoint") != ATTEST_OK)
+		attestd_log("clock: not checked: %s", attest_errdetail());
 	return ATTEST_OK;
 }
 

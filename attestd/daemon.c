@@ -189,6 +189,8 @@ int attestd_open(struct attestd *d, const char *state_dir, const char *tcti, lon
 		return r;
 	}
 	attestd_log_lockout(d, 0);
+	if (attestd_clock_check(d, "start") != ATTEST_OK)
+		attestd_log("clock: not checked at start: %s", attest_errdetail());
 	return ATTEST_OK;
 }
 
@@ -324,6 +326,10 @@ static cJSON *attestd_dispatch(void *arg, const struct attestd_peer *peer, const
 		r = attest_fail(ATTEST_E_TPM, "TPM unreachable: %s", attest_errdetail());
 		goto out;
 	}
+	/* no certificate dated by a wall clock that jumped (clock.c) */
+	if ((strcmp(op, "issue") == 0 || strcmp(op, "register") == 0) &&
+	    (r = attestd_clock_ok(d)) != ATTEST_OK)
+		goto out;
 	if (strcmp(op, "issue") == 0) {
 		r = do_issue(d, peer, req, reply);
 		goto out;

@@ -11,6 +11,7 @@
 #include <openssl/x509.h>
 
 #include "attest/intent.h"
+#include "clock.h"
 #include "measure.h"
 #include "registry.h"
 #include "server.h"
@@ -54,6 +55,8 @@ struct attestd {
 	struct attest_audit *audit;
 	char audit_dir[600];
 	struct event *audit_timer;
+	/* wall clock checked against the TPM's (clock.c) */
+	struct attestd_clock clock;
 	/* test seam: called after the caller is measured and before signing */
 	void (*before_sign)(void *arg);
 	void *before_sign_arg;

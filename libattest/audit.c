@@ -37,6 +37,8 @@ struct attest_audit {
 	int fd;                 /* current segment, O_APPEND */
 	int ckfd;               /* its checkpoint file, -1 until first use */
 	int lockfd;             /* DIR/writer.lock: one writer per log */
+	/* torn tails cut at open: bytes, and the segment (first record) */
+	uint64_t torn_log, torn_ckpt, torn_seg;
 	uint64_t seg_first;     /* first record of the current segment */
 	uint64_t seg_bytes;     /* bytes of the current segment */
 	struct attest_merkle_frontier tree;
@@ -331,8 +333,11 @@ static int load_last_ckpt(struct attest_audit *log, const uint64_t *firsts, size
 			continue;
 		if (r != ATTEST_OK)
 			return r;
-		if (torn > 0 && i == n - 1 && (r = cut_tail(path, good)) != ATTEST_OK)
-			return r;
+		if (torn > 0 && i == n - 1) {
+			if ((r = cut_tail(path, good)) != ATTEST_OK)
+				return r;
+			log->torn_ckpt = torn;
+		}
 		if (log->have_ckpt)
 			return ATTEST_OK;
 	}
@@ -424,8 +429,12 @@ int attest_audit_open(const char *dir, const struct attest_audit_opts *opts,
 		r = attest_fail(ATTEST_E_STATE, "%s has no segment_start record", path);
 		goto out;
 	}
-	if (torn > 0 && (r = cut_tail(path, good)) != ATTEST_OK)
-		goto out;
+	if (torn > 0) {
+		if ((r = cut_tail(path, good)) != ATTEST_OK)
+			goto out;
+		log->torn_log = torn;
+	}
+	log->torn_seg = log->seg_first;
 	log->seg_bytes = good;
 	log->synced = log->tree.size;
 	if ((r = open_append(path, 0, &log->fd)) != ATTEST_OK ||
@@ -478,6 +487,14 @@ void attest_audit_close(struct attest_audit *log)
 	free(log->frame);
 	OPENSSL_cleanse(log, sizeof(*log));
 	free(log);
+}
+
+void attest_audit_torn(const struct attest_audit *log, uint64_t *log_bytes, uint64_t *ckpt_bytes,
+		       uint64_t *segment)
+{
+	*log_bytes = log->torn_log;
+	*ckpt_bytes = log->torn_ckpt;
+	*segment = log->torn_seg;
 }
 
 uint64_t attest_audit_size(const struct attest_audit *log) { return log->tree.size; }

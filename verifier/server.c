@@ -817,8 +817,19 @@ int vf_serve(const struct vf_config *cfg)
 	}
 	if (cfg->tcti != NULL && (r = attest_tpm_open(cfg->tcti, &s.tpm)) != ATTEST_OK)
 		goto out;
-	if ((r = attest_audit_open(auditdir, NULL, &s.audit)) != ATTEST_OK ||
-	    (r = vstore_sqlite_open_existing(path, &s.store)) != ATTEST_OK ||
+	if ((r = attest_audit_open(auditdir, NULL, &s.audit)) != ATTEST_OK)
+		goto out;
+	{
+		uint64_t tl = 0, tc = 0, seg = 0;
+
+		attest_audit_torn(s.audit, &tl, &tc, &seg);
+		if (tl > 0 || tc > 0)
+			vs_log("audit: cut a torn tail at start: %llu bytes of seg-%016llx.log and "
+			       "%llu bytes of its .ckpt in %s (an append a crash interrupted)",
+			       (unsigned long long)tl, (unsigned long long)seg,
+			       (unsigned long long)tc, auditdir);
+	}
+	if ((r = vstore_sqlite_open_existing(path, &s.store)) != ATTEST_OK ||
 	    (r = attest_ca_open(cfg->ca_dir, &s.ca)) != ATTEST_OK ||
 	    (r = attest_x509_load(attest_ca_root_path(s.ca), &s.root)) != ATTEST_OK ||
 	    (r = attest_intent_trust_new(&s.trust)) != ATTEST_OK ||

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -22,6 +23,7 @@
 #include "audit.h"
 #include "fileio.h"
 #include "testutil.h"
+#include "tpm.h"
 #include "testutil_daemon.h"
 #include "testutil_verifier.h"
 
@@ -337,6 +339,110 @@ static void test_unsent_checkpoints_survive(void)
 	vfleet_down(&e);
 }
 
+/* ---- 22: the wall clock against the TPM's clock ---- */
+
+static void test_clock_jump_stops_issuance(void)
+{
+	struct daemon d;
+	char a[700], path[800];
+	const char *issue = "{\"op\":\"issue\",\"agent\":\"alpha\",\"ttl\":120}";
+
+	daemon_up(&d);
+	make_agent_binary(&d, "agent-a", NULL, a, sizeof(a));
+	register_agent(&d, "alpha", a, "0");
+	expect_cert(&d, run_agent(NULL, a, d.sock, issue), "alpha");
+	daemon_stop(&d);
+	/* The TPM's clock moves a day ahead while the wall clock does not:
+	 * to the checker that is the wall clock set back a day. (TPM2_ClockSet
+	 * only moves forward; the wall clock of the test machine is left
+	 * alone.) */
+	CU_ASSERT_EQUAL_FATAL(tu_sh(TT "c=$(" T20 "tpm2_readclock | awk '/^ *clock:/ {print $2; "
+				    "exit}') && [ -n \"$c\" ] && " T20 "tpm2_setclock $((c + 86400000))",
+				    d.sw.dir, d.sw.tcti),
+			      0);
+	daemon_start(&d, "64");
+	expect_refused_why(run_agent(NULL, a, d.sock, issue), "ATTEST_E_CLOCK", "went back");
+	CU_ASSERT(file_has(d.log, "clock: wall clock went back"));
+	/* registration stops too; read-only admin ops still work */
+	{
+		cJSON *reply = NULL;
+		char json[1024];
+
+		snprintf(json, sizeof(json), "{\"op\":\"register\",\"name\":\"beta\",\"binary\":"
+			 "\"%s\",\"uids\":[0],\"risk_tier\":\"low\"}", a);
+		TU_ASSERT_ERR(admin_call(&d, json, &reply), ATTEST_E_CLOCK);
+		TU_ASSERT_ERR(admin_call(&d, "{\"op\":\"list\"}", &reply), ATTEST_OK);
+		cJSON_Delete(reply);
+	}
+	/* the operator, having checked the clock, re-baselines */
+	daemon_stop(&d);
+	snprintf(path, sizeof(path), "%s/clock", d.state);
+	CU_ASSERT_EQUAL(unlink(path), 0);
+	daemon_start(&d, "64");
+	expect_cert(&d, run_agent(NULL, a, d.sock, issue), "alpha");
+	daemon_down(&d);
+}
+
+/* ---- 22 and 24: what audit verify and attestd say ---- */
+
+static void test_audit_verify_says_plainly(void)
+{
+	struct tu_tpm sw;
+	struct attest_audit *log = NULL;
+	struct attest_tpm *t = NULL;
+	struct attest_audit_event ev = { .type = "issue", .outcome = "ok" };
+	char dir[700], ak[700], out[700];
+	uint64_t now = (uint64_t)time(NULL);
+
+	tu_tpm_start(&sw);
+	snprintf(dir, sizeof(dir), "%s/audit", sw.dir);
+	snprintf(ak, sizeof(ak), "%s/ak.pem", sw.dir);
+	snprintf(out, sizeof(out), "%s/v.out", sw.dir);
+	CU_ASSERT_EQUAL_FATAL(tu_sh("attestctl audit ak --tcti '%s' --out %s >/dev/null", sw.tcti,
+				    ak), 0);
+	/* records and no checkpoint: nothing is anchored, and it says so */
+	TU_ASSERT_ERR(attest_audit_open(dir, NULL, &log), ATTEST_OK);
+	ev.time = now + 10;
+	TU_ASSERT_ERR(attest_audit_append_event(log, &ev, NULL), ATTEST_OK);
+	ev.time = now + 20;
+	TU_ASSERT_ERR(attest_audit_append_event(log, &ev, NULL), ATTEST_OK);
+	/* the writer's clock set back 5 s */
+	ev.time = now + 15;
+	TU_ASSERT_ERR(attest_audit_append_event(log, &ev, NULL), ATTEST_OK);
+	TU_ASSERT_ERR(attest_audit_sync(log), ATTEST_OK);
+	CU_ASSERT_NOT_EQUAL(tu_sh("attestctl audit verify --log %s --ak %s >%s 2>&1", dir, ak, out),
+			    0);
+	CU_ASSERT(file_has(out, "NOT ANCHORED: no TPM checkpoint covers any of the 4 records"));
+	CU_ASSERT(tu_sh("grep -q 1970 %s", out) != 0);
+	/* anchored now; the step back is reported, where and by how much */
+	CU_ASSERT_FATAL(attest_tpm_open(sw.tcti, &t) == ATTEST_OK);
+	TU_ASSERT_ERR(attest_audit_checkpoint(log, t, NULL), ATTEST_OK);
+	attest_tpm_close(t);
+	attest_audit_close(log);
+	CU_ASSERT_EQUAL(tu_sh("attestctl audit verify --log %s --ak %s >%s 2>&1", dir, ak, out), 0);
+	CU_ASSERT(file_has(out, "OK: records 0..3 are covered by checkpoint counter"));
+	CU_ASSERT(file_has(out, "TIME WENT BACKWARDS: 1 record(s)"));
+	CU_ASSERT(file_has(out, "first: record 3, by up to 5 s"));
+	tu_tpm_stop(&sw);
+}
+
+static void test_torn_tail_logged(void)
+{
+	struct daemon d;
+
+	daemon_up(&d);
+	daemon_stop(&d);
+	/* a crash mid-append: a frame header announcing 256 bytes, and 3 */
+	CU_ASSERT_EQUAL_FATAL(tu_sh("f=$(ls %s/audit/seg-*.log | tail -n 1) && printf "
+				    "'\\000\\000\\001\\000abcdabc' >>\"$f\"",
+				    d.state),
+			      0);
+	daemon_start(&d, "64");
+	daemon_stop(&d);
+	CU_ASSERT(file_has(d.log, "audit: cut a torn tail at start: 11 bytes of seg-"));
+	daemon_down(&d);
+}
+
 int main(void)
 {
 	static const struct tu_test tests[] = {
@@ -348,6 +454,12 @@ int main(void)
 		  test_lockout_keeps_serving },
 		{ "checkpoints made while the verifier is down survive kill -9 and are sent in order",
 		  test_unsent_checkpoints_survive },
+		{ "wall clock set back against the TPM clock: issuance stops (ATTEST_E_CLOCK)",
+		  test_clock_jump_stops_issuance },
+		{ "audit verify: no checkpoint is NOT ANCHORED; time going back is reported",
+		  test_audit_verify_says_plainly },
+		{ "a torn tail cut at start is logged with its size and segment",
+		  test_torn_tail_logged },
 		{ NULL, NULL },
 	};
 
