@@ -74,20 +74,73 @@ static int checkpoint(struct attestd *d, const char *why)
 	attestd_log("audit: checkpoint (%s): counter %" PRIu64 ", %" PRIu64 " records, root %s...",
 		    why, c.counter, c.size, root);
 	attestd_push_checkpoint(d->push, &c);
+	if (d->unanchored_stopped && c.size >= attest_audit_size(d->audit)) {
+		attestd_log("audit: every record is anchored again; issuance resumes");
+		d->unanchored_stopped = 0;
+	}
 	if (attestd_clock_check(d, "checkpoint") != ATTEST_OK)
 		attestd_log("clock: not checked: %s", attest_errdetail());
 	return ATTEST_OK;
 }
 
+void attestd_audit_unanchored(struct attestd *d, uint64_t now, uint64_t *records,
+			      uint64_t *age_s)
+{
+	struct attest_audit_ckpt last;
+	uint64_t size, anchored = 0;
+
+	*records = *age_s = 0;
+	if (d->audit == NULL)
+		return;
+	size = attest_audit_size(d->audit);
+	if (attest_audit_last_checkpoint(d->audit, &last) == ATTEST_OK)
+		anchored = last.size;
+	attest_errclear();
+	if (size <= anchored) {
+		d->unanchored_since = 0;
+		return;
+	}
+	if (d->unanchored_since == 0 || d->unanchored_since > now)
+		d->unanchored_since = now;
+	*records = size - anchored;
+	*age_s = now - d->unanchored_since;
+}
+
+int attestd_audit_anchored_ok(struct attestd *d)
+{
+	uint64_t n, age;
+
+	attestd_audit_unanchored(d, (uint64_t)time(NULL), &n, &age);
+	if (d->audit_max_unanchored_s == 0 || age <= d->audit_max_unanchored_s) {
+		if (d->unanchored_stopped && n == 0)
+			attestd_log("audit: every record is anchored again; issuance resumes");
+		if (n == 0)
+			d->unanchored_stopped = 0;
+		if (age <= d->audit_max_unanchored_s)
+			return ATTEST_OK;
+	}
+	if (!d->unanchored_stopped)
+		attestd_log("audit: %" PRIu64 " records unanchored for %" PRIu64 " s (limit %" PRIu64
+			    " s, --audit-max-unanchored): issue and register stop until a checkpoint "
+			    "succeeds",
+			    n, age, d->audit_max_unanchored_s);
+	d->unanchored_stopped = 1;
+	return attest_fail(ATTEST_E_AUDIT_UNANCHORED,
+			   "%" PRIu64 " audit records unanchored for %" PRIu64 " s (limit %" PRIu64
+			   " s): checkpoints are failing",
+			   n, age, d->audit_max_unanchored_s);
+}
+
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct attestd *d = arg;
-	uint64_t now = (uint64_t)time(NULL);
+	uint64_t now = (uint64_t)time(NULL), nun, age;
 	int r;
 
 	(void)fd;
 	(void)what;
 	attest_errclear();
+	attestd_audit_unanchored(d, now, &nun, &age); /* starts the clock of new records */
 	if ((r = attest_audit_refusal_flush(d->audit, now, 0)) != ATTEST_OK)
 		attestd_log("audit: refusal aggregates not written: %s [%s]: %s", attest_strerror(r),
 			    attest_errname(r), attest_errdetail());

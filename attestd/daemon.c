@@ -251,11 +251,19 @@ int refresh_identity(struct attestd *d)
 static int do_stats(struct attestd *d, const cJSON *req, cJSON *reply)
 {
 	static const char *const keys[] = { "op", NULL };
+	uint64_t nun = 0, age = 0, records = d->audit != NULL ? attest_audit_size(d->audit) : 0;
 	int r;
 
+	attestd_audit_unanchored(d, (uint64_t)time(NULL), &nun, &age);
 	if ((r = attest_json_only(req, keys)) != ATTEST_OK ||
 	    (r = attest_json_add_u64(reply, "tpm_commands", attest_tpm_command_count(d->tpm))) != ATTEST_OK ||
-	    (r = attest_json_add_u64(reply, "agents", d->reg.n)) != ATTEST_OK)
+	    (r = attest_json_add_u64(reply, "agents", d->reg.n)) != ATTEST_OK ||
+	    (r = attest_json_add_u64(reply, "audit_records", records)) != ATTEST_OK ||
+	    (r = attest_json_add_u64(reply, "audit_unanchored_records", nun)) != ATTEST_OK ||
+	    (r = attest_json_add_u64(reply, "audit_unanchored_age_s", age)) != ATTEST_OK ||
+	    (r = attest_json_add_u64(reply, "audit_max_unanchored_s", d->audit_max_unanchored_s)) !=
+		    ATTEST_OK ||
+	    (r = attest_json_add_str(reply, "clock", d->clock.bad ? d->clock.why : "ok")) != ATTEST_OK)
 		return r;
 	return ATTEST_OK;
 }
@@ -326,9 +334,10 @@ static cJSON *attestd_dispatch(void *arg, const struct attestd_peer *peer, const
 		r = attest_fail(ATTEST_E_TPM, "TPM unreachable: %s", attest_errdetail());
 		goto out;
 	}
-	/* no certificate dated by a wall clock that jumped (clock.c) */
+	/* no certificate dated by a wall clock that jumped (clock.c), nor
+	 * while records wait unanchored beyond the limit (auditlog.c) */
 	if ((strcmp(op, "issue") == 0 || strcmp(op, "register") == 0) &&
-	    (r = attestd_clock_ok(d)) != ATTEST_OK)
+	    ((r = attestd_clock_ok(d)) != ATTEST_OK || (r = attestd_audit_anchored_ok(d)) != ATTEST_OK))
 		goto out;
 	if (strcmp(op, "issue") == 0) {
 		r = do_issue(d, peer, req, reply);

@@ -18,6 +18,8 @@
 #include "tpm.h"
 
 #define ATTESTD_HARD_MAX_TTL 3600
+/* default --audit-max-unanchored: 15 checkpoint intervals */
+#define ATTESTD_MAX_UNANCHORED_S 900
 
 struct attestd_push;
 struct attest_audit;
@@ -55,6 +57,11 @@ struct attestd {
 	struct attest_audit *audit;
 	char audit_dir[600];
 	struct event *audit_timer;
+	/* records may stay unanchored (no checkpoint covering them) this
+	 * long before issuance stops; since when the oldest waits (0: none) */
+	uint64_t audit_max_unanchored_s;
+	uint64_t unanchored_since;
+	int unanchored_stopped; /* logged once per episode */
 	/* wall clock checked against the TPM's (clock.c) */
 	struct attestd_clock clock;
 	/* test seam: called after the caller is measured and before signing */

@@ -107,6 +107,7 @@ typedef enum attest_err {
 	ATTEST_E_STATE_LOCKED = 82,
 	ATTEST_E_STORE_DAMAGED = 83,
 	ATTEST_E_CLOCK = 84,
+	ATTEST_E_AUDIT_UNANCHORED = 85,
 	/* append new codes here; never renumber */
 	ATTEST_E__COUNT
 } attest_err;

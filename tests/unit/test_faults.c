@@ -443,6 +443,97 @@ static void test_torn_tail_logged(void)
 	daemon_down(&d);
 }
 
+/* ---- 24: records unanchored too long stop issuance ---- */
+
+/* daemon_start with extra attestd options (NULL-terminated, at most 6) */
+static void start_with(struct daemon *d, const char *const extra[])
+{
+	char pidfile[700], buf[32];
+	cJSON *reply = NULL;
+	int up = 0;
+
+	d->pid = fork();
+	CU_ASSERT_FATAL(d->pid >= 0);
+	if (d->pid == 0) {
+		const char *argv[32] = { "attestd", "--state", d->state, "--socket", d->sock,
+					 "--admin-socket", d->admin, "--tcti", d->sw.tcti,
+					 "--frame-timeout", "700" };
+		int n = 11;
+		FILE *f = freopen(d->log, "a", stderr);
+
+		(void)f;
+		for (int i = 0; extra[i] != NULL && i < 6; i++)
+			argv[n++] = extra[i];
+		argv[n] = NULL;
+		execvp("attestd", (char *const *)argv);
+		_exit(127);
+	}
+	snprintf(pidfile, sizeof(pidfile), "%s/attestd.pid", d->sw.dir);
+	snprintf(buf, sizeof(buf), "%d\n", (int)d->pid);
+	tu_write(pidfile, buf, strlen(buf));
+	for (int i = 0; i < 400 && !up; i++) {
+		if (access(d->admin, F_OK) == 0 &&
+		    admin_call(d, "{\"op\":\"stats\"}", &reply) == ATTEST_OK)
+			up = 1;
+		cJSON_Delete(reply);
+		reply = NULL;
+		if (!up)
+			usleep(25000);
+	}
+	CU_ASSERT_FATAL(up);
+}
+
+static const char *stat_of(const cJSON *o, const char *k)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+
+	return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+static void test_unanchored_limit(void)
+{
+	struct daemon d;
+	char a[700], json[1024];
+	cJSON *reply = NULL;
+	const char *issue = "{\"op\":\"issue\",\"agent\":\"alpha\",\"ttl\":120}";
+	/* checkpoints an hour apart, records may wait 3 s: the records of a
+	 * registration and an issuance go unanchored past the limit, as when
+	 * checkpoints keep failing */
+	const char *const extra[] = { "--audit-checkpoint", "3600", "--audit-max-unanchored", "3",
+				      NULL };
+
+	daemon_prepare(&d, NULL);
+	tu_enrol_host(d.sw.tcti, d.ca, d.state, "web-01");
+	start_with(&d, extra);
+	make_agent_binary(&d, "agent-a", NULL, a, sizeof(a));
+	register_agent(&d, "alpha", a, "0");
+	expect_cert(&d, run_agent(NULL, a, d.sock, issue), "alpha");
+	TU_ASSERT_ERR(admin_call(&d, "{\"op\":\"stats\"}", &reply), ATTEST_OK);
+	CU_ASSERT_STRING_NOT_EQUAL(stat_of(reply, "audit_unanchored_records"), "0");
+	CU_ASSERT_STRING_EQUAL(stat_of(reply, "audit_max_unanchored_s"), "3");
+	CU_ASSERT_STRING_EQUAL(stat_of(reply, "clock"), "ok");
+	cJSON_Delete(reply);
+	sleep(5);
+	/* past the limit: fail closed, and said why */
+	expect_refused_why(run_agent(NULL, a, d.sock, issue), "ATTEST_E_AUDIT_UNANCHORED",
+			   "unanchored");
+	snprintf(json, sizeof(json), "{\"op\":\"register\",\"name\":\"beta\",\"binary\":"
+		 "\"%s\",\"uids\":[0],\"risk_tier\":\"low\"}", a);
+	TU_ASSERT_ERR(admin_call(&d, json, &reply), ATTEST_E_AUDIT_UNANCHORED);
+	CU_ASSERT_EQUAL(tu_sh("attestctl stats --admin-socket %s >%s/stats.out 2>&1", d.admin,
+			      d.sw.dir),
+			0);
+	CU_ASSERT(tu_sh("grep -Eq '\"audit_unanchored_age_s\":[[:space:]]*\"([3-9]|[1-9][0-9]+)\"' "
+			"%s/stats.out",
+			d.sw.dir) == 0);
+	CU_ASSERT(file_has(d.log, "issue and register stop until a checkpoint succeeds"));
+	/* a checkpoint (here: the one at the next start) anchors them again */
+	daemon_stop(&d);
+	start_with(&d, extra);
+	expect_cert(&d, run_agent(NULL, a, d.sock, issue), "alpha");
+	daemon_down(&d);
+}
+
 int main(void)
 {
 	static const struct tu_test tests[] = {
@@ -460,6 +551,8 @@ int main(void)
 		  test_audit_verify_says_plainly },
 		{ "a torn tail cut at start is logged with its size and segment",
 		  test_torn_tail_logged },
+		{ "records unanchored past --audit-max-unanchored stop issuance; stats show it",
+		  test_unanchored_limit },
 		{ NULL, NULL },
 	};
 
