@@ -651,16 +651,11 @@ static void ckpt_done(struct attestd_push *p, struct job *j)
 	const struct attest_audit_ckpt *c = p->ckpt_q[0];
 
 	p->ckpt_busy = 0;
-	if (j->r == ATTEST_OK || j->r == ATTEST_E_QUOTE_COUNTER) {
-		/* ATTEST_E_QUOTE_COUNTER: the verifier holds this one already
-		 * (taken before a crash let us record it); we send in order,
-		 * so it holds nothing later */
-		if (j->r == ATTEST_OK)
-			attestd_log("push: audit checkpoint counter %" PRIu64 " taken by the verifier",
-				    c->counter);
-		else
-			attestd_log("push: audit checkpoint counter %" PRIu64 " already held by the "
-				    "verifier: %s", c->counter, j->detail);
+	if (j->r == ATTEST_OK) {
+		/* also when it answers "duplicate": it holds exactly this one
+		 * (taken before a crash kept us from recording its answer) */
+		attestd_log("push: audit checkpoint counter %" PRIu64 " taken by the verifier",
+			    c->counter);
 		memcpy(p->acked_log, c->log_id, sizeof(p->acked_log));
 		p->acked_counter = p->handled_counter = c->counter;
 		p->acked_size = c->size;
@@ -672,6 +667,8 @@ static void ckpt_done(struct attestd_push *p, struct job *j)
 		attestd_log("push: audit checkpoint counter %" PRIu64 " refused by the verifier: %s [%s]: %s",
 			    c->counter, attest_strerror(j->r), attest_errname(j->r), j->detail);
 		p->handled_counter = c->counter;
+		if (!p->have_acked)
+			memcpy(p->acked_log, c->log_id, sizeof(p->acked_log));
 		p->ckpt_fails = 0;
 		pushed_save(p);
 		ckpt_pop(p);

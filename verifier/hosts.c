@@ -389,6 +389,22 @@ void vs_checkpoint(struct vsrv *s, struct evhttp_request *req)
 		r = attest_fail(ATTEST_E_PATH, "log %s belongs to host %s, not %s", idhex, lhost, host);
 		goto out;
 	}
+	if (have && c.counter == (uint64_t)last && c.size == lsize && strcmp(lroot, roothex) == 0) {
+		/* the very checkpoint it holds, sent again (the host crashed
+		 * before it recorded our answer): idempotent, nothing changes */
+		char cnt[24];
+
+		(void)snprintf(cnt, sizeof(cnt), "%llu", last);
+		if ((o = cJSON_CreateObject()) == NULL ||
+		    cJSON_AddStringToObject(o, "status", "duplicate") == NULL ||
+		    cJSON_AddStringToObject(o, "counter", cnt) == NULL) {
+			r = ATTEST_E_NOMEM;
+			goto out;
+		}
+		vs_reply_obj(s, req, 200, o);
+		r = ATTEST_OK;
+		goto out;
+	}
 	if (have && c.counter <= (uint64_t)last) {
 		r = attest_fail(ATTEST_E_QUOTE_COUNTER,
 				"log %s of %s: counter %llu after %llu (a replay or an older copy of "

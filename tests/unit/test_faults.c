@@ -336,6 +336,23 @@ static void test_unsent_checkpoints_survive(void)
 	(void)tu_sh("echo made: $(cat '%s'); echo taken: $(cat '%s')", made, taken);
 	CU_ASSERT(tu_sh("[ $(wc -l <'%s') -ge 4 ]", made) == 0);
 	CU_ASSERT(tu_sh("grep -q 'missed' '%s'", e.v.log) != 0); /* no gap */
+	/* a kill -9 after the verifier took the last one but before attestd
+	 * recorded that: it is sent again, answered "duplicate", and the
+	 * chain goes on */
+	kill9(&e.d);
+	CU_ASSERT_EQUAL(tu_sh("cd '%s' && awk '{print $1, $2, $3, $4 - 1}' audit-pushed >p.tmp && "
+			      "mv p.tmp audit-pushed",
+			      e.d.state),
+			0);
+	daemon_start(&e.d, "64");
+	snprintf(cmd, sizeof(cmd),
+		 "grep -o 'audit: checkpoint ([a-z]*): counter [0-9]*' '%s' | awk '{print $NF}' >'%s' "
+		 "&& grep -o 'checkpoint counter [0-9]* taken by the verifier' '%s' | awk '{print $3}' "
+		 "| uniq >'%s' && cmp -s '%s' '%s'",
+		 e.d.log, made, e.d.log, taken, made, taken);
+	CU_ASSERT(wait_sh(cmd));
+	CU_ASSERT(tu_sh("grep -q 'refused by the verifier' '%s'", e.d.log) != 0);
+	CU_ASSERT(tu_sh("grep -q 'missed' '%s'", e.v.log) != 0);
 	vfleet_down(&e);
 }
 
