@@ -111,14 +111,12 @@ int attestd_audit_anchored_ok(struct attestd *d)
 	uint64_t n, age;
 
 	attestd_audit_unanchored(d, (uint64_t)time(NULL), &n, &age);
-	if (d->audit_max_unanchored_s == 0 || age <= d->audit_max_unanchored_s) {
-		if (d->unanchored_stopped && n == 0)
-			attestd_log("audit: every record is anchored again; issuance resumes");
-		if (n == 0)
-			d->unanchored_stopped = 0;
-		if (age <= d->audit_max_unanchored_s)
-			return ATTEST_OK;
+	if (n == 0 && d->unanchored_stopped) {
+		attestd_log("audit: every record is anchored again; issuance resumes");
+		d->unanchored_stopped = 0;
 	}
+	if (d->audit_max_unanchored_s == 0 || age <= d->audit_max_unanchored_s)
+		return ATTEST_OK; /* 0: no limit (tools; attestd always sets one) */
 	if (!d->unanchored_stopped)
 		attestd_log("audit: %" PRIu64 " records unanchored for %" PRIu64 " s (limit %" PRIu64
 			    " s, --audit-max-unanchored): issue and register stop until a checkpoint "
