@@ -23,6 +23,7 @@ struct attest_httpd {
 	unsigned short port;
 	unsigned conns;
 	unsigned max_conns;
+	int dying; /* freed by the caller; the last connection's SSL frees it */
 };
 
 /* Live connections are counted through their SSL objects: evhttp frees the
@@ -37,8 +38,12 @@ static void conn_gone(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long
 	struct attest_httpd *h = ptr;
 
 	(void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
-	if (h != NULL && h->conns > 0)
+	if (h == NULL)
+		return;
+	if (h->conns > 0)
 		h->conns--;
+	if (h->dying && h->conns == 0)
+		free(h);
 }
 
 static void conn_index_init(void)
@@ -175,7 +180,16 @@ void attest_httpd_free(struct attest_httpd *h)
 		return;
 	if (h->http != NULL)
 		evhttp_free(h->http);
-	SSL_CTX_free(h->ctx);
+	h->http = NULL;
+	SSL_CTX_free(h->ctx); /* each SSL keeps its own reference */
+	h->ctx = NULL;
+	/* evhttp_free leaves open connections' bufferevents to be freed with
+	 * the event base, later: their SSL's ex_data free hook (conn_gone)
+	 * still counts on h, so the last of them frees it */
+	if (h->conns > 0) {
+		h->dying = 1;
+		return;
+	}
 	free(h);
 }
 
