@@ -270,6 +270,18 @@ static int do_stats(struct attestd *d, const cJSON *req, cJSON *reply)
 
 /* ---------- dispatch ---------- */
 
+/* Before anything that makes a certificate (issue; register makes an
+ * agent CA): no certificate dated by a wall clock that jumped (clock.c),
+ * nor while audit records wait unanchored beyond the limit (auditlog.c). */
+static int issuance_allowed(struct attestd *d)
+{
+	int r;
+
+	if ((r = attestd_clock_ok(d)) != ATTEST_OK)
+		return r;
+	return attestd_audit_anchored_ok(d);
+}
+
 /* After a TPM failure the connection (and ESYS's view of it) may be gone:
  * a TPM reset, a restarted TPM service. Start over with a fresh context
  * and an empty TPM; until that works, requests get ATTEST_E_TPM. */
@@ -334,12 +346,9 @@ static cJSON *attestd_dispatch(void *arg, const struct attestd_peer *peer, const
 		r = attest_fail(ATTEST_E_TPM, "TPM unreachable: %s", attest_errdetail());
 		goto out;
 	}
-	/* no certificate dated by a wall clock that jumped (clock.c), nor
-	 * while records wait unanchored beyond the limit (auditlog.c) */
-	if ((strcmp(op, "issue") == 0 || strcmp(op, "register") == 0) &&
-	    ((r = attestd_clock_ok(d)) != ATTEST_OK || (r = attestd_audit_anchored_ok(d)) != ATTEST_OK))
-		goto out;
 	if (strcmp(op, "issue") == 0) {
+		if ((r = issuance_allowed(d)) != ATTEST_OK)
+			goto out;
 		r = do_issue(d, peer, req, reply);
 		goto out;
 	}
@@ -358,6 +367,8 @@ static cJSON *attestd_dispatch(void *arg, const struct attestd_peer *peer, const
 		cJSON_Delete(reply);
 		return attestd_push_demand(d->push, peer, req);
 	}
+	if (strcmp(op, "register") == 0 && (r = issuance_allowed(d)) != ATTEST_OK)
+		goto out;
 	r = strcmp(op, "register") == 0 ? do_register(d, req, reply)
 	    : strcmp(op, "revoke") == 0 ? do_revoke(d, req, reply)
 	    : strcmp(op, "remove") == 0 ? do_remove(d, req, reply)
