@@ -394,6 +394,11 @@ static const struct cli_cmd cmds[] = {
 	  "Root only, over attestd's admin socket. The binary (and script) must be root-owned\n"
 	  "and not writable by others; its SHA-256 is bound into the key's TPM policy." },
 	{ { "agent", "list" }, cmd_agent_list, "list registered agents", NULL },
+	{ { "stats", NULL }, cmd_stats, "attestd's counters: TPM commands, agents, audit anchoring, clock",
+	  "audit_unanchored_records and audit_unanchored_age_s: records no TPM checkpoint\n"
+	  "covers yet and how long the oldest has waited; past audit_max_unanchored_s attestd\n"
+	  "refuses issue and register (ATTEST_E_AUDIT_UNANCHORED) until a checkpoint succeeds.\n"
+	  "clock: \"ok\", or why issuance stopped (ATTEST_E_CLOCK, docs/protocol.md \"Time\")." },
 	{ { "agent", "show" }, cmd_agent_show, "show one agent and its agent CA certificate", NULL },
 	{ { "agent", "revoke" }, cmd_agent_revoke, "revoke an agent: it gets nothing more", NULL },
 	{ { "agent", "remove" }, cmd_agent_remove,

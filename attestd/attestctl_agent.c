@@ -180,6 +180,11 @@ static int named_op(const struct cli_cmd *cmd, int argc, char **argv, const char
 	return call_and_print(sock ? sock : DEFAULT_ADMIN_SOCKET, req, op);
 }
 
+int cmd_stats(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	return named_op(cmd, argc, argv, "stats", 0);
+}
+
 int cmd_agent_list(const struct cli_cmd *cmd, int argc, char **argv)
 {
 	return named_op(cmd, argc, argv, "list", 0);

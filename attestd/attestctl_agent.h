@@ -9,6 +9,7 @@
 
 int cmd_agent_register(const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_agent_list(const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_stats(const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_agent_show(const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_agent_revoke(const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_agent_remove(const struct cli_cmd *cmd, int argc, char **argv);

@@ -237,6 +237,26 @@ int cmd_audit_verify(const struct cli_cmd *cmd, int argc, char **argv)
 		r = cli_fail(r, "verify %s", dir);
 		goto out;
 	}
+	if (rep.time_back > 0)
+		printf("TIME WENT BACKWARDS: %" PRIu64 " record(s) are dated before the record "
+		       "preceding them (first: record %" PRIu64 ", by up to %" PRIu64 " s): the "
+		       "writer's clock was set back; their dates cannot be trusted\n",
+		       rep.time_back, rep.time_back_first, rep.time_back_max_s);
+	if (rep.checkpoints == 0) {
+		if (rep.records == 0) {
+			printf("empty log: nothing to verify\n");
+			r = CLI_EXIT_OK;
+		} else {
+			/* fail closed: the records agree with each other, which
+			 * whoever can write the log can arrange */
+			printf("NOT ANCHORED: no TPM checkpoint covers any of the %" PRIu64
+			       " records; they were checked only against each other (hashes, "
+			       "segment links), which proves nothing about who wrote them\n",
+			       rep.records);
+			r = CLI_EXIT_FAIL;
+		}
+		goto out;
+	}
 	iso_date(rep.last_time, when);
 	printf("OK: records 0..%" PRIu64 " are covered by checkpoint counter %" PRIu64 " (%s)\n",
 	       rep.covered > 0 ? rep.covered - 1 : 0, rep.last_counter, when);

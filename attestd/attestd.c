@@ -59,6 +59,10 @@ static void usage(FILE *f)
 		"  --audit-checkpoint S seconds between TPM checkpoints of the log (60; also\n"
 		"                       after 10000 records, at start and at stop); with\n"
 		"                       --verifier each is pushed to it (docs/audit.md)\n"
+		"  --audit-max-unanchored S\n"
+		"                       longest a record may wait for a checkpoint (900);\n"
+		"                       past it issue and register are refused until a\n"
+		"                       checkpoint succeeds (ATTEST_E_AUDIT_UNANCHORED)\n"
 		"  -h, --help           this help\n\n"
 		"Logs go to stderr, one line per event; refusals a peer can repeat are\n"
 		"aggregated (one line per source every 10 s, with a count). attestd is not\n"
@@ -146,6 +150,7 @@ int main(int argc, char **argv)
 		{ "eventlog", required_argument, NULL, 'E' },
 		{ "audit-dir", required_argument, NULL, 'D' },
 		{ "audit-checkpoint", required_argument, NULL, 'K' },
+		{ "audit-max-unanchored", required_argument, NULL, 'U' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -153,7 +158,7 @@ int main(int argc, char **argv)
 	const char *admin = "/run/attestd/admin.sock", *group = NULL, *tcti = getenv("ATTEST_TCTI");
 	long max_clients = 64, timeout_ms = 5000, max_ttl = ATTESTD_HARD_MAX_TTL;
 	const char *verifier = NULL, *verifier_ca = NULL, *quote_pcrs = NULL, *eventlog = NULL;
-	long push_interval = 60, audit_ckpt = 0;
+	long push_interval = 60, audit_ckpt = 0, max_unanchored = ATTESTD_MAX_UNANCHORED_S;
 	const char *audit_dir = NULL;
 	struct attestd_push_config pcfg;
 	struct attestd_push *push = NULL;
@@ -181,6 +186,10 @@ int main(int argc, char **argv)
 		case 'E': eventlog = optarg; break;
 		case 'D': audit_dir = optarg; break;
 		case 'K': if (parse_long("audit-checkpoint", optarg, 1, 86400, &audit_ckpt)) return 2; break;
+		case 'U':
+			if (parse_long("audit-max-unanchored", optarg, 1, 7 * 86400, &max_unanchored))
+				return 2;
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -204,6 +213,10 @@ int main(int argc, char **argv)
 			    attest_errdetail());
 		return 1;
 	}
+	d.audit_max_unanchored_s = (uint64_t)max_unanchored;
+	if (max_unanchored < (audit_ckpt > 0 ? audit_ckpt : 60))
+		attestd_log("warning: --audit-max-unanchored %ld is below the checkpoint interval: "
+			    "issuance will stop between checkpoints", max_unanchored);
 	if ((r = attestd_audit_open(&d, audit_dir, (uint64_t)audit_ckpt)) != ATTEST_OK) {
 		attestd_log("cannot open the audit log: %s [%s]: %s", attest_strerror(r),
 			    attest_errname(r), attest_errdetail());

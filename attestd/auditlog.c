@@ -27,6 +27,8 @@ int attestd_audit_open(struct attestd *d, const char *dir, uint64_t ckpt_interva
 {
 	struct attest_audit_opts o;
 	char path[700];
+	uint64_t torn_log = 0, torn_ckpt = 0, seg = 0;
+	int r;
 
 	memset(&o, 0, sizeof(o));
 	o.ckpt_interval_s = ckpt_interval_s;
@@ -38,7 +40,15 @@ int attestd_audit_open(struct attestd *d, const char *dir, uint64_t ckpt_interva
 	if (strlen(dir) >= sizeof(d->audit_dir))
 		return attest_fail(ATTEST_E_INVALID_ARG, "audit directory path too long");
 	memcpy(d->audit_dir, dir, strlen(dir) + 1);
-	return attest_audit_open(d->audit_dir, &o, &d->audit);
+	if ((r = attest_audit_open(d->audit_dir, &o, &d->audit)) != ATTEST_OK)
+		return r;
+	attest_audit_torn(d->audit, &torn_log, &torn_ckpt, &seg);
+	if (torn_log > 0 || torn_ckpt > 0)
+		attestd_log("audit: cut a torn tail at start: %" PRIu64 " bytes of seg-%016" PRIx64
+			    ".log and %" PRIu64 " bytes of seg-%016" PRIx64 ".ckpt in %s (an append "
+			    "a crash interrupted; it was never acknowledged)",
+			    torn_log, seg, torn_ckpt, seg, d->audit_dir);
+	return ATTEST_OK;
 }
 
 /* A checkpoint of the whole log with attestd's TPM, pushed to the verifier. */
@@ -56,24 +66,79 @@ static int checkpoint(struct attestd *d, const char *why)
 		snprintf(detail, sizeof(detail), "%s", attest_errdetail());
 		if (r == ATTEST_E_TPM && tpm_reconnect(d) != ATTEST_OK)
 			attestd_log("TPM still unreachable: %s", attest_errdetail());
+		if (r == ATTEST_E_TPM_AUTH)
+			attestd_log_lockout(d, 1);
 		return attest_fail(r, "%s", detail);
 	}
 	attest_hex(c.root, 8, root);
 	attestd_log("audit: checkpoint (%s): counter %" PRIu64 ", %" PRIu64 " records, root %s...",
 		    why, c.counter, c.size, root);
 	attestd_push_checkpoint(d->push, &c);
+	if (d->unanchored_stopped && c.size >= attest_audit_size(d->audit)) {
+		attestd_log("audit: every record is anchored again; issuance resumes");
+		d->unanchored_stopped = 0;
+	}
+	if (attestd_clock_check(d, "checkpoint") != ATTEST_OK)
+		attestd_log("clock: not checked: %s", attest_errdetail());
 	return ATTEST_OK;
+}
+
+void attestd_audit_unanchored(struct attestd *d, uint64_t now, uint64_t *records,
+			      uint64_t *age_s)
+{
+	struct attest_audit_ckpt last;
+	uint64_t size, anchored = 0;
+
+	*records = *age_s = 0;
+	if (d->audit == NULL)
+		return;
+	size = attest_audit_size(d->audit);
+	if (attest_audit_last_checkpoint(d->audit, &last) == ATTEST_OK)
+		anchored = last.size;
+	attest_errclear();
+	if (size <= anchored) {
+		d->unanchored_since = 0;
+		return;
+	}
+	if (d->unanchored_since == 0 || d->unanchored_since > now)
+		d->unanchored_since = now;
+	*records = size - anchored;
+	*age_s = now - d->unanchored_since;
+}
+
+int attestd_audit_anchored_ok(struct attestd *d)
+{
+	uint64_t n, age;
+
+	attestd_audit_unanchored(d, (uint64_t)time(NULL), &n, &age);
+	if (n == 0 && d->unanchored_stopped) {
+		attestd_log("audit: every record is anchored again; issuance resumes");
+		d->unanchored_stopped = 0;
+	}
+	if (d->audit_max_unanchored_s == 0 || age <= d->audit_max_unanchored_s)
+		return ATTEST_OK; /* 0: no limit (tools; attestd always sets one) */
+	if (!d->unanchored_stopped)
+		attestd_log("audit: %" PRIu64 " records unanchored for %" PRIu64 " s (limit %" PRIu64
+			    " s, --audit-max-unanchored): issue and register stop until a checkpoint "
+			    "succeeds",
+			    n, age, d->audit_max_unanchored_s);
+	d->unanchored_stopped = 1;
+	return attest_fail(ATTEST_E_AUDIT_UNANCHORED,
+			   "%" PRIu64 " audit records unanchored for %" PRIu64 " s (limit %" PRIu64
+			   " s): checkpoints are failing",
+			   n, age, d->audit_max_unanchored_s);
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct attestd *d = arg;
-	uint64_t now = (uint64_t)time(NULL);
+	uint64_t now = (uint64_t)time(NULL), nun, age;
 	int r;
 
 	(void)fd;
 	(void)what;
 	attest_errclear();
+	attestd_audit_unanchored(d, now, &nun, &age); /* starts the clock of new records */
 	if ((r = attest_audit_refusal_flush(d->audit, now, 0)) != ATTEST_OK)
 		attestd_log("audit: refusal aggregates not written: %s [%s]: %s", attest_strerror(r),
 			    attest_errname(r), attest_errdetail());
@@ -90,19 +155,23 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 int attestd_audit_start(struct event_base *base, struct attestd *d)
 {
 	struct timeval tv = { 1, 0 };
-	struct attest_audit_ckpt last;
 	int r;
 
-	/* the verifier takes only the next counter of a log: the last stored
-	 * checkpoint first (the one made at stop, or one a crash kept from
-	 * being pushed; a verifier that has it refuses it, harmlessly) */
-	if (d->push != NULL && attest_audit_last_checkpoint(d->audit, &last) == ATTEST_OK)
-		attestd_push_checkpoint(d->push, &last);
+	/* the stored checkpoints the verifier has not answered first, in
+	 * order (made at stop, or before a crash or while it was down) */
+	attestd_push_resume(d->push);
 	attest_errclear();
 	/* also settles a checkpoint a crash left between counter increment
 	 * and store (docs/audit.md) */
-	if ((r = checkpoint(d, "start")) != ATTEST_OK)
-		return r;
+	if ((r = checkpoint(d, "start")) != ATTEST_OK) {
+		/* An authorization failure (a TPM in lockout and an AK from
+		 * before noDA) stops checkpoints, not issuance: logged, and
+		 * retried when due; anything else (a rolled-back log) stops. */
+		if (r != ATTEST_E_TPM_AUTH)
+			return r;
+		attestd_log("audit: start-up checkpoint failed, continuing without it: %s [%s]: %s",
+			    attest_strerror(r), attest_errname(r), attest_errdetail());
+	}
 	if ((d->audit_timer = event_new(base, -1, EV_PERSIST, on_tick, d)) == NULL ||
 	    event_add(d->audit_timer, &tv) != 0)
 		return attest_fail(ATTEST_E_NOMEM, "audit timer");

@@ -49,6 +49,14 @@ void attestd_audit_refusal(struct attestd *d, const struct attestd_peer *peer, c
 /* A host CA certificate installed (renewal); best effort, logged. */
 void attestd_audit_host_ca(struct attestd *d, X509 *host_ca, const char *how);
 
+/* Records no checkpoint covers yet, and how long (s) the oldest of them
+ * has waited (0, 0 when all are anchored). Updates d->unanchored_since. */
+void attestd_audit_unanchored(struct attestd *d, uint64_t now, uint64_t *records,
+			      uint64_t *age_s);
+/* Before issue and register: ATTEST_OK, or ATTEST_E_AUDIT_UNANCHORED when
+ * records have waited longer than d->audit_max_unanchored_s (fail closed). */
+int attestd_audit_anchored_ok(struct attestd *d);
+
 /* server.h's durability gate; ctx is the struct attestd. */
 int attestd_audit_unsynced(void *ctx);
 int attestd_audit_commit(void *ctx);

@@ -114,12 +114,37 @@ static int load_intent_trust(struct attestd *d, X509 *root)
 	return r;
 }
 
+void attestd_log_lockout(struct attestd *d, int always)
+{
+	struct attest_tpm_da da;
+
+	if (d->tpm == NULL)
+		return;
+	if (attest_tpm_da_state(d->tpm, &da) != ATTEST_OK) {
+		if (always)
+			attestd_log("TPM dictionary-attack state unreadable: %s", attest_errdetail());
+		return;
+	}
+	if (da.in_lockout)
+		attestd_log("TPM is in dictionary-attack LOCKOUT (%u failed authorizations, lockout "
+			    "at %u; one is forgotten every %u s, or clear it with "
+			    "tpm2_dictionarylockout -c): attestd's own keys and counter are noDA and "
+			    "keep working; a host enrolled with an AK that is not noDA must re-enrol "
+			    "(docs/tpm.md)",
+			    da.failures, da.max_tries, da.recovery_s);
+	else if (da.failures > 0 || always)
+		attestd_log("TPM dictionary-attack counter: %u failed authorizations (lockout at %u, "
+			    "one forgotten every %u s)",
+			    da.failures, da.max_tries, da.recovery_s);
+}
+
 int attestd_open(struct attestd *d, const char *state_dir, const char *tcti, long hard_max_ttl)
 {
 	struct attest_host_identity id;
 	int r;
 
 	memset(d, 0, sizeof(*d));
+	d->lock_fd = -1;
 	d->hard_max_ttl = hard_max_ttl;
 	if (tcti != NULL && strlen(tcti) >= sizeof(d->tcti))
 		return attest_fail(ATTEST_E_INVALID_ARG, "TCTI configuration too long");
@@ -131,14 +156,22 @@ int attestd_open(struct attestd *d, const char *state_dir, const char *tcti, lon
 		struct stat st;
 		char path[700];
 
+		/* First, before the TPM is touched (a second attestd would flush
+		 * the first one's objects) or a socket is taken. */
+		snprintf(path, sizeof(path), "%s/attestd.lock", state_dir);
+		if ((r = attest_lock_file(path, &d->lock_fd)) != ATTEST_OK)
+			return r;
+
 		snprintf(path, sizeof(path), "%s/identity.json", state_dir);
 		if (stat(path, &st) == 0) {
 			d->identity_ino = st.st_ino;
 			d->identity_mtime = st.st_mtim;
 		}
 	}
-	if ((r = attest_host_identity_load(state_dir, &id)) != ATTEST_OK)
+	if ((r = attest_host_identity_load(state_dir, &id)) != ATTEST_OK) {
+		attestd_close(d);
 		return r;
+	}
 	memcpy(d->trust_domain, id.trust_domain, sizeof(d->trust_domain));
 	memcpy(d->host, id.host, sizeof(d->host));
 	d->hostkey = id.key;
@@ -155,6 +188,9 @@ int attestd_open(struct attestd *d, const char *state_dir, const char *tcti, lon
 		attestd_close(d);
 		return r;
 	}
+	attestd_log_lockout(d, 0);
+	if (attestd_clock_check(d, "start") != ATTEST_OK)
+		attestd_log("clock: not checked at start: %s", attest_errdetail());
 	return ATTEST_OK;
 }
 
@@ -167,7 +203,10 @@ void attestd_close(struct attestd *d)
 	attest_tpm_close(d->tpm);
 	X509_free(d->host_ca);
 	EVP_PKEY_free(d->hostkey_pub);
+	if (d->lock_fd >= 0)
+		close(d->lock_fd);
 	memset(d, 0, sizeof(*d));
+	d->lock_fd = -1;
 }
 
 int refresh_identity(struct attestd *d)
@@ -212,16 +251,36 @@ int refresh_identity(struct attestd *d)
 static int do_stats(struct attestd *d, const cJSON *req, cJSON *reply)
 {
 	static const char *const keys[] = { "op", NULL };
+	uint64_t nun = 0, age = 0, records = d->audit != NULL ? attest_audit_size(d->audit) : 0;
 	int r;
 
+	attestd_audit_unanchored(d, (uint64_t)time(NULL), &nun, &age);
 	if ((r = attest_json_only(req, keys)) != ATTEST_OK ||
 	    (r = attest_json_add_u64(reply, "tpm_commands", attest_tpm_command_count(d->tpm))) != ATTEST_OK ||
-	    (r = attest_json_add_u64(reply, "agents", d->reg.n)) != ATTEST_OK)
+	    (r = attest_json_add_u64(reply, "agents", d->reg.n)) != ATTEST_OK ||
+	    (r = attest_json_add_u64(reply, "audit_records", records)) != ATTEST_OK ||
+	    (r = attest_json_add_u64(reply, "audit_unanchored_records", nun)) != ATTEST_OK ||
+	    (r = attest_json_add_u64(reply, "audit_unanchored_age_s", age)) != ATTEST_OK ||
+	    (r = attest_json_add_u64(reply, "audit_max_unanchored_s", d->audit_max_unanchored_s)) !=
+		    ATTEST_OK ||
+	    (r = attest_json_add_str(reply, "clock", d->clock.bad ? d->clock.why : "ok")) != ATTEST_OK)
 		return r;
 	return ATTEST_OK;
 }
 
 /* ---------- dispatch ---------- */
+
+/* Before anything that makes a certificate (issue; register makes an
+ * agent CA): no certificate dated by a wall clock that jumped (clock.c),
+ * nor while audit records wait unanchored beyond the limit (auditlog.c). */
+static int issuance_allowed(struct attestd *d)
+{
+	int r;
+
+	if ((r = attestd_clock_ok(d)) != ATTEST_OK)
+		return r;
+	return attestd_audit_anchored_ok(d);
+}
 
 /* After a TPM failure the connection (and ESYS's view of it) may be gone:
  * a TPM reset, a restarted TPM service. Start over with a fresh context
@@ -253,6 +312,9 @@ cJSON *attestd_handle(void *arg, const struct attestd_peer *peer, const cJSON *r
 	 * next request finds it (this one already has its answer) */
 	if (cJSON_IsNumber(code) && (int)code->valuedouble == ATTEST_E_TPM && tpm_reconnect(d) != ATTEST_OK)
 		attestd_log("TPM still unreachable: %s", attest_errdetail());
+	/* say so when an authorization failure is the TPM's lockout */
+	if (cJSON_IsNumber(code) && (int)code->valuedouble == ATTEST_E_TPM_AUTH)
+		attestd_log_lockout(d, 0);
 	return reply;
 }
 
@@ -285,6 +347,8 @@ static cJSON *attestd_dispatch(void *arg, const struct attestd_peer *peer, const
 		goto out;
 	}
 	if (strcmp(op, "issue") == 0) {
+		if ((r = issuance_allowed(d)) != ATTEST_OK)
+			goto out;
 		r = do_issue(d, peer, req, reply);
 		goto out;
 	}
@@ -303,6 +367,8 @@ static cJSON *attestd_dispatch(void *arg, const struct attestd_peer *peer, const
 		cJSON_Delete(reply);
 		return attestd_push_demand(d->push, peer, req);
 	}
+	if (strcmp(op, "register") == 0 && (r = issuance_allowed(d)) != ATTEST_OK)
+		goto out;
 	r = strcmp(op, "register") == 0 ? do_register(d, req, reply)
 	    : strcmp(op, "revoke") == 0 ? do_revoke(d, req, reply)
 	    : strcmp(op, "remove") == 0 ? do_remove(d, req, reply)

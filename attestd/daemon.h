@@ -11,12 +11,15 @@
 #include <openssl/x509.h>
 
 #include "attest/intent.h"
+#include "clock.h"
 #include "measure.h"
 #include "registry.h"
 #include "server.h"
 #include "tpm.h"
 
 #define ATTESTD_HARD_MAX_TTL 3600
+/* default --audit-max-unanchored: 15 checkpoint intervals */
+#define ATTESTD_MAX_UNANCHORED_S 900
 
 struct attestd_push;
 struct attest_audit;
@@ -26,6 +29,7 @@ struct event;
 
 struct attestd {
 	char state[512];
+	int lock_fd; /* STATE/attestd.lock, held while running (-1: not held) */
 	char trust_domain[256];
 	char host[64];
 	struct attest_tpm *tpm; /* NULL while the TPM is unreachable */
@@ -53,6 +57,13 @@ struct attestd {
 	struct attest_audit *audit;
 	char audit_dir[600];
 	struct event *audit_timer;
+	/* records may stay unanchored (no checkpoint covering them) this
+	 * long before issuance stops; since when the oldest waits (0: none) */
+	uint64_t audit_max_unanchored_s;
+	uint64_t unanchored_since;
+	int unanchored_stopped; /* logged once per episode */
+	/* wall clock checked against the TPM's (clock.c) */
+	struct attestd_clock clock;
 	/* test seam: called after the caller is measured and before signing */
 	void (*before_sign)(void *arg);
 	void *before_sign_arg;

@@ -25,6 +25,9 @@
 int refresh_identity(struct attestd *d);
 /* A fresh TPM context after a TPM failure (d->tpm NULL until it works). */
 int tpm_reconnect(struct attestd *d);
+/* Log the TPM's dictionary-attack state when it is in lockout or has
+ * counted failures (always: in any case). */
+void attestd_log_lockout(struct attestd *d, int always);
 
 /* signers.c: the agent key signs only with PCR 23 = its value and its secret */
 struct agent_signer_ctx {

@@ -22,6 +22,7 @@
 #include "daemon.h"
 #include "enrol.h"
 #include "err.h"
+#include "auditfmt.h"
 #include "fileio.h"
 #include "hostpush.h"
 #include "json.h"
@@ -32,9 +33,12 @@
 
 #define MAX_WAITERS 8
 #define QUOTE_ATTEMPTS 3
-/* audit checkpoints waiting for the verifier, oldest first: it takes only
- * the next counter, so none may be skipped while attestd runs */
+/* audit checkpoints waiting for the verifier, oldest first. Beyond this
+ * many the oldest is dropped: the verifier takes the later ones with a
+ * consistency proof from the last it accepted and records the gap. */
 #define CKPT_QUEUE_MAX 1024
+/* STATE/<this>: how far the verifier has the log (docs/audit.md) */
+#define PUSHED_FILE "audit-pushed"
 
 enum job_state { JOB_IDLE, JOB_QUEUED, JOB_RUNNING, JOB_DONE };
 
@@ -93,10 +97,17 @@ struct attestd_push {
 	unsigned report_fails;
 	time_t report_last; /* "time" of the last report built */
 
-	/* audit checkpoints: request bodies, oldest first */
-	char *ckpt_q[CKPT_QUEUE_MAX];
+	/* audit checkpoints, oldest first; the body (with its consistency
+	 * proof from the last one the verifier accepted) is made at send */
+	struct attest_audit_ckpt *ckpt_q[CKPT_QUEUE_MAX];
 	uint64_t ckpt_counter[CKPT_QUEUE_MAX];
 	size_t ckpt_n;
+	/* durable in STATE/audit-pushed: the last checkpoint the verifier
+	 * accepted (its log, counter and tree size) and the last counter it
+	 * answered for good (accepted or refused); 0: none known */
+	uint8_t acked_log[ATTEST_AUDIT_LOG_ID_LEN];
+	uint64_t acked_counter, acked_size, handled_counter;
+	int have_acked;
 	int ckpt_busy;
 	unsigned ckpt_fails;
 };
@@ -538,18 +549,30 @@ void attestd_push_inventory_changed(struct attestd_push *p)
 
 /* ---------- audit checkpoints ---------- */
 
+static int ckpt_body(struct attestd_push *p, const struct attest_audit_ckpt *c, char **body);
+static void ckpt_pop(struct attestd_push *p);
+
 static void ckpt_next(struct attestd_push *p)
 {
-	char *body;
+	char *body = NULL;
 
-	if (p->ckpt_busy || p->ckpt_n == 0 || evtimer_pending(p->ckpt_timer, NULL))
-		return;
-	if ((body = strdup(p->ckpt_q[0])) == NULL) {
-		arm(p->ckpt_timer, 1);
-		return;
+	while (!p->ckpt_busy && p->ckpt_n > 0 && !evtimer_pending(p->ckpt_timer, NULL)) {
+		int r = ckpt_body(p, p->ckpt_q[0], &body);
+
+		if (r == ATTEST_E_NOMEM) {
+			arm(p->ckpt_timer, 1);
+			return;
+		}
+		if (r != ATTEST_OK) {
+			attestd_log("push: audit checkpoint counter %" PRIu64 " not sent: %s [%s]: %s",
+				    p->ckpt_counter[0], attest_strerror(r), attest_errname(r),
+				    attest_errdetail());
+			ckpt_pop(p);
+			continue;
+		}
+		p->ckpt_busy = 1;
+		queue_job(p, &p->ckpt_job, "/v1/audit/checkpoint", body, strlen(body));
 	}
-	p->ckpt_busy = 1;
-	queue_job(p, &p->ckpt_job, "/v1/audit/checkpoint", body, strlen(body));
 }
 
 static void ckpt_retry(evutil_socket_t fd, short what, void *arg)
@@ -567,33 +590,90 @@ static void ckpt_pop(struct attestd_push *p)
 	p->ckpt_n--;
 }
 
+/* STATE/audit-pushed: "<log id hex> <acked counter> <acked size> <handled
+ * counter>\n", replaced atomically after each final answer, so a restart
+ * (kill -9 included) sends every stored checkpoint the verifier has not
+ * answered, in order. */
+static void pushed_save(struct attestd_push *p)
+{
+	char path[700], idhex[2 * ATTEST_AUDIT_LOG_ID_LEN + 1], buf[160];
+	int n;
+
+	attest_hex(p->acked_log, sizeof(p->acked_log), idhex);
+	n = snprintf(buf, sizeof(buf), "%s %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", idhex,
+		     p->acked_counter, p->acked_size, p->handled_counter);
+	snprintf(path, sizeof(path), "%s/" PUSHED_FILE, p->d->state);
+	if (n <= 0 || (size_t)n >= sizeof(buf) ||
+	    attest_file_write_atomic(path, buf, (size_t)n, 0600) != ATTEST_OK)
+		attestd_log("push: %s not written (checkpoints may be sent twice after a restart; "
+			    "the verifier refuses repeats): %s", path, attest_errdetail());
+}
+
+static int pushed_load(struct attestd_push *p)
+{
+	char path[700], idhex[2 * ATTEST_AUDIT_LOG_ID_LEN + 2];
+	unsigned long long a = 0, sz = 0, h = 0;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int r;
+
+	snprintf(path, sizeof(path), "%s/" PUSHED_FILE, p->d->state);
+	if ((r = attest_file_read(path, 4096, &buf, &len)) != ATTEST_OK)
+		return r;
+	if (sscanf((const char *)buf, "%33s %llu %llu %llu", idhex, &a, &sz, &h) != 4 ||
+	    strlen(idhex) != 2 * ATTEST_AUDIT_LOG_ID_LEN ||
+	    attest_auditfmt_unhex(idhex, p->acked_log, sizeof(p->acked_log)) != ATTEST_OK) {
+		free(buf);
+		return attest_fail(ATTEST_E_PARSE, "%s malformed", path);
+	}
+	free(buf);
+	p->acked_counter = a;
+	p->acked_size = sz;
+	p->handled_counter = h;
+	p->have_acked = a > 0;
+	return ATTEST_OK;
+}
+
 /* The verifier could not be asked (again later) or answered with a refusal
  * of this checkpoint (it will never take it: the next one is sent). */
 static int ckpt_transient(int r)
 {
 	return r == ATTEST_E_IO || r == ATTEST_E_TIMEOUT || r == ATTEST_E_BUSY ||
 	       r == ATTEST_E_NOMEM || r == ATTEST_E_INTERNAL || r == ATTEST_E_NOT_FOUND ||
-	       r == ATTEST_E_TOO_LARGE;
+	       r == ATTEST_E_TOO_LARGE || r == ATTEST_E_STORE_DAMAGED;
 }
 
 static void ckpt_done(struct attestd_push *p, struct job *j)
 {
+	const struct attest_audit_ckpt *c = p->ckpt_q[0];
+
 	p->ckpt_busy = 0;
 	if (j->r == ATTEST_OK) {
+		/* also when it answers "duplicate": it holds exactly this one
+		 * (taken before a crash kept us from recording its answer) */
 		attestd_log("push: audit checkpoint counter %" PRIu64 " taken by the verifier",
-			    p->ckpt_counter[0]);
+			    c->counter);
+		memcpy(p->acked_log, c->log_id, sizeof(p->acked_log));
+		p->acked_counter = p->handled_counter = c->counter;
+		p->acked_size = c->size;
+		p->have_acked = 1;
 		p->ckpt_fails = 0;
+		pushed_save(p);
 		ckpt_pop(p);
 	} else if (!ckpt_transient(j->r)) {
 		attestd_log("push: audit checkpoint counter %" PRIu64 " refused by the verifier: %s [%s]: %s",
-			    p->ckpt_counter[0], attest_strerror(j->r), attest_errname(j->r), j->detail);
+			    c->counter, attest_strerror(j->r), attest_errname(j->r), j->detail);
+		p->handled_counter = c->counter;
+		if (!p->have_acked)
+			memcpy(p->acked_log, c->log_id, sizeof(p->acked_log));
 		p->ckpt_fails = 0;
+		pushed_save(p);
 		ckpt_pop(p);
 	} else {
 		long next = attest_push_delay(p->interval, ++p->ckpt_fails, jitter());
 
 		attestd_log("push: audit checkpoint counter %" PRIu64 " not sent: %s [%s]: %s; next try "
-			    "in %ld s", p->ckpt_counter[0], attest_strerror(j->r), attest_errname(j->r),
+			    "in %ld s", c->counter, attest_strerror(j->r), attest_errname(j->r),
 			    j->detail, next);
 		arm(p->ckpt_timer, next);
 		return;
@@ -601,10 +681,11 @@ static void ckpt_done(struct attestd_push *p, struct job *j)
 	ckpt_next(p);
 }
 
-/* The RFC 9162 consistency proof from the log's previous checkpoint (the
- * one the verifier holds when this one arrives in order) to c: the
- * verifier takes a grown tree only with it. Reads every leaf hash of the
- * log, once per checkpoint. */
+/* The RFC 9162 consistency proof to c from the tree the verifier holds:
+ * the last checkpoint it accepted, or (nothing recorded yet) the log's
+ * previous checkpoint. The verifier takes a grown tree only with it, and
+ * with it also after missed checkpoints. Reads every leaf hash of the
+ * log, once per checkpoint sent. */
 static int add_consistency(struct attestd_push *p, const struct attest_audit_ckpt *c, cJSON *o)
 {
 	struct attest_audit_ckpt *cks = NULL;
@@ -614,13 +695,18 @@ static int add_consistency(struct attestd_push *p, const struct attest_audit_ckp
 	cJSON *arr;
 	int r;
 
-	if ((r = attest_audit_checkpoints(p->d->audit_dir, &cks, &n)) != ATTEST_OK)
-		return r;
-	for (size_t i = 0; i < n; i++)
-		if (cks[i].counter + 1 == c->counter && memcmp(cks[i].log_id, c->log_id,
-								sizeof(c->log_id)) == 0)
-			size1 = cks[i].size;
-	free(cks);
+	if (p->have_acked && memcmp(p->acked_log, c->log_id, sizeof(c->log_id)) == 0 &&
+	    p->acked_counter < c->counter) {
+		size1 = p->acked_size;
+	} else {
+		if ((r = attest_audit_checkpoints(p->d->audit_dir, &cks, &n)) != ATTEST_OK)
+			return r;
+		for (size_t i = 0; i < n; i++)
+			if (cks[i].counter + 1 == c->counter &&
+			    memcmp(cks[i].log_id, c->log_id, sizeof(c->log_id)) == 0)
+				size1 = cks[i].size;
+		free(cks);
+	}
 	if (size1 == 0 || size1 >= c->size)
 		return ATTEST_OK; /* first of its log, or the same tree */
 	if ((r = attest_audit_leaves(p->d->audit_dir, &leaves, &nleaves)) != ATTEST_OK)
@@ -649,38 +735,84 @@ static int add_consistency(struct attestd_push *p, const struct attest_audit_ckp
 	return ATTEST_OK;
 }
 
-void attestd_push_checkpoint(struct attestd_push *p, const struct attest_audit_ckpt *c)
+static int ckpt_body(struct attestd_push *p, const struct attest_audit_ckpt *c, char **body)
 {
 	cJSON *o = NULL;
-	char *text = NULL, *body = NULL;
+	char *text = NULL;
 	size_t len = 0;
+	int r;
+
+	*body = NULL;
+	if ((r = attest_audit_ckpt_to_json(c, &text, &len)) == ATTEST_OK &&
+	    (o = cJSON_CreateObject()) == NULL)
+		r = attest_fail(ATTEST_E_NOMEM, "checkpoint body");
+	if (r == ATTEST_OK && (r = attest_json_add_str(o, "host", p->d->host)) == ATTEST_OK &&
+	    (r = attest_json_add_str(o, "checkpoint", text)) == ATTEST_OK &&
+	    (r = add_consistency(p, c, o)) == ATTEST_OK)
+		r = attest_json_print(o, body, &len);
+	free(text);
+	cJSON_Delete(o);
+	return r;
+}
+
+void attestd_push_checkpoint(struct attestd_push *p, const struct attest_audit_ckpt *c)
+{
+	struct attest_audit_ckpt *copy;
 
 	if (p == NULL)
 		return;
-	if (attest_audit_ckpt_to_json(c, &text, &len) != ATTEST_OK ||
-	    (o = cJSON_CreateObject()) == NULL ||
-	    attest_json_add_str(o, "host", p->d->host) != ATTEST_OK ||
-	    attest_json_add_str(o, "checkpoint", text) != ATTEST_OK ||
-	    add_consistency(p, c, o) != ATTEST_OK ||
-	    attest_json_print(o, &body, &len) != ATTEST_OK) {
-		attestd_log("push: audit checkpoint counter %" PRIu64 " not queued: %s", c->counter,
-			    attest_errdetail());
-		goto out;
+	/* already answered, or queued (a resumed one made again at start) */
+	if (p->handled_counter >= c->counter &&
+	    memcmp(p->acked_log, c->log_id, sizeof(c->log_id)) == 0)
+		return;
+	if (p->ckpt_n > 0 && p->ckpt_counter[p->ckpt_n - 1] >= c->counter)
+		return;
+	if ((copy = malloc(sizeof(*copy))) == NULL) {
+		attestd_log("push: audit checkpoint counter %" PRIu64 " not queued: out of memory "
+			    "(sent after the next start)", c->counter);
+		return;
 	}
+	*copy = *c;
 	if (p->ckpt_n == CKPT_QUEUE_MAX) {
 		attestd_log("push: %d audit checkpoints wait for the verifier; dropping counter %" PRIu64
-			    " (the verifier will refuse the later ones until its record is reset)",
+			    " (the verifier takes the later ones and records the gap)",
 			    CKPT_QUEUE_MAX, p->ckpt_counter[0]);
 		ckpt_pop(p);
 	}
 	p->ckpt_counter[p->ckpt_n] = c->counter;
-	p->ckpt_q[p->ckpt_n++] = body;
-	body = NULL; /* queued */
+	p->ckpt_q[p->ckpt_n++] = copy;
 	ckpt_next(p);
-out:
-	free(body);
-	free(text);
-	cJSON_Delete(o);
+}
+
+void attestd_push_resume(struct attestd_push *p)
+{
+	struct attest_audit_ckpt *cks = NULL;
+	size_t n = 0, queued = 0;
+	int r;
+
+	if (p == NULL || p->d->audit == NULL)
+		return;
+	r = pushed_load(p);
+	if (r != ATTEST_OK && r != ATTEST_E_NOT_FOUND)
+		attestd_log("push: %s; sending the last checkpoint only", attest_errdetail());
+	if ((r = attest_audit_checkpoints(p->d->audit_dir, &cks, &n)) != ATTEST_OK) {
+		attestd_log("push: stored checkpoints unreadable: %s", attest_errdetail());
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		/* without a record, the last one only (as before it was kept) */
+		if (!p->have_acked && p->handled_counter == 0 && i + 1 < n)
+			continue;
+		if (memcmp(cks[i].log_id, p->acked_log, sizeof(p->acked_log)) == 0 &&
+		    cks[i].counter <= p->handled_counter)
+			continue;
+		attestd_push_checkpoint(p, &cks[i]);
+		queued++;
+	}
+	if (queued > 1)
+		attestd_log("push: %zu stored audit checkpoints the verifier has not answered are "
+			    "sent first, in order", queued);
+	free(cks);
 }
 
 /* ---------- the loop's side ---------- */
@@ -846,8 +978,8 @@ void attestd_push_stop(struct attestd_push *p)
 	job_reset(&p->report_job);
 	job_reset(&p->ckpt_job);
 	if (p->ckpt_n > 0)
-		attestd_log("push: %zu audit checkpoints not sent to the verifier (the last one is "
-			    "sent again at the next start)", p->ckpt_n);
+		attestd_log("push: %zu audit checkpoints not sent to the verifier (stored; sent at "
+			    "the next start)", p->ckpt_n);
 	while (p->ckpt_n > 0)
 		ckpt_pop(p);
 	if (p->wake_ev != NULL)

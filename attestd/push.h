@@ -38,11 +38,16 @@ int attestd_push_start(struct event_base *base, struct attestd *d,
  * flight, at most timeout_ms) and free. NULL is fine. */
 void attestd_push_stop(struct attestd_push *p);
 /* Send an audit checkpoint to POST /v1/audit/checkpoint (after the ones
- * queued before it; the verifier takes only the next counter of a log).
- * A transport failure is retried with back-off, a refusal is logged and
- * the next one sent. p may be NULL. */
+ * queued before it), with the consistency proof from the last checkpoint
+ * the verifier accepted. A transport failure is retried with back-off, a
+ * refusal is logged and the next one sent. What the verifier answered is
+ * kept durably in STATE/audit-pushed. p may be NULL. */
 struct attest_audit_ckpt;
 void attestd_push_checkpoint(struct attestd_push *p, const struct attest_audit_ckpt *c);
+/* At start: queue every stored checkpoint (the audit log's .ckpt files)
+ * that STATE/audit-pushed does not record as answered, oldest first;
+ * without that file, the last one only. */
+void attestd_push_resume(struct attestd_push *p);
 /* The registry changed (register, revoke, remove): report it again. */
 void attestd_push_inventory_changed(struct attestd_push *p);
 /* Admin op {"op":"attest","renew":bool}: push now (after the one in flight,

@@ -36,6 +36,9 @@ struct attest_audit {
 	uint8_t log_id[ATTEST_AUDIT_LOG_ID_LEN];
 	int fd;                 /* current segment, O_APPEND */
 	int ckfd;               /* its checkpoint file, -1 until first use */
+	int lockfd;             /* DIR/writer.lock: one writer per log */
+	/* torn tails cut at open: bytes, and the segment (first record) */
+	uint64_t torn_log, torn_ckpt, torn_seg;
 	uint64_t seg_first;     /* first record of the current segment */
 	uint64_t seg_bytes;     /* bytes of the current segment */
 	struct attest_merkle_frontier tree;
@@ -330,8 +333,11 @@ static int load_last_ckpt(struct attest_audit *log, const uint64_t *firsts, size
 			continue;
 		if (r != ATTEST_OK)
 			return r;
-		if (torn > 0 && i == n - 1 && (r = cut_tail(path, good)) != ATTEST_OK)
-			return r;
+		if (torn > 0 && i == n - 1) {
+			if ((r = cut_tail(path, good)) != ATTEST_OK)
+				return r;
+			log->torn_ckpt = torn;
+		}
 		if (log->have_ckpt)
 			return ATTEST_OK;
 	}
@@ -380,7 +386,7 @@ int attest_audit_open(const char *dir, const struct attest_audit_opts *opts,
 		r = attest_fail(ATTEST_E_NOMEM, "audit open");
 		goto out;
 	}
-	log->fd = log->ckfd = -1;
+	log->fd = log->ckfd = log->lockfd = -1;
 	memcpy(log->dir, dir, strlen(dir) + 1);
 	opts_default(&log->o, opts);
 	if (log->o.segment_bytes > UINT32_MAX || log->o.refusal_keys > 1u << 20) {
@@ -393,6 +399,11 @@ int attest_audit_open(const char *dir, const struct attest_audit_opts *opts,
 		goto out;
 	}
 	if ((r = attest_dir_ensure(dir, 0700)) != ATTEST_OK)
+		goto out;
+	/* Two writers appending to one segment would interleave frames and
+	 * the log would verify as tampered for ever: one writer at a time. */
+	(void)snprintf(path, sizeof(path), "%s/writer.lock", dir);
+	if ((r = attest_lock_file(path, &log->lockfd)) != ATTEST_OK)
 		goto out;
 	r = attest_auditfmt_log_id(dir, log->log_id);
 	if (r == ATTEST_E_NOT_FOUND)
@@ -418,8 +429,12 @@ int attest_audit_open(const char *dir, const struct attest_audit_opts *opts,
 		r = attest_fail(ATTEST_E_STATE, "%s has no segment_start record", path);
 		goto out;
 	}
-	if (torn > 0 && (r = cut_tail(path, good)) != ATTEST_OK)
-		goto out;
+	if (torn > 0) {
+		if ((r = cut_tail(path, good)) != ATTEST_OK)
+			goto out;
+		log->torn_log = torn;
+	}
+	log->torn_seg = log->seg_first;
 	log->seg_bytes = good;
 	log->synced = log->tree.size;
 	if ((r = open_append(path, 0, &log->fd)) != ATTEST_OK ||
@@ -464,12 +479,22 @@ void attest_audit_close(struct attest_audit *log)
 	}
 	if (log->ckfd >= 0)
 		close(log->ckfd);
+	if (log->lockfd >= 0)
+		close(log->lockfd); /* after the last write */
 	if (log->slots != NULL)
 		refusal_clear(log);
 	free(log->slots);
 	free(log->frame);
 	OPENSSL_cleanse(log, sizeof(*log));
 	free(log);
+}
+
+void attest_audit_torn(const struct attest_audit *log, uint64_t *log_bytes, uint64_t *ckpt_bytes,
+		       uint64_t *segment)
+{
+	*log_bytes = log->torn_log;
+	*ckpt_bytes = log->torn_ckpt;
+	*segment = log->torn_seg;
 }
 
 uint64_t attest_audit_size(const struct attest_audit *log) { return log->tree.size; }

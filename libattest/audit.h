@@ -88,8 +88,10 @@ int attest_audit_record(const struct attest_audit_event *ev, char **json,
 
 struct attest_audit;
 
-/* Open (creating if needed) the log in dir. The last segment's tail is
- * scanned: a torn last frame (crash during append) is truncated away and
+/* Open (creating if needed) the log in dir. The writer holds an exclusive
+ * lock on dir/writer.lock until attest_audit_close: a second writer (another
+ * daemon, attestctl audit append/checkpoint) gets ATTEST_E_STATE_LOCKED
+ * naming the holder's pid. The last segment's tail is scanned: a torn last frame (crash during append) is truncated away and
  * fsynced; corruption before the tail is ATTEST_E_STATE (nothing is
  * rewritten). opts may be NULL for the defaults. */
 int attest_audit_open(const char *dir, const struct attest_audit_opts *opts,
@@ -112,6 +114,13 @@ int attest_audit_append_event(struct attest_audit *log, const struct attest_audi
 /* fdatasync: every record appended so far is durable when this returns OK. */
 int attest_audit_sync(struct attest_audit *log) ATTEST_MUST_CHECK;
 
+/* What attest_audit_open cut: the torn tail of the current segment's
+ * records (*log_bytes) and of its checkpoint file (*ckpt_bytes), 0 when
+ * none; *segment is that segment's first record number (its file is
+ * seg-<16 hex>.log/.ckpt). For the caller to log: the cut was an
+ * unacknowledged append, but an operator should see it happened. */
+void attest_audit_torn(const struct attest_audit *log, uint64_t *log_bytes, uint64_t *ckpt_bytes,
+		       uint64_t *segment);
 uint64_t attest_audit_size(const struct attest_audit *log);   /* records */
 uint64_t attest_audit_synced(const struct attest_audit *log); /* durable records */
 int attest_audit_root(const struct attest_audit *log, uint8_t root[32]) ATTEST_MUST_CHECK;
@@ -244,6 +253,11 @@ struct attest_audit_report {
 	int located;
 	uint64_t bad_ckpt;
 	uint64_t bad_from, bad_to;
+	/* Record times that go backwards (not a failure of the chain, but
+	 * the host's clock was set back, or records were written by a clock
+	 * that jumped): how many records are older than the one before,
+	 * the first such record and the largest step back in seconds. */
+	uint64_t time_back, time_back_first, time_back_max_s;
 };
 
 /* Verify the log in dir: recompute the tree across segments; check every

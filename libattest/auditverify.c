@@ -536,6 +536,39 @@ static int reach(struct verify_ctx *v, const struct attest_merkle_frontier *tree
 	return ATTEST_OK;
 }
 
+/* Each record's time against the one before it (verify_ctx via arg). A
+ * record that does not parse is left to the tree checks. */
+struct time_scan {
+	struct attest_audit_report *rep;
+	uint64_t last;
+	int have;
+};
+
+static int time_of_record(uint64_t seq, const uint8_t *rec, size_t len, void *arg)
+{
+	struct time_scan *ts = arg;
+	cJSON *o = NULL;
+	uint64_t t;
+
+	if (attest_json_parse(rec, len, ATTEST_AUDIT_RECORD_MAX, &o) != ATTEST_OK) {
+		attest_errclear();
+		return ATTEST_OK;
+	}
+	if (attest_json_u64(o, "time", &t) == ATTEST_OK) {
+		if (ts->have && t < ts->last) {
+			if (ts->rep->time_back++ == 0)
+				ts->rep->time_back_first = seq;
+			if (ts->last - t > ts->rep->time_back_max_s)
+				ts->rep->time_back_max_s = ts->last - t;
+		}
+		ts->last = t;
+		ts->have = 1;
+	}
+	attest_errclear();
+	cJSON_Delete(o);
+	return ATTEST_OK;
+}
+
 static int verify_on_leaf(struct scan_ctx *s)
 {
 	return reach(s->vctx, &s->tree);
@@ -593,6 +626,7 @@ int attest_audit_verify(const char *dir, const struct attest_audit_verify_opts *
 	struct attest_audit_verify_opts opts;
 	struct verify_ctx v;
 	struct scan_ctx s;
+	struct time_scan ts = { 0 };
 	uint64_t *firsts = NULL;
 	size_t nseg = 0;
 	int r;
@@ -618,6 +652,9 @@ int attest_audit_verify(const char *dir, const struct attest_audit_verify_opts *
 	s.dir = dir;
 	s.on_leaf = verify_on_leaf;
 	s.vctx = &v;
+	ts.rep = rep;
+	s.fn = time_of_record;
+	s.arg = &ts;
 	r = scan_all(&s, &rep->segments, &rep->torn_bytes);
 	rep->records = s.seq - rep->first;
 	if (r != ATTEST_OK) {

@@ -100,6 +100,10 @@ static const struct {
 	E(ATTEST_E_HTTP_METHOD, "method not allowed on this endpoint"),
 	E(ATTEST_E_HTTP_MEDIA_TYPE, "request body is not application/json"),
 	E(ATTEST_E_HTTP_HEADERS_TOO_LARGE, "request headers too large"),
+	E(ATTEST_E_STATE_LOCKED, "state directory in use by another running instance"),
+	E(ATTEST_E_STORE_DAMAGED, "verifier store missing, damaged or holding an invalid row"),
+	E(ATTEST_E_CLOCK, "wall clock inconsistent with the TPM's clock (jumped)"),
+	E(ATTEST_E_AUDIT_UNANCHORED, "audit records unanchored longer than allowed (checkpoints failing)"),
 #undef E
 };
 

@@ -262,3 +262,66 @@ int attest_dir_ensure(const char *path, mode_t mode)
 				   buf, (unsigned)(st.st_mode & 07777), (unsigned)mode);
 	return ATTEST_OK;
 }
+
+/* The pid the holder wrote into the lock file, or 0 when unreadable (it
+ * may be between taking the lock and writing it). */
+static long lock_holder(int fd)
+{
+	char buf[32];
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+	char *end = NULL;
+	long pid;
+
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	errno = 0;
+	pid = strtol(buf, &end, 10);
+	if (errno != 0 || end == buf || (*end != '\n' && *end != '\0') || pid <= 0)
+		return 0;
+	return pid;
+}
+
+int attest_lock_file(const char *path, int *fd_out)
+{
+	struct flock fl;
+	char pid[32];
+	int fd, n, r = ATTEST_E_INTERNAL;
+
+	*fd_out = -1;
+	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return attest_fail(ATTEST_E_IO, "open %s: %s", path, strerror(errno));
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET; /* l_start = l_len = 0: the whole file */
+	if (fcntl(fd, F_OFD_SETLK, &fl) != 0) {
+		int e = errno;
+
+		if (e == EAGAIN || e == EACCES) {
+			long holder = lock_holder(fd);
+
+			if (holder > 0)
+				r = attest_fail(ATTEST_E_STATE_LOCKED, "%s is held by pid %ld", path,
+						holder);
+			else
+				r = attest_fail(ATTEST_E_STATE_LOCKED,
+						"%s is held by another process (pid not written yet)",
+						path);
+		} else
+			r = attest_fail(ATTEST_E_IO, "lock %s: %s", path, strerror(e));
+		goto out;
+	}
+	n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != (ssize_t)n) {
+		r = attest_fail(ATTEST_E_IO, "write %s: %s", path, strerror(errno));
+		goto out;
+	}
+	*fd_out = fd;
+	fd = -1; /* transferred */
+	r = ATTEST_OK;
+out:
+	if (fd >= 0)
+		close(fd);
+	return r;
+}

@@ -32,6 +32,15 @@ int attest_dir_ensure(const char *path, mode_t mode) ATTEST_MUST_CHECK;
 /* fsync the directory holding `path` (after an unlink or rename). */
 int attest_dir_sync(const char *path) ATTEST_MUST_CHECK;
 
+/* An exclusive lock on the file `path` (created 0600 if missing): an open
+ * file description lock (F_OFD_SETLK), so it is held until *fd is closed or
+ * the process ends, kill -9 included, and no other open of the file in
+ * this process drops it. On success our pid is written into the file and
+ * *fd is the lock's descriptor (O_CLOEXEC; close it to release). When
+ * another process holds it: ATTEST_E_STATE_LOCKED, the detail naming the
+ * holder's pid as written in the file. Never waits. */
+int attest_lock_file(const char *path, int *fd) ATTEST_MUST_CHECK;
+
 /* Test seam: when set, called at each numbered step of an atomic write
  * (1 temp created, 2 data written, 3 fsynced, 4 renamed, 5 dir fsynced). */
 typedef void (*attest_fileio_hook_fn)(int step);

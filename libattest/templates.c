@@ -103,7 +103,11 @@ void attest_template_ak(TPM2B_PUBLIC *out)
 
 	memset(out, 0, sizeof(*out));
 	ecc_common(p, TPM2_ALG_SHA256, TPM2_ECC_NIST_P256);
-	p->objectAttributes = BASE_ATTRS | TPMA_OBJECT_USERWITHAUTH |
+	/* noDA: its auth is empty, so dictionary-attack protection guards
+	 * nothing, while lockout (anyone with TPM access can cause it with
+	 * three wrong auths on any DA-protected object) would stop every
+	 * quote, checkpoint and registration. */
+	p->objectAttributes = BASE_ATTRS | TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_NODA |
 			      TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_SIGN_ENCRYPT;
 	p->parameters.eccDetail.scheme.scheme = TPM2_ALG_ECDSA;
 	p->parameters.eccDetail.scheme.details.ecdsa.hashAlg = TPM2_ALG_SHA256;
@@ -217,7 +221,7 @@ int attest_ak_check(const TPM2B_PUBLIC *pub)
 	if ((a & ATTEST_AK_REQUIRED_ATTRS) != ATTEST_AK_REQUIRED_ATTRS)
 		return attest_fail(ATTEST_E_AK_TEMPLATE,
 				   "AK attributes 0x%x lack 0x%x (fixedTPM, fixedParent, "
-				   "sensitiveDataOrigin, restricted, sign)",
+				   "sensitiveDataOrigin, noDA, restricted, sign)",
 				   (unsigned)a,
 				   (unsigned)(ATTEST_AK_REQUIRED_ATTRS & ~a));
 	if (a & TPMA_OBJECT_DECRYPT)

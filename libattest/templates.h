@@ -27,10 +27,14 @@ enum attest_ek_kind {
 #define ATTEST_NV_EK_CERT_P384 0x01c00016u
 #define ATTEST_SRK_HANDLE 0x81000001u
 
-/* Attributes the CA requires of an AK / of a host or agent signing key. */
+/* Attributes the CA requires of an AK / of a host or agent signing key.
+ * The AK's auth is empty, so it must be noDA: a DA-protected AK stops
+ * working while the TPM is in dictionary-attack lockout, which any local
+ * TPM user can cause (docs/tpm.md "Dictionary-attack lockout"). */
 #define ATTEST_AK_REQUIRED_ATTRS                                                   \
 	(TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |                         \
-	 TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_SIGN_ENCRYPT)
+	 TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_NODA | TPMA_OBJECT_RESTRICTED | \
+	 TPMA_OBJECT_SIGN_ENCRYPT)
 #define ATTEST_SIGNKEY_REQUIRED_ATTRS                                              \
 	(TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |                         \
 	 TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_SIGN_ENCRYPT)

@@ -108,8 +108,60 @@ static int tpm_should_retry(TSS2_RC rc, int *attempt)
 
 static int tpm_fail(TSS2_RC rc, const char *what)
 {
+	if (rc_base(rc) == TPM2_RC_LOCKOUT)
+		return attest_fail_tss(ATTEST_E_TPM_AUTH, rc,
+				       "%s: TPM in dictionary-attack lockout (a DA-protected "
+				       "object was used)",
+				       what);
 	return attest_fail_tss(rc_is_auth(rc) ? ATTEST_E_TPM_AUTH : ATTEST_E_TPM, rc, "%s",
 			       what);
+}
+
+int attest_tpm_da_state(struct attest_tpm *t, struct attest_tpm_da *out)
+{
+	TPMS_CAPABILITY_DATA *cap = NULL;
+	TPMI_YES_NO more;
+	TSS2_RC rc;
+	int r = ATTEST_E_INTERNAL;
+
+	memset(out, 0, sizeof(*out));
+	TPM_CALL(t, rc, Esys_GetCapability(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+					TPM2_CAP_TPM_PROPERTIES, TPM2_PT_PERMANENT, 1, &more,
+					&cap));
+	if (rc != TSS2_RC_SUCCESS)
+		return tpm_fail(rc, "Esys_GetCapability(TPM2_PT_PERMANENT)");
+	if (cap->data.tpmProperties.count != 1 ||
+	    cap->data.tpmProperties.tpmProperty[0].property != TPM2_PT_PERMANENT) {
+		r = attest_fail(ATTEST_E_TPM, "TPM did not report TPM2_PT_PERMANENT");
+		goto out;
+	}
+	out->in_lockout = (cap->data.tpmProperties.tpmProperty[0].value &
+			   TPMA_PERMANENT_INLOCKOUT) != 0;
+	Esys_Free(cap);
+	cap = NULL;
+	/* LOCKOUT_COUNTER, MAX_AUTH_FAIL, LOCKOUT_INTERVAL, LOCKOUT_RECOVERY */
+	TPM_CALL(t, rc, Esys_GetCapability(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+					TPM2_CAP_TPM_PROPERTIES, TPM2_PT_LOCKOUT_COUNTER, 4, &more,
+					&cap));
+	if (rc != TSS2_RC_SUCCESS) {
+		r = tpm_fail(rc, "Esys_GetCapability(TPM2_PT_LOCKOUT_COUNTER)");
+		goto out;
+	}
+	for (uint32_t i = 0; i < cap->data.tpmProperties.count && i < TPM2_MAX_TPM_PROPERTIES; i++) {
+		const TPMS_TAGGED_PROPERTY *p = &cap->data.tpmProperties.tpmProperty[i];
+
+		switch (p->property) {
+		case TPM2_PT_LOCKOUT_COUNTER: out->failures = p->value; break;
+		case TPM2_PT_MAX_AUTH_FAIL: out->max_tries = p->value; break;
+		case TPM2_PT_LOCKOUT_INTERVAL: out->recovery_s = p->value; break;
+		case TPM2_PT_LOCKOUT_RECOVERY: out->lockout_recovery_s = p->value; break;
+		default: break;
+		}
+	}
+	r = ATTEST_OK;
+out:
+	Esys_Free(cap);
+	return r;
 }
 
 static void flush(struct attest_tpm *t, ESYS_TR *h)
@@ -752,6 +804,23 @@ int attest_tpm_sign_policy(struct attest_tpm *t, const struct attest_tpm_key *ke
 	}
 	*sig = *s;
 	Esys_Free(s);
+	return ATTEST_OK;
+}
+
+int attest_tpm_read_clock(struct attest_tpm *t, struct attest_tpm_clock *out)
+{
+	TPMS_TIME_INFO *ti = NULL;
+	TSS2_RC rc;
+
+	memset(out, 0, sizeof(*out));
+	TPM_CALL(t, rc, Esys_ReadClock(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &ti));
+	if (rc != TSS2_RC_SUCCESS)
+		return tpm_fail(rc, "Esys_ReadClock");
+	out->clock_ms = ti->clockInfo.clock;
+	out->reset_count = ti->clockInfo.resetCount;
+	out->restart_count = ti->clockInfo.restartCount;
+	out->safe = ti->clockInfo.safe == TPM2_YES;
+	Esys_Free(ti);
 	return ATTEST_OK;
 }
 

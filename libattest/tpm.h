@@ -110,6 +110,16 @@ int attest_tpm_sign_policy(struct attest_tpm *t, const struct attest_tpm_key *ke
 			   const TPM2B_AUTH *auth, uint32_t pcr_mask, const uint8_t digest[32],
 			   TPMT_SIGNATURE *sig) ATTEST_MUST_CHECK;
 int attest_tpm_pcr_reset(struct attest_tpm *t, unsigned pcr) ATTEST_MUST_CHECK;
+/* TPM2_ReadClock (no authorization): the TPM's Clock in milliseconds
+ * (advances only while the TPM is powered, never goes back except by
+ * TPM2_Clear; TPM2_ClockSet moves it forward only), resetCount (TPM resets,
+ * i.e. reboots), restartCount and whether Clock is "safe". */
+struct attest_tpm_clock {
+	uint64_t clock_ms;
+	uint32_t reset_count, restart_count;
+	int safe;
+};
+int attest_tpm_read_clock(struct attest_tpm *t, struct attest_tpm_clock *out) ATTEST_MUST_CHECK;
 
 /* Test seam: called between the policy commands and Sign in
  * attest_tpm_sign_policy, with the attempt number (0-based). */
@@ -123,6 +133,17 @@ void attest_tpm_release_cached(struct attest_tpm *t);
 /* Flush every transient object and session in the TPM. For the TPM's sole
  * owner (a daemon on a TPM without resource manager, e.g. after a previous
  * instance was killed); behind /dev/tpmrm0 it sees only its own handles. */
+/* The TPM's dictionary-attack state (TPM2_GetCapability, no
+ * authorization): in lockout, failed authorizations counted, the
+ * counter's maximum, seconds until one failure is forgotten, and seconds
+ * before lockoutAuth may be tried again after a failure of it. Objects
+ * attestd makes are noDA (docs/tpm.md), so lockout does not stop it; this
+ * is for saying what happened. */
+struct attest_tpm_da {
+	int in_lockout;
+	uint32_t failures, max_tries, recovery_s, lockout_recovery_s;
+};
+int attest_tpm_da_state(struct attest_tpm *t, struct attest_tpm_da *out) ATTEST_MUST_CHECK;
 int attest_tpm_flush_all(struct attest_tpm *t, size_t *flushed) ATTEST_MUST_CHECK;
 
 /* Transient objects and sessions (loaded or saved) currently in the TPM. */

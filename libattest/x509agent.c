@@ -461,17 +461,29 @@ int attest_agent_id_parse(const char *id, struct attest_agent_id *out)
 /* ---- building -------------------------------------------------------------- */
 
 /* notBefore backdated a minute for clock skew when the TTL is long enough
- * to afford it, the whole window within ttl, notAfter never past the
- * issuer's (SPIFFE X509-SVID; DESIGN.md). */
+ * to afford it, the whole window within ttl and within the issuer's
+ * (SPIFFE X509-SVID; DESIGN.md). Now outside the issuer's window is
+ * ATTEST_E_CERT_EXPIRED, never a certificate: an issuer not valid yet
+ * means our clock is behind (a certificate made then would be expired
+ * already and start before its issuer); one past its notAfter means the
+ * issuer expired or the clock is ahead. */
 static int set_validity(X509 *c, X509 *issuer, long ttl)
 {
 	long skew = ttl > 600 ? 60 : 0;
 
 	if (X509_cmp_current_time(X509_get0_notAfter(issuer)) <= 0)
-		return attest_fail(ATTEST_E_TTL, "issuer certificate has expired");
+		return attest_fail(ATTEST_E_CERT_EXPIRED,
+				   "issuer certificate has expired (or the clock is ahead)");
+	if (X509_cmp_current_time(X509_get0_notBefore(issuer)) > 0)
+		return attest_fail(ATTEST_E_CERT_EXPIRED,
+				   "issuer certificate is not valid yet: the clock is behind it");
 	if (X509_gmtime_adj(X509_getm_notBefore(c), -skew) == NULL ||
 	    X509_gmtime_adj(X509_getm_notAfter(c), ttl - skew) == NULL)
 		return attest_fail_ossl(ATTEST_E_CRYPTO, "certificate validity");
+	/* the backdating never reaches before the issuer */
+	if (ASN1_TIME_compare(X509_get0_notBefore(c), X509_get0_notBefore(issuer)) < 0 &&
+	    !X509_set1_notBefore(c, X509_get0_notBefore(issuer)))
+		return attest_fail_ossl(ATTEST_E_CRYPTO, "clamp notBefore");
 	if (ASN1_TIME_compare(X509_get0_notAfter(issuer), X509_get0_notAfter(c)) < 0 &&
 	    !X509_set1_notAfter(c, X509_get0_notAfter(issuer)))
 		return attest_fail_ossl(ATTEST_E_CRYPTO, "clamp notAfter");

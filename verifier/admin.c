@@ -381,6 +381,11 @@ void vs_metrics(struct vsrv *s, struct evhttp_request *req)
 			       "attest_verifier_rate_limited_total %lu\n",
 			    s->m.quotes_good, s->m.quotes_bad, s->m.reports, s->m.refused_callers,
 			    s->m.rate_limited);
+	evbuffer_add_printf(b, "# TYPE attest_verifier_checkpoint_gaps_total counter\n"
+			       "attest_verifier_checkpoint_gaps_total %lu\n"
+			       "# TYPE attest_verifier_checkpoints_missed_total counter\n"
+			       "attest_verifier_checkpoints_missed_total %llu\n",
+			    s->m.checkpoint_gaps, s->m.checkpoints_missed);
 	evbuffer_add_printf(b, "# TYPE attest_verifier_hosts gauge\n"
 			       "attest_verifier_hosts{state=\"new\"} %u\n"
 			       "attest_verifier_hosts{state=\"trusted\"} %u\n"

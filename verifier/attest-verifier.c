@@ -144,7 +144,7 @@ static int cmd_caller_add(const struct cli_cmd *cmd, int argc, char **argv)
 		return cli_usage_error("--name: 1..%zu bytes", sizeof(c.name) - 1);
 	(void)snprintf(c.name, sizeof(c.name), "%s", name);
 	(void)snprintf(p, sizeof(p), "%s/verifier.db", state);
-	if ((r = vstore_sqlite_open(p, &st)) != ATTEST_OK)
+	if ((r = vstore_sqlite_open_existing(p, &st)) != ATTEST_OK)
 		return cli_fail(r, "open %s", p);
 	if ((r = vf_tlsca_issue_client(state, name, out, c.spki_hash)) != ATTEST_OK ||
 	    (r = st->ops->caller_put(st, &c)) != ATTEST_OK) {

@@ -408,7 +408,9 @@ void vs_checkpoint(struct vsrv *s, struct evhttp_request *req)
 	char key[80], val[VSTORE_LIST_MAX], idhex[2 * ATTEST_AUDIT_LOG_ID_LEN + 1], roothex[65];
 	unsigned long long last = 0, lsize = 0, ltime = 0;
 	char lroot[65] = "", lhost[VSTORE_NAME_MAX] = "";
-	int r, have;
+	unsigned long long lmissed = 0;
+	uint64_t missed = 0, missed_total;
+	int r, have, nf = 0;
 
 	if ((r = vs_body_json(req, 64 * 1024, keys, &in, NULL)) != ATTEST_OK ||
 	    (r = attest_json_str(in, "host", ATTEST_MAX_NAME, &host)) != ATTEST_OK ||
@@ -431,18 +433,37 @@ void vs_checkpoint(struct vsrv *s, struct evhttp_request *req)
 	if (r != ATTEST_OK && r != ATTEST_E_NOT_FOUND)
 		goto out;
 	have = r == ATTEST_OK;
-	if (have && sscanf(val, "%llu %llu %llu %64s %63s", &last, &lsize, &ltime, lroot, lhost) != 5) {
-		r = attest_fail(ATTEST_E_STATE, "stored checkpoint of log %s malformed", idhex);
+	/* a sixth field, the counters missed so far, since gaps are taken */
+	if (have && (nf = sscanf(val, "%llu %llu %llu %64s %63s %llu", &last, &lsize, &ltime, lroot,
+				 lhost, &lmissed)) != 5 && nf != 6) {
+		r = attest_fail(ATTEST_E_STORE_DAMAGED, "stored checkpoint of log %s malformed", idhex);
 		goto out;
 	}
+	missed_total = (uint64_t)lmissed;
 	if (have && strcmp(lhost, host) != 0) {
 		r = attest_fail(ATTEST_E_PATH, "log %s belongs to host %s, not %s", idhex, lhost, host);
 		goto out;
 	}
-	if (have && c.counter != (uint64_t)last + 1) {
+	if (have && c.counter == (uint64_t)last && c.size == lsize && strcmp(lroot, roothex) == 0) {
+		/* the very checkpoint it holds, sent again (the host crashed
+		 * before it recorded our answer): idempotent, nothing changes */
+		char cnt[24];
+
+		(void)snprintf(cnt, sizeof(cnt), "%llu", last);
+		if ((o = cJSON_CreateObject()) == NULL ||
+		    cJSON_AddStringToObject(o, "status", "duplicate") == NULL ||
+		    cJSON_AddStringToObject(o, "counter", cnt) == NULL) {
+			r = ATTEST_E_NOMEM;
+			goto out;
+		}
+		vs_reply_obj(s, req, 200, o);
+		r = ATTEST_OK;
+		goto out;
+	}
+	if (have && c.counter <= (uint64_t)last) {
 		r = attest_fail(ATTEST_E_QUOTE_COUNTER,
-				"log %s of %s: counter %llu after %llu (not consecutive: a skipped "
-				"checkpoint or an older copy of the log)",
+				"log %s of %s: counter %llu after %llu (a replay or an older copy of "
+				"the log)",
 				idhex, host, (unsigned long long)c.counter, last);
 		goto out;
 	}
@@ -458,33 +479,63 @@ void vs_checkpoint(struct vsrv *s, struct evhttp_request *req)
 		uint8_t root1[32];
 
 		if (attest_auditfmt_unhex(lroot, root1, sizeof(root1)) != ATTEST_OK) {
-			r = attest_fail(ATTEST_E_STATE, "stored root malformed");
+			r = attest_fail(ATTEST_E_STORE_DAMAGED, "stored root malformed");
 			goto out;
 		}
+		/* A missed checkpoint (lost in transit, the verifier was down, the
+		 * host's queue overflowed) leaves a gap in the counters: taken
+		 * when the tree still extends the last accepted one (the proof
+		 * is from that tree, not the missed one), and the gap recorded. */
 		if ((r = check_consistency(in, lsize, root1, &c)) != ATTEST_OK)
 			goto out;
+		if (c.counter > (uint64_t)last + 1) {
+			missed = c.counter - (uint64_t)last - 1;
+			if (missed_total > UINT64_MAX - missed)
+				missed_total = UINT64_MAX;
+			else
+				missed_total += missed;
+		}
 	}
 	{
 		/* recorded (durably), then kept */
 		struct attest_audit_event ev = {.type = "audit_checkpoint", .outcome = "ok"};
-		char cnt[24];
+		char cnt[24], gap[96], miss[24], misst[24];
 
 		(void)snprintf(cnt, sizeof(cnt), "%llu", (unsigned long long)c.counter);
+		(void)snprintf(miss, sizeof(miss), "%llu", (unsigned long long)missed);
+		(void)snprintf(misst, sizeof(misst), "%llu", (unsigned long long)missed_total);
 		ev.host = host;
 		ev.source = attest_httpd_peer_addr(req);
 		ev.reason = cnt;
 		ev.resource = idhex;
+		if (missed > 0) {
+			/* the gap goes into the verifier's audit log with the
+			 * acceptance: counters last+1 .. counter-1 never seen */
+			(void)snprintf(gap, sizeof(gap), "gap: counters %llu..%llu missed", last + 1,
+				       (unsigned long long)c.counter - 1);
+			ev.action = gap;
+			s->m.checkpoint_gaps++;
+			s->m.checkpoints_missed += missed;
+			vs_log("checkpoint of %s log %s: counter %llu after %llu: %llu checkpoint(s) "
+			       "missed; the tree extends the last accepted one (consistency proof "
+			       "verified)",
+			       host, idhex, (unsigned long long)c.counter, last,
+			       (unsigned long long)missed);
+		}
 		if ((o = cJSON_CreateObject()) == NULL ||
 		    cJSON_AddStringToObject(o, "status", "ok") == NULL ||
-		    cJSON_AddStringToObject(o, "counter", cnt) == NULL) {
+		    cJSON_AddStringToObject(o, "counter", cnt) == NULL ||
+		    cJSON_AddStringToObject(o, "missed", miss) == NULL ||
+		    cJSON_AddStringToObject(o, "missed_total", misst) == NULL) {
 			r = ATTEST_E_NOMEM;
 			goto out;
 		}
 		if ((r = vs_audit_durable(s, &ev)) != ATTEST_OK)
 			goto out;
 	}
-	(void)snprintf(val, sizeof(val), "%llu %llu %llu %s %s", (unsigned long long)c.counter,
-		       (unsigned long long)c.size, (unsigned long long)c.time, roothex, host);
+	(void)snprintf(val, sizeof(val), "%llu %llu %llu %s %s %llu", (unsigned long long)c.counter,
+		       (unsigned long long)c.size, (unsigned long long)c.time, roothex, host,
+		       (unsigned long long)missed_total);
 	if ((r = s->store->ops->setting_put(s->store, key, val)) != ATTEST_OK)
 		goto out;
 	vs_log("checkpoint of %s log %s: counter %llu, %llu records", host, idhex,

@@ -11,6 +11,7 @@
 #include <strings.h>
 #include <time.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cJSON.h>
 #include <event2/buffer.h>
@@ -345,6 +346,7 @@ int vs_status_of(int code)
 	case ATTEST_E_INTERNAL:
 	case ATTEST_E_NOMEM:
 	case ATTEST_E_IO:
+	case ATTEST_E_STORE_DAMAGED:
 		return 500;
 	default:
 		return 403;
@@ -1013,6 +1015,7 @@ int vf_serve(const struct vf_config *cfg)
 	char auditdir[PATH_MAX];
 	struct timeval ten = {10, 0};
 	unsigned short port = 0;
+	int lock_fd = -1;
 	struct event *sigs[3] = {NULL, NULL, NULL};
 	static const int signos[3] = {SIGTERM, SIGINT, SIGHUP};
 	struct attest_httpd_opts ho;
@@ -1022,6 +1025,11 @@ int vf_serve(const struct vf_config *cfg)
 	s.cfg = cfg;
 	signal(SIGPIPE, SIG_IGN);
 	if ((r = split_listen(cfg->listen, addr, sizeof(addr), &port)) != ATTEST_OK)
+		return r;
+	/* One serving process per state: two would each keep their own nonces
+	 * and rate limits and both append to STATE/audit. */
+	(void)snprintf(path, sizeof(path), "%s/verifier.lock", cfg->state);
+	if ((r = attest_lock_file(path, &lock_fd)) != ATTEST_OK)
 		return r;
 	(void)snprintf(s.policy_path, sizeof(s.policy_path), "%s",
 		       cfg->policy != NULL ? cfg->policy : "");
@@ -1045,8 +1053,19 @@ int vf_serve(const struct vf_config *cfg)
 	}
 	if (cfg->tcti != NULL && (r = attest_tpm_open(cfg->tcti, &s.tpm)) != ATTEST_OK)
 		goto out;
-	if ((r = attest_audit_open(auditdir, NULL, &s.audit)) != ATTEST_OK ||
-	    (r = vstore_sqlite_open(path, &s.store)) != ATTEST_OK ||
+	if ((r = attest_audit_open(auditdir, NULL, &s.audit)) != ATTEST_OK)
+		goto out;
+	{
+		uint64_t tl = 0, tc = 0, seg = 0;
+
+		attest_audit_torn(s.audit, &tl, &tc, &seg);
+		if (tl > 0 || tc > 0)
+			vs_log("audit: cut a torn tail at start: %llu bytes of seg-%016llx.log and "
+			       "%llu bytes of its .ckpt in %s (an append a crash interrupted)",
+			       (unsigned long long)tl, (unsigned long long)seg,
+			       (unsigned long long)tc, auditdir);
+	}
+	if ((r = vstore_sqlite_open_existing(path, &s.store)) != ATTEST_OK ||
 	    (r = attest_ca_open(cfg->ca_dir, &s.ca)) != ATTEST_OK ||
 	    (r = attest_x509_load(attest_ca_root_path(s.ca), &s.root)) != ATTEST_OK ||
 	    (r = attest_intent_trust_new(&s.trust)) != ATTEST_OK ||
@@ -1151,5 +1170,7 @@ out:
 	free(s.buckets);
 	EVP_MAC_CTX_free(s.sip);
 	OPENSSL_cleanse(s.nonce_key, sizeof(s.nonce_key));
+	if (lock_fd >= 0)
+		close(lock_fd);
 	return r;
 }

@@ -146,6 +146,16 @@ struct vstore {
  * file that group or others may access, is refused (ATTEST_E_IO). *out is
  * released with vstore_close. */
 int vstore_sqlite_open(const char *path, struct vstore **out) ATTEST_MUST_CHECK;
+/* The same for a store that must exist already (serve, caller add): never
+ * creates one. Before anything is written it refuses, with
+ * ATTEST_E_STORE_DAMAGED and a message saying why, a missing or empty
+ * file, a file without our schema version, one that fails SQLite's
+ * quick_check (a damaged page), and, after any migration, one without the
+ * marker row the schema's creation writes. A row read later that does not
+ * fit its struct is ATTEST_E_STORE_DAMAGED too (an internal error, 500). */
+int vstore_sqlite_open_existing(const char *path, struct vstore **out) ATTEST_MUST_CHECK;
+#define VSTORE_MARKER_KEY "store_marker"
+#define VSTORE_MARKER_VALUE "attest-verifier store"
 
 static inline void vstore_close(struct vstore *s)
 {

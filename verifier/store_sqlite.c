@@ -101,7 +101,11 @@ static const struct migration migrations[] = {
 	  " value TEXT NOT NULL"
 	  ") STRICT;"
 	  "PRAGMA application_id = 1096046163;" },
-	/* { 2, "ALTER TABLE ...;" }, */
+	/* The marker: a store made by attest-verifier init (or opened by an
+	 * older verifier) has it; serve refuses a store without it. */
+	{ 2, "INSERT INTO settings (key, value) VALUES ('" VSTORE_MARKER_KEY "', '"
+	     VSTORE_MARKER_VALUE "');" },
+	/* { 3, "ALTER TABLE ...;" }, */
 };
 
 #define NMIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
@@ -205,8 +209,15 @@ static struct sq *sq_of(struct vstore *s)
 
 /* ---- errors ---- */
 
+/* A damaged file (SQLITE_CORRUPT, SQLITE_NOTADB) is not an I/O hiccup
+ * to retry: it is ATTEST_E_STORE_DAMAGED, as a row that does not fit. */
 static int db_fail(sqlite3 *db, const char *what)
 {
+	int rc = sqlite3_errcode(db) & 0xff;
+
+	if (rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB)
+		return attest_fail(ATTEST_E_STORE_DAMAGED, "store: %s: %s", what,
+				   sqlite3_errmsg(db));
 	return attest_fail(ATTEST_E_IO, "store: %s: %s", what, sqlite3_errmsg(db));
 }
 
@@ -273,8 +284,8 @@ static int b_u64(struct sq *q, sqlite3_stmt *st, int i, uint64_t v)
 
 static int bad_col(sqlite3_stmt *st, int i, const char *why)
 {
-	return attest_fail(ATTEST_E_STATE, "store: stored %s: %s", sqlite3_column_name(st, i),
-			   why);
+	return attest_fail(ATTEST_E_STORE_DAMAGED, "store: stored %s: %s",
+			   sqlite3_column_name(st, i), why);
 }
 
 /* Text that fits out (with its NUL) and holds no NUL of its own. */
@@ -1259,19 +1270,25 @@ step_out:
 /* Creates the file 0600 (or checks an existing one) without following a
  * symlink, so SQLite never creates it with the umask's mode. A new file's
  * directory entry is made durable before anything is committed in it. */
-static int prepare_file(const char *path)
+static int prepare_file(const char *path, int create)
 {
 	struct stat st;
-	int fd, created = 0, r = ATTEST_E_INTERNAL;
+	int fd = -1, created = 0, r = ATTEST_E_INTERNAL;
 
-	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd >= 0)
+	errno = EEXIST;
+	if (create && (fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+				 0600)) >= 0)
 		created = 1;
 	else if (errno == EEXIST)
 		fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
 		if (errno == ELOOP)
 			return attest_fail(ATTEST_E_IO, "store: %s is a symlink", path);
+		if (errno == ENOENT && !create)
+			return attest_fail(ATTEST_E_STORE_DAMAGED,
+					   "store: %s does not exist (deleted?); only "
+					   "'attest-verifier init' creates a store",
+					   path);
 		return attest_fail(ATTEST_E_IO, "store: open %s: %s", path, strerror(errno));
 	}
 	if (fstat(fd, &st) != 0) {
@@ -1294,13 +1311,95 @@ static int prepare_file(const char *path)
 				path, (unsigned)(st.st_mode & 07777));
 		goto out;
 	}
+	if (!create && st.st_size == 0) {
+		r = attest_fail(ATTEST_E_STORE_DAMAGED,
+				"store: %s is empty (truncated?); only 'attest-verifier init' "
+				"creates a store",
+				path);
+		goto out;
+	}
 	r = created ? attest_dir_sync(path) : ATTEST_OK;
 out:
 	(void)close(fd);
 	return r;
 }
 
-int vstore_sqlite_open(const char *path, struct vstore **out)
+/* The checks of an existing store before anything is written to it: it
+ * has a schema version (an empty or truncated file has none), SQLite's
+ * quick_check finds every page and record well-formed. */
+static int check_existing(sqlite3 *db, const char *path)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t uv;
+	int rc, r = ATTEST_E_INTERNAL;
+
+	if ((r = query_int(db, "PRAGMA user_version", &uv)) != ATTEST_OK)
+		return r;
+	if (uv <= 0)
+		return attest_fail(ATTEST_E_STORE_DAMAGED,
+				   "store: %s has no schema (emptied or never initialised); only "
+				   "'attest-verifier init' creates a store",
+				   path);
+	if (sqlite3_prepare_v2(db, "PRAGMA quick_check(8)", -1, &st, NULL) != SQLITE_OK) {
+		r = db_fail(db, "quick_check");
+		goto out;
+	}
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		r = db_fail(db, "quick_check");
+		goto out;
+	}
+	{
+		const unsigned char *t = sqlite3_column_text(st, 0);
+
+		if (t == NULL || strcmp((const char *)t, "ok") != 0) {
+			char why[201];
+
+			/* its first line(s), on one line of ours */
+			(void)snprintf(why, sizeof(why), "%s",
+				       t != NULL ? (const char *)t : "no answer");
+			for (char *c = why; *c != '\0'; c++)
+				if (*c == '\n' || *c == '\r')
+					*c = ' ';
+			r = attest_fail(ATTEST_E_STORE_DAMAGED,
+					"store: %s fails its integrity check: %s", path, why);
+			goto out;
+		}
+	}
+	r = ATTEST_OK;
+out:
+	(void)sqlite3_finalize(st);
+	return r;
+}
+
+/* After migrations: the marker row init's schema wrote is there. */
+static int check_marker(sqlite3 *db, const char *path)
+{
+	sqlite3_stmt *st = NULL;
+	const unsigned char *t;
+	int r = ATTEST_E_INTERNAL;
+
+	if (sqlite3_prepare_v2(db, "SELECT value FROM settings WHERE key = '" VSTORE_MARKER_KEY "'",
+			       -1, &st, NULL) != SQLITE_OK) {
+		r = db_fail(db, "marker");
+		goto out;
+	}
+	if (sqlite3_step(st) != SQLITE_ROW || sqlite3_column_type(st, 0) != SQLITE_TEXT ||
+	    (t = sqlite3_column_text(st, 0)) == NULL ||
+	    strcmp((const char *)t, VSTORE_MARKER_VALUE) != 0) {
+		r = attest_fail(ATTEST_E_STORE_DAMAGED,
+				"store: %s lacks the marker row 'attest-verifier init' writes "
+				"(rows deleted or another file)",
+				path);
+		goto out;
+	}
+	r = ATTEST_OK;
+out:
+	(void)sqlite3_finalize(st);
+	return r;
+}
+
+static int open_store(const char *path, int create, struct vstore **out)
 {
 	struct sq *q = NULL;
 	int64_t fk;
@@ -1311,7 +1410,7 @@ int vstore_sqlite_open(const char *path, struct vstore **out)
 	*out = NULL;
 	if (path == NULL || path[0] == '\0')
 		return attest_fail(ATTEST_E_INVALID_ARG, "store: no database path");
-	if ((r = prepare_file(path)) != ATTEST_OK)
+	if ((r = prepare_file(path, create)) != ATTEST_OK)
 		return r;
 	if ((q = calloc(1, sizeof(*q))) == NULL)
 		return attest_fail(ATTEST_E_NOMEM, "store: open");
@@ -1340,6 +1439,8 @@ int vstore_sqlite_open(const char *path, struct vstore **out)
 		r = db_fail(q->db, "busy timeout");
 		goto out;
 	}
+	if (!create && (r = check_existing(q->db, path)) != ATTEST_OK)
+		goto out;
 	if ((r = set_wal(q->db)) != ATTEST_OK ||
 	    (r = exec_sql(q->db, "PRAGMA synchronous = FULL", "synchronous")) != ATTEST_OK ||
 	    (r = exec_sql(q->db, "PRAGMA foreign_keys = ON", "foreign_keys")) != ATTEST_OK ||
@@ -1349,7 +1450,8 @@ int vstore_sqlite_open(const char *path, struct vstore **out)
 		r = attest_fail(ATTEST_E_IO, "store: SQLite without foreign keys");
 		goto out;
 	}
-	if ((r = migrate(q->db)) != ATTEST_OK)
+	if ((r = migrate(q->db)) != ATTEST_OK ||
+	    (!create && (r = check_marker(q->db, path)) != ATTEST_OK))
 		goto out;
 	for (int i = 0; i < ST__COUNT; i++) {
 		if (sqlite3_prepare_v3(q->db, st_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &q->st[i],
@@ -1365,4 +1467,14 @@ out:
 	if (q != NULL)
 		sq_close(&q->base);
 	return r;
+}
+
+int vstore_sqlite_open(const char *path, struct vstore **out)
+{
+	return open_store(path, 1, out);
+}
+
+int vstore_sqlite_open_existing(const char *path, struct vstore **out)
+{
+	return open_store(path, 0, out);
 }

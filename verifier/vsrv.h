@@ -68,6 +68,9 @@ struct metrics {
 	unsigned long requests[6]; /* by status class 1xx..5xx, [0] other */
 	unsigned long decisions_allow, decisions_deny;
 	unsigned long quotes_good, quotes_bad, reports, refused_callers, rate_limited;
+	/* host audit checkpoints taken after a gap, and the counters missed */
+	unsigned long checkpoint_gaps;
+	unsigned long long checkpoints_missed;
 	unsigned long reason[ATTEST_E__COUNT];
 	unsigned long lat_bucket[8]; /* decision latency <= 50us,100,250,500,1ms,5,10,+Inf */
 	double lat_sum;

@@ -107,6 +107,10 @@ typedef enum attest_err {
 	ATTEST_E_HTTP_METHOD = 82,
 	ATTEST_E_HTTP_MEDIA_TYPE = 83,
 	ATTEST_E_HTTP_HEADERS_TOO_LARGE = 84,
+	ATTEST_E_STATE_LOCKED = 85,
+	ATTEST_E_STORE_DAMAGED = 86,
+	ATTEST_E_CLOCK = 87,
+	ATTEST_E_AUDIT_UNANCHORED = 88,
 	/* append new codes here; never renumber */
 	ATTEST_E__COUNT
 } attest_err;

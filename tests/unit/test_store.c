@@ -167,7 +167,7 @@ static void test_open_reopen(void)
 	TU_ASSERT_ERR(s->ops->host_get(s, "web-02", &got), ATTEST_E_NOT_FOUND);
 	vstore_close(s);
 	raw_text(path, "PRAGMA user_version", v, sizeof(v));
-	CU_ASSERT_STRING_EQUAL(v, "1");
+	CU_ASSERT_STRING_EQUAL(v, "2");
 	raw_text(path, "PRAGMA journal_mode", v, sizeof(v));
 	CU_ASSERT_STRING_EQUAL(v, "wal");
 	vstore_close(NULL); /* NULL-safe */
@@ -190,7 +190,7 @@ static void test_migrate_and_refuse(void)
 	s = open_ok(path);
 	vstore_close(s);
 	raw_text(path, "PRAGMA user_version", v, sizeof(v));
-	CU_ASSERT_STRING_EQUAL(v, "1");
+	CU_ASSERT_STRING_EQUAL(v, "2");
 	raw_text(path, "SELECT count(*) FROM sqlite_schema WHERE type = 'table'", v, sizeof(v));
 	CU_ASSERT_STRING_EQUAL(v, "6");
 
@@ -225,7 +225,7 @@ static void test_migrate_and_refuse(void)
 	CU_ASSERT_FATAL(write(fd, "this is not SQLite, not at all, no.........................\n",
 			      61) == 61);
 	close(fd);
-	TU_ASSERT_ERR(vstore_sqlite_open(path, &s), ATTEST_E_IO);
+	TU_ASSERT_ERR(vstore_sqlite_open(path, &s), ATTEST_E_STORE_DAMAGED);
 	tu_rmtree(dir);
 }
 
@@ -513,7 +513,7 @@ static void test_concurrent(void)
 	CU_ASSERT(total == RACE_NONCES);
 	vstore_close(s);
 	raw_text(path, "PRAGMA user_version", v, sizeof(v));
-	CU_ASSERT_STRING_EQUAL(v, "1");
+	CU_ASSERT_STRING_EQUAL(v, "2");
 	tu_rmtree(dir);
 }
 
@@ -786,29 +786,29 @@ static void test_corrupt_rows(void)
 	raw_exec(path, "PRAGMA ignore_check_constraints = 1;"
 		       "UPDATE agents SET measurement = zeroblob(31);");
 	s = open_ok(path);
-	TU_ASSERT_ERR(s->ops->agent_get(s, a.id, &ga), ATTEST_E_STATE);
+	TU_ASSERT_ERR(s->ops->agent_get(s, a.id, &ga), ATTEST_E_STORE_DAMAGED);
 	CU_ASSERT(strstr(attest_errdetail(), "measurement") != NULL);
 	CU_ASSERT(ga.id[0] == '\0'); /* nothing half-filled */
-	TU_ASSERT_ERR(s->ops->agent_list(s, agent_cb, ac), ATTEST_E_STATE);
+	TU_ASSERT_ERR(s->ops->agent_list(s, agent_cb, ac), ATTEST_E_STORE_DAMAGED);
 	CU_ASSERT(ac->n == 0);
 	vstore_close(s);
 	raw_exec(path, "PRAGMA ignore_check_constraints = 1;"
 		       "UPDATE agents SET measurement = zeroblob(33);");
 	s = open_ok(path);
-	TU_ASSERT_ERR(s->ops->agent_get(s, a.id, &ga), ATTEST_E_STATE);
+	TU_ASSERT_ERR(s->ops->agent_get(s, a.id, &ga), ATTEST_E_STORE_DAMAGED);
 	vstore_close(s);
 	raw_exec(path, "PRAGMA ignore_check_constraints = 1;"
 		       "UPDATE agents SET measurement = zeroblob(32), risk_tier = 9;");
 	s = open_ok(path);
-	TU_ASSERT_ERR(s->ops->agent_get(s, a.id, &ga), ATTEST_E_STATE);
+	TU_ASSERT_ERR(s->ops->agent_get(s, a.id, &ga), ATTEST_E_STORE_DAMAGED);
 	vstore_close(s);
 	raw_exec(path, "UPDATE agents SET risk_tier = 1, uuid = printf('%.40c', 'u');");
 	s = open_ok(path);
-	TU_ASSERT_ERR(s->ops->agent_get(s, a.id, &ga), ATTEST_E_STATE); /* over its field */
+	TU_ASSERT_ERR(s->ops->agent_get(s, a.id, &ga), ATTEST_E_STORE_DAMAGED); /* over its field */
 	vstore_close(s);
 	raw_exec(path, "UPDATE agents SET uuid = 'a' || char(0) || 'b';");
 	s = open_ok(path);
-	TU_ASSERT_ERR(s->ops->agent_get(s, a.id, &ga), ATTEST_E_STATE); /* embedded NUL */
+	TU_ASSERT_ERR(s->ops->agent_get(s, a.id, &ga), ATTEST_E_STORE_DAMAGED); /* embedded NUL */
 	vstore_close(s);
 
 	/* counters that are not strict decimal 64-bit numbers */
@@ -816,7 +816,7 @@ static void test_corrupt_rows(void)
 		snprintf(sql, sizeof(sql), "UPDATE hosts SET clock = '%s';", bad_clock[i]);
 		raw_exec(path, sql);
 		s = open_ok(path);
-		TU_ASSERT_ERR(s->ops->host_get(s, "web-01", &got), ATTEST_E_STATE);
+		TU_ASSERT_ERR(s->ops->host_get(s, "web-01", &got), ATTEST_E_STORE_DAMAGED);
 		CU_ASSERT(strstr(attest_errdetail(), "clock") != NULL);
 		vstore_close(s);
 	}
@@ -828,12 +828,12 @@ static void test_corrupt_rows(void)
 	raw_exec(path, "PRAGMA ignore_check_constraints = 1;"
 		       "UPDATE hosts SET reset_count = 4294967296;");
 	s = open_ok(path);
-	TU_ASSERT_ERR(s->ops->host_get(s, "web-01", &got), ATTEST_E_STATE);
+	TU_ASSERT_ERR(s->ops->host_get(s, "web-01", &got), ATTEST_E_STORE_DAMAGED);
 	vstore_close(s);
 	raw_exec(path, "PRAGMA ignore_check_constraints = 1;"
 		       "UPDATE hosts SET reset_count = 1, state = 3;");
 	s = open_ok(path);
-	TU_ASSERT_ERR(s->ops->host_get(s, "web-01", &got), ATTEST_E_STATE);
+	TU_ASSERT_ERR(s->ops->host_get(s, "web-01", &got), ATTEST_E_STORE_DAMAGED);
 	vstore_close(s);
 
 	/* a code this verifier does not know (a newer one wrote it) is kept;
@@ -845,7 +845,7 @@ static void test_corrupt_rows(void)
 	vstore_close(s);
 	raw_exec(path, "UPDATE hosts SET reason_code = -1;");
 	s = open_ok(path);
-	TU_ASSERT_ERR(s->ops->host_get(s, "web-01", &got), ATTEST_E_STATE);
+	TU_ASSERT_ERR(s->ops->host_get(s, "web-01", &got), ATTEST_E_STORE_DAMAGED);
 	vstore_close(s);
 
 	/* a 31-byte SPKI hash: the caller is never found, and a listing fails */
@@ -854,7 +854,7 @@ static void test_corrupt_rows(void)
 	s = open_ok(path);
 	TU_ASSERT_ERR(s->ops->caller_by_spki(s, c.spki_hash, &gc), ATTEST_E_NOT_FOUND);
 	memset(&col, 0, sizeof(col));
-	TU_ASSERT_ERR(s->ops->caller_list(s, caller_cb, &col), ATTEST_E_STATE);
+	TU_ASSERT_ERR(s->ops->caller_list(s, caller_cb, &col), ATTEST_E_STORE_DAMAGED);
 	vstore_close(s);
 	free(ac);
 	tu_rmtree(dir);
@@ -981,7 +981,7 @@ int main(void)
 		{ "agents: host must exist, approve, revoke, list, bad input", test_agents },
 		{ "reference sets: put, list, active toggling", test_refsets },
 		{ "callers by SPKI hash; settings", test_callers_settings },
-		{ "corrupted rows are ATTEST_E_STATE", test_corrupt_rows },
+		{ "corrupted rows are ATTEST_E_STORE_DAMAGED", test_corrupt_rows },
 		{ "kill -9 of a writer: integrity ok, rows whole, commits kept",
 		  test_crash_safety },
 		{ NULL, NULL },

@@ -733,9 +733,11 @@ static void test_checkpoints(void)
 	b = ckpt_body(&c1, NULL, 0);
 	CU_ASSERT_EQUAL(verifier_call(&f.v, AS_NONE, "/v1/audit/checkpoint", b, &rep), 200);
 	cJSON_Delete(rep);
-	/* the same again: not the next counter value (a replay or a rollback) */
-	expect_http_refused(verifier_call(&f.v, AS_NONE, "/v1/audit/checkpoint", b, &rep), &rep,
-			    403, "ATTEST_E_QUOTE_COUNTER");
+	/* the same again (a host that crashed before recording the answer):
+	 * idempotent, nothing changes */
+	CU_ASSERT_EQUAL(verifier_call(&f.v, AS_NONE, "/v1/audit/checkpoint", b, &rep), 200);
+	CU_ASSERT_STRING_EQUAL(str_of(rep, "status"), "duplicate");
+	cJSON_Delete(rep);
 	free(b);
 	/* a checkpoint whose tree size was changed: qualifyingData breaks */
 	forged = c2;
@@ -755,6 +757,68 @@ static void test_checkpoints(void)
 	CU_ASSERT_STRING_EQUAL(str_of(rep, "status"), "ok");
 	cJSON_Delete(rep);
 	free(b);
+	fleet_down(&f);
+}
+
+/* A missed checkpoint does not wedge the chain: a later one is taken with
+ * a consistency proof from the last ACCEPTED tree, and the gap is recorded
+ * (reply, the verifier's audit log); without that proof it is refused. */
+static void test_checkpoint_gap(void)
+{
+	struct fleet f;
+	struct attest_audit *log = NULL;
+	struct attest_tpm *t = NULL;
+	struct attest_audit_ckpt c[3];
+	struct attest_audit_event ev = {.type = "issue", .outcome = "ok"};
+	char dir[800], *b;
+	cJSON *rep = NULL;
+
+	fleet_up(&f, NULL);
+	snprintf(dir, sizeof(dir), "%s/audit", f.sw.dir);
+	CU_ASSERT_FATAL(attest_audit_open(dir, NULL, &log) == ATTEST_OK);
+	CU_ASSERT_FATAL(attest_tpm_open(f.sw.tcti, &t) == ATTEST_OK);
+	for (int i = 0; i < 3; i++) {
+		CU_ASSERT_FATAL(attest_audit_append_event(log, &ev, NULL) == ATTEST_OK);
+		CU_ASSERT_FATAL(attest_audit_sync(log) == ATTEST_OK);
+		CU_ASSERT_FATAL(attest_audit_checkpoint(log, t, &c[i]) == ATTEST_OK);
+	}
+	attest_tpm_close(t);
+	attest_audit_close(log);
+
+	b = ckpt_body(&c[0], NULL, 0);
+	CU_ASSERT_EQUAL(verifier_call(&f.v, AS_NONE, "/v1/audit/checkpoint", b, &rep), 200);
+	CU_ASSERT_STRING_EQUAL(str_of(rep, "missed"), "0");
+	cJSON_Delete(rep);
+	free(b);
+	/* c[1] never arrives. c[2] without a proof, or with one from the
+	 * missed tree, could be another history: refused */
+	b = ckpt_body(&c[2], NULL, 0);
+	expect_http_refused(verifier_call(&f.v, AS_NONE, "/v1/audit/checkpoint", b, &rep), &rep,
+			    403, "ATTEST_E_AUDIT_INCONSISTENT");
+	free(b);
+	b = ckpt_body(&c[2], dir, c[1].size);
+	expect_http_refused(verifier_call(&f.v, AS_NONE, "/v1/audit/checkpoint", b, &rep), &rep,
+			    403, "ATTEST_E_AUDIT_INCONSISTENT");
+	free(b);
+	/* with the proof from the last accepted tree: taken, gap recorded */
+	b = ckpt_body(&c[2], dir, c[0].size);
+	CU_ASSERT_EQUAL(verifier_call(&f.v, AS_NONE, "/v1/audit/checkpoint", b, &rep), 200);
+	CU_ASSERT_STRING_EQUAL(str_of(rep, "counter"), "3");
+	CU_ASSERT_STRING_EQUAL(str_of(rep, "missed"), "1");
+	CU_ASSERT_STRING_EQUAL(str_of(rep, "missed_total"), "1");
+	cJSON_Delete(rep);
+	free(b);
+	/* the missed one, late: older than the record, refused */
+	b = ckpt_body(&c[1], dir, c[0].size);
+	expect_http_refused(verifier_call(&f.v, AS_NONE, "/v1/audit/checkpoint", b, &rep), &rep,
+			    403, "ATTEST_E_QUOTE_COUNTER");
+	free(b);
+	verifier_stop(&f.v);
+	CU_ASSERT_EQUAL(tu_sh("attestctl audit show --log %s/audit --type audit_checkpoint | grep -q "
+			      "'gap: counters 2..2 missed'",
+			      f.v.state),
+			0);
+	verifier_start(&f.v);
 	fleet_down(&f);
 }
 
@@ -1266,6 +1330,8 @@ int main(void)
 		{"policy reload: bad file refused, good one replaces it", test_policy_reload},
 		{"audit checkpoints: next counter only, NV_Certify by the host's AK",
 		 test_checkpoints},
+		{"a missed checkpoint: the next one is taken with a proof from the last accepted "
+		 "tree, and the gap recorded", test_checkpoint_gap},
 		{"the verifier's own log, checkpointed with its TPM, verifies offline and online",
 		 test_own_checkpoints},
 		{"slowloris: whole-request deadline, per-source cap, others served",

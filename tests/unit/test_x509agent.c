@@ -663,6 +663,50 @@ static void test_ttl_clamp(void)
 	env_down(&e);
 }
 
+/* The clock outside the issuer's window (set back a day, or forward past
+ * its notAfter), shown by moving the issuer's window instead of the clock:
+ * no certificate, ATTEST_E_CERT_EXPIRED (not ATTEST_E_TTL); and the
+ * skew backdating never starts a certificate before its issuer. */
+static void test_clock_outside_issuer(void)
+{
+	struct env e;
+	EVP_PKEY *ks = p256(), *kl = p256();
+	struct attest_signer ss;
+	struct attest_leaf_params p = { .pub = kl, .ttl = 60 };
+	X509 *sess, *moved, *out = NULL;
+
+	env_up(&e);
+	sess = session_issuer(&e, e.agent_ca, ks, ATTEST_SESSION_ISSUER_MAX_TTL);
+	ss = sw_signer(ks);
+	/* the clock a day behind the issuer: it starts tomorrow */
+	CU_ASSERT_FATAL((moved = X509_dup(sess)) != NULL);
+	CU_ASSERT_FATAL(X509_gmtime_adj(X509_getm_notBefore(moved), 86400) != NULL);
+	CU_ASSERT_FATAL(X509_gmtime_adj(X509_getm_notAfter(moved), 86400 + 900) != NULL);
+	TU_ASSERT_ERR(attest_x509_make_leaf(moved, &p, &ss, &out), ATTEST_E_CERT_EXPIRED);
+	CU_ASSERT(strstr(attest_errdetail(), "not valid yet") != NULL);
+	CU_ASSERT_PTR_NULL(out);
+	/* the clock past the issuer's notAfter */
+	CU_ASSERT_FATAL(X509_gmtime_adj(X509_getm_notBefore(moved), -7200) != NULL);
+	CU_ASSERT_FATAL(X509_gmtime_adj(X509_getm_notAfter(moved), -3600) != NULL);
+	TU_ASSERT_ERR(attest_x509_make_leaf(moved, &p, &ss, &out), ATTEST_E_CERT_EXPIRED);
+	CU_ASSERT_PTR_NULL(out);
+	/* an issuer that started 10 s ago: a 700 s leaf (backdated 60 s)
+	 * starts with it, not before */
+	CU_ASSERT_FATAL(X509_gmtime_adj(X509_getm_notBefore(moved), -10) != NULL);
+	CU_ASSERT_FATAL(X509_gmtime_adj(X509_getm_notAfter(moved), 3600) != NULL);
+	p.ttl = 700;
+	TU_ASSERT_ERR(attest_x509_make_leaf(moved, &p, &ss, &out), ATTEST_OK);
+	if (out != NULL)
+		CU_ASSERT_EQUAL(ASN1_TIME_compare(X509_get0_notBefore(out),
+						  X509_get0_notBefore(moved)), 0);
+	X509_free(out);
+	X509_free(moved);
+	X509_free(sess);
+	EVP_PKEY_free(ks);
+	EVP_PKEY_free(kl);
+	env_down(&e);
+}
+
 /* The binding is the TPM's: another value in PCR 23 and the agent key no
  * longer signs, through the certificate path too. */
 static void test_pcr_binding(void)
@@ -725,6 +769,8 @@ int main(void)
 		{ "strict and session chains: openssl verify, mTLS, path rule", test_chains_interop },
 		{ "path rule refusals OpenSSL accepts", test_path_refusals },
 		{ "TTLs clamped to the issuer", test_ttl_clamp },
+		{ "clock outside the issuer's window: ATTEST_E_CERT_EXPIRED, no certificate",
+		  test_clock_outside_issuer },
 		{ "agent key bound to PCR 23 by the TPM", test_pcr_binding },
 		{ NULL, NULL },
 	};

@@ -1,0 +1,577 @@
+/* test_faults.c - injected faults that must not corrupt state or stop
+ * service (issue 10, "Faults"): a second attestd or verifier on the same
+ * state; a damaged verifier store; TPM dictionary-attack lockout; a missed
+ * checkpoint; clock jumps; records left unanchored.
+ * Targets: libattest/fileio.c (attest_lock_file), libattest/audit.c,
+ * attestd/daemon.c, verifier/server.c, verifier/store_sqlite.c,
+ * libattest/templates.c, attestd/auditlog.c, attestd/push.c,
+ * attestd/issue.c, libattest/auditverify.c. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <sqlite3.h>
+
+#include "audit.h"
+#include "fileio.h"
+#include "testutil.h"
+#include "tpm.h"
+#include "testutil_daemon.h"
+#include "testutil_verifier.h"
+
+/* Run argv (NULL-terminated) with stderr to `log`; its exit status, or -1
+ * when it did not exit by itself within ~20 s (then killed). */
+static int run_to_exit(const char *log, char *const argv[])
+{
+	pid_t pid = fork();
+	int st = 0;
+
+	CU_ASSERT_FATAL(pid >= 0);
+	if (pid == 0) {
+		FILE *f = freopen(log, "w", stderr);
+
+		(void)f;
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	for (int i = 0; i < 800; i++) {
+		pid_t w = waitpid(pid, &st, WNOHANG);
+
+		if (w == pid)
+			return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+		usleep(25000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	return -1;
+}
+
+static int file_has(const char *path, const char *needle)
+{
+	char *s = tu_slurp(path, NULL);
+	int found = strstr(s, needle) != NULL;
+
+	if (!found)
+		fprintf(stderr, "  %s lacks \"%s\"; it holds:\n%s\n", path, needle, s);
+	free(s);
+	return found;
+}
+
+/* ---- 21: a second instance on one state directory ---- */
+
+static void test_second_instance_refused(void)
+{
+	struct daemon d;
+	struct verifier v;
+	struct attest_audit *log = NULL;
+	char sock2[700], admin2[700], log2[700], audit[700], want[64], port2[800];
+	cJSON *reply = NULL;
+
+	daemon_up(&d);
+	snprintf(sock2, sizeof(sock2), "%s/b.sock", d.sw.dir);
+	snprintf(admin2, sizeof(admin2), "%s/b-admin.sock", d.sw.dir);
+	snprintf(log2, sizeof(log2), "%s/attestd2.log", d.sw.dir);
+	snprintf(want, sizeof(want), "held by pid %d", (int)d.pid);
+	{
+		char *const argv[] = { "attestd", "--state", d.state, "--socket", sock2,
+				       "--admin-socket", admin2, "--tcti", d.sw.tcti, NULL };
+
+		CU_ASSERT_EQUAL(run_to_exit(log2, argv), 1);
+	}
+	CU_ASSERT(file_has(log2, "ATTEST_E_STATE_LOCKED"));
+	CU_ASSERT(file_has(log2, want));
+	CU_ASSERT(access(sock2, F_OK) != 0); /* it took no socket */
+	/* the first one still serves, its audit log untouched by the second */
+	TU_ASSERT_ERR(admin_call(&d, "{\"op\":\"stats\"}", &reply), ATTEST_OK);
+	cJSON_Delete(reply);
+	/* any other writer of the audit log (attestctl audit append) too */
+	snprintf(audit, sizeof(audit), "%s/audit", d.state);
+	TU_ASSERT_ERR(attest_audit_open(audit, NULL, &log), ATTEST_E_STATE_LOCKED);
+	CU_ASSERT_PTR_NOT_NULL(strstr(attest_errdetail(), want));
+	CU_ASSERT_PTR_NULL(log);
+
+	/* the verifier: a second serve on one state */
+	verifier_up(&v, d.ca, NULL);
+	snprintf(log2, sizeof(log2), "%s/verifier2.log", v.dir);
+	snprintf(port2, sizeof(port2), "%s/port2", v.dir);
+	snprintf(want, sizeof(want), "held by pid %d", (int)v.pid);
+	{
+		char *const argv[] = { "attest-verifier", "serve", "--state", v.state, "--ca", v.ca,
+				       "--listen", "127.0.0.1:0", "--port-file", port2, NULL };
+
+		CU_ASSERT_EQUAL(run_to_exit(log2, argv), 1);
+	}
+	CU_ASSERT(file_has(log2, "ATTEST_E_STATE_LOCKED"));
+	CU_ASSERT(file_has(log2, want));
+	CU_ASSERT(access(port2, F_OK) != 0);
+	CU_ASSERT_EQUAL(verifier_call(&v, AS_ADMIN, "/v1/hosts", NULL, &reply), 200);
+	cJSON_Delete(reply);
+	verifier_down(&v);
+
+	/* kill -9 releases the lock: the next start is not refused */
+	kill(d.pid, SIGKILL);
+	waitpid(d.pid, NULL, 0);
+	d.pid = 0;
+	daemon_start(&d, "64");
+	TU_ASSERT_ERR(admin_call(&d, "{\"op\":\"stats\"}", &reply), ATTEST_OK);
+	cJSON_Delete(reply);
+	daemon_down(&d);
+}
+
+/* ---- 23: a damaged verifier store ---- */
+
+static void sql_exec(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	char *err = NULL;
+
+	CU_ASSERT_FATAL(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK);
+	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
+		fprintf(stderr, "  %s: %s\n", sql, err != NULL ? err : "?");
+	CU_ASSERT_FATAL(err == NULL);
+	sqlite3_close(db);
+}
+
+/* serve on v's state must exit 1 naming ATTEST_E_STORE_DAMAGED and why,
+ * without listening and without creating a store. */
+static void serve_refused(struct verifier *v, const char *why)
+{
+	char log[800], port[800], db[800];
+	char *const argv[] = { "attest-verifier", "serve", "--state", v->state, "--ca", v->ca,
+			       "--listen", "127.0.0.1:0", "--port-file", port, NULL };
+	struct stat st;
+	int existed;
+
+	snprintf(log, sizeof(log), "%s/refused.log", v->dir);
+	snprintf(port, sizeof(port), "%s/port-refused", v->dir);
+	snprintf(db, sizeof(db), "%s/verifier.db", v->state);
+	existed = stat(db, &st) == 0;
+	CU_ASSERT_EQUAL(run_to_exit(log, argv), 1);
+	CU_ASSERT(file_has(log, "ATTEST_E_STORE_DAMAGED"));
+	CU_ASSERT(file_has(log, why));
+	(void)tu_sh("sed 's/^/  refused: /' %s >&2", log);
+	CU_ASSERT(access(port, F_OK) != 0);
+	if (!existed)
+		CU_ASSERT(access(db, F_OK) != 0); /* serve created nothing */
+}
+
+static void test_damaged_store_refused(void)
+{
+	struct daemon d;
+	struct verifier v;
+	char db[800], good[800], body[1024];
+	cJSON *reply = NULL;
+	long st;
+
+	daemon_up(&d);
+	verifier_up(&v, d.ca, NULL);
+	verifier_stop(&v);
+	snprintf(db, sizeof(db), "%s/verifier.db", v.state);
+	snprintf(good, sizeof(good), "%s/good.db", v.dir);
+	CU_ASSERT_FATAL(tu_sh("cp -p %s %s", db, good) == 0);
+
+	/* deleted: refused, not recreated empty */
+	CU_ASSERT_FATAL(unlink(db) == 0);
+	serve_refused(&v, "does not exist");
+	/* truncated to nothing, and cut after two pages */
+	CU_ASSERT_FATAL(tu_sh("cp -p %s %s && truncate -s 0 %s", good, db, db) == 0);
+	serve_refused(&v, "empty");
+	CU_ASSERT_FATAL(tu_sh("cp -p %s %s && truncate -s 8192 %s", good, db, db) == 0);
+	serve_refused(&v, "store:");
+	/* a page of random bytes in the middle */
+	CU_ASSERT_FATAL(tu_sh("cp -p %s %s && head -c 4096 /dev/urandom | dd of=%s bs=4096 "
+			      "seek=2 conv=notrunc 2>/dev/null",
+			      good, db, db) == 0);
+	serve_refused(&v, "integrity check");
+	/* every row deleted, the marker too */
+	CU_ASSERT_FATAL(tu_sh("cp -p %s %s", good, db) == 0);
+	sql_exec(db, "DELETE FROM settings; DELETE FROM callers;");
+	serve_refused(&v, "marker");
+
+	/* an invalid row read at request time: 500 with its code, not 403 */
+	CU_ASSERT_FATAL(tu_sh("cp -p %s %s", good, db) == 0);
+	sql_exec(db, "INSERT INTO hosts VALUES ('web-09', 0, 0, '', 0, 0, 0, 0, 0, '0123', '0', 0, "
+		     "'', 0, '');");
+	verifier_start(&v);
+	st = verifier_call(&v, AS_ADMIN, "/v1/hosts", NULL, &reply);
+	CU_ASSERT_EQUAL(st, 500);
+	CU_ASSERT_STRING_EQUAL(reply_reason(reply), "ATTEST_E_STORE_DAMAGED");
+	cJSON_Delete(reply);
+	reply = NULL;
+	/* the rest still serves */
+	CU_ASSERT_EQUAL(verifier_call(&v, AS_ADMIN, "/v1/agents", NULL, &reply), 200);
+	cJSON_Delete(reply);
+	(void)body;
+	verifier_down(&v);
+	daemon_down(&d);
+}
+
+/* ---- 20: TPM dictionary-attack lockout ---- */
+
+#define TT "cd '%s' && export TPM2TOOLS_TCTI='%s' TSS2_LOG=all+none; "
+#define T20 "timeout 20 "
+
+static void test_lockout_keeps_serving(void)
+{
+	struct daemon d;
+	char a[700], audit[700];
+
+	daemon_prepare(&d, NULL);
+	tu_enrol_host(d.sw.tcti, d.ca, d.state, "web-01");
+	/* Any local TPM user: three wrong auths on a DA-protected object of
+	 * its own put the whole TPM in lockout. */
+	CU_ASSERT_EQUAL_FATAL(tu_sh(TT T20 "tpm2_dictionarylockout -s -n 3 -t 600 -l 600 && " T20
+				    "tpm2_createprimary -Q -C o -G ecc -p good -c p.ctx && " T20
+				    "tpm2_flushcontext -t",
+				    d.sw.dir, d.sw.tcti),
+			      0);
+	for (int i = 0; i < 3; i++)
+		CU_ASSERT_NOT_EQUAL(tu_sh(TT T20 "tpm2_createprimary -Q -C o -G ecc -p good -c p.ctx "
+					  ">/dev/null 2>&1 && " T20 "tpm2_create -Q -C p.ctx -P wrong -G ecc "
+					  "-u k.pub -r k.priv >/dev/null 2>&1; rc=$?; " T20
+					  "tpm2_flushcontext -t; exit $rc",
+					  d.sw.dir, d.sw.tcti),
+				    0);
+	CU_ASSERT_EQUAL_FATAL(tu_sh(TT T20 "tpm2_getcap properties-variable | grep -q 'inLockout: *1'",
+				    d.sw.dir, d.sw.tcti),
+			      0);
+	/* even the right auth is refused now: 0x921 */
+	CU_ASSERT_EQUAL(tu_sh(TT T20 "tpm2_createprimary -Q -C o -G ecc -p good -c p.ctx && " T20
+			      "tpm2_create -Q -C p.ctx -P good -G ecc -u k.pub -r k.priv 2>e.txt; "
+			      "rc=$?; " T20 "tpm2_flushcontext -t; grep -q 0x921 e.txt && [ $rc -ne 0 ]",
+			      d.sw.dir, d.sw.tcti),
+			0);
+
+	/* attestd starts, checkpoints, registers and issues, and says what
+	 * happened */
+	daemon_start(&d, "64");
+	CU_ASSERT(file_has(d.log, "LOCKOUT"));
+	make_agent_binary(&d, "agent-a", NULL, a, sizeof(a));
+	register_agent(&d, "alpha", a, "0");
+	expect_cert(&d, run_agent(NULL, a, d.sock, "{\"op\":\"issue\",\"agent\":\"alpha\",\"ttl\":120}"),
+		    "alpha");
+	daemon_stop(&d);
+	CU_ASSERT(file_has(d.log, "audit: checkpoint (start)"));
+	CU_ASSERT(file_has(d.log, "audit: checkpoint (stop)"));
+	/* audit verify --online reads the counter and certifies with the AK */
+	snprintf(audit, sizeof(audit), "%s/audit", d.state);
+	CU_ASSERT_EQUAL(tu_sh("attestctl audit verify --log %s --online --tcti '%s' >%s/v.out 2>&1",
+			      audit, d.sw.tcti, d.sw.dir),
+			0);
+	CU_ASSERT_EQUAL(tu_sh("grep -q '^online: ' %s/v.out", d.sw.dir), 0);
+	/* still in lockout: nothing above needed a DA-protected object */
+	CU_ASSERT_EQUAL(tu_sh(TT T20 "tpm2_getcap properties-variable | grep -q 'inLockout: *1'",
+			      d.sw.dir, d.sw.tcti),
+			0);
+	daemon_down(&d);
+}
+
+/* ---- 12: missed checkpoints, unsent checkpoints across kill -9 ---- */
+
+/* Wait (up to ~30 s) until `cmd` exits 0. */
+static int wait_sh(const char *cmd)
+{
+	for (int i = 0; i < 300; i++) {
+		if (tu_sh("%s", cmd) == 0)
+			return 1;
+		usleep(100000);
+	}
+	return 0;
+}
+
+static void kill9(struct daemon *d)
+{
+	kill(d->pid, SIGKILL);
+	waitpid(d->pid, NULL, 0);
+	d->pid = 0;
+}
+
+static void test_unsent_checkpoints_survive(void)
+{
+	struct vfleet e;
+	char cmd[4800], made[800], taken[800], a[700], json[1024];
+	cJSON *reply = NULL;
+
+	vfleet_host_up(&e, NULL);
+	snprintf(made, sizeof(made), "%s/made.txt", e.d.sw.dir);
+	snprintf(taken, sizeof(taken), "%s/taken.txt", e.d.sw.dir);
+	snprintf(cmd, sizeof(cmd), "grep -q 'taken by the verifier' '%s'", e.d.log);
+	CU_ASSERT_FATAL(wait_sh(cmd));
+	/* the verifier goes away; attestd makes checkpoints and is killed
+	 * twice, so the unsent ones exist only on its disk */
+	verifier_stop(&e.v);
+	make_agent_binary(&e.d, "agent-a", NULL, a, sizeof(a));
+	for (int i = 0; i < 2; i++) {
+		snprintf(json, sizeof(json), "{\"op\":\"register\",\"name\":\"a%d\",\"binary\":"
+			 "\"%s\",\"uids\":[0],\"risk_tier\":\"low\"}", i, a);
+		TU_ASSERT_ERR(admin_call(&e.d, json, &reply), ATTEST_OK);
+		cJSON_Delete(reply);
+		reply = NULL;
+		kill9(&e.d);
+		daemon_start(&e.d, "64");
+		snprintf(cmd, sizeof(cmd), "[ $(grep -c 'audit: checkpoint (start)' '%s') -ge %d ]",
+			 e.d.log, i + 2);
+		CU_ASSERT_FATAL(wait_sh(cmd));
+	}
+	kill9(&e.d);
+	/* the verifier is back (on another port): attestd sends every
+	 * checkpoint it made, in order, none skipped, none twice */
+	verifier_start(&e.v);
+	snprintf(e.d.verifier_url, sizeof(e.d.verifier_url), "%s", e.v.url);
+	daemon_start(&e.d, "64");
+	snprintf(cmd, sizeof(cmd),
+		 "grep -o 'audit: checkpoint ([a-z]*): counter [0-9]*' '%s' | awk '{print $NF}' >'%s' "
+		 "&& grep -o 'checkpoint counter [0-9]* taken by the verifier' '%s' | awk '{print $3}' "
+		 ">'%s' && cmp -s '%s' '%s'",
+		 e.d.log, made, e.d.log, taken, made, taken);
+	CU_ASSERT(wait_sh(cmd));
+	(void)tu_sh("echo made: $(cat '%s'); echo taken: $(cat '%s')", made, taken);
+	CU_ASSERT(tu_sh("[ $(wc -l <'%s') -ge 4 ]", made) == 0);
+	CU_ASSERT(tu_sh("grep -q 'missed' '%s'", e.v.log) != 0); /* no gap */
+	/* a kill -9 after the verifier took the last one but before attestd
+	 * recorded that: it is sent again, answered "duplicate", and the
+	 * chain goes on */
+	kill9(&e.d);
+	CU_ASSERT_EQUAL(tu_sh("cd '%s' && awk '{print $1, $2, $3, $4 - 1}' audit-pushed >p.tmp && "
+			      "mv p.tmp audit-pushed",
+			      e.d.state),
+			0);
+	daemon_start(&e.d, "64");
+	snprintf(cmd, sizeof(cmd),
+		 "grep -o 'audit: checkpoint ([a-z]*): counter [0-9]*' '%s' | awk '{print $NF}' >'%s' "
+		 "&& grep -o 'checkpoint counter [0-9]* taken by the verifier' '%s' | awk '{print $3}' "
+		 "| uniq >'%s' && cmp -s '%s' '%s'",
+		 e.d.log, made, e.d.log, taken, made, taken);
+	CU_ASSERT(wait_sh(cmd));
+	CU_ASSERT(tu_sh("grep -q 'refused by the verifier' '%s'", e.d.log) != 0);
+	CU_ASSERT(tu_sh("grep -q 'missed' '%s'", e.v.log) != 0);
+	vfleet_down(&e);
+}
+
+/* ---- 22: the wall clock against the TPM's clock ---- */
+
+static void test_clock_jump_stops_issuance(void)
+{
+	struct daemon d;
+	char a[700], path[800];
+	const char *issue = "{\"op\":\"issue\",\"agent\":\"alpha\",\"ttl\":120}";
+
+	daemon_up(&d);
+	make_agent_binary(&d, "agent-a", NULL, a, sizeof(a));
+	register_agent(&d, "alpha", a, "0");
+	expect_cert(&d, run_agent(NULL, a, d.sock, issue), "alpha");
+	daemon_stop(&d);
+	/* The TPM's clock moves a day ahead while the wall clock does not:
+	 * to the checker that is the wall clock set back a day. (TPM2_ClockSet
+	 * only moves forward; the wall clock of the test machine is left
+	 * alone.) */
+	CU_ASSERT_EQUAL_FATAL(tu_sh(TT "c=$(" T20 "tpm2_readclock | awk '/^ *clock:/ {print $2; "
+				    "exit}') && [ -n \"$c\" ] && " T20 "tpm2_setclock $((c + 86400000))",
+				    d.sw.dir, d.sw.tcti),
+			      0);
+	daemon_start(&d, "64");
+	expect_refused_why(run_agent(NULL, a, d.sock, issue), "ATTEST_E_CLOCK", "went back");
+	CU_ASSERT(file_has(d.log, "clock: wall clock went back"));
+	/* registration stops too; read-only admin ops still work */
+	{
+		cJSON *reply = NULL;
+		char json[1024];
+
+		snprintf(json, sizeof(json), "{\"op\":\"register\",\"name\":\"beta\",\"binary\":"
+			 "\"%s\",\"uids\":[0],\"risk_tier\":\"low\"}", a);
+		TU_ASSERT_ERR(admin_call(&d, json, &reply), ATTEST_E_CLOCK);
+		TU_ASSERT_ERR(admin_call(&d, "{\"op\":\"list\"}", &reply), ATTEST_OK);
+		cJSON_Delete(reply);
+	}
+	/* the operator, having checked the clock, re-baselines */
+	daemon_stop(&d);
+	snprintf(path, sizeof(path), "%s/clock", d.state);
+	CU_ASSERT_EQUAL(unlink(path), 0);
+	daemon_start(&d, "64");
+	expect_cert(&d, run_agent(NULL, a, d.sock, issue), "alpha");
+	daemon_down(&d);
+}
+
+/* ---- 22 and 24: what audit verify and attestd say ---- */
+
+static void test_audit_verify_says_plainly(void)
+{
+	struct tu_tpm sw;
+	struct attest_audit *log = NULL;
+	struct attest_tpm *t = NULL;
+	struct attest_audit_event ev = { .type = "issue", .outcome = "ok" };
+	char dir[700], ak[700], out[700];
+	uint64_t now = (uint64_t)time(NULL);
+
+	tu_tpm_start(&sw);
+	snprintf(dir, sizeof(dir), "%s/audit", sw.dir);
+	snprintf(ak, sizeof(ak), "%s/ak.pem", sw.dir);
+	snprintf(out, sizeof(out), "%s/v.out", sw.dir);
+	CU_ASSERT_EQUAL_FATAL(tu_sh("attestctl audit ak --tcti '%s' --out %s >/dev/null", sw.tcti,
+				    ak), 0);
+	/* records and no checkpoint: nothing is anchored, and it says so */
+	TU_ASSERT_ERR(attest_audit_open(dir, NULL, &log), ATTEST_OK);
+	ev.time = now + 10;
+	TU_ASSERT_ERR(attest_audit_append_event(log, &ev, NULL), ATTEST_OK);
+	ev.time = now + 20;
+	TU_ASSERT_ERR(attest_audit_append_event(log, &ev, NULL), ATTEST_OK);
+	/* the writer's clock set back 5 s */
+	ev.time = now + 15;
+	TU_ASSERT_ERR(attest_audit_append_event(log, &ev, NULL), ATTEST_OK);
+	TU_ASSERT_ERR(attest_audit_sync(log), ATTEST_OK);
+	CU_ASSERT_NOT_EQUAL(tu_sh("attestctl audit verify --log %s --ak %s >%s 2>&1", dir, ak, out),
+			    0);
+	CU_ASSERT(file_has(out, "NOT ANCHORED: no TPM checkpoint covers any of the 4 records"));
+	CU_ASSERT(tu_sh("grep -q 1970 %s", out) != 0);
+	/* anchored now; the step back is reported, where and by how much */
+	CU_ASSERT_FATAL(attest_tpm_open(sw.tcti, &t) == ATTEST_OK);
+	TU_ASSERT_ERR(attest_audit_checkpoint(log, t, NULL), ATTEST_OK);
+	attest_tpm_close(t);
+	attest_audit_close(log);
+	CU_ASSERT_EQUAL(tu_sh("attestctl audit verify --log %s --ak %s >%s 2>&1", dir, ak, out), 0);
+	CU_ASSERT(file_has(out, "OK: records 0..3 are covered by checkpoint counter"));
+	CU_ASSERT(file_has(out, "TIME WENT BACKWARDS: 1 record(s)"));
+	CU_ASSERT(file_has(out, "first: record 3, by up to 5 s"));
+	tu_tpm_stop(&sw);
+}
+
+static void test_torn_tail_logged(void)
+{
+	struct daemon d;
+
+	daemon_up(&d);
+	daemon_stop(&d);
+	/* a crash mid-append: a frame header announcing 256 bytes, and 3 */
+	CU_ASSERT_EQUAL_FATAL(tu_sh("f=$(ls %s/audit/seg-*.log | tail -n 1) && printf "
+				    "'\\000\\000\\001\\000abcdabc' >>\"$f\"",
+				    d.state),
+			      0);
+	daemon_start(&d, "64");
+	daemon_stop(&d);
+	CU_ASSERT(file_has(d.log, "audit: cut a torn tail at start: 11 bytes of seg-"));
+	daemon_down(&d);
+}
+
+/* ---- 24: records unanchored too long stop issuance ---- */
+
+/* daemon_start with extra attestd options (NULL-terminated, at most 6) */
+static void start_with(struct daemon *d, const char *const extra[])
+{
+	char pidfile[700], buf[32];
+	cJSON *reply = NULL;
+	int up = 0;
+
+	d->pid = fork();
+	CU_ASSERT_FATAL(d->pid >= 0);
+	if (d->pid == 0) {
+		const char *argv[32] = { "attestd", "--state", d->state, "--socket", d->sock,
+					 "--admin-socket", d->admin, "--tcti", d->sw.tcti,
+					 "--frame-timeout", "700" };
+		int n = 11;
+		FILE *f = freopen(d->log, "a", stderr);
+
+		(void)f;
+		for (int i = 0; extra[i] != NULL && i < 6; i++)
+			argv[n++] = extra[i];
+		argv[n] = NULL;
+		execvp("attestd", (char *const *)argv);
+		_exit(127);
+	}
+	snprintf(pidfile, sizeof(pidfile), "%s/attestd.pid", d->sw.dir);
+	snprintf(buf, sizeof(buf), "%d\n", (int)d->pid);
+	tu_write(pidfile, buf, strlen(buf));
+	for (int i = 0; i < 400 && !up; i++) {
+		if (access(d->admin, F_OK) == 0 &&
+		    admin_call(d, "{\"op\":\"stats\"}", &reply) == ATTEST_OK)
+			up = 1;
+		cJSON_Delete(reply);
+		reply = NULL;
+		if (!up)
+			usleep(25000);
+	}
+	CU_ASSERT_FATAL(up);
+}
+
+static const char *stat_of(const cJSON *o, const char *k)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+
+	return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+static void test_unanchored_limit(void)
+{
+	struct daemon d;
+	char a[700], json[1024];
+	cJSON *reply = NULL;
+	const char *issue = "{\"op\":\"issue\",\"agent\":\"alpha\",\"ttl\":120}";
+	/* checkpoints an hour apart, records may wait 3 s: the records of a
+	 * registration and an issuance go unanchored past the limit, as when
+	 * checkpoints keep failing */
+	const char *const extra[] = { "--audit-checkpoint", "3600", "--audit-max-unanchored", "3",
+				      NULL };
+
+	daemon_prepare(&d, NULL);
+	tu_enrol_host(d.sw.tcti, d.ca, d.state, "web-01");
+	start_with(&d, extra);
+	make_agent_binary(&d, "agent-a", NULL, a, sizeof(a));
+	register_agent(&d, "alpha", a, "0");
+	expect_cert(&d, run_agent(NULL, a, d.sock, issue), "alpha");
+	TU_ASSERT_ERR(admin_call(&d, "{\"op\":\"stats\"}", &reply), ATTEST_OK);
+	CU_ASSERT_STRING_NOT_EQUAL(stat_of(reply, "audit_unanchored_records"), "0");
+	CU_ASSERT_STRING_EQUAL(stat_of(reply, "audit_max_unanchored_s"), "3");
+	CU_ASSERT_STRING_EQUAL(stat_of(reply, "clock"), "ok");
+	cJSON_Delete(reply);
+	sleep(5);
+	/* past the limit: fail closed, and said why */
+	expect_refused_why(run_agent(NULL, a, d.sock, issue), "ATTEST_E_AUDIT_UNANCHORED",
+			   "unanchored");
+	snprintf(json, sizeof(json), "{\"op\":\"register\",\"name\":\"beta\",\"binary\":"
+		 "\"%s\",\"uids\":[0],\"risk_tier\":\"low\"}", a);
+	TU_ASSERT_ERR(admin_call(&d, json, &reply), ATTEST_E_AUDIT_UNANCHORED);
+	CU_ASSERT_EQUAL(tu_sh("attestctl stats --admin-socket %s >%s/stats.out 2>&1", d.admin,
+			      d.sw.dir),
+			0);
+	CU_ASSERT(tu_sh("grep -Eq '\"audit_unanchored_age_s\":[[:space:]]*\"([3-9]|[1-9][0-9]+)\"' "
+			"%s/stats.out",
+			d.sw.dir) == 0);
+	CU_ASSERT(file_has(d.log, "issue and register stop until a checkpoint succeeds"));
+	/* a checkpoint (here: the one at the next start) anchors them again */
+	daemon_stop(&d);
+	start_with(&d, extra);
+	expect_cert(&d, run_agent(NULL, a, d.sock, issue), "alpha");
+	daemon_down(&d);
+}
+
+int main(void)
+{
+	static const struct tu_test tests[] = {
+		{ "a second attestd or verifier on one state is refused, naming the holder",
+		  test_second_instance_refused },
+		{ "a deleted, truncated or damaged verifier store is refused; a bad row is a 500",
+		  test_damaged_store_refused },
+		{ "TPM dictionary-attack lockout: attestd registers, issues, checkpoints, verifies",
+		  test_lockout_keeps_serving },
+		{ "checkpoints made while the verifier is down survive kill -9 and are sent in order",
+		  test_unsent_checkpoints_survive },
+		{ "wall clock set back against the TPM clock: issuance stops (ATTEST_E_CLOCK)",
+		  test_clock_jump_stops_issuance },
+		{ "audit verify: no checkpoint is NOT ANCHORED; time going back is reported",
+		  test_audit_verify_says_plainly },
+		{ "a torn tail cut at start is logged with its size and segment",
+		  test_torn_tail_logged },
+		{ "records unanchored past --audit-max-unanchored stop issuance; stats show it",
+		  test_unanchored_limit },
+		{ NULL, NULL },
+	};
+
+	return tu_main("faults", tests);
+}
