@@ -263,9 +263,9 @@ pcrs=$(tpm2_pcrread -T "$ATTEST_TCTI" sha256:0,1,2,3,4,5,6,7 |
 	sed -n 's/^ *\([0-7]\) *: 0x\([0-9A-F]*\)$/"\1":"\2"/p' | tr 'A-F' 'a-f' | paste -sd, -)
 printf '{"version":"1","name":"fleet-2026-11","pcrs":{%s}}\n' "$pcrs" >set.json
 run attest-verifier refset sign --key alice.key --kid alice --in set.json --out set.jws
-printf '$ curl %s -d {"jws":...} %s/v1/refsets\n' "$ADMIN" "$VURL"
+printf '$ curl %s -H "Content-Type: application/json" -d {"jws":...} %s/v1/refsets\n' "$ADMIN" "$VURL"
 # shellcheck disable=SC2086
-curl -s $ADMIN -d "{\"jws\":\"$(cat set.jws)\"}" "$VURL/v1/refsets"
+curl -s $ADMIN -H 'Content-Type: application/json' -d "{\"jws\":\"$(cat set.jws)\"}" "$VURL/v1/refsets"
 echo
 
 step "21. attestd pushes quotes (every 2 s) and its agent inventory to the verifier"
