@@ -37,10 +37,24 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) $(HARDEN) $(OPT) -Iinclude -Ilibattest
 LDFLAGS += -pie -Wl,-z,relro,-z,now $(if $(SAN),-fsanitize=address$(comma)undefined)
 comma := ,
 
-LIB_SRC := $(sort $(wildcard libattest/*.c))
+LIB_SRC := $(sort $(wildcard libattest/*/*.c))
+# libattest's folders, lowest first: a file may include or call only its own
+# folder and those before it (scripts/check-cycles.py, run by make check)
+LIB_LAYERS := core tpm x509 measure intent decide audit enrol net attestation
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB_A   := $(BUILD)/libattest.a
 LIB_SO  := $(BUILD)/libattest.so
+# libattest-verify: what a relying party needs (attest_decide, the path rule,
+# intent verification, policy) without ESYS, the TCTI loader, libcurl or
+# libevent: core/, x509/, intent/, decide/ and tpm/ less its ESYS seam.
+LIBV_PKGS := libcrypto libssl libcjson tss2-mu tss2-rc
+LIBV_SRC  := $(filter-out libattest/tpm/tpm.c,$(sort $(wildcard \
+	$(addprefix libattest/,$(addsuffix /*.c,core tpm x509 intent decide)))))
+LIBV_OBJ  := $(LIBV_SRC:%.c=$(BUILD)/obj/%.o)
+LIBV_A    := $(BUILD)/libattest-verify.a
+LIBV_SO   := $(BUILD)/libattest-verify.so
+LIBV_LIBS  = $(shell pkg-config --libs $(LIBV_PKGS) 2>/dev/null)
+PC_FILES  := $(BUILD)/pkgconfig/attest.pc $(BUILD)/pkgconfig/attest-verify.pc
 
 BIN_NAMES := attestctl attest-provision attestd attest-verifier
 BINS      := $(addprefix $(BUILD)/,$(BIN_NAMES))
@@ -68,7 +82,7 @@ BENCH_BINS := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all deps demo check asan bench lint clean test-bins fuzz fuzz-replay
 .SECONDARY:
-all: $(LIB_A) $(LIB_SO) $(BINS) $(TEST_BINS) $(BENCH_BINS) $(EXAMPLE_BINS)
+all: $(LIB_A) $(LIB_SO) $(LIBV_A) $(LIBV_SO) $(PC_FILES) $(BINS) $(TEST_BINS) $(BENCH_BINS) $(EXAMPLE_BINS)
 
 deps:
 	@sh scripts/deps.sh $(DEB_PKGS)
@@ -88,6 +102,33 @@ $(LIB_A): $(LIB_OBJ)
 $(LIB_SO): $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,libattest.so.0 -Wl,-z,relro,-z,now \
 	  $(if $(SAN),-fsanitize=address$(comma)undefined) -o $@ $^ $(LIB_LIBS)
+	ln -sf $(notdir $@) $@.0
+
+$(LIBV_A): $(LIBV_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+# --no-undefined: the relying-party library must resolve from LIBV_PKGS alone
+$(LIBV_SO): $(LIBV_OBJ)
+	$(CC) -shared -Wl,-soname,libattest-verify.so.0 -Wl,-z,relro,-z,now -Wl,--no-undefined \
+	  $(if $(SAN),-fsanitize=address$(comma)undefined) -o $@ $^ $(LIBV_LIBS)
+	ln -sf $(notdir $@) $@.0
+
+# pkg-config files for the build tree (uninstalled): attest, attest-verify;
+# the public headers use OpenSSL's types, so libcrypto is a public Requires
+$(BUILD)/pkgconfig/attest.pc: Makefile
+	@mkdir -p $(dir $@)
+	@printf '%s\n' "libdir=$(abspath $(BUILD))" "includedir=$(abspath include)" "" \
+	  "Name: attest" "Description: attestd's library: TPM, enrolment, attestation, audit, decisions" \
+	  "Version: 0.1" "Requires: libcrypto" "Requires.private: $(filter-out libcrypto,$(LIB_PKGS))" \
+	  "Cflags: -I\$${includedir}" "Libs: -L\$${libdir} -lattest" >$@
+
+$(BUILD)/pkgconfig/attest-verify.pc: Makefile
+	@mkdir -p $(dir $@)
+	@printf '%s\n' "libdir=$(abspath $(BUILD))" "includedir=$(abspath include)" "" \
+	  "Name: attest-verify" "Description: attestd's relying-party library: decisions, path rule, intent" \
+	  "Version: 0.1" "Requires: libcrypto" "Requires.private: $(filter-out libcrypto,$(LIBV_PKGS))" \
+	  "Cflags: -I\$${includedir}" "Libs: -L\$${libdir} -lattest-verify" >$@
 
 $(BUILD)/attestctl: $(ATTESTCTL_SRC:%.c=$(BUILD)/obj/%.o) $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_LIBS)
@@ -126,13 +167,15 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(TESTUTIL_OBJ) $(VERIFIER_OBJ) $(LIB_A
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-test-bins: $(LIB_A) $(LIB_SO) $(BINS) $(TEST_BINS) $(AGENT_BINS) $(EXAMPLE_BINS)
+test-bins: $(LIB_A) $(LIB_SO) $(LIBV_A) $(LIBV_SO) $(PC_FILES) $(BINS) $(TEST_BINS) $(AGENT_BINS) $(EXAMPLE_BINS)
 
 check: deps
 	@sh scripts/check-docs.sh
 	@sh scripts/banned.sh
 	@$(MAKE) --no-print-directory test-bins
 	@$(MAKE) --no-print-directory fuzz-replay
+	@BUILD=$(BUILD) sh scripts/check-verify-lib.sh
+	@python3 scripts/check-cycles.py --layers "$(LIB_LAYERS)" $(BUILD) libattest
 	@BUILD=$(BUILD) sh tests/run-tests.sh $(TEST_BINS)
 
 asan: deps

@@ -23,10 +23,10 @@
 #include "attestctl_audit.h"
 #include "attestctl_host.h"
 #include "cli.h"
-#include "enrol.h"
-#include "json.h"
-#include "tpm.h"
-#include "x509.h"
+#include "enrol/enrol.h"
+#include "core/json.h"
+#include "tpm/tpm.h"
+#include "x509/x509.h"
 
 #define DEFAULT_STATE "/var/lib/attestd"
 #define PATH_CAP 4096

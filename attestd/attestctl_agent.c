@@ -20,10 +20,10 @@
 #include "attest/client.h"
 #include "attest/intent.h"
 #include "attestctl_agent.h"
-#include "client.h"
-#include "fileio.h"
-#include "json.h"
-#include "x509agent.h"
+#include "net/client.h"
+#include "core/fileio.h"
+#include "core/json.h"
+#include "x509/x509agent.h"
 
 #define MAX_LIST 32
 

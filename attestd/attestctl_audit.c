@@ -15,12 +15,12 @@
 
 #include "attest/attest.h"
 #include "attestctl_audit.h"
-#include "audit.h"
-#include "json.h"
-#include "merkle.h"
-#include "templates.h"
-#include "tpm.h"
-#include "tpmsw.h"
+#include "audit/audit.h"
+#include "core/json.h"
+#include "audit/merkle.h"
+#include "tpm/templates.h"
+#include "tpm/tpm.h"
+#include "tpm/tpmsw.h"
 
 static const char *const tcti_help = "TPM TCTI (default $ATTEST_TCTI, else " ATTEST_TPM_DEFAULT_TCTI ")";
 static const char *const log_help = "audit log directory (" DEFAULT_AUDIT_DIR ")";

@@ -11,9 +11,9 @@
 #include "attest/attest.h"
 #include "attestctl_agent.h"
 #include "attestctl_host.h"
-#include "client.h"
-#include "enrol.h"
-#include "hostpush.h"
+#include "net/client.h"
+#include "enrol/enrol.h"
+#include "attestation/hostpush.h"
 
 int host_enroll_https(struct attest_tpm *t, const char *state, const char *host,
 		      const char *token, enum attest_ek_kind kind, const char *root,

@@ -4,8 +4,8 @@
 #define ATTESTCTL_HOST_H
 
 #include "cli.h"
-#include "templates.h"
-#include "tpm.h"
+#include "tpm/templates.h"
+#include "tpm/tpm.h"
 
 /* host enroll --verifier: begin, POST /v1/enrol/request, answer, POST
  * /v1/enrol/response, finish (root pinned as in the file steps). Prints

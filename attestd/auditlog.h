@@ -14,7 +14,7 @@
 
 #include <openssl/x509.h>
 
-#include "audit.h"
+#include "audit/audit.h"
 #include "server.h"
 
 struct event_base;

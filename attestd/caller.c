@@ -20,16 +20,16 @@
 #include <tss2/tss2_mu.h>
 
 #include "daemon.h"
-#include "enrol.h"
-#include "err.h"
-#include "fileio.h"
-#include "json.h"
+#include "enrol/enrol.h"
+#include "core/err.h"
+#include "core/fileio.h"
+#include "core/json.h"
 #include "log.h"
-#include "tpmjson.h"
-#include "tpmpolicy.h"
-#include "tpmsw.h"
-#include "x509.h"
-#include "x509agent.h"
+#include "tpm/tpmjson.h"
+#include "tpm/tpmpolicy.h"
+#include "tpm/tpmsw.h"
+#include "x509/x509.h"
+#include "x509/x509agent.h"
 
 #include "ops.h"
 

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "attest/attest.h"
-#include "fileio.h"
+#include "core/fileio.h"
 
 static const struct cli_prog *cur_prog;
 static const struct cli_cmd *cur_cmd;

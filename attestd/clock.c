@@ -8,10 +8,10 @@
 
 #include "clock.h"
 #include "daemon.h"
-#include "err.h"
-#include "fileio.h"
+#include "core/err.h"
+#include "core/fileio.h"
 #include "log.h"
-#include "tpm.h"
+#include "tpm/tpm.h"
 
 #define CLOCK_FILE "clock"
 

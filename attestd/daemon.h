@@ -12,10 +12,10 @@
 
 #include "attest/intent.h"
 #include "clock.h"
-#include "measure.h"
+#include "measure/measure.h"
 #include "registry.h"
 #include "server.h"
-#include "tpm.h"
+#include "tpm/tpm.h"
 
 #define ATTESTD_HARD_MAX_TTL 3600
 /* default --audit-max-unanchored: 15 checkpoint intervals */

@@ -12,7 +12,7 @@
 #include <tss2/tss2_tpm2_types.h>
 
 #include "daemon.h"
-#include "measure.h"
+#include "measure/measure.h"
 #include "registry.h"
 #include "server.h"
 

@@ -20,13 +20,13 @@
 
 #include "auditlog.h"
 #include "daemon.h"
-#include "enrol.h"
-#include "err.h"
-#include "auditfmt.h"
-#include "fileio.h"
-#include "hostpush.h"
-#include "json.h"
-#include "merkle.h"
+#include "enrol/enrol.h"
+#include "core/err.h"
+#include "audit/auditfmt.h"
+#include "core/fileio.h"
+#include "attestation/hostpush.h"
+#include "core/json.h"
+#include "audit/merkle.h"
 #include "log.h"
 #include "ops.h"
 #include "push.h"
@@ -622,7 +622,7 @@ static int pushed_load(struct attestd_push *p)
 		return r;
 	if (sscanf((const char *)buf, "%33s %llu %llu %llu", idhex, &a, &sz, &h) != 4 ||
 	    strlen(idhex) != 2 * ATTEST_AUDIT_LOG_ID_LEN ||
-	    attest_auditfmt_unhex(idhex, p->acked_log, sizeof(p->acked_log)) != ATTEST_OK) {
+	    attest_unhex(idhex, p->acked_log, sizeof(p->acked_log)) != ATTEST_OK) {
 		free(buf);
 		return attest_fail(ATTEST_E_PARSE, "%s malformed", path);
 	}

@@ -10,15 +10,15 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
-#include "err.h"
-#include "fileio.h"
-#include "json.h"
-#include "measure.h"
+#include "core/err.h"
+#include "core/fileio.h"
+#include "core/json.h"
+#include "measure/measure.h"
 #include "log.h"
 #include "nodump.h"
 #include "registry.h"
-#include "tpmjson.h"
-#include "x509.h"
+#include "tpm/tpmjson.h"
+#include "x509/x509.h"
 
 #define RECORD_CAP (256 * 1024)
 

@@ -17,7 +17,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
-#include "tpm.h"
+#include "tpm/tpm.h"
 
 #define AGENT_MAX_UIDS 16
 #define AGENT_MAX_SCOPES 32

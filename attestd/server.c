@@ -18,13 +18,13 @@
 
 #include "attest/attest.h"
 #include "closer.h"
-#include "err.h"
-#include "fileio.h"
-#include "json.h"
+#include "core/err.h"
+#include "core/fileio.h"
+#include "core/json.h"
 #include "log.h"
-#include "measure.h"
+#include "measure/measure.h"
 #include "server.h"
-#include "wire.h"
+#include "net/wire.h"
 
 struct attestd_server {
 	struct attestd_server_config cfg;

@@ -21,9 +21,9 @@
 
 #include <openssl/evp.h>
 
-#include "audit.h"
-#include "auditfmt.h"
-#include "tpm.h"
+#include "audit/audit.h"
+#include "audit/auditfmt.h"
+#include "tpm/tpm.h"
 #include "testutil.h"
 
 #define N_APPEND 2000

@@ -37,8 +37,8 @@
 #include <tss2/tss2_mu.h>
 
 #include "attest/intent.h"
-#include "x509.h"
-#include "x509agent.h"
+#include "x509/x509.h"
+#include "x509/x509agent.h"
 #include "testutil.h"
 #include "testutil_bench.h"
 #include "testutil_intent.h"

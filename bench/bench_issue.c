@@ -83,9 +83,9 @@
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 
-#include "client.h"
-#include "tpm.h"
-#include "tpmpolicy.h"
+#include "net/client.h"
+#include "tpm/tpm.h"
+#include "tpm/tpmpolicy.h"
 #include "testutil_daemon.h"
 
 #define STRICT_N 100

@@ -20,7 +20,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "json.h"
+#include "core/json.h"
 
 #define DOC_BYTES (256 * 1024)
 #define ROUNDS 9

@@ -33,11 +33,11 @@
 #include <tss2/tss2_mu.h>
 
 #include "check_quote.h"
-#include "json.h"
-#include "quote.h"
-#include "refset.h"
+#include "core/json.h"
+#include "attestation/quote.h"
+#include "attestation/refset.h"
 #include "testutil.h"
-#include "tpm.h"
+#include "tpm/tpm.h"
 
 #define ECDSA_N 4000
 #define APPRAISE_N 4000

@@ -58,10 +58,10 @@
 #include <openssl/rand.h>
 #include <tss2/tss2_mu.h>
 
-#include "enrol.h"
-#include "templates.h"
-#include "tpm.h"
-#include "tpmsw.h"
+#include "enrol/enrol.h"
+#include "tpm/templates.h"
+#include "tpm/tpm.h"
+#include "tpm/tpmsw.h"
 #include "../tests/unit/testutil.h"
 
 #define ENROL_N 20

@@ -7,7 +7,7 @@
  *                   --verifier-ca ca.pem --caller-cert c.pem --caller-key c.key
  *                   [--workers N] [--help]
  *
- * HTTPS on libattest/httpd.h: TLS 1.3 only (1.2 sends client certificates
+ * HTTPS on libattest/net/httpd.h: TLS 1.3 only (1.2 sends client certificates
  * in clear), a client certificate is required at the handshake, its chain
  * must verify to --fleet-root and pass attestd's path rule
  * (attest_x509_verify_cb). GET /records/<path> is action "read", POST is
@@ -36,11 +36,11 @@
 
 #include "attest/attest.h"
 #include "attest/verify.h"
-#include "err.h"
-#include "httpc.h"
-#include "httpd.h"
-#include "json.h"
-#include "x509agent.h"
+#include "core/err.h"
+#include "net/httpc.h"
+#include "net/httpd.h"
+#include "core/json.h"
+#include "x509/x509agent.h"
 
 #define RECORD_PATH_MAX 200     /* bytes after /records/ */
 #define WRITE_BODY_MAX (16 * 1024)

@@ -18,9 +18,9 @@
 
 #include "../attestd/cli.h"
 #include "attest/attest.h"
-#include "enrol.h"
-#include "json.h"
-#include "x509.h"
+#include "enrol/enrol.h"
+#include "core/json.h"
+#include "x509/x509.h"
 
 #define EK_CERT_FILE_CAP (16 * 1024)
 

@@ -13,7 +13,7 @@ if grep -nE '\battest_fail(_tss|_ossl)?[[:space:]]*\(.*attest_errdetail[[:space:
 	exit 1
 fi
 # libattest never prints or exits
-if grep -nE '\b(exit|abort|printf|puts)[[:space:]]*\(|fprintf[[:space:]]*\((stdout|stderr)' libattest/*.c; then
+if grep -nE '\b(exit|abort|printf|puts)[[:space:]]*\(|fprintf[[:space:]]*\((stdout|stderr)' libattest/*/*.c; then
 	echo "banned.sh: libattest must not print or exit" >&2
 	exit 1
 fi

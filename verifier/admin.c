@@ -7,8 +7,8 @@
 #include <event2/buffer.h>
 #include <event2/keyvalq_struct.h>
 
-#include "err.h"
-#include "json.h"
+#include "core/err.h"
+#include "core/json.h"
 #include "vsrv.h"
 
 /* ---- admin ---- */

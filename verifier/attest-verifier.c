@@ -9,7 +9,7 @@
 
 #include "check_quote.h"
 #include "../attestd/cli.h"
-#include "fileio.h"
+#include "core/fileio.h"
 #include "policy_cli.h"
 #include "refset_cli.h"
 #include "server.h"

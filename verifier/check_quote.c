@@ -13,9 +13,9 @@
 
 #include "check_quote.h"
 #include "../attestd/cli.h"
-#include "err.h"
-#include "fileio.h"
-#include "json.h"
+#include "core/err.h"
+#include "core/fileio.h"
+#include "core/json.h"
 
 #define PEM_MAX (16 * 1024)
 #define MSG_MAX (sizeof(((TPM2B_ATTEST *)0)->attestationData))

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "quote.h"
+#include "attestation/quote.h"
 
 /* argv[0] == "check-quote". Prints a verdict line; returns 0 accepted,
  * 1 refused (error name and reason printed), 2 usage error. */

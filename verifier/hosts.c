@@ -8,13 +8,13 @@
 #include <openssl/rand.h>
 #include <tss2/tss2_mu.h>
 
-#include "auditfmt.h"
-#include "err.h"
-#include "json.h"
-#include "merkle.h"
-#include "quote.h"
+#include "audit/auditfmt.h"
+#include "core/err.h"
+#include "core/json.h"
+#include "audit/merkle.h"
+#include "attestation/quote.h"
 #include "vsrv.h"
-#include "x509.h"
+#include "x509/x509.h"
 
 /* ---- host endpoints ---- */
 
@@ -478,7 +478,7 @@ void vs_checkpoint(struct vsrv *s, struct evhttp_request *req)
 	if (have) {
 		uint8_t root1[32];
 
-		if (attest_auditfmt_unhex(lroot, root1, sizeof(root1)) != ATTEST_OK) {
+		if (attest_unhex(lroot, root1, sizeof(root1)) != ATTEST_OK) {
 			r = attest_fail(ATTEST_E_STORE_DAMAGED, "stored root malformed");
 			goto out;
 		}

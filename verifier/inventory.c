@@ -7,12 +7,12 @@
 #include <openssl/x509v3.h>
 #include <tss2/tss2_mu.h>
 
-#include "agentev.h"
-#include "err.h"
-#include "json.h"
+#include "decide/agentev.h"
+#include "core/err.h"
+#include "core/json.h"
 #include "vsrv.h"
-#include "x509.h"
-#include "x509agent.h"
+#include "x509/x509.h"
+#include "x509/x509agent.h"
 
 /* ---- inventory reports ---- */
 

@@ -11,7 +11,7 @@
 
 #include "attest/policy.h"
 #include "../attestd/cli.h"
-#include "json.h"
+#include "core/json.h"
 
 #define REQ_STRS_MAX ATTEST_POLICY_LIST_MAX
 

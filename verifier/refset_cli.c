@@ -8,11 +8,11 @@
 #include <openssl/pem.h>
 
 #include "../attestd/cli.h"
-#include "err.h"
-#include "fileio.h"
-#include "json.h"
+#include "core/err.h"
+#include "core/fileio.h"
+#include "core/json.h"
 #include "refset_cli.h"
-#include "x509.h"
+#include "x509/x509.h"
 
 #define PEM_MAX (16 * 1024)
 

@@ -8,7 +8,7 @@
 
 #include <stddef.h>
 
-#include "refset.h"
+#include "attestation/refset.h"
 
 /* argv[0] == "refset", argv[1] the subcommand. Exit 0 / 1 / 2. */
 int vf_cmd_refset(int argc, char **argv);

@@ -19,8 +19,8 @@
 
 #include <sqlite3.h>
 
-#include "err.h"
-#include "fileio.h"
+#include "core/err.h"
+#include "core/fileio.h"
 #include "store.h"
 
 #define BUSY_TIMEOUT_MS 5000

@@ -9,10 +9,10 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
-#include "err.h"
-#include "fileio.h"
+#include "core/err.h"
+#include "core/fileio.h"
 #include "tlsca.h"
-#include "x509.h"
+#include "x509/x509.h"
 
 static int path_of(char *out, size_t n, const char *state, const char *file)
 {

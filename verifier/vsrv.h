@@ -21,13 +21,13 @@
 #include "attest/decide.h"
 #include "attest/intent.h"
 #include "attest/policy.h"
-#include "audit.h"
-#include "enrol.h"
-#include "httpd.h"
-#include "refset.h"
+#include "audit/audit.h"
+#include "enrol/enrol.h"
+#include "net/httpd.h"
+#include "attestation/refset.h"
 #include "server.h"
 #include "store.h"
-#include "tpm.h"
+#include "tpm/tpm.h"
 
 #define BODY_MAX (256 * 1024)
 #define DECIDE_BODY_MAX (64 * 1024)

@@ -23,12 +23,12 @@
 
 #include <openssl/evp.h>
 
-#include "enrol.h"
+#include "enrol/enrol.h"
 #include "fuzz_fixture.h"
-#include "json.h"
-#include "tpmjson.h"
-#include "tpmsw.h"
-#include "x509.h"
+#include "core/json.h"
+#include "tpm/tpmjson.h"
+#include "tpm/tpmsw.h"
+#include "x509/x509.h"
 
 static struct {
 	struct attest_ca *ca;

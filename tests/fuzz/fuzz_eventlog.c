@@ -1,4 +1,4 @@
-/* fuzz_eventlog.c - libFuzzer target for libattest/eventlog.c:
+/* fuzz_eventlog.c - libFuzzer target for libattest/attestation/eventlog.c:
  *   attest_eventlog_parse on the raw input (the TCG crypto-agile log a host
  *   sends with its quote), then on an accepted log attest_eventlog_next over
  *   every event and attest_eventlog_replay.
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "eventlog.h"
+#include "attestation/eventlog.h"
 #include "fuzz_fixture.h"
 
 static void check(int ok, const char *what)

@@ -16,8 +16,8 @@
 #include <tss2/tss2_mu.h>
 
 #include "fuzz_fixture.h"
-#include "templates.h"
-#include "tpmsw.h"
+#include "tpm/templates.h"
+#include "tpm/tpmsw.h"
 
 /* Test-only keys (openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256). */
 static const char *const key_pem[FZ_KEY_COUNT] = {

@@ -1,4 +1,4 @@
-/* fuzz_json.c - libFuzzer target for libattest/json.c:
+/* fuzz_json.c - libFuzzer target for libattest/core/json.c:
  *   attest_json_parse (cap 64 KiB, as for enrolment messages), then on the
  *   parsed object attest_json_only, attest_json_str, attest_json_b64,
  *   attest_json_u64 and the tpmjson getters (attest_json_get_TPM2B_PUBLIC,
@@ -13,8 +13,8 @@
 #include <string.h>
 
 #include "fuzz_fixture.h"
-#include "json.h"
-#include "tpmjson.h"
+#include "core/json.h"
+#include "tpm/tpmjson.h"
 
 #define MSG_CAP (64 * 1024)
 

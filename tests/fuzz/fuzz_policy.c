@@ -1,4 +1,4 @@
-/* fuzz_policy.c - libFuzzer target for libattest/policy.c:
+/* fuzz_policy.c - libFuzzer target for libattest/decide/policy.c:
  *   attest_policy_load on the input up to its first NUL byte (all of it when
  *   there is none); when it loads, attest_policy_eval on a fixed set of
  *   requests and on requests whose resource and action come from the bytes

@@ -19,11 +19,11 @@
 
 #include <openssl/evp.h>
 
-#include "enrol.h"
-#include "evidence.h"
+#include "enrol/enrol.h"
+#include "tpm/evidence.h"
 #include "fuzz_fixture.h"
-#include "templates.h"
-#include "tpmsw.h"
+#include "tpm/templates.h"
+#include "tpm/tpmsw.h"
 
 static struct {
 	int ready;

@@ -18,14 +18,14 @@
 
 #include <openssl/x509.h>
 
-#include "enrol.h"
+#include "enrol/enrol.h"
 #include "fuzz_fixture.h"
-#include "json.h"
-#include "templates.h"
-#include "eventlog.h"
-#include "tpmjson.h"
-#include "tpmsw.h"
-#include "x509.h"
+#include "core/json.h"
+#include "tpm/templates.h"
+#include "attestation/eventlog.h"
+#include "tpm/tpmjson.h"
+#include "tpm/tpmsw.h"
+#include "x509/x509.h"
 
 static const char *outdir;
 

@@ -8,7 +8,7 @@
  * RESEARCH read of patient 123: not the TREATMENT read (exempt, listed with
  * --include-exempt), not the denied research reads of 123 (no consent,
  * psychotherapy notes, outside the grant), not patient 456's disclosure.
- * Targets: libattest/auditreport.c, attestd/attestctl_audit.c (report),
+ * Targets: libattest/audit/auditreport.c, attestd/attestctl_audit.c (report),
  * verifier/server.c (the decision's audit record). */
 #include <stdio.h>
 #include <stdlib.h>

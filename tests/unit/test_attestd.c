@@ -17,10 +17,10 @@
 
 #include <cjson/cJSON.h>
 
-#include "client.h"
-#include "json.h"
-#include "tpm.h"
-#include "wire.h"
+#include "net/client.h"
+#include "core/json.h"
+#include "tpm/tpm.h"
+#include "net/wire.h"
 #include "testutil.h"
 #include "testutil_daemon.h"
 

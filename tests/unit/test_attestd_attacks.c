@@ -35,10 +35,10 @@
 #include <openssl/x509v3.h>
 
 #include "attest/verify.h"
-#include "client.h"
-#include "tpm.h"
-#include "json.h"
-#include "wire.h"
+#include "net/client.h"
+#include "tpm/tpm.h"
+#include "core/json.h"
+#include "net/wire.h"
 #include "testutil.h"
 #include "testutil_daemon.h"
 

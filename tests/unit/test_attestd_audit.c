@@ -19,8 +19,8 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
-#include "audit.h"
-#include "json.h"
+#include "audit/audit.h"
+#include "core/json.h"
 #include "testutil.h"
 #include "testutil_daemon.h"
 #include "testutil_verifier.h"

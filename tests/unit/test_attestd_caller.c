@@ -31,8 +31,8 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
-#include "err.h"
-#include "x509agent.h"
+#include "core/err.h"
+#include "x509/x509agent.h"
 #include "testutil.h"
 #include "testutil_daemon.h"
 

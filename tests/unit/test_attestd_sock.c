@@ -29,8 +29,8 @@
 #include <cjson/cJSON.h>
 
 #include "attest/attest.h"
-#include "json.h"
-#include "wire.h"
+#include "core/json.h"
+#include "net/wire.h"
 #include "testutil.h"
 #include "testutil_daemon.h"
 

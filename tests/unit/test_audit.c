@@ -21,10 +21,10 @@
 
 #include <tss2/tss2_tpm2_types.h>
 
-#include "audit.h"
-#include "auditfmt.h"
-#include "merkle.h"
-#include "tpm.h"
+#include "audit/audit.h"
+#include "audit/auditfmt.h"
+#include "audit/merkle.h"
+#include "tpm/tpm.h"
 #include "testutil.h"
 
 #define NV_TEST ATTEST_AUDIT_NV_INDEX

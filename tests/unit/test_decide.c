@@ -7,7 +7,7 @@
  * TPM part: attestd on swtpm issues a real agent leaf chain; the evidence
  * check runs against the host's enrolled AK from the fleet CA, and fails
  * with the registration's UUID or measurement changed and with another
- * TPM's AK (a second swtpm with a new endorsement seed). Targets: attest_decider_*, attest_decide (libattest/decide.c). */
+ * TPM's AK (a second swtpm with a new endorsement seed). Targets: attest_decider_*, attest_decide (libattest/decide/decide.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,9 +20,9 @@
 
 #include "attest/decide.h"
 #include "attest/policy.h"
-#include "enrol.h"
-#include "tpm.h"
-#include "tpmsw.h"
+#include "enrol/enrol.h"
+#include "tpm/tpm.h"
+#include "tpm/tpmsw.h"
 #include "testutil.h"
 #include "testutil_daemon.h"
 #include "testutil_intent.h"

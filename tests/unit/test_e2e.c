@@ -4,7 +4,7 @@
  * mTLS and is allowed; operator approval, agent revocation, a boot PCR
  * change (denied within one push interval) and host revocation deny it,
  * each with its reason; a leaf from a host of another fleet is refused.
- * Targets: verifier/server.c, libattest/decide.c, examples/resource_server.c,
+ * Targets: verifier/server.c, libattest/decide/decide.c, examples/resource_server.c,
  * attestd/push.c. */
 #include <signal.h>
 #include <stdio.h>
@@ -14,12 +14,12 @@
 
 #include <CUnit/CUnit.h>
 
-#include "enrol.h"
-#include "json.h"
+#include "enrol/enrol.h"
+#include "core/json.h"
 #include "testutil.h"
 #include "testutil_daemon.h"
 #include "testutil_verifier.h"
-#include "tpm.h"
+#include "tpm/tpm.h"
 
 #define AGENT "spiffe://fleet.example/host/web-01/agent/scribe"
 

@@ -15,12 +15,12 @@
 #include <openssl/pem.h>
 #include <tss2/tss2_mu.h>
 
-#include "enrol.h"
-#include "fileio.h"
-#include "json.h"
-#include "tpm.h"
-#include "tpmjson.h"
-#include "tpmsw.h"
+#include "enrol/enrol.h"
+#include "core/fileio.h"
+#include "core/json.h"
+#include "tpm/tpm.h"
+#include "tpm/tpmjson.h"
+#include "tpm/tpmsw.h"
 #include "testutil.h"
 
 struct env {

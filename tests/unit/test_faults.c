@@ -2,10 +2,10 @@
  * service (issue 10, "Faults"): a second attestd or verifier on the same
  * state; a damaged verifier store; TPM dictionary-attack lockout; a missed
  * checkpoint; clock jumps; records left unanchored.
- * Targets: libattest/fileio.c (attest_lock_file), libattest/audit.c,
+ * Targets: libattest/core/fileio.c (attest_lock_file), libattest/audit/audit.c,
  * attestd/daemon.c, verifier/server.c, verifier/store_sqlite.c,
- * libattest/templates.c, attestd/auditlog.c, attestd/push.c,
- * attestd/issue.c, libattest/auditverify.c. */
+ * libattest/tpm/templates.c, attestd/auditlog.c, attestd/push.c,
+ * attestd/issue.c, libattest/audit/auditverify.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -20,10 +20,10 @@
 #include <cjson/cJSON.h>
 #include <sqlite3.h>
 
-#include "audit.h"
-#include "fileio.h"
+#include "audit/audit.h"
+#include "core/fileio.h"
 #include "testutil.h"
-#include "tpm.h"
+#include "tpm/tpm.h"
 #include "testutil_daemon.h"
 #include "testutil_verifier.h"
 

@@ -9,10 +9,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "err.h"
-#include "fileio.h"
-#include "json.h"
-#include "x509.h"
+#include "core/err.h"
+#include "core/fileio.h"
+#include "core/json.h"
+#include "x509/x509.h"
 #include "testutil.h"
 
 static int kill_at;

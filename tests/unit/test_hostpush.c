@@ -5,7 +5,7 @@
  * local quote/PCR consistency check on swtpm, the push schedule, and
  * attestd with --verifier at a port where nobody listens: issuance goes on,
  * `attestctl host attest` fails with the transport error.
- * Targets: libattest/hostpush.c, attestd/push.c, attestd/attestd.c options. */
+ * Targets: libattest/attestation/hostpush.c, attestd/push.c, attestd/attestd.c options. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,14 +19,14 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
-#include "evidence.h"
-#include "hostpush.h"
-#include "json.h"
-#include "tpm.h"
-#include "tpmjson.h"
-#include "tpmsw.h"
-#include "x509.h"
-#include "x509agent.h"
+#include "tpm/evidence.h"
+#include "attestation/hostpush.h"
+#include "core/json.h"
+#include "tpm/tpm.h"
+#include "tpm/tpmjson.h"
+#include "tpm/tpmsw.h"
+#include "x509/x509.h"
+#include "x509/x509agent.h"
 #include "testutil.h"
 #include "testutil_daemon.h"
 

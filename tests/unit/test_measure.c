@@ -23,7 +23,7 @@
 
 #include <openssl/evp.h>
 
-#include "measure.h"
+#include "measure/measure.h"
 #include "testutil.h"
 
 /* Test seam in measure.c (not in measure.h): lookups the cache answered. */

@@ -16,7 +16,7 @@
 
 #include <openssl/evp.h>
 
-#include "merkle.h"
+#include "audit/merkle.h"
 #include "testutil.h"
 
 static const struct {

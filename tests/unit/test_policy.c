@@ -11,7 +11,7 @@
 #include <openssl/evp.h>
 
 #include "attest/policy.h"
-#include "json.h"
+#include "core/json.h"
 #include "policy_cli.h"
 #include "testutil.h"
 

@@ -3,7 +3,7 @@
  * host trusted, `attestctl host attest` relays the verdict, --renew installs
  * a new host CA certificate, the inventory is reported, and after PCR 0 is
  * extended the next push is untrusted with ATTEST_E_PCR_MISMATCH.
- * Targets: attestd/push.c, attestd/attestctl_host.c, libattest/hostpush.c. */
+ * Targets: attestd/push.c, attestd/attestctl_host.c, libattest/attestation/hostpush.c. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,9 +14,9 @@
 #include <cjson/cJSON.h>
 #include <openssl/sha.h>
 
-#include "enrol.h"
-#include "json.h"
-#include "tpm.h"
+#include "enrol/enrol.h"
+#include "core/json.h"
+#include "tpm/tpm.h"
 #include "testutil.h"
 #include "testutil_daemon.h"
 #include "testutil_verifier.h"

@@ -14,12 +14,12 @@
 #include <openssl/ec.h>
 #include <tss2/tss2_mu.h>
 
-#include "eventlog.h"
-#include "json.h"
-#include "quote.h"
-#include "refset.h"
-#include "tpm.h"
-#include "tpmsw.h"
+#include "attestation/eventlog.h"
+#include "core/json.h"
+#include "attestation/quote.h"
+#include "attestation/refset.h"
+#include "tpm/tpm.h"
+#include "tpm/tpmsw.h"
 #include "testutil.h"
 
 #define BOOT 0x0000ffu /* PCRs 0-7 */

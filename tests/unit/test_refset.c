@@ -11,10 +11,10 @@
 #include <openssl/pem.h>
 #include <tss2/tss2_tpm2_types.h>
 
-#include "eventlog.h"
-#include "json.h"
-#include "jws.h"
-#include "refset.h"
+#include "attestation/eventlog.h"
+#include "core/json.h"
+#include "core/jws.h"
+#include "attestation/refset.h"
 #include "refset_cli.h"
 #include "testutil.h"
 

@@ -25,8 +25,8 @@
 #include <event2/thread.h>
 
 #include "attest/attest.h"
-#include "httpd.h"
-#include "json.h"
+#include "net/httpd.h"
+#include "core/json.h"
 #include "testutil.h"
 #include "testutil_daemon.h"
 

@@ -8,9 +8,9 @@
 
 #include <openssl/evp.h>
 
-#include "tpm.h"
-#include "tpmpolicy.h"
-#include "tpmsw.h"
+#include "tpm/tpm.h"
+#include "tpm/tpmpolicy.h"
+#include "tpm/tpmsw.h"
 #include "testutil.h"
 
 #define AGENT_PCR 23

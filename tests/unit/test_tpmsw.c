@@ -1,4 +1,4 @@
-/* test_tpmsw.c - unit tests for libattest/tpmsw.c.
+/* test_tpmsw.c - unit tests for libattest/tpm/tpmsw.c.
  *
  * The MakeCredential tests decrypt the credential again with a software
  * ActivateCredential written here from the spec (HMAC-based KDFa loop,
@@ -23,7 +23,7 @@
 
 #include <tss2/tss2_mu.h>
 
-#include "tpmsw.h"
+#include "tpm/tpmsw.h"
 
 static const uint8_t identity_label[] = "IDENTITY"; /* 9 bytes with NUL */
 

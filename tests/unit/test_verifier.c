@@ -22,13 +22,13 @@
 
 #include <tss2/tss2_mu.h>
 
-#include "enrol.h"
-#include "audit.h"
-#include "merkle.h"
-#include "json.h"
+#include "enrol/enrol.h"
+#include "audit/audit.h"
+#include "audit/merkle.h"
+#include "core/json.h"
 #include "testutil.h"
 #include "testutil_verifier.h"
-#include "tpm.h"
+#include "tpm/tpm.h"
 
 #define BOOT_MASK 0xffu
 

@@ -22,11 +22,11 @@
 #include <tss2/tss2_mu.h>
 
 #include "attest/verify.h"
-#include "enrol.h"
-#include "tpm.h"
-#include "tpmpolicy.h"
-#include "tpmsw.h"
-#include "x509agent.h"
+#include "enrol/enrol.h"
+#include "tpm/tpm.h"
+#include "tpm/tpmpolicy.h"
+#include "tpm/tpmsw.h"
+#include "x509/x509agent.h"
 #include "testutil.h"
 
 #define AGENT_PCR 23

@@ -15,9 +15,9 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
-#include "client.h"
-#include "x509agent.h"
-#include "tpm.h"
+#include "net/client.h"
+#include "x509/x509agent.h"
+#include "tpm/tpm.h"
 #include "testutil_daemon.h"
 
 

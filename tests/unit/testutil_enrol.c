@@ -5,8 +5,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "enrol.h"
-#include "tpm.h"
+#include "enrol/enrol.h"
+#include "tpm/tpm.h"
 #include "testutil.h"
 
 #define CHECK(expr_, what_)                                                        \

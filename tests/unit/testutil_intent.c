@@ -4,9 +4,9 @@
 #include <openssl/core_names.h>
 #include <tss2/tss2_mu.h>
 
-#include "templates.h"
-#include "tpmpolicy.h"
-#include "tpmsw.h"
+#include "tpm/templates.h"
+#include "tpm/tpmpolicy.h"
+#include "tpm/tpmsw.h"
 #include "testutil_intent.h"
 
 struct intent_fleet fx;

@@ -29,7 +29,7 @@
 #include <openssl/x509.h>
 
 #include "attest/intent.h"
-#include "x509agent.h"
+#include "x509/x509agent.h"
 #include "testutil.h"
 
 #define TD "fleet.example"

@@ -8,8 +8,8 @@
 
 #include <CUnit/CUnit.h>
 
-#include "enrol.h"
-#include "httpc.h"
+#include "enrol/enrol.h"
+#include "net/httpc.h"
 #include "testutil.h"
 #include "testutil_daemon.h"
 #include "testutil_verifier.h"
