@@ -33,7 +33,7 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 LIB_LIBS   = $(shell pkg-config --libs $(LIB_PKGS) 2>/dev/null)
 CFLAGS  ?=
-CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) $(HARDEN) $(OPT) -Iinclude -Ilibattest $(PKG_CFLAGS)
+CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) $(HARDEN) $(OPT) -Iinclude -Ilibattest -Icli $(PKG_CFLAGS)
 LDFLAGS += -pie -Wl,-z,relro,-z,now $(if $(SAN),-fsanitize=address$(comma)undefined)
 comma := ,
 
@@ -58,7 +58,7 @@ PC_FILES  := $(BUILD)/pkgconfig/attest.pc $(BUILD)/pkgconfig/attest-verify.pc
 
 BIN_NAMES := attestctl attest-provision attestd attest-verifier
 BINS      := $(addprefix $(BUILD)/,$(BIN_NAMES))
-CLI_SRC       := attestd/cli.c
+CLI_SRC       := cli/cli.c
 ATTESTD_SRC   := attestd/attestd.c attestd/server.c attestd/daemon.c attestd/request.c \
 	attestd/register.c attestd/caller.c attestd/signers.c attestd/issue.c attestd/registry.c \
 	attestd/log.c attestd/push.c attestd/auditlog.c attestd/closer.c \

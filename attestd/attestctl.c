@@ -34,18 +34,6 @@
 static const char *const tcti_help =
 	"TPM TCTI (default $ATTEST_TCTI, else " ATTEST_TPM_DEFAULT_TCTI ")";
 
-static int open_tpm(const char *tcti, struct attest_tpm **t)
-{
-	const char *conf = tcti != NULL ? tcti : getenv("ATTEST_TCTI");
-	int r;
-
-	if (conf != NULL && conf[0] == '\0')
-		conf = NULL;
-	if ((r = attest_tpm_open(conf, t)) != ATTEST_OK)
-		return cli_fail(r, "open TPM %s", conf != NULL ? conf : ATTEST_TPM_DEFAULT_TCTI);
-	return CLI_EXIT_OK;
-}
-
 /* Status lines go to stdout unless stdout carries the message itself. */
 static FILE *info(const char *out) { return out != NULL && strcmp(out, "-") == 0 ? stderr : stdout; }
 
@@ -61,7 +49,7 @@ static int enrol_begin(const char *state, const char *host, const char *token, c
 		return cli_usage_error("--ek: \"%s\" is not rsa2048, p256 or p384", ek);
 	if (token == NULL && (token = getenv("ATTEST_JOIN_TOKEN")) != NULL && token[0] == '\0')
 		token = NULL;
-	if ((r = open_tpm(tcti, &t)) != CLI_EXIT_OK)
+	if ((r = cli_open_tpm(tcti, &t)) != CLI_EXIT_OK)
 		return r;
 	r = attest_host_enrol_begin(t, state, host, token, kind, &req);
 	attest_tpm_close(t);
@@ -89,7 +77,7 @@ static int host_answer(host_answer_fn fn, const char *state, const char *in, con
 
 	if ((r = cli_read(in, ATTEST_ENROL_MSG_CAP, &msg, &len)) != CLI_EXIT_OK)
 		return r;
-	if ((r = open_tpm(tcti, &t)) != CLI_EXIT_OK)
+	if ((r = cli_open_tpm(tcti, &t)) != CLI_EXIT_OK)
 		goto out;
 	if ((r = fn(t, state, msg, len, &resp)) != ATTEST_OK) {
 		r = cli_fail(r, "answer challenge %s", in);
@@ -156,7 +144,7 @@ static int cmd_enroll(const struct cli_cmd *cmd, int argc, char **argv)
 			return cli_usage_error("--ek: \"%s\" is not rsa2048, p256 or p384", ek);
 		if (token == NULL && (token = getenv("ATTEST_JOIN_TOKEN")) != NULL && token[0] == '\0')
 			token = NULL;
-		if ((r = open_tpm(tcti, &t)) != CLI_EXIT_OK)
+		if ((r = cli_open_tpm(tcti, &t)) != CLI_EXIT_OK)
 			return r;
 		r = host_enroll_https(t, state, host, token, kind, root, url, vca);
 		attest_tpm_close(t);
@@ -324,7 +312,7 @@ static int cmd_tpm_info(const struct cli_cmd *cmd, int argc, char **argv)
 	int r, status = CLI_EXIT_OK;
 
 	if ((r = cli_parse(cmd, opts, argc, argv)) != CLI_PARSED ||
-	    (r = open_tpm(tcti, &t)) != CLI_EXIT_OK)
+	    (r = cli_open_tpm(tcti, &t)) != CLI_EXIT_OK)
 		return r;
 	printf("EK certificates:\n");
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {

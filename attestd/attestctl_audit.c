@@ -25,34 +25,6 @@
 static const char *const tcti_help = "TPM TCTI (default $ATTEST_TCTI, else " ATTEST_TPM_DEFAULT_TCTI ")";
 static const char *const log_help = "audit log directory (" DEFAULT_AUDIT_DIR ")";
 
-static int audit_open_tpm(const char *tcti, struct attest_tpm **t)
-{
-	const char *conf = tcti != NULL ? tcti : getenv("ATTEST_TCTI");
-	int r;
-
-	if (conf != NULL && conf[0] == '\0')
-		conf = NULL;
-	if ((r = attest_tpm_open(conf, t)) != ATTEST_OK)
-		return cli_fail(r, "open TPM %s", conf != NULL ? conf : ATTEST_TPM_DEFAULT_TCTI);
-	return CLI_EXIT_OK;
-}
-
-/* Strict unsigned decimal. */
-static int parse_u64(const char *opt, const char *s, uint64_t *out)
-{
-	char *end = NULL;
-	unsigned long long v;
-
-	if (s[0] < '0' || s[0] > '9')
-		return cli_usage_error("--%s: \"%s\" is not a number", opt, s);
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0')
-		return cli_usage_error("--%s: \"%s\" is not a number", opt, s);
-	*out = v;
-	return CLI_PARSED;
-}
-
 /* YYYY-MM-DD (UTC; end of that day when end_of_day) or Unix seconds. */
 static int parse_date(const char *opt, const char *s, int end_of_day, uint64_t *out)
 {
@@ -65,7 +37,7 @@ static int parse_date(const char *opt, const char *s, int end_of_day, uint64_t *
 	if (s == NULL)
 		return CLI_PARSED;
 	if (strchr(s, '-') == NULL)
-		return parse_u64(opt, s, out);
+		return cli_u64(opt, s, out);
 	memset(&tm, 0, sizeof(tm));
 	if (sscanf(s, "%4d-%2d-%2d", &y, &m, &d) != 3 || y < 1970 || m < 1 || m > 12 || d < 1 ||
 	    d > 31)
@@ -160,7 +132,7 @@ int cmd_audit_ak(const struct cli_cmd *cmd, int argc, char **argv)
 	int r;
 
 	if ((r = cli_parse(cmd, opts, argc, argv)) != CLI_PARSED ||
-	    (r = audit_open_tpm(tcti, &t)) != CLI_EXIT_OK)
+	    (r = cli_open_tpm(tcti, &t)) != CLI_EXIT_OK)
 		return r;
 	if ((r = attest_tpm_ak_public(t, &ak)) != ATTEST_OK ||
 	    (r = attest_tpm_pub_to_pkey(&ak, &pk)) != ATTEST_OK) {
@@ -204,7 +176,7 @@ int cmd_audit_verify(const struct cli_cmd *cmd, int argc, char **argv)
 		return r;
 	if (dir == NULL)
 		dir = DEFAULT_AUDIT_DIR;
-	if ((online != NULL || ak_path == NULL) && (r = audit_open_tpm(tcti, &t)) != CLI_EXIT_OK)
+	if ((online != NULL || ak_path == NULL) && (r = cli_open_tpm(tcti, &t)) != CLI_EXIT_OK)
 		return r;
 	if ((r = load_ak(ak_path, t, &ak)) != CLI_EXIT_OK)
 		goto out;
@@ -348,8 +320,8 @@ int cmd_audit_prove(const struct cli_cmd *cmd, int argc, char **argv)
 		dir = DEFAULT_AUDIT_DIR;
 	if ((inc != NULL) == (cons != NULL))
 		return cli_usage_error("give exactly one of --inclusion or --consistency");
-	if ((r = parse_u64("size", size_s, &size)) != CLI_PARSED ||
-	    (r = parse_u64(inc ? "inclusion" : "consistency", inc ? inc : cons, &a)) != CLI_PARSED)
+	if ((r = cli_u64("size", size_s, &size)) != CLI_PARSED ||
+	    (r = cli_u64(inc ? "inclusion" : "consistency", inc ? inc : cons, &a)) != CLI_PARSED)
 		return r;
 	if ((r = attest_audit_leaves(dir, &leaves, &n)) != ATTEST_OK ||
 	    (r = attest_audit_checkpoints(dir, &cks, &nck)) != ATTEST_OK) {
@@ -608,7 +580,7 @@ int cmd_audit_checkpoint(const struct cli_cmd *cmd, int argc, char **argv)
 	int r;
 
 	if ((r = cli_parse(cmd, opts, argc, argv)) != CLI_PARSED ||
-	    (r = audit_open_tpm(tcti, &t)) != CLI_EXIT_OK)
+	    (r = cli_open_tpm(tcti, &t)) != CLI_EXIT_OK)
 		return r;
 	if ((r = attest_audit_open(dir != NULL ? dir : DEFAULT_AUDIT_DIR, NULL, &log)) != ATTEST_OK ||
 	    (r = attest_audit_checkpoint(log, t, &c)) != ATTEST_OK) {
@@ -673,7 +645,7 @@ int cmd_audit_append(const struct cli_cmd *cmd, int argc, char **argv)
 	if ((r = cli_parse(cmd, opts, argc, argv)) != CLI_PARSED)
 		return r;
 	memset(&ev, 0, sizeof(ev));
-	if ((time_s != NULL && (r = parse_u64("time", time_s, &ev.time)) != CLI_PARSED) ||
+	if ((time_s != NULL && (r = cli_u64("time", time_s, &ev.time)) != CLI_PARSED) ||
 	    (r = split_list(agents, &copy, chain, &ev.nagents)) != CLI_PARSED)
 		goto out;
 	ev.type = type;

@@ -16,7 +16,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
-#include "../attestd/cli.h"
+#include "cli.h"
 #include "attest/attest.h"
 #include "enrol/enrol.h"
 #include "core/json.h"

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "check_quote.h"
-#include "../attestd/cli.h"
+#include "cli.h"
 #include "core/fileio.h"
 #include "policy_cli.h"
 #include "refset_cli.h"

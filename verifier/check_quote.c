@@ -12,7 +12,7 @@
 #include <openssl/pem.h>
 
 #include "check_quote.h"
-#include "../attestd/cli.h"
+#include "cli.h"
 #include "core/err.h"
 #include "core/fileio.h"
 #include "core/json.h"

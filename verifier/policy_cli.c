@@ -10,7 +10,7 @@
 #include <time.h>
 
 #include "attest/policy.h"
-#include "../attestd/cli.h"
+#include "cli.h"
 #include "core/json.h"
 
 #define REQ_STRS_MAX ATTEST_POLICY_LIST_MAX

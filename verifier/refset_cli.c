@@ -7,7 +7,7 @@
 
 #include <openssl/pem.h>
 
-#include "../attestd/cli.h"
+#include "cli.h"
 #include "core/err.h"
 #include "core/fileio.h"
 #include "core/json.h"

@@ -1,4 +1,4 @@
-/* cli.h - what attestctl and attest-provision share: one subcommand table,
+/* cli.h - what attestctl, attest-provision and attest-verifier share: one subcommand table,
  * table-driven option parsing with generated --help, one error printer, and
  * bounded number and file handling. Tools only: libattest never prints.
  *
@@ -73,6 +73,12 @@ int cli_long(const char *opt, const char *s, long min, long max, long *out);
 
 /* Read a whole file ("-" = stdin) of at most cap bytes; *buf malloc'd and
  * NUL-terminated. On failure the error is printed and CLI_EXIT_FAIL returned. */
+/* Strict unsigned decimal for --opt: CLI_PARSED, or a usage error printed. */
+int cli_u64(const char *opt, const char *s, uint64_t *out);
+struct attest_tpm;
+/* The TPM at tcti, else $ATTEST_TCTI, else the default device: CLI_EXIT_OK,
+ * or CLI_EXIT_FAIL with the error printed. */
+int cli_open_tpm(const char *tcti, struct attest_tpm **t);
 int cli_read(const char *path, size_t cap, uint8_t **buf, size_t *len);
 /* Write crash-safely (mode 0600), or to stdout for "-". Same returns. */
 int cli_write(const char *path, const void *data, size_t len);

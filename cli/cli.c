@@ -1,6 +1,7 @@
 /* cli.c - shared command-line plumbing for attestctl and attest-provision
  * (cli.h). */
 #include "cli.h"
+#include "tpm/tpm.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -105,6 +106,33 @@ int cli_long(const char *opt, const char *s, long min, long max, long *out)
 				       min, max);
 	*out = v;
 	return CLI_PARSED;
+}
+
+int cli_u64(const char *opt, const char *s, uint64_t *out)
+{
+	char *end = NULL;
+	unsigned long long v;
+
+	if (s[0] < '0' || s[0] > '9')
+		return cli_usage_error("--%s: \"%s\" is not a number", opt, s);
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return cli_usage_error("--%s: \"%s\" is not a number", opt, s);
+	*out = v;
+	return CLI_PARSED;
+}
+
+int cli_open_tpm(const char *tcti, struct attest_tpm **t)
+{
+	const char *conf = tcti != NULL ? tcti : getenv("ATTEST_TCTI");
+	int r;
+
+	if (conf != NULL && conf[0] == '\0')
+		conf = NULL;
+	if ((r = attest_tpm_open(conf, t)) != ATTEST_OK)
+		return cli_fail(r, "open TPM %s", conf != NULL ? conf : ATTEST_TPM_DEFAULT_TCTI);
+	return CLI_EXIT_OK;
 }
 
 int cli_parse(const struct cli_cmd *cmd, const struct cli_opt *opts, int argc, char **argv)
