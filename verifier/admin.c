@@ -49,8 +49,10 @@ static int list_agent(void *arg, const struct vagent *a)
 	return ATTEST_OK;
 }
 
-void vs_list(struct vsrv *s, struct evhttp_request *req, int hosts)
+void vs_list(struct vsrv *s, struct evhttp_request *req, const struct vroute *rt, const struct vcaller *who)
 {
+	(void)rt, (void)who; /* every handler has the route signature */
+	int hosts = rt->arg;
 	cJSON *arr = cJSON_CreateArray();
 	int r = arr == NULL ? ATTEST_E_NOMEM
 			    : hosts ? s->store->ops->host_list(s->store, list_host, arr)
@@ -81,9 +83,10 @@ int vs_record_change(struct vsrv *s, const char *type, const struct vcaller *who
 	return vs_audit_durable(s, &ev);
 }
 
-void vs_revoke(struct vsrv *s, struct evhttp_request *req, const struct vcaller *who,
-		     int host)
+void vs_revoke(struct vsrv *s, struct evhttp_request *req, const struct vroute *rt, const struct vcaller *who)
 {
+	(void)rt, (void)who; /* every handler has the route signature */
+	int host = rt->arg;
 	static const char *const hkeys[] = {"host", "reason", NULL};
 	static const char *const akeys[] = {"agent", "reason", NULL};
 	cJSON *in = NULL;
@@ -92,7 +95,7 @@ void vs_revoke(struct vsrv *s, struct evhttp_request *req, const struct vcaller 
 	struct vagent a;
 	int r;
 
-	if ((r = vs_body_json(req, 4096, host ? hkeys : akeys, &in, NULL)) != ATTEST_OK ||
+	if ((r = vs_body_json(req, rt->body_cap, host ? hkeys : akeys, &in, NULL)) != ATTEST_OK ||
 	    (r = attest_json_str(in, host ? "host" : "agent", VSTORE_ID_MAX - 1, &name)) != ATTEST_OK)
 		goto out;
 	if (vs_opt_str(in, "reason") != NULL)
@@ -124,15 +127,16 @@ out:
 	cJSON_Delete(in);
 }
 
-void vs_approve(struct vsrv *s, struct evhttp_request *req, const struct vcaller *who)
+void vs_approve(struct vsrv *s, struct evhttp_request *req, const struct vroute *rt, const struct vcaller *who)
 {
+	(void)rt, (void)who; /* every handler has the route signature */
 	static const char *const keys[] = {"agent", NULL};
 	cJSON *in = NULL;
 	const char *name;
 	struct vagent a;
 	int r;
 
-	if ((r = vs_body_json(req, 4096, keys, &in, NULL)) == ATTEST_OK &&
+	if ((r = vs_body_json(req, rt->body_cap, keys, &in, NULL)) == ATTEST_OK &&
 	    (r = attest_json_str(in, "agent", VSTORE_ID_MAX - 1, &name)) == ATTEST_OK &&
 	    (r = s->store->ops->agent_get(s->store, name, &a)) == ATTEST_OK &&
 	    (r = vs_record_change(s, "approval", who, NULL, name, NULL)) == ATTEST_OK) {
@@ -148,8 +152,9 @@ void vs_approve(struct vsrv *s, struct evhttp_request *req, const struct vcaller
 	cJSON_Delete(in);
 }
 
-void vs_settings(struct vsrv *s, struct evhttp_request *req, const struct vcaller *who)
+void vs_settings(struct vsrv *s, struct evhttp_request *req, const struct vroute *rt, const struct vcaller *who)
 {
+	(void)rt, (void)who; /* every handler has the route signature */
 	static const char *const keys[] = {"approval_required", "scope_cap", NULL};
 	cJSON *in = NULL, *o = NULL, *arr;
 	const cJSON *ap, *cap;
@@ -157,7 +162,7 @@ void vs_settings(struct vsrv *s, struct evhttp_request *req, const struct vcalle
 	int r = ATTEST_OK;
 
 	if (evhttp_request_get_command(req) == EVHTTP_REQ_POST) {
-		if ((r = vs_body_json(req, 16384, keys, &in, NULL)) != ATTEST_OK)
+		if ((r = vs_body_json(req, rt->body_cap, keys, &in, NULL)) != ATTEST_OK)
 			goto out;
 		ap = cJSON_GetObjectItemCaseSensitive(in, "approval_required");
 		cap = cJSON_GetObjectItemCaseSensitive(in, "scope_cap");
@@ -240,9 +245,10 @@ static int list_refset(void *arg, const struct vrefset *rs)
 	return ATTEST_OK;
 }
 
-void vs_refsets(struct vsrv *s, struct evhttp_request *req, const struct vcaller *who,
-		      int deactivate)
+void vs_refsets(struct vsrv *s, struct evhttp_request *req, const struct vroute *rt, const struct vcaller *who)
 {
+	(void)rt, (void)who; /* every handler has the route signature */
+	int deactivate = rt->arg;
 	static const char *const keys[] = {"jws", NULL};
 	static const char *const dkeys[] = {"name", NULL};
 	cJSON *in = NULL, *arr = NULL;
@@ -251,7 +257,7 @@ void vs_refsets(struct vsrv *s, struct evhttp_request *req, const struct vcaller
 	int r = ATTEST_OK;
 
 	if (deactivate) {
-		if ((r = vs_body_json(req, 4096, dkeys, &in, NULL)) != ATTEST_OK ||
+		if ((r = vs_body_json(req, rt->body_cap, dkeys, &in, NULL)) != ATTEST_OK ||
 		    (r = attest_json_str(in, "name", VSTORE_NAME_MAX - 1, &name)) != ATTEST_OK ||
 		    (r = vs_record_change(s, "refset_retired", who, NULL, NULL, name)) != ATTEST_OK ||
 		    (r = s->store->ops->refset_set_active(s->store, name, 0)) != ATTEST_OK ||
@@ -259,7 +265,7 @@ void vs_refsets(struct vsrv *s, struct evhttp_request *req, const struct vcaller
 			goto out;
 		vs_log("reference set %s retired by %s", name, who->name);
 	} else if (evhttp_request_get_command(req) == EVHTTP_REQ_POST) {
-		if ((r = vs_body_json(req, BODY_MAX, keys, &in, NULL)) != ATTEST_OK ||
+		if ((r = vs_body_json(req, rt->body_cap, keys, &in, NULL)) != ATTEST_OK ||
 		    (r = attest_json_str(in, "jws", BODY_MAX, &jws)) != ATTEST_OK ||
 		    (r = attest_refset_verify(jws, strlen(jws), s->ops, s->nops, vs_now(), &set)) !=
 			    ATTEST_OK)
@@ -292,8 +298,9 @@ out:
 	cJSON_Delete(in);
 }
 
-void vs_reload(struct vsrv *s, struct evhttp_request *req, const struct vcaller *who)
+void vs_reload(struct vsrv *s, struct evhttp_request *req, const struct vroute *rt, const struct vcaller *who)
 {
+	(void)rt, (void)who; /* every handler has the route signature */
 	struct attest_audit_event ev = {.type = "policy_change", .outcome = "ok"};
 	struct attest_policy *p = NULL;
 	int r = vs_parse_policy(s, &p);
@@ -324,8 +331,9 @@ static int count_host(void *arg, const struct vhost *h)
 	return ATTEST_OK;
 }
 
-void vs_health(struct vsrv *s, struct evhttp_request *req)
+void vs_health(struct vsrv *s, struct evhttp_request *req, const struct vroute *rt, const struct vcaller *who)
 {
+	(void)rt, (void)who; /* every handler has the route signature */
 	unsigned n[4] = {0};
 	cJSON *o = cJSON_CreateObject();
 	int r = s->store->ops->host_list(s->store, count_host, n);
@@ -343,8 +351,9 @@ void vs_health(struct vsrv *s, struct evhttp_request *req)
 	cJSON_Delete(o);
 }
 
-void vs_metrics(struct vsrv *s, struct evhttp_request *req)
+void vs_metrics(struct vsrv *s, struct evhttp_request *req, const struct vroute *rt, const struct vcaller *who)
 {
+	(void)rt, (void)who; /* every handler has the route signature */
 	struct evbuffer *b = evbuffer_new();
 	unsigned n[4] = {0};
 	static const char *const le[8] = {"0.00005", "0.0001", "0.00025", "0.0005",

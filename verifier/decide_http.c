@@ -12,8 +12,9 @@
 
 #define CTX_MAX 16
 
-void vs_decide(struct vsrv *s, struct evhttp_request *req, const struct vcaller *who)
+void vs_decide(struct vsrv *s, struct evhttp_request *req, const struct vroute *rt, const struct vcaller *who)
 {
+	(void)rt, (void)who; /* every handler has the route signature */
 	static const char *const keys[] = {"chain", "action", "resource", "context", NULL};
 	cJSON *in = NULL, *o = NULL, *ch, *ag;
 	const char *chain, *action, *resource, *ckeys[CTX_MAX], *cvals[CTX_MAX];
@@ -24,7 +25,7 @@ void vs_decide(struct vsrv *s, struct evhttp_request *req, const struct vcaller 
 	double t0 = vs_mono(), dt;
 	int r;
 
-	if ((r = vs_body_json(req, DECIDE_BODY_MAX, keys, &in, NULL)) != ATTEST_OK ||
+	if ((r = vs_body_json(req, rt->body_cap, keys, &in, NULL)) != ATTEST_OK ||
 	    (r = attest_json_str(in, "chain", ATTEST_DECIDE_PEM_MAX, &chain)) != ATTEST_OK ||
 	    (r = attest_json_str(in, "action", 64, &action)) != ATTEST_OK ||
 	    (r = attest_json_str(in, "resource", ATTEST_POLICY_RESOURCE_MAX, &resource)) != ATTEST_OK)

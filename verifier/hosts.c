@@ -18,13 +18,16 @@
 
 /* ---- host endpoints ---- */
 
-void vs_enrol(struct vsrv *s, struct evhttp_request *req, int response)
+void vs_enrol(struct vsrv *s, struct evhttp_request *req, const struct vroute *rt, const struct vcaller *who)
 {
+	(void)rt, (void)who; /* every handler has the route signature */
+	int response = rt->arg;
 	char *b = NULL, *out = NULL;
 	size_t n = 0;
 	int r;
 
-	if ((r = attest_httpd_body(req, ATTEST_ENROL_MSG_CAP, &b, &n)) == ATTEST_OK)
+
+	if ((r = attest_httpd_body(req, rt->body_cap, &b, &n)) == ATTEST_OK)
 		r = response ? attest_ca_handle_response(s->ca, b, n, &out)
 			     : attest_ca_handle_request(s->ca, b, n, &out);
 	free(b);
@@ -85,8 +88,9 @@ static int nonce_mac(struct vsrv *s, const char *host, const uint8_t head[NONCE_
 	return ATTEST_OK;
 }
 
-void vs_nonce(struct vsrv *s, struct evhttp_request *req)
+void vs_nonce(struct vsrv *s, struct evhttp_request *req, const struct vroute *rt, const struct vcaller *who)
 {
+	(void)rt, (void)who; /* every handler has the route signature */
 	static const char *const keys[] = {"host", NULL};
 	cJSON *in = NULL, *o = NULL;
 	const char *host;
@@ -95,7 +99,7 @@ void vs_nonce(struct vsrv *s, struct evhttp_request *req)
 	int64_t now = vs_now(), exp = now + s->cfg->nonce_ttl;
 	int r;
 
-	if ((r = vs_body_json(req, 4096, keys, &in, NULL)) != ATTEST_OK ||
+	if ((r = vs_body_json(req, rt->body_cap, keys, &in, NULL)) != ATTEST_OK ||
 	    (r = attest_json_str(in, "host", ATTEST_MAX_NAME, &host)) != ATTEST_OK ||
 	    (r = vs_host_row(s, host, &h)) != ATTEST_OK)
 		goto out;
@@ -195,8 +199,9 @@ static int enrolment_reference(const struct ak_entry *e, uint32_t mask, const ui
 	return ATTEST_OK;
 }
 
-void vs_quote(struct vsrv *s, struct evhttp_request *req)
+void vs_quote(struct vsrv *s, struct evhttp_request *req, const struct vroute *rt, const struct vcaller *who)
 {
+	(void)rt, (void)who; /* every handler has the route signature */
 	static const char *const keys[] = {"host", "nonce", "attest", "signature", "pcr_mask",
 					   "pcr_values", "eventlog", "renew", NULL};
 	cJSON *in = NULL, *o = NULL;
@@ -215,7 +220,7 @@ void vs_quote(struct vsrv *s, struct evhttp_request *req)
 	enum vhost_state was;
 	int r, q;
 
-	if ((r = vs_body_json(req, BODY_MAX, keys, &in, NULL)) != ATTEST_OK ||
+	if ((r = vs_body_json(req, rt->body_cap, keys, &in, NULL)) != ATTEST_OK ||
 	    (r = attest_json_str(in, "host", ATTEST_MAX_NAME, &host)) != ATTEST_OK ||
 	    (r = attest_json_b64(in, "attest", sizeof(TPMS_ATTEST), &att, &att_len)) != ATTEST_OK ||
 	    (r = attest_json_b64(in, "signature", sizeof(TPMT_SIGNATURE), &sig, &sig_len)) !=
@@ -396,8 +401,9 @@ static int check_consistency(const cJSON *in, uint64_t size1, const uint8_t root
 	return ATTEST_OK;
 }
 
-void vs_checkpoint(struct vsrv *s, struct evhttp_request *req)
+void vs_checkpoint(struct vsrv *s, struct evhttp_request *req, const struct vroute *rt, const struct vcaller *who)
 {
+	(void)rt, (void)who; /* every handler has the route signature */
 	static const char *const keys[] = {"host", "checkpoint", "consistency", NULL};
 	cJSON *in = NULL, *o = NULL;
 	const char *host, *text;
@@ -412,7 +418,7 @@ void vs_checkpoint(struct vsrv *s, struct evhttp_request *req)
 	uint64_t missed = 0, missed_total;
 	int r, have, nf = 0;
 
-	if ((r = vs_body_json(req, 64 * 1024, keys, &in, NULL)) != ATTEST_OK ||
+	if ((r = vs_body_json(req, rt->body_cap, keys, &in, NULL)) != ATTEST_OK ||
 	    (r = attest_json_str(in, "host", ATTEST_MAX_NAME, &host)) != ATTEST_OK ||
 	    (r = vs_host_not_revoked(s, host)) != ATTEST_OK ||
 	    (r = attest_json_str(in, "checkpoint", ATTEST_AUDIT_CKPT_MAX, &text)) != ATTEST_OK ||

@@ -226,8 +226,9 @@ out:
 	return r;
 }
 
-void vs_report(struct vsrv *s, struct evhttp_request *req)
+void vs_report(struct vsrv *s, struct evhttp_request *req, const struct vroute *rt, const struct vcaller *who)
 {
+	(void)rt, (void)who; /* every handler has the route signature */
 	static const char *const keys[] = {"report", "signature", "host_ca", NULL};
 	static const char *const rkeys[] = {"type", "version", "host", "time", "agents", NULL};
 	cJSON *in = NULL, *rep = NULL;
@@ -245,7 +246,7 @@ void vs_report(struct vsrv *s, struct evhttp_request *req)
 	size_t nagents = 0, i;
 	int r;
 
-	if ((r = vs_body_json(req, BODY_MAX, keys, &in, NULL)) != ATTEST_OK ||
+	if ((r = vs_body_json(req, rt->body_cap, keys, &in, NULL)) != ATTEST_OK ||
 	    (r = attest_json_str(in, "report", BODY_MAX, &report)) != ATTEST_OK ||
 	    (r = attest_json_str(in, "host_ca", 16384, &pem)) != ATTEST_OK ||
 	    (r = attest_json_b64(in, "signature", 80, &sig, &sig_len)) != ATTEST_OK ||

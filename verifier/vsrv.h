@@ -175,21 +175,26 @@ int vs_audit_durable(struct vsrv *s, const struct attest_audit_event *ev) ATTEST
 int vs_join_list(const cJSON *arr, char *out, size_t outsz);
 int vs_record_change(struct vsrv *s, const char *type, const struct vcaller *who,
 			 const char *host, const char *agent, const char *reason);
-void vs_enrol(struct vsrv *s, struct evhttp_request *req, int response);
-void vs_nonce(struct vsrv *s, struct evhttp_request *req);
-void vs_quote(struct vsrv *s, struct evhttp_request *req);
-void vs_report(struct vsrv *s, struct evhttp_request *req);
-void vs_checkpoint(struct vsrv *s, struct evhttp_request *req);
-void vs_decide(struct vsrv *s, struct evhttp_request *req, const struct vcaller *who);
-void vs_list(struct vsrv *s, struct evhttp_request *req, int hosts);
-void vs_revoke(struct vsrv *s, struct evhttp_request *req, const struct vcaller *who,
-		     int host);
-void vs_approve(struct vsrv *s, struct evhttp_request *req, const struct vcaller *who);
-void vs_settings(struct vsrv *s, struct evhttp_request *req, const struct vcaller *who);
-void vs_refsets(struct vsrv *s, struct evhttp_request *req, const struct vcaller *who,
-		      int deactivate);
-void vs_reload(struct vsrv *s, struct evhttp_request *req, const struct vcaller *who);
-void vs_health(struct vsrv *s, struct evhttp_request *req);
-void vs_metrics(struct vsrv *s, struct evhttp_request *req);
+/* One route of the API: server.c's table is the only place that binds a
+ * method and path to a role, a body cap and a handler. A handler reads its
+ * body with rt->body_cap; rt->arg picks its variant (enrolment request or
+ * response, hosts or agents, ...); who is the authenticated caller for
+ * ROLE_RESOURCE and ROLE_ADMIN routes, NULL for ROLE_HOST. */
+#define VR_GET 1u
+#define VR_POST 2u
+struct vroute;
+typedef void vs_handler(struct vsrv *s, struct evhttp_request *req, const struct vroute *rt,
+			const struct vcaller *who);
+struct vroute {
+	const char *path;
+	unsigned methods; /* VR_GET | VR_POST */
+	enum role role;
+	size_t body_cap;  /* bytes of a POST body */
+	vs_handler *fn;
+	int arg;
+};
+
+vs_handler vs_enrol, vs_nonce, vs_quote, vs_report, vs_checkpoint, vs_decide, vs_list, vs_revoke,
+	vs_approve, vs_settings, vs_refsets, vs_reload, vs_health, vs_metrics;
 
 #endif
