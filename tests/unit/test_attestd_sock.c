@@ -188,7 +188,8 @@ static void honest_agent(struct daemon *d, char *bin, size_t binsz)
 enum flood { RECONNECT, LINGER_FDS, SLOW_FRAME, NO_READ };
 
 /* A TCP socket whose close() blocks: SO_LINGER 120 s with unsent data
- * that the peer (a listener that never reads) will not take. */
+ * that the peer (a listener that never reads) will not take (its receive
+ * buffer and window full). */
 static int linger_socket(void)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET };
@@ -206,8 +207,17 @@ static int linger_socket(void)
 		_exit(121);
 	memset(junk, 'x', sizeof(junk));
 	fcntl(t, F_SETFL, O_NONBLOCK);
-	while (send(t, junk, sizeof(junk), MSG_NOSIGNAL) > 0)
-		;
+	/* until the peer's window is shut: the first EAGAIN only means the
+	 * send buffer is full, and once that data is taken into the peer's
+	 * receive buffer nothing is left unsent and close() would not wait */
+	for (int idle = 0; idle < 20;) {
+		if (send(t, junk, sizeof(junk), MSG_NOSIGNAL) > 0) {
+			idle = 0;
+		} else {
+			idle++;
+			usleep(10000);
+		}
+	}
 	setsockopt(t, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	/* l stays open (never accepted, never read): the data stays unsent */
 	return t;
