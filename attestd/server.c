@@ -130,6 +130,15 @@ static int give_fds(struct msghdr *msg)
 
 #define SCM_MAX_FDS 253 /* the most one message carries (SCM_MAX_FD) */
 
+/* Control buffer for every recvmsg() on a peer's socket: SO_PASSCRED is on
+ * (inherited from the listener), so the kernel puts SCM_CREDENTIALS first
+ * and the descriptors after it; room for both, so that it never truncates
+ * descriptors (it would close them itself, on this thread). */
+union peer_ctl {
+	char buf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(SCM_MAX_FDS * sizeof(int))];
+	struct cmsghdr align;
+};
+
 /* Close a connected socket. The last close of a file a peer queued on it
  * (SCM_RIGHTS not yet received) would happen in this thread and can block
  * for as long as that file's owner decides (SO_LINGER, FUSE). Where the
@@ -140,10 +149,7 @@ static int give_fds(struct msghdr *msg)
 static void close_peer_socket(struct attestd_server *s, int fd)
 {
 	if (!s->no_rights) {
-		union {
-			char buf[CMSG_SPACE(SCM_MAX_FDS * sizeof(int))];
-			struct cmsghdr align;
-		} ctl;
+		union peer_ctl ctl;
 		static char sink[16384]; /* discarded bytes; the loop is single-threaded */
 
 		(void)shutdown(fd, SHUT_RDWR);
@@ -155,10 +161,10 @@ static void close_peer_socket(struct attestd_server *s, int fd)
 
 			if (n < 0 && errno == EINTR)
 				continue;
-			if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+			if (n < 0) /* nothing was received: ctl holds no message */
 				break;
 			give_fds(&msg);
-			if (n <= 0)
+			if (n == 0)
 				break;
 		}
 	}
@@ -532,10 +538,7 @@ void attestd_pending_reply(struct attestd_pending *p, cJSON *reply)
  * Returns -2 when descriptors came, -3 for a foreign or unknown writer. */
 static ssize_t recv_some(struct conn *c, void *buf, size_t len)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(SCM_MAX_FDS * sizeof(int))];
-		struct cmsghdr align;
-	} ctl;
+	union peer_ctl ctl;
 	struct iovec iov = { buf, len };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
 			      .msg_controllen = sizeof(ctl.buf) };
