@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -276,9 +277,7 @@ static cJSON *error_with_detail(int code, const char *why)
 	return reply;
 }
 
-/* The pid a pidfd names, from /proc/self/fdinfo: -1 once it has exited
- * (reading fdinfo never blocks on the file it describes). */
-static int pidfd_names(int pidfd, pid_t *pid)
+int attestd_pidfd_pid(int pidfd, pid_t *pid)
 {
 	char path[64];
 	uint8_t *buf = NULL;
@@ -288,20 +287,18 @@ static int pidfd_names(int pidfd, pid_t *pid)
 	long v;
 	int r;
 
+	*pid = 0;
 	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
 	if ((r = attest_file_read(path, 4096, &buf, &len)) != ATTEST_OK)
 		return r;
-	r = attest_fail(ATTEST_E_INTERNAL, "fdinfo of pidfd %d has no Pid line", pidfd);
 	if ((p = strstr((char *)buf, "\nPid:\t")) != NULL) {
 		errno = 0;
 		v = strtol(p + 6, &end, 10);
-		if (errno == 0 && end != p + 6 && *end == '\n' && v >= -1) {
+		if (errno == 0 && end != p + 6 && *end == '\n' && v >= -1 && v <= INT_MAX)
 			*pid = (pid_t)v;
-			r = ATTEST_OK;
-		}
 	}
 	free(buf);
-	return r;
+	return ATTEST_OK;
 }
 
 int attestd_peer_alive(const struct attestd_peer *peer)
@@ -311,7 +308,7 @@ int attestd_peer_alive(const struct attestd_peer *peer)
 
 	if (peer->pidfd < 0)
 		return attest_fail(ATTEST_E_INTERNAL, "no pidfd for the peer");
-	if ((r = pidfd_names(peer->pidfd, &now)) != ATTEST_OK)
+	if ((r = attestd_pidfd_pid(peer->pidfd, &now)) != ATTEST_OK)
 		return r;
 	if (now != peer->pid)
 		return attest_fail(ATTEST_E_PROC_CHANGED, "the process that connected (pid %d) has "
