@@ -135,44 +135,9 @@ static void become(uid_t uid)
 /* Run the honest agent binary as HONEST_UID; its reply (NULL: none). */
 static cJSON *run_honest(struct daemon *d, const char *bin, const char *json)
 {
-	int p[2], st;
-	pid_t pid;
-	char buf[65536];
-	size_t len = 0;
-	cJSON *o;
+	char *envp[] = { "PATH=/usr/bin:/bin", NULL };
 
-	CU_ASSERT_FATAL(pipe(p) == 0);
-	pid = fork();
-	CU_ASSERT_FATAL(pid >= 0);
-	if (pid == 0) {
-		int bfd = open(bin, O_PATH), sfd = open(d->sock, O_PATH);
-		char spath[64];
-		char *argv[4], *envp[] = { "PATH=/usr/bin:/bin", NULL };
-
-		dup2(p[1], 1);
-		close(p[0]);
-		close(p[1]);
-		snprintf(spath, sizeof(spath), "/proc/self/fd/%d", sfd);
-		argv[0] = (char *)bin;
-		argv[1] = spath;
-		argv[2] = (char *)json;
-		argv[3] = NULL;
-		if (bfd < 0 || sfd < 0)
-			_exit(125);
-		become(HONEST_UID);
-		fexecve(bfd, argv, envp);
-		_exit(127);
-	}
-	close(p[1]);
-	for (ssize_t n; (n = read(p[0], buf + len, sizeof(buf) - 1 - len)) > 0;)
-		len += (size_t)n;
-	close(p[0]);
-	buf[len] = '\0';
-	waitpid(pid, &st, 0);
-	o = cJSON_Parse(buf);
-	if (o == NULL)
-		fprintf(stderr, "  honest agent printed: %s (status %d)\n", buf, st);
-	return o;
+	return run_agent_as(HONEST_UID, bin, d->sock, json, envp);
 }
 
 /* The registered honest agent, for HONEST_UID; the socket made 0666. */
