@@ -35,31 +35,13 @@
 
 /* ---------- issuance ---------- */
 
-/* The pid a pidfd refers to, from /proc/self/fdinfo (Linux >= 5.3). */
+/* The pid a pidfd refers to (Linux >= 5.3), of a live process. */
 static int pidfd_pid(int fd, pid_t *pid)
 {
-	char path[64];
-	uint8_t *buf = NULL;
-	size_t len;
-	const char *p;
-	char *end;
-	long v;
-	int r;
+	int r = attestd_pidfd_pid(fd, pid);
 
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	if ((r = attest_file_read(path, 4096, &buf, &len)) != ATTEST_OK)
-		return r;
-	p = strstr((char *)buf, "\nPid:\t");
-	r = attest_fail(ATTEST_E_DENIED, "passed descriptor is not a pidfd of a live process");
-	if (p != NULL) {
-		errno = 0;
-		v = strtol(p + 6, &end, 10);
-		if (errno == 0 && end != p + 6 && *end == '\n' && v > 0) {
-			*pid = (pid_t)v;
-			r = ATTEST_OK;
-		}
-	}
-	free(buf);
+	if (r == ATTEST_OK && *pid <= 0)
+		r = attest_fail(ATTEST_E_DENIED, "passed descriptor is not a pidfd of a live process");
 	return r;
 }
 

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -130,6 +131,15 @@ static int give_fds(struct msghdr *msg)
 
 #define SCM_MAX_FDS 253 /* the most one message carries (SCM_MAX_FD) */
 
+/* Control buffer for every recvmsg() on a peer's socket: SO_PASSCRED is on
+ * (inherited from the listener), so the kernel puts SCM_CREDENTIALS first
+ * and the descriptors after it; room for both, so that it never truncates
+ * descriptors (it would close them itself, on this thread). */
+union peer_ctl {
+	char buf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(SCM_MAX_FDS * sizeof(int))];
+	struct cmsghdr align;
+};
+
 /* Close a connected socket. The last close of a file a peer queued on it
  * (SCM_RIGHTS not yet received) would happen in this thread and can block
  * for as long as that file's owner decides (SO_LINGER, FUSE). Where the
@@ -140,10 +150,7 @@ static int give_fds(struct msghdr *msg)
 static void close_peer_socket(struct attestd_server *s, int fd)
 {
 	if (!s->no_rights) {
-		union {
-			char buf[CMSG_SPACE(SCM_MAX_FDS * sizeof(int))];
-			struct cmsghdr align;
-		} ctl;
+		union peer_ctl ctl;
 		static char sink[16384]; /* discarded bytes; the loop is single-threaded */
 
 		(void)shutdown(fd, SHUT_RDWR);
@@ -155,10 +162,10 @@ static void close_peer_socket(struct attestd_server *s, int fd)
 
 			if (n < 0 && errno == EINTR)
 				continue;
-			if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+			if (n < 0) /* nothing was received: ctl holds no message */
 				break;
 			give_fds(&msg);
-			if (n <= 0)
+			if (n == 0)
 				break;
 		}
 	}
@@ -270,9 +277,7 @@ static cJSON *error_with_detail(int code, const char *why)
 	return reply;
 }
 
-/* The pid a pidfd names, from /proc/self/fdinfo: -1 once it has exited
- * (reading fdinfo never blocks on the file it describes). */
-static int pidfd_names(int pidfd, pid_t *pid)
+int attestd_pidfd_pid(int pidfd, pid_t *pid)
 {
 	char path[64];
 	uint8_t *buf = NULL;
@@ -282,20 +287,18 @@ static int pidfd_names(int pidfd, pid_t *pid)
 	long v;
 	int r;
 
+	*pid = 0;
 	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
 	if ((r = attest_file_read(path, 4096, &buf, &len)) != ATTEST_OK)
 		return r;
-	r = attest_fail(ATTEST_E_INTERNAL, "fdinfo of pidfd %d has no Pid line", pidfd);
 	if ((p = strstr((char *)buf, "\nPid:\t")) != NULL) {
 		errno = 0;
 		v = strtol(p + 6, &end, 10);
-		if (errno == 0 && end != p + 6 && *end == '\n' && v >= -1) {
+		if (errno == 0 && end != p + 6 && *end == '\n' && v >= -1 && v <= INT_MAX)
 			*pid = (pid_t)v;
-			r = ATTEST_OK;
-		}
 	}
 	free(buf);
-	return r;
+	return ATTEST_OK;
 }
 
 int attestd_peer_alive(const struct attestd_peer *peer)
@@ -305,7 +308,7 @@ int attestd_peer_alive(const struct attestd_peer *peer)
 
 	if (peer->pidfd < 0)
 		return attest_fail(ATTEST_E_INTERNAL, "no pidfd for the peer");
-	if ((r = pidfd_names(peer->pidfd, &now)) != ATTEST_OK)
+	if ((r = attestd_pidfd_pid(peer->pidfd, &now)) != ATTEST_OK)
 		return r;
 	if (now != peer->pid)
 		return attest_fail(ATTEST_E_PROC_CHANGED, "the process that connected (pid %d) has "
@@ -532,10 +535,7 @@ void attestd_pending_reply(struct attestd_pending *p, cJSON *reply)
  * Returns -2 when descriptors came, -3 for a foreign or unknown writer. */
 static ssize_t recv_some(struct conn *c, void *buf, size_t len)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(SCM_MAX_FDS * sizeof(int))];
-		struct cmsghdr align;
-	} ctl;
+	union peer_ctl ctl;
 	struct iovec iov = { buf, len };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
 			      .msg_controllen = sizeof(ctl.buf) };

@@ -36,6 +36,12 @@ struct attestd_peer {
  * after signing. */
 int attestd_peer_alive(const struct attestd_peer *peer) __attribute__((warn_unused_result));
 
+/* The pid a pidfd names, from /proc/self/fdinfo (reading it never blocks
+ * on the file it describes): -1 once the process has exited, 0 when fdinfo
+ * shows none (not a pidfd, or a process outside our pid namespace). An
+ * error only when fdinfo cannot be read. */
+int attestd_pidfd_pid(int pidfd, pid_t *pid) __attribute__((warn_unused_result));
+
 /* Returns the response object (never NULL); the server frees it. */
 typedef cJSON *(*attestd_handler_fn)(void *ctx, const struct attestd_peer *peer,
 				     const cJSON *req);

@@ -234,10 +234,7 @@ int attest_quote_appraise(const TPM2B_PUBLIC *ak, const struct attest_quote_evid
 		}
 		logp = &log;
 	}
-	/* 2. nonce, consumed */
-	if ((r = check_nonce(&a, p)) != ATTEST_OK)
-		goto out;
-	/* 3. selection, in the quote and in the report */
+	/* 2. selection, in the quote and in the report */
 	if ((r = attest_quote_selection(&a, p->required_mask)) != ATTEST_OK)
 		goto out;
 	if (ev->pcr_mask != p->required_mask) {
@@ -246,18 +243,23 @@ int attest_quote_appraise(const TPM2B_PUBLIC *ak, const struct attest_quote_evid
 				(unsigned)ev->pcr_mask, (unsigned)p->required_mask);
 		goto out;
 	}
-	/* 4. digest of the reported values */
+	/* 3. digest of the reported values */
 	if ((r = attest_quote_digest(&a, ev->pcr_mask, ev->pcr_values, ev->pcr_values_len)) !=
 	    ATTEST_OK)
 		goto out;
-	/* 5. event log replay */
+	/* 4. event log replay */
 	if (logp != NULL) {
 		if ((r = check_eventlog(logp, ev, ev->pcr_mask)) != ATTEST_OK)
 			goto out;
 		out->eventlog_pcrs = ev->pcr_mask;
 	}
-	/* 6. signature */
+	/* 5. signature */
 	if ((r = attest_tpm_verify_sig(ak, ev->attest, ev->attest_len, &sig)) != ATTEST_OK)
+		goto out;
+	/* 6. nonce, consumed: only once the AK signed it, so that a forged
+	 * quote neither burns a nonce nor makes the caller write anything
+	 * (nonces are free to obtain; consuming one records it) */
+	if ((r = check_nonce(&a, p)) != ATTEST_OK)
 		goto out;
 	/* 7. counters */
 	if ((r = check_counters(&a.clockInfo, p->prev, out)) != ATTEST_OK)

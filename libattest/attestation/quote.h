@@ -55,15 +55,16 @@ struct attest_quote_result {
  *  1 structure: caps, exact parse of TPMS_ATTEST and TPMT_SIGNATURE
  *    (ATTEST_E_TOO_LARGE, ATTEST_E_PARSE), magic (ATTEST_E_EVIDENCE_MAGIC),
  *    type == quote (ATTEST_E_EVIDENCE_TYPE); the event log, when sent, is
- *    parsed here too (malformed: ATTEST_E_EVENTLOG), so nothing that fails
- *    on structure consumes the nonce;
- *  2 nonce: non-empty extraData consumed by nonce_take (ATTEST_E_NONCE);
- *  3 selection == required_mask, SHA-256 bank only, and the reported mask
+ *    parsed here too (malformed: ATTEST_E_EVENTLOG);
+ *  2 selection == required_mask, SHA-256 bank only, and the reported mask
  *    too (ATTEST_E_QUOTE_SELECTION);
- *  4 pcrDigest == SHA-256(reported values) (ATTEST_E_QUOTE_DIGEST);
- *  5 event log, when sent: its replay equals each reported PCR
+ *  3 pcrDigest == SHA-256(reported values) (ATTEST_E_QUOTE_DIGEST);
+ *  4 event log, when sent: its replay equals each reported PCR
  *    (ATTEST_E_EVENTLOG);
- *  6 signature by ak (ATTEST_E_EVIDENCE_SIGNATURE);
+ *  5 signature by ak (ATTEST_E_EVIDENCE_SIGNATURE);
+ *  6 nonce: non-empty extraData consumed by nonce_take (ATTEST_E_NONCE),
+ *    only after the signature, so nothing unsigned consumes a nonce or
+ *    makes nonce_take record anything;
  *  7 counters against prev (ATTEST_E_QUOTE_COUNTER); a resetCount
  *    increase sets out->reboot; safe == 0 is only recorded;
  *  8 reference sets, when nsets > 0: the values equal every PCR one set

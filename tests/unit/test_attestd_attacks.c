@@ -592,43 +592,9 @@ static void test_attestctl_cert(void)
  * root: fexecve, and the socket path /proc/self/fd/N (an O_PATH fd). */
 static cJSON *run_as_nobody(struct daemon *d, const char *bin, const char *json)
 {
-	int p[2], st;
-	pid_t pid;
-	char buf[65536];
-	size_t len = 0;
-	cJSON *o;
+	char *envp[] = { "PATH=/usr/bin:/bin", NULL };
+	cJSON *o = run_agent_as(65534, bin, d->sock, json, envp);
 
-	CU_ASSERT_FATAL(pipe(p) == 0);
-	pid = fork();
-	CU_ASSERT_FATAL(pid >= 0);
-	if (pid == 0) {
-		int bfd = open(bin, O_PATH), sfd = open(d->sock, O_PATH);
-		char spath[64];
-		char *argv[4], *envp[] = { "PATH=/usr/bin:/bin", NULL };
-
-		dup2(p[1], 1);
-		close(p[0]);
-		close(p[1]);
-		snprintf(spath, sizeof(spath), "/proc/self/fd/%d", sfd);
-		argv[0] = (char *)bin;
-		argv[1] = spath;
-		argv[2] = (char *)json;
-		argv[3] = NULL;
-		if (bfd < 0 || sfd < 0 || setgroups(0, NULL) != 0 || setresgid(65534, 65534, 65534) != 0 ||
-		    setresuid(65534, 65534, 65534) != 0)
-			_exit(126);
-		fexecve(bfd, argv, envp);
-		_exit(127);
-	}
-	close(p[1]);
-	for (ssize_t n; (n = read(p[0], buf + len, sizeof(buf) - 1 - len)) > 0;)
-		len += (size_t)n;
-	close(p[0]);
-	buf[len] = '\0';
-	waitpid(pid, &st, 0);
-	o = cJSON_Parse(buf);
-	if (o == NULL)
-		fprintf(stderr, "  as nobody (status %d): %s\n", st, buf);
 	CU_ASSERT_FATAL(o != NULL);
 	return o;
 }

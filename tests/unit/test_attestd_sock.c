@@ -135,44 +135,9 @@ static void become(uid_t uid)
 /* Run the honest agent binary as HONEST_UID; its reply (NULL: none). */
 static cJSON *run_honest(struct daemon *d, const char *bin, const char *json)
 {
-	int p[2], st;
-	pid_t pid;
-	char buf[65536];
-	size_t len = 0;
-	cJSON *o;
+	char *envp[] = { "PATH=/usr/bin:/bin", NULL };
 
-	CU_ASSERT_FATAL(pipe(p) == 0);
-	pid = fork();
-	CU_ASSERT_FATAL(pid >= 0);
-	if (pid == 0) {
-		int bfd = open(bin, O_PATH), sfd = open(d->sock, O_PATH);
-		char spath[64];
-		char *argv[4], *envp[] = { "PATH=/usr/bin:/bin", NULL };
-
-		dup2(p[1], 1);
-		close(p[0]);
-		close(p[1]);
-		snprintf(spath, sizeof(spath), "/proc/self/fd/%d", sfd);
-		argv[0] = (char *)bin;
-		argv[1] = spath;
-		argv[2] = (char *)json;
-		argv[3] = NULL;
-		if (bfd < 0 || sfd < 0)
-			_exit(125);
-		become(HONEST_UID);
-		fexecve(bfd, argv, envp);
-		_exit(127);
-	}
-	close(p[1]);
-	for (ssize_t n; (n = read(p[0], buf + len, sizeof(buf) - 1 - len)) > 0;)
-		len += (size_t)n;
-	close(p[0]);
-	buf[len] = '\0';
-	waitpid(pid, &st, 0);
-	o = cJSON_Parse(buf);
-	if (o == NULL)
-		fprintf(stderr, "  honest agent printed: %s (status %d)\n", buf, st);
-	return o;
+	return run_agent_as(HONEST_UID, bin, d->sock, json, envp);
 }
 
 /* The registered honest agent, for HONEST_UID; the socket made 0666. */
@@ -188,7 +153,8 @@ static void honest_agent(struct daemon *d, char *bin, size_t binsz)
 enum flood { RECONNECT, LINGER_FDS, SLOW_FRAME, NO_READ };
 
 /* A TCP socket whose close() blocks: SO_LINGER 120 s with unsent data
- * that the peer (a listener that never reads) will not take. */
+ * that the peer (a listener that never reads) will not take (its receive
+ * buffer and window full). */
 static int linger_socket(void)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET };
@@ -206,8 +172,17 @@ static int linger_socket(void)
 		_exit(121);
 	memset(junk, 'x', sizeof(junk));
 	fcntl(t, F_SETFL, O_NONBLOCK);
-	while (send(t, junk, sizeof(junk), MSG_NOSIGNAL) > 0)
-		;
+	/* until the peer's window is shut: the first EAGAIN only means the
+	 * send buffer is full, and once that data is taken into the peer's
+	 * receive buffer nothing is left unsent and close() would not wait */
+	for (int idle = 0; idle < 20;) {
+		if (send(t, junk, sizeof(junk), MSG_NOSIGNAL) > 0) {
+			idle = 0;
+		} else {
+			idle++;
+			usleep(10000);
+		}
+	}
 	setsockopt(t, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	/* l stays open (never accepted, never read): the data stays unsent */
 	return t;
@@ -356,6 +331,84 @@ static void linger_attack(int allow_rights)
 
 static void test_linger_kernel(void) { linger_attack(0); }
 static void test_linger_closer(void) { linger_attack(1); }
+
+/* Descriptors still queued when attestd closes a connection are drained
+ * off the socket, every one to the closer thread. The drain's control
+ * buffer must hold the SCM_CREDENTIALS the kernel puts first (SO_PASSCRED)
+ * as well as the most descriptors a message carries (253): with room for
+ * the descriptors only, the kernel dropped the last 7 itself, closing them
+ * on the event loop, and a lingering TCP socket among them froze attestd
+ * for 120 s. attestd is stopped while the two messages are queued (one
+ * with a descriptor, which gets the connection refused, and one with 253,
+ * the last 7 the lingering socket), so the drain always meets the second. */
+static void send_fds_raw(int fd, const int *fds, int n)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * 253)];
+		struct cmsghdr align;
+	} cbuf;
+	char one = 0;
+	struct iovec iov = { &one, 1 };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf.buf,
+			      .msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)n) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+
+	memset(&cbuf, 0, sizeof(cbuf));
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)n);
+	memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)n);
+	CU_ASSERT(sendmsg(fd, &msg, MSG_NOSIGNAL) == 1);
+}
+
+static void test_linger_drain(void)
+{
+	static struct daemon d;
+	char bin[700], plain[700];
+	int fds[253], pfd, t, c;
+	cJSON *rep = NULL;
+
+	setenv("ATTESTD_TEST_ALLOW_RIGHTS", "1", 1);
+	daemon_up(&d);
+	unsetenv("ATTESTD_TEST_ALLOW_RIGHTS");
+	track(&d);
+	honest_agent(&d, bin, sizeof(bin));
+	snprintf(plain, sizeof(plain), "%s/plain.txt", d.sw.dir);
+	tu_write(plain, "plain\n", 6);
+	CU_ASSERT_FATAL((pfd = open(plain, O_RDONLY | O_CLOEXEC)) >= 0);
+	{
+		int sfd = open(d.sock, O_PATH | O_CLOEXEC);
+		uint8_t *frame = NULL;
+		size_t len = 0;
+		cJSON *req = cJSON_Parse(ISSUE("nobody-here"));
+
+		CU_ASSERT_FATAL(sfd >= 0);
+		c = connect_sock(sfd);
+		close(sfd);
+		CU_ASSERT_FATAL(c >= 0);
+		/* one answered request: the connection is accepted and served */
+		CU_ASSERT_FATAL(attest_wire_encode(req, &frame, &len) == ATTEST_OK);
+		CU_ASSERT_FATAL(send(c, frame, len, MSG_NOSIGNAL) == (ssize_t)len);
+		CU_ASSERT_FATAL(attest_wire_recv(c, 30000, &rep) == ATTEST_OK);
+		cJSON_Delete(rep);
+		cJSON_Delete(req);
+		free(frame);
+	}
+	t = linger_socket();
+	for (int i = 0; i < 253; i++)
+		fds[i] = i < 246 ? pfd : t;
+	CU_ASSERT_FATAL(kill(d.pid, SIGSTOP) == 0);
+	send_fds_raw(c, fds, 1);   /* refused: attestd closes the connection */
+	send_fds_raw(c, fds, 253); /* still queued then: drained */
+	close(t);                  /* the last references are in flight */
+	CU_ASSERT_FATAL(kill(d.pid, SIGCONT) == 0);
+	for (int i = 0; i < 2; i++)
+		expect_cert(&d, run_honest(&d, bin, ISSUE("honest")), "honest");
+	CU_ASSERT(log_has(&d, "attestd accepts no file descriptors"));
+	close(c);
+	close(pfd);
+	down(&d);
+}
 
 /* ---------- 2. one uid reconnecting without pause ---------- */
 
@@ -657,6 +710,8 @@ int main(void)
 		{ "linger descriptors refused by the kernel: honest agent served", test_linger_kernel },
 		{ "linger descriptors received: closed off the loop, honest agent served",
 		  test_linger_closer },
+		{ "descriptors queued at close: all drained off the loop, honest agent served",
+		  test_linger_drain },
 		{ "one uid reconnecting: fair shares, honest uid served, log aggregated",
 		  test_reconnect_flood },
 		{ "pid reused between connect and accept: refused", test_pid_reuse },

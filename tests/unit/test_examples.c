@@ -191,7 +191,6 @@ static void test_python_example(void)
 	struct daemon d;
 	char py[1024] = "", dir[700], script[800], cmd[4000], out[800];
 	char *real = NULL;
-	FILE *p;
 
 	if (tu_sh("command -v python3 >/dev/null 2>&1") != 0) {
 		fprintf(stderr, "  no python3: Python example not tested\n");
@@ -203,13 +202,7 @@ static void test_python_example(void)
 	}
 	/* The interpreter binary itself (python3 may be a symlink or a shim
 	 * script that execs it): that is what /proc/PID/exe will show. */
-	p = popen("env -i PATH=\"$PATH\" python3 -c 'import os,sys; "
-		  "print(os.path.realpath(sys.executable))'", "r");
-	CU_ASSERT_FATAL(p != NULL);
-	if (fgets(py, sizeof(py), p) != NULL)
-		py[strcspn(py, "\n")] = '\0';
-	pclose(p);
-	CU_ASSERT_FATAL(py[0] == '/');
+	python_interpreter(py, sizeof(py));
 
 	daemon_up(&d);
 	/* root-owned, nobody else may write the script or its directory */

@@ -892,6 +892,33 @@ static void test_nonce_grabbing(void)
 	body = quote_body(&f, "web-01", nonce, 32, BOOT_MASK, 0);
 	expect_http_refused(push(&f, body, &rep), &rep, 403, "ATTEST_E_NONCE");
 	free(body);
+	/* a quote over a fresh nonce whose signature does not verify (anyone
+	 * can get nonces): refused, and it neither burns the nonce nor makes
+	 * the verifier record it; the host's own quote over it is taken */
+	free(get_nonce(&f, "web-01", nonce));
+	body = quote_body(&f, "web-01", nonce, 32, BOOT_MASK, 0);
+	{
+		cJSON *o = cJSON_Parse(body);
+		uint8_t *sg = NULL;
+		size_t sglen = 0;
+		char *forged = NULL;
+
+		CU_ASSERT_FATAL(o != NULL);
+		CU_ASSERT_FATAL(attest_json_b64(o, "signature", 1024, &sg, &sglen) == ATTEST_OK &&
+				sglen > 8);
+		sg[sglen - 1] ^= 1; /* the last byte of the signature's S */
+		cJSON_DeleteItemFromObjectCaseSensitive(o, "signature");
+		CU_ASSERT_FATAL(attest_json_add_b64(o, "signature", sg, sglen) == ATTEST_OK);
+		CU_ASSERT_FATAL(attest_json_print(o, &forged, NULL) == ATTEST_OK);
+		expect_http_refused(push(&f, forged, &rep), &rep, 403, "ATTEST_E_EVIDENCE_SIGNATURE");
+		free(forged);
+		free(sg);
+		cJSON_Delete(o);
+	}
+	CU_ASSERT_EQUAL(push(&f, body, &rep), 200);
+	cJSON_Delete(rep);
+	rep = NULL;
+	free(body);
 	/* a nonce issued for another host */
 	snprintf(state2, sizeof(state2), "%s/state2", f.sw.dir);
 	tu_enrol_host_in(f.sw.tcti, f.ca, state2, "web-02");

@@ -1,4 +1,6 @@
 /* testutil_daemon.c - see testutil_daemon.h. */
+#include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -207,6 +209,64 @@ cJSON *run_agent(const char *env, const char *binary, const char *sock, const ch
 		fprintf(stderr, "  agent printed: %s\n", buf);
 	CU_ASSERT_FATAL(o != NULL);
 	return o;
+}
+
+cJSON *run_agent_as(uid_t uid, const char *bin, const char *sock, const char *json,
+		    char *const envp[])
+{
+	int p[2], st;
+	pid_t pid;
+	static char buf[65536];
+	size_t len = 0;
+	cJSON *o;
+
+	CU_ASSERT_FATAL(pipe(p) == 0);
+	pid = fork();
+	CU_ASSERT_FATAL(pid >= 0);
+	if (pid == 0) {
+		int bfd = open(bin, O_PATH | O_CLOEXEC), sfd = open(sock, O_PATH);
+		char spath[64];
+		char *argv[4];
+
+		dup2(p[1], 1);
+		close(p[0]);
+		close(p[1]);
+		snprintf(spath, sizeof(spath), "/proc/self/fd/%d", sfd);
+		argv[0] = (char *)bin;
+		argv[1] = spath;
+		argv[2] = (char *)json;
+		argv[3] = NULL;
+		if (bfd < 0 || sfd < 0)
+			_exit(125);
+		if (uid != 0 && (setgroups(0, NULL) != 0 || setresgid(uid, uid, uid) != 0 ||
+				 setresuid(uid, uid, uid) != 0))
+			_exit(126);
+		fexecve(bfd, argv, envp);
+		_exit(127);
+	}
+	close(p[1]);
+	for (ssize_t n; (n = read(p[0], buf + len, sizeof(buf) - 1 - len)) > 0;)
+		len += (size_t)n;
+	close(p[0]);
+	buf[len] = '\0';
+	waitpid(pid, &st, 0);
+	o = cJSON_Parse(buf);
+	if (o == NULL)
+		fprintf(stderr, "  agent as uid %u (status %d) printed: %s\n", (unsigned)uid, st, buf);
+	return o;
+}
+
+void python_interpreter(char *py, size_t pysz)
+{
+	FILE *p = popen("env -i PATH=\"$PATH\" python3 -c 'import os,sys; "
+			"print(os.path.realpath(sys.executable))'", "r");
+
+	py[0] = '\0';
+	CU_ASSERT_FATAL(p != NULL);
+	if (fgets(py, (int)pysz, p) != NULL)
+		py[strcspn(py, "\n")] = '\0';
+	pclose(p);
+	CU_ASSERT_FATAL(py[0] == '/');
 }
 
 void expect_refused(cJSON *reply, const char *name)

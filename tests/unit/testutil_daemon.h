@@ -56,6 +56,15 @@ void register_agent_depth(struct daemon *d, const char *name, const char *binary
 			  const char *uids, int delegate_depth);
 /* Run `env binary socket json` and return the parsed reply it printed. */
 cJSON *run_agent(const char *env, const char *binary, const char *sock, const char *json);
+/* Run `bin SOCK json` as uid (0: stay root) with exactly envp, forked and
+ * fexecve'd; bin and sock are reached through descriptors opened as root
+ * (test directories are 0700). The reply it printed, NULL if none (said
+ * on stderr). */
+cJSON *run_agent_as(uid_t uid, const char *bin, const char *sock, const char *json,
+		    char *const envp[]);
+/* The python3 interpreter binary itself (python3 may be a symlink or a
+ * shim that execs it: what /proc/PID/exe shows), into py; asserts. */
+void python_interpreter(char *py, size_t pysz);
 /* Assert reply is a refusal named `name` with a detail; frees reply. */
 void expect_refused(cJSON *reply, const char *name);
 /* The same, and the detail contains `why` (when not NULL). */
