@@ -176,6 +176,7 @@ check: deps
 	@$(MAKE) --no-print-directory fuzz-replay
 	@BUILD=$(BUILD) sh scripts/check-verify-lib.sh
 	@python3 scripts/check-cycles.py --layers "$(LIB_LAYERS)" $(BUILD) libattest
+	@python3 scripts/check-cycles.py $(BUILD) verifier cli
 	@BUILD=$(BUILD) sh tests/run-tests.sh $(TEST_BINS)
 
 asan: deps

@@ -5,22 +5,7 @@
 #include <stdint.h>
 
 #include "attest/attest.h"
-
-struct vf_config {
-	const char *state;      /* state dir (attest-verifier init) */
-	const char *ca_dir;     /* fleet CA dir (attest-provision init) */
-	const char *listen;     /* "ADDR:PORT"; port 0 = any free port */
-	const char *port_file;  /* written with the bound port once listening */
-	const char *policy;     /* policy file; default STATE/policy.json */
-	uint32_t quote_mask;    /* PCRs a host quote must select; default 0,1,...,7 */
-	int nonce_ttl;          /* seconds; default 60 */
-	long rate_resource;     /* decisions per second per caller; default 2000 */
-	long rate_host;         /* host requests per second per address; default 50 */
-	const char *tcti;       /* a TPM for checkpoints of the verifier's own log, or NULL */
-	int request_deadline;   /* seconds for a whole request; 0: 10 */
-	unsigned max_conns;     /* 0: 256 (a quarter reserved for authenticated clients) */
-	unsigned per_source;    /* unauthenticated connections per address; 0: 16 */
-};
+#include "config.h"
 
 /* Run until SIGTERM/SIGINT; SIGHUP reloads the policy. Returns an
  * attest_err (ATTEST_OK after a clean stop). */

@@ -25,7 +25,7 @@
 #include "enrol/enrol.h"
 #include "net/httpd.h"
 #include "attestation/refset.h"
-#include "server.h"
+#include "config.h"
 #include "store.h"
 #include "tpm/tpm.h"
 
@@ -196,5 +196,19 @@ struct vroute {
 
 vs_handler vs_enrol, vs_nonce, vs_quote, vs_report, vs_checkpoint, vs_decide, vs_list, vs_revoke,
 	vs_approve, vs_settings, vs_refsets, vs_reload, vs_health, vs_metrics;
+
+/* reply.c: event callbacks and the verifier's own checkpoint, for vf_serve */
+void vs_send_pending(struct vsrv *s, int ok);
+void vs_commit_cb(evutil_socket_t fd, short what, void *arg);
+void vs_flush_cb(evutil_socket_t fd, short what, void *arg);
+void vs_checkpoint_own(struct vsrv *s);
+/* fleet.c: start-up pieces for vf_serve */
+int vs_keyed_init(struct vsrv *s) ATTEST_MUST_CHECK;
+int vs_fact_host(void *arg, const char *host, struct attest_host_facts *out);
+int vs_fact_agent(void *arg, const char *id, struct attest_agent_facts *out);
+int vs_load_keys(const char *state, const char *sub,
+		 int (*cb)(struct vsrv *s, const char *name, EVP_PKEY *k), struct vsrv *s);
+int vs_add_issuer(struct vsrv *s, const char *name, EVP_PKEY *k);
+int vs_add_operator(struct vsrv *s, const char *name, EVP_PKEY *k);
 
 #endif
