@@ -71,6 +71,10 @@ PROVISION_SRC := $(sort $(wildcard provisioning/*.c)) $(CLI_SRC)
 VERIFIER_MAIN := verifier/attest-verifier.c
 VERIFIER_SRC  := $(filter-out $(VERIFIER_MAIN),$(sort $(wildcard verifier/*.c))) $(CLI_SRC)
 VERIFIER_OBJ  := $(VERIFIER_SRC:%.c=$(BUILD)/obj/%.o)
+# the same objects as an archive for tests and benchmarks: the linker takes
+# only the members a test uses (test_store the store, test_policy the policy
+# tool...), so a test links what it tests, not the whole verifier
+VERIFIER_A    := $(BUILD)/verifier.a
 SRV_LIBS       = $(shell pkg-config --libs $(SRV_PKGS) 2>/dev/null)
 
 TEST_SRC  := $(sort $(wildcard tests/unit/test_*.c))
@@ -157,13 +161,17 @@ $(BUILD)/agents/%: tests/agents/%.c
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $<
 
 $(BUILD)/obj/tests/%.o: CFLAGS += -Iverifier
-$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TESTUTIL_OBJ) $(VERIFIER_OBJ) $(LIB_A)
+$(VERIFIER_A): $(VERIFIER_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TESTUTIL_OBJ) $(VERIFIER_A) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/obj/bench/%.o: CFLAGS += -Itests/unit -Iverifier
 
-$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(TESTUTIL_OBJ) $(VERIFIER_OBJ) $(LIB_A)
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(TESTUTIL_OBJ) $(VERIFIER_A) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
