@@ -12,6 +12,28 @@
 
 #define CTX_MAX 16
 
+/* The caller's own decision-cache partition (1..VS_PARTS). A linear scan
+ * of 63 names: callers are few, authenticated and rate limited. */
+unsigned vs_caller_partition(struct vsrv *s, const char *name)
+{
+	unsigned i, free_i = VS_PARTS, lru = 0;
+
+	for (i = 0; i < VS_PARTS; i++) {
+		if (strcmp(s->parts[i].name, name) == 0)
+			break;
+		if (s->parts[i].name[0] == '\0' && free_i == VS_PARTS)
+			free_i = i;
+		if (s->parts[i].used < s->parts[lru].used)
+			lru = i;
+	}
+	if (i == VS_PARTS) {
+		i = free_i != VS_PARTS ? free_i : lru;
+		(void)snprintf(s->parts[i].name, sizeof(s->parts[i].name), "%s", name);
+	}
+	s->parts[i].used = ++s->parts_tick;
+	return i + 1;
+}
+
 void vs_decide(struct vsrv *s, struct evhttp_request *req, const struct vroute *rt, const struct vcaller *who)
 {
 	(void)rt, (void)who; /* every handler has the route signature */
@@ -54,15 +76,9 @@ void vs_decide(struct vsrv *s, struct evhttp_request *req, const struct vroute *
 	dr.ctx_keys = ckeys;
 	dr.ctx_values = cvals;
 	dr.nctx = nctx;
-	{
-		/* each caller its own share of the decision cache: a caller
-		 * flooding distinct chains evicts only its own entries */
-		uint64_t ph = 0;
-
-		dr.partition = vs_keyed_hash(s, who->name, strlen(who->name), &ph) == ATTEST_OK
-				       ? (unsigned)(ph % 63u) + 1u
-				       : 0u;
-	}
+	/* each caller its own share of the decision cache: a caller flooding
+	 * distinct chains evicts only its own entries */
+	dr.partition = vs_caller_partition(s, who->name);
 	/* the decision is in d either way; a deny is not a failed request */
 	if (attest_decide(s->decider, &dr, &d) != d.reason)
 		vs_log("decider returned a code other than its reason");

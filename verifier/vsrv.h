@@ -95,8 +95,18 @@ struct lograte {
 	struct attest_httpd_stats conn; /* at the last interval */
 };
 
+/* Decision-cache partitions (attest_decide_req.partition) 1..VS_PARTS: one
+ * per resource caller, assigned on its first decision; a caller not seen for
+ * longest gives its partition up only when all are taken. */
+#define VS_PARTS 63u
+
 struct vsrv {
 	const struct vf_config *cfg;
+	struct {
+		char name[VSTORE_NAME_MAX]; /* "" while free */
+		uint64_t used;              /* parts_tick at its last decision */
+	} parts[VS_PARTS];
+	uint64_t parts_tick;
 	struct attest_audit *audit;
 	struct event *commit_ev;  /* group commit: once per loop turn */
 	struct event *flush_ev;   /* refusal aggregates and checkpoints, every 10 s */
@@ -197,6 +207,8 @@ struct vroute {
 vs_handler vs_enrol, vs_nonce, vs_quote, vs_report, vs_checkpoint, vs_decide, vs_list, vs_revoke,
 	vs_approve, vs_settings, vs_refsets, vs_reload, vs_health, vs_metrics;
 
+/* decide_http.c: the caller's own decision-cache partition, 1..VS_PARTS */
+unsigned vs_caller_partition(struct vsrv *s, const char *name);
 /* reply.c: event callbacks and the verifier's own checkpoint, for vf_serve */
 void vs_send_pending(struct vsrv *s, int ok);
 void vs_commit_cb(evutil_socket_t fd, short what, void *arg);
