@@ -205,7 +205,7 @@ lint: $(LIB_SO)
 	@sh scripts/check-exports.sh $(LIB_SO)
 	@sh scripts/check-docs.sh
 	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability \
-	  --inline-suppr -Iinclude -Ilibattest libattest attestd provisioning verifier
+	  --inline-suppr -Iinclude -Ilibattest -Icli libattest attestd provisioning verifier cli
 
 clean:
 	rm -rf build build-asan
