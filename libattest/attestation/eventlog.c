@@ -60,24 +60,6 @@ static int u32le(struct cur *c, uint32_t *v)
 	return 1;
 }
 
-/* Digest size of the hash algorithms a PC Client log may carry; 0 unknown. */
-static size_t known_size(uint16_t alg)
-{
-	switch (alg) {
-	case TPM2_ALG_SHA1:
-		return 20;
-	case TPM2_ALG_SHA256:
-	case TPM2_ALG_SM3_256:
-		return 32;
-	case TPM2_ALG_SHA384:
-		return 48;
-	case TPM2_ALG_SHA512:
-		return 64;
-	default:
-		return 0;
-	}
-}
-
 /* The TPM's hash algorithms, and SHA-1: event logs still carry its bank. */
 static const EVP_MD *writer_md(uint16_t alg)
 {
@@ -128,7 +110,7 @@ static int parse_header(struct cur *c, struct attest_eventlog *log)
 
 		if (!u16le(&e, &alg) || !u16le(&e, &dsz))
 			return attest_fail(ATTEST_E_PARSE, "event log: truncated algorithm table");
-		want = known_size(alg);
+		want = attest_tcg_digest_size(alg);
 		if (dsz == 0 || dsz > sizeof(TPMU_HA) || (want != 0 && dsz != want))
 			return attest_fail(ATTEST_E_PARSE,
 					   "event log: algorithm 0x%04x declared with %u-byte digests", alg,
@@ -386,7 +368,7 @@ int attest_eventlog_writer_init(struct attest_eventlog_writer *w, const uint16_t
 		goto out;
 	for (size_t i = 0; i < nalgs; i++)
 		if ((r = put16(w, algs[i])) != ATTEST_OK ||
-		    (r = put16(w, (uint16_t)known_size(algs[i]))) != ATTEST_OK)
+		    (r = put16(w, (uint16_t)attest_tcg_digest_size(algs[i]))) != ATTEST_OK)
 			goto out;
 	r = put(w, "", 1); /* vendorInfoSize 0 */
 out:
@@ -408,7 +390,7 @@ int attest_eventlog_writer_add(struct attest_eventlog_writer *w, uint32_t pcr, u
 	    (r = put32(w, w->nalgs)) != ATTEST_OK)
 		return r;
 	for (uint32_t i = 0; i < w->nalgs; i++) {
-		dlen = (unsigned)known_size(w->algs[i]);
+		dlen = (unsigned)attest_tcg_digest_size(w->algs[i]);
 		if (type == ATTEST_EV_NO_ACTION)
 			memset(d, 0, dlen);
 		else if (sha256 != NULL && w->algs[i] == TPM2_ALG_SHA256)

@@ -40,46 +40,56 @@ static char name_hmac[] = "HMAC";
  * (Part 1 §24: the label is "IDENTITY" as a null-terminated string). */
 static const uint8_t label_identity[] = { 'I', 'D', 'E', 'N', 'T', 'I', 'T', 'Y', 0 };
 
+/* Every TCG hash algorithm we know: its digest size, and for the ones we
+ * use (ours), OpenSSL's digest and name. One table for attest_tpm_md,
+ * attest_tpm_digest_size, md_name and attest_tcg_digest_size. */
+static const struct tcg_hash {
+	TPMI_ALG_HASH alg;
+	size_t size;
+	const EVP_MD *(*md)(void); /* NULL: not one of ours */
+	char *name;                /* OpenSSL's name, for OSSL_PARAM */
+} tcg_hashes[] = {
+	{ TPM2_ALG_SHA1, 20, NULL, NULL },
+	{ TPM2_ALG_SHA256, 32, EVP_sha256, name_sha256 },
+	{ TPM2_ALG_SM3_256, 32, NULL, NULL },
+	{ TPM2_ALG_SHA384, 48, EVP_sha384, name_sha384 },
+	{ TPM2_ALG_SHA512, 64, EVP_sha512, name_sha512 },
+};
+
+static const struct tcg_hash *tcg_hash(TPMI_ALG_HASH alg)
+{
+	for (size_t i = 0; i < sizeof(tcg_hashes) / sizeof(tcg_hashes[0]); i++)
+		if (tcg_hashes[i].alg == alg)
+			return &tcg_hashes[i];
+	return NULL;
+}
+
 const EVP_MD *attest_tpm_md(TPMI_ALG_HASH alg)
 {
-	switch (alg) {
-	case TPM2_ALG_SHA256:
-		return EVP_sha256();
-	case TPM2_ALG_SHA384:
-		return EVP_sha384();
-	case TPM2_ALG_SHA512:
-		return EVP_sha512();
-	default:
-		return NULL;
-	}
+	const struct tcg_hash *h = tcg_hash(alg);
+
+	return h != NULL && h->md != NULL ? h->md() : NULL;
 }
 
 size_t attest_tpm_digest_size(TPMI_ALG_HASH alg)
 {
-	switch (alg) {
-	case TPM2_ALG_SHA256:
-		return 32;
-	case TPM2_ALG_SHA384:
-		return 48;
-	case TPM2_ALG_SHA512:
-		return 64;
-	default:
-		return 0;
-	}
+	const struct tcg_hash *h = tcg_hash(alg);
+
+	return h != NULL && h->md != NULL ? h->size : 0;
+}
+
+size_t attest_tcg_digest_size(TPMI_ALG_HASH alg)
+{
+	const struct tcg_hash *h = tcg_hash(alg);
+
+	return h != NULL ? h->size : 0;
 }
 
 static char *md_name(TPMI_ALG_HASH alg)
 {
-	switch (alg) {
-	case TPM2_ALG_SHA256:
-		return name_sha256;
-	case TPM2_ALG_SHA384:
-		return name_sha384;
-	case TPM2_ALG_SHA512:
-		return name_sha512;
-	default:
-		return NULL;
-	}
+	const struct tcg_hash *h = tcg_hash(alg);
+
+	return h != NULL ? h->name : NULL;
 }
 
 /* OpenSSL group name and field size in bytes; 0 if unsupported. */

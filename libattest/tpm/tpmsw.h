@@ -65,6 +65,9 @@ int attest_kdfa(TPMI_ALG_HASH hash, const uint8_t *key, size_t keylen, const cha
 /* Digest size and OpenSSL digest for a TPM hash algorithm (NULL/0 if unsupported). */
 const EVP_MD *attest_tpm_md(TPMI_ALG_HASH alg);
 size_t attest_tpm_digest_size(TPMI_ALG_HASH alg);
+/* Digest size of any TCG hash algorithm an event log may carry (SHA-1,
+ * SM3-256 too); 0 if unknown. */
+size_t attest_tcg_digest_size(TPMI_ALG_HASH alg);
 
 /* The SHA-256 PCR selection structure for a mask. */
 void attest_pcr_selection(uint32_t pcr_mask, TPML_PCR_SELECTION *sel);
