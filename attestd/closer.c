@@ -113,13 +113,3 @@ int attestd_closer_give(int fd)
 	return r;
 }
 
-size_t attestd_closer_pending(void)
-{
-	size_t n;
-
-	pthread_mutex_lock(&q.mu);
-	n = q.n + (size_t)q.inflight;
-	pthread_mutex_unlock(&q.mu);
-	return n;
-}
-

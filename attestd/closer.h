@@ -25,7 +25,5 @@
 int attestd_closer_start(void);
 /* Queue fd for closing; 0, or -1 when the queue is full (fd not taken). */
 int attestd_closer_give(int fd);
-/* Descriptors waiting now (for logs and tests). */
-size_t attestd_closer_pending(void);
 
 #endif

@@ -508,13 +508,6 @@ static struct conn *conn_of(struct evhttp_request *req)
 	return ssl != NULL ? SSL_get_ex_data(ssl, conn_idx) : NULL;
 }
 
-int attest_httpd_authenticated(struct evhttp_request *req)
-{
-	struct conn *c = conn_of(req);
-
-	return c != NULL && c->authed;
-}
-
 int attest_httpd_is_tls(struct evhttp_request *req)
 {
 	return req_ssl(req) != NULL;

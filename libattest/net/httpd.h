@@ -66,8 +66,6 @@ void attest_httpd_get_stats(const struct attest_httpd *h, struct attest_httpd_st
  * which the deadline bookkeeping owns). */
 void attest_httpd_set_handler(struct attest_httpd *h,
 			      void (*cb)(struct evhttp_request *req, void *arg), void *arg);
-/* 1 when req's connection presented a client certificate that verified. */
-int attest_httpd_authenticated(struct evhttp_request *req);
 
 /* The verified client certificate of req's connection and its verified
  * chain (leaf first), borrowed from the TLS session; NULL when the client
