@@ -48,9 +48,6 @@ struct attestd {
 	struct attestd_auditlog log;
 	/* wall clock checked against the TPM's (clock.c) */
 	struct attestd_clock clock;
-	/* test seam: called after the caller is measured and before signing */
-	void (*before_sign)(void *arg);
-	void *before_sign_arg;
 };
 
 /* Take STATE's lock, load the host identity, the intent trust and the
