@@ -619,6 +619,16 @@ int cmd_intent_show(const struct cli_cmd *cmd, int argc, char **argv)
 	}
 	if ((r = add_issuers(t, issuers)) != CLI_EXIT_OK)
 		goto out;
+	/* The leaf's own issuers (cert.pem as attestd wrote it ends with the
+	 * fleet's issuing CA) help place the delegators' host CAs, whose x5c
+	 * stops below the issuing CA; they are no anchors: every path must
+	 * still end at --root. */
+	for (int i = 1; i < sk_X509_num(certs); i++)
+		if (X509_check_ca(sk_X509_value(certs, i)) != 0 &&
+		    (e = attest_intent_trust_add_intermediate(t, sk_X509_value(certs, i))) != ATTEST_OK) {
+			r = cli_fail(e, "%s: certificate %d", in, i);
+			goto out;
+		}
 	/* verified now: the chain must still be valid for the leaf's agent */
 	if ((e = attest_intent_verify(t, tok, uri, time(NULL), &chain)) != ATTEST_OK) {
 		r = cli_fail(e, "verify the intent of %s", uri);

@@ -17,6 +17,18 @@
 #include "daemon.h"
 #include "log.h"
 
+/* The host's issuing CA bundle as intermediates for delegation chains
+ * (their x5c ends at the host CA; docs/intent.md). */
+static int add_issuing(struct attestd *d)
+{
+	int r = ATTEST_OK;
+
+	for (int i = 0; r == ATTEST_OK && i < sk_X509_num(d->host.issuing); i++)
+		r = attest_intent_trust_add_intermediate(d->intent_trust,
+							 sk_X509_value(d->host.issuing, i));
+	return r;
+}
+
 /* Trusted intent issuers: STATE/intent-issuers/NAME.pem, each a PEM EC
  * P-256 public key; the file name without .pem is the issuer name. A
  * missing directory means none; a file that does not load stops attestd
@@ -31,6 +43,8 @@ static int load_intent_trust(struct attestd *d, X509 *root)
 	if ((r = attest_intent_trust_new(&d->intent_trust)) != ATTEST_OK)
 		return r;
 	if (root != NULL && (r = attest_intent_trust_set_root(d->intent_trust, root)) != ATTEST_OK)
+		return r;
+	if ((r = add_issuing(d)) != ATTEST_OK)
 		return r;
 	snprintf(dir, sizeof(dir), "%s/intent-issuers", d->host.state);
 	if ((dh = opendir(dir)) == NULL) {
@@ -85,6 +99,10 @@ static void host_renewed(void *arg, X509 *ca, const char *how)
 	struct attestd *d = arg;
 
 	attestd_audit_host_ca(&d->log, ca, how);
+	/* a renewal after a rotation brings the new issuing CA */
+	if (d->intent_trust != NULL && add_issuing(d) != ATTEST_OK)
+		attestd_log("intent trust: issuing CAs of the renewed identity: %s",
+			    attest_errdetail());
 }
 
 int attestd_open(struct attestd *d, const char *state_dir, const char *tcti, long hard_max_ttl)

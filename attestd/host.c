@@ -48,6 +48,9 @@ static int install(struct attestd_host *h, struct attest_host_identity *id)
 	X509_free(h->ca);
 	h->ca = id->host_ca;
 	id->host_ca = NULL; /* transferred */
+	sk_X509_pop_free(h->issuing, X509_free);
+	h->issuing = id->issuing;
+	id->issuing = NULL; /* transferred */
 	return ATTEST_OK;
 }
 
@@ -92,6 +95,7 @@ void attestd_host_close(struct attestd_host *h)
 {
 	attest_tpm_close(h->tpm);
 	X509_free(h->ca);
+	sk_X509_pop_free(h->issuing, X509_free);
 	EVP_PKEY_free(h->key_pub);
 	memset(h, 0, sizeof(*h));
 }

@@ -27,6 +27,10 @@ struct attestd_host {
 	char tcti[256];         /* to reconnect after the TPM went away */
 	struct attest_tpm *tpm; /* NULL while the TPM is unreachable */
 	X509 *ca;               /* the host CA certificate */
+	/* the issuing CA bundle of identity.json: [0] issued ca (it ends
+	 * every chain attestd hands out), the others are the fleet's other
+	 * live issuing CAs (for delegations from hosts under them) */
+	STACK_OF(X509) *issuing;
 	struct attest_tpm_key key;
 	EVP_PKEY *key_pub;
 	ino_t identity_ino; /* identity.json as loaded, to notice a renewal */

@@ -105,9 +105,11 @@ static int renewal_intent(const char *name, const char *id, X509 *agent_ca, cons
 		goto out;
 	}
 	while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
-		if (sk_X509_num(certs) == 4 || sk_X509_push(certs, x) <= 0) {
+		/* the whole chain attestd returned: leaf, session issuer,
+		 * agent CA, host CA, issuing CA */
+		if (sk_X509_num(certs) == 5 || sk_X509_push(certs, x) <= 0) {
 			X509_free(x);
-			r = attest_fail(ATTEST_E_PARSE, "renew: over 4 certificates");
+			r = attest_fail(ATTEST_E_PARSE, "renew: over 5 certificates");
 			goto out;
 		}
 	}

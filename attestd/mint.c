@@ -451,7 +451,8 @@ static int append_pem(BIO *b, X509 *x)
 					      : attest_fail_ossl(ATTEST_E_CRYPTO, "PEM chain");
 }
 
-/* leaf, session issuer (session mode), agent CA, host CA */
+/* leaf, session issuer (session mode), agent CA, host CA, the issuing CA
+ * that signed the host CA (relying parties trust only the fleet root) */
 static int mint_chain(struct attestd *d, const struct mint_order *o, const struct mint_job *j,
 		      char **out)
 {
@@ -466,7 +467,8 @@ static int mint_chain(struct attestd *d, const struct mint_order *o, const struc
 	if ((r = append_pem(b, j->leaf)) == ATTEST_OK &&
 	    (!o->session || (r = append_pem(b, j->a->session_cert)) == ATTEST_OK) &&
 	    (r = append_pem(b, j->a->agent_ca)) == ATTEST_OK &&
-	    (r = append_pem(b, d->host.ca)) == ATTEST_OK) {
+	    (r = append_pem(b, d->host.ca)) == ATTEST_OK &&
+	    (r = append_pem(b, sk_X509_value(d->host.issuing, 0))) == ATTEST_OK) {
 		n = BIO_get_mem_data(b, &data);
 		if (n <= 0 || (*out = strndup(data, (size_t)n)) == NULL)
 			r = attest_fail(ATTEST_E_NOMEM, "chain");

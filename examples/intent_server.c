@@ -26,6 +26,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "attest/intent.h"
 #include "attest/verify.h"
@@ -70,11 +71,22 @@ static struct attest_intent_trust *load_trust(const char *root_path, const char 
 }
 
 /* The decision for one verified TLS peer, as the line(s) sent back. */
-static void decide(const struct attest_intent_trust *t, X509 *peer, char *out, size_t outsz)
+static void decide(struct attest_intent_trust *t, SSL *ssl, char *out, size_t outsz)
 {
 	struct attest_intent_chain *c = NULL;
 	char *tok = NULL, *id = NULL, *text = NULL;
-	int r = attest_intent_from_cert(peer, &tok, &id);
+	STACK_OF(X509) *verified = SSL_get0_verified_chain(ssl);
+	int r = attest_intent_from_cert(SSL_get0_peer_certificate(ssl), &tok, &id);
+
+	/* Delegations' x5c stop at the host CA: the fleet's issuing CA that
+	 * this peer's verified chain went through helps place them (an
+	 * intermediate, not an anchor; a full list of 16 only stops learning). */
+	for (int i = 1; i < sk_X509_num(verified); i++)
+		if (X509_check_ca(sk_X509_value(verified, i)) != 0 &&
+		    X509_self_signed(sk_X509_value(verified, i), 0) != 1 &&
+		    attest_intent_trust_add_intermediate(t, sk_X509_value(verified, i)) != ATTEST_OK)
+			break;
+	ERR_clear_error();
 
 	if (r == ATTEST_OK)
 		r = attest_intent_verify(t, tok, id, time(NULL), &c);
@@ -159,7 +171,7 @@ int main(int argc, char **argv)
 			       e != 0 ? ERR_reason_error_string(e) : "connection closed");
 			ERR_clear_error();
 		} else {
-			decide(t, SSL_get0_peer_certificate(ssl), answer, sizeof(answer));
+			decide(t, ssl, answer, sizeof(answer));
 			printf("%s %s", SSL_get_version(ssl), answer);
 			if (SSL_write(ssl, answer, (int)strlen(answer)) <= 0)
 				ERR_clear_error();

@@ -48,29 +48,63 @@ static int open_ca(const char *dir, struct attest_ca **ca)
 
 static int cmd_init(const struct cli_cmd *cmd, int argc, char **argv)
 {
-	const char *dir, *td, *roots, *ttl_s;
+	const char *dir, *td, *roots, *ttl_s, *days_s;
 	const struct cli_opt opts[] = {
 		{ "dir", "D", "directory for the new CA (created 0700)", 1, &dir },
 		{ "trust-domain", "TD", "SPIFFE trust domain, e.g. example.org", 1, &td },
 		{ "vendor-roots", "FILE", "PEM bundle of TPM vendor (EK) roots", 1, &roots },
 		{ "host-ca-ttl", "SECONDS", "lifetime of host CA certificates (86400)", 0, &ttl_s },
+		{ "issuing-days", "DAYS", "lifetime of the online issuing CA (90)", 0, &days_s },
 		{ 0 },
 	};
 	struct attest_ca *ca = NULL;
-	long ttl = 86400;
+	long ttl = 86400, days = ATTEST_ISSUING_CA_DEFAULT_DAYS;
 	int r;
 
 	if ((r = cli_parse(cmd, opts, argc, argv)) != CLI_PARSED ||
 	    (ttl_s != NULL &&
-	     (r = cli_long("host-ca-ttl", ttl_s, 1, ATTEST_HOST_CA_MAX_TTL, &ttl)) != CLI_PARSED))
+	     (r = cli_long("host-ca-ttl", ttl_s, 1, ATTEST_HOST_CA_MAX_TTL, &ttl)) != CLI_PARSED) ||
+	    (days_s != NULL &&
+	     (r = cli_long("issuing-days", days_s, 1, ATTEST_ISSUING_CA_MAX_DAYS, &days)) != CLI_PARSED))
 		return r;
-	if ((r = attest_ca_init(dir, td, roots, ttl)) != ATTEST_OK)
+	if ((r = attest_ca_init_ex(dir, td, roots, ttl, (int)days)) != ATTEST_OK)
 		return cli_fail(r, "create fleet CA in %s", dir);
 	if ((r = open_ca(dir, &ca)) != CLI_EXIT_OK)
 		return r;
-	printf("fleet CA for trust domain %s created in %s\nroot certificate: %s\n", td, dir,
-	       attest_ca_root_path(ca));
+	printf("fleet CA for trust domain %s created in %s\nroot certificate: %s\n"
+	       "issuing CA (signs host CA certificates, %ld days): %s/issuing/\n"
+	       "move %s/root.key to offline storage: it is needed only to rotate the issuing CA\n",
+	       td, dir, attest_ca_root_path(ca), days, dir, dir);
 	attest_ca_close(ca);
+	return CLI_EXIT_OK;
+}
+
+static int cmd_issuing_rotate(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	const char *dir, *days_s, *root_key;
+	const struct cli_opt opts[] = {
+		{ "dir", "D", "fleet CA directory", 1, &dir },
+		{ "root-key", "FILE", "the offline fleet root key (default D/root.key)", 0, &root_key },
+		{ "days", "DAYS", "lifetime of the new issuing CA (90)", 0, &days_s },
+		{ 0 },
+	};
+	struct attest_ca *ca = NULL;
+	long days = ATTEST_ISSUING_CA_DEFAULT_DAYS;
+	char serial[33];
+	int r;
+
+	if ((r = cli_parse(cmd, opts, argc, argv)) != CLI_PARSED ||
+	    (days_s != NULL &&
+	     (r = cli_long("days", days_s, 1, ATTEST_ISSUING_CA_MAX_DAYS, &days)) != CLI_PARSED) ||
+	    (r = open_ca(dir, &ca)) != CLI_EXIT_OK)
+		return r;
+	r = attest_ca_issuing_rotate(ca, root_key, (int)days, serial);
+	attest_ca_close(ca);
+	if (r != ATTEST_OK)
+		return cli_fail(r, "rotate the issuing CA of %s", dir);
+	printf("issuing CA %s (%ld days) now signs host CA certificates; host CA certificates of "
+	       "the previous one stay valid until they expire, renewals get the new one\n",
+	       serial, days);
 	return CLI_EXIT_OK;
 }
 
@@ -287,8 +321,16 @@ out:
 }
 
 static const struct cli_cmd cmds[] = {
-	{ { "init", NULL }, cmd_init, "create a fleet CA (root key, config, state folders)",
-	  "The CA directory holds the root key: keep it on the provisioning host only." },
+	{ { "init", NULL }, cmd_init,
+	  "create a fleet CA (root, online issuing CA, config, state folders)",
+	  "The root key signs only issuing CA certificates: after init, move D/root.key to\n"
+	  "offline storage. The issuing CA (D/issuing/) signs host CA certificates." },
+	{ { "issuing-ca", "rotate" }, cmd_issuing_rotate,
+	  "make a new issuing CA, signed by the offline root, the one that signs from now on",
+	  "Needs the root key (--root-key FILE, brought from offline storage). Hosts are not\n"
+	  "re-enrolled: their current host CA certificates stay valid until they expire\n"
+	  "(<= 24 h) and their next renewal is signed by the new issuing CA. Restart\n"
+	  "attest-verifier afterwards so its signer loads the new key." },
 	{ { "token", NULL }, cmd_token, "issue a single-use join token bound to a host name",
 	  "Prints the token, and only the token, on stdout. The CA keeps only its SHA-256." },
 	{ { "allow-ek", NULL }, cmd_allow_ek, "let one EK enrol as one host without a token",

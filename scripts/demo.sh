@@ -78,8 +78,11 @@ export ATTEST_TCTI
 echo "ATTEST_TCTI=$ATTEST_TCTI"
 run attestctl tpm info
 
-step "1. fleet CA: attest-provision init"
+step "1. fleet CA: attest-provision init (fleet root + online issuing CA)"
 run attest-provision init --dir ca --trust-domain "$TD" --vendor-roots tmpl/vendor-roots.pem
+echo "--- the fleet root goes offline: from here on only the issuing CA signs"
+mkdir -p offline && chmod 700 offline
+run mv ca/root.key offline/root.key
 
 step "2. operator: single-use join token for $HOST"
 printf '$ attest-provision token --dir ca --host %s --operator demo\n' "$HOST"
@@ -106,9 +109,9 @@ run attestctl host enroll --state state --finish result.json --root ca/root.pem
 step "8. host: attestctl host show"
 run attestctl host show --state state
 
-step "9. relying party: verify the host CA certificate against the fleet root"
-run openssl verify -CAfile ca/root.pem state/host-ca.pem
-for c in ca/root.pem state/host-ca.pem; do
+step "9. relying party: verify the host CA certificate against the fleet root (through the issuing CA)"
+run openssl verify -CAfile ca/root.pem -untrusted state/issuing-ca.pem state/host-ca.pem
+for c in ca/root.pem state/issuing-ca.pem state/host-ca.pem; do
 	echo "--- $c"
 	openssl x509 -in "$c" -noout -subject -issuer \
 		-ext basicConstraints,keyUsage,subjectAltName,nameConstraints
@@ -138,9 +141,22 @@ run attest-provision renew-challenge --dir ca --host "$HOST" --out renew.json
 run attestctl host renew --state state --answer renew.json --out renew-response.json
 run attest-provision renew-response --dir ca --in renew-response.json --out renewed.json
 run attestctl host renew --state state --finish renewed.json
-run openssl verify -CAfile ca/root.pem state/host-ca.pem
+run openssl verify -CAfile ca/root.pem -untrusted state/issuing-ca.pem state/host-ca.pem
 echo "--- the replayed renewal answer:"
 expect_refusal attest-provision renew-response --dir ca --in renew-response.json --out x.json
+echo "--- rotate the issuing CA: refused while the root is offline, done with it brought back"
+expect_refusal attest-provision issuing-ca rotate --dir ca
+cp state/host-ca.pem old-host-ca.pem
+cp state/issuing-ca.pem old-issuing-ca.pem
+run attest-provision issuing-ca rotate --dir ca --root-key offline/root.key --days 30
+echo "--- the host CA the old issuing CA signed stays valid; the next renewal gets the new one"
+run openssl verify -CAfile ca/root.pem -untrusted old-issuing-ca.pem old-host-ca.pem
+run attest-provision renew-challenge --dir ca --host "$HOST" --out renew.json
+run attestctl host renew --state state --answer renew.json --out renew-response.json
+run attest-provision renew-response --dir ca --in renew-response.json --out renewed.json
+run attestctl host renew --state state --finish renewed.json
+run openssl verify -CAfile ca/root.pem -untrusted state/issuing-ca.pem state/host-ca.pem
+openssl x509 -in state/host-ca.pem -noout -issuer
 
 step "12. refusal: the host boots something else (PCR 0 extended), renewal is denied"
 run tpm2_pcrextend -T "$ATTEST_TCTI" 0:sha256=$(printf 'evil bootloader' | sha256sum | cut -d' ' -f1)

@@ -9,6 +9,7 @@
 
 #include "decide/agentev.h"
 #include "core/err.h"
+#include "enrol/enrol.h"
 #include "core/json.h"
 #include "vsrv.h"
 #include "x509/x509.h"
@@ -21,14 +22,21 @@ static int verify_host_ca(struct vsrv *s, const char *pem, const char *host, X50
 	X509 *c = NULL;
 	X509_STORE *st = NULL;
 	X509_STORE_CTX *ctx = NULL;
+	STACK_OF(X509) *issuing = NULL;
 	char *hid = NULL;
 	int r;
 
 	*out = NULL;
 	if ((r = attest_x509_from_pem(pem, strlen(pem), &c)) != ATTEST_OK)
 		return r;
+	/* host CAs are signed by an issuing CA of the fleet: the current one
+	 * or one a rotation replaced (read each time: a rotation needs no
+	 * restart here) */
+	if ((r = attest_ca_issuing_certs(s->ca, &issuing)) != ATTEST_OK)
+		goto out;
 	if ((st = X509_STORE_new()) == NULL || X509_STORE_add_cert(st, s->root) != 1 ||
-	    (ctx = X509_STORE_CTX_new()) == NULL || X509_STORE_CTX_init(ctx, st, c, NULL) != 1) {
+	    (ctx = X509_STORE_CTX_new()) == NULL ||
+	    X509_STORE_CTX_init(ctx, st, c, issuing) != 1) {
 		r = attest_fail_ossl(ATTEST_E_NOMEM, "verify host CA");
 		goto out;
 	}
@@ -50,6 +58,7 @@ out:
 	free(hid);
 	X509_STORE_CTX_free(ctx);
 	X509_STORE_free(st);
+	sk_X509_pop_free(issuing, X509_free);
 	X509_free(c);
 	return r;
 }

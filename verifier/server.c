@@ -297,6 +297,20 @@ static int split_listen(const char *l, char *addr, size_t n, unsigned short *por
 	return ATTEST_OK;
 }
 
+/* The fleet's issuing CAs as intermediates for delegation chains (their
+ * x5c ends at the host CA). Those a later rotation adds reach decisions
+ * through the decided leaf's own verified path. */
+static int vs_add_issuing(struct vsrv *s)
+{
+	STACK_OF(X509) *sk = NULL;
+	int r = attest_ca_issuing_certs(s->ca, &sk);
+
+	for (int i = 0; r == ATTEST_OK && i < sk_X509_num(sk); i++)
+		r = attest_intent_trust_add_intermediate(s->trust, sk_X509_value(sk, i));
+	sk_X509_pop_free(sk, X509_free);
+	return r;
+}
+
 int vf_serve(const struct vf_config *cfg)
 {
 	struct vsrv s;
@@ -359,6 +373,7 @@ int vf_serve(const struct vf_config *cfg)
 	    (r = attest_x509_load(attest_ca_root_path(s.ca), &s.root)) != ATTEST_OK ||
 	    (r = attest_intent_trust_new(&s.trust)) != ATTEST_OK ||
 	    (r = attest_intent_trust_set_root(s.trust, s.root)) != ATTEST_OK ||
+	    (r = vs_add_issuing(&s)) != ATTEST_OK ||
 	    (r = vs_load_keys(cfg->state, "intent-issuers", vs_add_issuer, &s)) != ATTEST_OK ||
 	    (r = vs_load_keys(cfg->state, "operators", vs_add_operator, &s)) != ATTEST_OK ||
 	    (r = vs_load_settings(&s)) != ATTEST_OK || (r = vs_load_refsets(&s)) != ATTEST_OK)

@@ -93,7 +93,8 @@ struct attest_delegation_claims {
 /* Delegate the intent of parent_token (a chain whose last token, the grant
  * or a delegation, is addressed to this agent) to c->aud, signing with leaf_key (the private key of
  * leaf_chain[0]). leaf_chain is the leaf first, then its issuers up to the
- * host CA; a self-signed root at the end is left out of x5c. All arguments
+ * host CA; the fleet's issuing CA and a self-signed root at the end are
+ * left out of x5c. All arguments
  * are borrowed. The parent is parsed and the narrowing rules are checked
  * (the codes are those of attest_intent_verify), but its signatures are
  * not verified: that is the verifier's work. *token (malloc'd, free()) is
@@ -120,6 +121,15 @@ ATTEST_API int attest_intent_trust_add_issuer(struct attest_intent_trust *t, con
 /* Takes its own reference to the fleet root (replacing an earlier one). */
 ATTEST_API int attest_intent_trust_set_root(struct attest_intent_trust *t,
 					    X509 *fleet_root) ATTEST_MUST_CHECK;
+/* An issuing CA of the fleet (a CA between the fleet root and the host
+ * CAs: attest-provision's issuing/<serial>.pem, or the issuing-ca.pem an enrolled
+ * host holds). A delegation's x5c ends at the host CA (the size budget),
+ * so the verifier offers these to path building; they are not trust
+ * anchors: every delegator's path must still end at the fleet root. Takes
+ * its own reference; duplicates are ignored; at most 16
+ * (ATTEST_E_TOO_LARGE). ATTEST_E_INVALID_ARG when ca is not a CA. */
+ATTEST_API int attest_intent_trust_add_intermediate(struct attest_intent_trust *t,
+						    X509 *ca) ATTEST_MUST_CHECK;
 ATTEST_API void attest_intent_trust_free(struct attest_intent_trust *t);
 
 /* A verified chain: a grant and 0..3 delegations. Read with the accessors;

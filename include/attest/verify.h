@@ -7,7 +7,9 @@
  *   - it equals the agent ID extension of the agent CA that (directly or
  *     through a session issuer carrying the same agent ID) issued it;
  *   - that agent ID is spiffe://<td>/host/<host>/agent/<name>, where <td>
- *     is the host CA's SPIFFE trust domain and <host> its host ID extension.
+ *     is the host CA's SPIFFE trust domain and <host> its host ID extension;
+ *   - the host CA's issuer (when the chain carries it) is no host or agent
+ *     CA: the fleet's issuing CA or the root.
  * Generic SPIFFE validators enforce only the trust domain.
  */
 #ifndef ATTEST_VERIFY_H
@@ -18,7 +20,7 @@
 #include "attest/attest.h"
 
 /* chain[0] is the leaf, then its issuers up to at least the host CA (the
- * root may follow), as X509_STORE_CTX_get0_chain() returns it after OpenSSL
+ * issuing CA and the root may follow), as X509_STORE_CTX_get0_chain() returns it after OpenSSL
  * verified signatures; only structure is checked here. The chain is only
  * read. ATTEST_OK or ATTEST_E_PATH (detail says which rule). */
 ATTEST_API int attest_verify_path(STACK_OF(X509) *chain) ATTEST_MUST_CHECK;

@@ -35,6 +35,7 @@
 #include "attest/decide.h"
 #include "attest/verify.h"
 #include "core/err.h"
+#include "intent/intentx.h"
 #include "x509/x509agent.h"
 
 #define LEAF_SLOTS 4096u
@@ -531,7 +532,8 @@ static int verify_leaf(struct attest_decider *d, const struct attest_decide_req 
 		if (ir == ATTEST_OK) {
 			l->intent_done = 0;
 			/* verified now: it is a property of this leaf alone */
-			ir = attest_intent_verify(d->trust, tok, l->agent, (time_t)now, &l->intent);
+			ir = attest_intent_verify_with(d->trust, iss->path, tok, l->agent, (time_t)now,
+						       &l->intent);
 			free(tok);
 			if (ir != ATTEST_OK) {
 				r = ir;

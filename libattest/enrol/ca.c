@@ -8,11 +8,16 @@
 #include <unistd.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <dirent.h>
 
+#include <openssl/bn.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "enrol/enrol.h"
 #include "core/err.h"
@@ -24,6 +29,9 @@
 #include "x509/x509.h"
 
 #define CA_FILE_CAP (64 * 1024)
+/* issuing CA certificates in one bundle (the signing one and those it
+ * replaced that have not expired yet) */
+#define ISSUING_BUNDLE_MAX 8
 
 struct attest_ca {
 	char dir[1024];
@@ -32,6 +40,13 @@ struct attest_ca {
 	char vendor_roots[1024];
 	long host_ca_ttl;
 	time_t fixed_now;
+	/* the issuing CA loaded to sign (attest_ca_sign_host), by serial */
+	char issuing_serial[33];
+	X509 *issuing;
+	EVP_PKEY *issuing_key;
+	/* who signs host CA certificates: NULL = attest_ca_sign_host here */
+	attest_ca_sign_fn sign;
+	void *sign_arg;
 };
 
 static time_t ca_now(const struct attest_ca *ca) { return ca->fixed_now ? ca->fixed_now : time(NULL); }
@@ -107,9 +122,68 @@ static int exists(const char *path)
 	return lstat(path, &st) == 0;
 }
 
+/* Serial of an issuing CA certificate as 32 lower-case hex digits (our
+ * serials are 16 bytes, the first non-zero). */
+static int serial_hex(X509 *c, char out[33])
+{
+	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(c), NULL);
+	char *h = bn != NULL ? BN_bn2hex(bn) : NULL;
+	int r = ATTEST_OK;
+
+	if (h == NULL || strlen(h) != 32) {
+		r = attest_fail(ATTEST_E_PARSE, "issuing CA serial is not 16 bytes");
+	} else {
+		for (size_t i = 0; i < 32; i++)
+			out[i] = (char)(h[i] >= 'A' && h[i] <= 'F' ? h[i] - 'A' + 'a' : h[i]);
+		out[32] = '\0';
+	}
+	OPENSSL_free(h);
+	BN_free(bn);
+	ERR_clear_error();
+	return r;
+}
+
+/* A new issuing CA signed by (root_key, root): issuing/<serial>.key
+ * (0600) and .pem (0644), then issuing/current names it (one rename). */
+static int issuing_create(struct attest_ca *ca, EVP_PKEY *root_key, X509 *root, int days,
+			  char serial[33])
+{
+	char path[1200], *pem = NULL;
+	EVP_PKEY *key = NULL;
+	X509 *cert = NULL;
+	int r;
+
+	if ((r = attest_x509_make_issuing_ca(root_key, root, ca->trust_domain, days, &key, &cert)) !=
+		    ATTEST_OK ||
+	    (r = serial_hex(cert, serial)) != ATTEST_OK ||
+	    (r = attest_x509_to_pem(cert, &pem)) != ATTEST_OK)
+		goto out;
+	if ((r = ca_path(ca, path, sizeof(path), "issuing", serial, ".key")) != ATTEST_OK ||
+	    (r = attest_pkey_save(path, key)) != ATTEST_OK ||
+	    (r = ca_path(ca, path, sizeof(path), "issuing", serial, ".pem")) != ATTEST_OK ||
+	    (r = attest_file_create_atomic(path, pem, strlen(pem), 0644)) != ATTEST_OK ||
+	    (r = ca_path(ca, path, sizeof(path), "issuing", "current", "")) != ATTEST_OK ||
+	    (r = attest_file_write_atomic(path, serial, 32, 0644)) != ATTEST_OK)
+		goto out;
+	r = ATTEST_OK;
+out:
+	free(pem);
+	EVP_PKEY_free(key);
+	X509_free(cert);
+	return r;
+}
+
 int attest_ca_init(const char *dir, const char *trust_domain, const char *vendor_roots,
 		   long host_ca_ttl)
 {
+	return attest_ca_init_ex(dir, trust_domain, vendor_roots, host_ca_ttl,
+				 ATTEST_ISSUING_CA_DEFAULT_DAYS);
+}
+
+int attest_ca_init_ex(const char *dir, const char *trust_domain, const char *vendor_roots,
+		      long host_ca_ttl, int issuing_days)
+{
+	char serial[33];
 	struct attest_ca ca = { 0 };
 	char path[1200], resolved[PATH_MAX];
 	EVP_PKEY *key = NULL;
@@ -117,7 +191,7 @@ int attest_ca_init(const char *dir, const char *trust_domain, const char *vendor
 	char *pem = NULL;
 	cJSON *cfg = NULL;
 	static const char *const subdirs[] = { "tokens", "allowlist", "challenges", "eks",
-						"names", "hosts" };
+						"names", "hosts", "issuing" };
 	int r;
 
 	if (!attest_valid_trust_domain(trust_domain))
@@ -126,6 +200,9 @@ int attest_ca_init(const char *dir, const char *trust_domain, const char *vendor
 	if (host_ca_ttl <= 0 || host_ca_ttl > ATTEST_HOST_CA_MAX_TTL)
 		return attest_fail(ATTEST_E_INVALID_ARG, "host CA TTL must be 1..%d seconds",
 				   ATTEST_HOST_CA_MAX_TTL);
+	if (issuing_days <= 0 || issuing_days > ATTEST_ISSUING_CA_MAX_DAYS)
+		return attest_fail(ATTEST_E_INVALID_ARG, "issuing CA validity must be 1..%d days",
+				   ATTEST_ISSUING_CA_MAX_DAYS);
 	if (access(vendor_roots, R_OK) != 0)
 		return attest_fail(ATTEST_E_IO, "TPM vendor roots %s: %s", vendor_roots,
 				   strerror(errno));
@@ -136,6 +213,7 @@ int attest_ca_init(const char *dir, const char *trust_domain, const char *vendor
 		return attest_fail(ATTEST_E_INVALID_ARG, "path too long");
 	memcpy(ca.vendor_roots, resolved, strlen(resolved) + 1);
 	snprintf(ca.dir, sizeof(ca.dir), "%s", dir);
+	snprintf(ca.trust_domain, sizeof(ca.trust_domain), "%s", trust_domain);
 	if ((r = attest_dir_ensure(dir, 0700)) != ATTEST_OK)
 		return r;
 	if ((r = ca_path(&ca, path, sizeof(path), "", "config.json", "")) != ATTEST_OK)
@@ -155,6 +233,10 @@ int attest_ca_init(const char *dir, const char *trust_domain, const char *vendor
 	if ((r = attest_x509_to_pem(root, &pem)) != ATTEST_OK ||
 	    (r = ca_path(&ca, path, sizeof(path), "", "root.pem", "")) != ATTEST_OK ||
 	    (r = attest_file_write_atomic(path, pem, strlen(pem), 0644)) != ATTEST_OK)
+		goto out;
+	/* The online issuing CA: from here on root.key is needed only to
+	 * rotate it (attest_ca_issuing_rotate) and may be moved offline. */
+	if ((r = issuing_create(&ca, key, root, issuing_days, serial)) != ATTEST_OK)
 		goto out;
 	/* The lock file exists from the start, so the first locked operation
 	 * changes nothing on disk. */
@@ -230,7 +312,20 @@ out:
 	return r;
 }
 
-void attest_ca_close(struct attest_ca *ca) { free(ca); }
+void attest_ca_close(struct attest_ca *ca)
+{
+	if (ca == NULL)
+		return;
+	X509_free(ca->issuing);
+	EVP_PKEY_free(ca->issuing_key);
+	free(ca);
+}
+
+void attest_ca_set_signer(struct attest_ca *ca, attest_ca_sign_fn fn, void *arg)
+{
+	ca->sign = fn;
+	ca->sign_arg = arg;
+}
 
 static int new_record(cJSON **out)
 {
@@ -645,55 +740,6 @@ static int check_reference(struct attest_ca *ca, const char *host, const uint8_t
 	return r;
 }
 
-/* Sign a host CA certificate for `key`, store it in the host record
- * (hosts/<host>.json, written crash-safely) and build the enrol-result. */
-static int issue_host_cert(struct attest_ca *ca, const char *host, const TPM2B_PUBLIC *key,
-			   cJSON *hostrec, char **out)
-{
-	char path[1200], *cert_pem = NULL, *root_pem = NULL;
-	EVP_PKEY *root_key = NULL, *host_key = NULL;
-	X509 *root = NULL, *cert = NULL;
-	cJSON *res = NULL;
-	int r;
-
-	*out = NULL;
-	if ((r = ca_path(ca, path, sizeof(path), "", "root.key", "")) != ATTEST_OK ||
-	    (r = attest_pkey_load(path, &root_key)) != ATTEST_OK ||
-	    (r = attest_x509_load(ca->root_path, &root)) != ATTEST_OK ||
-	    (r = attest_tpm_pub_to_pkey(key, &host_key)) != ATTEST_OK ||
-	    (r = attest_x509_make_host_ca(root_key, root, ca->trust_domain, host, host_key,
-					  ca->host_ca_ttl, &cert)) != ATTEST_OK ||
-	    (r = attest_x509_to_pem(cert, &cert_pem)) != ATTEST_OK ||
-	    (r = attest_x509_to_pem(root, &root_pem)) != ATTEST_OK)
-		goto out;
-	cJSON_DeleteItemFromObjectCaseSensitive(hostrec, "host_ca_pem");
-	cJSON_DeleteItemFromObjectCaseSensitive(hostrec, "issued");
-	if ((r = attest_json_add_str(hostrec, "host_ca_pem", cert_pem)) != ATTEST_OK ||
-	    (r = attest_json_add_u64(hostrec, "issued", (uint64_t)ca_now(ca))) != ATTEST_OK ||
-	    (r = ca_path(ca, path, sizeof(path), "hosts", host, ".json")) != ATTEST_OK ||
-	    (r = save_json(path, hostrec, 0600, 0)) != ATTEST_OK)
-		goto out;
-	if ((r = new_record(&res)) != ATTEST_OK)
-		goto out;
-	if ((r = attest_json_add_str(res, "type", "enrol-result")) != ATTEST_OK ||
-	    (r = attest_json_add_str(res, "version", "1")) != ATTEST_OK ||
-	    (r = attest_json_add_str(res, "host", host)) != ATTEST_OK ||
-	    (r = attest_json_add_str(res, "trust_domain", ca->trust_domain)) != ATTEST_OK ||
-	    (r = attest_json_add_str(res, "host_ca_cert", cert_pem)) != ATTEST_OK ||
-	    (r = attest_json_add_str(res, "root_cert", root_pem)) != ATTEST_OK)
-		goto out;
-	r = attest_json_print(res, out, NULL);
-out:
-	free(cert_pem);
-	free(root_pem);
-	EVP_PKEY_free(root_key);
-	EVP_PKEY_free(host_key);
-	X509_free(root);
-	X509_free(cert);
-	cJSON_Delete(res);
-	return r;
-}
-
 /* A pending challenge of `kind` ("enrol" or "renew"): it exists, was not
  * answered yet and has not expired. */
 static int load_challenge(struct attest_ca *ca, const char *id_hex, const char *kind,
@@ -752,6 +798,340 @@ static int load_host(struct attest_ca *ca, const char *host, cJSON **out)
 	r = load_json(path, out);
 	if (r == ATTEST_E_NOT_FOUND)
 		return attest_fail(ATTEST_E_NOT_FOUND, "host \"%s\" is not enrolled", host);
+	return r;
+}
+
+/* ---- the issuing CA ---- */
+
+/* issuing/current: the serial of the issuing CA that signs. */
+static int issuing_current(struct attest_ca *ca, char serial[33])
+{
+	char buf[64];
+	int r;
+
+	if ((r = read_binding(ca, "issuing", "current", buf, sizeof(buf))) != ATTEST_OK)
+		return r;
+	if (buf[0] == '\0')
+		return attest_fail(ATTEST_E_STATE, "%s/issuing/current missing: the CA has no issuing "
+				   "CA (attest-provision issuing-ca rotate)", ca->dir);
+	if (!is_hex(buf, 32))
+		return attest_fail(ATTEST_E_PARSE, "%s/issuing/current is not a 32-digit serial", ca->dir);
+	memcpy(serial, buf, 33);
+	return ATTEST_OK;
+}
+
+/* The issuing CA certificate with this serial, refused when its name or
+ * its file's name do not match. */
+static int issuing_cert(struct attest_ca *ca, const char *serial, X509 **out)
+{
+	char path[1200], got[33];
+	int r;
+
+	*out = NULL;
+	if ((r = ca_path(ca, path, sizeof(path), "issuing", serial, ".pem")) != ATTEST_OK ||
+	    (r = attest_x509_load(path, out)) != ATTEST_OK)
+		return r;
+	if ((r = serial_hex(*out, got)) != ATTEST_OK || strcmp(got, serial) != 0) {
+		X509_free(*out);
+		*out = NULL;
+		return r != ATTEST_OK ? r : attest_fail(ATTEST_E_STATE, "%s holds another serial", path);
+	}
+	return ATTEST_OK;
+}
+
+/* Load the current issuing CA and its key into ca (kept until the current
+ * one changes: a rotation is picked up by the next signature). */
+static int issuing_load(struct attest_ca *ca)
+{
+	char serial[33], path[1200];
+	X509 *cert = NULL;
+	EVP_PKEY *key = NULL;
+	int r;
+
+	if ((r = issuing_current(ca, serial)) != ATTEST_OK)
+		return r;
+	if (ca->issuing != NULL && strcmp(serial, ca->issuing_serial) == 0)
+		return ATTEST_OK;
+	if ((r = issuing_cert(ca, serial, &cert)) != ATTEST_OK ||
+	    (r = ca_path(ca, path, sizeof(path), "issuing", serial, ".key")) != ATTEST_OK ||
+	    (r = attest_pkey_load(path, &key)) != ATTEST_OK)
+		goto out;
+	if (X509_check_private_key(cert, key) != 1) {
+		ERR_clear_error();
+		r = attest_fail(ATTEST_E_STATE, "issuing CA %s: key and certificate differ", serial);
+		goto out;
+	}
+	X509_free(ca->issuing);
+	EVP_PKEY_free(ca->issuing_key);
+	ca->issuing = cert;
+	ca->issuing_key = key;
+	cert = NULL; /* transferred */
+	key = NULL;
+	memcpy(ca->issuing_serial, serial, 33);
+	r = ATTEST_OK;
+out:
+	X509_free(cert);
+	EVP_PKEY_free(key);
+	return r;
+}
+
+int attest_ca_load_issuing(struct attest_ca *ca)
+{
+	if (ca == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "CA: NULL");
+	return issuing_load(ca);
+}
+
+int attest_ca_issuing_certs(struct attest_ca *ca, STACK_OF(X509) **out)
+{
+	STACK_OF(X509) *sk = NULL;
+	char serial[33], path[1200];
+	X509 *c = NULL;
+	DIR *dir = NULL;
+	struct dirent *de;
+	time_t now = ca_now(ca);
+	int r;
+
+	*out = NULL;
+	if ((r = issuing_current(ca, serial)) != ATTEST_OK ||
+	    (r = issuing_cert(ca, serial, &c)) != ATTEST_OK)
+		return r;
+	if ((sk = sk_X509_new_null()) == NULL || !sk_X509_push(sk, c)) {
+		r = attest_fail(ATTEST_E_NOMEM, "issuing CAs");
+		goto out;
+	}
+	c = NULL; /* transferred */
+	if ((r = ca_path(ca, path, sizeof(path), "issuing", "", "")) != ATTEST_OK)
+		goto out;
+	if ((dir = opendir(path)) == NULL) {
+		r = attest_fail(ATTEST_E_IO, "open %s: %s", path, strerror(errno));
+		goto out;
+	}
+	/* the ones rotation replaced, while they may still have issued host
+	 * CA certificates that are valid */
+	while ((de = readdir(dir)) != NULL && sk_X509_num(sk) < ISSUING_BUNDLE_MAX) {
+		char name[33];
+
+		if (strlen(de->d_name) != 36 || strcmp(de->d_name + 32, ".pem") != 0)
+			continue;
+		memcpy(name, de->d_name, 32);
+		name[32] = '\0';
+		if (!is_hex(name, 32) || strcmp(name, serial) == 0)
+			continue;
+		if ((r = issuing_cert(ca, name, &c)) != ATTEST_OK)
+			goto out;
+		if (X509_cmp_time(X509_get0_notAfter(c), &now) <= 0) {
+			X509_free(c);
+			c = NULL;
+			continue;
+		}
+		if (!sk_X509_push(sk, c)) {
+			r = attest_fail(ATTEST_E_NOMEM, "issuing CAs");
+			goto out;
+		}
+		c = NULL;
+	}
+	*out = sk;
+	sk = NULL; /* transferred */
+	r = ATTEST_OK;
+out:
+	if (dir != NULL)
+		closedir(dir);
+	X509_free(c);
+	sk_X509_pop_free(sk, X509_free);
+	return r;
+}
+
+/* 1 when the two public areas name the same TPM object (name = hash of
+ * the whole public area: type, attributes, policy and key). */
+static int same_public(const TPM2B_PUBLIC *a, const TPM2B_PUBLIC *b)
+{
+	TPM2B_NAME na, nb;
+
+	if (attest_tpm_name(a, &na) != ATTEST_OK || attest_tpm_name(b, &nb) != ATTEST_OK)
+		return 0;
+	return na.size == nb.size && CRYPTO_memcmp(na.name, nb.name, na.size) == 0;
+}
+
+int attest_ca_sign_host(struct attest_ca *ca, const char *host, const TPM2B_PUBLIC *key,
+			X509 **out)
+{
+	cJSON *rec = NULL;
+	TPM2B_PUBLIC recorded;
+	EVP_PKEY *host_key = NULL;
+	const char *ek_hash;
+	char bound[128];
+	time_t now = ca_now(ca);
+	int r;
+
+	*out = NULL;
+	if (ca == NULL || host == NULL || key == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "sign host CA: NULL argument");
+	/* What the key holder checks itself, whoever asks: the host is
+	 * enrolled, its record names this key and its EK binding both ways. */
+	if ((r = load_host(ca, host, &rec)) != ATTEST_OK)
+		goto out;
+	if ((r = attest_json_get_TPM2B_PUBLIC(rec, "key_public", &recorded)) != ATTEST_OK ||
+	    (r = attest_json_str(rec, "ek_hash", 64, &ek_hash)) != ATTEST_OK)
+		goto out;
+	if (!same_public(&recorded, key)) {
+		r = attest_fail(ATTEST_E_STATE, "host \"%s\" is enrolled with another host key", host);
+		goto out;
+	}
+	if ((r = read_binding(ca, "names", host, bound, sizeof(bound))) != ATTEST_OK)
+		goto out;
+	if (strcmp(bound, ek_hash) != 0) {
+		r = attest_fail(ATTEST_E_STATE, "names/%s does not bind the host's EK", host);
+		goto out;
+	}
+	if ((r = read_binding(ca, "eks", ek_hash, bound, sizeof(bound))) != ATTEST_OK)
+		goto out;
+	if (strcmp(bound, host) != 0) {
+		r = attest_fail(ATTEST_E_STATE, "the EK of \"%s\" is not bound to it", host);
+		goto out;
+	}
+	if ((r = issuing_load(ca)) != ATTEST_OK)
+		goto out;
+	if (X509_cmp_time(X509_get0_notAfter(ca->issuing), &now) <= 0) {
+		r = attest_fail(ATTEST_E_STATE, "issuing CA %s expired (attest-provision issuing-ca "
+				"rotate)", ca->issuing_serial);
+		goto out;
+	}
+	if ((r = attest_tpm_pub_to_pkey(key, &host_key)) != ATTEST_OK ||
+	    (r = attest_x509_make_host_ca(ca->issuing_key, ca->issuing, ca->trust_domain, host,
+					  host_key, ca->host_ca_ttl, out)) != ATTEST_OK)
+		goto out;
+	r = ATTEST_OK;
+out:
+	EVP_PKEY_free(host_key);
+	cJSON_Delete(rec);
+	return r;
+}
+
+/* The issuing CA bundle as PEM, the issuer of cert first. */
+static int issuing_bundle_pem(struct attest_ca *ca, X509 *cert, char **out)
+{
+	STACK_OF(X509) *sk = NULL;
+	BIO *b = NULL;
+	int first = -1, r;
+
+	*out = NULL;
+	if ((r = attest_ca_issuing_certs(ca, &sk)) != ATTEST_OK)
+		return r;
+	for (int i = 0; i < sk_X509_num(sk) && first < 0; i++)
+		if (X509_check_issued(sk_X509_value(sk, i), cert) == X509_V_OK &&
+		    X509_verify(cert, X509_get0_pubkey(sk_X509_value(sk, i))) == 1)
+			first = i;
+	ERR_clear_error();
+	if (first < 0) {
+		r = attest_fail(ATTEST_E_STATE, "the host CA certificate's issuer is not an issuing "
+				"CA of %s", ca->dir);
+		goto out;
+	}
+	if ((b = BIO_new(BIO_s_mem())) == NULL ||
+	    PEM_write_bio_X509(b, sk_X509_value(sk, first)) != 1) {
+		r = attest_fail_ossl(ATTEST_E_CRYPTO, "issuing CA bundle");
+		goto out;
+	}
+	for (int i = 0; i < sk_X509_num(sk); i++)
+		if (i != first && PEM_write_bio_X509(b, sk_X509_value(sk, i)) != 1) {
+			r = attest_fail_ossl(ATTEST_E_CRYPTO, "issuing CA bundle");
+			goto out;
+		}
+	{
+		char *data;
+		long n = BIO_get_mem_data(b, &data);
+
+		if (n <= 0 || (*out = strndup(data, (size_t)n)) == NULL) {
+			r = attest_fail(ATTEST_E_NOMEM, "issuing CA bundle");
+			goto out;
+		}
+	}
+	r = ATTEST_OK;
+out:
+	BIO_free(b);
+	sk_X509_pop_free(sk, X509_free);
+	return r;
+}
+
+/* Record the host (hosts/<host>.json, crash-safely: the signer checks the
+ * key against it), have its host CA certificate signed by the issuing CA
+ * (the signer process when one is set), record the certificate and build
+ * the enrol-result: host CA, issuing CA bundle (its issuer first), root. */
+static int issue_host_cert(struct attest_ca *ca, const char *host, const TPM2B_PUBLIC *key,
+			   cJSON *hostrec, char **out)
+{
+	char path[1200], *cert_pem = NULL, *root_pem = NULL, *issuing_pem = NULL;
+	X509 *root = NULL, *cert = NULL;
+	cJSON *res = NULL;
+	int r;
+
+	*out = NULL;
+	if ((r = ca_path(ca, path, sizeof(path), "hosts", host, ".json")) != ATTEST_OK ||
+	    (r = save_json(path, hostrec, 0600, 0)) != ATTEST_OK)
+		goto out;
+	r = ca->sign != NULL ? ca->sign(ca->sign_arg, host, key, &cert)
+			     : attest_ca_sign_host(ca, host, key, &cert);
+	if (r != ATTEST_OK)
+		goto out;
+	if ((r = attest_x509_load(ca->root_path, &root)) != ATTEST_OK ||
+	    (r = attest_x509_to_pem(cert, &cert_pem)) != ATTEST_OK ||
+	    (r = attest_x509_to_pem(root, &root_pem)) != ATTEST_OK ||
+	    (r = issuing_bundle_pem(ca, cert, &issuing_pem)) != ATTEST_OK)
+		goto out;
+	cJSON_DeleteItemFromObjectCaseSensitive(hostrec, "host_ca_pem");
+	cJSON_DeleteItemFromObjectCaseSensitive(hostrec, "issued");
+	if ((r = attest_json_add_str(hostrec, "host_ca_pem", cert_pem)) != ATTEST_OK ||
+	    (r = attest_json_add_u64(hostrec, "issued", (uint64_t)ca_now(ca))) != ATTEST_OK ||
+	    (r = save_json(path, hostrec, 0600, 0)) != ATTEST_OK)
+		goto out;
+	if ((r = new_record(&res)) != ATTEST_OK)
+		goto out;
+	if ((r = attest_json_add_str(res, "type", "enrol-result")) != ATTEST_OK ||
+	    (r = attest_json_add_str(res, "version", "1")) != ATTEST_OK ||
+	    (r = attest_json_add_str(res, "host", host)) != ATTEST_OK ||
+	    (r = attest_json_add_str(res, "trust_domain", ca->trust_domain)) != ATTEST_OK ||
+	    (r = attest_json_add_str(res, "host_ca_cert", cert_pem)) != ATTEST_OK ||
+	    (r = attest_json_add_str(res, "issuing_ca_cert", issuing_pem)) != ATTEST_OK ||
+	    (r = attest_json_add_str(res, "root_cert", root_pem)) != ATTEST_OK)
+		goto out;
+	r = attest_json_print(res, out, NULL);
+out:
+	free(cert_pem);
+	free(root_pem);
+	free(issuing_pem);
+	X509_free(root);
+	X509_free(cert);
+	cJSON_Delete(res);
+	return r;
+}
+
+static int rotate_locked(struct attest_ca *ca, const char *root_key_path, int days,
+			 char serial[33])
+{
+	char path[1200];
+	EVP_PKEY *root_key = NULL;
+	X509 *root = NULL;
+	int r;
+
+	if (root_key_path == NULL) {
+		if ((r = ca_path(ca, path, sizeof(path), "", "root.key", "")) != ATTEST_OK)
+			return r;
+		root_key_path = path;
+	}
+	if ((r = attest_pkey_load(root_key_path, &root_key)) != ATTEST_OK) {
+		if (r == ATTEST_E_NOT_FOUND)
+			r = attest_fail(ATTEST_E_NOT_FOUND, "%s: rotating the issuing CA needs the "
+					"offline fleet root key (--root-key FILE)", root_key_path);
+		goto out;
+	}
+	if ((r = attest_x509_load(ca->root_path, &root)) != ATTEST_OK ||
+	    (r = issuing_create(ca, root_key, root, days, serial)) != ATTEST_OK)
+		goto out;
+	r = ATTEST_OK;
+out:
+	EVP_PKEY_free(root_key);
+	X509_free(root);
 	return r;
 }
 
@@ -1112,4 +1492,13 @@ int attest_ca_reissue_host(struct attest_ca *ca, const char *host, char **out)
 int attest_ca_forget_host(struct attest_ca *ca, const char *host)
 {
 	RETURN_LOCKED(ca, forget_host_locked(ca, host));
+}
+
+int attest_ca_issuing_rotate(struct attest_ca *ca, const char *root_key_path, int days,
+			     char serial[33])
+{
+	if (ca == NULL || serial == NULL || days <= 0 || days > ATTEST_ISSUING_CA_MAX_DAYS)
+		return attest_fail(ATTEST_E_INVALID_ARG, "issuing CA validity must be 1..%d days",
+				   ATTEST_ISSUING_CA_MAX_DAYS);
+	RETURN_LOCKED(ca, rotate_locked(ca, root_key_path, days, serial));
 }

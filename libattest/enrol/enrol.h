@@ -5,7 +5,7 @@
  *   CA -> host  enrol-challenge  MakeCredential blob for the AK
  *   host -> CA  enrol-response   activated secret, CertifyCreation of the host
  *                                key by the AK, quote of the boot PCRs
- *   CA -> host  enrol-result     host CA certificate and fleet root
+ *   CA -> host  enrol-result     host CA certificate, issuing CA bundle, fleet root
  * They travel as files today and over the verifier's HTTPS API later.
  *
  * The CA side needs no TPM. A refused message changes no CA state; state
@@ -35,9 +35,45 @@ struct attest_ca;
 
 /* ---- CA side (attest-provision) ---- */
 
-/* Create a fleet CA in `dir` (created 0700; must not hold a CA yet). */
+/* Create a fleet CA in `dir` (created 0700; must not hold a CA yet): the
+ * fleet root (root.key, root.pem) and an online issuing CA signed by it
+ * (issuing/<serial>.{key,pem}, issuing/current), valid issuing_days
+ * (attest_ca_init: ATTEST_ISSUING_CA_DEFAULT_DAYS). Every host CA
+ * certificate is signed by the current issuing CA; root.key is needed
+ * again only to rotate it, and may live offline (docs/enrolment.md
+ * "Offline root, online issuing CA"). */
 int attest_ca_init(const char *dir, const char *trust_domain, const char *vendor_roots,
 		   long host_ca_ttl) ATTEST_MUST_CHECK;
+int attest_ca_init_ex(const char *dir, const char *trust_domain, const char *vendor_roots,
+		      long host_ca_ttl, int issuing_days) ATTEST_MUST_CHECK;
+/* A new issuing CA (days of validity) signed by the fleet root key read
+ * from root_key_path (NULL: DIR/root.key), made current; its serial (32
+ * hex digits) in serial. Host CA certificates the old one signed stay
+ * valid until they expire; renewals get the new one. Under the CA lock. */
+int attest_ca_issuing_rotate(struct attest_ca *ca, const char *root_key_path, int days,
+			     char serial[33]) ATTEST_MUST_CHECK;
+/* The issuing CA certificates a relying party may meet in a chain: the
+ * current one first, then the ones it replaced that have not expired (at
+ * most 8). *out: a new stack the caller frees (sk_X509_pop_free). */
+int attest_ca_issuing_certs(struct attest_ca *ca, STACK_OF(X509) **out) ATTEST_MUST_CHECK;
+/* Sign a host CA certificate for `host` with the current issuing CA, after
+ * checking, from the CA directory, that the host is enrolled with exactly
+ * this host key (hosts/<host>.json) and that its EK binding holds both ways
+ * (names/, eks/). The profile (TTL, extensions) is the CA's, not the
+ * caller's. This is what the key holder runs: in-process for
+ * attest-provision, in the verifier's signer process for attest-verifier.
+ * Does not take the CA lock (the asking side holds it). */
+int attest_ca_sign_host(struct attest_ca *ca, const char *host, const TPM2B_PUBLIC *key,
+			X509 **out) ATTEST_MUST_CHECK;
+/* Load the current issuing CA's key now (the signer process, before it
+ * serves), so a missing or mismatched key fails at start. */
+int attest_ca_load_issuing(struct attest_ca *ca) ATTEST_MUST_CHECK;
+/* Who signs host CA certificates for this handle: fn instead of
+ * attest_ca_sign_host in this process (the verifier's serving process
+ * asks its signer). fn gets what attest_ca_sign_host gets. */
+typedef int (*attest_ca_sign_fn)(void *arg, const char *host, const TPM2B_PUBLIC *key,
+				 X509 **out);
+void attest_ca_set_signer(struct attest_ca *ca, attest_ca_sign_fn fn, void *arg);
 int attest_ca_open(const char *dir, struct attest_ca **out) ATTEST_MUST_CHECK;
 void attest_ca_close(struct attest_ca *ca);
 /* Tests: use `now` instead of the clock (0 restores the clock). */
@@ -104,6 +140,10 @@ struct attest_host_identity {
 	char ek_kind[16];
 	struct attest_tpm_key key; /* host issuing key blob */
 	X509 *host_ca;
+	/* the issuing CA bundle: [0] issued host_ca, the others are issuing
+	 * CAs of the fleet still valid (delegations from hosts not renewed
+	 * since a rotation chain to them) */
+	STACK_OF(X509) *issuing;
 	X509 *root;
 };
 int attest_host_identity_load(const char *state_dir,

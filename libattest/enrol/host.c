@@ -5,9 +5,10 @@
  *                  blob and its creation data/ticket (0600)
  *   identity.json  the enrolled identity in ONE file, so it changes with one
  *                  rename: host, trust domain, EK kind, host key blob, host
- *                  CA certificate, fleet root (0600)
- *   host-ca.pem, root.pem  copies for operators and tools (0644); the
- *                  daemon and libattest read identity.json only
+ *                  CA certificate, issuing CA bundle (its issuer first),
+ *                  fleet root (0600)
+ *   host-ca.pem, issuing-ca.pem, root.pem  copies for operators and tools
+ *                  (0644); the daemon and libattest read identity.json only
  * A re-enrolment keeps the identity in use until its finish commits.
  */
 #include <stdio.h>
@@ -16,7 +17,10 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <tss2/tss2_mu.h>
 
 #include "enrol/enrol.h"
@@ -27,6 +31,7 @@
 #include "tpm/tpmjson.h"
 #include "tpm/tpmsw.h"
 #include "x509/x509.h"
+#include "x509/x509agent.h"
 
 #define STATE_FILE_CAP (64 * 1024)
 
@@ -267,6 +272,63 @@ out:
 	return r;
 }
 
+#define ISSUING_BUNDLE_MAX 8
+
+/* The issuing CA bundle of an enrol-result: 1..8 PEM certificates. */
+static int parse_bundle(const char *pem, STACK_OF(X509) **out)
+{
+	STACK_OF(X509) *sk = sk_X509_new_null();
+	size_t len = strlen(pem);
+	BIO *b = NULL;
+	X509 *x;
+	int r = ATTEST_OK;
+
+	*out = NULL;
+	if (sk == NULL || len == 0 || len > 8 * 4096 ||
+	    (b = BIO_new_mem_buf(pem, (int)len)) == NULL) {
+		sk_X509_free(sk);
+		return attest_fail(ATTEST_E_PARSE, "issuing CA bundle of %zu bytes", len);
+	}
+	while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+		if (sk_X509_num(sk) >= ISSUING_BUNDLE_MAX || !sk_X509_push(sk, x)) {
+			X509_free(x);
+			r = attest_fail(ATTEST_E_TOO_LARGE, "issuing CA bundle: over %d certificates",
+					ISSUING_BUNDLE_MAX);
+			break;
+		}
+	}
+	ERR_clear_error(); /* end of the bundle */
+	BIO_free(b);
+	if (r == ATTEST_OK && sk_X509_num(sk) == 0)
+		r = attest_fail(ATTEST_E_PARSE, "issuing CA bundle holds no certificate");
+	if (r != ATTEST_OK) {
+		sk_X509_pop_free(sk, X509_free);
+		return r;
+	}
+	*out = sk;
+	return ATTEST_OK;
+}
+
+/* cert verifies to `root` through `untrusted` (NULL: directly). */
+static int verify_to(X509 *root, X509 *cert, STACK_OF(X509) *untrusted, const char *what)
+{
+	X509_STORE *store = X509_STORE_new();
+	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+	int r = ATTEST_OK;
+
+	if (store == NULL || ctx == NULL || !X509_STORE_add_cert(store, root) ||
+	    !X509_STORE_CTX_init(ctx, store, cert, untrusted)) {
+		r = attest_fail_ossl(ATTEST_E_CRYPTO, "X509_STORE");
+	} else if (X509_verify_cert(ctx) != 1) {
+		r = attest_fail(ATTEST_E_STATE, "%s does not verify: %s", what,
+				X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+		ERR_clear_error();
+	}
+	X509_STORE_CTX_free(ctx);
+	X509_STORE_free(store);
+	return r;
+}
+
 /* Check an enrol-result for `want_host`: the certificate carries the key in
  * key_file and verifies against the result's root, which must be the
  * pinned root. *res_out keeps the parsed message. */
@@ -274,14 +336,13 @@ static int verify_result(const char *state_dir, const char *key_file, const void
 			 size_t len, const char *want_host, X509 *pinned, cJSON **res_out)
 {
 	static const char *const keys[] = { "type", "version", "host", "trust_domain",
-					    "host_ca_cert", "root_cert", NULL };
+					    "host_ca_cert", "issuing_ca_cert", "root_cert", NULL };
 	cJSON *res = NULL;
-	const char *type, *ver, *host, *td, *cert_pem, *root_pem;
+	const char *type, *ver, *host, *td, *cert_pem, *root_pem, *issuing_pem;
 	struct attest_tpm_key key;
 	X509 *cert = NULL, *root = NULL;
+	STACK_OF(X509) *issuing = NULL;
 	EVP_PKEY *key_pkey = NULL;
-	X509_STORE *store = NULL;
-	X509_STORE_CTX *ctx = NULL;
 	int r;
 
 	*res_out = NULL;
@@ -297,6 +358,7 @@ static int verify_result(const char *state_dir, const char *key_file, const void
 	if ((r = attest_json_str(res, "host", ATTEST_MAX_NAME, &host)) != ATTEST_OK ||
 	    (r = attest_json_str(res, "trust_domain", 255, &td)) != ATTEST_OK ||
 	    (r = attest_json_str(res, "host_ca_cert", 16384, &cert_pem)) != ATTEST_OK ||
+	    (r = attest_json_str(res, "issuing_ca_cert", 8 * 4096, &issuing_pem)) != ATTEST_OK ||
 	    (r = attest_json_str(res, "root_cert", 16384, &root_pem)) != ATTEST_OK)
 		goto out;
 	if (strcmp(want_host, host) != 0) {
@@ -322,22 +384,35 @@ static int verify_result(const char *state_dir, const char *key_file, const void
 		r = attest_fail(ATTEST_E_STATE, "result's fleet root differs from the pinned root");
 		goto out;
 	}
-	if ((store = X509_STORE_new()) == NULL || (ctx = X509_STORE_CTX_new()) == NULL ||
-	    !X509_STORE_add_cert(store, pinned) || !X509_STORE_CTX_init(ctx, store, cert, NULL)) {
-		r = attest_fail_ossl(ATTEST_E_CRYPTO, "X509_STORE");
+	/* Every issuing CA of the bundle is a CA the pinned root signed
+	 * directly (no host ID: not a host CA), and the host CA certificate
+	 * verifies through the first. */
+	if ((r = parse_bundle(issuing_pem, &issuing)) != ATTEST_OK)
+		goto out;
+	for (int i = 0; i < sk_X509_num(issuing); i++) {
+		X509 *ic = sk_X509_value(issuing, i);
+		char *hid = NULL;
+		int hr = attest_x509_ext_utf8(ic, ATTEST_OID_HOST_ID, &hid);
+
+		free(hid);
+		if (X509_check_ca(ic) == 0 || hr != ATTEST_E_NOT_FOUND) {
+			r = attest_fail(ATTEST_E_STATE, "issuing CA bundle entry %d is not an issuing CA", i);
+			goto out;
+		}
+		if ((r = verify_to(pinned, ic, NULL, "issuing CA certificate")) != ATTEST_OK)
+			goto out;
+	}
+	if (X509_check_issued(sk_X509_value(issuing, 0), cert) != X509_V_OK) {
+		r = attest_fail(ATTEST_E_STATE, "the bundle's first issuing CA did not issue the host CA");
 		goto out;
 	}
-	if (X509_verify_cert(ctx) != 1) {
-		r = attest_fail(ATTEST_E_STATE, "host CA certificate does not verify: %s",
-				X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+	if ((r = verify_to(pinned, cert, issuing, "host CA certificate")) != ATTEST_OK)
 		goto out;
-	}
 	*res_out = res;
 	res = NULL; /* transferred */
 	r = ATTEST_OK;
 out:
-	X509_STORE_CTX_free(ctx);
-	X509_STORE_free(store);
+	sk_X509_pop_free(issuing, X509_free);
 	EVP_PKEY_free(key_pkey);
 	X509_free(root);
 	X509_free(cert);
@@ -348,7 +423,7 @@ out:
 int attest_host_identity_load(const char *state_dir, struct attest_host_identity *id)
 {
 	cJSON *rec = NULL;
-	const char *host, *td, *kind, *cert, *root;
+	const char *host, *td, *kind, *cert, *root, *issuing;
 	int r;
 
 	memset(id, 0, sizeof(*id));
@@ -362,10 +437,12 @@ int attest_host_identity_load(const char *state_dir, struct attest_host_identity
 	    (r = attest_json_str(rec, "trust_domain", 255, &td)) != ATTEST_OK ||
 	    (r = attest_json_str(rec, "ek_kind", 15, &kind)) != ATTEST_OK ||
 	    (r = attest_json_str(rec, "host_ca_pem", 16384, &cert)) != ATTEST_OK ||
+	    (r = attest_json_str(rec, "issuing_ca_pem", 8 * 4096, &issuing)) != ATTEST_OK ||
 	    (r = attest_json_str(rec, "root_pem", 16384, &root)) != ATTEST_OK ||
 	    (r = attest_json_get_TPM2B_PUBLIC(rec, "key_public", &id->key.pub)) != ATTEST_OK ||
 	    (r = attest_json_get_TPM2B_PRIVATE(rec, "key_private", &id->key.priv)) != ATTEST_OK ||
 	    (r = attest_x509_from_pem(cert, strlen(cert), &id->host_ca)) != ATTEST_OK ||
+	    (r = parse_bundle(issuing, &id->issuing)) != ATTEST_OK ||
 	    (r = attest_x509_from_pem(root, strlen(root), &id->root)) != ATTEST_OK)
 		goto out;
 	memcpy(id->host, host, strlen(host) + 1);
@@ -381,6 +458,7 @@ out:
 void attest_host_identity_clear(struct attest_host_identity *id)
 {
 	X509_free(id->host_ca);
+	sk_X509_pop_free(id->issuing, X509_free);
 	X509_free(id->root);
 	memset(id, 0, sizeof(*id));
 }
@@ -388,7 +466,7 @@ void attest_host_identity_clear(struct attest_host_identity *id)
 /* Commit an identity: identity.json in one rename, then the PEM copies. */
 static int save_identity(const char *state_dir, const char *host, const char *td,
 			 const char *kind, const struct attest_tpm_key *key, const char *cert_pem,
-			 const char *root_pem)
+			 const char *issuing_pem, const char *root_pem)
 {
 	cJSON *rec = cJSON_CreateObject();
 	int r;
@@ -401,9 +479,12 @@ static int save_identity(const char *state_dir, const char *host, const char *td
 	    (r = attest_json_add_TPM2B_PUBLIC(rec, "key_public", &key->pub)) != ATTEST_OK ||
 	    (r = attest_json_add_TPM2B_PRIVATE(rec, "key_private", &key->priv)) != ATTEST_OK ||
 	    (r = attest_json_add_str(rec, "host_ca_pem", cert_pem)) != ATTEST_OK ||
+	    (r = attest_json_add_str(rec, "issuing_ca_pem", issuing_pem)) != ATTEST_OK ||
 	    (r = attest_json_add_str(rec, "root_pem", root_pem)) != ATTEST_OK ||
 	    (r = state_save_json(state_dir, IDENTITY, rec)) != ATTEST_OK ||
 	    (r = state_save(state_dir, "host-ca.pem", cert_pem, strlen(cert_pem), 0644)) != ATTEST_OK ||
+	    (r = state_save(state_dir, "issuing-ca.pem", issuing_pem, strlen(issuing_pem), 0644)) !=
+		    ATTEST_OK ||
 	    (r = state_save(state_dir, "root.pem", root_pem, strlen(root_pem), 0644)) != ATTEST_OK)
 		goto out;
 out:
@@ -453,7 +534,8 @@ int attest_host_enrol_finish(const char *state_dir, const void *msg, size_t len,
 	}
 	if ((r = verify_result(state_dir, PENDING, msg, len, want_host, pinned, &res)) != ATTEST_OK ||
 	    (r = save_identity(state_dir, want_host, res_str(res, "trust_domain"), kind_name, &key,
-			       res_str(res, "host_ca_cert"), res_str(res, "root_cert"))) != ATTEST_OK)
+			       res_str(res, "host_ca_cert"), res_str(res, "issuing_ca_cert"),
+			       res_str(res, "root_cert"))) != ATTEST_OK)
 		goto out;
 	/* Committed; the pending record is spent (a leftover is harmless:
 	 * finishing again re-verifies and rewrites the same identity). */
@@ -554,7 +636,8 @@ int attest_host_renew_finish(const char *state_dir, const void *msg, size_t len)
 		return r;
 	if ((r = verify_result(state_dir, IDENTITY, msg, len, id.host, id.root, &res)) == ATTEST_OK)
 		r = save_identity(state_dir, id.host, id.trust_domain, id.ek_kind, &id.key,
-				  res_str(res, "host_ca_cert"), res_str(res, "root_cert"));
+				  res_str(res, "host_ca_cert"), res_str(res, "issuing_ca_cert"),
+				  res_str(res, "root_cert"));
 	attest_host_identity_clear(&id);
 	cJSON_Delete(res);
 	return r;

@@ -26,12 +26,15 @@
 #include "core/err.h"
 #include "core/json.h"
 #include "core/jws.h"
+#include "intent/intentx.h"
+#include "x509/x509.h"
 #include "x509/x509agent.h"
 
 #define TYP_GRANT "attest-intent+jws"
 #define TYP_DELEGATION "attest-delegation+jws"
 #define HDR_GRANT "{\"alg\":\"ES256\",\"typ\":\"" TYP_GRANT "\"}"
 #define X5C_MAX 4         /* leaf, session issuer, agent CA, host CA */
+#define INTERMEDIATES_MAX 16 /* issuing CAs a trust knows besides x5c */
 #define CERT_MAX 8192     /* DER bytes of one x5c certificate */
 #define NONCE_LEN 16      /* 128 bits */
 #define NONCE_B64_LEN 22  /* base64url without padding */
@@ -88,6 +91,9 @@ struct attest_intent_trust {
 	struct issuer iss[ISSUERS_MAX];
 	size_t n;
 	X509_STORE *store;
+	/* issuing CAs between the fleet root and host CAs: x5c stops at the
+	 * host CA (docs/intent.md "Size budget"), path building finds them here */
+	STACK_OF(X509) *inter;
 };
 
 struct attest_intent_chain {
@@ -760,6 +766,24 @@ out:
 	return r;
 }
 
+/* A CA with neither an agent ID nor a host ID: the fleet's issuing CA (or
+ * the root), above the host CA. */
+static int is_issuing_ca(X509 *c)
+{
+	char *v = NULL;
+	int a, h;
+
+	if (X509_check_ca(c) == 0)
+		return 0;
+	a = attest_x509_ext_utf8(c, ATTEST_OID_AGENT_ID, &v);
+	free(v);
+	v = NULL;
+	h = attest_x509_ext_utf8(c, ATTEST_OID_HOST_ID, &v);
+	free(v);
+	attest_errclear();
+	return a == ATTEST_E_NOT_FOUND && h == ATTEST_E_NOT_FOUND;
+}
+
 /* {"alg":"ES256","typ":"attest-delegation+jws","x5c":[...]}: the chain's
  * certificates, leaf first, a self-signed root left out. */
 static int delegation_header(STACK_OF(X509) *chain, char **out)
@@ -776,8 +800,12 @@ static int delegation_header(STACK_OF(X509) *chain, char **out)
 		r = attest_fail(ATTEST_E_NOMEM, "JSON");
 		goto out;
 	}
-	if (n > 1 && X509_self_signed(sk_X509_value(chain, n - 1), 0) == 1)
+	/* x5c ends at the host CA: the root and the issuing CA above it are
+	 * the verifier's to know (attest_intent_trust_add_intermediate) */
+	while (n > 1 && (X509_self_signed(sk_X509_value(chain, n - 1), 0) == 1 ||
+			 is_issuing_ca(sk_X509_value(chain, n - 1))))
 		n--;
+	ERR_clear_error();
 	if (n > X5C_MAX) {
 		r = attest_fail(ATTEST_E_INVALID_ARG, "leaf chain of %d certificates: at most %d", n, X5C_MAX);
 		goto out;
@@ -996,6 +1024,27 @@ int attest_intent_trust_set_root(struct attest_intent_trust *t, X509 *fleet_root
 	return ATTEST_OK;
 }
 
+int attest_intent_trust_add_intermediate(struct attest_intent_trust *t, X509 *ca)
+{
+	if (t == NULL || ca == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "intent trust: NULL argument");
+	if (X509_check_ca(ca) == 0)
+		return attest_fail(ATTEST_E_INVALID_ARG, "intent trust: intermediate is not a CA");
+	if (t->inter == NULL && (t->inter = sk_X509_new_null()) == NULL)
+		return attest_fail(ATTEST_E_NOMEM, "intent trust: intermediates");
+	for (int i = 0; i < sk_X509_num(t->inter); i++)
+		if (X509_cmp(sk_X509_value(t->inter, i), ca) == 0)
+			return ATTEST_OK; /* known */
+	if (sk_X509_num(t->inter) >= INTERMEDIATES_MAX)
+		return attest_fail(ATTEST_E_TOO_LARGE, "intent trust: over %d intermediates",
+				   INTERMEDIATES_MAX);
+	if (X509_up_ref(ca) != 1 || !sk_X509_push(t->inter, ca)) {
+		X509_free(ca);
+		return attest_fail(ATTEST_E_NOMEM, "intent trust: intermediates");
+	}
+	return ATTEST_OK;
+}
+
 void attest_intent_trust_free(struct attest_intent_trust *t)
 {
 	if (t == NULL)
@@ -1005,6 +1054,7 @@ void attest_intent_trust_free(struct attest_intent_trust *t)
 		EVP_PKEY_free(t->iss[i].key);
 	}
 	X509_STORE_free(t->store);
+	sk_X509_pop_free(t->inter, X509_free);
 	free(t);
 }
 
@@ -1012,8 +1062,8 @@ void attest_intent_trust_free(struct attest_intent_trust *t)
 
 /* Delegation k's x5c: verifies to the fleet root as of its iat, obeys the
  * path rule, names the delegator, and its key signed the token. */
-static int check_delegator(const struct attest_intent_trust *t, const struct hop *h, unsigned k,
-			   unsigned n)
+static int check_delegator(const struct attest_intent_trust *t, STACK_OF(X509) *extra,
+			   const struct hop *h, unsigned k, unsigned n)
 {
 	X509_STORE_CTX *ctx = NULL;
 	STACK_OF(X509) *untrusted = NULL;
@@ -1036,6 +1086,18 @@ static int check_delegator(const struct attest_intent_trust *t, const struct hop
 	}
 	for (int i = 1; i < sk_X509_num(h->x5c); i++)
 		if (!sk_X509_push(untrusted, sk_X509_value(h->x5c, i))) {
+			r = attest_fail(ATTEST_E_NOMEM, "x5c");
+			goto out;
+		}
+	/* the issuing CAs x5c leaves out: only candidates for path
+	 * building, every path still ends at the fleet root */
+	for (int i = 0; i < sk_X509_num(t->inter); i++)
+		if (!sk_X509_push(untrusted, sk_X509_value(t->inter, i))) {
+			r = attest_fail(ATTEST_E_NOMEM, "x5c");
+			goto out;
+		}
+	for (int i = 0; i < sk_X509_num(extra); i++)
+		if (!sk_X509_push(untrusted, sk_X509_value(extra, i))) {
 			r = attest_fail(ATTEST_E_NOMEM, "x5c");
 			goto out;
 		}
@@ -1157,6 +1219,13 @@ out:
 int attest_intent_verify(const struct attest_intent_trust *t, const char *token, const char *expected_aud,
 			 time_t now, struct attest_intent_chain **out)
 {
+	return attest_intent_verify_with(t, NULL, token, expected_aud, now, out);
+}
+
+int attest_intent_verify_with(const struct attest_intent_trust *t, STACK_OF(X509) *extra,
+			      const char *token, const char *expected_aud, time_t now,
+			      struct attest_intent_chain **out)
+{
 	struct parsed p;
 	const struct hop *g;
 	EVP_PKEY *ikey = NULL;
@@ -1188,7 +1257,7 @@ int attest_intent_verify(const struct attest_intent_trust *t, const char *token,
 	}
 	/* 3. each delegator's chain and signature */
 	for (unsigned k = 1; k < p.n; k++)
-		if ((r = check_delegator(t, &p.h[k], k, p.n - 1)) != ATTEST_OK)
+		if ((r = check_delegator(t, extra, &p.h[k], k, p.n - 1)) != ATTEST_OK)
 			goto out;
 	/* 4. narrowing, on authenticated content */
 	for (unsigned k = 1; k < p.n; k++)

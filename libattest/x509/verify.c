@@ -112,7 +112,28 @@ int attest_verify_path(STACK_OF(X509) *chain)
 		r = path_fail("host CA's SAN must be exactly spiffe://<trust domain>");
 		goto out;
 	}
-	/* Rule 5: the agent ID is spiffe://<td>/host/<host>/agent/<name>. */
+	/* Rule 5: the host CA is issued by the fleet (its issuing CA, or the
+	 * root), never by another host CA or an agent CA: a host key must not
+	 * mint host CAs for other hosts. OpenSSL's path lengths alone allow
+	 * host CA (pathlen 2) -> forged host CA -> agent CA -> leaf. The
+	 * issuer is checked when the chain carries it (verified chains always
+	 * do: it is the issuing CA or the trust anchor). */
+	if (next + 2 < n) {
+		X509 *above = sk_X509_value(chain, next + 2);
+		char *v = NULL;
+		int hr = attest_x509_ext_utf8(above, ATTEST_OID_HOST_ID, &v), ar;
+
+		free(v);
+		v = NULL;
+		ar = agent_id_of(above, &v);
+		free(v);
+		if (hr != ATTEST_E_NOT_FOUND || ar != ATTEST_E_NOT_FOUND) {
+			r = attest_fail(ATTEST_E_PATH, "host CA %.63s is issued by a host or agent CA, "
+					"not by the fleet's issuing CA", host);
+			goto out;
+		}
+	}
+	/* Rule 6: the agent ID is spiffe://<td>/host/<host>/agent/<name>. */
 	if (attest_agent_id_parse(issuer_id, &id) != ATTEST_OK) {
 		r = path_fail("agent ID is not spiffe://<td>/host/<host>/agent/<name>");
 		goto out;

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <openssl/bio.h>
+#include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -172,7 +173,87 @@ out:
 	return r;
 }
 
-int attest_x509_make_host_ca(EVP_PKEY *root_key, X509 *root, const char *trust_domain,
+int attest_x509_make_issuing_ca(EVP_PKEY *root_key, X509 *root, const char *trust_domain,
+				int days, EVP_PKEY **key, X509 **cert)
+{
+	EVP_PKEY *k = NULL;
+	X509 *c = NULL;
+	char uri[300], nc[300], cn[64], hex[17];
+	const ASN1_INTEGER *serial;
+	BIGNUM *bn = NULL;
+	char *dec = NULL;
+	int r = ATTEST_E_INTERNAL;
+
+	*key = NULL;
+	*cert = NULL;
+	if (root_key == NULL || root == NULL || !attest_valid_trust_domain(trust_domain) ||
+	    days <= 0 || days > ATTEST_ISSUING_CA_MAX_DAYS)
+		return attest_fail(ATTEST_E_INVALID_ARG, "issuing CA: bad trust domain or validity "
+				   "(1..%d days)", ATTEST_ISSUING_CA_MAX_DAYS);
+	if (X509_check_private_key(root, root_key) != 1) {
+		ERR_clear_error();
+		return attest_fail(ATTEST_E_INVALID_ARG, "issuing CA: the root key is not the root's");
+	}
+	snprintf(uri, sizeof(uri), "URI:spiffe://%s", trust_domain);
+	snprintf(nc, sizeof(nc), "critical,permitted;URI:%s", trust_domain);
+	if ((k = EVP_EC_gen("P-256")) == NULL) {
+		r = attest_fail_ossl(ATTEST_E_CRYPTO, "generate issuing CA key");
+		goto out;
+	}
+	if ((c = X509_new()) == NULL || !X509_set_version(c, X509_VERSION_3) ||
+	    X509_gmtime_adj(X509_getm_notBefore(c), -300) == NULL ||
+	    X509_time_adj_ex(X509_getm_notAfter(c), days, 0, NULL) == NULL ||
+	    !X509_set_pubkey(c, k) || !X509_set_issuer_name(c, X509_get_subject_name(root))) {
+		r = attest_fail_ossl(ATTEST_E_CRYPTO, "issuing CA certificate");
+		goto out;
+	}
+	if (ASN1_TIME_compare(X509_get0_notAfter(root), X509_get0_notAfter(c)) < 0 &&
+	    !X509_set1_notAfter(c, X509_get0_notAfter(root))) {
+		r = attest_fail_ossl(ATTEST_E_CRYPTO, "clamp notAfter");
+		goto out;
+	}
+	if ((r = attest_x509_random_serial(c)) != ATTEST_OK)
+		goto out;
+	/* One subject per issuing CA (the serial's first hex digits), so that
+	 * path building never confuses a rotated one with its successor. */
+	serial = X509_get0_serialNumber(c);
+	if ((bn = ASN1_INTEGER_to_BN(serial, NULL)) == NULL || (dec = BN_bn2hex(bn)) == NULL) {
+		r = attest_fail_ossl(ATTEST_E_CRYPTO, "serial");
+		goto out;
+	}
+	snprintf(hex, sizeof(hex), "%s", dec);
+	for (char *q = hex; *q; q++)
+		if (*q >= 'A' && *q <= 'F')
+			*q = (char)(*q - 'A' + 'a');
+	snprintf(cn, sizeof(cn), "attestd issuing CA %s", hex);
+	if ((r = attest_x509_set_name(X509_get_subject_name(c), trust_domain, cn)) != ATTEST_OK)
+		goto out;
+	/* pathlen 3: host CA -> agent CA -> session issuer below it */
+	if ((r = attest_x509_add_ext(c, root, NID_basic_constraints, "critical,CA:TRUE,pathlen:3")) != ATTEST_OK ||
+	    (r = attest_x509_add_ext(c, root, NID_key_usage, "critical,keyCertSign,cRLSign")) != ATTEST_OK ||
+	    (r = attest_x509_add_ext(c, root, NID_subject_key_identifier, "hash")) != ATTEST_OK ||
+	    (r = attest_x509_add_ext(c, root, NID_authority_key_identifier, "keyid:always")) != ATTEST_OK ||
+	    (r = attest_x509_add_ext(c, root, NID_subject_alt_name, uri)) != ATTEST_OK ||
+	    (r = attest_x509_add_ext(c, root, NID_name_constraints, nc)) != ATTEST_OK)
+		goto out;
+	if (X509_sign(c, root_key, EVP_sha256()) <= 0) {
+		r = attest_fail_ossl(ATTEST_E_CRYPTO, "sign issuing CA certificate");
+		goto out;
+	}
+	*key = k;
+	*cert = c;
+	k = NULL; /* transferred */
+	c = NULL;
+	r = ATTEST_OK;
+out:
+	OPENSSL_free(dec);
+	BN_free(bn);
+	EVP_PKEY_free(k);
+	X509_free(c);
+	return r;
+}
+
+int attest_x509_make_host_ca(EVP_PKEY *issuer_key, X509 *issuer, const char *trust_domain,
 			     const char *host, EVP_PKEY *host_key, long ttl_seconds, X509 **out)
 {
 	X509 *c = NULL;
@@ -194,28 +275,28 @@ int attest_x509_make_host_ca(EVP_PKEY *root_key, X509 *root, const char *trust_d
 	    X509_gmtime_adj(X509_getm_notBefore(c), -skew) == NULL ||
 	    X509_gmtime_adj(X509_getm_notAfter(c), ttl_seconds - skew) == NULL ||
 	    !X509_set_pubkey(c, host_key) ||
-	    !X509_set_issuer_name(c, X509_get_subject_name(root))) {
+	    !X509_set_issuer_name(c, X509_get_subject_name(issuer))) {
 		r = attest_fail_ossl(ATTEST_E_CRYPTO, "host CA certificate");
 		goto out;
 	}
 	/* Never outlive the issuer. */
-	if (ASN1_TIME_compare(X509_get0_notAfter(root), X509_get0_notAfter(c)) < 0 &&
-	    !X509_set1_notAfter(c, X509_get0_notAfter(root))) {
+	if (ASN1_TIME_compare(X509_get0_notAfter(issuer), X509_get0_notAfter(c)) < 0 &&
+	    !X509_set1_notAfter(c, X509_get0_notAfter(issuer))) {
 		r = attest_fail_ossl(ATTEST_E_CRYPTO, "clamp notAfter");
 		goto out;
 	}
 	if ((r = attest_x509_random_serial(c)) != ATTEST_OK ||
 	    (r = attest_x509_set_name(X509_get_subject_name(c), trust_domain, cn)) != ATTEST_OK)
 		goto out;
-	if ((r = attest_x509_add_ext(c, root, NID_basic_constraints, "critical,CA:TRUE,pathlen:2")) != ATTEST_OK ||
-	    (r = attest_x509_add_ext(c, root, NID_key_usage, "critical,keyCertSign,cRLSign")) != ATTEST_OK ||
-	    (r = attest_x509_add_ext(c, root, NID_subject_key_identifier, "hash")) != ATTEST_OK ||
-	    (r = attest_x509_add_ext(c, root, NID_authority_key_identifier, "keyid:always")) != ATTEST_OK ||
-	    (r = attest_x509_add_ext(c, root, NID_subject_alt_name, uri)) != ATTEST_OK ||
-	    (r = attest_x509_add_ext(c, root, NID_name_constraints, nc)) != ATTEST_OK ||
+	if ((r = attest_x509_add_ext(c, issuer, NID_basic_constraints, "critical,CA:TRUE,pathlen:2")) != ATTEST_OK ||
+	    (r = attest_x509_add_ext(c, issuer, NID_key_usage, "critical,keyCertSign,cRLSign")) != ATTEST_OK ||
+	    (r = attest_x509_add_ext(c, issuer, NID_subject_key_identifier, "hash")) != ATTEST_OK ||
+	    (r = attest_x509_add_ext(c, issuer, NID_authority_key_identifier, "keyid:always")) != ATTEST_OK ||
+	    (r = attest_x509_add_ext(c, issuer, NID_subject_alt_name, uri)) != ATTEST_OK ||
+	    (r = attest_x509_add_ext(c, issuer, NID_name_constraints, nc)) != ATTEST_OK ||
 	    (r = attest_x509_add_utf8_ext(c, ATTEST_OID_HOST_ID, host)) != ATTEST_OK)
 		goto out;
-	if (X509_sign(c, root_key, EVP_sha256()) <= 0) {
+	if (X509_sign(c, issuer_key, EVP_sha256()) <= 0) {
 		r = attest_fail_ossl(ATTEST_E_CRYPTO, "sign host CA certificate");
 		goto out;
 	}

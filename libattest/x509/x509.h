@@ -30,10 +30,22 @@ int attest_valid_trust_domain(const char *s);
 int attest_x509_make_root(const char *trust_domain, int days, EVP_PKEY **key,
 			  X509 **cert) ATTEST_MUST_CHECK;
 
-/* Host CA certificate for host_key, signed by the root: CA:TRUE pathlen:2,
- * keyCertSign, no EKU, SAN URI spiffe://<td>, name constraint permitted
- * URI:<td>, host ID extension; notAfter <= issuer's notAfter. */
-int attest_x509_make_host_ca(EVP_PKEY *root_key, X509 *root, const char *trust_domain,
+/* The online issuing CA under the (offline) fleet root: a new ECDSA P-256
+ * key and its certificate signed by root_key: CA:TRUE pathlen:3 (host CA,
+ * agent CA, session issuer below it), keyCertSign|cRLSign, SAN URI
+ * spiffe://<td>, name constraint permitted URI:<td>, CN "attestd issuing
+ * CA <serial prefix>"; days 1..ATTEST_ISSUING_CA_MAX_DAYS, never past the
+ * root's notAfter. docs/enrolment.md "Issuing CA". */
+#define ATTEST_ISSUING_CA_DEFAULT_DAYS 90
+#define ATTEST_ISSUING_CA_MAX_DAYS 400
+int attest_x509_make_issuing_ca(EVP_PKEY *root_key, X509 *root, const char *trust_domain,
+				int days, EVP_PKEY **key, X509 **cert) ATTEST_MUST_CHECK;
+
+/* Host CA certificate for host_key, signed by the issuing CA (issuer,
+ * issuer_key): CA:TRUE pathlen:2, keyCertSign, no EKU, SAN URI
+ * spiffe://<td>, name constraint permitted URI:<td>, host ID extension;
+ * notAfter <= issuer's notAfter. */
+int attest_x509_make_host_ca(EVP_PKEY *issuer_key, X509 *issuer, const char *trust_domain,
 			     const char *host, EVP_PKEY *host_key, long ttl_seconds,
 			     X509 **out) ATTEST_MUST_CHECK;
 

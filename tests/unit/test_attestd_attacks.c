@@ -252,7 +252,8 @@ static int verify_chain(X509 *root, const char *pem, const char *want_id, char *
 	while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL)
 		sk_X509_push(all, x);
 	ERR_clear_error();
-	if (sk_X509_num(all) < 3 || sk_X509_num(all) > 4)
+	/* leaf, [session issuer,] agent CA, host CA, issuing CA */
+	if (sk_X509_num(all) < 4 || sk_X509_num(all) > 5)
 		goto out;
 	leaf = sk_X509_value(all, 0);
 	if (X509_STORE_add_cert(store, root) != 1)

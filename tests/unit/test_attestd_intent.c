@@ -17,6 +17,7 @@
 
 #include "attest/intent.h"
 #include "x509/x509agent.h"
+#include "enrol/enrol.h"
 #include "testutil.h"
 #include "testutil_daemon.h"
 
@@ -103,6 +104,26 @@ static void expect_intent_leaf(struct daemon *d, cJSON *reply, int64_t exp)
 	expect_cert(d, reply, "alpha"); /* writes chain.pem, frees reply */
 	CU_ASSERT_EQUAL(tu_sh("cd '%s' && openssl x509 -in chain.pem -noout -text | grep -qF '%s'",
 			      d->sw.dir, ATTEST_OID_INTENT), 0);
+}
+
+/* A relying party that trusts only the fleet root also needs the fleet's
+ * issuing CAs for delegations: their x5c ends at the host CA (issue 12).
+ * Without them the chain does not verify; with them it does. */
+static void trust_issuing(struct attest_intent_trust *t, const char *ca_dir, const char *tok,
+			  const char *aud)
+{
+	struct attest_ca *ca = NULL;
+	struct attest_intent_chain *ch = NULL;
+	STACK_OF(X509) *sk = NULL;
+
+	TU_ASSERT_ERR(attest_intent_verify(t, tok, aud, time(NULL), &ch), ATTEST_E_INTENT_CHAIN);
+	attest_intent_chain_free(ch);
+	CU_ASSERT_FATAL(attest_ca_open(ca_dir, &ca) == ATTEST_OK);
+	CU_ASSERT_FATAL(attest_ca_issuing_certs(ca, &sk) == ATTEST_OK);
+	for (int i = 0; i < sk_X509_num(sk); i++)
+		TU_ASSERT_ERR(attest_intent_trust_add_intermediate(t, sk_X509_value(sk, i)), ATTEST_OK);
+	sk_X509_pop_free(sk, X509_free);
+	attest_ca_close(ca);
 }
 
 static void test_issue_with_intent(void)
@@ -384,6 +405,7 @@ static void test_delegation_two_agents(void)
 	TU_ASSERT_ERR(attest_intent_trust_new(&t), ATTEST_OK);
 	TU_ASSERT_ERR(attest_intent_trust_add_issuer(t, "ehr", ehr), ATTEST_OK);
 	TU_ASSERT_ERR(attest_intent_trust_set_root(t, root), ATTEST_OK);
+	trust_issuing(t, d.ca, del, BETA_ID);
 	TU_ASSERT_ERR(attest_intent_verify(t, del, BETA_ID, time(NULL), &ch), ATTEST_OK);
 	if (ch != NULL) {
 		const char *const *cs;
@@ -547,6 +569,7 @@ static void test_chain_across_two_hosts(void)
 	TU_ASSERT_ERR(attest_intent_trust_new(&t), ATTEST_OK);
 	TU_ASSERT_ERR(attest_intent_trust_add_issuer(t, "ehr", ehr), ATTEST_OK);
 	TU_ASSERT_ERR(attest_intent_trust_set_root(t, root), ATTEST_OK);
+	trust_issuing(t, ca, in_b, FLEET_BETA);
 
 	TU_ASSERT_ERR(attest_intent_verify(t, in_a, FLEET_ALPHA, time(NULL), &ch), ATTEST_OK);
 	if (ch != NULL) {

@@ -12,6 +12,7 @@
 
 #include <cjson/cJSON.h>
 #include <openssl/evp.h>
+#include <openssl/bn.h>
 #include <openssl/pem.h>
 #include <tss2/tss2_mu.h>
 
@@ -21,6 +22,7 @@
 #include "tpm/tpm.h"
 #include "tpm/tpmjson.h"
 #include "tpm/tpmsw.h"
+#include "x509/x509.h"
 #include "testutil.h"
 
 struct env {
@@ -172,9 +174,15 @@ static void enrol_ok(struct env *e, const char *host, enum attest_ek_kind kind)
 	CU_ASSERT_FATAL(res != NULL);
 	TU_ASSERT_ERR(attest_host_enrol_finish(e->state, res, strlen(res), attest_ca_root_path(e->ca)),
 		      ATTEST_OK);
-	/* The chain is real X.509 that OpenSSL's own tool accepts. */
-	CU_ASSERT_EQUAL(tu_sh("openssl verify -CAfile '%s' '%s/host-ca.pem' >/dev/null",
-			      attest_ca_root_path(e->ca), e->state), 0);
+	/* The chain is real X.509 that OpenSSL's own tool accepts, through
+	 * the issuing CA (the root alone did not sign it). */
+	CU_ASSERT_EQUAL(tu_sh("openssl verify -CAfile '%s' -untrusted '%s/issuing-ca.pem' "
+			      "'%s/host-ca.pem' >/dev/null",
+			      attest_ca_root_path(e->ca), e->state, e->state), 0);
+	CU_ASSERT_NOT_EQUAL(tu_sh("openssl verify -CAfile '%s' '%s/host-ca.pem' >/dev/null 2>&1",
+				  attest_ca_root_path(e->ca), e->state), 0);
+	CU_ASSERT_EQUAL(tu_sh("openssl x509 -in '%s/issuing-ca.pem' -noout -text | "
+			      "grep -q 'CA:TRUE, pathlen:3'", e->state), 0);
 	CU_ASSERT_EQUAL(tu_sh("openssl x509 -in '%s/host-ca.pem' -noout -text | "
 			      "grep -q 'CA:TRUE, pathlen:2'", e->state), 0);
 	free(tok);
@@ -755,8 +763,8 @@ static void test_renewal(void)
 	TU_ASSERT_ERR(attest_host_renew_finish(e.state, res, strlen(res)), ATTEST_OK);
 	after = tu_slurp(path, NULL);
 	CU_ASSERT(strcmp(before, after) != 0);
-	CU_ASSERT_EQUAL(tu_sh("openssl verify -CAfile '%s' '%s' >/dev/null",
-			      attest_ca_root_path(e.ca), path), 0);
+	CU_ASSERT_EQUAL(tu_sh("openssl verify -CAfile '%s' -untrusted '%s/issuing-ca.pem' '%s' "
+			      ">/dev/null", attest_ca_root_path(e.ca), e.state, path), 0);
 	/* Replayed renewal; a renewal is no enrolment response. */
 	expect_refusal(&e, CA_RENEWAL, resp, strlen(resp), ATTEST_E_CHALLENGE_USED);
 	expect_refusal(&e, CA_RESPONSE, resp2, strlen(resp2), ATTEST_E_PARSE);
@@ -781,6 +789,165 @@ static void test_renewal(void)
 	free(ch2);
 	free(resp);
 	free(resp2);
+	free(res);
+	env_down(&e);
+}
+
+
+/* One renewal: challenge, quote, answer, install. */
+static void renew_ok(struct env *e, const char *host)
+{
+	char *ch = renew_challenge(e, host), *resp = renew_answer(e, ch), *res = NULL;
+
+	TU_ASSERT_ERR(attest_ca_handle_renewal(e->ca, resp, strlen(resp), &res), ATTEST_OK);
+	CU_ASSERT_FATAL(res != NULL);
+	TU_ASSERT_ERR(attest_host_renew_finish(e->state, res, strlen(res)), ATTEST_OK);
+	free(ch);
+	free(resp);
+	free(res);
+}
+
+/* The serial (hex) of the issuing CA in STATE/issuing-ca.pem's first entry. */
+static void issuer_serial(const struct env *e, char *out, size_t n)
+{
+	char path[700];
+	X509 *x = NULL;
+	BIGNUM *bn = NULL;
+	char *h = NULL;
+
+	snprintf(path, sizeof(path), "%s/issuing-ca.pem", e->state);
+	CU_ASSERT_FATAL(attest_x509_load(path, &x) == ATTEST_OK);
+	bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
+	h = BN_bn2hex(bn);
+	snprintf(out, n, "%s", h);
+	for (char *q = out; *q; q++)
+		if (*q >= 'A' && *q <= 'F')
+			*q = (char)(*q - 'A' + 'a');
+	OPENSSL_free(h);
+	BN_free(bn);
+	X509_free(x);
+}
+
+/* Issue 12: the fleet root is offline. With root.key gone from the CA
+ * directory, enrolment and renewal still work (the online issuing CA
+ * signs); rotating the issuing CA needs the root key brought back
+ * (--root-key) and re-enrols no host: the host CA signed by the old
+ * issuing CA still verifies, the next renewal is signed by the new one. */
+static void test_offline_root_rotation(void)
+{
+	struct env e;
+	char key[700], offline[700], old_hca[700], old_bundle[700], s1[80], s2[80], serial[33];
+
+	env_up(&e, NULL);
+	snprintf(key, sizeof(key), "%s/root.key", e.ca_dir);
+	snprintf(offline, sizeof(offline), "%s/offline-root.key", e.sw.dir);
+	CU_ASSERT_FATAL(rename(key, offline) == 0);
+	enrol_ok(&e, "web-01", ATTEST_EK_P256);
+	renew_ok(&e, "web-01");
+	issuer_serial(&e, s1, sizeof(s1));
+	/* The issuing CA signs; the root never did since init. */
+	CU_ASSERT_EQUAL(tu_sh("test -f '%s/issuing/%s.key' && test \"$(stat -c %%a '%s/issuing/%s.key')\" = 600",
+			      e.ca_dir, s1, e.ca_dir, s1), 0);
+	/* Rotation without the root key is refused and changes nothing. */
+	TU_ASSERT_ERR(attest_ca_issuing_rotate(e.ca, NULL, 30, serial), ATTEST_E_NOT_FOUND);
+	CU_ASSERT(strstr(attest_errdetail(), "offline fleet root key") != NULL);
+	/* With it: a new current issuing CA. */
+	snprintf(old_hca, sizeof(old_hca), "%s/old-host-ca.pem", e.sw.dir);
+	snprintf(old_bundle, sizeof(old_bundle), "%s/old-issuing.pem", e.sw.dir);
+	CU_ASSERT_EQUAL(tu_sh("cp '%s/host-ca.pem' '%s' && cp '%s/issuing-ca.pem' '%s'", e.state,
+			      old_hca, e.state, old_bundle), 0);
+	TU_ASSERT_ERR(attest_ca_issuing_rotate(e.ca, offline, 30, serial), ATTEST_OK);
+	CU_ASSERT(strcmp(serial, s1) != 0);
+	/* The host keeps its certificate, still valid under the old issuing CA. */
+	CU_ASSERT_EQUAL(tu_sh("openssl verify -CAfile '%s' -untrusted '%s' '%s' >/dev/null",
+			      attest_ca_root_path(e.ca), old_bundle, old_hca), 0);
+	/* Its next renewal comes from the new one, and the bundle carries both. */
+	renew_ok(&e, "web-01");
+	issuer_serial(&e, s2, sizeof(s2));
+	CU_ASSERT_STRING_EQUAL(s2, serial);
+	CU_ASSERT_EQUAL(tu_sh("test $(grep -c 'BEGIN CERTIFICATE' '%s/issuing-ca.pem') = 2", e.state), 0);
+	CU_ASSERT_EQUAL(tu_sh("openssl verify -CAfile '%s' -untrusted '%s/issuing-ca.pem' "
+			      "'%s/host-ca.pem' >/dev/null", attest_ca_root_path(e.ca), e.state,
+			      e.state), 0);
+	/* A new host enrols under the new issuing CA, root still offline. */
+	CU_ASSERT_EQUAL(tu_sh("test ! -e '%s'", key), 0);
+	env_down(&e);
+}
+
+/* The key holder checks what it signs: attest_ca_sign_host (what the
+ * verifier's signer process runs) signs only for an enrolled host, its
+ * recorded key, with its EK binding intact. */
+static void test_sign_host_rechecks(void)
+{
+	struct env e;
+	struct attest_host_identity id;
+	TPM2B_PUBLIC other;
+	X509 *cert = NULL;
+	char path[800];
+
+	env_up(&e, NULL);
+	enrol_ok(&e, "web-01", ATTEST_EK_P256);
+	CU_ASSERT_FATAL(attest_host_identity_load(e.state, &id) == ATTEST_OK);
+	/* honest: the recorded key of the enrolled host */
+	TU_ASSERT_ERR(attest_ca_sign_host(e.ca, "web-01", &id.key.pub, &cert), ATTEST_OK);
+	CU_ASSERT(cert != NULL);
+	X509_free(cert);
+	cert = NULL;
+	/* a host never enrolled */
+	TU_ASSERT_ERR(attest_ca_sign_host(e.ca, "db-01", &id.key.pub, &cert), ATTEST_E_NOT_FOUND);
+	CU_ASSERT(cert == NULL);
+	/* another key for an enrolled host (one byte of the key changed) */
+	other = id.key.pub;
+	if (other.publicArea.type == TPM2_ALG_ECC)
+		other.publicArea.unique.ecc.x.buffer[0] ^= 1;
+	else
+		other.publicArea.unique.rsa.buffer[0] ^= 1;
+	TU_ASSERT_ERR(attest_ca_sign_host(e.ca, "web-01", &other, &cert), ATTEST_E_STATE);
+	CU_ASSERT(cert == NULL);
+	/* the EK binding broken (names/ points elsewhere) */
+	snprintf(path, sizeof(path), "%s/names/web-01", e.ca_dir);
+	CU_ASSERT_EQUAL(tu_sh("printf '%%064d' 0 > '%s'", path), 0);
+	TU_ASSERT_ERR(attest_ca_sign_host(e.ca, "web-01", &id.key.pub, &cert), ATTEST_E_STATE);
+	CU_ASSERT(cert == NULL);
+	attest_host_identity_clear(&id);
+	env_down(&e);
+}
+
+/* A result whose issuing CA another root signed is refused by the host,
+ * even when the host CA certificate chains to it. */
+static void test_result_foreign_issuing(void)
+{
+	struct env e;
+	char *tok, *req, *ch, *resp, *res = NULL, *bad, *pem = NULL;
+	EVP_PKEY *rk = NULL, *ik = NULL;
+	X509 *root = NULL, *ic = NULL;
+
+	env_up(&e, NULL);
+	tok = token(&e, "web-01");
+	req = begin(&e, "web-01", tok, ATTEST_EK_P256);
+	ch = challenge(&e, req);
+	resp = answer(&e, ch);
+	TU_ASSERT_ERR(attest_ca_handle_response(e.ca, resp, strlen(resp), &res), ATTEST_OK);
+	CU_ASSERT_FATAL(attest_x509_make_root("fleet.example", 1, &rk, &root) == ATTEST_OK);
+	CU_ASSERT_FATAL(attest_x509_make_issuing_ca(rk, root, "fleet.example", 1, &ik, &ic) ==
+			ATTEST_OK);
+	CU_ASSERT_FATAL(attest_x509_to_pem(ic, &pem) == ATTEST_OK);
+	bad = set_str(res, "issuing_ca_cert", pem);
+	TU_ASSERT_ERR(attest_host_enrol_finish(e.state, bad, strlen(bad), attest_ca_root_path(e.ca)),
+		      ATTEST_E_STATE);
+	/* the honest result still installs */
+	TU_ASSERT_ERR(attest_host_enrol_finish(e.state, res, strlen(res), attest_ca_root_path(e.ca)),
+		      ATTEST_OK);
+	free(bad);
+	free(pem);
+	X509_free(ic);
+	X509_free(root);
+	EVP_PKEY_free(ik);
+	EVP_PKEY_free(rk);
+	free(tok);
+	free(req);
+	free(ch);
+	free(resp);
 	free(res);
 	env_down(&e);
 }
@@ -1004,6 +1171,9 @@ int main(void)
 		{ "re-enrolment keeps the approved reference PCRs", test_reenrol_keeps_reference },
 		{ "two EKs racing for one name", test_two_eks_one_name },
 		{ "malformed responses and renewals", test_malformed_responses },
+		{ "offline root: enrol, renew, rotate the issuing CA", test_offline_root_rotation },
+		{ "the host CA signer re-checks the enrolment record", test_sign_host_rechecks },
+		{ "a result's issuing CA must be the pinned root's", test_result_foreign_issuing },
 		{ NULL, NULL },
 	};
 

@@ -19,6 +19,8 @@
 #include <tss2/tss2_mu.h>
 
 #include "attest/intent.h"
+#include "attest/verify.h"
+#include "intent/intentx.h"
 #include "x509/x509.h"
 #include "x509/x509agent.h"
 #include "testutil.h"
@@ -568,6 +570,133 @@ static void test_depth3_size(void)
 	free(g);
 }
 
+/* Issue 12: a fleet with an offline root and an online issuing CA. The
+ * chain attestd hands out ends with the issuing CA (leaf, agent CA, host
+ * CA, issuing CA); a delegation's x5c leaves it out (the 16 KiB budget:
+ * x5c is unchanged in size), and a verifier that trusts only the fleet
+ * root finds it through attest_intent_trust_add_intermediate or the
+ * decider's verified path. The path rule refuses a host CA that a host key
+ * minted (host CA -> forged host CA -> agent CA -> leaf passes OpenSSL's
+ * path lengths). */
+static void test_issuing_ca(void)
+{
+	EVP_PKEY *ik = NULL, *hk = p256(), *fk = p256();
+	X509 *iss = NULL, *hca = NULL, *forged = NULL;
+	struct agent ia, fa;
+	struct attest_delegation_claims c1 = dclaims(ID_B, s_read_bill, 2, r_notes, 1);
+	struct attest_intent_trust *t2 = NULL;
+	struct attest_intent_chain *ch = NULL;
+	STACK_OF(X509) *extra = sk_X509_new_null();
+	X509_STORE *st = X509_STORE_new();
+	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+	STACK_OF(X509) *untrusted = sk_X509_new_null();
+	char *g, *d1, *d1_plain, *hdr_i, *hdr_p;
+
+	CU_ASSERT_FATAL(extra != NULL && st != NULL && ctx != NULL && untrusted != NULL);
+	TU_ASSERT_ERR(attest_x509_make_issuing_ca(fx.root_key, fx.root, TD, 30, &ik, &iss), ATTEST_OK);
+	/* the other root's key cannot make one for this root */
+	{
+		EVP_PKEY *k2 = NULL;
+		X509 *c2 = NULL;
+
+		TU_ASSERT_ERR(attest_x509_make_issuing_ca(fx.other_root_key, fx.root, TD, 30, &k2, &c2),
+			      ATTEST_E_INVALID_ARG);
+		CU_ASSERT_PTR_NULL(c2);
+	}
+	TU_ASSERT_ERR(attest_x509_make_host_ca(ik, iss, TD, "web-01", hk, 3600, &hca), ATTEST_OK);
+	make_agent(&ia, hca, hk, fx.ak1, ID_A, 3);
+	/* the full chain as attestd returns it verifies to the root alone */
+	CU_ASSERT_FATAL(X509_STORE_add_cert(st, fx.root) == 1);
+	CU_ASSERT_FATAL(X509_add_cert(untrusted, ia.ca, X509_ADD_FLAG_UP_REF) == 1 &&
+			X509_add_cert(untrusted, hca, X509_ADD_FLAG_UP_REF) == 1 &&
+			X509_add_cert(untrusted, iss, X509_ADD_FLAG_UP_REF) == 1);
+	CU_ASSERT_FATAL(X509_STORE_CTX_init(ctx, st, ia.leaf, untrusted) == 1);
+	CU_ASSERT_EQUAL(X509_verify_cert(ctx), 1);
+	CU_ASSERT_EQUAL(X509_STORE_CTX_get_error_depth(ctx), 0);
+	CU_ASSERT_EQUAL(sk_X509_num(X509_STORE_CTX_get0_chain(ctx)), 5);
+	TU_ASSERT_ERR(attest_verify_path(X509_STORE_CTX_get0_chain(ctx)), ATTEST_OK);
+	X509_STORE_CTX_cleanup(ctx);
+	/* A delegates with its chain as attestd returns it (issuing CA at the
+	 * end): x5c is the same as without it. */
+	CU_ASSERT_FATAL(X509_add_cert(ia.chain, iss, X509_ADD_FLAG_UP_REF) == 1);
+	g = grant(ID_A, 2);
+	d1 = delegate(&ia, g, &c1);
+	(void)sk_X509_pop(ia.chain);
+	X509_free(iss); /* the reference the chain held */
+	d1_plain = delegate(&ia, g, &c1);
+	hdr_i = strrchr(d1, '~');
+	hdr_p = strrchr(d1_plain, '~');
+	CU_ASSERT_FATAL(hdr_i != NULL && hdr_p != NULL);
+	CU_ASSERT_EQUAL(strcspn(hdr_i, "."), strcspn(hdr_p, "."));
+	/* a verifier that knows only the root cannot place the host CA */
+	CU_ASSERT_EQUAL(verify(d1, ID_B), ATTEST_E_INTENT_CHAIN);
+	/* with the issuing CA as an intermediate it can */
+	CU_ASSERT_FATAL(attest_intent_trust_new(&t2) == ATTEST_OK &&
+			attest_intent_trust_add_issuer(t2, ISS, fx.issuer) == ATTEST_OK &&
+			attest_intent_trust_set_root(t2, fx.root) == ATTEST_OK);
+	TU_ASSERT_ERR(attest_intent_trust_add_intermediate(t2, ia.leaf), ATTEST_E_INVALID_ARG);
+	TU_ASSERT_ERR(attest_intent_trust_add_intermediate(t2, iss), ATTEST_OK);
+	TU_ASSERT_ERR(attest_intent_trust_add_intermediate(t2, iss), ATTEST_OK); /* duplicate */
+	TU_ASSERT_ERR(attest_intent_verify(t2, d1, ID_B, fx.t0 + 5, &ch), ATTEST_OK);
+	attest_intent_chain_free(ch);
+	ch = NULL;
+	/* or offered by the caller (the decider passes the leaf's path) */
+	CU_ASSERT_FATAL(X509_add_cert(extra, iss, X509_ADD_FLAG_UP_REF) == 1);
+	TU_ASSERT_ERR(attest_intent_verify_with(fx.trust, extra, d1, ID_B, fx.t0 + 5, &ch), ATTEST_OK);
+	attest_intent_chain_free(ch);
+	ch = NULL;
+	/* an intermediate is no anchor: an issuing CA of another root does
+	 * not let another root's host CA in */
+	{
+		EVP_PKEY *ok2 = NULL;
+		X509 *oiss = NULL;
+		struct attest_delegation_claims cf = dclaims(ID_B, s_read_bill, 2, r_notes, 1);
+		char *df;
+
+		TU_ASSERT_ERR(attest_x509_make_issuing_ca(fx.other_root_key, fx.other_root, TD, 30,
+							  &ok2, &oiss), ATTEST_OK);
+		TU_ASSERT_ERR(attest_intent_trust_add_intermediate(t2, oiss), ATTEST_OK);
+		df = delegate(&fx.foreign, g, &cf);
+		TU_ASSERT_ERR(attest_intent_verify(t2, df, ID_B, fx.t0 + 5, &ch), ATTEST_E_INTENT_CHAIN);
+		free(df);
+		X509_free(oiss);
+		EVP_PKEY_free(ok2);
+	}
+	/* Rule 5: web-01's host key mints a host CA for db-01 and an agent
+	 * CA under it claiming billing on db-01. OpenSSL accepts the path
+	 * lengths; the path rule does not. */
+	TU_ASSERT_ERR(attest_x509_make_host_ca(hk, hca, TD, "db-01", fk, 3600, &forged), ATTEST_OK);
+	make_agent(&fa, forged, fk, fx.ak2, ID_B, 3);
+	sk_X509_pop_free(untrusted, X509_free);
+	untrusted = sk_X509_new_null();
+	CU_ASSERT_FATAL(untrusted != NULL &&
+			X509_add_cert(untrusted, fa.ca, X509_ADD_FLAG_UP_REF) == 1 &&
+			X509_add_cert(untrusted, forged, X509_ADD_FLAG_UP_REF) == 1 &&
+			X509_add_cert(untrusted, hca, X509_ADD_FLAG_UP_REF) == 1 &&
+			X509_add_cert(untrusted, iss, X509_ADD_FLAG_UP_REF) == 1);
+	CU_ASSERT_FATAL(X509_STORE_CTX_init(ctx, st, fa.leaf, untrusted) == 1);
+	CU_ASSERT_EQUAL(X509_verify_cert(ctx), 1);
+	TU_ASSERT_ERR(attest_verify_path(X509_STORE_CTX_get0_chain(ctx)), ATTEST_E_PATH);
+	CU_ASSERT(strstr(attest_errdetail(), "issued by a host or agent CA") != NULL);
+	X509_STORE_CTX_cleanup(ctx);
+	free_agent(&fa);
+	free(d1_plain);
+	free(d1);
+	free(g);
+	attest_intent_trust_free(t2);
+	free_agent(&ia);
+	sk_X509_pop_free(extra, X509_free);
+	sk_X509_pop_free(untrusted, X509_free);
+	X509_STORE_CTX_free(ctx);
+	X509_STORE_free(st);
+	X509_free(forged);
+	X509_free(hca);
+	X509_free(iss);
+	EVP_PKEY_free(ik);
+	EVP_PKEY_free(hk);
+	EVP_PKEY_free(fk);
+}
+
 /* A's leaf says its registration allows 1 hop: A may delegate to B, but a
  * chain in which B delegates on to C has 2 hops after A. */
 static void test_delegation_rights(void)
@@ -937,6 +1066,7 @@ int main(void)
 		{ "duplicate JSON keys", test_duplicate_key },
 		{ "oversize tokens and lists", test_oversize },
 		{ "numbers and unknown fields", test_numbers_and_fields },
+		{ "issuing CA: full chain, x5c without it, path rule 5", test_issuing_ca },
 		{ NULL, NULL },
 	};
 	int rc;

@@ -207,7 +207,7 @@ static void with_verifier(struct daemon *d, const char *dir)
 	 * action, resource, the patient as context */
 	CU_ASSERT_EQUAL(tu_sh("cd '%s' && python3 -c 'import json,sys; d=json.load(open(\"decide.json\")); "
 			      "r=open(sys.argv[1]).read().strip(); c=d[\"chain\"]; "
-			      "assert c.count(\"BEGIN CERTIFICATE\")==3, c; assert r not in c; "
+			      "assert c.count(\"BEGIN CERTIFICATE\")==4, c; assert r not in c; "
 			      "assert c.strip()==open(\"tls/cert.pem\").read().strip(); "
 			      "assert d[\"action\"]==\"read\" and d[\"resource\"]==\"ehr:patient/7/notes\"; "
 			      "assert d[\"context\"]=={\"patient\":\"7\"}' '%s/root.pem'",

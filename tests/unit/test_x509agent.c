@@ -50,7 +50,7 @@ struct env {
 	char ca_dir[600];
 	char state[600];
 	struct attest_host_identity id; /* host key blob, host CA, root */
-	X509 *root, *host_ca;           /* borrowed from id */
+	X509 *root, *host_ca, *issuing; /* borrowed from id */
 	X509 *agent_ca;
 	struct attest_tpm_key agent_key;
 	TPM2B_AUTH auth;
@@ -79,6 +79,8 @@ static void load_host(struct env *e)
 	CU_ASSERT_FATAL(e->id.host_ca != NULL && e->id.root != NULL);
 	e->root = e->id.root;
 	e->host_ca = e->id.host_ca;
+	e->issuing = sk_X509_value(e->id.issuing, 0); /* signed the host CA */
+	CU_ASSERT_FATAL(e->issuing != NULL);
 	e->hs_arg = (struct tpm_signer_arg){ e->t, &e->id.key, NULL, 0 };
 	e->host_signer = (struct attest_signer){ tpm_sign_fn, &e->hs_arg, X509_get0_pubkey(e->host_ca) };
 }
@@ -399,10 +401,10 @@ static void test_chains_interop(void)
 
 	write_certs(d, "root.pem", e.root, NULL);
 	write_certs(d, "leafA.pem", la, NULL);
-	write_certs(d, "chainA.pem", e.agent_ca, e.host_ca, NULL);
+	write_certs(d, "chainA.pem", e.agent_ca, e.host_ca, e.issuing, NULL);
 	write_key(d, "keyA.pem", ka);
 	write_certs(d, "leafB.pem", lb, NULL);
-	write_certs(d, "chainB.pem", sess, e.agent_ca, e.host_ca, NULL);
+	write_certs(d, "chainB.pem", sess, e.agent_ca, e.host_ca, e.issuing, NULL);
 	write_key(d, "keyB.pem", kb);
 
 	CU_ASSERT_EQUAL(tu_sh("cd '%s' && openssl verify -CAfile root.pem -untrusted chainA.pem "
@@ -414,9 +416,9 @@ static void test_chains_interop(void)
 			      "'TLS Web Server Authentication, TLS Web Client Authentication'", d), 0);
 
 	CU_ASSERT_EQUAL(path(la, e.agent_ca, e.host_ca, e.root, NULL), ATTEST_OK);
-	CU_ASSERT_EQUAL(path(lb, sess, e.agent_ca, e.host_ca, NULL), ATTEST_OK);
-	ua = chain_of(e.agent_ca, e.host_ca, NULL);
-	ub = chain_of(sess, e.agent_ca, e.host_ca, NULL);
+	CU_ASSERT_EQUAL(path(lb, sess, e.agent_ca, e.host_ca, e.issuing, NULL), ATTEST_OK);
+	ua = chain_of(e.agent_ca, e.host_ca, e.issuing, NULL);
+	ub = chain_of(sess, e.agent_ca, e.host_ca, e.issuing, NULL);
 	CU_ASSERT_EQUAL(store_verify(e.root, la, ua, 1, &err), 1);
 	CU_ASSERT_EQUAL(store_verify(e.root, lb, ub, 1, &err), 1);
 
@@ -479,7 +481,7 @@ static void test_path_refusals(void)
 	/* Another agent's ID on the same host, signed by a real issuer in
 	 * software: OpenSSL accepts the chain, our callback does not. */
 	evil = forge(sess, kl, &ss, -1, "URI:" OTHER_ID, NULL);
-	u = chain_of(sess, e.agent_ca, e.host_ca, NULL);
+	u = chain_of(sess, e.agent_ca, e.host_ca, e.issuing, NULL);
 	CU_ASSERT_EQUAL(store_verify(e.root, evil, u, 0, &err), 1);
 	CU_ASSERT_EQUAL(err, X509_V_OK);
 	CU_ASSERT_EQUAL(store_verify(e.root, evil, u, 1, &err), 0);
@@ -487,14 +489,14 @@ static void test_path_refusals(void)
 	CU_ASSERT(strstr(attest_errdetail(), OTHER_ID) != NULL);
 	CU_ASSERT_EQUAL(store_verify(e.root, good, u, 1, &err), 1);
 	sk_X509_pop_free(u, X509_free);
-	TU_ASSERT_ERR(path(evil, sess, e.agent_ca, e.host_ca, NULL), ATTEST_E_PATH);
+	TU_ASSERT_ERR(path(evil, sess, e.agent_ca, e.host_ca, e.issuing, NULL), ATTEST_E_PATH);
 
 	/* Two SANs; a SAN that is not a SPIFFE ID. */
 	two = forge(sess, kl, &ss, -1, "URI:" AGENT_ID ",DNS:billing." TD, NULL);
-	TU_ASSERT_ERR(path(two, sess, e.agent_ca, e.host_ca, NULL), ATTEST_E_PATH);
+	TU_ASSERT_ERR(path(two, sess, e.agent_ca, e.host_ca, e.issuing, NULL), ATTEST_E_PATH);
 	CU_ASSERT(strstr(attest_errdetail(), "exactly one") != NULL);
 	nonspiffe = forge(sess, kl, &ss, -1, "URI:https://" TD "/host/" HOST "/agent/billing", NULL);
-	TU_ASSERT_ERR(path(nonspiffe, sess, e.agent_ca, e.host_ca, NULL), ATTEST_E_PATH);
+	TU_ASSERT_ERR(path(nonspiffe, sess, e.agent_ca, e.host_ca, e.issuing, NULL), ATTEST_E_PATH);
 	CU_ASSERT(strstr(attest_errdetail(), "spiffe://") != NULL);
 
 	/* An agent CA (signed by the real host key) whose agent ID is under
@@ -502,7 +504,7 @@ static void test_path_refusals(void)
 	other_ca = forge(e.host_ca, kx, &e.host_signer, 1, "URI:spiffe://" TD, OTHER_HOST_ID);
 	sx = sw_signer(kx);
 	other_leaf = leaf(other_ca, kl, 300, &sx);
-	u = chain_of(other_ca, e.host_ca, NULL);
+	u = chain_of(other_ca, e.host_ca, e.issuing, NULL);
 	CU_ASSERT_EQUAL(store_verify(e.root, other_leaf, u, 0, &err), 1);
 	CU_ASSERT_EQUAL(store_verify(e.root, other_leaf, u, 1, &err), 0);
 	sk_X509_pop_free(u, X509_free);
@@ -514,7 +516,7 @@ static void test_path_refusals(void)
 	bad_sess = forge(e.agent_ca, ky, &e.agent_signer, 0, "URI:spiffe://" TD, OTHER_ID);
 	sy = sw_signer(ky);
 	bad_leaf = leaf(bad_sess, kl, 300, &sy);
-	TU_ASSERT_ERR(path(bad_leaf, bad_sess, e.agent_ca, e.host_ca, NULL), ATTEST_E_PATH);
+	TU_ASSERT_ERR(path(bad_leaf, bad_sess, e.agent_ca, e.host_ca, e.issuing, NULL), ATTEST_E_PATH);
 	CU_ASSERT(strstr(attest_errdetail(), "differs") != NULL);
 
 	/* Shapes: too short, a CA presented as the leaf, host CA missing or
