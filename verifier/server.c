@@ -11,6 +11,7 @@
 #include <strings.h>
 #include <time.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cJSON.h>
@@ -263,6 +264,25 @@ static void route(struct evhttp_request *req, void *arg)
 
 /* ---- lifecycle ---- */
 
+/* The signer process exited: without it no host can enrol or renew, and
+ * a signer that died on a protocol violation means this process asked
+ * for something outside the request set. Stop; a restart brings both. */
+static void on_child(evutil_socket_t sig, short what, void *arg)
+{
+	struct vsrv *s = arg;
+	int st = 0;
+
+	(void)sig;
+	(void)what;
+	if (s->signer.pid <= 0 || waitpid(s->signer.pid, &st, WNOHANG) != s->signer.pid)
+		return;
+	s->signer.pid = 0;
+	s->signer.dead = 1;
+	vs_log("the signer process exited (%s %d): stopping",
+	       WIFEXITED(st) ? "status" : "signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+	event_base_loopbreak(s->base);
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct vsrv *s = arg;
@@ -319,12 +339,13 @@ int vf_serve(const struct vf_config *cfg)
 	struct timeval ten = {10, 0};
 	unsigned short port = 0;
 	int lock_fd = -1;
-	struct event *sigs[3] = {NULL, NULL, NULL};
+	struct event *sigs[4] = {NULL, NULL, NULL, NULL};
 	static const int signos[3] = {SIGTERM, SIGINT, SIGHUP};
 	struct attest_httpd_opts ho;
 	int r;
 
 	memset(&s, 0, sizeof(s));
+	s.signer.fd = -1;
 	s.cfg = cfg;
 	signal(SIGPIPE, SIG_IGN);
 	if ((r = split_listen(cfg->listen, addr, sizeof(addr), &port)) != ATTEST_OK)
@@ -334,6 +355,13 @@ int vf_serve(const struct vf_config *cfg)
 	(void)snprintf(path, sizeof(path), "%s/verifier.lock", cfg->state);
 	if ((r = attest_lock_file(path, &lock_fd)) != ATTEST_OK)
 		return r;
+	/* The CA key holder, forked before anything else is opened: this
+	 * process never reads a key file of the CA (docs/verifier.md "Key
+	 * custody"). */
+	if ((r = vf_signer_start(cfg->ca_dir, lock_fd, &s.signer)) != ATTEST_OK) {
+		close(lock_fd);
+		return r;
+	}
 	(void)snprintf(s.policy_path, sizeof(s.policy_path), "%s",
 		       cfg->policy != NULL ? cfg->policy : "");
 	if (cfg->policy == NULL)
@@ -378,6 +406,7 @@ int vf_serve(const struct vf_config *cfg)
 	    (r = vs_load_keys(cfg->state, "operators", vs_add_operator, &s)) != ATTEST_OK ||
 	    (r = vs_load_settings(&s)) != ATTEST_OK || (r = vs_load_refsets(&s)) != ATTEST_OK)
 		goto out;
+	attest_ca_set_signer(s.ca, vf_signer_sign_host, &s.signer);
 	s.facts.host = vs_fact_host;
 	s.facts.agent = vs_fact_agent;
 	s.facts.arg = &s;
@@ -425,6 +454,13 @@ int vf_serve(const struct vf_config *cfg)
 			r = attest_fail(ATTEST_E_INTERNAL, "signal events");
 			goto out;
 		}
+	if ((sigs[3] = evsignal_new(s.base, SIGCHLD, on_child, &s)) == NULL ||
+	    event_add(sigs[3], NULL) != 0) {
+		r = attest_fail(ATTEST_E_INTERNAL, "signal events");
+		goto out;
+	}
+	/* exited before the handler was in place */
+	on_child(SIGCHLD, 0, &s);
 	if (cfg->port_file != NULL) {
 		char pb[16];
 		int n = snprintf(pb, sizeof(pb), "%u\n", attest_httpd_port(s.httpd));
@@ -439,7 +475,7 @@ int vf_serve(const struct vf_config *cfg)
 		r = attest_fail(ATTEST_E_INTERNAL, "event loop failed");
 		goto out;
 	}
-	r = ATTEST_OK;
+	r = s.signer.dead ? attest_fail(ATTEST_E_INTERNAL, "the signer process exited") : ATTEST_OK;
 out:
 	if (s.npending > 0)
 		vs_send_pending(&s, attest_audit_sync(s.audit) == ATTEST_OK);
@@ -454,7 +490,7 @@ out:
 		event_free(s.commit_ev);
 	if (s.flush_ev != NULL)
 		event_free(s.flush_ev);
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 4; i++)
 		if (sigs[i] != NULL)
 			event_free(sigs[i]);
 	attest_httpd_free(s.httpd);
@@ -469,6 +505,7 @@ out:
 	attest_intent_trust_free(s.trust);
 	X509_free(s.root);
 	attest_ca_close(s.ca);
+	vf_signer_stop(&s.signer);
 	vstore_close(s.store);
 	free(s.aks);
 	free(s.buckets);

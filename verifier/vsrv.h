@@ -26,6 +26,7 @@
 #include "net/httpd.h"
 #include "attestation/refset.h"
 #include "config.h"
+#include "signer.h"
 #include "store.h"
 #include "tpm/tpm.h"
 
@@ -116,7 +117,8 @@ struct vsrv {
 	struct event_base *base;
 	struct attest_httpd *httpd;
 	struct vstore *store;
-	struct attest_ca *ca;
+	struct attest_ca *ca; /* signs through signer (no CA key in this process) */
+	struct vf_signer signer;
 	X509 *root;
 	struct attest_intent_trust *trust;
 	struct attest_policy *policy;

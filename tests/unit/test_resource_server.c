@@ -269,7 +269,7 @@ static void test_resource_server(void)
 		      "-keyout direct.key -out direct.csr 2>/dev/null && "
 		      "printf 'basicConstraints=critical,CA:FALSE\\nkeyUsage=critical,digitalSignature\\n"
 		      "extendedKeyUsage=clientAuth\\nsubjectAltName=URI:%s\\n' >direct.ext && "
-		      "openssl x509 -req -in direct.csr -CA '%s/root.pem' -CAkey '%s/root.key' "
+		      "openssl x509 -req -in direct.csr -CA '%s/root.pem' -CAkey '%s.offline-root.key' "
 		      "-CAcreateserial -days 1 -extfile direct.ext -out direct.pem 2>/dev/null && "
 		      "openssl verify -CAfile '%s/root.pem' direct.pem >/dev/null",
 		      dir, AGENT_ID, d.ca, d.ca, d.ca),

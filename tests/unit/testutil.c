@@ -118,6 +118,18 @@ void tu_tpm_start(struct tu_tpm *t)
 	free(tcti);
 }
 
+void tu_root_offline(const char *ca_dir)
+{
+	char from[1100], to[1100];
+
+	snprintf(from, sizeof(from), "%s/root.key", ca_dir);
+	snprintf(to, sizeof(to), "%s.offline-root.key", ca_dir);
+	if (rename(from, to) != 0) {
+		fprintf(stderr, "tu_root_offline: %s: %s\n", from, strerror(errno));
+		exit(2);
+	}
+}
+
 void tu_tpm_stop(struct tu_tpm *t)
 {
 	const char *src = getenv("ATTEST_SRCDIR");

@@ -43,6 +43,10 @@ const char *tu_examples_dir(void);
 
 /* Run a shell command; returns its exit status. */
 int tu_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Take the fleet root key offline, as an operator does after init
+ * (issue 12): CA_DIR/root.key moves to CA_DIR.offline-root.key, so every
+ * fleet the tests build enrols, renews, issues and decides without it. */
+void tu_root_offline(const char *ca_dir);
 /* Read a whole file (NUL-terminated); aborts on failure. */
 char *tu_slurp(const char *path, size_t *len);
 void tu_write(const char *path, const void *data, size_t len);

@@ -31,7 +31,10 @@ static void enrol(const char *tcti, const char *ca_dir, const char *state_dir, c
 	CHECK(r = attest_tpm_open(tcti, &t), "open TPM");
 	snprintf(cfg, sizeof(cfg), "%s/config.json", ca_dir);
 	if (!reuse || access(cfg, F_OK) != 0)
+	{
 		CHECK(r = attest_ca_init(ca_dir, "fleet.example", roots, 3600), "CA init");
+		tu_root_offline(ca_dir);
+	}
 	else
 		ek = ATTEST_EK_RSA2048; /* joining: see tu_enrol_host_in */
 	CHECK(r = attest_ca_open(ca_dir, &ca), "CA open");

@@ -1,0 +1,294 @@
+/* signer.c - see signer.h. */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <tss2/tss2_mu.h>
+
+#include "core/cursor.h"
+#include "core/err.h"
+#include "enrol/enrol.h"
+#include "signer.h"
+#include "x509/x509.h"
+
+#define REPLY_MAX (16 * 1024)
+#define DETAIL_MAX 512
+/* a local process answers in milliseconds; this only bounds a hung one */
+#define REPLY_TIMEOUT_S 30
+
+static void sg_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void sg_log(const char *fmt, ...)
+{
+	va_list ap;
+	char ts[32];
+	time_t t = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	fprintf(stderr, "%s attest-verifier signer[%d]: ", ts, (int)getpid());
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* A reply: code, then the certificate's DER or the detail text. */
+static int send_reply(int fd, int code, const uint8_t *data, size_t len)
+{
+	uint8_t buf[6 + REPLY_MAX];
+
+	if (len > REPLY_MAX)
+		len = REPLY_MAX;
+	buf[0] = (uint8_t)((uint32_t)code >> 24);
+	buf[1] = (uint8_t)((uint32_t)code >> 16);
+	buf[2] = (uint8_t)((uint32_t)code >> 8);
+	buf[3] = (uint8_t)code;
+	buf[4] = (uint8_t)(len >> 8);
+	buf[5] = (uint8_t)len;
+	if (len > 0)
+		memcpy(buf + 6, data, len);
+	return send(fd, buf, 6 + len, MSG_NOSIGNAL) == (ssize_t)(6 + len) ? 0 : -1;
+}
+
+/* The one request type, parsed whole with the bounded cursor. */
+static int parse_request(const uint8_t *buf, size_t len, char host[64], TPM2B_PUBLIC *pub)
+{
+	struct attest_cur c;
+	const uint8_t *h, *p;
+	uint8_t type, hlen;
+	uint16_t plen;
+	size_t off = 0;
+
+	attest_cur_init(&c, buf, len);
+	if (!attest_cur_u8(&c, &type))
+		return attest_fail(ATTEST_E_PARSE, "empty request");
+	if (type != VF_SIGNER_SIGN_HOST_CA)
+		return attest_fail(ATTEST_E_PARSE, "request type %u is not in the request set", type);
+	if (!attest_cur_u8(&c, &hlen) || hlen == 0 || hlen > ATTEST_MAX_NAME ||
+	    !attest_cur_take(&c, hlen, &h))
+		return attest_fail(ATTEST_E_PARSE, "host name length");
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	if (strlen(host) != hlen || !attest_valid_hostname(host))
+		return attest_fail(ATTEST_E_PARSE, "host name is not a host name");
+	if (!attest_cur_u16be(&c, &plen) || plen == 0 || plen > sizeof(TPM2B_PUBLIC) ||
+	    !attest_cur_take(&c, plen, &p))
+		return attest_fail(ATTEST_E_PARSE, "host key length");
+	if (!attest_cur_end(&c))
+		return attest_fail(ATTEST_E_PARSE, "%zu bytes after the host key", attest_cur_left(&c));
+	memset(pub, 0, sizeof(*pub));
+	if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(p, plen, &off, pub) != TSS2_RC_SUCCESS || off != plen)
+		return attest_fail(ATTEST_E_PARSE, "host key is not one TPM2B_PUBLIC");
+	return ATTEST_OK;
+}
+
+/* The signer process: load the key, report, answer until EOF. */
+static void __attribute__((noreturn)) signer_main(int fd, const char *ca_dir)
+{
+	struct rlimit no_core = { 0, 0 };
+	struct attest_ca *ca = NULL;
+	uint8_t req[VF_SIGNER_REQ_MAX + 1];
+	char host[64];
+	TPM2B_PUBLIC pub;
+	int r;
+
+	(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
+	(void)prctl(PR_SET_DUMPABLE, 0);
+	(void)setrlimit(RLIMIT_CORE, &no_core);
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGHUP, SIG_IGN); /* the serving process reloads on SIGHUP; we do not */
+	signal(SIGINT, SIG_IGN);
+	if ((r = attest_ca_open(ca_dir, &ca)) != ATTEST_OK ||
+	    (r = attest_ca_load_issuing(ca)) != ATTEST_OK) {
+		const char *d = attest_errdetail();
+
+		(void)send_reply(fd, r, (const uint8_t *)d, strnlen(d, DETAIL_MAX));
+		_exit(1);
+	}
+	if (send_reply(fd, ATTEST_OK, NULL, 0) != 0)
+		_exit(1);
+	sg_log("holding the issuing CA key of %s", ca_dir);
+	for (;;) {
+		ssize_t n = recv(fd, req, sizeof(req), 0);
+		X509 *cert = NULL;
+		unsigned char *der = NULL;
+		int dlen;
+
+		if (n == 0)
+			break; /* the serving process closed its end */
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			sg_log("receive: %s; exiting", strerror(errno));
+			_exit(1);
+		}
+		if ((size_t)n > VF_SIGNER_REQ_MAX) {
+			sg_log("protocol violation: request over %d bytes; exiting", VF_SIGNER_REQ_MAX);
+			_exit(3);
+		}
+		attest_errclear();
+		if (parse_request(req, (size_t)n, host, &pub) != ATTEST_OK) {
+			sg_log("protocol violation: %s; exiting", attest_errdetail());
+			_exit(3);
+		}
+		r = attest_ca_sign_host(ca, host, &pub, &cert);
+		if (r == ATTEST_OK && (dlen = i2d_X509(cert, &der)) > 0 && dlen <= REPLY_MAX) {
+			sg_log("signed a host CA certificate for %s", host);
+			r = send_reply(fd, ATTEST_OK, der, (size_t)dlen);
+		} else {
+			const char *d;
+
+			if (r == ATTEST_OK)
+				r = attest_fail(ATTEST_E_CRYPTO, "encode the host CA certificate");
+			d = attest_errdetail();
+			sg_log("refused to sign for %s: %s", host, d);
+			r = send_reply(fd, r, (const uint8_t *)d, strnlen(d, DETAIL_MAX));
+		}
+		OPENSSL_free(der);
+		X509_free(cert);
+		ERR_clear_error();
+		if (r != 0) {
+			sg_log("send: %s; exiting", strerror(errno));
+			_exit(1);
+		}
+	}
+	attest_ca_close(ca);
+	_exit(0);
+}
+
+/* One reply: *code, and the payload copied into buf (at most cap bytes). */
+static int recv_reply(struct vf_signer *sg, int *code, uint8_t *buf, size_t cap, size_t *len)
+{
+	uint8_t raw[6 + REPLY_MAX];
+	struct attest_cur c;
+	const uint8_t *p;
+	uint32_t u;
+	uint16_t n16;
+	ssize_t n;
+
+	do
+		n = recv(sg->fd, raw, sizeof(raw), 0);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0) {
+		sg->dead = 1;
+		return attest_fail(ATTEST_E_INTERNAL, "the signer process is gone (%s)",
+				   n == 0 ? "closed" : strerror(errno));
+	}
+	attest_cur_init(&c, raw, (size_t)n);
+	if (!attest_cur_u32be(&c, &u) || !attest_cur_u16be(&c, &n16) ||
+	    !attest_cur_take(&c, n16, &p) || !attest_cur_end(&c) || n16 > cap) {
+		sg->dead = 1;
+		return attest_fail(ATTEST_E_INTERNAL, "malformed reply from the signer process");
+	}
+	memcpy(buf, p, n16);
+	*len = n16;
+	*code = (int)u;
+	return ATTEST_OK;
+}
+
+int vf_signer_start(const char *ca_dir, int close_fd, struct vf_signer *sg)
+{
+	struct timeval tv = { REPLY_TIMEOUT_S, 0 };
+	uint8_t detail[DETAIL_MAX + 1];
+	size_t len = 0;
+	int sv[2], code = ATTEST_E_INTERNAL, r;
+	pid_t pid;
+
+	sg->pid = 0;
+	sg->fd = -1;
+	sg->dead = 0;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+		return attest_fail(ATTEST_E_IO, "signer socketpair: %s", strerror(errno));
+	fflush(stderr);
+	if ((pid = fork()) < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		return attest_fail(ATTEST_E_IO, "fork the signer: %s", strerror(errno));
+	}
+	if (pid == 0) {
+		close(sv[0]);
+		if (close_fd >= 0)
+			close(close_fd);
+		signer_main(sv[1], ca_dir);
+	}
+	close(sv[1]);
+	sg->pid = pid;
+	sg->fd = sv[0];
+	(void)setsockopt(sg->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if ((r = recv_reply(sg, &code, detail, DETAIL_MAX, &len)) != ATTEST_OK) {
+		vf_signer_stop(sg);
+		return r;
+	}
+	if (code != ATTEST_OK) {
+		detail[len] = '\0';
+		vf_signer_stop(sg);
+		return attest_fail(code, "signer: %s", (const char *)detail);
+	}
+	return ATTEST_OK;
+}
+
+void vf_signer_stop(struct vf_signer *sg)
+{
+	if (sg->fd >= 0)
+		close(sg->fd);
+	sg->fd = -1;
+	if (sg->pid > 0)
+		while (waitpid(sg->pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	sg->pid = 0;
+}
+
+int vf_signer_sign_host(void *arg, const char *host, const TPM2B_PUBLIC *key, X509 **out)
+{
+	struct vf_signer *sg = arg;
+	uint8_t req[VF_SIGNER_REQ_MAX], rep[REPLY_MAX];
+	const unsigned char *p = rep;
+	size_t hlen, off = 0, len = 0;
+	int code = ATTEST_E_INTERNAL, r;
+
+	*out = NULL;
+	if (sg == NULL || sg->fd < 0 || sg->dead)
+		return attest_fail(ATTEST_E_INTERNAL, "no signer process");
+	hlen = strlen(host);
+	if (hlen == 0 || hlen > ATTEST_MAX_NAME)
+		return attest_fail(ATTEST_E_INVALID_ARG, "host name length");
+	req[0] = VF_SIGNER_SIGN_HOST_CA;
+	req[1] = (uint8_t)hlen;
+	memcpy(req + 2, host, hlen);
+	off = 2 + hlen + 2;
+	if (Tss2_MU_TPM2B_PUBLIC_Marshal(key, req, sizeof(req), &off) != TSS2_RC_SUCCESS)
+		return attest_fail(ATTEST_E_INVALID_ARG, "host key does not marshal");
+	req[2 + hlen] = (uint8_t)((off - 4 - hlen) >> 8);
+	req[3 + hlen] = (uint8_t)(off - 4 - hlen);
+	if (send(sg->fd, req, off, MSG_NOSIGNAL) != (ssize_t)off) {
+		sg->dead = 1;
+		return attest_fail(ATTEST_E_INTERNAL, "the signer process is gone (%s)", strerror(errno));
+	}
+	if ((r = recv_reply(sg, &code, rep, sizeof(rep) - 1, &len)) != ATTEST_OK)
+		return r;
+	if (code != ATTEST_OK) {
+		rep[len] = '\0';
+		return attest_fail(code, "signer: %s", (const char *)rep);
+	}
+	if ((*out = d2i_X509(NULL, &p, (long)len)) == NULL || p != rep + len) {
+		X509_free(*out);
+		*out = NULL;
+		ERR_clear_error();
+		sg->dead = 1;
+		return attest_fail(ATTEST_E_INTERNAL, "the signer's certificate is not one DER certificate");
+	}
+	return ATTEST_OK;
+}
