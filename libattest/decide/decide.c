@@ -365,6 +365,17 @@ static int verify_full(struct attest_decider *d, STACK_OF(X509) *chain, int64_t 
 		goto out;
 	}
 	(void)sk_X509_shift(untrusted); /* the leaf */
+	/* the fleet's issuing CAs the trust knows, for a chain that left its
+	 * own out: candidates only, the path still ends at the fleet root */
+	{
+		STACK_OF(X509) *inter = attest_intent_trust_intermediates(d->trust);
+
+		for (int i = 0; i < sk_X509_num(inter); i++)
+			if (!sk_X509_push(untrusted, sk_X509_value(inter, i))) {
+				r = attest_fail_ossl(ATTEST_E_NOMEM, "verify context");
+				goto out;
+			}
+	}
 	if (X509_STORE_CTX_init(ctx, d->store, sk_X509_value(chain, 0), untrusted) != 1) {
 		r = attest_fail_ossl(ATTEST_E_NOMEM, "verify context");
 		goto out;

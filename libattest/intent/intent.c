@@ -1024,6 +1024,11 @@ int attest_intent_trust_set_root(struct attest_intent_trust *t, X509 *fleet_root
 	return ATTEST_OK;
 }
 
+STACK_OF(X509) *attest_intent_trust_intermediates(const struct attest_intent_trust *t)
+{
+	return t != NULL ? t->inter : NULL;
+}
+
 int attest_intent_trust_add_intermediate(struct attest_intent_trust *t, X509 *ca)
 {
 	if (t == NULL || ca == NULL)

@@ -19,4 +19,10 @@ int attest_intent_verify_with(const struct attest_intent_trust *t, STACK_OF(X509
 			      const char *token, const char *expected_aud, time_t now,
 			      struct attest_intent_chain **out) ATTEST_MUST_CHECK;
 
+/* The trust's intermediates (attest_intent_trust_add_intermediate),
+ * borrowed; NULL when none. The decider offers them to path building of
+ * presented chains too, so a chain that left its issuing CA out still
+ * reaches the fleet root. */
+STACK_OF(X509) *attest_intent_trust_intermediates(const struct attest_intent_trust *t);
+
 #endif

@@ -24,6 +24,7 @@
 #include "enrol/enrol.h"
 #include "tpm/tpm.h"
 #include "tpm/tpmsw.h"
+#include "x509/x509.h"
 #include "testutil.h"
 #include "testutil_daemon.h"
 #include "testutil_intent.h"
@@ -811,6 +812,50 @@ static void test_tpm_evidence(void)
 	daemon_down(&dm);
 }
 
+/* Issue 12: chains under an issuing CA. attestd presents leaf, agent CA,
+ * host CA, issuing CA: a decider that trusts only the fleet root allows
+ * it. A chain that leaves the issuing CA out does not reach the root,
+ * unless the decider's trust knows that issuing CA as an intermediate. */
+static void test_issuing_ca_chain(void)
+{
+	EVP_PKEY *ik = NULL, *hk = p256();
+	X509 *iss = NULL, *hca = NULL, *leaf;
+	struct agent ia;
+	struct attest_intent_trust *t2 = NULL;
+	struct attest_decider *d = decider(), *d2 = NULL;
+	STACK_OF(X509) *full, *cut;
+
+	TU_ASSERT_ERR(attest_x509_make_issuing_ca(fx.root_key, fx.root, TD, 30, &ik, &iss), ATTEST_OK);
+	TU_ASSERT_ERR(attest_x509_make_host_ca(ik, iss, TD, "web-01", hk, 3600, &hca), ATTEST_OK);
+	make_agent(&ia, hca, hk, fx.ak1, ID_A, 3);
+	leaf = make_leaf(&ia, "ehr.read", NULL);
+	cut = chain_of(&ia, leaf);
+	full = chain_of(&ia, leaf);
+	CU_ASSERT_FATAL(X509_add_cert(full, iss, X509_ADD_FLAG_UP_REF) == 1);
+	/* cut first: once the full chain verified, its agent CA is a cached
+	 * issuer and the cut chain would be decided under it */
+	TU_ASSERT_ERR(decide(d, cut), ATTEST_E_CHAIN_UNTRUSTED);
+	TU_ASSERT_ERR(decide(d, full), ATTEST_OK);
+	CU_ASSERT_FATAL(attest_intent_trust_new(&t2) == ATTEST_OK &&
+			attest_intent_trust_add_issuer(t2, ISS, fx.issuer) == ATTEST_OK &&
+			attest_intent_trust_set_root(t2, fx.root) == ATTEST_OK &&
+			attest_intent_trust_add_intermediate(t2, iss) == ATTEST_OK);
+	TU_ASSERT_ERR(attest_decider_new(fx.root, t2, &facts, &d2), ATTEST_OK);
+	attest_decider_set_policy(d2, policy);
+	TU_ASSERT_ERR(decide(d2, cut), ATTEST_OK);
+	attest_decider_free(d2);
+	attest_decider_free(d);
+	attest_intent_trust_free(t2);
+	sk_X509_pop_free(full, X509_free);
+	sk_X509_pop_free(cut, X509_free);
+	X509_free(leaf);
+	free_agent(&ia);
+	X509_free(hca);
+	X509_free(iss);
+	EVP_PKEY_free(ik);
+	EVP_PKEY_free(hk);
+}
+
 int main(void)
 {
 	static const struct tu_test tests[] = {
@@ -824,6 +869,7 @@ int main(void)
 		{ "delegation: allow, resource outside, revoked delegator", test_delegation },
 		{ "effective scopes: leaf, registration and chain", test_effective_scopes },
 		{ "malformed, oversize and short chains", test_malformed },
+		{ "issuing CA: in the chain, or known to the trust", test_issuing_ca_chain },
 		{ "real TPM evidence: allow, UUID/measurement, another TPM's AK", test_tpm_evidence },
 		/* last: its flood takes minutes under ASan, and the tests above
 		 * decide at fx.t0 + 5 with leaves made as they run */
