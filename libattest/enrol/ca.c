@@ -961,12 +961,13 @@ int attest_ca_sign_host(struct attest_ca *ca, const char *host, const TPM2B_PUBL
 	EVP_PKEY *host_key = NULL;
 	const char *ek_hash;
 	char bound[128];
-	time_t now = ca_now(ca);
+	time_t now;
 	int r;
 
-	*out = NULL;
-	if (ca == NULL || host == NULL || key == NULL)
+	if (out == NULL || ca == NULL || host == NULL || key == NULL)
 		return attest_fail(ATTEST_E_INVALID_ARG, "sign host CA: NULL argument");
+	*out = NULL;
+	now = ca_now(ca);
 	/* What the key holder checks itself, whoever asks: the host is
 	 * enrolled, its record names this key and its EK binding both ways. */
 	if ((r = load_host(ca, host, &rec)) != ATTEST_OK)
