@@ -103,8 +103,8 @@ static int enrol_finish(const char *state, const char *in, const char *root)
 	if ((r = attest_host_enrol_finish(state, msg, len, root)) != ATTEST_OK)
 		r = cli_fail(r, "install enrolment result %s", in);
 	else
-		printf("enrolled: host CA certificate in %s/host-ca.pem, fleet root in %s/root.pem\n",
-		       state, state);
+		printf("enrolled: host CA certificate in %s/host-ca.pem, its issuing CA in "
+		       "%s/issuing-ca.pem, fleet root in %s/root.pem\n", state, state, state);
 	free(msg);
 	return r;
 }

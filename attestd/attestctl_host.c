@@ -46,8 +46,8 @@ int host_enroll_https(struct attest_tpm *t, const char *state, const char *host,
 		r = cli_fail(r, "install the enrol-result");
 		goto out;
 	}
-	printf("enrolled %s through %s: host CA certificate in %s/host-ca.pem, fleet root in "
-	       "%s/root.pem\n", host, url, state, state);
+	printf("enrolled %s through %s: host CA certificate in %s/host-ca.pem, its issuing CA in "
+	       "%s/issuing-ca.pem, fleet root in %s/root.pem\n", host, url, state, state, state);
 	r = CLI_EXIT_OK;
 out:
 	free(req);
