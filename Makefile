@@ -58,7 +58,7 @@ PC_FILES  := $(BUILD)/pkgconfig/attest.pc $(BUILD)/pkgconfig/attest-verify.pc
 
 BIN_NAMES := attestctl attest-provision attestd attest-verifier
 BINS      := $(addprefix $(BUILD)/,$(BIN_NAMES))
-CLI_SRC       := cli/cli.c
+CLI_SRC       := cli/cli.c cli/cli_tpm.c
 ATTESTD_SRC   := attestd/attestd.c attestd/server.c attestd/daemon.c attestd/request.c \
 	attestd/register.c attestd/caller.c attestd/signers.c attestd/issue.c attestd/registry.c \
 	attestd/log.c attestd/push.c attestd/auditlog.c attestd/closer.c \
