@@ -21,10 +21,7 @@
 
 #define N 2000
 
-static const char policy[] =
-	"{\"version\":1,\"rules\":[{\"name\":\"records-read\",\"effect\":\"allow\","
-	"\"resources\":[\"ehr:patient/**\"],\"actions\":[\"read\"],"
-	"\"require\":{\"scopes\":[\"ehr:read\"],\"host_attested_within\":30}}]}";
+static const char policy[] = TU_POLICY_RECORDS_READ(30);
 
 struct sink {
 	char buf[4096];
