@@ -728,7 +728,8 @@ static int register_all(struct bench *b)
 		snprintf(json, sizeof(json),
 			 "{\"op\":\"register\",\"name\":\"%s\",\"binary\":\"%s\",\"uids\":[%u],"
 			 "\"scopes\":[\"ehr:read\",\"ehr:write\"],\"risk_tier\":\"high\","
-			 "\"data_classes\":[\"phi\"],\"max_ttl\":600,\"delegate_depth\":1}",
+			 "\"data_classes\":[\"phi\"],\"max_ttl\":600,\"delegate_depth\":1,"
+			 TU_ENV_ALLOW_JSON "}",
 			 agent_names[i], b->copy, (unsigned)getuid());
 		if ((r = admin_call(&b->d, json, &rep)) != ATTEST_OK) {
 			fprintf(stderr, "bench_issue: register %s: %s (%s)\n", agent_names[i],
@@ -1165,6 +1166,9 @@ int main(int argc, char **argv)
 		return requester_main(argc, argv);
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	/* the requesters inherit our environment, and attestd refuses an agent
+	 * started with a variable its registration does not allow */
+	(void)tu_env_keep_only();
 	{
 		/* attestd comes from $ATTEST_SRCDIR/$BUILD, as in run-tests.sh */
 		const char *src = getenv("ATTEST_SRCDIR"), *bd = getenv("BUILD"), *path = getenv("PATH");
