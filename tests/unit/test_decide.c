@@ -706,7 +706,7 @@ static void test_issuing_ca_chain(void)
 			attest_intent_trust_add_issuer(t2, ISS, fx.issuer) == ATTEST_OK &&
 			attest_intent_trust_set_root(t2, fx.root) == ATTEST_OK &&
 			attest_intent_trust_add_intermediate(t2, iss) == ATTEST_OK);
-	TU_ASSERT_ERR(attest_decider_new(fx.root, t2, &facts, &d2), ATTEST_OK);
+	TU_ASSERT_ERR(attest_decider_new(fx.root, t2, &fx_facts, &d2), ATTEST_OK);
 	attest_decider_set_policy(d2, policy);
 	TU_ASSERT_ERR(decide(d2, cut), ATTEST_OK);
 	attest_decider_free(d2);
