@@ -162,7 +162,12 @@ ATTESTD_PID=$!
 i=0
 while [ ! -S "$WORK/admin.sock" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 [ -S "$WORK/admin.sock" ] || { cat attestd.log >&2; echo "demo: attestd did not start" >&2; exit 1; }
-sed -n 's/^[^ ]* attestd: //p' attestd.log
+# the agent socket is served by an unprivileged front (docs/privsep.md)
+i=0
+while ! grep -q 'seccomp filter on' attestd.log && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+sed -n 's/^[^ ]* attestd\(-front\)\{0,1\}: //p' attestd.log
+echo "two processes: the monitor keeps the TPM and the keys, the front parses what agents send"
+ps -o pid=,user=,comm= -p "$ATTESTD_PID" --ppid "$ATTESTD_PID" | sed 's/^ */  /'
 
 step "14. operator: register two agents (TPM key bound to each measured binary)"
 mkdir -m 0755 agents
