@@ -5,10 +5,15 @@
 #   make asan       the tests under ASan+UBSan (build-asan/)
 #   make bench      benchmarks (report only, never fail)
 #   make lint       cppcheck + banned-functions script
+#   make install    PREFIX, DESTDIR, BINDIR, SBINDIR, LIBDIR... (dist/install.mk)
 #   make deps       install missing Debian packages (root) or print the line
 
 BUILD   ?= build
 CC      ?= cc
+# the release: libattest.so.$(SOMAJOR) is the SONAME, libattest.so.$(VERSION)
+# the file; every tool's --version prints it
+VERSION := 0.1.0
+SOMAJOR := 0
 SAN     ?=
 LIB_PKGS := tss2-esys tss2-sys tss2-mu tss2-rc tss2-tctildr libcrypto libssl libcjson libcurl \
 	libevent_core libevent_extra libevent_openssl libevent_pthreads
@@ -33,7 +38,7 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 LIB_LIBS   = $(shell pkg-config --libs $(LIB_PKGS) 2>/dev/null)
 CFLAGS  ?=
-CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) $(HARDEN) $(OPT) -Iinclude -Ilibattest -Icli $(PKG_CFLAGS)
+CFLAGS  += -std=c11 -D_GNU_SOURCE -DATTEST_VERSION='"$(VERSION)"' $(WARN) $(HARDEN) $(OPT) -Iinclude -Ilibattest -Icli $(PKG_CFLAGS)
 LDFLAGS += -pie -Wl,-z,relro,-z,now $(if $(SAN),-fsanitize=address$(comma)undefined)
 comma := ,
 
@@ -103,36 +108,45 @@ $(LIB_A): $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(LIB_SO): $(LIB_OBJ)
-	$(CC) -shared -Wl,-soname,libattest.so.0 -Wl,-z,relro,-z,now \
-	  $(if $(SAN),-fsanitize=address$(comma)undefined) -o $@ $^ $(LIB_LIBS)
-	ln -sf $(notdir $@) $@.0
+# the file libattest.so.$(VERSION), its SONAME link libattest.so.$(SOMAJOR)
+# and the link-time name libattest.so; only attest_* is exported, versioned
+LIB_MAP := libattest/libattest.map
+$(LIB_SO): $(LIB_OBJ) $(LIB_MAP)
+	$(CC) -shared -Wl,-soname,libattest.so.$(SOMAJOR) -Wl,-z,relro,-z,now \
+	  -Wl,--version-script=$(LIB_MAP) \
+	  $(if $(SAN),-fsanitize=address$(comma)undefined) -o $@.$(VERSION) $(LIB_OBJ) $(LIB_LIBS)
+	ln -sf $(notdir $@).$(VERSION) $@.$(SOMAJOR)
+	ln -sf $(notdir $@).$(SOMAJOR) $@
 
 $(LIBV_A): $(LIBV_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
 # --no-undefined: the relying-party library must resolve from LIBV_PKGS alone
-$(LIBV_SO): $(LIBV_OBJ)
-	$(CC) -shared -Wl,-soname,libattest-verify.so.0 -Wl,-z,relro,-z,now -Wl,--no-undefined \
-	  $(if $(SAN),-fsanitize=address$(comma)undefined) -o $@ $^ $(LIBV_LIBS)
-	ln -sf $(notdir $@) $@.0
+$(LIBV_SO): $(LIBV_OBJ) $(LIB_MAP)
+	$(CC) -shared -Wl,-soname,libattest-verify.so.$(SOMAJOR) -Wl,-z,relro,-z,now -Wl,--no-undefined \
+	  -Wl,--version-script=$(LIB_MAP) \
+	  $(if $(SAN),-fsanitize=address$(comma)undefined) -o $@.$(VERSION) $(LIBV_OBJ) $(LIBV_LIBS)
+	ln -sf $(notdir $@).$(VERSION) $@.$(SOMAJOR)
+	ln -sf $(notdir $@).$(SOMAJOR) $@
 
-# pkg-config files for the build tree (uninstalled): attest, attest-verify;
-# the public headers use OpenSSL's types, so libcrypto is a public Requires
-$(BUILD)/pkgconfig/attest.pc: Makefile
-	@mkdir -p $(dir $@)
-	@printf '%s\n' "libdir=$(abspath $(BUILD))" "includedir=$(abspath include)" "" \
-	  "Name: attest" "Description: attestd's library: TPM, enrolment, attestation, audit, decisions" \
-	  "Version: 0.1" "Requires: libcrypto" "Requires.private: $(filter-out libcrypto,$(LIB_PKGS))" \
-	  "Cflags: -I\$${includedir}" "Libs: -L\$${libdir} -lattest" >$@
+# pkg-config files: attest, attest-verify; the public headers use OpenSSL's
+# types, so libcrypto is a public Requires. write_pc OUT,LIBDIR,INCLUDEDIR,NAME
+# writes one: for the build tree here (uninstalled), for PREFIX at make install.
+PC_DESC_attest := attestd's library: TPM, enrolment, attestation, audit, decisions
+PC_DESC_attest-verify := attestd's relying-party library: decisions, path rule, intent
+PC_PRIV_attest = $(filter-out libcrypto,$(LIB_PKGS))
+PC_PRIV_attest-verify = $(filter-out libcrypto,$(LIBV_PKGS))
+define write_pc
+	@mkdir -p $(dir $(1))
+	@printf '%s\n' "libdir=$(2)" "includedir=$(3)" "" \
+	  "Name: $(4)" "Description: $(PC_DESC_$(4))" \
+	  "Version: $(VERSION)" "Requires: libcrypto" "Requires.private: $(PC_PRIV_$(4))" \
+	  "Cflags: -I\$${includedir}" "Libs: -L\$${libdir} -l$(4)" >$(1)
+endef
 
-$(BUILD)/pkgconfig/attest-verify.pc: Makefile
-	@mkdir -p $(dir $@)
-	@printf '%s\n' "libdir=$(abspath $(BUILD))" "includedir=$(abspath include)" "" \
-	  "Name: attest-verify" "Description: attestd's relying-party library: decisions, path rule, intent" \
-	  "Version: 0.1" "Requires: libcrypto" "Requires.private: $(filter-out libcrypto,$(LIBV_PKGS))" \
-	  "Cflags: -I\$${includedir}" "Libs: -L\$${libdir} -lattest-verify" >$@
+$(BUILD)/pkgconfig/%.pc: Makefile
+	$(call write_pc,$@,$(abspath $(BUILD)),$(abspath include),$*)
 
 $(BUILD)/attestctl: $(ATTESTCTL_SRC:%.c=$(BUILD)/obj/%.o) $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_LIBS)
@@ -186,6 +200,7 @@ check: deps
 	@python3 scripts/check-cycles.py --layers "$(LIB_LAYERS)" $(BUILD) libattest
 	@python3 scripts/check-cycles.py $(BUILD) verifier cli
 	@BUILD=$(BUILD) sh tests/run-tests.sh $(TEST_BINS)
+	@BUILD=$(BUILD) MAKE=$(MAKE) sh tests/install/test-install.sh
 
 asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 test-bins
@@ -211,5 +226,6 @@ clean:
 	rm -rf build build-asan
 
 include tests/fuzz/fuzz.mk
+include dist/install.mk
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -23,6 +23,9 @@
 #include "push.h"
 #include "server.h"
 
+#ifndef ATTEST_VERSION
+#define ATTEST_VERSION "0.1.0-dev" /* the Makefile passes VERSION */
+#endif
 #define DEFAULT_EVENTLOG "/sys/kernel/security/tpm0/binary_bios_measurements"
 
 static void usage(FILE *f)
@@ -63,6 +66,7 @@ static void usage(FILE *f)
 		"                       longest a record may wait for a checkpoint (900);\n"
 		"                       past it issue and register are refused until a\n"
 		"                       checkpoint succeeds (ATTEST_E_AUDIT_UNANCHORED)\n"
+		"  --version            print the version\n"
 		"  -h, --help           this help\n\n"
 		"Logs go to stderr, one line per event; refusals a peer can repeat are\n"
 		"aggregated (one line per source every 10 s, with a count). attestd is not\n"
@@ -152,6 +156,7 @@ int main(int argc, char **argv)
 		{ "audit-checkpoint", required_argument, NULL, 'K' },
 		{ "audit-max-unanchored", required_argument, NULL, 'U' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *state = "/var/lib/attestd", *sock = "/run/attestd/attestd.sock";
@@ -191,6 +196,7 @@ int main(int argc, char **argv)
 				return 2;
 			break;
 		case 'h': usage(stdout); return 0;
+		case 'v': printf("attestd %s\n", ATTEST_VERSION); return 0;
 		default: usage(stderr); return 2;
 		}
 	}

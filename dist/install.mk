@@ -1,0 +1,105 @@
+# dist/install.mk - make install / make uninstall; included by the top Makefile.
+#
+#   make install [PREFIX=/usr/local] [DESTDIR=] [BINDIR=...] ...
+#   make uninstall (same variables)
+#
+# Daemons go to SBINDIR (attestd, attest-verifier), tools to BINDIR
+# (attestctl, attest-provision), libattest.so.$(VERSION) and
+# libattest-verify.so.$(VERSION) to LIBDIR with their SONAME links (.so.0)
+# and the development links (.so), headers to INCLUDEDIR/attest, attest.pc
+# and attest-verify.pc (with the install paths) to PKGCONFIGDIR, man pages
+# to MANDIR, systemd units to UNITDIR, the system users (sysusers.d) to
+# SYSUSERSDIR, the example configuration files to SYSCONFDIR (never over an
+# existing one), the example programs to LIBEXECDIR/attestd and the docs and
+# example sources to DOCDIR. The binaries link libattest statically (they use
+# its internal functions, which the shared library does not export); the
+# shared libraries are for agents and relying parties.
+#
+# SYSCONFDIR is /etc whatever the PREFIX: attestd and attest-verifier read
+# /etc/attestd/attestd.conf and /etc/attest-verifier/verifier.conf.
+
+PREFIX       ?= /usr/local
+EXEC_PREFIX  ?= $(PREFIX)
+BINDIR       ?= $(EXEC_PREFIX)/bin
+SBINDIR      ?= $(EXEC_PREFIX)/sbin
+LIBDIR       ?= $(EXEC_PREFIX)/lib
+LIBEXECDIR   ?= $(EXEC_PREFIX)/libexec
+INCLUDEDIR   ?= $(PREFIX)/include
+DATAROOTDIR  ?= $(PREFIX)/share
+MANDIR       ?= $(DATAROOTDIR)/man
+DOCDIR       ?= $(DATAROOTDIR)/doc/attestd
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+SYSCONFDIR   ?= /etc
+UNITDIR      ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR  ?= $(PREFIX)/lib/sysusers.d
+INSTALL      ?= install
+
+INST_SBIN    := attestd attest-verifier
+INST_BIN     := attestctl attest-provision
+INST_EXAMPLES := agent_client resource_server intent_server
+INST_HEADERS := $(sort $(wildcard include/attest/*.h))
+INST_MAN     := $(sort $(wildcard man/*.[1-8]))
+INST_UNITS   := $(sort $(wildcard dist/systemd/*.service))
+INST_DOCS    := README.md $(sort $(wildcard docs/*.md))
+INST_EXSRC   := examples/README.md examples/policy.json $(sort $(wildcard examples/*.c examples/*.py))
+INST_PC      := $(BUILD)/install/attest.pc $(BUILD)/install/attest-verify.pc
+
+.PHONY: install uninstall install-check
+
+$(BUILD)/install/%.pc: Makefile dist/install.mk
+	$(call write_pc,$@,$(LIBDIR),$(INCLUDEDIR),$*)
+
+install: $(LIB_SO) $(LIBV_SO) $(BINS) $(EXAMPLE_BINS) $(INST_PC)
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR) \
+	  $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(INCLUDEDIR)/attest $(DESTDIR)$(DOCDIR)/examples \
+	  $(DESTDIR)$(LIBEXECDIR)/attestd
+	$(INSTALL) -m 0755 $(INST_BIN:%=$(BUILD)/%) $(DESTDIR)$(BINDIR)
+	$(INSTALL) -m 0755 $(INST_SBIN:%=$(BUILD)/%) $(DESTDIR)$(SBINDIR)
+	$(INSTALL) -m 0755 $(INST_EXAMPLES:%=$(BUILD)/examples/%) $(DESTDIR)$(LIBEXECDIR)/attestd
+	for l in libattest libattest-verify; do \
+	  $(INSTALL) -m 0644 $(BUILD)/$$l.so.$(VERSION) $(DESTDIR)$(LIBDIR) && \
+	  ln -sf $$l.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$$l.so.$(SOMAJOR) && \
+	  ln -sf $$l.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/$$l.so || exit 1; \
+	done
+	$(INSTALL) -m 0644 $(INST_PC) $(DESTDIR)$(PKGCONFIGDIR)
+	$(INSTALL) -m 0644 $(INST_HEADERS) $(DESTDIR)$(INCLUDEDIR)/attest
+	$(INSTALL) -m 0644 $(INST_DOCS) $(DESTDIR)$(DOCDIR)
+	$(INSTALL) -m 0644 $(INST_EXSRC) $(DESTDIR)$(DOCDIR)/examples
+	for m in $(INST_MAN); do \
+	  s=$${m##*.}; $(INSTALL) -d $(DESTDIR)$(MANDIR)/man$$s && \
+	  $(INSTALL) -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s || exit 1; \
+	done
+	$(if $(INST_UNITS),$(INSTALL) -d $(DESTDIR)$(UNITDIR) && \
+	  $(INSTALL) -m 0644 $(INST_UNITS) $(DESTDIR)$(UNITDIR))
+	$(if $(wildcard dist/sysusers.conf),$(INSTALL) -d $(DESTDIR)$(SYSUSERSDIR) && \
+	  $(INSTALL) -m 0644 dist/sysusers.conf $(DESTDIR)$(SYSUSERSDIR)/attestd.conf)
+	for c in $(wildcard dist/config/*.conf); do \
+	  n=$$(basename $$c); case $$n in attestd.conf) d=attestd ;; *) d=attest-verifier ;; esac; \
+	  $(INSTALL) -d $(DESTDIR)$(SYSCONFDIR)/$$d && \
+	  { [ -e $(DESTDIR)$(SYSCONFDIR)/$$d/$$n ] || \
+	    $(INSTALL) -m 0644 $$c $(DESTDIR)$(SYSCONFDIR)/$$d/$$n; } || exit 1; \
+	done
+
+# configuration files an operator may have edited stay (like dpkg's conffiles
+# on remove): uninstall removes what install put elsewhere
+uninstall:
+	rm -f $(INST_BIN:%=$(DESTDIR)$(BINDIR)/%) $(INST_SBIN:%=$(DESTDIR)$(SBINDIR)/%)
+	rm -f $(INST_EXAMPLES:%=$(DESTDIR)$(LIBEXECDIR)/attestd/%)
+	-rmdir $(DESTDIR)$(LIBEXECDIR)/attestd 2>/dev/null
+	for l in libattest libattest-verify; do \
+	  rm -f $(DESTDIR)$(LIBDIR)/$$l.so $(DESTDIR)$(LIBDIR)/$$l.so.$(SOMAJOR) \
+	    $(DESTDIR)$(LIBDIR)/$$l.so.$(VERSION); \
+	done
+	rm -f $(DESTDIR)$(PKGCONFIGDIR)/attest.pc $(DESTDIR)$(PKGCONFIGDIR)/attest-verify.pc
+	rm -f $(INST_HEADERS:include/attest/%=$(DESTDIR)$(INCLUDEDIR)/attest/%)
+	-rmdir $(DESTDIR)$(INCLUDEDIR)/attest 2>/dev/null
+	rm -rf $(DESTDIR)$(DOCDIR)
+	for m in $(INST_MAN); do rm -f $(DESTDIR)$(MANDIR)/man$${m##*.}/$$(basename $$m); done
+	rm -f $(INST_UNITS:dist/systemd/%=$(DESTDIR)$(UNITDIR)/%)
+	rm -f $(DESTDIR)$(SYSUSERSDIR)/attestd.conf
+
+# the installed tree works alone: tests/install/test-install.sh installs into
+# a temporary DESTDIR, builds a program from attest.pc and runs the demo's
+# enrolment, issuance and decision flow from the installed files only
+install-check: $(BINS) $(EXAMPLE_BINS) $(LIB_SO) $(LIBV_SO)
+	@BUILD=$(BUILD) MAKE=$(MAKE) sh tests/install/test-install.sh

@@ -1,0 +1,113 @@
+#!/bin/sh
+# test-install.sh - the installed tree works alone (make install-check, run
+# by make check):
+#  1. make install DESTDIR=$tmp/root PREFIX=/usr puts every file where
+#     dist/install.mk says, the libraries with their SONAME and links;
+#  2. examples/agent_client.c, compiled with nothing but
+#     `pkg-config --cflags --libs attest` (PKG_CONFIG_PATH and
+#     PKG_CONFIG_SYSROOT_DIR into the DESTDIR), links and runs against the
+#     installed libattest.so.0 (LD_LIBRARY_PATH into the DESTDIR only), and
+#     binds to the ATTEST_0 symbol version;
+#  3. scripts/demo.sh (enrolment, renewal, attestd issuance, intent, the
+#     verifier's decisions, audit) runs with the installed tools first on
+#     PATH and no build directory on PATH or LD_LIBRARY_PATH; its agents are
+#     the program of step 2 and its resource server the installed one;
+#  4. make uninstall removes it all but the configuration files.
+# Set ATTEST_INSTALL_NO_DEMO=1 to skip step 3.
+set -eu
+top=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=${BUILD:-build}
+MAKE=${MAKE:-make}
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/attest-install.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+root=$tmp/root
+fail() { echo "test-install: FAILED: $*" >&2; exit 1; }
+say() { echo "test-install: $*"; }
+
+# 1. install
+"$MAKE" -C "$top" --no-print-directory BUILD="$BUILD" DESTDIR="$root" PREFIX=/usr \
+	install >"$tmp/install.log" 2>&1 || { cat "$tmp/install.log" >&2; fail "make install"; }
+lib=$root/usr/lib
+for f in usr/sbin/attestd usr/sbin/attest-verifier usr/bin/attestctl usr/bin/attest-provision \
+	usr/libexec/attestd/agent_client usr/libexec/attestd/resource_server \
+	usr/include/attest/attest.h usr/include/attest/client.h usr/include/attest/verify.h \
+	usr/lib/pkgconfig/attest.pc usr/lib/pkgconfig/attest-verify.pc \
+	usr/share/doc/attestd/README.md usr/share/doc/attestd/examples/agent_client.c; do
+	[ -e "$root/$f" ] || fail "$f not installed"
+done
+for l in libattest libattest-verify; do
+	[ -f "$lib/$l.so.0.1.0" ] && [ ! -L "$lib/$l.so.0.1.0" ] || fail "$l.so.0.1.0 is not a file"
+	[ "$(readlink "$lib/$l.so.0")" = "$l.so.0.1.0" ] || fail "$l.so.0 does not point at $l.so.0.1.0"
+	[ "$(readlink "$lib/$l.so")" = "$l.so.0" ] || fail "$l.so does not point at $l.so.0"
+	soname=$(readelf -d "$lib/$l.so.0.1.0" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
+	[ "$soname" = "$l.so.0" ] || fail "$l SONAME is '$soname'"
+	# every export is attest_* at version ATTEST_0
+	bad=$(nm -D --defined-only "$lib/$l.so.0.1.0" | awk '$2 != "A" {print $3}' |
+		grep -v '^attest_[A-Za-z0-9_]*@@ATTEST_0$' || true)
+	[ -z "$bad" ] || fail "$l exports $(echo "$bad" | head -n 3 | tr '\n' ' ')"
+done
+grep -q '^libdir=/usr/lib$' "$lib/pkgconfig/attest.pc" || fail "attest.pc libdir is not /usr/lib"
+grep -q '^includedir=/usr/include$' "$lib/pkgconfig/attest.pc" || fail "attest.pc includedir"
+for v in attestd attest-verifier attestctl attest-provision; do
+	p=$root/usr/sbin/$v
+	[ -x "$p" ] || p=$root/usr/bin/$v
+	out=$("$p" --version) || fail "$v --version"
+	[ "$out" = "$v 0.1.0" ] || fail "$v --version says '$out'"
+done
+nman=$(find "$root/usr/share/man" -type f 2>/dev/null | wc -l)
+say "installed $(find "$root" -type f | wc -l) files ($nman man pages) under DESTDIR"
+
+# 2. a program built from attest.pc against the installed library
+pc() {
+	PKG_CONFIG_PATH="$lib/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$root" pkg-config "$@"
+}
+flags=$(pc --cflags --libs attest) || fail "pkg-config attest"
+case $flags in *"$top"*) fail "attest.pc points into the source tree: $flags" ;; esac
+mkdir -p "$tmp/ex"
+# shellcheck disable=SC2086
+${CC:-cc} -std=c11 -Wall -Wextra -Werror -o "$tmp/ex/agent_client.ld" \
+	"$top/examples/agent_client.c" $flags || fail "agent_client does not build from attest.pc"
+readelf -d "$tmp/ex/agent_client.ld" | grep -q 'NEEDED.*\[libattest.so.0\]' ||
+	fail "agent_client does not need libattest.so.0"
+objdump -T "$tmp/ex/agent_client.ld" | grep -q '(ATTEST_0) *attest_client_issue$' ||
+	fail "agent_client does not bind attest_client_issue@ATTEST_0"
+resolved=$(env -i LD_LIBRARY_PATH="$lib" ldd "$tmp/ex/agent_client.ld" |
+	sed -n 's/.*libattest.so.0 => \([^ ]*\).*/\1/p')
+[ "$resolved" = "$lib/libattest.so.0" ] || fail "libattest.so.0 resolves to '$resolved'"
+env -i LD_LIBRARY_PATH="$lib" "$tmp/ex/agent_client.ld" --help >"$tmp/help.out" 2>&1 ||
+	fail "agent_client --help against the installed library: $(cat "$tmp/help.out")"
+grep -q -- '--agent' "$tmp/help.out" || fail "agent_client --help printed no usage"
+say "agent_client built from 'pkg-config --cflags --libs attest' runs against $resolved"
+
+[ "${ATTEST_INSTALL_NO_DEMO:-0}" = 1 ] || {
+	# 3. the demo from the installed files. attestd starts agents with their
+	# registered environment only, so the demo's agents find the installed
+	# library through their RUNPATH, not LD_LIBRARY_PATH.
+	# shellcheck disable=SC2086
+	${CC:-cc} -std=c11 -Wall -Wextra -Werror -o "$tmp/ex/agent_client" \
+		"$top/examples/agent_client.c" $flags -Wl,-rpath,"$lib" ||
+		fail "agent_client (RUNPATH) does not build"
+	cp "$root/usr/libexec/attestd/resource_server" "$tmp/ex/resource_server"
+	path=$root/usr/sbin:$root/usr/bin:/usr/local/bin:/usr/bin:/bin
+	case $path in *"$top"*) fail "the source tree is on PATH" ;; esac
+	[ "$(env PATH="$path" sh -c 'command -v attestd')" = "$root/usr/sbin/attestd" ] ||
+		fail "attestd does not resolve into DESTDIR"
+	mkdir -p "$tmp/demo"
+	if ! env -u LD_LIBRARY_PATH -u BUILD PATH="$path" TMPDIR="$tmp/demo" \
+		ATTEST_DEMO_PATH="$root/usr/sbin:$root/usr/bin" ATTEST_DEMO_EXAMPLES="$tmp/ex" \
+		sh "$top/scripts/demo.sh" >"$tmp/demo.log" 2>&1; then
+		tail -n 40 "$tmp/demo.log" >&2
+		fail "the demo from the installed files"
+	fi
+	grep -q '^== done:' "$tmp/demo.log" || fail "the demo did not reach its end"
+	grep -q 'HTTP 200' "$tmp/demo.log" || fail "the demo shows no allowed request"
+	say "the demo's enrolment, issuance and decision flow ran from DESTDIR ($(grep -c '^== ' "$tmp/demo.log") steps)"
+}
+
+# 4. uninstall
+"$MAKE" -C "$top" --no-print-directory BUILD="$BUILD" DESTDIR="$root" PREFIX=/usr \
+	uninstall >"$tmp/uninstall.log" 2>&1 || { cat "$tmp/uninstall.log" >&2; fail "make uninstall"; }
+left=$(find "$root" -type f ! -path "$root/etc/*" | sed "s|^$root||")
+[ -z "$left" ] || fail "make uninstall left $(echo "$left" | head -n 5 | tr '\n' ' ')"
+say "make uninstall removed everything but /etc"
+echo "test-install: ok"
