@@ -89,6 +89,10 @@ TESTUTIL_OBJ := $(TESTUTIL_SRC:%.c=$(BUILD)/obj/%.o)
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 BENCH_BINS := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
+# examples/: agents showing the client API (docs/agents.md)
+EXAMPLE_SRC  := $(sort $(wildcard examples/*.c))
+EXAMPLE_BINS := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
+
 .PHONY: all deps demo check asan bench lint clean test-bins fuzz fuzz-replay
 .SECONDARY:
 all: $(LIB_A) $(LIB_SO) $(LIBV_A) $(LIBV_SO) $(PC_FILES) $(BINS) $(TEST_BINS) $(BENCH_BINS) $(EXAMPLE_BINS)
@@ -160,9 +164,6 @@ $(BUILD)/attestd: $(ATTESTD_SRC:%.c=$(BUILD)/obj/%.o) $(LIB_A)
 $(BUILD)/attest-verifier: $(BUILD)/obj/$(VERIFIER_MAIN:.c=.o) $(VERIFIER_OBJ) $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_LIBS) $(SRV_LIBS)
 
-# examples/: agents showing the client API (docs/agents.md)
-EXAMPLE_SRC  := $(sort $(wildcard examples/*.c))
-EXAMPLE_BINS := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_LIBS) $(SRV_LIBS)

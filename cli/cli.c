@@ -59,6 +59,7 @@ static void cmd_usage(FILE *f, const struct cli_cmd *cmd, const struct cli_opt *
 		fprintf(f, "%*s%s%s\n", w < 26 ? 26 - w : 1, "", o->help,
 			o->required ? " (required)" : "");
 	}
+	fprintf(f, "  --version%*sprint the version\n", 26 - 11, "");
 	fprintf(f, "  -h, --help%*sthis help\n", 26 - 12, "");
 }
 
@@ -137,7 +138,7 @@ int cli_open_tpm(const char *tcti, struct attest_tpm **t)
 
 int cli_parse(const struct cli_cmd *cmd, const struct cli_opt *opts, int argc, char **argv)
 {
-	struct option lo[CLI_MAX_OPTS + 2];
+	struct option lo[CLI_MAX_OPTS + 3];
 	size_t n = 0;
 	int c;
 
@@ -151,12 +152,17 @@ int cli_parse(const struct cli_cmd *cmd, const struct cli_opt *opts, int argc, c
 		*opts[n].dest = NULL;
 	}
 	lo[n] = (struct option){ "help", no_argument, NULL, 'h' };
-	lo[n + 1] = (struct option){ NULL, 0, NULL, 0 };
+	lo[n + 1] = (struct option){ "version", no_argument, NULL, 'V' };
+	lo[n + 2] = (struct option){ NULL, 0, NULL, 0 };
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
 		if (c == 'h') {
 			cmd_usage(stdout, cmd, opts);
+			return fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+		}
+		if (c == 'V') { /* every command answers --version */
+			printf("%s %s\n", prog_name(), ATTEST_VERSION);
 			return fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 		}
 		if (c == ':')

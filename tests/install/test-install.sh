@@ -24,6 +24,11 @@ root=$tmp/root
 fail() { echo "test-install: FAILED: $*" >&2; exit 1; }
 say() { echo "test-install: $*"; }
 
+# 0. plain `make` builds the examples (it did not: EXAMPLE_BINS was used
+# before it was defined)
+"$MAKE" -C "$top" --no-print-directory -n -B BUILD="$tmp/dry" all 2>/dev/null |
+	grep -q -- "-o $tmp/dry/examples/agent_client " || fail "make (all) does not build the examples"
+
 # 1. install
 "$MAKE" -C "$top" --no-print-directory BUILD="$BUILD" DESTDIR="$root" PREFIX=/usr \
 	install >"$tmp/install.log" 2>&1 || { cat "$tmp/install.log" >&2; fail "make install"; }
@@ -53,6 +58,25 @@ for v in attestd attest-verifier attestctl attest-provision; do
 	[ -x "$p" ] || p=$root/usr/bin/$v
 	out=$("$p" --version) || fail "$v --version"
 	[ "$out" = "$v 0.1.0" ] || fail "$v --version says '$out'"
+done
+# every command too
+for c in "attestctl host enroll" "attestctl agent register" "attest-provision init" \
+	"attest-verifier serve"; do
+	set -- $c
+	p=$root/usr/sbin/$1
+	[ -x "$p" ] || p=$root/usr/bin/$1
+	shift
+	out=$("$p" "$@" --version) || fail "$c --version"
+	[ "$out" = "${c%% *} 0.1.0" ] || fail "$c --version says '$out'"
+done
+# a usage error names the option once (it printed "----nonce-ttl")
+for o in nonce-ttl request-deadline max-conns per-source; do
+	err=$("$root/usr/sbin/attest-verifier" serve --state "$tmp/x" --ca "$tmp/x" --$o 0 2>&1 || true)
+	case $err in
+	*"----"*) fail "attest-verifier serve --$o 0: $err" ;;
+	*"--$o: \"0\""*) ;;
+	*) fail "attest-verifier serve --$o 0 says: $err" ;;
+	esac
 done
 nman=$(find "$root/usr/share/man" -type f 2>/dev/null | wc -l)
 say "installed $(find "$root" -type f | wc -l) files ($nman man pages) under DESTDIR"
