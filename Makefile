@@ -14,6 +14,9 @@ CC      ?= cc
 # the file; every tool's --version prints it
 VERSION := 0.1.0
 SOMAJOR := 0
+# the configuration files are SYSCONFDIR/attestd/attestd.conf and
+# SYSCONFDIR/attest-verifier/verifier.conf (compiled in; /etc whatever PREFIX)
+SYSCONFDIR ?= /etc
 SAN     ?=
 LIB_PKGS := tss2-esys tss2-sys tss2-mu tss2-rc tss2-tctildr libcrypto libssl libcjson libcurl \
 	libevent_core libevent_extra libevent_openssl libevent_pthreads
@@ -38,7 +41,7 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 LIB_LIBS   = $(shell pkg-config --libs $(LIB_PKGS) 2>/dev/null)
 CFLAGS  ?=
-CFLAGS  += -std=c11 -D_GNU_SOURCE -DATTEST_VERSION='"$(VERSION)"' $(WARN) $(HARDEN) $(OPT) -Iinclude -Ilibattest -Icli $(PKG_CFLAGS)
+CFLAGS  += -std=c11 -D_GNU_SOURCE -DATTEST_VERSION='"$(VERSION)"' -DATTEST_SYSCONFDIR='"$(SYSCONFDIR)"' $(WARN) $(HARDEN) $(OPT) -Iinclude -Ilibattest -Icli $(PKG_CFLAGS)
 LDFLAGS += -pie -Wl,-z,relro,-z,now $(if $(SAN),-fsanitize=address$(comma)undefined)
 comma := ,
 
@@ -63,11 +66,11 @@ PC_FILES  := $(BUILD)/pkgconfig/attest.pc $(BUILD)/pkgconfig/attest-verify.pc
 
 BIN_NAMES := attestctl attest-provision attestd attest-verifier
 BINS      := $(addprefix $(BUILD)/,$(BIN_NAMES))
-CLI_SRC       := cli/cli.c
+CLI_SRC       := cli/cli.c cli/cliconf.c
 ATTESTD_SRC   := attestd/attestd.c attestd/server.c attestd/daemon.c attestd/request.c \
 	attestd/register.c attestd/caller.c attestd/signers.c attestd/issue.c attestd/registry.c \
 	attestd/log.c attestd/push.c attestd/auditlog.c attestd/closer.c \
-	attestd/nodump.c attestd/clock.c
+	attestd/nodump.c attestd/clock.c cli/cliconf.c
 EVENT_LIBS     = $(shell pkg-config --libs libevent_core 2>/dev/null)
 ATTESTCTL_SRC := attestd/attestctl.c attestd/attestctl_agent.c attestd/attestctl_host.c \
 	attestd/attestctl_audit.c $(CLI_SRC)
@@ -201,6 +204,7 @@ check: deps
 	@python3 scripts/check-cycles.py --layers "$(LIB_LAYERS)" $(BUILD) libattest
 	@python3 scripts/check-cycles.py $(BUILD) verifier cli
 	@BUILD=$(BUILD) sh tests/run-tests.sh $(TEST_BINS)
+	@BUILD=$(BUILD) sh tests/install/test-config.sh
 	@BUILD=$(BUILD) MAKE=$(MAKE) sh tests/install/test-install.sh
 
 asan: deps

@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include "attest/attest.h"
+#include "cliconf.h"
+#include "core/conf.h"
 #include "core/fileio.h"
 
 static const struct cli_prog *cur_prog;
@@ -136,7 +138,8 @@ int cli_open_tpm(const char *tcti, struct attest_tpm **t)
 	return CLI_EXIT_OK;
 }
 
-int cli_parse(const struct cli_cmd *cmd, const struct cli_opt *opts, int argc, char **argv)
+static int parse_opts(const struct cli_cmd *cmd, const struct cli_opt *opts, int argc,
+		      char **argv, int check_required)
 {
 	struct option lo[CLI_MAX_OPTS + 3];
 	size_t n = 0;
@@ -176,9 +179,92 @@ int cli_parse(const struct cli_cmd *cmd, const struct cli_opt *opts, int argc, c
 	}
 	if (optind < argc)
 		return cli_usage_error("unexpected argument \"%s\"", argv[optind]);
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; check_required && i < n; i++)
 		if (opts[i].required && *opts[i].dest == NULL)
 			return cli_usage_error("--%s is required", opts[i].name);
+	return CLI_PARSED;
+}
+
+int cli_parse(const struct cli_cmd *cmd, const struct cli_opt *opts, int argc, char **argv)
+{
+	return parse_opts(cmd, opts, argc, argv, 1);
+}
+
+/* the file's values live as long as the process: options point into them */
+static struct attest_conf *cur_conf;
+static const struct cli_default *cur_defs;
+
+void cli_config_defaults(const struct cli_default *defs) { cur_defs = defs; }
+
+static const char *default_of(const char *name)
+{
+	for (const struct cli_default *d = cur_defs; d != NULL && d->name != NULL; d++)
+		if (strcmp(d->name, name) == 0)
+			return d->value;
+	return NULL;
+}
+
+static const struct cli_opt *find_opt(const struct cli_opt *opts, const char *name)
+{
+	for (const struct cli_opt *o = opts; o->name != NULL; o++)
+		if (strcmp(o->name, name) == 0)
+			return o;
+	return NULL;
+}
+
+static int is_conf_key(const struct cli_opt *o)
+{
+	return o->metavar != NULL && strcmp(o->name, "config") != 0;
+}
+
+int cli_parse_config(const struct cli_cmd *cmd, const struct cli_opt *opts, int argc,
+		     char **argv, const char *default_path)
+{
+	const struct cli_opt *cfg = find_opt(opts, "config"), *print = find_opt(opts, "print-config");
+	const char *known[CLI_MAX_OPTS + 1], *path;
+	size_t nk = 0;
+	int r;
+
+	if (cfg == NULL || print == NULL)
+		return cli_fail(ATTEST_E_INTERNAL, "no --config or --print-config option");
+	if ((r = parse_opts(cmd, opts, argc, argv, 0)) != CLI_PARSED)
+		return r;
+	for (const struct cli_opt *o = opts; o->name != NULL; o++)
+		if (is_conf_key(o))
+			known[nk++] = o->name;
+	known[nk] = NULL;
+	path = *cfg->dest != NULL ? *cfg->dest : default_path;
+	attest_conf_free(cur_conf);
+	cur_conf = NULL;
+	if ((r = attest_conf_load(path, known, &cur_conf)) != ATTEST_OK) {
+		if (r != ATTEST_E_NOT_FOUND || *cfg->dest != NULL) {
+			(void)cli_fail(r, "configuration");
+			return CLI_EXIT_USAGE; /* like a bad flag, as attestd does */
+		}
+		attest_errclear(); /* no default file: flags and defaults only */
+	}
+	for (const struct cli_opt *o = opts; o->name != NULL; o++)
+		if (is_conf_key(o) && *o->dest == NULL)
+			*o->dest = attest_conf_get(cur_conf, o->name);
+	if (*print->dest != NULL) {
+		printf("# %s %s%s%s: the effective configuration (command line over %s%s)\n",
+		       prog_name(), cmd->words[0], cmd->words[1] != NULL ? " " : "",
+		       cmd->words[1] != NULL ? cmd->words[1] : "", path,
+		       cur_conf == NULL ? ", which does not exist" : "");
+		for (const struct cli_opt *o = opts; o->name != NULL; o++) {
+			if (!is_conf_key(o))
+				continue;
+			if (o->required && *o->dest == NULL)
+				printf("# %s (required, not set)\n", o->name);
+			else
+				cliconf_print(stdout, o->name, *o->dest, default_of(o->name));
+		}
+		return fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+	}
+	for (const struct cli_opt *o = opts; o->name != NULL; o++)
+		if (o->required && *o->dest == NULL)
+			return cli_usage_error("--%s is required (or \"%s = ...\" in %s)", o->name,
+					       o->name, path);
 	return CLI_PARSED;
 }
 

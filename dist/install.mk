@@ -15,8 +15,9 @@
 # its internal functions, which the shared library does not export); the
 # shared libraries are for agents and relying parties.
 #
-# SYSCONFDIR is /etc whatever the PREFIX: attestd and attest-verifier read
-# /etc/attestd/attestd.conf and /etc/attest-verifier/verifier.conf.
+# SYSCONFDIR (the top Makefile, compiled in) is /etc whatever the PREFIX:
+# attestd and attest-verifier read /etc/attestd/attestd.conf and
+# /etc/attest-verifier/verifier.conf.
 
 PREFIX       ?= /usr/local
 EXEC_PREFIX  ?= $(PREFIX)
@@ -29,7 +30,6 @@ DATAROOTDIR  ?= $(PREFIX)/share
 MANDIR       ?= $(DATAROOTDIR)/man
 DOCDIR       ?= $(DATAROOTDIR)/doc/attestd
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
-SYSCONFDIR   ?= /etc
 UNITDIR      ?= $(PREFIX)/lib/systemd/system
 SYSUSERSDIR  ?= $(PREFIX)/lib/sysusers.d
 INSTALL      ?= install

@@ -78,6 +78,11 @@ for o in nonce-ttl request-deadline max-conns per-source; do
 	*) fail "attest-verifier serve --$o 0 says: $err" ;;
 	esac
 done
+# the installed configuration files parse
+"$root/usr/sbin/attestd" --config "$root/etc/attestd/attestd.conf" --print-config >/dev/null ||
+	fail "installed attestd.conf"
+"$root/usr/sbin/attest-verifier" serve --config "$root/etc/attest-verifier/verifier.conf" \
+	--print-config >/dev/null || fail "installed verifier.conf"
 nman=$(find "$root/usr/share/man" -type f 2>/dev/null | wc -l)
 say "installed $(find "$root" -type f | wc -l) files ($nman man pages) under DESTDIR"
 
