@@ -70,14 +70,15 @@ CLI_SRC       := cli/cli.c cli/cliconf.c
 ATTESTD_SRC   := attestd/attestd.c attestd/server.c attestd/daemon.c attestd/request.c \
 	attestd/register.c attestd/caller.c attestd/signers.c attestd/issue.c attestd/registry.c \
 	attestd/log.c attestd/push.c attestd/auditlog.c attestd/closer.c \
-	attestd/nodump.c attestd/clock.c cli/cliconf.c
+	attestd/nodump.c attestd/clock.c cli/cliconf.c cli/sdnotify.c
 EVENT_LIBS     = $(shell pkg-config --libs libevent_core 2>/dev/null)
 ATTESTCTL_SRC := attestd/attestctl.c attestd/attestctl_agent.c attestd/attestctl_host.c \
 	attestd/attestctl_audit.c $(CLI_SRC)
 PROVISION_SRC := $(sort $(wildcard provisioning/*.c)) $(CLI_SRC)
 # verifier/: everything but main is also linked into tests and benchmarks
 VERIFIER_MAIN := verifier/attest-verifier.c
-VERIFIER_SRC  := $(filter-out $(VERIFIER_MAIN),$(sort $(wildcard verifier/*.c))) $(CLI_SRC)
+VERIFIER_SRC  := $(filter-out $(VERIFIER_MAIN),$(sort $(wildcard verifier/*.c))) $(CLI_SRC) \
+	cli/sdnotify.c
 VERIFIER_OBJ  := $(VERIFIER_SRC:%.c=$(BUILD)/obj/%.o)
 # the same objects as an archive for tests and benchmarks: the linker takes
 # only the members a test uses (test_store the store, test_policy the policy

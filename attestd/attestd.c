@@ -16,6 +16,7 @@
 #include "attest/attest.h"
 #include "auditlog.h"
 #include "cliconf.h"
+#include "sdnotify.h"
 #include "core/conf.h"
 #include "daemon.h"
 #include "core/fileio.h"
@@ -154,6 +155,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	(void)what;
 	attestd_log("signal %d: stopping", (int)sig);
+	(void)sdn_notify("STOPPING=1");
 	event_base_loopbreak(arg);
 }
 
@@ -348,7 +350,7 @@ int main(int argc, char **argv)
 	struct attestd d;
 	struct attestd_server *srv = NULL;
 	struct event_base *base = NULL;
-	struct event *sigint = NULL, *sigterm = NULL;
+	struct event *sigint = NULL, *sigterm = NULL, *wd = NULL;
 	struct attestd_server_config cfg;
 	int r, status = 1;
 
@@ -472,9 +474,24 @@ int main(int argc, char **argv)
 	}
 	attestd_log("ready: host %s in %s, %zu agents, agent socket %s, admin socket %s, audit "
 		    "log %s", d.host, d.trust_domain, d.reg.n, sock, admin, d.audit_dir);
+	/* systemd (Type=notify): ready now; the watchdog pings come from the
+	 * loop every TPM command runs on, so a wedged loop is restarted */
+	if (sdn_watchdog_start(base, &wd) != 0) {
+		attestd_log("cannot start the watchdog timer");
+		goto out;
+	}
+	{
+		char st[200];
+
+		(void)snprintf(st, sizeof(st), "READY=1\nSTATUS=host %s, %zu agents", d.host, d.reg.n);
+		if (sdn_notify(st) != 0)
+			attestd_log("cannot notify systemd ($NOTIFY_SOCKET): %s", strerror(errno));
+	}
 	event_base_dispatch(base);
 	status = 0;
 out:
+	if (wd != NULL)
+		event_free(wd);
 	if (sigint != NULL)
 		event_free(sigint);
 	if (sigterm != NULL)

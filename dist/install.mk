@@ -39,7 +39,7 @@ INST_BIN     := attestctl attest-provision
 INST_EXAMPLES := agent_client resource_server intent_server
 INST_HEADERS := $(sort $(wildcard include/attest/*.h))
 INST_MAN     := $(sort $(wildcard man/*.[1-8]))
-INST_UNITS   := $(sort $(wildcard dist/systemd/*.service))
+INST_UNITS   := $(patsubst dist/systemd/%.in,$(BUILD)/install/%,$(sort $(wildcard dist/systemd/*.service.in)))
 INST_DOCS    := README.md $(sort $(wildcard docs/*.md))
 INST_EXSRC   := examples/README.md examples/policy.json $(sort $(wildcard examples/*.c examples/*.py))
 INST_PC      := $(BUILD)/install/attest.pc $(BUILD)/install/attest-verify.pc
@@ -49,7 +49,12 @@ INST_PC      := $(BUILD)/install/attest.pc $(BUILD)/install/attest-verify.pc
 $(BUILD)/install/%.pc: Makefile dist/install.mk
 	$(call write_pc,$@,$(LIBDIR),$(INCLUDEDIR),$*)
 
-install: $(LIB_SO) $(LIBV_SO) $(BINS) $(EXAMPLE_BINS) $(INST_PC)
+# the units name the daemons where this install puts them
+$(BUILD)/install/%.service: dist/systemd/%.service.in Makefile dist/install.mk
+	@mkdir -p $(dir $@)
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' $< >$@
+
+install: $(LIB_SO) $(LIBV_SO) $(BINS) $(EXAMPLE_BINS) $(INST_PC) $(INST_UNITS)
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR) \
 	  $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(INCLUDEDIR)/attest $(DESTDIR)$(DOCDIR)/examples \
 	  $(DESTDIR)$(LIBEXECDIR)/attestd
@@ -95,7 +100,7 @@ uninstall:
 	-rmdir $(DESTDIR)$(INCLUDEDIR)/attest 2>/dev/null
 	rm -rf $(DESTDIR)$(DOCDIR)
 	for m in $(INST_MAN); do rm -f $(DESTDIR)$(MANDIR)/man$${m##*.}/$$(basename $$m); done
-	rm -f $(INST_UNITS:dist/systemd/%=$(DESTDIR)$(UNITDIR)/%)
+	rm -f $(INST_UNITS:$(BUILD)/install/%=$(DESTDIR)$(UNITDIR)/%)
 	rm -f $(DESTDIR)$(SYSUSERSDIR)/attestd.conf
 
 # the installed tree works alone: tests/install/test-install.sh installs into

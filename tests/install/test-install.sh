@@ -83,6 +83,33 @@ done
 	fail "installed attestd.conf"
 "$root/usr/sbin/attest-verifier" serve --config "$root/etc/attest-verifier/verifier.conf" \
 	--print-config >/dev/null || fail "installed verifier.conf"
+# the units: systemd-analyze verify (their ExecStart pointed into DESTDIR,
+# where the binaries are) and the exposure score of systemd-analyze security
+unitdir=$root/usr/lib/systemd/system
+for u in attestd attest-verifier; do
+	[ -f "$unitdir/$u.service" ] || fail "$u.service not installed"
+	grep -q "^ExecStart=/usr/sbin/$u" "$unitdir/$u.service" || fail "$u.service: ExecStart"
+	grep -qx 'Type=notify' "$unitdir/$u.service" || fail "$u.service: not Type=notify"
+done
+grep -qx 'g attestd-agents -' "$root/usr/lib/sysusers.d/attestd.conf" || fail "sysusers: attestd-agents"
+if command -v systemd-analyze >/dev/null 2>&1; then
+	mkdir -p "$tmp/units"
+	for u in attestd attest-verifier; do
+		sed "s|^ExecStart=/usr/sbin/|ExecStart=$root/usr/sbin/|" "$unitdir/$u.service" \
+			>"$tmp/units/$u.service"
+	done
+	systemd-analyze verify --man=no "$tmp/units/attestd.service" \
+		"$tmp/units/attest-verifier.service" >"$tmp/verify.log" 2>&1 ||
+		{ cat "$tmp/verify.log" >&2; fail "systemd-analyze verify"; }
+	[ ! -s "$tmp/verify.log" ] || { cat "$tmp/verify.log" >&2; fail "systemd-analyze verify warned"; }
+	for u in attestd attest-verifier; do
+		score=$(systemd-analyze security --offline=true "$tmp/units/$u.service" 2>/dev/null |
+			sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\) .*/\1/p')
+		say "systemd-analyze verify: $u.service ok; security exposure ${score:-?}"
+	done
+else
+	say "systemd-analyze not installed: the units are not verified (skipped)"
+fi
 nman=$(find "$root/usr/share/man" -type f 2>/dev/null | wc -l)
 say "installed $(find "$root" -type f | wc -l) files ($nman man pages) under DESTDIR"
 
