@@ -97,9 +97,17 @@ BENCH_BINS := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 EXAMPLE_SRC  := $(sort $(wildcard examples/*.c))
 EXAMPLE_BINS := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 
+# man pages: attestctl(1), attest-provision(1) and attest-verifier(8) are
+# man/*.in (written by hand) with a COMMANDS section made from the binary's
+# own --help (scripts/gen-man.py); the others are written by hand whole
+MAN_GEN    := attestctl.1 attest-provision.1 attest-verifier.8
+MAN_STATIC := $(notdir $(wildcard man/*.[1-8]))
+MAN_PAGES  := $(addprefix $(BUILD)/man/,$(MAN_GEN) $(MAN_STATIC))
+
 .PHONY: all deps demo check asan bench lint clean test-bins fuzz fuzz-replay
 .SECONDARY:
-all: $(LIB_A) $(LIB_SO) $(LIBV_A) $(LIBV_SO) $(PC_FILES) $(BINS) $(TEST_BINS) $(BENCH_BINS) $(EXAMPLE_BINS)
+all: $(LIB_A) $(LIB_SO) $(LIBV_A) $(LIBV_SO) $(PC_FILES) $(BINS) $(TEST_BINS) $(BENCH_BINS) $(EXAMPLE_BINS) \
+	$(MAN_PAGES)
 
 deps:
 	@sh scripts/deps.sh $(DEB_PKGS)
@@ -156,6 +164,18 @@ endef
 $(BUILD)/pkgconfig/%.pc: Makefile
 	$(call write_pc,$@,$(abspath $(BUILD)),$(abspath include),$*)
 
+$(BUILD)/man/%.1: man/%.1.in $(BUILD)/% scripts/gen-man.py
+	@mkdir -p $(dir $@)
+	python3 scripts/gen-man.py $(BUILD)/$* $< $@
+
+$(BUILD)/man/%.8: man/%.8.in $(BUILD)/% scripts/gen-man.py
+	@mkdir -p $(dir $@)
+	python3 scripts/gen-man.py $(BUILD)/$* $< $@
+
+$(BUILD)/man/%: man/%
+	@mkdir -p $(dir $@)
+	cp $< $@
+
 $(BUILD)/attestctl: $(ATTESTCTL_SRC:%.c=$(BUILD)/obj/%.o) $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_LIBS)
 
@@ -194,7 +214,8 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(TESTUTIL_OBJ) $(VERIFIER_A) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-test-bins: $(LIB_A) $(LIB_SO) $(LIBV_A) $(LIBV_SO) $(PC_FILES) $(BINS) $(TEST_BINS) $(AGENT_BINS) $(EXAMPLE_BINS)
+test-bins: $(LIB_A) $(LIB_SO) $(LIBV_A) $(LIBV_SO) $(PC_FILES) $(BINS) $(TEST_BINS) $(AGENT_BINS) $(EXAMPLE_BINS) \
+	$(MAN_PAGES)
 
 check: deps
 	@sh scripts/check-docs.sh

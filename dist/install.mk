@@ -38,7 +38,7 @@ INST_SBIN    := attestd attest-verifier
 INST_BIN     := attestctl attest-provision
 INST_EXAMPLES := agent_client resource_server intent_server
 INST_HEADERS := $(sort $(wildcard include/attest/*.h))
-INST_MAN     := $(sort $(wildcard man/*.[1-8]))
+INST_MAN     := $(MAN_PAGES)
 INST_UNITS   := $(patsubst dist/systemd/%.in,$(BUILD)/install/%,$(sort $(wildcard dist/systemd/*.service.in)))
 INST_DOCS    := README.md $(sort $(wildcard docs/*.md))
 INST_EXSRC   := examples/README.md examples/policy.json $(sort $(wildcard examples/*.c examples/*.py))
@@ -54,7 +54,7 @@ $(BUILD)/install/%.service: dist/systemd/%.service.in Makefile dist/install.mk
 	@mkdir -p $(dir $@)
 	sed -e 's|@SBINDIR@|$(SBINDIR)|g' $< >$@
 
-install: $(LIB_SO) $(LIBV_SO) $(BINS) $(EXAMPLE_BINS) $(INST_PC) $(INST_UNITS)
+install: $(LIB_SO) $(LIBV_SO) $(BINS) $(EXAMPLE_BINS) $(INST_PC) $(INST_UNITS) $(MAN_PAGES)
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR) \
 	  $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(INCLUDEDIR)/attest $(DESTDIR)$(DOCDIR)/examples \
 	  $(DESTDIR)$(LIBEXECDIR)/attestd

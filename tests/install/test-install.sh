@@ -110,6 +110,36 @@ if command -v systemd-analyze >/dev/null 2>&1; then
 else
 	say "systemd-analyze not installed: the units are not verified (skipped)"
 fi
+# man pages: each renders without a warning; the hand-written ones say
+# every option and every configuration key the binaries know
+mandir=$root/usr/share/man
+for p in man1/attestctl.1 man1/attest-provision.1 man8/attestd.8 man8/attest-verifier.8 \
+	man5/attestd.conf.5 man5/verifier.conf.5; do
+	[ -f "$mandir/$p" ] || fail "man page $p not installed"
+done
+if command -v man >/dev/null 2>&1; then
+	for p in "$mandir"/man*/*; do
+		LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$p" >"$tmp/man.out" 2>"$tmp/man.err" ||
+			fail "man -l $p"
+		[ ! -s "$tmp/man.err" ] || { cat "$tmp/man.err" >&2; fail "man --warnings: $p"; }
+		[ -s "$tmp/man.out" ] || fail "man -l $p rendered nothing"
+	done
+	say "$(ls "$mandir"/man*/* | wc -l) man pages render without warnings (man --warnings -l)"
+else
+	say "man not installed: the pages are not rendered (skipped)"
+fi
+for o in $("$root/usr/sbin/attestd" --help | grep -o -- '--[a-z][a-z-]*' | grep -vx -- --help | sort -u); do
+	pat=".It Fl \\${o#-}" # the page's "\-name" for --name
+	grep -qF -- "$pat " "$mandir/man8/attestd.8" || grep -qxF -- "$pat" "$mandir/man8/attestd.8" ||
+		fail "attestd.8 lacks $o"
+done
+keys() { tail -n +2 | sed -n 's/^\(# \)\{0,1\}\([a-z][a-z-]*\)[ =].*/\2/p'; }
+for k in $("$root/usr/sbin/attestd" --print-config | keys); do
+	grep -q "^\.It Cm .*\b$k\b" "$mandir/man5/attestd.conf.5" || fail "attestd.conf.5 lacks $k"
+done
+for k in $("$root/usr/sbin/attest-verifier" serve --print-config | keys); do
+	grep -q "^\.It Cm .*\b$k\b" "$mandir/man5/verifier.conf.5" || fail "verifier.conf.5 lacks $k"
+done
 nman=$(find "$root/usr/share/man" -type f 2>/dev/null | wc -l)
 say "installed $(find "$root" -type f | wc -l) files ($nman man pages) under DESTDIR"
 
