@@ -40,11 +40,16 @@ INST_EXAMPLES := agent_client resource_server intent_server
 INST_HEADERS := $(sort $(wildcard include/attest/*.h))
 INST_MAN     := $(MAN_PAGES)
 INST_UNITS   := $(patsubst dist/systemd/%.in,$(BUILD)/install/%,$(sort $(wildcard dist/systemd/*.service.in)))
+INST_SYSUSERS := $(sort $(wildcard dist/sysusers/*.conf))
 INST_DOCS    := README.md $(sort $(wildcard docs/*.md))
 INST_EXSRC   := examples/README.md examples/policy.json $(sort $(wildcard examples/*.c examples/*.py))
 INST_PC      := $(BUILD)/install/attest.pc $(BUILD)/install/attest-verify.pc
 
-.PHONY: install uninstall install-check
+.PHONY: install uninstall install-check build-dist
+
+# what install needs, built without installing (debian/rules builds this:
+# no tests, so no CUnit or swtpm at package build time)
+build-dist: $(LIB_SO) $(LIBV_SO) $(BINS) $(EXAMPLE_BINS) $(INST_PC) $(INST_UNITS) $(MAN_PAGES)
 
 $(BUILD)/install/%.pc: Makefile dist/install.mk
 	$(call write_pc,$@,$(LIBDIR),$(INCLUDEDIR),$*)
@@ -76,8 +81,8 @@ install: $(LIB_SO) $(LIBV_SO) $(BINS) $(EXAMPLE_BINS) $(INST_PC) $(INST_UNITS) $
 	done
 	$(if $(INST_UNITS),$(INSTALL) -d $(DESTDIR)$(UNITDIR) && \
 	  $(INSTALL) -m 0644 $(INST_UNITS) $(DESTDIR)$(UNITDIR))
-	$(if $(wildcard dist/sysusers.conf),$(INSTALL) -d $(DESTDIR)$(SYSUSERSDIR) && \
-	  $(INSTALL) -m 0644 dist/sysusers.conf $(DESTDIR)$(SYSUSERSDIR)/attestd.conf)
+	$(INSTALL) -d $(DESTDIR)$(SYSUSERSDIR)
+	$(INSTALL) -m 0644 $(INST_SYSUSERS) $(DESTDIR)$(SYSUSERSDIR)
 	for c in $(wildcard dist/config/*.conf); do \
 	  n=$$(basename $$c); case $$n in attestd.conf) d=attestd ;; *) d=attest-verifier ;; esac; \
 	  $(INSTALL) -d $(DESTDIR)$(SYSCONFDIR)/$$d && \
@@ -101,10 +106,34 @@ uninstall:
 	rm -rf $(DESTDIR)$(DOCDIR)
 	for m in $(INST_MAN); do rm -f $(DESTDIR)$(MANDIR)/man$${m##*.}/$$(basename $$m); done
 	rm -f $(INST_UNITS:$(BUILD)/install/%=$(DESTDIR)$(UNITDIR)/%)
-	rm -f $(DESTDIR)$(SYSUSERSDIR)/attestd.conf
+	rm -f $(INST_SYSUSERS:dist/sysusers/%=$(DESTDIR)$(SYSUSERSDIR)/%)
 
 # the installed tree works alone: tests/install/test-install.sh installs into
 # a temporary DESTDIR, builds a program from attest.pc and runs the demo's
 # enrolment, issuance and decision flow from the installed files only
 install-check: $(BINS) $(EXAMPLE_BINS) $(LIB_SO) $(LIBV_SO)
 	@BUILD=$(BUILD) MAKE=$(MAKE) sh tests/install/test-install.sh
+
+# ---- Debian packages (debian/): make deb builds attestd, attest-verifier,
+# attest-provision, libattest0 and libattest-dev from a copy of this tree in
+# $(BUILD)/deb (dpkg-buildpackage writes next to the tree it builds), then
+# runs lintian on them. make deb-check also extracts them into a private root
+# and runs tests/install/test-install.sh against it.
+DEB_DIR  := $(BUILD)/deb
+DEB_DEPS := debhelper dpkg-dev lintian
+.PHONY: deb deb-deps deb-check
+
+deb-deps:
+	@sh scripts/deps.sh $(DEB_DEPS)
+
+deb: deb-deps
+	rm -rf $(DEB_DIR)
+	mkdir -p $(DEB_DIR)/attestd-$(VERSION)
+	tar -cf - --exclude=./.git --exclude=./build --exclude='./build-*' . | \
+	  tar -xf - -C $(DEB_DIR)/attestd-$(VERSION)
+	cd $(DEB_DIR)/attestd-$(VERSION) && dpkg-buildpackage -us -uc -b
+	lintian --fail-on error $(DEB_DIR)/*.changes
+	@ls -l $(DEB_DIR)/*.deb
+
+deb-check: deb
+	@BUILD=$(BUILD) ATTEST_INSTALL_DEBS="$$(ls $(DEB_DIR)/*.deb)" sh tests/install/test-install.sh

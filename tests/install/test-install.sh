@@ -13,7 +13,11 @@
 #     PATH and no build directory on PATH or LD_LIBRARY_PATH; its agents are
 #     the program of step 2 and its resource server the installed one;
 #  4. make uninstall removes it all but the configuration files.
-# Set ATTEST_INSTALL_NO_DEMO=1 to skip step 3.
+# Set ATTEST_INSTALL_NO_DEMO=1 to skip step 3. With ATTEST_INSTALL_DEBS
+# (make deb-check: the .deb files of make deb), step 1 unpacks those
+# packages into the private root instead (dpkg-deb -x; their maintainer
+# scripts, which add a system group and user, are checked, not run) and
+# step 4 is skipped.
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${BUILD:-build}
@@ -30,15 +34,35 @@ say() { echo "test-install: $*"; }
 	grep -q -- "-o $tmp/dry/examples/agent_client " || fail "make (all) does not build the examples"
 
 # 1. install
-"$MAKE" -C "$top" --no-print-directory BUILD="$BUILD" DESTDIR="$root" PREFIX=/usr \
-	install >"$tmp/install.log" 2>&1 || { cat "$tmp/install.log" >&2; fail "make install"; }
-lib=$root/usr/lib
+debs=${ATTEST_INSTALL_DEBS:-}
+if [ -n "$debs" ]; then
+	for d in $debs; do
+		dpkg-deb -x "$d" "$root" || fail "dpkg-deb -x $d"
+		dpkg-deb -e "$d" "$tmp/ctl.$(basename "$d")" || fail "dpkg-deb -e $d"
+	done
+	for p in attestd attest-verifier attest-provision libattest0 libattest-dev; do
+		echo "$debs" | grep -q "/${p}_" || fail "no $p package"
+	done
+	grep -q 'addgroup --system .*attestd-agents' "$tmp"/ctl.attestd_*/postinst ||
+		fail "attestd postinst does not add attestd-agents"
+	grep -q 'adduser --system .*attest-verifier' "$tmp"/ctl.attest-verifier_*/postinst ||
+		fail "attest-verifier postinst does not add its user"
+	say "unpacked $(echo $debs | wc -w) packages into a private root"
+else
+	"$MAKE" -C "$top" --no-print-directory BUILD="$BUILD" DESTDIR="$root" PREFIX=/usr \
+		install >"$tmp/install.log" 2>&1 || { cat "$tmp/install.log" >&2; fail "make install"; }
+fi
+# the library directory: /usr/lib (make install), /usr/lib/<triplet> (packages)
+lib=$(dirname "$(find "$root/usr/lib" -name libattest.so.0 | head -n 1)")
+[ -d "$lib" ] || fail "libattest.so.0 not installed"
 for f in usr/sbin/attestd usr/sbin/attest-verifier usr/bin/attestctl usr/bin/attest-provision \
 	usr/libexec/attestd/agent_client usr/libexec/attestd/resource_server \
 	usr/include/attest/attest.h usr/include/attest/client.h usr/include/attest/verify.h \
-	usr/lib/pkgconfig/attest.pc usr/lib/pkgconfig/attest-verify.pc \
-	usr/share/doc/attestd/README.md usr/share/doc/attestd/examples/agent_client.c; do
-	[ -e "$root/$f" ] || fail "$f not installed"
+	"${lib#$root/}/pkgconfig/attest.pc" "${lib#$root/}/pkgconfig/attest-verify.pc" \
+	usr/share/doc/attestd/README.md usr/share/doc/attestd/examples/agent_client.c \
+	etc/attestd/attestd.conf etc/attest-verifier/verifier.conf; do
+	# packages compress docs and man pages (dh_compress)
+	[ -e "$root/$f" ] || [ -e "$root/$f.gz" ] || fail "$f not installed"
 done
 for l in libattest libattest-verify; do
 	[ -f "$lib/$l.so.0.1.0" ] && [ ! -L "$lib/$l.so.0.1.0" ] || fail "$l.so.0.1.0 is not a file"
@@ -51,7 +75,7 @@ for l in libattest libattest-verify; do
 		grep -v '^attest_[A-Za-z0-9_]*@@ATTEST_0$' || true)
 	[ -z "$bad" ] || fail "$l exports $(echo "$bad" | head -n 3 | tr '\n' ' ')"
 done
-grep -q '^libdir=/usr/lib$' "$lib/pkgconfig/attest.pc" || fail "attest.pc libdir is not /usr/lib"
+grep -qx "libdir=${lib#$root}" "$lib/pkgconfig/attest.pc" || fail "attest.pc libdir is not ${lib#$root}"
 grep -q '^includedir=/usr/include$' "$lib/pkgconfig/attest.pc" || fail "attest.pc includedir"
 for v in attestd attest-verifier attestctl attest-provision; do
 	p=$root/usr/sbin/$v
@@ -86,12 +110,14 @@ done
 # the units: systemd-analyze verify (their ExecStart pointed into DESTDIR,
 # where the binaries are) and the exposure score of systemd-analyze security
 unitdir=$root/usr/lib/systemd/system
+[ -d "$unitdir" ] || unitdir=$root/lib/systemd/system
 for u in attestd attest-verifier; do
 	[ -f "$unitdir/$u.service" ] || fail "$u.service not installed"
 	grep -q "^ExecStart=/usr/sbin/$u" "$unitdir/$u.service" || fail "$u.service: ExecStart"
 	grep -qx 'Type=notify' "$unitdir/$u.service" || fail "$u.service: not Type=notify"
 done
 grep -qx 'g attestd-agents -' "$root/usr/lib/sysusers.d/attestd.conf" || fail "sysusers: attestd-agents"
+grep -q '^u attest-verifier ' "$root/usr/lib/sysusers.d/attest-verifier.conf" || fail "sysusers: attest-verifier"
 if command -v systemd-analyze >/dev/null 2>&1; then
 	mkdir -p "$tmp/units"
 	for u in attestd attest-verifier; do
@@ -115,7 +141,9 @@ fi
 mandir=$root/usr/share/man
 for p in man1/attestctl.1 man1/attest-provision.1 man8/attestd.8 man8/attest-verifier.8 \
 	man5/attestd.conf.5 man5/verifier.conf.5; do
-	[ -f "$mandir/$p" ] || fail "man page $p not installed"
+	[ -f "$mandir/$p" ] || [ -f "$mandir/$p.gz" ] || fail "man page $p not installed"
+	[ -f "$mandir/$p" ] || gzip -dc "$mandir/$p.gz" >"$tmp/$(basename "$p")"
+	[ ! -f "$mandir/$p" ] || cp "$mandir/$p" "$tmp/$(basename "$p")"
 done
 if command -v man >/dev/null 2>&1; then
 	for p in "$mandir"/man*/*; do
@@ -130,15 +158,15 @@ else
 fi
 for o in $("$root/usr/sbin/attestd" --help | grep -o -- '--[a-z][a-z-]*' | grep -vx -- --help | sort -u); do
 	pat=".It Fl \\${o#-}" # the page's "\-name" for --name
-	grep -qF -- "$pat " "$mandir/man8/attestd.8" || grep -qxF -- "$pat" "$mandir/man8/attestd.8" ||
+	grep -qF -- "$pat " "$tmp/attestd.8" || grep -qxF -- "$pat" "$tmp/attestd.8" ||
 		fail "attestd.8 lacks $o"
 done
 keys() { tail -n +2 | sed -n 's/^\(# \)\{0,1\}\([a-z][a-z-]*\)[ =].*/\2/p'; }
 for k in $("$root/usr/sbin/attestd" --print-config | keys); do
-	grep -q "^\.It Cm .*\b$k\b" "$mandir/man5/attestd.conf.5" || fail "attestd.conf.5 lacks $k"
+	grep -q "^\.It Cm .*\b$k\b" "$tmp/attestd.conf.5" || fail "attestd.conf.5 lacks $k"
 done
 for k in $("$root/usr/sbin/attest-verifier" serve --print-config | keys); do
-	grep -q "^\.It Cm .*\b$k\b" "$mandir/man5/verifier.conf.5" || fail "verifier.conf.5 lacks $k"
+	grep -q "^\.It Cm .*\b$k\b" "$tmp/verifier.conf.5" || fail "verifier.conf.5 lacks $k"
 done
 nman=$(find "$root/usr/share/man" -type f 2>/dev/null | wc -l)
 say "installed $(find "$root" -type f | wc -l) files ($nman man pages) under DESTDIR"
@@ -191,6 +219,7 @@ say "agent_client built from 'pkg-config --cflags --libs attest' runs against $r
 }
 
 # 4. uninstall
+[ -z "$debs" ] || { echo "test-install: ok (packages)"; exit 0; }
 "$MAKE" -C "$top" --no-print-directory BUILD="$BUILD" DESTDIR="$root" PREFIX=/usr \
 	uninstall >"$tmp/uninstall.log" 2>&1 || { cat "$tmp/uninstall.log" >&2; fail "make uninstall"; }
 left=$(find "$root" -type f ! -path "$root/etc/*" | sed "s|^$root||")
