@@ -255,4 +255,4 @@ clean:
 include tests/fuzz/fuzz.mk
 include dist/install.mk
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -path $(BUILD)/deb -prune -o -type f -name '*.d' -print 2>/dev/null)

@@ -106,4 +106,4 @@ fuzz-corpus: $(BUILD)/fuzz/gen_corpus
 fuzz-clean:
 	rm -rf $(FUZZ_DIR)
 
--include $(shell find $(FUZZ_DIR) -name '*.d' 2>/dev/null)
+-include $(shell find $(FUZZ_DIR) -type f -name '*.d' 2>/dev/null)
