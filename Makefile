@@ -66,12 +66,12 @@ PC_FILES  := $(BUILD)/pkgconfig/attest.pc $(BUILD)/pkgconfig/attest-verify.pc
 
 BIN_NAMES := attestctl attest-provision attestd attest-verifier
 BINS      := $(addprefix $(BUILD)/,$(BIN_NAMES))
-CLI_SRC       := cli/cli.c cli/cliconf.c
+CLI_SRC       := cli/cli.c cli/cliconf.c cli/journal.c
 ATTESTD_SRC   := attestd/attestd.c attestd/server.c attestd/daemon.c attestd/request.c \
 	attestd/register.c attestd/caller.c attestd/signers.c attestd/issue.c attestd/registry.c \
 	attestd/log.c attestd/push.c attestd/auditlog.c attestd/closer.c \
 	attestd/nodump.c attestd/clock.c attestd/host.c attestd/dispatch.c attestd/mint.c attestd/monproto.c \
-	cli/cliconf.c cli/sdnotify.c
+	cli/cliconf.c cli/sdnotify.c cli/journal.c
 EVENT_LIBS     = $(shell pkg-config --libs libevent_core 2>/dev/null)
 ATTESTCTL_SRC := attestd/attestctl.c attestd/attestctl_agent.c attestd/attestctl_host.c \
 	attestd/attestctl_audit.c $(CLI_SRC)

@@ -404,13 +404,13 @@ int main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	if (attestd_nodump() != 0) { /* before any secret is loaded */
-		attestd_log("cannot keep secrets out of core dumps: %s", strerror(errno));
+		attestd_log_err("cannot keep secrets out of core dumps: %s", strerror(errno));
 		return 1;
 	}
 	if (setenv("TSS2_LOG", "all+none", 0) != 0)
 		return 1;
 	if ((r = attestd_open(&d, state, tcti, max_ttl)) != ATTEST_OK) {
-		attestd_log("cannot start: %s [%s]: %s", attest_strerror(r), attest_errname(r),
+		attestd_log_err("cannot start: %s [%s]: %s", attest_strerror(r), attest_errname(r),
 			    attest_errdetail());
 		return 1;
 	}
@@ -419,7 +419,7 @@ int main(int argc, char **argv)
 			    "issuance will stop between checkpoints", max_unanchored);
 	if ((r = attestd_audit_open(&d.log, &d.host, &d.clock, audit_dir, (uint64_t)audit_ckpt)) !=
 	    ATTEST_OK) {
-		attestd_log("cannot open the audit log: %s [%s]: %s", attest_strerror(r),
+		attestd_log_err("cannot open the audit log: %s [%s]: %s", attest_strerror(r),
 			    attest_errname(r), attest_errdetail());
 		goto out;
 	}
@@ -436,13 +436,13 @@ int main(int argc, char **argv)
 				continue;
 			snprintf(dir, sizeof(dir), "%.*s", (int)(slash - paths[i]), paths[i]);
 			if (access(dir, F_OK) != 0 && attest_dir_ensure(dir, 0755) != ATTEST_OK) {
-				attestd_log("cannot create %s: %s", dir, attest_errdetail());
+				attestd_log_err("cannot create %s: %s", dir, attest_errdetail());
 				goto out;
 			}
 		}
 	}
 	if ((base = event_base_new()) == NULL) {
-		attestd_log("event_base_new failed");
+		attestd_log_err("event_base_new failed");
 		goto out;
 	}
 	cfg.agent_socket = sock;
@@ -459,8 +459,13 @@ int main(int argc, char **argv)
 	if (group != NULL) {
 		struct group *g = getgrnam(group);
 
-		if (g == NULL || chown(sock, (uid_t)-1, g->gr_gid) != 0) {
-			attestd_log("cannot give %s to group %s", sock, group);
+		if (g == NULL) {
+			attestd_log_err("--group %s: no such group (the packages create "
+					"attestd-agents; else addgroup --system %s)", group, group);
+			goto out;
+		}
+		if (chown(sock, (uid_t)-1, g->gr_gid) != 0) {
+			attestd_log_err("cannot give %s to group %s: %s", sock, group, strerror(errno));
 			goto out;
 		}
 	}
@@ -471,7 +476,7 @@ int main(int argc, char **argv)
 		goto out;
 	if (pcfg.url != NULL) {
 		if (attestd_push_start(base, &d.host, &d.log, &d.reg, &pcfg, &push) != ATTEST_OK) {
-			attestd_log("cannot push to %s: %s", pcfg.url, attest_errdetail());
+			attestd_log_err("cannot push to %s: %s", pcfg.url, attest_errdetail());
 			goto out;
 		}
 		d.push = push;
@@ -482,7 +487,7 @@ int main(int argc, char **argv)
 		attestd_push_resume(push);
 	}
 	if ((r = attestd_audit_start(base, &d.log)) != ATTEST_OK) {
-		attestd_log("audit: start-up checkpoint failed: %s [%s]: %s", attest_strerror(r),
+		attestd_log_err("audit: start-up checkpoint failed: %s [%s]: %s", attest_strerror(r),
 			    attest_errname(r), attest_errdetail());
 		goto out;
 	}
@@ -491,7 +496,7 @@ int main(int argc, char **argv)
 	/* systemd (Type=notify): ready now; the watchdog pings come from the
 	 * loop every TPM command runs on, so a wedged loop is restarted */
 	if (sdn_watchdog_start(base, &wd) != 0) {
-		attestd_log("cannot start the watchdog timer");
+		attestd_log_err("cannot start the watchdog timer");
 		goto out;
 	}
 	{

@@ -4,17 +4,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "journal.h"
 #include "log.h"
 
-static void emit(const char *line)
+/* one line: "<prio>" first under journald, else the time (journal.h) */
+static void emit(int prio, const char *line)
 {
-	char ts[32];
-	struct tm tm;
-	time_t now = time(NULL);
-
-	gmtime_r(&now, &tm);
-	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	fprintf(stderr, "%s attestd: ", ts);
+	journal_line_start(stderr, prio, "attestd");
 	/* Details can carry bytes a peer chose: one event is one line, and
 	 * anything unprintable is shown escaped, never interpreted. */
 	for (const unsigned char *p = (const unsigned char *)line; *p != '\0'; p++) {
@@ -34,7 +30,18 @@ void attestd_log(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	emit(line);
+	emit(JOURNAL_INFO, line);
+}
+
+void attestd_log_err(const char *fmt, ...)
+{
+	char line[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	emit(JOURNAL_ERR, line);
 }
 
 /* ---------- aggregated events ---------- */
@@ -56,9 +63,13 @@ static time_t mono_now(void)
 
 static void summarise(struct slot *s)
 {
-	if (s->n > 0)
-		attestd_log("%lu more like this in the last %ld s: %s", s->n,
-			    (long)(mono_now() - s->start), s->last);
+	if (s->n > 0) {
+		char line[1024];
+
+		snprintf(line, sizeof(line), "%lu more like this in the last %ld s: %s", s->n,
+			 (long)(mono_now() - s->start), s->last);
+		emit(JOURNAL_NOTICE, line);
+	}
 	s->n = 0;
 }
 
@@ -100,7 +111,7 @@ void attestd_log_rl(const char *key, const char *fmt, ...)
 		snprintf(s->key, sizeof(s->key), "%s", key);
 		s->start = now;
 		s->n = 0;
-		emit(line);
+		emit(JOURNAL_NOTICE, line);
 		return;
 	}
 	if (s == NULL) {

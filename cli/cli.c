@@ -14,6 +14,7 @@
 
 #include "attest/attest.h"
 #include "cliconf.h"
+#include "journal.h"
 #include "core/conf.h"
 #include "core/fileio.h"
 
@@ -88,6 +89,8 @@ int cli_fail(int code, const char *fmt, ...)
 	const char *detail = attest_errdetail();
 	va_list ap;
 
+	if (journal_stderr())
+		fprintf(stderr, "<%d>", JOURNAL_ERR); /* under systemd (serve) */
 	fprintf(stderr, "%s: ", prog_name());
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);

@@ -1,11 +1,13 @@
 /* test_sdnotify.c - attestd and attest-verifier serve under a Type=notify
  * unit: systemd's side of the protocol is played here (a datagram socket
- * named by $NOTIFY_SOCKET). Each daemon says READY=1 once it serves,
+ * named by $NOTIFY_SOCKET; $JOURNAL_STREAM naming the daemon's stderr). Each daemon says READY=1 once it serves,
  * WATCHDOG=1 every half $WATCHDOG_USEC from its loop (none when
  * $WATCHDOG_PID names another process), the verifier RELOADING=1 then
  * READY=1 around a SIGHUP, and STOPPING=1 on SIGTERM.
- * Targets: cli/sdnotify.c (sdn_notify, sdn_watchdog_start), attestd.c,
- * verifier/server.c (vf_serve). */
+ * Under journald every log line starts with its priority instead of the
+ * time: <6> events, <5> what a peer did, <3> a failure to start.
+ * Targets: cli/sdnotify.c (sdn_notify, sdn_watchdog_start), cli/journal.c,
+ * attestd.c, attestd/log.c, verifier/server.c (vf_serve), verifier/reply.c. */
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -13,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -131,6 +134,107 @@ static void test_verifier_notify(void)
 	tu_tpm_stop(&sw);
 }
 
+/* JOURNAL_STREAM naming path (the daemon's stderr) */
+static void set_journal_stream(const char *path)
+{
+	struct stat st;
+	char v[64];
+
+	CU_ASSERT_FATAL(stat(path, &st) == 0);
+	snprintf(v, sizeof(v), "%llu:%llu", (unsigned long long)st.st_dev,
+		 (unsigned long long)st.st_ino);
+	CU_ASSERT_FATAL(setenv("JOURNAL_STREAM", v, 1) == 0);
+}
+
+/* the log's lines from the one starting with mark on */
+static char *log_from(const char *path, const char *mark)
+{
+	char *log = tu_slurp(path, NULL), *p;
+
+	CU_ASSERT_FATAL(log != NULL);
+	p = strstr(log, mark);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	memmove(log, p, strlen(p) + 1);
+	return log;
+}
+
+static void test_attestd_journal(void)
+{
+	struct daemon d;
+	char *log;
+
+	daemon_up(&d); /* enrolled; this first run logs with timestamps */
+	daemon_stop(&d);
+	CU_ASSERT_FATAL(tu_sh("echo '--- journal' >>'%s'", d.log) == 0);
+	set_journal_stream(d.log);
+	daemon_start(&d, "64");
+	unsetenv("JOURNAL_STREAM");
+	/* a refusal a peer can repeat */
+	{
+		char a[700];
+		cJSON *r;
+
+		make_agent_binary(&d, "agent-a", NULL, a, sizeof(a));
+		r = run_agent(NULL, a, d.sock, "{\"op\":\"issue\",\"agent\":\"nosuch\"}");
+		cJSON_Delete(r);
+	}
+	daemon_stop(&d);
+	log = log_from(d.log, "--- journal\n");
+	CU_ASSERT_PTR_NOT_NULL(strstr(log, "\n<6>ready: host web-01"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(log, "\n<5>"));
+	CU_ASSERT_PTR_NULL(strstr(log, " attestd: ")); /* no timestamps: journald adds them */
+	free(log);
+	/* a failure to start is an error */
+	CU_ASSERT_FATAL(tu_sh("echo '--- journal err' >>'%s'", d.log) == 0);
+	set_journal_stream(d.log);
+	CU_ASSERT(tu_sh("attestd --state %s/nostate --socket %s.x --admin-socket %s.y "
+			"--tcti '%s' 2>>%s", d.sw.dir, d.sock, d.admin, d.sw.tcti, d.log) == 1);
+	unsetenv("JOURNAL_STREAM");
+	log = log_from(d.log, "--- journal err\n");
+	CU_ASSERT_PTR_NOT_NULL(strstr(log, "\n<3>cannot start: "));
+	free(log);
+	daemon_start(&d, "64"); /* daemon_down expects it running */
+	daemon_down(&d);
+}
+
+static void test_verifier_journal(void)
+{
+	struct verifier v;
+	struct tu_tpm sw;
+	char ca[700], roots[800], *log;
+	cJSON *rep = NULL;
+
+	tu_tpm_start(&sw);
+	snprintf(ca, sizeof(ca), "%s/ca", sw.dir);
+	snprintf(roots, sizeof(roots), "%s/vendor-roots.pem", tu_template());
+	CU_ASSERT_FATAL(tu_sh("attest-provision init --dir %s --trust-domain fleet.example "
+			      "--vendor-roots %s >/dev/null", ca, roots) == 0);
+	verifier_up(&v, ca, NULL);
+	verifier_stop(&v);
+	CU_ASSERT_FATAL(tu_sh("echo '--- journal' >>'%s'", v.log) == 0);
+	set_journal_stream(v.log);
+	verifier_start(&v);
+	unsetenv("JOURNAL_STREAM");
+	/* an anonymous caller on an admin endpoint: refused, logged as notice */
+	CU_ASSERT_EQUAL(verifier_call(&v, AS_NONE, "/v1/hosts", NULL, &rep), 403);
+	cJSON_Delete(rep);
+	rep = NULL;
+	/* a peer's bytes cannot start a line, nor choose its priority */
+	CU_ASSERT(verifier_call(&v, AS_NONE, "/v1/hosts/nonce",
+				"{\"host\":\"a\\n<0>FORGED\"}", &rep) >= 400);
+	cJSON_Delete(rep);
+	verifier_stop(&v);
+	log = log_from(v.log, "--- journal\n");
+	CU_ASSERT_PTR_NOT_NULL(strstr(log, "\n<6>listening on https://"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(log, "\n<5>"));
+	CU_ASSERT_PTR_NULL(strstr(log, " attest-verifier: "));
+	CU_ASSERT_PTR_NULL(strstr(log, "\n<0>FORGED"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(log, "\\x0a<0>FORGED"));
+	free(log);
+	verifier_down(&v);
+	tu_tpm_stop(&sw);
+}
+
 /* the protocol's edges, in-process: abstract addresses, bad values */
 static void test_protocol(void)
 {
@@ -177,6 +281,10 @@ int main(void)
 		{ "attestd: READY, watchdog pings from its loop, STOPPING", test_attestd_notify },
 		{ "verifier: READY, RELOADING on SIGHUP, no pings for another pid, STOPPING",
 		  test_verifier_notify },
+		{ "attestd under journald: <6> events, <5> refusals, <3> a failed start",
+		  test_attestd_journal },
+		{ "verifier under journald: <6> events, <5> refusals, a peer's newline escaped",
+		  test_verifier_journal },
 		{ NULL, NULL },
 	};
 
