@@ -445,6 +445,15 @@ int main(int argc, char **argv)
 		attestd_log_err("event_base_new failed");
 		goto out;
 	}
+	/* SIGTERM and SIGINT are caught before the sockets exist: one that
+	 * comes while the start-up checkpoint runs (a service manager stopping
+	 * attestd as soon as its socket answers) stops it cleanly at the loop
+	 * instead of killing it */
+	sigint = evsignal_new(base, SIGINT, on_signal, base);
+	sigterm = evsignal_new(base, SIGTERM, on_signal, base);
+	if (sigint == NULL || sigterm == NULL || event_add(sigint, NULL) != 0 ||
+	    event_add(sigterm, NULL) != 0)
+		goto out;
 	cfg.agent_socket = sock;
 	cfg.admin_socket = admin;
 	cfg.max_clients = (int)max_clients;
@@ -469,11 +478,6 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
-	sigint = evsignal_new(base, SIGINT, on_signal, base);
-	sigterm = evsignal_new(base, SIGTERM, on_signal, base);
-	if (sigint == NULL || sigterm == NULL || event_add(sigint, NULL) != 0 ||
-	    event_add(sigterm, NULL) != 0)
-		goto out;
 	if (pcfg.url != NULL) {
 		if (attestd_push_start(base, &d.host, &d.log, &d.reg, &pcfg, &push) != ATTEST_OK) {
 			attestd_log_err("cannot push to %s: %s", pcfg.url, attest_errdetail());
