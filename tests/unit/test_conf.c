@@ -102,7 +102,7 @@ static void test_refusals(void)
 static void test_key_cap(void)
 {
 	const char *many[ATTEST_CONF_KEYS_MAX + 3];
-	char names[ATTEST_CONF_KEYS_MAX + 2][8], text[2048];
+	char names[ATTEST_CONF_KEYS_MAX + 2][16], text[2048];
 	size_t off = 0;
 	struct attest_conf *c = NULL;
 
