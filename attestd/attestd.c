@@ -16,15 +16,16 @@
 #include "attest/attest.h"
 #include "auditlog.h"
 #include "cliconf.h"
-#include "sdnotify.h"
 #include "core/conf.h"
 #include "core/fileio.h"
 #include "daemon.h"
 #include "dispatch.h"
 #include "attestation/hostpush.h"
 #include "log.h"
+#include "monitor.h"
 #include "nodump.h"
 #include "push.h"
+#include "sdnotify.h"
 #include "server.h"
 
 #ifndef ATTEST_VERSION
@@ -81,10 +82,18 @@ static void usage(FILE *f)
 		"                       longest a record may wait for a checkpoint (900);\n"
 		"                       past it issue and register are refused until a\n"
 		"                       checkpoint succeeds (ATTEST_E_AUDIT_UNANCHORED)\n"
+		"  --no-privsep         one process (for comparison and debugging): without\n"
+		"                       it the agent socket is served by an unprivileged\n"
+		"                       front under seccomp that asks this privileged\n"
+		"                       monitor for each signature (docs/privsep.md)\n"
+		"  --front-user USER    the front's user (nobody); it holds no secret\n"
+		"  --front-exec PATH    run PATH as the front (tests of the monitor: a\n"
+		"                       compromised front); default attestd itself\n"
 		"  --config PATH        configuration file (" ATTESTD_CONF "; a missing\n"
 		"                       default is no error): key = value per line, keys\n"
-		"                       the long options above; the command line overrides\n"
-		"                       it (attestd.conf(5))\n"
+		"                       the long options above with a value (not\n"
+		"                       --front-exec); the command line overrides it\n"
+		"                       (attestd.conf(5))\n"
 		"  --print-config       print the effective configuration in that format, exit\n"
 		"  --version            print the version\n"
 		"  -h, --help           this help\n\n"
@@ -158,6 +167,8 @@ static int push_options(const char *url, const char *ca, long interval, const ch
 	return 0;
 }
 
+static int attestd_main(int argc, char **argv);
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	(void)what;
@@ -166,13 +177,20 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(arg);
 }
 
+int main(int argc, char **argv)
+{
+	if (argc > 1 && strcmp(argv[1], "--front") == 0)
+		return attestd_front_main(argc, argv);
+	return attestd_main(argc, argv);
+}
+
 /* attestd's settings: from the configuration file (attestd.conf(5)), then
  * the command line, which overrides it. */
 struct opts {
 	const char *state, *sock, *admin, *group, *tcti, *verifier, *verifier_ca, *quote_pcrs,
-		*eventlog, *audit_dir, *config;
+		*eventlog, *audit_dir, *front_user, *front_exe, *config;
 	long max_clients, timeout_ms, max_ttl, push_interval, audit_ckpt, max_unanchored;
-	int print_config;
+	int privsep, print_config;
 };
 
 static const struct option long_opts[] = {
@@ -192,14 +210,19 @@ static const struct option long_opts[] = {
 	{ "audit-dir", required_argument, NULL, 'D' },
 	{ "audit-checkpoint", required_argument, NULL, 'K' },
 	{ "audit-max-unanchored", required_argument, NULL, 'U' },
+	{ "front-user", required_argument, NULL, 'W' },
+	/* the keys of attestd.conf end here */
+	{ "no-privsep", no_argument, NULL, 'N' },
+	{ "front-exec", required_argument, NULL, 'X' },
 	{ "config", required_argument, NULL, 'c' },
 	{ "print-config", no_argument, NULL, 'p' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'v' },
 	{ NULL, 0, NULL, 0 },
 };
-/* the keys of attestd.conf: every option with a value but --config */
-#define NCONF_KEYS 16
+/* the keys of attestd.conf: the options with a value before --no-privsep
+ * (not --front-exec, a test hook, nor --config) */
+#define NCONF_KEYS 17
 
 static void opts_default(struct opts *o)
 {
@@ -213,6 +236,8 @@ static void opts_default(struct opts *o)
 	o->max_ttl = ATTESTD_HARD_MAX_TTL;
 	o->push_interval = 60;
 	o->max_unanchored = ATTESTD_MAX_UNANCHORED_S;
+	o->front_user = "nobody";
+	o->privsep = 1;
 }
 
 /* Parse argv into o. 0: carry on; 1: exit 0 (help, version); 2: usage error. */
@@ -243,6 +268,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			if (parse_long("audit-max-unanchored", optarg, 1, 7 * 86400, &o->max_unanchored))
 				return 2;
 			break;
+		case 'W': o->front_user = optarg; break;
+		case 'N': o->privsep = 0; break;
+		case 'X': o->front_exe = optarg; break;
 		case 'c': o->config = optarg; break;
 		case 'p': o->print_config = 1; break;
 		case 'h': usage(stdout); return 1;
@@ -340,10 +368,13 @@ static void print_config(const struct opts *o, const struct attest_conf *conf)
 	else
 		cliconf_print(stdout, "audit-checkpoint", NULL, "60");
 	NUM("audit-max-unanchored", o->max_unanchored);
+	cliconf_print(stdout, "front-user", o->front_user, NULL);
+	if (!o->privsep)
+		printf("# no-privsep: given on the command line (not a file setting)\n");
 #undef NUM
 }
 
-int main(int argc, char **argv)
+static int attestd_main(int argc, char **argv)
 {
 	struct opts o;
 	struct attest_conf *conf = NULL;
@@ -358,6 +389,12 @@ int main(int argc, char **argv)
 	struct attestd_server *srv = NULL;
 	struct event_base *base = NULL;
 	struct event *sigint = NULL, *sigterm = NULL, *wd = NULL;
+	const char *front_user, *front_exe;
+	int privsep, agent_fd = -1;
+	struct attestd_monitor *mon = NULL;
+	char front_clients[24], front_timeout[24];
+	char *front_argv[] = { "attestd", "--front", "--front-user", NULL, "--max-clients",
+			       front_clients, "--frame-timeout", front_timeout, NULL };
 	struct attestd_server_config cfg;
 	int r, status = 1;
 
@@ -394,6 +431,7 @@ int main(int argc, char **argv)
 	state = o.state, sock = o.sock, admin = o.admin, group = o.group, tcti = o.tcti;
 	max_clients = o.max_clients, timeout_ms = o.timeout_ms, max_ttl = o.max_ttl;
 	audit_ckpt = o.audit_ckpt, max_unanchored = o.max_unanchored, audit_dir = o.audit_dir;
+	front_user = o.front_user, front_exe = o.front_exe, privsep = o.privsep;
 	memset(&pcfg, 0, sizeof(pcfg));
 	if (push_options(o.verifier, o.verifier_ca, o.push_interval, o.quote_pcrs, o.eventlog,
 			 &pcfg) != 0) {
@@ -445,16 +483,24 @@ int main(int argc, char **argv)
 		attestd_log_err("event_base_new failed");
 		goto out;
 	}
-	/* SIGTERM and SIGINT are caught before the sockets exist: one that
-	 * comes while the start-up checkpoint runs (a service manager stopping
-	 * attestd as soon as its socket answers) stops it cleanly at the loop
-	 * instead of killing it */
+	/* before any socket accepts: a stop asked for at once is a clean stop */
 	sigint = evsignal_new(base, SIGINT, on_signal, base);
 	sigterm = evsignal_new(base, SIGTERM, on_signal, base);
 	if (sigint == NULL || sigterm == NULL || event_add(sigint, NULL) != 0 ||
 	    event_add(sigterm, NULL) != 0)
 		goto out;
-	cfg.agent_socket = sock;
+	if (privsep) {
+		/* the agent socket is bound here (root) and served by the front */
+		int no_rights;
+
+		if (attestd_listen_unix(sock, 0660, &agent_fd, &no_rights) != ATTEST_OK) {
+			attestd_log("%s", attest_errdetail());
+			goto out;
+		}
+	}
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.agent_socket = privsep ? NULL : sock;
+	cfg.agent_fd = -1;
 	cfg.admin_socket = admin;
 	cfg.max_clients = (int)max_clients;
 	cfg.frame_timeout_ms = (int)timeout_ms;
@@ -478,6 +524,17 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
+	if (privsep) {
+		struct attestd_monitor_config mcfg = { sock, agent_fd, front_argv, front_exe };
+
+		front_argv[3] = (char *)front_user;
+		snprintf(front_clients, sizeof(front_clients), "%ld", max_clients);
+		snprintf(front_timeout, sizeof(front_timeout), "%ld", timeout_ms);
+		if (attestd_monitor_start(base, &d, &mcfg, &mon) != ATTEST_OK) {
+			attestd_log_err("cannot start the front: %s", attest_errdetail());
+			goto out;
+		}
+	}
 	if (pcfg.url != NULL) {
 		if (attestd_push_start(base, &d.host, &d.log, &d.reg, &pcfg, &push) != ATTEST_OK) {
 			attestd_log_err("cannot push to %s: %s", pcfg.url, attest_errdetail());
@@ -495,8 +552,9 @@ int main(int argc, char **argv)
 			    attest_errname(r), attest_errdetail());
 		goto out;
 	}
-	attestd_log("ready: host %s in %s, %zu agents, agent socket %s, admin socket %s, audit "
-		    "log %s", d.host.name, d.host.trust_domain, d.reg.n, sock, admin, d.log.dir);
+	attestd_log("ready: host %s in %s, %zu agents, agent socket %s%s, admin socket %s, audit "
+		    "log %s", d.host.name, d.host.trust_domain, d.reg.n, sock,
+		    privsep ? " (served by the unprivileged front)" : "", admin, d.log.dir);
 	/* systemd (Type=notify): ready now; the watchdog pings come from the
 	 * loop every TPM command runs on, so a wedged loop is restarted */
 	if (sdn_watchdog_start(base, &wd) != 0) {
@@ -512,8 +570,13 @@ int main(int argc, char **argv)
 			attestd_log("cannot notify systemd ($NOTIFY_SOCKET): %s", strerror(errno));
 	}
 	event_base_dispatch(base);
-	status = 0;
+	status = attestd_monitor_failed(mon) ? 1 : 0;
 out:
+	attestd_monitor_stop(mon);
+	if (agent_fd >= 0) {
+		close(agent_fd);
+		unlink(sock);
+	}
 	if (wd != NULL)
 		event_free(wd);
 	if (sigint != NULL)

@@ -7,10 +7,14 @@
 #include "journal.h"
 #include "log.h"
 
+static const char *log_name = "attestd";
+
+void attestd_log_name(const char *name) { log_name = name; }
+
 /* one line: "<prio>" first under journald, else the time (journal.h) */
 static void emit(int prio, const char *line)
 {
-	journal_line_start(stderr, prio, "attestd");
+	journal_line_start(stderr, prio, log_name);
 	/* Details can carry bytes a peer chose: one event is one line, and
 	 * anything unprintable is shown escaped, never interpreted. */
 	for (const unsigned char *p = (const unsigned char *)line; *p != '\0'; p++) {
