@@ -18,6 +18,7 @@
 #include "cliconf.h"
 #include "core/conf.h"
 #include "core/fileio.h"
+#include "core/num.h"
 #include "daemon.h"
 #include "dispatch.h"
 #include "attestation/hostpush.h"
@@ -110,12 +111,9 @@ static const char *src_path;
 
 static int parse_long(const char *opt, const char *s, long min, long max, long *out)
 {
-	char *end = NULL;
-	long v;
+	uint64_t v;
 
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || v < min || v > max) {
+	if (attest_parse_u64(s, (uint64_t)min, (uint64_t)max, &v) != ATTEST_OK) {
 		unsigned line = attest_conf_line(src_conf, opt);
 
 		fprintf(stderr, "attestd: --%s: \"%s\" is not a number in %ld..%ld", opt, s, min, max);
@@ -124,7 +122,7 @@ static int parse_long(const char *opt, const char *s, long min, long max, long *
 		fprintf(stderr, "\n");
 		return -1;
 	}
-	*out = v;
+	*out = (long)v;
 	return 0;
 }
 

@@ -1,19 +1,22 @@
 /* journal.c - priority prefixes for journald (journal.h). */
 #include "journal.h"
 
-#include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "attest/attest.h"
+#include "core/num.h"
 
 static int journal = -1;
 
 int journal_stderr(void)
 {
-	const char *js;
-	char *end = NULL;
-	unsigned long long dev, ino;
+	const char *js, *colon;
+	uint64_t dev, ino;
 	struct stat st;
 
 	if (journal >= 0)
@@ -21,17 +24,14 @@ int journal_stderr(void)
 	journal = 0;
 	/* "DEV:INO" of the stream systemd connected; stderr redirected since
 	 * (by a wrapper, a test) is not the journal */
-	if ((js = getenv("JOURNAL_STREAM")) == NULL || js[0] < '0' || js[0] > '9')
+	if ((js = getenv("JOURNAL_STREAM")) == NULL || (colon = strchr(js, ':')) == NULL)
 		return journal;
-	errno = 0;
-	dev = strtoull(js, &end, 10);
-	if (errno != 0 || end == NULL || *end != ':' || end[1] < '0' || end[1] > '9')
+	if (attest_parse_u64n(js, (size_t)(colon - js), 0, UINT64_MAX, &dev) != ATTEST_OK ||
+	    attest_parse_u64(colon + 1, 0, UINT64_MAX, &ino) != ATTEST_OK) {
+		attest_errclear();
 		return journal;
-	ino = strtoull(end + 1, &end, 10);
-	if (errno != 0 || end == NULL || *end != '\0')
-		return journal;
-	if (fstat(STDERR_FILENO, &st) == 0 && (unsigned long long)st.st_dev == dev &&
-	    (unsigned long long)st.st_ino == ino)
+	}
+	if (fstat(STDERR_FILENO, &st) == 0 && (uint64_t)st.st_dev == dev && (uint64_t)st.st_ino == ino)
 		journal = 1;
 	return journal;
 }

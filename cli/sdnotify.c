@@ -12,6 +12,8 @@
 
 #include <event2/event.h>
 
+#include "core/num.h"
+
 int sdn_notify(const char *state)
 {
 	const char *path = getenv("NOTIFY_SOCKET");
@@ -46,20 +48,17 @@ int sdn_notify(const char *state)
 	return 0;
 }
 
-/* a strict decimal, or 0 */
+/* a strict decimal (core/num.h), or 0 */
 static uint64_t env_u64(const char *name)
 {
 	const char *s = getenv(name);
-	char *end = NULL;
-	unsigned long long v;
+	uint64_t v = 0;
 
-	if (s == NULL || s[0] < '0' || s[0] > '9')
+	if (s == NULL || attest_parse_u64(s, 0, UINT64_MAX, &v) != ATTEST_OK) {
+		attest_errclear();
 		return 0;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || end == NULL || *end != '\0')
-		return 0;
-	return (uint64_t)v;
+	}
+	return v;
 }
 
 uint64_t sdn_watchdog_usec(void)
