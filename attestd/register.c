@@ -92,7 +92,7 @@ int do_register(struct attestd *d, const cJSON *req, cJSON *reply)
 	    (r = int_field(req, "delegate_depth", 0, 3, &depth)) != ATTEST_OK)
 		return r;
 	if (!attest_valid_hostname(name))
-		return attest_fail(ATTEST_E_PARSE, "agent name must be 1-63 of a-z 0-9 . -");
+		return attest_fail(ATTEST_E_PARSE, "agent name must be " ATTEST_NAME_RULE);
 	for (size_t i = 0; i < 4; i++)
 		ok_tier |= strcmp(tier, tiers[i]) == 0;
 	if (!ok_tier)

@@ -11,11 +11,25 @@ set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-build}
 case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
-for b in attestctl attest-provision attestd attest-verifier examples/agent_client \
-	examples/resource_server; do
-	[ -x "$BUILD/$b" ] || { echo "demo: $BUILD/$b missing; run make first" >&2; exit 1; }
+# The installed tree instead of the build tree (tests/install/test-install.sh):
+# ATTEST_DEMO_PATH (directories of the tools, put first on PATH) and
+# ATTEST_DEMO_EXAMPLES (the directory of agent_client and resource_server).
+if [ -n "${ATTEST_DEMO_PATH:-}" ]; then
+	PATH=$ATTEST_DEMO_PATH:$PATH
+	EXAMPLES=${ATTEST_DEMO_EXAMPLES:?ATTEST_DEMO_EXAMPLES with ATTEST_DEMO_PATH}
+	for b in attestctl attest-provision attestd attest-verifier; do
+		command -v "$b" >/dev/null || { echo "demo: $b not on $ATTEST_DEMO_PATH" >&2; exit 1; }
+	done
+else
+	for b in attestctl attest-provision attestd attest-verifier; do
+		[ -x "$BUILD/$b" ] || { echo "demo: $BUILD/$b missing; run make first" >&2; exit 1; }
+	done
+	PATH=$BUILD:$PATH
+	EXAMPLES=${ATTEST_DEMO_EXAMPLES:-$BUILD/examples}
+fi
+for b in agent_client resource_server; do
+	[ -x "$EXAMPLES/$b" ] || { echo "demo: $EXAMPLES/$b missing; run make first" >&2; exit 1; }
 done
-PATH=$BUILD:$PATH
 export PATH
 
 TD=demo.attestd.test
@@ -25,14 +39,14 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/attestd-demo.XXXXXX")
 # (docs/agents.md, "Environment"): everything the demo starts gets a fixed
 # environment, not the one of the shell or make that ran it.
 KEEP=${ATTEST_DEMO_KEEP:-0}
-b=$BUILD
+b=$BUILD e=$EXAMPLES
 for v in $(env | sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)=.*/\1/p'); do
 	case $v in
 	PATH | HOME | USER | LOGNAME | SHELL | PWD | OLDPWD | SHLVL | LANG | LANGUAGE | LC_* | TERM | TZ) ;;
 	*) unset "$v" 2>/dev/null || true ;;
 	esac
 done
-BUILD=$b # a shell variable from here on, not exported
+BUILD=$b EXAMPLES=$e # shell variables from here on, not exported
 
 cleanup() {
 	rc=$?
@@ -171,8 +185,8 @@ ps -o pid=,user=,comm= -p "$ATTESTD_PID" --ppid "$ATTESTD_PID" | sed 's/^ */  /'
 
 step "14. operator: register two agents (TPM key bound to each measured binary)"
 mkdir -m 0755 agents
-cp "$BUILD/examples/agent_client" agents/triage
-cp "$BUILD/examples/agent_client" agents/scribe
+cp "$EXAMPLES/agent_client" agents/triage
+cp "$EXAMPLES/agent_client" agents/scribe
 chmod 0755 agents/triage agents/scribe
 ADM="--admin-socket $WORK/admin.sock"
 # register NAME ARGS...: show the command, then the key facts of the reply
@@ -208,7 +222,7 @@ sed -n 's/^[^ ]* attestd: //p' attestd.log | grep refused | tail -n 1
 
 step "17. intent: an EHR (trusted intent issuer) grants triage the user's intent (purpose TREATMENT, ehr:read on ehr:patient/123/*)"
 # put the registered triage binary back (step 16 tampered with it)
-cp "$BUILD/examples/agent_client" agents/triage
+cp "$EXAMPLES/agent_client" agents/triage
 TRIAGE_ID=spiffe://$TD/host/$HOST/agent/triage
 SCRIBE_ID=spiffe://$TD/host/$HOST/agent/scribe
 printf '$ attestctl intent issue --key ehr-issuer.key --issuer ehr --user dr.alice@hospital.example --aud %s ... > grant.jws\n' "$TRIAGE_ID"
@@ -285,7 +299,7 @@ run attestctl host attest $ADM
 step "22. the EHR API (example resource server, TLS 1.3 mTLS) asks the verifier for every request: scribe reads a note"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=ehr-api -days 1 \
 	-addext subjectAltName=IP:127.0.0.1 -keyout rs.key -out rs.pem 2>/dev/null
-"$BUILD/examples/resource_server" --listen 127.0.0.1:0 --port-file rs.port --cert rs.pem --key rs.key \
+"$EXAMPLES/resource_server" --listen 127.0.0.1:0 --port-file rs.port --cert rs.pem --key rs.key \
 	--fleet-root ca/root.pem --verifier "$VURL" --verifier-ca vs/tls/ca.pem \
 	--caller-cert ehr-api.pem --caller-key ehr-api.key --research-consent 123 2>rs.log &
 RS_PID=$!
@@ -311,7 +325,7 @@ call /records/patient/456/notes/7
 call /records/patient/123/notes/7 -d '{"text":"amended"}'
 
 step "23. research: a study agent reads patient 123's record for a study (purpose RESEARCH, the patient consented)"
-cp "$BUILD/examples/agent_client" agents/study
+cp "$EXAMPLES/agent_client" agents/study
 chmod 0755 agents/study
 register study --binary agents/study --uids "$(id -u)" --scopes ehr:research --tier low \
 	--classes phi --max-ttl 300

@@ -19,6 +19,27 @@
 
 /* ---- host endpoints ---- */
 
+/* A host enrolled here is in the fleet view (GET /v1/hosts, /v1/health) from
+ * then on, as "new" until its first quote; a host the store knows already
+ * (enrolled again after forget-host) keeps its row and state. A store error
+ * leaves the enrolment done: the first quote adds the row as before. */
+static void enrolled_host_listed(struct vsrv *s, const char *host)
+{
+	struct vhost h;
+	int r = s->store->ops->host_get(s->store, host, &h);
+
+	if (r != ATTEST_E_NOT_FOUND)
+		return;
+	memset(&h, 0, sizeof(h));
+	if (strlen(host) >= sizeof(h.name))
+		return;
+	memcpy(h.name, host, strlen(host) + 1);
+	h.state = VHOST_NEW;
+	if (s->store->ops->host_put(s->store, &h) != ATTEST_OK)
+		vs_log("host %s enrolled; not listed until its first quote: %s", host,
+		       attest_errdetail());
+}
+
 void vs_enrol(struct vsrv *s, struct evhttp_request *req, const struct vroute *rt, const struct vcaller *who)
 {
 	(void)rt, (void)who; /* every handler has the route signature */
@@ -48,6 +69,8 @@ void vs_enrol(struct vsrv *s, struct evhttp_request *req, const struct vroute *r
 
 		ev.source = attest_httpd_peer_addr(req);
 		ev.host = cJSON_IsString(h) ? h->valuestring : NULL;
+		if (response && ev.host != NULL)
+			enrolled_host_listed(s, ev.host);
 		if (body != NULL)
 			memcpy(body, out, olen + 1);
 		vs_audited_text(s, req, 200, body, &ev);

@@ -28,6 +28,8 @@
 #include <openssl/x509v3.h>
 #include <tss2/tss2_mu.h>
 
+#include "sdnotify.h"
+
 #include "decide/agentev.h"
 #include "audit/merkle.h"
 #include "audit/audit.h"
@@ -271,12 +273,15 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 
 	(void)what;
 	if (sig == SIGHUP) {
+		(void)sdn_notify("RELOADING=1");
 		if ((r = vs_load_policy(s)) != ATTEST_OK)
 			vs_log("policy reload refused, the running policy stays: %s (%s)",
 			      attest_errname(r), attest_errdetail());
+		(void)sdn_notify("READY=1");
 		return;
 	}
 	vs_log("stopping on signal %d", (int)sig);
+	(void)sdn_notify("STOPPING=1");
 	event_base_loopexit(s->base, NULL);
 }
 
@@ -303,7 +308,7 @@ int vf_serve(const struct vf_config *cfg)
 	struct timeval ten = {10, 0};
 	unsigned short port = 0;
 	int lock_fd = -1;
-	struct event *sigs[3] = {NULL, NULL, NULL};
+	struct event *sigs[3] = {NULL, NULL, NULL}, *wd = NULL;
 	static const int signos[3] = {SIGTERM, SIGINT, SIGHUP};
 	struct attest_httpd_opts ho;
 	int r;
@@ -418,6 +423,20 @@ int vf_serve(const struct vf_config *cfg)
 	vs_log("listening on https://%s:%u (fleet CA %s, %zu intent issuers loaded, %zu operator "
 	      "keys, %zu reference sets active)",
 	      addr, attest_httpd_port(s.httpd), cfg->ca_dir, s.nissuers, s.nops, s.nsets);
+	/* systemd (Type=notify): serving from now on; the watchdog pings come
+	 * from the loop, so a wedged loop gets the service restarted */
+	if (sdn_watchdog_start(s.base, &wd) != 0) {
+		r = attest_fail(ATTEST_E_NOMEM, "watchdog timer");
+		goto out;
+	}
+	{
+		char st[160];
+
+		(void)snprintf(st, sizeof(st), "READY=1\nSTATUS=serving on %s:%u", addr,
+			       attest_httpd_port(s.httpd));
+		if (sdn_notify(st) != 0)
+			vs_log("cannot notify systemd ($NOTIFY_SOCKET): %s", strerror(errno));
+	}
 	if (event_base_dispatch(s.base) != 0) {
 		r = attest_fail(ATTEST_E_INTERNAL, "event loop failed");
 		goto out;
@@ -433,6 +452,8 @@ out:
 	attest_audit_close(s.audit);
 	attest_tpm_close(s.tpm);
 	free(s.pending);
+	if (wd != NULL)
+		event_free(wd);
 	if (s.commit_ev != NULL)
 		event_free(s.commit_ev);
 	if (s.flush_ev != NULL)

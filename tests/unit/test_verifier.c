@@ -255,6 +255,39 @@ static void test_renew_after_good_quote(void)
 	fleet_down(&f);
 }
 
+/* issue 16: a host enrolled over HTTPS that has not quoted yet is in the
+ * fleet view as "new" (it was missing from GET /v1/hosts and /v1/health
+ * until its first quote). */
+static void test_enrolled_host_listed(void)
+{
+	struct fleet f;
+	struct attest_ca *ca = NULL;
+	char *tok = NULL, state2[700];
+	cJSON *rep = NULL;
+
+	fleet_up(&f, NULL);
+	CU_ASSERT_FATAL(attest_ca_open(f.ca, &ca) == ATTEST_OK);
+	CU_ASSERT_FATAL(attest_ca_token_issue(ca, "web-02", 600, "test", &tok) == ATTEST_OK);
+	attest_ca_close(ca);
+	/* web-01 was enrolled offline (tu_enrol_host): the verifier has not
+	 * seen it; web-02 enrols through the verifier with its own EK kind */
+	CU_ASSERT_EQUAL(verifier_call(&f.v, AS_NONE, "/v1/health", NULL, &rep), 200);
+	CU_ASSERT_EQUAL(cJSON_GetObjectItemCaseSensitive(rep, "hosts")->valueint, 0);
+	cJSON_Delete(rep);
+	rep = NULL;
+	snprintf(state2, sizeof(state2), "%s/state2", f.sw.dir);
+	CU_ASSERT_FATAL(tu_sh("attestctl host enroll --state %s --host web-02 --token %s --ek rsa2048 "
+			      "--root %s/root.pem --verifier %s --verifier-ca %s --tcti '%s' >&2",
+			      state2, tok, f.ca, f.v.url, f.v.cacert, f.sw.tcti) == 0);
+	free(tok);
+	expect_host_state(&f, "web-02", "new", "");
+	CU_ASSERT_EQUAL(verifier_call(&f.v, AS_NONE, "/v1/health", NULL, &rep), 200);
+	CU_ASSERT_EQUAL(cJSON_GetObjectItemCaseSensitive(rep, "hosts")->valueint, 1);
+	CU_ASSERT_EQUAL(cJSON_GetObjectItemCaseSensitive(rep, "hosts_trusted")->valueint, 0);
+	cJSON_Delete(rep);
+	fleet_down(&f);
+}
+
 static void test_callers(void)
 {
 	struct fleet f;
@@ -1376,6 +1409,8 @@ int main(void)
 		 test_flood},
 		{"flood from one anonymous source against a fleet: attestd's pushes and allow "
 		 "decisions continue", test_flood_fleet},
+		{"a host enrolled over HTTPS is listed before its first quote",
+		 test_enrolled_host_listed},
 		{NULL, NULL}};
 
 	/* the raw clients write to connections the verifier shuts */
