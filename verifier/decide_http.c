@@ -174,7 +174,9 @@ void vs_decide(struct vsrv *s, struct evhttp_request *req, const struct vroute *
 		ev.resource = resource;
 		ev.outcome = d.allow ? "allow" : "deny";
 		ev.reason = reason;
-		vs_audited_reply(s, req, 200, o, &ev);
+		/* API revision 2: the status says the decision (200 allow,
+		 * 403 deny), the body the same either way */
+		vs_audited_reply(s, req, d.allow ? 200 : 403, o, &ev);
 	}
 	r = ATTEST_OK;
 out:
