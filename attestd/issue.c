@@ -1,7 +1,8 @@
 /* issue.c - measured certificate issuance in strict and session mode (agent socket). */
+
 #include <dirent.h>
 #include <errno.h>
-#include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,33 +10,22 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
-#include <openssl/bio.h>
-#include <openssl/crypto.h>
 #include <openssl/err.h>
-#include <openssl/evp.h>
 #include <openssl/pem.h>
-#include <openssl/rand.h>
-#include <openssl/x509.h>
-#include <openssl/x509v3.h>
 
-#include <tss2/tss2_mu.h>
 
 #include "attest/client.h"
 #include "attest/intent.h"
-#include "auditlog.h"
-#include "daemon.h"
-#include "enrol/enrol.h"
+#include "caller.h"
 #include "core/err.h"
 #include "core/fileio.h"
 #include "core/json.h"
+#include "issue.h"
 #include "log.h"
-#include "tpm/tpmjson.h"
-#include "tpm/tpmpolicy.h"
+#include "request.h"
+#include "signers.h"
 #include "tpm/tpmsw.h"
-#include "x509/x509.h"
 #include "x509/x509agent.h"
-
-#include "ops.h"
 
 static int leaf_key(const char *csr_pem, EVP_PKEY **pub, EVP_PKEY **generated)
 {
@@ -97,7 +87,7 @@ static int append_pem(BIO *b, X509 *x)
 /* A session issuer valid long enough for this leaf, made when needed. */
 static int session_issuer(struct attestd *d, struct agent *a, long ttl)
 {
-	struct agent_signer_ctx ctx = { d, a };
+	struct agent_signer_ctx ctx = { &d->host, a };
 	struct attest_signer as = { agent_sign, &ctx, NULL };
 	EVP_PKEY *key = NULL, *agent_pub = NULL;
 	X509 *cert = NULL;
@@ -153,7 +143,7 @@ static int intent_marker_path(struct attestd *d, const char *kind, const char *i
 	if (!ok)
 		return attest_fail_ossl(ATTEST_E_CRYPTO, "intent marker hash");
 	attest_hex(md, sizeof(md), hex);
-	if ((size_t)snprintf(out, outsz, "%s/intent-used/%s", d->state, hex) >= outsz)
+	if ((size_t)snprintf(out, outsz, "%s/intent-used/%s", d->host.state, hex) >= outsz)
 		return attest_fail(ATTEST_E_INVALID_ARG, "state path too long");
 	return ATTEST_OK;
 }
@@ -246,7 +236,7 @@ static int intent_consume(struct attestd *d, const char *path, const char *what,
 	int r, n;
 	time_t now = time(NULL);
 
-	snprintf(dir, sizeof(dir), "%s/intent-used", d->state);
+	snprintf(dir, sizeof(dir), "%s/intent-used", d->host.state);
 	if ((r = attest_dir_ensure(dir, 0700)) != ATTEST_OK)
 		return r;
 	if (now - d->intent_pruned >= ATTESTD_INTENT_PRUNE_S) {
@@ -273,7 +263,7 @@ static int intent_local_delegators(struct attestd *d, const struct attest_intent
 		const char *host, *id = attest_intent_chain_agent(c, j, &host), *name;
 		const struct agent *x;
 
-		if (id == NULL || host == NULL || strcmp(host, d->host) != 0)
+		if (id == NULL || host == NULL || strcmp(host, d->host.name) != 0)
 			continue;
 		name = strrchr(id, '/');
 		x = name != NULL ? registry_find(&d->reg, name + 1) : NULL;
@@ -405,246 +395,309 @@ fail:
 	return r;
 }
 
-int do_issue(struct attestd *d, const struct attestd_peer *peer, const cJSON *req,
-		    cJSON *reply)
+/* ---------- the stages of an issuance ---------- */
+
+/* The request as the agent sent it, checked field by field (nothing read
+ * from the registry or the system yet). */
+struct issue_req {
+	const char *name, *mode, *task_id, *csr, *intent, *renew;
+	int session;
+	long ttl; /* -1: the agent's cap */
+	char *want[AGENT_MAX_SCOPES];
+	size_t nwant;
+};
+
+/* What authorization found and signing made; issue_job_free frees it. */
+struct issue_job {
+	struct agent *a;
+	struct attest_proc_pin pin; /* the process measured */
+	char *renewed;              /* the intent of a renewed leaf (malloc'd) */
+	const char *intent;         /* the intent the leaf carries, or NULL */
+	struct attest_intent_chain *chain;
+	char marker[800]; /* STATE/intent-used entry to spend ("": none) */
+	const char *marker_what;
+	char scopes[ATTEST_SCOPES_MAX + 1]; /* the leaf's, "a b c" */
+	long ttl;
+	EVP_PKEY *pub, *generated; /* the leaf's key; generated: made here */
+	X509 *leaf;
+};
+
+static void issue_req_free(struct issue_req *q)
+{
+	for (size_t i = 0; i < q->nwant; i++)
+		free(q->want[i]);
+}
+
+static void issue_job_free(struct issue_job *j)
+{
+	attest_intent_chain_free(j->chain);
+	free(j->renewed);
+	X509_free(j->leaf);
+	EVP_PKEY_free(j->pub);
+	EVP_PKEY_free(j->generated);
+}
+
+static int issue_parse(const cJSON *req, struct issue_req *q)
 {
 	static const char *const keys[] = { "op", "agent", "mode", "ttl", "scopes", "task_id",
 					    "csr", "intent", "renew", NULL };
-	const char *name, *mode = "strict", *task_id, *csr, *intent = NULL, *renew = NULL;
-	char *renewed = NULL;
-	struct attest_intent_chain *chain_of_intent = NULL;
-	char marker[800] = "";
-	const char *marker_what = "";
-	char *want[AGENT_MAX_SCOPES] = { 0 }, scopes[SCOPES_MAX + 1] = "";
-	size_t nwant = 0;
-	long ttl = -1, cap;
-	struct agent *a;
-	struct attest_proc_pin pin;
-	EVP_PKEY *pub = NULL, *generated = NULL, *agent_pub = NULL;
-	X509 *leaf = NULL;
-	BIO *chain = NULL, *keyb = NULL;
-	struct attest_leaf_params lp;
-	struct attest_signer signer;
-	struct agent_signer_ctx ctx;
-	int r, session;
+	int r;
 
+	q->ttl = -1;
 	if ((r = attest_json_only(req, keys)) != ATTEST_OK ||
-	    (r = attest_json_str(req, "agent", ATTEST_MAX_NAME, &name)) != ATTEST_OK ||
-	    (r = opt_str(req, "mode", 8, &mode)) != ATTEST_OK ||
-	    (r = opt_str(req, "task_id", 128, &task_id)) != ATTEST_OK ||
-	    (r = opt_str(req, "csr", 16384, &csr)) != ATTEST_OK ||
-	    (r = opt_str(req, "intent", ATTEST_INTENT_TOKEN_MAX, &intent)) != ATTEST_OK ||
-	    (r = opt_str(req, "renew", ATTEST_RENEW_PEM_MAX, &renew)) != ATTEST_OK ||
-	    (r = int_field(req, "ttl", 1, 86400, &ttl)) != ATTEST_OK ||
-	    (r = str_list(req, "scopes", valid_scope, want, AGENT_MAX_SCOPES, &nwant)) != ATTEST_OK)
-		goto out;
-	{
-		/* "scopes": [] asks for nothing: it is refused, never read as
-		 * "all registered scopes" (docs/protocol.md, "issue") */
-		const cJSON *sc = cJSON_GetObjectItemCaseSensitive(req, "scopes");
+	    (r = attest_json_str(req, "agent", ATTEST_MAX_NAME, &q->name)) != ATTEST_OK ||
+	    (r = opt_str(req, "mode", 8, &q->mode)) != ATTEST_OK ||
+	    (r = opt_str(req, "task_id", 128, &q->task_id)) != ATTEST_OK ||
+	    (r = opt_str(req, "csr", 16384, &q->csr)) != ATTEST_OK ||
+	    (r = opt_str(req, "intent", ATTEST_INTENT_TOKEN_MAX, &q->intent)) != ATTEST_OK ||
+	    (r = opt_str(req, "renew", ATTEST_RENEW_PEM_MAX, &q->renew)) != ATTEST_OK ||
+	    (r = int_field(req, "ttl", 1, 86400, &q->ttl)) != ATTEST_OK ||
+	    (r = str_list(req, "scopes", valid_scope, q->want, AGENT_MAX_SCOPES, &q->nwant)) !=
+		    ATTEST_OK)
+		return r;
+	/* "scopes": [] asks for nothing: it is refused, never read as "all
+	 * registered scopes" (docs/protocol.md, "issue") */
+	if (cJSON_GetObjectItemCaseSensitive(req, "scopes") != NULL && q->nwant == 0)
+		return attest_fail(ATTEST_E_SCOPE, "\"scopes\" is an empty list: name at least one "
+				   "scope, or leave the field out for the registered ones");
+	if (q->mode == NULL)
+		q->mode = "strict";
+	if (strcmp(q->mode, "strict") != 0 && strcmp(q->mode, "session") != 0)
+		return attest_fail(ATTEST_E_PARSE, "mode must be strict or session");
+	q->session = strcmp(q->mode, "session") == 0;
+	if (q->intent != NULL && q->renew != NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG,
+				   "give intent (first issuance) or renew, not both");
+	return ATTEST_OK;
+}
 
-		if (sc != NULL && nwant == 0) {
-			r = attest_fail(ATTEST_E_SCOPE, "\"scopes\" is an empty list: name at least one "
-					"scope, or leave the field out for the registered ones");
-			goto out;
-		}
-	}
-	if (mode == NULL)
-		mode = "strict";
-	if (strcmp(mode, "strict") != 0 && strcmp(mode, "session") != 0) {
-		r = attest_fail(ATTEST_E_PARSE, "mode must be strict or session");
-		goto out;
-	}
-	session = strcmp(mode, "session") == 0;
-	if ((a = registry_find(&d->reg, name)) == NULL) {
-		r = attest_fail(ATTEST_E_AGENT_UNKNOWN, "no agent \"%s\" on this host", name);
-		goto out;
-	}
-	if (a->revoked) {
-		r = attest_fail(ATTEST_E_REVOKED, "agent %s is revoked", name);
-		goto out;
-	}
-	if ((r = measure_caller(d, peer, a, &pin)) != ATTEST_OK)
-		goto out;
-	for (size_t i = 0; i < nwant; i++) {
-		if (!scope_allowed(a, want[i])) {
-			r = attest_fail(ATTEST_E_SCOPE, "scope \"%s\" is not registered for %s", want[i],
-					name);
-			goto out;
-		}
-	}
-	if (intent != NULL && renew != NULL) {
-		r = attest_fail(ATTEST_E_INVALID_ARG, "give intent (first issuance) or renew, not both");
-		goto out;
-	}
-	if (renew != NULL) {
+/* Who may have what: the caller is the registered agent, the scopes and
+ * the intent are its, the lifetime within its cap, the CSR well formed.
+ * The request is checked whole here, before anything changes state. */
+static int issue_authorize(struct attestd *d, const struct attestd_peer *peer,
+			   const struct issue_req *q, struct issue_job *j)
+{
+	long cap;
+	int r;
+
+	if ((j->a = registry_find(&d->reg, q->name)) == NULL)
+		return attest_fail(ATTEST_E_AGENT_UNKNOWN, "no agent \"%s\" on this host", q->name);
+	if (j->a->revoked)
+		return attest_fail(ATTEST_E_REVOKED, "agent %s is revoked", q->name);
+	if ((r = measure_caller(d->cache, peer, j->a, &j->pin)) != ATTEST_OK)
+		return r;
+	for (size_t i = 0; i < q->nwant; i++)
+		if (!scope_allowed(j->a, q->want[i]))
+			return attest_fail(ATTEST_E_SCOPE, "scope \"%s\" is not registered for %s",
+					   q->want[i], q->name);
+	j->intent = q->intent;
+	if (q->renew != NULL) {
 		/* the chain was spent when the presented leaf was issued: it is
 		 * re-verified in full below, but not spent again */
-		if ((r = renewal_intent(a, renew, time(NULL), &renewed)) != ATTEST_OK)
-			goto out;
-		intent = renewed;
+		if ((r = renewal_intent(j->a, q->renew, time(NULL), &j->renewed)) != ATTEST_OK)
+			return r;
+		j->intent = j->renewed;
 	}
-	if (intent != NULL &&
-	    (r = intent_check(d, a, intent, time(NULL), want, nwant, &chain_of_intent)) != ATTEST_OK)
-		goto out;
-	if (chain_of_intent != NULL && nwant == 0) {
+	if (j->intent != NULL && (r = intent_check(d, j->a, j->intent, time(NULL), q->want,
+						   q->nwant, &j->chain)) != ATTEST_OK)
+		return r;
+	if (j->chain != NULL && q->nwant == 0) {
 		/* no scopes asked with an intent: the intent's effective scopes */
 		const char *const *cs;
-		size_t ncs = attest_intent_chain_scopes(chain_of_intent, &cs);
+		size_t ncs = attest_intent_chain_scopes(j->chain, &cs);
 
-		if ((r = join_scopes(cs, ncs, scopes, sizeof(scopes))) != ATTEST_OK)
-			goto out;
-	} else if ((r = join_scopes(nwant ? (const char *const *)want
-					  : (const char *const *)a->scopes,
-				    nwant ? nwant : a->nscopes, scopes, sizeof(scopes))) !=
-		   ATTEST_OK) /* no scopes asked: all registered ones */
-		goto out;
-	cap = a->max_ttl < d->hard_max_ttl ? a->max_ttl : d->hard_max_ttl;
-	if (ttl > cap) {
-		r = attest_fail(ATTEST_E_TTL, "ttl %ld above %s's cap of %ld s", ttl, name, cap);
-		goto out;
+		r = join_scopes(cs, ncs, j->scopes, sizeof(j->scopes));
+	} else if (q->nwant > 0) {
+		r = join_scopes((const char *const *)q->want, q->nwant, j->scopes, sizeof(j->scopes));
+	} else { /* no scopes asked: all registered ones */
+		r = join_scopes((const char *const *)j->a->scopes, j->a->nscopes, j->scopes,
+				sizeof(j->scopes));
 	}
-	if (ttl < 0)
-		ttl = cap;
-	if (chain_of_intent != NULL && renew == NULL &&
-	    (r = intent_marker(d, chain_of_intent, marker, sizeof(marker), &marker_what)) != ATTEST_OK)
-		goto out;
-	/* the request is checked whole before anything changes state */
-	if ((r = leaf_key(csr, &pub, &generated)) != ATTEST_OK ||
-	    (r = fresh_agent_ca(d, a, ttl)) != ATTEST_OK)
-		goto out;
+	if (r != ATTEST_OK)
+		return r;
+	cap = j->a->max_ttl < d->hard_max_ttl ? j->a->max_ttl : d->hard_max_ttl;
+	if (q->ttl > cap)
+		return attest_fail(ATTEST_E_TTL, "ttl %ld above %s's cap of %ld s", q->ttl, q->name,
+				   cap);
+	j->ttl = q->ttl < 0 ? cap : q->ttl;
+	if (j->chain != NULL && q->renew == NULL &&
+	    (r = intent_marker(d, j->chain, j->marker, sizeof(j->marker), &j->marker_what)) !=
+		    ATTEST_OK)
+		return r;
+	return leaf_key(q->csr, &j->pub, &j->generated);
+}
+
+/* The leaf, signed by the TPM under the agent's PCR 23 policy (strict) or
+ * by the agent's session issuer (session), then the caller checked again:
+ * still the process measured, untraced, connected. */
+static int issue_sign(struct attestd *d, const struct attestd_peer *peer,
+		      const struct issue_req *q, struct issue_job *j)
+{
+	struct attest_leaf_params lp;
+	struct attest_signer signer;
+	struct agent_signer_ctx ctx = { &d->host, j->a };
+	EVP_PKEY *agent_pub = NULL;
+	int r;
+
+	if ((r = fresh_agent_ca(&d->host, &d->reg, j->a, j->ttl)) != ATTEST_OK)
+		return r;
 	if (d->before_sign != NULL)
 		d->before_sign(d->before_sign_arg);
 	memset(&lp, 0, sizeof(lp));
-	if (chain_of_intent != NULL) {
+	if (j->chain != NULL) {
 		/* every other check passed: a used jti/nonce is refused now (no
 		 * TPM signature for it), and it is spent only once the
-		 * certificate is about to leave (below) */
-		int64_t left = attest_intent_chain_expiry(chain_of_intent) - (int64_t)time(NULL) - 1;
+		 * certificate is about to leave (issue_commit) */
+		int64_t left = attest_intent_chain_expiry(j->chain) - (int64_t)time(NULL) - 1;
 
-		if (renew == NULL && (r = intent_unused(marker, marker_what, chain_of_intent)) != ATTEST_OK)
-			goto out;
-		if (left < 1) {
-			r = attest_fail(ATTEST_E_INTENT_EXPIRED, "intent expired while issuing");
-			goto out;
-		}
+		if (q->renew == NULL && (r = intent_unused(j->marker, j->marker_what, j->chain)) !=
+					       ATTEST_OK)
+			return r;
+		if (left < 1)
+			return attest_fail(ATTEST_E_INTENT_EXPIRED, "intent expired while issuing");
 		/* the leaf never outlives the intent (1 s margin for the clock
 		 * ticking before the leaf's validity is set) */
-		if (ttl > left)
-			ttl = (long)left;
-		lp.intent = (const uint8_t *)intent;
-		lp.intent_len = strlen(intent);
+		if (j->ttl > left)
+			j->ttl = (long)left;
+		lp.intent = (const uint8_t *)j->intent;
+		lp.intent_len = strlen(j->intent);
 	}
-	lp.pub = pub;
-	lp.ttl = ttl;
-	lp.delegate_depth = a->delegate_depth;
-	lp.task_id = task_id;
-	lp.scopes = scopes[0] ? scopes : NULL;
-	if (session) {
-		if ((r = session_issuer(d, a, ttl)) != ATTEST_OK ||
-		    (r = attest_signer_from_pkey(a->session_key, &signer)) != ATTEST_OK ||
-		    (r = attest_x509_make_leaf(a->session_cert, &lp, &signer, &leaf)) != ATTEST_OK)
-			goto out;
+	lp.pub = j->pub;
+	lp.ttl = j->ttl;
+	lp.delegate_depth = j->a->delegate_depth;
+	lp.task_id = q->task_id;
+	lp.scopes = j->scopes[0] ? j->scopes : NULL;
+	if (q->session) {
+		if ((r = session_issuer(d, j->a, j->ttl)) != ATTEST_OK ||
+		    (r = attest_signer_from_pkey(j->a->session_key, &signer)) != ATTEST_OK)
+			return r;
+		r = attest_x509_make_leaf(j->a->session_cert, &lp, &signer, &j->leaf);
 	} else {
-		ctx.d = d;
-		ctx.a = a;
-		if ((r = attest_tpm_pub_to_pkey(&a->key.pub, &agent_pub)) != ATTEST_OK)
-			goto out;
+		if ((r = attest_tpm_pub_to_pkey(&j->a->key.pub, &agent_pub)) != ATTEST_OK)
+			return r;
 		signer.sign = agent_sign;
 		signer.arg = &ctx;
 		signer.pub = agent_pub;
-		if ((r = attest_x509_make_leaf(a->agent_ca, &lp, &signer, &leaf)) != ATTEST_OK)
-			goto out;
+		r = attest_x509_make_leaf(j->a->agent_ca, &lp, &signer, &j->leaf);
+		EVP_PKEY_free(agent_pub);
 	}
+	if (r != ATTEST_OK)
+		return r;
 	/* Still the same, untraced process after signing, or the certificate
 	 * is dropped. */
-	if ((r = attest_proc_check(&pin)) != ATTEST_OK || (r = still_untraced(pin.pid)) != ATTEST_OK ||
-	    (r = attestd_peer_alive(peer)) != ATTEST_OK)
-		goto out;
-	if (chain_of_intent != NULL) {
-		time_t end = (time_t)attest_intent_chain_expiry(chain_of_intent);
+	if ((r = attest_proc_check(&j->pin)) != ATTEST_OK ||
+	    (r = still_untraced(j->pin.pid)) != ATTEST_OK)
+		return r;
+	return attestd_peer_alive(peer);
+}
 
-		if (X509_cmp_time(X509_get0_notAfter(leaf), &end) > 0) {
-			r = attest_fail(ATTEST_E_INTENT_LIFETIME, "leaf would outlive the intent");
-			goto out;
-		}
-		/* single use, crash-safe: the marker exists before the
-		 * certificate is handed out */
-		if (renew == NULL &&
-		    (r = intent_consume(d, marker, marker_what, chain_of_intent)) != ATTEST_OK)
-			goto out;
-	}
-	/* the record of this certificate: the reply waits until it is durable
-	 * (server.c), and without it the certificate does not leave */
-	if ((r = attestd_audit_issue(d, peer, a, leaf, chain_of_intent, renew != NULL, scopes)) !=
-	    ATTEST_OK)
-		goto out;
-	if ((chain = BIO_new(BIO_s_mem())) == NULL ||
-	    (r = append_pem(chain, leaf)) != ATTEST_OK ||
-	    (session && (r = append_pem(chain, a->session_cert)) != ATTEST_OK) ||
-	    (r = append_pem(chain, a->agent_ca)) != ATTEST_OK ||
-	    (r = append_pem(chain, d->host_ca)) != ATTEST_OK) {
-		r = r != ATTEST_OK ? r : attest_fail(ATTEST_E_NOMEM, "chain");
-		goto out;
-	}
-	{
-		char *data;
-		long n = BIO_get_mem_data(chain, &data);
-		char *s = strndup(data, (size_t)n);
+/* What must hold before the certificate leaves: the intent spent (single
+ * use, crash-safe: the marker exists first) and the issuance recorded; the
+ * reply then waits until the record is durable (server.c). */
+static int issue_commit(struct attestd *d, const struct attestd_peer *peer,
+			const struct issue_req *q, struct issue_job *j)
+{
+	int r;
 
-		if (s == NULL) {
-			r = attest_fail(ATTEST_E_NOMEM, "chain");
-			goto out;
-		}
-		cJSON_AddStringToObject(reply, "chain", s);
-		free(s);
-	}
-	if (generated != NULL) {
-		char *data, *s;
-		long n;
+	if (j->chain != NULL) {
+		time_t end = (time_t)attest_intent_chain_expiry(j->chain);
 
+		if (X509_cmp_time(X509_get0_notAfter(j->leaf), &end) > 0)
+			return attest_fail(ATTEST_E_INTENT_LIFETIME, "leaf would outlive the intent");
+		if (q->renew == NULL &&
+		    (r = intent_consume(d, j->marker, j->marker_what, j->chain)) != ATTEST_OK)
+			return r;
+	}
+	return attestd_audit_issue(&d->log, peer, j->a, j->leaf, j->chain, q->renew != NULL,
+				   j->scopes);
+}
+
+/* A memory BIO's contents as a reply field; wipe: the field is a secret
+ * (the BIO's buffer is the caller's to wipe). */
+static int add_bio(cJSON *reply, const char *key, BIO *b, int wipe)
+{
+	char *data, *s;
+	long n = BIO_get_mem_data(b, &data);
+	int r = ATTEST_OK;
+
+	if (n < 0 || (s = strndup(data, (size_t)n)) == NULL)
+		return attest_fail(ATTEST_E_NOMEM, "%s", key);
+	if (cJSON_AddStringToObject(reply, key, s) == NULL)
+		r = attest_fail(ATTEST_E_NOMEM, "%s", key);
+	if (wipe)
+		OPENSSL_cleanse(s, strlen(s));
+	free(s);
+	return r;
+}
+
+/* The chain (leaf, session issuer, agent CA, host CA), the key attestd
+ * made if the agent sent no CSR, the mode and the agent's ID. */
+static int issue_reply(struct attestd *d, const struct attestd_peer *peer,
+		       const struct issue_req *q, const struct issue_job *j, cJSON *reply)
+{
+	BIO *chain = BIO_new(BIO_s_mem()), *keyb = NULL;
+	int r;
+
+	if (chain == NULL) {
+		r = attest_fail(ATTEST_E_NOMEM, "chain");
+		goto out;
+	}
+	if ((r = append_pem(chain, j->leaf)) != ATTEST_OK ||
+	    (q->session && (r = append_pem(chain, j->a->session_cert)) != ATTEST_OK) ||
+	    (r = append_pem(chain, j->a->agent_ca)) != ATTEST_OK ||
+	    (r = append_pem(chain, d->host.ca)) != ATTEST_OK ||
+	    (r = add_bio(reply, "chain", chain, 0)) != ATTEST_OK)
+		goto out;
+	if (j->generated != NULL) {
 		if ((keyb = BIO_new(BIO_s_mem())) == NULL ||
-		    PEM_write_bio_PrivateKey(keyb, generated, NULL, NULL, 0, NULL, NULL) != 1) {
+		    PEM_write_bio_PrivateKey(keyb, j->generated, NULL, NULL, 0, NULL, NULL) != 1) {
 			r = attest_fail_ossl(ATTEST_E_CRYPTO, "encode leaf key");
 			goto out;
 		}
-		n = BIO_get_mem_data(keyb, &data);
-		if ((s = strndup(data, (size_t)n)) == NULL) {
-			r = attest_fail(ATTEST_E_NOMEM, "key");
+		if ((r = add_bio(reply, "key", keyb, 1)) != ATTEST_OK)
 			goto out;
-		}
-		cJSON_AddStringToObject(reply, "key", s);
-		OPENSSL_cleanse(s, strlen(s));
-		free(s);
 	}
-	cJSON_AddStringToObject(reply, "mode", mode);
-	cJSON_AddStringToObject(reply, "id", a->id);
-	attestd_log("issued %s certificate to %s pid=%d uid=%u ttl=%lds scopes=[%s]%s%s%s", mode,
-		    a->name, (int)pin.pid, (unsigned)peer->uid, ttl, scopes,
-		    chain_of_intent != NULL ? " intent of user " : "",
-		    chain_of_intent != NULL ? attest_intent_chain_user(chain_of_intent) : "",
-		    chain_of_intent == NULL			      ? ""
-		    : renew != NULL				      ? " (renewed)"
-		    : attest_intent_chain_depth(chain_of_intent) > 0 ? " (delegated)"
-								      : " (granted)");
+	if (cJSON_AddStringToObject(reply, "mode", q->mode) == NULL ||
+	    cJSON_AddStringToObject(reply, "id", j->a->id) == NULL) {
+		r = attest_fail(ATTEST_E_NOMEM, "reply");
+		goto out;
+	}
+	attestd_log("issued %s certificate to %s pid=%d uid=%u ttl=%lds scopes=[%s]%s%s%s", q->mode,
+		    j->a->name, (int)j->pin.pid, (unsigned)peer->uid, j->ttl, j->scopes,
+		    j->chain != NULL ? " intent of user " : "",
+		    j->chain != NULL ? attest_intent_chain_user(j->chain) : "",
+		    j->chain == NULL				   ? ""
+		    : q->renew != NULL				   ? " (renewed)"
+		    : attest_intent_chain_depth(j->chain) > 0 ? " (delegated)"
+							       : " (granted)");
 	r = ATTEST_OK;
 out:
-	attest_intent_chain_free(chain_of_intent);
-	free(renewed);
-	for (size_t i = 0; i < nwant; i++)
-		free(want[i]);
 	if (keyb != NULL) {
 		char *data;
 		long n = BIO_get_mem_data(keyb, &data);
 
-		OPENSSL_cleanse(data, (size_t)n);
+		if (n > 0)
+			OPENSSL_cleanse(data, (size_t)n);
 	}
 	BIO_free(keyb);
 	BIO_free(chain);
-	X509_free(leaf);
-	EVP_PKEY_free(pub);
-	EVP_PKEY_free(generated);
-	EVP_PKEY_free(agent_pub);
 	return r;
 }
 
+int do_issue(struct attestd *d, const struct attestd_peer *peer, const cJSON *req, cJSON *reply)
+{
+	struct issue_req q;
+	struct issue_job j;
+	int r;
+
+	memset(&q, 0, sizeof(q));
+	memset(&j, 0, sizeof(j));
+	if ((r = issue_parse(req, &q)) == ATTEST_OK &&
+	    (r = issue_authorize(d, peer, &q, &j)) == ATTEST_OK &&
+	    (r = issue_sign(d, peer, &q, &j)) == ATTEST_OK &&
+	    (r = issue_commit(d, peer, &q, &j)) == ATTEST_OK)
+		r = issue_reply(d, peer, &q, &j, reply);
+	issue_job_free(&j);
+	issue_req_free(&q);
+	return r;
+}

@@ -445,7 +445,7 @@ static void on_commit(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	attest_errclear();
-	ok = s->cfg.commit(s->cfg.handler_ctx) == ATTEST_OK;
+	ok = s->cfg.commit(s->cfg.gate_ctx) == ATTEST_OK;
 	if (!ok)
 		attestd_log("audit: commit failed, %zu replies become ATTEST_E_IO: %s", n,
 			    attest_errdetail());
@@ -471,7 +471,7 @@ static void send_reply(struct conn *c, cJSON *reply)
 	struct attestd_server *s = c->srv;
 	struct attestd_pending *p;
 
-	if (s->cfg.unsynced == NULL || !s->cfg.unsynced(s->cfg.handler_ctx)) {
+	if (s->cfg.unsynced == NULL || !s->cfg.unsynced(s->cfg.gate_ctx)) {
 		send_reply_now(c, reply);
 		return;
 	}
@@ -487,7 +487,7 @@ static void send_reply(struct conn *c, cJSON *reply)
 	}
 	/* cannot hold it (out of memory): commit now */
 	attest_errclear();
-	if (s->cfg.commit(s->cfg.handler_ctx) != ATTEST_OK) {
+	if (s->cfg.commit(s->cfg.gate_ctx) != ATTEST_OK) {
 		attestd_log("audit: commit failed, a reply becomes ATTEST_E_IO: %s", attest_errdetail());
 		reply = not_durable(reply);
 	}

@@ -54,12 +54,13 @@ struct attestd_server_config {
 	attestd_handler_fn handler;
 	void *handler_ctx;
 	/* Durability gate (the audit log, docs/audit.md "attestd"): when
-	 * unsynced(handler_ctx) is true as a reply is about to go out, the
-	 * reply is held; once per loop turn commit(handler_ctx) runs and the
+	 * unsynced(gate_ctx) is true as a reply is about to go out, the
+	 * reply is held; once per loop turn commit(gate_ctx) runs and the
 	 * held replies go out, or, if it failed, each is replaced by an
 	 * ATTEST_E_IO refusal (fail closed). NULL: no gate. */
 	int (*unsynced)(void *ctx);
 	int (*commit)(void *ctx);
+	void *gate_ctx;
 };
 
 int attestd_server_start(struct event_base *base, const struct attestd_server_config *cfg,
