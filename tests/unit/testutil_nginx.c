@@ -1,4 +1,5 @@
 /* testutil_nginx.c - see testutil_nginx.h. */
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,26 +93,45 @@ static int try_start(struct tnginx *n, const char *ca_dir, const struct verifier
 		  n->dir, n->dir, geteuid() == 0 ? "user root;\n" : "", n->dir, n->dir, n->dir,
 		  n->dir, n->dir, n->dir, n->dir, n->up_port) != 0)
 		return -1;
-	if (tu_sh("cd '%s' && rm -f nginx.pid && "
-		  "('%s' -p '%s' -c '%s/nginx.conf' -e '%s/logs/error.log' >>logs/stderr 2>&1 & "
-		  "echo $! >nginx.bgpid) && "
-		  "for i in $(seq 200); do [ -s nginx.pid ] && "
-		  "curl -s -o /dev/null --max-time 2 http://127.0.0.1:%u/ && exit 0; "
-		  "kill -0 $(cat nginx.bgpid) 2>/dev/null || exit 1; sleep 0.05; done; exit 1",
-		  n->dir, tnginx_bin(), n->dir, n->dir, n->dir, n->up_port) != 0) {
-		(void)tu_sh("cd '%s' && [ -s nginx.bgpid ] && kill $(cat nginx.bgpid) 2>/dev/null; "
-			    "cat logs/stderr logs/error.log >&2; true", n->dir);
+	{
+		/* nginx as our own child (daemon off), so that waitpid sees it */
+		char conf[800], errl[800], out[800];
+		pid_t pid;
+		int st;
+
+		snprintf(conf, sizeof(conf), "%s/nginx.conf", n->dir);
+		snprintf(errl, sizeof(errl), "%s/logs/error.log", n->dir);
+		snprintf(out, sizeof(out), "%s/logs/stderr", n->dir);
+		fflush(NULL);
+		if ((pid = fork()) < 0)
+			return -1;
+		if (pid == 0) {
+			int fd = open(out, O_WRONLY | O_CREAT | O_APPEND, 0600);
+
+			if (fd >= 0) {
+				(void)dup2(fd, 1);
+				(void)dup2(fd, 2);
+				close(fd);
+			}
+			execl(tnginx_bin(), "nginx", "-p", n->dir, "-c", conf, "-e", errl, (char *)NULL);
+			_exit(127);
+		}
+		n->pid = pid;
+		for (int i = 0; i < 200; i++) {
+			if (waitpid(pid, &st, WNOHANG) == pid) {
+				n->pid = 0;
+				(void)tu_sh("cat '%s/logs/stderr' '%s/logs/error.log' >&2", n->dir, n->dir);
+				return -1; /* exited: the port was taken, or a bad config */
+			}
+			if (tu_sh("curl -s -o /dev/null --max-time 2 http://127.0.0.1:%u/", n->up_port) == 0)
+				return 0;
+			usleep(50000);
+		}
+		(void)kill(pid, SIGKILL);
+		(void)waitpid(pid, &st, 0);
+		n->pid = 0;
 		return -1;
 	}
-	{
-		char f[800], *s;
-
-		snprintf(f, sizeof(f), "%s/nginx.bgpid", n->dir);
-		s = tu_slurp(f, NULL);
-		n->pid = (pid_t)strtol(s, NULL, 10);
-		free(s);
-	}
-	return 0;
 }
 
 int tnginx_start(struct tnginx *n, const char *ca_dir, const struct verifier *v,
@@ -135,14 +155,14 @@ void tnginx_stop(struct tnginx *n)
 	if (n->pid > 0) {
 		int st;
 
+		/* SIGTERM: nginx stops its worker and exits; SIGKILL past 10 s */
 		(void)kill(n->pid, SIGTERM);
-		for (int i = 0; i < 100 && waitpid(n->pid, &st, WNOHANG) == 0; i++) {
-			if (kill(n->pid, 0) != 0)
-				break;
+		for (int i = 0; i < 200 && waitpid(n->pid, &st, WNOHANG) == 0; i++)
 			usleep(50000);
-		}
-		if (kill(n->pid, 0) == 0)
+		if (waitpid(n->pid, &st, WNOHANG) == 0) {
 			(void)kill(n->pid, SIGKILL);
+			(void)waitpid(n->pid, &st, 0);
+		}
 		n->pid = 0;
 	}
 	if (n->dir[0] != '\0')
