@@ -112,6 +112,14 @@ static int body_has(struct vfleet *e, const char *what)
 	return tu_sh("grep -q '%s' '%s/call.body'", what, e->d.sw.dir) == 0;
 }
 
+static const char *uids_of_test(void)
+{
+	static char u[32];
+
+	snprintf(u, sizeof(u), "%u", (unsigned)getuid());
+	return u;
+}
+
 static void test_end_to_end(void)
 {
 	struct vfleet e;
@@ -173,12 +181,31 @@ static void test_end_to_end(void)
 	CU_ASSERT_EQUAL(tu_sh("attestctl agent revoke --name aux --admin-socket %s >/dev/null && "
 			      "attestctl agent remove --name aux --admin-socket %s >/dev/null",
 			      e.d.admin, e.d.admin), 0);
-	daemon_example_agent(&e.d, "aux", "tls-aux3");
-	snprintf(aux, sizeof(aux), "%s/tls-aux3/cert.pem", e.d.sw.dir);
-	for (int i = 0; i < 40; i++) /* the report of the new registration */
-		usleep(50000);
-	CU_ASSERT_STRING_EQUAL(decide(&e.v, aux, "ehr:patient/1/record", got, sizeof(got)),
-			       "ATTEST_E_REVOKED");
+	/* the new registration: the verifier still denies it, and its next
+	 * quote answer revokes it at attestd too (issue 15), so it may get a
+	 * leaf before that push but none after */
+	snprintf(aux, sizeof(aux), "%s/aux", e.d.sw.dir);
+	register_agent(&e.d, "aux", aux, uids_of_test());
+	if (tu_sh("cd '%s' && ./aux --agent aux --socket '%s' --out tls-aux3 >agent.log 2>&1",
+		  e.d.sw.dir, e.d.sock) == 0) {
+		snprintf(aux, sizeof(aux), "%s/tls-aux3/cert.pem", e.d.sw.dir);
+		for (int i = 0; i < 40; i++) /* the report of the new registration */
+			usleep(50000);
+		CU_ASSERT_STRING_EQUAL(decide(&e.v, aux, "ehr:patient/1/record", got, sizeof(got)),
+				       "ATTEST_E_REVOKED");
+	}
+	{
+		int refused = 0;
+
+		for (int i = 0; i < 300 && !refused; i++) {
+			refused = tu_sh("cd '%s' && ./aux --agent aux --socket '%s' --out tls-aux4 "
+					">agent.log 2>&1", e.d.sw.dir, e.d.sock) != 0;
+			if (!refused)
+				usleep(50000);
+		}
+		CU_ASSERT(refused);
+		CU_ASSERT_EQUAL(tu_sh("grep -q ATTEST_E_REVOKED '%s/agent.log'", e.d.sw.dir), 0);
+	}
 
 	/* a boot PCR changes (swtpm serves one client: attestd steps aside);
 	 * the next push demotes the host and decisions deny */

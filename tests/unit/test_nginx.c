@@ -3,8 +3,9 @@
  * only, ssl_verify_client with the fleet root, auth_request to the
  * verifier's /v1/authz over mTLS as a resource caller), an upstream, and a
  * whole fleet on swtpm. An attested agent is served; it is refused when
- * its intent does not cover the resource (no route, a method the route
- * does not map, a resource no rule allows), when it is revoked, when its
+ * its user's intent does not cover the resource (a grant for patient 1,
+ * patient 2 asked), when the policy does not (a write, a resource no rule
+ * allows, a path no route maps, a path not canonical), when it is revoked, when its
  * host is untrusted, without a certificate, with a certificate of another
  * fleet, and when the verifier is down (fail closed). /v1/authz is also
  * called directly: 200 only for an allow, 403 deny, 401 without a usable
@@ -237,18 +238,40 @@ static void test_nginx(void)
 	struct tnginx n;
 	struct attest_tpm *t = NULL;
 	uint8_t ext[32] = {0x5a};
-	char cert[900], key[900], okey[900], ocert[900];
+	char cert[900], key[900], okey[900], ocert[900], icert[900], ikey[900];
 
 	if (tnginx_bin() == NULL) {
 		CU_FAIL("nginx is not installed (make deps installs nginx-light)");
 		return;
 	}
 	vfleet_up(&e, policy);
+	/* an EHR is a trusted intent issuer of attestd and the verifier (read
+	 * at start: the verifier first, attestd pushes to its new port) */
+	CU_ASSERT_FATAL(tu_sh("cd '%s' && openssl ecparam -name prime256v1 -genkey -noout "
+			      "-out ehr.key 2>/dev/null && openssl pkey -in ehr.key -pubout "
+			      "-out ehr.pem && mkdir -p '%s/intent-issuers' '%s/intent-issuers' && "
+			      "cp ehr.pem '%s/intent-issuers/ehr.pem' && "
+			      "cp ehr.pem '%s/intent-issuers/ehr.pem'",
+			      e.d.sw.dir, e.d.state, e.v.state, e.d.state, e.v.state) == 0);
+	verifier_stop(&e.v);
+	verifier_start(&e.v);
+	snprintf(e.d.verifier_url, sizeof(e.d.verifier_url), "%s", e.v.url);
+	daemon_stop(&e.d);
+	daemon_start(&e.d, "64");
 	CU_ASSERT_FATAL(ready(&e));
+	/* scribe again, with a user's intent for patient 1 only */
+	CU_ASSERT_FATAL(tu_sh("cd '%s' && attestctl intent issue --key ehr.key --issuer ehr "
+			      "--user dr.alice@hospital.example --aud %s --purpose TREATMENT "
+			      "--text 'ward round' --scopes ehr:read --resources 'ehr:patient/1/*' "
+			      "--ttl 600 --jti ward-1 >treat.jws && ./scribe --agent scribe "
+			      "--socket '%s' --mode strict --intent treat.jws --out treat >>agent.log 2>&1",
+			      e.d.sw.dir, AGENT, e.d.sock) == 0);
 	snprintf(cert, sizeof(cert), "%s", e.chain);
 	snprintf(key, sizeof(key), "%s/tls/key.pem", e.d.sw.dir);
 	snprintf(ocert, sizeof(ocert), "%s/other.pem", e.d.sw.dir);
 	snprintf(okey, sizeof(okey), "%s/other.key", e.d.sw.dir);
+	snprintf(icert, sizeof(icert), "%s/treat/cert.pem", e.d.sw.dir);
+	snprintf(ikey, sizeof(ikey), "%s/treat/key.pem", e.d.sw.dir);
 	other_fleet(&e);
 	direct_cases(&e);
 	/* the certificate of another fleet, at the verifier: denied */
@@ -273,6 +296,15 @@ static void test_nginx(void)
 	CU_ASSERT_EQUAL(tnginx_call(&n, cert, key, "GET", "/other/x"), 403);
 	CU_ASSERT(last_reason(&n, "ATTEST_E_FWD_NO_ROUTE"));
 	CU_ASSERT_EQUAL(tnginx_call(&n, cert, key, "GET", "/records/patient/2/../1/record"), 403);
+	/* the user's intent: patient 1 served, with the user and purpose
+	 * passed upstream; patient 2 is outside it */
+	CU_ASSERT_EQUAL(tnginx_call(&n, icert, ikey, "GET", "/records/patient/1/record"), 200);
+	CU_ASSERT(last_reason(&n, "ATTEST_OK"));
+	CU_ASSERT(tu_sh("grep -q 'user=dr.alice@hospital.example purpose=TREATMENT' '%s/logs/attest.log'",
+			n.dir) == 0);
+	CU_ASSERT_EQUAL(tnginx_call(&n, icert, ikey, "GET", "/records/patient/2/record"), 403);
+	CU_ASSERT(last_reason(&n, "ATTEST_E_SCOPE"));
+	CU_ASSERT(!tnginx_body_has(&n, "upstream record"));
 	/* no client certificate; a certificate of another fleet: nginx
 	 * refuses them itself (400), the verifier is not asked */
 	CU_ASSERT_EQUAL(tnginx_call(&n, NULL, NULL, "GET", "/records/patient/1/record"), 400);
