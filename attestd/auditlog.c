@@ -269,8 +269,8 @@ static void peer_source(const struct attestd_peer *peer, char *out, size_t outsz
 }
 
 int attestd_audit_issue(struct attestd_auditlog *l, const struct attestd_peer *peer,
-			const struct agent *a, X509 *leaf,
-			const struct attest_intent_chain *chain, int renewal, const char *scopes)
+			const struct agent *a, X509 *leaf, const struct attestd_audit_intent *in,
+			int renewal, const char *scopes)
 {
 	struct attest_audit_event ev = { 0 };
 	const char *agents[ATTEST_AUDIT_LIST_MAX], *sc[ATTEST_AUDIT_LIST_MAX];
@@ -282,15 +282,14 @@ int attestd_audit_issue(struct attestd_auditlog *l, const struct attestd_peer *p
 		return r;
 	peer_source(peer, source, sizeof(source));
 	ev.type = "issue";
-	if (chain != NULL) {
-		unsigned depth = attest_intent_chain_depth(chain);
-
-		for (unsigned i = 0; i <= depth && na < ATTEST_AUDIT_LIST_MAX; i++)
-			agents[na++] = attest_intent_chain_agent(chain, i, NULL);
-		ev.user = attest_intent_chain_user(chain);
-		ev.purpose = attest_purpose_name(attest_intent_chain_purpose(chain, &ev.purpose_text));
+	if (in != NULL) {
+		for (size_t i = 0; i < in->nagents && na < ATTEST_AUDIT_LIST_MAX; i++)
+			agents[na++] = in->agents[i];
+		ev.user = in->user;
+		ev.purpose = in->purpose;
+		ev.purpose_text = in->purpose_text;
 		/* consumed a delegation token (docs/audit.md "attestd") */
-		if (depth > 0 && !renewal)
+		if (in->depth > 0 && !renewal)
 			ev.type = "delegate";
 	} else {
 		agents[na++] = a->id;

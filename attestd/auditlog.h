@@ -63,14 +63,19 @@ int attestd_audit_agent(struct attestd_auditlog *l, const char *type, const stru
  * verifier delivered). */
 int attestd_audit_agent_from(struct attestd_auditlog *l, const char *type, const struct agent *a,
 			     const char *outcome, int code, const char *source) ATTEST_MUST_CHECK;
-/* An issued certificate: leaf, the intent chain if any (a chain that
- * consumed a delegation is a "delegate" record), scopes "a b c" as in the
- * leaf. */
-struct attest_intent_chain;
+/* The intent behind an issuance, for its record: the chain's agents
+ * (0..depth), user and purpose. */
+struct attestd_audit_intent {
+	const char *const *agents;
+	size_t nagents;
+	const char *user, *purpose, *purpose_text;
+	unsigned depth;
+};
+/* An issued certificate: leaf, its intent if any (one that consumed a
+ * delegation is a "delegate" record), scopes "a b c" as in the leaf. */
 int attestd_audit_issue(struct attestd_auditlog *l, const struct attestd_peer *peer,
-			const struct agent *a, X509 *leaf,
-			const struct attest_intent_chain *chain, int renewal,
-			const char *scopes) ATTEST_MUST_CHECK;
+			const struct agent *a, X509 *leaf, const struct attestd_audit_intent *in,
+			int renewal, const char *scopes) ATTEST_MUST_CHECK;
 /* A refused request (aggregated per source uid/pid; best effort, logged). */
 void attestd_audit_refusal(struct attestd_auditlog *l, const struct attestd_peer *peer, const char *op,
 			   const char *agent, int code);

@@ -94,7 +94,7 @@ static int env_allowed(const struct agent *a, const struct attest_proc_pin *pin)
 /* Who is asking, measured: the peer, or (with a pidfd) the peer's parent,
  * which must have the peer's uid. */
 int measure_caller(struct attest_measure_cache *cache, const struct attestd_peer *peer,
-			  const struct agent *a, struct attest_proc_pin *pin)
+		   int parent_fd, const struct agent *a, struct attest_proc_pin *pin)
 {
 	struct attest_proc_info info, peer_info;
 	uint8_t digest[32];
@@ -104,8 +104,8 @@ int measure_caller(struct attest_measure_cache *cache, const struct attestd_peer
 	/* the writer is the process that connected, and it is still there */
 	if ((r = attestd_peer_alive(peer)) != ATTEST_OK)
 		return r;
-	if (peer->passed_fd >= 0) {
-		if ((r = pidfd_pid(peer->passed_fd, &target)) != ATTEST_OK ||
+	if (parent_fd >= 0) {
+		if ((r = pidfd_pid(parent_fd, &target)) != ATTEST_OK ||
 		    (r = attest_proc_inspect(peer->pid, &peer_info)) != ATTEST_OK)
 			return r;
 		if (target != peer_info.ppid)
@@ -161,11 +161,11 @@ int measure_caller(struct attest_measure_cache *cache, const struct attestd_peer
 			return attest_fail(ATTEST_E_MEASUREMENT, "script %s changed since registration",
 					   a->script);
 	}
-	if (peer->passed_fd >= 0) {
+	if (parent_fd >= 0) {
 		/* the pidfd still names the process we pinned */
 		pid_t again;
 
-		if ((r = pidfd_pid(peer->passed_fd, &again)) != ATTEST_OK || again != target)
+		if ((r = pidfd_pid(parent_fd, &again)) != ATTEST_OK || again != target)
 			return attest_fail(ATTEST_E_PROC_CHANGED, "parent exited during the request");
 	}
 	if ((r = attestd_peer_alive(peer)) != ATTEST_OK)

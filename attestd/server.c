@@ -68,7 +68,6 @@ struct conn {
 	uint8_t *body;
 	size_t body_len, body_got;
 	int pidfd;     /* the connecting process (SO_PEERPIDFD), never a peer's fd */
-	int passed_fd; /* a pidfd of the peer's parent that attestd opened ("parent") */
 	pid_t writer; /* pid that wrote the last chunk (SCM_CREDENTIALS) */
 	uint64_t start_time; /* of the peer pid when it connected */
 	int closing; /* close once the output is flushed */
@@ -190,8 +189,6 @@ static void conn_free(struct conn *c)
 		event_free(c->timer);
 	if (c->out != NULL)
 		evbuffer_free(c->out);
-	if (c->passed_fd >= 0)
-		close(c->passed_fd); /* a pidfd we opened: closing it cannot block */
 	if (c->pidfd >= 0)
 		close(c->pidfd); /* ours too (SO_PEERPIDFD or pidfd_open) */
 	if (c->fd >= 0)
@@ -317,52 +314,32 @@ int attestd_peer_alive(const struct attestd_peer *peer)
 	return ATTEST_OK;
 }
 
-/* "parent": true (issue only): the request is for the peer's parent (a
- * helper such as attestctl cert asking for the agent that started it).
- * attestd opens the parent's pidfd itself: the peer is pinned by its own
- * pidfd, and its PPid read again after pidfd_open() is unchanged, so the
- * parent did not exit in between (a process whose parent exits is
- * reparented at once) and the pidfd names the real parent. */
-static int take_parent(struct conn *c, cJSON *req)
+int attestd_peer_parent(const struct attestd_peer *peer, int *fd_out)
 {
-	cJSON *op = cJSON_GetObjectItemCaseSensitive(req, "op");
-	cJSON *parent = cJSON_GetObjectItemCaseSensitive(req, "parent");
-	struct attestd_peer self = { .pid = c->cred.pid, .pidfd = c->pidfd };
 	struct attest_proc_info before, after;
 	int fd, r;
 
-	if (parent == NULL || !cJSON_IsString(op) || strcmp(op->valuestring, "issue") != 0)
-		return ATTEST_OK; /* the handler refuses "parent" on other ops */
-	if (!cJSON_IsBool(parent))
-		return attest_fail(ATTEST_E_PARSE, "\"parent\" must be true or false");
-	if (cJSON_IsFalse(parent)) {
-		cJSON_DeleteItemFromObjectCaseSensitive(req, "parent");
-		return ATTEST_OK;
-	}
-	if ((r = attestd_peer_alive(&self)) != ATTEST_OK ||
-	    (r = attest_proc_inspect(c->cred.pid, &before)) != ATTEST_OK)
+	*fd_out = -1;
+	if ((r = attestd_peer_alive(peer)) != ATTEST_OK ||
+	    (r = attest_proc_inspect(peer->pid, &before)) != ATTEST_OK)
 		return r;
 	if (before.ppid <= 1)
-		return attest_fail(ATTEST_E_DENIED, "pid %d has no parent to ask for",
-				   (int)c->cred.pid);
+		return attest_fail(ATTEST_E_DENIED, "pid %d has no parent to ask for", (int)peer->pid);
 	fd = (int)syscall(SYS_pidfd_open, before.ppid, 0);
 	if (fd < 0)
 		return attest_fail(errno == ESRCH ? ATTEST_E_PROC_CHANGED : ATTEST_E_IO,
 				   "pidfd_open(parent %d): %s", (int)before.ppid, strerror(errno));
-	if ((r = attestd_peer_alive(&self)) != ATTEST_OK ||
-	    (r = attest_proc_inspect(c->cred.pid, &after)) != ATTEST_OK) {
+	if ((r = attestd_peer_alive(peer)) != ATTEST_OK ||
+	    (r = attest_proc_inspect(peer->pid, &after)) != ATTEST_OK) {
 		close(fd);
 		return r;
 	}
 	if (after.ppid != before.ppid) {
 		close(fd);
 		return attest_fail(ATTEST_E_PROC_CHANGED, "the parent of pid %d exited during the "
-				   "request", (int)c->cred.pid);
+				   "request", (int)peer->pid);
 	}
-	if (c->passed_fd >= 0)
-		close(c->passed_fd);
-	c->passed_fd = fd;
-	cJSON_DeleteItemFromObjectCaseSensitive(req, "parent");
+	*fd_out = fd;
 	return ATTEST_OK;
 }
 
@@ -381,25 +358,13 @@ static void dispatch(struct conn *c)
 		return;
 	}
 	attest_errclear();
-	if ((r = take_parent(c, req)) != ATTEST_OK) {
-		char why[300];
-
-		snprintf(why, sizeof(why), "%s", attest_errdetail());
-		cJSON_Delete(req);
-		send_reply(c, error_with_detail(r, why));
-		return;
-	}
 	peer = (struct attestd_peer){ c->cred.pid, c->cred.uid, c->cred.gid, c->admin,
-				      c->passed_fd, c->start_time, c, c->pidfd };
+				      c->start_time, c, c->pidfd, c->fd };
 	/* One request in flight: read nothing more until this reply is out, so
 	 * a client that never reads cannot pile up replies in our memory. */
 	event_del(c->rev);
 	reply = c->srv->cfg.handler(c->srv->cfg.handler_ctx, &peer, req);
 	cJSON_Delete(req);
-	if (c->passed_fd >= 0) {
-		close(c->passed_fd);
-		c->passed_fd = -1;
-	}
 	if (reply == NULL && c->pending != NULL) {
 		/* answered later (attestd_pending_reply); no deadline meanwhile */
 		evtimer_del(c->timer);
@@ -795,6 +760,49 @@ static const char *over_quota(struct attestd_server *s, const struct ucred *cred
 	return why;
 }
 
+int attestd_peer_of(int fd, int peerpidfd, struct attestd_peer *peer)
+{
+	struct ucred cred;
+	socklen_t cl = sizeof(cred), pl = sizeof(int);
+	int r = ATTEST_OK;
+
+	memset(peer, 0, sizeof(*peer));
+	peer->pidfd = -1;
+	peer->fd = fd;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) != 0 || cred.pid <= 0)
+		return attest_fail(ATTEST_E_IO, "no peer credentials: %s", strerror(errno));
+	peer->pid = cred.pid;
+	peer->uid = cred.uid;
+	peer->gid = cred.gid;
+	/* The connecting process, pinned: SO_PEERPIDFD names the process that
+	 * called connect() (whatever its pid number names later); before
+	 * Linux 6.5, a pidfd of the pid as of now. */
+	if (!peerpidfd || getsockopt(fd, SOL_SOCKET, ATTESTD_SO_PEERPIDFD, &peer->pidfd, &pl) != 0) {
+		int e = errno;
+
+		peer->pidfd = -1;
+		if (peerpidfd && e == ESRCH)
+			r = attest_fail(ATTEST_E_PROC_CHANGED, "the process that connected (pid %d) "
+					"has exited", (int)cred.pid);
+		else if (peerpidfd && e != ENOPROTOOPT)
+			r = attest_fail(ATTEST_E_IO, "SO_PEERPIDFD: %s", strerror(e));
+		else if ((peer->pidfd = (int)syscall(SYS_pidfd_open, cred.pid, 0)) < 0)
+			r = attest_fail(errno == ESRCH ? ATTEST_E_PROC_CHANGED : ATTEST_E_IO,
+					"pidfd_open(%d): %s", (int)cred.pid, strerror(errno));
+	}
+	if (r == ATTEST_OK)
+		r = attestd_peer_alive(peer);
+	if (r == ATTEST_OK)
+		r = attest_proc_start_time(cred.pid, &peer->start_time);
+	if (r != ATTEST_OK) {
+		if (peer->pidfd >= 0)
+			close(peer->pidfd);
+		peer->pidfd = -1;
+		return r;
+	}
+	return ATTEST_OK;
+}
+
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		      int salen, void *arg)
 {
@@ -843,7 +851,6 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	c->srv = s;
 	c->fd = fd;
 	c->cred = cred;
-	c->passed_fd = -1;
 	c->pidfd = -1;
 	c->admin = admin;
 	c->next = s->conns;
@@ -851,34 +858,11 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		s->conns->prev = c;
 	s->conns = c;
 	{
-		/* The connecting process, pinned: SO_PEERPIDFD names the process
-		 * that called connect() (whatever its pid number names later);
-		 * before Linux 6.5, a pidfd of the pid as of accept(). */
-		socklen_t pl = sizeof(c->pidfd);
-		int r = ATTEST_OK;
-		struct attestd_peer self = { .pid = cred.pid };
-		struct attest_proc_pin pin;
+		struct attestd_peer self;
+		int r;
 
 		attest_errclear();
-		if (!s->peerpidfd || getsockopt(fd, SOL_SOCKET, ATTESTD_SO_PEERPIDFD, &c->pidfd, &pl) != 0) {
-			int e = errno;
-
-			c->pidfd = -1;
-			if (s->peerpidfd && e == ESRCH)
-				r = attest_fail(ATTEST_E_PROC_CHANGED, "the process that connected (pid %d) "
-						"has exited", (int)cred.pid);
-			else if (s->peerpidfd)
-				r = attest_fail(ATTEST_E_IO, "SO_PEERPIDFD: %s", strerror(e));
-			else if ((c->pidfd = (int)syscall(SYS_pidfd_open, cred.pid, 0)) < 0)
-				r = attest_fail(errno == ESRCH ? ATTEST_E_PROC_CHANGED : ATTEST_E_IO,
-						"pidfd_open(%d): %s", (int)cred.pid, strerror(errno));
-		}
-		self.pidfd = c->pidfd;
-		if (r == ATTEST_OK)
-			r = attestd_peer_alive(&self);
-		if (r == ATTEST_OK)
-			r = attest_proc_pin(cred.pid, &pin);
-		if (r != ATTEST_OK) {
+		if ((r = attestd_peer_of(fd, s->peerpidfd, &self)) != ATTEST_OK) {
 			/* say what happened: an exited peer and a descriptor limit
 			 * are different things */
 			char key[64], why[300];
@@ -894,7 +878,8 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 			refuse_and_close(s, fd, r, why);
 			return;
 		}
-		c->start_time = pin.start_time;
+		c->pidfd = self.pidfd;
+		c->start_time = self.start_time;
 	}
 	{
 		int one = 1;
@@ -933,8 +918,10 @@ static void on_accept_error(struct evconnlistener *l, void *arg)
 	attestd_log_rl(key, "accept on the %s socket: %s (%d connections open); pausing new "
 		       "connections for %d ms", l == s->admin_l ? "admin" : "agent", strerror(e),
 		       s->nclients + s->nadmin, ACCEPT_PAUSE_MS);
-	evconnlistener_disable(s->agent_l);
-	evconnlistener_disable(s->admin_l);
+	if (s->agent_l != NULL)
+		evconnlistener_disable(s->agent_l);
+	if (s->admin_l != NULL)
+		evconnlistener_disable(s->admin_l);
 	evtimer_add(s->accept_wait, &tv);
 }
 
@@ -944,8 +931,10 @@ static void on_accept_resume(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	evconnlistener_enable(s->agent_l);
-	evconnlistener_enable(s->admin_l);
+	if (s->agent_l != NULL)
+		evconnlistener_enable(s->agent_l);
+	if (s->admin_l != NULL)
+		evconnlistener_enable(s->admin_l);
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
@@ -956,60 +945,83 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	attestd_log_flush(0);
 }
 
-static struct evconnlistener *listen_unix(struct attestd_server *s, const char *path, mode_t mode)
+int attestd_listen_unix(const char *path, mode_t mode, int *fd_out, int *no_rights)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct evconnlistener *l;
 	struct stat st;
 	mode_t old;
+	int fd, one = 1, zero = 0;
 
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		attestd_log("socket path too long: %s", path);
-		return NULL;
-	}
+	*fd_out = -1;
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return attest_fail(ATTEST_E_INVALID_ARG, "socket path too long: %s", path);
 	memcpy(sa.sun_path, path, strlen(path) + 1);
 	/* Replace a stale socket, never another kind of file. */
 	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode)) {
-			attestd_log("%s exists and is not a socket; refusing to replace it", path);
-			return NULL;
-		}
+		if (!S_ISSOCK(st.st_mode))
+			return attest_fail(ATTEST_E_INVALID_ARG,
+					   "%s exists and is not a socket; refusing to replace it", path);
 		unlink(path);
 	}
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0)
+		return attest_fail(ATTEST_E_IO, "socket: %s", strerror(errno));
 	old = umask(0777 & ~mode);
-	l = evconnlistener_new_bind(s->base, on_accept, s,
-				    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 128,
-				    (struct sockaddr *)&sa, sizeof(sa));
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		umask(old);
+		close(fd);
+		return attest_fail(ATTEST_E_IO, "bind %s: %s", path, strerror(errno));
+	}
 	umask(old);
-	if (l == NULL) {
-		attestd_log("listen on %s: %s", path, strerror(errno));
-		return NULL;
-	}
-	if (chmod(path, mode) != 0) {
-		attestd_log("chmod %s: %s", path, strerror(errno));
-		evconnlistener_free(l);
-		return NULL;
-	}
-	{
-		/* set on the listener so that even bytes written before accept()
-		 * carry their writer's credentials */
-		int one = 1, zero = 0;
+	if (chmod(path, mode) != 0 || listen(fd, 128) != 0 ||
+	    /* set on the listener so that even bytes written before accept()
+	     * carry their writer's credentials */
+	    setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) != 0) {
+		int e = errno;
 
-		if (setsockopt(evconnlistener_get_fd(l), SOL_SOCKET, SO_PASSCRED, &one,
-			       sizeof(one)) != 0) {
-			attestd_log("SO_PASSCRED on %s: %s", path, strerror(errno));
-			evconnlistener_free(l);
-			return NULL;
-		}
-		/* and no descriptor can be queued to us, before accept() either:
-		 * the sender's sendmsg() fails with EPERM */
-		if (getenv("ATTESTD_TEST_ALLOW_RIGHTS") != NULL || /* tests of the closer path */
-		    setsockopt(evconnlistener_get_fd(l), SOL_SOCKET, ATTESTD_SO_PASSRIGHTS, &zero,
-			       sizeof(zero)) != 0)
-			s->no_rights = 0;
+		close(fd);
+		unlink(path);
+		return attest_fail(ATTEST_E_IO, "listen on %s: %s", path, strerror(e));
 	}
-	evconnlistener_set_error_cb(l, on_accept_error);
-	return l;
+	/* and no descriptor can be queued to us, before accept() either: the
+	 * sender's sendmsg() fails with EPERM */
+	*no_rights = getenv("ATTESTD_TEST_ALLOW_RIGHTS") == NULL && /* tests of the closer path */
+		     setsockopt(fd, SOL_SOCKET, ATTESTD_SO_PASSRIGHTS, &zero, sizeof(zero)) == 0;
+	*fd_out = fd;
+	return ATTEST_OK;
+}
+
+/* A listener on fd (taken), or on path when fd < 0; NULL: none wanted. */
+static int listen_on(struct attestd_server *s, const char *path, int fd, mode_t mode,
+		     struct evconnlistener **out)
+{
+	int no_rights = 1;
+
+	*out = NULL;
+	if (fd < 0 && path == NULL)
+		return ATTEST_OK;
+	if (fd < 0 && attestd_listen_unix(path, mode, &fd, &no_rights) != ATTEST_OK) {
+		attestd_log("%s", attest_errdetail());
+		return ATTEST_E_IO;
+	}
+	if (fd >= 0 && path == NULL) {
+		/* handed over: does the kernel refuse descriptors on it? */
+		int v = 1;
+		socklen_t vl = sizeof(v);
+
+		no_rights = getsockopt(fd, SOL_SOCKET, ATTESTD_SO_PASSRIGHTS, &v, &vl) == 0 && v == 0;
+	}
+	if (!no_rights)
+		s->no_rights = 0;
+	/* backlog 0: fd is listening already */
+	*out = evconnlistener_new(s->base, on_accept, s, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+				  0, fd);
+	if (*out == NULL) {
+		close(fd);
+		attestd_log("listener: %s", strerror(errno));
+		return ATTEST_E_IO;
+	}
+	evconnlistener_set_error_cb(*out, on_accept_error);
+	return ATTEST_OK;
 }
 
 int attestd_server_start(struct event_base *base, const struct attestd_server_config *cfg,
@@ -1060,8 +1072,9 @@ int attestd_server_start(struct event_base *base, const struct attestd_server_co
 			return ATTEST_E_NOMEM;
 		}
 	}
-	if ((s->agent_l = listen_unix(s, cfg->agent_socket, 0660)) == NULL ||
-	    (s->admin_l = listen_unix(s, cfg->admin_socket, 0600)) == NULL) {
+	if (listen_on(s, cfg->agent_fd >= 0 ? NULL : cfg->agent_socket, cfg->agent_fd, 0660,
+		      &s->agent_l) != ATTEST_OK ||
+	    listen_on(s, cfg->admin_socket, -1, 0600, &s->admin_l) != ATTEST_OK) {
 		attestd_server_stop(s);
 		return ATTEST_E_IO;
 	}
@@ -1081,7 +1094,8 @@ void attestd_server_stop(struct attestd_server *s)
 		return;
 	if (s->agent_l != NULL) {
 		evconnlistener_free(s->agent_l);
-		unlink(s->cfg.agent_socket);
+		if (s->cfg.agent_fd < 0)
+			unlink(s->cfg.agent_socket);
 	}
 	if (s->admin_l != NULL) {
 		evconnlistener_free(s->admin_l);

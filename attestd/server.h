@@ -22,12 +22,20 @@ struct attestd_peer {
 	pid_t pid;
 	uid_t uid;
 	gid_t gid;
-	int admin;     /* arrived on the admin socket */
-	int passed_fd; /* the peer's parent ("parent": true), or -1 (owned by the server) */
+	int admin;           /* arrived on the admin socket */
 	uint64_t start_time; /* the peer's start time when it connected */
-	void *conn;          /* the server's connection (attestd_defer) */
+	void *conn;          /* the server's connection (attestd_defer), or NULL */
 	int pidfd;           /* the process that connected (owned by the server) */
+	int fd;              /* the connection (owned by the server) */
 };
+
+/* "parent": true: the request is for the peer's parent (a helper such as
+ * attestctl cert asking for the agent that started it). attestd opens the
+ * parent's pidfd itself (*fd, the caller closes it): the peer is pinned by
+ * its own pidfd, and its PPid read again after pidfd_open() is unchanged,
+ * so the parent did not exit in between (a process whose parent exits is
+ * reparented at once) and the pidfd names the real parent. */
+int attestd_peer_parent(const struct attestd_peer *peer, int *fd) __attribute__((warn_unused_result));
 
 /* ATTEST_OK while the process that connected is alive (its pidfd, taken
  * from the kernel at connect: SO_PEERPIDFD), else ATTEST_E_PROC_CHANGED: a
@@ -35,6 +43,12 @@ struct attestd_peer {
  * place. Measurement checks it before and after measuring, and issuance
  * after signing. */
 int attestd_peer_alive(const struct attestd_peer *peer) __attribute__((warn_unused_result));
+
+/* The peer of a connected Unix socket fd, pinned: SO_PEERCRED, its pidfd
+ * (SO_PEERPIDFD when peerpidfd, else pidfd_open; peer->pidfd, the caller
+ * closes it), alive, and its start time. peer->admin and conn are 0. */
+int attestd_peer_of(int fd, int peerpidfd, struct attestd_peer *peer)
+	__attribute__((warn_unused_result));
 
 /* The pid a pidfd names, from /proc/self/fdinfo (reading it never blocks
  * on the file it describes): -1 once the process has exited, 0 when fdinfo
@@ -47,8 +61,9 @@ typedef cJSON *(*attestd_handler_fn)(void *ctx, const struct attestd_peer *peer,
 				     const cJSON *req);
 
 struct attestd_server_config {
-	const char *agent_socket; /* mode 0660 (group set by the caller) */
-	const char *admin_socket; /* mode 0600 */
+	const char *agent_socket; /* mode 0660 (group set by the caller); NULL: none */
+	int agent_fd;             /* or a listening agent socket handed over (-1: none) */
+	const char *admin_socket; /* mode 0600; NULL: none */
 	int max_clients;
 	int frame_timeout_ms;
 	attestd_handler_fn handler;
@@ -62,6 +77,12 @@ struct attestd_server_config {
 	int (*commit)(void *ctx);
 	void *gate_ctx;
 };
+
+/* A listening Unix socket on path (a stale socket there replaced, never
+ * another file) with mode, SO_PASSCRED, and SO_PASSRIGHTS off where the
+ * kernel has it (*no_rights 1). */
+int attestd_listen_unix(const char *path, mode_t mode, int *fd, int *no_rights)
+	__attribute__((warn_unused_result));
 
 int attestd_server_start(struct event_base *base, const struct attestd_server_config *cfg,
 			 struct attestd_server **out);
