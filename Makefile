@@ -59,7 +59,7 @@ PC_FILES  := $(BUILD)/pkgconfig/attest.pc $(BUILD)/pkgconfig/attest-verify.pc
 
 BIN_NAMES := attestctl attest-provision attestd attest-verifier
 BINS      := $(addprefix $(BUILD)/,$(BIN_NAMES))
-CLI_SRC       := cli/cli.c
+CLI_SRC       := cli/cli.c cli/cli_tpm.c
 ATTESTD_SRC   := attestd/attestd.c attestd/server.c attestd/daemon.c attestd/request.c \
 	attestd/register.c attestd/caller.c attestd/signers.c attestd/issue.c attestd/registry.c \
 	attestd/log.c attestd/push.c attestd/auditlog.c attestd/closer.c \
@@ -83,6 +83,10 @@ TEST_SRC  := $(sort $(wildcard tests/unit/test_*.c))
 TEST_BINS := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TESTUTIL_SRC := $(sort $(wildcard tests/unit/testutil*.c))
 TESTUTIL_OBJ := $(TESTUTIL_SRC:%.c=$(BUILD)/obj/%.o)
+# the test helpers as an archive too: a test takes the helpers it calls (and
+# what they call in the verifier and libattest), not the swtpm, daemon,
+# verifier-fleet and software-fleet fixtures of every other test
+TESTUTIL_A   := $(BUILD)/testutil.a
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 BENCH_BINS := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
@@ -167,13 +171,17 @@ $(VERIFIER_A): $(VERIFIER_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TESTUTIL_OBJ) $(VERIFIER_A) $(LIB_A)
+$(TESTUTIL_A): $(TESTUTIL_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TESTUTIL_A) $(VERIFIER_A) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/obj/bench/%.o: CFLAGS += -Itests/unit -Iverifier
 
-$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(TESTUTIL_OBJ) $(VERIFIER_A) $(LIB_A)
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(TESTUTIL_A) $(VERIFIER_A) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 

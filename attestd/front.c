@@ -303,6 +303,21 @@ static int confine(void)
 	if (r == 0)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
 				     SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)FIONREAD));
+#if defined(__SANITIZE_ADDRESS__)
+	/* sanitizer builds only (make asan): LeakSanitizer stops the world
+	 * at exit with a traced clone of the process */
+	{
+		static const int lsan[] = { SCMP_SYS(clone), SCMP_SYS(clone3), SCMP_SYS(ptrace),
+					    SCMP_SYS(wait4), SCMP_SYS(prctl), SCMP_SYS(sigaltstack),
+					    SCMP_SYS(sched_getaffinity), SCMP_SYS(getppid),
+					    SCMP_SYS(kill), SCMP_SYS(unshare), SCMP_SYS(dup),
+					    SCMP_SYS(dup2), SCMP_SYS(dup3), SCMP_SYS(pipe2),
+					    SCMP_SYS(open), SCMP_SYS(getdents) };
+
+		for (size_t i = 0; r == 0 && i < sizeof(lsan) / sizeof(lsan[0]); i++)
+			r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, lsan[i], 0);
+	}
+#endif
 	/* every thread (the descriptor closer too) */
 	if (r == 0)
 		r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);

@@ -1,7 +1,6 @@
 /* cli.c - shared command-line plumbing for attestctl and attest-provision
  * (cli.h). */
 #include "cli.h"
-#include "tpm/tpm.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -14,6 +13,7 @@
 
 #include "attest/attest.h"
 #include "core/fileio.h"
+#include "core/num.h"
 
 static const struct cli_prog *cur_prog;
 static const struct cli_cmd *cur_cmd;
@@ -96,43 +96,23 @@ int cli_fail(int code, const char *fmt, ...)
 
 int cli_long(const char *opt, const char *s, long min, long max, long *out)
 {
-	char *end = NULL;
-	long v;
+	uint64_t v;
 
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (s[0] == '\0' || end == NULL || *end != '\0' || errno == ERANGE || v < min || v > max)
-		return cli_usage_error("--%s: \"%s\" is not a whole number in %ld..%ld", opt, s,
-				       min, max);
-	*out = v;
+	*out = 0;
+	if (min < 0 || max < min ||
+	    attest_parse_u64(s, (uint64_t)min, (uint64_t)max, &v) != ATTEST_OK)
+		return cli_usage_error("--%s: \"%s\" is not a whole number in %ld..%ld (%s)", opt,
+				       s, min, max, attest_errdetail());
+	*out = (long)v;
 	return CLI_PARSED;
 }
 
 int cli_u64(const char *opt, const char *s, uint64_t *out)
 {
-	char *end = NULL;
-	unsigned long long v;
-
-	if (s[0] < '0' || s[0] > '9')
-		return cli_usage_error("--%s: \"%s\" is not a number", opt, s);
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0')
-		return cli_usage_error("--%s: \"%s\" is not a number", opt, s);
-	*out = v;
+	if (attest_parse_u64(s, 0, UINT64_MAX, out) != ATTEST_OK)
+		return cli_usage_error("--%s: \"%s\" is not a number (%s)", opt, s,
+				       attest_errdetail());
 	return CLI_PARSED;
-}
-
-int cli_open_tpm(const char *tcti, struct attest_tpm **t)
-{
-	const char *conf = tcti != NULL ? tcti : getenv("ATTEST_TCTI");
-	int r;
-
-	if (conf != NULL && conf[0] == '\0')
-		conf = NULL;
-	if ((r = attest_tpm_open(conf, t)) != ATTEST_OK)
-		return cli_fail(r, "open TPM %s", conf != NULL ? conf : ATTEST_TPM_DEFAULT_TCTI);
-	return CLI_EXIT_OK;
 }
 
 int cli_parse(const struct cli_cmd *cmd, const struct cli_opt *opts, int argc, char **argv)

@@ -90,12 +90,12 @@ static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 		listen = "127.0.0.1:8443";
 	if (pcrs == NULL)
 		pcrs = "0,1,2,3,4,5,6,7";
-	if (nonce_ttl != NULL && (r = cli_long("--nonce-ttl", nonce_ttl, 5, 3600, &ttl)) != CLI_PARSED)
+	if (nonce_ttl != NULL && (r = cli_long("nonce-ttl", nonce_ttl, 5, 3600, &ttl)) != CLI_PARSED)
 		return r;
 	if ((deadline != NULL &&
-	     (r = cli_long("--request-deadline", deadline, 1, 300, &dl)) != CLI_PARSED) ||
-	    (max_conns != NULL && (r = cli_long("--max-conns", max_conns, 8, 65536, &mc)) != CLI_PARSED) ||
-	    (per_source != NULL && (r = cli_long("--per-source", per_source, 1, 65536, &ps)) != CLI_PARSED))
+	     (r = cli_long("request-deadline", deadline, 1, 300, &dl)) != CLI_PARSED) ||
+	    (max_conns != NULL && (r = cli_long("max-conns", max_conns, 8, 65536, &mc)) != CLI_PARSED) ||
+	    (per_source != NULL && (r = cli_long("per-source", per_source, 1, 65536, &ps)) != CLI_PARSED))
 		return r;
 	(void)snprintf(list, sizeof(list), "sha256:%s", pcrs);
 	if (vf_parse_pcr_list(list, &cfg.quote_mask) != ATTEST_OK || cfg.quote_mask == 0)

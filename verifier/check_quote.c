@@ -16,6 +16,7 @@
 #include "core/err.h"
 #include "core/fileio.h"
 #include "core/json.h"
+#include "core/num.h"
 
 #define PEM_MAX (16 * 1024)
 #define MSG_MAX (sizeof(((TPM2B_ATTEST *)0)->attestationData))
@@ -44,18 +45,16 @@ int vf_parse_pcr_list(const char *s, uint32_t *mask)
 				   s != NULL ? s : "");
 	p = s + 7;
 	for (;;) {
-		unsigned v = 0, digits = 0;
+		size_t n = strspn(p, "0123456789");
+		uint64_t v;
 
-		while (*p >= '0' && *p <= '9' && digits < 3) {
-			v = v * 10 + (unsigned)(*p++ - '0');
-			digits++;
-		}
-		if (digits == 0 || (digits > 1 && p[-(int)digits] == '0') || v > 23 ||
-		    (*p != ',' && *p != '\0'))
+		if (attest_parse_u64n(p, n, 0, 23, &v) != ATTEST_OK || (p[n] != ',' && p[n] != '\0'))
 			return attest_fail(ATTEST_E_INVALID_ARG,
 					   "PCR list \"%.64s\": PCRs are 0..23, comma-separated", s);
+		p += n;
 		if (m & (1u << v))
-			return attest_fail(ATTEST_E_INVALID_ARG, "PCR list \"%.64s\": PCR %u twice", s, v);
+			return attest_fail(ATTEST_E_INVALID_ARG, "PCR list \"%.64s\": PCR %u twice", s,
+					   (unsigned)v);
 		m |= 1u << v;
 		if (*p == '\0')
 			break;

@@ -11,6 +11,7 @@
 #include "audit/auditfmt.h"
 #include "core/err.h"
 #include "core/json.h"
+#include "core/num.h"
 #include "audit/merkle.h"
 #include "attestation/quote.h"
 #include "attestation/hostpush.h"
@@ -452,6 +453,42 @@ static int check_consistency(const cJSON *in, uint64_t size1, const uint8_t root
 	return ATTEST_OK;
 }
 
+/* The stored record of a log's last checkpoint, "COUNTER SIZE TIME ROOT HOST
+ * [MISSED]" (the sixth field, the counters missed so far, since gaps are
+ * taken): one space between fields, numbers by attest_parse_u64's rules
+ * (num[] = counter, size, time, missed). 0, or -1 when malformed. */
+static int stored_ckpt(const char *val, uint64_t num[4], char *root, size_t rootsz, char *host,
+		       size_t hostsz)
+{
+	const char *f[6];
+	size_t n[6], nf = 0;
+
+	for (const char *p = val;;) {
+		const char *e = strchr(p, ' ');
+
+		if (nf == 6)
+			return -1;
+		f[nf] = p;
+		n[nf++] = e != NULL ? (size_t)(e - p) : strlen(p);
+		if (e == NULL)
+			break;
+		p = e + 1;
+	}
+	if ((nf != 5 && nf != 6) || n[3] == 0 || n[3] >= rootsz || n[4] == 0 || n[4] >= hostsz ||
+	    attest_parse_u64n(f[0], n[0], 0, UINT64_MAX, &num[0]) != ATTEST_OK ||
+	    attest_parse_u64n(f[1], n[1], 0, UINT64_MAX, &num[1]) != ATTEST_OK ||
+	    attest_parse_u64n(f[2], n[2], 0, UINT64_MAX, &num[2]) != ATTEST_OK ||
+	    (nf == 6 && attest_parse_u64n(f[5], n[5], 0, UINT64_MAX, &num[3]) != ATTEST_OK))
+		return -1;
+	if (nf == 5)
+		num[3] = 0;
+	memcpy(root, f[3], n[3]);
+	root[n[3]] = '\0';
+	memcpy(host, f[4], n[4]);
+	host[n[4]] = '\0';
+	return 0;
+}
+
 void vs_checkpoint(struct vsrv *s, struct evhttp_request *req, const struct vroute *rt, const struct vcaller *who)
 {
 	(void)rt, (void)who; /* every handler has the route signature */
@@ -465,9 +502,9 @@ void vs_checkpoint(struct vsrv *s, struct evhttp_request *req, const struct vrou
 	char key[80], val[VSTORE_LIST_MAX], idhex[2 * ATTEST_AUDIT_LOG_ID_LEN + 1], roothex[65];
 	unsigned long long last = 0, lsize = 0, ltime = 0;
 	char lroot[65] = "", lhost[VSTORE_NAME_MAX] = "";
-	unsigned long long lmissed = 0;
-	uint64_t missed = 0, missed_total;
-	int r, have, nf = 0;
+	uint64_t num[4] = {0, 0, 0, 0};
+	uint64_t missed = 0, missed_total = 0;
+	int r, have;
 
 	if ((r = vs_body_json(req, rt->body_cap, keys, &in, NULL)) != ATTEST_OK ||
 	    (r = attest_json_str(in, "host", ATTEST_MAX_NAME, &host)) != ATTEST_OK ||
@@ -490,13 +527,14 @@ void vs_checkpoint(struct vsrv *s, struct evhttp_request *req, const struct vrou
 	if (r != ATTEST_OK && r != ATTEST_E_NOT_FOUND)
 		goto out;
 	have = r == ATTEST_OK;
-	/* a sixth field, the counters missed so far, since gaps are taken */
-	if (have && (nf = sscanf(val, "%llu %llu %llu %64s %63s %llu", &last, &lsize, &ltime, lroot,
-				 lhost, &lmissed)) != 5 && nf != 6) {
+	if (have && stored_ckpt(val, num, lroot, sizeof(lroot), lhost, sizeof(lhost)) != 0) {
 		r = attest_fail(ATTEST_E_STORE_DAMAGED, "stored checkpoint of log %s malformed", idhex);
 		goto out;
 	}
-	missed_total = (uint64_t)lmissed;
+	last = num[0];
+	lsize = num[1];
+	ltime = num[2];
+	missed_total = num[3];
 	if (have && strcmp(lhost, host) != 0) {
 		r = attest_fail(ATTEST_E_PATH, "log %s belongs to host %s, not %s", idhex, lhost, host);
 		goto out;

@@ -10,6 +10,7 @@
 #include "decide/agentev.h"
 #include "core/err.h"
 #include "core/json.h"
+#include "core/num.h"
 #include "vsrv.h"
 #include "x509/x509.h"
 #include "x509/x509agent.h"
@@ -256,7 +257,7 @@ void vs_report(struct vsrv *s, struct evhttp_request *req, const struct vroute *
 	const cJSON *agents, *it;
 	uint8_t *sig = NULL;
 	size_t sig_len = 0, off = 0;
-	uint64_t t = 0;
+	uint64_t t = 0, last_t = 0;
 	X509 *host_ca = NULL;
 	struct ak_entry *e;
 	TPM2B_PUBLIC ak;
@@ -292,8 +293,12 @@ void vs_report(struct vsrv *s, struct evhttp_request *req, const struct vroute *
 	r = s->store->ops->setting_get(s->store, key, last, sizeof(last));
 	if (r != ATTEST_OK && r != ATTEST_E_NOT_FOUND)
 		goto out;
+	if (r == ATTEST_OK && attest_parse_u64(last, 0, UINT64_MAX, &last_t) != ATTEST_OK) {
+		r = attest_fail_wrap(ATTEST_E_STORE_DAMAGED, "stored %s", key);
+		goto out;
+	}
 	if ((int64_t)t > vs_now() + REPORT_SKEW || (int64_t)t < vs_now() - REPORT_SKEW ||
-	    (r == ATTEST_OK && strtoull(last, NULL, 10) >= t)) {
+	    (r == ATTEST_OK && last_t >= t)) {
 		r = attest_fail(ATTEST_E_NONCE, "report time %llu is stale or replayed",
 				(unsigned long long)t);
 		goto out;

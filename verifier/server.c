@@ -39,6 +39,7 @@
 #include "core/fileio.h"
 #include "net/httpd.h"
 #include "core/json.h"
+#include "core/num.h"
 #include "attestation/quote.h"
 #include "attestation/refset.h"
 #include "server.h"
@@ -291,17 +292,14 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 static int split_listen(const char *l, char *addr, size_t n, unsigned short *port)
 {
 	const char *c = strrchr(l, ':');
-	char *end = NULL;
-	unsigned long p;
+	uint64_t p;
 
 	if (c == NULL || (size_t)(c - l) >= n || c == l)
 		return attest_fail(ATTEST_E_INVALID_ARG, "--listen wants ADDR:PORT");
 	memcpy(addr, l, (size_t)(c - l));
 	addr[c - l] = '\0';
-	errno = 0;
-	p = strtoul(c + 1, &end, 10);
-	if (errno != 0 || end == c + 1 || *end != '\0' || p > 65535)
-		return attest_fail(ATTEST_E_INVALID_ARG, "--listen port");
+	if (attest_parse_u64(c + 1, 0, 65535, &p) != ATTEST_OK)
+		return attest_fail_wrap(ATTEST_E_INVALID_ARG, "--listen port");
 	*port = (unsigned short)p;
 	return ATTEST_OK;
 }

@@ -21,6 +21,7 @@
 
 #include "core/err.h"
 #include "core/fileio.h"
+#include "core/num.h"
 #include "store.h"
 
 #define BUSY_TIMEOUT_MS 5000
@@ -373,28 +374,17 @@ static int c_bool(sqlite3_stmt *st, int i, int *out)
 	return c_intv(st, i, 0, 1, out);
 }
 
-/* Strict decimal: 1..20 digits, no sign, no leading zero, no overflow. */
+/* A 64-bit counter stored as decimal text (attest_parse_u64's rules). */
 static int c_u64(sqlite3_stmt *st, int i, uint64_t *out)
 {
 	char buf[24];
-	uint64_t v = 0;
 	int r;
 
 	*out = 0;
 	if ((r = c_text(st, i, buf, 21)) != ATTEST_OK)
 		return r;
-	if (buf[0] == '\0' || (buf[0] == '0' && buf[1] != '\0'))
+	if (attest_parse_u64(buf, 0, UINT64_MAX, out) != ATTEST_OK)
 		return bad_col(st, i, "not a decimal 64-bit counter");
-	for (const char *p = buf; *p != '\0'; p++) {
-		uint64_t d = (uint64_t)(*p - '0');
-
-		if (*p < '0' || *p > '9')
-			return bad_col(st, i, "not a decimal 64-bit counter");
-		if (v > (UINT64_MAX - d) / 10)
-			return bad_col(st, i, "counter over 64 bits");
-		v = v * 10 + d;
-	}
-	*out = v;
 	return ATTEST_OK;
 }
 

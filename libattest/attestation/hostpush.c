@@ -11,6 +11,7 @@
 #include "core/err.h"
 #include "attestation/hostpush.h"
 #include "core/json.h"
+#include "core/num.h"
 #include "tpm/tpmjson.h"
 #include "tpm/tpmsw.h"
 #include "x509/x509.h"
@@ -18,21 +19,16 @@
 
 /* ---------- PCR lists ---------- */
 
+/* One PCR number 0..23 at *p (attest_parse_u64's rules), *p moved past it. */
 static int pcr_num(const char **p, unsigned *out)
 {
-	const char *s = *p;
-	unsigned v = 0;
-	int digits = 0;
+	size_t n = strspn(*p, "0123456789");
+	uint64_t v;
 
-	while (*s >= '0' && *s <= '9' && digits < 3) {
-		v = v * 10 + (unsigned)(*s - '0');
-		s++;
-		digits++;
-	}
-	if (digits == 0 || (digits > 1 && **p == '0') || v > 23)
+	if (attest_parse_u64n(*p, n, 0, 23, &v) != ATTEST_OK)
 		return 0;
-	*p = s;
-	*out = v;
+	*p += n;
+	*out = (unsigned)v;
 	return 1;
 }
 

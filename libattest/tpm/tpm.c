@@ -917,15 +917,6 @@ int attest_tpm_count_handles(struct attest_tpm *t, size_t *objects, size_t *sess
 
 /* ---- NV counter of the audit log (docs/audit.md, "TPM anchor") ---- */
 
-void attest_nv_counter_public(uint32_t index, int written, TPM2B_NV_PUBLIC *out)
-{
-	memset(out, 0, sizeof(*out));
-	out->nvPublic.nvIndex = index;
-	out->nvPublic.nameAlg = TPM2_ALG_SHA256;
-	out->nvPublic.attributes = ATTEST_NV_COUNTER_ATTRS | (written ? TPMA_NV_WRITTEN : 0);
-	out->nvPublic.dataSize = 8;
-}
-
 /* ESYS object for an NV index that exists; NOT_FOUND if it does not. The
  * caller closes it with Esys_TR_Close (it is metadata, not a TPM handle). */
 static int nv_open(struct attest_tpm *t, uint32_t index, ESYS_TR *nv)

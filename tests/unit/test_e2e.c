@@ -23,10 +23,7 @@
 
 #define AGENT "spiffe://fleet.example/host/web-01/agent/scribe"
 
-static const char policy[] =
-	"{\"version\":1,\"rules\":[{\"name\":\"records-read\",\"effect\":\"allow\","
-	"\"resources\":[\"ehr:patient/**\"],\"actions\":[\"read\"],"
-	"\"require\":{\"scopes\":[\"ehr:read\"],\"host_attested_within\":30}}]}";
+static const char policy[] = TU_POLICY_RECORDS_READ(30);
 
 /* POST /v1/decide for the chain in pem_file as the resource caller; the
  * reason (ATTEST_OK for allow). */

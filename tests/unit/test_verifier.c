@@ -1312,10 +1312,7 @@ static void decide_chain(struct vfleet *e, char *out, size_t outsz)
  * getting allow decisions for a real agent chain, for 12 s of flood. */
 static void test_flood_fleet(void)
 {
-	static const char pol[] =
-		"{\"version\":1,\"rules\":[{\"name\":\"records-read\",\"effect\":\"allow\","
-		"\"resources\":[\"ehr:patient/**\"],\"actions\":[\"read\"],"
-		"\"require\":{\"scopes\":[\"ehr:read\"],\"host_attested_within\":5}}]}";
+	static const char pol[] = TU_POLICY_RECORDS_READ(5);
 	struct vfleet e;
 	char got[64] = "";
 	pid_t kid;
