@@ -16,6 +16,7 @@
 #include "attest/attest.h"
 #include "auditlog.h"
 #include "core/fileio.h"
+#include "core/num.h"
 #include "daemon.h"
 #include "dispatch.h"
 #include "attestation/hostpush.h"
@@ -90,16 +91,13 @@ static void usage(FILE *f)
 
 static int parse_long(const char *opt, const char *s, long min, long max, long *out)
 {
-	char *end = NULL;
-	long v;
+	uint64_t v;
 
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || v < min || v > max) {
+	if (attest_parse_u64(s, (uint64_t)min, (uint64_t)max, &v) != ATTEST_OK) {
 		fprintf(stderr, "attestd: --%s: \"%s\" is not a number in %ld..%ld\n", opt, s, min, max);
 		return -1;
 	}
-	*out = v;
+	*out = (long)v;
 	return 0;
 }
 

@@ -15,10 +15,9 @@ fi
 # numbers read from text go through attest_parse_u64 (libattest/core/num.h):
 # strtol and friends take spaces, signs, "0x" and trailing bytes unless each
 # caller checks all of it, and sscanf's %d/%u/%llu take "-1" and wrap it.
-# attestd/ joins this list once its remaining sites are converted (tests/ and
-# examples/ read their own output or show the public API only).
+# (tests/ and examples/ read their own output or show the public API only).
 if grep -nE '\bstrto(l|ul|ll|ull|imax|umax)[[:space:]]*\(|\bsscanf[[:space:]]*\(.*%(hh|h|ll|l|j|z)?[diu]' \
-	$(find libattest provisioning verifier cli bench -name '*.[ch]'); then
+	$(find libattest provisioning verifier cli bench attestd -name '*.[ch]'); then
 	echo "banned.sh: parse numbers with attest_parse_u64 (core/num.h), not strto*/sscanf" >&2
 	exit 1
 fi

@@ -461,19 +461,8 @@ static int stored_ckpt(const char *val, uint64_t num[4], char *root, size_t root
 		       size_t hostsz)
 {
 	const char *f[6];
-	size_t n[6], nf = 0;
+	size_t n[6], nf = attest_fields(val, strlen(val), f, n, 6);
 
-	for (const char *p = val;;) {
-		const char *e = strchr(p, ' ');
-
-		if (nf == 6)
-			return -1;
-		f[nf] = p;
-		n[nf++] = e != NULL ? (size_t)(e - p) : strlen(p);
-		if (e == NULL)
-			break;
-		p = e + 1;
-	}
 	if ((nf != 5 && nf != 6) || n[3] == 0 || n[3] >= rootsz || n[4] == 0 || n[4] >= hostsz ||
 	    attest_parse_u64n(f[0], n[0], 0, UINT64_MAX, &num[0]) != ATTEST_OK ||
 	    attest_parse_u64n(f[1], n[1], 0, UINT64_MAX, &num[1]) != ATTEST_OK ||

@@ -39,3 +39,19 @@ int attest_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 		return attest_fail(ATTEST_E_PARSE, "empty where a decimal number was expected");
 	return attest_parse_u64n(s, strlen(s), min, max, out);
 }
+
+size_t attest_fields(const char *s, size_t len, const char **f, size_t *n, size_t max)
+{
+	size_t nf = 0, start = 0;
+
+	for (size_t i = 0; i <= len; i++) {
+		if (i < len && s[i] != ' ')
+			continue;
+		if (nf == max)
+			return max + 1;
+		f[nf] = s + start;
+		n[nf++] = i - start;
+		start = i + 1;
+	}
+	return nf;
+}

@@ -35,4 +35,10 @@ int attest_parse_u64(const char *s, uint64_t min, uint64_t max,
 int attest_parse_u64n(const char *s, size_t n, uint64_t min, uint64_t max,
 		      uint64_t *out) ATTEST_MUST_CHECK;
 
+/* A record of fields separated by single spaces (s[0..len), no NUL
+ * needed): f[i] and n[i] for each field, an empty one where two spaces
+ * meet; the number of fields, or max + 1 when there are more than max.
+ * The caller parses each field (attest_parse_u64n, attest_unhex). */
+size_t attest_fields(const char *s, size_t len, const char **f, size_t *n, size_t max);
+
 #endif

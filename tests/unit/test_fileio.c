@@ -367,6 +367,27 @@ static void test_parse_u64_strict(void)
 	CU_ASSERT_EQUAL(v, 0);
 }
 
+/* Records of space-separated fields (the clock file, audit-pushed, stored
+ * checkpoints): every field found, an empty one where two spaces meet,
+ * and more than max said as max + 1 (never written past f[max - 1]). */
+static void test_fields(void)
+{
+	const char *f[3];
+	size_t n[3];
+	static const char two[] = "12 ab", gap[] = "1  2", many[] = "1 2 3 4";
+
+	CU_ASSERT_EQUAL(attest_fields(two, strlen(two), f, n, 3), 2);
+	CU_ASSERT(n[0] == 2 && memcmp(f[0], "12", 2) == 0 && n[1] == 2 && memcmp(f[1], "ab", 2) == 0);
+	CU_ASSERT_EQUAL(attest_fields(gap, strlen(gap), f, n, 3), 3);
+	CU_ASSERT_EQUAL(n[1], 0);
+	CU_ASSERT_EQUAL(attest_fields(many, strlen(many), f, n, 3), 4);
+	CU_ASSERT_EQUAL(attest_fields("", 0, f, n, 3), 1);
+	CU_ASSERT_EQUAL(n[0], 0);
+	/* the span ends where the caller says: a newline is the caller's */
+	CU_ASSERT_EQUAL(attest_fields("5 6\n", 3, f, n, 3), 2);
+	CU_ASSERT(n[1] == 1 && f[1][0] == '6');
+}
+
 int main(void)
 {
 	static const struct tu_test tests[] = {
@@ -378,6 +399,7 @@ int main(void)
 		{ "strict base64", test_base64_strict },
 		{ "EK certificate from NV: header and padding", test_ek_cert_unwrap },
 		{ "strict decimal numbers: attest_parse_u64", test_parse_u64_strict },
+		{ "space-separated records: attest_fields", test_fields },
 		{ NULL, NULL },
 	};
 
