@@ -26,6 +26,7 @@
 #include "monitor.h"
 #include "nodump.h"
 #include "push.h"
+#include "register.h"
 #include "sdnotify.h"
 #include "server.h"
 
@@ -67,7 +68,8 @@ static void usage(FILE *f)
 		"                       (https://HOST:PORT); without it attestd pushes nothing\n"
 		"  --verifier-ca PEM    CA the verifier's TLS certificate must chain to (required\n"
 		"                       with --verifier)\n"
-		"  --push-interval S    seconds between quotes (60, at least 1); failures back off\n"
+		"  --push-interval S    seconds between quotes (60, at least 1); failures back off;\n"
+		"                       each answer brings the verifier's agent revocations\n"
 		"  --quote-pcrs LIST    PCRs to quote, e.g. 0-7 or 0,2,4-7 (0-7)\n"
 		"  --eventlog PATH      TCG event log sent with quotes, or none (default\n"
 		"                       " DEFAULT_EVENTLOG "\n"
@@ -534,6 +536,8 @@ static int attestd_main(int argc, char **argv)
 		}
 	}
 	if (pcfg.url != NULL) {
+		pcfg.revoked = attestd_revoke_by_verifier;
+		pcfg.revoked_arg = &d;
 		if (attestd_push_start(base, &d.host, &d.log, &d.reg, &pcfg, &push) != ATTEST_OK) {
 			attestd_log_err("cannot push to %s: %s", pcfg.url, attest_errdetail());
 			goto out;
