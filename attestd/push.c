@@ -70,6 +70,8 @@ struct attestd_push {
 	long interval;
 	uint32_t pcr_mask;
 	struct attest_httpc_opts http;
+	int (*revoked)(void *arg, const char *agent_id);
+	void *revoked_arg;
 
 	pthread_t thread;
 	int thread_started;
@@ -412,6 +414,23 @@ static void quote_done(struct attestd_push *p, struct job *j)
 			renewed = 1;
 			attestd_push_inventory_changed(p); /* the report carries the host CA */
 		}
+	}
+	/* revocations made at the verifier reach issuance here: each one is
+	 * recorded and the agent refused from now on; the inventory then
+	 * reports it revoked (issue 15) */
+	if (p->revoked != NULL) {
+		int changed = 0;
+
+		for (size_t i = 0; i < a.nrevoked; i++) {
+			int k = p->revoked(p->revoked_arg, a.revoked_agents[i]);
+
+			if (k < 0)
+				attestd_log("push: revocation of %s from the verifier not recorded: %s",
+					    a.revoked_agents[i], attest_errdetail());
+			changed |= k > 0;
+		}
+		if (changed)
+			attestd_push_inventory_changed(p);
 	}
 	attestd_log("push: state %s reason %s refset %s reboot %s renew %s", a.state,
 		    a.reason_name, a.refset[0] ? a.refset : "-", a.reboot ? "yes" : "no",
@@ -910,6 +929,8 @@ int attestd_push_start(struct event_base *base, struct attestd_host *h,
 	p->base = base;
 	p->interval = cfg->interval;
 	p->pcr_mask = cfg->pcr_mask;
+	p->revoked = cfg->revoked;
+	p->revoked_arg = cfg->revoked_arg;
 	p->http.ca_file = p->ca_file;
 	p->http.timeout_ms = cfg->timeout_ms;
 	p->inv_gen = 1; /* report at start */

@@ -60,6 +60,25 @@ int cli_main(const struct cli_prog *prog, int argc, char **argv);
  * usage error: 2). Positional arguments are refused. */
 int cli_parse(const struct cli_cmd *cmd, const struct cli_opt *opts, int argc, char **argv);
 
+/* cli_parse for a daemon command with a configuration file
+ * (libattest/core/conf.h): opts must hold {"config", "PATH", ...} and
+ * {"print-config", NULL, ...}. Every option with a value is also a key of
+ * the file, read from --config PATH or else default_path (a missing
+ * default file is no error; a missing --config file is). Flags given on
+ * the command line override the file; --required options may come from
+ * either. --print-config prints the effective configuration in the file
+ * format and returns CLI_EXIT_OK. Values from the file stay valid until the
+ * process ends. */
+int cli_parse_config(const struct cli_cmd *cmd, const struct cli_opt *opts, int argc,
+		     char **argv, const char *default_path);
+/* The default --print-config shows for an unset option (NULL: none); set
+ * before cli_parse_config, for the options of its opts. */
+struct cli_default {
+	const char *name;
+	const char *value;
+};
+void cli_config_defaults(const struct cli_default *defs); /* ends with {NULL, NULL} */
+
 /* Report a usage error for the running command; returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -14,10 +14,32 @@
 #include "core/num.h"
 #include "audit/merkle.h"
 #include "attestation/quote.h"
+#include "attestation/hostpush.h"
 #include "vsrv.h"
 #include "x509/x509.h"
 
 /* ---- host endpoints ---- */
+
+/* A host enrolled here is in the fleet view (GET /v1/hosts, /v1/health) from
+ * then on, as "new" until its first quote; a host the store knows already
+ * (enrolled again after forget-host) keeps its row and state. A store error
+ * leaves the enrolment done: the first quote adds the row as before. */
+static void enrolled_host_listed(struct vsrv *s, const char *host)
+{
+	struct vhost h;
+	int r = s->store->ops->host_get(s->store, host, &h);
+
+	if (r != ATTEST_E_NOT_FOUND)
+		return;
+	memset(&h, 0, sizeof(h));
+	if (strlen(host) >= sizeof(h.name))
+		return;
+	memcpy(h.name, host, strlen(host) + 1);
+	h.state = VHOST_NEW;
+	if (s->store->ops->host_put(s->store, &h) != ATTEST_OK)
+		vs_log("host %s enrolled; not listed until its first quote: %s", host,
+		       attest_errdetail());
+}
 
 void vs_enrol(struct vsrv *s, struct evhttp_request *req, const struct vroute *rt, const struct vcaller *who)
 {
@@ -48,6 +70,8 @@ void vs_enrol(struct vsrv *s, struct evhttp_request *req, const struct vroute *r
 
 		ev.source = attest_httpd_peer_addr(req);
 		ev.host = cJSON_IsString(h) ? h->valuestring : NULL;
+		if (response && ev.host != NULL)
+			enrolled_host_listed(s, ev.host);
 		if (body != NULL)
 			memcpy(body, out, olen + 1);
 		vs_audited_text(s, req, 200, body, &ev);
@@ -200,6 +224,55 @@ static int enrolment_reference(const struct ak_entry *e, uint32_t mask, const ui
 	return ATTEST_OK;
 }
 
+/* ---- revocations delivered to the host (issue 15) ---- */
+
+struct revoked_ctx {
+	const char *host;
+	cJSON *ids;
+	size_t n;
+};
+
+/* The list walk may not call into the store: collects only. */
+static int collect_revoked(void *arg, const struct vagent *a)
+{
+	struct revoked_ctx *c = arg;
+
+	if (!a->revoked || strcmp(a->host, c->host) != 0 ||
+	    strncmp(a->revoke_reason, OPERATOR_PREFIX, strlen(OPERATOR_PREFIX)) != 0 ||
+	    c->n >= ATTEST_PUSH_REVOKED_MAX)
+		return ATTEST_OK;
+	if (!cJSON_AddItemToArray(c->ids, cJSON_CreateString(a->id)))
+		return attest_fail(ATTEST_E_NOMEM, "revoked_agents");
+	c->n++;
+	return ATTEST_OK;
+}
+
+/* "revoked_agents" of the quote answer: this host's agents an operator
+ * revoked here (the first ATTEST_PUSH_REVOKED_MAX in ID order), so that
+ * attestd stops issuing to them; absent when there are none (an attestd
+ * that predates it refuses unknown members). */
+static int add_revoked(struct vsrv *s, const char *host, cJSON *o)
+{
+	struct revoked_ctx c = {host, cJSON_CreateArray(), 0};
+	int r;
+
+	if (c.ids == NULL)
+		return attest_fail(ATTEST_E_NOMEM, "revoked_agents");
+	if ((r = s->store->ops->agent_list(s->store, collect_revoked, &c)) != ATTEST_OK) {
+		cJSON_Delete(c.ids);
+		return r;
+	}
+	if (c.n == 0) {
+		cJSON_Delete(c.ids);
+		return ATTEST_OK;
+	}
+	if (!cJSON_AddItemToObject(o, "revoked_agents", c.ids)) {
+		cJSON_Delete(c.ids);
+		return attest_fail(ATTEST_E_NOMEM, "revoked_agents");
+	}
+	return ATTEST_OK;
+}
+
 void vs_quote(struct vsrv *s, struct evhttp_request *req, const struct vroute *rt, const struct vcaller *who)
 {
 	(void)rt, (void)who; /* every handler has the route signature */
@@ -336,7 +409,8 @@ void vs_quote(struct vsrv *s, struct evhttp_request *req, const struct vroute *r
 	    (r = attest_json_add_str(o, "reason", attest_errname(q))) != ATTEST_OK ||
 	    cJSON_AddBoolToObject(o, "reboot", q == ATTEST_OK && res.reboot) == NULL ||
 	    (r = attest_json_add_str(o, "refset", q == ATTEST_OK ? h.refset : "")) != ATTEST_OK ||
-	    (hostca != NULL && (r = attest_json_add_str(o, "host_ca", hostca)) != ATTEST_OK)) {
+	    (hostca != NULL && (r = attest_json_add_str(o, "host_ca", hostca)) != ATTEST_OK) ||
+	    (r = add_revoked(s, host, o)) != ATTEST_OK) {
 		r = r != ATTEST_OK ? r : ATTEST_E_NOMEM;
 		goto out;
 	}

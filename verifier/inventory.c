@@ -140,8 +140,9 @@ static int collect_removed(void *arg, const struct vagent *a)
 
 /* Check one entry of a report and build its inventory record in *out
  * (nothing is written here). */
-static int report_agent(struct vsrv *s, X509 *host_ca, const TPM2B_PUBLIC *ak, const char *host,
-			const cJSON *j, struct vagent *out)
+static int report_agent(struct vsrv *s, X509 *host_ca, const char *host_ca_pem,
+			const TPM2B_PUBLIC *ak, const char *host, const cJSON *j, struct vagent *out,
+			char **chain)
 {
 	static const char *const keys[] = {"id", "uuid", "agent_ca", "scopes", "data_classes",
 					   "risk_tier", "risk_score", "delegate_depth", "revoked",
@@ -227,6 +228,25 @@ static int report_agent(struct vsrv *s, X509 *host_ca, const TPM2B_PUBLIC *ak, c
 	} else if (r != ATTEST_E_NOT_FOUND) {
 		goto out;
 	}
+	/* the chain above the agent's leaves, for /v1/authz to complete a
+	 * proxy's lone leaf: this agent CA, then the host CA */
+	{
+		char *ca_pem = NULL;
+		size_t n;
+
+		if ((r = attest_x509_to_pem(ca, &ca_pem)) != ATTEST_OK)
+			goto out;
+		n = strlen(ca_pem) + strlen(host_ca_pem) + 1;
+		if (n > VSTORE_CHAIN_MAX || (*chain = malloc(n)) == NULL) {
+			free(ca_pem);
+			r = attest_fail(n > VSTORE_CHAIN_MAX ? ATTEST_E_TOO_LARGE : ATTEST_E_NOMEM,
+					"chain of %s", id);
+			goto out;
+		}
+		memcpy(*chain, ca_pem, strlen(ca_pem));
+		memcpy(*chain + strlen(ca_pem), host_ca_pem, strlen(host_ca_pem) + 1);
+		free(ca_pem);
+	}
 	*out = a;
 	r = ATTEST_OK;
 out:
@@ -252,6 +272,7 @@ void vs_report(struct vsrv *s, struct evhttp_request *req, const struct vroute *
 	TPM2B_PUBLIC ak;
 	char key[100], last[32];
 	struct vagent *recs = NULL;
+	char **chains = NULL, *host_pem = NULL;
 	struct removed_ctx rm = {0};
 	size_t nagents = 0, i;
 	int r;
@@ -299,15 +320,20 @@ void vs_report(struct vsrv *s, struct evhttp_request *req, const struct vroute *
 	/* every entry is checked before anything is written: a refused
 	 * report changes nothing */
 	nagents = (size_t)cJSON_GetArraySize(agents);
+	if ((r = attest_x509_to_pem(host_ca, &host_pem)) != ATTEST_OK)
+		goto out;
 	if ((recs = calloc(nagents + 1, sizeof(*recs))) == NULL ||
+	    (chains = calloc(nagents + 1, sizeof(*chains))) == NULL ||
 	    (rm.out = calloc(REPORT_AGENTS_MAX, sizeof(*rm.out))) == NULL) {
 		r = attest_fail(ATTEST_E_NOMEM, "report");
 		goto out;
 	}
 	i = 0;
 	cJSON_ArrayForEach(it, agents) {
-		if ((r = report_agent(s, host_ca, &ak, host, it, &recs[i++])) != ATTEST_OK)
+		if ((r = report_agent(s, host_ca, host_pem, &ak, host, it, &recs[i], &chains[i])) !=
+		    ATTEST_OK)
 			goto out;
+		i++;
 	}
 	rm.host = host;
 	rm.agents = agents;
@@ -321,7 +347,8 @@ void vs_report(struct vsrv *s, struct evhttp_request *req, const struct vroute *
 			goto out;
 	}
 	for (i = 0; i < nagents; i++)
-		if ((r = s->store->ops->agent_put(s->store, &recs[i])) != ATTEST_OK)
+		if ((r = s->store->ops->agent_put(s->store, &recs[i])) != ATTEST_OK ||
+		    (r = s->store->ops->agent_chain_put(s->store, recs[i].id, chains[i])) != ATTEST_OK)
 			goto out;
 	for (i = 0; i < rm.n; i++)
 		if ((r = s->store->ops->agent_put(s->store, &rm.out[i])) != ATTEST_OK)
@@ -334,6 +361,10 @@ void vs_report(struct vsrv *s, struct evhttp_request *req, const struct vroute *
 	vs_log("inventory of %s: %zu agents, %zu removed", host, nagents, rm.n);
 	vs_audited_ok(s, req, "{\"status\":\"ok\"}", NULL);
 out:
+	for (i = 0; chains != NULL && i < nagents; i++)
+		free(chains[i]);
+	free(chains);
+	free(host_pem);
 	free(recs);
 	free(rm.out);
 	if (r != ATTEST_OK)
