@@ -21,6 +21,7 @@
 
 #include "core/err.h"
 #include "testutil.h"
+#include "testutil_daemon.h"
 #include "tpm/tpm.h"
 #include "tpm/tpmpolicy.h"
 
@@ -344,6 +345,80 @@ static void test_loader(void)
 	tu_tpm_stop(&f.sw);
 }
 
+/* attestd itself on the fault TCTI: while registration's TPM2_Create fails
+ * for good (each fault in turn), registering a new agent is refused with a
+ * clear error, and an agent registered before keeps getting certificates;
+ * once the fault is gone, registration works again, and at the end the
+ * TPM holds nothing of ours (daemon_down counts). */
+static void test_attestd(void)
+{
+	static const char *const kinds[] = { "rc_ffffffff", "short", "other", "drop", "lockout",
+					     NULL };
+	const char *src = getenv("ATTEST_SRCDIR"), *build = getenv("BUILD");
+	struct daemon d;
+	char a[700], b[700], ctl[700], logp[720], tcti[sizeof(d.sw.tcti)], json[1024];
+	cJSON *reply = NULL;
+	int n;
+
+	daemon_up(&d);
+	daemon_stop(&d);
+	snprintf(ctl, sizeof(ctl), "%s/fault", d.sw.dir);
+	snprintf(logp, sizeof(logp), "%s.log", ctl);
+	tu_write(ctl, "fault=none", 10);
+	tu_write(logp, "", 0);
+	n = snprintf(tcti, sizeof(tcti), "%s/%s/tcti/libtss2-tcti-attestfault.so.0:file=%s;%s",
+		     src != NULL ? src : ".", build != NULL ? build : "build", ctl, d.sw.tcti);
+	CU_ASSERT_FATAL(n > 0 && (size_t)n < sizeof(tcti));
+	memcpy(d.sw.tcti, tcti, (size_t)n + 1);
+	daemon_start(&d, "64");
+	make_agent_binary(&d, "agent-a", NULL, a, sizeof(a));
+	make_agent_binary(&d, "agent-b", "b", b, sizeof(b));
+	register_agent(&d, "alpha", a, "0");
+	expect_cert(&d, run_agent(NULL, a, d.sock, "{\"op\":\"issue\",\"agent\":\"alpha\",\"ttl\":120}"),
+		    "alpha");
+	for (int i = 0; kinds[i] != NULL; i++) {
+		char spec[128];
+		int before;
+		size_t len = 0;
+		char *lg = tu_slurp(logp, &len);
+
+		before = 0;
+		for (size_t k = 0; k < len; k++)
+			before += lg[k] == '\n';
+		free(lg);
+		n = snprintf(spec, sizeof(spec), "fault=%s,cc=0x%x,count=0", kinds[i], TPM2_CC_Create);
+		tu_write(ctl, spec, (size_t)n);
+		snprintf(json, sizeof(json),
+			 "{\"op\":\"register\",\"name\":\"beta\",\"binary\":\"%s\",\"uids\":[0],"
+			 "\"scopes\":[\"ehr:read\"],\"risk_tier\":\"high\",\"data_classes\":[\"phi\"],"
+			 "\"max_ttl\":600,\"delegate_depth\":1," TU_ENV_ALLOW_JSON "}",
+			 b);
+		reply = NULL;
+		n = admin_call(&d, json, &reply);
+		if (n != ATTEST_E_TPM && n != ATTEST_E_TPM_AUTH)
+			fprintf(stderr, "  register under %s: %s %s\n", kinds[i], attest_errname(n),
+				attest_errdetail());
+		CU_ASSERT(n == ATTEST_E_TPM || n == ATTEST_E_TPM_AUTH);
+		cJSON_Delete(reply);
+		lg = tu_slurp(logp, &len);
+		n = 0;
+		for (size_t k = 0; k < len; k++)
+			n += lg[k] == '\n';
+		free(lg);
+		CU_ASSERT(n > before); /* the fault did fire */
+		/* alpha does not need TPM2_Create: still served */
+		expect_cert(&d,
+			    run_agent(NULL, a, d.sock,
+				      "{\"op\":\"issue\",\"agent\":\"alpha\",\"ttl\":120}"),
+			    "alpha");
+	}
+	tu_write(ctl, "fault=none", 10);
+	register_agent(&d, "beta", b, "0");
+	expect_cert(&d, run_agent(NULL, b, d.sock, "{\"op\":\"issue\",\"agent\":\"beta\",\"ttl\":120}"),
+		    "beta");
+	daemon_down(&d);
+}
+
 int main(void)
 {
 	static const struct tu_test tests[] = {
@@ -351,6 +426,7 @@ int main(void)
 		{ "each fault on each operation's command, for good", test_persistent },
 		{ "each fault once on every command of each operation", test_each_command },
 		{ "random faults from seeds", test_random },
+		{ "attestd: failed registrations, issuance goes on", test_attestd },
 		{ NULL, NULL },
 	};
 
