@@ -62,7 +62,7 @@ CLI_SRC       := cli/cli.c
 ATTESTD_SRC   := attestd/attestd.c attestd/server.c attestd/daemon.c attestd/request.c \
 	attestd/register.c attestd/caller.c attestd/signers.c attestd/issue.c attestd/registry.c \
 	attestd/log.c attestd/push.c attestd/auditlog.c attestd/closer.c \
-	attestd/nodump.c attestd/clock.c
+	attestd/nodump.c attestd/clock.c attestd/host.c attestd/dispatch.c attestd/mint.c attestd/monproto.c
 EVENT_LIBS     = $(shell pkg-config --libs libevent_core 2>/dev/null)
 ATTESTCTL_SRC := attestd/attestctl.c attestd/attestctl_agent.c attestd/attestctl_host.c \
 	attestd/attestctl_audit.c $(CLI_SRC)
@@ -198,7 +198,7 @@ check: deps
 	@$(MAKE) --no-print-directory fuzz-replay
 	@BUILD=$(BUILD) sh scripts/check-verify-lib.sh
 	@python3 scripts/check-cycles.py --layers "$(LIB_LAYERS)" $(BUILD) libattest
-	@python3 scripts/check-cycles.py $(BUILD) verifier cli
+	@python3 scripts/check-cycles.py $(BUILD) verifier cli attestd
 	@BUILD=$(BUILD) sh tests/run-tests.sh $(TEST_BINS)
 
 asan: deps

@@ -15,8 +15,9 @@
 
 #include "attest/attest.h"
 #include "auditlog.h"
-#include "daemon.h"
 #include "core/fileio.h"
+#include "daemon.h"
+#include "dispatch.h"
 #include "attestation/hostpush.h"
 #include "log.h"
 #include "nodump.h"
@@ -24,6 +25,12 @@
 #include "server.h"
 
 #define DEFAULT_EVENTLOG "/sys/kernel/security/tpm0/binary_bios_measurements"
+
+/* auditlog.h's checkpointed hook: each checkpoint goes to the verifier */
+static void push_checkpoint(void *arg, const struct attest_audit_ckpt *c)
+{
+	attestd_push_checkpoint(arg, c);
+}
 
 static void usage(FILE *f)
 {
@@ -213,15 +220,16 @@ int main(int argc, char **argv)
 			    attest_errdetail());
 		return 1;
 	}
-	d.audit_max_unanchored_s = (uint64_t)max_unanchored;
 	if (max_unanchored < (audit_ckpt > 0 ? audit_ckpt : 60))
 		attestd_log("warning: --audit-max-unanchored %ld is below the checkpoint interval: "
 			    "issuance will stop between checkpoints", max_unanchored);
-	if ((r = attestd_audit_open(&d, audit_dir, (uint64_t)audit_ckpt)) != ATTEST_OK) {
+	if ((r = attestd_audit_open(&d.log, &d.host, &d.clock, audit_dir, (uint64_t)audit_ckpt)) !=
+	    ATTEST_OK) {
 		attestd_log("cannot open the audit log: %s [%s]: %s", attest_strerror(r),
 			    attest_errname(r), attest_errdetail());
 		goto out;
 	}
+	d.log.max_unanchored_s = (uint64_t)max_unanchored;
 	{
 		/* the socket directories: /run/attestd by default */
 		char dir[600];
@@ -251,6 +259,7 @@ int main(int argc, char **argv)
 	cfg.handler_ctx = &d;
 	cfg.unsynced = attestd_audit_unsynced;
 	cfg.commit = attestd_audit_commit;
+	cfg.gate_ctx = &d.log;
 	if (attestd_server_start(base, &cfg, &srv) != ATTEST_OK)
 		goto out;
 	if (group != NULL) {
@@ -267,19 +276,24 @@ int main(int argc, char **argv)
 	    event_add(sigterm, NULL) != 0)
 		goto out;
 	if (pcfg.url != NULL) {
-		if (attestd_push_start(base, &d, &pcfg, &push) != ATTEST_OK) {
+		if (attestd_push_start(base, &d.host, &d.log, &d.reg, &pcfg, &push) != ATTEST_OK) {
 			attestd_log("cannot push to %s: %s", pcfg.url, attest_errdetail());
 			goto out;
 		}
 		d.push = push;
+		d.log.checkpointed = push_checkpoint;
+		d.log.checkpointed_arg = push;
+		/* the stored checkpoints the verifier has not answered first, in
+		 * order (made at stop, or before a crash or while it was down) */
+		attestd_push_resume(push);
 	}
-	if ((r = attestd_audit_start(base, &d)) != ATTEST_OK) {
+	if ((r = attestd_audit_start(base, &d.log)) != ATTEST_OK) {
 		attestd_log("audit: start-up checkpoint failed: %s [%s]: %s", attest_strerror(r),
 			    attest_errname(r), attest_errdetail());
 		goto out;
 	}
 	attestd_log("ready: host %s in %s, %zu agents, agent socket %s, admin socket %s, audit "
-		    "log %s", d.host, d.trust_domain, d.reg.n, sock, admin, d.audit_dir);
+		    "log %s", d.host.name, d.host.trust_domain, d.reg.n, sock, admin, d.log.dir);
 	event_base_dispatch(base);
 	status = 0;
 out:
@@ -287,9 +301,10 @@ out:
 		event_free(sigint);
 	if (sigterm != NULL)
 		event_free(sigterm);
-	attestd_push_stop(push); /* answers admin clients still waiting */
+	d.log.checkpointed = NULL;
 	d.push = NULL;
-	attestd_audit_stop(&d); /* last checkpoint (pushed at the next start) */
+	attestd_push_stop(push); /* answers admin clients still waiting */
+	attestd_audit_stop(&d.log); /* last checkpoint (pushed at the next start) */
 	attestd_server_stop(srv);
 	if (base != NULL)
 		event_base_free(base);

@@ -1,169 +1,163 @@
 /* auditlog.c - see auditlog.h. */
+
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include <event2/event.h>
-#include <openssl/bn.h>
 #include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/x509.h>
 
 #include "attest/intent.h"
 #include "auditlog.h"
-#include "daemon.h"
+#include "clock.h"
 #include "core/err.h"
-#include "core/fileio.h"
 #include "core/json.h"
+#include "host.h"
 #include "log.h"
-#include "ops.h"
-#include "push.h"
+#include "registry.h"
+#include "x509/x509agent.h"
 
 #define SERIAL_HEX_MAX 80
 
-int attestd_audit_open(struct attestd *d, const char *dir, uint64_t ckpt_interval_s)
+int attestd_audit_open(struct attestd_auditlog *l, struct attestd_host *h,
+		       struct attestd_clock *k, const char *dir, uint64_t ckpt_interval_s)
 {
 	struct attest_audit_opts o;
 	char path[700];
 	uint64_t torn_log = 0, torn_ckpt = 0, seg = 0;
 	int r;
 
+	memset(l, 0, sizeof(*l));
+	l->host = h;
+	l->clock = k;
 	memset(&o, 0, sizeof(o));
 	o.ckpt_interval_s = ckpt_interval_s;
 	if (dir == NULL) {
-		if ((size_t)snprintf(path, sizeof(path), "%s/audit", d->state) >= sizeof(path))
+		if ((size_t)snprintf(path, sizeof(path), "%s/audit", l->host->state) >= sizeof(path))
 			return attest_fail(ATTEST_E_INVALID_ARG, "state path too long");
 		dir = path;
 	}
-	if (strlen(dir) >= sizeof(d->audit_dir))
+	if (strlen(dir) >= sizeof(l->dir))
 		return attest_fail(ATTEST_E_INVALID_ARG, "audit directory path too long");
-	memcpy(d->audit_dir, dir, strlen(dir) + 1);
-	if ((r = attest_audit_open(d->audit_dir, &o, &d->audit)) != ATTEST_OK)
+	memcpy(l->dir, dir, strlen(dir) + 1);
+	if ((r = attest_audit_open(l->dir, &o, &l->audit)) != ATTEST_OK)
 		return r;
-	attest_audit_torn(d->audit, &torn_log, &torn_ckpt, &seg);
+	attest_audit_torn(l->audit, &torn_log, &torn_ckpt, &seg);
 	if (torn_log > 0 || torn_ckpt > 0)
 		attestd_log("audit: cut a torn tail at start: %" PRIu64 " bytes of seg-%016" PRIx64
 			    ".log and %" PRIu64 " bytes of seg-%016" PRIx64 ".ckpt in %s (an append "
 			    "a crash interrupted; it was never acknowledged)",
-			    torn_log, seg, torn_ckpt, seg, d->audit_dir);
+			    torn_log, seg, torn_ckpt, seg, l->dir);
 	return ATTEST_OK;
 }
 
 /* A checkpoint of the whole log with attestd's TPM, pushed to the verifier. */
-static int checkpoint(struct attestd *d, const char *why)
+static int checkpoint(struct attestd_auditlog *l, const char *why)
 {
 	struct attest_audit_ckpt c;
 	char root[65];
 	int r;
 
-	if (d->tpm == NULL && tpm_reconnect(d) != ATTEST_OK)
-		return attest_fail_wrap(ATTEST_E_TPM, "TPM unreachable");
-	if ((r = attest_audit_checkpoint(d->audit, d->tpm, &c)) != ATTEST_OK) {
-		char detail[512];
-
-		snprintf(detail, sizeof(detail), "%s", attest_errdetail());
-		if (r == ATTEST_E_TPM && tpm_reconnect(d) != ATTEST_OK)
-			attestd_log("TPM still unreachable: %s", attest_errdetail());
-		if (r == ATTEST_E_TPM_AUTH)
-			attestd_log_lockout(d, 1);
-		return attest_fail(r, "%s", detail);
+	if ((r = attestd_host_tpm(l->host)) != ATTEST_OK)
+		return r;
+	if ((r = attest_audit_checkpoint(l->audit, l->host->tpm, &c)) != ATTEST_OK) {
+		attestd_host_tpm_failed(l->host, r);
+		return r;
 	}
 	attest_hex(c.root, 8, root);
 	attestd_log("audit: checkpoint (%s): counter %" PRIu64 ", %" PRIu64 " records, root %s...",
 		    why, c.counter, c.size, root);
-	attestd_push_checkpoint(d->push, &c);
-	if (d->unanchored_stopped && c.size >= attest_audit_size(d->audit)) {
+	if (l->checkpointed != NULL)
+		l->checkpointed(l->checkpointed_arg, &c);
+	if (l->unanchored_stopped && c.size >= attest_audit_size(l->audit)) {
 		attestd_log("audit: every record is anchored again; issuance resumes");
-		d->unanchored_stopped = 0;
+		l->unanchored_stopped = 0;
 	}
-	if (attestd_clock_check(d, "checkpoint") != ATTEST_OK)
+	if (attestd_clock_check(l->clock, l->host, "checkpoint") != ATTEST_OK)
 		attestd_log("clock: not checked: %s", attest_errdetail());
 	return ATTEST_OK;
 }
 
-void attestd_audit_unanchored(struct attestd *d, uint64_t now, uint64_t *records,
+void attestd_audit_unanchored(struct attestd_auditlog *l, uint64_t now, uint64_t *records,
 			      uint64_t *age_s)
 {
 	struct attest_audit_ckpt last;
 	uint64_t size, anchored = 0;
 
 	*records = *age_s = 0;
-	if (d->audit == NULL)
+	if (l->audit == NULL)
 		return;
-	size = attest_audit_size(d->audit);
-	if (attest_audit_last_checkpoint(d->audit, &last) == ATTEST_OK)
+	size = attest_audit_size(l->audit);
+	if (attest_audit_last_checkpoint(l->audit, &last) == ATTEST_OK)
 		anchored = last.size;
 	attest_errclear();
 	if (size <= anchored) {
-		d->unanchored_since = 0;
+		l->unanchored_since = 0;
 		return;
 	}
-	if (d->unanchored_since == 0 || d->unanchored_since > now)
-		d->unanchored_since = now;
+	if (l->unanchored_since == 0 || l->unanchored_since > now)
+		l->unanchored_since = now;
 	*records = size - anchored;
-	*age_s = now - d->unanchored_since;
+	*age_s = now - l->unanchored_since;
 }
 
-int attestd_audit_anchored_ok(struct attestd *d)
+int attestd_audit_anchored_ok(struct attestd_auditlog *l)
 {
 	uint64_t n, age;
 
-	attestd_audit_unanchored(d, (uint64_t)time(NULL), &n, &age);
-	if (n == 0 && d->unanchored_stopped) {
+	attestd_audit_unanchored(l, (uint64_t)time(NULL), &n, &age);
+	if (n == 0 && l->unanchored_stopped) {
 		attestd_log("audit: every record is anchored again; issuance resumes");
-		d->unanchored_stopped = 0;
+		l->unanchored_stopped = 0;
 	}
-	if (d->audit_max_unanchored_s == 0 || age <= d->audit_max_unanchored_s)
+	if (l->max_unanchored_s == 0 || age <= l->max_unanchored_s)
 		return ATTEST_OK; /* 0: no limit (tools; attestd always sets one) */
-	if (!d->unanchored_stopped)
+	if (!l->unanchored_stopped)
 		attestd_log("audit: %" PRIu64 " records unanchored for %" PRIu64 " s (limit %" PRIu64
 			    " s, --audit-max-unanchored): issue and register stop until a checkpoint "
 			    "succeeds",
-			    n, age, d->audit_max_unanchored_s);
-	d->unanchored_stopped = 1;
+			    n, age, l->max_unanchored_s);
+	l->unanchored_stopped = 1;
 	return attest_fail(ATTEST_E_AUDIT_UNANCHORED,
 			   "%" PRIu64 " audit records unanchored for %" PRIu64 " s (limit %" PRIu64
 			   " s): checkpoints are failing",
-			   n, age, d->audit_max_unanchored_s);
+			   n, age, l->max_unanchored_s);
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
-	struct attestd *d = arg;
+	struct attestd_auditlog *l = arg;
 	uint64_t now = (uint64_t)time(NULL), nun, age;
 	int r;
 
 	(void)fd;
 	(void)what;
 	attest_errclear();
-	attestd_audit_unanchored(d, now, &nun, &age); /* starts the clock of new records */
-	if ((r = attest_audit_refusal_flush(d->audit, now, 0)) != ATTEST_OK)
+	attestd_audit_unanchored(l, now, &nun, &age); /* starts the clock of new records */
+	if ((r = attest_audit_refusal_flush(l->audit, now, 0)) != ATTEST_OK)
 		attestd_log("audit: refusal aggregates not written: %s [%s]: %s", attest_strerror(r),
 			    attest_errname(r), attest_errdetail());
-	if (attest_audit_checkpoint_due(d->audit, now)) {
-		if ((r = checkpoint(d, "due")) != ATTEST_OK)
+	if (attest_audit_checkpoint_due(l->audit, now)) {
+		if ((r = checkpoint(l, "due")) != ATTEST_OK)
 			attestd_log("audit: checkpoint failed: %s [%s]: %s", attest_strerror(r),
 				    attest_errname(r), attest_errdetail());
-	} else if (attestd_audit_unsynced(d) && (r = attest_audit_sync(d->audit)) != ATTEST_OK) {
+	} else if (attestd_audit_unsynced(l) && (r = attest_audit_sync(l->audit)) != ATTEST_OK) {
 		attestd_log("audit: sync failed: %s [%s]: %s", attest_strerror(r), attest_errname(r),
 			    attest_errdetail());
 	}
 }
 
-int attestd_audit_start(struct event_base *base, struct attestd *d)
+int attestd_audit_start(struct event_base *base, struct attestd_auditlog *l)
 {
 	struct timeval tv = { 1, 0 };
 	int r;
 
-	/* the stored checkpoints the verifier has not answered first, in
-	 * order (made at stop, or before a crash or while it was down) */
-	attestd_push_resume(d->push);
 	attest_errclear();
 	/* also settles a checkpoint a crash left between counter increment
 	 * and store (docs/audit.md) */
-	if ((r = checkpoint(d, "start")) != ATTEST_OK) {
+	if ((r = checkpoint(l, "start")) != ATTEST_OK) {
 		/* An authorization failure (a TPM in lockout and an AK from
 		 * before noDA) stops checkpoints, not issuance: logged, and
 		 * retried when due; anything else (a rolled-back log) stops. */
@@ -172,45 +166,45 @@ int attestd_audit_start(struct event_base *base, struct attestd *d)
 		attestd_log("audit: start-up checkpoint failed, continuing without it: %s [%s]: %s",
 			    attest_strerror(r), attest_errname(r), attest_errdetail());
 	}
-	if ((d->audit_timer = event_new(base, -1, EV_PERSIST, on_tick, d)) == NULL ||
-	    event_add(d->audit_timer, &tv) != 0)
+	if ((l->timer = event_new(base, -1, EV_PERSIST, on_tick, l)) == NULL ||
+	    event_add(l->timer, &tv) != 0)
 		return attest_fail(ATTEST_E_NOMEM, "audit timer");
 	return ATTEST_OK;
 }
 
-void attestd_audit_stop(struct attestd *d)
+void attestd_audit_stop(struct attestd_auditlog *l)
 {
 	struct attest_audit_ckpt last;
 	int r;
 
-	if (d->audit_timer != NULL)
-		event_free(d->audit_timer);
-	d->audit_timer = NULL;
-	if (d->audit == NULL)
+	if (l->timer != NULL)
+		event_free(l->timer);
+	l->timer = NULL;
+	if (l->audit == NULL)
 		return;
 	attest_errclear();
-	if ((r = attest_audit_refusal_flush(d->audit, (uint64_t)time(NULL), 1)) != ATTEST_OK)
+	if ((r = attest_audit_refusal_flush(l->audit, (uint64_t)time(NULL), 1)) != ATTEST_OK)
 		attestd_log("audit: refusal aggregates not written: %s", attest_errdetail());
 	/* the last records get covered now, not at the next start */
-	if ((attest_audit_last_checkpoint(d->audit, &last) != ATTEST_OK ||
-	     last.size < attest_audit_size(d->audit)) &&
-	    (r = checkpoint(d, "stop")) != ATTEST_OK)
+	if ((attest_audit_last_checkpoint(l->audit, &last) != ATTEST_OK ||
+	     last.size < attest_audit_size(l->audit)) &&
+	    (r = checkpoint(l, "stop")) != ATTEST_OK)
 		attestd_log("audit: last checkpoint failed: %s [%s]: %s", attest_strerror(r),
 			    attest_errname(r), attest_errdetail());
-	if (attestd_audit_unsynced(d) && attest_audit_sync(d->audit) != ATTEST_OK)
+	if (attestd_audit_unsynced(l) && attest_audit_sync(l->audit) != ATTEST_OK)
 		attestd_log("audit: sync failed: %s", attest_errdetail());
-	attest_audit_close(d->audit);
-	d->audit = NULL;
+	attest_audit_close(l->audit);
+	l->audit = NULL;
 }
 
-int attestd_audit(struct attestd *d, struct attest_audit_event *ev)
+int attestd_audit(struct attestd_auditlog *l, struct attest_audit_event *ev)
 {
 	int r;
 
-	if (d->audit == NULL)
+	if (l->audit == NULL)
 		return ATTEST_OK; /* not opened (never in attestd; kept for tools) */
-	ev->host = d->host;
-	if ((r = attest_audit_append_event(d->audit, ev, NULL)) != ATTEST_OK) {
+	ev->host = l->host->name;
+	if ((r = attest_audit_append_event(l->audit, ev, NULL)) != ATTEST_OK) {
 		char why[400];
 
 		snprintf(why, sizeof(why), "%s", attest_errdetail());
@@ -219,7 +213,7 @@ int attestd_audit(struct attestd *d, struct attest_audit_event *ev)
 	return ATTEST_OK;
 }
 
-int attestd_audit_agent(struct attestd *d, const char *type, const struct agent *a,
+int attestd_audit_agent(struct attestd_auditlog *l, const char *type, const struct agent *a,
 			const char *outcome, int code)
 {
 	struct attest_audit_event ev = { 0 };
@@ -233,7 +227,7 @@ int attestd_audit_agent(struct attestd *d, const char *type, const struct agent 
 	ev.nscopes = a->nscopes;
 	ev.outcome = outcome;
 	ev.reason = code != ATTEST_OK ? attest_errname(code) : NULL;
-	return attestd_audit(d, &ev);
+	return attestd_audit(l, &ev);
 }
 
 /* Serial (lower-case hex) and SHA-256 of the DER of a certificate. */
@@ -268,13 +262,13 @@ static void peer_source(const struct attestd_peer *peer, char *out, size_t outsz
 		 peer->admin ? " admin" : "");
 }
 
-int attestd_audit_issue(struct attestd *d, const struct attestd_peer *peer,
-			const struct agent *a, X509 *leaf,
-			const struct attest_intent_chain *chain, int renewal, const char *scopes)
+int attestd_audit_issue(struct attestd_auditlog *l, const struct attestd_peer *peer,
+			const struct agent *a, X509 *leaf, const struct attestd_audit_intent *in,
+			int renewal, const char *scopes)
 {
 	struct attest_audit_event ev = { 0 };
 	const char *agents[ATTEST_AUDIT_LIST_MAX], *sc[ATTEST_AUDIT_LIST_MAX];
-	char source[64], serial[SERIAL_HEX_MAX + 1], sha[65], buf[SCOPES_MAX + 1];
+	char source[64], serial[SERIAL_HEX_MAX + 1], sha[65], buf[ATTEST_SCOPES_MAX + 1];
 	size_t na = 0, ns = 0;
 	int r;
 
@@ -282,24 +276,23 @@ int attestd_audit_issue(struct attestd *d, const struct attestd_peer *peer,
 		return r;
 	peer_source(peer, source, sizeof(source));
 	ev.type = "issue";
-	if (chain != NULL) {
-		unsigned depth = attest_intent_chain_depth(chain);
-
-		for (unsigned i = 0; i <= depth && na < ATTEST_AUDIT_LIST_MAX; i++)
-			agents[na++] = attest_intent_chain_agent(chain, i, NULL);
-		ev.user = attest_intent_chain_user(chain);
-		ev.purpose = attest_purpose_name(attest_intent_chain_purpose(chain, &ev.purpose_text));
+	if (in != NULL) {
+		for (size_t i = 0; i < in->nagents && na < ATTEST_AUDIT_LIST_MAX; i++)
+			agents[na++] = in->agents[i];
+		ev.user = in->user;
+		ev.purpose = in->purpose;
+		ev.purpose_text = in->purpose_text;
 		/* consumed a delegation token (docs/audit.md "attestd") */
-		if (depth > 0 && !renewal)
+		if (in->depth > 0 && !renewal)
 			ev.type = "delegate";
 	} else {
 		agents[na++] = a->id;
 	}
-	/* the leaf's scopes, "a,b,c" */
+	/* the leaf's scopes, "a b c" (join_scopes) */
 	snprintf(buf, sizeof(buf), "%s", scopes);
 	for (char *s = buf, *end; *s != '\0' && ns < ATTEST_AUDIT_LIST_MAX; s = end) {
-		end = s + strcspn(s, ",");
-		if (*end == ',')
+		end = s + strcspn(s, " ");
+		if (*end == ' ')
 			*end++ = '\0';
 		sc[ns++] = s;
 	}
@@ -312,39 +305,39 @@ int attestd_audit_issue(struct attestd *d, const struct attestd_peer *peer,
 	ev.outcome = "ok";
 	ev.cert_serial = serial;
 	ev.cert_sha256 = sha;
-	return attestd_audit(d, &ev);
+	return attestd_audit(l, &ev);
 }
 
-void attestd_audit_refusal(struct attestd *d, const struct attestd_peer *peer, const char *op,
+void attestd_audit_refusal(struct attestd_auditlog *l, const struct attestd_peer *peer, const char *op,
 			   const char *agent, int code)
 {
 	struct attest_audit_event ev = { 0 };
 	char source[64];
 	int r;
 
-	if (d->audit == NULL)
+	if (l->audit == NULL)
 		return;
 	peer_source(peer, source, sizeof(source));
 	ev.type = "refusal";
-	ev.host = d->host;
+	ev.host = l->host->name;
 	ev.source = source;
 	ev.action = op;
 	ev.resource = agent; /* validated agent name, or NULL */
 	ev.outcome = "deny";
 	ev.reason = attest_errname(code);
-	if ((r = attest_audit_refusal(d->audit, source, ev.reason, &ev, (uint64_t)time(NULL))) !=
+	if ((r = attest_audit_refusal(l->audit, source, ev.reason, &ev, (uint64_t)time(NULL))) !=
 	    ATTEST_OK)
 		attestd_log("audit: refusal not recorded: %s [%s]: %s", attest_strerror(r),
 			    attest_errname(r), attest_errdetail());
 }
 
-void attestd_audit_host_ca(struct attestd *d, X509 *host_ca, const char *how)
+void attestd_audit_host_ca(struct attestd_auditlog *l, X509 *host_ca, const char *how)
 {
 	struct attest_audit_event ev = { 0 };
 	char serial[SERIAL_HEX_MAX + 1], sha[65];
 	int r;
 
-	if (d->audit == NULL)
+	if (l->audit == NULL)
 		return;
 	if ((r = cert_refs(host_ca, serial, sha)) == ATTEST_OK) {
 		ev.type = "enrol";
@@ -353,7 +346,7 @@ void attestd_audit_host_ca(struct attestd *d, X509 *host_ca, const char *how)
 		ev.outcome = "ok";
 		ev.cert_serial = serial;
 		ev.cert_sha256 = sha;
-		r = attestd_audit(d, &ev);
+		r = attestd_audit(l, &ev);
 	}
 	if (r != ATTEST_OK)
 		attestd_log("audit: host CA renewal not recorded: %s [%s]: %s", attest_strerror(r),
@@ -362,14 +355,14 @@ void attestd_audit_host_ca(struct attestd *d, X509 *host_ca, const char *how)
 
 int attestd_audit_unsynced(void *ctx)
 {
-	const struct attestd *d = ctx;
+	const struct attestd_auditlog *l = ctx;
 
-	return d->audit != NULL && attest_audit_synced(d->audit) < attest_audit_size(d->audit);
+	return l->audit != NULL && attest_audit_synced(l->audit) < attest_audit_size(l->audit);
 }
 
 int attestd_audit_commit(void *ctx)
 {
-	struct attestd *d = ctx;
+	struct attestd_auditlog *l = ctx;
 
-	return d->audit != NULL ? attest_audit_sync(d->audit) : ATTEST_OK;
+	return l->audit != NULL ? attest_audit_sync(l->audit) : ATTEST_OK;
 }

@@ -17,47 +17,76 @@
 #include "audit/audit.h"
 #include "server.h"
 
+struct event;
 struct event_base;
-struct attestd;
 struct agent;
+struct attestd_clock;
+struct attestd_host;
 
-/* Open (create) the log in dir (NULL: STATE/audit), checkpoint due after
- * ckpt_interval_s seconds (0: the library's 60 s). */
-int attestd_audit_open(struct attestd *d, const char *dir,
+struct attestd_auditlog {
+	struct attest_audit *audit;
+	char dir[600];
+	struct event *timer; /* once a second */
+	struct attestd_host *host;   /* its TPM checkpoints; its name in records */
+	struct attestd_clock *clock; /* checked at each checkpoint */
+	/* records may stay unanchored (no checkpoint covering them) this
+	 * long before issuance stops (0: no limit); since when the oldest
+	 * waits (0: none) */
+	uint64_t max_unanchored_s;
+	uint64_t unanchored_since;
+	int unanchored_stopped; /* logged once per episode */
+	/* told of each checkpoint made (the daemon pushes it to the verifier) */
+	void (*checkpointed)(void *arg, const struct attest_audit_ckpt *c);
+	void *checkpointed_arg;
+};
+
+/* Open (create) the log in dir (NULL: STATE/audit of h), checkpoint due
+ * after ckpt_interval_s seconds (0: the library's 60 s), checkpoints with
+ * h's TPM. */
+int attestd_audit_open(struct attestd_auditlog *l, struct attestd_host *h,
+		       struct attestd_clock *k, const char *dir,
 		       uint64_t ckpt_interval_s) ATTEST_MUST_CHECK;
 /* A checkpoint now (the start-up one), then every second: refusal
- * aggregates, a checkpoint when due, else a sync of what is pending. */
-int attestd_audit_start(struct event_base *base, struct attestd *d) ATTEST_MUST_CHECK;
+ * aggregates, a checkpoint when due, else a sync of what is pending. The
+ * stored checkpoints the verifier has not answered are queued before it
+ * (attestd_push_resume), so they reach it in order. */
+int attestd_audit_start(struct event_base *base, struct attestd_auditlog *l) ATTEST_MUST_CHECK;
 /* Refusal aggregates, a last checkpoint when records are uncovered, close. */
-void attestd_audit_stop(struct attestd *d);
+void attestd_audit_stop(struct attestd_auditlog *l);
 
 /* Append ev (host and time filled in); not durable until the commit. */
-int attestd_audit(struct attestd *d, struct attest_audit_event *ev) ATTEST_MUST_CHECK;
+int attestd_audit(struct attestd_auditlog *l, struct attest_audit_event *ev) ATTEST_MUST_CHECK;
 /* An admin change (register, revoke, remove) of agent a with outcome. */
-int attestd_audit_agent(struct attestd *d, const char *type, const struct agent *a,
+int attestd_audit_agent(struct attestd_auditlog *l, const char *type, const struct agent *a,
 			const char *outcome, int code) ATTEST_MUST_CHECK;
-/* An issued certificate: leaf, the intent chain if any (a chain that
- * consumed a delegation is a "delegate" record), scopes "a,b,c". */
-struct attest_intent_chain;
-int attestd_audit_issue(struct attestd *d, const struct attestd_peer *peer,
-			const struct agent *a, X509 *leaf,
-			const struct attest_intent_chain *chain, int renewal,
-			const char *scopes) ATTEST_MUST_CHECK;
+/* The intent behind an issuance, for its record: the chain's agents
+ * (0..depth), user and purpose. */
+struct attestd_audit_intent {
+	const char *const *agents;
+	size_t nagents;
+	const char *user, *purpose, *purpose_text;
+	unsigned depth;
+};
+/* An issued certificate: leaf, its intent if any (one that consumed a
+ * delegation is a "delegate" record), scopes "a b c" as in the leaf. */
+int attestd_audit_issue(struct attestd_auditlog *l, const struct attestd_peer *peer,
+			const struct agent *a, X509 *leaf, const struct attestd_audit_intent *in,
+			int renewal, const char *scopes) ATTEST_MUST_CHECK;
 /* A refused request (aggregated per source uid/pid; best effort, logged). */
-void attestd_audit_refusal(struct attestd *d, const struct attestd_peer *peer, const char *op,
+void attestd_audit_refusal(struct attestd_auditlog *l, const struct attestd_peer *peer, const char *op,
 			   const char *agent, int code);
 /* A host CA certificate installed (renewal); best effort, logged. */
-void attestd_audit_host_ca(struct attestd *d, X509 *host_ca, const char *how);
+void attestd_audit_host_ca(struct attestd_auditlog *l, X509 *host_ca, const char *how);
 
 /* Records no checkpoint covers yet, and how long (s) the oldest of them
- * has waited (0, 0 when all are anchored). Updates d->unanchored_since. */
-void attestd_audit_unanchored(struct attestd *d, uint64_t now, uint64_t *records,
+ * has waited (0, 0 when all are anchored). Updates l->unanchored_since. */
+void attestd_audit_unanchored(struct attestd_auditlog *l, uint64_t now, uint64_t *records,
 			      uint64_t *age_s);
 /* Before issue and register: ATTEST_OK, or ATTEST_E_AUDIT_UNANCHORED when
- * records have waited longer than d->audit_max_unanchored_s (fail closed). */
-int attestd_audit_anchored_ok(struct attestd *d);
+ * records have waited longer than l->max_unanchored_s (fail closed). */
+int attestd_audit_anchored_ok(struct attestd_auditlog *l);
 
-/* server.h's durability gate; ctx is the struct attestd. */
+/* server.h's durability gate; ctx is the struct attestd_auditlog. */
 int attestd_audit_unsynced(void *ctx);
 int attestd_audit_commit(void *ctx);
 

@@ -1,37 +1,16 @@
 /* caller.c - who is asking: the peer (or, with a pidfd, its parent) measured through /proc against the registration. */
-#include <errno.h>
-#include <limits.h>
+
+
+
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 #include <sys/stat.h>
 
-#include <openssl/bio.h>
-#include <openssl/crypto.h>
-#include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/rand.h>
-#include <openssl/x509.h>
-#include <openssl/x509v3.h>
-
-#include <tss2/tss2_mu.h>
-
-#include "daemon.h"
-#include "enrol/enrol.h"
+#include "caller.h"
 #include "core/err.h"
 #include "core/fileio.h"
-#include "core/json.h"
-#include "log.h"
-#include "tpm/tpmjson.h"
-#include "tpm/tpmpolicy.h"
-#include "tpm/tpmsw.h"
-#include "x509/x509.h"
-#include "x509/x509agent.h"
-
-#include "ops.h"
 
 /* ---------- issuance ---------- */
 
@@ -114,8 +93,8 @@ static int env_allowed(const struct agent *a, const struct attest_proc_pin *pin)
 
 /* Who is asking, measured: the peer, or (with a pidfd) the peer's parent,
  * which must have the peer's uid. */
-int measure_caller(struct attestd *d, const struct attestd_peer *peer,
-			  const struct agent *a, struct attest_proc_pin *pin)
+int measure_caller(struct attest_measure_cache *cache, const struct attestd_peer *peer,
+		   int parent_fd, const struct agent *a, struct attest_proc_pin *pin)
 {
 	struct attest_proc_info info, peer_info;
 	uint8_t digest[32];
@@ -125,8 +104,8 @@ int measure_caller(struct attestd *d, const struct attestd_peer *peer,
 	/* the writer is the process that connected, and it is still there */
 	if ((r = attestd_peer_alive(peer)) != ATTEST_OK)
 		return r;
-	if (peer->passed_fd >= 0) {
-		if ((r = pidfd_pid(peer->passed_fd, &target)) != ATTEST_OK ||
+	if (parent_fd >= 0) {
+		if ((r = pidfd_pid(parent_fd, &target)) != ATTEST_OK ||
 		    (r = attest_proc_inspect(peer->pid, &peer_info)) != ATTEST_OK)
 			return r;
 		if (target != peer_info.ppid)
@@ -169,24 +148,24 @@ int measure_caller(struct attestd *d, const struct attestd_peer *peer,
 					   "agent %s's has %llu", (int)target, (long long)st.st_size,
 					   a->name, (unsigned long long)a->exe_size);
 	}
-	if ((r = attest_measure_exe(d->cache, pin, digest)) != ATTEST_OK)
+	if ((r = attest_measure_exe(cache, pin, digest)) != ATTEST_OK)
 		return r;
 	if (CRYPTO_memcmp(digest, a->exe_sha256, 32) != 0)
 		return attest_fail(ATTEST_E_MEASUREMENT, "pid %d runs a binary other than agent %s's",
 				   (int)target, a->name);
 	if (a->script[0] != '\0') {
 		if ((r = runs_script(target, a->script)) != ATTEST_OK ||
-		    (r = attest_measure_file(d->cache, a->script, digest)) != ATTEST_OK)
+		    (r = attest_measure_file(cache, a->script, digest)) != ATTEST_OK)
 			return r;
 		if (CRYPTO_memcmp(digest, a->script_sha256, 32) != 0)
 			return attest_fail(ATTEST_E_MEASUREMENT, "script %s changed since registration",
 					   a->script);
 	}
-	if (peer->passed_fd >= 0) {
+	if (parent_fd >= 0) {
 		/* the pidfd still names the process we pinned */
 		pid_t again;
 
-		if ((r = pidfd_pid(peer->passed_fd, &again)) != ATTEST_OK || again != target)
+		if ((r = pidfd_pid(parent_fd, &again)) != ATTEST_OK || again != target)
 			return attest_fail(ATTEST_E_PROC_CHANGED, "parent exited during the request");
 	}
 	if ((r = attestd_peer_alive(peer)) != ATTEST_OK)

@@ -1,17 +1,16 @@
 /* clock.c - see clock.h. */
-#include <errno.h>
+
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
 
 #include "clock.h"
-#include "daemon.h"
 #include "core/err.h"
 #include "core/fileio.h"
+#include "host.h"
 #include "log.h"
-#include "tpm/tpm.h"
 
 #define CLOCK_FILE "clock"
 
@@ -25,19 +24,19 @@ static uint64_t now_ms(clockid_t id)
 }
 
 /* STATE/clock: "<wall ms> <TPM clock ms> <resetCount>\n" */
-static void ref_save(struct attestd *d)
+static void ref_save(const struct attestd_clock *k, const char *state)
 {
 	char path[700], buf[96];
 	int n = snprintf(buf, sizeof(buf), "%" PRIu64 " %" PRIu64 " %" PRIu32 "\n",
-			 d->clock.ref_wall_ms, d->clock.ref_tpm_ms, d->clock.ref_reset);
+			 k->ref_wall_ms, k->ref_tpm_ms, k->ref_reset);
 
-	snprintf(path, sizeof(path), "%s/" CLOCK_FILE, d->state);
+	snprintf(path, sizeof(path), "%s/" CLOCK_FILE, state);
 	if (n <= 0 || (size_t)n >= sizeof(buf) ||
 	    attest_file_write_atomic(path, buf, (size_t)n, 0600) != ATTEST_OK)
 		attestd_log("clock: %s not written: %s", path, attest_errdetail());
 }
 
-static void ref_load(struct attestd *d)
+static void ref_load(struct attestd_clock *k, const char *state)
 {
 	char path[700];
 	uint8_t *buf = NULL;
@@ -46,7 +45,7 @@ static void ref_load(struct attestd *d)
 	unsigned long rc = 0;
 	int r;
 
-	snprintf(path, sizeof(path), "%s/" CLOCK_FILE, d->state);
+	snprintf(path, sizeof(path), "%s/" CLOCK_FILE, state);
 	if ((r = attest_file_read(path, 256, &buf, &len)) != ATTEST_OK) {
 		if (r != ATTEST_E_NOT_FOUND && r != ATTEST_E_IO)
 			attestd_log("clock: %s unreadable: %s", path, attest_errdetail());
@@ -54,34 +53,33 @@ static void ref_load(struct attestd *d)
 	}
 	if (sscanf((const char *)buf, "%llu %llu %lu", &w, &t, &rc) == 3 && w > 0 &&
 	    rc <= UINT32_MAX) {
-		d->clock.ref_wall_ms = w;
-		d->clock.ref_tpm_ms = t;
-		d->clock.ref_reset = (uint32_t)rc;
-		d->clock.have_ref = 1;
+		k->ref_wall_ms = w;
+		k->ref_tpm_ms = t;
+		k->ref_reset = (uint32_t)rc;
+		k->have_ref = 1;
 	} else {
 		attestd_log("clock: %s malformed; taking the clock as it is now", path);
 	}
 	free(buf);
 }
 
-int attestd_clock_check(struct attestd *d, const char *when)
+int attestd_clock_check(struct attestd_clock *k, struct attestd_host *h, const char *when)
 {
 	struct attest_tpm_clock tc;
-	struct attestd_clock *k = &d->clock;
 	uint64_t wall, mono;
 	int64_t dw, dt, tol;
 	int bad = 0, r;
 
-	if (d->tpm == NULL)
+	if (h->tpm == NULL)
 		return attest_fail(ATTEST_E_TPM, "TPM unreachable");
-	if ((r = attest_tpm_read_clock(d->tpm, &tc)) != ATTEST_OK)
+	if ((r = attest_tpm_read_clock(h->tpm, &tc)) != ATTEST_OK)
 		return r;
 	wall = now_ms(CLOCK_REALTIME);
 	mono = now_ms(CLOCK_MONOTONIC);
 	k->offset_ms = (int64_t)(wall - mono);
 	k->have_offset = 1;
 	if (!k->have_ref)
-		ref_load(d);
+		ref_load(k, h->state);
 	if (k->have_ref && tc.clock_ms >= k->ref_tpm_ms) {
 		dw = (int64_t)(wall - k->ref_wall_ms);
 		dt = (int64_t)(tc.clock_ms - k->ref_tpm_ms);
@@ -121,13 +119,12 @@ int attestd_clock_check(struct attestd *d, const char *when)
 	k->ref_tpm_ms = tc.clock_ms;
 	k->ref_reset = tc.reset_count;
 	k->have_ref = 1;
-	ref_save(d);
+	ref_save(k, h->state);
 	return ATTEST_OK;
 }
 
-int attestd_clock_ok(struct attestd *d)
+int attestd_clock_ok(struct attestd_clock *k, struct attestd_host *h)
 {
-	struct attestd_clock *k = &d->clock;
 	uint64_t wall = now_ms(CLOCK_REALTIME), mono = now_ms(CLOCK_MONOTONIC);
 	int64_t off = (int64_t)(wall - mono), step;
 	int r;
@@ -137,7 +134,7 @@ int attestd_clock_ok(struct attestd *d)
 		step = -step;
 	if (!k->have_offset || step > ATTESTD_CLOCK_STEP_MS ||
 	    (k->bad && mono - k->last_bad_check_ms >= 1000)) {
-		if ((r = attestd_clock_check(d, k->bad ? "re-check" : "wall clock stepped")) !=
+		if ((r = attestd_clock_check(k, h, k->bad ? "re-check" : "wall clock stepped")) !=
 		    ATTEST_OK) {
 			char why[300];
 

@@ -32,14 +32,14 @@ struct attestd_clock {
 	char why[256];
 };
 
-struct attestd;
-/* Read the TPM clock and compare (when: "start", "checkpoint", ...). Logs
- * a line when the state changes. ATTEST_OK also when the clock is found
- * inconsistent (d->clock.bad says so); an error only when the TPM could not
- * be asked. */
-int attestd_clock_check(struct attestd *d, const char *when);
+struct attestd_host;
+/* Read h's TPM clock and compare (when: "start", "checkpoint", ...); the
+ * reference lives in h->state. Logs a line when the state changes.
+ * ATTEST_OK also when the clock is found inconsistent (k->bad says so); an
+ * error only when the TPM could not be asked. */
+int attestd_clock_check(struct attestd_clock *k, struct attestd_host *h, const char *when);
 /* Before issuing or registering: ATTEST_OK, or ATTEST_E_CLOCK naming the
  * jump. */
-int attestd_clock_ok(struct attestd *d);
+int attestd_clock_ok(struct attestd_clock *k, struct attestd_host *h);
 
 #endif

@@ -1,44 +1,38 @@
-/* daemon.h - attestd's state and request handling (docs/protocol.md). */
+/* daemon.h - attestd's parts put together: the host (TPM and identity),
+ * the registry, the audit log, the clock, the pushes and the intent trust,
+ * which the request handlers (register.c, issue.c) use and dispatch.c
+ * routes requests to (docs/protocol.md).
+ *
+ * Arrows point one way: attestd.c -> dispatch.c -> handlers -> the parts
+ * (auditlog, push, signers, clock, host, registry, caller, request) ->
+ * libattest. A part never calls the daemon back; what it must announce
+ * upward (a checkpoint made, a host CA renewed) goes through a hook the
+ * daemon sets. scripts/check-cycles.py checks the files of attestd/. */
 #ifndef ATTESTD_DAEMON_H
 #define ATTESTD_DAEMON_H
 
 #include <stdint.h>
-#include <sys/types.h>
 #include <time.h>
 
-#include <cjson/cJSON.h>
-#include <openssl/evp.h>
-#include <openssl/x509.h>
-
-#include "attest/intent.h"
+#include "attest/attest.h"
+#include "auditlog.h"
 #include "clock.h"
+#include "host.h"
 #include "measure/measure.h"
 #include "registry.h"
-#include "server.h"
-#include "tpm/tpm.h"
 
 #define ATTESTD_HARD_MAX_TTL 3600
 /* default --audit-max-unanchored: 15 checkpoint intervals */
 #define ATTESTD_MAX_UNANCHORED_S 900
-
-struct attestd_push;
-struct attest_audit;
-struct event;
 /* STATE/intent-used is pruned of expired markers at most this often. */
 #define ATTESTD_INTENT_PRUNE_S 3600
 
+struct attestd_push;
+struct attest_intent_trust;
+
 struct attestd {
-	char state[512];
 	int lock_fd; /* STATE/attestd.lock, held while running (-1: not held) */
-	char trust_domain[256];
-	char host[64];
-	struct attest_tpm *tpm; /* NULL while the TPM is unreachable */
-	char tcti[256];         /* to reconnect after the TPM went away */
-	X509 *host_ca;
-	ino_t identity_ino; /* identity.json as loaded, to notice a renewal */
-	struct timespec identity_mtime;
-	struct attest_tpm_key hostkey;
-	EVP_PKEY *hostkey_pub;
+	struct attestd_host host;
 	struct registry reg;
 	struct attest_measure_cache *cache;
 	long hard_max_ttl;
@@ -48,29 +42,19 @@ struct attestd {
 	unsigned intent_issuers;
 	/* when STATE/intent-used was last pruned (issue.c) */
 	time_t intent_pruned;
-	/* The agent whose value we last put in PCR 23 (NULL: unknown). Only a
-	 * hint: a wrong guess costs one failed policy and a retry. */
-	const struct agent *pcr_holder;
 	/* pushes to the verifier (push.c); NULL without --verifier */
 	struct attestd_push *push;
-	/* the audit log (auditlog.c) and its once-a-second timer */
-	struct attest_audit *audit;
-	char audit_dir[600];
-	struct event *audit_timer;
-	/* records may stay unanchored (no checkpoint covering them) this
-	 * long before issuance stops; since when the oldest waits (0: none) */
-	uint64_t audit_max_unanchored_s;
-	uint64_t unanchored_since;
-	int unanchored_stopped; /* logged once per episode */
+	/* the audit log (auditlog.c), opened after attestd_open */
+	struct attestd_auditlog log;
 	/* wall clock checked against the TPM's (clock.c) */
 	struct attestd_clock clock;
-	/* test seam: called after the caller is measured and before signing */
-	void (*before_sign)(void *arg);
-	void *before_sign_arg;
 };
 
-int attestd_open(struct attestd *d, const char *state_dir, const char *tcti, long hard_max_ttl);
+/* Take STATE's lock, load the host identity, the intent trust and the
+ * registry, connect to the TPM and check its clock. d must not move while
+ * open (the parts' hooks point at it). */
+int attestd_open(struct attestd *d, const char *state_dir, const char *tcti,
+		 long hard_max_ttl) ATTEST_MUST_CHECK;
 void attestd_close(struct attestd *d);
-cJSON *attestd_handle(void *ctx, const struct attestd_peer *peer, const cJSON *req);
 
 #endif

@@ -2,34 +2,32 @@
  * CA, answer admin clients) and one worker thread that only does HTTPS:
  * the two share two job slots under one mutex, and the worker wakes the
  * loop through a socketpair when a job is done. */
+
 #include <errno.h>
 #include <inttypes.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/socket.h>
 
 #include <event2/event.h>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include "auditlog.h"
-#include "daemon.h"
+#include "host.h"
 #include "enrol/enrol.h"
 #include "core/err.h"
-#include "audit/auditfmt.h"
 #include "core/fileio.h"
 #include "attestation/hostpush.h"
 #include "core/json.h"
-#include "audit/merkle.h"
 #include "log.h"
-#include "ops.h"
 #include "push.h"
+#include "registry.h"
 
 #define MAX_WAITERS 8
 #define QUOTE_ATTEMPTS 3
@@ -61,7 +59,9 @@ struct waiter {
 };
 
 struct attestd_push {
-	struct attestd *d;
+	struct attestd_host *host;     /* its TPM quotes and signs reports */
+	struct attestd_auditlog *log;  /* verdicts recorded; checkpoints read */
+	const struct registry *reg;    /* the inventory reported */
 	struct event_base *base;
 	char url[ATTEST_PUSH_URL_MAX + 1];
 	char ca_file[1024];
@@ -238,7 +238,7 @@ static void audit_round(struct attestd_push *p, int ok, const struct attest_push
 		ev.outcome = "error";
 		ev.reason = attest_errname(r);
 	}
-	if (attestd_audit(p->d, &ev) != ATTEST_OK)
+	if (attestd_audit(p->log, &ev) != ATTEST_OK)
 		attestd_log("push: %s", attest_errdetail());
 }
 
@@ -295,22 +295,17 @@ static void start_round(evutil_socket_t fd, short what, void *arg)
 	p->quote_sha256[0] = '\0';
 	attest_errclear();
 	/* a host CA renewed by hand (attestctl host renew) counts too */
-	if ((r = refresh_identity(p->d)) != ATTEST_OK) {
+	if ((r = attestd_host_refresh(p->host)) != ATTEST_OK) {
 		fail_round(p, r);
 		return;
 	}
-	p->round_renew = p->demand_renew || attest_push_want_renew(p->d->host_ca, time(NULL));
+	p->round_renew = p->demand_renew || attest_push_want_renew(p->host->ca, time(NULL));
 	p->demand_renew = 0;
-	if ((r = attest_push_nonce_request(p->d->host, &body)) != ATTEST_OK) {
+	if ((r = attest_push_nonce_request(p->host->name, &body)) != ATTEST_OK) {
 		fail_round(p, r);
 		return;
 	}
 	queue_job(p, &p->attest_job, "/v1/hosts/nonce", body, strlen(body));
-}
-
-static int tpm_unreachable(void)
-{
-	return attest_fail_wrap(ATTEST_E_TPM, "TPM unreachable");
 }
 
 /* Quote with the nonce and read the PCRs; the PCRs are read first and the
@@ -319,27 +314,20 @@ static int tpm_unreachable(void)
 static int quote(struct attestd_push *p, TPM2B_ATTEST *attest, TPMT_SIGNATURE *sig,
 		 struct attest_pcrs *pcrs)
 {
-	struct attestd *d = p->d;
-	int r = ATTEST_E_INTERNAL;
+	struct attestd_host *h = p->host;
+	int r;
 
-	if (d->tpm == NULL && tpm_reconnect(d) != ATTEST_OK)
-		return tpm_unreachable();
+	if ((r = attestd_host_tpm(h)) != ATTEST_OK)
+		return r;
 	for (int i = 0; i < QUOTE_ATTEMPTS; i++) {
-		if ((r = attest_tpm_pcr_read(d->tpm, p->pcr_mask, pcrs)) != ATTEST_OK ||
-		    (r = attest_tpm_quote(d->tpm, p->pcr_mask, p->nonce, p->nonce_len, attest, sig)) !=
+		if ((r = attest_tpm_pcr_read(h->tpm, p->pcr_mask, pcrs)) != ATTEST_OK ||
+		    (r = attest_tpm_quote(h->tpm, p->pcr_mask, p->nonce, p->nonce_len, attest, sig)) !=
 			    ATTEST_OK)
 			break;
 		if ((r = attest_push_quote_matches(attest, p->pcr_mask, pcrs)) != ATTEST_E_QUOTE_DIGEST)
 			break;
 	}
-	if (r == ATTEST_E_TPM) {
-		char why[512];
-
-		snprintf(why, sizeof(why), "%s", attest_errdetail());
-		if (tpm_reconnect(d) != ATTEST_OK)
-			attestd_log("TPM still unreachable: %s", attest_errdetail());
-		r = attest_fail(ATTEST_E_TPM, "%s", why);
-	}
+	attestd_host_tpm_failed(h, r);
 	return r;
 }
 
@@ -368,7 +356,7 @@ static void nonce_done(struct attestd_push *p, struct job *j)
 	    (r = attest_file_read(p->eventlog, ATTEST_EVENTLOG_MAX, &log, &log_len)) != ATTEST_OK)
 		goto out;
 	memset(&q, 0, sizeof(q));
-	q.host = p->d->host;
+	q.host = p->host->name;
 	q.nonce = p->nonce;
 	q.nonce_len = p->nonce_len;
 	q.attest = &attest;
@@ -415,8 +403,8 @@ static void quote_done(struct attestd_push *p, struct job *j)
 	if (a.host_ca != NULL) {
 		/* the same path as attestctl host renew --finish; agent CAs are
 		 * re-issued under it as they are next needed (fresh_agent_ca) */
-		if ((r = attest_host_renew_finish(p->d->state, a.host_ca, a.host_ca_len)) != ATTEST_OK ||
-		    (r = refresh_identity(p->d)) != ATTEST_OK) {
+		if ((r = attest_host_renew_finish(p->host->state, a.host_ca, a.host_ca_len)) != ATTEST_OK ||
+		    (r = attestd_host_refresh(p->host)) != ATTEST_OK) {
 			attestd_log("push: renewed host CA certificate refused: %s [%s]: %s",
 				    attest_strerror(r), attest_errname(r), attest_errdetail());
 		} else {
@@ -433,30 +421,22 @@ static void quote_done(struct attestd_push *p, struct job *j)
 
 /* ---------- inventory ---------- */
 
-static int host_sign(void *arg, const uint8_t digest[32], TPMT_SIGNATURE *sig)
-{
-	struct attestd *d = arg;
-
-	return attest_tpm_sign(d->tpm, &d->hostkey, NULL, digest, sig);
-}
-
 static int build_report(struct attestd_push *p, time_t now, char **body, size_t *len)
 {
-	struct attestd *d = p->d;
+	struct attestd_host *h = p->host;
+	const struct registry *reg = p->reg;
 	struct attest_report_agent *v = NULL;
-	struct attest_signer s = { host_sign, d, NULL };
+	struct attest_signer s = { attestd_host_sign, h, NULL };
 	char *report = NULL;
 	size_t rlen = 0;
 	int r;
 
-	if ((r = refresh_identity(d)) != ATTEST_OK)
+	if ((r = attestd_host_refresh(h)) != ATTEST_OK || (r = attestd_host_tpm(h)) != ATTEST_OK)
 		return r;
-	if (d->tpm == NULL && tpm_reconnect(d) != ATTEST_OK)
-		return tpm_unreachable();
-	if (d->reg.n > 0 && (v = calloc(d->reg.n, sizeof(*v))) == NULL)
+	if (reg->n > 0 && (v = calloc(reg->n, sizeof(*v))) == NULL)
 		return attest_fail(ATTEST_E_NOMEM, "report");
-	for (size_t i = 0; i < d->reg.n; i++) {
-		const struct agent *a = d->reg.agents[i];
+	for (size_t i = 0; i < reg->n; i++) {
+		const struct agent *a = reg->agents[i];
 
 		v[i].id = a->id;
 		v[i].uuid = a->uuid;
@@ -470,10 +450,10 @@ static int build_report(struct attestd_push *p, time_t now, char **body, size_t 
 		v[i].delegate_depth = a->delegate_depth;
 		v[i].revoked = a->revoked;
 	}
-	s.pub = d->hostkey_pub;
-	if ((r = attest_agent_report_build(d->host, (uint64_t)now, v, d->reg.n, &report, &rlen)) ==
+	s.pub = h->key_pub;
+	if ((r = attest_agent_report_build(h->name, (uint64_t)now, v, reg->n, &report, &rlen)) ==
 	    ATTEST_OK)
-		r = attest_agent_report_sign(report, rlen, &s, d->host_ca, body, len);
+		r = attest_agent_report_sign(report, rlen, &s, h->ca, body, len);
 	free(report);
 	free(v);
 	return r;
@@ -530,7 +510,7 @@ static void report_done(struct attestd_push *p, struct job *j)
 	}
 	p->report_fails = 0;
 	p->inv_sent_gen = p->inv_job_gen;
-	attestd_log("report: %zu agents reported", p->d->reg.n);
+	attestd_log("report: %zu agents reported", p->reg->n);
 	if (p->inv_sent_gen != p->inv_gen)
 		report_next(p, 0);
 }
@@ -602,7 +582,7 @@ static void pushed_save(struct attestd_push *p)
 	attest_hex(p->acked_log, sizeof(p->acked_log), idhex);
 	n = snprintf(buf, sizeof(buf), "%s %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", idhex,
 		     p->acked_counter, p->acked_size, p->handled_counter);
-	snprintf(path, sizeof(path), "%s/" PUSHED_FILE, p->d->state);
+	snprintf(path, sizeof(path), "%s/" PUSHED_FILE, p->host->state);
 	if (n <= 0 || (size_t)n >= sizeof(buf) ||
 	    attest_file_write_atomic(path, buf, (size_t)n, 0600) != ATTEST_OK)
 		attestd_log("push: %s not written (checkpoints may be sent twice after a restart; "
@@ -617,7 +597,7 @@ static int pushed_load(struct attestd_push *p)
 	size_t len = 0;
 	int r;
 
-	snprintf(path, sizeof(path), "%s/" PUSHED_FILE, p->d->state);
+	snprintf(path, sizeof(path), "%s/" PUSHED_FILE, p->host->state);
 	if ((r = attest_file_read(path, 4096, &buf, &len)) != ATTEST_OK)
 		return r;
 	if (sscanf((const char *)buf, "%33s %llu %llu %llu", idhex, &a, &sz, &h) != 4 ||
@@ -699,7 +679,7 @@ static int add_consistency(struct attestd_push *p, const struct attest_audit_ckp
 	    p->acked_counter < c->counter) {
 		size1 = p->acked_size;
 	} else {
-		if ((r = attest_audit_checkpoints(p->d->audit_dir, &cks, &n)) != ATTEST_OK)
+		if ((r = attest_audit_checkpoints(p->log->dir, &cks, &n)) != ATTEST_OK)
 			return r;
 		for (size_t i = 0; i < n; i++)
 			if (cks[i].counter + 1 == c->counter &&
@@ -709,7 +689,7 @@ static int add_consistency(struct attestd_push *p, const struct attest_audit_ckp
 	}
 	if (size1 == 0 || size1 >= c->size)
 		return ATTEST_OK; /* first of its log, or the same tree */
-	if ((r = attest_audit_leaves(p->d->audit_dir, &leaves, &nleaves)) != ATTEST_OK)
+	if ((r = attest_audit_leaves(p->log->dir, &leaves, &nleaves)) != ATTEST_OK)
 		return r;
 	if (nleaves < c->size) {
 		free(leaves);
@@ -746,7 +726,7 @@ static int ckpt_body(struct attestd_push *p, const struct attest_audit_ckpt *c, 
 	if ((r = attest_audit_ckpt_to_json(c, &text, &len)) == ATTEST_OK &&
 	    (o = cJSON_CreateObject()) == NULL)
 		r = attest_fail(ATTEST_E_NOMEM, "checkpoint body");
-	if (r == ATTEST_OK && (r = attest_json_add_str(o, "host", p->d->host)) == ATTEST_OK &&
+	if (r == ATTEST_OK && (r = attest_json_add_str(o, "host", p->host->name)) == ATTEST_OK &&
 	    (r = attest_json_add_str(o, "checkpoint", text)) == ATTEST_OK &&
 	    (r = add_consistency(p, c, o)) == ATTEST_OK)
 		r = attest_json_print(o, body, &len);
@@ -790,12 +770,12 @@ void attestd_push_resume(struct attestd_push *p)
 	size_t n = 0, queued = 0;
 	int r;
 
-	if (p == NULL || p->d->audit == NULL)
+	if (p == NULL || p->log->audit == NULL)
 		return;
 	r = pushed_load(p);
 	if (r != ATTEST_OK && r != ATTEST_E_NOT_FOUND)
 		attestd_log("push: %s; sending the last checkpoint only", attest_errdetail());
-	if ((r = attest_audit_checkpoints(p->d->audit_dir, &cks, &n)) != ATTEST_OK) {
+	if ((r = attest_audit_checkpoints(p->log->dir, &cks, &n)) != ATTEST_OK) {
 		attestd_log("push: stored checkpoints unreadable: %s", attest_errdetail());
 		return;
 	}
@@ -893,7 +873,8 @@ cJSON *attestd_push_demand(struct attestd_push *p, const struct attestd_peer *pe
 	return NULL;
 }
 
-int attestd_push_start(struct event_base *base, struct attestd *d,
+int attestd_push_start(struct event_base *base, struct attestd_host *h,
+		       struct attestd_auditlog *log, const struct registry *reg,
 		       const struct attestd_push_config *cfg, struct attestd_push **out)
 {
 	struct attestd_push *p = NULL;
@@ -914,7 +895,9 @@ int attestd_push_start(struct event_base *base, struct attestd *d,
 		return attest_fail(ATTEST_E_INVALID_ARG, "path too long");
 	}
 	snprintf(p->url, sizeof(p->url), "%s", cfg->url);
-	p->d = d;
+	p->host = h;
+	p->log = log;
+	p->reg = reg;
 	p->base = base;
 	p->interval = cfg->interval;
 	p->pcr_mask = cfg->pcr_mask;

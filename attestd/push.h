@@ -19,8 +19,10 @@
 #include "server.h"
 
 struct event_base;
-struct attestd;
+struct attestd_auditlog;
+struct attestd_host;
 struct attestd_push;
+struct registry;
 
 struct attestd_push_config {
 	const char *url;      /* https://host:port of the verifier */
@@ -31,8 +33,11 @@ struct attestd_push_config {
 	long timeout_ms;      /* per HTTPS request */
 };
 
-/* Start the worker and schedule the first quote and inventory report now. */
-int attestd_push_start(struct event_base *base, struct attestd *d,
+/* Start the worker and schedule the first quote and inventory report now:
+ * quotes and signed reports with h's TPM, verdicts recorded in log, the
+ * agents of reg reported. */
+int attestd_push_start(struct event_base *base, struct attestd_host *h,
+		       struct attestd_auditlog *log, const struct registry *reg,
 		       const struct attestd_push_config *cfg, struct attestd_push **out);
 /* Answer any waiting admin client, stop the worker (waits for a request in
  * flight, at most timeout_ms) and free. NULL is fine. */

@@ -1,38 +1,25 @@
 /* register.c - agent registration, revocation, list and show (admin socket, root only; docs/agents.md). */
+
 #include <errno.h>
-#include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 #include <sys/stat.h>
 
-#include <openssl/bio.h>
-#include <openssl/crypto.h>
 #include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
 #include <openssl/rand.h>
-#include <openssl/x509.h>
-#include <openssl/x509v3.h>
 
 #include <tss2/tss2_mu.h>
 
-#include "auditlog.h"
-#include "daemon.h"
-#include "enrol/enrol.h"
 #include "core/err.h"
-#include "core/fileio.h"
 #include "core/json.h"
 #include "log.h"
-#include "tpm/tpmjson.h"
+#include "register.h"
+#include "request.h"
+#include "signers.h"
 #include "tpm/tpmpolicy.h"
-#include "tpm/tpmsw.h"
-#include "x509/x509.h"
 #include "x509/x509agent.h"
-
-#include "ops.h"
 
 /* ---------- registration ---------- */
 
@@ -93,7 +80,7 @@ int do_register(struct attestd *d, const cJSON *req, cJSON *reply)
 	TPM2B_ATTEST cinfo;
 	TPMT_SIGNATURE csig;
 	uint8_t zero[32] = { 0 }, qual[32];
-	char *pem = NULL, joined[SCOPES_MAX + 1];
+	char *pem = NULL, joined[ATTEST_SCOPES_MAX + 1];
 	int r, ok_tier = 0;
 
 	if ((r = attest_json_only(req, keys)) != ATTEST_OK ||
@@ -153,8 +140,8 @@ int do_register(struct attestd *d, const cJSON *req, cJSON *reply)
 	     (r = measure_path(d, script, a->script, sizeof(a->script), a->script_sha256)) != ATTEST_OK))
 		goto out;
 	uuid_v4(a->uuid);
-	if ((size_t)snprintf(a->id, sizeof(a->id), "spiffe://%s/host/%s/agent/%s", d->trust_domain,
-			     d->host, name) >= sizeof(a->id)) {
+	if ((size_t)snprintf(a->id, sizeof(a->id), "spiffe://%s/host/%s/agent/%s", d->host.trust_domain,
+			     d->host.name, name) >= sizeof(a->id)) {
 		r = attest_fail(ATTEST_E_INVALID_ARG, "agent ID too long");
 		goto out;
 	}
@@ -178,7 +165,7 @@ int do_register(struct attestd *d, const cJSON *req, cJSON *reply)
 			r = attest_fail_ossl(ATTEST_E_CRYPTO, "RAND_bytes");
 			goto out;
 		}
-		if ((r = attest_tpm_create_signkey(d->tpm, &policy, &a->auth, &a->key, &cr)) != ATTEST_OK)
+		if ((r = attest_tpm_create_signkey(d->host.tpm, &policy, &a->auth, &a->key, &cr)) != ATTEST_OK)
 			goto out;
 	}
 	/* The TPM recorded the policy we computed offline from the measurement. */
@@ -204,7 +191,7 @@ int do_register(struct attestd *d, const cJSON *req, cJSON *reply)
 			goto out;
 		}
 	}
-	if ((r = attest_tpm_certify_creation(d->tpm, &a->key, &cr, qual, sizeof(qual), &cinfo,
+	if ((r = attest_tpm_certify_creation(d->host.tpm, &a->key, &cr, qual, sizeof(qual), &cinfo,
 					     &csig)) != ATTEST_OK)
 		goto out;
 	if (Tss2_MU_TPMT_SIGNATURE_Marshal(&csig, a->creation_sig, sizeof(a->creation_sig),
@@ -214,16 +201,16 @@ int do_register(struct attestd *d, const cJSON *req, cJSON *reply)
 	}
 	memcpy(a->creation, cinfo.attestationData, cinfo.size);
 	a->creation_len = cinfo.size;
-	if ((r = issue_agent_ca(d, a)) != ATTEST_OK)
+	if ((r = issue_agent_ca(&d->host, a)) != ATTEST_OK)
 		goto out;
 	a->score = agent_risk_score(a);
 	/* Audited before the commit point (no registration without its
 	 * record); a commit that then fails gets an error record too. */
-	if ((r = attestd_audit_agent(d, "register", a, "ok", ATTEST_OK)) != ATTEST_OK)
+	if ((r = attestd_audit_agent(&d->log, "register", a, "ok", ATTEST_OK)) != ATTEST_OK)
 		goto out;
 	/* Commit point: the record is renamed into place. */
 	if ((r = registry_save(&d->reg, a)) != ATTEST_OK || (r = registry_add(&d->reg, a)) != ATTEST_OK) {
-		if (attestd_audit_agent(d, "register", a, "error", r) != ATTEST_OK)
+		if (attestd_audit_agent(&d->log, "register", a, "error", r) != ATTEST_OK)
 			attestd_log("audit: %s", attest_errdetail());
 		goto out;
 	}
@@ -252,12 +239,12 @@ int do_revoke(struct attestd *d, const cJSON *req, cJSON *reply)
 		return r;
 	if ((a = registry_find(&d->reg, name)) == NULL)
 		return attest_fail(ATTEST_E_AGENT_UNKNOWN, "no agent \"%s\"", name);
-	if ((r = attestd_audit_agent(d, "revoke", a, "ok", ATTEST_OK)) != ATTEST_OK)
+	if ((r = attestd_audit_agent(&d->log, "revoke", a, "ok", ATTEST_OK)) != ATTEST_OK)
 		return r;
 	a->revoked = 1;
 	if ((r = registry_save(&d->reg, a)) != ATTEST_OK) {
 		a->revoked = 0;
-		if (attestd_audit_agent(d, "revoke", a, "error", r) != ATTEST_OK)
+		if (attestd_audit_agent(&d->log, "revoke", a, "error", r) != ATTEST_OK)
 			attestd_log("audit: %s", attest_errdetail());
 		return r;
 	}
@@ -288,12 +275,12 @@ int do_remove(struct attestd *d, const cJSON *req, cJSON *reply)
 		return attest_fail(ATTEST_E_AGENT_UNKNOWN, "no agent \"%s\"", name);
 	if (!a->revoked)
 		return attest_fail(ATTEST_E_STATE, "agent %s is not revoked: revoke it first", name);
-	if ((r = attestd_audit_agent(d, "remove", a, "ok", ATTEST_OK)) != ATTEST_OK)
+	if ((r = attestd_audit_agent(&d->log, "remove", a, "ok", ATTEST_OK)) != ATTEST_OK)
 		return r;
-	if (d->pcr_holder == a)
-		d->pcr_holder = NULL;
+	if (d->host.pcr_holder == a)
+		d->host.pcr_holder = NULL;
 	if ((r = registry_remove(&d->reg, a)) != ATTEST_OK) {
-		if (attestd_audit_agent(d, "remove", a, "error", r) != ATTEST_OK)
+		if (attestd_audit_agent(&d->log, "remove", a, "error", r) != ATTEST_OK)
 			attestd_log("audit: %s", attest_errdetail());
 		return r;
 	}

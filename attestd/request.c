@@ -1,37 +1,13 @@
 /* request.c - typed fields of requests, on top of libattest/core/json.h. */
-#include <errno.h>
-#include <limits.h>
-#include <stdio.h>
-#include <stdlib.h>
+
+
+
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
-#include <sys/stat.h>
 
-#include <openssl/bio.h>
-#include <openssl/crypto.h>
-#include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/rand.h>
-#include <openssl/x509.h>
-#include <openssl/x509v3.h>
-
-#include <tss2/tss2_mu.h>
-
-#include "daemon.h"
-#include "enrol/enrol.h"
+#include "request.h"
 #include "core/err.h"
-#include "core/fileio.h"
 #include "core/json.h"
-#include "log.h"
-#include "tpm/tpmjson.h"
-#include "tpm/tpmpolicy.h"
-#include "tpm/tpmsw.h"
 #include "x509/x509.h"
-#include "x509/x509agent.h"
-
-#include "ops.h"
 
 /* ---------- request parsing helpers ---------- */
 

@@ -68,7 +68,6 @@ struct conn {
 	uint8_t *body;
 	size_t body_len, body_got;
 	int pidfd;     /* the connecting process (SO_PEERPIDFD), never a peer's fd */
-	int passed_fd; /* a pidfd of the peer's parent that attestd opened ("parent") */
 	pid_t writer; /* pid that wrote the last chunk (SCM_CREDENTIALS) */
 	uint64_t start_time; /* of the peer pid when it connected */
 	int closing; /* close once the output is flushed */
@@ -190,8 +189,6 @@ static void conn_free(struct conn *c)
 		event_free(c->timer);
 	if (c->out != NULL)
 		evbuffer_free(c->out);
-	if (c->passed_fd >= 0)
-		close(c->passed_fd); /* a pidfd we opened: closing it cannot block */
 	if (c->pidfd >= 0)
 		close(c->pidfd); /* ours too (SO_PEERPIDFD or pidfd_open) */
 	if (c->fd >= 0)
@@ -317,52 +314,32 @@ int attestd_peer_alive(const struct attestd_peer *peer)
 	return ATTEST_OK;
 }
 
-/* "parent": true (issue only): the request is for the peer's parent (a
- * helper such as attestctl cert asking for the agent that started it).
- * attestd opens the parent's pidfd itself: the peer is pinned by its own
- * pidfd, and its PPid read again after pidfd_open() is unchanged, so the
- * parent did not exit in between (a process whose parent exits is
- * reparented at once) and the pidfd names the real parent. */
-static int take_parent(struct conn *c, cJSON *req)
+int attestd_peer_parent(const struct attestd_peer *peer, int *fd_out)
 {
-	cJSON *op = cJSON_GetObjectItemCaseSensitive(req, "op");
-	cJSON *parent = cJSON_GetObjectItemCaseSensitive(req, "parent");
-	struct attestd_peer self = { .pid = c->cred.pid, .pidfd = c->pidfd };
 	struct attest_proc_info before, after;
 	int fd, r;
 
-	if (parent == NULL || !cJSON_IsString(op) || strcmp(op->valuestring, "issue") != 0)
-		return ATTEST_OK; /* the handler refuses "parent" on other ops */
-	if (!cJSON_IsBool(parent))
-		return attest_fail(ATTEST_E_PARSE, "\"parent\" must be true or false");
-	if (cJSON_IsFalse(parent)) {
-		cJSON_DeleteItemFromObjectCaseSensitive(req, "parent");
-		return ATTEST_OK;
-	}
-	if ((r = attestd_peer_alive(&self)) != ATTEST_OK ||
-	    (r = attest_proc_inspect(c->cred.pid, &before)) != ATTEST_OK)
+	*fd_out = -1;
+	if ((r = attestd_peer_alive(peer)) != ATTEST_OK ||
+	    (r = attest_proc_inspect(peer->pid, &before)) != ATTEST_OK)
 		return r;
 	if (before.ppid <= 1)
-		return attest_fail(ATTEST_E_DENIED, "pid %d has no parent to ask for",
-				   (int)c->cred.pid);
+		return attest_fail(ATTEST_E_DENIED, "pid %d has no parent to ask for", (int)peer->pid);
 	fd = (int)syscall(SYS_pidfd_open, before.ppid, 0);
 	if (fd < 0)
 		return attest_fail(errno == ESRCH ? ATTEST_E_PROC_CHANGED : ATTEST_E_IO,
 				   "pidfd_open(parent %d): %s", (int)before.ppid, strerror(errno));
-	if ((r = attestd_peer_alive(&self)) != ATTEST_OK ||
-	    (r = attest_proc_inspect(c->cred.pid, &after)) != ATTEST_OK) {
+	if ((r = attestd_peer_alive(peer)) != ATTEST_OK ||
+	    (r = attest_proc_inspect(peer->pid, &after)) != ATTEST_OK) {
 		close(fd);
 		return r;
 	}
 	if (after.ppid != before.ppid) {
 		close(fd);
 		return attest_fail(ATTEST_E_PROC_CHANGED, "the parent of pid %d exited during the "
-				   "request", (int)c->cred.pid);
+				   "request", (int)peer->pid);
 	}
-	if (c->passed_fd >= 0)
-		close(c->passed_fd);
-	c->passed_fd = fd;
-	cJSON_DeleteItemFromObjectCaseSensitive(req, "parent");
+	*fd_out = fd;
 	return ATTEST_OK;
 }
 
@@ -381,25 +358,13 @@ static void dispatch(struct conn *c)
 		return;
 	}
 	attest_errclear();
-	if ((r = take_parent(c, req)) != ATTEST_OK) {
-		char why[300];
-
-		snprintf(why, sizeof(why), "%s", attest_errdetail());
-		cJSON_Delete(req);
-		send_reply(c, error_with_detail(r, why));
-		return;
-	}
 	peer = (struct attestd_peer){ c->cred.pid, c->cred.uid, c->cred.gid, c->admin,
-				      c->passed_fd, c->start_time, c, c->pidfd };
+				      c->start_time, c, c->pidfd, c->fd };
 	/* One request in flight: read nothing more until this reply is out, so
 	 * a client that never reads cannot pile up replies in our memory. */
 	event_del(c->rev);
 	reply = c->srv->cfg.handler(c->srv->cfg.handler_ctx, &peer, req);
 	cJSON_Delete(req);
-	if (c->passed_fd >= 0) {
-		close(c->passed_fd);
-		c->passed_fd = -1;
-	}
 	if (reply == NULL && c->pending != NULL) {
 		/* answered later (attestd_pending_reply); no deadline meanwhile */
 		evtimer_del(c->timer);
@@ -445,7 +410,7 @@ static void on_commit(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	attest_errclear();
-	ok = s->cfg.commit(s->cfg.handler_ctx) == ATTEST_OK;
+	ok = s->cfg.commit(s->cfg.gate_ctx) == ATTEST_OK;
 	if (!ok)
 		attestd_log("audit: commit failed, %zu replies become ATTEST_E_IO: %s", n,
 			    attest_errdetail());
@@ -471,7 +436,7 @@ static void send_reply(struct conn *c, cJSON *reply)
 	struct attestd_server *s = c->srv;
 	struct attestd_pending *p;
 
-	if (s->cfg.unsynced == NULL || !s->cfg.unsynced(s->cfg.handler_ctx)) {
+	if (s->cfg.unsynced == NULL || !s->cfg.unsynced(s->cfg.gate_ctx)) {
 		send_reply_now(c, reply);
 		return;
 	}
@@ -487,7 +452,7 @@ static void send_reply(struct conn *c, cJSON *reply)
 	}
 	/* cannot hold it (out of memory): commit now */
 	attest_errclear();
-	if (s->cfg.commit(s->cfg.handler_ctx) != ATTEST_OK) {
+	if (s->cfg.commit(s->cfg.gate_ctx) != ATTEST_OK) {
 		attestd_log("audit: commit failed, a reply becomes ATTEST_E_IO: %s", attest_errdetail());
 		reply = not_durable(reply);
 	}
@@ -795,6 +760,51 @@ static const char *over_quota(struct attestd_server *s, const struct ucred *cred
 	return why;
 }
 
+int attestd_peer_of(int fd, int peerpidfd, struct attestd_peer *peer)
+{
+	struct ucred cred;
+	socklen_t cl = sizeof(cred), pl = sizeof(int);
+	struct attest_proc_pin pin;
+	int r = ATTEST_OK;
+
+	memset(peer, 0, sizeof(*peer));
+	peer->pidfd = -1;
+	peer->fd = fd;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) != 0 || cred.pid <= 0)
+		return attest_fail(ATTEST_E_IO, "no peer credentials: %s", strerror(errno));
+	peer->pid = cred.pid;
+	peer->uid = cred.uid;
+	peer->gid = cred.gid;
+	/* The connecting process, pinned: SO_PEERPIDFD names the process that
+	 * called connect() (whatever its pid number names later); before
+	 * Linux 6.5, a pidfd of the pid as of now. */
+	if (!peerpidfd || getsockopt(fd, SOL_SOCKET, ATTESTD_SO_PEERPIDFD, &peer->pidfd, &pl) != 0) {
+		int e = errno;
+
+		peer->pidfd = -1;
+		if (peerpidfd && e == ESRCH)
+			r = attest_fail(ATTEST_E_PROC_CHANGED, "the process that connected (pid %d) "
+					"has exited", (int)cred.pid);
+		else if (peerpidfd)
+			r = attest_fail(ATTEST_E_IO, "SO_PEERPIDFD: %s", strerror(e));
+		else if ((peer->pidfd = (int)syscall(SYS_pidfd_open, cred.pid, 0)) < 0)
+			r = attest_fail(errno == ESRCH ? ATTEST_E_PROC_CHANGED : ATTEST_E_IO,
+					"pidfd_open(%d): %s", (int)cred.pid, strerror(errno));
+	}
+	if (r == ATTEST_OK)
+		r = attestd_peer_alive(peer);
+	if (r == ATTEST_OK)
+		r = attest_proc_pin(cred.pid, &pin);
+	if (r != ATTEST_OK) {
+		if (peer->pidfd >= 0)
+			close(peer->pidfd);
+		peer->pidfd = -1;
+		return r;
+	}
+	peer->start_time = pin.start_time;
+	return ATTEST_OK;
+}
+
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		      int salen, void *arg)
 {
@@ -843,7 +853,6 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	c->srv = s;
 	c->fd = fd;
 	c->cred = cred;
-	c->passed_fd = -1;
 	c->pidfd = -1;
 	c->admin = admin;
 	c->next = s->conns;
@@ -851,34 +860,11 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		s->conns->prev = c;
 	s->conns = c;
 	{
-		/* The connecting process, pinned: SO_PEERPIDFD names the process
-		 * that called connect() (whatever its pid number names later);
-		 * before Linux 6.5, a pidfd of the pid as of accept(). */
-		socklen_t pl = sizeof(c->pidfd);
-		int r = ATTEST_OK;
-		struct attestd_peer self = { .pid = cred.pid };
-		struct attest_proc_pin pin;
+		struct attestd_peer self;
+		int r;
 
 		attest_errclear();
-		if (!s->peerpidfd || getsockopt(fd, SOL_SOCKET, ATTESTD_SO_PEERPIDFD, &c->pidfd, &pl) != 0) {
-			int e = errno;
-
-			c->pidfd = -1;
-			if (s->peerpidfd && e == ESRCH)
-				r = attest_fail(ATTEST_E_PROC_CHANGED, "the process that connected (pid %d) "
-						"has exited", (int)cred.pid);
-			else if (s->peerpidfd)
-				r = attest_fail(ATTEST_E_IO, "SO_PEERPIDFD: %s", strerror(e));
-			else if ((c->pidfd = (int)syscall(SYS_pidfd_open, cred.pid, 0)) < 0)
-				r = attest_fail(errno == ESRCH ? ATTEST_E_PROC_CHANGED : ATTEST_E_IO,
-						"pidfd_open(%d): %s", (int)cred.pid, strerror(errno));
-		}
-		self.pidfd = c->pidfd;
-		if (r == ATTEST_OK)
-			r = attestd_peer_alive(&self);
-		if (r == ATTEST_OK)
-			r = attest_proc_pin(cred.pid, &pin);
-		if (r != ATTEST_OK) {
+		if ((r = attestd_peer_of(fd, s->peerpidfd, &self)) != ATTEST_OK) {
 			/* say what happened: an exited peer and a descriptor limit
 			 * are different things */
 			char key[64], why[300];
@@ -894,7 +880,8 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 			refuse_and_close(s, fd, r, why);
 			return;
 		}
-		c->start_time = pin.start_time;
+		c->pidfd = self.pidfd;
+		c->start_time = self.start_time;
 	}
 	{
 		int one = 1;

@@ -22,12 +22,20 @@ struct attestd_peer {
 	pid_t pid;
 	uid_t uid;
 	gid_t gid;
-	int admin;     /* arrived on the admin socket */
-	int passed_fd; /* the peer's parent ("parent": true), or -1 (owned by the server) */
+	int admin;           /* arrived on the admin socket */
 	uint64_t start_time; /* the peer's start time when it connected */
-	void *conn;          /* the server's connection (attestd_defer) */
+	void *conn;          /* the server's connection (attestd_defer), or NULL */
 	int pidfd;           /* the process that connected (owned by the server) */
+	int fd;              /* the connection (owned by the server) */
 };
+
+/* "parent": true: the request is for the peer's parent (a helper such as
+ * attestctl cert asking for the agent that started it). attestd opens the
+ * parent's pidfd itself (*fd, the caller closes it): the peer is pinned by
+ * its own pidfd, and its PPid read again after pidfd_open() is unchanged,
+ * so the parent did not exit in between (a process whose parent exits is
+ * reparented at once) and the pidfd names the real parent. */
+int attestd_peer_parent(const struct attestd_peer *peer, int *fd) __attribute__((warn_unused_result));
 
 /* ATTEST_OK while the process that connected is alive (its pidfd, taken
  * from the kernel at connect: SO_PEERPIDFD), else ATTEST_E_PROC_CHANGED: a
@@ -35,6 +43,12 @@ struct attestd_peer {
  * place. Measurement checks it before and after measuring, and issuance
  * after signing. */
 int attestd_peer_alive(const struct attestd_peer *peer) __attribute__((warn_unused_result));
+
+/* The peer of a connected Unix socket fd, pinned: SO_PEERCRED, its pidfd
+ * (SO_PEERPIDFD when peerpidfd, else pidfd_open; peer->pidfd, the caller
+ * closes it), alive, and its start time. peer->admin and conn are 0. */
+int attestd_peer_of(int fd, int peerpidfd, struct attestd_peer *peer)
+	__attribute__((warn_unused_result));
 
 /* The pid a pidfd names, from /proc/self/fdinfo (reading it never blocks
  * on the file it describes): -1 once the process has exited, 0 when fdinfo
@@ -54,12 +68,13 @@ struct attestd_server_config {
 	attestd_handler_fn handler;
 	void *handler_ctx;
 	/* Durability gate (the audit log, docs/audit.md "attestd"): when
-	 * unsynced(handler_ctx) is true as a reply is about to go out, the
-	 * reply is held; once per loop turn commit(handler_ctx) runs and the
+	 * unsynced(gate_ctx) is true as a reply is about to go out, the
+	 * reply is held; once per loop turn commit(gate_ctx) runs and the
 	 * held replies go out, or, if it failed, each is replaced by an
 	 * ATTEST_E_IO refusal (fail closed). NULL: no gate. */
 	int (*unsynced)(void *ctx);
 	int (*commit)(void *ctx);
+	void *gate_ctx;
 };
 
 int attestd_server_start(struct event_base *base, const struct attestd_server_config *cfg,

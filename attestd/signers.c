@@ -1,58 +1,30 @@
 /* signers.c - the TPM keys that sign: the host key (agent CAs) and agent keys under their PCR 23 + auth policy; agent CA certificates. */
-#include <errno.h>
-#include <limits.h>
-#include <stdio.h>
-#include <stdlib.h>
+
+#include <stdint.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
-#include <sys/stat.h>
 
-#include <openssl/bio.h>
-#include <openssl/crypto.h>
-#include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/rand.h>
-#include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-#include <tss2/tss2_mu.h>
 
-#include "daemon.h"
-#include "enrol/enrol.h"
-#include "core/err.h"
-#include "core/fileio.h"
-#include "core/json.h"
 #include "log.h"
-#include "tpm/tpmjson.h"
-#include "tpm/tpmpolicy.h"
+#include "signers.h"
 #include "tpm/tpmsw.h"
-#include "x509/x509.h"
 #include "x509/x509agent.h"
-
-#include "ops.h"
 
 /* ---------- signers ---------- */
 
-static int host_sign(void *arg, const uint8_t digest[32], TPMT_SIGNATURE *sig)
-{
-	struct attestd *d = arg;
-
-	return attest_tpm_sign(d->tpm, &d->hostkey, NULL, digest, sig);
-}
-
 /* Put the agent's value in PCR 23 (reset + extend) unless it is there. */
-static int load_pcr(struct attestd *d, const struct agent *a)
+static int load_pcr(struct attestd_host *h, const struct agent *a)
 {
 	int r;
 
-	if ((r = attest_tpm_pcr_reset(d->tpm, AGENT_PCR)) != ATTEST_OK ||
-	    (r = attest_tpm_pcr_extend(d->tpm, AGENT_PCR, a->measurement)) != ATTEST_OK) {
-		d->pcr_holder = NULL;
+	if ((r = attest_tpm_pcr_reset(h->tpm, AGENT_PCR)) != ATTEST_OK ||
+	    (r = attest_tpm_pcr_extend(h->tpm, AGENT_PCR, a->measurement)) != ATTEST_OK) {
+		h->pcr_holder = NULL;
 		return r;
 	}
-	d->pcr_holder = a;
+	h->pcr_holder = a;
 	return ATTEST_OK;
 }
 
@@ -63,17 +35,17 @@ int agent_sign(void *arg, const uint8_t digest[32], TPMT_SIGNATURE *sig)
 	struct agent_signer_ctx *c = arg;
 	int r, loaded = 0;
 
-	if (c->d->pcr_holder != c->a) {
-		if ((r = load_pcr(c->d, c->a)) != ATTEST_OK)
+	if (c->h->pcr_holder != c->a) {
+		if ((r = load_pcr(c->h, c->a)) != ATTEST_OK)
 			return r;
 		loaded = 1;
 	}
-	r = attest_tpm_sign_policy(c->d->tpm, &c->a->key, &c->a->auth, AGENT_PCR_MASK, digest, sig);
+	r = attest_tpm_sign_policy(c->h->tpm, &c->a->key, &c->a->auth, AGENT_PCR_MASK, digest, sig);
 	if (r == ATTEST_E_TPM_AUTH && !loaded) {
 		/* someone else moved PCR 23: load ours once more */
-		if ((r = load_pcr(c->d, c->a)) != ATTEST_OK)
+		if ((r = load_pcr(c->h, c->a)) != ATTEST_OK)
 			return r;
-		r = attest_tpm_sign_policy(c->d->tpm, &c->a->key, &c->a->auth, AGENT_PCR_MASK, digest,
+		r = attest_tpm_sign_policy(c->h->tpm, &c->a->key, &c->a->auth, AGENT_PCR_MASK, digest,
 					   sig);
 	}
 	return r;
@@ -81,11 +53,9 @@ int agent_sign(void *arg, const uint8_t digest[32], TPMT_SIGNATURE *sig)
 
 /* ---------- agent CA certificates ---------- */
 
-/* (Re-)issue a->agent_ca under the current host CA: <= 24 h and never past
- * the host CA's notAfter. A new agent CA invalidates the session issuer. */
-int issue_agent_ca(struct attestd *d, struct agent *a)
+int issue_agent_ca(struct attestd_host *h, struct agent *a)
 {
-	struct attest_signer hs = { host_sign, d, d->hostkey_pub };
+	struct attest_signer hs = { attestd_host_sign, h, h->key_pub };
 	struct attest_agent_ca_params p;
 	EVP_PKEY *agent_pub = NULL;
 	X509 *cert = NULL;
@@ -104,7 +74,7 @@ int issue_agent_ca(struct attestd *d, struct agent *a)
 	p.creation_sig = a->creation_sig;
 	p.creation_sig_len = a->creation_sig_len;
 	p.ttl = 24 * 3600;
-	r = attest_x509_make_agent_ca(d->host_ca, &p, &hs, &cert);
+	r = attest_x509_make_agent_ca(h->ca, &p, &hs, &cert);
 	EVP_PKEY_free(agent_pub);
 	if (r != ATTEST_OK)
 		return r;
@@ -117,27 +87,25 @@ int issue_agent_ca(struct attestd *d, struct agent *a)
 	return ATTEST_OK;
 }
 
-/* Pick up a renewed host identity (attestctl host renew rewrites
- * identity.json): compare its inode and mtime with what we loaded. */
-int fresh_agent_ca(struct attestd *d, struct agent *a, long ttl)
+int fresh_agent_ca(struct attestd_host *h, struct registry *reg, struct agent *a, long ttl)
 {
 	time_t until = time(NULL) + ttl;
 	int r;
 
-	if ((r = refresh_identity(d)) != ATTEST_OK)
+	if ((r = attestd_host_refresh(h)) != ATTEST_OK)
 		return r;
 	/* An agent CA can never outlive the host CA: ask only for what the host
 	 * CA allows, or every request near its end would re-issue. */
-	if (ASN1_TIME_cmp_time_t(X509_get0_notAfter(d->host_ca), until) < 0) {
+	if (ASN1_TIME_cmp_time_t(X509_get0_notAfter(h->ca), until) < 0) {
 		struct tm tm;
 
-		if (ASN1_TIME_to_tm(X509_get0_notAfter(d->host_ca), &tm) == 1)
+		if (ASN1_TIME_to_tm(X509_get0_notAfter(h->ca), &tm) == 1)
 			until = timegm(&tm) - 1;
 	}
-	if (X509_check_issued(d->host_ca, a->agent_ca) == X509_V_OK &&
+	if (X509_check_issued(h->ca, a->agent_ca) == X509_V_OK &&
 	    X509_cmp_time(X509_get0_notAfter(a->agent_ca), &until) > 0)
 		return ATTEST_OK;
-	if ((r = issue_agent_ca(d, a)) != ATTEST_OK || (r = registry_save(&d->reg, a)) != ATTEST_OK)
+	if ((r = issue_agent_ca(h, a)) != ATTEST_OK || (r = registry_save(reg, a)) != ATTEST_OK)
 		return r;
 	attestd_log("re-issued agent CA certificate of %s under the current host CA", a->name);
 	return ATTEST_OK;

@@ -110,7 +110,7 @@ static void test_records_and_verify(void)
 	make_agent_binary(&d, "alpha", NULL, bin, sizeof(bin));
 	register_agent(&d, "alpha", bin, uids);
 	reply = run_agent(NULL, bin, d.sock,
-			  "{\"op\":\"issue\",\"agent\":\"alpha\",\"scopes\":[\"ehr:read\"]}");
+			  "{\"op\":\"issue\",\"agent\":\"alpha\",\"scopes\":[\"ehr:read\",\"ehr:write\"]}");
 	leaf_sha256(reply, sha);
 	expect_cert(&d, reply, "alpha");
 	/* refused */
@@ -135,9 +135,12 @@ static void test_records_and_verify(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(o);
 	CU_ASSERT_STRING_EQUAL(field(o, "outcome"), "ok");
 	CU_ASSERT(strncmp(field(o, "source"), "uid=", 4) == 0);
+	/* one entry per scope of the leaf (the leaf joins them with spaces) */
+	CU_ASSERT_EQUAL_FATAL(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(o, "scopes")), 2);
 	CU_ASSERT_STRING_EQUAL(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(o, "scopes"), 0)->valuestring,
 			       "ehr:read");
-	CU_ASSERT_EQUAL(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(o, "scopes")), 1);
+	CU_ASSERT_STRING_EQUAL(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(o, "scopes"), 1)->valuestring,
+			       "ehr:write");
 	CU_ASSERT(strlen(field(cJSON_GetObjectItemCaseSensitive(o, "evidence"), "cert_serial")) > 0);
 	cJSON_Delete(recs);
 

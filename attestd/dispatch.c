@@ -1,0 +1,156 @@
+/* dispatch.c - see dispatch.h. */
+
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/err.h"
+#include "core/json.h"
+#include "dispatch.h"
+#include "issue.h"
+#include "log.h"
+#include "push.h"
+#include "register.h"
+#include "x509/x509.h"
+
+static cJSON *attestd_dispatch(void *arg, const struct attestd_peer *peer, const cJSON *req);
+
+static int do_stats(struct attestd *d, const cJSON *req, cJSON *reply)
+{
+	static const char *const keys[] = { "op", NULL };
+	uint64_t nun = 0, age = 0, records = d->log.audit != NULL ? attest_audit_size(d->log.audit) : 0;
+	int r;
+
+	attestd_audit_unanchored(&d->log, (uint64_t)time(NULL), &nun, &age);
+	if ((r = attest_json_only(req, keys)) != ATTEST_OK ||
+	    (r = attest_json_add_u64(reply, "tpm_commands", attest_tpm_command_count(d->host.tpm))) != ATTEST_OK ||
+	    (r = attest_json_add_u64(reply, "agents", d->reg.n)) != ATTEST_OK ||
+	    (r = attest_json_add_u64(reply, "audit_records", records)) != ATTEST_OK ||
+	    (r = attest_json_add_u64(reply, "audit_unanchored_records", nun)) != ATTEST_OK ||
+	    (r = attest_json_add_u64(reply, "audit_unanchored_age_s", age)) != ATTEST_OK ||
+	    (r = attest_json_add_u64(reply, "audit_max_unanchored_s", d->log.max_unanchored_s)) !=
+		    ATTEST_OK ||
+	    (r = attest_json_add_str(reply, "clock", d->clock.bad ? d->clock.why : "ok")) != ATTEST_OK)
+		return r;
+	return ATTEST_OK;
+}
+
+/* Before anything that makes a certificate (issue; register makes an
+ * agent CA): no certificate dated by a wall clock that jumped (clock.c),
+ * nor while audit records wait unanchored beyond the limit (auditlog.c). */
+static int issuance_allowed(struct attestd *d)
+{
+	int r;
+
+	if ((r = attestd_clock_ok(&d->clock, &d->host)) != ATTEST_OK)
+		return r;
+	return attestd_audit_anchored_ok(&d->log);
+}
+
+cJSON *attestd_handle(void *arg, const struct attestd_peer *peer, const cJSON *req)
+{
+	cJSON *reply = attestd_dispatch(arg, peer, req);
+	struct attestd *d = arg;
+	const cJSON *code = cJSON_GetObjectItemCaseSensitive(reply, "code");
+
+	/* a TPM failure may mean the TPM went away: reconnect now, so the
+	 * next request finds it (this one already has its answer) */
+	if (cJSON_IsNumber(code) && (int)code->valuedouble == ATTEST_E_TPM && attestd_host_reconnect(&d->host) != ATTEST_OK)
+		attestd_log("TPM still unreachable: %s", attest_errdetail());
+	/* say so when an authorization failure is the TPM's lockout */
+	if (cJSON_IsNumber(code) && (int)code->valuedouble == ATTEST_E_TPM_AUTH)
+		attestd_host_log_lockout(&d->host, 0);
+	return reply;
+}
+
+/* op for the audit record: a known one, else "request" */
+static const char *known_op(const char *op)
+{
+	static const char *const ops[] = { "issue", "register", "revoke", "remove", "list",
+					   "show", "stats", "attest", NULL };
+
+	for (size_t i = 0; op != NULL && ops[i] != NULL; i++)
+		if (strcmp(op, ops[i]) == 0)
+			return ops[i];
+	return "request";
+}
+
+static cJSON *attestd_dispatch(void *arg, const struct attestd_peer *peer, const cJSON *req)
+{
+	struct attestd *d = arg;
+	const char *op = NULL;
+	cJSON *reply = attestd_ok_reply();
+	int r;
+
+	attest_errclear();
+	if (reply == NULL)
+		return attestd_error_reply(ATTEST_E_NOMEM);
+	if ((r = attest_json_str(req, "op", 16, &op)) != ATTEST_OK)
+		goto out;
+	if ((r = attestd_host_tpm(&d->host)) != ATTEST_OK)
+		goto out;
+	if (strcmp(op, "issue") == 0) {
+		if ((r = issuance_allowed(d)) != ATTEST_OK)
+			goto out;
+		r = do_issue(d, peer, req, reply);
+		goto out;
+	}
+	if (strcmp(op, "register") != 0 && strcmp(op, "revoke") != 0 && strcmp(op, "list") != 0 &&
+	    strcmp(op, "show") != 0 && strcmp(op, "stats") != 0 && strcmp(op, "remove") != 0 &&
+	    strcmp(op, "attest") != 0) {
+		r = attest_fail(ATTEST_E_PARSE, "unknown op \"%.16s\"", op);
+		goto out;
+	}
+	if (!peer->admin || peer->uid != 0) {
+		r = attest_fail(ATTEST_E_DENIED, "%s is for root on the admin socket", op);
+		goto out;
+	}
+	if (strcmp(op, "attest") == 0) {
+		/* answered when the verifier has (push.c); NULL: deferred */
+		cJSON_Delete(reply);
+		return attestd_push_demand(d->push, peer, req);
+	}
+	if (strcmp(op, "register") == 0 && (r = issuance_allowed(d)) != ATTEST_OK)
+		goto out;
+	r = strcmp(op, "register") == 0 ? do_register(d, req, reply)
+	    : strcmp(op, "revoke") == 0 ? do_revoke(d, req, reply)
+	    : strcmp(op, "remove") == 0 ? do_remove(d, req, reply)
+	    : strcmp(op, "list") == 0	? do_list(d, req, reply)
+	    : strcmp(op, "stats") == 0	? do_stats(d, req, reply)
+					: do_show(d, req, reply);
+	if (r == ATTEST_OK && (strcmp(op, "register") == 0 || strcmp(op, "revoke") == 0 ||
+			       strcmp(op, "remove") == 0))
+		attestd_push_inventory_changed(d->push);
+out:
+	if (r != ATTEST_OK) {
+		const cJSON *agent = cJSON_GetObjectItemCaseSensitive(req, "agent");
+		/* log only names that passed validation: no control bytes in the log */
+		int named = cJSON_IsString(agent) && attest_valid_hostname(agent->valuestring);
+
+		const char *what = op && strcmp(op, "issue") == 0 ? "issue"
+				   : op && !named		  ? "request"
+				   : op				  ? op
+								  : "request";
+		char key[96];
+
+		/* a peer can repeat a refusal at will: aggregated (log.h); the
+		 * audit log keeps every one */
+		snprintf(key, sizeof(key), "refused uid=%u %.16s %s", (unsigned)peer->uid, what,
+			 attest_errname(r));
+		attestd_log_rl(key, "refused %s from pid=%d uid=%u%s%s: %s [%s]: %s", what,
+			       (int)peer->pid, (unsigned)peer->uid, named ? " agent=" : "",
+			       named ? agent->valuestring : "", attest_strerror(r), attest_errname(r),
+			       attest_errdetail());
+		attestd_audit_refusal(&d->log, peer, known_op(op), named ? agent->valuestring : NULL, r);
+		cJSON_Delete(reply);
+		/* The caller is a local, kernel-identified process: it is told
+		 * the same reason the log records (nothing in it is secret). */
+		reply = attestd_error_reply(r);
+		if (reply != NULL)
+			cJSON_AddStringToObject(reply, "detail", attest_errdetail());
+		return reply;
+	}
+	return reply;
+}
+
