@@ -17,7 +17,7 @@ SRV_PKGS := sqlite3
 PKGS     := $(LIB_PKGS) $(SRV_PKGS) cunit
 
 DEB_PKGS := build-essential pkg-config libtss2-dev libssl-dev libcjson-dev \
-	libcunit1-dev libevent-dev libcurl4-openssl-dev libsqlite3-dev \
+	libcunit1-dev libevent-dev libcurl4-openssl-dev libsqlite3-dev libseccomp-dev \
 	swtpm swtpm-tools tpm2-tools openssl curl xxd iproute2 procps python3 cppcheck
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
@@ -62,8 +62,9 @@ CLI_SRC       := cli/cli.c
 ATTESTD_SRC   := attestd/attestd.c attestd/server.c attestd/daemon.c attestd/request.c \
 	attestd/register.c attestd/caller.c attestd/signers.c attestd/issue.c attestd/registry.c \
 	attestd/log.c attestd/push.c attestd/auditlog.c attestd/closer.c \
-	attestd/nodump.c attestd/clock.c attestd/host.c attestd/dispatch.c attestd/mint.c attestd/monproto.c
+	attestd/nodump.c attestd/clock.c attestd/host.c attestd/dispatch.c attestd/mint.c attestd/mintwire.c attestd/monproto.c attestd/monitor.c attestd/front.c
 EVENT_LIBS     = $(shell pkg-config --libs libevent_core 2>/dev/null)
+SECCOMP_LIBS   = $(shell pkg-config --libs libseccomp 2>/dev/null)
 ATTESTCTL_SRC := attestd/attestctl.c attestd/attestctl_agent.c attestd/attestctl_host.c \
 	attestd/attestctl_audit.c $(CLI_SRC)
 PROVISION_SRC := $(sort $(wildcard provisioning/*.c)) $(CLI_SRC)
@@ -141,7 +142,7 @@ $(BUILD)/attest-provision: $(PROVISION_SRC:%.c=$(BUILD)/obj/%.o) $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_LIBS)
 
 $(BUILD)/attestd: $(ATTESTD_SRC:%.c=$(BUILD)/obj/%.o) $(LIB_A)
-	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(LIB_LIBS) $(EVENT_LIBS)
+	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(LIB_LIBS) $(EVENT_LIBS) $(SECCOMP_LIBS)
 
 $(BUILD)/attest-verifier: $(BUILD)/obj/$(VERIFIER_MAIN:.c=.o) $(VERIFIER_OBJ) $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_LIBS) $(SRV_LIBS)
@@ -189,7 +190,23 @@ $(FAULT_TCTI): $(BUILD)/obj/tests/tcti/attestfault.o $(BUILD)/obj/libattest/core
 	  $(shell pkg-config --libs tss2-tctildr 2>/dev/null)
 	ln -sf $(notdir $@) $(BUILD)/tcti/libtss2-tcti-attestfault.so
 
-test-bins: $(LIB_A) $(LIB_SO) $(LIBV_A) $(LIBV_SO) $(PC_FILES) $(BINS) $(TEST_BINS) $(AGENT_BINS) $(EXAMPLE_BINS) $(FAULT_TCTI)
+# test_privsep: a compromised front speaking the monitor protocol, and an
+# attestd whose front has a deliberate bad path (a syscall outside its filter)
+PRIVSEP_BINS := $(BUILD)/tests/evil_front $(BUILD)/tests/attestd-hooks
+$(BUILD)/obj/tests/privsep/%.o: CFLAGS += -Iattestd
+$(BUILD)/tests/evil_front: $(BUILD)/obj/tests/privsep/evil_front.o $(BUILD)/obj/attestd/monproto.o \
+		$(BUILD)/obj/attestd/mintwire.o $(BUILD)/obj/attestd/request.o $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_LIBS)
+$(BUILD)/obj-hooks/attestd/front.o: attestd/front.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DATTESTD_TEST_HOOKS -MMD -MP -c $< -o $@
+$(BUILD)/tests/attestd-hooks: $(filter-out $(BUILD)/obj/attestd/front.o,$(ATTESTD_SRC:%.c=$(BUILD)/obj/%.o)) \
+		$(BUILD)/obj-hooks/attestd/front.o $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(LIB_LIBS) $(EVENT_LIBS) $(SECCOMP_LIBS)
+
+test-bins: $(LIB_A) $(LIB_SO) $(LIBV_A) $(LIBV_SO) $(PC_FILES) $(BINS) $(TEST_BINS) $(AGENT_BINS) $(EXAMPLE_BINS) $(PRIVSEP_BINS) $(FAULT_TCTI)
 
 check: deps
 	@sh scripts/check-docs.sh

@@ -20,6 +20,7 @@
 #include "dispatch.h"
 #include "attestation/hostpush.h"
 #include "log.h"
+#include "monitor.h"
 #include "nodump.h"
 #include "push.h"
 #include "server.h"
@@ -70,6 +71,13 @@ static void usage(FILE *f)
 		"                       longest a record may wait for a checkpoint (900);\n"
 		"                       past it issue and register are refused until a\n"
 		"                       checkpoint succeeds (ATTEST_E_AUDIT_UNANCHORED)\n"
+		"  --no-privsep         one process (for comparison and debugging): without\n"
+		"                       it the agent socket is served by an unprivileged\n"
+		"                       front under seccomp that asks this privileged\n"
+		"                       monitor for each signature (docs/privsep.md)\n"
+		"  --front-user USER    the front's user (nobody); it holds no secret\n"
+		"  --front-exec PATH    run PATH as the front (tests of the monitor: a\n"
+		"                       compromised front); default attestd itself\n"
 		"  -h, --help           this help\n\n"
 		"Logs go to stderr, one line per event; refusals a peer can repeat are\n"
 		"aggregated (one line per source every 10 s, with a count). attestd is not\n"
@@ -132,6 +140,8 @@ static int push_options(const char *url, const char *ca, long interval, const ch
 	return 0;
 }
 
+static int attestd_main(int argc, char **argv);
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	(void)what;
@@ -140,6 +150,13 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 }
 
 int main(int argc, char **argv)
+{
+	if (argc > 1 && strcmp(argv[1], "--front") == 0)
+		return attestd_front_main(argc, argv);
+	return attestd_main(argc, argv);
+}
+
+static int attestd_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "state", required_argument, NULL, 's' },
@@ -158,9 +175,18 @@ int main(int argc, char **argv)
 		{ "audit-dir", required_argument, NULL, 'D' },
 		{ "audit-checkpoint", required_argument, NULL, 'K' },
 		{ "audit-max-unanchored", required_argument, NULL, 'U' },
+		{ "no-privsep", no_argument, NULL, 'N' },
+		{ "front-user", required_argument, NULL, 'W' },
+		{ "front-exec", required_argument, NULL, 'X' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	const char *front_user = "nobody", *front_exe = NULL;
+	int privsep = 1, agent_fd = -1;
+	struct attestd_monitor *mon = NULL;
+	char front_clients[24], front_timeout[24];
+	char *front_argv[] = { "attestd", "--front", "--front-user", NULL, "--max-clients",
+			       front_clients, "--frame-timeout", front_timeout, NULL };
 	const char *state = "/var/lib/attestd", *sock = "/run/attestd/attestd.sock";
 	const char *admin = "/run/attestd/admin.sock", *group = NULL, *tcti = getenv("ATTEST_TCTI");
 	long max_clients = 64, timeout_ms = 5000, max_ttl = ATTESTD_HARD_MAX_TTL;
@@ -197,6 +223,9 @@ int main(int argc, char **argv)
 			if (parse_long("audit-max-unanchored", optarg, 1, 7 * 86400, &max_unanchored))
 				return 2;
 			break;
+		case 'N': privsep = 0; break;
+		case 'W': front_user = optarg; break;
+		case 'X': front_exe = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -251,7 +280,24 @@ int main(int argc, char **argv)
 		attestd_log("event_base_new failed");
 		goto out;
 	}
-	cfg.agent_socket = sock;
+	/* before any socket accepts: a stop asked for at once is a clean stop */
+	sigint = evsignal_new(base, SIGINT, on_signal, base);
+	sigterm = evsignal_new(base, SIGTERM, on_signal, base);
+	if (sigint == NULL || sigterm == NULL || event_add(sigint, NULL) != 0 ||
+	    event_add(sigterm, NULL) != 0)
+		goto out;
+	if (privsep) {
+		/* the agent socket is bound here (root) and served by the front */
+		int no_rights;
+
+		if (attestd_listen_unix(sock, 0660, &agent_fd, &no_rights) != ATTEST_OK) {
+			attestd_log("%s", attest_errdetail());
+			goto out;
+		}
+	}
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.agent_socket = privsep ? NULL : sock;
+	cfg.agent_fd = -1;
 	cfg.admin_socket = admin;
 	cfg.max_clients = (int)max_clients;
 	cfg.frame_timeout_ms = (int)timeout_ms;
@@ -270,11 +316,17 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
-	sigint = evsignal_new(base, SIGINT, on_signal, base);
-	sigterm = evsignal_new(base, SIGTERM, on_signal, base);
-	if (sigint == NULL || sigterm == NULL || event_add(sigint, NULL) != 0 ||
-	    event_add(sigterm, NULL) != 0)
-		goto out;
+	if (privsep) {
+		struct attestd_monitor_config mcfg = { sock, agent_fd, front_argv, front_exe };
+
+		front_argv[3] = (char *)front_user;
+		snprintf(front_clients, sizeof(front_clients), "%ld", max_clients);
+		snprintf(front_timeout, sizeof(front_timeout), "%ld", timeout_ms);
+		if (attestd_monitor_start(base, &d, &mcfg, &mon) != ATTEST_OK) {
+			attestd_log("cannot start the front: %s", attest_errdetail());
+			goto out;
+		}
+	}
 	if (pcfg.url != NULL) {
 		if (attestd_push_start(base, &d.host, &d.log, &d.reg, &pcfg, &push) != ATTEST_OK) {
 			attestd_log("cannot push to %s: %s", pcfg.url, attest_errdetail());
@@ -292,11 +344,17 @@ int main(int argc, char **argv)
 			    attest_errname(r), attest_errdetail());
 		goto out;
 	}
-	attestd_log("ready: host %s in %s, %zu agents, agent socket %s, admin socket %s, audit "
-		    "log %s", d.host.name, d.host.trust_domain, d.reg.n, sock, admin, d.log.dir);
+	attestd_log("ready: host %s in %s, %zu agents, agent socket %s%s, admin socket %s, audit "
+		    "log %s", d.host.name, d.host.trust_domain, d.reg.n, sock,
+		    privsep ? " (served by the unprivileged front)" : "", admin, d.log.dir);
 	event_base_dispatch(base);
-	status = 0;
+	status = attestd_monitor_failed(mon) ? 1 : 0;
 out:
+	attestd_monitor_stop(mon);
+	if (agent_fd >= 0) {
+		close(agent_fd);
+		unlink(sock);
+	}
 	if (sigint != NULL)
 		event_free(sigint);
 	if (sigterm != NULL)

@@ -15,7 +15,23 @@
 #include "core/err.h"
 #include "core/fileio.h"
 #include "daemon.h"
+#include "monproto.h"
 #include "log.h"
+
+/* one issuer of MON_TRUST: a marker 1, its name, its DER public key */
+static int trust_put_issuer(struct mon_out *m, const char *name, EVP_PKEY *k)
+{
+	unsigned char *der = NULL;
+	int n = i2d_PUBKEY(k, &der);
+
+	if (n <= 0)
+		return attest_fail_ossl(ATTEST_E_CRYPTO, "issuer key encoding");
+	mon_put_u32(m, 1);
+	mon_put_str(m, name);
+	mon_put_bytes(m, der, (size_t)n);
+	OPENSSL_free(der);
+	return ATTEST_OK;
+}
 
 /* Trusted intent issuers: STATE/intent-issuers/NAME.pem, each a PEM EC
  * P-256 public key; the file name without .pem is the issuer name. A
@@ -32,10 +48,25 @@ static int load_intent_trust(struct attestd *d, X509 *root)
 		return r;
 	if (root != NULL && (r = attest_intent_trust_set_root(d->intent_trust, root)) != ATTEST_OK)
 		return r;
+	/* the same for the front (monitor.c MON_TRUST): the root's DER, then
+	 * each issuer's name and DER public key */
+	mon_out_init(&d->front_trust, MON_REPLY);
+	mon_put_u32(&d->front_trust, ATTEST_OK);
+	{
+		unsigned char *der = NULL;
+		int n = root != NULL ? i2d_X509(root, &der) : 0;
+
+		if (n < 0)
+			return attest_fail_ossl(ATTEST_E_CRYPTO, "fleet root encoding");
+		mon_put_bytes(&d->front_trust, der, (size_t)n);
+		OPENSSL_free(der);
+	}
 	snprintf(dir, sizeof(dir), "%s/intent-issuers", d->host.state);
 	if ((dh = opendir(dir)) == NULL) {
-		if (errno == ENOENT)
+		if (errno == ENOENT) {
+			mon_put_u32(&d->front_trust, 0xffffffffu); /* none */
 			return ATTEST_OK;
+		}
 		return attest_fail(ATTEST_E_IO, "%s: %s", dir, strerror(errno));
 	}
 	r = ATTEST_OK;
@@ -65,7 +96,7 @@ static int load_intent_trust(struct attestd *d, X509 *root)
 
 				snprintf(why, sizeof(why), "%s", attest_errdetail());
 				r = attest_fail(r, "%s: %s", path, why);
-			} else
+			} else if ((r = trust_put_issuer(&d->front_trust, name, k)) == ATTEST_OK)
 				d->intent_issuers++;
 		}
 		ERR_clear_error();
@@ -74,9 +105,20 @@ static int load_intent_trust(struct attestd *d, X509 *root)
 		free(pem);
 	}
 	closedir(dh);
+	/* the issuer count ends the message */
+	mon_put_u32(&d->front_trust, 0xffffffffu);
 	if (r == ATTEST_OK && d->intent_issuers > 0)
 		attestd_log("trusting %u intent issuer(s) from %s", d->intent_issuers, dir);
 	return r;
+}
+
+int attestd_issuance_allowed(struct attestd *d)
+{
+	int r;
+
+	if ((r = attestd_clock_ok(&d->clock, &d->host)) != ATTEST_OK)
+		return r;
+	return attestd_audit_anchored_ok(&d->log);
 }
 
 /* host.h's renewed hook: the new host CA certificate in the audit log */
@@ -127,6 +169,7 @@ void attestd_close(struct attestd *d)
 	registry_free(&d->reg);
 	attest_measure_cache_free(d->cache);
 	attest_intent_trust_free(d->intent_trust);
+	mon_out_free(&d->front_trust);
 	attestd_host_close(&d->host);
 	if (d->lock_fd >= 0)
 		close(d->lock_fd);

@@ -19,6 +19,7 @@
 #include "clock.h"
 #include "host.h"
 #include "measure/measure.h"
+#include "monproto.h"
 #include "registry.h"
 
 #define ATTESTD_HARD_MAX_TTL 3600
@@ -40,6 +41,8 @@ struct attestd {
 	 * fleet root, for intent grants and delegation chains (issue.c) */
 	struct attest_intent_trust *intent_trust;
 	unsigned intent_issuers;
+	/* the same for the front, as the answer to MON_TRUST (monitor.c) */
+	struct mon_out front_trust;
 	/* when STATE/intent-used was last pruned (issue.c) */
 	time_t intent_pruned;
 	/* pushes to the verifier (push.c); NULL without --verifier */
@@ -49,6 +52,11 @@ struct attestd {
 	/* wall clock checked against the TPM's (clock.c) */
 	struct attestd_clock clock;
 };
+
+/* Before anything that makes a certificate (issue; register makes an
+ * agent CA): no certificate dated by a wall clock that jumped (clock.c),
+ * nor while audit records wait unanchored beyond the limit (auditlog.c). */
+int attestd_issuance_allowed(struct attestd *d) ATTEST_MUST_CHECK;
 
 /* Take STATE's lock, load the host identity, the intent trust and the
  * registry, connect to the TPM and check its clock. d must not move while

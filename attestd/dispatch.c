@@ -36,18 +36,6 @@ static int do_stats(struct attestd *d, const cJSON *req, cJSON *reply)
 	return ATTEST_OK;
 }
 
-/* Before anything that makes a certificate (issue; register makes an
- * agent CA): no certificate dated by a wall clock that jumped (clock.c),
- * nor while audit records wait unanchored beyond the limit (auditlog.c). */
-static int issuance_allowed(struct attestd *d)
-{
-	int r;
-
-	if ((r = attestd_clock_ok(&d->clock, &d->host)) != ATTEST_OK)
-		return r;
-	return attestd_audit_anchored_ok(&d->log);
-}
-
 cJSON *attestd_handle(void *arg, const struct attestd_peer *peer, const cJSON *req)
 {
 	cJSON *reply = attestd_dispatch(arg, peer, req);
@@ -64,8 +52,7 @@ cJSON *attestd_handle(void *arg, const struct attestd_peer *peer, const cJSON *r
 	return reply;
 }
 
-/* op for the audit record: a known one, else "request" */
-static const char *known_op(const char *op)
+const char *attestd_known_op(const char *op)
 {
 	static const char *const ops[] = { "issue", "register", "revoke", "remove", "list",
 					   "show", "stats", "attest", NULL };
@@ -74,6 +61,43 @@ static const char *known_op(const char *op)
 		if (strcmp(op, ops[i]) == 0)
 			return ops[i];
 	return "request";
+}
+
+cJSON *attestd_refused(const struct attestd_peer *peer, const cJSON *req, int r,
+		       attestd_refusal_fn record, void *arg)
+{
+	const cJSON *op = cJSON_GetObjectItemCaseSensitive(req, "op");
+	const cJSON *agent = cJSON_GetObjectItemCaseSensitive(req, "agent");
+	/* log only names that passed validation: no control bytes in the log */
+	int named = cJSON_IsString(agent) && attest_valid_hostname(agent->valuestring);
+	const char *known = attestd_known_op(cJSON_IsString(op) ? op->valuestring : NULL);
+	const char *what = strcmp(known, "issue") == 0 ? "issue" : named ? known : "request";
+	char key[96];
+	cJSON *reply;
+
+	/* a peer can repeat a refusal at will: aggregated (log.h); the audit
+	 * log keeps every one */
+	snprintf(key, sizeof(key), "refused uid=%u %.16s %s", (unsigned)peer->uid, what,
+		 attest_errname(r));
+	attestd_log_rl(key, "refused %s from pid=%d uid=%u%s%s: %s [%s]: %s", what, (int)peer->pid,
+		       (unsigned)peer->uid, named ? " agent=" : "", named ? agent->valuestring : "",
+		       attest_strerror(r), attest_errname(r), attest_errdetail());
+	if (record != NULL)
+		record(arg, peer, known, named ? agent->valuestring : NULL, r);
+	/* The caller is a local, kernel-identified process: it is told the
+	 * same reason the log records (nothing in it is secret). */
+	reply = attestd_error_reply(r);
+	if (reply != NULL)
+		cJSON_AddStringToObject(reply, "detail", attest_errdetail());
+	return reply;
+}
+
+static void record_refusal(void *arg, const struct attestd_peer *peer, const char *op,
+			   const char *agent, int code)
+{
+	struct attestd *d = arg;
+
+	attestd_audit_refusal(&d->log, peer, op, agent, code);
 }
 
 static cJSON *attestd_dispatch(void *arg, const struct attestd_peer *peer, const cJSON *req)
@@ -91,7 +115,7 @@ static cJSON *attestd_dispatch(void *arg, const struct attestd_peer *peer, const
 	if ((r = attestd_host_tpm(&d->host)) != ATTEST_OK)
 		goto out;
 	if (strcmp(op, "issue") == 0) {
-		if ((r = issuance_allowed(d)) != ATTEST_OK)
+		if ((r = attestd_issuance_allowed(d)) != ATTEST_OK)
 			goto out;
 		r = do_issue(d, peer, req, reply);
 		goto out;
@@ -111,7 +135,7 @@ static cJSON *attestd_dispatch(void *arg, const struct attestd_peer *peer, const
 		cJSON_Delete(reply);
 		return attestd_push_demand(d->push, peer, req);
 	}
-	if (strcmp(op, "register") == 0 && (r = issuance_allowed(d)) != ATTEST_OK)
+	if (strcmp(op, "register") == 0 && (r = attestd_issuance_allowed(d)) != ATTEST_OK)
 		goto out;
 	r = strcmp(op, "register") == 0 ? do_register(d, req, reply)
 	    : strcmp(op, "revoke") == 0 ? do_revoke(d, req, reply)
@@ -124,33 +148,8 @@ static cJSON *attestd_dispatch(void *arg, const struct attestd_peer *peer, const
 		attestd_push_inventory_changed(d->push);
 out:
 	if (r != ATTEST_OK) {
-		const cJSON *agent = cJSON_GetObjectItemCaseSensitive(req, "agent");
-		/* log only names that passed validation: no control bytes in the log */
-		int named = cJSON_IsString(agent) && attest_valid_hostname(agent->valuestring);
-
-		const char *what = op && strcmp(op, "issue") == 0 ? "issue"
-				   : op && !named		  ? "request"
-				   : op				  ? op
-								  : "request";
-		char key[96];
-
-		/* a peer can repeat a refusal at will: aggregated (log.h); the
-		 * audit log keeps every one */
-		snprintf(key, sizeof(key), "refused uid=%u %.16s %s", (unsigned)peer->uid, what,
-			 attest_errname(r));
-		attestd_log_rl(key, "refused %s from pid=%d uid=%u%s%s: %s [%s]: %s", what,
-			       (int)peer->pid, (unsigned)peer->uid, named ? " agent=" : "",
-			       named ? agent->valuestring : "", attest_strerror(r), attest_errname(r),
-			       attest_errdetail());
-		attestd_audit_refusal(&d->log, peer, known_op(op), named ? agent->valuestring : NULL, r);
 		cJSON_Delete(reply);
-		/* The caller is a local, kernel-identified process: it is told
-		 * the same reason the log records (nothing in it is secret). */
-		reply = attestd_error_reply(r);
-		if (reply != NULL)
-			cJSON_AddStringToObject(reply, "detail", attest_errdetail());
-		return reply;
+		return attestd_refused(peer, req, r, record_refusal, d);
 	}
 	return reply;
 }
-

@@ -6,6 +6,10 @@
 
 #include "log.h"
 
+static const char *log_name = "attestd";
+
+void attestd_log_name(const char *name) { log_name = name; }
+
 static void emit(const char *line)
 {
 	char ts[32];
@@ -14,7 +18,7 @@ static void emit(const char *line)
 
 	gmtime_r(&now, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	fprintf(stderr, "%s attestd: ", ts);
+	fprintf(stderr, "%s %s: ", ts, log_name);
 	/* Details can carry bytes a peer chose: one event is one line, and
 	 * anything unprintable is shown escaped, never interpreted. */
 	for (const unsigned char *p = (const unsigned char *)line; *p != '\0'; p++) {

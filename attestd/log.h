@@ -3,6 +3,10 @@
 #ifndef ATTESTD_LOG_H
 #define ATTESTD_LOG_H
 
+/* The name each line carries after the time (default "attestd"; a
+ * string that lives as long as the process). */
+void attestd_log_name(const char *name);
+
 void attestd_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Events a peer can repeat at will (refusals, drops): at most one line per

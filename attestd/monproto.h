@@ -23,6 +23,7 @@ enum mon_op {
 	MON_AGENT_INFO = 1, /* front: name -> the agent's ID and agent CA (public) */
 	MON_ISSUE = 2,      /* front: a measured issuance (with the connection) */
 	MON_REFUSAL = 3,    /* front: a request it refused, for the audit log */
+	MON_TRUST = 4,      /* front: the intent trust (fleet root, issuers' keys) */
 	MON_REPLY = 100,    /* monitor: u32 code, then the op's answer or a detail */
 };
 

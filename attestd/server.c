@@ -764,7 +764,6 @@ int attestd_peer_of(int fd, int peerpidfd, struct attestd_peer *peer)
 {
 	struct ucred cred;
 	socklen_t cl = sizeof(cred), pl = sizeof(int);
-	struct attest_proc_pin pin;
 	int r = ATTEST_OK;
 
 	memset(peer, 0, sizeof(*peer));
@@ -785,7 +784,7 @@ int attestd_peer_of(int fd, int peerpidfd, struct attestd_peer *peer)
 		if (peerpidfd && e == ESRCH)
 			r = attest_fail(ATTEST_E_PROC_CHANGED, "the process that connected (pid %d) "
 					"has exited", (int)cred.pid);
-		else if (peerpidfd)
+		else if (peerpidfd && e != ENOPROTOOPT)
 			r = attest_fail(ATTEST_E_IO, "SO_PEERPIDFD: %s", strerror(e));
 		else if ((peer->pidfd = (int)syscall(SYS_pidfd_open, cred.pid, 0)) < 0)
 			r = attest_fail(errno == ESRCH ? ATTEST_E_PROC_CHANGED : ATTEST_E_IO,
@@ -794,14 +793,13 @@ int attestd_peer_of(int fd, int peerpidfd, struct attestd_peer *peer)
 	if (r == ATTEST_OK)
 		r = attestd_peer_alive(peer);
 	if (r == ATTEST_OK)
-		r = attest_proc_pin(cred.pid, &pin);
+		r = attest_proc_start_time(cred.pid, &peer->start_time);
 	if (r != ATTEST_OK) {
 		if (peer->pidfd >= 0)
 			close(peer->pidfd);
 		peer->pidfd = -1;
 		return r;
 	}
-	peer->start_time = pin.start_time;
 	return ATTEST_OK;
 }
 
@@ -920,8 +918,10 @@ static void on_accept_error(struct evconnlistener *l, void *arg)
 	attestd_log_rl(key, "accept on the %s socket: %s (%d connections open); pausing new "
 		       "connections for %d ms", l == s->admin_l ? "admin" : "agent", strerror(e),
 		       s->nclients + s->nadmin, ACCEPT_PAUSE_MS);
-	evconnlistener_disable(s->agent_l);
-	evconnlistener_disable(s->admin_l);
+	if (s->agent_l != NULL)
+		evconnlistener_disable(s->agent_l);
+	if (s->admin_l != NULL)
+		evconnlistener_disable(s->admin_l);
 	evtimer_add(s->accept_wait, &tv);
 }
 
@@ -931,8 +931,10 @@ static void on_accept_resume(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	evconnlistener_enable(s->agent_l);
-	evconnlistener_enable(s->admin_l);
+	if (s->agent_l != NULL)
+		evconnlistener_enable(s->agent_l);
+	if (s->admin_l != NULL)
+		evconnlistener_enable(s->admin_l);
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
@@ -943,60 +945,83 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	attestd_log_flush(0);
 }
 
-static struct evconnlistener *listen_unix(struct attestd_server *s, const char *path, mode_t mode)
+int attestd_listen_unix(const char *path, mode_t mode, int *fd_out, int *no_rights)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct evconnlistener *l;
 	struct stat st;
 	mode_t old;
+	int fd, one = 1, zero = 0;
 
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		attestd_log("socket path too long: %s", path);
-		return NULL;
-	}
+	*fd_out = -1;
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return attest_fail(ATTEST_E_INVALID_ARG, "socket path too long: %s", path);
 	memcpy(sa.sun_path, path, strlen(path) + 1);
 	/* Replace a stale socket, never another kind of file. */
 	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode)) {
-			attestd_log("%s exists and is not a socket; refusing to replace it", path);
-			return NULL;
-		}
+		if (!S_ISSOCK(st.st_mode))
+			return attest_fail(ATTEST_E_INVALID_ARG,
+					   "%s exists and is not a socket; refusing to replace it", path);
 		unlink(path);
 	}
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0)
+		return attest_fail(ATTEST_E_IO, "socket: %s", strerror(errno));
 	old = umask(0777 & ~mode);
-	l = evconnlistener_new_bind(s->base, on_accept, s,
-				    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 128,
-				    (struct sockaddr *)&sa, sizeof(sa));
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		umask(old);
+		close(fd);
+		return attest_fail(ATTEST_E_IO, "bind %s: %s", path, strerror(errno));
+	}
 	umask(old);
-	if (l == NULL) {
-		attestd_log("listen on %s: %s", path, strerror(errno));
-		return NULL;
-	}
-	if (chmod(path, mode) != 0) {
-		attestd_log("chmod %s: %s", path, strerror(errno));
-		evconnlistener_free(l);
-		return NULL;
-	}
-	{
-		/* set on the listener so that even bytes written before accept()
-		 * carry their writer's credentials */
-		int one = 1, zero = 0;
+	if (chmod(path, mode) != 0 || listen(fd, 128) != 0 ||
+	    /* set on the listener so that even bytes written before accept()
+	     * carry their writer's credentials */
+	    setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) != 0) {
+		int e = errno;
 
-		if (setsockopt(evconnlistener_get_fd(l), SOL_SOCKET, SO_PASSCRED, &one,
-			       sizeof(one)) != 0) {
-			attestd_log("SO_PASSCRED on %s: %s", path, strerror(errno));
-			evconnlistener_free(l);
-			return NULL;
-		}
-		/* and no descriptor can be queued to us, before accept() either:
-		 * the sender's sendmsg() fails with EPERM */
-		if (getenv("ATTESTD_TEST_ALLOW_RIGHTS") != NULL || /* tests of the closer path */
-		    setsockopt(evconnlistener_get_fd(l), SOL_SOCKET, ATTESTD_SO_PASSRIGHTS, &zero,
-			       sizeof(zero)) != 0)
-			s->no_rights = 0;
+		close(fd);
+		unlink(path);
+		return attest_fail(ATTEST_E_IO, "listen on %s: %s", path, strerror(e));
 	}
-	evconnlistener_set_error_cb(l, on_accept_error);
-	return l;
+	/* and no descriptor can be queued to us, before accept() either: the
+	 * sender's sendmsg() fails with EPERM */
+	*no_rights = getenv("ATTESTD_TEST_ALLOW_RIGHTS") == NULL && /* tests of the closer path */
+		     setsockopt(fd, SOL_SOCKET, ATTESTD_SO_PASSRIGHTS, &zero, sizeof(zero)) == 0;
+	*fd_out = fd;
+	return ATTEST_OK;
+}
+
+/* A listener on fd (taken), or on path when fd < 0; NULL: none wanted. */
+static int listen_on(struct attestd_server *s, const char *path, int fd, mode_t mode,
+		     struct evconnlistener **out)
+{
+	int no_rights = 1;
+
+	*out = NULL;
+	if (fd < 0 && path == NULL)
+		return ATTEST_OK;
+	if (fd < 0 && attestd_listen_unix(path, mode, &fd, &no_rights) != ATTEST_OK) {
+		attestd_log("%s", attest_errdetail());
+		return ATTEST_E_IO;
+	}
+	if (fd >= 0 && path == NULL) {
+		/* handed over: does the kernel refuse descriptors on it? */
+		int v = 1;
+		socklen_t vl = sizeof(v);
+
+		no_rights = getsockopt(fd, SOL_SOCKET, ATTESTD_SO_PASSRIGHTS, &v, &vl) == 0 && v == 0;
+	}
+	if (!no_rights)
+		s->no_rights = 0;
+	/* backlog 0: fd is listening already */
+	*out = evconnlistener_new(s->base, on_accept, s, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+				  0, fd);
+	if (*out == NULL) {
+		close(fd);
+		attestd_log("listener: %s", strerror(errno));
+		return ATTEST_E_IO;
+	}
+	evconnlistener_set_error_cb(*out, on_accept_error);
+	return ATTEST_OK;
 }
 
 int attestd_server_start(struct event_base *base, const struct attestd_server_config *cfg,
@@ -1047,8 +1072,9 @@ int attestd_server_start(struct event_base *base, const struct attestd_server_co
 			return ATTEST_E_NOMEM;
 		}
 	}
-	if ((s->agent_l = listen_unix(s, cfg->agent_socket, 0660)) == NULL ||
-	    (s->admin_l = listen_unix(s, cfg->admin_socket, 0600)) == NULL) {
+	if (listen_on(s, cfg->agent_fd >= 0 ? NULL : cfg->agent_socket, cfg->agent_fd, 0660,
+		      &s->agent_l) != ATTEST_OK ||
+	    listen_on(s, cfg->admin_socket, -1, 0600, &s->admin_l) != ATTEST_OK) {
 		attestd_server_stop(s);
 		return ATTEST_E_IO;
 	}
@@ -1068,7 +1094,8 @@ void attestd_server_stop(struct attestd_server *s)
 		return;
 	if (s->agent_l != NULL) {
 		evconnlistener_free(s->agent_l);
-		unlink(s->cfg.agent_socket);
+		if (s->cfg.agent_fd < 0)
+			unlink(s->cfg.agent_socket);
 	}
 	if (s->admin_l != NULL) {
 		evconnlistener_free(s->admin_l);

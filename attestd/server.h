@@ -61,8 +61,9 @@ typedef cJSON *(*attestd_handler_fn)(void *ctx, const struct attestd_peer *peer,
 				     const cJSON *req);
 
 struct attestd_server_config {
-	const char *agent_socket; /* mode 0660 (group set by the caller) */
-	const char *admin_socket; /* mode 0600 */
+	const char *agent_socket; /* mode 0660 (group set by the caller); NULL: none */
+	int agent_fd;             /* or a listening agent socket handed over (-1: none) */
+	const char *admin_socket; /* mode 0600; NULL: none */
 	int max_clients;
 	int frame_timeout_ms;
 	attestd_handler_fn handler;
@@ -76,6 +77,12 @@ struct attestd_server_config {
 	int (*commit)(void *ctx);
 	void *gate_ctx;
 };
+
+/* A listening Unix socket on path (a stale socket there replaced, never
+ * another file) with mode, SO_PASSCRED, and SO_PASSRIGHTS off where the
+ * kernel has it (*no_rights 1). */
+int attestd_listen_unix(const char *path, mode_t mode, int *fd, int *no_rights)
+	__attribute__((warn_unused_result));
 
 int attestd_server_start(struct event_base *base, const struct attestd_server_config *cfg,
 			 struct attestd_server **out);

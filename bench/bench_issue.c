@@ -615,6 +615,7 @@ struct bench {
 	int failures;
 	/* results */
 	struct kv same, alt, sess, sess_free, sess_csr, w_same, w_alt, w_sess;
+	struct kv np_alt, np_sess; /* attestd --no-privsep, same run */
 	struct wire_counts wc0, wc1, wc2, wc3;
 	struct proxy px;
 	double ecdsa, base_p50;
@@ -1079,6 +1080,36 @@ static void bench_body(void)
 		fprintf(stderr, "bench_issue: could not start the TPM command proxy\n");
 		b->failures++;
 	}
+	/* the cost of privilege separation: the same strict and session
+	 * phases with attestd --no-privsep (one process) */
+	stop_attestd(b);
+	b->d.extra_args[0] = "--no-privsep";
+	daemon_start(&b->d, "64");
+	b->d.extra_args[0] = NULL;
+	if (!daemon_ok(b))
+		return;
+	if (run_requester(b, "strict-alt", STRICT_N, b->chain[1], -1, &b->np_alt) == 0)
+		check_chain(b, b->chain[1], "strict alternating, --no-privsep");
+	(void)run_requester(b, "session", 0, b->chain[2], -1, &b->np_sess);
+}
+
+/* attestd split (monitor + front, the default) against --no-privsep */
+static void report_privsep(struct bench *b)
+{
+	const struct kv *a = &b->alt, *na = &b->np_alt, *s1 = &b->sess_free, *s0 = &b->np_sess;
+	double r1 = s1->ok ? kv_get(s1, "certs") / kv_get(s1, "seconds") : 0;
+	double r0 = s0->ok ? kv_get(s0, "certs") / kv_get(s0, "seconds") : 0;
+	char note[160];
+
+	snprintf(note, sizeof(note), "strict alternating, n=%d, attestd --no-privsep", STRICT_N);
+	print_val("issue_strict_ms_p50_noprivsep", na->ok, kv_get(na, "p50"), 3, note);
+	print_val("issue_strict_privsep_cost_ratio", a->ok && na->ok && kv_get(na, "p50") > 0,
+		  a->ok && na->ok ? kv_get(a, "p50") / kv_get(na, "p50") : 0, 3,
+		  "p50 split / p50 one process (1.0 = free)");
+	print_val("issue_session_certs_per_s_noprivsep", s0->ok, r0, 0,
+		  "unpinned, attestd --no-privsep");
+	print_val("issue_session_privsep_rate_ratio", s1->ok && s0->ok && r0 > 0,
+		  r0 > 0 ? r1 / r0 : 0, 3, "certs/s split / one process, unpinned (1.0 = free)");
 }
 
 static void report(struct bench *b)
@@ -1199,6 +1230,7 @@ int main(int argc, char **argv)
 		g.failures++;
 	}
 	report(&g);
+	report_privsep(&g);
 	{
 		/* nothing of ours left in the TPM after attestd stopped (stop it
 		 * before the counting proxy it may be talking through) */

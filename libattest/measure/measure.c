@@ -214,6 +214,18 @@ static int read_start_time(int dfd, pid_t pid, uint64_t *start)
 
 /* ---- pin and check ---- */
 
+int attest_proc_start_time(pid_t pid, uint64_t *start)
+{
+	int dfd = -1, r;
+
+	*start = 0;
+	if ((r = open_proc_dir(pid, &dfd)) != ATTEST_OK)
+		return r;
+	r = read_start_time(dfd, pid, start);
+	(void)close(dfd);
+	return r;
+}
+
 int attest_proc_pin(pid_t pid, struct attest_proc_pin *out)
 {
 	struct attest_proc_pin p;

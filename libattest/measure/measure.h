@@ -36,6 +36,10 @@ struct attest_proc_info {
 #define ATTEST_ENV_NAME_MAX 128
 #define ATTEST_ENV_CAP_DEFAULT (256 * 1024)
 
+/* The start time of pid (field 22 of /proc/PID/stat, clock ticks since
+ * boot): with the pid, it names one process for as long as the system runs.
+ * Readable for any process, unlike the exe link attest_proc_pin needs. */
+int attest_proc_start_time(pid_t pid, uint64_t *start) ATTEST_MUST_CHECK;
 int attest_proc_pin(pid_t pid, struct attest_proc_pin *out) ATTEST_MUST_CHECK;
 int attest_proc_check(const struct attest_proc_pin *pin) ATTEST_MUST_CHECK;
 int attest_proc_inspect(pid_t pid, struct attest_proc_info *out) ATTEST_MUST_CHECK;

@@ -366,6 +366,7 @@ static void test_linger_drain(void)
 	static struct daemon d;
 	char bin[700], plain[700];
 	int fds[253], pfd, t, c;
+	pid_t server;
 	cJSON *rep = NULL;
 
 	setenv("ATTESTD_TEST_ALLOW_RIGHTS", "1", 1);
@@ -397,11 +398,12 @@ static void test_linger_drain(void)
 	t = linger_socket();
 	for (int i = 0; i < 253; i++)
 		fds[i] = i < 246 ? pfd : t;
-	CU_ASSERT_FATAL(kill(d.pid, SIGSTOP) == 0);
+	server = daemon_agent_server(&d);
+	CU_ASSERT_FATAL(kill(server, SIGSTOP) == 0);
 	send_fds_raw(c, fds, 1);   /* refused: attestd closes the connection */
 	send_fds_raw(c, fds, 253); /* still queued then: drained */
 	close(t);                  /* the last references are in flight */
-	CU_ASSERT_FATAL(kill(d.pid, SIGCONT) == 0);
+	CU_ASSERT_FATAL(kill(server, SIGCONT) == 0);
 	for (int i = 0; i < 2; i++)
 		expect_cert(&d, run_honest(&d, bin, ISSUE("honest")), "honest");
 	CU_ASSERT(log_has(&d, "attestd accepts no file descriptors"));
@@ -472,7 +474,7 @@ static void test_pid_reuse(void)
 	char sleeper[700], exe[64], link[700];
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	cJSON *reply = NULL;
-	pid_t writer, reused;
+	pid_t writer, reused, server;
 	int fd, st;
 
 	daemon_up(&d);
@@ -484,7 +486,8 @@ static void test_pid_reuse(void)
 	memcpy(sa.sun_path, d.sock, strlen(d.sock) + 1);
 	fd = socket(AF_UNIX, SOCK_STREAM, 0);
 	CU_ASSERT_FATAL(fd >= 0);
-	CU_ASSERT_FATAL(kill(d.pid, SIGSTOP) == 0);
+	server = daemon_agent_server(&d);
+	CU_ASSERT_FATAL(kill(server, SIGSTOP) == 0);
 	writer = fork();
 	CU_ASSERT_FATAL(writer >= 0);
 	if (writer == 0) {
@@ -520,7 +523,7 @@ static void test_pid_reuse(void)
 		}
 		usleep(10000);
 	}
-	CU_ASSERT_FATAL(kill(d.pid, SIGCONT) == 0);
+	CU_ASSERT_FATAL(kill(server, SIGCONT) == 0);
 	TU_ASSERT_ERR(attest_wire_recv(fd, 20000, &reply), ATTEST_OK);
 	if (reply != NULL) {
 		const cJSON *err = cJSON_GetObjectItemCaseSensitive(reply, "error");

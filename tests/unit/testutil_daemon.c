@@ -61,16 +61,23 @@ void daemon_start(struct daemon *d, const char *max_clients)
 		FILE *f = freopen(d->log, "a", stderr);
 
 		(void)f;
-		if (d->verifier_url[0] != '\0')
-			execlp("attestd", "attestd", "--state", d->state, "--socket", d->sock,
-			       "--admin-socket", d->admin, "--tcti", d->sw.tcti, "--frame-timeout",
-			       "700", "--max-clients", max_clients, "--verifier", d->verifier_url,
-			       "--verifier-ca", d->verifier_ca, "--push-interval", "1",
-			       "--eventlog", "none", (char *)NULL);
-		else
-			execlp("attestd", "attestd", "--state", d->state, "--socket", d->sock,
-			       "--admin-socket", d->admin, "--tcti", d->sw.tcti, "--frame-timeout",
-			       "700", "--max-clients", max_clients, (char *)NULL);
+		const char *argv[40] = { "attestd", "--state", d->state, "--socket", d->sock,
+					 "--admin-socket", d->admin, "--tcti", d->sw.tcti,
+					 "--frame-timeout", "700", "--max-clients", max_clients };
+		size_t n = 13;
+
+		if (d->verifier_url[0] != '\0') {
+			const char *v[] = { "--verifier", d->verifier_url, "--verifier-ca",
+					    d->verifier_ca, "--push-interval", "1", "--eventlog",
+					    "none" };
+
+			for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+				argv[n++] = v[i];
+		}
+		for (size_t i = 0; d->extra_args[i] != NULL && n < 39; i++)
+			argv[n++] = d->extra_args[i];
+		argv[n] = NULL;
+		execvp("attestd", (char *const *)argv);
 		_exit(127);
 	}
 	{
@@ -88,6 +95,22 @@ void daemon_start(struct daemon *d, const char *max_clients)
 	CU_ASSERT_FATAL(accepting(d->admin));
 }
 
+pid_t daemon_agent_server(struct daemon *d)
+{
+	char path[96], buf[64] = "";
+	FILE *f;
+	long pid = 0;
+
+	/* attestd's front is its only child (attestd --no-privsep has none) */
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)d->pid, (int)d->pid);
+	if ((f = fopen(path, "r")) != NULL) {
+		if (fgets(buf, sizeof(buf), f) != NULL)
+			pid = strtol(buf, NULL, 10);
+		fclose(f);
+	}
+	return pid > 0 ? (pid_t)pid : d->pid;
+}
+
 void daemon_stop(struct daemon *d)
 {
 	int st;
@@ -97,7 +120,9 @@ void daemon_stop(struct daemon *d)
 		waitpid(d->pid, &st, 0);
 		CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) /* say why: the log goes with the dir */
-			(void)tu_sh("echo '--- attestd log:' >&2; tail -n 40 '%s' >&2", d->log);
+			(void)tu_sh("echo '--- attestd %s %d, log:' >&2; tail -n 40 '%s' >&2",
+				    WIFEXITED(st) ? "exited with" : "killed by signal",
+				    WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st), d->log);
 		d->pid = 0;
 	}
 }

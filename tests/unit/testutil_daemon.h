@@ -19,6 +19,8 @@ struct daemon {
 	/* when set, daemon_start runs attestd with --verifier (push every
 	 * second, no event log) */
 	char verifier_url[64], verifier_ca[800];
+	/* more options for attestd (NULL-terminated), e.g. --no-privsep */
+	const char *extra_args[8];
 };
 
 /* Directory of the built test agents ($ATTEST_TEST_AGENTS, else
@@ -27,6 +29,9 @@ const char *agents_dir(void);
 /* Start/stop attestd on d (after daemon_up, or to restart it). */
 void daemon_start(struct daemon *d, const char *max_clients);
 void daemon_stop(struct daemon *d);
+/* The process that serves the agent socket: attestd's front, or attestd
+ * itself with --no-privsep. */
+pid_t daemon_agent_server(struct daemon *d);
 /* A private swtpm and the paths of d under its dir (the CA in ca_dir, or
  * <dir>/ca when NULL); nothing enrolled or started yet. */
 void daemon_prepare(struct daemon *d, const char *ca_dir);

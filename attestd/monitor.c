@@ -1,0 +1,412 @@
+/* monitor.c - see monitor.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include <event2/event.h>
+#include <openssl/x509.h>
+
+#include "auditlog.h"
+#include "core/err.h"
+#include "dispatch.h"
+#include "host.h"
+#include "log.h"
+#include "mint.h"
+#include "monitor.h"
+#include "monproto.h"
+#include "x509/x509.h"
+
+#define CHAN_BUF (512 * 1024)
+
+struct attestd_monitor {
+	struct attestd *d;
+	struct event_base *base;
+	char agent_path[108];
+	int agent_fd;
+	char *const *front_argv;
+	const char *front_exe;
+	pid_t front;  /* -1: none */
+	int chan;     /* our end of the channel, -1: none */
+	struct event *chan_ev, *child_ev, *respawn_ev;
+	time_t spawned[MONITOR_MAX_RESTARTS]; /* the latest starts, a ring */
+	unsigned nspawned;
+	int failed;
+	uint8_t *buf; /* MON_MSG_MAX */
+};
+
+static void respawn_later(struct attestd_monitor *m);
+
+/* ---------- the front's life ---------- */
+
+static void chan_close(struct attestd_monitor *m)
+{
+	if (m->chan_ev != NULL)
+		event_free(m->chan_ev);
+	m->chan_ev = NULL;
+	if (m->chan >= 0)
+		close(m->chan);
+	m->chan = -1;
+}
+
+/* The front broke the protocol: killed (reaped by on_child, which starts
+ * another). */
+static void front_violation(struct attestd_monitor *m, const char *what)
+{
+	attestd_log("front pid %d %s: killed", (int)m->front, what);
+	if (m->front > 0)
+		kill(m->front, SIGKILL);
+	chan_close(m);
+}
+
+static void on_chan(evutil_socket_t fd, short what, void *arg);
+
+static int spawn(struct attestd_monitor *m)
+{
+	int sp[2], sz = CHAN_BUF;
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) != 0)
+		return attest_fail(ATTEST_E_IO, "socketpair: %s", strerror(errno));
+	(void)setsockopt(sp[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	(void)setsockopt(sp[1], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	if ((pid = fork()) < 0) {
+		close(sp[0]);
+		close(sp[1]);
+		return attest_fail(ATTEST_E_IO, "fork: %s", strerror(errno));
+	}
+	if (pid == 0) {
+		/* the channel as 3, the agent socket as 4, nothing else but
+		 * stdio: a fresh image, none of the monitor's memory */
+		int c = fcntl(sp[1], F_DUPFD, 10), a = fcntl(m->agent_fd, F_DUPFD, 10);
+		sigset_t none;
+
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		if (c < 0 || a < 0 || dup2(c, 3) != 3 || dup2(a, 4) != 4)
+			_exit(127);
+		for (int fd = 5; fd < 65536; fd++)
+			(void)close(fd);
+		execv(m->front_exe != NULL ? m->front_exe : "/proc/self/exe", m->front_argv);
+		_exit(127);
+	}
+	close(sp[1]);
+	m->front = pid;
+	m->chan = sp[0];
+	evutil_make_socket_nonblocking(m->chan);
+	if ((m->chan_ev = event_new(m->base, m->chan, EV_READ | EV_PERSIST, on_chan, m)) == NULL ||
+	    event_add(m->chan_ev, NULL) != 0) {
+		front_violation(m, "could not be watched");
+		return attest_fail(ATTEST_E_NOMEM, "channel event");
+	}
+	m->spawned[m->nspawned++ % MONITOR_MAX_RESTARTS] = time(NULL);
+	attestd_log("front started: pid %d", (int)pid);
+	return ATTEST_OK;
+}
+
+static void on_respawn(evutil_socket_t fd, short what, void *arg)
+{
+	struct attestd_monitor *m = arg;
+
+	(void)fd;
+	(void)what;
+	if (m->front < 0 && spawn(m) != ATTEST_OK) {
+		attestd_log("front not restarted: %s", attest_errdetail());
+		respawn_later(m);
+	}
+}
+
+static void respawn_later(struct attestd_monitor *m)
+{
+	struct timeval tv = { 1, 0 };
+
+	/* the oldest of the last starts within a minute: it keeps dying */
+	if (m->nspawned >= MONITOR_MAX_RESTARTS &&
+	    time(NULL) - m->spawned[m->nspawned % MONITOR_MAX_RESTARTS] < 60) {
+		attestd_log("front died %d times within a minute: attestd stops (its service "
+			    "manager restarts it)", MONITOR_MAX_RESTARTS);
+		m->failed = 1;
+		event_base_loopbreak(m->base);
+		return;
+	}
+	evtimer_add(m->respawn_ev, &tv);
+}
+
+static void on_child(evutil_socket_t fd, short what, void *arg)
+{
+	struct attestd_monitor *m = arg;
+	int status;
+	pid_t pid;
+
+	(void)fd;
+	(void)what;
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (pid != m->front)
+			continue;
+		if (WIFSIGNALED(status))
+			attestd_log("front pid %d killed by signal %d%s", (int)pid, WTERMSIG(status),
+				    WTERMSIG(status) == SIGSYS ? " (a system call outside its "
+								 "seccomp filter)" : "");
+		else
+			attestd_log("front pid %d exited with status %d", (int)pid,
+				    WEXITSTATUS(status));
+		m->front = -1;
+		chan_close(m);
+		respawn_later(m);
+	}
+}
+
+/* ---------- requests ---------- */
+
+static int reply_error(struct attestd_monitor *m, int code)
+{
+	struct mon_out o;
+	int r;
+
+	mon_out_init(&o, MON_REPLY);
+	mon_put_u32(&o, (uint32_t)code);
+	mon_put_str(&o, attest_errdetail());
+	r = mon_send(m->chan, &o, -1);
+	mon_out_free(&o);
+	return r;
+}
+
+/* A connection handed over for MON_ISSUE: an accepted connection of our
+ * agent socket (its local address is the socket's path), nothing else. */
+static int conn_peer(struct attestd_monitor *m, int fd, struct attestd_peer *peer)
+{
+	struct sockaddr_un sa;
+	socklen_t sl = sizeof(sa);
+	int type = 0;
+	socklen_t tl = sizeof(type);
+
+	memset(&sa, 0, sizeof(sa));
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_STREAM ||
+	    getsockname(fd, (struct sockaddr *)&sa, &sl) != 0 || sa.sun_family != AF_UNIX ||
+	    sl <= offsetof(struct sockaddr_un, sun_path) ||
+	    strncmp(sa.sun_path, m->agent_path, sizeof(sa.sun_path)) != 0)
+		return attest_fail(ATTEST_E_DENIED, "the descriptor is not a connection of the "
+				   "agent socket");
+	return attestd_peer_of(fd, 1, peer);
+}
+
+static int do_mint(struct attestd_monitor *m, struct attest_cur *c, int fd)
+{
+	struct attestd *d = m->d;
+	struct attestd_peer peer = { .pidfd = -1, .fd = -1 };
+	struct mint_order *o = calloc(1, sizeof(*o));
+	struct mint_result res = { 0 };
+	struct mon_out out;
+	int r;
+
+	if (o == NULL)
+		return reply_error(m, attest_fail(ATTEST_E_NOMEM, "order"));
+	if ((r = mint_order_get(c, o)) != ATTEST_OK) {
+		free(o);
+		return r; /* malformed: a protocol violation */
+	}
+	attest_errclear();
+	if ((r = conn_peer(m, fd, &peer)) == ATTEST_OK && (r = attestd_host_tpm(&d->host)) == ATTEST_OK &&
+	    (r = attestd_issuance_allowed(d)) == ATTEST_OK && (r = attestd_mint(d, &peer, o, &res)) == ATTEST_OK)
+		/* the record is durable before the chain leaves */
+		r = attestd_audit_commit(&d->log);
+	if (r != ATTEST_OK) {
+		char why[512];
+
+		snprintf(why, sizeof(why), "%s", attest_errdetail());
+		attestd_host_tpm_failed(&d->host, r);
+		if (peer.pid > 0)
+			attestd_audit_refusal(&d->log, &peer, "issue",
+					      attest_valid_hostname(o->name) ? o->name : NULL, r);
+		attest_fail(r, "%s", why);
+		r = reply_error(m, r);
+	} else {
+		mon_out_init(&out, MON_REPLY);
+		mon_put_u32(&out, ATTEST_OK);
+		mint_result_put(&out, &res);
+		r = mon_send(m->chan, &out, -1);
+		mon_out_free(&out);
+	}
+	if (peer.pidfd >= 0)
+		close(peer.pidfd);
+	mint_result_clear(&res);
+	free(o);
+	return r; /* of sending the answer */
+}
+
+static int do_agent_info(struct attestd_monitor *m, struct attest_cur *c)
+{
+	char name[ATTEST_MAX_NAME + 1], id[MINT_ID_MAX + 1];
+	X509 *ca = NULL;
+	unsigned char *der = NULL;
+	struct mon_out out;
+	int n, r;
+
+	if (!mon_get_str(c, name, sizeof(name)) || !mon_get_end(c))
+		return attest_fail(ATTEST_E_PARSE, "agent info request malformed");
+	if ((r = attestd_agent_info(m->d, name, id, &ca)) != ATTEST_OK)
+		return reply_error(m, r);
+	n = i2d_X509(ca, &der);
+	X509_free(ca);
+	if (n <= 0)
+		return reply_error(m, attest_fail_ossl(ATTEST_E_CRYPTO, "agent CA encoding"));
+	mon_out_init(&out, MON_REPLY);
+	mon_put_u32(&out, ATTEST_OK);
+	mon_put_str(&out, id);
+	mon_put_bytes(&out, der, (size_t)n);
+	OPENSSL_free(der);
+	r = mon_send(m->chan, &out, -1);
+	mon_out_free(&out);
+	return r;
+}
+
+/* A refusal the front made: recorded as the front says (a compromised
+ * front can only add refusal records, which are aggregated per source). */
+static int do_refusal(struct attestd_monitor *m, struct attest_cur *c)
+{
+	char op[16], agent[ATTEST_MAX_NAME + 1];
+	uint32_t uid, code;
+	int64_t pid;
+	struct attestd_peer peer = { .pidfd = -1, .fd = -1 };
+
+	if (!mon_get_u32(c, &uid) || !mon_get_i64(c, &pid) || pid < 1 || pid > INT32_MAX ||
+	    !mon_get_str(c, op, sizeof(op)) || strcmp(attestd_known_op(op), op) != 0 ||
+	    !mon_get_str(c, agent, sizeof(agent)) || (agent[0] && !attest_valid_hostname(agent)) ||
+	    !mon_get_u32(c, &code) || code == 0 || code >= ATTEST_E__COUNT || !mon_get_end(c))
+		return attest_fail(ATTEST_E_PARSE, "refusal malformed");
+	peer.uid = uid;
+	peer.pid = (pid_t)pid;
+	attestd_audit_refusal(&m->d->log, &peer, op, agent[0] ? agent : NULL, (int)code);
+	return ATTEST_OK; /* no answer */
+}
+
+static void on_chan(evutil_socket_t fd, short what, void *arg)
+{
+	struct attestd_monitor *m = arg;
+	struct attest_cur c;
+	size_t len;
+	uint32_t op;
+	int passed = -1, r;
+
+	(void)fd;
+	(void)what;
+	attest_errclear();
+	r = mon_recv(m->chan, m->buf, &len, &passed);
+	if (r == ATTEST_E_IO && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return;
+	if (r == ATTEST_E_STATE) { /* the front closed: on_child reaps it */
+		chan_close(m);
+		return;
+	}
+	if (r != ATTEST_OK) {
+		front_violation(m, attest_errdetail());
+		return;
+	}
+	attest_cur_init(&c, m->buf, len);
+	if (!mon_get_u32(&c, &op)) {
+		r = attest_fail(ATTEST_E_PARSE, "message without an op");
+	} else if ((op == MON_ISSUE) != (passed >= 0)) {
+		r = attest_fail(ATTEST_E_PARSE, "op %u with%s a descriptor", op,
+				passed >= 0 ? "" : "out");
+	} else {
+		switch (op) {
+		case MON_ISSUE:
+			r = do_mint(m, &c, passed);
+			break;
+		case MON_AGENT_INFO:
+			r = do_agent_info(m, &c);
+			break;
+		case MON_REFUSAL:
+			r = do_refusal(m, &c);
+			break;
+		case MON_TRUST:
+			r = mon_get_end(&c) ? mon_send(m->chan, &m->d->front_trust, -1)
+					    : attest_fail(ATTEST_E_PARSE, "trust request malformed");
+			break;
+		default:
+			r = attest_fail(ATTEST_E_PARSE, "unknown op %u", op);
+			break;
+		}
+	}
+	if (passed >= 0)
+		close(passed);
+	if (r != ATTEST_OK) {
+		char why[300];
+
+		snprintf(why, sizeof(why), "sent a request outside the protocol (%s)",
+			 attest_errdetail());
+		front_violation(m, why);
+	}
+}
+
+/* ---------- start and stop ---------- */
+
+int attestd_monitor_start(struct event_base *base, struct attestd *d,
+			  const struct attestd_monitor_config *cfg, struct attestd_monitor **out)
+{
+	struct attestd_monitor *m = calloc(1, sizeof(*m));
+	int r;
+
+	*out = NULL;
+	if (m == NULL || (m->buf = malloc(MON_MSG_MAX)) == NULL) {
+		free(m);
+		return attest_fail(ATTEST_E_NOMEM, "monitor");
+	}
+	m->d = d;
+	m->base = base;
+	m->agent_fd = cfg->agent_fd;
+	m->front_argv = cfg->front_argv;
+	m->front_exe = cfg->front_exe;
+	m->front = -1;
+	m->chan = -1;
+	if (strlen(cfg->agent_path) >= sizeof(m->agent_path)) {
+		attestd_monitor_stop(m);
+		return attest_fail(ATTEST_E_INVALID_ARG, "agent socket path too long");
+	}
+	memcpy(m->agent_path, cfg->agent_path, strlen(cfg->agent_path) + 1);
+	if ((m->child_ev = evsignal_new(base, SIGCHLD, on_child, m)) == NULL ||
+	    (m->respawn_ev = evtimer_new(base, on_respawn, m)) == NULL ||
+	    event_add(m->child_ev, NULL) != 0) {
+		attestd_monitor_stop(m);
+		return attest_fail(ATTEST_E_NOMEM, "monitor events");
+	}
+	if ((r = spawn(m)) != ATTEST_OK) {
+		attestd_monitor_stop(m);
+		return r;
+	}
+	*out = m;
+	return ATTEST_OK;
+}
+
+void attestd_monitor_stop(struct attestd_monitor *m)
+{
+	if (m == NULL)
+		return;
+	chan_close(m);
+	if (m->front > 0) {
+		int status;
+
+		kill(m->front, SIGTERM);
+		for (int i = 0; i < 200 && waitpid(m->front, &status, WNOHANG) == 0; i++)
+			usleep(10000);
+		if (waitpid(m->front, &status, WNOHANG) == 0) {
+			kill(m->front, SIGKILL);
+			(void)waitpid(m->front, &status, 0);
+		}
+	}
+	if (m->child_ev != NULL)
+		event_free(m->child_ev);
+	if (m->respawn_ev != NULL)
+		event_free(m->respawn_ev);
+	free(m->buf);
+	free(m);
+}
+
+int attestd_monitor_failed(const struct attestd_monitor *m) { return m != NULL && m->failed; }

@@ -1,0 +1,183 @@
+/* evil_front - a compromised front for test_privsep: attestd started with
+ * --front-exec runs this instead of its own front, with the monitor
+ * channel on descriptor 3 and the agent socket on 4. It speaks the monitor
+ * protocol directly and asks for what a front that an attacker controls
+ * would: for each agent connection it accepts, it sends forged orders
+ * with that connection and answers the agent with what the monitor said
+ * to each ({"ok":true,"probes":{NAME:"ATTEST_E_..." or "ok"}}). After the
+ * first connection it breaks the protocol (an order without a
+ * connection), which must get it killed.
+ *
+ * The agents come from the environment attestd was started with:
+ * EVIL_ME (the connecting agent's name), EVIL_MY_ID (its ID), EVIL_OTHER
+ * and EVIL_OTHER_ID (another registered agent). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/socket.h>
+
+#include <cjson/cJSON.h>
+#include <openssl/evp.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+
+#include "core/cursor.h"
+#include "core/err.h"
+#include "mint.h"
+#include "monproto.h"
+#include "net/wire.h"
+
+#define CHAN 3
+#define AGENT 4
+
+static uint8_t buf[MON_MSG_MAX];
+
+/* Send an order with fd; the monitor's code ("ok" or the error name). */
+static const char *ask(const struct mint_order *o, int fd)
+{
+	struct mon_out m;
+	struct attest_cur c;
+	size_t len;
+	uint32_t op, code;
+	int passed = -1;
+
+	mon_out_init(&m, MON_ISSUE);
+	mint_order_put(&m, o);
+	if (mon_send(CHAN, &m, fd) != ATTEST_OK || mon_recv(CHAN, buf, &len, &passed) != ATTEST_OK) {
+		mon_out_free(&m);
+		return "no answer";
+	}
+	mon_out_free(&m);
+	attest_cur_init(&c, buf, len);
+	if (!mon_get_u32(&c, &op) || !mon_get_u32(&c, &code))
+		return "malformed answer";
+	return code == 0 ? "ok" : attest_errname((int)code);
+}
+
+static size_t spki(EVP_PKEY *k, uint8_t *out, size_t outsz)
+{
+	unsigned char *p = out;
+	int n = i2d_PUBKEY(k, NULL);
+
+	if (n <= 0 || (size_t)n > outsz || i2d_PUBKEY(k, &p) != n)
+		return 0;
+	return (size_t)n;
+}
+
+static void base_order(struct mint_order *o, const char *name, const uint8_t *key, size_t keylen)
+{
+	memset(o, 0, sizeof(*o));
+	snprintf(o->name, sizeof(o->name), "%s", name);
+	o->ttl = -1;
+	o->spki = key;
+	o->spki_len = keylen;
+}
+
+int main(int argc, char **argv)
+{
+	const char *me, *other, *other_id, *my_id;
+	uint8_t good[MINT_SPKI_MAX], weak[MINT_SPKI_MAX], junk[MINT_SPKI_MAX];
+	size_t ngood, nweak, njunk;
+	EVP_PKEY *ec = EVP_EC_gen("P-256"), *rsa = EVP_RSA_gen(1024);
+	struct mint_order o;
+	int served = 0;
+
+	(void)argc;
+	(void)argv;
+	me = getenv("EVIL_ME");
+	my_id = getenv("EVIL_MY_ID");
+	other = getenv("EVIL_OTHER");
+	other_id = getenv("EVIL_OTHER_ID");
+	if (me == NULL || my_id == NULL || other == NULL || other_id == NULL || ec == NULL ||
+	    rsa == NULL)
+		return 2;
+	ngood = spki(ec, good, sizeof(good));
+	nweak = spki(rsa, weak, sizeof(weak));
+	memcpy(junk, good, ngood);
+	junk[ngood] = 0; /* one byte after the key */
+	njunk = ngood + 1;
+	for (;;) {
+		int c = accept(AGENT, NULL, NULL), sp[2];
+		cJSON *req = NULL, *reply = cJSON_CreateObject(), *probes = cJSON_CreateObject();
+
+		if (c < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			return 1;
+		}
+		if (attest_wire_recv(c, 10000, &req) == ATTEST_OK)
+			cJSON_Delete(req);
+		/* another agent's identity for this caller */
+		base_order(&o, other, good, ngood);
+		cJSON_AddStringToObject(probes, "other_agent", ask(&o, c));
+		/* a lifetime over the agent's cap */
+		base_order(&o, me, good, ngood);
+		o.ttl = 100000;
+		cJSON_AddStringToObject(probes, "long_ttl", ask(&o, c));
+		/* a scope not registered */
+		base_order(&o, me, good, ngood);
+		snprintf(o.want[0], sizeof(o.want[0]), "admin:all");
+		o.nwant = 1;
+		cJSON_AddStringToObject(probes, "extra_scope", ask(&o, c));
+		/* an "intent" whose scopes the registration lacks */
+		base_order(&o, me, good, ngood);
+		o.has_intent = 1;
+		o.in.token = (const uint8_t *)"forged";
+		o.in.token_len = 6;
+		snprintf(o.in.scopes[0], sizeof(o.in.scopes[0]), "admin:all");
+		o.in.nscopes = 1;
+		o.in.expiry = (int64_t)time(NULL) + 600;
+		snprintf(o.in.marker_kind, sizeof(o.in.marker_kind), "jti");
+		snprintf(o.in.marker_value, sizeof(o.in.marker_value), "j-1");
+		snprintf(o.in.agents[0], sizeof(o.in.agents[0]), "%s", my_id);
+		cJSON_AddStringToObject(probes, "intent_scope", ask(&o, c));
+		/* an intent for another agent */
+		snprintf(o.in.scopes[0], sizeof(o.in.scopes[0]), "ehr:read");
+		snprintf(o.in.agents[0], sizeof(o.in.agents[0]), "%s", other_id);
+		cJSON_AddStringToObject(probes, "intent_audience", ask(&o, c));
+		/* an intent with an unknown single-use kind */
+		snprintf(o.in.agents[0], sizeof(o.in.agents[0]), "%s", my_id);
+		snprintf(o.in.marker_kind, sizeof(o.in.marker_kind), "none");
+		cJSON_AddStringToObject(probes, "intent_marker", ask(&o, c));
+		/* a weak key, a key with a byte after it */
+		base_order(&o, me, weak, nweak);
+		cJSON_AddStringToObject(probes, "weak_key", ask(&o, c));
+		base_order(&o, me, junk, njunk);
+		cJSON_AddStringToObject(probes, "key_trailing", ask(&o, c));
+		/* a task id the leaf cannot carry */
+		base_order(&o, me, good, ngood);
+		snprintf(o.task_id, sizeof(o.task_id), "a\nb");
+		cJSON_AddStringToObject(probes, "task_control", ask(&o, c));
+		/* a connection the monitor did not accept for an agent */
+		if (socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0) {
+			base_order(&o, me, good, ngood);
+			cJSON_AddStringToObject(probes, "not_a_caller", ask(&o, sp[0]));
+			close(sp[0]);
+			close(sp[1]);
+		}
+		/* the honest order still works: the harness is not broken */
+		base_order(&o, me, good, ngood);
+		cJSON_AddStringToObject(probes, "honest", ask(&o, c));
+		cJSON_AddTrueToObject(reply, "ok");
+		cJSON_AddItemToObject(reply, "probes", probes);
+		if (attest_wire_send(c, reply) != ATTEST_OK)
+			fprintf(stderr, "evil_front: reply not sent\n");
+		cJSON_Delete(reply);
+		close(c);
+		if (served++ == 0) {
+			/* outside the protocol: an order without its connection */
+			struct mon_out m;
+
+			mon_out_init(&m, MON_ISSUE);
+			base_order(&o, me, good, ngood);
+			mint_order_put(&m, &o);
+			if (mon_send(CHAN, &m, -1) != ATTEST_OK)
+				fprintf(stderr, "evil_front: violation not sent\n");
+			mon_out_free(&m);
+			pause(); /* killed */
+		}
+	}
+}

@@ -1,0 +1,325 @@
+/* test_privsep - attestd split in a privileged monitor and an
+ * unprivileged front (docs/privsep.md): a compromised front gets no
+ * signature the monitor did not check; the front runs without privileges
+ * under seccomp; either process killed, the service comes back and keeps
+ * what it acknowledged. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include <CUnit/CUnit.h>
+#include <cjson/cJSON.h>
+
+#include "audit/audit.h"
+#include "net/wire.h"
+#include "testutil.h"
+#include "testutil_daemon.h"
+
+#define ISSUE(agent) "{\"op\":\"issue\",\"agent\":\"" agent "\"}"
+
+static int log_count(const struct daemon *d, const char *what)
+{
+	char cmd[1200];
+	FILE *p;
+	int n = -1;
+
+	snprintf(cmd, sizeof(cmd), "grep -c -- '%s' '%s'", what, d->log);
+	if ((p = popen(cmd, "r")) != NULL) {
+		if (fscanf(p, "%d", &n) != 1)
+			n = -1;
+		pclose(p);
+	}
+	return n;
+}
+
+/* wait up to 20 s for `what` to appear at least n times in the log */
+static int log_wait(const struct daemon *d, const char *what, int n)
+{
+	for (int i = 0; i < 200; i++) {
+		if (log_count(d, what) >= n)
+			return 1;
+		usleep(100000);
+	}
+	return 0;
+}
+
+static const char *probe(const cJSON *reply, const char *name)
+{
+	const cJSON *p = cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(reply, "probes"), name);
+
+	return cJSON_IsString(p) ? p->valuestring : "(missing)";
+}
+
+#define EXPECT_PROBE(reply, name, want)                                                           \
+	do {                                                                                      \
+		const char *got_ = probe(reply, name);                                            \
+		if (strcmp(got_, want) != 0)                                                      \
+			fprintf(stderr, "  probe %s: want %s, got %s\n", name, want, got_);      \
+		CU_ASSERT_STRING_EQUAL(got_, want);                                               \
+	} while (0)
+
+/* A front that an attacker controls (tests/privsep/evil_front.c) asks the
+ * monitor, with a real connection of agent alpha, for: beta's identity, a
+ * longer lifetime, an unregistered scope, intents the registration or the
+ * audience refuse, weak and trailing-garbage keys, a task id the leaf
+ * cannot carry, and a signature for a socket that is not an agent's
+ * connection. Each is refused with its reason; the honest order is signed;
+ * then an order without a connection gets the front killed and logged,
+ * and a new front is started. */
+static void test_compromised_front(void)
+{
+	static struct daemon d;
+	char alpha[700], beta[700], evil[700], id_a[200], id_b[200];
+	cJSON *reply;
+
+	daemon_up(&d);
+	make_agent_binary(&d, "alpha", NULL, alpha, sizeof(alpha));
+	make_agent_binary(&d, "beta", "other", beta, sizeof(beta));
+	register_agent(&d, "alpha", alpha, "0");
+	register_agent(&d, "beta", beta, "0");
+	daemon_stop(&d);
+	snprintf(evil, sizeof(evil), "%s/../tests/evil_front", agents_dir());
+	snprintf(id_a, sizeof(id_a), "spiffe://fleet.example/host/web-01/agent/alpha");
+	snprintf(id_b, sizeof(id_b), "spiffe://fleet.example/host/web-01/agent/beta");
+	setenv("EVIL_ME", "alpha", 1);
+	setenv("EVIL_MY_ID", id_a, 1);
+	setenv("EVIL_OTHER", "beta", 1);
+	setenv("EVIL_OTHER_ID", id_b, 1);
+	d.extra_args[0] = "--front-exec";
+	d.extra_args[1] = evil;
+	daemon_start(&d, "64");
+	/* the agent's environment must not carry them (env allowlist) */
+	unsetenv("EVIL_ME");
+	unsetenv("EVIL_MY_ID");
+	unsetenv("EVIL_OTHER");
+	unsetenv("EVIL_OTHER_ID");
+	reply = run_agent(NULL, alpha, d.sock, ISSUE("alpha"));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(reply);
+	EXPECT_PROBE(reply, "other_agent", "ATTEST_E_MEASUREMENT");
+	EXPECT_PROBE(reply, "long_ttl", "ATTEST_E_TTL");
+	EXPECT_PROBE(reply, "extra_scope", "ATTEST_E_SCOPE");
+	EXPECT_PROBE(reply, "intent_scope", "ATTEST_E_SCOPE");
+	EXPECT_PROBE(reply, "intent_audience", "ATTEST_E_INTENT_AUDIENCE");
+	EXPECT_PROBE(reply, "intent_marker", "ATTEST_E_PARSE");
+	EXPECT_PROBE(reply, "weak_key", "ATTEST_E_CSR");
+	EXPECT_PROBE(reply, "key_trailing", "ATTEST_E_CSR");
+	EXPECT_PROBE(reply, "task_control", "ATTEST_E_INVALID_ARG");
+	EXPECT_PROBE(reply, "not_a_caller", "ATTEST_E_DENIED");
+	EXPECT_PROBE(reply, "honest", "ok");
+	cJSON_Delete(reply);
+	/* the order without its connection: killed, logged, replaced */
+	CU_ASSERT(log_wait(&d, "sent a request outside the protocol", 1));
+	CU_ASSERT(log_wait(&d, "front started", 2));
+	d.extra_args[0] = d.extra_args[1] = NULL;
+	daemon_down(&d);
+}
+
+/* The field of /proc/PID/status named key (the rest of its line). */
+static int status_field(pid_t pid, const char *key, char *out, size_t outsz)
+{
+	char path[64], line[256];
+	FILE *f;
+	int found = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, key, strlen(key)) == 0 && line[strlen(key)] == ':') {
+			const char *v = line + strlen(key) + 1;
+
+			v += strspn(v, " \t");
+			snprintf(out, outsz, "%.*s", (int)strcspn(v, "\n"), v);
+			found = 1;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+/* The front: uid nobody, no capabilities, no_new_privs, a seccomp filter,
+ * no descriptor of the state directory, and as its user it cannot open the
+ * state's files; the monitor is another process. */
+static void test_front_confined(void)
+{
+	static struct daemon d;
+	char v[128], path[700], fddir[64];
+	pid_t front;
+	struct stat st;
+
+	daemon_up(&d);
+	CU_ASSERT_FATAL(log_wait(&d, "seccomp filter on", 1)); /* confined by now */
+	front = daemon_agent_server(&d);
+	CU_ASSERT_FATAL(front != d.pid);
+	CU_ASSERT(status_field(front, "Uid", v, sizeof(v)) && strcmp(v, "65534\t65534\t65534\t65534") == 0);
+	CU_ASSERT(status_field(front, "CapPrm", v, sizeof(v)) && strcmp(v, "0000000000000000") == 0);
+	CU_ASSERT(status_field(front, "CapEff", v, sizeof(v)) && strcmp(v, "0000000000000000") == 0);
+	CU_ASSERT(status_field(front, "NoNewPrivs", v, sizeof(v)) && strcmp(v, "1") == 0);
+	CU_ASSERT(status_field(front, "Seccomp", v, sizeof(v)) && strcmp(v, "2") == 0);
+	/* no descriptor of the state directory */
+	snprintf(fddir, sizeof(fddir), "/proc/%d/fd", (int)front);
+	CU_ASSERT_EQUAL(tu_sh("for f in %s/*; do readlink \"$f\"; done | grep -q '^%s' && exit 1; "
+			      "exit 0", fddir, d.state), 0);
+	/* and its user cannot open the state's files */
+	snprintf(path, sizeof(path), "%s/identity.json", d.state);
+	CU_ASSERT_FATAL(stat(path, &st) == 0);
+	{
+		pid_t pid = fork();
+		int status;
+
+		CU_ASSERT_FATAL(pid >= 0);
+		if (pid == 0) {
+			if (setgid(65534) != 0 || setuid(65534) != 0)
+				_exit(2);
+			_exit(open(path, O_RDONLY) < 0 && errno == EACCES ? 0 : 1);
+		}
+		CU_ASSERT(waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+			  WEXITSTATUS(status) == 0);
+	}
+	daemon_down(&d);
+}
+
+/* A test build's front (attestd-hooks) makes a system call outside its
+ * filter on request: the kernel kills it (SIGSYS), the monitor says so
+ * and starts another, and agents are served again. */
+static void test_seccomp_kill(void)
+{
+	static struct daemon d;
+	char bin[700], hooks[700];
+	cJSON *reply;
+
+	daemon_up(&d);
+	make_agent_binary(&d, "alpha", NULL, bin, sizeof(bin));
+	register_agent(&d, "alpha", bin, "0");
+	daemon_stop(&d);
+	snprintf(hooks, sizeof(hooks), "%s/../tests/attestd-hooks", agents_dir());
+	d.extra_args[0] = "--front-exec";
+	d.extra_args[1] = hooks;
+	daemon_start(&d, "64");
+	{
+		/* no answer: the front dies */
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		cJSON *req = cJSON_Parse("{\"op\":\"x-test-syscall\"}");
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+		memcpy(sa.sun_path, d.sock, strlen(d.sock) + 1);
+		CU_ASSERT_FATAL(fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+		CU_ASSERT_EQUAL(attest_wire_send(fd, req), ATTEST_OK);
+		reply = NULL;
+		CU_ASSERT_NOT_EQUAL(attest_wire_recv(fd, 20000, &reply), ATTEST_OK);
+		cJSON_Delete(reply);
+		cJSON_Delete(req);
+		close(fd);
+	}
+	CU_ASSERT(log_wait(&d, "seccomp filter", 2)); /* "filter on" at start, then the kill */
+	CU_ASSERT(log_wait(&d, "killed by signal 31", 1));
+	CU_ASSERT(log_wait(&d, "front started", 2));
+	for (int i = 0; i < 50; i++) {
+		reply = run_agent(NULL, bin, d.sock, ISSUE("alpha"));
+		if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(reply, "ok")))
+			break;
+		cJSON_Delete(reply);
+		reply = NULL;
+		usleep(200000);
+	}
+	expect_cert(&d, reply, "alpha");
+	d.extra_args[0] = d.extra_args[1] = NULL;
+	daemon_down(&d);
+}
+
+/* pid runs (a zombie waiting for init to reap it has exited) */
+static int alive(pid_t pid)
+{
+	char v[64];
+
+	return status_field(pid, "State", v, sizeof(v)) && v[0] != 'Z' && v[0] != 'X';
+}
+
+static int count_issues(const struct attest_audit_view *v, void *arg)
+{
+	(void)v;
+	(*(int *)arg)++;
+	return ATTEST_OK;
+}
+
+static int issue_records(const struct daemon *d)
+{
+	struct attest_audit_query q = { 0 };
+	char dir[700];
+	int n = 0;
+
+	q.type = "issue";
+	snprintf(dir, sizeof(dir), "%s/audit", d->state);
+	CU_ASSERT_EQUAL(attest_audit_query(dir, &q, count_issues, &n), ATTEST_OK);
+	return n;
+}
+
+/* kill -9 of the front: the monitor notices and starts another; agents
+ * are served again. kill -9 of the monitor: the front notices its channel
+ * closed and exits; attestd started again has every registration and
+ * every acknowledged issuance's record. */
+static void test_kill_either(void)
+{
+	static struct daemon d;
+	char bin[700];
+	pid_t front;
+	cJSON *reply = NULL;
+	int st;
+
+	daemon_up(&d);
+	make_agent_binary(&d, "alpha", NULL, bin, sizeof(bin));
+	register_agent(&d, "alpha", bin, "0");
+	expect_cert(&d, run_agent(NULL, bin, d.sock, ISSUE("alpha")), "alpha");
+	front = daemon_agent_server(&d);
+	CU_ASSERT_FATAL(front != d.pid);
+	CU_ASSERT_FATAL(kill(front, SIGKILL) == 0);
+	CU_ASSERT(log_wait(&d, "killed by signal 9", 1));
+	for (int i = 0; i < 50; i++) {
+		reply = run_agent(NULL, bin, d.sock, ISSUE("alpha"));
+		if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(reply, "ok")))
+			break;
+		cJSON_Delete(reply);
+		reply = NULL;
+		usleep(200000);
+	}
+	expect_cert(&d, reply, "alpha");
+	/* the monitor */
+	front = daemon_agent_server(&d);
+	CU_ASSERT_FATAL(front != d.pid);
+	CU_ASSERT_FATAL(kill(d.pid, SIGKILL) == 0);
+	CU_ASSERT(waitpid(d.pid, &st, 0) == d.pid);
+	d.pid = 0;
+	for (int i = 0; i < 200 && alive(front); i++)
+		usleep(100000);
+	CU_ASSERT(!alive(front)); /* the front is gone too */
+	daemon_start(&d, "64");
+	CU_ASSERT_EQUAL(issue_records(&d), 2);
+	expect_cert(&d, run_agent(NULL, bin, d.sock, ISSUE("alpha")), "alpha");
+	daemon_down(&d);
+}
+
+int main(void)
+{
+	static const struct tu_test tests[] = {
+		{ "a compromised front gets no signature the monitor did not check",
+		  test_compromised_front },
+		{ "the front: nobody, no capabilities, no_new_privs, seccomp, no state",
+		  test_front_confined },
+		{ "a system call outside the filter kills the front; another serves",
+		  test_seccomp_kill },
+		{ "kill -9 of either process: noticed, service back, nothing lost",
+		  test_kill_either },
+		{ NULL, NULL },
+	};
+
+	return tu_main("privsep", tests);
+}
