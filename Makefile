@@ -5,10 +5,18 @@
 #   make asan       the tests under ASan+UBSan (build-asan/)
 #   make bench      benchmarks (report only, never fail)
 #   make lint       cppcheck + banned-functions script
+#   make install    PREFIX, DESTDIR, BINDIR, SBINDIR, LIBDIR... (dist/install.mk)
 #   make deps       install missing Debian packages (root) or print the line
 
 BUILD   ?= build
 CC      ?= cc
+# the release: libattest.so.$(SOMAJOR) is the SONAME, libattest.so.$(VERSION)
+# the file; every tool's --version prints it
+VERSION := 0.1.0
+SOMAJOR := 0
+# the configuration files are SYSCONFDIR/attestd/attestd.conf and
+# SYSCONFDIR/attest-verifier/verifier.conf (compiled in; /etc whatever PREFIX)
+SYSCONFDIR ?= /etc
 SAN     ?=
 LIB_PKGS := tss2-esys tss2-sys tss2-mu tss2-rc tss2-tctildr libcrypto libssl libcjson libcurl \
 	libevent_core libevent_extra libevent_openssl libevent_pthreads
@@ -18,7 +26,8 @@ PKGS     := $(LIB_PKGS) $(SRV_PKGS) cunit
 
 DEB_PKGS := build-essential pkg-config libtss2-dev libssl-dev libcjson-dev \
 	libcunit1-dev libevent-dev libcurl4-openssl-dev libsqlite3-dev libseccomp-dev \
-	swtpm swtpm-tools tpm2-tools openssl curl xxd iproute2 procps python3 cppcheck
+	swtpm swtpm-tools tpm2-tools openssl curl xxd iproute2 procps python3 cppcheck \
+	nginx-light
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
 	-Wmissing-prototypes -Wvla
@@ -33,7 +42,7 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 LIB_LIBS   = $(shell pkg-config --libs $(LIB_PKGS) 2>/dev/null)
 CFLAGS  ?=
-CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) $(HARDEN) $(OPT) -Iinclude -Ilibattest -Icli $(PKG_CFLAGS)
+CFLAGS  += -std=c11 -D_GNU_SOURCE -DATTEST_VERSION='"$(VERSION)"' -DATTEST_SYSCONFDIR='"$(SYSCONFDIR)"' $(WARN) $(HARDEN) $(OPT) -Iinclude -Ilibattest -Icli $(PKG_CFLAGS)
 LDFLAGS += -pie -Wl,-z,relro,-z,now $(if $(SAN),-fsanitize=address$(comma)undefined)
 comma := ,
 
@@ -58,11 +67,12 @@ PC_FILES  := $(BUILD)/pkgconfig/attest.pc $(BUILD)/pkgconfig/attest-verify.pc
 
 BIN_NAMES := attestctl attest-provision attestd attest-verifier
 BINS      := $(addprefix $(BUILD)/,$(BIN_NAMES))
-CLI_SRC       := cli/cli.c
+CLI_SRC       := cli/cli.c cli/cli_tpm.c cli/cliconf.c cli/journal.c
 ATTESTD_SRC   := attestd/attestd.c attestd/server.c attestd/daemon.c attestd/request.c \
 	attestd/register.c attestd/caller.c attestd/signers.c attestd/issue.c attestd/registry.c \
 	attestd/log.c attestd/push.c attestd/auditlog.c attestd/closer.c \
-	attestd/nodump.c attestd/clock.c attestd/host.c attestd/dispatch.c attestd/mint.c attestd/mintwire.c attestd/monproto.c attestd/monitor.c attestd/front.c
+	attestd/nodump.c attestd/clock.c attestd/host.c attestd/dispatch.c attestd/mint.c attestd/mintwire.c attestd/monproto.c attestd/monitor.c attestd/front.c \
+	cli/cliconf.c cli/sdnotify.c cli/journal.c
 EVENT_LIBS     = $(shell pkg-config --libs libevent_core 2>/dev/null)
 SECCOMP_LIBS   = $(shell pkg-config --libs libseccomp 2>/dev/null)
 ATTESTCTL_SRC := attestd/attestctl.c attestd/attestctl_agent.c attestd/attestctl_host.c \
@@ -70,7 +80,8 @@ ATTESTCTL_SRC := attestd/attestctl.c attestd/attestctl_agent.c attestd/attestctl
 PROVISION_SRC := $(sort $(wildcard provisioning/*.c)) $(CLI_SRC)
 # verifier/: everything but main is also linked into tests and benchmarks
 VERIFIER_MAIN := verifier/attest-verifier.c
-VERIFIER_SRC  := $(filter-out $(VERIFIER_MAIN),$(sort $(wildcard verifier/*.c))) $(CLI_SRC)
+VERIFIER_SRC  := $(filter-out $(VERIFIER_MAIN),$(sort $(wildcard verifier/*.c))) $(CLI_SRC) \
+	cli/sdnotify.c
 VERIFIER_OBJ  := $(VERIFIER_SRC:%.c=$(BUILD)/obj/%.o)
 # the same objects as an archive for tests and benchmarks: the linker takes
 # only the members a test uses (test_store the store, test_policy the policy
@@ -82,12 +93,28 @@ TEST_SRC  := $(sort $(wildcard tests/unit/test_*.c))
 TEST_BINS := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TESTUTIL_SRC := $(sort $(wildcard tests/unit/testutil*.c))
 TESTUTIL_OBJ := $(TESTUTIL_SRC:%.c=$(BUILD)/obj/%.o)
+# the test helpers as an archive too: a test takes the helpers it calls (and
+# what they call in the verifier and libattest), not the swtpm, daemon,
+# verifier-fleet and software-fleet fixtures of every other test
+TESTUTIL_A   := $(BUILD)/testutil.a
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 BENCH_BINS := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
+# examples/: agents showing the client API (docs/agents.md)
+EXAMPLE_SRC  := $(sort $(wildcard examples/*.c))
+EXAMPLE_BINS := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
+
+# man pages: attestctl(1), attest-provision(1) and attest-verifier(8) are
+# man/*.in (written by hand) with a COMMANDS section made from the binary's
+# own --help (scripts/gen-man.py); the others are written by hand whole
+MAN_GEN    := attestctl.1 attest-provision.1 attest-verifier.8
+MAN_STATIC := $(notdir $(wildcard man/*.[1-8]))
+MAN_PAGES  := $(addprefix $(BUILD)/man/,$(MAN_GEN) $(MAN_STATIC))
+
 .PHONY: all deps demo check asan bench lint clean test-bins fuzz fuzz-replay
 .SECONDARY:
-all: $(LIB_A) $(LIB_SO) $(LIBV_A) $(LIBV_SO) $(PC_FILES) $(BINS) $(TEST_BINS) $(BENCH_BINS) $(EXAMPLE_BINS)
+all: $(LIB_A) $(LIB_SO) $(LIBV_A) $(LIBV_SO) $(PC_FILES) $(BINS) $(TEST_BINS) $(BENCH_BINS) $(EXAMPLE_BINS) \
+	$(MAN_PAGES)
 
 deps:
 	@sh scripts/deps.sh $(DEB_PKGS)
@@ -104,36 +131,57 @@ $(LIB_A): $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(LIB_SO): $(LIB_OBJ)
-	$(CC) -shared -Wl,-soname,libattest.so.0 -Wl,-z,relro,-z,now \
-	  $(if $(SAN),-fsanitize=address$(comma)undefined) -o $@ $^ $(LIB_LIBS)
-	ln -sf $(notdir $@) $@.0
+# the file libattest.so.$(VERSION), its SONAME link libattest.so.$(SOMAJOR)
+# and the link-time name libattest.so; only attest_* is exported, versioned
+LIB_MAP := libattest/libattest.map
+$(LIB_SO): $(LIB_OBJ) $(LIB_MAP)
+	$(CC) -shared -Wl,-soname,libattest.so.$(SOMAJOR) -Wl,-z,relro,-z,now \
+	  -Wl,--version-script=$(LIB_MAP) \
+	  $(if $(SAN),-fsanitize=address$(comma)undefined) -o $@.$(VERSION) $(LIB_OBJ) $(LIB_LIBS)
+	ln -sf $(notdir $@).$(VERSION) $@.$(SOMAJOR)
+	ln -sf $(notdir $@).$(SOMAJOR) $@
 
 $(LIBV_A): $(LIBV_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
 # --no-undefined: the relying-party library must resolve from LIBV_PKGS alone
-$(LIBV_SO): $(LIBV_OBJ)
-	$(CC) -shared -Wl,-soname,libattest-verify.so.0 -Wl,-z,relro,-z,now -Wl,--no-undefined \
-	  $(if $(SAN),-fsanitize=address$(comma)undefined) -o $@ $^ $(LIBV_LIBS)
-	ln -sf $(notdir $@) $@.0
+$(LIBV_SO): $(LIBV_OBJ) $(LIB_MAP)
+	$(CC) -shared -Wl,-soname,libattest-verify.so.$(SOMAJOR) -Wl,-z,relro,-z,now -Wl,--no-undefined \
+	  -Wl,--version-script=$(LIB_MAP) \
+	  $(if $(SAN),-fsanitize=address$(comma)undefined) -o $@.$(VERSION) $(LIBV_OBJ) $(LIBV_LIBS)
+	ln -sf $(notdir $@).$(VERSION) $@.$(SOMAJOR)
+	ln -sf $(notdir $@).$(SOMAJOR) $@
 
-# pkg-config files for the build tree (uninstalled): attest, attest-verify;
-# the public headers use OpenSSL's types, so libcrypto is a public Requires
-$(BUILD)/pkgconfig/attest.pc: Makefile
-	@mkdir -p $(dir $@)
-	@printf '%s\n' "libdir=$(abspath $(BUILD))" "includedir=$(abspath include)" "" \
-	  "Name: attest" "Description: attestd's library: TPM, enrolment, attestation, audit, decisions" \
-	  "Version: 0.1" "Requires: libcrypto" "Requires.private: $(filter-out libcrypto,$(LIB_PKGS))" \
-	  "Cflags: -I\$${includedir}" "Libs: -L\$${libdir} -lattest" >$@
+# pkg-config files: attest, attest-verify; the public headers use OpenSSL's
+# types, so libcrypto is a public Requires. write_pc OUT,LIBDIR,INCLUDEDIR,NAME
+# writes one: for the build tree here (uninstalled), for PREFIX at make install.
+PC_DESC_attest := attestd's library: TPM, enrolment, attestation, audit, decisions
+PC_DESC_attest-verify := attestd's relying-party library: decisions, path rule, intent
+PC_PRIV_attest = $(filter-out libcrypto,$(LIB_PKGS))
+PC_PRIV_attest-verify = $(filter-out libcrypto,$(LIBV_PKGS))
+define write_pc
+	@mkdir -p $(dir $(1))
+	@printf '%s\n' "libdir=$(2)" "includedir=$(3)" "" \
+	  "Name: $(4)" "Description: $(PC_DESC_$(4))" \
+	  "Version: $(VERSION)" "Requires: libcrypto" "Requires.private: $(PC_PRIV_$(4))" \
+	  "Cflags: -I\$${includedir}" "Libs: -L\$${libdir} -l$(4)" >$(1)
+endef
 
-$(BUILD)/pkgconfig/attest-verify.pc: Makefile
+$(BUILD)/pkgconfig/%.pc: Makefile
+	$(call write_pc,$@,$(abspath $(BUILD)),$(abspath include),$*)
+
+$(BUILD)/man/%.1: man/%.1.in $(BUILD)/% scripts/gen-man.py
 	@mkdir -p $(dir $@)
-	@printf '%s\n' "libdir=$(abspath $(BUILD))" "includedir=$(abspath include)" "" \
-	  "Name: attest-verify" "Description: attestd's relying-party library: decisions, path rule, intent" \
-	  "Version: 0.1" "Requires: libcrypto" "Requires.private: $(filter-out libcrypto,$(LIBV_PKGS))" \
-	  "Cflags: -I\$${includedir}" "Libs: -L\$${libdir} -lattest-verify" >$@
+	python3 scripts/gen-man.py $(BUILD)/$* $< $@
+
+$(BUILD)/man/%.8: man/%.8.in $(BUILD)/% scripts/gen-man.py
+	@mkdir -p $(dir $@)
+	python3 scripts/gen-man.py $(BUILD)/$* $< $@
+
+$(BUILD)/man/%: man/%
+	@mkdir -p $(dir $@)
+	cp $< $@
 
 $(BUILD)/attestctl: $(ATTESTCTL_SRC:%.c=$(BUILD)/obj/%.o) $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_LIBS)
@@ -147,9 +195,6 @@ $(BUILD)/attestd: $(ATTESTD_SRC:%.c=$(BUILD)/obj/%.o) $(LIB_A)
 $(BUILD)/attest-verifier: $(BUILD)/obj/$(VERIFIER_MAIN:.c=.o) $(VERIFIER_OBJ) $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_LIBS) $(SRV_LIBS)
 
-# examples/: agents showing the client API (docs/agents.md)
-EXAMPLE_SRC  := $(sort $(wildcard examples/*.c))
-EXAMPLE_BINS := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_LIBS) $(SRV_LIBS)
@@ -166,13 +211,17 @@ $(VERIFIER_A): $(VERIFIER_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TESTUTIL_OBJ) $(VERIFIER_A) $(LIB_A)
+$(TESTUTIL_A): $(TESTUTIL_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TESTUTIL_A) $(VERIFIER_A) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/obj/bench/%.o: CFLAGS += -Itests/unit -Iverifier
 
-$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(TESTUTIL_OBJ) $(VERIFIER_A) $(LIB_A)
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(TESTUTIL_A) $(VERIFIER_A) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
@@ -206,7 +255,8 @@ $(BUILD)/tests/attestd-hooks: $(filter-out $(BUILD)/obj/attestd/front.o,$(ATTEST
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(LIB_LIBS) $(EVENT_LIBS) $(SECCOMP_LIBS)
 
-test-bins: $(LIB_A) $(LIB_SO) $(LIBV_A) $(LIBV_SO) $(PC_FILES) $(BINS) $(TEST_BINS) $(AGENT_BINS) $(EXAMPLE_BINS) $(PRIVSEP_BINS) $(FAULT_TCTI)
+test-bins: $(LIB_A) $(LIB_SO) $(LIBV_A) $(LIBV_SO) $(PC_FILES) $(BINS) $(TEST_BINS) $(AGENT_BINS) $(EXAMPLE_BINS) $(PRIVSEP_BINS) $(FAULT_TCTI) \
+	$(MAN_PAGES)
 
 check: deps
 	@sh scripts/check-docs.sh
@@ -217,6 +267,8 @@ check: deps
 	@python3 scripts/check-cycles.py --layers "$(LIB_LAYERS)" $(BUILD) libattest
 	@python3 scripts/check-cycles.py $(BUILD) verifier cli attestd
 	@BUILD=$(BUILD) sh tests/run-tests.sh $(TEST_BINS)
+	@BUILD=$(BUILD) sh tests/install/test-config.sh
+	@BUILD=$(BUILD) MAKE=$(MAKE) sh tests/install/test-install.sh
 
 asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 test-bins
@@ -242,5 +294,6 @@ clean:
 	rm -rf build build-asan
 
 include tests/fuzz/fuzz.mk
+include dist/install.mk
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -path $(BUILD)/deb -prune -o -type f -name '*.d' -print 2>/dev/null)

@@ -101,7 +101,7 @@ int cmd_agent_register(const struct cli_cmd *cmd, int argc, char **argv)
 	const char *sock, *name, *binary, *script, *uids, *scopes, *tier, *classes, *ttl, *depth,
 		*env_allow;
 	const struct cli_opt opts[] = {
-		{ "name", "NAME", "agent name, unique on this host (a-z 0-9 . -)", 1, &name },
+		{ "name", "NAME", "agent name, unique on this host: " ATTEST_NAME_RULE, 1, &name },
 		{ "binary", "PATH", "agent executable, or its interpreter with --script", 1, &binary },
 		{ "script", "PATH", "interpreted agents: the script (root-owned, read-only)", 0, &script },
 		{ "uids", "UID[,UID]", "uids allowed to run it (one per agent is best)", 1, &uids },

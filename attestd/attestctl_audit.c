@@ -71,8 +71,7 @@ static int ak_from_pem(const char *path, TPM2B_PUBLIC *ak)
 {
 	BIO *b = BIO_new_file(path, "r");
 	EVP_PKEY *pk = NULL;
-	BIGNUM *x = NULL, *y = NULL;
-	char group[32];
+	TPM2B_PUBLIC tmpl;
 	int r = CLI_EXIT_FAIL;
 
 	if (b == NULL || (pk = PEM_read_bio_PUBKEY(b, NULL, NULL, NULL)) == NULL) {
@@ -80,25 +79,14 @@ static int ak_from_pem(const char *path, TPM2B_PUBLIC *ak)
 		fprintf(stderr, "attestctl: %s: not a PEM public key\n", path);
 		goto out;
 	}
-	if (EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
-					   NULL) != 1 ||
-	    strcmp(group, "prime256v1") != 0 ||
-	    EVP_PKEY_get_bn_param(pk, OSSL_PKEY_PARAM_EC_PUB_X, &x) != 1 ||
-	    EVP_PKEY_get_bn_param(pk, OSSL_PKEY_PARAM_EC_PUB_Y, &y) != 1) {
-		ERR_clear_error();
-		fprintf(stderr, "attestctl: %s: the AK is an ECC P-256 key; this is not one\n", path);
-		goto out;
-	}
-	attest_template_ak(ak);
-	if (BN_bn2binpad(x, ak->publicArea.unique.ecc.x.buffer, 32) != 32 ||
-	    BN_bn2binpad(y, ak->publicArea.unique.ecc.y.buffer, 32) != 32) {
-		fprintf(stderr, "attestctl: %s: bad point\n", path);
+	attest_template_ak(&tmpl);
+	if (attest_tpm_pub_from_pkey(pk, &tmpl, ak) != ATTEST_OK) {
+		fprintf(stderr, "attestctl: %s: the AK is an ECC P-256 key; this is not one (%s)\n",
+			path, attest_errdetail());
 		goto out;
 	}
 	r = CLI_EXIT_OK;
 out:
-	BN_free(x);
-	BN_free(y);
 	EVP_PKEY_free(pk);
 	BIO_free(b);
 	return r;

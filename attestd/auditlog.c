@@ -216,11 +216,17 @@ int attestd_audit(struct attestd_auditlog *l, struct attest_audit_event *ev)
 int attestd_audit_agent(struct attestd_auditlog *l, const char *type, const struct agent *a,
 			const char *outcome, int code)
 {
+	return attestd_audit_agent_from(l, type, a, outcome, code, "admin socket (root)");
+}
+
+int attestd_audit_agent_from(struct attestd_auditlog *l, const char *type, const struct agent *a,
+			     const char *outcome, int code, const char *source)
+{
 	struct attest_audit_event ev = { 0 };
 	const char *agents[1] = { a->id };
 
 	ev.type = type;
-	ev.source = "admin socket (root)";
+	ev.source = source;
 	ev.agents = agents;
 	ev.nagents = 1;
 	ev.scopes = (const char *const *)a->scopes;

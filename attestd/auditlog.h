@@ -59,6 +59,10 @@ int attestd_audit(struct attestd_auditlog *l, struct attest_audit_event *ev) ATT
 /* An admin change (register, revoke, remove) of agent a with outcome. */
 int attestd_audit_agent(struct attestd_auditlog *l, const char *type, const struct agent *a,
 			const char *outcome, int code) ATTEST_MUST_CHECK;
+/* The same with the change's source (e.g. "verifier": a revocation the
+ * verifier delivered). */
+int attestd_audit_agent_from(struct attestd_auditlog *l, const char *type, const struct agent *a,
+			     const char *outcome, int code, const char *source) ATTEST_MUST_CHECK;
 /* The intent behind an issuance, for its record: the chain's agents
  * (0..depth), user and purpose. */
 struct attestd_audit_intent {

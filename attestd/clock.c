@@ -9,6 +9,7 @@
 #include "clock.h"
 #include "core/err.h"
 #include "core/fileio.h"
+#include "core/num.h"
 #include "host.h"
 #include "log.h"
 
@@ -41,8 +42,9 @@ static void ref_load(struct attestd_clock *k, const char *state)
 	char path[700];
 	uint8_t *buf = NULL;
 	size_t len = 0;
-	unsigned long long w = 0, t = 0;
-	unsigned long rc = 0;
+	uint64_t w = 0, t = 0, rc = 0;
+	const char *f[3];
+	size_t n[3];
 	int r;
 
 	snprintf(path, sizeof(path), "%s/" CLOCK_FILE, state);
@@ -51,8 +53,12 @@ static void ref_load(struct attestd_clock *k, const char *state)
 			attestd_log("clock: %s unreadable: %s", path, attest_errdetail());
 		return;
 	}
-	if (sscanf((const char *)buf, "%llu %llu %lu", &w, &t, &rc) == 3 && w > 0 &&
-	    rc <= UINT32_MAX) {
+	/* "<wall ms> <TPM ms> <resetCount>\n" */
+	if (len > 0 && buf[len - 1] == '\n' &&
+	    attest_fields((const char *)buf, len - 1, f, n, 3) == 3 &&
+	    attest_parse_u64n(f[0], n[0], 1, UINT64_MAX, &w) == ATTEST_OK &&
+	    attest_parse_u64n(f[1], n[1], 0, UINT64_MAX, &t) == ATTEST_OK &&
+	    attest_parse_u64n(f[2], n[2], 0, UINT32_MAX, &rc) == ATTEST_OK) {
 		k->ref_wall_ms = w;
 		k->ref_tpm_ms = t;
 		k->ref_reset = (uint32_t)rc;

@@ -26,6 +26,7 @@
 #include "attest/intent.h"
 #include "core/err.h"
 #include "core/json.h"
+#include "core/num.h"
 #include "dispatch.h"
 #include "issue.h"
 #include "log.h"
@@ -359,23 +360,19 @@ int attestd_front_main(int argc, char **argv)
 	memset(&f, 0, sizeof(f));
 	f.chan = CHAN_FD;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		char *end;
-
 		switch (c) {
 		case 'F': break;
 		case 'u': user = optarg; break;
 		case 'm':
 		case 'f': {
-			long v;
+			uint64_t v;
 
-			errno = 0;
-			v = strtol(optarg, &end, 10);
-			if (errno != 0 || *end != '\0' || v < 1 || v > 600000)
+			if (attest_parse_u64(optarg, 1, 600000, &v) != ATTEST_OK)
 				return 2;
 			if (c == 'm')
-				max_clients = v;
+				max_clients = (long)v;
 			else
-				timeout_ms = v;
+				timeout_ms = (long)v;
 			break;
 		}
 		default: return 2;

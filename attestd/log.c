@@ -4,21 +4,17 @@
 #include <string.h>
 #include <time.h>
 
+#include "journal.h"
 #include "log.h"
 
 static const char *log_name = "attestd";
 
 void attestd_log_name(const char *name) { log_name = name; }
 
-static void emit(const char *line)
+/* one line: "<prio>" first under journald, else the time (journal.h) */
+static void emit(int prio, const char *line)
 {
-	char ts[32];
-	struct tm tm;
-	time_t now = time(NULL);
-
-	gmtime_r(&now, &tm);
-	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	fprintf(stderr, "%s %s: ", ts, log_name);
+	journal_line_start(stderr, prio, log_name);
 	/* Details can carry bytes a peer chose: one event is one line, and
 	 * anything unprintable is shown escaped, never interpreted. */
 	for (const unsigned char *p = (const unsigned char *)line; *p != '\0'; p++) {
@@ -38,7 +34,18 @@ void attestd_log(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	emit(line);
+	emit(JOURNAL_INFO, line);
+}
+
+void attestd_log_err(const char *fmt, ...)
+{
+	char line[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	emit(JOURNAL_ERR, line);
 }
 
 /* ---------- aggregated events ---------- */
@@ -60,9 +67,13 @@ static time_t mono_now(void)
 
 static void summarise(struct slot *s)
 {
-	if (s->n > 0)
-		attestd_log("%lu more like this in the last %ld s: %s", s->n,
-			    (long)(mono_now() - s->start), s->last);
+	if (s->n > 0) {
+		char line[1024];
+
+		snprintf(line, sizeof(line), "%lu more like this in the last %ld s: %s", s->n,
+			 (long)(mono_now() - s->start), s->last);
+		emit(JOURNAL_NOTICE, line);
+	}
 	s->n = 0;
 }
 
@@ -104,7 +115,7 @@ void attestd_log_rl(const char *key, const char *fmt, ...)
 		snprintf(s->key, sizeof(s->key), "%s", key);
 		s->start = now;
 		s->n = 0;
-		emit(line);
+		emit(JOURNAL_NOTICE, line);
 		return;
 	}
 	if (s == NULL) {

@@ -1,5 +1,8 @@
 /* log.h - attestd's log: one line per event on stderr (journald or the
- * service manager keeps it), UTC timestamp first. */
+ * service manager keeps it), UTC timestamp first; under journald the
+ * syslog priority instead (cli/journal.h): attestd_log info, attestd_log_err
+ * err (attestd cannot start or go on), attestd_log_rl notice (what peers
+ * did, aggregated). */
 #ifndef ATTESTD_LOG_H
 #define ATTESTD_LOG_H
 
@@ -8,6 +11,7 @@
 void attestd_log_name(const char *name);
 
 void attestd_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void attestd_log_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Events a peer can repeat at will (refusals, drops): at most one line per
  * key per ATTESTD_LOG_INTERVAL seconds. The first event of a key is logged

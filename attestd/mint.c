@@ -19,6 +19,7 @@
 #include "core/err.h"
 #include "core/fileio.h"
 #include "core/json.h"
+#include "core/num.h"
 #include "log.h"
 #include "mint.h"
 #include "request.h"
@@ -178,10 +179,10 @@ static void markers_prune(const char *dir, time_t now)
 	if (dh == NULL)
 		return;
 	while ((e = readdir(dh)) != NULL) {
-		char path[800], *end;
+		char path[800];
 		uint8_t *body = NULL;
 		size_t len;
-		long long exp;
+		uint64_t exp;
 
 		if (strlen(e->d_name) < 64 || strspn(e->d_name, "0123456789abcdef") != 64)
 			continue;
@@ -196,12 +197,13 @@ static void markers_prune(const char *dir, time_t now)
 			kept++;
 			continue;
 		}
-		errno = 0;
-		exp = strtoll((const char *)body, &end, 10);
-		if (errno != 0 || end == (char *)body || strcmp(end, "\n") != 0) {
+		/* "<expiry>\n" */
+		if (len == 0 || body[len - 1] != '\n' ||
+		    attest_parse_u64n((const char *)body, len - 1, 0, INT64_MAX, &exp) != ATTEST_OK) {
+			attest_errclear();
 			attestd_log("intent marker %s does not hold an expiry; kept", path);
 			kept++;
-		} else if (exp <= (long long)now && unlink(path) == 0) {
+		} else if (exp <= (uint64_t)now && unlink(path) == 0) {
 			removed++;
 		}
 		free(body);

@@ -92,8 +92,9 @@ static int spawn(struct attestd_monitor *m)
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		if (c < 0 || a < 0 || dup2(c, 3) != 3 || dup2(a, 4) != 4)
 			_exit(127);
-		for (int fd = 5; fd < 65536; fd++)
-			(void)close(fd);
+		if (close_range(5, ~0u, 0) != 0)
+			for (int fd = 5; fd < 65536; fd++)
+				(void)close(fd);
 		execv(m->front_exe != NULL ? m->front_exe : "/proc/self/exe", m->front_argv);
 		_exit(127);
 	}
@@ -191,9 +192,13 @@ static int conn_peer(struct attestd_monitor *m, int fd, struct attestd_peer *pee
 	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_STREAM ||
 	    getsockname(fd, (struct sockaddr *)&sa, &sl) != 0 || sa.sun_family != AF_UNIX ||
 	    sl <= offsetof(struct sockaddr_un, sun_path) ||
-	    strncmp(sa.sun_path, m->agent_path, sizeof(sa.sun_path)) != 0)
+	    strncmp(sa.sun_path, m->agent_path, sizeof(sa.sun_path)) != 0) {
+		/* an honest front only hands over what it accepted */
+		attestd_log("front pid %d handed over a descriptor that is no connection of the "
+			    "agent socket: refused", (int)m->front);
 		return attest_fail(ATTEST_E_DENIED, "the descriptor is not a connection of the "
 				   "agent socket");
+	}
 	return attestd_peer_of(fd, 1, peer);
 }
 

@@ -23,6 +23,7 @@
 #include "enrol/enrol.h"
 #include "core/err.h"
 #include "core/fileio.h"
+#include "core/num.h"
 #include "attestation/hostpush.h"
 #include "core/json.h"
 #include "log.h"
@@ -69,6 +70,8 @@ struct attestd_push {
 	long interval;
 	uint32_t pcr_mask;
 	struct attest_httpc_opts http;
+	int (*revoked)(void *arg, const char *agent_id);
+	void *revoked_arg;
 
 	pthread_t thread;
 	int thread_started;
@@ -412,6 +415,23 @@ static void quote_done(struct attestd_push *p, struct job *j)
 			attestd_push_inventory_changed(p); /* the report carries the host CA */
 		}
 	}
+	/* revocations made at the verifier reach issuance here: each one is
+	 * recorded and the agent refused from now on; the inventory then
+	 * reports it revoked (issue 15) */
+	if (p->revoked != NULL) {
+		int changed = 0;
+
+		for (size_t i = 0; i < a.nrevoked; i++) {
+			int k = p->revoked(p->revoked_arg, a.revoked_agents[i]);
+
+			if (k < 0)
+				attestd_log("push: revocation of %s from the verifier not recorded: %s",
+					    a.revoked_agents[i], attest_errdetail());
+			changed |= k > 0;
+		}
+		if (changed)
+			attestd_push_inventory_changed(p);
+	}
 	attestd_log("push: state %s reason %s refset %s reboot %s renew %s", a.state,
 		    a.reason_name, a.refset[0] ? a.refset : "-", a.reboot ? "yes" : "no",
 		    renewed ? "done" : p->round_renew ? "asked, none given" : "no");
@@ -592,7 +612,9 @@ static void pushed_save(struct attestd_push *p)
 static int pushed_load(struct attestd_push *p)
 {
 	char path[700], idhex[2 * ATTEST_AUDIT_LOG_ID_LEN + 2];
-	unsigned long long a = 0, sz = 0, h = 0;
+	uint64_t a = 0, sz = 0, h = 0;
+	const char *f[4];
+	size_t n[4];
 	uint8_t *buf = NULL;
 	size_t len = 0;
 	int r;
@@ -600,9 +622,15 @@ static int pushed_load(struct attestd_push *p)
 	snprintf(path, sizeof(path), "%s/" PUSHED_FILE, p->host->state);
 	if ((r = attest_file_read(path, 4096, &buf, &len)) != ATTEST_OK)
 		return r;
-	if (sscanf((const char *)buf, "%33s %llu %llu %llu", idhex, &a, &sz, &h) != 4 ||
-	    strlen(idhex) != 2 * ATTEST_AUDIT_LOG_ID_LEN ||
-	    attest_unhex(idhex, p->acked_log, sizeof(p->acked_log)) != ATTEST_OK) {
+	/* "<log id hex> <acked counter> <acked size> <handled counter>\n" */
+	if (len == 0 || buf[len - 1] != '\n' ||
+	    attest_fields((const char *)buf, len - 1, f, n, 4) != 4 ||
+	    n[0] != 2 * ATTEST_AUDIT_LOG_ID_LEN ||
+	    (size_t)snprintf(idhex, sizeof(idhex), "%.*s", (int)n[0], f[0]) != n[0] ||
+	    attest_unhex(idhex, p->acked_log, sizeof(p->acked_log)) != ATTEST_OK ||
+	    attest_parse_u64n(f[1], n[1], 0, UINT64_MAX, &a) != ATTEST_OK ||
+	    attest_parse_u64n(f[2], n[2], 0, UINT64_MAX, &sz) != ATTEST_OK ||
+	    attest_parse_u64n(f[3], n[3], 0, UINT64_MAX, &h) != ATTEST_OK) {
 		free(buf);
 		return attest_fail(ATTEST_E_PARSE, "%s malformed", path);
 	}
@@ -901,6 +929,8 @@ int attestd_push_start(struct event_base *base, struct attestd_host *h,
 	p->base = base;
 	p->interval = cfg->interval;
 	p->pcr_mask = cfg->pcr_mask;
+	p->revoked = cfg->revoked;
+	p->revoked_arg = cfg->revoked_arg;
 	p->http.ca_file = p->ca_file;
 	p->http.timeout_ms = cfg->timeout_ms;
 	p->inv_gen = 1; /* report at start */

@@ -31,6 +31,11 @@ struct attestd_push_config {
 	uint32_t pcr_mask;    /* PCRs quoted (SHA-256 bank) */
 	const char *eventlog; /* TCG event log file sent with quotes, or NULL */
 	long timeout_ms;      /* per HTTPS request */
+	/* each agent the quote answer says an operator revoked at the
+	 * verifier: 1 revoked now (the inventory is reported again), 0
+	 * nothing to do, < 0 failed (the next answer repeats it) */
+	int (*revoked)(void *arg, const char *agent_id);
+	void *revoked_arg;
 };
 
 /* Start the worker and schedule the first quote and inventory report now:

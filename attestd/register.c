@@ -92,7 +92,7 @@ int do_register(struct attestd *d, const cJSON *req, cJSON *reply)
 	    (r = int_field(req, "delegate_depth", 0, 3, &depth)) != ATTEST_OK)
 		return r;
 	if (!attest_valid_hostname(name))
-		return attest_fail(ATTEST_E_PARSE, "agent name must be 1-63 of a-z 0-9 . -");
+		return attest_fail(ATTEST_E_PARSE, "agent name must be " ATTEST_NAME_RULE);
 	for (size_t i = 0; i < 4; i++)
 		ok_tier |= strcmp(tier, tiers[i]) == 0;
 	if (!ok_tier)
@@ -255,6 +255,40 @@ int do_revoke(struct attestd *d, const cJSON *req, cJSON *reply)
 	attestd_log("revoked agent %s", name);
 	cJSON_AddItemToObject(reply, "agent", agent_summary(a));
 	return ATTEST_OK;
+}
+
+/* A revocation the verifier delivered (push.c, the quote answer's
+ * revoked_agents): the same as attestctl agent revoke, recorded with the
+ * verifier as its source, durable before the registry changes. 1 when
+ * agent id was revoked now, 0 when it is not ours or revoked already, a
+ * negative attest_err when the record or the registry could not be
+ * written (the next answer repeats the revocation). */
+int attestd_revoke_by_verifier(void *arg, const char *id)
+{
+	struct attestd *d = arg;
+	struct attest_agent_id aid;
+	struct agent *a;
+	int r;
+
+	if (attest_agent_id_parse(id, &aid) != ATTEST_OK || strcmp(aid.host, d->host.name) != 0 ||
+	    (a = registry_find(&d->reg, aid.name)) == NULL || strcmp(a->id, id) != 0 || a->revoked)
+		return 0;
+	if ((r = attestd_audit_agent_from(&d->log, "revoke", a, "ok", ATTEST_OK, "verifier")) !=
+	    ATTEST_OK)
+		return -r;
+	a->revoked = 1;
+	if ((r = registry_save(&d->reg, a)) != ATTEST_OK) {
+		a->revoked = 0;
+		if (attestd_audit_agent_from(&d->log, "revoke", a, "error", r, "verifier") != ATTEST_OK)
+			attestd_log("audit: %s", attest_errdetail());
+		return -r;
+	}
+	X509_free(a->session_cert);
+	EVP_PKEY_free(a->session_key);
+	a->session_cert = NULL;
+	a->session_key = NULL;
+	attestd_log("revoked agent %s: revoked at the verifier", a->name);
+	return 1;
 }
 
 /* Forget a revoked agent, so that its name can be registered again (with a

@@ -13,5 +13,8 @@ int do_revoke(struct attestd *d, const cJSON *req, cJSON *reply) ATTEST_MUST_CHE
 int do_remove(struct attestd *d, const cJSON *req, cJSON *reply) ATTEST_MUST_CHECK;
 int do_list(struct attestd *d, const cJSON *req, cJSON *reply) ATTEST_MUST_CHECK;
 int do_show(struct attestd *d, const cJSON *req, cJSON *reply) ATTEST_MUST_CHECK;
+/* arg: the struct attestd. A revocation the verifier delivered: 1 revoked
+ * now, 0 not ours or revoked already, -attest_err on failure. */
+int attestd_revoke_by_verifier(void *arg, const char *id);
 
 #endif

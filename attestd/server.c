@@ -22,6 +22,7 @@
 #include "core/err.h"
 #include "core/fileio.h"
 #include "core/json.h"
+#include "core/num.h"
 #include "log.h"
 #include "measure/measure.h"
 #include "server.h"
@@ -279,20 +280,23 @@ int attestd_pidfd_pid(int pidfd, pid_t *pid)
 	char path[64];
 	uint8_t *buf = NULL;
 	size_t len;
-	const char *p;
-	char *end;
-	long v;
+	const char *p, *end;
+	uint64_t v;
 	int r;
 
 	*pid = 0;
 	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
 	if ((r = attest_file_read(path, 4096, &buf, &len)) != ATTEST_OK)
 		return r;
-	if ((p = strstr((char *)buf, "\nPid:\t")) != NULL) {
-		errno = 0;
-		v = strtol(p + 6, &end, 10);
-		if (errno == 0 && end != p + 6 && *end == '\n' && v >= -1 && v <= INT_MAX)
+	/* "Pid:\t<pid>\n", "-1" once the process has exited */
+	if ((p = strstr((char *)buf, "\nPid:\t")) != NULL && (end = strchr(p + 6, '\n')) != NULL) {
+		size_t n = (size_t)(end - (p + 6));
+
+		if (n == 2 && memcmp(p + 6, "-1", 2) == 0)
+			*pid = -1;
+		else if (attest_parse_u64n(p + 6, n, 0, INT_MAX, &v) == ATTEST_OK)
 			*pid = (pid_t)v;
+		attest_errclear(); /* no number: no pid shown (0) */
 	}
 	free(buf);
 	return ATTEST_OK;

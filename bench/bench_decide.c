@@ -10,10 +10,12 @@
  * CAs carry creation evidence made by a per-host *software* AK, which the
  * decider's evidence check accepts against that AK: what is measured is
  * the library's work, not a TPM's (the evidence is checked once per agent
- * CA and cached, so it is in neither timed figure). The fleet view is an
- * in-memory table that accepts (web-01 trusted and attested 10 s before,
- * agent intake registered and approved); the policy has one allow rule
- * requiring scope ehr.read and a host attested within 300 s.
+ * CA and cached, so it is in neither timed figure). The fleet view and the
+ * policy are tests/unit/testutil_decide.c's, as test_decide decides with:
+ * an in-memory table (web-01 and db-01 trusted and attested 10 s before,
+ * agents intake, billing and coder registered and approved) and a policy
+ * whose read rule requires scope ehr.read and a host attested within 300 s
+ * (its other rule denies delete).
  *
  * Baseline: one ECDSA P-256 verify of a 64-byte message with
  * EVP_DigestVerifyInit + EVP_DigestVerify (SHA-256 included), a fresh
@@ -40,6 +42,7 @@
 #include "attest/policy.h"
 #include "testutil.h"
 #include "testutil_bench.h"
+#include "testutil_decide.h"
 #include "testutil_intent.h"
 
 #define ROUNDS 5
@@ -49,8 +52,6 @@
 #define N_NEW 200      /* per round; ROUNDS * N_NEW leaves made up front */
 
 static struct {
-	uint8_t ak[sizeof(TPM2B_PUBLIC)];
-	size_t ak_len;
 	EVP_PKEY *ecdsa_key;
 	unsigned char msg[64], sig[80];
 	size_t siglen;
@@ -61,40 +62,6 @@ static struct {
 	int nfresh, next_fresh;
 	int failures;
 } bx;
-
-static const char POLICY[] =
-	"{\"version\":1,\"rules\":[{\"name\":\"read-records\",\"effect\":\"allow\","
-	"\"resources\":[\"ehr:patient/**\"],\"actions\":[\"read\"],"
-	"\"require\":{\"scopes\":[\"ehr.read\"],\"host_attested_within\":300}}]}";
-
-static int host_cb(void *arg, const char *host, struct attest_host_facts *out)
-{
-	(void)arg;
-	if (strcmp(host, "web-01") != 0)
-		return ATTEST_E_NOT_FOUND;
-	out->trusted = 1;
-	out->last_good = (int64_t)fx.t0 - 10;
-	out->ak = bx.ak;
-	out->ak_len = bx.ak_len;
-	return ATTEST_OK;
-}
-
-static int agent_cb(void *arg, const char *id, struct attest_agent_facts *out)
-{
-	(void)arg;
-	if (strcmp(id, ID_A) != 0)
-		return ATTEST_E_NOT_FOUND;
-	out->approved = 1;
-	snprintf(out->uuid, sizeof(out->uuid), "%s", FX_UUID);
-	memcpy(out->measurement, fx.a.measurement, 32);
-	out->risk_tier = ATTEST_RISK_TIER_LOW;
-	out->risk_score = 10;
-	out->scopes = "ehr.read ehr.write billing.read";
-	out->data_classes = "phi";
-	return ATTEST_OK;
-}
-
-static const struct attest_facts facts = { host_cb, agent_cb, NULL };
 
 /* A new leaf of A with ehr.read and its own grant (task-<i>). */
 static STACK_OF(X509) *leaf_with_grant(int i)
@@ -131,9 +98,10 @@ static void bench_up(void)
 	EVP_MD_CTX *md;
 
 	fixture_up();
-	fx_ak_public(fx.ak1, bx.ak, sizeof(bx.ak), &bx.ak_len);
-	NEED(attest_policy_load(POLICY, strlen(POLICY), &bx.policy) == ATTEST_OK);
-	NEED(attest_decider_new(fx.root, fx.trust, &facts, &bx.d) == ATTEST_OK);
+	fx_view_up();
+	NEED(attest_policy_load(FX_DECIDE_POLICY, strlen(FX_DECIDE_POLICY), &bx.policy) ==
+	     ATTEST_OK);
+	NEED(attest_decider_new(fx.root, fx.trust, &fx_facts, &bx.d) == ATTEST_OK);
 	attest_decider_set_policy(bx.d, bx.policy);
 	bx.repeated = leaf_with_grant(-1);
 	bx.nfresh = ROUNDS * N_NEW;

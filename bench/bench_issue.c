@@ -83,6 +83,8 @@
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 
+#include "core/json.h"
+#include "core/num.h"
 #include "net/client.h"
 #include "tpm/tpm.h"
 #include "tpm/tpmpolicy.h"
@@ -132,7 +134,6 @@ static void hex(const uint8_t *p, size_t n, char *out)
 static int req_stats(const char *admin, uint64_t *out)
 {
 	cJSON *req = cJSON_Parse("{\"op\":\"stats\"}"), *rep = NULL;
-	const cJSON *c;
 	int r;
 
 	if (req == NULL)
@@ -141,10 +142,7 @@ static int req_stats(const char *admin, uint64_t *out)
 	cJSON_Delete(req);
 	if (r != ATTEST_OK)
 		return r;
-	c = cJSON_GetObjectItemCaseSensitive(rep, "tpm_commands");
-	r = cJSON_IsString(c) ? ATTEST_OK : ATTEST_E_PARSE;
-	if (r == ATTEST_OK)
-		*out = strtoull(c->valuestring, NULL, 10);
+	r = attest_json_u64(rep, "tpm_commands", out);
 	cJSON_Delete(rep);
 	return r;
 }
@@ -210,15 +208,12 @@ static void emit_latency(double *v, int n)
 	printf("max %.4f\n", v[n - 1]);
 }
 
-/* Strict decimal int in [min, max]; -1 on anything else. */
+/* Decimal int in [min, max] (attest_parse_u64, min >= 0); -1 on anything else. */
 static int parse_int(const char *s, int min, int max)
 {
-	char *end = NULL;
-	long v;
+	uint64_t v;
 
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
+	if (attest_parse_u64(s, (uint64_t)min, (uint64_t)max, &v) != ATTEST_OK)
 		return -1;
 	return (int)v;
 }
@@ -734,7 +729,8 @@ static int register_all(struct bench *b)
 		snprintf(json, sizeof(json),
 			 "{\"op\":\"register\",\"name\":\"%s\",\"binary\":\"%s\",\"uids\":[%u],"
 			 "\"scopes\":[\"ehr:read\",\"ehr:write\"],\"risk_tier\":\"high\","
-			 "\"data_classes\":[\"phi\"],\"max_ttl\":600,\"delegate_depth\":1}",
+			 "\"data_classes\":[\"phi\"],\"max_ttl\":600,\"delegate_depth\":1,"
+			 TU_ENV_ALLOW_JSON "}",
 			 agent_names[i], b->copy, (unsigned)getuid());
 		if ((r = admin_call(&b->d, json, &rep)) != ATTEST_OK) {
 			fprintf(stderr, "bench_issue: register %s: %s (%s)\n", agent_names[i],
@@ -1201,6 +1197,9 @@ int main(int argc, char **argv)
 		return requester_main(argc, argv);
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	/* the requesters inherit our environment, and attestd refuses an agent
+	 * started with a variable its registration does not allow */
+	(void)tu_env_keep_only();
 	{
 		/* attestd comes from $ATTEST_SRCDIR/$BUILD, as in run-tests.sh */
 		const char *src = getenv("ATTEST_SRCDIR"), *bd = getenv("BUILD"), *path = getenv("PATH");

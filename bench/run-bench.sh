@@ -9,6 +9,8 @@
 # bench_policy, bench_decide (in-process decisions), bench_audit (audit log
 # appends and verification) and bench_verifier (the HTTP decision endpoint
 # with attestd pushing), bench_json (JSON parsing stays linear in its input),
+# bench_nginx (decisions through nginx auth_request against direct
+# /v1/decide and /v1/authz, interleaved in one run; n/a without nginx),
 # and removes everything on exit. Report only: a
 # missing tool or a failed run prints a
 # message and the exit status says so, but `make bench` never fails on it.
@@ -28,7 +30,7 @@ run=$(mktemp -d "${TMPDIR:-/tmp}/attest-bench.XXXXXX")
 cleanup() {
 	# A bench that died early may leave its attestd or attest-verifier
 	# running (each writes its pid next to its state).
-	for pid in "$run"/tmp/*/attestd.pid "$run"/tmp/*/verifier.pid; do
+	for pid in "$run"/tmp/*/attestd.pid "$run"/tmp/*/verifier.pid "$run"/tmp/*/nginx.pid; do
 		[ -f "$pid" ] || continue
 		kill "$(cat "$pid")" 2>/dev/null || true
 	done
@@ -64,7 +66,8 @@ echo "# $(swtpm --version 2>&1 | head -n 1); $(tpm2_sign --version 2>&1 | sed -n
 rc=0
 for b in "$bin" "$issue_bin" "$BUILD/bench/bench_intent" "$BUILD/bench/bench_quote" \
 	"$BUILD/bench/bench_store" "$BUILD/bench/bench_policy" "$BUILD/bench/bench_decide" \
-	"$BUILD/bench/bench_audit" "$BUILD/bench/bench_verifier" "$BUILD/bench/bench_json"; do
+	"$BUILD/bench/bench_audit" "$BUILD/bench/bench_verifier" "$BUILD/bench/bench_json" \
+	"$BUILD/bench/bench_nginx"; do
 	if [ ! -x "$b" ]; then
 		echo "run-bench: $b missing; run 'make bench'" >&2
 		rc=1

@@ -1,7 +1,6 @@
 /* cli.c - shared command-line plumbing for attestctl and attest-provision
  * (cli.h). */
 #include "cli.h"
-#include "tpm/tpm.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -13,7 +12,11 @@
 #include <unistd.h>
 
 #include "attest/attest.h"
+#include "cliconf.h"
+#include "journal.h"
+#include "core/conf.h"
 #include "core/fileio.h"
+#include "core/num.h"
 
 static const struct cli_prog *cur_prog;
 static const struct cli_cmd *cur_cmd;
@@ -59,6 +62,7 @@ static void cmd_usage(FILE *f, const struct cli_cmd *cmd, const struct cli_opt *
 		fprintf(f, "%*s%s%s\n", w < 26 ? 26 - w : 1, "", o->help,
 			o->required ? " (required)" : "");
 	}
+	fprintf(f, "  --version%*sprint the version\n", 26 - 11, "");
 	fprintf(f, "  -h, --help%*sthis help\n", 26 - 12, "");
 }
 
@@ -85,6 +89,8 @@ int cli_fail(int code, const char *fmt, ...)
 	const char *detail = attest_errdetail();
 	va_list ap;
 
+	if (journal_stderr())
+		fprintf(stderr, "<%d>", JOURNAL_ERR); /* under systemd (serve) */
 	fprintf(stderr, "%s: ", prog_name());
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
@@ -96,48 +102,29 @@ int cli_fail(int code, const char *fmt, ...)
 
 int cli_long(const char *opt, const char *s, long min, long max, long *out)
 {
-	char *end = NULL;
-	long v;
+	uint64_t v;
 
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (s[0] == '\0' || end == NULL || *end != '\0' || errno == ERANGE || v < min || v > max)
-		return cli_usage_error("--%s: \"%s\" is not a whole number in %ld..%ld", opt, s,
-				       min, max);
-	*out = v;
+	*out = 0;
+	if (min < 0 || max < min ||
+	    attest_parse_u64(s, (uint64_t)min, (uint64_t)max, &v) != ATTEST_OK)
+		return cli_usage_error("--%s: \"%s\" is not a whole number in %ld..%ld (%s)", opt,
+				       s, min, max, attest_errdetail());
+	*out = (long)v;
 	return CLI_PARSED;
 }
 
 int cli_u64(const char *opt, const char *s, uint64_t *out)
 {
-	char *end = NULL;
-	unsigned long long v;
-
-	if (s[0] < '0' || s[0] > '9')
-		return cli_usage_error("--%s: \"%s\" is not a number", opt, s);
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0')
-		return cli_usage_error("--%s: \"%s\" is not a number", opt, s);
-	*out = v;
+	if (attest_parse_u64(s, 0, UINT64_MAX, out) != ATTEST_OK)
+		return cli_usage_error("--%s: \"%s\" is not a number (%s)", opt, s,
+				       attest_errdetail());
 	return CLI_PARSED;
 }
 
-int cli_open_tpm(const char *tcti, struct attest_tpm **t)
+static int parse_opts(const struct cli_cmd *cmd, const struct cli_opt *opts, int argc,
+		      char **argv, int check_required)
 {
-	const char *conf = tcti != NULL ? tcti : getenv("ATTEST_TCTI");
-	int r;
-
-	if (conf != NULL && conf[0] == '\0')
-		conf = NULL;
-	if ((r = attest_tpm_open(conf, t)) != ATTEST_OK)
-		return cli_fail(r, "open TPM %s", conf != NULL ? conf : ATTEST_TPM_DEFAULT_TCTI);
-	return CLI_EXIT_OK;
-}
-
-int cli_parse(const struct cli_cmd *cmd, const struct cli_opt *opts, int argc, char **argv)
-{
-	struct option lo[CLI_MAX_OPTS + 2];
+	struct option lo[CLI_MAX_OPTS + 3];
 	size_t n = 0;
 	int c;
 
@@ -151,12 +138,17 @@ int cli_parse(const struct cli_cmd *cmd, const struct cli_opt *opts, int argc, c
 		*opts[n].dest = NULL;
 	}
 	lo[n] = (struct option){ "help", no_argument, NULL, 'h' };
-	lo[n + 1] = (struct option){ NULL, 0, NULL, 0 };
+	lo[n + 1] = (struct option){ "version", no_argument, NULL, 'V' };
+	lo[n + 2] = (struct option){ NULL, 0, NULL, 0 };
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
 		if (c == 'h') {
 			cmd_usage(stdout, cmd, opts);
+			return fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+		}
+		if (c == 'V') { /* every command answers --version */
+			printf("%s %s\n", prog_name(), ATTEST_VERSION);
 			return fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 		}
 		if (c == ':')
@@ -170,9 +162,92 @@ int cli_parse(const struct cli_cmd *cmd, const struct cli_opt *opts, int argc, c
 	}
 	if (optind < argc)
 		return cli_usage_error("unexpected argument \"%s\"", argv[optind]);
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; check_required && i < n; i++)
 		if (opts[i].required && *opts[i].dest == NULL)
 			return cli_usage_error("--%s is required", opts[i].name);
+	return CLI_PARSED;
+}
+
+int cli_parse(const struct cli_cmd *cmd, const struct cli_opt *opts, int argc, char **argv)
+{
+	return parse_opts(cmd, opts, argc, argv, 1);
+}
+
+/* the file's values live as long as the process: options point into them */
+static struct attest_conf *cur_conf;
+static const struct cli_default *cur_defs;
+
+void cli_config_defaults(const struct cli_default *defs) { cur_defs = defs; }
+
+static const char *default_of(const char *name)
+{
+	for (const struct cli_default *d = cur_defs; d != NULL && d->name != NULL; d++)
+		if (strcmp(d->name, name) == 0)
+			return d->value;
+	return NULL;
+}
+
+static const struct cli_opt *find_opt(const struct cli_opt *opts, const char *name)
+{
+	for (const struct cli_opt *o = opts; o->name != NULL; o++)
+		if (strcmp(o->name, name) == 0)
+			return o;
+	return NULL;
+}
+
+static int is_conf_key(const struct cli_opt *o)
+{
+	return o->metavar != NULL && strcmp(o->name, "config") != 0;
+}
+
+int cli_parse_config(const struct cli_cmd *cmd, const struct cli_opt *opts, int argc,
+		     char **argv, const char *default_path)
+{
+	const struct cli_opt *cfg = find_opt(opts, "config"), *print = find_opt(opts, "print-config");
+	const char *known[CLI_MAX_OPTS + 1], *path;
+	size_t nk = 0;
+	int r;
+
+	if (cfg == NULL || print == NULL)
+		return cli_fail(ATTEST_E_INTERNAL, "no --config or --print-config option");
+	if ((r = parse_opts(cmd, opts, argc, argv, 0)) != CLI_PARSED)
+		return r;
+	for (const struct cli_opt *o = opts; o->name != NULL; o++)
+		if (is_conf_key(o))
+			known[nk++] = o->name;
+	known[nk] = NULL;
+	path = *cfg->dest != NULL ? *cfg->dest : default_path;
+	attest_conf_free(cur_conf);
+	cur_conf = NULL;
+	if ((r = attest_conf_load(path, known, &cur_conf)) != ATTEST_OK) {
+		if (r != ATTEST_E_NOT_FOUND || *cfg->dest != NULL) {
+			(void)cli_fail(r, "configuration");
+			return CLI_EXIT_USAGE; /* like a bad flag, as attestd does */
+		}
+		attest_errclear(); /* no default file: flags and defaults only */
+	}
+	for (const struct cli_opt *o = opts; o->name != NULL; o++)
+		if (is_conf_key(o) && *o->dest == NULL)
+			*o->dest = attest_conf_get(cur_conf, o->name);
+	if (*print->dest != NULL) {
+		printf("# %s %s%s%s: the effective configuration (command line over %s%s)\n",
+		       prog_name(), cmd->words[0], cmd->words[1] != NULL ? " " : "",
+		       cmd->words[1] != NULL ? cmd->words[1] : "", path,
+		       cur_conf == NULL ? ", which does not exist" : "");
+		for (const struct cli_opt *o = opts; o->name != NULL; o++) {
+			if (!is_conf_key(o))
+				continue;
+			if (o->required && *o->dest == NULL)
+				printf("# %s (required, not set)\n", o->name);
+			else
+				cliconf_print(stdout, o->name, *o->dest, default_of(o->name));
+		}
+		return fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+	}
+	for (const struct cli_opt *o = opts; o->name != NULL; o++)
+		if (o->required && *o->dest == NULL)
+			return cli_usage_error("--%s is required (or \"%s = ...\" in %s)", o->name,
+					       o->name, path);
 	return CLI_PARSED;
 }
 

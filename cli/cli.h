@@ -60,6 +60,25 @@ int cli_main(const struct cli_prog *prog, int argc, char **argv);
  * usage error: 2). Positional arguments are refused. */
 int cli_parse(const struct cli_cmd *cmd, const struct cli_opt *opts, int argc, char **argv);
 
+/* cli_parse for a daemon command with a configuration file
+ * (libattest/core/conf.h): opts must hold {"config", "PATH", ...} and
+ * {"print-config", NULL, ...}. Every option with a value is also a key of
+ * the file, read from --config PATH or else default_path (a missing
+ * default file is no error; a missing --config file is). Flags given on
+ * the command line override the file; --required options may come from
+ * either. --print-config prints the effective configuration in the file
+ * format and returns CLI_EXIT_OK. Values from the file stay valid until the
+ * process ends. */
+int cli_parse_config(const struct cli_cmd *cmd, const struct cli_opt *opts, int argc,
+		     char **argv, const char *default_path);
+/* The default --print-config shows for an unset option (NULL: none); set
+ * before cli_parse_config, for the options of its opts. */
+struct cli_default {
+	const char *name;
+	const char *value;
+};
+void cli_config_defaults(const struct cli_default *defs); /* ends with {NULL, NULL} */
+
 /* Report a usage error for the running command; returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -67,18 +86,21 @@ int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * and the thread's error detail. Returns CLI_EXIT_FAIL. */
 int cli_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Strict decimal number for option `opt` in [min, max]; CLI_PARSED on
- * success, else a usage error was printed and CLI_EXIT_USAGE is returned. */
+/* Option `opt` (named without its "--") as a number in [min, max], min >= 0:
+ * attest_parse_u64's rules (digits only: no sign, space, "0x", leading zero
+ * or trailing byte). CLI_PARSED, or a usage error printed and
+ * CLI_EXIT_USAGE returned. */
 int cli_long(const char *opt, const char *s, long min, long max, long *out);
-
-/* Read a whole file ("-" = stdin) of at most cap bytes; *buf malloc'd and
- * NUL-terminated. On failure the error is printed and CLI_EXIT_FAIL returned. */
-/* Strict unsigned decimal for --opt: CLI_PARSED, or a usage error printed. */
+/* The same for any unsigned 64-bit value. */
 int cli_u64(const char *opt, const char *s, uint64_t *out);
+
 struct attest_tpm;
 /* The TPM at tcti, else $ATTEST_TCTI, else the default device: CLI_EXIT_OK,
  * or CLI_EXIT_FAIL with the error printed. */
 int cli_open_tpm(const char *tcti, struct attest_tpm **t);
+
+/* Read a whole file ("-" = stdin) of at most cap bytes; *buf malloc'd and
+ * NUL-terminated. On failure the error is printed and CLI_EXIT_FAIL returned. */
 int cli_read(const char *path, size_t cap, uint8_t **buf, size_t *len);
 /* Write crash-safely (mode 0600), or to stdout for "-". Same returns. */
 int cli_write(const char *path, const void *data, size_t len);

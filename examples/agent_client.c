@@ -15,10 +15,13 @@
  * or a grant and its delegations; docs/intent.md); the leaf carries it,
  * and renewals present the current leaf instead (the token is single-use).
  *
- * Build: cc -std=c11 -D_GNU_SOURCE -Iinclude examples/agent_client.c
- *        build/libattest.a $(pkg-config --libs tss2-esys tss2-mu tss2-rc
- *        tss2-tctildr libcrypto libssl libcjson)
+ * Build against the installed library (make install, or libattest-dev):
+ *   cc -std=c11 -o agent_client agent_client.c $(pkg-config --cflags --libs attest)
+ * (tests/install/test-install.sh does exactly this).
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* O_CLOEXEC, getopt_long under -std=c11 */
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>

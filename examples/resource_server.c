@@ -363,7 +363,8 @@ static void reply_allow(struct job *j, const char *rule)
 }
 
 /* The verifier's answer, on the loop thread. Anything but a well-formed
- * 200 with decision "allow" and reason ATTEST_OK denies. Fields this
+ * 200 with decision "allow" and reason ATTEST_OK denies (a 403 with a
+ * decision "deny" is the verifier's deny, passed on with its reason). Fields this
  * server does not use (agent, host, chain, and any later additions) are
  * not checked, so a verifier that adds a field does not deny everything;
  * duplicate keys are still refused. */
@@ -377,8 +378,17 @@ static void finish(struct job *j)
 		deny(j->req, j, 503, attest_errname(j->r), "", j->detail);
 		goto out;
 	}
-	if (j->status != 200) {
+	/* verifier API revision 2: 200 is an allow, 403 with a "decision" a
+	 * deny; 403 without one (an "error") is the verifier refusing us */
+	if (j->status == 403 &&
+	    attest_json_parse(j->resp, j->resp_len, ATTEST_HTTPC_RESPONSE_MAX, &o) == ATTEST_OK &&
+	    cJSON_GetObjectItemCaseSensitive(o, "decision") != NULL) {
+		cJSON_Delete(o);
+		o = NULL;
+	} else if (j->status != 200) {
 		/* the verifier refused us (caller not enrolled, rate, ...) */
+		cJSON_Delete(o);
+		o = NULL;
 		if (attest_json_parse(j->resp, j->resp_len, ATTEST_HTTPC_RESPONSE_MAX, &o) ==
 			    ATTEST_OK &&
 		    attest_json_str(o, "error", 64, &reason) == ATTEST_OK && known_reason(reason)) {
@@ -402,9 +412,10 @@ static void finish(struct job *j)
 		deny(j->req, j, 503, "ATTEST_E_PARSE", "", why);
 		goto out;
 	}
-	if (strcmp(decision, "allow") == 0 && strcmp(reason, "ATTEST_OK") == 0)
+	/* the status and the body must agree */
+	if (j->status == 200 && strcmp(decision, "allow") == 0 && strcmp(reason, "ATTEST_OK") == 0)
 		reply_allow(j, rule);
-	else if (strcmp(decision, "deny") == 0 && strcmp(reason, "ATTEST_OK") != 0)
+	else if (j->status == 403 && strcmp(decision, "deny") == 0 && strcmp(reason, "ATTEST_OK") != 0)
 		deny(j->req, j, 403, reason, rule, detail);
 	else
 		deny(j->req, j, 503, "ATTEST_E_PARSE", "", "inconsistent decision");

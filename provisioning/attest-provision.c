@@ -52,7 +52,7 @@ static int cmd_init(const struct cli_cmd *cmd, int argc, char **argv)
 	const struct cli_opt opts[] = {
 		{ "dir", "D", "directory for the new CA (created 0700)", 1, &dir },
 		{ "trust-domain", "TD", "SPIFFE trust domain, e.g. example.org", 1, &td },
-		{ "vendor-roots", "FILE", "PEM bundle of TPM vendor (EK) roots", 1, &roots },
+		{ "vendor-roots", "FILE", "PEM bundle of TPM vendor (EK) roots (copied into DIR)", 1, &roots },
 		{ "host-ca-ttl", "SECONDS", "lifetime of host CA certificates (86400)", 0, &ttl_s },
 		{ 0 },
 	};

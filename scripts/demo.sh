@@ -11,11 +11,25 @@ set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-build}
 case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
-for b in attestctl attest-provision attestd attest-verifier examples/agent_client \
-	examples/resource_server; do
-	[ -x "$BUILD/$b" ] || { echo "demo: $BUILD/$b missing; run make first" >&2; exit 1; }
+# The installed tree instead of the build tree (tests/install/test-install.sh):
+# ATTEST_DEMO_PATH (directories of the tools, put first on PATH) and
+# ATTEST_DEMO_EXAMPLES (the directory of agent_client and resource_server).
+if [ -n "${ATTEST_DEMO_PATH:-}" ]; then
+	PATH=$ATTEST_DEMO_PATH:$PATH
+	EXAMPLES=${ATTEST_DEMO_EXAMPLES:?ATTEST_DEMO_EXAMPLES with ATTEST_DEMO_PATH}
+	for b in attestctl attest-provision attestd attest-verifier; do
+		command -v "$b" >/dev/null || { echo "demo: $b not on $ATTEST_DEMO_PATH" >&2; exit 1; }
+	done
+else
+	for b in attestctl attest-provision attestd attest-verifier; do
+		[ -x "$BUILD/$b" ] || { echo "demo: $BUILD/$b missing; run make first" >&2; exit 1; }
+	done
+	PATH=$BUILD:$PATH
+	EXAMPLES=${ATTEST_DEMO_EXAMPLES:-$BUILD/examples}
+fi
+for b in agent_client resource_server; do
+	[ -x "$EXAMPLES/$b" ] || { echo "demo: $EXAMPLES/$b missing; run make first" >&2; exit 1; }
 done
-PATH=$BUILD:$PATH
 export PATH
 
 TD=demo.attestd.test
@@ -25,19 +39,19 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/attestd-demo.XXXXXX")
 # (docs/agents.md, "Environment"): everything the demo starts gets a fixed
 # environment, not the one of the shell or make that ran it.
 KEEP=${ATTEST_DEMO_KEEP:-0}
-b=$BUILD
+b=$BUILD e=$EXAMPLES
 for v in $(env | sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)=.*/\1/p'); do
 	case $v in
 	PATH | HOME | USER | LOGNAME | SHELL | PWD | OLDPWD | SHLVL | LANG | LANGUAGE | LC_* | TERM | TZ) ;;
 	*) unset "$v" 2>/dev/null || true ;;
 	esac
 done
-BUILD=$b # a shell variable from here on, not exported
+BUILD=$b EXAMPLES=$e # shell variables from here on, not exported
 
 cleanup() {
 	rc=$?
 	trap - EXIT INT TERM
-	for p in ${RS_PID:-} ${ATTESTD_PID:-} ${VERIFIER_PID:-}; do
+	for p in ${NGINX_PID:-} ${RS_PID:-} ${ATTESTD_PID:-} ${VERIFIER_PID:-}; do
 		kill "$p" 2>/dev/null && wait "$p" 2>/dev/null || true
 	done
 	if [ -f "$WORK/tpm/swtpm.pid" ]; then
@@ -162,12 +176,17 @@ ATTESTD_PID=$!
 i=0
 while [ ! -S "$WORK/admin.sock" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 [ -S "$WORK/admin.sock" ] || { cat attestd.log >&2; echo "demo: attestd did not start" >&2; exit 1; }
-sed -n 's/^[^ ]* attestd: //p' attestd.log
+# the agent socket is served by an unprivileged front (docs/privsep.md)
+i=0
+while ! grep -q 'seccomp filter on' attestd.log && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+sed -n 's/^[^ ]* attestd\(-front\)\{0,1\}: //p' attestd.log
+echo "two processes: the monitor keeps the TPM and the keys, the front parses what agents send"
+ps -o pid=,user=,comm= -p "$ATTESTD_PID" --ppid "$ATTESTD_PID" | sed 's/^ */  /'
 
 step "14. operator: register two agents (TPM key bound to each measured binary)"
 mkdir -m 0755 agents
-cp "$BUILD/examples/agent_client" agents/triage
-cp "$BUILD/examples/agent_client" agents/scribe
+cp "$EXAMPLES/agent_client" agents/triage
+cp "$EXAMPLES/agent_client" agents/scribe
 chmod 0755 agents/triage agents/scribe
 ADM="--admin-socket $WORK/admin.sock"
 # register NAME ARGS...: show the command, then the key facts of the reply
@@ -203,7 +222,7 @@ sed -n 's/^[^ ]* attestd: //p' attestd.log | grep refused | tail -n 1
 
 step "17. intent: an EHR (trusted intent issuer) grants triage the user's intent (purpose TREATMENT, ehr:read on ehr:patient/123/*)"
 # put the registered triage binary back (step 16 tampered with it)
-cp "$BUILD/examples/agent_client" agents/triage
+cp "$EXAMPLES/agent_client" agents/triage
 TRIAGE_ID=spiffe://$TD/host/$HOST/agent/triage
 SCRIBE_ID=spiffe://$TD/host/$HOST/agent/scribe
 printf '$ attestctl intent issue --key ehr-issuer.key --issuer ehr --user dr.alice@hospital.example --aud %s ... > grant.jws\n' "$TRIAGE_ID"
@@ -280,7 +299,7 @@ run attestctl host attest $ADM
 step "22. the EHR API (example resource server, TLS 1.3 mTLS) asks the verifier for every request: scribe reads a note"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=ehr-api -days 1 \
 	-addext subjectAltName=IP:127.0.0.1 -keyout rs.key -out rs.pem 2>/dev/null
-"$BUILD/examples/resource_server" --listen 127.0.0.1:0 --port-file rs.port --cert rs.pem --key rs.key \
+"$EXAMPLES/resource_server" --listen 127.0.0.1:0 --port-file rs.port --cert rs.pem --key rs.key \
 	--fleet-root ca/root.pem --verifier "$VURL" --verifier-ca vs/tls/ca.pem \
 	--caller-cert ehr-api.pem --caller-key ehr-api.key --research-consent 123 2>rs.log &
 RS_PID=$!
@@ -306,7 +325,7 @@ call /records/patient/456/notes/7
 call /records/patient/123/notes/7 -d '{"text":"amended"}'
 
 step "23. research: a study agent reads patient 123's record for a study (purpose RESEARCH, the patient consented)"
-cp "$BUILD/examples/agent_client" agents/study
+cp "$EXAMPLES/agent_client" agents/study
 chmod 0755 agents/study
 register study --binary agents/study --uids "$(id -u)" --scopes ehr:research --tier low \
 	--classes phi --max-ttl 300
@@ -328,6 +347,107 @@ AS=certs/study
 call /records/patient/123/record
 AS=certs/scribe-intent
 grep 'decision for' verifier.log | tail -n 1 | sed 's/^[^ ]* attest-verifier: //'
+
+step "23b. nginx in front of the EHR API (auth_request -> the verifier's /v1/authz, examples/nginx/attest.conf): nurse reads; an operator revokes nurse: refused by nginx at once, and by attestd after its next push"
+NGINX=$(command -v nginx 2>/dev/null || { [ -x /usr/sbin/nginx ] && echo /usr/sbin/nginx; } || true)
+if [ -n "$NGINX" ]; then
+	cp "$BUILD/examples/agent_client" agents/nurse
+	chmod 0755 agents/nurse
+	register nurse --binary agents/nurse --uids "$(id -u)" --scopes ehr:read --tier low \
+		--classes phi --max-ttl 300
+	NURSE_ID=spiffe://$TD/host/$HOST/agent/nurse
+	attestctl intent issue --key ehr-issuer.key --issuer ehr --user dr.carol@hospital.example \
+		--aud "$NURSE_ID" --purpose TREATMENT --text "ward round" --scopes ehr:read \
+		--resources 'ehr:patient/123/*' --ttl 600 --jti ward-round-1 >nurse.jws
+	run agents/nurse --agent nurse --socket "$WORK/attestd.sock" --mode strict --intent nurse.jws \
+		--out certs/nurse
+	i=0
+	# shellcheck disable=SC2086
+	while ! curl -s $ADMIN "$VURL/v1/agents" | grep -q "$NURSE_ID" && [ $i -lt 50 ]; do
+		sleep 0.2
+		i=$((i + 1))
+	done
+	freeport() {
+		python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+	}
+	NGPORT=$(freeport)
+	UPPORT=$(freeport)
+	mkdir -p nginx/logs nginx/tmp
+	cp ca/root.pem nginx/fleet-root.pem
+	cp rs.pem nginx/server.pem
+	cp rs.key nginx/server.key
+	cp ehr-api.pem nginx/caller.pem
+	cp ehr-api.key nginx/caller.key
+	cp vs/tls/ca.pem nginx/verifier-ca.pem
+	# the example as it is, its paths and ports made the demo's
+	sed -e "s|/etc/attest/|$WORK/nginx/|g" -e "s|listen 443 ssl;|listen 127.0.0.1:$NGPORT ssl;|" \
+		-e "s|verifier.example:8443|127.0.0.1:$(cat vs.port)|" -e 's|verifier.example|localhost|' \
+		-e "s|127.0.0.1:8080|127.0.0.1:$UPPORT|" "$ROOT/examples/nginx/attest.conf" >nginx/attest.conf
+	{
+		echo "daemon off;"
+		echo "worker_processes 1;"
+		echo "pid $WORK/nginx/nginx.pid;"
+		echo "error_log $WORK/nginx/logs/error.log;"
+		[ "$(id -u)" -ne 0 ] || echo "user root;"
+		echo "events { worker_connections 64; }"
+		echo "http {"
+		echo "  access_log $WORK/nginx/logs/access.log;"
+		for t in client_body proxy fastcgi uwsgi scgi; do
+			echo "  ${t}_temp_path $WORK/nginx/tmp/$t;"
+		done
+		echo "  include $WORK/nginx/attest.conf;"
+		echo "  # the EHR API behind it: a stand-in answering a fixed record"
+		echo "  server {"
+		echo "    listen 127.0.0.1:$UPPORT;"
+		echo "    location / { default_type text/plain; return 200 'record of patient 123 for \$http_x_attest_agent (user \$http_x_attest_user, purpose \$http_x_attest_purpose, rule \$http_x_attest_rule)\\n'; }"
+		echo "  }"
+		echo "}"
+	} >nginx/nginx.conf
+	"$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/logs/error.log" \
+		2>>nginx/logs/error.log &
+	NGINX_PID=$!
+	i=0
+	while ! curl -s -o /dev/null "http://127.0.0.1:$UPPORT/" && [ $i -lt 100 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	NGURL=https://127.0.0.1:$NGPORT
+	# ngcall PATH WANT: nurse's request through nginx, its status and body
+	ngcall() {
+		printf '$ curl --cert certs/nurse/cert.pem --key ... %s%s\n' "$NGURL" "$1"
+		code=$(curl -s --tlsv1.3 --cacert rs.pem --cert certs/nurse/cert.pem \
+			--key certs/nurse/key.pem -o ngcall.body -w '%{http_code}' "$NGURL$1" || true)
+		if [ "$code" = 200 ]; then
+			sed -n '1p' ngcall.body | cut -c1-200
+		else
+			echo "(nginx's own $code page: /v1/authz did not allow it)"
+		fi
+		echo "HTTP $code"
+		[ "$code" = "$2" ] || { echo "demo: FAILED: expected HTTP $2" >&2; exit 1; }
+	}
+	ngcall /records/patient/123/record 200
+	echo "--- the operator revokes nurse at the verifier:"
+	printf '$ curl %s -d {"agent":"%s","reason":"badge lost"} %s/v1/agents/revoke\n' "$ADMIN" "$NURSE_ID" "$VURL"
+	# shellcheck disable=SC2086
+	curl -s $ADMIN -H 'Content-Type: application/json' \
+		-d "{\"agent\":\"$NURSE_ID\",\"reason\":\"badge lost\"}" "$VURL/v1/agents/revoke"
+	echo
+	ngcall /records/patient/123/record 403
+	echo "--- the revocation reaches attestd with its next push answer: nurse gets no new certificate"
+	i=0
+	while env -u ATTEST_TCTI -u ATTEST_JOIN_TOKEN agents/nurse --agent nurse \
+		--socket "$WORK/attestd.sock" --mode strict --out certs/nurse2 >/dev/null 2>&1 &&
+		[ $i -lt 50 ]; do
+		sleep 0.2
+		i=$((i + 1))
+	done
+	expect_refusal agents/nurse --agent nurse --socket "$WORK/attestd.sock" --mode strict --out certs/nurse2
+	sed -n 's/^[^ ]* attestd: //p' attestd.log | grep 'revoked at the verifier' | tail -n 1
+	kill "$NGINX_PID" && wait "$NGINX_PID" 2>/dev/null || true
+	NGINX_PID=
+else
+	echo "(nginx is not installed: make deps installs nginx-light; step skipped)"
+fi
 
 step "24. simulated host compromise: a rootkit extends PCR 4; the next push marks the host untrusted and scribe is denied"
 kill "$ATTESTD_PID" && wait "$ATTESTD_PID" 2>/dev/null || true
@@ -383,4 +503,4 @@ echo "--- with the exempt purposes (treatment: step 22), an access report:"
 run attestctl audit report --accounting --subject 123 --from "$DAY0" --to "$DAY" --log vs/audit \
 	--include-exempt
 
-step "done: $HOST enrolled, renewed, refused after a boot change; agents got chains; a tampered agent was refused; intent flowed user -> triage -> scribe and a widening was refused; the verifier allowed reads through the EHR API (treatment and research), then denied them after a simulated compromise; attestd's audit log verified online, an edit was located, a rollback detected, and the research disclosure accounted for"
+step "done: $HOST enrolled, renewed, refused after a boot change; agents got chains; a tampered agent was refused; intent flowed user -> triage -> scribe and a widening was refused; the verifier allowed reads through the EHR API (treatment and research) and through nginx, refused a revoked agent at nginx and at attestd, then denied reads after a simulated compromise; attestd's audit log verified online, an edit was located, a rollback detected, and the research disclosure accounted for"

@@ -16,6 +16,11 @@
 #include "store.h"
 #include "tlsca.h"
 
+#ifndef ATTEST_SYSCONFDIR
+#define ATTEST_SYSCONFDIR "/etc"
+#endif
+#define VERIFIER_CONF ATTEST_SYSCONFDIR "/attest-verifier/verifier.conf"
+
 static const char default_policy[] =
 	"{\"version\": 1, \"rules\": []}\n";
 
@@ -59,7 +64,7 @@ static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 {
 	const char *state = NULL, *ca = NULL, *listen = NULL, *port_file = NULL, *policy = NULL,
 		   *pcrs = NULL, *nonce_ttl = NULL, *tcti = NULL, *deadline = NULL, *max_conns = NULL,
-		   *per_source = NULL;
+		   *per_source = NULL, *config = NULL, *print_config = NULL;
 	const struct cli_opt opts[] = {
 		{"state", "DIR", "verifier state directory (attest-verifier init)", 1, &state},
 		{"ca", "DIR", "fleet CA directory (attest-provision init)", 1, &ca},
@@ -78,11 +83,22 @@ static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 		 "with a verified certificate)", 0, &max_conns},
 		{"per-source", "N", "connections without a client certificate per source address "
 		 "(IPv6: per /64; default 16)", 0, &per_source},
+		{"config", "PATH", "configuration file (default " VERIFIER_CONF "; options given "
+		 "here override it; verifier.conf(5))", 0, &config},
+		{"print-config", NULL, "print the effective configuration in the file's format and exit",
+		 0, &print_config},
 		{0}};
 	struct vf_config cfg = {0};
 	long ttl = 60, dl = 10, mc = 256, ps = 16;
 	char list[64];
-	int r = cli_parse(cmd, opts, argc, argv);
+	static const struct cli_default defs[] = {
+		{"listen", "127.0.0.1:8443"}, {"policy", "STATE/policy.json"},
+		{"quote-pcrs", "0,1,2,3,4,5,6,7"}, {"nonce-ttl", "60"}, {"request-deadline", "10"},
+		{"max-conns", "256"}, {"per-source", "16"}, {NULL, NULL}};
+	int r;
+
+	cli_config_defaults(defs);
+	r = cli_parse_config(cmd, opts, argc, argv, VERIFIER_CONF);
 
 	if (r != CLI_PARSED)
 		return r;
@@ -90,12 +106,12 @@ static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 		listen = "127.0.0.1:8443";
 	if (pcrs == NULL)
 		pcrs = "0,1,2,3,4,5,6,7";
-	if (nonce_ttl != NULL && (r = cli_long("--nonce-ttl", nonce_ttl, 5, 3600, &ttl)) != CLI_PARSED)
+	if (nonce_ttl != NULL && (r = cli_long("nonce-ttl", nonce_ttl, 5, 3600, &ttl)) != CLI_PARSED)
 		return r;
 	if ((deadline != NULL &&
-	     (r = cli_long("--request-deadline", deadline, 1, 300, &dl)) != CLI_PARSED) ||
-	    (max_conns != NULL && (r = cli_long("--max-conns", max_conns, 8, 65536, &mc)) != CLI_PARSED) ||
-	    (per_source != NULL && (r = cli_long("--per-source", per_source, 1, 65536, &ps)) != CLI_PARSED))
+	     (r = cli_long("request-deadline", deadline, 1, 300, &dl)) != CLI_PARSED) ||
+	    (max_conns != NULL && (r = cli_long("max-conns", max_conns, 8, 65536, &mc)) != CLI_PARSED) ||
+	    (per_source != NULL && (r = cli_long("per-source", per_source, 1, 65536, &ps)) != CLI_PARSED))
 		return r;
 	(void)snprintf(list, sizeof(list), "sha256:%s", pcrs);
 	if (vf_parse_pcr_list(list, &cfg.quote_mask) != ATTEST_OK || cfg.quote_mask == 0)

@@ -17,6 +17,8 @@
 #include "core/err.h"
 #include "core/fileio.h"
 #include "core/json.h"
+#include "core/num.h"
+#include "tpm/tpmsw.h"
 
 #define PEM_MAX (16 * 1024)
 #define MSG_MAX (sizeof(((TPM2B_ATTEST *)0)->attestationData))
@@ -45,18 +47,16 @@ int vf_parse_pcr_list(const char *s, uint32_t *mask)
 				   s != NULL ? s : "");
 	p = s + 7;
 	for (;;) {
-		unsigned v = 0, digits = 0;
+		size_t n = strspn(p, "0123456789");
+		uint64_t v;
 
-		while (*p >= '0' && *p <= '9' && digits < 3) {
-			v = v * 10 + (unsigned)(*p++ - '0');
-			digits++;
-		}
-		if (digits == 0 || (digits > 1 && p[-(int)digits] == '0') || v > 23 ||
-		    (*p != ',' && *p != '\0'))
+		if (attest_parse_u64n(p, n, 0, 23, &v) != ATTEST_OK || (p[n] != ',' && p[n] != '\0'))
 			return attest_fail(ATTEST_E_INVALID_ARG,
 					   "PCR list \"%.64s\": PCRs are 0..23, comma-separated", s);
+		p += n;
 		if (m & (1u << v))
-			return attest_fail(ATTEST_E_INVALID_ARG, "PCR list \"%.64s\": PCR %u twice", s, v);
+			return attest_fail(ATTEST_E_INVALID_ARG, "PCR list \"%.64s\": PCR %u twice", s,
+					   (unsigned)v);
 		m |= 1u << v;
 		if (*p == '\0')
 			break;
@@ -159,17 +159,13 @@ int vf_parse_serialized_pcrs(const uint8_t *buf, size_t len, uint32_t *mask, uin
 }
 
 /* A PEM public key (ECC P-256/P-384 or RSA) as the TPM public area that
- * attest_tpm_verify_sig needs: type, curve or key size/exponent, unique. */
+ * attest_tpm_verify_sig needs. */
 static int ak_from_pem(const char *path, TPM2B_PUBLIC *pub)
 {
 	uint8_t *buf = NULL;
 	BIO *b = NULL;
 	EVP_PKEY *k = NULL;
-	BIGNUM *x = NULL, *y = NULL, *n = NULL, *e = NULL;
-	char grp[32];
-	size_t glen = 0, fsz;
 	size_t len = 0;
-	TPMT_PUBLIC *pa = &pub->publicArea;
 	int r;
 
 	memset(pub, 0, sizeof(*pub));
@@ -180,73 +176,9 @@ static int ak_from_pem(const char *path, TPM2B_PUBLIC *pub)
 		r = attest_fail_ossl(ATTEST_E_PARSE, "%s: not a PEM public key", path);
 		goto out;
 	}
-	pa->nameAlg = TPM2_ALG_SHA256;
-	if (EVP_PKEY_is_a(k, "EC")) {
-		if (EVP_PKEY_get_utf8_string_param(k, OSSL_PKEY_PARAM_GROUP_NAME, grp, sizeof(grp),
-						   &glen) != 1) {
-			r = attest_fail_ossl(ATTEST_E_PARSE, "%s: EC key without a named curve", path);
-			goto out;
-		}
-		if (strcmp(grp, "prime256v1") == 0) {
-			pa->parameters.eccDetail.curveID = TPM2_ECC_NIST_P256;
-			fsz = 32;
-		} else if (strcmp(grp, "secp384r1") == 0) {
-			pa->parameters.eccDetail.curveID = TPM2_ECC_NIST_P384;
-			fsz = 48;
-		} else {
-			r = attest_fail(ATTEST_E_INVALID_ARG, "%s: curve %s is not P-256 or P-384", path,
-					grp);
-			goto out;
-		}
-		if (EVP_PKEY_get_bn_param(k, OSSL_PKEY_PARAM_EC_PUB_X, &x) != 1 ||
-		    EVP_PKEY_get_bn_param(k, OSSL_PKEY_PARAM_EC_PUB_Y, &y) != 1 ||
-		    BN_bn2binpad(x, pa->unique.ecc.x.buffer, (int)fsz) != (int)fsz ||
-		    BN_bn2binpad(y, pa->unique.ecc.y.buffer, (int)fsz) != (int)fsz) {
-			r = attest_fail_ossl(ATTEST_E_PARSE, "%s: EC point", path);
-			goto out;
-		}
-		pa->type = TPM2_ALG_ECC;
-		pa->parameters.eccDetail.symmetric.algorithm = TPM2_ALG_NULL;
-		pa->parameters.eccDetail.scheme.scheme = TPM2_ALG_NULL;
-		pa->parameters.eccDetail.kdf.scheme = TPM2_ALG_NULL;
-		pa->unique.ecc.x.size = pa->unique.ecc.y.size = (UINT16)fsz;
-	} else if (EVP_PKEY_is_a(k, "RSA")) {
-		int bits, nb;
-
-		if (EVP_PKEY_get_bn_param(k, OSSL_PKEY_PARAM_RSA_N, &n) != 1 ||
-		    EVP_PKEY_get_bn_param(k, OSSL_PKEY_PARAM_RSA_E, &e) != 1) {
-			r = attest_fail_ossl(ATTEST_E_PARSE, "%s: RSA key", path);
-			goto out;
-		}
-		bits = BN_num_bits(n);
-		nb = BN_num_bytes(n);
-		if ((bits != 2048 && bits != 3072 && bits != 4096) ||
-		    (size_t)nb > sizeof(pa->unique.rsa.buffer) || BN_num_bits(e) > 32) {
-			r = attest_fail(ATTEST_E_INVALID_ARG, "%s: RSA key of %d bits or odd exponent",
-					path, bits);
-			goto out;
-		}
-		pa->type = TPM2_ALG_RSA;
-		pa->parameters.rsaDetail.symmetric.algorithm = TPM2_ALG_NULL;
-		pa->parameters.rsaDetail.scheme.scheme = TPM2_ALG_NULL;
-		pa->parameters.rsaDetail.keyBits = (TPMI_RSA_KEY_BITS)bits;
-		pa->parameters.rsaDetail.exponent =
-			BN_get_word(e) == 65537 ? 0 : (UINT32)BN_get_word(e);
-		if (BN_bn2binpad(n, pa->unique.rsa.buffer, nb) != nb) {
-			r = attest_fail_ossl(ATTEST_E_PARSE, "%s: RSA modulus", path);
-			goto out;
-		}
-		pa->unique.rsa.size = (UINT16)nb;
-	} else {
-		r = attest_fail(ATTEST_E_INVALID_ARG, "%s: neither an EC nor an RSA key", path);
-		goto out;
-	}
-	r = ATTEST_OK;
+	if ((r = attest_tpm_pub_from_pkey(k, NULL, pub)) != ATTEST_OK)
+		r = attest_fail_wrap(r, "%s", path);
 out:
-	BN_free(x);
-	BN_free(y);
-	BN_free(n);
-	BN_free(e);
 	EVP_PKEY_free(k);
 	BIO_free(b);
 	free(buf);

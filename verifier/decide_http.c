@@ -34,53 +34,72 @@ unsigned vs_caller_partition(struct vsrv *s, const char *name)
 	return i + 1;
 }
 
-void vs_decide(struct vsrv *s, struct evhttp_request *req, const struct vroute *rt, const struct vcaller *who)
+/* A header value from certificate text: printable ASCII as is, every
+ * other byte (and '%') %XX, so no value can break the header block. */
+static int fwd_header(struct evhttp_request *req, const char *name, const char *v)
 {
-	(void)rt, (void)who; /* every handler has the route signature */
-	static const char *const keys[] = {"chain", "action", "resource", "context", NULL};
-	cJSON *in = NULL, *o = NULL, *ch, *ag;
-	const char *chain, *action, *resource, *ckeys[CTX_MAX], *cvals[CTX_MAX];
-	const cJSON *ctx, *it;
-	size_t nctx = 0;
-	struct attest_decide_req dr;
+	char buf[3 * 512 + 1];
+	size_t o = 0;
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (size_t i = 0; v != NULL && v[i] != '\0' && o + 4 < sizeof(buf); i++) {
+		unsigned char c = (unsigned char)v[i];
+
+		if (c < 0x20 || c > 0x7e || c == '%') {
+			buf[o++] = '%';
+			buf[o++] = hex[c >> 4];
+			buf[o++] = hex[c & 15];
+		} else {
+			buf[o++] = (char)c;
+		}
+	}
+	buf[o] = '\0';
+	if (evhttp_add_header(evhttp_request_get_output_headers(req), name, buf) != 0)
+		return attest_fail(ATTEST_E_NOMEM, "response header %s", name);
+	return ATTEST_OK;
+}
+
+static int fwd_headers(struct evhttp_request *req, const struct attest_decision *d)
+{
+	const char *user = "", *purpose = "";
+	int r;
+
+	if (d->intent != NULL) {
+		user = attest_intent_chain_user(d->intent);
+		purpose = attest_purpose_name(attest_intent_chain_purpose(d->intent, NULL));
+	}
+	if ((r = fwd_header(req, "X-Attest-Decision", d->allow ? "allow" : "deny")) != ATTEST_OK ||
+	    (r = fwd_header(req, "X-Attest-Agent", d->agent)) != ATTEST_OK ||
+	    (r = fwd_header(req, "X-Attest-Host", d->host)) != ATTEST_OK ||
+	    (r = fwd_header(req, "X-Attest-User", user)) != ATTEST_OK ||
+	    (r = fwd_header(req, "X-Attest-Purpose", purpose)) != ATTEST_OK ||
+	    (r = fwd_header(req, "X-Attest-Rule", d->rule)) != ATTEST_OK ||
+	    (r = fwd_header(req, "X-Attest-Reason", attest_errname(d->reason))) != ATTEST_OK)
+		return r;
+	return ATTEST_OK;
+}
+
+/* Decide dr for the caller who and answer: 200 allow, 403 deny, the
+ * decision as JSON; with fwd (/v1/authz) the decision's agent, user,
+ * purpose, rule and reason as X-Attest-* headers too. The answer goes out
+ * after the decision's audit record is durable. Both /v1/decide and
+ * /v1/authz decide here and nowhere else. */
+void vs_decide_reply(struct vsrv *s, struct evhttp_request *req, const struct vcaller *who,
+		     struct attest_decide_req *dr, int fwd)
+{
+	const char *action = dr->action, *resource = dr->resource;
+	const char *const *ckeys = dr->ctx_keys, *const *cvals = dr->ctx_values;
+	size_t nctx = dr->nctx;
+	cJSON *o = NULL, *ch, *ag;
 	struct attest_decision d;
 	double t0 = vs_mono(), dt;
 	int r;
 
-	if ((r = vs_body_json(req, rt->body_cap, keys, &in, NULL)) != ATTEST_OK ||
-	    (r = attest_json_str(in, "chain", ATTEST_DECIDE_PEM_MAX, &chain)) != ATTEST_OK ||
-	    (r = attest_json_str(in, "action", 64, &action)) != ATTEST_OK ||
-	    (r = attest_json_str(in, "resource", ATTEST_POLICY_RESOURCE_MAX, &resource)) != ATTEST_OK)
-		goto out;
-	ctx = cJSON_GetObjectItemCaseSensitive(in, "context");
-	if (ctx != NULL) {
-		if (!cJSON_IsObject(ctx) || cJSON_GetArraySize(ctx) > CTX_MAX) {
-			r = attest_fail(ATTEST_E_PARSE, "context must be an object of <= %d strings",
-					CTX_MAX);
-			goto out;
-		}
-		cJSON_ArrayForEach(it, ctx) {
-			if (!cJSON_IsString(it) || strlen(it->valuestring) > 256) {
-				r = attest_fail(ATTEST_E_PARSE, "context values are strings <= 256");
-				goto out;
-			}
-			ckeys[nctx] = it->string;
-			cvals[nctx++] = it->valuestring;
-		}
-	}
-	memset(&dr, 0, sizeof(dr));
-	dr.pem = chain;
-	dr.pem_len = strlen(chain);
-	dr.action = action;
-	dr.resource = resource;
-	dr.ctx_keys = ckeys;
-	dr.ctx_values = cvals;
-	dr.nctx = nctx;
 	/* each caller its own share of the decision cache: a caller flooding
 	 * distinct chains evicts only its own entries */
-	dr.partition = vs_caller_partition(s, who->name);
+	dr->partition = vs_caller_partition(s, who->name);
 	/* the decision is in d either way; a deny is not a failed request */
-	if (attest_decide(s->decider, &dr, &d) != d.reason)
+	if (attest_decide(s->decider, dr, &d) != d.reason)
 		vs_log("decider returned a code other than its reason");
 	dt = vs_mono() - t0;
 	{
@@ -174,12 +193,63 @@ void vs_decide(struct vsrv *s, struct evhttp_request *req, const struct vroute *
 		ev.resource = resource;
 		ev.outcome = d.allow ? "allow" : "deny";
 		ev.reason = reason;
-		vs_audited_reply(s, req, 200, o, &ev);
+		if (fwd && (r = fwd_headers(req, &d)) != ATTEST_OK)
+			goto out;
+		/* API revision 2: the status says the decision (200 allow,
+		 * 403 deny), the body the same either way */
+		vs_audited_reply(s, req, d.allow ? 200 : 403, o, &ev);
 	}
 	r = ATTEST_OK;
 out:
 	if (r != ATTEST_OK)
 		vs_reply_err(s, req, vs_status_of(r), r, "decision request refused");
-	cJSON_Delete(in);
 	cJSON_Delete(o);
+}
+
+void vs_decide(struct vsrv *s, struct evhttp_request *req, const struct vroute *rt, const struct vcaller *who)
+{
+	(void)rt, (void)who; /* every handler has the route signature */
+	static const char *const keys[] = {"chain", "action", "resource", "context", NULL};
+	cJSON *in = NULL;
+	const char *chain, *action, *resource, *ckeys[CTX_MAX], *cvals[CTX_MAX];
+	const cJSON *ctx, *it;
+	size_t nctx = 0;
+	struct attest_decide_req dr;
+	int r;
+
+	if ((r = vs_body_json(req, rt->body_cap, keys, &in, NULL)) != ATTEST_OK ||
+	    (r = attest_json_str(in, "chain", ATTEST_DECIDE_PEM_MAX, &chain)) != ATTEST_OK ||
+	    (r = attest_json_str(in, "action", 64, &action)) != ATTEST_OK ||
+	    (r = attest_json_str(in, "resource", ATTEST_POLICY_RESOURCE_MAX, &resource)) != ATTEST_OK)
+		goto out;
+	ctx = cJSON_GetObjectItemCaseSensitive(in, "context");
+	if (ctx != NULL) {
+		if (!cJSON_IsObject(ctx) || cJSON_GetArraySize(ctx) > CTX_MAX) {
+			r = attest_fail(ATTEST_E_PARSE, "context must be an object of <= %d strings",
+					CTX_MAX);
+			goto out;
+		}
+		cJSON_ArrayForEach(it, ctx) {
+			if (!cJSON_IsString(it) || strlen(it->valuestring) > 256) {
+				r = attest_fail(ATTEST_E_PARSE, "context values are strings <= 256");
+				goto out;
+			}
+			ckeys[nctx] = it->string;
+			cvals[nctx++] = it->valuestring;
+		}
+	}
+	memset(&dr, 0, sizeof(dr));
+	dr.pem = chain;
+	dr.pem_len = strlen(chain);
+	dr.action = action;
+	dr.resource = resource;
+	dr.ctx_keys = ckeys;
+	dr.ctx_values = cvals;
+	dr.nctx = nctx;
+	vs_decide_reply(s, req, who, &dr, 0);
+	r = ATTEST_OK;
+out:
+	if (r != ATTEST_OK)
+		vs_reply_err(s, req, vs_status_of(r), r, "decision request refused");
+	cJSON_Delete(in);
 }

@@ -11,12 +11,35 @@
 #include "audit/auditfmt.h"
 #include "core/err.h"
 #include "core/json.h"
+#include "core/num.h"
 #include "audit/merkle.h"
 #include "attestation/quote.h"
+#include "attestation/hostpush.h"
 #include "vsrv.h"
 #include "x509/x509.h"
 
 /* ---- host endpoints ---- */
+
+/* A host enrolled here is in the fleet view (GET /v1/hosts, /v1/health) from
+ * then on, as "new" until its first quote; a host the store knows already
+ * (enrolled again after forget-host) keeps its row and state. A store error
+ * leaves the enrolment done: the first quote adds the row as before. */
+static void enrolled_host_listed(struct vsrv *s, const char *host)
+{
+	struct vhost h;
+	int r = s->store->ops->host_get(s->store, host, &h);
+
+	if (r != ATTEST_E_NOT_FOUND)
+		return;
+	memset(&h, 0, sizeof(h));
+	if (strlen(host) >= sizeof(h.name))
+		return;
+	memcpy(h.name, host, strlen(host) + 1);
+	h.state = VHOST_NEW;
+	if (s->store->ops->host_put(s->store, &h) != ATTEST_OK)
+		vs_log("host %s enrolled; not listed until its first quote: %s", host,
+		       attest_errdetail());
+}
 
 void vs_enrol(struct vsrv *s, struct evhttp_request *req, const struct vroute *rt, const struct vcaller *who)
 {
@@ -47,6 +70,8 @@ void vs_enrol(struct vsrv *s, struct evhttp_request *req, const struct vroute *r
 
 		ev.source = attest_httpd_peer_addr(req);
 		ev.host = cJSON_IsString(h) ? h->valuestring : NULL;
+		if (response && ev.host != NULL)
+			enrolled_host_listed(s, ev.host);
 		if (body != NULL)
 			memcpy(body, out, olen + 1);
 		vs_audited_text(s, req, 200, body, &ev);
@@ -199,6 +224,55 @@ static int enrolment_reference(const struct ak_entry *e, uint32_t mask, const ui
 	return ATTEST_OK;
 }
 
+/* ---- revocations delivered to the host (issue 15) ---- */
+
+struct revoked_ctx {
+	const char *host;
+	cJSON *ids;
+	size_t n;
+};
+
+/* The list walk may not call into the store: collects only. */
+static int collect_revoked(void *arg, const struct vagent *a)
+{
+	struct revoked_ctx *c = arg;
+
+	if (!a->revoked || strcmp(a->host, c->host) != 0 ||
+	    strncmp(a->revoke_reason, OPERATOR_PREFIX, strlen(OPERATOR_PREFIX)) != 0 ||
+	    c->n >= ATTEST_PUSH_REVOKED_MAX)
+		return ATTEST_OK;
+	if (!cJSON_AddItemToArray(c->ids, cJSON_CreateString(a->id)))
+		return attest_fail(ATTEST_E_NOMEM, "revoked_agents");
+	c->n++;
+	return ATTEST_OK;
+}
+
+/* "revoked_agents" of the quote answer: this host's agents an operator
+ * revoked here (the first ATTEST_PUSH_REVOKED_MAX in ID order), so that
+ * attestd stops issuing to them; absent when there are none (an attestd
+ * that predates it refuses unknown members). */
+static int add_revoked(struct vsrv *s, const char *host, cJSON *o)
+{
+	struct revoked_ctx c = {host, cJSON_CreateArray(), 0};
+	int r;
+
+	if (c.ids == NULL)
+		return attest_fail(ATTEST_E_NOMEM, "revoked_agents");
+	if ((r = s->store->ops->agent_list(s->store, collect_revoked, &c)) != ATTEST_OK) {
+		cJSON_Delete(c.ids);
+		return r;
+	}
+	if (c.n == 0) {
+		cJSON_Delete(c.ids);
+		return ATTEST_OK;
+	}
+	if (!cJSON_AddItemToObject(o, "revoked_agents", c.ids)) {
+		cJSON_Delete(c.ids);
+		return attest_fail(ATTEST_E_NOMEM, "revoked_agents");
+	}
+	return ATTEST_OK;
+}
+
 void vs_quote(struct vsrv *s, struct evhttp_request *req, const struct vroute *rt, const struct vcaller *who)
 {
 	(void)rt, (void)who; /* every handler has the route signature */
@@ -335,7 +409,8 @@ void vs_quote(struct vsrv *s, struct evhttp_request *req, const struct vroute *r
 	    (r = attest_json_add_str(o, "reason", attest_errname(q))) != ATTEST_OK ||
 	    cJSON_AddBoolToObject(o, "reboot", q == ATTEST_OK && res.reboot) == NULL ||
 	    (r = attest_json_add_str(o, "refset", q == ATTEST_OK ? h.refset : "")) != ATTEST_OK ||
-	    (hostca != NULL && (r = attest_json_add_str(o, "host_ca", hostca)) != ATTEST_OK)) {
+	    (hostca != NULL && (r = attest_json_add_str(o, "host_ca", hostca)) != ATTEST_OK) ||
+	    (r = add_revoked(s, host, o)) != ATTEST_OK) {
 		r = r != ATTEST_OK ? r : ATTEST_E_NOMEM;
 		goto out;
 	}
@@ -401,6 +476,31 @@ static int check_consistency(const cJSON *in, uint64_t size1, const uint8_t root
 	return ATTEST_OK;
 }
 
+/* The stored record of a log's last checkpoint, "COUNTER SIZE TIME ROOT HOST
+ * [MISSED]" (the sixth field, the counters missed so far, since gaps are
+ * taken): one space between fields, numbers by attest_parse_u64's rules
+ * (num[] = counter, size, time, missed). 0, or -1 when malformed. */
+static int stored_ckpt(const char *val, uint64_t num[4], char *root, size_t rootsz, char *host,
+		       size_t hostsz)
+{
+	const char *f[6];
+	size_t n[6], nf = attest_fields(val, strlen(val), f, n, 6);
+
+	if ((nf != 5 && nf != 6) || n[3] == 0 || n[3] >= rootsz || n[4] == 0 || n[4] >= hostsz ||
+	    attest_parse_u64n(f[0], n[0], 0, UINT64_MAX, &num[0]) != ATTEST_OK ||
+	    attest_parse_u64n(f[1], n[1], 0, UINT64_MAX, &num[1]) != ATTEST_OK ||
+	    attest_parse_u64n(f[2], n[2], 0, UINT64_MAX, &num[2]) != ATTEST_OK ||
+	    (nf == 6 && attest_parse_u64n(f[5], n[5], 0, UINT64_MAX, &num[3]) != ATTEST_OK))
+		return -1;
+	if (nf == 5)
+		num[3] = 0;
+	memcpy(root, f[3], n[3]);
+	root[n[3]] = '\0';
+	memcpy(host, f[4], n[4]);
+	host[n[4]] = '\0';
+	return 0;
+}
+
 void vs_checkpoint(struct vsrv *s, struct evhttp_request *req, const struct vroute *rt, const struct vcaller *who)
 {
 	(void)rt, (void)who; /* every handler has the route signature */
@@ -414,9 +514,9 @@ void vs_checkpoint(struct vsrv *s, struct evhttp_request *req, const struct vrou
 	char key[80], val[VSTORE_LIST_MAX], idhex[2 * ATTEST_AUDIT_LOG_ID_LEN + 1], roothex[65];
 	unsigned long long last = 0, lsize = 0, ltime = 0;
 	char lroot[65] = "", lhost[VSTORE_NAME_MAX] = "";
-	unsigned long long lmissed = 0;
-	uint64_t missed = 0, missed_total;
-	int r, have, nf = 0;
+	uint64_t num[4] = {0, 0, 0, 0};
+	uint64_t missed = 0, missed_total = 0;
+	int r, have;
 
 	if ((r = vs_body_json(req, rt->body_cap, keys, &in, NULL)) != ATTEST_OK ||
 	    (r = attest_json_str(in, "host", ATTEST_MAX_NAME, &host)) != ATTEST_OK ||
@@ -439,13 +539,14 @@ void vs_checkpoint(struct vsrv *s, struct evhttp_request *req, const struct vrou
 	if (r != ATTEST_OK && r != ATTEST_E_NOT_FOUND)
 		goto out;
 	have = r == ATTEST_OK;
-	/* a sixth field, the counters missed so far, since gaps are taken */
-	if (have && (nf = sscanf(val, "%llu %llu %llu %64s %63s %llu", &last, &lsize, &ltime, lroot,
-				 lhost, &lmissed)) != 5 && nf != 6) {
+	if (have && stored_ckpt(val, num, lroot, sizeof(lroot), lhost, sizeof(lhost)) != 0) {
 		r = attest_fail(ATTEST_E_STORE_DAMAGED, "stored checkpoint of log %s malformed", idhex);
 		goto out;
 	}
-	missed_total = (uint64_t)lmissed;
+	last = num[0];
+	lsize = num[1];
+	ltime = num[2];
+	missed_total = num[3];
 	if (have && strcmp(lhost, host) != 0) {
 		r = attest_fail(ATTEST_E_PATH, "log %s belongs to host %s, not %s", idhex, lhost, host);
 		goto out;

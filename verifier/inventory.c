@@ -10,6 +10,7 @@
 #include "decide/agentev.h"
 #include "core/err.h"
 #include "core/json.h"
+#include "core/num.h"
 #include "vsrv.h"
 #include "x509/x509.h"
 #include "x509/x509agent.h"
@@ -130,8 +131,9 @@ static int collect_removed(void *arg, const struct vagent *a)
 
 /* Check one entry of a report and build its inventory record in *out
  * (nothing is written here). */
-static int report_agent(struct vsrv *s, X509 *host_ca, const TPM2B_PUBLIC *ak, const char *host,
-			const cJSON *j, struct vagent *out)
+static int report_agent(struct vsrv *s, X509 *host_ca, const char *host_ca_pem,
+			const TPM2B_PUBLIC *ak, const char *host, const cJSON *j, struct vagent *out,
+			char **chain)
 {
 	static const char *const keys[] = {"id", "uuid", "agent_ca", "scopes", "data_classes",
 					   "risk_tier", "risk_score", "delegate_depth", "revoked",
@@ -217,6 +219,25 @@ static int report_agent(struct vsrv *s, X509 *host_ca, const TPM2B_PUBLIC *ak, c
 	} else if (r != ATTEST_E_NOT_FOUND) {
 		goto out;
 	}
+	/* the chain above the agent's leaves, for /v1/authz to complete a
+	 * proxy's lone leaf: this agent CA, then the host CA */
+	{
+		char *ca_pem = NULL;
+		size_t n;
+
+		if ((r = attest_x509_to_pem(ca, &ca_pem)) != ATTEST_OK)
+			goto out;
+		n = strlen(ca_pem) + strlen(host_ca_pem) + 1;
+		if (n > VSTORE_CHAIN_MAX || (*chain = malloc(n)) == NULL) {
+			free(ca_pem);
+			r = attest_fail(n > VSTORE_CHAIN_MAX ? ATTEST_E_TOO_LARGE : ATTEST_E_NOMEM,
+					"chain of %s", id);
+			goto out;
+		}
+		memcpy(*chain, ca_pem, strlen(ca_pem));
+		memcpy(*chain + strlen(ca_pem), host_ca_pem, strlen(host_ca_pem) + 1);
+		free(ca_pem);
+	}
 	*out = a;
 	r = ATTEST_OK;
 out:
@@ -236,12 +257,13 @@ void vs_report(struct vsrv *s, struct evhttp_request *req, const struct vroute *
 	const cJSON *agents, *it;
 	uint8_t *sig = NULL;
 	size_t sig_len = 0, off = 0;
-	uint64_t t = 0;
+	uint64_t t = 0, last_t = 0;
 	X509 *host_ca = NULL;
 	struct ak_entry *e;
 	TPM2B_PUBLIC ak;
 	char key[100], last[32];
 	struct vagent *recs = NULL;
+	char **chains = NULL, *host_pem = NULL;
 	struct removed_ctx rm = {0};
 	size_t nagents = 0, i;
 	int r;
@@ -271,8 +293,12 @@ void vs_report(struct vsrv *s, struct evhttp_request *req, const struct vroute *
 	r = s->store->ops->setting_get(s->store, key, last, sizeof(last));
 	if (r != ATTEST_OK && r != ATTEST_E_NOT_FOUND)
 		goto out;
+	if (r == ATTEST_OK && attest_parse_u64(last, 0, UINT64_MAX, &last_t) != ATTEST_OK) {
+		r = attest_fail_wrap(ATTEST_E_STORE_DAMAGED, "stored %s", key);
+		goto out;
+	}
 	if ((int64_t)t > vs_now() + REPORT_SKEW || (int64_t)t < vs_now() - REPORT_SKEW ||
-	    (r == ATTEST_OK && strtoull(last, NULL, 10) >= t)) {
+	    (r == ATTEST_OK && last_t >= t)) {
 		r = attest_fail(ATTEST_E_NONCE, "report time %llu is stale or replayed",
 				(unsigned long long)t);
 		goto out;
@@ -285,15 +311,20 @@ void vs_report(struct vsrv *s, struct evhttp_request *req, const struct vroute *
 	/* every entry is checked before anything is written: a refused
 	 * report changes nothing */
 	nagents = (size_t)cJSON_GetArraySize(agents);
+	if ((r = attest_x509_to_pem(host_ca, &host_pem)) != ATTEST_OK)
+		goto out;
 	if ((recs = calloc(nagents + 1, sizeof(*recs))) == NULL ||
+	    (chains = calloc(nagents + 1, sizeof(*chains))) == NULL ||
 	    (rm.out = calloc(REPORT_AGENTS_MAX, sizeof(*rm.out))) == NULL) {
 		r = attest_fail(ATTEST_E_NOMEM, "report");
 		goto out;
 	}
 	i = 0;
 	cJSON_ArrayForEach(it, agents) {
-		if ((r = report_agent(s, host_ca, &ak, host, it, &recs[i++])) != ATTEST_OK)
+		if ((r = report_agent(s, host_ca, host_pem, &ak, host, it, &recs[i], &chains[i])) !=
+		    ATTEST_OK)
 			goto out;
+		i++;
 	}
 	rm.host = host;
 	rm.agents = agents;
@@ -307,7 +338,8 @@ void vs_report(struct vsrv *s, struct evhttp_request *req, const struct vroute *
 			goto out;
 	}
 	for (i = 0; i < nagents; i++)
-		if ((r = s->store->ops->agent_put(s->store, &recs[i])) != ATTEST_OK)
+		if ((r = s->store->ops->agent_put(s->store, &recs[i])) != ATTEST_OK ||
+		    (r = s->store->ops->agent_chain_put(s->store, recs[i].id, chains[i])) != ATTEST_OK)
 			goto out;
 	for (i = 0; i < rm.n; i++)
 		if ((r = s->store->ops->agent_put(s->store, &rm.out[i])) != ATTEST_OK)
@@ -320,6 +352,10 @@ void vs_report(struct vsrv *s, struct evhttp_request *req, const struct vroute *
 	vs_log("inventory of %s: %zu agents, %zu removed", host, nagents, rm.n);
 	vs_audited_ok(s, req, "{\"status\":\"ok\"}", NULL);
 out:
+	for (i = 0; chains != NULL && i < nagents; i++)
+		free(chains[i]);
+	free(chains);
+	free(host_pem);
 	free(recs);
 	free(rm.out);
 	if (r != ATTEST_OK)

@@ -2,7 +2,6 @@
  * `attest-verifier policy test FILE REQUEST.json` (docs/policy.md). */
 #include "policy_cli.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +11,7 @@
 #include "attest/policy.h"
 #include "cli.h"
 #include "core/json.h"
+#include "core/num.h"
 
 #define REQ_STRS_MAX ATTEST_POLICY_LIST_MAX
 
@@ -144,8 +144,7 @@ static int req_time(const char *path, const cJSON *o, const char *key, int iso, 
 {
 	const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, key);
 	const char *s;
-	char *end = NULL;
-	long long v;
+	uint64_t v;
 
 	if (it == NULL)
 		return CLI_EXIT_OK;
@@ -173,13 +172,11 @@ static int req_time(const char *path, const cJSON *o, const char *key, int iso, 
 		*out = (int64_t)t;
 		return CLI_EXIT_OK;
 	}
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (s[0] < '0' || s[0] > '9' || errno != 0 || end == NULL || *end != '\0')
+	if (attest_parse_u64(s, 0, INT64_MAX, &v) != ATTEST_OK)
 		return bad_req(path, key,
 			       iso ? "must be decimal seconds or YYYY-MM-DDTHH:MM:SSZ"
 				   : "must be a decimal string of seconds");
-	*out = v;
+	*out = (int64_t)v;
 	return CLI_EXIT_OK;
 }
 

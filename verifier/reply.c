@@ -48,6 +48,7 @@
 #include "tpm/tpm.h"
 #include "x509/x509.h"
 #include "x509/x509agent.h"
+#include "journal.h"
 #include "vsrv.h"
 
 /* ---- small helpers ---- */
@@ -69,20 +70,36 @@ double vs_mono(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* One event, one line: bytes a peer chose (a host name, a path) are shown
+ * escaped, so no one can start a line of their own, nor, under journald, a
+ * line with a priority of their choosing. */
+static void vs_emit(int prio, const char *line)
+{
+	journal_line_start(stderr, prio, "attest-verifier");
+	for (const unsigned char *p = (const unsigned char *)line; *p != '\0'; p++) {
+		if (*p >= 0x20 && *p < 0x7f && *p != '\\')
+			fputc(*p, stderr);
+		else
+			fprintf(stderr, "\\x%02x", *p);
+	}
+	fputc('\n', stderr);
+}
+
+static void vs_vlog(int prio, const char *fmt, va_list ap)
+{
+	char line[2048];
+
+	(void)vsnprintf(line, sizeof(line), fmt, ap);
+	vs_emit(prio, line);
+}
+
 void vs_log(const char *fmt, ...)
 {
 	va_list ap;
-	char ts[32];
-	time_t t = time(NULL);
-	struct tm tm;
 
-	gmtime_r(&t, &tm);
-	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	fprintf(stderr, "%s attest-verifier: ", ts);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vs_vlog(JOURNAL_INFO, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 /* Lines about what a peer did (refusals, failures on a peer's request):
@@ -102,7 +119,7 @@ void vs_log_limited(struct vsrv *s, int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	(void)vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	vs_log("%s", line);
+	vs_emit(JOURNAL_NOTICE, line); /* what a peer did: notice */
 }
 
 /* Once a flush interval: the lines held back, the decisions made (they

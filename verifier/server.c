@@ -28,6 +28,8 @@
 #include <openssl/x509v3.h>
 #include <tss2/tss2_mu.h>
 
+#include "sdnotify.h"
+
 #include "decide/agentev.h"
 #include "audit/merkle.h"
 #include "audit/audit.h"
@@ -39,6 +41,7 @@
 #include "core/fileio.h"
 #include "net/httpd.h"
 #include "core/json.h"
+#include "core/num.h"
 #include "attestation/quote.h"
 #include "attestation/refset.h"
 #include "server.h"
@@ -129,7 +132,7 @@ static int caller_of(struct vsrv *s, struct evhttp_request *req, enum role need,
 
 /* The request line and headers within HEADERS_MAX (evhttp's own cap is a
  * ceiling above it, so that this one answers in JSON with 431). */
-static int request_shape(struct evhttp_request *req)
+static int request_shape(struct evhttp_request *req, size_t cap)
 {
 	const struct evkeyvalq *hd = evhttp_request_get_input_headers(req);
 	const struct evkeyval *kv;
@@ -138,13 +141,13 @@ static int request_shape(struct evhttp_request *req)
 
 	for (kv = hd->tqh_first; kv != NULL; kv = kv->next.tqe_next) {
 		n += strlen(kv->key) + strlen(kv->value) + 4;
-		if (n > HEADERS_MAX)
+		if (n > cap)
 			return attest_fail(ATTEST_E_HTTP_HEADERS_TOO_LARGE,
-					   "request headers over %d bytes", HEADERS_MAX);
+					   "request headers over %zu bytes", cap);
 	}
-	return n > HEADERS_MAX ? attest_fail(ATTEST_E_HTTP_HEADERS_TOO_LARGE,
-					     "request headers over %d bytes", HEADERS_MAX)
-			       : ATTEST_OK;
+	return n > cap ? attest_fail(ATTEST_E_HTTP_HEADERS_TOO_LARGE,
+				     "request headers over %zu bytes", cap)
+		       : ATTEST_OK;
 }
 
 /* Content-Type application/json, with parameters allowed
@@ -165,24 +168,28 @@ static int json_body(struct evhttp_request *req)
 /* The API: method, path, who may call, body cap, handler (and its variant).
  * docs/verifier-api.md describes each; nothing else routes. */
 static const struct vroute routes[] = {
-	{"/v1/enrol/request", VR_POST, ROLE_HOST, ATTEST_ENROL_MSG_CAP, vs_enrol, 0},
-	{"/v1/enrol/response", VR_POST, ROLE_HOST, ATTEST_ENROL_MSG_CAP, vs_enrol, 1},
-	{"/v1/hosts/nonce", VR_POST, ROLE_HOST, 4096, vs_nonce, 0},
-	{"/v1/hosts/quote", VR_POST, ROLE_HOST, BODY_MAX, vs_quote, 0},
-	{"/v1/agents/report", VR_POST, ROLE_HOST, BODY_MAX, vs_report, 0},
-	{"/v1/audit/checkpoint", VR_POST, ROLE_HOST, 64 * 1024, vs_checkpoint, 0},
-	{"/v1/decide", VR_POST, ROLE_RESOURCE, DECIDE_BODY_MAX, vs_decide, 0},
-	{"/v1/hosts", VR_GET, ROLE_ADMIN, 0, vs_list, 1},
-	{"/v1/hosts/revoke", VR_POST, ROLE_ADMIN, 4096, vs_revoke, 1},
-	{"/v1/agents", VR_GET, ROLE_ADMIN, 0, vs_list, 0},
-	{"/v1/agents/revoke", VR_POST, ROLE_ADMIN, 4096, vs_revoke, 0},
-	{"/v1/agents/approve", VR_POST, ROLE_ADMIN, 4096, vs_approve, 0},
-	{"/v1/settings", VR_GET | VR_POST, ROLE_ADMIN, 16384, vs_settings, 0},
-	{"/v1/refsets", VR_GET | VR_POST, ROLE_ADMIN, BODY_MAX, vs_refsets, 0},
-	{"/v1/refsets/deactivate", VR_POST, ROLE_ADMIN, 4096, vs_refsets, 1},
-	{"/v1/policy/reload", VR_POST, ROLE_ADMIN, 4096, vs_reload, 0},
-	{"/v1/health", VR_GET, ROLE_HOST, 0, vs_health, 0},
-	{"/metrics", VR_GET, ROLE_HOST, 0, vs_metrics, 0},
+	{"/v1/enrol/request", VR_POST, ROLE_HOST, ATTEST_ENROL_MSG_CAP, vs_enrol, 0, 0, 0},
+	{"/v1/enrol/response", VR_POST, ROLE_HOST, ATTEST_ENROL_MSG_CAP, vs_enrol, 1, 0, 0},
+	{"/v1/hosts/nonce", VR_POST, ROLE_HOST, 4096, vs_nonce, 0, 0, 0},
+	{"/v1/hosts/quote", VR_POST, ROLE_HOST, BODY_MAX, vs_quote, 0, 0, 0},
+	{"/v1/agents/report", VR_POST, ROLE_HOST, BODY_MAX, vs_report, 0, 0, 0},
+	{"/v1/audit/checkpoint", VR_POST, ROLE_HOST, 64 * 1024, vs_checkpoint, 0, 0, 0},
+	{"/v1/decide", VR_POST, ROLE_RESOURCE, DECIDE_BODY_MAX, vs_decide, 0, 0, 0},
+	/* forward authorization (nginx auth_request, Envoy ext_authz): any
+	 * method, the original request in headers, the client's leaf among
+	 * them (URL-escaped PEM, so a larger header cap) */
+	{"/v1/authz", VR_ANY, ROLE_RESOURCE, 0, vs_authz, 0, 1, AUTHZ_HEADERS_MAX},
+	{"/v1/hosts", VR_GET, ROLE_ADMIN, 0, vs_list, 1, 0, 0},
+	{"/v1/hosts/revoke", VR_POST, ROLE_ADMIN, 4096, vs_revoke, 1, 0, 0},
+	{"/v1/agents", VR_GET, ROLE_ADMIN, 0, vs_list, 0, 0, 0},
+	{"/v1/agents/revoke", VR_POST, ROLE_ADMIN, 4096, vs_revoke, 0, 0, 0},
+	{"/v1/agents/approve", VR_POST, ROLE_ADMIN, 4096, vs_approve, 0, 0, 0},
+	{"/v1/settings", VR_GET | VR_POST, ROLE_ADMIN, 16384, vs_settings, 0, 0, 0},
+	{"/v1/refsets", VR_GET | VR_POST, ROLE_ADMIN, BODY_MAX, vs_refsets, 0, 0, 0},
+	{"/v1/refsets/deactivate", VR_POST, ROLE_ADMIN, 4096, vs_refsets, 1, 0, 0},
+	{"/v1/policy/reload", VR_POST, ROLE_ADMIN, 4096, vs_reload, 0, 0, 0},
+	{"/v1/health", VR_GET, ROLE_HOST, 0, vs_health, 0, 0, 0},
+	{"/metrics", VR_GET, ROLE_HOST, 0, vs_metrics, 0, 0, 0},
 };
 
 static void route(struct evhttp_request *req, void *arg)
@@ -191,7 +198,7 @@ static void route(struct evhttp_request *req, void *arg)
 	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
 	int post = evhttp_request_get_command(req) == EVHTTP_REQ_POST;
 	int get = evhttp_request_get_command(req) == EVHTTP_REQ_GET;
-	unsigned method = post ? VR_POST : get ? VR_GET : 0;
+	unsigned method = post ? VR_POST : get ? VR_GET : 0x80u; /* 0x80: any other */
 	const struct vroute *rt = NULL;
 	const char *known = NULL;
 	struct vcaller who;
@@ -206,20 +213,25 @@ static void route(struct evhttp_request *req, void *arg)
 	}
 	if (path == NULL)
 		path = "";
-	if ((r = request_shape(req)) != ATTEST_OK) {
-		vs_reply_err(s, req, r == ATTEST_E_HTTP_HEADERS_TOO_LARGE ? 431 : 400, r,
-			     "request refused");
-		return;
-	}
 	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-		if (strcmp(routes[i].path, path) != 0)
+		size_t pl = strlen(routes[i].path);
+
+		if (strcmp(routes[i].path, path) != 0 &&
+		    !(routes[i].prefix && strncmp(routes[i].path, path, pl) == 0 && path[pl] == '/'))
 			continue;
-		known = routes[i].methods == (VR_GET | VR_POST) ? "GET, POST"
-			: routes[i].methods == VR_POST	       ? "POST"
-							       : "GET";
+		known = routes[i].methods == VR_ANY		 ? "*"
+			: routes[i].methods == (VR_GET | VR_POST) ? "GET, POST"
+			: routes[i].methods == VR_POST		 ? "POST"
+								 : "GET";
 		if (routes[i].methods & method)
 			rt = &routes[i];
 		break; /* one entry per path */
+	}
+	if ((r = request_shape(req, rt != NULL && rt->headers_cap ? rt->headers_cap
+								  : HEADERS_MAX)) != ATTEST_OK) {
+		vs_reply_err(s, req, r == ATTEST_E_HTTP_HEADERS_TOO_LARGE ? 431 : 400, r,
+			     "request refused");
+		return;
 	}
 	if (rt == NULL) {
 		if (known != NULL) {
@@ -232,7 +244,7 @@ static void route(struct evhttp_request *req, void *arg)
 		}
 		return;
 	}
-	if (post && !json_body(req)) {
+	if (post && rt->methods != VR_ANY && !json_body(req)) {
 		(void)attest_fail(ATTEST_E_HTTP_MEDIA_TYPE, "Content-Type is not application/json");
 		vs_reply_err(s, req, 415, ATTEST_E_HTTP_MEDIA_TYPE, "request refused");
 		return;
@@ -270,29 +282,29 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 
 	(void)what;
 	if (sig == SIGHUP) {
+		(void)sdn_notify("RELOADING=1");
 		if ((r = vs_load_policy(s)) != ATTEST_OK)
 			vs_log("policy reload refused, the running policy stays: %s (%s)",
 			      attest_errname(r), attest_errdetail());
+		(void)sdn_notify("READY=1");
 		return;
 	}
 	vs_log("stopping on signal %d", (int)sig);
+	(void)sdn_notify("STOPPING=1");
 	event_base_loopexit(s->base, NULL);
 }
 
 static int split_listen(const char *l, char *addr, size_t n, unsigned short *port)
 {
 	const char *c = strrchr(l, ':');
-	char *end = NULL;
-	unsigned long p;
+	uint64_t p;
 
 	if (c == NULL || (size_t)(c - l) >= n || c == l)
 		return attest_fail(ATTEST_E_INVALID_ARG, "--listen wants ADDR:PORT");
 	memcpy(addr, l, (size_t)(c - l));
 	addr[c - l] = '\0';
-	errno = 0;
-	p = strtoul(c + 1, &end, 10);
-	if (errno != 0 || end == c + 1 || *end != '\0' || p > 65535)
-		return attest_fail(ATTEST_E_INVALID_ARG, "--listen port");
+	if (attest_parse_u64(c + 1, 0, 65535, &p) != ATTEST_OK)
+		return attest_fail_wrap(ATTEST_E_INVALID_ARG, "--listen port");
 	*port = (unsigned short)p;
 	return ATTEST_OK;
 }
@@ -305,7 +317,7 @@ int vf_serve(const struct vf_config *cfg)
 	struct timeval ten = {10, 0};
 	unsigned short port = 0;
 	int lock_fd = -1;
-	struct event *sigs[3] = {NULL, NULL, NULL};
+	struct event *sigs[3] = {NULL, NULL, NULL}, *wd = NULL;
 	static const int signos[3] = {SIGTERM, SIGINT, SIGHUP};
 	struct attest_httpd_opts ho;
 	int r;
@@ -420,6 +432,20 @@ int vf_serve(const struct vf_config *cfg)
 	vs_log("listening on https://%s:%u (fleet CA %s, %zu intent issuers loaded, %zu operator "
 	      "keys, %zu reference sets active)",
 	      addr, attest_httpd_port(s.httpd), cfg->ca_dir, s.nissuers, s.nops, s.nsets);
+	/* systemd (Type=notify): serving from now on; the watchdog pings come
+	 * from the loop, so a wedged loop gets the service restarted */
+	if (sdn_watchdog_start(s.base, &wd) != 0) {
+		r = attest_fail(ATTEST_E_NOMEM, "watchdog timer");
+		goto out;
+	}
+	{
+		char st[160];
+
+		(void)snprintf(st, sizeof(st), "READY=1\nSTATUS=serving on %s:%u", addr,
+			       attest_httpd_port(s.httpd));
+		if (sdn_notify(st) != 0)
+			vs_log("cannot notify systemd ($NOTIFY_SOCKET): %s", strerror(errno));
+	}
 	if (event_base_dispatch(s.base) != 0) {
 		r = attest_fail(ATTEST_E_INTERNAL, "event loop failed");
 		goto out;
@@ -435,6 +461,8 @@ out:
 	attest_audit_close(s.audit);
 	attest_tpm_close(s.tpm);
 	free(s.pending);
+	if (wd != NULL)
+		event_free(wd);
 	if (s.commit_ev != NULL)
 		event_free(s.commit_ev);
 	if (s.flush_ev != NULL)

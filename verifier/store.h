@@ -35,6 +35,8 @@
 #define VSTORE_LIST_MAX 1024   /* space-separated lists: scopes, data classes */
 #define VSTORE_NONCE_LEN 32
 #define VSTORE_JWS_MAX (1024 * 1024) /* a reference-value set's JWS (+NUL) */
+#define VSTORE_CHAIN_MAX 24576 /* an agent's chain above its leaf, PEM (+NUL) */
+#define VSTORE_CHAIN_MAX_STR "24575"
 
 enum vhost_state {
 	VHOST_NEW = 0,      /* enrolled, never attested */
@@ -132,6 +134,12 @@ struct vstore_ops {
 	 * ATTEST_E_NOT_FOUND, or ATTEST_E_TOO_LARGE when outsz is too small */
 	int (*setting_get)(struct vstore *s, const char *key, char *out, size_t outsz);
 	int (*setting_put)(struct vstore *s, const char *key, const char *value);
+	/* the chain above an agent's leaf (agent CA, then host CA; PEM, <
+	 * VSTORE_CHAIN_MAX bytes) from its last verified inventory report:
+	 * put inserts or replaces; get wants outsz >= VSTORE_CHAIN_MAX and is
+	 * ATTEST_E_NOT_FOUND for an agent never reported with one */
+	int (*agent_chain_get)(struct vstore *s, const char *id, char *out, size_t outsz);
+	int (*agent_chain_put)(struct vstore *s, const char *id, const char *chain);
 };
 
 struct vstore {

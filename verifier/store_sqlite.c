@@ -21,6 +21,7 @@
 
 #include "core/err.h"
 #include "core/fileio.h"
+#include "core/num.h"
 #include "store.h"
 
 #define BUSY_TIMEOUT_MS 5000
@@ -105,7 +106,14 @@ static const struct migration migrations[] = {
 	 * older verifier) has it; serve refuses a store without it. */
 	{ 2, "INSERT INTO settings (key, value) VALUES ('" VSTORE_MARKER_KEY "', '"
 	     VSTORE_MARKER_VALUE "');" },
-	/* { 3, "ALTER TABLE ...;" }, */
+	/* The chain above each agent's leaf (its agent CA, then its host CA,
+	 * PEM) as the last verified inventory report carried it: /v1/authz
+	 * completes a proxy's lone leaf with it (issue 15). */
+	{ 3, "CREATE TABLE agent_chains ("
+	     " id TEXT PRIMARY KEY NOT NULL CHECK (length(id) BETWEEN 1 AND 399),"
+	     " chain TEXT NOT NULL CHECK (length(chain) BETWEEN 1 AND " VSTORE_CHAIN_MAX_STR ")"
+	     ") STRICT;" },
+	/* { 4, "ALTER TABLE ...;" }, */
 };
 
 #define NMIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
@@ -143,6 +151,8 @@ enum st_id {
 	ST_CALLER_LIST,
 	ST_SETTING_GET,
 	ST_SETTING_PUT,
+	ST_CHAIN_GET,
+	ST_CHAIN_PUT,
 	ST__COUNT
 };
 
@@ -193,6 +203,9 @@ static const char *const st_sql[ST__COUNT] = {
 	[ST_SETTING_GET] = "SELECT value FROM settings WHERE key = ?1",
 	[ST_SETTING_PUT] = "INSERT INTO settings (key, value) VALUES (?1, ?2) "
 			   "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+	[ST_CHAIN_GET] = "SELECT chain FROM agent_chains WHERE id = ?1",
+	[ST_CHAIN_PUT] = "INSERT INTO agent_chains (id, chain) VALUES (?1, ?2) "
+			 "ON CONFLICT (id) DO UPDATE SET chain = excluded.chain",
 };
 
 struct sq {
@@ -361,28 +374,17 @@ static int c_bool(sqlite3_stmt *st, int i, int *out)
 	return c_intv(st, i, 0, 1, out);
 }
 
-/* Strict decimal: 1..20 digits, no sign, no leading zero, no overflow. */
+/* A 64-bit counter stored as decimal text (attest_parse_u64's rules). */
 static int c_u64(sqlite3_stmt *st, int i, uint64_t *out)
 {
 	char buf[24];
-	uint64_t v = 0;
 	int r;
 
 	*out = 0;
 	if ((r = c_text(st, i, buf, 21)) != ATTEST_OK)
 		return r;
-	if (buf[0] == '\0' || (buf[0] == '0' && buf[1] != '\0'))
+	if (attest_parse_u64(buf, 0, UINT64_MAX, out) != ATTEST_OK)
 		return bad_col(st, i, "not a decimal 64-bit counter");
-	for (const char *p = buf; *p != '\0'; p++) {
-		uint64_t d = (uint64_t)(*p - '0');
-
-		if (*p < '0' || *p > '9')
-			return bad_col(st, i, "not a decimal 64-bit counter");
-		if (v > (UINT64_MAX - d) / 10)
-			return bad_col(st, i, "counter over 64 bits");
-		v = v * 10 + d;
-	}
-	*out = v;
 	return ATTEST_OK;
 }
 
@@ -1086,6 +1088,57 @@ static int sq_setting_put(struct vstore *s, const char *key, const char *value)
 	return run_write(q, st, "setting_put", NULL);
 }
 
+/* ---- agent chains ---- */
+
+static int sq_agent_chain_get(struct vstore *s, const char *id, char *out, size_t outsz)
+{
+	struct sq *q = sq_of(s);
+	sqlite3_stmt *st = q->st[ST_CHAIN_GET];
+	int r, rc;
+
+	if (out == NULL || outsz < VSTORE_CHAIN_MAX)
+		return attest_fail(ATTEST_E_INVALID_ARG, "store: agent_chain_get: output under %d bytes",
+				   VSTORE_CHAIN_MAX);
+	out[0] = '\0';
+	if ((r = enter(q, "agent_chain_get")) != ATTEST_OK ||
+	    (r = arg_name(id, VSTORE_ID_MAX, "agent id")) != ATTEST_OK)
+		return r;
+	if ((r = b_text(q, st, 1, id, VSTORE_ID_MAX)) != ATTEST_OK)
+		goto out;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		r = attest_fail(ATTEST_E_NOT_FOUND, "store: no chain for agent %.200s", id);
+		goto out;
+	}
+	if (rc != SQLITE_ROW) {
+		r = db_fail(q->db, "agent_chain_get");
+		goto out;
+	}
+	r = c_text(st, 0, out, VSTORE_CHAIN_MAX);
+out:
+	done(st);
+	return r;
+}
+
+static int sq_agent_chain_put(struct vstore *s, const char *id, const char *chain)
+{
+	struct sq *q = sq_of(s);
+	sqlite3_stmt *st = q->st[ST_CHAIN_PUT];
+	int r;
+
+	if ((r = enter(q, "agent_chain_put")) != ATTEST_OK ||
+	    (r = arg_name(id, VSTORE_ID_MAX, "agent id")) != ATTEST_OK)
+		return r;
+	if (chain == NULL || chain[0] == '\0')
+		return attest_fail(ATTEST_E_INVALID_ARG, "store: agent_chain_put: no chain");
+	if ((r = b_text(q, st, 1, id, VSTORE_ID_MAX)) != ATTEST_OK ||
+	    (r = b_text(q, st, 2, chain, VSTORE_CHAIN_MAX)) != ATTEST_OK) {
+		done(st);
+		return r;
+	}
+	return run_write(q, st, "agent_chain_put", NULL);
+}
+
 /* ---- open, migrate, close ---- */
 
 static void sq_close(struct vstore *s)
@@ -1121,6 +1174,8 @@ static const struct vstore_ops sq_ops = {
 	.caller_list = sq_caller_list,
 	.setting_get = sq_setting_get,
 	.setting_put = sq_setting_put,
+	.agent_chain_get = sq_agent_chain_get,
+	.agent_chain_put = sq_agent_chain_put,
 };
 
 /* One-row, one-column query (a PRAGMA, a count) as an integer. */

@@ -32,6 +32,7 @@
 #define BODY_MAX (256 * 1024)
 #define DECIDE_BODY_MAX (64 * 1024)
 #define HEADERS_MAX (8 * 1024)
+#define AUTHZ_HEADERS_MAX (48 * 1024) /* /v1/authz: a leaf with its intent chain */
 #define EVHTTP_BODY_CEILING (2 * BODY_MAX)
 #define EVHTTP_HEADERS_CEILING (64 * 1024)
 #define REPORT_SKEW 300
@@ -192,6 +193,7 @@ int vs_record_change(struct vsrv *s, const char *type, const struct vcaller *who
  * ROLE_RESOURCE and ROLE_ADMIN routes, NULL for ROLE_HOST. */
 #define VR_GET 1u
 #define VR_POST 2u
+#define VR_ANY 0xffu /* every method; a body is not read (/v1/authz) */
 struct vroute;
 typedef void vs_handler(struct vsrv *s, struct evhttp_request *req, const struct vroute *rt,
 			const struct vcaller *who);
@@ -202,10 +204,17 @@ struct vroute {
 	size_t body_cap;  /* bytes of a POST body */
 	vs_handler *fn;
 	int arg;
+	int prefix;         /* also serves rt->path + "/..." (Envoy's path_prefix) */
+	size_t headers_cap; /* request line and headers; 0: HEADERS_MAX */
 };
 
 vs_handler vs_enrol, vs_nonce, vs_quote, vs_report, vs_checkpoint, vs_decide, vs_list, vs_revoke,
-	vs_approve, vs_settings, vs_refsets, vs_reload, vs_health, vs_metrics;
+	vs_approve, vs_settings, vs_refsets, vs_reload, vs_health, vs_metrics, vs_authz;
+
+/* decide_http.c: decide and answer (200 allow, 403 deny; fwd: X-Attest-*
+ * headers too) after the audit record; /v1/decide and /v1/authz both */
+void vs_decide_reply(struct vsrv *s, struct evhttp_request *req, const struct vcaller *who,
+		     struct attest_decide_req *dr, int fwd);
 
 /* decide_http.c: the caller's own decision-cache partition, 1..VS_PARTS */
 unsigned vs_caller_partition(struct vsrv *s, const char *name);

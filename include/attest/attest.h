@@ -111,6 +111,8 @@ typedef enum attest_err {
 	ATTEST_E_STORE_DAMAGED = 86,
 	ATTEST_E_CLOCK = 87,
 	ATTEST_E_AUDIT_UNANCHORED = 88,
+	ATTEST_E_FWD_NO_CERT = 89,
+	ATTEST_E_FWD_NO_ROUTE = 90,
 	/* append new codes here; never renumber */
 	ATTEST_E__COUNT
 } attest_err;

@@ -109,4 +109,34 @@ ATTEST_API int attest_policy_eval(const struct attest_policy *p,
 				  const struct attest_policy_request *req,
 				  struct attest_policy_decision *out) ATTEST_MUST_CHECK;
 
+/* ---- HTTP routes (docs/policy.md "HTTP routes") ----
+ * A proxy doing forward authorization (the verifier's /v1/authz) knows a
+ * method, a host and a path; the policy's "http_routes" map them to the
+ * action and resource (and context from path segments) the rules decide
+ * on. */
+#define ATTEST_HTTP_ROUTES_MAX 256
+#define ATTEST_HTTP_METHODS_MAX 16
+#define ATTEST_HTTP_CTX_MAX 4
+#define ATTEST_HTTP_CTX_KEY_MAX 64
+#define ATTEST_HTTP_CTX_VALUE_MAX 256
+
+struct attest_http_target {
+	char route[ATTEST_POLICY_NAME_MAX + 1]; /* the route that matched */
+	char action[65];
+	char resource[ATTEST_POLICY_RESOURCE_MAX + 1];
+	size_t nctx;
+	char ctx_keys[ATTEST_HTTP_CTX_MAX][ATTEST_HTTP_CTX_KEY_MAX + 1];
+	char ctx_values[ATTEST_HTTP_CTX_MAX][ATTEST_HTTP_CTX_VALUE_MAX + 1];
+};
+
+/* Map method (e.g. "GET"), host (the Host header, a port is ignored; NULL
+ * matches only routes without "hosts") and uri (path, a query is ignored)
+ * through p's http_routes: the first route whose hosts and prefix match
+ * decides; ATTEST_OK and *out, or ATTEST_E_FWD_NO_ROUTE (no route, a
+ * method the route does not list, a path that is not canonical: '%', '*',
+ * '#', spaces, empty, "." or ".." segments). Allocates nothing. */
+ATTEST_API int attest_policy_http_map(const struct attest_policy *p, const char *method,
+				      const char *host, const char *uri,
+				      struct attest_http_target *out) ATTEST_MUST_CHECK;
+
 #endif

@@ -11,27 +11,24 @@
 #include "core/err.h"
 #include "attestation/hostpush.h"
 #include "core/json.h"
+#include "core/num.h"
 #include "tpm/tpmjson.h"
 #include "tpm/tpmsw.h"
 #include "x509/x509.h"
+#include "x509/x509agent.h"
 
 /* ---------- PCR lists ---------- */
 
+/* One PCR number 0..23 at *p (attest_parse_u64's rules), *p moved past it. */
 static int pcr_num(const char **p, unsigned *out)
 {
-	const char *s = *p;
-	unsigned v = 0;
-	int digits = 0;
+	size_t n = strspn(*p, "0123456789");
+	uint64_t v;
 
-	while (*s >= '0' && *s <= '9' && digits < 3) {
-		v = v * 10 + (unsigned)(*s - '0');
-		s++;
-		digits++;
-	}
-	if (digits == 0 || (digits > 1 && **p == '0') || v > 23)
+	if (attest_parse_u64n(*p, n, 0, 23, &v) != ATTEST_OK)
 		return 0;
-	*p = s;
-	*out = v;
+	*p += n;
+	*out = (unsigned)v;
 	return 1;
 }
 
@@ -299,7 +296,8 @@ static int name_to_code(const char *name)
 
 int attest_push_answer_parse(const char *body, size_t len, struct attest_push_answer *a)
 {
-	static const char *const keys[] = { "state", "reason", "reboot", "refset", "host_ca", NULL };
+	static const char *const keys[] = { "state", "reason", "reboot", "refset", "host_ca",
+					    "revoked_agents", NULL };
 	cJSON *o = NULL;
 	const cJSON *it;
 	int r;
@@ -341,6 +339,35 @@ int attest_push_answer_parse(const char *body, size_t len, struct attest_push_an
 			goto out;
 		}
 	}
+	if ((it = cJSON_GetObjectItemCaseSensitive(o, "revoked_agents")) != NULL) {
+		const cJSON *e;
+		int n = cJSON_GetArraySize(it);
+
+		if (!cJSON_IsArray(it) || n > ATTEST_PUSH_REVOKED_MAX) {
+			r = attest_fail(ATTEST_E_PARSE, "field \"revoked_agents\" is not an array of "
+					"at most %d agent IDs", ATTEST_PUSH_REVOKED_MAX);
+			goto out;
+		}
+		if (n > 0 && (a->revoked_agents = calloc((size_t)n, sizeof(char *))) == NULL) {
+			r = attest_fail(ATTEST_E_NOMEM, "revoked_agents");
+			goto out;
+		}
+		cJSON_ArrayForEach(e, it) {
+			struct attest_agent_id aid;
+
+			if (!cJSON_IsString(e) || strlen(e->valuestring) >= ATTEST_AGENT_ID_MAX ||
+			    attest_agent_id_parse(e->valuestring, &aid) != ATTEST_OK) {
+				r = attest_fail(ATTEST_E_PARSE, "field \"revoked_agents\": an entry is "
+						"not an agent ID");
+				goto out;
+			}
+			if ((a->revoked_agents[a->nrevoked] = strdup(e->valuestring)) == NULL) {
+				r = attest_fail(ATTEST_E_NOMEM, "revoked_agents");
+				goto out;
+			}
+			a->nrevoked++;
+		}
+	}
 	r = ATTEST_OK;
 out:
 	if (r != ATTEST_OK) {
@@ -353,6 +380,9 @@ out:
 
 void attest_push_answer_clear(struct attest_push_answer *a)
 {
+	for (size_t i = 0; i < a->nrevoked; i++)
+		free(a->revoked_agents[i]);
+	free(a->revoked_agents);
 	free(a->host_ca);
 	memset(a, 0, sizeof(*a));
 }

@@ -85,7 +85,12 @@ struct attest_push_answer {
 	char refset[128];  /* "" when absent */
 	char *host_ca;     /* enrol-result JSON text (malloc'd), or NULL */
 	size_t host_ca_len;
+	/* agents of this host an operator revoked at the verifier (issue 15):
+	 * SPIFFE IDs, malloc'd, at most ATTEST_PUSH_REVOKED_MAX */
+	char **revoked_agents;
+	size_t nrevoked;
 };
+#define ATTEST_PUSH_REVOKED_MAX 256
 int attest_push_answer_parse(const char *body, size_t len,
 			     struct attest_push_answer *a) ATTEST_MUST_CHECK;
 void attest_push_answer_clear(struct attest_push_answer *a);

@@ -6,6 +6,7 @@
 #include <cjson/cJSON.h>
 
 #include "core/err.h"
+#include "core/num.h"
 #include "core/json.h"
 #include "core/jws.h"
 #include "attestation/refset.h"
@@ -49,18 +50,15 @@ int attest_refset_kid_ok(const char *kid)
 	return 1;
 }
 
-/* "0".."23", canonical decimal. */
+/* "0".."23", canonical decimal (attest_parse_u64). */
 static int pcr_key(const char *k, unsigned *pcr)
 {
-	size_t n = strnlen(k, 3);
+	uint64_t v;
 
-	if (n == 0 || n > 2 || (n == 2 && k[0] == '0'))
+	if (attest_parse_u64(k, 0, 23, &v) != ATTEST_OK)
 		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (k[i] < '0' || k[i] > '9')
-			return 0;
-	*pcr = n == 1 ? (unsigned)(k[0] - '0') : (unsigned)((k[0] - '0') * 10 + (k[1] - '0'));
-	return *pcr <= 23;
+	*pcr = (unsigned)v;
+	return 1;
 }
 
 static int hexval(char c)

@@ -104,6 +104,8 @@ static const struct {
 	E(ATTEST_E_STORE_DAMAGED, "verifier store missing, damaged or holding an invalid row"),
 	E(ATTEST_E_CLOCK, "wall clock inconsistent with the TPM's clock (jumped)"),
 	E(ATTEST_E_AUDIT_UNANCHORED, "audit records unanchored longer than allowed (checkpoints failing)"),
+	E(ATTEST_E_FWD_NO_CERT, "forward authorization: no usable client certificate from the proxy"),
+	E(ATTEST_E_FWD_NO_ROUTE, "forward authorization: no policy http route maps the request"),
 #undef E
 };
 

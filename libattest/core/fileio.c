@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 
 #include "core/err.h"
 #include "core/fileio.h"
+#include "core/num.h"
 
 static attest_fileio_hook_fn hook;
 
@@ -263,23 +265,24 @@ int attest_dir_ensure(const char *path, mode_t mode)
 	return ATTEST_OK;
 }
 
-/* The pid the holder wrote into the lock file, or 0 when unreadable (it
- * may be between taking the lock and writing it). */
+/* The pid the holder wrote into the lock file ("PID\n"), or 0 when
+ * unreadable (it may be between taking the lock and writing it). */
 static long lock_holder(int fd)
 {
 	char buf[32];
 	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
-	char *end = NULL;
-	long pid;
+	const char *nl;
+	uint64_t pid;
 
 	if (n <= 0)
 		return 0;
-	buf[n] = '\0';
-	errno = 0;
-	pid = strtol(buf, &end, 10);
-	if (errno != 0 || end == buf || (*end != '\n' && *end != '\0') || pid <= 0)
+	nl = memchr(buf, '\n', (size_t)n);
+	if (attest_parse_u64n(buf, nl != NULL ? (size_t)(nl - buf) : (size_t)n, 1, INT_MAX,
+			      &pid) != ATTEST_OK) {
+		attest_errclear();
 		return 0;
-	return pid;
+	}
+	return (long)pid;
 }
 
 int attest_lock_file(const char *path, int *fd_out)

@@ -1,5 +1,4 @@
 /* json.c - strict cJSON parsing and typed field access. */
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +8,7 @@
 
 #include "core/err.h"
 #include "core/json.h"
+#include "core/num.h"
 
 /* Structure caps, checked in one pass over the bytes before cJSON builds
  * anything: nesting depth and members per object or array. This is not a
@@ -191,20 +191,13 @@ int attest_json_b64(const cJSON *obj, const char *key, size_t maxlen, uint8_t **
 int attest_json_u64(const cJSON *obj, const char *key, uint64_t *out)
 {
 	const char *s;
-	char *end = NULL;
-	unsigned long long v;
 	int r;
 
 	*out = 0;
 	if ((r = attest_json_str(obj, key, 20, &s)) != ATTEST_OK)
 		return r;
-	if (s[0] < '0' || s[0] > '9' || (s[0] == '0' && s[1] != '\0'))
-		return attest_fail(ATTEST_E_PARSE, "field \"%s\" is not a decimal integer", key);
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || end == NULL || *end != '\0')
-		return attest_fail(ATTEST_E_PARSE, "field \"%s\" is not a 64-bit integer", key);
-	*out = (uint64_t)v;
+	if (attest_parse_u64(s, 0, UINT64_MAX, out) != ATTEST_OK)
+		return attest_fail_wrap(ATTEST_E_PARSE, "field \"%s\"", key);
 	return ATTEST_OK;
 }
 

@@ -17,6 +17,7 @@
 #include "attest/policy.h"
 #include "core/err.h"
 #include "core/json.h"
+#include "decide/httproute.h"
 
 #define ACTION_MAX 64
 #define CTX_KEY_MAX 64
@@ -123,6 +124,7 @@ struct rule {
 struct attest_policy {
 	struct rule *rules;
 	size_t nrules;
+	struct attest_http_routes *http; /* NULL without "http_routes" */
 	char version[2 * 32 + 1];
 };
 
@@ -202,7 +204,20 @@ void attest_policy_free(struct attest_policy *p)
 			cond_free(&p->rules[i].c);
 		}
 	free(p->rules);
+	attest_http_routes_free(p->http);
 	free(p);
+}
+
+int attest_policy_http_map(const struct attest_policy *p, const char *method, const char *host,
+			   const char *uri, struct attest_http_target *out)
+{
+	if (out == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "http map: NULL out");
+	if (p == NULL) {
+		memset(out, 0, sizeof(*out));
+		return attest_fail(ATTEST_E_FWD_NO_ROUTE, "no policy");
+	}
+	return attest_http_routes_map(p->http, method, host, uri, out);
 }
 
 const char *attest_policy_version(const struct attest_policy *p)
@@ -803,7 +818,8 @@ static int get_rule(struct ld *l, const cJSON *o, size_t idx, struct rule *ru,
 
 int attest_policy_load(const char *json, size_t len, struct attest_policy **out)
 {
-	static const char *const keys[] = { "version", "description", "rules", NULL };
+	static const char *const keys[] = { "version", "description", "rules", "http_routes",
+					    NULL };
 	struct attest_policy *p = NULL;
 	struct ld l = { "" };
 	cJSON *root = NULL;
@@ -856,6 +872,10 @@ int attest_policy_load(const char *json, size_t len, struct attest_policy **out)
 		    ATTEST_OK)
 			goto out;
 	}
+	if (cJSON_GetObjectItemCaseSensitive(root, "http_routes") != NULL &&
+	    (r = attest_http_routes_load(cJSON_GetObjectItemCaseSensitive(root, "http_routes"),
+					 &p->http)) != ATTEST_OK)
+		goto out;
 	if (EVP_Digest(json, len, md, NULL, EVP_sha256(), NULL) != 1) {
 		r = attest_fail_ossl(ATTEST_E_CRYPTO, "policy digest");
 		goto out;

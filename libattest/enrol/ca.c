@@ -10,7 +10,9 @@
 #include <sys/file.h>
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 
@@ -24,12 +26,16 @@
 #include "x509/x509.h"
 
 #define CA_FILE_CAP (64 * 1024)
+/* The TPM vendor roots are copied into the CA directory at init, so the CA
+ * does not depend on a file elsewhere that may move, change or vanish. */
+#define CA_VENDOR_ROOTS "vendor-roots.pem"
+#define CA_VENDOR_ROOTS_CAP (1024 * 1024)
 
 struct attest_ca {
 	char dir[1024];
 	char root_path[1100];
 	char trust_domain[256];
-	char vendor_roots[1024];
+	char vendor_roots[1100];
 	long host_ca_ttl;
 	time_t fixed_now;
 };
@@ -107,11 +113,47 @@ static int exists(const char *path)
 	return lstat(path, &st) == 0;
 }
 
+/* The vendor roots as one PEM bundle with at least one certificate and
+ * nothing else (cap CA_VENDOR_ROOTS_CAP); *out malloc'd. */
+static int read_vendor_roots(const char *path, uint8_t **out, size_t *len)
+{
+	BIO *bio = NULL;
+	X509 *x = NULL;
+	int r, n = 0;
+
+	if ((r = attest_file_read(path, CA_VENDOR_ROOTS_CAP, out, len)) != ATTEST_OK)
+		return r;
+	if (*len > INT_MAX || (bio = BIO_new_mem_buf(*out, (int)*len)) == NULL) {
+		r = attest_fail(ATTEST_E_NOMEM, "BIO");
+		goto out;
+	}
+	while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+		X509_free(x);
+		n++;
+	}
+	ERR_clear_error();
+	if (n == 0) {
+		r = attest_fail(ATTEST_E_PARSE, "TPM vendor roots %s: no PEM certificate", path);
+		goto out;
+	}
+	r = ATTEST_OK;
+out:
+	BIO_free(bio);
+	if (r != ATTEST_OK) {
+		free(*out);
+		*out = NULL;
+		*len = 0;
+	}
+	return r;
+}
+
 int attest_ca_init(const char *dir, const char *trust_domain, const char *vendor_roots,
 		   long host_ca_ttl)
 {
 	struct attest_ca ca = { 0 };
-	char path[1200], resolved[PATH_MAX];
+	char path[1200];
+	uint8_t *roots = NULL;
+	size_t roots_len = 0;
 	EVP_PKEY *key = NULL;
 	X509 *root = NULL;
 	char *pem = NULL;
@@ -126,27 +168,25 @@ int attest_ca_init(const char *dir, const char *trust_domain, const char *vendor
 	if (host_ca_ttl <= 0 || host_ca_ttl > ATTEST_HOST_CA_MAX_TTL)
 		return attest_fail(ATTEST_E_INVALID_ARG, "host CA TTL must be 1..%d seconds",
 				   ATTEST_HOST_CA_MAX_TTL);
-	if (access(vendor_roots, R_OK) != 0)
-		return attest_fail(ATTEST_E_IO, "TPM vendor roots %s: %s", vendor_roots,
-				   strerror(errno));
-	if (realpath(vendor_roots, resolved) == NULL)
-		return attest_fail(ATTEST_E_IO, "TPM vendor roots %s: %s", vendor_roots,
-				   strerror(errno));
-	if (strlen(dir) >= sizeof(ca.dir) || strlen(resolved) >= sizeof(ca.vendor_roots))
+	if (strlen(dir) >= sizeof(ca.dir))
 		return attest_fail(ATTEST_E_INVALID_ARG, "path too long");
-	memcpy(ca.vendor_roots, resolved, strlen(resolved) + 1);
 	snprintf(ca.dir, sizeof(ca.dir), "%s", dir);
-	if ((r = attest_dir_ensure(dir, 0700)) != ATTEST_OK)
-		return r;
 	if ((r = ca_path(&ca, path, sizeof(path), "", "config.json", "")) != ATTEST_OK)
 		return r;
 	if (exists(path))
 		return attest_fail(ATTEST_E_EXISTS, "%s already holds a fleet CA", dir);
+	if ((r = read_vendor_roots(vendor_roots, &roots, &roots_len)) != ATTEST_OK)
+		return r;
+	if ((r = attest_dir_ensure(dir, 0700)) != ATTEST_OK)
+		goto out;
 	for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
 		if ((r = ca_path(&ca, path, sizeof(path), "", subdirs[i], "")) != ATTEST_OK ||
 		    (r = attest_dir_ensure(path, 0700)) != ATTEST_OK)
-			return r;
+			goto out;
 	}
+	if ((r = ca_path(&ca, path, sizeof(path), "", CA_VENDOR_ROOTS, "")) != ATTEST_OK ||
+	    (r = attest_file_write_atomic(path, roots, roots_len, 0644)) != ATTEST_OK)
+		goto out;
 	if ((r = attest_x509_make_root(trust_domain, 3650, &key, &root)) != ATTEST_OK)
 		goto out;
 	if ((r = ca_path(&ca, path, sizeof(path), "", "root.key", "")) != ATTEST_OK ||
@@ -167,7 +207,7 @@ int attest_ca_init(const char *dir, const char *trust_domain, const char *vendor
 		goto out;
 	}
 	if ((r = attest_json_add_str(cfg, "trust_domain", trust_domain)) != ATTEST_OK ||
-	    (r = attest_json_add_str(cfg, "vendor_roots", ca.vendor_roots)) != ATTEST_OK ||
+	    (r = attest_json_add_str(cfg, "vendor_roots", CA_VENDOR_ROOTS)) != ATTEST_OK ||
 	    (r = attest_json_add_u64(cfg, "host_ca_ttl", (uint64_t)host_ca_ttl)) != ATTEST_OK)
 		goto out;
 	if ((r = ca_path(&ca, path, sizeof(path), "", "config.json", "")) != ATTEST_OK ||
@@ -175,6 +215,7 @@ int attest_ca_init(const char *dir, const char *trust_domain, const char *vendor
 		goto out;
 	r = ATTEST_OK;
 out:
+	free(roots);
 	cJSON_Delete(cfg);
 	free(pem);
 	X509_free(root);
@@ -217,7 +258,22 @@ int attest_ca_open(const char *dir, struct attest_ca **out)
 		goto out;
 	}
 	snprintf(ca->trust_domain, sizeof(ca->trust_domain), "%s", td);
-	snprintf(ca->vendor_roots, sizeof(ca->vendor_roots), "%s", roots);
+	/* a plain name is the CA's own copy (since issue 16); an absolute path
+	 * is what older CAs recorded */
+	if (roots[0] == '/') {
+		if (strlen(roots) >= sizeof(ca->vendor_roots)) {
+			r = attest_fail(ATTEST_E_PARSE, "config vendor_roots too long");
+			goto out;
+		}
+		snprintf(ca->vendor_roots, sizeof(ca->vendor_roots), "%s", roots);
+	} else if (strchr(roots, '/') != NULL || roots[0] == '.' || roots[0] == '\0') {
+		r = attest_fail(ATTEST_E_PARSE, "config vendor_roots \"%s\" is no file of the CA",
+				roots);
+		goto out;
+	} else if ((r = ca_path(ca, ca->vendor_roots, sizeof(ca->vendor_roots), "", roots, "")) !=
+		   ATTEST_OK) {
+		goto out;
+	}
 	ca->host_ca_ttl = (long)ttl;
 	if ((r = ca_path(ca, ca->root_path, sizeof(ca->root_path), "", "root.pem", "")) != ATTEST_OK)
 		goto out;
@@ -250,7 +306,7 @@ int attest_ca_token_issue(struct attest_ca *ca, const char *host, long ttl,
 	*token = NULL;
 	if (!attest_valid_hostname(host))
 		return attest_fail(ATTEST_E_INVALID_ARG,
-				   "host name \"%.64s\" must be 1-63 of a-z 0-9 . -", host);
+				   "host name \"%.64s\" must be " ATTEST_NAME_RULE, host);
 	if (ttl <= 0 || ttl > ATTEST_TOKEN_MAX_TTL)
 		return attest_fail(ATTEST_E_INVALID_ARG, "token TTL must be 1..%d seconds",
 				   ATTEST_TOKEN_MAX_TTL);

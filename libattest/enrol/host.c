@@ -100,7 +100,7 @@ int attest_host_enrol_begin(struct attest_tpm *t, const char *state_dir, const c
 	*out = NULL;
 	if (!attest_valid_hostname(host))
 		return attest_fail(ATTEST_E_INVALID_ARG,
-				   "host name \"%.64s\" must be 1-63 of a-z 0-9 . -", host);
+				   "host name \"%.64s\" must be " ATTEST_NAME_RULE, host);
 	if ((r = attest_dir_ensure(state_dir, 0700)) != ATTEST_OK)
 		return r;
 	if (kind == ATTEST_EK_NONE && (r = attest_tpm_ek_detect(t, &kind)) != ATTEST_OK)

@@ -24,6 +24,7 @@
 #include <openssl/evp.h>
 
 #include "core/err.h"
+#include "core/num.h"
 #include "measure/measure.h"
 
 #define STAT_CAP 4096 /* "PID (comm) ..." is ~52 numbers and a 15-byte comm */
@@ -76,29 +77,6 @@ static void close_keep_errno(int fd)
 
 	(void)close(fd);
 	errno = e;
-}
-
-/* Strict unsigned decimal: 1-20 digits, no sign, no spaces, <= max. */
-static int parse_u64(const char *s, size_t n, uint64_t max, uint64_t *out)
-{
-	uint64_t v = 0;
-
-	if (n == 0 || n > 20)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		unsigned d;
-
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		d = (unsigned)(s[i] - '0');
-		if (v > (UINT64_MAX - d) / 10)
-			return -1;
-		v = v * 10 + d;
-	}
-	if (v > max)
-		return -1;
-	*out = v;
-	return 0;
 }
 
 static int proc_errno(int e, pid_t pid, const char *what)
@@ -189,7 +167,7 @@ static int read_start_time(int dfd, pid_t pid, uint64_t *start)
 	end = buf + len;
 	for (i = 0; i < len && buf[i] >= '0' && buf[i] <= '9'; i++)
 		;
-	if (parse_u64(buf, i, INT_MAX, &v) != 0 || v != (uint64_t)pid || len - i < 2 ||
+	if (attest_parse_u64n(buf, i, 1, INT_MAX, &v) != ATTEST_OK || v != (uint64_t)pid || len - i < 2 ||
 	    buf[i] != ' ' || buf[i + 1] != '(')
 		return attest_fail(ATTEST_E_PARSE, "/proc/%ld/stat: bad pid field", (long)pid);
 	close_paren = memrchr(buf + i + 2, ')', len - i - 2);
@@ -205,7 +183,7 @@ static int read_start_time(int dfd, pid_t pid, uint64_t *start)
 		tok = ++p;
 		while (p < end && *p != ' ' && *p != '\n')
 			p++;
-		if (field == 22 && parse_u64(tok, (size_t)(p - tok), UINT64_MAX, start) != 0)
+		if (field == 22 && attest_parse_u64n(tok, (size_t)(p - tok), 0, UINT64_MAX, start) != ATTEST_OK)
 			return attest_fail(ATTEST_E_PARSE, "/proc/%ld/stat: bad starttime '%.*s'",
 					   (long)pid, (int)(p - tok < 24 ? p - tok : 24), tok);
 	}
@@ -294,7 +272,7 @@ static int status_numbers(const char *p, const char *e, uint64_t max, uint64_t *
 		tok = p;
 		while (p < e && *p >= '0' && *p <= '9')
 			p++;
-		if (parse_u64(tok, (size_t)(p - tok), max, &v[k]) != 0)
+		if (attest_parse_u64n(tok, (size_t)(p - tok), 0, max, &v[k]) != ATTEST_OK)
 			return -1;
 	}
 	return p == e ? 0 : -1;

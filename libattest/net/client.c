@@ -28,8 +28,15 @@ static int connect_unix(const char *path, int *fd_out)
 		int e = errno;
 
 		close(fd);
-		return attest_fail(ATTEST_E_IO, "connect %s: %s (is attestd running?)", path,
-				   strerror(e));
+		/* "is attestd running?" only where that is the likely cause: a
+		 * refused permission means attestd runs but this uid is not in
+		 * the socket's group (attestd --group, attestd-agents) */
+		return attest_fail(ATTEST_E_IO, "connect %s: %s (%s)", path, strerror(e),
+				   e == EACCES || e == EPERM
+					   ? "this user may not use the socket: agents need its "
+					     "group, attestd --group (attestd-agents when installed)"
+				   : e == ENOENT || e == ECONNREFUSED ? "is attestd running?"
+								      : "see docs/agents.md");
 	}
 	*fd_out = fd;
 	return ATTEST_OK;

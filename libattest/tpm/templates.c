@@ -260,3 +260,14 @@ int attest_signkey_check(const TPM2B_PUBLIC *pub)
 				   "signing key must be ECC NIST P-256 with nameAlg SHA-256");
 	return ATTEST_OK;
 }
+
+/* ---- NV counter of the audit log (docs/audit.md, "TPM anchor") ---- */
+
+void attest_nv_counter_public(uint32_t index, int written, TPM2B_NV_PUBLIC *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->nvPublic.nvIndex = index;
+	out->nvPublic.nameAlg = TPM2_ALG_SHA256;
+	out->nvPublic.attributes = ATTEST_NV_COUNTER_ATTRS | (written ? TPMA_NV_WRITTEN : 0);
+	out->nvPublic.dataSize = 8;
+}

@@ -61,4 +61,17 @@ int attest_ak_check(const TPM2B_PUBLIC *pub) ATTEST_MUST_CHECK;
  * attributes; ATTEST_E_EVIDENCE_ATTRS otherwise. */
 int attest_signkey_check(const TPM2B_PUBLIC *pub) ATTEST_MUST_CHECK;
 
+/* NV counters (the audit log's TPM anchor, docs/audit.md). The counter is
+ * an NV index of type TPM_NT_COUNTER, 8 bytes, nameAlg SHA-256, no policy,
+ * an empty auth value, authorised by itself for increment and read
+ * (AUTHWRITE|AUTHREAD), readable by the owner, NO_DA. Its value only grows:
+ * a TPM counter starts at the highest value any counter had and
+ * NV_Increment is the only way to change it. */
+#define ATTEST_NV_COUNTER_ATTRS                                                    \
+	((TPMA_NV)((TPM2_NT_COUNTER << TPMA_NV_TPM2_NT_SHIFT) | TPMA_NV_AUTHWRITE |   \
+		   TPMA_NV_AUTHREAD | TPMA_NV_OWNERREAD | TPMA_NV_NO_DA))
+/* The public area of that counter (written: with TPMA_NV_WRITTEN, as it is
+ * after the first increment and in NV_Certify's index name). No TPM needed. */
+void attest_nv_counter_public(uint32_t index, int written, TPM2B_NV_PUBLIC *out);
+
 #endif

@@ -1,8 +1,10 @@
 /* tpm.c - every ESYS call of the project, with bounded retries and flushes
  * on every path. See tpm.h for the contract. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <tss2/tss2_esys.h>
 #include <tss2/tss2_sys.h>
@@ -280,7 +282,15 @@ int attest_tpm_open(const char *tcti_conf, struct attest_tpm **out)
 	}
 	rc = Tss2_TctiLdr_Initialize(tcti_conf, &t->tcti);
 	if (rc != TSS2_RC_SUCCESS) {
-		r = attest_fail_tss(ATTEST_E_TPM, rc, "TCTI \"%s\"", tcti_conf);
+		/* the commonest first-run failure: say where a TPM comes from */
+		const char *dev = strncmp(tcti_conf, "device:", 7) == 0 ? tcti_conf + 7 : NULL;
+		int e = dev != NULL && access(dev, R_OK | W_OK) != 0 ? errno : 0;
+
+		r = attest_fail_tss(ATTEST_E_TPM, rc,
+				    "no TPM at TCTI \"%s\"%s%s%s (choose one with --tcti CONF or "
+				    "ATTEST_TCTI; without a TPM, swtpm-ci/README.md starts a software "
+				    "one)", tcti_conf, e != 0 ? ": " : "", e != 0 ? strerror(e) : "",
+				    e == EACCES ? ", the device's group (tss) may use it" : "");
 		goto out;
 	}
 	rc = Esys_Initialize(&t->esys, t->tcti, NULL);
@@ -1056,15 +1066,6 @@ int attest_tpm_count_handles(struct attest_tpm *t, size_t *objects, size_t *sess
 }
 
 /* ---- NV counter of the audit log (docs/audit.md, "TPM anchor") ---- */
-
-void attest_nv_counter_public(uint32_t index, int written, TPM2B_NV_PUBLIC *out)
-{
-	memset(out, 0, sizeof(*out));
-	out->nvPublic.nvIndex = index;
-	out->nvPublic.nameAlg = TPM2_ALG_SHA256;
-	out->nvPublic.attributes = ATTEST_NV_COUNTER_ATTRS | (written ? TPMA_NV_WRITTEN : 0);
-	out->nvPublic.dataSize = 8;
-}
 
 /* ESYS object for an NV index that exists; NOT_FOUND if it does not. The
  * caller closes it with Esys_TR_Close (it is metadata, not a TPM handle). */

@@ -351,6 +351,105 @@ out:
 	return r;
 }
 
+int attest_tpm_pub_from_pkey(EVP_PKEY *k, const TPM2B_PUBLIC *tmpl, TPM2B_PUBLIC *out)
+{
+	TPMT_PUBLIC *pa = &out->publicArea;
+	BIGNUM *x = NULL, *y = NULL, *n = NULL, *e = NULL;
+	char grp[32] = "";
+	int r = ATTEST_OK;
+
+	memset(out, 0, sizeof(*out));
+	if (EVP_PKEY_is_a(k, "EC")) {
+		TPMI_ECC_CURVE curve;
+		int fsz;
+
+		if (EVP_PKEY_get_utf8_string_param(k, OSSL_PKEY_PARAM_GROUP_NAME, grp, sizeof(grp),
+						   NULL) != 1) {
+			r = attest_fail_ossl(ATTEST_E_PARSE, "EC key without a named curve");
+			goto out;
+		}
+		if (strcmp(grp, "prime256v1") == 0) {
+			curve = TPM2_ECC_NIST_P256;
+			fsz = 32;
+		} else if (strcmp(grp, "secp384r1") == 0) {
+			curve = TPM2_ECC_NIST_P384;
+			fsz = 48;
+		} else {
+			r = attest_fail(ATTEST_E_INVALID_ARG, "curve %.31s is not P-256 or P-384", grp);
+			goto out;
+		}
+		if (tmpl != NULL) {
+			*out = *tmpl;
+			if (pa->type != TPM2_ALG_ECC || pa->parameters.eccDetail.curveID != curve) {
+				r = attest_fail(ATTEST_E_INVALID_ARG, "the key is not of the template's "
+						"type and curve");
+				goto out;
+			}
+		} else {
+			pa->type = TPM2_ALG_ECC;
+			pa->nameAlg = TPM2_ALG_SHA256;
+			pa->parameters.eccDetail.curveID = curve;
+			pa->parameters.eccDetail.symmetric.algorithm = TPM2_ALG_NULL;
+			pa->parameters.eccDetail.scheme.scheme = TPM2_ALG_NULL;
+			pa->parameters.eccDetail.kdf.scheme = TPM2_ALG_NULL;
+		}
+		if (EVP_PKEY_get_bn_param(k, OSSL_PKEY_PARAM_EC_PUB_X, &x) != 1 ||
+		    EVP_PKEY_get_bn_param(k, OSSL_PKEY_PARAM_EC_PUB_Y, &y) != 1 ||
+		    BN_bn2binpad(x, pa->unique.ecc.x.buffer, fsz) != fsz ||
+		    BN_bn2binpad(y, pa->unique.ecc.y.buffer, fsz) != fsz) {
+			r = attest_fail_ossl(ATTEST_E_PARSE, "EC point");
+			goto out;
+		}
+		pa->unique.ecc.x.size = pa->unique.ecc.y.size = (UINT16)fsz;
+	} else if (EVP_PKEY_is_a(k, "RSA")) {
+		int bits, nb;
+
+		if (EVP_PKEY_get_bn_param(k, OSSL_PKEY_PARAM_RSA_N, &n) != 1 ||
+		    EVP_PKEY_get_bn_param(k, OSSL_PKEY_PARAM_RSA_E, &e) != 1) {
+			r = attest_fail_ossl(ATTEST_E_PARSE, "RSA key");
+			goto out;
+		}
+		bits = BN_num_bits(n);
+		nb = BN_num_bytes(n);
+		if ((bits != 2048 && bits != 3072 && bits != 4096) ||
+		    (size_t)nb > sizeof(pa->unique.rsa.buffer) || BN_num_bits(e) > 32) {
+			r = attest_fail(ATTEST_E_INVALID_ARG, "RSA key of %d bits or odd exponent", bits);
+			goto out;
+		}
+		if (tmpl != NULL) {
+			*out = *tmpl;
+			if (pa->type != TPM2_ALG_RSA || pa->parameters.rsaDetail.keyBits != bits) {
+				r = attest_fail(ATTEST_E_INVALID_ARG, "the key is not of the template's "
+						"type and size");
+				goto out;
+			}
+		} else {
+			pa->type = TPM2_ALG_RSA;
+			pa->nameAlg = TPM2_ALG_SHA256;
+			pa->parameters.rsaDetail.symmetric.algorithm = TPM2_ALG_NULL;
+			pa->parameters.rsaDetail.scheme.scheme = TPM2_ALG_NULL;
+			pa->parameters.rsaDetail.keyBits = (TPMI_RSA_KEY_BITS)bits;
+		}
+		pa->parameters.rsaDetail.exponent =
+			BN_get_word(e) == 65537 ? 0 : (UINT32)BN_get_word(e);
+		if (BN_bn2binpad(n, pa->unique.rsa.buffer, nb) != nb) {
+			r = attest_fail_ossl(ATTEST_E_PARSE, "RSA modulus");
+			goto out;
+		}
+		pa->unique.rsa.size = (UINT16)nb;
+	} else {
+		r = attest_fail(ATTEST_E_INVALID_ARG, "neither an EC nor an RSA key");
+	}
+out:
+	if (r != ATTEST_OK)
+		memset(out, 0, sizeof(*out));
+	BN_free(x);
+	BN_free(y);
+	BN_free(n);
+	BN_free(e);
+	return r;
+}
+
 int attest_tpm_pub_to_pkey(const TPM2B_PUBLIC *pub, EVP_PKEY **out)
 {
 	if (pub == NULL || out == NULL)

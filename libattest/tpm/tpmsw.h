@@ -34,6 +34,14 @@ int attest_tpm_name(const TPM2B_PUBLIC *pub, TPM2B_NAME *name) ATTEST_MUST_CHECK
 
 /* RSA or ECC (P-256/P-384) public area as an OpenSSL public key. */
 int attest_tpm_pub_to_pkey(const TPM2B_PUBLIC *pub, EVP_PKEY **out) ATTEST_MUST_CHECK;
+/* The reverse: an ECDSA P-256/P-384 or RSA 2048/3072/4096 public key as a
+ * public area. With tmpl (a template of the same type and curve or size,
+ * e.g. attest_template_ak), its attributes, policy and scheme are kept and
+ * only unique is filled, so the name matches an object made from it;
+ * without, the area is the bare key (type, nameAlg SHA-256, curve or key
+ * bits and exponent, no scheme), as signature checks need. */
+int attest_tpm_pub_from_pkey(EVP_PKEY *k, const TPM2B_PUBLIC *tmpl,
+			     TPM2B_PUBLIC *out) ATTEST_MUST_CHECK;
 /* True (1) if the two keys are the same public key, 0 otherwise. */
 int attest_pkey_equal(EVP_PKEY *a, EVP_PKEY *b);
 

@@ -21,9 +21,14 @@
 #define ATTEST_HOST_CA_MAX_TTL (24 * 3600)
 #define ATTEST_MAX_NAME 63
 
-/* Host names and trust domains: 1..63 of [a-z0-9.-], not starting with '-'
- * or '.'; trust domains the same up to 255. */
+/* Host and agent names, trust domains: 1..63 of [a-z0-9.-], not starting
+ * with '-' or '.', not ending with '.', without ".."; trust domains the same
+ * up to 255. */
 int attest_valid_hostname(const char *s);
+/* attest_valid_hostname's rule in words, for error messages: every part of
+ * it, so a refused name is never one the text allows (issue 16: "a..b"). */
+#define ATTEST_NAME_RULE \
+	"1-63 of a-z 0-9 . -, not starting with - or ., not ending with ., without .."
 int attest_valid_trust_domain(const char *s);
 
 /* Self-signed fleet root: ECDSA P-256, CA:TRUE, keyCertSign|cRLSign. */

@@ -14,6 +14,7 @@
 #include <tss2/tss2_tpm2_types.h>
 
 #include "core/err.h"
+#include "core/num.h"
 #include "tpm/tpmsw.h"
 #include "x509/x509agent.h"
 
@@ -325,15 +326,16 @@ int attest_x509_ext_intent(X509 *cert, char **out)
 int attest_x509_delegate_depth(X509 *cert, int *out)
 {
 	char *s = NULL;
+	uint64_t v;
 	int r;
 
 	*out = 0;
 	if ((r = ext_string(cert, ATTEST_OID_DELEGATE_DEPTH, 0, 1, &s)) != ATTEST_OK)
 		return r;
-	if (s[0] < '0' || s[0] > '3')
+	if (attest_parse_u64(s, 0, 3, &v) != ATTEST_OK)
 		r = attest_fail(ATTEST_E_PARSE, "delegate depth \"%s\" is not 0..3", s);
 	else
-		*out = s[0] - '0';
+		*out = (int)v;
 	free(s);
 	return r;
 }

@@ -21,7 +21,7 @@
 # Logs: build-fuzz/fuzz_<t>.log. Before the include line exists:
 #   make -f Makefile -f tests/fuzz/fuzz.mk fuzz-replay
 
-FUZZ_TARGETS := json tpm enrol policy eventlog audit hostpush refset intent
+FUZZ_TARGETS := json tpm enrol policy eventlog conf audit hostpush refset intent
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 30
 FUZZ_DIR     := build-fuzz
@@ -106,4 +106,4 @@ fuzz-corpus: $(BUILD)/fuzz/gen_corpus
 fuzz-clean:
 	rm -rf $(FUZZ_DIR)
 
--include $(shell find $(FUZZ_DIR) -name '*.d' 2>/dev/null)
+-include $(shell find $(FUZZ_DIR) -type f -name '*.d' 2>/dev/null)

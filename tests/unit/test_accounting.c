@@ -104,7 +104,7 @@ static int verifier_ready(struct vfleet *e)
 			cJSON_Delete(rep);
 			rep = NULL;
 		}
-		if (known && verifier_call(&e->v, AS_RESOURCE, "/v1/decide", body, &rep) == 200) {
+		if (known && verifier_call(&e->v, AS_RESOURCE, "/v1/decide", body, &rep) == 403) {
 			snprintf(last, sizeof(last), "%s", reply_reason(rep));
 			ok = strcmp(last, "ATTEST_E_NO_RULE") == 0;
 		}

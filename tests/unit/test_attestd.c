@@ -4,6 +4,7 @@
  * input and leaves no TPM objects behind.
  * Targets: attestd (register.c, issue.c, caller.c, server.c), attest_client_call. */
 #include <errno.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,7 @@
 #include "net/wire.h"
 #include "testutil.h"
 #include "testutil_daemon.h"
+#include "x509/x509.h"
 
 static void test_register_and_issue(void)
 {
@@ -259,6 +261,69 @@ static void test_flood_without_reading(void)
 	daemon_down(&d);
 }
 
+/* issue 16: a refused agent name gets a reason that covers it ("a..b" is
+ * 1-63 of a-z 0-9 . -, which is all the old text said) */
+static void test_name_rule_text(void)
+{
+	struct daemon d;
+	char a[700], json[1024];
+	static const char *const bad[] = { "a..b", ".a", "a.", "-a", "A" };
+	cJSON *reply = NULL;
+
+	daemon_up(&d);
+	make_agent_binary(&d, "agent-a", NULL, a, sizeof(a));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(json, sizeof(json), "{\"op\":\"register\",\"name\":\"%s\",\"binary\":\"%s\","
+			 "\"uids\":[0],\"risk_tier\":\"low\"}", bad[i], a);
+		TU_ASSERT_ERR(admin_call(&d, json, &reply), ATTEST_E_PARSE);
+		CU_ASSERT_PTR_NOT_NULL(strstr(attest_errdetail(), ATTEST_NAME_RULE));
+	}
+	daemon_down(&d);
+}
+
+/* issue 16: an agent whose uid may not use the socket hears why (the
+ * socket's group), not "is attestd running?"; a missing socket still asks
+ * that. The socket is 0660 root:root here, the client uid 65534. */
+static void test_socket_permission_hint(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	cJSON *req = cJSON_Parse("{\"op\":\"issue\",\"agent\":\"x\"}"), *reply = NULL;
+	int fd, status = -1;
+	pid_t pid;
+
+	CU_ASSERT_FATAL(req != NULL);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/nosuch.sock", tmp);
+	TU_ASSERT_ERR(attest_client_call(sa.sun_path, req, -1, &reply), ATTEST_E_IO);
+	CU_ASSERT(strstr(attest_errdetail(), "is attestd running?") != NULL);
+	if (geteuid() != 0) {
+		fprintf(stderr, "test_socket_permission_hint: not root, the uid switch is skipped\n");
+		cJSON_Delete(req);
+		return;
+	}
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/perm.sock", tmp);
+	(void)unlink(sa.sun_path);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	CU_ASSERT_FATAL(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+			chmod(sa.sun_path, 0660) == 0 && listen(fd, 4) == 0);
+	pid = fork();
+	CU_ASSERT_FATAL(pid >= 0);
+	if (pid == 0) {
+		int r;
+
+		if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0)
+			_exit(3);
+		r = attest_client_call(sa.sun_path, req, -1, &reply);
+		_exit(r == ATTEST_E_IO && strstr(attest_errdetail(), "attestd --group") != NULL &&
+			      strstr(attest_errdetail(), "is attestd running") == NULL
+		      ? 0 : 1);
+	}
+	CU_ASSERT(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	close(fd);
+	(void)unlink(sa.sun_path);
+	cJSON_Delete(req);
+}
+
 /* Registration refuses scope sets no certificate could carry, and bytes
  * a peer chose never start a line of their own in the log. */
 static void test_scopes_cap_and_log_escaping(void)
@@ -321,6 +386,8 @@ int main(void)
 {
 	static const struct tu_test tests[] = {
 		{ "register agents and issue strict and session certificates", test_register_and_issue },
+		{ "a refused agent name gets the whole rule", test_name_rule_text },
+		{ "a uid outside the socket's group is told so", test_socket_permission_hint },
 		{ "issuance refusals with their reasons", test_refusals },
 		{ "bad frames, slow clients: refused, daemon keeps serving", test_bad_frames },
 		{ "client limit answers busy", test_client_limit },

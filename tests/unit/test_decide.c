@@ -3,7 +3,7 @@
  *
  * Software part: the fleet of testutil_intent.c (its agent CAs carry
  * creation evidence by per-host software AKs, so the evidence check passes
- * against the right AK) and an in-memory fleet view (the table below).
+ * against the right AK) and an in-memory fleet view (testutil_decide.c).
  * TPM part: attestd on swtpm issues a real agent leaf chain; the evidence
  * check runs against the host's enrolled AK from the fleet CA, and fails
  * with the registration's UUID or measurement changed and with another
@@ -26,145 +26,11 @@
 #include "tpm/tpmsw.h"
 #include "testutil.h"
 #include "testutil_daemon.h"
+#include "testutil_decide.h"
 #include "testutil_intent.h"
 
-/* ---- the fleet view: a table the tests change ---- */
-
-struct host_row {
-	char name[64];
-	int revoked, trusted;
-	int64_t last_good;
-	uint8_t ak[sizeof(TPM2B_PUBLIC)];
-	size_t ak_len;
-};
-
-struct agent_row {
-	char id[400];
-	int revoked, approved;
-	char uuid[40];
-	uint8_t measurement[32];
-	char scopes[256], classes[64];
-};
-
-static struct {
-	struct host_row hosts[4];
-	size_t nhosts;
-	struct agent_row agents[8];
-	size_t nagents;
-	int host_calls;
-} view;
-
-static int host_cb(void *arg, const char *host, struct attest_host_facts *out)
-{
-	(void)arg;
-	view.host_calls++;
-	for (size_t i = 0; i < view.nhosts; i++) {
-		struct host_row *h = &view.hosts[i];
-
-		if (strcmp(h->name, host) == 0) {
-			out->revoked = h->revoked;
-			out->trusted = h->trusted;
-			out->last_good = h->last_good;
-			out->ak = h->ak;
-			out->ak_len = h->ak_len;
-			return ATTEST_OK;
-		}
-	}
-	return ATTEST_E_NOT_FOUND;
-}
-
-static int agent_cb(void *arg, const char *id, struct attest_agent_facts *out)
-{
-	(void)arg;
-	for (size_t i = 0; i < view.nagents; i++) {
-		struct agent_row *a = &view.agents[i];
-
-		if (strcmp(a->id, id) == 0) {
-			out->revoked = a->revoked;
-			out->approved = a->approved;
-			memcpy(out->uuid, a->uuid, sizeof(out->uuid));
-			memcpy(out->measurement, a->measurement, 32);
-			out->risk_tier = ATTEST_RISK_TIER_LOW;
-			out->risk_score = 10;
-			out->scopes = a->scopes;
-			out->data_classes = a->classes;
-			return ATTEST_OK;
-		}
-	}
-	return ATTEST_E_NOT_FOUND;
-}
-
-static const struct attest_facts facts = { host_cb, agent_cb, NULL };
-
-static struct host_row *host_row(const char *name)
-{
-	for (size_t i = 0; i < view.nhosts; i++)
-		if (strcmp(view.hosts[i].name, name) == 0)
-			return &view.hosts[i];
-	CU_FAIL_FATAL("no such host row");
-	return NULL;
-}
-
-static struct agent_row *agent_row(const char *id)
-{
-	for (size_t i = 0; i < view.nagents; i++)
-		if (strcmp(view.agents[i].id, id) == 0)
-			return &view.agents[i];
-	CU_FAIL_FATAL("no such agent row");
-	return NULL;
-}
-
-static void add_host(const char *name, const uint8_t *ak, size_t ak_len)
-{
-	struct host_row *h = &view.hosts[view.nhosts++];
-
-	memset(h, 0, sizeof(*h));
-	snprintf(h->name, sizeof(h->name), "%s", name);
-	h->trusted = 1;
-	h->last_good = fx.t0 - 10;
-	CU_ASSERT_FATAL(ak_len <= sizeof(h->ak));
-	memcpy(h->ak, ak, ak_len);
-	h->ak_len = ak_len;
-}
-
-static void add_agent(const char *id, const char *uuid, const uint8_t m[32])
-{
-	struct agent_row *a = &view.agents[view.nagents++];
-
-	memset(a, 0, sizeof(*a));
-	snprintf(a->id, sizeof(a->id), "%s", id);
-	a->approved = 1;
-	snprintf(a->uuid, sizeof(a->uuid), "%s", uuid);
-	memcpy(a->measurement, m, 32);
-	snprintf(a->scopes, sizeof(a->scopes), "ehr.read ehr.write billing.read");
-	snprintf(a->classes, sizeof(a->classes), "phi");
-}
-
-/* web-01 and db-01 trusted, attested 10 s ago, with their software AKs;
- * A, B and C registered, approved, not revoked. */
-static void sw_view(void)
-{
-	uint8_t ak[sizeof(TPM2B_PUBLIC)];
-	size_t n = 0;
-
-	memset(&view, 0, sizeof(view));
-	fx_ak_public(fx.ak1, ak, sizeof(ak), &n);
-	add_host("web-01", ak, n);
-	fx_ak_public(fx.ak2, ak, sizeof(ak), &n);
-	add_host("db-01", ak, n);
-	add_agent(ID_A, FX_UUID, fx.a.measurement);
-	add_agent(ID_B, FX_UUID, fx.b.measurement);
-	add_agent(ID_C, FX_UUID, fx.c.measurement);
-}
-
-/* read on patient records needs ehr.read and a host attested within 300 s */
-static const char POLICY[] =
-	"{\"version\":1,\"rules\":["
-	"{\"name\":\"read-records\",\"effect\":\"allow\",\"resources\":[\"ehr:patient/**\"],"
-	"\"actions\":[\"read\"],\"require\":{\"scopes\":[\"ehr.read\"],"
-	"\"host_attested_within\":300}},"
-	"{\"name\":\"no-delete\",\"effect\":\"deny\",\"resources\":[\"**\"],\"actions\":[\"delete\"]}"
-	"]}";
+/* The fleet view (fx_view, a table the tests change) and the policy are
+ * tests/unit/testutil_decide.c, shared with bench/bench_decide.c. */
 
 static struct attest_policy *policy;
 
@@ -172,7 +38,7 @@ static struct attest_decider *decider(void)
 {
 	struct attest_decider *d = NULL;
 
-	TU_ASSERT_ERR(attest_decider_new(fx.root, fx.trust, &facts, &d), ATTEST_OK);
+	TU_ASSERT_ERR(attest_decider_new(fx.root, fx.trust, &fx_facts, &d), ATTEST_OK);
 	CU_ASSERT_FATAL(d != NULL);
 	attest_decider_set_policy(d, policy);
 	return d;
@@ -249,7 +115,7 @@ static void test_allow(void)
 	size_t len = 0;
 	char *pem = pem_of(ch, &len);
 
-	sw_view();
+	fx_view_up();
 	d = decider();
 	TU_ASSERT_ERR(decide_at(d, ch, "read", NOTES, fx.t0 + 5, &out), ATTEST_OK);
 	CU_ASSERT_STRING_EQUAL(out.rule, "read-records");
@@ -257,9 +123,9 @@ static void test_allow(void)
 	CU_ASSERT_STRING_EQUAL(out.host, "web-01");
 	CU_ASSERT_PTR_NULL(out.intent);
 	/* again, from the cache; the facts are read again every time */
-	view.host_calls = 0;
+	fx_view.host_calls = 0;
 	TU_ASSERT_ERR(decide(d, ch), ATTEST_OK);
-	CU_ASSERT(view.host_calls >= 1);
+	CU_ASSERT(fx_view.host_calls >= 1);
 	/* explicit deny rule */
 	TU_ASSERT_ERR(decide_at(d, ch, "delete", NOTES, fx.t0 + 5, &out), ATTEST_E_POLICY_DENY);
 	CU_ASSERT_STRING_EQUAL(out.rule, "no-delete");
@@ -312,7 +178,7 @@ static void test_cache_keys_and_shares(void)
 		variant[vlen++] = *p;
 	}
 	variant[vlen] = '\0';
-	sw_view();
+	fx_view_up();
 	d = decider();
 	memset(&req, 0, sizeof(req));
 	req.action = "read";
@@ -366,7 +232,7 @@ static void test_foreign_root(void)
 {
 	struct attest_decider *d;
 
-	sw_view();
+	fx_view_up();
 	d = decider();
 	/* A's ID, a chain from another fleet root */
 	TU_ASSERT_ERR(decide(d, fx.foreign.chain), ATTEST_E_CHAIN_UNTRUSTED);
@@ -393,7 +259,7 @@ static void test_validity(void)
 	STACK_OF(X509) *ch = leaf_chain(&fx.a, "ehr.read", NULL);
 	STACK_OF(X509) *ch2 = leaf_chain(&fx.a, "ehr.read", NULL);
 
-	sw_view();
+	fx_view_up();
 	/* first sight: expired (leaf notAfter ~ t0 + 1140), not yet valid */
 	d = decider();
 	TU_ASSERT_ERR(decide_at(d, ch, "read", NOTES, fx.t0 + 1200, NULL), ATTEST_E_CERT_EXPIRED);
@@ -444,7 +310,7 @@ static void test_other_agents_id(void)
 	X509 *f = leaf_with_san(ID_C);
 	STACK_OF(X509) *ch = chain_of(&fx.a, f);
 
-	sw_view();
+	fx_view_up();
 	d = decider();
 	TU_ASSERT_ERR(decide(d, ch), ATTEST_E_PATH);
 	/* again with A's issuer already cached (the path rule on the cached path) */
@@ -462,62 +328,62 @@ static void test_fleet_view(void)
 	uint8_t ak[sizeof(TPM2B_PUBLIC)];
 	size_t n = 0;
 
-	sw_view();
+	fx_view_up();
 	d = decider();
 	/* unknown host (first sight), then unknown on the cached path */
-	snprintf(host_row("web-01")->name, 64, "web-99");
+	snprintf(fx_host_row("web-01")->name, 64, "web-99");
 	TU_ASSERT_ERR(decide(d, ch), ATTEST_E_HOST_UNKNOWN);
-	snprintf(host_row("web-99")->name, 64, "web-01");
+	snprintf(fx_host_row("web-99")->name, 64, "web-01");
 	TU_ASSERT_ERR(decide(d, ch), ATTEST_OK);
-	snprintf(host_row("web-01")->name, 64, "web-99");
+	snprintf(fx_host_row("web-01")->name, 64, "web-99");
 	TU_ASSERT_ERR(decide(d, ch), ATTEST_E_HOST_UNKNOWN);
-	snprintf(host_row("web-99")->name, 64, "web-01");
+	snprintf(fx_host_row("web-99")->name, 64, "web-01");
 	/* revoked host and agent deny a cached leaf at once */
-	host_row("web-01")->revoked = 1;
+	fx_host_row("web-01")->revoked = 1;
 	TU_ASSERT_ERR(decide(d, ch), ATTEST_E_REVOKED);
-	host_row("web-01")->revoked = 0;
-	agent_row(ID_A)->revoked = 1;
+	fx_host_row("web-01")->revoked = 0;
+	fx_agent_row(ID_A)->revoked = 1;
 	TU_ASSERT_ERR(decide(d, ch), ATTEST_E_REVOKED);
-	agent_row(ID_A)->revoked = 0;
+	fx_agent_row(ID_A)->revoked = 0;
 	TU_ASSERT_ERR(decide(d, ch), ATTEST_OK);
 	/* unknown agent */
-	snprintf(agent_row(ID_A)->id, 400, "%s", "spiffe://fleet.example/host/web-01/agent/gone");
+	snprintf(fx_agent_row(ID_A)->id, 400, "%s", "spiffe://fleet.example/host/web-01/agent/gone");
 	TU_ASSERT_ERR(decide(d, ch), ATTEST_E_AGENT_UNKNOWN);
-	snprintf(agent_row("spiffe://fleet.example/host/web-01/agent/gone")->id, 400, "%s", ID_A);
+	snprintf(fx_agent_row("spiffe://fleet.example/host/web-01/agent/gone")->id, 400, "%s", ID_A);
 	/* awaiting approval */
-	agent_row(ID_A)->approved = 0;
+	fx_agent_row(ID_A)->approved = 0;
 	TU_ASSERT_ERR(decide(d, ch), ATTEST_E_NOT_APPROVED);
-	agent_row(ID_A)->approved = 1;
+	fx_agent_row(ID_A)->approved = 1;
 	/* host not attested as trusted */
-	host_row("web-01")->trusted = 0;
+	fx_host_row("web-01")->trusted = 0;
 	TU_ASSERT_ERR(decide(d, ch), ATTEST_E_HOST_UNTRUSTED);
-	host_row("web-01")->trusted = 1;
+	fx_host_row("web-01")->trusted = 1;
 	/* last good quote older than the policy's 300 s, and never */
-	host_row("web-01")->last_good = fx.t0 - 1000;
+	fx_host_row("web-01")->last_good = fx.t0 - 1000;
 	TU_ASSERT_ERR(decide(d, ch), ATTEST_E_HOST_STALE);
-	host_row("web-01")->last_good = 0;
+	fx_host_row("web-01")->last_good = 0;
 	TU_ASSERT_ERR(decide(d, ch), ATTEST_E_HOST_STALE);
-	host_row("web-01")->last_good = fx.t0 - 10;
+	fx_host_row("web-01")->last_good = fx.t0 - 10;
 	TU_ASSERT_ERR(decide(d, ch), ATTEST_OK);
 	/* the evidence against another host's AK: also on a cached issuer */
 	fx_ak_public(fx.ak2, ak, sizeof(ak), &n);
-	memcpy(host_row("web-01")->ak, ak, n);
-	host_row("web-01")->ak_len = n;
+	memcpy(fx_host_row("web-01")->ak, ak, n);
+	fx_host_row("web-01")->ak_len = n;
 	TU_ASSERT_ERR(decide(d, ch), ATTEST_E_AGENT_EVIDENCE);
 	attest_decider_free(d);
 	d = decider();
 	TU_ASSERT_ERR(decide(d, ch), ATTEST_E_AGENT_EVIDENCE);
-	host_row("web-01")->ak_len = 0;
+	fx_host_row("web-01")->ak_len = 0;
 	TU_ASSERT_ERR(decide(d, ch), ATTEST_E_AGENT_EVIDENCE);
 	attest_decider_free(d);
 	/* the registration's UUID or measurement is not the agent CA's */
-	sw_view();
+	fx_view_up();
 	d = decider();
-	agent_row(ID_A)->uuid[0] = '0';
+	fx_agent_row(ID_A)->uuid[0] = '0';
 	TU_ASSERT_ERR(decide(d, ch), ATTEST_E_AGENT_EVIDENCE);
-	snprintf(agent_row(ID_A)->uuid, 40, "%s", FX_UUID);
+	snprintf(fx_agent_row(ID_A)->uuid, 40, "%s", FX_UUID);
 	TU_ASSERT_ERR(decide(d, ch), ATTEST_OK);
-	agent_row(ID_A)->measurement[31] ^= 1;
+	fx_agent_row(ID_A)->measurement[31] ^= 1;
 	TU_ASSERT_ERR(decide(d, ch), ATTEST_E_AGENT_EVIDENCE);
 	attest_decider_free(d);
 	sk_X509_pop_free(ch, X509_free);
@@ -530,7 +396,7 @@ static void test_intent_failures(void)
 	char *rogue = NULL, *for_c = grant(ID_C, 1), *short_g;
 	STACK_OF(X509) *ch;
 
-	sw_view();
+	fx_view_up();
 	d = decider();
 	/* a grant by an untrusted issuer */
 	TU_ASSERT_ERR(attest_intent_grant_make(fx.rogue, "rogue.example", &c, &rogue), ATTEST_OK);
@@ -566,7 +432,7 @@ static void test_delegation(void)
 	char *g = grant(ID_A, 1), *d1 = delegate(&fx.a, g, &c1);
 	STACK_OF(X509) *ch = leaf_chain(&fx.b, "ehr.read billing.read", d1);
 
-	sw_view();
+	fx_view_up();
 	d = decider();
 	TU_ASSERT_ERR(decide_at(d, ch, "read", NOTES, fx.t0 + 5, &out), ATTEST_OK);
 	CU_ASSERT_STRING_EQUAL(out.agent, ID_B);
@@ -578,15 +444,15 @@ static void test_delegation(void)
 	TU_ASSERT_ERR(decide_at(d, ch, "read", "ehr:patient/999/record", fx.t0 + 5, NULL),
 		      ATTEST_E_SCOPE);
 	/* the delegator revoked, its host revoked, the delegator unknown */
-	agent_row(ID_A)->revoked = 1;
+	fx_agent_row(ID_A)->revoked = 1;
 	TU_ASSERT_ERR(decide(d, ch), ATTEST_E_REVOKED);
-	agent_row(ID_A)->revoked = 0;
-	host_row("web-01")->revoked = 1;
+	fx_agent_row(ID_A)->revoked = 0;
+	fx_host_row("web-01")->revoked = 1;
 	TU_ASSERT_ERR(decide(d, ch), ATTEST_E_REVOKED);
-	host_row("web-01")->revoked = 0;
+	fx_host_row("web-01")->revoked = 0;
 	TU_ASSERT_ERR(decide(d, ch), ATTEST_OK);
 	/* the delegate's own host attested too long ago */
-	host_row("db-01")->last_good = fx.t0 - 1000;
+	fx_host_row("db-01")->last_good = fx.t0 - 1000;
 	TU_ASSERT_ERR(decide(d, ch), ATTEST_E_HOST_STALE);
 	attest_decider_free(d);
 	sk_X509_pop_free(ch, X509_free);
@@ -607,17 +473,17 @@ static void test_effective_scopes(void)
 	STACK_OF(X509) *no_intent = leaf_chain(&fx.b, "ehr.read", NULL);
 	STACK_OF(X509) *none = leaf_chain(&fx.b, NULL, NULL);
 
-	sw_view();
+	fx_view_up();
 	d = decider();
 	TU_ASSERT_ERR(decide(d, ok), ATTEST_OK);
 	TU_ASSERT_ERR(decide(d, no_intent), ATTEST_OK);
 	TU_ASSERT_ERR(decide(d, no_leaf), ATTEST_E_NO_RULE);
 	TU_ASSERT_ERR(decide(d, no_chain), ATTEST_E_NO_RULE);
 	TU_ASSERT_ERR(decide(d, none), ATTEST_E_NO_RULE);
-	snprintf(agent_row(ID_B)->scopes, 256, "billing.read ehr.write");
+	snprintf(fx_agent_row(ID_B)->scopes, 256, "billing.read ehr.write");
 	TU_ASSERT_ERR(decide(d, ok), ATTEST_E_NO_RULE);
 	TU_ASSERT_ERR(decide(d, no_intent), ATTEST_E_NO_RULE);
-	snprintf(agent_row(ID_B)->scopes, 256, "ehr.read");
+	snprintf(fx_agent_row(ID_B)->scopes, 256, "ehr.read");
 	TU_ASSERT_ERR(decide(d, ok), ATTEST_OK);
 	attest_decider_free(d);
 	sk_X509_pop_free(none, X509_free);
@@ -652,7 +518,7 @@ static void test_malformed(void)
 	char *pem = pem_of(ch, &len), *big = malloc(biglen), *many;
 	static const char garbage[] = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
 
-	sw_view();
+	fx_view_up();
 	d = decider();
 	CU_ASSERT_FATAL(big != NULL);
 	TU_ASSERT_ERR(decide_pem(d, "hello", 5), ATTEST_E_PARSE);
@@ -732,17 +598,17 @@ static void test_tpm_evidence(void)
 	TU_ASSERT_ERR(admin_call(&dm, json, &reply), ATTEST_OK);
 	agent = cJSON_GetObjectItemCaseSensitive(reply, "agent");
 	CU_ASSERT_FATAL(agent != NULL);
-	memset(&view, 0, sizeof(view));
+	memset(&fx_view, 0, sizeof(fx_view));
 	tpm_ak(dm.ca, "web-01", ak, sizeof(ak), &n);
-	add_host("web-01", ak, n);
+	fx_view_add_host("web-01", ak, n);
 	m = OPENSSL_hexstr2buf(cJSON_GetObjectItemCaseSensitive(agent, "measurement")->valuestring,
 			       &mlen);
 	CU_ASSERT_FATAL(m != NULL && mlen == 32);
-	add_agent(cJSON_GetObjectItemCaseSensitive(agent, "id")->valuestring,
+	fx_view_add_agent(cJSON_GetObjectItemCaseSensitive(agent, "id")->valuestring,
 		  cJSON_GetObjectItemCaseSensitive(agent, "uuid")->valuestring, m);
 	OPENSSL_free(m);
 	cJSON_Delete(reply);
-	view.hosts[0].last_good = (int64_t)time(NULL);
+	fx_view.hosts[0].last_good = (int64_t)time(NULL);
 
 	reply = run_agent(NULL, bin, dm.sock, "{\"op\":\"issue\",\"agent\":\"alpha\"}");
 	chain = cJSON_GetObjectItemCaseSensitive(reply, "chain");
@@ -760,7 +626,7 @@ static void test_tpm_evidence(void)
 	TU_ASSERT_ERR(attest_intent_trust_new(&trust), ATTEST_OK);
 	TU_ASSERT_ERR(attest_intent_trust_set_root(trust, root), ATTEST_OK);
 	TU_ASSERT_ERR(attest_policy_load(any, strlen(any), &p), ATTEST_OK);
-	TU_ASSERT_ERR(attest_decider_new(root, trust, &facts, &d), ATTEST_OK);
+	TU_ASSERT_ERR(attest_decider_new(root, trust, &fx_facts, &d), ATTEST_OK);
 	CU_ASSERT_FATAL(d != NULL);
 	attest_decider_set_policy(d, p);
 	memset(&req, 0, sizeof(req));
@@ -771,16 +637,16 @@ static void test_tpm_evidence(void)
 
 	/* real creation evidence by this host's AK */
 	TU_ASSERT_ERR(attest_decide(d, &req, &out), ATTEST_OK);
-	CU_ASSERT_STRING_EQUAL(out.agent, view.agents[0].id);
+	CU_ASSERT_STRING_EQUAL(out.agent, fx_view.agents[0].id);
 	TU_ASSERT_ERR(attest_decide(d, &req, &out), ATTEST_OK);
 	/* the registration says another measurement, another UUID */
-	view.agents[0].measurement[0] ^= 1;
+	fx_view.agents[0].measurement[0] ^= 1;
 	TU_ASSERT_ERR(attest_decide(d, &req, &out), ATTEST_E_AGENT_EVIDENCE);
-	view.agents[0].measurement[0] ^= 1;
-	c0 = view.agents[0].uuid[0];
-	view.agents[0].uuid[0] = c0 == '0' ? '1' : '0';
+	fx_view.agents[0].measurement[0] ^= 1;
+	c0 = fx_view.agents[0].uuid[0];
+	fx_view.agents[0].uuid[0] = c0 == '0' ? '1' : '0';
 	TU_ASSERT_ERR(attest_decide(d, &req, &out), ATTEST_E_AGENT_EVIDENCE);
-	view.agents[0].uuid[0] = c0;
+	fx_view.agents[0].uuid[0] = c0;
 	TU_ASSERT_ERR(attest_decide(d, &req, &out), ATTEST_OK);
 
 	/* another TPM's AK. Every swtpm here is a copy of one template (one
@@ -792,13 +658,13 @@ static void test_tpm_evidence(void)
 	TU_ASSERT_ERR(attest_tpm_ak_public(t2, &ak2), ATTEST_OK);
 	attest_tpm_close(t2);
 	TU_ASSERT_ERR(attest_tpm2b_public_marshal(&ak2, ak, sizeof(ak), &n), ATTEST_OK);
-	CU_ASSERT(n != view.hosts[0].ak_len || memcmp(ak, view.hosts[0].ak, n) != 0);
-	memcpy(view.hosts[0].ak, ak, n);
-	view.hosts[0].ak_len = n;
+	CU_ASSERT(n != fx_view.hosts[0].ak_len || memcmp(ak, fx_view.hosts[0].ak, n) != 0);
+	memcpy(fx_view.hosts[0].ak, ak, n);
+	fx_view.hosts[0].ak_len = n;
 	TU_ASSERT_ERR(attest_decide(d, &req, &out), ATTEST_E_AGENT_EVIDENCE);
 	attest_decider_free(d);
 	d = NULL;
-	TU_ASSERT_ERR(attest_decider_new(root, trust, &facts, &d), ATTEST_OK);
+	TU_ASSERT_ERR(attest_decider_new(root, trust, &fx_facts, &d), ATTEST_OK);
 	attest_decider_set_policy(d, p);
 	TU_ASSERT_ERR(attest_decide(d, &req, &out), ATTEST_E_AGENT_EVIDENCE);
 	tu_tpm_stop(&sw2);
@@ -834,7 +700,7 @@ int main(void)
 	int rc;
 
 	fixture_up();
-	if (attest_policy_load(POLICY, strlen(POLICY), &policy) != ATTEST_OK) {
+	if (attest_policy_load(FX_DECIDE_POLICY, strlen(FX_DECIDE_POLICY), &policy) != ATTEST_OK) {
 		fprintf(stderr, "test_decide: policy: %s\n", attest_errdetail());
 		return 2;
 	}

@@ -197,6 +197,45 @@ static void test_enrol_rsa2048(void) { test_enrol_kind(ATTEST_EK_RSA2048); }
 static void test_enrol_p256(void) { test_enrol_kind(ATTEST_EK_P256); }
 static void test_enrol_p384(void) { test_enrol_kind(ATTEST_EK_P384); }
 
+/* issue 16: the CA keeps its own copy of the vendor roots. Old code stored
+ * the path given to init; moving or deleting that file broke enrolment. */
+static void test_vendor_roots_copied(void)
+{
+	struct env e;
+	char cfgpath[700], roots[700];
+	uint8_t *cfg = NULL;
+	size_t len = 0;
+
+	snprintf(roots, sizeof(roots), "%s/roots-given.pem", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	CU_ASSERT_FATAL(tu_sh("cp '%s/vendor-roots.pem' '%s'", tu_template(), roots) == 0);
+	env_up(&e, roots);
+	CU_ASSERT_EQUAL(unlink(roots), 0); /* the operator's file goes away */
+	snprintf(cfgpath, sizeof(cfgpath), "%s/config.json", e.ca_dir);
+	TU_ASSERT_ERR(attest_file_read(cfgpath, 4096, &cfg, &len), ATTEST_OK);
+	CU_ASSERT_PTR_NOT_NULL(strstr((char *)cfg, "\"vendor_roots\":\"vendor-roots.pem\""));
+	free(cfg);
+	CU_ASSERT_EQUAL(tu_sh("cmp -s '%s/vendor-roots.pem' '%s/vendor-roots.pem'", tu_template(),
+			      e.ca_dir), 0);
+	/* a fresh open of the CA still verifies EK chains */
+	attest_ca_close(e.ca);
+	CU_ASSERT_FATAL(attest_ca_open(e.ca_dir, &e.ca) == ATTEST_OK);
+	enrol_ok(&e, "web-01", ATTEST_EK_P256);
+	env_down(&e);
+}
+
+/* a vendor-roots file without a certificate is refused at init */
+static void test_vendor_roots_not_pem(void)
+{
+	char dir[600], roots[700];
+	const char *t = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+
+	snprintf(dir, sizeof(dir), "%s/ca-notpem", t);
+	snprintf(roots, sizeof(roots), "%s/notpem.pem", t);
+	TU_ASSERT_ERR(attest_file_write_atomic(roots, "hello\n", 6, 0600), ATTEST_OK);
+	TU_ASSERT_ERR(attest_ca_init(dir, "fleet.example", roots, 3600), ATTEST_E_PARSE);
+	CU_ASSERT(access(dir, F_OK) != 0); /* nothing created */
+}
+
 static void test_token_refusals(void)
 {
 	struct env e;
@@ -1004,6 +1043,8 @@ int main(void)
 		{ "re-enrolment keeps the approved reference PCRs", test_reenrol_keeps_reference },
 		{ "two EKs racing for one name", test_two_eks_one_name },
 		{ "malformed responses and renewals", test_malformed_responses },
+		{ "the CA keeps a copy of the vendor roots", test_vendor_roots_copied },
+		{ "vendor roots without a certificate refused", test_vendor_roots_not_pem },
 		{ NULL, NULL },
 	};
 

@@ -1,6 +1,6 @@
 /* test_fileio.c - crash-safe state writes and the strict JSON/base64 layer.
  * Targets: attest_file_write_atomic, attest_file_create_atomic,
- * attest_file_read, attest_json_parse, attest_b64_decode. */
+ * attest_file_read, attest_json_parse, attest_b64_decode, attest_parse_u64. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +12,7 @@
 #include "core/err.h"
 #include "core/fileio.h"
 #include "core/json.h"
+#include "core/num.h"
 #include "x509/x509.h"
 #include "testutil.h"
 
@@ -316,6 +317,77 @@ static void test_ek_cert_unwrap(void)
 	TU_ASSERT_ERR(attest_ek_cert_unwrap(buf, &len), ATTEST_E_PARSE);
 }
 
+/* The one strict number parser: everything strtoul lets through (space,
+ * sign, "0x", trailing bytes, wrap-around of "-1" and of 2^64) is refused,
+ * and the bounds are inclusive. */
+static void test_parse_u64_strict(void)
+{
+	static const char *const bad[] = {
+		"", " 1", "1 ", "\t1", "1\n", "+1", "-1", "-0", "1x", "0x10", "0X10", "x",
+		"01", "00", "007", "1.0", "1e3", "1,000", "18446744073709551616",
+		"99999999999999999999", "184467440737095516150", "\xd9\xa1" /* Arabic-Indic 1 */,
+	};
+	uint64_t v = 7;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		v = 7;
+		CU_ASSERT_EQUAL(attest_parse_u64(bad[i], 0, UINT64_MAX, &v), ATTEST_E_PARSE);
+		CU_ASSERT_EQUAL(v, 0);
+	}
+	CU_ASSERT_EQUAL(attest_parse_u64(NULL, 0, UINT64_MAX, &v), ATTEST_E_PARSE);
+	TU_ASSERT_ERR(attest_parse_u64("0", 0, UINT64_MAX, &v), ATTEST_OK);
+	CU_ASSERT_EQUAL(v, 0);
+	TU_ASSERT_ERR(attest_parse_u64("18446744073709551615", 0, UINT64_MAX, &v), ATTEST_OK);
+	CU_ASSERT(v == UINT64_MAX);
+	TU_ASSERT_ERR(attest_parse_u64("18446744073709551614", 0, UINT64_MAX, &v), ATTEST_OK);
+	CU_ASSERT(v == UINT64_MAX - 1);
+	/* the bounds are inclusive, and one past either is refused with the range */
+	TU_ASSERT_ERR(attest_parse_u64("1", 1, 65535, &v), ATTEST_OK);
+	CU_ASSERT_EQUAL(v, 1);
+	TU_ASSERT_ERR(attest_parse_u64("65535", 1, 65535, &v), ATTEST_OK);
+	CU_ASSERT_EQUAL(v, 65535);
+	v = 7;
+	CU_ASSERT_EQUAL(attest_parse_u64("65536", 1, 65535, &v), ATTEST_E_PARSE);
+	CU_ASSERT_EQUAL(v, 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(attest_errdetail(), "1..65535"));
+	CU_ASSERT_EQUAL(attest_parse_u64("0", 1, 65535, &v), ATTEST_E_PARSE);
+	CU_ASSERT_EQUAL(attest_parse_u64("18446744073709551615", 0, UINT64_MAX - 1, &v),
+			ATTEST_E_PARSE);
+	CU_ASSERT_PTR_NOT_NULL(strstr(attest_errdetail(), "outside"));
+	CU_ASSERT_EQUAL(attest_parse_u64("18446744073709551616", 0, UINT64_MAX, &v),
+			ATTEST_E_PARSE);
+	CU_ASSERT_PTR_NOT_NULL(strstr(attest_errdetail(), "over 64 bits"));
+	/* the span form reads exactly n bytes: a field cut out of a line */
+	TU_ASSERT_ERR(attest_parse_u64n("1234 5678", 4, 0, UINT64_MAX, &v), ATTEST_OK);
+	CU_ASSERT_EQUAL(v, 1234);
+	CU_ASSERT_EQUAL(attest_parse_u64n("1234 5678", 5, 0, UINT64_MAX, &v), ATTEST_E_PARSE);
+	CU_ASSERT_EQUAL(attest_parse_u64n("12\0" "34", 5, 0, UINT64_MAX, &v), ATTEST_E_PARSE);
+	CU_ASSERT_EQUAL(attest_parse_u64n("1", 0, 0, UINT64_MAX, &v), ATTEST_E_PARSE);
+	TU_ASSERT_ERR(attest_parse_u64n("0", 1, 0, 0, &v), ATTEST_OK);
+	CU_ASSERT_EQUAL(v, 0);
+}
+
+/* Records of space-separated fields (the clock file, audit-pushed, stored
+ * checkpoints): every field found, an empty one where two spaces meet,
+ * and more than max said as max + 1 (never written past f[max - 1]). */
+static void test_fields(void)
+{
+	const char *f[3];
+	size_t n[3];
+	static const char two[] = "12 ab", gap[] = "1  2", many[] = "1 2 3 4";
+
+	CU_ASSERT_EQUAL(attest_fields(two, strlen(two), f, n, 3), 2);
+	CU_ASSERT(n[0] == 2 && memcmp(f[0], "12", 2) == 0 && n[1] == 2 && memcmp(f[1], "ab", 2) == 0);
+	CU_ASSERT_EQUAL(attest_fields(gap, strlen(gap), f, n, 3), 3);
+	CU_ASSERT_EQUAL(n[1], 0);
+	CU_ASSERT_EQUAL(attest_fields(many, strlen(many), f, n, 3), 4);
+	CU_ASSERT_EQUAL(attest_fields("", 0, f, n, 3), 1);
+	CU_ASSERT_EQUAL(n[0], 0);
+	/* the span ends where the caller says: a newline is the caller's */
+	CU_ASSERT_EQUAL(attest_fields("5 6\n", 3, f, n, 3), 2);
+	CU_ASSERT(n[1] == 1 && f[1][0] == '6');
+}
+
 int main(void)
 {
 	static const struct tu_test tests[] = {
@@ -326,6 +398,8 @@ int main(void)
 		{ "error detail wrapping", test_error_detail_wrapping },
 		{ "strict base64", test_base64_strict },
 		{ "EK certificate from NV: header and padding", test_ek_cert_unwrap },
+		{ "strict decimal numbers: attest_parse_u64", test_parse_u64_strict },
+		{ "space-separated records: attest_fields", test_fields },
 		{ NULL, NULL },
 	};
 

@@ -380,8 +380,42 @@ static void test_verdict_answer(void)
 	BAD("{\"state\":\"trusted\"}", ATTEST_E_PARSE);
 	BAD("{\"state\":\"trusted\",\"reason\":\"ATTEST_OK\",\"host_ca\":7}", ATTEST_E_PARSE);
 	BAD("{\"state\":\"averyveryverylongstate\",\"reason\":\"ATTEST_OK\"}", ATTEST_E_TOO_LARGE);
+	/* revocations delivered with the answer (issue 15): agent IDs only */
+	BAD("{\"state\":\"trusted\",\"reason\":\"ATTEST_OK\",\"revoked_agents\":\"x\"}",
+	    ATTEST_E_PARSE);
+	BAD("{\"state\":\"trusted\",\"reason\":\"ATTEST_OK\",\"revoked_agents\":[\"scribe\"]}",
+	    ATTEST_E_PARSE);
+	BAD("{\"state\":\"trusted\",\"reason\":\"ATTEST_OK\",\"revoked_agents\":[7]}",
+	    ATTEST_E_PARSE);
+	CU_ASSERT(a.revoked_agents == NULL && a.nrevoked == 0);
 #undef BAD
 	CU_ASSERT(a.host_ca == NULL);
+	{
+		const char *rev = "{\"state\":\"trusted\",\"reason\":\"ATTEST_OK\",\"revoked_agents\":"
+				  "[\"spiffe://fleet.example/host/web-01/agent/scribe\","
+				  "\"spiffe://fleet.example/host/web-01/agent/aux\"]}";
+		char big[300 * 64];
+		size_t o = 0;
+
+		TU_ASSERT_ERR(attest_push_answer_parse(rev, strlen(rev), &a), ATTEST_OK);
+		CU_ASSERT_EQUAL(a.nrevoked, 2);
+		if (a.nrevoked == 2) {
+			CU_ASSERT_STRING_EQUAL(a.revoked_agents[0],
+					       "spiffe://fleet.example/host/web-01/agent/scribe");
+			CU_ASSERT_STRING_EQUAL(a.revoked_agents[1],
+					       "spiffe://fleet.example/host/web-01/agent/aux");
+		}
+		attest_push_answer_clear(&a);
+		/* over the cap of 256 */
+		o += (size_t)snprintf(big, sizeof(big), "{\"state\":\"trusted\",\"reason\":"
+				      "\"ATTEST_OK\",\"revoked_agents\":[");
+		for (int i = 0; i < 257; i++)
+			o += (size_t)snprintf(big + o, sizeof(big) - o,
+					      "%s\"spiffe://f.example/host/h/agent/a%d\"", i ? "," : "", i);
+		(void)snprintf(big + o, sizeof(big) - o, "]}");
+		TU_ASSERT_ERR(attest_push_answer_parse(big, strlen(big), &a), ATTEST_E_PARSE);
+		CU_ASSERT(a.revoked_agents == NULL);
+	}
 	/* a reason we do not know is not taken for success */
 	{
 		const char *unknown = "{\"state\":\"untrusted\",\"reason\":\"ATTEST_E_NEW\"}";

@@ -783,6 +783,88 @@ static void test_cli(void)
 	tu_rmtree(dir);
 }
 
+/* http_routes (issue 15): parsed strictly with caps; method, host and path
+ * map to action, resource and path context; anything a second reader
+ * could read differently maps to nothing. */
+#define ROUTES(r) "{\"version\":1,\"rules\":[],\"http_routes\":[" r "]}"
+#define ROUTE_OK "{\"name\":\"records\",\"prefix\":\"/records/\",\"methods\":{\"GET\":\"read\"," \
+	"\"POST\":\"write\"},\"resource_prefix\":\"ehr:\",\"context_from_path\":[\"patient\"]}"
+
+static void test_http_routes(void)
+{
+	struct attest_http_target t;
+	struct attest_policy *p;
+	char big[64 * 1024];
+	size_t o;
+
+	/* strict: unknown fields, bad prefixes, methods, actions, names */
+	refused(ROUTES("{\"name\":\"r\",\"prefix\":\"/a/\",\"methods\":{\"GET\":\"read\"},"
+		       "\"resource_prefix\":\"x:\",\"extra\":1}"), ATTEST_E_POLICY, "extra");
+	refused(ROUTES("{\"name\":\"r\",\"prefix\":\"/a\",\"methods\":{\"GET\":\"read\"},"
+		       "\"resource_prefix\":\"x:\"}"), ATTEST_E_POLICY, "prefix");
+	refused(ROUTES("{\"name\":\"r\",\"prefix\":\"/a/../b/\",\"methods\":{\"GET\":\"read\"},"
+		       "\"resource_prefix\":\"x:\"}"), ATTEST_E_POLICY, "prefix");
+	refused(ROUTES("{\"name\":\"r\",\"prefix\":\"/a/\",\"methods\":{\"get\":\"read\"},"
+		       "\"resource_prefix\":\"x:\"}"), ATTEST_E_POLICY, "methods");
+	refused(ROUTES("{\"name\":\"r\",\"prefix\":\"/a/\",\"methods\":{\"GET\":\"re ad\"},"
+		       "\"resource_prefix\":\"x:\"}"), ATTEST_E_POLICY, "methods");
+	refused(ROUTES("{\"name\":\"r\",\"prefix\":\"/a/\",\"methods\":{},"
+		       "\"resource_prefix\":\"x:\"}"), ATTEST_E_POLICY, "methods");
+	refused(ROUTES("{\"name\":\"r\",\"prefix\":\"/a/\",\"methods\":{\"GET\":\"read\"},"
+		       "\"resource_prefix\":\"x*\"}"), ATTEST_E_POLICY, "resource_prefix");
+	refused(ROUTES("{\"name\":\"r\",\"prefix\":\"/a/\",\"methods\":{\"GET\":\"read\"},"
+		       "\"resource_prefix\":\"x:\",\"hosts\":[\"a.example:443\"]}"),
+		ATTEST_E_POLICY, "hosts");
+	refused(ROUTES(ROUTE_OK "," ROUTE_OK), ATTEST_E_POLICY, "same name");
+	refused("{\"version\":1,\"rules\":[],\"http_routes\":{}}", ATTEST_E_POLICY, "http_routes");
+	/* over 256 routes */
+	o = (size_t)snprintf(big, sizeof(big), "{\"version\":1,\"rules\":[],\"http_routes\":[");
+	for (int i = 0; i < 257; i++)
+		o += (size_t)snprintf(big + o, sizeof(big) - o,
+				      "%s{\"name\":\"r%d\",\"prefix\":\"/a/\",\"methods\":{\"GET\":"
+				      "\"read\"},\"resource_prefix\":\"x:\"}", i ? "," : "", i);
+	(void)snprintf(big + o, sizeof(big) - o, "]}");
+	refused(big, ATTEST_E_POLICY, "at most 256");
+
+	p = load(ROUTES("{\"name\":\"api\",\"hosts\":[\"api.example\"],\"prefix\":\"/\","
+			"\"methods\":{\"GET\":\"read\"},\"resource_prefix\":\"api:\"}," ROUTE_OK));
+	TU_ASSERT_ERR(attest_policy_http_map(p, "GET", "ehr.example", "/records/patient/7/notes?a=b",
+					     &t), ATTEST_OK);
+	CU_ASSERT_STRING_EQUAL(t.route, "records");
+	CU_ASSERT_STRING_EQUAL(t.action, "read");
+	CU_ASSERT_STRING_EQUAL(t.resource, "ehr:patient/7/notes");
+	CU_ASSERT_EQUAL(t.nctx, 1);
+	CU_ASSERT_STRING_EQUAL(t.ctx_keys[0], "patient");
+	CU_ASSERT_STRING_EQUAL(t.ctx_values[0], "7");
+	TU_ASSERT_ERR(attest_policy_http_map(p, "POST", NULL, "/records/patient/7/", &t), ATTEST_OK);
+	CU_ASSERT_STRING_EQUAL(t.action, "write");
+	CU_ASSERT_STRING_EQUAL(t.resource, "ehr:patient/7");
+	/* the host-bound route first, for its host only (a port ignored) */
+	TU_ASSERT_ERR(attest_policy_http_map(p, "GET", "API.example:8443", "/records/x", &t),
+		      ATTEST_OK);
+	CU_ASSERT_STRING_EQUAL(t.resource, "api:records/x");
+	/* the first matching route decides: DELETE is not one of its methods */
+	TU_ASSERT_ERR(attest_policy_http_map(p, "DELETE", NULL, "/records/patient/7", &t),
+		      ATTEST_E_FWD_NO_ROUTE);
+	CU_ASSERT_STRING_EQUAL(t.resource, "");
+	TU_ASSERT_ERR(attest_policy_http_map(p, "GET", NULL, "/records/", &t), ATTEST_E_FWD_NO_ROUTE);
+	TU_ASSERT_ERR(attest_policy_http_map(p, "GET", NULL, "/other/x", &t), ATTEST_E_FWD_NO_ROUTE);
+	/* not canonical: never mapped */
+	for (int i = 0; i < 8; i++) {
+		static const char *const bad[] = {"/records/patient/8/../7", "/records/./patient/7",
+						  "/records//patient/7", "/records/patient/%37",
+						  "/records/patient/7#x", "/records/pat ient/7",
+						  "records/patient/7", "/records/patient/*"};
+
+		TU_ASSERT_ERR(attest_policy_http_map(p, "GET", NULL, bad[i], &t), ATTEST_E_FWD_NO_ROUTE);
+	}
+	attest_policy_free(p);
+	/* without http_routes, nothing maps */
+	p = load("{\"version\":1,\"rules\":[]}");
+	TU_ASSERT_ERR(attest_policy_http_map(p, "GET", NULL, "/records/x", &t), ATTEST_E_FWD_NO_ROUTE);
+	attest_policy_free(p);
+}
+
 int main(void)
 {
 	static const struct tu_test tests[] = {
@@ -798,6 +880,7 @@ int main(void)
 		{ "bad_requests", test_bad_requests },
 		{ "example", test_example },
 		{ "cli", test_cli },
+		{ "http_routes", test_http_routes },
 		{ NULL, NULL },
 	};
 	return tu_main("policy", tests);

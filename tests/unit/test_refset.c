@@ -139,6 +139,19 @@ static void test_refset_cli(void)
 	CU_ASSERT(vf_cmd_refset(10, argv_sign) == 0);
 	CU_ASSERT(vf_cmd_refset(7, argv_show) == 0);
 	CU_ASSERT(vf_cmd_refset(7, argv_late) == 1); /* expired */
+	/* --now is a number by attest_parse_u64's rules: what strtol let
+	 * through (space, sign, trailing byte) is a usage error, exit 2 */
+	{
+		static const char *const bad[] = { " 1500", "+1500", "1500 ", "1500x", "0x5dc",
+						   "01500", "-1", "", "18446744073709551616" };
+		char now[32];
+		char *argv_bad[] = { "refset", "show", out, "--operators", ops, "--now", now, NULL };
+
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			snprintf(now, sizeof(now), "%s", bad[i]);
+			CU_ASSERT_EQUAL(vf_cmd_refset(7, argv_bad), 2);
+		}
+	}
 	CU_ASSERT(tu_sh("rm '%s'", path) == 0);
 	CU_ASSERT(vf_cmd_refset(7, argv_show) == 1); /* operator unknown */
 	tu_rmtree(dir);

@@ -78,7 +78,8 @@ static int body_has(const char *dir, const char *what)
  * the caller certificate (caller.pem) and answers POST /v1/decide by the
  * resource: ehr:patient/... read -> allow, write -> deny; ehr:malformed ->
  * an answer without a reason; ehr:inconsistent -> allow with a failure
- * reason; ehr:refused -> HTTP 403 ATTEST_E_CALLER. The last request body
+ * reason; ehr:refused -> HTTP 403 ATTEST_E_CALLER; ehr:deny-as-200 and
+ * ehr:allow-as-403 -> a status the body contradicts. The last request body
  * goes to <dir>/decide.json. */
 struct stub {
 	struct event_base *base;
@@ -121,12 +122,19 @@ static void stub_cb(struct evhttp_request *req, void *arg)
 				     "\"rule\":\"\"}");
 	else if (strcmp(resource, "ehr:refused") == 0)
 		stub_reply(req, 429, "{\"error\":\"ATTEST_E_RATE\",\"code\":77,\"message\":\"\"}");
+	else if (strcmp(resource, "ehr:deny-as-200") == 0)
+		/* a deny under the old status (revision 1): inconsistent now */
+		stub_reply(req, 200, "{\"decision\":\"deny\",\"reason\":\"ATTEST_E_POLICY_DENY\","
+				     "\"rule\":\"no-writes\",\"detail\":\"writes are off\"}");
+	else if (strcmp(resource, "ehr:allow-as-403") == 0)
+		stub_reply(req, 403, "{\"decision\":\"allow\",\"reason\":\"ATTEST_OK\","
+				     "\"rule\":\"treatment-read\"}");
 	else if (strcmp(action, "read") == 0)
 		stub_reply(req, 200, "{\"decision\":\"allow\",\"reason\":\"ATTEST_OK\","
 				     "\"rule\":\"treatment-read\",\"detail\":\"\",\"agent\":\"" AGENT_ID
 				     "\",\"host\":\"web-01\"}");
 	else
-		stub_reply(req, 200, "{\"decision\":\"deny\",\"reason\":\"ATTEST_E_POLICY_DENY\","
+		stub_reply(req, 403, "{\"decision\":\"deny\",\"reason\":\"ATTEST_E_POLICY_DENY\","
 				     "\"rule\":\"no-writes\",\"detail\":\"writes are off\"}");
 out:
 	cJSON_Delete(o);
@@ -224,13 +232,21 @@ static void with_verifier(struct daemon *d, const char *dir)
 	CU_ASSERT(code_is(dir, "503") && body_has(dir, "\"ATTEST_E_PARSE\""));
 	CU_ASSERT_EQUAL(call(dir, "tls/cert.pem", "tls/key.pem", "GET", "/records/refused", NULL), 0);
 	CU_ASSERT(code_is(dir, "503") && body_has(dir, "\"ATTEST_E_RATE\""));
+	/* a status its body contradicts (a deny as 200, the way revision 1
+	 * answered, or an allow as 403) is no decision: 503 */
+	CU_ASSERT_EQUAL(call(dir, "tls/cert.pem", "tls/key.pem", "GET", "/records/deny-as-200",
+			     NULL), 0);
+	CU_ASSERT(code_is(dir, "503") && body_has(dir, "\"ATTEST_E_PARSE\""));
+	CU_ASSERT_EQUAL(call(dir, "tls/cert.pem", "tls/key.pem", "GET", "/records/allow-as-403",
+			     NULL), 0);
+	CU_ASSERT(code_is(dir, "503") && body_has(dir, "\"ATTEST_E_PARSE\""));
 	CU_ASSERT_EQUAL(server_stop(dir), 0);
 	stub_stop(&st);
 	CU_ASSERT_EQUAL(tu_sh("cd '%s' && grep -q 'agent=%s action=read resource=ehr:patient/7/notes "
 			      "decision=allow reason=ATTEST_OK rule=treatment-read status=200$' srv2.log && "
 			      "grep -q 'action=write resource=ehr:patient/7/notes decision=deny "
 			      "reason=ATTEST_E_POLICY_DENY rule=no-writes status=403 detail=\"writes are off\"' "
-			      "srv2.log && [ $(grep -c ' decision=' srv2.log) -eq 5 ] && ! grep -q Sanitizer srv2.log || "
+			      "srv2.log && [ $(grep -c ' decision=' srv2.log) -eq 7 ] && ! grep -q Sanitizer srv2.log || "
 			      "{ cat srv2.log >&2; exit 1; }", dir, AGENT_ID), 0);
 }
 

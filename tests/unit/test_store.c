@@ -167,7 +167,7 @@ static void test_open_reopen(void)
 	TU_ASSERT_ERR(s->ops->host_get(s, "web-02", &got), ATTEST_E_NOT_FOUND);
 	vstore_close(s);
 	raw_text(path, "PRAGMA user_version", v, sizeof(v));
-	CU_ASSERT_STRING_EQUAL(v, "2");
+	CU_ASSERT_STRING_EQUAL(v, "3");
 	raw_text(path, "PRAGMA journal_mode", v, sizeof(v));
 	CU_ASSERT_STRING_EQUAL(v, "wal");
 	vstore_close(NULL); /* NULL-safe */
@@ -190,9 +190,9 @@ static void test_migrate_and_refuse(void)
 	s = open_ok(path);
 	vstore_close(s);
 	raw_text(path, "PRAGMA user_version", v, sizeof(v));
-	CU_ASSERT_STRING_EQUAL(v, "2");
+	CU_ASSERT_STRING_EQUAL(v, "3");
 	raw_text(path, "SELECT count(*) FROM sqlite_schema WHERE type = 'table'", v, sizeof(v));
-	CU_ASSERT_STRING_EQUAL(v, "6");
+	CU_ASSERT_STRING_EQUAL(v, "7");
 
 	/* a database from a newer verifier: refused, and left as it was */
 	path_in(path, sizeof(path), dir, "newer.db");
@@ -513,7 +513,7 @@ static void test_concurrent(void)
 	CU_ASSERT(total == RACE_NONCES);
 	vstore_close(s);
 	raw_text(path, "PRAGMA user_version", v, sizeof(v));
-	CU_ASSERT_STRING_EQUAL(v, "2");
+	CU_ASSERT_STRING_EQUAL(v, "3");
 	tu_rmtree(dir);
 }
 

@@ -147,6 +147,13 @@ static void test_open_errors_decoded(void)
 	CU_ASSERT(strstr(attest_errdetail(), "(0x") != NULL &&
 		  strstr(attest_errdetail(), ": ") != NULL);
 	TU_ASSERT_ERR(attest_tpm_open("nosuchtcti:", &t), ATTEST_E_TPM);
+	/* issue 16: a missing TPM says how to choose one and where a software
+	 * one comes from, and for a device why it could not be used */
+	TU_ASSERT_ERR(attest_tpm_open("device:/nonexistent/tpmrm9", &t), ATTEST_E_TPM);
+	CU_ASSERT(strstr(attest_errdetail(), "--tcti") != NULL);
+	CU_ASSERT(strstr(attest_errdetail(), "ATTEST_TCTI") != NULL);
+	CU_ASSERT(strstr(attest_errdetail(), "swtpm-ci") != NULL);
+	CU_ASSERT(strstr(attest_errdetail(), "No such file or directory") != NULL);
 }
 
 static void test_policy_digest_known(void)

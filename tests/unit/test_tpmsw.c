@@ -962,6 +962,45 @@ static void test_make_credential_rejects(void)
 	EVP_PKEY_free(k);
 }
 
+/* EVP_PKEY -> public area -> EVP_PKEY gives the same key, bare or on a
+ * template (whose attributes stay); a key of another curve than the
+ * template's, a P-521 key and a 1024-bit RSA key are refused. */
+static void test_pub_from_pkey(void)
+{
+	EVP_PKEY *p256 = EVP_EC_gen("P-256"), *p384 = EVP_EC_gen("P-384"), *p521 = EVP_EC_gen("P-521");
+	EVP_PKEY *rsa = EVP_RSA_gen(2048), *weak = EVP_RSA_gen(1024), *back = NULL;
+	TPM2B_PUBLIC pub, tmpl;
+
+	CU_ASSERT_FATAL(p256 && p384 && p521 && rsa && weak);
+	CU_ASSERT_EQUAL_FATAL(attest_tpm_pub_from_pkey(p256, NULL, &pub), ATTEST_OK);
+	CU_ASSERT_EQUAL_FATAL(attest_tpm_pub_to_pkey(&pub, &back), ATTEST_OK);
+	CU_ASSERT_EQUAL(EVP_PKEY_eq(p256, back), 1);
+	EVP_PKEY_free(back);
+	back = NULL;
+	CU_ASSERT_EQUAL_FATAL(attest_tpm_pub_from_pkey(rsa, NULL, &pub), ATTEST_OK);
+	CU_ASSERT_EQUAL_FATAL(attest_tpm_pub_to_pkey(&pub, &back), ATTEST_OK);
+	CU_ASSERT_EQUAL(EVP_PKEY_eq(rsa, back), 1);
+	EVP_PKEY_free(back);
+	/* on a template: its attributes kept, only unique filled */
+	memset(&tmpl, 0, sizeof(tmpl));
+	tmpl.publicArea.type = TPM2_ALG_ECC;
+	tmpl.publicArea.nameAlg = TPM2_ALG_SHA256;
+	tmpl.publicArea.objectAttributes = TPMA_OBJECT_SIGN_ENCRYPT | TPMA_OBJECT_FIXEDTPM;
+	tmpl.publicArea.parameters.eccDetail.curveID = TPM2_ECC_NIST_P256;
+	CU_ASSERT_EQUAL(attest_tpm_pub_from_pkey(p256, &tmpl, &pub), ATTEST_OK);
+	CU_ASSERT_EQUAL(pub.publicArea.objectAttributes, tmpl.publicArea.objectAttributes);
+	CU_ASSERT_EQUAL(pub.publicArea.unique.ecc.x.size, 32);
+	CU_ASSERT_EQUAL(attest_tpm_pub_from_pkey(p384, &tmpl, &pub), ATTEST_E_INVALID_ARG);
+	CU_ASSERT_EQUAL(pub.publicArea.type, 0); /* nothing half-filled */
+	CU_ASSERT_EQUAL(attest_tpm_pub_from_pkey(p521, NULL, &pub), ATTEST_E_INVALID_ARG);
+	CU_ASSERT_EQUAL(attest_tpm_pub_from_pkey(weak, NULL, &pub), ATTEST_E_INVALID_ARG);
+	EVP_PKEY_free(p256);
+	EVP_PKEY_free(p384);
+	EVP_PKEY_free(p521);
+	EVP_PKEY_free(rsa);
+	EVP_PKEY_free(weak);
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -974,6 +1013,8 @@ int main(void)
 	    CU_add_test(s, "KDFa matches HMAC by hand", test_kdfa_manual) == NULL ||
 	    CU_add_test(s, "object name", test_name) == NULL ||
 	    CU_add_test(s, "public area <-> EVP_PKEY", test_pub_to_pkey) == NULL ||
+	    CU_add_test(s, "EVP_PKEY -> public area, bare or on a template", test_pub_from_pkey) ==
+		    NULL ||
 	    CU_add_test(s, "verify ECDSA", test_verify_ecdsa) == NULL ||
 	    CU_add_test(s, "verify RSASSA/RSAPSS", test_verify_rsa) == NULL ||
 	    CU_add_test(s, "parse TPM2B_PUBLIC", test_parse_public) == NULL ||

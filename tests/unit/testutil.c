@@ -171,16 +171,11 @@ static int env_kept(const char *entry)
 	return 0;
 }
 
-/* Drop the other variables and, if there were any, exec ourselves again
- * with what is left: /proc/PID/environ is the initial block, which
- * unsetenv() does not change, and attestd reads that block when a test
- * process is itself the measured caller (attestctl cert's parent). */
-static void env_scrub(void)
+int tu_env_keep_only(void)
 {
 	extern char **environ;
-	char name[256], argv0[1024] = "";
+	char name[256];
 	int removed = 0;
-	FILE *f;
 
 	for (size_t i = 0; environ != NULL && environ[i] != NULL;) {
 		size_t n = strcspn(environ[i], "=");
@@ -196,7 +191,20 @@ static void env_scrub(void)
 		else
 			removed = 1;
 	}
-	if (!removed || (f = fopen("/proc/self/cmdline", "r")) == NULL)
+	return removed;
+}
+
+/* Drop the other variables and, if there were any, exec ourselves again
+ * with what is left: /proc/PID/environ is the initial block, which
+ * unsetenv() does not change, and attestd reads that block when a test
+ * process is itself the measured caller (attestctl cert's parent). */
+static void env_scrub(void)
+{
+	extern char **environ;
+	char argv0[1024] = "";
+	FILE *f;
+
+	if (!tu_env_keep_only() || (f = fopen("/proc/self/cmdline", "r")) == NULL)
 		return;
 	if (fread(argv0, 1, sizeof(argv0) - 1, f) > 0) {
 		char *argv[] = { argv0, NULL };

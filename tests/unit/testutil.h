@@ -63,6 +63,9 @@ struct tu_test {
  * holds a variable its registration does not allow (docs/agents.md,
  * "Environment"), whatever shell or make ran the tests. */
 int tu_main(const char *suite, const struct tu_test *tests);
+/* Leave in the environment only the variables tu_main keeps (no re-exec):
+ * for benchmarks, whose agents inherit it. 1 when any was removed. */
+int tu_env_keep_only(void);
 /* The variables the test harness passes down beyond attestd's default set;
  * tests that register agents allow them with TU_ENV_ALLOW_JSON (a JSON
  * member, no leading comma) or TU_ENV_ALLOW_CLI (attestctl's flag). */

@@ -32,6 +32,15 @@ void verifier_down(struct verifier *v);
  * body or NULL. */
 long verifier_call(struct verifier *v, enum vcall_as as, const char *path, const char *body,
 		   cJSON **reply);
+/* The policy a vfleet's resource caller decides under (test_e2e,
+ * test_verifier, bench_verifier): read on patient records needs scope
+ * ehr:read (the scribe agent has it) and a host attested within `secs`
+ * seconds (a decimal literal); nothing else is allowed. */
+#define TU_POLICY_RECORDS_READ(secs)                                                \
+	"{\"version\":1,\"rules\":[{\"name\":\"records-read\",\"effect\":\"allow\","      \
+	"\"resources\":[\"ehr:patient/**\"],\"actions\":[\"read\"],"                     \
+	"\"require\":{\"scopes\":[\"ehr:read\"],\"host_attested_within\":" #secs "}}]}"
+
 /* A whole fleet on swtpm: a fleet CA, a verifier with `policy` running it,
  * host web-01 enrolled through the verifier, attestd pushing to it every
  * second, and agent "scribe" (the C example agent, scopes ehr:read and
