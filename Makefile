@@ -231,6 +231,20 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(TESTUTIL_A) $(VERIFIER_A) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
+# the fault-injection TCTI (tests/tcti/attestfault.c), loaded by
+# Tss2_TctiLdr from its path or as "attestfault" with $(BUILD)/tcti on
+# the library path; test_tctifault uses it
+FAULT_TCTI := $(BUILD)/tcti/libtss2-tcti-attestfault.so.0
+$(BUILD)/obj/tests/tcti/%.o: tests/tcti/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fPIC -fvisibility=hidden -MMD -MP -c $< -o $@
+$(FAULT_TCTI): $(BUILD)/obj/tests/tcti/attestfault.o $(BUILD)/obj/libattest/core/cursor.o
+	@mkdir -p $(dir $@)
+	$(CC) -shared -Wl,-soname,libtss2-tcti-attestfault.so.0 -Wl,-z,relro,-z,now \
+	  $(if $(SAN),-fsanitize=address$(comma)undefined) -o $@ $^ \
+	  $(shell pkg-config --libs tss2-tctildr 2>/dev/null)
+	ln -sf $(notdir $@) $(BUILD)/tcti/libtss2-tcti-attestfault.so
+
 # test_privsep: a compromised front speaking the monitor protocol, and an
 # attestd whose front has a deliberate bad path (a syscall outside its filter)
 PRIVSEP_BINS := $(BUILD)/tests/evil_front $(BUILD)/tests/attestd-hooks
@@ -247,7 +261,7 @@ $(BUILD)/tests/attestd-hooks: $(filter-out $(BUILD)/obj/attestd/front.o,$(ATTEST
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(LIB_LIBS) $(EVENT_LIBS) $(SECCOMP_LIBS)
 
-test-bins: $(LIB_A) $(LIB_SO) $(LIBV_A) $(LIBV_SO) $(PC_FILES) $(BINS) $(TEST_BINS) $(AGENT_BINS) $(EXAMPLE_BINS) $(PRIVSEP_BINS) \
+test-bins: $(LIB_A) $(LIB_SO) $(LIBV_A) $(LIBV_SO) $(PC_FILES) $(BINS) $(TEST_BINS) $(AGENT_BINS) $(EXAMPLE_BINS) $(PRIVSEP_BINS) $(FAULT_TCTI) \
 	$(MAN_PAGES)
 
 check: deps

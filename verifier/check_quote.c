@@ -1,5 +1,5 @@
 /* check_quote.c - `attest-verifier check-quote` (see check_quote.h). */
-#include <endian.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +13,7 @@
 
 #include "check_quote.h"
 #include "cli.h"
+#include "core/cursor.h"
 #include "core/err.h"
 #include "core/fileio.h"
 #include "core/json.h"
@@ -65,68 +66,91 @@ int vf_parse_pcr_list(const char *s, uint32_t *mask)
 	return ATTEST_OK;
 }
 
+/* tpm2-tools 5.4 writes the pcrs file as its in-memory structs: a
+ * TPML_PCR_SELECTION, a uint32 count, then count TPML_DIGEST, each at its
+ * full sizeof with the compiler's padding, little-endian (x86). Read field
+ * by field through the cursor, skipping exactly the padding and unused
+ * slots that sizeof says are there. */
+#define SEL_ENTRY_PAD (sizeof(TPMS_PCR_SELECTION) - 2 - 1 - TPM2_PCR_SELECT_MAX)
+#define SEL_HEAD_PAD (offsetof(TPML_PCR_SELECTION, pcrSelections) - 4)
+#define DIG_HEAD_PAD (offsetof(TPML_DIGEST, digests) - 4)
+#define DIG_ENTRY_PAD (sizeof(TPM2B_DIGEST) - 2 - sizeof(((TPM2B_DIGEST *)0)->buffer))
+
 int vf_parse_serialized_pcrs(const uint8_t *buf, size_t len, uint32_t *mask, uint8_t *values,
 			     size_t *values_len)
 {
-	TPML_PCR_SELECTION sel;
-	const TPMS_PCR_SELECTION *s;
-	uint32_t count, m = 0;
-	size_t off, n = 0, want;
+	struct attest_cur c, sel;
+	uint32_t count, nsel, m = 0;
+	uint16_t hash = 0;
+	uint8_t sizeof_select = 0;
+	const uint8_t *select = NULL;
+	size_t n = 0, want;
 
 	*mask = 0;
 	*values_len = 0;
-	if (len < sizeof(sel) + 4)
+	attest_cur_init(&c, buf, len);
+	if (!attest_cur_sub(&c, sizeof(TPML_PCR_SELECTION), &sel) || !attest_cur_u32le(&c, &count))
 		return attest_fail(ATTEST_E_PARSE, "pcrs file of %zu bytes is too short", len);
-	memcpy(&sel, buf, sizeof(sel));
-	memcpy(&count, buf + sizeof(sel), 4);
-	sel.count = le32toh(sel.count);
-	count = le32toh(count);
 	if (count == 0 || count > 24)
 		return attest_fail(ATTEST_E_PARSE, "pcrs file holds %u digest lists", count);
-	want = sizeof(sel) + 4 + (size_t)count * sizeof(TPML_DIGEST);
+	want = sizeof(TPML_PCR_SELECTION) + 4 + (size_t)count * sizeof(TPML_DIGEST);
 	if (len != want)
 		return attest_fail(ATTEST_E_PARSE,
 				   "pcrs file of %zu bytes; %u digest lists make %zu (tpm2-tools 5.4 "
 				   "serialized format)",
 				   len, count, want);
-	if (sel.count != 1)
+	if (!attest_cur_u32le(&sel, &nsel) || !attest_cur_skip(&sel, SEL_HEAD_PAD))
+		return attest_fail(ATTEST_E_PARSE, "pcrs file: selection truncated");
+	if (nsel != 1)
 		return attest_fail(ATTEST_E_QUOTE_SELECTION, "pcrs file selects %u banks, expected one",
-				   sel.count);
-	s = &sel.pcrSelections[0];
-	if (le16toh(s->hash) != TPM2_ALG_SHA256)
+				   nsel);
+	if (!attest_cur_u16le(&sel, &hash) || !attest_cur_u8(&sel, &sizeof_select) ||
+	    !attest_cur_take(&sel, TPM2_PCR_SELECT_MAX, &select) ||
+	    !attest_cur_skip(&sel, SEL_ENTRY_PAD))
+		return attest_fail(ATTEST_E_PARSE, "pcrs file: selection truncated");
+	/* the 15 unused selection slots are not read */
+	if (hash != TPM2_ALG_SHA256)
 		return attest_fail(ATTEST_E_QUOTE_SELECTION,
-				   "pcrs file selects bank 0x%04x; only SHA-256 is accepted",
-				   le16toh(s->hash));
-	if (s->sizeofSelect > 3)
-		return attest_fail(ATTEST_E_PARSE, "pcrs file selection of %u bytes", s->sizeofSelect);
-	for (unsigned b = 0; b < 8u * s->sizeofSelect; b++)
-		if (s->pcrSelect[b / 8] & (1u << (b % 8)))
+				   "pcrs file selects bank 0x%04x; only SHA-256 is accepted", hash);
+	if (sizeof_select > 3)
+		return attest_fail(ATTEST_E_PARSE, "pcrs file selection of %u bytes", sizeof_select);
+	for (unsigned b = 0; b < 8u * sizeof_select; b++)
+		if (select[b / 8] & (1u << (b % 8)))
 			m |= 1u << b;
 	if (m == 0)
 		return attest_fail(ATTEST_E_QUOTE_SELECTION, "pcrs file selects no PCR");
-	off = sizeof(sel) + 4;
-	for (uint32_t j = 0; j < count; j++, off += sizeof(TPML_DIGEST)) {
-		TPML_DIGEST d;
+	for (uint32_t j = 0; j < count; j++) {
+		struct attest_cur d;
+		uint32_t dcount;
 
-		memcpy(&d, buf + off, sizeof(d));
-		d.count = le32toh(d.count);
-		if (d.count == 0 || d.count > 8)
+		if (!attest_cur_sub(&c, sizeof(TPML_DIGEST), &d) || !attest_cur_u32le(&d, &dcount) ||
+		    !attest_cur_skip(&d, DIG_HEAD_PAD))
+			return attest_fail(ATTEST_E_PARSE, "pcrs file: digest list %u truncated", j);
+		if (dcount == 0 || dcount > 8)
 			return attest_fail(ATTEST_E_PARSE, "pcrs file: digest list %u has %u digests", j,
-					   d.count);
-		for (uint32_t k = 0; k < d.count; k++) {
-			if (le16toh(d.digests[k].size) != 32)
+					   dcount);
+		for (uint32_t k = 0; k < dcount; k++) {
+			const uint8_t *digest;
+			uint16_t size;
+
+			if (!attest_cur_u16le(&d, &size) ||
+			    !attest_cur_take(&d, sizeof(((TPM2B_DIGEST *)0)->buffer), &digest) ||
+			    !attest_cur_skip(&d, DIG_ENTRY_PAD))
+				return attest_fail(ATTEST_E_PARSE, "pcrs file: digest %u.%u truncated",
+						   j, k);
+			if (size != 32)
 				return attest_fail(ATTEST_E_PARSE,
 						   "pcrs file: digest %u.%u is %u bytes, not SHA-256", j,
-						   k, le16toh(d.digests[k].size));
+						   k, size);
 			if (n == popcount24(m))
 				return attest_fail(ATTEST_E_PARSE,
 						   "pcrs file holds more digests than the %u PCRs it selects",
 						   popcount24(m));
-			memcpy(values + n * 32, d.digests[k].buffer, 32);
+			memcpy(values + n * 32, digest, 32);
 			n++;
 		}
 	}
-	if (n != popcount24(m))
+	if (!attest_cur_end(&c) || n != popcount24(m))
 		return attest_fail(ATTEST_E_PARSE, "pcrs file holds %zu digests for %u selected PCRs", n,
 				   popcount24(m));
 	*mask = m;

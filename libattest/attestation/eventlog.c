@@ -6,59 +6,13 @@
 #include <openssl/evp.h>
 #include <tss2/tss2_tpm2_types.h>
 
+#include "core/cursor.h"
 #include "core/err.h"
 #include "attestation/eventlog.h"
 #include "tpm/tpmsw.h"
 
 static const uint8_t SPEC_ID[16] = "Spec ID Event03";   /* with its NUL */
 static const uint8_t STARTUP_LOCALITY[16] = "StartupLocality"; /* with its NUL */
-
-/* Bounded little-endian cursor: every read checks what is left first and
- * advances only on success. */
-struct cur {
-	const uint8_t *p;
-	size_t left;
-};
-
-static int take(struct cur *c, size_t n, const uint8_t **out)
-{
-	if (n > c->left)
-		return 0;
-	*out = c->p;
-	c->p += n;
-	c->left -= n;
-	return 1;
-}
-
-static int u8(struct cur *c, uint8_t *v)
-{
-	const uint8_t *b;
-
-	if (!take(c, 1, &b))
-		return 0;
-	*v = b[0];
-	return 1;
-}
-
-static int u16le(struct cur *c, uint16_t *v)
-{
-	const uint8_t *b;
-
-	if (!take(c, 2, &b))
-		return 0;
-	*v = (uint16_t)(b[0] | (unsigned)b[1] << 8);
-	return 1;
-}
-
-static int u32le(struct cur *c, uint32_t *v)
-{
-	const uint8_t *b;
-
-	if (!take(c, 4, &b))
-		return 0;
-	*v = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
-	return 1;
-}
 
 /* The TPM's hash algorithms, and SHA-1: event logs still carry its bank. */
 static const EVP_MD *writer_md(uint16_t alg)
@@ -67,15 +21,16 @@ static const EVP_MD *writer_md(uint16_t alg)
 }
 
 /* The TCG_PCR_EVENT header and its Spec ID event. */
-static int parse_header(struct cur *c, struct attest_eventlog *log)
+static int parse_header(struct attest_cur *c, struct attest_eventlog *log)
 {
 	uint32_t pcr, type, size, nalgs;
 	uint8_t minor, major, errata, uintn, vlen;
 	const uint8_t *digest, *sig, *vendor;
-	struct cur e;
+	struct attest_cur e;
 	int have_sha256 = 0;
 
-	if (!u32le(c, &pcr) || !u32le(c, &type) || !take(c, 20, &digest) || !u32le(c, &size))
+	if (!attest_cur_u32le(c, &pcr) || !attest_cur_u32le(c, &type) ||
+	    !attest_cur_take(c, 20, &digest) || !attest_cur_u32le(c, &size))
 		return attest_fail(ATTEST_E_PARSE, "event log: truncated header event");
 	if (pcr != 0 || type != ATTEST_EV_NO_ACTION)
 		return attest_fail(ATTEST_E_PARSE,
@@ -88,13 +43,13 @@ static int parse_header(struct cur *c, struct attest_eventlog *log)
 	if (size > ATTEST_EVENTLOG_DATA_MAX)
 		return attest_fail(ATTEST_E_TOO_LARGE, "event log: header event of %u bytes over cap %d",
 				   size, ATTEST_EVENTLOG_DATA_MAX);
-	if (!take(c, size, &e.p))
+	if (!attest_cur_sub(c, size, &e))
 		return attest_fail(ATTEST_E_PARSE, "event log: header event of %u bytes truncated", size);
-	e.left = size;
-	if (!take(&e, 16, &sig) || memcmp(sig, SPEC_ID, 16) != 0)
+	if (!attest_cur_take(&e, 16, &sig) || memcmp(sig, SPEC_ID, 16) != 0)
 		return attest_fail(ATTEST_E_PARSE, "event log: no \"Spec ID Event03\" signature");
-	if (!take(&e, 4, &digest) /* platformClass */ || !u8(&e, &minor) || !u8(&e, &major) ||
-	    !u8(&e, &errata) || !u8(&e, &uintn) || !u32le(&e, &nalgs))
+	if (!attest_cur_skip(&e, 4) /* platformClass */ || !attest_cur_u8(&e, &minor) ||
+	    !attest_cur_u8(&e, &major) || !attest_cur_u8(&e, &errata) ||
+	    !attest_cur_u8(&e, &uintn) || !attest_cur_u32le(&e, &nalgs))
 		return attest_fail(ATTEST_E_PARSE, "event log: truncated Spec ID event");
 	if (major != 2 || minor != 0)
 		return attest_fail(ATTEST_E_PARSE, "event log: spec version %u.%u, expected 2.0", major,
@@ -108,7 +63,7 @@ static int parse_header(struct cur *c, struct attest_eventlog *log)
 		uint16_t alg, dsz;
 		size_t want;
 
-		if (!u16le(&e, &alg) || !u16le(&e, &dsz))
+		if (!attest_cur_u16le(&e, &alg) || !attest_cur_u16le(&e, &dsz))
 			return attest_fail(ATTEST_E_PARSE, "event log: truncated algorithm table");
 		want = attest_tcg_digest_size(alg);
 		if (dsz == 0 || dsz > sizeof(TPMU_HA) || (want != 0 && dsz != want))
@@ -126,23 +81,23 @@ static int parse_header(struct cur *c, struct attest_eventlog *log)
 	log->nalgs = nalgs;
 	if (!have_sha256)
 		return attest_fail(ATTEST_E_PARSE, "event log: no SHA-256 digests");
-	if (!u8(&e, &vlen) || !take(&e, vlen, &vendor))
+	if (!attest_cur_u8(&e, &vlen) || !attest_cur_take(&e, vlen, &vendor))
 		return attest_fail(ATTEST_E_PARSE, "event log: truncated vendorInfo");
-	if (e.left != 0)
+	if (!attest_cur_end(&e))
 		return attest_fail(ATTEST_E_PARSE, "event log: %zu trailing bytes in the Spec ID event",
-				   e.left);
+				   attest_cur_left(&e));
 	return ATTEST_OK;
 }
 
 /* One TCG_PCR_EVENT2 at c (a cursor over the rest of the log). */
-static int read_event(const struct attest_eventlog *log, struct cur *c,
+static int read_event(const struct attest_eventlog *log, struct attest_cur *c,
 		      struct attest_eventlog_event *ev)
 {
 	uint32_t count, size;
 	uint32_t seen = 0;
 
 	ev->sha256 = NULL;
-	if (!u32le(c, &ev->pcr) || !u32le(c, &ev->type) || !u32le(c, &count))
+	if (!attest_cur_u32le(c, &ev->pcr) || !attest_cur_u32le(c, &ev->type) || !attest_cur_u32le(c, &count))
 		return attest_fail(ATTEST_E_PARSE, "event log: event %zu truncated", ev->index);
 	if (ev->pcr > 23)
 		return attest_fail(ATTEST_E_PARSE, "event log: event %zu extends PCR %u", ev->index,
@@ -156,7 +111,7 @@ static int read_event(const struct attest_eventlog *log, struct cur *c,
 		uint32_t k;
 		const uint8_t *d;
 
-		if (!u16le(c, &alg))
+		if (!attest_cur_u16le(c, &alg))
 			return attest_fail(ATTEST_E_PARSE, "event log: event %zu truncated", ev->index);
 		for (k = 0; k < log->nalgs && log->algs[k].alg != alg; k++)
 			;
@@ -169,17 +124,17 @@ static int read_event(const struct attest_eventlog *log, struct cur *c,
 					   "event log: event %zu has two digests of algorithm 0x%04x",
 					   ev->index, alg);
 		seen |= 1u << k;
-		if (!take(c, log->algs[k].size, &d))
+		if (!attest_cur_take(c, log->algs[k].size, &d))
 			return attest_fail(ATTEST_E_PARSE, "event log: event %zu truncated", ev->index);
 		if (alg == TPM2_ALG_SHA256)
 			ev->sha256 = d;
 	}
-	if (!u32le(c, &size))
+	if (!attest_cur_u32le(c, &size))
 		return attest_fail(ATTEST_E_PARSE, "event log: event %zu truncated", ev->index);
 	if (size > ATTEST_EVENTLOG_DATA_MAX)
 		return attest_fail(ATTEST_E_TOO_LARGE, "event log: event %zu has %u bytes of data, cap %d",
 				   ev->index, size, ATTEST_EVENTLOG_DATA_MAX);
-	if (!take(c, size, &ev->data))
+	if (!attest_cur_take(c, size, &ev->data))
 		return attest_fail(ATTEST_E_PARSE, "event log: event %zu data truncated", ev->index);
 	ev->data_len = size;
 	return ATTEST_OK;
@@ -195,7 +150,7 @@ int attest_eventlog_parse(const uint8_t *buf, size_t len, struct attest_eventlog
 {
 	struct attest_eventlog log;
 	struct attest_eventlog_event ev;
-	struct cur c;
+	struct attest_cur c;
 	int r, pcr0_extended = 0, have_locality = 0;
 
 	if (buf == NULL || out == NULL)
@@ -206,17 +161,16 @@ int attest_eventlog_parse(const uint8_t *buf, size_t len, struct attest_eventlog
 	memset(&log, 0, sizeof(log));
 	log.buf = buf;
 	log.len = len;
-	c.p = buf;
-	c.left = len;
+	attest_cur_init(&c, buf, len);
 	if ((r = parse_header(&c, &log)) != ATTEST_OK)
 		return r;
-	log.first = len - c.left;
-	while (c.left > 0) {
+	log.first = attest_cur_pos(&c);
+	while (!attest_cur_end(&c)) {
 		if (log.nevents == ATTEST_EVENTLOG_EVENTS_MAX)
 			return attest_fail(ATTEST_E_TOO_LARGE, "event log: over %d events",
 					   ATTEST_EVENTLOG_EVENTS_MAX);
 		ev.index = log.nevents;
-		ev.offset = len - c.left;
+		ev.offset = attest_cur_pos(&c);
 		if ((r = read_event(&log, &c, &ev)) != ATTEST_OK)
 			return r;
 		if (is_startup_locality(&ev)) {
@@ -244,14 +198,13 @@ int attest_eventlog_parse(const uint8_t *buf, size_t len, struct attest_eventlog
 int attest_eventlog_next(const struct attest_eventlog *log, size_t *cursor,
 			 struct attest_eventlog_event *ev)
 {
-	struct cur c;
+	struct attest_cur c;
 
 	if (*cursor == 0)
 		*cursor = log->first;
 	if (*cursor >= log->len)
 		return 0;
-	c.p = log->buf + *cursor;
-	c.left = log->len - *cursor;
+	attest_cur_init(&c, log->buf + *cursor, log->len - *cursor);
 	ev->offset = *cursor;
 	ev->index = 0; /* unknown here; callers count */
 	if (read_event(log, &c, ev) != ATTEST_OK) {
@@ -259,7 +212,7 @@ int attest_eventlog_next(const struct attest_eventlog *log, size_t *cursor,
 		*cursor = log->len;
 		return 0;
 	}
-	*cursor = log->len - c.left;
+	*cursor += attest_cur_pos(&c);
 	return 1;
 }
 

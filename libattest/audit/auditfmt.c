@@ -8,18 +8,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include <openssl/crypto.h>
 
 #include "audit/auditfmt.h"
+#include "core/cursor.h"
 #include "core/err.h"
 #include "core/fileio.h"
 #include "core/json.h"
-
-static uint32_t be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
 void attest_auditfmt_header(size_t len, const uint8_t leaf[32], uint8_t hdr[AUDIT_FRAME_HDR])
 {
@@ -30,100 +27,206 @@ void attest_auditfmt_header(size_t len, const uint8_t leaf[32], uint8_t hdr[AUDI
 	memcpy(hdr + 4, leaf, 4);
 }
 
-/* True if the rest of f (from its position) is only zero bytes: the shape
- * a file system leaves when it extended the file but the data never made
- * it to disk. */
-static int rest_is_zero(FILE *f)
+static int all_zero(const uint8_t *p, size_t n)
 {
-	uint8_t buf[4096];
-	size_t n;
-
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-		for (size_t i = 0; i < n; i++)
-			if (buf[i] != 0)
-				return 0;
-	return !ferror(f);
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != 0)
+			return 0;
+	return 1;
 }
+
+int attest_auditfmt_parse(struct attest_auditfmt_scan *s, const uint8_t *buf, size_t len,
+			  int final, int *stop)
+{
+	struct attest_cur c;
+	uint8_t leaf[32];
+	int r;
+
+	*stop = ATTEST_AUDITFMT_END;
+	if (buf == NULL && len > 0)
+		return attest_fail(ATTEST_E_INVALID_ARG, "audit frames: NULL buffer");
+	attest_cur_init(&c, buf, len);
+	for (;;) {
+		struct attest_cur f = c;
+		const uint8_t *check, *payload;
+		uint32_t plen;
+
+		if (attest_cur_end(&c)) {
+			*stop = final ? ATTEST_AUDITFMT_END : ATTEST_AUDITFMT_MORE;
+			return ATTEST_OK;
+		}
+		if (!attest_cur_u32be(&f, &plen) || !attest_cur_take(&f, 4, &check)) {
+			*stop = final ? ATTEST_AUDITFMT_TORN : ATTEST_AUDITFMT_MORE; /* header cut short */
+			return ATTEST_OK;
+		}
+		if (plen == 0 || plen > s->cap) {
+			/* A zero-filled tail is a torn append; anything else here
+			 * is not ours to cut. */
+			if (plen == 0 && all_zero(check, 4)) {
+				if (!final) {
+					*stop = ATTEST_AUDITFMT_ZERO;
+					return ATTEST_OK;
+				}
+				if (all_zero(attest_cur_ptr(&f), attest_cur_left(&f))) {
+					*stop = ATTEST_AUDITFMT_TORN;
+					return ATTEST_OK;
+				}
+			}
+			return attest_fail(ATTEST_E_STATE,
+					   "%s: frame %" PRIu64 " at byte %" PRIu64
+					   " has length %u (cap %zu): corrupted",
+					   s->name, s->index, s->off, (unsigned)plen, s->cap);
+		}
+		if (!attest_cur_take(&f, plen, &payload)) {
+			*stop = final ? ATTEST_AUDITFMT_TORN : ATTEST_AUDITFMT_MORE; /* payload cut short */
+			return ATTEST_OK;
+		}
+		if ((r = attest_merkle_leaf(payload, plen, leaf)) != ATTEST_OK)
+			return r;
+		if (CRYPTO_memcmp(leaf, check, 4) != 0) {
+			if (final && attest_cur_end(&f)) {
+				*stop = ATTEST_AUDITFMT_TORN; /* the last frame, half on disk */
+				return ATTEST_OK;
+			}
+			return attest_fail(ATTEST_E_STATE,
+					   "%s: frame %" PRIu64 " at byte %" PRIu64
+					   " fails its check and more data follows: corrupted",
+					   s->name, s->index, s->off);
+		}
+		if (s->fn != NULL && (r = s->fn(s->arg, s->index, payload, plen, leaf)) != ATTEST_OK)
+			return r;
+		c = f;
+		s->off += AUDIT_FRAME_HDR + plen;
+		s->index++;
+	}
+}
+
+int attest_auditfmt_read_mem(const uint8_t *buf, size_t len, size_t cap,
+			     attest_auditfmt_frame_fn fn, void *arg, uint64_t *good_end,
+			     uint64_t *torn)
+{
+	struct attest_auditfmt_scan s = { .cap = cap, .fn = fn, .arg = arg, .name = "audit frames" };
+	int stop, r;
+
+	*good_end = 0;
+	*torn = 0;
+	if ((r = attest_auditfmt_parse(&s, buf, len, 1, &stop)) != ATTEST_OK)
+		return r;
+	*good_end = s.off;
+	*torn = stop == ATTEST_AUDITFMT_TORN ? len - s.off : 0;
+	return ATTEST_OK;
+}
+
+/* Fill buf with up to n bytes of fd from off; the count read (short only
+ * at end of file), or -1 on a read error. */
+static ssize_t pread_full(int fd, uint8_t *buf, size_t n, uint64_t off)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t k = pread(fd, buf + got, n - got, (off_t)(off + got));
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -1;
+		if (k == 0)
+			break;
+		got += (size_t)k;
+	}
+	return (ssize_t)got;
+}
+
+/* 1 if fd holds only zero bytes from off to its end: the shape a file
+ * system leaves when it extended the file but the data never made it to
+ * disk; 0 if not; -1 on a read error. */
+static int rest_is_zero(int fd, uint64_t off, uint8_t *buf, size_t bufsz)
+{
+	for (;;) {
+		ssize_t n = pread_full(fd, buf, bufsz, off);
+
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			return 1;
+		if (!all_zero(buf, (size_t)n))
+			return 0;
+		off += (uint64_t)n;
+	}
+}
+
+/* Bytes read per window beyond one whole frame. */
+#define AUDIT_READ_WINDOW (64 * 1024)
 
 int attest_auditfmt_read(const char *path, size_t cap, attest_auditfmt_frame_fn fn, void *arg,
 			 uint64_t *good_end, uint64_t *torn)
 {
-	uint8_t hdr[AUDIT_FRAME_HDR], leaf[32];
+	struct attest_auditfmt_scan s = { .cap = cap, .fn = fn, .arg = arg, .name = path };
+	struct stat st;
 	uint8_t *buf = NULL;
-	uint64_t off = 0, index = 0, fsize;
-	FILE *f = NULL;
-	int fd, r = ATTEST_E_INTERNAL;
+	uint64_t fsize;
+	size_t win;
+	int fd, stop, r = ATTEST_E_INTERNAL;
 
 	*good_end = 0;
 	*torn = 0;
+	if (cap == 0 || cap > UINT32_MAX)
+		return attest_fail(ATTEST_E_INVALID_ARG, "audit frame cap %zu", cap);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
 		return attest_fail(errno == ENOENT ? ATTEST_E_NOT_FOUND : ATTEST_E_IO, "open %s: %s",
 				   path, strerror(errno));
-	if ((f = fdopen(fd, "rb")) == NULL) {
-		close(fd);
-		return attest_fail(ATTEST_E_IO, "fdopen %s: %s", path, strerror(errno));
-	}
-	if (fseeko(f, 0, SEEK_END) != 0 || (fsize = (uint64_t)ftello(f)) == (uint64_t)-1 ||
-	    fseeko(f, 0, SEEK_SET) != 0) {
-		r = attest_fail(ATTEST_E_IO, "size of %s: %s", path, strerror(errno));
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		r = attest_fail(ATTEST_E_IO, "%s: not a regular file", path);
 		goto out;
 	}
-	if ((buf = malloc(cap)) == NULL) {
+	fsize = (uint64_t)st.st_size;
+	/* A window always holds at least one whole frame, so each read
+	 * either consumes a frame or ends the scan. */
+	win = AUDIT_FRAME_HDR + cap + AUDIT_READ_WINDOW;
+	if ((buf = malloc(win)) == NULL) {
 		r = attest_fail(ATTEST_E_NOMEM, "audit read buffer");
 		goto out;
 	}
 	for (;;) {
-		size_t n = fread(hdr, 1, sizeof(hdr), f);
-		uint32_t len;
+		uint64_t base = s.off;
+		size_t want = fsize - base < win ? (size_t)(fsize - base) : win;
+		ssize_t n = pread_full(fd, buf, want, base);
 
-		if (n == 0 && feof(f))
-			break;
-		if (n < sizeof(hdr))
-			goto torn; /* header cut short */
-		len = be32(hdr);
-		if (len == 0 || len > cap) {
-			/* A zero-filled tail is a torn append; anything else here
-			 * is not ours to cut. */
-			if (len == 0 && be32(hdr + 4) == 0 && rest_is_zero(f))
-				goto torn;
-			r = attest_fail(ATTEST_E_STATE,
-					"%s: frame %" PRIu64 " at byte %" PRIu64
-					" has length %u (cap %zu): corrupted",
-					path, index, off, (unsigned)len, cap);
+		if (n < 0) {
+			r = attest_fail(ATTEST_E_IO, "read %s: %s", path, strerror(errno));
 			goto out;
 		}
-		if (fread(buf, 1, len, f) != len)
-			goto torn; /* payload cut short */
-		if ((r = attest_merkle_leaf(buf, len, leaf)) != ATTEST_OK)
+		if ((size_t)n < want)
+			fsize = base + (uint64_t)n; /* cut while we read: its end is here */
+		if ((r = attest_auditfmt_parse(&s, buf, (size_t)n, base + (uint64_t)n == fsize,
+					       &stop)) != ATTEST_OK)
 			goto out;
-		if (CRYPTO_memcmp(leaf, hdr + 4, 4) != 0) {
-			if (off + AUDIT_FRAME_HDR + len == fsize)
-				goto torn; /* the last frame, half on disk */
-			r = attest_fail(ATTEST_E_STATE,
-					"%s: frame %" PRIu64 " at byte %" PRIu64
-					" fails its check and more data follows: corrupted",
-					path, index, off);
-			goto out;
+		if (stop == ATTEST_AUDITFMT_MORE)
+			continue;
+		if (stop == ATTEST_AUDITFMT_ZERO) {
+			int z = rest_is_zero(fd, s.off, buf, win);
+
+			if (z < 0) {
+				r = attest_fail(ATTEST_E_IO, "read %s: %s", path, strerror(errno));
+				goto out;
+			}
+			if (z == 0) {
+				r = attest_fail(ATTEST_E_STATE,
+						"%s: frame %" PRIu64 " at byte %" PRIu64
+						" has length 0 (cap %zu): corrupted",
+						path, s.index, s.off, cap);
+				goto out;
+			}
+			stop = ATTEST_AUDITFMT_TORN;
 		}
-		if (fn != NULL && (r = fn(arg, index, buf, len, leaf)) != ATTEST_OK)
-			goto out;
-		off += AUDIT_FRAME_HDR + len;
-		index++;
+		break;
 	}
-	if (ferror(f)) {
-		r = attest_fail(ATTEST_E_IO, "read %s", path);
-		goto out;
-	}
-	*good_end = off;
-	r = ATTEST_OK;
-	goto out;
-torn:
-	*good_end = off;
-	*torn = fsize - off;
+	*good_end = s.off;
+	*torn = stop == ATTEST_AUDITFMT_TORN ? fsize - s.off : 0;
 	r = ATTEST_OK;
 out:
 	free(buf);
-	fclose(f);
+	close(fd);
 	return r;
 }
 

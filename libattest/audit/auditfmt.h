@@ -25,9 +25,39 @@ typedef int (*attest_auditfmt_frame_fn)(void *arg, uint64_t index, const uint8_t
  * frame (short header or payload at end of file, a bad check on the last
  * frame, or a zero-filled tail) ends the scan: *good_end is where the last
  * whole frame ends and *torn the bytes after it. A bad frame followed by
- * more data is ATTEST_E_STATE. */
+ * more data is ATTEST_E_STATE. The file is read in windows of one frame
+ * cap plus 64 KiB through attest_auditfmt_parse (no FILE *, bounded
+ * memory whatever the segment size), up to its size when opened. */
 int attest_auditfmt_read(const char *path, size_t cap, attest_auditfmt_frame_fn fn, void *arg,
 			 uint64_t *good_end, uint64_t *torn) ATTEST_MUST_CHECK;
+/* The same on a whole file image in memory: pure, no I/O (fuzz target
+ * `audit`). */
+int attest_auditfmt_read_mem(const uint8_t *buf, size_t len, size_t cap,
+			     attest_auditfmt_frame_fn fn, void *arg, uint64_t *good_end,
+			     uint64_t *torn) ATTEST_MUST_CHECK;
+
+/* The frame parser both read on: frames of buf[0..len), which begins at
+ * byte s->off of the file (s->off and s->index advance over each whole
+ * frame, which is handed to s->fn). final says whether buf ends where the
+ * file ends. *stop says why it stopped:
+ *   END   final, and every byte was whole frames;
+ *   TORN  final, and a torn tail begins at s->off;
+ *   MORE  not final, and buf ends inside the frame at s->off;
+ *   ZERO  not final, and the frame at s->off has an all-zero header: a torn
+ *         tail if the rest of the file is zero, corruption otherwise.
+ * A bad frame that is not a possible torn tail is ATTEST_E_STATE; an error
+ * of s->fn is returned as is. Every read is through the bounded cursor. */
+enum { ATTEST_AUDITFMT_END, ATTEST_AUDITFMT_TORN, ATTEST_AUDITFMT_MORE, ATTEST_AUDITFMT_ZERO };
+struct attest_auditfmt_scan {
+	size_t cap;                  /* payload cap */
+	attest_auditfmt_frame_fn fn; /* may be NULL */
+	void *arg;
+	const char *name; /* for messages */
+	uint64_t index;   /* frames so far */
+	uint64_t off;     /* bytes of whole frames so far */
+};
+int attest_auditfmt_parse(struct attest_auditfmt_scan *s, const uint8_t *buf, size_t len,
+			  int final, int *stop) ATTEST_MUST_CHECK;
 /* Frame header for payload whose leaf hash is leaf. */
 void attest_auditfmt_header(size_t len, const uint8_t leaf[32], uint8_t hdr[AUDIT_FRAME_HDR]);
 

@@ -7,16 +7,19 @@
 #include <unistd.h>
 #include <sys/socket.h>
 
+#include "core/cursor.h"
 #include "core/err.h"
 #include "core/json.h"
 #include "net/wire.h"
 
 int attest_wire_frame_len(const uint8_t hdr[ATTEST_WIRE_HDR], size_t *len)
 {
-	uint32_t n = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
+	struct attest_cur c;
+	uint32_t n;
 
 	*len = 0;
-	if (n == 0)
+	attest_cur_init(&c, hdr, ATTEST_WIRE_HDR);
+	if (!attest_cur_u32be(&c, &n) || n == 0)
 		return attest_fail(ATTEST_E_PARSE, "empty frame");
 	if (n > ATTEST_WIRE_MAX_FRAME)
 		return attest_fail(ATTEST_E_TOO_LARGE, "frame of %u bytes over cap %d", (unsigned)n,

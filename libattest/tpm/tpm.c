@@ -27,6 +27,12 @@ struct attest_tpm {
 	 * successful use with continueSession the TPM resets its policy, so
 	 * the next signature needs no StartAuthSession/FlushContext. */
 	ESYS_TR policy_sess;
+	/* A failure that was not a TPM response code (a malformed or
+	 * mismatched response, RC 0xFFFFFFFF, a TCTI error) or a failed flush:
+	 * ESYS may be stuck ("called in the wrong order") and objects may be
+	 * left in the TPM. The next operation starts with tpm_recover(). */
+	int broken;
+	char *tcti_conf; /* to reconnect after a TCTI error */
 };
 
 uint64_t attest_tpm_command_count(const struct attest_tpm *t) { return t->commands; }
@@ -98,6 +104,26 @@ static int tpm_should_retry(TSS2_RC rc, int *attempt)
 	return 1;
 }
 
+static int tpm_ready(struct attest_tpm *t);
+/* First statement of every operation: recover from an earlier failure. */
+#define TPM_READY(t_)                                                              \
+	do {                                                                       \
+		int ready_ = tpm_ready(t_);                                        \
+		if (ready_ != ATTEST_OK)                                           \
+			return ready_;                                             \
+	} while (0)
+
+/* Remember a failure that may have left ESYS or the connection unusable,
+ * or objects in the TPM that ESYS does not know: anything but a TPM's own
+ * response code (a malformed, truncated or mismatched answer, RC
+ * 0xFFFFFFFF, a TCTI error). The next operation starts with
+ * tpm_recover(). A TPM error code is a well-formed answer: ESYS is fine. */
+static void tpm_note(struct attest_tpm *t, TSS2_RC rc)
+{
+	if (rc != TSS2_RC_SUCCESS && (rc & TSS2_RC_LAYER_MASK) != TSS2_TPM_RC_LAYER)
+		t->broken = 1;
+}
+
 /* Run `call_` on context t_, storing its TSS2_RC in `rc_`, retrying while
  * the TPM asks; every attempt is counted. */
 #define TPM_CALL(t_, rc_, call_)                                                   \
@@ -107,6 +133,7 @@ static int tpm_should_retry(TSS2_RC rc, int *attempt)
 			(t_)->commands++;                                          \
 			(rc_) = (call_);                                           \
 		} while (tpm_should_retry((rc_), &attempt_));                      \
+		tpm_note((t_), (rc_));                                             \
 	} while (0)
 
 static int tpm_fail(TSS2_RC rc, const char *what)
@@ -127,6 +154,7 @@ int attest_tpm_da_state(struct attest_tpm *t, struct attest_tpm_da *out)
 	TSS2_RC rc;
 	int r = ATTEST_E_INTERNAL;
 
+	TPM_READY(t);
 	memset(out, 0, sizeof(*out));
 	TPM_CALL(t, rc, Esys_GetCapability(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
 					TPM2_CAP_TPM_PROPERTIES, TPM2_PT_PERMANENT, 1, &more,
@@ -170,10 +198,69 @@ out:
 static void flush(struct attest_tpm *t, ESYS_TR *h)
 {
 	if (*h != ESYS_TR_NONE) {
+		TSS2_RC rc;
+
 		t->commands++;
-		(void)Esys_FlushContext(t->esys, *h);
+		rc = Esys_FlushContext(t->esys, *h);
+		if (rc != TSS2_RC_SUCCESS) {
+			/* still loaded, or we cannot tell: swept by tpm_recover() */
+			tpm_note(t, rc);
+			t->broken = 1;
+		}
 		*h = ESYS_TR_NONE;
 	}
+}
+
+static int flush_all(struct attest_tpm *t, size_t *flushed);
+static int count_all(struct attest_tpm *t, size_t *n);
+
+/* After a failure tpm_note() or flush() marked: a fresh ESYS context (the
+ * old one may refuse every call as out of order), a new connection if the
+ * TCTI failed, then every transient object and session swept (their ESYS
+ * handles are gone with the old context; behind a resource manager only
+ * ours are visible). Called first by every operation, so one bad response
+ * costs one operation, not the daemon's TPM for good. */
+static int tpm_recover(struct attest_tpm *t)
+{
+	TSS2_RC rc;
+	size_t n;
+	int r;
+
+	if (t->esys != NULL)
+		Esys_Finalize(&t->esys);
+	t->srk = ESYS_TR_NONE;
+	t->policy_sess = ESYS_TR_NONE;
+	/* A malformed or mismatched response may leave the connection
+	 * mid-message: a new one too, whatever layer failed. */
+	if (t->tcti != NULL)
+		Tss2_TctiLdr_Finalize(&t->tcti);
+	if ((rc = Tss2_TctiLdr_Initialize(t->tcti_conf, &t->tcti)) != TSS2_RC_SUCCESS)
+		return attest_fail_tss(ATTEST_E_TPM, rc, "reconnecting to the TPM (\"%s\")",
+				       t->tcti_conf);
+	if ((rc = Esys_Initialize(&t->esys, t->tcti, NULL)) != TSS2_RC_SUCCESS)
+		return attest_fail_tss(ATTEST_E_TPM, rc, "Esys_Initialize after a TPM failure");
+	t->broken = 0;
+	if ((r = flush_all(t, &n)) != ATTEST_OK) {
+		t->broken = 1;
+		return attest_fail_wrap(r, "sweeping the TPM after a failure");
+	}
+	if (t->broken)
+		return attest_fail(ATTEST_E_TPM, "sweeping the TPM after a failure: a flush failed");
+	/* and check that it is clean: a sweep that believed a corrupted
+	 * handle list would leave objects behind for good */
+	if ((r = count_all(t, &n)) != ATTEST_OK || n != 0) {
+		t->broken = 1;
+		return r != ATTEST_OK ? attest_fail_wrap(r, "checking the TPM after a sweep")
+				      : attest_fail(ATTEST_E_TPM,
+						    "%zu transient objects or sessions survived a sweep",
+						    n);
+	}
+	return ATTEST_OK;
+}
+
+static int tpm_ready(struct attest_tpm *t)
+{
+	return t->broken ? tpm_recover(t) : ATTEST_OK;
 }
 
 int attest_tpm_open(const char *tcti_conf, struct attest_tpm **out)
@@ -189,6 +276,10 @@ int attest_tpm_open(const char *tcti_conf, struct attest_tpm **out)
 	t->policy_sess = ESYS_TR_NONE;
 	if (tcti_conf == NULL || tcti_conf[0] == '\0')
 		tcti_conf = ATTEST_TPM_DEFAULT_TCTI;
+	if ((t->tcti_conf = strdup(tcti_conf)) == NULL) {
+		r = attest_fail(ATTEST_E_NOMEM, "tpm open");
+		goto out;
+	}
 	rc = Tss2_TctiLdr_Initialize(tcti_conf, &t->tcti);
 	if (rc != TSS2_RC_SUCCESS) {
 		/* the commonest first-run failure: say where a TPM comes from */
@@ -217,7 +308,8 @@ out:
 
 void attest_tpm_release_cached(struct attest_tpm *t)
 {
-	flush(t, &t->policy_sess);
+	if (!t->broken)
+		flush(t, &t->policy_sess);
 }
 
 void attest_tpm_close(struct attest_tpm *t)
@@ -230,6 +322,7 @@ void attest_tpm_close(struct attest_tpm *t)
 		Esys_Finalize(&t->esys);
 	if (t->tcti != NULL)
 		Tss2_TctiLdr_Finalize(&t->tcti);
+	free(t->tcti_conf);
 	free(t);
 }
 
@@ -292,6 +385,7 @@ static int srk(struct attest_tpm *t, ESYS_TR *out)
 		t->commands++; /* ReadPublic */
 	rc = Esys_TR_FromTPMPublic(t->esys, ATTEST_SRK_HANDLE, ESYS_TR_NONE, ESYS_TR_NONE,
 					   ESYS_TR_NONE, &persist);
+		tpm_note(t, rc);
 		if (rc != TSS2_RC_SUCCESS)
 			return tpm_fail(rc, "Esys_TR_FromTPMPublic (SRK 0x81000001)");
 	} else {
@@ -351,6 +445,7 @@ int attest_tpm_ek_cert(struct attest_tpm *t, enum attest_ek_kind kind, uint8_t *
 	TSS2_RC rc;
 	int r = ATTEST_E_INTERNAL, present = 0;
 
+	TPM_READY(t);
 	*der = NULL;
 	*len = 0;
 	if (index == 0)
@@ -362,6 +457,7 @@ int attest_tpm_ek_cert(struct attest_tpm *t, enum attest_ek_kind kind, uint8_t *
 				   attest_ek_kind_name(kind), index);
 	t->commands++; /* ReadPublic */
 	rc = Esys_TR_FromTPMPublic(t->esys, index, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &nv);
+	tpm_note(t, rc);
 	if (rc != TSS2_RC_SUCCESS)
 		return tpm_fail(rc, "Esys_TR_FromTPMPublic (EK certificate NV index)");
 	TPM_CALL(t, rc, Esys_NV_ReadPublic(t->esys, nv, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
@@ -417,6 +513,7 @@ int attest_tpm_ek_public(struct attest_tpm *t, enum attest_ek_kind kind, TPM2B_P
 	ESYS_TR h;
 	int r;
 
+	TPM_READY(t);
 	if (attest_ek_nv_index(kind) == 0)
 		return attest_fail(ATTEST_E_INVALID_ARG, "unknown EK kind");
 	attest_template_ek(kind, &tmpl);
@@ -431,6 +528,7 @@ int attest_tpm_ek_detect(struct attest_tpm *t, enum attest_ek_kind *kind)
 						     ATTEST_EK_P384 };
 	int r, present;
 
+	TPM_READY(t);
 	*kind = ATTEST_EK_NONE;
 	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
 		if ((r = handle_exists(t, attest_ek_nv_index(order[i]), &present)) != ATTEST_OK)
@@ -447,8 +545,10 @@ int attest_tpm_ek_detect(struct attest_tpm *t, enum attest_ek_kind *kind)
 int attest_tpm_ak_public(struct attest_tpm *t, TPM2B_PUBLIC *pub)
 {
 	ESYS_TR h;
-	int r = load_ak(t, &h, pub);
+	int r;
 
+	TPM_READY(t);
+	r = load_ak(t, &h, pub);
 	flush(t, &h);
 	return r;
 }
@@ -470,6 +570,7 @@ int attest_tpm_create_signkey(struct attest_tpm *t, const TPM2B_DIGEST *policy,
 	TSS2_RC rc;
 	int r;
 
+	TPM_READY(t);
 	if ((r = srk(t, &parent)) != ATTEST_OK)
 		return r;
 	attest_template_signkey(policy, &tmpl);
@@ -509,6 +610,7 @@ int attest_tpm_certify_creation(struct attest_tpm *t, const struct attest_tpm_ke
 	TSS2_RC rc;
 	int r;
 
+	TPM_READY(t);
 	if (qual_len > sizeof(q.buffer))
 		return attest_fail(ATTEST_E_INVALID_ARG, "qualifyingData too long");
 	q.size = (uint16_t)qual_len;
@@ -567,6 +669,7 @@ int attest_tpm_activate_credential(struct attest_tpm *t, enum attest_ek_kind kin
 	TSS2_RC rc;
 	int r;
 
+	TPM_READY(t);
 	if (attest_ek_nv_index(kind) == 0)
 		return attest_fail(ATTEST_E_INVALID_ARG, "unknown EK kind");
 	attest_template_ek(kind, &tmpl);
@@ -610,6 +713,7 @@ int attest_tpm_sign(struct attest_tpm *t, const struct attest_tpm_key *key,
 	TSS2_RC rc;
 	int r;
 
+	TPM_READY(t);
 	memcpy(d.buffer, digest, 32);
 	if ((r = load_key(t, key, auth, &h)) != ATTEST_OK)
 		return r;
@@ -635,6 +739,7 @@ int attest_tpm_quote(struct attest_tpm *t, uint32_t pcr_mask, const uint8_t *qua
 	TSS2_RC rc;
 	int r;
 
+	TPM_READY(t);
 	if (qual_len > sizeof(q.buffer) || pcr_mask == 0 || (pcr_mask >> 24) != 0)
 		return attest_fail(ATTEST_E_INVALID_ARG, "quote: bad nonce or PCR mask");
 	q.size = (uint16_t)qual_len;
@@ -658,6 +763,7 @@ int attest_tpm_quote(struct attest_tpm *t, uint32_t pcr_mask, const uint8_t *qua
 int attest_tpm_pcr_read(struct attest_tpm *t, uint32_t pcr_mask, struct attest_pcrs *out)
 {
 	memset(out, 0, sizeof(*out));
+	TPM_READY(t);
 	/* PCR_Read returns at most 8 digests per call: read in rounds until
 	 * every requested PCR has its value. */
 	while (out->mask != pcr_mask) {
@@ -695,6 +801,7 @@ int attest_tpm_pcr_extend(struct attest_tpm *t, unsigned pcr, const uint8_t dige
 	TPML_DIGEST_VALUES v = { .count = 1 };
 	TSS2_RC rc;
 
+	TPM_READY(t);
 	if (pcr > 23)
 		return attest_fail(ATTEST_E_INVALID_ARG, "PCR %u out of range", pcr);
 	v.digests[0].hashAlg = TPM2_ALG_SHA256;
@@ -782,6 +889,7 @@ int attest_tpm_sign_policy(struct attest_tpm *t, const struct attest_tpm_key *ke
 	TSS2_RC rc = TSS2_RC_SUCCESS;
 	int r, attempt = 0;
 
+	TPM_READY(t);
 	if (pcr_mask == 0 || (pcr_mask >> 24) != 0)
 		return attest_fail(ATTEST_E_INVALID_ARG, "policy sign: bad PCR mask");
 	memcpy(d.buffer, digest, 32);
@@ -812,6 +920,7 @@ int attest_tpm_read_clock(struct attest_tpm *t, struct attest_tpm_clock *out)
 	TPMS_TIME_INFO *ti = NULL;
 	TSS2_RC rc;
 
+	TPM_READY(t);
 	memset(out, 0, sizeof(*out));
 	TPM_CALL(t, rc, Esys_ReadClock(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &ti));
 	if (rc != TSS2_RC_SUCCESS)
@@ -828,6 +937,7 @@ int attest_tpm_pcr_reset(struct attest_tpm *t, unsigned pcr)
 {
 	TSS2_RC rc;
 
+	TPM_READY(t);
 	if (pcr > 23)
 		return attest_fail(ATTEST_E_INVALID_ARG, "PCR %u out of range", pcr);
 	TPM_CALL(t, rc, Esys_PCR_Reset(t->esys, ESYS_TR_PCR0 + pcr, ESYS_TR_PASSWORD, ESYS_TR_NONE,
@@ -869,6 +979,7 @@ static int count_range(struct attest_tpm *t, uint32_t first, size_t *n)
 }
 
 /* Flush every handle of a capability range (first = range start). */
+static int flush_range(struct attest_tpm *t, uint32_t first, size_t *flushed);
 static int flush_range(struct attest_tpm *t, uint32_t first, size_t *flushed)
 {
 	TPMS_CAPABILITY_DATA *cap = NULL;
@@ -892,8 +1003,24 @@ static int flush_range(struct attest_tpm *t, uint32_t first, size_t *flushed)
 		t->commands++;
 		if (Tss2_Sys_FlushContext(sys, h) == TSS2_RC_SUCCESS)
 			(*flushed)++;
+		else
+			t->broken = 1; /* maybe still there: sweep again next time */
 	}
 	Esys_Free(cap);
+	return ATTEST_OK;
+}
+
+static int flush_all(struct attest_tpm *t, size_t *flushed)
+{
+	int r;
+
+	*flushed = 0;
+	if (!t->broken)
+		flush(t, &t->policy_sess);
+	if ((r = flush_range(t, (uint32_t)TPM2_HT_TRANSIENT << 24, flushed)) != ATTEST_OK ||
+	    (r = flush_range(t, (uint32_t)TPM2_HT_LOADED_SESSION << 24, flushed)) != ATTEST_OK ||
+	    (r = flush_range(t, (uint32_t)TPM2_HT_SAVED_SESSION << 24, flushed)) != ATTEST_OK)
+		return r;
 	return ATTEST_OK;
 }
 
@@ -902,11 +1029,23 @@ int attest_tpm_flush_all(struct attest_tpm *t, size_t *flushed)
 	int r;
 
 	*flushed = 0;
-	flush(t, &t->policy_sess);
-	if ((r = flush_range(t, (uint32_t)TPM2_HT_TRANSIENT << 24, flushed)) != ATTEST_OK ||
-	    (r = flush_range(t, (uint32_t)TPM2_HT_LOADED_SESSION << 24, flushed)) != ATTEST_OK ||
-	    (r = flush_range(t, (uint32_t)TPM2_HT_SAVED_SESSION << 24, flushed)) != ATTEST_OK)
+	if ((r = tpm_ready(t)) != ATTEST_OK)
 		return r;
+	return flush_all(t, flushed);
+}
+
+/* Transient objects plus loaded and saved sessions. */
+static int count_all(struct attest_tpm *t, size_t *n)
+{
+	size_t a = 0, b = 0, c = 0;
+	int r;
+
+	*n = 0;
+	if ((r = count_range(t, (uint32_t)TPM2_HT_TRANSIENT << 24, &a)) != ATTEST_OK ||
+	    (r = count_range(t, (uint32_t)TPM2_HT_LOADED_SESSION << 24, &b)) != ATTEST_OK ||
+	    (r = count_range(t, (uint32_t)TPM2_HT_SAVED_SESSION << 24, &c)) != ATTEST_OK)
+		return r;
+	*n = a + b + c;
 	return ATTEST_OK;
 }
 
@@ -915,6 +1054,7 @@ int attest_tpm_count_handles(struct attest_tpm *t, size_t *objects, size_t *sess
 	size_t loaded = 0, saved = 0;
 	int r;
 
+	TPM_READY(t);
 	/* tss2's TPM2_*_FIRST macros shift a signed int into the sign bit. */
 	if ((r = count_range(t, (uint32_t)TPM2_HT_TRANSIENT << 24, objects)) != ATTEST_OK ||
 	    (r = count_range(t, (uint32_t)TPM2_HT_LOADED_SESSION << 24, &loaded)) != ATTEST_OK ||
@@ -943,6 +1083,7 @@ static int nv_open(struct attest_tpm *t, uint32_t index, ESYS_TR *nv)
 		return attest_fail(ATTEST_E_NOT_FOUND, "no NV index 0x%08x", index);
 	t->commands++; /* NV_ReadPublic */
 	rc = Esys_TR_FromTPMPublic(t->esys, index, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, nv);
+	tpm_note(t, rc);
 	if (rc != TSS2_RC_SUCCESS)
 		return tpm_fail(rc, "Esys_TR_FromTPMPublic (NV counter)");
 	return ATTEST_OK;
@@ -989,6 +1130,7 @@ int attest_tpm_nv_counter_define(struct attest_tpm *t, uint32_t index, int *crea
 	TSS2_RC rc;
 	int r;
 
+	TPM_READY(t);
 	if (created != NULL)
 		*created = 0;
 	r = nv_open(t, index, &nv);
@@ -1019,6 +1161,7 @@ int attest_tpm_nv_counter_read(struct attest_tpm *t, uint32_t index, uint64_t *v
 	TSS2_RC rc;
 	int r, written = 0;
 
+	TPM_READY(t);
 	*value = 0;
 	if ((r = nv_open(t, index, &nv)) != ATTEST_OK)
 		return r;
@@ -1053,6 +1196,7 @@ int attest_tpm_nv_counter_increment(struct attest_tpm *t, uint32_t index, uint64
 	TSS2_RC rc;
 	int r;
 
+	TPM_READY(t);
 	if ((r = nv_open(t, index, &nv)) != ATTEST_OK)
 		return r;
 	if ((r = nv_check_public(t, nv, index, NULL)) != ATTEST_OK)
@@ -1082,6 +1226,7 @@ int attest_tpm_nv_certify(struct attest_tpm *t, uint32_t index, const uint8_t *q
 	TSS2_RC rc;
 	int r;
 
+	TPM_READY(t);
 	if (qual_len > sizeof(q.buffer))
 		return attest_fail(ATTEST_E_INVALID_ARG, "qualifyingData too long");
 	q.size = (uint16_t)qual_len;
@@ -1117,6 +1262,7 @@ int attest_tpm_nv_undefine(struct attest_tpm *t, uint32_t index)
 	TSS2_RC rc;
 	int r;
 
+	TPM_READY(t);
 	if ((r = nv_open(t, index, &nv)) != ATTEST_OK)
 		return r;
 	TPM_CALL(t, rc, Esys_NV_UndefineSpace(t->esys, ESYS_TR_RH_OWNER, nv, ESYS_TR_PASSWORD,

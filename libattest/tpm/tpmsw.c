@@ -18,6 +18,7 @@
 
 #include <tss2/tss2_mu.h>
 
+#include "core/cursor.h"
 #include "core/err.h"
 #include "tpm/tpmsw.h"
 
@@ -971,6 +972,7 @@ int attest_make_credential(const TPM2B_PUBLIC *ek, const TPM2B_NAME *ak_name,
 	uint16_t keybits;
 	uint32_t attrs;
 	TPMI_ALG_HASH akalg;
+	struct attest_cur nc;
 	TSS2_RC rc;
 	int r = ATTEST_E_INTERNAL;
 
@@ -997,8 +999,9 @@ int attest_make_credential(const TPM2B_PUBLIC *ek, const TPM2B_NAME *ak_name,
 		r = attest_fail(ATTEST_E_INVALID_ARG, "AK name of %zu bytes", aklen);
 		goto out;
 	}
-	akalg = (TPMI_ALG_HASH)((ak_name->name[0] << 8) | ak_name->name[1]);
-	if (attest_tpm_digest_size(akalg) == 0 || attest_tpm_digest_size(akalg) + 2 != aklen) {
+	attest_cur_init(&nc, ak_name->name, aklen);
+	if (!attest_cur_u16be(&nc, &akalg) || attest_tpm_digest_size(akalg) == 0 ||
+	    !attest_cur_skip(&nc, attest_tpm_digest_size(akalg)) || !attest_cur_end(&nc)) {
 		r = attest_fail(ATTEST_E_INVALID_ARG, "AK name malformed (alg 0x%04x, %zu bytes)",
 				(unsigned)akalg, aklen);
 		goto out;

@@ -11,6 +11,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
+#include "core/cursor.h"
 #include "core/err.h"
 #include "core/fileio.h"
 #include "x509/x509.h"
@@ -519,12 +520,15 @@ int attest_pkey_load(const char *path, EVP_PKEY **out)
 int attest_ek_cert_unwrap(uint8_t *buf, size_t *len)
 {
 	const unsigned char *p;
+	struct attest_cur c;
+	uint16_t magic;
 	long content;
 	int tag, cls, ret;
 	size_t off = 0;
 
 	/* TCG PC Client: an optional header 0x10 0x01 <2-byte length>. */
-	if (*len > 4 && buf[0] == 0x10 && buf[1] == 0x01)
+	attest_cur_init(&c, buf, *len);
+	if (*len > 4 && attest_cur_u16be(&c, &magic) && magic == 0x1001 && attest_cur_skip(&c, 2))
 		off = 4;
 	p = buf + off;
 	ret = ASN1_get_object(&p, &content, &tag, &cls, (long)(*len - off));

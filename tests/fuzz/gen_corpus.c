@@ -23,6 +23,11 @@
 #include "core/json.h"
 #include "tpm/templates.h"
 #include "attestation/eventlog.h"
+#include "attestation/refset.h"
+#include "attest/intent.h"
+#include "audit/audit.h"
+#include "audit/auditfmt.h"
+#include "audit/merkle.h"
 #include "tpm/tpmjson.h"
 #include "tpm/tpmsw.h"
 #include "x509/x509.h"
@@ -308,6 +313,173 @@ static void eventlog_seeds(void)
 	}
 }
 
+/* fuzz_audit: a segment written by attest_audit_append (segment_start and
+ * three records), a frame holding a checkpoint as attest_audit_ckpt_to_json
+ * prints it, the same torn, and Merkle proofs (3 bytes of tree size,
+ * index and old size, then the proof) as the tree gives them. */
+static void audit_seeds(void)
+{
+	static const char *const recs[] = {
+		"{\"time\":\"1700000000\",\"type\":\"issue\",\"agent\":\"a\"}",
+		"{\"time\":\"1700000001\",\"type\":\"refusal\",\"reason\":\"x\"}",
+		"{\"time\":\"1700000002\",\"type\":\"revoke\"}",
+	};
+	struct attest_audit *log = NULL;
+	struct attest_audit_ckpt c;
+	attest_merkle_hash leaves[13], proof[ATTEST_MERKLE_MAX_PROOF];
+	char dir[1024], path[1200], *json = NULL;
+	uint8_t *buf, hdr[AUDIT_FRAME_HDR], leaf[32], *fr;
+	size_t len, plen, jlen;
+	FILE *f;
+
+	fz_path(dir, sizeof(dir), fz_tmpdir(), "audit-seed");
+	must(attest_audit_open(dir, NULL, &log), "audit open");
+	for (size_t i = 0; i < 3; i++)
+		must(attest_audit_append(log, recs[i], strlen(recs[i]), NULL), "audit append");
+	must(attest_audit_sync(log), "audit sync");
+	attest_audit_close(log);
+	fz_path(path, sizeof(path), dir, "seg-0000000000000000.log");
+	if ((f = fopen(path, "rb")) == NULL || (buf = malloc(1 << 16)) == NULL)
+		fz_die(path);
+	len = fread(buf, 1, 1 << 16, f);
+	fclose(f);
+	seed("audit", "segment", buf, len);
+	seed("audit", "segment-torn", buf, len - 5);
+	free(buf);
+
+	memset(&c, 0, sizeof(c));
+	memset(c.log_id, 0x11, sizeof(c.log_id));
+	c.size = 3;
+	memset(c.root, 0x22, 32);
+	c.counter = 7;
+	c.time = 1700000003;
+	c.attest.size = (uint16_t)fz_quote((const uint8_t *)"n", 1, fz_pcrs, c.attest.attestationData,
+					   sizeof(c.attest.attestationData));
+	fz_sign(FZ_KEY_AK, c.attest.attestationData, c.attest.size, &c.sig);
+	must(attest_audit_ckpt_to_json(&c, &json, &jlen), "checkpoint json");
+	must(attest_merkle_leaf(json, jlen, leaf), "leaf");
+	attest_auditfmt_header(jlen, leaf, hdr);
+	if ((fr = malloc(sizeof(hdr) + jlen)) == NULL)
+		fz_die("malloc");
+	memcpy(fr, hdr, sizeof(hdr));
+	memcpy(fr + sizeof(hdr), json, jlen);
+	seed("audit", "checkpoint-frame", fr, sizeof(hdr) + jlen);
+	free(fr);
+	free(json);
+
+	for (uint8_t k = 0; k < 13; k++)
+		must(attest_merkle_leaf(&k, 1, leaves[k]), "leaf");
+	{
+		uint8_t p[3 + sizeof(proof)];
+
+		/* tree of 13 (n8 = 12), index 5, old size 8 (m8 = 7) */
+		p[0] = 12;
+		p[1] = 5;
+		p[2] = 7;
+		must(attest_merkle_inclusion_proof(leaves, 13, 5, proof, &plen), "inclusion");
+		memcpy(p + 3, proof, plen * 32);
+		seed("audit", "inclusion-13-5", p, 3 + plen * 32);
+		must(attest_merkle_consistency_proof(leaves, 13, 8, proof, &plen), "consistency");
+		memcpy(p + 3, proof, plen * 32);
+		seed("audit", "consistency-8-13", p, 3 + plen * 32);
+	}
+}
+
+/* fuzz_hostpush: the verifier's answers as docs/verifier-api.md gives
+ * them, and PCR lists. */
+static void hostpush_seeds(void)
+{
+	static const struct {
+		const char *name, *body;
+	} s[] = {
+		{ "answer-trusted", "{\"state\":\"trusted\",\"reason\":\"ATTEST_OK\",\"reboot\":false,"
+				    "\"refset\":\"fleet-2024\"}" },
+		{ "answer-untrusted", "{\"state\":\"untrusted\",\"reason\":\"ATTEST_E_QUOTE_DIGEST\","
+				      "\"reboot\":true}" },
+		{ "nonce", "{\"nonce\":\"q83vEjRWeJCrze8SNFZ4kA==\",\"expires\":\"1700000060\"}" },
+		{ "pcr-list", "0,2,4-7,23" },
+	};
+
+	for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++)
+		seed("hostpush", s[i].name, s[i].body, strlen(s[i].body));
+}
+
+/* fuzz_refset: sets signed by the fixture operator "fuzz-op" with
+ * attest_refset_sign, one expired at the target's clock, one by a kid the
+ * target does not know. */
+static void refset_seeds(void)
+{
+#define H0 "0000000000000000000000000000000000000000000000000000000000000000"
+#define HA "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+	static const struct {
+		const char *name, *kid, *payload;
+	} s[] = {
+		{ "set", "fuzz-op",
+		  "{\"version\":\"1\",\"name\":\"fw-1\",\"pcrs\":{\"0\":\"" H0 "\",\"7\":\"" HA "\"},"
+		  "\"eventlog\":{\"4\":[\"" HA "\"]},\"not_after\":\"1800000000\"}" },
+		{ "set-expired", "fuzz-op",
+		  "{\"version\":\"1\",\"name\":\"fw-0\",\"pcrs\":{\"0\":\"" H0 "\"},"
+		  "\"not_after\":\"2000\"}" },
+		{ "set-unknown-kid", "mallory",
+		  "{\"version\":\"1\",\"name\":\"fw-2\",\"pcrs\":{\"7\":\"" HA "\"}}" },
+	};
+	char *tok = NULL;
+
+	for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++) {
+		must(attest_refset_sign(fz_pkey(FZ_KEY_HOST), s[i].kid, s[i].payload,
+					strlen(s[i].payload), &tok),
+		     "refset sign");
+		seed("refset", s[i].name, tok, strlen(tok));
+		free(tok);
+		tok = NULL;
+	}
+#undef H0
+#undef HA
+}
+
+/* fuzz_intent: grants made by attest_intent_grant_make with the fixture
+ * issuer key for the target's audience (one valid at its clock, one
+ * expired), the first followed by a NUL and the fixture EK certificate (a
+ * leaf without intent). */
+static void intent_seeds(void)
+{
+	static const char *const scopes[] = { "ehr:read", "ehr:write" };
+	static const char *const res[] = { "ehr://patients/123/*" };
+	struct attest_intent_claims c = {
+		.sub = "user:alice", .aud = "spiffe://fleet.example/host/web-01/agent/fuzz",
+		.purpose = ATTEST_PURPOSE_TREATMENT, .purpose_text = "follow-up",
+		.scopes = scopes, .nscopes = 2, .resources = res, .nresources = 1,
+		.jti = "task-0001", .iat = 1700000000, .nbf = 1700000000, .exp = 1700003600,
+		.max_depth = 2,
+	};
+	char *tok = NULL, *buf;
+	uint8_t der[4096];
+	size_t n, dlen;
+	FILE *f;
+	char path[1200];
+
+	must(attest_intent_grant_make(fz_pkey(FZ_KEY_HOST), "idp.example", &c, &tok), "grant");
+	seed("intent", "grant", tok, strlen(tok));
+	n = strlen(tok);
+	snprintf(path, sizeof(path), "%s/enrol/ek-cert.der", outdir);
+	if ((f = fopen(path, "rb")) == NULL)
+		fz_die(path);
+	dlen = fread(der, 1, sizeof(der), f);
+	fclose(f);
+	if ((buf = malloc(n + 1 + dlen)) == NULL)
+		fz_die("malloc");
+	memcpy(buf, tok, n + 1);
+	memcpy(buf + n + 1, der, dlen);
+	seed("intent", "grant-and-cert", buf, n + 1 + dlen);
+	free(buf);
+	free(tok);
+	c.exp = 1700000050;
+	c.jti = "task-0002";
+	must(attest_intent_grant_make(fz_pkey(FZ_KEY_HOST), "idp.example", &c, &tok), "grant");
+	seed("intent", "grant-expired", tok, strlen(tok));
+	free(tok);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -319,5 +491,9 @@ int main(int argc, char **argv)
 	enrol_seeds();
 	json_seeds();
 	eventlog_seeds();
+	audit_seeds();
+	hostpush_seeds();
+	refset_seeds();
+	intent_seeds();
 	return 0;
 }
