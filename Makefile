@@ -51,6 +51,14 @@ CFLAGS  ?=
 CFLAGS  += -std=c11 -D_GNU_SOURCE -DATTEST_VERSION='"$(VERSION)"' -DATTEST_SYSCONFDIR='"$(SYSCONFDIR)"' $(WARN) $(HARDEN) $(OPT) -Iinclude -Ilibattest -Icli $(PKG_CFLAGS)
 LDFLAGS += -pie $(NOEXEC) $(if $(SAN),-fsanitize=address$(comma)undefined)
 comma := ,
+# every object depends on the flags it was compiled with: $(BUILD)/flags is
+# rewritten when they change (a new hardening flag, SAN), so no object built
+# with the old ones survives into a link
+FLAGS_NOW := $(CC) $(CFLAGS) $(LDFLAGS)
+ifneq ($(file <$(BUILD)/flags),$(FLAGS_NOW))
+$(shell mkdir -p $(BUILD))
+$(file >$(BUILD)/flags,$(FLAGS_NOW))
+endif
 
 LIB_SRC := $(sort $(wildcard libattest/*/*.c))
 # libattest's folders, lowest first: a file may include or call only its own
@@ -125,11 +133,11 @@ all: $(LIB_A) $(LIB_SO) $(LIBV_A) $(LIBV_SO) $(PC_FILES) $(BINS) $(TEST_BINS) $(
 deps:
 	@sh scripts/deps.sh $(DEB_PKGS)
 
-$(BUILD)/obj/%.o: %.c
+$(BUILD)/obj/%.o: %.c $(BUILD)/flags
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
-$(BUILD)/obj/libattest/%.o: libattest/%.c
+$(BUILD)/obj/libattest/%.o: libattest/%.c $(BUILD)/flags
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fPIC -DATTEST_BUILDING_LIB -fvisibility=hidden -MMD -MP -c $< -o $@
 
@@ -208,7 +216,7 @@ $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(LIB_A)
 # test agents: small programs the tests launch and measure
 AGENT_SRC  := $(sort $(wildcard tests/agents/*.c))
 AGENT_BINS := $(AGENT_SRC:tests/agents/%.c=$(BUILD)/agents/%)
-$(BUILD)/agents/%: tests/agents/%.c
+$(BUILD)/agents/%: tests/agents/%.c $(BUILD)/flags
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $<
 
@@ -235,7 +243,7 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(TESTUTIL_A) $(VERIFIER_A) $(LIB_A)
 # Tss2_TctiLdr from its path or as "attestfault" with $(BUILD)/tcti on
 # the library path; test_tctifault uses it
 FAULT_TCTI := $(BUILD)/tcti/libtss2-tcti-attestfault.so.0
-$(BUILD)/obj/tests/tcti/%.o: tests/tcti/%.c
+$(BUILD)/obj/tests/tcti/%.o: tests/tcti/%.c $(BUILD)/flags
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fPIC -fvisibility=hidden -MMD -MP -c $< -o $@
 $(FAULT_TCTI): $(BUILD)/obj/tests/tcti/attestfault.o $(BUILD)/obj/libattest/core/cursor.o
@@ -253,7 +261,7 @@ $(BUILD)/tests/evil_front: $(BUILD)/obj/tests/privsep/evil_front.o $(BUILD)/obj/
 		$(BUILD)/obj/attestd/mintwire.o $(BUILD)/obj/attestd/request.o $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_LIBS)
-$(BUILD)/obj-hooks/attestd/front.o: attestd/front.c
+$(BUILD)/obj-hooks/attestd/front.o: attestd/front.c $(BUILD)/flags
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -DATTESTD_TEST_HOOKS -MMD -MP -c $< -o $@
 $(BUILD)/tests/attestd-hooks: $(filter-out $(BUILD)/obj/attestd/front.o,$(ATTESTD_SRC:%.c=$(BUILD)/obj/%.o)) \

@@ -47,7 +47,7 @@ FUZZ_COMMON  := $(REPLAY_OBJ)/standalone.o $(REPLAY_OBJ)/fuzz_fixture.o
 
 # ---- replay with the normal compiler and flags
 
-$(REPLAY_OBJ)/%.o: $(FUZZ_SRC)/%.c
+$(REPLAY_OBJ)/%.o: $(FUZZ_SRC)/%.c $(BUILD)/flags
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
