@@ -27,7 +27,8 @@ PKGS     := $(LIB_PKGS) $(SRV_PKGS) cunit
 DEB_PKGS := build-essential pkg-config libtss2-dev libssl-dev libcjson-dev \
 	libcunit1-dev libevent-dev libcurl4-openssl-dev libsqlite3-dev libseccomp-dev \
 	swtpm swtpm-tools tpm2-tools openssl curl xxd iproute2 procps python3 cppcheck \
-	nginx-light
+	nginx-light libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev \
+	python3-grpcio python3-grpc-tools protobuf-compiler python3-protobuf
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
 	-Wmissing-prototypes -Wvla
@@ -86,7 +87,28 @@ ATTESTD_SRC   := attestd/attestd.c attestd/server.c attestd/daemon.c attestd/req
 	attestd/register.c attestd/caller.c attestd/signers.c attestd/issue.c attestd/registry.c \
 	attestd/log.c attestd/push.c attestd/auditlog.c attestd/closer.c \
 	attestd/nodump.c attestd/clock.c attestd/host.c attestd/dispatch.c attestd/mint.c attestd/mintwire.c attestd/monproto.c attestd/monitor.c attestd/front.c \
+	attestd/workload.c attestd/workload_api.c attestd/workload_mon.c \
 	cli/cliconf.c cli/sdnotify.c cli/journal.c
+# the SPIFFE Workload API (docs/spiffe.md): HTTP/2 by libnghttp2, messages by
+# protobuf-c code that protoc-c generates from attestd/workload.proto (and
+# google/protobuf/struct.proto, which it imports) at build time
+WL_PKGS    := libnghttp2 libprotobuf-c
+WL_LIBS     = $(shell pkg-config --libs $(WL_PKGS) 2>/dev/null)
+PROTO_INC  ?= /usr/include
+WL_GEN_DIR := $(BUILD)/gen
+WL_GEN_OBJ := $(WL_GEN_DIR)/workload.pb-c.o $(WL_GEN_DIR)/google/protobuf/struct.pb-c.o
+WL_USERS   := $(BUILD)/obj/attestd/workload.o $(BUILD)/obj/attestd/workload_api.o \
+	$(BUILD)/obj/examples/spiffe_client.o
+$(WL_GEN_DIR)/stamp: attestd/workload.proto
+	@mkdir -p $(WL_GEN_DIR)
+	protoc-c --c_out=$(WL_GEN_DIR) -Iattestd -I$(PROTO_INC) attestd/workload.proto \
+	  google/protobuf/struct.proto
+	@touch $@
+$(WL_GEN_DIR)/%.pb-c.c: $(WL_GEN_DIR)/stamp ;
+$(WL_GEN_DIR)/%.pb-c.o: $(WL_GEN_DIR)/%.pb-c.c $(BUILD)/flags
+	$(CC) $(CFLAGS) $(shell pkg-config --cflags libprotobuf-c 2>/dev/null) -I$(WL_GEN_DIR) -c $< -o $@
+$(WL_USERS): CFLAGS += -I$(WL_GEN_DIR) $(shell pkg-config --cflags $(WL_PKGS) 2>/dev/null)
+$(WL_USERS): | $(WL_GEN_DIR)/stamp
 EVENT_LIBS     = $(shell pkg-config --libs libevent_core 2>/dev/null)
 SECCOMP_LIBS   = $(shell pkg-config --libs libseccomp 2>/dev/null)
 ATTESTCTL_SRC := attestd/attestctl.c attestd/attestctl_agent.c attestd/attestctl_host.c \
@@ -203,8 +225,8 @@ $(BUILD)/attestctl: $(ATTESTCTL_SRC:%.c=$(BUILD)/obj/%.o) $(LIB_A)
 $(BUILD)/attest-provision: $(PROVISION_SRC:%.c=$(BUILD)/obj/%.o) $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_LIBS)
 
-$(BUILD)/attestd: $(ATTESTD_SRC:%.c=$(BUILD)/obj/%.o) $(LIB_A)
-	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(LIB_LIBS) $(EVENT_LIBS) $(SECCOMP_LIBS)
+$(BUILD)/attestd: $(ATTESTD_SRC:%.c=$(BUILD)/obj/%.o) $(WL_GEN_OBJ) $(LIB_A)
+	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(LIB_LIBS) $(EVENT_LIBS) $(SECCOMP_LIBS) $(WL_LIBS)
 
 $(BUILD)/attest-verifier: $(BUILD)/obj/$(VERIFIER_MAIN:.c=.o) $(VERIFIER_OBJ) $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_LIBS) $(SRV_LIBS)
@@ -212,6 +234,11 @@ $(BUILD)/attest-verifier: $(BUILD)/obj/$(VERIFIER_MAIN:.c=.o) $(VERIFIER_OBJ) $(
 $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_LIBS) $(SRV_LIBS)
+
+# the SPIFFE Workload API client: the generated messages, nghttp2, OpenSSL
+$(BUILD)/examples/spiffe_client: $(BUILD)/obj/examples/spiffe_client.o $(WL_GEN_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(WL_LIBS) $(shell pkg-config --libs libcrypto 2>/dev/null)
 
 # test agents: small programs the tests launch and measure
 AGENT_SRC  := $(sort $(wildcard tests/agents/*.c))
@@ -265,9 +292,9 @@ $(BUILD)/obj-hooks/attestd/front.o: attestd/front.c $(BUILD)/flags
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -DATTESTD_TEST_HOOKS -MMD -MP -c $< -o $@
 $(BUILD)/tests/attestd-hooks: $(filter-out $(BUILD)/obj/attestd/front.o,$(ATTESTD_SRC:%.c=$(BUILD)/obj/%.o)) \
-		$(BUILD)/obj-hooks/attestd/front.o $(LIB_A)
+		$(BUILD)/obj-hooks/attestd/front.o $(WL_GEN_OBJ) $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(LIB_LIBS) $(EVENT_LIBS) $(SECCOMP_LIBS)
+	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(LIB_LIBS) $(EVENT_LIBS) $(SECCOMP_LIBS) $(WL_LIBS)
 
 test-bins: $(LIB_A) $(LIB_SO) $(LIBV_A) $(LIBV_SO) $(PC_FILES) $(BINS) $(TEST_BINS) $(AGENT_BINS) $(EXAMPLE_BINS) $(PRIVSEP_BINS) $(FAULT_TCTI) \
 	$(MAN_PAGES)

@@ -56,6 +56,13 @@ static void usage(FILE *f)
 		"                       with 'attestctl host enroll'\n"
 		"  --socket PATH        agent socket (/run/attestd/attestd.sock), mode 0660\n"
 		"  --admin-socket PATH  admin socket for root (/run/attestd/admin.sock), 0600\n"
+		"  --workload-socket PATH\n"
+		"                       the SPIFFE Workload API (docs/spiffe.md), mode 0660\n"
+		"                       and --group like the agent socket; default\n"
+		"                       workload.sock beside --socket\n"
+		"                       (/run/attestd/workload.sock); none: off. Clients\n"
+		"                       find it as SPIFFE_ENDPOINT_SOCKET=unix://PATH.\n"
+		"                       Served by the front (not with --no-privsep)\n"
 		"  --group NAME         group that may use the agent socket (default: root's;\n"
 		"                       installed: attestd-agents, from attestd.conf)\n"
 		"  --tcti CONF          TPM (default $ATTEST_TCTI, else device:/dev/tpmrm0)\n"
@@ -188,7 +195,7 @@ int main(int argc, char **argv)
  * the command line, which overrides it. */
 struct opts {
 	const char *state, *sock, *admin, *group, *tcti, *verifier, *verifier_ca, *quote_pcrs,
-		*eventlog, *audit_dir, *front_user, *front_exe, *config;
+		*eventlog, *audit_dir, *front_user, *front_exe, *config, *workload;
 	long max_clients, timeout_ms, max_ttl, push_interval, audit_ckpt, max_unanchored;
 	int privsep, print_config;
 };
@@ -211,6 +218,7 @@ static const struct option long_opts[] = {
 	{ "audit-checkpoint", required_argument, NULL, 'K' },
 	{ "audit-max-unanchored", required_argument, NULL, 'U' },
 	{ "front-user", required_argument, NULL, 'W' },
+	{ "workload-socket", required_argument, NULL, 'w' },
 	/* the keys of attestd.conf end here */
 	{ "no-privsep", no_argument, NULL, 'N' },
 	{ "front-exec", required_argument, NULL, 'X' },
@@ -222,7 +230,7 @@ static const struct option long_opts[] = {
 };
 /* the keys of attestd.conf: the options with a value before --no-privsep
  * (not --front-exec, a test hook, nor --config) */
-#define NCONF_KEYS 17
+#define NCONF_KEYS 18
 
 static void opts_default(struct opts *o)
 {
@@ -269,6 +277,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 				return 2;
 			break;
 		case 'W': o->front_user = optarg; break;
+		case 'w': o->workload = optarg; break;
 		case 'N': o->privsep = 0; break;
 		case 'X': o->front_exe = optarg; break;
 		case 'c': o->config = optarg; break;
@@ -369,6 +378,7 @@ static void print_config(const struct opts *o, const struct attest_conf *conf)
 		cliconf_print(stdout, "audit-checkpoint", NULL, "60");
 	NUM("audit-max-unanchored", o->max_unanchored);
 	cliconf_print(stdout, "front-user", o->front_user, NULL);
+	cliconf_print(stdout, "workload-socket", o->workload, "workload.sock beside socket");
 	if (!o->privsep)
 		printf("# no-privsep: given on the command line (not a file setting)\n");
 #undef NUM
@@ -390,7 +400,8 @@ static int attestd_main(int argc, char **argv)
 	struct event_base *base = NULL;
 	struct event *sigint = NULL, *sigterm = NULL, *wd = NULL;
 	const char *front_user, *front_exe;
-	int privsep, agent_fd = -1;
+	int privsep, agent_fd = -1, workload_fd = -1;
+	char workload[600] = "";
 	struct attestd_monitor *mon = NULL;
 	char front_clients[24], front_timeout[24];
 	char *front_argv[] = { "attestd", "--front", "--front-user", NULL, "--max-clients",
@@ -498,6 +509,30 @@ static int attestd_main(int argc, char **argv)
 			goto out;
 		}
 	}
+	/* the SPIFFE Workload API's socket: bound here, served by the front */
+	if (o.workload == NULL || strcmp(o.workload, "none") != 0) {
+		const char *slash = strrchr(sock, '/');
+		int no_rights;
+
+		if (o.workload != NULL)
+			snprintf(workload, sizeof(workload), "%s", o.workload);
+		else
+			snprintf(workload, sizeof(workload), "%.*sworkload.sock",
+				 slash != NULL ? (int)(slash - sock + 1) : 0, sock);
+		if (!privsep) {
+			if (o.workload != NULL) {
+				attestd_log_err("--workload-socket needs the front: not with "
+						"--no-privsep");
+				goto out;
+			}
+			workload[0] = '\0';
+		} else if (attestd_listen_unix(workload, 0660, &workload_fd, &no_rights) !=
+			   ATTEST_OK) {
+			attestd_log_err("%s", attest_errdetail());
+			workload[0] = '\0';
+			goto out;
+		}
+	}
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.agent_socket = privsep ? NULL : sock;
 	cfg.agent_fd = -1;
@@ -519,13 +554,15 @@ static int attestd_main(int argc, char **argv)
 					"attestd-agents; else addgroup --system %s)", group, group);
 			goto out;
 		}
-		if (chown(sock, (uid_t)-1, g->gr_gid) != 0) {
+		if (chown(sock, (uid_t)-1, g->gr_gid) != 0 ||
+		    (workload_fd >= 0 && chown(workload, (uid_t)-1, g->gr_gid) != 0)) {
 			attestd_log_err("cannot give %s to group %s: %s", sock, group, strerror(errno));
 			goto out;
 		}
 	}
 	if (privsep) {
-		struct attestd_monitor_config mcfg = { sock, agent_fd, front_argv, front_exe };
+		struct attestd_monitor_config mcfg = { sock, agent_fd, front_argv, front_exe,
+						       workload, workload_fd };
 
 		front_argv[3] = (char *)front_user;
 		snprintf(front_clients, sizeof(front_clients), "%ld", max_clients);
@@ -555,8 +592,9 @@ static int attestd_main(int argc, char **argv)
 		goto out;
 	}
 	attestd_log("ready: host %s in %s, %zu agents, agent socket %s%s, admin socket %s, audit "
-		    "log %s", d.host.name, d.host.trust_domain, d.reg.n, sock,
-		    privsep ? " (served by the unprivileged front)" : "", admin, d.log.dir);
+		    "log %s, workload socket %s", d.host.name, d.host.trust_domain, d.reg.n, sock,
+		    privsep ? " (served by the unprivileged front)" : "", admin, d.log.dir,
+		    workload_fd >= 0 ? workload : "none");
 	/* systemd (Type=notify): ready now; the watchdog pings come from the
 	 * loop every TPM command runs on, so a wedged loop is restarted */
 	if (sdn_watchdog_start(base, &wd) != 0) {
@@ -578,6 +616,10 @@ out:
 	if (agent_fd >= 0) {
 		close(agent_fd);
 		unlink(sock);
+	}
+	if (workload_fd >= 0) {
+		close(workload_fd);
+		unlink(workload);
 	}
 	if (wd != NULL)
 		event_free(wd);

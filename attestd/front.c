@@ -34,9 +34,11 @@
 #include "monproto.h"
 #include "nodump.h"
 #include "server.h"
+#include "workload.h"
 
 #define CHAN_FD 3
 #define AGENT_FD 4
+#define WORKLOAD_FD 5 /* the SPIFFE Workload API's socket, when configured */
 #define RPC_TIMEOUT_MS 120000
 
 struct front {
@@ -46,6 +48,8 @@ struct front {
 	struct attest_intent_trust *trust;
 	struct issue_backend backend;
 	int recorded; /* the monitor recorded this request's refusal itself */
+	uint8_t *root_der; /* the fleet root: the Workload API's X.509 bundle */
+	size_t root_len;
 };
 
 /* ---------- the channel ---------- */
@@ -169,6 +173,10 @@ static int load_trust(struct front *f)
 		return r;
 	if (!mon_get_bytes(&c, MON_MSG_MAX, &der, &n))
 		return attest_fail(ATTEST_E_INTERNAL, "trust message malformed");
+	if (n > 0 && n <= WL_BUNDLE_MAX && (f->root_der = malloc(n)) != NULL) {
+		memcpy(f->root_der, der, n);
+		f->root_len = n;
+	}
 	if (n > 0 && ((root = d2i_X509(NULL, &der, (long)n)) == NULL ||
 		      (r = attest_intent_trust_set_root(f->trust, root)) != ATTEST_OK)) {
 		X509_free(root);
@@ -205,6 +213,62 @@ static int load_trust(struct front *f)
 	if (more != 0xffffffffu || !mon_get_end(&c))
 		return attest_fail(ATTEST_E_INTERNAL, "trust message malformed");
 	return ATTEST_OK;
+}
+
+/* ---------- the SPIFFE Workload API (workload.h) ---------- */
+
+static int rpc_workload_issue(void *ctx, int fd, const uint8_t *spki, size_t spki_len,
+			      struct mint_result *res)
+{
+	struct front *f = ctx;
+	struct mon_out req;
+	struct attest_cur c;
+	int r;
+
+	mon_out_init(&req, MON_WORKLOAD_ISSUE);
+	mon_put_bytes(&req, spki, spki_len);
+	r = rpc(f, &req, fd, &c);
+	mon_out_free(&req);
+	if (r != ATTEST_OK)
+		return r; /* the monitor recorded the refusal */
+	return mint_result_get(&c, res);
+}
+
+/* Serve the workload socket (descriptor 5) when the monitor gave one. */
+static int workload_serve(struct front *f, long max_clients, long timeout_ms,
+			  struct workload_server **out)
+{
+	struct workload_config wc;
+	struct mon_out req;
+	struct attest_cur c;
+	char td[WL_TD_MAX + 1];
+	int acc = 0, r;
+	socklen_t al = sizeof(acc);
+	struct stat st;
+
+	*out = NULL;
+	if (fstat(WORKLOAD_FD, &st) != 0 || !S_ISSOCK(st.st_mode) ||
+	    getsockopt(WORKLOAD_FD, SOL_SOCKET, SO_ACCEPTCONN, &acc, &al) != 0 || !acc)
+		return ATTEST_OK; /* none */
+	(void)fcntl(WORKLOAD_FD, F_SETFD, FD_CLOEXEC);
+	mon_out_init(&req, MON_WORKLOAD_INFO);
+	r = rpc(f, &req, -1, &c);
+	mon_out_free(&req);
+	if (r != ATTEST_OK)
+		return r;
+	if (!mon_get_str(&c, td, sizeof(td)) || !mon_get_end(&c) || td[0] == '\0')
+		return attest_fail(ATTEST_E_INTERNAL, "workload info malformed");
+	if (f->root_der == NULL)
+		return attest_fail(ATTEST_E_STATE, "no fleet root: no X.509 bundle to serve");
+	memset(&wc, 0, sizeof(wc));
+	wc.listen_fd = WORKLOAD_FD;
+	wc.max_clients = (int)max_clients;
+	wc.request_timeout_ms = (int)timeout_ms;
+	wc.backend = (struct workload_backend){ rpc_workload_issue, f };
+	wc.trust_domain = td;
+	wc.bundle = f->root_der;
+	wc.bundle_len = f->root_len;
+	return workload_start(f->base, &wc, out);
 }
 
 static void on_chan(evutil_socket_t fd, short what, void *arg)
@@ -365,6 +429,7 @@ int attestd_front_main(int argc, char **argv)
 	long max_clients = 64, timeout_ms = 5000;
 	struct front f;
 	struct attestd_server *srv = NULL;
+	struct workload_server *wl = NULL;
 	struct attestd_server_config cfg;
 	struct event *chan_ev = NULL, *sigterm = NULL, *sigint = NULL;
 	struct stat st;
@@ -425,6 +490,10 @@ int attestd_front_main(int argc, char **argv)
 	cfg.handler_ctx = &f;
 	if (attestd_server_start(f.base, &cfg, &srv) != ATTEST_OK)
 		goto out;
+	if (workload_serve(&f, max_clients, timeout_ms, &wl) != ATTEST_OK) {
+		attestd_log("cannot serve the workload socket: %s", attest_errdetail());
+		goto out;
+	}
 	chan_ev = event_new(f.base, f.chan, EV_READ | EV_PERSIST, on_chan, &f);
 	sigterm = evsignal_new(f.base, SIGTERM, on_signal, f.base);
 	sigint = evsignal_new(f.base, SIGINT, on_signal, f.base);
@@ -433,8 +502,8 @@ int attestd_front_main(int argc, char **argv)
 		goto out;
 	if (confine() != 0)
 		goto out;
-	attestd_log("serving the agent socket as uid %u, no capabilities, seccomp filter on",
-		    (unsigned)geteuid());
+	attestd_log("serving the agent socket%s as uid %u, no capabilities, seccomp filter on",
+		    wl != NULL ? " and the workload socket" : "", (unsigned)geteuid());
 	event_base_dispatch(f.base);
 	status = 0;
 out:
@@ -444,10 +513,12 @@ out:
 		event_free(sigterm);
 	if (sigint != NULL)
 		event_free(sigint);
+	workload_stop(wl);
 	attestd_server_stop(srv);
 	if (f.base != NULL)
 		event_base_free(f.base);
 	attest_intent_trust_free(f.trust);
+	free(f.root_der);
 	free(f.buf);
 	return status;
 }

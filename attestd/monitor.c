@@ -22,6 +22,7 @@
 #include "mint.h"
 #include "monitor.h"
 #include "monproto.h"
+#include "workload_mon.h"
 #include "x509/x509.h"
 
 #define CHAN_BUF (512 * 1024)
@@ -31,6 +32,8 @@ struct attestd_monitor {
 	struct event_base *base;
 	char agent_path[108];
 	int agent_fd;
+	char workload_path[108]; /* "": no workload socket */
+	int workload_fd;
 	char *const *front_argv;
 	const char *front_exe;
 	pid_t front;  /* -1: none */
@@ -86,14 +89,17 @@ static int spawn(struct attestd_monitor *m)
 		/* the channel as 3, the agent socket as 4, nothing else but
 		 * stdio: a fresh image, none of the monitor's memory */
 		int c = fcntl(sp[1], F_DUPFD, 10), a = fcntl(m->agent_fd, F_DUPFD, 10);
+		int w = m->workload_fd >= 0 ? fcntl(m->workload_fd, F_DUPFD, 10) : -1;
+		int first = w >= 0 ? 6 : 5;
 		sigset_t none;
 
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		if (c < 0 || a < 0 || dup2(c, 3) != 3 || dup2(a, 4) != 4)
+		if (c < 0 || a < 0 || dup2(c, 3) != 3 || dup2(a, 4) != 4 ||
+		    (m->workload_fd >= 0 && (w < 0 || dup2(w, 5) != 5)))
 			_exit(127);
-		if (close_range(5, ~0u, 0) != 0)
-			for (int fd = 5; fd < 65536; fd++)
+		if (close_range((unsigned)first, ~0u, 0) != 0)
+			for (int fd = first; fd < 65536; fd++)
 				(void)close(fd);
 		execv(m->front_exe != NULL ? m->front_exe : "/proc/self/exe", m->front_argv);
 		_exit(127);
@@ -180,8 +186,10 @@ static int reply_error(struct attestd_monitor *m, int code)
 }
 
 /* A connection handed over for MON_ISSUE: an accepted connection of our
- * agent socket (its local address is the socket's path), nothing else. */
-static int conn_peer(struct attestd_monitor *m, int fd, struct attestd_peer *peer)
+ * agent socket (its local address is the socket's path), nothing else;
+ * for MON_WORKLOAD_ISSUE one of the workload socket. */
+static int conn_peer_of(struct attestd_monitor *m, int fd, const char *path, const char *what,
+			struct attestd_peer *peer)
 {
 	struct sockaddr_un sa;
 	socklen_t sl = sizeof(sa);
@@ -192,14 +200,19 @@ static int conn_peer(struct attestd_monitor *m, int fd, struct attestd_peer *pee
 	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_STREAM ||
 	    getsockname(fd, (struct sockaddr *)&sa, &sl) != 0 || sa.sun_family != AF_UNIX ||
 	    sl <= offsetof(struct sockaddr_un, sun_path) ||
-	    strncmp(sa.sun_path, m->agent_path, sizeof(sa.sun_path)) != 0) {
+	    path[0] == '\0' || strncmp(sa.sun_path, path, sizeof(sa.sun_path)) != 0) {
 		/* an honest front only hands over what it accepted */
 		attestd_log("front pid %d handed over a descriptor that is no connection of the "
-			    "agent socket: refused", (int)m->front);
+			    "%s socket: refused", (int)m->front, what);
 		return attest_fail(ATTEST_E_DENIED, "the descriptor is not a connection of the "
-				   "agent socket");
+				   "%s socket", what);
 	}
 	return attestd_peer_of(fd, 1, peer);
+}
+
+static int conn_peer(struct attestd_monitor *m, int fd, struct attestd_peer *peer)
+{
+	return conn_peer_of(m, fd, m->agent_path, "agent", peer);
 }
 
 static int do_mint(struct attestd_monitor *m, struct attest_cur *c, int fd)
@@ -244,6 +257,64 @@ static int do_mint(struct attestd_monitor *m, struct attest_cur *c, int fd)
 	mint_result_clear(&res);
 	free(o);
 	return r; /* of sending the answer */
+}
+
+/* MON_WORKLOAD_ISSUE: the leaf's key (DER SubjectPublicKeyInfo), with the
+ * workload's connection. The monitor finds which agent the caller is
+ * (workload_mon.h), then issues as for MON_ISSUE. */
+static int do_workload_mint(struct attestd_monitor *m, struct attest_cur *c, int fd)
+{
+	struct attestd *d = m->d;
+	struct attestd_peer peer = { .pidfd = -1, .fd = -1 };
+	struct mint_result res = { 0 };
+	struct mon_out out;
+	const uint8_t *spki;
+	size_t spki_len;
+	int r;
+
+	if (!mon_get_bytes(c, MINT_SPKI_MAX, &spki, &spki_len) || !mon_get_end(c))
+		return attest_fail(ATTEST_E_PARSE, "workload issue malformed");
+	attest_errclear();
+	if ((r = conn_peer_of(m, fd, m->workload_path, "workload", &peer)) == ATTEST_OK &&
+	    (r = attestd_host_tpm(&d->host)) == ATTEST_OK &&
+	    (r = attestd_issuance_allowed(d)) == ATTEST_OK &&
+	    (r = attestd_workload_mint(d, &peer, spki, spki_len, &res)) == ATTEST_OK)
+		r = attestd_audit_commit(&d->log);
+	if (r != ATTEST_OK) {
+		char why[512];
+
+		snprintf(why, sizeof(why), "%s", attest_errdetail());
+		attestd_host_tpm_failed(&d->host, r);
+		if (peer.pid > 0)
+			attestd_audit_refusal(&d->log, &peer, "issue", NULL, r);
+		attest_fail(r, "%s", why);
+		r = reply_error(m, r);
+	} else {
+		mon_out_init(&out, MON_REPLY);
+		mon_put_u32(&out, ATTEST_OK);
+		mint_result_put(&out, &res);
+		r = mon_send(m->chan, &out, -1);
+		mon_out_free(&out);
+	}
+	if (peer.pidfd >= 0)
+		close(peer.pidfd);
+	mint_result_clear(&res);
+	return r;
+}
+
+static int do_workload_info(struct attestd_monitor *m, struct attest_cur *c)
+{
+	struct mon_out out;
+	int r;
+
+	if (!mon_get_end(c))
+		return attest_fail(ATTEST_E_PARSE, "workload info request malformed");
+	mon_out_init(&out, MON_REPLY);
+	mon_put_u32(&out, ATTEST_OK);
+	mon_put_str(&out, m->d->host.trust_domain);
+	r = mon_send(m->chan, &out, -1);
+	mon_out_free(&out);
+	return r;
 }
 
 static int do_agent_info(struct attestd_monitor *m, struct attest_cur *c)
@@ -317,7 +388,8 @@ static void on_chan(evutil_socket_t fd, short what, void *arg)
 	attest_cur_init(&c, m->buf, len);
 	if (!mon_get_u32(&c, &op)) {
 		r = attest_fail(ATTEST_E_PARSE, "message without an op");
-	} else if ((op == MON_ISSUE) != (passed >= 0)) {
+	} else if ((op == MON_ISSUE || (op == MON_WORKLOAD_ISSUE && m->workload_fd >= 0)) !=
+		   (passed >= 0)) {
 		r = attest_fail(ATTEST_E_PARSE, "op %u with%s a descriptor", op,
 				passed >= 0 ? "" : "out");
 	} else {
@@ -327,6 +399,14 @@ static void on_chan(evutil_socket_t fd, short what, void *arg)
 			break;
 		case MON_AGENT_INFO:
 			r = do_agent_info(m, &c);
+			break;
+		case MON_WORKLOAD_ISSUE:
+			r = passed >= 0 ? do_workload_mint(m, &c, passed)
+					: attest_fail(ATTEST_E_PARSE, "no workload socket");
+			break;
+		case MON_WORKLOAD_INFO:
+			r = m->workload_fd >= 0 ? do_workload_info(m, &c)
+						: attest_fail(ATTEST_E_PARSE, "no workload socket");
 			break;
 		case MON_REFUSAL:
 			r = do_refusal(m, &c);
@@ -376,6 +456,15 @@ int attestd_monitor_start(struct event_base *base, struct attestd *d,
 		return attest_fail(ATTEST_E_INVALID_ARG, "agent socket path too long");
 	}
 	memcpy(m->agent_path, cfg->agent_path, strlen(cfg->agent_path) + 1);
+	m->workload_fd = cfg->workload_fd;
+	if (cfg->workload_fd >= 0) {
+		if (cfg->workload_path == NULL ||
+		    strlen(cfg->workload_path) >= sizeof(m->workload_path)) {
+			attestd_monitor_stop(m);
+			return attest_fail(ATTEST_E_INVALID_ARG, "workload socket path too long");
+		}
+		memcpy(m->workload_path, cfg->workload_path, strlen(cfg->workload_path) + 1);
+	}
 	if ((m->child_ev = evsignal_new(base, SIGCHLD, on_child, m)) == NULL ||
 	    (m->respawn_ev = evtimer_new(base, on_respawn, m)) == NULL ||
 	    event_add(m->child_ev, NULL) != 0) {

@@ -27,6 +27,10 @@ struct attestd_monitor_config {
 	int agent_fd;           /* its listening socket, handed to each front (kept open) */
 	char *const *front_argv; /* argv of the front: attestd --front ... */
 	const char *front_exe;   /* NULL: attestd itself (/proc/self/exe); else a test's */
+	/* the SPIFFE Workload API's socket (docs/spiffe.md): its path and
+	 * listening socket, handed to each front as descriptor 5; -1: none */
+	const char *workload_path;
+	int workload_fd;
 };
 
 int attestd_monitor_start(struct event_base *base, struct attestd *d,
@@ -38,7 +42,8 @@ void attestd_monitor_stop(struct attestd_monitor *m);
 int attestd_monitor_failed(const struct attestd_monitor *m);
 
 /* The front: attestd --front ..., descriptors 3 (the channel) and 4 (the
- * agent socket). Returns the exit status. */
+ * agent socket), and 5 (the workload socket) when there is one. Returns
+ * the exit status. */
 int attestd_front_main(int argc, char **argv);
 
 #endif

@@ -24,6 +24,8 @@ enum mon_op {
 	MON_ISSUE = 2,      /* front: a measured issuance (with the connection) */
 	MON_REFUSAL = 3,    /* front: a request it refused, for the audit log */
 	MON_TRUST = 4,      /* front: the intent trust (fleet root, issuing CAs, issuers' keys) */
+	MON_WORKLOAD_ISSUE = 5, /* front: an X.509-SVID for a workload connection (with it) */
+	MON_WORKLOAD_INFO = 6,  /* front: the trust domain, for the Workload API */
 	MON_REPLY = 100,    /* monitor: u32 code, then the op's answer or a detail */
 };
 

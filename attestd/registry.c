@@ -98,7 +98,7 @@ const char *const agent_env_default[] = { "PATH", "HOME", "USER", "LOGNAME", "SH
 					  "OLDPWD", "SHLVL", "_", "LANG", "LANGUAGE", "LC_*", "TERM",
 					  "TZ",
 					  "INVOCATION_ID", "JOURNAL_STREAM", "SYSTEMD_EXEC_PID",
-					  NULL };
+					  "SPIFFE_ENDPOINT_SOCKET", NULL };
 
 /* Variables that make the dynamic loader, libc or a language runtime load
  * or run code (or the libraries and configuration that do) from a place

@@ -1,0 +1,254 @@
+/* test_spiffe - the SPIFFE Workload API (docs/spiffe.md) with clients that
+ * know only SPIFFE: a Python client whose messages and stub the test
+ * generates from attestd/workload.proto with grpc_tools and which speaks
+ * gRPC through python3-grpcio (tests/spiffe/workload_client.py), and the C
+ * example (examples/spiffe_client.c, nghttp2 + protobuf-c). Each finds the
+ * socket through SPIFFE_ENDPOINT_SOCKET and never names itself: attestd's
+ * monitor finds the agent from the measured caller.
+ * Targets: attestd/workload*.c, monitor.c MON_WORKLOAD_ISSUE. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "attest/attest.h"
+#include "testutil.h"
+#include "testutil_daemon.h"
+
+#define ID_PREFIX "spiffe://fleet.example/host/web-01/agent/"
+#define PY "/usr/bin/python3" /* Debian's, with python3-grpcio */
+
+static const char *srcdir(void)
+{
+	return getenv("ATTEST_SRCDIR") ? getenv("ATTEST_SRCDIR") : ".";
+}
+
+static void workload_path(const struct daemon *d, char *out, size_t outsz)
+{
+	snprintf(out, outsz, "%s/workload.sock", d->sw.dir);
+}
+
+static void register_json(struct daemon *d, const char *name, const char *binary,
+			  const char *script, int max_ttl)
+{
+	char json[3000];
+	cJSON *reply = NULL;
+
+	snprintf(json, sizeof(json),
+		 "{\"op\":\"register\",\"name\":\"%s\",\"binary\":\"%s\"%s%s%s,\"uids\":[%u],"
+		 "\"scopes\":[\"ehr:read\"],\"risk_tier\":\"medium\","
+		 "\"data_classes\":[\"phi\"],\"max_ttl\":%d," TU_ENV_ALLOW_JSON "}",
+		 name, binary, script ? ",\"script\":\"" : "", script ? script : "",
+		 script ? "\"" : "", (unsigned)getuid(), max_ttl);
+	TU_ASSERT_ERR(admin_call(d, json, &reply), ATTEST_OK);
+	cJSON_Delete(reply);
+}
+
+/* Run cmd with a clean environment (PATH and SPIFFE_ENDPOINT_SOCKET) in
+ * d's directory; its stdout parsed as JSON (NULL, and the output shown,
+ * when it is not). */
+static cJSON *run_json(struct daemon *d, const char *cmd)
+{
+	char wl[700], out[800];
+	char *text;
+	cJSON *j = NULL;
+
+	workload_path(d, wl, sizeof(wl));
+	snprintf(out, sizeof(out), "%s/run.out", d->sw.dir);
+	(void)tu_sh("cd '%s' && env -i PATH=/usr/bin:/bin SPIFFE_ENDPOINT_SOCKET=unix://%s "
+		    "%s >run.out 2>run.err", d->sw.dir, wl, cmd);
+	if ((text = tu_slurp(out, NULL)) != NULL)
+		j = cJSON_Parse(text);
+	if (j == NULL) {
+		fprintf(stderr, "  %s: no JSON; stdout and stderr:\n", cmd);
+		(void)tu_sh("cat '%s/run.out' '%s/run.err' >&2", d->sw.dir, d->sw.dir);
+	}
+	free(text);
+	return j;
+}
+
+static const char *jstr(const cJSON *o, const char *k)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+
+	return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+static double jnum(const cJSON *o, const char *k)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+
+	return cJSON_IsNumber(v) ? v->valuedouble : -1;
+}
+
+/* A refusal with the gRPC status `code` whose details contain `why`. */
+static void expect_status(cJSON *j, const char *code, const char *why)
+{
+	CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+	CU_ASSERT(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(j, "ok")));
+	if (strcmp(jstr(j, "code"), code) != 0 || (why && !strstr(jstr(j, "details"), why)))
+		fprintf(stderr, "  want %s (%s), got %s: %s\n", code, why ? why : "",
+			jstr(j, "code"), jstr(j, "details"));
+	CU_ASSERT_STRING_EQUAL(jstr(j, "code"), code);
+	if (why != NULL)
+		CU_ASSERT_PTR_NOT_NULL(strstr(jstr(j, "details"), why));
+	cJSON_Delete(j);
+}
+
+/* SVID i in OUT: the leaf verifies through i.chain.pem to the bundle that
+ * came with it, i.bundle.pem, which is the fleet root; its one URI SAN is
+ * the agent's ID; i.key.pem holds its key. */
+static void expect_svid(struct daemon *d, const char *out, int i, const char *agent)
+{
+	CU_ASSERT_EQUAL(tu_sh("openssl verify -CAfile '%s/%d.bundle.pem' -untrusted "
+			      "'%s/%d.chain.pem' '%s/%d.leaf.pem' >/dev/null",
+			      out, i, out, i, out, i), 0);
+	CU_ASSERT_EQUAL(tu_sh("[ \"$(openssl x509 -in '%s/root.pem' -noout -fingerprint -sha256)\" = "
+			      "\"$(openssl x509 -in '%s/%d.bundle.pem' -noout -fingerprint -sha256)\" ]",
+			      d->ca, out, i), 0);
+	CU_ASSERT_EQUAL(tu_sh("openssl x509 -in '%s/%d.leaf.pem' -noout -ext subjectAltName | "
+			      "grep -qx '    URI:" ID_PREFIX "%s'", out, i, agent), 0);
+	CU_ASSERT_EQUAL(tu_sh("a=$(openssl x509 -in '%s/%d.leaf.pem' -noout -pubkey) && "
+			      "b=$(openssl pkey -in '%s/%d.key.pem' -pubout) && [ \"$a\" = \"$b\" ]",
+			      out, i, out, i), 0);
+}
+
+/* notAfter of OUT/i.leaf.pem, seconds since the epoch (0: unreadable) */
+static long not_after(const char *out, int i)
+{
+	char cmd[1000];
+	long v = 0;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "date -d \"$(openssl x509 -in '%s/%d.leaf.pem' -noout "
+		 "-enddate | cut -d= -f2)\" +%%s", out, i);
+	if ((p = popen(cmd, "r")) != NULL) {
+		if (fscanf(p, "%ld", &v) != 1)
+			v = 0;
+		pclose(p);
+	}
+	return v;
+}
+
+/* The Python client, registered as interpreter + script with a 4 s
+ * lifetime: its first SVID at once and a rotated one before the first is
+ * half through its life, each with its key, a chain that verifies to the
+ * bundle sent with it, and the agent's ID found from the measurement;
+ * FetchX509Bundles gives the same bundle keyed by the trust domain; a
+ * call without the metadata header is refused with InvalidArgument; the
+ * registered script tampered with and a revoked agent get
+ * PermissionDenied with attestd's reason. */
+static void test_python_client(void)
+{
+	static struct daemon d;
+	char py[512], dir[700], script[800], gen[800], out[800], cmd[4000], bad[800];
+	char *real = NULL, *pyreal = realpath(PY, NULL);
+	cJSON *j, *svids, *a, *b;
+	cJSON *reply = NULL;
+
+	if (pyreal == NULL || strlen(pyreal) >= sizeof(py)) {
+		CU_FAIL(PY " missing (make deps)");
+		free(pyreal);
+		return;
+	}
+	memcpy(py, pyreal, strlen(pyreal) + 1);
+	free(pyreal);
+	if (
+	    tu_sh(PY " -c 'import grpc, grpc_tools.protoc, cryptography' 2>/dev/null") != 0) {
+		CU_FAIL("python3-grpcio, python3-grpc-tools or python3-cryptography missing "
+			"(make deps)");
+		return;
+	}
+	daemon_up(&d);
+	snprintf(dir, sizeof(dir), "%s/py", d.sw.dir);
+	snprintf(script, sizeof(script), "%s/workload_client.py", dir);
+	snprintf(gen, sizeof(gen), "%s/gen", d.sw.dir);
+	/* the client's code, root-owned; its messages and stub generated now
+	 * from the .proto attestd was built from */
+	CU_ASSERT_EQUAL_FATAL(tu_sh("mkdir -m 0755 '%s' '%s' && install -o 0 -g 0 -m 0644 "
+				    "'%s/tests/spiffe/workload_client.py' '%s' && " PY " -m "
+				    "grpc_tools.protoc -I'%s/attestd' -I/usr/include "
+				    "--python_out='%s' --grpc_python_out='%s' "
+				    "'%s/attestd/workload.proto'", dir, gen, srcdir(), script,
+				    srcdir(), gen, gen, srcdir()), 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(real = realpath(script, NULL));
+	register_json(&d, "spiffepy", py, real, 4);
+
+	/* two responses on one stream: the first SVID and its rotation */
+	snprintf(out, sizeof(out), "%s/x509", d.sw.dir);
+	CU_ASSERT_EQUAL(tu_sh("mkdir -m 0700 '%s'", out), 0);
+	snprintf(cmd, sizeof(cmd), "%s -I '%s' '%s' x509 '%s' 2", py, real, gen, out);
+	j = run_json(&d, cmd);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+	if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "ok")))
+		fprintf(stderr, "  FetchX509SVID: %s: %s\n", jstr(j, "code"), jstr(j, "details"));
+	svids = cJSON_GetObjectItemCaseSensitive(j, "svids");
+	CU_ASSERT_EQUAL_FATAL(cJSON_GetArraySize(svids), 2);
+	a = cJSON_GetArrayItem(svids, 0);
+	b = cJSON_GetArrayItem(svids, 1);
+	for (int i = 0; i < 2; i++) {
+		const cJSON *s = i == 0 ? a : b;
+
+		CU_ASSERT_STRING_EQUAL(jstr(s, "spiffe_id"), ID_PREFIX "spiffepy");
+		expect_svid(&d, out, i, "spiffepy");
+	}
+	/* a new leaf with a new key, sent before the first was half through
+	 * its 4 s (1 s of slack for the clock's second granularity) */
+	CU_ASSERT_EQUAL(tu_sh("[ \"$(openssl x509 -in '%s/0.leaf.pem' -noout -serial)\" != "
+			      "\"$(openssl x509 -in '%s/1.leaf.pem' -noout -serial)\" ]", out, out), 0);
+	CU_ASSERT(jnum(b, "received") < (double)not_after(out, 0) - 1);
+	CU_ASSERT(jnum(b, "received") - jnum(a, "received") < 4);
+	CU_ASSERT_EQUAL(tu_sh("! cmp -s '%s/0.key.pem' '%s/1.key.pem'", out, out), 0);
+	cJSON_Delete(j);
+
+	/* FetchX509Bundles: the trust domain's bundle, the same root */
+	snprintf(cmd, sizeof(cmd), "%s -I '%s' '%s' bundles '%s'", py, real, gen, out);
+	j = run_json(&d, cmd);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+	CU_ASSERT(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "ok")));
+	CU_ASSERT_STRING_EQUAL(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j,
+						  "trust_domains"), 0)->valuestring,
+			       "spiffe://fleet.example");
+	CU_ASSERT_EQUAL(tu_sh("[ \"$(openssl x509 -in '%s/root.pem' -noout -fingerprint -sha256)\" = "
+			      "\"$(openssl x509 -in '%s/bundle.0.pem' -noout -fingerprint -sha256)\" ]",
+			      d.ca, out), 0);
+	cJSON_Delete(j);
+
+	/* without workload.spiffe.io: true, refused as the specification says */
+	snprintf(cmd, sizeof(cmd), "%s -I '%s' '%s' nometa", py, real, gen);
+	expect_status(run_json(&d, cmd), "INVALID_ARGUMENT", "security header missing");
+
+	/* the registered script tampered with: no agent matches the caller */
+	snprintf(bad, sizeof(bad), "%s.orig", real);
+	CU_ASSERT_EQUAL(tu_sh("cp -p '%s' '%s' && echo '# changed' >>'%s'", real, bad, real), 0);
+	snprintf(cmd, sizeof(cmd), "%s -I '%s' '%s' x509 '%s' 1", py, real, gen, out);
+	expect_status(run_json(&d, cmd), "PERMISSION_DENIED", "ATTEST_E_MEASUREMENT");
+	CU_ASSERT_EQUAL(tu_sh("cp '%s' '%s'", bad, real), 0);
+	/* and the same bytes again: served again */
+	snprintf(cmd, sizeof(cmd), "%s -I '%s' '%s' x509 '%s' 1", py, real, gen, out);
+	j = run_json(&d, cmd);
+	CU_ASSERT(j != NULL && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "ok")));
+	cJSON_Delete(j);
+
+	/* revoked: no agent is registered for the caller any more */
+	TU_ASSERT_ERR(admin_call(&d, "{\"op\":\"revoke\",\"name\":\"spiffepy\"}", &reply),
+		      ATTEST_OK);
+	cJSON_Delete(reply);
+	snprintf(cmd, sizeof(cmd), "%s -I '%s' '%s' x509 '%s' 1", py, real, gen, out);
+	expect_status(run_json(&d, cmd), "PERMISSION_DENIED", "ATTEST_E_AGENT_UNKNOWN");
+	free(real);
+	daemon_down(&d);
+}
+
+int main(void)
+{
+	static const struct tu_test tests[] = {
+		{ "Python gRPC client from the .proto: X.509-SVID, rotation, bundles, refusals",
+		  test_python_client },
+		{ NULL, NULL },
+	};
+
+	return tu_main("spiffe", tests);
+}
