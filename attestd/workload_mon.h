@@ -24,7 +24,7 @@ int attestd_workload_identify(struct attestd *d, const struct attestd_peer *peer
 			      char name[ATTEST_MAX_NAME + 1]) ATTEST_MUST_CHECK;
 
 /* An X.509-SVID for the caller: identified as above, then the issuance
- * an agent asking for itself gets (strict mode, the agent's lifetime cap,
+ * an agent asking for itself is given (strict mode, the agent's lifetime cap,
  * its registered scopes, no intent) through attestd_mint, which measures
  * the caller again and records the issuance. */
 int attestd_workload_mint(struct attestd *d, const struct attestd_peer *peer, const uint8_t *spki,

@@ -230,6 +230,20 @@ for a in triage scribe; do
 	run openssl verify -CAfile ca/root.pem -untrusted "certs/$a/cert.pem" "certs/$a/cert.pem"
 done
 
+step "15b. SPIFFE: an unmodified Workload API client gets its X.509-SVID; attestd finds the agent from its measurement"
+# examples/spiffe_client: gRPC (nghttp2 + protobuf-c from attestd/workload.proto)
+# on the workload socket beside the agent socket; it never names itself
+cp "$EXAMPLES/spiffe_client" agents/mesh
+chmod 0755 agents/mesh
+register mesh --binary agents/mesh --uids "$(id -u)" --scopes ehr:read --tier medium \
+	--classes phi --max-ttl 300
+mkdir -m 0700 certs/mesh
+export SPIFFE_ENDPOINT_SOCKET="unix://$WORK/workload.sock"
+echo "SPIFFE_ENDPOINT_SOCKET=$SPIFFE_ENDPOINT_SOCKET"
+run agents/mesh --out certs/mesh
+unset SPIFFE_ENDPOINT_SOCKET
+run openssl verify -CAfile ca/root.pem -untrusted certs/mesh/svid.pem certs/mesh/svid.pem
+
 step "16. refusal: the triage binary is modified on disk; its next launch is refused"
 printf 'tampered' >> agents/triage
 expect_refusal agents/triage --agent triage --socket "$WORK/attestd.sock" --out certs/triage2

@@ -69,6 +69,20 @@ static cJSON *run_json(struct daemon *d, const char *cmd)
 	return j;
 }
 
+/* Run cmd as run_json does; its exit status. */
+static int run_sh(struct daemon *d, const char *cmd)
+{
+	char wl[700];
+	int rc;
+
+	workload_path(d, wl, sizeof(wl));
+	rc = tu_sh("cd '%s' && env -i PATH=/usr/bin:/bin SPIFFE_ENDPOINT_SOCKET=unix://%s %s",
+		   d->sw.dir, wl, cmd);
+	if (rc != 0)
+		(void)tu_sh("cat '%s/c.out' >&2 2>/dev/null", d->sw.dir);
+	return rc;
+}
+
 static const char *jstr(const cJSON *o, const char *k)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
@@ -242,11 +256,49 @@ static void test_python_client(void)
 	daemon_down(&d);
 }
 
+/* The C example (examples/spiffe_client.c), registered as a binary: two
+ * SVIDs off one stream, each verified to its bundle by the example itself;
+ * the files it writes verify with openssl and name the agent; another
+ * binary (the same one with a byte appended) gets PermissionDenied. */
+static void test_c_client(void)
+{
+	static struct daemon d;
+	char bin[800], bad[800], out[800], cmd[2000];
+	cJSON *reply = NULL;
+
+	daemon_up(&d);
+	snprintf(bin, sizeof(bin), "%s/spiffe_client", d.sw.dir);
+	snprintf(bad, sizeof(bad), "%s/spiffe_client_other", d.sw.dir);
+	snprintf(out, sizeof(out), "%s/c", d.sw.dir);
+	CU_ASSERT_EQUAL_FATAL(tu_sh("cp '%s/spiffe_client' '%s' && cp '%s' '%s' && printf x >>'%s' "
+				    "&& mkdir -m 0700 '%s'", tu_examples_dir(), bin, bin, bad, bad,
+				    out), 0);
+	register_json(&d, "spiffec", bin, NULL, 4);
+	snprintf(cmd, sizeof(cmd), "'%s' --count 2 --out '%s' >c.out 2>&1", bin, out);
+	CU_ASSERT_EQUAL(run_sh(&d, cmd), 0);
+	CU_ASSERT_EQUAL(tu_sh("[ $(grep -c '^" ID_PREFIX "spiffec: X.509-SVID [12], 4 certificates, "
+			      "verified to the bundle of 1' '%s/c.out') = 2 ]", d.sw.dir), 0);
+	CU_ASSERT_EQUAL(tu_sh("openssl verify -CAfile '%s/root.pem' -untrusted '%s/svid.pem' "
+			      "'%s/svid.pem' >/dev/null", d.ca, out, out), 0);
+	CU_ASSERT_EQUAL(tu_sh("openssl x509 -in '%s/svid.pem' -noout -ext subjectAltName | "
+			      "grep -qx '    URI:" ID_PREFIX "spiffec'", out), 0);
+	CU_ASSERT_EQUAL(tu_sh("[ \"$(stat -c %%a '%s/svid.key')\" = 600 ]", out), 0);
+	/* not the registered binary */
+	snprintf(cmd, sizeof(cmd), "'%s' >c.out 2>&1", bad);
+	CU_ASSERT_EQUAL(run_sh(&d, cmd), 1);
+	CU_ASSERT_EQUAL(tu_sh("grep -q 'refused: gRPC status 7: ATTEST_E_MEASUREMENT' '%s/c.out'",
+			      d.sw.dir), 0);
+	(void)reply;
+	daemon_down(&d);
+}
+
 int main(void)
 {
 	static const struct tu_test tests[] = {
 		{ "Python gRPC client from the .proto: X.509-SVID, rotation, bundles, refusals",
 		  test_python_client },
+		{ "C example client (nghttp2 + protobuf-c): SVIDs verified, another binary refused",
+		  test_c_client },
 		{ NULL, NULL },
 	};
 
