@@ -234,6 +234,71 @@ static int rpc_workload_issue(void *ctx, int fd, const uint8_t *spki, size_t spk
 	return mint_result_get(&c, res);
 }
 
+static int rpc_workload_jwt(void *ctx, int fd, char (*aud)[WL_AUD_LEN + 1], uint32_t naud,
+			    const char *want_id, char **id, char **token)
+{
+	struct front *f = ctx;
+	struct mon_out req;
+	struct attest_cur c;
+	const uint8_t *p, *q;
+	size_t n, m;
+	int r;
+
+	*id = *token = NULL;
+	mon_out_init(&req, MON_WORKLOAD_JWT);
+	mon_put_u32(&req, naud);
+	for (uint32_t i = 0; i < naud; i++)
+		mon_put_str(&req, aud[i]);
+	mon_put_str(&req, want_id);
+	r = rpc(f, &req, fd, &c);
+	mon_out_free(&req);
+	if (r != ATTEST_OK)
+		return r;
+	if (!mon_get_bytes(&c, MINT_ID_MAX, &p, &n) || n == 0 ||
+	    !mon_get_bytes(&c, 8192, &q, &m) || m == 0 || !mon_get_end(&c) ||
+	    memchr(p, '\0', n) != NULL || memchr(q, '\0', m) != NULL)
+		return attest_fail(ATTEST_E_INTERNAL, "the monitor's JWT-SVID is malformed");
+	if ((*id = strndup((const char *)p, n)) == NULL ||
+	    (*token = strndup((const char *)q, m)) == NULL) {
+		free(*id);
+		*id = NULL;
+		return attest_fail(ATTEST_E_NOMEM, "JWT-SVID");
+	}
+	return ATTEST_OK;
+}
+
+static int rpc_workload_jwks(void *ctx, struct wl_jwks *out)
+{
+	struct front *f = ctx;
+	struct mon_out req;
+	struct attest_cur c;
+	const uint8_t *p;
+	size_t n;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	mon_out_init(&req, MON_WORKLOAD_JWKS);
+	r = rpc(f, &req, -1, &c);
+	mon_out_free(&req);
+	if (r != ATTEST_OK)
+		return r;
+	if (!mon_get_bytes(&c, WL_JWKS_MAX, &p, &n) || n == 0 || memchr(p, '\0', n) != NULL ||
+	    (out->json = strndup((const char *)p, n)) == NULL || !mon_get_u32(&c, &out->n) ||
+	    out->n > WL_JWKS_KEYS)
+		goto bad;
+	for (uint32_t i = 0; i < out->n; i++)
+		if (!mon_get_str(&c, out->kid[i], sizeof(out->kid[i])) ||
+		    !mon_get_bytes(&c, 1024, &p, &n) || (out->spki[i] = malloc(n)) == NULL ||
+		    (memcpy(out->spki[i], p, n), out->spki_len[i] = n, 0))
+			goto bad;
+	if (!mon_get_end(&c))
+		goto bad;
+	return ATTEST_OK;
+bad:
+	wl_jwks_clear(out);
+	return attest_fail(ATTEST_E_INTERNAL, "the monitor's JWT bundle is malformed");
+}
+
 /* Serve the workload socket (descriptor 5) when the monitor gave one. */
 static int workload_serve(struct front *f, long max_clients, long timeout_ms,
 			  struct workload_server **out)
@@ -264,7 +329,8 @@ static int workload_serve(struct front *f, long max_clients, long timeout_ms,
 	wc.listen_fd = WORKLOAD_FD;
 	wc.max_clients = (int)max_clients;
 	wc.request_timeout_ms = (int)timeout_ms;
-	wc.backend = (struct workload_backend){ rpc_workload_issue, f };
+	wc.backend = (struct workload_backend){ rpc_workload_issue, rpc_workload_jwt,
+						rpc_workload_jwks, f };
 	wc.trust_domain = td;
 	wc.bundle = f->root_der;
 	wc.bundle_len = f->root_len;

@@ -22,6 +22,7 @@
 #include "mint.h"
 #include "monitor.h"
 #include "monproto.h"
+#include "workload_jwt.h"
 #include "workload_mon.h"
 #include "x509/x509.h"
 
@@ -34,6 +35,7 @@ struct attestd_monitor {
 	int agent_fd;
 	char workload_path[108]; /* "": no workload socket */
 	int workload_fd;
+	struct workload_jwt *jwt; /* the JWT-SVID keys, made at the first use */
 	char *const *front_argv;
 	const char *front_exe;
 	pid_t front;  /* -1: none */
@@ -317,6 +319,80 @@ static int do_workload_info(struct attestd_monitor *m, struct attest_cur *c)
 	return r;
 }
 
+/* MON_WORKLOAD_JWT: u32 audience count, the audiences, the SPIFFE ID
+ * asked for ("": any), with the workload's connection. */
+static int do_workload_jwt(struct attestd_monitor *m, struct attest_cur *c, int fd)
+{
+	struct attestd *d = m->d;
+	struct attestd_peer peer = { .pidfd = -1, .fd = -1 };
+	struct jwt_order *o = calloc(1, sizeof(*o));
+	char id[MINT_ID_MAX + 1], *token = NULL;
+	struct mon_out out;
+	int r;
+
+	if (o == NULL)
+		return reply_error(m, attest_fail(ATTEST_E_NOMEM, "order"));
+	if (!mon_get_u32(c, &o->naud) || o->naud < 1 || o->naud > JWT_AUD_MAX)
+		goto bad;
+	for (uint32_t i = 0; i < o->naud; i++)
+		if (!mon_get_str(c, o->aud[i], sizeof(o->aud[i])) || o->aud[i][0] == '\0')
+			goto bad;
+	if (!mon_get_str(c, o->want_id, sizeof(o->want_id)) || !mon_get_end(c))
+		goto bad;
+	attest_errclear();
+	if ((r = conn_peer_of(m, fd, m->workload_path, "workload", &peer)) == ATTEST_OK &&
+	    (r = attestd_issuance_allowed(d)) == ATTEST_OK &&
+	    (m->jwt != NULL || (r = workload_jwt_new(&m->jwt)) == ATTEST_OK))
+		r = workload_jwt_mint(m->jwt, d, &peer, o, id, &token);
+	if (r != ATTEST_OK) {
+		char why[512];
+
+		snprintf(why, sizeof(why), "%s", attest_errdetail());
+		attestd_host_tpm_failed(&d->host, r);
+		if (peer.pid > 0)
+			attestd_audit_refusal(&d->log, &peer, "issue", NULL, r);
+		attest_fail(r, "%s", why);
+		r = reply_error(m, r);
+	} else {
+		mon_out_init(&out, MON_REPLY);
+		mon_put_u32(&out, ATTEST_OK);
+		mon_put_str(&out, id);
+		mon_put_str(&out, token);
+		r = mon_send(m->chan, &out, -1);
+		mon_out_free(&out);
+	}
+	if (peer.pidfd >= 0)
+		close(peer.pidfd);
+	free(token);
+	free(o);
+	return r;
+bad:
+	free(o);
+	return attest_fail(ATTEST_E_PARSE, "workload JWT order malformed");
+}
+
+static int do_workload_jwks(struct attestd_monitor *m, struct attest_cur *c)
+{
+	struct mon_out out;
+	int r;
+
+	if (!mon_get_end(c))
+		return attest_fail(ATTEST_E_PARSE, "JWKS request malformed");
+	attest_errclear();
+	if (m->jwt == NULL && (r = workload_jwt_new(&m->jwt)) != ATTEST_OK)
+		return reply_error(m, r);
+	mon_out_init(&out, MON_REPLY);
+	mon_put_u32(&out, ATTEST_OK);
+	if ((r = workload_jwt_bundle_put(m->jwt, m->d, &out)) != ATTEST_OK) {
+		mon_out_free(&out);
+		attestd_host_tpm_failed(&m->d->host, r);
+		return reply_error(m, r);
+	}
+	r = mon_send(m->chan, &out, -1);
+	mon_out_free(&out);
+	return r;
+}
+
 static int do_agent_info(struct attestd_monitor *m, struct attest_cur *c)
 {
 	char name[ATTEST_MAX_NAME + 1], id[MINT_ID_MAX + 1];
@@ -388,8 +464,8 @@ static void on_chan(evutil_socket_t fd, short what, void *arg)
 	attest_cur_init(&c, m->buf, len);
 	if (!mon_get_u32(&c, &op)) {
 		r = attest_fail(ATTEST_E_PARSE, "message without an op");
-	} else if ((op == MON_ISSUE || (op == MON_WORKLOAD_ISSUE && m->workload_fd >= 0)) !=
-		   (passed >= 0)) {
+	} else if ((op == MON_ISSUE || ((op == MON_WORKLOAD_ISSUE || op == MON_WORKLOAD_JWT) &&
+					m->workload_fd >= 0)) != (passed >= 0)) {
 		r = attest_fail(ATTEST_E_PARSE, "op %u with%s a descriptor", op,
 				passed >= 0 ? "" : "out");
 	} else {
@@ -403,6 +479,14 @@ static void on_chan(evutil_socket_t fd, short what, void *arg)
 		case MON_WORKLOAD_ISSUE:
 			r = passed >= 0 ? do_workload_mint(m, &c, passed)
 					: attest_fail(ATTEST_E_PARSE, "no workload socket");
+			break;
+		case MON_WORKLOAD_JWT:
+			r = passed >= 0 ? do_workload_jwt(m, &c, passed)
+					: attest_fail(ATTEST_E_PARSE, "no workload socket");
+			break;
+		case MON_WORKLOAD_JWKS:
+			r = m->workload_fd >= 0 ? do_workload_jwks(m, &c)
+						: attest_fail(ATTEST_E_PARSE, "no workload socket");
 			break;
 		case MON_WORKLOAD_INFO:
 			r = m->workload_fd >= 0 ? do_workload_info(m, &c)
@@ -499,6 +583,7 @@ void attestd_monitor_stop(struct attestd_monitor *m)
 		event_free(m->child_ev);
 	if (m->respawn_ev != NULL)
 		event_free(m->respawn_ev);
+	workload_jwt_free(m->jwt);
 	free(m->buf);
 	free(m);
 }

@@ -26,6 +26,8 @@ enum mon_op {
 	MON_TRUST = 4,      /* front: the intent trust (fleet root, issuing CAs, issuers' keys) */
 	MON_WORKLOAD_ISSUE = 5, /* front: an X.509-SVID for a workload connection (with it) */
 	MON_WORKLOAD_INFO = 6,  /* front: the trust domain, for the Workload API */
+	MON_WORKLOAD_JWT = 7,   /* front: a JWT-SVID for a workload connection (with it) */
+	MON_WORKLOAD_JWKS = 8,  /* front: the JWT bundle (JWKS, and each key's kid and SPKI) */
 	MON_REPLY = 100,    /* monitor: u32 code, then the op's answer or a detail */
 };
 

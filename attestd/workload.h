@@ -40,6 +40,22 @@ enum wl_status {
 #define WL_BUNDLE_MAX (64 * 1024) /* DER bytes of the trust bundle */
 #define WL_TD_MAX 255
 
+#define WL_AUD_MAX 8      /* audiences of one JWT-SVID request */
+#define WL_AUD_LEN 255
+#define WL_JWKS_KEYS 4    /* keys in the JWT bundle the front reads */
+#define WL_JWKS_MAX (32 * 1024)
+
+/* The JWT bundle: the JWKS document, and each key's kid and public key
+ * (DER SubjectPublicKeyInfo) for ValidateJWTSVID. */
+struct wl_jwks {
+	char *json;
+	uint32_t n;
+	char kid[WL_JWKS_KEYS][64];
+	uint8_t *spki[WL_JWKS_KEYS];
+	size_t spki_len[WL_JWKS_KEYS];
+};
+void wl_jwks_clear(struct wl_jwks *k);
+
 /* What the front asks of the monitor. */
 struct workload_backend {
 	/* An X.509-SVID for the process connected on fd (the monitor finds
@@ -47,6 +63,12 @@ struct workload_backend {
 	 * SubjectPublicKeyInfo). ATTEST_OK and res filled, or a code. */
 	int (*issue)(void *ctx, int fd, const uint8_t *spki, size_t spki_len,
 		     struct mint_result *res);
+	/* A JWT-SVID for the process connected on fd, for the audiences (and
+	 * the SPIFFE ID asked for, "" for any): *id and *token malloc'd. */
+	int (*jwt)(void *ctx, int fd, char (*aud)[WL_AUD_LEN + 1], uint32_t naud,
+		   const char *want_id, char **id, char **token);
+	/* The current JWT bundle. */
+	int (*jwks)(void *ctx, struct wl_jwks *out);
 	void *ctx;
 };
 

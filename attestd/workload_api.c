@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 #include <openssl/crypto.h>
@@ -12,18 +13,32 @@
 #include <openssl/x509.h>
 
 #include "core/err.h"
+#include "core/jws.h"
+#include "core/json.h"
 #include "log.h"
 #include "workload.h"
 #include "workload.pb-c.h"
 
 #define CHAIN_MAX 8 /* certificates in an SVID's chain */
 #define ROTATE_MIN_MS 500
+#define JWKS_POLL_S 30    /* FetchJWTBundles: how often the bundle is looked at */
+#define JWT_IN_MAX 8192   /* bytes of a token to validate */
+#define CLAIMS_DEPTH 4
 
 /* What a stream keeps between its messages. */
 struct wl_stream {
 	struct wl_call *call;
-	struct event *timer; /* FetchX509SVID: the next rotation */
+	struct event *timer; /* FetchX509SVID: the next rotation; FetchJWTBundles: a look */
+	char *sent;          /* FetchJWTBundles: the JWKS last sent */
 };
+
+void wl_jwks_clear(struct wl_jwks *k)
+{
+	free(k->json);
+	for (uint32_t i = 0; i < WL_JWKS_KEYS; i++)
+		free(k->spki[i]);
+	memset(k, 0, sizeof(*k));
+}
 
 /* ---------- errors ---------- */
 
@@ -296,6 +311,416 @@ static void fetch_x509_bundles(struct wl_call *c, const uint8_t *msg, size_t len
 		finish_err(c, r);
 }
 
+/* ---------- FetchJWTSVID ---------- */
+
+static void fetch_jwt_svid(struct wl_call *c, const uint8_t *msg, size_t len)
+{
+	const struct workload_config *cfg = wl_call_config(c);
+	JWTSVIDRequest *req = jwtsvidrequest__unpack(NULL, len, msg);
+	JWTSVIDResponse resp = JWTSVIDRESPONSE__INIT;
+	JWTSVID svid = JWTSVID__INIT;
+	JWTSVID *svids[1] = { &svid };
+	char (*aud)[WL_AUD_LEN + 1] = NULL;
+	char *id = NULL, *token = NULL;
+	int r;
+
+	if (req == NULL) {
+		wl_finish(c, WL_INVALID_ARGUMENT, "JWTSVIDRequest malformed");
+		return;
+	}
+	if (req->n_audience < 1 || req->n_audience > WL_AUD_MAX) {
+		wl_finish(c, WL_INVALID_ARGUMENT, "audience must be specified (1 to 8)");
+		goto out;
+	}
+	if ((aud = calloc(req->n_audience, sizeof(*aud))) == NULL) {
+		wl_finish(c, WL_RESOURCE_EXHAUSTED, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < req->n_audience; i++) {
+		size_t n = strlen(req->audience[i]);
+
+		if (n == 0 || n > WL_AUD_LEN) {
+			wl_finish(c, WL_INVALID_ARGUMENT, "an audience is empty or over 255 bytes");
+			goto out;
+		}
+		memcpy(aud[i], req->audience[i], n + 1);
+	}
+	if (strlen(req->spiffe_id) > MINT_ID_MAX) {
+		wl_finish(c, WL_INVALID_ARGUMENT, "spiffe_id too long");
+		goto out;
+	}
+	attest_errclear();
+	if ((r = cfg->backend.jwt(cfg->backend.ctx, wl_call_fd(c), aud,
+				  (uint32_t)req->n_audience, req->spiffe_id, &id, &token)) !=
+	    ATTEST_OK) {
+		attestd_log("workload: FetchJWTSVID refused: %s: %s", attest_errname(r),
+			    attest_errdetail());
+		finish_err(c, r);
+		goto out;
+	}
+	svid.spiffe_id = id;
+	svid.svid = token;
+	resp.n_svids = 1;
+	resp.svids = svids;
+	if ((r = send_packed(c, &resp.base)) != ATTEST_OK)
+		finish_err(c, r);
+	else
+		wl_finish(c, WL_OK, NULL);
+out:
+	free(aud);
+	free(id);
+	free(token);
+	jwtsvidrequest__free_unpacked(req, NULL);
+}
+
+/* ---------- FetchJWTBundles ---------- */
+
+/* Send the JWT bundle when it differs from the last sent (or none was). */
+static int send_jwks(struct wl_stream *st)
+{
+	const struct workload_config *cfg = wl_call_config(st->call);
+	JWTBundlesResponse resp = JWTBUNDLES_RESPONSE__INIT;
+	JWTBundlesResponse__BundlesEntry e = JWTBUNDLES_RESPONSE__BUNDLES_ENTRY__INIT;
+	JWTBundlesResponse__BundlesEntry *es[1] = { &e };
+	struct wl_jwks k;
+	char key[WL_TD_MAX + 16];
+	int r;
+
+	if ((r = cfg->backend.jwks(cfg->backend.ctx, &k)) != ATTEST_OK)
+		return r;
+	if (st->sent != NULL && strcmp(st->sent, k.json) == 0) {
+		wl_jwks_clear(&k);
+		return ATTEST_OK;
+	}
+	snprintf(key, sizeof(key), "spiffe://%s", cfg->trust_domain);
+	e.key = key;
+	e.value = (ProtobufCBinaryData){ strlen(k.json), (uint8_t *)k.json };
+	resp.n_bundles = 1;
+	resp.bundles = es;
+	if ((r = send_packed(st->call, &resp.base)) == ATTEST_OK) {
+		free(st->sent);
+		st->sent = k.json;
+		k.json = NULL; /* kept */
+	}
+	wl_jwks_clear(&k);
+	return r;
+}
+
+static void on_jwks_poll(evutil_socket_t fd, short what, void *arg)
+{
+	struct wl_stream *st = arg;
+	struct timeval tv = { JWKS_POLL_S, 0 };
+	int r;
+
+	(void)fd;
+	(void)what;
+	attest_errclear();
+	if ((r = send_jwks(st)) != ATTEST_OK) {
+		finish_err(st->call, r);
+		return;
+	}
+	(void)evtimer_add(st->timer, &tv);
+}
+
+static void fetch_jwt_bundles(struct wl_call *c, const uint8_t *msg, size_t len)
+{
+	JWTBundlesRequest *req = jwtbundles_request__unpack(NULL, len, msg);
+	struct wl_stream *st;
+	struct timeval tv = { JWKS_POLL_S, 0 };
+	int r;
+
+	if (req == NULL) {
+		wl_finish(c, WL_INVALID_ARGUMENT, "JWTBundlesRequest malformed");
+		return;
+	}
+	jwtbundles_request__free_unpacked(req, NULL);
+	if ((st = stream_new(c, on_jwks_poll)) == NULL) {
+		wl_finish(c, WL_RESOURCE_EXHAUSTED, "out of memory");
+		return;
+	}
+	attest_errclear();
+	if ((r = send_jwks(st)) != ATTEST_OK) {
+		finish_err(c, r);
+		return;
+	}
+	/* a new key (rotation) reaches the stream within JWKS_POLL_S */
+	if (evtimer_add(st->timer, &tv) != 0)
+		wl_finish(c, WL_INTERNAL, "bundle timer");
+}
+
+/* ---------- ValidateJWTSVID ---------- */
+
+static void struct_free(Google__Protobuf__Struct *s);
+
+static void value_free(Google__Protobuf__Value *v)
+{
+	if (v == NULL)
+		return;
+	if (v->kind_case == GOOGLE__PROTOBUF__VALUE__KIND_STRING_VALUE)
+		free(v->string_value);
+	else if (v->kind_case == GOOGLE__PROTOBUF__VALUE__KIND_STRUCT_VALUE)
+		struct_free(v->struct_value);
+	else if (v->kind_case == GOOGLE__PROTOBUF__VALUE__KIND_LIST_VALUE && v->list_value) {
+		for (size_t i = 0; i < v->list_value->n_values; i++)
+			value_free(v->list_value->values[i]);
+		free(v->list_value->values);
+		free(v->list_value);
+	}
+	free(v);
+}
+
+static void struct_free(Google__Protobuf__Struct *s)
+{
+	if (s == NULL)
+		return;
+	for (size_t i = 0; i < s->n_fields; i++) {
+		free(s->fields[i]->key);
+		value_free(s->fields[i]->value);
+		free(s->fields[i]);
+	}
+	free(s->fields);
+	free(s);
+}
+
+static Google__Protobuf__Struct *struct_of(const cJSON *o, int depth);
+
+/* A JSON value as a google.protobuf.Value (NULL: out of memory or too deep). */
+static Google__Protobuf__Value *value_of(const cJSON *j, int depth)
+{
+	Google__Protobuf__Value *v = calloc(1, sizeof(*v));
+	static const Google__Protobuf__Value init = GOOGLE__PROTOBUF__VALUE__INIT;
+
+	if (v == NULL || depth > CLAIMS_DEPTH) {
+		free(v);
+		return NULL;
+	}
+	*v = init;
+	if (cJSON_IsString(j)) {
+		v->kind_case = GOOGLE__PROTOBUF__VALUE__KIND_STRING_VALUE;
+		if ((v->string_value = strdup(j->valuestring)) == NULL)
+			goto fail;
+	} else if (cJSON_IsNumber(j)) {
+		v->kind_case = GOOGLE__PROTOBUF__VALUE__KIND_NUMBER_VALUE;
+		v->number_value = j->valuedouble;
+	} else if (cJSON_IsBool(j)) {
+		v->kind_case = GOOGLE__PROTOBUF__VALUE__KIND_BOOL_VALUE;
+		v->bool_value = cJSON_IsTrue(j);
+	} else if (cJSON_IsNull(j)) {
+		v->kind_case = GOOGLE__PROTOBUF__VALUE__KIND_NULL_VALUE;
+		v->null_value = GOOGLE__PROTOBUF__NULL_VALUE__NULL_VALUE;
+	} else if (cJSON_IsObject(j)) {
+		v->kind_case = GOOGLE__PROTOBUF__VALUE__KIND_STRUCT_VALUE;
+		if ((v->struct_value = struct_of(j, depth + 1)) == NULL)
+			goto fail;
+	} else if (cJSON_IsArray(j)) {
+		static const Google__Protobuf__ListValue linit = GOOGLE__PROTOBUF__LIST_VALUE__INIT;
+		size_t n = (size_t)cJSON_GetArraySize(j), i = 0;
+		const cJSON *e;
+
+		v->kind_case = GOOGLE__PROTOBUF__VALUE__KIND_LIST_VALUE;
+		if ((v->list_value = malloc(sizeof(*v->list_value))) == NULL)
+			goto fail;
+		*v->list_value = linit;
+		if (n > 0 && (v->list_value->values = calloc(n, sizeof(*v->list_value->values))) ==
+				     NULL)
+			goto fail;
+		cJSON_ArrayForEach(e, j)
+		{
+			if ((v->list_value->values[i] = value_of(e, depth + 1)) == NULL)
+				goto fail;
+			v->list_value->n_values = ++i;
+		}
+	} else {
+		goto fail;
+	}
+	return v;
+fail:
+	value_free(v);
+	return NULL;
+}
+
+static Google__Protobuf__Struct *struct_of(const cJSON *o, int depth)
+{
+	static const Google__Protobuf__Struct init = GOOGLE__PROTOBUF__STRUCT__INIT;
+	static const Google__Protobuf__Struct__FieldsEntry finit =
+		GOOGLE__PROTOBUF__STRUCT__FIELDS_ENTRY__INIT;
+	Google__Protobuf__Struct *s = malloc(sizeof(*s));
+	size_t n = (size_t)cJSON_GetArraySize(o);
+	const cJSON *e;
+
+	if (s == NULL || depth > CLAIMS_DEPTH) {
+		free(s);
+		return NULL;
+	}
+	*s = init;
+	if (n > 0 && (s->fields = calloc(n, sizeof(*s->fields))) == NULL)
+		goto fail;
+	cJSON_ArrayForEach(e, o)
+	{
+		Google__Protobuf__Struct__FieldsEntry *f = malloc(sizeof(*f));
+
+		if (f == NULL)
+			goto fail;
+		*f = finit;
+		s->fields[s->n_fields++] = f;
+		if ((f->key = strdup(e->string)) == NULL || (f->value = value_of(e, depth + 1)) == NULL)
+			goto fail;
+	}
+	return s;
+fail:
+	struct_free(s);
+	return NULL;
+}
+
+/* The segment at p (n base64url characters) decoded and parsed as one
+ * JSON object of at most cap bytes. */
+static int jws_json(const char *p, size_t n, size_t cap, cJSON **out)
+{
+	uint8_t *raw = NULL;
+	size_t len;
+	int r;
+
+	*out = NULL;
+	if ((r = attest_b64url_decode(p, n, cap, &raw, &len)) != ATTEST_OK)
+		return r;
+	r = attest_json_parse(raw, len, cap, out);
+	free(raw);
+	return r;
+}
+
+/* A JWT-SVID of our trust domain, signed by a key of the JWT bundle,
+ * unexpired, for audience. *claims gets its payload. */
+static int jwt_validate(const struct workload_config *cfg, const struct wl_jwks *k,
+			const char *token, const char *audience, cJSON **claims)
+{
+	static const char *const hkeys[] = { "alg", "kid", "typ", NULL };
+	struct attest_jws_parts parts;
+	cJSON *hdr = NULL, *pl = NULL;
+	const char *alg, *kid, *typ = NULL, *sub;
+	const cJSON *aud, *exp;
+	EVP_PKEY *key = NULL;
+	uint8_t sig[64];
+	char prefix[WL_TD_MAX + 16];
+	int r, found = 0;
+
+	*claims = NULL;
+	if ((r = attest_jws_split(token, strlen(token), &parts)) != ATTEST_OK ||
+	    (r = jws_json(parts.hdr, parts.hdr_len, 1024, &hdr)) != ATTEST_OK ||
+	    (r = attest_json_only(hdr, hkeys)) != ATTEST_OK ||
+	    (r = attest_json_str(hdr, "alg", 16, &alg)) != ATTEST_OK ||
+	    (r = attest_json_str(hdr, "kid", 63, &kid)) != ATTEST_OK)
+		goto out;
+	if (cJSON_GetObjectItemCaseSensitive(hdr, "typ") != NULL &&
+	    ((r = attest_json_str(hdr, "typ", 8, &typ)) != ATTEST_OK ||
+	     (strcmp(typ, "JWT") != 0 && strcmp(typ, "JOSE") != 0))) {
+		r = attest_fail(ATTEST_E_PARSE, "typ is not JWT or JOSE");
+		goto out;
+	}
+	if (strcmp(alg, "ES256") != 0) {
+		r = attest_fail(ATTEST_E_DENIED, "alg %s: only ES256 is accepted", alg);
+		goto out;
+	}
+	for (uint32_t i = 0; i < k->n && !found; i++) {
+		const unsigned char *p = k->spki[i];
+
+		if (strcmp(k->kid[i], kid) != 0)
+			continue;
+		found = 1;
+		if ((key = d2i_PUBKEY(NULL, &p, (long)k->spki_len[i])) == NULL) {
+			r = attest_fail_ossl(ATTEST_E_CRYPTO, "JWT bundle key");
+			goto out;
+		}
+	}
+	if (!found) {
+		r = attest_fail(ATTEST_E_DENIED, "kid %s is not in the JWT bundle", kid);
+		goto out;
+	}
+	if ((r = attest_jws_sig(&parts, sig)) != ATTEST_OK ||
+	    (r = attest_es256_verify(key, token, parts.signed_len, sig, ATTEST_E_DENIED)) !=
+		    ATTEST_OK)
+		goto out;
+	if ((r = jws_json(parts.payload, parts.payload_len, 4096, &pl)) != ATTEST_OK ||
+	    (r = attest_json_str(pl, "sub", 511, &sub)) != ATTEST_OK)
+		goto out;
+	snprintf(prefix, sizeof(prefix), "spiffe://%s/", cfg->trust_domain);
+	if (strncmp(sub, prefix, strlen(prefix)) != 0) {
+		r = attest_fail(ATTEST_E_DENIED, "sub %s is not of trust domain %s", sub,
+				cfg->trust_domain);
+		goto out;
+	}
+	exp = cJSON_GetObjectItemCaseSensitive(pl, "exp");
+	if (!cJSON_IsNumber(exp) || exp->valuedouble <= (double)time(NULL)) {
+		r = attest_fail(ATTEST_E_DENIED, "the token has expired (or has no exp)");
+		goto out;
+	}
+	aud = cJSON_GetObjectItemCaseSensitive(pl, "aud");
+	found = cJSON_IsString(aud) && strcmp(aud->valuestring, audience) == 0;
+	if (cJSON_IsArray(aud)) {
+		const cJSON *e;
+
+		cJSON_ArrayForEach(e, aud) if (cJSON_IsString(e) && strcmp(e->valuestring, audience) == 0)
+			found = 1;
+	}
+	if (!found) {
+		r = attest_fail(ATTEST_E_DENIED, "the token is not for audience %s", audience);
+		goto out;
+	}
+	*claims = pl;
+	pl = NULL;
+out:
+	EVP_PKEY_free(key);
+	cJSON_Delete(hdr);
+	cJSON_Delete(pl);
+	return r;
+}
+
+static void validate_jwt_svid(struct wl_call *c, const uint8_t *msg, size_t len)
+{
+	const struct workload_config *cfg = wl_call_config(c);
+	ValidateJWTSVIDRequest *req = validate_jwtsvidrequest__unpack(NULL, len, msg);
+	ValidateJWTSVIDResponse resp = VALIDATE_JWTSVIDRESPONSE__INIT;
+	struct wl_jwks k = { 0 };
+	cJSON *claims = NULL;
+	char msgbuf[240];
+	int r;
+
+	if (req == NULL) {
+		wl_finish(c, WL_INVALID_ARGUMENT, "ValidateJWTSVIDRequest malformed");
+		return;
+	}
+	if (req->audience[0] == '\0' || req->svid[0] == '\0' ||
+	    strlen(req->svid) > JWT_IN_MAX) {
+		wl_finish(c, WL_INVALID_ARGUMENT, req->audience[0] == '\0'
+							  ? "audience must be specified"
+							  : "svid must be specified (at most 8 KiB)");
+		goto out;
+	}
+	attest_errclear();
+	if ((r = cfg->backend.jwks(cfg->backend.ctx, &k)) != ATTEST_OK) {
+		finish_err(c, r);
+		goto out;
+	}
+	if ((r = jwt_validate(cfg, &k, req->svid, req->audience, &claims)) != ATTEST_OK) {
+		snprintf(msgbuf, sizeof(msgbuf), "%s: %s", attest_errname(r), attest_errdetail());
+		wl_finish(c, WL_INVALID_ARGUMENT, msgbuf);
+		goto out;
+	}
+	resp.spiffe_id = cJSON_GetObjectItemCaseSensitive(claims, "sub")->valuestring;
+	if ((resp.claims = struct_of(claims, 0)) == NULL) {
+		wl_finish(c, WL_INVALID_ARGUMENT, "claims nested too deep");
+		goto out;
+	}
+	if ((r = send_packed(c, &resp.base)) != ATTEST_OK)
+		finish_err(c, r);
+	else
+		wl_finish(c, WL_OK, NULL);
+out:
+	struct_free(resp.claims);
+	cJSON_Delete(claims);
+	wl_jwks_clear(&k);
+	validate_jwtsvidrequest__free_unpacked(req, NULL);
+}
+
 /* ---------- the table ---------- */
 
 void workload_api_call(struct wl_call *c, enum wl_method m, const uint8_t *msg, size_t len)
@@ -306,6 +731,15 @@ void workload_api_call(struct wl_call *c, enum wl_method m, const uint8_t *msg, 
 		break;
 	case WL_FETCH_X509_BUNDLES:
 		fetch_x509_bundles(c, msg, len);
+		break;
+	case WL_FETCH_JWT_SVID:
+		fetch_jwt_svid(c, msg, len);
+		break;
+	case WL_FETCH_JWT_BUNDLES:
+		fetch_jwt_bundles(c, msg, len);
+		break;
+	case WL_VALIDATE_JWT_SVID:
+		validate_jwt_svid(c, msg, len);
 		break;
 	default:
 		wl_finish(c, WL_UNIMPLEMENTED, "not implemented by attestd (docs/spiffe.md)");
@@ -321,6 +755,7 @@ void workload_api_gone(struct wl_call *c)
 		return;
 	if (st->timer != NULL)
 		event_free(st->timer);
+	free(st->sent);
 	free(st);
 	wl_call_set_state(c, NULL);
 }

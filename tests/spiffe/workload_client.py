@@ -16,6 +16,12 @@ bits, and attestd's OIDs are under 2.25.<UUID>).
         FetchX509Bundles response, OUTDIR/bundle.<n>.pem per trust domain
     python3 -I workload_client.py GENDIR nometa          FetchX509SVID
         without the workload.spiffe.io metadata
+    python3 -I workload_client.py GENDIR jwt OUTDIR AUD...  FetchJWTSVID
+        for the audiences; the token checked against the first
+        FetchJWTBundles response here (ES256 over the JWK of its kid) and
+        through ValidateJWTSVID for the first audience, for an audience it
+        was not made for, and tampered with; the JWT bundle key's x5c
+        written as OUTDIR/x5c.<i>.pem
 
 Prints one JSON object: {"ok": true, ...} or {"ok": false, "code":
 "PERMISSION_DENIED", "details": "..."}.
@@ -28,9 +34,15 @@ import time
 sys.path.insert(0, sys.argv[1])
 
 import base64  # noqa: E402
+import hashlib  # noqa: E402
 
 import grpc  # noqa: E402
-from cryptography.hazmat.primitives import serialization  # noqa: E402
+from cryptography.exceptions import InvalidSignature  # noqa: E402
+from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric.utils import \
+    encode_dss_signature  # noqa: E402
+from google.protobuf.json_format import MessageToDict  # noqa: E402
 
 import workload_pb2  # noqa: E402
 import workload_pb2_grpc  # noqa: E402
@@ -122,12 +134,80 @@ def fetch_bundles(stub, outdir):
     return {"ok": True, "trust_domains": names}
 
 
+def b64url(s):
+    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+
+
+def rpc_code(fn):
+    try:
+        fn()
+        return "OK"
+    except grpc.RpcError as e:
+        return e.code().name + ": " + (e.details() or "")
+
+
+def fetch_jwt(stub, outdir, auds):
+    resp = stub.FetchJWTSVID(workload_pb2.JWTSVIDRequest(audience=auds),
+                             metadata=META, timeout=DEADLINE)
+    svid = resp.svids[0]
+    token = svid.svid
+    h, p, s = token.split(".")
+    header, payload = json.loads(b64url(h)), json.loads(b64url(p))
+    # the JWT bundle, and the signature checked here against it
+    stream = stub.FetchJWTBundles(workload_pb2.JWTBundlesRequest(),
+                                  metadata=META, timeout=DEADLINE)
+    bundles = next(iter(stream))
+    stream.cancel()
+    td = sorted(bundles.bundles)
+    jwks = json.loads(bundles.bundles[td[0]])
+    key = [k for k in jwks["keys"] if k["kid"] == header["kid"]][0]
+    pub = ec.EllipticCurvePublicNumbers(
+        int.from_bytes(b64url(key["x"]), "big"),
+        int.from_bytes(b64url(key["y"]), "big"), ec.SECP256R1()).public_key()
+    raw = b64url(s)
+    try:
+        pub.verify(encode_dss_signature(int.from_bytes(raw[:32], "big"),
+                                        int.from_bytes(raw[32:], "big")),
+                   (h + "." + p).encode(), ec.ECDSA(hashes.SHA256()))
+        sig_ok = True
+    except InvalidSignature:
+        sig_ok = False
+    canon = json.dumps({"crv": key["crv"], "kty": key["kty"], "x": key["x"],
+                        "y": key["y"]}, separators=(",", ":"), sort_keys=True)
+    thumb = base64.urlsafe_b64encode(
+        hashlib.sha256(canon.encode()).digest()).rstrip(b"=").decode()
+    for i, der in enumerate(key.get("x5c", [])):
+        write(os.path.join(outdir, "x5c.%d.pem" % i), pem([base64.b64decode(der)]))
+    valid = stub.ValidateJWTSVID(
+        workload_pb2.ValidateJWTSVIDRequest(audience=auds[0], svid=token),
+        metadata=META, timeout=DEADLINE)
+    tampered = h + "." + base64.urlsafe_b64encode(json.dumps(
+        dict(payload, sub=payload["sub"] + "x")).encode()).rstrip(b"=").decode() + "." + s
+    return {
+        "ok": True, "spiffe_id": svid.spiffe_id, "header": header,
+        "payload": payload, "sig_ok": sig_ok, "kid_is_thumbprint": thumb == header["kid"],
+        "trust_domains": td, "jwks": jwks,
+        "validated": {"spiffe_id": valid.spiffe_id,
+                      "claims": MessageToDict(valid.claims)},
+        "wrong_audience": rpc_code(lambda: stub.ValidateJWTSVID(
+            workload_pb2.ValidateJWTSVIDRequest(audience="not-" + auds[0], svid=token),
+            metadata=META, timeout=DEADLINE)),
+        "tampered": rpc_code(lambda: stub.ValidateJWTSVID(
+            workload_pb2.ValidateJWTSVIDRequest(audience=auds[0], svid=tampered),
+            metadata=META, timeout=DEADLINE)),
+        "no_audience": rpc_code(lambda: stub.FetchJWTSVID(
+            workload_pb2.JWTSVIDRequest(), metadata=META, timeout=DEADLINE)),
+    }
+
+
 def main():
     cmd = sys.argv[2]
     stub = workload_pb2_grpc.SpiffeWorkloadAPIStub(channel())
     try:
         if cmd == "x509":
             out = fetch_x509(stub, sys.argv[3], int(sys.argv[4]))
+        elif cmd == "jwt":
+            out = fetch_jwt(stub, sys.argv[3], sys.argv[4:])
         elif cmd == "bundles":
             out = fetch_bundles(stub, sys.argv[3])
         elif cmd == "nometa":

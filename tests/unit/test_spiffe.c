@@ -129,6 +129,48 @@ static void expect_svid(struct daemon *d, const char *out, int i, const char *ag
 			      out, i, out, i), 0);
 }
 
+/* What the Python client saw of a JWT-SVID for ehr-api and billing. */
+static void expect_jwt(struct daemon *d, const char *out, const cJSON *j)
+{
+	const cJSON *hdr = cJSON_GetObjectItemCaseSensitive(j, "header");
+	const cJSON *pl = cJSON_GetObjectItemCaseSensitive(j, "payload");
+	const cJSON *aud = cJSON_GetObjectItemCaseSensitive(pl, "aud");
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "validated");
+	const cJSON *key = cJSON_GetArrayItem(
+		cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "jwks"), "keys"),
+		0);
+
+	CU_ASSERT_STRING_EQUAL(jstr(j, "spiffe_id"), ID_PREFIX "spiffepy");
+	CU_ASSERT_FATAL(cJSON_IsArray(aud) && key != NULL && v != NULL);
+	CU_ASSERT_STRING_EQUAL(jstr(hdr, "alg"), "ES256");
+	CU_ASSERT(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "sig_ok")));
+	CU_ASSERT(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "kid_is_thumbprint")));
+	CU_ASSERT_STRING_EQUAL(jstr(pl, "sub"), ID_PREFIX "spiffepy");
+	CU_ASSERT(cJSON_GetArraySize(aud) == 2 &&
+		  strcmp(cJSON_GetArrayItem(aud, 0)->valuestring, "ehr-api") == 0 &&
+		  strcmp(cJSON_GetArrayItem(aud, 1)->valuestring, "billing") == 0);
+	/* the agent's max_ttl is 4 s */
+	CU_ASSERT(jnum(pl, "exp") - jnum(pl, "iat") == 4);
+	CU_ASSERT_STRING_EQUAL(jstr(key, "use"), "jwt-svid");
+	CU_ASSERT(cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(j, "jwks"), "spiffe_sequence")));
+	CU_ASSERT_STRING_EQUAL(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j,
+						  "trust_domains"), 0)->valuestring,
+			       "spiffe://fleet.example");
+	CU_ASSERT_STRING_EQUAL(jstr(v, "spiffe_id"), ID_PREFIX "spiffepy");
+	CU_ASSERT_STRING_EQUAL(jstr(cJSON_GetObjectItemCaseSensitive(v, "claims"), "sub"),
+			       ID_PREFIX "spiffepy");
+	CU_ASSERT(strncmp(jstr(j, "wrong_audience"), "INVALID_ARGUMENT", 16) == 0);
+	CU_ASSERT(strncmp(jstr(j, "tampered"), "INVALID_ARGUMENT", 16) == 0);
+	CU_ASSERT(strncmp(jstr(j, "no_audience"), "INVALID_ARGUMENT", 16) == 0);
+	if (strncmp(jstr(j, "tampered"), "INVALID_ARGUMENT", 16) != 0)
+		fprintf(stderr, "  tampered: %s\n", jstr(j, "tampered"));
+	/* the JWT key chains to the fleet root through the host CA */
+	CU_ASSERT_EQUAL(tu_sh("cat '%s/x5c.1.pem' '%s/x5c.2.pem' >'%s/x5c.inter.pem' && "
+			      "openssl verify -CAfile '%s/root.pem' -untrusted '%s/x5c.inter.pem' "
+			      "'%s/x5c.0.pem' >/dev/null", out, out, out, d->ca, out, out), 0);
+}
+
 /* notAfter of OUT/i.leaf.pem, seconds since the epoch (0: unreadable) */
 static long not_after(const char *out, int i)
 {
@@ -228,6 +270,20 @@ static void test_python_client(void)
 	CU_ASSERT_EQUAL(tu_sh("[ \"$(openssl x509 -in '%s/root.pem' -noout -fingerprint -sha256)\" = "
 			      "\"$(openssl x509 -in '%s/bundle.0.pem' -noout -fingerprint -sha256)\" ]",
 			      d.ca, out), 0);
+	cJSON_Delete(j);
+
+	/* a JWT-SVID for two audiences: ES256 over the JWK its kid names in
+	 * the JWT bundle (checked by the client), sub the agent, exp within
+	 * the agent's lifetime; ValidateJWTSVID accepts it for its audience
+	 * and refuses another audience and a tampered payload; the bundle
+	 * key's x5c verifies to the fleet root */
+	snprintf(cmd, sizeof(cmd), "%s -I '%s' '%s' jwt '%s' ehr-api billing", py, real, gen, out);
+	j = run_json(&d, cmd);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+	if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "ok")))
+		fprintf(stderr, "  FetchJWTSVID: %s: %s\n", jstr(j, "code"), jstr(j, "details"));
+	CU_ASSERT(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "ok")));
+	expect_jwt(&d, out, j);
 	cJSON_Delete(j);
 
 	/* without workload.spiffe.io: true, refused as the specification says */
