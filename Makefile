@@ -98,7 +98,7 @@ PROTO_INC  ?= /usr/include
 WL_GEN_DIR := $(BUILD)/gen
 WL_GEN_OBJ := $(WL_GEN_DIR)/workload.pb-c.o $(WL_GEN_DIR)/google/protobuf/struct.pb-c.o
 WL_USERS   := $(BUILD)/obj/attestd/workload.o $(BUILD)/obj/attestd/workload_api.o \
-	$(BUILD)/obj/examples/spiffe_client.o
+	$(BUILD)/obj/examples/spiffe_client.o $(BUILD)/obj/bench/bench_spiffe.o
 $(WL_GEN_DIR)/stamp: attestd/workload.proto
 	@mkdir -p $(WL_GEN_DIR)
 	protoc-c --c_out=$(WL_GEN_DIR) -Iattestd -I$(PROTO_INC) attestd/workload.proto \
@@ -265,6 +265,11 @@ $(BUILD)/obj/bench/%.o: CFLAGS += -Itests/unit -Iverifier
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(TESTUTIL_A) $(VERIFIER_A) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/bench/bench_spiffe: $(BUILD)/obj/bench/bench_spiffe.o $(WL_GEN_OBJ) $(TESTUTIL_A) \
+		$(VERIFIER_A) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(WL_LIBS)
 
 # the fault-injection TCTI (tests/tcti/attestfault.c), loaded by
 # Tss2_TctiLdr from its path or as "attestfault" with $(BUILD)/tcti on

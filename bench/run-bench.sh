@@ -11,6 +11,8 @@
 # with attestd pushing), bench_json (JSON parsing stays linear in its input),
 # bench_nginx (decisions through nginx auth_request against direct
 # /v1/decide and /v1/authz, interleaved in one run; n/a without nginx),
+# bench_spiffe (SVIDs per second through the SPIFFE Workload API against
+# attestd's own protocol, interleaved in one run),
 # and removes everything on exit. Report only: a
 # missing tool or a failed run prints a
 # message and the exit status says so, but `make bench` never fails on it.
@@ -67,7 +69,7 @@ rc=0
 for b in "$bin" "$issue_bin" "$BUILD/bench/bench_intent" "$BUILD/bench/bench_quote" \
 	"$BUILD/bench/bench_store" "$BUILD/bench/bench_policy" "$BUILD/bench/bench_decide" \
 	"$BUILD/bench/bench_audit" "$BUILD/bench/bench_verifier" "$BUILD/bench/bench_json" \
-	"$BUILD/bench/bench_nginx"; do
+	"$BUILD/bench/bench_nginx" "$BUILD/bench/bench_spiffe"; do
 	if [ ! -x "$b" ]; then
 		echo "run-bench: $b missing; run 'make bench'" >&2
 		rc=1
