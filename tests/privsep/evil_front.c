@@ -57,6 +57,35 @@ static const char *ask(const struct mint_order *o, int fd)
 	return code == 0 ? "ok" : attest_errname((int)code);
 }
 
+/* The Workload API's ops (MON_WORKLOAD_ISSUE with a key, MON_WORKLOAD_JWT
+ * with an audience) with fd; the monitor's code. */
+static const char *ask_workload(uint32_t op, const uint8_t *key, size_t keylen, int fd)
+{
+	struct mon_out m;
+	struct attest_cur c;
+	size_t len;
+	uint32_t rop, code;
+	int passed = -1;
+
+	mon_out_init(&m, op);
+	if (op == MON_WORKLOAD_ISSUE) {
+		mon_put_bytes(&m, key, keylen);
+	} else {
+		mon_put_u32(&m, 1);
+		mon_put_str(&m, "evil");
+		mon_put_str(&m, "");
+	}
+	if (mon_send(CHAN, &m, fd) != ATTEST_OK || mon_recv(CHAN, buf, &len, &passed) != ATTEST_OK) {
+		mon_out_free(&m);
+		return "no answer";
+	}
+	mon_out_free(&m);
+	attest_cur_init(&c, buf, len);
+	if (!mon_get_u32(&c, &rop) || !mon_get_u32(&c, &code))
+		return "malformed answer";
+	return code == 0 ? "ok" : attest_errname((int)code);
+}
+
 static size_t spki(EVP_PKEY *k, uint8_t *out, size_t outsz)
 {
 	unsigned char *p = out;
@@ -158,6 +187,12 @@ int main(int argc, char **argv)
 			close(sp[0]);
 			close(sp[1]);
 		}
+		/* an agent-socket connection passed as a workload's: the SPIFFE
+		 * ops take only connections of the workload socket */
+		cJSON_AddStringToObject(probes, "workload_on_agent_conn",
+					ask_workload(MON_WORKLOAD_ISSUE, good, ngood, c));
+		cJSON_AddStringToObject(probes, "workload_jwt_on_agent_conn",
+					ask_workload(MON_WORKLOAD_JWT, NULL, 0, c));
 		/* the honest order still works: the harness is not broken */
 		base_order(&o, me, good, ngood);
 		cJSON_AddStringToObject(probes, "honest", ask(&o, c));

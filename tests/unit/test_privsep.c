@@ -114,6 +114,8 @@ static void test_compromised_front(void)
 	EXPECT_PROBE(reply, "key_trailing", "ATTEST_E_CSR");
 	EXPECT_PROBE(reply, "task_control", "ATTEST_E_INVALID_ARG");
 	EXPECT_PROBE(reply, "not_a_caller", "ATTEST_E_DENIED");
+	EXPECT_PROBE(reply, "workload_on_agent_conn", "ATTEST_E_DENIED");
+	EXPECT_PROBE(reply, "workload_jwt_on_agent_conn", "ATTEST_E_DENIED");
 	CU_ASSERT(log_wait(&d, "handed over a descriptor that is no connection", 1));
 	EXPECT_PROBE(reply, "honest", "ok");
 	cJSON_Delete(reply);

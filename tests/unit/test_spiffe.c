@@ -9,7 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <unistd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #include <cjson/cJSON.h>
 
@@ -348,6 +351,101 @@ static void test_c_client(void)
 	daemon_down(&d);
 }
 
+/* Seconds until the server closes fd (it reads to EOF, discarding), -1
+ * when it is still open after limit seconds. */
+static double closed_within(int fd, double limit)
+{
+	double t0 = tu_now_ms();
+	char buf[4096];
+
+	for (;;) {
+		struct pollfd p = { fd, POLLIN, 0 };
+		double left = limit * 1000 - (tu_now_ms() - t0);
+		ssize_t n;
+
+		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+			return -1;
+		if ((n = read(fd, buf, sizeof(buf))) <= 0)
+			return (tu_now_ms() - t0) / 1000;
+	}
+}
+
+static int connect_unix(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/* The transport's refusals: bytes that are not HTTP/2 close the
+ * connection; a client that sends the preface and then nothing is closed
+ * after --frame-timeout; --max-clients connections at once, the next closed
+ * at accept. The front survives all of it and still serves (the C example
+ * gets its SVID). */
+static void test_transport(void)
+{
+	static struct daemon d;
+	static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+				      "\x00\x00\x00\x04\x00\x00\x00\x00\x00"; /* + empty SETTINGS */
+	char wl[700], bin[800], cmd[1000];
+	int fd, fds[4];
+	pid_t front;
+
+	daemon_up(&d);
+	daemon_stop(&d);
+	d.extra_args[0] = "--frame-timeout";
+	d.extra_args[1] = "1000";
+	d.extra_args[2] = NULL;
+	daemon_start(&d, "3"); /* --max-clients 3 */
+	workload_path(&d, wl, sizeof(wl));
+	front = daemon_agent_server(&d);
+	CU_ASSERT(front > 0);
+	/* HTTP/1.1 on the workload socket */
+	CU_ASSERT_FATAL((fd = connect_unix(wl)) >= 0);
+	CU_ASSERT(write(fd, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 28) == 28);
+	CU_ASSERT(closed_within(fd, 10) >= 0);
+	close(fd);
+	/* the preface, then silence: closed after the 1 s frame timeout */
+	CU_ASSERT_FATAL((fd = connect_unix(wl)) >= 0);
+	CU_ASSERT(write(fd, preface, sizeof(preface) - 1) == (ssize_t)sizeof(preface) - 1);
+	{
+		double t = closed_within(fd, 15);
+
+		CU_ASSERT(t >= 0.5);
+	}
+	close(fd);
+	/* three silent clients hold the three places: a fourth is closed at
+	 * once (before the frame timeout frees the places) */
+	for (int i = 0; i < 3; i++)
+		CU_ASSERT((fds[i] = connect_unix(wl)) >= 0);
+	usleep(200000);
+	CU_ASSERT_FATAL((fds[3] = connect_unix(wl)) >= 0);
+	{
+		double t = closed_within(fds[3], 10);
+
+		CU_ASSERT(t >= 0 && t < 0.7);
+	}
+	for (int i = 0; i < 4; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	/* the same front, still serving */
+	CU_ASSERT_EQUAL(daemon_agent_server(&d), front);
+	snprintf(bin, sizeof(bin), "%s/spiffe_client", d.sw.dir);
+	CU_ASSERT_EQUAL_FATAL(tu_sh("cp '%s/spiffe_client' '%s'", tu_examples_dir(), bin), 0);
+	register_json(&d, "spiffec", bin, NULL, 60);
+	usleep(1500000); /* the silent clients' places are free again */
+	snprintf(cmd, sizeof(cmd), "'%s' >c.out 2>&1", bin);
+	CU_ASSERT_EQUAL(run_sh(&d, cmd), 0);
+	CU_ASSERT_EQUAL(daemon_agent_server(&d), front);
+	daemon_down(&d);
+}
+
 int main(void)
 {
 	static const struct tu_test tests[] = {
@@ -355,6 +453,8 @@ int main(void)
 		  test_python_client },
 		{ "C example client (nghttp2 + protobuf-c): SVIDs verified, another binary refused",
 		  test_c_client },
+		{ "transport: not HTTP/2, silent clients, the client cap; the front survives",
+		  test_transport },
 		{ NULL, NULL },
 	};
 
