@@ -327,6 +327,8 @@ static int workload_serve(struct front *f, long max_clients, long timeout_ms,
 		return attest_fail(ATTEST_E_STATE, "no fleet root: no X.509 bundle to serve");
 	memset(&wc, 0, sizeof(wc));
 	wc.listen_fd = WORKLOAD_FD;
+	wc.call = workload_api_call;
+	wc.gone = workload_api_gone;
 	wc.max_clients = (int)max_clients;
 	wc.request_timeout_ms = (int)timeout_ms;
 	wc.backend = (struct workload_backend){ rpc_workload_issue, rpc_workload_jwt,

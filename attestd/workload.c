@@ -74,7 +74,7 @@ static void call_free(struct wl_call *c)
 {
 	if (c == NULL)
 		return;
-	workload_api_gone(c);
+	c->conn->srv->cfg.gone(c);
 	free(c->req);
 	free(c->out);
 	free(c);
@@ -334,7 +334,7 @@ static void dispatch(struct wl_call *c)
 		wl_finish(c, WL_INVALID_ARGUMENT, "the request is not exactly one message");
 		return;
 	}
-	workload_api_call(c, (enum wl_method)c->method, c->req + 5, mlen);
+	k->srv->cfg.call(c, (enum wl_method)c->method, c->req + 5, mlen);
 }
 
 static int h2_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *arg)
@@ -585,7 +585,8 @@ int workload_start(struct event_base *base, const struct workload_config *cfg,
 		return attest_fail(ATTEST_E_NOMEM, "workload server");
 	s->base = base;
 	s->cfg = *cfg;
-	if (cfg->trust_domain == NULL || strlen(cfg->trust_domain) > WL_TD_MAX ||
+	if (cfg->call == NULL || cfg->gone == NULL || cfg->trust_domain == NULL ||
+	    strlen(cfg->trust_domain) > WL_TD_MAX ||
 	    cfg->bundle_len == 0 || cfg->bundle_len > WL_BUNDLE_MAX) {
 		free(s);
 		return attest_fail(ATTEST_E_INVALID_ARG, "workload server: trust domain or bundle");

@@ -72,8 +72,21 @@ struct workload_backend {
 	void *ctx;
 };
 
+enum wl_method {
+	WL_FETCH_X509_SVID,
+	WL_FETCH_X509_BUNDLES,
+	WL_FETCH_JWT_SVID,
+	WL_FETCH_JWT_BUNDLES,
+	WL_VALIDATE_JWT_SVID,
+	WL_METHOD_COUNT,
+};
+
 struct workload_config {
 	int listen_fd;       /* the workload socket, listening (kept open by the caller) */
+	/* the service (workload_api_call, workload_api_gone: the transport
+	 * does not call the service's file, which calls it) */
+	void (*call)(struct wl_call *c, enum wl_method m, const uint8_t *msg, size_t len);
+	void (*gone)(struct wl_call *c);
 	int max_clients;     /* connections at once */
 	int request_timeout_ms; /* from accept to a first whole request */
 	struct workload_backend backend;
@@ -90,15 +103,6 @@ int workload_start(struct event_base *base, const struct workload_config *cfg,
 void workload_stop(struct workload_server *s);
 
 /* ---------- between the transport and the service ---------- */
-
-enum wl_method {
-	WL_FETCH_X509_SVID,
-	WL_FETCH_X509_BUNDLES,
-	WL_FETCH_JWT_SVID,
-	WL_FETCH_JWT_BUNDLES,
-	WL_VALIDATE_JWT_SVID,
-	WL_METHOD_COUNT,
-};
 
 /* The service's handler of a whole request (its one message, prefix
  * removed). It answers with wl_send / wl_finish now or later (a stream
