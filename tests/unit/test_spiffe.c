@@ -318,7 +318,8 @@ static void test_python_client(void)
 /* The C example (examples/spiffe_client.c), registered as a binary: two
  * SVIDs off one stream, each verified to its bundle by the example itself;
  * the files it writes verify with openssl and name the agent; another
- * binary (the same one with a byte appended) gets PermissionDenied. */
+ * binary (the same one with a byte appended) gets PermissionDenied; an
+ * agent revoked while its stream is open loses it at the next rotation. */
 static void test_c_client(void)
 {
 	static struct daemon d;
@@ -347,7 +348,21 @@ static void test_c_client(void)
 	CU_ASSERT_EQUAL(run_sh(&d, cmd), 1);
 	CU_ASSERT_EQUAL(tu_sh("grep -q 'refused: gRPC status 7: ATTEST_E_MEASUREMENT' '%s/c.out'",
 			      d.sw.dir), 0);
-	(void)reply;
+	/* revoked while its stream is open: the caller is measured again at
+	 * the next rotation, refused, and the stream ends with
+	 * PermissionDenied */
+	snprintf(cmd, sizeof(cmd), "'%s' --count 5 >c2.out 2>&1 & echo $! >'%s/c2.pid'", bin,
+		 d.sw.dir);
+	CU_ASSERT_EQUAL(run_sh(&d, cmd), 0);
+	CU_ASSERT_EQUAL(tu_sh("for i in $(seq 100); do grep -q 'X.509-SVID 1,' '%s/c2.out' && "
+			      "exit 0; sleep 0.1; done; exit 1", d.sw.dir), 0);
+	TU_ASSERT_ERR(admin_call(&d, "{\"op\":\"revoke\",\"name\":\"spiffec\"}", &reply),
+		      ATTEST_OK);
+	cJSON_Delete(reply);
+	CU_ASSERT_EQUAL(tu_sh("p=$(cat '%s/c2.pid'); for i in $(seq 150); do kill -0 $p 2>/dev/null "
+			      "|| exit 0; sleep 0.1; done; kill $p; exit 1", d.sw.dir), 0);
+	CU_ASSERT_EQUAL(tu_sh("grep -q 'refused: gRPC status 7: ATTEST_E_AGENT_UNKNOWN' "
+			      "'%s/c2.out'", d.sw.dir), 0);
 	daemon_down(&d);
 }
 
