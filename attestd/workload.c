@@ -76,6 +76,9 @@ static void call_free(struct wl_call *c)
 		return;
 	c->conn->srv->cfg.gone(c);
 	free(c->req);
+	/* an X509SVIDResponse carries the workload's private key */
+	if (c->out != NULL)
+		explicit_bzero(c->out, c->out_len);
 	free(c->out);
 	free(c);
 }
@@ -88,6 +91,8 @@ static void conn_free(struct wl_conn *k)
 		return;
 	for (c = k->calls; c != NULL; c = n) {
 		n = c->next;
+		if (k->h2 != NULL) /* nothing of nghttp2's points at it any more */
+			(void)nghttp2_session_set_stream_user_data(k->h2, c->id, NULL);
 		call_free(c);
 	}
 	if (k->h2 != NULL)
@@ -383,8 +388,10 @@ static ssize_t out_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len
 			n = len;
 		memcpy(buf, c->out + c->out_off, n);
 		c->out_off += n;
-		if (c->out_off == c->out_len)
+		if (c->out_off == c->out_len) {
+			explicit_bzero(c->out, c->out_len); /* it held a private key */
 			c->out_off = c->out_len = 0;
+		}
 		return (ssize_t)n;
 	}
 	if (!c->finishing)
@@ -421,11 +428,17 @@ int wl_send(struct wl_call *c, const uint8_t *msg, size_t len)
 
 	if (c->finishing || c->finished)
 		return attest_fail(ATTEST_E_STATE, "the call is over");
-	if (len > WL_OUT_MAX || c->out_len > WL_OUT_MAX - len - 5)
+	if (len > WL_OUT_MAX - 5 || c->out_len > WL_OUT_MAX - 5 - len)
 		return attest_fail(ATTEST_E_TOO_LARGE, "the client does not read its responses");
 	need = c->out_len + 5 + len;
-	if ((grown = realloc(c->out, need)) == NULL)
+	/* not realloc: the old buffer may hold a private key, wiped first */
+	if ((grown = malloc(need)) == NULL)
 		return attest_fail(ATTEST_E_NOMEM, "response");
+	if (c->out != NULL) {
+		memcpy(grown, c->out, c->out_len);
+		explicit_bzero(c->out, c->out_len);
+		free(c->out);
+	}
 	c->out = grown;
 	grown += c->out_len;
 	grown[0] = 0;

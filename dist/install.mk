@@ -36,7 +36,7 @@ INSTALL      ?= install
 
 INST_SBIN    := attestd attest-verifier
 INST_BIN     := attestctl attest-provision
-INST_EXAMPLES := agent_client resource_server intent_server
+INST_EXAMPLES := agent_client resource_server intent_server spiffe_client
 INST_HEADERS := $(sort $(wildcard include/attest/*.h))
 INST_MAN     := $(MAN_PAGES)
 INST_UNITS   := $(patsubst dist/systemd/%.in,$(BUILD)/install/%,$(sort $(wildcard dist/systemd/*.service.in)))

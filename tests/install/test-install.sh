@@ -57,6 +57,7 @@ lib=$(dirname "$(find "$root/usr/lib" -name libattest.so.0 | head -n 1)")
 [ -d "$lib" ] || fail "libattest.so.0 not installed"
 for f in usr/sbin/attestd usr/sbin/attest-verifier usr/bin/attestctl usr/bin/attest-provision \
 	usr/libexec/attestd/agent_client usr/libexec/attestd/resource_server \
+	usr/libexec/attestd/spiffe_client \
 	usr/include/attest/attest.h usr/include/attest/client.h usr/include/attest/verify.h \
 	"${lib#$root/}/pkgconfig/attest.pc" "${lib#$root/}/pkgconfig/attest-verify.pc" \
 	usr/share/doc/attestd/README.md usr/share/doc/attestd/examples/agent_client.c \
@@ -202,6 +203,7 @@ say "agent_client built from 'pkg-config --cflags --libs attest' runs against $r
 		"$top/examples/agent_client.c" $flags -Wl,-rpath,"$lib" ||
 		fail "agent_client (RUNPATH) does not build"
 	cp "$root/usr/libexec/attestd/resource_server" "$tmp/ex/resource_server"
+	cp "$root/usr/libexec/attestd/spiffe_client" "$tmp/ex/spiffe_client"
 	path=$root/usr/sbin:$root/usr/bin:/usr/local/bin:/usr/bin:/bin
 	case $path in *"$top"*) fail "the source tree is on PATH" ;; esac
 	[ "$(env PATH="$path" sh -c 'command -v attestd')" = "$root/usr/sbin/attestd" ] ||
