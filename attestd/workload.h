@@ -18,6 +18,7 @@
 
 #include "attest/attest.h"
 #include "mint.h"
+#include "workload_jwtv.h"
 
 struct event_base;
 struct workload_server;
@@ -42,20 +43,6 @@ enum wl_status {
 
 #define WL_AUD_MAX 8      /* audiences of one JWT-SVID request */
 #define WL_AUD_LEN 255
-#define WL_JWKS_KEYS 4    /* keys in the JWT bundle the front reads */
-#define WL_JWKS_MAX (32 * 1024)
-
-/* The JWT bundle: the JWKS document, and each key's kid and public key
- * (DER SubjectPublicKeyInfo) for ValidateJWTSVID. */
-struct wl_jwks {
-	char *json;
-	uint32_t n;
-	char kid[WL_JWKS_KEYS][64];
-	uint8_t *spki[WL_JWKS_KEYS];
-	size_t spki_len[WL_JWKS_KEYS];
-};
-void wl_jwks_clear(struct wl_jwks *k);
-
 /* What the front asks of the monitor. */
 struct workload_backend {
 	/* An X.509-SVID for the process connected on fd (the monitor finds

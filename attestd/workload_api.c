@@ -18,6 +18,7 @@
 #include "log.h"
 #include "workload.h"
 #include "workload.pb-c.h"
+#include "workload_jwtv.h"
 
 #define CHAIN_MAX 8 /* certificates in an SVID's chain */
 #define ROTATE_MIN_MS 500
@@ -31,14 +32,6 @@ struct wl_stream {
 	struct event *timer; /* FetchX509SVID: the next rotation; FetchJWTBundles: a look */
 	char *sent;          /* FetchJWTBundles: the JWKS last sent */
 };
-
-void wl_jwks_clear(struct wl_jwks *k)
-{
-	free(k->json);
-	for (uint32_t i = 0; i < WL_JWKS_KEYS; i++)
-		free(k->spki[i]);
-	memset(k, 0, sizeof(*k));
-}
 
 /* ---------- errors ---------- */
 
@@ -572,108 +565,6 @@ fail:
 	return NULL;
 }
 
-/* The segment at p (n base64url characters) decoded and parsed as one
- * JSON object of at most cap bytes. */
-static int jws_json(const char *p, size_t n, size_t cap, cJSON **out)
-{
-	uint8_t *raw = NULL;
-	size_t len;
-	int r;
-
-	*out = NULL;
-	if ((r = attest_b64url_decode(p, n, cap, &raw, &len)) != ATTEST_OK)
-		return r;
-	r = attest_json_parse(raw, len, cap, out);
-	free(raw);
-	return r;
-}
-
-/* A JWT-SVID of our trust domain, signed by a key of the JWT bundle,
- * unexpired, for audience. *claims gets its payload. */
-static int jwt_validate(const struct workload_config *cfg, const struct wl_jwks *k,
-			const char *token, const char *audience, cJSON **claims)
-{
-	static const char *const hkeys[] = { "alg", "kid", "typ", NULL };
-	struct attest_jws_parts parts;
-	cJSON *hdr = NULL, *pl = NULL;
-	const char *alg, *kid, *typ = NULL, *sub;
-	const cJSON *aud, *exp;
-	EVP_PKEY *key = NULL;
-	uint8_t sig[64];
-	char prefix[WL_TD_MAX + 16];
-	int r, found = 0;
-
-	*claims = NULL;
-	if ((r = attest_jws_split(token, strlen(token), &parts)) != ATTEST_OK ||
-	    (r = jws_json(parts.hdr, parts.hdr_len, 1024, &hdr)) != ATTEST_OK ||
-	    (r = attest_json_only(hdr, hkeys)) != ATTEST_OK ||
-	    (r = attest_json_str(hdr, "alg", 16, &alg)) != ATTEST_OK ||
-	    (r = attest_json_str(hdr, "kid", 63, &kid)) != ATTEST_OK)
-		goto out;
-	if (cJSON_GetObjectItemCaseSensitive(hdr, "typ") != NULL &&
-	    ((r = attest_json_str(hdr, "typ", 8, &typ)) != ATTEST_OK ||
-	     (strcmp(typ, "JWT") != 0 && strcmp(typ, "JOSE") != 0))) {
-		r = attest_fail(ATTEST_E_PARSE, "typ is not JWT or JOSE");
-		goto out;
-	}
-	if (strcmp(alg, "ES256") != 0) {
-		r = attest_fail(ATTEST_E_DENIED, "alg %s: only ES256 is accepted", alg);
-		goto out;
-	}
-	for (uint32_t i = 0; i < k->n && !found; i++) {
-		const unsigned char *p = k->spki[i];
-
-		if (strcmp(k->kid[i], kid) != 0)
-			continue;
-		found = 1;
-		if ((key = d2i_PUBKEY(NULL, &p, (long)k->spki_len[i])) == NULL) {
-			r = attest_fail_ossl(ATTEST_E_CRYPTO, "JWT bundle key");
-			goto out;
-		}
-	}
-	if (!found) {
-		r = attest_fail(ATTEST_E_DENIED, "kid %s is not in the JWT bundle", kid);
-		goto out;
-	}
-	if ((r = attest_jws_sig(&parts, sig)) != ATTEST_OK ||
-	    (r = attest_es256_verify(key, token, parts.signed_len, sig, ATTEST_E_DENIED)) !=
-		    ATTEST_OK)
-		goto out;
-	if ((r = jws_json(parts.payload, parts.payload_len, 4096, &pl)) != ATTEST_OK ||
-	    (r = attest_json_str(pl, "sub", 511, &sub)) != ATTEST_OK)
-		goto out;
-	snprintf(prefix, sizeof(prefix), "spiffe://%s/", cfg->trust_domain);
-	if (strncmp(sub, prefix, strlen(prefix)) != 0) {
-		r = attest_fail(ATTEST_E_DENIED, "sub %s is not of trust domain %s", sub,
-				cfg->trust_domain);
-		goto out;
-	}
-	exp = cJSON_GetObjectItemCaseSensitive(pl, "exp");
-	if (!cJSON_IsNumber(exp) || exp->valuedouble <= (double)time(NULL)) {
-		r = attest_fail(ATTEST_E_DENIED, "the token has expired (or has no exp)");
-		goto out;
-	}
-	aud = cJSON_GetObjectItemCaseSensitive(pl, "aud");
-	found = cJSON_IsString(aud) && strcmp(aud->valuestring, audience) == 0;
-	if (cJSON_IsArray(aud)) {
-		const cJSON *e;
-
-		cJSON_ArrayForEach(e, aud) if (cJSON_IsString(e) && strcmp(e->valuestring, audience) == 0)
-			found = 1;
-	}
-	if (!found) {
-		r = attest_fail(ATTEST_E_DENIED, "the token is not for audience %s", audience);
-		goto out;
-	}
-	*claims = pl;
-	pl = NULL;
-out:
-	EVP_PKEY_free(key);
-	cJSON_Delete(hdr);
-	cJSON_Delete(pl);
-	return r;
-}
-
 static void validate_jwt_svid(struct wl_call *c, const uint8_t *msg, size_t len)
 {
 	const struct workload_config *cfg = wl_call_config(c);
@@ -700,7 +591,8 @@ static void validate_jwt_svid(struct wl_call *c, const uint8_t *msg, size_t len)
 		finish_err(c, r);
 		goto out;
 	}
-	if ((r = jwt_validate(cfg, &k, req->svid, req->audience, &claims)) != ATTEST_OK) {
+	if ((r = wl_jwt_validate(cfg->trust_domain, &k, req->svid, req->audience, time(NULL),
+				 &claims)) != ATTEST_OK) {
 		snprintf(msgbuf, sizeof(msgbuf), "%s: %s", attest_errname(r), attest_errdetail());
 		wl_finish(c, WL_INVALID_ARGUMENT, msgbuf);
 		goto out;

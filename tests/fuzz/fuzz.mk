@@ -21,7 +21,7 @@
 # Logs: build-fuzz/fuzz_<t>.log. Before the include line exists:
 #   make -f Makefile -f tests/fuzz/fuzz.mk fuzz-replay
 
-FUZZ_TARGETS := json tpm enrol policy eventlog conf audit hostpush refset intent
+FUZZ_TARGETS := json tpm enrol policy eventlog conf audit hostpush refset intent jwtsvid
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 30
 FUZZ_DIR     := build-fuzz
@@ -55,6 +55,16 @@ $(BUILD)/fuzz/replay_%: $(REPLAY_OBJ)/fuzz_%.o $(FUZZ_COMMON) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
+# jwtsvid: attestd's ValidateJWTSVID check (attestd/workload_jwtv.c)
+$(REPLAY_OBJ)/workload_jwtv.o: attestd/workload_jwtv.c $(BUILD)/flags
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+$(REPLAY_OBJ)/fuzz_jwtsvid.o: CFLAGS += -Iattestd
+$(BUILD)/fuzz/replay_jwtsvid: $(REPLAY_OBJ)/fuzz_jwtsvid.o $(REPLAY_OBJ)/workload_jwtv.o \
+		$(FUZZ_COMMON) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
 fuzz-replay: $(REPLAY_BINS)
 	@for t in $(FUZZ_TARGETS); do \
 	  printf '%-6s ' "$$t"; \
@@ -74,6 +84,12 @@ $(FUZZ_LIB_OBJ): FUZZ_CFLAGS += -Wno-error
 
 $(FUZZ_DIR)/fuzz_%: $(FUZZ_DIR)/obj/$(FUZZ_SRC)/fuzz_%.o \
 		$(FUZZ_DIR)/obj/$(FUZZ_SRC)/fuzz_fixture.o $(FUZZ_LIB_OBJ)
+	$(FUZZ_CC) $(FUZZ_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(FUZZ_DIR)/obj/$(FUZZ_SRC)/fuzz_jwtsvid.o: FUZZ_CFLAGS += -Iattestd
+$(FUZZ_DIR)/fuzz_jwtsvid: $(FUZZ_DIR)/obj/$(FUZZ_SRC)/fuzz_jwtsvid.o \
+		$(FUZZ_DIR)/obj/attestd/workload_jwtv.o $(FUZZ_DIR)/obj/$(FUZZ_SRC)/fuzz_fixture.o \
+		$(FUZZ_LIB_OBJ)
 	$(FUZZ_CC) $(FUZZ_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 fuzz: $(FUZZ_BINS)

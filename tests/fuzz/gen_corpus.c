@@ -21,6 +21,7 @@
 #include "enrol/enrol.h"
 #include "fuzz_fixture.h"
 #include "core/json.h"
+#include "core/jws.h"
 #include "tpm/templates.h"
 #include "attestation/eventlog.h"
 #include "attestation/refset.h"
@@ -480,6 +481,43 @@ static void intent_seeds(void)
 	free(tok);
 }
 
+/* fuzz_jwtsvid: JWT-SVIDs as attestd signs them (ES256, kid, sub, aud,
+ * exp, iat), by the fixture host key under kid "fuzz-kid": one valid at
+ * the target's clock for its audience, one expired, one for another
+ * audience, one under a kid the bundle lacks, one with aud a string. */
+static void jwtsvid_seeds(void)
+{
+	static const struct {
+		const char *name, *kid, *payload;
+	} s[] = {
+		{ "valid", "fuzz-kid",
+		  "{\"aud\":[\"fuzz\",\"other\"],\"exp\":1700000600,\"iat\":1700000000,"
+		  "\"sub\":\"spiffe://fleet.example/host/web-01/agent/a\"}" },
+		{ "expired", "fuzz-kid",
+		  "{\"aud\":[\"fuzz\"],\"exp\":1699999999,\"iat\":1699999000,"
+		  "\"sub\":\"spiffe://fleet.example/host/web-01/agent/a\"}" },
+		{ "other-aud", "fuzz-kid",
+		  "{\"aud\":[\"billing\"],\"exp\":1700000600,\"iat\":1700000000,"
+		  "\"sub\":\"spiffe://fleet.example/host/web-01/agent/a\"}" },
+		{ "unknown-kid", "mallory",
+		  "{\"aud\":[\"fuzz\"],\"exp\":1700000600,\"iat\":1700000000,"
+		  "\"sub\":\"spiffe://fleet.example/host/web-01/agent/a\"}" },
+		{ "aud-string", "fuzz-kid",
+		  "{\"aud\":\"fuzz\",\"exp\":1700000600,\"iat\":1700000000,"
+		  "\"sub\":\"spiffe://fleet.example/host/web-01/agent/b\",\"x\":{\"y\":[1,true,null]}}" },
+	};
+	char hdr[128], *tok = NULL;
+
+	for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++) {
+		snprintf(hdr, sizeof(hdr), "{\"alg\":\"ES256\",\"kid\":\"%s\",\"typ\":\"JWT\"}",
+			 s[i].kid);
+		must(attest_jws_sign(fz_pkey(FZ_KEY_HOST), hdr, s[i].payload, 8192, &tok), "jws");
+		seed("jwtsvid", s[i].name, tok, strlen(tok));
+		free(tok);
+		tok = NULL;
+	}
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -495,5 +533,6 @@ int main(int argc, char **argv)
 	hostpush_seeds();
 	refset_seeds();
 	intent_seeds();
+	jwtsvid_seeds();
 	return 0;
 }

@@ -1,0 +1,79 @@
+/* fuzz_jwtsvid.c - libFuzzer target for attestd/workload_jwtv.c:
+ *   wl_jwt_validate (ValidateJWTSVID in attestd's front: compact JWS of
+ *   at most 8 KiB, header alg/kid/typ, ES256 signature, payload
+ *   sub/aud/exp) for trust domain fleet.example and audience "fuzz",
+ *   against a JWT bundle of two keys: "fuzz-kid" (the fixture host key)
+ *   and "ak-kid" (the fixture AK), at a fixed time. The input is the
+ *   token (a NUL ends it, as a protobuf string cannot hold one).
+ * Oracles besides the sanitizers: only a token signed by a bundle key
+ *   validates, its claims are an object whose sub is under
+ *   spiffe://fleet.example/, and its exp is after the clock.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/x509.h>
+
+#include "core/err.h"
+#include "fuzz_fixture.h"
+#include "workload_jwtv.h"
+
+#define NOW 1700000000
+
+static void check(int ok, const char *what)
+{
+	if (!ok) {
+		fprintf(stderr, "fuzz_jwtsvid: %s\n", what);
+		abort();
+	}
+}
+
+static struct wl_jwks jwks;
+
+static void bundle(void)
+{
+	static const struct {
+		const char *kid;
+		enum fz_key k;
+	} keys[] = { { "fuzz-kid", FZ_KEY_HOST }, { "ak-kid", FZ_KEY_AK } };
+
+	if (jwks.n > 0)
+		return;
+	for (uint32_t i = 0; i < 2; i++) {
+		unsigned char *der = NULL;
+		int n = i2d_PUBKEY(fz_pkey(keys[i].k), &der);
+
+		check(n > 0, "fixture key");
+		snprintf(jwks.kid[i], sizeof(jwks.kid[i]), "%s", keys[i].kid);
+		jwks.spki[i] = der; /* OPENSSL_malloc: the process keeps it */
+		jwks.spki_len[i] = (size_t)n;
+	}
+	jwks.n = 2;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char *tok = malloc(size + 1);
+	cJSON *claims = NULL;
+
+	bundle();
+	if (tok == NULL)
+		return 0;
+	memcpy(tok, data, size);
+	tok[size] = '\0';
+	if (fz_note("wl_jwt_validate", wl_jwt_validate("fleet.example", &jwks, tok, "fuzz", NOW,
+							&claims)) == ATTEST_OK) {
+		const cJSON *sub = cJSON_GetObjectItemCaseSensitive(claims, "sub");
+		const cJSON *exp = cJSON_GetObjectItemCaseSensitive(claims, "exp");
+
+		check(cJSON_IsObject(claims), "claims not an object");
+		check(cJSON_IsString(sub) &&
+			      strncmp(sub->valuestring, "spiffe://fleet.example/", 23) == 0,
+		      "validated a sub outside the trust domain");
+		check(cJSON_IsNumber(exp) && exp->valuedouble > NOW, "validated an expired token");
+		cJSON_Delete(claims);
+	}
+	free(tok);
+	return 0;
+}
