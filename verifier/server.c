@@ -190,6 +190,7 @@ static const struct vroute routes[] = {
 	{"/v1/refsets/deactivate", VR_POST, ROLE_ADMIN, 4096, vs_refsets, 1, 0, 0},
 	{"/v1/policy/reload", VR_POST, ROLE_ADMIN, 4096, vs_reload, 0, 0, 0},
 	{"/v1/health", VR_GET, ROLE_HOST, 0, vs_health, 0, 0, 0},
+	{"/v1/spiffe/bundle", VR_GET, ROLE_HOST, 0, vs_spiffe_bundle, 0, 0, 0},
 	{"/metrics", VR_GET, ROLE_HOST, 0, vs_metrics, 0, 0, 0},
 };
 

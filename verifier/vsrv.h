@@ -212,6 +212,8 @@ struct vroute {
 
 vs_handler vs_enrol, vs_nonce, vs_quote, vs_report, vs_checkpoint, vs_decide, vs_list, vs_revoke,
 	vs_approve, vs_settings, vs_refsets, vs_reload, vs_health, vs_metrics, vs_authz;
+/* spiffe_http.c: GET /v1/spiffe/bundle, the SPIFFE bundle (docs/spiffe.md) */
+vs_handler vs_spiffe_bundle;
 
 /* decide_http.c: decide and answer (200 allow, 403 deny; fwd: X-Attest-*
  * headers too) after the audit record; /v1/decide and /v1/authz both */

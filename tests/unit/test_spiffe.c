@@ -15,10 +15,16 @@
 #include <sys/un.h>
 
 #include <cjson/cJSON.h>
+#include <openssl/bn.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "attest/attest.h"
+#include "core/jws.h"
 #include "testutil.h"
 #include "testutil_daemon.h"
+#include "testutil_verifier.h"
 
 #define ID_PREFIX "spiffe://fleet.example/host/web-01/agent/"
 #define PY "/usr/bin/python3" /* Debian's, with python3-grpcio */
@@ -456,6 +462,61 @@ static void test_transport(void)
 	daemon_down(&d);
 }
 
+/* The verifier's bundle endpoint: GET /v1/spiffe/bundle without a caller
+ * certificate gives the SPIFFE bundle whose x509-svid key is the fleet
+ * root (x5c) with the root's own public key as the JWK; the same root the
+ * Workload API hands workloads. */
+static void test_verifier_bundle(void)
+{
+	static struct daemon d;
+	static struct verifier v;
+	cJSON *rep = NULL;
+	const cJSON *key;
+	char path[800];
+	FILE *f;
+	X509 *root = NULL;
+	BIGNUM *bx = NULL;
+	uint8_t x[48];
+	char *bxs = NULL;
+	int n;
+
+	daemon_up(&d);
+	verifier_up(&v, d.ca, NULL);
+	CU_ASSERT_EQUAL(verifier_call(&v, AS_NONE, "/v1/spiffe/bundle", NULL, &rep), 200);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(rep);
+	key = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(rep, "keys"), 0);
+	CU_ASSERT_STRING_EQUAL(jstr(key, "use"), "x509-svid");
+	CU_ASSERT(cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(rep, "spiffe_sequence")));
+	CU_ASSERT(jnum(rep, "spiffe_refresh_hint") == 300);
+	/* x5c is the root */
+	snprintf(path, sizeof(path), "%s/bundle.x5c", d.sw.dir);
+	f = fopen(path, "w");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	fprintf(f, "%s", cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(key, "x5c"), 0)
+				 ->valuestring);
+	fclose(f);
+	CU_ASSERT_EQUAL(tu_sh("[ \"$(openssl x509 -in '%s/root.pem' -outform DER | base64 -w0)\" "
+			      "= \"$(cat '%s')\" ]", d.ca, path), 0);
+	/* the JWK is the root's key */
+	snprintf(path, sizeof(path), "%s/root.pem", d.ca);
+	CU_ASSERT_FATAL((f = fopen(path, "r")) != NULL);
+	root = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(root);
+	CU_ASSERT_STRING_EQUAL(jstr(key, "kty"), "EC");
+	n = strcmp(jstr(key, "crv"), "P-384") == 0 ? 48 : 32;
+	CU_ASSERT(EVP_PKEY_get_bn_param(X509_get0_pubkey(root), "qx", &bx) == 1 &&
+		  BN_bn2binpad(bx, x, n) == n &&
+		  attest_b64url_encode(x, (size_t)n, &bxs) == ATTEST_OK);
+	CU_ASSERT_STRING_EQUAL(jstr(key, "x"), bxs ? bxs : "");
+	free(bxs);
+	BN_free(bx);
+	X509_free(root);
+	cJSON_Delete(rep);
+	verifier_down(&v);
+	daemon_down(&d);
+}
+
 int main(void)
 {
 	static const struct tu_test tests[] = {
@@ -465,6 +526,8 @@ int main(void)
 		  test_c_client },
 		{ "transport: not HTTP/2, silent clients, the client cap; the front survives",
 		  test_transport },
+		{ "verifier: GET /v1/spiffe/bundle, the fleet root as the x509-svid key",
+		  test_verifier_bundle },
 		{ NULL, NULL },
 	};
 
