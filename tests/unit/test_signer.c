@@ -95,7 +95,7 @@ static void violation(const char *ca_dir, const TPM2B_PUBLIC *pub, const void *b
 static void forge_host_key(const char *ca_dir, const char *host, const TPM2B_PUBLIC *key)
 {
 	char path[900], *text;
-	cJSON *rec;
+	cJSON *rec = NULL;
 
 	snprintf(path, sizeof(path), "%s/hosts/%s.json", ca_dir, host);
 	text = tu_slurp(path, NULL);
@@ -198,7 +198,7 @@ static void test_request_set(void)
 		{
 			const char *fake = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 			char p1[900], p2[900], *text;
-			cJSON *rec;
+			cJSON *rec = NULL;
 			struct passwd *pw = getpwnam("nobody");
 
 			snprintf(p1, sizeof(p1), "%s/hosts/web-01.json", ca);
