@@ -18,6 +18,7 @@
 #include "fuzz_fixture.h"
 #include "tpm/templates.h"
 #include "tpm/tpmsw.h"
+#include "x509/x509.h"
 
 /* Test-only keys (openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256). */
 static const char *const key_pem[FZ_KEY_COUNT] = {
@@ -36,6 +37,16 @@ static const char *const key_pem[FZ_KEY_COUNT] = {
 		      "xkw/4Vg4rIjjxrEKBhAPiyunCQShRANCAAQG75ZxTn1QIuPu9AdZFKYjNy9qDRca\n"
 		      "VKheDNz8dF4J6t5cvoLal+CMkgyKajzWUS7rYx6mA7PqGaV22IPqItDe\n"
 		      "-----END PRIVATE KEY-----\n",
+	[FZ_KEY_ROOT] = "-----BEGIN PRIVATE KEY-----\n"
+			"MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgyBBUOkiTFKoCBVow\n"
+			"GZlGrf+rrgwgbogB1IBOyym5d/ahRANCAARRbLMXM5zA1OQBed7uNQkXrtX3Ag4R\n"
+			"gqKC1NqUzbalBeAt3SCy+n/jGatcaYH9NU/SM6MVeNMNk6wwYxjd0IRn\n"
+			"-----END PRIVATE KEY-----\n",
+	[FZ_KEY_AGENT] = "-----BEGIN PRIVATE KEY-----\n"
+			 "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgr7bffhG8D5R0jJfN\n"
+			 "m/w8rdGHOm38rxYlDJMltXSRBpKhRANCAASUicKeAlxfzf68JbNeG16JZW1woATJ\n"
+			 "ufkf/GRSVw4VEg00vKcyj15EdBzVmq+WNzPQeIfc6e0RSKIYdmIzjAVJ\n"
+			 "-----END PRIVATE KEY-----\n",
 };
 
 const uint8_t fz_secret[32] = "fuzz: activated credential secr.";
@@ -83,6 +94,32 @@ EVP_PKEY *fz_pkey(enum fz_key k)
 	if (cache[k] == NULL)
 		fz_die("PEM_read_bio_PrivateKey");
 	return cache[k];
+}
+
+X509 *fz_root(void)
+{
+	static X509 *root;
+	EVP_PKEY *k = fz_pkey(FZ_KEY_ROOT);
+	X509 *c;
+
+	if (root != NULL)
+		return root;
+	if ((c = X509_new()) == NULL || !X509_set_version(c, X509_VERSION_3) ||
+	    !ASN1_INTEGER_set(X509_get_serialNumber(c), 1) ||
+	    ASN1_TIME_set(X509_getm_notBefore(c), FZ_ROOT_NOT_BEFORE) == NULL ||
+	    ASN1_TIME_set(X509_getm_notAfter(c), FZ_ROOT_NOT_AFTER) == NULL ||
+	    !X509_set_pubkey(c, k) ||
+	    attest_x509_set_name(X509_get_subject_name(c), FZ_TD, "attestd fuzz fleet root") !=
+		    ATTEST_OK ||
+	    !X509_set_issuer_name(c, X509_get_subject_name(c)) ||
+	    attest_x509_add_ext(c, c, NID_basic_constraints, "critical,CA:TRUE") != ATTEST_OK ||
+	    attest_x509_add_ext(c, c, NID_key_usage, "critical,keyCertSign,cRLSign") != ATTEST_OK ||
+	    attest_x509_add_ext(c, c, NID_subject_key_identifier, "hash") != ATTEST_OK ||
+	    attest_x509_add_ext(c, c, NID_subject_alt_name, "URI:spiffe://" FZ_TD) != ATTEST_OK ||
+	    X509_sign(c, k, EVP_sha256()) <= 0)
+		fz_die("fixture root certificate");
+	root = c;
+	return root;
 }
 
 static void coord(EVP_PKEY *pk, const char *name, TPM2B_ECC_PARAMETER *out)

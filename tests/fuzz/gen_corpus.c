@@ -15,6 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+
+#include <tss2/tss2_mu.h>
 
 #include <openssl/x509.h>
 
@@ -31,6 +34,8 @@
 #include "tpm/tpmjson.h"
 #include "tpm/tpmsw.h"
 #include "x509/x509.h"
+#include "x509/x509agent.h"
+#include "tpm/tpmpolicy.h"
 
 static const char *outdir;
 
@@ -480,20 +485,187 @@ static void intent_seeds(void)
 	free(tok);
 }
 
+/* The agent CA evidence the way attestd makes it, in software: the agent
+ * key (FZ_KEY_AGENT) as our signing template with the authPolicy of
+ * PCR 23 extended by the measurement, in a creation attestation over
+ * SHA-256(ID || UUID || measurement) signed by the fixture AK. */
+static void agent_evidence(struct attest_agent_ca_params *p, uint8_t *creation, size_t ccap,
+			   uint8_t *csig, size_t scap)
+{
+	uint8_t zero_m[64] = { 0 }, pcr[32];
+	TPM2B_DIGEST pol;
+	TPM2B_PUBLIC key;
+	TPM2B_NAME name;
+	TPMS_ATTEST att;
+	TPMT_SIGNATURE sig;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	EVP_PKEY *ak_like;
+	size_t clen = 0, slen = 0;
+
+	memcpy(zero_m + 32, p->measurement, 32);
+	if (EVP_Digest(zero_m, sizeof(zero_m), pcr, NULL, EVP_sha256(), NULL) != 1)
+		fz_die("PCR 23");
+	must(attest_policy_digest_sign(1u << 23, pcr, 32, &pol), "policy digest");
+	memcpy(p->policy, pol.buffer, 32);
+	attest_template_signkey(&pol, &key);
+	/* the agent key's point, through the fixture's public-area helper */
+	ak_like = fz_pkey(FZ_KEY_AGENT);
+	{
+		uint8_t pt[65];
+		size_t n = 0;
+
+		if (EVP_PKEY_get_octet_string_param(ak_like, "pub", pt, sizeof(pt), &n) != 1 || n != 65)
+			fz_die("agent key point");
+		key.publicArea.unique.ecc.x.size = 32;
+		memcpy(key.publicArea.unique.ecc.x.buffer, pt + 1, 32);
+		key.publicArea.unique.ecc.y.size = 32;
+		memcpy(key.publicArea.unique.ecc.y.buffer, pt + 33, 32);
+	}
+	must(attest_tpm_name(&key, &name), "name");
+	memset(&att, 0, sizeof(att));
+	att.magic = TPM2_GENERATED_VALUE;
+	att.type = TPM2_ST_ATTEST_CREATION;
+	if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
+	    EVP_DigestUpdate(md, p->agent_id, strlen(p->agent_id)) != 1 ||
+	    EVP_DigestUpdate(md, p->agent_uuid, strlen(p->agent_uuid)) != 1 ||
+	    EVP_DigestUpdate(md, p->measurement, 32) != 1 ||
+	    EVP_DigestFinal_ex(md, att.extraData.buffer, NULL) != 1)
+		fz_die("qualifying data");
+	EVP_MD_CTX_free(md);
+	att.extraData.size = 32;
+	att.attested.creation.objectName = name;
+	att.attested.creation.creationHash.size = 32;
+	if (Tss2_MU_TPMS_ATTEST_Marshal(&att, creation, ccap, &clen) != TSS2_RC_SUCCESS)
+		fz_die("marshal creation");
+	fz_sign(FZ_KEY_AK, creation, clen, &sig);
+	slen = fz_sig_bytes(&sig, csig, scap);
+	p->creation = creation;
+	p->creation_len = clen;
+	p->creation_sig = csig;
+	p->creation_sig_len = slen;
+}
+
+/* [8 bytes BE time][PEM certificates...] */
+static void seed_chain(const char *name, int64_t now, X509 *const *certs, size_t n)
+{
+	size_t len = 8, cap = 8;
+	char *buf = malloc(cap), *pem;
+
+	if (buf == NULL)
+		fz_die("malloc");
+	for (int i = 0; i < 8; i++)
+		buf[i] = (char)((uint64_t)now >> (56 - 8 * i));
+	for (size_t i = 0; i < n; i++) {
+		size_t k;
+
+		pem = pem_of(certs[i]);
+		k = strlen(pem);
+		if ((buf = realloc(buf, cap = len + k)) == NULL)
+			fz_die("realloc");
+		memcpy(buf + len, pem, k);
+		len += k;
+		free(pem);
+	}
+	seed("x509", name, buf, len);
+	free(buf);
+}
+
+/* fuzz_x509: a chain under the fixture root (host CA for the fixture host
+ * key, agent CA for the fixture agent key with evidence by the fixture AK,
+ * leaves), at a time inside its windows; the same chain in other orders,
+ * shorter, with the root, at a time after it expired, and a session chain
+ * (session issuer key = the fixture EK). */
+static void x509_seeds(void)
+{
+	uint8_t creation[sizeof(TPMS_ATTEST)], csig[sizeof(TPMT_SIGNATURE)];
+	struct attest_agent_ca_params p;
+	struct attest_leaf_params lp;
+	struct attest_signer hs, as, ss;
+	X509 *root = fz_root(), *hca = NULL, *aca = NULL, *leaf = NULL, *sess = NULL, *sleaf = NULL;
+	int64_t now = (int64_t)time(NULL) + 30;
+	static const char intent[] = "not.a.jws";
+
+	must(attest_x509_make_host_ca(fz_pkey(FZ_KEY_ROOT), root, FZ_TD, FZ_HOST,
+				      fz_pkey(FZ_KEY_HOST), 3600, &hca), "host CA");
+	memset(&p, 0, sizeof(p));
+	p.agent_id = FZ_AGENT_ID;
+	p.agent_uuid = FZ_AGENT_UUID;
+	p.agent_key = fz_pkey(FZ_KEY_AGENT);
+	if (EVP_Digest(FZ_AGENT_ID, strlen(FZ_AGENT_ID), p.measurement, NULL, EVP_sha256(), NULL) != 1)
+		fz_die("measurement");
+	agent_evidence(&p, creation, sizeof(creation), csig, sizeof(csig));
+	p.ttl = 3600;
+	must(attest_signer_from_pkey(fz_pkey(FZ_KEY_HOST), &hs), "host signer");
+	must(attest_x509_make_agent_ca(hca, &p, &hs, &aca), "agent CA");
+	must(attest_signer_from_pkey(fz_pkey(FZ_KEY_AGENT), &as), "agent signer");
+	memset(&lp, 0, sizeof(lp));
+	lp.pub = fz_pkey(FZ_KEY_AK);
+	lp.ttl = 1200;
+	lp.scopes = "fuzz.read";
+	lp.task_id = "task-1";
+	lp.delegate_depth = 1;
+	must(attest_x509_make_leaf(aca, &lp, &as, &leaf), "leaf");
+	must(attest_x509_make_session_issuer(aca, fz_pkey(FZ_KEY_EK), 900, &as, &sess), "session");
+	must(attest_signer_from_pkey(fz_pkey(FZ_KEY_EK), &ss), "session signer");
+	lp.intent = (const uint8_t *)intent;
+	lp.intent_len = strlen(intent);
+	must(attest_x509_make_leaf(sess, &lp, &ss, &sleaf), "session leaf");
+
+	seed_chain("chain", now, (X509 *[]){ leaf, aca, hca }, 3);
+	seed_chain("chain-with-root", now, (X509 *[]){ leaf, aca, hca, root }, 4);
+	seed_chain("chain-shuffled", now, (X509 *[]){ leaf, hca, aca }, 3);
+	seed_chain("chain-expired", now + 86400, (X509 *[]){ leaf, aca, hca }, 3);
+	seed_chain("no-host-ca", now, (X509 *[]){ leaf, aca }, 2);
+	seed_chain("leaf-only", now, (X509 *[]){ leaf }, 1);
+	seed_chain("agent-ca-as-leaf", now, (X509 *[]){ aca, hca }, 2);
+	seed_chain("session", now, (X509 *[]){ sleaf, sess, aca, hca }, 4);
+	X509_free(sleaf);
+	X509_free(sess);
+	X509_free(leaf);
+	X509_free(aca);
+	X509_free(hca);
+}
+
+static int argc_g;
+static char **argv_g;
+
+/* gen_corpus OUTDIR [TARGET...]: only those targets' seeds when named. */
+static int want(const char *t)
+{
+	if (argc_g <= 2)
+		return 1;
+	for (int i = 2; i < argc_g; i++)
+		if (strcmp(argv_g[i], t) == 0)
+			return 1;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	if (argc != 2) {
-		fprintf(stderr, "usage: %s OUTDIR\n", argv[0]);
+	if (argc < 2) {
+		fprintf(stderr, "usage: %s OUTDIR [TARGET...]\n", argv[0]);
 		return 2;
 	}
+	argc_g = argc;
+	argv_g = argv;
 	outdir = argv[1];
-	tpm_seeds();
-	enrol_seeds();
-	json_seeds();
-	eventlog_seeds();
-	audit_seeds();
-	hostpush_seeds();
-	refset_seeds();
-	intent_seeds();
+	if (want("tpm"))
+		tpm_seeds();
+	if (want("enrol"))
+		enrol_seeds();
+	if (want("json"))
+		json_seeds();
+	if (want("eventlog"))
+		eventlog_seeds();
+	if (want("audit"))
+		audit_seeds();
+	if (want("hostpush"))
+		hostpush_seeds();
+	if (want("refset"))
+		refset_seeds();
+	if (want("intent"))
+		intent_seeds();
+	if (want("x509"))
+		x509_seeds();
 	return 0;
 }
