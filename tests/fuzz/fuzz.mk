@@ -21,10 +21,14 @@
 # Logs: build-fuzz/fuzz_<t>.log. Before the include line exists:
 #   make -f Makefile -f tests/fuzz/fuzz.mk fuzz-replay
 
-FUZZ_TARGETS := json tpm enrol policy eventlog conf audit hostpush refset intent x509
+FUZZ_TARGETS := json tpm enrol policy eventlog conf audit hostpush refset intent x509 registry
 # Objects from outside libattest a target links (attestd/, verifier/): the
 # daemons' pure parse functions. FUZZ_EXTRA_<t> lists their sources.
 FUZZ_EXTRA_x509 :=
+FUZZ_ATTESTD_LOG := attestd/log.c attestd/nodump.c cli/journal.c
+FUZZ_EXTRA_registry := attestd/registry.c $(FUZZ_ATTESTD_LOG)
+# gen_corpus writes records with registry_record_print
+FUZZ_EXTRA_gen := $(FUZZ_EXTRA_registry)
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 30
 FUZZ_DIR     := build-fuzz
@@ -109,7 +113,8 @@ fuzz: $(FUZZ_BINS)
 
 # ---- seeds
 
-$(BUILD)/fuzz/gen_corpus: $(REPLAY_OBJ)/gen_corpus.o $(REPLAY_OBJ)/fuzz_fixture.o $(LIB_A)
+$(BUILD)/fuzz/gen_corpus: $(REPLAY_OBJ)/gen_corpus.o $(REPLAY_OBJ)/fuzz_fixture.o \
+		$(FUZZ_EXTRA_gen:%.c=$(BUILD)/obj/%.o) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 

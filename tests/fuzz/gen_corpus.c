@@ -35,6 +35,7 @@
 #include "tpm/tpmsw.h"
 #include "x509/x509.h"
 #include "x509/x509agent.h"
+#include "registry.h"
 #include "tpm/tpmpolicy.h"
 
 static const char *outdir;
@@ -575,18 +576,16 @@ static void seed_chain(const char *name, int64_t now, X509 *const *certs, size_t
  * leaves), at a time inside its windows; the same chain in other orders,
  * shorter, with the root, at a time after it expired, and a session chain
  * (session issuer key = the fixture EK). */
-static void x509_seeds(void)
+/* The fixture's host CA and agent CA (FZ_AGENT_ID on FZ_HOST, key
+ * FZ_KEY_AGENT, evidence by the fixture AK), made now. */
+static void make_agent_ca(X509 **hca, X509 **aca)
 {
-	uint8_t creation[sizeof(TPMS_ATTEST)], csig[sizeof(TPMT_SIGNATURE)];
+	static uint8_t creation[sizeof(TPMS_ATTEST)], csig[sizeof(TPMT_SIGNATURE)];
 	struct attest_agent_ca_params p;
-	struct attest_leaf_params lp;
-	struct attest_signer hs, as, ss;
-	X509 *root = fz_root(), *hca = NULL, *aca = NULL, *leaf = NULL, *sess = NULL, *sleaf = NULL;
-	int64_t now = (int64_t)time(NULL) + 30;
-	static const char intent[] = "not.a.jws";
+	struct attest_signer hs;
 
-	must(attest_x509_make_host_ca(fz_pkey(FZ_KEY_ROOT), root, FZ_TD, FZ_HOST,
-				      fz_pkey(FZ_KEY_HOST), 3600, &hca), "host CA");
+	must(attest_x509_make_host_ca(fz_pkey(FZ_KEY_ROOT), fz_root(), FZ_TD, FZ_HOST,
+				      fz_pkey(FZ_KEY_HOST), 3600, hca), "host CA");
 	memset(&p, 0, sizeof(p));
 	p.agent_id = FZ_AGENT_ID;
 	p.agent_uuid = FZ_AGENT_UUID;
@@ -596,7 +595,18 @@ static void x509_seeds(void)
 	agent_evidence(&p, creation, sizeof(creation), csig, sizeof(csig));
 	p.ttl = 3600;
 	must(attest_signer_from_pkey(fz_pkey(FZ_KEY_HOST), &hs), "host signer");
-	must(attest_x509_make_agent_ca(hca, &p, &hs, &aca), "agent CA");
+	must(attest_x509_make_agent_ca(*hca, &p, &hs, aca), "agent CA");
+}
+
+static void x509_seeds(void)
+{
+	struct attest_leaf_params lp;
+	struct attest_signer as, ss;
+	X509 *root = fz_root(), *hca = NULL, *aca = NULL, *leaf = NULL, *sess = NULL, *sleaf = NULL;
+	int64_t now = (int64_t)time(NULL) + 30;
+	static const char intent[] = "not.a.jws";
+
+	make_agent_ca(&hca, &aca);
 	must(attest_signer_from_pkey(fz_pkey(FZ_KEY_AGENT), &as), "agent signer");
 	memset(&lp, 0, sizeof(lp));
 	lp.pub = fz_pkey(FZ_KEY_AK);
@@ -623,6 +633,60 @@ static void x509_seeds(void)
 	X509_free(sess);
 	X509_free(leaf);
 	X509_free(aca);
+	X509_free(hca);
+}
+
+/* fuzz_registry: records as registry_save writes them, of an agent made
+ * in software (the fixture's agent CA, the fixture host key's public area
+ * as its key, an opaque private blob). */
+static void registry_seeds(void)
+{
+	struct agent *a = agent_new();
+	X509 *hca = NULL;
+	char *s = NULL;
+	size_t len = 0;
+
+	if (a == NULL)
+		fz_die("agent_new");
+	make_agent_ca(&hca, &a->agent_ca);
+	snprintf(a->name, sizeof(a->name), "fz");
+	snprintf(a->id, sizeof(a->id), "%s", FZ_AGENT_ID);
+	snprintf(a->uuid, sizeof(a->uuid), "%s", FZ_AGENT_UUID);
+	snprintf(a->binary, sizeof(a->binary), "/usr/bin/fz-agent");
+	snprintf(a->tier, sizeof(a->tier), "medium");
+	memset(a->exe_sha256, 0x11, 32);
+	a->exe_size = 12345;
+	a->uids[a->nuids++] = 1000;
+	a->uids[a->nuids++] = 0;
+	if ((a->scopes[0] = strdup("fuzz.read")) == NULL || (a->scopes[1] = strdup("fuzz:write/*")) == NULL ||
+	    (a->classes[0] = strdup("phi")) == NULL || (a->env_allow[0] = strdup("LC_*")) == NULL)
+		fz_die("strdup");
+	a->nscopes = 2;
+	a->nclasses = 1;
+	a->nenv_allow = 1;
+	a->max_ttl = 3600;
+	a->delegate_depth = 2;
+	if (EVP_Digest(FZ_AGENT_ID, strlen(FZ_AGENT_ID), a->measurement, NULL, EVP_sha256(), NULL) != 1)
+		fz_die("measurement");
+	memset(a->pcr_value, 0x23, 32);
+	memset(a->policy, 0x42, 32);
+	fz_public(FZ_KEY_HOST, &a->key.pub);
+	a->key.priv.size = 126;
+	memset(a->key.priv.buffer, 0x5a, a->key.priv.size);
+	a->auth.size = 32;
+	memset(a->auth.buffer, 0xa5, 32);
+	a->creation_len = fz_creation_data(a->creation, sizeof(a->creation));
+	a->creation_sig_len = 10;
+	memset(a->creation_sig, 0x01, 10);
+	must(registry_record_print(a, &s, &len), "record");
+	seed("registry", "record", s, len);
+	free(s);
+	a->revoked = 1;
+	a->script[0] = '/';
+	must(registry_record_print(a, &s, &len), "record");
+	seed("registry", "record-revoked-script", s, len);
+	free(s);
+	agent_free(a);
 	X509_free(hca);
 }
 
@@ -667,5 +731,7 @@ int main(int argc, char **argv)
 		intent_seeds();
 	if (want("x509"))
 		x509_seeds();
+	if (want("registry"))
+		registry_seeds();
 	return 0;
 }
