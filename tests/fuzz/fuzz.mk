@@ -21,7 +21,7 @@
 # Logs: build-fuzz/fuzz_<t>.log. Before the include line exists:
 #   make -f Makefile -f tests/fuzz/fuzz.mk fuzz-replay
 
-FUZZ_TARGETS := json tpm enrol policy eventlog conf audit hostpush refset intent x509 registry
+FUZZ_TARGETS := json tpm enrol policy eventlog conf audit hostpush refset intent x509 registry procfs
 # Objects from outside libattest a target links (attestd/, verifier/): the
 # daemons' pure parse functions. FUZZ_EXTRA_<t> lists their sources.
 FUZZ_EXTRA_x509 :=

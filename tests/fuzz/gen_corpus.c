@@ -14,7 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <tss2/tss2_mu.h>
@@ -36,6 +39,7 @@
 #include "x509/x509.h"
 #include "x509/x509agent.h"
 #include "registry.h"
+#include "core/fileio.h"
 #include "tpm/tpmpolicy.h"
 
 static const char *outdir;
@@ -690,6 +694,47 @@ static void registry_seeds(void)
 	X509_free(hca);
 }
 
+/* A /proc file of this process as a seed. */
+static void proc_seed(const char *path, const char *name)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	must(attest_file_read(path, 64 * 1024, &buf, &len), path);
+	seed("procfs", name, buf, len);
+	free(buf);
+}
+
+/* fuzz_procfs: this process's own stat and status under a hostile comm
+ * (spaces, parentheses, a newline: what any process may call itself), the
+ * fdinfo of a pidfd of it, and cmdline and environ shaped as the kernel
+ * shows them (written here: this process's own would carry the caller's
+ * environment into the repository). */
+static void procfs_seeds(void)
+{
+	static const char cmd[] = "/usr/bin/python3\0-I\0" "/opt/agent/run.py\0--flag\0";
+	static const char cmd_opt[] = "/usr/bin/python3\0-c\0" "/opt/agent/run.py\0";
+	static const char env[] = "PATH=/usr/bin:/bin\0LANG=C.UTF-8\0LC_ALL=C\0HOME=/home/fz\0"
+				  "FZ_MODE=a=b\0";
+	static const char env_bad[] = "PATH=/usr/bin\0LD_PRELOAD=/tmp/x.so\0";
+	char path[64];
+	int fd;
+
+	if (prctl(PR_SET_NAME, "fz) S 1 (x\n", 0, 0, 0) != 0)
+		fz_die("PR_SET_NAME");
+	proc_seed("/proc/self/stat", "stat-hostile-comm");
+	proc_seed("/proc/self/status", "status-hostile-comm");
+	if ((fd = (int)syscall(SYS_pidfd_open, getpid(), 0)) < 0)
+		fz_die("pidfd_open");
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	proc_seed(path, "fdinfo-pidfd");
+	close(fd);
+	seed("procfs", "cmdline-script", cmd, sizeof(cmd) - 1);
+	seed("procfs", "cmdline-option", cmd_opt, sizeof(cmd_opt) - 1);
+	seed("procfs", "environ", env, sizeof(env) - 1);
+	seed("procfs", "environ-ld-preload", env_bad, sizeof(env_bad) - 1);
+}
+
 static int argc_g;
 static char **argv_g;
 
@@ -733,5 +778,7 @@ int main(int argc, char **argv)
 		x509_seeds();
 	if (want("registry"))
 		registry_seeds();
+	if (want("procfs"))
+		procfs_seeds();
 	return 0;
 }
