@@ -54,6 +54,12 @@ X509 *fz_root(void);
 /* The x509 target's agent (on FZ_HOST, measured as SHA-256 of its ID). */
 #define FZ_AGENT_ID "spiffe://" FZ_TD "/host/" FZ_HOST "/agent/fz"
 #define FZ_AGENT_UUID "6f1c2b1e-8d7a-4c1f-9a7e-3b2d1c0f9e8d"
+/* A host CA for the fixture host key under fz_root and the agent CA of
+ * FZ_AGENT_ID (key FZ_KEY_AGENT, creation evidence by the fixture AK), both
+ * valid from now for an hour; the caller's (X509_free). Their subjects and
+ * key identifiers are the same in every process: a certificate issued
+ * under one made earlier chains to one made now. */
+void fz_agent_ca(X509 **hca, X509 **aca);
 /* Its public area: AK template (restricted ECDSA P-256), host signing key
  * template, or the TCG L-2 EK template, with unique = the key's point. */
 void fz_public(enum fz_key k, TPM2B_PUBLIC *out);

@@ -22,6 +22,7 @@
 
 #include <tss2/tss2_mu.h>
 
+#include <openssl/pem.h>
 #include <openssl/x509.h>
 
 #include "enrol/enrol.h"
@@ -490,66 +491,6 @@ static void intent_seeds(void)
 	free(tok);
 }
 
-/* The agent CA evidence the way attestd makes it, in software: the agent
- * key (FZ_KEY_AGENT) as our signing template with the authPolicy of
- * PCR 23 extended by the measurement, in a creation attestation over
- * SHA-256(ID || UUID || measurement) signed by the fixture AK. */
-static void agent_evidence(struct attest_agent_ca_params *p, uint8_t *creation, size_t ccap,
-			   uint8_t *csig, size_t scap)
-{
-	uint8_t zero_m[64] = { 0 }, pcr[32];
-	TPM2B_DIGEST pol;
-	TPM2B_PUBLIC key;
-	TPM2B_NAME name;
-	TPMS_ATTEST att;
-	TPMT_SIGNATURE sig;
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	EVP_PKEY *ak_like;
-	size_t clen = 0, slen = 0;
-
-	memcpy(zero_m + 32, p->measurement, 32);
-	if (EVP_Digest(zero_m, sizeof(zero_m), pcr, NULL, EVP_sha256(), NULL) != 1)
-		fz_die("PCR 23");
-	must(attest_policy_digest_sign(1u << 23, pcr, 32, &pol), "policy digest");
-	memcpy(p->policy, pol.buffer, 32);
-	attest_template_signkey(&pol, &key);
-	/* the agent key's point, through the fixture's public-area helper */
-	ak_like = fz_pkey(FZ_KEY_AGENT);
-	{
-		uint8_t pt[65];
-		size_t n = 0;
-
-		if (EVP_PKEY_get_octet_string_param(ak_like, "pub", pt, sizeof(pt), &n) != 1 || n != 65)
-			fz_die("agent key point");
-		key.publicArea.unique.ecc.x.size = 32;
-		memcpy(key.publicArea.unique.ecc.x.buffer, pt + 1, 32);
-		key.publicArea.unique.ecc.y.size = 32;
-		memcpy(key.publicArea.unique.ecc.y.buffer, pt + 33, 32);
-	}
-	must(attest_tpm_name(&key, &name), "name");
-	memset(&att, 0, sizeof(att));
-	att.magic = TPM2_GENERATED_VALUE;
-	att.type = TPM2_ST_ATTEST_CREATION;
-	if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
-	    EVP_DigestUpdate(md, p->agent_id, strlen(p->agent_id)) != 1 ||
-	    EVP_DigestUpdate(md, p->agent_uuid, strlen(p->agent_uuid)) != 1 ||
-	    EVP_DigestUpdate(md, p->measurement, 32) != 1 ||
-	    EVP_DigestFinal_ex(md, att.extraData.buffer, NULL) != 1)
-		fz_die("qualifying data");
-	EVP_MD_CTX_free(md);
-	att.extraData.size = 32;
-	att.attested.creation.objectName = name;
-	att.attested.creation.creationHash.size = 32;
-	if (Tss2_MU_TPMS_ATTEST_Marshal(&att, creation, ccap, &clen) != TSS2_RC_SUCCESS)
-		fz_die("marshal creation");
-	fz_sign(FZ_KEY_AK, creation, clen, &sig);
-	slen = fz_sig_bytes(&sig, csig, scap);
-	p->creation = creation;
-	p->creation_len = clen;
-	p->creation_sig = csig;
-	p->creation_sig_len = slen;
-}
-
 /* [8 bytes BE time][PEM certificates...] */
 static void seed_chain(const char *name, int64_t now, X509 *const *certs, size_t n)
 {
@@ -580,28 +521,6 @@ static void seed_chain(const char *name, int64_t now, X509 *const *certs, size_t
  * leaves), at a time inside its windows; the same chain in other orders,
  * shorter, with the root, at a time after it expired, and a session chain
  * (session issuer key = the fixture EK). */
-/* The fixture's host CA and agent CA (FZ_AGENT_ID on FZ_HOST, key
- * FZ_KEY_AGENT, evidence by the fixture AK), made now. */
-static void make_agent_ca(X509 **hca, X509 **aca)
-{
-	static uint8_t creation[sizeof(TPMS_ATTEST)], csig[sizeof(TPMT_SIGNATURE)];
-	struct attest_agent_ca_params p;
-	struct attest_signer hs;
-
-	must(attest_x509_make_host_ca(fz_pkey(FZ_KEY_ROOT), fz_root(), FZ_TD, FZ_HOST,
-				      fz_pkey(FZ_KEY_HOST), 3600, hca), "host CA");
-	memset(&p, 0, sizeof(p));
-	p.agent_id = FZ_AGENT_ID;
-	p.agent_uuid = FZ_AGENT_UUID;
-	p.agent_key = fz_pkey(FZ_KEY_AGENT);
-	if (EVP_Digest(FZ_AGENT_ID, strlen(FZ_AGENT_ID), p.measurement, NULL, EVP_sha256(), NULL) != 1)
-		fz_die("measurement");
-	agent_evidence(&p, creation, sizeof(creation), csig, sizeof(csig));
-	p.ttl = 3600;
-	must(attest_signer_from_pkey(fz_pkey(FZ_KEY_HOST), &hs), "host signer");
-	must(attest_x509_make_agent_ca(*hca, &p, &hs, aca), "agent CA");
-}
-
 static void x509_seeds(void)
 {
 	struct attest_leaf_params lp;
@@ -610,7 +529,7 @@ static void x509_seeds(void)
 	int64_t now = (int64_t)time(NULL) + 30;
 	static const char intent[] = "not.a.jws";
 
-	make_agent_ca(&hca, &aca);
+	fz_agent_ca(&hca, &aca);
 	must(attest_signer_from_pkey(fz_pkey(FZ_KEY_AGENT), &as), "agent signer");
 	memset(&lp, 0, sizeof(lp));
 	lp.pub = fz_pkey(FZ_KEY_AK);
@@ -652,7 +571,7 @@ static void registry_seeds(void)
 
 	if (a == NULL)
 		fz_die("agent_new");
-	make_agent_ca(&hca, &a->agent_ca);
+	fz_agent_ca(&hca, &a->agent_ca);
 	snprintf(a->name, sizeof(a->name), "fz");
 	snprintf(a->id, sizeof(a->id), "%s", FZ_AGENT_ID);
 	snprintf(a->uuid, sizeof(a->uuid), "%s", FZ_AGENT_UUID);
@@ -735,6 +654,107 @@ static void procfs_seeds(void)
 	seed("procfs", "environ-ld-preload", env_bad, sizeof(env_bad) - 1);
 }
 
+/* A PEM PKCS#10 request for key pub, signed by key sig. */
+static char *csr_pem(EVP_PKEY *pub, EVP_PKEY *sig)
+{
+	X509_REQ *req = X509_REQ_new();
+	BIO *b = BIO_new(BIO_s_mem());
+	char *data, *out;
+	long n;
+
+	if (req == NULL || b == NULL || X509_REQ_set_version(req, 0) != 1 ||
+	    X509_REQ_set_pubkey(req, pub) != 1 ||
+	    X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(req), "CN", MBSTRING_ASC,
+				       (const unsigned char *)"fz", -1, -1, 0) != 1 ||
+	    X509_REQ_sign(req, sig, EVP_sha256()) <= 0 || PEM_write_bio_X509_REQ(b, req) != 1 ||
+	    (n = BIO_get_mem_data(b, &data)) <= 0 || (out = strndup(data, (size_t)n)) == NULL)
+		fz_die("CSR");
+	BIO_free(b);
+	X509_REQ_free(req);
+	return out;
+}
+
+/* [8 bytes BE time][CSR PEM] NUL [renewal PEM...] */
+static void seed_csr(const char *name, int64_t now, const char *csr, X509 *const *certs, size_t n,
+		     const char *tail)
+{
+	char *buf, *pem;
+	size_t len = 8, k;
+
+	if ((buf = malloc(8 + strlen(csr) + 1)) == NULL)
+		fz_die("malloc");
+	for (int i = 0; i < 8; i++)
+		buf[i] = (char)((uint64_t)now >> (56 - 8 * i));
+	memcpy(buf + len, csr, strlen(csr));
+	len += strlen(csr);
+	if (certs != NULL || tail != NULL)
+		buf[len++] = '\0';
+	for (size_t i = 0; certs != NULL && i < n; i++) {
+		pem = pem_of(certs[i]);
+		k = strlen(pem);
+		if ((buf = realloc(buf, len + k)) == NULL)
+			fz_die("realloc");
+		memcpy(buf + len, pem, k);
+		len += k;
+		free(pem);
+	}
+	if (tail != NULL) {
+		if ((buf = realloc(buf, len + strlen(tail))) == NULL)
+			fz_die("realloc");
+		memcpy(buf + len, tail, strlen(tail));
+		len += strlen(tail);
+	}
+	seed("csr", name, buf, len);
+	free(buf);
+}
+
+/* fuzz_csr: CSRs signed by the fixture keys (and one whose signature is by
+ * another key than it carries), each with a renewal leaf under the fixture
+ * agent CA (strict, and session with its issuer) carrying an intent. */
+static void csr_seeds(void)
+{
+	static const char intent[] = "eyJhbGciOiJFUzI1NiJ9.e30.c2ln~eyJhbGciOiJFUzI1NiJ9.e30.c2ln";
+	struct attest_leaf_params lp;
+	struct attest_signer as, ss;
+	X509 *hca = NULL, *aca = NULL, *leaf = NULL, *sess = NULL, *sleaf = NULL, *noint = NULL;
+	int64_t now = (int64_t)time(NULL) + 30;
+	char *c_host = csr_pem(fz_pkey(FZ_KEY_HOST), fz_pkey(FZ_KEY_HOST));
+	char *c_ak = csr_pem(fz_pkey(FZ_KEY_AK), fz_pkey(FZ_KEY_AK));
+	char *c_bad = csr_pem(fz_pkey(FZ_KEY_AK), fz_pkey(FZ_KEY_HOST));
+
+	fz_agent_ca(&hca, &aca);
+	must(attest_signer_from_pkey(fz_pkey(FZ_KEY_AGENT), &as), "agent signer");
+	memset(&lp, 0, sizeof(lp));
+	lp.pub = fz_pkey(FZ_KEY_HOST);
+	lp.ttl = 1200;
+	lp.scopes = "fuzz.read";
+	must(attest_x509_make_leaf(aca, &lp, &as, &noint), "leaf without intent");
+	lp.intent = (const uint8_t *)intent;
+	lp.intent_len = strlen(intent);
+	must(attest_x509_make_leaf(aca, &lp, &as, &leaf), "leaf");
+	must(attest_x509_make_session_issuer(aca, fz_pkey(FZ_KEY_EK), 900, &as, &sess), "session");
+	must(attest_signer_from_pkey(fz_pkey(FZ_KEY_EK), &ss), "session signer");
+	must(attest_x509_make_leaf(sess, &lp, &ss, &sleaf), "session leaf");
+
+	seed_csr("csr-host-key", now, c_host, NULL, 0, NULL);
+	seed_csr("csr-wrong-signer", now, c_bad, NULL, 0, NULL);
+	seed_csr("renew-strict", now, c_ak, (X509 *[]){ leaf }, 1, NULL);
+	seed_csr("renew-session", now, c_host, (X509 *[]){ sleaf, sess }, 2, NULL);
+	seed_csr("renew-no-intent", now, c_host, (X509 *[]){ noint }, 1, NULL);
+	seed_csr("renew-expired", now + 86400, c_host, (X509 *[]){ leaf }, 1, NULL);
+	seed_csr("renew-trailing", now, c_host, (X509 *[]){ leaf }, 1, "junk\n");
+	seed_csr("renew-full-chain", now, c_host, (X509 *[]){ sleaf, sess, aca, hca }, 4, NULL);
+	free(c_host);
+	free(c_ak);
+	free(c_bad);
+	X509_free(noint);
+	X509_free(sleaf);
+	X509_free(sess);
+	X509_free(leaf);
+	X509_free(aca);
+	X509_free(hca);
+}
+
 static int argc_g;
 static char **argv_g;
 
@@ -780,5 +800,7 @@ int main(int argc, char **argv)
 		registry_seeds();
 	if (want("procfs"))
 		procfs_seeds();
+	if (want("csr"))
+		csr_seeds();
 	return 0;
 }
