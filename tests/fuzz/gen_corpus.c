@@ -755,6 +755,66 @@ static void csr_seeds(void)
 	X509_free(hca);
 }
 
+/* A JSON text as a seed of target t. */
+static void seed_text(const char *t, const char *name, const char *json)
+{
+	cJSON *o = cJSON_Parse(json);
+
+	if (o == NULL)
+		fz_die(name);
+	seed_json(o, name, t, NULL);
+}
+
+/* fuzz_attestd: the requests of docs/protocol.md as attestctl sends them
+ * (issue in both modes, with a CSR, with an intent, a renewal; register
+ * with every field; revoke, remove, show, list, stats) and refusals
+ * (unknown field, both intent and renew, empty scopes). */
+static void attestd_seeds(void)
+{
+	char *csr = csr_pem(fz_pkey(FZ_KEY_HOST), fz_pkey(FZ_KEY_HOST));
+	cJSON *o = cJSON_CreateObject(), *sc = cJSON_CreateArray();
+
+	if (o == NULL || sc == NULL)
+		fz_die("cJSON");
+	cJSON_AddItemToArray(sc, cJSON_CreateString("fuzz.read"));
+	cJSON_AddItemToArray(sc, cJSON_CreateString("fuzz:write/*"));
+	must(attest_json_add_str(o, "op", "issue"), "op");
+	must(attest_json_add_str(o, "agent", "fz"), "agent");
+	must(attest_json_add_str(o, "mode", "session"), "mode");
+	if (cJSON_AddNumberToObject(o, "ttl", 600) == NULL)
+		fz_die("ttl");
+	cJSON_AddItemToObject(o, "scopes", sc);
+	must(attest_json_add_str(o, "task_id", "task-1"), "task");
+	must(attest_json_add_str(o, "csr", csr), "csr");
+	cJSON_AddTrueToObject(o, "parent");
+	seed_json(o, "issue-session-csr", "attestd", NULL);
+	free(csr);
+	seed_text("attestd", "issue-strict", "{\"op\":\"issue\",\"agent\":\"fz\"}");
+	seed_text("attestd", "issue-intent",
+		  "{\"op\":\"issue\",\"agent\":\"fz\",\"mode\":\"strict\",\"intent\":"
+		  "\"eyJhbGciOiJFUzI1NiJ9.e30.c2ln\"}");
+	seed_text("attestd", "issue-renew",
+		  "{\"op\":\"issue\",\"agent\":\"fz\",\"renew\":\"-----BEGIN CERTIFICATE-----\\n"
+		  "-----END CERTIFICATE-----\\n\"}");
+	seed_text("attestd", "issue-intent-and-renew",
+		  "{\"op\":\"issue\",\"agent\":\"fz\",\"intent\":\"a\",\"renew\":\"b\"}");
+	seed_text("attestd", "issue-empty-scopes", "{\"op\":\"issue\",\"agent\":\"fz\",\"scopes\":[]}");
+	seed_text("attestd", "issue-unknown-field", "{\"op\":\"issue\",\"agent\":\"fz\",\"x\":1}");
+	seed_text("attestd", "register",
+		  "{\"op\":\"register\",\"name\":\"fz\",\"binary\":\"/usr/bin/python3\","
+		  "\"script\":\"/opt/agent/run.py\",\"uids\":[1000,0],\"scopes\":[\"fuzz.read\","
+		  "\"fuzz:write/*\"],\"risk_tier\":\"high\",\"data_classes\":[\"phi\"],"
+		  "\"max_ttl\":3600,\"delegate_depth\":2,\"env_allow\":[\"LC_*\",\"FZ_MODE\"]}");
+	seed_text("attestd", "register-ld-preload",
+		  "{\"op\":\"register\",\"name\":\"fz\",\"binary\":\"/bin/true\",\"uids\":[0],"
+		  "\"risk_tier\":\"low\",\"env_allow\":[\"LD_*\"]}");
+	seed_text("attestd", "revoke", "{\"op\":\"revoke\",\"name\":\"fz\"}");
+	seed_text("attestd", "remove", "{\"op\":\"remove\",\"name\":\"fz\"}");
+	seed_text("attestd", "show", "{\"op\":\"show\",\"name\":\"fz\"}");
+	seed_text("attestd", "list", "{\"op\":\"list\"}");
+	seed_text("attestd", "stats", "{\"op\":\"stats\"}");
+}
+
 static int argc_g;
 static char **argv_g;
 
@@ -802,5 +862,7 @@ int main(int argc, char **argv)
 		procfs_seeds();
 	if (want("csr"))
 		csr_seeds();
+	if (want("attestd"))
+		attestd_seeds();
 	return 0;
 }
