@@ -21,7 +21,7 @@
 # Logs: build-fuzz/fuzz_<t>.log. Before the include line exists:
 #   make -f Makefile -f tests/fuzz/fuzz.mk fuzz-replay
 
-FUZZ_TARGETS := json tpm enrol policy eventlog conf audit hostpush refset intent x509 registry procfs csr attestd
+FUZZ_TARGETS := json tpm enrol policy eventlog conf audit hostpush refset intent x509 registry procfs csr attestd vbody
 # Objects from outside libattest a target links (attestd/, verifier/): the
 # daemons' pure parse functions. FUZZ_EXTRA_<t> lists their sources.
 FUZZ_EXTRA_x509 :=
@@ -29,6 +29,7 @@ FUZZ_ATTESTD_LOG := attestd/log.c attestd/nodump.c cli/journal.c
 FUZZ_EXTRA_registry := attestd/registry.c $(FUZZ_ATTESTD_LOG)
 FUZZ_EXTRA_csr := attestd/reqparse.c attestd/request.c $(FUZZ_EXTRA_registry)
 FUZZ_EXTRA_attestd := $(FUZZ_EXTRA_csr)
+FUZZ_EXTRA_vbody := verifier/bodies.c
 # gen_corpus writes records with registry_record_print
 FUZZ_EXTRA_gen := $(FUZZ_EXTRA_registry)
 FUZZ_CC      ?= clang

@@ -40,6 +40,7 @@
 #include "x509/x509.h"
 #include "x509/x509agent.h"
 #include "registry.h"
+#include "attestation/hostpush.h"
 #include "core/fileio.h"
 #include "tpm/tpmpolicy.h"
 
@@ -815,6 +816,146 @@ static void attestd_seeds(void)
 	seed_text("attestd", "stats", "{\"op\":\"stats\"}");
 }
 
+/* "route\nbody" as a seed of fuzz_vbody. */
+static void seed_body(const char *name, const char *route, const char *body, size_t len)
+{
+	size_t k = strlen(route);
+	char *buf = malloc(k + 1 + len);
+
+	if (buf == NULL)
+		fz_die("malloc");
+	memcpy(buf, route, k);
+	buf[k] = '\n';
+	memcpy(buf + k + 1, body, len);
+	seed("vbody", name, buf, k + 1 + len);
+	free(buf);
+}
+
+static void seed_body_json(const char *name, const char *route, cJSON *o)
+{
+	char *s = NULL;
+	size_t len = 0;
+
+	must(attest_json_print(o, &s, &len), "print");
+	seed_body(name, route, s, len);
+	free(s);
+	cJSON_Delete(o);
+}
+
+/* fuzz_vbody: each route's body as the hosts' own code builds it (nonce,
+ * quote, inventory report, audit checkpoint), a decision request with a
+ * chain under the fixture root, and the admin bodies. */
+static void vbody_seeds(void)
+{
+	static const char *const scopes[] = { "fuzz.read", "fuzz:write/*" };
+	static const char *const classes[] = { "phi" };
+	static const char *const adm[][3] = {
+		{ "revoke-host", "revoke-host", "{\"host\":\"fuzz-host\",\"reason\":\"stolen\"}" },
+		{ "revoke-agent", "revoke-agent", "{\"agent\":\"" FZ_AGENT_ID "\"}" },
+		{ "approve", "approve", "{\"agent\":\"" FZ_AGENT_ID "\"}" },
+		{ "settings", "settings", "{\"approval_required\":true,\"scope_cap\":[\"fuzz.read\",\"b\"]}" },
+		{ "settings-lift", "settings", "{\"scope_cap\":null}" },
+		{ "refset", "refset", "{\"jws\":\"eyJhbGciOiJFUzI1NiJ9.e30.c2ln\"}" },
+		{ "refset-retire", "refset-retire", "{\"name\":\"base\"}" },
+	};
+	struct attest_push_quote pq;
+	struct attest_pcrs pcrs;
+	struct attest_report_agent ra;
+	struct attest_audit_ckpt c;
+	struct attest_signer hs;
+	TPM2B_ATTEST att;
+	TPMT_SIGNATURE sig;
+	X509 *hca = NULL, *aca = NULL;
+	char *body = NULL, *report = NULL, *json = NULL, *pem;
+	size_t len = 0, rlen = 0, jlen = 0;
+	cJSON *o, *arr;
+	uint8_t h[32];
+
+	must(attest_push_nonce_request(FZ_HOST, &body), "nonce request");
+	seed_body("nonce", "nonce", body, strlen(body));
+	free(body);
+
+	memset(&pq, 0, sizeof(pq));
+	memset(&pcrs, 0, sizeof(pcrs));
+	pcrs.mask = FZ_PCR_MASK;
+	memcpy(pcrs.value, fz_pcrs, sizeof(fz_pcrs));
+	att.size = (uint16_t)fz_quote(fz_quote_nonce, sizeof(fz_quote_nonce), fz_pcrs,
+				      att.attestationData, sizeof(att.attestationData));
+	fz_sign(FZ_KEY_AK, att.attestationData, att.size, &sig);
+	pq.host = FZ_HOST;
+	pq.nonce = fz_quote_nonce;
+	pq.nonce_len = sizeof(fz_quote_nonce);
+	pq.attest = &att;
+	pq.sig = &sig;
+	pq.pcr_mask = FZ_PCR_MASK;
+	pq.pcrs = &pcrs;
+	pq.eventlog = (const uint8_t *)"not an event log";
+	pq.eventlog_len = 16;
+	pq.renew = 1;
+	must(attest_push_quote_request(&pq, &body, &len), "quote request");
+	seed_body("quote", "quote", body, len);
+	free(body);
+
+	fz_agent_ca(&hca, &aca);
+	memset(&ra, 0, sizeof(ra));
+	ra.id = FZ_AGENT_ID;
+	ra.uuid = FZ_AGENT_UUID;
+	ra.agent_ca = aca;
+	ra.scopes = scopes;
+	ra.nscopes = 2;
+	ra.data_classes = classes;
+	ra.nclasses = 1;
+	ra.risk_tier = "medium";
+	ra.risk_score = 40;
+	ra.delegate_depth = 1;
+	must(attest_agent_report_build(FZ_HOST, 1700000000, &ra, 1, &report, &rlen), "report");
+	must(attest_signer_from_pkey(fz_pkey(FZ_KEY_HOST), &hs), "host signer");
+	must(attest_agent_report_sign(report, rlen, &hs, hca, &body, &len), "report sign");
+	seed_body("report", "report", body, len);
+	free(body);
+	free(report);
+
+	memset(&c, 0, sizeof(c));
+	memset(c.log_id, 0x11, sizeof(c.log_id));
+	c.size = 3;
+	memset(c.root, 0x22, 32);
+	c.counter = 7;
+	c.time = 1700000003;
+	c.attest = att;
+	c.sig = sig;
+	must(attest_audit_ckpt_to_json(&c, &json, &jlen), "checkpoint json");
+	if ((o = cJSON_CreateObject()) == NULL || (arr = cJSON_CreateArray()) == NULL)
+		fz_die("cJSON");
+	must(attest_json_add_str(o, "host", FZ_HOST), "host");
+	must(attest_json_add_str(o, "checkpoint", json), "checkpoint");
+	memset(h, 0x33, sizeof(h));
+	for (int i = 0; i < 2; i++) {
+		char *b = NULL;
+
+		must(attest_b64_encode(h, sizeof(h), &b), "b64");
+		cJSON_AddItemToArray(arr, cJSON_CreateString(b));
+		free(b);
+	}
+	cJSON_AddItemToObject(o, "consistency", arr);
+	seed_body_json("checkpoint", "checkpoint", o);
+	free(json);
+
+	if ((o = cJSON_CreateObject()) == NULL)
+		fz_die("cJSON");
+	pem = pem_of(aca);
+	must(attest_json_add_str(o, "chain", pem), "chain");
+	free(pem);
+	must(attest_json_add_str(o, "action", "read"), "action");
+	must(attest_json_add_str(o, "resource", "fuzz:doc"), "resource");
+	cJSON_AddItemToObject(o, "context", cJSON_Parse("{\"purpose\":\"TREATMENT\",\"k\":\"v\"}"));
+	seed_body_json("decide", "decide", o);
+
+	for (size_t i = 0; i < sizeof(adm) / sizeof(adm[0]); i++)
+		seed_body(adm[i][0], adm[i][1], adm[i][2], strlen(adm[i][2]));
+	X509_free(aca);
+	X509_free(hca);
+}
+
 static int argc_g;
 static char **argv_g;
 
@@ -864,5 +1005,7 @@ int main(int argc, char **argv)
 		csr_seeds();
 	if (want("attestd"))
 		attestd_seeds();
+	if (want("vbody"))
+		vbody_seeds();
 	return 0;
 }
