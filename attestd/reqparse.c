@@ -173,6 +173,7 @@ int attestd_renewal_leaf(const char *name, const char *id, X509 *agent_ca, const
 		r = attest_fail(ATTEST_E_NOMEM, "renew");
 		goto out;
 	}
+	ERR_clear_error();
 	while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
 		/* the whole chain attestd returned: leaf, session issuer,
 		 * agent CA, host CA, issuing CA */
@@ -181,6 +182,12 @@ int attestd_renewal_leaf(const char *name, const char *id, X509 *agent_ca, const
 			r = attest_fail(ATTEST_E_PARSE, "renew: over 5 certificates");
 			goto out;
 		}
+	}
+	/* only the end of the input may stop the loop: a certificate that
+	 * does not parse is refused, not the rest of the field ignored */
+	if (ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE) {
+		r = attest_fail_ossl(ATTEST_E_PARSE, "renew: a certificate does not parse");
+		goto out;
 	}
 	ERR_clear_error();
 	if (sk_X509_num(certs) == 0) {

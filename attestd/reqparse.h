@@ -47,7 +47,8 @@ int attestd_issue_parse(const cJSON *req, struct mint_order *o, const char **mod
 int attestd_csr_key(const char *pem, size_t len, EVP_PKEY **pub) ATTEST_MUST_CHECK;
 
 /* The "renew" field (NUL-terminated): the agent's current leaf, optionally
- * followed by its session issuer, and nothing after the last certificate.
+ * followed by the rest of the chain attestd returned (at most 5
+ * certificates, every one of which parses), and nothing after the last.
  * It must verify at now to agent_ca (the only anchor) and name agent id;
  * *token gets the intent chain of its extension (malloc'd). name is for
  * messages. */
