@@ -233,6 +233,17 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TESTUTIL_A) $(VERIFIER_A) $(LIB_
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
+# test_parsers: attestd's pure parse functions (attestd/reqparse.c) too
+TEST_PARSERS_ATTESTD := attestd/reqparse.c attestd/request.c attestd/registry.c attestd/log.c \
+	attestd/nodump.c
+# and the fuzz fixture's keys and agent CA (tests/fuzz/fuzz_fixture.c)
+$(BUILD)/obj/tests/unit/test_parsers.o: CFLAGS += -Iattestd -Itests/fuzz
+$(BUILD)/tests/test_parsers: $(BUILD)/obj/tests/unit/test_parsers.o \
+		$(TEST_PARSERS_ATTESTD:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/tests/fuzz/fuzz_fixture.o \
+		$(TESTUTIL_A) $(VERIFIER_A) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
 $(BUILD)/obj/bench/%.o: CFLAGS += -Itests/unit -Iverifier
 
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(TESTUTIL_A) $(VERIFIER_A) $(LIB_A)
