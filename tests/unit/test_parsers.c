@@ -22,6 +22,7 @@
 #include "core/num.h"
 #include "measure/measure.h"
 #include "reqparse.h"
+#include "request.h"
 #include "testutil.h"
 #include "fuzz_fixture.h"
 #include "x509/x509agent.h"
@@ -224,6 +225,22 @@ static void test_register_parse(void)
 	TU_ASSERT_ERR(attestd_register_parse(o, 3600, a, &bin, &script), ATTEST_E_PARSE);
 	agent_free(a);
 	cJSON_Delete(o);
+	/* found by fuzz_attestd: a number far outside long's range was cast
+	 * before the range check (undefined; UBSan aborts the old code) */
+	CU_ASSERT_FATAL((a = agent_new()) != NULL);
+	o = parse("{\"op\":\"register\",\"name\":\"fz\",\"binary\":\"/bin/true\",\"uids\":[0],"
+		  "\"risk_tier\":\"low\",\"max_ttl\":3.9e86}");
+	TU_ASSERT_ERR(attestd_register_parse(o, 3600, a, &bin, &script), ATTEST_E_PARSE);
+	agent_free(a);
+	cJSON_Delete(o);
+	{
+		long ttl = -1;
+
+		o = parse("{\"ttl\":-1e300}");
+		TU_ASSERT_ERR(int_field(o, "ttl", 1, 86400, &ttl), ATTEST_E_PARSE);
+		CU_ASSERT(ttl == -1);
+		cJSON_Delete(o);
+	}
 }
 
 static void test_bodies(void)
