@@ -33,6 +33,9 @@ FUZZ_EXTRA_vbody := verifier/bodies.c
 # gen_corpus writes records with registry_record_print
 FUZZ_EXTRA_gen := $(FUZZ_EXTRA_registry)
 FUZZ_CC      ?= clang
+# the fuzz path's own Debian package (not in the top Makefile's DEB_PKGS:
+# make check never needs clang)
+FUZZ_DEB_PKGS := clang
 FUZZ_SECONDS ?= 30
 FUZZ_DIR     := build-fuzz
 FUZZ_SRC     := tests/fuzz
@@ -53,7 +56,10 @@ REPLAY_BINS  := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/replay_%)
 REPLAY_OBJ   := $(BUILD)/fuzz/obj
 FUZZ_COMMON  := $(REPLAY_OBJ)/standalone.o $(REPLAY_OBJ)/fuzz_fixture.o
 
-.PHONY: fuzz fuzz-replay fuzz-corpus fuzz-clean
+.PHONY: fuzz fuzz-deps fuzz-replay fuzz-corpus fuzz-clean
+
+fuzz-deps:
+	@sh scripts/deps.sh $(FUZZ_DEB_PKGS)
 
 # ---- replay with the normal compiler and flags
 
@@ -78,7 +84,7 @@ fuzz-replay: $(REPLAY_BINS)
 
 # ---- libFuzzer build: clang, sanitizers, libattest objects linked directly
 
-$(FUZZ_DIR)/obj/%.o: %.c
+$(FUZZ_DIR)/obj/%.o: %.c | fuzz-deps
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
 
