@@ -4,7 +4,7 @@
 # with a note when clang-tidy is not installed). CFLAGS: the project's
 # compiler flags (make print-cflags); JOBS: parallel files (default 2).
 #
-# The checks (docs/testing.md "Static checks"): bugprone ones that find
+# The checks (README.md, tests/fuzz/README.md "CI gates"): bugprone ones that find
 # real memory and logic errors in C and have no false positives on this
 # tree, and the CERT ones about unchecked conversions and bad randomness:
 #   bugprone-suspicious-memset-usage, -suspicious-string-compare,
