@@ -72,15 +72,12 @@ int attestd_register_parse(const cJSON *req, long hard_max_ttl, struct agent *a,
 	uids = cJSON_GetObjectItemCaseSensitive(req, "uids");
 	if (!cJSON_IsArray(uids) || cJSON_GetArraySize(uids) < 1 ||
 	    cJSON_GetArraySize(uids) > AGENT_MAX_UIDS) {
-		r = attest_fail(ATTEST_E_PARSE, "\"uids\" must list 1-%d uids", AGENT_MAX_UIDS);
-		return r;
+		return attest_fail(ATTEST_E_PARSE, "\"uids\" must list 1-%d uids", AGENT_MAX_UIDS);
 	}
 	cJSON_ArrayForEach(it, uids) {
 		if (!cJSON_IsNumber(it) || it->valuedouble < 0 || it->valuedouble > 4294967294.0 ||
-		    it->valuedouble != (double)(uint32_t)it->valuedouble) {
-			r = attest_fail(ATTEST_E_PARSE, "bad uid in \"uids\"");
-			return r;
-		}
+		    it->valuedouble != (double)(uint32_t)it->valuedouble)
+			return attest_fail(ATTEST_E_PARSE, "bad uid in \"uids\"");
 		a->uids[a->nuids++] = (uid_t)it->valuedouble;
 	}
 	if ((r = str_list(req, "scopes", valid_scope, a->scopes, AGENT_MAX_SCOPES, &a->nscopes)) != ATTEST_OK ||
@@ -93,10 +90,9 @@ int attestd_register_parse(const cJSON *req, long hard_max_ttl, struct agent *a,
 	for (size_t i = 0; i < a->nenv_allow; i++) {
 		const char *why;
 
-		if (!agent_env_pattern_ok(a->env_allow[i], &why)) {
-			r = attest_fail(ATTEST_E_ENV, "env_allow entry \"%s\" %s", a->env_allow[i], why);
-			return r;
-		}
+		if (!agent_env_pattern_ok(a->env_allow[i], &why))
+			return attest_fail(ATTEST_E_ENV, "env_allow entry \"%s\" %s", a->env_allow[i],
+					   why);
 	}
 	return ATTEST_OK;
 }
