@@ -290,7 +290,7 @@ check: deps
 	@sh scripts/check-exports.sh $(LIB_SO)
 	@sh scripts/check-exports.sh $(LIBV_SO)
 	@$(MAKE) --no-print-directory cppcheck
-	@sh scripts/tidy.sh
+	@CFLAGS="$$(echo $(CFLAGS))" sh scripts/tidy.sh
 	@$(MAKE) --no-print-directory fuzz-replay
 	@BUILD=$(BUILD) sh scripts/check-verify-lib.sh
 	@BUILD=$(BUILD) SAN=$(SAN) sh scripts/check-hardening.sh
@@ -319,7 +319,7 @@ lint: $(LIB_SO) $(LIBV_SO)
 	@sh scripts/check-exports.sh $(LIBV_SO)
 	@sh scripts/check-docs.sh
 	@$(MAKE) --no-print-directory cppcheck
-	@sh scripts/tidy.sh
+	@CFLAGS="$$(echo $(CFLAGS))" sh scripts/tidy.sh
 
 # about 30 s on 2 cores: part of make check
 cppcheck:
