@@ -45,6 +45,7 @@
 #include "core/num.h"
 #include "attestation/quote.h"
 #include "attestation/refset.h"
+#include "privdrop.h"
 #include "server.h"
 #include "store.h"
 #include "tlsca.h"
@@ -171,23 +172,23 @@ static int json_body(struct evhttp_request *req)
 static const struct vroute routes[] = {
 	{"/v1/enrol/request", VR_POST, ROLE_HOST, ATTEST_ENROL_MSG_CAP, vs_enrol, 0, 0, 0},
 	{"/v1/enrol/response", VR_POST, ROLE_HOST, ATTEST_ENROL_MSG_CAP, vs_enrol, 1, 0, 0},
-	{"/v1/hosts/nonce", VR_POST, ROLE_HOST, 4096, vs_nonce, 0, 0, 0},
-	{"/v1/hosts/quote", VR_POST, ROLE_HOST, BODY_MAX, vs_quote, 0, 0, 0},
-	{"/v1/agents/report", VR_POST, ROLE_HOST, BODY_MAX, vs_report, 0, 0, 0},
-	{"/v1/audit/checkpoint", VR_POST, ROLE_HOST, 64 * 1024, vs_checkpoint, 0, 0, 0},
-	{"/v1/decide", VR_POST, ROLE_RESOURCE, DECIDE_BODY_MAX, vs_decide, 0, 0, 0},
+	{"/v1/hosts/nonce", VR_POST, ROLE_HOST, VB_CAP_SMALL, vs_nonce, 0, 0, 0},
+	{"/v1/hosts/quote", VR_POST, ROLE_HOST, VB_CAP_LARGE, vs_quote, 0, 0, 0},
+	{"/v1/agents/report", VR_POST, ROLE_HOST, VB_CAP_LARGE, vs_report, 0, 0, 0},
+	{"/v1/audit/checkpoint", VR_POST, ROLE_HOST, VB_CAP_CHECKPOINT, vs_checkpoint, 0, 0, 0},
+	{"/v1/decide", VR_POST, ROLE_RESOURCE, VB_CAP_DECIDE, vs_decide, 0, 0, 0},
 	/* forward authorization (nginx auth_request, Envoy ext_authz): any
 	 * method, the original request in headers, the client's leaf among
 	 * them (URL-escaped PEM, so a larger header cap) */
 	{"/v1/authz", VR_ANY, ROLE_RESOURCE, 0, vs_authz, 0, 1, AUTHZ_HEADERS_MAX},
 	{"/v1/hosts", VR_GET, ROLE_ADMIN, 0, vs_list, 1, 0, 0},
-	{"/v1/hosts/revoke", VR_POST, ROLE_ADMIN, 4096, vs_revoke, 1, 0, 0},
+	{"/v1/hosts/revoke", VR_POST, ROLE_ADMIN, VB_CAP_SMALL, vs_revoke, 1, 0, 0},
 	{"/v1/agents", VR_GET, ROLE_ADMIN, 0, vs_list, 0, 0, 0},
-	{"/v1/agents/revoke", VR_POST, ROLE_ADMIN, 4096, vs_revoke, 0, 0, 0},
-	{"/v1/agents/approve", VR_POST, ROLE_ADMIN, 4096, vs_approve, 0, 0, 0},
-	{"/v1/settings", VR_GET | VR_POST, ROLE_ADMIN, 16384, vs_settings, 0, 0, 0},
-	{"/v1/refsets", VR_GET | VR_POST, ROLE_ADMIN, BODY_MAX, vs_refsets, 0, 0, 0},
-	{"/v1/refsets/deactivate", VR_POST, ROLE_ADMIN, 4096, vs_refsets, 1, 0, 0},
+	{"/v1/agents/revoke", VR_POST, ROLE_ADMIN, VB_CAP_SMALL, vs_revoke, 0, 0, 0},
+	{"/v1/agents/approve", VR_POST, ROLE_ADMIN, VB_CAP_SMALL, vs_approve, 0, 0, 0},
+	{"/v1/settings", VR_GET | VR_POST, ROLE_ADMIN, VB_CAP_SETTINGS, vs_settings, 0, 0, 0},
+	{"/v1/refsets", VR_GET | VR_POST, ROLE_ADMIN, VB_CAP_LARGE, vs_refsets, 0, 0, 0},
+	{"/v1/refsets/deactivate", VR_POST, ROLE_ADMIN, VB_CAP_SMALL, vs_refsets, 1, 0, 0},
 	{"/v1/policy/reload", VR_POST, ROLE_ADMIN, 4096, vs_reload, 0, 0, 0},
 	{"/v1/health", VR_GET, ROLE_HOST, 0, vs_health, 0, 0, 0},
 	{"/v1/spiffe/bundle", VR_GET, ROLE_HOST, 0, vs_spiffe_bundle, 0, 0, 0},
@@ -355,6 +356,7 @@ int vf_serve(const struct vf_config *cfg)
 	struct event *sigs[4] = {NULL, NULL, NULL, NULL}, *wd = NULL;
 	static const int signos[3] = {SIGTERM, SIGINT, SIGHUP};
 	struct attest_httpd_opts ho;
+	struct vf_user user;
 	int r;
 
 	memset(&s, 0, sizeof(s));
@@ -362,6 +364,9 @@ int vf_serve(const struct vf_config *cfg)
 	s.cfg = cfg;
 	signal(SIGPIPE, SIG_IGN);
 	if ((r = split_listen(cfg->listen, addr, sizeof(addr), &port)) != ATTEST_OK)
+		return r;
+	/* who the serving process becomes, known before anything starts */
+	if ((r = vf_user_resolve(cfg->user, &user)) != ATTEST_OK)
 		return r;
 	/* One serving process per state: two would each keep their own nonces
 	 * and rate limits and both append to STATE/audit. */
@@ -474,6 +479,12 @@ int vf_serve(const struct vf_config *cfg)
 	}
 	/* exited before the handler was in place */
 	on_child(SIGCHLD, 0, &s);
+	/* Everything is open (socket, TLS key, store, audit log, TPM): the
+	 * state and CA directories get the layout the serving user needs
+	 * (privdrop.h), the port file is written while its directory may
+	 * still be root's, then this process drops to its user for good. */
+	if ((r = vf_layout_fix(cfg, &user)) != ATTEST_OK)
+		goto out;
 	if (cfg->port_file != NULL) {
 		char pb[16];
 		int n = snprintf(pb, sizeof(pb), "%u\n", attest_httpd_port(s.httpd));
@@ -481,6 +492,14 @@ int vf_serve(const struct vf_config *cfg)
 		if ((r = attest_file_write_atomic(cfg->port_file, pb, (size_t)n, 0644)) != ATTEST_OK)
 			goto out;
 	}
+	if ((r = vf_user_drop(&user)) != ATTEST_OK)
+		goto out;
+	if (user.drop)
+		vs_log("serving as %s (uid %u, gid %u); the signer (pid %d) keeps root", user.name,
+		       (unsigned)user.uid, (unsigned)user.gid, (int)s.signer.pid);
+	else if (user.keep_root)
+		vs_log("--user root: the serving process keeps root, so a subverted one could read "
+		       "the issuing CA key file (docs/verifier.md \"Key custody\")");
 	vs_log("listening on https://%s:%u (fleet CA %s, %zu intent issuers loaded, %zu operator "
 	      "keys, %zu reference sets active)",
 	      addr, attest_httpd_port(s.httpd), cfg->ca_dir, s.nissuers, s.nops, s.nsets);
