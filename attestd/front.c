@@ -1,6 +1,7 @@
-/* front.c - attestd's unprivileged front (monitor.h): the agent socket,
- * its frames and JSON, CSRs and intent chains, with every secret-needing
- * step asked of the monitor over the channel. */
+/* front.c - attestd's unprivileged front (monitor.h): the agent and admin
+ * sockets, their frames and JSON, CSRs and intent chains, with every
+ * secret-needing or registry-changing step asked of the monitor over the
+ * channel as a typed request. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -24,6 +25,7 @@
 #include <seccomp.h>
 
 #include "attest/intent.h"
+#include "admin.h"
 #include "core/err.h"
 #include "core/json.h"
 #include "core/num.h"
@@ -37,7 +39,9 @@
 
 #define CHAN_FD 3
 #define AGENT_FD 4
+#define ADMIN_FD 5
 #define RPC_TIMEOUT_MS 120000
+#define ATTEST_WAITERS 8 /* push.c MAX_WAITERS */
 
 struct front {
 	struct event_base *base;
@@ -46,7 +50,15 @@ struct front {
 	struct attest_intent_trust *trust;
 	struct issue_backend backend;
 	int recorded; /* the monitor recorded this request's refusal itself */
+	/* admin clients waiting for a push (MON_ATTEST): its token */
+	struct {
+		uint32_t token;
+		struct attestd_pending *p;
+	} waiting[ATTEST_WAITERS];
+	size_t nwaiting;
 };
+
+static void attest_done(struct front *f, struct attest_cur *c);
 
 /* ---------- the channel ---------- */
 
@@ -62,17 +74,27 @@ static int rpc(struct front *f, const struct mon_out *req, int fd, struct attest
 
 	if ((r = mon_send(f->chan, req, fd)) != ATTEST_OK)
 		goto gone;
-	do
-		n = poll(&p, 1, RPC_TIMEOUT_MS);
-	while (n < 0 && errno == EINTR);
-	if (n <= 0) {
-		r = attest_fail(ATTEST_E_IO, "the monitor did not answer within %d s",
-				RPC_TIMEOUT_MS / 1000);
-		goto gone;
+	for (;;) {
+		do
+			n = poll(&p, 1, RPC_TIMEOUT_MS);
+		while (n < 0 && errno == EINTR);
+		if (n <= 0) {
+			r = attest_fail(ATTEST_E_IO, "the monitor did not answer within %d s",
+					RPC_TIMEOUT_MS / 1000);
+			goto gone;
+		}
+		if ((r = mon_recv(f->chan, f->buf, &len, &passed)) != ATTEST_OK)
+			goto gone;
+		attest_cur_init(body, f->buf, len);
+		/* a push that ended meanwhile: its admin client is answered,
+		 * and this answer is still to come */
+		if (passed < 0 && mon_get_u32(body, &op) && op == MON_ATTEST_DONE) {
+			attest_done(f, body);
+			continue;
+		}
+		attest_cur_init(body, f->buf, len);
+		break;
 	}
-	if ((r = mon_recv(f->chan, f->buf, &len, &passed)) != ATTEST_OK)
-		goto gone;
-	attest_cur_init(body, f->buf, len);
 	if (passed >= 0 || !mon_get_u32(body, &op) || op != MON_REPLY ||
 	    !mon_get_u32(body, &code) || code >= ATTEST_E__COUNT) {
 		if (passed >= 0)
@@ -210,13 +232,166 @@ static int load_trust(struct front *f)
 static void on_chan(evutil_socket_t fd, short what, void *arg)
 {
 	struct front *f = arg;
+	struct attest_cur c;
+	size_t len;
+	uint32_t op;
+	int passed = -1;
 
 	(void)fd;
 	(void)what;
-	/* between requests the monitor says nothing: readable means it is
-	 * gone (or broke the protocol) */
-	attestd_log("the monitor closed the channel; stopping");
+	/* between requests the monitor says only that a push ended; anything
+	 * else means it is gone (or broke the protocol) */
+	if (mon_recv(f->chan, f->buf, &len, &passed) == ATTEST_OK && passed < 0) {
+		attest_cur_init(&c, f->buf, len);
+		if (mon_get_u32(&c, &op) && op == MON_ATTEST_DONE) {
+			attest_done(f, &c);
+			return;
+		}
+	}
+	if (passed >= 0)
+		close(passed);
+	attestd_log("the monitor closed the channel or broke the protocol; stopping");
 	event_base_loopbreak(f->base);
+}
+
+/* ---------- the admin socket ---------- */
+
+struct admin_call {
+	struct front *f;
+	const struct attestd_peer *peer;
+};
+
+/* admin.h's runner: the typed request to the monitor with the admin
+ * connection, which the monitor checks is root's on the admin socket. */
+static int rpc_admin(void *ctx, const struct admin_req *q, struct admin_result *res)
+{
+	struct admin_call *a = ctx;
+	struct mon_out req;
+	struct attest_cur c;
+	int r;
+
+	mon_out_init(&req, MON_ADMIN);
+	admin_req_put(&req, q);
+	r = rpc(a->f, &req, a->peer->fd, &c);
+	mon_out_free(&req);
+	if (r != ATTEST_OK) {
+		a->f->recorded = 1; /* the monitor records the refusals it makes */
+		return r;
+	}
+	return admin_result_get(&c, q->op, res);
+}
+
+static cJSON *failure_reply(int code)
+{
+	cJSON *o = attestd_error_reply(code);
+
+	if (o != NULL)
+		cJSON_AddStringToObject(o, "detail", attest_errdetail());
+	return o;
+}
+
+/* {"op":"attest","renew":bool}: answered when the push ends (attest_done);
+ * NULL: deferred. Its refusals are answered, not recorded (as before the
+ * split: push.c attestd_push_demand). */
+static cJSON *admin_attest(struct front *f, const struct attestd_peer *peer, const cJSON *req)
+{
+	static const char *const keys[] = { "op", "renew", NULL };
+	const cJSON *renew = cJSON_GetObjectItemCaseSensitive(req, "renew");
+	struct attestd_pending *p;
+	struct mon_out m;
+	struct attest_cur c;
+	uint32_t token;
+	int r;
+
+	if ((r = attest_json_only(req, keys)) != ATTEST_OK)
+		return failure_reply(r);
+	if (renew != NULL && !cJSON_IsBool(renew)) {
+		attest_fail(ATTEST_E_PARSE, "\"renew\" must be true or false");
+		return failure_reply(ATTEST_E_PARSE);
+	}
+	if (f->nwaiting == ATTEST_WAITERS) {
+		attest_fail(ATTEST_E_BUSY, "%d admin clients already wait for a push", ATTEST_WAITERS);
+		return failure_reply(ATTEST_E_BUSY);
+	}
+	if ((p = attestd_defer(peer)) == NULL) {
+		attest_fail(ATTEST_E_NOMEM, "deferred reply");
+		return failure_reply(ATTEST_E_NOMEM);
+	}
+	mon_out_init(&m, MON_ATTEST);
+	mon_put_u8(&m, cJSON_IsTrue(renew) ? 1 : 0);
+	r = rpc(f, &m, peer->fd, &c);
+	mon_out_free(&m);
+	if (r == ATTEST_OK && (!mon_get_u32(&c, &token) || !mon_get_end(&c)))
+		r = attest_fail(ATTEST_E_INTERNAL, "the monitor's attest answer is malformed");
+	if (r != ATTEST_OK) {
+		attestd_pending_reply(p, failure_reply(r));
+		return NULL;
+	}
+	f->waiting[f->nwaiting].token = token;
+	f->waiting[f->nwaiting++].p = p;
+	return NULL;
+}
+
+/* MON_ATTEST_DONE: the verdict for the admin client that waits for it. */
+static void attest_done(struct front *f, struct attest_cur *c)
+{
+	char detail[1024], state[16], reason[48], refset[128];
+	uint32_t token, code;
+	uint8_t reboot, renewed;
+	struct attestd_pending *p = NULL;
+	cJSON *reply;
+
+	if (!mon_get_u32(c, &token) || !mon_get_u32(c, &code) || code >= ATTEST_E__COUNT ||
+	    !mon_get_str(c, detail, sizeof(detail)) || !mon_get_str(c, state, sizeof(state)) ||
+	    !mon_get_str(c, reason, sizeof(reason)) || !mon_get_str(c, refset, sizeof(refset)) ||
+	    !mon_get_u8(c, &reboot) || !mon_get_u8(c, &renewed) || !mon_get_end(c)) {
+		attestd_log("the monitor's push verdict is malformed: dropped");
+		return;
+	}
+	for (size_t i = 0; i < f->nwaiting; i++)
+		if (f->waiting[i].token == token) {
+			p = f->waiting[i].p;
+			f->waiting[i] = f->waiting[--f->nwaiting];
+			break;
+		}
+	if (p == NULL)
+		return;
+	if (code != ATTEST_OK) {
+		attest_fail((int)code, "%s", detail);
+		reply = failure_reply((int)code);
+	} else if ((reply = attestd_ok_reply()) != NULL) {
+		cJSON_AddStringToObject(reply, "state", state);
+		cJSON_AddStringToObject(reply, "reason", reason);
+		cJSON_AddStringToObject(reply, "refset", refset);
+		cJSON_AddBoolToObject(reply, "reboot", reboot != 0);
+		cJSON_AddBoolToObject(reply, "renewed", renewed != 0);
+	}
+	attestd_pending_reply(p, reply);
+}
+
+/* A request on the admin socket: parsed here, asked of the monitor as a
+ * typed request (admin.h), answered as JSON. NULL: deferred. */
+static cJSON *admin_request(struct front *f, const struct attestd_peer *peer, const cJSON *req,
+			    const char *op, int *r)
+{
+	struct admin_call call = { f, peer };
+	cJSON *reply;
+
+	if (strcmp(op, "attest") == 0)
+		return admin_attest(f, peer, req);
+	if (!admin_is_op(op)) {
+		*r = attest_fail(ATTEST_E_PARSE, "unknown op \"%.16s\"", op);
+		return NULL;
+	}
+	if ((reply = attestd_ok_reply()) == NULL) {
+		*r = attest_fail(ATTEST_E_NOMEM, "reply");
+		return NULL;
+	}
+	if ((*r = admin_handle(req, op, rpc_admin, &call, reply)) != ATTEST_OK) {
+		cJSON_Delete(reply);
+		return NULL;
+	}
+	return reply;
 }
 
 /* ---------- requests ---------- */
@@ -232,7 +407,17 @@ static cJSON *front_handle(void *ctx, const struct attestd_peer *peer, const cJS
 	f->recorded = 0;
 	if (reply == NULL)
 		return attestd_error_reply(ATTEST_E_NOMEM);
-	if ((r = attest_json_str(req, "op", 16, &op)) == ATTEST_OK) {
+	if ((r = attest_json_str(req, "op", 16, &op)) == ATTEST_OK && peer->admin &&
+	    strcmp(op, "issue") != 0) {
+		cJSON_Delete(reply);
+		/* the monitor checks the connection is root's itself */
+		if (peer->uid != 0)
+			r = attest_fail(ATTEST_E_DENIED, "%s is for root on the admin socket", op);
+		else if ((reply = admin_request(f, peer, req, op, &r)) != NULL || r == ATTEST_OK)
+			return reply; /* answered, or deferred (attest) */
+		return attestd_refused(peer, req, r, f->recorded ? NULL : rpc_refusal, f);
+	}
+	if (r == ATTEST_OK) {
 		if (strcmp(op, "issue") == 0)
 			r = attestd_issue(&f->backend, f->trust, peer, req, reply);
 #ifdef ATTESTD_TEST_HOOKS
@@ -395,13 +580,15 @@ int attestd_front_main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	if (attestd_nodump() != 0 || fstat(CHAN_FD, &st) != 0 || !S_ISSOCK(st.st_mode) ||
-	    fstat(AGENT_FD, &st) != 0 || !S_ISSOCK(st.st_mode)) {
-		attestd_log("started without its monitor (descriptors 3 and 4): attestd starts the "
-			    "front itself");
+	    fstat(AGENT_FD, &st) != 0 || !S_ISSOCK(st.st_mode) || fstat(ADMIN_FD, &st) != 0 ||
+	    !S_ISSOCK(st.st_mode)) {
+		attestd_log("started without its monitor (descriptors 3, 4 and 5): attestd starts "
+			    "the front itself");
 		return 2;
 	}
 	(void)fcntl(CHAN_FD, F_SETFD, FD_CLOEXEC);
 	(void)fcntl(AGENT_FD, F_SETFD, FD_CLOEXEC);
+	(void)fcntl(ADMIN_FD, F_SETFD, FD_CLOEXEC);
 	f.backend = (struct issue_backend){ rpc_agent_info, rpc_mint, &f };
 	if ((f.buf = malloc(MON_MSG_MAX)) == NULL || (f.base = event_base_new()) == NULL)
 		goto out;
@@ -419,6 +606,7 @@ int attestd_front_main(int argc, char **argv)
 		goto out;
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.agent_fd = AGENT_FD;
+	cfg.admin_fd = ADMIN_FD;
 	cfg.max_clients = (int)max_clients;
 	cfg.frame_timeout_ms = (int)timeout_ms;
 	cfg.handler = front_handle;
@@ -433,7 +621,8 @@ int attestd_front_main(int argc, char **argv)
 		goto out;
 	if (confine() != 0)
 		goto out;
-	attestd_log("serving the agent socket as uid %u, no capabilities, seccomp filter on",
+	attestd_log("serving the agent and admin sockets as uid %u, no capabilities, seccomp "
+		    "filter on",
 		    (unsigned)geteuid());
 	event_base_dispatch(f.base);
 	status = 0;

@@ -2,12 +2,12 @@
  * (docs/privsep.md).
  *
  * The monitor keeps the TPM, the agents' auth values and session keys, the
- * registry and the audit log, and serves the admin socket (root's). The
- * front, a fresh exec of attestd as an unprivileged user under seccomp,
- * serves the agent socket: frames, JSON, CSRs and intent chains. It asks
+ * registry and the audit log. The front, a fresh exec of attestd as an
+ * unprivileged user under seccomp, serves the agent socket and the admin
+ * socket (root's): frames, JSON, CSRs and intent chains. It asks
  * the monitor for what needs a secret through a fixed set of typed
- * requests (monproto.h), handing over the agent's connection so that the
- * monitor identifies and measures the caller itself. A front that sends
+ * requests (monproto.h), handing over the agent's or admin's connection so
+ * that the monitor identifies (and measures) the caller itself. A front that sends
  * anything else is killed and logged; a front that dies is started again
  * (more than MONITOR_MAX_RESTARTS in a minute: attestd stops, for its
  * service manager to restart). */
@@ -25,6 +25,8 @@ struct attestd_monitor;
 struct attestd_monitor_config {
 	const char *agent_path; /* the agent socket's path: passed connections are checked */
 	int agent_fd;           /* its listening socket, handed to each front (kept open) */
+	const char *admin_path; /* the admin socket's path: passed connections are checked */
+	int admin_fd;           /* its listening socket (root's, 0600), handed over too */
 	char *const *front_argv; /* argv of the front: attestd --front ... */
 	const char *front_exe;   /* NULL: attestd itself (/proc/self/exe); else a test's */
 };
@@ -37,8 +39,8 @@ void attestd_monitor_stop(struct attestd_monitor *m);
 /* 1 when attestd should stop with a failure (the front kept dying). */
 int attestd_monitor_failed(const struct attestd_monitor *m);
 
-/* The front: attestd --front ..., descriptors 3 (the channel) and 4 (the
- * agent socket). Returns the exit status. */
+/* The front: attestd --front ..., descriptors 3 (the channel), 4 (the
+ * agent socket) and 5 (the admin socket). Returns the exit status. */
 int attestd_front_main(int argc, char **argv);
 
 #endif

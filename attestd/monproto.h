@@ -24,7 +24,13 @@ enum mon_op {
 	MON_ISSUE = 2,      /* front: a measured issuance (with the connection) */
 	MON_REFUSAL = 3,    /* front: a request it refused, for the audit log */
 	MON_TRUST = 4,      /* front: the intent trust (fleet root, issuing CAs, issuers' keys) */
+	MON_ADMIN = 5,      /* front: a typed admin request (admin.h), with the admin connection */
+	MON_ATTEST = 6,     /* front: push now (u8 renew), with the admin connection -> u32 token */
 	MON_REPLY = 100,    /* monitor: u32 code, then the op's answer or a detail */
+	/* monitor, between answers: the end of a push MON_ATTEST asked for:
+	 * u32 token, u32 code, detail, state, reason, refset, u8 reboot,
+	 * u8 renewed */
+	MON_ATTEST_DONE = 101,
 };
 
 struct mon_out {

@@ -55,7 +55,10 @@ struct job {
 };
 
 struct waiter {
-	struct attestd_pending *p;
+	struct attestd_pending *p; /* a deferred reply; or, when NULL: */
+	attestd_push_done_fn done; /* the typed verdict for the front (monitor.c) */
+	void *arg;
+	uint64_t tag;
 	uint64_t round; /* answered when this round ends */
 };
 
@@ -218,6 +221,16 @@ static cJSON *failure_reply(int r, const char *detail)
 	return o;
 }
 
+static void answer(const struct waiter *w, int code, const char *detail,
+		   const struct attest_push_answer *a, int renewed)
+{
+	if (w->p != NULL)
+		attestd_pending_reply(w->p, code == ATTEST_OK ? verdict_reply(a, renewed)
+							     : failure_reply(code, detail));
+	else
+		w->done(w->arg, w->tag, code, detail, a, renewed);
+}
+
 /* The round ended: answer who waited for it, then plan the next one. */
 /* The verifier's verdict on our quote (or why there is none) in the audit
  * log; admin clients waiting for it are answered after it is durable. */
@@ -259,8 +272,7 @@ static void end_round(struct attestd_push *p, int ok, const struct attest_push_a
 			p->waiters[keep++] = p->waiters[i];
 			continue;
 		}
-		attestd_pending_reply(p->waiters[i].p,
-				      ok ? verdict_reply(a, renewed) : failure_reply(r, detail));
+		answer(&p->waiters[i], ok ? ATTEST_OK : r, detail, ok ? a : NULL, renewed);
 	}
 	p->nwaiters = keep;
 	if (p->demand) {
@@ -860,12 +872,34 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* w waits for the next round to start: now if none is in flight, else
+ * right after it (its nonce was fetched before this was asked). */
+static int enqueue(struct attestd_push *p, int renew, const struct waiter *w)
+{
+	if (p == NULL)
+		return attest_fail(ATTEST_E_STATE, "attestd runs without --verifier");
+	if (p->nwaiters == MAX_WAITERS)
+		return attest_fail(ATTEST_E_BUSY, "%d admin clients already wait for a push",
+				   MAX_WAITERS);
+	p->waiters[p->nwaiters] = *w;
+	p->waiters[p->nwaiters++].round = p->round + 1;
+	p->demand_renew |= renew;
+	if (p->attest_busy) {
+		p->demand = 1;
+	} else {
+		evtimer_del(p->attest_timer);
+		arm(p->attest_timer, 0); /* from the loop, after this handler returns */
+	}
+	attestd_log("push: asked for by the admin socket%s", renew ? " (renew)" : "");
+	return ATTEST_OK;
+}
+
 cJSON *attestd_push_demand(struct attestd_push *p, const struct attestd_peer *peer,
 			   const cJSON *req)
 {
 	static const char *const keys[] = { "op", "renew", NULL };
 	const cJSON *renew = cJSON_GetObjectItemCaseSensitive(req, "renew");
-	struct attestd_pending *pending;
+	struct waiter w = { 0 };
 	int r;
 
 	if (p == NULL) {
@@ -882,23 +916,21 @@ cJSON *attestd_push_demand(struct attestd_push *p, const struct attestd_peer *pe
 		attest_fail(ATTEST_E_BUSY, "%d admin clients already wait for a push", MAX_WAITERS);
 		return failure_reply(ATTEST_E_BUSY, attest_errdetail());
 	}
-	if ((pending = attestd_defer(peer)) == NULL) {
+	if ((w.p = attestd_defer(peer)) == NULL) {
 		attest_fail(ATTEST_E_NOMEM, "deferred reply");
 		return failure_reply(ATTEST_E_NOMEM, attest_errdetail());
 	}
-	/* the next round to start is ours: now if none is in flight, else
-	 * right after it (its nonce was fetched before this was asked) */
-	p->waiters[p->nwaiters].p = pending;
-	p->waiters[p->nwaiters++].round = p->round + 1;
-	p->demand_renew |= cJSON_IsTrue(renew);
-	if (p->attest_busy) {
-		p->demand = 1;
-	} else {
-		evtimer_del(p->attest_timer);
-		arm(p->attest_timer, 0); /* from the loop, after this handler returns */
-	}
-	attestd_log("push: asked for by the admin socket%s", cJSON_IsTrue(renew) ? " (renew)" : "");
+	if ((r = enqueue(p, cJSON_IsTrue(renew), &w)) != ATTEST_OK) /* not reached: checked above */
+		attestd_pending_reply(w.p, failure_reply(r, attest_errdetail()));
 	return NULL;
+}
+
+int attestd_push_demand_typed(struct attestd_push *p, int renew, attestd_push_done_fn done,
+			      void *arg, uint64_t tag)
+{
+	struct waiter w = { .done = done, .arg = arg, .tag = tag };
+
+	return enqueue(p, renew != 0, &w);
 }
 
 int attestd_push_start(struct event_base *base, struct attestd_host *h,
@@ -977,7 +1009,7 @@ void attestd_push_stop(struct attestd_push *p)
 		return;
 	for (size_t i = 0; i < p->nwaiters; i++) {
 		attest_fail(ATTEST_E_STATE, "attestd is stopping");
-		attestd_pending_reply(p->waiters[i].p, failure_reply(ATTEST_E_STATE, attest_errdetail()));
+		answer(&p->waiters[i], ATTEST_E_STATE, attest_errdetail(), NULL, 0);
 	}
 	p->nwaiters = 0;
 	if (p->thread_started) {

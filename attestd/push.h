@@ -16,6 +16,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "attest/attest.h"
 #include "server.h"
 
 struct event_base;
@@ -41,6 +42,13 @@ struct attestd_push_config {
 /* Start the worker and schedule the first quote and inventory report now:
  * quotes and signed reports with h's TPM, verdicts recorded in log, the
  * agents of reg reported. */
+/* A waiter's answer when its round ends: code ATTEST_OK and the
+ * verifier's answer a (renewed: the host CA was renewed), or a failure
+ * code with its detail (a NULL). */
+struct attest_push_answer;
+typedef void (*attestd_push_done_fn)(void *arg, uint64_t tag, int code, const char *detail,
+				     const struct attest_push_answer *a, int renewed);
+
 int attestd_push_start(struct event_base *base, struct attestd_host *h,
 		       struct attestd_auditlog *log, const struct registry *reg,
 		       const struct attestd_push_config *cfg, struct attestd_push **out);
@@ -66,5 +74,10 @@ void attestd_push_inventory_changed(struct attestd_push *p);
  * (attestd runs without --verifier). */
 cJSON *attestd_push_demand(struct attestd_push *p, const struct attestd_peer *peer,
 			   const cJSON *req);
+/* The same for the monitor (the front parsed the request): done(arg, tag,
+ * ...) once the round ends, or attestd_push_stop. ATTEST_E_STATE without
+ * --verifier (p NULL), ATTEST_E_BUSY when MAX_WAITERS wait already. */
+int attestd_push_demand_typed(struct attestd_push *p, int renew, attestd_push_done_fn done,
+			      void *arg, uint64_t tag) ATTEST_MUST_CHECK;
 
 #endif

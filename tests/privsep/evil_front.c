@@ -5,13 +5,23 @@
  * would: for each agent connection it accepts, it sends forged orders
  * with that connection and answers the agent with what the monitor said
  * to each ({"ok":true,"probes":{NAME:"ATTEST_E_..." or "ok"}}). After the
- * first connection it breaks the protocol (an order without a
- * connection), which must get it killed.
+ * first connection it breaks the protocol, which must get it killed: the
+ * first instance (EVIL_DIR/instances counts them) sends an order without
+ * a connection, the second an admin request with a byte after its last
+ * field, the third an admin op outside the set.
+ *
+ * On the admin socket (descriptor 5) it asks the monitor for admin
+ * operations with the connection it accepted: with a root connection a
+ * harmless one (stats) must work; with a connection of another uid (the
+ * test opens the socket's mode), revoke, register, stats and attest must
+ * be refused. With an agent's connection and with a socketpair, admin
+ * requests must be refused too.
  *
  * The agents come from the environment attestd was started with:
  * EVIL_ME (the connecting agent's name), EVIL_MY_ID (its ID), EVIL_OTHER
  * and EVIL_OTHER_ID (another registered agent). */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,35 +36,165 @@
 
 #include "core/cursor.h"
 #include "core/err.h"
+#include "admin.h"
 #include "mint.h"
 #include "monproto.h"
 #include "net/wire.h"
 
 #define CHAN 3
 #define AGENT 4
+#define ADMIN 5
 
 static uint8_t buf[MON_MSG_MAX];
 
-/* Send an order with fd; the monitor's code ("ok" or the error name). */
-static const char *ask(const struct mint_order *o, int fd)
+/* Send m with fd; the monitor's code ("ok" or the error name). */
+static const char *send_ask(struct mon_out *m, int fd)
 {
-	struct mon_out m;
 	struct attest_cur c;
 	size_t len;
 	uint32_t op, code;
 	int passed = -1;
 
-	mon_out_init(&m, MON_ISSUE);
-	mint_order_put(&m, o);
-	if (mon_send(CHAN, &m, fd) != ATTEST_OK || mon_recv(CHAN, buf, &len, &passed) != ATTEST_OK) {
-		mon_out_free(&m);
+	if (mon_send(CHAN, m, fd) != ATTEST_OK || mon_recv(CHAN, buf, &len, &passed) != ATTEST_OK) {
+		mon_out_free(m);
 		return "no answer";
 	}
-	mon_out_free(&m);
+	mon_out_free(m);
 	attest_cur_init(&c, buf, len);
 	if (!mon_get_u32(&c, &op) || !mon_get_u32(&c, &code))
 		return "malformed answer";
 	return code == 0 ? "ok" : attest_errname((int)code);
+}
+
+/* Send an order with fd. */
+static const char *ask(const struct mint_order *o, int fd)
+{
+	struct mon_out m;
+
+	mon_out_init(&m, MON_ISSUE);
+	mint_order_put(&m, o);
+	return send_ask(&m, fd);
+}
+
+/* An admin request with fd. */
+static const char *ask_admin(const struct admin_req *q, int fd)
+{
+	struct mon_out m;
+
+	mon_out_init(&m, MON_ADMIN);
+	admin_req_put(&m, q);
+	return send_ask(&m, fd);
+}
+
+static const char *ask_attest(int fd)
+{
+	struct mon_out m;
+
+	mon_out_init(&m, MON_ATTEST);
+	mon_put_u8(&m, 0);
+	return send_ask(&m, fd);
+}
+
+static struct admin_req *admin_q(uint32_t op, const char *name)
+{
+	static struct admin_req q;
+
+	memset(&q, 0, sizeof(q));
+	q.op = op;
+	snprintf(q.name, sizeof(q.name), "%s", name);
+	if (op == ADMIN_REGISTER) {
+		snprintf(q.reg.name, sizeof(q.reg.name), "%s", name);
+		snprintf(q.reg.binary, sizeof(q.reg.binary), "/bin/sh");
+		snprintf(q.reg.tier, sizeof(q.reg.tier), "low");
+		q.reg.uids[0] = 0;
+		q.reg.nuids = 1;
+		q.reg.max_ttl = 60;
+	}
+	return &q;
+}
+
+/* Which start of the front this is (1, 2, ...): a counter in EVIL_DIR. */
+static int instance(void)
+{
+	const char *dir = getenv("EVIL_DIR");
+	char path[600];
+	FILE *f;
+	int n = 0;
+
+	if (dir == NULL)
+		return 1;
+	snprintf(path, sizeof(path), "%s/instances", dir);
+	if ((f = fopen(path, "r")) != NULL) {
+		if (fscanf(f, "%d", &n) != 1)
+			n = 0;
+		fclose(f);
+	}
+	if ((f = fopen(path, "w")) != NULL) {
+		fprintf(f, "%d\n", n + 1);
+		fclose(f);
+	}
+	return n + 1;
+}
+
+static void reply_probes(int c, cJSON *probes)
+{
+	cJSON *reply = cJSON_CreateObject();
+
+	cJSON_AddTrueToObject(reply, "ok");
+	cJSON_AddItemToObject(reply, "probes", probes);
+	if (attest_wire_send(c, reply) != ATTEST_OK)
+		fprintf(stderr, "evil_front: reply not sent\n");
+	cJSON_Delete(reply);
+}
+
+/* An admin connection: what the monitor grants with it. */
+static void serve_admin(int c, const char *other)
+{
+	cJSON *req = NULL, *probes = cJSON_CreateObject();
+	struct ucred cred;
+	socklen_t cl = sizeof(cred);
+
+	if (attest_wire_recv(c, 10000, &req) == ATTEST_OK)
+		cJSON_Delete(req);
+	if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &cl) != 0)
+		cred.uid = 0;
+	cJSON_AddStringToObject(probes, "stats", ask_admin(admin_q(ADMIN_STATS, ""), c));
+	cJSON_AddStringToObject(probes, "attest", ask_attest(c));
+	if (cred.uid != 0) { /* root's connection could do these: not tried */
+		cJSON_AddStringToObject(probes, "revoke", ask_admin(admin_q(ADMIN_REVOKE, other), c));
+		cJSON_AddStringToObject(probes, "register",
+					ask_admin(admin_q(ADMIN_REGISTER, "gamma"), c));
+	}
+	reply_probes(c, probes);
+	close(c);
+}
+
+/* The protocol broken, per instance; then killed. */
+static void violate(int n, int c)
+{
+	struct mon_out m;
+
+	if (n == 1) { /* an order without its connection */
+		struct mint_order o;
+
+		memset(&o, 0, sizeof(o));
+		snprintf(o.name, sizeof(o.name), "x");
+		o.ttl = -1;
+		mon_out_init(&m, MON_ISSUE);
+		mint_order_put(&m, &o);
+		c = -1;
+	} else if (n == 2) { /* an admin request with a byte after its last field */
+		mon_out_init(&m, MON_ADMIN);
+		admin_req_put(&m, admin_q(ADMIN_STATS, ""));
+		mon_put_u8(&m, 0);
+	} else { /* an admin op outside the set */
+		mon_out_init(&m, MON_ADMIN);
+		mon_put_u32(&m, 99);
+	}
+	if (mon_send(CHAN, &m, c) != ATTEST_OK)
+		fprintf(stderr, "evil_front: violation not sent\n");
+	mon_out_free(&m);
+	pause(); /* killed */
 }
 
 static size_t spki(EVP_PKEY *k, uint8_t *out, size_t outsz)
@@ -83,7 +223,7 @@ int main(int argc, char **argv)
 	size_t ngood, nweak, njunk;
 	EVP_PKEY *ec = EVP_EC_gen("P-256"), *rsa = EVP_RSA_gen(1024);
 	struct mint_order o;
-	int served = 0;
+	int n = instance();
 
 	(void)argc;
 	(void)argv;
@@ -100,16 +240,29 @@ int main(int argc, char **argv)
 	junk[ngood] = 0; /* one byte after the key */
 	njunk = ngood + 1;
 	for (;;) {
-		int c = accept(AGENT, NULL, NULL), sp[2];
-		cJSON *req = NULL, *reply = cJSON_CreateObject(), *probes = cJSON_CreateObject();
+		struct pollfd pf[2] = { { AGENT, POLLIN, 0 }, { ADMIN, POLLIN, 0 } };
+		int c, sp[2];
+		cJSON *req = NULL, *probes;
 
-		if (c < 0) {
+		if (poll(pf, 2, -1) < 0)
+			continue;
+		if (pf[1].revents & POLLIN) {
+			if ((c = accept(ADMIN, NULL, NULL)) >= 0)
+				serve_admin(c, other);
+			continue;
+		}
+		if ((c = accept(AGENT, NULL, NULL)) < 0) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
 			return 1;
 		}
 		if (attest_wire_recv(c, 10000, &req) == ATTEST_OK)
 			cJSON_Delete(req);
+		probes = cJSON_CreateObject();
+		if (n > 1) { /* the later instances only break the protocol */
+			reply_probes(c, probes);
+			violate(n, c);
+		}
 		/* another agent's identity for this caller */
 		base_order(&o, other, good, ngood);
 		cJSON_AddStringToObject(probes, "other_agent", ask(&o, c));
@@ -158,26 +311,20 @@ int main(int argc, char **argv)
 			close(sp[0]);
 			close(sp[1]);
 		}
+		/* admin requests with an agent's connection, with a socketpair */
+		cJSON_AddStringToObject(probes, "admin_agent_conn",
+					ask_admin(admin_q(ADMIN_REVOKE, other), c));
+		cJSON_AddStringToObject(probes, "attest_agent_conn", ask_attest(c));
+		if (socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0) {
+			cJSON_AddStringToObject(probes, "admin_socketpair",
+						ask_admin(admin_q(ADMIN_REVOKE, other), sp[0]));
+			close(sp[0]);
+			close(sp[1]);
+		}
 		/* the honest order still works: the harness is not broken */
 		base_order(&o, me, good, ngood);
 		cJSON_AddStringToObject(probes, "honest", ask(&o, c));
-		cJSON_AddTrueToObject(reply, "ok");
-		cJSON_AddItemToObject(reply, "probes", probes);
-		if (attest_wire_send(c, reply) != ATTEST_OK)
-			fprintf(stderr, "evil_front: reply not sent\n");
-		cJSON_Delete(reply);
-		close(c);
-		if (served++ == 0) {
-			/* outside the protocol: an order without its connection */
-			struct mon_out m;
-
-			mon_out_init(&m, MON_ISSUE);
-			base_order(&o, me, good, ngood);
-			mint_order_put(&m, &o);
-			if (mon_send(CHAN, &m, -1) != ATTEST_OK)
-				fprintf(stderr, "evil_front: violation not sent\n");
-			mon_out_free(&m);
-			pause(); /* killed */
-		}
+		reply_probes(c, probes);
+		violate(n, -1);
 	}
 }

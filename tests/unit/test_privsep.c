@@ -74,7 +74,14 @@ static const char *probe(const cJSON *reply, const char *name)
  * cannot carry, and a signature for a socket that is not an agent's
  * connection. Each is refused with its reason; the honest order is signed;
  * then an order without a connection gets the front killed and logged,
- * and a new front is started. */
+ * and a new front is started.
+ *
+ * The admin socket too: the monitor grants an admin op only with a
+ * connection of the admin socket whose peer is root (it checks the socket
+ * and SO_PEERCRED itself); with another uid's connection, an agent's
+ * connection or a socketpair, register, revoke, stats and attest are
+ * refused, and an admin request outside its typed shape gets the front
+ * killed. Restarted honestly, beta is not revoked and no gamma exists. */
 static void test_compromised_front(void)
 {
 	static struct daemon d;
@@ -94,6 +101,7 @@ static void test_compromised_front(void)
 	setenv("EVIL_MY_ID", id_a, 1);
 	setenv("EVIL_OTHER", "beta", 1);
 	setenv("EVIL_OTHER_ID", id_b, 1);
+	setenv("EVIL_DIR", d.sw.dir, 1);
 	d.extra_args[0] = "--front-exec";
 	d.extra_args[1] = evil;
 	daemon_start(&d, "64");
@@ -102,6 +110,28 @@ static void test_compromised_front(void)
 	unsetenv("EVIL_MY_ID");
 	unsetenv("EVIL_OTHER");
 	unsetenv("EVIL_OTHER_ID");
+	unsetenv("EVIL_DIR");
+	/* with root's admin connection, a harmless admin op works (and a
+	 * push is refused only because there is no verifier) */
+	TU_ASSERT_ERR(admin_call(&d, "{\"op\":\"stats\"}", &reply), ATTEST_OK);
+	EXPECT_PROBE(reply, "stats", "ok");
+	EXPECT_PROBE(reply, "attest", "ATTEST_E_STATE");
+	cJSON_Delete(reply);
+	/* with a connection of the admin socket from another uid (its mode
+	 * opened for the test): nothing */
+	{
+		char *envp[] = { NULL };
+
+		CU_ASSERT_FATAL(chmod(d.admin, 0666) == 0);
+		reply = run_agent_as(65534, alpha, d.admin, "{\"op\":\"stats\"}", envp);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(reply);
+		EXPECT_PROBE(reply, "stats", "ATTEST_E_DENIED");
+		EXPECT_PROBE(reply, "attest", "ATTEST_E_DENIED");
+		EXPECT_PROBE(reply, "revoke", "ATTEST_E_DENIED");
+		EXPECT_PROBE(reply, "register", "ATTEST_E_DENIED");
+		cJSON_Delete(reply);
+		CU_ASSERT(log_wait(&d, "handed over an admin connection of uid 65534", 1));
+	}
 	reply = run_agent(NULL, alpha, d.sock, ISSUE("alpha"));
 	CU_ASSERT_PTR_NOT_NULL_FATAL(reply);
 	EXPECT_PROBE(reply, "other_agent", "ATTEST_E_MEASUREMENT");
@@ -116,11 +146,32 @@ static void test_compromised_front(void)
 	EXPECT_PROBE(reply, "not_a_caller", "ATTEST_E_DENIED");
 	CU_ASSERT(log_wait(&d, "handed over a descriptor that is no connection", 1));
 	EXPECT_PROBE(reply, "honest", "ok");
+	/* admin requests with an agent's connection or a socketpair */
+	EXPECT_PROBE(reply, "admin_agent_conn", "ATTEST_E_DENIED");
+	EXPECT_PROBE(reply, "attest_agent_conn", "ATTEST_E_DENIED");
+	EXPECT_PROBE(reply, "admin_socketpair", "ATTEST_E_DENIED");
+	CU_ASSERT(log_wait(&d, "no connection of the admin socket", 3));
 	cJSON_Delete(reply);
 	/* the order without its connection: killed, logged, replaced */
 	CU_ASSERT(log_wait(&d, "sent a request outside the protocol", 1));
 	CU_ASSERT(log_wait(&d, "front started", 2));
+	/* the next fronts: an admin request with a trailing byte, an admin
+	 * op outside the set; each killed and replaced */
+	for (int i = 0; i < 2; i++) {
+		cJSON_Delete(run_agent(NULL, alpha, d.sock, ISSUE("alpha")));
+		CU_ASSERT(log_wait(&d, "admin request malformed", i + 1));
+		CU_ASSERT(log_wait(&d, "front started", i + 3));
+	}
 	d.extra_args[0] = d.extra_args[1] = NULL;
+	daemon_stop(&d);
+	/* nothing was revoked or registered through the compromised front */
+	daemon_start(&d, "64");
+	TU_ASSERT_ERR(admin_call(&d, "{\"op\":\"show\",\"name\":\"beta\"}", &reply), ATTEST_OK);
+	CU_ASSERT(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(reply, "agent"), "revoked")));
+	cJSON_Delete(reply);
+	TU_ASSERT_ERR(admin_call(&d, "{\"op\":\"show\",\"name\":\"gamma\"}", &reply),
+		      ATTEST_E_AGENT_UNKNOWN);
 	daemon_down(&d);
 }
 
@@ -308,6 +359,86 @@ static void test_kill_either(void)
 	daemon_down(&d);
 }
 
+/* The admin socket is served by the front, each op asked of the monitor
+ * as a typed request: register (more agents than one list answer holds),
+ * list, show, revoke, remove, stats and issue on the admin socket work,
+ * and list and show say byte for byte what attestd --no-privsep says. A
+ * non-root peer of the admin socket is refused. */
+static void test_admin_through_front(void)
+{
+	static struct daemon d;
+	char bin[700], name[16], *list_split = NULL, *show_split = NULL, *s;
+	cJSON *reply = NULL;
+	int n = 14; /* > ADMIN_LIST_PAGE; 13 after one is removed */
+
+	daemon_up(&d);
+	make_agent_binary(&d, "alpha", NULL, bin, sizeof(bin));
+	for (int i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "a%02d", i);
+		register_agent(&d, name, bin, "0");
+	}
+	/* (restarted: the registry's order is the order it loads in) */
+	daemon_stop(&d);
+	daemon_start(&d, "64");
+	TU_ASSERT_ERR(admin_call(&d, "{\"op\":\"list\"}", &reply), ATTEST_OK);
+	CU_ASSERT_EQUAL(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(reply, "agents")), n);
+	list_split = cJSON_PrintUnformatted(reply);
+	cJSON_Delete(reply);
+	TU_ASSERT_ERR(admin_call(&d, "{\"op\":\"show\",\"name\":\"a05\"}", &reply), ATTEST_OK);
+	CU_ASSERT_PTR_NOT_NULL(cJSON_GetObjectItemCaseSensitive(reply, "agent_ca"));
+	show_split = cJSON_PrintUnformatted(reply);
+	cJSON_Delete(reply);
+	/* the same answers from one process */
+	d.extra_args[0] = "--no-privsep";
+	daemon_stop(&d);
+	daemon_start(&d, "64");
+	TU_ASSERT_ERR(admin_call(&d, "{\"op\":\"list\"}", &reply), ATTEST_OK);
+	s = cJSON_PrintUnformatted(reply);
+	CU_ASSERT(s != NULL && list_split != NULL && strcmp(s, list_split) == 0);
+	free(s);
+	cJSON_Delete(reply);
+	TU_ASSERT_ERR(admin_call(&d, "{\"op\":\"show\",\"name\":\"a05\"}", &reply), ATTEST_OK);
+	s = cJSON_PrintUnformatted(reply);
+	CU_ASSERT(s != NULL && show_split != NULL && strcmp(s, show_split) == 0);
+	free(s);
+	cJSON_Delete(reply);
+	free(list_split);
+	free(show_split);
+	d.extra_args[0] = NULL;
+	daemon_stop(&d);
+	daemon_start(&d, "64");
+	/* revoke, remove, stats */
+	TU_ASSERT_ERR(admin_call(&d, "{\"op\":\"remove\",\"name\":\"a05\"}", &reply),
+		      ATTEST_E_STATE);
+	TU_ASSERT_ERR(admin_call(&d, "{\"op\":\"revoke\",\"name\":\"a05\"}", &reply), ATTEST_OK);
+	CU_ASSERT(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(reply, "agent"), "revoked")));
+	cJSON_Delete(reply);
+	TU_ASSERT_ERR(admin_call(&d, "{\"op\":\"remove\",\"name\":\"a05\"}", &reply), ATTEST_OK);
+	cJSON_Delete(reply);
+	TU_ASSERT_ERR(admin_call(&d, "{\"op\":\"stats\"}", &reply), ATTEST_OK);
+	CU_ASSERT_STRING_EQUAL(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(reply, "agents")),
+			       "13");
+	cJSON_Delete(reply);
+	TU_ASSERT_ERR(admin_call(&d, "{\"op\":\"register\",\"name\":\"x\",\"binary\":\"/bin/sh\","
+				     "\"uids\":[0],\"risk_tier\":\"low\",\"max_ttl\":999999}", &reply),
+		      ATTEST_E_PARSE);
+	TU_ASSERT_ERR(admin_call(&d, "{\"op\":\"register\",\"name\":\"x\",\"binary\":\"/bin/sh\","
+				     "\"uids\":[0],\"risk_tier\":\"low\",\"max_ttl\":3601}", &reply),
+		      ATTEST_E_PARSE); /* over attestd's --max-ttl: the monitor's check */
+	/* issue on the admin socket: root's caller measured as usual */
+	expect_cert(&d, run_agent(NULL, bin, d.admin, ISSUE("a00")), "a00");
+	/* a non-root peer of the admin socket */
+	{
+		char *envp[] = { NULL };
+
+		CU_ASSERT_FATAL(chmod(d.admin, 0666) == 0);
+		expect_refused(run_agent_as(65534, bin, d.admin, "{\"op\":\"list\"}", envp),
+			       "ATTEST_E_DENIED");
+	}
+	daemon_down(&d);
+}
+
 int main(void)
 {
 	static const struct tu_test tests[] = {
@@ -319,6 +450,8 @@ int main(void)
 		  test_seccomp_kill },
 		{ "kill -9 of either process: noticed, service back, nothing lost",
 		  test_kill_either },
+		{ "the admin socket through the front: every op, as without the split",
+		  test_admin_through_front },
 		{ NULL, NULL },
 	};
 
