@@ -528,8 +528,9 @@ static int attestd_main(int argc, char **argv)
 		}
 	}
 	if (privsep) {
-		struct attestd_monitor_config mcfg = { sock, agent_fd, admin, admin_fd, front_argv,
-						       front_exe };
+		struct attestd_monitor_config mcfg = { sock,	     agent_fd,	  admin,
+						       admin_fd,     front_argv,  front_exe,
+						       pcfg.url,     pcfg.ca_file, pcfg.timeout_ms };
 
 		front_argv[3] = (char *)front_user;
 		snprintf(front_clients, sizeof(front_clients), "%ld", max_clients);
@@ -542,6 +543,10 @@ static int attestd_main(int argc, char **argv)
 	if (pcfg.url != NULL) {
 		pcfg.revoked = attestd_revoke_by_verifier;
 		pcfg.revoked_arg = &d;
+		if (privsep) { /* the front runs libcurl and reads the answers */
+			pcfg.send = attestd_monitor_push_send;
+			pcfg.send_ctx = mon;
+		}
 		if (attestd_push_start(base, &d.host, &d.log, &d.reg, &pcfg, &push) != ATTEST_OK) {
 			attestd_log_err("cannot push to %s: %s", pcfg.url, attest_errdetail());
 			goto out;

@@ -24,6 +24,8 @@
 #include "monitor.h"
 #include "monproto.h"
 #include "push.h"
+#include "pushwire.h"
+#include "core/fileio.h"
 #include "attestation/hostpush.h"
 #include "x509/x509.h"
 
@@ -44,6 +46,10 @@ struct attestd_monitor {
 	int failed;
 	uint32_t gen;   /* fronts started: a push's answer goes to the front that asked */
 	uint32_t token; /* the last MON_ATTEST token given */
+	char push_url[ATTEST_PUSH_URL_MAX + 1]; /* "" without --verifier */
+	uint8_t *push_ca; /* the verifier's CA (PEM), for the front */
+	size_t push_ca_len;
+	long push_timeout_ms;
 	uint8_t *buf; /* MON_MSG_MAX */
 };
 
@@ -69,6 +75,59 @@ static void front_violation(struct attestd_monitor *m, const char *what)
 	if (m->front > 0)
 		kill(m->front, SIGKILL);
 	chan_close(m);
+}
+
+int attestd_monitor_push_send(void *ctx, uint32_t slot, uint32_t kind, const char *body,
+			      size_t len)
+{
+	struct attestd_monitor *m = ctx;
+	struct mon_out out;
+	int r;
+
+	if (m->chan < 0)
+		return attest_fail(ATTEST_E_IO, "no front runs the push requests now");
+	mon_out_init(&out, MON_PUSH_JOB);
+	mon_put_u32(&out, slot);
+	mon_put_u32(&out, kind);
+	mon_put_bytes(&out, body, len);
+	r = mon_send(m->chan, &out, -1);
+	mon_out_free(&out);
+	return r;
+}
+
+/* The typed reply to a push request (no answer): a reply for a request
+ * not in flight, or one that does not parse whole, is a violation. */
+static int do_push_done(struct attestd_monitor *m, struct attest_cur *c)
+{
+	struct push_reply rep;
+	uint32_t slot, kind;
+	int r;
+
+	if (!mon_get_u32(c, &slot) || !mon_get_u32(c, &kind) || slot >= PUSH_SLOTS)
+		return attest_fail(ATTEST_E_PARSE, "push reply malformed");
+	if ((r = push_reply_get(c, kind, &rep)) != ATTEST_OK)
+		return r;
+	r = attestd_push_job_done(m->d->push, slot, kind, &rep);
+	push_reply_clear(&rep);
+	return r;
+}
+
+/* The verifier's URL and its CA pin (public): the front runs the pushes. */
+static int do_push_config(struct attestd_monitor *m, struct attest_cur *c)
+{
+	struct mon_out out;
+	int r;
+
+	if (!mon_get_end(c))
+		return attest_fail(ATTEST_E_PARSE, "push config request malformed");
+	mon_out_init(&out, MON_REPLY);
+	mon_put_u32(&out, ATTEST_OK);
+	mon_put_str(&out, m->push_url);
+	mon_put_bytes(&out, m->push_ca, m->push_ca_len);
+	mon_put_i64(&out, m->push_timeout_ms);
+	r = mon_send(m->chan, &out, -1);
+	mon_out_free(&out);
+	return r;
 }
 
 static void on_chan(evutil_socket_t fd, short what, void *arg);
@@ -168,6 +227,8 @@ static void on_child(evutil_socket_t fd, short what, void *arg)
 				    WEXITSTATUS(status));
 		m->front = -1;
 		chan_close(m);
+		/* its push requests will not be answered */
+		attestd_push_transport_lost(m->d->push);
 		respawn_later(m);
 	}
 }
@@ -499,6 +560,12 @@ static void on_chan(evutil_socket_t fd, short what, void *arg)
 		case MON_ATTEST:
 			r = do_attest(m, &c, passed);
 			break;
+		case MON_PUSH_DONE:
+			r = do_push_done(m, &c);
+			break;
+		case MON_PUSH_CONFIG:
+			r = do_push_config(m, &c);
+			break;
 		case MON_REFUSAL:
 			r = do_refusal(m, &c);
 			break;
@@ -550,6 +617,21 @@ int attestd_monitor_start(struct event_base *base, struct attestd *d,
 	}
 	memcpy(m->agent_path, cfg->agent_path, strlen(cfg->agent_path) + 1);
 	memcpy(m->admin_path, cfg->admin_path, strlen(cfg->admin_path) + 1);
+	if (cfg->push_url != NULL) {
+		/* the pin is public; the front cannot open files outside /proc */
+		if (strlen(cfg->push_url) > ATTEST_PUSH_URL_MAX ||
+		    (r = attest_file_read(cfg->push_ca_file, 1024 * 1024, &m->push_ca,
+					  &m->push_ca_len)) != ATTEST_OK) {
+			char why[300];
+
+			snprintf(why, sizeof(why), "%s", attest_errdetail());
+			attestd_monitor_stop(m);
+			return attest_fail(ATTEST_E_INVALID_ARG, "--verifier-ca %s: %s",
+					   cfg->push_ca_file, why);
+		}
+		memcpy(m->push_url, cfg->push_url, strlen(cfg->push_url) + 1);
+		m->push_timeout_ms = cfg->push_timeout_ms;
+	}
 	if ((m->child_ev = evsignal_new(base, SIGCHLD, on_child, m)) == NULL ||
 	    (m->respawn_ev = evtimer_new(base, on_respawn, m)) == NULL ||
 	    event_add(m->child_ev, NULL) != 0) {
@@ -584,6 +666,7 @@ void attestd_monitor_stop(struct attestd_monitor *m)
 		event_free(m->child_ev);
 	if (m->respawn_ev != NULL)
 		event_free(m->respawn_ev);
+	free(m->push_ca);
 	free(m->buf);
 	free(m);
 }

@@ -14,6 +14,9 @@
 #ifndef ATTESTD_MONITOR_H
 #define ATTESTD_MONITOR_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include "attest/attest.h"
 #include "daemon.h"
 
@@ -29,6 +32,10 @@ struct attestd_monitor_config {
 	int admin_fd;           /* its listening socket (root's, 0600), handed over too */
 	char *const *front_argv; /* argv of the front: attestd --front ... */
 	const char *front_exe;   /* NULL: attestd itself (/proc/self/exe); else a test's */
+	/* pushes (--verifier): the front runs them; NULL url: none */
+	const char *push_url;
+	const char *push_ca_file; /* read here; its bytes go to the front */
+	long push_timeout_ms;
 };
 
 int attestd_monitor_start(struct event_base *base, struct attestd *d,
@@ -36,6 +43,10 @@ int attestd_monitor_start(struct event_base *base, struct attestd *d,
 			  struct attestd_monitor **out) ATTEST_MUST_CHECK;
 /* Stop the front (SIGTERM, then SIGKILL after 2 s) and free. NULL is fine. */
 void attestd_monitor_stop(struct attestd_monitor *m);
+/* push.h's send for attestd_push_config: ctx is the monitor. The request
+ * goes to the front (MON_PUSH_JOB); ATTEST_E_IO when no front runs. */
+int attestd_monitor_push_send(void *ctx, uint32_t slot, uint32_t kind, const char *body,
+			      size_t len) ATTEST_MUST_CHECK;
 /* 1 when attestd should stop with a failure (the front kept dying). */
 int attestd_monitor_failed(const struct attestd_monitor *m);
 

@@ -17,6 +17,14 @@
  * be refused. With an agent's connection and with a socketpair, admin
  * requests must be refused too.
  *
+ * With EVIL_PUSH set it answers the monitor's push requests itself
+ * (MON_PUSH_JOB, no verifier involved): a nonce of its choice, then
+ * quote verdicts carrying a renewed host CA certificate that is not for
+ * the host key (a fresh key), then one for the host key (EVIL_HOST_CA) but
+ * issued by a CA of its own under the real root's name (EVIL_ROOT), then
+ * a plain verdict; then a push reply for a request not in flight, which
+ * must get it killed.
+ *
  * The agents come from the environment attestd was started with:
  * EVIL_ME (the connecting agent's name), EVIL_MY_ID (its ID), EVIL_OTHER
  * and EVIL_OTHER_ID (another registered agent). */
@@ -32,12 +40,15 @@
 #include <cjson/cJSON.h>
 #include <openssl/evp.h>
 #include <openssl/rsa.h>
+#include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "core/cursor.h"
 #include "core/err.h"
 #include "admin.h"
 #include "mint.h"
+#include "pushwire.h"
 #include "monproto.h"
 #include "net/wire.h"
 
@@ -113,6 +124,140 @@ static struct admin_req *admin_q(uint32_t op, const char *name)
 	return &q;
 }
 
+/* ---------- push answers of its own ---------- */
+
+static X509 *load_cert(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	X509 *x = f != NULL ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+
+	if (f != NULL)
+		fclose(f);
+	return x;
+}
+
+/* A certificate for key, named cn, signed by signer (self-signed when
+ * NULL) with signer_key; ca: a CA certificate. */
+static X509 *make_cert(EVP_PKEY *key, const char *cn, X509 *signer, EVP_PKEY *signer_key, int ca)
+{
+	X509 *x = X509_new();
+	X509_NAME *n = X509_NAME_new();
+	X509V3_CTX v3;
+	X509_EXTENSION *e;
+
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 7);
+	X509_gmtime_adj(X509_getm_notBefore(x), -60);
+	X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
+	X509_set_subject_name(x, n);
+	X509_set_issuer_name(x, signer != NULL ? X509_get_subject_name(signer) : n);
+	X509_set_pubkey(x, key);
+	X509V3_set_ctx(&v3, signer != NULL ? signer : x, x, NULL, NULL, 0);
+	e = X509V3_EXT_conf_nid(NULL, &v3, NID_basic_constraints,
+				ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
+	X509_add_ext(x, e, -1);
+	X509_EXTENSION_free(e);
+	X509_sign(x, signer_key, EVP_sha256());
+	X509_NAME_free(n);
+	return x;
+}
+
+static char *pem_of(X509 *x)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	char *p = NULL, *out = NULL;
+	long n;
+
+	if (b != NULL && PEM_write_bio_X509(b, x) == 1 && (n = BIO_get_mem_data(b, &p)) > 0)
+		out = strndup(p, (size_t)n);
+	BIO_free(b);
+	return out;
+}
+
+/* The n-th quote verdict: a renewal not for the host key, then one for
+ * the host key under a CA of its own, then none. */
+static void forge_verdict(int n, struct push_reply *rep)
+{
+	snprintf(rep->a.state, sizeof(rep->a.state), "trusted");
+	snprintf(rep->a.reason_name, sizeof(rep->a.reason_name), "ATTEST_OK");
+	if (n > 2)
+		return;
+	{
+		const char *root_path = getenv("EVIL_ROOT"), *host_ca_path = getenv("EVIL_HOST_CA");
+		X509 *root = root_path != NULL ? load_cert(root_path) : NULL;
+		X509 *real = host_ca_path != NULL ? load_cert(host_ca_path) : NULL;
+		EVP_PKEY *k = EVP_EC_gen("P-256"), *ck = EVP_EC_gen("P-256");
+		X509 *rogue = make_cert(ck, "rogue issuing CA", NULL, ck, 1);
+		X509 *cert = n == 1 ? make_cert(k, "web-01", NULL, k, 1)
+				    : make_cert(X509_get0_pubkey(real), "web-01", rogue, ck, 1);
+
+		rep->has_renewal = 1;
+		snprintf(rep->renewal.host, sizeof(rep->renewal.host), "web-01");
+		snprintf(rep->renewal.trust_domain, sizeof(rep->renewal.trust_domain), "fleet.example");
+		rep->renewal.host_ca_cert = pem_of(cert);
+		rep->renewal.issuing_ca_cert = pem_of(rogue);
+		rep->renewal.root_cert = pem_of(root);
+		X509_free(cert);
+		X509_free(rogue);
+		X509_free(root);
+		X509_free(real);
+		EVP_PKEY_free(k);
+		EVP_PKEY_free(ck);
+	}
+}
+
+/* A push request from the monitor, answered with what an attacker would
+ * say; after the third verdict, an answer for a request not in flight. */
+static void serve_push(void)
+{
+	static int quotes;
+	struct attest_cur c;
+	struct push_reply rep;
+	struct mon_out m;
+	size_t len;
+	uint32_t op, slot, kind;
+	int passed = -1;
+
+	if (mon_recv(CHAN, buf, &len, &passed) != ATTEST_OK)
+		exit(1); /* the monitor is gone */
+	attest_cur_init(&c, buf, len);
+	if (!mon_get_u32(&c, &op) || op != MON_PUSH_JOB || !mon_get_u32(&c, &slot) ||
+	    !mon_get_u32(&c, &kind))
+		return;
+	memset(&rep, 0, sizeof(rep));
+	if (kind == PUSH_NONCE) {
+		memcpy(rep.nonce, "chosen by the front", 19);
+		rep.nonce_len = 19;
+		rep.expires = (uint64_t)time(NULL) + 60;
+	} else if (kind == PUSH_QUOTE) {
+		forge_verdict(++quotes, &rep);
+	} else {
+		rep.r = ATTEST_E_IO;
+		snprintf(rep.detail, sizeof(rep.detail), "not today");
+	}
+	mon_out_init(&m, MON_PUSH_DONE);
+	mon_put_u32(&m, slot);
+	mon_put_u32(&m, kind);
+	push_reply_put(&m, kind, &rep);
+	if (mon_send(CHAN, &m, -1) != ATTEST_OK)
+		fprintf(stderr, "evil_front: push answer not sent\n");
+	mon_out_free(&m);
+	push_reply_clear(&rep);
+	if (quotes == 3 && kind == PUSH_QUOTE) {
+		/* outside the protocol: the same answer again, not in flight */
+		memset(&rep, 0, sizeof(rep));
+		forge_verdict(3, &rep);
+		mon_out_init(&m, MON_PUSH_DONE);
+		mon_put_u32(&m, slot);
+		mon_put_u32(&m, kind);
+		push_reply_put(&m, kind, &rep);
+		(void)!mon_send(CHAN, &m, -1);
+		mon_out_free(&m);
+		pause(); /* killed */
+	}
+}
+
 /* Which start of the front this is (1, 2, ...): a counter in EVIL_DIR. */
 static int instance(void)
 {
@@ -156,6 +301,11 @@ static void serve_admin(int c, const char *other)
 
 	if (attest_wire_recv(c, 10000, &req) == ATTEST_OK)
 		cJSON_Delete(req);
+	if (getenv("EVIL_PUSH") != NULL) { /* the channel is the push script's */
+		reply_probes(c, probes);
+		close(c);
+		return;
+	}
 	if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &cl) != 0)
 		cred.uid = 0;
 	cJSON_AddStringToObject(probes, "stats", ask_admin(admin_q(ADMIN_STATS, ""), c));
@@ -240,12 +390,16 @@ int main(int argc, char **argv)
 	junk[ngood] = 0; /* one byte after the key */
 	njunk = ngood + 1;
 	for (;;) {
-		struct pollfd pf[2] = { { AGENT, POLLIN, 0 }, { ADMIN, POLLIN, 0 } };
+		struct pollfd pf[3] = { { AGENT, POLLIN, 0 }, { ADMIN, POLLIN, 0 }, { CHAN, POLLIN, 0 } };
 		int c, sp[2];
 		cJSON *req = NULL, *probes;
 
-		if (poll(pf, 2, -1) < 0)
+		if (poll(pf, getenv("EVIL_PUSH") != NULL ? 3 : 2, -1) < 0)
 			continue;
+		if (pf[2].revents & (POLLIN | POLLHUP)) {
+			serve_push();
+			continue;
+		}
 		if (pf[1].revents & POLLIN) {
 			if ((c = accept(ADMIN, NULL, NULL)) >= 0)
 				serve_admin(c, other);

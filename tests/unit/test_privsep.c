@@ -14,14 +14,19 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 
 #include <CUnit/CUnit.h>
 #include <cjson/cJSON.h>
 
 #include "audit/audit.h"
+#include "core/fileio.h"
 #include "net/wire.h"
 #include "testutil.h"
 #include "testutil_daemon.h"
+#include "testutil_verifier.h"
 
 #define ISSUE(agent) "{\"op\":\"issue\",\"agent\":\"" agent "\"}"
 
@@ -439,6 +444,123 @@ static void test_admin_through_front(void)
 	daemon_down(&d);
 }
 
+/* The pushes run in the front: a compromised front answers the monitor's
+ * push requests itself (tests/privsep/evil_front.c, EVIL_PUSH). It gets a
+ * quote over a nonce of its choice (as any verifier would), but the
+ * renewed host CA certificates it hands over are checked by the monitor
+ * against the pinned root and the host key: one for another key and one
+ * for the host key under a CA of its own are refused and identity.json is
+ * unchanged; an answer for a request not in flight gets it killed. */
+static void test_compromised_push(void)
+{
+	static struct daemon d;
+	char evil[700], idpath[700], hostca[700], root[700], bin[700];
+	uint8_t *before = NULL, *after = NULL;
+	size_t nbefore = 0, nafter = 0;
+
+	daemon_up(&d);
+	make_agent_binary(&d, "alpha", NULL, bin, sizeof(bin));
+	register_agent(&d, "alpha", bin, "0");
+	daemon_stop(&d);
+	snprintf(evil, sizeof(evil), "%s/../tests/evil_front", agents_dir());
+	snprintf(idpath, sizeof(idpath), "%s/identity.json", d.state);
+	snprintf(hostca, sizeof(hostca), "%s/host-ca.pem", d.state);
+	snprintf(root, sizeof(root), "%s/root.pem", d.state);
+	TU_ASSERT_ERR(attest_file_read(idpath, 1 << 20, &before, &nbefore), ATTEST_OK);
+	snprintf(d.verifier_url, sizeof(d.verifier_url), "https://127.0.0.1:1");
+	snprintf(d.verifier_ca, sizeof(d.verifier_ca), "%s", root);
+	setenv("EVIL_ME", "alpha", 1);
+	setenv("EVIL_MY_ID", "x", 1);
+	setenv("EVIL_OTHER", "alpha", 1);
+	setenv("EVIL_OTHER_ID", "x", 1);
+	setenv("EVIL_PUSH", "1", 1);
+	setenv("EVIL_HOST_CA", hostca, 1);
+	setenv("EVIL_ROOT", root, 1);
+	d.extra_args[0] = "--front-exec";
+	d.extra_args[1] = evil;
+	daemon_start(&d, "64");
+	unsetenv("EVIL_ME");
+	unsetenv("EVIL_MY_ID");
+	unsetenv("EVIL_OTHER");
+	unsetenv("EVIL_OTHER_ID");
+	unsetenv("EVIL_PUSH");
+	unsetenv("EVIL_HOST_CA");
+	unsetenv("EVIL_ROOT");
+	CU_ASSERT(log_wait(&d, "renewed host CA certificate refused: .*not for our host issuing key",
+			   1));
+	CU_ASSERT(log_wait(&d, "renewed host CA certificate refused: .*issuing CA certificate", 1));
+	CU_ASSERT(log_wait(&d, "push: state trusted", 3));
+	CU_ASSERT(log_wait(&d, "sent a request outside the protocol (a push answer for slot", 1));
+	CU_ASSERT(log_wait(&d, "front started", 2));
+	CU_ASSERT_EQUAL(log_count(&d, "renew done"), 0); /* nothing renewed */
+	d.extra_args[0] = d.extra_args[1] = NULL;
+	d.verifier_url[0] = '\0';
+	daemon_stop(&d);
+	TU_ASSERT_ERR(attest_file_read(idpath, 1 << 20, &after, &nafter), ATTEST_OK);
+	CU_ASSERT(nbefore == nafter && before != NULL && after != NULL &&
+		  memcmp(before, after, nbefore) == 0);
+	free(before);
+	free(after);
+	/* the host's identity is intact: leaves still chain to the fleet */
+	daemon_start(&d, "64");
+	expect_cert(&d, run_agent(NULL, bin, d.sock, ISSUE("alpha")), "alpha");
+	daemon_down(&d);
+}
+
+/* A name other than localhost (curl resolves that one itself) that
+ * resolves to 127.0.0.1 here: this host's name when /etc/hosts says so. */
+static int loopback_name(char *name, size_t namesz)
+{
+	struct addrinfo hints = { .ai_family = AF_INET }, *res = NULL;
+	int ok = 0;
+
+	if (gethostname(name, namesz) != 0 || strcmp(name, "localhost") == 0 ||
+	    getaddrinfo(name, NULL, &hints, &res) != 0)
+		return 0;
+	for (struct addrinfo *a = res; a != NULL; a = a->ai_next)
+		ok |= ((struct sockaddr_in *)a->ai_addr)->sin_addr.s_addr == htonl(INADDR_LOOPBACK);
+	freeaddrinfo(res);
+	return ok;
+}
+
+/* The front runs the pushes (libcurl, TLS to the pinned CA it got from
+ * the monitor as bytes, the verifier's answers): to a real verifier named
+ * by DNS (this host's name when it is loopback: glibc's resolver and
+ * curl's resolver thread run under the front's seccomp filter; else
+ * localhost), verdicts come back and the front is never killed. */
+static void test_front_pushes(void)
+{
+	static struct vfleet f;
+	struct daemon *d = &f.d;
+	char *colon, name[40];
+	int before;
+
+	if (!loopback_name(name, sizeof(name))) {
+		fprintf(stderr, "  (no loopback name but localhost: curl resolves that itself)\n");
+		snprintf(name, sizeof(name), "localhost");
+	}
+	setenv("ATTEST_TEST_VERIFIER_NAME", name, 1);
+	vfleet_host_up(&f, NULL);
+	unsetenv("ATTEST_TEST_VERIFIER_NAME");
+	CU_ASSERT(log_wait(d, "push: state trusted", 1));
+	daemon_stop(d);
+	colon = strrchr(d->verifier_url, ':');
+	CU_ASSERT_FATAL(colon != NULL && strncmp(d->verifier_url, "https://127.0.0.1:", 18) == 0);
+	{
+		char port[16];
+
+		snprintf(port, sizeof(port), "%s", colon + 1);
+		snprintf(d->verifier_url, sizeof(d->verifier_url), "https://%s:%s", name, port);
+	}
+	before = log_count(d, "push: state trusted");
+	daemon_start(d, "64");
+	CU_ASSERT(log_wait(d, "push: state trusted", before + 2));
+	CU_ASSERT(log_wait(d, "report: 0 agents reported", 1));
+	CU_ASSERT_EQUAL(log_count(d, "killed by signal"), 0);
+	CU_ASSERT_EQUAL(log_count(d, "front started"), 2); /* once per start */
+	vfleet_down(&f);
+}
+
 int main(void)
 {
 	static const struct tu_test tests[] = {
@@ -452,6 +574,10 @@ int main(void)
 		  test_kill_either },
 		{ "the admin socket through the front: every op, as without the split",
 		  test_admin_through_front },
+		{ "a compromised front cannot install a host CA the monitor did not check",
+		  test_compromised_push },
+		{ "the front pushes to the verifier, by DNS name, under its filter",
+		  test_front_pushes },
 		{ NULL, NULL },
 	};
 
