@@ -285,6 +285,9 @@ check: deps
 	@BUILD=$(BUILD) sh tests/run-tests.sh $(TEST_BINS)
 	@BUILD=$(BUILD) sh tests/install/test-config.sh
 	@BUILD=$(BUILD) MAKE=$(MAKE) sh tests/install/test-install.sh
+	@$(MAKE) --no-print-directory deb-check >$(BUILD)/deb-check.log 2>&1 || \
+	  { tail -n 40 $(BUILD)/deb-check.log; echo 'deb-check: FAILED (whole log: $(BUILD)/deb-check.log)'; exit 1; }
+	@tail -n 1 $(BUILD)/deb-check.log
 
 asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 test-bins
