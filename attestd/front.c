@@ -74,7 +74,7 @@ struct front {
 	struct event *wake_ev;
 	struct push_job {
 		enum { PJ_IDLE, PJ_QUEUED, PJ_RUNNING, PJ_DONE } state;
-		uint32_t kind;
+		uint32_t kind, seq;
 		char *body;
 		size_t len;
 		struct push_reply rep;
@@ -330,13 +330,14 @@ static int load_push_config(struct front *f)
  * has at most one in flight per slot. */
 static void push_job(struct front *f, struct attest_cur *c)
 {
-	uint32_t slot, kind;
+	uint32_t slot, kind, seq;
 	const uint8_t *body;
 	size_t n;
 	char *copy;
 
 	if (!mon_get_u32(c, &slot) || slot >= PUSH_SLOTS || !mon_get_u32(c, &kind) ||
-	    push_kind_path(kind) == NULL || !mon_get_bytes(c, ATTEST_PUSH_BODY_MAX, &body, &n) ||
+	    push_kind_path(kind) == NULL || !mon_get_u32(c, &seq) ||
+	    !mon_get_bytes(c, ATTEST_PUSH_BODY_MAX, &body, &n) ||
 	    !mon_get_end(c)) {
 		attestd_log("the monitor's push request is malformed: dropped");
 		return;
@@ -349,12 +350,14 @@ static void push_job(struct front *f, struct attest_cur *c)
 	copy[n] = '\0';
 	pthread_mutex_lock(&f->mu);
 	if (f->jobs[slot].state != PJ_IDLE) {
+		/* the monitor gave up on the one before (its deadline) */
 		pthread_mutex_unlock(&f->mu);
 		free(copy);
 		attestd_log("the monitor's push request for a busy slot: dropped");
 		return;
 	}
 	f->jobs[slot].kind = kind;
+	f->jobs[slot].seq = seq;
 	f->jobs[slot].body = copy;
 	f->jobs[slot].len = n;
 	f->jobs[slot].state = PJ_QUEUED;
@@ -422,6 +425,7 @@ static void on_push_wake(evutil_socket_t fd, short what, void *arg)
 		mon_out_init(&m, MON_PUSH_DONE);
 		mon_put_u32(&m, i);
 		mon_put_u32(&m, done.kind);
+		mon_put_u32(&m, done.seq);
 		push_reply_put(&m, done.kind, &done.rep);
 		if (mon_send(f->chan, &m, -1) != ATTEST_OK)
 			attestd_log("push reply not sent to the monitor: %s", attest_errdetail());

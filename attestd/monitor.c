@@ -77,8 +77,8 @@ static void front_violation(struct attestd_monitor *m, const char *what)
 	chan_close(m);
 }
 
-int attestd_monitor_push_send(void *ctx, uint32_t slot, uint32_t kind, const char *body,
-			      size_t len)
+int attestd_monitor_push_send(void *ctx, uint32_t slot, uint32_t kind, uint32_t seq,
+			      const char *body, size_t len)
 {
 	struct attestd_monitor *m = ctx;
 	struct mon_out out;
@@ -89,6 +89,7 @@ int attestd_monitor_push_send(void *ctx, uint32_t slot, uint32_t kind, const cha
 	mon_out_init(&out, MON_PUSH_JOB);
 	mon_put_u32(&out, slot);
 	mon_put_u32(&out, kind);
+	mon_put_u32(&out, seq);
 	mon_put_bytes(&out, body, len);
 	r = mon_send(m->chan, &out, -1);
 	mon_out_free(&out);
@@ -100,14 +101,15 @@ int attestd_monitor_push_send(void *ctx, uint32_t slot, uint32_t kind, const cha
 static int do_push_done(struct attestd_monitor *m, struct attest_cur *c)
 {
 	struct push_reply rep;
-	uint32_t slot, kind;
+	uint32_t slot, kind, seq;
 	int r;
 
-	if (!mon_get_u32(c, &slot) || !mon_get_u32(c, &kind) || slot >= PUSH_SLOTS)
+	if (!mon_get_u32(c, &slot) || !mon_get_u32(c, &kind) || !mon_get_u32(c, &seq) ||
+	    slot >= PUSH_SLOTS)
 		return attest_fail(ATTEST_E_PARSE, "push reply malformed");
 	if ((r = push_reply_get(c, kind, &rep)) != ATTEST_OK)
 		return r;
-	r = attestd_push_job_done(m->d->push, slot, kind, &rep);
+	r = attestd_push_job_done(m->d->push, slot, kind, seq, &rep);
 	push_reply_clear(&rep);
 	return r;
 }

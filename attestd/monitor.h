@@ -45,8 +45,8 @@ int attestd_monitor_start(struct event_base *base, struct attestd *d,
 void attestd_monitor_stop(struct attestd_monitor *m);
 /* push.h's send for attestd_push_config: ctx is the monitor. The request
  * goes to the front (MON_PUSH_JOB); ATTEST_E_IO when no front runs. */
-int attestd_monitor_push_send(void *ctx, uint32_t slot, uint32_t kind, const char *body,
-			      size_t len) ATTEST_MUST_CHECK;
+int attestd_monitor_push_send(void *ctx, uint32_t slot, uint32_t kind, uint32_t seq,
+			      const char *body, size_t len) ATTEST_MUST_CHECK;
 /* 1 when attestd should stop with a failure (the front kept dying). */
 int attestd_monitor_failed(const struct attestd_monitor *m);
 

@@ -32,6 +32,8 @@
 #include "registry.h"
 
 #define MAX_WAITERS 8
+/* with send: an answer is due within the request's timeout and this */
+#define PUSH_ANSWER_MARGIN_MS 10000
 #define QUOTE_ATTEMPTS 3
 /* audit checkpoints waiting for the verifier, oldest first. Beyond this
  * many the oldest is dropped: the verifier takes the later ones with a
@@ -47,6 +49,7 @@ enum job_state { JOB_IDLE, JOB_QUEUED, JOB_RUNNING, JOB_DONE };
 struct job {
 	enum job_state state;
 	uint32_t kind; /* pushwire.h: the path */
+	uint32_t seq;  /* with send: this request's number, echoed in its answer */
 	char *body;
 	size_t body_len;
 	struct push_reply rep; /* the answer, typed (pushwire.c parsed it) */
@@ -74,8 +77,15 @@ struct attestd_push {
 	int (*revoked)(void *arg, const char *agent_id);
 	void *revoked_arg;
 	/* when set, the HTTPS runs elsewhere (attestd's front): no worker */
-	int (*send)(void *ctx, uint32_t slot, uint32_t kind, const char *body, size_t len);
+	int (*send)(void *ctx, uint32_t slot, uint32_t kind, uint32_t seq, const char *body,
+		    size_t len);
 	void *send_ctx;
+	uint32_t seq;                  /* the last request number given */
+	struct event *deadline[3];     /* with send: per slot, the answer's deadline */
+	struct deadline_arg {
+		struct attestd_push *p;
+		uint32_t slot;
+	} deadline_arg[3];
 
 	pthread_t thread;
 	int thread_started;
@@ -196,12 +206,35 @@ static void queue_job(struct attestd_push *p, struct job *j, uint32_t kind, char
 	pthread_cond_signal(&p->cv);
 	pthread_mutex_unlock(&p->mu);
 	if (p->send != NULL) {
+		/* a front that never answers does not stall the flow: past the
+		 * request's own timeout and a margin, it has failed */
+		struct timeval tv = { (p->http.timeout_ms + PUSH_ANSWER_MARGIN_MS) / 1000,
+				      ((p->http.timeout_ms + PUSH_ANSWER_MARGIN_MS) % 1000) * 1000 };
+		uint32_t slot = job_slot(p, j);
 		int r;
 
+		j->seq = ++p->seq;
 		attest_errclear();
-		if ((r = p->send(p->send_ctx, job_slot(p, j), kind, body, len)) != ATTEST_OK)
+		if ((r = p->send(p->send_ctx, slot, kind, j->seq, body, len)) != ATTEST_OK)
 			job_fail(p, j, r);
+		else
+			evtimer_add(p->deadline[slot], &tv);
 	}
+}
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct deadline_arg *a = arg;
+	struct job *j = slot_job(a->p, a->slot);
+
+	(void)fd;
+	(void)what;
+	if (j->state != JOB_RUNNING)
+		return;
+	attestd_log("push: the front did not answer request %u (%s) in time", (unsigned)j->seq,
+		    push_kind_path(j->kind));
+	attest_fail(ATTEST_E_TIMEOUT, "the front did not answer in time");
+	job_fail(a->p, j, ATTEST_E_TIMEOUT);
 }
 
 static void job_reset(struct job *j)
@@ -213,14 +246,21 @@ static void job_reset(struct job *j)
 	j->state = JOB_IDLE;
 }
 
-int attestd_push_job_done(struct attestd_push *p, uint32_t slot, uint32_t kind,
+int attestd_push_job_done(struct attestd_push *p, uint32_t slot, uint32_t kind, uint32_t seq,
 			  struct push_reply *rep)
 {
 	struct job *j = p != NULL ? slot_job(p, slot) : NULL;
 
-	if (j == NULL || p->send == NULL || j->state != JOB_RUNNING || j->kind != kind)
+	if (j != NULL && p->send != NULL && seq < j->seq) {
+		/* the answer to a request that timed out since: dropped */
+		attestd_log("push: a late answer to request %u dropped", (unsigned)seq);
+		return ATTEST_OK;
+	}
+	if (j == NULL || p->send == NULL || j->state != JOB_RUNNING || j->kind != kind ||
+	    j->seq != seq)
 		return attest_fail(ATTEST_E_PARSE, "a push answer for slot %u kind %u, which is "
 				   "not in flight", (unsigned)slot, (unsigned)kind);
+	evtimer_del(p->deadline[slot]);
 	j->rep = *rep;
 	memset(rep, 0, sizeof(*rep)); /* moved */
 	j->state = JOB_DONE;
@@ -236,6 +276,7 @@ void attestd_push_transport_lost(struct attestd_push *p)
 		struct job *j = slot_job(p, i);
 
 		if (j->state == JOB_RUNNING) {
+			evtimer_del(p->deadline[i]);
 			attest_fail(ATTEST_E_IO, "the front that ran the request stopped");
 			job_fail(p, j, ATTEST_E_IO);
 		}
@@ -1041,6 +1082,13 @@ int attestd_push_start(struct event_base *base, struct attestd_host *h,
 	p->attest_timer = evtimer_new(base, start_round, p);
 	p->report_timer = evtimer_new(base, start_report, p);
 	p->ckpt_timer = evtimer_new(base, ckpt_retry, p);
+	for (uint32_t i = 0; i < 3; i++) {
+		p->deadline_arg[i] = (struct deadline_arg){ p, i };
+		if ((p->deadline[i] = evtimer_new(base, on_deadline, &p->deadline_arg[i])) == NULL) {
+			r = attest_fail(ATTEST_E_NOMEM, "push events");
+			goto fail;
+		}
+	}
 	if (p->wake_ev == NULL || p->attest_timer == NULL || p->report_timer == NULL ||
 	    p->ckpt_timer == NULL ||
 	    event_add(p->wake_ev, NULL) != 0) {
@@ -1100,6 +1148,9 @@ void attestd_push_stop(struct attestd_push *p)
 		event_free(p->report_timer);
 	if (p->ckpt_timer != NULL)
 		event_free(p->ckpt_timer);
+	for (int i = 0; i < 3; i++)
+		if (p->deadline[i] != NULL)
+			event_free(p->deadline[i]);
 	if (p->wake[0] >= 0)
 		close(p->wake[0]);
 	if (p->wake[1] >= 0)

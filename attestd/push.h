@@ -42,20 +42,23 @@ struct attestd_push_config {
 	int (*revoked)(void *arg, const char *agent_id);
 	void *revoked_arg;
 	/* NULL: a worker thread runs the HTTPS requests here. Else each
-	 * request goes to send (slot 0-2, kind and body of pushwire.h) and its
+	 * request goes to send (slot 0-2, kind and body of pushwire.h, a number) and its
 	 * typed answer comes back through attestd_push_job_done: attestd's
 	 * monitor hands them to the front, which runs libcurl and parses. */
-	int (*send)(void *ctx, uint32_t slot, uint32_t kind, const char *body, size_t len);
+	int (*send)(void *ctx, uint32_t slot, uint32_t kind, uint32_t seq, const char *body,
+		    size_t len);
 	void *send_ctx;
 };
 
 /* Start the worker and schedule the first quote and inventory report now:
  * quotes and signed reports with h's TPM, verdicts recorded in log, the
  * agents of reg reported. */
-/* The typed answer to the request in slot (consumed: rep is left empty);
- * ATTEST_E_PARSE when no request of that kind is in flight there. */
+/* The typed answer to request seq in slot (consumed: rep is left empty).
+ * A request not answered within its timeout and 10 s has failed
+ * (ATTEST_E_TIMEOUT); its late answer (seq older than the slot's) is
+ * dropped. ATTEST_E_PARSE when no such request is in flight there. */
 struct push_reply;
-int attestd_push_job_done(struct attestd_push *p, uint32_t slot, uint32_t kind,
+int attestd_push_job_done(struct attestd_push *p, uint32_t slot, uint32_t kind, uint32_t seq,
 			  struct push_reply *rep) ATTEST_MUST_CHECK;
 /* The requests handed to send will not be answered (the front died):
  * each fails (ATTEST_E_IO) and is tried again after its back-off. */

@@ -23,7 +23,8 @@
  * the host key (a fresh key), then one for the host key (EVIL_HOST_CA) but
  * issued by a CA of its own under the real root's name (EVIL_ROOT), then
  * a plain verdict; then a push reply for a request not in flight, which
- * must get it killed.
+ * must get it killed. The first request it gets it does not answer until
+ * the monitor has given up on it and sent the next one in that slot.
  *
  * The agents come from the environment attestd was started with:
  * EVIL_ME (the connecting agent's name), EVIL_MY_ID (its ID), EVIL_OTHER
@@ -212,19 +213,40 @@ static void forge_verdict(int n, struct push_reply *rep)
 static void serve_push(void)
 {
 	static int quotes;
+	static uint32_t held_slot, held_kind, held_seq;
 	struct attest_cur c;
 	struct push_reply rep;
 	struct mon_out m;
 	size_t len;
-	uint32_t op, slot, kind;
+	uint32_t op, slot, kind, seq;
 	int passed = -1;
 
 	if (mon_recv(CHAN, buf, &len, &passed) != ATTEST_OK)
 		exit(1); /* the monitor is gone */
 	attest_cur_init(&c, buf, len);
 	if (!mon_get_u32(&c, &op) || op != MON_PUSH_JOB || !mon_get_u32(&c, &slot) ||
-	    !mon_get_u32(&c, &kind))
+	    !mon_get_u32(&c, &kind) || !mon_get_u32(&c, &seq))
 		return;
+	/* the first request is held past its deadline; its answer goes
+	 * out late, just before the answer to the next one in that slot */
+	if (held_seq == 0) {
+		held_slot = slot;
+		held_kind = kind;
+		held_seq = seq;
+		return;
+	}
+	if (held_seq > 0 && held_seq != UINT32_MAX && slot == held_slot) {
+		memset(&rep, 0, sizeof(rep));
+		rep.r = ATTEST_E_IO;
+		mon_out_init(&m, MON_PUSH_DONE);
+		mon_put_u32(&m, held_slot);
+		mon_put_u32(&m, held_kind);
+		mon_put_u32(&m, held_seq);
+		push_reply_put(&m, held_kind, &rep);
+		(void)!mon_send(CHAN, &m, -1);
+		mon_out_free(&m);
+		held_seq = UINT32_MAX; /* done */
+	}
 	memset(&rep, 0, sizeof(rep));
 	if (kind == PUSH_NONCE) {
 		memcpy(rep.nonce, "chosen by the front", 19);
@@ -239,6 +261,7 @@ static void serve_push(void)
 	mon_out_init(&m, MON_PUSH_DONE);
 	mon_put_u32(&m, slot);
 	mon_put_u32(&m, kind);
+	mon_put_u32(&m, seq);
 	push_reply_put(&m, kind, &rep);
 	if (mon_send(CHAN, &m, -1) != ATTEST_OK)
 		fprintf(stderr, "evil_front: push answer not sent\n");
@@ -251,6 +274,7 @@ static void serve_push(void)
 		mon_out_init(&m, MON_PUSH_DONE);
 		mon_put_u32(&m, slot);
 		mon_put_u32(&m, kind);
+		mon_put_u32(&m, seq);
 		push_reply_put(&m, kind, &rep);
 		(void)!mon_send(CHAN, &m, -1);
 		mon_out_free(&m);

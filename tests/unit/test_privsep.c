@@ -450,7 +450,9 @@ static void test_admin_through_front(void)
  * renewed host CA certificates it hands over are checked by the monitor
  * against the pinned root and the host key: one for another key and one
  * for the host key under a CA of its own are refused and identity.json is
- * unchanged; an answer for a request not in flight gets it killed. */
+ * unchanged; a request it does not answer is given up on after its
+ * deadline (its late answer dropped); an answer for a request not in
+ * flight gets it killed. */
 static void test_compromised_push(void)
 {
 	static struct daemon d;
@@ -486,6 +488,11 @@ static void test_compromised_push(void)
 	unsetenv("EVIL_PUSH");
 	unsetenv("EVIL_HOST_CA");
 	unsetenv("EVIL_ROOT");
+	/* the request it held: given up on, its late answer dropped */
+	for (int i = 0; i < 3 && !log_wait(&d, "the front did not answer request", 1); i++)
+		;
+	CU_ASSERT(log_count(&d, "the front did not answer request") >= 1);
+	CU_ASSERT(log_wait(&d, "a late answer to request [0-9]* dropped", 1));
 	CU_ASSERT(log_wait(&d, "renewed host CA certificate refused: .*not for our host issuing key",
 			   1));
 	CU_ASSERT(log_wait(&d, "renewed host CA certificate refused: .*issuing CA certificate", 1));
