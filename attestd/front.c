@@ -821,6 +821,7 @@ int attestd_front_main(int argc, char **argv)
 	attestd_log_name("attestd-front");
 	(void)prctl(PR_SET_NAME, "attestd-front", 0, 0, 0);
 	memset(&f, 0, sizeof(f));
+	f.wake[0] = f.wake[1] = -1;
 	f.chan = CHAN_FD;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
@@ -855,7 +856,6 @@ int attestd_front_main(int argc, char **argv)
 	f.backend = (struct issue_backend){ rpc_agent_info, rpc_mint, &f };
 	if ((f.buf = malloc(MON_MSG_MAX)) == NULL || (f.base = event_base_new()) == NULL)
 		goto out;
-	f.wake[0] = f.wake[1] = -1;
 	pthread_mutex_init(&f.mu, NULL);
 	pthread_cond_init(&f.cv, NULL);
 	if (pipe2(f.wake, O_CLOEXEC | O_NONBLOCK) != 0)

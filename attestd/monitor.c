@@ -436,8 +436,8 @@ static int do_admin(struct attestd_monitor *m, struct attest_cur *c, int fd)
 		if (peer.pid > 0) {
 			char key[96];
 
-			snprintf(key, sizeof(key), "refused uid=0 %s %s", admin_op_name(q->op),
-				 attest_errname(r));
+			snprintf(key, sizeof(key), "refused uid=%u %s %s", (unsigned)peer.uid,
+				 admin_op_name(q->op), attest_errname(r));
 			attestd_log_rl(key, "refused %s from pid=%d uid=%u: %s [%s]: %s",
 				       admin_op_name(q->op), (int)peer.pid, (unsigned)peer.uid,
 				       attest_strerror(r), attest_errname(r), why);
