@@ -90,6 +90,8 @@ struct attest_decider {
 	const struct attest_policy *policy;
 	uint8_t pad[31]; /* secret mask of cache keys */
 	struct leaf *leaves;            /* leaf_sets * WAYS */
+	uint64_t *leaf_tag;             /* per entry: key bytes 1..8 when cached (a hint: a
+					 * lookup scans these two cache lines, not 16 entries) */
 	struct issuer *issuers;         /* issuer_sets * WAYS */
 	size_t leaf_sets, issuer_sets;
 	struct leaf scratch;            /* an uncached leaf, until the next call */
@@ -156,6 +158,7 @@ int attest_decider_new(X509 *fleet_root, const struct attest_intent_trust *trust
 	d->leaf_sets = CACHE_DEFAULT / WAYS;
 	d->issuer_sets = CACHE_DEFAULT / WAYS;
 	if ((d->leaves = calloc(d->leaf_sets * WAYS, sizeof(*d->leaves))) == NULL ||
+	    (d->leaf_tag = calloc(d->leaf_sets * WAYS, sizeof(*d->leaf_tag))) == NULL ||
 	    (d->issuers = calloc(d->issuer_sets * WAYS, sizeof(*d->issuers))) == NULL ||
 	    (d->store = X509_STORE_new()) == NULL || X509_STORE_add_cert(d->store, fleet_root) != 1 ||
 	    RAND_bytes(d->pad, sizeof(d->pad)) != 1) {
@@ -169,6 +172,8 @@ int attest_decider_new(X509 *fleet_root, const struct attest_intent_trust *trust
 /* Drop a cached leaf, keeping the partition counts. */
 static void leaf_drop(struct attest_decider *d, struct leaf *l)
 {
+	if (l != &d->scratch)
+		d->leaf_tag[l - d->leaves] = 0;
 	if (l->used && l != &d->scratch && d->part_n[l->part] > 0 &&
 	    --d->part_n[l->part] == 0 && d->parts_active > 0)
 		d->parts_active--;
@@ -228,6 +233,7 @@ int attest_decider_set_cache(struct attest_decider *d, size_t leaves, size_t iss
 {
 	struct leaf *nl;
 	struct issuer *ni;
+	uint64_t *nt;
 	size_t ls, is;
 
 	if (d == NULL || leaves < WAYS || leaves > CACHE_MAX || issuers < WAYS ||
@@ -238,13 +244,17 @@ int attest_decider_set_cache(struct attest_decider *d, size_t leaves, size_t iss
 	is = (issuers + WAYS - 1) / WAYS;
 	if ((nl = calloc(ls * WAYS, sizeof(*nl))) == NULL)
 		return attest_fail(ATTEST_E_NOMEM, "decider leaf cache");
-	if ((ni = calloc(is * WAYS, sizeof(*ni))) == NULL) {
+	if ((ni = calloc(is * WAYS, sizeof(*ni))) == NULL ||
+	    (nt = calloc(ls * WAYS, sizeof(*nt))) == NULL) {
+		free(ni);
 		free(nl);
 		return attest_fail(ATTEST_E_NOMEM, "decider issuer cache");
 	}
 	attest_decider_flush(d);
 	free(d->leaves);
 	free(d->issuers);
+	free(d->leaf_tag);
+	d->leaf_tag = nt;
 	d->leaves = nl;
 	d->issuers = ni;
 	d->leaf_sets = ls;
@@ -256,9 +266,10 @@ void attest_decider_free(struct attest_decider *d)
 {
 	if (d == NULL)
 		return;
-	if (d->leaves != NULL && d->issuers != NULL)
+	if (d->leaves != NULL && d->issuers != NULL && d->leaf_tag != NULL)
 		attest_decider_flush(d);
 	free(d->leaves);
+	free(d->leaf_tag);
 	free(d->issuers);
 	X509_STORE_free(d->store);
 	free(d);
@@ -359,14 +370,23 @@ static struct issuer *issuer_victim(struct attest_decider *d, const uint8_t key[
 	return v;
 }
 
+static uint64_t tag_of(const uint8_t key[32])
+{
+	uint64_t t;
+
+	memcpy(&t, key + 1, sizeof(t));
+	return t | 1; /* never 0, the free mark */
+}
+
 static struct leaf *leaf_find(struct attest_decider *d, const uint8_t key[32], X509 *c)
 {
+	uint64_t t = tag_of(key);
 	size_t set[2];
 
 	sets_of(key, d->leaf_sets, set);
 	for (int k = 0; k < 2; k++)
 		for (unsigned w = 0; w < WAYS; w++)
-			if (leaf_is(&d->leaves[set[k] + w], key, c))
+			if (d->leaf_tag[set[k] + w] == t && leaf_is(&d->leaves[set[k] + w], key, c))
 				return &d->leaves[set[k] + w];
 	return NULL;
 }
@@ -716,6 +736,8 @@ static int verify_leaf(struct attest_decider *d, const struct attest_decide_req 
 	l->used = 1;
 	l->part = part;
 	l->last = ++d->tick;
+	if (l != &d->scratch)
+		d->leaf_tag[l - d->leaves] = tag_of(key);
 	if (l != &d->scratch && d->part_n[part]++ == 0)
 		d->parts_active++;
 	*out = l;
