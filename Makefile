@@ -27,7 +27,7 @@ PKGS     := $(LIB_PKGS) $(SRV_PKGS) cunit
 DEB_PKGS := build-essential pkg-config libtss2-dev libssl-dev libcjson-dev \
 	libcunit1-dev libevent-dev libcurl4-openssl-dev libsqlite3-dev libseccomp-dev \
 	swtpm swtpm-tools tpm2-tools openssl curl xxd iproute2 procps python3 cppcheck \
-	nginx-light
+	nginx-light systemd man-db
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
 	-Wmissing-prototypes -Wvla
@@ -284,6 +284,9 @@ check: deps
 	@BUILD=$(BUILD) sh tests/run-tests.sh $(TEST_BINS)
 	@BUILD=$(BUILD) sh tests/install/test-config.sh
 	@BUILD=$(BUILD) MAKE=$(MAKE) sh tests/install/test-install.sh
+	@$(MAKE) --no-print-directory deb-check >$(BUILD)/deb-check.log 2>&1 || \
+	  { tail -n 40 $(BUILD)/deb-check.log; echo 'deb-check: FAILED (whole log: $(BUILD)/deb-check.log)'; exit 1; }
+	@tail -n 1 $(BUILD)/deb-check.log
 
 asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 test-bins

@@ -131,7 +131,8 @@ deb: deb-deps
 	mkdir -p $(DEB_DIR)/attestd-$(VERSION)
 	tar -cf - --exclude=./.git --exclude=./build --exclude='./build-*' . | \
 	  tar -xf - -C $(DEB_DIR)/attestd-$(VERSION)
-	cd $(DEB_DIR)/attestd-$(VERSION) && dpkg-buildpackage -us -uc -b
+	cd $(DEB_DIR)/attestd-$(VERSION) && \
+	  DEB_BUILD_OPTIONS="$${DEB_BUILD_OPTIONS:-parallel=$$(nproc)}" dpkg-buildpackage -us -uc -b
 	lintian --fail-on error $(DEB_DIR)/*.changes
 	@ls -l $(DEB_DIR)/*.deb
 

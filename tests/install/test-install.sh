@@ -119,7 +119,12 @@ for u in attestd attest-verifier; do
 done
 grep -qx 'g attestd-agents -' "$root/usr/lib/sysusers.d/attestd.conf" || fail "sysusers: attestd-agents"
 grep -q '^u attest-verifier ' "$root/usr/lib/sysusers.d/attest-verifier.conf" || fail "sysusers: attest-verifier"
-if command -v systemd-analyze >/dev/null 2>&1; then
+# systemd (systemd-analyze) and man-db are in the Makefile's DEB_PKGS: make
+# deps installs them, so a missing one is a set-up fault, not a skip
+command -v systemd-analyze >/dev/null 2>&1 ||
+	fail "systemd-analyze missing: run make deps as root (Debian package systemd)"
+command -v man >/dev/null 2>&1 || fail "man missing: run make deps as root (Debian package man-db)"
+{
 	mkdir -p "$tmp/units"
 	for u in attestd attest-verifier; do
 		sed "s|^ExecStart=/usr/sbin/|ExecStart=$root/usr/sbin/|" "$unitdir/$u.service" \
@@ -134,9 +139,7 @@ if command -v systemd-analyze >/dev/null 2>&1; then
 			sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\) .*/\1/p')
 		say "systemd-analyze verify: $u.service ok; security exposure ${score:-?}"
 	done
-else
-	say "systemd-analyze not installed: the units are not verified (skipped)"
-fi
+}
 # man pages: each renders without a warning; the hand-written ones say
 # every option and every configuration key the binaries know
 mandir=$root/usr/share/man
@@ -146,7 +149,7 @@ for p in man1/attestctl.1 man1/attest-provision.1 man8/attestd.8 man8/attest-ver
 	[ -f "$mandir/$p" ] || gzip -dc "$mandir/$p.gz" >"$tmp/$(basename "$p")"
 	[ ! -f "$mandir/$p" ] || cp "$mandir/$p" "$tmp/$(basename "$p")"
 done
-if command -v man >/dev/null 2>&1; then
+{
 	for p in "$mandir"/man*/*; do
 		LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$p" >"$tmp/man.out" 2>"$tmp/man.err" ||
 			fail "man -l $p"
@@ -154,9 +157,7 @@ if command -v man >/dev/null 2>&1; then
 		[ -s "$tmp/man.out" ] || fail "man -l $p rendered nothing"
 	done
 	say "$(ls "$mandir"/man*/* | wc -l) man pages render without warnings (man --warnings -l)"
-else
-	say "man not installed: the pages are not rendered (skipped)"
-fi
+}
 for o in $("$root/usr/sbin/attestd" --help | grep -o -- '--[a-z][a-z-]*' | grep -vx -- --help | sort -u); do
 	pat=".It Fl \\${o#-}" # the page's "\-name" for --name
 	grep -qF -- "$pat " "$tmp/attestd.8" || grep -qxF -- "$pat" "$tmp/attestd.8" ||
