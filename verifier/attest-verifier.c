@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "core/fileio.h"
 #include "policy_cli.h"
+#include "privdrop.h"
 #include "refset_cli.h"
 #include "server.h"
 #include "store.h"
@@ -64,8 +65,9 @@ static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 {
 	const char *state = NULL, *ca = NULL, *listen = NULL, *port_file = NULL, *policy = NULL,
 		   *pcrs = NULL, *nonce_ttl = NULL, *tcti = NULL, *deadline = NULL, *max_conns = NULL,
-		   *per_source = NULL, *config = NULL, *print_config = NULL, *leaf_cache = NULL,
-		   *issuer_cache = NULL, *ak_cache = NULL, *rate_caller = NULL, *rate_host = NULL;
+		   *per_source = NULL, *config = NULL, *print_config = NULL, *user = NULL,
+		   *leaf_cache = NULL, *issuer_cache = NULL, *ak_cache = NULL, *rate_caller = NULL,
+		   *rate_host = NULL;
 	const struct cli_opt opts[] = {
 		{"state", "DIR", "verifier state directory (attest-verifier init)", 1, &state},
 		{"ca", "DIR", "fleet CA directory (attest-provision init)", 1, &ca},
@@ -94,6 +96,9 @@ static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 		 "1..1000000)", 0, &rate_caller},
 		{"rate-host", "N", "requests per second per host address (default 50; 1..100000)", 0,
 		 &rate_host},
+		{"user", "NAME", "started as root: the serving process drops to this user once its "
+		 "socket, TLS key, store and audit log are open (default " VF_DEFAULT_USER "; root: "
+		 "no drop, not recommended); the signer keeps root and the issuing CA key", 0, &user},
 		{"config", "PATH", "configuration file (default " VERIFIER_CONF "; options given "
 		 "here override it; verifier.conf(5))", 0, &config},
 		{"print-config", NULL, "print the effective configuration in the file's format and exit",
@@ -154,6 +159,7 @@ static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 	cfg.request_deadline = (int)dl;
 	cfg.max_conns = (unsigned)mc;
 	cfg.per_source = (unsigned)ps;
+	cfg.user = user;
 	if ((r = vf_serve(&cfg)) != ATTEST_OK)
 		return cli_fail(r, "serve");
 	return CLI_EXIT_OK;
