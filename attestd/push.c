@@ -356,7 +356,7 @@ static void nonce_done(struct attestd_push *p, struct job *j)
 		goto out;
 	/* the event log is kernel memory behind securityfs: read here, fast */
 	if (p->eventlog[0] != '\0' &&
-	    (r = attest_file_read(p->eventlog, ATTEST_EVENTLOG_MAX, &log, &log_len)) != ATTEST_OK)
+	    (r = attest_file_read(p->eventlog, ATTEST_PUSH_EVENTLOG_MAX, &log, &log_len)) != ATTEST_OK)
 		goto out;
 	memset(&q, 0, sizeof(q));
 	q.host = p->host->name;

@@ -16,6 +16,7 @@
 #include "core/json.h"
 #include "log.h"
 #include "register.h"
+#include "reqparse.h"
 #include "request.h"
 #include "signers.h"
 #include "tpm/tpmpolicy.h"
@@ -58,81 +59,24 @@ static int measure_path(struct attestd *d, const char *path, char *resolved_out,
 	return attest_measure_file(d->cache, resolved, digest);
 }
 
-/* Only a length bound here: agent_env_pattern_ok() says what is wrong. */
-static int env_entry_len_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	return n > 0 && n <= ATTEST_ENV_NAME_MAX + 1;
-}
-
 int do_register(struct attestd *d, const cJSON *req, cJSON *reply)
 {
-	static const char *const keys[] = { "op", "name", "binary", "script", "uids", "scopes",
-					    "risk_tier", "data_classes", "max_ttl",
-					    "delegate_depth", "env_allow", NULL };
-	static const char *const tiers[] = { "low", "medium", "high", "critical" };
 	struct agent *a = NULL;
-	const cJSON *uids, *it;
-	const char *name, *binary, *script, *tier;
-	long ttl = AGENT_DEFAULT_TTL, depth = 0;
+	const char *binary, *script;
 	struct attest_tpm_creation cr;
 	TPM2B_ATTEST cinfo;
 	TPMT_SIGNATURE csig;
 	uint8_t zero[32] = { 0 }, qual[32];
-	char *pem = NULL, joined[ATTEST_SCOPES_MAX + 1];
-	int r, ok_tier = 0;
+	char *pem = NULL;
+	int r;
 
-	if ((r = attest_json_only(req, keys)) != ATTEST_OK ||
-	    (r = attest_json_str(req, "name", ATTEST_MAX_NAME, &name)) != ATTEST_OK ||
-	    (r = attest_json_str(req, "binary", 511, &binary)) != ATTEST_OK ||
-	    (r = opt_str(req, "script", 511, &script)) != ATTEST_OK ||
-	    (r = attest_json_str(req, "risk_tier", 15, &tier)) != ATTEST_OK ||
-	    (r = int_field(req, "max_ttl", 1, d->hard_max_ttl, &ttl)) != ATTEST_OK ||
-	    (r = int_field(req, "delegate_depth", 0, 3, &depth)) != ATTEST_OK)
-		return r;
-	if (!attest_valid_hostname(name))
-		return attest_fail(ATTEST_E_PARSE, "agent name must be " ATTEST_NAME_RULE);
-	for (size_t i = 0; i < 4; i++)
-		ok_tier |= strcmp(tier, tiers[i]) == 0;
-	if (!ok_tier)
-		return attest_fail(ATTEST_E_PARSE, "risk_tier must be low, medium, high or critical");
-	if (registry_find(&d->reg, name) != NULL)
-		return attest_fail(ATTEST_E_EXISTS, "agent \"%s\" is already registered", name);
 	if ((a = agent_new()) == NULL)
 		return attest_fail(ATTEST_E_NOMEM, "agent");
-	memcpy(a->name, name, strlen(name) + 1);
-	memcpy(a->tier, tier, strlen(tier) + 1);
-	a->max_ttl = ttl;
-	a->delegate_depth = (int)depth;
-	uids = cJSON_GetObjectItemCaseSensitive(req, "uids");
-	if (!cJSON_IsArray(uids) || cJSON_GetArraySize(uids) < 1 ||
-	    cJSON_GetArraySize(uids) > AGENT_MAX_UIDS) {
-		r = attest_fail(ATTEST_E_PARSE, "\"uids\" must list 1-%d uids", AGENT_MAX_UIDS);
+	if ((r = attestd_register_parse(req, d->hard_max_ttl, a, &binary, &script)) != ATTEST_OK)
 		goto out;
-	}
-	cJSON_ArrayForEach(it, uids) {
-		if (!cJSON_IsNumber(it) || it->valuedouble < 0 || it->valuedouble > 4294967294.0 ||
-		    it->valuedouble != (double)(uint32_t)it->valuedouble) {
-			r = attest_fail(ATTEST_E_PARSE, "bad uid in \"uids\"");
-			goto out;
-		}
-		a->uids[a->nuids++] = (uid_t)it->valuedouble;
-	}
-	if ((r = str_list(req, "scopes", valid_scope, a->scopes, AGENT_MAX_SCOPES, &a->nscopes)) != ATTEST_OK ||
-	    (r = join_scopes((const char *const *)a->scopes, a->nscopes, joined, sizeof(joined))) != ATTEST_OK ||
-	    (r = str_list(req, "data_classes", valid_class, a->classes, AGENT_MAX_CLASSES,
-			  &a->nclasses)) != ATTEST_OK ||
-	    (r = str_list(req, "env_allow", env_entry_len_ok, a->env_allow, AGENT_MAX_ENV_ALLOW,
-			  &a->nenv_allow)) != ATTEST_OK)
+	if (registry_find(&d->reg, a->name) != NULL) {
+		r = attest_fail(ATTEST_E_EXISTS, "agent \"%s\" is already registered", a->name);
 		goto out;
-	for (size_t i = 0; i < a->nenv_allow; i++) {
-		const char *why;
-
-		if (!agent_env_pattern_ok(a->env_allow[i], &why)) {
-			r = attest_fail(ATTEST_E_ENV, "env_allow entry \"%s\" %s", a->env_allow[i], why);
-			goto out;
-		}
 	}
 	if ((r = measure_path(d, binary, a->binary, sizeof(a->binary), a->exe_sha256)) != ATTEST_OK ||
 	    (r = file_size(a->binary, &a->exe_size)) != ATTEST_OK ||
@@ -141,7 +85,7 @@ int do_register(struct attestd *d, const cJSON *req, cJSON *reply)
 		goto out;
 	uuid_v4(a->uuid);
 	if ((size_t)snprintf(a->id, sizeof(a->id), "spiffe://%s/host/%s/agent/%s", d->host.trust_domain,
-			     d->host.name, name) >= sizeof(a->id)) {
+			     d->host.name, a->name) >= sizeof(a->id)) {
 		r = attest_fail(ATTEST_E_INVALID_ARG, "agent ID too long");
 		goto out;
 	}

@@ -280,8 +280,6 @@ int attestd_pidfd_pid(int pidfd, pid_t *pid)
 	char path[64];
 	uint8_t *buf = NULL;
 	size_t len;
-	const char *p, *end;
-	uint64_t v;
 	int r;
 
 	*pid = 0;
@@ -289,17 +287,9 @@ int attestd_pidfd_pid(int pidfd, pid_t *pid)
 	if ((r = attest_file_read(path, 4096, &buf, &len)) != ATTEST_OK)
 		return r;
 	/* "Pid:\t<pid>\n", "-1" once the process has exited */
-	if ((p = strstr((char *)buf, "\nPid:\t")) != NULL && (end = strchr(p + 6, '\n')) != NULL) {
-		size_t n = (size_t)(end - (p + 6));
-
-		if (n == 2 && memcmp(p + 6, "-1", 2) == 0)
-			*pid = -1;
-		else if (attest_parse_u64n(p + 6, n, 0, INT_MAX, &v) == ATTEST_OK)
-			*pid = (pid_t)v;
-		attest_errclear(); /* no number: no pid shown (0) */
-	}
+	r = attest_fdinfo_pid((const char *)buf, len, pid);
 	free(buf);
-	return ATTEST_OK;
+	return r;
 }
 
 int attestd_peer_alive(const struct attestd_peer *peer)

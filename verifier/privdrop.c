@@ -87,6 +87,28 @@ static int open_nofollow(int dirfd, const char *name, int want_dir, int *missing
 	return fd;
 }
 
+/* Give the open fd (shown/name) to uid:gid with mode (0: keep). What is to
+ * be root's must be root's already: the serving user can create files and
+ * rename directories where it may write, so a chown to root here would
+ * bless a key, a CA directory or a ledger it planted. Refused instead, with
+ * what to check. */
+static int own_fd(int fd, const char *shown, const char *name, uid_t uid, gid_t gid, mode_t mode)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) != 0)
+		return attest_fail(ATTEST_E_IO, "stat %s/%s: %s", shown, name, strerror(errno));
+	if (uid == 0 && st.st_uid != 0)
+		return attest_fail(ATTEST_E_STATE,
+				   "%s/%s belongs to uid %u, not root: a file the serving user may have "
+				   "placed; check it, then give it to root (chown root) if it is yours",
+				   shown, name, (unsigned)st.st_uid);
+	if (fchown(fd, uid, gid) != 0 || (mode != 0 && fchmod(fd, mode) != 0))
+		return attest_fail(ATTEST_E_IO, "give %s/%s to uid %u: %s", shown, name,
+				   (unsigned)uid, strerror(errno));
+	return ATTEST_OK;
+}
+
 /* Give name under dirfd (a dir or regular file) to uid:gid with mode
  * (0: keep). A missing one is fine unless required. */
 static int own_at(int dirfd, const char *shown, const char *name, int want_dir, uid_t uid,
@@ -103,9 +125,7 @@ static int own_at(int dirfd, const char *shown, const char *name, int want_dir, 
 						       : "not a regular file (or a link)")
 					   : strerror(errno));
 	}
-	if (fchown(fd, uid, gid) != 0 || (mode != 0 && fchmod(fd, mode) != 0))
-		r = attest_fail(ATTEST_E_IO, "give %s/%s to uid %u: %s", shown, name, (unsigned)uid,
-				strerror(errno));
+	r = own_fd(fd, shown, name, uid, gid, mode);
 	close(fd);
 	return r;
 }
@@ -241,11 +261,8 @@ static int ca_layout(const char *ca_dir, const struct vf_user *u)
 	(void)snprintf(shown, sizeof(shown), "%s", ca_dir);
 	/* root's, the serving group may read: it cannot rename or replace
 	 * anything directly in it */
-	if (fchown(fd, 0, u->gid) != 0 || fchmod(fd, 0750) != 0) {
-		r = attest_fail(ATTEST_E_IO, "give %s to root:%u: %s", ca_dir, (unsigned)u->gid,
-				strerror(errno));
+	if ((r = own_fd(fd, ca_dir, ".", 0, u->gid, 0750)) != ATTEST_OK)
 		goto out;
-	}
 	for (size_t i = 0; readable[i] != NULL; i++)
 		if ((r = own_at(fd, shown, readable[i], 0, 0, u->gid, 0640, i == 0)) != ATTEST_OK)
 			goto out;

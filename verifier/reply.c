@@ -374,11 +374,7 @@ int vs_body_json(struct evhttp_request *req, size_t cap, const char *const *keys
 	*out = NULL;
 	if ((r = attest_httpd_body(req, cap, &b, &n)) != ATTEST_OK)
 		return r;
-	if ((r = attest_json_parse(b, n, cap, out)) == ATTEST_OK && keys != NULL &&
-	    (r = attest_json_only(*out, keys)) != ATTEST_OK) {
-		cJSON_Delete(*out);
-		*out = NULL;
-	}
+	r = vb_json(b, n, cap, keys, out);
 	if (raw != NULL && r == ATTEST_OK)
 		*raw = b;
 	else

@@ -25,13 +25,14 @@
 #include "enrol/enrol.h"
 #include "net/httpd.h"
 #include "attestation/refset.h"
+#include "bodies.h"
 #include "config.h"
 #include "signer.h"
 #include "store.h"
 #include "tpm/tpm.h"
 
-#define BODY_MAX (256 * 1024)
-#define DECIDE_BODY_MAX (64 * 1024)
+#define BODY_MAX VB_CAP_LARGE
+#define DECIDE_BODY_MAX VB_CAP_DECIDE
 #define HEADERS_MAX (8 * 1024)
 #define AUTHZ_HEADERS_MAX (48 * 1024) /* /v1/authz: a leaf with its intent chain */
 #define EVHTTP_BODY_CEILING (2 * BODY_MAX)
@@ -198,7 +199,6 @@ int vs_load_policy(struct vsrv *s);
 int vs_parse_policy(struct vsrv *s, struct attest_policy **out) ATTEST_MUST_CHECK;
 void vs_install_policy(struct vsrv *s, struct attest_policy *p);
 int vs_audit_durable(struct vsrv *s, const struct attest_audit_event *ev) ATTEST_MUST_CHECK;
-int vs_join_list(const cJSON *arr, char *out, size_t outsz);
 int vs_record_change(struct vsrv *s, const char *type, const struct vcaller *who,
 			 const char *host, const char *agent, const char *reason);
 /* One route of the API: server.c's table is the only place that binds a

@@ -334,8 +334,8 @@ static pid_t child_of(pid_t pid)
 			continue; /* gone meanwhile */
 		while (fgets(line, sizeof(line), f) != NULL)
 			if (strncmp(line, "PPid:", 5) == 0) {
-				if (strtol(line + 5, NULL, 10) == (long)pid)
-					found = (pid_t)strtol(e->d_name, NULL, 10);
+				if (tu_leading_num(line + 5) == (long)pid)
+					found = (pid_t)tu_leading_num(e->d_name);
 				break;
 			}
 		fclose(f);
@@ -591,6 +591,20 @@ static void test_serving_holds_no_key(void)
 		CU_ASSERT_EQUAL(tu_sh("grep -q 'tls belongs to uid [0-9]*, not root' '%s'", rlog), 0);
 		CU_ASSERT_EQUAL(tu_sh("test ! -e '%s/port-refused'", f.v.dir), 0);
 		CU_ASSERT_EQUAL(tu_sh("chown root '%s/tls'", f.v.state), 0);
+		/* nor is anything of the CA that must be root's given to root
+		 * at start: a CA directory or an issuing key the serving user
+		 * could have placed is refused, never chowned into trust */
+		CU_ASSERT_EQUAL(tu_sh("chown nobody '%s'", d->ca), 0);
+		CU_ASSERT_EQUAL(tu_sh("%s --user nobody >'%s' 2>&1", cmd, rlog), 1);
+		CU_ASSERT_EQUAL(tu_sh("grep -q '/. belongs to uid [0-9]*, not root' '%s'", rlog), 0);
+		CU_ASSERT_EQUAL(tu_sh("chown root '%s'", d->ca), 0);
+		CU_ASSERT_EQUAL(tu_sh("chown nobody \"$(ls '%s'/issuing/*.key | head -n 1)\"",
+				      d->ca), 0);
+		CU_ASSERT_EQUAL(tu_sh("%s --user nobody >'%s' 2>&1", cmd, rlog), 1);
+		CU_ASSERT_EQUAL(tu_sh("grep -q 'issuing/.*key belongs to uid [0-9]*, not root' '%s'",
+				      rlog), 0);
+		CU_ASSERT_EQUAL(tu_sh("test ! -e '%s/port-refused'", f.v.dir), 0);
+		CU_ASSERT_EQUAL(tu_sh("chown root '%s'/issuing/*.key", d->ca), 0);
 	}
 
 	BN_free(priv);

@@ -330,7 +330,7 @@ static int raw_connect(const char *url, const char *src)
 	const char *port = strrchr(url, ':') + 1;
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 
-	sa.sin_port = htons((uint16_t)strtoul(port, NULL, 10));
+	sa.sin_port = htons((uint16_t)tu_leading_num(port));
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	CU_ASSERT_FATAL(inet_pton(AF_INET, src, &me.sin_addr) == 1);
 	if (fd >= 0 && (bind(fd, (struct sockaddr *)&me, sizeof(me)) != 0 ||
@@ -447,7 +447,7 @@ static int read_statuses(SSL *ssl, unsigned want, int stop, struct tally *t)
 		in[have] = '\0';
 		p = in;
 		while ((end = strstr(p, "HTTP/1.1 ")) != NULL && strlen(end) >= 12) {
-			int st = (int)strtol(end + 9, NULL, 10);
+			int st = (int)tu_leading_num(end + 9);
 
 			seen++;
 			last = st;
@@ -1183,7 +1183,7 @@ static cJSON *curl_json(struct fleet *f, enum vcall_as as, const char *args, con
 		    ">%s",
 		    f->v.cacert, certopt, hd, out, args, f->v.url, path, code);
 	txt = tu_slurp(code, NULL);
-	*status = strtol(txt, NULL, 10);
+	*status = tu_leading_num(txt);
 	free(txt);
 	if (hdrs != NULL) {
 		h = tu_slurp(hd, NULL);
