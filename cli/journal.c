@@ -76,8 +76,9 @@ void journal_line(int prio, const char *prog, const char *msg)
 	cap = n + JOURNAL_LINE_MAX;
 	for (const unsigned char *p = (const unsigned char *)msg; *p != '\0'; p++) {
 		if (n + 4 > cap) {
-			memcpy(buf + n, "...", 3);
-			n += 3;
+			buf[n++] = '.';
+			buf[n++] = '.';
+			buf[n++] = '.';
 			break;
 		}
 		if (*p >= 0x20 && *p < 0x7f && *p != '\\') {
