@@ -27,7 +27,7 @@ PKGS     := $(LIB_PKGS) $(SRV_PKGS) cunit
 DEB_PKGS := build-essential pkg-config libtss2-dev libssl-dev libcjson-dev \
 	libcunit1-dev libevent-dev libcurl4-openssl-dev libsqlite3-dev libseccomp-dev \
 	swtpm swtpm-tools tpm2-tools openssl curl xxd iproute2 procps python3 cppcheck \
-	nginx-light systemd man-db
+	nginx-light systemd man-db clang-tidy
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
 	-Wmissing-prototypes -Wvla
