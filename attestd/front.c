@@ -872,9 +872,12 @@ int attestd_front_main(int argc, char **argv)
 	if (f.push_url[0] != '\0' && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		goto out;
 	{
-		/* load OpenSSL's providers now, while files can be opened */
-		EVP_PKEY *k = EVP_EC_gen("P-256");
+		/* load OpenSSL's providers and make the keygen context now,
+		 * while files can be opened */
+		EVP_PKEY *k = NULL;
 
+		if (attest_p256_keygen(&k) != ATTEST_OK)
+			attest_errclear();
 		EVP_PKEY_free(k);
 	}
 	if (drop_privileges(user) != 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)

@@ -561,7 +561,7 @@ static int build_report(struct attestd_push *p, time_t now, char **body, size_t 
 	struct attestd_host *h = p->host;
 	const struct registry *reg = p->reg;
 	struct attest_report_agent *v = NULL;
-	struct attest_signer s = { attestd_host_sign, h, NULL };
+	struct attest_signer s = { attestd_host_sign, h, NULL, 0 };
 	char *report = NULL;
 	size_t rlen = 0;
 	int r;
