@@ -27,7 +27,7 @@ PKGS     := $(LIB_PKGS) $(SRV_PKGS) cunit
 DEB_PKGS := build-essential pkg-config libtss2-dev libssl-dev libcjson-dev \
 	libcunit1-dev libevent-dev libcurl4-openssl-dev libsqlite3-dev libseccomp-dev \
 	swtpm swtpm-tools tpm2-tools openssl curl xxd iproute2 procps python3 cppcheck \
-	nginx-light systemd man-db libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler \
+	nginx-light systemd man-db clang-tidy libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler \
 	libprotobuf-dev python3-grpcio python3-grpc-tools protobuf-compiler python3-protobuf
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
@@ -86,7 +86,7 @@ CLI_SRC       := cli/cli.c cli/cli_tpm.c cli/cliconf.c cli/journal.c
 ATTESTD_SRC   := attestd/attestd.c attestd/server.c attestd/daemon.c attestd/request.c \
 	attestd/register.c attestd/reqparse.c attestd/caller.c attestd/signers.c attestd/issue.c attestd/registry.c \
 	attestd/log.c attestd/push.c attestd/auditlog.c attestd/closer.c \
-	attestd/nodump.c attestd/clock.c attestd/host.c attestd/dispatch.c attestd/mint.c attestd/mintwire.c attestd/monproto.c attestd/monitor.c attestd/front.c \
+	attestd/nodump.c attestd/clock.c attestd/host.c attestd/dispatch.c attestd/admin.c attestd/adminrun.c attestd/adminwire.c attestd/pushwire.c attestd/mint.c attestd/mintwire.c attestd/monproto.c attestd/monitor.c attestd/front.c \
 	attestd/workload.c attestd/workload_api.c attestd/workload_mon.c attestd/workload_jwt.c attestd/workload_jwtv.c \
 	cli/cliconf.c cli/sdnotify.c cli/journal.c
 # the SPIFFE Workload API (docs/spiffe.md): HTTP/2 by libnghttp2, messages by
@@ -260,9 +260,9 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TESTUTIL_A) $(VERIFIER_A) $(LIB_
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-# test_parsers: attestd's pure parse functions (attestd/reqparse.c) too
+# test_parsers: attestd's pure parse functions (attestd/reqparse.c, admin.c) too
 TEST_PARSERS_ATTESTD := attestd/reqparse.c attestd/request.c attestd/registry.c attestd/log.c \
-	attestd/nodump.c
+	attestd/nodump.c attestd/admin.c attestd/adminwire.c attestd/monproto.c
 # and the fuzz fixture's keys and agent CA (tests/fuzz/fuzz_fixture.c)
 $(BUILD)/obj/tests/unit/test_parsers.o: CFLAGS += -Iattestd -Itests/fuzz
 $(BUILD)/tests/test_parsers: $(BUILD)/obj/tests/unit/test_parsers.o \
@@ -301,7 +301,8 @@ $(FAULT_TCTI): $(BUILD)/obj/tests/tcti/attestfault.o $(BUILD)/obj/libattest/core
 PRIVSEP_BINS := $(BUILD)/tests/evil_front $(BUILD)/tests/attestd-hooks
 $(BUILD)/obj/tests/privsep/%.o: CFLAGS += -Iattestd
 $(BUILD)/tests/evil_front: $(BUILD)/obj/tests/privsep/evil_front.o $(BUILD)/obj/attestd/monproto.o \
-		$(BUILD)/obj/attestd/mintwire.o $(BUILD)/obj/attestd/request.o $(LIB_A)
+		$(BUILD)/obj/attestd/mintwire.o $(BUILD)/obj/attestd/adminwire.o $(BUILD)/obj/attestd/pushwire.o \
+		$(BUILD)/obj/attestd/request.o $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_LIBS)
 $(BUILD)/obj-hooks/attestd/front.o: attestd/front.c $(BUILD)/flags

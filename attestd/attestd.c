@@ -93,9 +93,10 @@ static void usage(FILE *f)
 		"                       past it issue and register are refused until a\n"
 		"                       checkpoint succeeds (ATTEST_E_AUDIT_UNANCHORED)\n"
 		"  --no-privsep         one process (for comparison and debugging): without\n"
-		"                       it the agent socket is served by an unprivileged\n"
-		"                       front under seccomp that asks this privileged\n"
-		"                       monitor for each signature (docs/privsep.md)\n"
+		"                       it the agent and admin sockets are served by an\n"
+		"                       unprivileged front under seccomp that asks this\n"
+		"                       privileged monitor for each signature and admin\n"
+		"                       operation (docs/privsep.md)\n"
 		"  --front-user USER    the front's user (nobody); it holds no secret\n"
 		"  --front-exec PATH    run PATH as the front (tests of the monitor: a\n"
 		"                       compromised front); default attestd itself\n"
@@ -400,7 +401,7 @@ static int attestd_main(int argc, char **argv)
 	struct event_base *base = NULL;
 	struct event *sigint = NULL, *sigterm = NULL, *wd = NULL;
 	const char *front_user, *front_exe;
-	int privsep, agent_fd = -1, workload_fd = -1;
+	int privsep, agent_fd = -1, admin_fd = -1, workload_fd = -1;
 	char workload[600] = "";
 	struct attestd_monitor *mon = NULL;
 	char front_clients[24], front_timeout[24];
@@ -501,10 +502,11 @@ static int attestd_main(int argc, char **argv)
 	    event_add(sigterm, NULL) != 0)
 		goto out;
 	if (privsep) {
-		/* the agent socket is bound here (root) and served by the front */
+		/* both sockets are bound here (root) and served by the front */
 		int no_rights;
 
-		if (attestd_listen_unix(sock, 0660, &agent_fd, &no_rights) != ATTEST_OK) {
+		if (attestd_listen_unix(sock, 0660, &agent_fd, &no_rights) != ATTEST_OK ||
+		    attestd_listen_unix(admin, 0600, &admin_fd, &no_rights) != ATTEST_OK) {
 			attestd_log("%s", attest_errdetail());
 			goto out;
 		}
@@ -536,7 +538,8 @@ static int attestd_main(int argc, char **argv)
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.agent_socket = privsep ? NULL : sock;
 	cfg.agent_fd = -1;
-	cfg.admin_socket = admin;
+	cfg.admin_socket = privsep ? NULL : admin;
+	cfg.admin_fd = -1;
 	cfg.max_clients = (int)max_clients;
 	cfg.frame_timeout_ms = (int)timeout_ms;
 	cfg.handler = attestd_handle;
@@ -561,8 +564,19 @@ static int attestd_main(int argc, char **argv)
 		}
 	}
 	if (privsep) {
-		struct attestd_monitor_config mcfg = { sock, agent_fd, front_argv, front_exe,
-						       workload, workload_fd };
+		struct attestd_monitor_config mcfg = {
+			.agent_path = sock,
+			.agent_fd = agent_fd,
+			.admin_path = admin,
+			.admin_fd = admin_fd,
+			.front_argv = front_argv,
+			.front_exe = front_exe,
+			.push_url = pcfg.url,
+			.push_ca_file = pcfg.ca_file,
+			.push_timeout_ms = pcfg.timeout_ms,
+			.workload_path = workload,
+			.workload_fd = workload_fd,
+		};
 
 		front_argv[3] = (char *)front_user;
 		snprintf(front_clients, sizeof(front_clients), "%ld", max_clients);
@@ -575,6 +589,10 @@ static int attestd_main(int argc, char **argv)
 	if (pcfg.url != NULL) {
 		pcfg.revoked = attestd_revoke_by_verifier;
 		pcfg.revoked_arg = &d;
+		if (privsep) { /* the front runs libcurl and reads the answers */
+			pcfg.send = attestd_monitor_push_send;
+			pcfg.send_ctx = mon;
+		}
 		if (attestd_push_start(base, &d.host, &d.log, &d.reg, &pcfg, &push) != ATTEST_OK) {
 			attestd_log_err("cannot push to %s: %s", pcfg.url, attest_errdetail());
 			goto out;
@@ -591,9 +609,9 @@ static int attestd_main(int argc, char **argv)
 			    attest_errname(r), attest_errdetail());
 		goto out;
 	}
-	attestd_log("ready: host %s in %s, %zu agents, agent socket %s%s, admin socket %s, audit "
-		    "log %s, workload socket %s", d.host.name, d.host.trust_domain, d.reg.n, sock,
-		    privsep ? " (served by the unprivileged front)" : "", admin, d.log.dir,
+	attestd_log("ready: host %s in %s, %zu agents, agent socket %s, admin socket %s%s, audit "
+		    "log %s, workload socket %s", d.host.name, d.host.trust_domain, d.reg.n, sock, admin,
+		    privsep ? " (both served by the unprivileged front)" : "", d.log.dir,
 		    workload_fd >= 0 ? workload : "none");
 	/* systemd (Type=notify): ready now; the watchdog pings come from the
 	 * loop every TPM command runs on, so a wedged loop is restarted */
@@ -612,6 +630,12 @@ static int attestd_main(int argc, char **argv)
 	event_base_dispatch(base);
 	status = attestd_monitor_failed(mon) ? 1 : 0;
 out:
+	/* a push's waiting admin clients are answered through the front:
+	 * the pushes stop first */
+	d.log.checkpointed = NULL;
+	d.push = NULL;
+	attestd_push_stop(push);
+	push = NULL;
 	attestd_monitor_stop(mon);
 	if (agent_fd >= 0) {
 		close(agent_fd);
@@ -620,6 +644,10 @@ out:
 	if (workload_fd >= 0) {
 		close(workload_fd);
 		unlink(workload);
+	}
+	if (admin_fd >= 0) {
+		close(admin_fd);
+		unlink(admin);
 	}
 	if (wd != NULL)
 		event_free(wd);

@@ -26,11 +26,13 @@
 
 static int leaf_key(const char *csr_pem, EVP_PKEY **pub, EVP_PKEY **generated)
 {
+	int r;
+
 	*pub = *generated = NULL;
 	if (csr_pem != NULL)
 		return attestd_csr_key(csr_pem, strlen(csr_pem), pub);
-	if ((*generated = EVP_EC_gen("P-256")) == NULL)
-		return attest_fail_ossl(ATTEST_E_CRYPTO, "generate leaf key");
+	if ((r = attest_p256_keygen(generated)) != ATTEST_OK)
+		return r;
 	if (EVP_PKEY_up_ref(*generated) != 1)
 		return attest_fail_ossl(ATTEST_E_CRYPTO, "key ref");
 	*pub = *generated;

@@ -165,45 +165,6 @@ static cJSON *str_array(char *const *v, size_t n)
 	return arr;
 }
 
-cJSON *agent_summary(const struct agent *a)
-{
-	cJSON *o = cJSON_CreateObject(), *uids = cJSON_CreateArray();
-	char hex[65];
-
-	if (o == NULL || uids == NULL) {
-		cJSON_Delete(o);
-		cJSON_Delete(uids);
-		return NULL;
-	}
-	cJSON_AddStringToObject(o, "name", a->name);
-	cJSON_AddStringToObject(o, "id", a->id);
-	cJSON_AddStringToObject(o, "uuid", a->uuid);
-	cJSON_AddStringToObject(o, "binary", a->binary);
-	attest_hex(a->exe_sha256, 32, hex);
-	cJSON_AddStringToObject(o, "binary_sha256", hex);
-	if (a->script[0] != '\0') {
-		cJSON_AddStringToObject(o, "script", a->script);
-		attest_hex(a->script_sha256, 32, hex);
-		cJSON_AddStringToObject(o, "script_sha256", hex);
-	}
-	for (size_t i = 0; i < a->nuids; i++)
-		cJSON_AddItemToArray(uids, cJSON_CreateNumber(a->uids[i]));
-	cJSON_AddItemToObject(o, "uids", uids);
-	cJSON_AddItemToObject(o, "scopes", str_array(a->scopes, a->nscopes));
-	cJSON_AddStringToObject(o, "risk_tier", a->tier);
-	cJSON_AddItemToObject(o, "data_classes", str_array(a->classes, a->nclasses));
-	cJSON_AddItemToObject(o, "env_allow", str_array(a->env_allow, a->nenv_allow));
-	cJSON_AddNumberToObject(o, "risk_score", a->score);
-	cJSON_AddNumberToObject(o, "max_ttl", (double)a->max_ttl);
-	cJSON_AddNumberToObject(o, "delegate_depth", a->delegate_depth);
-	attest_hex(a->measurement, 32, hex);
-	cJSON_AddStringToObject(o, "measurement", hex);
-	attest_hex(a->policy, 32, hex);
-	cJSON_AddStringToObject(o, "policy_digest", hex);
-	cJSON_AddBoolToObject(o, "revoked", a->revoked);
-	return o;
-}
-
 static int get_fixed(const cJSON *o, const char *key, uint8_t *out, size_t len)
 {
 	uint8_t *buf = NULL;

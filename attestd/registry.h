@@ -109,7 +109,5 @@ void agent_measurement(const struct agent *a, uint8_t out[32]);
 /* Risk score 0-100 from scopes, data classes, TTL and delegation (formula in
  * docs/agents.md). */
 int agent_risk_score(const struct agent *a);
-/* Public summary for list/show. */
-cJSON *agent_summary(const struct agent *a);
 
 #endif

@@ -20,19 +20,6 @@
 /* The "csr" field: PEM PKCS#10, at most this many bytes. */
 #define ATTESTD_CSR_MAX 16384
 
-/* revoke, remove, show: {"op", "name"} and nothing else; *name points into
- * req (NULL on failure). */
-int attestd_name_parse(const cJSON *req, const char **name) ATTEST_MUST_CHECK;
-
-/* register: every field into a (from agent_new(); the caller frees it,
- * also on failure): name (a valid name), risk_tier, max_ttl (1..
- * hard_max_ttl), delegate_depth, uids (1..AGENT_MAX_UIDS), scopes (that
- * join within the leaf's extension), data_classes, env_allow (each
- * agent_env_pattern_ok). *binary and *script (NULL when absent) point into
- * req: the handler measures them. */
-int attestd_register_parse(const cJSON *req, long hard_max_ttl, struct agent *a,
-			   const char **binary, const char **script) ATTEST_MUST_CHECK;
-
 /* issue: the request's fields into o (name, mode, ttl, scopes, task_id,
  * parent, renew); *mode ("strict" when absent), *csr, *intent and *renew
  * point into req. */

@@ -1068,7 +1068,8 @@ int attestd_server_start(struct event_base *base, const struct attestd_server_co
 	}
 	if (listen_on(s, cfg->agent_fd >= 0 ? NULL : cfg->agent_socket, cfg->agent_fd, 0660,
 		      &s->agent_l) != ATTEST_OK ||
-	    listen_on(s, cfg->admin_socket, -1, 0600, &s->admin_l) != ATTEST_OK) {
+	    listen_on(s, cfg->admin_fd >= 0 ? NULL : cfg->admin_socket, cfg->admin_fd, 0600,
+		      &s->admin_l) != ATTEST_OK) {
 		attestd_server_stop(s);
 		return ATTEST_E_IO;
 	}
@@ -1093,7 +1094,8 @@ void attestd_server_stop(struct attestd_server *s)
 	}
 	if (s->admin_l != NULL) {
 		evconnlistener_free(s->admin_l);
-		unlink(s->cfg.admin_socket);
+		if (s->cfg.admin_fd < 0)
+			unlink(s->cfg.admin_socket);
 	}
 	/* connections still open are closed without an answer */
 	while (s->conns != NULL)

@@ -106,7 +106,7 @@ out:
 /* A new key and its certificate from the host CA (the TPM signs). */
 static int key_make(struct attestd *d, struct jwt_key *out)
 {
-	struct attest_signer hs = { attestd_host_sign, &d->host, d->host.key_pub };
+	struct attest_signer hs = { attestd_host_sign, &d->host, d->host.key_pub, 0 };
 	struct jwt_key k;
 	time_t now = time(NULL), end = now + KEY_LIFE;
 	int r;

@@ -368,6 +368,37 @@ void vs_metrics(struct vsrv *s, struct evhttp_request *req, const struct vroute 
 			       "attest_verifier_rate_limited_total %lu\n",
 			    s->m.quotes_good, s->m.quotes_bad, s->m.reports, s->m.refused_callers,
 			    s->m.rate_limited);
+	{
+		struct attest_decider_cache_info ci;
+
+		attest_decider_cache_info(s->decider, &ci);
+		evbuffer_add_printf(
+			b,
+			"# TYPE attest_verifier_cache_hits_total counter\n"
+			"attest_verifier_cache_hits_total{cache=\"leaf\"} %llu\n"
+			"attest_verifier_cache_hits_total{cache=\"issuer\"} %llu\n"
+			"attest_verifier_cache_hits_total{cache=\"ak\"} %lu\n"
+			"# TYPE attest_verifier_cache_misses_total counter\n"
+			"attest_verifier_cache_misses_total{cache=\"leaf\"} %llu\n"
+			"attest_verifier_cache_misses_total{cache=\"issuer\"} %llu\n"
+			"attest_verifier_cache_misses_total{cache=\"ak\"} %lu\n"
+			"# TYPE attest_verifier_cache_evictions_total counter\n"
+			"attest_verifier_cache_evictions_total{cache=\"leaf\"} %llu\n"
+			"attest_verifier_cache_evictions_total{cache=\"issuer\"} %llu\n"
+			"attest_verifier_cache_evictions_total{cache=\"ak\"} %lu\n"
+			"# TYPE attest_verifier_cache_entries gauge\n"
+			"attest_verifier_cache_entries{cache=\"leaf\"} %zu\n"
+			"attest_verifier_cache_entries{cache=\"issuer\"} %zu\n"
+			"attest_verifier_cache_entries{cache=\"ak\"} %zu\n"
+			"# TYPE attest_verifier_cache_used gauge\n"
+			"attest_verifier_cache_used{cache=\"leaf\"} %zu\n"
+			"attest_verifier_cache_used{cache=\"issuer\"} %zu\n",
+			(unsigned long long)ci.leaf_hits, (unsigned long long)ci.issuer_hits, s->m.ak_hits,
+			(unsigned long long)ci.leaf_misses, (unsigned long long)ci.issuer_misses,
+			s->m.ak_misses, (unsigned long long)ci.leaf_evictions,
+			(unsigned long long)ci.issuer_evictions, s->m.ak_evictions, ci.leaf_entries,
+			ci.issuer_entries, s->ak_sets * AK_WAYS, ci.leaf_used, ci.issuer_used);
+	}
 	evbuffer_add_printf(b, "# TYPE attest_verifier_checkpoint_gaps_total counter\n"
 			       "attest_verifier_checkpoint_gaps_total %lu\n"
 			       "# TYPE attest_verifier_checkpoints_missed_total counter\n"

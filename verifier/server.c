@@ -390,8 +390,9 @@ int vf_serve(const struct vf_config *cfg)
 	(void)snprintf(cacert, sizeof(cacert), "%s/tls/ca.pem", cfg->state);
 	if ((r = vs_keyed_init(&s)) != ATTEST_OK)
 		goto out;
-	if ((s.aks = calloc(AK_SLOTS, sizeof(*s.aks))) == NULL ||
-	    (s.buckets = calloc(BUCKETS, sizeof(*s.buckets))) == NULL) {
+	if ((r = vs_ak_cache_init(&s, cfg->ak_cache)) != ATTEST_OK)
+		goto out;
+	if ((s.buckets = calloc(BUCKETS, sizeof(*s.buckets))) == NULL) {
 		r = attest_fail(ATTEST_E_NOMEM, "tables");
 		goto out;
 	}
@@ -429,6 +430,7 @@ int vf_serve(const struct vf_config *cfg)
 	s.facts.agent = vs_fact_agent;
 	s.facts.arg = &s;
 	if ((r = attest_decider_new(s.root, s.trust, &s.facts, &s.decider)) != ATTEST_OK ||
+	    (r = vs_decider_cache_init(&s, cfg->leaf_cache, cfg->issuer_cache)) != ATTEST_OK ||
 	    (r = vs_load_policy(&s)) != ATTEST_OK)
 		goto out;
 	if ((s.base = event_base_new()) == NULL) {
