@@ -109,6 +109,8 @@ $(WL_GEN_DIR)/%.pb-c.o: $(WL_GEN_DIR)/%.pb-c.c $(BUILD)/flags
 	$(CC) $(CFLAGS) $(shell pkg-config --cflags libprotobuf-c 2>/dev/null) -I$(WL_GEN_DIR) -c $< -o $@
 $(WL_USERS): CFLAGS += -I$(WL_GEN_DIR) $(shell pkg-config --cflags $(WL_PKGS) 2>/dev/null)
 $(WL_USERS): | $(WL_GEN_DIR)/stamp
+# clang-tidy (scripts/tidy.sh) reads the Workload API's sources with them too
+TIDY_FLAGS  = -I$(WL_GEN_DIR) $(shell pkg-config --cflags $(WL_PKGS) 2>/dev/null)
 EVENT_LIBS     = $(shell pkg-config --libs libevent_core 2>/dev/null)
 SECCOMP_LIBS   = $(shell pkg-config --libs libseccomp 2>/dev/null)
 ATTESTCTL_SRC := attestd/attestctl.c attestd/attestctl_agent.c attestd/attestctl_host.c \
@@ -323,7 +325,7 @@ check: deps
 	@sh scripts/check-exports.sh $(LIB_SO)
 	@sh scripts/check-exports.sh $(LIBV_SO)
 	@$(MAKE) --no-print-directory cppcheck
-	@CFLAGS="$$(echo $(CFLAGS))" sh scripts/tidy.sh
+	@CFLAGS="$$(echo $(CFLAGS))" TIDY_FLAGS="$$(echo $(TIDY_FLAGS))" sh scripts/tidy.sh
 	@$(MAKE) --no-print-directory fuzz-replay
 	@BUILD=$(BUILD) sh scripts/check-verify-lib.sh
 	@BUILD=$(BUILD) SAN=$(SAN) sh scripts/check-hardening.sh
@@ -349,13 +351,13 @@ bench: deps
 	@$(MAKE) --no-print-directory $(BINS) $(BENCH_BINS) $(EXAMPLE_BINS)
 	@BUILD=$(BUILD) sh bench/run-bench.sh || true
 
-lint: $(LIB_SO) $(LIBV_SO)
+lint: $(LIB_SO) $(LIBV_SO) $(WL_GEN_DIR)/stamp
 	@sh scripts/banned.sh
 	@sh scripts/check-exports.sh $(LIB_SO)
 	@sh scripts/check-exports.sh $(LIBV_SO)
 	@sh scripts/check-docs.sh
 	@$(MAKE) --no-print-directory cppcheck
-	@CFLAGS="$$(echo $(CFLAGS))" sh scripts/tidy.sh
+	@CFLAGS="$$(echo $(CFLAGS))" TIDY_FLAGS="$$(echo $(TIDY_FLAGS))" sh scripts/tidy.sh
 
 # about 30 s on 2 cores: part of make check
 cppcheck:

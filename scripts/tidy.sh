@@ -36,7 +36,11 @@ fi
 CHECKS='-*,bugprone-suspicious-memset-usage,bugprone-suspicious-string-compare,bugprone-not-null-terminated-result,bugprone-suspicious-memory-comparison,bugprone-signed-char-misuse,bugprone-infinite-loop,bugprone-misplaced-widening-cast,bugprone-bool-pointer-implicit-conversion,bugprone-suspicious-semicolon,bugprone-multiple-statement-macro,bugprone-suspicious-include,bugprone-posix-return,bugprone-redundant-branch-condition,bugprone-too-small-loop-variable,bugprone-unused-return-value,bugprone-string-literal-with-embedded-nul,bugprone-incorrect-roundings,bugprone-terminating-continue,bugprone-misplaced-operator-in-strlen-in-alloc,bugprone-misplaced-pointer-arithmetic-in-alloc,bugprone-suspicious-missing-comma,bugprone-undefined-memory-manipulation,bugprone-swapped-arguments,cert-err34-c,cert-str34-c,cert-flp30-c,cert-msc30-c,cert-env33-c'
 # clang's own warnings are gcc's business (-Werror there); only the checks
 # above decide here
-FLAGS="${CFLAGS:-$(make -s print-cflags)} -Iattestd -Iverifier -Wno-everything -DATTEST_BUILDING_LIB"
+# TIDY_FLAGS: what the Workload API's sources need besides (the headers
+# protoc-c generates into $BUILD/gen, libnghttp2's and libprotobuf-c's
+# flags; the Makefile passes them; generate first: make build/gen/stamp)
+TIDY_FLAGS="${TIDY_FLAGS:--I${BUILD:-build}/gen $(pkg-config --cflags libnghttp2 libprotobuf-c 2>/dev/null)}"
+FLAGS="${CFLAGS:-$(make -s print-cflags)} $TIDY_FLAGS -Iattestd -Iverifier -Wno-everything -DATTEST_BUILDING_LIB"
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 export FLAGS CHECKS
