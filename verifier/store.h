@@ -103,6 +103,15 @@ struct vstore_ops {
 	/* hosts */
 	int (*host_get)(struct vstore *s, const char *name, struct vhost *out); /* ATTEST_E_NOT_FOUND */
 	int (*host_put)(struct vstore *s, const struct vhost *h);               /* insert or replace */
+	/* After a quote: one conditional UPDATE that writes h's quote columns
+	 * (all but revoked and revoke_reason, which stay as stored) only while
+	 * the stored have_clock, reset_count, restart_count and clock are
+	 * still seen's, the row the quote was appraised against. Of two
+	 * verifiers appraising against one stored state, one writes; the
+	 * other gets ATTEST_E_QUOTE_COUNTER and changes nothing, so counters
+	 * never roll back and a revocation is never overwritten. The same
+	 * code when the row is gone. */
+	int (*host_put_quote)(struct vstore *s, const struct vhost *h, const struct vhost *seen);
 	int (*host_list)(struct vstore *s, int (*cb)(void *arg, const struct vhost *h), void *arg);
 	/* nonces: issue stores (host, nonce, expires); take consumes it once:
 	 * ATTEST_E_NONCE with detail "unknown", "used", "expired" or "other

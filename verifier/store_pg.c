@@ -27,7 +27,7 @@
 #define ADVISORY_KEY "1096046163" /* "ATVS", as the SQLite application_id */
 #define SETTING_KEY_MAX VSTORE_NAME_MAX
 #define SETTING_VALUE_MAX VSTORE_LIST_MAX
-#define MAX_PARAMS 15
+#define MAX_PARAMS 17
 
 /* type OIDs (pg_type.h; stable since forever) */
 #define OID_BOOL 16
@@ -136,6 +136,7 @@ static const struct migration migrations[] = {
 enum st_id {
 	ST_HOST_GET,
 	ST_HOST_PUT,
+	ST_HOST_PUT_QUOTE,
 	ST_HOST_LIST,
 	ST_NONCE_ISSUE,
 	ST_NONCE_TAKE,
@@ -182,6 +183,15 @@ static const struct stdef st_def[ST__COUNT] = {
 			  "refset = excluded.refset, revoked = excluded.revoked, "
 			  "revoke_reason = excluded.revoke_reason",
 			  15, { T, I4, I4, T, I8, I8, BO, I8, I8, T, T, BO, T, BO, T } },
+	/* compare-and-swap on the counters the caller appraised against;
+	 * revoked and revoke_reason stay as stored */
+	[ST_HOST_PUT_QUOTE] = { "UPDATE hosts SET state = $2, reason_code = $3, reason = $4, "
+				"last_good = $5, last_quote = $6, have_clock = $7, "
+				"reset_count = $8, restart_count = $9, clock = $10, boots = $11, "
+				"unsafe_seen = $12, refset = $13 WHERE name = $1 AND "
+				"have_clock = $14 AND reset_count = $15 AND restart_count = $16 AND "
+				"clock = $17",
+				17, { T, I4, I4, T, I8, I8, BO, I8, I8, T, T, BO, T, BO, I8, I8, T } },
 	[ST_HOST_LIST] = { "SELECT " HOST_COLS " FROM hosts ORDER BY name COLLATE \"C\"", 0, { 0 } },
 	[ST_NONCE_ISSUE] = { "INSERT INTO nonces (nonce, host, expires, used) "
 			     "VALUES ($1, $2, $3, FALSE)", 3, { B, T, I8 } },
@@ -662,14 +672,12 @@ static int pg_host_get(struct vstore *s, const char *name, struct vhost *out)
 	return r;
 }
 
-static int pg_host_put(struct vstore *s, const struct vhost *h)
+/* Checks h and adds its columns name .. refset as parameters 1..13
+ * (host_put and host_put_quote share them). */
+static int host_params(struct params *p, const struct vhost *h)
 {
-	struct pgs *q = pg_of(s);
-	struct params p = { 0 };
 	int r;
 
-	if ((r = enter(q, "host_put")) != ATTEST_OK)
-		return r;
 	if (h == NULL)
 		return attest_fail(ATTEST_E_INVALID_ARG, "store: host_put: no host");
 	if ((r = arg_name(h->name, sizeof(h->name), "host name")) != ATTEST_OK)
@@ -679,19 +687,59 @@ static int pg_host_put(struct vstore *s, const struct vhost *h)
 	if (h->reason_code < 0 || h->reason_code >= ATTEST_E__COUNT)
 		return attest_fail(ATTEST_E_INVALID_ARG, "store: host reason code %d",
 				   h->reason_code);
-	if ((r = p_text(&p, h->name, sizeof(h->name))) != ATTEST_OK ||
-	    (r = p_int(&p, h->state)) != ATTEST_OK || (r = p_int(&p, h->reason_code)) != ATTEST_OK ||
-	    (r = p_text(&p, h->reason, sizeof(h->reason))) != ATTEST_OK ||
-	    (r = p_int(&p, h->last_good)) != ATTEST_OK || (r = p_int(&p, h->last_quote)) != ATTEST_OK ||
-	    (r = p_bool(&p, h->have_clock != 0)) != ATTEST_OK ||
-	    (r = p_int(&p, h->reset_count)) != ATTEST_OK ||
-	    (r = p_int(&p, h->restart_count)) != ATTEST_OK || (r = p_u64(&p, h->clock)) != ATTEST_OK ||
-	    (r = p_u64(&p, h->boots)) != ATTEST_OK || (r = p_bool(&p, h->unsafe_seen != 0)) != ATTEST_OK ||
-	    (r = p_text(&p, h->refset, sizeof(h->refset))) != ATTEST_OK ||
+	if ((r = p_text(p, h->name, sizeof(h->name))) != ATTEST_OK ||
+	    (r = p_int(p, h->state)) != ATTEST_OK || (r = p_int(p, h->reason_code)) != ATTEST_OK ||
+	    (r = p_text(p, h->reason, sizeof(h->reason))) != ATTEST_OK ||
+	    (r = p_int(p, h->last_good)) != ATTEST_OK || (r = p_int(p, h->last_quote)) != ATTEST_OK ||
+	    (r = p_bool(p, h->have_clock != 0)) != ATTEST_OK ||
+	    (r = p_int(p, h->reset_count)) != ATTEST_OK ||
+	    (r = p_int(p, h->restart_count)) != ATTEST_OK || (r = p_u64(p, h->clock)) != ATTEST_OK ||
+	    (r = p_u64(p, h->boots)) != ATTEST_OK || (r = p_bool(p, h->unsafe_seen != 0)) != ATTEST_OK ||
+	    (r = p_text(p, h->refset, sizeof(h->refset))) != ATTEST_OK)
+		return r;
+	return ATTEST_OK;
+}
+
+static int pg_host_put(struct vstore *s, const struct vhost *h)
+{
+	struct pgs *q = pg_of(s);
+	struct params p = { 0 };
+	int r;
+
+	if ((r = enter(q, "host_put")) != ATTEST_OK || (r = host_params(&p, h)) != ATTEST_OK ||
 	    (r = p_bool(&p, h->revoked != 0)) != ATTEST_OK ||
 	    (r = p_text(&p, h->revoke_reason, sizeof(h->revoke_reason))) != ATTEST_OK)
 		return r;
 	return run_write(q, ST_HOST_PUT, &p, "host_put", NULL);
+}
+
+static int pg_host_put_quote(struct vstore *s, const struct vhost *h, const struct vhost *seen)
+{
+	struct pgs *q = pg_of(s);
+	struct params p = { 0 };
+	long changes = 0;
+	int r;
+
+	if ((r = enter(q, "host_put_quote")) != ATTEST_OK)
+		return r;
+	if (seen == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "store: host_put_quote: no seen row");
+	if ((r = host_params(&p, h)) != ATTEST_OK ||
+	    (r = p_bool(&p, seen->have_clock != 0)) != ATTEST_OK ||
+	    (r = p_int(&p, seen->reset_count)) != ATTEST_OK ||
+	    (r = p_int(&p, seen->restart_count)) != ATTEST_OK ||
+	    (r = p_u64(&p, seen->clock)) != ATTEST_OK)
+		return r;
+	/* one statement: a concurrent writer's UPDATE holds the row lock; this
+	 * one then re-checks the WHERE on the committed row (read committed) */
+	if ((r = run_write(q, ST_HOST_PUT_QUOTE, &p, "host_put_quote", &changes)) != ATTEST_OK)
+		return r;
+	if (changes != 1)
+		return attest_fail(ATTEST_E_QUOTE_COUNTER,
+				   "store: host %s: stored counters changed since they were read "
+				   "(a newer quote stored meanwhile) or the host row is gone",
+				   h->name);
+	return ATTEST_OK;
 }
 
 /* Runs a list statement, then hands each decoded row to each(): the whole
@@ -1308,6 +1356,7 @@ static const struct vstore_ops pg_ops = {
 	.close = pg_close,
 	.host_get = pg_host_get,
 	.host_put = pg_host_put,
+	.host_put_quote = pg_host_put_quote,
 	.host_list = pg_host_list,
 	.nonce_issue = pg_nonce_issue,
 	.nonce_take = pg_nonce_take,

@@ -429,6 +429,70 @@ static void test_hosts(void)
 	drop_store(dir);
 }
 
+/* Two verifiers on one store appraise quotes of one host against the
+ * same stored counters: the first to write wins; the second, whose quote
+ * is older (clock 150 < 200), is refused and the counters do not roll
+ * back. A revocation stored meanwhile survives a quote's write. */
+static void test_host_counters(void)
+{
+	char dir[512], path[600];
+	struct vstore *s, *s2;
+	struct vhost h, a, b, got;
+
+	fresh_store(dir, sizeof(dir), path, sizeof(path));
+	s = open_ok(path);
+	s2 = open_ok(path);
+	fill_host(&h, "web-01", 5);
+	h.have_clock = 1;
+	h.reset_count = 1;
+	h.restart_count = 0;
+	h.clock = 100;
+	h.revoked = 0;
+	TU_ASSERT_ERR(s->ops->host_put(s, &h), ATTEST_OK);
+	TU_ASSERT_ERR(s->ops->host_get(s, "web-01", &a), ATTEST_OK);
+	TU_ASSERT_ERR(s2->ops->host_get(s2, "web-01", &b), ATTEST_OK);
+	got = a;
+	got.clock = 200;
+	got.state = VHOST_TRUSTED;
+	TU_ASSERT_ERR(s->ops->host_put_quote(s, &got, &a), ATTEST_OK);
+	got = b;
+	got.clock = 150;
+	got.state = VHOST_TRUSTED;
+	TU_ASSERT_ERR(s2->ops->host_put_quote(s2, &got, &b), ATTEST_E_QUOTE_COUNTER);
+	TU_ASSERT_ERR(s2->ops->host_get(s2, "web-01", &got), ATTEST_OK);
+	CU_ASSERT(got.clock == 200 && got.reset_count == 1);
+	/* the same counters but another reset or restart count: refused too */
+	b = got;
+	b.restart_count = 1;
+	got.clock = 300;
+	TU_ASSERT_ERR(s->ops->host_put_quote(s, &got, &b), ATTEST_E_QUOTE_COUNTER);
+	b.restart_count = 0;
+	b.have_clock = 0;
+	TU_ASSERT_ERR(s->ops->host_put_quote(s, &got, &b), ATTEST_E_QUOTE_COUNTER);
+	/* revoked at the other verifier between read and write: kept */
+	TU_ASSERT_ERR(s->ops->host_get(s, "web-01", &a), ATTEST_OK);
+	b = a;
+	b.revoked = 1;
+	snprintf(b.revoke_reason, sizeof(b.revoke_reason), "stolen");
+	TU_ASSERT_ERR(s2->ops->host_put(s2, &b), ATTEST_OK);
+	got = a;
+	got.clock = 400;
+	TU_ASSERT_ERR(s->ops->host_put_quote(s, &got, &a), ATTEST_OK);
+	TU_ASSERT_ERR(s->ops->host_get(s, "web-01", &got), ATTEST_OK);
+	CU_ASSERT(got.clock == 400 && got.revoked == 1);
+	CU_ASSERT_STRING_EQUAL(got.revoke_reason, "stolen");
+	/* no such host; bad arguments */
+	fill_host(&h, "web-02", 1);
+	TU_ASSERT_ERR(s->ops->host_put_quote(s, &h, &h), ATTEST_E_QUOTE_COUNTER);
+	TU_ASSERT_ERR(s->ops->host_get(s, "web-02", &got), ATTEST_E_NOT_FOUND);
+	TU_ASSERT_ERR(s->ops->host_put_quote(s, &h, NULL), ATTEST_E_INVALID_ARG);
+	h.state = (enum vhost_state)9;
+	TU_ASSERT_ERR(s->ops->host_put_quote(s, &h, &h), ATTEST_E_INVALID_ARG);
+	vstore_close(s2);
+	vstore_close(s);
+	drop_store(dir);
+}
+
 /* ---- nonces ---- */
 
 static void nonce_of(uint8_t n[VSTORE_NONCE_LEN], int v)
@@ -1303,6 +1367,7 @@ static void test_pg_corrupt_rows(void)
 	}
 
 ON_BOTH(test_hosts)
+ON_BOTH(test_host_counters)
 ON_BOTH(test_nonces)
 ON_BOTH(test_concurrent)
 ON_BOTH(test_agents)
@@ -1318,6 +1383,8 @@ int main(void)
 		  test_migrate_and_refuse },
 		{ "symlinks, loose modes and directories refused", test_file_refusals },
 		{ "sqlite: hosts: round trip, 64-bit counters, list, bad input", test_hosts_sqlite },
+		{ "sqlite: a quote's counters written only if unchanged: no rollback",
+		  test_host_counters_sqlite },
 		{ "sqlite: nonces: once, used, expired, other host, unknown, prune",
 		  test_nonces_sqlite },
 		{ "sqlite: processes racing: one migration, each nonce taken once",
@@ -1330,6 +1397,8 @@ int main(void)
 		{ "sqlite: kill -9 of a writer: integrity ok, rows whole, commits kept",
 		  test_crash_safety_sqlite },
 		{ "postgresql: hosts: round trip, 64-bit counters, list, bad input", test_hosts_pg },
+		{ "postgresql: a quote's counters written only if unchanged: no rollback",
+		  test_host_counters_pg },
 		{ "postgresql: nonces: once, used, expired, other host, unknown, prune",
 		  test_nonces_pg },
 		{ "postgresql: processes racing: one migration, each nonce taken once",

@@ -16,9 +16,20 @@
 
 void verifier_up(struct verifier *v, const char *ca_dir, const char *policy_json)
 {
-	char p[800];
+	verifier_up_store(v, ca_dir, policy_json, NULL);
+}
+
+void verifier_up_store(struct verifier *v, const char *ca_dir, const char *policy_json,
+		       const char *store_uri)
+{
+	char p[800], opt[760] = "";
 
 	memset(v, 0, sizeof(*v));
+	if (store_uri != NULL) {
+		CU_ASSERT_FATAL((size_t)snprintf(v->store, sizeof(v->store), "%s", store_uri) <
+				sizeof(v->store));
+		snprintf(opt, sizeof(opt), "--store '%s'", store_uri);
+	}
 	tu_mkdtemp(v->dir, sizeof(v->dir));
 	snprintf(v->state, sizeof(v->state), "%s/vs", v->dir);
 	snprintf(v->ca, sizeof(v->ca), "%s", ca_dir);
@@ -26,13 +37,13 @@ void verifier_up(struct verifier *v, const char *ca_dir, const char *policy_json
 	snprintf(v->cacert, sizeof(v->cacert), "%s/tls/ca.pem", v->state);
 	snprintf(v->admin, sizeof(v->admin), "%s/admin", v->dir);
 	snprintf(v->resource, sizeof(v->resource), "%s/ehr", v->dir);
-	CU_ASSERT_FATAL(tu_sh("attest-verifier init --state %s >/dev/null", v->state) == 0);
-	CU_ASSERT_FATAL(tu_sh("attest-verifier caller add --state %s --name ops --role admin "
+	CU_ASSERT_FATAL(tu_sh("attest-verifier init --state %s %s >/dev/null", v->state, opt) == 0);
+	CU_ASSERT_FATAL(tu_sh("attest-verifier caller add --state %s %s --name ops --role admin "
 			      "--out %s >/dev/null",
-			      v->state, v->admin) == 0);
-	CU_ASSERT_FATAL(tu_sh("attest-verifier caller add --state %s --name ehr-api --role "
+			      v->state, opt, v->admin) == 0);
+	CU_ASSERT_FATAL(tu_sh("attest-verifier caller add --state %s %s --name ehr-api --role "
 			      "resource --out %s >/dev/null",
-			      v->state, v->resource) == 0);
+			      v->state, opt, v->resource) == 0);
 	if (policy_json != NULL) {
 		snprintf(p, sizeof(p), "%s/policy.json", v->state);
 		unlink(p);
@@ -60,6 +71,10 @@ void verifier_start(struct verifier *v)
 		if (v->tcti[0] != '\0') {
 			argv[n++] = "--tcti";
 			argv[n++] = v->tcti;
+		}
+		if (v->store[0] != '\0') {
+			argv[n++] = "--store";
+			argv[n++] = v->store;
 		}
 		for (size_t i = 0; i < 8 && v->serve_args[i] != NULL; i++)
 			argv[n++] = v->serve_args[i];
