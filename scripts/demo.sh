@@ -280,7 +280,17 @@ cp ehr.pem vs/intent-issuers/ehr.pem
 openssl ecparam -name prime256v1 -genkey -noout -out alice.key 2>/dev/null
 openssl pkey -in alice.key -pubout -out vs/operators/alice.pem
 run attest-verifier policy check vs/policy.json
-attest-verifier serve --state vs --ca ca --listen 127.0.0.1:0 --port-file vs.port 2>verifier.log &
+# Started as root, the verifier's serving process drops to a user of its
+# own once its socket, TLS key, store and audit log are open; the signer
+# keeps root and the issuing CA key (docs/verifier.md "Key custody"). The
+# demo has no attest-verifier user: nobody, who must reach vs/ and ca/.
+VUSER=
+if [ "$(id -u)" = 0 ]; then
+	VUSER="--user nobody"
+	chmod 0711 "$WORK"
+fi
+attest-verifier serve --state vs --ca ca --listen 127.0.0.1:0 --port-file vs.port $VUSER \
+	2>verifier.log &
 VERIFIER_PID=$!
 i=0
 while [ ! -s vs.port ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done

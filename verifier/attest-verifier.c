@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "core/fileio.h"
 #include "policy_cli.h"
+#include "privdrop.h"
 #include "refset_cli.h"
 #include "server.h"
 #include "store.h"
@@ -68,7 +69,8 @@ static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 {
 	const char *state = NULL, *ca = NULL, *listen = NULL, *port_file = NULL, *policy = NULL,
 		   *pcrs = NULL, *nonce_ttl = NULL, *tcti = NULL, *deadline = NULL, *max_conns = NULL,
-		   *per_source = NULL, *config = NULL, *print_config = NULL, *store = NULL;
+		   *per_source = NULL, *config = NULL, *print_config = NULL, *user = NULL,
+		   *store = NULL;
 	const struct cli_opt opts[] = {
 		{"state", "DIR", "verifier state directory (attest-verifier init)", 1, &state},
 		{"store", "URI", "the store in PostgreSQL (postgresql://...; made by init --store) "
@@ -89,6 +91,9 @@ static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 		 "with a verified certificate)", 0, &max_conns},
 		{"per-source", "N", "connections without a client certificate per source address "
 		 "(IPv6: per /64; default 16)", 0, &per_source},
+		{"user", "NAME", "started as root: the serving process drops to this user once its "
+		 "socket, TLS key, store and audit log are open (default " VF_DEFAULT_USER "; root: "
+		 "no drop, not recommended); the signer keeps root and the issuing CA key", 0, &user},
 		{"config", "PATH", "configuration file (default " VERIFIER_CONF "; options given "
 		 "here override it; verifier.conf(5))", 0, &config},
 		{"print-config", NULL, "print the effective configuration in the file's format and exit",
@@ -137,6 +142,7 @@ static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 	cfg.request_deadline = (int)dl;
 	cfg.max_conns = (unsigned)mc;
 	cfg.per_source = (unsigned)ps;
+	cfg.user = user;
 	if ((r = vf_serve(&cfg)) != ATTEST_OK)
 		return cli_fail(r, "serve");
 	return CLI_EXIT_OK;

@@ -20,6 +20,7 @@ struct vf_config {
 	int request_deadline;   /* seconds for a whole request; 0: 10 */
 	unsigned max_conns;     /* 0: 256 (a quarter reserved for authenticated clients) */
 	unsigned per_source;    /* unauthenticated connections per address; 0: 16 */
+	const char *user;       /* as root: the serving process's user (NULL: attest-verifier) */
 };
 
 #endif

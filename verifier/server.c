@@ -45,6 +45,7 @@
 #include "core/num.h"
 #include "attestation/quote.h"
 #include "attestation/refset.h"
+#include "privdrop.h"
 #include "server.h"
 #include "store.h"
 #include "tlsca.h"
@@ -354,6 +355,7 @@ int vf_serve(const struct vf_config *cfg)
 	struct event *sigs[4] = {NULL, NULL, NULL, NULL}, *wd = NULL;
 	static const int signos[3] = {SIGTERM, SIGINT, SIGHUP};
 	struct attest_httpd_opts ho;
+	struct vf_user user;
 	int r;
 
 	memset(&s, 0, sizeof(s));
@@ -361,6 +363,9 @@ int vf_serve(const struct vf_config *cfg)
 	s.cfg = cfg;
 	signal(SIGPIPE, SIG_IGN);
 	if ((r = split_listen(cfg->listen, addr, sizeof(addr), &port)) != ATTEST_OK)
+		return r;
+	/* who the serving process becomes, known before anything starts */
+	if ((r = vf_user_resolve(cfg->user, &user)) != ATTEST_OK)
 		return r;
 	/* One serving process per state: two would each keep their own nonces
 	 * and rate limits and both append to STATE/audit. */
@@ -472,6 +477,12 @@ int vf_serve(const struct vf_config *cfg)
 	}
 	/* exited before the handler was in place */
 	on_child(SIGCHLD, 0, &s);
+	/* Everything is open (socket, TLS key, store, audit log, TPM): the
+	 * state and CA directories get the layout the serving user needs
+	 * (privdrop.h), the port file is written while its directory may
+	 * still be root's, then this process drops to its user for good. */
+	if ((r = vf_layout_fix(cfg, &user)) != ATTEST_OK)
+		goto out;
 	if (cfg->port_file != NULL) {
 		char pb[16];
 		int n = snprintf(pb, sizeof(pb), "%u\n", attest_httpd_port(s.httpd));
@@ -479,6 +490,14 @@ int vf_serve(const struct vf_config *cfg)
 		if ((r = attest_file_write_atomic(cfg->port_file, pb, (size_t)n, 0644)) != ATTEST_OK)
 			goto out;
 	}
+	if ((r = vf_user_drop(&user)) != ATTEST_OK)
+		goto out;
+	if (user.drop)
+		vs_log("serving as %s (uid %u, gid %u); the signer (pid %d) keeps root", user.name,
+		       (unsigned)user.uid, (unsigned)user.gid, (int)s.signer.pid);
+	else if (user.keep_root)
+		vs_log("--user root: the serving process keeps root, so a subverted one could read "
+		       "the issuing CA key file (docs/verifier.md \"Key custody\")");
 	vs_log("listening on https://%s:%u (fleet CA %s, %zu intent issuers loaded, %zu operator "
 	      "keys, %zu reference sets active)",
 	      addr, attest_httpd_port(s.httpd), cfg->ca_dir, s.nissuers, s.nops, s.nsets);

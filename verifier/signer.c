@@ -112,7 +112,8 @@ static void __attribute__((noreturn)) signer_main(int fd, const char *ca_dir)
 	signal(SIGHUP, SIG_IGN); /* the serving process reloads on SIGHUP; we do not */
 	signal(SIGINT, SIG_IGN);
 	if ((r = attest_ca_open(ca_dir, &ca)) != ATTEST_OK ||
-	    (r = attest_ca_load_issuing(ca)) != ATTEST_OK) {
+	    (r = attest_ca_load_issuing(ca)) != ATTEST_OK ||
+	    (r = attest_ca_pin_seed(ca)) != ATTEST_OK) {
 		const char *d = attest_errdetail();
 
 		(void)send_reply(fd, r, (const uint8_t *)d, strnlen(d, DETAIL_MAX));
@@ -144,7 +145,11 @@ static void __attribute__((noreturn)) signer_main(int fd, const char *ca_dir)
 			sg_log("protocol violation: %s; exiting", attest_errdetail());
 			_exit(3);
 		}
-		r = attest_ca_sign_host(ca, host, &pub, &cert);
+		/* the records are the serving process's; the ledger is ours:
+		 * a host signed for keeps its key until an operator says */
+		if ((r = attest_ca_pin_check(ca, host, &pub)) == ATTEST_OK &&
+		    (r = attest_ca_sign_host(ca, host, &pub, &cert)) == ATTEST_OK)
+			r = attest_ca_pin_record(ca, host, &pub);
 		if (r == ATTEST_OK && (dlen = i2d_X509(cert, &der)) > 0 && dlen <= REPLY_MAX) {
 			sg_log("signed a host CA certificate for %s", host);
 			r = send_reply(fd, ATTEST_OK, der, (size_t)dlen);

@@ -36,6 +36,9 @@
  * does not depend on a file elsewhere that may move, change or vanish. */
 #define CA_VENDOR_ROOTS "vendor-roots.pem"
 #define CA_VENDOR_ROOTS_CAP (1024 * 1024)
+/* operator records the signer reads at most per check, host records it
+ * pins at most when it seeds its ledger */
+#define CA_TOKENS_SCAN_MAX 100000
 
 struct attest_ca {
 	char dir[1024];
@@ -105,7 +108,34 @@ static int load_json(const char *path, cJSON **out)
 	return r;
 }
 
-static int save_json(const char *path, const cJSON *obj, mode_t mode, int exclusive)
+/* A record written by root (attest-provision token, allow-ek,
+ * forget-host) in a directory another user owns: the verifier's serving
+ * user owns the record directories once attest-verifier serve has dropped
+ * to it (docs/verifier.md "Key custody"), so the new file is that user's
+ * too, or the serving process could not read or replace it. The link is
+ * not followed. */
+static int follow_dir_owner(const char *path)
+{
+	char dir[1200];
+	const char *slash = strrchr(path, '/');
+	struct stat st;
+
+	if (geteuid() != 0 || slash == NULL || (size_t)(slash - path) >= sizeof(dir))
+		return ATTEST_OK;
+	memcpy(dir, path, (size_t)(slash - path));
+	dir[slash - path] = '\0';
+	if (stat(dir[0] != '\0' ? dir : "/", &st) != 0 || st.st_uid == 0)
+		return ATTEST_OK;
+	if (lchown(path, st.st_uid, st.st_gid) != 0)
+		return attest_fail(ATTEST_E_IO, "give %s to uid %u: %s", path, (unsigned)st.st_uid,
+				   strerror(errno));
+	return ATTEST_OK;
+}
+
+static int pin_drop(struct attest_ca *ca, const char *host);
+
+static int save_json_as(const char *path, const cJSON *obj, mode_t mode, int exclusive,
+			int adopt)
 {
 	char *s = NULL;
 	size_t len;
@@ -116,7 +146,21 @@ static int save_json(const char *path, const cJSON *obj, mode_t mode, int exclus
 	r = exclusive ? attest_file_create_atomic(path, s, len, mode)
 		      : attest_file_write_atomic(path, s, len, mode);
 	free(s);
-	return r;
+	return r == ATTEST_OK && adopt ? follow_dir_owner(path) : r;
+}
+
+static int save_json(const char *path, const cJSON *obj, mode_t mode, int exclusive)
+{
+	return save_json_as(path, obj, mode, exclusive, 1);
+}
+
+/* An operator's authorisation (a join token's record, an allowlist
+ * entry): it stays its writer's (root's, for the verifier's signer to tell
+ * it from a record the serving process wrote) and is readable (it holds
+ * no secret: a token is stored as its hash). */
+static int save_operator_json(const char *path, const cJSON *obj, int exclusive)
+{
+	return save_json_as(path, obj, 0644, exclusive, 0);
 }
 
 static int exists(const char *path)
@@ -419,7 +463,11 @@ int attest_ca_token_issue(struct attest_ca *ca, const char *host, long ttl,
 	    (r = attest_json_add_u64(rec, "expires", (uint64_t)(ca_now(ca) + ttl))) != ATTEST_OK)
 		goto out;
 	if ((r = ca_path(ca, path, sizeof(path), "tokens", hash, ".json")) != ATTEST_OK ||
-	    (r = save_json(path, rec, 0600, 1)) != ATTEST_OK)
+	    (r = save_operator_json(path, rec, 1)) != ATTEST_OK)
+		goto out;
+	/* the operator authorises (re-)enrolment: a new host key may be
+	 * signed for this host (the signer's ledger) */
+	if ((r = pin_drop(ca, host)) != ATTEST_OK)
 		goto out;
 	if ((*token = strdup(tok)) == NULL)
 		r = attest_fail(ATTEST_E_NOMEM, "token");
@@ -449,7 +497,7 @@ int attest_ca_allow_ek(struct attest_ca *ca, const char *ek_hash_hex, const char
 	if ((r = attest_json_add_str(rec, "host", host)) == ATTEST_OK &&
 	    (r = attest_json_add_str(rec, "operator", operator_name)) == ATTEST_OK &&
 	    (r = ca_path(ca, path, sizeof(path), "allowlist", ek_hash_hex, ".json")) == ATTEST_OK)
-		r = save_json(path, rec, 0600, 0);
+		r = save_operator_json(path, rec, 0);
 	cJSON_Delete(rec);
 	return r;
 }
@@ -740,9 +788,10 @@ static int claim(struct attest_ca *ca, const char *sub, const char *name, const 
 	char path[1200];
 	int r;
 
-	if ((r = ca_path(ca, path, sizeof(path), sub, name, ext)) != ATTEST_OK)
+	if ((r = ca_path(ca, path, sizeof(path), sub, name, ext)) != ATTEST_OK ||
+	    (r = attest_file_create_atomic(path, content, strlen(content), 0600)) != ATTEST_OK)
 		return r;
-	return attest_file_create_atomic(path, content, strlen(content), 0600);
+	return follow_dir_owner(path);
 }
 
 /* A token that may still be spent: not used, not expired. */
@@ -1061,6 +1110,243 @@ out:
 	EVP_PKEY_free(host_key);
 	cJSON_Delete(rec);
 	return r;
+}
+
+/* ---- the signer's ledger: signed/<host> ----
+ *
+ * The TPM name (hex) of the host key the verifier's signer last signed a
+ * host CA certificate for. The directory is root's (0700) while the
+ * serving process that writes the enrolment records runs as its own user
+ * (docs/verifier.md "Key custody"), so records it forged cannot move a
+ * host the signer already signed for to another key. An operator's join
+ * token for the host (attest_ca_token_issue) or forget-host releases the
+ * entry: the next signature for that host pins its key afresh. */
+
+static int pin_read(struct attest_ca *ca, const char *host, char hex[2 * sizeof(TPMU_NAME) + 1])
+{
+	char buf[2 * sizeof(TPMU_NAME) + 8];
+	int r;
+
+	hex[0] = '\0';
+	if ((r = read_binding(ca, "signed", host, buf, sizeof(buf))) != ATTEST_OK)
+		return r;
+	buf[strcspn(buf, "\n")] = '\0';
+	if (buf[0] != '\0' && !is_hex(buf, strlen(buf)))
+		return attest_fail(ATTEST_E_STATE, "signed/%s is corrupt", host);
+	memcpy(hex, buf, strlen(buf) + 1);
+	return ATTEST_OK;
+}
+
+static int name_hex(const TPM2B_PUBLIC *key, char hex[2 * sizeof(TPMU_NAME) + 1])
+{
+	TPM2B_NAME n;
+	int r;
+
+	if ((r = attest_tpm_name(key, &n)) != ATTEST_OK)
+		return r;
+	attest_hex(n.name, n.size, hex);
+	return ATTEST_OK;
+}
+
+/* An operator's record: a regular file (no link followed) written by
+ * this process's user (root for the verifier's signer: the serving
+ * process, another user, cannot have made it), parsed. ATTEST_E_NOT_FOUND
+ * when absent or someone else's. */
+static int load_operator_json(int dirfd, const char *name, cJSON **out)
+{
+	uint8_t buf[4096];
+	struct stat st;
+	ssize_t n;
+	int fd, r;
+
+	*out = NULL;
+	if ((fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)) < 0)
+		return attest_fail(ATTEST_E_NOT_FOUND, "no %s", name);
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+	    st.st_size <= 0 || (size_t)st.st_size >= sizeof(buf)) {
+		close(fd);
+		return attest_fail(ATTEST_E_NOT_FOUND, "%s is no operator's record", name);
+	}
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	if (n != (ssize_t)st.st_size)
+		return attest_fail(ATTEST_E_IO, "read %s", name);
+	r = attest_json_parse(buf, (size_t)n, sizeof(buf), out);
+	return r;
+}
+
+/* 1 when an operator authorised host to enrol: an allowlist entry for the
+ * EK its record names, or a join token for it that has not expired. Only
+ * records this process's user wrote count (load_operator_json). */
+static int operator_authorised(struct attest_ca *ca, const char *host, const char *ek_hash)
+{
+	char path[1200], name[80];
+	const char *bound;
+	struct dirent *e;
+	uint64_t expires;
+	cJSON *rec = NULL;
+	DIR *d = NULL;
+	int fd, ok = 0, seen = 0;
+
+	if (is_hex(ek_hash, 64) && ca_path(ca, path, sizeof(path), "", "allowlist", "") == ATTEST_OK &&
+	    (fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)) >= 0) {
+		(void)snprintf(name, sizeof(name), "%s.json", ek_hash);
+		if (load_operator_json(fd, name, &rec) == ATTEST_OK &&
+		    attest_json_str(rec, "host", ATTEST_MAX_NAME, &bound) == ATTEST_OK &&
+		    strcmp(bound, host) == 0)
+			ok = 1;
+		cJSON_Delete(rec);
+		rec = NULL;
+		close(fd);
+	}
+	if (ok || ca_path(ca, path, sizeof(path), "", "tokens", "") != ATTEST_OK ||
+	    (fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+		return ok;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return 0;
+	}
+	while (!ok && (e = readdir(d)) != NULL && seen++ < CA_TOKENS_SCAN_MAX) {
+		if (strlen(e->d_name) != 69 || strcmp(e->d_name + 64, ".json") != 0)
+			continue;
+		if (load_operator_json(dirfd(d), e->d_name, &rec) == ATTEST_OK &&
+		    attest_json_str(rec, "host", ATTEST_MAX_NAME, &bound) == ATTEST_OK &&
+		    strcmp(bound, host) == 0 && attest_json_u64(rec, "expires", &expires) == ATTEST_OK &&
+		    (uint64_t)ca_now(ca) < expires)
+			ok = 1;
+		cJSON_Delete(rec);
+		rec = NULL;
+	}
+	closedir(d);
+	attest_errclear();
+	return ok;
+}
+
+int attest_ca_pin_check(struct attest_ca *ca, const char *host, const TPM2B_PUBLIC *key)
+{
+	char pinned[2 * sizeof(TPMU_NAME) + 1], want[2 * sizeof(TPMU_NAME) + 1];
+	const char *ek_hash;
+	cJSON *rec = NULL;
+	int r;
+
+	if (ca == NULL || host == NULL || key == NULL || !attest_valid_hostname(host))
+		return attest_fail(ATTEST_E_INVALID_ARG, "pin check: bad argument");
+	if ((r = pin_read(ca, host, pinned)) != ATTEST_OK || (r = name_hex(key, want)) != ATTEST_OK)
+		return r;
+	if (pinned[0] != '\0') {
+		if (strlen(pinned) != strlen(want) || CRYPTO_memcmp(pinned, want, strlen(want)) != 0)
+			return attest_fail(ATTEST_E_STATE,
+					   "host \"%s\" was signed for another host key: a new key "
+					   "needs the operator first (attest-provision token --host "
+					   "%s, or forget-host)", host, host);
+		return ATTEST_OK;
+	}
+	/* a first signature for this name: an operator must have let it in */
+	if ((r = load_host(ca, host, &rec)) != ATTEST_OK)
+		return r;
+	if ((r = attest_json_str(rec, "ek_hash", 64, &ek_hash)) == ATTEST_OK &&
+	    !operator_authorised(ca, host, ek_hash))
+		r = attest_fail(ATTEST_E_STATE,
+				"no operator authorised host \"%s\" (a join token of theirs that has "
+				"not expired, or an allowlist entry for its EK)", host);
+	cJSON_Delete(rec);
+	return r;
+}
+
+int attest_ca_pin_seed(struct attest_ca *ca)
+{
+	char dir[1200], tmp[1200], path[1600], hex[2 * sizeof(TPMU_NAME) + 2];
+	struct dirent *e;
+	struct stat st;
+	DIR *d = NULL;
+	int r = ATTEST_OK, n = 0;
+
+	if ((r = ca_path(ca, dir, sizeof(dir), "", "signed", "")) != ATTEST_OK ||
+	    (r = ca_path(ca, tmp, sizeof(tmp), "", "signed.seed", "")) != ATTEST_OK)
+		return r;
+	if (lstat(dir, &st) == 0)
+		return S_ISDIR(st.st_mode) ? ATTEST_OK
+					   : attest_fail(ATTEST_E_STATE, "%s is not a directory", dir);
+	/* a seed a crash interrupted starts over */
+	if (lstat(tmp, &st) == 0 && S_ISDIR(st.st_mode) &&
+	    (d = opendir(tmp)) != NULL) {
+		while ((e = readdir(d)) != NULL)
+			if (e->d_name[0] != '.' &&
+			    snprintf(path, sizeof(path), "%s/%s", tmp, e->d_name) < (int)sizeof(path))
+				(void)unlink(path);
+		closedir(d);
+		d = NULL;
+		(void)rmdir(tmp);
+	}
+	if ((r = attest_dir_ensure(tmp, 0700)) != ATTEST_OK ||
+	    (r = ca_path(ca, path, sizeof(path), "", "hosts", "")) != ATTEST_OK)
+		return r;
+	if ((d = opendir(path)) != NULL) {
+		while (r == ATTEST_OK && (e = readdir(d)) != NULL && n < CA_TOKENS_SCAN_MAX) {
+			size_t len = strlen(e->d_name);
+			char host[ATTEST_MAX_NAME + 1];
+			cJSON *rec = NULL;
+			TPM2B_PUBLIC key;
+
+			if (len <= 5 || len - 5 > ATTEST_MAX_NAME || strcmp(e->d_name + len - 5, ".json") != 0)
+				continue;
+			memcpy(host, e->d_name, len - 5);
+			host[len - 5] = '\0';
+			if (!attest_valid_hostname(host) || load_host(ca, host, &rec) != ATTEST_OK ||
+			    attest_json_get_TPM2B_PUBLIC(rec, "key_public", &key) != ATTEST_OK ||
+			    name_hex(&key, hex) != ATTEST_OK) {
+				cJSON_Delete(rec);
+				attest_errclear();
+				continue; /* not a record this CA wrote: not pinned */
+			}
+			cJSON_Delete(rec);
+			len = strlen(hex);
+			hex[len++] = '\n';
+			(void)snprintf(path, sizeof(path), "%s/%s", tmp, host);
+			r = attest_file_write_atomic(path, hex, len, 0600);
+			n++;
+		}
+		closedir(d);
+	}
+	if (r != ATTEST_OK)
+		return r;
+	if (rename(tmp, dir) != 0)
+		return attest_fail(ATTEST_E_IO, "rename %s: %s", tmp, strerror(errno));
+	return attest_dir_sync(dir);
+}
+
+int attest_ca_pin_record(struct attest_ca *ca, const char *host, const TPM2B_PUBLIC *key)
+{
+	char hex[2 * sizeof(TPMU_NAME) + 2], path[1200];
+	size_t n;
+	int r;
+
+	if (ca == NULL || host == NULL || key == NULL || !attest_valid_hostname(host))
+		return attest_fail(ATTEST_E_INVALID_ARG, "pin record: bad argument");
+	if ((r = name_hex(key, hex)) != ATTEST_OK ||
+	    (r = ca_path(ca, path, sizeof(path), "", "signed", "")) != ATTEST_OK ||
+	    (r = attest_dir_ensure(path, 0700)) != ATTEST_OK ||
+	    (r = ca_path(ca, path, sizeof(path), "signed", host, "")) != ATTEST_OK)
+		return r;
+	n = strlen(hex);
+	hex[n++] = '\n';
+	return attest_file_write_atomic(path, hex, n, 0600);
+}
+
+/* An operator released host: its next signature pins its key afresh. */
+static int pin_drop(struct attest_ca *ca, const char *host)
+{
+	char path[1200];
+	int r;
+
+	if ((r = ca_path(ca, path, sizeof(path), "signed", host, "")) != ATTEST_OK)
+		return r;
+	if (unlink(path) != 0) {
+		if (errno == ENOENT)
+			return ATTEST_OK; /* never signed, or a CA without a ledger */
+		return attest_fail(ATTEST_E_IO, "remove %s: %s", path, strerror(errno));
+	}
+	return attest_dir_sync(path);
 }
 
 /* The issuing CA bundle as PEM, the issuer of cert first. */
@@ -1475,7 +1761,7 @@ static int forget_host_locked(struct attest_ca *ca, const char *host)
 	    (r = unlink_durable(ca, "eks", ek, "")) != ATTEST_OK ||
 	    (r = unlink_durable(ca, "names", host, "")) != ATTEST_OK)
 		return r;
-	return ATTEST_OK;
+	return pin_drop(ca, host);
 }
 
 static int host_info_locked(struct attest_ca *ca, const char *host, TPM2B_PUBLIC *ak,

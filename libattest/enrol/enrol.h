@@ -65,6 +65,20 @@ int attest_ca_issuing_certs(struct attest_ca *ca, STACK_OF(X509) **out) ATTEST_M
  * Does not take the CA lock (the asking side holds it). */
 int attest_ca_sign_host(struct attest_ca *ca, const char *host, const TPM2B_PUBLIC *key,
 			X509 **out) ATTEST_MUST_CHECK;
+/* The signer's ledger (CA_DIR/signed/<host>, docs/verifier.md "Key
+ * custody"): check refuses (ATTEST_E_STATE) a key other than the one the
+ * signer last signed for this host, and a first signature for a host no
+ * operator authorised (a join token for it that has not expired, or an
+ * allowlist entry for the EK its record names, each written by this
+ * process's user); record notes the key just signed.
+ * attest_ca_token_issue and attest_ca_forget_host release a host. seed,
+ * once for a CA without a ledger (the upgrade): every host recorded now
+ * is pinned to its recorded key. */
+int attest_ca_pin_check(struct attest_ca *ca, const char *host,
+			const TPM2B_PUBLIC *key) ATTEST_MUST_CHECK;
+int attest_ca_pin_record(struct attest_ca *ca, const char *host,
+			 const TPM2B_PUBLIC *key) ATTEST_MUST_CHECK;
+int attest_ca_pin_seed(struct attest_ca *ca) ATTEST_MUST_CHECK;
 /* Load the current issuing CA's key now (the signer process, before it
  * serves), so a missing or mismatched key fails at start. */
 int attest_ca_load_issuing(struct attest_ca *ca) ATTEST_MUST_CHECK;

@@ -105,7 +105,8 @@ static void test_second_instance_refused(void)
 	snprintf(want, sizeof(want), "held by pid %d", (int)v.pid);
 	{
 		char *const argv[] = { "attest-verifier", "serve", "--state", v.state, "--ca", v.ca,
-				       "--listen", "127.0.0.1:0", "--port-file", port2, NULL };
+				       "--listen", "127.0.0.1:0", "--port-file", port2, "--user",
+				       "root", NULL };
 
 		CU_ASSERT_EQUAL(run_to_exit(log2, argv), 1);
 	}
@@ -146,7 +147,8 @@ static void serve_refused(struct verifier *v, const char *why)
 {
 	char log[800], port[800], db[800];
 	char *const argv[] = { "attest-verifier", "serve", "--state", v->state, "--ca", v->ca,
-			       "--listen", "127.0.0.1:0", "--port-file", port, NULL };
+			       "--listen", "127.0.0.1:0", "--port-file", port, "--user", "root",
+			       NULL };
 	struct stat st;
 	int existed;
 

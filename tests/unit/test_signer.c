@@ -1,11 +1,18 @@
 /* test_signer.c - CA key custody in the verifier (issue 12, item 3b):
- * the signer process's typed request set, its re-checks and what a
- * request outside the set does; and a running attest-verifier whose
- * serving process holds no CA private key (fds, maps, memory) while
- * enrolment and renewal go through the signer.
- * Targets: verifier/signer.c (vf_signer_*), verifier/server.c (vf_serve
- * forks the signer, notices its death). */
+ * the signer process's typed request set, its re-checks, its ledger of
+ * the keys it signed for (what records a subverted serving process forged
+ * get it) and what a request outside the set does; and a running
+ * attest-verifier whose serving process runs as nobody (uid, no
+ * capabilities, no_new_privs, not dumpable, EACCES on both CA keys) and
+ * holds no CA private key (fds, maps, memory) while enrolment and renewal
+ * go through the signer.
+ * Targets: verifier/signer.c (vf_signer_*), libattest/enrol/ca.c
+ * (attest_ca_pin_*), verifier/privdrop.c (vf_user_*, vf_layout_fix),
+ * verifier/server.c (vf_serve forks the signer, drops, notices its
+ * death). */
 #include <dirent.h>
+#include <grp.h>
+#include <pwd.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -26,6 +33,8 @@
 
 #include "enrol/enrol.h"
 #include "signer.h"
+#include "tpm/tpmjson.h"
+#include "tpm/tpmsw.h"
 #include "x509/x509.h"
 #include "testutil.h"
 #include "testutil_daemon.h"
@@ -81,6 +90,26 @@ static void violation(const char *ca_dir, const TPM2B_PUBLIC *pub, const void *b
 	vf_signer_stop(&sg);
 }
 
+/* What a serving process with write access to the records could do:
+ * put another key into hosts/<host>.json. */
+static void forge_host_key(const char *ca_dir, const char *host, const TPM2B_PUBLIC *key)
+{
+	char path[900], *text;
+	cJSON *rec = NULL;
+
+	snprintf(path, sizeof(path), "%s/hosts/%s.json", ca_dir, host);
+	text = tu_slurp(path, NULL);
+	CU_ASSERT_FATAL(text != NULL && (rec = cJSON_Parse(text)) != NULL);
+	cJSON_DeleteItemFromObjectCaseSensitive(rec, "key_public");
+	CU_ASSERT_FATAL(attest_json_add_TPM2B_PUBLIC(rec, "key_public", key) == ATTEST_OK);
+	free(text);
+	CU_ASSERT_FATAL((text = cJSON_PrintUnformatted(rec)) != NULL);
+	unlink(path);
+	tu_write(path, text, strlen(text));
+	cJSON_free(text);
+	cJSON_Delete(rec);
+}
+
 static void test_request_set(void)
 {
 	struct tu_tpm sw;
@@ -134,6 +163,99 @@ static void test_request_set(void)
 	req[0] = VF_SIGNER_SIGN_HOST_CA;
 	violation(ca, &id.key.pub, req, VF_SIGNER_REQ_MAX + 1, "oversize");
 	violation(ca, &id.key.pub, req, 1, "truncated");
+
+	/* The ledger: what a subverted serving process (which writes the
+	 * enrolment records) gets by rewriting web-01's record for a key of
+	 * its own: the records pass the signer's re-checks, the ledger does
+	 * not (the signer signed web-01 for its TPM key above). */
+	{
+		EVP_PKEY *mine = EVP_EC_gen("P-256");
+		TPM2B_PUBLIC forged;
+		struct attest_ca *cah = NULL;
+		char *tok = NULL;
+
+		CU_ASSERT_FATAL(mine != NULL);
+		CU_ASSERT_FATAL(attest_tpm_pub_from_pkey(mine, &id.key.pub, &forged) == ATTEST_OK);
+		forge_host_key(ca, "web-01", &forged);
+		TU_ASSERT_ERR(vf_signer_start(ca, -1, &sg), ATTEST_OK);
+		TU_ASSERT_ERR(vf_signer_sign_host(&sg, "web-01", &forged, &c), ATTEST_E_STATE);
+		CU_ASSERT(strstr(attest_errdetail(), "was signed for another host key") != NULL);
+		CU_ASSERT_PTR_NULL(c);
+		/* the operator issues a join token for web-01 (re-enrolment):
+		 * the next key is signed, and pinned in turn */
+		CU_ASSERT_FATAL(attest_ca_open(ca, &cah) == ATTEST_OK);
+		CU_ASSERT_FATAL(attest_ca_token_issue(cah, "web-01", 600, "ops", &tok) == ATTEST_OK);
+		TU_ASSERT_ERR(vf_signer_sign_host(&sg, "web-01", &forged, &c), ATTEST_OK);
+		X509_free(c);
+		c = NULL;
+		forge_host_key(ca, "web-01", &id.key.pub);
+		TU_ASSERT_ERR(vf_signer_sign_host(&sg, "web-01", &id.key.pub, &c), ATTEST_E_STATE);
+		CU_ASSERT_PTR_NULL(c);
+		/* a host name no operator let in, with records made up by the
+		 * serving process (host record, both EK bindings): refused;
+		 * a token record the serving user wrote (not root's) does not
+		 * count; the operator's allowlist entry for its EK does */
+		{
+			const char *fake = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+			char p1[900], p2[900], *text;
+			cJSON *rec = NULL;
+			struct passwd *pw = getpwnam("nobody");
+
+			snprintf(p1, sizeof(p1), "%s/hosts/web-01.json", ca);
+			text = tu_slurp(p1, NULL);
+			CU_ASSERT_FATAL(text != NULL && (rec = cJSON_Parse(text)) != NULL);
+			free(text);
+			cJSON_ReplaceItemInObjectCaseSensitive(rec, "host", cJSON_CreateString("evil-01"));
+			cJSON_ReplaceItemInObjectCaseSensitive(rec, "ek_hash", cJSON_CreateString(fake));
+			CU_ASSERT_FATAL((text = cJSON_PrintUnformatted(rec)) != NULL);
+			snprintf(p1, sizeof(p1), "%s/hosts/evil-01.json", ca);
+			tu_write(p1, text, strlen(text));
+			cJSON_free(text);
+			cJSON_Delete(rec);
+			snprintf(p1, sizeof(p1), "%s/names/evil-01", ca);
+			tu_write(p1, fake, strlen(fake));
+			snprintf(p1, sizeof(p1), "%s/eks/%s", ca, fake);
+			tu_write(p1, "evil-01", 7);
+			forge_host_key(ca, "evil-01", &forged);
+			TU_ASSERT_ERR(vf_signer_sign_host(&sg, "evil-01", &forged, &c), ATTEST_E_STATE);
+			CU_ASSERT(strstr(attest_errdetail(), "no operator authorised host \"evil-01\"") != NULL);
+			CU_ASSERT_PTR_NULL(c);
+			/* a token record for evil-01 the serving user made */
+			CU_ASSERT_FATAL(pw != NULL);
+			snprintf(p2, sizeof(p2), "%s/tokens/%s.json", ca, fake);
+			{
+				char tj[256];
+
+				snprintf(tj, sizeof(tj), "{\"host\":\"evil-01\",\"operator\":\"x\","
+					 "\"created\":1,\"expires\":%llu}",
+					 (unsigned long long)time(NULL) + 600);
+				tu_write(p2, tj, strlen(tj));
+			}
+			CU_ASSERT_FATAL(chown(p2, pw->pw_uid, pw->pw_gid) == 0);
+			TU_ASSERT_ERR(vf_signer_sign_host(&sg, "evil-01", &forged, &c), ATTEST_E_STATE);
+			CU_ASSERT_PTR_NULL(c);
+			unlink(p2);
+			/* the operator's allowlist entry for that EK and name */
+			TU_ASSERT_ERR(attest_ca_allow_ek(cah, fake, "evil-01", "ops"), ATTEST_OK);
+			TU_ASSERT_ERR(vf_signer_sign_host(&sg, "evil-01", &forged, &c), ATTEST_OK);
+			X509_free(c);
+			c = NULL;
+			TU_ASSERT_ERR(attest_ca_forget_host(cah, "evil-01"), ATTEST_OK);
+		}
+		vf_signer_stop(&sg);
+		/* forget-host releases it too */
+		{
+			char pin[900];
+
+			snprintf(pin, sizeof(pin), "%s/signed/web-01", ca);
+			CU_ASSERT_EQUAL(access(pin, F_OK), 0);
+			TU_ASSERT_ERR(attest_ca_forget_host(cah, "web-01"), ATTEST_OK);
+			CU_ASSERT_NOT_EQUAL(access(pin, F_OK), 0);
+		}
+		free(tok);
+		attest_ca_close(cah);
+		EVP_PKEY_free(mine);
+	}
 
 	/* no key, no signer: it fails at start, not at the first enrolment */
 	issuing_key_path(ca, key, sizeof(key));
@@ -250,6 +372,76 @@ static int fds_name_key(pid_t pid, const char *dir)
 	return hits;
 }
 
+/* The value of a /proc/PID/status line ("Uid:" ...), tabs as spaces. */
+static void status_line(pid_t pid, const char *key, char *out, size_t n)
+{
+	char path[64], line[512];
+	FILE *f;
+
+	out[0] = '\0';
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	CU_ASSERT_FATAL((f = fopen(path, "r")) != NULL);
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, key, strlen(key)) == 0) {
+			char *v = line + strlen(key);
+
+			while (*v == ' ' || *v == '\t')
+				v++;
+			v[strcspn(v, "\n")] = '\0';
+			for (char *c = v; *c != '\0'; c++)
+				if (*c == '\t')
+					*c = ' ';
+			snprintf(out, n, "%s", v);
+			break;
+		}
+	fclose(f);
+}
+
+/* What uid can do with the verifier's files: a child becomes it (no
+ * groups but gid) and tries. Returns a bit per surprise (0: as wanted). */
+static int try_as(uid_t uid, gid_t gid, const char *ca_dir, const char *state)
+{
+	char p[6][900];
+	int st = 0;
+	pid_t pid;
+
+	issuing_key_path(ca_dir, p[0], sizeof(p[0]));
+	snprintf(p[1], sizeof(p[1]), "%s/tls/ca.key", state);
+	snprintf(p[2], sizeof(p[2]), "%s/config.json", ca_dir);
+	snprintf(p[3], sizeof(p[3]), "%s/hosts/probe.json", ca_dir);
+	snprintf(p[4], sizeof(p[4]), "%s/signed/web-01", ca_dir);
+	snprintf(p[5], sizeof(p[5]), "%s/signed/evil-01", ca_dir);
+	CU_ASSERT_FATAL((pid = fork()) >= 0);
+	if (pid == 0) {
+		int bits = 0, fd;
+
+		if (setgroups(0, NULL) != 0 || setgid(gid) != 0 || setuid(uid) != 0)
+			_exit(0x80);
+		/* the issuing CA key, the TLS CA key: EACCES */
+		if ((fd = open(p[0], O_RDONLY)) >= 0 || errno != EACCES)
+			bits |= 1;
+		if ((fd = open(p[1], O_RDONLY)) >= 0 || errno != EACCES)
+			bits |= 2;
+		/* the CA's config: readable, not writable */
+		if ((fd = open(p[2], O_WRONLY)) >= 0 || errno != EACCES)
+			bits |= 4;
+		if ((fd = open(p[2], O_RDONLY)) < 0)
+			bits |= 8;
+		/* a host record: writable (the serving process enrols) */
+		if ((fd = open(p[3], O_WRONLY | O_CREAT | O_EXCL, 0600)) < 0 || unlink(p[3]) != 0)
+			bits |= 16;
+		/* the signer's ledger: neither read nor written */
+		if ((fd = open(p[4], O_RDONLY)) >= 0 || errno != EACCES)
+			bits |= 32;
+		if ((fd = open(p[5], O_WRONLY | O_CREAT, 0600)) >= 0 || errno != EACCES)
+			bits |= 64;
+		_exit(bits);
+	}
+	CU_ASSERT_EQUAL(waitpid(pid, &st, 0), pid);
+	CU_ASSERT_FATAL(WIFEXITED(st));
+	return WEXITSTATUS(st);
+}
+
 static void test_serving_holds_no_key(void)
 {
 	struct vfleet f;
@@ -261,13 +453,57 @@ static void test_serving_holds_no_key(void)
 	pid_t srv, sgn;
 	int st = 0, exited = 0;
 
-	/* the host enrols over HTTPS through the verifier: the signer signed */
+	/* the host enrols over HTTPS through the verifier, whose serving
+	 * process runs as nobody: the signer signed */
+	tu_verifier_user = "nobody";
 	vfleet_host_up(&f, NULL);
+	tu_verifier_user = NULL;
 	srv = f.v.pid;
 	sgn = child_of(srv);
 	CU_ASSERT_FATAL(sgn > 0);
 	issuing_key_path(d->ca, key, sizeof(key));
 	snprintf(tlsca, sizeof(tlsca), "%s/tls/ca.key", f.v.state);
+
+	/* the serving process: nobody's uid and gid, no groups, no
+	 * capability left (not even in the bounding set), no_new_privs, not
+	 * dumpable (its /proc/PID files are root's); the signer stays root */
+	{
+		struct passwd *pw = getpwnam("nobody");
+		char v[256], want[128];
+		struct stat pst;
+
+		CU_ASSERT_FATAL(pw != NULL);
+		snprintf(want, sizeof(want), "%u %u %u %u", (unsigned)pw->pw_uid,
+			 (unsigned)pw->pw_uid, (unsigned)pw->pw_uid, (unsigned)pw->pw_uid);
+		status_line(srv, "Uid:", v, sizeof(v));
+		CU_ASSERT_STRING_EQUAL(v, want);
+		snprintf(want, sizeof(want), "%u %u %u %u", (unsigned)pw->pw_gid,
+			 (unsigned)pw->pw_gid, (unsigned)pw->pw_gid, (unsigned)pw->pw_gid);
+		status_line(srv, "Gid:", v, sizeof(v));
+		CU_ASSERT_STRING_EQUAL(v, want);
+		status_line(srv, "Groups:", v, sizeof(v));
+		CU_ASSERT_STRING_EQUAL(v, "");
+		for (const char *const *ck = (const char *const[]){"CapInh:", "CapPrm:", "CapEff:",
+								     "CapBnd:", "CapAmb:", NULL};
+		     *ck != NULL; ck++) {
+			status_line(srv, *ck, v, sizeof(v));
+			if (strcmp(v, "0000000000000000") != 0)
+				fprintf(stderr, "  %s %s\n", *ck, v);
+			CU_ASSERT_STRING_EQUAL(v, "0000000000000000");
+		}
+		status_line(srv, "NoNewPrivs:", v, sizeof(v));
+		CU_ASSERT_STRING_EQUAL(v, "1");
+		snprintf(want, sizeof(want), "/proc/%d/status", (int)srv);
+		CU_ASSERT(stat(want, &pst) == 0 && pst.st_uid == 0);
+		status_line(sgn, "Uid:", v, sizeof(v));
+		CU_ASSERT_STRING_EQUAL(v, "0 0 0 0");
+		CU_ASSERT_EQUAL(tu_sh("grep -q 'serving as nobody (uid %u' '%s'", (unsigned)pw->pw_uid,
+				      f.v.log), 0);
+		/* as that uid: neither CA key opens (EACCES), the CA's config
+		 * reads but does not write, a host record writes, the signer's
+		 * ledger is out of reach */
+		CU_ASSERT_EQUAL(try_as(pw->pw_uid, pw->pw_gid, d->ca, f.v.state), 0);
+	}
 
 	/* the key files: 0600, the root key not online at all */
 	CU_ASSERT_EQUAL(tu_sh("test \"$(stat -c %%a '%s')\" = 600 && test \"$(stat -c %%a '%s')\" = 600 "
@@ -333,6 +569,43 @@ static void test_serving_holds_no_key(void)
 	CU_ASSERT_EQUAL(tu_sh("grep -q 'the signer process exited' '%s'", f.v.log), 0);
 	if (exited)
 		f.v.pid = 0;
+
+	/* who serves: a user that does not exist, the packaged default when
+	 * it is missing, a TLS directory the serving user could have planted:
+	 * each refused at start, nothing listening */
+	{
+		char cmd[2400], rlog[800];
+
+		snprintf(rlog, sizeof(rlog), "%s/refused.log", f.v.dir);
+		snprintf(cmd, sizeof(cmd), "timeout 60 attest-verifier serve --state '%s' --ca '%s' "
+			 "--listen 127.0.0.1:0 --port-file '%s/port-refused'", f.v.state, d->ca, f.v.dir);
+		CU_ASSERT_EQUAL(tu_sh("%s --user no-such-user-x9 >'%s' 2>&1", cmd, rlog), 1);
+		CU_ASSERT_EQUAL(tu_sh("grep -q -- '--user no-such-user-x9: no such user' '%s'", rlog), 0);
+		if (getpwnam("attest-verifier") == NULL) {
+			CU_ASSERT_EQUAL(tu_sh("%s >'%s' 2>&1", cmd, rlog), 1);
+			CU_ASSERT_EQUAL(tu_sh("grep -q 'system user attest-verifier, which does not "
+					      "exist.*--user NAME' '%s'", rlog), 0);
+		}
+		CU_ASSERT_EQUAL(tu_sh("chown nobody '%s/tls'", f.v.state), 0);
+		CU_ASSERT_EQUAL(tu_sh("%s --user nobody >'%s' 2>&1", cmd, rlog), 1);
+		CU_ASSERT_EQUAL(tu_sh("grep -q 'tls belongs to uid [0-9]*, not root' '%s'", rlog), 0);
+		CU_ASSERT_EQUAL(tu_sh("test ! -e '%s/port-refused'", f.v.dir), 0);
+		CU_ASSERT_EQUAL(tu_sh("chown root '%s/tls'", f.v.state), 0);
+		/* nor is anything of the CA that must be root's given to root
+		 * at start: a CA directory or an issuing key the serving user
+		 * could have placed is refused, never chowned into trust */
+		CU_ASSERT_EQUAL(tu_sh("chown nobody '%s'", d->ca), 0);
+		CU_ASSERT_EQUAL(tu_sh("%s --user nobody >'%s' 2>&1", cmd, rlog), 1);
+		CU_ASSERT_EQUAL(tu_sh("grep -q '/. belongs to uid [0-9]*, not root' '%s'", rlog), 0);
+		CU_ASSERT_EQUAL(tu_sh("chown root '%s'", d->ca), 0);
+		CU_ASSERT_EQUAL(tu_sh("chown nobody \"$(ls '%s'/issuing/*.key | head -n 1)\"",
+				      d->ca), 0);
+		CU_ASSERT_EQUAL(tu_sh("%s --user nobody >'%s' 2>&1", cmd, rlog), 1);
+		CU_ASSERT_EQUAL(tu_sh("grep -q 'issuing/.*key belongs to uid [0-9]*, not root' '%s'",
+				      rlog), 0);
+		CU_ASSERT_EQUAL(tu_sh("test ! -e '%s/port-refused'", f.v.dir), 0);
+		CU_ASSERT_EQUAL(tu_sh("chown root '%s'/issuing/*.key", d->ca), 0);
+	}
 
 	BN_free(priv);
 	EVP_PKEY_free(k);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,6 +14,24 @@
 #include "testutil.h"
 #include "testutil_daemon.h"
 #include "testutil_verifier.h"
+
+const char *tu_verifier_user;
+
+/* Every ancestor of path that we own and others cannot traverse gets
+ * o+x and g+x (a dropped serving process must reach its directories). */
+static void traversable(const char *path)
+{
+	char p[800];
+	char *slash;
+	struct stat st;
+
+	snprintf(p, sizeof(p), "%s", path);
+	while ((slash = strrchr(p, '/')) != NULL && slash != p) {
+		*slash = '\0';
+		if (stat(p, &st) == 0 && st.st_uid == geteuid() && (st.st_mode & 0011) != 0011)
+			CU_ASSERT(chmod(p, (st.st_mode & 07777) | 0011) == 0);
+	}
+}
 
 void verifier_up(struct verifier *v, const char *ca_dir, const char *policy_json)
 {
@@ -59,13 +78,22 @@ void verifier_start(struct verifier *v)
 
 	snprintf(portfile, sizeof(portfile), "%s/port", v->dir);
 	unlink(portfile);
+	if (tu_verifier_user != NULL && strcmp(tu_verifier_user, "root") != 0) {
+		char p[800];
+
+		snprintf(p, sizeof(p), "%s/x", v->state);
+		traversable(p);
+		snprintf(p, sizeof(p), "%s/x", v->ca);
+		traversable(p);
+	}
 	v->pid = fork();
 	CU_ASSERT_FATAL(v->pid >= 0);
 	if (v->pid == 0) {
 		FILE *f = freopen(v->log, "a", stderr);
 		const char *argv[32] = {"attest-verifier", "serve", "--state", v->state, "--ca",
-					v->ca, "--listen", "127.0.0.1:0", "--port-file", portfile};
-		size_t n = 10;
+					v->ca, "--listen", "127.0.0.1:0", "--port-file", portfile,
+					"--user", tu_verifier_user != NULL ? tu_verifier_user : "root"};
+		size_t n = 12;
 
 		(void)f;
 		if (v->tcti[0] != '\0') {

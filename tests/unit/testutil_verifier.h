@@ -22,6 +22,12 @@ struct verifier {
 
 enum vcall_as { AS_NONE, AS_RESOURCE, AS_ADMIN };
 
+/* serve's --user for the verifiers tests start: NULL (the default) is
+ * "root", no drop; a test that sets another user before verifier_up gets
+ * the serving process dropped to it (the state and CA directories'
+ * ancestors are then made traversable, 0711, for it). */
+extern const char *tu_verifier_user;
+
 /* Init a verifier state for the fleet CA ca_dir with policy_json (NULL:
  * default deny) and start it; aborts the test on failure. */
 void verifier_up(struct verifier *v, const char *ca_dir, const char *policy_json);
