@@ -872,6 +872,46 @@ static void test_callers_settings(void)
 	drop_store(dir);
 }
 
+/* ---- agent chains ---- */
+
+static void test_chains(void)
+{
+	char dir[512], path[600], *buf, *big;
+	struct vstore *s;
+	const char *id = "spiffe://fleet.example/host/web-01/agent/intake";
+
+	buf = malloc(VSTORE_CHAIN_MAX);
+	big = malloc(VSTORE_CHAIN_MAX + 1);
+	CU_ASSERT_FATAL(buf != NULL && big != NULL);
+	fresh_store(dir, sizeof(dir), path, sizeof(path));
+	s = open_ok(path);
+	TU_ASSERT_ERR(s->ops->agent_chain_get(s, id, buf, VSTORE_CHAIN_MAX), ATTEST_E_NOT_FOUND);
+	TU_ASSERT_ERR(s->ops->agent_chain_put(s, id, "-----BEGIN CERTIFICATE-----\nA\n"),
+		      ATTEST_OK);
+	TU_ASSERT_ERR(s->ops->agent_chain_put(s, id, "-----BEGIN CERTIFICATE-----\nB\n"),
+		      ATTEST_OK); /* replaces */
+	TU_ASSERT_ERR(s->ops->agent_chain_get(s, id, buf, VSTORE_CHAIN_MAX), ATTEST_OK);
+	CU_ASSERT_STRING_EQUAL(buf, "-----BEGIN CERTIFICATE-----\nB\n");
+	TU_ASSERT_ERR(s->ops->agent_chain_get(s, id, buf, VSTORE_CHAIN_MAX - 1),
+		      ATTEST_E_INVALID_ARG);
+	/* the largest chain fits; one byte more is refused, nothing changed */
+	memset(big, 'c', VSTORE_CHAIN_MAX - 1);
+	big[VSTORE_CHAIN_MAX - 1] = '\0';
+	TU_ASSERT_ERR(s->ops->agent_chain_put(s, id, big), ATTEST_OK);
+	TU_ASSERT_ERR(s->ops->agent_chain_get(s, id, buf, VSTORE_CHAIN_MAX), ATTEST_OK);
+	CU_ASSERT(strlen(buf) == VSTORE_CHAIN_MAX - 1);
+	memset(big, 'd', VSTORE_CHAIN_MAX);
+	big[VSTORE_CHAIN_MAX] = '\0';
+	TU_ASSERT_ERR(s->ops->agent_chain_put(s, id, big), ATTEST_E_INVALID_ARG);
+	TU_ASSERT_ERR(s->ops->agent_chain_put(s, id, ""), ATTEST_E_INVALID_ARG);
+	TU_ASSERT_ERR(s->ops->agent_chain_get(s, id, buf, VSTORE_CHAIN_MAX), ATTEST_OK);
+	CU_ASSERT(buf[0] == 'c');
+	vstore_close(s);
+	drop_store(dir);
+	free(buf);
+	free(big);
+}
+
 /* ---- corrupted rows ---- */
 
 static void test_corrupt_rows(void)
@@ -1374,6 +1414,7 @@ ON_BOTH(test_agents)
 ON_BOTH(test_refsets)
 ON_BOTH(test_callers_settings)
 ON_BOTH(test_crash_safety)
+ON_BOTH(test_chains)
 
 int main(void)
 {
@@ -1393,6 +1434,7 @@ int main(void)
 		  test_agents_sqlite },
 		{ "sqlite: reference sets: put, list, active toggling", test_refsets_sqlite },
 		{ "sqlite: callers by SPKI hash; settings", test_callers_settings_sqlite },
+		{ "sqlite: agent chains: put, replace, caps", test_chains_sqlite },
 		{ "corrupted rows are ATTEST_E_STORE_DAMAGED", test_corrupt_rows },
 		{ "sqlite: kill -9 of a writer: integrity ok, rows whole, commits kept",
 		  test_crash_safety_sqlite },
@@ -1409,6 +1451,7 @@ int main(void)
 		{ "postgresql: callers by SPKI hash; settings", test_callers_settings_pg },
 		{ "postgresql: kill -9 of a writer: rows whole, commits kept",
 		  test_crash_safety_pg },
+		{ "postgresql: agent chains: put, replace, caps", test_chains_pg },
 		{ "postgresql: schema made by init only; newer, foreign, markerless refused",
 		  test_pg_open_migrate },
 		{ "postgresql: one nonce, two connections released at once: one wins",
