@@ -36,11 +36,29 @@ static void die(const char *fmt, ...)
 	exit(2);
 }
 
+/* $ATTEST_PG_BIN, else /usr/lib/postgresql/15/bin, else the highest
+ * /usr/lib/postgresql/N/bin holding a postgres binary (another Debian
+ * release ships another major version). */
 static const char *pg_bin(void)
 {
+	static char found[300];
 	const char *b = getenv("ATTEST_PG_BIN");
+	char p[400];
 
-	return b != NULL && b[0] != '\0' ? b : PG_BIN_DEFAULT;
+	if (b != NULL && b[0] != '\0')
+		return b;
+	if (access(PG_BIN_DEFAULT "/postgres", X_OK) == 0)
+		return PG_BIN_DEFAULT;
+	if (found[0] == '\0') {
+		for (int v = 40; v >= 10; v--) {
+			(void)snprintf(p, sizeof(p), "/usr/lib/postgresql/%d/bin/postgres", v);
+			if (access(p, X_OK) == 0) {
+				(void)snprintf(found, sizeof(found), "/usr/lib/postgresql/%d/bin", v);
+				break;
+			}
+		}
+	}
+	return found[0] != '\0' ? found : PG_BIN_DEFAULT;
 }
 
 int tu_pg_available(void)

@@ -17,8 +17,8 @@ struct tu_pg {
 	unsigned ndb;   /* databases made by tu_pg_newdb */
 };
 
-/* 1 when PostgreSQL's server binaries are installed ($ATTEST_PG_BIN or
- * /usr/lib/postgresql/15/bin). */
+/* 1 when PostgreSQL's server binaries are installed ($ATTEST_PG_BIN, else
+ * /usr/lib/postgresql/15/bin, else the highest /usr/lib/postgresql/N/bin). */
 int tu_pg_available(void);
 /* Starts the server and waits until it accepts connections; exits the test
  * run on failure (a broken environment, not a test result). */
