@@ -4,7 +4,7 @@
 #   make check      run every test (unit + swtpm integration)
 #   make asan       the tests under ASan+UBSan (build-asan/)
 #   make bench      benchmarks (report only, never fail)
-#   make lint       cppcheck + banned-functions script
+#   make lint       banned functions, exports, docs, cppcheck, clang-tidy (all in check too)
 #   make install    PREFIX, DESTDIR, BINDIR, SBINDIR, LIBDIR... (dist/install.mk)
 #   make deps       install missing Debian packages (root) or print the line
 
@@ -27,7 +27,7 @@ PKGS     := $(LIB_PKGS) $(SRV_PKGS) cunit
 DEB_PKGS := build-essential pkg-config libtss2-dev libssl-dev libcjson-dev \
 	libcunit1-dev libevent-dev libcurl4-openssl-dev libsqlite3-dev libpq-dev libseccomp-dev \
 	swtpm swtpm-tools tpm2-tools openssl curl xxd iproute2 procps python3 cppcheck \
-	nginx-light systemd man-db postgresql
+	nginx-light systemd man-db clang-tidy postgresql
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
 	-Wmissing-prototypes -Wvla
@@ -83,9 +83,9 @@ BIN_NAMES := attestctl attest-provision attestd attest-verifier
 BINS      := $(addprefix $(BUILD)/,$(BIN_NAMES))
 CLI_SRC       := cli/cli.c cli/cli_tpm.c cli/cliconf.c cli/journal.c
 ATTESTD_SRC   := attestd/attestd.c attestd/server.c attestd/daemon.c attestd/request.c \
-	attestd/register.c attestd/caller.c attestd/signers.c attestd/issue.c attestd/registry.c \
+	attestd/register.c attestd/reqparse.c attestd/caller.c attestd/signers.c attestd/issue.c attestd/registry.c \
 	attestd/log.c attestd/push.c attestd/auditlog.c attestd/closer.c \
-	attestd/nodump.c attestd/clock.c attestd/host.c attestd/dispatch.c attestd/mint.c attestd/mintwire.c attestd/monproto.c attestd/monitor.c attestd/front.c \
+	attestd/nodump.c attestd/clock.c attestd/host.c attestd/dispatch.c attestd/admin.c attestd/adminrun.c attestd/adminwire.c attestd/pushwire.c attestd/mint.c attestd/mintwire.c attestd/monproto.c attestd/monitor.c attestd/front.c \
 	cli/cliconf.c cli/sdnotify.c cli/journal.c
 EVENT_LIBS     = $(shell pkg-config --libs libevent_core 2>/dev/null)
 SECCOMP_LIBS   = $(shell pkg-config --libs libseccomp 2>/dev/null)
@@ -125,7 +125,7 @@ MAN_GEN    := attestctl.1 attest-provision.1 attest-verifier.8
 MAN_STATIC := $(notdir $(wildcard man/*.[1-8]))
 MAN_PAGES  := $(addprefix $(BUILD)/man/,$(MAN_GEN) $(MAN_STATIC))
 
-.PHONY: all deps demo check asan bench lint clean test-bins fuzz fuzz-replay print-cflags
+.PHONY: all deps demo check asan bench lint cppcheck clean test-bins fuzz fuzz-replay print-cflags
 .SECONDARY:
 all: $(LIB_A) $(LIB_SO) $(LIBV_A) $(LIBV_SO) $(PC_FILES) $(BINS) $(TEST_BINS) $(BENCH_BINS) $(EXAMPLE_BINS) \
 	$(MAN_PAGES)
@@ -233,6 +233,17 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TESTUTIL_A) $(VERIFIER_A) $(LIB_
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
+# test_parsers: attestd's pure parse functions (attestd/reqparse.c, admin.c) too
+TEST_PARSERS_ATTESTD := attestd/reqparse.c attestd/request.c attestd/registry.c attestd/log.c \
+	attestd/nodump.c attestd/admin.c attestd/adminwire.c attestd/monproto.c
+# and the fuzz fixture's keys and agent CA (tests/fuzz/fuzz_fixture.c)
+$(BUILD)/obj/tests/unit/test_parsers.o: CFLAGS += -Iattestd -Itests/fuzz
+$(BUILD)/tests/test_parsers: $(BUILD)/obj/tests/unit/test_parsers.o \
+		$(TEST_PARSERS_ATTESTD:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/tests/fuzz/fuzz_fixture.o \
+		$(TESTUTIL_A) $(VERIFIER_A) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
 $(BUILD)/obj/bench/%.o: CFLAGS += -Itests/unit -Iverifier
 
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(TESTUTIL_A) $(VERIFIER_A) $(LIB_A)
@@ -258,7 +269,8 @@ $(FAULT_TCTI): $(BUILD)/obj/tests/tcti/attestfault.o $(BUILD)/obj/libattest/core
 PRIVSEP_BINS := $(BUILD)/tests/evil_front $(BUILD)/tests/attestd-hooks
 $(BUILD)/obj/tests/privsep/%.o: CFLAGS += -Iattestd
 $(BUILD)/tests/evil_front: $(BUILD)/obj/tests/privsep/evil_front.o $(BUILD)/obj/attestd/monproto.o \
-		$(BUILD)/obj/attestd/mintwire.o $(BUILD)/obj/attestd/request.o $(LIB_A)
+		$(BUILD)/obj/attestd/mintwire.o $(BUILD)/obj/attestd/adminwire.o $(BUILD)/obj/attestd/pushwire.o \
+		$(BUILD)/obj/attestd/request.o $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_LIBS)
 $(BUILD)/obj-hooks/attestd/front.o: attestd/front.c $(BUILD)/flags
@@ -276,6 +288,10 @@ check: deps
 	@sh scripts/check-docs.sh
 	@sh scripts/banned.sh
 	@$(MAKE) --no-print-directory test-bins
+	@sh scripts/check-exports.sh $(LIB_SO)
+	@sh scripts/check-exports.sh $(LIBV_SO)
+	@$(MAKE) --no-print-directory cppcheck
+	@CFLAGS="$$(echo $(CFLAGS))" sh scripts/tidy.sh
 	@$(MAKE) --no-print-directory fuzz-replay
 	@BUILD=$(BUILD) sh scripts/check-verify-lib.sh
 	@BUILD=$(BUILD) SAN=$(SAN) sh scripts/check-hardening.sh
@@ -301,11 +317,17 @@ bench: deps
 	@$(MAKE) --no-print-directory $(BINS) $(BENCH_BINS) $(EXAMPLE_BINS)
 	@BUILD=$(BUILD) sh bench/run-bench.sh || true
 
-lint: $(LIB_SO)
+lint: $(LIB_SO) $(LIBV_SO)
 	@sh scripts/banned.sh
 	@sh scripts/check-exports.sh $(LIB_SO)
+	@sh scripts/check-exports.sh $(LIBV_SO)
 	@sh scripts/check-docs.sh
-	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability \
+	@$(MAKE) --no-print-directory cppcheck
+	@CFLAGS="$$(echo $(CFLAGS))" sh scripts/tidy.sh
+
+# about 30 s on 2 cores: part of make check
+cppcheck:
+	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability -j2 \
 	  --inline-suppr -Iinclude -Ilibattest -Icli libattest attestd provisioning verifier cli
 
 # the compiler flags, for scripts/check-hardening.sh

@@ -17,6 +17,7 @@
 #include "attestctl_audit.h"
 #include "audit/audit.h"
 #include "core/json.h"
+#include "core/num.h"
 #include "audit/merkle.h"
 #include "tpm/templates.h"
 #include "tpm/tpm.h"
@@ -28,28 +29,15 @@ static const char *const log_help = "audit log directory (" DEFAULT_AUDIT_DIR ")
 /* YYYY-MM-DD (UTC; end of that day when end_of_day) or Unix seconds. */
 static int parse_date(const char *opt, const char *s, int end_of_day, uint64_t *out)
 {
-	struct tm tm;
-	char back[48];
-	int y, m, d;
-	time_t t;
+	int64_t t;
 
 	*out = 0;
 	if (s == NULL)
 		return CLI_PARSED;
 	if (strchr(s, '-') == NULL)
 		return cli_u64(opt, s, out);
-	memset(&tm, 0, sizeof(tm));
-	if (sscanf(s, "%4d-%2d-%2d", &y, &m, &d) != 3 || y < 1970 || m < 1 || m > 12 || d < 1 ||
-	    d > 31)
+	if (attest_parse_utc(s, 0, &t) != ATTEST_OK)
 		return cli_usage_error("--%s: \"%s\" is not YYYY-MM-DD or Unix seconds", opt, s);
-	snprintf(back, sizeof(back), "%04d-%02d-%02d", y, m, d);
-	if (strcmp(back, s) != 0)
-		return cli_usage_error("--%s: \"%s\" is not YYYY-MM-DD", opt, s);
-	tm.tm_year = y - 1900;
-	tm.tm_mon = m - 1;
-	tm.tm_mday = d;
-	if ((t = timegm(&tm)) == (time_t)-1)
-		return cli_usage_error("--%s: \"%s\" out of range", opt, s);
 	*out = (uint64_t)t + (end_of_day ? 86399 : 0);
 	return CLI_PARSED;
 }

@@ -19,7 +19,7 @@ int host_enroll_https(struct attest_tpm *t, const char *state, const char *host,
 		      const char *token, enum attest_ek_kind kind, const char *root,
 		      const char *url, const char *ca)
 {
-	struct attest_httpc_opts http = { ca, NULL, NULL, 30000 };
+	struct attest_httpc_opts http = { ca, NULL, NULL, 30000, NULL, 0 };
 	char *req = NULL, *ch = NULL, *resp = NULL, *res = NULL;
 	size_t ch_len = 0, res_len = 0;
 	int r;

@@ -86,9 +86,10 @@ static void usage(FILE *f)
 		"                       past it issue and register are refused until a\n"
 		"                       checkpoint succeeds (ATTEST_E_AUDIT_UNANCHORED)\n"
 		"  --no-privsep         one process (for comparison and debugging): without\n"
-		"                       it the agent socket is served by an unprivileged\n"
-		"                       front under seccomp that asks this privileged\n"
-		"                       monitor for each signature (docs/privsep.md)\n"
+		"                       it the agent and admin sockets are served by an\n"
+		"                       unprivileged front under seccomp that asks this\n"
+		"                       privileged monitor for each signature and admin\n"
+		"                       operation (docs/privsep.md)\n"
 		"  --front-user USER    the front's user (nobody); it holds no secret\n"
 		"  --front-exec PATH    run PATH as the front (tests of the monitor: a\n"
 		"                       compromised front); default attestd itself\n"
@@ -390,7 +391,7 @@ static int attestd_main(int argc, char **argv)
 	struct event_base *base = NULL;
 	struct event *sigint = NULL, *sigterm = NULL, *wd = NULL;
 	const char *front_user, *front_exe;
-	int privsep, agent_fd = -1;
+	int privsep, agent_fd = -1, admin_fd = -1;
 	struct attestd_monitor *mon = NULL;
 	char front_clients[24], front_timeout[24];
 	char *front_argv[] = { "attestd", "--front", "--front-user", NULL, "--max-clients",
@@ -490,10 +491,11 @@ static int attestd_main(int argc, char **argv)
 	    event_add(sigterm, NULL) != 0)
 		goto out;
 	if (privsep) {
-		/* the agent socket is bound here (root) and served by the front */
+		/* both sockets are bound here (root) and served by the front */
 		int no_rights;
 
-		if (attestd_listen_unix(sock, 0660, &agent_fd, &no_rights) != ATTEST_OK) {
+		if (attestd_listen_unix(sock, 0660, &agent_fd, &no_rights) != ATTEST_OK ||
+		    attestd_listen_unix(admin, 0600, &admin_fd, &no_rights) != ATTEST_OK) {
 			attestd_log("%s", attest_errdetail());
 			goto out;
 		}
@@ -501,7 +503,8 @@ static int attestd_main(int argc, char **argv)
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.agent_socket = privsep ? NULL : sock;
 	cfg.agent_fd = -1;
-	cfg.admin_socket = admin;
+	cfg.admin_socket = privsep ? NULL : admin;
+	cfg.admin_fd = -1;
 	cfg.max_clients = (int)max_clients;
 	cfg.frame_timeout_ms = (int)timeout_ms;
 	cfg.handler = attestd_handle;
@@ -525,7 +528,9 @@ static int attestd_main(int argc, char **argv)
 		}
 	}
 	if (privsep) {
-		struct attestd_monitor_config mcfg = { sock, agent_fd, front_argv, front_exe };
+		struct attestd_monitor_config mcfg = { sock,	     agent_fd,	  admin,
+						       admin_fd,     front_argv,  front_exe,
+						       pcfg.url,     pcfg.ca_file, pcfg.timeout_ms };
 
 		front_argv[3] = (char *)front_user;
 		snprintf(front_clients, sizeof(front_clients), "%ld", max_clients);
@@ -538,6 +543,10 @@ static int attestd_main(int argc, char **argv)
 	if (pcfg.url != NULL) {
 		pcfg.revoked = attestd_revoke_by_verifier;
 		pcfg.revoked_arg = &d;
+		if (privsep) { /* the front runs libcurl and reads the answers */
+			pcfg.send = attestd_monitor_push_send;
+			pcfg.send_ctx = mon;
+		}
 		if (attestd_push_start(base, &d.host, &d.log, &d.reg, &pcfg, &push) != ATTEST_OK) {
 			attestd_log_err("cannot push to %s: %s", pcfg.url, attest_errdetail());
 			goto out;
@@ -554,9 +563,9 @@ static int attestd_main(int argc, char **argv)
 			    attest_errname(r), attest_errdetail());
 		goto out;
 	}
-	attestd_log("ready: host %s in %s, %zu agents, agent socket %s%s, admin socket %s, audit "
-		    "log %s", d.host.name, d.host.trust_domain, d.reg.n, sock,
-		    privsep ? " (served by the unprivileged front)" : "", admin, d.log.dir);
+	attestd_log("ready: host %s in %s, %zu agents, agent socket %s, admin socket %s%s, audit "
+		    "log %s", d.host.name, d.host.trust_domain, d.reg.n, sock, admin,
+		    privsep ? " (both served by the unprivileged front)" : "", d.log.dir);
 	/* systemd (Type=notify): ready now; the watchdog pings come from the
 	 * loop every TPM command runs on, so a wedged loop is restarted */
 	if (sdn_watchdog_start(base, &wd) != 0) {
@@ -574,10 +583,20 @@ static int attestd_main(int argc, char **argv)
 	event_base_dispatch(base);
 	status = attestd_monitor_failed(mon) ? 1 : 0;
 out:
+	/* a push's waiting admin clients are answered through the front:
+	 * the pushes stop first */
+	d.log.checkpointed = NULL;
+	d.push = NULL;
+	attestd_push_stop(push);
+	push = NULL;
 	attestd_monitor_stop(mon);
 	if (agent_fd >= 0) {
 		close(agent_fd);
 		unlink(sock);
+	}
+	if (admin_fd >= 0) {
+		close(admin_fd);
+		unlink(admin);
 	}
 	if (wd != NULL)
 		event_free(wd);

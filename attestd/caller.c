@@ -40,39 +40,20 @@ int scope_allowed(const struct agent *a, const char *s)
 	return 0;
 }
 
-/* Whether the process runs the registered script: argv[1] is its path. */
-/* Interpreter options an agent may put before its script: ones that only
- * make the interpreter stricter or quieter (python3 -I, the isolated mode,
- * implies -E and -s). Anything else before the script is refused. */
-static int harmless_option(const char *arg)
-{
-	static const char *const ok[] = { "-I", "-E", "-s", "-S", "-B", "-u", "-P", NULL };
-
-	for (const char *const *o = ok; *o != NULL; o++)
-		if (strcmp(arg, *o) == 0)
-			return 1;
-	return 0;
-}
-
 /* Whether the process runs the registered script: after the interpreter
- * and harmless options, the next argument is its path. */
+ * and harmless options, the next argument is its path
+ * (attest_proc_cmdline_script). */
 static int runs_script(pid_t pid, const char *script)
 {
 	char path[64];
 	uint8_t *buf = NULL;
-	size_t len, off;
+	size_t len;
 	int r;
 
 	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
 	if ((r = attest_file_read(path, 64 * 1024, &buf, &len)) != ATTEST_OK)
 		return r == ATTEST_E_NOT_FOUND ? ATTEST_E_PROC_CHANGED : r;
-	off = strnlen((char *)buf, len) + 1; /* skip the interpreter */
-	while (off < len && harmless_option((char *)buf + off))
-		off += strnlen((char *)buf + off, len - off) + 1;
-	r = (off < len && strcmp((char *)buf + off, script) == 0)
-		    ? ATTEST_OK
-		    : attest_fail(ATTEST_E_MEASUREMENT, "process does not run the registered script %s",
-				  script);
+	r = attest_proc_cmdline_script((const char *)buf, len, script);
 	free(buf);
 	return r;
 }

@@ -5,35 +5,21 @@
 #include <string.h>
 #include <time.h>
 
+#include "admin.h"
 #include "core/err.h"
 #include "core/json.h"
 #include "dispatch.h"
 #include "issue.h"
 #include "log.h"
 #include "push.h"
-#include "register.h"
 #include "x509/x509.h"
 
 static cJSON *attestd_dispatch(void *arg, const struct attestd_peer *peer, const cJSON *req);
 
-static int do_stats(struct attestd *d, const cJSON *req, cJSON *reply)
+/* --no-privsep: the admin ops run here, on the typed request */
+static int run_admin(void *ctx, const struct admin_req *q, struct admin_result *res)
 {
-	static const char *const keys[] = { "op", NULL };
-	uint64_t nun = 0, age = 0, records = d->log.audit != NULL ? attest_audit_size(d->log.audit) : 0;
-	int r;
-
-	attestd_audit_unanchored(&d->log, (uint64_t)time(NULL), &nun, &age);
-	if ((r = attest_json_only(req, keys)) != ATTEST_OK ||
-	    (r = attest_json_add_u64(reply, "tpm_commands", attest_tpm_command_count(d->host.tpm))) != ATTEST_OK ||
-	    (r = attest_json_add_u64(reply, "agents", d->reg.n)) != ATTEST_OK ||
-	    (r = attest_json_add_u64(reply, "audit_records", records)) != ATTEST_OK ||
-	    (r = attest_json_add_u64(reply, "audit_unanchored_records", nun)) != ATTEST_OK ||
-	    (r = attest_json_add_u64(reply, "audit_unanchored_age_s", age)) != ATTEST_OK ||
-	    (r = attest_json_add_u64(reply, "audit_max_unanchored_s", d->log.max_unanchored_s)) !=
-		    ATTEST_OK ||
-	    (r = attest_json_add_str(reply, "clock", d->clock.bad ? d->clock.why : "ok")) != ATTEST_OK)
-		return r;
-	return ATTEST_OK;
+	return admin_run(ctx, q, res);
 }
 
 cJSON *attestd_handle(void *arg, const struct attestd_peer *peer, const cJSON *req)
@@ -120,9 +106,7 @@ static cJSON *attestd_dispatch(void *arg, const struct attestd_peer *peer, const
 		r = do_issue(d, peer, req, reply);
 		goto out;
 	}
-	if (strcmp(op, "register") != 0 && strcmp(op, "revoke") != 0 && strcmp(op, "list") != 0 &&
-	    strcmp(op, "show") != 0 && strcmp(op, "stats") != 0 && strcmp(op, "remove") != 0 &&
-	    strcmp(op, "attest") != 0) {
+	if (!admin_is_op(op) && strcmp(op, "attest") != 0) {
 		r = attest_fail(ATTEST_E_PARSE, "unknown op \"%.16s\"", op);
 		goto out;
 	}
@@ -135,17 +119,7 @@ static cJSON *attestd_dispatch(void *arg, const struct attestd_peer *peer, const
 		cJSON_Delete(reply);
 		return attestd_push_demand(d->push, peer, req);
 	}
-	if (strcmp(op, "register") == 0 && (r = attestd_issuance_allowed(d)) != ATTEST_OK)
-		goto out;
-	r = strcmp(op, "register") == 0 ? do_register(d, req, reply)
-	    : strcmp(op, "revoke") == 0 ? do_revoke(d, req, reply)
-	    : strcmp(op, "remove") == 0 ? do_remove(d, req, reply)
-	    : strcmp(op, "list") == 0	? do_list(d, req, reply)
-	    : strcmp(op, "stats") == 0	? do_stats(d, req, reply)
-					: do_show(d, req, reply);
-	if (r == ATTEST_OK && (strcmp(op, "register") == 0 || strcmp(op, "revoke") == 0 ||
-			       strcmp(op, "remove") == 0))
-		attestd_push_inventory_changed(d->push);
+	r = admin_handle(req, op, run_admin, d, reply);
 out:
 	if (r != ATTEST_OK) {
 		cJSON_Delete(reply);

@@ -1,29 +1,35 @@
-/* front.c - attestd's unprivileged front (monitor.h): the agent socket,
- * its frames and JSON, CSRs and intent chains, with every secret-needing
- * step asked of the monitor over the channel. */
+/* front.c - attestd's unprivileged front (monitor.h): the agent and admin
+ * sockets, their frames and JSON, CSRs and intent chains, with every
+ * secret-needing or registry-changing step asked of the monitor over the
+ * channel as a typed request. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
+#include <curl/curl.h>
 #include <event2/event.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <seccomp.h>
 
 #include "attest/intent.h"
+#include "admin.h"
+#include "attestation/hostpush.h"
 #include "core/err.h"
 #include "core/json.h"
 #include "core/num.h"
@@ -33,11 +39,14 @@
 #include "monitor.h"
 #include "monproto.h"
 #include "nodump.h"
+#include "pushwire.h"
 #include "server.h"
 
 #define CHAN_FD 3
 #define AGENT_FD 4
+#define ADMIN_FD 5
 #define RPC_TIMEOUT_MS 120000
+#define ATTEST_WAITERS 8 /* push.c MAX_WAITERS */
 
 struct front {
 	struct event_base *base;
@@ -46,7 +55,54 @@ struct front {
 	struct attest_intent_trust *trust;
 	struct issue_backend backend;
 	int recorded; /* the monitor recorded this request's refusal itself */
+	/* admin clients waiting for a push (MON_ATTEST): its token */
+	struct {
+		uint32_t token;
+		struct attestd_pending *p;
+	} waiting[ATTEST_WAITERS];
+	size_t nwaiting;
+	/* the pushes to the verifier (MON_PUSH_JOB): one worker thread runs
+	 * libcurl, the loop sends each typed reply back (MON_PUSH_DONE) */
+	struct attest_httpc_opts http;
+	char push_url[ATTEST_PUSH_URL_MAX + 1]; /* "": none */
+	uint8_t *push_ca;
+	pthread_t worker;
+	int worker_started, stop;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int wake[2];
+	struct event *wake_ev;
+	struct push_job {
+		enum { PJ_IDLE, PJ_QUEUED, PJ_RUNNING, PJ_DONE } state;
+		uint32_t kind, seq;
+		char *body;
+		size_t len;
+		struct push_reply rep;
+	} jobs[PUSH_SLOTS];
 };
+
+static void attest_done(struct front *f, struct attest_cur *c);
+static void push_job(struct front *f, struct attest_cur *c);
+
+/* A message the monitor sends between answers: 1 when it was one. */
+static int unasked(struct front *f, struct attest_cur *c)
+{
+	struct attest_cur save = *c;
+	uint32_t op;
+
+	if (mon_get_u32(c, &op)) {
+		if (op == MON_ATTEST_DONE) {
+			attest_done(f, c);
+			return 1;
+		}
+		if (op == MON_PUSH_JOB) {
+			push_job(f, c);
+			return 1;
+		}
+	}
+	*c = save;
+	return 0;
+}
 
 /* ---------- the channel ---------- */
 
@@ -62,17 +118,24 @@ static int rpc(struct front *f, const struct mon_out *req, int fd, struct attest
 
 	if ((r = mon_send(f->chan, req, fd)) != ATTEST_OK)
 		goto gone;
-	do
-		n = poll(&p, 1, RPC_TIMEOUT_MS);
-	while (n < 0 && errno == EINTR);
-	if (n <= 0) {
-		r = attest_fail(ATTEST_E_IO, "the monitor did not answer within %d s",
-				RPC_TIMEOUT_MS / 1000);
-		goto gone;
+	for (;;) {
+		do
+			n = poll(&p, 1, RPC_TIMEOUT_MS);
+		while (n < 0 && errno == EINTR);
+		if (n <= 0) {
+			r = attest_fail(ATTEST_E_IO, "the monitor did not answer within %d s",
+					RPC_TIMEOUT_MS / 1000);
+			goto gone;
+		}
+		if ((r = mon_recv(f->chan, f->buf, &len, &passed)) != ATTEST_OK)
+			goto gone;
+		attest_cur_init(body, f->buf, len);
+		/* a push that ended meanwhile: its admin client is answered,
+		 * and this answer is still to come */
+		if (passed < 0 && unasked(f, body))
+			continue;
+		break;
 	}
-	if ((r = mon_recv(f->chan, f->buf, &len, &passed)) != ATTEST_OK)
-		goto gone;
-	attest_cur_init(body, f->buf, len);
 	if (passed >= 0 || !mon_get_u32(body, &op) || op != MON_REPLY ||
 	    !mon_get_u32(body, &code) || code >= ATTEST_E__COUNT) {
 		if (passed >= 0)
@@ -210,13 +273,348 @@ static int load_trust(struct front *f)
 static void on_chan(evutil_socket_t fd, short what, void *arg)
 {
 	struct front *f = arg;
+	struct attest_cur c;
+	size_t len;
+	int passed = -1;
 
 	(void)fd;
 	(void)what;
-	/* between requests the monitor says nothing: readable means it is
-	 * gone (or broke the protocol) */
-	attestd_log("the monitor closed the channel; stopping");
+	/* between requests the monitor says only that a push ended; anything
+	 * else means it is gone (or broke the protocol) */
+	if (mon_recv(f->chan, f->buf, &len, &passed) == ATTEST_OK && passed < 0) {
+		attest_cur_init(&c, f->buf, len);
+		if (unasked(f, &c))
+			return;
+	}
+	if (passed >= 0)
+		close(passed);
+	attestd_log("the monitor closed the channel or broke the protocol; stopping");
 	event_base_loopbreak(f->base);
+}
+
+/* ---------- the pushes to the verifier ---------- */
+
+/* The verifier's URL and CA pin from the monitor; "" URL: no pushes. */
+static int load_push_config(struct front *f)
+{
+	struct mon_out req;
+	struct attest_cur c;
+	const uint8_t *ca;
+	size_t n;
+	int64_t timeout;
+	int r;
+
+	mon_out_init(&req, MON_PUSH_CONFIG);
+	r = rpc(f, &req, -1, &c);
+	mon_out_free(&req);
+	if (r != ATTEST_OK)
+		return r;
+	if (!mon_get_str(&c, f->push_url, sizeof(f->push_url)) ||
+	    !mon_get_bytes(&c, 1024 * 1024, &ca, &n) || !mon_get_i64(&c, &timeout) ||
+	    timeout < 0 || timeout > 600000 || !mon_get_end(&c) ||
+	    (f->push_url[0] != '\0' && (strncmp(f->push_url, "https://", 8) != 0 || n == 0)))
+		return attest_fail(ATTEST_E_INTERNAL, "the monitor's push configuration is malformed");
+	if (f->push_url[0] == '\0')
+		return ATTEST_OK;
+	if ((f->push_ca = malloc(n)) == NULL)
+		return attest_fail(ATTEST_E_NOMEM, "verifier CA");
+	memcpy(f->push_ca, ca, n);
+	f->http.ca_pem = (const char *)f->push_ca;
+	f->http.ca_pem_len = n;
+	f->http.timeout_ms = (long)timeout;
+	return ATTEST_OK;
+}
+
+/* MON_PUSH_JOB: a request for the worker (which starts once the front is
+ * confined: one that comes during start-up waits for it). The monitor
+ * has at most one in flight per slot. */
+static void push_job(struct front *f, struct attest_cur *c)
+{
+	uint32_t slot, kind, seq;
+	const uint8_t *body;
+	size_t n;
+	char *copy;
+
+	if (!mon_get_u32(c, &slot) || slot >= PUSH_SLOTS || !mon_get_u32(c, &kind) ||
+	    push_kind_path(kind) == NULL || !mon_get_u32(c, &seq) ||
+	    !mon_get_bytes(c, ATTEST_PUSH_BODY_MAX, &body, &n) ||
+	    !mon_get_end(c)) {
+		attestd_log("the monitor's push request is malformed: dropped");
+		return;
+	}
+	if ((copy = malloc(n + 1)) == NULL) {
+		attestd_log("push request dropped: out of memory");
+		return;
+	}
+	memcpy(copy, body, n);
+	copy[n] = '\0';
+	pthread_mutex_lock(&f->mu);
+	if (f->jobs[slot].state != PJ_IDLE) {
+		/* the monitor gave up on the one before (its deadline) */
+		pthread_mutex_unlock(&f->mu);
+		free(copy);
+		attestd_log("the monitor's push request for a busy slot: dropped");
+		return;
+	}
+	f->jobs[slot].kind = kind;
+	f->jobs[slot].seq = seq;
+	f->jobs[slot].body = copy;
+	f->jobs[slot].len = n;
+	f->jobs[slot].state = PJ_QUEUED;
+	pthread_cond_signal(&f->cv);
+	pthread_mutex_unlock(&f->mu);
+}
+
+/* The worker: HTTPS to the verifier (libcurl, TLS to the pinned CA) and
+ * the answer parsed into its typed reply, here, unprivileged. */
+static void *push_worker(void *arg)
+{
+	struct front *f = arg;
+
+	pthread_mutex_lock(&f->mu);
+	while (!f->stop) {
+		struct push_job *j = NULL;
+		char *resp = NULL, detail[512];
+		size_t resp_len = 0;
+		int r;
+
+		for (int i = 0; i < PUSH_SLOTS && j == NULL; i++)
+			if (f->jobs[i].state == PJ_QUEUED)
+				j = &f->jobs[i];
+		if (j == NULL) {
+			pthread_cond_wait(&f->cv, &f->mu);
+			continue;
+		}
+		j->state = PJ_RUNNING;
+		pthread_mutex_unlock(&f->mu);
+		attest_errclear();
+		r = attest_verifier_post(&f->http, f->push_url, push_kind_path(j->kind), j->body,
+					 j->len, &resp, &resp_len);
+		snprintf(detail, sizeof(detail), "%s", attest_errdetail());
+		push_reply_parse(j->kind, r, detail, resp, resp_len, &j->rep);
+		free(resp);
+		pthread_mutex_lock(&f->mu);
+		j->state = PJ_DONE;
+		(void)!write(f->wake[1], "j", 1);
+	}
+	pthread_mutex_unlock(&f->mu);
+	return NULL;
+}
+
+/* On the loop: each finished request's typed reply to the monitor. */
+static void on_push_wake(evutil_socket_t fd, short what, void *arg)
+{
+	struct front *f = arg;
+	char b[64];
+
+	(void)what;
+	while (read(fd, b, sizeof(b)) > 0)
+		;
+	for (uint32_t i = 0; i < PUSH_SLOTS; i++) {
+		struct push_job done;
+		struct mon_out m;
+
+		pthread_mutex_lock(&f->mu);
+		done = f->jobs[i];
+		if (done.state == PJ_DONE) {
+			memset(&f->jobs[i], 0, sizeof(f->jobs[i])); /* moved; PJ_IDLE */
+		}
+		pthread_mutex_unlock(&f->mu);
+		if (done.state != PJ_DONE)
+			continue;
+		mon_out_init(&m, MON_PUSH_DONE);
+		mon_put_u32(&m, i);
+		mon_put_u32(&m, done.kind);
+		mon_put_u32(&m, done.seq);
+		push_reply_put(&m, done.kind, &done.rep);
+		if (mon_send(f->chan, &m, -1) != ATTEST_OK)
+			attestd_log("push reply not sent to the monitor: %s", attest_errdetail());
+		mon_out_free(&m);
+		free(done.body);
+		push_reply_clear(&done.rep);
+	}
+}
+
+static int push_start(struct front *f)
+{
+	sigset_t all, old;
+	int r;
+
+	if (f->push_url[0] == '\0')
+		return 0;
+	if ((f->wake_ev = event_new(f->base, f->wake[0], EV_READ | EV_PERSIST, on_push_wake, f)) ==
+		    NULL ||
+	    event_add(f->wake_ev, NULL) != 0)
+		return -1;
+	/* after confine(): the thread is born under the filter */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	r = pthread_create(&f->worker, NULL, push_worker, f);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r != 0) {
+		attestd_log("push worker: %s", strerror(r));
+		return -1;
+	}
+	f->worker_started = 1;
+	return 0;
+}
+
+static void push_stop(struct front *f)
+{
+	if (f->worker_started) {
+		pthread_mutex_lock(&f->mu);
+		f->stop = 1;
+		pthread_cond_signal(&f->cv);
+		pthread_mutex_unlock(&f->mu);
+		pthread_join(f->worker, NULL);
+	}
+	for (int i = 0; i < PUSH_SLOTS; i++) {
+		free(f->jobs[i].body);
+		push_reply_clear(&f->jobs[i].rep);
+	}
+	if (f->wake_ev != NULL)
+		event_free(f->wake_ev);
+	free(f->push_ca);
+}
+
+/* ---------- the admin socket ---------- */
+
+struct admin_call {
+	struct front *f;
+	const struct attestd_peer *peer;
+};
+
+/* admin.h's runner: the typed request to the monitor with the admin
+ * connection, which the monitor checks is root's on the admin socket. */
+static int rpc_admin(void *ctx, const struct admin_req *q, struct admin_result *res)
+{
+	struct admin_call *a = ctx;
+	struct mon_out req;
+	struct attest_cur c;
+	int r;
+
+	mon_out_init(&req, MON_ADMIN);
+	admin_req_put(&req, q);
+	r = rpc(a->f, &req, a->peer->fd, &c);
+	mon_out_free(&req);
+	if (r != ATTEST_OK) {
+		a->f->recorded = 1; /* the monitor records the refusals it makes */
+		return r;
+	}
+	return admin_result_get(&c, q->op, res);
+}
+
+static cJSON *failure_reply(int code)
+{
+	cJSON *o = attestd_error_reply(code);
+
+	if (o != NULL)
+		cJSON_AddStringToObject(o, "detail", attest_errdetail());
+	return o;
+}
+
+/* {"op":"attest","renew":bool}: answered when the push ends (attest_done);
+ * NULL: deferred. Its refusals are answered, not recorded (as before the
+ * split: push.c attestd_push_demand). */
+static cJSON *admin_attest(struct front *f, const struct attestd_peer *peer, const cJSON *req)
+{
+	static const char *const keys[] = { "op", "renew", NULL };
+	const cJSON *renew = cJSON_GetObjectItemCaseSensitive(req, "renew");
+	struct attestd_pending *p;
+	struct mon_out m;
+	struct attest_cur c;
+	uint32_t token;
+	int r;
+
+	if ((r = attest_json_only(req, keys)) != ATTEST_OK)
+		return failure_reply(r);
+	if (renew != NULL && !cJSON_IsBool(renew)) {
+		attest_fail(ATTEST_E_PARSE, "\"renew\" must be true or false");
+		return failure_reply(ATTEST_E_PARSE);
+	}
+	if (f->nwaiting == ATTEST_WAITERS) {
+		attest_fail(ATTEST_E_BUSY, "%d admin clients already wait for a push", ATTEST_WAITERS);
+		return failure_reply(ATTEST_E_BUSY);
+	}
+	if ((p = attestd_defer(peer)) == NULL) {
+		attest_fail(ATTEST_E_NOMEM, "deferred reply");
+		return failure_reply(ATTEST_E_NOMEM);
+	}
+	mon_out_init(&m, MON_ATTEST);
+	mon_put_u8(&m, cJSON_IsTrue(renew) ? 1 : 0);
+	r = rpc(f, &m, peer->fd, &c);
+	mon_out_free(&m);
+	if (r == ATTEST_OK && (!mon_get_u32(&c, &token) || !mon_get_end(&c)))
+		r = attest_fail(ATTEST_E_INTERNAL, "the monitor's attest answer is malformed");
+	if (r != ATTEST_OK) {
+		attestd_pending_reply(p, failure_reply(r));
+		return NULL;
+	}
+	f->waiting[f->nwaiting].token = token;
+	f->waiting[f->nwaiting++].p = p;
+	return NULL;
+}
+
+/* MON_ATTEST_DONE: the verdict for the admin client that waits for it. */
+static void attest_done(struct front *f, struct attest_cur *c)
+{
+	char detail[1024], state[16], reason[48], refset[128];
+	uint32_t token, code;
+	uint8_t reboot, renewed;
+	struct attestd_pending *p = NULL;
+	cJSON *reply;
+
+	if (!mon_get_u32(c, &token) || !mon_get_u32(c, &code) || code >= ATTEST_E__COUNT ||
+	    !mon_get_str(c, detail, sizeof(detail)) || !mon_get_str(c, state, sizeof(state)) ||
+	    !mon_get_str(c, reason, sizeof(reason)) || !mon_get_str(c, refset, sizeof(refset)) ||
+	    !mon_get_u8(c, &reboot) || !mon_get_u8(c, &renewed) || !mon_get_end(c)) {
+		attestd_log("the monitor's push verdict is malformed: dropped");
+		return;
+	}
+	for (size_t i = 0; i < f->nwaiting; i++)
+		if (f->waiting[i].token == token) {
+			p = f->waiting[i].p;
+			f->waiting[i] = f->waiting[--f->nwaiting];
+			break;
+		}
+	if (p == NULL)
+		return;
+	if (code != ATTEST_OK) {
+		attest_fail((int)code, "%s", detail);
+		reply = failure_reply((int)code);
+	} else if ((reply = attestd_ok_reply()) != NULL) {
+		cJSON_AddStringToObject(reply, "state", state);
+		cJSON_AddStringToObject(reply, "reason", reason);
+		cJSON_AddStringToObject(reply, "refset", refset);
+		cJSON_AddBoolToObject(reply, "reboot", reboot != 0);
+		cJSON_AddBoolToObject(reply, "renewed", renewed != 0);
+	}
+	attestd_pending_reply(p, reply);
+}
+
+/* A request on the admin socket: parsed here, asked of the monitor as a
+ * typed request (admin.h), answered as JSON. NULL: deferred. */
+static cJSON *admin_request(struct front *f, const struct attestd_peer *peer, const cJSON *req,
+			    const char *op, int *r)
+{
+	struct admin_call call = { f, peer };
+	cJSON *reply;
+
+	if (strcmp(op, "attest") == 0)
+		return admin_attest(f, peer, req);
+	if (!admin_is_op(op)) {
+		*r = attest_fail(ATTEST_E_PARSE, "unknown op \"%.16s\"", op);
+		return NULL;
+	}
+	if ((reply = attestd_ok_reply()) == NULL) {
+		*r = attest_fail(ATTEST_E_NOMEM, "reply");
+		return NULL;
+	}
+	if ((*r = admin_handle(req, op, rpc_admin, &call, reply)) != ATTEST_OK) {
+		cJSON_Delete(reply);
+		return NULL;
+	}
+	return reply;
 }
 
 /* ---------- requests ---------- */
@@ -232,7 +630,17 @@ static cJSON *front_handle(void *ctx, const struct attestd_peer *peer, const cJS
 	f->recorded = 0;
 	if (reply == NULL)
 		return attestd_error_reply(ATTEST_E_NOMEM);
-	if ((r = attest_json_str(req, "op", 16, &op)) == ATTEST_OK) {
+	if ((r = attest_json_str(req, "op", 16, &op)) == ATTEST_OK && peer->admin &&
+	    strcmp(op, "issue") != 0) {
+		cJSON_Delete(reply);
+		/* the monitor checks the connection is root's itself */
+		if (peer->uid != 0)
+			r = attest_fail(ATTEST_E_DENIED, "%s is for root on the admin socket", op);
+		else if ((reply = admin_request(f, peer, req, op, &r)) != NULL || r == ATTEST_OK)
+			return reply; /* answered, or deferred (attest) */
+		return attestd_refused(peer, req, r, f->recorded ? NULL : rpc_refusal, f);
+	}
+	if (r == ATTEST_OK) {
 		if (strcmp(op, "issue") == 0)
 			r = attestd_issue(&f->backend, f->trust, peer, req, reply);
 #ifdef ATTESTD_TEST_HOOKS
@@ -280,9 +688,10 @@ static int drop_privileges(const char *user)
 }
 
 /* What the front does once serving: the event loop, its sockets, reading
- * /proc (pinning callers), memory, time, and exiting. Anything else kills
- * it (SIGSYS; the monitor logs it and starts another). */
-static int confine(void)
+ * /proc (pinning callers), memory, time, and exiting; with net (pushes to
+ * the verifier), TCP/UDP sockets and threads for libcurl. Anything else
+ * kills it (SIGSYS; the monitor logs it and starts another). */
+static int confine(int net)
 {
 	static const int allowed[] = {
 		SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(readv), SCMP_SYS(writev),
@@ -319,6 +728,44 @@ static int confine(void)
 	if (r == 0)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
 				     SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)FIONREAD));
+	if (net && r == 0) {
+		/* libcurl to the verifier: TCP (and UDP for DNS) over IPv4 or
+		 * IPv6 only, never a Unix or netlink socket; a socketpair and a pipe
+		 * for its wake-ups; threads (its resolver, the push worker):
+		 * clone only with CLONE_THREAD, clone3 answered ENOSYS (its
+		 * flags are out of a filter's reach) so glibc falls back */
+		static const int netcalls[] = { SCMP_SYS(connect), SCMP_SYS(sendmmsg),
+						SCMP_SYS(recvmmsg), SCMP_SYS(pipe2),
+						SCMP_SYS(sched_getaffinity), SCMP_SYS(set_robust_list),
+						SCMP_SYS(madvise) };
+
+		for (size_t i = 0; r == 0 && i < sizeof(netcalls) / sizeof(netcalls[0]); i++)
+			r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, netcalls[i], 0);
+		if (r == 0)
+			r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
+					     SCMP_A0(SCMP_CMP_EQ, AF_INET));
+		if (r == 0)
+			r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
+					     SCMP_A0(SCMP_CMP_EQ, AF_INET6));
+		/* glibc's resolver asks nscd (a Unix socket) and the routing
+		 * table (netlink) first: refused, it does without them */
+		if (r == 0)
+			r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socket), 1,
+					     SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
+		if (r == 0)
+			r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socket), 1,
+					     SCMP_A0(SCMP_CMP_EQ, AF_NETLINK));
+		if (r == 0)
+			r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socketpair), 1,
+					     SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
+#if !defined(__SANITIZE_ADDRESS__) /* (the sanitizers' rules allow every clone) */
+		if (r == 0)
+			r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
+					     SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
+#endif
+		if (r == 0)
+			r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+	}
 #if defined(__SANITIZE_ADDRESS__)
 	/* sanitizer builds only (make asan): LeakSanitizer stops the world
 	 * at exit with a traced clone of the process */
@@ -331,7 +778,8 @@ static int confine(void)
 					    SCMP_SYS(open), SCMP_SYS(getdents) };
 
 		for (size_t i = 0; r == 0 && i < sizeof(lsan) / sizeof(lsan[0]); i++)
-			r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, lsan[i], 0);
+			if (!(net && (lsan[i] == SCMP_SYS(clone3) || lsan[i] == SCMP_SYS(sched_getaffinity))))
+				r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, lsan[i], 0);
 	}
 #endif
 	/* every thread (the descriptor closer too) */
@@ -373,6 +821,7 @@ int attestd_front_main(int argc, char **argv)
 	attestd_log_name("attestd-front");
 	(void)prctl(PR_SET_NAME, "attestd-front", 0, 0, 0);
 	memset(&f, 0, sizeof(f));
+	f.wake[0] = f.wake[1] = -1;
 	f.chan = CHAN_FD;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
@@ -395,30 +844,47 @@ int attestd_front_main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	if (attestd_nodump() != 0 || fstat(CHAN_FD, &st) != 0 || !S_ISSOCK(st.st_mode) ||
-	    fstat(AGENT_FD, &st) != 0 || !S_ISSOCK(st.st_mode)) {
-		attestd_log("started without its monitor (descriptors 3 and 4): attestd starts the "
-			    "front itself");
+	    fstat(AGENT_FD, &st) != 0 || !S_ISSOCK(st.st_mode) || fstat(ADMIN_FD, &st) != 0 ||
+	    !S_ISSOCK(st.st_mode)) {
+		attestd_log("started without its monitor (descriptors 3, 4 and 5): attestd starts "
+			    "the front itself");
 		return 2;
 	}
 	(void)fcntl(CHAN_FD, F_SETFD, FD_CLOEXEC);
 	(void)fcntl(AGENT_FD, F_SETFD, FD_CLOEXEC);
+	(void)fcntl(ADMIN_FD, F_SETFD, FD_CLOEXEC);
 	f.backend = (struct issue_backend){ rpc_agent_info, rpc_mint, &f };
 	if ((f.buf = malloc(MON_MSG_MAX)) == NULL || (f.base = event_base_new()) == NULL)
+		goto out;
+	pthread_mutex_init(&f.mu, NULL);
+	pthread_cond_init(&f.cv, NULL);
+	if (pipe2(f.wake, O_CLOEXEC | O_NONBLOCK) != 0)
 		goto out;
 	if (load_trust(&f) != ATTEST_OK) {
 		attestd_log("no intent trust from the monitor: %s", attest_errdetail());
 		goto out;
 	}
+	if (load_push_config(&f) != ATTEST_OK) {
+		attestd_log("no push configuration from the monitor: %s", attest_errdetail());
+		goto out;
+	}
+	/* libcurl's global state (and OpenSSL's), while files can be opened */
+	if (f.push_url[0] != '\0' && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		goto out;
 	{
-		/* load OpenSSL's providers now, while files can be opened */
-		EVP_PKEY *k = EVP_EC_gen("P-256");
+		/* load OpenSSL's providers and make the keygen context now,
+		 * while files can be opened */
+		EVP_PKEY *k = NULL;
 
+		if (attest_p256_keygen(&k) != ATTEST_OK)
+			attest_errclear();
 		EVP_PKEY_free(k);
 	}
 	if (drop_privileges(user) != 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
 		goto out;
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.agent_fd = AGENT_FD;
+	cfg.admin_fd = ADMIN_FD;
 	cfg.max_clients = (int)max_clients;
 	cfg.frame_timeout_ms = (int)timeout_ms;
 	cfg.handler = front_handle;
@@ -431,9 +897,10 @@ int attestd_front_main(int argc, char **argv)
 	if (chan_ev == NULL || sigterm == NULL || sigint == NULL || event_add(chan_ev, NULL) != 0 ||
 	    event_add(sigterm, NULL) != 0 || event_add(sigint, NULL) != 0)
 		goto out;
-	if (confine() != 0)
+	if (confine(f.push_url[0] != '\0') != 0 || push_start(&f) != 0)
 		goto out;
-	attestd_log("serving the agent socket as uid %u, no capabilities, seccomp filter on",
+	attestd_log("serving the agent and admin sockets as uid %u, no capabilities, seccomp "
+		    "filter on",
 		    (unsigned)geteuid());
 	event_base_dispatch(f.base);
 	status = 0;
@@ -445,8 +912,12 @@ out:
 	if (sigint != NULL)
 		event_free(sigint);
 	attestd_server_stop(srv);
+	push_stop(&f);
 	if (f.base != NULL)
 		event_base_free(f.base);
+	for (int i = 0; i < 2; i++)
+		if (f.wake[i] >= 0)
+			close(f.wake[i]);
 	attest_intent_trust_free(f.trust);
 	free(f.buf);
 	return status;

@@ -11,19 +11,12 @@ static const char *log_name = "attestd";
 
 void attestd_log_name(const char *name) { log_name = name; }
 
-/* one line: "<prio>" first under journald, else the time (journal.h) */
+/* One line in one write: "<prio>" first under journald, else the time.
+ * Details can carry bytes a peer chose: one event is one line, and
+ * anything unprintable is shown escaped, never interpreted (journal.h). */
 static void emit(int prio, const char *line)
 {
-	journal_line_start(stderr, prio, log_name);
-	/* Details can carry bytes a peer chose: one event is one line, and
-	 * anything unprintable is shown escaped, never interpreted. */
-	for (const unsigned char *p = (const unsigned char *)line; *p != '\0'; p++) {
-		if (*p >= 0x20 && *p < 0x7f && *p != '\\')
-			fputc(*p, stderr);
-		else
-			fprintf(stderr, "\\x%02x", *p);
-	}
-	fputc('\n', stderr);
+	journal_line(prio, log_name, line);
 }
 
 void attestd_log(const char *fmt, ...)

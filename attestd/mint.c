@@ -90,7 +90,7 @@ out:
 static int session_issuer(struct attestd *d, struct agent *a, long ttl)
 {
 	struct agent_signer_ctx ctx = { &d->host, a };
-	struct attest_signer as = { agent_sign, &ctx, NULL };
+	struct attest_signer as = { agent_sign, &ctx, NULL, 0 };
 	EVP_PKEY *key = NULL, *agent_pub = NULL;
 	X509 *cert = NULL;
 	int r;
@@ -101,10 +101,8 @@ static int session_issuer(struct attestd *d, struct agent *a, long ttl)
 	if ((r = attest_tpm_pub_to_pkey(&a->key.pub, &agent_pub)) != ATTEST_OK)
 		return r;
 	as.pub = agent_pub;
-	if ((key = EVP_EC_gen("P-256")) == NULL) {
-		r = attest_fail_ossl(ATTEST_E_CRYPTO, "session key");
+	if ((r = attest_p256_keygen(&key)) != ATTEST_OK)
 		goto out;
-	}
 	if ((r = attest_x509_make_session_issuer(a->agent_ca, key, SESSION_ISSUER_TTL, &as, &cert)) !=
 	    ATTEST_OK)
 		goto out;

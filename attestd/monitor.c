@@ -14,6 +14,7 @@
 #include <event2/event.h>
 #include <openssl/x509.h>
 
+#include "admin.h"
 #include "auditlog.h"
 #include "core/err.h"
 #include "dispatch.h"
@@ -22,6 +23,10 @@
 #include "mint.h"
 #include "monitor.h"
 #include "monproto.h"
+#include "push.h"
+#include "pushwire.h"
+#include "core/fileio.h"
+#include "attestation/hostpush.h"
 #include "x509/x509.h"
 
 #define CHAN_BUF (512 * 1024)
@@ -29,8 +34,8 @@
 struct attestd_monitor {
 	struct attestd *d;
 	struct event_base *base;
-	char agent_path[108];
-	int agent_fd;
+	char agent_path[108], admin_path[108];
+	int agent_fd, admin_fd;
 	char *const *front_argv;
 	const char *front_exe;
 	pid_t front;  /* -1: none */
@@ -39,6 +44,12 @@ struct attestd_monitor {
 	time_t spawned[MONITOR_MAX_RESTARTS]; /* the latest starts, a ring */
 	unsigned nspawned;
 	int failed;
+	uint32_t gen;   /* fronts started: a push's answer goes to the front that asked */
+	uint32_t token; /* the last MON_ATTEST token given */
+	char push_url[ATTEST_PUSH_URL_MAX + 1]; /* "" without --verifier */
+	uint8_t *push_ca; /* the verifier's CA (PEM), for the front */
+	size_t push_ca_len;
+	long push_timeout_ms;
 	uint8_t *buf; /* MON_MSG_MAX */
 };
 
@@ -66,6 +77,61 @@ static void front_violation(struct attestd_monitor *m, const char *what)
 	chan_close(m);
 }
 
+int attestd_monitor_push_send(void *ctx, uint32_t slot, uint32_t kind, uint32_t seq,
+			      const char *body, size_t len)
+{
+	struct attestd_monitor *m = ctx;
+	struct mon_out out;
+	int r;
+
+	if (m->chan < 0)
+		return attest_fail(ATTEST_E_IO, "no front runs the push requests now");
+	mon_out_init(&out, MON_PUSH_JOB);
+	mon_put_u32(&out, slot);
+	mon_put_u32(&out, kind);
+	mon_put_u32(&out, seq);
+	mon_put_bytes(&out, body, len);
+	r = mon_send(m->chan, &out, -1);
+	mon_out_free(&out);
+	return r;
+}
+
+/* The typed reply to a push request (no answer): a reply for a request
+ * not in flight, or one that does not parse whole, is a violation. */
+static int do_push_done(struct attestd_monitor *m, struct attest_cur *c)
+{
+	struct push_reply rep;
+	uint32_t slot, kind, seq;
+	int r;
+
+	if (!mon_get_u32(c, &slot) || !mon_get_u32(c, &kind) || !mon_get_u32(c, &seq) ||
+	    slot >= PUSH_SLOTS)
+		return attest_fail(ATTEST_E_PARSE, "push reply malformed");
+	if ((r = push_reply_get(c, kind, &rep)) != ATTEST_OK)
+		return r;
+	r = attestd_push_job_done(m->d->push, slot, kind, seq, &rep);
+	push_reply_clear(&rep);
+	return r;
+}
+
+/* The verifier's URL and its CA pin (public): the front runs the pushes. */
+static int do_push_config(struct attestd_monitor *m, struct attest_cur *c)
+{
+	struct mon_out out;
+	int r;
+
+	if (!mon_get_end(c))
+		return attest_fail(ATTEST_E_PARSE, "push config request malformed");
+	mon_out_init(&out, MON_REPLY);
+	mon_put_u32(&out, ATTEST_OK);
+	mon_put_str(&out, m->push_url);
+	mon_put_bytes(&out, m->push_ca, m->push_ca_len);
+	mon_put_i64(&out, m->push_timeout_ms);
+	r = mon_send(m->chan, &out, -1);
+	mon_out_free(&out);
+	return r;
+}
+
 static void on_chan(evutil_socket_t fd, short what, void *arg);
 
 static int spawn(struct attestd_monitor *m)
@@ -83,23 +149,26 @@ static int spawn(struct attestd_monitor *m)
 		return attest_fail(ATTEST_E_IO, "fork: %s", strerror(errno));
 	}
 	if (pid == 0) {
-		/* the channel as 3, the agent socket as 4, nothing else but
-		 * stdio: a fresh image, none of the monitor's memory */
-		int c = fcntl(sp[1], F_DUPFD, 10), a = fcntl(m->agent_fd, F_DUPFD, 10);
+		/* the channel as 3, the agent socket as 4, the admin socket
+		 * as 5, nothing else but stdio: a fresh image, none of the
+		 * monitor's memory */
+		int c = fcntl(sp[1], F_DUPFD, 10), a = fcntl(m->agent_fd, F_DUPFD, 10),
+		    ad = fcntl(m->admin_fd, F_DUPFD, 10);
 		sigset_t none;
 
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		if (c < 0 || a < 0 || dup2(c, 3) != 3 || dup2(a, 4) != 4)
+		if (c < 0 || a < 0 || ad < 0 || dup2(c, 3) != 3 || dup2(a, 4) != 4 || dup2(ad, 5) != 5)
 			_exit(127);
-		if (close_range(5, ~0u, 0) != 0)
-			for (int fd = 5; fd < 65536; fd++)
+		if (close_range(6, ~0u, 0) != 0)
+			for (int fd = 6; fd < 65536; fd++)
 				(void)close(fd);
 		execv(m->front_exe != NULL ? m->front_exe : "/proc/self/exe", m->front_argv);
 		_exit(127);
 	}
 	close(sp[1]);
 	m->front = pid;
+	m->gen++;
 	m->chan = sp[0];
 	evutil_make_socket_nonblocking(m->chan);
 	if ((m->chan_ev = event_new(m->base, m->chan, EV_READ | EV_PERSIST, on_chan, m)) == NULL ||
@@ -160,6 +229,8 @@ static void on_child(evutil_socket_t fd, short what, void *arg)
 				    WEXITSTATUS(status));
 		m->front = -1;
 		chan_close(m);
+		/* its push requests will not be answered */
+		attestd_push_transport_lost(m->d->push);
 		respawn_later(m);
 	}
 }
@@ -179,9 +250,9 @@ static int reply_error(struct attestd_monitor *m, int code)
 	return r;
 }
 
-/* A connection handed over for MON_ISSUE: an accepted connection of our
- * agent socket (its local address is the socket's path), nothing else. */
-static int conn_peer(struct attestd_monitor *m, int fd, struct attestd_peer *peer)
+/* Whether fd is an accepted connection of our socket at path (its local
+ * address is the path), nothing else. */
+static int conn_on(int fd, const char *path)
 {
 	struct sockaddr_un sa;
 	socklen_t sl = sizeof(sa);
@@ -189,17 +260,49 @@ static int conn_peer(struct attestd_monitor *m, int fd, struct attestd_peer *pee
 	socklen_t tl = sizeof(type);
 
 	memset(&sa, 0, sizeof(sa));
-	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_STREAM ||
-	    getsockname(fd, (struct sockaddr *)&sa, &sl) != 0 || sa.sun_family != AF_UNIX ||
-	    sl <= offsetof(struct sockaddr_un, sun_path) ||
-	    strncmp(sa.sun_path, m->agent_path, sizeof(sa.sun_path)) != 0) {
-		/* an honest front only hands over what it accepted */
-		attestd_log("front pid %d handed over a descriptor that is no connection of the "
-			    "agent socket: refused", (int)m->front);
-		return attest_fail(ATTEST_E_DENIED, "the descriptor is not a connection of the "
-				   "agent socket");
-	}
+	return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0 && type == SOCK_STREAM &&
+	       getsockname(fd, (struct sockaddr *)&sa, &sl) == 0 && sa.sun_family == AF_UNIX &&
+	       sl > offsetof(struct sockaddr_un, sun_path) &&
+	       strncmp(sa.sun_path, path, sizeof(sa.sun_path)) == 0;
+}
+
+static int not_conn(struct attestd_monitor *m, const char *what)
+{
+	/* an honest front only hands over what it accepted */
+	attestd_log("front pid %d handed over a descriptor that is no connection of the %s "
+		    "socket: refused", (int)m->front, what);
+	return attest_fail(ATTEST_E_DENIED, "the descriptor is not a connection of the %s socket",
+			   what);
+}
+
+/* For MON_ISSUE: a connection of the agent socket (or of the admin
+ * socket: root may ask for an agent's certificate there too; the caller
+ * is measured all the same), its peer from the kernel. */
+static int conn_peer(struct attestd_monitor *m, int fd, struct attestd_peer *peer)
+{
+	if (!conn_on(fd, m->agent_path) && !conn_on(fd, m->admin_path))
+		return not_conn(m, "agent");
 	return attestd_peer_of(fd, 1, peer);
+}
+
+/* For MON_ADMIN and MON_ATTEST: a connection of the admin socket whose
+ * peer the kernel says is root (the admin rule: the admin socket, uid 0). */
+static int admin_peer(struct attestd_monitor *m, int fd, struct attestd_peer *peer)
+{
+	int r;
+
+	if (!conn_on(fd, m->admin_path))
+		return not_conn(m, "admin");
+	if ((r = attestd_peer_of(fd, 1, peer)) != ATTEST_OK)
+		return r;
+	peer->admin = 1;
+	if (peer->uid != 0) {
+		attestd_log("front pid %d handed over an admin connection of uid %u: refused",
+			    (int)m->front, (unsigned)peer->uid);
+		return attest_fail(ATTEST_E_DENIED, "admin operations are for root on the admin "
+				   "socket");
+	}
+	return ATTEST_OK;
 }
 
 static int do_mint(struct attestd_monitor *m, struct attest_cur *c, int fd)
@@ -292,6 +395,131 @@ static int do_refusal(struct attestd_monitor *m, struct attest_cur *c)
 	return ATTEST_OK; /* no answer */
 }
 
+static const char *admin_op_name(uint32_t op)
+{
+	switch (op) {
+	case ADMIN_REGISTER: return "register";
+	case ADMIN_REVOKE: return "revoke";
+	case ADMIN_REMOVE: return "remove";
+	case ADMIN_LIST: return "list";
+	case ADMIN_SHOW: return "show";
+	default: return "stats";
+	}
+}
+
+/* A typed admin request with its connection: the peer checked here, then
+ * carried out, audited and durable before the answer. */
+static int do_admin(struct attestd_monitor *m, struct attest_cur *c, int fd)
+{
+	struct attestd *d = m->d;
+	struct attestd_peer peer = { .pidfd = -1, .fd = -1 };
+	struct admin_req *q = calloc(1, sizeof(*q));
+	struct admin_result res = { 0 };
+	struct mon_out out;
+	int r;
+
+	if (q == NULL)
+		return reply_error(m, attest_fail(ATTEST_E_NOMEM, "admin request"));
+	if ((r = admin_req_get(c, q)) != ATTEST_OK) {
+		free(q);
+		return r; /* malformed: a protocol violation */
+	}
+	attest_errclear();
+	if ((r = admin_peer(m, fd, &peer)) == ATTEST_OK && (r = admin_run(d, q, &res)) == ATTEST_OK)
+		r = attestd_audit_commit(&d->log);
+	if (r != ATTEST_OK) {
+		const char *agent = q->op == ADMIN_REGISTER ? q->reg.name : q->name;
+		char why[512];
+
+		snprintf(why, sizeof(why), "%s", attest_errdetail());
+		attestd_host_tpm_failed(&d->host, r);
+		if (peer.pid > 0) {
+			char key[96];
+
+			snprintf(key, sizeof(key), "refused uid=%u %s %s", (unsigned)peer.uid,
+				 admin_op_name(q->op), attest_errname(r));
+			attestd_log_rl(key, "refused %s from pid=%d uid=%u: %s [%s]: %s",
+				       admin_op_name(q->op), (int)peer.pid, (unsigned)peer.uid,
+				       attest_strerror(r), attest_errname(r), why);
+			attestd_audit_refusal(&d->log, &peer, admin_op_name(q->op),
+					      attest_valid_hostname(agent) ? agent : NULL, r);
+			if (attestd_audit_commit(&d->log) != ATTEST_OK)
+				attestd_log("audit: %s", attest_errdetail());
+		}
+		attest_fail(r, "%s", why);
+		r = reply_error(m, r);
+	} else {
+		mon_out_init(&out, MON_REPLY);
+		mon_put_u32(&out, ATTEST_OK);
+		admin_result_put(&out, &res);
+		r = mon_send(m->chan, &out, -1);
+		mon_out_free(&out);
+	}
+	if (peer.pidfd >= 0)
+		close(peer.pidfd);
+	admin_result_clear(&res);
+	free(q);
+	return r;
+}
+
+/* The end of a push a front asked for (push.c): to that front, after the
+ * round's audit record is durable. tag: the front's generation and the
+ * token. */
+static void attest_done(void *arg, uint64_t tag, int code, const char *detail,
+			const struct attest_push_answer *a, int renewed)
+{
+	struct attestd_monitor *m = arg;
+	struct mon_out out;
+
+	if ((uint32_t)(tag >> 32) != m->gen || m->chan < 0)
+		return; /* that front is gone, and its admin client with it */
+	if (attestd_audit_commit(&m->d->log) != ATTEST_OK) {
+		code = ATTEST_E_IO;
+		detail = attest_errdetail();
+		a = NULL;
+	}
+	mon_out_init(&out, MON_ATTEST_DONE);
+	mon_put_u32(&out, (uint32_t)tag);
+	mon_put_u32(&out, (uint32_t)code);
+	mon_put_str(&out, code == ATTEST_OK ? "" : detail);
+	mon_put_str(&out, a != NULL ? a->state : "");
+	mon_put_str(&out, a != NULL ? a->reason_name : "");
+	mon_put_str(&out, a != NULL ? a->refset : "");
+	mon_put_u8(&out, a != NULL && a->reboot);
+	mon_put_u8(&out, a != NULL && renewed);
+	if (mon_send(m->chan, &out, -1) != ATTEST_OK)
+		attestd_log("push verdict not sent to the front: %s", attest_errdetail());
+	mon_out_free(&out);
+}
+
+static int do_attest(struct attestd_monitor *m, struct attest_cur *c, int fd)
+{
+	struct attestd_peer peer = { .pidfd = -1, .fd = -1 };
+	struct mon_out out;
+	uint8_t renew;
+	uint32_t token = m->token + 1;
+	int r;
+
+	if (!mon_get_u8(c, &renew) || renew > 1 || !mon_get_end(c))
+		return attest_fail(ATTEST_E_PARSE, "attest request malformed");
+	attest_errclear();
+	r = admin_peer(m, fd, &peer);
+	if (peer.pidfd >= 0)
+		close(peer.pidfd);
+	if (r == ATTEST_OK)
+		r = attestd_push_demand_typed(m->d->push, renew, attest_done, m,
+					      ((uint64_t)m->gen << 32) | token);
+	if (r != ATTEST_OK)
+		return reply_error(m, r);
+	m->token = token;
+	mon_out_init(&out, MON_REPLY);
+	mon_put_u32(&out, ATTEST_OK);
+	mon_put_u32(&out, token);
+	r = mon_send(m->chan, &out, -1);
+	mon_out_free(&out);
+	return r;
+}
+
 static void on_chan(evutil_socket_t fd, short what, void *arg)
 {
 	struct attestd_monitor *m = arg;
@@ -317,7 +545,7 @@ static void on_chan(evutil_socket_t fd, short what, void *arg)
 	attest_cur_init(&c, m->buf, len);
 	if (!mon_get_u32(&c, &op)) {
 		r = attest_fail(ATTEST_E_PARSE, "message without an op");
-	} else if ((op == MON_ISSUE) != (passed >= 0)) {
+	} else if ((op == MON_ISSUE || op == MON_ADMIN || op == MON_ATTEST) != (passed >= 0)) {
 		r = attest_fail(ATTEST_E_PARSE, "op %u with%s a descriptor", op,
 				passed >= 0 ? "" : "out");
 	} else {
@@ -327,6 +555,18 @@ static void on_chan(evutil_socket_t fd, short what, void *arg)
 			break;
 		case MON_AGENT_INFO:
 			r = do_agent_info(m, &c);
+			break;
+		case MON_ADMIN:
+			r = do_admin(m, &c, passed);
+			break;
+		case MON_ATTEST:
+			r = do_attest(m, &c, passed);
+			break;
+		case MON_PUSH_DONE:
+			r = do_push_done(m, &c);
+			break;
+		case MON_PUSH_CONFIG:
+			r = do_push_config(m, &c);
 			break;
 		case MON_REFUSAL:
 			r = do_refusal(m, &c);
@@ -367,15 +607,33 @@ int attestd_monitor_start(struct event_base *base, struct attestd *d,
 	m->d = d;
 	m->base = base;
 	m->agent_fd = cfg->agent_fd;
+	m->admin_fd = cfg->admin_fd;
 	m->front_argv = cfg->front_argv;
 	m->front_exe = cfg->front_exe;
 	m->front = -1;
 	m->chan = -1;
-	if (strlen(cfg->agent_path) >= sizeof(m->agent_path)) {
+	if (strlen(cfg->agent_path) >= sizeof(m->agent_path) ||
+	    strlen(cfg->admin_path) >= sizeof(m->admin_path)) {
 		attestd_monitor_stop(m);
-		return attest_fail(ATTEST_E_INVALID_ARG, "agent socket path too long");
+		return attest_fail(ATTEST_E_INVALID_ARG, "socket path too long");
 	}
 	memcpy(m->agent_path, cfg->agent_path, strlen(cfg->agent_path) + 1);
+	memcpy(m->admin_path, cfg->admin_path, strlen(cfg->admin_path) + 1);
+	if (cfg->push_url != NULL) {
+		/* the pin is public; the front cannot open files outside /proc */
+		if (strlen(cfg->push_url) > ATTEST_PUSH_URL_MAX ||
+		    (r = attest_file_read(cfg->push_ca_file, 1024 * 1024, &m->push_ca,
+					  &m->push_ca_len)) != ATTEST_OK) {
+			char why[300];
+
+			snprintf(why, sizeof(why), "%s", attest_errdetail());
+			attestd_monitor_stop(m);
+			return attest_fail(ATTEST_E_INVALID_ARG, "--verifier-ca %s: %s",
+					   cfg->push_ca_file, why);
+		}
+		memcpy(m->push_url, cfg->push_url, strlen(cfg->push_url) + 1);
+		m->push_timeout_ms = cfg->push_timeout_ms;
+	}
 	if ((m->child_ev = evsignal_new(base, SIGCHLD, on_child, m)) == NULL ||
 	    (m->respawn_ev = evtimer_new(base, on_respawn, m)) == NULL ||
 	    event_add(m->child_ev, NULL) != 0) {
@@ -410,6 +668,7 @@ void attestd_monitor_stop(struct attestd_monitor *m)
 		event_free(m->child_ev);
 	if (m->respawn_ev != NULL)
 		event_free(m->respawn_ev);
+	free(m->push_ca);
 	free(m->buf);
 	free(m);
 }

@@ -17,14 +17,26 @@
 #include "attest/attest.h"
 #include "core/cursor.h"
 
-#define MON_MSG_MAX (192 * 1024)
+/* a quote with its event log (hostpush.h ATTEST_PUSH_BODY_MAX) fits */
+#define MON_MSG_MAX (320 * 1024)
 
 enum mon_op {
 	MON_AGENT_INFO = 1, /* front: name -> the agent's ID and agent CA (public) */
 	MON_ISSUE = 2,      /* front: a measured issuance (with the connection) */
 	MON_REFUSAL = 3,    /* front: a request it refused, for the audit log */
 	MON_TRUST = 4,      /* front: the intent trust (fleet root, issuing CAs, issuers' keys) */
+	MON_ADMIN = 5,      /* front: a typed admin request (admin.h), with the admin connection */
+	MON_ATTEST = 6,     /* front: push now (u8 renew), with the admin connection -> u32 token */
+	MON_PUSH_CONFIG = 7, /* front: the verifier's URL and CA pin (public) for the pushes */
+	MON_PUSH_DONE = 8,  /* front, unanswered: slot, kind, number, the typed reply (pushwire.h) */
 	MON_REPLY = 100,    /* monitor: u32 code, then the op's answer or a detail */
+	/* monitor, between answers: the end of a push MON_ATTEST asked for:
+	 * u32 token, u32 code, detail, state, reason, refset, u8 reboot,
+	 * u8 renewed */
+	MON_ATTEST_DONE = 101,
+	/* monitor, between answers: run a push request: u32 slot, u32 kind,
+	 * u32 number (echoed in its MON_PUSH_DONE), the body (pushwire.h) */
+	MON_PUSH_JOB = 102,
 };
 
 struct mon_out {

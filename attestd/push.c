@@ -28,9 +28,12 @@
 #include "core/json.h"
 #include "log.h"
 #include "push.h"
+#include "pushwire.h"
 #include "registry.h"
 
 #define MAX_WAITERS 8
+/* with send: an answer is due within the request's timeout and this */
+#define PUSH_ANSWER_MARGIN_MS 10000
 #define QUOTE_ATTEMPTS 3
 /* audit checkpoints waiting for the verifier, oldest first. Beyond this
  * many the oldest is dropped: the verifier takes the later ones with a
@@ -45,17 +48,18 @@ enum job_state { JOB_IDLE, JOB_QUEUED, JOB_RUNNING, JOB_DONE };
  * or running only the worker touches it; once done only the loop does. */
 struct job {
 	enum job_state state;
-	const char *path;
+	uint32_t kind; /* pushwire.h: the path */
+	uint32_t seq;  /* with send: this request's number, echoed in its answer */
 	char *body;
 	size_t body_len;
-	int r;
-	char detail[512];
-	char *resp;
-	size_t resp_len;
+	struct push_reply rep; /* the answer, typed (pushwire.c parsed it) */
 };
 
 struct waiter {
-	struct attestd_pending *p;
+	struct attestd_pending *p; /* a deferred reply; or, when NULL: */
+	attestd_push_done_fn done; /* the typed verdict for the front (monitor.c) */
+	void *arg;
+	uint64_t tag;
 	uint64_t round; /* answered when this round ends */
 };
 
@@ -72,6 +76,16 @@ struct attestd_push {
 	struct attest_httpc_opts http;
 	int (*revoked)(void *arg, const char *agent_id);
 	void *revoked_arg;
+	/* when set, the HTTPS runs elsewhere (attestd's front): no worker */
+	int (*send)(void *ctx, uint32_t slot, uint32_t kind, uint32_t seq, const char *body,
+		    size_t len);
+	void *send_ctx;
+	uint32_t seq;                  /* the last request number given */
+	struct event *deadline[3];     /* with send: per slot, the answer's deadline */
+	struct deadline_arg {
+		struct attestd_push *p;
+		uint32_t slot;
+	} deadline_arg[3];
 
 	pthread_t thread;
 	int thread_started;
@@ -119,10 +133,16 @@ struct attestd_push {
 
 static void run_job(struct attestd_push *p, struct job *j)
 {
+	char *resp = NULL, detail[512];
+	size_t resp_len = 0;
+	int r;
+
 	attest_errclear();
-	j->r = attest_verifier_post(&p->http, p->url, j->path, j->body, j->body_len, &j->resp,
-				    &j->resp_len);
-	snprintf(j->detail, sizeof(j->detail), "%s", attest_errdetail());
+	r = attest_verifier_post(&p->http, p->url, push_kind_path(j->kind), j->body, j->body_len,
+				 &resp, &resp_len);
+	snprintf(detail, sizeof(detail), "%s", attest_errdetail());
+	push_reply_parse(j->kind, r, detail, resp, resp_len, &j->rep);
+	free(resp);
 }
 
 static void *worker(void *arg)
@@ -152,29 +172,115 @@ static void *worker(void *arg)
 	return NULL;
 }
 
-/* Hand body (taken) to the worker. */
-static void queue_job(struct attestd_push *p, struct job *j, const char *path, char *body,
+static struct job *slot_job(struct attestd_push *p, uint32_t slot)
+{
+	return slot == 0 ? &p->attest_job : slot == 1 ? &p->report_job
+		: slot == 2 ? &p->ckpt_job : NULL;
+}
+
+static uint32_t job_slot(struct attestd_push *p, const struct job *j)
+{
+	return j == &p->attest_job ? 0 : j == &p->report_job ? 1 : 2;
+}
+
+/* j ended without an answer (r): handled by on_wake, like any other. */
+static void job_fail(struct attestd_push *p, struct job *j, int r)
+{
+	push_reply_clear(&j->rep);
+	j->rep.r = r;
+	snprintf(j->rep.detail, sizeof(j->rep.detail), "%s", attest_errdetail());
+	j->state = JOB_DONE;
+	(void)!write(p->wake[1], "j", 1);
+}
+
+/* Hand body (taken) to the worker, or to the front. */
+static void queue_job(struct attestd_push *p, struct job *j, uint32_t kind, char *body,
 		      size_t len)
 {
 	pthread_mutex_lock(&p->mu);
-	j->path = path;
+	j->kind = kind;
 	j->body = body;
 	j->body_len = len;
-	j->resp = NULL;
-	j->resp_len = 0;
-	j->detail[0] = '\0';
-	j->state = JOB_QUEUED;
+	memset(&j->rep, 0, sizeof(j->rep));
+	j->state = p->send != NULL ? JOB_RUNNING : JOB_QUEUED;
 	pthread_cond_signal(&p->cv);
 	pthread_mutex_unlock(&p->mu);
+	if (p->send != NULL) {
+		/* a front that never answers does not stall the flow: past the
+		 * request's own timeout and a margin, it has failed */
+		struct timeval tv = { (p->http.timeout_ms + PUSH_ANSWER_MARGIN_MS) / 1000,
+				      ((p->http.timeout_ms + PUSH_ANSWER_MARGIN_MS) % 1000) * 1000 };
+		uint32_t slot = job_slot(p, j);
+		int r;
+
+		j->seq = ++p->seq;
+		attest_errclear();
+		if ((r = p->send(p->send_ctx, slot, kind, j->seq, body, len)) != ATTEST_OK)
+			job_fail(p, j, r);
+		else
+			evtimer_add(p->deadline[slot], &tv);
+	}
+}
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct deadline_arg *a = arg;
+	struct job *j = slot_job(a->p, a->slot);
+
+	(void)fd;
+	(void)what;
+	if (j->state != JOB_RUNNING)
+		return;
+	attestd_log("push: the front did not answer request %u (%s) in time", (unsigned)j->seq,
+		    push_kind_path(j->kind));
+	attest_fail(ATTEST_E_TIMEOUT, "the front did not answer in time");
+	job_fail(a->p, j, ATTEST_E_TIMEOUT);
 }
 
 static void job_reset(struct job *j)
 {
 	free(j->body);
-	free(j->resp);
-	j->body = j->resp = NULL;
-	j->body_len = j->resp_len = 0;
+	push_reply_clear(&j->rep);
+	j->body = NULL;
+	j->body_len = 0;
 	j->state = JOB_IDLE;
+}
+
+int attestd_push_job_done(struct attestd_push *p, uint32_t slot, uint32_t kind, uint32_t seq,
+			  struct push_reply *rep)
+{
+	struct job *j = p != NULL ? slot_job(p, slot) : NULL;
+
+	if (j != NULL && p->send != NULL && seq < j->seq) {
+		/* the answer to a request that timed out since: dropped */
+		attestd_log("push: a late answer to request %u dropped", (unsigned)seq);
+		return ATTEST_OK;
+	}
+	if (j == NULL || p->send == NULL || j->state != JOB_RUNNING || j->kind != kind ||
+	    j->seq != seq)
+		return attest_fail(ATTEST_E_PARSE, "a push answer for slot %u kind %u, which is "
+				   "not in flight", (unsigned)slot, (unsigned)kind);
+	evtimer_del(p->deadline[slot]);
+	j->rep = *rep;
+	memset(rep, 0, sizeof(*rep)); /* moved */
+	j->state = JOB_DONE;
+	(void)!write(p->wake[1], "j", 1);
+	return ATTEST_OK;
+}
+
+void attestd_push_transport_lost(struct attestd_push *p)
+{
+	if (p == NULL || p->send == NULL)
+		return;
+	for (uint32_t i = 0; i < PUSH_SLOTS; i++) {
+		struct job *j = slot_job(p, i);
+
+		if (j->state == JOB_RUNNING) {
+			evtimer_del(p->deadline[i]);
+			attest_fail(ATTEST_E_IO, "the front that ran the request stopped");
+			job_fail(p, j, ATTEST_E_IO);
+		}
+	}
 }
 
 static double jitter(void)
@@ -218,6 +324,16 @@ static cJSON *failure_reply(int r, const char *detail)
 	return o;
 }
 
+static void answer(const struct waiter *w, int code, const char *detail,
+		   const struct attest_push_answer *a, int renewed)
+{
+	if (w->p != NULL)
+		attestd_pending_reply(w->p, code == ATTEST_OK ? verdict_reply(a, renewed)
+							     : failure_reply(code, detail));
+	else
+		w->done(w->arg, w->tag, code, detail, a, renewed);
+}
+
 /* The round ended: answer who waited for it, then plan the next one. */
 /* The verifier's verdict on our quote (or why there is none) in the audit
  * log; admin clients waiting for it are answered after it is durable. */
@@ -259,8 +375,7 @@ static void end_round(struct attestd_push *p, int ok, const struct attest_push_a
 			p->waiters[keep++] = p->waiters[i];
 			continue;
 		}
-		attestd_pending_reply(p->waiters[i].p,
-				      ok ? verdict_reply(a, renewed) : failure_reply(r, detail));
+		answer(&p->waiters[i], ok ? ATTEST_OK : r, detail, ok ? a : NULL, renewed);
 	}
 	p->nwaiters = keep;
 	if (p->demand) {
@@ -308,7 +423,7 @@ static void start_round(evutil_socket_t fd, short what, void *arg)
 		fail_round(p, r);
 		return;
 	}
-	queue_job(p, &p->attest_job, "/v1/hosts/nonce", body, strlen(body));
+	queue_job(p, &p->attest_job, PUSH_NONCE, body, strlen(body));
 }
 
 /* Quote with the nonce and read the PCRs; the PCRs are read first and the
@@ -342,21 +457,20 @@ static void nonce_done(struct attestd_push *p, struct job *j)
 	struct attest_pcrs pcrs;
 	uint8_t *log = NULL;
 	size_t log_len = 0, len = 0;
-	uint64_t expires;
 	char *body = NULL;
 	int r;
 
-	if ((r = j->r) != ATTEST_OK) {
-		r = attest_fail(r, "%s", j->detail);
+	if ((r = j->rep.r) != ATTEST_OK) {
+		r = attest_fail(r, "%s", j->rep.detail);
 		goto out;
 	}
-	if ((r = attest_push_nonce_parse(j->resp, j->resp_len, p->nonce, &p->nonce_len,
-					 &expires)) != ATTEST_OK ||
-	    (r = quote(p, &attest, &sig, &pcrs)) != ATTEST_OK)
+	memcpy(p->nonce, j->rep.nonce, j->rep.nonce_len);
+	p->nonce_len = j->rep.nonce_len;
+	if ((r = quote(p, &attest, &sig, &pcrs)) != ATTEST_OK)
 		goto out;
 	/* the event log is kernel memory behind securityfs: read here, fast */
 	if (p->eventlog[0] != '\0' &&
-	    (r = attest_file_read(p->eventlog, ATTEST_EVENTLOG_MAX, &log, &log_len)) != ATTEST_OK)
+	    (r = attest_file_read(p->eventlog, ATTEST_PUSH_EVENTLOG_MAX, &log, &log_len)) != ATTEST_OK)
 		goto out;
 	memset(&q, 0, sizeof(q));
 	q.host = p->host->name;
@@ -381,7 +495,7 @@ static void nonce_done(struct attestd_push *p, struct job *j)
 		else
 			p->quote_sha256[0] = '\0';
 	}
-	queue_job(p, &p->attest_job, "/v1/hosts/quote", body, len);
+	queue_job(p, &p->attest_job, PUSH_QUOTE, body, len);
 	body = NULL; /* transferred */
 out:
 	free(log);
@@ -391,22 +505,24 @@ out:
 
 static void quote_done(struct attestd_push *p, struct job *j)
 {
-	struct attest_push_answer a;
+	const struct attest_push_answer *ap = &j->rep.a;
+	const struct attest_push_answer a = *ap;
 	int r, renewed = 0;
 
-	if ((r = j->r) != ATTEST_OK) {
-		r = attest_fail(r, "%s", j->detail);
+	if ((r = j->rep.r) != ATTEST_OK) {
+		r = attest_fail(r, "%s", j->rep.detail);
 		fail_round(p, r);
 		return;
 	}
-	if ((r = attest_push_answer_parse(j->resp, j->resp_len, &a)) != ATTEST_OK) {
-		fail_round(p, r);
-		return;
-	}
-	if (a.host_ca != NULL) {
-		/* the same path as attestctl host renew --finish; agent CAs are
+	if (!j->rep.has_renewal && j->rep.renewal_r != ATTEST_OK)
+		attestd_log("push: renewed host CA certificate refused: %s [%s]: %s",
+			    attest_strerror(j->rep.renewal_r), attest_errname(j->rep.renewal_r),
+			    j->rep.renewal_detail);
+	if (j->rep.has_renewal) {
+		/* checked here against the pinned root and our host key, then
+		 * installed (as attestctl host renew --finish); agent CAs are
 		 * re-issued under it as they are next needed (fresh_agent_ca) */
-		if ((r = attest_host_renew_finish(p->host->state, a.host_ca, a.host_ca_len)) != ATTEST_OK ||
+		if ((r = attest_host_renew_install(p->host->state, &j->rep.renewal)) != ATTEST_OK ||
 		    (r = attestd_host_refresh(p->host)) != ATTEST_OK) {
 			attestd_log("push: renewed host CA certificate refused: %s [%s]: %s",
 				    attest_strerror(r), attest_errname(r), attest_errdetail());
@@ -436,7 +552,6 @@ static void quote_done(struct attestd_push *p, struct job *j)
 		    a.reason_name, a.refset[0] ? a.refset : "-", a.reboot ? "yes" : "no",
 		    renewed ? "done" : p->round_renew ? "asked, none given" : "no");
 	end_round(p, 1, &a, renewed, ATTEST_OK, "");
-	attest_push_answer_clear(&a);
 }
 
 /* ---------- inventory ---------- */
@@ -446,7 +561,7 @@ static int build_report(struct attestd_push *p, time_t now, char **body, size_t 
 	struct attestd_host *h = p->host;
 	const struct registry *reg = p->reg;
 	struct attest_report_agent *v = NULL;
-	struct attest_signer s = { attestd_host_sign, h, NULL };
+	struct attest_signer s = { attestd_host_sign, h, NULL, 0 };
 	char *report = NULL;
 	size_t rlen = 0;
 	int r;
@@ -514,17 +629,17 @@ static void start_report(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	p->report_busy = 1;
-	queue_job(p, &p->report_job, "/v1/agents/report", body, len);
+	queue_job(p, &p->report_job, PUSH_REPORT, body, len);
 }
 
 static void report_done(struct attestd_push *p, struct job *j)
 {
 	p->report_busy = 0;
-	if (j->r != ATTEST_OK) {
+	if (j->rep.r != ATTEST_OK) {
 		long next = attest_push_delay(p->interval, ++p->report_fails, jitter());
 
-		attestd_log("report: failed: %s [%s]: %s; next try in %ld s", attest_strerror(j->r),
-			    attest_errname(j->r), j->detail, next);
+		attestd_log("report: failed: %s [%s]: %s; next try in %ld s",
+			    attest_strerror(j->rep.r), attest_errname(j->rep.r), j->rep.detail, next);
 		report_next(p, next);
 		return;
 	}
@@ -571,7 +686,7 @@ static void ckpt_next(struct attestd_push *p)
 			continue;
 		}
 		p->ckpt_busy = 1;
-		queue_job(p, &p->ckpt_job, "/v1/audit/checkpoint", body, strlen(body));
+		queue_job(p, &p->ckpt_job, PUSH_CKPT, body, strlen(body));
 	}
 }
 
@@ -656,7 +771,7 @@ static void ckpt_done(struct attestd_push *p, struct job *j)
 	const struct attest_audit_ckpt *c = p->ckpt_q[0];
 
 	p->ckpt_busy = 0;
-	if (j->r == ATTEST_OK) {
+	if (j->rep.r == ATTEST_OK) {
 		/* also when it answers "duplicate": it holds exactly this one
 		 * (taken before a crash kept us from recording its answer) */
 		attestd_log("push: audit checkpoint counter %" PRIu64 " taken by the verifier",
@@ -668,9 +783,9 @@ static void ckpt_done(struct attestd_push *p, struct job *j)
 		p->ckpt_fails = 0;
 		pushed_save(p);
 		ckpt_pop(p);
-	} else if (!ckpt_transient(j->r)) {
+	} else if (!ckpt_transient(j->rep.r)) {
 		attestd_log("push: audit checkpoint counter %" PRIu64 " refused by the verifier: %s [%s]: %s",
-			    c->counter, attest_strerror(j->r), attest_errname(j->r), j->detail);
+			    c->counter, attest_strerror(j->rep.r), attest_errname(j->rep.r), j->rep.detail);
 		p->handled_counter = c->counter;
 		if (!p->have_acked)
 			memcpy(p->acked_log, c->log_id, sizeof(p->acked_log));
@@ -681,8 +796,8 @@ static void ckpt_done(struct attestd_push *p, struct job *j)
 		long next = attest_push_delay(p->interval, ++p->ckpt_fails, jitter());
 
 		attestd_log("push: audit checkpoint counter %" PRIu64 " not sent: %s [%s]: %s; next try "
-			    "in %ld s", c->counter, attest_strerror(j->r), attest_errname(j->r),
-			    j->detail, next);
+			    "in %ld s", c->counter, attest_strerror(j->rep.r), attest_errname(j->rep.r),
+			    j->rep.detail, next);
 		arm(p->ckpt_timer, next);
 		return;
 	}
@@ -841,7 +956,8 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 		done[i] = *slots[i];
 		if (slots[i]->state != JOB_DONE)
 			continue;
-		slots[i]->body = slots[i]->resp = NULL; /* moved to done[i] */
+		slots[i]->body = NULL; /* moved to done[i] */
+		memset(&slots[i]->rep, 0, sizeof(slots[i]->rep));
 		slots[i]->state = JOB_IDLE;
 	}
 	pthread_mutex_unlock(&p->mu);
@@ -852,7 +968,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 			ckpt_done(p, &done[i]);
 		else if (i == 1)
 			report_done(p, &done[i]);
-		else if (strcmp(done[i].path, "/v1/hosts/nonce") == 0)
+		else if (done[i].kind == PUSH_NONCE)
 			nonce_done(p, &done[i]);
 		else
 			quote_done(p, &done[i]);
@@ -860,12 +976,34 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* w waits for the next round to start: now if none is in flight, else
+ * right after it (its nonce was fetched before this was asked). */
+static int enqueue(struct attestd_push *p, int renew, const struct waiter *w)
+{
+	if (p == NULL)
+		return attest_fail(ATTEST_E_STATE, "attestd runs without --verifier");
+	if (p->nwaiters == MAX_WAITERS)
+		return attest_fail(ATTEST_E_BUSY, "%d admin clients already wait for a push",
+				   MAX_WAITERS);
+	p->waiters[p->nwaiters] = *w;
+	p->waiters[p->nwaiters++].round = p->round + 1;
+	p->demand_renew |= renew;
+	if (p->attest_busy) {
+		p->demand = 1;
+	} else {
+		evtimer_del(p->attest_timer);
+		arm(p->attest_timer, 0); /* from the loop, after this handler returns */
+	}
+	attestd_log("push: asked for by the admin socket%s", renew ? " (renew)" : "");
+	return ATTEST_OK;
+}
+
 cJSON *attestd_push_demand(struct attestd_push *p, const struct attestd_peer *peer,
 			   const cJSON *req)
 {
 	static const char *const keys[] = { "op", "renew", NULL };
 	const cJSON *renew = cJSON_GetObjectItemCaseSensitive(req, "renew");
-	struct attestd_pending *pending;
+	struct waiter w = { 0 };
 	int r;
 
 	if (p == NULL) {
@@ -882,23 +1020,21 @@ cJSON *attestd_push_demand(struct attestd_push *p, const struct attestd_peer *pe
 		attest_fail(ATTEST_E_BUSY, "%d admin clients already wait for a push", MAX_WAITERS);
 		return failure_reply(ATTEST_E_BUSY, attest_errdetail());
 	}
-	if ((pending = attestd_defer(peer)) == NULL) {
+	if ((w.p = attestd_defer(peer)) == NULL) {
 		attest_fail(ATTEST_E_NOMEM, "deferred reply");
 		return failure_reply(ATTEST_E_NOMEM, attest_errdetail());
 	}
-	/* the next round to start is ours: now if none is in flight, else
-	 * right after it (its nonce was fetched before this was asked) */
-	p->waiters[p->nwaiters].p = pending;
-	p->waiters[p->nwaiters++].round = p->round + 1;
-	p->demand_renew |= cJSON_IsTrue(renew);
-	if (p->attest_busy) {
-		p->demand = 1;
-	} else {
-		evtimer_del(p->attest_timer);
-		arm(p->attest_timer, 0); /* from the loop, after this handler returns */
-	}
-	attestd_log("push: asked for by the admin socket%s", cJSON_IsTrue(renew) ? " (renew)" : "");
+	if ((r = enqueue(p, cJSON_IsTrue(renew), &w)) != ATTEST_OK) /* not reached: checked above */
+		attestd_pending_reply(w.p, failure_reply(r, attest_errdetail()));
 	return NULL;
+}
+
+int attestd_push_demand_typed(struct attestd_push *p, int renew, attestd_push_done_fn done,
+			      void *arg, uint64_t tag)
+{
+	struct waiter w = { .done = done, .arg = arg, .tag = tag };
+
+	return enqueue(p, renew != 0, &w);
 }
 
 int attestd_push_start(struct event_base *base, struct attestd_host *h,
@@ -933,6 +1069,8 @@ int attestd_push_start(struct event_base *base, struct attestd_host *h,
 	p->revoked_arg = cfg->revoked_arg;
 	p->http.ca_file = p->ca_file;
 	p->http.timeout_ms = cfg->timeout_ms;
+	p->send = cfg->send;
+	p->send_ctx = cfg->send_ctx;
 	p->inv_gen = 1; /* report at start */
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
@@ -944,6 +1082,13 @@ int attestd_push_start(struct event_base *base, struct attestd_host *h,
 	p->attest_timer = evtimer_new(base, start_round, p);
 	p->report_timer = evtimer_new(base, start_report, p);
 	p->ckpt_timer = evtimer_new(base, ckpt_retry, p);
+	for (uint32_t i = 0; i < 3; i++) {
+		p->deadline_arg[i] = (struct deadline_arg){ p, i };
+		if ((p->deadline[i] = evtimer_new(base, on_deadline, &p->deadline_arg[i])) == NULL) {
+			r = attest_fail(ATTEST_E_NOMEM, "push events");
+			goto fail;
+		}
+	}
 	if (p->wake_ev == NULL || p->attest_timer == NULL || p->report_timer == NULL ||
 	    p->ckpt_timer == NULL ||
 	    event_add(p->wake_ev, NULL) != 0) {
@@ -953,13 +1098,13 @@ int attestd_push_start(struct event_base *base, struct attestd_host *h,
 	/* signals stay with the loop's thread */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	r = pthread_create(&p->thread, NULL, worker, p);
+	r = p->send != NULL ? 0 : pthread_create(&p->thread, NULL, worker, p);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (r != 0) {
 		r = attest_fail(ATTEST_E_INTERNAL, "pthread_create: %s", strerror(r));
 		goto fail;
 	}
-	p->thread_started = 1;
+	p->thread_started = p->send == NULL;
 	arm(p->attest_timer, 0);
 	arm(p->report_timer, 0);
 	attestd_log("pushing to %s every %ld s: PCR mask 0x%06x, event log %s", p->url, p->interval,
@@ -977,7 +1122,7 @@ void attestd_push_stop(struct attestd_push *p)
 		return;
 	for (size_t i = 0; i < p->nwaiters; i++) {
 		attest_fail(ATTEST_E_STATE, "attestd is stopping");
-		attestd_pending_reply(p->waiters[i].p, failure_reply(ATTEST_E_STATE, attest_errdetail()));
+		answer(&p->waiters[i], ATTEST_E_STATE, attest_errdetail(), NULL, 0);
 	}
 	p->nwaiters = 0;
 	if (p->thread_started) {
@@ -1003,6 +1148,9 @@ void attestd_push_stop(struct attestd_push *p)
 		event_free(p->report_timer);
 	if (p->ckpt_timer != NULL)
 		event_free(p->ckpt_timer);
+	for (int i = 0; i < 3; i++)
+		if (p->deadline[i] != NULL)
+			event_free(p->deadline[i]);
 	if (p->wake[0] >= 0)
 		close(p->wake[0]);
 	if (p->wake[1] >= 0)

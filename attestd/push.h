@@ -3,7 +3,10 @@
  * on demand (with host CA renewal), the agent inventory after every
  * change, and the audit log's checkpoints.
  *
- * The event loop keeps the TPM; one worker thread does the HTTPS requests.
+ * The event loop keeps the TPM; the HTTPS requests run elsewhere: in
+ * attestd's unprivileged front (config send: the front runs libcurl and
+ * parses the answers into pushwire.h's typed replies), or with
+ * --no-privsep in one worker thread here, which parses the same way.
  * Each flow (attestation, inventory, checkpoints) has at most one request in flight; the
  * loop quotes or signs between two requests, never waits for the network,
  * so agents' certificate requests are served while the verifier is slow or
@@ -12,10 +15,12 @@
 #ifndef ATTESTD_PUSH_H
 #define ATTESTD_PUSH_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <cjson/cJSON.h>
 
+#include "attest/attest.h"
 #include "server.h"
 
 struct event_base;
@@ -36,11 +41,36 @@ struct attestd_push_config {
 	 * nothing to do, < 0 failed (the next answer repeats it) */
 	int (*revoked)(void *arg, const char *agent_id);
 	void *revoked_arg;
+	/* NULL: a worker thread runs the HTTPS requests here. Else each
+	 * request goes to send (slot 0-2, kind and body of pushwire.h, a number) and its
+	 * typed answer comes back through attestd_push_job_done: attestd's
+	 * monitor hands them to the front, which runs libcurl and parses. */
+	int (*send)(void *ctx, uint32_t slot, uint32_t kind, uint32_t seq, const char *body,
+		    size_t len);
+	void *send_ctx;
 };
 
 /* Start the worker and schedule the first quote and inventory report now:
  * quotes and signed reports with h's TPM, verdicts recorded in log, the
  * agents of reg reported. */
+/* The typed answer to request seq in slot (consumed: rep is left empty).
+ * A request not answered within its timeout and 10 s has failed
+ * (ATTEST_E_TIMEOUT); its late answer (seq older than the slot's) is
+ * dropped. ATTEST_E_PARSE when no such request is in flight there. */
+struct push_reply;
+int attestd_push_job_done(struct attestd_push *p, uint32_t slot, uint32_t kind, uint32_t seq,
+			  struct push_reply *rep) ATTEST_MUST_CHECK;
+/* The requests handed to send will not be answered (the front died):
+ * each fails (ATTEST_E_IO) and is tried again after its back-off. */
+void attestd_push_transport_lost(struct attestd_push *p);
+
+/* A waiter's answer when its round ends: code ATTEST_OK and the
+ * verifier's answer a (renewed: the host CA was renewed), or a failure
+ * code with its detail (a NULL). */
+struct attest_push_answer;
+typedef void (*attestd_push_done_fn)(void *arg, uint64_t tag, int code, const char *detail,
+				     const struct attest_push_answer *a, int renewed);
+
 int attestd_push_start(struct event_base *base, struct attestd_host *h,
 		       struct attestd_auditlog *log, const struct registry *reg,
 		       const struct attestd_push_config *cfg, struct attestd_push **out);
@@ -66,5 +96,10 @@ void attestd_push_inventory_changed(struct attestd_push *p);
  * (attestd runs without --verifier). */
 cJSON *attestd_push_demand(struct attestd_push *p, const struct attestd_peer *peer,
 			   const cJSON *req);
+/* The same for the monitor (the front parsed the request): done(arg, tag,
+ * ...) once the round ends, or attestd_push_stop. ATTEST_E_STATE without
+ * --verifier (p NULL), ATTEST_E_BUSY when MAX_WAITERS wait already. */
+int attestd_push_demand_typed(struct attestd_push *p, int renew, attestd_push_done_fn done,
+			      void *arg, uint64_t tag) ATTEST_MUST_CHECK;
 
 #endif

@@ -1,4 +1,5 @@
-/* register.c - agent registration, revocation, list and show (admin socket, root only; docs/agents.md). */
+/* register.c - agent registration, revocation and removal (admin socket, root only;
+ * docs/agents.md), on typed requests (admin.h). */
 
 #include <errno.h>
 #include <stdint.h>
@@ -66,65 +67,80 @@ static int env_entry_len_ok(const char *s)
 	return n > 0 && n <= ATTEST_ENV_NAME_MAX + 1;
 }
 
-int do_register(struct attestd *d, const cJSON *req, cJSON *reply)
+/* n strings of a fixed-size array (stride bytes apart), each accepted by
+ * ok and none twice, copied into out (malloc'd; agent_free frees them). */
+static int copy_list(const char *key, const char *first, size_t stride, uint32_t n,
+		     int (*ok)(const char *), char **out, size_t *nout)
 {
-	static const char *const keys[] = { "op", "name", "binary", "script", "uids", "scopes",
-					    "risk_tier", "data_classes", "max_ttl",
-					    "delegate_depth", "env_allow", NULL };
+	*nout = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		const char *v = first + (size_t)i * stride;
+
+		if (memchr(v, '\0', stride) == NULL || !ok(v))
+			return attest_fail(ATTEST_E_PARSE, "\"%s\": invalid entry", key);
+		for (size_t j = 0; j < *nout; j++)
+			if (strcmp(out[j], v) == 0)
+				return attest_fail(ATTEST_E_PARSE, "\"%s\": duplicate entry", key);
+		if ((out[(*nout)++] = strdup(v)) == NULL)
+			return attest_fail(ATTEST_E_NOMEM, "\"%s\"", key);
+	}
+	return ATTEST_OK;
+}
+
+int register_agent(struct attestd *d, const struct admin_registration *q, const struct agent **out)
+{
 	static const char *const tiers[] = { "low", "medium", "high", "critical" };
 	struct agent *a = NULL;
-	const cJSON *uids, *it;
-	const char *name, *binary, *script, *tier;
-	long ttl = AGENT_DEFAULT_TTL, depth = 0;
 	struct attest_tpm_creation cr;
 	TPM2B_ATTEST cinfo;
 	TPMT_SIGNATURE csig;
 	uint8_t zero[32] = { 0 }, qual[32];
-	char *pem = NULL, joined[ATTEST_SCOPES_MAX + 1];
+	char joined[ATTEST_SCOPES_MAX + 1];
+	const char *script = q->script[0] != '\0' ? q->script : NULL;
 	int r, ok_tier = 0;
 
-	if ((r = attest_json_only(req, keys)) != ATTEST_OK ||
-	    (r = attest_json_str(req, "name", ATTEST_MAX_NAME, &name)) != ATTEST_OK ||
-	    (r = attest_json_str(req, "binary", 511, &binary)) != ATTEST_OK ||
-	    (r = opt_str(req, "script", 511, &script)) != ATTEST_OK ||
-	    (r = attest_json_str(req, "risk_tier", 15, &tier)) != ATTEST_OK ||
-	    (r = int_field(req, "max_ttl", 1, d->hard_max_ttl, &ttl)) != ATTEST_OK ||
-	    (r = int_field(req, "delegate_depth", 0, 3, &depth)) != ATTEST_OK)
-		return r;
-	if (!attest_valid_hostname(name))
+	*out = NULL;
+	/* every field again: the request may come from the front */
+	if (!attest_valid_hostname(q->name))
 		return attest_fail(ATTEST_E_PARSE, "agent name must be " ATTEST_NAME_RULE);
 	for (size_t i = 0; i < 4; i++)
-		ok_tier |= strcmp(tier, tiers[i]) == 0;
+		ok_tier |= strcmp(q->tier, tiers[i]) == 0;
 	if (!ok_tier)
 		return attest_fail(ATTEST_E_PARSE, "risk_tier must be low, medium, high or critical");
-	if (registry_find(&d->reg, name) != NULL)
-		return attest_fail(ATTEST_E_EXISTS, "agent \"%s\" is already registered", name);
+	if (q->max_ttl < 1 || q->max_ttl > d->hard_max_ttl)
+		return attest_fail(ATTEST_E_PARSE, "\"max_ttl\" must be an integer in 1..%ld",
+				   d->hard_max_ttl);
+	if (q->delegate_depth < 0 || q->delegate_depth > 3)
+		return attest_fail(ATTEST_E_PARSE, "\"delegate_depth\" must be an integer in 0..3");
+	if (q->binary[0] == '\0')
+		return attest_fail(ATTEST_E_PARSE, "\"binary\" must be a path");
+	if (q->nuids < 1 || q->nuids > AGENT_MAX_UIDS)
+		return attest_fail(ATTEST_E_PARSE, "\"uids\" must list 1-%d uids", AGENT_MAX_UIDS);
+	if (q->nscopes > AGENT_MAX_SCOPES || q->nclasses > AGENT_MAX_CLASSES ||
+	    q->nenv_allow > AGENT_MAX_ENV_ALLOW)
+		return attest_fail(ATTEST_E_TOO_LARGE, "too many scopes, classes or env_allow entries");
+	if (registry_find(&d->reg, q->name) != NULL)
+		return attest_fail(ATTEST_E_EXISTS, "agent \"%s\" is already registered", q->name);
 	if ((a = agent_new()) == NULL)
 		return attest_fail(ATTEST_E_NOMEM, "agent");
-	memcpy(a->name, name, strlen(name) + 1);
-	memcpy(a->tier, tier, strlen(tier) + 1);
-	a->max_ttl = ttl;
-	a->delegate_depth = (int)depth;
-	uids = cJSON_GetObjectItemCaseSensitive(req, "uids");
-	if (!cJSON_IsArray(uids) || cJSON_GetArraySize(uids) < 1 ||
-	    cJSON_GetArraySize(uids) > AGENT_MAX_UIDS) {
-		r = attest_fail(ATTEST_E_PARSE, "\"uids\" must list 1-%d uids", AGENT_MAX_UIDS);
-		goto out;
-	}
-	cJSON_ArrayForEach(it, uids) {
-		if (!cJSON_IsNumber(it) || it->valuedouble < 0 || it->valuedouble > 4294967294.0 ||
-		    it->valuedouble != (double)(uint32_t)it->valuedouble) {
+	memcpy(a->name, q->name, strlen(q->name) + 1);
+	memcpy(a->tier, q->tier, strlen(q->tier) + 1);
+	a->max_ttl = (long)q->max_ttl;
+	a->delegate_depth = (int)q->delegate_depth;
+	for (uint32_t i = 0; i < q->nuids; i++) {
+		if (q->uids[i] == UINT32_MAX) {
 			r = attest_fail(ATTEST_E_PARSE, "bad uid in \"uids\"");
 			goto out;
 		}
-		a->uids[a->nuids++] = (uid_t)it->valuedouble;
+		a->uids[a->nuids++] = (uid_t)q->uids[i];
 	}
-	if ((r = str_list(req, "scopes", valid_scope, a->scopes, AGENT_MAX_SCOPES, &a->nscopes)) != ATTEST_OK ||
+	if ((r = copy_list("scopes", q->scopes[0], sizeof(q->scopes[0]), q->nscopes, valid_scope,
+			   a->scopes, &a->nscopes)) != ATTEST_OK ||
 	    (r = join_scopes((const char *const *)a->scopes, a->nscopes, joined, sizeof(joined))) != ATTEST_OK ||
-	    (r = str_list(req, "data_classes", valid_class, a->classes, AGENT_MAX_CLASSES,
-			  &a->nclasses)) != ATTEST_OK ||
-	    (r = str_list(req, "env_allow", env_entry_len_ok, a->env_allow, AGENT_MAX_ENV_ALLOW,
-			  &a->nenv_allow)) != ATTEST_OK)
+	    (r = copy_list("data_classes", q->classes[0], sizeof(q->classes[0]), q->nclasses,
+			   valid_class, a->classes, &a->nclasses)) != ATTEST_OK ||
+	    (r = copy_list("env_allow", q->env_allow[0], sizeof(q->env_allow[0]), q->nenv_allow,
+			   env_entry_len_ok, a->env_allow, &a->nenv_allow)) != ATTEST_OK)
 		goto out;
 	for (size_t i = 0; i < a->nenv_allow; i++) {
 		const char *why;
@@ -134,14 +150,14 @@ int do_register(struct attestd *d, const cJSON *req, cJSON *reply)
 			goto out;
 		}
 	}
-	if ((r = measure_path(d, binary, a->binary, sizeof(a->binary), a->exe_sha256)) != ATTEST_OK ||
+	if ((r = measure_path(d, q->binary, a->binary, sizeof(a->binary), a->exe_sha256)) != ATTEST_OK ||
 	    (r = file_size(a->binary, &a->exe_size)) != ATTEST_OK ||
 	    (script != NULL &&
 	     (r = measure_path(d, script, a->script, sizeof(a->script), a->script_sha256)) != ATTEST_OK))
 		goto out;
 	uuid_v4(a->uuid);
 	if ((size_t)snprintf(a->id, sizeof(a->id), "spiffe://%s/host/%s/agent/%s", d->host.trust_domain,
-			     d->host.name, name) >= sizeof(a->id)) {
+			     d->host.name, q->name) >= sizeof(a->id)) {
 		r = attest_fail(ATTEST_E_INVALID_ARG, "agent ID too long");
 		goto out;
 	}
@@ -214,29 +230,22 @@ int do_register(struct attestd *d, const cJSON *req, cJSON *reply)
 			attestd_log("audit: %s", attest_errdetail());
 		goto out;
 	}
-	if (attest_x509_to_pem(a->agent_ca, &pem) == ATTEST_OK)
-		cJSON_AddStringToObject(reply, "agent_ca", pem);
-	cJSON_AddItemToObject(reply, "agent", agent_summary(a));
+	*out = a;
 	attestd_log("registered agent %s (%s) binary %s%s%s risk %s/%d", a->name, a->id, a->binary,
 		    a->script[0] ? " script " : "", a->script, a->tier, a->score);
 	a = NULL; /* transferred to the registry */
 	r = ATTEST_OK;
 out:
-	free(pem);
 	agent_free(a);
 	return r;
 }
 
-int do_revoke(struct attestd *d, const cJSON *req, cJSON *reply)
+int revoke_agent(struct attestd *d, const char *name, const struct agent **out)
 {
-	static const char *const keys[] = { "op", "name", NULL };
-	const char *name;
 	struct agent *a;
 	int r;
 
-	if ((r = attest_json_only(req, keys)) != ATTEST_OK ||
-	    (r = attest_json_str(req, "name", ATTEST_MAX_NAME, &name)) != ATTEST_OK)
-		return r;
+	*out = NULL;
 	if ((a = registry_find(&d->reg, name)) == NULL)
 		return attest_fail(ATTEST_E_AGENT_UNKNOWN, "no agent \"%s\"", name);
 	if ((r = attestd_audit_agent(&d->log, "revoke", a, "ok", ATTEST_OK)) != ATTEST_OK)
@@ -253,7 +262,7 @@ int do_revoke(struct attestd *d, const cJSON *req, cJSON *reply)
 	a->session_cert = NULL;
 	a->session_key = NULL;
 	attestd_log("revoked agent %s", name);
-	cJSON_AddItemToObject(reply, "agent", agent_summary(a));
+	*out = a;
 	return ATTEST_OK;
 }
 
@@ -294,17 +303,11 @@ int attestd_revoke_by_verifier(void *arg, const char *id)
 /* Forget a revoked agent, so that its name can be registered again (with a
  * new key and UUID). Only revoked agents: removal is never the way to stop
  * one. */
-int do_remove(struct attestd *d, const cJSON *req, cJSON *reply)
+int remove_agent(struct attestd *d, const char *name)
 {
-	static const char *const keys[] = { "op", "name", NULL };
-	const char *name;
 	struct agent *a;
 	int r;
 
-	(void)reply;
-	if ((r = attest_json_only(req, keys)) != ATTEST_OK ||
-	    (r = attest_json_str(req, "name", ATTEST_MAX_NAME, &name)) != ATTEST_OK)
-		return r;
 	if ((a = registry_find(&d->reg, name)) == NULL)
 		return attest_fail(ATTEST_E_AGENT_UNKNOWN, "no agent \"%s\"", name);
 	if (!a->revoked)
@@ -319,42 +322,6 @@ int do_remove(struct attestd *d, const cJSON *req, cJSON *reply)
 		return r;
 	}
 	attestd_log("removed revoked agent %s", name);
-	return ATTEST_OK;
-}
-
-int do_list(struct attestd *d, const cJSON *req, cJSON *reply)
-{
-	static const char *const keys[] = { "op", NULL };
-	cJSON *arr;
-	int r;
-
-	if ((r = attest_json_only(req, keys)) != ATTEST_OK)
-		return r;
-	if ((arr = cJSON_AddArrayToObject(reply, "agents")) == NULL)
-		return attest_fail(ATTEST_E_NOMEM, "list");
-	for (size_t i = 0; i < d->reg.n; i++)
-		cJSON_AddItemToArray(arr, agent_summary(d->reg.agents[i]));
-	return ATTEST_OK;
-}
-
-int do_show(struct attestd *d, const cJSON *req, cJSON *reply)
-{
-	static const char *const keys[] = { "op", "name", NULL };
-	const char *name;
-	struct agent *a;
-	char *pem = NULL;
-	int r;
-
-	if ((r = attest_json_only(req, keys)) != ATTEST_OK ||
-	    (r = attest_json_str(req, "name", ATTEST_MAX_NAME, &name)) != ATTEST_OK)
-		return r;
-	if ((a = registry_find(&d->reg, name)) == NULL)
-		return attest_fail(ATTEST_E_AGENT_UNKNOWN, "no agent \"%s\"", name);
-	cJSON_AddItemToObject(reply, "agent", agent_summary(a));
-	if ((r = attest_x509_to_pem(a->agent_ca, &pem)) != ATTEST_OK)
-		return r;
-	cJSON_AddStringToObject(reply, "agent_ca", pem);
-	free(pem);
 	return ATTEST_OK;
 }
 

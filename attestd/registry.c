@@ -165,45 +165,6 @@ static cJSON *str_array(char *const *v, size_t n)
 	return arr;
 }
 
-cJSON *agent_summary(const struct agent *a)
-{
-	cJSON *o = cJSON_CreateObject(), *uids = cJSON_CreateArray();
-	char hex[65];
-
-	if (o == NULL || uids == NULL) {
-		cJSON_Delete(o);
-		cJSON_Delete(uids);
-		return NULL;
-	}
-	cJSON_AddStringToObject(o, "name", a->name);
-	cJSON_AddStringToObject(o, "id", a->id);
-	cJSON_AddStringToObject(o, "uuid", a->uuid);
-	cJSON_AddStringToObject(o, "binary", a->binary);
-	attest_hex(a->exe_sha256, 32, hex);
-	cJSON_AddStringToObject(o, "binary_sha256", hex);
-	if (a->script[0] != '\0') {
-		cJSON_AddStringToObject(o, "script", a->script);
-		attest_hex(a->script_sha256, 32, hex);
-		cJSON_AddStringToObject(o, "script_sha256", hex);
-	}
-	for (size_t i = 0; i < a->nuids; i++)
-		cJSON_AddItemToArray(uids, cJSON_CreateNumber(a->uids[i]));
-	cJSON_AddItemToObject(o, "uids", uids);
-	cJSON_AddItemToObject(o, "scopes", str_array(a->scopes, a->nscopes));
-	cJSON_AddStringToObject(o, "risk_tier", a->tier);
-	cJSON_AddItemToObject(o, "data_classes", str_array(a->classes, a->nclasses));
-	cJSON_AddItemToObject(o, "env_allow", str_array(a->env_allow, a->nenv_allow));
-	cJSON_AddNumberToObject(o, "risk_score", a->score);
-	cJSON_AddNumberToObject(o, "max_ttl", (double)a->max_ttl);
-	cJSON_AddNumberToObject(o, "delegate_depth", a->delegate_depth);
-	attest_hex(a->measurement, 32, hex);
-	cJSON_AddStringToObject(o, "measurement", hex);
-	attest_hex(a->policy, 32, hex);
-	cJSON_AddStringToObject(o, "policy_digest", hex);
-	cJSON_AddBoolToObject(o, "revoked", a->revoked);
-	return o;
-}
-
 static int get_fixed(const cJSON *o, const char *key, uint8_t *out, size_t len)
 {
 	uint8_t *buf = NULL;
@@ -384,22 +345,42 @@ static cJSON *record_json(const struct agent *a)
 	return o;
 }
 
-int registry_save(struct registry *reg, const struct agent *a)
+int registry_record_parse(const uint8_t *buf, size_t len, struct agent *a)
 {
-	cJSON *o = record_json(a);
-	char path[700], *s = NULL;
-	size_t len;
+	cJSON *o = NULL;
 	int r;
 
+	if ((r = attest_json_parse(buf, len, RECORD_CAP, &o)) == ATTEST_OK)
+		r = parse_record(o, a);
+	cJSON_Delete(o);
+	return r;
+}
+
+int registry_record_print(const struct agent *a, char **out, size_t *len)
+{
+	cJSON *o = record_json(a);
+	int r;
+
+	*out = NULL;
 	if (o == NULL)
 		return attest_fail(ATTEST_E_NOMEM, "agent record");
+	r = attest_json_print(o, out, len);
+	cJSON_Delete(o);
+	return r;
+}
+
+int registry_save(struct registry *reg, const struct agent *a)
+{
+	char path[700], *s = NULL;
+	size_t len = 0;
+	int r;
+
 	snprintf(path, sizeof(path), "%s/%s.json", reg->dir, a->name);
-	if ((r = attest_json_print(o, &s, &len)) == ATTEST_OK) {
+	if ((r = registry_record_print(a, &s, &len)) == ATTEST_OK) {
 		r = attest_file_write_atomic(path, s, len, 0600);
 		OPENSSL_cleanse(s, len);
 	}
 	free(s);
-	cJSON_Delete(o);
 	return r;
 }
 
@@ -477,7 +458,6 @@ int registry_load(const char *state_dir, struct registry *reg)
 		char path[1100];
 		uint8_t *buf = NULL;
 		size_t len;
-		cJSON *o = NULL;
 		struct agent *a;
 
 		/* only complete records; temp files of an interrupted write are ignored */
@@ -489,8 +469,8 @@ int registry_load(const char *state_dir, struct registry *reg)
 			break;
 		}
 		if ((r = attest_file_read(path, RECORD_CAP, &buf, &len)) != ATTEST_OK ||
-		    (r = attest_json_parse(buf, len, RECORD_CAP, &o)) != ATTEST_OK ||
-		    (r = parse_record(o, a)) != ATTEST_OK || (r = record_fits(reg, a, e->d_name)) != ATTEST_OK ||
+		    (r = registry_record_parse(buf, len, a)) != ATTEST_OK ||
+		    (r = record_fits(reg, a, e->d_name)) != ATTEST_OK ||
 		    (r = registry_add(reg, a)) != ATTEST_OK) {
 			attestd_log("agent record %s unusable: %s: %s", path, attest_strerror(r),
 				    attest_errdetail());
@@ -499,7 +479,6 @@ int registry_load(const char *state_dir, struct registry *reg)
 		if (buf != NULL)
 			OPENSSL_cleanse(buf, len);
 		free(buf);
-		cJSON_Delete(o);
 		if (r == ATTEST_E_NOMEM)
 			break;
 		r = ATTEST_OK;

@@ -77,6 +77,13 @@ struct registry {
 int registry_load(const char *state_dir, struct registry *reg);
 void registry_free(struct registry *reg);
 struct agent *registry_find(struct registry *reg, const char *name);
+/* One record file's bytes (JSON, at most 256 KiB) into a (from agent_new;
+ * on failure a holds what was read before the bad field: agent_free it).
+ * Pure: no I/O, no registry (tests/fuzz/fuzz_registry.c). */
+int registry_record_parse(const uint8_t *buf, size_t len, struct agent *a) ATTEST_MUST_CHECK;
+/* a as its record file's bytes (*out malloc'd, holds the key's auth value:
+ * cleanse it). */
+int registry_record_print(const struct agent *a, char **out, size_t *len) ATTEST_MUST_CHECK;
 /* Persist one record crash-safely. */
 int registry_save(struct registry *reg, const struct agent *a);
 /* Delete a's record (durably) and free it. */
@@ -102,7 +109,5 @@ void agent_measurement(const struct agent *a, uint8_t out[32]);
 /* Risk score 0-100 from scopes, data classes, TTL and delegation (formula in
  * docs/agents.md). */
 int agent_risk_score(const struct agent *a);
-/* Public summary for list/show. */
-cJSON *agent_summary(const struct agent *a);
 
 #endif

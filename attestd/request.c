@@ -59,8 +59,10 @@ int int_field(const cJSON *req, const char *key, long min, long max, long *out)
 
 	if (it == NULL)
 		return ATTEST_OK;
-	if (!cJSON_IsNumber(it) || it->valuedouble != (double)(long)it->valuedouble ||
-	    it->valuedouble < (double)min || it->valuedouble > (double)max)
+	/* the range first: converting a double outside long's range (1e300
+	 * from a peer) to long is undefined (fuzz_attestd, UBSan) */
+	if (!cJSON_IsNumber(it) || !(it->valuedouble >= (double)min && it->valuedouble <= (double)max) ||
+	    it->valuedouble != (double)(long)it->valuedouble)
 		return attest_fail(ATTEST_E_PARSE, "\"%s\" must be an integer in %ld..%ld", key, min,
 				   max);
 	*out = (long)it->valuedouble;

@@ -280,8 +280,6 @@ int attestd_pidfd_pid(int pidfd, pid_t *pid)
 	char path[64];
 	uint8_t *buf = NULL;
 	size_t len;
-	const char *p, *end;
-	uint64_t v;
 	int r;
 
 	*pid = 0;
@@ -289,17 +287,9 @@ int attestd_pidfd_pid(int pidfd, pid_t *pid)
 	if ((r = attest_file_read(path, 4096, &buf, &len)) != ATTEST_OK)
 		return r;
 	/* "Pid:\t<pid>\n", "-1" once the process has exited */
-	if ((p = strstr((char *)buf, "\nPid:\t")) != NULL && (end = strchr(p + 6, '\n')) != NULL) {
-		size_t n = (size_t)(end - (p + 6));
-
-		if (n == 2 && memcmp(p + 6, "-1", 2) == 0)
-			*pid = -1;
-		else if (attest_parse_u64n(p + 6, n, 0, INT_MAX, &v) == ATTEST_OK)
-			*pid = (pid_t)v;
-		attest_errclear(); /* no number: no pid shown (0) */
-	}
+	r = attest_fdinfo_pid((const char *)buf, len, pid);
 	free(buf);
-	return ATTEST_OK;
+	return r;
 }
 
 int attestd_peer_alive(const struct attestd_peer *peer)
@@ -1078,7 +1068,8 @@ int attestd_server_start(struct event_base *base, const struct attestd_server_co
 	}
 	if (listen_on(s, cfg->agent_fd >= 0 ? NULL : cfg->agent_socket, cfg->agent_fd, 0660,
 		      &s->agent_l) != ATTEST_OK ||
-	    listen_on(s, cfg->admin_socket, -1, 0600, &s->admin_l) != ATTEST_OK) {
+	    listen_on(s, cfg->admin_fd >= 0 ? NULL : cfg->admin_socket, cfg->admin_fd, 0600,
+		      &s->admin_l) != ATTEST_OK) {
 		attestd_server_stop(s);
 		return ATTEST_E_IO;
 	}
@@ -1103,7 +1094,8 @@ void attestd_server_stop(struct attestd_server *s)
 	}
 	if (s->admin_l != NULL) {
 		evconnlistener_free(s->admin_l);
-		unlink(s->cfg.admin_socket);
+		if (s->cfg.admin_fd < 0)
+			unlink(s->cfg.admin_socket);
 	}
 	/* connections still open are closed without an answer */
 	while (s->conns != NULL)

@@ -64,6 +64,7 @@ struct attestd_server_config {
 	const char *agent_socket; /* mode 0660 (group set by the caller); NULL: none */
 	int agent_fd;             /* or a listening agent socket handed over (-1: none) */
 	const char *admin_socket; /* mode 0600; NULL: none */
+	int admin_fd;             /* or a listening admin socket handed over (-1: none) */
 	int max_clients;
 	int frame_timeout_ms;
 	attestd_handler_fn handler;

@@ -55,7 +55,7 @@ int agent_sign(void *arg, const uint8_t digest[32], TPMT_SIGNATURE *sig)
 
 int issue_agent_ca(struct attestd_host *h, struct agent *a)
 {
-	struct attest_signer hs = { attestd_host_sign, h, h->key_pub };
+	struct attest_signer hs = { attestd_host_sign, h, h->key_pub, 0 };
 	struct attest_agent_ca_params p;
 	EVP_PKEY *agent_pub = NULL;
 	X509 *cert = NULL;

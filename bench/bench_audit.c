@@ -7,7 +7,9 @@
  * 2. Verification: attest_audit_verify (offline) of a log of 100k such
  *    records with one checkpoint (swtpm), records/s, and as a ratio to raw
  *    SHA-256 over the same bytes (the segment files, read once into
- *    memory) measured in the same run. Verification hashes each record
+ *    memory) measured in the same run, best of 3 each, alternating, in
+ *    CPU time (the wall-clock ratio beside it; the machine is shared)
+ *    (audit_verify_over_sha256, issue 17's goal <= 2.0). Verification hashes each record
  *    once (leaf) plus about one node per record, and reads the files.
  *
  * Report only: nothing asserts on time; a failed step prints "n/a" and the
@@ -18,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/evp.h>
 
@@ -25,9 +28,11 @@
 #include "audit/auditfmt.h"
 #include "tpm/tpm.h"
 #include "testutil.h"
+#include "testutil_bench.h"
 
 #define N_APPEND 2000
 #define N_VERIFY 100000
+#define VERIFY_ROUNDS 3
 
 static int append_batch(struct attest_audit *log, const char *json, size_t len, int n, int group)
 {
@@ -58,7 +63,20 @@ static int make_record(char **json, size_t *len)
 	return attest_audit_record(&ev, json, len);
 }
 
-static double sha_ms(const char *dir, uint64_t *bytes)
+/* CPU time of this process: on a shared machine the other work's share of
+ * the cores is not ours (both timed steps are single-threaded and read the
+ * page cache). */
+static double cpu_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Raw SHA-256 of the segment files' bytes, read into memory first: CPU
+ * ms, and *wall its wall-clock ms. */
+static double sha_ms(const char *dir, uint64_t *bytes, double *wall)
 {
 	uint64_t *firsts = NULL;
 	size_t n = 0, len, total = 0;
@@ -80,9 +98,11 @@ static double sha_ms(const char *dir, uint64_t *bytes)
 		free(data);
 	}
 	free(firsts);
-	t0 = tu_now_ms();
+	t0 = cpu_ms();
+	*wall = tu_now_ms();
 	EVP_Digest(all, total, md, NULL, EVP_sha256(), NULL);
-	t1 = tu_now_ms();
+	*wall = tu_now_ms() - *wall;
+	t1 = cpu_ms();
 	free(all);
 	*bytes = total;
 	return t1 - t0;
@@ -100,7 +120,7 @@ int main(void)
 	char dir[512], *json = NULL;
 	size_t len;
 	uint64_t bytes = 0;
-	double t0, t1, sha, ver;
+	double t0, t1, sha, ver, sha_wall, ver_wall;
 	int failed = 0;
 
 	if (make_record(&json, &len) != ATTEST_OK) {
@@ -156,21 +176,48 @@ int main(void)
 	/* Warm the page cache so both figures read memory. */
 	if (attest_audit_verify(dir, &vo, &rep) != ATTEST_OK)
 		failed = 1;
-	t0 = tu_now_ms();
-	if (attest_audit_verify(dir, &vo, &rep) != ATTEST_OK) {
-		printf("verification: n/a (%s)\n", attest_errdetail());
-		failed = 1;
-		goto out;
+	/* VERIFY_ROUNDS rounds, verification and raw SHA-256 alternating; the
+	 * fastest of each (the least disturbed by the machine's other work) */
+	ver = sha = ver_wall = sha_wall = -1;
+	for (int round = 0; round < VERIFY_ROUNDS; round++) {
+		double s1, w0, swall = 0;
+
+		t0 = cpu_ms();
+		w0 = tu_now_ms();
+		if (attest_audit_verify(dir, &vo, &rep) != ATTEST_OK) {
+			printf("verification: n/a (%s)\n", attest_errdetail());
+			failed = 1;
+			goto out;
+		}
+		w0 = tu_now_ms() - w0;
+		t1 = cpu_ms();
+		if (ver < 0 || t1 - t0 < ver)
+			ver = t1 - t0;
+		if (ver_wall < 0 || w0 < ver_wall)
+			ver_wall = w0;
+		s1 = sha_ms(dir, &bytes, &swall);
+		if (s1 > 0 && (sha < 0 || s1 < sha))
+			sha = s1;
+		if (swall > 0 && (sha_wall < 0 || swall < sha_wall))
+			sha_wall = swall;
 	}
-	t1 = tu_now_ms();
-	ver = t1 - t0;
-	sha = sha_ms(dir, &bytes);
-	printf("%-34s %12.0f records/s (%" PRIu64 " records, %.1f MB)\n", "verify (offline)",
-	       rep.records / (ver / 1000.0), rep.records, bytes / 1e6);
+	printf("%-34s %12.0f records/s (%" PRIu64 " records, %.1f MB, CPU time)\n",
+	       "verify (offline)", rep.records / (ver / 1000.0), rep.records, bytes / 1e6);
 	if (sha > 0)
-		printf("%-34s %12.0f records/s equivalent (%.0f MB/s)\n", "raw SHA-256, same bytes",
-		       rep.records / (sha / 1000.0), bytes / 1e6 / (sha / 1000.0));
+		printf("%-34s %12.0f records/s equivalent (%.0f MB/s, CPU time)\n",
+		       "raw SHA-256, same bytes", rep.records / (sha / 1000.0),
+		       bytes / 1e6 / (sha / 1000.0));
 	printf("%-34s %12.1fx raw SHA-256 time\n", "verify / SHA-256", sha > 0 ? ver / sha : 0.0);
+	{
+		char note[160];
+
+		snprintf(note, sizeof(note),
+			 "goal <= 2.0; CPU time, best of %d: verify %.0f ms, SHA-256 %.0f ms of "
+			 "%.1f MB; wall-clock ratio %.2f",
+			 VERIFY_ROUNDS, ver, sha, bytes / 1e6,
+			 sha_wall > 0 ? ver_wall / sha_wall : 0.0);
+		tu_print_fig("audit_verify_over_sha256", sha > 0, sha > 0 ? ver / sha : 0, 2, note);
+	}
 out:
 	attest_audit_close(log);
 	attest_tpm_close(t);

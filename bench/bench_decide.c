@@ -30,6 +30,18 @@
  *             grants are made before timing.
  * ratio = ECDSA verify time / decision time (decisions per ECDSA verify).
  * The phases run interleaved in ROUNDS rounds so drift hits them alike.
+ *
+ * Fleet scale (issue 17): 10,000 agents across 1,000 hosts (10 each; host
+ * CAs under the fleet root, agent CAs with software-AK evidence, one leaf
+ * with ehr.read each), decided by a decider of the library's default
+ * cache sizes against a view that knows them all, and the same for the
+ * first 100 agents in a decider of their own. After every chain was
+ * decided once:
+ *   repeated: a uniformly random active agent's chain per call;
+ *             hit rate = leaf cache hits / lookups over the timed calls;
+ *   new leaf: a leaf not seen before of a random active agent (its agent
+ *             CA decided before): with the issuer cached, one signature.
+ * Figures: 10k/100 ratios of mean time per call (goal <= 1.5 each).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +52,7 @@
 
 #include "attest/decide.h"
 #include "attest/policy.h"
+#include "x509/x509.h"
 #include "testutil.h"
 #include "testutil_bench.h"
 #include "testutil_decide.h"
@@ -144,7 +157,15 @@ static int ecdsa_verify_once(void)
 	return ok ? 0 : -1;
 }
 
+static int decide_d(struct attest_decider *d, STACK_OF(X509) *chain, const char *what);
+
 static int decide_once(STACK_OF(X509) *chain, const char *what)
+{
+	return decide_d(bx.d, chain, what);
+}
+
+/* One allowed read decision of chain by d; 0 on success. */
+static int decide_d(struct attest_decider *d, STACK_OF(X509) *chain, const char *what)
 {
 	struct attest_decide_req req;
 	struct attest_decision out;
@@ -154,9 +175,10 @@ static int decide_once(STACK_OF(X509) *chain, const char *what)
 	req.chain = chain;
 	req.action = "read";
 	req.resource = "ehr:patient/123/notes/7";
-	req.now = (int64_t)fx.t0 + 5;
-	r = attest_decide(bx.d, &req, &out);
-	if (r != ATTEST_OK || !out.allow || out.intent == NULL) {
+	/* the big fleet's leaves are made over a minute or more: the clock */
+	req.now = d == bx.d ? (int64_t)fx.t0 + 5 : (int64_t)time(NULL);
+	r = attest_decide(d, &req, &out);
+	if (r != ATTEST_OK || !out.allow || (d == bx.d && out.intent == NULL)) {
 		fprintf(stderr, "bench_decide: %s: %s (%s)\n", what, attest_errname(r), out.detail);
 		return -1;
 	}
@@ -180,6 +202,237 @@ static int run_once(const struct tu_series *s)
 		return decide_once(bx.fresh[bx.next_fresh++], s->what);
 	}
 	return -1;
+}
+
+/* ---- fleet scale: 10,000 agents on 1,000 hosts ---- */
+
+#define BIG_HOSTS 1000
+#define BIG_PER_HOST 10
+#define BIG_AGENTS (BIG_HOSTS * BIG_PER_HOST)
+#define SMALL_AGENTS 100
+#define BIG_REPEATED 20000 /* per round */
+#define BIG_NEW 100        /* per round and fleet */
+
+static struct {
+	STACK_OF(X509) **chain;      /* per agent: leaf, agent CA, host CA */
+	STACK_OF(X509) **fresh_big;  /* ROUNDS * BIG_NEW new leaves, agents of all */
+	STACK_OF(X509) **fresh_small; /* the same among the first SMALL_AGENTS */
+	int next_big, next_small;
+	struct attest_decider *d_big, *d_small;
+	uint8_t ak[sizeof(TPM2B_PUBLIC)];
+	size_t ak_len;
+	uint64_t rng;
+	uint64_t hits, lookups; /* over the timed repeated calls, big fleet */
+	int ok;
+} bf;
+
+static uint64_t rnd(void)
+{
+	/* xorshift64: the agents picked, not secrets */
+	bf.rng ^= bf.rng << 13;
+	bf.rng ^= bf.rng >> 7;
+	bf.rng ^= bf.rng << 17;
+	return bf.rng;
+}
+
+static void big_id(char *buf, size_t n, int i)
+{
+	snprintf(buf, n, "spiffe://" TD "/host/h%04d/agent/a%d", i / BIG_PER_HOST, i % BIG_PER_HOST);
+}
+
+/* Every hNNNN is trusted and attested 10 s before t0 with fx.ak1. */
+static int big_host(void *arg, const char *host, struct attest_host_facts *out)
+{
+	(void)arg;
+	if (strncmp(host, "h", 1) != 0 || strlen(host) != 5)
+		return ATTEST_E_NOT_FOUND;
+	memset(out, 0, sizeof(*out));
+	out->trusted = 1;
+	out->last_good = (int64_t)time(NULL) - 10; /* the fleet takes long to build */
+	out->ak = bf.ak;
+	out->ak_len = bf.ak_len;
+	return ATTEST_OK;
+}
+
+/* Every agent of the big fleet: approved, its measurement SHA-256(ID). */
+static int big_agent(void *arg, const char *id, struct attest_agent_facts *out)
+{
+	(void)arg;
+	memset(out, 0, sizeof(*out));
+	if (EVP_Digest(id, strlen(id), out->measurement, NULL, EVP_sha256(), NULL) != 1)
+		return ATTEST_E_CRYPTO;
+	out->approved = 1;
+	snprintf(out->uuid, sizeof(out->uuid), "%s", FX_UUID);
+	out->risk_tier = ATTEST_RISK_TIER_LOW;
+	out->risk_score = 10;
+	out->scopes = "ehr.read ehr.write billing.read";
+	out->data_classes = "phi";
+	return ATTEST_OK;
+}
+
+static const struct attest_facts big_facts = { big_host, big_agent, NULL };
+
+static void big_up(void)
+{
+	int nb = ROUNDS * BIG_NEW, per = nb / SMALL_AGENTS;
+
+	fx_ak_public(fx.ak1, bf.ak, sizeof(bf.ak), &bf.ak_len);
+	bf.rng = 0x9e3779b97f4a7c15ull;
+	bf.chain = calloc(BIG_AGENTS, sizeof(*bf.chain));
+	bf.fresh_big = calloc((size_t)nb, sizeof(*bf.fresh_big));
+	bf.fresh_small = calloc((size_t)nb, sizeof(*bf.fresh_small));
+	NEED(bf.chain != NULL && bf.fresh_big != NULL && bf.fresh_small != NULL);
+	for (int h = 0; h < BIG_HOSTS; h++) {
+		char host[16], id[128];
+		X509 *hca = NULL;
+
+		snprintf(host, sizeof(host), "h%04d", h);
+		NEED(attest_x509_make_host_ca(fx.root_key, fx.root, TD, host, fx.h1, 7200, &hca) ==
+		     ATTEST_OK);
+		for (int k = 0; k < BIG_PER_HOST; k++) {
+			int i = h * BIG_PER_HOST + k;
+			struct agent ag;
+			X509 *leaf;
+
+			big_id(id, sizeof(id), i);
+			make_agent(&ag, hca, fx.h1, fx.ak1, id, 3);
+			leaf = make_leaf(&ag, "ehr.read", NULL);
+			bf.chain[i] = chain_of(&ag, leaf);
+			X509_free(leaf);
+			/* new leaves: one for every BIG_AGENTS / nb-th agent, and
+			 * `per` for each of the first SMALL_AGENTS */
+			if (i % (BIG_AGENTS / nb) == 0) {
+				leaf = make_leaf(&ag, "ehr.read", NULL);
+				bf.fresh_big[i / (BIG_AGENTS / nb)] = chain_of(&ag, leaf);
+				X509_free(leaf);
+			}
+			for (int j = 0; i < SMALL_AGENTS && j < per; j++) {
+				leaf = make_leaf(&ag, "ehr.read", NULL);
+				bf.fresh_small[i * per + j] = chain_of(&ag, leaf);
+				X509_free(leaf);
+			}
+			free_agent(&ag);
+		}
+		X509_free(hca);
+	}
+	/* the new leaves in a random order, so consecutive ones are of
+	 * agents far apart in the fleet */
+	for (int i = nb - 1; i > 0; i--) {
+		int j = (int)(rnd() % (uint64_t)(i + 1));
+		STACK_OF(X509) *t = bf.fresh_big[i];
+
+		bf.fresh_big[i] = bf.fresh_big[j];
+		bf.fresh_big[j] = t;
+		t = bf.fresh_small[i];
+		bf.fresh_small[i] = bf.fresh_small[j];
+		bf.fresh_small[j] = t;
+	}
+	NEED(attest_decider_new(fx.root, fx.trust, &big_facts, &bf.d_big) == ATTEST_OK &&
+	     attest_decider_new(fx.root, fx.trust, &big_facts, &bf.d_small) == ATTEST_OK);
+	attest_decider_set_policy(bf.d_big, bx.policy);
+	attest_decider_set_policy(bf.d_small, bx.policy);
+	/* every chain decided once */
+	bf.ok = 1;
+	for (int i = 0; i < BIG_AGENTS; i++)
+		if (decide_d(bf.d_big, bf.chain[i], "warm 10k") != 0 ||
+		    (i < SMALL_AGENTS && decide_d(bf.d_small, bf.chain[i], "warm 100") != 0))
+			bf.ok = 0;
+}
+
+static void big_down(void)
+{
+	for (int i = 0; i < BIG_AGENTS; i++)
+		sk_X509_pop_free(bf.chain[i], X509_free);
+	for (int i = 0; i < ROUNDS * BIG_NEW; i++) {
+		sk_X509_pop_free(bf.fresh_big[i], X509_free);
+		sk_X509_pop_free(bf.fresh_small[i], X509_free);
+	}
+	free(bf.chain);
+	free(bf.fresh_big);
+	free(bf.fresh_small);
+	attest_decider_free(bf.d_big);
+	attest_decider_free(bf.d_small);
+}
+
+enum big_kind { B_REP_BIG, B_REP_SMALL, B_NEW_BIG, B_NEW_SMALL };
+
+static int big_once(const struct tu_series *s)
+{
+	switch (s->kind) {
+	case B_REP_BIG: {
+		uint64_t h0, m0, h1, m1;
+		int r;
+
+		attest_decider_cache_stats(bf.d_big, &h0, &m0);
+		r = decide_d(bf.d_big, bf.chain[rnd() % BIG_AGENTS], s->what);
+		attest_decider_cache_stats(bf.d_big, &h1, &m1);
+		bf.hits += h1 - h0;
+		bf.lookups += (h1 - h0) + (m1 - m0);
+		return r;
+	}
+	case B_REP_SMALL:
+		return decide_d(bf.d_small, bf.chain[rnd() % SMALL_AGENTS], s->what);
+	case B_NEW_BIG:
+		if (bf.next_big >= ROUNDS * BIG_NEW)
+			return -1;
+		return decide_d(bf.d_big, bf.fresh_big[bf.next_big++], s->what);
+	case B_NEW_SMALL:
+		if (bf.next_small >= ROUNDS * BIG_NEW)
+			return -1;
+		return decide_d(bf.d_small, bf.fresh_small[bf.next_small++], s->what);
+	}
+	return -1;
+}
+
+static void big_run(void)
+{
+	struct tu_series s[4] = {
+		{ "10k repeated", B_REP_BIG, BIG_REPEATED, NULL, 0, 1 },
+		{ "100 repeated", B_REP_SMALL, BIG_REPEATED, NULL, 0, 1 },
+		{ "10k new leaf", B_NEW_BIG, BIG_NEW, NULL, 0, 1 },
+		{ "100 new leaf", B_NEW_SMALL, BIG_NEW, NULL, 0, 1 },
+	};
+	struct tu_stats st[4];
+	char note[200];
+	double t0 = tu_now_ms();
+
+	big_up();
+	printf("# fleet of %d agents on %d hosts built and decided once in %.1f s%s\n", BIG_AGENTS,
+	       BIG_HOSTS, (tu_now_ms() - t0) / 1e3, bf.ok ? "" : " (with failures)");
+	for (int k = 0; k < 4; k++) {
+		s[k].v = malloc(sizeof(double) * (size_t)(s[k].per_round * ROUNDS));
+		NEED(s[k].v != NULL);
+		s[k].ok = bf.ok;
+	}
+	for (int round = 0; round < ROUNDS; round++)
+		for (int k = 0; k < 4; k++)
+			bx.failures += tu_series_run(&s[k], 0, big_once, "bench_decide");
+	for (int k = 0; k < 4; k++)
+		st[k] = tu_series_stats(&s[k]);
+
+	snprintf(note, sizeof(note), "leaf cache hits / lookups, random agent of %d, n=%d",
+		 BIG_AGENTS, s[0].n);
+	tu_print_fig("decide_10k_agents_hit_rate", st[0].ok && bf.lookups > 0,
+		     bf.lookups > 0 ? (double)bf.hits / (double)bf.lookups : 0, 3, note);
+	snprintf(note, sizeof(note), "n=%d, p50 %.2f, p99 %.2f", s[0].n, st[0].p50, st[0].p99);
+	tu_print_fig("decide_10k_agents_repeated_us", st[0].ok, st[0].mean, 2, note);
+	snprintf(note, sizeof(note), "n=%d, p50 %.2f, p99 %.2f", s[1].n, st[1].p50, st[1].p99);
+	tu_print_fig("decide_100_agents_repeated_us", st[1].ok, st[1].mean, 2, note);
+	snprintf(note, sizeof(note), "goal <= 1.5; p50 ratio %.2f",
+		 st[1].p50 > 0 ? st[0].p50 / st[1].p50 : 0);
+	tu_print_fig("decide_10k_over_100_repeated", st[0].ok && st[1].ok && st[1].mean > 0,
+		     st[1].mean > 0 ? st[0].mean / st[1].mean : 0, 2, note);
+	snprintf(note, sizeof(note), "n=%d, p50 %.2f, p99 %.2f", s[2].n, st[2].p50, st[2].p99);
+	tu_print_fig("decide_10k_agents_new_leaf_us", st[2].ok, st[2].mean, 2, note);
+	snprintf(note, sizeof(note), "n=%d, p50 %.2f, p99 %.2f", s[3].n, st[3].p50, st[3].p99);
+	tu_print_fig("decide_100_agents_new_leaf_us", st[3].ok, st[3].mean, 2, note);
+	snprintf(note, sizeof(note), "goal <= 1.5; p50 ratio %.2f",
+		 st[3].p50 > 0 ? st[2].p50 / st[3].p50 : 0);
+	tu_print_fig("decide_10k_over_100_new_leaf", st[2].ok && st[3].ok && st[3].mean > 0,
+		     st[3].mean > 0 ? st[2].mean / st[3].mean : 0, 2, note);
+	for (int k = 0; k < 4; k++)
+		free(s[k].v);
+	big_down();
 }
 
 int main(void)
@@ -240,6 +493,7 @@ int main(void)
 	tu_print_fig("decide_new_leaf_ratio", st[0].ok && st[2].ok && st[2].mean > 0,
 		  st[2].mean > 0 ? st[0].mean / st[2].mean : 0, 2, note);
 
+	big_run();
 	printf("# bench_decide: %.1f s, %d failure(s)\n", (tu_now_ms() - t0) / 1e3, bx.failures);
 	for (int k = 0; k < 3; k++)
 		free(s[k].v);

@@ -3,7 +3,8 @@
 #
 # Builds one swtpm template (swtpm-ci/make-template.sh) in a temporary
 # directory, runs $BUILD/bench/bench_tpm and then $BUILD/bench/bench_issue
-# (attestd issuance; it starts $BUILD/attestd), then bench_intent,
+# (attestd issuance; it starts $BUILD/attestd), then bench_mint (issuance
+# work in process: make_leaf and keygen against ECDSA sign), bench_intent,
 # bench_quote (quote appraisal, check-quote vs tpm2_checkquote), bench_store
 # (the verifier's SQLite store, its database in the same scratch dir),
 # bench_policy, bench_decide (in-process decisions), bench_audit (audit log
@@ -64,7 +65,7 @@ echo "# $(swtpm --version 2>&1 | head -n 1); $(tpm2_sign --version 2>&1 | sed -n
 # Each bench runs even when the one before it failed or is missing; the
 # status is the last failure's.
 rc=0
-for b in "$bin" "$issue_bin" "$BUILD/bench/bench_intent" "$BUILD/bench/bench_quote" \
+for b in "$bin" "$issue_bin" "$BUILD/bench/bench_mint" "$BUILD/bench/bench_intent" "$BUILD/bench/bench_quote" \
 	"$BUILD/bench/bench_store" "$BUILD/bench/bench_policy" "$BUILD/bench/bench_decide" \
 	"$BUILD/bench/bench_audit" "$BUILD/bench/bench_verifier" "$BUILD/bench/bench_json" \
 	"$BUILD/bench/bench_nginx"; do

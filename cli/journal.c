@@ -1,7 +1,9 @@
 /* journal.c - priority prefixes for journald (journal.h). */
 #include "journal.h"
 
+#include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -50,4 +52,53 @@ void journal_line_start(FILE *f, int prio, const char *prog)
 	gmtime_r(&now, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	fprintf(f, "%s %s: ", ts, prog);
+}
+
+void journal_line(int prio, const char *prog, const char *msg)
+{
+	static const char hex[] = "0123456789abcdef";
+	char buf[64 + 256 + JOURNAL_LINE_MAX + 8];
+	size_t n, cap;
+	int k;
+
+	if (journal_stderr()) {
+		k = snprintf(buf, sizeof(buf), "<%d>", prio);
+	} else {
+		char ts[32];
+		struct tm tm;
+		time_t now = time(NULL);
+
+		gmtime_r(&now, &tm);
+		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		k = snprintf(buf, sizeof(buf), "%s %.255s: ", ts, prog);
+	}
+	n = k > 0 ? (size_t)k : 0;
+	cap = n + JOURNAL_LINE_MAX;
+	for (const unsigned char *p = (const unsigned char *)msg; *p != '\0'; p++) {
+		if (n + 4 > cap) {
+			buf[n++] = '.';
+			buf[n++] = '.';
+			buf[n++] = '.';
+			break;
+		}
+		if (*p >= 0x20 && *p < 0x7f && *p != '\\') {
+			buf[n++] = (char)*p;
+		} else {
+			buf[n++] = '\\';
+			buf[n++] = 'x';
+			buf[n++] = hex[*p >> 4];
+			buf[n++] = hex[*p & 0x0f];
+		}
+	}
+	buf[n++] = '\n';
+	/* one write; a short one (a full pipe) goes on from where it stopped */
+	for (size_t off = 0; off < n;) {
+		ssize_t w = write(STDERR_FILENO, buf + off, n - off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;
+		off += (size_t)w;
+	}
 }

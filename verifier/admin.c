@@ -87,19 +87,16 @@ void vs_revoke(struct vsrv *s, struct evhttp_request *req, const struct vroute *
 {
 	(void)rt, (void)who; /* every handler has the route signature */
 	int host = rt->arg;
-	static const char *const hkeys[] = {"host", "reason", NULL};
-	static const char *const akeys[] = {"agent", "reason", NULL};
 	cJSON *in = NULL;
-	const char *name, *reason = "revoked by operator";
+	const char *name, *reason;
 	struct vhost h;
 	struct vagent a;
 	int r;
 
-	if ((r = vs_body_json(req, rt->body_cap, host ? hkeys : akeys, &in, NULL)) != ATTEST_OK ||
-	    (r = attest_json_str(in, host ? "host" : "agent", VSTORE_ID_MAX - 1, &name)) != ATTEST_OK)
+	if ((r = vs_body_json(req, rt->body_cap, host ? vb_keys_revoke_host : vb_keys_revoke_agent,
+			      &in, NULL)) != ATTEST_OK ||
+	    (r = vb_revoke_parse(in, host, &name, &reason)) != ATTEST_OK)
 		goto out;
-	if (vs_opt_str(in, "reason") != NULL)
-		reason = vs_opt_str(in, "reason");
 	if ((r = host ? vs_host_row(s, name, &h) : s->store->ops->agent_get(s->store, name, &a)) !=
 		    ATTEST_OK ||
 	    (r = vs_record_change(s, "revocation", who, host ? name : NULL, host ? NULL : name,
@@ -130,14 +127,13 @@ out:
 void vs_approve(struct vsrv *s, struct evhttp_request *req, const struct vroute *rt, const struct vcaller *who)
 {
 	(void)rt, (void)who; /* every handler has the route signature */
-	static const char *const keys[] = {"agent", NULL};
 	cJSON *in = NULL;
 	const char *name;
 	struct vagent a;
 	int r;
 
-	if ((r = vs_body_json(req, rt->body_cap, keys, &in, NULL)) == ATTEST_OK &&
-	    (r = attest_json_str(in, "agent", VSTORE_ID_MAX - 1, &name)) == ATTEST_OK &&
+	if ((r = vs_body_json(req, rt->body_cap, vb_keys_approve, &in, NULL)) == ATTEST_OK &&
+	    (r = vb_str(in, "agent", VSTORE_ID_MAX - 1, &name)) == ATTEST_OK &&
 	    (r = s->store->ops->agent_get(s->store, name, &a)) == ATTEST_OK &&
 	    (r = vs_record_change(s, "approval", who, NULL, name, NULL)) == ATTEST_OK) {
 		a.approved = 1;
@@ -155,47 +151,31 @@ void vs_approve(struct vsrv *s, struct evhttp_request *req, const struct vroute 
 void vs_settings(struct vsrv *s, struct evhttp_request *req, const struct vroute *rt, const struct vcaller *who)
 {
 	(void)rt, (void)who; /* every handler has the route signature */
-	static const char *const keys[] = {"approval_required", "scope_cap", NULL};
 	cJSON *in = NULL, *o = NULL, *arr;
-	const cJSON *ap, *cap;
-	char capbuf[VSTORE_LIST_MAX], capval[VSTORE_LIST_MAX + 4];
+	struct vb_settings sb;
 	int r = ATTEST_OK;
 
 	if (evhttp_request_get_command(req) == EVHTTP_REQ_POST) {
-		if ((r = vs_body_json(req, rt->body_cap, keys, &in, NULL)) != ATTEST_OK)
+		if ((r = vs_body_json(req, rt->body_cap, vb_keys_settings, &in, NULL)) != ATTEST_OK ||
+		    (r = vb_settings_parse(in, &sb)) != ATTEST_OK)
 			goto out;
-		ap = cJSON_GetObjectItemCaseSensitive(in, "approval_required");
-		cap = cJSON_GetObjectItemCaseSensitive(in, "scope_cap");
-		if (ap != NULL && !cJSON_IsBool(ap)) {
-			r = attest_fail(ATTEST_E_PARSE, "approval_required is true or false");
-			goto out;
-		}
-		/* null lifts the cap; a list (even empty) sets it */
-		if (cap != NULL && !cJSON_IsNull(cap)) {
-			if ((r = vs_join_list(cap, capbuf, sizeof(capbuf))) != ATTEST_OK)
-				goto out;
-			(void)snprintf(capval, sizeof(capval), "on:%s", capbuf);
-		} else {
-			(void)snprintf(capval, sizeof(capval), "off");
-		}
 		{
 			/* recorded before it takes effect */
 			struct attest_audit_event ev = {.type = "settings", .outcome = "ok"};
 			char what[VSTORE_LIST_MAX + 64];
 
 			(void)snprintf(what, sizeof(what), "approval_required=%s scope_cap=%s",
-				       ap == NULL ? "unchanged" : cJSON_IsTrue(ap) ? "1" : "0",
-				       cap == NULL ? "unchanged" : capval);
+				       !sb.has_ap ? "unchanged" : sb.ap ? "1" : "0",
+				       !sb.has_cap ? "unchanged" : sb.capval);
 			ev.source = who->name;
 			ev.reason = what;
 			if ((r = vs_audit_durable(s, &ev)) != ATTEST_OK)
 				goto out;
 		}
-		if ((ap != NULL && (r = s->store->ops->setting_put(s->store, "approval_required",
-								    cJSON_IsTrue(ap) ? "1" : "0")) !=
-					   ATTEST_OK) ||
-		    (cap != NULL &&
-		     (r = s->store->ops->setting_put(s->store, "scope_cap", capval)) != ATTEST_OK) ||
+		if ((sb.has_ap && (r = s->store->ops->setting_put(s->store, "approval_required",
+								   sb.ap ? "1" : "0")) != ATTEST_OK) ||
+		    (sb.has_cap &&
+		     (r = s->store->ops->setting_put(s->store, "scope_cap", sb.capval)) != ATTEST_OK) ||
 		    (r = vs_load_settings(s)) != ATTEST_OK)
 			goto out;
 		attest_decider_flush(s->decider);
@@ -249,24 +229,22 @@ void vs_refsets(struct vsrv *s, struct evhttp_request *req, const struct vroute 
 {
 	(void)rt, (void)who; /* every handler has the route signature */
 	int deactivate = rt->arg;
-	static const char *const keys[] = {"jws", NULL};
-	static const char *const dkeys[] = {"name", NULL};
 	cJSON *in = NULL, *arr = NULL;
 	const char *jws, *name;
 	struct attest_refset *set = NULL;
 	int r = ATTEST_OK;
 
 	if (deactivate) {
-		if ((r = vs_body_json(req, rt->body_cap, dkeys, &in, NULL)) != ATTEST_OK ||
-		    (r = attest_json_str(in, "name", VSTORE_NAME_MAX - 1, &name)) != ATTEST_OK ||
+		if ((r = vs_body_json(req, rt->body_cap, vb_keys_refset_retire, &in, NULL)) != ATTEST_OK ||
+		    (r = vb_str(in, "name", VSTORE_NAME_MAX - 1, &name)) != ATTEST_OK ||
 		    (r = vs_record_change(s, "refset_retired", who, NULL, NULL, name)) != ATTEST_OK ||
 		    (r = s->store->ops->refset_set_active(s->store, name, 0)) != ATTEST_OK ||
 		    (r = vs_load_refsets(s)) != ATTEST_OK)
 			goto out;
 		vs_log("reference set %s retired by %s", name, who->name);
 	} else if (evhttp_request_get_command(req) == EVHTTP_REQ_POST) {
-		if ((r = vs_body_json(req, rt->body_cap, keys, &in, NULL)) != ATTEST_OK ||
-		    (r = attest_json_str(in, "jws", BODY_MAX, &jws)) != ATTEST_OK ||
+		if ((r = vs_body_json(req, rt->body_cap, vb_keys_refset, &in, NULL)) != ATTEST_OK ||
+		    (r = vb_str(in, "jws", BODY_MAX, &jws)) != ATTEST_OK ||
 		    (r = attest_refset_verify(jws, strlen(jws), s->ops, s->nops, vs_now(), &set)) !=
 			    ATTEST_OK)
 			goto out;
@@ -390,6 +368,37 @@ void vs_metrics(struct vsrv *s, struct evhttp_request *req, const struct vroute 
 			       "attest_verifier_rate_limited_total %lu\n",
 			    s->m.quotes_good, s->m.quotes_bad, s->m.reports, s->m.refused_callers,
 			    s->m.rate_limited);
+	{
+		struct attest_decider_cache_info ci;
+
+		attest_decider_cache_info(s->decider, &ci);
+		evbuffer_add_printf(
+			b,
+			"# TYPE attest_verifier_cache_hits_total counter\n"
+			"attest_verifier_cache_hits_total{cache=\"leaf\"} %llu\n"
+			"attest_verifier_cache_hits_total{cache=\"issuer\"} %llu\n"
+			"attest_verifier_cache_hits_total{cache=\"ak\"} %lu\n"
+			"# TYPE attest_verifier_cache_misses_total counter\n"
+			"attest_verifier_cache_misses_total{cache=\"leaf\"} %llu\n"
+			"attest_verifier_cache_misses_total{cache=\"issuer\"} %llu\n"
+			"attest_verifier_cache_misses_total{cache=\"ak\"} %lu\n"
+			"# TYPE attest_verifier_cache_evictions_total counter\n"
+			"attest_verifier_cache_evictions_total{cache=\"leaf\"} %llu\n"
+			"attest_verifier_cache_evictions_total{cache=\"issuer\"} %llu\n"
+			"attest_verifier_cache_evictions_total{cache=\"ak\"} %lu\n"
+			"# TYPE attest_verifier_cache_entries gauge\n"
+			"attest_verifier_cache_entries{cache=\"leaf\"} %zu\n"
+			"attest_verifier_cache_entries{cache=\"issuer\"} %zu\n"
+			"attest_verifier_cache_entries{cache=\"ak\"} %zu\n"
+			"# TYPE attest_verifier_cache_used gauge\n"
+			"attest_verifier_cache_used{cache=\"leaf\"} %zu\n"
+			"attest_verifier_cache_used{cache=\"issuer\"} %zu\n",
+			(unsigned long long)ci.leaf_hits, (unsigned long long)ci.issuer_hits, s->m.ak_hits,
+			(unsigned long long)ci.leaf_misses, (unsigned long long)ci.issuer_misses,
+			s->m.ak_misses, (unsigned long long)ci.leaf_evictions,
+			(unsigned long long)ci.issuer_evictions, s->m.ak_evictions, ci.leaf_entries,
+			ci.issuer_entries, s->ak_sets * AK_WAYS, ci.leaf_used, ci.issuer_used);
+	}
 	evbuffer_add_printf(b, "# TYPE attest_verifier_checkpoint_gaps_total counter\n"
 			       "attest_verifier_checkpoint_gaps_total %lu\n"
 			       "# TYPE attest_verifier_checkpoints_missed_total counter\n"

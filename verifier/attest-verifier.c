@@ -70,7 +70,8 @@ static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 	const char *state = NULL, *ca = NULL, *listen = NULL, *port_file = NULL, *policy = NULL,
 		   *pcrs = NULL, *nonce_ttl = NULL, *tcti = NULL, *deadline = NULL, *max_conns = NULL,
 		   *per_source = NULL, *config = NULL, *print_config = NULL, *user = NULL,
-		   *store = NULL;
+		   *leaf_cache = NULL, *issuer_cache = NULL, *ak_cache = NULL, *rate_caller = NULL,
+		   *rate_host = NULL, *store = NULL;
 	const struct cli_opt opts[] = {
 		{"state", "DIR", "verifier state directory (attest-verifier init)", 1, &state},
 		{"store", "URI", "the store in PostgreSQL (postgresql://...; made by init --store) "
@@ -91,6 +92,16 @@ static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 		 "with a verified certificate)", 0, &max_conns},
 		{"per-source", "N", "connections without a client certificate per source address "
 		 "(IPv6: per /64; default 16)", 0, &per_source},
+		{"leaf-cache", "N", "decision cache: verified leaves kept (default 16384; 8..1048576; "
+		 "about 1.2 KB each)", 0, &leaf_cache},
+		{"issuer-cache", "N", "decision cache: verified agent CA paths with their TPM evidence "
+		 "check (default 16384; 8..1048576; about 0.7 KB each)", 0, &issuer_cache},
+		{"ak-cache", "N", "hosts whose AK and reference values are kept in memory (default "
+		 "4096; 8..1048576)", 0, &ak_cache},
+		{"rate-caller", "N", "decisions per second per resource caller (default 2000; "
+		 "1..1000000)", 0, &rate_caller},
+		{"rate-host", "N", "requests per second per host address (default 50; 1..100000)", 0,
+		 &rate_host},
 		{"user", "NAME", "started as root: the serving process drops to this user once its "
 		 "socket, TLS key, store and audit log are open (default " VF_DEFAULT_USER "; root: "
 		 "no drop, not recommended); the signer keeps root and the issuing CA key", 0, &user},
@@ -100,12 +111,15 @@ static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 		 0, &print_config},
 		{0}};
 	struct vf_config cfg = {0};
-	long ttl = 60, dl = 10, mc = 256, ps = 16;
+	long ttl = 60, dl = 10, mc = 256, ps = 16, lc = 16384, ic = 16384, ac = 4096, rc = 2000,
+	     rh = 50;
 	char list[64];
 	static const struct cli_default defs[] = {
 		{"listen", "127.0.0.1:8443"}, {"policy", "STATE/policy.json"},
 		{"quote-pcrs", "0,1,2,3,4,5,6,7"}, {"nonce-ttl", "60"}, {"request-deadline", "10"},
-		{"max-conns", "256"}, {"per-source", "16"}, {NULL, NULL}};
+		{"max-conns", "256"}, {"per-source", "16"}, {"leaf-cache", "16384"},
+		{"issuer-cache", "16384"}, {"ak-cache", "4096"}, {"rate-caller", "2000"},
+		{"rate-host", "50"}, {NULL, NULL}};
 	int r;
 
 	cli_config_defaults(defs);
@@ -124,6 +138,15 @@ static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 	    (max_conns != NULL && (r = cli_long("max-conns", max_conns, 8, 65536, &mc)) != CLI_PARSED) ||
 	    (per_source != NULL && (r = cli_long("per-source", per_source, 1, 65536, &ps)) != CLI_PARSED))
 		return r;
+	if ((leaf_cache != NULL &&
+	     (r = cli_long("leaf-cache", leaf_cache, 8, 1048576, &lc)) != CLI_PARSED) ||
+	    (issuer_cache != NULL &&
+	     (r = cli_long("issuer-cache", issuer_cache, 8, 1048576, &ic)) != CLI_PARSED) ||
+	    (ak_cache != NULL && (r = cli_long("ak-cache", ak_cache, 8, 1048576, &ac)) != CLI_PARSED) ||
+	    (rate_caller != NULL &&
+	     (r = cli_long("rate-caller", rate_caller, 1, 1000000, &rc)) != CLI_PARSED) ||
+	    (rate_host != NULL && (r = cli_long("rate-host", rate_host, 1, 100000, &rh)) != CLI_PARSED))
+		return r;
 	(void)snprintf(list, sizeof(list), "sha256:%s", pcrs);
 	if (vf_parse_pcr_list(list, &cfg.quote_mask) != ATTEST_OK || cfg.quote_mask == 0)
 		return cli_usage_error("--quote-pcrs: want a list like 0,1,2,7");
@@ -137,8 +160,11 @@ static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 	cfg.policy = policy;
 	cfg.nonce_ttl = (int)ttl;
 	cfg.tcti = tcti;
-	cfg.rate_resource = 2000;
-	cfg.rate_host = 50;
+	cfg.rate_resource = rc;
+	cfg.rate_host = rh;
+	cfg.leaf_cache = (size_t)lc;
+	cfg.issuer_cache = (size_t)ic;
+	cfg.ak_cache = (size_t)ac;
 	cfg.request_deadline = (int)dl;
 	cfg.max_conns = (unsigned)mc;
 	cfg.per_source = (unsigned)ps;

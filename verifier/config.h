@@ -3,6 +3,7 @@
 #ifndef VERIFIER_CONFIG_H
 #define VERIFIER_CONFIG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct vf_config {
@@ -14,8 +15,11 @@ struct vf_config {
 	const char *policy;     /* policy file; default STATE/policy.json */
 	uint32_t quote_mask;    /* PCRs a host quote must select; default 0,1,...,7 */
 	int nonce_ttl;          /* seconds; default 60 */
-	long rate_resource;     /* decisions per second per caller; default 2000 */
-	long rate_host;         /* host requests per second per address; default 50 */
+	long rate_resource;     /* decisions per second per caller (--rate-caller); default 2000 */
+	long rate_host;         /* host requests per second per address (--rate-host); default 50 */
+	size_t leaf_cache;      /* decider leaf cache entries (--leaf-cache); 0: 16384 */
+	size_t issuer_cache;    /* decider issuer cache entries (--issuer-cache); 0: 16384 */
+	size_t ak_cache;        /* host AK cache entries (--ak-cache); 0: 4096 */
 	const char *tcti;       /* a TPM for checkpoints of the verifier's own log, or NULL */
 	int request_deadline;   /* seconds for a whole request; 0: 10 */
 	unsigned max_conns;     /* 0: 256 (a quarter reserved for authenticated clients) */

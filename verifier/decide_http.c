@@ -10,7 +10,6 @@
 
 /* ---- decisions ---- */
 
-#define CTX_MAX 16
 
 /* The caller's own decision-cache partition (1..VS_PARTS). A linear scan
  * of 63 names: callers are few, authenticated and rate limited. */
@@ -209,43 +208,22 @@ out:
 void vs_decide(struct vsrv *s, struct evhttp_request *req, const struct vroute *rt, const struct vcaller *who)
 {
 	(void)rt, (void)who; /* every handler has the route signature */
-	static const char *const keys[] = {"chain", "action", "resource", "context", NULL};
 	cJSON *in = NULL;
-	const char *chain, *action, *resource, *ckeys[CTX_MAX], *cvals[CTX_MAX];
-	const cJSON *ctx, *it;
-	size_t nctx = 0;
+	struct vb_decide db;
 	struct attest_decide_req dr;
 	int r;
 
-	if ((r = vs_body_json(req, rt->body_cap, keys, &in, NULL)) != ATTEST_OK ||
-	    (r = attest_json_str(in, "chain", ATTEST_DECIDE_PEM_MAX, &chain)) != ATTEST_OK ||
-	    (r = attest_json_str(in, "action", 64, &action)) != ATTEST_OK ||
-	    (r = attest_json_str(in, "resource", ATTEST_POLICY_RESOURCE_MAX, &resource)) != ATTEST_OK)
+	if ((r = vs_body_json(req, rt->body_cap, vb_keys_decide, &in, NULL)) != ATTEST_OK ||
+	    (r = vb_decide_parse(in, &db)) != ATTEST_OK)
 		goto out;
-	ctx = cJSON_GetObjectItemCaseSensitive(in, "context");
-	if (ctx != NULL) {
-		if (!cJSON_IsObject(ctx) || cJSON_GetArraySize(ctx) > CTX_MAX) {
-			r = attest_fail(ATTEST_E_PARSE, "context must be an object of <= %d strings",
-					CTX_MAX);
-			goto out;
-		}
-		cJSON_ArrayForEach(it, ctx) {
-			if (!cJSON_IsString(it) || strlen(it->valuestring) > 256) {
-				r = attest_fail(ATTEST_E_PARSE, "context values are strings <= 256");
-				goto out;
-			}
-			ckeys[nctx] = it->string;
-			cvals[nctx++] = it->valuestring;
-		}
-	}
 	memset(&dr, 0, sizeof(dr));
-	dr.pem = chain;
-	dr.pem_len = strlen(chain);
-	dr.action = action;
-	dr.resource = resource;
-	dr.ctx_keys = ckeys;
-	dr.ctx_values = cvals;
-	dr.nctx = nctx;
+	dr.pem = db.chain;
+	dr.pem_len = strlen(db.chain);
+	dr.action = db.action;
+	dr.resource = db.resource;
+	dr.ctx_keys = db.ckeys;
+	dr.ctx_values = db.cvals;
+	dr.nctx = db.nctx;
 	vs_decide_reply(s, req, who, &dr, 0);
 	r = ATTEST_OK;
 out:

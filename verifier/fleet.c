@@ -125,6 +125,56 @@ static int ak_changed(struct vsrv *s, const char *host, const struct ak_entry *e
 	return s->store->ops->setting_put(s->store, key, want);
 }
 
+int vs_ak_cache_init(struct vsrv *s, size_t entries)
+{
+	if (entries == 0)
+		entries = AK_CACHE_DEFAULT;
+	if (entries < AK_WAYS || entries > CACHE_ENTRIES_MAX)
+		return attest_fail(ATTEST_E_INVALID_ARG, "AK cache of %zu entries (%d..%d)", entries,
+				   AK_WAYS, CACHE_ENTRIES_MAX);
+	s->ak_sets = (entries + AK_WAYS - 1) / AK_WAYS;
+	if ((s->aks = calloc(s->ak_sets * AK_WAYS, sizeof(*s->aks))) == NULL)
+		return attest_fail(ATTEST_E_NOMEM, "AK cache");
+	return ATTEST_OK;
+}
+
+int vs_decider_cache_init(struct vsrv *s, size_t leaves, size_t issuers)
+{
+	return attest_decider_set_cache(s->decider, leaves != 0 ? leaves : LEAF_CACHE_DEFAULT,
+					issuers != 0 ? issuers : ISSUER_CACHE_DEFAULT);
+}
+
+/* host's entry in the AK cache (8-way set-associative, keyed hash of the
+ * name), or the way it is to take: a free one, else the least recently
+ * used (issue 17: a direct-mapped table re-read the CA's record of two
+ * hosts sharing a slot on every request past ~1024 hosts). */
+static struct ak_entry *ak_way(struct vsrv *s, const char *host, uint64_t hash)
+{
+	struct ak_entry *set = &s->aks[(size_t)(hash % s->ak_sets) * AK_WAYS], *v = NULL;
+
+	for (unsigned w = 0; w < AK_WAYS; w++)
+		if (strcmp(set[w].host, host) == 0) {
+			s->m.ak_hits++;
+			set[w].last = ++s->ak_tick;
+			return &set[w];
+		}
+	s->m.ak_misses++;
+	for (unsigned w = 0; w < AK_WAYS; w++) {
+		if (set[w].host[0] == '\0') {
+			v = &set[w];
+			break;
+		}
+		if (v == NULL || set[w].last < v->last)
+			v = &set[w];
+	}
+	if (v->host[0] != '\0') {
+		s->m.ak_evictions++;
+		v->host[0] = '\0';
+	}
+	v->last = ++s->ak_tick;
+	return v;
+}
+
 int vs_host_record(struct vsrv *s, const char *host, struct ak_entry **out)
 {
 	struct ak_entry *e;
@@ -137,7 +187,7 @@ int vs_host_record(struct vsrv *s, const char *host, struct ak_entry **out)
 
 	if ((r = vs_keyed_hash(s, host, strlen(host), &slot)) != ATTEST_OK)
 		return r;
-	e = &s->aks[slot % AK_SLOTS];
+	e = ak_way(s, host, slot);
 
 	/* the CA's record is the truth: a forgotten or re-enrolled host is
 	 * noticed at its next request */

@@ -116,7 +116,6 @@ static int nonce_mac(struct vsrv *s, const char *host, const uint8_t head[NONCE_
 void vs_nonce(struct vsrv *s, struct evhttp_request *req, const struct vroute *rt, const struct vcaller *who)
 {
 	(void)rt, (void)who; /* every handler has the route signature */
-	static const char *const keys[] = {"host", NULL};
 	cJSON *in = NULL, *o = NULL;
 	const char *host;
 	struct vhost h;
@@ -124,8 +123,8 @@ void vs_nonce(struct vsrv *s, struct evhttp_request *req, const struct vroute *r
 	int64_t now = vs_now(), exp = now + s->cfg->nonce_ttl;
 	int r;
 
-	if ((r = vs_body_json(req, rt->body_cap, keys, &in, NULL)) != ATTEST_OK ||
-	    (r = attest_json_str(in, "host", ATTEST_MAX_NAME, &host)) != ATTEST_OK ||
+	if ((r = vs_body_json(req, rt->body_cap, vb_keys_nonce, &in, NULL)) != ATTEST_OK ||
+	    (r = vb_str(in, "host", ATTEST_MAX_NAME, &host)) != ATTEST_OK ||
 	    (r = vs_host_row(s, host, &h)) != ATTEST_OK)
 		goto out;
 	if (h.revoked) {
@@ -276,14 +275,13 @@ static int add_revoked(struct vsrv *s, const char *host, cJSON *o)
 void vs_quote(struct vsrv *s, struct evhttp_request *req, const struct vroute *rt, const struct vcaller *who)
 {
 	(void)rt, (void)who; /* every handler has the route signature */
-	static const char *const keys[] = {"host", "nonce", "attest", "signature", "pcr_mask",
-					   "pcr_values", "eventlog", "renew", NULL};
 	cJSON *in = NULL, *o = NULL;
-	const cJSON *renew;
+	struct vb_quote qb = {0};
 	const char *host;
-	uint8_t *nonce = NULL, *att = NULL, *sig = NULL, *vals = NULL, *log = NULL;
-	size_t nonce_len = 0, att_len = 0, sig_len = 0, vals_len = 0, log_len = 0, off = 0;
-	uint64_t mask = 0;
+	uint8_t *nonce, *att, *sig, *vals, *log;
+	size_t nonce_len, att_len, sig_len, vals_len, log_len, off = 0;
+	uint32_t mask;
+	int renew;
 	struct vhost h;
 	struct ak_entry *e;
 	TPM2B_PUBLIC ak;
@@ -295,25 +293,17 @@ void vs_quote(struct vsrv *s, struct evhttp_request *req, const struct vroute *r
 	enum vhost_state was;
 	int r, q;
 
-	if ((r = vs_body_json(req, rt->body_cap, keys, &in, NULL)) != ATTEST_OK ||
-	    (r = attest_json_str(in, "host", ATTEST_MAX_NAME, &host)) != ATTEST_OK ||
-	    (r = attest_json_b64(in, "attest", sizeof(TPMS_ATTEST), &att, &att_len)) != ATTEST_OK ||
-	    (r = attest_json_b64(in, "signature", sizeof(TPMT_SIGNATURE), &sig, &sig_len)) !=
-		    ATTEST_OK ||
-	    (r = attest_json_u64(in, "pcr_mask", &mask)) != ATTEST_OK ||
-	    (r = attest_json_b64(in, "pcr_values", 24 * 32, &vals, &vals_len)) != ATTEST_OK)
+	if ((r = vs_body_json(req, rt->body_cap, vb_keys_quote, &in, NULL)) != ATTEST_OK ||
+	    (r = vb_quote_parse(in, &qb)) != ATTEST_OK)
 		goto out;
-	if (cJSON_GetObjectItemCaseSensitive(in, "nonce") != NULL &&
-	    (r = attest_json_b64(in, "nonce", 64, &nonce, &nonce_len)) != ATTEST_OK)
-		goto out;
-	if (cJSON_GetObjectItemCaseSensitive(in, "eventlog") != NULL &&
-	    (r = attest_json_b64(in, "eventlog", BODY_MAX, &log, &log_len)) != ATTEST_OK)
-		goto out;
-	renew = cJSON_GetObjectItemCaseSensitive(in, "renew");
-	if (mask > 0xffffffu || (renew != NULL && !cJSON_IsBool(renew))) {
-		r = attest_fail(ATTEST_E_PARSE, "pcr_mask or renew malformed");
-		goto out;
-	}
+	host = qb.host;
+	att = qb.att, att_len = qb.att_len;
+	sig = qb.sig, sig_len = qb.sig_len;
+	vals = qb.vals, vals_len = qb.vals_len;
+	nonce = qb.nonce, nonce_len = qb.nonce_len;
+	log = qb.log, log_len = qb.log_len;
+	mask = qb.mask;
+	renew = qb.renew;
 	if ((r = vs_host_row(s, host, &h)) != ATTEST_OK || (r = vs_host_record(s, host, &e)) != ATTEST_OK)
 		goto out;
 	seen = h; /* the counters this quote is appraised against */
@@ -335,7 +325,7 @@ void vs_quote(struct vsrv *s, struct evhttp_request *req, const struct vroute *r
 	nc.sent = nonce;
 	nc.sent_len = nonce_len;
 	{
-		struct attest_quote_evidence ev = {att, att_len, sig, sig_len, (uint32_t)mask,
+		struct attest_quote_evidence ev = {att, att_len, sig, sig_len, mask,
 						   vals, vals_len, log, log_len};
 		struct attest_quote_policy pol = {s->cfg->quote_mask, take_nonce, &nc, &prev,
 						  s->sets, s->nsets};
@@ -390,7 +380,7 @@ void vs_quote(struct vsrv *s, struct evhttp_request *req, const struct vroute *r
 		ev.outcome = q == ATTEST_OK ? "trusted" : "untrusted";
 		ev.reason = attest_errname(q);
 		ev.quote_sha256 = qh;
-		ev.action = q == ATTEST_OK && cJSON_IsTrue(renew) ? "renew" : NULL;
+		ev.action = q == ATTEST_OK && renew ? "renew" : NULL;
 		if ((r = vs_audit_durable(s, &ev)) != ATTEST_OK)
 			goto out;
 	}
@@ -418,7 +408,7 @@ void vs_quote(struct vsrv *s, struct evhttp_request *req, const struct vroute *r
 			vs_log_limited(s, r, "quote from %s not recorded: %s", host, attest_errdetail());
 		goto out;
 	}
-	if (q == ATTEST_OK && cJSON_IsTrue(renew) &&
+	if (q == ATTEST_OK && renew &&
 	    (r = attest_ca_reissue_host(s->ca, host, &hostca)) != ATTEST_OK)
 		goto out;
 	/* a line when the host's state changes (or it rebooted), not for
@@ -443,11 +433,7 @@ void vs_quote(struct vsrv *s, struct evhttp_request *req, const struct vroute *r
 out:
 	if (r != ATTEST_OK)
 		vs_reply_err(s, req, vs_status_of(r), r, "quote refused");
-	free(nonce);
-	free(att);
-	free(sig);
-	free(vals);
-	free(log);
+	vb_quote_clear(&qb);
 	free(hostca);
 	cJSON_Delete(in);
 	cJSON_Delete(o);
@@ -466,33 +452,22 @@ out:
 static int check_consistency(const cJSON *in, uint64_t size1, const uint8_t root1[32],
 			     const struct attest_audit_ckpt *c)
 {
-	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(in, "consistency"), *it;
 	attest_merkle_hash proof[ATTEST_MERKLE_MAX_PROOF];
 	size_t n = 0;
+	int r;
 
 	if (size1 == c->size)
 		return CRYPTO_memcmp(root1, c->root, 32) == 0
 			       ? ATTEST_OK
 			       : attest_fail(ATTEST_E_AUDIT_INCONSISTENT,
 					     "same tree size, another root: the log was rewritten");
-	if (!cJSON_IsArray(arr))
-		return attest_fail(ATTEST_E_AUDIT_INCONSISTENT,
-				   "the tree grew from %llu to %llu records without a consistency "
-				   "proof", (unsigned long long)size1, (unsigned long long)c->size);
-	cJSON_ArrayForEach(it, arr) {
-		uint8_t *b = NULL;
-		size_t blen = 0;
-
-		if (n >= ATTEST_MERKLE_MAX_PROOF || !cJSON_IsString(it) ||
-		    attest_b64_decode(it->valuestring, strlen(it->valuestring), 32, &b, &blen) !=
-			    ATTEST_OK ||
-		    blen != 32) {
-			free(b);
-			return attest_fail(ATTEST_E_PARSE, "consistency proof malformed");
-		}
-		memcpy(proof[n++], b, 32);
-		free(b);
-	}
+	if ((r = vb_consistency_parse(in, proof, &n)) != ATTEST_OK)
+		return r == ATTEST_E_AUDIT_INCONSISTENT
+			       ? attest_fail(ATTEST_E_AUDIT_INCONSISTENT,
+					     "the tree grew from %llu to %llu records without a "
+					     "consistency proof",
+					     (unsigned long long)size1, (unsigned long long)c->size)
+			       : r;
 	if (attest_merkle_consistency_verify(size1, c->size, root1, c->root, proof, n) != ATTEST_OK)
 		return attest_fail(ATTEST_E_AUDIT_INCONSISTENT,
 				   "the new tree does not extend the last one (consistency proof "
@@ -528,9 +503,8 @@ static int stored_ckpt(const char *val, uint64_t num[4], char *root, size_t root
 void vs_checkpoint(struct vsrv *s, struct evhttp_request *req, const struct vroute *rt, const struct vcaller *who)
 {
 	(void)rt, (void)who; /* every handler has the route signature */
-	static const char *const keys[] = {"host", "checkpoint", "consistency", NULL};
 	cJSON *in = NULL, *o = NULL;
-	const char *host, *text;
+	const char *host;
 	struct attest_audit_ckpt c;
 	struct ak_entry *e;
 	TPM2B_PUBLIC ak;
@@ -542,11 +516,9 @@ void vs_checkpoint(struct vsrv *s, struct evhttp_request *req, const struct vrou
 	uint64_t missed = 0, missed_total = 0;
 	int r, have;
 
-	if ((r = vs_body_json(req, rt->body_cap, keys, &in, NULL)) != ATTEST_OK ||
-	    (r = attest_json_str(in, "host", ATTEST_MAX_NAME, &host)) != ATTEST_OK ||
+	if ((r = vs_body_json(req, rt->body_cap, vb_keys_checkpoint, &in, NULL)) != ATTEST_OK ||
+	    (r = vb_checkpoint_parse(in, &host, &c)) != ATTEST_OK ||
 	    (r = vs_host_not_revoked(s, host)) != ATTEST_OK ||
-	    (r = attest_json_str(in, "checkpoint", ATTEST_AUDIT_CKPT_MAX, &text)) != ATTEST_OK ||
-	    (r = attest_audit_ckpt_from_json(text, strlen(text), &c)) != ATTEST_OK ||
 	    (r = vs_host_record(s, host, &e)) != ATTEST_OK)
 		goto out;
 	memset(&ak, 0, sizeof(ak));

@@ -79,31 +79,7 @@ static int verify_report_sig(X509 *host_ca, const char *report, const uint8_t *s
 				"report is not signed by the host's issuing key");
 }
 
-int vs_join_list(const cJSON *arr, char *out, size_t outsz)
-{
-	const cJSON *it;
-	size_t used = 0;
-
-	out[0] = '\0';
-	if (arr == NULL)
-		return ATTEST_OK;
-	if (!cJSON_IsArray(arr))
-		return attest_fail(ATTEST_E_PARSE, "list is not an array");
-	cJSON_ArrayForEach(it, arr) {
-		int n;
-
-		if (!cJSON_IsString(it) || it->valuestring[0] == '\0' ||
-		    strchr(it->valuestring, ' ') != NULL)
-			return attest_fail(ATTEST_E_PARSE, "list entry is not a word");
-		n = snprintf(out + used, outsz - used, "%s%s", used ? " " : "", it->valuestring);
-		if (n < 0 || (size_t)n >= outsz - used)
-			return attest_fail(ATTEST_E_TOO_LARGE, "list too long");
-		used += (size_t)n;
-	}
-	return ATTEST_OK;
-}
-
-#define REPORT_AGENTS_MAX 1024
+#define REPORT_AGENTS_MAX VB_REPORT_AGENTS_MAX
 
 struct removed_ctx {
 	const char *host;
@@ -144,45 +120,24 @@ static int report_agent(struct vsrv *s, X509 *host_ca, const char *host_ca_pem,
 			const TPM2B_PUBLIC *ak, const char *host, const cJSON *j, struct vagent *out,
 			char **chain)
 {
-	static const char *const keys[] = {"id", "uuid", "agent_ca", "scopes", "data_classes",
-					   "risk_tier", "risk_score", "delegate_depth", "revoked",
-					   NULL};
 	struct vagent a, old;
 	struct attest_agent_ca_info info = {0};
-	struct attest_agent_id aid;
-	const char *id, *tier;
-	const cJSON *score, *depth, *rev;
-	uint8_t *der = NULL;
-	const uint8_t *p;
-	size_t der_len = 0;
-	X509 *ca = NULL;
+	struct vb_report_agent ra;
+	const char *id;
+	X509 *ca;
+	uint8_t *der;
+	size_t der_len;
 	int r;
 
 	memset(&a, 0, sizeof(a));
-	if ((r = attest_json_only(j, keys)) != ATTEST_OK ||
-	    (r = attest_json_str(j, "id", VSTORE_ID_MAX - 1, &id)) != ATTEST_OK ||
-	    (r = attest_json_b64(j, "agent_ca", 8192, &der, &der_len)) != ATTEST_OK ||
-	    (r = attest_json_str(j, "risk_tier", 16, &tier)) != ATTEST_OK ||
-	    (r = vs_join_list(cJSON_GetObjectItemCaseSensitive(j, "scopes"), a.scopes,
-			   sizeof(a.scopes))) != ATTEST_OK ||
-	    (r = vs_join_list(cJSON_GetObjectItemCaseSensitive(j, "data_classes"), a.data_classes,
-			   sizeof(a.data_classes))) != ATTEST_OK)
-		goto out;
-	score = cJSON_GetObjectItemCaseSensitive(j, "risk_score");
-	depth = cJSON_GetObjectItemCaseSensitive(j, "delegate_depth");
-	rev = cJSON_GetObjectItemCaseSensitive(j, "revoked");
-	if (!cJSON_IsNumber(score) || score->valuedouble < 0 || score->valuedouble > 100 ||
-	    !cJSON_IsNumber(depth) || depth->valuedouble < 0 || depth->valuedouble > 3 ||
-	    !cJSON_IsBool(rev) || attest_risk_tier_from_name(tier) == ATTEST_RISK_TIER_UNKNOWN ||
-	    attest_agent_id_parse(id, &aid) != ATTEST_OK || strcmp(aid.host, host) != 0) {
-		r = attest_fail(ATTEST_E_PARSE, "agent entry %.200s malformed", id);
-		goto out;
-	}
-	p = der;
-	if ((ca = d2i_X509(NULL, &p, (long)der_len)) == NULL || p != der + der_len) {
-		r = attest_fail(ATTEST_E_PARSE, "agent CA of %s is not one DER certificate", id);
-		goto out;
-	}
+	if ((r = vb_report_agent_parse(j, host, &ra)) != ATTEST_OK)
+		return r;
+	id = ra.id;
+	ca = ra.ca;
+	der = ra.der;
+	der_len = ra.der_len;
+	memcpy(a.scopes, ra.scopes, sizeof(a.scopes));
+	memcpy(a.data_classes, ra.data_classes, sizeof(a.data_classes));
 	if (X509_check_issued(host_ca, ca) != X509_V_OK ||
 	    X509_verify(ca, X509_get0_pubkey(host_ca)) != 1) {
 		ERR_clear_error();
@@ -204,11 +159,11 @@ static int report_agent(struct vsrv *s, X509 *host_ca, const char *host_ca_pem,
 	}
 	memcpy(a.measurement, info.measurement, 32);
 	memcpy(a.policy, info.policy, 32);
-	a.risk_tier = attest_risk_tier_from_name(tier);
-	a.risk_score = (int)score->valuedouble;
-	a.delegate_depth = (int)depth->valuedouble;
+	a.risk_tier = ra.risk_tier;
+	a.risk_score = ra.risk_score;
+	a.delegate_depth = ra.delegate_depth;
 	a.registered = vs_now();
-	a.revoked = cJSON_IsTrue(rev);
+	a.revoked = ra.revoked;
 	if (a.revoked)
 		(void)snprintf(a.revoke_reason, sizeof(a.revoke_reason), "%s", REVOKED_BY_HOST);
 	r = s->store->ops->agent_get(s->store, id, &old);
@@ -251,22 +206,20 @@ static int report_agent(struct vsrv *s, X509 *host_ca, const char *host_ca_pem,
 	r = ATTEST_OK;
 out:
 	attest_agent_ca_info_clear(&info);
-	X509_free(ca);
-	free(der);
+	vb_report_agent_clear(&ra);
 	return r;
 }
 
 void vs_report(struct vsrv *s, struct evhttp_request *req, const struct vroute *rt, const struct vcaller *who)
 {
 	(void)rt, (void)who; /* every handler has the route signature */
-	static const char *const keys[] = {"report", "signature", "host_ca", NULL};
-	static const char *const rkeys[] = {"type", "version", "host", "time", "agents", NULL};
-	cJSON *in = NULL, *rep = NULL;
-	const char *report, *pem, *host, *type;
+	cJSON *in = NULL;
+	struct vb_report rb = {0};
+	const char *report, *pem, *host;
 	const cJSON *agents, *it;
-	uint8_t *sig = NULL;
-	size_t sig_len = 0, off = 0;
-	uint64_t t = 0, last_t = 0;
+	uint8_t *sig;
+	size_t sig_len, off = 0;
+	uint64_t t, last_t = 0;
 	X509 *host_ca = NULL;
 	struct ak_entry *e;
 	TPM2B_PUBLIC ak;
@@ -277,22 +230,16 @@ void vs_report(struct vsrv *s, struct evhttp_request *req, const struct vroute *
 	size_t nagents = 0, i;
 	int r;
 
-	if ((r = vs_body_json(req, rt->body_cap, keys, &in, NULL)) != ATTEST_OK ||
-	    (r = attest_json_str(in, "report", BODY_MAX, &report)) != ATTEST_OK ||
-	    (r = attest_json_str(in, "host_ca", 16384, &pem)) != ATTEST_OK ||
-	    (r = attest_json_b64(in, "signature", 80, &sig, &sig_len)) != ATTEST_OK ||
-	    (r = attest_json_parse(report, strlen(report), BODY_MAX, &rep)) != ATTEST_OK ||
-	    (r = attest_json_only(rep, rkeys)) != ATTEST_OK ||
-	    (r = attest_json_str(rep, "type", 32, &type)) != ATTEST_OK ||
-	    (r = attest_json_str(rep, "host", ATTEST_MAX_NAME, &host)) != ATTEST_OK ||
-	    (r = attest_json_u64(rep, "time", &t)) != ATTEST_OK)
+	if ((r = vs_body_json(req, rt->body_cap, vb_keys_report, &in, NULL)) != ATTEST_OK ||
+	    (r = vb_report_parse(in, &rb)) != ATTEST_OK)
 		goto out;
-	agents = cJSON_GetObjectItemCaseSensitive(rep, "agents");
-	if (strcmp(type, "agent-report") != 0 || !cJSON_IsArray(agents) ||
-	    cJSON_GetArraySize(agents) > REPORT_AGENTS_MAX) {
-		r = attest_fail(ATTEST_E_PARSE, "not an agent report");
-		goto out;
-	}
+	report = rb.report;
+	pem = rb.host_ca;
+	sig = rb.sig;
+	sig_len = rb.sig_len;
+	host = rb.host;
+	t = rb.time;
+	agents = rb.agents;
 	if ((r = vs_host_not_revoked(s, host)) != ATTEST_OK ||
 	    (r = vs_host_record(s, host, &e)) != ATTEST_OK ||
 	    (r = verify_host_ca(s, pem, host, &host_ca)) != ATTEST_OK ||
@@ -370,7 +317,6 @@ out:
 	if (r != ATTEST_OK)
 		vs_reply_err(s, req, vs_status_of(r), r, "report refused");
 	X509_free(host_ca);
-	free(sig);
-	cJSON_Delete(rep);
+	vb_report_clear(&rb);
 	cJSON_Delete(in);
 }

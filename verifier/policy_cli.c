@@ -152,24 +152,8 @@ static int req_time(const char *path, const cJSON *o, const char *key, int iso, 
 		return bad_req(path, key, "must be a string");
 	s = it->valuestring;
 	if (iso && strlen(s) == 20 && s[4] == '-' && s[10] == 'T' && s[19] == 'Z') {
-		struct tm tm = { 0 }, back;
-		int y, mo, d, h, mi, se;
-		time_t t;
-
-		if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2dZ", &y, &mo, &d, &h, &mi, &se) != 6 ||
-		    y < 1970 || mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || se > 59 ||
-		    h < 0 || mi < 0 || se < 0)
+		if (attest_parse_utc(s, 1, out) != ATTEST_OK)
 			return bad_req(path, key, "not a valid UTC time YYYY-MM-DDTHH:MM:SSZ");
-		tm.tm_year = y - 1900;
-		tm.tm_mon = mo - 1;
-		tm.tm_mday = d;
-		tm.tm_hour = h;
-		tm.tm_min = mi;
-		tm.tm_sec = se;
-		t = timegm(&tm);
-		if (t == (time_t)-1 || gmtime_r(&t, &back) == NULL || back.tm_mday != d)
-			return bad_req(path, key, "not a valid UTC time YYYY-MM-DDTHH:MM:SSZ");
-		*out = (int64_t)t;
 		return CLI_EXIT_OK;
 	}
 	if (attest_parse_u64(s, 0, INT64_MAX, &v) != ATTEST_OK)

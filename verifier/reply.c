@@ -75,14 +75,7 @@ double vs_mono(void)
  * line with a priority of their choosing. */
 static void vs_emit(int prio, const char *line)
 {
-	journal_line_start(stderr, prio, "attest-verifier");
-	for (const unsigned char *p = (const unsigned char *)line; *p != '\0'; p++) {
-		if (*p >= 0x20 && *p < 0x7f && *p != '\\')
-			fputc(*p, stderr);
-		else
-			fprintf(stderr, "\\x%02x", *p);
-	}
-	fputc('\n', stderr);
+	journal_line(prio, "attest-verifier", line); /* one write per line */
 }
 
 static void vs_vlog(int prio, const char *fmt, va_list ap)
@@ -381,11 +374,7 @@ int vs_body_json(struct evhttp_request *req, size_t cap, const char *const *keys
 	*out = NULL;
 	if ((r = attest_httpd_body(req, cap, &b, &n)) != ATTEST_OK)
 		return r;
-	if ((r = attest_json_parse(b, n, cap, out)) == ATTEST_OK && keys != NULL &&
-	    (r = attest_json_only(*out, keys)) != ATTEST_OK) {
-		cJSON_Delete(*out);
-		*out = NULL;
-	}
+	r = vb_json(b, n, cap, keys, out);
 	if (raw != NULL && r == ATTEST_OK)
 		*raw = b;
 	else

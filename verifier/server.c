@@ -172,23 +172,23 @@ static int json_body(struct evhttp_request *req)
 static const struct vroute routes[] = {
 	{"/v1/enrol/request", VR_POST, ROLE_HOST, ATTEST_ENROL_MSG_CAP, vs_enrol, 0, 0, 0},
 	{"/v1/enrol/response", VR_POST, ROLE_HOST, ATTEST_ENROL_MSG_CAP, vs_enrol, 1, 0, 0},
-	{"/v1/hosts/nonce", VR_POST, ROLE_HOST, 4096, vs_nonce, 0, 0, 0},
-	{"/v1/hosts/quote", VR_POST, ROLE_HOST, BODY_MAX, vs_quote, 0, 0, 0},
-	{"/v1/agents/report", VR_POST, ROLE_HOST, BODY_MAX, vs_report, 0, 0, 0},
-	{"/v1/audit/checkpoint", VR_POST, ROLE_HOST, 64 * 1024, vs_checkpoint, 0, 0, 0},
-	{"/v1/decide", VR_POST, ROLE_RESOURCE, DECIDE_BODY_MAX, vs_decide, 0, 0, 0},
+	{"/v1/hosts/nonce", VR_POST, ROLE_HOST, VB_CAP_SMALL, vs_nonce, 0, 0, 0},
+	{"/v1/hosts/quote", VR_POST, ROLE_HOST, VB_CAP_LARGE, vs_quote, 0, 0, 0},
+	{"/v1/agents/report", VR_POST, ROLE_HOST, VB_CAP_LARGE, vs_report, 0, 0, 0},
+	{"/v1/audit/checkpoint", VR_POST, ROLE_HOST, VB_CAP_CHECKPOINT, vs_checkpoint, 0, 0, 0},
+	{"/v1/decide", VR_POST, ROLE_RESOURCE, VB_CAP_DECIDE, vs_decide, 0, 0, 0},
 	/* forward authorization (nginx auth_request, Envoy ext_authz): any
 	 * method, the original request in headers, the client's leaf among
 	 * them (URL-escaped PEM, so a larger header cap) */
 	{"/v1/authz", VR_ANY, ROLE_RESOURCE, 0, vs_authz, 0, 1, AUTHZ_HEADERS_MAX},
 	{"/v1/hosts", VR_GET, ROLE_ADMIN, 0, vs_list, 1, 0, 0},
-	{"/v1/hosts/revoke", VR_POST, ROLE_ADMIN, 4096, vs_revoke, 1, 0, 0},
+	{"/v1/hosts/revoke", VR_POST, ROLE_ADMIN, VB_CAP_SMALL, vs_revoke, 1, 0, 0},
 	{"/v1/agents", VR_GET, ROLE_ADMIN, 0, vs_list, 0, 0, 0},
-	{"/v1/agents/revoke", VR_POST, ROLE_ADMIN, 4096, vs_revoke, 0, 0, 0},
-	{"/v1/agents/approve", VR_POST, ROLE_ADMIN, 4096, vs_approve, 0, 0, 0},
-	{"/v1/settings", VR_GET | VR_POST, ROLE_ADMIN, 16384, vs_settings, 0, 0, 0},
-	{"/v1/refsets", VR_GET | VR_POST, ROLE_ADMIN, BODY_MAX, vs_refsets, 0, 0, 0},
-	{"/v1/refsets/deactivate", VR_POST, ROLE_ADMIN, 4096, vs_refsets, 1, 0, 0},
+	{"/v1/agents/revoke", VR_POST, ROLE_ADMIN, VB_CAP_SMALL, vs_revoke, 0, 0, 0},
+	{"/v1/agents/approve", VR_POST, ROLE_ADMIN, VB_CAP_SMALL, vs_approve, 0, 0, 0},
+	{"/v1/settings", VR_GET | VR_POST, ROLE_ADMIN, VB_CAP_SETTINGS, vs_settings, 0, 0, 0},
+	{"/v1/refsets", VR_GET | VR_POST, ROLE_ADMIN, VB_CAP_LARGE, vs_refsets, 0, 0, 0},
+	{"/v1/refsets/deactivate", VR_POST, ROLE_ADMIN, VB_CAP_SMALL, vs_refsets, 1, 0, 0},
 	{"/v1/policy/reload", VR_POST, ROLE_ADMIN, 4096, vs_reload, 0, 0, 0},
 	{"/v1/health", VR_GET, ROLE_HOST, 0, vs_health, 0, 0, 0},
 	{"/metrics", VR_GET, ROLE_HOST, 0, vs_metrics, 0, 0, 0},
@@ -388,8 +388,9 @@ int vf_serve(const struct vf_config *cfg)
 	(void)snprintf(cacert, sizeof(cacert), "%s/tls/ca.pem", cfg->state);
 	if ((r = vs_keyed_init(&s)) != ATTEST_OK)
 		goto out;
-	if ((s.aks = calloc(AK_SLOTS, sizeof(*s.aks))) == NULL ||
-	    (s.buckets = calloc(BUCKETS, sizeof(*s.buckets))) == NULL) {
+	if ((r = vs_ak_cache_init(&s, cfg->ak_cache)) != ATTEST_OK)
+		goto out;
+	if ((s.buckets = calloc(BUCKETS, sizeof(*s.buckets))) == NULL) {
 		r = attest_fail(ATTEST_E_NOMEM, "tables");
 		goto out;
 	}
@@ -427,6 +428,7 @@ int vf_serve(const struct vf_config *cfg)
 	s.facts.agent = vs_fact_agent;
 	s.facts.arg = &s;
 	if ((r = attest_decider_new(s.root, s.trust, &s.facts, &s.decider)) != ATTEST_OK ||
+	    (r = vs_decider_cache_init(&s, cfg->leaf_cache, cfg->issuer_cache)) != ATTEST_OK ||
 	    (r = vs_load_policy(&s)) != ATTEST_OK)
 		goto out;
 	if ((s.base = event_base_new()) == NULL) {

@@ -35,14 +35,20 @@ static void sg_log(const char *fmt, ...)
 	char ts[32];
 	time_t t = time(NULL);
 	struct tm tm;
+	char line[1024];
+	int n;
 
 	gmtime_r(&t, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	fprintf(stderr, "%s attest-verifier signer[%d]: ", ts, (int)getpid());
+	/* one line, one write (stderr is unbuffered: issue 17) */
+	n = snprintf(line, sizeof(line), "%s attest-verifier signer[%d]: ", ts, (int)getpid());
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	if (n > 0 && (size_t)n < sizeof(line) - 1)
+		(void)vsnprintf(line + n, sizeof(line) - 1 - (size_t)n, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	n = (int)strnlen(line, sizeof(line) - 2);
+	line[n++] = '\n';
+	(void)fwrite(line, 1, (size_t)n, stderr);
 }
 
 /* A reply: code, then the certificate's DER or the detail text. */

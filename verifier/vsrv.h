@@ -25,13 +25,14 @@
 #include "enrol/enrol.h"
 #include "net/httpd.h"
 #include "attestation/refset.h"
+#include "bodies.h"
 #include "config.h"
 #include "signer.h"
 #include "store.h"
 #include "tpm/tpm.h"
 
-#define BODY_MAX (256 * 1024)
-#define DECIDE_BODY_MAX (64 * 1024)
+#define BODY_MAX VB_CAP_LARGE
+#define DECIDE_BODY_MAX VB_CAP_DECIDE
 #define HEADERS_MAX (8 * 1024)
 #define AUTHZ_HEADERS_MAX (48 * 1024) /* /v1/authz: a leaf with its intent chain */
 #define EVHTTP_BODY_CEILING (2 * BODY_MAX)
@@ -39,7 +40,11 @@
 #define REPORT_SKEW 300
 #define BUCKETS 4096
 #define BUCKET_PROBE 8
-#define AK_SLOTS 1024
+#define AK_WAYS 8            /* host AK cache: ways per set (LRU within) */
+#define AK_CACHE_DEFAULT 4096 /* entries; --ak-cache */
+#define LEAF_CACHE_DEFAULT 16384   /* decider leaf entries; --leaf-cache */
+#define ISSUER_CACHE_DEFAULT 16384 /* decider issuer entries; --issuer-cache */
+#define CACHE_ENTRIES_MAX (1 << 20)
 #define MAX_REFSETS 16
 #define MAX_OPERATORS 32
 
@@ -55,7 +60,8 @@ struct bucket {
 };
 
 struct ak_entry {
-	char host[VSTORE_NAME_MAX];
+	char host[VSTORE_NAME_MAX]; /* "" when free */
+	uint64_t last;              /* tick of the last use, for LRU */
 	struct timespec mtime; /* of the CA's host record, to notice changes */
 	ino_t ino;
 	off_t size;
@@ -75,6 +81,7 @@ struct metrics {
 	unsigned long long checkpoints_missed;
 	unsigned long reason[ATTEST_E__COUNT];
 	unsigned long lat_bucket[8]; /* decision latency <= 50us,100,250,500,1ms,5,10,+Inf */
+	unsigned long ak_hits, ak_misses, ak_evictions; /* host AK cache */
 	double lat_sum;
 };
 
@@ -138,7 +145,9 @@ struct vsrv {
 	char facts_scopes[VSTORE_LIST_MAX];
 	struct vhost fact_host;
 	struct vagent fact_agent;
-	struct ak_entry *aks;
+	struct ak_entry *aks; /* ak_sets * AK_WAYS */
+	size_t ak_sets;
+	uint64_t ak_tick;
 	struct bucket *buckets;
 	struct metrics m;
 	struct lograte lr;
@@ -177,6 +186,11 @@ int vs_body_json(struct evhttp_request *req, size_t cap, const char *const *keys
 const char *vs_opt_str(const cJSON *o, const char *key);
 int vs_keyed_hash(struct vsrv *s, const void *data, size_t len, uint64_t *out) ATTEST_MUST_CHECK;
 int vs_host_record(struct vsrv *s, const char *host, struct ak_entry **out);
+/* The host AK cache of entries (0: AK_CACHE_DEFAULT), and the decider's
+ * caches (0: LEAF_CACHE_DEFAULT, ISSUER_CACHE_DEFAULT): --ak-cache,
+ * --leaf-cache, --issuer-cache. */
+int vs_ak_cache_init(struct vsrv *s, size_t entries) ATTEST_MUST_CHECK;
+int vs_decider_cache_init(struct vsrv *s, size_t leaves, size_t issuers) ATTEST_MUST_CHECK;
 int vs_host_not_revoked(struct vsrv *s, const char *host) ATTEST_MUST_CHECK;
 int vs_host_row(struct vsrv *s, const char *host, struct vhost *h);
 int vs_load_settings(struct vsrv *s);
@@ -185,7 +199,6 @@ int vs_load_policy(struct vsrv *s);
 int vs_parse_policy(struct vsrv *s, struct attest_policy **out) ATTEST_MUST_CHECK;
 void vs_install_policy(struct vsrv *s, struct attest_policy *p);
 int vs_audit_durable(struct vsrv *s, const struct attest_audit_event *ev) ATTEST_MUST_CHECK;
-int vs_join_list(const cJSON *arr, char *out, size_t outsz);
 int vs_record_change(struct vsrv *s, const char *type, const struct vcaller *who,
 			 const char *host, const char *agent, const char *reason);
 /* One route of the API: server.c's table is the only place that binds a

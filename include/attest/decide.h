@@ -77,6 +77,25 @@ ATTEST_API void attest_decider_free(struct attest_decider *d);
 ATTEST_API void attest_decider_set_policy(struct attest_decider *d, const struct attest_policy *p);
 /* Forget every cached verification (revocation, new fleet root). */
 ATTEST_API void attest_decider_flush(struct attest_decider *d);
+/* The caches' sizes in entries, each 8..1048576 (rounded up to a multiple
+ * of 8): leaves (a presented leaf with what was verified of it) and
+ * issuers (a CA certificate's verified path and its agent CA's TPM
+ * evidence check). Each is set-associative: an entry may sit in either of
+ * two sets of 8 ways chosen by its key, the least recently used of the 16
+ * replaced. Defaults 16384 and 16384 (about 20 MB at most
+ * when full). Empties the caches. ATTEST_E_INVALID_ARG out of range,
+ * ATTEST_E_NOMEM (the old caches then stay). */
+ATTEST_API int attest_decider_set_cache(struct attest_decider *d, size_t leaves,
+					size_t issuers) ATTEST_MUST_CHECK;
+struct attest_decider_cache_info {
+	uint64_t leaf_hits, leaf_misses, leaf_evictions;
+	uint64_t issuer_hits, issuer_misses, issuer_evictions; /* on leaf misses */
+	size_t leaf_entries, leaf_used, issuer_entries, issuer_used;
+};
+/* Counts since the decider was made (evictions: entries replaced by
+ * others, not attest_decider_flush), sizes and entries in use. */
+ATTEST_API void attest_decider_cache_info(const struct attest_decider *d,
+					  struct attest_decider_cache_info *out);
 /* Leaf cache lookups since the decider was made: found, and verified
  * afresh. */
 ATTEST_API void attest_decider_cache_stats(const struct attest_decider *d, uint64_t *hits,

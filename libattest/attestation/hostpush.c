@@ -218,9 +218,9 @@ int attest_push_quote_request(const struct attest_push_quote *q, char **out, siz
 	*len = 0;
 	if (q->pcr_mask == 0 || q->pcr_mask >> 24 != 0 || (q->pcrs->mask & q->pcr_mask) != q->pcr_mask)
 		return attest_fail(ATTEST_E_INVALID_ARG, "quote request: PCR values missing");
-	if (q->eventlog != NULL && q->eventlog_len > ATTEST_EVENTLOG_MAX)
+	if (q->eventlog != NULL && q->eventlog_len > ATTEST_PUSH_EVENTLOG_MAX)
 		return attest_fail(ATTEST_E_TOO_LARGE, "event log of %zu bytes over %d (the "
-				   "verifier's body cap)", q->eventlog_len, ATTEST_EVENTLOG_MAX);
+				   "verifier's body cap)", q->eventlog_len, ATTEST_PUSH_EVENTLOG_MAX);
 	nvals = pcr_values(q->pcr_mask, q->pcrs, values);
 	if ((o = cJSON_CreateObject()) == NULL)
 		return attest_fail(ATTEST_E_NOMEM, "quote request");

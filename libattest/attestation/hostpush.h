@@ -26,7 +26,7 @@
 /* The verifier takes request bodies up to 256 KiB; base64 and the other
  * fields of a quote must fit beside the event log. */
 #define ATTEST_PUSH_BODY_MAX (256 * 1024)
-#define ATTEST_EVENTLOG_MAX (180 * 1024)
+#define ATTEST_PUSH_EVENTLOG_MAX (180 * 1024) /* an event log pushed with a quote */
 #define ATTEST_PUSH_DEFAULT_PCRS 0xffu /* boot PCRs 0-7 */
 #define ATTEST_PUSH_URL_MAX 512
 /* Failed pushes back off: interval doubled per consecutive failure, at most

@@ -14,6 +14,7 @@
 #include "audit/auditfmt.h"
 #include "core/err.h"
 #include "core/json.h"
+#include "core/num.h"
 #include "tpm/tpm.h"
 #include "tpm/tpmjson.h"
 #include "tpm/tpmsw.h"
@@ -544,17 +545,48 @@ struct time_scan {
 	int have;
 };
 
+/* The time of a record that starts {"time":"<decimal>", as every record
+ * attest_audit_record writes does (docs/audit.md, "Record schema"; numbers
+ * are strings there, as attest_json_u64 reads them): read there, without
+ * parsing the rest. 1 when found. */
+static int leading_time(const uint8_t *rec, size_t len, uint64_t *t)
+{
+	static const char head[] = "{\"time\":\"";
+	size_t h = sizeof(head) - 1, n = 0;
+
+	if (len < h + 3 || memcmp(rec, head, h) != 0)
+		return 0;
+	while (h + n < len && n <= 20 && rec[h + n] >= '0' && rec[h + n] <= '9')
+		n++;
+	if (n == 0 || n > 20 || h + n + 1 >= len || rec[h + n] != '"' ||
+	    (rec[h + n + 1] != ',' && rec[h + n + 1] != '}'))
+		return 0;
+	if (attest_parse_u64n((const char *)rec + h, n, 0, UINT64_MAX, t) != ATTEST_OK) {
+		attest_errclear();
+		return 0;
+	}
+	return 1;
+}
+
 static int time_of_record(uint64_t seq, const uint8_t *rec, size_t len, void *arg)
 {
 	struct time_scan *ts = arg;
 	cJSON *o = NULL;
 	uint64_t t;
+	int found;
 
-	if (attest_json_parse(rec, len, ATTEST_AUDIT_RECORD_MAX, &o) != ATTEST_OK) {
+	/* Parsing each record whole was four fifths of verification (issue
+	 * 17); a record of another shape is still parsed. Whether the rest of
+	 * a record is well-formed is the tree's business, not the clock's. */
+	if (leading_time(rec, len, &t)) {
+		found = 1;
+	} else if (attest_json_parse(rec, len, ATTEST_AUDIT_RECORD_MAX, &o) != ATTEST_OK) {
 		attest_errclear();
 		return ATTEST_OK;
+	} else {
+		found = attest_json_u64(o, "time", &t) == ATTEST_OK;
 	}
-	if (attest_json_u64(o, "time", &t) == ATTEST_OK) {
+	if (found) {
 		if (ts->have && t < ts->last) {
 			if (ts->rep->time_back++ == 0)
 				ts->rep->time_back_first = seq;

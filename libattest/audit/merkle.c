@@ -1,49 +1,67 @@
 /* merkle.c - RFC 9162 2.1 tree hashes, proofs and their verification. */
+#include <pthread.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/sha.h>
 
 #include "core/err.h"
 #include "audit/merkle.h"
 
-/* Records up to this size are hashed from one stack copy (one SHA256()
- * call); larger ones are streamed through an EVP context. */
-#define LEAF_STACK 2048
+/* One SHA-256 fetched once per process and one digest context per thread,
+ * reused for every leaf and node: SHA256() fetched the digest, took its
+ * locks and allocated a context per call, 3-4x the hashing itself
+ * (issue 17). The thread's context is freed when the thread exits. */
+static pthread_once_t sha_once = PTHREAD_ONCE_INIT;
+static EVP_MD *sha_md;
+static pthread_key_t sha_key;
+static int sha_key_ok;
+
+static void sha_ctx_free(void *p)
+{
+	EVP_MD_CTX_free(p);
+}
+
+static void sha_init(void)
+{
+	sha_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+	sha_key_ok = pthread_key_create(&sha_key, sha_ctx_free) == 0;
+}
+
+/* SHA-256(prefix || a || b) with the thread's context. */
+static int sha256_3(uint8_t prefix, const void *a, size_t alen, const void *b, size_t blen,
+		    uint8_t out[32])
+{
+	EVP_MD_CTX *c;
+
+	if (pthread_once(&sha_once, sha_init) != 0 || sha_md == NULL || !sha_key_ok)
+		return 0;
+	if ((c = pthread_getspecific(sha_key)) == NULL) {
+		if ((c = EVP_MD_CTX_new()) == NULL || EVP_DigestInit_ex2(c, sha_md, NULL) != 1 ||
+		    pthread_setspecific(sha_key, c) != 0) {
+			EVP_MD_CTX_free(c);
+			return 0;
+		}
+	}
+	/* NULL type: the context's own digest again, its state reset */
+	return EVP_DigestInit_ex(c, NULL, NULL) == 1 && EVP_DigestUpdate(c, &prefix, 1) == 1 &&
+	       (alen == 0 || EVP_DigestUpdate(c, a, alen) == 1) &&
+	       (blen == 0 || EVP_DigestUpdate(c, b, blen) == 1) &&
+	       EVP_DigestFinal_ex(c, out, NULL) == 1;
+}
 
 int attest_merkle_leaf(const void *data, size_t len, uint8_t out[32])
 {
-	uint8_t buf[LEAF_STACK + 1];
-	EVP_MD_CTX *ctx = NULL;
-	static const uint8_t prefix = 0x00;
-	int ok;
-
 	if (data == NULL && len > 0)
 		return attest_fail(ATTEST_E_INVALID_ARG, "merkle leaf: NULL data");
-	if (len <= LEAF_STACK) {
-		buf[0] = prefix;
-		if (len > 0)
-			memcpy(buf + 1, data, len);
-		if (SHA256(buf, len + 1, out) == NULL)
-			return attest_fail_ossl(ATTEST_E_CRYPTO, "SHA-256 of a leaf");
-		return ATTEST_OK;
-	}
-	ok = (ctx = EVP_MD_CTX_new()) != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
-	     EVP_DigestUpdate(ctx, &prefix, 1) == 1 && EVP_DigestUpdate(ctx, data, len) == 1 &&
-	     EVP_DigestFinal_ex(ctx, out, NULL) == 1;
-	EVP_MD_CTX_free(ctx);
-	return ok ? ATTEST_OK : attest_fail_ossl(ATTEST_E_CRYPTO, "SHA-256 of a leaf");
+	if (!sha256_3(0x00, data, len, NULL, 0, out))
+		return attest_fail_ossl(ATTEST_E_CRYPTO, "SHA-256 of a leaf");
+	return ATTEST_OK;
 }
 
 int attest_merkle_node(const uint8_t left[32], const uint8_t right[32], uint8_t out[32])
 {
-	uint8_t buf[1 + 2 * ATTEST_MERKLE_HASH];
-
-	buf[0] = 0x01;
-	memcpy(buf + 1, left, 32);
-	memcpy(buf + 33, right, 32);
-	if (SHA256(buf, sizeof(buf), out) == NULL)
+	if (!sha256_3(0x01, left, 32, right, 32, out))
 		return attest_fail_ossl(ATTEST_E_CRYPTO, "SHA-256 of a node");
 	return ATTEST_OK;
 }

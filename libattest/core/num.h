@@ -35,6 +35,14 @@ int attest_parse_u64(const char *s, uint64_t min, uint64_t max,
 int attest_parse_u64n(const char *s, size_t n, uint64_t min, uint64_t max,
 		      uint64_t *out) ATTEST_MUST_CHECK;
 
+/* A UTC date "YYYY-MM-DD" (with_time 0) or time "YYYY-MM-DDTHH:MM:SSZ"
+ * (with_time 1), exactly that shape: fixed-width ASCII digits (leading
+ * zeros are part of the form), no sign, no space, a real calendar day from
+ * 1970 on, hour 0-23, minute and second 0-59; *out the Unix time (of
+ * 00:00:00 for a date). ATTEST_E_PARSE otherwise. The one replacement for
+ * sscanf's "%4d-%2d-%2d", which takes "-1", "+1" and " 1". */
+int attest_parse_utc(const char *s, int with_time, int64_t *out) ATTEST_MUST_CHECK;
+
 /* A record of fields separated by single spaces (s[0..len), no NUL
  * needed): f[i] and n[i] for each field, an empty one where two spaces
  * meet; the number of fields, or max + 1 when there are more than max.

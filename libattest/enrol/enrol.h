@@ -23,6 +23,7 @@
 #include "attest/attest.h"
 #include "tpm/templates.h"
 #include "tpm/tpm.h"
+#include "x509/x509.h"
 
 #define ATTEST_ENROL_MSG_CAP (64 * 1024)
 #define ATTEST_ENROL_PCR_MASK 0xffu /* boot PCRs 0-7 */
@@ -180,6 +181,27 @@ int attest_host_renew_answer(struct attest_tpm *t, const char *state_dir, const 
 			     size_t len, char **out) ATTEST_MUST_CHECK;
 int attest_host_renew_finish(const char *state_dir, const void *msg,
 			     size_t len) ATTEST_MUST_CHECK;
+
+/* An enrol-result message, typed: attest_enrol_result_parse reads the
+ * JSON (who receives it from the network: attestd's front), and
+ * attest_host_renew_install checks the typed result against the host key
+ * and the pinned root before it installs it (attestd's monitor, which
+ * parses only the certificates). attest_host_renew_finish is both. */
+#define ATTEST_ENROL_TD_MAX 255
+#define ATTEST_ENROL_CERT_MAX 16384
+#define ATTEST_ENROL_BUNDLE_MAX (8 * 4096)
+struct attest_enrol_result {
+	char host[ATTEST_MAX_NAME + 1];
+	char trust_domain[ATTEST_ENROL_TD_MAX + 1];
+	char *host_ca_cert;    /* PEM, malloc'd */
+	char *issuing_ca_cert; /* PEM bundle, malloc'd */
+	char *root_cert;       /* PEM, malloc'd */
+};
+int attest_enrol_result_parse(const void *msg, size_t len,
+			      struct attest_enrol_result *out) ATTEST_MUST_CHECK;
+void attest_enrol_result_clear(struct attest_enrol_result *res);
+int attest_host_renew_install(const char *state_dir,
+			      const struct attest_enrol_result *res) ATTEST_MUST_CHECK;
 
 /* qualifyingData of a renewal quote: SHA-256("attestd-renew-v1\0" || nonce). */
 int attest_renew_qualifying_data(const uint8_t *nonce, size_t len,

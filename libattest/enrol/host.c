@@ -332,20 +332,30 @@ static int verify_to(X509 *root, X509 *cert, STACK_OF(X509) *untrusted, const ch
 /* Check an enrol-result for `want_host`: the certificate carries the key in
  * key_file and verifies against the result's root, which must be the
  * pinned root. *res_out keeps the parsed message. */
-static int verify_result(const char *state_dir, const char *key_file, const void *msg,
-			 size_t len, const char *want_host, X509 *pinned, cJSON **res_out)
+void attest_enrol_result_clear(struct attest_enrol_result *res)
+{
+	free(res->host_ca_cert);
+	free(res->issuing_ca_cert);
+	free(res->root_cert);
+	memset(res, 0, sizeof(*res));
+}
+
+static int dup_field(const char *v, char **out)
+{
+	if ((*out = strdup(v)) == NULL)
+		return attest_fail(ATTEST_E_NOMEM, "enrol-result");
+	return ATTEST_OK;
+}
+
+int attest_enrol_result_parse(const void *msg, size_t len, struct attest_enrol_result *out)
 {
 	static const char *const keys[] = { "type", "version", "host", "trust_domain",
 					    "host_ca_cert", "issuing_ca_cert", "root_cert", NULL };
 	cJSON *res = NULL;
 	const char *type, *ver, *host, *td, *cert_pem, *root_pem, *issuing_pem;
-	struct attest_tpm_key key;
-	X509 *cert = NULL, *root = NULL;
-	STACK_OF(X509) *issuing = NULL;
-	EVP_PKEY *key_pkey = NULL;
 	int r;
 
-	*res_out = NULL;
+	memset(out, 0, sizeof(*out));
 	if ((r = attest_json_parse(msg, len, ATTEST_ENROL_MSG_CAP, &res)) != ATTEST_OK ||
 	    (r = attest_json_only(res, keys)) != ATTEST_OK ||
 	    (r = attest_json_str(res, "type", 32, &type)) != ATTEST_OK ||
@@ -356,22 +366,53 @@ static int verify_result(const char *state_dir, const char *key_file, const void
 		goto out;
 	}
 	if ((r = attest_json_str(res, "host", ATTEST_MAX_NAME, &host)) != ATTEST_OK ||
-	    (r = attest_json_str(res, "trust_domain", 255, &td)) != ATTEST_OK ||
-	    (r = attest_json_str(res, "host_ca_cert", 16384, &cert_pem)) != ATTEST_OK ||
-	    (r = attest_json_str(res, "issuing_ca_cert", 8 * 4096, &issuing_pem)) != ATTEST_OK ||
-	    (r = attest_json_str(res, "root_cert", 16384, &root_pem)) != ATTEST_OK)
+	    (r = attest_json_str(res, "trust_domain", ATTEST_ENROL_TD_MAX, &td)) != ATTEST_OK ||
+	    (r = attest_json_str(res, "host_ca_cert", ATTEST_ENROL_CERT_MAX, &cert_pem)) != ATTEST_OK ||
+	    (r = attest_json_str(res, "issuing_ca_cert", ATTEST_ENROL_BUNDLE_MAX, &issuing_pem)) !=
+		    ATTEST_OK ||
+	    (r = attest_json_str(res, "root_cert", ATTEST_ENROL_CERT_MAX, &root_pem)) != ATTEST_OK)
 		goto out;
-	if (strcmp(want_host, host) != 0) {
-		r = attest_fail(ATTEST_E_STATE, "result is for host \"%s\", we are \"%s\"", host,
-				want_host);
+	memcpy(out->host, host, strlen(host) + 1);
+	memcpy(out->trust_domain, td, strlen(td) + 1);
+	if ((r = dup_field(cert_pem, &out->host_ca_cert)) != ATTEST_OK ||
+	    (r = dup_field(issuing_pem, &out->issuing_ca_cert)) != ATTEST_OK ||
+	    (r = dup_field(root_pem, &out->root_cert)) != ATTEST_OK)
 		goto out;
-	}
-	if (!attest_valid_trust_domain(td)) {
-		r = attest_fail(ATTEST_E_PARSE, "result's trust domain is not valid");
-		goto out;
-	}
-	if ((r = attest_x509_from_pem(cert_pem, strlen(cert_pem), &cert)) != ATTEST_OK ||
-	    (r = attest_x509_from_pem(root_pem, strlen(root_pem), &root)) != ATTEST_OK ||
+	r = ATTEST_OK;
+out:
+	if (r != ATTEST_OK)
+		attest_enrol_result_clear(out);
+	cJSON_Delete(res);
+	return r;
+}
+
+/* A result (typed) checked against the host key in key_file and the
+ * pinned root: for want_host, the host CA certificate for our key, issued
+ * by the bundle's first issuing CA, every issuing CA signed by the pinned
+ * root directly; the root it brings is the pinned one. */
+static int verify_certs(const char *state_dir, const char *key_file,
+			const struct attest_enrol_result *res, const char *want_host, X509 *pinned)
+{
+	struct attest_tpm_key key;
+	X509 *cert = NULL, *root = NULL;
+	STACK_OF(X509) *issuing = NULL;
+	EVP_PKEY *key_pkey = NULL;
+	int r;
+
+	if (res->host_ca_cert == NULL || res->issuing_ca_cert == NULL || res->root_cert == NULL ||
+	    strlen(res->host_ca_cert) > ATTEST_ENROL_CERT_MAX ||
+	    strlen(res->issuing_ca_cert) > ATTEST_ENROL_BUNDLE_MAX ||
+	    strlen(res->root_cert) > ATTEST_ENROL_CERT_MAX ||
+	    memchr(res->host, '\0', sizeof(res->host)) == NULL ||
+	    memchr(res->trust_domain, '\0', sizeof(res->trust_domain)) == NULL)
+		return attest_fail(ATTEST_E_PARSE, "enrol-result incomplete or over its caps");
+	if (strcmp(want_host, res->host) != 0)
+		return attest_fail(ATTEST_E_STATE, "result is for host \"%s\", we are \"%s\"",
+				   res->host, want_host);
+	if (!attest_valid_trust_domain(res->trust_domain))
+		return attest_fail(ATTEST_E_PARSE, "result's trust domain is not valid");
+	if ((r = attest_x509_from_pem(res->host_ca_cert, strlen(res->host_ca_cert), &cert)) != ATTEST_OK ||
+	    (r = attest_x509_from_pem(res->root_cert, strlen(res->root_cert), &root)) != ATTEST_OK ||
 	    (r = load_hostkey(state_dir, key_file, &key)) != ATTEST_OK ||
 	    (r = attest_tpm_pub_to_pkey(&key.pub, &key_pkey)) != ATTEST_OK)
 		goto out;
@@ -387,7 +428,7 @@ static int verify_result(const char *state_dir, const char *key_file, const void
 	/* Every issuing CA of the bundle is a CA the pinned root signed
 	 * directly (no host ID: not a host CA), and the host CA certificate
 	 * verifies through the first. */
-	if ((r = parse_bundle(issuing_pem, &issuing)) != ATTEST_OK)
+	if ((r = parse_bundle(res->issuing_ca_cert, &issuing)) != ATTEST_OK)
 		goto out;
 	for (int i = 0; i < sk_X509_num(issuing); i++) {
 		X509 *ic = sk_X509_value(issuing, i);
@@ -408,15 +449,26 @@ static int verify_result(const char *state_dir, const char *key_file, const void
 	}
 	if ((r = verify_to(pinned, cert, issuing, "host CA certificate")) != ATTEST_OK)
 		goto out;
-	*res_out = res;
-	res = NULL; /* transferred */
 	r = ATTEST_OK;
 out:
+	OPENSSL_cleanse(&key, sizeof(key));
 	sk_X509_pop_free(issuing, X509_free);
 	EVP_PKEY_free(key_pkey);
 	X509_free(root);
 	X509_free(cert);
-	cJSON_Delete(res);
+	return r;
+}
+
+static int verify_result(const char *state_dir, const char *key_file, const void *msg,
+			 size_t len, const char *want_host, X509 *pinned,
+			 struct attest_enrol_result *res)
+{
+	int r;
+
+	if ((r = attest_enrol_result_parse(msg, len, res)) != ATTEST_OK)
+		return r;
+	if ((r = verify_certs(state_dir, key_file, res, want_host, pinned)) != ATTEST_OK)
+		attest_enrol_result_clear(res);
 	return r;
 }
 
@@ -492,19 +544,13 @@ out:
 	return r;
 }
 
-static const char *res_str(const cJSON *res, const char *key)
-{
-	const cJSON *it = cJSON_GetObjectItemCaseSensitive(res, key);
-
-	return cJSON_IsString(it) ? it->valuestring : "";
-}
-
 int attest_host_enrol_finish(const char *state_dir, const void *msg, size_t len,
 			     const char *pinned_root)
 {
 	struct attest_host_identity current;
 	struct attest_tpm_key key;
-	cJSON *res = NULL, *pending = NULL;
+	struct attest_enrol_result res = { 0 };
+	cJSON *pending = NULL;
 	const char *want_host, *kind_name;
 	X509 *pinned = NULL;
 	char path[4096];
@@ -533,9 +579,8 @@ int attest_host_enrol_finish(const char *state_dir, const void *msg, size_t len,
 		goto out;
 	}
 	if ((r = verify_result(state_dir, PENDING, msg, len, want_host, pinned, &res)) != ATTEST_OK ||
-	    (r = save_identity(state_dir, want_host, res_str(res, "trust_domain"), kind_name, &key,
-			       res_str(res, "host_ca_cert"), res_str(res, "issuing_ca_cert"),
-			       res_str(res, "root_cert"))) != ATTEST_OK)
+	    (r = save_identity(state_dir, want_host, res.trust_domain, kind_name, &key,
+			       res.host_ca_cert, res.issuing_ca_cert, res.root_cert)) != ATTEST_OK)
 		goto out;
 	/* Committed; the pending record is spent (a leftover is harmless:
 	 * finishing again re-verifies and rewrites the same identity). */
@@ -551,7 +596,7 @@ out:
 	attest_host_identity_clear(&current);
 	X509_free(pinned);
 	cJSON_Delete(pending);
-	cJSON_Delete(res);
+	attest_enrol_result_clear(&res);
 	return r;
 }
 
@@ -626,19 +671,28 @@ out:
 	return r;
 }
 
-int attest_host_renew_finish(const char *state_dir, const void *msg, size_t len)
+int attest_host_renew_install(const char *state_dir, const struct attest_enrol_result *res)
 {
 	struct attest_host_identity id;
-	cJSON *res = NULL;
 	int r;
 
 	if ((r = attest_host_identity_load(state_dir, &id)) != ATTEST_OK)
 		return r;
-	if ((r = verify_result(state_dir, IDENTITY, msg, len, id.host, id.root, &res)) == ATTEST_OK)
+	if ((r = verify_certs(state_dir, IDENTITY, res, id.host, id.root)) == ATTEST_OK)
 		r = save_identity(state_dir, id.host, id.trust_domain, id.ek_kind, &id.key,
-				  res_str(res, "host_ca_cert"), res_str(res, "issuing_ca_cert"),
-				  res_str(res, "root_cert"));
+				  res->host_ca_cert, res->issuing_ca_cert, res->root_cert);
 	attest_host_identity_clear(&id);
-	cJSON_Delete(res);
+	return r;
+}
+
+int attest_host_renew_finish(const char *state_dir, const void *msg, size_t len)
+{
+	struct attest_enrol_result res;
+	int r;
+
+	if ((r = attest_enrol_result_parse(msg, len, &res)) != ATTEST_OK)
+		return r;
+	r = attest_host_renew_install(state_dir, &res);
+	attest_enrol_result_clear(&res);
 	return r;
 }

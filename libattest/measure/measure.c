@@ -154,17 +154,13 @@ static int read_proc_small(int dfd, pid_t pid, const char *name, char *buf, size
  * comm is raw bytes chosen by the process (prctl PR_SET_NAME) and may hold
  * spaces, ')' and newlines, but nothing after it can hold ')', so the LAST
  * ')' ends it. */
-static int read_start_time(int dfd, pid_t pid, uint64_t *start)
+int attest_proc_stat_parse(const char *buf, size_t len, pid_t pid, uint64_t *start)
 {
-	char buf[STAT_CAP];
-	const char *p, *end, *close_paren;
-	size_t len, i;
+	const char *p, *end = buf + len, *close_paren;
+	size_t i;
 	uint64_t v;
-	int r;
 
-	if ((r = read_proc_small(dfd, pid, "stat", buf, sizeof(buf), &len)) != ATTEST_OK)
-		return r;
-	end = buf + len;
+	*start = 0;
 	for (i = 0; i < len && buf[i] >= '0' && buf[i] <= '9'; i++)
 		;
 	if (attest_parse_u64n(buf, i, 1, INT_MAX, &v) != ATTEST_OK || v != (uint64_t)pid || len - i < 2 ||
@@ -188,6 +184,17 @@ static int read_start_time(int dfd, pid_t pid, uint64_t *start)
 					   (long)pid, (int)(p - tok < 24 ? p - tok : 24), tok);
 	}
 	return ATTEST_OK;
+}
+
+static int read_start_time(int dfd, pid_t pid, uint64_t *start)
+{
+	char buf[STAT_CAP];
+	size_t len;
+	int r;
+
+	if ((r = read_proc_small(dfd, pid, "stat", buf, sizeof(buf), &len)) != ATTEST_OK)
+		return r;
+	return attest_proc_stat_parse(buf, len, pid, start);
 }
 
 /* ---- pin and check ---- */
@@ -278,7 +285,7 @@ static int status_numbers(const char *p, const char *e, uint64_t max, uint64_t *
 	return p == e ? 0 : -1;
 }
 
-static int parse_status(const char *buf, size_t len, pid_t pid, struct attest_proc_info *info)
+int attest_proc_status_parse(const char *buf, size_t len, pid_t pid, struct attest_proc_info *info)
 {
 	enum { K_STATE, K_PPID, K_TRACER, K_UID, K_N };
 	static const char *const keys[K_N] = { "State:", "PPid:", "TracerPid:", "Uid:" };
@@ -335,7 +342,8 @@ static int parse_status(const char *buf, size_t len, pid_t pid, struct attest_pr
 				return attest_fail(ATTEST_E_PARSE, "/proc/%ld/status: bad %s line",
 						   (long)pid, keys[k]);
 		}
-		p = e + 1;
+		/* past the newline, or at the end (never one past it) */
+		p = e < end ? e + 1 : end;
 	}
 	for (int k = 0; k < K_N; k++)
 		if (!seen[k])
@@ -443,6 +451,32 @@ static int env_feed(struct env_scan *s, const char *b, size_t len)
 	return ATTEST_OK;
 }
 
+/* After the last byte: a last entry without its NUL still counts. */
+static int env_finish(const struct env_scan *s)
+{
+	if (!s->in_value && s->n > 0)
+		return attest_fail(ATTEST_E_ENV, "process %ld: an environment entry has no '='",
+				   (long)s->pid);
+	return ATTEST_OK;
+}
+
+int attest_proc_environ_scan(const char *buf, size_t len, size_t chunk, pid_t pid,
+			     const char *const *allow, size_t nallow)
+{
+	struct env_scan s;
+	int r = ATTEST_OK;
+
+	if ((allow == NULL && nallow > 0) || chunk == 0)
+		return attest_fail(ATTEST_E_INVALID_ARG, "attest_proc_environ_scan: bad argument");
+	memset(&s, 0, sizeof(s));
+	s.allow = allow;
+	s.nallow = nallow;
+	s.pid = pid;
+	for (size_t off = 0; off < len && r == ATTEST_OK; off += chunk)
+		r = env_feed(&s, buf + off, len - off < chunk ? len - off : chunk);
+	return r == ATTEST_OK ? env_finish(&s) : r;
+}
+
 /* The /proc/PID directory of the pinned process: opened, then checked to
  * be the pinned one (a dir fd is bound to whichever process held the PID
  * when it was opened). */
@@ -509,12 +543,8 @@ int attest_proc_env_check(const struct attest_proc_pin *pin, const char *const *
 		r = proc_errno(errno, pin->pid, "environ");
 		goto out;
 	}
-	/* a last entry without its NUL still counts */
-	if (!s.in_value && s.n > 0) {
-		r = attest_fail(ATTEST_E_ENV, "process %ld: an environment entry has no '='",
-				(long)pin->pid);
+	if ((r = env_finish(&s)) != ATTEST_OK)
 		goto out;
-	}
 	/* A zombie's environ reads as empty: it must not pass as clean, and
 	 * the process read must still be the pinned one. */
 	r = attest_proc_check(pin);
@@ -523,6 +553,71 @@ out:
 		(void)close(fd);
 	(void)close(dfd);
 	return r;
+}
+
+/* ---- cmdline and fdinfo ---- */
+
+/* Interpreter options an agent may put before its script: ones that only
+ * make the interpreter stricter or quieter (python3 -I, the isolated mode,
+ * implies -E and -s). */
+static bool harmless_option(const char *arg, size_t n)
+{
+	static const char *const ok[] = { "-I", "-E", "-s", "-S", "-B", "-u", "-P", NULL };
+
+	for (const char *const *o = ok; *o != NULL; o++)
+		if (strlen(*o) == n && memcmp(arg, *o, n) == 0)
+			return true;
+	return false;
+}
+
+int attest_proc_cmdline_script(const char *buf, size_t len, const char *script)
+{
+	size_t off, n, sl = strlen(script);
+
+	/* argv[0], the interpreter: up to its NUL (a process may have
+	 * rewritten its arguments without one: then there is no script) */
+	off = strnlen(buf, len) + 1;
+	while (off < len) {
+		n = strnlen(buf + off, len - off);
+		if (!harmless_option(buf + off, n)) {
+			if (n == sl && off + n < len && memcmp(buf + off, script, sl) == 0)
+				return ATTEST_OK;
+			break;
+		}
+		off += n + 1;
+	}
+	return attest_fail(ATTEST_E_MEASUREMENT, "process does not run the registered script %s",
+			   script);
+}
+
+int attest_fdinfo_pid(const char *buf, size_t len, pid_t *pid)
+{
+	static const char key[] = "Pid:\t";
+	const char *p = buf, *end = buf + len;
+	uint64_t v;
+
+	*pid = 0;
+	/* lines "Key:\tvalue\n"; the Pid line is never the first */
+	while (p < end) {
+		const char *e = memchr(p, '\n', (size_t)(end - p));
+		size_t n;
+
+		if (e == NULL)
+			break; /* an unterminated last line is not read */
+		if (p != buf && (size_t)(e - p) >= sizeof(key) - 1 &&
+		    memcmp(p, key, sizeof(key) - 1) == 0) {
+			p += sizeof(key) - 1;
+			n = (size_t)(e - p);
+			if (n == 2 && memcmp(p, "-1", 2) == 0)
+				*pid = -1;
+			else if (attest_parse_u64n(p, n, 0, INT_MAX, &v) == ATTEST_OK)
+				*pid = (pid_t)v;
+			attest_errclear(); /* no number: no pid shown (0) */
+			return ATTEST_OK;
+		}
+		p = e + 1;
+	}
+	return ATTEST_OK;
 }
 
 /* ---- file-system view ---- */
@@ -589,7 +684,7 @@ int attest_proc_inspect(pid_t pid, struct attest_proc_info *out)
 		goto out;
 	}
 	if ((r = read_proc_small(dfd, pid, "status", buf, STATUS_CAP, &len)) != ATTEST_OK ||
-	    (r = parse_status(buf, len, pid, &info)) != ATTEST_OK)
+	    (r = attest_proc_status_parse(buf, len, pid, &info)) != ATTEST_OK)
 		goto out;
 	*out = info;
 	r = ATTEST_OK;

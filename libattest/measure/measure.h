@@ -57,6 +57,32 @@ int attest_proc_inspect(pid_t pid, struct attest_proc_info *out) ATTEST_MUST_CHE
  * business. */
 int attest_proc_env_check(const struct attest_proc_pin *pin, const char *const *allow,
 			  size_t nallow, size_t cap) ATTEST_MUST_CHECK;
+/* ---- the parsers of what /proc says, pure (bytes in, no I/O), so each
+ * can be fuzzed alone (tests/fuzz/fuzz_procfs.c). A process chooses its
+ * own comm, arguments and environment: all of it is hostile bytes. ---- */
+
+/* /proc/PID/stat: the pid field must be pid; *start gets field 22. */
+int attest_proc_stat_parse(const char *buf, size_t len, pid_t pid,
+			   uint64_t *start) ATTEST_MUST_CHECK;
+/* /proc/PID/status: State, PPid, TracerPid and Uid lines, each once;
+ * ATTEST_E_PROC_CHANGED for a zombie. */
+int attest_proc_status_parse(const char *buf, size_t len, pid_t pid,
+			     struct attest_proc_info *info) ATTEST_MUST_CHECK;
+/* /proc/PID/environ held whole in buf, fed to attest_proc_env_check's
+ * streaming scanner in reads of chunk bytes: the same answer for any
+ * chunk. */
+int attest_proc_environ_scan(const char *buf, size_t len, size_t chunk, pid_t pid,
+			     const char *const *allow, size_t nallow) ATTEST_MUST_CHECK;
+/* /proc/PID/cmdline (NUL-separated, the last NUL may be missing): after
+ * argv[0] and harmless interpreter options (-I -E -s -S -B -u -P), the
+ * next argument is exactly script (NUL-terminated in buf); else
+ * ATTEST_E_MEASUREMENT. */
+int attest_proc_cmdline_script(const char *buf, size_t len,
+			       const char *script) ATTEST_MUST_CHECK;
+/* /proc/self/fdinfo/N of a pidfd: *pid from its "Pid:\t" line, -1 once
+ * the process exited, 0 when there is no such line or no number in it. */
+int attest_fdinfo_pid(const char *buf, size_t len, pid_t *pid) ATTEST_MUST_CHECK;
+
 /* Whether name (NUL-terminated) is matched by one allowlist entry (name,
  * or prefix ending in '*'). */
 int attest_env_name_allowed(const char *name, size_t len, const char *const *allow,

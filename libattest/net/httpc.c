@@ -1,5 +1,6 @@
 /* httpc.c - see httpc.h. */
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,7 +61,8 @@ int attest_https_request(const struct attest_httpc_opts *o, const char *url, con
 	char errbuf[CURL_ERROR_SIZE] = "";
 	CURLcode cc;
 
-	if (o == NULL || o->ca_file == NULL || url == NULL || status == NULL || resp == NULL ||
+	if (o == NULL || (o->ca_file == NULL) == (o->ca_pem == NULL) || url == NULL ||
+	    status == NULL || resp == NULL ||
 	    (o->cert_file == NULL) != (o->key_file == NULL))
 		return attest_fail(ATTEST_E_INVALID_ARG, "https request: missing argument");
 	*resp = NULL;
@@ -75,7 +77,15 @@ int attest_https_request(const struct attest_httpc_opts *o, const char *url, con
 	SETOPT(h, CURLOPT_FOLLOWLOCATION, 0L);
 	SETOPT(h, CURLOPT_NOSIGNAL, 1L);
 	SETOPT(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_3);
-	SETOPT(h, CURLOPT_CAINFO, o->ca_file);
+	if (o->ca_pem != NULL) {
+		/* the pin as bytes (a process that cannot open files) */
+		struct curl_blob b = { (void *)(uintptr_t)o->ca_pem, o->ca_pem_len, CURL_BLOB_COPY };
+
+		SETOPT(h, CURLOPT_CAINFO, NULL);
+		SETOPT(h, CURLOPT_CAINFO_BLOB, &b);
+	} else {
+		SETOPT(h, CURLOPT_CAINFO, o->ca_file);
+	}
 	SETOPT(h, CURLOPT_CAPATH, NULL);
 	SETOPT(h, CURLOPT_SSL_VERIFYPEER, 1L);
 	SETOPT(h, CURLOPT_SSL_VERIFYHOST, 2L);

@@ -13,10 +13,12 @@
 #define ATTEST_HTTPC_RESPONSE_MAX (256 * 1024)
 
 struct attest_httpc_opts {
-	const char *ca_file;   /* PEM CA the server must chain to (required) */
+	const char *ca_file;   /* PEM CA the server must chain to (this or ca_pem) */
 	const char *cert_file; /* client certificate PEM, or NULL */
 	const char *key_file;  /* its key PEM, or NULL */
 	long timeout_ms;       /* whole request; 0 = 5000 */
+	const char *ca_pem;    /* or that CA as PEM bytes (ca_file NULL) */
+	size_t ca_pem_len;
 };
 
 /* POST body (JSON) to url, or GET when body is NULL. On ATTEST_OK the

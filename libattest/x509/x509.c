@@ -1,5 +1,6 @@
 /* x509.c - certificate profile and EK certificate validation (OpenSSL 3). */
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -31,6 +32,44 @@ static int valid_label_chars(const char *s, size_t max)
 			return 0;
 	}
 	return strstr(s, "..") == NULL;
+}
+
+/* One keygen context per process. EVP_PKEY_generate may be called again
+ * on a context after keygen_init; the lock keeps two threads off it. */
+static pthread_mutex_t keygen_lock = PTHREAD_MUTEX_INITIALIZER;
+static EVP_PKEY_CTX *keygen_ctx;
+
+int attest_p256_keygen(EVP_PKEY **out)
+{
+	EVP_PKEY *k = NULL;
+	int r = ATTEST_E_CRYPTO;
+
+	if (out == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "keygen: NULL argument");
+	*out = NULL;
+	pthread_mutex_lock(&keygen_lock);
+	if (keygen_ctx == NULL) {
+		EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+
+		if (c == NULL || EVP_PKEY_keygen_init(c) != 1 ||
+		    EVP_PKEY_CTX_set_group_name(c, "P-256") != 1) {
+			EVP_PKEY_CTX_free(c);
+			r = attest_fail_ossl(ATTEST_E_CRYPTO, "P-256 keygen context");
+			goto out;
+		}
+		keygen_ctx = c;
+	}
+	if (EVP_PKEY_generate(keygen_ctx, &k) != 1 || k == NULL) {
+		r = attest_fail_ossl(ATTEST_E_CRYPTO, "generate P-256 key");
+		goto out;
+	}
+	*out = k;
+	k = NULL; /* transferred */
+	r = ATTEST_OK;
+out:
+	pthread_mutex_unlock(&keygen_lock);
+	EVP_PKEY_free(k);
+	return r;
 }
 
 int attest_valid_hostname(const char *s) { return s != NULL && valid_label_chars(s, ATTEST_MAX_NAME); }
@@ -135,7 +174,7 @@ int attest_x509_make_root(const char *trust_domain, int days, EVP_PKEY **key, X5
 	if (!attest_valid_trust_domain(trust_domain) || days <= 0 || days > 36500)
 		return attest_fail(ATTEST_E_INVALID_ARG, "bad trust domain or validity");
 	snprintf(uri, sizeof(uri), "URI:spiffe://%s", trust_domain);
-	if ((k = EVP_EC_gen("P-256")) == NULL) {
+	if (attest_p256_keygen(&k) != ATTEST_OK) {
 		r = attest_fail_ossl(ATTEST_E_CRYPTO, "generate root key");
 		goto out;
 	}
@@ -197,7 +236,7 @@ int attest_x509_make_issuing_ca(EVP_PKEY *root_key, X509 *root, const char *trus
 	}
 	snprintf(uri, sizeof(uri), "URI:spiffe://%s", trust_domain);
 	snprintf(nc, sizeof(nc), "critical,permitted;URI:%s", trust_domain);
-	if ((k = EVP_EC_gen("P-256")) == NULL) {
+	if (attest_p256_keygen(&k) != ATTEST_OK) {
 		r = attest_fail_ossl(ATTEST_E_CRYPTO, "generate issuing CA key");
 		goto out;
 	}

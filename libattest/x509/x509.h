@@ -31,6 +31,13 @@ int attest_valid_hostname(const char *s);
 	"1-63 of a-z 0-9 . -, not starting with - or ., not ending with ., without .."
 int attest_valid_trust_domain(const char *s);
 
+/* A new ECDSA P-256 key pair into *out (the caller's, EVP_PKEY_free), from
+ * one keygen context made on first use and reused under a lock: what
+ * EVP_EC_gen builds and fetches per call (context, key manager, group
+ * parameters) is paid once per process (issue 17). Thread-safe.
+ * ATTEST_E_CRYPTO when OpenSSL fails. */
+int attest_p256_keygen(EVP_PKEY **out) ATTEST_MUST_CHECK;
+
 /* Self-signed fleet root: ECDSA P-256, CA:TRUE, keyCertSign|cRLSign. */
 int attest_x509_make_root(const char *trust_domain, int days, EVP_PKEY **key,
 			  X509 **cert) ATTEST_MUST_CHECK;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include <openssl/asn1.h>
+#include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/objects.h>
@@ -50,6 +51,42 @@ static int self_check(X509 *cert, EVP_PKEY *pub)
 out:
 	X509_free(copy);
 	OPENSSL_free(der);
+	return r;
+}
+
+/* The signature just made, checked without re-parsing the certificate:
+ * it verifies with pub over the digest of the TBS bytes that were hashed
+ * (i2d_re_X509_tbs cached them: they are the bytes shipped), and the
+ * signature BIT STRING encodes to exactly those DER bytes with 0 unused
+ * bits (the encoder fault the round trip once caught, see BITS_LEFT). */
+static int direct_check(const ASN1_BIT_STRING *bits, const uint8_t digest[32],
+			const uint8_t *sig, size_t sig_len, EVP_PKEY *pub)
+{
+	EVP_PKEY_CTX *ctx = NULL;
+	unsigned char *enc = NULL;
+	int n, r = ATTEST_E_CRYPTO;
+
+	if ((ctx = EVP_PKEY_CTX_new(pub, NULL)) == NULL || EVP_PKEY_verify_init(ctx) != 1 ||
+	    EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) != 1 ||
+	    EVP_PKEY_verify(ctx, sig, sig_len, digest, 32) != 1) {
+		r = attest_fail_ossl(ATTEST_E_CRYPTO,
+				     "certificate signature does not verify with the signer's key");
+		goto out;
+	}
+	/* tag, one length byte (a P-256 signature is at most 72 bytes), the
+	 * unused-bits byte 0, the signature */
+	if ((n = i2d_ASN1_BIT_STRING(bits, &enc)) <= 0 || (size_t)n != sig_len + 3 ||
+	    enc[0] != V_ASN1_BIT_STRING || enc[1] != sig_len + 1 || enc[2] != 0 ||
+	    memcmp(enc + 3, sig, sig_len) != 0) {
+		r = attest_fail_ossl(ATTEST_E_CRYPTO, "certificate signature field does not encode "
+				     "the signature");
+		goto out;
+	}
+	r = ATTEST_OK;
+out:
+	ERR_clear_error();
+	OPENSSL_free(enc);
+	EVP_PKEY_CTX_free(ctx);
 	return r;
 }
 
@@ -114,7 +151,8 @@ int attest_x509_sign_with(X509 *cert, const struct attest_signer *s)
 	 * zero bits, corrupting about half of all signatures on output. */
 	bits->flags &= ~(long)(ASN1_STRING_FLAG_BITS_LEFT | 0x07);
 	bits->flags |= ASN1_STRING_FLAG_BITS_LEFT;
-	r = self_check(cert, s->pub);
+	r = s->check_direct ? direct_check(bits, digest, der, der_len, s->pub)
+			    : self_check(cert, s->pub);
 out:
 	OPENSSL_cleanse(digest, sizeof(digest));
 	free(der);
@@ -181,6 +219,7 @@ int attest_signer_from_pkey(EVP_PKEY *key, struct attest_signer *out)
 	out->sign = pkey_sign;
 	out->arg = key;
 	out->pub = key;
+	out->check_direct = 1;
 	return ATTEST_OK;
 }
 
@@ -493,15 +532,47 @@ static int set_validity(X509 *c, X509 *issuer, long ttl)
 }
 
 /* Version, validity, key, issuer, serial and subject O=<td>, CN=<cn>. */
-static int cert_begin(X509 *issuer, EVP_PKEY *subject_key, long ttl, const char *td,
-		      const char *cn, X509 **out)
+/* c's SubjectPublicKeyInfo from an EC key's uncompressed point, as the
+ * encoder would write it (id-ecPublicKey, the named curve, the point):
+ * X509_set_pubkey on an OpenSSL 3 provider key encodes the key with an
+ * OSSL_ENCODER and parses the result back with an OSSL_DECODER, half of a
+ * session-mode issuance's CPU (issue 17). Other keys take X509_set_pubkey.
+ * The certificate then caches no parsed key (see make_leaf's contract). */
+static int set_spki(X509 *c, EVP_PKEY *k)
+{
+	unsigned char pt[1 + 2 * 66]; /* uncompressed P-521 at most */
+	unsigned char *enc = NULL;
+	char group[32];
+	size_t len = 0;
+	int nid;
+
+	if (!EVP_PKEY_is_a(k, "EC") ||
+	    EVP_PKEY_get_group_name(k, group, sizeof(group), NULL) != 1 ||
+	    (nid = OBJ_txt2nid(group)) == NID_undef ||
+	    EVP_PKEY_get_octet_string_param(k, OSSL_PKEY_PARAM_PUB_KEY, pt, sizeof(pt), &len) != 1 ||
+	    len < 3 || pt[0] != POINT_CONVERSION_UNCOMPRESSED) {
+		ERR_clear_error();
+		return X509_set_pubkey(c, k) == 1 ? ATTEST_OK
+						  : attest_fail_ossl(ATTEST_E_CRYPTO, "set public key");
+	}
+	if ((enc = OPENSSL_memdup(pt, len)) == NULL ||
+	    !X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(c), OBJ_nid2obj(NID_X9_62_id_ecPublicKey),
+				    V_ASN1_OBJECT, OBJ_nid2obj(nid), enc, (int)len)) {
+		OPENSSL_free(enc);
+		return attest_fail_ossl(ATTEST_E_CRYPTO, "set public key");
+	}
+	return ATTEST_OK;
+}
+
+static int cert_begin(X509 *issuer, EVP_PKEY *subject_key, int raw_spki, long ttl,
+		      const char *td, const char *cn, X509 **out)
 {
 	X509 *c = NULL;
 	int r;
 
 	*out = NULL;
 	if ((c = X509_new()) == NULL || !X509_set_version(c, X509_VERSION_3) ||
-	    !X509_set_pubkey(c, subject_key) ||
+	    (raw_spki ? set_spki(c, subject_key) != ATTEST_OK : !X509_set_pubkey(c, subject_key)) ||
 	    !X509_set_issuer_name(c, X509_get_subject_name(issuer))) {
 		r = attest_fail_ossl(ATTEST_E_CRYPTO, "new certificate");
 		goto out;
@@ -646,7 +717,7 @@ int attest_x509_make_agent_ca(X509 *host_ca, const struct attest_agent_ca_params
 				p->agent_id, host, td);
 		goto out;
 	}
-	if ((r = cert_begin(host_ca, p->agent_key, p->ttl, td, id.name, &c)) != ATTEST_OK ||
+	if ((r = cert_begin(host_ca, p->agent_key, 0, p->ttl, td, id.name, &c)) != ATTEST_OK ||
 	    (r = add_ca_exts(c, host_ca, "critical,CA:TRUE,pathlen:1", td)) != ATTEST_OK ||
 	    (r = attest_x509_add_utf8_ext(c, ATTEST_OID_AGENT_ID, p->agent_id)) != ATTEST_OK ||
 	    (r = attest_x509_add_utf8_ext(c, ATTEST_OID_AGENT_UUID, p->agent_uuid)) != ATTEST_OK ||
@@ -689,7 +760,7 @@ int attest_x509_make_session_issuer(X509 *agent_ca, EVP_PKEY *session_key, long 
 		goto out;
 	if ((size_t)snprintf(cn, sizeof(cn), "session issuer %s", id.name) > CN_MAX)
 		snprintf(cn, sizeof(cn), "%s", id.name);
-	if ((r = cert_begin(agent_ca, session_key, ttl, id.td, cn, &c)) != ATTEST_OK ||
+	if ((r = cert_begin(agent_ca, session_key, 0, ttl, id.td, cn, &c)) != ATTEST_OK ||
 	    (r = add_ca_exts(c, agent_ca, "critical,CA:TRUE,pathlen:0", id.td)) != ATTEST_OK ||
 	    (r = attest_x509_add_utf8_ext(c, ATTEST_OID_AGENT_ID, agent_id)) != ATTEST_OK ||
 	    (r = attest_x509_add_utf8_ext(c, ATTEST_OID_AGENT_UUID, uuid)) != ATTEST_OK ||
@@ -753,7 +824,7 @@ int attest_x509_make_leaf(X509 *issuer, const struct attest_leaf_params *p,
 	 * CN is represented by the agent name. */
 	cn = strlen(agent_id) <= CN_MAX ? agent_id : id.name;
 	snprintf(san, sizeof(san), "URI:%s", agent_id);
-	if ((r = cert_begin(issuer, p->pub, p->ttl, id.td, cn, &c)) != ATTEST_OK ||
+	if ((r = cert_begin(issuer, p->pub, 1, p->ttl, id.td, cn, &c)) != ATTEST_OK ||
 	    (r = attest_x509_add_ext(c, issuer, NID_basic_constraints, "critical,CA:FALSE")) !=
 		    ATTEST_OK ||
 	    (r = attest_x509_add_ext(c, issuer, NID_key_usage, "critical,digitalSignature")) !=

@@ -54,13 +54,21 @@ struct attest_signer {
 	int (*sign)(void *arg, const uint8_t digest[32], TPMT_SIGNATURE *sig);
 	void *arg;
 	EVP_PKEY *pub; /* the signer's public key, for the self-check */
+	/* 0 (the default of a positional initialiser): the full self-check,
+	 * a DER round trip of the certificate verified with pub. 1 (set by
+	 * attest_signer_from_pkey): the direct check, the same signature
+	 * verified over the TBS digest just signed, and the signature field
+	 * re-encoded and compared, without a parse. For signers whose code
+	 * runs in this process; a TPM's keeps the full check. */
+	int check_direct;
 };
 
 /* Sign a fully populated certificate as described above. Sign before
  * anything inspects the certificate (X509_check_*, X509_digest, chain
  * building): OpenSSL caches a hash of the whole certificate on first
- * inspection. The self-check verifies a DER round trip of the result with
- * s->pub; ATTEST_E_CRYPTO if it fails, the signer's code if it refused. */
+ * inspection. The self-check verifies the result with s->pub (a DER
+ * round trip, or directly when s->check_direct); ATTEST_E_CRYPTO if it
+ * fails, the signer's code if it refused. */
 int attest_x509_sign_with(X509 *cert, const struct attest_signer *s) ATTEST_MUST_CHECK;
 
 /* A signer for a software ECDSA P-256 private key (a session issuer's),
@@ -112,7 +120,11 @@ struct attest_leaf_params {
  * is an agent CA (strict mode) or a session issuer, and s signs with its
  * key. task_id and scopes are printable ASCII up to ATTEST_TASK_ID_MAX and
  * ATTEST_SCOPES_MAX, the intent up to ATTEST_INTENT_MAX bytes. *out is the
- * caller's. */
+ * caller's, made to be encoded (i2d_X509, PEM) and sent: an EC p->pub goes
+ * into the SubjectPublicKeyInfo from its raw point, without OpenSSL 3's
+ * encoder/decoder round trip, so *out holds no parsed copy of the key and
+ * X509_get0_pubkey(*out) is NULL. A relying party parses the DER, which
+ * has it (issue 17). */
 int attest_x509_make_leaf(X509 *issuer, const struct attest_leaf_params *p,
 			  const struct attest_signer *s, X509 **out) ATTEST_MUST_CHECK;
 

@@ -21,8 +21,21 @@
 # Logs: build-fuzz/fuzz_<t>.log. Before the include line exists:
 #   make -f Makefile -f tests/fuzz/fuzz.mk fuzz-replay
 
-FUZZ_TARGETS := json tpm enrol policy eventlog conf audit hostpush refset intent
+FUZZ_TARGETS := json tpm enrol policy eventlog conf audit hostpush refset intent x509 registry procfs csr attestd vbody
+# Objects from outside libattest a target links (attestd/, verifier/): the
+# daemons' pure parse functions. FUZZ_EXTRA_<t> lists their sources.
+FUZZ_EXTRA_x509 :=
+FUZZ_ATTESTD_LOG := attestd/log.c attestd/nodump.c cli/journal.c
+FUZZ_EXTRA_registry := attestd/registry.c $(FUZZ_ATTESTD_LOG)
+FUZZ_EXTRA_csr := attestd/reqparse.c attestd/request.c $(FUZZ_EXTRA_registry)
+FUZZ_EXTRA_attestd := $(FUZZ_EXTRA_csr) attestd/admin.c attestd/adminwire.c attestd/monproto.c
+FUZZ_EXTRA_vbody := verifier/bodies.c
+# gen_corpus writes records with registry_record_print
+FUZZ_EXTRA_gen := $(FUZZ_EXTRA_registry)
 FUZZ_CC      ?= clang
+# the fuzz path's own Debian package (not in the top Makefile's DEB_PKGS:
+# make check never needs clang)
+FUZZ_DEB_PKGS := clang
 FUZZ_SECONDS ?= 30
 FUZZ_DIR     := build-fuzz
 FUZZ_SRC     := tests/fuzz
@@ -43,7 +56,10 @@ REPLAY_BINS  := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/replay_%)
 REPLAY_OBJ   := $(BUILD)/fuzz/obj
 FUZZ_COMMON  := $(REPLAY_OBJ)/standalone.o $(REPLAY_OBJ)/fuzz_fixture.o
 
-.PHONY: fuzz fuzz-replay fuzz-corpus fuzz-clean
+.PHONY: fuzz fuzz-deps fuzz-replay fuzz-corpus fuzz-clean
+
+fuzz-deps:
+	@sh scripts/deps.sh $(FUZZ_DEB_PKGS)
 
 # ---- replay with the normal compiler and flags
 
@@ -51,9 +67,14 @@ $(REPLAY_OBJ)/%.o: $(FUZZ_SRC)/%.c $(BUILD)/flags
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
+$(REPLAY_OBJ)/%.o: CFLAGS += -Iattestd -Iverifier
+
 $(BUILD)/fuzz/replay_%: $(REPLAY_OBJ)/fuzz_%.o $(FUZZ_COMMON) $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIB_A) $(PKG_LIBS)
+
+# each replay binary also depends on its extra objects
+$(foreach t,$(FUZZ_TARGETS),$(eval $(BUILD)/fuzz/replay_$(t): $(FUZZ_EXTRA_$(t):%.c=$(BUILD)/obj/%.o)))
 
 fuzz-replay: $(REPLAY_BINS)
 	@for t in $(FUZZ_TARGETS); do \
@@ -63,7 +84,7 @@ fuzz-replay: $(REPLAY_BINS)
 
 # ---- libFuzzer build: clang, sanitizers, libattest objects linked directly
 
-$(FUZZ_DIR)/obj/%.o: %.c
+$(FUZZ_DIR)/obj/%.o: %.c | fuzz-deps
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
 
@@ -72,9 +93,15 @@ $(FUZZ_DIR)/obj/%.o: %.c
 # those warnings here but let the lint/gcc builds decide, so the fuzzer runs.
 $(FUZZ_LIB_OBJ): FUZZ_CFLAGS += -Wno-error
 
+$(FUZZ_DIR)/obj/$(FUZZ_SRC)/%.o: FUZZ_CFLAGS += -Iattestd -Iverifier
+# attestd/ and verifier/ objects: like libattest's, warnings shown, not fatal
+$(FUZZ_DIR)/obj/attestd/%.o $(FUZZ_DIR)/obj/verifier/%.o: FUZZ_CFLAGS += -Wno-error -Iattestd -Iverifier
+
 $(FUZZ_DIR)/fuzz_%: $(FUZZ_DIR)/obj/$(FUZZ_SRC)/fuzz_%.o \
 		$(FUZZ_DIR)/obj/$(FUZZ_SRC)/fuzz_fixture.o $(FUZZ_LIB_OBJ)
-	$(FUZZ_CC) $(FUZZ_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(FUZZ_CC) $(FUZZ_LDFLAGS) -o $@ $(filter %.o,$^) $(PKG_LIBS)
+
+$(foreach t,$(FUZZ_TARGETS),$(eval $(FUZZ_DIR)/fuzz_$(t): $(FUZZ_EXTRA_$(t):%.c=$(FUZZ_DIR)/obj/%.o)))
 
 fuzz: $(FUZZ_BINS)
 	@for t in $(FUZZ_TARGETS); do \
@@ -95,7 +122,8 @@ fuzz: $(FUZZ_BINS)
 
 # ---- seeds
 
-$(BUILD)/fuzz/gen_corpus: $(REPLAY_OBJ)/gen_corpus.o $(REPLAY_OBJ)/fuzz_fixture.o $(LIB_A)
+$(BUILD)/fuzz/gen_corpus: $(REPLAY_OBJ)/gen_corpus.o $(REPLAY_OBJ)/fuzz_fixture.o \
+		$(FUZZ_EXTRA_gen:%.c=$(BUILD)/obj/%.o) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 

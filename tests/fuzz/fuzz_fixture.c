@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/bio.h>
@@ -18,6 +19,9 @@
 #include "fuzz_fixture.h"
 #include "tpm/templates.h"
 #include "tpm/tpmsw.h"
+#include "x509/x509.h"
+#include "tpm/tpmpolicy.h"
+#include "x509/x509agent.h"
 
 /* Test-only keys (openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256). */
 static const char *const key_pem[FZ_KEY_COUNT] = {
@@ -36,6 +40,16 @@ static const char *const key_pem[FZ_KEY_COUNT] = {
 		      "xkw/4Vg4rIjjxrEKBhAPiyunCQShRANCAAQG75ZxTn1QIuPu9AdZFKYjNy9qDRca\n"
 		      "VKheDNz8dF4J6t5cvoLal+CMkgyKajzWUS7rYx6mA7PqGaV22IPqItDe\n"
 		      "-----END PRIVATE KEY-----\n",
+	[FZ_KEY_ROOT] = "-----BEGIN PRIVATE KEY-----\n"
+			"MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgyBBUOkiTFKoCBVow\n"
+			"GZlGrf+rrgwgbogB1IBOyym5d/ahRANCAARRbLMXM5zA1OQBed7uNQkXrtX3Ag4R\n"
+			"gqKC1NqUzbalBeAt3SCy+n/jGatcaYH9NU/SM6MVeNMNk6wwYxjd0IRn\n"
+			"-----END PRIVATE KEY-----\n",
+	[FZ_KEY_AGENT] = "-----BEGIN PRIVATE KEY-----\n"
+			 "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgr7bffhG8D5R0jJfN\n"
+			 "m/w8rdGHOm38rxYlDJMltXSRBpKhRANCAASUicKeAlxfzf68JbNeG16JZW1woATJ\n"
+			 "ufkf/GRSVw4VEg00vKcyj15EdBzVmq+WNzPQeIfc6e0RSKIYdmIzjAVJ\n"
+			 "-----END PRIVATE KEY-----\n",
 };
 
 const uint8_t fz_secret[32] = "fuzz: activated credential secr.";
@@ -83,6 +97,118 @@ EVP_PKEY *fz_pkey(enum fz_key k)
 	if (cache[k] == NULL)
 		fz_die("PEM_read_bio_PrivateKey");
 	return cache[k];
+}
+
+X509 *fz_root(void)
+{
+	static X509 *root;
+	EVP_PKEY *k = fz_pkey(FZ_KEY_ROOT);
+	X509 *c;
+
+	if (root != NULL)
+		return root;
+	if ((c = X509_new()) == NULL || !X509_set_version(c, X509_VERSION_3) ||
+	    !ASN1_INTEGER_set(X509_get_serialNumber(c), 1) ||
+	    ASN1_TIME_set(X509_getm_notBefore(c), FZ_ROOT_NOT_BEFORE) == NULL ||
+	    ASN1_TIME_set(X509_getm_notAfter(c), FZ_ROOT_NOT_AFTER) == NULL ||
+	    !X509_set_pubkey(c, k) ||
+	    attest_x509_set_name(X509_get_subject_name(c), FZ_TD, "attestd fuzz fleet root") !=
+		    ATTEST_OK ||
+	    !X509_set_issuer_name(c, X509_get_subject_name(c)) ||
+	    attest_x509_add_ext(c, c, NID_basic_constraints, "critical,CA:TRUE") != ATTEST_OK ||
+	    attest_x509_add_ext(c, c, NID_key_usage, "critical,keyCertSign,cRLSign") != ATTEST_OK ||
+	    attest_x509_add_ext(c, c, NID_subject_key_identifier, "hash") != ATTEST_OK ||
+	    attest_x509_add_ext(c, c, NID_subject_alt_name, "URI:spiffe://" FZ_TD) != ATTEST_OK ||
+	    X509_sign(c, k, EVP_sha256()) <= 0)
+		fz_die("fixture root certificate");
+	root = c;
+	return root;
+}
+
+/* The agent CA evidence the way attestd makes it, in software: the agent
+ * key (FZ_KEY_AGENT) as our signing template with the authPolicy of
+ * PCR 23 extended by the measurement, in a creation attestation over
+ * SHA-256(ID || UUID || measurement) signed by the fixture AK. */
+static void must(int r, const char *what)
+{
+	if (r != ATTEST_OK)
+		fz_die(what);
+}
+
+static void agent_evidence(struct attest_agent_ca_params *p, uint8_t *creation, size_t ccap,
+			   uint8_t *csig, size_t scap)
+{
+	uint8_t zero_m[64] = { 0 }, pcr[32];
+	TPM2B_DIGEST pol;
+	TPM2B_PUBLIC key;
+	TPM2B_NAME name;
+	TPMS_ATTEST att;
+	TPMT_SIGNATURE sig;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	EVP_PKEY *ak_like;
+	size_t clen = 0, slen = 0;
+
+	memcpy(zero_m + 32, p->measurement, 32);
+	if (EVP_Digest(zero_m, sizeof(zero_m), pcr, NULL, EVP_sha256(), NULL) != 1)
+		fz_die("PCR 23");
+	must(attest_policy_digest_sign(1u << 23, pcr, 32, &pol), "policy digest");
+	memcpy(p->policy, pol.buffer, 32);
+	attest_template_signkey(&pol, &key);
+	/* the agent key's point, through the fixture's public-area helper */
+	ak_like = fz_pkey(FZ_KEY_AGENT);
+	{
+		uint8_t pt[65];
+		size_t n = 0;
+
+		if (EVP_PKEY_get_octet_string_param(ak_like, "pub", pt, sizeof(pt), &n) != 1 || n != 65)
+			fz_die("agent key point");
+		key.publicArea.unique.ecc.x.size = 32;
+		memcpy(key.publicArea.unique.ecc.x.buffer, pt + 1, 32);
+		key.publicArea.unique.ecc.y.size = 32;
+		memcpy(key.publicArea.unique.ecc.y.buffer, pt + 33, 32);
+	}
+	must(attest_tpm_name(&key, &name), "name");
+	memset(&att, 0, sizeof(att));
+	att.magic = TPM2_GENERATED_VALUE;
+	att.type = TPM2_ST_ATTEST_CREATION;
+	if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
+	    EVP_DigestUpdate(md, p->agent_id, strlen(p->agent_id)) != 1 ||
+	    EVP_DigestUpdate(md, p->agent_uuid, strlen(p->agent_uuid)) != 1 ||
+	    EVP_DigestUpdate(md, p->measurement, 32) != 1 ||
+	    EVP_DigestFinal_ex(md, att.extraData.buffer, NULL) != 1)
+		fz_die("qualifying data");
+	EVP_MD_CTX_free(md);
+	att.extraData.size = 32;
+	att.attested.creation.objectName = name;
+	att.attested.creation.creationHash.size = 32;
+	if (Tss2_MU_TPMS_ATTEST_Marshal(&att, creation, ccap, &clen) != TSS2_RC_SUCCESS)
+		fz_die("marshal creation");
+	fz_sign(FZ_KEY_AK, creation, clen, &sig);
+	slen = fz_sig_bytes(&sig, csig, scap);
+	p->creation = creation;
+	p->creation_len = clen;
+	p->creation_sig = csig;
+	p->creation_sig_len = slen;
+}
+
+void fz_agent_ca(X509 **hca, X509 **aca)
+{
+	static uint8_t creation[sizeof(TPMS_ATTEST)], csig[sizeof(TPMT_SIGNATURE)];
+	struct attest_agent_ca_params p;
+	struct attest_signer hs;
+
+	must(attest_x509_make_host_ca(fz_pkey(FZ_KEY_ROOT), fz_root(), FZ_TD, FZ_HOST,
+				      fz_pkey(FZ_KEY_HOST), 3600, hca), "host CA");
+	memset(&p, 0, sizeof(p));
+	p.agent_id = FZ_AGENT_ID;
+	p.agent_uuid = FZ_AGENT_UUID;
+	p.agent_key = fz_pkey(FZ_KEY_AGENT);
+	if (EVP_Digest(FZ_AGENT_ID, strlen(FZ_AGENT_ID), p.measurement, NULL, EVP_sha256(), NULL) != 1)
+		fz_die("measurement");
+	agent_evidence(&p, creation, sizeof(creation), csig, sizeof(csig));
+	p.ttl = 3600;
+	must(attest_signer_from_pkey(fz_pkey(FZ_KEY_HOST), &hs), "host signer");
+	must(attest_x509_make_agent_ca(*hca, &p, &hs, aca), "agent CA");
 }
 
 static void coord(EVP_PKEY *pk, const char *name, TPM2B_ECC_PARAMETER *out)

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include <openssl/evp.h>
+#include <openssl/x509.h>
 #include <tss2/tss2_tpm2_types.h>
 
 /* libFuzzer entry point, defined by each fuzz_<target>.c. */
@@ -35,10 +36,30 @@ extern const uint8_t fz_quote_nonce[32]; /* fuzz_tpm: quote qualifyingData */
 extern const uint8_t fz_renew_nonce[32]; /* fuzz_enrol: renewal challenge nonce */
 extern const uint8_t fz_pcrs[FZ_PCR_BYTES]; /* SHA-256 PCRs 0-7 in index order */
 
-enum fz_key { FZ_KEY_AK, FZ_KEY_HOST, FZ_KEY_EK, FZ_KEY_COUNT };
+/* ROOT: the x509 target's fleet root; AGENT: its agent CA's key (fz_public
+ * does not know these two: they are not TPM keys in any target). */
+enum fz_key { FZ_KEY_AK, FZ_KEY_HOST, FZ_KEY_EK, FZ_KEY_ROOT, FZ_KEY_AGENT, FZ_KEY_COUNT };
 
 /* The key with its private half; owned by the fixture (process lifetime). */
 EVP_PKEY *fz_pkey(enum fz_key k);
+/* The x509 target's fleet root: self-signed by FZ_KEY_ROOT, serial 1,
+ * valid FZ_ROOT_NOT_BEFORE..FZ_ROOT_NOT_AFTER, SAN spiffe://FZ_TD; the same
+ * subject, key and key identifier in every process (a trust anchor's own
+ * signature is not checked, so the randomised ECDSA bytes do not matter).
+ * Owned by the fixture. */
+#define FZ_TD "fuzz.example"
+#define FZ_ROOT_NOT_BEFORE 1600000000L
+#define FZ_ROOT_NOT_AFTER 4000000000L
+X509 *fz_root(void);
+/* The x509 target's agent (on FZ_HOST, measured as SHA-256 of its ID). */
+#define FZ_AGENT_ID "spiffe://" FZ_TD "/host/" FZ_HOST "/agent/fz"
+#define FZ_AGENT_UUID "6f1c2b1e-8d7a-4c1f-9a7e-3b2d1c0f9e8d"
+/* A host CA for the fixture host key under fz_root and the agent CA of
+ * FZ_AGENT_ID (key FZ_KEY_AGENT, creation evidence by the fixture AK), both
+ * valid from now for an hour; the caller's (X509_free). Their subjects and
+ * key identifiers are the same in every process: a certificate issued
+ * under one made earlier chains to one made now. */
+void fz_agent_ca(X509 **hca, X509 **aca);
 /* Its public area: AK template (restricted ECDSA P-256), host signing key
  * template, or the TCG L-2 EK template, with unique = the key's point. */
 void fz_public(enum fz_key k, TPM2B_PUBLIC *out);

@@ -14,8 +14,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <time.h>
 
+#include <tss2/tss2_mu.h>
+
+#include <openssl/pem.h>
 #include <openssl/x509.h>
 
 #include "enrol/enrol.h"
@@ -31,6 +38,11 @@
 #include "tpm/tpmjson.h"
 #include "tpm/tpmsw.h"
 #include "x509/x509.h"
+#include "x509/x509agent.h"
+#include "registry.h"
+#include "attestation/hostpush.h"
+#include "core/fileio.h"
+#include "tpm/tpmpolicy.h"
 
 static const char *outdir;
 
@@ -480,20 +492,520 @@ static void intent_seeds(void)
 	free(tok);
 }
 
+/* [8 bytes BE time][PEM certificates...] */
+static void seed_chain(const char *name, int64_t now, X509 *const *certs, size_t n)
+{
+	size_t len = 8, cap = 8;
+	char *buf = malloc(cap), *pem;
+
+	if (buf == NULL)
+		fz_die("malloc");
+	for (int i = 0; i < 8; i++)
+		buf[i] = (char)((uint64_t)now >> (56 - 8 * i));
+	for (size_t i = 0; i < n; i++) {
+		size_t k;
+
+		pem = pem_of(certs[i]);
+		k = strlen(pem);
+		if ((buf = realloc(buf, cap = len + k)) == NULL)
+			fz_die("realloc");
+		memcpy(buf + len, pem, k);
+		len += k;
+		free(pem);
+	}
+	seed("x509", name, buf, len);
+	free(buf);
+}
+
+/* fuzz_x509: a chain under the fixture root (host CA for the fixture host
+ * key, agent CA for the fixture agent key with evidence by the fixture AK,
+ * leaves), at a time inside its windows; the same chain in other orders,
+ * shorter, with the root, at a time after it expired, and a session chain
+ * (session issuer key = the fixture EK). */
+static void x509_seeds(void)
+{
+	struct attest_leaf_params lp;
+	struct attest_signer as, ss;
+	X509 *root = fz_root(), *hca = NULL, *aca = NULL, *leaf = NULL, *sess = NULL, *sleaf = NULL;
+	int64_t now = (int64_t)time(NULL) + 30;
+	static const char intent[] = "not.a.jws";
+
+	fz_agent_ca(&hca, &aca);
+	must(attest_signer_from_pkey(fz_pkey(FZ_KEY_AGENT), &as), "agent signer");
+	memset(&lp, 0, sizeof(lp));
+	lp.pub = fz_pkey(FZ_KEY_AK);
+	lp.ttl = 1200;
+	lp.scopes = "fuzz.read";
+	lp.task_id = "task-1";
+	lp.delegate_depth = 1;
+	must(attest_x509_make_leaf(aca, &lp, &as, &leaf), "leaf");
+	must(attest_x509_make_session_issuer(aca, fz_pkey(FZ_KEY_EK), 900, &as, &sess), "session");
+	must(attest_signer_from_pkey(fz_pkey(FZ_KEY_EK), &ss), "session signer");
+	lp.intent = (const uint8_t *)intent;
+	lp.intent_len = strlen(intent);
+	must(attest_x509_make_leaf(sess, &lp, &ss, &sleaf), "session leaf");
+
+	seed_chain("chain", now, (X509 *[]){ leaf, aca, hca }, 3);
+	seed_chain("chain-with-root", now, (X509 *[]){ leaf, aca, hca, root }, 4);
+	seed_chain("chain-shuffled", now, (X509 *[]){ leaf, hca, aca }, 3);
+	seed_chain("chain-expired", now + 86400, (X509 *[]){ leaf, aca, hca }, 3);
+	seed_chain("no-host-ca", now, (X509 *[]){ leaf, aca }, 2);
+	seed_chain("leaf-only", now, (X509 *[]){ leaf }, 1);
+	seed_chain("agent-ca-as-leaf", now, (X509 *[]){ aca, hca }, 2);
+	seed_chain("session", now, (X509 *[]){ sleaf, sess, aca, hca }, 4);
+	X509_free(sleaf);
+	X509_free(sess);
+	X509_free(leaf);
+	X509_free(aca);
+	X509_free(hca);
+}
+
+/* fuzz_registry: records as registry_save writes them, of an agent made
+ * in software (the fixture's agent CA, the fixture host key's public area
+ * as its key, an opaque private blob). */
+static void registry_seeds(void)
+{
+	struct agent *a = agent_new();
+	X509 *hca = NULL;
+	char *s = NULL;
+	size_t len = 0;
+
+	if (a == NULL)
+		fz_die("agent_new");
+	fz_agent_ca(&hca, &a->agent_ca);
+	snprintf(a->name, sizeof(a->name), "fz");
+	snprintf(a->id, sizeof(a->id), "%s", FZ_AGENT_ID);
+	snprintf(a->uuid, sizeof(a->uuid), "%s", FZ_AGENT_UUID);
+	snprintf(a->binary, sizeof(a->binary), "/usr/bin/fz-agent");
+	snprintf(a->tier, sizeof(a->tier), "medium");
+	memset(a->exe_sha256, 0x11, 32);
+	a->exe_size = 12345;
+	a->uids[a->nuids++] = 1000;
+	a->uids[a->nuids++] = 0;
+	if ((a->scopes[0] = strdup("fuzz.read")) == NULL || (a->scopes[1] = strdup("fuzz:write/*")) == NULL ||
+	    (a->classes[0] = strdup("phi")) == NULL || (a->env_allow[0] = strdup("LC_*")) == NULL)
+		fz_die("strdup");
+	a->nscopes = 2;
+	a->nclasses = 1;
+	a->nenv_allow = 1;
+	a->max_ttl = 3600;
+	a->delegate_depth = 2;
+	if (EVP_Digest(FZ_AGENT_ID, strlen(FZ_AGENT_ID), a->measurement, NULL, EVP_sha256(), NULL) != 1)
+		fz_die("measurement");
+	memset(a->pcr_value, 0x23, 32);
+	memset(a->policy, 0x42, 32);
+	fz_public(FZ_KEY_HOST, &a->key.pub);
+	a->key.priv.size = 126;
+	memset(a->key.priv.buffer, 0x5a, a->key.priv.size);
+	a->auth.size = 32;
+	memset(a->auth.buffer, 0xa5, 32);
+	a->creation_len = fz_creation_data(a->creation, sizeof(a->creation));
+	a->creation_sig_len = 10;
+	memset(a->creation_sig, 0x01, 10);
+	must(registry_record_print(a, &s, &len), "record");
+	seed("registry", "record", s, len);
+	free(s);
+	a->revoked = 1;
+	a->script[0] = '/';
+	must(registry_record_print(a, &s, &len), "record");
+	seed("registry", "record-revoked-script", s, len);
+	free(s);
+	agent_free(a);
+	X509_free(hca);
+}
+
+/* A /proc file of this process as a seed. */
+static void proc_seed(const char *path, const char *name)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	must(attest_file_read(path, 64 * 1024, &buf, &len), path);
+	seed("procfs", name, buf, len);
+	free(buf);
+}
+
+/* fuzz_procfs: this process's own stat and status under a hostile comm
+ * (spaces, parentheses, a newline: what any process may call itself), the
+ * fdinfo of a pidfd of it, and cmdline and environ shaped as the kernel
+ * shows them (written here: this process's own would carry the caller's
+ * environment into the repository). */
+static void procfs_seeds(void)
+{
+	static const char cmd[] = "/usr/bin/python3\0-I\0" "/opt/agent/run.py\0--flag\0";
+	static const char cmd_opt[] = "/usr/bin/python3\0-c\0" "/opt/agent/run.py\0";
+	static const char env[] = "PATH=/usr/bin:/bin\0LANG=C.UTF-8\0LC_ALL=C\0HOME=/home/fz\0"
+				  "FZ_MODE=a=b\0";
+	static const char env_bad[] = "PATH=/usr/bin\0LD_PRELOAD=/tmp/x.so\0";
+	char path[64];
+	int fd;
+
+	if (prctl(PR_SET_NAME, "fz) S 1 (x\n", 0, 0, 0) != 0)
+		fz_die("PR_SET_NAME");
+	proc_seed("/proc/self/stat", "stat-hostile-comm");
+	proc_seed("/proc/self/status", "status-hostile-comm");
+	if ((fd = (int)syscall(SYS_pidfd_open, getpid(), 0)) < 0)
+		fz_die("pidfd_open");
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	proc_seed(path, "fdinfo-pidfd");
+	close(fd);
+	seed("procfs", "cmdline-script", cmd, sizeof(cmd) - 1);
+	seed("procfs", "cmdline-option", cmd_opt, sizeof(cmd_opt) - 1);
+	seed("procfs", "environ", env, sizeof(env) - 1);
+	seed("procfs", "environ-ld-preload", env_bad, sizeof(env_bad) - 1);
+}
+
+/* A PEM PKCS#10 request for key pub, signed by key sig. */
+static char *csr_pem(EVP_PKEY *pub, EVP_PKEY *sig)
+{
+	X509_REQ *req = X509_REQ_new();
+	BIO *b = BIO_new(BIO_s_mem());
+	char *data, *out;
+	long n;
+
+	if (req == NULL || b == NULL || X509_REQ_set_version(req, 0) != 1 ||
+	    X509_REQ_set_pubkey(req, pub) != 1 ||
+	    X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(req), "CN", MBSTRING_ASC,
+				       (const unsigned char *)"fz", -1, -1, 0) != 1 ||
+	    X509_REQ_sign(req, sig, EVP_sha256()) <= 0 || PEM_write_bio_X509_REQ(b, req) != 1 ||
+	    (n = BIO_get_mem_data(b, &data)) <= 0 || (out = strndup(data, (size_t)n)) == NULL)
+		fz_die("CSR");
+	BIO_free(b);
+	X509_REQ_free(req);
+	return out;
+}
+
+/* [8 bytes BE time][CSR PEM] NUL [renewal PEM...] */
+static void seed_csr(const char *name, int64_t now, const char *csr, X509 *const *certs, size_t n,
+		     const char *tail)
+{
+	char *buf, *pem;
+	size_t len = 8, k;
+
+	if ((buf = malloc(8 + strlen(csr) + 1)) == NULL)
+		fz_die("malloc");
+	for (int i = 0; i < 8; i++)
+		buf[i] = (char)((uint64_t)now >> (56 - 8 * i));
+	memcpy(buf + len, csr, strlen(csr));
+	len += strlen(csr);
+	if (certs != NULL || tail != NULL)
+		buf[len++] = '\0';
+	for (size_t i = 0; certs != NULL && i < n; i++) {
+		pem = pem_of(certs[i]);
+		k = strlen(pem);
+		if ((buf = realloc(buf, len + k)) == NULL)
+			fz_die("realloc");
+		memcpy(buf + len, pem, k);
+		len += k;
+		free(pem);
+	}
+	if (tail != NULL) {
+		if ((buf = realloc(buf, len + strlen(tail))) == NULL)
+			fz_die("realloc");
+		memcpy(buf + len, tail, strlen(tail));
+		len += strlen(tail);
+	}
+	seed("csr", name, buf, len);
+	free(buf);
+}
+
+/* fuzz_csr: CSRs signed by the fixture keys (and one whose signature is by
+ * another key than it carries), each with a renewal leaf under the fixture
+ * agent CA (strict, and session with its issuer) carrying an intent. */
+static void csr_seeds(void)
+{
+	static const char intent[] = "eyJhbGciOiJFUzI1NiJ9.e30.c2ln~eyJhbGciOiJFUzI1NiJ9.e30.c2ln";
+	struct attest_leaf_params lp;
+	struct attest_signer as, ss;
+	X509 *hca = NULL, *aca = NULL, *leaf = NULL, *sess = NULL, *sleaf = NULL, *noint = NULL;
+	int64_t now = (int64_t)time(NULL) + 30;
+	char *c_host = csr_pem(fz_pkey(FZ_KEY_HOST), fz_pkey(FZ_KEY_HOST));
+	char *c_ak = csr_pem(fz_pkey(FZ_KEY_AK), fz_pkey(FZ_KEY_AK));
+	char *c_bad = csr_pem(fz_pkey(FZ_KEY_AK), fz_pkey(FZ_KEY_HOST));
+
+	fz_agent_ca(&hca, &aca);
+	must(attest_signer_from_pkey(fz_pkey(FZ_KEY_AGENT), &as), "agent signer");
+	memset(&lp, 0, sizeof(lp));
+	lp.pub = fz_pkey(FZ_KEY_HOST);
+	lp.ttl = 1200;
+	lp.scopes = "fuzz.read";
+	must(attest_x509_make_leaf(aca, &lp, &as, &noint), "leaf without intent");
+	lp.intent = (const uint8_t *)intent;
+	lp.intent_len = strlen(intent);
+	must(attest_x509_make_leaf(aca, &lp, &as, &leaf), "leaf");
+	must(attest_x509_make_session_issuer(aca, fz_pkey(FZ_KEY_EK), 900, &as, &sess), "session");
+	must(attest_signer_from_pkey(fz_pkey(FZ_KEY_EK), &ss), "session signer");
+	must(attest_x509_make_leaf(sess, &lp, &ss, &sleaf), "session leaf");
+
+	seed_csr("csr-host-key", now, c_host, NULL, 0, NULL);
+	seed_csr("csr-wrong-signer", now, c_bad, NULL, 0, NULL);
+	seed_csr("renew-strict", now, c_ak, (X509 *[]){ leaf }, 1, NULL);
+	seed_csr("renew-session", now, c_host, (X509 *[]){ sleaf, sess }, 2, NULL);
+	seed_csr("renew-no-intent", now, c_host, (X509 *[]){ noint }, 1, NULL);
+	seed_csr("renew-expired", now + 86400, c_host, (X509 *[]){ leaf }, 1, NULL);
+	seed_csr("renew-trailing", now, c_host, (X509 *[]){ leaf }, 1, "junk\n");
+	seed_csr("renew-full-chain", now, c_host, (X509 *[]){ sleaf, sess, aca, hca }, 4, NULL);
+	free(c_host);
+	free(c_ak);
+	free(c_bad);
+	X509_free(noint);
+	X509_free(sleaf);
+	X509_free(sess);
+	X509_free(leaf);
+	X509_free(aca);
+	X509_free(hca);
+}
+
+/* A JSON text as a seed of target t. */
+static void seed_text(const char *t, const char *name, const char *json)
+{
+	cJSON *o = cJSON_Parse(json);
+
+	if (o == NULL)
+		fz_die(name);
+	seed_json(o, name, t, NULL);
+}
+
+/* fuzz_attestd: the requests of docs/protocol.md as attestctl sends them
+ * (issue in both modes, with a CSR, with an intent, a renewal; register
+ * with every field; revoke, remove, show, list, stats) and refusals
+ * (unknown field, both intent and renew, empty scopes). */
+static void attestd_seeds(void)
+{
+	char *csr = csr_pem(fz_pkey(FZ_KEY_HOST), fz_pkey(FZ_KEY_HOST));
+	cJSON *o = cJSON_CreateObject(), *sc = cJSON_CreateArray();
+
+	if (o == NULL || sc == NULL)
+		fz_die("cJSON");
+	cJSON_AddItemToArray(sc, cJSON_CreateString("fuzz.read"));
+	cJSON_AddItemToArray(sc, cJSON_CreateString("fuzz:write/*"));
+	must(attest_json_add_str(o, "op", "issue"), "op");
+	must(attest_json_add_str(o, "agent", "fz"), "agent");
+	must(attest_json_add_str(o, "mode", "session"), "mode");
+	if (cJSON_AddNumberToObject(o, "ttl", 600) == NULL)
+		fz_die("ttl");
+	cJSON_AddItemToObject(o, "scopes", sc);
+	must(attest_json_add_str(o, "task_id", "task-1"), "task");
+	must(attest_json_add_str(o, "csr", csr), "csr");
+	cJSON_AddTrueToObject(o, "parent");
+	seed_json(o, "issue-session-csr", "attestd", NULL);
+	free(csr);
+	seed_text("attestd", "issue-strict", "{\"op\":\"issue\",\"agent\":\"fz\"}");
+	seed_text("attestd", "issue-intent",
+		  "{\"op\":\"issue\",\"agent\":\"fz\",\"mode\":\"strict\",\"intent\":"
+		  "\"eyJhbGciOiJFUzI1NiJ9.e30.c2ln\"}");
+	seed_text("attestd", "issue-renew",
+		  "{\"op\":\"issue\",\"agent\":\"fz\",\"renew\":\"-----BEGIN CERTIFICATE-----\\n"
+		  "-----END CERTIFICATE-----\\n\"}");
+	seed_text("attestd", "issue-intent-and-renew",
+		  "{\"op\":\"issue\",\"agent\":\"fz\",\"intent\":\"a\",\"renew\":\"b\"}");
+	seed_text("attestd", "issue-empty-scopes", "{\"op\":\"issue\",\"agent\":\"fz\",\"scopes\":[]}");
+	seed_text("attestd", "issue-unknown-field", "{\"op\":\"issue\",\"agent\":\"fz\",\"x\":1}");
+	seed_text("attestd", "register",
+		  "{\"op\":\"register\",\"name\":\"fz\",\"binary\":\"/usr/bin/python3\","
+		  "\"script\":\"/opt/agent/run.py\",\"uids\":[1000,0],\"scopes\":[\"fuzz.read\","
+		  "\"fuzz:write/*\"],\"risk_tier\":\"high\",\"data_classes\":[\"phi\"],"
+		  "\"max_ttl\":3600,\"delegate_depth\":2,\"env_allow\":[\"LC_*\",\"FZ_MODE\"]}");
+	seed_text("attestd", "register-ld-preload",
+		  "{\"op\":\"register\",\"name\":\"fz\",\"binary\":\"/bin/true\",\"uids\":[0],"
+		  "\"risk_tier\":\"low\",\"env_allow\":[\"LD_*\"]}");
+	seed_text("attestd", "revoke", "{\"op\":\"revoke\",\"name\":\"fz\"}");
+	seed_text("attestd", "remove", "{\"op\":\"remove\",\"name\":\"fz\"}");
+	seed_text("attestd", "show", "{\"op\":\"show\",\"name\":\"fz\"}");
+	seed_text("attestd", "list", "{\"op\":\"list\"}");
+	seed_text("attestd", "stats", "{\"op\":\"stats\"}");
+}
+
+/* "route\nbody" as a seed of fuzz_vbody. */
+static void seed_body(const char *name, const char *route, const char *body, size_t len)
+{
+	size_t k = strlen(route);
+	char *buf = malloc(k + 1 + len);
+
+	if (buf == NULL)
+		fz_die("malloc");
+	memcpy(buf, route, k);
+	buf[k] = '\n';
+	memcpy(buf + k + 1, body, len);
+	seed("vbody", name, buf, k + 1 + len);
+	free(buf);
+}
+
+static void seed_body_json(const char *name, const char *route, cJSON *o)
+{
+	char *s = NULL;
+	size_t len = 0;
+
+	must(attest_json_print(o, &s, &len), "print");
+	seed_body(name, route, s, len);
+	free(s);
+	cJSON_Delete(o);
+}
+
+/* fuzz_vbody: each route's body as the hosts' own code builds it (nonce,
+ * quote, inventory report, audit checkpoint), a decision request with a
+ * chain under the fixture root, and the admin bodies. */
+static void vbody_seeds(void)
+{
+	static const char *const scopes[] = { "fuzz.read", "fuzz:write/*" };
+	static const char *const classes[] = { "phi" };
+	static const char *const adm[][3] = {
+		{ "revoke-host", "revoke-host", "{\"host\":\"fuzz-host\",\"reason\":\"stolen\"}" },
+		{ "revoke-agent", "revoke-agent", "{\"agent\":\"" FZ_AGENT_ID "\"}" },
+		{ "approve", "approve", "{\"agent\":\"" FZ_AGENT_ID "\"}" },
+		{ "settings", "settings", "{\"approval_required\":true,\"scope_cap\":[\"fuzz.read\",\"b\"]}" },
+		{ "settings-lift", "settings", "{\"scope_cap\":null}" },
+		{ "refset", "refset", "{\"jws\":\"eyJhbGciOiJFUzI1NiJ9.e30.c2ln\"}" },
+		{ "refset-retire", "refset-retire", "{\"name\":\"base\"}" },
+	};
+	struct attest_push_quote pq;
+	struct attest_pcrs pcrs;
+	struct attest_report_agent ra;
+	struct attest_audit_ckpt c;
+	struct attest_signer hs;
+	TPM2B_ATTEST att;
+	TPMT_SIGNATURE sig;
+	X509 *hca = NULL, *aca = NULL;
+	char *body = NULL, *report = NULL, *json = NULL, *pem;
+	size_t len = 0, rlen = 0, jlen = 0;
+	cJSON *o, *arr;
+	uint8_t h[32];
+
+	must(attest_push_nonce_request(FZ_HOST, &body), "nonce request");
+	seed_body("nonce", "nonce", body, strlen(body));
+	free(body);
+
+	memset(&pq, 0, sizeof(pq));
+	memset(&pcrs, 0, sizeof(pcrs));
+	pcrs.mask = FZ_PCR_MASK;
+	memcpy(pcrs.value, fz_pcrs, sizeof(fz_pcrs));
+	att.size = (uint16_t)fz_quote(fz_quote_nonce, sizeof(fz_quote_nonce), fz_pcrs,
+				      att.attestationData, sizeof(att.attestationData));
+	fz_sign(FZ_KEY_AK, att.attestationData, att.size, &sig);
+	pq.host = FZ_HOST;
+	pq.nonce = fz_quote_nonce;
+	pq.nonce_len = sizeof(fz_quote_nonce);
+	pq.attest = &att;
+	pq.sig = &sig;
+	pq.pcr_mask = FZ_PCR_MASK;
+	pq.pcrs = &pcrs;
+	pq.eventlog = (const uint8_t *)"not an event log";
+	pq.eventlog_len = 16;
+	pq.renew = 1;
+	must(attest_push_quote_request(&pq, &body, &len), "quote request");
+	seed_body("quote", "quote", body, len);
+	free(body);
+
+	fz_agent_ca(&hca, &aca);
+	memset(&ra, 0, sizeof(ra));
+	ra.id = FZ_AGENT_ID;
+	ra.uuid = FZ_AGENT_UUID;
+	ra.agent_ca = aca;
+	ra.scopes = scopes;
+	ra.nscopes = 2;
+	ra.data_classes = classes;
+	ra.nclasses = 1;
+	ra.risk_tier = "medium";
+	ra.risk_score = 40;
+	ra.delegate_depth = 1;
+	must(attest_agent_report_build(FZ_HOST, 1700000000, &ra, 1, &report, &rlen), "report");
+	must(attest_signer_from_pkey(fz_pkey(FZ_KEY_HOST), &hs), "host signer");
+	must(attest_agent_report_sign(report, rlen, &hs, hca, &body, &len), "report sign");
+	seed_body("report", "report", body, len);
+	free(body);
+	free(report);
+
+	memset(&c, 0, sizeof(c));
+	memset(c.log_id, 0x11, sizeof(c.log_id));
+	c.size = 3;
+	memset(c.root, 0x22, 32);
+	c.counter = 7;
+	c.time = 1700000003;
+	c.attest = att;
+	c.sig = sig;
+	must(attest_audit_ckpt_to_json(&c, &json, &jlen), "checkpoint json");
+	if ((o = cJSON_CreateObject()) == NULL || (arr = cJSON_CreateArray()) == NULL)
+		fz_die("cJSON");
+	must(attest_json_add_str(o, "host", FZ_HOST), "host");
+	must(attest_json_add_str(o, "checkpoint", json), "checkpoint");
+	memset(h, 0x33, sizeof(h));
+	for (int i = 0; i < 2; i++) {
+		char *b = NULL;
+
+		must(attest_b64_encode(h, sizeof(h), &b), "b64");
+		cJSON_AddItemToArray(arr, cJSON_CreateString(b));
+		free(b);
+	}
+	cJSON_AddItemToObject(o, "consistency", arr);
+	seed_body_json("checkpoint", "checkpoint", o);
+	free(json);
+
+	if ((o = cJSON_CreateObject()) == NULL)
+		fz_die("cJSON");
+	pem = pem_of(aca);
+	must(attest_json_add_str(o, "chain", pem), "chain");
+	free(pem);
+	must(attest_json_add_str(o, "action", "read"), "action");
+	must(attest_json_add_str(o, "resource", "fuzz:doc"), "resource");
+	cJSON_AddItemToObject(o, "context", cJSON_Parse("{\"purpose\":\"TREATMENT\",\"k\":\"v\"}"));
+	seed_body_json("decide", "decide", o);
+
+	for (size_t i = 0; i < sizeof(adm) / sizeof(adm[0]); i++)
+		seed_body(adm[i][0], adm[i][1], adm[i][2], strlen(adm[i][2]));
+	X509_free(aca);
+	X509_free(hca);
+}
+
+static int argc_g;
+static char **argv_g;
+
+/* gen_corpus OUTDIR [TARGET...]: only those targets' seeds when named. */
+static int want(const char *t)
+{
+	if (argc_g <= 2)
+		return 1;
+	for (int i = 2; i < argc_g; i++)
+		if (strcmp(argv_g[i], t) == 0)
+			return 1;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	if (argc != 2) {
-		fprintf(stderr, "usage: %s OUTDIR\n", argv[0]);
+	if (argc < 2) {
+		fprintf(stderr, "usage: %s OUTDIR [TARGET...]\n", argv[0]);
 		return 2;
 	}
+	argc_g = argc;
+	argv_g = argv;
 	outdir = argv[1];
-	tpm_seeds();
-	enrol_seeds();
-	json_seeds();
-	eventlog_seeds();
-	audit_seeds();
-	hostpush_seeds();
-	refset_seeds();
-	intent_seeds();
+	if (want("tpm"))
+		tpm_seeds();
+	if (want("enrol"))
+		enrol_seeds();
+	if (want("json"))
+		json_seeds();
+	if (want("eventlog"))
+		eventlog_seeds();
+	if (want("audit"))
+		audit_seeds();
+	if (want("hostpush"))
+		hostpush_seeds();
+	if (want("refset"))
+		refset_seeds();
+	if (want("intent"))
+		intent_seeds();
+	if (want("x509"))
+		x509_seeds();
+	if (want("registry"))
+		registry_seeds();
+	if (want("procfs"))
+		procfs_seeds();
+	if (want("csr"))
+		csr_seeds();
+	if (want("attestd"))
+		attestd_seeds();
+	if (want("vbody"))
+		vbody_seeds();
 	return 0;
 }

@@ -94,7 +94,8 @@ for c in "attestctl host enroll" "attestctl agent register" "attest-provision in
 	[ "$out" = "${c%% *} 0.1.0" ] || fail "$c --version says '$out'"
 done
 # a usage error names the option once (it printed "----nonce-ttl")
-for o in nonce-ttl request-deadline max-conns per-source; do
+for o in nonce-ttl request-deadline max-conns per-source leaf-cache issuer-cache ak-cache \
+	rate-caller rate-host; do
 	err=$("$root/usr/sbin/attest-verifier" serve --state "$tmp/x" --ca "$tmp/x" --$o 0 2>&1 || true)
 	case $err in
 	*"----"*) fail "attest-verifier serve --$o 0: $err" ;;

@@ -58,7 +58,7 @@ static long read_as(struct vfleet *e, const char *dir, const char *path)
 			      e->d.sw.dir, dir, dir, path), 0);
 	snprintf(f, sizeof(f), "%s/call.code", e->d.sw.dir);
 	s = tu_slurp(f, NULL);
-	code = strtol(s, NULL, 10);
+	code = tu_leading_num(s);
 	free(s);
 	return code;
 }

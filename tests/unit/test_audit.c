@@ -117,6 +117,66 @@ static int verify(const char *dir, const TPM2B_PUBLIC *ak, struct attest_tpm *t,
 
 /* ---- no TPM ---- */
 
+/* Record times: read from the head of a record written the canonical way
+ * (issue 17: no whole parse per record), parsed in full for any other
+ * shape; both count a record dated before its predecessor alike. No
+ * checkpoint is needed for the report's time figures. */
+static void test_record_times(void)
+{
+	struct attest_audit *log = NULL;
+	struct attest_audit_report rep;
+	TPM2B_PUBLIC ak;
+	char dir[512], buf[160];
+	uint64_t base = (uint64_t)time(NULL) + 1000;
+	/* each record: pre, the time, post */
+	static const char *const shapes[][2] = {
+		{ "{\"time\":\"", "\",\"type\":\"a\"}" },      /* canonical */
+		{ "{\"time\":\"", "\",\"type\":\"b\"}" },      /* canonical, back 10 */
+		{ "{\"type\":\"c\",\"time\":\"", "\"}" },      /* time not first, back 10 */
+		{ "{ \"time\" : \"", "\", \"type\": \"d\"}" }, /* spaces, back 10 */
+		{ "{\"time\":\"", "\"}" },                        /* no type: refused */
+		{ "{\"time\":\"", "\",\"type\":\"e\"}" },      /* canonical, forward */
+		{ "{\"time\":\"", "\",\"type\":\"f\"}" },      /* canonical, back 55 */
+	};
+	static const uint64_t at[] = { 100, 90, 80, 70, 60, 200, 145 };
+
+	tu_mkdtemp(dir, sizeof(dir));
+	TU_ASSERT_ERR(attest_audit_open(dir, NULL, &log), ATTEST_OK);
+	for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+		int n = snprintf(buf, sizeof(buf), "%s%" PRIu64 "%s", shapes[i][0], base + at[i],
+				 shapes[i][1]);
+
+		int r = attest_audit_append(log, buf, (size_t)n, NULL);
+
+		CU_ASSERT(i == 4 ? r != ATTEST_OK : r == ATTEST_OK);
+	}
+	/* one with the time escaped: "\u0031..." is the same number to a JSON
+	 * parser and no digit to the fast path; back 45 */
+	{
+		char esc[64];
+		int k = 0, n;
+
+		snprintf(buf, sizeof(buf), "%" PRIu64, base + 100);
+		for (const char *p = buf; *p != '\0'; p++)
+			k += snprintf(esc + k, sizeof(esc) - (size_t)k, "\\u00%02x", (unsigned)*p);
+		n = snprintf(buf, sizeof(buf), "{\"time\":\"%s\",\"type\":\"g\"}", esc);
+		TU_ASSERT_ERR(attest_audit_append(log, buf, (size_t)n, NULL), ATTEST_OK);
+	}
+	attest_audit_close(log);
+	memset(&ak, 0, sizeof(ak));
+	TU_ASSERT_ERR(verify(dir, &ak, NULL, &rep), ATTEST_OK);
+	CU_ASSERT_EQUAL(rep.records, 1 + 7); /* segment_start + 7 appended */
+	/* b, c, d, f and g */
+	if (rep.time_back != 5)
+		fprintf(stderr, "time_back %" PRIu64 " first %" PRIu64 " max %" PRIu64 "\n",
+			(uint64_t)rep.time_back, (uint64_t)rep.time_back_first,
+			(uint64_t)rep.time_back_max_s);
+	CU_ASSERT_EQUAL(rep.time_back, 5);
+	CU_ASSERT_EQUAL(rep.time_back_first, 2);
+	CU_ASSERT_EQUAL(rep.time_back_max_s, 55);
+	tu_rmtree(dir);
+}
+
 static void test_record_canonical(void)
 {
 	const char *agents[] = { "spiffe://fleet.example/host/h1/agent/a", "spiffe://fleet.example/host/h1/agent/b" };
@@ -855,6 +915,7 @@ int main(void)
 {
 	static const struct tu_test tests[] = {
 		{ "canonical record bytes", test_record_canonical },
+		{ "record times: canonical head and other shapes alike", test_record_times },
 		{ "append refuses malformed records", test_append_rejects },
 		{ "torn tail cut, middle damage refused", test_torn_tail },
 		{ "refusal floods aggregated, keys capped", test_refusal_flood },

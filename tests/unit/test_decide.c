@@ -181,6 +181,8 @@ static void test_cache_keys_and_shares(void)
 	variant[vlen] = '\0';
 	fx_view_up();
 	d = decider();
+	/* 1024 entries: the flood below is four times that */
+	TU_ASSERT_ERR(attest_decider_set_cache(d, 1024, 1024), ATTEST_OK);
 	memset(&req, 0, sizeof(req));
 	req.action = "read";
 	req.resource = NOTES;
@@ -195,11 +197,11 @@ static void test_cache_keys_and_shares(void)
 	attest_decider_cache_stats(d, &hits, &misses);
 	CU_ASSERT_EQUAL(misses, 1);
 	CU_ASSERT_EQUAL(hits, 1);
-	/* partition 2 floods: four times the slots in fresh leaves */
+	/* partition 2 floods: four times the entries in fresh leaves */
 	req.partition = 2;
 	req.pem = NULL;
 	req.pem_len = 0;
-	for (int i = 0; i < 16384; i++) {
+	for (int i = 0; i < 4096; i++) {
 		X509 *leaf = make_leaf(&fx.a, "ehr.read", NULL);
 
 		req.chain = chain_of(&fx.a, leaf);
@@ -227,6 +229,112 @@ static void test_cache_keys_and_shares(void)
 	free(variant);
 	free(pem);
 	sk_X509_pop_free(ch, X509_free);
+}
+
+/* Issue 17: the caches are set-associative with LRU and sized by
+ * configuration. With 8 entries each (one set of 8 ways), nine agents
+ * (nine agent CAs) decided in turn evict leaves and issuers; every
+ * decision stays right, a revocation denies on the cached path and after
+ * eviction, a new host AK re-checks the evidence of a re-verified issuer,
+ * and the least recently used leaf is the one replaced. */
+static void test_cache_eviction(void)
+{
+	struct agent extra[6];
+	const struct agent *ags[9];
+	STACK_OF(X509) *ch[9], *la[9];
+	struct attest_decider *d;
+	struct attest_decider_cache_info ci, c2;
+	char id[128];
+	uint8_t ak[sizeof(TPM2B_PUBLIC)];
+	size_t n = 0;
+
+	fx_view_up();
+	for (int i = 0; i < 6; i++) {
+		snprintf(id, sizeof(id), "spiffe://" TD "/host/web-01/agent/extra%d", i);
+		make_agent(&extra[i], fx.hca1, fx.h1, fx.ak1, id, 3);
+		fx_view_add_agent(id, FX_UUID, extra[i].measurement);
+	}
+	ags[0] = &fx.a;
+	ags[1] = &fx.b;
+	ags[2] = &fx.c;
+	for (int i = 0; i < 6; i++)
+		ags[3 + i] = &extra[i];
+	for (int i = 0; i < 9; i++) {
+		ch[i] = leaf_chain(ags[i], "ehr.read", NULL);
+		la[i] = leaf_chain(&fx.a, "ehr.read", NULL); /* nine leaves of one agent CA */
+	}
+	d = decider();
+	TU_ASSERT_ERR(attest_decider_set_cache(d, 7, 8), ATTEST_E_INVALID_ARG);
+	TU_ASSERT_ERR(attest_decider_set_cache(d, 8, (size_t)1 << 21), ATTEST_E_INVALID_ARG);
+	TU_ASSERT_ERR(attest_decider_set_cache(d, 8, 8), ATTEST_OK);
+	attest_decider_cache_info(d, &ci);
+	CU_ASSERT_EQUAL(ci.leaf_entries, 8);
+	CU_ASSERT_EQUAL(ci.issuer_entries, 8);
+
+	/* nine agents, three rounds: all allowed, entries evicted */
+	for (int round = 0; round < 3; round++)
+		for (int i = 0; i < 9; i++)
+			TU_ASSERT_ERR(decide(d, ch[i]), ATTEST_OK);
+	attest_decider_cache_info(d, &ci);
+	CU_ASSERT(ci.leaf_evictions > 0);
+	CU_ASSERT(ci.issuer_evictions > 0);
+	CU_ASSERT(ci.leaf_used <= 8 && ci.issuer_used <= 8);
+	CU_ASSERT_EQUAL(ci.leaf_hits + ci.leaf_misses, 27);
+	/* policy still applies on evicted and re-verified entries */
+	TU_ASSERT_ERR(decide_at(d, ch[4], "delete", NOTES, fx.t0 + 5, NULL), ATTEST_E_POLICY_DENY);
+
+	/* revocation: on the cached path, then after the entry was evicted */
+	TU_ASSERT_ERR(decide(d, ch[5]), ATTEST_OK);
+	attest_decider_cache_info(d, &ci);
+	fx_agent_row("spiffe://" TD "/host/web-01/agent/extra2")->revoked = 1;
+	TU_ASSERT_ERR(decide(d, ch[5]), ATTEST_E_REVOKED);
+	attest_decider_cache_info(d, &c2);
+	CU_ASSERT_EQUAL(c2.leaf_hits, ci.leaf_hits + 1); /* it was the cached path */
+	for (int i = 0; i < 9; i++)
+		if (i != 5)
+			(void)decide(d, ch[i]);
+	attest_decider_cache_info(d, &ci);
+	TU_ASSERT_ERR(decide(d, ch[5]), ATTEST_E_REVOKED);
+	fx_agent_row("spiffe://" TD "/host/web-01/agent/extra2")->revoked = 0;
+	TU_ASSERT_ERR(decide(d, ch[5]), ATTEST_OK);
+
+	/* web-01 re-enrolled with another AK: evidence fails for a CA whose
+	 * issuer entry was evicted and for one still cached alike */
+	fx_ak_public(fx.ak2, ak, sizeof(ak), &n);
+	memcpy(fx_host_row("web-01")->ak, ak, n);
+	fx_host_row("web-01")->ak_len = n;
+	for (int i = 0; i < 9; i++)
+		if (i != 1) /* B is on db-01 */
+			TU_ASSERT_ERR(decide(d, ch[i]), ATTEST_E_AGENT_EVIDENCE);
+	TU_ASSERT_ERR(decide(d, ch[1]), ATTEST_OK);
+	fx_view_up();
+	attest_decider_free(d);
+
+	/* LRU within the set: eight leaves of A fill it; the first is used
+	 * again, so the ninth replaces the second */
+	d = decider();
+	TU_ASSERT_ERR(attest_decider_set_cache(d, 8, 8), ATTEST_OK);
+	for (int i = 0; i < 8; i++)
+		TU_ASSERT_ERR(decide(d, la[i]), ATTEST_OK);
+	TU_ASSERT_ERR(decide(d, la[0]), ATTEST_OK);
+	TU_ASSERT_ERR(decide(d, la[8]), ATTEST_OK);
+	attest_decider_cache_info(d, &ci);
+	TU_ASSERT_ERR(decide(d, la[0]), ATTEST_OK);
+	attest_decider_cache_info(d, &c2);
+	CU_ASSERT_EQUAL(c2.leaf_hits, ci.leaf_hits + 1);
+	TU_ASSERT_ERR(decide(d, la[1]), ATTEST_OK);
+	attest_decider_cache_info(d, &ci);
+	CU_ASSERT_EQUAL(ci.leaf_misses, c2.leaf_misses + 1);
+	CU_ASSERT_EQUAL(ci.leaf_evictions, 2);
+	CU_ASSERT_EQUAL(ci.issuer_misses, 1); /* one agent CA, verified once */
+	attest_decider_free(d);
+
+	for (int i = 0; i < 9; i++) {
+		sk_X509_pop_free(ch[i], X509_free);
+		sk_X509_pop_free(la[i], X509_free);
+	}
+	for (int i = 0; i < 6; i++)
+		free_agent(&extra[i]);
 }
 
 static void test_foreign_root(void)
@@ -739,6 +847,8 @@ int main(void)
 		{ "real TPM evidence: allow, UUID/measurement, another TPM's AK", test_tpm_evidence },
 		/* last: its flood takes minutes under ASan, and the tests above
 		 * decide at fx.t0 + 5 with leaves made as they run */
+		{ "cache: set-associative LRU, eviction keeps decisions and revocation right",
+		  test_cache_eviction },
 		{ "cache: keyed by certificate (PEM variants one entry), per-caller shares",
 		  test_cache_keys_and_shares },
 		{ NULL, NULL },

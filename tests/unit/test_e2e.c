@@ -101,7 +101,7 @@ static int agent_call(struct vfleet *e, const char *path)
 	s = tu_slurp(f, NULL);
 	snprintf(code, sizeof(code), "%s", s);
 	free(s);
-	return (int)strtol(code, NULL, 10);
+	return (int)tu_leading_num(code);
 }
 
 static int body_has(struct vfleet *e, const char *what)

@@ -286,10 +286,10 @@ static void test_tpm_signature_and_quote(void)
 		body = NULL;
 		/* an event log over what the verifier's body cap leaves room for */
 		{
-			uint8_t *big = calloc(1, ATTEST_EVENTLOG_MAX + 1);
+			uint8_t *big = calloc(1, ATTEST_PUSH_EVENTLOG_MAX + 1);
 
 			q.eventlog = big;
-			q.eventlog_len = ATTEST_EVENTLOG_MAX + 1;
+			q.eventlog_len = ATTEST_PUSH_EVENTLOG_MAX + 1;
 			TU_ASSERT_ERR(attest_push_quote_request(&q, &body, &blen), ATTEST_E_TOO_LARGE);
 			q.eventlog_len = 1000;
 			TU_ASSERT_ERR(attest_push_quote_request(&q, &body, &blen), ATTEST_OK);

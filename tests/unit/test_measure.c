@@ -106,7 +106,7 @@ static long child_line(struct child *c)
 		n++;
 	}
 	line[n] = '\0';
-	return strtol(line, NULL, 10);
+	return tu_leading_num(line);
 }
 
 /* fork + execve with stdout (and stdin, if with_stdin) on pipes; waits

@@ -10,6 +10,7 @@
  * merkle tests); the roots also appear in the CT C++ merkle_tree_test.
  * Targets: attest_merkle_root, attest_merkle_inclusion_proof/_verify,
  * attest_merkle_consistency_proof/_verify, attest_merkle_frontier_*. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,6 +104,73 @@ static void corpus_leaves(attest_merkle_hash *leaves)
 	for (size_t i = 0; i < 8; i++)
 		CU_ASSERT_FATAL(attest_merkle_leaf(corpus[i].data, corpus[i].len, leaves[i]) ==
 				ATTEST_OK);
+}
+
+/* Each thread hashes with its own reused context (issue 17): roots made in
+ * four threads at once agree with the main thread's and the definitions'
+ * (SHA-256 one-shot), for leaves small and large. */
+#define THREAD_LEAVES 300
+static void naive_mth(const attest_merkle_hash *l, uint64_t n, uint8_t out[32]);
+struct hash_job {
+	uint8_t root[32];
+	int ok;
+};
+
+static void reference_leaf(const uint8_t *d, size_t len, uint8_t out[32])
+{
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	static const uint8_t zero = 0;
+
+	CU_ASSERT_FATAL(c != NULL && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 &&
+			EVP_DigestUpdate(c, &zero, 1) == 1 && EVP_DigestUpdate(c, d, len) == 1 &&
+			EVP_DigestFinal_ex(c, out, NULL) == 1);
+	EVP_MD_CTX_free(c);
+}
+
+static uint8_t big_data[THREAD_LEAVES * 16 + 4096];
+
+static void *hash_thread(void *arg)
+{
+	struct hash_job *j = arg;
+	struct attest_merkle_frontier f;
+	uint8_t leaf[32];
+
+	j->ok = 1;
+	attest_merkle_frontier_init(&f);
+	for (int round = 0; round < 20; round++) {
+		attest_merkle_frontier_init(&f);
+		for (size_t i = 0; i < THREAD_LEAVES; i++)
+			if (attest_merkle_leaf(big_data + i, i * 16, leaf) != ATTEST_OK ||
+			    attest_merkle_frontier_append(&f, leaf) != ATTEST_OK)
+				j->ok = 0;
+	}
+	if (attest_merkle_frontier_root(&f, j->root) != ATTEST_OK)
+		j->ok = 0;
+	return NULL;
+}
+
+static void test_threads(void)
+{
+	static attest_merkle_hash leaves[THREAD_LEAVES];
+	struct hash_job jobs[4];
+	pthread_t th[4];
+	uint8_t want[32], ref[32];
+
+	for (size_t i = 0; i < sizeof(big_data); i++)
+		big_data[i] = (uint8_t)(i * 131 + 7);
+	for (size_t i = 0; i < THREAD_LEAVES; i++) {
+		reference_leaf(big_data + i, i * 16, ref);
+		TU_ASSERT_ERR(attest_merkle_leaf(big_data + i, i * 16, leaves[i]), ATTEST_OK);
+		CU_ASSERT(memcmp(ref, leaves[i], 32) == 0);
+	}
+	naive_mth(leaves, THREAD_LEAVES, want);
+	for (int i = 0; i < 4; i++)
+		CU_ASSERT_FATAL(pthread_create(&th[i], NULL, hash_thread, &jobs[i]) == 0);
+	for (int i = 0; i < 4; i++) {
+		CU_ASSERT_FATAL(pthread_join(th[i], NULL) == 0);
+		CU_ASSERT(jobs[i].ok);
+		CU_ASSERT(memcmp(jobs[i].root, want, 32) == 0);
+	}
 }
 
 static void test_roots(void)
@@ -332,6 +400,7 @@ int main(void)
 		{ "every size to 70: proofs vs the definitions", test_all_sizes },
 		{ "tampered inclusion proofs fail", test_tampered_inclusion },
 		{ "tampered consistency proofs fail", test_tampered_consistency },
+		{ "hashes from four threads at once agree", test_threads },
 		{ NULL, NULL },
 	};
 

@@ -114,7 +114,7 @@ static int authz(struct vfleet *e, const char *path, const char *args)
 			      e->v.url, path), 0);
 	snprintf(f, sizeof(f), "%s/authz.code", e->d.sw.dir);
 	s = tu_slurp(f, NULL);
-	code = (int)strtol(s, NULL, 10);
+	code = (int)tu_leading_num(s);
 	free(s);
 	return code;
 }

@@ -334,8 +334,8 @@ static pid_t child_of(pid_t pid)
 			continue; /* gone meanwhile */
 		while (fgets(line, sizeof(line), f) != NULL)
 			if (strncmp(line, "PPid:", 5) == 0) {
-				if (strtol(line + 5, NULL, 10) == (long)pid)
-					found = (pid_t)strtol(e->d_name, NULL, 10);
+				if (tu_leading_num(line + 5) == (long)pid)
+					found = (pid_t)tu_leading_num(e->d_name);
 				break;
 			}
 		fclose(f);

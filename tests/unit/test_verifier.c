@@ -331,7 +331,7 @@ static int raw_connect(const char *url, const char *src)
 	const char *port = strrchr(url, ':') + 1;
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 
-	sa.sin_port = htons((uint16_t)strtoul(port, NULL, 10));
+	sa.sin_port = htons((uint16_t)tu_leading_num(port));
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	CU_ASSERT_FATAL(inet_pton(AF_INET, src, &me.sin_addr) == 1);
 	if (fd >= 0 && (bind(fd, (struct sockaddr *)&me, sizeof(me)) != 0 ||
@@ -448,7 +448,7 @@ static int read_statuses(SSL *ssl, unsigned want, int stop, struct tally *t)
 		in[have] = '\0';
 		p = in;
 		while ((end = strstr(p, "HTTP/1.1 ")) != NULL && strlen(end) >= 12) {
-			int st = (int)strtol(end + 9, NULL, 10);
+			int st = (int)tu_leading_num(end + 9);
 
 			seen++;
 			last = st;
@@ -970,6 +970,59 @@ static void test_nonce_grabbing(void)
 /* Rate buckets: 127.0.0.72 and 127.0.0.1 shared one under the unkeyed
  * hash (FNV-1a mod 1024); now one's limit is not the other's: while .72
  * floods (and is limited), .1's requests are all served. */
+/* Issue 17: the decision caches, the host AK cache and the per-caller
+ * decision rate come from configuration (here the command line), and
+ * /metrics reports the caches (entries, hits, misses, evictions). */
+static void test_caches_and_rate_configured(void)
+{
+	static const char *const args[] = { "--leaf-cache",  "16", "--issuer-cache", "8",
+					    "--ak-cache",    "8",  "--rate-caller",  "5",
+					    NULL };
+	static const char *const want[] = {
+		"attest_verifier_cache_entries{cache=\"leaf\"} 16\n",
+		"attest_verifier_cache_entries{cache=\"issuer\"} 8\n",
+		"attest_verifier_cache_entries{cache=\"ak\"} 8\n",
+		"attest_verifier_cache_hits_total{cache=\"leaf\"} ",
+		"attest_verifier_cache_misses_total{cache=\"issuer\"} ",
+		"attest_verifier_cache_evictions_total{cache=\"ak\"} ",
+	};
+	struct fleet f;
+	char out[900], *m;
+	unsigned n429 = 0, n403 = 0;
+	uint8_t nonce[32];
+
+	fleet_up(&f, NULL);
+	restart_with(&f, args);
+	/* 5 decisions per second (a bucket of 10): 40 in a row cannot all pass */
+	for (int i = 0; i < 40; i++) {
+		cJSON *rep = NULL;
+		long st = verifier_call(&f.v, AS_RESOURCE, "/v1/decide", decide_body, &rep);
+
+		n429 += st == 429;
+		n403 += st == 403;
+		cJSON_Delete(rep);
+	}
+	CU_ASSERT(n429 > 0);
+	CU_ASSERT(n403 >= 10);
+	free(get_nonce(&f, "web-01", nonce));
+	snprintf(out, sizeof(out), "%s/metrics.txt", f.v.dir);
+	CU_ASSERT_FATAL(tu_sh("curl -s --max-time 60 --cacert %s '%s/metrics' >%s", f.v.cacert,
+			      f.v.url, out) == 0);
+	m = tu_slurp(out, NULL);
+	CU_ASSERT_FATAL(m != NULL);
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		if (strstr(m, want[i]) == NULL)
+			fprintf(stderr, "  /metrics lacks %s", want[i]);
+		CU_ASSERT_PTR_NOT_NULL(strstr(m, want[i]));
+	}
+	CU_ASSERT_PTR_NULL(strstr(m, "attest_verifier_rate_limited_total 0\n"));
+	free(m);
+	/* out of range: the service does not start */
+	CU_ASSERT_NOT_EQUAL(tu_sh("attest-verifier serve --state '%s' --ca '%s' --leaf-cache 7 "
+				  ">/dev/null 2>&1", f.v.state, f.v.ca), 0);
+	fleet_down(&f);
+}
+
 static void test_rate_buckets_keyed(void)
 {
 	struct fleet f;
@@ -1131,7 +1184,7 @@ static cJSON *curl_json(struct fleet *f, enum vcall_as as, const char *args, con
 		    ">%s",
 		    f->v.cacert, certopt, hd, out, args, f->v.url, path, code);
 	txt = tu_slurp(code, NULL);
-	*status = strtol(txt, NULL, 10);
+	*status = tu_leading_num(txt);
 	free(txt);
 	if (hdrs != NULL) {
 		h = tu_slurp(hd, NULL);
@@ -1509,6 +1562,8 @@ int main(void)
 		 test_nonce_grabbing},
 		{"rate buckets: keyed hash, exact keys (127.0.0.72 vs 127.0.0.1)",
 		 test_rate_buckets_keyed},
+		{"caches and caller rate from configuration, caches in /metrics",
+		 test_caches_and_rate_configured},
 		{"revoked host: nonce, quote, renewal, report, checkpoint refused",
 		 test_revoked_host_endpoints},
 		{"audit first: a change whose record cannot be written is not made",

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -82,7 +83,7 @@ static void load_host(struct env *e)
 	e->issuing = sk_X509_value(e->id.issuing, 0); /* signed the host CA */
 	CU_ASSERT_FATAL(e->issuing != NULL);
 	e->hs_arg = (struct tpm_signer_arg){ e->t, &e->id.key, NULL, 0 };
-	e->host_signer = (struct attest_signer){ tpm_sign_fn, &e->hs_arg, X509_get0_pubkey(e->host_ca) };
+	e->host_signer = (struct attest_signer){ tpm_sign_fn, &e->hs_arg, X509_get0_pubkey(e->host_ca), 0 };
 }
 
 /* PCR 23 := extend(0, measurement). */
@@ -125,7 +126,7 @@ static void make_agent_key(struct env *e)
 						       &e->csig_len) == TSS2_RC_SUCCESS);
 	CU_ASSERT_FATAL(attest_tpm_pub_to_pkey(&e->agent_key.pub, &e->agent_pub) == ATTEST_OK);
 	e->as_arg = (struct tpm_signer_arg){ e->t, &e->agent_key, &e->auth, 1 };
-	e->agent_signer = (struct attest_signer){ tpm_sign_fn, &e->as_arg, e->agent_pub };
+	e->agent_signer = (struct attest_signer){ tpm_sign_fn, &e->as_arg, e->agent_pub, 0 };
 }
 
 static struct attest_agent_ca_params ca_params(struct env *e, long ttl)
@@ -196,15 +197,34 @@ static EVP_PKEY *p256(void)
 	return k;
 }
 
+/* c as a relying party holds it: parsed from its DER. */
+static X509 *reparsed(X509 *c)
+{
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	int n = i2d_X509(c, &der);
+	X509 *out = NULL;
+
+	p = der;
+	CU_ASSERT_FATAL(n > 0 && (out = d2i_X509(NULL, &p, n)) != NULL && p == der + n);
+	OPENSSL_free(der);
+	return out;
+}
+
 static X509 *leaf(X509 *issuer, EVP_PKEY *pub, long ttl, const struct attest_signer *s)
 {
 	struct attest_leaf_params p = { .pub = pub, .ttl = ttl, .task_id = "task-42",
 					.scopes = "invoices:read invoices:write" };
 	X509 *c = NULL;
 
+	X509 *out;
+
 	TU_ASSERT_ERR(attest_x509_make_leaf(issuer, &p, s, &c), ATTEST_OK);
 	CU_ASSERT_FATAL(c != NULL);
-	return c;
+	/* as it is sent: make_leaf's object holds no parsed key */
+	out = reparsed(c);
+	X509_free(c);
+	return out;
 }
 
 static X509 *session_issuer(struct env *e, X509 *agent_ca, EVP_PKEY *key, long ttl)
@@ -383,6 +403,28 @@ static void test_chains_interop(void)
 	ss = sw_signer(ks);
 	lb = leaf(sess, kb, 300, &ss);
 
+	/* The SubjectPublicKeyInfo written from the raw point (issue 17) is
+	 * the encoder's, byte for byte; the leaf holds no parsed key, its DER
+	 * does. */
+	{
+		struct attest_leaf_params lp = { .pub = kb, .ttl = 300 };
+		X509 *raw = NULL;
+		unsigned char *d1 = NULL, *d2 = NULL;
+		int n1, n2 = i2d_PUBKEY(kb, &d2);
+
+		TU_ASSERT_ERR(attest_x509_make_leaf(sess, &lp, &ss, &raw), ATTEST_OK);
+		CU_ASSERT_FATAL(raw != NULL);
+		n1 = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(raw), &d1);
+		CU_ASSERT(n1 > 0 && n1 == n2 && memcmp(d1, d2, (size_t)n1) == 0);
+		CU_ASSERT_PTR_NULL(X509_get0_pubkey(raw));
+		ERR_clear_error();
+		CU_ASSERT_EQUAL(EVP_PKEY_eq(X509_get0_pubkey(la), ka), 1);
+		CU_ASSERT_EQUAL(EVP_PKEY_eq(X509_get0_pubkey(lb), kb), 1);
+		OPENSSL_free(d1);
+		OPENSSL_free(d2);
+		X509_free(raw);
+	}
+
 	/* The profile, read back. */
 	TU_ASSERT_ERR(attest_x509_one_san_uri(la, &s), ATTEST_OK);
 	CU_ASSERT_STRING_EQUAL(s, AGENT_ID);
@@ -411,6 +453,27 @@ static void test_chains_interop(void)
 			      "leafA.pem >/dev/null", d), 0);
 	CU_ASSERT_EQUAL(tu_sh("cd '%s' && openssl verify -CAfile root.pem -untrusted chainB.pem "
 			      "leafB.pem >/dev/null", d), 0);
+	/* P-384 (raw point) and RSA (X509_set_pubkey) leaf keys: the SPKI is
+	 * the encoder's and openssl verifies the chain */
+	{
+		EVP_PKEY *others[2] = { EVP_EC_gen("P-384"), EVP_RSA_gen(2048) };
+
+		for (int i = 0; i < 2; i++) {
+			X509 *l, *rl;
+
+			CU_ASSERT_FATAL(others[i] != NULL);
+			l = leaf(sess, others[i], 300, &ss);
+			rl = reparsed(l);
+			CU_ASSERT_EQUAL(EVP_PKEY_eq(X509_get0_pubkey(rl), others[i]), 1);
+			CU_ASSERT_EQUAL(path(rl, sess, e.agent_ca, e.host_ca, e.issuing, NULL), ATTEST_OK);
+			write_certs(d, "leafO.pem", l, NULL);
+			CU_ASSERT_EQUAL(tu_sh("cd '%s' && openssl verify -CAfile root.pem -untrusted "
+					      "chainB.pem leafO.pem >/dev/null", d), 0);
+			X509_free(rl);
+			X509_free(l);
+			EVP_PKEY_free(others[i]);
+		}
+	}
 	/* The extensions, as openssl prints them. */
 	CU_ASSERT_EQUAL(tu_sh("openssl x509 -in '%s/leafA.pem' -noout -text | grep -q "
 			      "'TLS Web Server Authentication, TLS Web Client Authentication'", d), 0);
@@ -735,12 +798,27 @@ static void test_pcr_binding(void)
 	env_down(&e);
 }
 
-/* Software only: the self-check catches a signer whose key is not the one
- * it claims, and the software signer takes only P-256. */
+/* A signer that signs with the real key and then spoils one bit of S:
+ * what a faulty signer (or a fault in the signature's path) returns. */
+static int spoiling_sign(void *arg, const uint8_t digest[32], TPMT_SIGNATURE *sig)
+{
+	const struct attest_signer *inner = arg;
+	int r = inner->sign(inner->arg, digest, sig);
+
+	if (r == ATTEST_OK)
+		sig->signature.ecdsa.signatureS.buffer[31] ^= 0x01;
+	return r;
+}
+
+/* Software only: the self-check (direct for a software signer, the DER
+ * round trip for others) catches a signer whose key is not the one it
+ * claims and a spoiled signature, and the software signer takes only
+ * P-256. Issue 17: the direct check replaced the round trip for software
+ * signers; every signature it accepts verifies after DER. */
 static void test_sign_with_selfcheck(void)
 {
 	EVP_PKEY *k1 = p256(), *k2 = p256(), *k384 = EVP_EC_gen("P-384");
-	struct attest_signer s;
+	struct attest_signer s, inner, bad;
 	X509 *c = X509_new();
 
 	CU_ASSERT_FATAL(k384 != NULL && c != NULL);
@@ -751,13 +829,29 @@ static void test_sign_with_selfcheck(void)
 	CU_ASSERT_FATAL(attest_x509_set_name(X509_get_subject_name(c), TD, "self") == ATTEST_OK);
 	CU_ASSERT_FATAL(X509_set_issuer_name(c, X509_get_subject_name(c)) == 1);
 	s = sw_signer(k1);
+	CU_ASSERT_EQUAL(s.check_direct, 1);
 	s.pub = k2;
 	TU_ASSERT_ERR(attest_x509_sign_with(c, &s), ATTEST_E_CRYPTO);
-	/* Many signatures, so some end in zero bits: each survives DER. */
-	s.pub = k1;
-	for (int i = 0; i < 64; i++)
+	s.check_direct = 0;
+	TU_ASSERT_ERR(attest_x509_sign_with(c, &s), ATTEST_E_CRYPTO);
+	/* a spoiled signature, refused by either check */
+	inner = sw_signer(k1);
+	bad = (struct attest_signer){ spoiling_sign, &inner, k1, 1 };
+	TU_ASSERT_ERR(attest_x509_sign_with(c, &bad), ATTEST_E_CRYPTO);
+	CU_ASSERT_PTR_NOT_NULL(strstr(attest_errdetail(), "does not verify"));
+	bad.check_direct = 0;
+	TU_ASSERT_ERR(attest_x509_sign_with(c, &bad), ATTEST_E_CRYPTO);
+	/* Many signatures, so some end in zero bits: each one the direct
+	 * check accepts survives DER and verifies as a relying party sees it. */
+	s = sw_signer(k1);
+	for (int i = 0; i < 64; i++) {
+		X509 *copy;
+
 		TU_ASSERT_ERR(attest_x509_sign_with(c, &s), ATTEST_OK);
-	CU_ASSERT_EQUAL(X509_verify(c, k1), 1);
+		copy = reparsed(c);
+		CU_ASSERT_EQUAL(X509_verify(copy, k1), 1);
+		X509_free(copy);
+	}
 	X509_free(c);
 	EVP_PKEY_free(k1);
 	EVP_PKEY_free(k2);

@@ -263,3 +263,19 @@ const char *tu_examples_dir(void)
 		snprintf(dir, sizeof(dir), "%s/%s/examples", src ? src : ".", b ? b : "build");
 	return dir;
 }
+
+long tu_leading_num(const char *s)
+{
+	char *end;
+	long v;
+
+	if (s == NULL)
+		return -1;
+	while (*s == ' ' || *s == '\t')
+		s++;
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	return errno != 0 || end == s ? -1 : v;
+}

@@ -49,6 +49,11 @@ int tu_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void tu_root_offline(const char *ca_dir);
 /* Read a whole file (NUL-terminated); aborts on failure. */
 char *tu_slurp(const char *path, size_t *len);
+/* The decimal number at the start of s after blanks (an HTTP status curl
+ * wrote, a /proc field), or -1 when there is none, it overflows or s is
+ * NULL. The checked strtol of the tests (scripts/banned.sh refuses a
+ * strto* whose end pointer is NULL). */
+long tu_leading_num(const char *s);
 void tu_write(const char *path, const void *data, size_t len);
 
 /* Monotonic milliseconds, and an ascending sort, for benchmarks. */

@@ -105,7 +105,7 @@ pid_t daemon_agent_server(struct daemon *d)
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)d->pid, (int)d->pid);
 	if ((f = fopen(path, "r")) != NULL) {
 		if (fgets(buf, sizeof(buf), f) != NULL)
-			pid = strtol(buf, NULL, 10);
+			pid = tu_leading_num(buf);
 		fclose(f);
 	}
 	return pid > 0 ? (pid_t)pid : d->pid;

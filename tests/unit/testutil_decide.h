@@ -32,7 +32,7 @@ struct fx_agent_row {
 struct fx_view {
 	struct fx_host_row hosts[4];
 	size_t nhosts;
-	struct fx_agent_row agents[8];
+	struct fx_agent_row agents[16];
 	size_t nagents;
 	int host_calls; /* host facts looked up so far */
 };

@@ -107,6 +107,22 @@ static void software_evidence(struct attest_agent_ca_params *p, EVP_PKEY *ak,
 	p->creation_sig_len = *slen;
 }
 
+/* A leaf as a relying party holds it: parsed from its DER (make_leaf's
+ * result carries no parsed copy of its key). Consumes c. */
+static X509 *as_received(X509 *c)
+{
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	X509 *out = NULL;
+	int n = i2d_X509(c, &der);
+
+	p = der;
+	NEED(n > 0 && (out = d2i_X509(NULL, &p, n)) != NULL && p == der + n);
+	OPENSSL_free(der);
+	X509_free(c);
+	return out;
+}
+
 void make_agent(struct agent *ag, X509 *hca, EVP_PKEY *host_key, EVP_PKEY *ak, const char *id,
 		int delegate_depth)
 {
@@ -134,6 +150,7 @@ void make_agent(struct agent *ag, X509 *hca, EVP_PKEY *host_key, EVP_PKEY *ak, c
 	lp.delegate_depth = delegate_depth;
 	NEED(attest_x509_make_leaf(ag->ca, &lp, &as, &ag->leaf) == ATTEST_OK);
 	NEED(ag->ca != NULL && ag->leaf != NULL);
+	ag->leaf = as_received(ag->leaf);
 	ag->chain = sk_X509_new_null();
 	NEED(ag->chain != NULL && X509_add_cert(ag->chain, ag->leaf, X509_ADD_FLAG_UP_REF) == 1 &&
 	     X509_add_cert(ag->chain, ag->ca, X509_ADD_FLAG_UP_REF) == 1 &&
@@ -164,7 +181,7 @@ X509 *make_leaf(const struct agent *ag, const char *scopes, const char *intent)
 	lp.intent_len = intent != NULL ? strlen(intent) : 0;
 	lp.delegate_depth = 3;
 	NEED(attest_x509_make_leaf(ag->ca, &lp, &as, &leaf) == ATTEST_OK && leaf != NULL);
-	return leaf;
+	return as_received(leaf);
 }
 
 STACK_OF(X509) *chain_of(const struct agent *ag, X509 *leaf)

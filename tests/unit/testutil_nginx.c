@@ -186,7 +186,7 @@ int tnginx_call(struct tnginx *n, const char *cert, const char *key, const char 
 		return -1;
 	snprintf(f, sizeof(f), "%s/code", n->dir);
 	s = tu_slurp(f, NULL);
-	code = (int)strtol(s, NULL, 10);
+	code = (int)tu_leading_num(s);
 	free(s);
 	return code;
 }

@@ -56,7 +56,12 @@ void verifier_up_store(struct verifier *v, const char *ca_dir, const char *polic
 	snprintf(v->cacert, sizeof(v->cacert), "%s/tls/ca.pem", v->state);
 	snprintf(v->admin, sizeof(v->admin), "%s/admin", v->dir);
 	snprintf(v->resource, sizeof(v->resource), "%s/ehr", v->dir);
-	CU_ASSERT_FATAL(tu_sh("attest-verifier init --state %s %s >/dev/null", v->state, opt) == 0);
+	/* $ATTEST_TEST_VERIFIER_NAME: the DNS name of its TLS certificate
+	 * (default localhost; 127.0.0.1 is in it either way) */
+	CU_ASSERT_FATAL(tu_sh("attest-verifier init --state %s %s%s%s >/dev/null", v->state, opt,
+			      getenv("ATTEST_TEST_VERIFIER_NAME") ? " --name " : "",
+			      getenv("ATTEST_TEST_VERIFIER_NAME") ? getenv("ATTEST_TEST_VERIFIER_NAME")
+								  : "") == 0);
 	CU_ASSERT_FATAL(tu_sh("attest-verifier caller add --state %s %s --name ops --role admin "
 			      "--out %s >/dev/null",
 			      v->state, opt, v->admin) == 0);

@@ -1,0 +1,312 @@
+/* bodies.c - see bodies.h. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/x509.h>
+
+#include "attest/policy.h"
+#include "attest/decide.h"
+#include "bodies.h"
+#include "core/err.h"
+#include "core/json.h"
+#include "tpm/tpm.h"
+#include "x509/x509agent.h"
+
+const char *const vb_keys_nonce[] = { "host", NULL };
+const char *const vb_keys_quote[] = { "host", "nonce", "attest", "signature", "pcr_mask",
+				      "pcr_values", "eventlog", "renew", NULL };
+const char *const vb_keys_checkpoint[] = { "host", "checkpoint", "consistency", NULL };
+const char *const vb_keys_report[] = { "report", "signature", "host_ca", NULL };
+const char *const vb_keys_report_inner[] = { "type", "version", "host", "time", "agents", NULL };
+const char *const vb_keys_report_agent[] = { "id", "uuid", "agent_ca", "scopes",
+					     "data_classes", "risk_tier", "risk_score",
+					     "delegate_depth", "revoked", NULL };
+const char *const vb_keys_decide[] = { "chain", "action", "resource", "context", NULL };
+const char *const vb_keys_revoke_host[] = { "host", "reason", NULL };
+const char *const vb_keys_revoke_agent[] = { "agent", "reason", NULL };
+const char *const vb_keys_approve[] = { "agent", NULL };
+const char *const vb_keys_settings[] = { "approval_required", "scope_cap", NULL };
+const char *const vb_keys_refset[] = { "jws", NULL };
+const char *const vb_keys_refset_retire[] = { "name", NULL };
+
+int vb_json(const char *b, size_t n, size_t cap, const char *const *keys, cJSON **out)
+{
+	int r;
+
+	*out = NULL;
+	if ((r = attest_json_parse(b, n, cap, out)) == ATTEST_OK && keys != NULL &&
+	    (r = attest_json_only(*out, keys)) != ATTEST_OK) {
+		cJSON_Delete(*out);
+		*out = NULL;
+	}
+	return r;
+}
+
+int vb_str(const cJSON *in, const char *key, size_t max, const char **out)
+{
+	return attest_json_str(in, key, max, out);
+}
+
+void vb_quote_clear(struct vb_quote *q)
+{
+	free(q->att);
+	free(q->sig);
+	free(q->vals);
+	free(q->nonce);
+	free(q->log);
+	memset(q, 0, sizeof(*q));
+}
+
+int vb_quote_parse(const cJSON *in, struct vb_quote *q)
+{
+	const cJSON *renew = cJSON_GetObjectItemCaseSensitive(in, "renew");
+	uint64_t mask = 0;
+	int r;
+
+	memset(q, 0, sizeof(*q));
+	if ((r = attest_json_str(in, "host", ATTEST_MAX_NAME, &q->host)) != ATTEST_OK ||
+	    (r = attest_json_b64(in, "attest", sizeof(TPMS_ATTEST), &q->att, &q->att_len)) !=
+		    ATTEST_OK ||
+	    (r = attest_json_b64(in, "signature", sizeof(TPMT_SIGNATURE), &q->sig, &q->sig_len)) !=
+		    ATTEST_OK ||
+	    (r = attest_json_u64(in, "pcr_mask", &mask)) != ATTEST_OK ||
+	    (r = attest_json_b64(in, "pcr_values", 24 * 32, &q->vals, &q->vals_len)) != ATTEST_OK)
+		goto out;
+	if (cJSON_GetObjectItemCaseSensitive(in, "nonce") != NULL &&
+	    (r = attest_json_b64(in, "nonce", 64, &q->nonce, &q->nonce_len)) != ATTEST_OK)
+		goto out;
+	if (cJSON_GetObjectItemCaseSensitive(in, "eventlog") != NULL &&
+	    (r = attest_json_b64(in, "eventlog", VB_CAP_LARGE, &q->log, &q->log_len)) != ATTEST_OK)
+		goto out;
+	if (mask > 0xffffffu || (renew != NULL && !cJSON_IsBool(renew))) {
+		r = attest_fail(ATTEST_E_PARSE, "pcr_mask or renew malformed");
+		goto out;
+	}
+	q->mask = (uint32_t)mask;
+	q->renew = cJSON_IsTrue(renew);
+	r = ATTEST_OK;
+out:
+	if (r != ATTEST_OK)
+		vb_quote_clear(q);
+	return r;
+}
+
+int vb_checkpoint_parse(const cJSON *in, const char **host, struct attest_audit_ckpt *c)
+{
+	const char *text;
+	int r;
+
+	*host = NULL;
+	if ((r = attest_json_str(in, "host", ATTEST_MAX_NAME, host)) != ATTEST_OK ||
+	    (r = attest_json_str(in, "checkpoint", ATTEST_AUDIT_CKPT_MAX, &text)) != ATTEST_OK ||
+	    (r = attest_audit_ckpt_from_json(text, strlen(text), c)) != ATTEST_OK)
+		*host = NULL;
+	return r;
+}
+
+int vb_consistency_parse(const cJSON *in, attest_merkle_hash *proof, size_t *n)
+{
+	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(in, "consistency"), *it;
+
+	*n = 0;
+	if (!cJSON_IsArray(arr))
+		return attest_fail(ATTEST_E_AUDIT_INCONSISTENT, "no consistency proof");
+	cJSON_ArrayForEach(it, arr) {
+		uint8_t *b = NULL;
+		size_t blen = 0;
+
+		if (*n >= ATTEST_MERKLE_MAX_PROOF || !cJSON_IsString(it) ||
+		    attest_b64_decode(it->valuestring, strlen(it->valuestring), 32, &b, &blen) !=
+			    ATTEST_OK ||
+		    blen != 32) {
+			free(b);
+			return attest_fail(ATTEST_E_PARSE, "consistency proof malformed");
+		}
+		memcpy(proof[(*n)++], b, 32);
+		free(b);
+	}
+	return ATTEST_OK;
+}
+
+void vb_report_clear(struct vb_report *r)
+{
+	free(r->sig);
+	cJSON_Delete(r->rep);
+	memset(r, 0, sizeof(*r));
+}
+
+int vb_report_parse(const cJSON *in, struct vb_report *o)
+{
+	const char *type;
+	int r;
+
+	memset(o, 0, sizeof(*o));
+	if ((r = attest_json_str(in, "report", VB_CAP_LARGE, &o->report)) != ATTEST_OK ||
+	    (r = attest_json_str(in, "host_ca", 16384, &o->host_ca)) != ATTEST_OK ||
+	    (r = attest_json_b64(in, "signature", 80, &o->sig, &o->sig_len)) != ATTEST_OK ||
+	    (r = attest_json_parse(o->report, strlen(o->report), VB_CAP_LARGE, &o->rep)) !=
+		    ATTEST_OK ||
+	    (r = attest_json_only(o->rep, vb_keys_report_inner)) != ATTEST_OK ||
+	    (r = attest_json_str(o->rep, "type", 32, &type)) != ATTEST_OK ||
+	    (r = attest_json_str(o->rep, "host", ATTEST_MAX_NAME, &o->host)) != ATTEST_OK ||
+	    (r = attest_json_u64(o->rep, "time", &o->time)) != ATTEST_OK)
+		goto out;
+	o->agents = cJSON_GetObjectItemCaseSensitive(o->rep, "agents");
+	if (strcmp(type, "agent-report") != 0 || !cJSON_IsArray(o->agents) ||
+	    cJSON_GetArraySize(o->agents) > VB_REPORT_AGENTS_MAX) {
+		r = attest_fail(ATTEST_E_PARSE, "not an agent report");
+		goto out;
+	}
+	r = ATTEST_OK;
+out:
+	if (r != ATTEST_OK)
+		vb_report_clear(o);
+	return r;
+}
+
+void vb_report_agent_clear(struct vb_report_agent *a)
+{
+	free(a->der);
+	X509_free(a->ca);
+	memset(a, 0, sizeof(*a));
+}
+
+int vb_report_agent_parse(const cJSON *j, const char *host, struct vb_report_agent *a)
+{
+	struct attest_agent_id aid;
+	const char *tier;
+	const cJSON *score, *depth, *rev;
+	const uint8_t *p;
+	int r;
+
+	memset(a, 0, sizeof(*a));
+	if ((r = attest_json_only(j, vb_keys_report_agent)) != ATTEST_OK ||
+	    (r = attest_json_str(j, "id", VSTORE_ID_MAX - 1, &a->id)) != ATTEST_OK ||
+	    (r = attest_json_b64(j, "agent_ca", 8192, &a->der, &a->der_len)) != ATTEST_OK ||
+	    (r = attest_json_str(j, "risk_tier", 16, &tier)) != ATTEST_OK ||
+	    (r = vs_join_list(cJSON_GetObjectItemCaseSensitive(j, "scopes"), a->scopes,
+			      sizeof(a->scopes))) != ATTEST_OK ||
+	    (r = vs_join_list(cJSON_GetObjectItemCaseSensitive(j, "data_classes"), a->data_classes,
+			      sizeof(a->data_classes))) != ATTEST_OK)
+		goto out;
+	score = cJSON_GetObjectItemCaseSensitive(j, "risk_score");
+	depth = cJSON_GetObjectItemCaseSensitive(j, "delegate_depth");
+	rev = cJSON_GetObjectItemCaseSensitive(j, "revoked");
+	if (!cJSON_IsNumber(score) || score->valuedouble < 0 || score->valuedouble > 100 ||
+	    !cJSON_IsNumber(depth) || depth->valuedouble < 0 || depth->valuedouble > 3 ||
+	    !cJSON_IsBool(rev) || attest_risk_tier_from_name(tier) == ATTEST_RISK_TIER_UNKNOWN ||
+	    attest_agent_id_parse(a->id, &aid) != ATTEST_OK || strcmp(aid.host, host) != 0) {
+		r = attest_fail(ATTEST_E_PARSE, "agent entry %.200s malformed", a->id);
+		goto out;
+	}
+	a->risk_tier = attest_risk_tier_from_name(tier);
+	a->risk_score = (int)score->valuedouble;
+	a->delegate_depth = (int)depth->valuedouble;
+	a->revoked = cJSON_IsTrue(rev);
+	p = a->der;
+	if ((a->ca = d2i_X509(NULL, &p, (long)a->der_len)) == NULL || p != a->der + a->der_len) {
+		ERR_clear_error();
+		r = attest_fail(ATTEST_E_PARSE, "agent CA of %s is not one DER certificate", a->id);
+		goto out;
+	}
+	r = ATTEST_OK;
+out:
+	if (r != ATTEST_OK) {
+		const char *id = a->id;
+
+		vb_report_agent_clear(a);
+		a->id = id; /* for the caller's message */
+	}
+	return r;
+}
+
+int vb_decide_parse(const cJSON *in, struct vb_decide *d)
+{
+	const cJSON *ctx, *it;
+	int r;
+
+	memset(d, 0, sizeof(*d));
+	if ((r = attest_json_str(in, "chain", ATTEST_DECIDE_PEM_MAX, &d->chain)) != ATTEST_OK ||
+	    (r = attest_json_str(in, "action", 64, &d->action)) != ATTEST_OK ||
+	    (r = attest_json_str(in, "resource", ATTEST_POLICY_RESOURCE_MAX, &d->resource)) !=
+		    ATTEST_OK)
+		return r;
+	ctx = cJSON_GetObjectItemCaseSensitive(in, "context");
+	if (ctx == NULL)
+		return ATTEST_OK;
+	if (!cJSON_IsObject(ctx) || cJSON_GetArraySize(ctx) > VB_CTX_MAX)
+		return attest_fail(ATTEST_E_PARSE, "context must be an object of <= %d strings",
+				   VB_CTX_MAX);
+	cJSON_ArrayForEach(it, ctx) {
+		/* the size check above counted these same entries */
+		if (!cJSON_IsString(it) || strlen(it->valuestring) > 256 || d->nctx >= VB_CTX_MAX)
+			return attest_fail(ATTEST_E_PARSE, "context values are strings <= 256");
+		d->ckeys[d->nctx] = it->string;
+		d->cvals[d->nctx++] = it->valuestring;
+	}
+	return ATTEST_OK;
+}
+
+int vb_revoke_parse(const cJSON *in, int host, const char **name, const char **reason)
+{
+	const cJSON *rs = cJSON_GetObjectItemCaseSensitive(in, "reason");
+	int r;
+
+	*reason = "revoked by operator";
+	if ((r = attest_json_str(in, host ? "host" : "agent", VSTORE_ID_MAX - 1, name)) !=
+	    ATTEST_OK)
+		return r;
+	if (cJSON_IsString(rs))
+		*reason = rs->valuestring;
+	return ATTEST_OK;
+}
+
+int vb_settings_parse(const cJSON *in, struct vb_settings *s)
+{
+	const cJSON *ap = cJSON_GetObjectItemCaseSensitive(in, "approval_required");
+	const cJSON *cap = cJSON_GetObjectItemCaseSensitive(in, "scope_cap");
+	char capbuf[VSTORE_LIST_MAX];
+	int r;
+
+	memset(s, 0, sizeof(*s));
+	if (ap != NULL && !cJSON_IsBool(ap))
+		return attest_fail(ATTEST_E_PARSE, "approval_required is true or false");
+	s->has_ap = ap != NULL;
+	s->ap = cJSON_IsTrue(ap);
+	s->has_cap = cap != NULL;
+	/* null lifts the cap; a list (even empty) sets it */
+	if (cap != NULL && !cJSON_IsNull(cap)) {
+		if ((r = vs_join_list(cap, capbuf, sizeof(capbuf))) != ATTEST_OK)
+			return r;
+		(void)snprintf(s->capval, sizeof(s->capval), "on:%s", capbuf);
+	} else {
+		(void)snprintf(s->capval, sizeof(s->capval), "off");
+	}
+	return ATTEST_OK;
+}
+
+int vs_join_list(const cJSON *arr, char *out, size_t outsz)
+{
+	const cJSON *it;
+	size_t used = 0;
+
+	out[0] = '\0';
+	if (arr == NULL)
+		return ATTEST_OK;
+	if (!cJSON_IsArray(arr))
+		return attest_fail(ATTEST_E_PARSE, "list is not an array");
+	cJSON_ArrayForEach(it, arr) {
+		int n;
+
+		if (!cJSON_IsString(it) || it->valuestring[0] == '\0' ||
+		    strchr(it->valuestring, ' ') != NULL)
+			return attest_fail(ATTEST_E_PARSE, "list entry is not a word");
+		n = snprintf(out + used, outsz - used, "%s%s", used ? " " : "", it->valuestring);
+		if (n < 0 || (size_t)n >= outsz - used)
+			return attest_fail(ATTEST_E_TOO_LARGE, "list too long");
+		used += (size_t)n;
+	}
+	return ATTEST_OK;
+}
