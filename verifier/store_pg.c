@@ -567,7 +567,7 @@ static int c_bool(const PGresult *res, int row, int i, int *out)
 		return r;
 	if (n != 1 || ((uint8_t)v[0] != 0 && (uint8_t)v[0] != 1))
 		return bad_col(res, i, "not a boolean");
-	*out = v[0];
+	*out = (uint8_t)v[0];
 	return ATTEST_OK;
 }
 
