@@ -21,14 +21,15 @@ SAN     ?=
 LIB_PKGS := tss2-esys tss2-sys tss2-mu tss2-rc tss2-tctildr libcrypto libssl libcjson libcurl \
 	libevent_core libevent_extra libevent_openssl libevent_pthreads
 # the verifier's store
-SRV_PKGS := sqlite3
+SRV_PKGS := sqlite3 libpq
 PKGS     := $(LIB_PKGS) $(SRV_PKGS) cunit
 
 DEB_PKGS := build-essential pkg-config libtss2-dev libssl-dev libcjson-dev \
-	libcunit1-dev libevent-dev libcurl4-openssl-dev libsqlite3-dev libseccomp-dev \
+	libcunit1-dev libevent-dev libcurl4-openssl-dev libsqlite3-dev libpq-dev libseccomp-dev \
 	swtpm swtpm-tools tpm2-tools openssl curl xxd iproute2 procps python3 cppcheck \
-	nginx-light systemd man-db clang-tidy libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler \
-	libprotobuf-dev python3-grpcio python3-grpc-tools protobuf-compiler python3-protobuf
+	nginx-light systemd man-db clang-tidy postgresql libnghttp2-dev libprotobuf-c-dev \
+	protobuf-c-compiler libprotobuf-dev python3-grpcio python3-grpc-tools protobuf-compiler \
+	python3-protobuf
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
 	-Wmissing-prototypes -Wvla

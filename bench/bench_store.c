@@ -1,4 +1,7 @@
-/* bench_store.c - the verifier's SQLite store on the hot paths (make bench).
+/* bench_store.c - the verifier's store on the hot paths (make bench), on
+ * SQLite and then, when PostgreSQL 15 is installed, on a private
+ * PostgreSQL server (testutil_pg: unix socket, fsync on,
+ * synchronous_commit on), the same figures prefixed store_pg_.
  *
  *   store_agent_get_per_s         agent_get of a known ID, N_AGENTS stored
  *                                 (the decision path reads one per request)
@@ -16,10 +19,12 @@
 #include <string.h>
 #include <sys/vfs.h>
 
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include "store.h"
 #include "testutil.h"
+#include "testutil_pg.h"
 
 #define N_AGENTS 1000
 #define N_GETS 200000
@@ -148,6 +153,31 @@ int main(void)
 	print_fig("store_nonce_issue_take_per_s", nonces, note);
 	NEED(s->ops->nonce_prune(s, 1700000000 + 61) == ATTEST_OK);
 	vstore_close(s);
+	s = NULL;
+	if (tu_pg_available()) {
+		struct tu_pg pg;
+		char uri[600];
+
+		tu_pg_start(&pg);
+		tu_pg_newdb(&pg, uri, sizeof(uri));
+		where = statfs(pg.dir, &fs) == 0 && fs.f_type == TMPFS_MAGIC_ ? "tmpfs" : "disk";
+		printf("# bench_store on PostgreSQL (libpq %d; unix socket, synchronous_commit=on, "
+		       "fsync on, data on %s)\n", PQlibVersion(), where);
+		NEED(vstore_pg_open(uri, &s) == ATTEST_OK);
+		fixture(s);
+		(void)bench_agent_get(s, N_WARM);
+		gets = bench_agent_get(s, N_GETS / 10);
+		snprintf(note, sizeof(note), "n=%d over %d agents, one connection", N_GETS / 10,
+			 N_AGENTS);
+		print_fig("store_pg_agent_get_per_s", gets, note);
+		nonces = bench_nonces(s, N_NONCES, 1700000000);
+		snprintf(note, sizeof(note), "n=%d pairs, 2 commits each, on %s", N_NONCES, where);
+		print_fig("store_pg_nonce_issue_take_per_s", nonces, note);
+		vstore_close(s);
+		tu_pg_stop(&pg);
+	} else {
+		printf("# bench_store: no PostgreSQL server binaries; store_pg_ figures skipped\n");
+	}
 	tu_rmtree(dir);
 	return failures == 0 ? 0 : 1;
 }

@@ -13,6 +13,15 @@ cleanup() {
 	for f in "$run"/tmp.*/attest-test.*/attestd.pid "$run"/tmp.*/attest-test.*/verifier.pid; do
 		[ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null
 	done
+	# a private PostgreSQL (tests/unit/testutil_pg.c): its pid and directory
+	for f in "$run"/tmp.*/attest-pg.pid; do
+		[ -f "$f" ] && kill -INT "$(cat "$f")" 2>/dev/null
+	done
+	for f in "$run"/tmp.*/attest-pg.dir; do
+		[ -f "$f" ] || continue
+		d=$(cat "$f")
+		case "$d" in */attest-pg.*) sleep 1; rm -rf "$d" ;; esac
+	done
 	for d in "$run"/tmp.*/attest-test.*/tpm; do
 		[ -f "$d/swtpm.pid" ] && "$top/swtpm-ci/swtpm-stop.sh" "$d" >/dev/null 2>&1
 	done

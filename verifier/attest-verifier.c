@@ -27,10 +27,12 @@ static const char default_policy[] =
 
 static int cmd_init(const struct cli_cmd *cmd, int argc, char **argv)
 {
-	const char *state = NULL, *name = NULL;
+	const char *state = NULL, *name = NULL, *store = NULL;
 	const struct cli_opt opts[] = {
 		{"state", "DIR", "verifier state directory (created 0700)", 1, &state},
 		{"name", "HOST", "DNS name in the server certificate (default localhost)", 0, &name},
+		{"store", "URI", "create the store in this PostgreSQL database (postgresql://...; an "
+		 "empty database, or one already initialised) instead of STATE/verifier.db", 0, &store},
 		{0}};
 	char p[PATH_MAX];
 	struct vstore *st = NULL;
@@ -42,9 +44,11 @@ static int cmd_init(const struct cli_cmd *cmd, int argc, char **argv)
 		name = "localhost";
 	if ((r = vf_tlsca_init(state, name)) != ATTEST_OK)
 		return cli_fail(r, "create the verifier CA in %s", state);
-	(void)snprintf(p, sizeof(p), "%s/verifier.db", state);
-	if ((r = vstore_sqlite_open(p, &st)) != ATTEST_OK)
-		return cli_fail(r, "create %s", p);
+	if (store != NULL && !vstore_spec_is_pg(store))
+		return cli_usage_error("--store: want a postgresql:// URI");
+	if ((r = vstore_open_spec(store, state, 1, &st)) != ATTEST_OK)
+		return cli_fail(r, "create the store (%s)",
+				store != NULL ? "PostgreSQL" : "STATE/verifier.db");
 	vstore_close(st);
 	(void)snprintf(p, sizeof(p), "%s/policy.json", state);
 	r = attest_file_create_atomic(p, default_policy, sizeof(default_policy) - 1, 0644);
@@ -67,9 +71,11 @@ static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 		   *pcrs = NULL, *nonce_ttl = NULL, *tcti = NULL, *deadline = NULL, *max_conns = NULL,
 		   *per_source = NULL, *config = NULL, *print_config = NULL, *user = NULL,
 		   *leaf_cache = NULL, *issuer_cache = NULL, *ak_cache = NULL, *rate_caller = NULL,
-		   *rate_host = NULL;
+		   *rate_host = NULL, *store = NULL;
 	const struct cli_opt opts[] = {
 		{"state", "DIR", "verifier state directory (attest-verifier init)", 1, &state},
+		{"store", "URI", "the store in PostgreSQL (postgresql://...; made by init --store) "
+		 "instead of STATE/verifier.db; put a password in a passfile, not here", 0, &store},
 		{"ca", "DIR", "fleet CA directory (attest-provision init)", 1, &ca},
 		{"listen", "ADDR:PORT", "address to serve HTTPS on (default 127.0.0.1:8443; port 0: any)",
 		 0, &listen},
@@ -144,7 +150,10 @@ static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 	(void)snprintf(list, sizeof(list), "sha256:%s", pcrs);
 	if (vf_parse_pcr_list(list, &cfg.quote_mask) != ATTEST_OK || cfg.quote_mask == 0)
 		return cli_usage_error("--quote-pcrs: want a list like 0,1,2,7");
+	if (store != NULL && store[0] != '\0' && !vstore_spec_is_pg(store))
+		return cli_usage_error("--store: want a postgresql:// URI");
 	cfg.state = state;
+	cfg.store = store != NULL && store[0] != '\0' ? store : NULL;
 	cfg.ca_dir = ca;
 	cfg.listen = listen;
 	cfg.port_file = port_file;
@@ -167,9 +176,11 @@ static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 
 static int cmd_caller_add(const struct cli_cmd *cmd, int argc, char **argv)
 {
-	const char *state = NULL, *name = NULL, *role = NULL, *out = NULL;
+	const char *state = NULL, *name = NULL, *role = NULL, *out = NULL, *store = NULL;
 	const struct cli_opt opts[] = {
 		{"state", "DIR", "verifier state directory", 1, &state},
+		{"store", "URI", "the store in PostgreSQL (postgresql://...) instead of "
+		 "STATE/verifier.db", 0, &store},
 		{"name", "NAME", "caller name (logged with every request it makes)", 1, &name},
 		{"role", "ROLE", "resource (may ask for decisions) or admin (also admin endpoints)", 1,
 		 &role},
@@ -177,7 +188,6 @@ static int cmd_caller_add(const struct cli_cmd *cmd, int argc, char **argv)
 		{0}};
 	struct vcaller c = {0};
 	struct vstore *st = NULL;
-	char p[PATH_MAX];
 	int r = cli_parse(cmd, opts, argc, argv);
 
 	if (r != CLI_PARSED)
@@ -191,9 +201,10 @@ static int cmd_caller_add(const struct cli_cmd *cmd, int argc, char **argv)
 	if (strlen(name) == 0 || strlen(name) >= sizeof(c.name))
 		return cli_usage_error("--name: 1..%zu bytes", sizeof(c.name) - 1);
 	(void)snprintf(c.name, sizeof(c.name), "%s", name);
-	(void)snprintf(p, sizeof(p), "%s/verifier.db", state);
-	if ((r = vstore_sqlite_open_existing(p, &st)) != ATTEST_OK)
-		return cli_fail(r, "open %s", p);
+	if (store != NULL && !vstore_spec_is_pg(store))
+		return cli_usage_error("--store: want a postgresql:// URI");
+	if ((r = vstore_open_spec(store, state, 0, &st)) != ATTEST_OK)
+		return cli_fail(r, "open the store");
 	if ((r = vf_tlsca_issue_client(state, name, out, c.spki_hash)) != ATTEST_OK ||
 	    (r = st->ops->caller_put(st, &c)) != ATTEST_OK) {
 		vstore_close(st);

@@ -8,6 +8,7 @@
 
 struct vf_config {
 	const char *state;      /* state dir (attest-verifier init) */
+	const char *store;      /* postgresql:// URI, or NULL: the SQLite STATE/verifier.db */
 	const char *ca_dir;     /* fleet CA dir (attest-provision init) */
 	const char *listen;     /* "ADDR:PORT"; port 0 = any free port */
 	const char *port_file;  /* written with the bound port once listening */

@@ -287,6 +287,7 @@ void vs_quote(struct vsrv *s, struct evhttp_request *req, const struct vroute *r
 	TPM2B_PUBLIC ak;
 	struct attest_quote_counters prev;
 	struct attest_quote_result res;
+	struct vhost seen;
 	struct nonce_ctx nc = {s, NULL, NULL, 0};
 	char *hostca = NULL;
 	enum vhost_state was;
@@ -305,6 +306,7 @@ void vs_quote(struct vsrv *s, struct evhttp_request *req, const struct vroute *r
 	renew = qb.renew;
 	if ((r = vs_host_row(s, host, &h)) != ATTEST_OK || (r = vs_host_record(s, host, &e)) != ATTEST_OK)
 		goto out;
+	seen = h; /* the counters this quote is appraised against */
 	if (h.revoked) {
 		r = attest_fail(ATTEST_E_REVOKED, "host %s is revoked", host);
 		goto out;
@@ -382,8 +384,30 @@ void vs_quote(struct vsrv *s, struct evhttp_request *req, const struct vroute *r
 		if ((r = vs_audit_durable(s, &ev)) != ATTEST_OK)
 			goto out;
 	}
-	if ((r = s->store->ops->host_put(s->store, &h)) != ATTEST_OK)
+	/* Written only if the stored counters are still those appraised
+	 * against: another verifier on the same store may have stored a newer
+	 * quote meanwhile, and this one must neither roll its counters back
+	 * nor be accepted (ATTEST_E_QUOTE_COUNTER). A refused quote's verdict
+	 * is re-applied to the newer row (bounded), so it is not lost. */
+	r = s->store->ops->host_put_quote(s->store, &h, &seen);
+	for (int tries = 0; r == ATTEST_E_QUOTE_COUNTER && q != ATTEST_OK && tries < 3; tries++) {
+		struct vhost fresh;
+
+		if ((r = s->store->ops->host_get(s->store, host, &fresh)) != ATTEST_OK)
+			break;
+		seen = fresh;
+		fresh.state = VHOST_UNTRUSTED;
+		fresh.reason_code = h.reason_code;
+		(void)snprintf(fresh.reason, sizeof(fresh.reason), "%s", h.reason);
+		fresh.last_quote = h.last_quote;
+		h = fresh;
+		r = s->store->ops->host_put_quote(s->store, &h, &seen);
+	}
+	if (r != ATTEST_OK) {
+		if (r == ATTEST_E_QUOTE_COUNTER)
+			vs_log_limited(s, r, "quote from %s not recorded: %s", host, attest_errdetail());
 		goto out;
+	}
 	if (q == ATTEST_OK && renew &&
 	    (r = attest_ca_reissue_host(s->ca, host, &hostca)) != ATTEST_OK)
 		goto out;

@@ -384,7 +384,6 @@ int vf_serve(const struct vf_config *cfg)
 		       cfg->policy != NULL ? cfg->policy : "");
 	if (cfg->policy == NULL)
 		(void)snprintf(s.policy_path, sizeof(s.policy_path), "%s/policy.json", cfg->state);
-	(void)snprintf(path, sizeof(path), "%s/verifier.db", cfg->state);
 	(void)snprintf(cert, sizeof(cert), "%s/tls/server.pem", cfg->state);
 	(void)snprintf(key, sizeof(key), "%s/tls/server.key", cfg->state);
 	(void)snprintf(cacert, sizeof(cacert), "%s/tls/ca.pem", cfg->state);
@@ -415,7 +414,7 @@ int vf_serve(const struct vf_config *cfg)
 			       (unsigned long long)tl, (unsigned long long)seg,
 			       (unsigned long long)tc, auditdir);
 	}
-	if ((r = vstore_sqlite_open_existing(path, &s.store)) != ATTEST_OK ||
+	if ((r = vstore_open_spec(cfg->store, cfg->state, 0, &s.store)) != ATTEST_OK ||
 	    (r = attest_ca_open(cfg->ca_dir, &s.ca)) != ATTEST_OK ||
 	    (r = attest_x509_load(attest_ca_root_path(s.ca), &s.root)) != ATTEST_OK ||
 	    (r = attest_intent_trust_new(&s.trust)) != ATTEST_OK ||

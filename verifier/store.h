@@ -103,6 +103,15 @@ struct vstore_ops {
 	/* hosts */
 	int (*host_get)(struct vstore *s, const char *name, struct vhost *out); /* ATTEST_E_NOT_FOUND */
 	int (*host_put)(struct vstore *s, const struct vhost *h);               /* insert or replace */
+	/* After a quote: one conditional UPDATE that writes h's quote columns
+	 * (all but revoked and revoke_reason, which stay as stored) only while
+	 * the stored have_clock, reset_count, restart_count and clock are
+	 * still seen's, the row the quote was appraised against. Of two
+	 * verifiers appraising against one stored state, one writes; the
+	 * other gets ATTEST_E_QUOTE_COUNTER and changes nothing, so counters
+	 * never roll back and a revocation is never overwritten. The same
+	 * code when the row is gone. */
+	int (*host_put_quote)(struct vstore *s, const struct vhost *h, const struct vhost *seen);
 	int (*host_list)(struct vstore *s, int (*cb)(void *arg, const struct vhost *h), void *arg);
 	/* nonces: issue stores (host, nonce, expires); take consumes it once:
 	 * ATTEST_E_NONCE with detail "unknown", "used", "expired" or "other
@@ -162,6 +171,23 @@ int vstore_sqlite_open(const char *path, struct vstore **out) ATTEST_MUST_CHECK;
  * marker row the schema's creation writes. A row read later that does not
  * fit its struct is ATTEST_E_STORE_DAMAGED too (an internal error, 500). */
 int vstore_sqlite_open_existing(const char *path, struct vstore **out) ATTEST_MUST_CHECK;
+/* PostgreSQL backend (store_pg.c, libpq): conninfo is a libpq connection
+ * URI or string (postgresql://user@host/db?sslmode=verify-full). The same
+ * contract and the same two entry points: _open creates the schema in an
+ * empty database (attest-verifier init), _open_existing refuses one
+ * without our schema or without the marker row (ATTEST_E_STORE_DAMAGED).
+ * Both apply migrations (table attest_schema holds the version; a newer
+ * one, or a schema with tables of someone else's, is ATTEST_E_STATE). */
+int vstore_pg_open(const char *conninfo, struct vstore **out) ATTEST_MUST_CHECK;
+int vstore_pg_open_existing(const char *conninfo, struct vstore **out) ATTEST_MUST_CHECK;
+/* The store a command names: spec NULL or empty is the SQLite file
+ * STATE/verifier.db, a postgresql:// or postgres:// URI is PostgreSQL;
+ * anything else is ATTEST_E_INVALID_ARG. create: init's open (the
+ * schema may be made), else open_existing's. */
+int vstore_open_spec(const char *spec, const char *state, int create,
+		     struct vstore **out) ATTEST_MUST_CHECK;
+/* 1 when spec names a PostgreSQL store. */
+int vstore_spec_is_pg(const char *spec);
 #define VSTORE_MARKER_KEY "store_marker"
 #define VSTORE_MARKER_VALUE "attest-verifier store"
 

@@ -135,6 +135,7 @@ enum st_id {
 	ST_ROLLBACK,
 	ST_HOST_GET,
 	ST_HOST_PUT,
+	ST_HOST_PUT_QUOTE,
 	ST_HOST_LIST,
 	ST_NONCE_ISSUE,
 	ST_NONCE_TAKE,
@@ -171,6 +172,14 @@ static const char *const st_sql[ST__COUNT] = {
 			"boots = excluded.boots, unsafe_seen = excluded.unsafe_seen, "
 			"refset = excluded.refset, revoked = excluded.revoked, "
 			"revoke_reason = excluded.revoke_reason",
+	/* compare-and-swap on the counters the caller appraised against;
+	 * revoked and revoke_reason stay as stored */
+	[ST_HOST_PUT_QUOTE] = "UPDATE hosts SET state = ?2, reason_code = ?3, reason = ?4, "
+			      "last_good = ?5, last_quote = ?6, have_clock = ?7, "
+			      "reset_count = ?8, restart_count = ?9, clock = ?10, boots = ?11, "
+			      "unsafe_seen = ?12, refset = ?13 WHERE name = ?1 AND "
+			      "have_clock = ?14 AND reset_count = ?15 AND restart_count = ?16 AND "
+			      "clock = ?17",
 	[ST_HOST_LIST] = "SELECT " HOST_COLS " FROM hosts ORDER BY name",
 	[ST_NONCE_ISSUE] = "INSERT INTO nonces (nonce, host, expires, used) VALUES (?1, ?2, ?3, 0)",
 	[ST_NONCE_TAKE] = "UPDATE nonces SET used = 1 "
@@ -523,14 +532,12 @@ out:
 	return r;
 }
 
-static int sq_host_put(struct vstore *s, const struct vhost *h)
+/* Checks h and binds its columns name .. refset as parameters 1..13
+ * (host_put and host_put_quote share them). */
+static int bind_host(struct sq *q, sqlite3_stmt *st, const struct vhost *h)
 {
-	struct sq *q = sq_of(s);
-	sqlite3_stmt *st = q->st[ST_HOST_PUT];
 	int r;
 
-	if ((r = enter(q, "host_put")) != ATTEST_OK)
-		return r;
 	if (h == NULL)
 		return attest_fail(ATTEST_E_INVALID_ARG, "store: host_put: no host");
 	if ((r = arg_name(h->name, sizeof(h->name), "host name")) != ATTEST_OK)
@@ -552,13 +559,54 @@ static int sq_host_put(struct vstore *s, const struct vhost *h)
 	    (r = b_u64(q, st, 10, h->clock)) != ATTEST_OK ||
 	    (r = b_u64(q, st, 11, h->boots)) != ATTEST_OK ||
 	    (r = b_int(q, st, 12, h->unsafe_seen != 0)) != ATTEST_OK ||
-	    (r = b_text(q, st, 13, h->refset, sizeof(h->refset))) != ATTEST_OK ||
+	    (r = b_text(q, st, 13, h->refset, sizeof(h->refset))) != ATTEST_OK)
+		return r;
+	return ATTEST_OK;
+}
+
+static int sq_host_put(struct vstore *s, const struct vhost *h)
+{
+	struct sq *q = sq_of(s);
+	sqlite3_stmt *st = q->st[ST_HOST_PUT];
+	int r;
+
+	if ((r = enter(q, "host_put")) != ATTEST_OK)
+		return r;
+	if ((r = bind_host(q, st, h)) != ATTEST_OK ||
 	    (r = b_int(q, st, 14, h->revoked != 0)) != ATTEST_OK ||
 	    (r = b_text(q, st, 15, h->revoke_reason, sizeof(h->revoke_reason))) != ATTEST_OK) {
 		done(st);
 		return r;
 	}
 	return run_write(q, st, "host_put", NULL);
+}
+
+static int sq_host_put_quote(struct vstore *s, const struct vhost *h, const struct vhost *seen)
+{
+	struct sq *q = sq_of(s);
+	sqlite3_stmt *st = q->st[ST_HOST_PUT_QUOTE];
+	int r, changes = 0;
+
+	if ((r = enter(q, "host_put_quote")) != ATTEST_OK)
+		return r;
+	if (seen == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "store: host_put_quote: no seen row");
+	if ((r = bind_host(q, st, h)) != ATTEST_OK ||
+	    (r = b_int(q, st, 14, seen->have_clock != 0)) != ATTEST_OK ||
+	    (r = b_int(q, st, 15, seen->reset_count)) != ATTEST_OK ||
+	    (r = b_int(q, st, 16, seen->restart_count)) != ATTEST_OK ||
+	    (r = b_u64(q, st, 17, seen->clock)) != ATTEST_OK) {
+		done(st);
+		return r;
+	}
+	if ((r = run_write(q, st, "host_put_quote", &changes)) != ATTEST_OK)
+		return r;
+	if (changes != 1)
+		return attest_fail(ATTEST_E_QUOTE_COUNTER,
+				   "store: host %s: stored counters changed since they were read "
+				   "(a newer quote stored meanwhile) or the host row is gone",
+				   h->name);
+	return ATTEST_OK;
 }
 
 /* Runs a list statement (bound already), decoding each row with each(),
@@ -1159,6 +1207,7 @@ static const struct vstore_ops sq_ops = {
 	.close = sq_close,
 	.host_get = sq_host_get,
 	.host_put = sq_host_put,
+	.host_put_quote = sq_host_put_quote,
 	.host_list = sq_host_list,
 	.nonce_issue = sq_nonce_issue,
 	.nonce_take = sq_nonce_take,

@@ -31,6 +31,13 @@ $A --config "$top/dist/config/attestd.conf" --print-config >"$tmp/a0" || fail "d
 grep -qx 'group = attestd-agents' "$tmp/a0" || fail "dist attestd.conf: no group"
 $V --config "$top/dist/config/verifier.conf" --print-config >"$tmp/v0" || fail "dist verifier.conf"
 
+# the store key (issue 18): a PostgreSQL URI, kept whole; anything else refused
+printf 'state = /a\nca = /b\nstore = postgresql://v@db.example/x?sslmode=verify-full&connect_timeout=5\n' >"$tmp/vs.conf"
+$V --config "$tmp/vs.conf" --print-config >"$tmp/vs" || fail "verifier store key"
+grep -qx 'store = postgresql://v@db.example/x?sslmode=verify-full&connect_timeout=5' "$tmp/vs" ||
+	fail "verifier store key not kept whole"
+refused '--store: want a postgresql:// URI' $V --config "$tmp/vs.conf" --store mysql://db/x
+
 # attestd: flags over the file, print -> read back
 cat >"$tmp/a.conf" <<'CONF'
 # a comment

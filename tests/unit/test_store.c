@@ -1,9 +1,13 @@
-/* test_store.c - the verifier's SQLite store (verifier/store_sqlite.c,
- * docs/verifier-store.md). Targets: vstore_sqlite_open and every op of
- * struct vstore_ops; the file's mode and symlink refusal; migrations and
- * a newer schema; strict decoding of corrupted rows; kill -9 of a writer.
- * No TPM. Raw sqlite3 connections stand in for an attacker or a broken
- * disk that rewrites the file behind the store. */
+/* test_store.c - the verifier's store (docs/verifier-store.md) on both
+ * backends: the contract tests (every op of struct vstore_ops, nonce races
+ * between processes, kill -9 of a writer) run on SQLite
+ * (verifier/store_sqlite.c) and again on PostgreSQL (verifier/store_pg.c,
+ * a private server started by testutil_pg). SQLite only: the file's mode,
+ * symlinks, migrations, corrupted rows. PostgreSQL only: the schema made
+ * by init only, newer and foreign schemas, a nonce taken by two
+ * connections released at once, hand-written bad rows. No TPM. Raw
+ * sqlite3 and libpq connections stand in for an attacker or a broken disk
+ * that rewrites the database behind the store. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -18,10 +22,12 @@
 #include <unistd.h>
 
 #include <openssl/rand.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include "store.h"
 #include "testutil.h"
+#include "testutil_pg.h"
 
 /* ---- helpers ---- */
 
@@ -30,11 +36,70 @@ static void path_in(char *out, size_t outsz, const char *dir, const char *name)
 	CU_ASSERT_FATAL((size_t)snprintf(out, outsz, "%s/%s", dir, name) < outsz);
 }
 
+/* ---- the backend under test ----
+ *
+ * The contract tests run once per backend: on SQLite, a file in a new temp
+ * dir; on PostgreSQL, a new database of a private server this process
+ * starts (testutil_pg) at its first PostgreSQL test and stops at exit.
+ * `path` is the file's path or the database's postgresql:// URI. */
+struct backend {
+	const char *name;
+	int pg;
+};
+
+static const struct backend be_sqlite = { "sqlite", 0 };
+static const struct backend be_pg = { "postgresql", 1 };
+static const struct backend *be = &be_sqlite;
+static struct tu_pg pg_server;
+static int pg_started;
+
+static void pg_ensure(void)
+{
+	if (!pg_started) {
+		tu_pg_start(&pg_server);
+		pg_started = 1;
+	}
+}
+
+/* A new, empty store: dir gets the temp dir to remove ("" for PostgreSQL). */
+static void fresh_store(char *dir, size_t dirsz, char *path, size_t pathsz)
+{
+	if (be->pg) {
+		pg_ensure();
+		dir[0] = '\0';
+		tu_pg_newdb(&pg_server, path, pathsz);
+		return;
+	}
+	tu_mkdtemp(dir, dirsz);
+	path_in(path, pathsz, dir, "v.db");
+}
+
+static void drop_store(const char *dir)
+{
+	if (dir[0] != '\0')
+		tu_rmtree(dir);
+}
+
+static int be_open(const char *path, struct vstore **s)
+{
+	return be->pg ? vstore_pg_open(path, s) : vstore_sqlite_open(path, s);
+}
+
+static void raw_text(const char *path, const char *sql, char *out, size_t outsz);
+
+static void schema_version(const char *path, char *out, size_t outsz)
+{
+	if (be->pg)
+		tu_pg_text(path, "SELECT version FROM attest_schema", out, outsz);
+	else
+		raw_text(path, "PRAGMA user_version", out, outsz);
+}
+
 static struct vstore *open_ok(const char *path)
 {
 	struct vstore *s = NULL;
 
-	TU_ASSERT_ERR(vstore_sqlite_open(path, &s), ATTEST_OK);
+	TU_ASSERT_ERR(be_open(path, &s), ATTEST_OK);
 	CU_ASSERT_FATAL(s != NULL);
 	return s;
 }
@@ -293,8 +358,7 @@ static void test_hosts(void)
 	struct vhost h, got;
 	struct collect c;
 
-	tu_mkdtemp(dir, sizeof(dir));
-	path_in(path, sizeof(path), dir, "v.db");
+	fresh_store(dir, sizeof(dir), path, sizeof(path));
 	s = open_ok(path);
 
 	/* 64-bit counters at and near the top survive the TEXT round trip */
@@ -362,7 +426,71 @@ static void test_hosts(void)
 	TU_ASSERT_ERR(s->ops->host_get(s, "x", &got), ATTEST_E_NOT_FOUND);
 	TU_ASSERT_ERR(s->ops->host_get(s, "", &got), ATTEST_E_INVALID_ARG);
 	vstore_close(s);
-	tu_rmtree(dir);
+	drop_store(dir);
+}
+
+/* Two verifiers on one store appraise quotes of one host against the
+ * same stored counters: the first to write wins; the second, whose quote
+ * is older (clock 150 < 200), is refused and the counters do not roll
+ * back. A revocation stored meanwhile survives a quote's write. */
+static void test_host_counters(void)
+{
+	char dir[512], path[600];
+	struct vstore *s, *s2;
+	struct vhost h, a, b, got;
+
+	fresh_store(dir, sizeof(dir), path, sizeof(path));
+	s = open_ok(path);
+	s2 = open_ok(path);
+	fill_host(&h, "web-01", 5);
+	h.have_clock = 1;
+	h.reset_count = 1;
+	h.restart_count = 0;
+	h.clock = 100;
+	h.revoked = 0;
+	TU_ASSERT_ERR(s->ops->host_put(s, &h), ATTEST_OK);
+	TU_ASSERT_ERR(s->ops->host_get(s, "web-01", &a), ATTEST_OK);
+	TU_ASSERT_ERR(s2->ops->host_get(s2, "web-01", &b), ATTEST_OK);
+	got = a;
+	got.clock = 200;
+	got.state = VHOST_TRUSTED;
+	TU_ASSERT_ERR(s->ops->host_put_quote(s, &got, &a), ATTEST_OK);
+	got = b;
+	got.clock = 150;
+	got.state = VHOST_TRUSTED;
+	TU_ASSERT_ERR(s2->ops->host_put_quote(s2, &got, &b), ATTEST_E_QUOTE_COUNTER);
+	TU_ASSERT_ERR(s2->ops->host_get(s2, "web-01", &got), ATTEST_OK);
+	CU_ASSERT(got.clock == 200 && got.reset_count == 1);
+	/* the same counters but another reset or restart count: refused too */
+	b = got;
+	b.restart_count = 1;
+	got.clock = 300;
+	TU_ASSERT_ERR(s->ops->host_put_quote(s, &got, &b), ATTEST_E_QUOTE_COUNTER);
+	b.restart_count = 0;
+	b.have_clock = 0;
+	TU_ASSERT_ERR(s->ops->host_put_quote(s, &got, &b), ATTEST_E_QUOTE_COUNTER);
+	/* revoked at the other verifier between read and write: kept */
+	TU_ASSERT_ERR(s->ops->host_get(s, "web-01", &a), ATTEST_OK);
+	b = a;
+	b.revoked = 1;
+	snprintf(b.revoke_reason, sizeof(b.revoke_reason), "stolen");
+	TU_ASSERT_ERR(s2->ops->host_put(s2, &b), ATTEST_OK);
+	got = a;
+	got.clock = 400;
+	TU_ASSERT_ERR(s->ops->host_put_quote(s, &got, &a), ATTEST_OK);
+	TU_ASSERT_ERR(s->ops->host_get(s, "web-01", &got), ATTEST_OK);
+	CU_ASSERT(got.clock == 400 && got.revoked == 1);
+	CU_ASSERT_STRING_EQUAL(got.revoke_reason, "stolen");
+	/* no such host; bad arguments */
+	fill_host(&h, "web-02", 1);
+	TU_ASSERT_ERR(s->ops->host_put_quote(s, &h, &h), ATTEST_E_QUOTE_COUNTER);
+	TU_ASSERT_ERR(s->ops->host_get(s, "web-02", &got), ATTEST_E_NOT_FOUND);
+	TU_ASSERT_ERR(s->ops->host_put_quote(s, &h, NULL), ATTEST_E_INVALID_ARG);
+	h.state = (enum vhost_state)9;
+	TU_ASSERT_ERR(s->ops->host_put_quote(s, &h, &h), ATTEST_E_INVALID_ARG);
+	vstore_close(s2);
+	vstore_close(s);
+	drop_store(dir);
 }
 
 /* ---- nonces ---- */
@@ -385,8 +513,7 @@ static void test_nonces(void)
 	struct vstore *s;
 	uint8_t n1[32], n2[32], n3[32], n4[32], n5[32];
 
-	tu_mkdtemp(dir, sizeof(dir));
-	path_in(path, sizeof(path), dir, "v.db");
+	fresh_store(dir, sizeof(dir), path, sizeof(path));
 	s = open_ok(path);
 	nonce_of(n1, 1);
 	nonce_of(n2, 2);
@@ -426,7 +553,7 @@ static void test_nonces(void)
 	TU_ASSERT_ERR(s->ops->nonce_prune(s, 5000), ATTEST_OK);
 	TAKE_REFUSED(s, "h1", n5, 4999, "unknown");
 	vstore_close(s);
-	tu_rmtree(dir);
+	drop_store(dir);
 }
 
 /* Several processes, each with its own vstore on one new file: all open
@@ -444,7 +571,7 @@ static void race_child(const char *path, int open_fd, int take_fd)
 
 	if (read(open_fd, &c, 1) != 1)
 		_exit(101);
-	if (vstore_sqlite_open(path, &s) != ATTEST_OK) {
+	if (be_open(path, &s) != ATTEST_OK) {
 		fprintf(stderr, "  racer open: %s\n", attest_errdetail());
 		_exit(102);
 	}
@@ -476,8 +603,7 @@ static void test_concurrent(void)
 	struct vstore *s;
 	int go[2], take[2], total = 0;
 
-	tu_mkdtemp(dir, sizeof(dir));
-	path_in(path, sizeof(path), dir, "v.db");
+	fresh_store(dir, sizeof(dir), path, sizeof(path));
 	CU_ASSERT_FATAL(pipe(go) == 0 && pipe(take) == 0);
 	for (int i = 0; i < RACERS; i++) {
 		pids[i] = fork();
@@ -512,9 +638,9 @@ static void test_concurrent(void)
 	}
 	CU_ASSERT(total == RACE_NONCES);
 	vstore_close(s);
-	raw_text(path, "PRAGMA user_version", v, sizeof(v));
+	schema_version(path, v, sizeof(v));
 	CU_ASSERT_STRING_EQUAL(v, "3");
-	tu_rmtree(dir);
+	drop_store(dir);
 }
 
 /* ---- agents ---- */
@@ -544,8 +670,7 @@ static void test_agents(void)
 
 	c = calloc(1, sizeof(*c));
 	CU_ASSERT_FATAL(c != NULL);
-	tu_mkdtemp(dir, sizeof(dir));
-	path_in(path, sizeof(path), dir, "v.db");
+	fresh_store(dir, sizeof(dir), path, sizeof(path));
 	s = open_ok(path);
 
 	/* an agent of a host the verifier does not know is refused */
@@ -603,7 +728,7 @@ static void test_agents(void)
 	TU_ASSERT_ERR(s->ops->agent_get(s, b.id, &got), ATTEST_E_NOT_FOUND);
 	vstore_close(s);
 	free(c);
-	tu_rmtree(dir);
+	drop_store(dir);
 }
 
 /* ---- reference sets, callers, settings ---- */
@@ -634,8 +759,7 @@ static void test_refsets(void)
 	struct vstore *s;
 	struct refset_collect c;
 
-	tu_mkdtemp(dir, sizeof(dir));
-	path_in(path, sizeof(path), dir, "v.db");
+	fresh_store(dir, sizeof(dir), path, sizeof(path));
 	s = open_ok(path);
 	TU_ASSERT_ERR(s->ops->refset_put(s, "kernel-6.1", "jws.a.1", 100), ATTEST_OK);
 	TU_ASSERT_ERR(s->ops->refset_put(s, "kernel-6.6", "jws.b.1", 200), ATTEST_OK);
@@ -664,7 +788,7 @@ static void test_refsets(void)
 	TU_ASSERT_ERR(s->ops->refset_set_active(s, "kernel-9", 1), ATTEST_E_NOT_FOUND);
 	TU_ASSERT_ERR(s->ops->refset_put(s, "empty", "", 1), ATTEST_E_INVALID_ARG);
 	vstore_close(s);
-	tu_rmtree(dir);
+	drop_store(dir);
 }
 
 static int caller_cb(void *arg, const struct vcaller *c)
@@ -685,8 +809,7 @@ static void test_callers_settings(void)
 	struct collect col;
 	uint8_t other[32];
 
-	tu_mkdtemp(dir, sizeof(dir));
-	path_in(path, sizeof(path), dir, "v.db");
+	fresh_store(dir, sizeof(dir), path, sizeof(path));
 	s = open_ok(path);
 	memset(&ehr, 0, sizeof(ehr));
 	snprintf(ehr.name, sizeof(ehr.name), "ehr-api");
@@ -746,7 +869,47 @@ static void test_callers_settings(void)
 	memset(v, 'v', sizeof(v)); /* no NUL within VSTORE_LIST_MAX */
 	TU_ASSERT_ERR(s->ops->setting_put(s, "big", v), ATTEST_E_INVALID_ARG);
 	vstore_close(s);
-	tu_rmtree(dir);
+	drop_store(dir);
+}
+
+/* ---- agent chains ---- */
+
+static void test_chains(void)
+{
+	char dir[512], path[600], *buf, *big;
+	struct vstore *s;
+	const char *id = "spiffe://fleet.example/host/web-01/agent/intake";
+
+	buf = malloc(VSTORE_CHAIN_MAX);
+	big = malloc(VSTORE_CHAIN_MAX + 1);
+	CU_ASSERT_FATAL(buf != NULL && big != NULL);
+	fresh_store(dir, sizeof(dir), path, sizeof(path));
+	s = open_ok(path);
+	TU_ASSERT_ERR(s->ops->agent_chain_get(s, id, buf, VSTORE_CHAIN_MAX), ATTEST_E_NOT_FOUND);
+	TU_ASSERT_ERR(s->ops->agent_chain_put(s, id, "-----BEGIN CERTIFICATE-----\nA\n"),
+		      ATTEST_OK);
+	TU_ASSERT_ERR(s->ops->agent_chain_put(s, id, "-----BEGIN CERTIFICATE-----\nB\n"),
+		      ATTEST_OK); /* replaces */
+	TU_ASSERT_ERR(s->ops->agent_chain_get(s, id, buf, VSTORE_CHAIN_MAX), ATTEST_OK);
+	CU_ASSERT_STRING_EQUAL(buf, "-----BEGIN CERTIFICATE-----\nB\n");
+	TU_ASSERT_ERR(s->ops->agent_chain_get(s, id, buf, VSTORE_CHAIN_MAX - 1),
+		      ATTEST_E_INVALID_ARG);
+	/* the largest chain fits; one byte more is refused, nothing changed */
+	memset(big, 'c', VSTORE_CHAIN_MAX - 1);
+	big[VSTORE_CHAIN_MAX - 1] = '\0';
+	TU_ASSERT_ERR(s->ops->agent_chain_put(s, id, big), ATTEST_OK);
+	TU_ASSERT_ERR(s->ops->agent_chain_get(s, id, buf, VSTORE_CHAIN_MAX), ATTEST_OK);
+	CU_ASSERT(strlen(buf) == VSTORE_CHAIN_MAX - 1);
+	memset(big, 'd', VSTORE_CHAIN_MAX);
+	big[VSTORE_CHAIN_MAX] = '\0';
+	TU_ASSERT_ERR(s->ops->agent_chain_put(s, id, big), ATTEST_E_INVALID_ARG);
+	TU_ASSERT_ERR(s->ops->agent_chain_put(s, id, ""), ATTEST_E_INVALID_ARG);
+	TU_ASSERT_ERR(s->ops->agent_chain_get(s, id, buf, VSTORE_CHAIN_MAX), ATTEST_OK);
+	CU_ASSERT(buf[0] == 'c');
+	vstore_close(s);
+	drop_store(dir);
+	free(buf);
+	free(big);
 }
 
 /* ---- corrupted rows ---- */
@@ -872,7 +1035,7 @@ static void crash_writer(const char *path, uint64_t k0, int fd)
 	struct vhost h;
 	char name[16];
 
-	if (vstore_sqlite_open(path, &s) != ATTEST_OK)
+	if (be_open(path, &s) != ATTEST_OK)
 		_exit(3);
 	for (uint64_t k = k0;; k++) {
 		snprintf(name, sizeof(name), "crash-%d", (int)(k % CRASH_HOSTS));
@@ -923,8 +1086,7 @@ static void test_crash_safety(void)
 	struct vstore *s;
 
 	memset(&cc, 0, sizeof(cc));
-	tu_mkdtemp(dir, sizeof(dir));
-	path_in(path, sizeof(path), dir, "v.db");
+	fresh_store(dir, sizeof(dir), path, sizeof(path));
 	s = open_ok(path); /* created and migrated before the first child */
 	vstore_close(s);
 	for (int round = 0; round < CRASH_ROUNDS; round++) {
@@ -956,8 +1118,10 @@ static void test_crash_safety(void)
 			cc.reported[k % CRASH_HOSTS] = k + 1;
 		close(p[0]);
 
-		raw_text(path, "PRAGMA integrity_check", v, sizeof(v));
-		CU_ASSERT_STRING_EQUAL(v, "ok");
+		if (!be->pg) {
+			raw_text(path, "PRAGMA integrity_check", v, sizeof(v));
+			CU_ASSERT_STRING_EQUAL(v, "ok");
+		}
 		s = open_ok(path);
 		TU_ASSERT_ERR(s->ops->host_list(s, crash_cb, &cc), ATTEST_OK);
 		vstore_close(s);
@@ -965,8 +1129,292 @@ static void test_crash_safety(void)
 		for (int i = 0; i < CRASH_HOSTS; i++)
 			CU_ASSERT(cc.reported[i] == 0 || cc.seen[i]);
 	}
-	tu_rmtree(dir);
+	drop_store(dir);
 }
+
+/* ---- PostgreSQL only ---- */
+
+static void test_pg_open_migrate(void)
+{
+	char uri[600], v[64];
+	struct vstore *s = NULL;
+
+	be = &be_pg;
+	pg_ensure();
+	/* serve's open never creates a store: an empty database is refused
+	 * and left empty */
+	tu_pg_newdb(&pg_server, uri, sizeof(uri));
+	TU_ASSERT_ERR(vstore_pg_open_existing(uri, &s), ATTEST_E_STORE_DAMAGED);
+	CU_ASSERT(s == NULL);
+	CU_ASSERT(strstr(attest_errdetail(), "no attest-verifier schema") != NULL);
+	tu_pg_text(uri, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'", v, sizeof(v));
+	CU_ASSERT_STRING_EQUAL(v, "0");
+	/* init's open makes it: every step, version 3, the marker */
+	TU_ASSERT_ERR(vstore_open_spec(uri, NULL, 1, &s), ATTEST_OK);
+	vstore_close(s);
+	s = NULL;
+	tu_pg_text(uri, "SELECT version FROM attest_schema", v, sizeof(v));
+	CU_ASSERT_STRING_EQUAL(v, "3");
+	tu_pg_text(uri, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'", v, sizeof(v));
+	CU_ASSERT_STRING_EQUAL(v, "8");
+	TU_ASSERT_ERR(vstore_open_spec(uri, NULL, 0, &s), ATTEST_OK);
+	vstore_close(s);
+	s = NULL;
+
+	/* the marker deleted: serve refuses, init's open does not re-add it */
+	CU_ASSERT_FATAL(tu_pg_exec(uri, "DELETE FROM settings WHERE key = 'store_marker'") == 0);
+	TU_ASSERT_ERR(vstore_pg_open_existing(uri, &s), ATTEST_E_STORE_DAMAGED);
+	CU_ASSERT(strstr(attest_errdetail(), "marker") != NULL);
+
+	/* a schema from a newer verifier: refused, left as it was */
+	CU_ASSERT_FATAL(tu_pg_exec(uri, "UPDATE attest_schema SET version = 99") == 0);
+	TU_ASSERT_ERR(vstore_pg_open(uri, &s), ATTEST_E_STATE);
+	CU_ASSERT(strstr(attest_errdetail(), "newer") != NULL);
+	tu_pg_text(uri, "SELECT version FROM attest_schema", v, sizeof(v));
+	CU_ASSERT_STRING_EQUAL(v, "99");
+	/* another application's version row */
+	CU_ASSERT_FATAL(tu_pg_exec(uri, "UPDATE attest_schema SET version = 3, "
+					"application = 'other'") == 0);
+	TU_ASSERT_ERR(vstore_pg_open(uri, &s), ATTEST_E_STATE);
+
+	/* someone else's database (tables, no attest_schema): nothing made */
+	tu_pg_newdb(&pg_server, uri, sizeof(uri));
+	CU_ASSERT_FATAL(tu_pg_exec(uri, "CREATE TABLE t (x INTEGER)") == 0);
+	TU_ASSERT_ERR(vstore_pg_open(uri, &s), ATTEST_E_STATE);
+	CU_ASSERT(strstr(attest_errdetail(), "not ours") != NULL);
+	tu_pg_text(uri, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'", v, sizeof(v));
+	CU_ASSERT_STRING_EQUAL(v, "1");
+
+	/* a spec that is neither; a server that is not there */
+	TU_ASSERT_ERR(vstore_open_spec("mysql://db/x", NULL, 0, &s), ATTEST_E_INVALID_ARG);
+	TU_ASSERT_ERR(vstore_open_spec("postgresql:///x?host=/nonexistent/sock", NULL, 0, &s),
+		      ATTEST_E_IO);
+	CU_ASSERT(s == NULL);
+}
+
+/* Two connections take one nonce at the same moment: both are parked
+ * behind a row lock a third holds, then released together. Exactly one
+ * UPDATE changes the row; the other re-checks the committed row and is
+ * told "used". */
+static void pg_taker(const char *uri, const uint8_t *n)
+{
+	struct vstore *s = NULL;
+	int r;
+
+	if (vstore_pg_open_existing(uri, &s) != ATTEST_OK)
+		_exit(10);
+	r = s->ops->nonce_take(s, "h1", n, 10);
+	if (r == ATTEST_OK)
+		_exit(0);
+	if (r == ATTEST_E_NONCE && strcmp(attest_errdetail(), "used") == 0)
+		_exit(1);
+	fprintf(stderr, "  taker: %s (%s)\n", attest_errname(r), attest_errdetail());
+	_exit(11);
+}
+
+static void test_pg_nonce_race(void)
+{
+	char uri[600], v[64];
+	uint8_t n[VSTORE_NONCE_LEN];
+	struct vstore *s;
+	PGconn *blk;
+	PGresult *res;
+	pid_t pids[2];
+	int wins = 0, used = 0;
+
+	be = &be_pg;
+	pg_ensure();
+	tu_pg_newdb(&pg_server, uri, sizeof(uri));
+	s = open_ok(uri);
+	for (int round = 0; round < 3; round++) {
+		nonce_of(n, 0x70 + round);
+		TU_ASSERT_ERR(s->ops->nonce_issue(s, "h1", n, 1000), ATTEST_OK);
+		blk = PQconnectdb(uri);
+		CU_ASSERT_FATAL(PQstatus(blk) == CONNECTION_OK);
+		res = PQexec(blk, "BEGIN");
+		PQclear(res);
+		{
+			const char *pv[1] = { (const char *)n };
+			int pl[1] = { VSTORE_NONCE_LEN }, pf[1] = { 1 };
+
+			res = PQexecParams(blk, "SELECT used FROM nonces WHERE nonce = $1 FOR UPDATE",
+					   1, NULL, pv, pl, pf, 0);
+			CU_ASSERT_FATAL(PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1);
+			PQclear(res);
+		}
+		for (int i = 0; i < 2; i++) {
+			pids[i] = fork();
+			CU_ASSERT_FATAL(pids[i] >= 0);
+			if (pids[i] == 0)
+				pg_taker(uri, n);
+		}
+		/* both takers wait on the lock (generous deadline) */
+		for (int i = 0;; i++) {
+			tu_pg_text(uri, "SELECT count(*) FROM pg_stat_activity WHERE "
+					"wait_event_type = 'Lock' AND datname = current_database()",
+				   v, sizeof(v));
+			if (strcmp(v, "2") == 0)
+				break;
+			CU_ASSERT_FATAL(i < 1200);
+			usleep(50000);
+		}
+		res = PQexec(blk, "COMMIT");
+		CU_ASSERT(PQresultStatus(res) == PGRES_COMMAND_OK);
+		PQclear(res);
+		PQfinish(blk);
+		wins = used = 0;
+		for (int i = 0; i < 2; i++) {
+			int st;
+
+			CU_ASSERT_FATAL(waitpid(pids[i], &st, 0) == pids[i]);
+			CU_ASSERT(WIFEXITED(st));
+			if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+				wins++;
+			else if (WIFEXITED(st) && WEXITSTATUS(st) == 1)
+				used++;
+		}
+		CU_ASSERT(wins == 1 && used == 1);
+		TAKE_REFUSED(s, "h1", n, 10, "used");
+	}
+	vstore_close(s);
+}
+
+/* Rows written by hand, as someone with write access to the database
+ * (or a constraint dropped by a careless migration) can: every one is
+ * ATTEST_E_STORE_DAMAGED with the column named, and nothing half-filled. */
+static void test_pg_corrupt_rows(void)
+{
+	static const char *const bad_clock[] = {
+		"007", "", "-1", "+1", "1 ", "0x10", "abc", "18446744073709551616",
+		"99999999999999999999",
+	};
+	char uri[600], sql[256];
+	struct vstore *s;
+	struct vhost h, got;
+	struct vagent a, ga;
+	struct vcaller c, gc;
+	struct collect col;
+	struct agent_collect *ac;
+
+	be = &be_pg;
+	pg_ensure();
+	ac = calloc(1, sizeof(*ac));
+	CU_ASSERT_FATAL(ac != NULL);
+	tu_pg_newdb(&pg_server, uri, sizeof(uri));
+	s = open_ok(uri);
+	fill_host(&h, "web-01", 9);
+	fill_agent(&a, "web-01", "intake", 1);
+	memset(&c, 0, sizeof(c));
+	snprintf(c.name, sizeof(c.name), "ehr");
+	c.role = VCALLER_RESOURCE;
+	memset(c.spki_hash, 7, 32);
+	TU_ASSERT_ERR(s->ops->host_put(s, &h), ATTEST_OK);
+	TU_ASSERT_ERR(s->ops->agent_put(s, &a), ATTEST_OK);
+	TU_ASSERT_ERR(s->ops->caller_put(s, &c), ATTEST_OK);
+	vstore_close(s);
+
+	/* the schema's CHECKs hold against a hand-written bad row... */
+	CU_ASSERT(tu_pg_exec(uri, "UPDATE hosts SET clock = '007'") != 0);
+	CU_ASSERT(tu_pg_exec(uri, "UPDATE agents SET measurement = '\\x00'") != 0);
+	/* ...until someone drops them; then the reading code refuses */
+	CU_ASSERT_FATAL(tu_pg_exec(uri, "ALTER TABLE hosts DROP CONSTRAINT hosts_clock_check;"
+					"ALTER TABLE hosts DROP CONSTRAINT hosts_reset_count_check;"
+					"ALTER TABLE agents DROP CONSTRAINT agents_measurement_check;"
+					"ALTER TABLE agents DROP CONSTRAINT agents_uuid_check;"
+					"ALTER TABLE agents DROP CONSTRAINT agents_risk_tier_check;"
+					"ALTER TABLE callers DROP CONSTRAINT callers_spki_hash_check") == 0);
+	for (size_t i = 0; i < sizeof(bad_clock) / sizeof(bad_clock[0]); i++) {
+		snprintf(sql, sizeof(sql), "UPDATE hosts SET clock = '%s'", bad_clock[i]);
+		CU_ASSERT_FATAL(tu_pg_exec(uri, sql) == 0);
+		s = open_ok(uri);
+		TU_ASSERT_ERR(s->ops->host_get(s, "web-01", &got), ATTEST_E_STORE_DAMAGED);
+		CU_ASSERT(strstr(attest_errdetail(), "clock") != NULL);
+		CU_ASSERT(got.name[0] == '\0');
+		vstore_close(s);
+	}
+	CU_ASSERT_FATAL(tu_pg_exec(uri, "UPDATE hosts SET clock = '18446744073709551615'") == 0);
+	s = open_ok(uri);
+	TU_ASSERT_ERR(s->ops->host_get(s, "web-01", &got), ATTEST_OK);
+	CU_ASSERT(got.clock == UINT64_MAX);
+	/* a rolled-back-looking counter out of its range */
+	CU_ASSERT_FATAL(tu_pg_exec(uri, "UPDATE hosts SET reset_count = 4294967296") == 0);
+	TU_ASSERT_ERR(s->ops->host_get(s, "web-01", &got), ATTEST_E_STORE_DAMAGED);
+	CU_ASSERT(strstr(attest_errdetail(), "reset_count") != NULL);
+	CU_ASSERT_FATAL(tu_pg_exec(uri, "UPDATE hosts SET reset_count = -1") == 0);
+	TU_ASSERT_ERR(s->ops->host_get(s, "web-01", &got), ATTEST_E_STORE_DAMAGED);
+	CU_ASSERT_FATAL(tu_pg_exec(uri, "UPDATE hosts SET reset_count = 1") == 0);
+	TU_ASSERT_ERR(s->ops->host_get(s, "web-01", &got), ATTEST_OK);
+
+	/* a 31-byte measurement, then a 33-byte one */
+	CU_ASSERT_FATAL(tu_pg_exec(uri, "UPDATE agents SET measurement = "
+					"substring(measurement from 1 for 31)") == 0);
+	TU_ASSERT_ERR(s->ops->agent_get(s, a.id, &ga), ATTEST_E_STORE_DAMAGED);
+	CU_ASSERT(strstr(attest_errdetail(), "measurement") != NULL);
+	CU_ASSERT(ga.id[0] == '\0');
+	TU_ASSERT_ERR(s->ops->agent_list(s, agent_cb, ac), ATTEST_E_STORE_DAMAGED);
+	CU_ASSERT(ac->n == 0);
+	CU_ASSERT_FATAL(tu_pg_exec(uri, "UPDATE agents SET measurement = "
+					"measurement || '\\x0000'::bytea") == 0);
+	TU_ASSERT_ERR(s->ops->agent_get(s, a.id, &ga), ATTEST_E_STORE_DAMAGED);
+	CU_ASSERT_FATAL(tu_pg_exec(uri, "UPDATE agents SET measurement = "
+					"substring(measurement from 1 for 32), risk_tier = 9") == 0);
+	TU_ASSERT_ERR(s->ops->agent_get(s, a.id, &ga), ATTEST_E_STORE_DAMAGED);
+	CU_ASSERT(strstr(attest_errdetail(), "risk_tier") != NULL);
+	CU_ASSERT_FATAL(tu_pg_exec(uri, "UPDATE agents SET risk_tier = 1, uuid = repeat('u', 40)") ==
+			0);
+	TU_ASSERT_ERR(s->ops->agent_get(s, a.id, &ga), ATTEST_E_STORE_DAMAGED); /* over its field */
+	CU_ASSERT_FATAL(tu_pg_exec(uri, "UPDATE agents SET uuid = 'u'") == 0);
+	TU_ASSERT_ERR(s->ops->agent_get(s, a.id, &ga), ATTEST_OK);
+
+	/* a 31-byte SPKI hash: never found, and a listing fails */
+	CU_ASSERT_FATAL(tu_pg_exec(uri, "UPDATE callers SET spki_hash = "
+					"substring(spki_hash from 1 for 31)") == 0);
+	TU_ASSERT_ERR(s->ops->caller_by_spki(s, c.spki_hash, &gc), ATTEST_E_NOT_FOUND);
+	memset(&col, 0, sizeof(col));
+	TU_ASSERT_ERR(s->ops->caller_list(s, caller_cb, &col), ATTEST_E_STORE_DAMAGED);
+	vstore_close(s);
+
+	/* a column whose type was changed, and a NULL where none may be */
+	CU_ASSERT_FATAL(tu_pg_exec(uri, "ALTER TABLE hosts DROP CONSTRAINT hosts_state_check;"
+					"ALTER TABLE hosts ALTER COLUMN state TYPE TEXT") == 0);
+	s = open_ok(uri);
+	TU_ASSERT_ERR(s->ops->host_get(s, "web-01", &got), ATTEST_E_STORE_DAMAGED);
+	CU_ASSERT(strstr(attest_errdetail(), "state") != NULL);
+	vstore_close(s);
+	CU_ASSERT_FATAL(tu_pg_exec(uri, "ALTER TABLE hosts ALTER COLUMN state TYPE INTEGER "
+					"USING state::integer;"
+					"ALTER TABLE hosts ALTER COLUMN reason DROP NOT NULL;"
+					"UPDATE hosts SET reason = NULL") == 0);
+	s = open_ok(uri);
+	TU_ASSERT_ERR(s->ops->host_get(s, "web-01", &got), ATTEST_E_STORE_DAMAGED);
+	CU_ASSERT(strstr(attest_errdetail(), "reason") != NULL);
+	vstore_close(s);
+	free(ac);
+}
+
+/* Each contract test on each backend. */
+#define ON_BOTH(fn)                                  \
+	static void fn##_sqlite(void)                \
+	{                                            \
+		be = &be_sqlite;                     \
+		fn();                                \
+	}                                            \
+	static void fn##_pg(void)                    \
+	{                                            \
+		be = &be_pg;                         \
+		fn();                                \
+		be = &be_sqlite;                     \
+	}
+
+ON_BOTH(test_hosts)
+ON_BOTH(test_host_counters)
+ON_BOTH(test_nonces)
+ON_BOTH(test_concurrent)
+ON_BOTH(test_agents)
+ON_BOTH(test_refsets)
+ON_BOTH(test_callers_settings)
+ON_BOTH(test_crash_safety)
+ON_BOTH(test_chains)
 
 int main(void)
 {
@@ -975,17 +1423,46 @@ int main(void)
 		{ "migration from an empty file; newer, foreign and junk files refused",
 		  test_migrate_and_refuse },
 		{ "symlinks, loose modes and directories refused", test_file_refusals },
-		{ "hosts: round trip, 64-bit counters, list, bad input", test_hosts },
-		{ "nonces: once, used, expired, other host, unknown, prune", test_nonces },
-		{ "processes racing: one migration, each nonce taken once", test_concurrent },
-		{ "agents: host must exist, approve, revoke, list, bad input", test_agents },
-		{ "reference sets: put, list, active toggling", test_refsets },
-		{ "callers by SPKI hash; settings", test_callers_settings },
+		{ "sqlite: hosts: round trip, 64-bit counters, list, bad input", test_hosts_sqlite },
+		{ "sqlite: a quote's counters written only if unchanged: no rollback",
+		  test_host_counters_sqlite },
+		{ "sqlite: nonces: once, used, expired, other host, unknown, prune",
+		  test_nonces_sqlite },
+		{ "sqlite: processes racing: one migration, each nonce taken once",
+		  test_concurrent_sqlite },
+		{ "sqlite: agents: host must exist, approve, revoke, list, bad input",
+		  test_agents_sqlite },
+		{ "sqlite: reference sets: put, list, active toggling", test_refsets_sqlite },
+		{ "sqlite: callers by SPKI hash; settings", test_callers_settings_sqlite },
+		{ "sqlite: agent chains: put, replace, caps", test_chains_sqlite },
 		{ "corrupted rows are ATTEST_E_STORE_DAMAGED", test_corrupt_rows },
-		{ "kill -9 of a writer: integrity ok, rows whole, commits kept",
-		  test_crash_safety },
+		{ "sqlite: kill -9 of a writer: integrity ok, rows whole, commits kept",
+		  test_crash_safety_sqlite },
+		{ "postgresql: hosts: round trip, 64-bit counters, list, bad input", test_hosts_pg },
+		{ "postgresql: a quote's counters written only if unchanged: no rollback",
+		  test_host_counters_pg },
+		{ "postgresql: nonces: once, used, expired, other host, unknown, prune",
+		  test_nonces_pg },
+		{ "postgresql: processes racing: one migration, each nonce taken once",
+		  test_concurrent_pg },
+		{ "postgresql: agents: host must exist, approve, revoke, list, bad input",
+		  test_agents_pg },
+		{ "postgresql: reference sets: put, list, active toggling", test_refsets_pg },
+		{ "postgresql: callers by SPKI hash; settings", test_callers_settings_pg },
+		{ "postgresql: kill -9 of a writer: rows whole, commits kept",
+		  test_crash_safety_pg },
+		{ "postgresql: agent chains: put, replace, caps", test_chains_pg },
+		{ "postgresql: schema made by init only; newer, foreign, markerless refused",
+		  test_pg_open_migrate },
+		{ "postgresql: one nonce, two connections released at once: one wins",
+		  test_pg_nonce_race },
+		{ "postgresql: hand-written bad rows are ATTEST_E_STORE_DAMAGED",
+		  test_pg_corrupt_rows },
 		{ NULL, NULL },
 	};
+	int rc = tu_main("store", tests);
 
-	return tu_main("store", tests);
+	if (pg_started)
+		tu_pg_stop(&pg_server);
+	return rc;
 }

@@ -35,9 +35,20 @@ static void traversable(const char *path)
 
 void verifier_up(struct verifier *v, const char *ca_dir, const char *policy_json)
 {
-	char p[800];
+	verifier_up_store(v, ca_dir, policy_json, NULL);
+}
+
+void verifier_up_store(struct verifier *v, const char *ca_dir, const char *policy_json,
+		       const char *store_uri)
+{
+	char p[800], opt[760] = "";
 
 	memset(v, 0, sizeof(*v));
+	if (store_uri != NULL) {
+		CU_ASSERT_FATAL((size_t)snprintf(v->store, sizeof(v->store), "%s", store_uri) <
+				sizeof(v->store));
+		snprintf(opt, sizeof(opt), "--store '%s'", store_uri);
+	}
 	tu_mkdtemp(v->dir, sizeof(v->dir));
 	snprintf(v->state, sizeof(v->state), "%s/vs", v->dir);
 	snprintf(v->ca, sizeof(v->ca), "%s", ca_dir);
@@ -47,16 +58,16 @@ void verifier_up(struct verifier *v, const char *ca_dir, const char *policy_json
 	snprintf(v->resource, sizeof(v->resource), "%s/ehr", v->dir);
 	/* $ATTEST_TEST_VERIFIER_NAME: the DNS name of its TLS certificate
 	 * (default localhost; 127.0.0.1 is in it either way) */
-	CU_ASSERT_FATAL(tu_sh("attest-verifier init --state %s%s%s >/dev/null", v->state,
+	CU_ASSERT_FATAL(tu_sh("attest-verifier init --state %s %s%s%s >/dev/null", v->state, opt,
 			      getenv("ATTEST_TEST_VERIFIER_NAME") ? " --name " : "",
 			      getenv("ATTEST_TEST_VERIFIER_NAME") ? getenv("ATTEST_TEST_VERIFIER_NAME")
 								  : "") == 0);
-	CU_ASSERT_FATAL(tu_sh("attest-verifier caller add --state %s --name ops --role admin "
+	CU_ASSERT_FATAL(tu_sh("attest-verifier caller add --state %s %s --name ops --role admin "
 			      "--out %s >/dev/null",
-			      v->state, v->admin) == 0);
-	CU_ASSERT_FATAL(tu_sh("attest-verifier caller add --state %s --name ehr-api --role "
+			      v->state, opt, v->admin) == 0);
+	CU_ASSERT_FATAL(tu_sh("attest-verifier caller add --state %s %s --name ehr-api --role "
 			      "resource --out %s >/dev/null",
-			      v->state, v->resource) == 0);
+			      v->state, opt, v->resource) == 0);
 	if (policy_json != NULL) {
 		snprintf(p, sizeof(p), "%s/policy.json", v->state);
 		unlink(p);
@@ -93,6 +104,10 @@ void verifier_start(struct verifier *v)
 		if (v->tcti[0] != '\0') {
 			argv[n++] = "--tcti";
 			argv[n++] = v->tcti;
+		}
+		if (v->store[0] != '\0') {
+			argv[n++] = "--store";
+			argv[n++] = v->store;
 		}
 		for (size_t i = 0; i < 8 && v->serve_args[i] != NULL; i++)
 			argv[n++] = v->serve_args[i];

@@ -16,6 +16,7 @@ struct verifier {
 	char admin[700], resource[700]; /* prefixes of PREFIX.pem/.key */
 	char tcti[256]; /* set before verifier_start: checkpoints with this TPM */
 	const char *serve_args[8]; /* set before verifier_start: more serve options */
+	char store[700]; /* a postgresql:// URI (verifier_up_store), or "" for SQLite */
 	pid_t pid;
 };
 
@@ -30,6 +31,10 @@ extern const char *tu_verifier_user;
 /* Init a verifier state for the fleet CA ca_dir with policy_json (NULL:
  * default deny) and start it; aborts the test on failure. */
 void verifier_up(struct verifier *v, const char *ca_dir, const char *policy_json);
+/* The same with the store in the PostgreSQL database at store_uri (init,
+ * caller add and serve get --store). */
+void verifier_up_store(struct verifier *v, const char *ca_dir, const char *policy_json,
+		       const char *store_uri);
 void verifier_start(struct verifier *v);
 void verifier_stop(struct verifier *v);
 void verifier_down(struct verifier *v);
