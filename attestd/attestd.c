@@ -501,17 +501,9 @@ static int attestd_main(int argc, char **argv)
 	if (sigint == NULL || sigterm == NULL || event_add(sigint, NULL) != 0 ||
 	    event_add(sigterm, NULL) != 0)
 		goto out;
-	if (privsep) {
-		/* both sockets are bound here (root) and served by the front */
-		int no_rights;
-
-		if (attestd_listen_unix(sock, 0660, &agent_fd, &no_rights) != ATTEST_OK ||
-		    attestd_listen_unix(admin, 0600, &admin_fd, &no_rights) != ATTEST_OK) {
-			attestd_log("%s", attest_errdetail());
-			goto out;
-		}
-	}
-	/* the SPIFFE Workload API's socket: bound here, served by the front */
+	/* the SPIFFE Workload API's socket: bound here, served by the front;
+	 * before the agent and admin sockets, so that a client (or a test)
+	 * that finds the admin socket accepting finds this one bound too */
 	if (o.workload == NULL || strcmp(o.workload, "none") != 0) {
 		const char *slash = strrchr(sock, '/');
 		int no_rights;
@@ -532,6 +524,16 @@ static int attestd_main(int argc, char **argv)
 			   ATTEST_OK) {
 			attestd_log_err("%s", attest_errdetail());
 			workload[0] = '\0';
+			goto out;
+		}
+	}
+	if (privsep) {
+		/* both sockets are bound here (root) and served by the front */
+		int no_rights;
+
+		if (attestd_listen_unix(sock, 0660, &agent_fd, &no_rights) != ATTEST_OK ||
+		    attestd_listen_unix(admin, 0600, &admin_fd, &no_rights) != ATTEST_OK) {
+			attestd_log("%s", attest_errdetail());
 			goto out;
 		}
 	}
