@@ -26,8 +26,10 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "attest/attest.h"
+#include "core/err.h"
 
 #define VSTORE_NAME_MAX 64     /* host, caller, reference-set names (+NUL) */
 #define VSTORE_ID_MAX 400      /* agent SPIFFE IDs (+NUL) */
@@ -188,6 +190,28 @@ int vstore_open_spec(const char *spec, const char *state, int create,
 		     struct vstore **out) ATTEST_MUST_CHECK;
 /* 1 when spec names a PostgreSQL store. */
 int vstore_spec_is_pg(const char *spec);
+/* Both backends' column lists: the one schema of docs/verifier-store.md. */
+#define VSTORE_HOST_COLS                                                                         \
+	"name, state, reason_code, reason, last_good, last_quote, have_clock, reset_count, " \
+	"restart_count, clock, boots, unsafe_seen, refset, revoked, revoke_reason"
+#define VSTORE_AGENT_COLS                                                                       \
+	"id, host, uuid, agent_ca_hash, measurement, policy, scopes, data_classes, "     \
+	"risk_tier, risk_score, delegate_depth, registered, approved, revoked, revoke_reason"
+#define VSTORE_CALLER_COLS "name, role, spki_hash, revoked"
+/* A name argument of an op: present, not empty, shorter than cap bytes
+ * (ATTEST_E_INVALID_ARG naming what). */
+static inline int vstore_arg_name(const char *v, size_t cap, const char *what)
+{
+	size_t n;
+
+	if (v == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "store: no %s", what);
+	n = strnlen(v, cap);
+	if (n == 0 || n == cap)
+		return attest_fail(ATTEST_E_INVALID_ARG, "store: %s empty or over %zu bytes", what,
+				   cap - 1);
+	return ATTEST_OK;
+}
 #define VSTORE_MARKER_KEY "store_marker"
 #define VSTORE_MARKER_VALUE "attest-verifier store"
 

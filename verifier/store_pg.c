@@ -125,13 +125,6 @@ static const struct migration migrations[] = {
 
 /* ---- prepared statements ---- */
 
-#define HOST_COLS                                                                         \
-	"name, state, reason_code, reason, last_good, last_quote, have_clock, reset_count, " \
-	"restart_count, clock, boots, unsafe_seen, refset, revoked, revoke_reason"
-#define AGENT_COLS                                                                       \
-	"id, host, uuid, agent_ca_hash, measurement, policy, scopes, data_classes, "     \
-	"risk_tier, risk_score, delegate_depth, registered, approved, revoked, revoke_reason"
-#define CALLER_COLS "name, role, spki_hash, revoked"
 
 enum st_id {
 	ST_HOST_GET,
@@ -171,8 +164,8 @@ struct stdef {
 #define BO OID_BOOL
 
 static const struct stdef st_def[ST__COUNT] = {
-	[ST_HOST_GET] = { "SELECT " HOST_COLS " FROM hosts WHERE name = $1", 1, { T } },
-	[ST_HOST_PUT] = { "INSERT INTO hosts (" HOST_COLS ") VALUES "
+	[ST_HOST_GET] = { "SELECT " VSTORE_HOST_COLS " FROM hosts WHERE name = $1", 1, { T } },
+	[ST_HOST_PUT] = { "INSERT INTO hosts (" VSTORE_HOST_COLS ") VALUES "
 			  "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) "
 			  "ON CONFLICT (name) DO UPDATE SET state = excluded.state, "
 			  "reason_code = excluded.reason_code, reason = excluded.reason, "
@@ -192,7 +185,7 @@ static const struct stdef st_def[ST__COUNT] = {
 				"have_clock = $14 AND reset_count = $15 AND restart_count = $16 AND "
 				"clock = $17",
 				17, { T, I4, I4, T, I8, I8, BO, I8, I8, T, T, BO, T, BO, I8, I8, T } },
-	[ST_HOST_LIST] = { "SELECT " HOST_COLS " FROM hosts ORDER BY name COLLATE \"C\"", 0, { 0 } },
+	[ST_HOST_LIST] = { "SELECT " VSTORE_HOST_COLS " FROM hosts ORDER BY name COLLATE \"C\"", 0, { 0 } },
 	[ST_NONCE_ISSUE] = { "INSERT INTO nonces (nonce, host, expires, used) "
 			     "VALUES ($1, $2, $3, FALSE)", 3, { B, T, I8 } },
 	[ST_NONCE_TAKE] = { "UPDATE nonces SET used = TRUE "
@@ -200,8 +193,8 @@ static const struct stdef st_def[ST__COUNT] = {
 			    3, { B, T, I8 } },
 	[ST_NONCE_WHY] = { "SELECT host, used, expires FROM nonces WHERE nonce = $1", 1, { B } },
 	[ST_NONCE_PRUNE] = { "DELETE FROM nonces WHERE expires <= $1", 1, { I8 } },
-	[ST_AGENT_GET] = { "SELECT " AGENT_COLS " FROM agents WHERE id = $1", 1, { T } },
-	[ST_AGENT_PUT] = { "INSERT INTO agents (" AGENT_COLS ") VALUES "
+	[ST_AGENT_GET] = { "SELECT " VSTORE_AGENT_COLS " FROM agents WHERE id = $1", 1, { T } },
+	[ST_AGENT_PUT] = { "INSERT INTO agents (" VSTORE_AGENT_COLS ") VALUES "
 			   "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) "
 			   "ON CONFLICT (id) DO UPDATE SET host = excluded.host, "
 			   "uuid = excluded.uuid, agent_ca_hash = excluded.agent_ca_hash, "
@@ -212,19 +205,19 @@ static const struct stdef st_def[ST__COUNT] = {
 			   "registered = excluded.registered, approved = excluded.approved, "
 			   "revoked = excluded.revoked, revoke_reason = excluded.revoke_reason",
 			   15, { T, T, T, B, B, B, T, T, I4, I4, I4, I8, BO, BO, T } },
-	[ST_AGENT_LIST] = { "SELECT " AGENT_COLS " FROM agents ORDER BY id COLLATE \"C\"", 0, { 0 } },
+	[ST_AGENT_LIST] = { "SELECT " VSTORE_AGENT_COLS " FROM agents ORDER BY id COLLATE \"C\"", 0, { 0 } },
 	[ST_REFSET_PUT] = { "INSERT INTO refsets (name, jws, active, added) VALUES ($1, $2, TRUE, $3) "
 			    "ON CONFLICT (name) DO UPDATE SET jws = excluded.jws, "
 			    "added = excluded.added", 3, { T, T, I8 } },
 	[ST_REFSET_ACTIVE] = { "UPDATE refsets SET active = $2 WHERE name = $1", 2, { T, BO } },
 	[ST_REFSET_LIST] = { "SELECT name, jws, active, added FROM refsets "
 			     "WHERE NOT $1 OR active ORDER BY name COLLATE \"C\"", 1, { BO } },
-	[ST_CALLER_PUT] = { "INSERT INTO callers (" CALLER_COLS ") VALUES ($1, $2, $3, $4) "
+	[ST_CALLER_PUT] = { "INSERT INTO callers (" VSTORE_CALLER_COLS ") VALUES ($1, $2, $3, $4) "
 			    "ON CONFLICT (name) DO UPDATE SET role = excluded.role, "
 			    "spki_hash = excluded.spki_hash, revoked = excluded.revoked",
 			    4, { T, I4, B, BO } },
-	[ST_CALLER_BY_SPKI] = { "SELECT " CALLER_COLS " FROM callers WHERE spki_hash = $1", 1, { B } },
-	[ST_CALLER_LIST] = { "SELECT " CALLER_COLS " FROM callers ORDER BY name COLLATE \"C\"", 0,
+	[ST_CALLER_BY_SPKI] = { "SELECT " VSTORE_CALLER_COLS " FROM callers WHERE spki_hash = $1", 1, { B } },
+	[ST_CALLER_LIST] = { "SELECT " VSTORE_CALLER_COLS " FROM callers ORDER BY name COLLATE \"C\"", 0,
 			     { 0 } },
 	[ST_SETTING_GET] = { "SELECT value FROM settings WHERE key = $1", 1, { T } },
 	[ST_SETTING_PUT] = { "INSERT INTO settings (key, value) VALUES ($1, $2) "
@@ -600,19 +593,6 @@ static int one_row(const PGresult *res, const char *what)
 
 /* ---- argument checks ---- */
 
-static int arg_name(const char *v, size_t cap, const char *what)
-{
-	size_t n;
-
-	if (v == NULL)
-		return attest_fail(ATTEST_E_INVALID_ARG, "store: no %s", what);
-	n = strnlen(v, cap);
-	if (n == 0 || n == cap)
-		return attest_fail(ATTEST_E_INVALID_ARG, "store: %s empty or over %zu bytes", what,
-				   cap - 1);
-	return ATTEST_OK;
-}
-
 /* ---- hosts ---- */
 
 static int host_row(const PGresult *res, int row, struct vhost *h)
@@ -660,7 +640,7 @@ static int pg_host_get(struct vstore *s, const char *name, struct vhost *out)
 
 	memset(out, 0, sizeof(*out));
 	if ((r = enter(q, "host_get")) != ATTEST_OK ||
-	    (r = arg_name(name, VSTORE_NAME_MAX, "host name")) != ATTEST_OK ||
+	    (r = vstore_arg_name(name, VSTORE_NAME_MAX, "host name")) != ATTEST_OK ||
 	    (r = p_text(&p, name, VSTORE_NAME_MAX)) != ATTEST_OK ||
 	    (r = run(q, ST_HOST_GET, &p, "host_get", &res)) != ATTEST_OK)
 		return r;
@@ -680,7 +660,7 @@ static int host_params(struct params *p, const struct vhost *h)
 
 	if (h == NULL)
 		return attest_fail(ATTEST_E_INVALID_ARG, "store: host_put: no host");
-	if ((r = arg_name(h->name, sizeof(h->name), "host name")) != ATTEST_OK)
+	if ((r = vstore_arg_name(h->name, sizeof(h->name), "host name")) != ATTEST_OK)
 		return r;
 	if (h->state != VHOST_NEW && h->state != VHOST_TRUSTED && h->state != VHOST_UNTRUSTED)
 		return attest_fail(ATTEST_E_INVALID_ARG, "store: host state %d", (int)h->state);
@@ -802,7 +782,7 @@ static int pg_nonce_issue(struct vstore *s, const char *host, const uint8_t nonc
 	int r;
 
 	if ((r = enter(q, "nonce_issue")) != ATTEST_OK ||
-	    (r = arg_name(host, VSTORE_NAME_MAX, "host name")) != ATTEST_OK)
+	    (r = vstore_arg_name(host, VSTORE_NAME_MAX, "host name")) != ATTEST_OK)
 		return r;
 	if (nonce == NULL)
 		return attest_fail(ATTEST_E_INVALID_ARG, "store: nonce_issue: no nonce");
@@ -854,7 +834,7 @@ static int pg_nonce_take(struct vstore *s, const char *host, const uint8_t nonce
 	int r;
 
 	if ((r = enter(q, "nonce_take")) != ATTEST_OK ||
-	    (r = arg_name(host, VSTORE_NAME_MAX, "host name")) != ATTEST_OK)
+	    (r = vstore_arg_name(host, VSTORE_NAME_MAX, "host name")) != ATTEST_OK)
 		return r;
 	if (nonce == NULL)
 		return attest_fail(ATTEST_E_INVALID_ARG, "store: nonce_take: no nonce");
@@ -921,7 +901,7 @@ static int pg_agent_get(struct vstore *s, const char *id, struct vagent *out)
 
 	memset(out, 0, sizeof(*out));
 	if ((r = enter(q, "agent_get")) != ATTEST_OK ||
-	    (r = arg_name(id, VSTORE_ID_MAX, "agent ID")) != ATTEST_OK ||
+	    (r = vstore_arg_name(id, VSTORE_ID_MAX, "agent ID")) != ATTEST_OK ||
 	    (r = p_text(&p, id, VSTORE_ID_MAX)) != ATTEST_OK ||
 	    (r = run(q, ST_AGENT_GET, &p, "agent_get", &res)) != ATTEST_OK)
 		return r;
@@ -943,8 +923,8 @@ static int pg_agent_put(struct vstore *s, const struct vagent *a)
 		return r;
 	if (a == NULL)
 		return attest_fail(ATTEST_E_INVALID_ARG, "store: agent_put: no agent");
-	if ((r = arg_name(a->id, sizeof(a->id), "agent ID")) != ATTEST_OK ||
-	    (r = arg_name(a->host, sizeof(a->host), "host name")) != ATTEST_OK)
+	if ((r = vstore_arg_name(a->id, sizeof(a->id), "agent ID")) != ATTEST_OK ||
+	    (r = vstore_arg_name(a->host, sizeof(a->host), "host name")) != ATTEST_OK)
 		return r;
 	if (a->risk_tier < 0 || a->risk_tier > 3 || a->risk_score < 0 || a->risk_score > 100 ||
 	    a->delegate_depth < 0 || a->delegate_depth > 3)
@@ -1014,8 +994,8 @@ static int pg_refset_put(struct vstore *s, const char *name, const char *jws, in
 	int r;
 
 	if ((r = enter(q, "refset_put")) != ATTEST_OK ||
-	    (r = arg_name(name, VSTORE_NAME_MAX, "reference set name")) != ATTEST_OK ||
-	    (r = arg_name(jws, VSTORE_JWS_MAX, "reference set")) != ATTEST_OK)
+	    (r = vstore_arg_name(name, VSTORE_NAME_MAX, "reference set name")) != ATTEST_OK ||
+	    (r = vstore_arg_name(jws, VSTORE_JWS_MAX, "reference set")) != ATTEST_OK)
 		return r;
 	if ((r = p_text(&p, name, VSTORE_NAME_MAX)) != ATTEST_OK ||
 	    (r = p_text(&p, jws, VSTORE_JWS_MAX)) != ATTEST_OK || (r = p_int(&p, now)) != ATTEST_OK)
@@ -1031,7 +1011,7 @@ static int pg_refset_set_active(struct vstore *s, const char *name, int active)
 	int r;
 
 	if ((r = enter(q, "refset_set_active")) != ATTEST_OK ||
-	    (r = arg_name(name, VSTORE_NAME_MAX, "reference set name")) != ATTEST_OK)
+	    (r = vstore_arg_name(name, VSTORE_NAME_MAX, "reference set name")) != ATTEST_OK)
 		return r;
 	if ((r = p_text(&p, name, VSTORE_NAME_MAX)) != ATTEST_OK ||
 	    (r = p_bool(&p, active != 0)) != ATTEST_OK ||
@@ -1114,7 +1094,7 @@ static int pg_caller_put(struct vstore *s, const struct vcaller *c)
 		return r;
 	if (c == NULL)
 		return attest_fail(ATTEST_E_INVALID_ARG, "store: caller_put: no caller");
-	if ((r = arg_name(c->name, sizeof(c->name), "caller name")) != ATTEST_OK)
+	if ((r = vstore_arg_name(c->name, sizeof(c->name), "caller name")) != ATTEST_OK)
 		return r;
 	if (c->role != VCALLER_RESOURCE && c->role != VCALLER_ADMIN)
 		return attest_fail(ATTEST_E_INVALID_ARG, "store: caller role %d", (int)c->role);
@@ -1193,7 +1173,7 @@ static int pg_setting_get(struct vstore *s, const char *key, char *out, size_t o
 		return attest_fail(ATTEST_E_INVALID_ARG, "store: setting_get: no output buffer");
 	out[0] = '\0';
 	if ((r = enter(q, "setting_get")) != ATTEST_OK ||
-	    (r = arg_name(key, SETTING_KEY_MAX, "setting key")) != ATTEST_OK ||
+	    (r = vstore_arg_name(key, SETTING_KEY_MAX, "setting key")) != ATTEST_OK ||
 	    (r = p_text(&p, key, SETTING_KEY_MAX)) != ATTEST_OK ||
 	    (r = run(q, ST_SETTING_GET, &p, "setting_get", &res)) != ATTEST_OK)
 		return r;
@@ -1221,7 +1201,7 @@ static int pg_setting_put(struct vstore *s, const char *key, const char *value)
 	int r;
 
 	if ((r = enter(q, "setting_put")) != ATTEST_OK ||
-	    (r = arg_name(key, SETTING_KEY_MAX, "setting key")) != ATTEST_OK)
+	    (r = vstore_arg_name(key, SETTING_KEY_MAX, "setting key")) != ATTEST_OK)
 		return r;
 	if (value == NULL)
 		return attest_fail(ATTEST_E_INVALID_ARG, "store: setting_put: no value");
@@ -1245,7 +1225,7 @@ static int pg_agent_chain_get(struct vstore *s, const char *id, char *out, size_
 				   VSTORE_CHAIN_MAX);
 	out[0] = '\0';
 	if ((r = enter(q, "agent_chain_get")) != ATTEST_OK ||
-	    (r = arg_name(id, VSTORE_ID_MAX, "agent id")) != ATTEST_OK ||
+	    (r = vstore_arg_name(id, VSTORE_ID_MAX, "agent id")) != ATTEST_OK ||
 	    (r = p_text(&p, id, VSTORE_ID_MAX)) != ATTEST_OK ||
 	    (r = run(q, ST_CHAIN_GET, &p, "agent_chain_get", &res)) != ATTEST_OK)
 		return r;
@@ -1264,7 +1244,7 @@ static int pg_agent_chain_put(struct vstore *s, const char *id, const char *chai
 	int r;
 
 	if ((r = enter(q, "agent_chain_put")) != ATTEST_OK ||
-	    (r = arg_name(id, VSTORE_ID_MAX, "agent id")) != ATTEST_OK)
+	    (r = vstore_arg_name(id, VSTORE_ID_MAX, "agent id")) != ATTEST_OK)
 		return r;
 	if (chain == NULL || chain[0] == '\0')
 		return attest_fail(ATTEST_E_INVALID_ARG, "store: agent_chain_put: no chain");
