@@ -33,6 +33,10 @@ enum mon_op {
 	MON_WORKLOAD_INFO = 10,  /* front: the trust domain, for the Workload API */
 	MON_WORKLOAD_JWT = 11,   /* front: a JWT-SVID for a workload connection (with it) */
 	MON_WORKLOAD_JWKS = 12,  /* front: the JWT bundle (JWKS, and each key's kid and SPKI) */
+	/* front: u32 tag, then a MON_ISSUE order (with the connection),
+	 * answered by MON_ISSUE_DONE with the tag once its audit record is
+	 * durable (group commit: the front serves others meanwhile) */
+	MON_ISSUE_TAGGED = 13,
 	MON_REPLY = 100,    /* monitor: u32 code, then the op's answer or a detail */
 	/* monitor, between answers: the end of a push MON_ATTEST asked for:
 	 * u32 token, u32 code, detail, state, reason, refset, u8 reboot,
@@ -41,6 +45,9 @@ enum mon_op {
 	/* monitor, between answers: run a push request: u32 slot, u32 kind,
 	 * u32 number (echoed in its MON_PUSH_DONE), the body (pushwire.h) */
 	MON_PUSH_JOB = 102,
+	/* monitor, between answers: the end of a MON_ISSUE_TAGGED: u32 tag,
+	 * u32 code, then the MON_ISSUE answer (mintwire.c) or a detail */
+	MON_ISSUE_DONE = 103,
 };
 
 struct mon_out {

@@ -22,6 +22,7 @@
 #include "attest/intent.h"
 #include "attest/policy.h"
 #include "audit/audit.h"
+#include "audit/auditsync.h"
 #include "enrol/enrol.h"
 #include "net/httpd.h"
 #include "attestation/refset.h"
@@ -85,8 +86,10 @@ struct metrics {
 	double lat_sum;
 };
 
-/* A reply held until the audit records before it are durable. */
+/* A reply held until the audit records before it are durable (a waiter
+ * of the audit sync thread, audit/auditsync.h). */
 struct pending {
+	struct vsrv *s;
 	struct evhttp_request *req;
 	int status;
 	char *body;
@@ -117,11 +120,13 @@ struct vsrv {
 	} parts[VS_PARTS];
 	uint64_t parts_tick;
 	struct attest_audit *audit;
-	struct event *commit_ev;  /* group commit: once per loop turn */
+	/* group commit: fdatasync on the sync thread, replies sent as their
+	 * batch becomes durable; sync_ev watches its descriptor */
+	struct attest_audit_syncer *syncer;
+	struct event *sync_ev;
 	struct event *flush_ev;   /* refusal aggregates and checkpoints, every 10 s */
 	struct attest_tpm *tpm;   /* --tcti: the verifier's own log is checkpointed */
-	struct pending *pending;
-	size_t npending;
+	size_t npending;          /* replies waiting on the sync thread */
 	struct event_base *base;
 	struct attest_httpd *httpd;
 	struct vstore *store;
@@ -236,8 +241,7 @@ void vs_decide_reply(struct vsrv *s, struct evhttp_request *req, const struct vc
 /* decide_http.c: the caller's own decision-cache partition, 1..VS_PARTS */
 unsigned vs_caller_partition(struct vsrv *s, const char *name);
 /* reply.c: event callbacks and the verifier's own checkpoint, for vf_serve */
-void vs_send_pending(struct vsrv *s, int ok);
-void vs_commit_cb(evutil_socket_t fd, short what, void *arg);
+void vs_sync_cb(evutil_socket_t fd, short what, void *arg);
 void vs_flush_cb(evutil_socket_t fd, short what, void *arg);
 void vs_checkpoint_own(struct vsrv *s);
 /* fleet.c: start-up pieces for vf_serve */
