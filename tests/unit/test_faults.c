@@ -801,6 +801,122 @@ static void test_group_commit_sync_fails_closed(void)
 	daemon_down(&d);
 }
 
+/* The verifier under 8 concurrent deciders, killed (-9) while they keep
+ * asking: every decision a decider was answered (allow, each on its own
+ * resource) has its record in the verifier's log; answered replies waited
+ * for the sync thread's batch. */
+static void decider(struct verifier *v, const char *chain_pem, int k, const char *acked)
+{
+	for (int i = 0; i < 1000; i++) {
+		cJSON *o = cJSON_CreateObject(), *rep = NULL;
+		char res[64], *body;
+		long st;
+		FILE *out;
+
+		snprintf(res, sizeof(res), "ehr:patient/%d-%d/record", k, i);
+		cJSON_AddStringToObject(o, "chain", chain_pem);
+		cJSON_AddStringToObject(o, "action", "read");
+		cJSON_AddStringToObject(o, "resource", res);
+		body = cJSON_PrintUnformatted(o);
+		st = verifier_call(v, AS_RESOURCE, "/v1/decide", body, &rep);
+		cJSON_free(body);
+		cJSON_Delete(o);
+		cJSON_Delete(rep);
+		if (st != 200)
+			break;
+		if ((out = fopen(acked, "a")) == NULL)
+			_exit(2);
+		fprintf(out, "\"%s\"\n", res);
+		fclose(out);
+	}
+	_exit(0);
+}
+
+static void test_verifier_group_commit_kill9(void)
+{
+	static struct vfleet f;
+	struct load l;
+	char auditdir[800], *pem;
+	struct seen s = { 0 };
+	int certs = 0;
+
+	(void)tu_env_keep_only();
+	vfleet_up(&f, TU_POLICY_RECORDS_READ(30));
+	pem = tu_slurp(f.chain, NULL);
+	/* the host's first push landed: decisions allow */
+	for (int i = 0; i < 200; i++) {
+		cJSON *o = cJSON_CreateObject(), *rep = NULL;
+		char *body;
+		long st;
+
+		cJSON_AddStringToObject(o, "chain", pem);
+		cJSON_AddStringToObject(o, "action", "read");
+		cJSON_AddStringToObject(o, "resource", "ehr:patient/0/record");
+		body = cJSON_PrintUnformatted(o);
+		st = verifier_call(&f.v, AS_RESOURCE, "/v1/decide", body, &rep);
+		cJSON_free(body);
+		cJSON_Delete(o);
+		cJSON_Delete(rep);
+		if (st == 200)
+			break;
+		usleep(50000);
+	}
+	l.n = 8;
+	for (int k = 0; k < l.n; k++) {
+		snprintf(l.acked[k], sizeof(l.acked[k]), "%s/vacked.%d", f.d.sw.dir, k);
+		unlink(l.acked[k]);
+		l.kids[k] = fork();
+		CU_ASSERT_FATAL(l.kids[k] >= 0);
+		if (l.kids[k] == 0)
+			decider(&f.v, pem, k, l.acked[k]);
+	}
+	for (int i = 0; i < 600; i++) {
+		struct stat st;
+		int n = 0;
+
+		for (int k = 0; k < l.n; k++)
+			if (stat(l.acked[k], &st) == 0)
+				n += st.st_size > 0;
+		if (n == l.n)
+			break;
+		usleep(50000);
+	}
+	usleep(300000);
+	kill(f.v.pid, SIGKILL);
+	waitpid(f.v.pid, NULL, 0);
+	f.v.pid = 0;
+	load_wait(&l);
+	snprintf(auditdir, sizeof(auditdir), "%s/audit", f.v.state);
+	TU_ASSERT_ERR(attest_audit_scan(auditdir, seen_rec, &s, NULL), ATTEST_OK);
+	for (int k = 0; k < l.n; k++) {
+		FILE *fp = fopen(l.acked[k], "r");
+		char line[128];
+
+		if (fp == NULL)
+			continue;
+		while (fgets(line, sizeof(line), fp) != NULL) {
+			int found = 0;
+
+			line[strcspn(line, "\n")] = '\0';
+			certs++;
+			for (size_t i = 0; i < s.n && !found; i++)
+				found = strstr(s.recs[i], line) != NULL;
+			if (!found)
+				fprintf(stderr, "  acknowledged decision on %s has no record\n", line);
+			CU_ASSERT(found);
+		}
+		fclose(fp);
+	}
+	fprintf(stderr, "  %d decisions acknowledged before kill -9, all in the log\n", certs);
+	CU_ASSERT(certs >= l.n);
+	for (size_t i = 0; i < s.n; i++)
+		free(s.recs[i]);
+	free(s.recs);
+	free(pem);
+	verifier_start(&f.v); /* restarts on that log */
+	vfleet_down(&f);
+}
+
 int main(void)
 {
 	static const struct tu_test tests[] = {
@@ -808,6 +924,8 @@ int main(void)
 		  test_group_commit_kill9 },
 		{ "group commit: a failed audit sync refuses the waiting issuances (ATTEST_E_IO)",
 		  test_group_commit_sync_fails_closed },
+		{ "group commit: verifier killed -9 under 8 deciders keeps every answered record",
+		  test_verifier_group_commit_kill9 },
 		{ "a second attestd or verifier on one state is refused, naming the holder",
 		  test_second_instance_refused },
 		{ "a deleted, truncated or damaged verifier store is refused; a bad row is a 500",
