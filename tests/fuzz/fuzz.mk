@@ -4,7 +4,7 @@
 #                                 libFuzzer) as $(BUILD)/fuzz/replay_<t> and
 #                                 run it once over tests/fuzz/corpus/<t>;
 #                                 fails on any crash or abort (regression)
-#   make fuzz [FUZZ_SECONDS=30]   build with clang + libFuzzer + ASan + UBSan
+#   make -j2 fuzz [FUZZ_SECONDS=30]   build with clang + libFuzzer + ASan + UBSan
 #                                 into build-fuzz/ (libattest compiled into
 #                                 each binary) and fuzz each target for
 #                                 FUZZ_SECONDS on build-fuzz/corpus/<t>, a
@@ -34,8 +34,8 @@ FUZZ_EXTRA_jwtsvid := attestd/workload_jwtv.c
 # gen_corpus writes records with registry_record_print
 FUZZ_EXTRA_gen := $(FUZZ_EXTRA_registry)
 FUZZ_CC      ?= clang
-# the fuzz path's own Debian package (not in the top Makefile's DEB_PKGS:
-# make check never needs clang)
+# the fuzz path's own Debian package (also in the top Makefile's DEB_PKGS:
+# make check fuzzes every target)
 FUZZ_DEB_PKGS := clang
 FUZZ_SECONDS ?= 30
 FUZZ_DIR     := build-fuzz
@@ -104,22 +104,24 @@ $(FUZZ_DIR)/fuzz_%: $(FUZZ_DIR)/obj/$(FUZZ_SRC)/fuzz_%.o \
 
 $(foreach t,$(FUZZ_TARGETS),$(eval $(FUZZ_DIR)/fuzz_$(t): $(FUZZ_EXTRA_$(t):%.c=$(FUZZ_DIR)/obj/%.o)))
 
-fuzz: $(FUZZ_BINS)
-	@for t in $(FUZZ_TARGETS); do \
-	  mkdir -p $(FUZZ_DIR)/corpus/$$t $(FUZZ_DIR)/artifacts/$$t || exit 1; \
-	  cp $(FUZZ_CORPUS)/$$t/* $(FUZZ_DIR)/corpus/$$t/ || exit 1; \
-	  echo "fuzz $$t: $(FUZZ_SECONDS) s, log $(FUZZ_DIR)/fuzz_$$t.log"; \
-	  if $(FUZZ_ENV) $(FUZZ_DIR)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
-	       -rss_limit_mb=2048 -print_final_stats=1 \
-	       -artifact_prefix=$(FUZZ_DIR)/artifacts/$$t/ $(FUZZ_DIR)/corpus/$$t \
-	       >$(FUZZ_DIR)/fuzz_$$t.log 2>&1; then \
-	    grep -E '^(Done|stat::average_exec_per_sec|stat::new_units_added)' $(FUZZ_DIR)/fuzz_$$t.log \
-	      | sed 's/^/  /'; \
-	  else \
-	    tail -n 80 $(FUZZ_DIR)/fuzz_$$t.log; \
-	    echo "fuzz $$t: FAILED, input in $(FUZZ_DIR)/artifacts/$$t/" >&2; exit 1; \
-	  fi; \
-	done
+# One rule per target, so `make -j2 fuzz` runs two at a time (make check
+# does); each prints its summary in one piece when it ends.
+fuzz: $(FUZZ_TARGETS:%=fuzz-run-%)
+
+fuzz-run-%: $(FUZZ_DIR)/fuzz_%
+	@mkdir -p $(FUZZ_DIR)/corpus/$* $(FUZZ_DIR)/artifacts/$*
+	@cp $(FUZZ_CORPUS)/$*/* $(FUZZ_DIR)/corpus/$*/
+	@if $(FUZZ_ENV) $(FUZZ_DIR)/fuzz_$* -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+	     -rss_limit_mb=2048 -print_final_stats=1 \
+	     -artifact_prefix=$(FUZZ_DIR)/artifacts/$*/ $(FUZZ_DIR)/corpus/$* \
+	     >$(FUZZ_DIR)/fuzz_$*.log 2>&1; then \
+	  echo "fuzz $*: $(FUZZ_SECONDS) s, $$(sed -n 's/^stat::number_of_executed_units: *//p' \
+	    $(FUZZ_DIR)/fuzz_$*.log) runs, $$(grep -o 'cov: [0-9]*' $(FUZZ_DIR)/fuzz_$*.log | \
+	    tail -n 1), no finding (log $(FUZZ_DIR)/fuzz_$*.log)"; \
+	else \
+	  tail -n 80 $(FUZZ_DIR)/fuzz_$*.log; \
+	  echo "fuzz $*: FAILED, input in $(FUZZ_DIR)/artifacts/$*/" >&2; exit 1; \
+	fi
 
 # ---- seeds
 
