@@ -21,7 +21,7 @@
 # Logs: build-fuzz/fuzz_<t>.log. Before the include line exists:
 #   make -f Makefile -f tests/fuzz/fuzz.mk fuzz-replay
 
-FUZZ_TARGETS := json tpm enrol policy eventlog conf audit hostpush refset intent x509 registry procfs csr attestd vbody jwtsvid
+FUZZ_TARGETS := json tpm enrol policy eventlog conf audit hostpush refset intent x509 registry procfs csr attestd vbody jwtsvid tpmrsp
 # Objects from outside libattest a target links (attestd/, verifier/): the
 # daemons' pure parse functions. FUZZ_EXTRA_<t> lists their sources.
 FUZZ_EXTRA_x509 :=
@@ -76,6 +76,23 @@ $(BUILD)/fuzz/replay_%: $(REPLAY_OBJ)/fuzz_%.o $(FUZZ_COMMON) $(LIB_A)
 
 # each replay binary also depends on its extra objects
 $(foreach t,$(FUZZ_TARGETS),$(eval $(BUILD)/fuzz/replay_$(t): $(FUZZ_EXTRA_$(t):%.c=$(BUILD)/obj/%.o)))
+
+# tpmrsp: its TCTI is a shared object the TCTI loader opens beside the
+# binary (not instrumented: it only hands over bytes), which calls back
+# into the binary for the next response
+FUZZRSP_SO_SRC := $(FUZZ_SRC)/tcti_fuzzrsp.c
+define fuzzrsp_so
+$(1)/libtss2-tcti-fuzzrsp.so: $(FUZZRSP_SO_SRC) $(BUILD)/flags
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(CFLAGS) -fPIC -shared -Wl,-soname,libtss2-tcti-fuzzrsp.so -o $$@ $$< \
+	  $$$$(pkg-config --libs tss2-tctildr)
+endef
+$(eval $(call fuzzrsp_so,$(BUILD)/fuzz))
+$(eval $(call fuzzrsp_so,$(FUZZ_DIR)))
+$(BUILD)/fuzz/replay_tpmrsp: LDFLAGS += -Wl,--export-dynamic
+$(BUILD)/fuzz/replay_tpmrsp: | $(BUILD)/fuzz/libtss2-tcti-fuzzrsp.so
+$(FUZZ_DIR)/fuzz_tpmrsp: FUZZ_LDFLAGS += -Wl,--export-dynamic
+$(FUZZ_DIR)/fuzz_tpmrsp: | $(FUZZ_DIR)/libtss2-tcti-fuzzrsp.so
 
 fuzz-replay: $(REPLAY_BINS)
 	@for t in $(FUZZ_TARGETS); do \
