@@ -479,10 +479,13 @@ static void score_ent(const struct vd *d, struct ent *e, const struct vd_obs *o,
 		if (o->purpose != NULL && o->purpose[0] != '\0' && e->npurposes < VD_PURPOSES &&
 		    !has_hash(e->purposes, e->npurposes, vd_hash(o->purpose)))
 			add(p, np, 0.7, "new_purpose", user);
-		if (e->hours[hr] == 0)
-			add(p, np, 0.6, "off_hours", user);
-		else if ((uint64_t)e->hours[hr] * 100 < e->hours_total)
-			add(p, np, 0.3, "unusual_hour", user);
+		/* the hours of a day are known after a day of history */
+		if (e->u.first_seen > 0 && o->now - e->u.first_seen >= 86400) {
+			if (e->hours[hr] == 0)
+				add(p, np, 0.6, "off_hours", user);
+			else if ((uint64_t)e->hours[hr] * 100 < e->hours_total)
+				add(p, np, 0.3, "unusual_hour", user);
+		}
 		if (!user && !has_hash(e->usual, e->nusual, res_class(d, o->resource)) &&
 		    e->p_new < 0.1)
 			add(p, np, 0.35 * (1 - e->p_new / 0.1), "unusual_resource", user);
@@ -568,7 +571,8 @@ static void learn_ent(struct vd *d, struct ent *e, const struct vd_obs *o, int a
 	}
 	if (e->u.first_seen == 0)
 		e->u.first_seen = o->now;
-	e->u.last_seen = o->now;
+	if (o->now > e->u.last_seen)
+		e->u.last_seen = o->now;
 	e->u.decisions++;
 	e->dirty = 1;
 }
