@@ -747,14 +747,22 @@ static int get_hashes(const cJSON *o, const char *k, uint64_t *v, unsigned cap, 
 	if (!cJSON_IsArray(a))
 		return attest_fail(ATTEST_E_STATE, "detector state: %s", k);
 	cJSON_ArrayForEach(it, a) {
-		char *end = NULL;
+		uint64_t h = 0;
 
 		if (*n >= cap || !cJSON_IsString(it) || strlen(it->valuestring) != 16)
 			return attest_fail(ATTEST_E_STATE, "detector state: %s", k);
-		v[*n] = strtoull(it->valuestring, &end, 16);
-		if (end == NULL || *end != '\0')
-			return attest_fail(ATTEST_E_STATE, "detector state: %s", k);
-		(*n)++;
+		/* exactly 16 lower-case hex digits */
+		for (int i = 0; i < 16; i++) {
+			char c = it->valuestring[i];
+
+			if (c >= '0' && c <= '9')
+				h = h << 4 | (uint64_t)(c - '0');
+			else if (c >= 'a' && c <= 'f')
+				h = h << 4 | (uint64_t)(c - 'a' + 10);
+			else
+				return attest_fail(ATTEST_E_STATE, "detector state: %s", k);
+		}
+		v[(*n)++] = h;
 	}
 	return ATTEST_OK;
 }
