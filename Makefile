@@ -85,7 +85,7 @@ BIN_NAMES := attestctl attest-provision attestd attest-verifier
 BINS      := $(addprefix $(BUILD)/,$(BIN_NAMES))
 CLI_SRC       := cli/cli.c cli/cli_tpm.c cli/cliconf.c cli/journal.c
 ATTESTD_SRC   := attestd/attestd.c attestd/server.c attestd/daemon.c attestd/request.c \
-	attestd/register.c attestd/reqparse.c attestd/caller.c attestd/signers.c attestd/issue.c attestd/registry.c \
+	attestd/register.c attestd/registration.c attestd/reqparse.c attestd/caller.c attestd/signers.c attestd/issue.c attestd/registry.c \
 	attestd/log.c attestd/push.c attestd/auditlog.c attestd/closer.c \
 	attestd/nodump.c attestd/clock.c attestd/host.c attestd/dispatch.c attestd/admin.c attestd/adminrun.c attestd/adminwire.c attestd/pushwire.c attestd/mint.c attestd/mintwire.c attestd/monproto.c attestd/monitor.c attestd/front.c \
 	attestd/workload.c attestd/workload_api.c attestd/workload_mon.c attestd/workload_jwt.c attestd/workload_jwtv.c \
@@ -265,7 +265,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TESTUTIL_A) $(VERIFIER_A) $(LIB_
 
 # test_parsers: attestd's pure parse functions (attestd/reqparse.c, admin.c) too
 TEST_PARSERS_ATTESTD := attestd/reqparse.c attestd/request.c attestd/registry.c attestd/log.c \
-	attestd/nodump.c attestd/admin.c attestd/adminwire.c attestd/monproto.c
+	attestd/nodump.c attestd/admin.c attestd/registration.c attestd/adminwire.c attestd/monproto.c
 # and the fuzz fixture's keys and agent CA (tests/fuzz/fuzz_fixture.c)
 $(BUILD)/obj/tests/unit/test_parsers.o: CFLAGS += -Iattestd -Itests/fuzz
 $(BUILD)/tests/test_parsers: $(BUILD)/obj/tests/unit/test_parsers.o \
