@@ -885,8 +885,9 @@ static cJSON *front_handle(void *ctx, const struct attestd_peer *peer, const cJS
 #ifdef ATTESTD_TEST_HOOKS
 		else if (strcmp(op, "x-test-syscall") == 0)
 			/* a test build's deliberate bad path: a socket the
-			 * seccomp filter does not allow kills the front */
-			r = socket(AF_INET, SOCK_DGRAM, 0) >= 0 ? ATTEST_OK : ATTEST_E_IO;
+			 * seccomp filter does not allow, with or without the
+			 * network (pushes, federation), kills the front */
+			r = socket(AF_PACKET, SOCK_DGRAM, 0) >= 0 ? ATTEST_OK : ATTEST_E_IO;
 #endif
 		else if (strcmp(attestd_known_op(op), "request") == 0)
 			r = attest_fail(ATTEST_E_PARSE, "unknown op \"%.16s\"", op);
