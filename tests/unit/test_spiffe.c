@@ -25,6 +25,10 @@
 #include "core/jws.h"
 #include "core/json.h"
 #include "federation.h"
+#include "fuzz_fixture.h"
+#include "attest/verify.h"
+#include "x509/x509.h"
+#include "x509/x509agent.h"
 #include "testutil.h"
 #include "testutil_daemon.h"
 #include "testutil_verifier.h"
@@ -868,6 +872,142 @@ static void test_federation_parser(void)
 #undef JWTKEY
 }
 
+/* ---------- the name-constraints option (issue 14 item 4) ---------- */
+
+static void write_pem(const char *path, X509 *const *certs, int n)
+{
+	FILE *f = fopen(path, "w");
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	for (int i = 0; i < n; i++)
+		CU_ASSERT(PEM_write_X509(f, certs[i]) == 1);
+	fclose(f);
+}
+
+static int has_nc(X509 *c)
+{
+	return X509_get_ext_by_NID(c, NID_name_constraints, -1) >= 0;
+}
+
+/* A fleet made with the option on and off (issuing CA, then host CA,
+ * agent CA and session issuer made as attestd makes them, in software):
+ * every CA certificate carries the critical URI name constraint exactly
+ * when the option is on (the choice is inherited down the chain); both
+ * chains verify with OpenSSL and pass libattest's path rule; a leaf of
+ * another trust domain forged under the unconstrained agent CA passes
+ * OpenSSL (what a stock stack no longer gets) and is refused by
+ * attest_verify_path (what libattest still enforces), while OpenSSL
+ * refuses it under the constrained one. When a python3 with
+ * pyca/cryptography's verifier (>= 42) is on PATH, it refuses the
+ * constrained chain ("unsupported name constraint") and accepts the
+ * other; Debian 12's 38 cannot parse attestd's certificates at all
+ * (2.25.<UUID> arcs over 64 bits): docs/x509.md. */
+static void test_name_constraints_option(void)
+{
+	char dir[] = "/tmp/ncoptXXXXXX", path[200];
+	int pyca = tu_sh("python3 -c 'import cryptography.x509.verification' 2>/dev/null") == 0;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+	for (int nc = 1; nc >= 0; nc--) {
+		EVP_PKEY *ik = NULL, *lk = NULL, *sk = NULL;
+		X509 *ic = NULL, *hca = NULL, *aca = NULL, *sess = NULL, *leaf = NULL, *forged = NULL;
+		struct attest_signer as;
+		struct attest_leaf_params lp = { 0 };
+		STACK_OF(X509) *chain = sk_X509_new_null();
+		X509 *certs[3];
+
+		TU_ASSERT_ERR(attest_x509_make_issuing_ca_nc(fz_pkey(FZ_KEY_ROOT), fz_root(), FZ_TD, 1,
+							     nc, &ik, &ic), ATTEST_OK);
+		fz_agent_ca_under(ik, ic, &hca, &aca);
+		CU_ASSERT_FATAL(attest_p256_keygen(&lk) == ATTEST_OK &&
+				attest_p256_keygen(&sk) == ATTEST_OK);
+		TU_ASSERT_ERR(attest_signer_from_pkey(fz_pkey(FZ_KEY_AGENT), &as), ATTEST_OK);
+		lp.pub = lk;
+		lp.ttl = 300;
+		TU_ASSERT_ERR(attest_x509_make_leaf(aca, &lp, &as, &leaf), ATTEST_OK);
+		TU_ASSERT_ERR(attest_x509_make_session_issuer(aca, sk, 600, &as, &sess), ATTEST_OK);
+		CU_ASSERT_EQUAL(has_nc(ic), nc);
+		CU_ASSERT_EQUAL(has_nc(hca), nc);
+		CU_ASSERT_EQUAL(has_nc(aca), nc);
+		CU_ASSERT_EQUAL(has_nc(sess), nc);
+		/* OpenSSL and libattest's path rule: the honest chain */
+		snprintf(path, sizeof(path), "%s/root.pem", dir);
+		write_pem(path, (X509 *[]){ fz_root() }, 1);
+		certs[0] = aca;
+		certs[1] = hca;
+		certs[2] = ic;
+		snprintf(path, sizeof(path), "%s/chain%d.pem", dir, nc);
+		write_pem(path, certs, 3);
+		snprintf(path, sizeof(path), "%s/leaf%d.pem", dir, nc);
+		write_pem(path, &leaf, 1);
+		CU_ASSERT_EQUAL(tu_sh("cd '%s' && openssl verify -CAfile root.pem -untrusted chain%d.pem "
+				      "leaf%d.pem >/dev/null", dir, nc, nc), 0);
+		CU_ASSERT_FATAL(chain != NULL && sk_X509_push(chain, leaf) && sk_X509_push(chain, aca) &&
+				sk_X509_push(chain, hca) && sk_X509_push(chain, ic));
+		TU_ASSERT_ERR(attest_verify_path(chain), ATTEST_OK);
+		/* a leaf for another trust domain, signed by the agent CA's key */
+		{
+			X509 *c = X509_new();
+			ASN1_TIME *t;
+
+			CU_ASSERT_FATAL(c != NULL && X509_set_version(c, X509_VERSION_3) == 1 &&
+					(t = X509_gmtime_adj(X509_getm_notBefore(c), -60)) != NULL &&
+					X509_gmtime_adj(X509_getm_notAfter(c), 300) != NULL &&
+					X509_set_pubkey(c, lk) == 1 &&
+					X509_set_issuer_name(c, X509_get_subject_name(aca)) == 1);
+			CU_ASSERT_FATAL(attest_x509_random_serial(c) == ATTEST_OK);
+			CU_ASSERT_FATAL(attest_x509_add_ext(c, aca, NID_basic_constraints,
+							    "critical,CA:FALSE") == ATTEST_OK &&
+					attest_x509_add_ext(c, aca, NID_key_usage,
+							    "critical,digitalSignature") == ATTEST_OK &&
+					attest_x509_add_ext(c, aca, NID_authority_key_identifier,
+							    "keyid:always") == ATTEST_OK &&
+					attest_x509_add_ext(c, aca, NID_subject_alt_name,
+							    "critical,URI:spiffe://bank.example/teller")
+						== ATTEST_OK);
+			CU_ASSERT_FATAL(attest_x509_sign_with(c, &as) == ATTEST_OK);
+			forged = c;
+		}
+		snprintf(path, sizeof(path), "%s/forged%d.pem", dir, nc);
+		write_pem(path, &forged, 1);
+		CU_ASSERT_EQUAL(tu_sh("cd '%s' && openssl verify -CAfile root.pem -untrusted chain%d.pem "
+				      "forged%d.pem >/dev/null 2>&1", dir, nc, nc) != 0,
+				nc);
+		(void)sk_X509_set(chain, 0, forged);
+		TU_ASSERT_ERR(attest_verify_path(chain), ATTEST_E_PATH);
+		/* pyca/cryptography's verifier, when there is one */
+		if (pyca) {
+			int rc = tu_sh("cd '%s' && python3 -c \"import datetime\n"
+				       "from cryptography import x509\n"
+				       "from cryptography.x509.verification import PolicyBuilder, Store\n"
+				       "L=lambda p: x509.load_pem_x509_certificates(open(p,'rb').read())\n"
+				       "v=PolicyBuilder().store(Store(L('root.pem')))"
+				       ".time(datetime.datetime.now(datetime.timezone.utc))"
+				       ".build_client_verifier()\n"
+				       "v.verify(L('leaf%d.pem')[0], L('chain%d.pem'))\n\" "
+				       ">pyca%d.out 2>&1", dir, nc, nc, nc);
+
+			CU_ASSERT_EQUAL(rc != 0, nc);
+			if (nc)
+				CU_ASSERT_EQUAL(tu_sh("grep -q 'unsupported name constraint' '%s/pyca1.out'",
+						      dir), 0);
+		} else if (nc == 0) {
+			fprintf(stderr, "  (no pyca/cryptography >= 42 on PATH: its verifier not run)\n");
+		}
+		sk_X509_free(chain);
+		X509_free(forged);
+		X509_free(leaf);
+		X509_free(sess);
+		X509_free(aca);
+		X509_free(hca);
+		X509_free(ic);
+		EVP_PKEY_free(ik);
+		EVP_PKEY_free(lk);
+		EVP_PKEY_free(sk);
+	}
+	(void)tu_sh("rm -rf '%s'", dir);
+}
+
 int main(void)
 {
 	static const struct tu_test tests[] = {
@@ -882,6 +1022,8 @@ int main(void)
 		{ "federation: an added trust domain's bundle on the open streams, then gone",
 		  test_federation },
 		{ "federation: the bundle parser's strictness and caps", test_federation_parser },
+		{ "name constraints: the fleet option, inherited; what stock verifiers get",
+		  test_name_constraints_option },
 		{ NULL, NULL },
 	};
 
