@@ -308,7 +308,7 @@ static int same_conf(const struct fed_conf *a, const struct fed_conf *b)
 	       a->ca_len == b->ca_len && memcmp(a->ca, b->ca, a->ca_len) == 0;
 }
 
-int fedset_configure(struct fedset *s, const struct fed_list *l)
+int fedset_configure(struct fedset *s, const struct fed_list *l, int refetch)
 {
 	struct fed_entry *next[FED_MAX] = { NULL };
 	int from[FED_MAX];
@@ -328,6 +328,8 @@ int fedset_configure(struct fedset *s, const struct fed_list *l)
 				next[i] = s->e[j]; /* kept, bundle and all */
 				s->e[j] = NULL;
 				from[i] = (int)j;
+				if (refetch && !next[i]->busy && !next[i]->have_result)
+					next[i]->due = 0;
 				break;
 			}
 		if (next[i] != NULL)

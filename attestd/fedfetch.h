@@ -27,9 +27,11 @@ int fedset_start(struct fedset *s);
 void fedset_free(struct fedset *s);
 
 /* The operator's list (from the monitor): entries whose trust domain, URL
- * and CA are unchanged keep their bundle; others are fetched now; a
- * removed trust domain's bundle is dropped (changed() runs). Loop only. */
-int fedset_configure(struct fedset *s, const struct fed_list *l) ATTEST_MUST_CHECK;
+ * and CA are unchanged keep their bundle (and, with refetch, are fetched
+ * again now: an operator's federate of an unchanged entry); others are
+ * fetched now; a removed trust domain's bundle is dropped (changed()
+ * runs). Loop only. */
+int fedset_configure(struct fedset *s, const struct fed_list *l, int refetch) ATTEST_MUST_CHECK;
 
 /* Reading, on the loop: the trust domains with a good bundle. version
  * moves on with every change. */

@@ -389,7 +389,7 @@ static int load_federation(struct front *f)
 	if (!mon_get_end(&c))
 		r = attest_fail(ATTEST_E_INTERNAL, "the monitor's federation list is malformed");
 	else
-		r = fedset_configure(f->fed, &l);
+		r = fedset_configure(f->fed, &l, 0);
 	fed_list_clear(&l);
 	return r;
 }
@@ -815,7 +815,7 @@ static cJSON *admin_federate(struct front *f, const struct attestd_peer *peer,
 		return NULL;
 	if (!mon_get_end(&c))
 		*r = attest_fail(ATTEST_E_INTERNAL, "the monitor's federation list is malformed");
-	else if ((*r = fedset_configure(f->fed, &l)) == ATTEST_OK &&
+	else if ((*r = fedset_configure(f->fed, &l, action == 1)) == ATTEST_OK &&
 		 ((reply = attestd_ok_reply()) == NULL ||
 		  (arr = cJSON_AddArrayToObject(reply, "federations")) == NULL ||
 		  (*r = fedset_status(f->fed, arr)) != ATTEST_OK)) {

@@ -537,6 +537,24 @@ static int wait_file(const char *path)
 	return 0;
 }
 
+/* Wait (up to 90 s) until the one federated trust domain's state is want. */
+static int fed_state_wait(struct daemon *d, const char *want)
+{
+	for (int i = 0; i < 450; i++) {
+		cJSON *reply = NULL;
+		int same = 0;
+
+		if (admin_call(d, "{\"op\":\"federation\"}", &reply) == ATTEST_OK)
+			same = strcmp(jstr(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(reply,
+							       "federations"), 0), "state"), want) == 0;
+		cJSON_Delete(reply);
+		if (same)
+			return 1;
+		usleep(200 * 1000);
+	}
+	return 0;
+}
+
 /* An admin request's refusal: its code, and detail containing why. */
 static void expect_admin_refusal(struct daemon *d, const char *json, int code, const char *why)
 {
@@ -685,9 +703,41 @@ static void test_federation(void)
 	/* each change audited (the log's records are JSON) */
 	CU_ASSERT_EQUAL(tu_sh("grep -rqa '\"federate\"' '%s/audit' && grep -rqa '\"unfederate\"' "
 			      "'%s/audit'", d.state, d.state), 0);
-	free(ca);
-	free(real);
+
+	/* kept on last good: federated again and fetched; the endpoint gone
+	 * and the entry federated again unchanged (a fetch now): it fails,
+	 * the state says stale with the reason, and the bundle is still
+	 * served to a new client */
+	req = cJSON_CreateObject();
+	cJSON_AddStringToObject(req, "op", "federate");
+	cJSON_AddStringToObject(req, "trust_domain", "partner.example");
+	cJSON_AddStringToObject(req, "bundle_url", cmd);
+	cJSON_AddStringToObject(req, "ca_pem", ca);
+	json = cJSON_PrintUnformatted(req);
+	cJSON_Delete(req);
+	TU_ASSERT_ERR(admin_call(&d, json, &reply), ATTEST_OK);
+	cJSON_Delete(reply);
+	CU_ASSERT(fed_state_wait(&d, "ok"));
 	verifier_down(&v);
+	TU_ASSERT_ERR(admin_call(&d, json, &reply), ATTEST_OK);
+	cJSON_Delete(reply);
+	free(json);
+	CU_ASSERT(fed_state_wait(&d, "stale"));
+	TU_ASSERT_ERR(admin_call(&d, "{\"op\":\"federation\"}", &reply), ATTEST_OK);
+	fed = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(reply, "federations"), 0);
+	CU_ASSERT(jnum(fed, "x509_authorities") == 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(jstr(fed, "last_error"), "ATTEST_E_"));
+	cJSON_Delete(reply);
+	snprintf(cmd, sizeof(cmd), "%s -I '%s' '%s' bundles '%s'", py, real, gen, out);
+	j = run_json(&d, cmd);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+	CU_ASSERT_EQUAL_FATAL(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j,
+										 "trust_domains")), 2);
+	CU_ASSERT_STRING_EQUAL(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j,
+						  "trust_domains"), 1)->valuestring,
+			       "spiffe://partner.example");
+	cJSON_Delete(j);
+	free(real);
 	daemon_down(&d);
 }
 
