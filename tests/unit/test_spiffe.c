@@ -737,6 +737,7 @@ static void test_federation(void)
 						  "trust_domains"), 1)->valuestring,
 			       "spiffe://partner.example");
 	cJSON_Delete(j);
+	free(ca);
 	free(real);
 	daemon_down(&d);
 }
