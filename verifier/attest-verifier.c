@@ -71,7 +71,7 @@ static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 		   *pcrs = NULL, *nonce_ttl = NULL, *tcti = NULL, *deadline = NULL, *max_conns = NULL,
 		   *per_source = NULL, *config = NULL, *print_config = NULL, *user = NULL,
 		   *leaf_cache = NULL, *issuer_cache = NULL, *ak_cache = NULL, *rate_caller = NULL,
-		   *rate_host = NULL, *store = NULL;
+		   *rate_host = NULL, *store = NULL, *dashboard = NULL;
 	const struct cli_opt opts[] = {
 		{"state", "DIR", "verifier state directory (attest-verifier init)", 1, &state},
 		{"store", "URI", "the store in PostgreSQL (postgresql://...; made by init --store) "
@@ -105,6 +105,9 @@ static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 		{"user", "NAME", "started as root: the serving process drops to this user once its "
 		 "socket, TLS key, store and audit log are open (default " VF_DEFAULT_USER "; root: "
 		 "no drop, not recommended); the signer keeps root and the issuing CA key", 0, &user},
+		{"dashboard", "MODE", "the fleet dashboard at /dashboard/ (docs/dashboard.md): loopback "
+		 "(default: an admin client certificate, or read-only without one from a loopback "
+		 "peer), admin (an admin client certificate only) or off", 0, &dashboard},
 		{"config", "PATH", "configuration file (default " VERIFIER_CONF "; options given "
 		 "here override it; verifier.conf(5))", 0, &config},
 		{"print-config", NULL, "print the effective configuration in the file's format and exit",
@@ -119,7 +122,7 @@ static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 		{"quote-pcrs", "0,1,2,3,4,5,6,7"}, {"nonce-ttl", "60"}, {"request-deadline", "10"},
 		{"max-conns", "256"}, {"per-source", "16"}, {"leaf-cache", "16384"},
 		{"issuer-cache", "16384"}, {"ak-cache", "4096"}, {"rate-caller", "2000"},
-		{"rate-host", "50"}, {NULL, NULL}};
+		{"rate-host", "50"}, {"dashboard", "loopback"}, {NULL, NULL}};
 	int r;
 
 	cli_config_defaults(defs);
@@ -169,6 +172,14 @@ static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 	cfg.max_conns = (unsigned)mc;
 	cfg.per_source = (unsigned)ps;
 	cfg.user = user;
+	if (dashboard == NULL || strcmp(dashboard, "loopback") == 0)
+		cfg.dashboard = VF_DASH_LOOPBACK;
+	else if (strcmp(dashboard, "admin") == 0)
+		cfg.dashboard = VF_DASH_ADMIN;
+	else if (strcmp(dashboard, "off") == 0)
+		cfg.dashboard = VF_DASH_OFF;
+	else
+		return cli_usage_error("--dashboard: loopback, admin or off");
 	if ((r = vf_serve(&cfg)) != ATTEST_OK)
 		return cli_fail(r, "serve");
 	return CLI_EXIT_OK;

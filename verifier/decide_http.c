@@ -183,6 +183,7 @@ void vs_decide_reply(struct vsrv *s, struct evhttp_request *req, const struct vc
 				ev.subject = cvals[i];
 		(void)snprintf(reason, sizeof(reason), "%s%s%s", attest_errname(d.reason),
 			       d.rule[0] ? " rule=" : "", d.rule);
+		vs_dash_record(s, who, &d, action, resource, ev.subject);
 		ev.type = "decision";
 		ev.host = d.host[0] ? d.host : NULL;
 		ev.source = who->name;
