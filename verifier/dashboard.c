@@ -30,8 +30,8 @@ extern const unsigned int dash_index_html_len, dash_app_js_len, dash_app_css_len
 /* The optional parts the page asks for only when this verifier has them
  * (so that a missing one is no failed request in the browser's console):
  * GET /v1/dashboard/alerts and /v1/dashboard/posture. */
-#define DASH_HAVE_ALERTS 0
-#define DASH_HAVE_POSTURE 0
+#define DASH_HAVE_ALERTS 1
+#define DASH_HAVE_POSTURE 1
 
 /* Every dashboard answer: no script but the dashboard's own file, no
  * inline script or style, no frame around it, nothing sniffed, nothing
@@ -218,6 +218,12 @@ void vs_dash_record(struct vsrv *s, const struct vcaller *who, const struct atte
 	memset(e, 0, sizeof(*e));
 	e->t = now;
 	e->allow = d->allow;
+	if (s->cur_scored) {
+		e->scored = 1;
+		e->score = s->cur.score;
+		if (s->cur.nreasons > 0)
+			cpy(e->why, sizeof(e->why), s->cur.reasons[0]);
+	}
 	e->reason = d->reason;
 	cpy(e->rule, sizeof(e->rule), d->rule);
 	cpy(e->caller, sizeof(e->caller), who->name);
@@ -409,6 +415,9 @@ static int dash_decision(cJSON *arr, const struct dash_dec *e)
 	    add_words(o, "scopes", e->scopes) != ATTEST_OK ||
 	    (ch = cJSON_AddArrayToObject(o, "chain")) == NULL)
 		return ATTEST_E_NOMEM;
+	if (e->scored && (cJSON_AddNumberToObject(o, "anomaly", e->score) == NULL ||
+			  cJSON_AddStringToObject(o, "anomaly_reason", e->why) == NULL))
+		return ATTEST_E_NOMEM;
 	for (unsigned i = 0; i < e->nagents; i++) {
 		cJSON *it = cJSON_CreateString(e->agents[i]);
 
@@ -570,6 +579,19 @@ out:
 	}
 	OPENSSL_cleanse(tok, sizeof(tok));
 	cJSON_Delete(o);
+}
+
+/* The detector's posture report (rt->arg 0) and alerts (1) for the
+ * page's viewers: GET /v1/posture and /v1/alerts answered as they are,
+ * with the dashboard's headers. */
+void vs_dash_detect(struct vsrv *s, struct evhttp_request *req, const struct vroute *rt,
+		    const struct vcaller *who)
+{
+	dash_headers(req);
+	if (rt->arg == 1)
+		vs_alerts(s, req, rt, who);
+	else
+		vs_posture(s, req, rt, who);
 }
 
 /* ---- revocation from the page ---- */

@@ -33,10 +33,16 @@
 #define SCRIBE TD "web-01/agent/scribe"
 #define XSS_IMG "<img src=x onerror=window.__pwned=1>"
 #define XSS_SCRIPT "<script>window.__pwned=1</script>"
+#define XSS_SVG "<svg/onload=window.__pwned=1>"
 #define EVIL TD "lab-02/agent/" XSS_IMG
 #define ALICE "dr.alice@hospital.example"
 
-static const char policy[] = TU_POLICY_RECORDS_READ(30);
+/* TU_POLICY_RECORDS_READ(30) with the detector's novelty features on
+ * after 3 decisions (docs/detection.md): a new purpose is an alert */
+static const char policy[] =
+	"{\"version\":1,\"detection\":{\"min_events\":3},\"rules\":[{\"name\":\"records-read\","
+	"\"effect\":\"allow\",\"resources\":[\"ehr:patient/**\"],\"actions\":[\"read\"],"
+	"\"require\":{\"scopes\":[\"ehr:read\"],\"host_attested_within\":30}}]}";
 
 /* ---- the access rules' pieces ---- */
 
@@ -229,6 +235,13 @@ static void fleet_up(struct vfleet *e)
 			      "--jti treat-1 >treat.jws && '%s' --agent scribe --socket '%s' "
 			      "--intent treat.jws --out treat >>agent.log 2>&1",
 			      e->d.sw.dir, XSS_IMG, scribe, e->d.sock) == 0);
+	/* and bob's RESEARCH grant: a purpose scribe never had */
+	CU_ASSERT_FATAL(tu_sh("cd '%s' && attestctl intent issue --key ehr.key --issuer ehr "
+			      "--user dr.bob@hospital.example --aud " SCRIBE " --purpose RESEARCH "
+			      "--text study --scopes ehr:read --resources 'ehr:patient/123/*' "
+			      "--ttl 600 --jti research-1 >research.jws && '%s' --agent scribe "
+			      "--socket '%s' --intent research.jws --out research >>agent.log 2>&1",
+			      e->d.sw.dir, scribe, e->d.sock) == 0);
 }
 
 /* ---- access ---- */
@@ -490,7 +503,7 @@ static void browser(struct vfleet *e)
 	/* hosts: web-01 attested, lab-02 never */
 	rows = cJSON_GetObjectItemCaseSensitive(o, "hosts");
 	row = row_where(rows, "host", "web-01");
-	CU_ASSERT(row != NULL && strcmp(cell_at(row, 1), "trusted") == 0 &&
+	CU_ASSERT(row != NULL && strncmp(cell_at(row, 1), "trusted", 7) == 0 &&
 		  strstr(cell_at(row, 2), "ago") != NULL);
 	row = row_where(rows, "host", "lab-02");
 	CU_ASSERT(row != NULL && strcmp(cell_at(row, 1), "new") == 0 &&
@@ -501,7 +514,7 @@ static void browser(struct vfleet *e)
 	rows = cJSON_GetObjectItemCaseSensitive(o, "agents");
 	row = row_where(rows, "agent", SCRIBE);
 	CU_ASSERT(row != NULL && strcmp(cell_at(row, 0), "scribe") == 0);
-	snprintf(f, sizeof(f), "2 allowed, %d denied", early_denials + 2);
+	snprintf(f, sizeof(f), "6 allowed, %d denied", early_denials + 2);
 	CU_ASSERT(row != NULL && strstr(cell_at(row, 5), "ehr:read") != NULL &&
 		  strstr(cell_at(row, 6), f) != NULL);
 	row = row_where(rows, "agent", EVIL);
@@ -525,11 +538,23 @@ static void browser(struct vfleet *e)
 	/* the charts: bars for this minute, one per denial reason */
 	CU_ASSERT(cJSON_GetObjectItemCaseSensitive(o, "chartBars")->valueint >= 2);
 	CU_ASSERT(cJSON_GetObjectItemCaseSensitive(o, "reasonBars")->valueint >= 2);
-	/* without the detection parts: said so, and asked for nothing */
+	/* the detector's parts: the alert for the new purpose, its reason,
+	 * its resource as text; the posture report is there */
 	CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItemCaseSensitive(
 				       cJSON_GetObjectItemCaseSensitive(o, "alertsNote"), "available")
 				       ->valuestring,
-			       "no");
+			       "yes");
+	CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItemCaseSensitive(
+				       cJSON_GetObjectItemCaseSensitive(o, "postureNote"), "available")
+				       ->valuestring,
+			       "yes");
+	rows = cJSON_GetObjectItemCaseSensitive(o, "alerts");
+	row = row_where(rows, "agent", SCRIBE);
+	CU_ASSERT(row != NULL && strcmp(cell_at(row, 1), "scribe") == 0 &&
+		  strcmp(cell_at(row, 2), "dr.bob@hospital.example") == 0 &&
+		  strstr(cell_at(row, 4), "new_purpose") != NULL &&
+		  strcmp(cell_at(row, 6), "ehr:patient/123/" XSS_SVG) == 0);
+	CU_ASSERT(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(o, "findings")) >= 1);
 	CU_ASSERT(access(shot, R_OK) == 0);
 	cJSON_Delete(o);
 	free(out);
@@ -538,12 +563,13 @@ static void browser(struct vfleet *e)
 static void test_dashboard(void)
 {
 	struct vfleet e;
-	char treat[800], plain[800];
+	char treat[800], plain[800], research[800];
 	int ok = 0;
 
 	fleet_up(&e);
 	snprintf(treat, sizeof(treat), "%s/treat/cert.pem", e.d.sw.dir);
 	snprintf(plain, sizeof(plain), "%s", e.chain);
+	snprintf(research, sizeof(research), "%s/research/cert.pem", e.d.sw.dir);
 	/* the host attested again after the restarts: alice's read allowed */
 	for (int i = 0; i < 200 && !ok; i++) {
 		long st = decide(&e, treat, "ehr:patient/123/record");
@@ -554,9 +580,14 @@ static void test_dashboard(void)
 		}
 	}
 	CU_ASSERT_FATAL(ok);
+	/* alice's usual reads: scribe's baseline */
+	for (int i = 0; i < 3; i++)
+		CU_ASSERT_EQUAL(decide(&e, treat, "ehr:patient/123/record"), 200);
 	/* markup in resources: inside alice's grant (allowed), and refused
 	 * (no policy name has those bytes); a plain denial: no rule */
 	CU_ASSERT_EQUAL(decide(&e, treat, "ehr:patient/123/" XSS_SCRIPT), 200);
+	/* a new purpose: allowed (no rule bounds the score), an alert */
+	CU_ASSERT_EQUAL(decide(&e, research, "ehr:patient/123/" XSS_SVG), 200);
 	CU_ASSERT_EQUAL(decide(&e, plain, "ehr:billing/" XSS_IMG), 403);
 	CU_ASSERT_EQUAL(decide(&e, plain, "ehr:billing/invoice-9"), 403);
 

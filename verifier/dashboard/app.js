@@ -196,11 +196,16 @@
       cell(tr, d.resource, 'resource');
       if (full) cell(tr, d.subject || '-');
       cell(tr, d.reason);
-      if (full) cell(tr, d.caller);
+      if (full) {
+        var an = cell(tr, typeof d.anomaly === 'number' ? d.anomaly.toFixed(2) : '-',
+          typeof d.anomaly === 'number' && d.anomaly >= 0.5 ? 'anomalous' : '');
+        if (d.anomaly_reason) an.appendChild(el('div', 'sub', d.anomaly_reason));
+        cell(tr, d.caller);
+      }
       else cell(tr, d.rule || '-');
       tb.appendChild(tr);
     });
-    if (list.length === 0) tb.appendChild(emptyRow(full ? 9 : 6, 'none yet'));
+    if (list.length === 0) tb.appendChild(emptyRow(full ? 10 : 6, 'none yet'));
   }
 
   /* per-minute bars: allow (lower) and deny (upper), one per minute */
