@@ -264,7 +264,38 @@ struct dash_walk {
 	cJSON *arr;
 	size_t n;
 	int truncated;
+	/* the ring's entries with a chain, ordered by their leaf's ID: one
+	 * sort per reply, then a binary search per agent (not agents x ring) */
+	const struct dash_dec **idx;
+	size_t nidx;
 };
+
+static const char *leaf_of(const struct dash_dec *e)
+{
+	return e->agents[e->nagents - 1];
+}
+
+static int by_leaf(const void *a, const void *b)
+{
+	return strcmp(leaf_of(*(const struct dash_dec *const *)a),
+		      leaf_of(*(const struct dash_dec *const *)b));
+}
+
+/* The first index entry whose leaf is id, or w->nidx. */
+static size_t leaf_first(const struct dash_walk *w, const char *id)
+{
+	size_t lo = 0, hi = w->nidx;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (strcmp(leaf_of(w->idx[mid]), id) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
 
 static int dash_host(void *arg, const struct vhost *h)
 {
@@ -328,7 +359,6 @@ static int has_word(const char *list, const char *word)
 static int dash_agent(void *arg, const struct vagent *a)
 {
 	struct dash_walk *w = arg;
-	struct vsrv *s = w->s;
 	char used[VSTORE_LIST_MAX] = "";
 	size_t ul = 0;
 	unsigned long allow = 0, deny = 0;
@@ -341,12 +371,11 @@ static int dash_agent(void *arg, const struct vagent *a)
 	}
 	/* what the ring says of this agent as the chain's last hop (the
 	 * leaf): decisions, and the scopes its allowed chains carried */
-	for (size_t i = 0; i < s->dash.n; i++) {
-		const struct dash_dec *e = &s->dash.ring[i];
+	for (size_t i = leaf_first(w, a->id); i < w->nidx && strcmp(leaf_of(w->idx[i]), a->id) == 0;
+	     i++) {
+		const struct dash_dec *e = w->idx[i];
 		char sc[sizeof(e->scopes)];
 
-		if (e->nagents == 0 || strcmp(e->agents[e->nagents - 1], a->id) != 0)
-			continue;
 		if (e->allow)
 			allow++;
 		else
@@ -462,6 +491,7 @@ void vs_dash_state(struct vsrv *s, struct evhttp_request *req, const struct vrou
 	int admin = who != NULL && who->role == VCALLER_ADMIN, r = ATTEST_E_NOMEM;
 	int64_t now = vs_now(), minute = now / 60;
 	size_t nd = 0, ndeny = 0;
+	const struct dash_dec **idx = NULL;
 	char tok[65];
 
 	(void)rt;
@@ -492,6 +522,14 @@ void vs_dash_state(struct vsrv *s, struct evhttp_request *req, const struct vrou
 	w.s = s;
 	if ((w.arr = cJSON_AddArrayToObject(o, "agents")) == NULL)
 		goto out;
+	if (s->dash.n > 0 && (idx = calloc(s->dash.n, sizeof(*idx))) == NULL)
+		goto out;
+	for (size_t i = 0; i < s->dash.n; i++)
+		if (s->dash.ring[i].nagents > 0)
+			idx[w.nidx++] = &s->dash.ring[i];
+	if (w.nidx > 1)
+		qsort(idx, w.nidx, sizeof(*idx), by_leaf);
+	w.idx = idx;
 	if ((r = s->store->ops->agent_list(s->store, dash_agent, &w)) != ATTEST_OK)
 		goto out;
 	r = ATTEST_E_NOMEM;
@@ -578,6 +616,7 @@ out:
 		vs_reply_obj(s, req, 200, o);
 	}
 	OPENSSL_cleanse(tok, sizeof(tok));
+	free(idx);
 	cJSON_Delete(o);
 }
 
