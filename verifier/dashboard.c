@@ -466,9 +466,9 @@ static int dash_token(struct vsrv *s, const struct vcaller *who, char out[65])
 	uint8_t mac[32];
 	unsigned int ml = 0;
 	static const char hex[] = "0123456789abcdef";
-	uint8_t msg[16 + 32];
+	/* a fixed 16-byte label, then the key hash */
+	uint8_t msg[16 + 32] = {'d', 'a', 's', 'h', 'b', 'o', 'a', 'r', 'd', '-', 'c', 's', 'r', 'f'};
 
-	memcpy(msg, "dashboard-csrf\0\0", 16);
 	memcpy(msg + 16, who->spki_hash, 32);
 	if (HMAC(EVP_sha256(), s->dash.key, (int)sizeof(s->dash.key), msg, sizeof(msg), mac, &ml) ==
 		    NULL ||
