@@ -483,11 +483,11 @@ static void browser(struct vfleet *e)
 	{
 		const char *lv = cJSON_GetObjectItemCaseSensitive(c, "level")->valuestring;
 
-		if (strcmp(lv, "SEVERE") == 0 || strcmp(lv, "WARNING") == 0) {
-			fprintf(stderr, "  console: %s %s\n", lv,
-				cJSON_GetObjectItemCaseSensitive(c, "message")->valuestring);
-			nerr++;
-		}
+		/* errors fail (a failed load, a CSP refusal, an exception);
+		 * anything else is shown */
+		fprintf(stderr, "  console: %s %s\n", lv,
+			cJSON_GetObjectItemCaseSensitive(c, "message")->valuestring);
+		nerr += strcmp(lv, "SEVERE") == 0;
 	}
 	CU_ASSERT_EQUAL(nerr, 0);
 	CU_ASSERT_EQUAL(cJSON_GetObjectItemCaseSensitive(o, "violations")->valueint, 0);
