@@ -29,7 +29,8 @@ DEB_PKGS := build-essential pkg-config libtss2-dev libssl-dev libcjson-dev \
 	swtpm swtpm-tools tpm2-tools openssl curl xxd iproute2 procps python3 cppcheck \
 	nginx-light systemd man-db clang-tidy postgresql libnghttp2-dev libprotobuf-c-dev \
 	protobuf-c-compiler libprotobuf-dev python3-grpcio python3-grpc-tools protobuf-compiler \
-	python3-protobuf clang
+	python3-protobuf clang \
+	chromium chromium-driver
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
 	-Wmissing-prototypes -Wvla
@@ -127,6 +128,19 @@ VERIFIER_OBJ  := $(VERIFIER_SRC:%.c=$(BUILD)/obj/%.o)
 # only the members a test uses (test_store the store, test_policy the policy
 # tool...), so a test links what it tests, not the whole verifier
 VERIFIER_A    := $(BUILD)/verifier.a
+# the fleet dashboard's files (verifier/dashboard/, docs/dashboard.md), in the
+# binary as const arrays that xxd writes at build time; no other build chain
+DASH_FILES := index.html app.js app.css favicon.svg
+DASH_GEN   := $(BUILD)/gen/dash_assets.c
+VERIFIER_OBJ += $(BUILD)/obj/gen/dash_assets.o
+$(DASH_GEN): $(addprefix verifier/dashboard/,$(DASH_FILES))
+	@mkdir -p $(dir $@)
+	@for f in $(DASH_FILES); do \
+	  xxd -i -n dash_$$(echo $$f | tr . _) verifier/dashboard/$$f || exit 1; \
+	done | sed 's/^unsigned /const unsigned /' >$@.tmp && mv $@.tmp $@
+$(BUILD)/obj/gen/dash_assets.o: $(DASH_GEN) $(BUILD)/flags
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
 SRV_LIBS       = $(shell pkg-config --libs $(SRV_PKGS) 2>/dev/null) -lm -pthread # -lm -pthread: the detector (issue 19)
 
 TEST_SRC  := $(sort $(wildcard tests/unit/test_*.c))

@@ -70,7 +70,8 @@ rc=0
 for b in "$bin" "$issue_bin" "$BUILD/bench/bench_mint" "$BUILD/bench/bench_intent" "$BUILD/bench/bench_quote" \
 	"$BUILD/bench/bench_store" "$BUILD/bench/bench_policy" "$BUILD/bench/bench_decide" \
 	"$BUILD/bench/bench_audit" "$BUILD/bench/bench_verifier" "$BUILD/bench/bench_json" \
-	"$BUILD/bench/bench_nginx" "$BUILD/bench/bench_spiffe"; do
+	"$BUILD/bench/bench_nginx" "$BUILD/bench/bench_spiffe" \
+	"$BUILD/bench/bench_detect"; do
 	if [ ! -x "$b" ]; then
 		echo "run-bench: $b missing; run 'make bench'" >&2
 		rc=1
