@@ -67,6 +67,7 @@
 
 #include "attest/attest.h"
 #include "core/json.h"
+#include "core/num.h"
 #include "enrol/enrol.h"
 #include "testutil.h"
 #include "testutil_pg.h"
@@ -91,18 +92,15 @@
 static long env_long(const char *name, long def)
 {
 	const char *v = getenv(name);
-	char *end = NULL;
-	long n;
+	uint64_t n = 0;
 
 	if (v == NULL || *v == '\0')
 		return def;
-	errno = 0;
-	n = strtol(v, &end, 10);
-	if (errno != 0 || end == v || *end != '\0' || n <= 0) {
-		fprintf(stderr, "bench_fleet: %s=%s is not a positive number\n", name, v);
+	if (attest_parse_u64(v, 1, 1000000000, &n) != ATTEST_OK) {
+		fprintf(stderr, "bench_fleet: %s=%s is not a number 1..1e9\n", name, v);
 		exit(2);
 	}
-	return n;
+	return (long)n;
 }
 
 static double now_s(void)
@@ -421,40 +419,54 @@ static void sim_run(struct sim *m, size_t conc, double secs)
 
 /* ---- processes ---- */
 
-/* user+system CPU seconds of pid (and, with children, of the processes
- * whose parent it is: the PostgreSQL server's backends). */
-static double cpu_of(pid_t pid)
+/* Field k (1-based, as proc(5) numbers them) of /proc/PID/stat, as a
+ * number; -1 when absent. Fields after the command's ")" split on spaces. */
+static long long stat_field(pid_t pid, int k)
 {
 	char path[64], buf[1024], *p;
-	unsigned long long ut = 0, st = 0;
+	uint64_t v = 0;
 	FILE *f;
+	int field = 3;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	if ((f = fopen(path, "r")) == NULL)
-		return 0;
-	if (fgets(buf, sizeof(buf), f) == NULL || (p = strrchr(buf, ')')) == NULL ||
-	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2) {
-		fclose(f);
-		return 0;
-	}
+		return -1;
+	p = fgets(buf, sizeof(buf), f);
 	fclose(f);
+	if (p == NULL || (p = strrchr(buf, ')')) == NULL)
+		return -1;
+	p += 2; /* ") " */
+	while (*p != '\0') {
+		size_t n = strcspn(p, " \n");
+
+		if (field == k)
+			return attest_parse_u64n(p, n, 0, INT64_MAX, &v) == ATTEST_OK
+				       ? (long long)v
+				       : (attest_errclear(), -1);
+		p += n;
+		if (*p == '\0' || *p == '\n')
+			break;
+		p++;
+		field++;
+	}
+	return -1;
+}
+
+/* user+system CPU seconds of pid (utime and stime: fields 14, 15) */
+static double cpu_of(pid_t pid)
+{
+	long long ut = stat_field(pid, 14), st = stat_field(pid, 15);
+
+	if (ut < 0 || st < 0)
+		return 0;
 	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
 static pid_t parent_of(pid_t pid)
 {
-	char path[64], buf[1024], *p;
-	int pp = 0;
-	FILE *f;
+	long long pp = stat_field(pid, 4);
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if ((f = fopen(path, "r")) == NULL)
-		return 0;
-	if (fgets(buf, sizeof(buf), f) == NULL || (p = strrchr(buf, ')')) == NULL ||
-	    sscanf(p + 2, "%*c %d", &pp) != 1)
-		pp = 0;
-	fclose(f);
-	return (pid_t)pp;
+	return pp > 0 ? (pid_t)pp : 0;
 }
 
 /* CPU of pid and all its children (one level: the postmaster's backends) */
@@ -467,10 +479,13 @@ static double cpu_tree(pid_t pid)
 	if (d == NULL)
 		return c;
 	while ((e = readdir(d)) != NULL) {
-		char *end = NULL;
-		long q = strtol(e->d_name, &end, 10);
+		uint64_t q = 0;
 
-		if (end != e->d_name && *end == '\0' && q > 0 && parent_of((pid_t)q) == pid)
+		if (attest_parse_u64(e->d_name, 1, INT32_MAX, &q) != ATTEST_OK) {
+			attest_errclear();
+			continue;
+		}
+		if (parent_of((pid_t)q) == pid)
 			c += cpu_of((pid_t)q);
 	}
 	closedir(d);
@@ -487,8 +502,17 @@ static long rss_kb(pid_t pid)
 	if ((f = fopen(path, "r")) == NULL)
 		return -1;
 	while (fgets(line, sizeof(line), f) != NULL)
-		if (strncmp(line, "VmRSS:", 6) == 0)
-			kb = strtol(line + 6, NULL, 10);
+		if (strncmp(line, "VmRSS:", 6) == 0) {
+			const char *d = line + 6;
+			uint64_t v = 0;
+
+			d += strspn(d, " \t");
+			if (attest_parse_u64n(d, strspn(d, "0123456789"), 0, INT64_MAX, &v) ==
+			    ATTEST_OK)
+				kb = (long)v;
+			else
+				attest_errclear();
+		}
 	fclose(f);
 	return kb;
 }
@@ -626,6 +650,7 @@ static void bench_body(void)
 	struct run runs[2];
 	int have_pg = tu_pg_available();
 
+	printf("\n"); /* off CUnit's "Test: ..." line: a figure a line */
 	memset(&m, 0, sizeof(m));
 	memset(runs, 0, sizeof(runs));
 	NEED(RAND_bytes(&sim_pcrs[0][0], sizeof(sim_pcrs)) == 1);
@@ -810,6 +835,7 @@ static void bench_decisions(void)
 	unsigned long other = 0;
 	int ready = 0;
 
+	printf("\n"); /* off CUnit's "Test: ..." line */
 	if (!tu_pg_available()) {
 		printf("fleet_decisions_per_s_1_replica n/a (no PostgreSQL)\n");
 		return;

@@ -1555,13 +1555,13 @@ static void pg_table_reads(const char *uri, const char *table, long long *seq_sc
 	snprintf(sql, sizeof(sql),
 		 "SELECT seq_scan FROM pg_stat_user_tables WHERE relname = '%s'", table);
 	tu_pg_text(uri, sql, v, sizeof(v));
-	*seq_scans = strtoll(v, NULL, 10);
+	*seq_scans = tu_leading_num(v);
 	snprintf(sql, sizeof(sql),
 		 "SELECT seq_tup_read + coalesce(idx_tup_fetch, 0) FROM pg_stat_user_tables "
 		 "WHERE relname = '%s'",
 		 table);
 	tu_pg_text(uri, sql, v, sizeof(v));
-	*rows = strtoll(v, NULL, 10);
+	*rows = tu_leading_num(v);
 }
 
 /* The verifier's backends have ended (their statistics are flushed at
