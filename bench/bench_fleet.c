@@ -33,15 +33,24 @@
  *                                         (PRAGMA quick_check of every
  *                                         page) costs on that file
  *   fleet_quotes_per_s_{sqlite,pg}        quotes appraised and stored by
- *                                         one replica, closed loop
+ *                                         one replica, closed loop (32
+ *                                         in flight, steady state after
+ *                                         a warm-up of first quotes)
+ *   fleet_quotes_per_s_pg_3_replicas      the same hosts round-robin
+ *                                         over three replicas on the
+ *                                         one database (and their CPU)
  *   fleet_cpu_ms_per_push_{sqlite,pg}     the verifier's CPU (user+sys)
  *                                         per nonce+quote cycle; the
  *                                         PostgreSQL server's too
  *   fleet_hosts_per_core_60s_{sqlite,pg}  60 s / that CPU
  *   fleet_decisions_per_s_{1,3}_replicas  POST /v1/decide (allow), three
  *                                         replicas on one PostgreSQL
- * Sizes: ATTEST_FLEET_AGENTS (default 1000000), ATTEST_FLEET_HOSTS
- * (default 2000 simulated hosts), ATTEST_FLEET_SECS (default 10 per run).
+ * Sizes: ATTEST_FLEET_AGENTS (default 1000000) over
+ * ATTEST_FLEET_AGENTS / ATTEST_FLEET_AGENTS_PER_HOST (default 50) stored
+ * hosts, ATTEST_FLEET_HOSTS of them simulated (default 2000),
+ * ATTEST_FLEET_SECS (default 10) per measured run. The warm-up (each
+ * simulated host's first quote) is not bounded by it: about 0.1-0.2 s of
+ * wall time per host on a busy 2-core machine.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -238,6 +247,9 @@ struct sim {
 	struct curl_slist *hdr;
 	unsigned long ok, refused, errors;
 	unsigned long stop_after; /* sim_run returns once ok reaches it (0: never) */
+	size_t conc;              /* transfers in flight at most */
+	CURLM *multi;             /* made by the first sim_run, ended by sim_end */
+	struct slot *slots;
 	char first_error[512];
 };
 
@@ -363,58 +375,68 @@ static void slot_done(struct sim *m, struct slot *s, CURLcode rc, double t)
 	cJSON_Delete(o);
 }
 
-/* Runs the hosts for secs seconds with `conc` transfers at most in flight,
- * slot i on replica i % nurls. */
-static void sim_run(struct sim *m, size_t conc, double secs)
+/* Runs the hosts for secs seconds (or until stop_after pushes were good)
+ * with m->conc transfers at most in flight, slot i on replica i % nurls.
+ * The transfers in flight stay in flight across calls (the next call's
+ * window starts with the pipeline full: a steady state, not a ramp);
+ * sim_end stops them. */
+static void sim_run(struct sim *m, double secs)
 {
-	CURLM *multi = curl_multi_init();
-	struct slot *slots = calloc(conc, sizeof(*slots));
 	double t0 = now_s(), t;
 	int running = 0;
 
-	NEED(multi != NULL && slots != NULL);
-	curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)conc);
-	for (size_t i = 0; i < conc; i++) {
-		NEED((slots[i].h = curl_easy_init()) != NULL);
-		slots[i].replica = (int)(i % (size_t)m->nurls);
+	if (m->multi == NULL) {
+		NEED((m->multi = curl_multi_init()) != NULL &&
+		     (m->slots = calloc(m->conc, sizeof(*m->slots))) != NULL);
+		curl_multi_setopt(m->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)m->conc);
+		for (size_t i = 0; i < m->conc; i++) {
+			NEED((m->slots[i].h = curl_easy_init()) != NULL);
+			m->slots[i].replica = (int)(i % (size_t)m->nurls);
+		}
+		for (size_t i = 0; i < m->nhosts; i++)
+			m->hosts[i].due =
+				t0 + (m->interval > 0 ? m->interval * (double)i / (double)m->nhosts
+						      : 0);
 	}
-	for (size_t i = 0; i < m->nhosts; i++)
-		m->hosts[i].due = t0 + (m->interval > 0 ? m->interval * (double)i / (double)m->nhosts
-							: 0);
 	while ((t = now_s()) < t0 + secs && (m->stop_after == 0 || m->ok < m->stop_after)) {
 		CURLMsg *msg;
 		int left;
 
-		for (size_t i = 0; i < conc; i++)
-			if (!slots[i].busy) {
-				slot_start(m, &slots[i], t);
-				if (slots[i].busy)
-					curl_multi_add_handle(multi, slots[i].h);
+		for (size_t i = 0; i < m->conc; i++)
+			if (!m->slots[i].busy) {
+				slot_start(m, &m->slots[i], t);
+				if (m->slots[i].busy)
+					curl_multi_add_handle(m->multi, m->slots[i].h);
 			}
-		curl_multi_perform(multi, &running);
-		while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
+		curl_multi_perform(m->multi, &running);
+		while ((msg = curl_multi_info_read(m->multi, &left)) != NULL) {
 			struct slot *s = NULL;
 
 			if (msg->msg != CURLMSG_DONE)
 				continue;
 			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&s);
-			curl_multi_remove_handle(multi, s->h);
+			curl_multi_remove_handle(m->multi, s->h);
 			slot_done(m, s, msg->data.result, now_s());
 			if (s->busy)
-				curl_multi_add_handle(multi, s->h);
+				curl_multi_add_handle(m->multi, s->h);
 		}
-		curl_multi_poll(multi, NULL, 0, 10, NULL);
+		curl_multi_poll(m->multi, NULL, 0, 10, NULL);
 	}
-	for (size_t i = 0; i < conc; i++) {
-		if (slots[i].busy)
-			curl_multi_remove_handle(multi, slots[i].h);
-		curl_easy_cleanup(slots[i].h);
-		free(slots[i].body);
-		if (slots[i].host != NULL)
-			slots[i].host->due = 0;
+}
+
+static void sim_end(struct sim *m)
+{
+	for (size_t i = 0; m->slots != NULL && i < m->conc; i++) {
+		if (m->slots[i].busy)
+			curl_multi_remove_handle(m->multi, m->slots[i].h);
+		curl_easy_cleanup(m->slots[i].h);
+		free(m->slots[i].body);
 	}
-	free(slots);
-	curl_multi_cleanup(multi);
+	free(m->slots);
+	m->slots = NULL;
+	if (m->multi != NULL)
+		curl_multi_cleanup(m->multi);
+	m->multi = NULL;
 }
 
 /* ---- processes ---- */
@@ -589,33 +611,42 @@ static double start_timed(struct verifier *v)
 	return t;
 }
 
-static void quotes(struct run *r, struct sim *m, double secs, const char *suffix)
+/* The hosts against n replicas (vs[0] is r's), round-robin; with warm,
+ * first each host's first quote (its row made, its AK recorded: a new AK
+ * flushes the decision cache), not measured. */
+static void quotes(struct run *r, struct verifier **vs, int n, struct sim *m, double secs,
+		   int warm, const char *suffix)
 {
-	double c0 = cpu_of(r->v.pid), p0 = r->pg_pid ? cpu_tree(r->pg_pid) : 0, t0, t1;
-	double cpu, pgcpu;
+	double c0 = 0, p0, t0, t1, cpu = 0, pgcpu;
 
-	m->urls[0] = r->v.url;
-	m->nurls = 1;
+	for (int i = 0; i < n; i++)
+		m->urls[i] = vs[i]->url;
+	m->nurls = n;
 	m->interval = 0;
-	/* warm-up: each host's first quote here (its row created, its AK
-	 * recorded: a new AK flushes the decision cache), not measured */
-	m->ok = m->refused = m->errors = 0;
-	m->first_error[0] = '\0';
-	m->stop_after = m->nhosts;
-	t0 = now_s();
-	sim_run(m, 32, 600);
-	printf("# %s: warm-up, each host's first quote: %lu in %.1f s\n", r->label, m->ok,
-	       now_s() - t0);
+	m->conc = 32;
+	if (warm) {
+		m->ok = m->refused = m->errors = 0;
+		m->first_error[0] = '\0';
+		m->stop_after = m->nhosts;
+		t0 = now_s();
+		sim_run(m, 600);
+		printf("# %s: warm-up, each host's first quote: %lu in %.1f s\n", r->label, m->ok,
+		       now_s() - t0);
+	}
 	m->stop_after = 0;
 	m->ok = m->refused = m->errors = 0;
 	m->first_error[0] = '\0';
-	c0 = cpu_of(r->v.pid);
+	for (int i = 0; i < n; i++)
+		c0 += cpu_of(vs[i]->pid);
 	p0 = r->pg_pid ? cpu_tree(r->pg_pid) : 0;
 	t0 = now_s();
-	sim_run(m, 32, secs);
+	sim_run(m, secs);
 	t1 = now_s();
-	cpu = cpu_of(r->v.pid) - c0;
+	for (int i = 0; i < n; i++)
+		cpu += cpu_of(vs[i]->pid);
+	cpu -= c0;
 	pgcpu = r->pg_pid ? cpu_tree(r->pg_pid) - p0 : 0;
+	sim_end(m);
 	if (m->ok == 0) {
 		printf("fleet_quotes_per_s_%s%s n/a (%lu refused, %lu errors: %s)\n", r->label,
 		       suffix, m->refused, m->errors, m->first_error);
@@ -629,8 +660,34 @@ static void quotes(struct run *r, struct sim *m, double secs, const char *suffix
 	printf("fleet_hosts_per_core_60s_%s%s %.0f\n", r->label, suffix,
 	       60.0 / (cpu / (double)m->ok));
 	if (m->refused || m->errors)
-		printf("# %s: %lu refused, %lu transport errors; first: %s\n", r->label,
+		printf("# %s%s: %lu refused, %lu transport errors; first: %s\n", r->label, suffix,
 		       m->refused, m->errors, m->first_error);
+}
+
+/* Two more replicas of v on copies of its state directory (its store,
+ * callers and TLS identity; its own audit log), started. */
+static void replicas_up(struct verifier *v, struct verifier rep[2])
+{
+	for (int i = 0; i < 2; i++) {
+		rep[i] = *v;
+		NEED((size_t)snprintf(rep[i].dir, sizeof(rep[i].dir), "%s.r%d", v->dir, i + 2) <
+		     sizeof(rep[i].dir));
+		NEED((size_t)snprintf(rep[i].state, sizeof(rep[i].state), "%s/vs", rep[i].dir) <
+		     sizeof(rep[i].state));
+		NEED((size_t)snprintf(rep[i].log, sizeof(rep[i].log), "%s/verifier.log",
+				      rep[i].dir) < sizeof(rep[i].log));
+		NEED(tu_sh("cp -a '%s' '%s' && rm -rf '%s/audit' '%s/verifier.lock'", v->dir,
+			   rep[i].dir, rep[i].state, rep[i].state) == 0);
+		verifier_start(&rep[i]);
+	}
+}
+
+static void replicas_down(struct verifier rep[2])
+{
+	for (int i = 0; i < 2; i++) {
+		verifier_stop(&rep[i]);
+		tu_rmtree(rep[i].dir);
+	}
 }
 
 static void bench_body(void)
@@ -715,8 +772,22 @@ static void bench_body(void)
 		printf("fleet_start_%ld_agents_%s_s %.2f\n", nagents, r->label, st);
 		printf("fleet_rss_%ld_agents_%s_kb %ld\n", nagents, r->label, rss_kb(r->v.pid));
 		m.cacert = r->v.cacert;
-		quotes(r, &m, secs, "");
-		printf("fleet_rss_after_quotes_%s_kb %ld\n", r->label, rss_kb(r->v.pid));
+		{
+			struct verifier *vs[3] = { &r->v, NULL, NULL };
+			struct verifier rep[2];
+
+			quotes(r, vs, 1, &m, secs, 1, "");
+			printf("fleet_rss_after_quotes_%s_kb %ld\n", r->label, rss_kb(r->v.pid));
+			if (r->pg_pid) {
+				/* three replicas on the one database, hosts
+				 * round-robin over them */
+				replicas_up(&r->v, rep);
+				vs[1] = &rep[0];
+				vs[2] = &rep[1];
+				quotes(r, vs, 3, &m, secs, 0, "_3_replicas");
+				replicas_down(rep);
+			}
+		}
 		verifier_stop(&r->v);
 	}
 	for (int i = 0; i < 1 + have_pg; i++)
@@ -866,19 +937,9 @@ static void bench_decisions(void)
 		goto out;
 	}
 	vs[0] = &f.v;
-	for (int i = 0; i < 2; i++) {
-		rep[i] = f.v;
-		NEED((size_t)snprintf(rep[i].dir, sizeof(rep[i].dir), "%s.r%d", f.v.dir, i + 2) <
-		     sizeof(rep[i].dir));
-		NEED((size_t)snprintf(rep[i].state, sizeof(rep[i].state), "%s/vs", rep[i].dir) <
-		     sizeof(rep[i].state));
-		NEED((size_t)snprintf(rep[i].log, sizeof(rep[i].log), "%s/verifier.log",
-				      rep[i].dir) < sizeof(rep[i].log));
-		NEED(tu_sh("cp -a '%s' '%s' && rm -rf '%s/audit' '%s/verifier.lock'", f.v.dir,
-			   rep[i].dir, rep[i].state, rep[i].state) == 0);
-		verifier_start(&rep[i]);
-		vs[i + 1] = &rep[i];
-	}
+	replicas_up(&f.v, rep);
+	vs[1] = &rep[0];
+	vs[2] = &rep[1];
 	printf("fleet_decisions_per_s_1_replica %.0f\n",
 	       decide_load(vs, 1, body, 12, secs, &other));
 	if (other)
@@ -890,10 +951,7 @@ static void bench_decisions(void)
 	printf("# decisions: one agent's chain (its leaf cached), 12 mTLS connections, %ld CPUs "
 	       "online shared by everything here\n",
 	       sysconf(_SC_NPROCESSORS_ONLN));
-	for (int i = 0; i < 2; i++) {
-		verifier_stop(&rep[i]);
-		tu_rmtree(rep[i].dir);
-	}
+	replicas_down(rep);
 out:
 	cJSON_free(body);
 	cJSON_Delete(o);
