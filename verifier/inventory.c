@@ -175,6 +175,12 @@ static int report_agent(struct vsrv *s, X509 *host_ca, const char *host_ca_pem,
 			a.approved = old.approved;
 			a.registered = old.registered;
 		}
+		/* another registration under the same ID (new UUID or binary):
+		 * counted for the posture report's registration churn */
+		if ((strcmp(old.uuid, a.uuid) != 0 ||
+		     memcmp(old.measurement, a.measurement, sizeof(a.measurement)) != 0) &&
+		    (r = s->store->ops->agent_change_note(s->store, id, vs_now())) != ATTEST_OK)
+			goto out;
 		if (old.revoked && strncmp(old.revoke_reason, OPERATOR_PREFIX,
 					   strlen(OPERATOR_PREFIX)) == 0) {
 			a.revoked = 1;
@@ -284,7 +290,7 @@ void vs_report(struct vsrv *s, struct evhttp_request *req, const struct vroute *
 	}
 	rm.host = host;
 	rm.agents = agents;
-	if ((r = s->store->ops->agent_list(s->store, collect_removed, &rm)) != ATTEST_OK)
+	if ((r = s->store->ops->agent_list_host(s->store, host, collect_removed, &rm)) != ATTEST_OK)
 		goto out;
 	{
 		struct attest_audit_event ev = {.type = "inventory", .host = host, .outcome = "ok"};

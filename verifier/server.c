@@ -193,6 +193,21 @@ static const struct vroute routes[] = {
 	{"/v1/health", VR_GET, ROLE_HOST, 0, vs_health, 0, 0, 0},
 	{"/v1/spiffe/bundle", VR_GET, ROLE_HOST, 0, vs_spiffe_bundle, 0, 0, 0},
 	{"/metrics", VR_GET, ROLE_HOST, 0, vs_metrics, 0, 0, 0},
+	/* issue 19: posture report and anomaly alerts (docs/detection.md) */
+	{"/v1/posture", VR_GET, ROLE_ADMIN, 0, vs_posture, 0, 0, 0},
+	{"/v1/alerts", VR_GET, ROLE_ADMIN, 0, vs_alerts, 0, 0, 0},
+	/* the fleet dashboard (dashboard.c, docs/dashboard.md): read-only for
+	 * ROLE_VIEW; revocation from it only with an admin's certificate */
+	{"/dashboard", VR_GET, ROLE_VIEW, 0, vs_dash_asset, 0, 0, 0},
+	{"/dashboard/", VR_GET, ROLE_VIEW, 0, vs_dash_asset, 0, 0, 0},
+	{"/dashboard/app.js", VR_GET, ROLE_VIEW, 0, vs_dash_asset, 1, 0, 0},
+	{"/dashboard/app.css", VR_GET, ROLE_VIEW, 0, vs_dash_asset, 2, 0, 0},
+	{"/dashboard/favicon.svg", VR_GET, ROLE_VIEW, 0, vs_dash_asset, 3, 0, 0},
+	{"/v1/dashboard/state", VR_GET, ROLE_VIEW, 0, vs_dash_state, 0, 0, 0},
+	{"/v1/dashboard/revoke", VR_POST, ROLE_ADMIN, VB_CAP_SMALL, vs_dash_revoke, 0, 0, 0},
+	/* the detector's posture report and alerts, for the dashboard's viewers */
+	{"/v1/dashboard/posture", VR_GET, ROLE_VIEW, 0, vs_dash_detect, 0, 0, 0},
+	{"/v1/dashboard/alerts", VR_GET, ROLE_VIEW, 0, vs_dash_detect, 1, 0, 0},
 };
 
 static void route(struct evhttp_request *req, void *arg)
@@ -252,8 +267,29 @@ static void route(struct evhttp_request *req, void *arg)
 		vs_reply_err(s, req, 415, ATTEST_E_HTTP_MEDIA_TYPE, "request refused");
 		return;
 	}
-	if (rt->role != ROLE_HOST) {
-		if ((r = caller_of(s, req, rt->role, &who)) != ATTEST_OK) {
+	if (rt->role == ROLE_VIEW && attest_httpd_peer(req) == NULL) {
+		/* the dashboard without a certificate: loopback, or refused */
+		if ((r = vs_dash_access(s, req, 0, &who)) != ATTEST_OK) {
+			s->m.refused_callers++;
+			vs_reply_err(s, req, r == ATTEST_E_NOT_FOUND ? 404 : 403, r, "caller refused");
+			return;
+		}
+		if (!rate_ok(s, attest_httpd_peer_addr(req), s->cfg->rate_host)) {
+			s->m.rate_limited++;
+			(void)attest_fail(ATTEST_E_RATE, "address over its rate");
+			(void)evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
+			vs_reply_err(s, req, 429, ATTEST_E_RATE, "rate limited");
+			return;
+		}
+	} else if (rt->role != ROLE_HOST) {
+		/* with a certificate the dashboard is an admin's */
+		if ((rt->role == ROLE_VIEW || strncmp(path, "/v1/dashboard/", 14) == 0) &&
+		    (r = vs_dash_access(s, req, 1, &who)) != ATTEST_OK) {
+			vs_reply_err(s, req, 404, r, "unknown endpoint");
+			return;
+		}
+		if ((r = caller_of(s, req, rt->role == ROLE_VIEW ? ROLE_ADMIN : rt->role, &who)) !=
+		    ATTEST_OK) {
 			s->m.refused_callers++;
 			vs_reply_err(s, req, r == ATTEST_E_CALLER ? 403 : 500, r, "caller refused");
 			return;
@@ -396,6 +432,8 @@ int vf_serve(const struct vf_config *cfg)
 		goto out;
 	}
 	(void)snprintf(auditdir, sizeof(auditdir), "%s/audit", cfg->state);
+	if ((r = vs_dash_init(&s)) != ATTEST_OK)
+		goto out;
 	if (cfg->tcti != NULL && (r = attest_tpm_open(cfg->tcti, &s.tpm)) != ATTEST_OK)
 		goto out;
 	if ((r = attest_audit_open(auditdir, NULL, &s.audit)) != ATTEST_OK ||
@@ -427,6 +465,7 @@ int vf_serve(const struct vf_config *cfg)
 	s.facts.arg = &s;
 	if ((r = attest_decider_new(s.root, s.trust, &s.facts, &s.decider)) != ATTEST_OK ||
 	    (r = vs_decider_cache_init(&s, cfg->leaf_cache, cfg->issuer_cache)) != ATTEST_OK ||
+	    (r = vs_detect_start(&s)) != ATTEST_OK ||
 	    (r = vs_load_policy(&s)) != ATTEST_OK)
 		goto out;
 	if ((s.base = event_base_new()) == NULL) {
@@ -462,7 +501,9 @@ int vf_serve(const struct vf_config *cfg)
 				   vs_sync_cb, &s)) == NULL ||
 	    event_add(s.sync_ev, NULL) != 0 ||
 	    (s.flush_ev = event_new(s.base, -1, EV_PERSIST, vs_flush_cb, &s)) == NULL ||
-	    event_add(s.flush_ev, &ten) != 0) {
+	    event_add(s.flush_ev, &ten) != 0 ||
+	    (s.detect_ev = event_new(s.base, -1, EV_PERSIST, vs_detect_flush_cb, &s)) == NULL ||
+	    event_add(s.detect_ev, &(struct timeval){VS_DETECT_FLUSH, 0}) != 0) {
 		r = attest_fail(ATTEST_E_NOMEM, "audit events");
 		goto out;
 	}
@@ -493,6 +534,10 @@ int vf_serve(const struct vf_config *cfg)
 			goto out;
 	}
 	if ((r = vf_user_drop(&user)) != ATTEST_OK)
+		goto out;
+	/* the alert delivery thread, started as the serving user */
+	if (s.vd != NULL &&
+	    (r = vas_start(cfg->alert_webhook, cfg->alert_ca, cfg->alert_syslog, &s.sink)) != ATTEST_OK)
 		goto out;
 	if (user.drop)
 		vs_log("serving as %s (uid %u, gid %u); the signer (pid %d) keeps root", user.name,
@@ -529,14 +574,18 @@ out:
 		vs_log("audit: refusal aggregates not written: %s", attest_errdetail());
 	if (s.tpm != NULL && s.audit != NULL && attest_audit_size(s.audit) > 0)
 		vs_checkpoint_own(&s);
+	vs_detect_stop(&s);
 	attest_audit_close(s.audit);
 	attest_tpm_close(s.tpm);
+	vs_dash_free(&s);
 	if (wd != NULL)
 		event_free(wd);
 	if (s.sync_ev != NULL)
 		event_free(s.sync_ev);
 	if (s.flush_ev != NULL)
 		event_free(s.flush_ev);
+	if (s.detect_ev != NULL)
+		event_free(s.detect_ev);
 	for (int i = 0; i < 4; i++)
 		if (sigs[i] != NULL)
 			event_free(sigs[i]);

@@ -27,7 +27,9 @@
 #include "net/httpd.h"
 #include "attestation/refset.h"
 #include "bodies.h"
+#include "alertsink.h"
 #include "config.h"
+#include "detect.h"
 #include "signer.h"
 #include "store.h"
 #include "tpm/tpm.h"
@@ -49,7 +51,9 @@
 #define MAX_REFSETS 16
 #define MAX_OPERATORS 32
 
-enum role { ROLE_HOST = 0, ROLE_RESOURCE = 1, ROLE_ADMIN = 2 };
+/* ROLE_VIEW: the dashboard (dashboard.c): an admin client certificate, or
+ * none from a loopback peer when --dashboard loopback (the default) */
+enum role { ROLE_HOST = 0, ROLE_RESOURCE = 1, ROLE_ADMIN = 2, ROLE_VIEW = 3 };
 
 /* A token bucket, found by a keyed hash of its key and compared on the
  * whole key: two keys never share one. */
@@ -107,6 +111,37 @@ struct lograte {
 	struct attest_httpd_stats conn; /* at the last interval */
 };
 
+/* The dashboard's recent decisions (dashboard.c): a ring of DASH_RING,
+ * DASH_SHOWN of them (and of the denials) in a state reply, per-minute
+ * counts over DASH_BINS minutes, hosts and agents listed up to
+ * DASH_LIST_MAX each. About 2 KB an entry: 1 MB in all. */
+#define DASH_RING 512
+#define DASH_SHOWN 100
+#define DASH_BINS 60
+#define DASH_LIST_MAX 2000
+#define DASH_HOPS (ATTEST_INTENT_MAX_DEPTH + 1)
+struct dash_dec {
+	int64_t t;
+	int allow, reason;
+	int scored;   /* the detector scored it: score, and its first reason */
+	double score;
+	char why[64];
+	unsigned nagents;
+	char rule[64], caller[VSTORE_NAME_MAX], host[64], user[128], purpose[32];
+	char purpose_text[160], action[65], resource[257], subject[65], scopes[256];
+	char agents[DASH_HOPS][256]; /* user's first agent .. the leaf's */
+};
+struct dash_bin {
+	int64_t minute; /* Unix minute these counts are of */
+	unsigned long allow, deny;
+};
+struct vdash {
+	struct dash_dec *ring;
+	size_t head, n;
+	struct dash_bin bins[DASH_BINS];
+	uint8_t key[32]; /* admins' request tokens (HMAC key), drawn at start */
+};
+
 /* Decision-cache partitions (attest_decide_req.partition) 1..VS_PARTS: one
  * per resource caller, assigned on its first decision; a caller not seen for
  * longest gives its partition up only when all are taken. */
@@ -156,12 +191,29 @@ struct vsrv {
 	struct bucket *buckets;
 	struct metrics m;
 	struct lograte lr;
+	struct vdash dash;
 	/* per-process secrets, drawn at start: the table hash key (SipHash,
 	 * so nobody outside can compute colliding keys) and the nonce MAC
 	 * key (nonces are stateless until a quote consumes them) */
 	EVP_MAC_CTX *sip;
 	uint8_t nonce_key[32];
+	/* behaviour detection (detect_http.c, docs/detection.md) */
+	struct vd *vd;
+	struct vd_config vdc_next; /* parsed with the policy, set when installed */
+	struct vd_score cur;       /* the decision in progress: its score */
+	int cur_scored;
+	const char *cur_subject;
+	struct event *detect_ev;   /* write-behind of baselines, every VS_DETECT_FLUSH s */
+	struct vas_sink *sink;
+	unsigned long behaviour_rows, behaviour_batches, behaviour_failed;
+	unsigned posture_counts[16]; /* findings per kind (posture.h), for /metrics */
+	double posture_at;           /* vs_mono() of that report, 0 none */
 };
+
+#define VS_POSTURE_TTL 30.0    /* seconds a /metrics scrape reuses the posture counts */
+
+#define VS_DETECT_FLUSH 2      /* seconds between write-behind batches */
+#define VS_DETECT_BATCH 256    /* baselines per batch (one transaction) */
 
 /* Revocation reasons say who revoked: an operator's (admin API) stays
  * until an operator lifts it, whatever the host reports or registers
@@ -230,6 +282,42 @@ struct vroute {
 
 vs_handler vs_enrol, vs_nonce, vs_quote, vs_report, vs_checkpoint, vs_decide, vs_list, vs_revoke,
 	vs_approve, vs_settings, vs_refsets, vs_reload, vs_health, vs_metrics, vs_authz;
+/* detect_http.c: GET /v1/posture, GET /v1/alerts (admin) */
+vs_handler vs_posture, vs_alerts;
+/* detect_http.c: the detector around a decision, its start, flush, metrics */
+int vs_detect_start(struct vsrv *s) ATTEST_MUST_CHECK;
+void vs_detect_stop(struct vsrv *s);
+void vs_detect_flush_cb(evutil_socket_t fd, short what, void *arg);
+void vs_detect_before(struct vsrv *s, struct attest_decide_req *dr, char *subj, size_t subjsz);
+/* after the decision: learn, add the score to the reply o and to the
+ * audit reason, raise an alert; reason/rsz the record's reason text */
+int vs_detect_after(struct vsrv *s, const struct attest_decision *d, const struct attest_decide_req *dr,
+		    cJSON *o, char *reason, size_t rsz) ATTEST_MUST_CHECK;
+struct evbuffer;
+void vs_detect_metrics(struct vsrv *s, struct evbuffer *b);
+/* fleet.c: the policy's "detection" object into s->vdc_next */
+int vs_parse_detection(struct vsrv *s, const char *json, size_t len) ATTEST_MUST_CHECK;
+
+/* dashboard.c: the pages (rt->arg 0 index, 1 script, 2 style, 3 icon), the state
+ * (GET /v1/dashboard/state), an admin's revocation from the page */
+vs_handler vs_dash_asset, vs_dash_state, vs_dash_revoke;
+/* dashboard.c: /v1/dashboard/posture (rt->arg 0) and /v1/dashboard/alerts (1) */
+vs_handler vs_dash_detect;
+int vs_dash_init(struct vsrv *s) ATTEST_MUST_CHECK;
+void vs_dash_free(struct vsrv *s);
+/* who may see the dashboard: ATTEST_OK with who set to the loopback
+ * viewer (no certificate), or for has_cert, ATTEST_OK and the router
+ * checks an admin's certificate; else why not */
+int vs_dash_access(struct vsrv *s, struct evhttp_request *req, int has_cert,
+		   struct vcaller *who) ATTEST_MUST_CHECK;
+/* the access rules' pieces, for tests: a loopback peer address (127/8,
+ * ::1, ::ffff:127/104), a Host header naming loopback (localhost,
+ * 127.x.y.z or [::1], an optional port) */
+int vs_dash_loopback_addr(const char *addr);
+int vs_dash_loopback_host(const char *host);
+/* one decision into the ring and the per-minute counts */
+void vs_dash_record(struct vsrv *s, const struct vcaller *who, const struct attest_decision *d,
+		    const char *action, const char *resource, const char *subject);
 /* spiffe_http.c: GET /v1/spiffe/bundle, the SPIFFE bundle (docs/spiffe.md) */
 vs_handler vs_spiffe_bundle;
 
