@@ -71,6 +71,8 @@ struct agent_view {
 struct admin_stats {
 	uint64_t tpm_commands, agents, audit_records, unanchored, unanchored_age_s,
 		max_unanchored_s;
+	/* session issuers (daemon.h struct attestd .session) */
+	uint64_t session_on_demand, session_renewed, session_renew_failed, session_renew_dropped;
 	char clock[256];
 };
 

@@ -181,7 +181,10 @@ int register_agent(struct attestd *d, const struct admin_registration *q, const 
 			r = attest_fail_ossl(ATTEST_E_CRYPTO, "RAND_bytes");
 			goto out;
 		}
-		if ((r = attest_tpm_create_signkey(d->host.tpm, &policy, &a->auth, &a->key, &cr)) != ATTEST_OK)
+		attestd_host_lock(&d->host);
+		r = attest_tpm_create_signkey(d->host.tpm, &policy, &a->auth, &a->key, &cr);
+		attestd_host_unlock(&d->host);
+		if (r != ATTEST_OK)
 			goto out;
 	}
 	/* The TPM recorded the policy we computed offline from the measurement. */
@@ -207,8 +210,11 @@ int register_agent(struct attestd *d, const struct admin_registration *q, const 
 			goto out;
 		}
 	}
-	if ((r = attest_tpm_certify_creation(d->host.tpm, &a->key, &cr, qual, sizeof(qual), &cinfo,
-					     &csig)) != ATTEST_OK)
+	attestd_host_lock(&d->host);
+	r = attest_tpm_certify_creation(d->host.tpm, &a->key, &cr, qual, sizeof(qual), &cinfo,
+					&csig);
+	attestd_host_unlock(&d->host);
+	if (r != ATTEST_OK)
 		goto out;
 	if (Tss2_MU_TPMT_SIGNATURE_Marshal(&csig, a->creation_sig, sizeof(a->creation_sig),
 					   &a->creation_sig_len) != TSS2_RC_SUCCESS) {
@@ -314,8 +320,10 @@ int remove_agent(struct attestd *d, const char *name)
 		return attest_fail(ATTEST_E_STATE, "agent %s is not revoked: revoke it first", name);
 	if ((r = attestd_audit_agent(&d->log, "remove", a, "ok", ATTEST_OK)) != ATTEST_OK)
 		return r;
+	attestd_host_lock(&d->host);
 	if (d->host.pcr_holder == a)
 		d->host.pcr_holder = NULL;
+	attestd_host_unlock(&d->host);
 	if ((r = registry_remove(&d->reg, a)) != ATTEST_OK) {
 		if (attestd_audit_agent(&d->log, "remove", a, "error", r) != ATTEST_OK)
 			attestd_log("audit: %s", attest_errdetail());

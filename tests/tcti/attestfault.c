@@ -35,7 +35,8 @@
  *                Up to 16 lat= entries; combines with fault= (a command
  *                answered here without the TPM is not delayed). The
  *                answer itself is never changed. With file=, each delay
- *                appends "cc=0x... lat=MS" to PATH.log. Example of the
+ *                appends "cc=0x... lat=MS" to PATH.log
+ *                as it starts. Example of the
  *                slow part issue 17 models: lat=sign:50,lat=load:20,
  *                lat=createloaded:20.
  *
@@ -343,10 +344,7 @@ static void delay(struct fault_ctx *c, uint32_t cc)
 
 	if (ms == 0)
 		return;
-	ts.tv_sec = ms / 1000;
-	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
-	while (nanosleep(&ts, &left) != 0 && errno == EINTR)
-		ts = left;
+	/* logged first: a test can tell that a slow command is under way */
 	if (c->file[0] != '\0') {
 		char path[SPEC_MAX + 8];
 		FILE *f;
@@ -357,6 +355,10 @@ static void delay(struct fault_ctx *c, uint32_t cc)
 			fclose(f);
 		}
 	}
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+	while (nanosleep(&ts, &left) != 0 && errno == EINTR)
+		ts = left;
 }
 
 static void put_be(uint8_t *p, uint64_t v, size_t n)
