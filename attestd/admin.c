@@ -269,6 +269,8 @@ static int result_json(const struct admin_result *res, cJSON *reply)
 					     s->session_renew_failed)) != ATTEST_OK ||
 		    (r = attest_json_add_u64(reply, "session_renewals_dropped",
 					     s->session_renew_dropped)) != ATTEST_OK ||
+		    (r = attest_json_add_u64(reply, "tpm_resident_keys", s->tpm_resident)) !=
+			    ATTEST_OK ||
 		    (r = attest_json_add_str(reply, "clock", s->clock)) != ATTEST_OK)
 			return r;
 		break;

@@ -73,6 +73,7 @@ struct admin_stats {
 		max_unanchored_s;
 	/* session issuers (daemon.h struct attestd .session) */
 	uint64_t session_on_demand, session_renewed, session_renew_failed, session_renew_dropped;
+	uint64_t tpm_resident; /* agent keys loaded in the TPM now */
 	char clock[256];
 };
 

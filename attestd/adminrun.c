@@ -98,6 +98,7 @@ static int run_stats(struct attestd *d, struct admin_stats *s)
 	attestd_audit_unanchored(&d->log, (uint64_t)time(NULL), &nun, &age);
 	attestd_host_lock(&d->host);
 	s->tpm_commands = attest_tpm_command_count(d->host.tpm);
+	s->tpm_resident = attest_tpm_resident(d->host.tpm);
 	attestd_host_unlock(&d->host);
 	s->agents = d->reg.n;
 	s->audit_records = d->log.audit != NULL ? attest_audit_size(d->log.audit) : 0;

@@ -187,6 +187,7 @@ void admin_result_put(struct mon_out *m, const struct admin_result *res)
 	mon_put_i64(m, (int64_t)s->session_renewed);
 	mon_put_i64(m, (int64_t)s->session_renew_failed);
 	mon_put_i64(m, (int64_t)s->session_renew_dropped);
+	mon_put_i64(m, (int64_t)s->tpm_resident);
 	mon_put_str(m, s->clock);
 }
 
@@ -194,7 +195,7 @@ int admin_result_get(struct attest_cur *c, uint32_t op, struct admin_result *res
 {
 	struct admin_stats *s = &res->stats;
 	const uint8_t *ca;
-	int64_t v[10];
+	int64_t v[11];
 	int ok = 0;
 
 	memset(res, 0, sizeof(*res));
@@ -216,7 +217,7 @@ int admin_result_get(struct attest_cur *c, uint32_t op, struct admin_result *res
 		}
 		memcpy(res->agent_ca, ca, res->agent_ca_len);
 	}
-	for (size_t i = 0; i < 10; i++)
+	for (size_t i = 0; i < 11; i++)
 		if (!mon_get_i64(c, &v[i]) || v[i] < 0)
 			goto out;
 	s->tpm_commands = (uint64_t)v[0];
@@ -229,6 +230,7 @@ int admin_result_get(struct attest_cur *c, uint32_t op, struct admin_result *res
 	s->session_renewed = (uint64_t)v[7];
 	s->session_renew_failed = (uint64_t)v[8];
 	s->session_renew_dropped = (uint64_t)v[9];
+	s->tpm_resident = (uint64_t)v[10];
 	ok = GET_STR(c, s->clock) && mon_get_end(c);
 out:
 	if (ok)

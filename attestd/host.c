@@ -20,6 +20,10 @@ static int flush_leftovers(struct attestd_host *h)
 
 	if (r == ATTEST_OK && n > 0)
 		attestd_log("flushed %zu transient objects or sessions left in the TPM", n);
+	/* agent keys stay loaded between signatures where the TPM has room
+	 * (attest_tpm_keep_resident); evicted when revoked or removed */
+	if (r == ATTEST_OK)
+		r = attest_tpm_keep_resident(h->tpm, 1);
 	return r;
 }
 

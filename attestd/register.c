@@ -267,6 +267,9 @@ int revoke_agent(struct attestd *d, const char *name, const struct agent **out)
 	EVP_PKEY_free(a->session_key);
 	a->session_cert = NULL;
 	a->session_key = NULL;
+	attestd_host_lock(&d->host);
+	attest_tpm_evict(d->host.tpm, &a->key); /* its resident key, if any */
+	attestd_host_unlock(&d->host);
 	attestd_log("revoked agent %s", name);
 	*out = a;
 	return ATTEST_OK;
@@ -302,6 +305,9 @@ int attestd_revoke_by_verifier(void *arg, const char *id)
 	EVP_PKEY_free(a->session_key);
 	a->session_cert = NULL;
 	a->session_key = NULL;
+	attestd_host_lock(&d->host);
+	attest_tpm_evict(d->host.tpm, &a->key);
+	attestd_host_unlock(&d->host);
 	attestd_log("revoked agent %s: revoked at the verifier", a->name);
 	return 1;
 }
@@ -323,6 +329,7 @@ int remove_agent(struct attestd *d, const char *name)
 	attestd_host_lock(&d->host);
 	if (d->host.pcr_holder == a)
 		d->host.pcr_holder = NULL;
+	attest_tpm_evict(d->host.tpm, &a->key); /* revoked: gone already, unless reloaded */
 	attestd_host_unlock(&d->host);
 	if ((r = registry_remove(&d->reg, a)) != ATTEST_OK) {
 		if (attestd_audit_agent(&d->log, "remove", a, "error", r) != ATTEST_OK)

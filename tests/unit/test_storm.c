@@ -17,9 +17,12 @@
 #include <cjson/cJSON.h>
 #include <tss2/tss2_tpm2_types.h>
 
+#include "core/err.h"
 #include "core/json.h"
 #include "testutil.h"
 #include "testutil_daemon.h"
+#include "tpm/tpm.h"
+#include "tpm/tpmpolicy.h"
 
 struct slow {
 	struct daemon d;
@@ -203,6 +206,145 @@ static void test_slow_same_results(void)
 	daemon_down(&s.d);
 }
 
+static void objects_are(struct attest_tpm *t, size_t want)
+{
+	size_t objects = 99, sessions = 99;
+
+	CU_ASSERT_FATAL(attest_tpm_count_handles(t, &objects, &sessions) == ATTEST_OK);
+	if (objects != want)
+		fprintf(stderr, "  %zu transient objects in the TPM, %zu expected\n", objects, want);
+	CU_ASSERT(objects == want);
+}
+
+/* Resident keys in libattest (swtpm: 3 slots, so 2 resident): a key signs
+ * N times with one TPM2_Load (counted by the TCTI's log) and stays loaded
+ * (GetCapability); a third key evicts the least recently used one; an
+ * operation that holds two objects (CertifyCreation) still finds room, a
+ * quote too; evict and release flush them; with keep_resident off nothing
+ * stays. */
+static void test_resident_lib(void)
+{
+	static const uint8_t digest[32] = "resident keys sign this digest!";
+	static const uint8_t qual[16] = "certify nonce 01";
+	const char *src = getenv("ATTEST_SRCDIR"), *build = getenv("BUILD");
+	struct tu_tpm sw;
+	struct attest_tpm *t = NULL;
+	struct attest_tpm_key k[3], extra;
+	struct attest_tpm_creation cr;
+	struct attest_pcrs pcrs;
+	TPM2B_DIGEST policy;
+	TPM2B_AUTH auth = { .size = 16, .buffer = "agent auth value" };
+	TPM2B_ATTEST attest;
+	TPMT_SIGNATURE sig;
+	char ctl[700], logp[720], conf[1700];
+	int loads;
+
+	tu_tpm_start(&sw);
+	snprintf(ctl, sizeof(ctl), "%s/slow", sw.dir);
+	snprintf(logp, sizeof(logp), "%s.log", ctl);
+	tu_write(ctl, "lat=load:1,lat=flush:1", 22);
+	tu_write(logp, "", 0);
+	snprintf(conf, sizeof(conf), "%s/%s/tcti/libtss2-tcti-attestfault.so.0:file=%s;%s",
+		 src != NULL ? src : ".", build != NULL ? build : "build", ctl, sw.tcti);
+	CU_ASSERT_FATAL(attest_tpm_open(conf, &t) == ATTEST_OK);
+	CU_ASSERT_FATAL(attest_tpm_pcr_read(t, 1u << 23, &pcrs) == ATTEST_OK);
+	CU_ASSERT_FATAL(attest_policy_digest_sign(1u << 23, pcrs.value[23], 32, &policy) ==
+			ATTEST_OK);
+	for (int i = 0; i < 3; i++)
+		CU_ASSERT_FATAL(attest_tpm_create_signkey(t, &policy, &auth, &k[i], &cr) == ATTEST_OK);
+	CU_ASSERT_FATAL(attest_tpm_create_signkey(t, &policy, &auth, &extra, &cr) == ATTEST_OK);
+	CU_ASSERT_FATAL(attest_tpm_keep_resident(t, 1) == ATTEST_OK);
+	loads = 0;
+	{
+		struct slow s; /* only for log_count */
+
+		memset(&s, 0, sizeof(s));
+		snprintf(s.log, sizeof(s.log), "%s", logp);
+		loads = log_count(&s, "cc=0x157");
+		for (int n = 0; n < 8; n++)
+			CU_ASSERT(attest_tpm_sign_policy(t, &k[0], &auth, 1u << 23, digest, &sig) ==
+				  ATTEST_OK);
+		CU_ASSERT(log_count(&s, "cc=0x157") == loads + 1); /* one Load, 8 Signs */
+		CU_ASSERT(attest_tpm_resident(t) == 1);
+		objects_are(t, 1);
+		CU_ASSERT(attest_tpm_sign_policy(t, &k[1], &auth, 1u << 23, digest, &sig) ==
+			  ATTEST_OK);
+		objects_are(t, 2);
+		/* k[1] most recent, then k[0]: k[2] evicts k[0] */
+		CU_ASSERT(attest_tpm_sign_policy(t, &k[2], &auth, 1u << 23, digest, &sig) ==
+			  ATTEST_OK);
+		objects_are(t, 2);
+		loads = log_count(&s, "cc=0x157");
+		CU_ASSERT(attest_tpm_sign_policy(t, &k[1], &auth, 1u << 23, digest, &sig) ==
+			  ATTEST_OK);
+		CU_ASSERT(log_count(&s, "cc=0x157") == loads); /* still resident */
+		CU_ASSERT(attest_tpm_sign_policy(t, &k[0], &auth, 1u << 23, digest, &sig) ==
+			  ATTEST_OK);
+		CU_ASSERT(log_count(&s, "cc=0x157") == loads + 1); /* was evicted */
+		/* two objects at once (AK + key) with two keys resident */
+		CU_ASSERT(attest_tpm_certify_creation(t, &extra, &cr, qual, sizeof(qual), &attest,
+						      &sig) == ATTEST_OK);
+		CU_ASSERT(attest_tpm_resident(t) <= 1);
+		objects_are(t, attest_tpm_resident(t));
+		CU_ASSERT(attest_tpm_quote(t, 1u, qual, sizeof(qual), &attest, &sig) == ATTEST_OK);
+		/* a wrong auth value: refused, and the key does not stay */
+		auth.buffer[0] ^= 1;
+		TU_ASSERT_ERR(attest_tpm_sign_policy(t, &k[2], &auth, 1u << 23, digest, &sig),
+			      ATTEST_E_TPM_AUTH);
+		auth.buffer[0] ^= 1;
+		objects_are(t, attest_tpm_resident(t));
+		CU_ASSERT(attest_tpm_sign_policy(t, &k[2], &auth, 1u << 23, digest, &sig) ==
+			  ATTEST_OK);
+		CU_ASSERT(attest_tpm_resident(t) >= 1);
+		attest_tpm_evict(t, &k[2]);
+		attest_tpm_evict(t, &k[0]);
+		attest_tpm_evict(t, &k[1]);
+		CU_ASSERT(attest_tpm_resident(t) == 0);
+		objects_are(t, 0);
+		CU_ASSERT(attest_tpm_sign_policy(t, &k[0], &auth, 1u << 23, digest, &sig) ==
+			  ATTEST_OK);
+		attest_tpm_release_cached(t);
+		objects_are(t, 0);
+		/* off: nothing stays */
+		CU_ASSERT(attest_tpm_keep_resident(t, 0) == ATTEST_OK);
+		CU_ASSERT(attest_tpm_sign_policy(t, &k[0], &auth, 1u << 23, digest, &sig) ==
+			  ATTEST_OK);
+		objects_are(t, 0);
+	}
+	attest_tpm_close(t);
+	tu_tpm_stop(&sw);
+}
+
+/* attestd keeps an agent's key resident: N strict issuances for one agent
+ * load its key once (the TCTI's log) and stats show it resident; revoking
+ * the agent flushes it (resident 0, a FlushContext logged); at the end the
+ * TPM holds nothing of ours (daemon_down counts with GetCapability). */
+static void test_resident_attestd(void)
+{
+	struct slow s;
+	cJSON *reply = NULL;
+	int loads, flushes;
+
+	slow_up(&s, "0");
+	slow_spec(&s, "lat=load:1,lat=flush:1");
+	loads = log_count(&s, "cc=0x157");
+	for (int i = 0; i < 6; i++)
+		expect_cert(&s.d,
+			    run_agent(NULL, s.bin, s.d.sock,
+				      "{\"op\":\"issue\",\"agent\":\"alpha\",\"ttl\":60}"),
+			    "alpha");
+	CU_ASSERT(log_count(&s, "cc=0x157") - loads <= 1);
+	CU_ASSERT(stat_of(&s, "tpm_resident_keys") == 1);
+	flushes = log_count(&s, "cc=0x165");
+	TU_ASSERT_ERR(admin_call(&s.d, "{\"op\":\"revoke\",\"name\":\"alpha\"}", &reply),
+		      ATTEST_OK);
+	cJSON_Delete(reply);
+	CU_ASSERT(stat_of(&s, "tpm_resident_keys") == 0);
+	CU_ASSERT(log_count(&s, "cc=0x165") > flushes);
+	slow_spec(&s, "fault=none");
+	daemon_down(&s.d);
+}
+
 int main(void)
 {
 	static const struct tu_test tests[] = {
@@ -210,6 +352,9 @@ int main(void)
 		{ "revoked during its renewal: dropped, never renewed again",
 		  test_revoked_not_renewed },
 		{ "slow TPM: same certificates, delays logged", test_slow_same_results },
+		{ "resident keys: one Load for many signatures, LRU, room, evict",
+		  test_resident_lib },
+		{ "attestd: agent key resident, flushed on revoke", test_resident_attestd },
 		{ NULL, NULL },
 	};
 
