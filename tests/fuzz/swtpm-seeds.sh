@@ -39,4 +39,14 @@ install -m 0644 quote.msg "$corpus/tpm/swtpm-quote"
 install -m 0644 quote.sig "$corpus/tpm/swtpm-signature"
 install -m 0644 split "$corpus/tpm/swtpm-quote-signed"
 install -m 0644 ekcert.der "$corpus/enrol/swtpm-ek-cert.der"
-echo "swtpm-seeds: wrote 6 seeds under $corpus"
+
+# tpmrsp: the swtpm's answers to each group of fuzz_tpmrsp's operations,
+# recorded through the target's own TCTI (needs $BUILD/fuzz/replay_tpmrsp)
+replay=${BUILD:-$top/build}/fuzz/replay_tpmrsp
+mkdir -p "$corpus/tpmrsp"
+for ops in 01 02 04 08 10 20 40 7f; do
+	printf "\\$(printf '%03o' 0x$ops)" >ops.bin
+	FUZZRSP_RECORD="$work/rec-$ops" FUZZRSP_CHILD="$TPM2TOOLS_TCTI" "$replay" ops.bin >/dev/null 2>&1
+	install -m 0644 "rec-$ops" "$corpus/tpmrsp/swtpm-ops-$ops"
+done
+echo "swtpm-seeds: wrote 14 seeds under $corpus"
