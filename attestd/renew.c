@@ -29,7 +29,8 @@ struct renew_job {
 	struct renew_job *next;
 	char name[ATTEST_MAX_NAME + 1];
 	const void *tag; /* the struct agent it was made for: compared only */
-	X509 *agent_ca;  /* a reference */
+	X509 *agent_ca;  /* a reference to the registry's, compared at installation */
+	X509 *issuer;    /* a copy of it for the worker (no object shared across threads) */
 	struct attest_tpm_key key;
 	TPM2B_AUTH auth;
 	uint8_t measurement[32];
@@ -69,6 +70,7 @@ static void job_free(struct renew_job *j)
 	if (j == NULL)
 		return;
 	X509_free(j->agent_ca);
+	X509_free(j->issuer);
 	X509_free(j->cert);
 	EVP_PKEY_free(j->skey);
 	attestd_secret_free(j, sizeof(*j));
@@ -99,7 +101,7 @@ static void renew_one(struct attestd_host *h, struct renew_job *j)
 	if ((j->r = attest_tpm_pub_to_pkey(&j->key.pub, &pub)) == ATTEST_OK &&
 	    (j->r = attest_p256_keygen(&j->skey)) == ATTEST_OK) {
 		as.pub = pub;
-		j->r = attest_x509_make_session_issuer(j->agent_ca, j->skey, ISSUER_TTL, &as,
+		j->r = attest_x509_make_session_issuer(j->issuer, j->skey, ISSUER_TTL, &as,
 						       &j->cert);
 	}
 	if (j->r != ATTEST_OK)
@@ -164,7 +166,9 @@ static int job_make(const struct agent *a, struct renew_job **out)
 	*out = NULL;
 	if (j == NULL)
 		return attest_fail(ATTEST_E_NOMEM, "renewal job");
-	if (strlen(a->name) >= sizeof(j->name) || X509_up_ref(a->agent_ca) != 1) {
+	if (strlen(a->name) >= sizeof(j->name) || (j->issuer = X509_dup(a->agent_ca)) == NULL ||
+	    X509_up_ref(a->agent_ca) != 1) {
+		X509_free(j->issuer);
 		attestd_secret_free(j, sizeof(*j));
 		return attest_fail(ATTEST_E_INTERNAL, "renewal job of %s", a->name);
 	}

@@ -198,7 +198,8 @@ static void test_slow_same_results(void)
 	free(issuer_of(&s, issue_session(&s)));
 	free(issuer_of(&s, issue_session(&s)));
 	CU_ASSERT(log_count(&s, "cc=0x15d lat=50") == 2); /* strict leaf, session issuer */
-	CU_ASSERT(log_count(&s, "cc=0x157 lat=20") >= 2);
+	/* one Load: the key stays resident for the session issuer's Sign */
+	CU_ASSERT(log_count(&s, "cc=0x157 lat=20") == 1);
 	CU_ASSERT(stat_of(&s, "session_issuers_on_demand") == 1);
 	sleep(2);
 	CU_ASSERT(stat_of(&s, "session_issuers_renewed") == 0);
