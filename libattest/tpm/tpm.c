@@ -254,6 +254,8 @@ static void resident_trim(struct attest_tpm *t, size_t keep)
 			if (t->res[i].h != ESYS_TR_NONE &&
 			    (lru == ATTEST_TPM_RESIDENT_MAX || t->res[i].used < t->res[lru].used))
 				lru = i;
+		if (lru == ATTEST_TPM_RESIDENT_MAX)
+			break; /* none loaded (resident_count said otherwise) */
 		flush(t, &t->res[lru].h);
 	}
 }
