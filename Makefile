@@ -47,7 +47,7 @@ OPT     := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 	-fno-sanitize-recover=undefined
 endif
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread
 LIB_LIBS   = $(shell pkg-config --libs $(LIB_PKGS) 2>/dev/null)
 CFLAGS  ?=
 CFLAGS  += -std=c11 -D_GNU_SOURCE -DATTEST_VERSION='"$(VERSION)"' -DATTEST_SYSCONFDIR='"$(SYSCONFDIR)"' $(WARN) $(HARDEN) $(OPT) -Iinclude -Ilibattest -Icli $(PKG_CFLAGS)
@@ -127,7 +127,7 @@ VERIFIER_OBJ  := $(VERIFIER_SRC:%.c=$(BUILD)/obj/%.o)
 # only the members a test uses (test_store the store, test_policy the policy
 # tool...), so a test links what it tests, not the whole verifier
 VERIFIER_A    := $(BUILD)/verifier.a
-SRV_LIBS       = $(shell pkg-config --libs $(SRV_PKGS) 2>/dev/null)
+SRV_LIBS       = $(shell pkg-config --libs $(SRV_PKGS) 2>/dev/null) -lm -pthread # -lm -pthread: the detector (issue 19)
 
 TEST_SRC  := $(sort $(wildcard tests/unit/test_*.c))
 TEST_BINS := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)

@@ -29,7 +29,8 @@ FUZZ_ATTESTD_LOG := attestd/log.c attestd/nodump.c cli/journal.c
 FUZZ_EXTRA_registry := attestd/registry.c $(FUZZ_ATTESTD_LOG)
 FUZZ_EXTRA_csr := attestd/reqparse.c attestd/request.c $(FUZZ_EXTRA_registry)
 FUZZ_EXTRA_attestd := $(FUZZ_EXTRA_csr) attestd/admin.c attestd/adminwire.c attestd/monproto.c
-FUZZ_EXTRA_vbody := verifier/bodies.c
+FUZZ_EXTRA_vbody := verifier/bodies.c verifier/check_quote.c cli/cli.c cli/cli_tpm.c cli/cliconf.c \
+	cli/journal.c
 FUZZ_EXTRA_jwtsvid := attestd/workload_jwtv.c
 FUZZ_EXTRA_monproto := attestd/monproto.c attestd/mintwire.c attestd/adminwire.c \
 	attestd/pushwire.c attestd/request.c

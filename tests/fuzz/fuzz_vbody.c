@@ -11,7 +11,9 @@
  *   vb_str; settings -> vb_settings_parse; authz (not JSON: the headers
  *   a proxy forwards to /v1/authz, X-Client-Cert, X-Forwarded-Client-Cert
  *   and X-Attest-Context, one per line, an empty line for an absent one)
- *   -> vb_fwd_cert and vb_fwd_ctx.
+ *   -> vb_fwd_cert and vb_fwd_ctx; pcrs (not JSON: a tpm2-tools
+ *   "serialized" PCR file check-quote reads) -> vf_parse_serialized_pcrs,
+ *   and the first line as a PCR list -> vf_parse_pcr_list.
  *   The enrolment bodies go whole to attest_ca_handle_* (fuzz_enrol).
  * Input: the route's name, a newline, the body (gen_corpus writes the
  *   bodies with the hosts' own builders: attest_push_nonce_request,
@@ -31,6 +33,7 @@
 #include <openssl/x509.h>
 
 #include "bodies.h"
+#include "check_quote.h"
 #include "core/err.h"
 #include "fuzz_fixture.h"
 #include "x509/x509agent.h"
@@ -216,6 +219,31 @@ static void authz(const uint8_t *p, size_t n)
 	free(cx);
 }
 
+/* check-quote's inputs: values for exactly the PCRs of the mask, inside
+ * the buffer; a PCR list's mask is within PCRs 0..23 */
+static void pcrs(const uint8_t *p, size_t n)
+{
+	static uint8_t values[24 * 32];
+	uint32_t mask = 0;
+	size_t vlen = 0, bits = 0;
+	char list[64];
+	const uint8_t *nl = memchr(p, '\n', n < sizeof(list) ? n : sizeof(list));
+
+	if (fz_note("vf_parse_serialized_pcrs",
+		    vf_parse_serialized_pcrs(p, n, &mask, values, &vlen)) == ATTEST_OK) {
+		for (uint32_t m = mask; m != 0; m &= m - 1)
+			bits++;
+		check((mask >> 24) == 0 && vlen == bits * 32, "PCR values do not match the mask");
+	}
+	if (nl != NULL && memchr(p, '\0', (size_t)(nl - p)) == NULL) {
+		memcpy(list, p, (size_t)(nl - p));
+		list[nl - p] = '\0';
+		mask = 0;
+		if (fz_note("vf_parse_pcr_list", vf_parse_pcr_list(list, &mask)) == ATTEST_OK)
+			check(mask != 0 && (mask >> 24) == 0, "a PCR list outside 0..23");
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const uint8_t *nl = memchr(data, '\n', size < 32 ? size : 32);
@@ -227,6 +255,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (nl == NULL)
 		return 0;
 	k = (size_t)(nl - data);
+	if (k == 4 && memcmp(data, "pcrs", 4) == 0) {
+		pcrs(nl + 1, size - k - 1);
+		return 0;
+	}
 	if (k == 5 && memcmp(data, "authz", 5) == 0) {
 		authz(nl + 1, size - k - 1);
 		return 0;
