@@ -89,6 +89,7 @@ ATTESTD_SRC   := attestd/attestd.c attestd/server.c attestd/daemon.c attestd/req
 	attestd/register.c attestd/registration.c attestd/reqparse.c attestd/caller.c attestd/signers.c attestd/issue.c attestd/registry.c \
 	attestd/log.c attestd/push.c attestd/auditlog.c attestd/closer.c \
 	attestd/nodump.c attestd/clock.c attestd/host.c attestd/dispatch.c attestd/admin.c attestd/adminrun.c attestd/adminwire.c attestd/pushwire.c attestd/mint.c attestd/mintwire.c attestd/monproto.c attestd/monitor.c attestd/front.c \
+	attestd/renew.c \
 	attestd/workload.c attestd/workload_api.c attestd/workload_mon.c attestd/workload_jwt.c attestd/workload_jwtv.c \
 	attestd/federation.c attestd/fedfetch.c \
 	cli/cliconf.c cli/sdnotify.c cli/journal.c

@@ -260,6 +260,16 @@ static int result_json(const struct admin_result *res, cJSON *reply)
 			    ATTEST_OK ||
 		    (r = attest_json_add_u64(reply, "audit_max_unanchored_s", s->max_unanchored_s)) !=
 			    ATTEST_OK ||
+		    (r = attest_json_add_u64(reply, "session_issuers_on_demand",
+					     s->session_on_demand)) != ATTEST_OK ||
+		    (r = attest_json_add_u64(reply, "session_issuers_renewed", s->session_renewed)) !=
+			    ATTEST_OK ||
+		    (r = attest_json_add_u64(reply, "session_renewals_failed",
+					     s->session_renew_failed)) != ATTEST_OK ||
+		    (r = attest_json_add_u64(reply, "session_renewals_dropped",
+					     s->session_renew_dropped)) != ATTEST_OK ||
+		    (r = attest_json_add_u64(reply, "tpm_resident_keys", s->tpm_resident)) !=
+			    ATTEST_OK ||
 		    (r = attest_json_add_str(reply, "clock", s->clock)) != ATTEST_OK)
 			return r;
 		break;

@@ -71,6 +71,9 @@ struct agent_view {
 struct admin_stats {
 	uint64_t tpm_commands, agents, audit_records, unanchored, unanchored_age_s,
 		max_unanchored_s;
+	/* session issuers (daemon.h struct attestd .session) */
+	uint64_t session_on_demand, session_renewed, session_renew_failed, session_renew_dropped;
+	uint64_t tpm_resident; /* agent keys loaded in the TPM now */
 	char clock[256];
 };
 

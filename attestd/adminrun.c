@@ -96,12 +96,19 @@ static int run_stats(struct attestd *d, struct admin_stats *s)
 	uint64_t nun = 0, age = 0;
 
 	attestd_audit_unanchored(&d->log, (uint64_t)time(NULL), &nun, &age);
+	attestd_host_lock(&d->host);
 	s->tpm_commands = attest_tpm_command_count(d->host.tpm);
+	s->tpm_resident = attest_tpm_resident(d->host.tpm);
+	attestd_host_unlock(&d->host);
 	s->agents = d->reg.n;
 	s->audit_records = d->log.audit != NULL ? attest_audit_size(d->log.audit) : 0;
 	s->unanchored = nun;
 	s->unanchored_age_s = age;
 	s->max_unanchored_s = d->log.max_unanchored_s;
+	s->session_on_demand = d->session.on_demand;
+	s->session_renewed = d->session.renewed;
+	s->session_renew_failed = d->session.renew_failed;
+	s->session_renew_dropped = d->session.renew_dropped;
 	snprintf(s->clock, sizeof(s->clock), "%s", d->clock.bad ? d->clock.why : "ok");
 	return ATTEST_OK;
 }

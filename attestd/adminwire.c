@@ -183,6 +183,11 @@ void admin_result_put(struct mon_out *m, const struct admin_result *res)
 	mon_put_i64(m, (int64_t)s->unanchored);
 	mon_put_i64(m, (int64_t)s->unanchored_age_s);
 	mon_put_i64(m, (int64_t)s->max_unanchored_s);
+	mon_put_i64(m, (int64_t)s->session_on_demand);
+	mon_put_i64(m, (int64_t)s->session_renewed);
+	mon_put_i64(m, (int64_t)s->session_renew_failed);
+	mon_put_i64(m, (int64_t)s->session_renew_dropped);
+	mon_put_i64(m, (int64_t)s->tpm_resident);
 	mon_put_str(m, s->clock);
 }
 
@@ -190,7 +195,7 @@ int admin_result_get(struct attest_cur *c, uint32_t op, struct admin_result *res
 {
 	struct admin_stats *s = &res->stats;
 	const uint8_t *ca;
-	int64_t v[6];
+	int64_t v[11];
 	int ok = 0;
 
 	memset(res, 0, sizeof(*res));
@@ -212,7 +217,7 @@ int admin_result_get(struct attest_cur *c, uint32_t op, struct admin_result *res
 		}
 		memcpy(res->agent_ca, ca, res->agent_ca_len);
 	}
-	for (size_t i = 0; i < 6; i++)
+	for (size_t i = 0; i < 11; i++)
 		if (!mon_get_i64(c, &v[i]) || v[i] < 0)
 			goto out;
 	s->tpm_commands = (uint64_t)v[0];
@@ -221,6 +226,11 @@ int admin_result_get(struct attest_cur *c, uint32_t op, struct admin_result *res
 	s->unanchored = (uint64_t)v[3];
 	s->unanchored_age_s = (uint64_t)v[4];
 	s->max_unanchored_s = (uint64_t)v[5];
+	s->session_on_demand = (uint64_t)v[6];
+	s->session_renewed = (uint64_t)v[7];
+	s->session_renew_failed = (uint64_t)v[8];
+	s->session_renew_dropped = (uint64_t)v[9];
+	s->tpm_resident = (uint64_t)v[10];
 	ok = GET_STR(c, s->clock) && mon_get_end(c);
 out:
 	if (ok)

@@ -27,8 +27,10 @@
 #include "nodump.h"
 #include "push.h"
 #include "register.h"
+#include "renew.h"
 #include "sdnotify.h"
 #include "server.h"
+#include "x509/x509agent.h"
 
 #ifndef ATTEST_VERSION
 #define ATTEST_VERSION "0.1.0-dev" /* the Makefile passes VERSION */
@@ -92,6 +94,11 @@ static void usage(FILE *f)
 		"                       longest a record may wait for a checkpoint (900);\n"
 		"                       past it issue and register are refused until a\n"
 		"                       checkpoint succeeds (ATTEST_E_AUDIT_UNANCHORED)\n"
+		"  --session-renew-ahead S|auto\n"
+		"                       renew a session issuer in use S seconds before it\n"
+		"                       expires, in the background (TPM work off the request\n"
+		"                       path); auto: the agent's TTL cap + 60, at most 450;\n"
+		"                       0: off (docs/protocol.md \"Session issuers\")\n"
 		"  --no-privsep         one process (for comparison and debugging): without\n"
 		"                       it the agent and admin sockets are served by an\n"
 		"                       unprivileged front under seccomp that asks this\n"
@@ -197,6 +204,7 @@ int main(int argc, char **argv)
 struct opts {
 	const char *state, *sock, *admin, *group, *tcti, *verifier, *verifier_ca, *quote_pcrs,
 		*eventlog, *audit_dir, *front_user, *front_exe, *config, *workload;
+	long renew_ahead; /* --session-renew-ahead: seconds, or ATTESTD_RENEW_AUTO */
 	long max_clients, timeout_ms, max_ttl, push_interval, audit_ckpt, max_unanchored;
 	int privsep, print_config;
 };
@@ -220,6 +228,7 @@ static const struct option long_opts[] = {
 	{ "audit-max-unanchored", required_argument, NULL, 'U' },
 	{ "front-user", required_argument, NULL, 'W' },
 	{ "workload-socket", required_argument, NULL, 'w' },
+	{ "session-renew-ahead", required_argument, NULL, 'R' },
 	/* the keys of attestd.conf end here */
 	{ "no-privsep", no_argument, NULL, 'N' },
 	{ "front-exec", required_argument, NULL, 'X' },
@@ -231,7 +240,7 @@ static const struct option long_opts[] = {
 };
 /* the keys of attestd.conf: the options with a value before --no-privsep
  * (not --front-exec, a test hook, nor --config) */
-#define NCONF_KEYS 18
+#define NCONF_KEYS 19
 
 static void opts_default(struct opts *o)
 {
@@ -247,6 +256,7 @@ static void opts_default(struct opts *o)
 	o->max_unanchored = ATTESTD_MAX_UNANCHORED_S;
 	o->front_user = "nobody";
 	o->privsep = 1;
+	o->renew_ahead = ATTESTD_RENEW_AUTO;
 }
 
 /* Parse argv into o. 0: carry on; 1: exit 0 (help, version); 2: usage error. */
@@ -279,6 +289,13 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case 'W': o->front_user = optarg; break;
 		case 'w': o->workload = optarg; break;
+		case 'R':
+			if (strcmp(optarg, "auto") == 0)
+				o->renew_ahead = ATTESTD_RENEW_AUTO;
+			else if (parse_long("session-renew-ahead", optarg, 0,
+					    ATTEST_SESSION_ISSUER_MAX_TTL - 1, &o->renew_ahead))
+				return 2;
+			break;
 		case 'N': o->privsep = 0; break;
 		case 'X': o->front_exe = optarg; break;
 		case 'c': o->config = optarg; break;
@@ -380,6 +397,10 @@ static void print_config(const struct opts *o, const struct attest_conf *conf)
 	NUM("audit-max-unanchored", o->max_unanchored);
 	cliconf_print(stdout, "front-user", o->front_user, NULL);
 	cliconf_print(stdout, "workload-socket", o->workload, "workload.sock beside socket");
+	if (o->renew_ahead == ATTESTD_RENEW_AUTO)
+		cliconf_print(stdout, "session-renew-ahead", "auto", NULL);
+	else
+		NUM("session-renew-ahead", o->renew_ahead);
 	if (!o->privsep)
 		printf("# no-privsep: given on the command line (not a file setting)\n");
 #undef NUM
@@ -606,6 +627,11 @@ static int attestd_main(int argc, char **argv)
 		 * order (made at stop, or before a crash or while it was down) */
 		attestd_push_resume(push);
 	}
+	if (o.renew_ahead != 0 &&
+	    (r = attestd_renew_start(base, &d, o.renew_ahead, &d.renew)) != ATTEST_OK) {
+		attestd_log_err("session issuer renewal: %s", attest_errdetail());
+		goto out;
+	}
 	if ((r = attestd_audit_start(base, &d.log)) != ATTEST_OK) {
 		attestd_log_err("audit: start-up checkpoint failed: %s [%s]: %s", attest_strerror(r),
 			    attest_errname(r), attest_errdetail());
@@ -638,6 +664,9 @@ out:
 	d.push = NULL;
 	attestd_push_stop(push);
 	push = NULL;
+	/* the renewal thread's TPM command ends before anything closes */
+	attestd_renew_stop(d.renew);
+	d.renew = NULL;
 	attestd_monitor_stop(mon);
 	if (agent_fd >= 0) {
 		close(agent_fd);

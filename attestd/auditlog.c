@@ -84,7 +84,10 @@ static int checkpoint(struct attestd_auditlog *l, const char *why)
 
 	if ((r = attestd_host_tpm(l->host)) != ATTEST_OK)
 		return r;
-	if ((r = attest_audit_checkpoint(l->audit, l->host->tpm, &c)) != ATTEST_OK) {
+	attestd_host_lock(l->host);
+	r = attest_audit_checkpoint(l->audit, l->host->tpm, &c);
+	attestd_host_unlock(l->host);
+	if (r != ATTEST_OK) {
 		attestd_host_tpm_failed(l->host, r);
 		return r;
 	}

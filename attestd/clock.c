@@ -78,7 +78,10 @@ int attestd_clock_check(struct attestd_clock *k, struct attestd_host *h, const c
 
 	if (h->tpm == NULL)
 		return attest_fail(ATTEST_E_TPM, "TPM unreachable");
-	if ((r = attest_tpm_read_clock(h->tpm, &tc)) != ATTEST_OK)
+	attestd_host_lock(h);
+	r = attest_tpm_read_clock(h->tpm, &tc);
+	attestd_host_unlock(h);
+	if (r != ATTEST_OK)
 		return r;
 	wall = now_ms(CLOCK_REALTIME);
 	mono = now_ms(CLOCK_MONOTONIC);

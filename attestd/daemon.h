@@ -30,6 +30,7 @@
 
 struct attestd_push;
 struct attest_intent_trust;
+struct attestd_renew;
 
 struct attestd {
 	int lock_fd; /* STATE/attestd.lock, held while running (-1: not held) */
@@ -51,6 +52,15 @@ struct attestd {
 	struct attestd_auditlog log;
 	/* wall clock checked against the TPM's (clock.c) */
 	struct attestd_clock clock;
+	/* session issuers (mint.c, renew.c; attestctl stats): made on a
+	 * request's path (a TPM signature the request waited for), renewed
+	 * in the background, renewals that failed, and renewals dropped at
+	 * installation (agent revoked, removed or re-certified meanwhile) */
+	struct {
+		uint64_t on_demand, renewed, renew_failed, renew_dropped;
+	} session;
+	/* background renewal of session issuers (renew.c); NULL: off */
+	struct attestd_renew *renew;
 };
 
 /* Before anything that makes a certificate (issue; register makes an

@@ -20,6 +20,10 @@ static int flush_leftovers(struct attestd_host *h)
 
 	if (r == ATTEST_OK && n > 0)
 		attestd_log("flushed %zu transient objects or sessions left in the TPM", n);
+	/* agent keys stay loaded between signatures where the TPM has room
+	 * (attest_tpm_keep_resident); evicted when revoked or removed */
+	if (r == ATTEST_OK)
+		r = attest_tpm_keep_resident(h->tpm, 1);
 	return r;
 }
 
@@ -54,6 +58,34 @@ static int install(struct attestd_host *h, struct attest_host_identity *id)
 	return ATTEST_OK;
 }
 
+void attestd_host_lock(struct attestd_host *h)
+{
+	if (h->tpm_mu_ready)
+		(void)pthread_mutex_lock(&h->tpm_mu);
+}
+
+void attestd_host_unlock(struct attestd_host *h)
+{
+	if (h->tpm_mu_ready)
+		(void)pthread_mutex_unlock(&h->tpm_mu);
+}
+
+static int lock_init(struct attestd_host *h)
+{
+	pthread_mutexattr_t at;
+	int ok;
+
+	if (pthread_mutexattr_init(&at) != 0)
+		return attest_fail(ATTEST_E_NOMEM, "TPM lock");
+	ok = pthread_mutexattr_settype(&at, PTHREAD_MUTEX_RECURSIVE) == 0 &&
+	     pthread_mutex_init(&h->tpm_mu, &at) == 0;
+	pthread_mutexattr_destroy(&at);
+	if (!ok)
+		return attest_fail(ATTEST_E_NOMEM, "TPM lock");
+	h->tpm_mu_ready = 1;
+	return ATTEST_OK;
+}
+
 int attestd_host_open(struct attestd_host *h, const char *state_dir, const char *tcti,
 		      X509 **root)
 {
@@ -63,6 +95,8 @@ int attestd_host_open(struct attestd_host *h, const char *state_dir, const char 
 
 	memset(h, 0, sizeof(*h));
 	*root = NULL;
+	if ((r = lock_init(h)) != ATTEST_OK)
+		return r;
 	if (tcti != NULL && strlen(tcti) >= sizeof(h->tcti))
 		return attest_fail(ATTEST_E_INVALID_ARG, "TCTI configuration too long");
 	snprintf(h->tcti, sizeof(h->tcti), "%s", tcti != NULL ? tcti : "");
@@ -97,10 +131,24 @@ void attestd_host_close(struct attestd_host *h)
 	X509_free(h->ca);
 	sk_X509_pop_free(h->issuing, X509_free);
 	EVP_PKEY_free(h->key_pub);
+	if (h->tpm_mu_ready)
+		pthread_mutex_destroy(&h->tpm_mu);
 	memset(h, 0, sizeof(*h));
 }
 
+static int reconnect(struct attestd_host *h);
+
 int attestd_host_reconnect(struct attestd_host *h)
+{
+	int r;
+
+	attestd_host_lock(h);
+	r = reconnect(h);
+	attestd_host_unlock(h);
+	return r;
+}
+
+static int reconnect(struct attestd_host *h)
 {
 	int r;
 
@@ -157,9 +205,14 @@ void attestd_host_log_lockout(struct attestd_host *h, int always)
 {
 	struct attest_tpm_da da;
 
+	int r;
+
 	if (h->tpm == NULL)
 		return;
-	if (attest_tpm_da_state(h->tpm, &da) != ATTEST_OK) {
+	attestd_host_lock(h);
+	r = attest_tpm_da_state(h->tpm, &da);
+	attestd_host_unlock(h);
+	if (r != ATTEST_OK) {
 		if (always)
 			attestd_log("TPM dictionary-attack state unreadable: %s", attest_errdetail());
 		return;
@@ -193,6 +246,11 @@ void attestd_host_tpm_failed(struct attestd_host *h, int r)
 int attestd_host_sign(void *arg, const uint8_t digest[32], TPMT_SIGNATURE *sig)
 {
 	struct attestd_host *h = arg;
+	int r;
 
-	return attest_tpm_sign(h->tpm, &h->key, NULL, digest, sig);
+	attestd_host_lock(h);
+	r = h->tpm != NULL ? attest_tpm_sign(h->tpm, &h->key, NULL, digest, sig)
+			   : attest_fail(ATTEST_E_TPM, "TPM unreachable");
+	attestd_host_unlock(h);
+	return r;
 }

@@ -9,6 +9,7 @@
 #ifndef ATTESTD_HOST_H
 #define ATTESTD_HOST_H
 
+#include <pthread.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -38,6 +39,12 @@ struct attestd_host {
 	/* The agent whose value we last put in PCR 23 (NULL: unknown). Only a
 	 * hint: a wrong guess costs one failed policy and a retry. */
 	const void *pcr_holder;
+	/* Serialises the TPM (h->tpm, pcr_holder) between the event loop and
+	 * the session-issuer renewal thread (renew.c). Recursive. The loop
+	 * thread alone replaces h->tpm (under the lock), so it may read the
+	 * pointer without it. */
+	pthread_mutex_t tpm_mu;
+	int tpm_mu_ready;
 	/* called after a new host CA certificate was installed */
 	void (*renewed)(void *arg, X509 *ca, const char *how);
 	void *renewed_arg;
@@ -49,6 +56,9 @@ struct attestd_host {
 int attestd_host_open(struct attestd_host *h, const char *state_dir, const char *tcti,
 		      X509 **root) ATTEST_MUST_CHECK;
 void attestd_host_close(struct attestd_host *h);
+/* Hold / release h->tpm_mu around every use of h->tpm. */
+void attestd_host_lock(struct attestd_host *h);
+void attestd_host_unlock(struct attestd_host *h);
 /* After a TPM failure: a fresh TPM context and an empty TPM; until that
  * works, h->tpm is NULL. */
 int attestd_host_reconnect(struct attestd_host *h) ATTEST_MUST_CHECK;

@@ -103,6 +103,9 @@ static int session_issuer(struct attestd *d, struct agent *a, long ttl)
 	as.pub = agent_pub;
 	if ((r = attest_p256_keygen(&key)) != ATTEST_OK)
 		goto out;
+	/* the request waits for the TPM: renew.c renews ahead so that a
+	 * steady-state request never comes here */
+	d->session.on_demand++;
 	if ((r = attest_x509_make_session_issuer(a->agent_ca, key, SESSION_ISSUER_TTL, &as, &cert)) !=
 	    ATTEST_OK)
 		goto out;
@@ -394,6 +397,8 @@ static int mint_sign(struct attestd *d, const struct attestd_peer *peer,
 		    (r = attest_signer_from_pkey(j->a->session_key, &signer)) != ATTEST_OK)
 			return r;
 		r = attest_x509_make_leaf(j->a->session_cert, &lp, &signer, &j->leaf);
+		if (r == ATTEST_OK)
+			j->a->session_used = time(NULL);
 	} else {
 		if ((r = attest_tpm_pub_to_pkey(&j->a->key.pub, &agent_pub)) != ATTEST_OK)
 			return r;

@@ -437,6 +437,7 @@ static int quote(struct attestd_push *p, TPM2B_ATTEST *attest, TPMT_SIGNATURE *s
 
 	if ((r = attestd_host_tpm(h)) != ATTEST_OK)
 		return r;
+	attestd_host_lock(h);
 	for (int i = 0; i < QUOTE_ATTEMPTS; i++) {
 		if ((r = attest_tpm_pcr_read(h->tpm, p->pcr_mask, pcrs)) != ATTEST_OK ||
 		    (r = attest_tpm_quote(h->tpm, p->pcr_mask, p->nonce, p->nonce_len, attest, sig)) !=
@@ -445,6 +446,7 @@ static int quote(struct attestd_push *p, TPM2B_ATTEST *attest, TPMT_SIGNATURE *s
 		if ((r = attest_push_quote_matches(attest, p->pcr_mask, pcrs)) != ATTEST_E_QUOTE_DIGEST)
 			break;
 	}
+	attestd_host_unlock(h);
 	attestd_host_tpm_failed(h, r);
 	return r;
 }

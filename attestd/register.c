@@ -164,7 +164,10 @@ int register_agent(struct attestd *d, const struct admin_registration *q, const 
 			r = attest_fail_ossl(ATTEST_E_CRYPTO, "RAND_bytes");
 			goto out;
 		}
-		if ((r = attest_tpm_create_signkey(d->host.tpm, &policy, &a->auth, &a->key, &cr)) != ATTEST_OK)
+		attestd_host_lock(&d->host);
+		r = attest_tpm_create_signkey(d->host.tpm, &policy, &a->auth, &a->key, &cr);
+		attestd_host_unlock(&d->host);
+		if (r != ATTEST_OK)
 			goto out;
 	}
 	/* The TPM recorded the policy we computed offline from the measurement. */
@@ -190,8 +193,11 @@ int register_agent(struct attestd *d, const struct admin_registration *q, const 
 			goto out;
 		}
 	}
-	if ((r = attest_tpm_certify_creation(d->host.tpm, &a->key, &cr, qual, sizeof(qual), &cinfo,
-					     &csig)) != ATTEST_OK)
+	attestd_host_lock(&d->host);
+	r = attest_tpm_certify_creation(d->host.tpm, &a->key, &cr, qual, sizeof(qual), &cinfo,
+					&csig);
+	attestd_host_unlock(&d->host);
+	if (r != ATTEST_OK)
 		goto out;
 	if (Tss2_MU_TPMT_SIGNATURE_Marshal(&csig, a->creation_sig, sizeof(a->creation_sig),
 					   &a->creation_sig_len) != TSS2_RC_SUCCESS) {
@@ -244,6 +250,9 @@ int revoke_agent(struct attestd *d, const char *name, const struct agent **out)
 	EVP_PKEY_free(a->session_key);
 	a->session_cert = NULL;
 	a->session_key = NULL;
+	attestd_host_lock(&d->host);
+	attest_tpm_evict(d->host.tpm, &a->key); /* its resident key, if any */
+	attestd_host_unlock(&d->host);
 	attestd_log("revoked agent %s", name);
 	*out = a;
 	return ATTEST_OK;
@@ -279,6 +288,9 @@ int attestd_revoke_by_verifier(void *arg, const char *id)
 	EVP_PKEY_free(a->session_key);
 	a->session_cert = NULL;
 	a->session_key = NULL;
+	attestd_host_lock(&d->host);
+	attest_tpm_evict(d->host.tpm, &a->key);
+	attestd_host_unlock(&d->host);
 	attestd_log("revoked agent %s: revoked at the verifier", a->name);
 	return 1;
 }
@@ -297,8 +309,11 @@ int remove_agent(struct attestd *d, const char *name)
 		return attest_fail(ATTEST_E_STATE, "agent %s is not revoked: revoke it first", name);
 	if ((r = attestd_audit_agent(&d->log, "remove", a, "ok", ATTEST_OK)) != ATTEST_OK)
 		return r;
+	attestd_host_lock(&d->host);
 	if (d->host.pcr_holder == a)
 		d->host.pcr_holder = NULL;
+	attest_tpm_evict(d->host.tpm, &a->key); /* revoked: gone already, unless reloaded */
+	attestd_host_unlock(&d->host);
 	if ((r = registry_remove(&d->reg, a)) != ATTEST_OK) {
 		if (attestd_audit_agent(&d->log, "remove", a, "error", r) != ATTEST_OK)
 			attestd_log("audit: %s", attest_errdetail());

@@ -66,6 +66,8 @@ struct agent {
 	/* runtime only: the session issuer (software key) while valid */
 	EVP_PKEY *session_key;
 	X509 *session_cert;
+	time_t session_used; /* the last session-mode leaf (renew.c: renew while used) */
+	int session_renewing; /* a renewal is in flight (renew.c) */
 };
 
 struct registry {

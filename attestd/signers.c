@@ -7,6 +7,7 @@
 #include <openssl/x509v3.h>
 
 
+#include "core/err.h"
 #include "log.h"
 #include "signers.h"
 #include "tpm/tpmsw.h"
@@ -15,40 +16,56 @@
 /* ---------- signers ---------- */
 
 /* Put the agent's value in PCR 23 (reset + extend) unless it is there. */
-static int load_pcr(struct attestd_host *h, const struct agent *a)
+static int load_pcr(struct attestd_host *h, const struct agent_key_ref *k)
 {
 	int r;
 
 	if ((r = attest_tpm_pcr_reset(h->tpm, AGENT_PCR)) != ATTEST_OK ||
-	    (r = attest_tpm_pcr_extend(h->tpm, AGENT_PCR, a->measurement)) != ATTEST_OK) {
+	    (r = attest_tpm_pcr_extend(h->tpm, AGENT_PCR, k->measurement)) != ATTEST_OK) {
 		h->pcr_holder = NULL;
 		return r;
 	}
-	h->pcr_holder = a;
+	h->pcr_holder = k->tag;
 	return ATTEST_OK;
 }
 
 /* The TPM signs only while PCR 23 holds this agent's value and we present
- * the agent's secret: the binding is the TPM's, not just ours. */
+ * the agent's secret: the binding is the TPM's, not just ours. PCR 23 and
+ * the policy session are the TPM's shared state: the whole sequence runs
+ * under the host's TPM lock (the renewal thread signs too). */
+int agent_sign_key(struct attestd_host *h, const struct agent_key_ref *k,
+		   const uint8_t digest[32], TPMT_SIGNATURE *sig)
+{
+	int r, loaded = 0;
+
+	attestd_host_lock(h);
+	if (h->tpm == NULL) {
+		r = attest_fail(ATTEST_E_TPM, "TPM unreachable");
+		goto out;
+	}
+	if (h->pcr_holder != k->tag) {
+		if ((r = load_pcr(h, k)) != ATTEST_OK)
+			goto out;
+		loaded = 1;
+	}
+	r = attest_tpm_sign_policy(h->tpm, k->key, k->auth, AGENT_PCR_MASK, digest, sig);
+	if (r == ATTEST_E_TPM_AUTH && !loaded) {
+		/* someone else moved PCR 23: load ours once more */
+		if ((r = load_pcr(h, k)) != ATTEST_OK)
+			goto out;
+		r = attest_tpm_sign_policy(h->tpm, k->key, k->auth, AGENT_PCR_MASK, digest, sig);
+	}
+out:
+	attestd_host_unlock(h);
+	return r;
+}
+
 int agent_sign(void *arg, const uint8_t digest[32], TPMT_SIGNATURE *sig)
 {
 	struct agent_signer_ctx *c = arg;
-	int r, loaded = 0;
+	struct agent_key_ref k = { c->a, &c->a->key, &c->a->auth, c->a->measurement };
 
-	if (c->h->pcr_holder != c->a) {
-		if ((r = load_pcr(c->h, c->a)) != ATTEST_OK)
-			return r;
-		loaded = 1;
-	}
-	r = attest_tpm_sign_policy(c->h->tpm, &c->a->key, &c->a->auth, AGENT_PCR_MASK, digest, sig);
-	if (r == ATTEST_E_TPM_AUTH && !loaded) {
-		/* someone else moved PCR 23: load ours once more */
-		if ((r = load_pcr(c->h, c->a)) != ATTEST_OK)
-			return r;
-		r = attest_tpm_sign_policy(c->h->tpm, &c->a->key, &c->a->auth, AGENT_PCR_MASK, digest,
-					   sig);
-	}
-	return r;
+	return agent_sign_key(c->h, &k, digest, sig);
 }
 
 /* ---------- agent CA certificates ---------- */

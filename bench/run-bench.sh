@@ -14,6 +14,9 @@
 # /v1/decide and /v1/authz, interleaved in one run; n/a without nginx),
 # bench_spiffe (SVIDs per second through the SPIFFE Workload API against
 # attestd's own protocol, interleaved in one run),
+# bench_storm (issue 17: a launch storm of ATTEST_BENCH_STORM agents, 100 by
+# default, 1000 for the issue's figure, on the slow-TPM TCTI, and the
+# steady-state launch latency after it),
 # and removes everything on exit. Report only: a
 # missing tool or a failed run prints a
 # message and the exit status says so, but `make bench` never fails on it.
@@ -71,7 +74,8 @@ for b in "$bin" "$issue_bin" "$BUILD/bench/bench_mint" "$BUILD/bench/bench_inten
 	"$BUILD/bench/bench_store" "$BUILD/bench/bench_policy" "$BUILD/bench/bench_decide" \
 	"$BUILD/bench/bench_audit" "$BUILD/bench/bench_verifier" "$BUILD/bench/bench_json" \
 	"$BUILD/bench/bench_nginx" "$BUILD/bench/bench_spiffe" \
-	"$BUILD/bench/bench_detect"; do
+	"$BUILD/bench/bench_detect" \
+	"$BUILD/bench/bench_storm"; do
 	if [ ! -x "$b" ]; then
 		echo "run-bench: $b missing; run 'make bench'" >&2
 		rc=1

@@ -11,6 +11,8 @@
 #include <tss2/tss2_rc.h>
 #include <tss2/tss2_tctildr.h>
 #include <openssl/crypto.h>
+#include <openssl/sha.h>
+#include <tss2/tss2_mu.h>
 
 #include "core/err.h"
 #include "tpm/tpm.h"
@@ -33,6 +35,17 @@ struct attest_tpm {
 	 * left in the TPM. The next operation starts with tpm_recover(). */
 	int broken;
 	char *tcti_conf; /* to reconnect after a TCTI error */
+	/* Policy-signing keys kept loaded between attest_tpm_sign_policy
+	 * calls (attest_tpm_keep_resident), least recently used evicted: at
+	 * most resident_max, so that slots - resident >= 2 before any other
+	 * load (the most objects one operation holds at once). */
+	struct {
+		ESYS_TR h; /* ESYS_TR_NONE: free */
+		uint8_t id[32]; /* SHA-256 of the blob (public and private) */
+		uint64_t used;
+	} res[ATTEST_TPM_RESIDENT_MAX];
+	size_t resident_max, slots;
+	uint64_t res_clock;
 };
 
 uint64_t attest_tpm_command_count(const struct attest_tpm *t) { return t->commands; }
@@ -214,6 +227,59 @@ static void flush(struct attest_tpm *t, ESYS_TR *h)
 static int flush_all(struct attest_tpm *t, size_t *flushed);
 static int count_all(struct attest_tpm *t, size_t *n);
 
+static size_t resident_count(const struct attest_tpm *t)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < ATTEST_TPM_RESIDENT_MAX; i++)
+		n += t->res[i].h != ESYS_TR_NONE;
+	return n;
+}
+
+/* Forget the resident handles without a command (they went with the TPM
+ * context, or a sweep flushed them). */
+static void resident_forget(struct attest_tpm *t)
+{
+	for (size_t i = 0; i < ATTEST_TPM_RESIDENT_MAX; i++)
+		t->res[i].h = ESYS_TR_NONE;
+}
+
+/* Flush least recently used resident keys until at most keep remain. */
+static void resident_trim(struct attest_tpm *t, size_t keep)
+{
+	while (resident_count(t) > keep) {
+		size_t lru = ATTEST_TPM_RESIDENT_MAX;
+
+		for (size_t i = 0; i < ATTEST_TPM_RESIDENT_MAX; i++)
+			if (t->res[i].h != ESYS_TR_NONE &&
+			    (lru == ATTEST_TPM_RESIDENT_MAX || t->res[i].used < t->res[lru].used))
+				lru = i;
+		if (lru == ATTEST_TPM_RESIDENT_MAX)
+			break; /* none loaded (resident_count said otherwise) */
+		flush(t, &t->res[lru].h);
+	}
+}
+
+/* Before loading an object that is not kept resident: room for the two
+ * objects an operation may hold at once. */
+static void make_room(struct attest_tpm *t)
+{
+	if (t->resident_max > 0)
+		resident_trim(t, t->slots > 2 ? t->slots - 2 : 0);
+}
+
+static int key_id(const struct attest_tpm_key *key, uint8_t id[32])
+{
+	uint8_t buf[sizeof(TPM2B_PUBLIC) + sizeof(TPM2B_PRIVATE)];
+	size_t off = 0;
+
+	if (Tss2_MU_TPM2B_PUBLIC_Marshal(&key->pub, buf, sizeof(buf), &off) != TSS2_RC_SUCCESS ||
+	    Tss2_MU_TPM2B_PRIVATE_Marshal(&key->priv, buf, sizeof(buf), &off) != TSS2_RC_SUCCESS)
+		return attest_fail(ATTEST_E_INVALID_ARG, "key blob does not marshal");
+	SHA256(buf, off, id);
+	return ATTEST_OK;
+}
+
 /* After a failure tpm_note() or flush() marked: a fresh ESYS context (the
  * old one may refuse every call as out of order), a new connection if the
  * TCTI failed, then every transient object and session swept (their ESYS
@@ -230,6 +296,7 @@ static int tpm_recover(struct attest_tpm *t)
 		Esys_Finalize(&t->esys);
 	t->srk = ESYS_TR_NONE;
 	t->policy_sess = ESYS_TR_NONE;
+	resident_forget(t);
 	/* A malformed or mismatched response may leave the connection
 	 * mid-message: a new one too, whatever layer failed. */
 	if (t->tcti != NULL)
@@ -274,6 +341,7 @@ int attest_tpm_open(const char *tcti_conf, struct attest_tpm **out)
 		return attest_fail(ATTEST_E_NOMEM, "tpm open");
 	t->srk = ESYS_TR_NONE;
 	t->policy_sess = ESYS_TR_NONE;
+	resident_forget(t);
 	if (tcti_conf == NULL || tcti_conf[0] == '\0')
 		tcti_conf = ATTEST_TPM_DEFAULT_TCTI;
 	if ((t->tcti_conf = strdup(tcti_conf)) == NULL) {
@@ -308,8 +376,10 @@ out:
 
 void attest_tpm_release_cached(struct attest_tpm *t)
 {
-	if (!t->broken)
+	if (!t->broken) {
 		flush(t, &t->policy_sess);
+		resident_trim(t, 0);
+	}
 }
 
 void attest_tpm_close(struct attest_tpm *t)
@@ -337,6 +407,7 @@ static int create_primary(struct attest_tpm *t, ESYS_TR hierarchy, const TPM2B_P
 	TSS2_RC rc;
 
 	*h = ESYS_TR_NONE;
+	make_room(t);
 	TPM_CALL(t, rc, Esys_CreatePrimary(t->esys, hierarchy, ESYS_TR_PASSWORD, ESYS_TR_NONE,
 					ESYS_TR_NONE, &sens, tmpl, &outside, &pcrs, h, &outpub,
 					NULL, NULL, NULL));
@@ -404,8 +475,19 @@ static int srk(struct attest_tpm *t, ESYS_TR *out)
 	return ATTEST_OK;
 }
 
+static int load_key_as(struct attest_tpm *t, const struct attest_tpm_key *key,
+		       const TPM2B_AUTH *auth, int resident, ESYS_TR *h);
+
 static int load_key(struct attest_tpm *t, const struct attest_tpm_key *key,
 		    const TPM2B_AUTH *auth, ESYS_TR *h)
+{
+	return load_key_as(t, key, auth, 0, h);
+}
+
+/* resident: the caller made room among the resident keys (make_room would
+ * trim them below resident_max). */
+static int load_key_as(struct attest_tpm *t, const struct attest_tpm_key *key,
+		       const TPM2B_AUTH *auth, int resident, ESYS_TR *h)
 {
 	ESYS_TR parent;
 	TSS2_RC rc;
@@ -414,6 +496,8 @@ static int load_key(struct attest_tpm *t, const struct attest_tpm_key *key,
 	*h = ESYS_TR_NONE;
 	if ((r = srk(t, &parent)) != ATTEST_OK)
 		return r;
+	if (!resident)
+		make_room(t);
 	TPM_CALL(t, rc, Esys_Load(t->esys, parent, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
 			       &key->priv, &key->pub, h));
 	if (rc != TSS2_RC_SUCCESS)
@@ -913,13 +997,42 @@ int attest_tpm_sign_policy(struct attest_tpm *t, const struct attest_tpm_key *ke
 	ESYS_TR h = ESYS_TR_NONE;
 	TSS2_RC rc = TSS2_RC_SUCCESS;
 	int r, attempt = 0;
+	size_t slot = ATTEST_TPM_RESIDENT_MAX; /* the resident entry of h, if any */
+	uint8_t id[32];
 
 	TPM_READY(t);
 	if (pcr_mask == 0 || (pcr_mask >> 24) != 0)
 		return attest_fail(ATTEST_E_INVALID_ARG, "policy sign: bad PCR mask");
 	memcpy(d.buffer, digest, 32);
-	if ((r = load_key(t, key, auth != NULL ? auth : &no_auth, &h)) != ATTEST_OK)
+	if (auth == NULL)
+		auth = &no_auth;
+	if (t->resident_max > 0) {
+		if ((r = key_id(key, id)) != ATTEST_OK)
+			return r;
+		for (size_t i = 0; i < ATTEST_TPM_RESIDENT_MAX && slot == ATTEST_TPM_RESIDENT_MAX; i++)
+			if (t->res[i].h != ESYS_TR_NONE && CRYPTO_memcmp(t->res[i].id, id, 32) == 0)
+				slot = i;
+	}
+	if (slot != ATTEST_TPM_RESIDENT_MAX) {
+		/* loaded already: no TPM2_Load; the auth value set again */
+		h = t->res[slot].h;
+		if ((rc = Esys_TR_SetAuth(t->esys, h, auth)) != TSS2_RC_SUCCESS) {
+			flush(t, &t->res[slot].h);
+			return tpm_fail(rc, "Esys_TR_SetAuth");
+		}
+	} else if (t->resident_max > 0) {
+		resident_trim(t, t->resident_max - 1);
+		for (slot = 0; t->res[slot].h != ESYS_TR_NONE; slot++)
+			;
+		if ((r = load_key_as(t, key, auth, 1, &h)) != ATTEST_OK)
+			return r;
+		t->res[slot].h = h;
+		memcpy(t->res[slot].id, id, 32);
+	} else if ((r = load_key(t, key, auth, &h)) != ATTEST_OK) {
 		return r;
+	}
+	if (slot != ATTEST_TPM_RESIDENT_MAX)
+		t->res[slot].used = ++t->res_clock;
 	for (;;) {
 		r = policy_sign_once(t, h, pcr_mask, &d, attempt, &s, &rc);
 		if (r == ATTEST_OK || rc_base(rc) != TPM2_RC_PCR_CHANGED ||
@@ -927,7 +1040,10 @@ int attest_tpm_sign_policy(struct attest_tpm *t, const struct attest_tpm_key *ke
 			break;
 		attempt++;
 	}
-	flush(t, &h);
+	if (slot == ATTEST_TPM_RESIDENT_MAX)
+		flush(t, &h);
+	else if (r != ATTEST_OK && !t->broken)
+		flush(t, &t->res[slot].h); /* a failed key does not stay */
 	if (r != ATTEST_OK) {
 		if (rc_base(rc) == TPM2_RC_PCR_CHANGED)
 			return attest_fail_tss(ATTEST_E_TPM, rc,
@@ -1042,6 +1158,7 @@ static int flush_all(struct attest_tpm *t, size_t *flushed)
 	*flushed = 0;
 	if (!t->broken)
 		flush(t, &t->policy_sess);
+	resident_forget(t); /* flushed by the sweep below */
 	if ((r = flush_range(t, (uint32_t)TPM2_HT_TRANSIENT << 24, flushed)) != ATTEST_OK ||
 	    (r = flush_range(t, (uint32_t)TPM2_HT_LOADED_SESSION << 24, flushed)) != ATTEST_OK ||
 	    (r = flush_range(t, (uint32_t)TPM2_HT_SAVED_SESSION << 24, flushed)) != ATTEST_OK)
@@ -1296,4 +1413,54 @@ int attest_tpm_nv_undefine(struct attest_tpm *t, uint32_t index)
 	}
 	/* UndefineSpace invalidates the ESYS object itself. */
 	return ATTEST_OK;
+}
+
+int attest_tpm_keep_resident(struct attest_tpm *t, int on)
+{
+	TPMS_CAPABILITY_DATA *cap = NULL;
+	TPMI_YES_NO more;
+	TSS2_RC rc;
+	uint32_t slots = 0;
+
+	TPM_READY(t);
+	if (!on) {
+		resident_trim(t, 0);
+		t->resident_max = 0;
+		return ATTEST_OK;
+	}
+	TPM_CALL(t, rc, Esys_GetCapability(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+					TPM2_CAP_TPM_PROPERTIES, TPM2_PT_HR_TRANSIENT_MIN, 1,
+					&more, &cap));
+	if (rc != TSS2_RC_SUCCESS)
+		return tpm_fail(rc, "Esys_GetCapability(TPM2_PT_HR_TRANSIENT_MIN)");
+	if (cap->data.tpmProperties.count == 1 &&
+	    cap->data.tpmProperties.tpmProperty[0].property == TPM2_PT_HR_TRANSIENT_MIN)
+		slots = cap->data.tpmProperties.tpmProperty[0].value;
+	Esys_Free(cap);
+	if (slots < 3) { /* no room beyond what one operation needs */
+		t->resident_max = 0;
+		return ATTEST_OK;
+	}
+	t->slots = slots;
+	t->resident_max = slots - 1 < ATTEST_TPM_RESIDENT_MAX ? slots - 1 : ATTEST_TPM_RESIDENT_MAX;
+	resident_trim(t, t->resident_max);
+	return ATTEST_OK;
+}
+
+size_t attest_tpm_resident(const struct attest_tpm *t)
+{
+	return t != NULL ? resident_count(t) : 0;
+}
+
+void attest_tpm_evict(struct attest_tpm *t, const struct attest_tpm_key *key)
+{
+	uint8_t id[32];
+
+	if (t == NULL || t->broken || t->resident_max == 0 || key_id(key, id) != ATTEST_OK) {
+		attest_errclear();
+		return;
+	}
+	for (size_t i = 0; i < ATTEST_TPM_RESIDENT_MAX; i++)
+		if (t->res[i].h != ESYS_TR_NONE && CRYPTO_memcmp(t->res[i].id, id, 32) == 0)
+			flush(t, &t->res[i].h);
 }

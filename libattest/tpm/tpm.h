@@ -6,7 +6,8 @@
  * of times; authorization failures and lockout never are (ATTEST_E_TPM_AUTH).
  * The TPM may have as few as 3 transient slots (swtpm) and no resource
  * manager: every function loads what it needs from blobs or primaries and
- * flushes it before returning, on success and on every error path; the SRK
+ * flushes it before returning, on success and on every error path (except
+ * resident keys, attest_tpm_keep_resident, which leave two slots free); the SRK
  * is persistent at 0x81000001 so operators' tpm2-tools can load our blobs.
  *
  * A struct attest_tpm is not thread-safe; callers serialise access.
@@ -127,8 +128,24 @@ typedef void (*attest_tpm_policy_hook_fn)(struct attest_tpm *t, int attempt, voi
 void attest_tpm_set_policy_hook(struct attest_tpm *t, attest_tpm_policy_hook_fn fn, void *arg);
 
 /* Flush what the context keeps loaded for speed (the reusable policy
- * session). attest_tpm_close does this too. */
+ * session, resident keys). attest_tpm_close does this too. */
 void attest_tpm_release_cached(struct attest_tpm *t);
+
+/* Resident policy keys (issue 17): with on, attest_tpm_sign_policy keeps
+ * the keys it loads in the TPM for the next signature (no TPM2_Load), at
+ * most TPM2_PT_HR_TRANSIENT_MIN - 1 of them (and ATTEST_TPM_RESIDENT_MAX),
+ * least recently used flushed first; before any other load they are
+ * trimmed so that two slots are free (the most one operation holds), and a
+ * failed signature flushes its key. Off (the default, and with fewer than
+ * 3 slots): every function flushes what it loaded, as above. Behind
+ * /dev/tpmrm0 the limit is the resource manager's per-connection one. */
+#define ATTEST_TPM_RESIDENT_MAX 8
+int attest_tpm_keep_resident(struct attest_tpm *t, int on) ATTEST_MUST_CHECK;
+/* Resident keys now loaded (tests, stats). */
+size_t attest_tpm_resident(const struct attest_tpm *t);
+/* Flush key if it is resident (its agent revoked or removed); no-op
+ * otherwise. Never fails: an error marks the context for recovery. */
+void attest_tpm_evict(struct attest_tpm *t, const struct attest_tpm_key *key);
 
 /* Flush every transient object and session in the TPM. For the TPM's sole
  * owner (a daemon on a TPM without resource manager, e.g. after a previous

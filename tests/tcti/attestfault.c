@@ -25,11 +25,26 @@
  *                when its content changes, counting starts again. Each
  *                injected fault appends "cc=0x... fault=KIND n=N" to
  *                PATH.log, so a test can tell that it fired.
+ *   lat=CMD:MS   latency mode (issue 17): every command CMD is answered MS
+ *                milliseconds (0..10000) after the TPM answered it, as a
+ *                slow hardware TPM would; CMD is a command code (0x15d) or
+ *                a name: sign, load, createloaded, create, createprimary,
+ *                quote, certifycreation, nv_certify, pcr_extend, pcr_reset,
+ *                policypcr, flush, startauthsession, contextload,
+ *                contextsave, or "*" for every command not named otherwise.
+ *                Up to 16 lat= entries; combines with fault= (a command
+ *                answered here without the TPM is not delayed). The
+ *                answer itself is never changed. With file=, each delay
+ *                appends "cc=0x... lat=MS" to PATH.log
+ *                as it starts. Example of the
+ *                slow part issue 17 models: lat=sign:50,lat=load:20,
+ *                lat=createloaded:20.
  *
  * Every byte of a command is read through the project's bounded cursor.
  */
 #include <errno.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -65,11 +80,40 @@ static const struct {
 	{ "drop", K_DROP, 0 },
 };
 
+#define LAT_MAX 16
+#define LAT_MS_MAX 10000
+#define LAT_ANY 0xFFFFFFFFu /* "*" */
+
+static const struct {
+	const char *name;
+	uint32_t cc;
+} cmds[] = {
+	{ "sign", TPM2_CC_Sign },
+	{ "load", TPM2_CC_Load },
+	{ "createloaded", TPM2_CC_CreateLoaded },
+	{ "create", TPM2_CC_Create },
+	{ "createprimary", TPM2_CC_CreatePrimary },
+	{ "quote", TPM2_CC_Quote },
+	{ "certifycreation", TPM2_CC_CertifyCreation },
+	{ "nv_certify", TPM2_CC_NV_Certify },
+	{ "pcr_extend", TPM2_CC_PCR_Extend },
+	{ "pcr_reset", TPM2_CC_PCR_Reset },
+	{ "policypcr", TPM2_CC_PolicyPCR },
+	{ "flush", TPM2_CC_FlushContext },
+	{ "startauthsession", TPM2_CC_StartAuthSession },
+	{ "contextload", TPM2_CC_ContextLoad },
+	{ "contextsave", TPM2_CC_ContextSave },
+	{ "*", LAT_ANY },
+};
+
 struct spec {
 	size_t kind; /* index into kinds */
 	int have_cc, random;
 	uint32_t cc;
 	uint64_t at, count, seed, rate;
+	size_t nlat; /* latency mode: lat_cc[i] answered lat_ms[i] ms late */
+	uint32_t lat_cc[LAT_MAX];
+	uint32_t lat_ms[LAT_MAX];
 };
 
 struct fault_ctx {
@@ -113,6 +157,31 @@ static int num(const char *s, size_t n, uint64_t *v)
 	return 1;
 }
 
+/* "CMD:MS" of lat= into sp (a name of cmds[] or a number, then ms). */
+static int parse_lat(const char *s, size_t n, struct spec *sp)
+{
+	const char *colon = memchr(s, ':', n);
+	size_t clen, i;
+	uint64_t cc = 0, ms = 0;
+
+	if (colon == NULL || sp->nlat >= LAT_MAX)
+		return 0;
+	clen = (size_t)(colon - s);
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (strlen(cmds[i].name) == clen && memcmp(cmds[i].name, s, clen) == 0)
+			break;
+	if (i < sizeof(cmds) / sizeof(cmds[0]))
+		cc = cmds[i].cc;
+	else if (!num(s, clen, &cc) || cc >= LAT_ANY)
+		return 0;
+	if (!num(colon + 1, n - clen - 1, &ms) || ms > LAT_MS_MAX)
+		return 0;
+	sp->lat_cc[sp->nlat] = (uint32_t)cc;
+	sp->lat_ms[sp->nlat] = (uint32_t)ms;
+	sp->nlat++;
+	return 1;
+}
+
 /* Parse "k=v,k=v" (up to a ';' or the end) into sp; file= into file. */
 static int parse_spec(const char *s, size_t n, struct spec *sp, char *file, size_t filesz)
 {
@@ -137,6 +206,9 @@ static int parse_spec(const char *s, size_t n, struct spec *sp, char *file, size
 			if (i == sizeof(kinds) / sizeof(kinds[0]))
 				return 0;
 			sp->kind = i;
+		} else if (klen == 3 && memcmp(s, "lat", 3) == 0) {
+			if (!parse_lat(eq + 1, len - 4, sp))
+				return 0;
 		} else if (klen == 4 && memcmp(s, "file", 4) == 0 && file != NULL) {
 			if (len - 5 == 0 || len - 5 >= filesz)
 				return 0;
@@ -249,6 +321,46 @@ static void note(struct fault_ctx *c, uint32_t cc, size_t kind)
 	}
 }
 
+/* The latency of command cc: its own lat= entry, else "*", else none. */
+static uint32_t latency_ms(const struct spec *sp, uint32_t cc)
+{
+	uint32_t any = 0;
+
+	for (size_t i = 0; i < sp->nlat; i++) {
+		if (sp->lat_cc[i] == cc)
+			return sp->lat_ms[i];
+		if (sp->lat_cc[i] == LAT_ANY)
+			any = sp->lat_ms[i];
+	}
+	return any;
+}
+
+/* Sleep the command's latency (at least ms: nanosleep resumed after a
+ * signal with what is left). */
+static void delay(struct fault_ctx *c, uint32_t cc)
+{
+	uint32_t ms = latency_ms(&c->spec, cc);
+	struct timespec ts, left;
+
+	if (ms == 0)
+		return;
+	/* logged first: a test can tell that a slow command is under way */
+	if (c->file[0] != '\0') {
+		char path[SPEC_MAX + 8];
+		FILE *f;
+
+		snprintf(path, sizeof(path), "%s.log", c->file);
+		if ((f = fopen(path, "ae")) != NULL) {
+			fprintf(f, "cc=0x%x lat=%u\n", cc, ms);
+			fclose(f);
+		}
+	}
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+	while (nanosleep(&ts, &left) != 0 && errno == EINTR)
+		ts = left;
+}
+
 static void put_be(uint8_t *p, uint64_t v, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -336,6 +448,7 @@ static TSS2_RC fetch(struct fault_ctx *c, int32_t timeout)
 		drop_child(c);
 		return rc;
 	}
+	delay(c, c->cc);
 	c->rsp_len = n;
 	switch (kinds[c->kind].kind) {
 	case K_SHORT: /* keep the header's size, deliver less */
@@ -482,8 +595,9 @@ static TSS2_RC f_init(TSS2_TCTI_CONTEXT *t, size_t *size, const char *conf)
 static const TSS2_TCTI_INFO info = {
 	.version = 2,
 	.name = "tcti-attestfault",
-	.description = "attestd test TCTI: wraps another TCTI and injects TPM faults",
-	.config_help = "fault=KIND[,cc=0xNNN][,at=N][,count=K][,seed=S,rate=P][,file=PATH];<child TCTI>",
+	.description = "attestd test TCTI: wraps another TCTI, injects TPM faults or latency",
+	.config_help = "fault=KIND[,cc=0xNNN][,at=N][,count=K][,seed=S,rate=P][,lat=CMD:MS]..."
+		       "[,file=PATH];<child TCTI>",
 	.init = f_init,
 };
 

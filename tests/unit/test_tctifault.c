@@ -17,6 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <time.h>
+
+#include <openssl/sha.h>
 #include <tss2/tss2_tpm2_types.h>
 
 #include "core/err.h"
@@ -24,6 +27,7 @@
 #include "testutil_daemon.h"
 #include "tpm/tpm.h"
 #include "tpm/tpmpolicy.h"
+#include "tpm/tpmsw.h"
 
 #define NV_INDEX 0x01c10abc
 #define STRICT_PCR 23
@@ -419,6 +423,89 @@ static void test_attestd(void)
 	daemon_down(&d);
 }
 
+/* How many lines of the TCTI's log contain needle. */
+static int log_count(struct ft *f, const char *needle)
+{
+	size_t n = 0;
+	char *s = tu_slurp(f->log, &n), *p;
+	int k = 0;
+
+	for (p = s; p != NULL && (p = strstr(p, needle)) != NULL; p += strlen(needle))
+		k++;
+	free(s);
+	return k;
+}
+
+static double mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Latency mode (issue 17): the slow-TPM TCTI answers each named command
+ * its latency late (a lower bound, never an upper one: no speed is
+ * asserted) and changes no answer: signatures made through it verify, a
+ * policy signature too, and malformed lat= specs are refused. */
+static void test_latency(void)
+{
+	static const char msg[] = "slow TPM, same answers";
+	static const char *const bad[] = { "lat=sign", "lat=bogus:5", "lat=sign:10001",
+					   "lat=sign:-1", "lat=:5", NULL };
+	const char *src = getenv("ATTEST_SRCDIR"), *build = getenv("BUILD");
+	struct ft f;
+	struct attest_tpm *t = NULL;
+	struct attest_tpm_key key;
+	struct attest_tpm_creation cr;
+	struct attest_pcrs pcrs;
+	TPM2B_DIGEST policy;
+	TPM2B_AUTH auth = { .size = 16, .buffer = "agent auth value" };
+	TPMT_SIGNATURE sig;
+	uint8_t digest[32];
+	char conf[1700];
+	double t0;
+
+	SHA256((const unsigned char *)msg, strlen(msg), digest);
+	ft_up(&f);
+	CU_ASSERT_FATAL(attest_tpm_open(f.conf, &t) == ATTEST_OK);
+	CU_ASSERT_FATAL(attest_tpm_create_signkey(t, NULL, NULL, &key, &cr) == ATTEST_OK);
+	tu_write(f.ctl, "lat=sign:50,lat=load:20,lat=createloaded:20", 43);
+	t0 = mono_ms();
+	CU_ASSERT_FATAL(attest_tpm_sign(t, &key, NULL, digest, &sig) == ATTEST_OK);
+	CU_ASSERT(mono_ms() - t0 >= 70.0); /* Load + Sign, at least */
+	CU_ASSERT(log_count(&f, "cc=0x15d lat=50") == 1);
+	CU_ASSERT(log_count(&f, "cc=0x157 lat=20") == 1);
+	CU_ASSERT(log_count(&f, "lat=") == 2); /* FlushContext is not named */
+	CU_ASSERT(attest_tpm_verify_sig(&key.pub, (const uint8_t *)msg, strlen(msg), &sig) ==
+		  ATTEST_OK);
+	/* a policy-bound key (strict issuance), with every command slowed */
+	tu_write(f.ctl, "lat=*:2,lat=sign:30", 19);
+	CU_ASSERT_FATAL(attest_tpm_pcr_read(t, 1u << STRICT_PCR, &pcrs) == ATTEST_OK);
+	CU_ASSERT_FATAL(attest_policy_digest_sign(1u << STRICT_PCR, pcrs.value[STRICT_PCR], 32,
+						  &policy) == ATTEST_OK);
+	CU_ASSERT_FATAL(attest_tpm_create_signkey(t, &policy, &auth, &key, &cr) == ATTEST_OK);
+	CU_ASSERT(attest_tpm_sign_policy(t, &key, &auth, 1u << STRICT_PCR, digest, &sig) ==
+		  ATTEST_OK);
+	CU_ASSERT(attest_tpm_verify_sig(&key.pub, (const uint8_t *)msg, strlen(msg), &sig) ==
+		  ATTEST_OK);
+	CU_ASSERT(log_count(&f, "cc=0x15d lat=30") == 1);
+	CU_ASSERT(log_count(&f, "lat=2\n") >= 5); /* the policy commands, Load, Create... */
+	/* a wrong auth value is still refused, late */
+	auth.buffer[0] ^= 1;
+	TU_ASSERT_ERR(attest_tpm_sign_policy(t, &key, &auth, 1u << STRICT_PCR, digest, &sig),
+		      ATTEST_E_TPM_AUTH);
+	attest_tpm_release_cached(t);
+	attest_tpm_close(t);
+	for (int i = 0; bad[i] != NULL; i++) {
+		t = NULL;
+		snprintf(conf, sizeof(conf), "%s/%s/tcti/libtss2-tcti-attestfault.so.0:%s;%s",
+			 src != NULL ? src : ".", build != NULL ? build : "build", bad[i], f.sw.tcti);
+		TU_ASSERT_ERR(attest_tpm_open(conf, &t), ATTEST_E_TPM);
+	}
+	tu_tpm_stop(&f.sw);
+}
+
 int main(void)
 {
 	static const struct tu_test tests[] = {
@@ -427,6 +514,7 @@ int main(void)
 		{ "each fault once on every command of each operation", test_each_command },
 		{ "random faults from seeds", test_random },
 		{ "attestd: failed registrations, issuance goes on", test_attestd },
+		{ "latency mode: late answers, the same answers", test_latency },
 		{ NULL, NULL },
 	};
 
