@@ -584,3 +584,4 @@ echo "--- the newest anomaly alerts (GET /v1/alerts?limit=2):"
 curl -s $ADMIN "$VURL/v1/alerts?limit=2" | python3 -m json.tool
 
 step "done: $HOST enrolled, renewed, refused after a boot change; agents got chains; a tampered agent was refused; intent flowed user -> triage -> scribe and a widening was refused; the verifier allowed reads through the EHR API (treatment and research) and through nginx, refused a revoked agent at nginx and at attestd, then denied reads after a simulated compromise; attestd's audit log verified online, an edit was located, a rollback detected, and the research disclosure accounted for"
+echo "--- the fleet dashboard (docs/dashboard.md) was served at $VURL/dashboard/ (read-only from this machine without a certificate; from elsewhere: ssh -N -L 8443:$(echo "$VURL" | sed 's|^https://||') <this host>, then https://localhost:8443/dashboard/); it stops with this demo's verifier"
