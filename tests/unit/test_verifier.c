@@ -1480,7 +1480,7 @@ static void decide_patient(struct vfleet *e, const char *pem, unsigned p, const 
 	cJSON_free(body);
 }
 
-/* A real verifier and fleet: the scribe agent reads 3 patients' records
+/* A real verifier and fleet: the scribe agent reads one patient's record
  * for a while (no alert, every decision allowed), then reads the records
  * of 150 patients it never saw as fast as it can: alerts with
  * distinct_subjects, and the policy's max_anomaly denies (403,
@@ -1491,7 +1491,7 @@ static void decide_patient(struct vfleet *e, const char *pem, unsigned p, const 
 static void test_anomaly_live(void)
 {
 	static const char pol[] =
-		"{\"version\":1,\"detection\":{\"window\":1,\"min_windows\":3,\"min_events\":20},"
+		"{\"version\":1,\"detection\":{\"window\":2,\"min_windows\":3,\"min_events\":20},"
 		"\"rules\":[{\"name\":\"records-read\",\"effect\":\"allow\","
 		"\"resources\":[\"ehr:patient/**\"],\"actions\":[\"read\"],"
 		"\"require\":{\"scopes\":[\"ehr:read\"],\"host_attested_within\":30,"
@@ -1513,9 +1513,11 @@ static void test_anomaly_live(void)
 	}
 	CU_ASSERT_STRING_EQUAL_FATAL(a.reason, "ATTEST_OK");
 	snprintf(agent, sizeof(agent), "%s", a.agent);
-	/* normal: 3 patients, about 8 decisions a second, for 7 s */
-	for (double t0 = tu_now_ms(); tu_now_ms() - t0 < 7000.0; normal++) {
-		decide_patient(&e, pem, 1 + (unsigned)normal % 3, "", &a);
+	/* normal: one patient's record, a few times a second, for 9 s (the
+	 * burst's distinct patients per window then stand out however fast
+	 * or slow this host answers: no assertion rests on speed) */
+	for (double t0 = tu_now_ms(); tu_now_ms() - t0 < 9000.0; normal++) {
+		decide_patient(&e, pem, 1, "", &a);
 		normal_alerts += a.alert;
 		normal_denied += strcmp(a.reason, "ATTEST_OK") != 0;
 		usleep(120000);
