@@ -1592,8 +1592,8 @@ static int wait_health(struct verifier *v, const char *id, const char *state, co
  * and 3). A settings change at A reaches B's in-memory copy by NOTIFY
  * (B's periodic check is 10 s, so nothing else can), and with B's
  * LISTEN off by the periodic check (300 ms); B's decisions name B; /v1/
- * health lists both replicas alive. A killed with kill -9: what it
- * acknowledged is in the store, B serves the host, A's heartbeat is
+ * health lists both replicas alive. A killed with kill -9 under a load of
+ * admin writes: what it acknowledged is in the store, B serves the host, A's heartbeat is
  * reported stale and the host, no longer pushing, stale too. A replica
  * on a copy of B's audit log is refused at start. */
 static void test_pg_replicas(void)
@@ -1685,9 +1685,55 @@ static void test_pg_replicas(void)
 	cJSON_Delete(rep);
 	rep = NULL;
 	free(body);
-	kill(a.pid, SIGKILL);
-	waitpid(a.pid, &st, 0);
-	f.v.pid = a.pid = 0;
+	/* A under load (an admin writing the scope cap s1, s2, ... as fast as
+	 * A answers, each acknowledged one noted), killed mid-way */
+	{
+		char acked[800], want[2][64];
+		pid_t kid;
+		long last = 0;
+		char *txt;
+
+		snprintf(acked, sizeof(acked), "%s/acked", v2.dir);
+		kid = fork();
+		CU_ASSERT_FATAL(kid >= 0);
+		if (kid == 0) {
+			for (long i = 1;; i++) {
+				char b[96], line[32];
+				FILE *out;
+
+				snprintf(b, sizeof(b), "{\"scope_cap\":[\"s%ld\"]}", i);
+				if (verifier_call(&a, AS_ADMIN, "/v1/settings", b, NULL) != 200)
+					_exit(0);
+				snprintf(line, sizeof(line), "%ld\n", i);
+				if ((out = fopen(acked, "a")) == NULL)
+					_exit(1);
+				fputs(line, out);
+				fclose(out);
+			}
+		}
+		sleep(2);
+		kill(a.pid, SIGKILL);
+		waitpid(a.pid, &st, 0);
+		waitpid(kid, &st, 0);
+		CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+		f.v.pid = a.pid = 0;
+		txt = tu_slurp(acked, NULL);
+		for (char *l = txt, *nl; l != NULL && *l != '\0'; l = nl + 1) {
+			if ((nl = strchr(l, '\n')) == NULL)
+				break;
+			last = strtol(l, NULL, 10);
+		}
+		free(txt);
+		CU_ASSERT(last >= 1);
+		/* the last acknowledged write is stored, or the one in flight
+		 * when A died (committed, never answered) */
+		snprintf(want[0], sizeof(want[0]), "on:s%ld", last);
+		snprintf(want[1], sizeof(want[1]), "on:s%ld", last + 1);
+		tu_pg_text(uri, "SELECT value FROM settings WHERE key = 'scope_cap'", v, sizeof(v));
+		CU_ASSERT(strcmp(v, want[0]) == 0 || strcmp(v, want[1]) == 0);
+		fprintf(stderr, "  A killed after %ld acknowledged writes; the store holds %s\n",
+			last, v);
+	}
 	tu_pg_text(uri, "SELECT state FROM hosts WHERE name = 'web-01'", v, sizeof(v));
 	CU_ASSERT_STRING_EQUAL(v, "1");
 	/* B serves the host: a nonce and a quote at B */
