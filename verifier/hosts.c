@@ -646,7 +646,10 @@ void vs_checkpoint(struct vsrv *s, struct evhttp_request *req, const struct vrou
 		 * pushes again, so the chain never forks or goes back */
 		char old[VSTORE_LIST_MAX];
 
-		(void)snprintf(old, sizeof(old), "%s", val);
+		if (have)
+			(void)snprintf(old, sizeof(old), "%s", val);
+		else
+			old[0] = '\0';
 		(void)snprintf(val, sizeof(val), "%llu %llu %llu %s %s %llu",
 			       (unsigned long long)c.counter, (unsigned long long)c.size,
 			       (unsigned long long)c.time, roothex, host,

@@ -31,6 +31,7 @@
 #define STALE_BEATS 3     /* a replica is stale after this many heartbeats missed */
 #define STALE_PUSHES 3    /* a host is stale after this many push intervals */
 #define STALE_LIST_MAX 20 /* hosts named in /v1/health */
+#define WATCH_RETRY_S 10.0 /* between LISTEN reconnects */
 
 static int heartbeat_s(const struct vsrv *s)
 {
@@ -244,6 +245,12 @@ static void watch_arm(struct vsrv *s)
 
 	if (!s->cfg->notify || s->store->ops->watch_fd == NULL)
 		return;
+	if (s->watch_ev == NULL && vs_mono() < s->watch_retry)
+		return;
+	/* a (re)connect blocks the loop up to connect_timeout: at most one
+	 * attempt per WATCH_RETRY_S while the server is away */
+	if (s->watch_ev == NULL)
+		s->watch_retry = vs_mono() + WATCH_RETRY_S;
 	fd = s->store->ops->watch_fd(s->store);
 	if (fd == s->watch_fd && s->watch_ev != NULL)
 		return;

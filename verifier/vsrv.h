@@ -165,6 +165,7 @@ struct vsrv {
 	uint64_t gen;
 	struct event *sync_ev, *beat_ev, *watch_ev;
 	int watch_fd;
+	double watch_retry; /* vs_mono() before which no LISTEN reconnect */
 	unsigned long gen_applied, notifies, beat_failures;
 };
 
