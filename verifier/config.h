@@ -31,6 +31,13 @@ struct vf_config {
 	int notify;             /* LISTEN for changes on PostgreSQL (--notify on|off) */
 	int heartbeat;          /* seconds between heartbeats (--heartbeat); 0: 5 */
 	int push_interval;      /* hosts' expected quote interval, seconds (--push-interval); 0: 60 */
+	/* behaviour detection (docs/detection.md) */
+	int detect_off;             /* --no-detect: decisions are not scored */
+	size_t detect_entities;     /* --detect-entities; 0: VD_ENTITIES_DEFAULT */
+	const char *alert_webhook;  /* --alert-webhook URL, or NULL */
+	const char *alert_ca;       /* --alert-webhook-ca FILE, or NULL */
+	int alert_syslog;           /* --alert-syslog */
+	int64_t posture_window;     /* --posture-attest-window seconds; 0: 3600 */
 };
 
 #endif

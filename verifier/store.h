@@ -39,6 +39,10 @@
 #define VSTORE_JWS_MAX (1024 * 1024) /* a reference-value set's JWS (+NUL) */
 #define VSTORE_CHAIN_MAX 24576 /* an agent's chain above its leaf, PEM (+NUL) */
 #define VSTORE_CHAIN_MAX_STR "24575"
+#define VSTORE_BEHAVIOUR_MAX 16384 /* a baseline's JSON state (+NUL) */
+#define VSTORE_BEHAVIOUR_MAX_STR "16383"
+#define VSTORE_BKEY_MAX 412 /* a baseline's key (+NUL) */
+#define VSTORE_BKEY_MAX_STR "411"
 
 enum vhost_state {
 	VHOST_NEW = 0,      /* enrolled, never attested */
@@ -162,7 +166,7 @@ struct vstore_ops {
 	 * ATTEST_E_NOT_FOUND for an agent never reported with one */
 	int (*agent_chain_get)(struct vstore *s, const char *id, char *out, size_t outsz);
 	int (*agent_chain_put)(struct vstore *s, const char *id, const char *chain);
-	/* ---- replicas (issue 18, schema version 4) ---- */
+	/* ---- replicas (issue 18, schema version 5) ---- */
 	/* Column updates: each writes only its columns, in one statement, so a
 	 * quote another verifier stores meanwhile is never overwritten (and
 	 * never overwrites them). ATTEST_E_NOT_FOUND without the row. */
@@ -198,6 +202,21 @@ struct vstore_ops {
 	 * *notified. NULL in backends without notifications. */
 	int (*watch_fd)(struct vstore *s);
 	int (*watch_drain)(struct vstore *s, int *notified);
+	/* behaviour baselines (docs/detection.md): key "a:" + agent ID or
+	 * "u:" + user (< VD_KEY_MAX bytes), state the detector's JSON (<
+	 * VSTORE_BEHAVIOUR_MAX bytes). put writes n rows (insert or replace)
+	 * in ONE transaction: the verifier's write-behind batch. */
+	int (*behaviour_put)(struct vstore *s, const char *const *keys, const char *const *states,
+			     size_t n, int64_t now);
+	int (*behaviour_list)(struct vstore *s,
+			      int (*cb)(void *arg, const char *key, const char *state), void *arg);
+	/* an agent's registration changed under its ID (another UUID or
+	 * measurement): counted, with the first and last time (posture) */
+	int (*agent_change_note)(struct vstore *s, const char *id, int64_t now);
+	int (*agent_change_list)(struct vstore *s,
+				 int (*cb)(void *arg, const char *id, uint64_t changes,
+					   int64_t first, int64_t last),
+				 void *arg);
 };
 
 struct vstore {
