@@ -85,6 +85,20 @@ int vs_keyed_init(struct vsrv *s)
 	return r;
 }
 
+/* After a change every replica must apply: the store's change generation
+ * bumped (replica.c applies other replicas' bumps; vsrv.h). */
+void vs_changed(struct vsrv *s, const char *what)
+{
+	uint64_t g = 0;
+
+	if (s->store->ops->generation_bump(s->store, &g) != ATTEST_OK) {
+		vs_log_limited(s, ATTEST_E_IO, "change generation not bumped after %s: %s", what,
+			       attest_errdetail());
+		return;
+	}
+	s->gen = g; /* this replica applied its own change already */
+}
+
 /* ---- fleet CA records, cached ---- */
 
 /* The host's AK changed (enrolled again, on another TPM or after a

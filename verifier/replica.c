@@ -188,17 +188,6 @@ static void beat_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- the change generation ---- */
 
-void vs_changed(struct vsrv *s, const char *what)
-{
-	uint64_t g = 0;
-
-	if (s->store->ops->generation_bump(s->store, &g) != ATTEST_OK) {
-		vs_log_limited(s, ATTEST_E_IO, "change generation not bumped after %s: %s", what,
-			       attest_errdetail());
-		return;
-	}
-	s->gen = g; /* this replica applied its own change already */
-}
 
 /* Another replica changed something: drop what was read from the store
  * once and kept (settings, reference sets, the decision cache, the AK
