@@ -73,9 +73,9 @@ static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 		   *per_source = NULL, *config = NULL, *print_config = NULL, *user = NULL,
 		   *leaf_cache = NULL, *issuer_cache = NULL, *ak_cache = NULL, *rate_caller = NULL,
 		   *rate_host = NULL, *store = NULL, *replica_id = NULL, *sync_ms = NULL,
-		   *notify = NULL, *heartbeat = NULL, *push_interval = NULL, *no_detect = NULL,
-		   *detect_entities = NULL, *alert_webhook = NULL, *alert_ca = NULL,
-		   *alert_syslog = NULL, *posture_window = NULL;
+		   *notify = NULL, *heartbeat = NULL, *push_interval = NULL, *dashboard = NULL,
+		   *no_detect = NULL, *detect_entities = NULL, *alert_webhook = NULL,
+		   *alert_ca = NULL, *alert_syslog = NULL, *posture_window = NULL;
 	const struct cli_opt opts[] = {
 		{"state", "DIR", "verifier state directory (attest-verifier init)", 1, &state},
 		{"store", "URI", "the store in PostgreSQL (postgresql://...; made by init --store) "
@@ -120,6 +120,9 @@ static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 		{"user", "NAME", "started as root: the serving process drops to this user once its "
 		 "socket, TLS key, store and audit log are open (default " VF_DEFAULT_USER "; root: "
 		 "no drop, not recommended); the signer keeps root and the issuing CA key", 0, &user},
+		{"dashboard", "MODE", "the fleet dashboard at /dashboard/ (docs/dashboard.md): loopback "
+		 "(default: an admin client certificate, or read-only without one from a loopback "
+		 "peer), admin (an admin client certificate only) or off", 0, &dashboard},
 		{"no-detect", NULL, "do not score decisions against behaviour baselines "
 		 "(docs/detection.md)", 0, &no_detect},
 		{"detect-entities", "N", "behaviour baselines kept in memory, agents and users "
@@ -148,7 +151,8 @@ static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 		{"max-conns", "256"}, {"per-source", "16"}, {"leaf-cache", "16384"},
 		{"issuer-cache", "16384"}, {"ak-cache", "4096"}, {"rate-caller", "2000"},
 		{"rate-host", "50"}, {"replica-id", "HOSTNAME:PORT"}, {"sync-ms", "500"},
-		{"notify", "on"}, {"heartbeat", "5"}, {"push-interval", "60"}, {NULL, NULL}};
+		{"notify", "on"}, {"heartbeat", "5"}, {"push-interval", "60"},
+		{"dashboard", "loopback"}, {NULL, NULL}};
 	int r;
 
 	cli_config_defaults(defs);
@@ -212,6 +216,14 @@ static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 	cfg.notify = notify == NULL || strcmp(notify, "on") == 0;
 	cfg.heartbeat = (int)hb;
 	cfg.push_interval = (int)pi;
+	if (dashboard == NULL || strcmp(dashboard, "loopback") == 0)
+		cfg.dashboard = VF_DASH_LOOPBACK;
+	else if (strcmp(dashboard, "admin") == 0)
+		cfg.dashboard = VF_DASH_ADMIN;
+	else if (strcmp(dashboard, "off") == 0)
+		cfg.dashboard = VF_DASH_OFF;
+	else
+		return cli_usage_error("--dashboard: loopback, admin or off");
 	cfg.detect_off = no_detect != NULL;
 	if (detect_entities != NULL) {
 		long de;

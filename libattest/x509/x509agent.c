@@ -589,7 +589,8 @@ out:
 }
 
 /* Signing certificates below the host CA: basicConstraints `bc`,
- * keyCertSign, SKI/AKI, SAN spiffe://<td>, name constraint URI:<td>. */
+ * keyCertSign, SKI/AKI, SAN spiffe://<td>, name constraint URI:<td> when
+ * the issuer has one (the fleet's option, attest_x509_ca_constrains). */
 static int add_ca_exts(X509 *c, X509 *issuer, const char *bc, const char *td)
 {
 	char uri[300], nc[300];
@@ -603,7 +604,8 @@ static int add_ca_exts(X509 *c, X509 *issuer, const char *bc, const char *td)
 	    (r = attest_x509_add_ext(c, issuer, NID_authority_key_identifier, "keyid:always")) !=
 		    ATTEST_OK ||
 	    (r = attest_x509_add_ext(c, issuer, NID_subject_alt_name, uri)) != ATTEST_OK ||
-	    (r = attest_x509_add_ext(c, issuer, NID_name_constraints, nc)) != ATTEST_OK)
+	    (attest_x509_ca_constrains(issuer) &&
+	     (r = attest_x509_add_ext(c, issuer, NID_name_constraints, nc)) != ATTEST_OK))
 		return r;
 	return ATTEST_OK;
 }
