@@ -336,8 +336,12 @@ $(BUILD)/tests/evil_front: $(BUILD)/obj/tests/privsep/evil_front.o $(BUILD)/obj/
 $(BUILD)/obj-hooks/attestd/front.o: attestd/front.c $(BUILD)/flags
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -DATTESTD_TEST_HOOKS -MMD -MP -c $< -o $@
-$(BUILD)/tests/attestd-hooks: $(filter-out $(BUILD)/obj/attestd/front.o,$(ATTESTD_SRC:%.c=$(BUILD)/obj/%.o)) \
-		$(BUILD)/obj-hooks/attestd/front.o $(WL_GEN_OBJ) $(LIB_A)
+# (issue 17: auditlog.c too, whose test build fails audit syncs on request)
+$(BUILD)/obj-hooks/attestd/auditlog.o: attestd/auditlog.c $(BUILD)/flags
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DATTESTD_TEST_HOOKS -MMD -MP -c $< -o $@
+$(BUILD)/tests/attestd-hooks: $(filter-out $(BUILD)/obj/attestd/front.o $(BUILD)/obj/attestd/auditlog.o,$(ATTESTD_SRC:%.c=$(BUILD)/obj/%.o)) \
+		$(BUILD)/obj-hooks/attestd/front.o $(BUILD)/obj-hooks/attestd/auditlog.o $(WL_GEN_OBJ) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(LIB_LIBS) $(EVENT_LIBS) $(SECCOMP_LIBS) $(WL_LIBS)
 

@@ -1,10 +1,13 @@
 /* auditlog.c - see auditlog.h. */
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <openssl/err.h>
@@ -20,6 +23,22 @@
 #include "x509/x509agent.h"
 
 #define SERIAL_HEX_MAX 80
+
+#ifdef ATTESTD_TEST_HOOKS
+/* A test build (attestd-hooks): while the file named by
+ * $ATTESTD_TEST_SYNC_FAIL exists, every audit sync fails with EIO, as a
+ * disk that went bad would. */
+static int test_sync(int fd)
+{
+	const char *f = getenv("ATTESTD_TEST_SYNC_FAIL");
+
+	if (f != NULL && access(f, F_OK) == 0) {
+		errno = EIO;
+		return -1;
+	}
+	return fdatasync(fd);
+}
+#endif
 
 int attestd_audit_open(struct attestd_auditlog *l, struct attestd_host *h,
 		       struct attestd_clock *k, const char *dir, uint64_t ckpt_interval_s)
@@ -42,6 +61,9 @@ int attestd_audit_open(struct attestd_auditlog *l, struct attestd_host *h,
 	if (strlen(dir) >= sizeof(l->dir))
 		return attest_fail(ATTEST_E_INVALID_ARG, "audit directory path too long");
 	memcpy(l->dir, dir, strlen(dir) + 1);
+#ifdef ATTESTD_TEST_HOOKS
+	attest_audit_set_sync_fn(test_sync);
+#endif
 	if ((r = attest_audit_open(l->dir, &o, &l->audit)) != ATTEST_OK)
 		return r;
 	attest_audit_torn(l->audit, &torn_log, &torn_ckpt, &seg);
@@ -126,6 +148,21 @@ int attestd_audit_anchored_ok(struct attestd_auditlog *l)
 			   n, age, l->max_unanchored_s);
 }
 
+/* A batch of the sync thread ended: its waiters are answered. */
+static void on_synced(evutil_socket_t fd, short what, void *arg)
+{
+	struct attestd_auditlog *l = arg;
+	int r;
+
+	(void)fd;
+	(void)what;
+	attest_errclear();
+	if ((r = attest_audit_syncer_reap(l->syncer)) != ATTEST_OK)
+		attestd_log("audit: sync failed, the requests waiting on it are refused and the log "
+			    "takes no more records: %s [%s]: %s",
+			    attest_strerror(r), attest_errname(r), attest_errdetail());
+}
+
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct attestd_auditlog *l = arg;
@@ -169,7 +206,22 @@ int attestd_audit_start(struct event_base *base, struct attestd_auditlog *l)
 	if ((l->timer = event_new(base, -1, EV_PERSIST, on_tick, l)) == NULL ||
 	    event_add(l->timer, &tv) != 0)
 		return attest_fail(ATTEST_E_NOMEM, "audit timer");
+	if ((r = attest_audit_syncer_new(l->audit, &l->syncer)) != ATTEST_OK)
+		return r;
+	if ((l->sync_ev = event_new(base, attest_audit_syncer_fd(l->syncer), EV_READ | EV_PERSIST,
+				    on_synced, l)) == NULL ||
+	    event_add(l->sync_ev, NULL) != 0)
+		return attest_fail(ATTEST_E_NOMEM, "audit sync event");
 	return ATTEST_OK;
+}
+
+int attestd_audit_when_durable(struct attestd_auditlog *l, attest_audit_durable_fn fn, void *arg)
+{
+	if (l->syncer == NULL) {
+		fn(arg, attestd_audit_commit(l));
+		return ATTEST_OK;
+	}
+	return attest_audit_syncer_wait(l->syncer, fn, arg);
 }
 
 void attestd_audit_stop(struct attestd_auditlog *l)
@@ -180,6 +232,12 @@ void attestd_audit_stop(struct attestd_auditlog *l)
 	if (l->timer != NULL)
 		event_free(l->timer);
 	l->timer = NULL;
+	if (l->sync_ev != NULL)
+		event_free(l->sync_ev);
+	l->sync_ev = NULL;
+	/* the replies still held: after a last sync on this thread */
+	attest_audit_syncer_free(l->syncer);
+	l->syncer = NULL;
 	if (l->audit == NULL)
 		return;
 	attest_errclear();

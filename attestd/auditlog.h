@@ -1,11 +1,14 @@
 /* auditlog.h - attestd's audit log (docs/audit.md "attestd"): what it
  * records, the durability gate of its replies and the TPM checkpoints.
  *
- * Everything runs on the event loop (one thread), like every TPM command.
- * Records are appended while a request is handled; the server holds the
- * reply until attestd_audit_commit made them durable (server.h, group
- * commit once per loop turn). A failed append fails the request; a failed
- * commit turns the held replies into ATTEST_E_IO (fail closed).
+ * Everything runs on the event loop (one thread), like every TPM command,
+ * except fdatasync for issuance: the monitor holds each issued chain until
+ * attestd_audit_when_durable says its record is durable, while a sync
+ * thread (audit/auditsync.h) syncs and the loop keeps serving; what arrives
+ * during one sync goes in the next (group commit). Admin changes and
+ * --no-privsep replies still use attestd_audit_commit (server.h, a sync on
+ * the loop, once per loop turn). A failed append fails the request; a
+ * failed sync turns the held replies into ATTEST_E_IO (fail closed).
  */
 #ifndef ATTESTD_AUDITLOG_H
 #define ATTESTD_AUDITLOG_H
@@ -15,6 +18,7 @@
 #include <openssl/x509.h>
 
 #include "audit/audit.h"
+#include "audit/auditsync.h"
 #include "server.h"
 
 struct event;
@@ -27,6 +31,10 @@ struct attestd_auditlog {
 	struct attest_audit *audit;
 	char dir[600];
 	struct event *timer; /* once a second */
+	/* issuance's group commit: the sync thread (audit/auditsync.h) and
+	 * the event on its descriptor; NULL before attestd_audit_start */
+	struct attest_audit_syncer *syncer;
+	struct event *sync_ev;
 	struct attestd_host *host;   /* its TPM checkpoints; its name in records */
 	struct attestd_clock *clock; /* checked at each checkpoint */
 	/* records may stay unanchored (no checkpoint covering them) this
@@ -89,6 +97,13 @@ void attestd_audit_unanchored(struct attestd_auditlog *l, uint64_t now, uint64_t
 /* Before issue and register: ATTEST_OK, or ATTEST_E_AUDIT_UNANCHORED when
  * records have waited longer than l->max_unanchored_s (fail closed). */
 int attestd_audit_anchored_ok(struct attestd_auditlog *l);
+
+/* fn(arg, code) once every record appended so far is durable: from the
+ * sync thread's next batch while the loop keeps serving (group commit),
+ * at once when they are durable already; ATTEST_E_IO when the sync failed
+ * (fail closed). Without a sync thread (not started): a sync now. */
+int attestd_audit_when_durable(struct attestd_auditlog *l, attest_audit_durable_fn fn,
+			       void *arg) ATTEST_MUST_CHECK;
 
 /* server.h's durability gate; ctx is the struct attestd_auditlog. */
 int attestd_audit_unsynced(void *ctx);

@@ -85,10 +85,24 @@ struct front {
 		size_t len;
 		struct push_reply rep;
 	} jobs[PUSH_SLOTS];
+	/* issuances at the monitor (MON_ISSUE_TAGGED): each client's reply
+	 * is deferred until MON_ISSUE_DONE, so the front takes other requests
+	 * and the monitor commits their audit records in one batch */
+	struct front_issue {
+		uint32_t tag;
+		struct issue_job *job;
+		struct attestd_pending *p; /* NULL: no one to answer */
+		struct attestd_peer peer;  /* pid and uid, for the log */
+		struct front_issue *next;
+	} *issues;
+	uint32_t issue_tag;
 };
 
 static void attest_done(struct front *f, struct attest_cur *c);
 static void push_job(struct front *f, struct attest_cur *c);
+static void issue_done(struct front *f, struct attest_cur *c);
+static void rpc_refusal(void *arg, const struct attestd_peer *peer, const char *op,
+			const char *agent, int code);
 
 /* A message the monitor sends between answers: 1 when it was one. */
 static int unasked(struct front *f, struct attest_cur *c)
@@ -103,6 +117,10 @@ static int unasked(struct front *f, struct attest_cur *c)
 		}
 		if (op == MON_PUSH_JOB) {
 			push_job(f, c);
+			return 1;
+		}
+		if (op == MON_ISSUE_DONE) {
+			issue_done(f, c);
 			return 1;
 		}
 	}
@@ -201,6 +219,101 @@ static int rpc_mint(void *ctx, const struct attestd_peer *peer, const struct min
 		return r;
 	}
 	return mint_result_get(&c, res);
+}
+
+/* An issuance sent to the monitor without waiting: the client's reply is
+ * deferred until MON_ISSUE_DONE (issue_done). ATTEST_OK: deferred. */
+static int issue_send(struct front *f, const struct attestd_peer *peer, const cJSON *req)
+{
+	struct front_issue *fi = calloc(1, sizeof(*fi));
+	struct mon_out m;
+	int r;
+
+	if (fi == NULL)
+		return attest_fail(ATTEST_E_NOMEM, "issue");
+	if ((r = attestd_issue_prepare(&f->backend, f->trust, req, &fi->job)) != ATTEST_OK) {
+		free(fi);
+		return r;
+	}
+	fi->tag = ++f->issue_tag;
+	mon_out_init(&m, MON_ISSUE_TAGGED);
+	mon_put_u32(&m, fi->tag);
+	mint_order_put(&m, attestd_issue_order(fi->job));
+	r = mon_send(f->chan, &m, peer->fd);
+	mon_out_free(&m);
+	if (r != ATTEST_OK) {
+		attestd_log("monitor channel: %s; stopping", attest_errdetail());
+		event_base_loopbreak(f->base);
+		attestd_issue_job_free(fi->job);
+		free(fi);
+		return r;
+	}
+	fi->peer.pid = peer->pid;
+	fi->peer.uid = peer->uid;
+	fi->peer.gid = peer->gid;
+	fi->peer.pidfd = fi->peer.fd = -1;
+	fi->next = f->issues;
+	f->issues = fi;
+	if ((fi->p = attestd_defer(peer)) == NULL)
+		return attest_fail(ATTEST_E_NOMEM, "deferred reply"); /* answered now */
+	return ATTEST_OK;
+}
+
+/* MON_ISSUE_DONE: u32 tag, u32 code, then the chain or a detail. */
+static void issue_done(struct front *f, struct attest_cur *c)
+{
+	struct front_issue **pp, *fi;
+	struct mint_result res = { 0 };
+	char detail[1024];
+	uint32_t tag, code;
+	cJSON *reply = NULL, *req = NULL;
+	int r;
+
+	if (!mon_get_u32(c, &tag) || !mon_get_u32(c, &code) || code >= ATTEST_E__COUNT) {
+		attestd_log("the monitor's issuance answer is malformed; stopping");
+		event_base_loopbreak(f->base);
+		return;
+	}
+	for (pp = &f->issues; *pp != NULL && (*pp)->tag != tag; pp = &(*pp)->next)
+		;
+	if ((fi = *pp) == NULL)
+		return; /* not ours (never) */
+	*pp = fi->next;
+	attest_errclear();
+	if (code == ATTEST_OK) {
+		if ((r = mint_result_get(c, &res)) == ATTEST_OK) {
+			if ((reply = attestd_ok_reply()) == NULL)
+				r = attest_fail(ATTEST_E_NOMEM, "reply");
+			else
+				r = attestd_issue_finish(fi->job, &fi->peer, &res, reply);
+		}
+	} else {
+		if (!mon_get_str(c, detail, sizeof(detail)) || !mon_get_end(c))
+			snprintf(detail, sizeof(detail), "(no detail)");
+		r = attest_fail((int)code, "%s", detail);
+	}
+	if (r != ATTEST_OK) {
+		const struct mint_order *o = attestd_issue_order(fi->job);
+		char why[1024];
+
+		snprintf(why, sizeof(why), "%s", attest_errdetail());
+		cJSON_Delete(reply);
+		if ((req = cJSON_CreateObject()) != NULL) {
+			cJSON_AddStringToObject(req, "op", "issue");
+			cJSON_AddStringToObject(req, "agent", o->name);
+		}
+		attest_fail(r, "%s", why);
+		/* the monitor records the refusals it makes */
+		reply = attestd_refused(&fi->peer, req, r, code != ATTEST_OK ? NULL : rpc_refusal, f);
+		cJSON_Delete(req);
+	}
+	if (fi->p != NULL)
+		attestd_pending_reply(fi->p, reply != NULL ? reply : attestd_error_reply(ATTEST_E_NOMEM));
+	else
+		cJSON_Delete(reply);
+	mint_result_clear(&res);
+	attestd_issue_job_free(fi->job);
+	free(fi);
 }
 
 static void rpc_refusal(void *arg, const struct attestd_peer *peer, const char *op,
@@ -458,8 +571,8 @@ static void on_chan(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	/* between requests the monitor says only that a push ended; anything
-	 * else means it is gone (or broke the protocol) */
+	/* between requests the monitor says only that a push or an issuance
+	 * ended; anything else means it is gone (or broke the protocol) */
 	if (mon_recv(f->chan, f->buf, &len, &passed) == ATTEST_OK && passed < 0) {
 		attest_cur_init(&c, f->buf, len);
 		if (unasked(f, &c))
@@ -880,8 +993,13 @@ static cJSON *front_handle(void *ctx, const struct attestd_peer *peer, const cJS
 		return attestd_refused(peer, req, r, f->recorded ? NULL : rpc_refusal, f);
 	}
 	if (r == ATTEST_OK) {
-		if (strcmp(op, "issue") == 0)
-			r = attestd_issue(&f->backend, f->trust, peer, req, reply);
+		if (strcmp(op, "issue") == 0 && (r = issue_send(f, peer, req)) == ATTEST_OK) {
+			cJSON_Delete(reply);
+			return NULL; /* deferred: answered at MON_ISSUE_DONE */
+		}
+		if (strcmp(op, "issue") == 0) {
+			/* refused: r */
+		}
 #ifdef ATTESTD_TEST_HOOKS
 		else if (strcmp(op, "x-test-syscall") == 0)
 			/* a test build's deliberate bad path: a socket the

@@ -128,26 +128,47 @@ static int spki_der(EVP_PKEY *k, uint8_t *buf, size_t bufsz, size_t *len)
 	return ATTEST_OK;
 }
 
-int attestd_issue(const struct issue_backend *b, struct attest_intent_trust *trust,
-		  const struct attestd_peer *peer, const cJSON *req, cJSON *reply)
-{
-	struct mint_order *o = calloc(1, sizeof(*o));
-	struct mint_result res = { 0 };
-	const char *mode = NULL, *csr = NULL, *intent = NULL, *renew = NULL;
-	char *renewed = NULL, id[MINT_ID_MAX + 1];
+struct issue_job {
+	struct mint_order o; /* o.spki: spki below; o.in.token: the request's or renewed */
 	uint8_t spki[MINT_SPKI_MAX];
-	EVP_PKEY *pub = NULL, *generated = NULL;
+	char mode[16];
+	char *renewed;
+	EVP_PKEY *generated; /* the leaf's key when the agent sent no CSR */
+};
+
+void attestd_issue_job_free(struct issue_job *j)
+{
+	if (j == NULL)
+		return;
+	free(j->renewed);
+	EVP_PKEY_free(j->generated);
+	OPENSSL_cleanse(j, sizeof(*j));
+	free(j);
+}
+
+const struct mint_order *attestd_issue_order(const struct issue_job *j) { return &j->o; }
+
+int attestd_issue_prepare(const struct issue_backend *b, struct attest_intent_trust *trust,
+			  const cJSON *req, struct issue_job **out)
+{
+	struct issue_job *j = calloc(1, sizeof(*j));
+	struct mint_order *o;
+	const char *mode = NULL, *csr = NULL, *intent = NULL, *renew = NULL;
+	char id[MINT_ID_MAX + 1];
+	EVP_PKEY *pub = NULL;
 	X509 *agent_ca = NULL;
-	BIO *keyb = NULL;
 	int r;
 
-	if (o == NULL)
+	*out = NULL;
+	if (j == NULL)
 		return attest_fail(ATTEST_E_NOMEM, "issue");
+	o = &j->o;
 	if ((r = attestd_issue_parse(req, o, &mode, &csr, &intent, &renew)) != ATTEST_OK ||
-	    (r = leaf_key(csr, &pub, &generated)) != ATTEST_OK ||
-	    (r = spki_der(pub, spki, sizeof(spki), &o->spki_len)) != ATTEST_OK)
+	    (r = leaf_key(csr, &pub, &j->generated)) != ATTEST_OK ||
+	    (r = spki_der(pub, j->spki, sizeof(j->spki), &o->spki_len)) != ATTEST_OK)
 		goto out;
-	o->spki = spki;
+	snprintf(j->mode, sizeof(j->mode), "%s", mode);
+	o->spki = j->spki;
 	if (intent != NULL || renew != NULL) {
 		/* the chain is verified here, for the agent's ID; the monitor
 		 * checks what it says against the registration */
@@ -156,35 +177,50 @@ int attestd_issue(const struct issue_backend *b, struct attest_intent_trust *tru
 		/* a renewal's chain was spent when the presented leaf was
 		 * issued: verified in full again, not spent again */
 		if (renew != NULL &&
-		    (r = attestd_renewal_leaf(o->name, id, agent_ca, renew, time(NULL), &renewed)) != ATTEST_OK)
+		    (r = attestd_renewal_leaf(o->name, id, agent_ca, renew, time(NULL), &j->renewed)) !=
+			    ATTEST_OK)
 			goto out;
-		if ((r = intent_read(trust, id, renewed != NULL ? renewed : intent, time(NULL),
+		if ((r = intent_read(trust, id, j->renewed != NULL ? j->renewed : intent, time(NULL),
 				     &o->in)) != ATTEST_OK)
 			goto out;
 		o->has_intent = 1;
 	}
-	if ((r = b->mint(b->ctx, peer, o, &res)) != ATTEST_OK)
-		goto out;
-	if (cJSON_AddStringToObject(reply, "chain", res.chain) == NULL) {
+	*out = j;
+	j = NULL;
+out:
+	X509_free(agent_ca);
+	EVP_PKEY_free(pub);
+	attestd_issue_job_free(j);
+	return r;
+}
+
+int attestd_issue_finish(struct issue_job *j, const struct attestd_peer *peer,
+			 const struct mint_result *res, cJSON *reply)
+{
+	const struct mint_order *o = &j->o;
+	BIO *keyb = NULL;
+	int r;
+
+	if (cJSON_AddStringToObject(reply, "chain", res->chain) == NULL) {
 		r = attest_fail(ATTEST_E_NOMEM, "reply");
 		goto out;
 	}
-	if (generated != NULL) {
+	if (j->generated != NULL) {
 		if ((keyb = BIO_new(BIO_s_mem())) == NULL ||
-		    PEM_write_bio_PrivateKey(keyb, generated, NULL, NULL, 0, NULL, NULL) != 1) {
+		    PEM_write_bio_PrivateKey(keyb, j->generated, NULL, NULL, 0, NULL, NULL) != 1) {
 			r = attest_fail_ossl(ATTEST_E_CRYPTO, "encode leaf key");
 			goto out;
 		}
 		if ((r = add_bio(reply, "key", keyb, 1)) != ATTEST_OK)
 			goto out;
 	}
-	if (cJSON_AddStringToObject(reply, "mode", mode) == NULL ||
-	    cJSON_AddStringToObject(reply, "id", res.id) == NULL) {
+	if (cJSON_AddStringToObject(reply, "mode", j->mode) == NULL ||
+	    cJSON_AddStringToObject(reply, "id", res->id) == NULL) {
 		r = attest_fail(ATTEST_E_NOMEM, "reply");
 		goto out;
 	}
-	attestd_log("issued %s certificate to %s pid=%d uid=%u ttl=%lds scopes=[%s]%s%s%s", mode,
-		    o->name, (int)res.pid, (unsigned)peer->uid, res.ttl, res.scopes,
+	attestd_log("issued %s certificate to %s pid=%d uid=%u ttl=%lds scopes=[%s]%s%s%s", j->mode,
+		    o->name, (int)res->pid, (unsigned)peer->uid, res->ttl, res->scopes,
 		    o->has_intent ? " intent of user " : "", o->has_intent ? o->in.user : "",
 		    !o->has_intent    ? ""
 		    : o->renew	      ? " (renewed)"
@@ -200,12 +236,21 @@ out:
 			OPENSSL_cleanse(data, (size_t)n);
 	}
 	BIO_free(keyb);
+	return r;
+}
+
+int attestd_issue(const struct issue_backend *b, struct attest_intent_trust *trust,
+		  const struct attestd_peer *peer, const cJSON *req, cJSON *reply)
+{
+	struct issue_job *j = NULL;
+	struct mint_result res = { 0 };
+	int r;
+
+	if ((r = attestd_issue_prepare(b, trust, req, &j)) == ATTEST_OK &&
+	    (r = b->mint(b->ctx, peer, &j->o, &res)) == ATTEST_OK)
+		r = attestd_issue_finish(j, peer, &res, reply);
 	mint_result_clear(&res);
-	X509_free(agent_ca);
-	free(renewed);
-	EVP_PKEY_free(pub);
-	EVP_PKEY_free(generated);
-	free(o);
+	attestd_issue_job_free(j);
 	return r;
 }
 

@@ -57,7 +57,21 @@ struct attestd_monitor {
 	size_t push_ca_len;
 	long push_timeout_ms;
 	uint8_t *buf; /* MON_MSG_MAX */
+	/* MON_ISSUE_TAGGED chains held until their record is durable */
+	struct held_mint *held;
+	size_t nheld;
 };
+
+/* One issued chain waiting on the audit sync thread. Outlives the monitor
+ * when it stops first (m NULL: dropped when the sync answers). */
+struct held_mint {
+	struct attestd_monitor *m;
+	uint32_t gen, tag;
+	struct mint_result res;
+	struct held_mint *prev, *next;
+};
+
+#define HELD_MAX 4096 /* chains held at once; beyond: ATTEST_E_BUSY */
 
 static void respawn_later(struct attestd_monitor *m);
 
@@ -365,6 +379,118 @@ static int do_mint(struct attestd_monitor *m, struct attest_cur *c, int fd)
 	mint_result_clear(&res);
 	free(o);
 	return r; /* of sending the answer */
+}
+
+/* The end of a MON_ISSUE_TAGGED, to the front that asked. */
+static void issue_done(struct attestd_monitor *m, uint32_t tag, int code, const struct mint_result *res)
+{
+	struct mon_out out;
+
+	mon_out_init(&out, MON_ISSUE_DONE);
+	mon_put_u32(&out, tag);
+	mon_put_u32(&out, (uint32_t)code);
+	if (code == ATTEST_OK)
+		mint_result_put(&out, res);
+	else
+		mon_put_str(&out, attest_errdetail());
+	if (mon_send(m->chan, &out, -1) != ATTEST_OK)
+		attestd_log("issuance answer not sent to the front: %s", attest_errdetail());
+	mon_out_free(&out);
+}
+
+static void held_unlink(struct attestd_monitor *m, struct held_mint *h)
+{
+	if (h->prev != NULL)
+		h->prev->next = h->next;
+	else
+		m->held = h->next;
+	if (h->next != NULL)
+		h->next->prev = h->prev;
+	h->prev = h->next = NULL;
+	m->nheld--;
+}
+
+/* The sync thread's answer for a held chain: the chain goes out only now
+ * that its record is durable; a failed sync refuses it (fail closed). */
+static void mint_durable(void *arg, int code)
+{
+	struct held_mint *h = arg;
+	struct attestd_monitor *m = h->m;
+
+	if (m != NULL) {
+		held_unlink(m, h);
+		/* a front that was restarted meanwhile lost its client */
+		if (h->gen == m->gen && m->chan >= 0)
+			issue_done(m, h->tag, code, &h->res);
+	}
+	mint_result_clear(&h->res);
+	free(h);
+}
+
+/* MON_ISSUE_TAGGED: as MON_ISSUE, but the answer (MON_ISSUE_DONE) waits
+ * for the sync thread while the loop takes the next requests. */
+static int do_mint_tagged(struct attestd_monitor *m, struct attest_cur *c, int fd)
+{
+	struct attestd *d = m->d;
+	struct attestd_peer peer = { .pidfd = -1, .fd = -1 };
+	struct mint_order *o = NULL;
+	struct mint_result res = { 0 };
+	struct held_mint *h = NULL;
+	uint32_t tag;
+	int r;
+
+	if (!mon_get_u32(c, &tag))
+		return attest_fail(ATTEST_E_PARSE, "issue tag missing");
+	if ((o = calloc(1, sizeof(*o))) == NULL) {
+		issue_done(m, tag, attest_fail(ATTEST_E_NOMEM, "order"), NULL);
+		return ATTEST_OK;
+	}
+	if ((r = mint_order_get(c, o)) != ATTEST_OK) {
+		free(o);
+		return r; /* malformed: a protocol violation */
+	}
+	attest_errclear();
+	if (m->nheld >= HELD_MAX)
+		r = attest_fail(ATTEST_E_BUSY, "%d issuances wait for the audit log", HELD_MAX);
+	else if ((h = calloc(1, sizeof(*h))) == NULL)
+		r = attest_fail(ATTEST_E_NOMEM, "held issuance");
+	else if ((r = conn_peer(m, fd, &peer)) == ATTEST_OK &&
+		 (r = attestd_host_tpm(&d->host)) == ATTEST_OK &&
+		 (r = attestd_issuance_allowed(d)) == ATTEST_OK)
+		r = attestd_mint(d, &peer, o, &res);
+	if (r != ATTEST_OK) {
+		char why[512];
+
+		snprintf(why, sizeof(why), "%s", attest_errdetail());
+		attestd_host_tpm_failed(&d->host, r);
+		if (peer.pid > 0)
+			attestd_audit_refusal(&d->log, &peer, "issue",
+					      attest_valid_hostname(o->name) ? o->name : NULL, r);
+		attest_fail(r, "%s", why);
+		issue_done(m, tag, r, NULL);
+		free(h);
+	} else {
+		/* the record is appended; the chain leaves once it is durable */
+		h->m = m;
+		h->gen = m->gen;
+		h->tag = tag;
+		h->res = res;
+		h->next = m->held;
+		if (m->held != NULL)
+			m->held->prev = h;
+		m->held = h;
+		m->nheld++;
+		if (attestd_audit_when_durable(&d->log, mint_durable, h) != ATTEST_OK) {
+			held_unlink(m, h);
+			issue_done(m, tag, ATTEST_E_NOMEM, NULL);
+			mint_result_clear(&h->res);
+			free(h);
+		}
+	}
+	if (peer.pidfd >= 0)
+		close(peer.pidfd);
+	free(o);
+	return ATTEST_OK;
 }
 
 /* MON_WORKLOAD_ISSUE: the leaf's key (DER SubjectPublicKeyInfo), with the
@@ -826,7 +952,8 @@ static void on_chan(evutil_socket_t fd, short what, void *arg)
 	attest_cur_init(&c, m->buf, len);
 	if (!mon_get_u32(&c, &op)) {
 		r = attest_fail(ATTEST_E_PARSE, "message without an op");
-	} else if ((op == MON_ISSUE || op == MON_ADMIN || op == MON_ATTEST || op == MON_FEDERATE ||
+	} else if ((op == MON_ISSUE || op == MON_ISSUE_TAGGED || op == MON_ADMIN || op == MON_ATTEST ||
+		    op == MON_FEDERATE ||
 		    ((op == MON_WORKLOAD_ISSUE || op == MON_WORKLOAD_JWT) && m->workload_fd >= 0)) !=
 		   (passed >= 0)) {
 		r = attest_fail(ATTEST_E_PARSE, "op %u with%s a descriptor", op,
@@ -835,6 +962,9 @@ static void on_chan(evutil_socket_t fd, short what, void *arg)
 		switch (op) {
 		case MON_ISSUE:
 			r = do_mint(m, &c, passed);
+			break;
+		case MON_ISSUE_TAGGED:
+			r = do_mint_tagged(m, &c, passed);
 			break;
 		case MON_AGENT_INFO:
 			r = do_agent_info(m, &c);
@@ -966,6 +1096,13 @@ void attestd_monitor_stop(struct attestd_monitor *m)
 {
 	if (m == NULL)
 		return;
+	/* chains still held: dropped when the sync thread answers */
+	while (m->held != NULL) {
+		struct held_mint *h = m->held;
+
+		held_unlink(m, h);
+		h->m = NULL;
+	}
 	chan_close(m);
 	if (m->front > 0) {
 		int status;

@@ -35,6 +35,10 @@ enum mon_op {
 	MON_WORKLOAD_JWKS = 12,  /* front: the JWT bundle (JWKS, and each key's kid and SPKI) */
 	MON_FEDERATION = 13,     /* front: the federated trust domains (federation.h) */
 	MON_FEDERATE = 14,       /* front: add, remove or list them, with the admin connection */
+	/* front: u32 tag, then a MON_ISSUE order (with the connection),
+	 * answered by MON_ISSUE_DONE with the tag once its audit record is
+	 * durable (group commit: the front serves others meanwhile) */
+	MON_ISSUE_TAGGED = 15,
 	MON_REPLY = 100,    /* monitor: u32 code, then the op's answer or a detail */
 	/* monitor, between answers: the end of a push MON_ATTEST asked for:
 	 * u32 token, u32 code, detail, state, reason, refset, u8 reboot,
@@ -43,6 +47,9 @@ enum mon_op {
 	/* monitor, between answers: run a push request: u32 slot, u32 kind,
 	 * u32 number (echoed in its MON_PUSH_DONE), the body (pushwire.h) */
 	MON_PUSH_JOB = 102,
+	/* monitor, between answers: the end of a MON_ISSUE_TAGGED: u32 tag,
+	 * u32 code, then the MON_ISSUE answer (mintwire.c) or a detail */
+	MON_ISSUE_DONE = 103,
 };
 
 struct mon_out {

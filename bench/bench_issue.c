@@ -275,12 +275,17 @@ static int requester_main(int argc, char **argv)
 			return 1;
 		phase = "session";
 	}
-	if (strcmp(phase, "session") == 0) {
-		/* n > 0: exactly n requests; n == 0: for SESSION_SECONDS */
+	if (strcmp(phase, "session") == 0 || strcmp(phase, "session-conc") == 0) {
+		/* n > 0: exactly n requests; n == 0: for SESSION_SECONDS.
+		 * session-conc (16 at once): no stats calls, whose admin
+		 * connections the admin socket's small client cap refused
+		 * (the concurrent figure printed n/a) */
+		int stats = strcmp(phase, "session") == 0;
 		double first, start, end, lat_sum = 0;
 		long certs = 0;
 
-		if (req_stats(admin, &c0) != ATTEST_OK)
+		c0 = c1 = 0;
+		if (stats && req_stats(admin, &c0) != ATTEST_OK)
 			return 1;
 		t0 = tu_now_ms();
 		if (req_issue(sock, "bench-s", "session", chain) != ATTEST_OK)
@@ -298,7 +303,7 @@ static int requester_main(int argc, char **argv)
 			lat_sum += tu_now_ms() - t;
 		}
 		end = tu_now_ms();
-		if (req_stats(admin, &c1) != ATTEST_OK)
+		if (stats && req_stats(admin, &c1) != ATTEST_OK)
 			return 1;
 		printf("first_ms %.4f\ncerts %ld\nseconds %.4f\ntpm_cmds %llu\nmean %.4f\n", first,
 		       certs, (end - start) / 1e3, (unsigned long long)(c1 - c0),
@@ -673,7 +678,7 @@ static double run_concurrent(struct bench *b)
 		}
 		if (pid[i] == 0) {
 			close(pfd[0]);
-			exec_requester(b, "session", "0", chain, "-1", pfd[1]);
+			exec_requester(b, "session-conc", "0", chain, "-1", pfd[1]);
 		}
 		close(pfd[1]);
 		f[i] = fdopen(pfd[0], "r");

@@ -288,8 +288,8 @@ int vs_replica_events(struct vsrv *s)
 	struct timeval sync = { ms / 1000, (ms % 1000) * 1000 }, hb = { heartbeat_s(s), 0 };
 
 	s->watch_fd = -1;
-	if ((s->sync_ev = event_new(s->base, -1, EV_PERSIST, sync_cb, s)) == NULL ||
-	    event_add(s->sync_ev, &sync) != 0 ||
+	if ((s->gen_ev = event_new(s->base, -1, EV_PERSIST, sync_cb, s)) == NULL ||
+	    event_add(s->gen_ev, &sync) != 0 ||
 	    (s->beat_ev = event_new(s->base, -1, EV_PERSIST, beat_cb, s)) == NULL ||
 	    event_add(s->beat_ev, &hb) != 0)
 		return attest_fail(ATTEST_E_NOMEM, "replica timers");
@@ -301,13 +301,13 @@ void vs_replica_free(struct vsrv *s)
 {
 	if (s->beat_ev != NULL && beat(s, 1) != ATTEST_OK)
 		vs_log("replica %s: stop not recorded: %s", s->replica, attest_errdetail());
-	if (s->sync_ev != NULL)
-		event_free(s->sync_ev);
+	if (s->gen_ev != NULL)
+		event_free(s->gen_ev);
 	if (s->beat_ev != NULL)
 		event_free(s->beat_ev);
 	if (s->watch_ev != NULL)
 		event_free(s->watch_ev);
-	s->sync_ev = s->beat_ev = s->watch_ev = NULL;
+	s->gen_ev = s->beat_ev = s->watch_ev = NULL;
 }
 
 /* ---- health and metrics ---- */

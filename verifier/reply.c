@@ -218,37 +218,40 @@ void vs_reply_err(struct vsrv *s, struct evhttp_request *req, int status, int co
 }
 
 /* ---- audit: records are appended as requests are handled; replies that
- * depend on them wait for one fdatasync per loop turn (group commit) ---- */
+ * depend on them wait for the sync thread (audit/auditsync.h): fdatasync
+ * runs off the loop, which keeps serving; each reply goes out once the
+ * batch holding its record is durable (group commit, the batch is what
+ * arrived during the sync before it) ---- */
 
-void vs_send_pending(struct vsrv *s, int ok)
+static void pending_done(void *arg, int code)
 {
-	for (size_t i = 0; i < s->npending; i++) {
-		struct pending *p = &s->pending[i];
+	struct pending *p = arg;
+	struct vsrv *s = p->s;
 
-		if (ok) {
-			vs_count_status(s, p->status);
-			attest_httpd_reply(p->req, p->status, p->body, strlen(p->body));
-		} else {
-			vs_count_status(s, 500);
-			attest_httpd_reply(p->req, 500,
-					   FIXED_JSON("{\"error\":\"ATTEST_E_IO\",\"code\":4,"
-						      "\"message\":\"audit log write failed\"}"));
-		}
-		cJSON_free(p->body);
+	if (code == ATTEST_OK) {
+		vs_count_status(s, p->status);
+		attest_httpd_reply(p->req, p->status, p->body, strlen(p->body));
+	} else {
+		vs_count_status(s, 500);
+		attest_httpd_reply(p->req, 500,
+				   FIXED_JSON("{\"error\":\"ATTEST_E_IO\",\"code\":4,"
+					      "\"message\":\"audit log write failed\"}"));
 	}
-	s->npending = 0;
+	cJSON_free(p->body);
+	free(p);
+	s->npending--;
 }
 
-void vs_commit_cb(evutil_socket_t fd, short what, void *arg)
+void vs_sync_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct vsrv *s = arg;
-	int r = attest_audit_sync(s->audit);
+	size_t waiting = s->npending;
+	int r = attest_audit_syncer_reap(s->syncer);
 
 	(void)fd, (void)what;
 	if (r != ATTEST_OK)
-		vs_log_limited(s, r, "audit sync failed, %zu replies become errors: %s (%s)",
-			       s->npending, attest_errname(r), attest_errdetail());
-	vs_send_pending(s, r == ATTEST_OK);
+		vs_log_limited(s, r, "audit sync failed, %zu replies became errors: %s (%s)",
+			       waiting - s->npending, attest_errname(r), attest_errdetail());
 }
 
 /* Record ev (NULL: records appended already), then reply o once the log
@@ -264,9 +267,10 @@ void vs_audited_reply(struct vsrv *s, struct evhttp_request *req, int status, cJ
 void vs_audited_text(struct vsrv *s, struct evhttp_request *req, int status, char *body,
 			 const struct attest_audit_event *ev)
 {
+	struct pending *p = NULL;
 	int r;
 
-	if (body == NULL || s->npending >= PENDING_MAX) {
+	if (body == NULL || s->npending >= PENDING_MAX || (p = malloc(sizeof(*p))) == NULL) {
 		cJSON_free(body);
 		vs_count_status(s, 503);
 		attest_httpd_reply(req, 503, FIXED_JSON("{\"error\":\"ATTEST_E_BUSY\",\"code\":51}"));
@@ -276,15 +280,20 @@ void vs_audited_text(struct vsrv *s, struct evhttp_request *req, int status, cha
 		vs_log_limited(s, r, "audit append failed: %s (%s)", attest_errname(r),
 			       attest_errdetail());
 		cJSON_free(body);
+		free(p);
 		vs_count_status(s, 500);
 		attest_httpd_reply(req, 500, FIXED_JSON("{\"error\":\"ATTEST_E_IO\",\"code\":4}"));
 		return;
 	}
-	s->pending[s->npending].req = req;
-	s->pending[s->npending].status = status;
-	s->pending[s->npending].body = body;
-	if (s->npending++ == 0)
-		event_active(s->commit_ev, 0, 0);
+	*p = (struct pending){ s, req, status, body };
+	s->npending++;
+	if (attest_audit_syncer_wait(s->syncer, pending_done, p) != ATTEST_OK) {
+		s->npending--;
+		cJSON_free(body);
+		free(p);
+		vs_count_status(s, 503);
+		attest_httpd_reply(req, 503, FIXED_JSON("{\"error\":\"ATTEST_E_BUSY\",\"code\":51}"));
+	}
 }
 
 /* The record of a state change, durable before the change is made (audit

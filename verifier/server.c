@@ -434,13 +434,10 @@ int vf_serve(const struct vf_config *cfg)
 	(void)snprintf(auditdir, sizeof(auditdir), "%s/audit", cfg->state);
 	if ((r = vs_dash_init(&s)) != ATTEST_OK)
 		goto out;
-	if ((s.pending = calloc(PENDING_MAX, sizeof(*s.pending))) == NULL) {
-		r = attest_fail(ATTEST_E_NOMEM, "pending replies");
-		goto out;
-	}
 	if (cfg->tcti != NULL && (r = attest_tpm_open(cfg->tcti, &s.tpm)) != ATTEST_OK)
 		goto out;
-	if ((r = attest_audit_open(auditdir, NULL, &s.audit)) != ATTEST_OK)
+	if ((r = attest_audit_open(auditdir, NULL, &s.audit)) != ATTEST_OK ||
+	    (r = attest_audit_syncer_new(s.audit, &s.syncer)) != ATTEST_OK)
 		goto out;
 	{
 		uint64_t tl = 0, tc = 0, seg = 0;
@@ -504,7 +501,9 @@ int vf_serve(const struct vf_config *cfg)
 					   EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
 	if (s.tpm != NULL)
 		vs_checkpoint_own(&s);
-	if ((s.commit_ev = event_new(s.base, -1, 0, vs_commit_cb, &s)) == NULL ||
+	if ((s.sync_ev = event_new(s.base, attest_audit_syncer_fd(s.syncer), EV_READ | EV_PERSIST,
+				   vs_sync_cb, &s)) == NULL ||
+	    event_add(s.sync_ev, NULL) != 0 ||
 	    (s.flush_ev = event_new(s.base, -1, EV_PERSIST, vs_flush_cb, &s)) == NULL ||
 	    event_add(s.flush_ev, &ten) != 0 ||
 	    (s.detect_ev = event_new(s.base, -1, EV_PERSIST, vs_detect_flush_cb, &s)) == NULL ||
@@ -573,8 +572,8 @@ int vf_serve(const struct vf_config *cfg)
 	}
 	r = s.signer.dead ? attest_fail(ATTEST_E_INTERNAL, "the signer process exited") : ATTEST_OK;
 out:
-	if (s.npending > 0)
-		vs_send_pending(&s, attest_audit_sync(s.audit) == ATTEST_OK);
+	/* the replies still waiting: after a last sync on this thread */
+	attest_audit_syncer_free(s.syncer);
 	if (s.audit != NULL && attest_audit_refusal_flush(s.audit, (uint64_t)time(NULL), 1) != ATTEST_OK)
 		vs_log("audit: refusal aggregates not written: %s", attest_errdetail());
 	if (s.tpm != NULL && s.audit != NULL && attest_audit_size(s.audit) > 0)
@@ -582,13 +581,12 @@ out:
 	vs_detect_stop(&s);
 	attest_audit_close(s.audit);
 	attest_tpm_close(s.tpm);
-	free(s.pending);
 	vs_dash_free(&s);
 	if (wd != NULL)
 		event_free(wd);
 	vs_replica_free(&s);
-	if (s.commit_ev != NULL)
-		event_free(s.commit_ev);
+	if (s.sync_ev != NULL)
+		event_free(s.sync_ev);
 	if (s.flush_ev != NULL)
 		event_free(s.flush_ev);
 	if (s.detect_ev != NULL)

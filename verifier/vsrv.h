@@ -23,6 +23,7 @@
 #include "attest/intent.h"
 #include "attest/policy.h"
 #include "audit/audit.h"
+#include "audit/auditsync.h"
 #include "enrol/enrol.h"
 #include "net/httpd.h"
 #include "attestation/refset.h"
@@ -90,8 +91,10 @@ struct metrics {
 	double lat_sum;
 };
 
-/* A reply held until the audit records before it are durable. */
+/* A reply held until the audit records before it are durable (a waiter
+ * of the audit sync thread, audit/auditsync.h). */
 struct pending {
+	struct vsrv *s;
 	struct evhttp_request *req;
 	int status;
 	char *body;
@@ -153,11 +156,13 @@ struct vsrv {
 	} parts[VS_PARTS];
 	uint64_t parts_tick;
 	struct attest_audit *audit;
-	struct event *commit_ev;  /* group commit: once per loop turn */
+	/* group commit: fdatasync on the sync thread, replies sent as their
+	 * batch becomes durable; sync_ev watches its descriptor */
+	struct attest_audit_syncer *syncer;
+	struct event *sync_ev;
 	struct event *flush_ev;   /* refusal aggregates and checkpoints, every 10 s */
 	struct attest_tpm *tpm;   /* --tcti: the verifier's own log is checkpointed */
-	struct pending *pending;
-	size_t npending;
+	size_t npending;          /* replies waiting on the sync thread */
 	struct event_base *base;
 	struct attest_httpd *httpd;
 	struct vstore *store;
@@ -199,7 +204,7 @@ struct vsrv {
 	char log_hex[2 * ATTEST_AUDIT_LOG_ID_LEN + 1];
 	int64_t started;
 	uint64_t gen;
-	struct event *sync_ev, *beat_ev, *watch_ev;
+	struct event *gen_ev, *beat_ev, *watch_ev;
 	int watch_fd;
 	double watch_retry; /* vs_mono() before which no LISTEN reconnect */
 	unsigned long gen_applied, notifies, beat_failures;
@@ -335,8 +340,7 @@ void vs_decide_reply(struct vsrv *s, struct evhttp_request *req, const struct vc
 /* decide_http.c: the caller's own decision-cache partition, 1..VS_PARTS */
 unsigned vs_caller_partition(struct vsrv *s, const char *name);
 /* reply.c: event callbacks and the verifier's own checkpoint, for vf_serve */
-void vs_send_pending(struct vsrv *s, int ok);
-void vs_commit_cb(evutil_socket_t fd, short what, void *arg);
+void vs_sync_cb(evutil_socket_t fd, short what, void *arg);
 void vs_flush_cb(evutil_socket_t fd, short what, void *arg);
 void vs_checkpoint_own(struct vsrv *s);
 /* fleet.c: start-up pieces for vf_serve */

@@ -43,7 +43,7 @@ struct attest_audit {
 	uint64_t seg_bytes;     /* bytes of the current segment */
 	struct attest_merkle_frontier tree;
 	uint64_t synced;        /* records known durable */
-	int broken;             /* a failed write could not be cut off */
+	int broken;             /* a failed write could not be cut off, or a sync failed */
 	int have_ckpt;
 	struct attest_audit_ckpt last;
 	uint8_t *frame;         /* header + payload of one record */
@@ -55,8 +55,15 @@ struct attest_audit {
 };
 
 static attest_audit_hook_fn audit_hook;
+static attest_audit_sync_fn audit_sync_fn;
 
 void attest_audit_set_hook(attest_audit_hook_fn fn) { audit_hook = fn; }
+void attest_audit_set_sync_fn(attest_audit_sync_fn fn) { audit_sync_fn = fn; }
+
+int attest_audit_fdatasync(int fd)
+{
+	return audit_sync_fn != NULL ? audit_sync_fn(fd) : fdatasync(fd);
+}
 
 static void hook(int step, uint64_t seq)
 {
@@ -530,16 +537,51 @@ static int check_record(const void *json, size_t len)
 	return r;
 }
 
+#define BROKEN_MSG "audit log refuses writes after a failed cut or sync; reopen it"
+
 int attest_audit_sync(struct attest_audit *log)
 {
 	if (log->broken)
-		return attest_fail(ATTEST_E_IO, "audit log refuses writes after a failed cut; reopen it");
+		return attest_fail(ATTEST_E_IO, BROKEN_MSG);
 	if (log->synced == log->tree.size)
 		return ATTEST_OK;
-	if (fdatasync(log->fd) != 0)
+	if (attest_audit_fdatasync(log->fd) != 0) {
+		/* the kernel may have dropped the pages it could not write:
+		 * a later sync that succeeds would not prove they are on disk */
+		log->broken = 1;
 		return attest_fail(ATTEST_E_IO, "fdatasync audit segment: %s", strerror(errno));
+	}
 	log->synced = log->tree.size;
 	hook(ATTEST_AUDIT_STEP_SYNCED, log->synced);
+	return ATTEST_OK;
+}
+
+int attest_audit_sync_begin(struct attest_audit *log, int *fd, uint64_t *upto)
+{
+	*fd = -1;
+	*upto = log->synced;
+	if (log->broken)
+		return attest_fail(ATTEST_E_IO, BROKEN_MSG);
+	if (log->synced == log->tree.size)
+		return ATTEST_OK;
+	if ((*fd = fcntl(log->fd, F_DUPFD_CLOEXEC, 0)) < 0)
+		return attest_fail(ATTEST_E_IO, "dup audit segment: %s", strerror(errno));
+	*upto = log->tree.size;
+	return ATTEST_OK;
+}
+
+int attest_audit_sync_end(struct attest_audit *log, uint64_t upto, int err)
+{
+	if (err != 0) {
+		log->broken = 1;
+		return attest_fail(ATTEST_E_IO, "fdatasync audit segment: %s", strerror(err));
+	}
+	if (log->broken)
+		return attest_fail(ATTEST_E_IO, BROKEN_MSG);
+	if (upto > log->synced && upto <= log->tree.size) {
+		log->synced = upto;
+		hook(ATTEST_AUDIT_STEP_SYNCED, log->synced);
+	}
 	return ATTEST_OK;
 }
 
@@ -551,7 +593,7 @@ int attest_audit_append(struct attest_audit *log, const void *json, size_t len, 
 	int r;
 
 	if (log->broken)
-		return attest_fail(ATTEST_E_IO, "audit log refuses writes after a failed cut; reopen it");
+		return attest_fail(ATTEST_E_IO, BROKEN_MSG);
 	if (json == NULL || len == 0)
 		return attest_fail(ATTEST_E_INVALID_ARG, "empty audit record");
 	if ((r = check_record(json, len)) != ATTEST_OK)

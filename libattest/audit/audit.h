@@ -110,8 +110,22 @@ int attest_audit_append(struct attest_audit *log, const void *json, size_t len,
 /* Build and append the canonical record of ev. */
 int attest_audit_append_event(struct attest_audit *log, const struct attest_audit_event *ev,
 			      uint64_t *seq) ATTEST_MUST_CHECK;
-/* fdatasync: every record appended so far is durable when this returns OK. */
+/* fdatasync: every record appended so far is durable when this returns OK.
+ * A failed fdatasync breaks the log (ATTEST_E_IO for every later append and
+ * sync until reopened): the kernel may have dropped the pages it could not
+ * write, so a later sync that succeeds would not prove they are on disk. */
 int attest_audit_sync(struct attest_audit *log) ATTEST_MUST_CHECK;
+/* The same in two halves, for a sync on another thread (auditsync.h): begin
+ * gives a duplicate of the current segment's descriptor (*fd, -1 when every
+ * record is durable already; the caller closes it) and the record count it
+ * will cover (*upto); the other thread calls attest_audit_fdatasync(*fd);
+ * end (on the log's thread, err: that call's errno, 0 on success) marks
+ * records below upto durable, or breaks the log. A rotation between the
+ * two synced the old segment itself, so the count stays right. */
+int attest_audit_sync_begin(struct attest_audit *log, int *fd, uint64_t *upto) ATTEST_MUST_CHECK;
+int attest_audit_sync_end(struct attest_audit *log, uint64_t upto, int err) ATTEST_MUST_CHECK;
+/* fdatasync(fd), or the test seam's function. Thread-safe. */
+int attest_audit_fdatasync(int fd) ATTEST_MUST_CHECK;
 
 /* What attest_audit_open cut: the torn tail of the current segment's
  * records (*log_bytes) and of its checkpoint file (*ckpt_bytes), 0 when
@@ -208,6 +222,11 @@ enum attest_audit_step {
 };
 typedef void (*attest_audit_hook_fn)(int step, uint64_t seq);
 void attest_audit_set_hook(attest_audit_hook_fn fn);
+/* Test seam: the function that makes a segment durable (NULL:
+ * fdatasync). It returns 0, or -1 with errno set, like fdatasync; it may be
+ * called on the sync thread (auditsync.h). Set it before any log is open. */
+typedef int (*attest_audit_sync_fn)(int fd);
+void attest_audit_set_sync_fn(attest_audit_sync_fn fn);
 
 /* ---- reading and verifying (tools, verifier; no writer needed) ---- */
 

@@ -8,7 +8,9 @@
  * non-exempt disclosures.
  * Targets: attest_audit_open/append/sync/checkpoint/verify/refusal,
  * attest_audit_accounting, attest_tpm_retry_delay. */
+#include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -23,6 +25,7 @@
 
 #include "audit/audit.h"
 #include "audit/auditfmt.h"
+#include "audit/auditsync.h"
 #include "audit/merkle.h"
 #include "tpm/tpm.h"
 #include "testutil.h"
@@ -911,12 +914,184 @@ static void test_rotation_retention(void)
 	tu_rmtree(dir);
 }
 
+/* ---- the sync thread (auditsync.h) ---- */
+
+/* The test's fdatasync: waits for a byte on gate[0] (the test lets each
+ * sync through), then fails with EIO when gate_fail, else syncs. */
+static int gate[2] = { -1, -1 };
+static int gate_fail;
+
+static int gated_sync(int fd)
+{
+	char c;
+
+	if (read(gate[0], &c, 1) != 1)
+		return -1;
+	if (__atomic_load_n(&gate_fail, __ATOMIC_SEQ_CST)) {
+		errno = EIO;
+		return -1;
+	}
+	return fdatasync(fd);
+}
+
+struct got {
+	int called, code;
+	uint64_t synced_at_call; /* attest_audit_synced when answered */
+	struct attest_audit *log;
+};
+
+static void got_cb(void *arg, int code)
+{
+	struct got *g = arg;
+
+	g->called++;
+	g->code = code;
+	g->synced_at_call = attest_audit_synced(g->log);
+}
+
+static void release_and_reap(struct attest_audit_syncer *sy, int expect)
+{
+	struct pollfd p = { attest_audit_syncer_fd(sy), POLLIN, 0 };
+
+	CU_ASSERT_FATAL(write(gate[1], "x", 1) == 1);
+	CU_ASSERT_FATAL(poll(&p, 1, 60000) == 1);
+	TU_ASSERT_ERR(attest_audit_syncer_reap(sy), expect);
+}
+
+static void append_one(struct attest_audit *log, uint64_t *seq)
+{
+	char buf[128];
+	size_t len = rec(buf, sizeof(buf), attest_audit_size(log));
+
+	CU_ASSERT_FATAL(attest_audit_append(log, buf, len, seq) == ATTEST_OK);
+}
+
+/* Group commit off the loop: while a sync is held in the kernel (here: in
+ * the gate), the loop appends and queues more waiters; none is answered
+ * before its record is durable; everything appended during one sync goes
+ * out in the next single batch. */
+static void test_syncer_group(void)
+{
+	char dir[512];
+	struct attest_audit *log = NULL;
+	struct attest_audit_syncer *sy = NULL;
+	struct got a = { 0 }, b = { 0 }, c = { 0 }, d = { 0 };
+	uint64_t sa, sb, sc;
+
+	tu_mkdtemp(dir, sizeof(dir));
+	CU_ASSERT_FATAL(pipe(gate) == 0);
+	gate_fail = 0;
+	attest_audit_set_sync_fn(gated_sync);
+	TU_ASSERT_ERR(attest_audit_open(dir, NULL, &log), ATTEST_OK);
+	a.log = b.log = c.log = d.log = log;
+	TU_ASSERT_ERR(attest_audit_syncer_new(log, &sy), ATTEST_OK);
+	append_one(log, &sa);
+	TU_ASSERT_ERR(attest_audit_syncer_wait(sy, got_cb, &a), ATTEST_OK);
+	CU_ASSERT_EQUAL(a.called, 0); /* the sync is held: no answer */
+	/* the loop is not stalled: appends and waits go on meanwhile */
+	append_one(log, &sb);
+	TU_ASSERT_ERR(attest_audit_syncer_wait(sy, got_cb, &b), ATTEST_OK);
+	append_one(log, &sc);
+	TU_ASSERT_ERR(attest_audit_syncer_wait(sy, got_cb, &c), ATTEST_OK);
+	CU_ASSERT(attest_audit_synced(log) <= sa);
+	CU_ASSERT_EQUAL(a.called + b.called + c.called, 0);
+	CU_ASSERT_EQUAL(attest_audit_syncer_waiting(sy), 3);
+	/* the first sync ends: only a's record was in it */
+	release_and_reap(sy, ATTEST_OK);
+	CU_ASSERT_EQUAL(a.called, 1);
+	CU_ASSERT_EQUAL(a.code, ATTEST_OK);
+	CU_ASSERT(a.synced_at_call > sa);
+	CU_ASSERT_EQUAL(b.called + c.called, 0);
+	/* b and c: one batch, started by the reap */
+	release_and_reap(sy, ATTEST_OK);
+	CU_ASSERT_EQUAL(b.called, 1);
+	CU_ASSERT_EQUAL(c.called, 1);
+	CU_ASSERT(b.synced_at_call > sc && c.synced_at_call > sc);
+	CU_ASSERT_EQUAL(attest_audit_syncer_batches(sy), 2);
+	CU_ASSERT_EQUAL(attest_audit_syncer_waiting(sy), 0);
+	/* nothing new: answered at once, no sync */
+	TU_ASSERT_ERR(attest_audit_syncer_wait(sy, got_cb, &d), ATTEST_OK);
+	CU_ASSERT_EQUAL(d.called, 1);
+	CU_ASSERT_EQUAL(attest_audit_syncer_batches(sy), 2);
+	/* a waiter left at free is answered after a last sync */
+	memset(&d, 0, sizeof(d));
+	d.log = log;
+	append_one(log, NULL);
+	TU_ASSERT_ERR(attest_audit_syncer_wait(sy, got_cb, &d), ATTEST_OK);
+	CU_ASSERT_EQUAL(d.called, 0);
+	CU_ASSERT_FATAL(write(gate[1], "xx", 2) == 2);
+	attest_audit_syncer_free(sy);
+	CU_ASSERT_EQUAL(d.called, 1);
+	CU_ASSERT_EQUAL(d.code, ATTEST_OK);
+	CU_ASSERT_EQUAL(attest_audit_synced(log), attest_audit_size(log));
+	attest_audit_close(log);
+	attest_audit_set_sync_fn(NULL);
+	close(gate[0]);
+	close(gate[1]);
+	tu_rmtree(dir);
+}
+
+/* A failed fdatasync fails every waiting request closed (ATTEST_E_IO, not
+ * an acknowledgement), and the log refuses appends and later waits: a sync
+ * that succeeds after a failure would not prove the lost pages durable. */
+static void test_syncer_fail(void)
+{
+	char dir[512], buf[128];
+	struct attest_audit *log = NULL;
+	struct attest_audit_syncer *sy = NULL;
+	struct got a = { 0 }, b = { 0 }, c = { 0 };
+	size_t len;
+
+	tu_mkdtemp(dir, sizeof(dir));
+	CU_ASSERT_FATAL(pipe(gate) == 0);
+	attest_audit_set_sync_fn(gated_sync);
+	TU_ASSERT_ERR(attest_audit_open(dir, NULL, &log), ATTEST_OK);
+	a.log = b.log = c.log = log;
+	TU_ASSERT_ERR(attest_audit_syncer_new(log, &sy), ATTEST_OK);
+	append_one(log, NULL);
+	TU_ASSERT_ERR(attest_audit_syncer_wait(sy, got_cb, &a), ATTEST_OK);
+	append_one(log, NULL);
+	TU_ASSERT_ERR(attest_audit_syncer_wait(sy, got_cb, &b), ATTEST_OK);
+	__atomic_store_n(&gate_fail, 1, __ATOMIC_SEQ_CST);
+	release_and_reap(sy, ATTEST_E_IO);
+	CU_ASSERT_EQUAL(a.called, 1);
+	CU_ASSERT_EQUAL(a.code, ATTEST_E_IO);
+	/* b was not in the failed batch, but nothing after it can be trusted */
+	CU_ASSERT_EQUAL(b.called, 1);
+	CU_ASSERT_EQUAL(b.code, ATTEST_E_IO);
+	__atomic_store_n(&gate_fail, 0, __ATOMIC_SEQ_CST);
+	len = rec(buf, sizeof(buf), attest_audit_size(log));
+	TU_ASSERT_ERR(attest_audit_append(log, buf, len, NULL), ATTEST_E_IO);
+	TU_ASSERT_ERR(attest_audit_sync(log), ATTEST_E_IO);
+	TU_ASSERT_ERR(attest_audit_syncer_wait(sy, got_cb, &c), ATTEST_OK);
+	CU_ASSERT_EQUAL(c.called, 1);
+	CU_ASSERT_EQUAL(c.code, ATTEST_E_IO);
+	attest_audit_syncer_free(sy);
+	attest_audit_close(log);
+	/* the same rule for the synchronous sync */
+	__atomic_store_n(&gate_fail, 1, __ATOMIC_SEQ_CST);
+	TU_ASSERT_ERR(attest_audit_open(dir, NULL, &log), ATTEST_OK);
+	append_one(log, NULL);
+	CU_ASSERT_FATAL(write(gate[1], "x", 1) == 1);
+	TU_ASSERT_ERR(attest_audit_sync(log), ATTEST_E_IO);
+	__atomic_store_n(&gate_fail, 0, __ATOMIC_SEQ_CST);
+	len = rec(buf, sizeof(buf), attest_audit_size(log));
+	TU_ASSERT_ERR(attest_audit_append(log, buf, len, NULL), ATTEST_E_IO);
+	attest_audit_close(log);
+	attest_audit_set_sync_fn(NULL);
+	close(gate[0]);
+	close(gate[1]);
+	tu_rmtree(dir);
+}
+
 int main(void)
 {
 	static const struct tu_test tests[] = {
 		{ "canonical record bytes", test_record_canonical },
 		{ "record times: canonical head and other shapes alike", test_record_times },
 		{ "append refuses malformed records", test_append_rejects },
+		{ "sync thread: group commit, no answer before durable", test_syncer_group },
+		{ "sync thread: a failed fdatasync fails waiters closed", test_syncer_fail },
 		{ "torn tail cut, middle damage refused", test_torn_tail },
 		{ "refusal floods aggregated, keys capped", test_refusal_flood },
 		{ "TPM retry policy: NV_RATE bounded back-off", test_retry_policy },

@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <sqlite3.h>
 
 #include "audit/audit.h"
@@ -553,9 +555,377 @@ static void test_unanchored_limit(void)
 	daemon_down(&d);
 }
 
+/* ---- issue 17: issuance's group commit off the loop ---- */
+
+/* SHA-256 (hex) of the leaf of a reply's chain, as the audit record's
+ * cert_sha256; 0 when the reply is not a certificate. */
+static int leaf_sha(const cJSON *reply, char hex[65])
+{
+	const cJSON *chain = cJSON_GetObjectItemCaseSensitive(reply, "chain");
+	unsigned char md[32];
+	unsigned int n = 0;
+	BIO *b;
+	X509 *x = NULL;
+
+	if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(reply, "ok")) || !cJSON_IsString(chain))
+		return 0;
+	if ((b = BIO_new_mem_buf(chain->valuestring, -1)) != NULL)
+		x = PEM_read_bio_X509(b, NULL, NULL, NULL);
+	BIO_free(b);
+	if (x == NULL || X509_digest(x, EVP_sha256(), md, &n) != 1 || n != 32) {
+		X509_free(x);
+		return 0;
+	}
+	X509_free(x);
+	for (unsigned i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	return 1;
+}
+
+/* A requester: up to `rounds` issuances, one after the other; the hash of
+ * every leaf it was given goes to `acked` (one line each) after the
+ * reply, and a line "refused NAME" for each refusal. Stops at the first
+ * reply that is neither (attestd gone). Runs in a child: no CUnit. */
+static void requester(const char *bin, const char *sock, const char *json, int rounds,
+		      const char *acked)
+{
+	char cmd[4096], buf[65536], hex[65];
+
+	snprintf(cmd, sizeof(cmd), "'%s' '%s' '%s'", bin, sock, json);
+	for (int i = 0; i < rounds; i++) {
+		FILE *p = popen(cmd, "r"), *out;
+		size_t n = p != NULL ? fread(buf, 1, sizeof(buf) - 1, p) : 0;
+		cJSON *o, *err;
+
+		if (p != NULL)
+			pclose(p);
+		buf[n] = '\0';
+		o = cJSON_Parse(buf);
+		err = cJSON_GetObjectItemCaseSensitive(o, "error");
+		if ((out = fopen(acked, "a")) == NULL)
+			_exit(2);
+		if (leaf_sha(o, hex))
+			fprintf(out, "%s\n", hex);
+		else if (cJSON_IsString(err))
+			fprintf(out, "refused %s\n", err->valuestring);
+		fclose(out);
+		if (!leaf_sha(o, hex) && !cJSON_IsString(err)) {
+			cJSON_Delete(o);
+			break;
+		}
+		cJSON_Delete(o);
+	}
+	_exit(0);
+}
+
+struct load {
+	pid_t kids[16];
+	int n;
+	char acked[16][700];
+};
+
+static void load_start(struct load *l, struct daemon *d, const char *bin, int kids, int rounds)
+{
+	static const char issue[] = "{\"op\":\"issue\",\"agent\":\"alpha\",\"mode\":\"session\",\"ttl\":60}";
+
+	l->n = kids;
+	for (int k = 0; k < kids; k++) {
+		snprintf(l->acked[k], sizeof(l->acked[k]), "%s/acked.%d", d->sw.dir, k);
+		unlink(l->acked[k]);
+		l->kids[k] = fork();
+		CU_ASSERT_FATAL(l->kids[k] >= 0);
+		if (l->kids[k] == 0)
+			requester(bin, d->sock, issue, rounds, l->acked[k]);
+	}
+}
+
+static void load_wait(struct load *l)
+{
+	for (int k = 0; k < l->n; k++) {
+		int st = 0;
+
+		waitpid(l->kids[k], &st, 0);
+		CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+}
+
+/* Lines of all requesters: *certs leaf hashes (each must be a record of
+ * the log in dir, when dir is not NULL), *refused refusals naming `why`
+ * (NULL: any refusal counts as a failure). */
+struct seen {
+	char **recs;
+	size_t n, cap;
+};
+
+static int seen_rec(uint64_t seq, const uint8_t *rec, size_t len, void *arg)
+{
+	struct seen *s = arg;
+
+	(void)seq;
+	if (s->n == s->cap) {
+		s->cap = s->cap ? 2 * s->cap : 256;
+		s->recs = realloc(s->recs, s->cap * sizeof(*s->recs));
+	}
+	s->recs[s->n] = strndup((const char *)rec, len);
+	s->n++;
+	return ATTEST_OK;
+}
+
+static void load_check(struct load *l, const char *auditdir, const char *why, int *certs,
+		       int *refused, int *other)
+{
+	struct seen s = { 0 };
+	char line[256];
+
+	*certs = *refused = *other = 0;
+	TU_ASSERT_ERR(attest_audit_scan(auditdir, seen_rec, &s, NULL), ATTEST_OK);
+	for (int k = 0; k < l->n; k++) {
+		FILE *f = fopen(l->acked[k], "r");
+
+		if (f == NULL)
+			continue;
+		while (fgets(line, sizeof(line), f) != NULL) {
+			int found = 0;
+
+			line[strcspn(line, "\n")] = '\0';
+			if (strncmp(line, "refused ", 8) == 0) {
+				if (why != NULL && strcmp(line + 8, why) == 0)
+					(*refused)++;
+				else
+					(*other)++;
+				continue;
+			}
+			(*certs)++;
+			for (size_t i = 0; i < s.n && !found; i++)
+				found = strstr(s.recs[i], line) != NULL;
+			if (!found)
+				fprintf(stderr, "  acknowledged leaf %s has no record in the log\n", line);
+			CU_ASSERT(found);
+		}
+		fclose(f);
+	}
+	for (size_t i = 0; i < s.n; i++)
+		free(s.recs[i]);
+	free(s.recs);
+}
+
+/* Sixteen requesters at once are all served, each with a leaf whose
+ * record is in the log; then attestd is killed (-9) while they keep
+ * asking: every leaf a requester was given has its record in the log
+ * (the reply waited for its batch to be durable), and attestd starts again
+ * on that log (a torn tail at most, never acknowledged). */
+static void test_group_commit_kill9(void)
+{
+	static struct daemon d;
+	struct load l;
+	char a[700], auditdir[700];
+	int certs, refused, other;
+
+	daemon_up(&d);
+	make_agent_binary(&d, "agent-a", NULL, a, sizeof(a));
+	register_agent(&d, "alpha", a, "0");
+	snprintf(auditdir, sizeof(auditdir), "%s/audit", d.state);
+	load_start(&l, &d, a, 16, 4);
+	load_wait(&l);
+	load_check(&l, auditdir, NULL, &certs, &refused, &other);
+	CU_ASSERT_EQUAL(certs, 16 * 4); /* all served */
+	CU_ASSERT_EQUAL(other, 0);
+	/* under load, killed */
+	load_start(&l, &d, a, 16, 1000);
+	for (int i = 0; i < 600; i++) {
+		int n = 0;
+
+		for (int k = 0; k < 16; k++) {
+			struct stat st;
+
+			if (stat(l.acked[k], &st) == 0)
+				n += (int)(st.st_size / 65);
+		}
+		if (n >= 48)
+			break;
+		usleep(50000);
+	}
+	kill9(&d);
+	load_wait(&l);
+	load_check(&l, auditdir, NULL, &certs, &refused, &other);
+	CU_ASSERT(certs >= 1);
+	fprintf(stderr, "  %d certificates acknowledged before kill -9, all in the log\n", certs);
+	daemon_start(&d, "64");
+	expect_cert(&d, run_agent(NULL, a, d.sock, "{\"op\":\"issue\",\"agent\":\"alpha\"}"), "alpha");
+	daemon_down(&d);
+}
+
+/* The test build's attestd (attestd-hooks) fails its audit syncs while a
+ * file exists: requests waiting on a failed sync are refused with
+ * ATTEST_E_IO, never given their certificate, and so are later ones (the
+ * log takes no record until attestd is restarted on a good disk). */
+static void test_group_commit_sync_fails_closed(void)
+{
+	static struct daemon d;
+	struct load l;
+	char a[700], auditdir[700], bindir[700], path[1400], flag[700], *oldpath;
+	int certs, refused, other;
+
+	daemon_up(&d);
+	make_agent_binary(&d, "agent-a", NULL, a, sizeof(a));
+	register_agent(&d, "alpha", a, "0");
+	daemon_stop(&d);
+	/* "attestd" on PATH is the test build, for this daemon only */
+	snprintf(bindir, sizeof(bindir), "%s/hooks-bin", d.sw.dir);
+	CU_ASSERT_FATAL(mkdir(bindir, 0700) == 0);
+	CU_ASSERT_FATAL(tu_sh("ln -s '%s/../tests/attestd-hooks' '%s/attestd'", agents_dir(),
+			      bindir) == 0);
+	snprintf(flag, sizeof(flag), "%s/sync-fails", d.sw.dir);
+	setenv("ATTESTD_TEST_SYNC_FAIL", flag, 1);
+	oldpath = strdup(getenv("PATH"));
+	snprintf(path, sizeof(path), "%s:%s", bindir, oldpath);
+	setenv("PATH", path, 1);
+	daemon_start(&d, "64");
+	setenv("PATH", oldpath, 1);
+	free(oldpath);
+	unsetenv("ATTESTD_TEST_SYNC_FAIL"); /* the daemon's only, not the agents' */
+	snprintf(auditdir, sizeof(auditdir), "%s/audit", d.state);
+	expect_cert(&d, run_agent(NULL, a, d.sock, "{\"op\":\"issue\",\"agent\":\"alpha\"}"), "alpha");
+	tu_write(flag, "1", 1);
+	load_start(&l, &d, a, 8, 3);
+	load_wait(&l);
+	load_check(&l, auditdir, "ATTEST_E_IO", &certs, &refused, &other);
+	CU_ASSERT_EQUAL(certs, 0);   /* nothing acknowledged after the failure */
+	CU_ASSERT_EQUAL(refused, 8 * 3);
+	CU_ASSERT_EQUAL(other, 0);
+	CU_ASSERT(file_has(d.log, "audit: sync failed"));
+	unlink(flag);
+	daemon_stop(&d);
+	daemon_start(&d, "64");
+	expect_cert(&d, run_agent(NULL, a, d.sock, "{\"op\":\"issue\",\"agent\":\"alpha\"}"), "alpha");
+	daemon_down(&d);
+}
+
+/* The verifier under 8 concurrent deciders, killed (-9) while they keep
+ * asking: every decision a decider was answered (allow, each on its own
+ * resource) has its record in the verifier's log; answered replies waited
+ * for the sync thread's batch. */
+static void decider(struct verifier *v, const char *chain_pem, int k, const char *acked)
+{
+	for (int i = 0; i < 1000; i++) {
+		cJSON *o = cJSON_CreateObject(), *rep = NULL;
+		char res[64], *body;
+		long st;
+		FILE *out;
+
+		snprintf(res, sizeof(res), "ehr:patient/%d-%d/record", k, i);
+		cJSON_AddStringToObject(o, "chain", chain_pem);
+		cJSON_AddStringToObject(o, "action", "read");
+		cJSON_AddStringToObject(o, "resource", res);
+		body = cJSON_PrintUnformatted(o);
+		st = verifier_call(v, AS_RESOURCE, "/v1/decide", body, &rep);
+		cJSON_free(body);
+		cJSON_Delete(o);
+		cJSON_Delete(rep);
+		if (st != 200)
+			break;
+		if ((out = fopen(acked, "a")) == NULL)
+			_exit(2);
+		fprintf(out, "\"%s\"\n", res);
+		fclose(out);
+	}
+	_exit(0);
+}
+
+static void test_verifier_group_commit_kill9(void)
+{
+	static struct vfleet f;
+	struct load l;
+	char auditdir[800], *pem;
+	struct seen s = { 0 };
+	int certs = 0;
+
+	(void)tu_env_keep_only();
+	vfleet_up(&f, TU_POLICY_RECORDS_READ(30));
+	pem = tu_slurp(f.chain, NULL);
+	/* the host's first push landed: decisions allow */
+	for (int i = 0; i < 200; i++) {
+		cJSON *o = cJSON_CreateObject(), *rep = NULL;
+		char *body;
+		long st;
+
+		cJSON_AddStringToObject(o, "chain", pem);
+		cJSON_AddStringToObject(o, "action", "read");
+		cJSON_AddStringToObject(o, "resource", "ehr:patient/0/record");
+		body = cJSON_PrintUnformatted(o);
+		st = verifier_call(&f.v, AS_RESOURCE, "/v1/decide", body, &rep);
+		cJSON_free(body);
+		cJSON_Delete(o);
+		cJSON_Delete(rep);
+		if (st == 200)
+			break;
+		usleep(50000);
+	}
+	l.n = 8;
+	for (int k = 0; k < l.n; k++) {
+		snprintf(l.acked[k], sizeof(l.acked[k]), "%s/vacked.%d", f.d.sw.dir, k);
+		unlink(l.acked[k]);
+		l.kids[k] = fork();
+		CU_ASSERT_FATAL(l.kids[k] >= 0);
+		if (l.kids[k] == 0)
+			decider(&f.v, pem, k, l.acked[k]);
+	}
+	for (int i = 0; i < 600; i++) {
+		struct stat st;
+		int n = 0;
+
+		for (int k = 0; k < l.n; k++)
+			if (stat(l.acked[k], &st) == 0)
+				n += st.st_size > 0;
+		if (n == l.n)
+			break;
+		usleep(50000);
+	}
+	usleep(300000);
+	kill(f.v.pid, SIGKILL);
+	waitpid(f.v.pid, NULL, 0);
+	f.v.pid = 0;
+	load_wait(&l);
+	snprintf(auditdir, sizeof(auditdir), "%s/audit", f.v.state);
+	TU_ASSERT_ERR(attest_audit_scan(auditdir, seen_rec, &s, NULL), ATTEST_OK);
+	for (int k = 0; k < l.n; k++) {
+		FILE *fp = fopen(l.acked[k], "r");
+		char line[128];
+
+		if (fp == NULL)
+			continue;
+		while (fgets(line, sizeof(line), fp) != NULL) {
+			int found = 0;
+
+			line[strcspn(line, "\n")] = '\0';
+			certs++;
+			for (size_t i = 0; i < s.n && !found; i++)
+				found = strstr(s.recs[i], line) != NULL;
+			if (!found)
+				fprintf(stderr, "  acknowledged decision on %s has no record\n", line);
+			CU_ASSERT(found);
+		}
+		fclose(fp);
+	}
+	fprintf(stderr, "  %d decisions acknowledged before kill -9, all in the log\n", certs);
+	CU_ASSERT(certs >= l.n);
+	for (size_t i = 0; i < s.n; i++)
+		free(s.recs[i]);
+	free(s.recs);
+	free(pem);
+	verifier_start(&f.v); /* restarts on that log */
+	vfleet_down(&f);
+}
+
 int main(void)
 {
 	static const struct tu_test tests[] = {
+		{ "group commit: 16 requesters served; kill -9 under load keeps every acked record",
+		  test_group_commit_kill9 },
+		{ "group commit: a failed audit sync refuses the waiting issuances (ATTEST_E_IO)",
+		  test_group_commit_sync_fails_closed },
+		{ "group commit: verifier killed -9 under 8 deciders keeps every answered record",
+		  test_verifier_group_commit_kill9 },
 		{ "a second attestd or verifier on one state is refused, naming the holder",
 		  test_second_instance_refused },
 		{ "a deleted, truncated or damaged verifier store is refused; a bad row is a 500",

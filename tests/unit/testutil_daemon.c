@@ -326,6 +326,12 @@ void expect_cert(struct daemon *d, cJSON *reply, const char *agent)
 	const cJSON *chain = cJSON_GetObjectItemCaseSensitive(reply, "chain");
 	char path[700], want[512];
 
+	if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(reply, "ok"))) {
+		char *txt = cJSON_PrintUnformatted(reply);
+
+		fprintf(stderr, "  not a certificate: %s\n", txt != NULL ? txt : "?");
+		cJSON_free(txt);
+	}
 	CU_ASSERT_FATAL(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(reply, "ok")));
 	CU_ASSERT_FATAL(cJSON_IsString(chain));
 	snprintf(path, sizeof(path), "%s/chain.pem", d->sw.dir);
