@@ -2009,7 +2009,7 @@ static void test_pg_replicas(void)
 		for (char *l = txt, *nl; l != NULL && *l != '\0'; l = nl + 1) {
 			if ((nl = strchr(l, '\n')) == NULL)
 				break;
-			last = strtol(l, NULL, 10);
+			last = tu_leading_num(l);
 		}
 		free(txt);
 		CU_ASSERT(last >= 1);
