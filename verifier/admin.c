@@ -102,20 +102,20 @@ void vs_revoke(struct vsrv *s, struct evhttp_request *req, const struct vroute *
 	    (r = vs_record_change(s, "revocation", who, host ? name : NULL, host ? NULL : name,
 			       reason)) != ATTEST_OK)
 		goto out;
-	if (host) {
-		h.revoked = 1;
-		(void)snprintf(h.revoke_reason, sizeof(h.revoke_reason), OPERATOR_PREFIX "%s: %s",
-			       who->name, reason);
-		r = s->store->ops->host_put(s->store, &h);
-	} else {
-		a.revoked = 1;
-		(void)snprintf(a.revoke_reason, sizeof(a.revoke_reason), OPERATOR_PREFIX "%s: %s",
-			       who->name, reason);
-		r = s->store->ops->agent_put(s->store, &a);
+	/* the revocation columns only (issue 18): a quote or report another
+	 * replica stores between the read above and this write keeps its
+	 * columns, and cannot un-revoke */
+	{
+		char why[VSTORE_REASON_MAX];
+
+		(void)snprintf(why, sizeof(why), OPERATOR_PREFIX "%s: %s", who->name, reason);
+		r = host ? s->store->ops->host_revoke(s->store, name, why)
+			 : s->store->ops->agent_revoke(s->store, name, why);
 	}
 	if (r != ATTEST_OK)
 		goto out;
 	attest_decider_flush(s->decider);
+	vs_changed(s, "a revocation");
 	vs_log("%s %s revoked by %s: %s", host ? "host" : "agent", name, who->name, reason);
 	vs_audited_ok(s, req, "{\"status\":\"revoked\"}", NULL);
 out:
@@ -136,10 +136,10 @@ void vs_approve(struct vsrv *s, struct evhttp_request *req, const struct vroute 
 	    (r = vb_str(in, "agent", VSTORE_ID_MAX - 1, &name)) == ATTEST_OK &&
 	    (r = s->store->ops->agent_get(s->store, name, &a)) == ATTEST_OK &&
 	    (r = vs_record_change(s, "approval", who, NULL, name, NULL)) == ATTEST_OK) {
-		a.approved = 1;
-		r = s->store->ops->agent_put(s->store, &a);
+		r = s->store->ops->agent_approve(s->store, name);
 	}
 	if (r == ATTEST_OK) {
+		vs_changed(s, "an approval");
 		vs_log("agent %s approved by %s", name, who->name);
 		vs_audited_ok(s, req, "{\"status\":\"approved\"}", NULL);
 	} else {
@@ -179,6 +179,7 @@ void vs_settings(struct vsrv *s, struct evhttp_request *req, const struct vroute
 		    (r = vs_load_settings(s)) != ATTEST_OK)
 			goto out;
 		attest_decider_flush(s->decider);
+		vs_changed(s, "a settings change");
 		vs_log("settings changed by %s: approval_required=%d scope_cap=%s%s%s", who->name,
 		      s->approval_required, s->cap_on ? "[" : "none", s->scope_cap,
 		      s->cap_on ? "]" : "");
@@ -241,6 +242,7 @@ void vs_refsets(struct vsrv *s, struct evhttp_request *req, const struct vroute 
 		    (r = s->store->ops->refset_set_active(s->store, name, 0)) != ATTEST_OK ||
 		    (r = vs_load_refsets(s)) != ATTEST_OK)
 			goto out;
+		vs_changed(s, "a reference set change");
 		vs_log("reference set %s retired by %s", name, who->name);
 	} else if (evhttp_request_get_command(req) == EVHTTP_REQ_POST) {
 		if ((r = vs_body_json(req, rt->body_cap, vb_keys_refset, &in, NULL)) != ATTEST_OK ||
@@ -261,6 +263,7 @@ void vs_refsets(struct vsrv *s, struct evhttp_request *req, const struct vroute 
 			    ATTEST_OK ||
 		    (r = vs_load_refsets(s)) != ATTEST_OK)
 			goto out;
+		vs_changed(s, "a reference set change");
 		vs_log("reference set %s (signed by %s) activated by %s", attest_refset_name(set),
 		      attest_refset_kid(set), who->name);
 	}
@@ -296,6 +299,7 @@ void vs_reload(struct vsrv *s, struct evhttp_request *req, const struct vroute *
 		return;
 	}
 	vs_install_policy(s, p);
+	vs_changed(s, "a policy reload");
 	vs_audited_ok(s, req, "{\"status\":\"reloaded\"}", NULL);
 }
 
@@ -325,6 +329,12 @@ void vs_health(struct vsrv *s, struct evhttp_request *req, const struct vroute *
 	cJSON_AddStringToObject(o, "policy", s->policy ? attest_policy_version(s->policy) : "");
 	cJSON_AddNumberToObject(o, "hosts", n[0] + n[1] + n[2] + n[3]);
 	cJSON_AddNumberToObject(o, "hosts_trusted", n[1]);
+	/* issue 18: this replica, the fleet's replicas, the stale hosts */
+	if ((r = vs_replica_health(s, o)) != ATTEST_OK) {
+		vs_reply_err(s, req, 500, r, "health");
+		cJSON_Delete(o);
+		return;
+	}
 	vs_reply_obj(s, req, 200, o);
 	cJSON_Delete(o);
 }
@@ -419,6 +429,7 @@ void vs_metrics(struct vsrv *s, struct evhttp_request *req, const struct vroute 
 	evbuffer_add_printf(b, "attest_verifier_decision_seconds_sum %.6f\n"
 			       "attest_verifier_decision_seconds_count %lu\n",
 			    s->m.lat_sum, cum);
+	vs_replica_metrics(s, b); /* issue 18 */
 	vs_detect_metrics(s, b); /* posture findings, alerts, baselines */
 	(void)evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 				"text/plain; version=0.0.4");

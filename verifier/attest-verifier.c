@@ -72,9 +72,10 @@ static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 		   *pcrs = NULL, *nonce_ttl = NULL, *tcti = NULL, *deadline = NULL, *max_conns = NULL,
 		   *per_source = NULL, *config = NULL, *print_config = NULL, *user = NULL,
 		   *leaf_cache = NULL, *issuer_cache = NULL, *ak_cache = NULL, *rate_caller = NULL,
-		   *rate_host = NULL, *store = NULL, *dashboard = NULL, *no_detect = NULL, *detect_entities = NULL,
-		   *alert_webhook = NULL, *alert_ca = NULL, *alert_syslog = NULL,
-		   *posture_window = NULL;
+		   *rate_host = NULL, *store = NULL, *replica_id = NULL, *sync_ms = NULL,
+		   *notify = NULL, *heartbeat = NULL, *push_interval = NULL, *dashboard = NULL,
+		   *no_detect = NULL, *detect_entities = NULL, *alert_webhook = NULL,
+		   *alert_ca = NULL, *alert_syslog = NULL, *posture_window = NULL;
 	const struct cli_opt opts[] = {
 		{"state", "DIR", "verifier state directory (attest-verifier init)", 1, &state},
 		{"store", "URI", "the store in PostgreSQL (postgresql://...; made by init --store) "
@@ -105,6 +106,17 @@ static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 		 "1..1000000)", 0, &rate_caller},
 		{"rate-host", "N", "requests per second per host address (default 50; 1..100000)", 0,
 		 &rate_host},
+		{"replica-id", "ID", "this verifier's name among the replicas on one store, in "
+		 "decisions, /v1/health and the replicas table (default HOSTNAME:PORT)", 0, &replica_id},
+		{"sync-ms", "MS", "how often the store's change generation is checked, so that a change "
+		 "made at another replica reaches this one's caches (default 500; 50..10000)", 0,
+		 &sync_ms},
+		{"notify", "on|off", "PostgreSQL: LISTEN for other replicas' changes (default on; off: "
+		 "the periodic check only)", 0, &notify},
+		{"heartbeat", "SECONDS", "heartbeat into the store (default 5; 1..300); a replica is "
+		 "stale after 3 missed", 0, &heartbeat},
+		{"push-interval", "SECONDS", "the hosts' quote interval: a host whose last good quote is "
+		 "older than 3 of them is reported stale (default 60; 1..86400)", 0, &push_interval},
 		{"user", "NAME", "started as root: the serving process drops to this user once its "
 		 "socket, TLS key, store and audit log are open (default " VF_DEFAULT_USER "; root: "
 		 "no drop, not recommended); the signer keeps root and the issuing CA key", 0, &user},
@@ -131,14 +143,16 @@ static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 		{0}};
 	struct vf_config cfg = {0};
 	long ttl = 60, dl = 10, mc = 256, ps = 16, lc = 16384, ic = 16384, ac = 4096, rc = 2000,
-	     rh = 50;
+	     rh = 50, sm = 500, hb = 5, pi = 60;
 	char list[64];
 	static const struct cli_default defs[] = {
 		{"listen", "127.0.0.1:8443"}, {"policy", "STATE/policy.json"},
 		{"quote-pcrs", "0,1,2,3,4,5,6,7"}, {"nonce-ttl", "60"}, {"request-deadline", "10"},
 		{"max-conns", "256"}, {"per-source", "16"}, {"leaf-cache", "16384"},
 		{"issuer-cache", "16384"}, {"ak-cache", "4096"}, {"rate-caller", "2000"},
-		{"rate-host", "50"}, {"dashboard", "loopback"}, {NULL, NULL}};
+		{"rate-host", "50"}, {"replica-id", "HOSTNAME:PORT"}, {"sync-ms", "500"},
+		{"notify", "on"}, {"heartbeat", "5"}, {"push-interval", "60"},
+		{"dashboard", "loopback"}, {NULL, NULL}};
 	int r;
 
 	cli_config_defaults(defs);
@@ -166,6 +180,15 @@ static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 	     (r = cli_long("rate-caller", rate_caller, 1, 1000000, &rc)) != CLI_PARSED) ||
 	    (rate_host != NULL && (r = cli_long("rate-host", rate_host, 1, 100000, &rh)) != CLI_PARSED))
 		return r;
+	if ((sync_ms != NULL && (r = cli_long("sync-ms", sync_ms, 50, 10000, &sm)) != CLI_PARSED) ||
+	    (heartbeat != NULL && (r = cli_long("heartbeat", heartbeat, 1, 300, &hb)) != CLI_PARSED) ||
+	    (push_interval != NULL &&
+	     (r = cli_long("push-interval", push_interval, 1, 86400, &pi)) != CLI_PARSED))
+		return r;
+	if (notify != NULL && strcmp(notify, "on") != 0 && strcmp(notify, "off") != 0)
+		return cli_usage_error("--notify: on or off");
+	if (replica_id != NULL && (replica_id[0] == '\0' || strlen(replica_id) >= VSTORE_NAME_MAX))
+		return cli_usage_error("--replica-id: 1..%d bytes", VSTORE_NAME_MAX - 1);
 	(void)snprintf(list, sizeof(list), "sha256:%s", pcrs);
 	if (vf_parse_pcr_list(list, &cfg.quote_mask) != ATTEST_OK || cfg.quote_mask == 0)
 		return cli_usage_error("--quote-pcrs: want a list like 0,1,2,7");
@@ -188,6 +211,11 @@ static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 	cfg.max_conns = (unsigned)mc;
 	cfg.per_source = (unsigned)ps;
 	cfg.user = user;
+	cfg.replica_id = replica_id;
+	cfg.sync_ms = (int)sm;
+	cfg.notify = notify == NULL || strcmp(notify, "on") == 0;
+	cfg.heartbeat = (int)hb;
+	cfg.push_interval = (int)pi;
 	if (dashboard == NULL || strcmp(dashboard, "loopback") == 0)
 		cfg.dashboard = VF_DASH_LOOPBACK;
 	else if (strcmp(dashboard, "admin") == 0)

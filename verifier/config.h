@@ -28,6 +28,12 @@ struct vf_config {
 	unsigned max_conns;     /* 0: 256 (a quarter reserved for authenticated clients) */
 	unsigned per_source;    /* unauthenticated connections per address; 0: 16 */
 	const char *user;       /* as root: the serving process's user (NULL: attest-verifier) */
+	/* replicas on one store (issue 18; docs/verifier-store.md "Replicas") */
+	const char *replica_id; /* --replica-id; NULL: HOSTNAME:PORT */
+	int sync_ms;            /* generation check period (--sync-ms); 0: 500 */
+	int notify;             /* LISTEN for changes on PostgreSQL (--notify on|off) */
+	int heartbeat;          /* seconds between heartbeats (--heartbeat); 0: 5 */
+	int push_interval;      /* hosts' expected quote interval, seconds (--push-interval); 0: 60 */
 	enum vf_dash dashboard; /* --dashboard; default loopback */
 	/* behaviour detection (docs/detection.md) */
 	int detect_off;             /* --no-detect: decisions are not scored */

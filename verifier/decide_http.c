@@ -130,7 +130,8 @@ void vs_decide_reply(struct vsrv *s, struct evhttp_request *req, const struct vc
 	    cJSON_AddStringToObject(o, "rule", d.rule) == NULL ||
 	    cJSON_AddStringToObject(o, "detail", d.reason == ATTEST_OK ? "" : attest_strerror(d.reason)) == NULL ||
 	    cJSON_AddStringToObject(o, "agent", d.agent) == NULL ||
-	    cJSON_AddStringToObject(o, "host", d.host) == NULL) {
+	    cJSON_AddStringToObject(o, "host", d.host) == NULL ||
+	    cJSON_AddStringToObject(o, "replica", s->replica) == NULL) {
 		r = ATTEST_E_NOMEM;
 		goto out;
 	}

@@ -76,14 +76,27 @@ int vs_keyed_init(struct vsrv *s)
 
 	params[0] = OSSL_PARAM_construct_size_t("size", &size);
 	params[1] = OSSL_PARAM_construct_end();
-	if (RAND_bytes(key, sizeof(key)) != 1 ||
-	    RAND_bytes(s->nonce_key, sizeof(s->nonce_key)) != 1 || mac == NULL ||
+	if (RAND_bytes(key, sizeof(key)) != 1 || mac == NULL ||
 	    (s->sip = EVP_MAC_CTX_new(mac)) == NULL ||
 	    EVP_MAC_init(s->sip, key, sizeof(key), params) != 1)
-		r = attest_fail_ossl(ATTEST_E_CRYPTO, "per-process hash and nonce keys");
+		r = attest_fail_ossl(ATTEST_E_CRYPTO, "per-process hash key");
 	OPENSSL_cleanse(key, sizeof(key));
 	EVP_MAC_free(mac);
 	return r;
+}
+
+/* After a change every replica must apply: the store's change generation
+ * bumped (replica.c applies other replicas' bumps; vsrv.h). */
+void vs_changed(struct vsrv *s, const char *what)
+{
+	uint64_t g = 0;
+
+	if (s->store->ops->generation_bump(s->store, &g) != ATTEST_OK) {
+		vs_log_limited(s, ATTEST_E_IO, "change generation not bumped after %s: %s", what,
+			       attest_errdetail());
+		return;
+	}
+	s->gen = g; /* this replica applied its own change already */
 }
 
 /* ---- fleet CA records, cached ---- */
@@ -94,7 +107,6 @@ static int ak_changed(struct vsrv *s, const char *host, const struct ak_entry *e
 {
 	char key[100], want[65], have[65];
 	uint8_t md[32];
-	struct vhost h;
 	int r;
 
 	if (EVP_Digest(e->ak, e->ak_len, md, NULL, EVP_sha256(), NULL) != 1)
@@ -106,23 +118,18 @@ static int ak_changed(struct vsrv *s, const char *host, const struct ak_entry *e
 		return ATTEST_OK;
 	if (r != ATTEST_OK && r != ATTEST_E_NOT_FOUND)
 		return r;
-	r = s->store->ops->host_get(s->store, host, &h);
-	if (r == ATTEST_OK) {
-		h.state = VHOST_NEW;
-		h.have_clock = 0;
-		h.reset_count = h.restart_count = 0;
-		h.clock = 0;
-		h.last_good = 0;
-		h.reason_code = 0;
-		h.reason[0] = '\0';
-		if ((r = s->store->ops->host_put(s->store, &h)) != ATTEST_OK)
-			return r;
+	/* the quote columns only (issue 18): a revocation written meanwhile
+	 * stays */
+	r = s->store->ops->host_reset_ak(s->store, host);
+	if (r == ATTEST_OK)
 		vs_log("host %s has a new AK: attestation state starts over", host);
-	} else if (r != ATTEST_E_NOT_FOUND) {
+	else if (r != ATTEST_E_NOT_FOUND)
 		return r;
-	}
 	attest_decider_flush(s->decider);
-	return s->store->ops->setting_put(s->store, key, want);
+	if ((r = s->store->ops->setting_put(s->store, key, want)) != ATTEST_OK)
+		return r;
+	vs_changed(s, "an AK reset");
+	return ATTEST_OK;
 }
 
 int vs_ak_cache_init(struct vsrv *s, size_t entries)

@@ -86,8 +86,9 @@ void vs_enrol(struct vsrv *s, struct evhttp_request *req, const struct vroute *r
  * state, so nobody can spend a host's nonces; a quote is taken over a
  * nonce only if its MAC is the verifier's for that host and it has not
  * expired, and consuming it records it (in the store, until it expires)
- * so it is taken once. A restart draws a new key: outstanding nonces die
- * and the host asks again. */
+ * so it is taken once. The key is the store's (replica.c), shared by every
+ * replica: a host may fetch a nonce from one and push its quote to
+ * another, and the store's single-use record holds across them. */
 #define NONCE_MAC_OFF 16
 
 static int nonce_mac(struct vsrv *s, const char *host, const uint8_t head[NONCE_MAC_OFF],
@@ -408,6 +409,8 @@ void vs_quote(struct vsrv *s, struct evhttp_request *req, const struct vroute *r
 			vs_log_limited(s, r, "quote from %s not recorded: %s", host, attest_errdetail());
 		goto out;
 	}
+	if (was == VHOST_TRUSTED && h.state != VHOST_TRUSTED)
+		vs_changed(s, "a host demotion");
 	if (q == ATTEST_OK && renew &&
 	    (r = attest_ca_reissue_host(s->ca, host, &hostca)) != ATTEST_OK)
 		goto out;
@@ -636,11 +639,30 @@ void vs_checkpoint(struct vsrv *s, struct evhttp_request *req, const struct vrou
 		if ((r = vs_audit_durable(s, &ev)) != ATTEST_OK)
 			goto out;
 	}
-	(void)snprintf(val, sizeof(val), "%llu %llu %llu %s %s %llu", (unsigned long long)c.counter,
-		       (unsigned long long)c.size, (unsigned long long)c.time, roothex, host,
-		       (unsigned long long)missed_total);
-	if ((r = s->store->ops->setting_put(s->store, key, val)) != ATTEST_OK)
-		goto out;
+	{
+		/* compare-and-set on the record this checkpoint was checked
+		 * against (issue 18): of two replicas accepting checkpoints of
+		 * one log at once, one writes; the other is refused and the host
+		 * pushes again, so the chain never forks or goes back */
+		char old[VSTORE_LIST_MAX];
+
+		if (have)
+			(void)snprintf(old, sizeof(old), "%s", val);
+		else
+			old[0] = '\0';
+		(void)snprintf(val, sizeof(val), "%llu %llu %llu %s %s %llu",
+			       (unsigned long long)c.counter, (unsigned long long)c.size,
+			       (unsigned long long)c.time, roothex, host,
+			       (unsigned long long)missed_total);
+		r = s->store->ops->setting_cas(s->store, key, have ? old : NULL, val);
+		if (r == ATTEST_E_EXISTS)
+			r = attest_fail(ATTEST_E_QUOTE_COUNTER,
+					"log %s of %s: another replica recorded a checkpoint of "
+					"this log meanwhile; push again",
+					idhex, host);
+		if (r != ATTEST_OK)
+			goto out;
+	}
 	vs_log("checkpoint of %s log %s: counter %llu, %llu records", host, idhex,
 	      (unsigned long long)c.counter, (unsigned long long)c.size);
 	vs_audited_reply(s, req, 200, o, NULL);

@@ -457,7 +457,8 @@ int vf_serve(const struct vf_config *cfg)
 	    (r = vs_add_issuing(&s)) != ATTEST_OK ||
 	    (r = vs_load_keys(cfg->state, "intent-issuers", vs_add_issuer, &s)) != ATTEST_OK ||
 	    (r = vs_load_keys(cfg->state, "operators", vs_add_operator, &s)) != ATTEST_OK ||
-	    (r = vs_load_settings(&s)) != ATTEST_OK || (r = vs_load_refsets(&s)) != ATTEST_OK)
+	    (r = vs_load_settings(&s)) != ATTEST_OK || (r = vs_load_refsets(&s)) != ATTEST_OK ||
+	    (r = vs_nonce_key_load(&s)) != ATTEST_OK)
 		goto out;
 	attest_ca_set_signer(s.ca, vf_signer_sign_host, &s.signer);
 	s.facts.host = vs_fact_host;
@@ -490,6 +491,9 @@ int vf_serve(const struct vf_config *cfg)
 	if ((r = attest_httpd_new(s.base, &ho, &s.httpd)) != ATTEST_OK)
 		goto out;
 	attest_httpd_set_handler(s.httpd, route, &s);
+	if ((r = vs_replica_start(&s, attest_httpd_port(s.httpd))) != ATTEST_OK ||
+	    (r = vs_replica_events(&s)) != ATTEST_OK)
+		goto out;
 	/* every method reaches route(), which answers 405 in JSON */
 	evhttp_set_allowed_methods(attest_httpd_http(s.httpd),
 				   EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
@@ -580,6 +584,7 @@ out:
 	vs_dash_free(&s);
 	if (wd != NULL)
 		event_free(wd);
+	vs_replica_free(&s);
 	if (s.sync_ev != NULL)
 		event_free(s.sync_ev);
 	if (s.flush_ev != NULL)

@@ -102,6 +102,17 @@ struct vrefset {
 	int64_t added;
 };
 
+/* A verifier replica's row (docs/verifier-store.md "Replicas"). */
+struct vreplica {
+	char id[VSTORE_NAME_MAX];
+	char log_id[VSTORE_NAME_MAX]; /* its audit log's id, hex */
+	int64_t started;
+	int64_t beat;
+};
+
+#define VSTORE_NOTIFY_CHANNEL "attest_verifier"
+#define VSTORE_GENERATION_KEY "generation"
+
 struct vstore;
 
 struct vstore_ops {
@@ -160,6 +171,42 @@ struct vstore_ops {
 	 * ATTEST_E_NOT_FOUND for an agent never reported with one */
 	int (*agent_chain_get)(struct vstore *s, const char *id, char *out, size_t outsz);
 	int (*agent_chain_put)(struct vstore *s, const char *id, const char *chain);
+	/* ---- replicas (issue 18, schema version 5) ---- */
+	/* Column updates: each writes only its columns, in one statement, so a
+	 * quote another verifier stores meanwhile is never overwritten (and
+	 * never overwrites them). ATTEST_E_NOT_FOUND without the row. */
+	int (*host_revoke)(struct vstore *s, const char *name, const char *reason);
+	/* the host has a new AK: state new, counters and last_good cleared */
+	int (*host_reset_ak)(struct vstore *s, const char *name);
+	int (*agent_revoke)(struct vstore *s, const char *id, const char *reason);
+	int (*agent_approve)(struct vstore *s, const char *id);
+	/* Compare-and-set: writes value only while the stored one is expect
+	 * (expect NULL: only while key is absent). ATTEST_E_EXISTS, nothing
+	 * written, when another writer got there first. */
+	int (*setting_cas)(struct vstore *s, const char *key, const char *expect, const char *value);
+	/* The change generation (settings key "generation", 0 when absent):
+	 * bump adds one after a change every replica must see (revocations,
+	 * settings, reference sets, policy reloads, AK resets, demotions) and
+	 * returns the new value; on PostgreSQL it also NOTIFYs channel
+	 * VSTORE_NOTIFY_CHANNEL in the same statement. */
+	int (*generation_bump)(struct vstore *s, uint64_t *out);
+	/* A replica's heartbeat: inserts or updates the row of id (log_id: its
+	 * audit log's id, hex; started and beat: Unix times). */
+	int (*replica_beat)(struct vstore *s, const struct vreplica *r);
+	int (*replica_list)(struct vstore *s, int (*cb)(void *arg, const struct vreplica *r),
+			    void *arg);
+	/* Hosts not revoked whose last good quote is before `before` (never
+	 * attested included), oldest first, at most limit to cb; *count gets
+	 * how many there are in all. */
+	int (*host_stale)(struct vstore *s, int64_t before, unsigned limit,
+			  int (*cb)(void *arg, const struct vhost *h), void *arg, uint64_t *count);
+	/* Change notifications: watch_fd is a socket that becomes readable
+	 * when another replica bumped the generation (PostgreSQL: a second
+	 * connection that LISTENs), -1 when the backend has none (SQLite) or
+	 * the connection is down; watch_drain consumes what arrived and sets
+	 * *notified. NULL in backends without notifications. */
+	int (*watch_fd)(struct vstore *s);
+	int (*watch_drain)(struct vstore *s, int *notified);
 	/* behaviour baselines (docs/detection.md): key "a:" + agent ID or
 	 * "u:" + user (< VD_KEY_MAX bytes), state the detector's JSON (<
 	 * VSTORE_BEHAVIOUR_MAX bytes). put writes n rows (insert or replace)
@@ -212,6 +259,9 @@ int vstore_pg_open_existing(const char *conninfo, struct vstore **out) ATTEST_MU
  * schema may be made), else open_existing's. */
 int vstore_open_spec(const char *spec, const char *state, int create,
 		     struct vstore **out) ATTEST_MUST_CHECK;
+/* The change generation (ops->generation_bump), 0 when never bumped;
+ * a stored value that is not a decimal is ATTEST_E_STORE_DAMAGED. */
+int vstore_generation(struct vstore *s, uint64_t *out) ATTEST_MUST_CHECK;
 /* 1 when spec names a PostgreSQL store. */
 int vstore_spec_is_pg(const char *spec);
 /* Both backends' column lists: the one schema of docs/verifier-store.md. */

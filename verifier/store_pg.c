@@ -128,7 +128,14 @@ static const struct migration migrations[] = {
 	     " changes BIGINT NOT NULL CHECK (changes >= 0),"
 	     " first_change BIGINT NOT NULL,"
 	     " last_change BIGINT NOT NULL);" },
-	/* { 5, "ALTER TABLE ...;" }, */
+	/* replicas (issue 18): heartbeats and audit log ids; stale hosts */
+	{ 5, "CREATE TABLE replicas ("
+	     " id TEXT PRIMARY KEY CHECK (octet_length(id) BETWEEN 1 AND 63),"
+	     " log_id TEXT NOT NULL CHECK (octet_length(log_id) < 64),"
+	     " started BIGINT NOT NULL,"
+	     " beat BIGINT NOT NULL);"
+	     "CREATE INDEX hosts_last_good ON hosts (last_good);" },
+	/* { 6, "ALTER TABLE ...;" }, */
 };
 
 #define NMIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
@@ -159,6 +166,17 @@ enum st_id {
 	ST_SETTING_PUT,
 	ST_CHAIN_GET,
 	ST_CHAIN_PUT,
+	ST_HOST_REVOKE,
+	ST_HOST_RESET_AK,
+	ST_AGENT_REVOKE,
+	ST_AGENT_APPROVE,
+	ST_SETTING_ADD,
+	ST_SETTING_CAS,
+	ST_GEN_BUMP,
+	ST_REPLICA_BEAT,
+	ST_REPLICA_LIST,
+	ST_HOST_STALE,
+	ST_HOST_STALE_COUNT,
 	ST_BEHAVIOUR_PUT,
 	ST_BEHAVIOUR_LIST,
 	ST_CHANGE_NOTE,
@@ -241,6 +259,33 @@ static const struct stdef st_def[ST__COUNT] = {
 	[ST_CHAIN_GET] = { "SELECT chain FROM agent_chains WHERE id = $1", 1, { T } },
 	[ST_CHAIN_PUT] = { "INSERT INTO agent_chains (id, chain) VALUES ($1, $2) "
 			   "ON CONFLICT (id) DO UPDATE SET chain = excluded.chain", 2, { T, T } },
+	/* column updates (issue 18): a concurrent quote's columns stay */
+	[ST_HOST_REVOKE] = { "UPDATE hosts SET revoked = TRUE, revoke_reason = $2 WHERE name = $1",
+			     2, { T, T } },
+	[ST_HOST_RESET_AK] = { "UPDATE hosts SET state = 0, reason_code = 0, reason = '', "
+			       "last_good = 0, have_clock = FALSE, reset_count = 0, "
+			       "restart_count = 0, clock = '0' WHERE name = $1", 1, { T } },
+	[ST_AGENT_REVOKE] = { "UPDATE agents SET revoked = TRUE, revoke_reason = $2 WHERE id = $1",
+			      2, { T, T } },
+	[ST_AGENT_APPROVE] = { "UPDATE agents SET approved = TRUE WHERE id = $1", 1, { T } },
+	[ST_SETTING_ADD] = { "INSERT INTO settings (key, value) VALUES ($1, $2) "
+			     "ON CONFLICT (key) DO NOTHING", 2, { T, T } },
+	[ST_SETTING_CAS] = { "UPDATE settings SET value = $3 WHERE key = $1 AND value = $2", 3,
+			     { T, T, T } },
+	/* the new value, and a NOTIFY every LISTENing replica gets at commit */
+	[ST_GEN_BUMP] = { "WITH g AS (INSERT INTO settings (key, value) VALUES ('"
+			  VSTORE_GENERATION_KEY "', '1') ON CONFLICT (key) DO UPDATE SET value = "
+			  "(settings.value::numeric + 1)::text RETURNING value) "
+			  "SELECT value, pg_notify('" VSTORE_NOTIFY_CHANNEL "', value) FROM g", 0, { 0 } },
+	[ST_REPLICA_BEAT] = { "INSERT INTO replicas (id, log_id, started, beat) VALUES ($1, $2, $3, $4) "
+			      "ON CONFLICT (id) DO UPDATE SET log_id = excluded.log_id, "
+			      "started = excluded.started, beat = excluded.beat", 4, { T, T, I8, I8 } },
+	[ST_REPLICA_LIST] = { "SELECT id, log_id, started, beat FROM replicas ORDER BY id COLLATE \"C\"",
+			      0, { 0 } },
+	[ST_HOST_STALE] = { "SELECT " VSTORE_HOST_COLS " FROM hosts WHERE NOT revoked AND "
+			    "last_good < $1 ORDER BY last_good, name COLLATE \"C\" LIMIT $2", 2, { I8, I8 } },
+	[ST_HOST_STALE_COUNT] = { "SELECT count(*) FROM hosts WHERE NOT revoked AND last_good < $1",
+				  1, { I8 } },
 	[ST_BEHAVIOUR_PUT] = { "INSERT INTO behaviour (key, state, updated) VALUES ($1, $2, $3) "
 			       "ON CONFLICT (key) DO UPDATE SET state = excluded.state, "
 			       "updated = excluded.updated", 3, { T, T, I8 } },
@@ -266,6 +311,8 @@ static const struct stdef st_def[ST__COUNT] = {
 struct pgs {
 	struct vstore base; /* first: a struct vstore * is a struct pgs * */
 	PGconn *c;
+	PGconn *w;      /* the LISTEN connection (watch_fd), made on first use */
+	char *conninfo; /* to make it */
 	int in_cb; /* inside a list callback: the store refuses calls */
 };
 
@@ -319,6 +366,7 @@ static int res_fail(struct pgs *q, const PGresult *res, const char *what)
 }
 
 static int enter(struct pgs *q, const char *what);
+static void no_notices(void *arg, const char *message);
 
 /* ---- parameters (every one checked) ---- */
 
@@ -1264,6 +1312,238 @@ static int pg_setting_put(struct vstore *s, const char *key, const char *value)
 	return run_write(q, ST_SETTING_PUT, &p, "setting_put", NULL);
 }
 
+/* ---- replicas (issue 18) ---- */
+
+/* One UPDATE of the row key with an optional second text parameter; no
+ * row is ATTEST_E_NOT_FOUND. */
+static int update_row(struct pgs *q, enum st_id id, const char *what, const char *key, size_t cap,
+		      const char *v2, size_t cap2)
+{
+	struct params p = { 0 };
+	long changes = 0;
+	int r;
+
+	if ((r = enter(q, what)) != ATTEST_OK || (r = vstore_arg_name(key, cap, "name")) != ATTEST_OK ||
+	    (r = p_text(&p, key, cap)) != ATTEST_OK ||
+	    (v2 != NULL && (r = p_text(&p, v2, cap2)) != ATTEST_OK) ||
+	    (r = run_write(q, id, &p, what, &changes)) != ATTEST_OK)
+		return r;
+	return changes == 1 ? ATTEST_OK
+			    : attest_fail(ATTEST_E_NOT_FOUND, "store: %s: no row \"%.200s\"", what, key);
+}
+
+static int pg_host_revoke(struct vstore *s, const char *name, const char *reason)
+{
+	if (reason == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "store: host_revoke: no reason");
+	return update_row(pg_of(s), ST_HOST_REVOKE, "host_revoke", name, VSTORE_NAME_MAX, reason,
+			  VSTORE_REASON_MAX);
+}
+
+static int pg_host_reset_ak(struct vstore *s, const char *name)
+{
+	return update_row(pg_of(s), ST_HOST_RESET_AK, "host_reset_ak", name, VSTORE_NAME_MAX, NULL, 0);
+}
+
+static int pg_agent_revoke(struct vstore *s, const char *id, const char *reason)
+{
+	if (reason == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "store: agent_revoke: no reason");
+	return update_row(pg_of(s), ST_AGENT_REVOKE, "agent_revoke", id, VSTORE_ID_MAX, reason,
+			  VSTORE_REASON_MAX);
+}
+
+static int pg_agent_approve(struct vstore *s, const char *id)
+{
+	return update_row(pg_of(s), ST_AGENT_APPROVE, "agent_approve", id, VSTORE_ID_MAX, NULL, 0);
+}
+
+static int pg_setting_cas(struct vstore *s, const char *key, const char *expect, const char *value)
+{
+	struct pgs *q = pg_of(s);
+	struct params p = { 0 };
+	long changes = 0;
+	int r;
+
+	if ((r = enter(q, "setting_cas")) != ATTEST_OK ||
+	    (r = vstore_arg_name(key, SETTING_KEY_MAX, "setting key")) != ATTEST_OK)
+		return r;
+	if (value == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "store: setting_cas: no value");
+	if ((r = p_text(&p, key, SETTING_KEY_MAX)) != ATTEST_OK ||
+	    (expect != NULL && (r = p_text(&p, expect, SETTING_VALUE_MAX)) != ATTEST_OK) ||
+	    (r = p_text(&p, value, SETTING_VALUE_MAX)) != ATTEST_OK ||
+	    (r = run_write(q, expect == NULL ? ST_SETTING_ADD : ST_SETTING_CAS, &p, "setting_cas",
+			   &changes)) != ATTEST_OK)
+		return r;
+	return changes == 1 ? ATTEST_OK
+			    : attest_fail(ATTEST_E_EXISTS,
+					  "store: setting \"%s\" changed by another writer", key);
+}
+
+static int pg_generation_bump(struct vstore *s, uint64_t *out)
+{
+	struct pgs *q = pg_of(s);
+	struct params p = { 0 };
+	PGresult *res = NULL;
+	char buf[24];
+	int r;
+
+	*out = 0;
+	if ((r = enter(q, "generation_bump")) != ATTEST_OK ||
+	    (r = run(q, ST_GEN_BUMP, &p, "generation_bump", &res)) != ATTEST_OK)
+		return r;
+	if ((r = one_row(res, "generation_bump")) == ATTEST_E_NOT_FOUND)
+		r = attest_fail(ATTEST_E_IO, "store: generation_bump: no row");
+	if (r == ATTEST_OK && (r = c_text(res, 0, 0, buf, sizeof(buf))) == ATTEST_OK &&
+	    attest_parse_u64(buf, 0, UINT64_MAX, out) != ATTEST_OK)
+		r = bad_col(res, 0, "not a decimal generation");
+	PQclear(res);
+	return r;
+}
+
+static int pg_replica_beat(struct vstore *s, const struct vreplica *rp)
+{
+	struct pgs *q = pg_of(s);
+	struct params p = { 0 };
+	int r;
+
+	if ((r = enter(q, "replica_beat")) != ATTEST_OK)
+		return r;
+	if (rp == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "store: replica_beat: no replica");
+	if ((r = vstore_arg_name(rp->id, sizeof(rp->id), "replica id")) != ATTEST_OK ||
+	    (r = p_text(&p, rp->id, sizeof(rp->id))) != ATTEST_OK ||
+	    (r = p_text(&p, rp->log_id, sizeof(rp->log_id))) != ATTEST_OK ||
+	    (r = p_int(&p, rp->started)) != ATTEST_OK || (r = p_int(&p, rp->beat)) != ATTEST_OK)
+		return r;
+	return run_write(q, ST_REPLICA_BEAT, &p, "replica_beat", NULL);
+}
+
+struct replica_walk {
+	int (*cb)(void *arg, const struct vreplica *r);
+	void *arg;
+};
+
+static int replica_each(const PGresult *res, int row, void *ctx)
+{
+	struct replica_walk *w = ctx;
+	struct vreplica rp;
+	int r;
+
+	memset(&rp, 0, sizeof(rp));
+	if ((r = c_name(res, row, 0, rp.id, sizeof(rp.id))) != ATTEST_OK ||
+	    (r = c_text(res, row, 1, rp.log_id, sizeof(rp.log_id))) != ATTEST_OK ||
+	    (r = c_int(res, row, 2, INT64_MIN, INT64_MAX, &rp.started)) != ATTEST_OK ||
+	    (r = c_int(res, row, 3, INT64_MIN, INT64_MAX, &rp.beat)) != ATTEST_OK)
+		return r;
+	return w->cb(w->arg, &rp);
+}
+
+static int pg_replica_list(struct vstore *s, int (*cb)(void *arg, const struct vreplica *r), void *arg)
+{
+	struct pgs *q = pg_of(s);
+	struct replica_walk w = { cb, arg };
+	struct params p = { 0 };
+	int r;
+
+	if ((r = enter(q, "replica_list")) != ATTEST_OK)
+		return r;
+	if (cb == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "store: replica_list: no callback");
+	return walk(q, ST_REPLICA_LIST, &p, "replica_list", replica_each, &w);
+}
+
+static int pg_host_stale(struct vstore *s, int64_t before, unsigned limit,
+			 int (*cb)(void *arg, const struct vhost *h), void *arg, uint64_t *count)
+{
+	struct pgs *q = pg_of(s);
+	struct host_walk w = { cb, arg };
+	struct params p = { 0 }, pl = { 0 };
+	PGresult *res = NULL;
+	int64_t n = 0;
+	int r;
+
+	*count = 0;
+	if ((r = enter(q, "host_stale")) != ATTEST_OK)
+		return r;
+	if (cb == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "store: host_stale: no callback");
+	if ((r = p_int(&p, before)) != ATTEST_OK ||
+	    (r = run(q, ST_HOST_STALE_COUNT, &p, "host_stale", &res)) != ATTEST_OK)
+		return r;
+	if ((r = one_row(res, "host_stale")) == ATTEST_E_NOT_FOUND)
+		r = attest_fail(ATTEST_E_IO, "store: host_stale: no count");
+	if (r == ATTEST_OK)
+		r = c_int(res, 0, 0, 0, INT64_MAX, &n);
+	PQclear(res);
+	if (r != ATTEST_OK)
+		return r;
+	*count = (uint64_t)n;
+	if ((r = p_int(&pl, before)) != ATTEST_OK || (r = p_int(&pl, limit)) != ATTEST_OK)
+		return r;
+	return walk(q, ST_HOST_STALE, &pl, "host_stale", host_each, &w);
+}
+
+/* The LISTEN connection: its own, since the store's is busy with ops and
+ * libpq would hand notifications only to whoever reads next. Made on
+ * first use and again after it dropped (the generation check covers the
+ * gap); -1 while it cannot be made. */
+static int pg_watch_fd(struct vstore *s)
+{
+	struct pgs *q = pg_of(s);
+	static const char *const keys[] = { "connect_timeout", "application_name", "dbname", NULL };
+	const char *vals[] = { "10", APP_NAME " listen", q->conninfo, NULL };
+	PGresult *res;
+
+	if (q->w != NULL && PQstatus(q->w) == CONNECTION_OK)
+		return PQsocket(q->w);
+	PQfinish(q->w);
+	q->w = PQconnectdbParams(keys, vals, 1);
+	if (q->w == NULL)
+		return -1;
+	(void)PQsetNoticeProcessor(q->w, no_notices, NULL);
+	if (PQstatus(q->w) != CONNECTION_OK)
+		goto fail;
+	res = PQexec(q->w, "LISTEN " VSTORE_NOTIFY_CHANNEL);
+	if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
+		PQclear(res);
+		goto fail;
+	}
+	PQclear(res);
+	if (PQsetnonblocking(q->w, 1) != 0)
+		goto fail;
+	return PQsocket(q->w);
+fail:
+	PQfinish(q->w);
+	q->w = NULL;
+	return -1;
+}
+
+static int pg_watch_drain(struct vstore *s, int *notified)
+{
+	struct pgs *q = pg_of(s);
+	PGnotify *n;
+
+	*notified = 0;
+	if (q->w == NULL)
+		return attest_fail(ATTEST_E_IO, "store: no LISTEN connection");
+	if (PQconsumeInput(q->w) != 1 || PQstatus(q->w) != CONNECTION_OK) {
+		char msg[400];
+
+		one_line(PQerrorMessage(q->w), msg, sizeof(msg));
+		PQfinish(q->w);
+		q->w = NULL;
+		*notified = 1; /* what was missed is unknown: check */
+		return attest_fail(ATTEST_E_IO, "store: LISTEN connection: %s", msg);
+	}
+	while ((n = PQnotifies(q->w)) != NULL) {
+		*notified = 1;
+		PQfreemem(n);
+	}
+	return ATTEST_OK;
+}
+
 /* ---- agent chains ---- */
 
 static int pg_agent_chain_get(struct vstore *s, const char *id, char *out, size_t outsz)
@@ -1502,6 +1782,8 @@ static void pg_close(struct vstore *s)
 	if (q == NULL)
 		return;
 	PQfinish(q->c); /* NULL-safe */
+	PQfinish(q->w);
+	free(q->conninfo);
 	free(q);
 }
 
@@ -1528,6 +1810,17 @@ static const struct vstore_ops pg_ops = {
 	.setting_put = pg_setting_put,
 	.agent_chain_get = pg_agent_chain_get,
 	.agent_chain_put = pg_agent_chain_put,
+	.host_revoke = pg_host_revoke,
+	.host_reset_ak = pg_host_reset_ak,
+	.agent_revoke = pg_agent_revoke,
+	.agent_approve = pg_agent_approve,
+	.setting_cas = pg_setting_cas,
+	.generation_bump = pg_generation_bump,
+	.replica_beat = pg_replica_beat,
+	.replica_list = pg_replica_list,
+	.host_stale = pg_host_stale,
+	.watch_fd = pg_watch_fd,
+	.watch_drain = pg_watch_drain,
 	.behaviour_put = pg_behaviour_put,
 	.behaviour_list = pg_behaviour_list,
 	.agent_change_note = pg_agent_change_note,
@@ -1683,6 +1976,10 @@ static int open_store(const char *conninfo, int create, struct vstore **out)
 	if ((q = calloc(1, sizeof(*q))) == NULL)
 		return attest_fail(ATTEST_E_NOMEM, "store: open");
 	q->base.ops = &pg_ops;
+	if ((q->conninfo = strdup(conninfo)) == NULL) {
+		r = attest_fail(ATTEST_E_NOMEM, "store: open");
+		goto out;
+	}
 	q->c = PQconnectdbParams(keys, vals, 1);
 	if (q->c == NULL) {
 		r = attest_fail(ATTEST_E_NOMEM, "store: connect");

@@ -127,7 +127,17 @@ static const struct migration migrations[] = {
 	     " first_change INTEGER NOT NULL,"
 	     " last_change INTEGER NOT NULL"
 	     ") STRICT;" },
-	/* { 5, "ALTER TABLE ...;" }, */
+	/* Replicas (issue 18): each serving verifier's heartbeat and the id
+	 * of its own audit log; the index finds hosts whose last good quote
+	 * is old without reading them all. */
+	{ 5, "CREATE TABLE replicas ("
+	     " id TEXT PRIMARY KEY NOT NULL CHECK (length(id) BETWEEN 1 AND 63),"
+	     " log_id TEXT NOT NULL CHECK (length(log_id) < 64),"
+	     " started INTEGER NOT NULL,"
+	     " beat INTEGER NOT NULL"
+	     ") STRICT;"
+	     "CREATE INDEX hosts_last_good ON hosts (last_good);" },
+	/* { 6, "ALTER TABLE ...;" }, */
 };
 
 #define NMIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
@@ -161,6 +171,17 @@ enum st_id {
 	ST_SETTING_PUT,
 	ST_CHAIN_GET,
 	ST_CHAIN_PUT,
+	ST_HOST_REVOKE,
+	ST_HOST_RESET_AK,
+	ST_AGENT_REVOKE,
+	ST_AGENT_APPROVE,
+	ST_SETTING_ADD,
+	ST_SETTING_CAS,
+	ST_GEN_BUMP,
+	ST_REPLICA_BEAT,
+	ST_REPLICA_LIST,
+	ST_HOST_STALE,
+	ST_HOST_STALE_COUNT,
 	ST_BEHAVIOUR_PUT,
 	ST_BEHAVIOUR_LIST,
 	ST_CHANGE_NOTE,
@@ -227,6 +248,26 @@ static const char *const st_sql[ST__COUNT] = {
 	[ST_CHAIN_GET] = "SELECT chain FROM agent_chains WHERE id = ?1",
 	[ST_CHAIN_PUT] = "INSERT INTO agent_chains (id, chain) VALUES (?1, ?2) "
 			 "ON CONFLICT (id) DO UPDATE SET chain = excluded.chain",
+	/* column updates (issue 18): a concurrent quote's columns stay */
+	[ST_HOST_REVOKE] = "UPDATE hosts SET revoked = 1, revoke_reason = ?2 WHERE name = ?1",
+	[ST_HOST_RESET_AK] = "UPDATE hosts SET state = 0, reason_code = 0, reason = '', "
+			     "last_good = 0, have_clock = 0, reset_count = 0, restart_count = 0, "
+			     "clock = '0' WHERE name = ?1",
+	[ST_AGENT_REVOKE] = "UPDATE agents SET revoked = 1, revoke_reason = ?2 WHERE id = ?1",
+	[ST_AGENT_APPROVE] = "UPDATE agents SET approved = 1 WHERE id = ?1",
+	[ST_SETTING_ADD] = "INSERT INTO settings (key, value) VALUES (?1, ?2) "
+			   "ON CONFLICT (key) DO NOTHING",
+	[ST_SETTING_CAS] = "UPDATE settings SET value = ?3 WHERE key = ?1 AND value = ?2",
+	[ST_GEN_BUMP] = "INSERT INTO settings (key, value) VALUES ('" VSTORE_GENERATION_KEY "', '1') "
+			"ON CONFLICT (key) DO UPDATE SET value = "
+			"CAST(CAST(value AS INTEGER) + 1 AS TEXT) RETURNING value",
+	[ST_REPLICA_BEAT] = "INSERT INTO replicas (id, log_id, started, beat) VALUES (?1, ?2, ?3, ?4) "
+			    "ON CONFLICT (id) DO UPDATE SET log_id = excluded.log_id, "
+			    "started = excluded.started, beat = excluded.beat",
+	[ST_REPLICA_LIST] = "SELECT id, log_id, started, beat FROM replicas ORDER BY id",
+	[ST_HOST_STALE] = "SELECT " VSTORE_HOST_COLS " FROM hosts WHERE revoked = 0 AND "
+			  "last_good < ?1 ORDER BY last_good, name LIMIT ?2",
+	[ST_HOST_STALE_COUNT] = "SELECT count(*) FROM hosts WHERE revoked = 0 AND last_good < ?1",
 	[ST_BEHAVIOUR_PUT] = "INSERT INTO behaviour (key, state, updated) VALUES (?1, ?2, ?3) "
 			     "ON CONFLICT (key) DO UPDATE SET state = excluded.state, "
 			     "updated = excluded.updated",
@@ -1172,6 +1213,195 @@ static int sq_setting_put(struct vstore *s, const char *key, const char *value)
 	return run_write(q, st, "setting_put", NULL);
 }
 
+/* ---- replicas (issue 18) ---- */
+
+/* One UPDATE of the row key (text, cap) with an optional second text
+ * parameter; no row is ATTEST_E_NOT_FOUND. */
+static int update_row(struct sq *q, enum st_id id, const char *what, const char *key, size_t cap,
+		      const char *v2, size_t cap2)
+{
+	sqlite3_stmt *st = q->st[id];
+	int r, changes = 0;
+
+	if ((r = enter(q, what)) != ATTEST_OK || (r = vstore_arg_name(key, cap, "name")) != ATTEST_OK)
+		return r;
+	if ((r = b_text(q, st, 1, key, cap)) != ATTEST_OK ||
+	    (v2 != NULL && (r = b_text(q, st, 2, v2, cap2)) != ATTEST_OK)) {
+		done(st);
+		return r;
+	}
+	if ((r = run_write(q, st, what, &changes)) != ATTEST_OK)
+		return r;
+	return changes == 1 ? ATTEST_OK
+			    : attest_fail(ATTEST_E_NOT_FOUND, "store: %s: no row \"%.200s\"", what, key);
+}
+
+static int sq_host_revoke(struct vstore *s, const char *name, const char *reason)
+{
+	if (reason == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "store: host_revoke: no reason");
+	return update_row(sq_of(s), ST_HOST_REVOKE, "host_revoke", name, VSTORE_NAME_MAX, reason,
+			  VSTORE_REASON_MAX);
+}
+
+static int sq_host_reset_ak(struct vstore *s, const char *name)
+{
+	return update_row(sq_of(s), ST_HOST_RESET_AK, "host_reset_ak", name, VSTORE_NAME_MAX, NULL, 0);
+}
+
+static int sq_agent_revoke(struct vstore *s, const char *id, const char *reason)
+{
+	if (reason == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "store: agent_revoke: no reason");
+	return update_row(sq_of(s), ST_AGENT_REVOKE, "agent_revoke", id, VSTORE_ID_MAX, reason,
+			  VSTORE_REASON_MAX);
+}
+
+static int sq_agent_approve(struct vstore *s, const char *id)
+{
+	return update_row(sq_of(s), ST_AGENT_APPROVE, "agent_approve", id, VSTORE_ID_MAX, NULL, 0);
+}
+
+static int sq_setting_cas(struct vstore *s, const char *key, const char *expect, const char *value)
+{
+	struct sq *q = sq_of(s);
+	sqlite3_stmt *st = q->st[expect == NULL ? ST_SETTING_ADD : ST_SETTING_CAS];
+	int r, changes = 0;
+
+	if ((r = enter(q, "setting_cas")) != ATTEST_OK ||
+	    (r = vstore_arg_name(key, SETTING_KEY_MAX, "setting key")) != ATTEST_OK)
+		return r;
+	if (value == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "store: setting_cas: no value");
+	if ((r = b_text(q, st, 1, key, SETTING_KEY_MAX)) != ATTEST_OK ||
+	    (expect == NULL && (r = b_text(q, st, 2, value, SETTING_VALUE_MAX)) != ATTEST_OK) ||
+	    (expect != NULL && ((r = b_text(q, st, 2, expect, SETTING_VALUE_MAX)) != ATTEST_OK ||
+				(r = b_text(q, st, 3, value, SETTING_VALUE_MAX)) != ATTEST_OK))) {
+		done(st);
+		return r;
+	}
+	if ((r = run_write(q, st, "setting_cas", &changes)) != ATTEST_OK)
+		return r;
+	return changes == 1 ? ATTEST_OK
+			    : attest_fail(ATTEST_E_EXISTS,
+					  "store: setting \"%s\" changed by another writer", key);
+}
+
+static int sq_generation_bump(struct vstore *s, uint64_t *out)
+{
+	struct sq *q = sq_of(s);
+	sqlite3_stmt *st = q->st[ST_GEN_BUMP];
+	char buf[24];
+	int r, rc;
+
+	*out = 0;
+	if ((r = enter(q, "generation_bump")) != ATTEST_OK)
+		return r;
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		r = db_fail(q->db, "generation_bump");
+		done(st);
+		return r;
+	}
+	r = c_text(st, 0, buf, sizeof(buf));
+	if (r == ATTEST_OK && attest_parse_u64(buf, 0, UINT64_MAX, out) != ATTEST_OK)
+		r = bad_col(st, 0, "not a decimal generation");
+	/* RETURNING: the change is made when the statement runs to its end */
+	if (r == ATTEST_OK && (rc = sqlite3_step(st)) != SQLITE_DONE)
+		r = db_fail(q->db, "generation_bump");
+	done(st);
+	return r;
+}
+
+static int sq_replica_beat(struct vstore *s, const struct vreplica *rp)
+{
+	struct sq *q = sq_of(s);
+	sqlite3_stmt *st = q->st[ST_REPLICA_BEAT];
+	int r;
+
+	if ((r = enter(q, "replica_beat")) != ATTEST_OK)
+		return r;
+	if (rp == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "store: replica_beat: no replica");
+	if ((r = vstore_arg_name(rp->id, sizeof(rp->id), "replica id")) != ATTEST_OK)
+		return r;
+	if ((r = b_text(q, st, 1, rp->id, sizeof(rp->id))) != ATTEST_OK ||
+	    (r = b_text(q, st, 2, rp->log_id, sizeof(rp->log_id))) != ATTEST_OK ||
+	    (r = b_int(q, st, 3, rp->started)) != ATTEST_OK || (r = b_int(q, st, 4, rp->beat)) != ATTEST_OK) {
+		done(st);
+		return r;
+	}
+	return run_write(q, st, "replica_beat", NULL);
+}
+
+struct replica_walk {
+	int (*cb)(void *arg, const struct vreplica *r);
+	void *arg;
+};
+
+static int replica_each(sqlite3_stmt *st, void *ctx)
+{
+	struct replica_walk *w = ctx;
+	struct vreplica rp;
+	int r;
+
+	memset(&rp, 0, sizeof(rp));
+	if ((r = c_name(st, 0, rp.id, sizeof(rp.id))) != ATTEST_OK ||
+	    (r = c_text(st, 1, rp.log_id, sizeof(rp.log_id))) != ATTEST_OK ||
+	    (r = c_int(st, 2, INT64_MIN, INT64_MAX, &rp.started)) != ATTEST_OK ||
+	    (r = c_int(st, 3, INT64_MIN, INT64_MAX, &rp.beat)) != ATTEST_OK)
+		return r;
+	return w->cb(w->arg, &rp);
+}
+
+static int sq_replica_list(struct vstore *s, int (*cb)(void *arg, const struct vreplica *r), void *arg)
+{
+	struct sq *q = sq_of(s);
+	struct replica_walk w = { cb, arg };
+	int r;
+
+	if ((r = enter(q, "replica_list")) != ATTEST_OK)
+		return r;
+	if (cb == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "store: replica_list: no callback");
+	return walk(q, q->st[ST_REPLICA_LIST], "replica_list", replica_each, &w);
+}
+
+static int sq_host_stale(struct vstore *s, int64_t before, unsigned limit,
+			 int (*cb)(void *arg, const struct vhost *h), void *arg, uint64_t *count)
+{
+	struct sq *q = sq_of(s);
+	sqlite3_stmt *st = q->st[ST_HOST_STALE_COUNT];
+	struct host_walk w = { cb, arg };
+	int64_t n = 0;
+	int r, rc;
+
+	*count = 0;
+	if ((r = enter(q, "host_stale")) != ATTEST_OK)
+		return r;
+	if (cb == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "store: host_stale: no callback");
+	if ((r = b_int(q, st, 1, before)) != ATTEST_OK) {
+		done(st);
+		return r;
+	}
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW)
+		r = db_fail(q->db, "host_stale");
+	else
+		r = c_int(st, 0, 0, INT64_MAX, &n);
+	done(st);
+	if (r != ATTEST_OK)
+		return r;
+	*count = (uint64_t)n;
+	st = q->st[ST_HOST_STALE];
+	if ((r = b_int(q, st, 1, before)) != ATTEST_OK || (r = b_int(q, st, 2, limit)) != ATTEST_OK) {
+		done(st);
+		return r;
+	}
+	return walk(q, st, "host_stale", host_each, &w);
+}
+
 /* ---- agent chains ---- */
 
 static int sq_agent_chain_get(struct vstore *s, const char *id, char *out, size_t outsz)
@@ -1385,6 +1615,17 @@ static const struct vstore_ops sq_ops = {
 	.setting_put = sq_setting_put,
 	.agent_chain_get = sq_agent_chain_get,
 	.agent_chain_put = sq_agent_chain_put,
+	.host_revoke = sq_host_revoke,
+	.host_reset_ak = sq_host_reset_ak,
+	.agent_revoke = sq_agent_revoke,
+	.agent_approve = sq_agent_approve,
+	.setting_cas = sq_setting_cas,
+	.generation_bump = sq_generation_bump,
+	.replica_beat = sq_replica_beat,
+	.replica_list = sq_replica_list,
+	.host_stale = sq_host_stale,
+	.watch_fd = NULL,
+	.watch_drain = NULL,
 	.behaviour_put = sq_behaviour_put,
 	.behaviour_list = sq_behaviour_list,
 	.agent_change_note = sq_agent_change_note,

@@ -14,6 +14,7 @@
 
 #include <cJSON.h>
 #include <event2/event.h>
+#include <event2/buffer.h>
 #include <event2/http.h>
 #include <openssl/evp.h>
 #include <tss2/tss2_tpm2_types.h>
@@ -197,6 +198,16 @@ struct vsrv {
 	 * key (nonces are stateless until a quote consumes them) */
 	EVP_MAC_CTX *sip;
 	uint8_t nonce_key[32];
+	/* replicas (replica.c): this one's id and audit log id (hex), the
+	 * change generation last applied, and the timers */
+	char replica[VSTORE_NAME_MAX];
+	char log_hex[2 * ATTEST_AUDIT_LOG_ID_LEN + 1];
+	int64_t started;
+	uint64_t gen;
+	struct event *gen_ev, *beat_ev, *watch_ev;
+	int watch_fd;
+	double watch_retry; /* vs_mono() before which no LISTEN reconnect */
+	unsigned long gen_applied, notifies, beat_failures;
 	/* behaviour detection (detect_http.c, docs/detection.md) */
 	struct vd *vd;
 	struct vd_config vdc_next; /* parsed with the policy, set when installed */
@@ -340,5 +351,25 @@ int vs_load_keys(const char *state, const char *sub,
 		 int (*cb)(struct vsrv *s, const char *name, EVP_PKEY *k), struct vsrv *s);
 int vs_add_issuer(struct vsrv *s, const char *name, EVP_PKEY *k);
 int vs_add_operator(struct vsrv *s, const char *name, EVP_PKEY *k);
+/* replica.c (issue 18): N verifiers on one store behave as one. */
+/* The nonce MAC key every replica shares: the store's setting
+ * "nonce_key", made once (compare-and-set) by whichever starts first. */
+int vs_nonce_key_load(struct vsrv *s) ATTEST_MUST_CHECK;
+/* This replica's id (cfg or HOSTNAME:PORT), its first heartbeat, and the
+ * check that no other replica writes the same audit log (a copied state
+ * directory): ATTEST_E_STATE. */
+int vs_replica_start(struct vsrv *s, unsigned port) ATTEST_MUST_CHECK;
+/* The timers: heartbeat, generation check, LISTEN socket. */
+int vs_replica_events(struct vsrv *s) ATTEST_MUST_CHECK;
+void vs_replica_free(struct vsrv *s);
+/* After a change every replica must apply (revocation, settings,
+ * reference sets, policy reload, AK reset, demotion): bump the store's
+ * generation (NOTIFY on PostgreSQL). A failure is logged: the change
+ * itself is stored, and the other replicas' caches expire by their own
+ * checks of what they read from the store. */
+void vs_changed(struct vsrv *s, const char *what);
+/* /v1/health and /metrics: the fleet's replicas and the stale hosts. */
+int vs_replica_health(struct vsrv *s, cJSON *o) ATTEST_MUST_CHECK;
+void vs_replica_metrics(struct vsrv *s, struct evbuffer *b);
 
 #endif

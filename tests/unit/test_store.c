@@ -232,7 +232,7 @@ static void test_open_reopen(void)
 	TU_ASSERT_ERR(s->ops->host_get(s, "web-02", &got), ATTEST_E_NOT_FOUND);
 	vstore_close(s);
 	raw_text(path, "PRAGMA user_version", v, sizeof(v));
-	CU_ASSERT_STRING_EQUAL(v, "4"); /* migration 4: behaviour, agent_changes */
+	CU_ASSERT_STRING_EQUAL(v, "5"); /* 4: behaviour, agent_changes; 5: replicas */
 	raw_text(path, "PRAGMA journal_mode", v, sizeof(v));
 	CU_ASSERT_STRING_EQUAL(v, "wal");
 	vstore_close(NULL); /* NULL-safe */
@@ -255,9 +255,9 @@ static void test_migrate_and_refuse(void)
 	s = open_ok(path);
 	vstore_close(s);
 	raw_text(path, "PRAGMA user_version", v, sizeof(v));
-	CU_ASSERT_STRING_EQUAL(v, "4"); /* migration 4: behaviour, agent_changes */
+	CU_ASSERT_STRING_EQUAL(v, "5"); /* 4: behaviour, agent_changes; 5: replicas */
 	raw_text(path, "SELECT count(*) FROM sqlite_schema WHERE type = 'table'", v, sizeof(v));
-	CU_ASSERT_STRING_EQUAL(v, "9");
+	CU_ASSERT_STRING_EQUAL(v, "10");
 
 	/* a database from a newer verifier: refused, and left as it was */
 	path_in(path, sizeof(path), dir, "newer.db");
@@ -639,7 +639,7 @@ static void test_concurrent(void)
 	CU_ASSERT(total == RACE_NONCES);
 	vstore_close(s);
 	schema_version(path, v, sizeof(v));
-	CU_ASSERT_STRING_EQUAL(v, "4"); /* migration 4: behaviour, agent_changes */
+	CU_ASSERT_STRING_EQUAL(v, "5"); /* 4: behaviour, agent_changes; 5: replicas */
 	drop_store(dir);
 }
 
@@ -1149,14 +1149,14 @@ static void test_pg_open_migrate(void)
 	CU_ASSERT(strstr(attest_errdetail(), "no attest-verifier schema") != NULL);
 	tu_pg_text(uri, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'", v, sizeof(v));
 	CU_ASSERT_STRING_EQUAL(v, "0");
-	/* init's open makes it: every step, version 4, the marker */
+	/* init's open makes it: every step, version 5, the marker */
 	TU_ASSERT_ERR(vstore_open_spec(uri, NULL, 1, &s), ATTEST_OK);
 	vstore_close(s);
 	s = NULL;
 	tu_pg_text(uri, "SELECT version FROM attest_schema", v, sizeof(v));
-	CU_ASSERT_STRING_EQUAL(v, "4"); /* migration 4: behaviour, agent_changes */
+	CU_ASSERT_STRING_EQUAL(v, "5"); /* 4: behaviour, agent_changes; 5: replicas */
 	tu_pg_text(uri, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'", v, sizeof(v));
-	CU_ASSERT_STRING_EQUAL(v, "10");
+	CU_ASSERT_STRING_EQUAL(v, "11");
 	TU_ASSERT_ERR(vstore_open_spec(uri, NULL, 0, &s), ATTEST_OK);
 	vstore_close(s);
 	s = NULL;
@@ -1504,6 +1504,170 @@ static void test_open_check_bounded(void)
 	tu_rmtree(dir);
 }
 
+/* ---- replicas (issue 18) ---- */
+
+static int count_replica(void *arg, const struct vreplica *r)
+{
+	struct vreplica *seen = arg;
+
+	if (strcmp(r->id, "A") == 0)
+		seen[0] = *r;
+	else
+		seen[1] = *r;
+	return ATTEST_OK;
+}
+
+static int first_stale(void *arg, const struct vhost *h)
+{
+	struct vhost *out = arg;
+
+	if (out->name[0] == '\0')
+		*out = *h;
+	return ATTEST_OK;
+}
+
+/* Column updates never carry a whole row read earlier: an operator's
+ * revocation written while another verifier stores a quote keeps that
+ * quote's counters (host_put of the row read before the quote rolled the
+ * clock back: issue 18's noted race), and a quote stored after keeps the
+ * revocation; an AK reset clears the quote columns and keeps a
+ * revocation. Compare-and-set settings, the change generation, replica
+ * heartbeats, stale hosts, and on PostgreSQL the LISTEN socket that a
+ * bump from another connection makes readable. */
+static void test_replica_ops(void)
+{
+	char dir[512], path[600], v[64];
+	struct vstore *s, *s2;
+	struct vhost h, a, got;
+	struct vagent ag, gag;
+	struct vreplica rp, seen[2];
+	uint64_t g = 0, n = 0;
+
+	fresh_store(dir, sizeof(dir), path, sizeof(path));
+	s = open_ok(path);
+	s2 = open_ok(path);
+	fill_host(&h, "web-01", 5);
+	h.have_clock = 1;
+	h.reset_count = 1;
+	h.restart_count = 0;
+	h.clock = 100;
+	h.revoked = 0;
+	h.last_good = 100;
+	TU_ASSERT_ERR(s->ops->host_put(s, &h), ATTEST_OK);
+	/* s reads the row (the admin handler's existence check), s2 stores a
+	 * quote, then s revokes: the quote's columns stay */
+	TU_ASSERT_ERR(s->ops->host_get(s, "web-01", &a), ATTEST_OK);
+	got = a;
+	got.clock = 200;
+	got.last_good = 200;
+	got.state = VHOST_TRUSTED;
+	TU_ASSERT_ERR(s2->ops->host_put_quote(s2, &got, &a), ATTEST_OK);
+	TU_ASSERT_ERR(s->ops->host_revoke(s, "web-01", "operator ops: stolen"), ATTEST_OK);
+	TU_ASSERT_ERR(s2->ops->host_get(s2, "web-01", &got), ATTEST_OK);
+	CU_ASSERT(got.clock == 200 && got.last_good == 200 && got.state == VHOST_TRUSTED);
+	CU_ASSERT(got.revoked == 1);
+	CU_ASSERT_STRING_EQUAL(got.revoke_reason, "operator ops: stolen");
+	/* the new-AK reset: quote columns cleared, the revocation kept */
+	TU_ASSERT_ERR(s->ops->host_reset_ak(s, "web-01"), ATTEST_OK);
+	TU_ASSERT_ERR(s->ops->host_get(s, "web-01", &got), ATTEST_OK);
+	CU_ASSERT(got.state == VHOST_NEW && got.have_clock == 0 && got.clock == 0 &&
+		  got.reset_count == 0 && got.last_good == 0 && got.revoked == 1);
+	CU_ASSERT_STRING_EQUAL(got.revoke_reason, "operator ops: stolen");
+	TU_ASSERT_ERR(s->ops->host_revoke(s, "web-09", "x"), ATTEST_E_NOT_FOUND);
+	TU_ASSERT_ERR(s->ops->host_reset_ak(s, "web-09"), ATTEST_E_NOT_FOUND);
+	TU_ASSERT_ERR(s->ops->host_revoke(s, "", "x"), ATTEST_E_INVALID_ARG);
+	TU_ASSERT_ERR(s->ops->host_revoke(s, "web-01", NULL), ATTEST_E_INVALID_ARG);
+	/* agents: revoke and approve write their columns only */
+	fill_agent(&ag, "web-01", "scribe", 3);
+	ag.approved = 0;
+	ag.revoked = 0;
+	TU_ASSERT_ERR(s->ops->agent_put(s, &ag), ATTEST_OK);
+	TU_ASSERT_ERR(s->ops->agent_approve(s2, ag.id), ATTEST_OK);
+	TU_ASSERT_ERR(s->ops->agent_revoke(s, ag.id, "operator ops: gone"), ATTEST_OK);
+	TU_ASSERT_ERR(s->ops->agent_get(s, ag.id, &gag), ATTEST_OK);
+	CU_ASSERT(gag.approved == 1 && gag.revoked == 1 && gag.risk_tier == ag.risk_tier);
+	CU_ASSERT(memcmp(gag.measurement, ag.measurement, 32) == 0);
+	TU_ASSERT_ERR(s->ops->agent_approve(s, "spiffe://fleet.example/host/x/agent/none"),
+		      ATTEST_E_NOT_FOUND);
+
+	/* compare-and-set: one of two writers with the same expectation */
+	TU_ASSERT_ERR(s->ops->setting_cas(s, "ckpt:00", NULL, "1 a"), ATTEST_OK);
+	TU_ASSERT_ERR(s2->ops->setting_cas(s2, "ckpt:00", NULL, "1 b"), ATTEST_E_EXISTS);
+	TU_ASSERT_ERR(s2->ops->setting_cas(s2, "ckpt:00", "1 a", "2 b"), ATTEST_OK);
+	TU_ASSERT_ERR(s->ops->setting_cas(s, "ckpt:00", "1 a", "2 c"), ATTEST_E_EXISTS);
+	TU_ASSERT_ERR(s->ops->setting_get(s, "ckpt:00", v, sizeof(v)), ATTEST_OK);
+	CU_ASSERT_STRING_EQUAL(v, "2 b");
+	TU_ASSERT_ERR(s->ops->setting_cas(s, "ckpt:00", "2 b", NULL), ATTEST_E_INVALID_ARG);
+
+	/* the change generation, from either connection */
+	TU_ASSERT_ERR(vstore_generation(s, &g), ATTEST_OK);
+	CU_ASSERT(g == 0);
+	if (s->ops->watch_fd != NULL)
+		CU_ASSERT(s->ops->watch_fd(s) >= 0); /* LISTENing before the bump */
+	TU_ASSERT_ERR(s2->ops->generation_bump(s2, &g), ATTEST_OK);
+	CU_ASSERT(g == 1);
+	TU_ASSERT_ERR(s->ops->generation_bump(s, &g), ATTEST_OK);
+	CU_ASSERT(g == 2);
+	TU_ASSERT_ERR(vstore_generation(s2, &g), ATTEST_OK);
+	CU_ASSERT(g == 2);
+	if (s->ops->watch_fd != NULL) {
+		struct pollfd pf = {s->ops->watch_fd(s), POLLIN, 0};
+		int notified = 0;
+
+		CU_ASSERT(poll(&pf, 1, 10000) == 1);
+		TU_ASSERT_ERR(s->ops->watch_drain(s, &notified), ATTEST_OK);
+		CU_ASSERT(notified == 1);
+		TU_ASSERT_ERR(s->ops->watch_drain(s, &notified), ATTEST_OK);
+		CU_ASSERT(notified == 0);
+	} else {
+		CU_ASSERT(s->ops->watch_drain == NULL);
+	}
+
+	/* heartbeats */
+	memset(&rp, 0, sizeof(rp));
+	snprintf(rp.id, sizeof(rp.id), "A");
+	snprintf(rp.log_id, sizeof(rp.log_id), "00ff");
+	rp.started = 10;
+	rp.beat = 11;
+	TU_ASSERT_ERR(s->ops->replica_beat(s, &rp), ATTEST_OK);
+	snprintf(rp.id, sizeof(rp.id), "B");
+	rp.beat = 12;
+	TU_ASSERT_ERR(s2->ops->replica_beat(s2, &rp), ATTEST_OK);
+	rp.beat = 20;
+	TU_ASSERT_ERR(s2->ops->replica_beat(s2, &rp), ATTEST_OK);
+	memset(seen, 0, sizeof(seen));
+	TU_ASSERT_ERR(s->ops->replica_list(s, count_replica, seen), ATTEST_OK);
+	CU_ASSERT(seen[0].beat == 11 && seen[0].started == 10);
+	CU_ASSERT_STRING_EQUAL(seen[0].log_id, "00ff");
+	CU_ASSERT(seen[1].beat == 20);
+	CU_ASSERT_STRING_EQUAL(seen[1].id, "B");
+	rp.id[0] = '\0';
+	TU_ASSERT_ERR(s->ops->replica_beat(s, &rp), ATTEST_E_INVALID_ARG);
+
+	/* stale hosts: not revoked, last good quote before the cut */
+	fill_host(&h, "web-02", 6);
+	h.revoked = 0;
+	h.last_good = 0; /* never attested */
+	TU_ASSERT_ERR(s->ops->host_put(s, &h), ATTEST_OK);
+	fill_host(&h, "web-03", 7);
+	h.revoked = 0;
+	h.last_good = 300;
+	TU_ASSERT_ERR(s->ops->host_put(s, &h), ATTEST_OK);
+	fill_host(&h, "web-04", 8);
+	h.revoked = 0;
+	h.last_good = 1000;
+	TU_ASSERT_ERR(s->ops->host_put(s, &h), ATTEST_OK);
+	memset(&got, 0, sizeof(got));
+	TU_ASSERT_ERR(s->ops->host_stale(s, 500, 1, first_stale, &got, &n), ATTEST_OK);
+	CU_ASSERT(n == 2); /* web-02, web-03; web-01 revoked, web-04 fresh */
+	CU_ASSERT_STRING_EQUAL(got.name, "web-02");
+	TU_ASSERT_ERR(s->ops->host_stale(s, 2000, 0, first_stale, &got, &n), ATTEST_OK);
+	CU_ASSERT(n == 3);
+	vstore_close(s2);
+	vstore_close(s);
+	drop_store(dir);
+}
+
 /* Each contract test on each backend. */
 #define ON_BOTH(fn)                                  \
 	static void fn##_sqlite(void)                \
@@ -1527,6 +1691,7 @@ ON_BOTH(test_refsets)
 ON_BOTH(test_callers_settings)
 ON_BOTH(test_crash_safety)
 ON_BOTH(test_chains)
+ON_BOTH(test_replica_ops)
 ON_BOTH(test_agents_by_host)
 
 int main(void)
@@ -1548,6 +1713,8 @@ int main(void)
 		{ "sqlite: reference sets: put, list, active toggling", test_refsets_sqlite },
 		{ "sqlite: callers by SPKI hash; settings", test_callers_settings_sqlite },
 		{ "sqlite: agent chains: put, replace, caps", test_chains_sqlite },
+		{ "sqlite: replicas: column updates keep a concurrent quote, compare-and-set, "
+		  "generation, heartbeats, stale hosts", test_replica_ops_sqlite },
 		{ "sqlite: one host's agents, in ID order, only its own", test_agents_by_host_sqlite },
 		{ "sqlite: the start-up check reads no inventory page; a damaged hosts page refused",
 		  test_open_check_bounded },
@@ -1568,6 +1735,8 @@ int main(void)
 		{ "postgresql: kill -9 of a writer: rows whole, commits kept",
 		  test_crash_safety_pg },
 		{ "postgresql: agent chains: put, replace, caps", test_chains_pg },
+		{ "postgresql: replicas: column updates keep a concurrent quote, compare-and-set, "
+		  "generation and NOTIFY, heartbeats, stale hosts", test_replica_ops_pg },
 		{ "postgresql: one host's agents, in ID order, only its own",
 		  test_agents_by_host_pg },
 		{ "postgresql: schema made by init only; newer, foreign, markerless refused",

@@ -1613,9 +1613,10 @@ static void test_anomaly_live(void)
  * add and serve with --store postgresql://; the host's quote makes it
  * trusted and the row is in PostgreSQL (no verifier.db); a replay is
  * refused. A second serving process on a copy of the state directory and
- * the same database: nonces are still per process (refused across, not
- * burned), a quote accepted at one is refused at the other, a revocation
- * at one stops the host at the other and survives a restart. */
+ * the same database: the nonce key is the store's (issue 18 item 2), so a
+ * nonce the first issued is taken at the second once and refused after
+ * (at either); a quote accepted at one is refused at the other; a
+ * revocation at one stops the host at the other and survives a restart. */
 static void test_pg_store(void)
 {
 	struct fleet f;
@@ -1660,23 +1661,23 @@ static void test_pg_store(void)
 	CU_ASSERT_FATAL(tu_sh("cp -a '%s' '%s' && rm -rf '%s/audit' '%s/verifier.lock'",
 			      f.v.dir, v2.dir, v2.state, v2.state) == 0);
 	verifier_start(&v2);
-	/* A nonce is MAC'd under a key each serving process draws at start:
-	 * one issued by the first is refused by the second (sharing that key
-	 * is issue 18 item 2), without burning it; the first takes it; a
-	 * replay to the second is refused. */
+	/* The nonce MAC key is the store's, shared by every replica: a nonce
+	 * the first issued is taken at the second, once; the same quote again
+	 * at the second, or replayed to the first, is refused. */
 	free(get_nonce(&f, "web-01", nonce));
 	body = quote_body(&f, "web-01", nonce, 32, BOOT_MASK, 0);
 	{
 		struct verifier keep = f.v;
 
 		f.v = v2;
-		expect_http_refused(push(&f, body, &rep), &rep, 403, "ATTEST_E_NONCE");
-		f.v = keep;
 		CU_ASSERT_EQUAL(push(&f, body, &rep), 200);
+		CU_ASSERT_STRING_EQUAL(str_of(rep, "state"), "trusted");
 		cJSON_Delete(rep);
 		rep = NULL;
-		f.v = v2;
 		expect_http_refused(push(&f, body, &rep), &rep, 403, "ATTEST_E_NONCE");
+		f.v = keep;
+		expect_http_refused(push(&f, body, &rep), &rep, 403, "ATTEST_E_NONCE");
+		f.v = v2;
 		/* the second's own nonce and quote: accepted, stored in the
 		 * database both read */
 		free(get_nonce(&f, "web-01", nonce));
@@ -1826,6 +1827,239 @@ static void test_pg_reads_bounded(void)
 	tu_pg_stop(&pg);
 }
 
+/* GET /v1/settings at v until approval_required is want (the replica's
+ * in-memory copy of the store's setting), within deadline_ms; the time it
+ * took, or -1. */
+static double wait_setting(struct verifier *v, int want, double deadline_ms)
+{
+	double t0 = tu_now_ms();
+
+	do {
+		cJSON *rep = NULL;
+		const cJSON *ap;
+		int got = -1;
+
+		if (verifier_call(v, AS_ADMIN, "/v1/settings", NULL, &rep) == 200 &&
+		    (ap = cJSON_GetObjectItemCaseSensitive(rep, "approval_required")) != NULL)
+			got = cJSON_IsTrue(ap);
+		cJSON_Delete(rep);
+		if (got == want)
+			return tu_now_ms() - t0;
+		usleep(20000);
+	} while (tu_now_ms() - t0 < deadline_ms);
+	return -1;
+}
+
+/* /v1/health at v until replica id is in state (alive or stale) and, when
+ * host is given, host is among the stale hosts; within deadline_ms. */
+static int wait_health(struct verifier *v, const char *id, const char *state, const char *host,
+		       double deadline_ms)
+{
+	double t0 = tu_now_ms();
+
+	do {
+		cJSON *rep = NULL, *e;
+		int rep_ok = 0, host_ok = host == NULL;
+
+		if (verifier_call(v, AS_NONE, "/v1/health", NULL, &rep) == 200) {
+			cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(rep, "replicas"))
+				if (strcmp(str_of(e, "id"), id) == 0 &&
+				    strcmp(str_of(e, "state"), state) == 0)
+					rep_ok = 1;
+			cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(rep, "stale_hosts"))
+				if (host != NULL && strcmp(str_of(e, "host"), host) == 0)
+					host_ok = 1;
+		}
+		cJSON_Delete(rep);
+		if (rep_ok && host_ok)
+			return 1;
+		usleep(100000);
+	} while (tu_now_ms() - t0 < deadline_ms);
+	return 0;
+}
+
+/* Two replicas on one PostgreSQL database behave as one (issue 18 items 2
+ * and 3). A settings change at A reaches B's in-memory copy by NOTIFY
+ * (B's periodic check is 10 s, so nothing else can), and with B's
+ * LISTEN off by the periodic check (300 ms); B's decisions name B; /v1/
+ * health lists both replicas alive. A killed with kill -9 under a load of
+ * admin writes: what it acknowledged is in the store, B serves the host, A's heartbeat is
+ * reported stale and the host, no longer pushing, stale too. A replica
+ * on a copy of B's audit log is refused at start. */
+static void test_pg_replicas(void)
+{
+	static const char *const a_args[] = {"--replica-id", "A", "--heartbeat", "1",
+					     "--push-interval", "1", NULL};
+	struct fleet f;
+	struct tu_pg pg;
+	struct verifier v2, a;
+	char uri[600], v[64];
+	uint8_t nonce[32];
+	char *body;
+	cJSON *rep = NULL;
+	double ms;
+	int st = 0;
+
+	memset(&f, 0, sizeof(f));
+	tu_pg_start(&pg);
+	tu_pg_newdb(&pg, uri, sizeof(uri));
+	tu_tpm_start(&f.sw);
+	snprintf(f.ca, sizeof(f.ca), "%s/ca", f.sw.dir);
+	snprintf(f.state, sizeof(f.state), "%s/state", f.sw.dir);
+	tu_enrol_host(f.sw.tcti, f.ca, f.state, "web-01");
+	verifier_up_store(&f.v, f.ca, NULL, uri);
+	verifier_stop(&f.v);
+	for (int i = 0; a_args[i] != NULL; i++)
+		f.v.serve_args[i] = a_args[i];
+	verifier_start(&f.v);
+	a = f.v;
+
+	/* B: a copy of A's state directory without its audit log */
+	memcpy(&v2, &f.v, sizeof(v2));
+	CU_ASSERT_FATAL(strlen(f.v.dir) + 3 <= sizeof(v2.dir));
+	memcpy(v2.dir + strlen(f.v.dir), ".2", 3);
+	snprintf(v2.state, sizeof(v2.state), "%s/vs", v2.dir);
+	snprintf(v2.log, sizeof(v2.log), "%s/verifier.log", v2.dir);
+	snprintf(v2.cacert, sizeof(v2.cacert), "%s/tls/ca.pem", v2.state);
+	snprintf(v2.admin, sizeof(v2.admin), "%s/admin", v2.dir);
+	CU_ASSERT_FATAL(tu_sh("cp -a '%s' '%s' && rm -rf '%s/audit' '%s/verifier.lock'",
+			      f.v.dir, v2.dir, v2.state, v2.state) == 0);
+	memset(v2.serve_args, 0, sizeof(v2.serve_args));
+	{
+		static const char *const b_args[] = {"--replica-id", "B", "--heartbeat", "1",
+						     "--push-interval", "1", "--sync-ms", "10000",
+						     NULL};
+
+		for (int i = 0; b_args[i] != NULL; i++)
+			v2.serve_args[i] = b_args[i];
+	}
+	verifier_start(&v2);
+
+	/* a change at A reaches B's cache: NOTIFY */
+	CU_ASSERT_FATAL(wait_setting(&v2, 0, 5000) >= 0);
+	CU_ASSERT_EQUAL(verifier_call(&a, AS_ADMIN, "/v1/settings",
+				      "{\"approval_required\":true}", NULL),
+			200);
+	ms = wait_setting(&v2, 1, 5000);
+	fprintf(stderr, "  settings change at A seen at B by NOTIFY after %.0f ms\n", ms);
+	CU_ASSERT(ms >= 0);
+	CU_ASSERT(wait_health(&v2, "A", "alive", NULL, 5000));
+	CU_ASSERT(wait_health(&v2, "B", "alive", NULL, 5000));
+
+	/* B without LISTEN: its periodic check (300 ms) */
+	verifier_stop(&v2);
+	memset(v2.serve_args, 0, sizeof(v2.serve_args));
+	{
+		static const char *const off[] = {"--replica-id", "B", "--notify", "off",
+						  "--heartbeat", "1", "--push-interval", "1",
+						  "--sync-ms", "300", NULL};
+
+		for (int i = 0; off[i] != NULL; i++)
+			v2.serve_args[i] = off[i];
+	}
+	verifier_start(&v2);
+	CU_ASSERT_FATAL(wait_setting(&v2, 1, 5000) >= 0);
+	CU_ASSERT_EQUAL(verifier_call(&a, AS_ADMIN, "/v1/settings",
+				      "{\"approval_required\":false}", NULL),
+			200);
+	ms = wait_setting(&v2, 0, 5000);
+	fprintf(stderr, "  settings change at A seen at B by its periodic check after %.0f ms\n",
+		ms);
+	CU_ASSERT(ms >= 0);
+
+	/* a quote acknowledged by A, then A killed with kill -9 */
+	free(get_nonce(&f, "web-01", nonce));
+	body = quote_body(&f, "web-01", nonce, 32, BOOT_MASK, 0);
+	CU_ASSERT_EQUAL(push(&f, body, &rep), 200);
+	CU_ASSERT_STRING_EQUAL(str_of(rep, "state"), "trusted");
+	cJSON_Delete(rep);
+	rep = NULL;
+	free(body);
+	/* A under load (an admin writing the scope cap s1, s2, ... as fast as
+	 * A answers, each acknowledged one noted), killed mid-way */
+	{
+		char acked[800], want[2][64];
+		pid_t kid;
+		long last = 0;
+		char *txt;
+
+		snprintf(acked, sizeof(acked), "%s/acked", v2.dir);
+		kid = fork();
+		CU_ASSERT_FATAL(kid >= 0);
+		if (kid == 0) {
+			for (long i = 1;; i++) {
+				char b[96], line[32];
+				FILE *out;
+
+				snprintf(b, sizeof(b), "{\"scope_cap\":[\"s%ld\"]}", i);
+				if (verifier_call(&a, AS_ADMIN, "/v1/settings", b, NULL) != 200)
+					_exit(0);
+				snprintf(line, sizeof(line), "%ld\n", i);
+				if ((out = fopen(acked, "a")) == NULL)
+					_exit(1);
+				fputs(line, out);
+				fclose(out);
+			}
+		}
+		sleep(2);
+		kill(a.pid, SIGKILL);
+		waitpid(a.pid, &st, 0);
+		waitpid(kid, &st, 0);
+		CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+		f.v.pid = a.pid = 0;
+		txt = tu_slurp(acked, NULL);
+		for (char *l = txt, *nl; l != NULL && *l != '\0'; l = nl + 1) {
+			if ((nl = strchr(l, '\n')) == NULL)
+				break;
+			last = tu_leading_num(l);
+		}
+		free(txt);
+		CU_ASSERT(last >= 1);
+		/* the last acknowledged write is stored, or the one in flight
+		 * when A died (committed, never answered) */
+		snprintf(want[0], sizeof(want[0]), "on:s%ld", last);
+		snprintf(want[1], sizeof(want[1]), "on:s%ld", last + 1);
+		tu_pg_text(uri, "SELECT value FROM settings WHERE key = 'scope_cap'", v, sizeof(v));
+		CU_ASSERT(strcmp(v, want[0]) == 0 || strcmp(v, want[1]) == 0);
+		fprintf(stderr, "  A killed after %ld acknowledged writes; the store holds %s\n",
+			last, v);
+	}
+	tu_pg_text(uri, "SELECT state FROM hosts WHERE name = 'web-01'", v, sizeof(v));
+	CU_ASSERT_STRING_EQUAL(v, "1");
+	/* B serves the host: a nonce and a quote at B */
+	f.v = v2;
+	free(get_nonce(&f, "web-01", nonce));
+	body = quote_body(&f, "web-01", nonce, 32, BOOT_MASK, 0);
+	CU_ASSERT_EQUAL(push(&f, body, &rep), 200);
+	CU_ASSERT_STRING_EQUAL(str_of(rep, "state"), "trusted");
+	cJSON_Delete(rep);
+	rep = NULL;
+	free(body);
+	/* A's heartbeat goes stale (3 s); the host, no longer pushing, is
+	 * stale after 3 push intervals (the store's last_good, whoever took
+	 * its quotes) */
+	CU_ASSERT(wait_health(&v2, "A", "stale", "web-01", 15000));
+	CU_ASSERT(wait_health(&v2, "B", "alive", NULL, 5000));
+	CU_ASSERT(tu_sh("curl -sf --cacert '%s' '%s/metrics' | grep -q "
+			"'^attest_verifier_replicas{state=\"stale\"} 1$'",
+			v2.cacert, v2.url) == 0);
+
+	/* a replica whose audit log is a copy of B's is refused at start */
+	CU_ASSERT_FATAL(tu_sh("cp -a '%s' '%s.3' && rm -f '%s.3/vs/verifier.lock'", v2.dir,
+			      v2.dir, v2.dir) == 0);
+	CU_ASSERT(tu_sh("attest-verifier serve --state '%s.3/vs' --ca '%s' --store '%s' --listen "
+			"127.0.0.1:0 --user root --replica-id C 2>'%s.3/c.log'",
+			v2.dir, f.ca, uri, v2.dir) != 0);
+	CU_ASSERT(tu_sh("grep -q 'copied state directory' '%s.3/c.log'", v2.dir) == 0);
+	(void)tu_sh("rm -rf '%s.3'", v2.dir);
+
+	verifier_stop(&v2);
+	tu_rmtree(v2.dir);
+	f.v = a;
+	fleet_down(&f);
+	tu_pg_stop(&pg);
+}
+
 int main(void)
 {
 	static const struct tu_test tests[] = {
@@ -1838,6 +2072,9 @@ int main(void)
 		 test_pg_reads_bounded},
 		{"postgresql store: serve --store, quote, replay refused, a second serving process "
 		 "on the same database", test_pg_store},
+		{"replicas on one postgresql database: changes reach the other's cache (NOTIFY, "
+		 "periodic check), heartbeats, kill -9, stale hosts, a copied audit log refused",
+		 test_pg_replicas},
 		{"host CA renewed only in the answer to a good quote", test_renew_after_good_quote},
 		{"callers: per-endpoint roles, unenrolled and foreign certificates", test_callers},
 		{"malformed input, huge headers, many connections: still serving",

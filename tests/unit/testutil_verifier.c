@@ -109,7 +109,7 @@ void verifier_start(struct verifier *v)
 			argv[n++] = "--store";
 			argv[n++] = v->store;
 		}
-		for (size_t i = 0; i < 8 && v->serve_args[i] != NULL; i++)
+		for (size_t i = 0; i < 12 && v->serve_args[i] != NULL; i++)
 			argv[n++] = v->serve_args[i];
 		argv[n] = NULL;
 		execvp("attest-verifier", (char *const *)argv);
@@ -121,6 +121,9 @@ void verifier_start(struct verifier *v)
 	tu_write(pidfile, buf, strlen(buf));
 	for (int i = 0; i < 400 && access(portfile, F_OK) != 0; i++)
 		usleep(25000);
+	if (access(portfile, F_OK) != 0)
+		(void)tu_sh("echo '  the verifier did not start; its log ends:' >&2; tail -20 '%s' >&2",
+			    v->log);
 	CU_ASSERT_FATAL(access(portfile, F_OK) == 0);
 	port = tu_slurp(portfile, NULL);
 	port[strcspn(port, "\n")] = '\0';

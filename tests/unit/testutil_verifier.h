@@ -15,7 +15,7 @@ struct verifier {
 	char state[700], ca[600], log[700], url[64], cacert[800];
 	char admin[700], resource[700]; /* prefixes of PREFIX.pem/.key */
 	char tcti[256]; /* set before verifier_start: checkpoints with this TPM */
-	const char *serve_args[8]; /* set before verifier_start: more serve options */
+	const char *serve_args[12]; /* set before verifier_start: more serve options */
 	char store[700]; /* a postgresql:// URI (verifier_up_store), or "" for SQLite */
 	pid_t pid;
 };
