@@ -66,6 +66,8 @@ struct agent {
 	/* runtime only: the session issuer (software key) while valid */
 	EVP_PKEY *session_key;
 	X509 *session_cert;
+	/* runtime only: the CRL its key signed for its agent CA (crl.c) */
+	X509_CRL *crl;
 };
 
 struct registry {

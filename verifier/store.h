@@ -39,6 +39,9 @@
 #define VSTORE_JWS_MAX (1024 * 1024) /* a reference-value set's JWS (+NUL) */
 #define VSTORE_CHAIN_MAX 24576 /* an agent's chain above its leaf, PEM (+NUL) */
 #define VSTORE_CHAIN_MAX_STR "24575"
+/* a host's CRLs (its host CA's and its agents', PEM, +NUL; issue 15) */
+#define VSTORE_CRLS_MAX (256 * 1024)
+#define VSTORE_CRLS_MAX_STR "262143"
 
 enum vhost_state {
 	VHOST_NEW = 0,      /* enrolled, never attested */
@@ -151,6 +154,12 @@ struct vstore_ops {
 	 * ATTEST_E_NOT_FOUND for an agent never reported with one */
 	int (*agent_chain_get)(struct vstore *s, const char *id, char *out, size_t outsz);
 	int (*agent_chain_put)(struct vstore *s, const char *id, const char *chain);
+	/* a host's CRLs (PEM, < VSTORE_CRLS_MAX bytes) from its last verified
+	 * inventory report that carried them: put inserts or replaces; get
+	 * wants outsz >= VSTORE_CRLS_MAX and is ATTEST_E_NOT_FOUND for a host
+	 * that never sent any (issue 15) */
+	int (*host_crls_get)(struct vstore *s, const char *host, char *out, size_t outsz);
+	int (*host_crls_put)(struct vstore *s, const char *host, const char *pem);
 };
 
 struct vstore {
