@@ -19,7 +19,6 @@
  * verifier/authz_http.c, verifier/decide_http.c,
  * libattest/decide/httproute.c, verifier/inventory.c (chains),
  * examples/nginx/attest.conf. */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -358,17 +357,17 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* GET /v1/crl as the resource caller into DIR/crl.new, checked the way a
- * relying party's refresh checks it (openssl verify -crl_check_all of
- * each agent's chain with it: an agent may be refused, the bundle must
- * parse and every CRL verify), then renamed over DIR/crl.pem; 0 on
- * success. */
-static int crl_fetch(struct vfleet *e)
+/* examples/nginx/attest-crl-refresh, as a relying party runs it: GET
+ * /v1/crl as the resource caller, checked, installed as DIR/crl.pem, then
+ * nginx (pid, 0: none) reloaded; 0 on success. */
+static int crl_fetch(struct vfleet *e, pid_t pid)
 {
-	return tu_sh("cd '%s' && curl -sf --tlsv1.3 --cacert '%s' --cert '%s.pem' --key '%s.key' "
-		     "-o crl.new '%s/v1/crl' && openssl crl -in crl.new -noout 2>/dev/null && "
-		     "mv crl.new crl.pem",
-		     e->d.sw.dir, e->v.cacert, e->v.resource, e->v.resource, e->v.url);
+	return tu_sh("cd '%s' && ATTEST_VERIFIER='%s' ATTEST_CALLER='%s' ATTEST_VERIFIER_CA='%s' "
+		     "ATTEST_ROOT='%s/root.pem' ATTEST_CRL='%s/crl.pem' ATTEST_RELOAD='%s%d' "
+		     "'%s/examples/nginx/attest-crl-refresh' 2>>crl-refresh.log",
+		     e->d.sw.dir, e->v.url, e->v.resource, e->v.cacert, e->d.ca, e->d.sw.dir,
+		     pid > 0 ? "kill -HUP " : "true ", (int)pid,
+		     getenv("ATTEST_SRCDIR") ? getenv("ATTEST_SRCDIR") : ".");
 }
 
 /* openssl verify of an agent's chain (cert.pem: leaf, then its chain)
@@ -391,10 +390,8 @@ static int crl_until(struct vfleet *e, struct tnginx *n, const char *agent_dir, 
 	snprintf(cert, sizeof(cert), "%s/%s/cert.pem", e->d.sw.dir, agent_dir);
 	snprintf(key, sizeof(key), "%s/%s/key.pem", e->d.sw.dir, agent_dir);
 	for (int i = 0; i < 150; i++) {
-		if (crl_fetch(e) == 0 && n != NULL) {
-			(void)kill(n->pid, SIGHUP); /* nginx reads ssl_crl again */
-			usleep(100000);
-		}
+		if (crl_fetch(e, n != NULL ? n->pid : 0) == 0 && n != NULL)
+			usleep(100000); /* nginx reads ssl_crl again */
 		if (n == NULL ? crl_verify(e, agent_dir) == 0 :
 				(got = tnginx_call(n, cert, key, "GET", "/records/patient/1/record")) == want)
 			return 1;
@@ -433,6 +430,35 @@ static void test_nginx_crl(void)
 	CU_ASSERT_FATAL(tnginx_start(&n, e.d.ca, &e.v, extra) == 0);
 	CU_ASSERT_EQUAL(tnginx_call(&n, cert, key, "GET", "/records/patient/1/record"), 200);
 	CU_ASSERT_EQUAL(tnginx_call(&n, ccert, ckey, "GET", "/records/patient/1/record"), 200);
+	/* the refresh refuses a bundle that is not the fleet's CRLs and keeps
+	 * the file it has: not a CRL, over the count cap, a first CRL that is
+	 * not the root's (the verifier's own TLS CA is not the fleet root) */
+	{
+		char *before = NULL, *after = NULL, p[900];
+
+		snprintf(p, sizeof(p), "%s/crl.pem", e.d.sw.dir);
+		before = tu_slurp(p, NULL);
+		CU_ASSERT_NOT_EQUAL(tu_sh("cd '%s' && ATTEST_CRL_COUNT_MAX=2 ATTEST_VERIFIER='%s' "
+					  "ATTEST_CALLER='%s' ATTEST_VERIFIER_CA='%s' "
+					  "ATTEST_ROOT='%s/root.pem' ATTEST_CRL='%s/crl.pem' "
+					  "ATTEST_RELOAD=true '%s/examples/nginx/attest-crl-refresh' "
+					  "2>refresh.err", e.d.sw.dir, e.v.url, e.v.resource,
+					  e.v.cacert, e.d.ca, e.d.sw.dir,
+					  getenv("ATTEST_SRCDIR") ? getenv("ATTEST_SRCDIR") : "."), 0);
+		CU_ASSERT(tu_sh("grep -q 'at most 2' '%s/refresh.err'", e.d.sw.dir) == 0);
+		CU_ASSERT_NOT_EQUAL(tu_sh("cd '%s' && ATTEST_VERIFIER='%s' ATTEST_CALLER='%s' "
+					  "ATTEST_VERIFIER_CA='%s' ATTEST_ROOT='%s' "
+					  "ATTEST_CRL='%s/crl.pem' ATTEST_RELOAD=true "
+					  "'%s/examples/nginx/attest-crl-refresh' 2>refresh.err",
+					  e.d.sw.dir, e.v.url, e.v.resource, e.v.cacert, e.v.cacert,
+					  e.d.sw.dir,
+					  getenv("ATTEST_SRCDIR") ? getenv("ATTEST_SRCDIR") : "."), 0);
+		CU_ASSERT(tu_sh("grep -q \"not the fleet root's\" '%s/refresh.err'", e.d.sw.dir) == 0);
+		after = tu_slurp(p, NULL);
+		CU_ASSERT(before != NULL && after != NULL && strcmp(before, after) == 0);
+		free(before);
+		free(after);
+	}
 
 	/* scribe revoked at the verifier: the next push answer reaches
 	 * attestd, its next report carries the host CA's CRL listing
