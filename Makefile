@@ -29,7 +29,7 @@ DEB_PKGS := build-essential pkg-config libtss2-dev libssl-dev libcjson-dev \
 	swtpm swtpm-tools tpm2-tools openssl curl xxd iproute2 procps python3 cppcheck \
 	nginx-light systemd man-db clang-tidy postgresql libnghttp2-dev libprotobuf-c-dev \
 	protobuf-c-compiler libprotobuf-dev python3-grpcio python3-grpc-tools protobuf-compiler \
-	python3-protobuf
+	python3-protobuf clang
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
 	-Wmissing-prototypes -Wvla
@@ -47,7 +47,7 @@ OPT     := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 	-fno-sanitize-recover=undefined
 endif
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread
 LIB_LIBS   = $(shell pkg-config --libs $(LIB_PKGS) 2>/dev/null)
 CFLAGS  ?=
 CFLAGS  += -std=c11 -D_GNU_SOURCE -DATTEST_VERSION='"$(VERSION)"' -DATTEST_SYSCONFDIR='"$(SYSCONFDIR)"' $(WARN) $(HARDEN) $(OPT) -Iinclude -Ilibattest -Icli $(PKG_CFLAGS)
@@ -126,7 +126,7 @@ VERIFIER_OBJ  := $(VERIFIER_SRC:%.c=$(BUILD)/obj/%.o)
 # only the members a test uses (test_store the store, test_policy the policy
 # tool...), so a test links what it tests, not the whole verifier
 VERIFIER_A    := $(BUILD)/verifier.a
-SRV_LIBS       = $(shell pkg-config --libs $(SRV_PKGS) 2>/dev/null)
+SRV_LIBS       = $(shell pkg-config --libs $(SRV_PKGS) 2>/dev/null) -lm -pthread # -lm -pthread: the detector (issue 19)
 
 TEST_SRC  := $(sort $(wildcard tests/unit/test_*.c))
 TEST_BINS := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -150,7 +150,7 @@ MAN_GEN    := attestctl.1 attest-provision.1 attest-verifier.8
 MAN_STATIC := $(notdir $(wildcard man/*.[1-8]))
 MAN_PAGES  := $(addprefix $(BUILD)/man/,$(MAN_GEN) $(MAN_STATIC))
 
-.PHONY: all deps demo check asan bench lint cppcheck clean test-bins fuzz fuzz-replay print-cflags
+.PHONY: all deps demo check check-fast asan asan-run bench lint cppcheck clean test-bins fuzz fuzz-replay print-cflags
 .SECONDARY:
 all: $(LIB_A) $(LIB_SO) $(LIBV_A) $(LIBV_SO) $(PC_FILES) $(BINS) $(TEST_BINS) $(BENCH_BINS) $(EXAMPLE_BINS) \
 	$(MAN_PAGES)
@@ -319,7 +319,19 @@ $(BUILD)/tests/attestd-hooks: $(filter-out $(BUILD)/obj/attestd/front.o,$(ATTEST
 test-bins: $(LIB_A) $(LIB_SO) $(LIBV_A) $(LIBV_SO) $(PC_FILES) $(BINS) $(TEST_BINS) $(AGENT_BINS) $(EXAMPLE_BINS) $(PRIVSEP_BINS) $(FAULT_TCTI) \
 	$(MAN_PAGES)
 
-check: deps
+# make check is the CI gate (.ci/run calls it): check-fast, then the whole
+# suite again under ASan+UBSan, then every libFuzzer target for
+# FUZZ_CI_SECONDS each (two at a time). check-fast is the quick loop while
+# developing: the same build, gates, tests and package checks, without the
+# sanitizer and fuzzing passes.
+FUZZ_CI_SECONDS ?= 20
+
+check: check-fast
+	@$(MAKE) --no-print-directory asan-run
+	@$(MAKE) --no-print-directory -j2 fuzz FUZZ_SECONDS=$(FUZZ_CI_SECONDS)
+	@echo "make check: passed (check-fast, ASan+UBSan suite, fuzzing $(FUZZ_CI_SECONDS) s per target)"
+
+check-fast: deps
 	@sh scripts/check-docs.sh
 	@sh scripts/banned.sh
 	@$(MAKE) --no-print-directory test-bins
@@ -340,6 +352,9 @@ check: deps
 	@tail -n 1 $(BUILD)/deb-check.log
 
 asan: deps
+	@$(MAKE) --no-print-directory asan-run
+
+asan-run:
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 test-bins
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	  BUILD=build-asan sh tests/run-tests.sh $(TEST_BINS:$(BUILD)/%=build-asan/%)

@@ -84,22 +84,20 @@ static int parse_register(const cJSON *req, struct admin_registration *g)
 	const cJSON *uids, *it;
 	int r;
 
-	/* types and sizes; what the values may be is register_agent's to say
-	 * (max_ttl's cap is attestd's --max-ttl, which the monitor knows) */
+	/* types and sizes here, the values by admin_registration_check at the
+	 * end (the monitor checks again with attestd's --max-ttl as the cap) */
 	if ((r = attest_json_only(req, keys)) != ATTEST_OK ||
 	    (r = attest_json_str(req, "name", ATTEST_MAX_NAME, &name)) != ATTEST_OK ||
 	    (r = attest_json_str(req, "binary", ADMIN_PATH_MAX, &binary)) != ATTEST_OK ||
 	    (r = opt_str(req, "script", ADMIN_PATH_MAX, &script)) != ATTEST_OK ||
 	    (r = attest_json_str(req, "risk_tier", ADMIN_TIER_MAX, &tier)) != ATTEST_OK ||
-	    (r = int_field(req, "max_ttl", 1, 86400, &ttl)) != ATTEST_OK ||
+	    (r = int_field(req, "max_ttl", 1, ADMIN_TTL_CAP, &ttl)) != ATTEST_OK ||
 	    (r = int_field(req, "delegate_depth", 0, 3, &depth)) != ATTEST_OK ||
 	    (r = copy_str("name", name, g->name, sizeof(g->name))) != ATTEST_OK ||
 	    (r = copy_str("binary", binary, g->binary, sizeof(g->binary))) != ATTEST_OK ||
 	    (r = copy_str("script", script, g->script, sizeof(g->script))) != ATTEST_OK ||
 	    (r = copy_str("risk_tier", tier, g->tier, sizeof(g->tier))) != ATTEST_OK)
 		return r;
-	if (!attest_valid_hostname(name))
-		return attest_fail(ATTEST_E_PARSE, "agent name must be " ATTEST_NAME_RULE);
 	if (script != NULL && script[0] == '\0')
 		return attest_fail(ATTEST_E_PARSE, "\"script\" must be a path");
 	g->max_ttl = ttl;
@@ -121,6 +119,31 @@ static int parse_register(const cJSON *req, struct admin_registration *g)
 	    (r = list_into(req, "env_allow", env_entry_len_ok, g->env_allow[0],
 			   sizeof(g->env_allow[0]), AGENT_MAX_ENV_ALLOW, &g->nenv_allow)) != ATTEST_OK)
 		return r;
+	return admin_registration_check(g, ADMIN_TTL_CAP);
+}
+
+int admin_registration_check(const struct admin_registration *g, long max_ttl)
+{
+	static const char *const tiers[] = { "low", "medium", "high", "critical" };
+	int ok_tier = 0;
+
+	if (!attest_valid_hostname(g->name))
+		return attest_fail(ATTEST_E_PARSE, "agent name must be " ATTEST_NAME_RULE);
+	for (size_t i = 0; i < sizeof(tiers) / sizeof(tiers[0]); i++)
+		ok_tier |= strcmp(g->tier, tiers[i]) == 0;
+	if (!ok_tier)
+		return attest_fail(ATTEST_E_PARSE, "risk_tier must be low, medium, high or critical");
+	if (g->max_ttl < 1 || g->max_ttl > max_ttl)
+		return attest_fail(ATTEST_E_PARSE, "\"max_ttl\" must be an integer in 1..%ld", max_ttl);
+	if (g->delegate_depth < 0 || g->delegate_depth > 3)
+		return attest_fail(ATTEST_E_PARSE, "\"delegate_depth\" must be an integer in 0..3");
+	if (g->binary[0] == '\0')
+		return attest_fail(ATTEST_E_PARSE, "\"binary\" must be a path");
+	if (g->nuids < 1 || g->nuids > AGENT_MAX_UIDS)
+		return attest_fail(ATTEST_E_PARSE, "\"uids\" must list 1-%d uids", AGENT_MAX_UIDS);
+	if (g->nscopes > AGENT_MAX_SCOPES || g->nclasses > AGENT_MAX_CLASSES ||
+	    g->nenv_allow > AGENT_MAX_ENV_ALLOW)
+		return attest_fail(ATTEST_E_TOO_LARGE, "too many scopes, classes or env_allow entries");
 	return ATTEST_OK;
 }
 

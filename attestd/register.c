@@ -14,6 +14,7 @@
 #include <tss2/tss2_mu.h>
 
 #include "core/err.h"
+#include "admin.h"
 #include "core/json.h"
 #include "log.h"
 #include "register.h"
@@ -89,7 +90,6 @@ static int copy_list(const char *key, const char *first, size_t stride, uint32_t
 
 int register_agent(struct attestd *d, const struct admin_registration *q, const struct agent **out)
 {
-	static const char *const tiers[] = { "low", "medium", "high", "critical" };
 	struct agent *a = NULL;
 	struct attest_tpm_creation cr;
 	TPM2B_ATTEST cinfo;
@@ -97,28 +97,12 @@ int register_agent(struct attestd *d, const struct admin_registration *q, const 
 	uint8_t zero[32] = { 0 }, qual[32];
 	char joined[ATTEST_SCOPES_MAX + 1];
 	const char *script = q->script[0] != '\0' ? q->script : NULL;
-	int r, ok_tier = 0;
+	int r;
 
 	*out = NULL;
 	/* every field again: the request may come from the front */
-	if (!attest_valid_hostname(q->name))
-		return attest_fail(ATTEST_E_PARSE, "agent name must be " ATTEST_NAME_RULE);
-	for (size_t i = 0; i < 4; i++)
-		ok_tier |= strcmp(q->tier, tiers[i]) == 0;
-	if (!ok_tier)
-		return attest_fail(ATTEST_E_PARSE, "risk_tier must be low, medium, high or critical");
-	if (q->max_ttl < 1 || q->max_ttl > d->hard_max_ttl)
-		return attest_fail(ATTEST_E_PARSE, "\"max_ttl\" must be an integer in 1..%ld",
-				   d->hard_max_ttl);
-	if (q->delegate_depth < 0 || q->delegate_depth > 3)
-		return attest_fail(ATTEST_E_PARSE, "\"delegate_depth\" must be an integer in 0..3");
-	if (q->binary[0] == '\0')
-		return attest_fail(ATTEST_E_PARSE, "\"binary\" must be a path");
-	if (q->nuids < 1 || q->nuids > AGENT_MAX_UIDS)
-		return attest_fail(ATTEST_E_PARSE, "\"uids\" must list 1-%d uids", AGENT_MAX_UIDS);
-	if (q->nscopes > AGENT_MAX_SCOPES || q->nclasses > AGENT_MAX_CLASSES ||
-	    q->nenv_allow > AGENT_MAX_ENV_ALLOW)
-		return attest_fail(ATTEST_E_TOO_LARGE, "too many scopes, classes or env_allow entries");
+	if ((r = admin_registration_check(q, d->hard_max_ttl)) != ATTEST_OK)
+		return r;
 	if (registry_find(&d->reg, q->name) != NULL)
 		return attest_fail(ATTEST_E_EXISTS, "agent \"%s\" is already registered", q->name);
 	if ((a = agent_new()) == NULL)

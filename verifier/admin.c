@@ -419,6 +419,7 @@ void vs_metrics(struct vsrv *s, struct evhttp_request *req, const struct vroute 
 	evbuffer_add_printf(b, "attest_verifier_decision_seconds_sum %.6f\n"
 			       "attest_verifier_decision_seconds_count %lu\n",
 			    s->m.lat_sum, cum);
+	vs_detect_metrics(s, b); /* posture findings, alerts, baselines */
 	(void)evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 				"text/plain; version=0.0.4");
 	vs_count_status(s, 200);

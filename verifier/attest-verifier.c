@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "core/fileio.h"
 #include "policy_cli.h"
+#include "posture.h"
 #include "privdrop.h"
 #include "refset_cli.h"
 #include "server.h"
@@ -71,7 +72,9 @@ static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 		   *pcrs = NULL, *nonce_ttl = NULL, *tcti = NULL, *deadline = NULL, *max_conns = NULL,
 		   *per_source = NULL, *config = NULL, *print_config = NULL, *user = NULL,
 		   *leaf_cache = NULL, *issuer_cache = NULL, *ak_cache = NULL, *rate_caller = NULL,
-		   *rate_host = NULL, *store = NULL;
+		   *rate_host = NULL, *store = NULL, *no_detect = NULL, *detect_entities = NULL,
+		   *alert_webhook = NULL, *alert_ca = NULL, *alert_syslog = NULL,
+		   *posture_window = NULL;
 	const struct cli_opt opts[] = {
 		{"state", "DIR", "verifier state directory (attest-verifier init)", 1, &state},
 		{"store", "URI", "the store in PostgreSQL (postgresql://...; made by init --store) "
@@ -105,6 +108,19 @@ static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 		{"user", "NAME", "started as root: the serving process drops to this user once its "
 		 "socket, TLS key, store and audit log are open (default " VF_DEFAULT_USER "; root: "
 		 "no drop, not recommended); the signer keeps root and the issuing CA key", 0, &user},
+		{"no-detect", NULL, "do not score decisions against behaviour baselines "
+		 "(docs/detection.md)", 0, &no_detect},
+		{"detect-entities", "N", "behaviour baselines kept in memory, agents and users "
+		 "(default 4096; 16..262144; about 2.3 KB each; least recently used out)", 0,
+		 &detect_entities},
+		{"alert-webhook", "URL", "POST each anomaly alert's JSON here (http:// or https://; "
+		 "from a worker thread, never blocking decisions)", 0, &alert_webhook},
+		{"alert-webhook-ca", "FILE", "CA certificates for an https:// webhook (default: the "
+		 "system's)", 0, &alert_ca},
+		{"alert-syslog", NULL, "also send each anomaly alert to syslog (authpriv.warning)", 0,
+		 &alert_syslog},
+		{"posture-attest-window", "SECONDS", "posture: a host without a good quote for longer "
+		 "is a finding (default 3600)", 0, &posture_window},
 		{"config", "PATH", "configuration file (default " VERIFIER_CONF "; options given "
 		 "here override it; verifier.conf(5))", 0, &config},
 		{"print-config", NULL, "print the effective configuration in the file's format and exit",
@@ -169,6 +185,28 @@ static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 	cfg.max_conns = (unsigned)mc;
 	cfg.per_source = (unsigned)ps;
 	cfg.user = user;
+	cfg.detect_off = no_detect != NULL;
+	if (detect_entities != NULL) {
+		long de;
+
+		if ((r = cli_long("detect-entities", detect_entities, 16, 262144, &de)) != CLI_PARSED)
+			return r;
+		cfg.detect_entities = (size_t)de;
+	}
+	if (posture_window != NULL) {
+		long pw;
+
+		if ((r = cli_long("posture-attest-window", posture_window, 1, 31536000, &pw)) !=
+		    CLI_PARSED)
+			return r;
+		cfg.posture_window = pw;
+	}
+	if (alert_webhook != NULL && strncmp(alert_webhook, "https://", 8) != 0 &&
+	    strncmp(alert_webhook, "http://", 7) != 0)
+		return cli_usage_error("--alert-webhook: want an http:// or https:// URL");
+	cfg.alert_webhook = alert_webhook;
+	cfg.alert_ca = alert_ca;
+	cfg.alert_syslog = alert_syslog != NULL;
 	if ((r = vf_serve(&cfg)) != ATTEST_OK)
 		return cli_fail(r, "serve");
 	return CLI_EXIT_OK;
@@ -249,6 +287,12 @@ int main(int argc, char **argv)
 		 NULL},
 		{{"check-quote", NULL}, cmd_check_quote,
 		 "verify a tpm2_quote capture with our checks (stricter than tpm2_checkquote)", NULL},
+		{{"posture", NULL}, vp_cmd_posture,
+		 "the fleet's posture report: weaknesses with evidence and fix (JSON or CSV)",
+		 "Reads the store (hosts, agents, callers, reference sets, registration changes, "
+		 "the behaviour baselines decisions left) and STATE/intent-issuers. Kinds, "
+		 "severities and what each means: docs/detection.md \"Posture\". Exit 0 with the "
+		 "report (findings or none), 1 when the store cannot be read."},
 		{{"refset", NULL}, cmd_refset, "refset sign | refset show: operator-signed reference values",
 		 NULL},
 	};

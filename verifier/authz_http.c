@@ -18,190 +18,17 @@
 #include "attest/decide.h"
 #include "attest/policy.h"
 #include "core/err.h"
+#include "bodies.h"
 #include "vsrv.h"
 #include "x509/x509.h"
 #include "x509/x509agent.h"
 
-#define FWD_CTX_MAX 16
-#define FWD_CERT_MAX (40 * 1024) /* a leaf (with its intent chain), PEM */
-#define FWD_CHAIN_MAX ATTEST_DECIDE_PEM_MAX
 
 static const char *hdr(struct evhttp_request *req, const char *name)
 {
 	const char *v = evhttp_find_header(evhttp_request_get_input_headers(req), name);
 
 	return v != NULL && v[0] != '\0' ? v : NULL;
-}
-
-static int hexval(char c)
-{
-	return c >= '0' && c <= '9' ? c - '0'
-	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
-	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
-				      : -1;
-}
-
-/* %XX-decode n bytes of in (a '+' stays a '+': PEM's base64 holds them)
- * into a NUL-terminated malloc'd string of at most cap bytes. */
-static int unescape(const char *in, size_t n, size_t cap, char **out)
-{
-	char *o;
-	size_t k = 0;
-
-	*out = NULL;
-	if ((o = malloc(n + 1)) == NULL)
-		return attest_fail(ATTEST_E_NOMEM, "unescape");
-	for (size_t i = 0; i < n; i++) {
-		if (in[i] == '%') {
-			int h, l;
-
-			if (i + 2 >= n || (h = hexval(in[i + 1])) < 0 || (l = hexval(in[i + 2])) < 0) {
-				free(o);
-				return attest_fail(ATTEST_E_PARSE, "bad %%-escape");
-			}
-			o[k++] = (char)(h << 4 | l);
-			i += 2;
-		} else {
-			o[k++] = in[i];
-		}
-		if (o[k - 1] == '\0' || k > cap) {
-			free(o);
-			return attest_fail(k > cap ? ATTEST_E_TOO_LARGE : ATTEST_E_PARSE,
-					   k > cap ? "escaped value over its cap" : "NUL in value");
-		}
-	}
-	o[k] = '\0';
-	*out = o;
-	return ATTEST_OK;
-}
-
-/* The value of key in one X-Forwarded-Client-Cert element (";"-separated
- * key=value pairs, values optionally in double quotes). */
-static int xfcc_get(const char *el, size_t elen, const char *key, const char **v, size_t *vlen)
-{
-	size_t i = 0, kl = strlen(key);
-
-	*v = NULL;
-	*vlen = 0;
-	while (i < elen) {
-		size_t ks = i, ve;
-		int q;
-
-		while (i < elen && el[i] != '=' && el[i] != ';')
-			i++;
-		if (i >= elen || el[i] != '=')
-			return attest_fail(ATTEST_E_PARSE, "x-forwarded-client-cert: pair without '='");
-		q = i + 1 < elen && el[i + 1] == '"';
-		ve = i + 1 + (size_t)q;
-		while (ve < elen && (q ? el[ve] != '"' : el[ve] != ';'))
-			ve++;
-		if (q && ve >= elen)
-			return attest_fail(ATTEST_E_PARSE, "x-forwarded-client-cert: open quote");
-		if (i - ks == kl && strncasecmp(el + ks, key, kl) == 0) {
-			if (*v != NULL)
-				return attest_fail(ATTEST_E_PARSE, "x-forwarded-client-cert: %s twice", key);
-			*v = el + i + 1 + q;
-			*vlen = ve - (i + 1 + (size_t)q);
-		}
-		i = ve + (size_t)q;
-		if (i < elen && el[i] != ';')
-			return attest_fail(ATTEST_E_PARSE, "x-forwarded-client-cert: junk after a value");
-		i++;
-	}
-	return ATTEST_OK;
-}
-
-/* The leaf (and, from Envoy's Chain=, the whole chain) the proxy
- * forwarded: X-Client-Cert (nginx $ssl_client_escaped_cert) or the last
- * element of X-Forwarded-Client-Cert (the one the nearest proxy added).
- * Both at once is a misconfiguration: refused. */
-static int forwarded_cert(struct evhttp_request *req, char **leaf, char **chain)
-{
-	const char *xc = hdr(req, "X-Client-Cert"), *xf = hdr(req, "X-Forwarded-Client-Cert");
-	const char *el, *v, *cv;
-	size_t vlen, cvlen;
-	int r, inq = 0;
-
-	*leaf = *chain = NULL;
-	if (xc != NULL && xf != NULL)
-		return attest_fail(ATTEST_E_PARSE, "both X-Client-Cert and X-Forwarded-Client-Cert");
-	if (xc != NULL)
-		return unescape(xc, strlen(xc), FWD_CERT_MAX, leaf) == ATTEST_OK
-			       ? ATTEST_OK
-			       : attest_fail_wrap(ATTEST_E_FWD_NO_CERT, "X-Client-Cert");
-	if (xf == NULL)
-		return attest_fail(ATTEST_E_FWD_NO_CERT, "no client certificate header");
-	el = xf;
-	for (const char *p = xf; *p != '\0'; p++) {
-		if (*p == '"')
-			inq = !inq;
-		else if (*p == ',' && !inq)
-			el = p + 1;
-	}
-	if ((r = xfcc_get(el, strlen(el), "Cert", &v, &vlen)) != ATTEST_OK ||
-	    (r = xfcc_get(el, strlen(el), "Chain", &cv, &cvlen)) != ATTEST_OK)
-		return r;
-	if (v == NULL || vlen == 0)
-		return attest_fail(ATTEST_E_FWD_NO_CERT, "x-forwarded-client-cert without Cert=");
-	if (unescape(v, vlen, FWD_CERT_MAX, leaf) != ATTEST_OK)
-		return attest_fail_wrap(ATTEST_E_FWD_NO_CERT, "Cert=");
-	if (cv != NULL && cvlen > 0 && (r = unescape(cv, cvlen, FWD_CHAIN_MAX, chain)) != ATTEST_OK) {
-		free(*leaf);
-		*leaf = NULL;
-		return r;
-	}
-	return ATTEST_OK;
-}
-
-/* X-Attest-Context: "k=v&k2=v2", each %XX-escaped; appended to the
- * path's context. A key the path set already is refused. */
-static int forwarded_ctx(struct evhttp_request *req, char *store, size_t storesz,
-			 const char **keys, const char **vals, size_t *n)
-{
-	const char *c = hdr(req, "X-Attest-Context");
-	size_t used = 0;
-
-	if (c == NULL)
-		return ATTEST_OK;
-	while (*c != '\0') {
-		size_t pl = strcspn(c, "&"), kl = strcspn(c, "=");
-		char *k = NULL, *v = NULL;
-		int r;
-
-		if (kl >= pl || kl == 0 || *n >= FWD_CTX_MAX)
-			return attest_fail(ATTEST_E_PARSE, "X-Attest-Context: k=v pairs, at most %d",
-					   FWD_CTX_MAX);
-		if ((r = unescape(c, kl, 64, &k)) != ATTEST_OK ||
-		    (r = unescape(c + kl + 1, pl - kl - 1, 256, &v)) != ATTEST_OK) {
-			free(k);
-			return r;
-		}
-		for (size_t i = 0; k[i] != '\0'; i++)
-			if ((unsigned char)k[i] <= 0x20 || (unsigned char)k[i] >= 0x7f)
-				r = attest_fail(ATTEST_E_PARSE, "X-Attest-Context: key not printable");
-		for (size_t i = 0; v[i] != '\0'; i++)
-			if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f)
-				r = attest_fail(ATTEST_E_PARSE, "X-Attest-Context: control character");
-		for (size_t i = 0; i < *n && r == ATTEST_OK; i++)
-			if (strcmp(keys[i], k) == 0)
-				r = attest_fail(ATTEST_E_PARSE, "X-Attest-Context: %.64s given twice", k);
-		if (r == ATTEST_OK && used + strlen(k) + strlen(v) + 2 > storesz)
-			r = attest_fail(ATTEST_E_TOO_LARGE, "X-Attest-Context too long");
-		if (r == ATTEST_OK) {
-			keys[*n] = memcpy(store + used, k, strlen(k) + 1);
-			used += strlen(k) + 1;
-			vals[(*n)++] = memcpy(store + used, v, strlen(v) + 1);
-			used += strlen(v) + 1;
-		}
-		free(k);
-		free(v);
-		if (r != ATTEST_OK)
-			return r;
-		c += pl;
-		if (*c == '&')
-			c++;
-	}
-	return ATTEST_OK;
 }
 
 /* The leaf's PEM followed by the chain above it the agent's last verified
@@ -316,7 +143,7 @@ void vs_authz(struct vsrv *s, struct evhttp_request *req, const struct vroute *r
 {
 	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
 	const char *method, *uri, *host;
-	const char *ckeys[FWD_CTX_MAX], *cvals[FWD_CTX_MAX];
+	const char *ckeys[VB_FWD_CTX_MAX], *cvals[VB_FWD_CTX_MAX];
 	char *leaf_pem = NULL, *chain_pem = NULL, *pem = NULL, ctxbuf[8192];
 	size_t nctx = 0, pl = strlen(rt->path);
 	int envoy = path != NULL && strlen(path) > pl; /* /v1/authz/<original path> */
@@ -349,7 +176,8 @@ void vs_authz(struct vsrv *s, struct evhttp_request *req, const struct vroute *r
 				"X-Original-URI)");
 		goto out;
 	}
-	if ((r = forwarded_cert(req, &leaf_pem, &chain_pem)) != ATTEST_OK)
+	if ((r = vb_fwd_cert(hdr(req, "X-Client-Cert"), hdr(req, "X-Forwarded-Client-Cert"),
+			      &leaf_pem, &chain_pem)) != ATTEST_OK)
 		goto out;
 	if (attest_x509_from_pem(leaf_pem, strlen(leaf_pem), &leaf) != ATTEST_OK) {
 		r = attest_fail(ATTEST_E_FWD_NO_CERT, "the forwarded client certificate is not one "
@@ -365,7 +193,8 @@ void vs_authz(struct vsrv *s, struct evhttp_request *req, const struct vroute *r
 		ckeys[nctx] = t.ctx_keys[i];
 		cvals[nctx++] = t.ctx_values[i];
 	}
-	if ((r = forwarded_ctx(req, ctxbuf, sizeof(ctxbuf), ckeys, cvals, &nctx)) != ATTEST_OK)
+	if ((r = vb_fwd_ctx(hdr(req, "X-Attest-Context"), ctxbuf, sizeof(ctxbuf), ckeys, cvals,
+			     &nctx)) != ATTEST_OK)
 		goto out;
 	if (chain_pem != NULL) {
 		/* Envoy's Chain= starts with the leaf its Cert= carries */

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/err.h>
 #include <openssl/x509.h>
@@ -311,6 +312,172 @@ int vs_join_list(const cJSON *arr, char *out, size_t outsz)
 		if (n < 0 || (size_t)n >= outsz - used)
 			return attest_fail(ATTEST_E_TOO_LARGE, "list too long");
 		used += (size_t)n;
+	}
+	return ATTEST_OK;
+}
+
+/* ---- /v1/authz: the headers a proxy forwards (authz_http.c) */
+
+static int fwd_hexval(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0'
+	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
+	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
+				      : -1;
+}
+
+/* %XX-decode n bytes of in (a '+' stays a '+': PEM's base64 holds them)
+ * into a NUL-terminated malloc'd string of at most cap bytes. */
+static int fwd_unescape(const char *in, size_t n, size_t cap, char **out)
+{
+	char *o;
+	size_t k = 0;
+
+	*out = NULL;
+	if ((o = malloc(n + 1)) == NULL)
+		return attest_fail(ATTEST_E_NOMEM, "unescape");
+	for (size_t i = 0; i < n; i++) {
+		if (in[i] == '%') {
+			int h, l;
+
+			if (i + 2 >= n || (h = fwd_hexval(in[i + 1])) < 0 || (l = fwd_hexval(in[i + 2])) < 0) {
+				free(o);
+				return attest_fail(ATTEST_E_PARSE, "bad %%-escape");
+			}
+			o[k++] = (char)(h << 4 | l);
+			i += 2;
+		} else {
+			o[k++] = in[i];
+		}
+		if (o[k - 1] == '\0' || k > cap) {
+			free(o);
+			return attest_fail(k > cap ? ATTEST_E_TOO_LARGE : ATTEST_E_PARSE,
+					   k > cap ? "escaped value over its cap" : "NUL in value");
+		}
+	}
+	o[k] = '\0';
+	*out = o;
+	return ATTEST_OK;
+}
+
+/* The value of key in one X-Forwarded-Client-Cert element (";"-separated
+ * key=value pairs, values optionally in double quotes). */
+static int fwd_xfcc_get(const char *el, size_t elen, const char *key, const char **v, size_t *vlen)
+{
+	size_t i = 0, kl = strlen(key);
+
+	*v = NULL;
+	*vlen = 0;
+	while (i < elen) {
+		size_t ks = i, ve;
+		int q;
+
+		while (i < elen && el[i] != '=' && el[i] != ';')
+			i++;
+		if (i >= elen || el[i] != '=')
+			return attest_fail(ATTEST_E_PARSE, "x-forwarded-client-cert: pair without '='");
+		q = i + 1 < elen && el[i + 1] == '"';
+		ve = i + 1 + (size_t)q;
+		while (ve < elen && (q ? el[ve] != '"' : el[ve] != ';'))
+			ve++;
+		if (q && ve >= elen)
+			return attest_fail(ATTEST_E_PARSE, "x-forwarded-client-cert: open quote");
+		if (i - ks == kl && strncasecmp(el + ks, key, kl) == 0) {
+			if (*v != NULL)
+				return attest_fail(ATTEST_E_PARSE, "x-forwarded-client-cert: %s twice", key);
+			*v = el + i + 1 + q;
+			*vlen = ve - (i + 1 + (size_t)q);
+		}
+		i = ve + (size_t)q;
+		if (i < elen && el[i] != ';')
+			return attest_fail(ATTEST_E_PARSE, "x-forwarded-client-cert: junk after a value");
+		i++;
+	}
+	return ATTEST_OK;
+}
+
+int vb_fwd_cert(const char *xc, const char *xf, char **leaf, char **chain)
+{
+	const char *el, *v, *cv;
+	size_t vlen, cvlen;
+	int r, inq = 0;
+
+	*leaf = *chain = NULL;
+	if (xc != NULL && xf != NULL)
+		return attest_fail(ATTEST_E_PARSE, "both X-Client-Cert and X-Forwarded-Client-Cert");
+	if (xc != NULL)
+		return fwd_unescape(xc, strlen(xc), VB_FWD_CERT_MAX, leaf) == ATTEST_OK
+			       ? ATTEST_OK
+			       : attest_fail_wrap(ATTEST_E_FWD_NO_CERT, "X-Client-Cert");
+	if (xf == NULL)
+		return attest_fail(ATTEST_E_FWD_NO_CERT, "no client certificate header");
+	el = xf;
+	for (const char *p = xf; *p != '\0'; p++) {
+		if (*p == '"')
+			inq = !inq;
+		else if (*p == ',' && !inq)
+			el = p + 1;
+	}
+	if ((r = fwd_xfcc_get(el, strlen(el), "Cert", &v, &vlen)) != ATTEST_OK ||
+	    (r = fwd_xfcc_get(el, strlen(el), "Chain", &cv, &cvlen)) != ATTEST_OK)
+		return r;
+	if (v == NULL || vlen == 0)
+		return attest_fail(ATTEST_E_FWD_NO_CERT, "x-forwarded-client-cert without Cert=");
+	if (fwd_unescape(v, vlen, VB_FWD_CERT_MAX, leaf) != ATTEST_OK)
+		return attest_fail_wrap(ATTEST_E_FWD_NO_CERT, "Cert=");
+	if (cv != NULL && cvlen > 0 &&
+	    (r = fwd_unescape(cv, cvlen, VB_FWD_CHAIN_MAX, chain)) != ATTEST_OK) {
+		free(*leaf);
+		*leaf = NULL;
+		return r;
+	}
+	return ATTEST_OK;
+}
+
+int vb_fwd_ctx(const char *c, char *store, size_t storesz, const char **keys, const char **vals,
+	       size_t *n)
+{
+	size_t used = 0;
+
+	if (c == NULL)
+		return ATTEST_OK;
+	while (*c != '\0') {
+		size_t pl = strcspn(c, "&"), kl = strcspn(c, "=");
+		char *k = NULL, *v = NULL;
+		int r;
+
+		if (kl >= pl || kl == 0 || *n >= VB_FWD_CTX_MAX)
+			return attest_fail(ATTEST_E_PARSE, "X-Attest-Context: k=v pairs, at most %d",
+					   VB_FWD_CTX_MAX);
+		if ((r = fwd_unescape(c, kl, 64, &k)) != ATTEST_OK ||
+		    (r = fwd_unescape(c + kl + 1, pl - kl - 1, 256, &v)) != ATTEST_OK) {
+			free(k);
+			return r;
+		}
+		for (size_t i = 0; k[i] != '\0'; i++)
+			if ((unsigned char)k[i] <= 0x20 || (unsigned char)k[i] >= 0x7f)
+				r = attest_fail(ATTEST_E_PARSE, "X-Attest-Context: key not printable");
+		for (size_t i = 0; v[i] != '\0'; i++)
+			if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f)
+				r = attest_fail(ATTEST_E_PARSE, "X-Attest-Context: control character");
+		for (size_t i = 0; i < *n && r == ATTEST_OK; i++)
+			if (strcmp(keys[i], k) == 0)
+				r = attest_fail(ATTEST_E_PARSE, "X-Attest-Context: %.64s given twice", k);
+		if (r == ATTEST_OK && used + strlen(k) + strlen(v) + 2 > storesz)
+			r = attest_fail(ATTEST_E_TOO_LARGE, "X-Attest-Context too long");
+		if (r == ATTEST_OK) {
+			keys[*n] = memcpy(store + used, k, strlen(k) + 1);
+			used += strlen(k) + 1;
+			vals[(*n)++] = memcpy(store + used, v, strlen(v) + 1);
+			used += strlen(v) + 1;
+		}
+		free(k);
+		free(v);
+		if (r != ATTEST_OK)
+			return r;
+		c += pl;
+		if (*c == '&')
+			c++;
 	}
 	return ATTEST_OK;
 }

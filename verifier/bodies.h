@@ -17,6 +17,7 @@
 #include <openssl/x509.h>
 
 #include "attest/attest.h"
+#include "attest/decide.h"
 #include "audit/audit.h"
 #include "audit/merkle.h"
 #include "store.h"
@@ -128,5 +129,25 @@ int vb_settings_parse(const cJSON *in, struct vb_settings *out) ATTEST_MUST_CHEC
 /* An array of words (no space, not empty) joined by one space into out;
  * NULL is the empty list. */
 int vs_join_list(const cJSON *arr, char *out, size_t outsz) ATTEST_MUST_CHECK;
+
+/* /v1/authz (authz_http.c): the headers a proxy forwards, each NULL when
+ * absent or empty. The client's leaf (and, from Envoy's Chain=, the whole
+ * chain), malloc'd PEM: X-Client-Cert (nginx $ssl_client_escaped_cert,
+ * %XX-escaped, at most VB_FWD_CERT_MAX bytes decoded) or the last element
+ * of X-Forwarded-Client-Cert (the one the nearest proxy added: ";"-
+ * separated key=value pairs, values optionally quoted). Both at once is a
+ * misconfiguration: refused. ATTEST_E_FWD_NO_CERT when there is no usable
+ * certificate. */
+#define VB_FWD_CTX_MAX 16
+#define VB_FWD_CERT_MAX (40 * 1024) /* a leaf (with its intent chain), PEM */
+#define VB_FWD_CHAIN_MAX ATTEST_DECIDE_PEM_MAX
+int vb_fwd_cert(const char *x_client_cert, const char *xfcc, char **leaf, char **chain)
+	ATTEST_MUST_CHECK;
+/* X-Attest-Context: "k=v&k2=v2", each %XX-escaped (keys printable, at most
+ * 64 bytes; values without control characters, at most 256), appended
+ * after the *n entries already in keys/vals (the path's context; a key
+ * given there already is refused); the strings are copied into store. */
+int vb_fwd_ctx(const char *hdr, char *store, size_t storesz, const char **keys,
+	       const char **vals, size_t *n) ATTEST_MUST_CHECK;
 
 #endif

@@ -25,6 +25,13 @@ struct vf_config {
 	unsigned max_conns;     /* 0: 256 (a quarter reserved for authenticated clients) */
 	unsigned per_source;    /* unauthenticated connections per address; 0: 16 */
 	const char *user;       /* as root: the serving process's user (NULL: attest-verifier) */
+	/* behaviour detection (docs/detection.md) */
+	int detect_off;             /* --no-detect: decisions are not scored */
+	size_t detect_entities;     /* --detect-entities; 0: VD_ENTITIES_DEFAULT */
+	const char *alert_webhook;  /* --alert-webhook URL, or NULL */
+	const char *alert_ca;       /* --alert-webhook-ca FILE, or NULL */
+	int alert_syslog;           /* --alert-syslog */
+	int64_t posture_window;     /* --posture-attest-window seconds; 0: 3600 */
 };
 
 #endif

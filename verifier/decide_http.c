@@ -92,11 +92,14 @@ void vs_decide_reply(struct vsrv *s, struct evhttp_request *req, const struct vc
 	cJSON *o = NULL, *ch, *ag;
 	struct attest_decision d;
 	double t0 = vs_mono(), dt;
+	char subj[VD_SUBJECT_FIELD_MAX * 4];
 	int r;
 
 	/* each caller its own share of the decision cache: a caller flooding
 	 * distinct chains evicts only its own entries */
 	dr->partition = vs_caller_partition(s, who->name);
+	/* the detector scores the request for the policy (docs/detection.md) */
+	vs_detect_before(s, dr, subj, sizeof(subj));
 	/* the decision is in d either way; a deny is not a failed request */
 	if (attest_decide(s->decider, dr, &d) != d.reason)
 		vs_log("decider returned a code other than its reason");
@@ -164,7 +167,7 @@ void vs_decide_reply(struct vsrv *s, struct evhttp_request *req, const struct vc
 		 * the chain, action, resource, outcome, reason and rule */
 		struct attest_audit_event ev = {0};
 		const char *agents[ATTEST_INTENT_MAX_DEPTH + 1];
-		char reason[160];
+		char reason[320];
 		const char *const *sc = NULL;
 		size_t na = 0;
 
@@ -181,8 +184,13 @@ void vs_decide_reply(struct vsrv *s, struct evhttp_request *req, const struct vc
 		for (size_t i = 0; i < nctx; i++)
 			if (strcmp(ckeys[i], "patient") == 0 || strcmp(ckeys[i], "subject") == 0)
 				ev.subject = cvals[i];
+		if (ev.subject == NULL && s->cur_subject != NULL)
+			ev.subject = s->cur_subject; /* the policy's subject_segment */
 		(void)snprintf(reason, sizeof(reason), "%s%s%s", attest_errname(d.reason),
 			       d.rule[0] ? " rule=" : "", d.rule);
+		/* learn, the score into the reply and the reason, an alert */
+		if ((r = vs_detect_after(s, &d, dr, o, reason, sizeof(reason))) != ATTEST_OK)
+			goto out;
 		ev.type = "decision";
 		ev.host = d.host[0] ? d.host : NULL;
 		ev.source = who->name;

@@ -442,6 +442,10 @@ int vs_parse_policy(struct vsrv *s, struct attest_policy **out)
 	if ((r = attest_file_read(s->policy_path, ATTEST_POLICY_MAX_BYTES, &buf, &len)) != ATTEST_OK)
 		return r;
 	r = attest_policy_load((const char *)buf, len, out);
+	if (r == ATTEST_OK && (r = vs_parse_detection(s, (const char *)buf, len)) != ATTEST_OK) {
+		attest_policy_free(*out);
+		*out = NULL;
+	}
 	free(buf);
 	return r;
 }
@@ -450,6 +454,8 @@ int vs_parse_policy(struct vsrv *s, struct attest_policy **out)
 void vs_install_policy(struct vsrv *s, struct attest_policy *p)
 {
 	attest_decider_set_policy(s->decider, p);
+	if (s->vd != NULL)
+		vd_set_config(s->vd, &s->vdc_next);
 	attest_policy_free(s->policy);
 	s->policy = p;
 	vs_log("policy %s loaded: %zu rules, version %s", s->policy_path,

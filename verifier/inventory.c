@@ -216,6 +216,12 @@ static int report_agent(struct vsrv *s, X509 *host_ca, const char *host_ca_pem,
 			a.approved = old.approved;
 			a.registered = old.registered;
 		}
+		/* another registration under the same ID (new UUID or binary):
+		 * counted for the posture report's registration churn */
+		if ((strcmp(old.uuid, a.uuid) != 0 ||
+		     memcmp(old.measurement, a.measurement, sizeof(a.measurement)) != 0) &&
+		    (r = s->store->ops->agent_change_note(s->store, id, vs_now())) != ATTEST_OK)
+			goto out;
 		if (old.revoked && strncmp(old.revoke_reason, OPERATOR_PREFIX,
 					   strlen(OPERATOR_PREFIX)) == 0) {
 			a.revoked = 1;

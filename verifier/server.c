@@ -195,6 +195,9 @@ static const struct vroute routes[] = {
 	/* the fleet's CRLs for nginx ssl_crl (issue 15 item 5) */
 	{"/v1/crl", VR_GET, ROLE_RESOURCE, 0, vs_crl, 0, 0, 0},
 	{"/metrics", VR_GET, ROLE_HOST, 0, vs_metrics, 0, 0, 0},
+	/* issue 19: posture report and anomaly alerts (docs/detection.md) */
+	{"/v1/posture", VR_GET, ROLE_ADMIN, 0, vs_posture, 0, 0, 0},
+	{"/v1/alerts", VR_GET, ROLE_ADMIN, 0, vs_alerts, 0, 0, 0},
 };
 
 static void route(struct evhttp_request *req, void *arg)
@@ -432,6 +435,7 @@ int vf_serve(const struct vf_config *cfg)
 	s.facts.arg = &s;
 	if ((r = attest_decider_new(s.root, s.trust, &s.facts, &s.decider)) != ATTEST_OK ||
 	    (r = vs_decider_cache_init(&s, cfg->leaf_cache, cfg->issuer_cache)) != ATTEST_OK ||
+	    (r = vs_detect_start(&s)) != ATTEST_OK ||
 	    (r = vs_load_policy(&s)) != ATTEST_OK)
 		goto out;
 	if ((s.base = event_base_new()) == NULL) {
@@ -465,7 +469,9 @@ int vf_serve(const struct vf_config *cfg)
 		vs_checkpoint_own(&s);
 	if ((s.commit_ev = event_new(s.base, -1, 0, vs_commit_cb, &s)) == NULL ||
 	    (s.flush_ev = event_new(s.base, -1, EV_PERSIST, vs_flush_cb, &s)) == NULL ||
-	    event_add(s.flush_ev, &ten) != 0) {
+	    event_add(s.flush_ev, &ten) != 0 ||
+	    (s.detect_ev = event_new(s.base, -1, EV_PERSIST, vs_detect_flush_cb, &s)) == NULL ||
+	    event_add(s.detect_ev, &(struct timeval){VS_DETECT_FLUSH, 0}) != 0) {
 		r = attest_fail(ATTEST_E_NOMEM, "audit events");
 		goto out;
 	}
@@ -496,6 +502,10 @@ int vf_serve(const struct vf_config *cfg)
 			goto out;
 	}
 	if ((r = vf_user_drop(&user)) != ATTEST_OK)
+		goto out;
+	/* the alert delivery thread, started as the serving user */
+	if (s.vd != NULL &&
+	    (r = vas_start(cfg->alert_webhook, cfg->alert_ca, cfg->alert_syslog, &s.sink)) != ATTEST_OK)
 		goto out;
 	if (user.drop)
 		vs_log("serving as %s (uid %u, gid %u); the signer (pid %d) keeps root", user.name,
@@ -532,6 +542,7 @@ out:
 		vs_log("audit: refusal aggregates not written: %s", attest_errdetail());
 	if (s.tpm != NULL && s.audit != NULL && attest_audit_size(s.audit) > 0)
 		vs_checkpoint_own(&s);
+	vs_detect_stop(&s);
 	attest_audit_close(s.audit);
 	attest_tpm_close(s.tpm);
 	free(s.pending);
@@ -541,6 +552,8 @@ out:
 		event_free(s.commit_ev);
 	if (s.flush_ev != NULL)
 		event_free(s.flush_ev);
+	if (s.detect_ev != NULL)
+		event_free(s.detect_ev);
 	for (int i = 0; i < 4; i++)
 		if (sigs[i] != NULL)
 			event_free(sigs[i]);

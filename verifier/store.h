@@ -42,6 +42,10 @@
 /* a host's CRLs (its host CA's and its agents', PEM, +NUL; issue 15) */
 #define VSTORE_CRLS_MAX (256 * 1024)
 #define VSTORE_CRLS_MAX_STR "262143"
+#define VSTORE_BEHAVIOUR_MAX 16384 /* a baseline's JSON state (+NUL) */
+#define VSTORE_BEHAVIOUR_MAX_STR "16383"
+#define VSTORE_BKEY_MAX 412 /* a baseline's key (+NUL) */
+#define VSTORE_BKEY_MAX_STR "411"
 
 enum vhost_state {
 	VHOST_NEW = 0,      /* enrolled, never attested */
@@ -160,6 +164,21 @@ struct vstore_ops {
 	 * that never sent any (issue 15) */
 	int (*host_crls_get)(struct vstore *s, const char *host, char *out, size_t outsz);
 	int (*host_crls_put)(struct vstore *s, const char *host, const char *pem);
+	/* behaviour baselines (docs/detection.md): key "a:" + agent ID or
+	 * "u:" + user (< VD_KEY_MAX bytes), state the detector's JSON (<
+	 * VSTORE_BEHAVIOUR_MAX bytes). put writes n rows (insert or replace)
+	 * in ONE transaction: the verifier's write-behind batch. */
+	int (*behaviour_put)(struct vstore *s, const char *const *keys, const char *const *states,
+			     size_t n, int64_t now);
+	int (*behaviour_list)(struct vstore *s,
+			      int (*cb)(void *arg, const char *key, const char *state), void *arg);
+	/* an agent's registration changed under its ID (another UUID or
+	 * measurement): counted, with the first and last time (posture) */
+	int (*agent_change_note)(struct vstore *s, const char *id, int64_t now);
+	int (*agent_change_list)(struct vstore *s,
+				 int (*cb)(void *arg, const char *id, uint64_t changes,
+					   int64_t first, int64_t last),
+				 void *arg);
 };
 
 struct vstore {

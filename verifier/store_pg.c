@@ -117,12 +117,23 @@ static const struct migration migrations[] = {
 	     " id TEXT PRIMARY KEY CHECK (octet_length(id) BETWEEN 1 AND 399),"
 	     " chain TEXT NOT NULL CHECK (octet_length(chain) BETWEEN 1 AND "
 	     VSTORE_CHAIN_MAX_STR "));" },
+	/* behaviour baselines and registration changes (issue 19) */
+	{ 4, "CREATE TABLE behaviour ("
+	     " key TEXT PRIMARY KEY CHECK (octet_length(key) BETWEEN 3 AND " VSTORE_BKEY_MAX_STR "),"
+	     " state TEXT NOT NULL CHECK (octet_length(state) BETWEEN 2 AND "
+	     VSTORE_BEHAVIOUR_MAX_STR "),"
+	     " updated BIGINT NOT NULL);"
+	     "CREATE TABLE agent_changes ("
+	     " id TEXT PRIMARY KEY CHECK (octet_length(id) BETWEEN 1 AND 399),"
+	     " changes BIGINT NOT NULL CHECK (changes >= 0),"
+	     " first_change BIGINT NOT NULL,"
+	     " last_change BIGINT NOT NULL);" },
 	/* each host's CRLs as its last verified report carried them (issue 15) */
-	{ 4, "CREATE TABLE host_crls ("
+	{ 5, "CREATE TABLE host_crls ("
 	     " host TEXT PRIMARY KEY CHECK (octet_length(host) BETWEEN 1 AND 63),"
 	     " pem TEXT NOT NULL CHECK (octet_length(pem) BETWEEN 1 AND "
 	     VSTORE_CRLS_MAX_STR "));" },
-	/* { 5, "ALTER TABLE ...;" }, */
+	/* { 6, "ALTER TABLE ...;" }, */
 };
 
 #define NMIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
@@ -153,6 +164,10 @@ enum st_id {
 	ST_SETTING_PUT,
 	ST_CHAIN_GET,
 	ST_CHAIN_PUT,
+	ST_BEHAVIOUR_PUT,
+	ST_BEHAVIOUR_LIST,
+	ST_CHANGE_NOTE,
+	ST_CHANGE_LIST,
 	ST_CRLS_GET,
 	ST_CRLS_PUT,
 	ST__COUNT
@@ -235,6 +250,17 @@ static const struct stdef st_def[ST__COUNT] = {
 	[ST_CRLS_GET] = { "SELECT pem FROM host_crls WHERE host = $1", 1, { T } },
 	[ST_CRLS_PUT] = { "INSERT INTO host_crls (host, pem) VALUES ($1, $2) "
 			  "ON CONFLICT (host) DO UPDATE SET pem = excluded.pem", 2, { T, T } },
+	[ST_BEHAVIOUR_PUT] = { "INSERT INTO behaviour (key, state, updated) VALUES ($1, $2, $3) "
+			       "ON CONFLICT (key) DO UPDATE SET state = excluded.state, "
+			       "updated = excluded.updated", 3, { T, T, I8 } },
+	[ST_BEHAVIOUR_LIST] = { "SELECT key, state FROM behaviour ORDER BY key COLLATE \"C\"", 0,
+				{ 0 } },
+	[ST_CHANGE_NOTE] = { "INSERT INTO agent_changes (id, changes, first_change, last_change) "
+			     "VALUES ($1, 1, $2, $2) ON CONFLICT (id) DO UPDATE SET "
+			     "changes = agent_changes.changes + 1, last_change = excluded.last_change",
+			     2, { T, I8 } },
+	[ST_CHANGE_LIST] = { "SELECT id, changes, first_change, last_change FROM agent_changes "
+			     "ORDER BY id COLLATE \"C\"", 0, { 0 } },
 };
 
 #undef T
@@ -1264,6 +1290,126 @@ static int pg_agent_chain_put(struct vstore *s, const char *id, const char *chai
 	return run_write(q, ST_CHAIN_PUT, &p, "agent_chain_put", NULL);
 }
 
+/* ---- behaviour baselines, registration changes ---- */
+
+static int pg_behaviour_put(struct vstore *s, const char *const *keys, const char *const *states,
+			    size_t n, int64_t now)
+{
+	struct pgs *q = pg_of(s);
+	int r;
+
+	if ((r = enter(q, "behaviour_put")) != ATTEST_OK)
+		return r;
+	if (n == 0)
+		return ATTEST_OK;
+	if (keys == NULL || states == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "store: behaviour_put: no rows");
+	if ((r = exec_sql(q, "BEGIN ISOLATION LEVEL READ COMMITTED", "begin")) != ATTEST_OK)
+		return r;
+	for (size_t i = 0; i < n && r == ATTEST_OK; i++) {
+		struct params p = { 0 };
+
+		if ((r = vstore_arg_name(keys[i], VSTORE_BKEY_MAX, "behaviour key")) != ATTEST_OK ||
+		    (r = vstore_arg_name(states[i], VSTORE_BEHAVIOUR_MAX, "behaviour state")) !=
+			    ATTEST_OK ||
+		    (r = p_text(&p, keys[i], VSTORE_BKEY_MAX)) != ATTEST_OK ||
+		    (r = p_text(&p, states[i], VSTORE_BEHAVIOUR_MAX)) != ATTEST_OK ||
+		    (r = p_int(&p, now)) != ATTEST_OK)
+			break;
+		r = run_write(q, ST_BEHAVIOUR_PUT, &p, "behaviour_put", NULL);
+	}
+	return tx_end(q, r);
+}
+
+struct bwalk {
+	int (*cb)(void *arg, const char *key, const char *state);
+	void *arg;
+	char *key, *state;
+};
+
+static int behaviour_each(const PGresult *res, int row, void *ctx)
+{
+	struct bwalk *w = ctx;
+	int r;
+
+	if ((r = c_text(res, row, 0, w->key, VSTORE_BKEY_MAX)) != ATTEST_OK ||
+	    (r = c_text(res, row, 1, w->state, VSTORE_BEHAVIOUR_MAX)) != ATTEST_OK)
+		return r;
+	return w->cb(w->arg, w->key, w->state);
+}
+
+static int pg_behaviour_list(struct vstore *s,
+			     int (*cb)(void *arg, const char *key, const char *state), void *arg)
+{
+	struct pgs *q = pg_of(s);
+	struct bwalk w = { cb, arg, NULL, NULL };
+	struct params p = { 0 };
+	int r;
+
+	if ((r = enter(q, "behaviour_list")) != ATTEST_OK)
+		return r;
+	if (cb == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "store: behaviour_list: no callback");
+	if ((w.key = malloc(VSTORE_BKEY_MAX)) == NULL || (w.state = malloc(VSTORE_BEHAVIOUR_MAX)) == NULL)
+		r = attest_fail(ATTEST_E_NOMEM, "store: behaviour_list");
+	else
+		r = walk(q, ST_BEHAVIOUR_LIST, &p, "behaviour_list", behaviour_each, &w);
+	free(w.key);
+	free(w.state);
+	return r;
+}
+
+static int pg_agent_change_note(struct vstore *s, const char *id, int64_t now)
+{
+	struct pgs *q = pg_of(s);
+	struct params p = { 0 };
+	int r;
+
+	if ((r = enter(q, "agent_change_note")) != ATTEST_OK ||
+	    (r = vstore_arg_name(id, VSTORE_ID_MAX, "agent id")) != ATTEST_OK)
+		return r;
+	if ((r = p_text(&p, id, VSTORE_ID_MAX)) != ATTEST_OK || (r = p_int(&p, now)) != ATTEST_OK)
+		return r;
+	return run_write(q, ST_CHANGE_NOTE, &p, "agent_change_note", NULL);
+}
+
+struct cwalk {
+	int (*cb)(void *arg, const char *id, uint64_t changes, int64_t first, int64_t last);
+	void *arg;
+};
+
+static int change_each(const PGresult *res, int row, void *ctx)
+{
+	struct cwalk *w = ctx;
+	char id[VSTORE_ID_MAX];
+	int64_t n, first, last;
+	int r;
+
+	if ((r = c_text(res, row, 0, id, sizeof(id))) != ATTEST_OK ||
+	    (r = c_int(res, row, 1, 0, INT64_MAX, &n)) != ATTEST_OK ||
+	    (r = c_int(res, row, 2, INT64_MIN, INT64_MAX, &first)) != ATTEST_OK ||
+	    (r = c_int(res, row, 3, INT64_MIN, INT64_MAX, &last)) != ATTEST_OK)
+		return r;
+	return w->cb(w->arg, id, (uint64_t)n, first, last);
+}
+
+static int pg_agent_change_list(struct vstore *s,
+				int (*cb)(void *arg, const char *id, uint64_t changes,
+					  int64_t first, int64_t last),
+				void *arg)
+{
+	struct pgs *q = pg_of(s);
+	struct cwalk w = { cb, arg };
+	struct params p = { 0 };
+	int r;
+
+	if ((r = enter(q, "agent_change_list")) != ATTEST_OK)
+		return r;
+	if (cb == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "store: agent_change_list: no callback");
+	return walk(q, ST_CHANGE_LIST, &p, "agent_change_list", change_each, &w);
+}
+
 /* ---- host CRLs ---- */
 
 static int pg_host_crls_get(struct vstore *s, const char *host, char *out, size_t outsz)
@@ -1407,6 +1553,10 @@ static const struct vstore_ops pg_ops = {
 	.setting_put = pg_setting_put,
 	.agent_chain_get = pg_agent_chain_get,
 	.agent_chain_put = pg_agent_chain_put,
+	.behaviour_put = pg_behaviour_put,
+	.behaviour_list = pg_behaviour_list,
+	.agent_change_note = pg_agent_change_note,
+	.agent_change_list = pg_agent_change_list,
 	.host_crls_get = pg_host_crls_get,
 	.host_crls_put = pg_host_crls_put,
 };

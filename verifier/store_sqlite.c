@@ -113,14 +113,28 @@ static const struct migration migrations[] = {
 	     " id TEXT PRIMARY KEY NOT NULL CHECK (length(id) BETWEEN 1 AND 399),"
 	     " chain TEXT NOT NULL CHECK (length(chain) BETWEEN 1 AND " VSTORE_CHAIN_MAX_STR ")"
 	     ") STRICT;" },
+	/* Behaviour baselines (issue 19, docs/detection.md): the detector's
+	 * per-agent and per-user state, written behind in batches; and the
+	 * registration changes of each agent, for the posture report. */
+	{ 4, "CREATE TABLE behaviour ("
+	     " key TEXT PRIMARY KEY NOT NULL CHECK (length(key) BETWEEN 3 AND " VSTORE_BKEY_MAX_STR "),"
+	     " state TEXT NOT NULL CHECK (length(state) BETWEEN 2 AND " VSTORE_BEHAVIOUR_MAX_STR "),"
+	     " updated INTEGER NOT NULL"
+	     ") STRICT;"
+	     "CREATE TABLE agent_changes ("
+	     " id TEXT PRIMARY KEY NOT NULL CHECK (length(id) BETWEEN 1 AND 399),"
+	     " changes INTEGER NOT NULL CHECK (changes >= 0),"
+	     " first_change INTEGER NOT NULL,"
+	     " last_change INTEGER NOT NULL"
+	     ") STRICT;" },
 	/* Each host's CRLs (its host CA's, its agents'; PEM) as its last
 	 * verified inventory report carried them: GET /v1/crl serves them
 	 * (issue 15 item 5). */
-	{ 4, "CREATE TABLE host_crls ("
+	{ 5, "CREATE TABLE host_crls ("
 	     " host TEXT PRIMARY KEY NOT NULL CHECK (length(host) BETWEEN 1 AND 63),"
 	     " pem TEXT NOT NULL CHECK (length(pem) BETWEEN 1 AND " VSTORE_CRLS_MAX_STR ")"
 	     ") STRICT;" },
-	/* { 5, "ALTER TABLE ...;" }, */
+	/* { 6, "ALTER TABLE ...;" }, */
 };
 
 #define NMIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
@@ -154,6 +168,10 @@ enum st_id {
 	ST_SETTING_PUT,
 	ST_CHAIN_GET,
 	ST_CHAIN_PUT,
+	ST_BEHAVIOUR_PUT,
+	ST_BEHAVIOUR_LIST,
+	ST_CHANGE_NOTE,
+	ST_CHANGE_LIST,
 	ST_CRLS_GET,
 	ST_CRLS_PUT,
 	ST__COUNT
@@ -220,6 +238,15 @@ static const char *const st_sql[ST__COUNT] = {
 	[ST_CRLS_GET] = "SELECT pem FROM host_crls WHERE host = ?1",
 	[ST_CRLS_PUT] = "INSERT INTO host_crls (host, pem) VALUES (?1, ?2) "
 			"ON CONFLICT (host) DO UPDATE SET pem = excluded.pem",
+	[ST_BEHAVIOUR_PUT] = "INSERT INTO behaviour (key, state, updated) VALUES (?1, ?2, ?3) "
+			     "ON CONFLICT (key) DO UPDATE SET state = excluded.state, "
+			     "updated = excluded.updated",
+	[ST_BEHAVIOUR_LIST] = "SELECT key, state FROM behaviour ORDER BY key",
+	[ST_CHANGE_NOTE] = "INSERT INTO agent_changes (id, changes, first_change, last_change) "
+			   "VALUES (?1, 1, ?2, ?2) ON CONFLICT (id) DO UPDATE SET "
+			   "changes = agent_changes.changes + 1, last_change = excluded.last_change",
+	[ST_CHANGE_LIST] = "SELECT id, changes, first_change, last_change FROM agent_changes "
+			   "ORDER BY id",
 };
 
 struct sq {
@@ -1179,6 +1206,129 @@ static int sq_agent_chain_put(struct vstore *s, const char *id, const char *chai
 	return run_write(q, st, "agent_chain_put", NULL);
 }
 
+/* ---- behaviour baselines, registration changes ---- */
+
+static int sq_behaviour_put(struct vstore *s, const char *const *keys, const char *const *states,
+			    size_t n, int64_t now)
+{
+	struct sq *q = sq_of(s);
+	sqlite3_stmt *st = q->st[ST_BEHAVIOUR_PUT];
+	int r;
+
+	if ((r = enter(q, "behaviour_put")) != ATTEST_OK)
+		return r;
+	if (n == 0)
+		return ATTEST_OK;
+	if (keys == NULL || states == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "store: behaviour_put: no rows");
+	if ((r = tx_begin(q)) != ATTEST_OK)
+		return r;
+	for (size_t i = 0; i < n && r == ATTEST_OK; i++) {
+		if ((r = vstore_arg_name(keys[i], VSTORE_BKEY_MAX, "behaviour key")) != ATTEST_OK ||
+		    (r = vstore_arg_name(states[i], VSTORE_BEHAVIOUR_MAX, "behaviour state")) !=
+			    ATTEST_OK)
+			break;
+		if ((r = b_text(q, st, 1, keys[i], VSTORE_BKEY_MAX)) != ATTEST_OK ||
+		    (r = b_text(q, st, 2, states[i], VSTORE_BEHAVIOUR_MAX)) != ATTEST_OK ||
+		    (r = b_int(q, st, 3, now)) != ATTEST_OK) {
+			done(st);
+			break;
+		}
+		r = run_write(q, st, "behaviour_put", NULL);
+	}
+	return tx_end(q, r);
+}
+
+struct bwalk {
+	int (*cb)(void *arg, const char *key, const char *state);
+	void *arg;
+	char *key, *state;
+};
+
+static int behaviour_each(sqlite3_stmt *st, void *ctx)
+{
+	struct bwalk *w = ctx;
+	int r;
+
+	if ((r = c_text(st, 0, w->key, VSTORE_BKEY_MAX)) != ATTEST_OK ||
+	    (r = c_text(st, 1, w->state, VSTORE_BEHAVIOUR_MAX)) != ATTEST_OK)
+		return r;
+	return w->cb(w->arg, w->key, w->state);
+}
+
+static int sq_behaviour_list(struct vstore *s,
+			     int (*cb)(void *arg, const char *key, const char *state), void *arg)
+{
+	struct sq *q = sq_of(s);
+	struct bwalk w = { cb, arg, NULL, NULL };
+	int r;
+
+	if ((r = enter(q, "behaviour_list")) != ATTEST_OK)
+		return r;
+	if (cb == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "store: behaviour_list: no callback");
+	if ((w.key = malloc(VSTORE_BKEY_MAX)) == NULL || (w.state = malloc(VSTORE_BEHAVIOUR_MAX)) == NULL)
+		r = attest_fail(ATTEST_E_NOMEM, "store: behaviour_list");
+	else
+		r = walk(q, q->st[ST_BEHAVIOUR_LIST], "behaviour_list", behaviour_each, &w);
+	free(w.key);
+	free(w.state);
+	return r;
+}
+
+static int sq_agent_change_note(struct vstore *s, const char *id, int64_t now)
+{
+	struct sq *q = sq_of(s);
+	sqlite3_stmt *st = q->st[ST_CHANGE_NOTE];
+	int r;
+
+	if ((r = enter(q, "agent_change_note")) != ATTEST_OK ||
+	    (r = vstore_arg_name(id, VSTORE_ID_MAX, "agent id")) != ATTEST_OK)
+		return r;
+	if ((r = b_text(q, st, 1, id, VSTORE_ID_MAX)) != ATTEST_OK ||
+	    (r = b_int(q, st, 2, now)) != ATTEST_OK) {
+		done(st);
+		return r;
+	}
+	return run_write(q, st, "agent_change_note", NULL);
+}
+
+struct cwalk {
+	int (*cb)(void *arg, const char *id, uint64_t changes, int64_t first, int64_t last);
+	void *arg;
+};
+
+static int change_each(sqlite3_stmt *st, void *ctx)
+{
+	struct cwalk *w = ctx;
+	char id[VSTORE_ID_MAX];
+	int64_t n, first, last;
+	int r;
+
+	if ((r = c_text(st, 0, id, sizeof(id))) != ATTEST_OK ||
+	    (r = c_int(st, 1, 0, INT64_MAX, &n)) != ATTEST_OK ||
+	    (r = c_int(st, 2, INT64_MIN, INT64_MAX, &first)) != ATTEST_OK ||
+	    (r = c_int(st, 3, INT64_MIN, INT64_MAX, &last)) != ATTEST_OK)
+		return r;
+	return w->cb(w->arg, id, (uint64_t)n, first, last);
+}
+
+static int sq_agent_change_list(struct vstore *s,
+				int (*cb)(void *arg, const char *id, uint64_t changes,
+					  int64_t first, int64_t last),
+				void *arg)
+{
+	struct sq *q = sq_of(s);
+	struct cwalk w = { cb, arg };
+	int r;
+
+	if ((r = enter(q, "agent_change_list")) != ATTEST_OK)
+		return r;
+	if (cb == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "store: agent_change_list: no callback");
+	return walk(q, q->st[ST_CHANGE_LIST], "agent_change_list", change_each, &w);
+}
+
 /* ---- host CRLs ---- */
 
 static int sq_host_crls_get(struct vstore *s, const char *host, char *out, size_t outsz)
@@ -1268,6 +1418,10 @@ static const struct vstore_ops sq_ops = {
 	.setting_put = sq_setting_put,
 	.agent_chain_get = sq_agent_chain_get,
 	.agent_chain_put = sq_agent_chain_put,
+	.behaviour_put = sq_behaviour_put,
+	.behaviour_list = sq_behaviour_list,
+	.agent_change_note = sq_agent_change_note,
+	.agent_change_list = sq_agent_change_list,
 	.host_crls_get = sq_host_crls_get,
 	.host_crls_put = sq_host_crls_put,
 };

@@ -26,7 +26,9 @@
 #include "net/httpd.h"
 #include "attestation/refset.h"
 #include "bodies.h"
+#include "alertsink.h"
 #include "config.h"
+#include "detect.h"
 #include "signer.h"
 #include "store.h"
 #include "tpm/tpm.h"
@@ -161,7 +163,23 @@ struct vsrv {
 	 * key (nonces are stateless until a quote consumes them) */
 	EVP_MAC_CTX *sip;
 	uint8_t nonce_key[32];
+	/* behaviour detection (detect_http.c, docs/detection.md) */
+	struct vd *vd;
+	struct vd_config vdc_next; /* parsed with the policy, set when installed */
+	struct vd_score cur;       /* the decision in progress: its score */
+	int cur_scored;
+	const char *cur_subject;
+	struct event *detect_ev;   /* write-behind of baselines, every VS_DETECT_FLUSH s */
+	struct vas_sink *sink;
+	unsigned long behaviour_rows, behaviour_batches, behaviour_failed;
+	unsigned posture_counts[16]; /* findings per kind (posture.h), for /metrics */
+	double posture_at;           /* vs_mono() of that report, 0 none */
 };
+
+#define VS_POSTURE_TTL 30.0    /* seconds a /metrics scrape reuses the posture counts */
+
+#define VS_DETECT_FLUSH 2      /* seconds between write-behind batches */
+#define VS_DETECT_BATCH 256    /* baselines per batch (one transaction) */
 
 /* Revocation reasons say who revoked: an operator's (admin API) stays
  * until an operator lifts it, whatever the host reports or registers
@@ -230,6 +248,22 @@ struct vroute {
 
 vs_handler vs_enrol, vs_nonce, vs_quote, vs_report, vs_checkpoint, vs_decide, vs_list, vs_revoke,
 	vs_approve, vs_settings, vs_refsets, vs_reload, vs_health, vs_metrics, vs_authz;
+/* detect_http.c: GET /v1/posture, GET /v1/alerts (admin) */
+vs_handler vs_posture, vs_alerts;
+/* detect_http.c: the detector around a decision, its start, flush, metrics */
+int vs_detect_start(struct vsrv *s) ATTEST_MUST_CHECK;
+void vs_detect_stop(struct vsrv *s);
+void vs_detect_flush_cb(evutil_socket_t fd, short what, void *arg);
+void vs_detect_before(struct vsrv *s, struct attest_decide_req *dr, char *subj, size_t subjsz);
+/* after the decision: learn, add the score to the reply o and to the
+ * audit reason, raise an alert; reason/rsz the record's reason text */
+int vs_detect_after(struct vsrv *s, const struct attest_decision *d, const struct attest_decide_req *dr,
+		    cJSON *o, char *reason, size_t rsz) ATTEST_MUST_CHECK;
+struct evbuffer;
+void vs_detect_metrics(struct vsrv *s, struct evbuffer *b);
+/* fleet.c: the policy's "detection" object into s->vdc_next */
+int vs_parse_detection(struct vsrv *s, const char *json, size_t len) ATTEST_MUST_CHECK;
+
 /* spiffe_http.c: GET /v1/spiffe/bundle, the SPIFFE bundle (docs/spiffe.md) */
 vs_handler vs_spiffe_bundle;
 vs_handler vs_crl;

@@ -113,6 +113,8 @@ typedef enum attest_err {
 	ATTEST_E_AUDIT_UNANCHORED = 88,
 	ATTEST_E_FWD_NO_CERT = 89,
 	ATTEST_E_FWD_NO_ROUTE = 90,
+	ATTEST_E_ANOMALY = 91,
+	ATTEST_E_ANOMALY_FRESH_INTENT = 92,
 	/* append new codes here; never renumber */
 	ATTEST_E__COUNT
 } attest_err;

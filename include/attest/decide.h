@@ -116,6 +116,14 @@ struct attest_decide_req {
 				    * not evicted by another partition while
 				    * within a fair share of the slots; 0 for
 				    * a decider with one caller */
+	/* optional: the behaviour anomaly score (0..1) of this request for
+	 * the policy (max_anomaly, min_anomaly, anomaly_fresh_intent), asked
+	 * once the chain, intent and facts are checked, just before the
+	 * policy; agent is the caller, user and purpose NULL without intent.
+	 * NULL: every request scores 0. */
+	double (*anomaly)(void *arg, const char *agent, const char *user, const char *purpose,
+			  const char *resource);
+	void *anomaly_arg;
 };
 
 struct attest_decision {

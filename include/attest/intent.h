@@ -207,6 +207,9 @@ ATTEST_API int attest_intent_chain_allows_resource(const struct attest_intent_ch
 						   const char *res);
 /* The minimum exp over all hops. */
 ATTEST_API int64_t attest_intent_chain_expiry(const struct attest_intent_chain *c);
+/* The user's grant's iat: when the intent was issued (a policy's
+ * anomaly rule may ask for a fresh one, docs/policy.md). */
+ATTEST_API int64_t attest_intent_chain_issued(const struct attest_intent_chain *c);
 /* Readable multi-line text (user, purpose, task, each agent with its host,
  * scopes, resources, expiry in UTC); *out malloc'd (free()). */
 ATTEST_API int attest_intent_chain_describe(const struct attest_intent_chain *c,

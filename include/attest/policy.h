@@ -62,6 +62,10 @@ ATTEST_API void attest_policy_free(struct attest_policy *p);
  * lives as long as p. For logs and health. */
 ATTEST_API const char *attest_policy_version(const struct attest_policy *p);
 ATTEST_API size_t attest_policy_rule_count(const struct attest_policy *p);
+/* The scopes rule `name` requires ("require": {"scopes": [...]}); *out
+ * points into p. 0 for a rule without scopes or no such rule. */
+ATTEST_API size_t attest_policy_rule_scopes(const struct attest_policy *p, const char *name,
+					    const char *const **out);
 
 /* What is being decided. Everything is borrowed for the call; NULL lists
  * with a zero count are fine. */
@@ -87,6 +91,11 @@ struct attest_policy_request {
 	const char *const *ctx_keys;
 	const char *const *ctx_values;
 	size_t nctx;
+	/* the verifier's behaviour anomaly score of this request, 0..1
+	 * (docs/detection.md); 0 when not scored */
+	double anomaly;
+	/* Unix time the intent grant was issued (its iat), 0 without intent */
+	int64_t intent_issued;
 };
 
 struct attest_policy_decision {
@@ -94,7 +103,11 @@ struct attest_policy_decision {
 	int reason; /* ATTEST_OK (allowed), ATTEST_E_POLICY_DENY (a deny rule
 		       matched), ATTEST_E_NO_RULE (no allow rule held),
 		       ATTEST_E_HOST_STALE (the closest allow rule failed only on
-		       host freshness), ATTEST_E_INVALID_ARG (bad request) */
+		       host freshness), ATTEST_E_ANOMALY (a deny rule with
+		       min_anomaly fired, or the closest allow rule failed only
+		       on max_anomaly), ATTEST_E_ANOMALY_FRESH_INTENT (... only
+		       on anomaly_fresh_intent), ATTEST_E_INVALID_ARG (bad
+		       request) */
 	char rule[64];    /* name of the rule that decided, "" for default deny */
 	char detail[256]; /* readable: which requirement failed */
 };

@@ -106,6 +106,8 @@ static const struct {
 	E(ATTEST_E_AUDIT_UNANCHORED, "audit records unanchored longer than allowed (checkpoints failing)"),
 	E(ATTEST_E_FWD_NO_CERT, "forward authorization: no usable client certificate from the proxy"),
 	E(ATTEST_E_FWD_NO_ROUTE, "forward authorization: no policy http route maps the request"),
+	E(ATTEST_E_ANOMALY, "behaviour anomaly score over the policy's limit"),
+	E(ATTEST_E_ANOMALY_FRESH_INTENT, "anomalous behaviour: a freshly issued intent grant is required"),
 #undef E
 };
 

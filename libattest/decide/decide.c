@@ -921,6 +921,14 @@ static int decide_cached(struct attest_decider *d, struct leaf *l,
 	pr.ctx_keys = req->ctx_keys;
 	pr.ctx_values = req->ctx_values;
 	pr.nctx = req->nctx;
+	if (l->intent != NULL)
+		pr.intent_issued = attest_intent_chain_issued(l->intent);
+	if (req->anomaly != NULL) {
+		double a = req->anomaly(req->anomaly_arg, l->agent, pr.user, purpose, req->resource);
+
+		/* fail closed on a score that is not one: the highest */
+		pr.anomaly = a >= 0 && a <= 1 ? a : 1;
+	}
 	if ((r = attest_policy_eval(d->policy, &pr, &pd)) != ATTEST_OK)
 		return deny(out, r, "policy: %s", attest_errdetail());
 	copy_str(out->rule, sizeof(out->rule), pd.rule);

@@ -67,6 +67,9 @@ enum cond_bit {
 	C_CONTEXT,
 	C_TIME,
 	C_HOST,
+	C_MAX_ANOMALY,
+	C_MIN_ANOMALY,
+	C_FRESH,
 	C__COUNT
 };
 
@@ -78,6 +81,8 @@ static const char *const cond_keys[C__COUNT + 1] = {
 	[C_MAX_SCORE] = "max_risk_score", [C_MIN_SCORE] = "min_risk_score",
 	[C_CLASSES] = "data_classes",    [C_CONTEXT] = "context",
 	[C_TIME] = "time_windows",       [C_HOST] = "host_attested_within",
+	[C_MAX_ANOMALY] = "max_anomaly", [C_MIN_ANOMALY] = "min_anomaly",
+	[C_FRESH] = "anomaly_fresh_intent",
 	[C__COUNT] = NULL,
 };
 
@@ -109,6 +114,8 @@ struct cond {
 	size_t nwin;
 	struct ctxreq *ctx;
 	size_t nctx;
+	double max_anomaly, min_anomaly, fresh_above;
+	int64_t fresh_within;
 };
 
 struct rule {
@@ -228,6 +235,20 @@ const char *attest_policy_version(const struct attest_policy *p)
 size_t attest_policy_rule_count(const struct attest_policy *p)
 {
 	return p != NULL ? p->nrules : 0;
+}
+
+size_t attest_policy_rule_scopes(const struct attest_policy *p, const char *name,
+				 const char *const **out)
+{
+	*out = NULL;
+	if (p == NULL || name == NULL)
+		return 0;
+	for (size_t i = 0; i < p->nrules; i++)
+		if (strcmp(p->rules[i].name, name) == 0) {
+			*out = (const char *const *)p->rules[i].c.scopes;
+			return p->rules[i].c.scopes != NULL ? p->rules[i].c.nscopes : 0;
+		}
+	return 0;
 }
 
 /* ---- loading ---- */
@@ -553,6 +574,35 @@ static int get_int(const struct ld *l, const cJSON *it, const char *field, int64
 	return ATTEST_OK;
 }
 
+/* A JSON number in 0..1 (an anomaly score). */
+static int get_unit(const struct ld *l, const cJSON *it, const char *field, double *out)
+{
+	if (!cJSON_IsNumber(it) || !(it->valuedouble >= 0 && it->valuedouble <= 1))
+		return bad(l, field, "must be a number in 0..1");
+	*out = it->valuedouble;
+	return ATTEST_OK;
+}
+
+/* {"above": 0..1, "within": seconds} */
+static int get_fresh(const struct ld *l, const cJSON *it, struct cond *c)
+{
+	static const char *const keys[] = { "above", "within", NULL };
+	const cJSON *a, *w;
+	int r;
+
+	if (!cJSON_IsObject(it))
+		return bad(l, "anomaly_fresh_intent", "not an object");
+	if ((r = only_keys(l, it, "anomaly_fresh_intent", keys)) != ATTEST_OK)
+		return r;
+	a = cJSON_GetObjectItemCaseSensitive(it, "above");
+	w = cJSON_GetObjectItemCaseSensitive(it, "within");
+	if (a == NULL || w == NULL)
+		return bad(l, "anomaly_fresh_intent", "needs \"above\" and \"within\"");
+	if ((r = get_unit(l, a, "anomaly_fresh_intent.above", &c->fresh_above)) != ATTEST_OK)
+		return r;
+	return get_int(l, w, "anomaly_fresh_intent.within", 1, 86400, &c->fresh_within);
+}
+
 static int get_tier(const struct ld *l, const cJSON *it, const char *field, int *out)
 {
 	if (!cJSON_IsString(it) || (*out = attest_risk_tier_from_name(it->valuestring)) == 0)
@@ -728,6 +778,15 @@ static int get_cond(const struct ld *l, const cJSON *obj, const char *objname, s
 		case C_CONTEXT:
 			r = get_context(l, it, c);
 			break;
+		case C_MAX_ANOMALY:
+			r = get_unit(l, it, f, &c->max_anomaly);
+			break;
+		case C_MIN_ANOMALY:
+			r = get_unit(l, it, f, &c->min_anomaly);
+			break;
+		case C_FRESH:
+			r = get_fresh(l, it, c);
+			break;
 		default:
 			r = attest_fail(ATTEST_E_INTERNAL, "policy condition %d", b);
 		}
@@ -819,7 +878,7 @@ static int get_rule(struct ld *l, const cJSON *o, size_t idx, struct rule *ru,
 int attest_policy_load(const char *json, size_t len, struct attest_policy **out)
 {
 	static const char *const keys[] = { "version", "description", "rules", "http_routes",
-					    NULL };
+					    "detection", NULL };
 	struct attest_policy *p = NULL;
 	struct ld l = { "" };
 	cJSON *root = NULL;
@@ -871,6 +930,13 @@ int attest_policy_load(const char *json, size_t len, struct attest_policy **out)
 		if ((r = get_rule(&l, o, p->nrules - 1, &p->rules[p->nrules - 1], p->rules)) !=
 		    ATTEST_OK)
 			goto out;
+	}
+	/* the verifier's behaviour detection settings: read and checked by
+	 * the verifier (docs/detection.md); here only its shape */
+	if (cJSON_GetObjectItemCaseSensitive(root, "detection") != NULL &&
+	    !cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(root, "detection"))) {
+		r = bad(&l, "detection", "not an object");
+		goto out;
 	}
 	if (cJSON_GetObjectItemCaseSensitive(root, "http_routes") != NULL &&
 	    (r = attest_http_routes_load(cJSON_GetObjectItemCaseSensitive(root, "http_routes"),
@@ -982,6 +1048,14 @@ static int holds(const struct cond *c, int b, const struct ev *e)
 		return in_window(c, e);
 	case C_HOST:
 		return q->host_attested_age >= 0 && q->host_attested_age <= c->host_within;
+	case C_MAX_ANOMALY:
+		return q->anomaly <= c->max_anomaly;
+	case C_MIN_ANOMALY:
+		return q->anomaly >= c->min_anomaly;
+	case C_FRESH:
+		return q->anomaly <= c->fresh_above ||
+		       (q->user != NULL && q->intent_issued > 0 && q->now >= q->intent_issued &&
+			q->now - q->intent_issued <= c->fresh_within);
 	default:
 		return 0;
 	}
@@ -1082,6 +1156,22 @@ static void describe(const struct rule *ru, int b, const struct ev *e, char *buf
 			snprintf(buf, n, "host attested %lld s ago, over %lld s",
 				 (long long)q->host_attested_age, (long long)c->host_within);
 		break;
+	case C_MAX_ANOMALY:
+		snprintf(buf, n, "anomaly score %.2f over %.2f", q->anomaly, c->max_anomaly);
+		break;
+	case C_MIN_ANOMALY:
+		snprintf(buf, n, "anomaly score %.2f under %.2f", q->anomaly, c->min_anomaly);
+		break;
+	case C_FRESH:
+		if (q->user == NULL || q->intent_issued <= 0)
+			snprintf(buf, n, "anomaly score %.2f over %.2f and no intent grant", q->anomaly,
+				 c->fresh_above);
+		else
+			snprintf(buf, n, "anomaly score %.2f over %.2f and the intent grant is %lld s "
+				 "old (a grant issued within %lld s is required)", q->anomaly,
+				 c->fresh_above, (long long)(q->now - q->intent_issued),
+				 (long long)c->fresh_within);
+		break;
 	default:
 		snprintf(buf, n, "condition %d", b);
 	}
@@ -1126,6 +1216,8 @@ static const char *prepare(const struct attest_policy_request *q, struct ev *e)
 
 	memset(e, 0, sizeof(*e));
 	e->q = q;
+	if (!(q->anomaly >= 0 && q->anomaly <= 1))
+		return "anomaly score outside 0..1";
 	if (!str_ok(q->action, ACTION_MAX, NULL, 0) || strchr(q->action, '*') != NULL)
 		return "action is not 1..64 printable ASCII bytes without space or '*'";
 	if (!str_ok(q->resource, ATTEST_POLICY_RESOURCE_MAX, &e->res_len, 0) ||
@@ -1191,10 +1283,12 @@ int attest_policy_eval(const struct attest_policy *p, const struct attest_policy
 		const struct rule *ru = &p->rules[i];
 
 		if (ru->deny && rule_matches(ru, &e) && failing(&ru->c, &e) == 0) {
-			decide(out, 0, ATTEST_E_POLICY_DENY, ru->name);
+			int anom = (ru->c.have & (1u << C_MIN_ANOMALY)) != 0;
+
+			decide(out, 0, anom ? ATTEST_E_ANOMALY : ATTEST_E_POLICY_DENY, ru->name);
 			snprintf(out->detail, sizeof(out->detail),
-				 "deny rule matched action \"%.32s\" on \"%.160s\"", req->action,
-				 req->resource);
+				 "deny rule matched action \"%.32s\" on \"%.120s\"%s", req->action,
+				 req->resource, anom ? " (anomaly over min_anomaly)" : "");
 			return ATTEST_OK;
 		}
 	}
@@ -1228,7 +1322,11 @@ int attest_policy_eval(const struct attest_policy *p, const struct attest_policy
 	while (!(best_mask & (1u << first)))
 		first++;
 	describe(best, first, &e, text, sizeof(text));
-	decide(out, 0, best_mask == 1u << C_HOST ? ATTEST_E_HOST_STALE : ATTEST_E_NO_RULE,
+	decide(out, 0,
+	       best_mask == 1u << C_HOST	      ? ATTEST_E_HOST_STALE
+	       : best_mask == 1u << C_MAX_ANOMALY ? ATTEST_E_ANOMALY
+	       : best_mask == 1u << C_FRESH	      ? ATTEST_E_ANOMALY_FRESH_INTENT
+						      : ATTEST_E_NO_RULE,
 	       best->name);
 	if (more > 0)
 		snprintf(out->detail, sizeof(out->detail), "%s: %s (and %d more unmet)",

@@ -108,6 +108,7 @@ struct attest_intent_chain {
 	char *resources[ATTEST_INTENT_LIST_MAX];
 	size_t nresources;
 	int64_t expiry;
+	int64_t issued; /* the grant's iat */
 };
 
 const char *attest_purpose_name(enum attest_purpose p)
@@ -1189,6 +1190,7 @@ static int build_chain(const struct parsed *p, struct attest_intent_chain **out)
 	c->depth = p->n - 1;
 	c->remaining = (unsigned)last->depth;
 	c->expiry = g->exp;
+	c->issued = g->iat;
 	if ((r = dup_into(&c->issuer, g->iss)) != ATTEST_OK || (r = dup_into(&c->user, g->sub)) != ATTEST_OK ||
 	    (r = dup_into(&c->jti, g->jti)) != ATTEST_OK || (r = dup_into(&c->ptext, g->ptext)) != ATTEST_OK)
 		goto out;
@@ -1309,6 +1311,7 @@ const char *attest_intent_chain_jti(const struct attest_intent_chain *c) { retur
 unsigned attest_intent_chain_depth(const struct attest_intent_chain *c) { return c ? c->depth : 0; }
 unsigned attest_intent_chain_remaining(const struct attest_intent_chain *c) { return c ? c->remaining : 0; }
 int64_t attest_intent_chain_expiry(const struct attest_intent_chain *c) { return c ? c->expiry : 0; }
+int64_t attest_intent_chain_issued(const struct attest_intent_chain *c) { return c ? c->issued : 0; }
 
 enum attest_purpose attest_intent_chain_purpose(const struct attest_intent_chain *c, const char **text)
 {

@@ -597,6 +597,34 @@ int attest_tpm_create_signkey(struct attest_tpm *t, const TPM2B_DIGEST *policy,
 	return ATTEST_OK;
 }
 
+/* What a TPM answered to an attesting command (Quote, CertifyCreation,
+ * NV_Certify), taken only if it is what was asked for: a TPMS_ATTEST that
+ * parses whole, TPM_GENERATED_VALUE, the command's attestation type, and
+ * our qualifyingData echoed. A TPM (or whatever answers on the TCTI) that
+ * returns anything else fails here, named, not later at a verifier that
+ * can only say the evidence is bad (found by fuzz_tpmrsp). */
+static int take_attest(const TPM2B_ATTEST *att, const TPMT_SIGNATURE *s, TPM2_ST type,
+		       const TPM2B_DATA *qual, const char *what, TPM2B_ATTEST *attest,
+		       TPMT_SIGNATURE *sig)
+{
+	TPMS_ATTEST a;
+
+	if (att->size > sizeof(att->attestationData) ||
+	    attest_tpms_attest_parse(att->attestationData, att->size, &a) != ATTEST_OK)
+		return attest_fail(ATTEST_E_TPM, "%s: the TPM's attestation structure is malformed",
+				   what);
+	if (a.magic != TPM2_GENERATED_VALUE || a.type != type ||
+	    a.extraData.size != qual->size ||
+	    (qual->size > 0 && memcmp(a.extraData.buffer, qual->buffer, qual->size) != 0))
+		return attest_fail(ATTEST_E_TPM,
+				   "%s: the TPM answered with another attestation (magic 0x%08x, "
+				   "type 0x%04x, qualifyingData %s)", what, a.magic, a.type,
+				   a.extraData.size == qual->size ? "differs" : "of another size");
+	*attest = *att;
+	*sig = *s;
+	return ATTEST_OK;
+}
+
 int attest_tpm_certify_creation(struct attest_tpm *t, const struct attest_tpm_key *key,
 				const struct attest_tpm_creation *creation,
 				const uint8_t *qual, size_t qual_len, TPM2B_ATTEST *attest,
@@ -627,9 +655,7 @@ int attest_tpm_certify_creation(struct attest_tpm *t, const struct attest_tpm_ke
 		r = tpm_fail(rc, "Esys_CertifyCreation");
 		goto out;
 	}
-	*attest = *att;
-	*sig = *s;
-	r = ATTEST_OK;
+	r = take_attest(att, s, TPM2_ST_ATTEST_CREATION, &q, "CertifyCreation", attest, sig);
 out:
 	Esys_Free(att);
 	Esys_Free(s);
@@ -753,11 +779,10 @@ int attest_tpm_quote(struct attest_tpm *t, uint32_t pcr_mask, const uint8_t *qua
 	flush(t, &ak);
 	if (rc != TSS2_RC_SUCCESS)
 		return tpm_fail(rc, "Esys_Quote");
-	*attest = *att;
-	*sig = *s;
+	r = take_attest(att, s, TPM2_ST_ATTEST_QUOTE, &q, "Quote", attest, sig);
 	Esys_Free(att);
 	Esys_Free(s);
-	return ATTEST_OK;
+	return r;
 }
 
 int attest_tpm_pcr_read(struct attest_tpm *t, uint32_t pcr_mask, struct attest_pcrs *out)
@@ -1245,9 +1270,7 @@ int attest_tpm_nv_certify(struct attest_tpm *t, uint32_t index, const uint8_t *q
 		r = tpm_fail(rc, "Esys_NV_Certify (audit counter)");
 		goto out;
 	}
-	*attest = *att;
-	*sig = *s;
-	r = ATTEST_OK;
+	r = take_attest(att, s, TPM2_ST_ATTEST_NV, &q, "NV_Certify", attest, sig);
 out:
 	Esys_Free(att);
 	Esys_Free(s);

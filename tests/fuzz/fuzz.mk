@@ -4,7 +4,7 @@
 #                                 libFuzzer) as $(BUILD)/fuzz/replay_<t> and
 #                                 run it once over tests/fuzz/corpus/<t>;
 #                                 fails on any crash or abort (regression)
-#   make fuzz [FUZZ_SECONDS=30]   build with clang + libFuzzer + ASan + UBSan
+#   make -j2 fuzz [FUZZ_SECONDS=30]   build with clang + libFuzzer + ASan + UBSan
 #                                 into build-fuzz/ (libattest compiled into
 #                                 each binary) and fuzz each target for
 #                                 FUZZ_SECONDS on build-fuzz/corpus/<t>, a
@@ -21,7 +21,7 @@
 # Logs: build-fuzz/fuzz_<t>.log. Before the include line exists:
 #   make -f Makefile -f tests/fuzz/fuzz.mk fuzz-replay
 
-FUZZ_TARGETS := json tpm enrol policy eventlog conf audit hostpush refset intent x509 registry procfs csr attestd vbody jwtsvid
+FUZZ_TARGETS := json tpm enrol policy eventlog conf audit hostpush refset intent x509 registry procfs csr attestd vbody jwtsvid tpmrsp monproto
 # Objects from outside libattest a target links (attestd/, verifier/): the
 # daemons' pure parse functions. FUZZ_EXTRA_<t> lists their sources.
 FUZZ_EXTRA_x509 :=
@@ -29,13 +29,17 @@ FUZZ_ATTESTD_LOG := attestd/log.c attestd/nodump.c cli/journal.c
 FUZZ_EXTRA_registry := attestd/registry.c $(FUZZ_ATTESTD_LOG)
 FUZZ_EXTRA_csr := attestd/reqparse.c attestd/request.c $(FUZZ_EXTRA_registry)
 FUZZ_EXTRA_attestd := $(FUZZ_EXTRA_csr) attestd/admin.c attestd/adminwire.c attestd/monproto.c
-FUZZ_EXTRA_vbody := verifier/bodies.c
+FUZZ_EXTRA_vbody := verifier/bodies.c verifier/check_quote.c cli/cli.c cli/cli_tpm.c cli/cliconf.c \
+	cli/journal.c
 FUZZ_EXTRA_jwtsvid := attestd/workload_jwtv.c
+FUZZ_EXTRA_monproto := attestd/monproto.c attestd/mintwire.c attestd/adminwire.c \
+	attestd/pushwire.c attestd/request.c
 # gen_corpus writes records with registry_record_print
-FUZZ_EXTRA_gen := $(FUZZ_EXTRA_registry)
+FUZZ_EXTRA_gen := $(FUZZ_EXTRA_registry) attestd/mintwire.c attestd/adminwire.c attestd/pushwire.c \
+	attestd/monproto.c attestd/request.c
 FUZZ_CC      ?= clang
-# the fuzz path's own Debian package (not in the top Makefile's DEB_PKGS:
-# make check never needs clang)
+# the fuzz path's own Debian package (also in the top Makefile's DEB_PKGS:
+# make check fuzzes every target)
 FUZZ_DEB_PKGS := clang
 FUZZ_SECONDS ?= 30
 FUZZ_DIR     := build-fuzz
@@ -77,6 +81,23 @@ $(BUILD)/fuzz/replay_%: $(REPLAY_OBJ)/fuzz_%.o $(FUZZ_COMMON) $(LIB_A)
 # each replay binary also depends on its extra objects
 $(foreach t,$(FUZZ_TARGETS),$(eval $(BUILD)/fuzz/replay_$(t): $(FUZZ_EXTRA_$(t):%.c=$(BUILD)/obj/%.o)))
 
+# tpmrsp: its TCTI is a shared object the TCTI loader opens beside the
+# binary (not instrumented: it only hands over bytes), which calls back
+# into the binary for the next response
+FUZZRSP_SO_SRC := $(FUZZ_SRC)/tcti_fuzzrsp.c
+define fuzzrsp_so
+$(1)/libtss2-tcti-fuzzrsp.so: $(FUZZRSP_SO_SRC) $(BUILD)/flags
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(CFLAGS) -fPIC -shared -Wl,-soname,libtss2-tcti-fuzzrsp.so -o $$@ $$< \
+	  $$$$(pkg-config --libs tss2-tctildr)
+endef
+$(eval $(call fuzzrsp_so,$(BUILD)/fuzz))
+$(eval $(call fuzzrsp_so,$(FUZZ_DIR)))
+$(BUILD)/fuzz/replay_tpmrsp: LDFLAGS += -Wl,--export-dynamic
+$(BUILD)/fuzz/replay_tpmrsp: | $(BUILD)/fuzz/libtss2-tcti-fuzzrsp.so
+$(FUZZ_DIR)/fuzz_tpmrsp: FUZZ_LDFLAGS += -Wl,--export-dynamic
+$(FUZZ_DIR)/fuzz_tpmrsp: | $(FUZZ_DIR)/libtss2-tcti-fuzzrsp.so
+
 fuzz-replay: $(REPLAY_BINS)
 	@for t in $(FUZZ_TARGETS); do \
 	  printf '%-6s ' "$$t"; \
@@ -104,22 +125,24 @@ $(FUZZ_DIR)/fuzz_%: $(FUZZ_DIR)/obj/$(FUZZ_SRC)/fuzz_%.o \
 
 $(foreach t,$(FUZZ_TARGETS),$(eval $(FUZZ_DIR)/fuzz_$(t): $(FUZZ_EXTRA_$(t):%.c=$(FUZZ_DIR)/obj/%.o)))
 
-fuzz: $(FUZZ_BINS)
-	@for t in $(FUZZ_TARGETS); do \
-	  mkdir -p $(FUZZ_DIR)/corpus/$$t $(FUZZ_DIR)/artifacts/$$t || exit 1; \
-	  cp $(FUZZ_CORPUS)/$$t/* $(FUZZ_DIR)/corpus/$$t/ || exit 1; \
-	  echo "fuzz $$t: $(FUZZ_SECONDS) s, log $(FUZZ_DIR)/fuzz_$$t.log"; \
-	  if $(FUZZ_ENV) $(FUZZ_DIR)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
-	       -rss_limit_mb=2048 -print_final_stats=1 \
-	       -artifact_prefix=$(FUZZ_DIR)/artifacts/$$t/ $(FUZZ_DIR)/corpus/$$t \
-	       >$(FUZZ_DIR)/fuzz_$$t.log 2>&1; then \
-	    grep -E '^(Done|stat::average_exec_per_sec|stat::new_units_added)' $(FUZZ_DIR)/fuzz_$$t.log \
-	      | sed 's/^/  /'; \
-	  else \
-	    tail -n 80 $(FUZZ_DIR)/fuzz_$$t.log; \
-	    echo "fuzz $$t: FAILED, input in $(FUZZ_DIR)/artifacts/$$t/" >&2; exit 1; \
-	  fi; \
-	done
+# One rule per target, so `make -j2 fuzz` runs two at a time (make check
+# does); each prints its summary in one piece when it ends.
+fuzz: $(FUZZ_TARGETS:%=fuzz-run-%)
+
+fuzz-run-%: $(FUZZ_DIR)/fuzz_%
+	@mkdir -p $(FUZZ_DIR)/corpus/$* $(FUZZ_DIR)/artifacts/$*
+	@cp $(FUZZ_CORPUS)/$*/* $(FUZZ_DIR)/corpus/$*/
+	@if $(FUZZ_ENV) $(FUZZ_DIR)/fuzz_$* -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+	     -rss_limit_mb=2048 -print_final_stats=1 \
+	     -artifact_prefix=$(FUZZ_DIR)/artifacts/$*/ $(FUZZ_DIR)/corpus/$* \
+	     >$(FUZZ_DIR)/fuzz_$*.log 2>&1; then \
+	  echo "fuzz $*: $(FUZZ_SECONDS) s, $$(sed -n 's/^stat::number_of_executed_units: *//p' \
+	    $(FUZZ_DIR)/fuzz_$*.log) runs, $$(grep -o 'cov: [0-9]*' $(FUZZ_DIR)/fuzz_$*.log | \
+	    tail -n 1), no finding (log $(FUZZ_DIR)/fuzz_$*.log)"; \
+	else \
+	  tail -n 80 $(FUZZ_DIR)/fuzz_$*.log; \
+	  echo "fuzz $*: FAILED, input in $(FUZZ_DIR)/artifacts/$*/" >&2; exit 1; \
+	fi
 
 # ---- seeds
 

@@ -8,7 +8,12 @@
  *   text parsed again) and vb_report_agent_parse on each agent (the agent
  *   CA's DER, vs_join_list); decide -> vb_decide_parse; revoke-host,
  *   revoke-agent -> vb_revoke_parse; approve, refset-retire, refset ->
- *   vb_str; settings -> vb_settings_parse.
+ *   vb_str; settings -> vb_settings_parse; authz (not JSON: the headers
+ *   a proxy forwards to /v1/authz, X-Client-Cert, X-Forwarded-Client-Cert
+ *   and X-Attest-Context, one per line, an empty line for an absent one)
+ *   -> vb_fwd_cert and vb_fwd_ctx; pcrs (not JSON: a tpm2-tools
+ *   "serialized" PCR file check-quote reads) -> vf_parse_serialized_pcrs,
+ *   and the first line as a PCR list -> vf_parse_pcr_list.
  *   The enrolment bodies go whole to attest_ca_handle_* (fuzz_enrol).
  * Input: the route's name, a newline, the body (gen_corpus writes the
  *   bodies with the hosts' own builders: attest_push_nonce_request,
@@ -28,6 +33,7 @@
 #include <openssl/x509.h>
 
 #include "bodies.h"
+#include "check_quote.h"
 #include "core/err.h"
 #include "fuzz_fixture.h"
 #include "x509/x509agent.h"
@@ -155,6 +161,89 @@ static const struct route routes[] = {
 	{ "refset-retire", VB_CAP_SMALL, vb_keys_refset_retire },
 };
 
+/* the next line of *p (up to n bytes) as a string, NULL when empty */
+static char *line(const uint8_t **p, size_t *n)
+{
+	const uint8_t *nl = memchr(*p, '\n', *n);
+	size_t k = nl != NULL ? (size_t)(nl - *p) : *n;
+	char *s = NULL;
+
+	if (k > 0 && memchr(*p, '\0', k) == NULL) {
+		check((s = malloc(k + 1)) != NULL, "out of memory");
+		memcpy(s, *p, k);
+		s[k] = '\0';
+	}
+	*p += k + (nl != NULL);
+	*n -= k + (nl != NULL);
+	return s;
+}
+
+/* /v1/authz's forwarded headers: an accepted certificate is a string
+ * within its cap; the context stays within its entries and store, keys
+ * printable and unique, values without control characters */
+static void authz(const uint8_t *p, size_t n)
+{
+	char *xc = line(&p, &n), *xf = line(&p, &n), *cx = line(&p, &n);
+	char *leaf = NULL, *chain = NULL, store[2048];
+	const char *keys[VB_FWD_CTX_MAX], *vals[VB_FWD_CTX_MAX];
+	size_t nctx = 1;
+
+	if (fz_note("vb_fwd_cert", vb_fwd_cert(xc, xf, &leaf, &chain)) == ATTEST_OK)
+		check(leaf != NULL && leaf[0] != '\0' && strlen(leaf) <= VB_FWD_CERT_MAX &&
+			      (chain == NULL || strlen(chain) <= VB_FWD_CHAIN_MAX),
+		      "a forwarded certificate over its cap");
+	else
+		check(leaf == NULL && chain == NULL, "a refused certificate was returned");
+	keys[0] = "path";
+	vals[0] = "/a";
+	if (fz_note("vb_fwd_ctx", vb_fwd_ctx(cx, store, sizeof(store), keys, vals, &nctx)) ==
+	    ATTEST_OK) {
+		check(nctx >= 1 && nctx <= VB_FWD_CTX_MAX, "context entries over their cap");
+		for (size_t i = 1; i < nctx; i++) {
+			check(keys[i] >= store && keys[i] < store + sizeof(store) && vals[i] >= store &&
+				      vals[i] < store + sizeof(store),
+			      "context outside its store");
+			for (const char *k = keys[i]; *k != '\0'; k++)
+				check((unsigned char)*k > 0x20 && (unsigned char)*k < 0x7f,
+				      "unprintable context key");
+			for (const char *v = vals[i]; *v != '\0'; v++)
+				check((unsigned char)*v >= 0x20 && *v != 0x7f, "control character");
+			for (size_t j = 0; j < i; j++)
+				check(strcmp(keys[i], keys[j]) != 0, "a context key twice");
+		}
+	}
+	free(leaf);
+	free(chain);
+	free(xc);
+	free(xf);
+	free(cx);
+}
+
+/* check-quote's inputs: values for exactly the PCRs of the mask, inside
+ * the buffer; a PCR list's mask is within PCRs 0..23 */
+static void pcrs(const uint8_t *p, size_t n)
+{
+	static uint8_t values[24 * 32];
+	uint32_t mask = 0;
+	size_t vlen = 0, bits = 0;
+	char list[64];
+	const uint8_t *nl = memchr(p, '\n', n < sizeof(list) ? n : sizeof(list));
+
+	if (fz_note("vf_parse_serialized_pcrs",
+		    vf_parse_serialized_pcrs(p, n, &mask, values, &vlen)) == ATTEST_OK) {
+		for (uint32_t m = mask; m != 0; m &= m - 1)
+			bits++;
+		check((mask >> 24) == 0 && vlen == bits * 32, "PCR values do not match the mask");
+	}
+	if (nl != NULL && memchr(p, '\0', (size_t)(nl - p)) == NULL) {
+		memcpy(list, p, (size_t)(nl - p));
+		list[nl - p] = '\0';
+		mask = 0;
+		if (fz_note("vf_parse_pcr_list", vf_parse_pcr_list(list, &mask)) == ATTEST_OK)
+			check(mask != 0 && (mask >> 24) == 0, "a PCR list outside 0..23");
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const uint8_t *nl = memchr(data, '\n', size < 32 ? size : 32);
@@ -166,6 +255,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (nl == NULL)
 		return 0;
 	k = (size_t)(nl - data);
+	if (k == 4 && memcmp(data, "pcrs", 4) == 0) {
+		pcrs(nl + 1, size - k - 1);
+		return 0;
+	}
+	if (k == 5 && memcmp(data, "authz", 5) == 0) {
+		authz(nl + 1, size - k - 1);
+		return 0;
+	}
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
 		if (strlen(routes[i].name) == k && memcmp(routes[i].name, data, k) == 0)
 			rt = &routes[i];

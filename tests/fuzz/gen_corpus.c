@@ -41,6 +41,10 @@
 #include "x509/x509.h"
 #include "x509/x509agent.h"
 #include "registry.h"
+#include "admin.h"
+#include "mint.h"
+#include "monproto.h"
+#include "pushwire.h"
 #include "attestation/hostpush.h"
 #include "core/fileio.h"
 #include "tpm/tpmpolicy.h"
@@ -1008,6 +1012,142 @@ static int want(const char *t)
 	return 0;
 }
 
+/* monproto: [reader][argument][body], the body as the writers of each
+ * message put it (the bytes after the op word) */
+static void seed_mon(const char *name, uint8_t which, uint8_t arg, const struct mon_out *m)
+{
+	uint8_t *b = malloc(m->len - 4 + 2);
+
+	if (b == NULL || m->err != 0 || m->len < 4)
+		fz_die("monproto seed");
+	b[0] = which;
+	b[1] = arg;
+	memcpy(b + 2, m->buf + 4, m->len - 4);
+	seed("monproto", name, b, m->len - 4 + 2);
+	free(b);
+}
+
+static void monproto_seeds(void)
+{
+	static const uint8_t spki[91] = { 0x30, 0x59 };
+	struct mint_order o;
+	struct admin_req q;
+	struct push_reply rep;
+	struct mint_result res;
+	struct admin_result ares;
+	struct agent_view v;
+	struct mon_out m;
+
+	memset(&o, 0, sizeof(o));
+	snprintf(o.name, sizeof(o.name), "fz");
+	o.session = 1;
+	o.ttl = 300;
+	o.nwant = 1;
+	snprintf(o.want[0], sizeof(o.want[0]), "fuzz.read");
+	o.spki = spki;
+	o.spki_len = sizeof(spki);
+	mon_out_init(&m, MON_ISSUE);
+	mint_order_put(&m, &o);
+	seed_mon("order-plain", 0, 0, &m);
+	mon_out_free(&m);
+	o.has_intent = 1;
+	o.in.token = (const uint8_t *)"eyJhbGciOiJFUzI1NiJ9.e30.c2ln";
+	o.in.token_len = strlen((const char *)o.in.token);
+	o.in.nscopes = 1;
+	snprintf(o.in.scopes[0], sizeof(o.in.scopes[0]), "fuzz.read");
+	o.in.expiry = FZ_NOW + 600;
+	snprintf(o.in.marker_kind, sizeof(o.in.marker_kind), "jti");
+	snprintf(o.in.user, sizeof(o.in.user), "dr.who");
+	snprintf(o.in.purpose, sizeof(o.in.purpose), "treatment");
+	o.in.depth = 1;
+	snprintf(o.in.agents[0], sizeof(o.in.agents[0]), "spiffe://fuzz/a");
+	snprintf(o.in.agents[1], sizeof(o.in.agents[1]), "spiffe://fuzz/b");
+	mon_out_init(&m, MON_ISSUE);
+	mint_order_put(&m, &o);
+	seed_mon("order-intent", 0, 0, &m);
+	mon_out_free(&m);
+
+	memset(&q, 0, sizeof(q));
+	q.op = ADMIN_REGISTER;
+	snprintf(q.reg.name, sizeof(q.reg.name), "fz");
+	snprintf(q.reg.binary, sizeof(q.reg.binary), "/usr/bin/python3");
+	snprintf(q.reg.script, sizeof(q.reg.script), "/opt/agent/run.py");
+	snprintf(q.reg.tier, sizeof(q.reg.tier), "high");
+	q.reg.nuids = 1;
+	q.reg.uids[0] = 1000;
+	q.reg.nscopes = 1;
+	snprintf(q.reg.scopes[0], sizeof(q.reg.scopes[0]), "fuzz.read");
+	q.reg.nclasses = 1;
+	snprintf(q.reg.classes[0], sizeof(q.reg.classes[0]), "phi");
+	q.reg.nenv_allow = 1;
+	snprintf(q.reg.env_allow[0], sizeof(q.reg.env_allow[0]), "LC_*");
+	q.reg.max_ttl = 600;
+	q.reg.delegate_depth = 1;
+	mon_out_init(&m, MON_ADMIN);
+	admin_req_put(&m, &q);
+	seed_mon("admin-register", 1, 0, &m);
+	mon_out_free(&m);
+	memset(&q, 0, sizeof(q));
+	q.op = ADMIN_LIST;
+	q.offset = 12;
+	mon_out_init(&m, MON_ADMIN);
+	admin_req_put(&m, &q);
+	seed_mon("admin-list", 1, 0, &m);
+	mon_out_free(&m);
+
+	memset(&rep, 0, sizeof(rep));
+	rep.nonce_len = 16;
+	memset(rep.nonce, 0xab, 16);
+	rep.expires = FZ_NOW + 60;
+	mon_out_init(&m, MON_PUSH_DONE);
+	push_reply_put(&m, PUSH_NONCE, &rep);
+	seed_mon("push-nonce", 2, PUSH_NONCE, &m);
+	mon_out_free(&m);
+	memset(&rep, 0, sizeof(rep));
+	rep.r = ATTEST_E_QUOTE_DIGEST;
+	snprintf(rep.detail, sizeof(rep.detail), "digest differs");
+	mon_out_init(&m, MON_PUSH_DONE);
+	push_reply_put(&m, PUSH_QUOTE, &rep);
+	seed_mon("push-quote-refused", 2, PUSH_QUOTE, &m);
+	mon_out_free(&m);
+
+	memset(&res, 0, sizeof(res));
+	res.chain = (char *)"-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----\n";
+	snprintf(res.id, sizeof(res.id), "spiffe://fuzz/agent/fz");
+	res.ttl = 300;
+	snprintf(res.scopes, sizeof(res.scopes), "fuzz.read");
+	res.pid = 4242;
+	mon_out_init(&m, MON_REPLY);
+	mint_result_put(&m, &res);
+	seed_mon("result-issue", 3, 0, &m);
+	mon_out_free(&m);
+
+	memset(&ares, 0, sizeof(ares));
+	memset(&v, 0, sizeof(v));
+	snprintf(v.name, sizeof(v.name), "fz");
+	snprintf(v.tier, sizeof(v.tier), "low");
+	v.nuids = 1;
+	ares.op = ADMIN_SHOW;
+	ares.agents = &v;
+	ares.nagents = 1;
+	ares.agent_ca = (uint8_t *)"\x30\x03\x02\x01\x01";
+	ares.agent_ca_len = 5;
+	mon_out_init(&m, MON_REPLY);
+	admin_result_put(&m, &ares);
+	seed_mon("result-show", 4, ADMIN_SHOW, &m);
+	mon_out_free(&m);
+	ares.op = ADMIN_STATS;
+	ares.nagents = 0;
+	ares.agents = NULL;
+	ares.agent_ca = NULL;
+	ares.agent_ca_len = 0;
+	ares.stats.agents = 3;
+	mon_out_init(&m, MON_REPLY);
+	admin_result_put(&m, &ares);
+	seed_mon("result-stats", 4, ADMIN_STATS, &m);
+	mon_out_free(&m);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -1047,5 +1187,7 @@ int main(int argc, char **argv)
 		vbody_seeds();
 	if (want("jwtsvid"))
 		jwtsvid_seeds();
+	if (want("monproto"))
+		monproto_seeds();
 	return 0;
 }

@@ -2,8 +2,10 @@
 # swtpm-seeds.sh [CORPUS_DIR] - add TPM-made seeds to the fuzz corpus
 # (default tests/fuzz/corpus): the public areas of a real EK and AK, a real
 # TPM2_Quote (TPMS_ATTEST), its TPMT_SIGNATURE, the quote and signature in
-# fuzz_tpm's split form ([u16 BE n][attest][signature]) and the P-256 EK
-# certificate from NV. Uses a private swtpm (swtpm-ci/) in a temp dir.
+# fuzz_tpm's split form ([u16 BE n][attest][signature]), the P-256 EK
+# certificate from NV, tpm2_quote's serialized PCR file (fuzz_vbody) and
+# the swtpm's answers to fuzz_tpmrsp's operations. Uses a private swtpm
+# (swtpm-ci/) in a temp dir.
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
 corpus=${1:-$top/tests/fuzz/corpus}
@@ -39,4 +41,17 @@ install -m 0644 quote.msg "$corpus/tpm/swtpm-quote"
 install -m 0644 quote.sig "$corpus/tpm/swtpm-signature"
 install -m 0644 split "$corpus/tpm/swtpm-quote-signed"
 install -m 0644 ekcert.der "$corpus/enrol/swtpm-ek-cert.der"
-echo "swtpm-seeds: wrote 6 seeds under $corpus"
+# check-quote's serialized PCR file (fuzz_vbody route pcrs)
+{ printf 'pcrs\n'; cat pcrs.out; } >vbody-pcrs
+install -m 0644 vbody-pcrs "$corpus/vbody/swtpm-pcrs-serialized"
+
+# tpmrsp: the swtpm's answers to each group of fuzz_tpmrsp's operations,
+# recorded through the target's own TCTI (needs $BUILD/fuzz/replay_tpmrsp)
+replay=${BUILD:-$top/build}/fuzz/replay_tpmrsp
+mkdir -p "$corpus/tpmrsp"
+for ops in 01 02 04 08 10 20 40 7f; do
+	printf "\\$(printf '%03o' 0x$ops)" >ops.bin
+	FUZZRSP_RECORD="$work/rec-$ops" FUZZRSP_CHILD="$TPM2TOOLS_TCTI" "$replay" ops.bin >/dev/null 2>&1
+	install -m 0644 "rec-$ops" "$corpus/tpmrsp/swtpm-ops-$ops"
+done
+echo "swtpm-seeds: wrote 15 seeds under $corpus"

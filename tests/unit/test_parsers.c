@@ -236,6 +236,34 @@ static void test_register_parse(void)
 	TU_ASSERT_ERR(admin_handle(o, "register", keep_req, q, reply), ATTEST_E_PARSE);
 	CU_ASSERT(q->op == 0); /* never reached the runner */
 	cJSON_Delete(o);
+	/* found by fuzz_attestd: the front passed any risk_tier (and any value
+	 * the monitor then refused) to the monitor; values are now checked on
+	 * both sides by one function (admin_registration_check) */
+	{
+		static const char *const bad[] = {
+			"\"risk_tier\":\"namhigh\"",
+			"\"risk_tier\":\"low\",\"name\":\"a b\"",
+			"\"risk_tier\":\"low\",\"binary\":\"\"",
+		};
+		static const char *const why[] = { "risk_tier", "agent name", "binary" };
+		char body[512];
+
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			int n = snprintf(body, sizeof(body),
+					 "{\"op\":\"register\",\"uids\":[0],%s%s}", bad[i],
+					 strstr(bad[i], "\"name\"") ? ",\"binary\":\"/bin/true\""
+					 : strstr(bad[i], "\"binary\"") ? ",\"name\":\"fz\""
+					 : ",\"name\":\"fz\",\"binary\":\"/bin/true\"");
+
+			CU_ASSERT_FATAL(n > 0 && (size_t)n < sizeof(body));
+			memset(q, 0, sizeof(*q));
+			o = parse(body);
+			TU_ASSERT_ERR(admin_handle(o, "register", keep_req, q, reply), ATTEST_E_PARSE);
+			CU_ASSERT(q->op == 0);
+			CU_ASSERT(strstr(attest_errdetail(), why[i]) != NULL);
+			cJSON_Delete(o);
+		}
+	}
 	cJSON_Delete(reply);
 	free(q);
 	{

@@ -27,6 +27,7 @@
 #include "audit/audit.h"
 #include "audit/merkle.h"
 #include "core/json.h"
+#include "net/httpc.h"
 #include "testutil.h"
 #include "testutil_pg.h"
 #include "testutil_verifier.h"
@@ -1437,6 +1438,180 @@ static void test_flood_fleet(void)
 	vfleet_down(&e);
 }
 
+/* ---- issue 19: anomaly detection at the point of use, live ---- */
+
+/* One decision of the scribe chain on patient p's record; the status, the
+ * reply's reason and anomaly (alert flag, whether reason r is among its
+ * reasons). */
+struct anom_reply {
+	long status;
+	char reason[64];
+	int alert, has_reason;
+	double score;
+	char agent[400];
+};
+
+static void decide_patient(struct vfleet *e, const char *pem, unsigned p, const char *want,
+			   struct anom_reply *out)
+{
+	char res[64], pid[16];
+	cJSON *o = cJSON_CreateObject(), *ctx, *rep = NULL, *an;
+	char *body;
+
+	memset(out, 0, sizeof(*out));
+	snprintf(res, sizeof(res), "ehr:patient/%u/record", p);
+	snprintf(pid, sizeof(pid), "%u", p);
+	cJSON_AddStringToObject(o, "chain", pem);
+	cJSON_AddStringToObject(o, "action", "read");
+	cJSON_AddStringToObject(o, "resource", res);
+	ctx = cJSON_AddObjectToObject(o, "context");
+	cJSON_AddStringToObject(ctx, "patient", pid);
+	body = cJSON_PrintUnformatted(o);
+	out->status = verifier_call(&e->v, AS_RESOURCE, "/v1/decide", body, &rep);
+	snprintf(out->reason, sizeof(out->reason), "%s", reply_reason(rep));
+	snprintf(out->agent, sizeof(out->agent), "%s", str_of(rep, "agent"));
+	an = cJSON_GetObjectItemCaseSensitive(rep, "anomaly");
+	if (an != NULL) {
+		const cJSON *r;
+
+		out->alert = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(an, "alert"));
+		out->score = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(an, "score"));
+		cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(an, "reasons"))
+			if (cJSON_IsString(r) && strcmp(r->valuestring, want) == 0)
+				out->has_reason = 1;
+	}
+	cJSON_Delete(rep);
+	cJSON_Delete(o);
+	cJSON_free(body);
+}
+
+/* A real verifier and fleet: the scribe agent reads 3 patients' records
+ * for a while (no alert, every decision allowed), then reads the records
+ * of 150 patients it never saw as fast as it can: alerts with
+ * distinct_subjects, and the policy's max_anomaly denies (403,
+ * ATTEST_E_ANOMALY); the alerts are in GET /v1/alerts (admin only) and the
+ * audit log; the posture report (GET /v1/posture, /metrics and, after the
+ * verifier stopped, `attest-verifier posture` from the baselines it wrote
+ * behind) names the scope the agent never needed. */
+static void test_anomaly_live(void)
+{
+	static const char pol[] =
+		"{\"version\":1,\"detection\":{\"window\":1,\"min_windows\":3,\"min_events\":20},"
+		"\"rules\":[{\"name\":\"records-read\",\"effect\":\"allow\","
+		"\"resources\":[\"ehr:patient/**\"],\"actions\":[\"read\"],"
+		"\"require\":{\"scopes\":[\"ehr:read\"],\"host_attested_within\":30,"
+		"\"max_anomaly\":0.5}}]}";
+	struct vfleet e;
+	struct anom_reply a;
+	char *pem, agent[400] = "";
+	int normal = 0, normal_alerts = 0, normal_denied = 0, burst_alert = 0, burst_anomaly_deny = 0;
+	cJSON *rep = NULL;
+	long st;
+
+	vfleet_up(&e, pol);
+	pem = tu_slurp(e.chain, NULL);
+	for (int i = 0; i < 200; i++) {
+		decide_patient(&e, pem, 1, "", &a);
+		if (strcmp(a.reason, "ATTEST_OK") == 0)
+			break;
+		usleep(100000);
+	}
+	CU_ASSERT_STRING_EQUAL_FATAL(a.reason, "ATTEST_OK");
+	snprintf(agent, sizeof(agent), "%s", a.agent);
+	/* normal: 3 patients, about 8 decisions a second, for 7 s */
+	for (double t0 = tu_now_ms(); tu_now_ms() - t0 < 7000.0; normal++) {
+		decide_patient(&e, pem, 1 + (unsigned)normal % 3, "", &a);
+		normal_alerts += a.alert;
+		normal_denied += strcmp(a.reason, "ATTEST_OK") != 0;
+		usleep(120000);
+	}
+	printf("\n    normal: %d decisions, %d alerts, %d denied\n", normal, normal_alerts,
+	       normal_denied);
+	CU_ASSERT(normal >= 20);
+	CU_ASSERT_EQUAL(normal_alerts, 0);
+	CU_ASSERT_EQUAL(normal_denied, 0);
+	/* the burst over 150 patients never seen */
+	for (unsigned i = 0; i < 150; i++) {
+		decide_patient(&e, pem, 1000 + i, "distinct_subjects", &a);
+		if (a.alert && a.has_reason)
+			burst_alert++;
+		if (a.status == 403 && strcmp(a.reason, "ATTEST_E_ANOMALY") == 0)
+			burst_anomaly_deny++;
+	}
+	printf("    burst: 150 decisions, %d alerts with distinct_subjects, %d denied "
+	       "ATTEST_E_ANOMALY\n", burst_alert, burst_anomaly_deny);
+	CU_ASSERT(burst_alert > 0);
+	CU_ASSERT(burst_anomaly_deny > 0);
+	/* the alerts: admin only */
+	st = verifier_call(&e.v, AS_RESOURCE, "/v1/alerts?limit=5", NULL, &rep);
+	CU_ASSERT_EQUAL(st, 403);
+	cJSON_Delete(rep);
+	st = verifier_call(&e.v, AS_ADMIN, "/v1/alerts?limit=5", NULL, &rep);
+	CU_ASSERT_EQUAL_FATAL(st, 200);
+	{
+		const cJSON *al = cJSON_GetObjectItemCaseSensitive(rep, "alerts"), *first;
+
+		CU_ASSERT_EQUAL(cJSON_GetArraySize(al), 5);
+		first = cJSON_GetArrayItem(al, 0);
+		CU_ASSERT_STRING_EQUAL(str_of(first, "agent"), agent);
+		CU_ASSERT_STRING_EQUAL(str_of(first, "decision"), "deny");
+		CU_ASSERT(cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(first, "score")) >= 0.5);
+		CU_ASSERT(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(first, "reasons")) >= 1);
+		CU_ASSERT_EQUAL(strncmp(str_of(first, "resource"), "ehr:patient/1", 13), 0);
+	}
+	cJSON_Delete(rep);
+	st = verifier_call(&e.v, AS_ADMIN, "/v1/alerts?limit=0", NULL, &rep);
+	CU_ASSERT_EQUAL(st, 400);
+	cJSON_Delete(rep);
+	/* the audit log holds them as alert records */
+	CU_ASSERT(tu_sh("cat %s/audit/seg-*.log | grep -a -q '\"type\":\"alert\"'", e.v.state) == 0);
+	/* posture: the scribe's ehr:write was never needed */
+	st = verifier_call(&e.v, AS_ADMIN, "/v1/posture", NULL, &rep);
+	CU_ASSERT_EQUAL_FATAL(st, 200);
+	{
+		const cJSON *f;
+		int found = 0;
+
+		CU_ASSERT(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(rep, "generated")));
+		cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(rep, "findings"))
+			if (strcmp(str_of(f, "id"), "scope_unused") == 0 &&
+			    strcmp(str_of(f, "subject"), agent) == 0 &&
+			    strstr(str_of(f, "evidence"), "ehr:write") != NULL)
+				found = 1;
+		CU_ASSERT(found);
+	}
+	cJSON_Delete(rep);
+	st = verifier_call(&e.v, AS_RESOURCE, "/v1/posture", NULL, &rep);
+	CU_ASSERT_EQUAL(st, 403);
+	cJSON_Delete(rep);
+	{
+		char *m = NULL;
+		char url[300];
+		char *resp = NULL;
+		size_t len = 0;
+		struct attest_httpc_opts o = {0};
+
+		snprintf(url, sizeof(url), "%s/metrics", e.v.url);
+		o.ca_file = e.v.cacert;
+		TU_ASSERT_ERR(attest_https_request(&o, url, NULL, 0, &st, &resp, &len), ATTEST_OK);
+		m = resp;
+		CU_ASSERT_PTR_NOT_NULL(strstr(m, "attest_verifier_posture_findings{kind=\"scope_unused\","
+						 "severity=\"medium\"} 1"));
+		CU_ASSERT_PTR_NOT_NULL(strstr(m, "attest_verifier_anomaly_alerts_total "));
+		free(resp);
+	}
+	/* stopped: the baselines were written behind; the offline report
+	 * reads them (the scribe was seen: not "never seen") */
+	verifier_stop(&e.v);
+	CU_ASSERT(tu_sh("attest-verifier posture --state %s --format csv > %s/posture.csv",
+			e.v.state, e.v.dir) == 0);
+	CU_ASSERT(tu_sh("grep -q '^\"scope_unused\",\"medium\",\"%s\"' %s/posture.csv", agent,
+			e.v.dir) == 0);
+	CU_ASSERT(tu_sh("grep -q 'agent_never_seen' %s/posture.csv", e.v.dir) != 0);
+	free(pem);
+	vfleet_down(&e);
+}
+
 /* The verifier on PostgreSQL end to end (issue 18 item 1): init, caller
  * add and serve with --store postgresql://; the host's quote makes it
  * trusted and the row is in PostgreSQL (no verifier.db); a replay is
@@ -1775,6 +1950,8 @@ int main(void)
 		 "refused, nothing changed; a revoked host in the issuing CA's CRL", test_report_crls},
 		{"quote push: trusted, replay/foreign nonce/selection refused, PCR change demotes",
 		 test_quote_push},
+		{"anomaly at the point of use: normal traffic no alert, a burst over patients "
+		 "alerts and is denied; alerts, posture, metrics, offline report", test_anomaly_live},
 		{"postgresql store: serve --store, quote, replay refused, a second serving process "
 		 "on the same database", test_pg_store},
 		{"host CA renewed only in the answer to a good quote", test_renew_after_good_quote},
