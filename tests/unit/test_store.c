@@ -232,7 +232,7 @@ static void test_open_reopen(void)
 	TU_ASSERT_ERR(s->ops->host_get(s, "web-02", &got), ATTEST_E_NOT_FOUND);
 	vstore_close(s);
 	raw_text(path, "PRAGMA user_version", v, sizeof(v));
-	CU_ASSERT_STRING_EQUAL(v, "3");
+	CU_ASSERT_STRING_EQUAL(v, "5");
 	raw_text(path, "PRAGMA journal_mode", v, sizeof(v));
 	CU_ASSERT_STRING_EQUAL(v, "wal");
 	vstore_close(NULL); /* NULL-safe */
@@ -255,9 +255,9 @@ static void test_migrate_and_refuse(void)
 	s = open_ok(path);
 	vstore_close(s);
 	raw_text(path, "PRAGMA user_version", v, sizeof(v));
-	CU_ASSERT_STRING_EQUAL(v, "3");
+	CU_ASSERT_STRING_EQUAL(v, "5");
 	raw_text(path, "SELECT count(*) FROM sqlite_schema WHERE type = 'table'", v, sizeof(v));
-	CU_ASSERT_STRING_EQUAL(v, "7");
+	CU_ASSERT_STRING_EQUAL(v, "10"); /* 7, behaviour and agent_changes (4), host_crls (5) */
 
 	/* a database from a newer verifier: refused, and left as it was */
 	path_in(path, sizeof(path), dir, "newer.db");
@@ -639,7 +639,7 @@ static void test_concurrent(void)
 	CU_ASSERT(total == RACE_NONCES);
 	vstore_close(s);
 	schema_version(path, v, sizeof(v));
-	CU_ASSERT_STRING_EQUAL(v, "3");
+	CU_ASSERT_STRING_EQUAL(v, "5");
 	drop_store(dir);
 }
 
@@ -1149,14 +1149,14 @@ static void test_pg_open_migrate(void)
 	CU_ASSERT(strstr(attest_errdetail(), "no attest-verifier schema") != NULL);
 	tu_pg_text(uri, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'", v, sizeof(v));
 	CU_ASSERT_STRING_EQUAL(v, "0");
-	/* init's open makes it: every step, version 3, the marker */
+	/* init's open makes it: every step, version 5, the marker */
 	TU_ASSERT_ERR(vstore_open_spec(uri, NULL, 1, &s), ATTEST_OK);
 	vstore_close(s);
 	s = NULL;
 	tu_pg_text(uri, "SELECT version FROM attest_schema", v, sizeof(v));
-	CU_ASSERT_STRING_EQUAL(v, "3");
+	CU_ASSERT_STRING_EQUAL(v, "5");
 	tu_pg_text(uri, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'", v, sizeof(v));
-	CU_ASSERT_STRING_EQUAL(v, "8");
+	CU_ASSERT_STRING_EQUAL(v, "11");
 	TU_ASSERT_ERR(vstore_open_spec(uri, NULL, 0, &s), ATTEST_OK);
 	vstore_close(s);
 	s = NULL;
