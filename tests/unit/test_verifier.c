@@ -1877,7 +1877,7 @@ static void test_report_crls(void)
 		unsigned char *der = NULL;
 		const unsigned char *p;
 		int n = i2d_X509(fake, &der);
-		X509 *parsed;
+		X509 *parsed = NULL;
 
 		p = der;
 		CU_ASSERT_FATAL(n > 0 && (parsed = d2i_X509(NULL, &p, n)) != NULL);
