@@ -29,7 +29,8 @@ DEB_PKGS := build-essential pkg-config libtss2-dev libssl-dev libcjson-dev \
 	swtpm swtpm-tools tpm2-tools openssl curl xxd iproute2 procps python3 cppcheck \
 	nginx-light systemd man-db clang-tidy postgresql libnghttp2-dev libprotobuf-c-dev \
 	protobuf-c-compiler libprotobuf-dev python3-grpcio python3-grpc-tools protobuf-compiler \
-	python3-protobuf clang
+	python3-protobuf clang \
+	chromium chromium-driver
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
 	-Wmissing-prototypes -Wvla
@@ -85,10 +86,11 @@ BIN_NAMES := attestctl attest-provision attestd attest-verifier
 BINS      := $(addprefix $(BUILD)/,$(BIN_NAMES))
 CLI_SRC       := cli/cli.c cli/cli_tpm.c cli/cliconf.c cli/journal.c
 ATTESTD_SRC   := attestd/attestd.c attestd/server.c attestd/daemon.c attestd/request.c \
-	attestd/register.c attestd/reqparse.c attestd/caller.c attestd/signers.c attestd/crl.c attestd/issue.c attestd/registry.c \
+	attestd/register.c attestd/registration.c attestd/reqparse.c attestd/caller.c attestd/signers.c attestd/crl.c attestd/issue.c attestd/registry.c \
 	attestd/log.c attestd/push.c attestd/auditlog.c attestd/closer.c \
 	attestd/nodump.c attestd/clock.c attestd/host.c attestd/dispatch.c attestd/admin.c attestd/adminrun.c attestd/adminwire.c attestd/pushwire.c attestd/mint.c attestd/mintwire.c attestd/monproto.c attestd/monitor.c attestd/front.c \
 	attestd/workload.c attestd/workload_api.c attestd/workload_mon.c attestd/workload_jwt.c attestd/workload_jwtv.c \
+	attestd/federation.c attestd/fedfetch.c \
 	cli/cliconf.c cli/sdnotify.c cli/journal.c
 # the SPIFFE Workload API (docs/spiffe.md): HTTP/2 by libnghttp2, messages by
 # protobuf-c code that protoc-c generates from attestd/workload.proto (and
@@ -126,6 +128,19 @@ VERIFIER_OBJ  := $(VERIFIER_SRC:%.c=$(BUILD)/obj/%.o)
 # only the members a test uses (test_store the store, test_policy the policy
 # tool...), so a test links what it tests, not the whole verifier
 VERIFIER_A    := $(BUILD)/verifier.a
+# the fleet dashboard's files (verifier/dashboard/, docs/dashboard.md), in the
+# binary as const arrays that xxd writes at build time; no other build chain
+DASH_FILES := index.html app.js app.css favicon.svg
+DASH_GEN   := $(BUILD)/gen/dash_assets.c
+VERIFIER_OBJ += $(BUILD)/obj/gen/dash_assets.o
+$(DASH_GEN): $(addprefix verifier/dashboard/,$(DASH_FILES))
+	@mkdir -p $(dir $@)
+	@for f in $(DASH_FILES); do \
+	  xxd -i -n dash_$$(echo $$f | tr . _) verifier/dashboard/$$f || exit 1; \
+	done | sed 's/^unsigned /const unsigned /' >$@.tmp && mv $@.tmp $@
+$(BUILD)/obj/gen/dash_assets.o: $(DASH_GEN) $(BUILD)/flags
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
 SRV_LIBS       = $(shell pkg-config --libs $(SRV_PKGS) 2>/dev/null) -lm -pthread # -lm -pthread: the detector (issue 19)
 
 TEST_SRC  := $(sort $(wildcard tests/unit/test_*.c))
@@ -265,11 +280,21 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TESTUTIL_A) $(VERIFIER_A) $(LIB_
 
 # test_parsers: attestd's pure parse functions (attestd/reqparse.c, admin.c) too
 TEST_PARSERS_ATTESTD := attestd/reqparse.c attestd/request.c attestd/registry.c attestd/log.c \
-	attestd/nodump.c attestd/admin.c attestd/adminwire.c attestd/monproto.c
+	attestd/nodump.c attestd/admin.c attestd/registration.c attestd/adminwire.c attestd/monproto.c
 # and the fuzz fixture's keys and agent CA (tests/fuzz/fuzz_fixture.c)
 $(BUILD)/obj/tests/unit/test_parsers.o: CFLAGS += -Iattestd -Itests/fuzz
 $(BUILD)/tests/test_parsers: $(BUILD)/obj/tests/unit/test_parsers.o \
 		$(TEST_PARSERS_ATTESTD:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/tests/fuzz/fuzz_fixture.o \
+		$(TESTUTIL_A) $(VERIFIER_A) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# test_spiffe: the federated bundle parser (attestd/federation.c) directly too
+# and the fuzz fixture's software chains (tests/fuzz/fuzz_fixture.c)
+$(BUILD)/obj/tests/unit/test_spiffe.o: CFLAGS += -Iattestd -Itests/fuzz
+$(BUILD)/tests/test_spiffe: $(BUILD)/obj/tests/unit/test_spiffe.o \
+		$(BUILD)/obj/attestd/federation.o $(BUILD)/obj/attestd/monproto.o \
+		$(BUILD)/obj/tests/fuzz/fuzz_fixture.o \
 		$(TESTUTIL_A) $(VERIFIER_A) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)

@@ -88,13 +88,6 @@ void admin_result_clear(struct admin_result *res);
 /* Carries out q (ATTEST_OK and res, or a code with attest_errdetail()). */
 typedef int (*admin_runner_fn)(void *ctx, const struct admin_req *q, struct admin_result *res);
 
-/* The largest max_ttl a registration can ask for (attestd's --max-ttl may
- * lower it). */
-#define ADMIN_TTL_CAP 86400
-/* What a typed registration's values may be: the front's parse and the
- * monitor's register_agent (with attestd's --max-ttl) both ask. */
-int admin_registration_check(const struct admin_registration *g, long max_ttl) ATTEST_MUST_CHECK;
-
 /* Whether op is one of the typed admin ops (not "attest", not "issue"). */
 int admin_is_op(const char *op);
 /* The peer's request req with "op" op: parsed, run (a list page by page),

@@ -391,6 +391,15 @@ static const struct cli_cmd cmds[] = {
 	{ { "agent", "revoke" }, cmd_agent_revoke, "revoke an agent: it gets nothing more", NULL },
 	{ { "agent", "remove" }, cmd_agent_remove,
 	  "forget a revoked agent so its name can be registered again", NULL },
+	{ { "federation", "add" }, cmd_federation_add,
+	  "federate another SPIFFE trust domain: its bundle reaches workloads",
+	  "attestd fetches the domain's SPIFFE bundle from --bundle-url (https, TLS to --ca\n"
+	  "only), refreshes it per its spiffe_refresh_hint, keeps the last good one, and\n"
+	  "hands it to Workload API clients in federated_bundles (docs/spiffe.md)." },
+	{ { "federation", "remove" }, cmd_federation_remove,
+	  "stop federating a trust domain: its bundle leaves the workloads' streams", NULL },
+	{ { "federation", "list" }, cmd_federation_list,
+	  "federated trust domains and the state of each bundle", NULL },
 	{ { "cert", "show" }, cmd_intent_show,
 	  "verify a leaf's intent chain and print it readably (as intent show)",
 	  "The chain is verified now, for the leaf's own URI SAN, against the fleet\n"

@@ -205,6 +205,56 @@ int cmd_agent_remove(const struct cli_cmd *cmd, int argc, char **argv)
 	return named_op(cmd, argc, argv, "remove", 1);
 }
 
+/* attestctl federation add|remove|list (docs/spiffe.md "Federation") */
+static int federation_op(const struct cli_cmd *cmd, int argc, char **argv, const char *op)
+{
+	const char *sock, *td, *url, *ca;
+	int add = strcmp(op, "federate") == 0, list = strcmp(op, "federation") == 0;
+	const struct cli_opt opts[] = {
+		{ "trust-domain", "TD", "the other trust domain (partner.example)", !list, &td },
+		{ "bundle-url", "URL", "its bundle endpoint (https_web)", add, &url },
+		{ "ca", "PEM", "the CA its endpoint's TLS certificate chains to", add, &ca },
+		{ "admin-socket", "PATH", "attestd admin socket (" DEFAULT_ADMIN_SOCKET ")", 0, &sock },
+		{ 0 },
+	};
+	uint8_t *pem = NULL;
+	size_t n = 0;
+	cJSON *req;
+	int r;
+
+	if ((r = cli_parse(cmd, opts, argc, argv)) != CLI_PARSED)
+		return r;
+	if ((!add && (url != NULL || ca != NULL)) || (list && td != NULL))
+		return cli_usage_error("only add takes --bundle-url and --ca");
+	if (add && (r = attest_file_read(ca, 64 * 1024, &pem, &n)) != ATTEST_OK)
+		return cli_fail(r, "--ca %s", ca);
+	if ((req = op_request(op)) == NULL ||
+	    (td != NULL && cJSON_AddStringToObject(req, "trust_domain", td) == NULL) ||
+	    (add && (cJSON_AddStringToObject(req, "bundle_url", url) == NULL ||
+		     cJSON_AddStringToObject(req, "ca_pem", (const char *)pem) == NULL))) {
+		cJSON_Delete(req);
+		free(pem);
+		return cli_fail(ATTEST_E_NOMEM, "request");
+	}
+	free(pem);
+	return call_and_print(sock ? sock : DEFAULT_ADMIN_SOCKET, req, op);
+}
+
+int cmd_federation_add(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	return federation_op(cmd, argc, argv, "federate");
+}
+
+int cmd_federation_remove(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	return federation_op(cmd, argc, argv, "unfederate");
+}
+
+int cmd_federation_list(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	return federation_op(cmd, argc, argv, "federation");
+}
+
 static int write_out(const char *dir, const char *name, const char *data, mode_t mode)
 {
 	char path[4096];

@@ -10,6 +10,9 @@
 int cmd_agent_register(const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_agent_list(const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_stats(const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_federation_add(const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_federation_remove(const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_federation_list(const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_agent_show(const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_agent_revoke(const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_agent_remove(const struct cli_cmd *cmd, int argc, char **argv);

@@ -34,6 +34,7 @@
 #include "core/json.h"
 #include "core/num.h"
 #include "dispatch.h"
+#include "fedfetch.h"
 #include "issue.h"
 #include "log.h"
 #include "monitor.h"
@@ -59,6 +60,7 @@ struct front {
 	int recorded; /* the monitor recorded this request's refusal itself */
 	uint8_t *root_der; /* the fleet root: the Workload API's X.509 bundle */
 	size_t root_len;
+	struct fedset *fed; /* federated bundles (with the workload socket) */
 	/* admin clients waiting for a push (MON_ATTEST): its token */
 	struct {
 		uint32_t token;
@@ -362,6 +364,47 @@ bad:
 	return attest_fail(ATTEST_E_INTERNAL, "the monitor's JWT bundle is malformed");
 }
 
+/* A federated bundle came or went: to the open streams. */
+static void on_fed_changed(void *ctx)
+{
+	(void)ctx;
+	workload_api_bundles_changed();
+}
+
+/* The operator's federated trust domains from the monitor, to fetch. */
+static int load_federation(struct front *f)
+{
+	struct mon_out req;
+	struct attest_cur c;
+	struct fed_list l;
+	int r;
+
+	mon_out_init(&req, MON_FEDERATION);
+	r = rpc(f, &req, -1, &c);
+	mon_out_free(&req);
+	if (r != ATTEST_OK)
+		return r;
+	if ((r = fed_list_get(&c, &l)) != ATTEST_OK)
+		return r;
+	if (!mon_get_end(&c))
+		r = attest_fail(ATTEST_E_INTERNAL, "the monitor's federation list is malformed");
+	else
+		r = fedset_configure(f->fed, &l, 0);
+	fed_list_clear(&l);
+	return r;
+}
+
+/* Whether the monitor gave a listening workload socket (descriptor 6). */
+static int workload_fd_present(void)
+{
+	int acc = 0;
+	socklen_t al = sizeof(acc);
+	struct stat st;
+
+	return fstat(WORKLOAD_FD, &st) == 0 && S_ISSOCK(st.st_mode) &&
+	       getsockopt(WORKLOAD_FD, SOL_SOCKET, SO_ACCEPTCONN, &acc, &al) == 0 && acc;
+}
+
 /* Serve the workload socket (descriptor 6) when the monitor gave one. */
 static int workload_serve(struct front *f, long max_clients, long timeout_ms,
 			  struct workload_server **out)
@@ -399,6 +442,10 @@ static int workload_serve(struct front *f, long max_clients, long timeout_ms,
 	wc.trust_domain = td;
 	wc.bundle = f->root_der;
 	wc.bundle_len = f->root_len;
+	if ((r = fedset_new(f->base, on_fed_changed, f, &f->fed)) != ATTEST_OK ||
+	    (r = load_federation(f)) != ATTEST_OK)
+		return r;
+	wc.fed = f->fed;
 	return workload_start(f->base, &wc, out);
 }
 
@@ -724,6 +771,63 @@ static void attest_done(struct front *f, struct attest_cur *c)
 	attestd_pending_reply(p, reply);
 }
 
+/* {"op":"federate","trust_domain":TD,"bundle_url":URL,"ca_pem":PEM},
+ * {"op":"unfederate","trust_domain":TD}, {"op":"federation"}: the monitor
+ * checks, audits and keeps the list; the answer lists each trust domain
+ * with the state of its bundle here (a new one is fetched at once). */
+static cJSON *admin_federate(struct front *f, const struct attestd_peer *peer,
+			     const cJSON *req, const char *op, int *r)
+{
+	static const char *const add_keys[] = { "op", "trust_domain", "bundle_url", "ca_pem",
+						NULL };
+	static const char *const rm_keys[] = { "op", "trust_domain", NULL };
+	static const char *const list_keys[] = { "op", NULL };
+	uint8_t action = strcmp(op, "federate") == 0 ? 1 : strcmp(op, "unfederate") == 0 ? 0 : 2;
+	const char *td = "", *url = "", *ca = "";
+	struct fed_list l = { 0 };
+	struct mon_out m;
+	struct attest_cur c;
+	cJSON *reply = NULL, *arr;
+
+	if (f->fed == NULL) {
+		*r = attest_fail(ATTEST_E_STATE, "federation is served with the workload socket, "
+				 "which is off");
+		return NULL;
+	}
+	if ((*r = attest_json_only(req, action == 1 ? add_keys
+					: action == 0 ? rm_keys : list_keys)) != ATTEST_OK ||
+	    (action != 2 &&
+	     (*r = attest_json_str(req, "trust_domain", FED_TD_MAX, &td)) != ATTEST_OK) ||
+	    (action == 1 &&
+	     ((*r = attest_json_str(req, "bundle_url", FED_URL_MAX, &url)) != ATTEST_OK ||
+	      (*r = attest_json_str(req, "ca_pem", FED_CA_MAX, &ca)) != ATTEST_OK)))
+		return NULL;
+	mon_out_init(&m, MON_FEDERATE);
+	mon_put_u8(&m, action);
+	mon_put_str(&m, td);
+	mon_put_str(&m, url);
+	mon_put_bytes(&m, ca, strlen(ca));
+	*r = rpc(f, &m, peer->fd, &c);
+	mon_out_free(&m);
+	if (*r != ATTEST_OK)
+		return NULL;
+	if ((*r = fed_list_get(&c, &l)) != ATTEST_OK)
+		return NULL;
+	if (!mon_get_end(&c))
+		*r = attest_fail(ATTEST_E_INTERNAL, "the monitor's federation list is malformed");
+	else if ((*r = fedset_configure(f->fed, &l, action == 1)) == ATTEST_OK &&
+		 ((reply = attestd_ok_reply()) == NULL ||
+		  (arr = cJSON_AddArrayToObject(reply, "federations")) == NULL ||
+		  (*r = fedset_status(f->fed, arr)) != ATTEST_OK)) {
+		if (*r == ATTEST_OK)
+			*r = attest_fail(ATTEST_E_NOMEM, "reply");
+		cJSON_Delete(reply);
+		reply = NULL;
+	}
+	fed_list_clear(&l);
+	return reply;
+}
+
 /* A request on the admin socket: parsed here, asked of the monitor as a
  * typed request (admin.h), answered as JSON. NULL: deferred. */
 static cJSON *admin_request(struct front *f, const struct attestd_peer *peer, const cJSON *req,
@@ -734,6 +838,9 @@ static cJSON *admin_request(struct front *f, const struct attestd_peer *peer, co
 
 	if (strcmp(op, "attest") == 0)
 		return admin_attest(f, peer, req);
+	if (strcmp(op, "federate") == 0 || strcmp(op, "unfederate") == 0 ||
+	    strcmp(op, "federation") == 0)
+		return admin_federate(f, peer, req, op, r);
 	if (!admin_is_op(op)) {
 		*r = attest_fail(ATTEST_E_PARSE, "unknown op \"%.16s\"", op);
 		return NULL;
@@ -778,8 +885,9 @@ static cJSON *front_handle(void *ctx, const struct attestd_peer *peer, const cJS
 #ifdef ATTESTD_TEST_HOOKS
 		else if (strcmp(op, "x-test-syscall") == 0)
 			/* a test build's deliberate bad path: a socket the
-			 * seccomp filter does not allow kills the front */
-			r = socket(AF_INET, SOCK_DGRAM, 0) >= 0 ? ATTEST_OK : ATTEST_E_IO;
+			 * seccomp filter does not allow, with or without the
+			 * network (pushes, federation), kills the front */
+			r = socket(AF_PACKET, SOCK_DGRAM, 0) >= 0 ? ATTEST_OK : ATTEST_E_IO;
 #endif
 		else if (strcmp(attestd_known_op(op), "request") == 0)
 			r = attest_fail(ATTEST_E_PARSE, "unknown op \"%.16s\"", op);
@@ -949,7 +1057,7 @@ int attestd_front_main(int argc, char **argv)
 	struct attestd_server_config cfg;
 	struct event *chan_ev = NULL, *sigterm = NULL, *sigint = NULL;
 	struct stat st;
-	int c, status = 1;
+	int c, net, status = 1;
 
 	attestd_log_name("attestd-front");
 	(void)prctl(PR_SET_NAME, "attestd-front", 0, 0, 0);
@@ -1002,7 +1110,10 @@ int attestd_front_main(int argc, char **argv)
 		goto out;
 	}
 	/* libcurl's global state (and OpenSSL's), while files can be opened */
-	if (f.push_url[0] != '\0' && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+	/* the network: pushes to the verifier; federated bundle endpoints
+	 * (with the workload socket) */
+	net = f.push_url[0] != '\0' || workload_fd_present();
+	if (net && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		goto out;
 	{
 		/* load OpenSSL's providers and make the keygen context now,
@@ -1034,7 +1145,7 @@ int attestd_front_main(int argc, char **argv)
 	if (chan_ev == NULL || sigterm == NULL || sigint == NULL || event_add(chan_ev, NULL) != 0 ||
 	    event_add(sigterm, NULL) != 0 || event_add(sigint, NULL) != 0)
 		goto out;
-	if (confine(f.push_url[0] != '\0') != 0 || push_start(&f) != 0)
+	if (confine(net) != 0 || push_start(&f) != 0 || (f.fed != NULL && fedset_start(f.fed) != 0))
 		goto out;
 	attestd_log("serving the agent and admin sockets%s as uid %u, no capabilities, seccomp "
 		    "filter on",
@@ -1051,6 +1162,7 @@ out:
 	workload_stop(wl);
 	attestd_server_stop(srv);
 	push_stop(&f);
+	fedset_free(f.fed);
 	if (f.base != NULL)
 		event_base_free(f.base);
 	for (int i = 0; i < 2; i++)

@@ -18,6 +18,7 @@
 #include "auditlog.h"
 #include "core/err.h"
 #include "dispatch.h"
+#include "federation.h"
 #include "host.h"
 #include "log.h"
 #include "mint.h"
@@ -424,6 +425,137 @@ static int do_workload_info(struct attestd_monitor *m, struct attest_cur *c)
 	return r;
 }
 
+/* MON_FEDERATION: the federated trust domains (STATE/federation.json). */
+static int do_federation(struct attestd_monitor *m, struct attest_cur *c)
+{
+	struct fed_list l;
+	struct mon_out out;
+	int r;
+
+	if (!mon_get_end(c))
+		return attest_fail(ATTEST_E_PARSE, "federation request malformed");
+	attest_errclear();
+	if ((r = fed_list_load(m->d->host.state, &l)) != ATTEST_OK)
+		return reply_error(m, r);
+	mon_out_init(&out, MON_REPLY);
+	mon_put_u32(&out, ATTEST_OK);
+	fed_list_put(&out, &l);
+	r = mon_send(m->chan, &out, -1);
+	mon_out_free(&out);
+	fed_list_clear(&l);
+	return r;
+}
+
+/* The change to l that q asks for, checked here (the front checked it
+ * too; nothing of it is taken on trust). */
+static int federate_change(struct attestd_monitor *m, uint8_t action, struct fed_conf *q,
+			   struct fed_list *l)
+{
+	uint32_t at = l->n;
+	int r;
+
+	if (!fed_td_ok(q->td))
+		return attest_fail(ATTEST_E_PARSE, "trust domain must be 1-%d of [a-z0-9.-_]",
+				   FED_TD_MAX);
+	for (uint32_t i = 0; i < l->n; i++)
+		if (strcmp(l->e[i].td, q->td) == 0)
+			at = i;
+	if (action == 0) {
+		if (at == l->n)
+			return attest_fail(ATTEST_E_NOT_FOUND, "trust domain %s is not federated",
+					   q->td);
+		free(l->e[at].ca);
+		l->e[at] = l->e[--l->n];
+		memset(&l->e[l->n], 0, sizeof(l->e[l->n]));
+		return ATTEST_OK;
+	}
+	if ((r = fed_conf_check(q)) != ATTEST_OK)
+		return r;
+	if (strcmp(q->td, m->d->host.trust_domain) == 0)
+		return attest_fail(ATTEST_E_PARSE, "%s is this fleet's own trust domain", q->td);
+	if (at == l->n && l->n == FED_MAX)
+		return attest_fail(ATTEST_E_TOO_LARGE, "at most %d federated trust domains",
+				   FED_MAX);
+	if (at < l->n)
+		free(l->e[at].ca); /* replaced: a new URL or CA */
+	else
+		l->n++;
+	l->e[at] = *q;
+	q->ca = NULL; /* the list's now */
+	return ATTEST_OK;
+}
+
+/* MON_FEDERATE, with an admin connection (root on the admin socket): u8
+ * action (0 remove, 1 add or replace, 2 list), trust domain, URL, CA PEM.
+ * A change is audited, then written (STATE/federation.json); the answer
+ * is the list. */
+static int do_federate(struct attestd_monitor *m, struct attest_cur *c, int fd)
+{
+	struct attestd_peer peer = { .pidfd = -1, .fd = -1 };
+	struct fed_conf q = { 0 };
+	struct fed_list l = { 0 };
+	struct attest_audit_event ev = { 0 };
+	struct mon_out out;
+	const uint8_t *ca;
+	size_t n;
+	uint8_t action;
+	int r;
+
+	if (!mon_get_u8(c, &action) || action > 2 || !mon_get_str(c, q.td, sizeof(q.td)) ||
+	    !mon_get_str(c, q.url, sizeof(q.url)) || !mon_get_bytes(c, FED_CA_MAX, &ca, &n) ||
+	    !mon_get_end(c))
+		return attest_fail(ATTEST_E_PARSE, "federate request malformed");
+	attest_errclear();
+	if ((r = admin_peer(m, fd, &peer)) != ATTEST_OK)
+		goto out;
+	if (n > 0) {
+		if ((q.ca = malloc(n)) == NULL) {
+			r = attest_fail(ATTEST_E_NOMEM, "federation");
+			goto out;
+		}
+		memcpy(q.ca, ca, n);
+		q.ca_len = n;
+	}
+	if ((r = fed_list_load(m->d->host.state, &l)) != ATTEST_OK)
+		goto out;
+	if (action != 2) {
+		char resource[FED_TD_MAX + 16];
+
+		if ((r = federate_change(m, action, &q, &l)) != ATTEST_OK)
+			goto out;
+		snprintf(resource, sizeof(resource), "spiffe://%s", q.td);
+		ev.type = action == 1 ? "federate" : "unfederate";
+		ev.source = "admin socket (root)";
+		ev.resource = resource;
+		ev.action = action == 1 ? q.url : NULL;
+		ev.outcome = "ok";
+		if (action == 1)
+			for (uint32_t i = 0; i < l.n; i++)
+				if (strcmp(l.e[i].td, q.td) == 0)
+					ev.action = l.e[i].url;
+		if ((r = attestd_audit(&m->d->log, &ev)) != ATTEST_OK ||
+		    (r = attestd_audit_commit(&m->d->log)) != ATTEST_OK ||
+		    (r = fed_list_save(m->d->host.state, &l)) != ATTEST_OK)
+			goto out;
+		attestd_log("federation: spiffe://%s %s by root on the admin socket", q.td,
+			    action == 1 ? "added" : "removed");
+	}
+	mon_out_init(&out, MON_REPLY);
+	mon_put_u32(&out, ATTEST_OK);
+	fed_list_put(&out, &l);
+	r = mon_send(m->chan, &out, -1);
+	mon_out_free(&out);
+	goto done;
+out:
+	r = reply_error(m, r);
+done:
+	if (peer.pidfd >= 0)
+		close(peer.pidfd);
+	free(q.ca);
+	fed_list_clear(&l);
+	return r;
+}
+
 /* MON_WORKLOAD_JWT: u32 audience count, the audiences, the SPIFFE ID
  * asked for ("": any), with the workload's connection. */
 static int do_workload_jwt(struct attestd_monitor *m, struct attest_cur *c, int fd)
@@ -694,7 +826,7 @@ static void on_chan(evutil_socket_t fd, short what, void *arg)
 	attest_cur_init(&c, m->buf, len);
 	if (!mon_get_u32(&c, &op)) {
 		r = attest_fail(ATTEST_E_PARSE, "message without an op");
-	} else if ((op == MON_ISSUE || op == MON_ADMIN || op == MON_ATTEST ||
+	} else if ((op == MON_ISSUE || op == MON_ADMIN || op == MON_ATTEST || op == MON_FEDERATE ||
 		    ((op == MON_WORKLOAD_ISSUE || op == MON_WORKLOAD_JWT) && m->workload_fd >= 0)) !=
 		   (passed >= 0)) {
 		r = attest_fail(ATTEST_E_PARSE, "op %u with%s a descriptor", op,
@@ -734,6 +866,12 @@ static void on_chan(evutil_socket_t fd, short what, void *arg)
 		case MON_WORKLOAD_INFO:
 			r = m->workload_fd >= 0 ? do_workload_info(m, &c)
 						: attest_fail(ATTEST_E_PARSE, "no workload socket");
+			break;
+		case MON_FEDERATION:
+			r = do_federation(m, &c);
+			break;
+		case MON_FEDERATE:
+			r = do_federate(m, &c, passed);
 			break;
 		case MON_REFUSAL:
 			r = do_refusal(m, &c);

@@ -33,6 +33,8 @@ enum mon_op {
 	MON_WORKLOAD_INFO = 10,  /* front: the trust domain, for the Workload API */
 	MON_WORKLOAD_JWT = 11,   /* front: a JWT-SVID for a workload connection (with it) */
 	MON_WORKLOAD_JWKS = 12,  /* front: the JWT bundle (JWKS, and each key's kid and SPKI) */
+	MON_FEDERATION = 13,     /* front: the federated trust domains (federation.h) */
+	MON_FEDERATE = 14,       /* front: add, remove or list them, with the admin connection */
 	MON_REPLY = 100,    /* monitor: u32 code, then the op's answer or a detail */
 	/* monitor, between answers: the end of a push MON_ATTEST asked for:
 	 * u32 token, u32 code, detail, state, reason, refset, u8 reboot,

@@ -14,7 +14,6 @@
 #include <tss2/tss2_mu.h>
 
 #include "core/err.h"
-#include "admin.h"
 #include "core/json.h"
 #include "log.h"
 #include "register.h"

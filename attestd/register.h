@@ -9,30 +9,9 @@
 
 #include "daemon.h"
 #include "measure/measure.h"
+#include "registration.h"
 #include "registry.h"
 #include "x509/x509.h"
-
-#define ADMIN_PATH_MAX 511
-#define ADMIN_TIER_MAX 15
-#define ADMIN_SCOPE_MAX 128 /* request.c valid_scope */
-#define ADMIN_ENV_MAX (ATTEST_ENV_NAME_MAX + 1) /* a name, or a prefix and '*' */
-/* A registration as typed fields (admin.h parses it from JSON). */
-struct admin_registration {
-	char name[ATTEST_MAX_NAME + 1];
-	char binary[ADMIN_PATH_MAX + 1];
-	char script[ADMIN_PATH_MAX + 1]; /* "": none */
-	char tier[ADMIN_TIER_MAX + 1];
-	uint32_t uids[AGENT_MAX_UIDS];
-	uint32_t nuids;
-	char scopes[AGENT_MAX_SCOPES][ADMIN_SCOPE_MAX + 1];
-	uint32_t nscopes;
-	char classes[AGENT_MAX_CLASSES][ATTEST_MAX_NAME + 1];
-	uint32_t nclasses;
-	char env_allow[AGENT_MAX_ENV_ALLOW][ADMIN_ENV_MAX + 1];
-	uint32_t nenv_allow;
-	int64_t max_ttl;
-	int64_t delegate_depth;
-};
 
 /* *out: the agent now in the registry (d->reg owns it). */
 int register_agent(struct attestd *d, const struct admin_registration *q,

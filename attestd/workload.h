@@ -23,6 +23,7 @@
 struct event_base;
 struct workload_server;
 struct wl_call;
+struct fedset;
 
 /* gRPC status codes (grpc/doc/statuscodes.md) */
 enum wl_status {
@@ -82,6 +83,8 @@ struct workload_config {
 	const char *trust_domain;
 	const uint8_t *bundle;
 	size_t bundle_len;
+	/* federated trust domains' bundles (fedfetch.h; NULL: none) */
+	struct fedset *fed;
 };
 
 int workload_start(struct event_base *base, const struct workload_config *cfg,
@@ -98,6 +101,9 @@ void workload_api_call(struct wl_call *c, enum wl_method m, const uint8_t *msg, 
 /* The call is going away (the client reset it or left): free what the
  * service hung on it (wl_call_set_state). */
 void workload_api_gone(struct wl_call *c);
+/* A federated bundle came, changed or went: every open stream is sent
+ * what changed for it (soon, from the loop: not from inside this call). */
+void workload_api_bundles_changed(void);
 
 /* One response message (protobuf bytes; the transport adds the prefix).
  * ATTEST_OK, or an error when the call's output is over its cap. */

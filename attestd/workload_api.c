@@ -15,6 +15,7 @@
 #include "core/err.h"
 #include "core/jws.h"
 #include "core/json.h"
+#include "fedfetch.h"
 #include "log.h"
 #include "workload.h"
 #include "workload.pb-c.h"
@@ -29,9 +30,39 @@
 /* What a stream keeps between its messages. */
 struct wl_stream {
 	struct wl_call *call;
-	struct event *timer; /* FetchX509SVID: the next rotation; FetchJWTBundles: a look */
+	/* FetchX509SVID: the next rotation; FetchJWTBundles: a look;
+	 * FetchX509Bundles: a federated bundle changed */
+	struct event *timer;
 	char *sent;          /* FetchJWTBundles: the JWKS last sent */
+	uint64_t fed_sent;   /* the federated bundles' version last sent */
+	int fed_any;         /* something was sent */
+	struct wl_stream *prev, *next; /* every open stream (bundle changes) */
 };
+
+/* The open streams of this front (one workload server per process). */
+static struct wl_stream *streams;
+
+/* The federated trust domains' keys, "spiffe://<td>". */
+struct fed_keys {
+	char key[FED_MAX][FED_TD_MAX + 16];
+	struct fed_view v[FED_MAX];
+	size_t n;
+};
+
+/* The federated bundles there are now: with der_only, those with X.509
+ * authorities; otherwise those with JWT keys. */
+static void fed_keys_of(const struct workload_config *cfg, int x509, struct fed_keys *k)
+{
+	k->n = 0;
+	for (uint32_t i = 0; i < fedset_count(cfg->fed) && k->n < FED_MAX; i++) {
+		struct fed_view v;
+
+		if (!fedset_get(cfg->fed, i, &v) || (x509 ? v.der == NULL : v.jwks == NULL))
+			continue;
+		snprintf(k->key[k->n], sizeof(k->key[k->n]), "spiffe://%s", v.td);
+		k->v[k->n++] = v;
+	}
+}
 
 /* ---------- errors ---------- */
 
@@ -178,6 +209,8 @@ static int send_svid(struct wl_call *c, long *ttl)
 	X509SVID svid = X509_SVID__INIT;
 	X509SVID *svids[1] = { &svid };
 	X509SVIDResponse resp = X509_SVIDRESPONSE__INIT;
+	X509SVIDResponse__FederatedBundlesEntry fe[FED_MAX], *fes[FED_MAX];
+	struct fed_keys fk;
 	int r;
 
 	if ((r = new_key(&spki, &spki_len, &pkcs8, &pkcs8_len)) != ATTEST_OK)
@@ -193,8 +226,22 @@ static int send_svid(struct wl_call *c, long *ttl)
 	svid.bundle = (ProtobufCBinaryData){ cfg->bundle_len, (uint8_t *)cfg->bundle };
 	resp.n_svids = 1;
 	resp.svids = svids;
-	if ((r = send_packed(c, &resp.base)) == ATTEST_OK)
+	fed_keys_of(cfg, 1, &fk);
+	for (size_t i = 0; i < fk.n; i++) {
+		x509_svidresponse__federated_bundles_entry__init(&fe[i]);
+		fe[i].key = fk.key[i];
+		fe[i].value = (ProtobufCBinaryData){ fk.v[i].der_len, (uint8_t *)fk.v[i].der };
+		fes[i] = &fe[i];
+	}
+	resp.n_federated_bundles = fk.n;
+	resp.federated_bundles = fes;
+	if ((r = send_packed(c, &resp.base)) == ATTEST_OK) {
+		struct wl_stream *st = wl_call_state(c);
+
 		*ttl = res.ttl;
+		if (st != NULL)
+			st->fed_sent = fedset_version(cfg->fed);
+	}
 out:
 	if (pkcs8 != NULL)
 		OPENSSL_clear_free(pkcs8, pkcs8_len);
@@ -248,7 +295,26 @@ static struct wl_stream *stream_new(struct wl_call *c, event_callback_fn timer_c
 		return NULL;
 	}
 	wl_call_set_state(c, st);
+	st->next = streams;
+	if (streams != NULL)
+		streams->prev = st;
+	streams = st;
 	return st;
+}
+
+void workload_api_bundles_changed(void)
+{
+	static const struct timeval now = { 0, 0 };
+
+	/* each stream's own timer sends it, on the loop's next turn (a
+	 * send that fails ends the stream, which must not happen while this
+	 * walks the list) */
+	for (struct wl_stream *st = streams; st != NULL; st = st->next) {
+		const struct workload_config *cfg = wl_call_config(st->call);
+
+		if (st->timer != NULL && st->fed_sent != fedset_version(cfg->fed))
+			(void)evtimer_add(st->timer, &now);
+	}
 }
 
 static void fetch_x509_svid(struct wl_call *c, const uint8_t *msg, size_t len)
@@ -279,14 +345,57 @@ static void fetch_x509_svid(struct wl_call *c, const uint8_t *msg, size_t len)
 
 /* ---------- FetchX509Bundles ---------- */
 
+/* The trust domain's bundle and the federated ones, when they changed
+ * since the last sent (or none was). */
+static int send_x509_bundles(struct wl_stream *st)
+{
+	const struct workload_config *cfg = wl_call_config(st->call);
+	X509BundlesResponse resp = X509_BUNDLES_RESPONSE__INIT;
+	X509BundlesResponse__BundlesEntry e[1 + FED_MAX], *es[1 + FED_MAX];
+	char key[WL_TD_MAX + 16];
+	struct fed_keys fk;
+	uint64_t ver = fedset_version(cfg->fed);
+	int r;
+
+	if (st->fed_any && st->fed_sent == ver)
+		return ATTEST_OK;
+	fed_keys_of(cfg, 1, &fk);
+	snprintf(key, sizeof(key), "spiffe://%s", cfg->trust_domain);
+	for (size_t i = 0; i <= fk.n; i++) {
+		x509_bundles_response__bundles_entry__init(&e[i]);
+		es[i] = &e[i];
+	}
+	e[0].key = key;
+	e[0].value = (ProtobufCBinaryData){ cfg->bundle_len, (uint8_t *)cfg->bundle };
+	for (size_t i = 0; i < fk.n; i++) {
+		e[i + 1].key = fk.key[i];
+		e[i + 1].value = (ProtobufCBinaryData){ fk.v[i].der_len, (uint8_t *)fk.v[i].der };
+	}
+	resp.n_bundles = 1 + fk.n;
+	resp.bundles = es;
+	if ((r = send_packed(st->call, &resp.base)) == ATTEST_OK) {
+		st->fed_sent = ver;
+		st->fed_any = 1;
+	}
+	return r;
+}
+
+static void on_x509_bundles(evutil_socket_t fd, short what, void *arg)
+{
+	struct wl_stream *st = arg;
+	int r;
+
+	(void)fd;
+	(void)what;
+	attest_errclear();
+	if ((r = send_x509_bundles(st)) != ATTEST_OK)
+		finish_err(st->call, r);
+}
+
 static void fetch_x509_bundles(struct wl_call *c, const uint8_t *msg, size_t len)
 {
-	const struct workload_config *cfg = wl_call_config(c);
 	X509BundlesRequest *req = x509_bundles_request__unpack(NULL, len, msg);
-	X509BundlesResponse resp = X509_BUNDLES_RESPONSE__INIT;
-	X509BundlesResponse__BundlesEntry e = X509_BUNDLES_RESPONSE__BUNDLES_ENTRY__INIT;
-	X509BundlesResponse__BundlesEntry *es[1] = { &e };
-	char key[WL_TD_MAX + 16];
+	struct wl_stream *st;
 	int r;
 
 	if (req == NULL) {
@@ -294,13 +403,14 @@ static void fetch_x509_bundles(struct wl_call *c, const uint8_t *msg, size_t len
 		return;
 	}
 	x509_bundles_request__free_unpacked(req, NULL);
-	snprintf(key, sizeof(key), "spiffe://%s", cfg->trust_domain);
-	e.key = key;
-	e.value = (ProtobufCBinaryData){ cfg->bundle_len, (uint8_t *)cfg->bundle };
-	resp.n_bundles = 1;
-	resp.bundles = es;
-	/* a stream: it stays open for the changes to come (docs/spiffe.md) */
-	if ((r = send_packed(c, &resp.base)) != ATTEST_OK)
+	if ((st = stream_new(c, on_x509_bundles)) == NULL) {
+		wl_finish(c, WL_RESOURCE_EXHAUSTED, "out of memory");
+		return;
+	}
+	/* a stream: it stays open, and a federated bundle that comes,
+	 * changes or goes is sent on it (workload_api_bundles_changed) */
+	attest_errclear();
+	if ((r = send_x509_bundles(st)) != ATTEST_OK)
 		finish_err(c, r);
 }
 
@@ -368,32 +478,44 @@ out:
 
 /* ---------- FetchJWTBundles ---------- */
 
-/* Send the JWT bundle when it differs from the last sent (or none was). */
+/* Send the JWT bundles (ours and the federated ones) when they differ
+ * from the last sent (or none was). */
 static int send_jwks(struct wl_stream *st)
 {
 	const struct workload_config *cfg = wl_call_config(st->call);
 	JWTBundlesResponse resp = JWTBUNDLES_RESPONSE__INIT;
-	JWTBundlesResponse__BundlesEntry e = JWTBUNDLES_RESPONSE__BUNDLES_ENTRY__INIT;
-	JWTBundlesResponse__BundlesEntry *es[1] = { &e };
+	JWTBundlesResponse__BundlesEntry e[1 + FED_MAX], *es[1 + FED_MAX];
 	struct wl_jwks k;
+	struct fed_keys fk;
+	uint64_t ver = fedset_version(cfg->fed);
 	char key[WL_TD_MAX + 16];
 	int r;
 
 	if ((r = cfg->backend.jwks(cfg->backend.ctx, &k)) != ATTEST_OK)
 		return r;
-	if (st->sent != NULL && strcmp(st->sent, k.json) == 0) {
+	if (st->sent != NULL && strcmp(st->sent, k.json) == 0 && st->fed_sent == ver) {
 		wl_jwks_clear(&k);
 		return ATTEST_OK;
 	}
+	fed_keys_of(cfg, 0, &fk);
+	for (size_t i = 0; i <= fk.n; i++) {
+		jwtbundles_response__bundles_entry__init(&e[i]);
+		es[i] = &e[i];
+	}
 	snprintf(key, sizeof(key), "spiffe://%s", cfg->trust_domain);
-	e.key = key;
-	e.value = (ProtobufCBinaryData){ strlen(k.json), (uint8_t *)k.json };
-	resp.n_bundles = 1;
+	e[0].key = key;
+	e[0].value = (ProtobufCBinaryData){ strlen(k.json), (uint8_t *)k.json };
+	for (size_t i = 0; i < fk.n; i++) {
+		e[i + 1].key = fk.key[i];
+		e[i + 1].value = (ProtobufCBinaryData){ strlen(fk.v[i].jwks), (uint8_t *)fk.v[i].jwks };
+	}
+	resp.n_bundles = 1 + fk.n;
 	resp.bundles = es;
 	if ((r = send_packed(st->call, &resp.base)) == ATTEST_OK) {
 		free(st->sent);
 		st->sent = k.json;
 		k.json = NULL; /* kept */
+		st->fed_sent = ver;
 	}
 	wl_jwks_clear(&k);
 	return r;
@@ -645,6 +767,12 @@ void workload_api_gone(struct wl_call *c)
 
 	if (st == NULL)
 		return;
+	if (st->prev != NULL)
+		st->prev->next = st->next;
+	else if (streams == st)
+		streams = st->next;
+	if (st->next != NULL)
+		st->next->prev = st->prev;
 	if (st->timer != NULL)
 		event_free(st->timer);
 	free(st->sent);

@@ -19,10 +19,16 @@
  * and then JWT_N FetchJWTSVID calls (software ES256 under the host's JWT
  * key, no TPM command per token). It prints "key value" lines on a pipe.
  *
- * Not measured: the time from a bundle change to every open stream having
- * it. The X.509 bundle cannot change in a running attestd; the JWT bundle
- * changes every ~22 hours (docs/spiffe.md), and reaches the streams within
- * their 30 s poll. */
+ * Then the time from a bundle change to every open stream having it:
+ * PROP_STREAMS FetchX509Bundles streams (a connection each) held open by
+ * this process; root federates partner.example (its bundle endpoint a
+ * verifier's GET /v1/spiffe/bundle, docs/spiffe.md "Federation") and the
+ * clock runs from the admin call to the last stream holding the new
+ * bundle (so it includes the HTTPS fetch of the bundle); then
+ * unfederates it and the clock runs to the last stream without it (no
+ * fetch: the front's own propagation). PROP_ROUNDS of each, median and
+ * worst. The own trust domain's X.509 bundle cannot change in a running
+ * attestd; its JWT bundle reaches the streams within their 30 s poll. */
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -41,12 +47,16 @@
 #include "core/num.h"
 #include "net/client.h"
 #include "testutil_daemon.h"
+#include "testutil_verifier.h"
 #include "workload.pb-c.h"
 
 #define ROUNDS 5
 #define PER_ROUND 20
 #define JWT_N 200
 #define MAX_KV 32
+#define PROP_STREAMS 32
+#define PROP_ROUNDS 5
+#define PROP_TD "spiffe://partner.example"
 
 /* ================= requester ================= */
 
@@ -194,6 +204,92 @@ static double now_ms(void)
 	return tu_now_ms();
 }
 
+/* Open a server stream on c (path, an empty request) without waiting. */
+static int h2c_start(struct h2c *c, const char *path)
+{
+	static const uint8_t empty[5] = { 0 };
+	nghttp2_nv h[] = { NV(":method", "POST"), NV(":scheme", "http"), NV(":authority", "x"),
+			   { (uint8_t *)":path", (uint8_t *)path, 5, strlen(path), 0 },
+			   NV("content-type", "application/grpc"), NV("te", "trailers"),
+			   NV("workload.spiffe.io", "true") };
+	nghttp2_data_provider p = { .read_callback = c_body };
+
+	req_body = empty;
+	req_len = 5;
+	c->len = 0;
+	c->closed = 0;
+	if ((c->id = nghttp2_submit_request(c->s, NULL, h, 7, &p, NULL)) < 0)
+		return -1;
+	return nghttp2_session_send(c->s) == 0 ? 0 : -1;
+}
+
+/* The X509BundlesResponse messages waiting in c->buf, consumed: *has is
+ * set to whether the last one holds PROP_TD. -1: a malformed message. */
+static int h2c_bundles(struct h2c *c, int *has, int *got)
+{
+	while (c->len >= 5) {
+		size_t m = (size_t)c->buf[1] << 24 | (size_t)c->buf[2] << 16 |
+			   (size_t)c->buf[3] << 8 | c->buf[4];
+		X509BundlesResponse *r;
+
+		if (c->len < 5 + m)
+			break;
+		if ((r = x509_bundles_response__unpack(NULL, m, c->buf + 5)) == NULL)
+			return -1;
+		*has = 0;
+		for (size_t i = 0; i < r->n_bundles; i++)
+			if (strcmp(r->bundles[i]->key, PROP_TD) == 0)
+				*has = 1;
+		*got = 1;
+		x509_bundles_response__free_unpacked(r, NULL);
+		memmove(c->buf, c->buf + 5 + m, c->len - 5 - m);
+		c->len -= 5 + m;
+	}
+	return 0;
+}
+
+/* Wait until every stream's last message has (want) PROP_TD: 0, or -1
+ * after 60 s or on an error. */
+static int streams_wait(struct h2c *cs, int *has, int *got, int n, int want)
+{
+	double end = now_ms() + 60000;
+
+	for (;;) {
+		struct pollfd pf[PROP_STREAMS];
+		int done = 1;
+
+		for (int i = 0; i < n; i++) {
+			if (h2c_bundles(&cs[i], &has[i], &got[i]) != 0 || cs[i].closed)
+				return -1;
+			if (!got[i] || has[i] != want)
+				done = 0;
+			pf[i] = (struct pollfd){ cs[i].fd, POLLIN, 0 };
+		}
+		if (done)
+			return 0;
+		if (now_ms() > end || poll(pf, (nfds_t)n, 1000) < 0)
+			return -1;
+		for (int i = 0; i < n; i++) {
+			uint8_t in[16384];
+			ssize_t k;
+
+			if (!(pf[i].revents & (POLLIN | POLLHUP)))
+				continue;
+			if ((k = recv(cs[i].fd, in, sizeof(in), 0)) <= 0 ||
+			    nghttp2_session_mem_recv(cs[i].s, in, (size_t)k) != k ||
+			    nghttp2_session_send(cs[i].s) != 0)
+				return -1;
+		}
+	}
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 static int own_issue(const char *sock, const char *chain_out)
 {
 	struct attest_cert_request rq;
@@ -303,6 +399,80 @@ static struct daemon d;
 static struct kv res;
 static int failures;
 
+/* The bundle change to every open stream (see the top). */
+static void bench_propagation(const char *wl)
+{
+	static struct verifier v;
+	static struct h2c cs[PROP_STREAMS];
+	int has[PROP_STREAMS] = { 0 }, got[PROP_STREAMS] = { 0 };
+	double add[PROP_ROUNDS], rm[PROP_ROUNDS], t;
+	char *ca = NULL, *js = NULL;
+	cJSON *req = NULL, *rep = NULL;
+	int opened = 0, ok = 0;
+
+	verifier_up(&v, d.ca, NULL);
+	if ((ca = tu_slurp(v.cacert, NULL)) == NULL || (req = cJSON_CreateObject()) == NULL)
+		goto out;
+	{
+		char url[200];
+
+		snprintf(url, sizeof(url), "%s/v1/spiffe/bundle", v.url);
+		cJSON_AddStringToObject(req, "op", "federate");
+		cJSON_AddStringToObject(req, "trust_domain", "partner.example");
+		cJSON_AddStringToObject(req, "bundle_url", url);
+		cJSON_AddStringToObject(req, "ca_pem", ca);
+	}
+	js = cJSON_PrintUnformatted(req);
+	for (; opened < PROP_STREAMS; opened++)
+		if (h2c_open(&cs[opened], wl) != 0 ||
+		    h2c_start(&cs[opened], "/SpiffeWorkloadAPI/FetchX509Bundles") != 0)
+			goto out;
+	if (js == NULL || streams_wait(cs, has, got, opened, 0) != 0)
+		goto out;
+	for (int round = 0; round < PROP_ROUNDS; round++) {
+		t = now_ms();
+		if (admin_call(&d, js, &rep) != ATTEST_OK || streams_wait(cs, has, got, opened, 1) != 0)
+			goto out;
+		add[round] = now_ms() - t;
+		cJSON_Delete(rep);
+		rep = NULL;
+		t = now_ms();
+		if (admin_call(&d, "{\"op\":\"unfederate\",\"trust_domain\":\"partner.example\"}",
+			       &rep) != ATTEST_OK ||
+		    streams_wait(cs, has, got, opened, 0) != 0)
+			goto out;
+		rm[round] = now_ms() - t;
+		cJSON_Delete(rep);
+		rep = NULL;
+	}
+	qsort(add, PROP_ROUNDS, sizeof(add[0]), cmp_double);
+	qsort(rm, PROP_ROUNDS, sizeof(rm[0]), cmp_double);
+	snprintf(res.key[res.n], sizeof(res.key[0]), "prop_add_med");
+	res.val[res.n++] = add[PROP_ROUNDS / 2];
+	snprintf(res.key[res.n], sizeof(res.key[0]), "prop_add_max");
+	res.val[res.n++] = add[PROP_ROUNDS - 1];
+	snprintf(res.key[res.n], sizeof(res.key[0]), "prop_rm_med");
+	res.val[res.n++] = rm[PROP_ROUNDS / 2];
+	snprintf(res.key[res.n], sizeof(res.key[0]), "prop_rm_max");
+	res.val[res.n++] = rm[PROP_ROUNDS - 1];
+	ok = 1;
+out:
+	if (!ok) {
+		fprintf(stderr, "bench_spiffe: bundle propagation failed: %s; attestd log %s\n",
+			attest_errdetail(), d.log);
+		failures++;
+	}
+	for (int i = 0; i < opened; i++) {
+		nghttp2_session_del(cs[i].s);
+		close(cs[i].fd);
+	}
+	cJSON_Delete(rep);
+	cJSON_Delete(req);
+	free(js);
+	free(ca);
+	verifier_down(&v);
+}
+
 static void bench_body(void)
 {
 	char self[700], copy[800], wl[700], json[1500], line[256];
@@ -386,6 +556,7 @@ static void bench_body(void)
 		fprintf(stderr, "bench_spiffe: an SVID does not verify to the fleet root\n");
 		failures++;
 	}
+	bench_propagation(wl);
 }
 
 static void print_val(const char *name, double v, int decimals, const char *note)
@@ -426,5 +597,14 @@ int main(int argc, char **argv)
 	print_val("spiffe_workload_api_ms_per_svid", kv(&res, "wl_ms"), 2, "mean");
 	print_val("spiffe_jwt_svids_per_s", kv(&res, "jwt_per_s"), 1,
 		  "FetchJWTSVID (software ES256, the caller measured each time)");
+	printf("\n== A bundle change to every open stream (%d FetchX509Bundles streams, a "
+	       "connection each; %d rounds)\n", PROP_STREAMS, PROP_ROUNDS);
+	print_val("spiffe_bundle_add_to_all_streams_ms", kv(&res, "prop_add_med"), 1,
+		  "federate -> all streams have it (median; includes the HTTPS fetch)");
+	print_val("spiffe_bundle_add_to_all_streams_max_ms", kv(&res, "prop_add_max"), 1, "worst");
+	print_val("spiffe_bundle_remove_to_all_streams_ms", kv(&res, "prop_rm_med"), 1,
+		  "unfederate -> all streams without it (median)");
+	print_val("spiffe_bundle_remove_to_all_streams_max_ms", kv(&res, "prop_rm_max"), 1,
+		  "worst");
 	return failures ? 1 : 0;
 }

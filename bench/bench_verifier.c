@@ -4,6 +4,9 @@
  * record's group commit (fdatasync), against GET /v1/health on the same
  * kept-alive TLS 1.3 connection in the same run (the HTTP + TLS floor).
  *
+ * Issue 19: the same decision with behaviour scoring on and off
+ * (docs/detection.md), interleaved rounds in one run.
+ *
  * Report only: nothing asserts on time. Each decision's answer is checked
  * (allow) once before timing.
  */
@@ -121,6 +124,69 @@ static void bench_body(void)
 	if (run(h, url, body, dec, 50, "\"allow\"") != 0 || run(h, url, body, dec, N, NULL) != 0) {
 		printf("decide_http_ms_p50: n/a\n");
 		rc = 1;
+	}
+	/* issue 19: the same repeated-chain decision with behaviour scoring on
+	 * and off, interleaved in rounds in this one process (the policy's
+	 * detection.enabled, reloaded between rounds), over 200 patients */
+	if (rc == 0) {
+		static double on[N], off[N], tmp[N / 5];
+		size_t non = 0, noff = 0;
+		char pol[1024], path[800];
+		char *bodies[8];
+
+		for (int b = 0; b < 8; b++) {
+			cJSON *ctx;
+			char res[64], pid[16];
+
+			snprintf(res, sizeof(res), "ehr:patient/%d/record", b * 25);
+			snprintf(pid, sizeof(pid), "%d", b * 25);
+			cJSON_ReplaceItemInObject(o, "resource", cJSON_CreateString(res));
+			cJSON_DeleteItemFromObject(o, "context");
+			ctx = cJSON_AddObjectToObject(o, "context");
+			cJSON_AddStringToObject(ctx, "patient", pid);
+			bodies[b] = cJSON_PrintUnformatted(o);
+		}
+		snprintf(path, sizeof(path), "%s/policy.json", f.v.state);
+		for (int round = 0; round < 10 && rc == 0; round++) {
+			int scoring = round % 2 == 0;
+
+			snprintf(pol, sizeof(pol),
+				 "{\"version\":1,\"detection\":{\"enabled\":%s},\"rules\":[{\"name\":"
+				 "\"records-read\",\"effect\":\"allow\",\"resources\":[\"ehr:patient/**\"],"
+				 "\"actions\":[\"read\"],\"require\":{\"scopes\":[\"ehr:read\"],"
+				 "\"host_attested_within\":30,\"max_anomaly\":1}}]}",
+				 scoring ? "true" : "false");
+			tu_write(path, pol, strlen(pol));
+			if (verifier_call(&f.v, AS_ADMIN, "/v1/policy/reload", "{}", NULL) != 200) {
+				rc = 1;
+				break;
+			}
+			snprintf(url, sizeof(url), "%s/v1/decide", f.v.url);
+			for (size_t i = 0; i < N / 5 && rc == 0; i++)
+				if (run(h, url, bodies[i % 8], &tmp[i], 1, i == 0 ? "\"allow\"" : NULL) != 0)
+					rc = 1;
+			if (rc == 0 && scoring)
+				for (size_t i = 0; i < N / 5; i++)
+					on[non++] = tmp[i];
+			else if (rc == 0)
+				for (size_t i = 0; i < N / 5; i++)
+					off[noff++] = tmp[i];
+		}
+		for (int b = 0; b < 8; b++)
+			cJSON_free(bodies[b]);
+		if (rc != 0 || non == 0 || noff == 0) {
+			printf("decide_scoring_on_ms_p50: n/a\n");
+			rc = 1;
+		} else {
+			tu_sort_doubles(on, non);
+			tu_sort_doubles(off, noff);
+			printf("decide_scoring_off_ms_p50: %.3f\n", off[noff / 2]);
+			printf("decide_scoring_on_ms_p50: %.3f\n", on[non / 2]);
+			printf("decide_scoring_off_ms_p99: %.3f\n", off[noff * 99 / 100]);
+			printf("decide_scoring_on_ms_p99: %.3f\n", on[non * 99 / 100]);
+			printf("decide_scoring_added_p50_percent: %.1f\n",
+			       100.0 * (on[non / 2] - off[noff / 2]) / off[noff / 2]);
+		}
 	}
 	snprintf(url, sizeof(url), "%s/v1/health", f.v.url);
 	if (rc == 0 && run(h, url, NULL, hl, N, "\"ok\"") != 0) {

@@ -70,7 +70,8 @@ rc=0
 for b in "$bin" "$issue_bin" "$BUILD/bench/bench_mint" "$BUILD/bench/bench_intent" "$BUILD/bench/bench_quote" \
 	"$BUILD/bench/bench_store" "$BUILD/bench/bench_policy" "$BUILD/bench/bench_decide" \
 	"$BUILD/bench/bench_audit" "$BUILD/bench/bench_verifier" "$BUILD/bench/bench_json" \
-	"$BUILD/bench/bench_nginx" "$BUILD/bench/bench_spiffe"; do
+	"$BUILD/bench/bench_nginx" "$BUILD/bench/bench_spiffe" \
+	"$BUILD/bench/bench_detect"; do
 	if [ ! -x "$b" ]; then
 		echo "run-bench: $b missing; run 'make bench'" >&2
 		rc=1
@@ -78,4 +79,14 @@ for b in "$bin" "$issue_bin" "$BUILD/bench/bench_mint" "$BUILD/bench/bench_inten
 	fi
 	"$b" || rc=$?
 done
+# issue 18: the fleet simulator (bench_fleet): 1M agents in the store
+# (start time, RSS), quotes/s on SQLite and PostgreSQL, decisions at one
+# and three replicas. Bounded: ATTEST_FLEET_SECS (default 10) per run; a
+# bigger run: ATTEST_FLEET_HOSTS=10000 ATTEST_FLEET_SECS=60 make bench.
+if [ -x "$BUILD/bench/bench_fleet" ]; then
+	"$BUILD/bench/bench_fleet" || rc=$?
+else
+	echo "run-bench: $BUILD/bench/bench_fleet missing; run 'make bench'" >&2
+	rc=1
+fi
 exit $rc

@@ -48,13 +48,16 @@ static int open_ca(const char *dir, struct attest_ca **ca)
 
 static int cmd_init(const struct cli_cmd *cmd, int argc, char **argv)
 {
-	const char *dir, *td, *roots, *ttl_s, *days_s;
+	const char *dir, *td, *roots, *ttl_s, *days_s, *nc_s;
 	const struct cli_opt opts[] = {
 		{ "dir", "D", "directory for the new CA (created 0700)", 1, &dir },
 		{ "trust-domain", "TD", "SPIFFE trust domain, e.g. example.org", 1, &td },
 		{ "vendor-roots", "FILE", "PEM bundle of TPM vendor (EK) roots (copied into DIR)", 1, &roots },
 		{ "host-ca-ttl", "SECONDS", "lifetime of host CA certificates (86400)", 0, &ttl_s },
 		{ "issuing-days", "DAYS", "lifetime of the online issuing CA (90)", 0, &days_s },
+		{ "name-constraints", "on|off",
+		  "critical URI name constraint on the fleet's CA certificates (on; docs/x509.md)", 0,
+		  &nc_s },
 		{ 0 },
 	};
 	struct attest_ca *ca = NULL;
@@ -67,7 +70,10 @@ static int cmd_init(const struct cli_cmd *cmd, int argc, char **argv)
 	    (days_s != NULL &&
 	     (r = cli_long("issuing-days", days_s, 1, ATTEST_ISSUING_CA_MAX_DAYS, &days)) != CLI_PARSED))
 		return r;
-	if ((r = attest_ca_init_ex(dir, td, roots, ttl, (int)days)) != ATTEST_OK)
+	if (nc_s != NULL && strcmp(nc_s, "on") != 0 && strcmp(nc_s, "off") != 0)
+		return cli_usage_error("--name-constraints takes on or off");
+	if ((r = attest_ca_init_nc(dir, td, roots, ttl, (int)days,
+				   nc_s == NULL || strcmp(nc_s, "on") == 0)) != ATTEST_OK)
 		return cli_fail(r, "create fleet CA in %s", dir);
 	if ((r = open_ca(dir, &ca)) != CLI_EXIT_OK)
 		return r;

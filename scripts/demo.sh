@@ -489,6 +489,40 @@ else
 	echo "(nginx is not installed: make deps installs nginx-light; step skipped)"
 fi
 
+step "23c. behaviour detection (docs/detection.md): the study agent reads patient 123's record at its usual pace, then pulls 60 other patients' records in a burst: each decision is scored against its baseline, the burst raises alerts"
+# demo-sized windows (2 s; production: 60 s) and the policy's limit on the
+# research rule; reloaded like any policy change
+python3 - vs/policy.json <<'EOF'
+import json, sys
+p = json.load(open(sys.argv[1]))
+p["detection"] = {"window": 2, "min_windows": 3, "min_events": 10}
+for r in p["rules"]:
+    if r["name"] == "research-read":
+        r["require"]["max_anomaly"] = 0.5
+json.dump(p, open(sys.argv[1], "w"), indent=2)
+EOF
+printf '$ curl %s -X POST %s/v1/policy/reload\n' "$ADMIN" "$VURL"
+# shellcheck disable=SC2086
+curl -s $ADMIN -H 'Content-Type: application/json' -d '{}' "$VURL/v1/policy/reload"
+echo
+AS=certs/study
+acall() {
+	curl -s --tlsv1.3 --cacert rs.pem --cert "$AS/cert.pem" --key "$AS/key.pem" -o /dev/null \
+		-w '%{http_code} ' "$RSURL/records/patient/$1/record"
+}
+echo "--- usual work, 10 s: patient 123's record a few times a second (status of each)"
+end=$(($(date +%s) + 10))
+while [ "$(date +%s)" -lt "$end" ]; do
+	acall 123
+	sleep 0.2
+done
+echo
+echo "--- the burst: 60 patients it never read, 6 at a time (403: no consent, and anomalous)"
+seq 2001 2060 | xargs -P 6 -I{} curl -s --tlsv1.3 --cacert rs.pem --cert "$AS/cert.pem" \
+	--key "$AS/key.pem" -o /dev/null -w '%{http_code} ' "$RSURL/records/patient/{}/record"
+echo
+AS=certs/scribe-intent
+
 step "24. simulated host compromise: a rootkit extends PCR 4; the next push marks the host untrusted and scribe is denied"
 kill "$ATTESTD_PID" && wait "$ATTESTD_PID" 2>/dev/null || true
 run tpm2_pcrextend -T "$ATTEST_TCTI" 4:sha256=$(printf 'rootkit' | sha256sum | cut -d' ' -f1)
@@ -543,4 +577,11 @@ echo "--- with the exempt purposes (treatment: step 22), an access report:"
 run attestctl audit report --accounting --subject 123 --from "$DAY0" --to "$DAY" --log vs/audit \
 	--include-exempt
 
+step "29. posture and detection (issue 19): the fleet's posture report, and the anomaly alerts of step 23c"
+run attest-verifier posture --state vs --format csv
+echo "--- the newest anomaly alerts (GET /v1/alerts?limit=2):"
+# shellcheck disable=SC2086
+curl -s $ADMIN "$VURL/v1/alerts?limit=2" | python3 -m json.tool
+
 step "done: $HOST enrolled, renewed, refused after a boot change; agents got chains; a tampered agent was refused; intent flowed user -> triage -> scribe and a widening was refused; the verifier allowed reads through the EHR API (treatment and research) and through nginx, refused a revoked agent at nginx and at attestd, then denied reads after a simulated compromise; attestd's audit log verified online, an edit was located, a rollback detected, and the research disclosure accounted for"
+echo "--- the fleet dashboard (docs/dashboard.md) was served at $VURL/dashboard/ (read-only from this machine without a certificate; from elsewhere: ssh -N -L 8443:$(echo "$VURL" | sed 's|^https://||') <this host>, then https://localhost:8443/dashboard/); it stops with this demo's verifier"

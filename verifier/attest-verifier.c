@@ -72,7 +72,7 @@ static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 		   *pcrs = NULL, *nonce_ttl = NULL, *tcti = NULL, *deadline = NULL, *max_conns = NULL,
 		   *per_source = NULL, *config = NULL, *print_config = NULL, *user = NULL,
 		   *leaf_cache = NULL, *issuer_cache = NULL, *ak_cache = NULL, *rate_caller = NULL,
-		   *rate_host = NULL, *store = NULL, *no_detect = NULL, *detect_entities = NULL,
+		   *rate_host = NULL, *store = NULL, *dashboard = NULL, *no_detect = NULL, *detect_entities = NULL,
 		   *alert_webhook = NULL, *alert_ca = NULL, *alert_syslog = NULL,
 		   *posture_window = NULL;
 	const struct cli_opt opts[] = {
@@ -108,6 +108,9 @@ static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 		{"user", "NAME", "started as root: the serving process drops to this user once its "
 		 "socket, TLS key, store and audit log are open (default " VF_DEFAULT_USER "; root: "
 		 "no drop, not recommended); the signer keeps root and the issuing CA key", 0, &user},
+		{"dashboard", "MODE", "the fleet dashboard at /dashboard/ (docs/dashboard.md): loopback "
+		 "(default: an admin client certificate, or read-only without one from a loopback "
+		 "peer), admin (an admin client certificate only) or off", 0, &dashboard},
 		{"no-detect", NULL, "do not score decisions against behaviour baselines "
 		 "(docs/detection.md)", 0, &no_detect},
 		{"detect-entities", "N", "behaviour baselines kept in memory, agents and users "
@@ -135,7 +138,7 @@ static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 		{"quote-pcrs", "0,1,2,3,4,5,6,7"}, {"nonce-ttl", "60"}, {"request-deadline", "10"},
 		{"max-conns", "256"}, {"per-source", "16"}, {"leaf-cache", "16384"},
 		{"issuer-cache", "16384"}, {"ak-cache", "4096"}, {"rate-caller", "2000"},
-		{"rate-host", "50"}, {NULL, NULL}};
+		{"rate-host", "50"}, {"dashboard", "loopback"}, {NULL, NULL}};
 	int r;
 
 	cli_config_defaults(defs);
@@ -185,6 +188,14 @@ static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 	cfg.max_conns = (unsigned)mc;
 	cfg.per_source = (unsigned)ps;
 	cfg.user = user;
+	if (dashboard == NULL || strcmp(dashboard, "loopback") == 0)
+		cfg.dashboard = VF_DASH_LOOPBACK;
+	else if (strcmp(dashboard, "admin") == 0)
+		cfg.dashboard = VF_DASH_ADMIN;
+	else if (strcmp(dashboard, "off") == 0)
+		cfg.dashboard = VF_DASH_OFF;
+	else
+		return cli_usage_error("--dashboard: loopback, admin or off");
 	cfg.detect_off = no_detect != NULL;
 	if (detect_entities != NULL) {
 		long de;

@@ -6,6 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* --dashboard: who may see the fleet dashboard (docs/dashboard.md) */
+enum vf_dash { VF_DASH_LOOPBACK = 0, VF_DASH_ADMIN = 1, VF_DASH_OFF = 2 };
+
 struct vf_config {
 	const char *state;      /* state dir (attest-verifier init) */
 	const char *store;      /* postgresql:// URI, or NULL: the SQLite STATE/verifier.db */
@@ -25,6 +28,7 @@ struct vf_config {
 	unsigned max_conns;     /* 0: 256 (a quarter reserved for authenticated clients) */
 	unsigned per_source;    /* unauthenticated connections per address; 0: 16 */
 	const char *user;       /* as root: the serving process's user (NULL: attest-verifier) */
+	enum vf_dash dashboard; /* --dashboard; default loopback */
 	/* behaviour detection (docs/detection.md) */
 	int detect_off;             /* --no-detect: decisions are not scored */
 	size_t detect_entities;     /* --detect-entities; 0: VD_ENTITIES_DEFAULT */

@@ -191,6 +191,7 @@ void vs_decide_reply(struct vsrv *s, struct evhttp_request *req, const struct vc
 		/* learn, the score into the reply and the reason, an alert */
 		if ((r = vs_detect_after(s, &d, dr, o, reason, sizeof(reason))) != ATTEST_OK)
 			goto out;
+		vs_dash_record(s, who, &d, action, resource, ev.subject);
 		ev.type = "decision";
 		ev.host = d.host[0] ? d.host : NULL;
 		ev.source = who->name;

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 
 #include "core/err.h"
@@ -59,6 +60,8 @@ struct vd {
 	size_t idx_mask;
 	uint64_t tick;
 	unsigned long evictions;
+	EVP_MD *md;         /* SHA-256, fetched once */
+	EVP_MD_CTX *mdctx;  /* reused: no fetch or allocation per hash */
 	struct vd_alert alerts[VD_ALERTS_MAX];
 	size_t alert_next;
 	unsigned long alert_count;
@@ -76,6 +79,7 @@ void vd_config_default(struct vd_config *c)
 	c->threshold = 0.5;
 	(void)snprintf(c->subject_ctx, sizeof(c->subject_ctx), "%s", "patient");
 	c->subject_segment = -1;
+	c->enabled = 1;
 }
 
 static int num_in(const cJSON *o, const char *k, double lo, double hi, double *out)
@@ -95,7 +99,7 @@ int vd_config_parse(const cJSON *o, struct vd_config *c)
 {
 	static const char *const keys[] = {"window", "min_windows", "min_events", "alpha",
 					   "z_low", "z_high", "threshold", "subject_context",
-					   "subject_segment", NULL};
+					   "subject_segment", "enabled", NULL};
 	double win = (double)c->window, mw = c->min_windows, me = c->min_events,
 	       seg = c->subject_segment;
 	const cJSON *it;
@@ -125,6 +129,12 @@ int vd_config_parse(const cJSON *o, struct vd_config *c)
 		return r;
 	if (c->z_high <= c->z_low)
 		return attest_fail(ATTEST_E_POLICY, "policy: detection: z_high must exceed z_low");
+	it = cJSON_GetObjectItemCaseSensitive(o, "enabled");
+	if (it != NULL) {
+		if (!cJSON_IsBool(it))
+			return attest_fail(ATTEST_E_POLICY, "policy: detection.enabled: true or false");
+		c->enabled = cJSON_IsTrue(it);
+	}
 	it = cJSON_GetObjectItemCaseSensitive(o, "subject_context");
 	if (it != NULL) {
 		if (!cJSON_IsString(it) || strlen(it->valuestring) >= sizeof(c->subject_ctx))
@@ -153,6 +163,22 @@ uint64_t vd_hash(const char *s)
 	return h;
 }
 
+/* vd_hash with the detector's reused context (the same value). */
+static uint64_t vhash(struct vd *d, const char *s)
+{
+	uint8_t md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	uint64_t h = 0;
+
+	if (d->mdctx == NULL || EVP_DigestInit_ex2(d->mdctx, d->md, NULL) != 1 ||
+	    EVP_DigestUpdate(d->mdctx, s, strlen(s)) != 1 ||
+	    EVP_DigestFinal_ex(d->mdctx, md, &n) != 1 || n < 8)
+		return vd_hash(s);
+	for (int i = 0; i < 8; i++)
+		h = h << 8 | md[i];
+	return h;
+}
+
 int vd_new(const struct vd_config *c, size_t entities, struct vd **out)
 {
 	struct vd *d;
@@ -170,6 +196,11 @@ int vd_new(const struct vd_config *c, size_t entities, struct vd **out)
 		vd_free(d);
 		return attest_fail(ATTEST_E_NOMEM, "detector tables");
 	}
+	if ((d->md = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL ||
+	    (d->mdctx = EVP_MD_CTX_new()) == NULL) {
+		vd_free(d);
+		return attest_fail_ossl(ATTEST_E_CRYPTO, "detector hash");
+	}
 	for (size_t i = 0; i < isz; i++)
 		d->idx[i] = -1;
 	d->idx_mask = isz - 1;
@@ -185,6 +216,8 @@ void vd_free(struct vd *d)
 		return;
 	free(d->ents);
 	free(d->idx);
+	EVP_MD_CTX_free(d->mdctx);
+	EVP_MD_free(d->md);
 	free(d);
 }
 
@@ -263,7 +296,7 @@ static struct ent *get(struct vd *d, const char *key)
 
 	if (strlen(key) >= VD_KEY_MAX)
 		return NULL;
-	h = vd_hash(key);
+	h = vhash(d, key);
 	if ((e = find(d, key, h)) != NULL) {
 		e->tick = ++d->tick;
 		return e;
@@ -347,14 +380,14 @@ static double zof(const struct ewma *w, double x)
 
 /* The resource's class: the subject segment masked, so that one record
  * per patient is one usual resource, not a new one per patient. */
-static uint64_t res_class(const struct vd *d, const char *res)
+static uint64_t res_class(struct vd *d, const char *res)
 {
 	char buf[512];
 	size_t o = 0;
 	int seg = 0;
 
 	if (d->c.subject_segment < 0)
-		return vd_hash(res);
+		return vhash(d, res);
 	for (const char *p = res; *p != '\0' && o + 2 < sizeof(buf); p++) {
 		if (*p == '/') {
 			seg++;
@@ -369,7 +402,7 @@ static uint64_t res_class(const struct vd *d, const char *res)
 			buf[o++] = '*';
 	}
 	buf[o] = '\0';
-	return vd_hash(buf);
+	return vhash(d, buf);
 }
 
 /* Close the window the entity's counts belong to when now is past it: the
@@ -413,6 +446,22 @@ static void roll(const struct vd *d, struct ent *e, int64_t now)
 	e->zres = e->zsubj = VD_BITMAP_BITS;
 }
 
+/* The hashes of one observation, computed once per call. */
+struct oh {
+	uint64_t res, subj, purp, cls;
+	int has_subj, has_purp;
+};
+
+static void obs_hash(struct vd *d, const struct vd_obs *o, struct oh *h)
+{
+	h->res = vhash(d, o->resource);
+	h->has_subj = o->subject != NULL && o->subject[0] != '\0';
+	h->subj = h->has_subj ? vhash(d, o->subject) : 0;
+	h->has_purp = o->purpose != NULL && o->purpose[0] != '\0';
+	h->purp = h->has_purp ? vhash(d, o->purpose) : 0;
+	h->cls = res_class(d, o->resource);
+}
+
 struct part {
 	double s;
 	const char *name;
@@ -445,25 +494,21 @@ static int has_hash(const uint64_t *v, unsigned n, uint64_t h)
 }
 
 /* The feature scores of entity e for o (user: e is the user's). */
-static void score_ent(const struct vd *d, struct ent *e, const struct vd_obs *o, struct part *p,
-		      size_t *np, int user)
+static void score_ent(const struct vd *d, struct ent *e, const struct vd_obs *o,
+		      const struct oh *h, struct part *p, size_t *np, int user)
 {
 	roll(d, e, o->now);
 	if (e->windows >= d->c.min_windows) {
 		uint32_t zr = e->zres, zs = e->zsubj;
 		uint8_t tmp[VD_BITMAP_BITS / 8];
-		uint64_t rh = vd_hash(o->resource);
+		uint64_t rh = h->res;
 
 		memcpy(tmp, e->bres, sizeof(tmp));
 		bit_set(tmp, &zr, rh);
 		add(p, np, zscore_part(d, zof(&e->f[F_RATE], (double)e->n + 1)), fname[F_RATE], user);
 		add(p, np, zscore_part(d, zof(&e->f[F_RES], distinct(zr))), fname[F_RES], user);
-		if (o->subject != NULL && o->subject[0] != '\0') {
-			uint64_t sh = vd_hash(o->subject);
-
-			if (!bit_has(e->bsubj, sh) && zs > 0)
-				zs--;
-		}
+		if (h->has_subj && !bit_has(e->bsubj, h->subj) && zs > 0)
+			zs--;
 		add(p, np, zscore_part(d, zof(&e->f[F_SUBJ], distinct(zs))), fname[F_SUBJ], user);
 		if (e->n >= 10) {
 			/* a ratio: its own deviation floor (0.05) */
@@ -476,8 +521,8 @@ static void score_ent(const struct vd *d, struct ent *e, const struct vd_obs *o,
 	if (e->events >= d->c.min_events) {
 		unsigned hr = (unsigned)((o->now % 86400) / 3600);
 
-		if (o->purpose != NULL && o->purpose[0] != '\0' && e->npurposes < VD_PURPOSES &&
-		    !has_hash(e->purposes, e->npurposes, vd_hash(o->purpose)))
+		if (h->has_purp && e->npurposes < VD_PURPOSES &&
+		    !has_hash(e->purposes, e->npurposes, h->purp))
 			add(p, np, 0.7, "new_purpose", user);
 		/* the hours of a day are known after a day of history */
 		if (e->u.first_seen > 0 && o->now - e->u.first_seen >= 86400) {
@@ -486,7 +531,7 @@ static void score_ent(const struct vd *d, struct ent *e, const struct vd_obs *o,
 			else if ((uint64_t)e->hours[hr] * 100 < e->hours_total)
 				add(p, np, 0.3, "unusual_hour", user);
 		}
-		if (!user && !has_hash(e->usual, e->nusual, res_class(d, o->resource)) &&
+		if (!user && !has_hash(e->usual, e->nusual, h->cls) &&
 		    e->p_new < 0.1)
 			add(p, np, 0.35 * (1 - e->p_new / 0.1), "unusual_resource", user);
 	}
@@ -498,6 +543,7 @@ void vd_score(struct vd *d, const struct vd_obs *o, struct vd_score *out)
 	size_t np = 0;
 	struct ent *a, *u = NULL;
 	char key[VD_KEY_MAX];
+	struct oh oh;
 	double keep = 1;
 
 	memset(out, 0, sizeof(*out));
@@ -507,11 +553,12 @@ void vd_score(struct vd *d, const struct vd_obs *o, struct vd_score *out)
 	if ((a = get(d, key)) == NULL)
 		return;
 	out->learning = a->windows < d->c.min_windows || a->events < d->c.min_events;
-	score_ent(d, a, o, p, &np, 0);
+	obs_hash(d, o, &oh);
+	score_ent(d, a, o, &oh, p, &np, 0);
 	if (o->user != NULL && o->user[0] != '\0') {
 		(void)snprintf(key, sizeof(key), "u:%s", o->user);
 		if ((u = get(d, key)) != NULL)
-			score_ent(d, u, o, p, &np, 1);
+			score_ent(d, u, o, &oh, p, &np, 1);
 	}
 	for (size_t i = 0; i < np; i++)
 		keep *= 1 - p[i].s;
@@ -532,19 +579,20 @@ void vd_score(struct vd *d, const struct vd_obs *o, struct vd_score *out)
 	}
 }
 
-static void learn_ent(struct vd *d, struct ent *e, const struct vd_obs *o, int allow, int user)
+static void learn_ent(struct vd *d, struct ent *e, const struct vd_obs *o, const struct oh *h,
+		      int allow, int user)
 {
 	unsigned hr = (unsigned)((o->now % 86400) / 3600);
-	uint64_t ph, rc;
+	uint64_t rc;
 	int isnew;
 
 	roll(d, e, o->now);
 	e->n++;
 	if (!allow)
 		e->denies++;
-	bit_set(e->bres, &e->zres, vd_hash(o->resource));
-	if (o->subject != NULL && o->subject[0] != '\0')
-		bit_set(e->bsubj, &e->zsubj, vd_hash(o->subject));
+	bit_set(e->bres, &e->zres, h->res);
+	if (h->has_subj)
+		bit_set(e->bsubj, &e->zsubj, h->subj);
 	e->events++;
 	if (++e->hours[hr] == 0)
 		e->hours[hr]--;
@@ -553,11 +601,11 @@ static void learn_ent(struct vd *d, struct ent *e, const struct vd_obs *o, int a
 		for (int i = 0; i < 24; i++)
 			e->hours_total += (e->hours[i] /= 2);
 	}
-	if (o->purpose != NULL && o->purpose[0] != '\0' && e->npurposes < VD_PURPOSES &&
-	    !has_hash(e->purposes, e->npurposes, ph = vd_hash(o->purpose)))
-		e->purposes[e->npurposes++] = ph;
+	if (h->has_purp && e->npurposes < VD_PURPOSES &&
+	    !has_hash(e->purposes, e->npurposes, h->purp))
+		e->purposes[e->npurposes++] = h->purp;
 	if (!user) {
-		rc = res_class(d, o->resource);
+		rc = h->cls;
 		isnew = !has_hash(e->usual, e->nusual, rc);
 		e->p_new += 0.05 * ((isnew ? 1.0 : 0.0) - e->p_new);
 		if (isnew) {
@@ -577,9 +625,9 @@ static void learn_ent(struct vd *d, struct ent *e, const struct vd_obs *o, int a
 	e->dirty = 1;
 }
 
-static void use_scope(struct ent *e, const char *scope, int64_t now)
+static void use_scope(struct vd *d, struct ent *e, const char *scope, int64_t now)
 {
-	uint64_t h = vd_hash(scope);
+	uint64_t h = vhash(d, scope);
 	size_t i, old = 0;
 
 	for (i = 0; i < e->u.nscopes; i++) {
@@ -601,19 +649,21 @@ void vd_learn(struct vd *d, const struct vd_obs *o, int allow, const char *const
 {
 	char key[VD_KEY_MAX];
 	struct ent *e;
+	struct oh oh;
 
 	if (o->agent == NULL || o->agent[0] == '\0' || o->resource == NULL)
 		return;
 	(void)snprintf(key, sizeof(key), "a:%s", o->agent);
 	if ((e = get(d, key)) == NULL)
 		return;
-	learn_ent(d, e, o, allow, 0);
+	obs_hash(d, o, &oh);
+	learn_ent(d, e, o, &oh, allow, 0);
 	for (size_t i = 0; allow && i < nscopes; i++)
-		use_scope(e, scopes[i], o->now);
+		use_scope(d, e, scopes[i], o->now);
 	if (o->user != NULL && o->user[0] != '\0') {
 		(void)snprintf(key, sizeof(key), "u:%s", o->user);
 		if ((e = get(d, key)) != NULL)
-			learn_ent(d, e, o, allow, 1);
+			learn_ent(d, e, o, &oh, allow, 1);
 	}
 	for (size_t i = 0; i < ndelegators; i++) {
 		(void)snprintf(key, sizeof(key), "a:%s", delegators[i] != NULL ? delegators[i] : "");

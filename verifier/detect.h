@@ -47,6 +47,7 @@ struct vd_config {
 	 * subject_segment (0-based, '/'-separated; -1 none) */
 	char subject_ctx[VD_SUBJECT_FIELD_MAX];
 	int subject_segment;
+	int enabled; /* "enabled": false in the policy turns scoring off (1) */
 };
 
 void vd_config_default(struct vd_config *c);

@@ -52,8 +52,9 @@ static double score_cb(void *arg, const char *agent, const char *user, const cha
 void vs_detect_before(struct vsrv *s, struct attest_decide_req *dr, char *subj, size_t subjsz)
 {
 	s->cur_scored = 0;
+	s->cur_subject = NULL;
 	memset(&s->cur, 0, sizeof(s->cur));
-	if (s->vd == NULL)
+	if (s->vd == NULL || !vd_config(s->vd)->enabled)
 		return;
 	s->cur_subject = vd_subject(s->vd, dr->resource, dr->ctx_keys, dr->ctx_values, dr->nctx,
 				    subj, subjsz);

@@ -257,7 +257,7 @@ static int add_revoked(struct vsrv *s, const char *host, cJSON *o)
 
 	if (c.ids == NULL)
 		return attest_fail(ATTEST_E_NOMEM, "revoked_agents");
-	if ((r = s->store->ops->agent_list(s->store, collect_revoked, &c)) != ATTEST_OK) {
+	if ((r = s->store->ops->agent_list_host(s->store, host, collect_revoked, &c)) != ATTEST_OK) {
 		cJSON_Delete(c.ids);
 		return r;
 	}

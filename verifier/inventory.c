@@ -343,7 +343,7 @@ void vs_report(struct vsrv *s, struct evhttp_request *req, const struct vroute *
 		goto out;
 	rm.host = host;
 	rm.agents = agents;
-	if ((r = s->store->ops->agent_list(s->store, collect_removed, &rm)) != ATTEST_OK)
+	if ((r = s->store->ops->agent_list_host(s->store, host, collect_removed, &rm)) != ATTEST_OK)
 		goto out;
 	{
 		struct attest_audit_event ev = {.type = "inventory", .host = host, .outcome = "ok"};

@@ -164,7 +164,8 @@ static int agent_cb(void *arg, const struct vagent *a)
 			"registration and its keys are gone, not only refused");
 		goto out;
 	}
-	seen = vd_usage(c->d, a->id, &u) == ATTEST_OK && u.decisions > 0;
+	/* seen: decided as the caller, or as a delegator in a chain */
+	seen = vd_usage(c->d, a->id, &u) == ATTEST_OK && (u.decisions > 0 || u.delegated);
 	if ((a->risk_tier >= 2 || has_word(a->data_classes, "phi")) && !a->approved) {
 		(void)snprintf(ev, sizeof(ev), "risk tier %d, data classes \"%.200s\", not approved",
 			       a->risk_tier, a->data_classes);

@@ -198,6 +198,18 @@ static const struct vroute routes[] = {
 	/* issue 19: posture report and anomaly alerts (docs/detection.md) */
 	{"/v1/posture", VR_GET, ROLE_ADMIN, 0, vs_posture, 0, 0, 0},
 	{"/v1/alerts", VR_GET, ROLE_ADMIN, 0, vs_alerts, 0, 0, 0},
+	/* the fleet dashboard (dashboard.c, docs/dashboard.md): read-only for
+	 * ROLE_VIEW; revocation from it only with an admin's certificate */
+	{"/dashboard", VR_GET, ROLE_VIEW, 0, vs_dash_asset, 0, 0, 0},
+	{"/dashboard/", VR_GET, ROLE_VIEW, 0, vs_dash_asset, 0, 0, 0},
+	{"/dashboard/app.js", VR_GET, ROLE_VIEW, 0, vs_dash_asset, 1, 0, 0},
+	{"/dashboard/app.css", VR_GET, ROLE_VIEW, 0, vs_dash_asset, 2, 0, 0},
+	{"/dashboard/favicon.svg", VR_GET, ROLE_VIEW, 0, vs_dash_asset, 3, 0, 0},
+	{"/v1/dashboard/state", VR_GET, ROLE_VIEW, 0, vs_dash_state, 0, 0, 0},
+	{"/v1/dashboard/revoke", VR_POST, ROLE_ADMIN, VB_CAP_SMALL, vs_dash_revoke, 0, 0, 0},
+	/* the detector's posture report and alerts, for the dashboard's viewers */
+	{"/v1/dashboard/posture", VR_GET, ROLE_VIEW, 0, vs_dash_detect, 0, 0, 0},
+	{"/v1/dashboard/alerts", VR_GET, ROLE_VIEW, 0, vs_dash_detect, 1, 0, 0},
 };
 
 static void route(struct evhttp_request *req, void *arg)
@@ -257,8 +269,29 @@ static void route(struct evhttp_request *req, void *arg)
 		vs_reply_err(s, req, 415, ATTEST_E_HTTP_MEDIA_TYPE, "request refused");
 		return;
 	}
-	if (rt->role != ROLE_HOST) {
-		if ((r = caller_of(s, req, rt->role, &who)) != ATTEST_OK) {
+	if (rt->role == ROLE_VIEW && attest_httpd_peer(req) == NULL) {
+		/* the dashboard without a certificate: loopback, or refused */
+		if ((r = vs_dash_access(s, req, 0, &who)) != ATTEST_OK) {
+			s->m.refused_callers++;
+			vs_reply_err(s, req, r == ATTEST_E_NOT_FOUND ? 404 : 403, r, "caller refused");
+			return;
+		}
+		if (!rate_ok(s, attest_httpd_peer_addr(req), s->cfg->rate_host)) {
+			s->m.rate_limited++;
+			(void)attest_fail(ATTEST_E_RATE, "address over its rate");
+			(void)evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
+			vs_reply_err(s, req, 429, ATTEST_E_RATE, "rate limited");
+			return;
+		}
+	} else if (rt->role != ROLE_HOST) {
+		/* with a certificate the dashboard is an admin's */
+		if ((rt->role == ROLE_VIEW || strncmp(path, "/v1/dashboard/", 14) == 0) &&
+		    (r = vs_dash_access(s, req, 1, &who)) != ATTEST_OK) {
+			vs_reply_err(s, req, 404, r, "unknown endpoint");
+			return;
+		}
+		if ((r = caller_of(s, req, rt->role == ROLE_VIEW ? ROLE_ADMIN : rt->role, &who)) !=
+		    ATTEST_OK) {
 			s->m.refused_callers++;
 			vs_reply_err(s, req, r == ATTEST_E_CALLER ? 403 : 500, r, "caller refused");
 			return;
@@ -401,6 +434,8 @@ int vf_serve(const struct vf_config *cfg)
 		goto out;
 	}
 	(void)snprintf(auditdir, sizeof(auditdir), "%s/audit", cfg->state);
+	if ((r = vs_dash_init(&s)) != ATTEST_OK)
+		goto out;
 	if ((s.pending = calloc(PENDING_MAX, sizeof(*s.pending))) == NULL) {
 		r = attest_fail(ATTEST_E_NOMEM, "pending replies");
 		goto out;
@@ -546,6 +581,7 @@ out:
 	attest_audit_close(s.audit);
 	attest_tpm_close(s.tpm);
 	free(s.pending);
+	vs_dash_free(&s);
 	if (wd != NULL)
 		event_free(wd);
 	if (s.commit_ev != NULL)

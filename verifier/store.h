@@ -135,6 +135,11 @@ struct vstore_ops {
 	/* insert or replace; ATTEST_E_HOST_UNKNOWN unless a->host is stored */
 	int (*agent_put)(struct vstore *s, const struct vagent *a);
 	int (*agent_list)(struct vstore *s, int (*cb)(void *arg, const struct vagent *a), void *arg);
+	/* one host's agents, in ID order, through the index on agents.host:
+	 * what a quote or an inventory report touches is that host's rows,
+	 * never the fleet's (issue 18 item 4) */
+	int (*agent_list_host)(struct vstore *s, const char *host,
+			       int (*cb)(void *arg, const struct vagent *a), void *arg);
 	/* reference-value sets: put stores a new set as active; replacing a
 	 * set's JWS keeps its active flag. set_active: ATTEST_E_NOT_FOUND. */
 	int (*refset_put)(struct vstore *s, const char *name, const char *jws, int64_t now);

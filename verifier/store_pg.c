@@ -168,6 +168,7 @@ enum st_id {
 	ST_BEHAVIOUR_LIST,
 	ST_CHANGE_NOTE,
 	ST_CHANGE_LIST,
+	ST_AGENT_LIST_HOST,
 	ST_CRLS_GET,
 	ST_CRLS_PUT,
 	ST__COUNT
@@ -261,6 +262,9 @@ static const struct stdef st_def[ST__COUNT] = {
 			     2, { T, I8 } },
 	[ST_CHANGE_LIST] = { "SELECT id, changes, first_change, last_change FROM agent_changes "
 			     "ORDER BY id COLLATE \"C\"", 0, { 0 } },
+	/* one host's agents through the index on host (issue 18 item 4) */
+	[ST_AGENT_LIST_HOST] = { "SELECT " VSTORE_AGENT_COLS " FROM agents WHERE host = $1 "
+				 "ORDER BY id COLLATE \"C\"", 1, { T } },
 };
 
 #undef T
@@ -1021,6 +1025,29 @@ static int pg_agent_list(struct vstore *s, int (*cb)(void *arg, const struct vag
 	return r;
 }
 
+static int pg_agent_list_host(struct vstore *s, const char *host,
+			      int (*cb)(void *arg, const struct vagent *a), void *arg)
+{
+	struct pgs *q = pg_of(s);
+	struct params p = { 0 };
+	struct agent_walk *w;
+	int r;
+
+	if ((r = enter(q, "agent_list_host")) != ATTEST_OK ||
+	    (r = vstore_arg_name(host, VSTORE_NAME_MAX, "host name")) != ATTEST_OK ||
+	    (r = p_text(&p, host, VSTORE_NAME_MAX)) != ATTEST_OK)
+		return r;
+	if (cb == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "store: agent_list_host: no callback");
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		return attest_fail(ATTEST_E_NOMEM, "store: agent_list_host");
+	w->cb = cb;
+	w->arg = arg;
+	r = walk(q, ST_AGENT_LIST_HOST, &p, "agent_list_host", agent_each, w);
+	free(w);
+	return r;
+}
+
 /* ---- reference-value sets ---- */
 
 static int pg_refset_put(struct vstore *s, const char *name, const char *jws, int64_t now)
@@ -1543,6 +1570,7 @@ static const struct vstore_ops pg_ops = {
 	.agent_get = pg_agent_get,
 	.agent_put = pg_agent_put,
 	.agent_list = pg_agent_list,
+	.agent_list_host = pg_agent_list_host,
 	.refset_put = pg_refset_put,
 	.refset_set_active = pg_refset_set_active,
 	.refset_list = pg_refset_list,

@@ -50,7 +50,9 @@
 #define MAX_REFSETS 16
 #define MAX_OPERATORS 32
 
-enum role { ROLE_HOST = 0, ROLE_RESOURCE = 1, ROLE_ADMIN = 2 };
+/* ROLE_VIEW: the dashboard (dashboard.c): an admin client certificate, or
+ * none from a loopback peer when --dashboard loopback (the default) */
+enum role { ROLE_HOST = 0, ROLE_RESOURCE = 1, ROLE_ADMIN = 2, ROLE_VIEW = 3 };
 
 /* A token bucket, found by a keyed hash of its key and compared on the
  * whole key: two keys never share one. */
@@ -106,6 +108,37 @@ struct lograte {
 	struct attest_httpd_stats conn; /* at the last interval */
 };
 
+/* The dashboard's recent decisions (dashboard.c): a ring of DASH_RING,
+ * DASH_SHOWN of them (and of the denials) in a state reply, per-minute
+ * counts over DASH_BINS minutes, hosts and agents listed up to
+ * DASH_LIST_MAX each. About 2 KB an entry: 1 MB in all. */
+#define DASH_RING 512
+#define DASH_SHOWN 100
+#define DASH_BINS 60
+#define DASH_LIST_MAX 2000
+#define DASH_HOPS (ATTEST_INTENT_MAX_DEPTH + 1)
+struct dash_dec {
+	int64_t t;
+	int allow, reason;
+	int scored;   /* the detector scored it: score, and its first reason */
+	double score;
+	char why[64];
+	unsigned nagents;
+	char rule[64], caller[VSTORE_NAME_MAX], host[64], user[128], purpose[32];
+	char purpose_text[160], action[65], resource[257], subject[65], scopes[256];
+	char agents[DASH_HOPS][256]; /* user's first agent .. the leaf's */
+};
+struct dash_bin {
+	int64_t minute; /* Unix minute these counts are of */
+	unsigned long allow, deny;
+};
+struct vdash {
+	struct dash_dec *ring;
+	size_t head, n;
+	struct dash_bin bins[DASH_BINS];
+	uint8_t key[32]; /* admins' request tokens (HMAC key), drawn at start */
+};
+
 /* Decision-cache partitions (attest_decide_req.partition) 1..VS_PARTS: one
  * per resource caller, assigned on its first decision; a caller not seen for
  * longest gives its partition up only when all are taken. */
@@ -158,6 +191,7 @@ struct vsrv {
 	struct bucket *buckets;
 	struct metrics m;
 	struct lograte lr;
+	struct vdash dash;
 	/* per-process secrets, drawn at start: the table hash key (SipHash,
 	 * so nobody outside can compute colliding keys) and the nonce MAC
 	 * key (nonces are stateless until a quote consumes them) */
@@ -264,6 +298,26 @@ void vs_detect_metrics(struct vsrv *s, struct evbuffer *b);
 /* fleet.c: the policy's "detection" object into s->vdc_next */
 int vs_parse_detection(struct vsrv *s, const char *json, size_t len) ATTEST_MUST_CHECK;
 
+/* dashboard.c: the pages (rt->arg 0 index, 1 script, 2 style, 3 icon), the state
+ * (GET /v1/dashboard/state), an admin's revocation from the page */
+vs_handler vs_dash_asset, vs_dash_state, vs_dash_revoke;
+/* dashboard.c: /v1/dashboard/posture (rt->arg 0) and /v1/dashboard/alerts (1) */
+vs_handler vs_dash_detect;
+int vs_dash_init(struct vsrv *s) ATTEST_MUST_CHECK;
+void vs_dash_free(struct vsrv *s);
+/* who may see the dashboard: ATTEST_OK with who set to the loopback
+ * viewer (no certificate), or for has_cert, ATTEST_OK and the router
+ * checks an admin's certificate; else why not */
+int vs_dash_access(struct vsrv *s, struct evhttp_request *req, int has_cert,
+		   struct vcaller *who) ATTEST_MUST_CHECK;
+/* the access rules' pieces, for tests: a loopback peer address (127/8,
+ * ::1, ::ffff:127/104), a Host header naming loopback (localhost,
+ * 127.x.y.z or [::1], an optional port) */
+int vs_dash_loopback_addr(const char *addr);
+int vs_dash_loopback_host(const char *host);
+/* one decision into the ring and the per-minute counts */
+void vs_dash_record(struct vsrv *s, const struct vcaller *who, const struct attest_decision *d,
+		    const char *action, const char *resource, const char *subject);
 /* spiffe_http.c: GET /v1/spiffe/bundle, the SPIFFE bundle (docs/spiffe.md) */
 vs_handler vs_spiffe_bundle;
 vs_handler vs_crl;

@@ -48,6 +48,7 @@ struct attest_ca {
 	char trust_domain[256];
 	char vendor_roots[1100];
 	long host_ca_ttl;
+	int name_constraints; /* the fleet option (config.json; absent: on) */
 	time_t fixed_now;
 	/* the issuing CA loaded to sign (attest_ca_sign_host), by serial */
 	char issuing_serial[33];
@@ -203,8 +204,8 @@ static int issuing_create(struct attest_ca *ca, EVP_PKEY *root_key, X509 *root, 
 	X509 *cert = NULL;
 	int r;
 
-	if ((r = attest_x509_make_issuing_ca(root_key, root, ca->trust_domain, days, &key, &cert)) !=
-		    ATTEST_OK ||
+	if ((r = attest_x509_make_issuing_ca_nc(root_key, root, ca->trust_domain, days,
+						ca->name_constraints, &key, &cert)) != ATTEST_OK ||
 	    (r = serial_hex(cert, serial)) != ATTEST_OK ||
 	    (r = attest_x509_to_pem(cert, &pem)) != ATTEST_OK)
 		goto out;
@@ -267,6 +268,12 @@ int attest_ca_init(const char *dir, const char *trust_domain, const char *vendor
 int attest_ca_init_ex(const char *dir, const char *trust_domain, const char *vendor_roots,
 		      long host_ca_ttl, int issuing_days)
 {
+	return attest_ca_init_nc(dir, trust_domain, vendor_roots, host_ca_ttl, issuing_days, 1);
+}
+
+int attest_ca_init_nc(const char *dir, const char *trust_domain, const char *vendor_roots,
+		      long host_ca_ttl, int issuing_days, int name_constraints)
+{
 	char serial[33];
 	struct attest_ca ca = { 0 };
 	char path[1200];
@@ -293,6 +300,7 @@ int attest_ca_init_ex(const char *dir, const char *trust_domain, const char *ven
 		return attest_fail(ATTEST_E_INVALID_ARG, "path too long");
 	snprintf(ca.dir, sizeof(ca.dir), "%s", dir);
 	snprintf(ca.trust_domain, sizeof(ca.trust_domain), "%s", trust_domain);
+	ca.name_constraints = name_constraints != 0;
 	if ((r = ca_path(&ca, path, sizeof(path), "", "config.json", "")) != ATTEST_OK)
 		return r;
 	if (exists(path))
@@ -339,7 +347,8 @@ int attest_ca_init_ex(const char *dir, const char *trust_domain, const char *ven
 	}
 	if ((r = attest_json_add_str(cfg, "trust_domain", trust_domain)) != ATTEST_OK ||
 	    (r = attest_json_add_str(cfg, "vendor_roots", CA_VENDOR_ROOTS)) != ATTEST_OK ||
-	    (r = attest_json_add_u64(cfg, "host_ca_ttl", (uint64_t)host_ca_ttl)) != ATTEST_OK)
+	    (r = attest_json_add_u64(cfg, "host_ca_ttl", (uint64_t)host_ca_ttl)) != ATTEST_OK ||
+	    cJSON_AddBoolToObject(cfg, "name_constraints", ca.name_constraints) == NULL)
 		goto out;
 	if ((r = ca_path(&ca, path, sizeof(path), "", "config.json", "")) != ATTEST_OK ||
 	    (r = save_json(path, cfg, 0600, 1)) != ATTEST_OK)
@@ -406,6 +415,16 @@ int attest_ca_open(const char *dir, struct attest_ca **out)
 		goto out;
 	}
 	ca->host_ca_ttl = (long)ttl;
+	{
+		/* absent (a CA made before the option): on, as it was */
+		const cJSON *nc = cJSON_GetObjectItemCaseSensitive(cfg, "name_constraints");
+
+		if (nc != NULL && !cJSON_IsBool(nc)) {
+			r = attest_fail(ATTEST_E_PARSE, "config name_constraints must be true or false");
+			goto out;
+		}
+		ca->name_constraints = nc == NULL || cJSON_IsTrue(nc);
+	}
 	if ((r = ca_path(ca, ca->root_path, sizeof(ca->root_path), "", "root.pem", "")) != ATTEST_OK)
 		goto out;
 	*out = ca;

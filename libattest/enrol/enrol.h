@@ -47,6 +47,12 @@ int attest_ca_init(const char *dir, const char *trust_domain, const char *vendor
 		   long host_ca_ttl) ATTEST_MUST_CHECK;
 int attest_ca_init_ex(const char *dir, const char *trust_domain, const char *vendor_roots,
 		      long host_ca_ttl, int issuing_days) ATTEST_MUST_CHECK;
+/* The same with the fleet's name-constraints option (docs/x509.md "Name
+ * constraints"; attest_ca_init_ex: on): recorded in config.json
+ * ("name_constraints"), used for every issuing CA of the fleet, inherited
+ * by the host, agent and session CA certificates below. */
+int attest_ca_init_nc(const char *dir, const char *trust_domain, const char *vendor_roots,
+		      long host_ca_ttl, int issuing_days, int name_constraints) ATTEST_MUST_CHECK;
 /* A new issuing CA (days of validity) signed by the fleet root key read
  * from root_key_path (NULL: DIR/root.key), made current; its serial (32
  * hex digits) in serial. Host CA certificates the old one signed stay

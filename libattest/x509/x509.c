@@ -213,8 +213,27 @@ out:
 	return r;
 }
 
+int attest_x509_ca_constrains(X509 *issuer)
+{
+	int self;
+
+	if (issuer == NULL)
+		return 1;
+	if (X509_get_ext_by_NID(issuer, NID_name_constraints, -1) >= 0)
+		return 1;
+	self = X509_check_issued(issuer, issuer) == X509_V_OK;
+	ERR_clear_error();
+	return self;
+}
+
 int attest_x509_make_issuing_ca(EVP_PKEY *root_key, X509 *root, const char *trust_domain,
 				int days, EVP_PKEY **key, X509 **cert)
+{
+	return attest_x509_make_issuing_ca_nc(root_key, root, trust_domain, days, 1, key, cert);
+}
+
+int attest_x509_make_issuing_ca_nc(EVP_PKEY *root_key, X509 *root, const char *trust_domain,
+				   int days, int name_constraints, EVP_PKEY **key, X509 **cert)
 {
 	EVP_PKEY *k = NULL;
 	X509 *c = NULL;
@@ -274,7 +293,8 @@ int attest_x509_make_issuing_ca(EVP_PKEY *root_key, X509 *root, const char *trus
 	    (r = attest_x509_add_ext(c, root, NID_subject_key_identifier, "hash")) != ATTEST_OK ||
 	    (r = attest_x509_add_ext(c, root, NID_authority_key_identifier, "keyid:always")) != ATTEST_OK ||
 	    (r = attest_x509_add_ext(c, root, NID_subject_alt_name, uri)) != ATTEST_OK ||
-	    (r = attest_x509_add_ext(c, root, NID_name_constraints, nc)) != ATTEST_OK)
+	    (name_constraints &&
+	     (r = attest_x509_add_ext(c, root, NID_name_constraints, nc)) != ATTEST_OK))
 		goto out;
 	if (X509_sign(c, root_key, EVP_sha256()) <= 0) {
 		r = attest_fail_ossl(ATTEST_E_CRYPTO, "sign issuing CA certificate");
@@ -333,7 +353,8 @@ int attest_x509_make_host_ca(EVP_PKEY *issuer_key, X509 *issuer, const char *tru
 	    (r = attest_x509_add_ext(c, issuer, NID_subject_key_identifier, "hash")) != ATTEST_OK ||
 	    (r = attest_x509_add_ext(c, issuer, NID_authority_key_identifier, "keyid:always")) != ATTEST_OK ||
 	    (r = attest_x509_add_ext(c, issuer, NID_subject_alt_name, uri)) != ATTEST_OK ||
-	    (r = attest_x509_add_ext(c, issuer, NID_name_constraints, nc)) != ATTEST_OK ||
+	    (attest_x509_ca_constrains(issuer) &&
+	     (r = attest_x509_add_ext(c, issuer, NID_name_constraints, nc)) != ATTEST_OK) ||
 	    (r = attest_x509_add_utf8_ext(c, ATTEST_OID_HOST_ID, host)) != ATTEST_OK)
 		goto out;
 	if (X509_sign(c, issuer_key, EVP_sha256()) <= 0) {

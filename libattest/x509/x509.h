@@ -52,10 +52,22 @@ int attest_x509_make_root(const char *trust_domain, int days, EVP_PKEY **key,
 #define ATTEST_ISSUING_CA_MAX_DAYS 400
 int attest_x509_make_issuing_ca(EVP_PKEY *root_key, X509 *root, const char *trust_domain,
 				int days, EVP_PKEY **key, X509 **cert) ATTEST_MUST_CHECK;
+/* The same with the fleet's name-constraints option (docs/x509.md "Name
+ * constraints"): name_constraints 0 leaves the critical URI name
+ * constraint out; every CA certificate below inherits the choice
+ * (attest_x509_ca_constrains). */
+int attest_x509_make_issuing_ca_nc(EVP_PKEY *root_key, X509 *root, const char *trust_domain,
+				   int days, int name_constraints, EVP_PKEY **key,
+				   X509 **cert) ATTEST_MUST_CHECK;
+/* Whether a CA certificate made under issuer carries the name constraint:
+ * issuer carries one, or issuer is self-signed (the fleet root, which
+ * carries none itself: the option is the issuing CA's). */
+int attest_x509_ca_constrains(X509 *issuer);
 
 /* Host CA certificate for host_key, signed by the issuing CA (issuer,
  * issuer_key): CA:TRUE pathlen:2, keyCertSign, no EKU, SAN URI
- * spiffe://<td>, name constraint permitted URI:<td>, host ID extension;
+ * spiffe://<td>, name constraint permitted URI:<td> when
+ * attest_x509_ca_constrains(issuer), host ID extension;
  * notAfter <= issuer's notAfter. */
 int attest_x509_make_host_ca(EVP_PKEY *issuer_key, X509 *issuer, const char *trust_domain,
 			     const char *host, EVP_PKEY *host_key, long ttl_seconds,

@@ -611,7 +611,9 @@ out:
 
 /* Signing certificates below the host CA: basicConstraints `bc`,
  * keyCertSign and cRLSign (each signs its own CRL for relying parties that
- * check every level, docs/relying-parties.md), SKI/AKI, SAN spiffe://<td>, name constraint URI:<td>. */
+ * check every level, docs/relying-parties.md), SKI/AKI, SAN spiffe://<td>,
+ * name constraint URI:<td> when the issuer has one (the fleet's option,
+ * attest_x509_ca_constrains). */
 static int add_ca_exts(X509 *c, X509 *issuer, const char *bc, const char *td)
 {
 	char uri[300], nc[300];
@@ -626,7 +628,8 @@ static int add_ca_exts(X509 *c, X509 *issuer, const char *bc, const char *td)
 	    (r = attest_x509_add_ext(c, issuer, NID_authority_key_identifier, "keyid:always")) !=
 		    ATTEST_OK ||
 	    (r = attest_x509_add_ext(c, issuer, NID_subject_alt_name, uri)) != ATTEST_OK ||
-	    (r = attest_x509_add_ext(c, issuer, NID_name_constraints, nc)) != ATTEST_OK)
+	    (attest_x509_ca_constrains(issuer) &&
+	     (r = attest_x509_add_ext(c, issuer, NID_name_constraints, nc)) != ATTEST_OK))
 		return r;
 	return ATTEST_OK;
 }

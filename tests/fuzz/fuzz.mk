@@ -21,17 +21,18 @@
 # Logs: build-fuzz/fuzz_<t>.log. Before the include line exists:
 #   make -f Makefile -f tests/fuzz/fuzz.mk fuzz-replay
 
-FUZZ_TARGETS := json tpm enrol policy eventlog conf audit hostpush refset intent x509 registry procfs csr attestd vbody jwtsvid tpmrsp monproto
+FUZZ_TARGETS := json tpm enrol policy eventlog conf audit hostpush refset intent x509 registry procfs csr attestd vbody jwtsvid tpmrsp monproto fedbundle
 # Objects from outside libattest a target links (attestd/, verifier/): the
 # daemons' pure parse functions. FUZZ_EXTRA_<t> lists their sources.
 FUZZ_EXTRA_x509 :=
 FUZZ_ATTESTD_LOG := attestd/log.c attestd/nodump.c cli/journal.c
 FUZZ_EXTRA_registry := attestd/registry.c $(FUZZ_ATTESTD_LOG)
 FUZZ_EXTRA_csr := attestd/reqparse.c attestd/request.c $(FUZZ_EXTRA_registry)
-FUZZ_EXTRA_attestd := $(FUZZ_EXTRA_csr) attestd/admin.c attestd/adminwire.c attestd/monproto.c
+FUZZ_EXTRA_attestd := $(FUZZ_EXTRA_csr) attestd/admin.c attestd/registration.c attestd/adminwire.c attestd/monproto.c
 FUZZ_EXTRA_vbody := verifier/bodies.c verifier/check_quote.c cli/cli.c cli/cli_tpm.c cli/cliconf.c \
 	cli/journal.c
 FUZZ_EXTRA_jwtsvid := attestd/workload_jwtv.c
+FUZZ_EXTRA_fedbundle := attestd/federation.c attestd/monproto.c
 FUZZ_EXTRA_monproto := attestd/monproto.c attestd/mintwire.c attestd/adminwire.c \
 	attestd/pushwire.c attestd/request.c
 # gen_corpus writes records with registry_record_print

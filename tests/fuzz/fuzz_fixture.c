@@ -193,12 +193,17 @@ static void agent_evidence(struct attest_agent_ca_params *p, uint8_t *creation, 
 
 void fz_agent_ca(X509 **hca, X509 **aca)
 {
+	fz_agent_ca_under(fz_pkey(FZ_KEY_ROOT), fz_root(), hca, aca);
+}
+
+void fz_agent_ca_under(EVP_PKEY *issuer_key, X509 *issuer, X509 **hca, X509 **aca)
+{
 	static uint8_t creation[sizeof(TPMS_ATTEST)], csig[sizeof(TPMT_SIGNATURE)];
 	struct attest_agent_ca_params p;
 	struct attest_signer hs;
 
-	must(attest_x509_make_host_ca(fz_pkey(FZ_KEY_ROOT), fz_root(), FZ_TD, FZ_HOST,
-				      fz_pkey(FZ_KEY_HOST), 3600, hca), "host CA");
+	must(attest_x509_make_host_ca(issuer_key, issuer, FZ_TD, FZ_HOST, fz_pkey(FZ_KEY_HOST),
+				      3600, hca), "host CA");
 	memset(&p, 0, sizeof(p));
 	p.agent_id = FZ_AGENT_ID;
 	p.agent_uuid = FZ_AGENT_UUID;

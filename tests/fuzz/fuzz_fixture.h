@@ -60,6 +60,8 @@ X509 *fz_root(void);
  * key identifiers are the same in every process: a certificate issued
  * under one made earlier chains to one made now. */
 void fz_agent_ca(X509 **hca, X509 **aca);
+/* The same under another issuer (issuer_key, issuer): an issuing CA. */
+void fz_agent_ca_under(EVP_PKEY *issuer_key, X509 *issuer, X509 **hca, X509 **aca);
 /* Its public area: AK template (restricted ECDSA P-256), host signing key
  * template, or the TCG L-2 EK template, with unique = the key's point. */
 void fz_public(enum fz_key k, TPM2B_PUBLIC *out);

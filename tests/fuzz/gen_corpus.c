@@ -22,6 +22,7 @@
 
 #include <tss2/tss2_mu.h>
 
+#include <openssl/bn.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
@@ -1002,6 +1003,57 @@ static int argc_g;
 static char **argv_g;
 
 /* gen_corpus OUTDIR [TARGET...]: only those targets' seeds when named. */
+/* fuzz_fedbundle: SPIFFE bundles as a bundle endpoint serves them: the
+ * fixture root as an x509-svid authority (its JWK and x5c), the fixture
+ * host key as a jwt-svid key, sequence and refresh hint; and one key of
+ * another use only (refused: nothing of ours). */
+static void fedbundle_seeds(void)
+{
+	char buf[8192], *x5c = NULL, *rx = NULL, *ry = NULL, *hx = NULL, *hy = NULL;
+	unsigned char *der = NULL;
+	int n = i2d_X509(fz_root(), &der);
+	const struct {
+		EVP_PKEY *k;
+		char **x, **y;
+	} pts[] = { { fz_pkey(FZ_KEY_ROOT), &rx, &ry }, { fz_pkey(FZ_KEY_HOST), &hx, &hy } };
+
+	if (n <= 0 || attest_b64_encode(der, (size_t)n, &x5c) != ATTEST_OK)
+		fz_die("root DER");
+	for (size_t i = 0; i < 2; i++) {
+		BIGNUM *bx = NULL, *by = NULL;
+		uint8_t bin[32];
+
+		if (EVP_PKEY_get_bn_param(pts[i].k, "qx", &bx) != 1 ||
+		    EVP_PKEY_get_bn_param(pts[i].k, "qy", &by) != 1 ||
+		    BN_bn2binpad(bx, bin, 32) != 32 || attest_b64url_encode(bin, 32, pts[i].x) != 0 ||
+		    BN_bn2binpad(by, bin, 32) != 32 || attest_b64url_encode(bin, 32, pts[i].y) != 0)
+			fz_die("coordinates");
+		BN_free(bx);
+		BN_free(by);
+	}
+	snprintf(buf, sizeof(buf),
+		 "{\"keys\":[{\"use\":\"x509-svid\",\"kty\":\"EC\",\"crv\":\"P-256\","
+		 "\"x\":\"%s\",\"y\":\"%s\",\"x5c\":[\"%s\"]},{\"use\":\"jwt-svid\","
+		 "\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"k1\",\"x\":\"%s\",\"y\":\"%s\"}],"
+		 "\"spiffe_sequence\":7,\"spiffe_refresh_hint\":300}",
+		 rx, ry, x5c, hx, hy);
+	seed("fedbundle", "good", buf, strlen(buf));
+	snprintf(buf, sizeof(buf),
+		 "{\"keys\":[{\"use\":\"jwt-svid\",\"kty\":\"EC\",\"crv\":\"P-256\","
+		 "\"kid\":\"k1\",\"x\":\"%s\",\"y\":\"%s\"},{\"use\":\"jwt-svid\","
+		 "\"kty\":\"RSA\",\"kid\":\"r\",\"n\":\"AQ\",\"e\":\"AQAB\"}]}", hx, hy);
+	seed("fedbundle", "jwt-rsa-short", buf, strlen(buf));
+	snprintf(buf, sizeof(buf), "{\"keys\":[{\"use\":\"other\",\"kty\":\"oct\","
+		 "\"k\":\"c2VjcmV0\"}],\"spiffe_sequence\":1.5}");
+	seed("fedbundle", "other-use", buf, strlen(buf));
+	OPENSSL_free(der);
+	free(x5c);
+	free(rx);
+	free(ry);
+	free(hx);
+	free(hy);
+}
+
 static int want(const char *t)
 {
 	if (argc_g <= 2)
@@ -1189,5 +1241,7 @@ int main(int argc, char **argv)
 		jwtsvid_seeds();
 	if (want("monproto"))
 		monproto_seeds();
+	if (want("fedbundle"))
+		fedbundle_seeds();
 	return 0;
 }

@@ -23,6 +23,14 @@ bits, and attestd's OIDs are under 2.25.<UUID>).
         was not made for, and tampered with; the JWT bundle key's x5c
         written as OUTDIR/x5c.<i>.pem
 
+    python3 -I workload_client.py GENDIR federation OUTDIR TD  a
+        FetchX509Bundles and a FetchX509SVID stream held open; OUTDIR/ready
+        once each gave its first response (without spiffe://TD); then
+        spiffe://TD awaited on both (X509BundlesResponse.bundles,
+        X509SVIDResponse.federated_bundles), its bundle written as
+        OUTDIR/fed.pem and OUTDIR/seen made; then awaited gone from the
+        FetchX509Bundles stream
+
 Prints one JSON object: {"ok": true, ...} or {"ok": false, "code":
 "PERMISSION_DENIED", "details": "..."}.
 """
@@ -200,6 +208,74 @@ def fetch_jwt(stub, outdir, auds):
     }
 
 
+def wait_for(path_or_fn, deadline):
+    while time.time() < deadline:
+        if path_or_fn():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def federation(stub, outdir, td):
+    import threading
+    key = "spiffe://" + td
+    events = {"bundles": [], "svid": []}
+    errors = []
+    lock = threading.Lock()
+    deadline = time.time() + DEADLINE
+
+    def watch(name, call, req, field):
+        try:
+            stream = call(req, metadata=META, timeout=DEADLINE)
+            streams.append(stream)
+            for resp in stream:
+                with lock:
+                    events[name].append(dict(getattr(resp, field)))
+        except grpc.RpcError as e:
+            if e.code() != grpc.StatusCode.CANCELLED:
+                errors.append(name + ": " + e.code().name + ": " + (e.details() or ""))
+
+    streams = []
+    threads = [
+        threading.Thread(target=watch, daemon=True, args=(
+            "bundles", stub.FetchX509Bundles, workload_pb2.X509BundlesRequest(), "bundles")),
+        threading.Thread(target=watch, daemon=True, args=(
+            "svid", stub.FetchX509SVID, workload_pb2.X509SVIDRequest(), "federated_bundles")),
+    ]
+    for t in threads:
+        t.start()
+
+    def has(name, want):
+        with lock:
+            return any((key in e) == want for e in events[name][-1:]) and \
+                len(events[name]) > 0
+
+    out = {"ok": False}
+    if not wait_for(lambda: events["bundles"] and events["svid"] or errors, deadline) \
+            or errors:
+        out.update(code="FIRST", details="; ".join(errors) or "no first responses")
+        return out
+    out["first_had_td"] = key in events["bundles"][0] or key in events["svid"][0]
+    write(os.path.join(outdir, "ready"), b"")
+    if not wait_for(lambda: has("bundles", True) and has("svid", True) or errors,
+                    deadline) or errors:
+        out.update(code="APPEAR", details="; ".join(errors) or "never appeared")
+        return out
+    with lock:
+        write(os.path.join(outdir, "fed.pem"),
+              pem(split_der(events["bundles"][-1][key])))
+        out["svid_fed_equal"] = events["svid"][-1][key] == events["bundles"][-1][key]
+        out["bundle_tds"] = sorted(events["bundles"][-1])
+    write(os.path.join(outdir, "seen"), b"")
+    if not wait_for(lambda: has("bundles", False) or errors, deadline) or errors:
+        out.update(code="REMOVE", details="; ".join(errors) or "never removed")
+        return out
+    for st in streams:
+        st.cancel()
+    out.update(ok=True, responses=len(events["bundles"]))
+    return out
+
+
 def main():
     cmd = sys.argv[2]
     stub = workload_pb2_grpc.SpiffeWorkloadAPIStub(channel())
@@ -208,6 +284,8 @@ def main():
             out = fetch_x509(stub, sys.argv[3], int(sys.argv[4]))
         elif cmd == "jwt":
             out = fetch_jwt(stub, sys.argv[3], sys.argv[4:])
+        elif cmd == "federation":
+            out = federation(stub, sys.argv[3], sys.argv[4])
         elif cmd == "bundles":
             out = fetch_bundles(stub, sys.argv[3])
         elif cmd == "nometa":

@@ -5,7 +5,8 @@
  * example (examples/spiffe_client.c, nghttp2 + protobuf-c). Each finds the
  * socket through SPIFFE_ENDPOINT_SOCKET and never names itself: attestd's
  * monitor finds the agent from the measured caller.
- * Targets: attestd/workload*.c, monitor.c MON_WORKLOAD_ISSUE. */
+ * Targets: attestd/workload*.c, monitor.c MON_WORKLOAD_ISSUE, federation:
+ * attestd/federation.c, fedfetch.c, monitor.c MON_FEDERATE. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,12 @@
 
 #include "attest/attest.h"
 #include "core/jws.h"
+#include "core/json.h"
+#include "federation.h"
+#include "fuzz_fixture.h"
+#include "attest/verify.h"
+#include "x509/x509.h"
+#include "x509/x509agent.h"
 #include "testutil.h"
 #include "testutil_daemon.h"
 #include "testutil_verifier.h"
@@ -517,6 +524,541 @@ static void test_verifier_bundle(void)
 	daemon_down(&d);
 }
 
+/* ---------- federation ---------- */
+
+/* Wait (up to 90 s: shared machines) for path to exist. */
+static int wait_file(const char *path)
+{
+	for (int i = 0; i < 1800; i++) {
+		if (access(path, F_OK) == 0)
+			return 1;
+		usleep(50 * 1000);
+	}
+	return 0;
+}
+
+/* Wait (up to 90 s) until the one federated trust domain's state is want. */
+static int fed_state_wait(struct daemon *d, const char *want)
+{
+	for (int i = 0; i < 450; i++) {
+		cJSON *reply = NULL;
+		int same = 0;
+
+		if (admin_call(d, "{\"op\":\"federation\"}", &reply) == ATTEST_OK)
+			same = strcmp(jstr(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(reply,
+							       "federations"), 0), "state"), want) == 0;
+		cJSON_Delete(reply);
+		if (same)
+			return 1;
+		usleep(200 * 1000);
+	}
+	return 0;
+}
+
+/* An admin request's refusal: its code, and detail containing why. */
+static void expect_admin_refusal(struct daemon *d, const char *json, int code, const char *why)
+{
+	cJSON *reply = NULL;
+
+	TU_ASSERT_ERR(admin_call(d, json, &reply), code);
+	if (!strstr(attest_errdetail(), why))
+		fprintf(stderr, "  want \"%s\" in \"%s\"\n", why, attest_errdetail());
+	CU_ASSERT_PTR_NOT_NULL(strstr(attest_errdetail(), why));
+	cJSON_Delete(reply);
+}
+
+/* The operator federates another trust domain while a Python client holds
+ * a FetchX509Bundles and a FetchX509SVID stream open: the domain's bundle
+ * (fetched from a bundle endpoint over https_web: here a verifier's
+ * GET /v1/spiffe/bundle, its TLS CA pinned) appears on both streams, the
+ * same bytes; unfederated, it goes from the open stream. Its own trust
+ * domain, an http URL, a CA that is no PEM and a name with capitals are
+ * refused; the list is root's (STATE/federation.json, 0600) and each
+ * change is in the audit log. */
+static void test_federation(void)
+{
+	static struct daemon d;
+	static struct verifier v;
+	char py[512], dir[700], script[800], gen[800], out[800], cmd[4000], path[4200];
+	char *real = NULL, *pyreal = realpath(PY, NULL), *ca = NULL, *json = NULL;
+	cJSON *req, *reply = NULL, *j = NULL, *fed;
+
+	if (pyreal == NULL || strlen(pyreal) >= sizeof(py) ||
+	    tu_sh(PY " -c 'import grpc, grpc_tools.protoc' 2>/dev/null") != 0) {
+		CU_FAIL(PY " with python3-grpcio and python3-grpc-tools missing (make deps)");
+		free(pyreal);
+		return;
+	}
+	memcpy(py, pyreal, strlen(pyreal) + 1);
+	free(pyreal);
+	daemon_up(&d);
+	verifier_up(&v, d.ca, NULL); /* the other domain's bundle endpoint */
+	snprintf(dir, sizeof(dir), "%s/py", d.sw.dir);
+	snprintf(script, sizeof(script), "%s/workload_client.py", dir);
+	snprintf(gen, sizeof(gen), "%s/gen", d.sw.dir);
+	snprintf(out, sizeof(out), "%s/fed", d.sw.dir);
+	CU_ASSERT_EQUAL_FATAL(tu_sh("mkdir -m 0755 '%s' '%s' && mkdir -m 0700 '%s' && install -o 0 "
+				    "-g 0 -m 0644 '%s/tests/spiffe/workload_client.py' '%s' && " PY
+				    " -m grpc_tools.protoc -I'%s/attestd' -I/usr/include "
+				    "--python_out='%s' --grpc_python_out='%s' "
+				    "'%s/attestd/workload.proto'", dir, gen, out, srcdir(), script,
+				    srcdir(), gen, gen, srcdir()), 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(real = realpath(script, NULL));
+	register_json(&d, "spiffefed", py, real, 600);
+
+	/* the client's streams, open in the background */
+	{
+		char wl[700];
+
+		workload_path(&d, wl, sizeof(wl));
+		CU_ASSERT_EQUAL_FATAL(tu_sh("cd '%s' && (env -i PATH=/usr/bin:/bin "
+					    "SPIFFE_ENDPOINT_SOCKET=unix://%s %s -I '%s' '%s' "
+					    "federation '%s' partner.example >fed.out 2>fed.err &)",
+					    d.sw.dir, wl, py, real, gen, out), 0);
+	}
+	snprintf(path, sizeof(path), "%s/ready", out);
+	CU_ASSERT_FATAL(wait_file(path));
+
+	/* refusals: nothing changes for them */
+	snprintf(path, sizeof(path), "%s", v.cacert);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(ca = tu_slurp(path, NULL));
+	req = cJSON_CreateObject();
+	cJSON_AddStringToObject(req, "op", "federate");
+	cJSON_AddStringToObject(req, "trust_domain", "fleet.example");
+	snprintf(cmd, sizeof(cmd), "%s/v1/spiffe/bundle", v.url);
+	cJSON_AddStringToObject(req, "bundle_url", cmd);
+	cJSON_AddStringToObject(req, "ca_pem", ca);
+	json = cJSON_PrintUnformatted(req);
+	expect_admin_refusal(&d, json, ATTEST_E_PARSE, "this fleet's own trust domain");
+	free(json);
+	cJSON_ReplaceItemInObject(req, "trust_domain", cJSON_CreateString("Partner.example"));
+	json = cJSON_PrintUnformatted(req);
+	expect_admin_refusal(&d, json, ATTEST_E_PARSE, "[a-z0-9.-_]");
+	free(json);
+	cJSON_ReplaceItemInObject(req, "trust_domain", cJSON_CreateString("partner.example"));
+	snprintf(path, sizeof(path), "http://%.50s/v1/spiffe/bundle", v.url + 8);
+	cJSON_ReplaceItemInObject(req, "bundle_url", cJSON_CreateString(path));
+	json = cJSON_PrintUnformatted(req);
+	expect_admin_refusal(&d, json, ATTEST_E_PARSE, "https://");
+	free(json);
+	cJSON_ReplaceItemInObject(req, "bundle_url", cJSON_CreateString(cmd));
+	cJSON_ReplaceItemInObject(req, "ca_pem", cJSON_CreateString("not a certificate"));
+	json = cJSON_PrintUnformatted(req);
+	expect_admin_refusal(&d, json, ATTEST_E_PARSE, "no PEM certificate");
+	free(json);
+	expect_admin_refusal(&d, "{\"op\":\"unfederate\",\"trust_domain\":\"partner.example\"}",
+			     ATTEST_E_NOT_FOUND, "not federated");
+
+	/* the operator adds it */
+	cJSON_ReplaceItemInObject(req, "ca_pem", cJSON_CreateString(ca));
+	json = cJSON_PrintUnformatted(req);
+	TU_ASSERT_ERR(admin_call(&d, json, &reply), ATTEST_OK);
+	free(json);
+	fed = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(reply, "federations"), 0);
+	CU_ASSERT_STRING_EQUAL(jstr(fed, "trust_domain"), "partner.example");
+	CU_ASSERT_STRING_EQUAL(jstr(fed, "bundle_url"), cmd);
+	cJSON_Delete(reply);
+	reply = NULL;
+	cJSON_Delete(req);
+
+	/* on both open streams */
+	snprintf(path, sizeof(path), "%s/seen", out);
+	CU_ASSERT(wait_file(path));
+	CU_ASSERT_EQUAL(tu_sh("[ \"$(openssl x509 -in '%s/root.pem' -noout -fingerprint -sha256)\" = "
+			      "\"$(openssl x509 -in '%s/fed.pem' -noout -fingerprint -sha256)\" ]",
+			      d.ca, out), 0);
+	/* the state: ok, the endpoint's one X.509 authority */
+	TU_ASSERT_ERR(admin_call(&d, "{\"op\":\"federation\"}", &reply), ATTEST_OK);
+	fed = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(reply, "federations"), 0);
+	CU_ASSERT_STRING_EQUAL(jstr(fed, "state"), "ok");
+	CU_ASSERT(jnum(fed, "x509_authorities") == 1);
+	cJSON_Delete(reply);
+	reply = NULL;
+	CU_ASSERT_EQUAL(tu_sh("[ \"$(stat -c %%a '%s/federation.json')\" = 600 ] && grep -q "
+			      "partner.example '%s/federation.json'", d.state, d.state), 0);
+
+	/* removed: gone from the open stream */
+	TU_ASSERT_ERR(admin_call(&d, "{\"op\":\"unfederate\",\"trust_domain\":"
+				     "\"partner.example\"}", &reply), ATTEST_OK);
+	CU_ASSERT_EQUAL(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(reply, "federations")),
+			0);
+	cJSON_Delete(reply);
+	snprintf(path, sizeof(path), "%s/fed.out", d.sw.dir);
+	for (int i = 0; i < 1800 && (j == NULL); i++) {
+		char *text = tu_slurp(path, NULL);
+
+		if (text != NULL && text[0] != '\0')
+			j = cJSON_Parse(text);
+		free(text);
+		if (j == NULL)
+			usleep(50 * 1000);
+	}
+	CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+	if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "ok")))
+		fprintf(stderr, "  federation client: %s: %s\n", jstr(j, "code"), jstr(j, "details"));
+	CU_ASSERT(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "ok")));
+	CU_ASSERT(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(j, "first_had_td")));
+	CU_ASSERT(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "svid_fed_equal")));
+	cJSON_Delete(j);
+	/* each change audited (the log's records are JSON) */
+	CU_ASSERT_EQUAL(tu_sh("grep -rqa '\"federate\"' '%s/audit' && grep -rqa '\"unfederate\"' "
+			      "'%s/audit'", d.state, d.state), 0);
+
+	/* kept on last good: federated again and fetched; the endpoint gone
+	 * and the entry federated again unchanged (a fetch now): it fails,
+	 * the state says stale with the reason, and the bundle is still
+	 * served to a new client */
+	req = cJSON_CreateObject();
+	cJSON_AddStringToObject(req, "op", "federate");
+	cJSON_AddStringToObject(req, "trust_domain", "partner.example");
+	cJSON_AddStringToObject(req, "bundle_url", cmd);
+	cJSON_AddStringToObject(req, "ca_pem", ca);
+	json = cJSON_PrintUnformatted(req);
+	cJSON_Delete(req);
+	TU_ASSERT_ERR(admin_call(&d, json, &reply), ATTEST_OK);
+	cJSON_Delete(reply);
+	CU_ASSERT(fed_state_wait(&d, "ok"));
+	verifier_down(&v);
+	TU_ASSERT_ERR(admin_call(&d, json, &reply), ATTEST_OK);
+	cJSON_Delete(reply);
+	free(json);
+	CU_ASSERT(fed_state_wait(&d, "stale"));
+	TU_ASSERT_ERR(admin_call(&d, "{\"op\":\"federation\"}", &reply), ATTEST_OK);
+	fed = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(reply, "federations"), 0);
+	CU_ASSERT(jnum(fed, "x509_authorities") == 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(jstr(fed, "last_error"), "ATTEST_E_"));
+	cJSON_Delete(reply);
+	snprintf(cmd, sizeof(cmd), "%s -I '%s' '%s' bundles '%s'", py, real, gen, out);
+	j = run_json(&d, cmd);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+	CU_ASSERT_EQUAL_FATAL(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j,
+										 "trust_domains")), 2);
+	CU_ASSERT_STRING_EQUAL(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j,
+						  "trust_domains"), 1)->valuestring,
+			       "spiffe://partner.example");
+	cJSON_Delete(j);
+	free(ca);
+	free(real);
+	daemon_down(&d);
+}
+
+/* Bundles made here with openssl: a CA certificate and its key as the
+ * x509-svid and jwt-svid keys of a SPIFFE bundle. */
+struct fedkeys {
+	char x5c[4096], leaf_x5c[4096], x[64], y[64], lx[64];
+};
+
+static void b64_der_of(const char *pem_path, char *out, size_t outsz, char *xb, char *yb)
+{
+	FILE *f = fopen(pem_path, "r");
+	X509 *x = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+	unsigned char *der = NULL;
+	char *b = NULL;
+	BIGNUM *bx = NULL, *by = NULL;
+	uint8_t buf[32];
+	int n;
+
+	if (f != NULL)
+		fclose(f);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(x);
+	n = i2d_X509(x, &der);
+	CU_ASSERT_FATAL(n > 0 && attest_b64_encode(der, (size_t)n, &b) == ATTEST_OK);
+	snprintf(out, outsz, "%s", b);
+	free(b);
+	OPENSSL_free(der);
+	CU_ASSERT_FATAL(EVP_PKEY_get_bn_param(X509_get0_pubkey(x), "qx", &bx) == 1 &&
+			EVP_PKEY_get_bn_param(X509_get0_pubkey(x), "qy", &by) == 1);
+	BN_bn2binpad(bx, buf, 32);
+	CU_ASSERT_FATAL(attest_b64url_encode(buf, 32, &b) == ATTEST_OK);
+	snprintf(xb, 64, "%s", b);
+	free(b);
+	BN_bn2binpad(by, buf, 32);
+	CU_ASSERT_FATAL(attest_b64url_encode(buf, 32, &b) == ATTEST_OK);
+	if (yb != NULL)
+		snprintf(yb, 64, "%s", b);
+	free(b);
+	BN_free(bx);
+	BN_free(by);
+	X509_free(x);
+}
+
+static int parse_code(const char *json, struct fed_bundle *b)
+{
+	int r = fed_bundle_parse(json, strlen(json), b);
+
+	if (r != ATTEST_OK)
+		fed_bundle_clear(b);
+	return r;
+}
+
+/* The bundle parser a federated endpoint's answer goes through: a good
+ * bundle's authority and JWT key kept, another use ignored, the refresh
+ * hint clamped; refused: x5c of two certificates, a leaf as authority, a
+ * JWK that is not its certificate's key, a JWT key without kid or twice,
+ * off its curve, symmetric (kty oct: an HS256 key), no usable key, a
+ * sequence that is no whole number, over the key cap, a member twice. */
+static void test_federation_parser(void)
+{
+	static struct fedkeys k;
+	char dir[] = "/tmp/fedparseXXXXXX", path[200], ly[64];
+	char *json = malloc(400000), *p;
+	struct fed_bundle b = { 0 };
+	size_t off;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(json);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+	CU_ASSERT_EQUAL_FATAL(tu_sh("cd '%s' && for n in ca leaf; do openssl req -x509 -newkey ec "
+				    "-pkeyopt ec_paramgen_curve:P-256 -nodes -keyout $n.key -out "
+				    "$n.pem -subj /CN=$n -days 1 -addext basicConstraints=critical,"
+				    "CA:$( [ $n = ca ] && echo TRUE || echo FALSE) 2>/dev/null || "
+				    "exit 1; done", dir), 0);
+	snprintf(path, sizeof(path), "%s/ca.pem", dir);
+	b64_der_of(path, k.x5c, sizeof(k.x5c), k.x, k.y);
+	snprintf(path, sizeof(path), "%s/leaf.pem", dir);
+	b64_der_of(path, k.leaf_x5c, sizeof(k.leaf_x5c), k.lx, ly);
+#define X509KEY(x5c, x) "{\"use\":\"x509-svid\",\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\"," \
+	"\"y\":\"%s\",\"x5c\":[%s]}", x, k.y, x5c
+#define JWTKEY(kid, x, y) "{\"use\":\"jwt-svid\",\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"" kid \
+	"\",\"x\":\"%s\",\"y\":\"%s\"}", x, y
+
+	/* good: one authority, one JWT key, another use ignored */
+	{
+		char x5c[8400];
+
+		snprintf(x5c, sizeof(x5c), "\"%s\"", k.x5c);
+		off = (size_t)snprintf(json, 400000, "{\"keys\":[");
+		off += (size_t)snprintf(json + off, 400000 - off, X509KEY(x5c, k.x));
+		off += (size_t)snprintf(json + off, 400000 - off, ",");
+		off += (size_t)snprintf(json + off, 400000 - off, JWTKEY("k1", k.x, k.y));
+		off += (size_t)snprintf(json + off, 400000 - off,
+					",{\"use\":\"something-else\",\"kty\":\"x\"}],"
+					"\"spiffe_sequence\":5,\"spiffe_refresh_hint\":1}");
+		TU_ASSERT_ERR(parse_code(json, &b), ATTEST_OK);
+		CU_ASSERT_EQUAL(b.nx509, 1);
+		CU_ASSERT_EQUAL(b.njwt, 1);
+		CU_ASSERT(b.has_seq && b.seq == 5);
+		CU_ASSERT_EQUAL(b.refresh_s, FED_REFRESH_MIN);
+		CU_ASSERT_PTR_NOT_NULL(b.jwks != NULL ? strstr(b.jwks, "\"kid\":\"k1\"") : NULL);
+		fed_bundle_clear(&b);
+
+		/* a refresh hint over the cap is lowered; none is the default */
+		p = strstr(json, "\"spiffe_refresh_hint\":1}");
+		snprintf(p, 64, "\"spiffe_refresh_hint\":999999}");
+		TU_ASSERT_ERR(parse_code(json, &b), ATTEST_OK);
+		CU_ASSERT_EQUAL(b.refresh_s, FED_REFRESH_MAX);
+		fed_bundle_clear(&b);
+
+		/* a sequence that is no whole number */
+		p = strstr(json, "\"spiffe_sequence\":5");
+		memcpy(p, "\"spiffe_sequence\":\"", 19);
+		/* now "spiffe_sequence":" ... no longer JSON or a string: refused */
+		CU_ASSERT(parse_code(json, &b) != ATTEST_OK);
+		memcpy(p, "\"spiffe_sequence\":5", 19);
+
+		/* x5c of two certificates */
+		snprintf(x5c, sizeof(x5c), "\"%s\",\"%s\"", k.x5c, k.x5c);
+		off = (size_t)snprintf(json, 400000, "{\"keys\":[" X509KEY(x5c, k.x));
+		snprintf(json + off, 400000 - off, "]}");
+	}
+	TU_ASSERT_ERR(parse_code(json, &b), ATTEST_E_PARSE);
+	CU_ASSERT_PTR_NOT_NULL(strstr(attest_errdetail(), "exactly one certificate"));
+	/* a leaf (CA:FALSE) as the authority */
+	{
+		char x5c[8400];
+
+		snprintf(x5c, sizeof(x5c), "\"%s\"", k.leaf_x5c);
+		off = (size_t)snprintf(json, 400000, "{\"keys\":[");
+		off += (size_t)snprintf(json + off, 400000 - off, X509KEY(x5c, k.lx));
+		snprintf(json + off, 400000 - off, "]}");
+		TU_ASSERT_ERR(parse_code(json, &b), ATTEST_E_PARSE);
+		CU_ASSERT_PTR_NOT_NULL(strstr(attest_errdetail(), "no CA certificate"));
+		/* the JWK of another key than its certificate's */
+		snprintf(x5c, sizeof(x5c), "\"%s\"", k.x5c);
+		off = (size_t)snprintf(json, 400000, "{\"keys\":[");
+		off += (size_t)snprintf(json + off, 400000 - off, X509KEY(x5c, k.lx));
+		snprintf(json + off, 400000 - off, "]}");
+		TU_ASSERT_ERR(parse_code(json, &b), ATTEST_E_PARSE);
+		CU_ASSERT_PTR_NOT_NULL(strstr(attest_errdetail(), "not the public key"));
+	}
+	/* a JWT key: without kid; twice; off the curve; symmetric */
+	snprintf(json, 400000, "{\"keys\":[{\"use\":\"jwt-svid\",\"kty\":\"EC\",\"crv\":\"P-256\","
+		 "\"x\":\"%s\",\"y\":\"%s\"}]}", k.x, k.y);
+	TU_ASSERT_ERR(parse_code(json, &b), ATTEST_E_PARSE);
+	CU_ASSERT_PTR_NOT_NULL(strstr(attest_errdetail(), "kid"));
+	off = (size_t)snprintf(json, 400000, "{\"keys\":[");
+	off += (size_t)snprintf(json + off, 400000 - off, JWTKEY("k1", k.x, k.y));
+	off += (size_t)snprintf(json + off, 400000 - off, ",");
+	off += (size_t)snprintf(json + off, 400000 - off, JWTKEY("k1", k.x, k.y));
+	snprintf(json + off, 400000 - off, "]}");
+	TU_ASSERT_ERR(parse_code(json, &b), ATTEST_E_DUPLICATE_KEY);
+	off = (size_t)snprintf(json, 400000, "{\"keys\":[");
+	off += (size_t)snprintf(json + off, 400000 - off, JWTKEY("k1", k.x, ly));
+	snprintf(json + off, 400000 - off, "]}");
+	TU_ASSERT_ERR(parse_code(json, &b), ATTEST_E_PARSE);
+	CU_ASSERT_PTR_NOT_NULL(strstr(attest_errdetail(), "not an EC public key"));
+	snprintf(json, 400000, "{\"keys\":[{\"use\":\"jwt-svid\",\"kty\":\"oct\",\"kid\":\"h\","
+		 "\"k\":\"c2VjcmV0\",\"alg\":\"HS256\"}]}");
+	TU_ASSERT_ERR(parse_code(json, &b), ATTEST_E_PARSE);
+	CU_ASSERT_PTR_NOT_NULL(strstr(attest_errdetail(), "kty must be EC or RSA"));
+	/* nothing usable; no keys; a member twice */
+	TU_ASSERT_ERR(parse_code("{\"keys\":[{\"use\":\"other\"}]}", &b), ATTEST_E_PARSE);
+	TU_ASSERT_ERR(parse_code("{\"keys\":[]}", &b), ATTEST_E_PARSE);
+	TU_ASSERT_ERR(parse_code("{\"keys\":[{\"use\":\"other\"}],\"keys\":[]}", &b),
+		      ATTEST_E_DUPLICATE_KEY);
+	TU_ASSERT_ERR(parse_code("{\"keys\":[{\"use\":\"other\"}],\"spiffe_sequence\":1.5}", &b),
+		      ATTEST_E_PARSE);
+	TU_ASSERT_ERR(parse_code("{\"keys\":[{\"use\":\"other\"}],\"spiffe_sequence\":-1}", &b),
+		      ATTEST_E_PARSE);
+	/* over the key cap */
+	off = (size_t)snprintf(json, 400000, "{\"keys\":[");
+	for (int i = 0; i <= FED_KEYS_MAX; i++)
+		off += (size_t)snprintf(json + off, 400000 - off, "%s{\"use\":\"other\"}",
+					i ? "," : "");
+	snprintf(json + off, 400000 - off, "]}");
+	TU_ASSERT_ERR(parse_code(json, &b), ATTEST_E_PARSE);
+	CU_ASSERT_PTR_NOT_NULL(strstr(attest_errdetail(), "1-32 keys"));
+	(void)tu_sh("rm -rf '%s'", dir);
+	free(json);
+#undef X509KEY
+#undef JWTKEY
+}
+
+/* ---------- the name-constraints option (issue 14 item 4) ---------- */
+
+static void write_pem(const char *path, X509 *const *certs, int n)
+{
+	FILE *f = fopen(path, "w");
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	for (int i = 0; i < n; i++)
+		CU_ASSERT(PEM_write_X509(f, certs[i]) == 1);
+	fclose(f);
+}
+
+static int has_nc(X509 *c)
+{
+	return X509_get_ext_by_NID(c, NID_name_constraints, -1) >= 0;
+}
+
+/* A fleet made with the option on and off (issuing CA, then host CA,
+ * agent CA and session issuer made as attestd makes them, in software):
+ * every CA certificate carries the critical URI name constraint exactly
+ * when the option is on (the choice is inherited down the chain); both
+ * chains verify with OpenSSL and pass libattest's path rule; a leaf of
+ * another trust domain forged under the unconstrained agent CA passes
+ * OpenSSL (what a stock stack no longer gets) and is refused by
+ * attest_verify_path (what libattest still enforces), while OpenSSL
+ * refuses it under the constrained one. When a python3 with
+ * pyca/cryptography's verifier (>= 42) is on PATH, it refuses the
+ * constrained chain ("unsupported name constraint") and accepts the
+ * other; Debian 12's 38 cannot parse attestd's certificates at all
+ * (2.25.<UUID> arcs over 64 bits): docs/x509.md. */
+static void test_name_constraints_option(void)
+{
+	char dir[] = "/tmp/ncoptXXXXXX", path[200];
+	int pyca = tu_sh("python3 -c 'import cryptography.x509.verification' 2>/dev/null") == 0;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+	for (int nc = 1; nc >= 0; nc--) {
+		EVP_PKEY *ik = NULL, *lk = NULL, *sk = NULL;
+		X509 *ic = NULL, *hca = NULL, *aca = NULL, *sess = NULL, *leaf = NULL, *forged = NULL;
+		struct attest_signer as;
+		struct attest_leaf_params lp = { 0 };
+		STACK_OF(X509) *chain = sk_X509_new_null();
+		X509 *certs[3];
+
+		TU_ASSERT_ERR(attest_x509_make_issuing_ca_nc(fz_pkey(FZ_KEY_ROOT), fz_root(), FZ_TD, 1,
+							     nc, &ik, &ic), ATTEST_OK);
+		fz_agent_ca_under(ik, ic, &hca, &aca);
+		CU_ASSERT_FATAL(attest_p256_keygen(&lk) == ATTEST_OK &&
+				attest_p256_keygen(&sk) == ATTEST_OK);
+		TU_ASSERT_ERR(attest_signer_from_pkey(fz_pkey(FZ_KEY_AGENT), &as), ATTEST_OK);
+		lp.pub = lk;
+		lp.ttl = 300;
+		TU_ASSERT_ERR(attest_x509_make_leaf(aca, &lp, &as, &leaf), ATTEST_OK);
+		TU_ASSERT_ERR(attest_x509_make_session_issuer(aca, sk, 600, &as, &sess), ATTEST_OK);
+		CU_ASSERT_EQUAL(has_nc(ic), nc);
+		CU_ASSERT_EQUAL(has_nc(hca), nc);
+		CU_ASSERT_EQUAL(has_nc(aca), nc);
+		CU_ASSERT_EQUAL(has_nc(sess), nc);
+		/* OpenSSL and libattest's path rule: the honest chain */
+		snprintf(path, sizeof(path), "%s/root.pem", dir);
+		write_pem(path, (X509 *[]){ fz_root() }, 1);
+		certs[0] = aca;
+		certs[1] = hca;
+		certs[2] = ic;
+		snprintf(path, sizeof(path), "%s/chain%d.pem", dir, nc);
+		write_pem(path, certs, 3);
+		snprintf(path, sizeof(path), "%s/leaf%d.pem", dir, nc);
+		write_pem(path, &leaf, 1);
+		CU_ASSERT_EQUAL(tu_sh("cd '%s' && openssl verify -CAfile root.pem -untrusted chain%d.pem "
+				      "leaf%d.pem >/dev/null", dir, nc, nc), 0);
+		CU_ASSERT_FATAL(chain != NULL && sk_X509_push(chain, leaf) && sk_X509_push(chain, aca) &&
+				sk_X509_push(chain, hca) && sk_X509_push(chain, ic));
+		TU_ASSERT_ERR(attest_verify_path(chain), ATTEST_OK);
+		/* a leaf for another trust domain, signed by the agent CA's key */
+		{
+			X509 *c = X509_new();
+			ASN1_TIME *t;
+
+			CU_ASSERT_FATAL(c != NULL && X509_set_version(c, X509_VERSION_3) == 1 &&
+					(t = X509_gmtime_adj(X509_getm_notBefore(c), -60)) != NULL &&
+					X509_gmtime_adj(X509_getm_notAfter(c), 300) != NULL &&
+					X509_set_pubkey(c, lk) == 1 &&
+					X509_set_issuer_name(c, X509_get_subject_name(aca)) == 1);
+			CU_ASSERT_FATAL(attest_x509_random_serial(c) == ATTEST_OK);
+			CU_ASSERT_FATAL(attest_x509_add_ext(c, aca, NID_basic_constraints,
+							    "critical,CA:FALSE") == ATTEST_OK &&
+					attest_x509_add_ext(c, aca, NID_key_usage,
+							    "critical,digitalSignature") == ATTEST_OK &&
+					attest_x509_add_ext(c, aca, NID_authority_key_identifier,
+							    "keyid:always") == ATTEST_OK &&
+					attest_x509_add_ext(c, aca, NID_subject_alt_name,
+							    "critical,URI:spiffe://bank.example/teller")
+						== ATTEST_OK);
+			CU_ASSERT_FATAL(attest_x509_sign_with(c, &as) == ATTEST_OK);
+			forged = c;
+		}
+		snprintf(path, sizeof(path), "%s/forged%d.pem", dir, nc);
+		write_pem(path, &forged, 1);
+		CU_ASSERT_EQUAL(tu_sh("cd '%s' && openssl verify -CAfile root.pem -untrusted chain%d.pem "
+				      "forged%d.pem >/dev/null 2>&1", dir, nc, nc) != 0,
+				nc);
+		(void)sk_X509_set(chain, 0, forged);
+		TU_ASSERT_ERR(attest_verify_path(chain), ATTEST_E_PATH);
+		/* pyca/cryptography's verifier, when there is one */
+		if (pyca) {
+			int rc = tu_sh("cd '%s' && python3 -c \"import datetime\n"
+				       "from cryptography import x509\n"
+				       "from cryptography.x509.verification import PolicyBuilder, Store\n"
+				       "L=lambda p: x509.load_pem_x509_certificates(open(p,'rb').read())\n"
+				       "v=PolicyBuilder().store(Store(L('root.pem')))"
+				       ".time(datetime.datetime.now(datetime.timezone.utc))"
+				       ".build_client_verifier()\n"
+				       "v.verify(L('leaf%d.pem')[0], L('chain%d.pem'))\n\" "
+				       ">pyca%d.out 2>&1", dir, nc, nc, nc);
+
+			CU_ASSERT_EQUAL(rc != 0, nc);
+			if (nc)
+				CU_ASSERT_EQUAL(tu_sh("grep -q 'unsupported name constraint' '%s/pyca1.out'",
+						      dir), 0);
+		} else if (nc == 0) {
+			fprintf(stderr, "  (no pyca/cryptography >= 42 on PATH: its verifier not run)\n");
+		}
+		sk_X509_free(chain);
+		X509_free(forged);
+		X509_free(leaf);
+		X509_free(sess);
+		X509_free(aca);
+		X509_free(hca);
+		X509_free(ic);
+		EVP_PKEY_free(ik);
+		EVP_PKEY_free(lk);
+		EVP_PKEY_free(sk);
+	}
+	(void)tu_sh("rm -rf '%s'", dir);
+}
+
 int main(void)
 {
 	static const struct tu_test tests[] = {
@@ -528,6 +1070,11 @@ int main(void)
 		  test_transport },
 		{ "verifier: GET /v1/spiffe/bundle, the fleet root as the x509-svid key",
 		  test_verifier_bundle },
+		{ "federation: an added trust domain's bundle on the open streams, then gone",
+		  test_federation },
+		{ "federation: the bundle parser's strictness and caps", test_federation_parser },
+		{ "name constraints: the fleet option, inherited; what stock verifiers get",
+		  test_name_constraints_option },
 		{ NULL, NULL },
 	};
 

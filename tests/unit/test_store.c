@@ -1392,6 +1392,118 @@ static void test_pg_corrupt_rows(void)
 	free(ac);
 }
 
+/* ---- one host's agents (issue 18 item 4) ---- */
+
+static int stop_at_first(void *arg, const struct vagent *a)
+{
+	(void)arg;
+	(void)a;
+	return 77;
+}
+
+static void test_agents_by_host(void)
+{
+	char dir[512], path[600];
+	struct vstore *s;
+	struct vhost h;
+	struct vagent a;
+	struct agent_collect *c;
+	static const char *const hosts[] = { "web-01", "web-01", "web-02", "web-01" };
+	static const char *const names[] = { "intake", "billing", "triage", "scribe" };
+
+	c = calloc(1, sizeof(*c));
+	CU_ASSERT_FATAL(c != NULL);
+	fresh_store(dir, sizeof(dir), path, sizeof(path));
+	s = open_ok(path);
+	fill_host(&h, "web-01", 1);
+	TU_ASSERT_ERR(s->ops->host_put(s, &h), ATTEST_OK);
+	fill_host(&h, "web-02", 2);
+	TU_ASSERT_ERR(s->ops->host_put(s, &h), ATTEST_OK);
+	for (int i = 0; i < 4; i++) {
+		fill_agent(&a, hosts[i], names[i], i + 1);
+		TU_ASSERT_ERR(s->ops->agent_put(s, &a), ATTEST_OK);
+	}
+	/* web-01's three, in ID order; web-02's one; none of a host without
+	 * agents */
+	TU_ASSERT_ERR(s->ops->agent_list_host(s, "web-01", agent_cb, c), ATTEST_OK);
+	CU_ASSERT_EQUAL(c->n, 3);
+	CU_ASSERT(strstr(c->a[0].id, "/agent/billing") != NULL);
+	CU_ASSERT(strstr(c->a[1].id, "/agent/intake") != NULL);
+	CU_ASSERT(strstr(c->a[2].id, "/agent/scribe") != NULL);
+	for (int i = 0; i < 3 && i < c->n; i++)
+		CU_ASSERT_STRING_EQUAL(c->a[i].host, "web-01");
+	fill_agent(&a, "web-01", "intake", 1);
+	CU_ASSERT(memcmp(&c->a[1], &a, sizeof(a)) == 0); /* the whole row */
+	memset(c, 0, sizeof(*c));
+	TU_ASSERT_ERR(s->ops->agent_list_host(s, "web-02", agent_cb, c), ATTEST_OK);
+	CU_ASSERT_EQUAL(c->n, 1);
+	CU_ASSERT_STRING_EQUAL(c->a[0].host, "web-02");
+	memset(c, 0, sizeof(*c));
+	TU_ASSERT_ERR(s->ops->agent_list_host(s, "web-03", agent_cb, c), ATTEST_OK);
+	CU_ASSERT_EQUAL(c->n, 0);
+	/* the callback's nonzero return stops the listing and is returned */
+	CU_ASSERT_EQUAL(s->ops->agent_list_host(s, "web-01", stop_at_first, NULL), 77);
+	/* bad arguments */
+	TU_ASSERT_ERR(s->ops->agent_list_host(s, "", agent_cb, c), ATTEST_E_INVALID_ARG);
+	TU_ASSERT_ERR(s->ops->agent_list_host(s, NULL, agent_cb, c), ATTEST_E_INVALID_ARG);
+	TU_ASSERT_ERR(s->ops->agent_list_host(s, "web-01", NULL, NULL), ATTEST_E_INVALID_ARG);
+	vstore_close(s);
+	drop_store(dir);
+	free(c);
+}
+
+/* SQLite: the check at start reads the tables a verifier serves from, not
+ * the inventory (issue 18 item 4: its cost stays the hosts' and the
+ * callers', whatever the agents): a store whose agents root page is
+ * garbage opens, its hosts are read, and the damaged page is
+ * ATTEST_E_STORE_DAMAGED when a request reads it. The old start-up
+ * quick_check read every page of every table. A damaged hosts page is
+ * still refused at start. */
+static void test_open_check_bounded(void)
+{
+	char dir[512], path[600], root[32], sql[900];
+	struct vstore *s = NULL;
+	struct vhost h, got;
+	struct vagent a, ag;
+	char name[32];
+
+	tu_mkdtemp(dir, sizeof(dir));
+	path_in(path, sizeof(path), dir, "v.db");
+	TU_ASSERT_ERR(vstore_sqlite_open(path, &s), ATTEST_OK);
+	fill_host(&h, "web-01", 1);
+	TU_ASSERT_ERR(s->ops->host_put(s, &h), ATTEST_OK);
+	for (int i = 0; i < 400; i++) {
+		snprintf(name, sizeof(name), "agent-%03d", i);
+		fill_agent(&a, "web-01", name, i + 1);
+		TU_ASSERT_ERR(s->ops->agent_put(s, &a), ATTEST_OK);
+	}
+	vstore_close(s);
+	s = NULL;
+	raw_text(path, "SELECT rootpage FROM sqlite_schema WHERE name = 'agents'", root,
+		 sizeof(root));
+	CU_ASSERT_FATAL(root[0] != '\0');
+	CU_ASSERT_FATAL(tu_sh("head -c 4096 /dev/urandom | dd of=%s bs=4096 seek=$((%s - 1)) "
+			      "conv=notrunc 2>/dev/null",
+			      path, root) == 0);
+	TU_ASSERT_ERR(vstore_sqlite_open_existing(path, &s), ATTEST_OK);
+	CU_ASSERT_FATAL(s != NULL);
+	TU_ASSERT_ERR(s->ops->host_get(s, "web-01", &got), ATTEST_OK);
+	TU_ASSERT_ERR(s->ops->agent_get(s, a.id, &ag), ATTEST_E_STORE_DAMAGED);
+	vstore_close(s);
+	s = NULL;
+	/* the hosts table's root page: refused at start */
+	raw_text(path, "SELECT rootpage FROM sqlite_schema WHERE name = 'hosts'", root,
+		 sizeof(root));
+	snprintf(sql, sizeof(sql), "head -c 4096 /dev/urandom | dd of=%s bs=4096 "
+				   "seek=$((%s - 1)) conv=notrunc 2>/dev/null",
+		 path, root);
+	CU_ASSERT_FATAL(tu_sh("%s", sql) == 0);
+	TU_ASSERT_ERR(vstore_sqlite_open_existing(path, &s), ATTEST_E_STORE_DAMAGED);
+	CU_ASSERT(strstr(attest_errdetail(), "hosts") != NULL);
+	vstore_close(s);
+	tu_rmtree(dir);
+}
+
 /* Each contract test on each backend. */
 #define ON_BOTH(fn)                                  \
 	static void fn##_sqlite(void)                \
@@ -1415,6 +1527,7 @@ ON_BOTH(test_refsets)
 ON_BOTH(test_callers_settings)
 ON_BOTH(test_crash_safety)
 ON_BOTH(test_chains)
+ON_BOTH(test_agents_by_host)
 
 int main(void)
 {
@@ -1435,6 +1548,9 @@ int main(void)
 		{ "sqlite: reference sets: put, list, active toggling", test_refsets_sqlite },
 		{ "sqlite: callers by SPKI hash; settings", test_callers_settings_sqlite },
 		{ "sqlite: agent chains: put, replace, caps", test_chains_sqlite },
+		{ "sqlite: one host's agents, in ID order, only its own", test_agents_by_host_sqlite },
+		{ "sqlite: the start-up check reads no inventory page; a damaged hosts page refused",
+		  test_open_check_bounded },
 		{ "corrupted rows are ATTEST_E_STORE_DAMAGED", test_corrupt_rows },
 		{ "sqlite: kill -9 of a writer: integrity ok, rows whole, commits kept",
 		  test_crash_safety_sqlite },
@@ -1452,6 +1568,8 @@ int main(void)
 		{ "postgresql: kill -9 of a writer: rows whole, commits kept",
 		  test_crash_safety_pg },
 		{ "postgresql: agent chains: put, replace, caps", test_chains_pg },
+		{ "postgresql: one host's agents, in ID order, only its own",
+		  test_agents_by_host_pg },
 		{ "postgresql: schema made by init only; newer, foreign, markerless refused",
 		  test_pg_open_migrate },
 		{ "postgresql: one nonce, two connections released at once: one wins",

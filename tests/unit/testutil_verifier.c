@@ -190,6 +190,8 @@ const char *reply_reason(const cJSON *reply)
 	return cJSON_IsString(e) ? e->valuestring : "";
 }
 
+const char *tu_vfleet_store;
+
 void vfleet_host_up(struct vfleet *e, const char *policy)
 {
 	struct daemon *d = &e->d;
@@ -204,7 +206,7 @@ void vfleet_host_up(struct vfleet *e, const char *policy)
 	CU_ASSERT_FATAL(attest_ca_open(d->ca, &ca) == ATTEST_OK);
 	CU_ASSERT_FATAL(attest_ca_token_issue(ca, "web-01", 600, "test", &tok) == ATTEST_OK);
 	attest_ca_close(ca);
-	verifier_up(&e->v, d->ca, policy);
+	verifier_up_store(&e->v, d->ca, policy, tu_vfleet_store);
 	/* enrolment over HTTPS, through the verifier that runs the fleet CA */
 	CU_ASSERT_FATAL(tu_sh("attestctl host enroll --state %s --host web-01 --token %s --ek p256 "
 			      "--root %s/root.pem --verifier %s --verifier-ca %s --tcti '%s' >>%s 2>&1",

@@ -63,6 +63,9 @@ struct vfleet {
 	char chain[800];
 };
 void vfleet_up(struct vfleet *e, const char *policy);
+/* The store of the verifiers vfleet_up starts: NULL (the default) its
+ * SQLite file, else a postgresql:// URI (bench_fleet's replicas). */
+extern const char *tu_vfleet_store;
 /* The same without the agent: fleet CA, verifier, web-01 enrolled through
  * it, attestd pushing (e->chain stays empty). */
 void vfleet_host_up(struct vfleet *e, const char *policy);
