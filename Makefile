@@ -86,7 +86,7 @@ BIN_NAMES := attestctl attest-provision attestd attest-verifier
 BINS      := $(addprefix $(BUILD)/,$(BIN_NAMES))
 CLI_SRC       := cli/cli.c cli/cli_tpm.c cli/cliconf.c cli/journal.c
 ATTESTD_SRC   := attestd/attestd.c attestd/server.c attestd/daemon.c attestd/request.c \
-	attestd/register.c attestd/registration.c attestd/reqparse.c attestd/caller.c attestd/signers.c attestd/issue.c attestd/registry.c \
+	attestd/register.c attestd/registration.c attestd/reqparse.c attestd/caller.c attestd/signers.c attestd/crl.c attestd/issue.c attestd/registry.c \
 	attestd/log.c attestd/push.c attestd/auditlog.c attestd/closer.c \
 	attestd/nodump.c attestd/clock.c attestd/host.c attestd/dispatch.c attestd/admin.c attestd/adminrun.c attestd/adminwire.c attestd/pushwire.c attestd/mint.c attestd/mintwire.c attestd/monproto.c attestd/monitor.c attestd/front.c \
 	attestd/renew.c \

@@ -27,6 +27,7 @@
 #include "attestation/hostpush.h"
 #include "core/json.h"
 #include "log.h"
+#include "crl.h"
 #include "push.h"
 #include "pushwire.h"
 #include "registry.h"
@@ -113,6 +114,7 @@ struct attestd_push {
 	int report_busy;
 	unsigned report_fails;
 	time_t report_last; /* "time" of the last report built */
+	time_t crl_made;    /* when the CRLs last reported were made, 0: none */
 
 	/* audit checkpoints, oldest first; the body (with its consistency
 	 * proof from the last one the verifier accepted) is made at send */
@@ -418,6 +420,10 @@ static void start_round(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	p->round_renew = p->demand_renew || attest_push_want_renew(p->host->ca, time(NULL));
+	/* the host CA's CRL is reported again before half its life is gone,
+	 * so relying parties never hold an expired one (crl.h) */
+	if (p->crl_made != 0 && time(NULL) - p->crl_made >= ATTESTD_CRL_TTL / 2)
+		attestd_push_inventory_changed(p);
 	p->demand_renew = 0;
 	if ((r = attest_push_nonce_request(p->host->name, &body)) != ATTEST_OK) {
 		fail_round(p, r);
@@ -564,12 +570,18 @@ static int build_report(struct attestd_push *p, time_t now, char **body, size_t 
 	const struct registry *reg = p->reg;
 	struct attest_report_agent *v = NULL;
 	struct attest_signer s = { attestd_host_sign, h, NULL, 0 };
-	char *report = NULL;
-	size_t rlen = 0;
+	char *report = NULL, *crls = NULL;
+	size_t rlen = 0, clen = 0;
 	int r;
 
 	if ((r = attestd_host_refresh(h)) != ATTEST_OK || (r = attestd_host_tpm(h)) != ATTEST_OK)
 		return r;
+	/* the CRLs for relying parties that check every level (crl.h): a
+	 * failure is logged, the report goes without them */
+	if (attestd_crls_pem(h, reg, now, &crls, &clen) != ATTEST_OK)
+		attestd_log("report: no CRLs: %s", attest_errdetail());
+	else
+		p->crl_made = now;
 	if (reg->n > 0 && (v = calloc(reg->n, sizeof(*v))) == NULL)
 		return attest_fail(ATTEST_E_NOMEM, "report");
 	for (size_t i = 0; i < reg->n; i++) {
@@ -589,8 +601,17 @@ static int build_report(struct attestd_push *p, time_t now, char **body, size_t 
 	}
 	s.pub = h->key_pub;
 	if ((r = attest_agent_report_build(h->name, (uint64_t)now, v, reg->n, &report, &rlen)) ==
-	    ATTEST_OK)
-		r = attest_agent_report_sign(report, rlen, &s, h->ca, body, len);
+	    ATTEST_OK) {
+		r = attest_agent_report_sign_crls(report, rlen, &s, h->ca, crls, body, len);
+		if (r == ATTEST_E_TOO_LARGE && crls != NULL) {
+			/* the inventory matters more: relying parties that check
+			 * CRLs refuse these agents until it fits (closed) */
+			attestd_log("report: %zu bytes of CRLs do not fit; sent without them", clen);
+			p->crl_made = 0;
+			r = attest_agent_report_sign(report, rlen, &s, h->ca, body, len);
+		}
+	}
+	free(crls);
 	free(report);
 	free(v);
 	return r;

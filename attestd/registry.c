@@ -35,6 +35,7 @@ void agent_free(struct agent *a)
 	X509_free(a->agent_ca);
 	X509_free(a->session_cert);
 	EVP_PKEY_free(a->session_key);
+	X509_CRL_free(a->crl);
 	attestd_secret_free(a, sizeof(*a)); /* wiped whole, auth value included */
 }
 

@@ -68,6 +68,8 @@ struct agent {
 	X509 *session_cert;
 	time_t session_used; /* the last session-mode leaf (renew.c: renew while used) */
 	int session_renewing; /* a renewal is in flight (renew.c) */
+	/* runtime only: the CRL its key signed for its agent CA (crl.c) */
+	X509_CRL *crl;
 };
 
 struct registry {

@@ -19,7 +19,7 @@ const char *const vb_keys_nonce[] = { "host", NULL };
 const char *const vb_keys_quote[] = { "host", "nonce", "attest", "signature", "pcr_mask",
 				      "pcr_values", "eventlog", "renew", NULL };
 const char *const vb_keys_checkpoint[] = { "host", "checkpoint", "consistency", NULL };
-const char *const vb_keys_report[] = { "report", "signature", "host_ca", NULL };
+const char *const vb_keys_report[] = { "report", "signature", "host_ca", "crls", NULL };
 const char *const vb_keys_report_inner[] = { "type", "version", "host", "time", "agents", NULL };
 const char *const vb_keys_report_agent[] = { "id", "uuid", "agent_ca", "scopes",
 					     "data_classes", "risk_tier", "risk_score",
@@ -153,6 +153,10 @@ int vb_report_parse(const cJSON *in, struct vb_report *o)
 	    (r = attest_json_str(o->rep, "type", 32, &type)) != ATTEST_OK ||
 	    (r = attest_json_str(o->rep, "host", ATTEST_MAX_NAME, &o->host)) != ATTEST_OK ||
 	    (r = attest_json_u64(o->rep, "time", &o->time)) != ATTEST_OK)
+		goto out;
+	/* optional: the host's CRLs, checked with the report (inventory.c) */
+	if (cJSON_GetObjectItemCaseSensitive(in, "crls") != NULL &&
+	    (r = attest_json_str(in, "crls", VB_CAP_LARGE, &o->crls)) != ATTEST_OK)
 		goto out;
 	o->agents = cJSON_GetObjectItemCaseSensitive(o->rep, "agents");
 	if (strcmp(type, "agent-report") != 0 || !cJSON_IsArray(o->agents) ||

@@ -80,6 +80,7 @@ int vb_consistency_parse(const cJSON *in, attest_merkle_hash *proof,
  * VB_REPORT_AGENTS_MAX agents). */
 struct vb_report {
 	const char *report, *host_ca;
+	const char *crls; /* the host's CRLs (PEM bundle), NULL when absent */
 	uint8_t *sig;
 	size_t sig_len;
 	cJSON *rep; /* owned */

@@ -13,6 +13,7 @@
 #include "core/json.h"
 #include "core/num.h"
 #include "vsrv.h"
+#include "x509/crl.h"
 #include "x509/x509.h"
 #include "x509/x509agent.h"
 
@@ -81,6 +82,46 @@ static int verify_report_sig(X509 *host_ca, const char *report, const uint8_t *s
 
 #define REPORT_AGENTS_MAX VB_REPORT_AGENTS_MAX
 
+/* The host's CRLs (attestd/crl.h) as a report carries them: at most one
+ * per reported agent and the host CA's, each signed by this host's CA
+ * (the one the report was verified with) or by one of the agent CAs the
+ * same report lists, current, no two for one CA, the host CA's among
+ * them. A CRL of another host's CA, or signed by any other key, refuses
+ * the whole report: nothing is written. */
+static int check_crls(const char *pem, X509 *host_ca, STACK_OF(X509) *agent_cas,
+		      const char *host)
+{
+	STACK_OF(X509_CRL) *crls = NULL;
+	STACK_OF(X509) *cas = NULL;
+	int r, have_host = 0;
+
+	if ((r = attest_crl_bundle_parse(pem, strlen(pem), &crls)) != ATTEST_OK) {
+		r = attest_fail_wrap(r, "CRLs of %s", host);
+		goto out;
+	}
+	if (sk_X509_CRL_num(crls) > sk_X509_num(agent_cas) + 1) {
+		r = attest_fail(ATTEST_E_TOO_LARGE, "CRLs of %s: %d CRLs for %d agents", host,
+				sk_X509_CRL_num(crls), sk_X509_num(agent_cas));
+		goto out;
+	}
+	if ((cas = sk_X509_dup(agent_cas)) == NULL || !sk_X509_push(cas, host_ca)) {
+		r = attest_fail(ATTEST_E_NOMEM, "CRLs");
+		goto out;
+	}
+	if ((r = attest_crl_bundle_check(crls, cas, (time_t)vs_now())) != ATTEST_OK) {
+		r = attest_fail_wrap(r, "CRLs of %s", host);
+		goto out;
+	}
+	for (int i = 0; i < sk_X509_CRL_num(crls); i++)
+		have_host |= attest_crl_is_for(sk_X509_CRL_value(crls, i), host_ca);
+	if (!have_host)
+		r = attest_fail(ATTEST_E_PARSE, "CRLs of %s: none of its host CA", host);
+out:
+	sk_X509_free(cas); /* borrowed */
+	sk_X509_CRL_pop_free(crls, X509_CRL_free);
+	return r;
+}
+
 struct removed_ctx {
 	const char *host;
 	const cJSON *agents;
@@ -118,7 +159,7 @@ static int collect_removed(void *arg, const struct vagent *a)
  * (nothing is written here). */
 static int report_agent(struct vsrv *s, X509 *host_ca, const char *host_ca_pem,
 			const TPM2B_PUBLIC *ak, const char *host, const cJSON *j, struct vagent *out,
-			char **chain)
+			char **chain, STACK_OF(X509) *cas)
 {
 	struct vagent a, old;
 	struct attest_agent_ca_info info = {0};
@@ -208,6 +249,11 @@ static int report_agent(struct vsrv *s, X509 *host_ca, const char *host_ca_pem,
 		memcpy(*chain + strlen(ca_pem), host_ca_pem, strlen(host_ca_pem) + 1);
 		free(ca_pem);
 	}
+	/* the CRLs of the same report are checked against it */
+	if (X509_add_cert(cas, ca, X509_ADD_FLAG_UP_REF) != 1) {
+		r = attest_fail(ATTEST_E_NOMEM, "report");
+		goto out;
+	}
 	*out = a;
 	r = ATTEST_OK;
 out:
@@ -233,9 +279,14 @@ void vs_report(struct vsrv *s, struct evhttp_request *req, const struct vroute *
 	struct vagent *recs = NULL;
 	char **chains = NULL, *host_pem = NULL;
 	struct removed_ctx rm = {0};
+	STACK_OF(X509) *cas = sk_X509_new_null();
 	size_t nagents = 0, i;
 	int r;
 
+	if (cas == NULL) {
+		r = attest_fail(ATTEST_E_NOMEM, "report");
+		goto out;
+	}
 	if ((r = vs_body_json(req, rt->body_cap, vb_keys_report, &in, NULL)) != ATTEST_OK ||
 	    (r = vb_report_parse(in, &rb)) != ATTEST_OK)
 		goto out;
@@ -283,11 +334,13 @@ void vs_report(struct vsrv *s, struct evhttp_request *req, const struct vroute *
 	}
 	i = 0;
 	cJSON_ArrayForEach(it, agents) {
-		if ((r = report_agent(s, host_ca, host_pem, &ak, host, it, &recs[i], &chains[i])) !=
-		    ATTEST_OK)
+		if ((r = report_agent(s, host_ca, host_pem, &ak, host, it, &recs[i], &chains[i],
+				      cas)) != ATTEST_OK)
 			goto out;
 		i++;
 	}
+	if (rb.crls != NULL && (r = check_crls(rb.crls, host_ca, cas, host)) != ATTEST_OK)
+		goto out;
 	rm.host = host;
 	rm.agents = agents;
 	if ((r = s->store->ops->agent_list_host(s->store, host, collect_removed, &rm)) != ATTEST_OK)
@@ -306,6 +359,9 @@ void vs_report(struct vsrv *s, struct evhttp_request *req, const struct vroute *
 	for (i = 0; i < rm.n; i++)
 		if ((r = s->store->ops->agent_put(s->store, &rm.out[i])) != ATTEST_OK)
 			goto out;
+	if (rb.crls != NULL && (r = s->store->ops->host_crls_put(s->store, host, rb.crls)) !=
+	    ATTEST_OK)
+		goto out;
 	(void)snprintf(last, sizeof(last), "%llu", (unsigned long long)t);
 	if ((r = s->store->ops->setting_put(s->store, key, last)) != ATTEST_OK)
 		goto out;
@@ -323,6 +379,7 @@ out:
 	if (r != ATTEST_OK)
 		vs_reply_err(s, req, vs_status_of(r), r, "report refused");
 	X509_free(host_ca);
+	sk_X509_pop_free(cas, X509_free);
 	vb_report_clear(&rb);
 	cJSON_Delete(in);
 }

@@ -192,6 +192,8 @@ static const struct vroute routes[] = {
 	{"/v1/policy/reload", VR_POST, ROLE_ADMIN, 4096, vs_reload, 0, 0, 0},
 	{"/v1/health", VR_GET, ROLE_HOST, 0, vs_health, 0, 0, 0},
 	{"/v1/spiffe/bundle", VR_GET, ROLE_HOST, 0, vs_spiffe_bundle, 0, 0, 0},
+	/* the fleet's CRLs for nginx ssl_crl (issue 15 item 5) */
+	{"/v1/crl", VR_GET, ROLE_RESOURCE, 0, vs_crl, 0, 0, 0},
 	{"/metrics", VR_GET, ROLE_HOST, 0, vs_metrics, 0, 0, 0},
 	/* issue 19: posture report and anomaly alerts (docs/detection.md) */
 	{"/v1/posture", VR_GET, ROLE_ADMIN, 0, vs_posture, 0, 0, 0},
@@ -605,6 +607,7 @@ out:
 		EVP_PKEY_free(s.ops[i].key);
 	attest_intent_trust_free(s.trust);
 	X509_free(s.root);
+	X509_CRL_free(s.issuing_crl);
 	attest_ca_close(s.ca);
 	vf_signer_stop(&s.signer);
 	vstore_close(s.store);

@@ -24,6 +24,7 @@
 #include "x509/x509.h"
 
 #define REPLY_MAX (16 * 1024)
+#define VF_SIGNER_HOST_REQ_MAX 1024 /* a host CA request */
 #define DETAIL_MAX 512
 /* a local process answers in milliseconds; this only bounds a hung one */
 #define REPLY_TIMEOUT_S 30
@@ -69,7 +70,73 @@ static int send_reply(int fd, int code, const uint8_t *data, size_t len)
 	return send(fd, buf, 6 + len, MSG_NOSIGNAL) == (ssize_t)(6 + len) ? 0 : -1;
 }
 
-/* The one request type, parsed whole with the bounded cursor. */
+/* One host name: u8 length, the name. */
+static int take_host(struct attest_cur *c, char host[64])
+{
+	const uint8_t *h;
+	uint8_t hlen;
+
+	if (!attest_cur_u8(c, &hlen) || hlen == 0 || hlen > ATTEST_MAX_NAME ||
+	    !attest_cur_take(c, hlen, &h))
+		return attest_fail(ATTEST_E_PARSE, "host name length");
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	if (strlen(host) != hlen || !attest_valid_hostname(host))
+		return attest_fail(ATTEST_E_PARSE, "host name is not a host name");
+	return ATTEST_OK;
+}
+
+/* Request type 2, parsed whole: the revoked hosts' names into hosts
+ * (ATTEST_CA_CRL_HOSTS_MAX entries of 64 bytes), their number in *n. */
+static int parse_crl_request(const uint8_t *buf, size_t len, char (*hosts)[64], size_t *n)
+{
+	struct attest_cur c;
+	uint8_t type;
+	uint16_t count;
+	int r;
+
+	attest_cur_init(&c, buf, len);
+	if (!attest_cur_u8(&c, &type) || type != VF_SIGNER_ISSUING_CRL ||
+	    !attest_cur_u16be(&c, &count) || count > ATTEST_CA_CRL_HOSTS_MAX)
+		return attest_fail(ATTEST_E_PARSE, "CRL request count");
+	for (size_t i = 0; i < count; i++)
+		if ((r = take_host(&c, hosts[i])) != ATTEST_OK)
+			return r;
+	if (!attest_cur_end(&c))
+		return attest_fail(ATTEST_E_PARSE, "%zu bytes after the host names", attest_cur_left(&c));
+	*n = count;
+	return ATTEST_OK;
+}
+
+/* Answer request type 2 (crl.h profile, attest_ca_issuing_crl). */
+static int answer_crl(int fd, struct attest_ca *ca, char (*hosts)[64], size_t n)
+{
+	const char *names[ATTEST_CA_CRL_HOSTS_MAX];
+	X509_CRL *crl = NULL;
+	unsigned char *der = NULL;
+	int dlen = 0, r;
+
+	for (size_t i = 0; i < n; i++)
+		names[i] = hosts[i];
+	r = attest_ca_issuing_crl(ca, names, n, VF_ISSUING_CRL_TTL, &crl);
+	if (r == ATTEST_OK && ((dlen = i2d_X509_CRL(crl, &der)) <= 0 || dlen > REPLY_MAX))
+		r = attest_fail(ATTEST_E_TOO_LARGE, "issuing CA CRL does not fit a reply");
+	if (r == ATTEST_OK) {
+		sg_log("signed the issuing CA's CRL (%zu revoked hosts)", n);
+		r = send_reply(fd, ATTEST_OK, der, (size_t)dlen);
+	} else {
+		const char *d = attest_errdetail();
+
+		sg_log("refused to sign the issuing CA's CRL: %s", d);
+		r = send_reply(fd, r, (const uint8_t *)d, strnlen(d, DETAIL_MAX));
+	}
+	OPENSSL_free(der);
+	X509_CRL_free(crl);
+	ERR_clear_error();
+	return r;
+}
+
+/* Request type 1, parsed whole with the bounded cursor. */
 static int parse_request(const uint8_t *buf, size_t len, char host[64], TPM2B_PUBLIC *pub)
 {
 	struct attest_cur c;
@@ -83,6 +150,9 @@ static int parse_request(const uint8_t *buf, size_t len, char host[64], TPM2B_PU
 		return attest_fail(ATTEST_E_PARSE, "empty request");
 	if (type != VF_SIGNER_SIGN_HOST_CA)
 		return attest_fail(ATTEST_E_PARSE, "request type %u is not in the request set", type);
+	if (len > VF_SIGNER_HOST_REQ_MAX)
+		return attest_fail(ATTEST_E_PARSE, "host CA request over %d bytes",
+				   VF_SIGNER_HOST_REQ_MAX);
 	if (!attest_cur_u8(&c, &hlen) || hlen == 0 || hlen > ATTEST_MAX_NAME ||
 	    !attest_cur_take(&c, hlen, &h))
 		return attest_fail(ATTEST_E_PARSE, "host name length");
@@ -106,7 +176,9 @@ static void __attribute__((noreturn)) signer_main(int fd, const char *ca_dir)
 {
 	struct rlimit no_core = { 0, 0 };
 	struct attest_ca *ca = NULL;
-	uint8_t req[VF_SIGNER_REQ_MAX + 1];
+	static uint8_t req[VF_SIGNER_REQ_MAX + 1];
+	static char hosts[ATTEST_CA_CRL_HOSTS_MAX][64];
+	size_t nhosts = 0;
 	char host[64];
 	TPM2B_PUBLIC pub;
 	int r;
@@ -147,6 +219,17 @@ static void __attribute__((noreturn)) signer_main(int fd, const char *ca_dir)
 			_exit(3);
 		}
 		attest_errclear();
+		if (n > 0 && req[0] == VF_SIGNER_ISSUING_CRL) {
+			if (parse_crl_request(req, (size_t)n, hosts, &nhosts) != ATTEST_OK) {
+				sg_log("protocol violation: %s; exiting", attest_errdetail());
+				_exit(3);
+			}
+			if (answer_crl(fd, ca, hosts, nhosts) != 0) {
+				sg_log("send: %s; exiting", strerror(errno));
+				_exit(1);
+			}
+			continue;
+		}
 		if (parse_request(req, (size_t)n, host, &pub) != ATTEST_OK) {
 			sg_log("protocol violation: %s; exiting", attest_errdetail());
 			_exit(3);
@@ -300,6 +383,53 @@ int vf_signer_sign_host(void *arg, const char *host, const TPM2B_PUBLIC *key, X5
 		ERR_clear_error();
 		sg->dead = 1;
 		return attest_fail(ATTEST_E_INTERNAL, "the signer's certificate is not one DER certificate");
+	}
+	return ATTEST_OK;
+}
+
+int vf_signer_issuing_crl(struct vf_signer *sg, const char *const *hosts, size_t n,
+			  X509_CRL **out)
+{
+	static uint8_t req[VF_SIGNER_REQ_MAX];
+	uint8_t rep[REPLY_MAX];
+	const unsigned char *p = rep;
+	size_t off = 3, len = 0;
+	int code = ATTEST_E_INTERNAL, r;
+
+	*out = NULL;
+	if (sg == NULL || sg->fd < 0 || sg->dead)
+		return attest_fail(ATTEST_E_INTERNAL, "no signer process");
+	if (n > ATTEST_CA_CRL_HOSTS_MAX)
+		return attest_fail(ATTEST_E_TOO_LARGE, "%zu revoked hosts (at most %d)", n,
+				   ATTEST_CA_CRL_HOSTS_MAX);
+	req[0] = VF_SIGNER_ISSUING_CRL;
+	req[1] = (uint8_t)(n >> 8);
+	req[2] = (uint8_t)n;
+	for (size_t i = 0; i < n; i++) {
+		size_t hlen = strlen(hosts[i]);
+
+		if (hlen == 0 || hlen > ATTEST_MAX_NAME)
+			return attest_fail(ATTEST_E_INVALID_ARG, "host name length");
+		req[off++] = (uint8_t)hlen;
+		memcpy(req + off, hosts[i], hlen);
+		off += hlen;
+	}
+	if (send(sg->fd, req, off, MSG_NOSIGNAL) != (ssize_t)off) {
+		sg->dead = 1;
+		return attest_fail(ATTEST_E_INTERNAL, "the signer process is gone (%s)", strerror(errno));
+	}
+	if ((r = recv_reply(sg, &code, rep, sizeof(rep) - 1, &len)) != ATTEST_OK)
+		return r;
+	if (code != ATTEST_OK) {
+		rep[len] = '\0';
+		return attest_fail(code, "signer: %s", (const char *)rep);
+	}
+	if ((*out = d2i_X509_CRL(NULL, &p, (long)len)) == NULL || p != rep + len) {
+		X509_CRL_free(*out);
+		*out = NULL;
+		ERR_clear_error();
+		sg->dead = 1;
+		return attest_fail(ATTEST_E_INTERNAL, "the signer's CRL is not one DER CRL");
 	}
 	return ATTEST_OK;
 }

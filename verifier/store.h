@@ -39,6 +39,9 @@
 #define VSTORE_JWS_MAX (1024 * 1024) /* a reference-value set's JWS (+NUL) */
 #define VSTORE_CHAIN_MAX 24576 /* an agent's chain above its leaf, PEM (+NUL) */
 #define VSTORE_CHAIN_MAX_STR "24575"
+/* a host's CRLs (its host CA's and its agents', PEM, +NUL; issue 15) */
+#define VSTORE_CRLS_MAX (256 * 1024)
+#define VSTORE_CRLS_MAX_STR "262143"
 #define VSTORE_BEHAVIOUR_MAX 16384 /* a baseline's JSON state (+NUL) */
 #define VSTORE_BEHAVIOUR_MAX_STR "16383"
 #define VSTORE_BKEY_MAX 412 /* a baseline's key (+NUL) */
@@ -207,6 +210,12 @@ struct vstore_ops {
 	 * *notified. NULL in backends without notifications. */
 	int (*watch_fd)(struct vstore *s);
 	int (*watch_drain)(struct vstore *s, int *notified);
+	/* a host's CRLs (PEM, < VSTORE_CRLS_MAX bytes) from its last verified
+	 * inventory report that carried them: put inserts or replaces; get
+	 * wants outsz >= VSTORE_CRLS_MAX and is ATTEST_E_NOT_FOUND for a host
+	 * that never sent any (issue 15, schema version 6) */
+	int (*host_crls_get)(struct vstore *s, const char *host, char *out, size_t outsz);
+	int (*host_crls_put)(struct vstore *s, const char *host, const char *pem);
 	/* behaviour baselines (docs/detection.md): key "a:" + agent ID or
 	 * "u:" + user (< VD_KEY_MAX bytes), state the detector's JSON (<
 	 * VSTORE_BEHAVIOUR_MAX bytes). put writes n rows (insert or replace)

@@ -135,7 +135,12 @@ static const struct migration migrations[] = {
 	     " started BIGINT NOT NULL,"
 	     " beat BIGINT NOT NULL);"
 	     "CREATE INDEX hosts_last_good ON hosts (last_good);" },
-	/* { 6, "ALTER TABLE ...;" }, */
+	/* each host's CRLs as its last verified report carried them (issue 15) */
+	{ 6, "CREATE TABLE host_crls ("
+	     " host TEXT PRIMARY KEY CHECK (octet_length(host) BETWEEN 1 AND 63),"
+	     " pem TEXT NOT NULL CHECK (octet_length(pem) BETWEEN 1 AND "
+	     VSTORE_CRLS_MAX_STR "));" },
+	/* { 7, "ALTER TABLE ...;" }, */
 };
 
 #define NMIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
@@ -182,6 +187,8 @@ enum st_id {
 	ST_CHANGE_NOTE,
 	ST_CHANGE_LIST,
 	ST_AGENT_LIST_HOST,
+	ST_CRLS_GET,
+	ST_CRLS_PUT,
 	ST__COUNT
 };
 
@@ -286,6 +293,9 @@ static const struct stdef st_def[ST__COUNT] = {
 			    "last_good < $1 ORDER BY last_good, name COLLATE \"C\" LIMIT $2", 2, { I8, I8 } },
 	[ST_HOST_STALE_COUNT] = { "SELECT count(*) FROM hosts WHERE NOT revoked AND last_good < $1",
 				  1, { I8 } },
+	[ST_CRLS_GET] = { "SELECT pem FROM host_crls WHERE host = $1", 1, { T } },
+	[ST_CRLS_PUT] = { "INSERT INTO host_crls (host, pem) VALUES ($1, $2) "
+			  "ON CONFLICT (host) DO UPDATE SET pem = excluded.pem", 2, { T, T } },
 	[ST_BEHAVIOUR_PUT] = { "INSERT INTO behaviour (key, state, updated) VALUES ($1, $2, $3) "
 			       "ON CONFLICT (key) DO UPDATE SET state = excluded.state, "
 			       "updated = excluded.updated", 3, { T, T, I8 } },
@@ -1707,6 +1717,49 @@ static int pg_agent_change_list(struct vstore *s,
 	return walk(q, ST_CHANGE_LIST, &p, "agent_change_list", change_each, &w);
 }
 
+/* ---- host CRLs ---- */
+
+static int pg_host_crls_get(struct vstore *s, const char *host, char *out, size_t outsz)
+{
+	struct pgs *q = pg_of(s);
+	struct params p = { 0 };
+	PGresult *res = NULL;
+	int r;
+
+	if (out == NULL || outsz < VSTORE_CRLS_MAX)
+		return attest_fail(ATTEST_E_INVALID_ARG, "store: host_crls_get: output under %d bytes",
+				   VSTORE_CRLS_MAX);
+	out[0] = '\0';
+	if ((r = enter(q, "host_crls_get")) != ATTEST_OK ||
+	    (r = vstore_arg_name(host, VSTORE_NAME_MAX, "host name")) != ATTEST_OK ||
+	    (r = p_text(&p, host, VSTORE_NAME_MAX)) != ATTEST_OK ||
+	    (r = run(q, ST_CRLS_GET, &p, "host_crls_get", &res)) != ATTEST_OK)
+		return r;
+	if ((r = one_row(res, "host_crls_get")) == ATTEST_E_NOT_FOUND)
+		r = attest_fail(ATTEST_E_NOT_FOUND, "store: no CRLs of host %s", host);
+	else if (r == ATTEST_OK)
+		r = c_text(res, 0, 0, out, VSTORE_CRLS_MAX);
+	PQclear(res);
+	return r;
+}
+
+static int pg_host_crls_put(struct vstore *s, const char *host, const char *pem)
+{
+	struct pgs *q = pg_of(s);
+	struct params p = { 0 };
+	int r;
+
+	if ((r = enter(q, "host_crls_put")) != ATTEST_OK ||
+	    (r = vstore_arg_name(host, VSTORE_NAME_MAX, "host name")) != ATTEST_OK)
+		return r;
+	if (pem == NULL || pem[0] == '\0')
+		return attest_fail(ATTEST_E_INVALID_ARG, "store: host_crls_put: no CRLs");
+	if ((r = p_text(&p, host, VSTORE_NAME_MAX)) != ATTEST_OK ||
+	    (r = p_text(&p, pem, VSTORE_CRLS_MAX)) != ATTEST_OK)
+		return r;
+	return run_write(q, ST_CRLS_PUT, &p, "host_crls_put", NULL);
+}
+
 /* ---- session: settings and statements, again after a reconnect ---- */
 
 static void no_notices(void *arg, const char *message)
@@ -1825,6 +1878,8 @@ static const struct vstore_ops pg_ops = {
 	.behaviour_list = pg_behaviour_list,
 	.agent_change_note = pg_agent_change_note,
 	.agent_change_list = pg_agent_change_list,
+	.host_crls_get = pg_host_crls_get,
+	.host_crls_put = pg_host_crls_put,
 };
 
 /* A one-row, one-column query (text format) as an integer. */

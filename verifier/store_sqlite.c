@@ -137,7 +137,14 @@ static const struct migration migrations[] = {
 	     " beat INTEGER NOT NULL"
 	     ") STRICT;"
 	     "CREATE INDEX hosts_last_good ON hosts (last_good);" },
-	/* { 6, "ALTER TABLE ...;" }, */
+	/* Each host's CRLs (its host CA's, its agents'; PEM) as its last
+	 * verified inventory report carried them: GET /v1/crl serves them
+	 * (issue 15 item 5). */
+	{ 6, "CREATE TABLE host_crls ("
+	     " host TEXT PRIMARY KEY NOT NULL CHECK (length(host) BETWEEN 1 AND 63),"
+	     " pem TEXT NOT NULL CHECK (length(pem) BETWEEN 1 AND " VSTORE_CRLS_MAX_STR ")"
+	     ") STRICT;" },
+	/* { 7, "ALTER TABLE ...;" }, */
 };
 
 #define NMIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
@@ -187,6 +194,8 @@ enum st_id {
 	ST_CHANGE_NOTE,
 	ST_CHANGE_LIST,
 	ST_AGENT_LIST_HOST,
+	ST_CRLS_GET,
+	ST_CRLS_PUT,
 	ST__COUNT
 };
 
@@ -268,6 +277,9 @@ static const char *const st_sql[ST__COUNT] = {
 	[ST_HOST_STALE] = "SELECT " VSTORE_HOST_COLS " FROM hosts WHERE revoked = 0 AND "
 			  "last_good < ?1 ORDER BY last_good, name LIMIT ?2",
 	[ST_HOST_STALE_COUNT] = "SELECT count(*) FROM hosts WHERE revoked = 0 AND last_good < ?1",
+	[ST_CRLS_GET] = "SELECT pem FROM host_crls WHERE host = ?1",
+	[ST_CRLS_PUT] = "INSERT INTO host_crls (host, pem) VALUES (?1, ?2) "
+			"ON CONFLICT (host) DO UPDATE SET pem = excluded.pem",
 	[ST_BEHAVIOUR_PUT] = "INSERT INTO behaviour (key, state, updated) VALUES (?1, ?2, ?3) "
 			     "ON CONFLICT (key) DO UPDATE SET state = excluded.state, "
 			     "updated = excluded.updated",
@@ -1576,6 +1588,57 @@ static int sq_agent_change_list(struct vstore *s,
 	return walk(q, q->st[ST_CHANGE_LIST], "agent_change_list", change_each, &w);
 }
 
+/* ---- host CRLs ---- */
+
+static int sq_host_crls_get(struct vstore *s, const char *host, char *out, size_t outsz)
+{
+	struct sq *q = sq_of(s);
+	sqlite3_stmt *st = q->st[ST_CRLS_GET];
+	int r, rc;
+
+	if (out == NULL || outsz < VSTORE_CRLS_MAX)
+		return attest_fail(ATTEST_E_INVALID_ARG, "store: host_crls_get: output under %d bytes",
+				   VSTORE_CRLS_MAX);
+	out[0] = '\0';
+	if ((r = enter(q, "host_crls_get")) != ATTEST_OK ||
+	    (r = vstore_arg_name(host, VSTORE_NAME_MAX, "host name")) != ATTEST_OK)
+		return r;
+	if ((r = b_text(q, st, 1, host, VSTORE_NAME_MAX)) != ATTEST_OK)
+		goto out;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		r = attest_fail(ATTEST_E_NOT_FOUND, "store: no CRLs of host %s", host);
+		goto out;
+	}
+	if (rc != SQLITE_ROW) {
+		r = db_fail(q->db, "host_crls_get");
+		goto out;
+	}
+	r = c_text(st, 0, out, VSTORE_CRLS_MAX);
+out:
+	done(st);
+	return r;
+}
+
+static int sq_host_crls_put(struct vstore *s, const char *host, const char *pem)
+{
+	struct sq *q = sq_of(s);
+	sqlite3_stmt *st = q->st[ST_CRLS_PUT];
+	int r;
+
+	if ((r = enter(q, "host_crls_put")) != ATTEST_OK ||
+	    (r = vstore_arg_name(host, VSTORE_NAME_MAX, "host name")) != ATTEST_OK)
+		return r;
+	if (pem == NULL || pem[0] == '\0')
+		return attest_fail(ATTEST_E_INVALID_ARG, "store: host_crls_put: no CRLs");
+	if ((r = b_text(q, st, 1, host, VSTORE_NAME_MAX)) != ATTEST_OK ||
+	    (r = b_text(q, st, 2, pem, VSTORE_CRLS_MAX)) != ATTEST_OK) {
+		done(st);
+		return r;
+	}
+	return run_write(q, st, "host_crls_put", NULL);
+}
+
 /* ---- open, migrate, close ---- */
 
 static void sq_close(struct vstore *s)
@@ -1630,6 +1693,8 @@ static const struct vstore_ops sq_ops = {
 	.behaviour_list = sq_behaviour_list,
 	.agent_change_note = sq_agent_change_note,
 	.agent_change_list = sq_agent_change_list,
+	.host_crls_get = sq_host_crls_get,
+	.host_crls_put = sq_host_crls_put,
 };
 
 /* One-row, one-column query (a PRAGMA, a count) as an integer. */

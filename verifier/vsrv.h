@@ -168,6 +168,11 @@ struct vsrv {
 	struct vstore *store;
 	struct attest_ca *ca; /* signs through signer (no CA key in this process) */
 	struct vf_signer signer;
+	/* GET /v1/crl (crl_http.c): the issuing CA's CRL last signed, when,
+	 * and for which revoked hosts (SHA-256 of their names) */
+	X509_CRL *issuing_crl;
+	int64_t issuing_crl_made;
+	uint8_t issuing_crl_set[32];
 	X509 *root;
 	struct attest_intent_trust *trust;
 	struct attest_policy *policy;
@@ -331,6 +336,7 @@ void vs_dash_record(struct vsrv *s, const struct vcaller *who, const struct atte
 		    const char *action, const char *resource, const char *subject);
 /* spiffe_http.c: GET /v1/spiffe/bundle, the SPIFFE bundle (docs/spiffe.md) */
 vs_handler vs_spiffe_bundle;
+vs_handler vs_crl;
 
 /* decide_http.c: decide and answer (200 allow, 403 deny; fwd: X-Attest-*
  * headers too) after the audit record; /v1/decide and /v1/authz both */

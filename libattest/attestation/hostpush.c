@@ -469,6 +469,12 @@ out:
 int attest_agent_report_sign(const char *report, size_t len, const struct attest_signer *key,
 			     X509 *host_ca, char **out, size_t *out_len)
 {
+	return attest_agent_report_sign_crls(report, len, key, host_ca, NULL, out, out_len);
+}
+
+int attest_agent_report_sign_crls(const char *report, size_t len, const struct attest_signer *key,
+				  X509 *host_ca, const char *crls, char **out, size_t *out_len)
+{
 	uint8_t digest[32], *der = NULL;
 	size_t derlen = 0;
 	TPMT_SIGNATURE sig;
@@ -512,6 +518,7 @@ int attest_agent_report_sign(const char *report, size_t len, const struct attest
 	if ((r = attest_json_add_str(o, "report", report)) != ATTEST_OK ||
 	    (r = attest_json_add_b64(o, "signature", der, derlen)) != ATTEST_OK ||
 	    (r = attest_json_add_str(o, "host_ca", pem)) != ATTEST_OK ||
+	    (crls != NULL && (r = attest_json_add_str(o, "crls", crls)) != ATTEST_OK) ||
 	    (r = attest_json_print(o, out, out_len)) != ATTEST_OK)
 		goto out;
 	if (*out_len > ATTEST_PUSH_BODY_MAX) {

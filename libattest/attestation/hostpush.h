@@ -118,6 +118,11 @@ int attest_agent_report_build(const char *host, uint64_t now,
  * against key->pub before it is returned) and host_ca as PEM. */
 int attest_agent_report_sign(const char *report, size_t len, const struct attest_signer *key,
 			     X509 *host_ca, char **out, size_t *out_len) ATTEST_MUST_CHECK;
+/* The same with "crls": the host's CRLs as one PEM bundle (attestd/crl.h),
+ * outside the signed report (each CRL is signed itself), or NULL. */
+int attest_agent_report_sign_crls(const char *report, size_t len, const struct attest_signer *key,
+				  X509 *host_ca, const char *crls, char **out,
+				  size_t *out_len) ATTEST_MUST_CHECK;
 
 /* attestd's schedule. Seconds until the next push: the interval after a
  * success (an answer, good or bad, is a success of the push), else the

@@ -26,7 +26,9 @@
 #include "core/json.h"
 #include "tpm/tpmjson.h"
 #include "tpm/tpmsw.h"
+#include "x509/crl.h"
 #include "x509/x509.h"
+#include "x509/x509agent.h"
 
 #define CA_FILE_CAP (64 * 1024)
 /* issuing CA certificates in one bundle (the signing one and those it
@@ -327,6 +329,11 @@ int attest_ca_init_nc(const char *dir, const char *trust_domain, const char *ven
 	/* The online issuing CA: from here on root.key is needed only to
 	 * rotate it (attest_ca_issuing_rotate) and may be moved offline. */
 	if ((r = issuing_create(&ca, key, root, issuing_days, serial)) != ATTEST_OK)
+		goto out;
+	/* the root's CRL (root-crl.pem), made again at each rotation */
+	if ((r = ca_path(&ca, ca.root_path, sizeof(ca.root_path), "", "root.pem", "")) !=
+		    ATTEST_OK ||
+	    (r = attest_ca_root_crl(&ca, NULL, issuing_days)) != ATTEST_OK)
 		goto out;
 	/* The lock file exists from the start, so the first locked operation
 	 * changes nothing on disk. */
@@ -1486,7 +1493,8 @@ static int rotate_locked(struct attest_ca *ca, const char *root_key_path, int da
 		goto out;
 	}
 	if ((r = attest_x509_load(ca->root_path, &root)) != ATTEST_OK ||
-	    (r = issuing_create(ca, root_key, root, days, serial)) != ATTEST_OK)
+	    (r = issuing_create(ca, root_key, root, days, serial)) != ATTEST_OK ||
+	    (r = attest_ca_root_crl(ca, root_key_path, days)) != ATTEST_OK)
 		goto out;
 	r = ATTEST_OK;
 out:
@@ -1861,4 +1869,111 @@ int attest_ca_issuing_rotate(struct attest_ca *ca, const char *root_key_path, in
 		return attest_fail(ATTEST_E_INVALID_ARG, "issuing CA validity must be 1..%d days",
 				   ATTEST_ISSUING_CA_MAX_DAYS);
 	RETURN_LOCKED(ca, rotate_locked(ca, root_key_path, days, serial));
+}
+
+/* ---- CRLs (issue 15 item 5, docs/relying-parties.md) ---- */
+
+int attest_ca_issuing_crl(struct attest_ca *ca, const char *const *hosts, size_t n, long ttl,
+			  X509_CRL **out)
+{
+	ASN1_INTEGER **serials = NULL;
+	struct attest_signer s;
+	size_t ns = 0;
+	time_t now;
+	int r;
+
+	*out = NULL;
+	if (n > ATTEST_CA_CRL_HOSTS_MAX)
+		return attest_fail(ATTEST_E_TOO_LARGE, "issuing CA CRL: %zu revoked hosts (at most %d)",
+				   n, ATTEST_CA_CRL_HOSTS_MAX);
+	if (ttl < 60 || ttl > ATTEST_CA_CRL_TTL_MAX)
+		return attest_fail(ATTEST_E_INVALID_ARG, "issuing CA CRL validity %ld s", ttl);
+	if ((r = issuing_load(ca)) != ATTEST_OK || (r = attest_signer_from_pkey(ca->issuing_key, &s)) !=
+	    ATTEST_OK)
+		return r;
+	if ((serials = calloc(n + 1, sizeof(*serials))) == NULL)
+		return attest_fail(ATTEST_E_NOMEM, "issuing CA CRL");
+	for (size_t i = 0; i < n; i++) {
+		cJSON *rec = NULL;
+		const cJSON *pem;
+		X509 *c = NULL;
+
+		/* the host CA certificate last issued to the host, as its
+		 * record holds it; a host never issued one has nothing to list */
+		if ((r = load_host(ca, hosts[i], &rec)) != ATTEST_OK) {
+			if (r == ATTEST_E_NOT_FOUND)
+				continue;
+			goto out;
+		}
+		pem = cJSON_GetObjectItemCaseSensitive(rec, "host_ca_pem");
+		if (cJSON_IsString(pem) &&
+		    attest_x509_from_pem(pem->valuestring, strlen(pem->valuestring), &c) == ATTEST_OK &&
+		    X509_check_issued(ca->issuing, c) == X509_V_OK &&
+		    (serials[ns] = ASN1_INTEGER_dup(X509_get0_serialNumber(c))) != NULL)
+			ns++;
+		attest_errclear();
+		X509_free(c);
+		cJSON_Delete(rec);
+	}
+	now = ca_now(ca);
+	r = attest_crl_make(ca->issuing, (const ASN1_INTEGER *const *)serials, ns, now - 60, now + ttl,
+			    (uint64_t)now, &s, out);
+out:
+	for (size_t i = 0; i < ns; i++)
+		ASN1_INTEGER_free(serials[i]);
+	free(serials);
+	return r;
+}
+
+int attest_ca_root_crl(struct attest_ca *ca, const char *root_key_path, int days)
+{
+	char path[1200], *pem = NULL;
+	STACK_OF(X509_CRL) *sk = NULL;
+	EVP_PKEY *root_key = NULL;
+	X509_CRL *crl = NULL;
+	X509 *root = NULL;
+	struct attest_signer s;
+	size_t len = 0;
+	time_t now = ca_now(ca);
+	int r;
+
+	if (days < 1 || days > ATTEST_ISSUING_CA_MAX_DAYS)
+		return attest_fail(ATTEST_E_INVALID_ARG, "root CRL validity must be 1..%d days",
+				   ATTEST_ISSUING_CA_MAX_DAYS);
+	if (root_key_path == NULL) {
+		if ((r = ca_path(ca, path, sizeof(path), "", "root.key", "")) != ATTEST_OK)
+			return r;
+		root_key_path = path;
+	}
+	if ((r = attest_pkey_load(root_key_path, &root_key)) != ATTEST_OK) {
+		if (r == ATTEST_E_NOT_FOUND)
+			r = attest_fail(ATTEST_E_NOT_FOUND, "%s: the root's CRL needs the offline fleet "
+					"root key (--root-key FILE)", root_key_path);
+		goto out;
+	}
+	if ((r = attest_x509_load(ca->root_path, &root)) != ATTEST_OK ||
+	    (r = attest_signer_from_pkey(root_key, &s)) != ATTEST_OK)
+		goto out;
+	/* empty: the root revokes an issuing CA by rotating it and letting the
+	 * old one's certificates expire (docs/relying-parties.md) */
+	if ((r = attest_crl_make(root, NULL, 0, now - 60, now + (time_t)days * 86400, (uint64_t)now,
+				 &s, &crl)) != ATTEST_OK)
+		goto out;
+	if ((sk = sk_X509_CRL_new_null()) == NULL || !sk_X509_CRL_push(sk, crl)) {
+		r = attest_fail(ATTEST_E_NOMEM, "root CRL");
+		goto out;
+	}
+	crl = NULL; /* transferred */
+	if ((r = attest_crl_bundle_pem(sk, &pem, &len)) != ATTEST_OK ||
+	    (r = ca_path(ca, path, sizeof(path), "", "root-crl.pem", "")) != ATTEST_OK ||
+	    (r = attest_file_write_atomic(path, pem, len, 0644)) != ATTEST_OK)
+		goto out;
+	r = ATTEST_OK;
+out:
+	free(pem);
+	sk_X509_CRL_pop_free(sk, X509_CRL_free);
+	X509_CRL_free(crl);
+	X509_free(root);
+	EVP_PKEY_free(root_key);
+	return r;
 }

@@ -86,6 +86,21 @@ int attest_ca_pin_check(struct attest_ca *ca, const char *host,
 int attest_ca_pin_record(struct attest_ca *ca, const char *host,
 			 const TPM2B_PUBLIC *key) ATTEST_MUST_CHECK;
 int attest_ca_pin_seed(struct attest_ca *ca) ATTEST_MUST_CHECK;
+/* CRLs for relying parties that check every level (issue 15 item 5,
+ * docs/relying-parties.md "Revocation for plain mTLS").
+ * attest_ca_issuing_crl (the key holder: the verifier's signer): the
+ * current issuing CA's CRL listing the host CA certificate last issued to
+ * each of the n revoked hosts named (from the CA's own host records; a
+ * host without one lists nothing), valid ttl seconds (60..
+ * ATTEST_CA_CRL_TTL_MAX). attest_ca_root_crl (offline, with the root key
+ * from root_key_path, NULL: DIR/root.key): the root's CRL (empty), valid
+ * days, written to DIR/root-crl.pem (0644) for the verifier to serve. */
+#define ATTEST_CA_CRL_HOSTS_MAX 400
+#define ATTEST_CA_CRL_TTL_MAX (7 * 86400)
+int attest_ca_issuing_crl(struct attest_ca *ca, const char *const *hosts, size_t n, long ttl,
+			  X509_CRL **out) ATTEST_MUST_CHECK;
+int attest_ca_root_crl(struct attest_ca *ca, const char *root_key_path,
+		       int days) ATTEST_MUST_CHECK;
 /* Load the current issuing CA's key now (the signer process, before it
  * serves), so a missing or mismatched key fails at start. */
 int attest_ca_load_issuing(struct attest_ca *ca) ATTEST_MUST_CHECK;

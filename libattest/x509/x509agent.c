@@ -90,6 +90,45 @@ out:
 	return r;
 }
 
+int attest_sign_tbs_into(const unsigned char *tbs, size_t tbs_len,
+			 const struct attest_signer *s, ASN1_BIT_STRING *bits, uint8_t digest[32],
+			 uint8_t **der_out, size_t *der_len)
+{
+	uint8_t *der = NULL;
+	TPMT_SIGNATURE sig;
+	int r;
+
+	*der_out = NULL;
+	*der_len = 0;
+	if (EVP_Digest(tbs, tbs_len, digest, NULL, EVP_sha256(), NULL) != 1)
+		return attest_fail_ossl(ATTEST_E_CRYPTO, "hash TBS");
+	memset(&sig, 0, sizeof(sig));
+	if ((r = s->sign(s->arg, digest, &sig)) != ATTEST_OK)
+		goto out;
+	if (sig.sigAlg != TPM2_ALG_ECDSA || sig.signature.ecdsa.hash != TPM2_ALG_SHA256) {
+		r = attest_fail(ATTEST_E_CRYPTO, "signer returned algorithm 0x%04x/0x%04x, want ECDSA/SHA-256",
+				(unsigned)sig.sigAlg, (unsigned)sig.signature.ecdsa.hash);
+		goto out;
+	}
+	if ((r = attest_tpm_sig_to_der(&sig, &der, der_len)) != ATTEST_OK)
+		goto out;
+	if (*der_len > INT_MAX || !ASN1_BIT_STRING_set(bits, der, (int)*der_len)) {
+		r = attest_fail_ossl(ATTEST_E_CRYPTO, "install signature");
+		goto out;
+	}
+	/* Whole bytes, 0 unused bits. BITS_LEFT must be set: without it the
+	 * encoder treats the value as a named-bit list and drops trailing
+	 * zero bits, corrupting about half of all signatures on output. */
+	bits->flags &= ~(long)(ASN1_STRING_FLAG_BITS_LEFT | 0x07);
+	bits->flags |= ASN1_STRING_FLAG_BITS_LEFT;
+	*der_out = der;
+	der = NULL; /* transferred */
+	r = ATTEST_OK;
+out:
+	free(der);
+	return r;
+}
+
 int attest_x509_sign_with(X509 *cert, const struct attest_signer *s)
 {
 	const ASN1_BIT_STRING *csig = NULL;
@@ -99,7 +138,6 @@ int attest_x509_sign_with(X509 *cert, const struct attest_signer *s)
 	unsigned char *tbs = NULL, *p;
 	uint8_t digest[32], *der = NULL;
 	size_t der_len = 0;
-	TPMT_SIGNATURE sig;
 	int tbs_len, r = ATTEST_E_INTERNAL;
 
 	if (cert == NULL || s == NULL || s->sign == NULL || s->pub == NULL)
@@ -127,30 +165,13 @@ int attest_x509_sign_with(X509 *cert, const struct attest_signer *s)
 		goto out;
 	}
 	p = tbs;
-	if (i2d_re_X509_tbs(cert, &p) != tbs_len ||
-	    EVP_Digest(tbs, (size_t)tbs_len, digest, NULL, EVP_sha256(), NULL) != 1) {
-		r = attest_fail_ossl(ATTEST_E_CRYPTO, "hash TBS certificate");
+	if (i2d_re_X509_tbs(cert, &p) != tbs_len) {
+		r = attest_fail_ossl(ATTEST_E_CRYPTO, "encode TBS certificate");
 		goto out;
 	}
-	memset(&sig, 0, sizeof(sig));
-	if ((r = s->sign(s->arg, digest, &sig)) != ATTEST_OK)
+	if ((r = attest_sign_tbs_into(tbs, (size_t)tbs_len, s, bits, digest, &der, &der_len)) !=
+	    ATTEST_OK)
 		goto out;
-	if (sig.sigAlg != TPM2_ALG_ECDSA || sig.signature.ecdsa.hash != TPM2_ALG_SHA256) {
-		r = attest_fail(ATTEST_E_CRYPTO, "signer returned algorithm 0x%04x/0x%04x, want ECDSA/SHA-256",
-				(unsigned)sig.sigAlg, (unsigned)sig.signature.ecdsa.hash);
-		goto out;
-	}
-	if ((r = attest_tpm_sig_to_der(&sig, &der, &der_len)) != ATTEST_OK)
-		goto out;
-	if (der_len > INT_MAX || !ASN1_BIT_STRING_set(bits, der, (int)der_len)) {
-		r = attest_fail_ossl(ATTEST_E_CRYPTO, "install signature");
-		goto out;
-	}
-	/* Whole bytes, 0 unused bits. BITS_LEFT must be set: without it the
-	 * encoder treats the value as a named-bit list and drops trailing
-	 * zero bits, corrupting about half of all signatures on output. */
-	bits->flags &= ~(long)(ASN1_STRING_FLAG_BITS_LEFT | 0x07);
-	bits->flags |= ASN1_STRING_FLAG_BITS_LEFT;
 	r = s->check_direct ? direct_check(bits, digest, der, der_len, s->pub)
 			    : self_check(cert, s->pub);
 out:
@@ -589,8 +610,10 @@ out:
 }
 
 /* Signing certificates below the host CA: basicConstraints `bc`,
- * keyCertSign, SKI/AKI, SAN spiffe://<td>, name constraint URI:<td> when
- * the issuer has one (the fleet's option, attest_x509_ca_constrains). */
+ * keyCertSign and cRLSign (each signs its own CRL for relying parties that
+ * check every level, docs/relying-parties.md), SKI/AKI, SAN spiffe://<td>,
+ * name constraint URI:<td> when the issuer has one (the fleet's option,
+ * attest_x509_ca_constrains). */
 static int add_ca_exts(X509 *c, X509 *issuer, const char *bc, const char *td)
 {
 	char uri[300], nc[300];
@@ -599,7 +622,8 @@ static int add_ca_exts(X509 *c, X509 *issuer, const char *bc, const char *td)
 	snprintf(uri, sizeof(uri), "URI:spiffe://%s", td);
 	snprintf(nc, sizeof(nc), "critical,permitted;URI:%s", td);
 	if ((r = attest_x509_add_ext(c, issuer, NID_basic_constraints, bc)) != ATTEST_OK ||
-	    (r = attest_x509_add_ext(c, issuer, NID_key_usage, "critical,keyCertSign")) != ATTEST_OK ||
+	    (r = attest_x509_add_ext(c, issuer, NID_key_usage, "critical,keyCertSign,cRLSign")) !=
+		    ATTEST_OK ||
 	    (r = attest_x509_add_ext(c, issuer, NID_subject_key_identifier, "hash")) != ATTEST_OK ||
 	    (r = attest_x509_add_ext(c, issuer, NID_authority_key_identifier, "keyid:always")) !=
 		    ATTEST_OK ||

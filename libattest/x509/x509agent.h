@@ -71,6 +71,14 @@ struct attest_signer {
  * fails, the signer's code if it refused. */
 int attest_x509_sign_with(X509 *cert, const struct attest_signer *s) ATTEST_MUST_CHECK;
 
+/* The one signing step under attest_x509_sign_with and attest_crl_make:
+ * SHA-256 of tbs into digest, signed by s, the DER ECDSA signature
+ * installed in bits (whole bytes); *der_out (malloc'd, the caller frees)
+ * holds the same signature for a self-check. */
+int attest_sign_tbs_into(const unsigned char *tbs, size_t tbs_len,
+			 const struct attest_signer *s, ASN1_BIT_STRING *bits, uint8_t digest[32],
+			 uint8_t **der_out, size_t *der_len) ATTEST_MUST_CHECK;
+
 /* A signer for a software ECDSA P-256 private key (a session issuer's),
  * producing the same TPMT_SIGNATURE a TPM would, so one signing path serves
  * both. Borrows key (no reference taken): it must outlive *out. */

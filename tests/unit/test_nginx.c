@@ -11,12 +11,18 @@
  * called directly: 200 only for an allow, 403 deny, 401 without a usable
  * certificate, the X-Attest-* headers, Envoy's x-forwarded-client-cert
  * and path_prefix forms, non-canonical paths, headers set twice.
- * Targets: verifier/authz_http.c, verifier/decide_http.c,
+ * test_nginx_crl: plain mTLS with ssl_crl = the verifier's GET /v1/crl
+ * bundle (issue 15 item 5): every level's CRL, a revoked agent's and a
+ * revoked host's still-valid leaves refused by nginx itself (400), another
+ * agent served; the time from revocation to refusal is printed.
+ * Targets: verifier/crl_http.c, attestd/crl.c, libattest/x509/crl.c,
+ * verifier/authz_http.c, verifier/decide_http.c,
  * libattest/decide/httproute.c, verifier/inventory.c (chains),
  * examples/nginx/attest.conf. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <CUnit/CUnit.h>
@@ -341,11 +347,159 @@ static void test_nginx(void)
 	vfleet_down(&e);
 }
 
+/* ---- plain mTLS with ssl_crl (issue 15 item 5) ---- */
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* examples/nginx/attest-crl-refresh, as a relying party runs it: GET
+ * /v1/crl as the resource caller, checked, installed as DIR/crl.pem, then
+ * nginx (pid, 0: none) reloaded; 0 on success. */
+static int crl_fetch(struct vfleet *e, pid_t pid)
+{
+	return tu_sh("cd '%s' && ATTEST_VERIFIER='%s' ATTEST_CALLER='%s' ATTEST_VERIFIER_CA='%s' "
+		     "ATTEST_ROOT='%s/root.pem' ATTEST_CRL='%s/crl.pem' ATTEST_RELOAD='%s%d' "
+		     "'%s/examples/nginx/attest-crl-refresh' 2>>crl-refresh.log",
+		     e->d.sw.dir, e->v.url, e->v.resource, e->v.cacert, e->d.ca, e->d.sw.dir,
+		     pid > 0 ? "kill -HUP " : "true ", (int)pid,
+		     getenv("ATTEST_SRCDIR") ? getenv("ATTEST_SRCDIR") : ".");
+}
+
+/* openssl verify of an agent's chain (cert.pem: leaf, then its chain)
+ * against the root and DIR/crl.pem with every CRL checked, as nginx's
+ * ssl_crl; 0 when accepted, the output in DIR/verify.log */
+static int crl_verify(struct vfleet *e, const char *agent_dir)
+{
+	return tu_sh("cd '%s' && openssl verify -crl_check_all -CAfile '%s/root.pem' "
+		     "-untrusted %s/cert.pem -CRLfile crl.pem %s/cert.pem >verify.log 2>&1",
+		     e->d.sw.dir, e->d.ca, agent_dir, agent_dir);
+}
+
+/* Refresh (fetch, nginx reload) until nginx answers want for the agent
+ * in agent_dir, bounded; 1 when it did. */
+static int crl_until(struct vfleet *e, struct tnginx *n, const char *agent_dir, int want)
+{
+	char cert[900], key[900];
+	int got = -1;
+
+	snprintf(cert, sizeof(cert), "%s/%s/cert.pem", e->d.sw.dir, agent_dir);
+	snprintf(key, sizeof(key), "%s/%s/key.pem", e->d.sw.dir, agent_dir);
+	for (int i = 0; i < 150; i++) {
+		if (crl_fetch(e, n != NULL ? n->pid : 0) == 0 && n != NULL)
+			usleep(100000); /* nginx reads ssl_crl again */
+		if (n == NULL ? crl_verify(e, agent_dir) == 0 :
+				(got = tnginx_call(n, cert, key, "GET", "/records/patient/1/record")) == want)
+			return 1;
+		usleep(100000);
+	}
+	fprintf(stderr, "  nginx answered %d, want %d\n", got, want);
+	return 0;
+}
+
+static void test_nginx_crl(void)
+{
+	struct vfleet e;
+	struct tnginx n;
+	char cert[900], key[900], ccert[900], ckey[900], extra[1000];
+	double t0, t1;
+
+	if (tnginx_bin() == NULL) {
+		CU_FAIL("nginx is not installed (make deps installs nginx-light)");
+		return;
+	}
+	vfleet_up(&e, policy);
+	daemon_example_agent(&e.d, "clerk", "clerkout");
+	snprintf(cert, sizeof(cert), "%s/tls/cert.pem", e.d.sw.dir);
+	snprintf(key, sizeof(key), "%s/tls/key.pem", e.d.sw.dir);
+	snprintf(ccert, sizeof(ccert), "%s/clerkout/cert.pem", e.d.sw.dir);
+	snprintf(ckey, sizeof(ckey), "%s/clerkout/key.pem", e.d.sw.dir);
+	CU_ASSERT_FATAL(ready(&e));
+	/* the bundle covers every level of both agents' chains (root,
+	 * issuing CA, host CA, agent CA): openssl accepts them with it */
+	CU_ASSERT_FATAL(crl_until(&e, NULL, "tls", 0));
+	CU_ASSERT_FATAL(crl_until(&e, NULL, "clerkout", 0));
+	CU_ASSERT_EQUAL(tu_sh("grep -c 'BEGIN X509 CRL' '%s/crl.pem' | grep -qx 5", e.d.sw.dir), 0);
+	/* nginx doing only mTLS with that bundle (the auth_request of the
+	 * example stays: its refusals are 403, ssl_crl's are 400) */
+	snprintf(extra, sizeof(extra), "    ssl_crl %s/crl.pem;", e.d.sw.dir);
+	CU_ASSERT_FATAL(tnginx_start(&n, e.d.ca, &e.v, extra) == 0);
+	CU_ASSERT_EQUAL(tnginx_call(&n, cert, key, "GET", "/records/patient/1/record"), 200);
+	CU_ASSERT_EQUAL(tnginx_call(&n, ccert, ckey, "GET", "/records/patient/1/record"), 200);
+	/* the refresh refuses a bundle that is not the fleet's CRLs and keeps
+	 * the file it has: not a CRL, over the count cap, a first CRL that is
+	 * not the root's (the verifier's own TLS CA is not the fleet root) */
+	{
+		char *before = NULL, *after = NULL, p[900];
+
+		snprintf(p, sizeof(p), "%s/crl.pem", e.d.sw.dir);
+		before = tu_slurp(p, NULL);
+		CU_ASSERT_NOT_EQUAL(tu_sh("cd '%s' && ATTEST_CRL_COUNT_MAX=2 ATTEST_VERIFIER='%s' "
+					  "ATTEST_CALLER='%s' ATTEST_VERIFIER_CA='%s' "
+					  "ATTEST_ROOT='%s/root.pem' ATTEST_CRL='%s/crl.pem' "
+					  "ATTEST_RELOAD=true '%s/examples/nginx/attest-crl-refresh' "
+					  "2>refresh.err", e.d.sw.dir, e.v.url, e.v.resource,
+					  e.v.cacert, e.d.ca, e.d.sw.dir,
+					  getenv("ATTEST_SRCDIR") ? getenv("ATTEST_SRCDIR") : "."), 0);
+		CU_ASSERT(tu_sh("grep -q 'at most 2' '%s/refresh.err'", e.d.sw.dir) == 0);
+		CU_ASSERT_NOT_EQUAL(tu_sh("cd '%s' && ATTEST_VERIFIER='%s' ATTEST_CALLER='%s' "
+					  "ATTEST_VERIFIER_CA='%s' ATTEST_ROOT='%s' "
+					  "ATTEST_CRL='%s/crl.pem' ATTEST_RELOAD=true "
+					  "'%s/examples/nginx/attest-crl-refresh' 2>refresh.err",
+					  e.d.sw.dir, e.v.url, e.v.resource, e.v.cacert, e.v.cacert,
+					  e.d.sw.dir,
+					  getenv("ATTEST_SRCDIR") ? getenv("ATTEST_SRCDIR") : "."), 0);
+		CU_ASSERT(tu_sh("grep -q \"not the fleet root's\" '%s/refresh.err'", e.d.sw.dir) == 0);
+		after = tu_slurp(p, NULL);
+		CU_ASSERT(before != NULL && after != NULL && strcmp(before, after) == 0);
+		free(before);
+		free(after);
+	}
+
+	/* scribe revoked at the verifier: the next push answer reaches
+	 * attestd, its next report carries the host CA's CRL listing
+	 * scribe's agent CA; one refresh later nginx refuses scribe's leaf,
+	 * still valid, at the handshake's verification (400) */
+	t0 = now_s();
+	admin(&e.v, "/v1/agents/revoke", "{\"agent\":\"" AGENT "\",\"reason\":\"test\"}");
+	CU_ASSERT(crl_until(&e, &n, "tls", 400));
+	t1 = now_s();
+	CU_ASSERT(tnginx_body_has(&n, "The SSL certificate error"));
+	fprintf(stderr, "  agent revocation at the verifier -> nginx ssl_crl refusal: %.2f s "
+		"(push interval 1 s, refresh every 0.2 s)\n", t1 - t0);
+	CU_ASSERT_NOT_EQUAL(crl_verify(&e, "tls"), 0);
+	CU_ASSERT(tu_sh("grep -q 'certificate revoked' '%s/verify.log' || "
+			"{ cat '%s/verify.log' >&2; false; }", e.d.sw.dir, e.d.sw.dir) == 0);
+	/* the other agent is still served */
+	CU_ASSERT_EQUAL(tnginx_call(&n, ccert, ckey, "GET", "/records/patient/1/record"), 200);
+
+	/* the host revoked: the issuing CA's CRL lists its host CA; clerk's
+	 * leaf is refused too */
+	t0 = now_s();
+	admin(&e.v, "/v1/hosts/revoke", "{\"host\":\"web-01\",\"reason\":\"test\"}");
+	CU_ASSERT(crl_until(&e, &n, "clerkout", 400));
+	t1 = now_s();
+	fprintf(stderr, "  host revocation at the verifier -> nginx ssl_crl refusal: %.2f s\n",
+		t1 - t0);
+	CU_ASSERT_NOT_EQUAL(crl_verify(&e, "clerkout"), 0);
+	CU_ASSERT(tu_sh("grep -q 'certificate revoked' '%s/verify.log' || "
+			"{ cat '%s/verify.log' >&2; false; }", e.d.sw.dir, e.d.sw.dir) == 0);
+
+	tnginx_stop(&n);
+	vfleet_down(&e);
+}
+
 int main(void)
 {
 	static const struct tu_test tests[] = {
 		{"nginx auth_request -> /v1/authz: allowed, then refused (intent/policy, "
 		 "untrusted host, revocation, no or foreign certificate, verifier down)", test_nginx},
+		{"nginx ssl_crl with GET /v1/crl: every level, agent and host revocation "
+		 "refused at the handshake, another agent served", test_nginx_crl},
 		{NULL, NULL},
 	};
 

@@ -232,7 +232,7 @@ static void test_open_reopen(void)
 	TU_ASSERT_ERR(s->ops->host_get(s, "web-02", &got), ATTEST_E_NOT_FOUND);
 	vstore_close(s);
 	raw_text(path, "PRAGMA user_version", v, sizeof(v));
-	CU_ASSERT_STRING_EQUAL(v, "5"); /* 4: behaviour, agent_changes; 5: replicas */
+	CU_ASSERT_STRING_EQUAL(v, "6"); /* 4: behaviour, agent_changes; 5: replicas; 6: host_crls */
 	raw_text(path, "PRAGMA journal_mode", v, sizeof(v));
 	CU_ASSERT_STRING_EQUAL(v, "wal");
 	vstore_close(NULL); /* NULL-safe */
@@ -255,9 +255,9 @@ static void test_migrate_and_refuse(void)
 	s = open_ok(path);
 	vstore_close(s);
 	raw_text(path, "PRAGMA user_version", v, sizeof(v));
-	CU_ASSERT_STRING_EQUAL(v, "5"); /* 4: behaviour, agent_changes; 5: replicas */
+	CU_ASSERT_STRING_EQUAL(v, "6"); /* 4: behaviour, agent_changes; 5: replicas; 6: host_crls */
 	raw_text(path, "SELECT count(*) FROM sqlite_schema WHERE type = 'table'", v, sizeof(v));
-	CU_ASSERT_STRING_EQUAL(v, "10");
+	CU_ASSERT_STRING_EQUAL(v, "11"); /* 7, behaviour, agent_changes, replicas, host_crls */
 
 	/* a database from a newer verifier: refused, and left as it was */
 	path_in(path, sizeof(path), dir, "newer.db");
@@ -639,7 +639,7 @@ static void test_concurrent(void)
 	CU_ASSERT(total == RACE_NONCES);
 	vstore_close(s);
 	schema_version(path, v, sizeof(v));
-	CU_ASSERT_STRING_EQUAL(v, "5"); /* 4: behaviour, agent_changes; 5: replicas */
+	CU_ASSERT_STRING_EQUAL(v, "6"); /* 4: behaviour, agent_changes; 5: replicas; 6: host_crls */
 	drop_store(dir);
 }
 
@@ -1154,9 +1154,9 @@ static void test_pg_open_migrate(void)
 	vstore_close(s);
 	s = NULL;
 	tu_pg_text(uri, "SELECT version FROM attest_schema", v, sizeof(v));
-	CU_ASSERT_STRING_EQUAL(v, "5"); /* 4: behaviour, agent_changes; 5: replicas */
+	CU_ASSERT_STRING_EQUAL(v, "6"); /* 4: behaviour, agent_changes; 5: replicas; 6: host_crls */
 	tu_pg_text(uri, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'", v, sizeof(v));
-	CU_ASSERT_STRING_EQUAL(v, "11");
+	CU_ASSERT_STRING_EQUAL(v, "12"); /* 8, behaviour, agent_changes, replicas, host_crls */
 	TU_ASSERT_ERR(vstore_open_spec(uri, NULL, 0, &s), ATTEST_OK);
 	vstore_close(s);
 	s = NULL;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <CUnit/CUnit.h>
+#include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
@@ -31,6 +32,10 @@
 #include "testutil_pg.h"
 #include "testutil_verifier.h"
 #include "tpm/tpm.h"
+#include "x509/x509agent.h"
+#include "x509/x509.h"
+#include "x509/crl.h"
+#include "attestation/hostpush.h"
 
 #define BOOT_MASK 0xffu
 
@@ -2060,9 +2065,238 @@ static void test_pg_replicas(void)
 	tu_pg_stop(&pg);
 }
 
+/* ---- host CRLs in inventory reports (issue 15 item 5) ---- */
+
+struct host_tpm_signer {
+	struct attest_tpm *t;
+	struct attest_host_identity id;
+};
+
+static int host_tpm_sign(void *arg, const uint8_t digest[32], TPMT_SIGNATURE *sig)
+{
+	struct host_tpm_signer *h = arg;
+
+	return attest_tpm_sign(h->t, &h->id.key, NULL, digest, sig);
+}
+
+static void host_signer_open(struct host_tpm_signer *h, const char *tcti, const char *state,
+			     struct attest_signer *s)
+{
+	memset(h, 0, sizeof(*h));
+	CU_ASSERT_FATAL(attest_host_identity_load(state, &h->id) == ATTEST_OK);
+	CU_ASSERT_FATAL(attest_tpm_open(tcti, &h->t) == ATTEST_OK);
+	*s = (struct attest_signer){ host_tpm_sign, h, X509_get0_pubkey(h->id.host_ca), 0 };
+}
+
+static void host_signer_close(struct host_tpm_signer *h)
+{
+	attest_host_identity_clear(&h->id);
+	attest_tpm_close(h->t);
+}
+
+static char *crl_pem_of(X509_CRL *a, X509_CRL *b)
+{
+	STACK_OF(X509_CRL) *sk = sk_X509_CRL_new_null();
+	char *pem = NULL;
+	size_t len = 0;
+
+	CU_ASSERT_FATAL(sk != NULL && sk_X509_CRL_push(sk, a) > 0);
+	if (b != NULL)
+		CU_ASSERT_FATAL(sk_X509_CRL_push(sk, b) > 0);
+	CU_ASSERT_FATAL(attest_crl_bundle_pem(sk, &pem, &len) == ATTEST_OK);
+	sk_X509_CRL_free(sk); /* borrowed */
+	return pem;
+}
+
+/* web-01's signed report (no agents) carrying crls; the status, *rep the
+ * answer. Each report is one second newer than the last. */
+static long report_with_crls(struct fleet *f, const struct attest_signer *s, X509 *host_ca,
+			     const char *crls, cJSON **rep)
+{
+	static uint64_t t;
+	char *report = NULL, *body = NULL;
+	size_t rlen = 0, blen = 0;
+	long st;
+
+	t = t == 0 ? (uint64_t)time(NULL) - 100 : t + 1;
+	CU_ASSERT_FATAL(attest_agent_report_build("web-01", t, NULL, 0, &report, &rlen) ==
+			ATTEST_OK);
+	CU_ASSERT_FATAL(attest_agent_report_sign_crls(report, rlen, s, host_ca, crls, &body,
+						      &blen) == ATTEST_OK);
+	st = verifier_call(&f->v, AS_NONE, "/v1/agents/report", body, rep);
+	free(report);
+	free(body);
+	return st;
+}
+
+/* GET /v1/crl as the resource caller into DIR/crl.pem: the number of
+ * CRLs, -1 when the call failed. */
+static int crl_count(struct fleet *f)
+{
+	char p[800], *s;
+	int n;
+
+	if (tu_sh("cd '%s' && curl -s --tlsv1.3 --cacert '%s' --cert '%s.pem' --key '%s.key' "
+		  "-o crl.pem '%s/v1/crl' && grep -c 'BEGIN X509 CRL' crl.pem >crl.count",
+		  f->sw.dir, f->v.cacert, f->v.resource, f->v.resource, f->v.url) != 0)
+		return -1;
+	snprintf(p, sizeof(p), "%s/crl.count", f->sw.dir);
+	s = tu_slurp(p, NULL);
+	n = (int)tu_leading_num(s);
+	free(s);
+	if (n < 2)
+		(void)tu_sh("cat '%s/crl.pem' >&2", f->sw.dir);
+	return n;
+}
+
+static void expect_refused_reason(long st, cJSON **rep, const char *reason)
+{
+	if (st < 400 || strcmp(reply_reason(*rep), reason) != 0)
+		fprintf(stderr, "  got %ld %s, want 4xx %s\n", st, reply_reason(*rep), reason);
+	CU_ASSERT(st >= 400 && st < 500);
+	CU_ASSERT_STRING_EQUAL(reply_reason(*rep), reason);
+	cJSON_Delete(*rep);
+	*rep = NULL;
+}
+
+/* A host's CRLs ride on its signed inventory report: its host CA's CRL
+ * (TPM-signed) is stored and served by GET /v1/crl after the root's and
+ * the issuing CA's; a CRL naming the host CA but signed by another key,
+ * the CRL of another host's CA (db-01's, TPM-signed by db-01), and more
+ * CRLs than the report has CAs are each refused with the reason, and
+ * nothing changes: the bundle stays as it was. The issuing CA's CRL lists
+ * a revoked host's CA. */
+static void test_report_crls(void)
+{
+	struct fleet f;
+	struct tu_tpm sw2;
+	char state2[800];
+	struct host_tpm_signer hw, hd;
+	struct attest_signer sw_s, db_s, evil_s;
+	EVP_PKEY *evil = NULL;
+	X509 *fake = NULL;
+	X509_CRL *good = NULL, *db = NULL, *forged = NULL, *good2 = NULL;
+	char *pem;
+	cJSON *rep = NULL;
+	time_t now = time(NULL);
+
+	memset(&f, 0, sizeof(f));
+	tu_tpm_start(&f.sw);
+	tu_tpm_start(&sw2);
+	snprintf(f.ca, sizeof(f.ca), "%s/ca", f.sw.dir);
+	snprintf(f.state, sizeof(f.state), "%s/state", f.sw.dir);
+	snprintf(state2, sizeof(state2), "%s/state", sw2.dir);
+	tu_enrol_host(f.sw.tcti, f.ca, f.state, "web-01");
+	tu_enrol_host_in(sw2.tcti, f.ca, state2, "db-01");
+	verifier_up(&f.v, f.ca, NULL);
+	/* web-01 quotes first, as attestd does (its host record) */
+	{
+		uint8_t nonce[32];
+		char *q;
+
+		free(get_nonce(&f, "web-01", nonce));
+		q = quote_body(&f, "web-01", nonce, 32, BOOT_MASK, 0);
+		CU_ASSERT_EQUAL(push(&f, q, &rep), 200);
+		cJSON_Delete(rep);
+		rep = NULL;
+		free(q);
+	}
+	host_signer_open(&hw, f.sw.tcti, f.state, &sw_s);
+	host_signer_open(&hd, sw2.tcti, state2, &db_s);
+
+	/* before any report: the root's and the issuing CA's */
+	CU_ASSERT_EQUAL(crl_count(&f), 2);
+	TU_ASSERT_ERR(attest_crl_make(hw.id.host_ca, NULL, 0, now - 60, now + 3600, 1, &sw_s, &good),
+		      ATTEST_OK);
+	pem = crl_pem_of(good, NULL);
+	CU_ASSERT_EQUAL(report_with_crls(&f, &sw_s, hw.id.host_ca, pem, &rep), 200);
+	cJSON_Delete(rep);
+	rep = NULL;
+	free(pem);
+	CU_ASSERT_EQUAL(crl_count(&f), 3);
+	CU_ASSERT_EQUAL(tu_sh("cd '%s' && cp crl.pem crl.before", f.sw.dir), 0);
+
+	/* forged: web-01's host CA name and key identifier, another key */
+	CU_ASSERT_FATAL((evil = EVP_EC_gen("P-256")) != NULL);
+	CU_ASSERT_FATAL(attest_signer_from_pkey(evil, &evil_s) == ATTEST_OK);
+	CU_ASSERT_FATAL((fake = X509_dup(hw.id.host_ca)) != NULL &&
+			X509_set_pubkey(fake, evil) == 1);
+	TU_ASSERT_ERR(attest_x509_sign_with(fake, &evil_s), ATTEST_OK);
+	{
+		unsigned char *der = NULL;
+		const unsigned char *p;
+		int n = i2d_X509(fake, &der);
+		X509 *parsed = NULL;
+
+		p = der;
+		CU_ASSERT_FATAL(n > 0 && (parsed = d2i_X509(NULL, &p, n)) != NULL);
+		OPENSSL_free(der);
+		X509_free(fake);
+		fake = parsed;
+	}
+	TU_ASSERT_ERR(attest_crl_make(fake, NULL, 0, now - 60, now + 3600, 2, &evil_s, &forged),
+		      ATTEST_OK);
+	pem = crl_pem_of(forged, NULL);
+	expect_refused_reason(report_with_crls(&f, &sw_s, hw.id.host_ca, pem, &rep), &rep,
+			      "ATTEST_E_CRYPTO");
+	free(pem);
+	/* db-01's host CA's CRL, signed by db-01's TPM, in web-01's report */
+	TU_ASSERT_ERR(attest_crl_make(hd.id.host_ca, NULL, 0, now - 60, now + 3600, 3, &db_s, &db),
+		      ATTEST_OK);
+	pem = crl_pem_of(db, NULL);
+	expect_refused_reason(report_with_crls(&f, &sw_s, hw.id.host_ca, pem, &rep), &rep,
+			      "ATTEST_E_CHAIN_UNTRUSTED");
+	free(pem);
+	/* more CRLs than CAs in the report (no agents: one) */
+	TU_ASSERT_ERR(attest_crl_make(hw.id.host_ca, NULL, 0, now - 60, now + 3600, 4, &sw_s, &good2),
+		      ATTEST_OK);
+	pem = crl_pem_of(good, good2);
+	expect_refused_reason(report_with_crls(&f, &sw_s, hw.id.host_ca, pem, &rep), &rep,
+			      "ATTEST_E_TOO_LARGE");
+	free(pem);
+	/* not CRLs at all */
+	expect_refused_reason(report_with_crls(&f, &sw_s, hw.id.host_ca, "junk", &rep), &rep,
+			      "ATTEST_E_PARSE");
+	/* nothing changed */
+	CU_ASSERT_EQUAL(crl_count(&f), 3);
+	CU_ASSERT_EQUAL(tu_sh("cd '%s' && cmp -s crl.pem crl.before", f.sw.dir), 0);
+
+	/* db-01 revoked: the issuing CA's CRL lists its host CA's serial */
+	CU_ASSERT_EQUAL(verifier_call(&f.v, AS_ADMIN, "/v1/hosts/revoke",
+				      "{\"host\":\"db-01\",\"reason\":\"stolen\"}", NULL),
+			200);
+	CU_ASSERT_EQUAL(crl_count(&f), 3);
+	{
+		char serial[80];
+		BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(hd.id.host_ca), NULL);
+		char *hex = BN_bn2hex(bn);
+
+		snprintf(serial, sizeof(serial), "%s", hex);
+		CU_ASSERT_EQUAL(tu_sh("cd '%s' && awk '/BEGIN X509 CRL/{n++} n==2' crl.pem | openssl crl -noout "
+				      "-text | tr -d ' :' | grep -qi 'SerialNumber%s'", f.sw.dir,
+				      serial), 0);
+		OPENSSL_free(hex);
+		BN_free(bn);
+	}
+
+	X509_CRL_free(good);
+	X509_CRL_free(good2);
+	X509_CRL_free(db);
+	X509_CRL_free(forged);
+	X509_free(fake);
+	EVP_PKEY_free(evil);
+	host_signer_close(&hw);
+	host_signer_close(&hd);
+	verifier_down(&f.v);
+	tu_tpm_stop(&sw2);
+	tu_tpm_stop(&f.sw);
+}
+
 int main(void)
 {
 	static const struct tu_test tests[] = {
+		{"report CRLs: stored and served; forged, another host's CA, over the cap, junk "
+		 "refused, nothing changed; a revoked host in the issuing CA's CRL", test_report_crls},
 		{"quote push: trusted, replay/foreign nonce/selection refused, PCR change demotes",
 		 test_quote_push},
 		{"anomaly at the point of use: normal traffic no alert, a burst over patients "

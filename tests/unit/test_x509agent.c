@@ -4,7 +4,10 @@
  * mTLS handshake; the path rule OpenSSL's name constraints cannot express.
  * Targets: attest_x509_sign_with, attest_signer_from_pkey,
  * attest_x509_make_agent_ca, attest_x509_make_session_issuer,
- * attest_x509_make_leaf, attest_verify_path, attest_x509_verify_cb. */
+ * attest_x509_make_leaf, attest_verify_path, attest_x509_verify_cb;
+ * the CRLs every level signs for nginx's ssl_crl (issue 15 item 5):
+ * attest_crl_make, attest_crl_check, attest_crl_bundle_parse,
+ * attest_crl_bundle_check, attest_crl_bundle_pem. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -27,6 +30,7 @@
 #include "tpm/tpm.h"
 #include "tpm/tpmpolicy.h"
 #include "tpm/tpmsw.h"
+#include "x509/crl.h"
 #include "x509/x509agent.h"
 #include "testutil.h"
 
@@ -858,6 +862,371 @@ static void test_sign_with_selfcheck(void)
 	EVP_PKEY_free(k384);
 }
 
+/* ---- CRLs (issue 15 item 5) ---- */
+
+static EVP_PKEY *read_key(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	EVP_PKEY *k;
+
+	CU_ASSERT_FATAL(f != NULL);
+	k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+	fclose(f);
+	CU_ASSERT_FATAL(k != NULL);
+	return k;
+}
+
+/* The fleet's software CA keys: the root's (moved offline by the test
+ * enrolment) and the current issuing CA's. */
+static void ca_keys(struct env *e, EVP_PKEY **root_key, EVP_PKEY **issuing_key)
+{
+	char p[800], serial[64] = "";
+	FILE *f;
+
+	snprintf(p, sizeof(p), "%s.offline-root.key", e->ca_dir); /* tu_root_offline */
+	*root_key = read_key(p);
+	snprintf(p, sizeof(p), "%s/issuing/current", e->ca_dir);
+	CU_ASSERT_FATAL((f = fopen(p, "r")) != NULL);
+	CU_ASSERT_FATAL(fgets(serial, sizeof(serial), f) != NULL);
+	fclose(f);
+	serial[strcspn(serial, "\r\n")] = '\0';
+	snprintf(p, sizeof(p), "%s/issuing/%s.key", e->ca_dir, serial);
+	*issuing_key = read_key(p);
+}
+
+static X509_CRL *crl_of(X509 *issuer, const struct attest_signer *s, X509 *revoked)
+{
+	const ASN1_INTEGER *sn[1];
+	X509_CRL *c = NULL;
+	time_t now = time(NULL);
+
+	if (revoked != NULL)
+		sn[0] = X509_get0_serialNumber(revoked);
+	TU_ASSERT_ERR(attest_crl_make(issuer, sn, revoked != NULL ? 1 : 0, now - 60, now + 3600,
+				      (uint64_t)now, s, &c),
+		      ATTEST_OK);
+	CU_ASSERT_FATAL(c != NULL);
+	return c;
+}
+
+static void write_crls(const char *dir, const char *name, X509_CRL *first, ...)
+{
+	STACK_OF(X509_CRL) *sk = sk_X509_CRL_new_null();
+	char p[800], *pem = NULL;
+	size_t len = 0;
+	va_list ap;
+	FILE *f;
+
+	CU_ASSERT_FATAL(sk != NULL);
+	va_start(ap, first);
+	for (X509_CRL *c = first; c != NULL; c = va_arg(ap, X509_CRL *))
+		CU_ASSERT_FATAL(sk_X509_CRL_push(sk, c) > 0);
+	va_end(ap);
+	TU_ASSERT_ERR(attest_crl_bundle_pem(sk, &pem, &len), ATTEST_OK);
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	CU_ASSERT_FATAL((f = fopen(p, "w")) != NULL);
+	CU_ASSERT_FATAL(fwrite(pem, 1, len, f) == len);
+	CU_ASSERT_FATAL(fclose(f) == 0);
+	free(pem);
+	sk_X509_CRL_free(sk); /* borrowed */
+}
+
+/* openssl verify with every CRL checked, as nginx's ssl_crl does; 0 when
+ * the chain is accepted; the output in dir/v.log. */
+static int verify_crl(const char *dir, const char *chain, const char *leaf_pem, const char *crls)
+{
+	return tu_sh("cd '%s' && openssl verify -crl_check_all -CAfile root.pem -untrusted %s "
+		     "-CRLfile %s %s >v.log 2>&1", dir, chain, crls, leaf_pem);
+}
+
+/* Every CA of both chain shapes signs its CRL: the root and the issuing
+ * CA with software keys, the host CA with the host's TPM key, the agent
+ * CA with the agent's policy-bound TPM key, the session issuer with its
+ * software key. With all of them openssl verify -crl_check_all (nginx's
+ * flags) and an s_server handshake with -crl_check_all accept both
+ * chains; without one level they refuse; the host CA's CRL listing the
+ * agent CA refuses that agent CA's leaves only; the issuing CA's listing
+ * the host CA refuses everything below it. */
+static void test_crl_levels(void)
+{
+	struct env e;
+	EVP_PKEY *root_key, *iss_key, *ka = p256(), *kb = p256(), *ks = p256(), *kc = p256();
+	struct attest_signer rs, is, ss;
+	X509_CRL *c_root, *c_iss, *c_host, *c_agent, *c_sess, *c_host_rev, *c_iss_rev;
+	X509 *la, *lb, *sess, *ca2, *lc;
+	STACK_OF(X509_CRL) *sk = NULL;
+	STACK_OF(X509) *cas;
+	const char *d;
+	char *pem = NULL;
+	size_t len = 0;
+	int port, up = 0;
+
+	env_up(&e);
+	d = e.sw.dir;
+	ca_keys(&e, &root_key, &iss_key);
+	rs = sw_signer(root_key);
+	is = sw_signer(iss_key);
+	ss = sw_signer(ks);
+	la = leaf(e.agent_ca, ka, 300, &e.agent_signer);
+	sess = session_issuer(&e, e.agent_ca, ks, 600);
+	lb = leaf(sess, kb, 300, &ss);
+	/* the same agent key certified again (a renewal: new serial) */
+	ca2 = agent_ca(&e, 3600);
+	lc = leaf(ca2, kc, 300, &e.agent_signer);
+
+	c_root = crl_of(e.root, &rs, NULL);
+	c_iss = crl_of(e.issuing, &is, NULL);
+	c_host = crl_of(e.host_ca, &e.host_signer, NULL);
+	c_agent = crl_of(e.agent_ca, &e.agent_signer, NULL);
+	c_sess = crl_of(sess, &ss, NULL);
+	c_host_rev = crl_of(e.host_ca, &e.host_signer, e.agent_ca);
+	c_iss_rev = crl_of(e.issuing, &is, e.host_ca);
+	/* the profile, read back */
+	CU_ASSERT_EQUAL(X509_CRL_get_version(c_host), X509_CRL_VERSION_2);
+	CU_ASSERT_EQUAL(X509_CRL_get_signature_nid(c_host), NID_ecdsa_with_SHA256);
+	CU_ASSERT_EQUAL(attest_crl_is_for(c_agent, e.agent_ca), 1);
+	CU_ASSERT_EQUAL(attest_crl_is_for(c_agent, sess), 0);
+	TU_ASSERT_ERR(attest_crl_check(c_host_rev, e.host_ca, time(NULL)), ATTEST_OK);
+	CU_ASSERT_EQUAL(sk_X509_REVOKED_num(X509_CRL_get_REVOKED(c_host_rev)), 1);
+	/* the signer must be the issuer's key */
+	{
+		X509_CRL *c = NULL;
+
+		TU_ASSERT_ERR(attest_crl_make(e.host_ca, NULL, 0, time(NULL), time(NULL) + 60, 1,
+					      &e.agent_signer, &c),
+			      ATTEST_E_INVALID_ARG);
+		CU_ASSERT_PTR_NULL(c);
+	}
+
+	write_certs(d, "root.pem", e.root, NULL);
+	write_certs(d, "leafA.pem", la, NULL);
+	write_certs(d, "chainA.pem", e.agent_ca, e.host_ca, e.issuing, NULL);
+	write_key(d, "keyA.pem", ka);
+	write_certs(d, "leafB.pem", lb, NULL);
+	write_certs(d, "chainB.pem", sess, e.agent_ca, e.host_ca, e.issuing, NULL);
+	write_key(d, "keyB.pem", kb);
+	write_certs(d, "leafC.pem", lc, NULL);
+	write_certs(d, "chainC.pem", ca2, e.host_ca, e.issuing, NULL);
+
+	/* all levels: the bundle checks against the CAs and openssl accepts */
+	/* one CRL per agent key serves all its agent CAs (same name and key:
+	 * renewals) */
+	write_crls(d, "all.pem", c_root, c_iss, c_host, c_agent, c_sess, NULL);
+	cas = chain_of(e.root, e.issuing, e.host_ca, e.agent_ca, ca2, sess, NULL);
+	{
+		char p[800], *buf = NULL;
+		size_t n = 0;
+
+		snprintf(p, sizeof(p), "%s/all.pem", d);
+		CU_ASSERT_FATAL((buf = tu_slurp(p, &n)) != NULL);
+		TU_ASSERT_ERR(attest_crl_bundle_parse(buf, n, &sk), ATTEST_OK);
+		CU_ASSERT_EQUAL(sk_X509_CRL_num(sk), 5);
+		TU_ASSERT_ERR(attest_crl_bundle_check(sk, cas, time(NULL)), ATTEST_OK);
+		free(buf);
+	}
+	CU_ASSERT_EQUAL(verify_crl(d, "chainA.pem", "leafA.pem", "all.pem"), 0);
+	CU_ASSERT_EQUAL(verify_crl(d, "chainB.pem", "leafB.pem", "all.pem"), 0);
+	CU_ASSERT_EQUAL(verify_crl(d, "chainC.pem", "leafC.pem", "all.pem"), 0);
+	/* one level missing (the agent CA's own CRL): refused, which is why
+	 * every CA signs one */
+	write_crls(d, "noagent.pem", c_root, c_iss, c_host, c_sess, NULL);
+	CU_ASSERT_NOT_EQUAL(verify_crl(d, "chainA.pem", "leafA.pem", "noagent.pem"), 0);
+	CU_ASSERT(file_has(d, "v.log", "unable to get certificate CRL"));
+	/* the root's own CRL missing: refused too (CRL_CHECK_ALL covers it) */
+	write_crls(d, "noroot.pem", c_iss, c_host, c_agent, c_sess, NULL);
+	CU_ASSERT_NOT_EQUAL(verify_crl(d, "chainA.pem", "leafA.pem", "noroot.pem"), 0);
+
+	/* the agent revoked: its host CA's CRL lists the agent CA; its leaves
+	 * (strict and session) are refused; the same key's other agent CA is
+	 * not listed and its leaf still passes (so a host lists every
+	 * unexpired agent CA of a revoked agent, not only the current one) */
+	write_crls(d, "agentrev.pem", c_root, c_iss, c_host_rev, c_agent, c_sess, NULL);
+	CU_ASSERT_NOT_EQUAL(verify_crl(d, "chainA.pem", "leafA.pem", "agentrev.pem"), 0);
+	CU_ASSERT(file_has(d, "v.log", "certificate revoked"));
+	CU_ASSERT_NOT_EQUAL(verify_crl(d, "chainB.pem", "leafB.pem", "agentrev.pem"), 0);
+	CU_ASSERT(file_has(d, "v.log", "certificate revoked"));
+	CU_ASSERT_EQUAL(verify_crl(d, "chainC.pem", "leafC.pem", "agentrev.pem"), 0);
+	/* the host revoked: the issuing CA's CRL lists the host CA */
+	write_crls(d, "hostrev.pem", c_root, c_iss_rev, c_host, c_agent, c_sess, NULL);
+	CU_ASSERT_NOT_EQUAL(verify_crl(d, "chainA.pem", "leafA.pem", "hostrev.pem"), 0);
+	CU_ASSERT(file_has(d, "v.log", "certificate revoked"));
+	CU_ASSERT_NOT_EQUAL(verify_crl(d, "chainC.pem", "leafC.pem", "hostrev.pem"), 0);
+
+	/* a TLS 1.3 handshake with the server checking every CRL (nginx's
+	 * flags): accepted with all.pem, refused with agentrev.pem. s_server's
+	 * -CRL reads one CRL; its -CAfile lookup reads every certificate and
+	 * CRL of a PEM file, as nginx's ssl_crl does. */
+	for (int round = 0; round < 2; round++) {
+		const char *crls = round == 0 ? "all.pem" : "agentrev.pem";
+
+		up = 0;
+		port = free_port();
+		CU_ASSERT_EQUAL(tu_sh("cd '%s' && cat root.pem %s >trust.pem && (timeout 10 "
+				      "openssl s_server -tls1_3 -Verify 5 -verify_return_error "
+				      "-crl_check_all -CAfile trust.pem -cert leafA.pem -key keyA.pem "
+				      "-cert_chain chainA.pem -accept 127.0.0.1:%d -naccept 1 -rev "
+				      "</dev/null >srv.log 2>&1 & echo $! >srv.pid)", d, crls, port),
+				0);
+		for (int i = 0; i < 100 && !(up = file_has(d, "srv.log", "ACCEPT")); i++)
+			usleep(50 * 1000);
+		CU_ASSERT_FATAL(up);
+		(void)tu_sh("cd '%s' && (printf 'crl-ping\\n'; sleep 1) | timeout 10 openssl "
+			    "s_client -connect 127.0.0.1:%d -tls1_3 -cert leafB.pem -key keyB.pem "
+			    "-cert_chain chainB.pem -CAfile root.pem >cli.log 2>&1", d, port);
+		for (int i = 0; i < 100 && !file_has(d, "srv.log", "CONNECTION CLOSED") &&
+				!file_has(d, "srv.log", "ERROR");
+		     i++)
+			usleep(50 * 1000);
+		(void)tu_sh("cd '%s' && kill $(cat srv.pid) 2>/dev/null", d);
+		if (round == 0) {
+			CU_ASSERT(file_has(d, "cli.log", "gnip-lrc"));
+			CU_ASSERT(file_has(d, "srv.log", "Verification: OK"));
+		} else {
+			CU_ASSERT(!file_has(d, "cli.log", "gnip-lrc"));
+			CU_ASSERT(file_has(d, "srv.log", "certificate revoked"));
+		}
+	}
+
+	/* the bundle's refusals */
+	{
+		EVP_PKEY *evil = p256();
+		struct attest_signer es = sw_signer(evil);
+		X509 *fake_host = forge(e.issuing, evil, &is, 2, "URI:spiffe://" TD, NULL);
+		X509_CRL *forged = NULL, *stale = NULL, *c;
+		STACK_OF(X509) *fk;
+		time_t now = time(NULL);
+
+		/* a CRL naming the host CA (name and key identifier copied from a
+		 * certificate with the same subject) signed by another key */
+		CU_ASSERT_FATAL(X509_set_subject_name(fake_host, X509_get_subject_name(e.host_ca)));
+		{
+			ASN1_OCTET_STRING *skid = ASN1_OCTET_STRING_dup(X509_get0_subject_key_id(e.host_ca));
+			int loc = X509_get_ext_by_NID(fake_host, NID_subject_key_identifier, -1);
+
+			X509_EXTENSION_free(X509_delete_ext(fake_host, loc));
+			CU_ASSERT_FATAL(X509_add1_ext_i2d(fake_host, NID_subject_key_identifier, skid, 0,
+							  X509V3_ADD_DEFAULT) == 1);
+			ASN1_OCTET_STRING_free(skid);
+		}
+		TU_ASSERT_ERR(attest_x509_sign_with(fake_host, &is), ATTEST_OK);
+		{
+			X509 *parsed = reparsed(fake_host);
+
+			X509_free(fake_host);
+			fake_host = parsed;
+		}
+		TU_ASSERT_ERR(attest_crl_make(fake_host, NULL, 0, now - 60, now + 3600, 1, &es, &forged),
+			      ATTEST_OK);
+		TU_ASSERT_ERR(attest_crl_check(forged, e.host_ca, now), ATTEST_E_CRYPTO);
+		CU_ASSERT_PTR_NOT_NULL(strstr(attest_errdetail(), "does not verify"));
+		/* the parsed bundle's CRLs are ours; later entries are borrowed */
+		while (sk_X509_CRL_num(sk) > 0)
+			X509_CRL_free(sk_X509_CRL_pop(sk));
+		CU_ASSERT_FATAL(sk_X509_CRL_push(sk, forged) > 0);
+		TU_ASSERT_ERR(attest_crl_bundle_check(sk, cas, now), ATTEST_E_CRYPTO);
+		CU_ASSERT_PTR_NOT_NULL(strstr(attest_errdetail(), "CRL 0"));
+		/* a CRL of a CA the checker does not know */
+		fk = chain_of(e.root, e.issuing, NULL);
+		sk_X509_CRL_zero(sk);
+		CU_ASSERT_FATAL(sk_X509_CRL_push(sk, c_host) > 0);
+		TU_ASSERT_ERR(attest_crl_bundle_check(sk, fk, now), ATTEST_E_CHAIN_UNTRUSTED);
+		/* two CRLs of one CA */
+		CU_ASSERT_FATAL(sk_X509_CRL_push(sk, c_host_rev) > 0);
+		TU_ASSERT_ERR(attest_crl_bundle_check(sk, cas, now), ATTEST_E_DUPLICATE_KEY);
+		/* stale: past its nextUpdate; and one from the future */
+		TU_ASSERT_ERR(attest_crl_make(e.host_ca, NULL, 0, now - 7200, now - 3600, 1,
+					      &e.host_signer, &stale),
+			      ATTEST_OK);
+		TU_ASSERT_ERR(attest_crl_check(stale, e.host_ca, now), ATTEST_E_CERT_EXPIRED);
+		X509_CRL_free(stale);
+		stale = NULL;
+		TU_ASSERT_ERR(attest_crl_make(e.host_ca, NULL, 0, now + 3600, now + 7200, 1,
+					      &e.host_signer, &stale),
+			      ATTEST_OK);
+		TU_ASSERT_ERR(attest_crl_check(stale, e.host_ca, now), ATTEST_E_CERT_EXPIRED);
+		X509_CRL_free(stale);
+		/* over the entry cap, at making */
+		c = NULL;
+		TU_ASSERT_ERR(attest_crl_make(e.host_ca, (const ASN1_INTEGER *const *)&c,
+					      ATTEST_CRL_ENTRIES_MAX + 1, now, now + 60, 1,
+					      &e.host_signer, &c),
+			      ATTEST_E_TOO_LARGE);
+		X509_CRL_free(forged);
+		X509_free(fake_host);
+		sk_X509_pop_free(fk, X509_free);
+		EVP_PKEY_free(evil);
+	}
+	/* parse refusals: over the count cap, over the byte cap, not a CRL,
+	 * nothing; and bad input leaves nothing behind */
+	{
+		STACK_OF(X509_CRL) *one = sk_X509_CRL_new_null(), *got = NULL;
+		char *big;
+		size_t n1, total;
+
+		CU_ASSERT_FATAL(one != NULL && sk_X509_CRL_push(one, c_root) > 0);
+		TU_ASSERT_ERR(attest_crl_bundle_pem(one, &pem, &len), ATTEST_OK);
+		n1 = len;
+		total = n1 * (ATTEST_CRL_BUNDLE_MAX + 1);
+		CU_ASSERT_FATAL(total <= ATTEST_CRL_BUNDLE_BYTES_MAX);
+		CU_ASSERT_FATAL((big = malloc(total + 1)) != NULL);
+		for (size_t i = 0; i < ATTEST_CRL_BUNDLE_MAX + 1; i++)
+			memcpy(big + i * n1, pem, n1);
+		TU_ASSERT_ERR(attest_crl_bundle_parse(big, total, &got), ATTEST_E_TOO_LARGE);
+		CU_ASSERT_PTR_NULL(got);
+		TU_ASSERT_ERR(attest_crl_bundle_parse(big, ATTEST_CRL_BUNDLE_BYTES_MAX + 1, &got),
+			      ATTEST_E_TOO_LARGE);
+		free(big);
+		big = NULL;
+		TU_ASSERT_ERR(attest_crl_bundle_parse("", 0, &got), ATTEST_E_PARSE);
+		{
+			char *certs = NULL;
+			size_t cl;
+			BIO *b = BIO_new(BIO_s_mem());
+			BUF_MEM *m;
+
+			CU_ASSERT_FATAL(b != NULL && PEM_write_bio_X509(b, e.root) == 1);
+			BIO_get_mem_ptr(b, &m);
+			cl = m->length;
+			CU_ASSERT_FATAL((certs = malloc(cl + n1)) != NULL);
+			memcpy(certs, pem, n1);
+			memcpy(certs + n1, m->data, cl);
+			TU_ASSERT_ERR(attest_crl_bundle_parse(certs, n1 + cl, &got), ATTEST_E_PARSE);
+			CU_ASSERT_PTR_NOT_NULL(strstr(attest_errdetail(), "not a plain X509 CRL"));
+			CU_ASSERT_PTR_NULL(got);
+			/* a damaged block (not base64) */
+			memcpy(certs, pem, n1);
+			certs[n1 / 2] = '*';
+			TU_ASSERT_ERR(attest_crl_bundle_parse(certs, n1, &got), ATTEST_E_PARSE);
+			free(certs);
+			BIO_free(b);
+		}
+		sk_X509_CRL_free(one);
+	}
+
+	free(pem);
+	sk_X509_CRL_free(sk);
+	sk_X509_pop_free(cas, X509_free);
+	X509_CRL_free(c_root);
+	X509_CRL_free(c_iss);
+	X509_CRL_free(c_host);
+	X509_CRL_free(c_agent);
+	X509_CRL_free(c_sess);
+	X509_CRL_free(c_host_rev);
+	X509_CRL_free(c_iss_rev);
+	X509_free(la);
+	X509_free(lb);
+	X509_free(lc);
+	X509_free(ca2);
+	X509_free(sess);
+	EVP_PKEY_free(ka);
+	EVP_PKEY_free(kb);
+	EVP_PKEY_free(kc);
+	EVP_PKEY_free(ks);
+	EVP_PKEY_free(root_key);
+	EVP_PKEY_free(iss_key);
+	env_down(&e);
+}
+
 int main(void)
 {
 	static const struct tu_test tests[] = {
@@ -868,6 +1237,7 @@ int main(void)
 		{ "clock outside the issuer's window: ATTEST_E_CERT_EXPIRED, no certificate",
 		  test_clock_outside_issuer },
 		{ "agent key bound to PCR 23 by the TPM", test_pcr_binding },
+		{ "CRLs at every level: crl_check_all, revocation, bundle refusals", test_crl_levels },
 		{ NULL, NULL },
 	};
 
