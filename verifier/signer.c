@@ -293,12 +293,33 @@ static int recv_reply(struct vf_signer *sg, int *code, uint8_t *buf, size_t cap,
 	return ATTEST_OK;
 }
 
+/* One exchange with the signer: req sent (none when NULL), its reply
+ * read into rep (cap bytes, one more for a NUL); a code other than
+ * ATTEST_OK is returned with the signer's detail. */
+static int signer_call(struct vf_signer *sg, const uint8_t *req, size_t reqlen, uint8_t *rep,
+		       size_t cap, size_t *len)
+{
+	int code = ATTEST_E_INTERNAL, r;
+
+	if (req != NULL && send(sg->fd, req, reqlen, MSG_NOSIGNAL) != (ssize_t)reqlen) {
+		sg->dead = 1;
+		return attest_fail(ATTEST_E_INTERNAL, "the signer process is gone (%s)", strerror(errno));
+	}
+	if ((r = recv_reply(sg, &code, rep, cap, len)) != ATTEST_OK)
+		return r;
+	if (code != ATTEST_OK) {
+		rep[*len] = '\0';
+		return attest_fail(code, "signer: %s", (const char *)rep);
+	}
+	return ATTEST_OK;
+}
+
 int vf_signer_start(const char *ca_dir, int close_fd, struct vf_signer *sg)
 {
 	struct timeval tv = { REPLY_TIMEOUT_S, 0 };
 	uint8_t detail[DETAIL_MAX + 1];
 	size_t len = 0;
-	int sv[2], code = ATTEST_E_INTERNAL, r;
+	int sv[2], r;
 	pid_t pid;
 
 	sg->pid = 0;
@@ -322,16 +343,9 @@ int vf_signer_start(const char *ca_dir, int close_fd, struct vf_signer *sg)
 	sg->pid = pid;
 	sg->fd = sv[0];
 	(void)setsockopt(sg->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	if ((r = recv_reply(sg, &code, detail, DETAIL_MAX, &len)) != ATTEST_OK) {
+	if ((r = signer_call(sg, NULL, 0, detail, DETAIL_MAX, &len)) != ATTEST_OK)
 		vf_signer_stop(sg);
-		return r;
-	}
-	if (code != ATTEST_OK) {
-		detail[len] = '\0';
-		vf_signer_stop(sg);
-		return attest_fail(code, "signer: %s", (const char *)detail);
-	}
-	return ATTEST_OK;
+	return r;
 }
 
 void vf_signer_stop(struct vf_signer *sg)
@@ -351,7 +365,7 @@ int vf_signer_sign_host(void *arg, const char *host, const TPM2B_PUBLIC *key, X5
 	uint8_t req[VF_SIGNER_REQ_MAX], rep[REPLY_MAX];
 	const unsigned char *p = rep;
 	size_t hlen, off = 0, len = 0;
-	int code = ATTEST_E_INTERNAL, r;
+	int r;
 
 	*out = NULL;
 	if (sg == NULL || sg->fd < 0 || sg->dead)
@@ -367,16 +381,8 @@ int vf_signer_sign_host(void *arg, const char *host, const TPM2B_PUBLIC *key, X5
 		return attest_fail(ATTEST_E_INVALID_ARG, "host key does not marshal");
 	req[2 + hlen] = (uint8_t)((off - 4 - hlen) >> 8);
 	req[3 + hlen] = (uint8_t)(off - 4 - hlen);
-	if (send(sg->fd, req, off, MSG_NOSIGNAL) != (ssize_t)off) {
-		sg->dead = 1;
-		return attest_fail(ATTEST_E_INTERNAL, "the signer process is gone (%s)", strerror(errno));
-	}
-	if ((r = recv_reply(sg, &code, rep, sizeof(rep) - 1, &len)) != ATTEST_OK)
+	if ((r = signer_call(sg, req, off, rep, sizeof(rep) - 1, &len)) != ATTEST_OK)
 		return r;
-	if (code != ATTEST_OK) {
-		rep[len] = '\0';
-		return attest_fail(code, "signer: %s", (const char *)rep);
-	}
 	if ((*out = d2i_X509(NULL, &p, (long)len)) == NULL || p != rep + len) {
 		X509_free(*out);
 		*out = NULL;
@@ -394,7 +400,7 @@ int vf_signer_issuing_crl(struct vf_signer *sg, const char *const *hosts, size_t
 	uint8_t rep[REPLY_MAX];
 	const unsigned char *p = rep;
 	size_t off = 3, len = 0;
-	int code = ATTEST_E_INTERNAL, r;
+	int r;
 
 	*out = NULL;
 	if (sg == NULL || sg->fd < 0 || sg->dead)
@@ -414,16 +420,8 @@ int vf_signer_issuing_crl(struct vf_signer *sg, const char *const *hosts, size_t
 		memcpy(req + off, hosts[i], hlen);
 		off += hlen;
 	}
-	if (send(sg->fd, req, off, MSG_NOSIGNAL) != (ssize_t)off) {
-		sg->dead = 1;
-		return attest_fail(ATTEST_E_INTERNAL, "the signer process is gone (%s)", strerror(errno));
-	}
-	if ((r = recv_reply(sg, &code, rep, sizeof(rep) - 1, &len)) != ATTEST_OK)
+	if ((r = signer_call(sg, req, off, rep, sizeof(rep) - 1, &len)) != ATTEST_OK)
 		return r;
-	if (code != ATTEST_OK) {
-		rep[len] = '\0';
-		return attest_fail(code, "signer: %s", (const char *)rep);
-	}
 	if ((*out = d2i_X509_CRL(NULL, &p, (long)len)) == NULL || p != rep + len) {
 		X509_CRL_free(*out);
 		*out = NULL;
