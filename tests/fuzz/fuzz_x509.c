@@ -12,7 +12,11 @@
  *     attest_agent_id_parse, attest_x509_ca_trust_domain,
  *     attest_x509_ext_utf8 / _octets / _intent, attest_x509_delegate_depth
  *     on every certificate; libattest/decide/agentev.c:
- *     attest_agent_ca_evidence against the fixture AK.
+ *     attest_agent_ca_evidence against the fixture AK;
+ *   libattest/x509/crl.c: attest_crl_bundle_parse on the same bytes (the
+ *     CRLs a host's inventory report carries, issue 15), then
+ *     attest_crl_bundle_check against the fixture root, host CA and agent
+ *     CA at the input's time, and attest_crl_bundle_pem.
  * Input: 8 bytes big-endian Unix time (the clock of the decision and of
  *   the verification), then the PEM chain, leaf first (gen_corpus writes
  *   chains made by attest_x509_make_host_ca / _agent_ca / _leaf with the
@@ -23,7 +27,9 @@
  *   the fixture agent key, the leaf's signature verifies with the agent
  *   key (or with a session issuer signed by it) and the host CA's with the
  *   root key; an allowed decision names agent and host FZ_HOST; the
- *   decision is repeatable (a second call, now from the caches, agrees).
+ *   decision is repeatable (a second call, now from the caches, agrees);
+ *   a CRL bundle that checks has one CRL per CA, each verifying with its
+ *   CA's (fixture) key, and printed it parses again to as many CRLs.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +47,7 @@
 #include "core/err.h"
 #include "decide/agentev.h"
 #include "fuzz_fixture.h"
+#include "x509/crl.h"
 #include "x509/x509agent.h"
 
 #define POLICY                                                                              \
@@ -256,6 +263,53 @@ out:
 	X509_STORE_free(store);
 }
 
+/* The input as a host's CRL bundle (inventory reports, GET /v1/crl). */
+static void crl_bundle(const char *pem, size_t len, int64_t now)
+{
+	static STACK_OF(X509) *cas;
+	STACK_OF(X509_CRL) *sk = NULL, *again = NULL;
+	char *out = NULL;
+	size_t outlen = 0;
+
+	if (cas == NULL) {
+		X509 *hca = NULL, *aca = NULL;
+
+		fz_agent_ca(&hca, &aca);
+		check((cas = sk_X509_new_null()) != NULL && X509_up_ref(fz_root()) == 1 &&
+			      sk_X509_push(cas, fz_root()) > 0 && sk_X509_push(cas, hca) > 0 &&
+			      sk_X509_push(cas, aca) > 0,
+		      "CRL fixture CAs");
+	}
+	if (fz_note("attest_crl_bundle_parse", attest_crl_bundle_parse(pem, len, &sk)) != ATTEST_OK)
+		return;
+	check(sk_X509_CRL_num(sk) > 0 && sk_X509_CRL_num(sk) <= ATTEST_CRL_BUNDLE_MAX,
+	      "a CRL bundle outside its count");
+	if (fz_note("attest_crl_bundle_check", attest_crl_bundle_check(sk, cas, (time_t)now)) ==
+	    ATTEST_OK) {
+		check(sk_X509_CRL_num(sk) <= sk_X509_num(cas), "more CRLs than CAs passed the check");
+		for (int i = 0; i < sk_X509_CRL_num(sk); i++) {
+			X509_CRL *crl = sk_X509_CRL_value(sk, i);
+			int ok = 0;
+
+			for (int j = 0; j < sk_X509_num(cas); j++)
+				if (attest_crl_is_for(crl, sk_X509_value(cas, j)) &&
+				    X509_CRL_verify(crl, X509_get0_pubkey(sk_X509_value(cas, j))) == 1)
+					ok = 1;
+			check(ok, "a CRL passed the check that no fixture CA signed");
+		}
+	}
+	ERR_clear_error();
+	if (fz_note("attest_crl_bundle_pem", attest_crl_bundle_pem(sk, &out, &outlen)) == ATTEST_OK) {
+		check(attest_crl_bundle_parse(out, outlen, &again) == ATTEST_OK &&
+			      sk_X509_CRL_num(again) == sk_X509_CRL_num(sk),
+		      "a printed CRL bundle does not parse again alike");
+		sk_X509_CRL_pop_free(again, X509_CRL_free);
+	}
+	free(out);
+	sk_X509_CRL_pop_free(sk, X509_CRL_free);
+	ERR_clear_error();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct attest_decision dec, again;
@@ -272,6 +326,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		now = (int64_t)((uint64_t)now << 8 | data[i]);
 	if (now <= 0)
 		return 0;
+	crl_bundle((const char *)data + 8, size - 8, now);
 	memset(&req, 0, sizeof(req));
 	req.pem = (const char *)data + 8;
 	req.pem_len = size - 8;

@@ -40,6 +40,7 @@
 #include "tpm/tpmjson.h"
 #include "tpm/tpmsw.h"
 #include "x509/x509.h"
+#include "x509/crl.h"
 #include "x509/x509agent.h"
 #include "registry.h"
 #include "admin.h"
@@ -559,6 +560,35 @@ static void x509_seeds(void)
 	seed_chain("leaf-only", now, (X509 *[]){ leaf }, 1);
 	seed_chain("agent-ca-as-leaf", now, (X509 *[]){ aca, hca }, 2);
 	seed_chain("session", now, (X509 *[]){ sleaf, sess, aca, hca }, 4);
+	/* CRL bundles (fuzz_x509 reads the same bytes as a host's CRLs): the
+	 * agent CA's, empty, and the root's listing the host CA */
+	{
+		struct attest_signer rs;
+		STACK_OF(X509_CRL) *sk = sk_X509_CRL_new_null();
+		X509_CRL *c1 = NULL, *c2 = NULL;
+		const ASN1_INTEGER *serial = X509_get0_serialNumber(hca);
+		char *pem = NULL, *buf;
+		size_t plen = 0;
+
+		must(attest_signer_from_pkey(fz_pkey(FZ_KEY_ROOT), &rs), "root signer");
+		must(attest_crl_make(aca, NULL, 0, (time_t)now - 60, (time_t)now + 3600, 1, &as, &c1),
+		     "agent CA CRL");
+		must(attest_crl_make(root, &serial, 1, (time_t)now - 60, (time_t)now + 3600, 2, &rs,
+				     &c2),
+		     "root CRL");
+		if (sk == NULL || sk_X509_CRL_push(sk, c1) <= 0 || sk_X509_CRL_push(sk, c2) <= 0)
+			fz_die("CRL stack");
+		must(attest_crl_bundle_pem(sk, &pem, &plen), "CRL bundle");
+		if ((buf = malloc(8 + plen)) == NULL)
+			fz_die("malloc");
+		for (int i = 0; i < 8; i++)
+			buf[i] = (char)((uint64_t)now >> (56 - 8 * i));
+		memcpy(buf + 8, pem, plen);
+		seed("x509", "crl-bundle", buf, 8 + plen);
+		free(buf);
+		free(pem);
+		sk_X509_CRL_pop_free(sk, X509_CRL_free);
+	}
 	X509_free(sleaf);
 	X509_free(sess);
 	X509_free(leaf);
