@@ -40,6 +40,7 @@ static void step(struct vd *d, int64_t t, struct vd_score *sc)
 	o.resource = res;
 	o.subject = subj;
 	o.now = t;
+	o.leaf_life = 300;
 	vd_score(d, &o, sc);
 	vd_learn(d, &o, 1, NULL, 0, NULL, 0);
 }

@@ -20,7 +20,7 @@
 #define CLI_EXIT_FAIL 1
 #define CLI_EXIT_USAGE 2
 #define CLI_PARSED (-1) /* cli_parse: options parsed, carry on */
-#define CLI_MAX_OPTS 32
+#define CLI_MAX_OPTS 48
 
 /* One long option. metavar NULL makes it a flag (*dest set to "1").
  * Each option may be given once; a required one must be given. */

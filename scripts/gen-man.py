@@ -21,6 +21,11 @@ def helptext(binary, words):
     p = subprocess.run([binary] + words + ["--help"], capture_output=True, text=True,
                        env={"PATH": "/usr/bin:/bin", "LC_ALL": "C"})
     out = p.stdout if p.stdout.strip() else p.stderr
+    # --help exits 0; anything else is an error message, not a help text
+    # (e.g. a command over cli.h's CLI_MAX_OPTS), never put in the page
+    if p.returncode != 0:
+        sys.exit("gen-man: %s %s --help failed (exit %d): %s" %
+                 (binary, " ".join(words), p.returncode, out.strip()[:200]))
     if not out.strip():
         sys.exit("gen-man: %s %s --help printed nothing" % (binary, " ".join(words)))
     return out

@@ -75,7 +75,8 @@ static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 		   *rate_host = NULL, *store = NULL, *replica_id = NULL, *sync_ms = NULL,
 		   *notify = NULL, *heartbeat = NULL, *push_interval = NULL, *dashboard = NULL,
 		   *no_detect = NULL, *detect_entities = NULL, *alert_webhook = NULL,
-		   *alert_ca = NULL, *alert_syslog = NULL, *posture_window = NULL;
+		   *alert_ca = NULL, *alert_syslog = NULL, *posture_window = NULL,
+		   *posture_ttl_cap = NULL;
 	const struct cli_opt opts[] = {
 		{"state", "DIR", "verifier state directory (attest-verifier init)", 1, &state},
 		{"store", "URI", "the store in PostgreSQL (postgresql://...; made by init --store) "
@@ -136,6 +137,9 @@ static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 		 &alert_syslog},
 		{"posture-attest-window", "SECONDS", "posture: a host without a good quote for longer "
 		 "is a finding (default 3600)", 0, &posture_window},
+		{"posture-ttl-cap", "SECONDS", "posture: an agent seen with a leaf living this long "
+		 "or longer is a finding (default 3600, attestd's default --max-ttl)", 0,
+		 &posture_ttl_cap},
 		{"config", "PATH", "configuration file (default " VERIFIER_CONF "; options given "
 		 "here override it; verifier.conf(5))", 0, &config},
 		{"print-config", NULL, "print the effective configuration in the file's format and exit",
@@ -239,6 +243,13 @@ static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 		    CLI_PARSED)
 			return r;
 		cfg.posture_window = pw;
+	}
+	if (posture_ttl_cap != NULL) {
+		long tc;
+
+		if ((r = cli_long("posture-ttl-cap", posture_ttl_cap, 1, 31536000, &tc)) != CLI_PARSED)
+			return r;
+		cfg.posture_ttl_cap = tc;
 	}
 	if (alert_webhook != NULL && strncmp(alert_webhook, "https://", 8) != 0 &&
 	    strncmp(alert_webhook, "http://", 7) != 0)

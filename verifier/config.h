@@ -42,6 +42,7 @@ struct vf_config {
 	const char *alert_ca;       /* --alert-webhook-ca FILE, or NULL */
 	int alert_syslog;           /* --alert-syslog */
 	int64_t posture_window;     /* --posture-attest-window seconds; 0: 3600 */
+	int64_t posture_ttl_cap;    /* --posture-ttl-cap seconds; 0: VP_TTL_CAP_DEFAULT */
 };
 
 #endif

@@ -21,6 +21,8 @@
 #include "detect.h"
 
 enum { F_RATE, F_RES, F_SUBJ, F_DENY, F__N };
+
+#define VD_LIFE_MAX 3153600000LL /* a leaf lifetime over 100 years is not learnt */
 static const char *const fname[F__N] = {"rate", "distinct_resources", "distinct_subjects",
 					"deny_ratio"};
 
@@ -660,6 +662,13 @@ void vd_learn(struct vd *d, const struct vd_obs *o, int allow, const char *const
 	learn_ent(d, e, o, &oh, allow, 0);
 	for (size_t i = 0; allow && i < nscopes; i++)
 		use_scope(d, e, scopes[i], o->now);
+	/* the longest leaf lifetime and when one that long was last seen
+	 * (posture: maximum TTLs at the cap) */
+	if (o->leaf_life > 0 && o->leaf_life <= VD_LIFE_MAX && o->leaf_life >= e->u.ttl_max) {
+		e->u.ttl_max = o->leaf_life;
+		if (o->now > e->u.ttl_at)
+			e->u.ttl_at = o->now;
+	}
 	if (o->user != NULL && o->user[0] != '\0') {
 		(void)snprintf(key, sizeof(key), "u:%s", o->user);
 		if ((e = get(d, key)) != NULL)
@@ -755,6 +764,11 @@ static char *state_json(const struct ent *e)
 	     (sc = cJSON_AddArrayToObject(o, "sl")) != NULL;
 	for (size_t i = 0; ok && i < e->u.nscopes; i++)
 		ok = cJSON_AddItemToArray(sc, cJSON_CreateNumber((double)e->u.scope_last[i]));
+	/* optional (added after version 1's first form): the longest leaf
+	 * lifetime and when it was last seen; absent while none was seen */
+	if (ok && e->u.ttl_max > 0)
+		ok = cJSON_AddNumberToObject(o, "tm", (double)e->u.ttl_max) &&
+		     cJSON_AddNumberToObject(o, "ta", (double)e->u.ttl_at);
 	if (ok)
 		txt = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
@@ -887,6 +901,17 @@ static int parse_state(const char *json, struct ent *e)
 		if (!cJSON_IsNumber(it) || !(it->valuedouble >= 0 && it->valuedouble < 1e13))
 			goto bad;
 		e->u.scope_last[i++] = (int64_t)it->valuedouble;
+	}
+	/* optional pair: a state written before it existed has neither; one
+	 * without the other, or out of range, is refused */
+	if (cJSON_GetObjectItemCaseSensitive(o, "tm") != NULL ||
+	    cJSON_GetObjectItemCaseSensitive(o, "ta") != NULL) {
+		if ((r = get_num(o, "tm", 1, (double)VD_LIFE_MAX, &v)) != ATTEST_OK)
+			goto out;
+		e->u.ttl_max = (int64_t)v;
+		if ((r = get_num(o, "ta", 0, 1e13, &v)) != ATTEST_OK)
+			goto out;
+		e->u.ttl_at = (int64_t)v;
 	}
 	r = ATTEST_OK;
 	goto out;

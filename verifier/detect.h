@@ -63,6 +63,7 @@ struct vd_obs {
 	const char *resource;
 	const char *subject;  /* derived data subject, NULL none */
 	int64_t now;
+	int64_t leaf_life;    /* the leaf's notAfter - notBefore, seconds; 0 unknown */
 };
 
 struct vd_score {
@@ -84,7 +85,8 @@ const char *vd_subject(const struct vd *d, const char *resource, const char *con
 /* Score o against the agent's (and its user's) baseline; nothing learnt. */
 void vd_score(struct vd *d, const struct vd_obs *o, struct vd_score *out);
 /* Fold the decided o into the baselines: allow/deny, the scopes the
- * deciding rule required (allowed decisions), delegators of the chain. */
+ * deciding rule required (allowed decisions), delegators of the chain,
+ * the agent's longest leaf lifetime (o->leaf_life). */
 void vd_learn(struct vd *d, const struct vd_obs *o, int allow, const char *const *scopes,
 	      size_t nscopes, const char *const *delegators, size_t ndelegators);
 
@@ -96,6 +98,8 @@ struct vd_usage {
 	size_t nscopes;
 	uint64_t scope_hash[VD_SCOPES];
 	int64_t scope_last[VD_SCOPES];
+	int64_t ttl_max;               /* longest leaf lifetime seen, seconds; 0: none */
+	int64_t ttl_at;                /* when a leaf that long was last seen */
 };
 uint64_t vd_hash(const char *s);
 /* ATTEST_E_NOT_FOUND when the agent has no entity */

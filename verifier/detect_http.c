@@ -42,7 +42,7 @@ static double score_cb(void *arg, const char *agent, const char *user, const cha
 		       const char *resource)
 {
 	struct vsrv *s = arg;
-	struct vd_obs o = {agent, user, purpose, resource, s->cur_subject, vs_now()};
+	struct vd_obs o = {agent, user, purpose, resource, s->cur_subject, vs_now(), 0};
 
 	vd_score(s->vd, &o, &s->cur);
 	s->cur_scored = 1;
@@ -126,6 +126,7 @@ int vs_detect_after(struct vsrv *s, const struct attest_decision *d,
 	ob.resource = dr->resource;
 	ob.subject = s->cur_subject;
 	ob.now = vs_now();
+	ob.leaf_life = attest_decider_leaf_lifetime(s->decider); /* posture: TTL at the cap */
 	vd_learn(s->vd, &ob, d->allow, scopes, nscopes, delegators, ndel);
 	if ((an = cJSON_AddObjectToObject(o, "anomaly")) == NULL ||
 	    cJSON_AddNumberToObject(an, "score", (double)(int)(s->cur.score * 1000 + 0.5) / 1000) ==
@@ -346,6 +347,8 @@ static void posture_opts(struct vsrv *s, struct vp_opts *o)
 	o->state = s->cfg->state;
 	if (s->cfg->posture_window > 0)
 		o->attest_window = s->cfg->posture_window;
+	if (s->cfg->posture_ttl_cap > 0)
+		o->ttl_cap = s->cfg->posture_ttl_cap;
 }
 
 void vs_posture(struct vsrv *s, struct evhttp_request *req, const struct vroute *rt,

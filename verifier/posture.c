@@ -26,17 +26,18 @@ enum {
 	K_ADMIN_CALLERS,
 	K_REVOKED_AGENT,
 	K_REVOKED_CALLER,
+	K_TTL_AT_CAP,
 };
 
 const char *const vp_kind[VP_KINDS] = {
 	"host_not_attested", "high_risk_unapproved", "host_old_refset",	  "unsafe_shutdown",
 	"registration_churn", "scope_unused",	     "issuer_key_old",	  "agent_never_seen",
 	"delegation_unused", "admin_callers",	     "revoked_agent_registered",
-	"revoked_caller_registered",
+	"revoked_caller_registered", "ttl_at_cap",
 };
 const char *const vp_severity[VP_KINDS] = {
 	"high", "high", "medium", "medium", "medium", "medium",
-	"medium", "low", "low", "low", "low", "low",
+	"medium", "low", "low", "low", "low", "low", "low",
 };
 
 void vp_opts_default(struct vp_opts *o)
@@ -47,6 +48,7 @@ void vp_opts_default(struct vp_opts *o)
 	o->attest_window = 3600;
 	o->key_age_days = 365;
 	o->churn = 3;
+	o->ttl_cap = VP_TTL_CAP_DEFAULT;
 }
 
 struct ctx {
@@ -215,8 +217,27 @@ static int agent_cb(void *arg, const struct vagent *a)
 	if (a->delegate_depth > 0 && !u.delegated) {
 		(void)snprintf(ev, sizeof(ev), "may delegate %d hops; never seen delegating",
 			       a->delegate_depth);
-		r = add(c, K_DELEGATION_UNUSED, a->id, ev,
-			"register the agent with delegation depth 0");
+		if ((r = add(c, K_DELEGATION_UNUSED, a->id, ev,
+			     "register the agent with delegation depth 0")) != ATTEST_OK)
+			goto out;
+	}
+	/* a leaf at the lifetime cap within days: the agent's max_ttl (or
+	 * attestd's --max-ttl) is as long as it gets */
+	if (u.ttl_max >= c->o->ttl_cap && u.ttl_at >= c->o->now - c->o->days * 86400) {
+		char ts[32];
+		time_t t = (time_t)u.ttl_at;
+		struct tm tm;
+
+		gmtime_r(&t, &tm);
+		(void)strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		(void)snprintf(ev, sizeof(ev),
+			       "a leaf certificate living %lld s (notAfter - notBefore), at or over the "
+			       "%lld s cap, last seen %s",
+			       (long long)u.ttl_max, (long long)c->o->ttl_cap, ts);
+		r = add(c, K_TTL_AT_CAP, a->id, ev,
+			"register the agent again with a shorter max_ttl (attestctl agent register "
+			"--max-ttl, default 300), and lower attestd's --max-ttl so no agent can ask "
+			"for more");
 	}
 out:
 	if (r != ATTEST_OK) {
@@ -438,7 +459,7 @@ static int count_cb(void *arg, const char *key, const char *state)
 int vp_cmd_posture(const struct cli_cmd *cmd, int argc, char **argv)
 {
 	const char *state = NULL, *store = NULL, *format = NULL, *days = NULL, *window = NULL,
-		   *key_age = NULL;
+		   *key_age = NULL, *ttl_cap = NULL;
 	const struct cli_opt opts[] = {
 		{"state", "DIR", "verifier state directory", 1, &state},
 		{"store", "URI", "the store in PostgreSQL (postgresql://...) instead of "
@@ -449,6 +470,8 @@ int vp_cmd_posture(const struct cli_cmd *cmd, int argc, char **argv)
 		 "(default 3600)", 0, &window},
 		{"key-age", "DAYS", "intent issuer keys installed longer ago are reported (default 365)",
 		 0, &key_age},
+		{"ttl-cap", "SECONDS", "agents seen with a leaf certificate living this long or longer "
+		 "are reported (default 3600, attestd's default --max-ttl)", 0, &ttl_cap},
 		{0}};
 	struct vp_opts o;
 	struct vstore *st = NULL;
@@ -481,6 +504,11 @@ int vp_cmd_posture(const struct cli_cmd *cmd, int argc, char **argv)
 		if ((r = cli_long("key-age", key_age, 1, 36500, &v)) != CLI_PARSED)
 			return r;
 		o.key_age_days = v;
+	}
+	if (ttl_cap != NULL) {
+		if ((r = cli_long("ttl-cap", ttl_cap, 1, 31536000, &v)) != CLI_PARSED)
+			return r;
+		o.ttl_cap = v;
 	}
 	if (store != NULL && !vstore_spec_is_pg(store))
 		return cli_usage_error("--store: want a postgresql:// URI");

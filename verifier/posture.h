@@ -20,13 +20,18 @@ struct vp_opts {
 	int64_t attest_window; /* seconds a host may go without a good quote (3600) */
 	int64_t key_age_days;  /* intent issuer keys older than this (365) */
 	uint64_t churn;        /* registration changes that make "often" (3) */
+	int64_t ttl_cap;       /* a leaf lifetime at or over it is at the cap (VP_TTL_CAP_DEFAULT) */
 	const char *state;     /* STATE (intent-issuers/), NULL: not checked */
 };
 
 void vp_opts_default(struct vp_opts *o);
 
+/* attestd's default --max-ttl (ATTESTD_HARD_MAX_TTL in attestd/daemon.h):
+ * the longest leaf lifetime any agent gets from a default attestd */
+#define VP_TTL_CAP_DEFAULT 3600
+
 /* Kinds and their severities, in report order. */
-#define VP_KINDS 12
+#define VP_KINDS 13
 extern const char *const vp_kind[VP_KINDS];
 extern const char *const vp_severity[VP_KINDS];
 

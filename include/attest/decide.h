@@ -142,5 +142,10 @@ struct attest_decision {
  * verifier.md lists the order of checks and the code of each). */
 ATTEST_API int attest_decide(struct attest_decider *d, const struct attest_decide_req *req,
 			     struct attest_decision *out) ATTEST_MUST_CHECK;
+/* The validity span in seconds (notAfter - notBefore) of the leaf of the
+ * last attest_decide call on d, when that call got as far as a verified
+ * leaf (allowed, or denied after the chain was verified); else 0. The
+ * verifier's posture report uses it for leaves at the TTL cap. */
+ATTEST_API int64_t attest_decider_leaf_lifetime(const struct attest_decider *d);
 
 #endif

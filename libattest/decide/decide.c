@@ -71,6 +71,7 @@ struct leaf {
 	char agent[400];
 	char host[64];
 	int64_t not_before, not_after; /* leaf and path */
+	int64_t life;                  /* the leaf's own notAfter - notBefore */
 	int64_t intent_exp;            /* the intent chain's expiry, INT64_MAX without */
 	struct issuer *iss;            /* slot of the leaf's issuer */
 	uint8_t iss_key[32];           /* to notice the slot was reused */
@@ -101,6 +102,7 @@ struct attest_decider {
 	uint64_t hits, misses, leaf_evictions;
 	uint64_t issuer_hits, issuer_misses, issuer_evictions;
 	size_t issuers_used;
+	int64_t last_life; /* the last decision's leaf lifetime, 0 none */
 };
 
 /* Bounded copy, cut at n - 1 bytes (snprintf's formatting cost a tenth of
@@ -704,10 +706,16 @@ static int verify_leaf(struct attest_decider *d, const struct attest_decide_req 
 	l->not_before = iss->not_before;
 	l->not_after = iss->not_after;
 	l->intent_exp = INT64_MAX;
-	if ((r = window(leaf, &l->not_before, &l->not_after)) != ATTEST_OK ||
-	    (r = split_scopes(l, leaf)) != ATTEST_OK) {
-		leaf_clear(l);
-		goto out;
+	{
+		int64_t nb = INT64_MIN, na = INT64_MAX;
+
+		if ((r = window(leaf, &nb, &na)) != ATTEST_OK ||
+		    (r = window(leaf, &l->not_before, &l->not_after)) != ATTEST_OK ||
+		    (r = split_scopes(l, leaf)) != ATTEST_OK) {
+			leaf_clear(l);
+			goto out;
+		}
+		l->life = na > nb ? na - nb : 0;
 	}
 	{
 		/* the intent chain is verified later, in order; keep its text */
@@ -845,6 +853,7 @@ static int decide_cached(struct attest_decider *d, struct leaf *l,
 	copy_str(out->agent, sizeof(out->agent), l->agent);
 	copy_str(out->host, sizeof(out->host), l->host);
 	out->intent = l->intent;
+	d->last_life = l->life;
 	if (now < l->not_before || now >= l->not_after)
 		return deny(out, ATTEST_E_CERT_EXPIRED,
 			    "a certificate of the chain is outside its validity window");
@@ -972,6 +981,11 @@ static int decide_chain(struct attest_decider *d, const struct attest_decide_req
 	return decide_cached(d, l, req, now, out);
 }
 
+int64_t attest_decider_leaf_lifetime(const struct attest_decider *d)
+{
+	return d != NULL ? d->last_life : 0;
+}
+
 int attest_decide(struct attest_decider *d, const struct attest_decide_req *req,
 		  struct attest_decision *out)
 {
@@ -983,6 +997,8 @@ int attest_decide(struct attest_decider *d, const struct attest_decide_req *req,
 	if (out == NULL)
 		return ATTEST_E_INVALID_ARG;
 	memset(out, 0, sizeof(*out));
+	if (d != NULL)
+		d->last_life = 0;
 	if (d == NULL || req == NULL || req->action == NULL || req->resource == NULL ||
 	    (req->chain == NULL && req->pem == NULL))
 		return deny(out, ATTEST_E_INVALID_ARG, "decide: missing argument");

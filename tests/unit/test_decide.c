@@ -118,7 +118,11 @@ static void test_allow(void)
 
 	fx_view_up();
 	d = decider();
+	CU_ASSERT_EQUAL(attest_decider_leaf_lifetime(d), 0);
 	TU_ASSERT_ERR(decide_at(d, ch, "read", NOTES, fx.t0 + 5, &out), ATTEST_OK);
+	/* the leaf's notAfter - notBefore (make_leaf: ttl 1200), for the
+	 * verifier's posture report (TTL at the cap) */
+	CU_ASSERT_EQUAL(attest_decider_leaf_lifetime(d), 1200);
 	CU_ASSERT_STRING_EQUAL(out.rule, "read-records");
 	CU_ASSERT_STRING_EQUAL(out.agent, ID_A);
 	CU_ASSERT_STRING_EQUAL(out.host, "web-01");
@@ -142,9 +146,16 @@ static void test_allow(void)
 	req.now = fx.t0 + 5;
 	TU_ASSERT_ERR(attest_decide(d, &req, &out), ATTEST_OK);
 	TU_ASSERT_ERR(attest_decide(d, &req, &out), ATTEST_OK);
-	/* no policy: default deny */
+	CU_ASSERT_EQUAL(attest_decider_leaf_lifetime(d), 1200); /* from the cache */
+	/* a chain that never parses: no leaf, no lifetime */
+	req.pem = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+	req.pem_len = strlen(req.pem);
+	CU_ASSERT_NOT_EQUAL(attest_decide(d, &req, &out), ATTEST_OK);
+	CU_ASSERT_EQUAL(attest_decider_leaf_lifetime(d), 0);
+	/* no policy: default deny, after the leaf was verified */
 	attest_decider_set_policy(d, NULL);
 	TU_ASSERT_ERR(decide(d, ch), ATTEST_E_NO_RULE);
+	CU_ASSERT_EQUAL(attest_decider_leaf_lifetime(d), 1200);
 	attest_decider_free(d);
 	free(pem);
 	sk_X509_pop_free(ch, X509_free);

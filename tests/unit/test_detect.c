@@ -66,6 +66,7 @@ static double one(struct vd *d, int a, const char *user, const char *purpose, un
 	o.resource = res;
 	o.subject = subj;
 	o.now = t;
+	o.leaf_life = 300;
 	vd_score(d, &o, sc);
 	vd_learn(d, &o, 1, NULL, 0, NULL, 0);
 	ty->decisions++;
@@ -357,6 +358,50 @@ static void test_cold_start_and_config(void)
 	}
 }
 
+/* The leaf lifetime pair ("tm", "ta") of an agent's stored state is
+ * optional: a state written before it existed parses (no lifetime seen);
+ * one of the pair alone, or a bad value, is refused. */
+static void state_ttl_compat(const char *state)
+{
+	static const char *const bad[][2] = {
+		{"tm", NULL}, {"ta", NULL}, {"tm", "0"}, {"tm", "\"3600\""}, {"ta", "-1"},
+		{"tm", "1e300"}};
+	struct vd_usage u;
+	cJSON *j = cJSON_Parse(state);
+	char *txt;
+
+	CU_ASSERT_FATAL(j != NULL);
+	CU_ASSERT_EQUAL(cJSON_GetNumberValue(cJSON_GetObjectItem(j, "tm")), 3600);
+	/* the old form: neither */
+	cJSON_DeleteItemFromObject(j, "tm");
+	cJSON_DeleteItemFromObject(j, "ta");
+	txt = cJSON_PrintUnformatted(j);
+	CU_ASSERT_FATAL(txt != NULL);
+	TU_ASSERT_ERR(vd_usage_from_json(txt, &u), ATTEST_OK);
+	CU_ASSERT_EQUAL(u.ttl_max, 0);
+	CU_ASSERT_EQUAL(u.ttl_at, 0);
+	CU_ASSERT_EQUAL(u.decisions, 100);
+	cJSON_free(txt);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cJSON *k = cJSON_Duplicate(j, 1);
+
+		CU_ASSERT_FATAL(k != NULL);
+		/* "tm"/"ta" alone (the value 100), or with a bad value beside a good other */
+		if (bad[i][1] == NULL) {
+			cJSON_AddNumberToObject(k, bad[i][0], 100);
+		} else {
+			cJSON_AddItemToObject(k, bad[i][0], cJSON_Parse(bad[i][1]));
+			cJSON_AddNumberToObject(k, strcmp(bad[i][0], "tm") == 0 ? "ta" : "tm", 100);
+		}
+		txt = cJSON_PrintUnformatted(k);
+		CU_ASSERT_FATAL(txt != NULL);
+		TU_ASSERT_ERR(vd_usage_from_json(txt, &u), ATTEST_E_STATE);
+		cJSON_free(txt);
+		cJSON_Delete(k);
+	}
+	cJSON_Delete(j);
+}
+
 /* Bounded memory: a flood of agent IDs keeps the table at its cap (least
  * recently used out, counted); a baseline survives its stored form. */
 static void test_caps_and_state(void)
@@ -373,7 +418,7 @@ static void test_caps_and_state(void)
 	vd_config_default(&c);
 	TU_ASSERT_ERR(vd_new(&c, 16, &d), ATTEST_OK);
 	for (unsigned i = 0; i < 1000; i++) {
-		struct vd_obs o = {id, NULL, NULL, "ehr:x", NULL, T0 + i};
+		struct vd_obs o = {id, NULL, NULL, "ehr:x", NULL, T0 + i, 0};
 
 		(void)snprintf(id, sizeof(id), "spiffe://f/host/h/agent/a%u", i);
 		vd_score(d, &o, &sc);
@@ -388,10 +433,12 @@ static void test_caps_and_state(void)
 		const char *scopes[1] = {"ehr:read"};
 		const char *del[1] = {"spiffe://f/host/h/agent/triage"};
 		struct vd_obs o = {agent_id[0], "dr.grey", "TREATMENT", "ehr:patient/1/record", "1",
-				   T0 + 9 * 3600};
+				   T0 + 9 * 3600, 0};
 
 		for (int i = 0; i < 100; i++) {
 			o.now = T0 + 9 * 3600 + i * 30;
+			/* leaf lifetimes: 900 s, one of 3600 s at i = 40, 300 s */
+			o.leaf_life = i == 40 ? 3600 : i < 40 ? 900 : 300;
 			vd_score(d, &o, &sc);
 			vd_learn(d, &o, 1, scopes, 1, del, 1);
 		}
@@ -405,10 +452,16 @@ static void test_caps_and_state(void)
 		if (strcmp(key[i], "a:spiffe://f/host/h/agent/triage") == 0) {
 			TU_ASSERT_ERR(vd_usage_from_json(states[i], &u), ATTEST_OK);
 			CU_ASSERT_EQUAL(u.delegated, 1);
+			CU_ASSERT_EQUAL(u.ttl_max, 0); /* never the caller: no leaf */
+			CU_ASSERT_PTR_NULL(strstr(states[i], "\"tm\""));
 		}
+		if (strncmp(key[i], "a:", 2) == 0 && strcmp(key[i] + 2, agent_id[0]) == 0)
+			state_ttl_compat(states[i]);
 		cJSON_free(states[i]);
 	}
 	TU_ASSERT_ERR(vd_usage(d2, agent_id[0], &u), ATTEST_OK);
+	CU_ASSERT_EQUAL(u.ttl_max, 3600);
+	CU_ASSERT_EQUAL(u.ttl_at, T0 + 9 * 3600 + 40 * 30);
 	CU_ASSERT_EQUAL(u.decisions, 100);
 	CU_ASSERT_EQUAL(u.nscopes, 1);
 	CU_ASSERT_EQUAL(u.scope_hash[0], vd_hash("ehr:read"));
@@ -464,16 +517,24 @@ static void put_agent(struct fleet *f, const char *id, const char *host, const c
 	TU_ASSERT_ERR(f->st->ops->agent_put(f->st, &a), ATTEST_OK);
 }
 
-/* n allowed decisions of agent id needing scope (NULL none), delegated
- * by `by` (NULL none), `ago` seconds before now */
-static void use(struct fleet *f, const char *id, const char *scope, const char *by, int64_t ago)
+/* an allowed decision of agent id needing scope (NULL none), delegated
+ * by `by` (NULL none), `ago` seconds before now, its leaf living life s */
+static void use_life(struct fleet *f, const char *id, const char *scope, const char *by,
+		     int64_t ago, int64_t life)
 {
 	const char *sc[1] = {scope}, *del[1] = {by};
-	struct vd_obs o = {id, "dr.grey", "TREATMENT", "ehr:patient/1/record", "1", f->now - ago};
+	struct vd_obs o = {id, "dr.grey", "TREATMENT", "ehr:patient/1/record", "1", f->now - ago,
+			   life};
 	struct vd_score s;
 
 	vd_score(f->d, &o, &s);
 	vd_learn(f->d, &o, 1, sc, scope ? 1 : 0, del, by ? 1 : 0);
+}
+
+/* the same with a leaf of attestctl's default max_ttl (300 s) */
+static void use(struct fleet *f, const char *id, const char *scope, const char *by, int64_t ago)
+{
+	use_life(f, id, scope, by, ago, 300);
 }
 
 static void fleet_up(struct fleet *f)
@@ -518,17 +579,25 @@ static void fleet_down(struct fleet *f)
 	tu_rmtree(f->dir);
 }
 
-static cJSON *report(struct fleet *f, unsigned counts[VP_KINDS])
+static cJSON *report_cap(struct fleet *f, unsigned counts[VP_KINDS], int64_t ttl_cap)
 {
 	struct vp_opts o;
 	cJSON *rep = NULL;
 
 	vp_opts_default(&o);
+	CU_ASSERT_EQUAL(o.ttl_cap, 3600); /* attestd's default --max-ttl */
+	if (ttl_cap > 0)
+		o.ttl_cap = ttl_cap;
 	o.now = f->now;
 	o.state = f->dir;
 	TU_ASSERT_ERR(vp_posture(f->st, f->d, &o, &rep, counts), ATTEST_OK);
 	CU_ASSERT_FATAL(rep != NULL);
 	return rep;
+}
+
+static cJSON *report(struct fleet *f, unsigned counts[VP_KINDS])
+{
+	return report_cap(f, counts, 0);
 }
 
 /* "kind subject" lines of the report, sorted, in out */
@@ -595,6 +664,7 @@ static void test_posture_weaknesses(void)
 		"revoked_agent_registered spiffe://f/host/web-01/agent/gone\n"
 		"revoked_caller_registered old-ehr\n"
 		"scope_unused spiffe://f/host/web-01/agent/wide\n"
+		"ttl_at_cap spiffe://f/host/web-02/agent/longlived\n"
 		"unsafe_shutdown web-06\n";
 
 	fleet_up(&f);
@@ -625,6 +695,17 @@ static void test_posture_weaknesses(void)
 		TU_ASSERT_ERR(f.st->ops->agent_change_note(f.st, "spiffe://f/host/web-01/agent/churny",
 							   f.now - DAY + i),
 			      ATTEST_OK);
+	/* leaves at attestd's default --max-ttl (3600 s): one agent lately
+	 * (a finding, though its later leaves are shorter), one only 40 days
+	 * ago (outside --days: not one), one just under the cap (not one) */
+	put_agent(&f, "spiffe://f/host/web-02/agent/longlived", "web-02", "ehr:read", "", 0, 0, 1, 0);
+	use_life(&f, "spiffe://f/host/web-02/agent/longlived", "ehr:read", NULL, 2 * DAY, 3600);
+	use_life(&f, "spiffe://f/host/web-02/agent/longlived", "ehr:read", NULL, 60, 300);
+	put_agent(&f, "spiffe://f/host/web-02/agent/oldlong", "web-02", "ehr:read", "", 0, 0, 1, 0);
+	use_life(&f, "spiffe://f/host/web-02/agent/oldlong", "ehr:read", NULL, 40 * DAY, 3600);
+	use_life(&f, "spiffe://f/host/web-02/agent/oldlong", "ehr:read", NULL, 60, 300);
+	put_agent(&f, "spiffe://f/host/web-02/agent/under", "web-02", "ehr:read", "", 0, 0, 1, 0);
+	use_life(&f, "spiffe://f/host/web-02/agent/under", "ehr:read", NULL, 60, 3599);
 	/* twice, under the threshold of 3: not a finding */
 	for (int i = 0; i < 2; i++)
 		TU_ASSERT_ERR(f.st->ops->agent_change_note(f.st, "spiffe://f/host/web-01/agent/wide",
@@ -660,7 +741,38 @@ static void test_posture_weaknesses(void)
 		printf("\n    got:\n%s", got);
 	for (int i = 0; i < VP_KINDS; i++)
 		total += counts[i];
-	CU_ASSERT_EQUAL(total, 13);
+	CU_ASSERT_EQUAL(total, 14);
+	{
+		/* the evidence: the lifetime seen and when, against the cap */
+		const cJSON *fi;
+		int seen = 0;
+
+		cJSON_ArrayForEach(fi, cJSON_GetObjectItem(rep, "findings")) {
+			const char *ev = cJSON_GetStringValue(cJSON_GetObjectItem(fi, "evidence"));
+
+			if (strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(fi, "id")), "ttl_at_cap") != 0)
+				continue;
+			seen++;
+			CU_ASSERT_STRING_EQUAL(cJSON_GetStringValue(cJSON_GetObjectItem(fi, "severity")),
+					       "low");
+			CU_ASSERT_PTR_NOT_NULL(strstr(ev, "living 3600 s"));
+			CU_ASSERT_PTR_NOT_NULL(strstr(ev, "3600 s cap"));
+			CU_ASSERT_PTR_NOT_NULL(strstr(ev, "last seen 2027-01-08T00:00:00Z"));
+			CU_ASSERT_PTR_NOT_NULL(
+				strstr(cJSON_GetStringValue(cJSON_GetObjectItem(fi, "fix")), "max_ttl"));
+		}
+		CU_ASSERT_EQUAL(seen, 1);
+	}
+	{
+		/* --ttl-cap 3599: the agent just under the default cap is at this one */
+		cJSON *r3 = report_cap(&f, counts, 3599);
+
+		lines(r3, got, sizeof(got));
+		CU_ASSERT_PTR_NOT_NULL(strstr(got, "ttl_at_cap spiffe://f/host/web-02/agent/under\n"));
+		CU_ASSERT_PTR_NOT_NULL(strstr(got, "ttl_at_cap spiffe://f/host/web-02/agent/longlived\n"));
+		CU_ASSERT_PTR_NULL(strstr(got, "ttl_at_cap spiffe://f/host/web-02/agent/oldlong"));
+		cJSON_Delete(r3);
+	}
 	/* CSV: a header, one line per finding, a formula-looking cell defused */
 	csv = vp_csv(rep);
 	CU_ASSERT_FATAL(csv != NULL);
@@ -670,7 +782,7 @@ static void test_posture_weaknesses(void)
 
 		for (const char *c = csv; *c; c++)
 			nl += *c == '\n';
-		CU_ASSERT_EQUAL(nl, 14);
+		CU_ASSERT_EQUAL(nl, 15);
 	}
 	free(csv);
 	cJSON_Delete(rep);
