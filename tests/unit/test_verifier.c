@@ -1610,6 +1610,15 @@ static void test_anomaly_live(void)
 	CU_ASSERT(tu_sh("grep -q '^\"scope_unused\",\"medium\",\"%s\"' %s/posture.csv", agent,
 			e.v.dir) == 0);
 	CU_ASSERT(tu_sh("grep -q 'agent_never_seen' %s/posture.csv", e.v.dir) != 0);
+	/* the scribe's leaves live its max_ttl, 600 s: under the default
+	 * --ttl-cap (3600, attestd's default --max-ttl), at a cap of 600,
+	 * learnt from the live decisions and written behind to the store */
+	CU_ASSERT(tu_sh("grep -q 'ttl_at_cap' %s/posture.csv", e.v.dir) != 0);
+	CU_ASSERT(tu_sh("attest-verifier posture --state %s --format csv --ttl-cap 600 | "
+			"grep -q '^\"ttl_at_cap\",\"low\",\"%s\",\"a leaf certificate living 600 s'",
+			e.v.state, agent) == 0);
+	CU_ASSERT(tu_sh("attest-verifier posture --state %s --format csv --ttl-cap 601 | "
+			"grep -q 'ttl_at_cap'", e.v.state) != 0);
 	free(pem);
 	vfleet_down(&e);
 }
