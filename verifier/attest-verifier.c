@@ -107,7 +107,7 @@ static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 		{"rate-host", "N", "requests per second per host address (default 50; 1..100000)", 0,
 		 &rate_host},
 		{"replica-id", "ID", "this verifier's name among the replicas on one store, in "
-		 "decisions, /v1/health and the replicas table (default HOSTNAME:PORT)", 0, &replica_id},
+		 "decisions, /v1/health and the replicas table (default HOSTNAME:LOG, LOG the first 8 hex digits of its audit log id: stable across restarts of one state directory)", 0, &replica_id},
 		{"sync-ms", "MS", "how often the store's change generation is checked, so that a change "
 		 "made at another replica reaches this one's caches (default 500; 50..10000)", 0,
 		 &sync_ms},
@@ -150,7 +150,7 @@ static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 		{"quote-pcrs", "0,1,2,3,4,5,6,7"}, {"nonce-ttl", "60"}, {"request-deadline", "10"},
 		{"max-conns", "256"}, {"per-source", "16"}, {"leaf-cache", "16384"},
 		{"issuer-cache", "16384"}, {"ak-cache", "4096"}, {"rate-caller", "2000"},
-		{"rate-host", "50"}, {"replica-id", "HOSTNAME:PORT"}, {"sync-ms", "500"},
+		{"rate-host", "50"}, {"replica-id", "HOSTNAME:LOG"}, {"sync-ms", "500"},
 		{"notify", "on"}, {"heartbeat", "5"}, {"push-interval", "60"},
 		{"dashboard", "loopback"}, {NULL, NULL}};
 	int r;

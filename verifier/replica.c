@@ -130,24 +130,29 @@ static int beat(struct vsrv *s, int stopping)
 	return s->store->ops->replica_beat(s->store, &rp);
 }
 
-int vs_replica_start(struct vsrv *s, unsigned port)
+int vs_replica_start(struct vsrv *s)
 {
 	uint8_t id[ATTEST_AUDIT_LOG_ID_LEN];
 	struct dup_ctx c;
 	int r;
 
+	attest_audit_log_id(s->audit, id);
+	attest_hex(id, sizeof(id), s->log_hex);
 	if (s->cfg->replica_id != NULL) {
 		(void)snprintf(s->replica, sizeof(s->replica), "%s", s->cfg->replica_id);
 	} else {
-		char host[VSTORE_NAME_MAX - 8];
+		/* HOSTNAME:<the audit log id's first 8 hex digits>: the same
+		 * after a restart of this state directory on any port (a crash
+		 * leaves a row that looks alive for a while; a different id
+		 * would read as a copy of its own log), different for another
+		 * machine's copy of the directory */
+		char host[VSTORE_NAME_MAX - 10];
 
 		if (gethostname(host, sizeof(host)) != 0)
 			(void)snprintf(host, sizeof(host), "verifier");
 		host[sizeof(host) - 1] = '\0';
-		(void)snprintf(s->replica, sizeof(s->replica), "%s:%u", host, port);
+		(void)snprintf(s->replica, sizeof(s->replica), "%s:%.8s", host, s->log_hex);
 	}
-	attest_audit_log_id(s->audit, id);
-	attest_hex(id, sizeof(id), s->log_hex);
 	s->started = vs_now();
 	memset(&c, 0, sizeof(c));
 	c.s = s;

@@ -493,7 +493,7 @@ int vf_serve(const struct vf_config *cfg)
 	if ((r = attest_httpd_new(s.base, &ho, &s.httpd)) != ATTEST_OK)
 		goto out;
 	attest_httpd_set_handler(s.httpd, route, &s);
-	if ((r = vs_replica_start(&s, attest_httpd_port(s.httpd))) != ATTEST_OK ||
+	if ((r = vs_replica_start(&s)) != ATTEST_OK ||
 	    (r = vs_replica_events(&s)) != ATTEST_OK)
 		goto out;
 	/* every method reaches route(), which answers 405 in JSON */

@@ -364,7 +364,7 @@ int vs_nonce_key_load(struct vsrv *s) ATTEST_MUST_CHECK;
 /* This replica's id (cfg or HOSTNAME:PORT), its first heartbeat, and the
  * check that no other replica writes the same audit log (a copied state
  * directory): ATTEST_E_STATE. */
-int vs_replica_start(struct vsrv *s, unsigned port) ATTEST_MUST_CHECK;
+int vs_replica_start(struct vsrv *s) ATTEST_MUST_CHECK;
 /* The timers: heartbeat, generation check, LISTEN socket. */
 int vs_replica_events(struct vsrv *s) ATTEST_MUST_CHECK;
 void vs_replica_free(struct vsrv *s);

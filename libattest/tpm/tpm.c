@@ -139,13 +139,19 @@ static void tpm_note(struct attest_tpm *t, TSS2_RC rc)
 
 /* Run `call_` on context t_, storing its TSS2_RC in `rc_`, retrying while
  * the TPM asks; every attempt is counted. */
+static int tpm_free_objects(struct attest_tpm *t, TSS2_RC rc);
+/* Every TPM command: the bounded retries of attest_tpm_retry_delay, and one
+ * more try after the resident keys are flushed when the TPM had no room for
+ * an object (TPM_RC_OBJECT_MEMORY: a command that makes or loads one ran
+ * while keys were kept resident). */
 #define TPM_CALL(t_, rc_, call_)                                                   \
 	do {                                                                       \
 		int attempt_ = 0;                                                  \
 		do {                                                               \
 			(t_)->commands++;                                          \
 			(rc_) = (call_);                                           \
-		} while (tpm_should_retry((rc_), &attempt_));                      \
+		} while (tpm_should_retry((rc_), &attempt_) ||                     \
+			 tpm_free_objects((t_), (rc_)));                           \
 		tpm_note((t_), (rc_));                                             \
 	} while (0)
 
@@ -258,6 +264,17 @@ static void resident_trim(struct attest_tpm *t, size_t keep)
 			break; /* none loaded (resident_count said otherwise) */
 		flush(t, &t->res[lru].h);
 	}
+}
+
+/* TPM_CALL's second chance: 1 when the TPM said it had no room for an
+ * object and resident keys were flushed to make it (at most once per
+ * command: none are left after). */
+static int tpm_free_objects(struct attest_tpm *t, TSS2_RC rc)
+{
+	if (rc_base(rc) != TPM2_RC_OBJECT_MEMORY || resident_count(t) == 0)
+		return 0;
+	resident_trim(t, 0);
+	return 1;
 }
 
 /* Before loading an object that is not kept resident: room for the two
@@ -660,6 +677,7 @@ int attest_tpm_create_signkey(struct attest_tpm *t, const TPM2B_DIGEST *policy,
 	attest_template_signkey(policy, &tmpl);
 	if (auth != NULL)
 		sens.sensitive.userAuth = *auth;
+	make_room(t); /* Create holds the new object in a slot while it works */
 	TPM_CALL(t, rc, Esys_Create(t->esys, parent, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
 				 &sens, &tmpl, &outside, &pcrs, &priv, &pub, &cdata, &chash,
 				 &ticket));

@@ -282,6 +282,19 @@ static void test_resident_lib(void)
 		CU_ASSERT(attest_tpm_sign_policy(t, &k[0], &auth, 1u << 23, digest, &sig) ==
 			  ATTEST_OK);
 		CU_ASSERT(log_count(&s, "cc=0x157") == loads + 1); /* was evicted */
+		/* a new key made (Create holds it in a slot) with two keys
+		 * resident: the CI run that merged residency into registration
+		 * failed here with TPM_RC_OBJECT_MEMORY */
+		{
+			struct attest_tpm_key nk;
+			struct attest_tpm_creation ncr;
+
+			CU_ASSERT(attest_tpm_sign_policy(t, &k[1], &auth, 1u << 23, digest, &sig) ==
+				  ATTEST_OK);
+			objects_are(t, 2);
+			memset(&nk, 0, sizeof(nk));
+			CU_ASSERT(attest_tpm_create_signkey(t, NULL, NULL, &nk, &ncr) == ATTEST_OK);
+		}
 		/* two objects at once (AK + key) with two keys resident */
 		CU_ASSERT(attest_tpm_certify_creation(t, &extra, &cr, qual, sizeof(qual), &attest,
 						      &sig) == ATTEST_OK);
