@@ -21,8 +21,19 @@
  * record (its AK cache), reference values from the record, host row
  * created at the first quote.
  *
- * Not simulated (yet): inventory reports and audit checkpoints (each
- * needs a host CA and agent certificates; see docs/scaling.md).
+ * Inventory reports and audit checkpoints: each host has a host CA
+ * certificate, signed by the fleet CA (attest_ca_sign_host, as the
+ * verifier's signer signs it) for its enrolled key (the simulated host's
+ * key_public is its AK: one software key), and its agents are the ones
+ * the store holds for it, each with an agent CA under the host CA whose
+ * creation evidence the AK signs (as attestd's TPM2_CertifyCreation). A
+ * report (POST /v1/agents/report) is attest_agent_report_build/_sign as
+ * attestd's push makes it; a checkpoint (POST /v1/audit/checkpoint) is a
+ * Merkle tree of SIM_CKPT_RECORDS more records each time, the NV counter
+ * +1 certified by the AK (a TPMS_ATTEST of type NV, as TPM2_NV_Certify)
+ * and the RFC 9162 consistency proof from the last accepted tree. The
+ * first ATTEST_FLEET_REPORT_HOSTS (default 40) simulated hosts report and
+ * checkpoint (closed loop, 8 in flight, after one of each per host).
  *
  * The benchmark (make bench; report only, nothing asserts on time):
  *   fleet_start_1M_agents_{sqlite,pg}_s   serve started to /v1/health
@@ -42,6 +53,18 @@
  *   fleet_cpu_ms_per_push_{sqlite,pg}     the verifier's CPU (user+sys)
  *                                         per nonce+quote cycle; the
  *                                         PostgreSQL server's too
+ *   fleet_reports_per_s_{sqlite,pg}       inventory reports accepted
+ *                                         (ATTEST_FLEET_AGENTS / stored
+ *                                         hosts agents each)
+ *   fleet_cpu_ms_per_report_{sqlite,pg}   the verifier's CPU a report;
+ *                                         fleet_pg_cpu_ms_per_report_pg
+ *   fleet_checkpoints_per_s_{sqlite,pg}   audit checkpoints accepted
+ *   fleet_cpu_ms_per_checkpoint_{sqlite,pg}  and their CPU (and pg's)
+ *   fleet_cpu_ms_per_host_60s_{sqlite,pg} one host's minute at attestd's
+ *                                         defaults: push + checkpoint +
+ *                                         report (a report every minute:
+ *                                         an upper bound; attestd reports
+ *                                         when its inventory changes)
  *   fleet_hosts_per_core_60s_{sqlite,pg}  60 s / that CPU
  *   fleet_decisions_per_s_{1,3}_replicas  POST /v1/decide (allow), three
  *                                         replicas on one PostgreSQL
@@ -75,6 +98,9 @@
 #include <tss2/tss2_mu.h>
 
 #include "attest/attest.h"
+#include "attestation/hostpush.h"
+#include "audit/audit.h"
+#include "audit/merkle.h"
 #include "core/json.h"
 #include "core/num.h"
 #include "enrol/enrol.h"
@@ -83,6 +109,7 @@
 #include "testutil_verifier.h"
 #include "tpm/templates.h"
 #include "tpm/tpmjson.h"
+#include "tpm/tpmpolicy.h"
 #include "tpm/tpmsw.h"
 #include "x509/x509agent.h"
 
@@ -122,12 +149,30 @@ static double now_s(void)
 
 /* ---- simulated hosts ---- */
 
+struct sim_agent {
+	char id[96];
+	char uuid[37];
+};
+
 struct sim_host {
 	char name[32];
 	EVP_PKEY *ak;
 	struct attest_signer sig;
 	uint64_t clock;
 	double due;
+	/* the inventory: its host CA (signed by the fleet CA for the enrolled
+	 * key) and its agents, each with an agent CA under it */
+	X509 *hca;
+	EVP_PKEY *agent_key; /* one for the host's agents: only its public half travels */
+	struct sim_agent *ag;
+	struct attest_report_agent *ra;
+	size_t nag;
+	uint64_t rtime; /* the last report's time: strictly increasing */
+	/* the audit log: its leaf hashes, its NV counter, the tree the
+	 * verifier last accepted (the consistency proof starts there) */
+	uint8_t log_id[ATTEST_AUDIT_LOG_ID_LEN];
+	attest_merkle_hash *leaves;
+	uint64_t nleaves, capleaves, counter, acked_size, pend_size;
 };
 
 /* The PCR values every simulated host reports (its "firmware"): fixed,
@@ -151,8 +196,13 @@ static void sim_host_key(struct sim_host *h, TPM2B_PUBLIC *pub)
 	memcpy(pub->publicArea.unique.ecc.y.buffer, pt + 33, 32);
 }
 
-/* The CA's host record of an enrolled host (see the top comment). */
-static void sim_enrol(const char *ca_dir, struct sim_host *h)
+/* The CA's host record of an enrolled host (see the top comment), its EK
+ * binding both ways (names/, eks/, as enrolment claims them) and its host
+ * CA certificate, signed by the fleet CA for the recorded key as the
+ * verifier's signer signs it (attest_ca_sign_host checks the record and
+ * the binding first). The simulated host's key_public is its AK: one
+ * software key signs its quotes, reports and agent CAs. */
+static void sim_enrol(const char *ca_dir, struct attest_ca *c, struct sim_host *h)
 {
 	cJSON *rec = cJSON_CreateObject();
 	TPM2B_PUBLIC ak;
@@ -173,8 +223,261 @@ static void sim_enrol(const char *ca_dir, struct sim_host *h)
 	snprintf(path, sizeof(path), "%s/hosts/%s.json", ca_dir, h->name);
 	tu_write(path, txt, strlen(txt));
 	NEED(chmod(path, 0600) == 0);
+	snprintf(path, sizeof(path), "%s/names/%s", ca_dir, h->name);
+	tu_write(path, ek_hex, strlen(ek_hex));
+	NEED(chmod(path, 0600) == 0);
+	snprintf(path, sizeof(path), "%s/eks/%s", ca_dir, ek_hex);
+	tu_write(path, h->name, strlen(h->name));
+	NEED(chmod(path, 0600) == 0);
+	NEED(attest_ca_sign_host(c, h->name, &ak, &h->hca) == ATTEST_OK);
 	free(txt);
 	cJSON_Delete(rec);
+}
+
+/* The agent CA evidence as attestd makes it (TPM2_CertifyCreation of the
+ * agent's key, signed by the AK), in software, as the fuzz fixture does:
+ * the agent key with our signing template and the authPolicy of PCR 23
+ * extended by the measurement, in a creation attestation over
+ * SHA-256(ID || UUID || measurement) signed by the host's AK. */
+static void sim_agent_evidence(struct sim_host *h, struct attest_agent_ca_params *p,
+			       uint8_t *creation, size_t ccap, uint8_t *csig, size_t scap)
+{
+	uint8_t zero_m[64] = { 0 }, pcr[32], pt[65], digest[32];
+	TPM2B_DIGEST pol;
+	TPM2B_PUBLIC key;
+	TPM2B_NAME name;
+	TPMS_ATTEST att;
+	TPMT_SIGNATURE sig;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	size_t clen = 0, slen = 0, n = 0;
+
+	memcpy(zero_m + 32, p->measurement, 32);
+	NEED(EVP_Digest(zero_m, sizeof(zero_m), pcr, NULL, EVP_sha256(), NULL) == 1);
+	NEED(attest_policy_digest_sign(1u << 23, pcr, 32, &pol) == ATTEST_OK);
+	memcpy(p->policy, pol.buffer, 32);
+	attest_template_signkey(&pol, &key);
+	NEED(EVP_PKEY_get_octet_string_param(p->agent_key, OSSL_PKEY_PARAM_PUB_KEY, pt, sizeof(pt),
+					     &n) == 1 &&
+	     n == 65);
+	key.publicArea.unique.ecc.x.size = 32;
+	memcpy(key.publicArea.unique.ecc.x.buffer, pt + 1, 32);
+	key.publicArea.unique.ecc.y.size = 32;
+	memcpy(key.publicArea.unique.ecc.y.buffer, pt + 33, 32);
+	NEED(attest_tpm_name(&key, &name) == ATTEST_OK);
+	memset(&att, 0, sizeof(att));
+	att.magic = TPM2_GENERATED_VALUE;
+	att.type = TPM2_ST_ATTEST_CREATION;
+	NEED(md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+	     EVP_DigestUpdate(md, p->agent_id, strlen(p->agent_id)) == 1 &&
+	     EVP_DigestUpdate(md, p->agent_uuid, strlen(p->agent_uuid)) == 1 &&
+	     EVP_DigestUpdate(md, p->measurement, 32) == 1 &&
+	     EVP_DigestFinal_ex(md, att.extraData.buffer, NULL) == 1);
+	EVP_MD_CTX_free(md);
+	att.extraData.size = 32;
+	att.attested.creation.objectName = name;
+	att.attested.creation.creationHash.size = 32;
+	NEED(Tss2_MU_TPMS_ATTEST_Marshal(&att, creation, ccap, &clen) == TSS2_RC_SUCCESS);
+	NEED(EVP_Digest(creation, clen, digest, NULL, EVP_sha256(), NULL) == 1);
+	memset(&sig, 0, sizeof(sig));
+	NEED(h->sig.sign(h->sig.arg, digest, &sig) == ATTEST_OK);
+	NEED(Tss2_MU_TPMT_SIGNATURE_Marshal(&sig, csig, scap, &slen) == TSS2_RC_SUCCESS);
+	p->creation = creation;
+	p->creation_len = clen;
+	p->creation_sig = csig;
+	p->creation_sig_len = slen;
+}
+
+static const char *const sim_scopes[] = { "ehr:read" };
+static const char *const sim_classes[] = { "phi" };
+
+/* Host k's agents: the ones the store holds for it (load_*: agent i on
+ * host i % store_hosts, named a<i>), each with an agent CA under the
+ * host CA, at most SIM_REPORT_AGENTS (the verifier's cap a report). */
+#define SIM_REPORT_AGENTS 1024
+static void sim_agents(struct sim_host *h, long k, long store_hosts, long nagents)
+{
+	long first = k == 0 ? store_hosts : k;
+	size_t cap = 0;
+
+	for (long i = first; i <= nagents && cap < SIM_REPORT_AGENTS; i += store_hosts)
+		cap++;
+	h->nag = 0;
+	NEED((h->agent_key = EVP_EC_gen("P-256")) != NULL &&
+	     (h->ag = calloc(cap + 1, sizeof(*h->ag))) != NULL &&
+	     (h->ra = calloc(cap + 1, sizeof(*h->ra))) != NULL);
+	for (long i = first; i <= nagents && h->nag < cap; i += store_hosts) {
+		struct sim_agent *a = &h->ag[h->nag];
+		struct attest_report_agent *ra = &h->ra[h->nag];
+		struct attest_agent_ca_params p;
+		uint8_t creation[sizeof(TPMS_ATTEST)], csig[sizeof(TPMT_SIGNATURE)], u[16];
+
+		snprintf(a->id, sizeof(a->id), "spiffe://fleet.example/host/%s/agent/a%ld",
+			 h->name, i);
+		NEED(RAND_bytes(u, sizeof(u)) == 1);
+		u[6] = (uint8_t)((u[6] & 0x0f) | 0x40);
+		u[8] = (uint8_t)((u[8] & 0x3f) | 0x80);
+		snprintf(a->uuid, sizeof(a->uuid),
+			 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+			 u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11],
+			 u[12], u[13], u[14], u[15]);
+		memset(&p, 0, sizeof(p));
+		p.agent_id = a->id;
+		p.agent_uuid = a->uuid;
+		p.agent_key = h->agent_key;
+		NEED(EVP_Digest(a->id, strlen(a->id), p.measurement, NULL, EVP_sha256(), NULL) ==
+		     1);
+		sim_agent_evidence(h, &p, creation, sizeof(creation), csig, sizeof(csig));
+		p.ttl = 3600;
+		memset(ra, 0, sizeof(*ra));
+		NEED(attest_x509_make_agent_ca(h->hca, &p, &h->sig, &ra->agent_ca) == ATTEST_OK);
+		ra->id = a->id;
+		ra->uuid = a->uuid;
+		ra->scopes = sim_scopes;
+		ra->nscopes = 1;
+		ra->data_classes = sim_classes;
+		ra->nclasses = 1;
+		ra->risk_tier = "low";
+		ra->risk_score = 10;
+		h->nag++;
+	}
+}
+
+/* The host's signed inventory report (POST /v1/agents/report), as
+ * attestd's push builds it: one a second at most (the verifier takes
+ * only reports newer than the last). */
+static char *sim_report_body(struct sim_host *h)
+{
+	uint64_t now = (uint64_t)time(NULL);
+	char *report = NULL, *body = NULL;
+	size_t rlen = 0, blen = 0;
+
+	/* a host reporting faster than once a second (the closed loop)
+	 * runs ahead of the clock, within the verifier's skew */
+	h->rtime = h->rtime + 1 > now - 200 ? h->rtime + 1 : now - 200;
+	NEED(attest_agent_report_build(h->name, h->rtime, h->ra, h->nag, &report, &rlen) ==
+	     ATTEST_OK);
+	NEED(attest_agent_report_sign(report, rlen, &h->sig, h->hca, &body, &blen) == ATTEST_OK);
+	free(report);
+	return body;
+}
+
+/* Audit records a simulated host appends between two checkpoints: what
+ * a host whose agents renew their certificates every few minutes writes
+ * in a minute (issue, renew, quote verdict, report...). */
+#define SIM_CKPT_RECORDS 20
+
+/* The audit counter's NV name, as the verifier computes it. */
+static void sim_counter_name(TPM2B_NAME *name)
+{
+	TPM2B_NV_PUBLIC pub;
+	uint8_t buf[sizeof(TPMS_NV_PUBLIC)];
+	size_t off = 0;
+
+	attest_nv_counter_public(ATTEST_AUDIT_NV_INDEX, 1, &pub);
+	NEED(Tss2_MU_TPMS_NV_PUBLIC_Marshal(&pub.nvPublic, buf, sizeof(buf), &off) ==
+	     TSS2_RC_SUCCESS);
+	name->size = 2 + 32;
+	name->name[0] = (uint8_t)(TPM2_ALG_SHA256 >> 8);
+	name->name[1] = (uint8_t)TPM2_ALG_SHA256;
+	NEED(EVP_Digest(buf, off, name->name + 2, NULL, EVP_sha256(), NULL) == 1);
+}
+
+/* The host's next audit checkpoint (POST /v1/audit/checkpoint), as
+ * attestd's log makes and pushes it: SIM_CKPT_RECORDS more records in its
+ * Merkle tree, the NV counter incremented and certified by the AK
+ * (TPM2_NV_Certify: a TPMS_ATTEST of type NV, the counter's 8 bytes,
+ * extraData the checkpoint's qualifying data), and the RFC 9162
+ * consistency proof from the tree the verifier last accepted. */
+static char *sim_ckpt_body(struct sim_host *h)
+{
+	struct attest_audit_ckpt c;
+	TPMS_ATTEST a;
+	attest_merkle_hash proof[ATTEST_MERKLE_MAX_PROOF];
+	uint8_t qual[32], digest[32];
+	size_t alen = 0, plen = 0, jlen = 0;
+	char *json = NULL, *out = NULL;
+	cJSON *o = cJSON_CreateObject(), *arr;
+
+	if (h->nleaves == 0)
+		NEED(RAND_bytes(h->log_id, sizeof(h->log_id)) == 1);
+	if (h->nleaves + SIM_CKPT_RECORDS > h->capleaves) {
+		attest_merkle_hash *nl;
+
+		h->capleaves = h->capleaves ? h->capleaves * 2 : 64;
+		NEED((nl = realloc(h->leaves, h->capleaves * sizeof(*nl))) != NULL);
+		h->leaves = nl;
+	}
+	for (int i = 0; i < SIM_CKPT_RECORDS; i++) {
+		char rec[128];
+		int n = snprintf(rec, sizeof(rec),
+				 "{\"type\":\"issue\",\"host\":\"%s\",\"seq\":%llu}", h->name,
+				 (unsigned long long)h->nleaves);
+
+		NEED(attest_merkle_leaf(rec, (size_t)n, h->leaves[h->nleaves]) == ATTEST_OK);
+		h->nleaves++;
+	}
+	memset(&c, 0, sizeof(c));
+	memcpy(c.log_id, h->log_id, sizeof(c.log_id));
+	c.size = h->nleaves;
+	NEED(attest_merkle_root((const attest_merkle_hash *)h->leaves, c.size, c.root) ==
+	     ATTEST_OK);
+	c.counter = ++h->counter;
+	c.time = (uint64_t)time(NULL);
+	NEED(attest_audit_ckpt_qual(c.log_id, c.size, c.root, c.counter, c.time, qual) ==
+	     ATTEST_OK);
+	memset(&a, 0, sizeof(a));
+	a.magic = TPM2_GENERATED_VALUE;
+	a.type = TPM2_ST_ATTEST_NV;
+	a.extraData.size = 32;
+	memcpy(a.extraData.buffer, qual, 32);
+	h->clock += 1000;
+	a.clockInfo.clock = h->clock;
+	a.clockInfo.resetCount = 1;
+	a.clockInfo.safe = 1;
+	a.firmwareVersion = 0x20240101;
+	sim_counter_name(&a.attested.nv.indexName);
+	a.attested.nv.offset = 0;
+	a.attested.nv.nvContents.size = 8;
+	for (int i = 0; i < 8; i++)
+		a.attested.nv.nvContents.buffer[i] = (uint8_t)(c.counter >> (56 - 8 * i));
+	NEED(Tss2_MU_TPMS_ATTEST_Marshal(&a, c.attest.attestationData,
+					 sizeof(c.attest.attestationData), &alen) ==
+	     TSS2_RC_SUCCESS);
+	c.attest.size = (UINT16)alen;
+	NEED(EVP_Digest(c.attest.attestationData, alen, digest, NULL, EVP_sha256(), NULL) == 1);
+	NEED(h->sig.sign(h->sig.arg, digest, &c.sig) == ATTEST_OK);
+	NEED(attest_audit_ckpt_to_json(&c, &json, &jlen) == ATTEST_OK);
+	NEED(o != NULL && attest_json_add_str(o, "host", h->name) == ATTEST_OK &&
+	     attest_json_add_str(o, "checkpoint", json) == ATTEST_OK);
+	if (h->acked_size > 0 && h->acked_size < c.size) {
+		NEED(attest_merkle_consistency_proof((const attest_merkle_hash *)h->leaves, c.size,
+						     h->acked_size, proof, &plen) == ATTEST_OK);
+		NEED((arr = cJSON_AddArrayToObject(o, "consistency")) != NULL);
+		for (size_t i = 0; i < plen; i++) {
+			char *b64 = NULL;
+
+			NEED(attest_b64_encode(proof[i], 32, &b64) == ATTEST_OK);
+			NEED(cJSON_AddItemToArray(arr, cJSON_CreateString(b64)));
+			free(b64);
+		}
+	}
+	NEED(attest_json_print(o, &out, NULL) == ATTEST_OK);
+	h->pend_size = c.size;
+	free(json);
+	cJSON_Delete(o);
+	return out;
+}
+
+static void sim_host_free(struct sim_host *h)
+{
+	free(h->leaves);
+	for (size_t i = 0; i < h->nag; i++)
+		X509_free(h->ra[i].agent_ca);
+	free(h->ra);
+	free(h->ag);
+	X509_free(h->hca);
+	EVP_PKEY_free(h->agent_key);
+	EVP_PKEY_free(h->ak);
 }
 
 /* A quote over nonce as the host's TPM would sign it. */
@@ -225,11 +528,15 @@ static char *sim_quote_body(struct sim_host *h, const uint8_t *nonce, size_t nle
 
 /* ---- the engine: slots of curl handles over the hosts ---- */
 
+/* What a host does when due (struct sim.what) and where its slot is. */
+enum sim_what { SIM_PUSH, SIM_REPORT, SIM_CKPT };
+enum sim_step { STEP_NONCE, STEP_QUOTE, STEP_REPORT, STEP_CKPT };
+
 struct slot {
 	CURL *h;
 	int replica;
 	struct sim_host *host; /* NULL while idle */
-	int step;              /* 0 nonce, 1 quote */
+	int step;              /* enum sim_step */
 	char *body;
 	char resp[2048];
 	size_t rlen;
@@ -243,6 +550,7 @@ struct sim {
 	int nurls;
 	const char *cacert;
 	double interval; /* 0: closed loop, as fast as answered */
+	enum sim_what what;
 	size_t next;     /* round-robin over hosts */
 	struct curl_slist *hdr;
 	unsigned long ok, refused, errors;
@@ -310,10 +618,22 @@ static void slot_start(struct sim *m, struct slot *s, double t)
 	if (h == NULL)
 		return;
 	s->host = h;
-	s->step = 0;
+	if (m->what == SIM_REPORT) {
+		s->step = STEP_REPORT;
+		slot_send(m, s, "/v1/agents/report", sim_report_body(h));
+		return;
+	}
+	if (m->what == SIM_CKPT) {
+		s->step = STEP_CKPT;
+		slot_send(m, s, "/v1/audit/checkpoint", sim_ckpt_body(h));
+		return;
+	}
+	s->step = STEP_NONCE;
 	snprintf(body, sizeof(body), "{\"host\":\"%s\"}", h->name);
 	slot_send(m, s, "/v1/hosts/nonce", strdup(body));
 }
+
+static const char *const step_name[] = { "nonce", "quote", "report", "checkpoint" };
 
 static void note_error(struct sim *m, const char *what, const char *detail)
 {
@@ -336,14 +656,27 @@ static void slot_done(struct sim *m, struct slot *s, CURLcode rc, double t)
 			note_error(m, "transport", curl_easy_strerror(rc));
 		} else {
 			m->refused++;
-			note_error(m, s->step ? "quote" : "nonce", s->resp);
+			note_error(m, step_name[s->step], s->resp);
 		}
 		h->due = t + (m->interval > 0 ? m->interval : 0.05);
 		s->host = NULL;
 		return;
 	}
 	o = cJSON_Parse(s->resp);
-	if (s->step == 0) {
+	if (s->step == STEP_REPORT || s->step == STEP_CKPT) {
+		const cJSON *st = cJSON_GetObjectItemCaseSensitive(o, "status");
+
+		if (cJSON_IsString(st) && strcmp(st->valuestring, "ok") == 0) {
+			m->ok++;
+			if (s->step == STEP_CKPT)
+				h->acked_size = h->pend_size;
+		} else {
+			m->refused++;
+			note_error(m, step_name[s->step], s->resp);
+		}
+		h->due = m->interval > 0 ? t + m->interval : t;
+		s->host = NULL;
+	} else if (s->step == STEP_NONCE) {
 		const cJSON *n = cJSON_GetObjectItemCaseSensitive(o, "nonce");
 		uint8_t *nonce = NULL;
 		size_t nlen = 0;
@@ -356,7 +689,7 @@ static void slot_done(struct sim *m, struct slot *s, CURLcode rc, double t)
 			h->due = t + 1;
 			s->host = NULL;
 		} else {
-			s->step = 1;
+			s->step = STEP_QUOTE;
 			slot_send(m, s, "/v1/hosts/quote", sim_quote_body(h, nonce, nlen));
 		}
 		free(nonce);
@@ -611,27 +944,41 @@ static double start_timed(struct verifier *v)
 	return t;
 }
 
-/* The hosts against n replicas (vs[0] is r's), round-robin; with warm,
- * first each host's first quote (its row made, its AK recorded: a new AK
- * flushes the decision cache), not measured. */
-static void quotes(struct run *r, struct verifier **vs, int n, struct sim *m, double secs,
-		   int warm, const char *suffix)
-{
-	double c0 = 0, p0, t0, t1, cpu = 0, pgcpu;
+/* What one measured run cost: answers accepted, wall seconds, the
+ * replicas' CPU and the PostgreSQL server's (0 on SQLite). */
+struct cost {
+	unsigned long ok;
+	double secs, cpu, pgcpu;
+};
 
+/* The hosts doing m->what against n replicas (vs[0] is r's), round-robin,
+ * closed loop (32 in flight); with warm, first one of each per host (a
+ * quote: the host row made, its AK recorded, which flushes the decision
+ * cache; a report: the store's agents of the host re-registered; a
+ * checkpoint: the log's first, without a proof), not measured. 0 when
+ * nothing was accepted (the reason printed as name's n/a). */
+static int measure(struct run *r, struct verifier **vs, int n, struct sim *m, double secs,
+		   int warm, const char *name, const char *suffix, struct cost *k)
+{
+	static const char *const what[] = { "quote", "report", "checkpoint" };
+	double c0 = 0, p0, t0;
+
+	memset(k, 0, sizeof(*k));
 	for (int i = 0; i < n; i++)
 		m->urls[i] = vs[i]->url;
 	m->nurls = n;
 	m->interval = 0;
-	m->conc = 32;
+	/* 32 pushes in flight; 8 reports or checkpoints (a report's answer
+	 * takes a second or more: 32 would queue longer than the window) */
+	m->conc = m->what == SIM_PUSH ? 32 : 8;
 	if (warm) {
 		m->ok = m->refused = m->errors = 0;
 		m->first_error[0] = '\0';
 		m->stop_after = m->nhosts;
 		t0 = now_s();
 		sim_run(m, 600);
-		printf("# %s: warm-up, each host's first quote: %lu in %.1f s\n", r->label, m->ok,
-		       now_s() - t0);
+		printf("# %s: warm-up, each host's first %s: %lu in %.1f s\n", r->label,
+		       what[m->what], m->ok, now_s() - t0);
 	}
 	m->stop_after = 0;
 	m->ok = m->refused = m->errors = 0;
@@ -641,27 +988,67 @@ static void quotes(struct run *r, struct verifier **vs, int n, struct sim *m, do
 	p0 = r->pg_pid ? cpu_tree(r->pg_pid) : 0;
 	t0 = now_s();
 	sim_run(m, secs);
-	t1 = now_s();
+	/* reports and checkpoints are slower (each agent of a report and each
+	 * checkpoint is a durable write): at least 20 answers, so the work
+	 * still in flight at either end of the window does not skew the CPU
+	 * per answer, within 4 * secs */
+	while (m->what != SIM_PUSH && m->ok < 20 && now_s() - t0 < 4 * secs)
+		sim_run(m, 1);
+	k->secs = now_s() - t0;
 	for (int i = 0; i < n; i++)
-		cpu += cpu_of(vs[i]->pid);
-	cpu -= c0;
-	pgcpu = r->pg_pid ? cpu_tree(r->pg_pid) - p0 : 0;
+		k->cpu += cpu_of(vs[i]->pid);
+	k->cpu -= c0;
+	k->pgcpu = r->pg_pid ? cpu_tree(r->pg_pid) - p0 : 0;
 	sim_end(m);
+	k->ok = m->ok;
 	if (m->ok == 0) {
-		printf("fleet_quotes_per_s_%s%s n/a (%lu refused, %lu errors: %s)\n", r->label,
+		printf("fleet_%s_per_s_%s%s n/a (%lu refused, %lu errors: %s)\n", name, r->label,
 		       suffix, m->refused, m->errors, m->first_error);
-		return;
+		return 0;
 	}
-	printf("fleet_quotes_per_s_%s%s %.0f\n", r->label, suffix, (double)m->ok / (t1 - t0));
-	printf("fleet_cpu_ms_per_push_%s%s %.3f\n", r->label, suffix, cpu * 1000 / (double)m->ok);
-	if (r->pg_pid)
-		printf("fleet_pg_cpu_ms_per_push_%s%s %.3f\n", r->label, suffix,
-		       pgcpu * 1000 / (double)m->ok);
-	printf("fleet_hosts_per_core_60s_%s%s %.0f\n", r->label, suffix,
-	       60.0 / (cpu / (double)m->ok));
 	if (m->refused || m->errors)
-		printf("# %s%s: %lu refused, %lu transport errors; first: %s\n", r->label, suffix,
-		       m->refused, m->errors, m->first_error);
+		printf("# %s%s %s: %lu refused, %lu transport errors; first: %s\n", r->label,
+		       suffix, name, m->refused, m->errors, m->first_error);
+	return 1;
+}
+
+/* The quote figures (nonce+quote cycles); the push's cost in *push_ms. */
+static void quotes(struct run *r, struct verifier **vs, int n, struct sim *m, double secs,
+		   int warm, const char *suffix, double *push_ms, double *push_pg)
+{
+	struct cost k;
+
+	m->what = SIM_PUSH;
+	*push_ms = *push_pg = 0;
+	if (!measure(r, vs, n, m, secs, warm, "quotes", suffix, &k))
+		return;
+	*push_ms = k.cpu * 1000 / (double)k.ok;
+	*push_pg = k.pgcpu * 1000 / (double)k.ok;
+	printf("fleet_quotes_per_s_%s%s %.0f\n", r->label, suffix, (double)k.ok / k.secs);
+	printf("fleet_cpu_ms_per_push_%s%s %.3f\n", r->label, suffix, *push_ms);
+	if (r->pg_pid)
+		printf("fleet_pg_cpu_ms_per_push_%s%s %.3f\n", r->label, suffix, *push_pg);
+}
+
+/* Reports (what = SIM_REPORT) or checkpoints (SIM_CKPT) at one replica:
+ * accepted per second and the CPU of one; *ms it, *pg_ms PostgreSQL's. */
+static void others(struct run *r, struct verifier **vs, struct sim *m, double secs,
+		   enum sim_what what, double *ms, double *pg_ms)
+{
+	const char *name = what == SIM_REPORT ? "reports" : "checkpoints";
+	const char *one = what == SIM_REPORT ? "report" : "checkpoint";
+	struct cost k;
+
+	m->what = what;
+	*ms = *pg_ms = 0;
+	if (!measure(r, vs, 1, m, secs, 1, name, "", &k))
+		return;
+	*ms = k.cpu * 1000 / (double)k.ok;
+	*pg_ms = k.pgcpu * 1000 / (double)k.ok;
+	printf("fleet_%s_per_s_%s %.0f\n", name, r->label, (double)k.ok / k.secs);
+	printf("fleet_cpu_ms_per_%s_%s %.3f\n", one, r->label, *ms);
+	if (r->pg_pid)
+		printf("fleet_pg_cpu_ms_per_%s_%s %.3f\n", one, r->label, *pg_ms);
 }
 
 /* Two more replicas of v on copies of its state directory (its store,
@@ -700,6 +1087,10 @@ static void bench_body(void)
 	long per_host = env_long("ATTEST_FLEET_AGENTS_PER_HOST", 50);
 	long store_hosts = nagents / per_host > nhosts ? nagents / per_host : nhosts;
 	double secs = (double)env_long("ATTEST_FLEET_SECS", 10);
+	/* the hosts that also report and checkpoint (the first of the
+	 * simulated ones): a report's first answer takes a second or more,
+	 * so their warm-up is bounded by their number, not by secs */
+	size_t inv_hosts = (size_t)env_long("ATTEST_FLEET_REPORT_HOSTS", 40);
 	char tmp[500], ca[600], roots[800], uri[600], db[800];
 	struct attest_ca *c = NULL;
 	struct tu_pg pg;
@@ -716,8 +1107,6 @@ static void bench_body(void)
 	snprintf(ca, sizeof(ca), "%s/ca", tmp);
 	snprintf(roots, sizeof(roots), "%s/vendor-roots.pem", tu_template());
 	NEED(attest_ca_init(ca, "fleet.example", roots, 3600) == ATTEST_OK);
-	NEED(attest_ca_open(ca, &c) == ATTEST_OK);
-	attest_ca_close(c);
 	NEED((m.hdr = curl_slist_append(NULL, "Content-Type: application/json")) != NULL);
 
 	/* SQLite, then PostgreSQL: the same CA, hosts and agents */
@@ -737,17 +1126,29 @@ static void bench_body(void)
 	 * ledger (attest_ca_pin_seed) is seeded from the records there at
 	 * the first start, one fsynced file each, once per CA */
 	m.nhosts = (size_t)nhosts;
+	if (inv_hosts > m.nhosts)
+		inv_hosts = m.nhosts;
 	NEED((m.hosts = calloc(m.nhosts, sizeof(*m.hosts))) != NULL);
 	{
-		double t0 = now_s();
+		double t0 = now_s(), t1;
+		size_t nag = 0;
 
+		NEED(attest_ca_open(ca, &c) == ATTEST_OK);
 		for (size_t i = 0; i < m.nhosts; i++) {
 			snprintf(m.hosts[i].name, sizeof(m.hosts[i].name), "sim-%zu", i);
-			sim_enrol(ca, &m.hosts[i]);
+			sim_enrol(ca, c, &m.hosts[i]);
 		}
-		printf("# %ld software hosts enrolled (CA records) in %.1f s; %ld agents over "
-		       "%ld stored hosts (%ld each); %.0f s per run\n",
-		       nhosts, now_s() - t0, nagents, store_hosts, nagents / store_hosts, secs);
+		attest_ca_close(c);
+		t1 = now_s();
+		for (size_t i = 0; i < inv_hosts; i++) {
+			sim_agents(&m.hosts[i], (long)i, store_hosts, nagents);
+			nag += m.hosts[i].nag;
+		}
+		printf("# %ld software hosts enrolled (CA records, host CAs) in %.1f s; %ld agents "
+		       "over %ld stored hosts (%ld each); %zu agent CAs of the %zu reporting hosts made "
+		       "in %.1f s; %.0f s per run\n",
+		       nhosts, t1 - t0, nagents, store_hosts, nagents / store_hosts, nag,
+		       inv_hosts, now_s() - t1, secs);
 	}
 	for (int i = 0; i < 1 + have_pg; i++) {
 		struct run *r = &runs[i];
@@ -775,16 +1176,40 @@ static void bench_body(void)
 		{
 			struct verifier *vs[3] = { &r->v, NULL, NULL };
 			struct verifier rep[2];
+			double push = 0, push_pg = 0, rep_ms = 0, rep_pg = 0, ck_ms = 0, ck_pg = 0;
+			double push3 = 0, push3_pg = 0;
+			double host_ms;
 
-			quotes(r, vs, 1, &m, secs, 1, "");
+			quotes(r, vs, 1, &m, secs, 1, "", &push, &push_pg);
 			printf("fleet_rss_after_quotes_%s_kb %ld\n", r->label, rss_kb(r->v.pid));
+			m.nhosts = inv_hosts;
+			others(r, vs, &m, secs, SIM_REPORT, &rep_ms, &rep_pg);
+			others(r, vs, &m, secs, SIM_CKPT, &ck_ms, &ck_pg);
+			m.nhosts = (size_t)nhosts;
+			/* one host's minute at attestd's defaults: a quote
+			 * (--push-interval 60), a checkpoint (--audit-checkpoint
+			 * 60, records were appended) and, counted every minute
+			 * (an upper bound: attestd reports at start and when its
+			 * inventory changes), a report */
+			host_ms = push + rep_ms + ck_ms;
+			if (push > 0 && rep_ms > 0 && ck_ms > 0) {
+				printf("fleet_cpu_ms_per_host_60s_%s %.3f\n", r->label, host_ms);
+				if (r->pg_pid)
+					printf("fleet_pg_cpu_ms_per_host_60s_%s %.3f\n", r->label,
+					       push_pg + rep_pg + ck_pg);
+				printf("fleet_hosts_per_core_60s_%s %.0f\n", r->label,
+				       60000.0 / host_ms);
+			} else {
+				printf("fleet_hosts_per_core_60s_%s n/a (a run above failed)\n",
+				       r->label);
+			}
 			if (r->pg_pid) {
 				/* three replicas on the one database, hosts
 				 * round-robin over them */
 				replicas_up(&r->v, rep);
 				vs[1] = &rep[0];
 				vs[2] = &rep[1];
-				quotes(r, vs, 3, &m, secs, 0, "_3_replicas");
+				quotes(r, vs, 3, &m, secs, 0, "_3_replicas", &push3, &push3_pg);
 				replicas_down(rep);
 			}
 		}
@@ -795,7 +1220,7 @@ static void bench_body(void)
 	if (have_pg)
 		tu_pg_stop(&pg);
 	for (size_t i = 0; i < m.nhosts; i++)
-		EVP_PKEY_free(m.hosts[i].ak);
+		sim_host_free(&m.hosts[i]);
 	free(m.hosts);
 	curl_slist_free_all(m.hdr);
 }

@@ -84,7 +84,8 @@ for b in "$bin" "$issue_bin" "$BUILD/bench/bench_mint" "$BUILD/bench/bench_inten
 	"$b" || rc=$?
 done
 # issue 18: the fleet simulator (bench_fleet): 1M agents in the store
-# (start time, RSS), quotes/s on SQLite and PostgreSQL, decisions at one
+# (start time, RSS), quotes/s on SQLite and PostgreSQL, signed inventory
+# reports/s and audit checkpoints/s (and the CPU of each), decisions at one
 # and three replicas. Bounded: ATTEST_FLEET_SECS (default 10) per run; a
 # bigger run: ATTEST_FLEET_HOSTS=10000 ATTEST_FLEET_SECS=60 make bench.
 if [ -x "$BUILD/bench/bench_fleet" ]; then
