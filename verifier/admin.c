@@ -378,6 +378,14 @@ void vs_metrics(struct vsrv *s, struct evhttp_request *req, const struct vroute 
 			       "attest_verifier_rate_limited_total %lu\n",
 			    s->m.quotes_good, s->m.quotes_bad, s->m.reports, s->m.refused_callers,
 			    s->m.rate_limited);
+	/* durable writes (issue 17 item 4): store transactions committed by
+	 * this replica, and audit group commits (one fdatasync each) */
+	evbuffer_add_printf(b, "# TYPE attest_verifier_store_commits_total counter\n"
+			       "attest_verifier_store_commits_total %llu\n"
+			       "# TYPE attest_verifier_audit_syncs_total counter\n"
+			       "attest_verifier_audit_syncs_total %llu\n",
+			    (unsigned long long)s->store->commits,
+			    (unsigned long long)attest_audit_syncer_batches(s->syncer));
 	{
 		struct attest_decider_cache_info ci;
 

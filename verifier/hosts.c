@@ -157,10 +157,13 @@ struct nonce_ctx {
 	const char *host;
 	const uint8_t *sent; /* the body's "nonce", if any */
 	size_t sent_len;
+	int64_t expires; /* set when the nonce passed */
 };
 
 /* The quote's nonce: this verifier's, for this host, unexpired, and not
- * taken before (recording it is what makes it single-use). */
+ * recorded as used (a read: the record is written with the quote's
+ * verdict, in the one transaction of quote_commit, whose primary key
+ * refuses a nonce another request recorded meanwhile). */
 static int take_nonce(void *arg, const uint8_t *nonce, size_t len)
 {
 	struct nonce_ctx *c = arg;
@@ -184,14 +187,24 @@ static int take_nonce(void *arg, const uint8_t *nonce, size_t len)
 		issued = (int64_t)(((uint64_t)issued << 8) | nonce[i]);
 	if (issued > now || issued + c->s->cfg->nonce_ttl <= now)
 		return attest_fail(ATTEST_E_NONCE, "nonce expired");
-	if ((r = st->ops->nonce_prune(st, now)) != ATTEST_OK)
-		return r;
-	r = st->ops->nonce_issue(st, c->host, nonce, issued + c->s->cfg->nonce_ttl);
-	if (r == ATTEST_E_EXISTS)
+	if ((r = st->ops->nonce_check(st, nonce)) == ATTEST_E_NONCE)
 		return attest_fail(ATTEST_E_NONCE, "nonce used");
 	if (r != ATTEST_OK)
 		return r;
-	return st->ops->nonce_take(st, c->host, nonce, now);
+	c->expires = issued + c->s->cfg->nonce_ttl;
+	return ATTEST_OK;
+}
+
+/* Expired nonces leave the store off the quote path: from the 10-second
+ * flush (vs_flush_cb), one DELETE for all of them. A nonce expires by its
+ * own issue time (take_nonce), so a pruned record is never needed. */
+void vs_nonce_prune(struct vsrv *s)
+{
+	int r = s->store->ops->nonce_prune(s->store, vs_now());
+
+	if (r != ATTEST_OK)
+		vs_log_limited(s, r, "expired nonces not pruned: %s (%s)", attest_errname(r),
+			       attest_errdetail());
 }
 
 /* Failures the host's TPM signed (or that follow from what it signed)
@@ -273,10 +286,102 @@ static int add_revoked(struct vsrv *s, const char *host, cJSON *o)
 	return ATTEST_OK;
 }
 
+/* A quote whose verdict is in the audit log, waiting for the log's group
+ * commit (audit/auditsync.h): the loop serves other requests meanwhile. */
+struct quote_wait {
+	struct vsrv *s;
+	struct evhttp_request *req;
+	struct vhost h;    /* the row to write */
+	struct vhost seen; /* the row appraised against */
+	uint8_t nonce[VSTORE_NONCE_LEN];
+	int64_t expires;
+	int q; /* the appraisal: ATTEST_OK or an attributable failure */
+	int reboot, renew;
+	enum vhost_state was;
+};
+
+/* The record is durable (or the log failed: nothing is changed, 500):
+ * the host's state, with the nonce recorded as used, in ONE store
+ * transaction (quote_commit), then the answer. Written only if the stored
+ * counters are still those appraised against and the host is not
+ * revoked: another verifier on the same store may have stored a newer
+ * quote or revoked the host meanwhile, and this one must neither roll its
+ * counters back nor be accepted (ATTEST_E_QUOTE_COUNTER, ATTEST_E_REVOKED;
+ * the nonce stays recorded). A refused quote's verdict is re-applied to
+ * the newer row (bounded), so it is not lost. */
+static void quote_durable(void *arg, int code)
+{
+	struct quote_wait *w = arg;
+	struct vsrv *s = w->s;
+	struct evhttp_request *req = w->req;
+	struct vhost h = w->h, seen = w->seen;
+	const char *host = w->h.name;
+	char *hostca = NULL;
+	cJSON *o = NULL;
+	int q = w->q, r;
+
+	s->npending--;
+	if (code != ATTEST_OK) {
+		r = attest_fail(code, "audit record of the verdict not durable: the change is not made");
+		goto out;
+	}
+	r = s->store->ops->quote_commit(s->store, w->nonce, w->expires, &h, &seen);
+	for (int tries = 0; r == ATTEST_E_QUOTE_COUNTER && q != ATTEST_OK && tries < 3; tries++) {
+		struct vhost fresh;
+
+		/* the nonce is recorded already: the row only */
+		if ((r = s->store->ops->host_get(s->store, host, &fresh)) != ATTEST_OK)
+			break;
+		seen = fresh;
+		fresh.state = VHOST_UNTRUSTED;
+		fresh.reason_code = h.reason_code;
+		(void)snprintf(fresh.reason, sizeof(fresh.reason), "%s", h.reason);
+		fresh.last_quote = h.last_quote;
+		h = fresh;
+		r = s->store->ops->host_put_quote(s->store, &h, &seen);
+	}
+	if (r != ATTEST_OK) {
+		if (r == ATTEST_E_QUOTE_COUNTER || r == ATTEST_E_REVOKED || r == ATTEST_E_NONCE)
+			vs_log_limited(s, r, "quote from %s not recorded: %s", host, attest_errdetail());
+		goto out;
+	}
+	if (w->was == VHOST_TRUSTED && h.state != VHOST_TRUSTED)
+		vs_changed(s, "a host demotion");
+	if (q == ATTEST_OK && w->renew &&
+	    (r = attest_ca_reissue_host(s->ca, host, &hostca)) != ATTEST_OK)
+		goto out;
+	/* a line when the host's state changes (or it rebooted), not for
+	 * every push: each push is in the audit log */
+	if (h.state != w->was || w->reboot)
+		vs_log("host %s: %s%s%s%s", host, q == ATTEST_OK ? "trusted" : "untrusted",
+		       q == ATTEST_OK ? "" : ", ", q == ATTEST_OK ? "" : attest_errname(q),
+		       w->reboot ? ", rebooted" : "");
+	if ((o = cJSON_CreateObject()) == NULL ||
+	    (r = attest_json_add_str(o, "state", q == ATTEST_OK ? "trusted" : "untrusted")) !=
+		    ATTEST_OK ||
+	    (r = attest_json_add_str(o, "reason", attest_errname(q))) != ATTEST_OK ||
+	    cJSON_AddBoolToObject(o, "reboot", w->reboot) == NULL ||
+	    (r = attest_json_add_str(o, "refset", q == ATTEST_OK ? h.refset : "")) != ATTEST_OK ||
+	    (hostca != NULL && (r = attest_json_add_str(o, "host_ca", hostca)) != ATTEST_OK) ||
+	    (r = add_revoked(s, host, o)) != ATTEST_OK) {
+		r = r != ATTEST_OK ? r : ATTEST_E_NOMEM;
+		goto out;
+	}
+	/* the record is durable already: answered at once */
+	vs_reply_obj(s, req, 200, o);
+	r = ATTEST_OK;
+out:
+	if (r != ATTEST_OK)
+		vs_reply_err(s, req, vs_status_of(r), r, "quote refused");
+	free(hostca);
+	cJSON_Delete(o);
+	free(w);
+}
+
 void vs_quote(struct vsrv *s, struct evhttp_request *req, const struct vroute *rt, const struct vcaller *who)
 {
 	(void)rt, (void)who; /* every handler has the route signature */
-	cJSON *in = NULL, *o = NULL;
+	cJSON *in = NULL;
 	struct vb_quote qb = {0};
 	const char *host;
 	uint8_t *nonce, *att, *sig, *vals, *log;
@@ -289,8 +394,8 @@ void vs_quote(struct vsrv *s, struct evhttp_request *req, const struct vroute *r
 	struct attest_quote_counters prev;
 	struct attest_quote_result res;
 	struct vhost seen;
-	struct nonce_ctx nc = {s, NULL, NULL, 0};
-	char *hostca = NULL;
+	struct nonce_ctx nc = {s, NULL, NULL, 0, 0};
+	struct quote_wait *w = NULL;
 	enum vhost_state was;
 	int r, q;
 
@@ -365,8 +470,8 @@ void vs_quote(struct vsrv *s, struct evhttp_request *req, const struct vroute *r
 		(void)snprintf(h.reason, sizeof(h.reason), "%s", attest_errdetail());
 	}
 	{
-		/* the verdict is durable in the log before the host's state
-		 * changes */
+		/* the verdict goes into the log first; the host's state
+		 * changes once the record is durable (quote_durable) */
 		struct attest_audit_event ev = {0};
 		char qh[65];
 		uint8_t md[32];
@@ -382,64 +487,40 @@ void vs_quote(struct vsrv *s, struct evhttp_request *req, const struct vroute *r
 		ev.reason = attest_errname(q);
 		ev.quote_sha256 = qh;
 		ev.action = q == ATTEST_OK && renew ? "renew" : NULL;
-		if ((r = vs_audit_durable(s, &ev)) != ATTEST_OK)
+		if ((w = calloc(1, sizeof(*w))) == NULL) {
+			r = attest_fail(ATTEST_E_NOMEM, "quote");
 			goto out;
+		}
+		*w = (struct quote_wait){ s, req, h, seen, {0}, nc.expires, q, q == ATTEST_OK && res.reboot,
+					  q == ATTEST_OK && renew, was };
+		if (nonce_len != sizeof(w->nonce) || nc.expires == 0) { /* take_nonce passed it */
+			r = attest_fail(ATTEST_E_INTERNAL, "quote nonce");
+			goto out;
+		}
+		memcpy(w->nonce, nonce, sizeof(w->nonce));
+		if (s->npending >= PENDING_MAX) {
+			r = attest_fail(ATTEST_E_BUSY, "too many replies waiting for the audit log");
+			goto out;
+		}
+		if ((r = attest_audit_append_event(s->audit, &ev, NULL)) != ATTEST_OK) {
+			vs_log_limited(s, r, "audit record of a change not written, the change is not "
+				       "made: %s (%s)", attest_errname(r), attest_errdetail());
+			goto out;
+		}
+		s->npending++;
+		if ((r = attest_audit_syncer_wait(s->syncer, quote_durable, w)) != ATTEST_OK) {
+			s->npending--;
+			goto out;
+		}
+		w = NULL; /* quote_durable's, called now or once the batch synced */
 	}
-	/* Written only if the stored counters are still those appraised
-	 * against: another verifier on the same store may have stored a newer
-	 * quote meanwhile, and this one must neither roll its counters back
-	 * nor be accepted (ATTEST_E_QUOTE_COUNTER). A refused quote's verdict
-	 * is re-applied to the newer row (bounded), so it is not lost. */
-	r = s->store->ops->host_put_quote(s->store, &h, &seen);
-	for (int tries = 0; r == ATTEST_E_QUOTE_COUNTER && q != ATTEST_OK && tries < 3; tries++) {
-		struct vhost fresh;
-
-		if ((r = s->store->ops->host_get(s->store, host, &fresh)) != ATTEST_OK)
-			break;
-		seen = fresh;
-		fresh.state = VHOST_UNTRUSTED;
-		fresh.reason_code = h.reason_code;
-		(void)snprintf(fresh.reason, sizeof(fresh.reason), "%s", h.reason);
-		fresh.last_quote = h.last_quote;
-		h = fresh;
-		r = s->store->ops->host_put_quote(s->store, &h, &seen);
-	}
-	if (r != ATTEST_OK) {
-		if (r == ATTEST_E_QUOTE_COUNTER)
-			vs_log_limited(s, r, "quote from %s not recorded: %s", host, attest_errdetail());
-		goto out;
-	}
-	if (was == VHOST_TRUSTED && h.state != VHOST_TRUSTED)
-		vs_changed(s, "a host demotion");
-	if (q == ATTEST_OK && renew &&
-	    (r = attest_ca_reissue_host(s->ca, host, &hostca)) != ATTEST_OK)
-		goto out;
-	/* a line when the host's state changes (or it rebooted), not for
-	 * every push: each push is in the audit log */
-	if (h.state != was || (q == ATTEST_OK && res.reboot))
-		vs_log("host %s: %s%s%s%s", host, q == ATTEST_OK ? "trusted" : "untrusted",
-		       q == ATTEST_OK ? "" : ", ", q == ATTEST_OK ? "" : attest_errname(q),
-		       q == ATTEST_OK && res.reboot ? ", rebooted" : "");
-	if ((o = cJSON_CreateObject()) == NULL ||
-	    (r = attest_json_add_str(o, "state", q == ATTEST_OK ? "trusted" : "untrusted")) !=
-		    ATTEST_OK ||
-	    (r = attest_json_add_str(o, "reason", attest_errname(q))) != ATTEST_OK ||
-	    cJSON_AddBoolToObject(o, "reboot", q == ATTEST_OK && res.reboot) == NULL ||
-	    (r = attest_json_add_str(o, "refset", q == ATTEST_OK ? h.refset : "")) != ATTEST_OK ||
-	    (hostca != NULL && (r = attest_json_add_str(o, "host_ca", hostca)) != ATTEST_OK) ||
-	    (r = add_revoked(s, host, o)) != ATTEST_OK) {
-		r = r != ATTEST_OK ? r : ATTEST_E_NOMEM;
-		goto out;
-	}
-	vs_audited_reply(s, req, 200, o, NULL);
 	r = ATTEST_OK;
 out:
 	if (r != ATTEST_OK)
 		vs_reply_err(s, req, vs_status_of(r), r, "quote refused");
+	free(w);
 	vb_quote_clear(&qb);
-	free(hostca);
 	cJSON_Delete(in);
-	cJSON_Delete(o);
 }
 
 /* ---- audit checkpoints pushed by hosts ---- */

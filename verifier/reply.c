@@ -341,6 +341,7 @@ void vs_flush_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd, (void)what;
 	vs_log_interval(s);
+	vs_nonce_prune(s);
 	if ((r = attest_audit_refusal_flush(s->audit, (uint64_t)time(NULL), 0)) != ATTEST_OK ||
 	    (r = attest_audit_sync(s->audit)) != ATTEST_OK)
 		vs_log("audit refusal flush failed: %s (%s)", attest_errname(r), attest_errdetail());

@@ -141,6 +141,23 @@ struct vstore_ops {
 	int (*nonce_take)(struct vstore *s, const char *host, const uint8_t nonce[VSTORE_NONCE_LEN],
 			  int64_t now);
 	int (*nonce_prune)(struct vstore *s, int64_t now);
+	/* ---- one durable write per quote (issue 17 item 4) ---- */
+	/* A read, no write: ATTEST_OK when nonce is not recorded, else
+	 * ATTEST_E_NONCE "used" (whichever host it was recorded for). */
+	int (*nonce_check)(struct vstore *s, const uint8_t nonce[VSTORE_NONCE_LEN]);
+	/* A quote whose verdict is to be kept (accepted, or demoting), in ONE
+	 * transaction and one commit: the nonce recorded as used by h->name
+	 * until expires (an INSERT: a nonce recorded before, by this or any
+	 * other writer, is ATTEST_E_NONCE "used" and nothing is written),
+	 * then h's quote columns by host_put_quote's compare-and-set on seen,
+	 * which here also wants the row not revoked. When that UPDATE changes
+	 * no row the nonce stays recorded (so the quote can never be replayed
+	 * to demote the host) and the host row is untouched:
+	 * ATTEST_E_REVOKED when the row is revoked now, else
+	 * ATTEST_E_QUOTE_COUNTER (a newer quote stored meanwhile, or the row
+	 * is gone). */
+	int (*quote_commit)(struct vstore *s, const uint8_t nonce[VSTORE_NONCE_LEN], int64_t expires,
+			    const struct vhost *h, const struct vhost *seen);
 	/* agents (inventory) */
 	int (*agent_get)(struct vstore *s, const char *id, struct vagent *out); /* ATTEST_E_NOT_FOUND */
 	/* insert or replace; ATTEST_E_HOST_UNKNOWN unless a->host is stored */
@@ -235,6 +252,10 @@ struct vstore_ops {
 
 struct vstore {
 	const struct vstore_ops *ops;
+	/* write transactions committed through this handle (a statement in
+	 * autocommit that changed rows, or a COMMIT): /metrics and the bench
+	 * show the durable writes per request with it */
+	uint64_t commits;
 };
 
 /* SQLite backend: opens (creating 0600) the database at path, WAL mode,

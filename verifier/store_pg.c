@@ -153,6 +153,9 @@ enum st_id {
 	ST_HOST_GET,
 	ST_HOST_PUT,
 	ST_HOST_PUT_QUOTE,
+	ST_QUOTE_NONCE,
+	ST_QUOTE_HOST,
+	ST_HOST_REVOKED,
 	ST_HOST_LIST,
 	ST_NONCE_ISSUE,
 	ST_NONCE_TAKE,
@@ -226,6 +229,18 @@ static const struct stdef st_def[ST__COUNT] = {
 				"have_clock = $14 AND reset_count = $15 AND restart_count = $16 AND "
 				"clock = $17",
 				17, { T, I4, I4, T, I8, I8, BO, I8, I8, T, T, BO, T, BO, I8, I8, T } },
+	/* quote_commit (issue 17 item 4): the nonce recorded as used, then
+	 * the compare-and-set above, which also wants the row not revoked */
+	[ST_QUOTE_NONCE] = { "INSERT INTO nonces (nonce, host, expires, used) "
+			     "VALUES ($1, $2, $3, TRUE)", 3, { B, T, I8 } },
+	[ST_QUOTE_HOST] = { "UPDATE hosts SET state = $2, reason_code = $3, reason = $4, "
+			    "last_good = $5, last_quote = $6, have_clock = $7, "
+			    "reset_count = $8, restart_count = $9, clock = $10, boots = $11, "
+			    "unsafe_seen = $12, refset = $13 WHERE name = $1 AND "
+			    "have_clock = $14 AND reset_count = $15 AND restart_count = $16 AND "
+			    "clock = $17 AND NOT revoked",
+			    17, { T, I4, I4, T, I8, I8, BO, I8, I8, T, T, BO, T, BO, I8, I8, T } },
+	[ST_HOST_REVOKED] = { "SELECT revoked FROM hosts WHERE name = $1", 1, { T } },
 	[ST_HOST_LIST] = { "SELECT " VSTORE_HOST_COLS " FROM hosts ORDER BY name COLLATE \"C\"", 0, { 0 } },
 	[ST_NONCE_ISSUE] = { "INSERT INTO nonces (nonce, host, expires, used) "
 			     "VALUES ($1, $2, $3, FALSE)", 3, { B, T, I8 } },
@@ -491,13 +506,19 @@ static int run_write(struct pgs *q, enum st_id id, const struct params *p, const
 	if ((r = run(q, id, p, what, &res)) != ATTEST_OK)
 		return r;
 	t = PQcmdTuples(res);
-	if (changes != NULL) {
-		if (t == NULL || attest_parse_u64(t, 0, INT32_MAX, &n) != ATTEST_OK) {
+	if (t == NULL || attest_parse_u64(t, 0, INT32_MAX, &n) != ATTEST_OK) {
+		if (changes != NULL) {
 			PQclear(res);
 			return attest_fail(ATTEST_E_IO, "store: %s: no row count", what);
 		}
-		*changes = (long)n;
+		attest_errclear();
+		n = 0;
 	}
+	if (changes != NULL)
+		*changes = (long)n;
+	/* a statement outside BEGIN commits itself */
+	if (n > 0 && PQtransactionStatus(q->c) == PQTRANS_IDLE)
+		q->base.commits++;
 	PQclear(res);
 	return ATTEST_OK;
 }
@@ -520,8 +541,8 @@ static int exec_sql(struct pgs *q, const char *sql, const char *what)
  * failure (after which the transaction is gone either way). */
 static int tx_end(struct pgs *q, int r)
 {
-	if (r == ATTEST_OK)
-		r = exec_sql(q, "COMMIT", "commit");
+	if (r == ATTEST_OK && (r = exec_sql(q, "COMMIT", "commit")) == ATTEST_OK)
+		q->base.commits++;
 	if (r != ATTEST_OK && PQtransactionStatus(q->c) != PQTRANS_IDLE) {
 		PGresult *res = PQexec(q->c, "ROLLBACK");
 
@@ -950,6 +971,97 @@ static int pg_nonce_prune(struct vstore *s, int64_t now)
 	if ((r = enter(q, "nonce_prune")) != ATTEST_OK || (r = p_int(&p, now)) != ATTEST_OK)
 		return r;
 	return run_write(q, ST_NONCE_PRUNE, &p, "nonce_prune", NULL);
+}
+
+/* ---- one durable write per quote (issue 17 item 4) ---- */
+
+static int pg_nonce_check(struct vstore *s, const uint8_t nonce[VSTORE_NONCE_LEN])
+{
+	struct pgs *q = pg_of(s);
+	struct params p = { 0 };
+	PGresult *res = NULL;
+	int r;
+
+	if ((r = enter(q, "nonce_check")) != ATTEST_OK)
+		return r;
+	if (nonce == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "store: nonce_check: no nonce");
+	if ((r = p_blob(&p, nonce, VSTORE_NONCE_LEN)) != ATTEST_OK ||
+	    (r = run(q, ST_NONCE_WHY, &p, "nonce_check", &res)) != ATTEST_OK)
+		return r;
+	r = PQntuples(res) == 0 ? ATTEST_OK : attest_fail(ATTEST_E_NONCE, "used");
+	PQclear(res);
+	return r;
+}
+
+/* Why quote_commit's UPDATE changed no row, in its transaction. */
+static int quote_why(struct pgs *q, const char *host)
+{
+	struct params p = { 0 };
+	PGresult *res = NULL;
+	int r, revoked = 0;
+
+	if ((r = p_text(&p, host, VSTORE_NAME_MAX)) != ATTEST_OK ||
+	    (r = run(q, ST_HOST_REVOKED, &p, "quote_commit", &res)) != ATTEST_OK)
+		return r;
+	r = one_row(res, "quote_commit");
+	if (r == ATTEST_OK)
+		r = c_bool(res, 0, 0, &revoked);
+	else if (r == ATTEST_E_NOT_FOUND)
+		r = ATTEST_OK; /* the row is gone: the counters' code */
+	PQclear(res);
+	if (r != ATTEST_OK)
+		return r;
+	if (revoked)
+		return attest_fail(ATTEST_E_REVOKED, "store: host %s was revoked meanwhile", host);
+	return attest_fail(ATTEST_E_QUOTE_COUNTER,
+			   "store: host %s: stored counters changed since they were read (a newer "
+			   "quote stored meanwhile) or the host row is gone",
+			   host);
+}
+
+static int pg_quote_commit(struct vstore *s, const uint8_t nonce[VSTORE_NONCE_LEN], int64_t expires,
+			   const struct vhost *h, const struct vhost *seen)
+{
+	struct pgs *q = pg_of(s);
+	struct params pn = { 0 }, ph = { 0 };
+	long changes = 0;
+	int r, why = ATTEST_OK;
+
+	if ((r = enter(q, "quote_commit")) != ATTEST_OK)
+		return r;
+	if (nonce == NULL || seen == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "store: quote_commit: no nonce or seen row");
+	if ((r = host_params(&ph, h)) != ATTEST_OK ||
+	    (r = p_bool(&ph, seen->have_clock != 0)) != ATTEST_OK ||
+	    (r = p_int(&ph, seen->reset_count)) != ATTEST_OK ||
+	    (r = p_int(&ph, seen->restart_count)) != ATTEST_OK ||
+	    (r = p_u64(&ph, seen->clock)) != ATTEST_OK ||
+	    (r = p_blob(&pn, nonce, VSTORE_NONCE_LEN)) != ATTEST_OK ||
+	    (r = p_text(&pn, h->name, VSTORE_NAME_MAX)) != ATTEST_OK ||
+	    (r = p_int(&pn, expires)) != ATTEST_OK)
+		return r;
+	if ((r = exec_sql(q, "BEGIN ISOLATION LEVEL READ COMMITTED", "begin")) != ATTEST_OK)
+		return r;
+	/* The nonce's primary key makes it single-use: a second writer's
+	 * INSERT waits for the first's transaction and, once it commits,
+	 * fails on the key (23505); the whole transaction is rolled back. */
+	if ((r = run_write(q, ST_QUOTE_NONCE, &pn, "quote_commit", NULL)) != ATTEST_OK) {
+		if (r == ATTEST_E_EXISTS)
+			r = attest_fail(ATTEST_E_NONCE, "used");
+		return tx_end(q, r);
+	}
+	/* a concurrent writer's UPDATE holds the row lock; this one then
+	 * re-checks the WHERE on the committed row (read committed) */
+	if ((r = run_write(q, ST_QUOTE_HOST, &ph, "quote_commit", &changes)) != ATTEST_OK)
+		return tx_end(q, r);
+	/* no row changed: the nonce stays recorded, the row as it is */
+	if (changes != 1 && (why = quote_why(q, h->name)) != ATTEST_E_REVOKED &&
+	    why != ATTEST_E_QUOTE_COUNTER)
+		return tx_end(q, why);
+	if ((r = tx_end(q, ATTEST_OK)) != ATTEST_OK)
+		return r;
+	return why; /* its detail set by quote_why; a commit sets none */
 }
 
 /* ---- agents ---- */
@@ -1849,6 +1961,8 @@ static const struct vstore_ops pg_ops = {
 	.nonce_issue = pg_nonce_issue,
 	.nonce_take = pg_nonce_take,
 	.nonce_prune = pg_nonce_prune,
+	.nonce_check = pg_nonce_check,
+	.quote_commit = pg_quote_commit,
 	.agent_get = pg_agent_get,
 	.agent_put = pg_agent_put,
 	.agent_list = pg_agent_list,

@@ -160,6 +160,9 @@ enum st_id {
 	ST_HOST_GET,
 	ST_HOST_PUT,
 	ST_HOST_PUT_QUOTE,
+	ST_QUOTE_HOST,
+	ST_QUOTE_NONCE,
+	ST_HOST_REVOKED,
 	ST_HOST_LIST,
 	ST_NONCE_ISSUE,
 	ST_NONCE_TAKE,
@@ -222,6 +225,16 @@ static const char *const st_sql[ST__COUNT] = {
 			      "unsafe_seen = ?12, refset = ?13 WHERE name = ?1 AND "
 			      "have_clock = ?14 AND reset_count = ?15 AND restart_count = ?16 AND "
 			      "clock = ?17",
+	/* quote_commit (issue 17 item 4): the nonce recorded as used, then
+	 * the compare-and-set above, which also wants the row not revoked */
+	[ST_QUOTE_NONCE] = "INSERT INTO nonces (nonce, host, expires, used) VALUES (?1, ?2, ?3, 1)",
+	[ST_QUOTE_HOST] = "UPDATE hosts SET state = ?2, reason_code = ?3, reason = ?4, "
+			  "last_good = ?5, last_quote = ?6, have_clock = ?7, "
+			  "reset_count = ?8, restart_count = ?9, clock = ?10, boots = ?11, "
+			  "unsafe_seen = ?12, refset = ?13 WHERE name = ?1 AND "
+			  "have_clock = ?14 AND reset_count = ?15 AND restart_count = ?16 AND "
+			  "clock = ?17 AND revoked = 0",
+	[ST_HOST_REVOKED] = "SELECT revoked FROM hosts WHERE name = ?1",
 	[ST_HOST_LIST] = "SELECT " VSTORE_HOST_COLS " FROM hosts ORDER BY name",
 	[ST_NONCE_ISSUE] = "INSERT INTO nonces (nonce, host, expires, used) VALUES (?1, ?2, ?3, 0)",
 	[ST_NONCE_TAKE] = "UPDATE nonces SET used = 1 "
@@ -495,8 +508,8 @@ static int tx_begin(struct sq *q)
  * failure. A failed COMMIT leaves the transaction open: roll it back. */
 static int tx_end(struct sq *q, int r)
 {
-	if (r == ATTEST_OK)
-		r = exec_st(q, ST_COMMIT, "commit");
+	if (r == ATTEST_OK && (r = exec_st(q, ST_COMMIT, "commit")) == ATTEST_OK)
+		q->base.commits++;
 	if (r != ATTEST_OK && !sqlite3_get_autocommit(q->db)) {
 		(void)sqlite3_step(q->st[ST_ROLLBACK]);
 		done(q->st[ST_ROLLBACK]);
@@ -511,8 +524,13 @@ static int run_write(struct sq *q, sqlite3_stmt *st, const char *what, int *chan
 	int rc = sqlite3_step(st), ext;
 
 	if (rc == SQLITE_DONE) {
+		int n = sqlite3_changes(q->db);
+
 		if (changes != NULL)
-			*changes = sqlite3_changes(q->db);
+			*changes = n;
+		/* a statement outside BEGIN commits itself */
+		if (n > 0 && sqlite3_get_autocommit(q->db))
+			q->base.commits++;
 		done(st);
 		return ATTEST_OK;
 	}
@@ -822,6 +840,104 @@ static int sq_nonce_prune(struct vstore *s, int64_t now)
 		return r;
 	}
 	return run_write(q, st, "nonce_prune", NULL);
+}
+
+/* ---- one durable write per quote (issue 17 item 4) ---- */
+
+static int sq_nonce_check(struct vstore *s, const uint8_t nonce[VSTORE_NONCE_LEN])
+{
+	struct sq *q = sq_of(s);
+	sqlite3_stmt *st = q->st[ST_NONCE_WHY];
+	int r, rc;
+
+	if ((r = enter(q, "nonce_check")) != ATTEST_OK)
+		return r;
+	if (nonce == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "store: nonce_check: no nonce");
+	if ((r = b_blob(q, st, 1, nonce, VSTORE_NONCE_LEN)) != ATTEST_OK)
+		goto out;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		r = attest_fail(ATTEST_E_NONCE, "used");
+	else if (rc != SQLITE_DONE)
+		r = db_fail(q->db, "nonce_check");
+out:
+	done(st);
+	return r;
+}
+
+/* Why quote_commit's UPDATE changed no row, in its transaction. */
+static int quote_why(struct sq *q, const char *host)
+{
+	sqlite3_stmt *st = q->st[ST_HOST_REVOKED];
+	int r, rc, revoked = 0;
+
+	if ((r = b_text(q, st, 1, host, VSTORE_NAME_MAX)) != ATTEST_OK)
+		goto out;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && (r = c_bool(st, 0, &revoked)) != ATTEST_OK)
+		goto out;
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		r = db_fail(q->db, "quote_commit");
+	else if (revoked)
+		r = attest_fail(ATTEST_E_REVOKED, "store: host %s was revoked meanwhile", host);
+	else
+		r = attest_fail(ATTEST_E_QUOTE_COUNTER,
+				"store: host %s: stored counters changed since they were read "
+				"(a newer quote stored meanwhile) or the host row is gone",
+				host);
+out:
+	done(st);
+	return r;
+}
+
+static int sq_quote_commit(struct vstore *s, const uint8_t nonce[VSTORE_NONCE_LEN], int64_t expires,
+			   const struct vhost *h, const struct vhost *seen)
+{
+	struct sq *q = sq_of(s);
+	sqlite3_stmt *sn = q->st[ST_QUOTE_NONCE], *sh = q->st[ST_QUOTE_HOST];
+	int r, why = ATTEST_OK, changes = 0;
+
+	if ((r = enter(q, "quote_commit")) != ATTEST_OK)
+		return r;
+	if (nonce == NULL || seen == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "store: quote_commit: no nonce or seen row");
+	/* everything checked and bound before the transaction starts */
+	if ((r = bind_host(q, sh, h)) != ATTEST_OK ||
+	    (r = b_int(q, sh, 14, seen->have_clock != 0)) != ATTEST_OK ||
+	    (r = b_int(q, sh, 15, seen->reset_count)) != ATTEST_OK ||
+	    (r = b_int(q, sh, 16, seen->restart_count)) != ATTEST_OK ||
+	    (r = b_u64(q, sh, 17, seen->clock)) != ATTEST_OK ||
+	    (r = b_blob(q, sn, 1, nonce, VSTORE_NONCE_LEN)) != ATTEST_OK ||
+	    (r = b_text(q, sn, 2, h->name, VSTORE_NAME_MAX)) != ATTEST_OK ||
+	    (r = b_int(q, sn, 3, expires)) != ATTEST_OK) {
+		done(sh);
+		done(sn);
+		return r;
+	}
+	if ((r = tx_begin(q)) != ATTEST_OK) {
+		done(sh);
+		done(sn);
+		return r;
+	}
+	/* The nonce's primary key is what makes it single-use: of two
+	 * writers inserting it, one commits and the other gets the
+	 * constraint (BEGIN IMMEDIATE: SQLite writers are serialised). */
+	if ((r = run_write(q, sn, "quote_commit", NULL)) != ATTEST_OK) {
+		done(sh);
+		if (r == ATTEST_E_EXISTS)
+			r = attest_fail(ATTEST_E_NONCE, "used");
+		return tx_end(q, r);
+	}
+	if ((r = run_write(q, sh, "quote_commit", &changes)) != ATTEST_OK)
+		return tx_end(q, r);
+	/* no row changed: the nonce stays recorded, the row as it is */
+	if (changes != 1 && (why = quote_why(q, h->name)) != ATTEST_E_REVOKED &&
+	    why != ATTEST_E_QUOTE_COUNTER)
+		return tx_end(q, why);
+	if ((r = tx_end(q, ATTEST_OK)) != ATTEST_OK)
+		return r;
+	return why; /* its detail set by quote_why; a commit sets none */
 }
 
 /* ---- agents ---- */
@@ -1664,6 +1780,8 @@ static const struct vstore_ops sq_ops = {
 	.nonce_issue = sq_nonce_issue,
 	.nonce_take = sq_nonce_take,
 	.nonce_prune = sq_nonce_prune,
+	.nonce_check = sq_nonce_check,
+	.quote_commit = sq_quote_commit,
 	.agent_get = sq_agent_get,
 	.agent_put = sq_agent_put,
 	.agent_list = sq_agent_list,

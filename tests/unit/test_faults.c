@@ -18,12 +18,15 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <sqlite3.h>
+#include <tss2/tss2_mu.h>
 
 #include "audit/audit.h"
 #include "core/fileio.h"
+#include "core/json.h"
 #include "testutil.h"
 #include "tpm/tpm.h"
 #include "testutil_daemon.h"
@@ -917,6 +920,173 @@ static void test_verifier_group_commit_kill9(void)
 	vfleet_down(&f);
 }
 
+/* ---- issue 17 item 4: kill -9 under quote load ---- */
+
+/* A quote of the swtpm at tcti over the boot PCRs with the nonce, as the
+ * push body (test_verifier's quote_body); the attest field's SHA-256 in
+ * qhex. */
+static char *fault_quote_body(const char *tcti, const char *host, const uint8_t *nonce,
+			      size_t nlen, char qhex[65])
+{
+	struct attest_tpm *t = NULL;
+	TPM2B_ATTEST att;
+	TPMT_SIGNATURE sig;
+	struct attest_pcrs pcrs;
+	uint8_t sigbuf[sizeof(TPMT_SIGNATURE)], vals[8 * 32], md[32];
+	size_t off = 0;
+	cJSON *o = cJSON_CreateObject();
+	char *out = NULL;
+
+	if (o == NULL || attest_tpm_open(tcti, &t) != ATTEST_OK)
+		_exit(20);
+	if (attest_tpm_quote(t, 0xff, nonce, nlen, &att, &sig) != ATTEST_OK ||
+	    attest_tpm_pcr_read(t, 0xff, &pcrs) != ATTEST_OK)
+		_exit(21);
+	attest_tpm_close(t);
+	if (Tss2_MU_TPMT_SIGNATURE_Marshal(&sig, sigbuf, sizeof(sigbuf), &off) != TSS2_RC_SUCCESS ||
+	    EVP_Digest(att.attestationData, att.size, md, NULL, EVP_sha256(), NULL) != 1)
+		_exit(22);
+	attest_hex(md, sizeof(md), qhex);
+	for (unsigned i = 0; i < 8; i++)
+		memcpy(vals + 32 * i, pcrs.value[i], 32);
+	if (attest_json_add_str(o, "host", host) != ATTEST_OK ||
+	    attest_json_add_b64(o, "nonce", nonce, nlen) != ATTEST_OK ||
+	    attest_json_add_b64(o, "attest", att.attestationData, att.size) != ATTEST_OK ||
+	    attest_json_add_b64(o, "signature", sigbuf, off) != ATTEST_OK ||
+	    attest_json_add_u64(o, "pcr_mask", 0xff) != ATTEST_OK ||
+	    attest_json_add_b64(o, "pcr_values", vals, sizeof(vals)) != ATTEST_OK ||
+	    attest_json_print(o, &out, NULL) != ATTEST_OK)
+		_exit(23);
+	cJSON_Delete(o);
+	return out;
+}
+
+/* The host pushing quotes back to back; each one answered "trusted" is
+ * written to dir/acked-N.json with its quote hash in dir/acked-N.sha. */
+static void quoter(struct verifier *v, const char *tcti, const char *dir)
+{
+	for (int i = 0; i < 10000; i++) {
+		cJSON *rep = NULL;
+		const cJSON *st;
+		uint8_t *n = NULL;
+		size_t nlen = 0;
+		char qhex[65], path[900], *body;
+
+		if (verifier_call(v, AS_NONE, "/v1/hosts/nonce", "{\"host\":\"web-01\"}", &rep) != 200 ||
+		    attest_json_b64(rep, "nonce", 64, &n, &nlen) != ATTEST_OK)
+			_exit(0); /* the verifier is gone */
+		cJSON_Delete(rep);
+		rep = NULL;
+		body = fault_quote_body(tcti, "web-01", n, nlen, qhex);
+		free(n);
+		if (verifier_call(v, AS_NONE, "/v1/hosts/quote", body, &rep) != 200)
+			_exit(0);
+		st = cJSON_GetObjectItemCaseSensitive(rep, "state");
+		if (!cJSON_IsString(st) || strcmp(st->valuestring, "trusted") != 0)
+			_exit(3);
+		cJSON_Delete(rep);
+		/* acknowledged: recorded (the body first, the hash marks it) */
+		snprintf(path, sizeof(path), "%s/acked-%d.json", dir, i);
+		tu_write(path, body, strlen(body));
+		snprintf(path, sizeof(path), "%s/acked-%d.sha", dir, i);
+		tu_write(path, qhex, strlen(qhex));
+		free(body);
+	}
+	_exit(0);
+}
+
+/* The verifier killed (-9) while a host pushes quotes: every quote it
+ * answered "trusted" has its record in the audit log and its nonce in
+ * the store (sent again after the restart: refused as used, the host
+ * stays trusted), so the one store commit came before the answer. */
+static void test_quotes_kill9(void)
+{
+	struct tu_tpm sw;
+	struct verifier v;
+	char ca[600], state[600], dir[700], auditdir[800], path[900];
+	struct seen s = { 0 };
+	pid_t kid;
+	int acked = 0, st;
+
+	(void)tu_env_keep_only();
+	tu_tpm_start(&sw);
+	snprintf(ca, sizeof(ca), "%s/ca", sw.dir);
+	snprintf(state, sizeof(state), "%s/state", sw.dir);
+	snprintf(dir, sizeof(dir), "%s/acks", sw.dir);
+	CU_ASSERT_FATAL(mkdir(dir, 0700) == 0);
+	tu_enrol_host(sw.tcti, ca, state, "web-01");
+	verifier_up(&v, ca, NULL);
+	kid = fork();
+	CU_ASSERT_FATAL(kid >= 0);
+	if (kid == 0)
+		quoter(&v, sw.tcti, dir);
+	/* a few acknowledged, then killed mid-stream (generous deadline) */
+	for (int i = 0; i < 1200; i++) {
+		snprintf(path, sizeof(path), "%s/acked-3.sha", dir);
+		if (access(path, F_OK) == 0)
+			break;
+		usleep(50000);
+	}
+	usleep(200000);
+	kill(v.pid, SIGKILL);
+	waitpid(v.pid, NULL, 0);
+	v.pid = 0;
+	CU_ASSERT_FATAL(waitpid(kid, &st, 0) == kid);
+	CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	verifier_start(&v);
+	snprintf(auditdir, sizeof(auditdir), "%s/audit", v.state);
+	TU_ASSERT_ERR(attest_audit_scan(auditdir, seen_rec, &s, NULL), ATTEST_OK);
+	for (int i = 0;; i++) {
+		char *sha, *body;
+		cJSON *rep = NULL;
+		int found = 0;
+
+		snprintf(path, sizeof(path), "%s/acked-%d.sha", dir, i);
+		if (access(path, F_OK) != 0 || (sha = tu_slurp(path, NULL)) == NULL)
+			break;
+		acked++;
+		for (size_t k = 0; k < s.n && !found; k++)
+			found = strstr(s.recs[k], sha) != NULL;
+		if (!found)
+			fprintf(stderr, "  acknowledged quote %d (%s) has no audit record\n", i, sha);
+		CU_ASSERT(found);
+		snprintf(path, sizeof(path), "%s/acked-%d.json", dir, i);
+		body = tu_slurp(path, NULL);
+		CU_ASSERT_FATAL(body != NULL);
+		CU_ASSERT_EQUAL(verifier_call(&v, AS_NONE, "/v1/hosts/quote", body, &rep), 403);
+		if (strcmp(reply_reason(rep), "ATTEST_E_NONCE") != 0)
+			fprintf(stderr, "  acknowledged quote %d sent again: %s\n", i,
+				reply_reason(rep));
+		CU_ASSERT_STRING_EQUAL(reply_reason(rep), "ATTEST_E_NONCE");
+		cJSON_Delete(rep);
+		free(body);
+		free(sha);
+	}
+	fprintf(stderr, "  %d quotes acknowledged before kill -9: each in the log, each nonce "
+			"kept\n", acked);
+	CU_ASSERT(acked >= 4);
+	{
+		cJSON *rep = NULL, *h;
+		int trusted = 0;
+
+		CU_ASSERT_FATAL(verifier_call(&v, AS_ADMIN, "/v1/hosts", NULL, &rep) == 200);
+		cJSON_ArrayForEach(h, rep) {
+			const cJSON *n = cJSON_GetObjectItemCaseSensitive(h, "host");
+			const cJSON *t = cJSON_GetObjectItemCaseSensitive(h, "state");
+
+			if (cJSON_IsString(n) && strcmp(n->valuestring, "web-01") == 0)
+				trusted = cJSON_IsString(t) && strcmp(t->valuestring, "trusted") == 0;
+		}
+		CU_ASSERT(trusted);
+		cJSON_Delete(rep);
+	}
+	for (size_t i = 0; i < s.n; i++)
+		free(s.recs[i]);
+	free(s.recs);
+	verifier_down(&v);
+	tu_tpm_stop(&sw);
+}
+
 int main(void)
 {
 	static const struct tu_test tests[] = {
@@ -926,6 +1096,8 @@ int main(void)
 		  test_group_commit_sync_fails_closed },
 		{ "group commit: verifier killed -9 under 8 deciders keeps every answered record",
 		  test_verifier_group_commit_kill9 },
+		{ "quotes: verifier killed -9 under a host's pushes keeps every answered quote "
+		  "(log record and used nonce)", test_quotes_kill9 },
 		{ "a second attestd or verifier on one state is refused, naming the holder",
 		  test_second_instance_refused },
 		{ "a deleted, truncated or damaged verifier store is refused; a bad row is a 500",

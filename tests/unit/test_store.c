@@ -643,6 +643,222 @@ static void test_concurrent(void)
 	drop_store(dir);
 }
 
+
+/* ---- one durable write per quote (issue 17 item 4) ---- */
+
+#define QC_REFUSED(call_, code_, why_)                                              \
+	do {                                                                         \
+		TU_ASSERT_ERR((call_), (code_));                                     \
+		if ((why_) != NULL)                                                  \
+			CU_ASSERT_STRING_EQUAL(attest_errdetail(), (why_));          \
+	} while (0)
+
+static void qc_host(struct vhost *h, const char *name)
+{
+	fill_host(h, name, 5);
+	h->state = VHOST_TRUSTED;
+	h->have_clock = 1;
+	h->reset_count = 1;
+	h->restart_count = 0;
+	h->clock = 100;
+	h->revoked = 0;
+	h->revoke_reason[0] = '\0';
+}
+
+/* quote_commit: the used nonce and the host's new counters in one
+ * transaction and one commit; a nonce recorded before (replay) refused
+ * in that transaction with nothing written; the compare-and-set loser and
+ * a quote racing a revocation refused with the row untouched, their
+ * nonce recorded all the same. */
+static void test_quote_commit(void)
+{
+	char dir[512], path[600];
+	struct vstore *s, *s2;
+	struct vhost h, a, b, got;
+	uint8_t n1[32], n2[32], n3[32], n4[32];
+	uint64_t c0, c2;
+
+	fresh_store(dir, sizeof(dir), path, sizeof(path));
+	s = open_ok(path);
+	s2 = open_ok(path);
+	nonce_of(n1, 0x11);
+	nonce_of(n2, 0x12);
+	nonce_of(n3, 0x13);
+	nonce_of(n4, 0x14);
+	qc_host(&h, "web-01");
+	TU_ASSERT_ERR(s->ops->host_put(s, &h), ATTEST_OK);
+	TU_ASSERT_ERR(s->ops->host_get(s, "web-01", &a), ATTEST_OK);
+	TU_ASSERT_ERR(s2->ops->host_get(s2, "web-01", &b), ATTEST_OK);
+	/* a read is no write */
+	c0 = s->commits;
+	TU_ASSERT_ERR(s->ops->nonce_check(s, n1), ATTEST_OK);
+	CU_ASSERT(s->commits == c0);
+	/* accepted: one commit holds the nonce and the counters */
+	got = a;
+	got.clock = 200;
+	got.last_good = 42;
+	TU_ASSERT_ERR(s->ops->quote_commit(s, n1, 1000, &got, &a), ATTEST_OK);
+	CU_ASSERT(s->commits == c0 + 1);
+	TU_ASSERT_ERR(s2->ops->host_get(s2, "web-01", &got), ATTEST_OK);
+	CU_ASSERT(got.clock == 200 && got.last_good == 42 && got.state == VHOST_TRUSTED);
+	QC_REFUSED(s2->ops->nonce_check(s2, n1), ATTEST_E_NONCE, "used");
+	/* the same nonce again, at the other handle, against the row as it
+	 * is now (so only the nonce stops it): refused, nothing written */
+	c2 = s2->commits;
+	a = got;
+	got.clock = 300;
+	QC_REFUSED(s2->ops->quote_commit(s2, n1, 1000, &got, &a), ATTEST_E_NONCE, "used");
+	CU_ASSERT(s2->commits == c2);
+	TU_ASSERT_ERR(s->ops->host_get(s, "web-01", &got), ATTEST_OK);
+	CU_ASSERT(got.clock == 200);
+	/* the compare-and-set loser (appraised against the row before the
+	 * first quote): refused, the row keeps the newer counters, its nonce
+	 * is recorded (a replay of that quote is "used", never a demotion) */
+	got = b;
+	got.clock = 150;
+	QC_REFUSED(s2->ops->quote_commit(s2, n2, 1000, &got, &b), ATTEST_E_QUOTE_COUNTER, NULL);
+	CU_ASSERT(s2->commits == c2 + 1);
+	TU_ASSERT_ERR(s->ops->host_get(s, "web-01", &got), ATTEST_OK);
+	CU_ASSERT(got.clock == 200 && got.reset_count == 1);
+	QC_REFUSED(s->ops->nonce_check(s, n2), ATTEST_E_NONCE, "used");
+	/* a quote racing a revocation: read, revoked at the other handle,
+	 * then written: refused as revoked, the row keeps the revocation and
+	 * its counters */
+	TU_ASSERT_ERR(s->ops->host_get(s, "web-01", &a), ATTEST_OK);
+	TU_ASSERT_ERR(s2->ops->host_revoke(s2, "web-01", "stolen"), ATTEST_OK);
+	got = a;
+	got.clock = 400;
+	QC_REFUSED(s->ops->quote_commit(s, n3, 1000, &got, &a), ATTEST_E_REVOKED, NULL);
+	TU_ASSERT_ERR(s->ops->host_get(s, "web-01", &got), ATTEST_OK);
+	CU_ASSERT(got.clock == 200 && got.revoked == 1);
+	CU_ASSERT_STRING_EQUAL(got.revoke_reason, "stolen");
+	QC_REFUSED(s->ops->nonce_check(s, n3), ATTEST_E_NONCE, "used");
+	/* bad arguments: refused before anything is written */
+	c0 = s->commits;
+	QC_REFUSED(s->ops->quote_commit(s, NULL, 1000, &got, &a), ATTEST_E_INVALID_ARG, NULL);
+	QC_REFUSED(s->ops->quote_commit(s, n4, 1000, &got, NULL), ATTEST_E_INVALID_ARG, NULL);
+	got.state = (enum vhost_state)9;
+	QC_REFUSED(s->ops->quote_commit(s, n4, 1000, &got, &a), ATTEST_E_INVALID_ARG, NULL);
+	QC_REFUSED(s->ops->nonce_check(s, NULL), ATTEST_E_INVALID_ARG, NULL);
+	CU_ASSERT(s->commits == c0);
+	TU_ASSERT_ERR(s->ops->nonce_check(s, n4), ATTEST_OK);
+	/* no such host: the counters' code */
+	qc_host(&h, "web-09");
+	QC_REFUSED(s->ops->quote_commit(s, n4, 1000, &h, &h), ATTEST_E_QUOTE_COUNTER, NULL);
+	TU_ASSERT_ERR(s->ops->host_get(s, "web-09", &got), ATTEST_E_NOT_FOUND);
+	/* the records leave with the periodic prune, all in one statement */
+	c0 = s->commits;
+	TU_ASSERT_ERR(s->ops->nonce_prune(s, 999), ATTEST_OK);
+	QC_REFUSED(s->ops->nonce_check(s, n1), ATTEST_E_NONCE, "used");
+	TU_ASSERT_ERR(s->ops->nonce_prune(s, 1000), ATTEST_OK);
+	CU_ASSERT(s->commits == c0 + 1);
+	TU_ASSERT_ERR(s->ops->nonce_check(s, n1), ATTEST_OK);
+	TU_ASSERT_ERR(s->ops->nonce_check(s, n4), ATTEST_OK);
+	vstore_close(s2);
+	vstore_close(s);
+	drop_store(dir);
+}
+
+/* Processes racing quote_commit, each with its own store, released at
+ * once: over one nonce, exactly one writes and the others are told
+ * "used"; over their own nonces against one stored row, exactly one
+ * writes, the others lose the compare-and-set, and every nonce is
+ * recorded. */
+static void qc_child(const char *path, int ready_fd, int go_fd, int k, int same_nonce)
+{
+	struct vstore *s = NULL;
+	struct vhost seen, h;
+	uint8_t n[VSTORE_NONCE_LEN];
+	char c;
+	int r;
+
+	if (be_open(path, &s) != ATTEST_OK || s->ops->host_get(s, "web-01", &seen) != ATTEST_OK)
+		_exit(10);
+	/* every racer has read the row before any writes */
+	if (write(ready_fd, "r", 1) != 1 || read(go_fd, &c, 1) != 1)
+		_exit(11);
+	nonce_of(n, same_nonce ? 0x60 : 0x61 + k);
+	h = seen;
+	h.clock = seen.clock + 10 + (uint64_t)k;
+	r = s->ops->quote_commit(s, n, 1000, &h, &seen);
+	vstore_close(s);
+	if (r == ATTEST_OK)
+		_exit(0);
+	if (r == ATTEST_E_NONCE && strcmp(attest_errdetail(), "used") == 0)
+		_exit(1);
+	if (r == ATTEST_E_QUOTE_COUNTER)
+		_exit(2);
+	fprintf(stderr, "  quote_commit racer: %s (%s)\n", attest_errname(r), attest_errdetail());
+	_exit(12);
+}
+
+static void test_quote_commit_race(void)
+{
+	char dir[512], path[600];
+	struct vstore *s;
+	struct vhost h;
+	uint8_t n[VSTORE_NONCE_LEN];
+
+	fresh_store(dir, sizeof(dir), path, sizeof(path));
+	s = open_ok(path);
+	qc_host(&h, "web-01");
+	TU_ASSERT_ERR(s->ops->host_put(s, &h), ATTEST_OK);
+	for (int same = 1; same >= 0; same--) {
+		pid_t pids[RACERS];
+		int go[2], ready[2], count[3] = { 0, 0, 0 };
+		char c;
+
+		CU_ASSERT_FATAL(pipe(go) == 0 && pipe(ready) == 0);
+		for (int i = 0; i < RACERS; i++) {
+			pids[i] = fork();
+			CU_ASSERT_FATAL(pids[i] >= 0);
+			if (pids[i] == 0) {
+				close(go[1]);
+				close(ready[0]);
+				qc_child(path, ready[1], go[0], i, same);
+			}
+		}
+		close(go[0]);
+		close(ready[1]);
+		for (int i = 0; i < RACERS; i++)
+			CU_ASSERT_FATAL(read(ready[0], &c, 1) == 1);
+		close(ready[0]);
+		for (int i = 0; i < RACERS; i++)
+			CU_ASSERT_FATAL(write(go[1], "g", 1) == 1);
+		close(go[1]);
+		for (int i = 0; i < RACERS; i++) {
+			int st;
+
+			CU_ASSERT_FATAL(waitpid(pids[i], &st, 0) == pids[i]);
+			CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) <= 2);
+			if (WIFEXITED(st) && WEXITSTATUS(st) <= 2)
+				count[WEXITSTATUS(st)]++;
+		}
+		if (count[0] != 1)
+			fprintf(stderr, "  %s round: %d wrote, %d used, %d lost the CAS\n",
+				same ? "one-nonce" : "own-nonce", count[0], count[1], count[2]);
+		if (same) {
+			CU_ASSERT(count[0] == 1 && count[1] == RACERS - 1 && count[2] == 0);
+		} else {
+			CU_ASSERT(count[0] == 1 && count[1] == 0 && count[2] == RACERS - 1);
+			for (int i = 0; i < RACERS; i++) {
+				nonce_of(n, 0x61 + i);
+				QC_REFUSED(s->ops->nonce_check(s, n), ATTEST_E_NONCE, "used");
+			}
+		}
+		/* the winner's counters, once */
+		TU_ASSERT_ERR(s->ops->host_get(s, "web-01", &h), ATTEST_OK);
+		CU_ASSERT(h.clock > 100 + (same ? 0 : 200) && h.clock < 100 + (same ? 0 : 200) + 10 + RACERS);
+		/* the next round appraises against this row */
+		if (same) {
+			h.clock = 300;
+			TU_ASSERT_ERR(s->ops->host_put(s, &h), ATTEST_OK);
+		}
+	}
+	vstore_close(s);
+	drop_store(dir);
+}
+
 /* ---- agents ---- */
 
 struct agent_collect {
@@ -1693,6 +1909,8 @@ ON_BOTH(test_crash_safety)
 ON_BOTH(test_chains)
 ON_BOTH(test_replica_ops)
 ON_BOTH(test_agents_by_host)
+ON_BOTH(test_quote_commit)
+ON_BOTH(test_quote_commit_race)
 
 int main(void)
 {
@@ -1716,6 +1934,10 @@ int main(void)
 		{ "sqlite: replicas: column updates keep a concurrent quote, compare-and-set, "
 		  "generation, heartbeats, stale hosts", test_replica_ops_sqlite },
 		{ "sqlite: one host's agents, in ID order, only its own", test_agents_by_host_sqlite },
+		{ "sqlite: quote_commit: nonce and counters in one commit; replay, CAS loser, "
+		  "revoked meanwhile refused", test_quote_commit_sqlite },
+		{ "sqlite: processes racing quote_commit: one nonce taken once, one CAS winner",
+		  test_quote_commit_race_sqlite },
 		{ "sqlite: the start-up check reads no inventory page; a damaged hosts page refused",
 		  test_open_check_bounded },
 		{ "corrupted rows are ATTEST_E_STORE_DAMAGED", test_corrupt_rows },
@@ -1739,6 +1961,10 @@ int main(void)
 		  "generation and NOTIFY, heartbeats, stale hosts", test_replica_ops_pg },
 		{ "postgresql: one host's agents, in ID order, only its own",
 		  test_agents_by_host_pg },
+		{ "postgresql: quote_commit: nonce and counters in one commit; replay, CAS loser, "
+		  "revoked meanwhile refused", test_quote_commit_pg },
+		{ "postgresql: processes racing quote_commit: one nonce taken once, one CAS winner",
+		  test_quote_commit_race_pg },
 		{ "postgresql: schema made by init only; newer, foreign, markerless refused",
 		  test_pg_open_migrate },
 		{ "postgresql: one nonce, two connections released at once: one wins",

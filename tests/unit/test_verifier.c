@@ -27,6 +27,7 @@
 #include "audit/audit.h"
 #include "audit/merkle.h"
 #include "core/json.h"
+#include "core/num.h"
 #include "net/httpc.h"
 #include "testutil.h"
 #include "testutil_pg.h"
@@ -970,6 +971,92 @@ static void test_nonce_grabbing(void)
 	expect_host_state(&f, "web-01", "trusted", "");
 	free(req);
 	SSL_CTX_free(ctx);
+	fleet_down(&f);
+}
+
+/* The value of a /metrics counter line "name value". */
+static unsigned long long metric_of(struct fleet *f, const char *name)
+{
+	char out[900], key[200], *m, *at;
+	unsigned long long v = 0;
+	uint64_t n = 0;
+
+	snprintf(out, sizeof(out), "%s/metrics.txt", f->v.dir);
+	CU_ASSERT_FATAL(tu_sh("curl -s --max-time 60 --cacert %s '%s/metrics' >%s", f->v.cacert,
+			      f->v.url, out) == 0);
+	m = tu_slurp(out, NULL);
+	CU_ASSERT_FATAL(m != NULL);
+	snprintf(key, sizeof(key), "\n%s ", name);
+	at = strstr(m, key);
+	if (at == NULL)
+		fprintf(stderr, "  /metrics lacks %s\n", name);
+	CU_ASSERT_FATAL(at != NULL);
+	at += strlen(key);
+	CU_ASSERT_FATAL(attest_parse_u64n(at, strspn(at, "0123456789"), 0, UINT64_MAX, &n) ==
+			ATTEST_OK);
+	v = n;
+	free(m);
+	return v;
+}
+
+/* Issue 17 item 4: one durable store write per accepted quote (the used
+ * nonce and the host's counters in one transaction; the old path took
+ * three: nonce issue, nonce take, host row), none for a refused one
+ * (replayed, expired, another host's nonce), and the reply still waits
+ * for the audit log (a group commit per batch). */
+static void test_quote_one_write(void)
+{
+	static const char *const args[] = { "--nonce-ttl", "5", "--heartbeat", "300", NULL };
+	struct fleet f;
+	uint8_t nonce[32], n2[32];
+	char *body, *stale, state2[800];
+	cJSON *rep = NULL;
+	unsigned long long c0, c1, a0, a1;
+	const int k = 5;
+
+	fleet_up(&f, NULL);
+	restart_with(&f, args);
+	expect_quote_accepted(&f); /* the host row made by the first quote */
+	free(get_nonce(&f, "web-01", nonce));
+	stale = quote_body(&f, "web-01", nonce, 32, BOOT_MASK, 0);
+	c0 = metric_of(&f, "attest_verifier_store_commits_total");
+	a0 = metric_of(&f, "attest_verifier_audit_syncs_total");
+	for (int i = 0; i < k; i++) {
+		free(get_nonce(&f, "web-01", nonce));
+		body = quote_body(&f, "web-01", nonce, 32, BOOT_MASK, 0);
+		CU_ASSERT_EQUAL(push(&f, body, &rep), 200);
+		CU_ASSERT_STRING_EQUAL(str_of(rep, "state"), "trusted");
+		cJSON_Delete(rep);
+		rep = NULL;
+		/* replayed at once: refused, and it writes nothing */
+		expect_http_refused(push(&f, body, &rep), &rep, 403, "ATTEST_E_NONCE");
+		free(body);
+	}
+	c1 = metric_of(&f, "attest_verifier_store_commits_total");
+	a1 = metric_of(&f, "attest_verifier_audit_syncs_total");
+	/* k commits; one more if the 10-second prune of expired nonces ran
+	 * meanwhile (the old path: 3k) */
+	if (c1 - c0 < (unsigned long long)k || c1 - c0 > (unsigned long long)k + 1)
+		fprintf(stderr, "  %llu store commits for %d accepted quotes\n", c1 - c0, k);
+	CU_ASSERT(c1 - c0 >= (unsigned long long)k && c1 - c0 <= (unsigned long long)k + 1);
+	CU_ASSERT(a1 - a0 >= (unsigned long long)k); /* each reply waited for its record */
+	/* a nonce issued for another host: refused, nothing written */
+	snprintf(state2, sizeof(state2), "%s/state2", f.sw.dir);
+	tu_enrol_host_in(f.sw.tcti, f.ca, state2, "web-02");
+	free(get_nonce(&f, "web-02", n2));
+	body = quote_body(&f, "web-01", n2, 32, BOOT_MASK, 0);
+	c0 = metric_of(&f, "attest_verifier_store_commits_total");
+	expect_http_refused(push(&f, body, &rep), &rep, 403, "ATTEST_E_NONCE");
+	free(body);
+	/* expired (the nonce's own issue time, --nonce-ttl 5): refused */
+	sleep(6);
+	expect_http_refused(push(&f, stale, &rep), &rep, 403, "ATTEST_E_NONCE");
+	/* neither wrote anything (the 10-second prune may have run once in
+	 * these 6 s: at most that) */
+	c1 = metric_of(&f, "attest_verifier_store_commits_total");
+	CU_ASSERT(c1 - c0 <= 1);
+	expect_host_state(&f, "web-01", "trusted", "");
+	free(stale);
 	fleet_down(&f);
 }
 
@@ -2335,6 +2422,8 @@ int main(void)
 		 test_connection_flood},
 		{"nonce grabbing does not stop a host; replayed, forged, foreign nonces refused",
 		 test_nonce_grabbing},
+		{"one store commit per accepted quote, none for a replayed, foreign or expired nonce",
+		 test_quote_one_write},
 		{"rate buckets: keyed hash, exact keys (127.0.0.72 vs 127.0.0.1)",
 		 test_rate_buckets_keyed},
 		{"caches and caller rate from configuration, caches in /metrics",
