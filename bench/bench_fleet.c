@@ -68,6 +68,14 @@
  *   fleet_hosts_per_core_60s_{sqlite,pg}  60 s / that CPU
  *   fleet_decisions_per_s_{1,3}_replicas  POST /v1/decide (allow), three
  *                                         replicas on one PostgreSQL
+ *   quotes_https_per_s_{1,16}             issue 17 item 4: nonce + quote
+ *                                         cycles over HTTPS from 1 and 16
+ *                                         hosts, SQLite, with the goal ratio
+ *                                         (2,500/s), store commits and audit
+ *                                         syncs per quote (/metrics) and the
+ *                                         verifier's CPU; _baseline figures
+ *                                         of ATTEST_BENCH_QUOTE_BASELINE's
+ *                                         attest-verifier first when set
  * Sizes: ATTEST_FLEET_AGENTS (default 1000000) over
  * ATTEST_FLEET_AGENTS / ATTEST_FLEET_AGENTS_PER_HOST (default 50) stored
  * hosts, ATTEST_FLEET_HOSTS of them simulated (default 2000),
@@ -105,6 +113,7 @@
 #include "core/num.h"
 #include "enrol/enrol.h"
 #include "testutil.h"
+#include "testutil_bench.h"
 #include "testutil_pg.h"
 #include "testutil_verifier.h"
 #include "tpm/templates.h"
@@ -556,6 +565,7 @@ struct sim {
 	unsigned long ok, refused, errors;
 	unsigned long stop_after; /* sim_run returns once ok reaches it (0: never) */
 	size_t conc;              /* transfers in flight at most */
+	size_t fixed_conc;        /* measure(): this many in flight (0: its default) */
 	CURLM *multi;             /* made by the first sim_run, ended by sim_end */
 	struct slot *slots;
 	char first_error[512];
@@ -970,7 +980,7 @@ static int measure(struct run *r, struct verifier **vs, int n, struct sim *m, do
 	m->interval = 0;
 	/* 32 pushes in flight; 8 reports or checkpoints (a report's answer
 	 * takes a second or more: 32 would queue longer than the window) */
-	m->conc = m->what == SIM_PUSH ? 32 : 8;
+	m->conc = m->fixed_conc ? m->fixed_conc : m->what == SIM_PUSH ? 32 : 8;
 	if (warm) {
 		m->ok = m->refused = m->errors = 0;
 		m->first_error[0] = '\0';
@@ -1385,11 +1395,196 @@ out:
 	tu_pg_stop(&pg);
 }
 
+/* ---- issue 17 item 4: quote ingestion over HTTPS ---- */
+
+static size_t msink(char *d, size_t sz, size_t n, void *arg)
+{
+	char *buf = arg;
+	size_t have = strlen(buf), add = sz * n;
+
+	if (add > 65535 - have)
+		add = 65535 - have;
+	memcpy(buf + have, d, add);
+	buf[have + add] = '\0';
+	return sz * n;
+}
+
+/* A counter of v's /metrics ("name value" on its own line); -1 when the
+ * verifier does not report it (a baseline build from before it did). */
+static double metric(struct verifier *v, const char *name)
+{
+	CURL *h = curl_easy_init();
+	char url[200], key[160], *buf = calloc(1, 65536), *at;
+	double val = -1;
+	uint64_t n = 0;
+
+	NEED(h != NULL && buf != NULL);
+	snprintf(url, sizeof(url), "%s/metrics", v->url);
+	snprintf(key, sizeof(key), "\n%s ", name);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_CAINFO, v->cacert);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, msink);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, buf);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, 60L);
+	if (curl_easy_perform(h) == CURLE_OK && (at = strstr(buf, key)) != NULL) {
+		at += strlen(key);
+		if (attest_parse_u64n(at, strspn(at, "0123456789"), 0, UINT64_MAX, &n) == ATTEST_OK)
+			val = (double)n;
+		else
+			attest_errclear();
+	}
+	curl_easy_cleanup(h);
+	free(buf);
+	return val;
+}
+
+#define QUOTES_GOAL 2500.0 /* quotes/s: Keylime's published figure (issue 17) */
+
+/* POST /v1/hosts/nonce then POST /v1/hosts/quote, closed loop, TLS 1.3
+ * kept alive (curl's connection cache), conc software hosts with their own
+ * AKs each with one push in flight, one verifier on SQLite: quotes
+ * accepted per second against the goal, and the durable writes each took
+ * (store commits and audit group commits, from the verifier's /metrics). */
+static void quotes_https(struct run *r, struct sim *m, size_t conc, double secs, const char *tag)
+{
+	struct verifier *vs[1] = { &r->v };
+	double c0 = metric(&r->v, "attest_verifier_store_commits_total");
+	double a0 = metric(&r->v, "attest_verifier_audit_syncs_total");
+	double c1, a1, qps;
+	char name[96], note[160];
+	struct cost k;
+
+	m->what = SIM_PUSH;
+	m->nhosts = conc;
+	m->fixed_conc = conc;
+	if (!measure(r, vs, 1, m, secs, 0, "quotes", tag, &k))
+		return;
+	c1 = metric(&r->v, "attest_verifier_store_commits_total");
+	a1 = metric(&r->v, "attest_verifier_audit_syncs_total");
+	qps = (double)k.ok / k.secs;
+	snprintf(name, sizeof(name), "quotes_https_per_s_%zu", conc);
+	snprintf(note, sizeof(note), "(goal >= %.0f/s; %zu host%s, nonce + quote each, %s)",
+		 QUOTES_GOAL, conc, conc == 1 ? "" : "s", r->label);
+	tu_print_fig(name, 1, qps, 0, note);
+	snprintf(name, sizeof(name), "quotes_https_per_s_%zu_over_goal", conc);
+	tu_print_fig(name, 1, qps / QUOTES_GOAL, 3, "(>= 1.0 meets 2,500/s)");
+	snprintf(name, sizeof(name), "quotes_https_store_commits_per_quote_%zu", conc);
+	tu_print_fig(name, c0 >= 0 && c1 >= 0, (c1 - c0) / (double)k.ok, 2,
+		     "(1.00: the used nonce and the host row in one transaction)");
+	snprintf(name, sizeof(name), "quotes_https_audit_syncs_per_quote_%zu", conc);
+	tu_print_fig(name, a0 >= 0 && a1 >= 0, (a1 - a0) / (double)k.ok, 2,
+		     "(audit group commits: < 1 when batches form)");
+	snprintf(name, sizeof(name), "quotes_https_cpu_ms_per_quote_%zu", conc);
+	tu_print_fig(name, 1, k.cpu * 1000 / (double)k.ok, 3, "(the verifier's user+sys)");
+}
+
+/* ATTEST_BENCH_QUOTE_BASELINE: the build dir of another tree (a git
+ * worktree of the commit before) whose attest-verifier is measured the
+ * same way first, in this run ("_baseline" figures). */
+static void bench_quotes_https(void)
+{
+	const char *base = getenv("ATTEST_BENCH_QUOTE_BASELINE");
+	double secs = (double)env_long("ATTEST_FLEET_SECS", 10);
+	char tmp[500], ca[600], roots[800];
+	struct attest_ca *c = NULL;
+	struct sim m;
+	struct run r;
+
+	printf("\n");
+	memset(&m, 0, sizeof(m));
+	NEED(RAND_bytes(&sim_pcrs[0][0], sizeof(sim_pcrs)) == 1);
+	tu_mkdtemp(tmp, sizeof(tmp));
+	snprintf(ca, sizeof(ca), "%s/ca", tmp);
+	snprintf(roots, sizeof(roots), "%s/vendor-roots.pem", tu_template());
+	NEED(attest_ca_init(ca, "fleet.example", roots, 3600) == ATTEST_OK);
+	NEED((m.hdr = curl_slist_append(NULL, "Content-Type: application/json")) != NULL);
+	m.nhosts = 16;
+	NEED((m.hosts = calloc(m.nhosts, sizeof(*m.hosts))) != NULL);
+	for (int pass = base != NULL && *base != '\0' ? 0 : 1; pass < 2; pass++) {
+		char *oldpath = NULL;
+		const char *tag = pass == 0 ? "_baseline" : "";
+
+		if (pass == 0) {
+			char p[1400];
+
+			oldpath = strdup(getenv("PATH"));
+			NEED(oldpath != NULL);
+			snprintf(p, sizeof(p), "%s:%s", base, oldpath);
+			setenv("PATH", p, 1);
+			printf("# baseline: attest-verifier from %s\n", base);
+		}
+		memset(&r, 0, sizeof(r));
+		r.label = "sqlite";
+		verifier_up(&r.v, ca, NULL);
+		verifier_stop(&r.v);
+		/* enrolled after the first start, as bench_body does */
+		NEED(attest_ca_open(ca, &c) == ATTEST_OK);
+		for (size_t i = 0; i < 16; i++) {
+			sim_host_free(&m.hosts[i]);
+			memset(&m.hosts[i], 0, sizeof(m.hosts[i]));
+			snprintf(m.hosts[i].name, sizeof(m.hosts[i].name), "q%d-%zu", pass, i);
+			sim_enrol(ca, c, &m.hosts[i]);
+		}
+		attest_ca_close(c);
+		(void)start_timed(&r.v);
+		m.cacert = r.v.cacert;
+		m.urls[0] = r.v.url;
+		m.nurls = 1;
+		/* each host's first quote (its row made, its AK cached) */
+		m.what = SIM_PUSH;
+		m.nhosts = 16;
+		m.conc = m.fixed_conc = 16;
+		m.ok = m.refused = m.errors = 0;
+		m.stop_after = m.nhosts;
+		sim_run(&m, 600);
+		sim_end(&m);
+		printf("# %s: each host's first quote: %lu of 16 (%lu refused, %lu errors)\n",
+		       pass == 0 ? "baseline" : "this tree", m.ok, m.refused, m.errors);
+		m.stop_after = 0;
+		if (pass == 0) {
+			struct cost k;
+			struct verifier *vs[1] = { &r.v };
+
+			/* the old verifier: figures only, no commit counter */
+			for (size_t conc = 1; conc <= 16; conc += 15) {
+				char name[96];
+
+				m.nhosts = conc;
+				m.fixed_conc = conc;
+				if (!measure(&r, vs, 1, &m, secs, 0, "quotes", "_baseline", &k))
+					continue;
+				snprintf(name, sizeof(name), "quotes_https_per_s_%zu%s", conc, tag);
+				tu_print_fig(name, 1, (double)k.ok / k.secs, 0,
+					     "(the baseline build, same hosts and load)");
+				snprintf(name, sizeof(name), "quotes_https_cpu_ms_per_quote_%zu%s", conc,
+					 tag);
+				tu_print_fig(name, 1, k.cpu * 1000 / (double)k.ok, 3, "");
+			}
+		} else {
+			quotes_https(&r, &m, 1, secs, "_https_1");
+			quotes_https(&r, &m, 16, secs, "_https_16");
+		}
+		verifier_down(&r.v);
+		if (oldpath != NULL) {
+			setenv("PATH", oldpath, 1);
+			free(oldpath);
+		}
+	}
+	for (size_t i = 0; i < 16; i++)
+		sim_host_free(&m.hosts[i]);
+	free(m.hosts);
+	curl_slist_free_all(m.hdr);
+	tu_rmtree(tmp);
+}
+
 int main(void)
 {
 	static const struct tu_test tests[] = {
 		{ "fleet: start with 1M agents, quotes/s SQLite vs PostgreSQL", bench_body },
 		{ "fleet: decisions/s at one and three replicas on PostgreSQL", bench_decisions },
+		{ "quotes over HTTPS with the nonce round trip: 1 and 16 hosts, SQLite",
+		  bench_quotes_https },
 		{ NULL, NULL },
 	};
 

@@ -86,7 +86,8 @@ done
 # issue 18: the fleet simulator (bench_fleet): 1M agents in the store
 # (start time, RSS), quotes/s on SQLite and PostgreSQL, signed inventory
 # reports/s and audit checkpoints/s (and the CPU of each), decisions at one
-# and three replicas. Bounded: ATTEST_FLEET_SECS (default 10) per run; a
+# and three replicas; issue 17 item 4: quotes/s over HTTPS with the nonce
+# round trip at 1 and 16 hosts (quotes_https_*), store commits per quote. Bounded: ATTEST_FLEET_SECS (default 10) per run; a
 # bigger run: ATTEST_FLEET_HOSTS=10000 ATTEST_FLEET_SECS=60 make bench.
 if [ -x "$BUILD/bench/bench_fleet" ]; then
 	"$BUILD/bench/bench_fleet" || rc=$?
