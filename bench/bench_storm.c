@@ -131,16 +131,17 @@ static long trace_tally(const char *path, long from, long to, const char *what, 
 	if (f == NULL)
 		return 0;
 	while (fgets(line, sizeof(line), f) != NULL) {
-		unsigned long cc;
-		char *end;
-		size_t i;
+		unsigned long cc = 0;
+		size_t i, k;
 
 		n++;
-		if (n <= from || (to >= 0 && n > to) || strncmp(line, "cc=", 3) != 0)
+		if (n <= from || (to >= 0 && n > to) || strncmp(line, "cc=0x", 5) != 0)
 			continue;
-		errno = 0;
-		cc = strtoul(line + 3, &end, 16);
-		if (errno != 0 || end == line + 3)
+		/* "cc=0x<hex>\n", as the TCTI writes it */
+		for (k = 5; k < 13 && strchr("0123456789abcdef", line[k]) != NULL && line[k] != '\0';
+		     k++)
+			cc = cc * 16 + (unsigned long)(line[k] <= '9' ? line[k] - '0' : line[k] - 'a' + 10);
+		if (k == 5)
 			continue;
 		for (i = 0; i < sizeof(names) / sizeof(names[0]) && names[i].cc != cc; i++)
 			;
