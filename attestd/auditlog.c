@@ -11,6 +11,7 @@
 
 #include <event2/event.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 
 #include "attest/intent.h"
 #include "auditlog.h"
@@ -371,6 +372,35 @@ int attestd_audit_issue(struct attestd_auditlog *l, const struct attestd_peer *p
 	ev.action = renewal ? "renew" : NULL;
 	ev.outcome = "ok";
 	ev.cert_serial = serial;
+	ev.cert_sha256 = sha;
+	return attestd_audit(l, &ev);
+}
+
+int attestd_audit_jwt(struct attestd_auditlog *l, const struct attestd_peer *peer,
+		      const char *sub, const char *const *aud, size_t naud, int64_t exp,
+		      const char *kid, const char *token)
+{
+	struct attest_audit_event ev = { 0 };
+	const char *agents[1] = { sub };
+	char source[64], action[128], sha[65];
+	uint8_t md[32];
+
+	if (naud > ATTEST_AUDIT_LIST_MAX)
+		return attest_fail(ATTEST_E_INVALID_ARG, "JWT-SVID record: over %d audiences",
+				   ATTEST_AUDIT_LIST_MAX);
+	if (EVP_Digest(token, strlen(token), md, NULL, EVP_sha256(), NULL) != 1)
+		return attest_fail_ossl(ATTEST_E_CRYPTO, "JWT-SVID digest");
+	attest_hex(md, sizeof(md), sha);
+	peer_source(peer, source, sizeof(source));
+	snprintf(action, sizeof(action), "exp=%lld kid=%.60s", (long long)exp, kid);
+	ev.type = "jwt-svid";
+	ev.source = source;
+	ev.agents = agents;
+	ev.nagents = 1;
+	ev.scopes = aud; /* the token's audiences (docs/audit.md) */
+	ev.nscopes = naud;
+	ev.action = action;
+	ev.outcome = "ok";
 	ev.cert_sha256 = sha;
 	return attestd_audit(l, &ev);
 }

@@ -115,6 +115,12 @@ typedef enum attest_err {
 	ATTEST_E_FWD_NO_ROUTE = 90,
 	ATTEST_E_ANOMALY = 91,
 	ATTEST_E_ANOMALY_FRESH_INTENT = 92,
+	ATTEST_E_JWT_ALG = 93,
+	ATTEST_E_JWT_KID = 94,
+	ATTEST_E_JWT_SIGNATURE = 95,
+	ATTEST_E_JWT_EXPIRED = 96,
+	ATTEST_E_JWT_AUDIENCE = 97,
+	ATTEST_E_JWT_SUBJECT = 98,
 	/* append new codes here; never renumber */
 	ATTEST_E__COUNT
 } attest_err;
