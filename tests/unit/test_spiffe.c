@@ -22,6 +22,9 @@
 #include <openssl/x509.h>
 
 #include "attest/attest.h"
+#include "attestation/hostpush.h"
+#include "enrol/enrol.h"
+#include "tpm/tpm.h"
 #include "core/jws.h"
 #include "core/json.h"
 #include "federation.h"
@@ -522,6 +525,387 @@ static void test_verifier_bundle(void)
 	cJSON_Delete(rep);
 	verifier_down(&v);
 	daemon_down(&d);
+}
+
+/* ---------- the verifier validates JWT-SVIDs (issue 14 item 2) ---------- */
+
+/* POST /v1/spiffe/validate-jwt as the resource caller; the status. */
+static long jwt_validate(struct verifier *v, const char *token, const char *aud, cJSON **rep)
+{
+	cJSON *b = cJSON_CreateObject();
+	char *body;
+	long st;
+
+	*rep = NULL;
+	CU_ASSERT_FATAL(b != NULL && cJSON_AddStringToObject(b, "token", token) &&
+			cJSON_AddStringToObject(b, "audience", aud));
+	body = cJSON_PrintUnformatted(b);
+	cJSON_Delete(b);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(body);
+	st = verifier_call(v, AS_RESOURCE, "/v1/spiffe/validate-jwt", body, rep);
+	free(body);
+	return st;
+}
+
+/* Refused (403, valid false) with reason, and detail containing why. */
+static void expect_jwt_refused(struct verifier *v, const char *token, const char *aud,
+			       const char *reason, const char *why)
+{
+	cJSON *rep = NULL;
+	long st = jwt_validate(v, token, aud, &rep);
+
+	if (st != 403 || strcmp(jstr(rep, "reason"), reason) != 0 ||
+	    (why != NULL && strstr(jstr(rep, "detail"), why) == NULL))
+		fprintf(stderr, "  want 403 %s (%s), got %ld %s: %s\n", reason, why ? why : "", st,
+			jstr(rep, "reason"), jstr(rep, "detail"));
+	CU_ASSERT_EQUAL(st, 403);
+	CU_ASSERT(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(rep, "valid")));
+	CU_ASSERT_STRING_EQUAL(jstr(rep, "reason"), reason);
+	if (why != NULL)
+		CU_ASSERT_PTR_NOT_NULL(strstr(jstr(rep, "detail"), why));
+	cJSON_Delete(rep);
+}
+
+/* token's segment i (0 header, 1 payload, 2 signature) replaced by rep. */
+static char *jwt_with(const char *token, int i, const char *rep)
+{
+	const char *d1 = strchr(token, '.'), *d2 = d1 ? strchr(d1 + 1, '.') : NULL;
+	char *out = malloc(strlen(token) + strlen(rep) + 4);
+
+	CU_ASSERT_FATAL(d2 != NULL && out != NULL);
+	if (i == 0)
+		snprintf(out, strlen(token) + strlen(rep) + 4, "%s%s", rep, d1);
+	else if (i == 1)
+		snprintf(out, strlen(token) + strlen(rep) + 4, "%.*s.%s%s", (int)(d1 - token), token,
+			 rep, d2);
+	else
+		snprintf(out, strlen(token) + strlen(rep) + 4, "%.*s.%s", (int)(d2 - token), token,
+			 rep);
+	return out;
+}
+
+static char *b64u(const char *s)
+{
+	char *b = NULL;
+
+	CU_ASSERT_FATAL(attest_b64url_encode(s, strlen(s), &b) == ATTEST_OK);
+	return b;
+}
+
+struct db_signer {
+	struct attest_tpm *t;
+	struct attest_host_identity id;
+};
+
+static int db_sign(void *arg, const uint8_t digest[32], TPMT_SIGNATURE *sig)
+{
+	struct db_signer *h = arg;
+
+	return attest_tpm_sign(h->t, &h->id.key, NULL, digest, sig);
+}
+
+/* A JWT-SVID key's certificate as attestd makes it (workload_jwt.c), for
+ * key, issued in host_ca's name and signed by s. */
+static X509 *jwt_key_cert(X509 *host_ca, EVP_PKEY *key, const struct attest_signer *s)
+{
+	X509 *c = X509_new();
+	time_t now = time(NULL), end = now + 3600;
+
+	CU_ASSERT_FATAL(c != NULL && X509_set_version(c, X509_VERSION_3) &&
+			X509_set_pubkey(c, key) &&
+			X509_set_issuer_name(c, X509_get_subject_name(host_ca)) &&
+			X509_time_adj_ex(X509_getm_notBefore(c), 0, -60, &now) != NULL &&
+			X509_time_adj_ex(X509_getm_notAfter(c), 0, 0, &end) != NULL);
+	TU_ASSERT_ERR(attest_x509_random_serial(c), ATTEST_OK);
+	TU_ASSERT_ERR(attest_x509_set_name(X509_get_subject_name(c), "fleet.example",
+					   "test JWT-SVID signer"), ATTEST_OK);
+	TU_ASSERT_ERR(attest_x509_add_ext(c, host_ca, NID_basic_constraints, "critical,CA:FALSE"),
+		      ATTEST_OK);
+	TU_ASSERT_ERR(attest_x509_add_ext(c, host_ca, NID_key_usage, "critical,digitalSignature"),
+		      ATTEST_OK);
+	TU_ASSERT_ERR(attest_x509_sign_with(c, s), ATTEST_OK);
+	return c;
+}
+
+/* db-01's signed inventory report (no agents) with these JWT keys; the
+ * status, *rep the answer. Each report one second newer. */
+static long db_report(struct verifier *v, const struct attest_signer *s, X509 *host_ca,
+		      const struct attest_report_jwtkey *keys, size_t n, cJSON **rep)
+{
+	static uint64_t t;
+	char *report = NULL, *body = NULL;
+	size_t rlen = 0, blen = 0;
+	long st;
+
+	t = t == 0 ? (uint64_t)time(NULL) - 100 : t + 1;
+	CU_ASSERT_FATAL(attest_agent_report_build_jwt("db-01", t, NULL, 0, keys, n, &report,
+						      &rlen) == ATTEST_OK);
+	CU_ASSERT_FATAL(attest_agent_report_sign(report, rlen, s, host_ca, &body, &blen) ==
+			ATTEST_OK);
+	st = verifier_call(v, AS_NONE, "/v1/agents/report", body, rep);
+	free(report);
+	free(body);
+	return st;
+}
+
+/* The verifier's bundle: its spiffe_sequence; *has 1 when a jwt-svid key
+ * with kid is in it (its x5c[0] into x5c when given). */
+static double bundle_jwt(struct verifier *v, const char *kid, int *has)
+{
+	cJSON *rep = NULL;
+	const cJSON *k;
+	double seq;
+
+	*has = 0;
+	CU_ASSERT_EQUAL(verifier_call(v, AS_NONE, "/v1/spiffe/bundle", NULL, &rep), 200);
+	cJSON_ArrayForEach(k, cJSON_GetObjectItemCaseSensitive(rep, "keys"))
+		if (strcmp(jstr(k, "use"), "jwt-svid") == 0 && strcmp(jstr(k, "kid"), kid) == 0 &&
+		    strcmp(jstr(k, "kty"), "EC") == 0 && strcmp(jstr(k, "crv"), "P-256") == 0 &&
+		    cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(k, "x5c")) >= 1)
+			*has = 1;
+	seq = jnum(rep, "spiffe_sequence");
+	cJSON_Delete(rep);
+	return seq;
+}
+
+/* A real attestd (web-01) pushing to a verifier: the Python client's
+ * JWT-SVID, fetched through the Workload API, validates at the verifier
+ * (POST /v1/spiffe/validate-jwt) for both its audiences once attestd's
+ * signed inventory report carried the key, which the verifier's bundle
+ * then serves (spiffe_sequence moved). Refused with the reason: another
+ * audience, a tampered payload, a tampered signature, alg none and HS256,
+ * an unknown kid; with a key of db-01 (certified by db-01's host CA,
+ * reported in db-01's signed report): a sub of web-01's agent, an expired
+ * token, a lifetime over an hour; a report with a key not certified by
+ * db-01's host CA is refused whole (its good key not stored). The agent
+ * revoked, then the host: refused ATTEST_E_REVOKED, and the host's keys
+ * leave the bundle. attestd's audit log has the jwt-svid record, the
+ * verifier's the jwt-validate records. */
+static void test_verifier_validates_jwt(void)
+{
+	static struct vfleet e;
+	static struct tu_tpm sw2;
+	struct db_signer db = { 0 };
+	struct attest_signer db_s, evil_s;
+	char py[512], dir[700], script[800], gen[800], out[800], cmd[4000], state2[800];
+	char kid[64] = "", dbkid[ATTEST_JWK_KID_MAX], kid2[ATTEST_JWK_KID_MAX], hdr[200], pl[600];
+	char *real = NULL, *pyreal = realpath(PY, NULL), *token = NULL, *t, *b, *dbtok;
+	cJSON *j, *rep = NULL;
+	EVP_PKEY *dbkey = NULL, *key2 = NULL, *evil = NULL;
+	X509 *dbcert = NULL, *cert2 = NULL, *forged = NULL;
+	double seq0, seq1, seq2;
+	int has, ok = 0;
+	time_t now;
+
+	if (pyreal == NULL || strlen(pyreal) >= sizeof(py) ||
+	    tu_sh(PY " -c 'import grpc, grpc_tools.protoc, cryptography' 2>/dev/null") != 0) {
+		CU_FAIL(PY ", python3-grpcio, python3-grpc-tools or python3-cryptography missing "
+			"(make deps)");
+		free(pyreal);
+		return;
+	}
+	memcpy(py, pyreal, strlen(pyreal) + 1);
+	free(pyreal);
+	vfleet_host_up(&e, NULL);
+	snprintf(dir, sizeof(dir), "%s/py", e.d.sw.dir);
+	snprintf(script, sizeof(script), "%s/workload_client.py", dir);
+	snprintf(gen, sizeof(gen), "%s/gen", e.d.sw.dir);
+	snprintf(out, sizeof(out), "%s/jwt", e.d.sw.dir);
+	CU_ASSERT_EQUAL_FATAL(tu_sh("mkdir -m 0755 '%s' '%s' && mkdir -m 0700 '%s' && "
+				    "install -o 0 -g 0 -m 0644 "
+				    "'%s/tests/spiffe/workload_client.py' '%s' && " PY " -m "
+				    "grpc_tools.protoc -I'%s/attestd' -I/usr/include "
+				    "--python_out='%s' --grpc_python_out='%s' "
+				    "'%s/attestd/workload.proto'", dir, gen, out, srcdir(), script,
+				    srcdir(), gen, gen, srcdir()), 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(real = realpath(script, NULL));
+	register_json(&e.d, "spiffepy", py, real, 600);
+	/* before any JWT-SVID: no jwt-svid key in the verifier's bundle */
+	seq0 = bundle_jwt(&e.v, "none", &has);
+
+	/* a JWT-SVID through the Workload API; the verifier takes it once
+	 * attestd's report carried the key, the agent and the host trusted
+	 * (pushes every second; up to 90 s on a shared machine) */
+	snprintf(cmd, sizeof(cmd), "%s -I '%s' '%s' jwt '%s' ehr-api billing", py, real, gen, out);
+	for (int i = 0; i < 45 && !ok; i++) {
+		long st;
+
+		j = run_json(&e.d, cmd);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+		CU_ASSERT_FATAL(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "ok")));
+		free(token);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(token = strdup(jstr(j, "token")));
+		snprintf(kid, sizeof(kid), "%s",
+			 jstr(cJSON_GetObjectItemCaseSensitive(j, "header"), "kid"));
+		cJSON_Delete(j);
+		st = jwt_validate(&e.v, token, "ehr-api", &rep);
+		ok = st == 200;
+		if (ok) {
+			CU_ASSERT(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rep, "valid")));
+			CU_ASSERT_STRING_EQUAL(jstr(rep, "reason"), "ATTEST_OK");
+			CU_ASSERT_STRING_EQUAL(jstr(rep, "spiffe_id"), ID_PREFIX "spiffepy");
+			CU_ASSERT_STRING_EQUAL(jstr(rep, "host"), "web-01");
+			CU_ASSERT_STRING_EQUAL(jstr(rep, "kid"), kid);
+			CU_ASSERT_STRING_EQUAL(jstr(cJSON_GetObjectItemCaseSensitive(rep, "claims"),
+						    "sub"), ID_PREFIX "spiffepy");
+		} else if (i == 44) {
+			fprintf(stderr, "  validate-jwt: %ld %s %s\n", st, jstr(rep, "reason"),
+				jstr(rep, "detail"));
+		}
+		cJSON_Delete(rep);
+		rep = NULL;
+		if (!ok)
+			sleep(2);
+	}
+	CU_ASSERT_FATAL(ok);
+	CU_ASSERT_EQUAL(jwt_validate(&e.v, token, "billing", &rep), 200);
+	cJSON_Delete(rep);
+	/* the bundle serves the key; the sequence moved */
+	seq1 = bundle_jwt(&e.v, kid, &has);
+	CU_ASSERT(has);
+	CU_ASSERT(seq1 > seq0);
+
+	/* refused, each with its reason */
+	expect_jwt_refused(&e.v, token, "other-api", "ATTEST_E_JWT_AUDIENCE", "other-api");
+	snprintf(pl, sizeof(pl), "{\"aud\":[\"ehr-api\"],\"exp\":%lld,\"iat\":%lld,\"sub\":\""
+		 ID_PREFIX "spiffepy\"}", (long long)time(NULL) + 3000, (long long)time(NULL));
+	b = b64u(pl);
+	t = jwt_with(token, 1, b); /* another payload under the same signature */
+	expect_jwt_refused(&e.v, t, "ehr-api", "ATTEST_E_JWT_SIGNATURE", kid);
+	free(t);
+	free(b);
+	{
+		const char *sig = strrchr(token, '.') + 1;
+		char s2[100];
+
+		snprintf(s2, sizeof(s2), "%s", sig);
+		s2[0] = s2[0] == 'A' ? 'B' : 'A';
+		t = jwt_with(token, 2, s2);
+		expect_jwt_refused(&e.v, t, "ehr-api", "ATTEST_E_JWT_SIGNATURE", NULL);
+		free(t);
+	}
+	snprintf(hdr, sizeof(hdr), "{\"alg\":\"none\",\"kid\":\"%s\",\"typ\":\"JWT\"}", kid);
+	b = b64u(hdr);
+	t = jwt_with(token, 0, b);
+	expect_jwt_refused(&e.v, t, "ehr-api", "ATTEST_E_JWT_ALG", "none");
+	free(t);
+	free(b);
+	snprintf(hdr, sizeof(hdr), "{\"alg\":\"HS256\",\"kid\":\"%s\",\"typ\":\"JWT\"}", kid);
+	b = b64u(hdr);
+	t = jwt_with(token, 0, b);
+	expect_jwt_refused(&e.v, t, "ehr-api", "ATTEST_E_JWT_ALG", "HS256");
+	free(t);
+	free(b);
+	b = b64u("{\"alg\":\"ES256\",\"kid\":\"no-such-key\",\"typ\":\"JWT\"}");
+	t = jwt_with(token, 0, b);
+	expect_jwt_refused(&e.v, t, "ehr-api", "ATTEST_E_JWT_KID", "no-such-key");
+	free(t);
+	free(b);
+
+	/* db-01, enrolled in the same fleet, reports a JWT key of its own */
+	tu_tpm_start(&sw2);
+	snprintf(state2, sizeof(state2), "%s/state", sw2.dir);
+	tu_enrol_host_in(sw2.tcti, e.d.ca, state2, "db-01");
+	CU_ASSERT_FATAL(attest_host_identity_load(state2, &db.id) == ATTEST_OK);
+	CU_ASSERT_FATAL(attest_tpm_open(sw2.tcti, &db.t) == ATTEST_OK);
+	db_s = (struct attest_signer){ db_sign, &db, X509_get0_pubkey(db.id.host_ca), 0 };
+	CU_ASSERT_FATAL((dbkey = EVP_EC_gen("P-256")) != NULL);
+	dbcert = jwt_key_cert(db.id.host_ca, dbkey, &db_s);
+	TU_ASSERT_ERR(attest_es256_jwk_thumbprint(dbkey, dbkid), ATTEST_OK);
+	{
+		struct attest_report_jwtkey k = { dbkid, dbcert };
+
+		CU_ASSERT_EQUAL(db_report(&e.v, &db_s, db.id.host_ca, &k, 1, &rep), 200);
+		cJSON_Delete(rep);
+		rep = NULL;
+	}
+	(void)bundle_jwt(&e.v, dbkid, &has);
+	CU_ASSERT(has);
+	/* db-01's key signing for web-01's agent */
+	now = time(NULL);
+	snprintf(hdr, sizeof(hdr), "{\"alg\":\"ES256\",\"kid\":\"%s\",\"typ\":\"JWT\"}", dbkid);
+	snprintf(pl, sizeof(pl), "{\"aud\":[\"ehr-api\"],\"exp\":%lld,\"iat\":%lld,\"sub\":\""
+		 ID_PREFIX "spiffepy\"}", (long long)now + 600, (long long)now);
+	TU_ASSERT_ERR(attest_jws_sign(dbkey, hdr, pl, 8192, &dbtok), ATTEST_OK);
+	expect_jwt_refused(&e.v, dbtok, "ehr-api", "ATTEST_E_JWT_SUBJECT", "host web-01");
+	free(dbtok);
+	/* expired */
+	snprintf(pl, sizeof(pl), "{\"aud\":\"ehr-api\",\"exp\":%lld,\"iat\":%lld,\"sub\":\""
+		 ID_PREFIX "spiffepy\"}", (long long)now - 10, (long long)now - 70);
+	TU_ASSERT_ERR(attest_jws_sign(dbkey, hdr, pl, 8192, &dbtok), ATTEST_OK);
+	expect_jwt_refused(&e.v, dbtok, "ehr-api", "ATTEST_E_JWT_EXPIRED", "expired");
+	free(dbtok);
+	/* a lifetime over an hour */
+	snprintf(pl, sizeof(pl), "{\"aud\":\"ehr-api\",\"exp\":%lld,\"iat\":%lld,\"sub\":\""
+		 ID_PREFIX "spiffepy\"}", (long long)now + 7200, (long long)now);
+	TU_ASSERT_ERR(attest_jws_sign(dbkey, hdr, pl, 8192, &dbtok), ATTEST_OK);
+	expect_jwt_refused(&e.v, dbtok, "ehr-api", "ATTEST_E_JWT_EXPIRED", "lifetime");
+	free(dbtok);
+
+	/* a forged key (its certificate names db-01's host CA, another key
+	 * signed it) beside a good new one: the whole report refused, the
+	 * good one not stored, db-01's key still served */
+	CU_ASSERT_FATAL((key2 = EVP_EC_gen("P-256")) != NULL &&
+			(evil = EVP_EC_gen("P-256")) != NULL);
+	CU_ASSERT_FATAL(attest_signer_from_pkey(evil, &evil_s) == ATTEST_OK);
+	cert2 = jwt_key_cert(db.id.host_ca, key2, &db_s);
+	TU_ASSERT_ERR(attest_es256_jwk_thumbprint(key2, kid2), ATTEST_OK);
+	{
+		char fkid[ATTEST_JWK_KID_MAX];
+		EVP_PKEY *fk = EVP_EC_gen("P-256");
+		struct attest_report_jwtkey k[3] = { { dbkid, dbcert }, { kid2, cert2 },
+						     { fkid, NULL } };
+
+		CU_ASSERT_FATAL(fk != NULL);
+		forged = jwt_key_cert(db.id.host_ca, fk, &evil_s);
+		TU_ASSERT_ERR(attest_es256_jwk_thumbprint(fk, fkid), ATTEST_OK);
+		k[2].cert = forged;
+		long st = db_report(&e.v, &db_s, db.id.host_ca, k, 3, &rep);
+
+		CU_ASSERT(st >= 400 && st < 500);
+		CU_ASSERT_STRING_EQUAL(reply_reason(rep), "ATTEST_E_CHAIN_UNTRUSTED");
+		cJSON_Delete(rep);
+		rep = NULL;
+		EVP_PKEY_free(fk);
+	}
+	(void)bundle_jwt(&e.v, kid2, &has);
+	CU_ASSERT(!has);
+	(void)bundle_jwt(&e.v, dbkid, &has);
+	CU_ASSERT(has);
+
+	/* the agent revoked at the verifier, then its host */
+	CU_ASSERT_EQUAL(verifier_call(&e.v, AS_ADMIN, "/v1/agents/revoke",
+				      "{\"agent\":\"" ID_PREFIX "spiffepy\",\"reason\":\"test\"}",
+				      NULL), 200);
+	expect_jwt_refused(&e.v, token, "ehr-api", "ATTEST_E_REVOKED", "agent");
+	CU_ASSERT_EQUAL(verifier_call(&e.v, AS_ADMIN, "/v1/hosts/revoke",
+				      "{\"host\":\"web-01\",\"reason\":\"test\"}", NULL), 200);
+	expect_jwt_refused(&e.v, token, "ehr-api", "ATTEST_E_REVOKED", "host web-01");
+	seq2 = bundle_jwt(&e.v, kid, &has);
+	CU_ASSERT(!has);
+	CU_ASSERT(seq2 > seq1);
+
+	/* the records: attestd's jwt-svid (before the token left), the
+	 * verifier's jwt-validate (valid and refused) */
+	CU_ASSERT_EQUAL(tu_sh("grep -raq '\"type\":\"jwt-svid\".*\"agents\":\\[\"" ID_PREFIX
+			      "spiffepy\"\\],\"scopes\":\\[\"ehr-api\",\"billing\"\\]' '%s'",
+			      e.d.state), 0);
+	CU_ASSERT_EQUAL(tu_sh("grep -raq '\"type\":\"jwt-validate\".*\"outcome\":\"allow\"' '%s' && "
+			      "grep -raq '\"type\":\"jwt-validate\".*\"reason\":\"ATTEST_E_JWT_ALG' "
+			      "'%s'", e.v.dir, e.v.dir), 0);
+
+	X509_free(dbcert);
+	X509_free(cert2);
+	X509_free(forged);
+	EVP_PKEY_free(dbkey);
+	EVP_PKEY_free(key2);
+	EVP_PKEY_free(evil);
+	attest_host_identity_clear(&db.id);
+	attest_tpm_close(db.t);
+	tu_tpm_stop(&sw2);
+	free(token);
+	free(real);
+	vfleet_down(&e);
 }
 
 /* ---------- federation ---------- */
@@ -1070,6 +1454,9 @@ int main(void)
 		  test_transport },
 		{ "verifier: GET /v1/spiffe/bundle, the fleet root as the x509-svid key",
 		  test_verifier_bundle },
+		{ "verifier: a Workload API JWT-SVID validates at the verifier; audience, tampering, "
+		  "alg none/HS256, unknown kid, another host's key, expired, revoked refused",
+		  test_verifier_validates_jwt },
 		{ "federation: an added trust domain's bundle on the open streams, then gone",
 		  test_federation },
 		{ "federation: the bundle parser's strictness and caps", test_federation_parser },
