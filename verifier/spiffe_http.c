@@ -200,10 +200,12 @@ static int add_jwt_keys(struct vsrv *s, cJSON *keys)
 		EVP_PKEY *pk = NULL;
 		cJSON *jwk = NULL, *x5c;
 
+		/* a host enrolled but not yet quoted has no row: not revoked
+		 * (vs_host_not_revoked); validation still wants it trusted */
 		r = s->store->ops->host_get(s->store, k->host, &h);
-		if (r == ATTEST_E_NOT_FOUND || (r == ATTEST_OK && h.revoked))
+		if (r == ATTEST_OK && h.revoked)
 			continue;
-		if (r != ATTEST_OK)
+		if (r != ATTEST_OK && r != ATTEST_E_NOT_FOUND)
 			goto out;
 		if (stored_key(k, &c, &pk) != ATTEST_OK) /* expired: not served */
 			continue;
