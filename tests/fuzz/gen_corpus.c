@@ -995,7 +995,9 @@ static void vbody_seeds(void)
 /* fuzz_jwtsvid: JWT-SVIDs as attestd signs them (ES256, kid, sub, aud,
  * exp, iat), by the fixture host key under kid "fuzz-kid": one valid at
  * the target's clock for its audience, one expired, one for another
- * audience, one under a kid the bundle lacks, one with aud a string. */
+ * audience, one under a kid the bundle lacks, one with aud a string; and
+ * three only the verifier refuses (lifetime over an hour, no iat, exp not
+ * a whole number). */
 static void jwtsvid_seeds(void)
 {
 	static const struct {
@@ -1016,6 +1018,17 @@ static void jwtsvid_seeds(void)
 		{ "aud-string", "fuzz-kid",
 		  "{\"aud\":\"fuzz\",\"exp\":1700000600,\"iat\":1700000000,"
 		  "\"sub\":\"spiffe://fleet.example/host/web-01/agent/b\",\"x\":{\"y\":[1,true,null]}}" },
+		/* the verifier's stricter checks (verifier/jwtsvid.c): over an
+		 * hour between iat and exp, no iat, exp not a whole number */
+		{ "long-lived", "fuzz-kid",
+		  "{\"aud\":[\"fuzz\"],\"exp\":1700007200,\"iat\":1700000000,"
+		  "\"sub\":\"spiffe://fleet.example/host/web-01/agent/a\"}" },
+		{ "no-iat", "fuzz-kid",
+		  "{\"aud\":[\"fuzz\"],\"exp\":1700000600,"
+		  "\"sub\":\"spiffe://fleet.example/host/web-01/agent/a\"}" },
+		{ "exp-fraction", "fuzz-kid",
+		  "{\"aud\":[\"fuzz\"],\"exp\":1700000600.5,\"iat\":1700000000,"
+		  "\"sub\":\"spiffe://fleet.example/host/web-01/agent/a\"}" },
 	};
 	char hdr[128], *tok = NULL;
 
