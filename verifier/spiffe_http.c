@@ -3,7 +3,7 @@
  * docs/spiffe.md, docs/verifier-api.md): a JWKS whose first key is the
  * fleet root's public key with "use": "x509-svid" and the root as x5c,
  * then the JWT-SVID keys of every host that is not revoked ("use":
- * "jwt-svid", kid, x5c the key's certificate and the host CA), plus
+ * "jwt-svid", kid, x5c the key's certificate), plus
  * spiffe_sequence and spiffe_refresh_hint. No caller certificate is
  * needed (a bundle is public; the https_web profile's relying party
  * authenticates the verifier by its TLS certificate).
@@ -182,8 +182,8 @@ out:
 }
 
 /* Every current JWT key of a host that is not revoked, as a JWK with
- * kid, use jwt-svid and x5c (the key's certificate, then the host CA
- * when the store has the host's chain). */
+ * kid, use jwt-svid and x5c (the key's certificate, which its host CA
+ * signed). */
 static int add_jwt_keys(struct vsrv *s, cJSON *keys)
 {
 	struct jwk_walk w = { 0 };
@@ -209,20 +209,21 @@ static int add_jwt_keys(struct vsrv *s, cJSON *keys)
 			goto out;
 		if (stored_key(k, &c, &pk) != ATTEST_OK) /* expired: not served */
 			continue;
-		r = ATTEST_E_NOMEM;
-		if ((jwk = cJSON_CreateObject()) != NULL && cJSON_AddItemToArray(keys, jwk) &&
-		    cJSON_AddStringToObject(jwk, "use", "jwt-svid") &&
-		    cJSON_AddStringToObject(jwk, "kty", "EC") &&
-		    cJSON_AddStringToObject(jwk, "crv", "P-256") &&
-		    (r = add_bn(jwk, "x", pk, OSSL_PKEY_PARAM_EC_PUB_X, 32)) == ATTEST_OK &&
-		    (r = add_bn(jwk, "y", pk, OSSL_PKEY_PARAM_EC_PUB_Y, 32)) == ATTEST_OK) {
-			r = ATTEST_E_NOMEM;
-			if (cJSON_AddStringToObject(jwk, "kid", k->kid) &&
-			    (x5c = cJSON_AddArrayToObject(jwk, "x5c")) != NULL)
+		if ((jwk = cJSON_CreateObject()) == NULL || !cJSON_AddItemToArray(keys, jwk)) {
+			cJSON_Delete(jwk);
+			r = attest_fail(ATTEST_E_NOMEM, "bundle");
+		} else if (!cJSON_AddStringToObject(jwk, "use", "jwt-svid") ||
+			   !cJSON_AddStringToObject(jwk, "kty", "EC") ||
+			   !cJSON_AddStringToObject(jwk, "crv", "P-256")) {
+			r = attest_fail(ATTEST_E_NOMEM, "bundle");
+		} else if ((r = add_bn(jwk, "x", pk, OSSL_PKEY_PARAM_EC_PUB_X, 32)) == ATTEST_OK &&
+			   (r = add_bn(jwk, "y", pk, OSSL_PKEY_PARAM_EC_PUB_Y, 32)) == ATTEST_OK) {
+			if (!cJSON_AddStringToObject(jwk, "kid", k->kid) ||
+			    (x5c = cJSON_AddArrayToObject(jwk, "x5c")) == NULL)
+				r = attest_fail(ATTEST_E_NOMEM, "bundle");
+			else
 				r = b64_der_add(c, x5c);
 		}
-		if (r != ATTEST_OK && jwk == NULL)
-			r = attest_fail(ATTEST_E_NOMEM, "bundle");
 		EVP_PKEY_free(pk);
 		X509_free(c);
 		if (r != ATTEST_OK)
