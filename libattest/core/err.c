@@ -108,6 +108,8 @@ static const struct {
 	E(ATTEST_E_FWD_NO_ROUTE, "forward authorization: no policy http route maps the request"),
 	E(ATTEST_E_ANOMALY, "behaviour anomaly score over the policy's limit"),
 	E(ATTEST_E_ANOMALY_FRESH_INTENT, "anomalous behaviour: a freshly issued intent grant is required"),
+	E(ATTEST_E_DNS_NAME_INVALID, "not a DNS name an agent's certificate may carry"),
+	E(ATTEST_E_DNS_NAME_UNREGISTERED, "DNS name not registered for this agent"),
 #undef E
 };
 
