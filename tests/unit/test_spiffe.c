@@ -48,8 +48,9 @@ static void workload_path(const struct daemon *d, char *out, size_t outsz)
 	snprintf(out, outsz, "%s/workload.sock", d->sw.dir);
 }
 
-static void register_json(struct daemon *d, const char *name, const char *binary,
-			  const char *script, int max_ttl)
+/* register_json with dns_names: a JSON list body, or NULL for none */
+static void register_json_dns(struct daemon *d, const char *name, const char *binary,
+			      const char *script, int max_ttl, const char *dns)
 {
 	char json[3000];
 	cJSON *reply = NULL;
@@ -57,11 +58,18 @@ static void register_json(struct daemon *d, const char *name, const char *binary
 	snprintf(json, sizeof(json),
 		 "{\"op\":\"register\",\"name\":\"%s\",\"binary\":\"%s\"%s%s%s,\"uids\":[%u],"
 		 "\"scopes\":[\"ehr:read\"],\"risk_tier\":\"medium\","
-		 "\"data_classes\":[\"phi\"],\"max_ttl\":%d," TU_ENV_ALLOW_JSON "}",
+		 "\"data_classes\":[\"phi\"],\"max_ttl\":%d,%s%s%s" TU_ENV_ALLOW_JSON "}",
 		 name, binary, script ? ",\"script\":\"" : "", script ? script : "",
-		 script ? "\"" : "", (unsigned)getuid(), max_ttl);
+		 script ? "\"" : "", (unsigned)getuid(), max_ttl, dns ? "\"dns_names\":[" : "",
+		 dns ? dns : "", dns ? "]," : "");
 	TU_ASSERT_ERR(admin_call(d, json, &reply), ATTEST_OK);
 	cJSON_Delete(reply);
+}
+
+static void register_json(struct daemon *d, const char *name, const char *binary,
+			  const char *script, int max_ttl)
+{
+	register_json_dns(d, name, binary, script, max_ttl, NULL);
 }
 
 /* Run cmd with a clean environment (PATH and SPIFFE_ENDPOINT_SOCKET) in
@@ -348,7 +356,10 @@ static void test_c_client(void)
 	CU_ASSERT_EQUAL_FATAL(tu_sh("cp '%s/spiffe_client' '%s' && cp '%s' '%s' && printf x >>'%s' "
 				    "&& mkdir -m 0700 '%s'", tu_examples_dir(), bin, bin, bad, bad,
 				    out), 0);
-	register_json(&d, "spiffec", bin, NULL, 4);
+	/* with DNS names registered: the Workload API cannot ask for them, so
+	 * its SVIDs carry them all (docs/spiffe.md "DNS SANs") */
+	register_json_dns(&d, "spiffec", bin, NULL, 4,
+			  "\"spiffec.web-01.fleet.example\",\"mcp.web-01.fleet.example\"");
 	snprintf(cmd, sizeof(cmd), "'%s' --count 2 --out '%s' >c.out 2>&1", bin, out);
 	CU_ASSERT_EQUAL(run_sh(&d, cmd), 0);
 	CU_ASSERT_EQUAL(tu_sh("[ $(grep -c '^" ID_PREFIX "spiffec: X.509-SVID [12], 4 certificates, "
@@ -356,7 +367,8 @@ static void test_c_client(void)
 	CU_ASSERT_EQUAL(tu_sh("openssl verify -CAfile '%s/root.pem' -untrusted '%s/svid.pem' "
 			      "'%s/svid.pem' >/dev/null", d.ca, out, out), 0);
 	CU_ASSERT_EQUAL(tu_sh("openssl x509 -in '%s/svid.pem' -noout -ext subjectAltName | "
-			      "grep -qx '    URI:" ID_PREFIX "spiffec'", out), 0);
+			      "grep -qx '    URI:" ID_PREFIX "spiffec, DNS:spiffec.web-01.fleet.example, "
+			      "DNS:mcp.web-01.fleet.example'", out), 0);
 	CU_ASSERT_EQUAL(tu_sh("[ \"$(stat -c %%a '%s/svid.key')\" = 600 ]", out), 0);
 	/* not the registered binary */
 	snprintf(cmd, sizeof(cmd), "'%s' >c.out 2>&1", bad);
