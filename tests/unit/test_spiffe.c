@@ -1412,7 +1412,7 @@ static void test_dns_names_attestd(void)
 				    TU_ENV_ALLOW_CLI " >/dev/null", d.admin, a, (unsigned)getuid()),
 			      0);
 	CU_ASSERT_EQUAL(tu_sh("attestctl agent show --admin-socket '%s' --name web | tr -d ' \\n\\t' | "
-			      "grep -qF '\"dns_names\":[\"mcp.web-01.fleet.example\","
+			      "grep -aqF '\"dns_names\":[\"mcp.web-01.fleet.example\","
 			      "\"a2a.web-01.fleet.example\",\"api.web-01.fleet.example\"]'", d.admin),
 			0);
 	CU_ASSERT_EQUAL(tu_sh("attestctl agent list --admin-socket '%s' | tr -d ' \\n\\t' | "
@@ -1464,13 +1464,17 @@ static void test_dns_names_attestd(void)
 			   "ATTEST_E_PARSE", "non-empty");
 	/* the audit log: the issuance lists its names; the refused names
 	 * were never issued */
-	CU_ASSERT_EQUAL(tu_sh("cd '%s/state/audit' && grep -ahF '\"type\":\"issue\"' seg-*.log | "
+	CU_ASSERT_EQUAL(tu_sh("attestctl audit show --log '%s/state/audit' --type issue | "
 			      "grep -qF '\"dns_names\":[\"mcp.web-01.fleet.example\","
 			      "\"api.web-01.fleet.example\"]'", dir), 0);
-	CU_ASSERT_EQUAL(tu_sh("cd '%s/state/audit' && grep -ahF '\"type\":\"register\"' seg-*.log | "
-			      "grep -qF 'a2a.web-01.fleet.example'", dir), 0);
-	CU_ASSERT_NOT_EQUAL(tu_sh("cd '%s/state/audit' && grep -aqF 'evil.fleet.example' seg-*.log",
-				  dir), 0);
+	CU_ASSERT_EQUAL(tu_sh("attestctl audit show --log '%s/state/audit' --type register | "
+			      "grep -F 'agent/web\"' | grep -qF '\"dns_names\":[\"mcp.web-01.fleet.example\","
+			      "\"a2a.web-01.fleet.example\",\"api.web-01.fleet.example\"]'", dir), 0);
+	CU_ASSERT_NOT_EQUAL(tu_sh("attestctl audit show --log '%s/state/audit' | "
+				  "grep -qF 'evil.fleet.example'", dir), 0);
+	CU_ASSERT_EQUAL(tu_sh("attestctl audit show --log '%s/state/audit' --type refusal | "
+			      "grep -F '\"resource\":\"web\"' | "
+			      "grep -qF '\"reason\":\"ATTEST_E_DNS_NAME_UNREGISTERED\"'", dir), 0);
 
 	/* the leaf as a TLS server certificate */
 	port = free_port();
