@@ -1476,6 +1476,16 @@ static void test_dns_names_attestd(void)
 			      "grep -F '\"resource\":\"web\"' | "
 			      "grep -qF '\"reason\":\"ATTEST_E_DNS_NAME_UNREGISTERED\"'", dir), 0);
 
+	/* the names are in the agent's record: a restarted attestd has them */
+	daemon_stop(&d);
+	daemon_start(&d, "64");
+	CU_ASSERT_EQUAL(tu_sh("attestctl agent show --admin-socket '%s' --name web | "
+			      "grep -qF a2a.web-01.fleet.example", d.admin), 0);
+	reply = run_agent(NULL, a, d.sock,
+			  "{\"op\":\"issue\",\"agent\":\"web\",\"dns_names\":[\"a2a.web-01.fleet.example\"]}");
+	CU_ASSERT(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(reply, "ok")));
+	cJSON_Delete(reply);
+
 	/* the leaf as a TLS server certificate */
 	port = free_port();
 	CU_ASSERT_EQUAL(tu_sh("cd '%s' && (timeout 20 openssl s_server -tls1_3 -cert web.leaf.pem "
