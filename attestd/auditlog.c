@@ -293,6 +293,8 @@ int attestd_audit_agent_from(struct attestd_auditlog *l, const char *type, const
 	ev.nagents = 1;
 	ev.scopes = (const char *const *)a->scopes;
 	ev.nscopes = a->nscopes;
+	ev.dns_names = (const char *const *)a->dns;
+	ev.ndns_names = a->ndns;
 	ev.outcome = outcome;
 	ev.reason = code != ATTEST_OK ? attest_errname(code) : NULL;
 	return attestd_audit(l, &ev);
@@ -332,7 +334,7 @@ static void peer_source(const struct attestd_peer *peer, char *out, size_t outsz
 
 int attestd_audit_issue(struct attestd_auditlog *l, const struct attestd_peer *peer,
 			const struct agent *a, X509 *leaf, const struct attestd_audit_intent *in,
-			int renewal, const char *scopes)
+			int renewal, const char *scopes, const char *const *dns, size_t ndns)
 {
 	struct attest_audit_event ev = { 0 };
 	const char *agents[ATTEST_AUDIT_LIST_MAX], *sc[ATTEST_AUDIT_LIST_MAX];
@@ -369,6 +371,8 @@ int attestd_audit_issue(struct attestd_auditlog *l, const struct attestd_peer *p
 	ev.nagents = na;
 	ev.scopes = sc;
 	ev.nscopes = ns;
+	ev.dns_names = dns;
+	ev.ndns_names = ndns;
 	ev.action = renewal ? "renew" : NULL;
 	ev.outcome = "ok";
 	ev.cert_serial = serial;

@@ -121,6 +121,8 @@ typedef enum attest_err {
 	ATTEST_E_JWT_EXPIRED = 96,
 	ATTEST_E_JWT_AUDIENCE = 97,
 	ATTEST_E_JWT_SUBJECT = 98,
+	ATTEST_E_DNS_NAME_INVALID = 99,
+	ATTEST_E_DNS_NAME_UNREGISTERED = 100,
 	/* append new codes here; never renumber */
 	ATTEST_E__COUNT
 } attest_err;

@@ -114,6 +114,8 @@ static const struct {
 	E(ATTEST_E_JWT_EXPIRED, "JWT-SVID: expired or lifetime over one hour"),
 	E(ATTEST_E_JWT_AUDIENCE, "JWT-SVID: not for this audience"),
 	E(ATTEST_E_JWT_SUBJECT, "JWT-SVID: sub is not an agent of the key's host"),
+	E(ATTEST_E_DNS_NAME_INVALID, "not a DNS name an agent's certificate may carry"),
+	E(ATTEST_E_DNS_NAME_UNREGISTERED, "DNS name not registered for this agent"),
 #undef E
 };
 
