@@ -11,6 +11,7 @@
 
 #include <event2/event.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 
 #include "attest/intent.h"
 #include "auditlog.h"
@@ -180,9 +181,25 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 		attestd_log("audit: refusal aggregates not written: %s [%s]: %s", attest_strerror(r),
 			    attest_errname(r), attest_errdetail());
 	if (attest_audit_checkpoint_due(l->audit, now)) {
+		/* the loop does not wait behind the renewal thread's TPM
+		 * command (issue 17): a due checkpoint waits a tick or a few,
+		 * at most ATTESTD_CKPT_POSTPONE_MAX, far below any
+		 * --audit-max-unanchored */
+		int held = 0;
+
+		if (l->ckpt_postponed < ATTESTD_CKPT_POSTPONE_MAX) {
+			if (!attestd_host_trylock(l->host)) {
+				l->ckpt_postponed++;
+				return;
+			}
+			held = 1; /* kept over the checkpoint (the lock is recursive) */
+		}
+		l->ckpt_postponed = 0;
 		if ((r = checkpoint(l, "due")) != ATTEST_OK)
 			attestd_log("audit: checkpoint failed: %s [%s]: %s", attest_strerror(r),
 				    attest_errname(r), attest_errdetail());
+		if (held)
+			attestd_host_unlock(l->host);
 	} else if (attestd_audit_unsynced(l) && (r = attest_audit_sync(l->audit)) != ATTEST_OK) {
 		attestd_log("audit: sync failed: %s [%s]: %s", attest_strerror(r), attest_errname(r),
 			    attest_errdetail());
@@ -292,6 +309,8 @@ int attestd_audit_agent_from(struct attestd_auditlog *l, const char *type, const
 	ev.nagents = 1;
 	ev.scopes = (const char *const *)a->scopes;
 	ev.nscopes = a->nscopes;
+	ev.dns_names = (const char *const *)a->dns;
+	ev.ndns_names = a->ndns;
 	ev.outcome = outcome;
 	ev.reason = code != ATTEST_OK ? attest_errname(code) : NULL;
 	return attestd_audit(l, &ev);
@@ -331,7 +350,7 @@ static void peer_source(const struct attestd_peer *peer, char *out, size_t outsz
 
 int attestd_audit_issue(struct attestd_auditlog *l, const struct attestd_peer *peer,
 			const struct agent *a, X509 *leaf, const struct attestd_audit_intent *in,
-			int renewal, const char *scopes)
+			int renewal, const char *scopes, const char *const *dns, size_t ndns)
 {
 	struct attest_audit_event ev = { 0 };
 	const char *agents[ATTEST_AUDIT_LIST_MAX], *sc[ATTEST_AUDIT_LIST_MAX];
@@ -368,9 +387,40 @@ int attestd_audit_issue(struct attestd_auditlog *l, const struct attestd_peer *p
 	ev.nagents = na;
 	ev.scopes = sc;
 	ev.nscopes = ns;
+	ev.dns_names = dns;
+	ev.ndns_names = ndns;
 	ev.action = renewal ? "renew" : NULL;
 	ev.outcome = "ok";
 	ev.cert_serial = serial;
+	ev.cert_sha256 = sha;
+	return attestd_audit(l, &ev);
+}
+
+int attestd_audit_jwt(struct attestd_auditlog *l, const struct attestd_peer *peer,
+		      const char *sub, const char *const *aud, size_t naud, int64_t exp,
+		      const char *kid, const char *token)
+{
+	struct attest_audit_event ev = { 0 };
+	const char *agents[1] = { sub };
+	char source[64], action[128], sha[65];
+	uint8_t md[32];
+
+	if (naud > ATTEST_AUDIT_LIST_MAX)
+		return attest_fail(ATTEST_E_INVALID_ARG, "JWT-SVID record: over %d audiences",
+				   ATTEST_AUDIT_LIST_MAX);
+	if (EVP_Digest(token, strlen(token), md, NULL, EVP_sha256(), NULL) != 1)
+		return attest_fail_ossl(ATTEST_E_CRYPTO, "JWT-SVID digest");
+	attest_hex(md, sizeof(md), sha);
+	peer_source(peer, source, sizeof(source));
+	snprintf(action, sizeof(action), "exp=%lld kid=%.60s", (long long)exp, kid);
+	ev.type = "jwt-svid";
+	ev.source = source;
+	ev.agents = agents;
+	ev.nagents = 1;
+	ev.scopes = aud; /* the token's audiences (docs/audit.md) */
+	ev.nscopes = naud;
+	ev.action = action;
+	ev.outcome = "ok";
 	ev.cert_sha256 = sha;
 	return attestd_audit(l, &ev);
 }
