@@ -270,6 +270,7 @@ struct mint_job {
 	struct agent *a;
 	int parent_fd; /* the caller's parent, when asked for ("parent") */
 	struct attest_proc_pin pin;
+	int procfd; /* /proc/PID of the process pinned, for the whole request */
 	char marker[800]; /* STATE/intent-used entry to spend ("": none) */
 	long ttl;
 	EVP_PKEY *pub;
@@ -318,7 +319,7 @@ static int mint_authorize(struct attestd *d, const struct attestd_peer *peer,
 		return attest_fail(ATTEST_E_REVOKED, "agent %s is revoked", o->name);
 	if (o->parent && (r = attestd_peer_parent(peer, &j->parent_fd)) != ATTEST_OK)
 		return r;
-	if ((r = measure_caller(d->cache, peer, j->parent_fd, j->a, &j->pin)) != ATTEST_OK)
+	if ((r = measure_caller(d->cache, peer, j->parent_fd, j->a, &j->pin, &j->procfd)) != ATTEST_OK)
 		return r;
 	for (uint32_t i = 0; i < o->nwant; i++) {
 		if (!scope_allowed(j->a, o->want[i]))
@@ -412,8 +413,8 @@ static int mint_sign(struct attestd *d, const struct attestd_peer *peer,
 		return r;
 	/* Still the same, untraced process after signing, or the certificate
 	 * is dropped. */
-	if ((r = attest_proc_check(&j->pin)) != ATTEST_OK ||
-	    (r = still_untraced(j->pin.pid)) != ATTEST_OK)
+	if ((r = attest_proc_check_at(j->procfd, &j->pin)) != ATTEST_OK ||
+	    (r = still_untraced_at(j->procfd, j->pin.pid)) != ATTEST_OK)
 		return r;
 	return attestd_peer_alive(peer);
 }
@@ -490,6 +491,7 @@ int attestd_mint(struct attestd *d, const struct attestd_peer *peer, const struc
 	memset(res, 0, sizeof(*res));
 	memset(&j, 0, sizeof(j));
 	j.parent_fd = -1;
+	j.procfd = -1;
 	if ((r = mint_authorize(d, peer, o, &j, res)) == ATTEST_OK &&
 	    (r = mint_sign(d, peer, o, &j, res->scopes)) == ATTEST_OK &&
 	    (r = mint_commit(d, peer, o, &j, res->scopes)) == ATTEST_OK &&
@@ -500,6 +502,8 @@ int attestd_mint(struct attestd *d, const struct attestd_peer *peer, const struc
 	}
 	if (j.parent_fd >= 0)
 		close(j.parent_fd);
+	if (j.procfd >= 0)
+		close(j.procfd);
 	X509_free(j.leaf);
 	EVP_PKEY_free(j.pub);
 	if (r != ATTEST_OK) {

@@ -92,7 +92,10 @@
 
 #define STRICT_N 100
 #define STRICT_WIRE_N 10
-#define SESSION_SECONDS 2.0
+#define SESSION_SECONDS 2
+/* ATTEST_BENCH_ISSUE_SECONDS: each session phase's length, for profiling
+ * (bench/README.md, issue 17 item 1); SESSION_SECONDS otherwise */
+static int session_seconds = SESSION_SECONDS;
 #define SESSION_WIRE_N 300
 #define BASELINE_N 15
 #define WARMUP 3
@@ -218,7 +221,7 @@ static int parse_int(const char *s, int min, int max)
 	return (int)v;
 }
 
-/* argv: --requester PHASE SOCK ADMIN N CHAIN_OUT CPU */
+/* argv: --requester PHASE SOCK ADMIN N CHAIN_OUT CPU SECONDS */
 static int requester_main(int argc, char **argv)
 {
 	const char *phase, *sock, *admin, *chain;
@@ -226,7 +229,7 @@ static int requester_main(int argc, char **argv)
 	uint64_t c0, c1;
 	int n, cpu;
 
-	if (argc != 8)
+	if (argc != 9 || (session_seconds = parse_int(argv[8], 1, 600)) < 0)
 		return 2;
 	phase = argv[2];
 	sock = argv[3];
@@ -295,7 +298,7 @@ static int requester_main(int argc, char **argv)
 		for (;;) {
 			double t = tu_now_ms();
 
-			if (n > 0 ? certs >= n : t - start >= SESSION_SECONDS * 1e3)
+			if (n > 0 ? certs >= n : t - start >= session_seconds * 1e3)
 				break;
 			if (req_issue(sock, "bench-s", "session", NULL) != ATTEST_OK)
 				return 1;
@@ -640,8 +643,11 @@ static void write_pidfile(struct bench *b)
 static void exec_requester(struct bench *b, const char *phase, const char *nbuf, const char *chain,
 			   const char *cpubuf, int wfd)
 {
+	char secs[16];
 	char *argv[] = { b->copy, "--requester", (char *)phase, b->d.sock, b->d.admin,
-			 (char *)nbuf, (char *)chain, (char *)cpubuf, NULL };
+			 (char *)nbuf, (char *)chain, (char *)cpubuf, secs, NULL };
+
+	snprintf(secs, sizeof(secs), "%d", session_seconds);
 
 	dup2(wfd, 1);
 	if (wfd != 1)
@@ -1057,6 +1063,10 @@ static int set_affinity(pid_t pid, int cpu, const cpu_set_t *restore)
 
 /* Everything that talks to attestd and the TPMs; runs as a CUnit test
  * because testutil_daemon's helpers assert with CUnit. */
+/* ATTEST_BENCH_ISSUE_SESSION_ONLY=1: only the session phases (for
+ * profiling attestd under them: bench/README.md, issue 17 item 1). */
+static int session_only;
+
 static void bench_body(void)
 {
 	struct bench *b = &g;
@@ -1084,15 +1094,19 @@ static void bench_body(void)
 	/* While the copy's ctime ages past attestd's racy-cache window: the
 	 * openssl speed reference and the tpm2-tools baseline. */
 	b->ecdsa = openssl_sign_rate(b);
-	tu_tpm_start(&b->b);
-	b->base_p50 = baseline(b);
-	tu_tpm_stop(&b->b);
+	if (!session_only) {
+		tu_tpm_start(&b->b);
+		b->base_p50 = baseline(b);
+		tu_tpm_stop(&b->b);
+	}
 	wait_cacheable(b->copy);
 
 	/* strict mode */
-	if (run_requester(b, "strict-same", STRICT_N, b->chain[0], -1, &b->same) == 0)
+	if (!session_only &&
+	    run_requester(b, "strict-same", STRICT_N, b->chain[0], -1, &b->same) == 0)
 		check_chain(b, b->chain[0], "strict same-agent");
-	if (run_requester(b, "strict-alt", STRICT_N, b->chain[1], -1, &b->alt) == 0)
+	if (!session_only &&
+	    run_requester(b, "strict-alt", STRICT_N, b->chain[1], -1, &b->alt) == 0)
 		check_chain(b, b->chain[1], "strict alternating");
 
 	/* session mode, attestd and the requester on one CPU */
@@ -1117,6 +1131,8 @@ static void bench_body(void)
 	if (b->cpu >= 0)
 		(void)set_affinity(b->d.pid, 0, &orig);
 
+	if (session_only)
+		return;
 	/* wire count: attestd restarted behind the counting proxy */
 	memcpy(saved_tcti, b->d.sw.tcti, sizeof(saved_tcti));
 	{
@@ -1214,7 +1230,7 @@ static void report(struct bench *b)
 		  alt->ok ? b->base_p50 / kv_get(alt, "p50") : 0, 1,
 		  "baseline p50 / alternating p50 (target >= 20)");
 	snprintf(note, sizeof(note), "attestd + requester pinned to CPU %d, %.1f s, sequential",
-		 b->cpu, SESSION_SECONDS);
+		 b->cpu, (double)session_seconds);
 	print_val("issue_session_certs_per_s", sess->ok, s_rate, 0, note);
 	print_val("openssl_ecdsap256_sign_per_s", b->ecdsa > 0, b->ecdsa, 0,
 		  "openssl speed -seconds 2 ecdsap256");
@@ -1225,7 +1241,7 @@ static void report(struct bench *b)
 		  b->ecdsa > 0 ? s_free / b->ecdsa : 0, 3,
 		  "1 requester, unpinned: goal >= 0.1 (issue 17)");
 	snprintf(note, sizeof(note), "%d requesters at once, unpinned, %.1f s each, summed",
-		 CONCURRENT, SESSION_SECONDS);
+		 CONCURRENT, (double)session_seconds);
 	print_val("issue_session_16_certs_per_s", b->conc_rate > 0, b->conc_rate, 0, note);
 	print_val("issue_session_16_ratio_vs_ecdsa_sign", b->conc_rate > 0 && b->ecdsa > 0,
 		  b->ecdsa > 0 ? b->conc_rate / b->ecdsa : 0, 3,
@@ -1281,6 +1297,15 @@ int main(int argc, char **argv)
 		return requester_main(argc, argv);
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	{
+		const char *so = getenv("ATTEST_BENCH_ISSUE_SESSION_ONLY");
+
+		const char *secs = getenv("ATTEST_BENCH_ISSUE_SECONDS");
+
+		session_only = so != NULL && strcmp(so, "1") == 0;
+		if (secs != NULL && (session_seconds = parse_int(secs, 1, 600)) < 0)
+			session_seconds = SESSION_SECONDS;
+	}
 	/* the requesters inherit our environment, and attestd refuses an agent
 	 * started with a variable its registration does not allow */
 	(void)tu_env_keep_only();
