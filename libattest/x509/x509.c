@@ -77,21 +77,6 @@ out:
 	return r;
 }
 
-/* DER heads of a P-256 key (id-ecPublicKey, prime256v1, uncompressed
- * point), as OpenSSL's encoders write them: the SubjectPublicKeyInfo up to
- * the point, and the PKCS#8 PrivateKeyInfo (RFC 5208, wrapping an RFC 5915
- * ECPrivateKey with its public key and no parameters) up to the scalar. */
-static const uint8_t p256_spki_head[27] = {
-	0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06,
-	0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00, 0x04,
-};
-static const uint8_t p256_pkcs8_head[36] = {
-	0x30, 0x81, 0x87, 0x02, 0x01, 0x00, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce,
-	0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x04,
-	0x6d, 0x30, 0x6b, 0x02, 0x01, 0x01, 0x04, 0x20,
-};
-static const uint8_t p256_pkcs8_mid[6] = { 0xa1, 0x44, 0x03, 0x42, 0x00, 0x04 };
-
 /* k's uncompressed point (65 bytes) when k is a P-256 key; else 0. */
 static int p256_point(EVP_PKEY *k, uint8_t pt[65])
 {
@@ -109,6 +94,33 @@ static int p256_point(EVP_PKEY *k, uint8_t pt[65])
 	return 1;
 }
 
+/* A P-256 SubjectPublicKeyInfo through OpenSSL's ASN.1 templates
+ * (X509_PUBKEY with id-ecPublicKey, the named curve and the point), as
+ * the leaf builder sets its SPKI: no provider encoder is set up. */
+static int p256_spki(const uint8_t pt[65], uint8_t *buf, size_t bufsz, size_t *len)
+{
+	X509_PUBKEY *pub = X509_PUBKEY_new();
+	unsigned char *point = OPENSSL_memdup(pt, 65), *p = buf;
+	int n = 0;
+
+	if (pub == NULL || point == NULL ||
+	    !X509_PUBKEY_set0_param(pub, OBJ_nid2obj(NID_X9_62_id_ecPublicKey), V_ASN1_OBJECT,
+				    OBJ_nid2obj(NID_X9_62_prime256v1), point, 65)) {
+		OPENSSL_free(point);
+		X509_PUBKEY_free(pub);
+		return attest_fail_ossl(ATTEST_E_CRYPTO, "P-256 public key");
+	}
+	/* point is pub's now */
+	if ((n = i2d_X509_PUBKEY(pub, NULL)) <= 0 || (size_t)n > bufsz ||
+	    i2d_X509_PUBKEY(pub, &p) != n) {
+		X509_PUBKEY_free(pub);
+		return attest_fail_ossl(ATTEST_E_CRYPTO, "public key encoding");
+	}
+	X509_PUBKEY_free(pub);
+	*len = (size_t)n;
+	return ATTEST_OK;
+}
+
 int attest_spki_der(EVP_PKEY *k, uint8_t *buf, size_t bufsz, size_t *len)
 {
 	uint8_t pt[65];
@@ -118,50 +130,16 @@ int attest_spki_der(EVP_PKEY *k, uint8_t *buf, size_t bufsz, size_t *len)
 	if (k == NULL || buf == NULL || len == NULL)
 		return attest_fail(ATTEST_E_INVALID_ARG, "spki: NULL argument");
 	*len = 0;
-	if (p256_point(k, pt) && bufsz >= sizeof(p256_spki_head) + 64) {
-		memcpy(buf, p256_spki_head, sizeof(p256_spki_head));
-		memcpy(buf + sizeof(p256_spki_head), pt + 1, 64);
-		*len = sizeof(p256_spki_head) + 64;
-		return ATTEST_OK;
-	}
+	if (p256_point(k, pt))
+		return p256_spki(pt, buf, bufsz, len);
 	if ((n = i2d_PUBKEY(k, NULL)) <= 0 || (size_t)n > bufsz || i2d_PUBKEY(k, &p) != n)
 		return attest_fail_ossl(ATTEST_E_CRYPTO, "public key encoding");
 	*len = (size_t)n;
 	return ATTEST_OK;
 }
 
-/* PEM of der (one label), lines of 64 characters, into a new string. */
-static char *pem_of(const char *label, const uint8_t *der, size_t n)
-{
-	unsigned char b64[4 * ((sizeof(p256_pkcs8_head) + 32 + sizeof(p256_pkcs8_mid) + 64 + 2) / 3) + 1];
-	size_t b64len, cap, off = 0;
-	char *out;
-
-	if (n > sizeof(b64) / 4 * 3)
-		return NULL;
-	b64len = (size_t)EVP_EncodeBlock(b64, der, (int)n);
-	cap = 2 * (strlen(label) + 16) + b64len + b64len / 64 + 2;
-	if ((out = malloc(cap)) == NULL) {
-		OPENSSL_cleanse(b64, sizeof(b64));
-		return NULL;
-	}
-	off += (size_t)snprintf(out, cap, "-----BEGIN %s-----\n", label);
-	for (size_t i = 0; i < b64len; i += 64) {
-		size_t m = b64len - i < 64 ? b64len - i : 64;
-
-		memcpy(out + off, b64 + i, m);
-		off += m;
-		out[off++] = '\n';
-	}
-	(void)snprintf(out + off, cap - off, "-----END %s-----\n", label);
-	OPENSSL_cleanse(b64, sizeof(b64));
-	return out;
-}
-
 int attest_private_key_pem(EVP_PKEY *k, char **pem)
 {
-	uint8_t pt[65], der[sizeof(p256_pkcs8_head) + 32 + sizeof(p256_pkcs8_mid) + 64];
-	BIGNUM *d = NULL;
 	BIO *b = NULL;
 	char *data;
 	long n;
@@ -170,31 +148,7 @@ int attest_private_key_pem(EVP_PKEY *k, char **pem)
 	if (k == NULL || pem == NULL)
 		return attest_fail(ATTEST_E_INVALID_ARG, "key pem: NULL argument");
 	*pem = NULL;
-	if (p256_point(k, pt)) {
-		/* the encoder's exact bytes without its per-call set-up (a
-		 * fifth of the front's CPU per session certificate) */
-		uint8_t *p = der;
-
-		if (EVP_PKEY_get_bn_param(k, OSSL_PKEY_PARAM_PRIV_KEY, &d) != 1 ||
-		    BN_num_bytes(d) > 32) {
-			r = attest_fail_ossl(ATTEST_E_CRYPTO, "P-256 private key");
-			goto out;
-		}
-		memcpy(p, p256_pkcs8_head, sizeof(p256_pkcs8_head));
-		p += sizeof(p256_pkcs8_head);
-		if (BN_bn2binpad(d, p, 32) != 32) {
-			r = attest_fail_ossl(ATTEST_E_CRYPTO, "P-256 private key");
-			goto out;
-		}
-		p += 32;
-		memcpy(p, p256_pkcs8_mid, sizeof(p256_pkcs8_mid));
-		p += sizeof(p256_pkcs8_mid);
-		memcpy(p, pt + 1, 64);
-		if ((*pem = pem_of("PRIVATE KEY", der, sizeof(der))) == NULL)
-			r = attest_fail(ATTEST_E_NOMEM, "key pem");
-		goto out;
-	}
-	if ((b = BIO_new(BIO_s_mem())) == NULL ||
+	if ((b = BIO_new(BIO_s_secmem())) == NULL ||
 	    PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL) != 1 ||
 	    (n = BIO_get_mem_data(b, &data)) <= 0) {
 		r = attest_fail_ossl(ATTEST_E_CRYPTO, "encode private key");
@@ -208,8 +162,6 @@ int attest_private_key_pem(EVP_PKEY *k, char **pem)
 	(*pem)[n] = '\0';
 	OPENSSL_cleanse(data, (size_t)n);
 out:
-	OPENSSL_cleanse(der, sizeof(der));
-	BN_clear_free(d);
 	BIO_free(b);
 	return r;
 }

@@ -956,10 +956,10 @@ static int verify_crl(const char *dir, const char *chain, const char *leaf_pem, 
  * chains; without one level they refuse; the host CA's CRL listing the
  * agent CA refuses that agent CA's leaves only; the issuing CA's listing
  * the host CA refuses everything below it. */
-/* Issue 17: a P-256 key's SPKI and PKCS#8 PEM are built from its raw
- * point and scalar, not through OpenSSL's per-call encoders: the bytes
- * must be exactly the encoders' (the agent parses the key with any
- * library), for every key, and other keys keep the encoders. */
+/* Issue 17: a P-256 key's SPKI is encoded from its raw point through
+ * X509_PUBKEY, not OpenSSL's per-call provider encoder: the bytes must be
+ * exactly the encoder's (the agent parses the key with any library), for
+ * every key; other keys, and every private key PEM, keep the encoders. */
 static void test_key_encodings(void)
 {
 	uint8_t spki[600], *p;
@@ -1318,7 +1318,7 @@ int main(void)
 		  test_clock_outside_issuer },
 		{ "agent key bound to PCR 23 by the TPM", test_pcr_binding },
 		{ "CRLs at every level: crl_check_all, revocation, bundle refusals", test_crl_levels },
-		{ "P-256 SPKI and PKCS#8 PEM built directly: the encoders' bytes", test_key_encodings },
+		{ "P-256 SPKI through X509_PUBKEY and the key PEM: the encoders' bytes", test_key_encodings },
 		{ NULL, NULL },
 	};
 
