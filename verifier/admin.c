@@ -388,10 +388,12 @@ void vs_metrics(struct vsrv *s, struct evhttp_request *req, const struct vroute 
 			"attest_verifier_cache_hits_total{cache=\"leaf\"} %llu\n"
 			"attest_verifier_cache_hits_total{cache=\"issuer\"} %llu\n"
 			"attest_verifier_cache_hits_total{cache=\"ak\"} %lu\n"
+			"attest_verifier_cache_hits_total{cache=\"caller\"} %lu\n"
 			"# TYPE attest_verifier_cache_misses_total counter\n"
 			"attest_verifier_cache_misses_total{cache=\"leaf\"} %llu\n"
 			"attest_verifier_cache_misses_total{cache=\"issuer\"} %llu\n"
 			"attest_verifier_cache_misses_total{cache=\"ak\"} %lu\n"
+			"attest_verifier_cache_misses_total{cache=\"caller\"} %lu\n"
 			"# TYPE attest_verifier_cache_evictions_total counter\n"
 			"attest_verifier_cache_evictions_total{cache=\"leaf\"} %llu\n"
 			"attest_verifier_cache_evictions_total{cache=\"issuer\"} %llu\n"
@@ -404,8 +406,8 @@ void vs_metrics(struct vsrv *s, struct evhttp_request *req, const struct vroute 
 			"attest_verifier_cache_used{cache=\"leaf\"} %zu\n"
 			"attest_verifier_cache_used{cache=\"issuer\"} %zu\n",
 			(unsigned long long)ci.leaf_hits, (unsigned long long)ci.issuer_hits, s->m.ak_hits,
-			(unsigned long long)ci.leaf_misses, (unsigned long long)ci.issuer_misses,
-			s->m.ak_misses, (unsigned long long)ci.leaf_evictions,
+			s->m.caller_hits, (unsigned long long)ci.leaf_misses,
+			(unsigned long long)ci.issuer_misses, s->m.ak_misses, s->m.caller_misses, (unsigned long long)ci.leaf_evictions,
 			(unsigned long long)ci.issuer_evictions, s->m.ak_evictions, ci.leaf_entries,
 			ci.issuer_entries, s->ak_sets * AK_WAYS, ci.leaf_used, ci.issuer_used);
 	}

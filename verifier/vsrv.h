@@ -88,6 +88,8 @@ struct metrics {
 	unsigned long reason[ATTEST_E__COUNT];
 	unsigned long lat_bucket[8]; /* decision latency <= 50us,100,250,500,1ms,5,10,+Inf */
 	unsigned long ak_hits, ak_misses, ak_evictions; /* host AK cache */
+	/* the caller kept on its TLS connection (server.c caller_of) */
+	unsigned long caller_hits, caller_misses;
 	double lat_sum;
 };
 
@@ -209,6 +211,9 @@ struct vsrv {
 	char log_hex[2 * ATTEST_AUDIT_LOG_ID_LEN + 1];
 	int64_t started;
 	uint64_t gen;
+	/* bumped whenever a generation other than gen is seen, applied or
+	 * not: what a connection kept of the store (its caller) is stale */
+	uint64_t view_epoch;
 	struct event *gen_ev, *beat_ev, *watch_ev;
 	int watch_fd;
 	double watch_retry; /* vs_mono() before which no LISTEN reconnect */
