@@ -212,7 +212,7 @@ static void apply_generation(struct vsrv *s)
 		return;
 	/* what connections keep (their callers) is stale from now on,
 	 * whether or not the rest applies */
-	s->view_epoch++;
+	vs_view_drop_all(s);
 	if ((r = vs_load_settings(s)) != ATTEST_OK || (r = vs_load_refsets(s)) != ATTEST_OK) {
 		/* s->gen stays: the next check tries again */
 		vs_log_limited(s, r, "replica %s: changes of generation %" PRIu64 " not applied: %s",

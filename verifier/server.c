@@ -456,7 +456,8 @@ int vf_serve(const struct vf_config *cfg)
 	(void)snprintf(cacert, sizeof(cacert), "%s/tls/ca.pem", cfg->state);
 	if ((r = vs_keyed_init(&s)) != ATTEST_OK)
 		goto out;
-	if ((r = vs_ak_cache_init(&s, cfg->ak_cache)) != ATTEST_OK)
+	if ((r = vs_ak_cache_init(&s, cfg->ak_cache)) != ATTEST_OK ||
+	    (r = vs_view_init(&s, 0)) != ATTEST_OK)
 		goto out;
 	if ((s.buckets = calloc(BUCKETS, sizeof(*s.buckets))) == NULL) {
 		r = attest_fail(ATTEST_E_NOMEM, "tables");
@@ -641,6 +642,7 @@ out:
 	vf_signer_stop(&s.signer);
 	vstore_close(s.store);
 	free(s.aks);
+	vs_view_free(&s);
 	free(s.buckets);
 	EVP_MAC_CTX_free(s.sip);
 	OPENSSL_cleanse(s.nonce_key, sizeof(s.nonce_key));

@@ -138,6 +138,17 @@ static void test_end_to_end(void)
 			      "patient/1/record\" | grep -q ATTEST_E_NO_RULE",
 			      e.d.sw.dir), 0);
 
+	/* issue 17: repeated decisions read the host and agent facts from
+	 * the verifier's view (every change below must still apply at once) */
+	CU_ASSERT_STRING_EQUAL(decide(&e.v, e.chain, "ehr:patient/1/record", got, sizeof(got)),
+			       "ATTEST_OK");
+	CU_ASSERT_STRING_EQUAL(decide(&e.v, e.chain, "ehr:patient/1/record", got, sizeof(got)),
+			       "ATTEST_OK");
+	CU_ASSERT_EQUAL(tu_sh("curl -s --max-time 60 --cacert %s '%s/metrics' | grep -q "
+			      "'cache_hits_total{cache=\"agent\"} [1-9]'", e.v.cacert, e.v.url), 0);
+	CU_ASSERT_EQUAL(tu_sh("curl -s --max-time 60 --cacert %s '%s/metrics' | grep -q "
+			      "'cache_hits_total{cache=\"host\"} [1-9]'", e.v.cacert, e.v.url), 0);
+
 	/* operator approval of registrations */
 	admin(&e.v, "/v1/settings", "{\"approval_required\":true}");
 	CU_ASSERT_STRING_EQUAL(decide(&e.v, e.chain, "ehr:patient/1/record", got, sizeof(got)),

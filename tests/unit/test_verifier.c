@@ -2350,7 +2350,7 @@ static long metric_val(struct fleet *f, const char *line)
 	m = tu_slurp(out, NULL);
 	CU_ASSERT_FATAL(m != NULL);
 	if ((p = strstr(m, line)) != NULL)
-		v = strtol(p + strlen(line), NULL, 10);
+		v = tu_leading_num(p + strlen(line));
 	free(m);
 	return v;
 }
