@@ -105,6 +105,9 @@ struct attest_decider {
 	uint64_t issuer_hits, issuer_misses, issuer_evictions;
 	size_t issuers_used;
 	int64_t last_life; /* the last decision's leaf lifetime, 0 none */
+	/* the caller's scopes and classes while the delegators' facts are
+	 * asked (decide_cached) */
+	char own_scopes[4096], own_classes[4096];
 };
 
 /* Bounded copy, cut at n - 1 bytes (snprintf's formatting cost a tenth of
@@ -887,7 +890,7 @@ static int decide_cached(struct attest_decider *d, struct leaf *l,
 	struct attest_policy_request pr;
 	struct attest_policy_decision pd;
 	const char *scopes[SCOPES_MAX], *classes[SCOPES_MAX], *agents[ATTEST_INTENT_MAX_DEPTH + 1];
-	char classbuf[1024], own_scopes[4096], own_classes[4096];
+	char classbuf[1024];
 	size_t nscopes = 0, nclasses, nagents = 0;
 	const char *purpose = NULL;
 	int r;
@@ -921,16 +924,19 @@ static int decide_cached(struct attest_decider *d, struct leaf *l,
 	if (l->intent != NULL) {
 		/* the caller's facts are borrowed until the next callback, and
 		 * the delegators' come next: its scopes and classes kept here */
-		size_t sl = af.scopes != NULL ? strlen(af.scopes) : 0;
-		size_t cl = af.data_classes != NULL ? strlen(af.data_classes) : 0;
+		if (attest_intent_chain_depth(l->intent) > 0) {
+			size_t sl = af.scopes != NULL ? strlen(af.scopes) : 0;
+			size_t cl = af.data_classes != NULL ? strlen(af.data_classes) : 0;
 
-		if (sl >= sizeof(own_scopes) || cl >= sizeof(own_classes))
-			return deny(out, ATTEST_E_TOO_LARGE, "agent %s: scopes or data classes "
-				    "over %zu bytes", l->agent, sizeof(own_scopes) - 1);
-		memcpy(own_scopes, sl ? af.scopes : "", sl + 1);
-		memcpy(own_classes, cl ? af.data_classes : "", cl + 1);
-		af.scopes = own_scopes;
-		af.data_classes = own_classes;
+			if (sl >= sizeof(d->own_scopes) || cl >= sizeof(d->own_classes))
+				return deny(out, ATTEST_E_TOO_LARGE, "agent %s: scopes or data "
+					    "classes over %zu bytes", l->agent,
+					    sizeof(d->own_scopes) - 1);
+			memcpy(d->own_scopes, sl ? af.scopes : "", sl + 1);
+			memcpy(d->own_classes, cl ? af.data_classes : "", cl + 1);
+			af.scopes = d->own_scopes;
+			af.data_classes = d->own_classes;
+		}
 		if ((r = check_delegators(d, l)) != ATTEST_OK)
 			return deny(out, r, "%s", attest_errdetail());
 		if (!attest_intent_chain_allows_resource(l->intent, req->resource))
