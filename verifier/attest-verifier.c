@@ -293,8 +293,12 @@ static int cmd_caller_add(const struct cli_cmd *cmd, int argc, char **argv)
 		return cli_usage_error("--store: want a postgresql:// URI");
 	if ((r = vstore_open_spec(store, state, 0, &st)) != ATTEST_OK)
 		return cli_fail(r, "open the store");
+	/* the generation bumped: a caller added again under its name gets a
+	 * new key, and connections a running verifier kept for the old
+	 * certificate must look it up again (and be refused) */
 	if ((r = vf_tlsca_issue_client(state, name, out, c.spki_hash)) != ATTEST_OK ||
-	    (r = st->ops->caller_put(st, &c)) != ATTEST_OK) {
+	    (r = st->ops->caller_put(st, &c)) != ATTEST_OK ||
+	    (r = st->ops->generation_bump(st, &(uint64_t){0})) != ATTEST_OK) {
 		vstore_close(st);
 		return cli_fail(r, "enrol caller %s", name);
 	}

@@ -108,6 +108,14 @@ static const struct {
 	E(ATTEST_E_FWD_NO_ROUTE, "forward authorization: no policy http route maps the request"),
 	E(ATTEST_E_ANOMALY, "behaviour anomaly score over the policy's limit"),
 	E(ATTEST_E_ANOMALY_FRESH_INTENT, "anomalous behaviour: a freshly issued intent grant is required"),
+	E(ATTEST_E_JWT_ALG, "JWT-SVID: algorithm not accepted (ES256 only)"),
+	E(ATTEST_E_JWT_KID, "JWT-SVID: signing key (kid) unknown or expired"),
+	E(ATTEST_E_JWT_SIGNATURE, "JWT-SVID: signature does not verify"),
+	E(ATTEST_E_JWT_EXPIRED, "JWT-SVID: expired or lifetime over one hour"),
+	E(ATTEST_E_JWT_AUDIENCE, "JWT-SVID: not for this audience"),
+	E(ATTEST_E_JWT_SUBJECT, "JWT-SVID: sub is not an agent of the key's host"),
+	E(ATTEST_E_DNS_NAME_INVALID, "not a DNS name an agent's certificate may carry"),
+	E(ATTEST_E_DNS_NAME_UNREGISTERED, "DNS name not registered for this agent"),
 #undef E
 };
 
