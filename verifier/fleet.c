@@ -91,6 +91,9 @@ void vs_changed(struct vsrv *s, const char *what)
 {
 	uint64_t g = 0;
 
+	/* this process's view first (factview.c), whether or not the bump
+	 * is stored */
+	s->view_epoch++;
 	if (s->store->ops->generation_bump(s->store, &g) != ATTEST_OK) {
 		vs_log_limited(s, ATTEST_E_IO, "change generation not bumped after %s: %s", what,
 			       attest_errdetail());
@@ -125,7 +128,9 @@ static int ak_changed(struct vsrv *s, const char *host, const struct ak_entry *e
 		vs_log("host %s has a new AK: attestation state starts over", host);
 	else if (r != ATTEST_E_NOT_FOUND)
 		return r;
-	attest_decider_flush(s->decider);
+	/* only this host's leaves (their evidence is checked against the
+	 * new AK anyway): not the whole fleet's (issue 17) */
+	attest_decider_forget_host(s->decider, host);
 	if ((r = s->store->ops->setting_put(s->store, key, want)) != ATTEST_OK)
 		return r;
 	vs_changed(s, "an AK reset");
@@ -178,6 +183,7 @@ static struct ak_entry *ak_way(struct vsrv *s, const char *host, uint64_t hash)
 		s->m.ak_evictions++;
 		v->host[0] = '\0';
 	}
+	v->row_ok = 0;
 	v->last = ++s->ak_tick;
 	return v;
 }
@@ -210,6 +216,7 @@ int vs_host_record(struct vsrv *s, const char *host, struct ak_entry **out)
 		return ATTEST_OK;
 	}
 	e->host[0] = '\0';
+	e->row_ok = 0;
 	memset(&ak, 0, sizeof(ak));
 	r = attest_ca_host_info(s->ca, host, &ak, &e->ref_mask, e->ref, sizeof(e->ref), &e->ref_len);
 	if (r != ATTEST_OK) {
@@ -246,6 +253,7 @@ int vs_host_row(struct vsrv *s, const char *host, struct vhost *h)
 	memset(h, 0, sizeof(*h));
 	(void)snprintf(h->name, sizeof(h->name), "%s", host);
 	h->state = VHOST_NEW;
+	e->row_ok = 0; /* the view's row of it (factview.c) */
 	return s->store->ops->host_put(s->store, h);
 }
 
@@ -264,59 +272,6 @@ int vs_host_not_revoked(struct vsrv *s, const char *host)
 }
 
 /* ---- facts for the decider ---- */
-
-int vs_fact_host(void *arg, const char *host, struct attest_host_facts *out)
-{
-	struct vsrv *s = arg;
-	struct ak_entry *e;
-	int r;
-
-	/* the CA record first: a changed AK resets the host's row */
-	if ((r = vs_host_record(s, host, &e)) != ATTEST_OK)
-		return r == ATTEST_E_HOST_UNKNOWN ? ATTEST_E_NOT_FOUND : r;
-	if ((r = s->store->ops->host_get(s->store, host, &s->fact_host)) != ATTEST_OK)
-		return r;
-	out->revoked = s->fact_host.revoked;
-	out->trusted = s->fact_host.state == VHOST_TRUSTED;
-	out->last_good = s->fact_host.last_good;
-	out->ak = e->ak;
-	out->ak_len = e->ak_len;
-	return ATTEST_OK;
-}
-
-int vs_fact_agent(void *arg, const char *id, struct attest_agent_facts *out)
-{
-	struct vsrv *s = arg;
-	struct vagent *a = &s->fact_agent;
-	size_t used = 0;
-	int r;
-
-	if ((r = s->store->ops->agent_get(s->store, id, a)) != ATTEST_OK)
-		return r;
-	out->revoked = a->revoked;
-	out->approved = a->approved || !s->approval_required;
-	(void)snprintf(out->uuid, sizeof(out->uuid), "%s", a->uuid);
-	memcpy(out->measurement, a->measurement, 32);
-	out->risk_tier = a->risk_tier;
-	out->risk_score = a->risk_score;
-	out->data_classes = a->data_classes;
-	/* registered scopes within the fleet-wide cap */
-	s->facts_scopes[0] = '\0';
-	for (char *save = NULL, *w = strtok_r(a->scopes, " ", &save); w != NULL;
-	     w = strtok_r(NULL, " ", &save)) {
-		int n;
-
-		if (s->cap_on && !attest_scopes_has(s->scope_cap, w))
-			continue;
-		n = snprintf(s->facts_scopes + used, sizeof(s->facts_scopes) - used, "%s%s",
-			     used ? " " : "", w);
-		if (n < 0 || (size_t)n >= sizeof(s->facts_scopes) - used)
-			break;
-		used += (size_t)n;
-	}
-	out->scopes = s->facts_scopes;
-	return ATTEST_OK;
-}
 
 /* ---- configuration loaded at start ---- */
 

@@ -36,6 +36,7 @@ static void enrolled_host_listed(struct vsrv *s, const char *host)
 		return;
 	memcpy(h.name, host, strlen(host) + 1);
 	h.state = VHOST_NEW;
+	vs_view_host_drop(s, host);
 	if (s->store->ops->host_put(s->store, &h) != ATTEST_OK)
 		vs_log("host %s enrolled; not listed until its first quote: %s", host,
 		       attest_errdetail());
@@ -390,6 +391,8 @@ void vs_quote(struct vsrv *s, struct evhttp_request *req, const struct vroute *r
 	 * quote meanwhile, and this one must neither roll its counters back
 	 * nor be accepted (ATTEST_E_QUOTE_COUNTER). A refused quote's verdict
 	 * is re-applied to the newer row (bounded), so it is not lost. */
+	/* the view's row goes whatever the write's outcome */
+	vs_view_host_drop(s, host);
 	r = s->store->ops->host_put_quote(s->store, &h, &seen);
 	for (int tries = 0; r == ATTEST_E_QUOTE_COUNTER && q != ATTEST_OK && tries < 3; tries++) {
 		struct vhost fresh;

@@ -76,6 +76,24 @@ struct ak_entry {
 	uint32_t ref_mask;
 	uint8_t ref[24 * 32];
 	size_t ref_len;
+	/* the host's row as the decider reads it (factview.c): valid while
+	 * row_ok and row_epoch is the view's epoch */
+	int row_ok, row_revoked, row_trusted;
+	uint64_t row_epoch;
+	int64_t row_last_good;
+};
+
+#define AGENT_VIEW_WAYS 8
+#define AGENT_VIEW_DEFAULT 16384 /* agents whose facts are kept (factview.c) */
+
+/* An agent's facts as the decider reads them, from its store row and the
+ * settings (approval, scope cap) in force when it was read. */
+struct agent_view {
+	char id[VSTORE_ID_MAX]; /* "" when free */
+	uint64_t last;          /* tick of the last use, for LRU */
+	uint64_t epoch;         /* the view's epoch it was read in */
+	struct attest_agent_facts f;
+	char *scopes, *classes; /* f.scopes, f.data_classes (owned) */
 };
 
 struct metrics {
@@ -89,6 +107,10 @@ struct metrics {
 	unsigned long reason[ATTEST_E__COUNT];
 	unsigned long lat_bucket[8]; /* decision latency <= 50us,100,250,500,1ms,5,10,+Inf */
 	unsigned long ak_hits, ak_misses, ak_evictions; /* host AK cache */
+	/* the caller kept on its TLS connection (server.c caller_of) */
+	unsigned long caller_hits, caller_misses;
+	/* the fact view (factview.c): host rows, agent rows */
+	unsigned long hview_hits, hview_misses, aview_hits, aview_misses, aview_evictions;
 	double lat_sum;
 };
 
@@ -192,6 +214,9 @@ struct vsrv {
 	char facts_scopes[VSTORE_LIST_MAX];
 	struct vhost fact_host;
 	struct vagent fact_agent;
+	struct agent_view *av; /* av_sets * AGENT_VIEW_WAYS (factview.c) */
+	size_t av_sets;
+	uint64_t av_tick;
 	struct ak_entry *aks; /* ak_sets * AK_WAYS */
 	size_t ak_sets;
 	uint64_t ak_tick;
@@ -210,6 +235,9 @@ struct vsrv {
 	char log_hex[2 * ATTEST_AUDIT_LOG_ID_LEN + 1];
 	int64_t started;
 	uint64_t gen;
+	/* bumped whenever a generation other than gen is seen, applied or
+	 * not: what a connection kept of the store (its caller) is stale */
+	uint64_t view_epoch;
 	struct event *gen_ev, *beat_ev, *watch_ev;
 	int watch_fd;
 	double watch_retry; /* vs_mono() before which no LISTEN reconnect */
@@ -356,6 +384,16 @@ void vs_checkpoint_own(struct vsrv *s);
 /* fleet.c: start-up pieces for vf_serve */
 int vs_keyed_init(struct vsrv *s) ATTEST_MUST_CHECK;
 int vs_fact_host(void *arg, const char *host, struct attest_host_facts *out);
+/* factview.c: the decider's facts from memory, kept coherent with the
+ * store. Every write of a host or agent row in this process drops that
+ * row (vs_view_host_drop, vs_view_agent_drop); a change generation, local
+ * (vs_changed) or another replica's (replica.c), drops all of them
+ * (vs_view_drop_all). */
+int vs_view_init(struct vsrv *s, size_t agents) ATTEST_MUST_CHECK;
+void vs_view_free(struct vsrv *s);
+void vs_view_host_drop(struct vsrv *s, const char *host);
+void vs_view_agent_drop(struct vsrv *s, const char *id);
+void vs_view_drop_all(struct vsrv *s);
 int vs_fact_agent(void *arg, const char *id, struct attest_agent_facts *out);
 int vs_load_keys(const char *state, const char *sub,
 		 int (*cb)(struct vsrv *s, const char *name, EVP_PKEY *k), struct vsrv *s);

@@ -77,6 +77,11 @@ ATTEST_API void attest_decider_free(struct attest_decider *d);
 ATTEST_API void attest_decider_set_policy(struct attest_decider *d, const struct attest_policy *p);
 /* Forget every cached verification (revocation, new fleet root). */
 ATTEST_API void attest_decider_flush(struct attest_decider *d);
+/* Forget the cached leaves of one host's agents (the verifier: after the
+ * host's inventory report or a new AK). Its issuers stay: their checks are
+ * of certificate bytes, and an agent CA's evidence is checked again when
+ * the host's AK in the facts differs from the one it was checked with. */
+ATTEST_API void attest_decider_forget_host(struct attest_decider *d, const char *host);
 /* The caches' sizes in entries, each 8..1048576 (rounded up to a multiple
  * of 8): leaves (a presented leaf with what was verified of it) and
  * issuers (a CA certificate's verified path and its agent CA's TPM

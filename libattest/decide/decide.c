@@ -93,6 +93,8 @@ struct attest_decider {
 	struct leaf *leaves;            /* leaf_sets * WAYS */
 	uint64_t *leaf_tag;             /* per entry: key bytes 1..8 when cached (a hint: a
 					 * lookup scans these two cache lines, not 16 entries) */
+	uint32_t *leaf_host;            /* per entry: host_hash of its host when cached (a
+					 * hint for attest_decider_forget_host's scan) */
 	struct issuer *issuers;         /* issuer_sets * WAYS */
 	size_t leaf_sets, issuer_sets;
 	struct leaf scratch;            /* an uncached leaf, until the next call */
@@ -103,6 +105,9 @@ struct attest_decider {
 	uint64_t issuer_hits, issuer_misses, issuer_evictions;
 	size_t issuers_used;
 	int64_t last_life; /* the last decision's leaf lifetime, 0 none */
+	/* the caller's scopes and classes while the delegators' facts are
+	 * asked (decide_cached) */
+	char own_scopes[4096], own_classes[4096];
 };
 
 /* Bounded copy, cut at n - 1 bytes (snprintf's formatting cost a tenth of
@@ -161,6 +166,7 @@ int attest_decider_new(X509 *fleet_root, const struct attest_intent_trust *trust
 	d->issuer_sets = CACHE_DEFAULT / WAYS;
 	if ((d->leaves = calloc(d->leaf_sets * WAYS, sizeof(*d->leaves))) == NULL ||
 	    (d->leaf_tag = calloc(d->leaf_sets * WAYS, sizeof(*d->leaf_tag))) == NULL ||
+	    (d->leaf_host = calloc(d->leaf_sets * WAYS, sizeof(*d->leaf_host))) == NULL ||
 	    (d->issuers = calloc(d->issuer_sets * WAYS, sizeof(*d->issuers))) == NULL ||
 	    (d->store = X509_STORE_new()) == NULL || X509_STORE_add_cert(d->store, fleet_root) != 1 ||
 	    RAND_bytes(d->pad, sizeof(d->pad)) != 1) {
@@ -174,8 +180,10 @@ int attest_decider_new(X509 *fleet_root, const struct attest_intent_trust *trust
 /* Drop a cached leaf, keeping the partition counts. */
 static void leaf_drop(struct attest_decider *d, struct leaf *l)
 {
-	if (l != &d->scratch)
+	if (l != &d->scratch) {
 		d->leaf_tag[l - d->leaves] = 0;
+		d->leaf_host[l - d->leaves] = 0;
+	}
 	if (l->used && l != &d->scratch && d->part_n[l->part] > 0 &&
 	    --d->part_n[l->part] == 0 && d->parts_active > 0)
 		d->parts_active--;
@@ -231,11 +239,37 @@ void attest_decider_flush(struct attest_decider *d)
 	d->issuers_used = 0;
 }
 
+/* FNV-1a of a host name: only a hint to skip entries, confirmed on the
+ * name. */
+static uint32_t host_hash(const char *h)
+{
+	uint32_t x = 2166136261u;
+
+	for (; *h != '\0'; h++)
+		x = (x ^ (uint8_t)*h) * 16777619u;
+	return x | 1; /* never 0, the free mark */
+}
+
+void attest_decider_forget_host(struct attest_decider *d, const char *host)
+{
+	uint32_t hh;
+
+	if (d == NULL || host == NULL)
+		return;
+	hh = host_hash(host);
+	for (size_t i = 0; i < d->leaf_sets * WAYS; i++)
+		if (d->leaf_host[i] == hh && d->leaves[i].used && strcmp(d->leaves[i].host, host) == 0)
+			leaf_drop(d, &d->leaves[i]);
+	if (d->scratch.used && strcmp(d->scratch.host, host) == 0)
+		leaf_clear(&d->scratch);
+}
+
 int attest_decider_set_cache(struct attest_decider *d, size_t leaves, size_t issuers)
 {
 	struct leaf *nl;
 	struct issuer *ni;
 	uint64_t *nt;
+	uint32_t *nh;
 	size_t ls, is;
 
 	if (d == NULL || leaves < WAYS || leaves > CACHE_MAX || issuers < WAYS ||
@@ -246,8 +280,13 @@ int attest_decider_set_cache(struct attest_decider *d, size_t leaves, size_t iss
 	is = (issuers + WAYS - 1) / WAYS;
 	if ((nl = calloc(ls * WAYS, sizeof(*nl))) == NULL)
 		return attest_fail(ATTEST_E_NOMEM, "decider leaf cache");
+	nt = NULL;
+	nh = NULL;
 	if ((ni = calloc(is * WAYS, sizeof(*ni))) == NULL ||
-	    (nt = calloc(ls * WAYS, sizeof(*nt))) == NULL) {
+	    (nt = calloc(ls * WAYS, sizeof(*nt))) == NULL ||
+	    (nh = calloc(ls * WAYS, sizeof(*nh))) == NULL) {
+		free(nh);
+		free(nt);
 		free(ni);
 		free(nl);
 		return attest_fail(ATTEST_E_NOMEM, "decider issuer cache");
@@ -256,7 +295,9 @@ int attest_decider_set_cache(struct attest_decider *d, size_t leaves, size_t iss
 	free(d->leaves);
 	free(d->issuers);
 	free(d->leaf_tag);
+	free(d->leaf_host);
 	d->leaf_tag = nt;
+	d->leaf_host = nh;
 	d->leaves = nl;
 	d->issuers = ni;
 	d->leaf_sets = ls;
@@ -268,10 +309,12 @@ void attest_decider_free(struct attest_decider *d)
 {
 	if (d == NULL)
 		return;
-	if (d->leaves != NULL && d->issuers != NULL && d->leaf_tag != NULL)
+	if (d->leaves != NULL && d->issuers != NULL && d->leaf_tag != NULL &&
+	    d->leaf_host != NULL)
 		attest_decider_flush(d);
 	free(d->leaves);
 	free(d->leaf_tag);
+	free(d->leaf_host);
 	free(d->issuers);
 	X509_STORE_free(d->store);
 	free(d);
@@ -744,8 +787,10 @@ static int verify_leaf(struct attest_decider *d, const struct attest_decide_req 
 	l->used = 1;
 	l->part = part;
 	l->last = ++d->tick;
-	if (l != &d->scratch)
+	if (l != &d->scratch) {
 		d->leaf_tag[l - d->leaves] = tag_of(key);
+		d->leaf_host[l - d->leaves] = host_hash(l->host);
+	}
 	if (l != &d->scratch && d->part_n[part]++ == 0)
 		d->parts_active++;
 	*out = l;
@@ -877,6 +922,21 @@ static int decide_cached(struct attest_decider *d, struct leaf *l,
 		return deny(out, ATTEST_E_AGENT_EVIDENCE,
 			    "agent CA is not the registration in the inventory (UUID or measurement)");
 	if (l->intent != NULL) {
+		/* the caller's facts are borrowed until the next callback, and
+		 * the delegators' come next: its scopes and classes kept here */
+		if (attest_intent_chain_depth(l->intent) > 0) {
+			size_t sl = af.scopes != NULL ? strlen(af.scopes) : 0;
+			size_t cl = af.data_classes != NULL ? strlen(af.data_classes) : 0;
+
+			if (sl >= sizeof(d->own_scopes) || cl >= sizeof(d->own_classes))
+				return deny(out, ATTEST_E_TOO_LARGE, "agent %s: scopes or data "
+					    "classes over %zu bytes", l->agent,
+					    sizeof(d->own_scopes) - 1);
+			memcpy(d->own_scopes, sl ? af.scopes : "", sl + 1);
+			memcpy(d->own_classes, cl ? af.data_classes : "", cl + 1);
+			af.scopes = d->own_scopes;
+			af.data_classes = d->own_classes;
+		}
 		if ((r = check_delegators(d, l)) != ATTEST_OK)
 			return deny(out, r, "%s", attest_errdetail());
 		if (!attest_intent_chain_allows_resource(l->intent, req->resource))
