@@ -6,7 +6,7 @@
  * socket through SPIFFE_ENDPOINT_SOCKET and never names itself: attestd's
  * monitor finds the agent from the measured caller.
  * Targets: attestd/workload*.c, monitor.c MON_WORKLOAD_ISSUE, federation:
- * attestd/federation.c, fedfetch.c, monitor.c MON_FEDERATE. */
+ * attestd/federation.c, libattest x509/spiffebundle.c and net/fedset.c, monitor.c MON_FEDERATE. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
