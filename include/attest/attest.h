@@ -115,6 +115,9 @@ typedef enum attest_err {
 	ATTEST_E_FWD_NO_ROUTE = 90,
 	ATTEST_E_ANOMALY = 91,
 	ATTEST_E_ANOMALY_FRESH_INTENT = 92,
+	ATTEST_E_FED_UNKNOWN = 93,
+	ATTEST_E_FED_STALE = 94,
+	ATTEST_E_FED_POLICY = 95,
 	/* append new codes here; never renumber */
 	ATTEST_E__COUNT
 } attest_err;

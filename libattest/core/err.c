@@ -108,6 +108,9 @@ static const struct {
 	E(ATTEST_E_FWD_NO_ROUTE, "forward authorization: no policy http route maps the request"),
 	E(ATTEST_E_ANOMALY, "behaviour anomaly score over the policy's limit"),
 	E(ATTEST_E_ANOMALY_FRESH_INTENT, "anomalous behaviour: a freshly issued intent grant is required"),
+	E(ATTEST_E_FED_UNKNOWN, "the leaf's trust domain is neither ours nor federated with this verifier"),
+	E(ATTEST_E_FED_STALE, "the federated trust domain's bundle is not fetched or older than allowed"),
+	E(ATTEST_E_FED_POLICY, "no policy rule accepts agents of this federated trust domain"),
 #undef E
 };
 

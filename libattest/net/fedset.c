@@ -251,6 +251,11 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 	}
 	if (changed)
 		s->version++;
+	/* the entry is the worker's to schedule again: without this signal
+	 * it slept until its hour-long idle wait ended, so a bundle was not
+	 * fetched again per its spiffe_refresh_hint (nor a failed fetch
+	 * retried) */
+	pthread_cond_signal(&s->cv);
 	pthread_mutex_unlock(&s->mu);
 	if (changed && s->changed != NULL)
 		s->changed(s->ctx);
