@@ -34,10 +34,10 @@ FUZZ_EXTRA_vbody := verifier/bodies.c verifier/check_quote.c cli/cli.c cli/cli_t
 FUZZ_EXTRA_jwtsvid := attestd/workload_jwtv.c
 FUZZ_EXTRA_fedbundle :=
 FUZZ_EXTRA_monproto := attestd/monproto.c attestd/mintwire.c attestd/adminwire.c \
-	attestd/pushwire.c attestd/request.c
+	attestd/pushwire.c attestd/request.c attestd/federation.c
 # gen_corpus writes records with registry_record_print
 FUZZ_EXTRA_gen := $(FUZZ_EXTRA_registry) attestd/mintwire.c attestd/adminwire.c attestd/pushwire.c \
-	attestd/monproto.c attestd/request.c
+	attestd/monproto.c attestd/request.c attestd/federation.c
 FUZZ_CC      ?= clang
 # the fuzz path's own Debian package (also in the top Makefile's DEB_PKGS:
 # make check fuzzes every target)

@@ -3,8 +3,9 @@
  * monitor, docs/privsep.md): what the monitor reads from a front that may be
  * compromised, mint_order_get (attestd/mintwire.c), admin_req_get
  * (adminwire.c), push_reply_get for each push kind (pushwire.c), and what
- * the front reads back, mint_result_get and admin_result_get; all on the
- * bounded cursor of monproto.c.
+ * the front reads back, mint_result_get, admin_result_get and the
+ * federation list fed_list_get (attestd/federation.c); all on the bounded
+ * cursor of monproto.c.
  *
  * Input: [u8 which reader][u8 its argument (push kind, admin op)][message
  * body after the op word].
@@ -22,6 +23,7 @@
 
 #include "admin.h"
 #include "core/cursor.h"
+#include "federation.h"
 #include "fuzz_fixture.h"
 #include "mint.h"
 #include "monproto.h"
@@ -52,7 +54,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 2)
 		return 0;
-	which = data[0] % 5;
+	which = data[0] % 6;
 	arg = data[1];
 	body = data + 2;
 	n = size - 2;
@@ -123,6 +125,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			same(&m, body, used, "an admin result is not read canonically");
 		}
 		admin_result_clear(&res);
+		break;
+	}
+	case 5: {
+		struct fed_list *l = calloc(1, sizeof(*l));
+
+		check(l != NULL, "out of memory");
+		if (fz_note("fed_list_get", fed_list_get(&c, l)) == ATTEST_OK) {
+			check(l->n <= FED_MAX, "a federation list over its cap");
+			used = attest_cur_pos(&c);
+			fed_list_put(&m, l);
+			same(&m, body, used, "a federation list is not read canonically");
+		}
+		fed_list_clear(l);
+		free(l);
 		break;
 	}
 	}

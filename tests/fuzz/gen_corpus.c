@@ -46,6 +46,7 @@
 #include "admin.h"
 #include "mint.h"
 #include "monproto.h"
+#include "federation.h"
 #include "pushwire.h"
 #include "attestation/hostpush.h"
 #include "core/fileio.h"
@@ -1228,6 +1229,22 @@ static void monproto_seeds(void)
 	admin_result_put(&m, &ares);
 	seed_mon("result-stats", 4, ADMIN_STATS, &m);
 	mon_out_free(&m);
+
+	{
+		static uint8_t ca[] = "-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----\n";
+		struct fed_list l;
+
+		memset(&l, 0, sizeof(l));
+		l.n = 1;
+		snprintf(l.e[0].td, sizeof(l.e[0].td), "partner.example");
+		snprintf(l.e[0].url, sizeof(l.e[0].url), "https://127.0.0.1:8443/v1/spiffe/bundle");
+		l.e[0].ca = ca;
+		l.e[0].ca_len = sizeof(ca) - 1;
+		mon_out_init(&m, MON_REPLY);
+		fed_list_put(&m, &l);
+		seed_mon("result-federation", 5, 0, &m);
+		mon_out_free(&m);
+	}
 }
 
 int main(int argc, char **argv)
