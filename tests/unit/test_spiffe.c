@@ -1338,6 +1338,9 @@ static void test_federated_decisions(void)
 	verifier_start(&v);
 	tu_verifier_user = NULL;
 	CU_ASSERT_FATAL(fed_health_wait(&v, "ok"));
+	/* fetched by the serving process after its drop */
+	CU_ASSERT_EQUAL(tu_sh("grep -q 'serving as nobody' '%s' && grep -q 'federation: "
+			      "spiffe://partner.example: bundle installed' '%s'", v.log, v.log), 0);
 
 	fed_decide(&v, good, "billing:invoices/7", 200, "ATTEST_OK", "partner.example");
 	fed_authz(&v, good, 200, "ATTEST_OK", "partner.example");
