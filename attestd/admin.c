@@ -37,6 +37,10 @@ static int env_entry_len_ok(const char *s)
 	return n > 0 && n <= ADMIN_ENV_MAX;
 }
 
+/* Only a length bound here: admin_dns_names_check() says what is wrong
+ * with a name (after the whole list is read). */
+static int dns_len_ok(const char *s) { return strlen(s) <= ATTEST_DNS_NAME_MAX; }
+
 /* An optional list of strings into a fixed array (stride bytes each). */
 static int list_into(const cJSON *req, const char *key, int (*ok)(const char *), char *first,
 		     size_t stride, size_t max, uint32_t *n)
@@ -78,7 +82,7 @@ static int parse_register(const cJSON *req, struct admin_registration *g)
 {
 	static const char *const keys[] = { "op", "name", "binary", "script", "uids", "scopes",
 					    "risk_tier", "data_classes", "max_ttl",
-					    "delegate_depth", "env_allow", NULL };
+					    "delegate_depth", "env_allow", "dns_names", NULL };
 	const char *name, *binary, *script, *tier;
 	long ttl = AGENT_DEFAULT_TTL, depth = 0;
 	const cJSON *uids, *it;
@@ -117,7 +121,9 @@ static int parse_register(const cJSON *req, struct admin_registration *g)
 	    (r = list_into(req, "data_classes", valid_class, g->classes[0], sizeof(g->classes[0]),
 			   AGENT_MAX_CLASSES, &g->nclasses)) != ATTEST_OK ||
 	    (r = list_into(req, "env_allow", env_entry_len_ok, g->env_allow[0],
-			   sizeof(g->env_allow[0]), AGENT_MAX_ENV_ALLOW, &g->nenv_allow)) != ATTEST_OK)
+			   sizeof(g->env_allow[0]), AGENT_MAX_ENV_ALLOW, &g->nenv_allow)) != ATTEST_OK ||
+	    (r = list_into(req, "dns_names", dns_len_ok, g->dns[0], sizeof(g->dns[0]), AGENT_MAX_DNS,
+			   &g->ndns)) != ATTEST_OK)
 		return r;
 	return admin_registration_check(g, ADMIN_TTL_CAP);
 }
@@ -192,6 +198,7 @@ static cJSON *view_json(const struct agent_view *v)
 			      str_array(v->classes[0], sizeof(v->classes[0]), v->nclasses));
 	cJSON_AddItemToObject(o, "env_allow",
 			      str_array(v->env_allow[0], sizeof(v->env_allow[0]), v->nenv_allow));
+	cJSON_AddItemToObject(o, "dns_names", str_array(v->dns[0], sizeof(v->dns[0]), v->ndns));
 	cJSON_AddNumberToObject(o, "risk_score", (double)v->score);
 	cJSON_AddNumberToObject(o, "max_ttl", (double)v->max_ttl);
 	cJSON_AddNumberToObject(o, "delegate_depth", (double)v->delegate_depth);

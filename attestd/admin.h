@@ -62,6 +62,8 @@ struct agent_view {
 	uint32_t nclasses;
 	char env_allow[AGENT_MAX_ENV_ALLOW][ADMIN_ENV_MAX + 1];
 	uint32_t nenv_allow;
+	char dns[AGENT_MAX_DNS][ATTEST_DNS_NAME_MAX + 1];
+	uint32_t ndns;
 	int64_t score, max_ttl, delegate_depth;
 	uint8_t measurement[32];
 	uint8_t policy[32];

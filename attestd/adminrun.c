@@ -41,6 +41,8 @@ void agent_view_of(const struct agent *a, struct agent_view *v)
 		copy_fixed(v->classes[v->nclasses++], sizeof(v->classes[0]), a->classes[i]);
 	for (size_t i = 0; i < a->nenv_allow && i < AGENT_MAX_ENV_ALLOW; i++)
 		copy_fixed(v->env_allow[v->nenv_allow++], sizeof(v->env_allow[0]), a->env_allow[i]);
+	for (size_t i = 0; i < a->ndns && i < AGENT_MAX_DNS; i++)
+		copy_fixed(v->dns[v->ndns++], sizeof(v->dns[0]), a->dns[i]);
 	v->score = a->score;
 	v->max_ttl = a->max_ttl;
 	v->delegate_depth = a->delegate_depth;

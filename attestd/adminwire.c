@@ -64,6 +64,7 @@ void admin_req_put(struct mon_out *m, const struct admin_req *q)
 		put_strs(m, g->scopes[0], sizeof(g->scopes[0]), g->nscopes);
 		put_strs(m, g->classes[0], sizeof(g->classes[0]), g->nclasses);
 		put_strs(m, g->env_allow[0], sizeof(g->env_allow[0]), g->nenv_allow);
+		put_strs(m, g->dns[0], sizeof(g->dns[0]), g->ndns);
 		mon_put_i64(m, g->max_ttl);
 		mon_put_i64(m, g->delegate_depth);
 		break;
@@ -101,6 +102,7 @@ int admin_req_get(struct attest_cur *c, struct admin_req *q)
 			      &g->nclasses) &&
 		     get_strs(c, g->env_allow[0], sizeof(g->env_allow[0]), AGENT_MAX_ENV_ALLOW,
 			      &g->nenv_allow) &&
+		     get_strs(c, g->dns[0], sizeof(g->dns[0]), AGENT_MAX_DNS, &g->ndns) &&
 		     mon_get_i64(c, &g->max_ttl) && mon_get_i64(c, &g->delegate_depth);
 		break;
 	case ADMIN_REVOKE:
@@ -140,6 +142,7 @@ static void view_put(struct mon_out *m, const struct agent_view *v)
 	mon_put_str(m, v->tier);
 	put_strs(m, v->classes[0], sizeof(v->classes[0]), v->nclasses);
 	put_strs(m, v->env_allow[0], sizeof(v->env_allow[0]), v->nenv_allow);
+	put_strs(m, v->dns[0], sizeof(v->dns[0]), v->ndns);
 	mon_put_i64(m, v->score);
 	mon_put_i64(m, v->max_ttl);
 	mon_put_i64(m, v->delegate_depth);
@@ -163,6 +166,7 @@ static int view_get(struct attest_cur *c, struct agent_view *v)
 	       get_strs(c, v->classes[0], sizeof(v->classes[0]), AGENT_MAX_CLASSES, &v->nclasses) &&
 	       get_strs(c, v->env_allow[0], sizeof(v->env_allow[0]), AGENT_MAX_ENV_ALLOW,
 			&v->nenv_allow) &&
+	       get_strs(c, v->dns[0], sizeof(v->dns[0]), AGENT_MAX_DNS, &v->ndns) &&
 	       mon_get_i64(c, &v->score) && mon_get_i64(c, &v->max_ttl) &&
 	       mon_get_i64(c, &v->delegate_depth) && get_fixed(c, v->measurement, 32) &&
 	       get_fixed(c, v->policy, 32) && mon_get_u8(c, &v->revoked) && v->revoked <= 1;

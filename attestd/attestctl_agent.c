@@ -46,6 +46,79 @@ static int add_list(cJSON *o, const char *key, const char *csv)
 	return CLI_EXIT_OK;
 }
 
+#define MAX_DNS 16 /* AGENT_MAX_DNS: attestd says why more are refused */
+
+/* --dns-name is repeatable (cli_parse takes each option once): its values
+ * are taken out of argv (--dns-name NAME, --dns-name=NAME) before parsing,
+ * each may also be a comma-separated list. vals point into argv. */
+static int take_dns_names(int *argc, char **argv, const char **vals, size_t *n)
+{
+	static const char opt[] = "--dns-name";
+	int out = 1;
+
+	*n = 0;
+	for (int i = 1; i < *argc; i++) {
+		const char *v = NULL;
+
+		if (strcmp(argv[i], "--") == 0) {
+			while (i < *argc)
+				argv[out++] = argv[i++];
+			break;
+		}
+		if (strcmp(argv[i], opt) == 0) {
+			if (i + 1 >= *argc)
+				return cli_usage_error("option %s needs a value", opt);
+			v = argv[++i];
+		} else if (strncmp(argv[i], opt, sizeof(opt) - 1) == 0 &&
+			   argv[i][sizeof(opt) - 1] == '=') {
+			v = argv[i] + sizeof(opt);
+		} else {
+			argv[out++] = argv[i];
+			continue;
+		}
+		if (*n == MAX_DNS * 4)
+			return cli_usage_error("--dns-name given over %d times", MAX_DNS * 4);
+		vals[(*n)++] = v;
+	}
+	*argc = out;
+	argv[out] = NULL;
+	return CLI_PARSED;
+}
+
+/* The --dns-name values (each NAME or NAME,NAME) as the JSON array key
+ * of o; empty items refused here, the names themselves by attestd. */
+static int add_dns_names(cJSON *o, const char *key, const char *const *vals, size_t n)
+{
+	cJSON *arr;
+
+	if (n == 0)
+		return CLI_EXIT_OK;
+	if ((arr = cJSON_AddArrayToObject(o, key)) == NULL)
+		return cli_fail(ATTEST_E_NOMEM, "--dns-name");
+	for (size_t i = 0; i < n; i++) {
+		const char *p = vals[i];
+
+		for (;;) {
+			size_t len = strcspn(p, ",");
+
+			if (len == 0)
+				return cli_usage_error("--dns-name: an empty name");
+			char *dup = strndup(p, len);
+			cJSON *it = dup != NULL ? cJSON_CreateString(dup) : NULL;
+
+			free(dup);
+			if (it == NULL || !cJSON_AddItemToArray(arr, it)) {
+				cJSON_Delete(it);
+				return cli_fail(ATTEST_E_NOMEM, "--dns-name");
+			}
+			if (p[len] == '\0')
+				break;
+			p += len + 1;
+		}
+	}
+	return CLI_EXIT_OK;
+}
+
 static int add_number(cJSON *o, const char *key, const char *s, long min, long max)
 {
 	long v;
@@ -99,7 +172,8 @@ static cJSON *op_request(const char *op)
 int cmd_agent_register(const struct cli_cmd *cmd, int argc, char **argv)
 {
 	const char *sock, *name, *binary, *script, *uids, *scopes, *tier, *classes, *ttl, *depth,
-		*env_allow;
+		*env_allow, *dns_unused, *dns[MAX_DNS * 4];
+	size_t ndns = 0;
 	const struct cli_opt opts[] = {
 		{ "name", "NAME", "agent name, unique on this host: " ATTEST_NAME_RULE, 1, &name },
 		{ "binary", "PATH", "agent executable, or its interpreter with --script", 1, &binary },
@@ -113,13 +187,18 @@ int cmd_agent_register(const struct cli_cmd *cmd, int argc, char **argv)
 		{ "env-allow", "NAME[,NAME]",
 		  "environment variables it may start with beyond the default set (NAME or PREFIX*; "
 		  "never loader/runtime ones such as LD_*, OPENSSL_*, PYTHON*)", 0, &env_allow },
+		{ "dns-name", "NAME",
+		  "a DNS name its certificates may carry when it asks (it serves TLS under it); "
+		  "repeatable, at most 16: lower-case LDH labels, no trailing dot, no wildcard, "
+		  "no IP address; one agent per name on a host", 0, &dns_unused },
 		{ "admin-socket", "PATH", "attestd admin socket (" DEFAULT_ADMIN_SOCKET ")", 0, &sock },
 		{ 0 },
 	};
 	cJSON *req;
 	int r;
 
-	if ((r = cli_parse(cmd, opts, argc, argv)) != CLI_PARSED)
+	if ((r = take_dns_names(&argc, argv, dns, &ndns)) != CLI_PARSED ||
+	    (r = cli_parse(cmd, opts, argc, argv)) != CLI_PARSED)
 		return r;
 	if ((req = op_request("register")) == NULL)
 		return cli_fail(ATTEST_E_NOMEM, "request");
@@ -150,6 +229,7 @@ int cmd_agent_register(const struct cli_cmd *cmd, int argc, char **argv)
 	if ((r = add_list(req, "scopes", scopes)) != CLI_EXIT_OK ||
 	    (r = add_list(req, "data_classes", classes)) != CLI_EXIT_OK ||
 	    (r = add_list(req, "env_allow", env_allow)) != CLI_EXIT_OK ||
+	    (r = add_dns_names(req, "dns_names", dns, ndns)) != CLI_EXIT_OK ||
 	    (r = add_number(req, "max_ttl", ttl, 1, 86400)) != CLI_EXIT_OK ||
 	    (r = add_number(req, "delegate_depth", depth, 0, 3)) != CLI_EXIT_OK) {
 		cJSON_Delete(req);
@@ -270,7 +350,7 @@ static int write_out(const char *dir, const char *name, const char *data, mode_t
 int cmd_cert(const struct cli_cmd *cmd, int argc, char **argv)
 {
 	const char *sock, *agent, *scopes, *ttl_s, *mode, *task, *out, *csr_path, *intent_path,
-		*renew_path;
+		*renew_path, *dns_unused, *dns_args[MAX_DNS * 4];
 	const struct cli_opt opts[] = {
 		{ "agent", "NAME", "the registered agent that runs this command", 1, &agent },
 		{ "out", "DIR", "where to write cert.pem (chain) and key.pem (0600, dir 0700)", 1, &out },
@@ -283,6 +363,9 @@ int cmd_cert(const struct cli_cmd *cmd, int argc, char **argv)
 		  &intent_path },
 		{ "renew", "FILE", "renew: your current cert.pem that carries intent, instead of --intent",
 		  0, &renew_path },
+		{ "dns-name", "NAME",
+		  "a DNS name for the leaf beside its SPIFFE ID (repeatable); each must be "
+		  "registered for the agent, else nothing is issued", 0, &dns_unused },
 		{ "socket", "PATH", "attestd agent socket (" ATTEST_DEFAULT_SOCKET ")", 0, &sock },
 		{ 0 },
 	};
@@ -294,11 +377,16 @@ int cmd_cert(const struct cli_cmd *cmd, int argc, char **argv)
 	char *copy = NULL, *p, *save = NULL;
 	uint8_t *csr = NULL, *renew = NULL;
 	size_t csr_len, renew_len;
+	char *dns_copy[MAX_DNS * 4] = { 0 };
+	const char *dns[MAX_DNS * 4];
+	size_t ndns_args = 0, ndns = 0;
 	long ttl = 0;
 	int r;
 
-	if ((r = cli_parse(cmd, opts, argc, argv)) != CLI_PARSED)
+	if ((r = take_dns_names(&argc, argv, dns_args, &ndns_args)) != CLI_PARSED ||
+	    (r = cli_parse(cmd, opts, argc, argv)) != CLI_PARSED)
 		return r;
+	(void)dns_unused;
 	if (ttl_s != NULL && (r = cli_long("ttl", ttl_s, 1, 86400, &ttl)) != CLI_PARSED)
 		return r;
 	if (csr_path != NULL && (r = cli_read(csr_path, 16384, &csr, &csr_len)) != CLI_EXIT_OK)
@@ -328,6 +416,28 @@ int cmd_cert(const struct cli_cmd *cmd, int argc, char **argv)
 	/* This command is a process of its own: attestd measures our parent,
 	 * the agent that ran us ("parent": true; attestd pins it itself). */
 	req.for_parent = 1;
+	for (size_t i = 0; i < ndns_args; i++) {
+		char *save2 = NULL, *q;
+
+		if ((dns_copy[i] = strdup(dns_args[i])) == NULL) {
+			r = cli_fail(ATTEST_E_NOMEM, "--dns-name");
+			goto out;
+		}
+		if (dns_args[i][0] == '\0' || strstr(dns_args[i], ",,") != NULL ||
+		    dns_args[i][0] == ',' || dns_args[i][strlen(dns_args[i]) - 1] == ',') {
+			r = cli_usage_error("--dns-name: an empty name");
+			goto out;
+		}
+		for (q = strtok_r(dns_copy[i], ",", &save2); q != NULL; q = strtok_r(NULL, ",", &save2)) {
+			if (ndns == MAX_DNS * 4) {
+				r = cli_usage_error("--dns-name: too many names");
+				goto out;
+			}
+			dns[ndns++] = q;
+		}
+	}
+	req.dns_names = dns;
+	req.ndns_names = ndns;
 	if (scopes != NULL) {
 		if ((copy = strdup(scopes)) == NULL) {
 			r = cli_fail(ATTEST_E_NOMEM, "--scopes");
@@ -354,6 +464,8 @@ int cmd_cert(const struct cli_cmd *cmd, int argc, char **argv)
 	       cert->key_pem != NULL ? ", key in key.pem" : "");
 	r = CLI_EXIT_OK;
 out:
+	for (size_t i = 0; i < ndns_args; i++)
+		free(dns_copy[i]);
 	attest_cert_free(cert);
 	free(copy);
 	free(csr);

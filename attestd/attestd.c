@@ -615,6 +615,8 @@ static int attestd_main(int argc, char **argv)
 		if (privsep) { /* the front runs libcurl and reads the answers */
 			pcfg.send = attestd_monitor_push_send;
 			pcfg.send_ctx = mon;
+			pcfg.jwt_keys = attestd_monitor_jwt_keys;
+			pcfg.jwt_keys_arg = mon;
 		}
 		if (attestd_push_start(base, &d.host, &d.log, &d.reg, &pcfg, &push) != ATTEST_OK) {
 			attestd_log_err("cannot push to %s: %s", pcfg.url, attest_errdetail());

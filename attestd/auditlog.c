@@ -11,6 +11,7 @@
 
 #include <event2/event.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 
 #include "attest/intent.h"
 #include "auditlog.h"
@@ -292,6 +293,8 @@ int attestd_audit_agent_from(struct attestd_auditlog *l, const char *type, const
 	ev.nagents = 1;
 	ev.scopes = (const char *const *)a->scopes;
 	ev.nscopes = a->nscopes;
+	ev.dns_names = (const char *const *)a->dns;
+	ev.ndns_names = a->ndns;
 	ev.outcome = outcome;
 	ev.reason = code != ATTEST_OK ? attest_errname(code) : NULL;
 	return attestd_audit(l, &ev);
@@ -331,7 +334,7 @@ static void peer_source(const struct attestd_peer *peer, char *out, size_t outsz
 
 int attestd_audit_issue(struct attestd_auditlog *l, const struct attestd_peer *peer,
 			const struct agent *a, X509 *leaf, const struct attestd_audit_intent *in,
-			int renewal, const char *scopes)
+			int renewal, const char *scopes, const char *const *dns, size_t ndns)
 {
 	struct attest_audit_event ev = { 0 };
 	const char *agents[ATTEST_AUDIT_LIST_MAX], *sc[ATTEST_AUDIT_LIST_MAX];
@@ -368,9 +371,40 @@ int attestd_audit_issue(struct attestd_auditlog *l, const struct attestd_peer *p
 	ev.nagents = na;
 	ev.scopes = sc;
 	ev.nscopes = ns;
+	ev.dns_names = dns;
+	ev.ndns_names = ndns;
 	ev.action = renewal ? "renew" : NULL;
 	ev.outcome = "ok";
 	ev.cert_serial = serial;
+	ev.cert_sha256 = sha;
+	return attestd_audit(l, &ev);
+}
+
+int attestd_audit_jwt(struct attestd_auditlog *l, const struct attestd_peer *peer,
+		      const char *sub, const char *const *aud, size_t naud, int64_t exp,
+		      const char *kid, const char *token)
+{
+	struct attest_audit_event ev = { 0 };
+	const char *agents[1] = { sub };
+	char source[64], action[128], sha[65];
+	uint8_t md[32];
+
+	if (naud > ATTEST_AUDIT_LIST_MAX)
+		return attest_fail(ATTEST_E_INVALID_ARG, "JWT-SVID record: over %d audiences",
+				   ATTEST_AUDIT_LIST_MAX);
+	if (EVP_Digest(token, strlen(token), md, NULL, EVP_sha256(), NULL) != 1)
+		return attest_fail_ossl(ATTEST_E_CRYPTO, "JWT-SVID digest");
+	attest_hex(md, sizeof(md), sha);
+	peer_source(peer, source, sizeof(source));
+	snprintf(action, sizeof(action), "exp=%lld kid=%.60s", (long long)exp, kid);
+	ev.type = "jwt-svid";
+	ev.source = source;
+	ev.agents = agents;
+	ev.nagents = 1;
+	ev.scopes = aud; /* the token's audiences (docs/audit.md) */
+	ev.nscopes = naud;
+	ev.action = action;
+	ev.outcome = "ok";
 	ev.cert_sha256 = sha;
 	return attestd_audit(l, &ev);
 }

@@ -81,9 +81,17 @@ struct attestd_audit_intent {
 };
 /* An issued certificate: leaf, its intent if any (one that consumed a
  * delegation is a "delegate" record), scopes "a b c" as in the leaf. */
+/* dns: the DNS names the leaf carries beside its SPIFFE ID (ndns 0: none). */
 int attestd_audit_issue(struct attestd_auditlog *l, const struct attestd_peer *peer,
 			const struct agent *a, X509 *leaf, const struct attestd_audit_intent *in,
-			int renewal, const char *scopes) ATTEST_MUST_CHECK;
+			int renewal, const char *scopes, const char *const *dns,
+			size_t ndns) ATTEST_MUST_CHECK;
+/* A JWT-SVID minted (issue 14): sub (the agent's SPIFFE ID), its
+ * audiences, exp and the signing key's kid; the token's SHA-256 as
+ * evidence. Appended before the token leaves (the caller commits). */
+int attestd_audit_jwt(struct attestd_auditlog *l, const struct attestd_peer *peer,
+		      const char *sub, const char *const *aud, size_t naud, int64_t exp,
+		      const char *kid, const char *token) ATTEST_MUST_CHECK;
 /* A refused request (aggregated per source uid/pid; best effort, logged). */
 void attestd_audit_refusal(struct attestd_auditlog *l, const struct attestd_peer *peer, const char *op,
 			   const char *agent, int code);

@@ -22,6 +22,7 @@
 #include "core/num.h"
 #include "log.h"
 #include "mint.h"
+#include "registration.h"
 #include "request.h"
 #include "signers.h"
 #include "tpm/tpmsw.h"
@@ -274,6 +275,8 @@ struct mint_job {
 	long ttl;
 	EVP_PKEY *pub;
 	X509 *leaf;
+	const char *dns[AGENT_MAX_DNS]; /* the order's DNS names, all registered */
+	size_t ndns;
 };
 
 static int scope_in(const char (*list)[MINT_SCOPE_MAX + 1], uint32_t n, const char *s)
@@ -282,6 +285,30 @@ static int scope_in(const char (*list)[MINT_SCOPE_MAX + 1], uint32_t n, const ch
 		if (strcmp(list[i], s) == 0)
 			return 1;
 	return 0;
+}
+
+/* The order's DNS names, every one registered for agent a (its list in
+ * this process's registry: nothing the front says is taken on trust), none
+ * twice; the whole order is refused otherwise. */
+static int mint_dns(const struct mint_order *o, const struct agent *a, struct mint_job *j)
+{
+	int r;
+
+	j->ndns = 0;
+	if ((r = admin_dns_names_check(o->dns[0], sizeof(o->dns[0]), o->ndns)) != ATTEST_OK)
+		return r;
+	for (uint32_t i = 0; i < o->ndns; i++) {
+		size_t k = 0;
+
+		while (k < a->ndns && strcmp(a->dns[k], o->dns[i]) != 0)
+			k++;
+		if (k == a->ndns)
+			return attest_fail(ATTEST_E_DNS_NAME_UNREGISTERED,
+					   "DNS name \"%s\" is not registered for %s%s", o->dns[i],
+					   a->name, a->ndns == 0 ? " (it has none)" : "");
+		j->dns[j->ndns++] = a->dns[k];
+	}
+	return ATTEST_OK;
 }
 
 /* The leaf's scopes, "a b c": those asked for, else the intent's, else all
@@ -345,7 +372,8 @@ static int mint_authorize(struct attestd *d, const struct attestd_peer *peer,
 					 ATTEST_OK)
 			return r;
 	}
-	if ((r = mint_scopes(o, j->a, res->scopes, sizeof(res->scopes))) != ATTEST_OK)
+	if ((r = mint_dns(o, j->a, j)) != ATTEST_OK ||
+	    (r = mint_scopes(o, j->a, res->scopes, sizeof(res->scopes))) != ATTEST_OK)
 		return r;
 	cap = j->a->max_ttl < d->hard_max_ttl ? j->a->max_ttl : d->hard_max_ttl;
 	if (o->ttl > cap)
@@ -392,6 +420,8 @@ static int mint_sign(struct attestd *d, const struct attestd_peer *peer,
 	lp.delegate_depth = j->a->delegate_depth;
 	lp.task_id = o->task_id[0] ? o->task_id : NULL;
 	lp.scopes = scopes[0] ? scopes : NULL;
+	lp.dns = j->dns;
+	lp.ndns = j->ndns;
 	if (o->session) {
 		if ((r = session_issuer(d, j->a, j->ttl)) != ATTEST_OK ||
 		    (r = attest_signer_from_pkey(j->a->session_key, &signer)) != ATTEST_OK)
@@ -444,9 +474,11 @@ static int mint_commit(struct attestd *d, const struct attestd_peer *peer,
 
 		for (uint32_t i = 0; i <= o->in.depth; i++)
 			agents[i] = o->in.agents[i];
-		return attestd_audit_issue(&d->log, peer, j->a, j->leaf, &ai, o->renew, scopes);
+		return attestd_audit_issue(&d->log, peer, j->a, j->leaf, &ai, o->renew, scopes, j->dns,
+					   j->ndns);
 	}
-	return attestd_audit_issue(&d->log, peer, j->a, j->leaf, NULL, o->renew, scopes);
+	return attestd_audit_issue(&d->log, peer, j->a, j->leaf, NULL, o->renew, scopes, j->dns,
+				   j->ndns);
 }
 
 static int append_pem(BIO *b, X509 *x)

@@ -57,6 +57,10 @@ struct mint_order {
 	char want[AGENT_MAX_SCOPES][MINT_SCOPE_MAX + 1]; /* none: see mint_scopes */
 	uint32_t nwant;
 	char task_id[MINT_TASK_MAX + 1]; /* "": none */
+	/* DNS SANs asked for ("dns_names"): each must be in the agent's
+	 * registered list (mint.c checks against its own registry) */
+	char dns[AGENT_MAX_DNS][ATTEST_DNS_NAME_MAX + 1];
+	uint32_t ndns;
 	const uint8_t *spki; /* the leaf's public key */
 	size_t spki_len;
 	int has_intent;

@@ -20,6 +20,9 @@ void mint_order_put(struct mon_out *m, const struct mint_order *o)
 	for (uint32_t i = 0; i < o->nwant; i++)
 		mon_put_str(m, o->want[i]);
 	mon_put_str(m, o->task_id);
+	mon_put_u32(m, o->ndns);
+	for (uint32_t i = 0; i < o->ndns && i < AGENT_MAX_DNS; i++)
+		mon_put_str(m, o->dns[i]);
 	mon_put_bytes(m, o->spki, o->spki_len);
 	mon_put_u8(m, (uint8_t)o->has_intent);
 	if (!o->has_intent)
@@ -55,7 +58,12 @@ int mint_order_get(struct attest_cur *c, struct mint_order *o)
 	for (uint32_t i = 0; i < o->nwant; i++)
 		if (!GET_STR(c, o->want[i]) || !valid_scope(o->want[i]))
 			goto bad;
-	if (!GET_STR(c, o->task_id) || !mon_get_bytes(c, MINT_SPKI_MAX, &o->spki, &o->spki_len) ||
+	if (!GET_STR(c, o->task_id) || !mon_get_u32(c, &o->ndns) || o->ndns > AGENT_MAX_DNS)
+		goto bad;
+	for (uint32_t i = 0; i < o->ndns; i++)
+		if (!GET_STR(c, o->dns[i]) || !attest_dns_name_ok(o->dns[i], NULL))
+			goto bad;
+	if (!mon_get_bytes(c, MINT_SPKI_MAX, &o->spki, &o->spki_len) ||
 	    !mon_get_u8(c, &hi) || hi > 1)
 		goto bad;
 	o->has_intent = hi;

@@ -97,6 +97,13 @@ static void front_violation(struct attestd_monitor *m, const char *what)
 	chan_close(m);
 }
 
+size_t attestd_monitor_jwt_keys(void *arg, struct attest_report_jwtkey *out, size_t max)
+{
+	struct attestd_monitor *m = arg;
+
+	return m == NULL || m->jwt == NULL ? 0 : workload_jwt_report_keys(m->jwt, out, max);
+}
+
 int attestd_monitor_push_send(void *ctx, uint32_t slot, uint32_t kind, uint32_t seq,
 			      const char *body, size_t len)
 {
@@ -705,8 +712,10 @@ static int do_workload_jwt(struct attestd_monitor *m, struct attest_cur *c, int 
 	attest_errclear();
 	if ((r = workload_peer(m, fd, &peer)) == ATTEST_OK &&
 	    (r = attestd_issuance_allowed(d)) == ATTEST_OK &&
-	    (m->jwt != NULL || (r = workload_jwt_new(&m->jwt)) == ATTEST_OK))
-		r = workload_jwt_mint(m->jwt, d, &peer, o, id, &token);
+	    (m->jwt != NULL || (r = workload_jwt_new(&m->jwt)) == ATTEST_OK) &&
+	    (r = workload_jwt_mint(m->jwt, d, &peer, o, id, &token)) == ATTEST_OK)
+		/* the token's record is durable before the token leaves */
+		r = attestd_audit_commit(&d->log);
 	if (r != ATTEST_OK) {
 		char why[512];
 

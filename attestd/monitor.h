@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "attest/attest.h"
+#include "attestation/hostpush.h"
 #include "daemon.h"
 
 #define MONITOR_MAX_RESTARTS 5
@@ -51,6 +52,9 @@ void attestd_monitor_stop(struct attestd_monitor *m);
  * goes to the front (MON_PUSH_JOB); ATTEST_E_IO when no front runs. */
 int attestd_monitor_push_send(void *ctx, uint32_t slot, uint32_t kind, uint32_t seq,
 			      const char *body, size_t len) ATTEST_MUST_CHECK;
+/* push.h's jwt_keys: arg is the monitor; its JWT-SVID keys (none before
+ * the first JWT-SVID or JWT bundle asked for). */
+size_t attestd_monitor_jwt_keys(void *arg, struct attest_report_jwtkey *out, size_t max);
 /* 1 when attestd should stop with a failure (the front kept dying). */
 int attestd_monitor_failed(const struct attestd_monitor *m);
 

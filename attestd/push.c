@@ -77,6 +77,8 @@ struct attestd_push {
 	struct attest_httpc_opts http;
 	int (*revoked)(void *arg, const char *agent_id);
 	void *revoked_arg;
+	size_t (*jwt_keys)(void *arg, struct attest_report_jwtkey *out, size_t max);
+	void *jwt_keys_arg;
 	/* when set, the HTTPS runs elsewhere (attestd's front): no worker */
 	int (*send)(void *ctx, uint32_t slot, uint32_t kind, uint32_t seq, const char *body,
 		    size_t len);
@@ -571,7 +573,8 @@ static int build_report(struct attestd_push *p, time_t now, char **body, size_t 
 	struct attest_report_agent *v = NULL;
 	struct attest_signer s = { attestd_host_sign, h, NULL, 0 };
 	char *report = NULL, *crls = NULL;
-	size_t rlen = 0, clen = 0;
+	size_t rlen = 0, clen = 0, nkeys = 0;
+	struct attest_report_jwtkey keys[ATTEST_REPORT_JWTKEYS_MAX];
 	int r;
 
 	if ((r = attestd_host_refresh(h)) != ATTEST_OK || (r = attestd_host_tpm(h)) != ATTEST_OK)
@@ -600,8 +603,11 @@ static int build_report(struct attestd_push *p, time_t now, char **body, size_t 
 		v[i].revoked = a->revoked;
 	}
 	s.pub = h->key_pub;
-	if ((r = attest_agent_report_build(h->name, (uint64_t)now, v, reg->n, &report, &rlen)) ==
-	    ATTEST_OK) {
+	/* the JWT-SVID keys inside the signed report (docs/verifier-api.md) */
+	if (p->jwt_keys != NULL)
+		nkeys = p->jwt_keys(p->jwt_keys_arg, keys, ATTEST_REPORT_JWTKEYS_MAX);
+	if ((r = attest_agent_report_build_jwt(h->name, (uint64_t)now, v, reg->n, keys, nkeys,
+					       &report, &rlen)) == ATTEST_OK) {
 		r = attest_agent_report_sign_crls(report, rlen, &s, h->ca, crls, body, len);
 		if (r == ATTEST_E_TOO_LARGE && crls != NULL) {
 			/* the inventory matters more: relying parties that check
@@ -1090,6 +1096,8 @@ int attestd_push_start(struct event_base *base, struct attestd_host *h,
 	p->pcr_mask = cfg->pcr_mask;
 	p->revoked = cfg->revoked;
 	p->revoked_arg = cfg->revoked_arg;
+	p->jwt_keys = cfg->jwt_keys;
+	p->jwt_keys_arg = cfg->jwt_keys_arg;
 	p->http.ca_file = p->ca_file;
 	p->http.timeout_ms = cfg->timeout_ms;
 	p->send = cfg->send;

@@ -21,6 +21,7 @@
 #include <cjson/cJSON.h>
 
 #include "attest/attest.h"
+#include "attestation/hostpush.h"
 #include "server.h"
 
 struct event_base;
@@ -48,6 +49,11 @@ struct attestd_push_config {
 	int (*send)(void *ctx, uint32_t slot, uint32_t kind, uint32_t seq, const char *body,
 		    size_t len);
 	void *send_ctx;
+	/* the host's JWT-SVID signing keys for the inventory report (issue
+	 * 14): fills out (at most max) and returns how many; pointers stay
+	 * valid until the loop's next turn. NULL: none reported. */
+	size_t (*jwt_keys)(void *arg, struct attest_report_jwtkey *out, size_t max);
+	void *jwt_keys_arg;
 };
 
 /* Start the worker and schedule the first quote and inventory report now:

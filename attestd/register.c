@@ -87,6 +87,24 @@ static int copy_list(const char *key, const char *first, size_t stride, uint32_t
 	return ATTEST_OK;
 }
 
+static int dns_name_ok(const char *s) { return attest_dns_name_ok(s, NULL); }
+
+/* Each DNS name has one agent on a host: a name another registered agent
+ * holds (revoked ones too, until removed) is refused, so that no agent can
+ * obtain a server certificate for a name another agent serves. */
+static int dns_names_free(const struct registry *reg, const struct agent *a)
+{
+	for (size_t k = 0; k < reg->n; k++)
+		for (size_t j = 0; j < reg->agents[k]->ndns; j++)
+			for (size_t i = 0; i < a->ndns; i++)
+				if (strcmp(reg->agents[k]->dns[j], a->dns[i]) == 0)
+					return attest_fail(ATTEST_E_EXISTS,
+							   "DNS name \"%s\" is registered for agent %s: "
+							   "one agent per name on a host",
+							   a->dns[i], reg->agents[k]->name);
+	return ATTEST_OK;
+}
+
 int register_agent(struct attestd *d, const struct admin_registration *q, const struct agent **out)
 {
 	struct agent *a = NULL;
@@ -123,7 +141,10 @@ int register_agent(struct attestd *d, const struct admin_registration *q, const 
 	    (r = copy_list("data_classes", q->classes[0], sizeof(q->classes[0]), q->nclasses,
 			   valid_class, a->classes, &a->nclasses)) != ATTEST_OK ||
 	    (r = copy_list("env_allow", q->env_allow[0], sizeof(q->env_allow[0]), q->nenv_allow,
-			   env_entry_len_ok, a->env_allow, &a->nenv_allow)) != ATTEST_OK)
+			   env_entry_len_ok, a->env_allow, &a->nenv_allow)) != ATTEST_OK ||
+	    (r = copy_list("dns_names", q->dns[0], sizeof(q->dns[0]), q->ndns, dns_name_ok, a->dns,
+			   &a->ndns)) != ATTEST_OK ||
+	    (r = dns_names_free(&d->reg, a)) != ATTEST_OK)
 		goto out;
 	for (size_t i = 0; i < a->nenv_allow; i++) {
 		const char *why;

@@ -27,5 +27,28 @@ int admin_registration_check(const struct admin_registration *g, long max_ttl)
 	if (g->nscopes > AGENT_MAX_SCOPES || g->nclasses > AGENT_MAX_CLASSES ||
 	    g->nenv_allow > AGENT_MAX_ENV_ALLOW)
 		return attest_fail(ATTEST_E_TOO_LARGE, "too many scopes, classes or env_allow entries");
+	return admin_dns_names_check(g->dns[0], sizeof(g->dns[0]), g->ndns);
+}
+
+int admin_dns_names_check(const char *first, size_t stride, uint32_t n)
+{
+	const char *why = "";
+
+	if (n > AGENT_MAX_DNS)
+		return attest_fail(ATTEST_E_TOO_LARGE, "\"dns_names\": more than %d names",
+				   AGENT_MAX_DNS);
+	for (uint32_t i = 0; i < n; i++) {
+		const char *v = first + (size_t)i * stride;
+
+		if (memchr(v, '\0', stride) == NULL)
+			return attest_fail(ATTEST_E_DNS_NAME_INVALID, "DNS name over %zu bytes",
+					   stride - 1);
+		if (!attest_dns_name_ok(v, &why))
+			return attest_fail(ATTEST_E_DNS_NAME_INVALID, "DNS name \"%.260s\" %s", v, why);
+		for (uint32_t j = 0; j < i; j++)
+			if (strcmp(v, first + (size_t)j * stride) == 0)
+				return attest_fail(ATTEST_E_DNS_NAME_INVALID,
+						   "DNS name \"%s\" given twice", v);
+	}
 	return ATTEST_OK;
 }

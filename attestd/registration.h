@@ -30,6 +30,8 @@ struct admin_registration {
 	uint32_t nclasses;
 	char env_allow[AGENT_MAX_ENV_ALLOW][ADMIN_ENV_MAX + 1];
 	uint32_t nenv_allow;
+	char dns[AGENT_MAX_DNS][ATTEST_DNS_NAME_MAX + 1]; /* --dns-name */
+	uint32_t ndns;
 	int64_t max_ttl;
 	int64_t delegate_depth;
 };
@@ -40,5 +42,10 @@ struct admin_registration {
 /* What a typed registration's values may be: the front's parse and the
  * monitor's register_agent (with attestd's --max-ttl) both ask. */
 int admin_registration_check(const struct admin_registration *g, long max_ttl) ATTEST_MUST_CHECK;
+/* n DNS names (stride bytes apart, each NUL-terminated within it): at most
+ * AGENT_MAX_DNS, each one attest_dns_name_ok accepts, none twice;
+ * ATTEST_E_DNS_NAME_INVALID naming the name and the reason otherwise. The
+ * registration and the issue request both ask. */
+int admin_dns_names_check(const char *first, size_t stride, uint32_t n) ATTEST_MUST_CHECK;
 
 #endif

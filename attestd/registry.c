@@ -32,6 +32,8 @@ void agent_free(struct agent *a)
 		free(a->classes[i]);
 	for (size_t i = 0; i < a->nenv_allow; i++)
 		free(a->env_allow[i]);
+	for (size_t i = 0; i < a->ndns; i++)
+		free(a->dns[i]);
 	X509_free(a->agent_ca);
 	X509_free(a->session_cert);
 	EVP_PKEY_free(a->session_key);
@@ -216,6 +218,39 @@ static int get_strs(const cJSON *o, const char *key, char **out, size_t max, siz
 	return ATTEST_OK;
 }
 
+/* "dns_names" (optional: records written before issue 14 item 5 have
+ * none): at most AGENT_MAX_DNS names, each attest_dns_name_ok, none twice;
+ * the same rule as the registration (registration.c), so a record edited
+ * on disk cannot grant what register would refuse. */
+static int get_dns(const cJSON *o, struct agent *a)
+{
+	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(o, "dns_names"), *it;
+	const char *why = "";
+
+	a->ndns = 0;
+	if (arr == NULL)
+		return ATTEST_OK;
+	if (!cJSON_IsArray(arr))
+		return attest_fail(ATTEST_E_PARSE, "field \"dns_names\" is not an array");
+	cJSON_ArrayForEach(it, arr) {
+		if (!cJSON_IsString(it) || strlen(it->valuestring) > ATTEST_DNS_NAME_MAX)
+			return attest_fail(ATTEST_E_PARSE, "\"dns_names\": entries must be strings of "
+					   "at most %d bytes", ATTEST_DNS_NAME_MAX);
+		if (a->ndns >= AGENT_MAX_DNS)
+			return attest_fail(ATTEST_E_TOO_LARGE, "\"dns_names\": more than %d entries",
+					   AGENT_MAX_DNS);
+		if (!attest_dns_name_ok(it->valuestring, &why))
+			return attest_fail(ATTEST_E_PARSE, "DNS name \"%s\" %s", it->valuestring, why);
+		for (size_t j = 0; j < a->ndns; j++)
+			if (strcmp(a->dns[j], it->valuestring) == 0)
+				return attest_fail(ATTEST_E_PARSE, "DNS name \"%s\" listed twice",
+						   it->valuestring);
+		if ((a->dns[a->ndns++] = strdup(it->valuestring)) == NULL)
+			return attest_fail(ATTEST_E_NOMEM, "\"dns_names\"");
+	}
+	return ATTEST_OK;
+}
+
 static int copy_str(const cJSON *o, const char *key, char *out, size_t outsz)
 {
 	const char *s;
@@ -253,6 +288,7 @@ static int parse_record(const cJSON *o, struct agent *a)
 	    (cJSON_GetObjectItemCaseSensitive(o, "env_allow") != NULL &&
 	     (r = get_strs(o, "env_allow", a->env_allow, AGENT_MAX_ENV_ALLOW, &a->nenv_allow)) !=
 		     ATTEST_OK) ||
+	    (r = get_dns(o, a)) != ATTEST_OK ||
 	    (r = attest_json_u64(o, "max_ttl", &ttl)) != ATTEST_OK ||
 	    (r = attest_json_u64(o, "binary_size", &a->exe_size)) != ATTEST_OK ||
 	    (r = attest_json_u64(o, "delegate_depth", &depth)) != ATTEST_OK ||
@@ -317,6 +353,8 @@ static cJSON *record_json(const struct agent *a)
 	cJSON_AddItemToObject(o, "scopes", str_array(a->scopes, a->nscopes));
 	cJSON_AddItemToObject(o, "data_classes", str_array(a->classes, a->nclasses));
 	cJSON_AddItemToObject(o, "env_allow", str_array(a->env_allow, a->nenv_allow));
+	if (a->ndns > 0)
+		cJSON_AddItemToObject(o, "dns_names", str_array(a->dns, a->ndns));
 	cJSON_AddBoolToObject(o, "revoked", a->revoked);
 	ok = attest_json_add_str(o, "name", a->name) == ATTEST_OK &&
 	     attest_json_add_str(o, "id", a->id) == ATTEST_OK &&

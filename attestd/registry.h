@@ -18,11 +18,13 @@
 #include <openssl/x509.h>
 
 #include "tpm/tpm.h"
+#include "x509/dnsname.h"
 
 #define AGENT_MAX_UIDS 16
 #define AGENT_MAX_SCOPES 32
 #define AGENT_MAX_CLASSES 8
 #define AGENT_MAX_ENV_ALLOW 16
+#define AGENT_MAX_DNS ATTEST_LEAF_DNS_MAX /* x509/dnsname.h */
 #define AGENT_ENV_DEFAULT_MAX 32 /* entries of agent_env_default */
 #define AGENT_DEFAULT_TTL 300
 #define AGENT_PCR 23
@@ -47,6 +49,10 @@ struct agent {
 	 * set (caller.c agent_env_default): names, or prefixes ending in '*' */
 	char *env_allow[AGENT_MAX_ENV_ALLOW];
 	size_t nenv_allow;
+	/* DNS names its leaves may carry when asked for (docs/agents.md "DNS
+	 * names"): attest_dns_name_ok each, none twice, none another agent's */
+	char *dns[AGENT_MAX_DNS];
+	size_t ndns;
 	int score;
 	long max_ttl;
 	int delegate_depth; /* 0: may not delegate */

@@ -141,13 +141,45 @@ out:
 	return r;
 }
 
+/* "dns_names" (optional): 1..AGENT_MAX_DNS names a leaf may carry
+ * (attest_dns_name_ok), none twice, into o. Whether the agent registered
+ * them is mint.c's question. */
+static int dns_names_parse(const cJSON *req, struct mint_order *o)
+{
+	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(req, "dns_names"), *it;
+	const char *why = "";
+
+	o->ndns = 0;
+	if (arr == NULL)
+		return ATTEST_OK;
+	if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) == 0)
+		return attest_fail(ATTEST_E_PARSE, "\"dns_names\" must be a non-empty array of "
+				   "strings (leave it out for none)");
+	cJSON_ArrayForEach(it, arr) {
+		if (!cJSON_IsString(it))
+			return attest_fail(ATTEST_E_PARSE, "\"dns_names\": entries must be strings");
+		if (o->ndns >= AGENT_MAX_DNS)
+			return attest_fail(ATTEST_E_TOO_LARGE, "\"dns_names\": more than %d names",
+					   AGENT_MAX_DNS);
+		if (!attest_dns_name_ok(it->valuestring, &why))
+			return attest_fail(ATTEST_E_DNS_NAME_INVALID, "DNS name \"%.260s\" %s",
+					   it->valuestring, why);
+		for (uint32_t j = 0; j < o->ndns; j++)
+			if (strcmp(o->dns[j], it->valuestring) == 0)
+				return attest_fail(ATTEST_E_DNS_NAME_INVALID,
+						   "DNS name \"%s\" given twice", it->valuestring);
+		memcpy(o->dns[o->ndns++], it->valuestring, strlen(it->valuestring) + 1);
+	}
+	return ATTEST_OK;
+}
+
 /* The request's fields into o (nothing read from the registry or the
  * system). csr, intent and renew point into req. */
 int attestd_issue_parse(const cJSON *req, struct mint_order *o, const char **mode,
 			const char **csr, const char **intent, const char **renew)
 {
 	static const char *const keys[] = { "op", "agent", "mode", "ttl", "scopes", "task_id",
-					    "csr", "intent", "renew", "parent", NULL };
+					    "csr", "intent", "renew", "parent", "dns_names", NULL };
 	const char *name, *task_id;
 	const cJSON *parent = cJSON_GetObjectItemCaseSensitive(req, "parent");
 	char *want[AGENT_MAX_SCOPES] = { 0 };
@@ -163,7 +195,8 @@ int attestd_issue_parse(const cJSON *req, struct mint_order *o, const char **mod
 	    (r = opt_str(req, "intent", ATTEST_INTENT_TOKEN_MAX, intent)) != ATTEST_OK ||
 	    (r = opt_str(req, "renew", ATTEST_RENEW_PEM_MAX, renew)) != ATTEST_OK ||
 	    (r = int_field(req, "ttl", 1, 86400, &ttl)) != ATTEST_OK ||
-	    (r = str_list(req, "scopes", valid_scope, want, AGENT_MAX_SCOPES, &nwant)) != ATTEST_OK)
+	    (r = str_list(req, "scopes", valid_scope, want, AGENT_MAX_SCOPES, &nwant)) != ATTEST_OK ||
+	    (r = dns_names_parse(req, o)) != ATTEST_OK)
 		goto out;
 	/* "scopes": [] asks for nothing: it is refused, never read as "all
 	 * registered scopes" (docs/protocol.md, "issue") */

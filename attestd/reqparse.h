@@ -21,7 +21,7 @@
 #define ATTESTD_CSR_MAX 16384
 
 /* issue: the request's fields into o (name, mode, ttl, scopes, task_id,
- * parent, renew); *mode ("strict" when absent), *csr, *intent and *renew
+ * parent, renew, dns_names); *mode ("strict" when absent), *csr, *intent and *renew
  * point into req. */
 int attestd_issue_parse(const cJSON *req, struct mint_order *o, const char **mode,
 			const char **csr, const char **intent,

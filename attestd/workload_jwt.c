@@ -16,7 +16,9 @@
 #include "core/err.h"
 #include "core/jws.h"
 #include "core/json.h"
+#include "auditlog.h"
 #include "log.h"
+#include "push.h"
 #include "registry.h"
 #include "workload_jwt.h"
 #include "workload_mon.h"
@@ -74,33 +76,11 @@ static int ec_xy(EVP_PKEY *k, uint8_t x[32], uint8_t y[32])
 	return ok ? ATTEST_OK : attest_fail_ossl(ATTEST_E_CRYPTO, "JWT key coordinates");
 }
 
-/* The JWK members of k's public key: kty, crv, x, y (cJSON adds them in
- * this order; the thumbprint needs its own lexicographic order). */
+/* kid: the RFC 7638 thumbprint (core/jws.h; the verifier recomputes it
+ * from the key's certificate in the inventory report) */
 static int jwk_thumbprint(EVP_PKEY *k, char kid[48])
 {
-	uint8_t x[32], y[32], md[32];
-	char *bx = NULL, *by = NULL, *b = NULL, canon[200];
-	unsigned mdlen = 0;
-	int r;
-
-	if ((r = ec_xy(k, x, y)) != ATTEST_OK || (r = attest_b64url_encode(x, 32, &bx)) != ATTEST_OK ||
-	    (r = attest_b64url_encode(y, 32, &by)) != ATTEST_OK)
-		goto out;
-	/* RFC 7638: the required members, lexicographic, no whitespace */
-	snprintf(canon, sizeof(canon), "{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"%s\",\"y\":\"%s\"}",
-		 bx, by);
-	if (EVP_Digest(canon, strlen(canon), md, &mdlen, EVP_sha256(), NULL) != 1) {
-		r = attest_fail_ossl(ATTEST_E_CRYPTO, "JWK thumbprint");
-		goto out;
-	}
-	if ((r = attest_b64url_encode(md, 32, &b)) != ATTEST_OK)
-		goto out;
-	snprintf(kid, 48, "%s", b);
-out:
-	free(bx);
-	free(by);
-	free(b);
-	return r;
+	return attest_es256_jwk_thumbprint(k, kid);
 }
 
 /* A new key and its certificate from the host CA (the TPM signs). */
@@ -181,6 +161,10 @@ static int keys_fresh(struct workload_jwt *j, struct attestd *d, long ttl)
 	j->keys[1] = j->keys[0];
 	j->keys[0] = k;
 	j->sequence++;
+	/* the verifier learns the new key with the next inventory report
+	 * (before it, it cannot validate tokens the key signs) */
+	if (d->push != NULL)
+		attestd_push_inventory_changed(d->push);
 	attestd_log("JWT-SVID key %s made (certified by the host CA until %lld)", k.kid,
 		    (long long)k.not_after);
 	return ATTEST_OK;
@@ -243,17 +227,43 @@ int workload_jwt_mint(struct workload_jwt *j, struct attestd *d, const struct at
 	if ((r = attest_json_print(p, &payload, &plen)) != ATTEST_OK ||
 	    (r = attest_jws_sign(j->keys[0].key, header, payload, JWT_TOKEN_MAX, token)) != ATTEST_OK)
 		goto out;
-	/* the caller once more: still the process measured, still connected */
-	if ((r = attestd_peer_alive(peer)) != ATTEST_OK) {
-		free(*token);
-		*token = NULL;
-		goto out;
+	/* the caller once more: still the process measured, still connected;
+	 * then the token's record (docs/audit.md "jwt-svid"), which the
+	 * monitor commits before the token leaves */
+	{
+		const char *auds[JWT_AUD_MAX];
+
+		for (uint32_t i = 0; i < o->naud; i++)
+			auds[i] = o->aud[i];
+		if ((r = attestd_peer_alive(peer)) != ATTEST_OK ||
+		    (r = attestd_audit_jwt(&d->log, peer, a->id, auds, o->naud,
+					   (int64_t)(now + ttl), j->keys[0].kid, *token)) !=
+			    ATTEST_OK) {
+			free(*token);
+			*token = NULL;
+			goto out;
+		}
 	}
 	memcpy(id, a->id, strlen(a->id) + 1);
 out:
 	cJSON_Delete(p);
 	free(payload);
 	return r;
+}
+
+size_t workload_jwt_report_keys(struct workload_jwt *j, struct attest_report_jwtkey *out,
+				size_t max)
+{
+	time_t now = time(NULL);
+	size_t n = 0;
+
+	for (int i = 0; i < JWT_KEYS_MAX && n < max; i++)
+		if (j->keys[i].key != NULL && j->keys[i].not_after > now) {
+			out[n].kid = j->keys[i].kid;
+			out[n].cert = j->keys[i].cert;
+			n++;
+		}
+	return n;
 }
 
 static int b64_der(X509 *x, cJSON *arr)

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "attest/attest.h"
+#include "attestation/hostpush.h"
 #include "daemon.h"
 #include "mint.h"
 #include "monproto.h"
@@ -52,5 +53,11 @@ int workload_jwt_mint(struct workload_jwt *j, struct attestd *d, const struct at
  * the front's ValidateJWTSVID: no JWK parsing there). */
 int workload_jwt_bundle_put(struct workload_jwt *j, struct attestd *d,
 			    struct mon_out *m) ATTEST_MUST_CHECK;
+
+/* The keys for the inventory report (push.h jwt_keys): the current and
+ * previous key that have not expired, kid and certificate borrowed from
+ * j (valid until the next mint or bundle call). Returns how many. */
+size_t workload_jwt_report_keys(struct workload_jwt *j, struct attest_report_jwtkey *out,
+				size_t max);
 
 #endif

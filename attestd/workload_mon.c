@@ -70,6 +70,12 @@ int attestd_workload_mint(struct attestd *d, const struct attestd_peer *peer, co
 	if (o == NULL)
 		return attest_fail(ATTEST_E_NOMEM, "order");
 	if ((r = attestd_workload_identify(d, peer, o->name)) == ATTEST_OK) {
+		const struct agent *a = registry_find(&d->reg, o->name);
+
+		/* The Workload API cannot ask for DNS names: its SVIDs carry the
+		 * agent's whole registered list (docs/spiffe.md "DNS SANs"). */
+		for (size_t i = 0; a != NULL && i < a->ndns && i < AGENT_MAX_DNS; i++)
+			memcpy(o->dns[o->ndns++], a->dns[i], strlen(a->dns[i]) + 1);
 		o->ttl = -1; /* the agent's cap */
 		o->spki = spki;
 		o->spki_len = spki_len;

@@ -112,6 +112,9 @@ void vs_revoke(struct vsrv *s, struct evhttp_request *req, const struct vroute *
 		r = host ? s->store->ops->host_revoke(s->store, name, why)
 			 : s->store->ops->agent_revoke(s->store, name, why);
 	}
+	/* a revoked host's JWT keys leave the SPIFFE bundle */
+	if (r == ATTEST_OK && host)
+		r = vs_spiffe_bump(s);
 	if (r != ATTEST_OK)
 		goto out;
 	attest_decider_flush(s->decider);
@@ -365,6 +368,10 @@ void vs_metrics(struct vsrv *s, struct evhttp_request *req, const struct vroute 
 			       "attest_verifier_decisions_total{decision=\"allow\"} %lu\n"
 			       "attest_verifier_decisions_total{decision=\"deny\"} %lu\n",
 			    s->m.decisions_allow, s->m.decisions_deny);
+	evbuffer_add_printf(b, "# TYPE attest_verifier_jwt_validations_total counter\n"
+			       "attest_verifier_jwt_validations_total{result=\"valid\"} %lu\n"
+			       "attest_verifier_jwt_validations_total{result=\"refused\"} %lu\n",
+			    s->m.jwt_valid, s->m.jwt_refused);
 	evbuffer_add_printf(b, "# TYPE attest_verifier_reasons_total counter\n");
 	for (int i = 0; i < ATTEST_E__COUNT; i++)
 		if (s->m.reason[i])

@@ -9,6 +9,7 @@
 
 #include "attest/policy.h"
 #include "attest/decide.h"
+#include "attestation/hostpush.h"
 #include "bodies.h"
 #include "core/err.h"
 #include "core/json.h"
@@ -20,7 +21,8 @@ const char *const vb_keys_quote[] = { "host", "nonce", "attest", "signature", "p
 				      "pcr_values", "eventlog", "renew", NULL };
 const char *const vb_keys_checkpoint[] = { "host", "checkpoint", "consistency", NULL };
 const char *const vb_keys_report[] = { "report", "signature", "host_ca", "crls", NULL };
-const char *const vb_keys_report_inner[] = { "type", "version", "host", "time", "agents", NULL };
+const char *const vb_keys_report_inner[] = { "type", "version", "host", "time", "agents",
+					      "jwt_keys", NULL };
 const char *const vb_keys_report_agent[] = { "id", "uuid", "agent_ca", "scopes",
 					     "data_classes", "risk_tier", "risk_score",
 					     "delegate_depth", "revoked", NULL };
@@ -159,6 +161,14 @@ int vb_report_parse(const cJSON *in, struct vb_report *o)
 	    (r = attest_json_str(in, "crls", VB_CAP_LARGE, &o->crls)) != ATTEST_OK)
 		goto out;
 	o->agents = cJSON_GetObjectItemCaseSensitive(o->rep, "agents");
+	/* optional: the host's JWT-SVID keys, inside the signed report */
+	o->jwt_keys = cJSON_GetObjectItemCaseSensitive(o->rep, "jwt_keys");
+	if (o->jwt_keys != NULL && (!cJSON_IsArray(o->jwt_keys) ||
+				    cJSON_GetArraySize(o->jwt_keys) > ATTEST_REPORT_JWTKEYS_MAX)) {
+		r = attest_fail(ATTEST_E_PARSE, "jwt_keys is not an array of at most %d keys",
+				ATTEST_REPORT_JWTKEYS_MAX);
+		goto out;
+	}
 	if (strcmp(type, "agent-report") != 0 || !cJSON_IsArray(o->agents) ||
 	    cJSON_GetArraySize(o->agents) > VB_REPORT_AGENTS_MAX) {
 		r = attest_fail(ATTEST_E_PARSE, "not an agent report");

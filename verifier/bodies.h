@@ -87,6 +87,7 @@ struct vb_report {
 	const char *host;
 	uint64_t time;
 	const cJSON *agents; /* in rep */
+	const cJSON *jwt_keys; /* in rep: an array, NULL when absent */
 };
 int vb_report_parse(const cJSON *in, struct vb_report *out) ATTEST_MUST_CHECK;
 void vb_report_clear(struct vb_report *r);

@@ -10,7 +10,9 @@
 #include "decide/agentev.h"
 #include "core/err.h"
 #include "enrol/enrol.h"
+#include "attestation/hostpush.h"
 #include "core/json.h"
+#include "core/jws.h"
 #include "core/num.h"
 #include "vsrv.h"
 #include "x509/crl.h"
@@ -120,6 +122,115 @@ out:
 	sk_X509_free(cas); /* borrowed */
 	sk_X509_CRL_pop_free(crls, X509_CRL_free);
 	return r;
+}
+
+/* The host's JWT-SVID keys (attestd/workload_jwt.h) as the signed report
+ * carries them: each a kid and the certificate the host CA made for the
+ * key. Each must be signed by the host CA the report was verified with,
+ * current, CA:FALSE with digitalSignature, a P-256 key whose RFC 7638
+ * thumbprint is the kid; no kid twice, none another host's. A bad key
+ * refuses the whole report: nothing is written. *out[*n] gets the rows
+ * to write, *fresh how many kids the store does not have yet. */
+static int check_jwt_keys(struct vsrv *s, const cJSON *arr, X509 *host_ca, const char *host,
+			  uint64_t t, struct vjwtkey *out, size_t *n, size_t *fresh)
+{
+	static const char *const keys[] = { "kid", "cert", NULL };
+	const cJSON *it;
+	int r = ATTEST_OK;
+
+	*n = 0;
+	*fresh = 0;
+	cJSON_ArrayForEach(it, arr) {
+		const char *kid;
+		uint8_t *der = NULL;
+		const unsigned char *p;
+		size_t der_len = 0;
+		X509 *c = NULL;
+		char want[ATTEST_JWK_KID_MAX], *pem = NULL;
+		struct vjwtkey *k = &out[*n], old;
+		int64_t na;
+
+		if (*n >= ATTEST_REPORT_JWTKEYS_MAX)
+			return attest_fail(ATTEST_E_TOO_LARGE, "JWT keys of %s: over %d", host,
+					   ATTEST_REPORT_JWTKEYS_MAX);
+		if ((r = attest_json_only(it, keys)) != ATTEST_OK ||
+		    (r = attest_json_str(it, "kid", VSTORE_KID_MAX - 1, &kid)) != ATTEST_OK ||
+		    (r = attest_json_b64(it, "cert", VSTORE_JWTCERT_MAX / 2, &der, &der_len)) !=
+			    ATTEST_OK)
+			return attest_fail_wrap(r, "JWT keys of %s", host);
+		p = der;
+		if ((c = d2i_X509(NULL, &p, (long)der_len)) == NULL || p != der + der_len) {
+			r = attest_fail_ossl(ATTEST_E_PARSE, "JWT key %s of %s: not one DER certificate",
+					     kid, host);
+			goto next;
+		}
+		/* certified by this host's CA (verified above, to the fleet root) */
+		if (X509_check_issued(host_ca, c) != X509_V_OK ||
+		    X509_verify(c, X509_get0_pubkey(host_ca)) != 1) {
+			r = attest_fail(ATTEST_E_CHAIN_UNTRUSTED,
+					"JWT key %s of %s is not certified by the host CA", kid, host);
+			goto next;
+		}
+		if (X509_cmp_time(X509_get0_notBefore(c), NULL) > 0 ||
+		    X509_cmp_time(X509_get0_notAfter(c), NULL) <= 0) {
+			r = attest_fail(ATTEST_E_CERT_EXPIRED,
+					"JWT key %s of %s: certificate outside its validity", kid, host);
+			goto next;
+		}
+		if ((X509_get_extension_flags(c) & EXFLAG_CA) != 0 ||
+		    (X509_get_key_usage(c) & KU_DIGITAL_SIGNATURE) == 0) {
+			r = attest_fail(ATTEST_E_PATH,
+					"JWT key %s of %s: not a CA:FALSE digitalSignature certificate",
+					kid, host);
+			goto next;
+		}
+		if ((r = attest_es256_jwk_thumbprint(X509_get0_pubkey(c), want)) != ATTEST_OK)
+			goto next;
+		if (strcmp(want, kid) != 0) {
+			r = attest_fail(ATTEST_E_PARSE, "JWT key of %s: kid %s is not its key's "
+					"thumbprint %s", host, kid, want);
+			goto next;
+		}
+		for (size_t i = 0; i < *n; i++)
+			if (strcmp(out[i].kid, kid) == 0) {
+				r = attest_fail(ATTEST_E_DUPLICATE_KEY, "JWT key %s of %s twice", kid,
+						host);
+				goto next;
+			}
+		r = s->store->ops->jwt_key_get(s->store, kid, &old);
+		if (r == ATTEST_OK && strcmp(old.host, host) != 0) {
+			r = attest_fail(ATTEST_E_DUPLICATE_KEY, "JWT key %s of %s is host %s's", kid,
+					host, old.host);
+			goto next;
+		}
+		if (r == ATTEST_E_NOT_FOUND)
+			(*fresh)++;
+		else if (r != ATTEST_OK)
+			goto next;
+		if ((r = attest_asn1_time_unix(X509_get0_notAfter(c), &na)) != ATTEST_OK ||
+		    (r = attest_x509_to_pem(c, &pem)) != ATTEST_OK)
+			goto next;
+		if (strlen(pem) >= sizeof(k->cert)) {
+			r = attest_fail(ATTEST_E_TOO_LARGE, "JWT key %s of %s: certificate", kid, host);
+			goto next;
+		}
+		memset(k, 0, sizeof(*k));
+		(void)snprintf(k->kid, sizeof(k->kid), "%s", kid);
+		(void)snprintf(k->host, sizeof(k->host), "%s", host);
+		memcpy(k->cert, pem, strlen(pem) + 1);
+		k->not_after = na;
+		k->seen = (int64_t)t;
+		(*n)++;
+		r = ATTEST_OK;
+next:
+		ERR_clear_error();
+		free(pem);
+		free(der);
+		X509_free(c);
+		if (r != ATTEST_OK)
+			return r;
+	}
+	return ATTEST_OK;
 }
 
 struct removed_ctx {
@@ -280,7 +391,9 @@ void vs_report(struct vsrv *s, struct evhttp_request *req, const struct vroute *
 	char **chains = NULL, *host_pem = NULL;
 	struct removed_ctx rm = {0};
 	STACK_OF(X509) *cas = sk_X509_new_null();
-	size_t nagents = 0, i;
+	struct vjwtkey *jk = NULL;
+	size_t nagents = 0, i, njk = 0, jk_fresh = 0;
+	long jk_dropped = 0;
 	int r;
 
 	if (cas == NULL) {
@@ -341,6 +454,13 @@ void vs_report(struct vsrv *s, struct evhttp_request *req, const struct vroute *
 	}
 	if (rb.crls != NULL && (r = check_crls(rb.crls, host_ca, cas, host)) != ATTEST_OK)
 		goto out;
+	if ((jk = calloc(ATTEST_REPORT_JWTKEYS_MAX, sizeof(*jk))) == NULL) {
+		r = attest_fail(ATTEST_E_NOMEM, "report");
+		goto out;
+	}
+	if (rb.jwt_keys != NULL &&
+	    (r = check_jwt_keys(s, rb.jwt_keys, host_ca, host, t, jk, &njk, &jk_fresh)) != ATTEST_OK)
+		goto out;
 	rm.host = host;
 	rm.agents = agents;
 	if ((r = s->store->ops->agent_list_host(s->store, host, collect_removed, &rm)) != ATTEST_OK)
@@ -362,12 +482,23 @@ void vs_report(struct vsrv *s, struct evhttp_request *req, const struct vroute *
 	if (rb.crls != NULL && (r = s->store->ops->host_crls_put(s->store, host, rb.crls)) !=
 	    ATTEST_OK)
 		goto out;
+	/* the report's JWT keys replace the host's (a key it no longer
+	 * carries is gone: attestd holds it in memory only) */
+	for (i = 0; i < njk; i++)
+		if ((r = s->store->ops->jwt_key_put(s->store, &jk[i])) != ATTEST_OK)
+			goto out;
+	if ((r = s->store->ops->jwt_keys_prune(s->store, host, (int64_t)t, &jk_dropped)) !=
+	    ATTEST_OK)
+		goto out;
+	if ((jk_fresh > 0 || jk_dropped > 0) && (r = vs_spiffe_bump(s)) != ATTEST_OK)
+		goto out;
 	(void)snprintf(last, sizeof(last), "%llu", (unsigned long long)t);
 	if ((r = s->store->ops->setting_put(s->store, key, last)) != ATTEST_OK)
 		goto out;
 	s->m.reports++;
 	attest_decider_flush(s->decider);
-	vs_log("inventory of %s: %zu agents, %zu removed", host, nagents, rm.n);
+	vs_log("inventory of %s: %zu agents, %zu removed, %zu JWT keys (%zu new, %ld dropped)",
+	       host, nagents, rm.n, njk, jk_fresh, jk_dropped);
 	vs_audited_ok(s, req, "{\"status\":\"ok\"}", NULL);
 out:
 	for (i = 0; chains != NULL && i < nagents; i++)
@@ -376,6 +507,7 @@ out:
 	free(host_pem);
 	free(recs);
 	free(rm.out);
+	free(jk);
 	if (r != ATTEST_OK)
 		vs_reply_err(s, req, vs_status_of(r), r, "report refused");
 	X509_free(host_ca);

@@ -192,6 +192,8 @@ static const struct vroute routes[] = {
 	{"/v1/policy/reload", VR_POST, ROLE_ADMIN, 4096, vs_reload, 0, 0, 0},
 	{"/v1/health", VR_GET, ROLE_HOST, 0, vs_health, 0, 0, 0},
 	{"/v1/spiffe/bundle", VR_GET, ROLE_HOST, 0, vs_spiffe_bundle, 0, 0, 0},
+	/* issue 14: a resource server validates a JWT-SVID (bearer token) */
+	{"/v1/spiffe/validate-jwt", VR_POST, ROLE_RESOURCE, 16384, vs_spiffe_validate, 0, 0, 0},
 	/* the fleet's CRLs for nginx ssl_crl (issue 15 item 5) */
 	{"/v1/crl", VR_GET, ROLE_RESOURCE, 0, vs_crl, 0, 0, 0},
 	{"/metrics", VR_GET, ROLE_HOST, 0, vs_metrics, 0, 0, 0},

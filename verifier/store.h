@@ -42,10 +42,26 @@
 /* a host's CRLs (its host CA's and its agents', PEM, +NUL; issue 15) */
 #define VSTORE_CRLS_MAX (256 * 1024)
 #define VSTORE_CRLS_MAX_STR "262143"
+/* a host's JWT-SVID signing key (issue 14): kid (the RFC 7638 thumbprint,
+ * base64url, +NUL) and the certificate the host CA made for it (PEM, +NUL) */
+#define VSTORE_KID_MAX 48
+#define VSTORE_KID_MAX_STR "47"
+#define VSTORE_JWTCERT_MAX 4096
+#define VSTORE_JWTCERT_MAX_STR "4095"
 #define VSTORE_BEHAVIOUR_MAX 16384 /* a baseline's JSON state (+NUL) */
 #define VSTORE_BEHAVIOUR_MAX_STR "16383"
 #define VSTORE_BKEY_MAX 412 /* a baseline's key (+NUL) */
 #define VSTORE_BKEY_MAX_STR "411"
+
+/* One JWT-SVID key of a host, as its last verified inventory report
+ * carried it (schema version 7). seen: that report's time. */
+struct vjwtkey {
+	char kid[VSTORE_KID_MAX];
+	char host[VSTORE_NAME_MAX];
+	char cert[VSTORE_JWTCERT_MAX];
+	int64_t not_after; /* the certificate's notAfter, Unix seconds */
+	int64_t seen;
+};
 
 enum vhost_state {
 	VHOST_NEW = 0,      /* enrolled, never attested */
@@ -216,6 +232,18 @@ struct vstore_ops {
 	 * that never sent any (issue 15, schema version 6) */
 	int (*host_crls_get)(struct vstore *s, const char *host, char *out, size_t outsz);
 	int (*host_crls_put)(struct vstore *s, const char *host, const char *pem);
+	/* JWT-SVID keys (issue 14, schema version 7), one row per kid.
+	 * get: ATTEST_E_NOT_FOUND for an unknown kid. put inserts k, or sets
+	 * seen (and nothing else) when the kid is the same host's already; a
+	 * kid of another host is left as it is and is ATTEST_E_DUPLICATE_KEY.
+	 * prune drops host's keys seen before `before` (those its latest
+	 * report no longer carries), *dropped how many. list: every row, by
+	 * kid. */
+	int (*jwt_key_get)(struct vstore *s, const char *kid, struct vjwtkey *out);
+	int (*jwt_key_put)(struct vstore *s, const struct vjwtkey *k);
+	int (*jwt_keys_prune)(struct vstore *s, const char *host, int64_t before, long *dropped);
+	int (*jwt_key_list)(struct vstore *s, int (*cb)(void *arg, const struct vjwtkey *k),
+			    void *arg);
 	/* behaviour baselines (docs/detection.md): key "a:" + agent ID or
 	 * "u:" + user (< VD_KEY_MAX bytes), state the detector's JSON (<
 	 * VSTORE_BEHAVIOUR_MAX bytes). put writes n rows (insert or replace)

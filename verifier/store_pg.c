@@ -140,7 +140,16 @@ static const struct migration migrations[] = {
 	     " host TEXT PRIMARY KEY CHECK (octet_length(host) BETWEEN 1 AND 63),"
 	     " pem TEXT NOT NULL CHECK (octet_length(pem) BETWEEN 1 AND "
 	     VSTORE_CRLS_MAX_STR "));" },
-	/* { 7, "ALTER TABLE ...;" }, */
+	/* each host's JWT-SVID signing keys (issue 14; store_sqlite.c) */
+	{ 7, "CREATE TABLE jwt_keys ("
+	     " kid TEXT PRIMARY KEY CHECK (octet_length(kid) BETWEEN 1 AND " VSTORE_KID_MAX_STR "),"
+	     " host TEXT NOT NULL CHECK (octet_length(host) BETWEEN 1 AND 63),"
+	     " cert TEXT NOT NULL CHECK (octet_length(cert) BETWEEN 1 AND "
+	     VSTORE_JWTCERT_MAX_STR "),"
+	     " not_after BIGINT NOT NULL,"
+	     " seen BIGINT NOT NULL);"
+	     "CREATE INDEX jwt_keys_host ON jwt_keys (host);" },
+	/* { 8, "ALTER TABLE ...;" }, */
 };
 
 #define NMIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
@@ -189,6 +198,10 @@ enum st_id {
 	ST_AGENT_LIST_HOST,
 	ST_CRLS_GET,
 	ST_CRLS_PUT,
+	ST_JWTK_GET,
+	ST_JWTK_PUT,
+	ST_JWTK_PRUNE,
+	ST_JWTK_LIST,
 	ST__COUNT
 };
 
@@ -294,6 +307,15 @@ static const struct stdef st_def[ST__COUNT] = {
 	[ST_HOST_STALE_COUNT] = { "SELECT count(*) FROM hosts WHERE NOT revoked AND last_good < $1",
 				  1, { I8 } },
 	[ST_CRLS_GET] = { "SELECT pem FROM host_crls WHERE host = $1", 1, { T } },
+	[ST_JWTK_GET] = { "SELECT kid, host, cert, not_after, seen FROM jwt_keys WHERE kid = $1", 1,
+			  { T } },
+	[ST_JWTK_PUT] = { "INSERT INTO jwt_keys (kid, host, cert, not_after, seen) "
+			  "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (kid) DO UPDATE SET "
+			  "seen = excluded.seen WHERE jwt_keys.host = excluded.host", 5,
+			  { T, T, T, I8, I8 } },
+	[ST_JWTK_PRUNE] = { "DELETE FROM jwt_keys WHERE host = $1 AND seen < $2", 2, { T, I8 } },
+	[ST_JWTK_LIST] = { "SELECT kid, host, cert, not_after, seen FROM jwt_keys "
+			   "ORDER BY kid COLLATE \"C\"", 0, { 0 } },
 	[ST_CRLS_PUT] = { "INSERT INTO host_crls (host, pem) VALUES ($1, $2) "
 			  "ON CONFLICT (host) DO UPDATE SET pem = excluded.pem", 2, { T, T } },
 	[ST_BEHAVIOUR_PUT] = { "INSERT INTO behaviour (key, state, updated) VALUES ($1, $2, $3) "
@@ -1760,6 +1782,117 @@ static int pg_host_crls_put(struct vstore *s, const char *host, const char *pem)
 	return run_write(q, ST_CRLS_PUT, &p, "host_crls_put", NULL);
 }
 
+/* ---- JWT-SVID keys ---- */
+
+static int jwtk_row(const PGresult *res, int row, struct vjwtkey *k)
+{
+	int r;
+
+	memset(k, 0, sizeof(*k));
+	if ((r = c_text(res, row, 0, k->kid, sizeof(k->kid))) != ATTEST_OK ||
+	    (r = c_text(res, row, 1, k->host, sizeof(k->host))) != ATTEST_OK ||
+	    (r = c_text(res, row, 2, k->cert, sizeof(k->cert))) != ATTEST_OK ||
+	    (r = c_int(res, row, 3, INT64_MIN, INT64_MAX, &k->not_after)) != ATTEST_OK ||
+	    (r = c_int(res, row, 4, INT64_MIN, INT64_MAX, &k->seen)) != ATTEST_OK)
+		return r;
+	return ATTEST_OK;
+}
+
+static int pg_jwt_key_get(struct vstore *s, const char *kid, struct vjwtkey *out)
+{
+	struct pgs *q = pg_of(s);
+	struct params p = { 0 };
+	PGresult *res = NULL;
+	int r;
+
+	if ((r = enter(q, "jwt_key_get")) != ATTEST_OK ||
+	    (r = vstore_arg_name(kid, VSTORE_KID_MAX, "kid")) != ATTEST_OK ||
+	    (r = p_text(&p, kid, VSTORE_KID_MAX)) != ATTEST_OK ||
+	    (r = run(q, ST_JWTK_GET, &p, "jwt_key_get", &res)) != ATTEST_OK)
+		return r;
+	if ((r = one_row(res, "jwt_key_get")) == ATTEST_E_NOT_FOUND)
+		r = attest_fail(ATTEST_E_NOT_FOUND, "store: no JWT key %s", kid);
+	else if (r == ATTEST_OK)
+		r = jwtk_row(res, 0, out);
+	PQclear(res);
+	return r;
+}
+
+static int pg_jwt_key_put(struct vstore *s, const struct vjwtkey *k)
+{
+	struct pgs *q = pg_of(s);
+	struct params p = { 0 };
+	long changes = 0;
+	int r;
+
+	if ((r = enter(q, "jwt_key_put")) != ATTEST_OK ||
+	    (r = vstore_arg_name(k->kid, VSTORE_KID_MAX, "kid")) != ATTEST_OK ||
+	    (r = vstore_arg_name(k->host, VSTORE_NAME_MAX, "host name")) != ATTEST_OK ||
+	    (r = vstore_arg_name(k->cert, VSTORE_JWTCERT_MAX, "JWT key certificate")) != ATTEST_OK)
+		return r;
+	if ((r = p_text(&p, k->kid, VSTORE_KID_MAX)) != ATTEST_OK ||
+	    (r = p_text(&p, k->host, VSTORE_NAME_MAX)) != ATTEST_OK ||
+	    (r = p_text(&p, k->cert, VSTORE_JWTCERT_MAX)) != ATTEST_OK ||
+	    (r = p_int(&p, k->not_after)) != ATTEST_OK || (r = p_int(&p, k->seen)) != ATTEST_OK)
+		return r;
+	if ((r = run_write(q, ST_JWTK_PUT, &p, "jwt_key_put", &changes)) != ATTEST_OK)
+		return r;
+	return changes == 1 ? ATTEST_OK
+			    : attest_fail(ATTEST_E_DUPLICATE_KEY,
+					  "store: JWT key %s is another host's", k->kid);
+}
+
+static int pg_jwt_keys_prune(struct vstore *s, const char *host, int64_t before, long *dropped)
+{
+	struct pgs *q = pg_of(s);
+	struct params p = { 0 };
+	int r;
+
+	*dropped = 0;
+	if ((r = enter(q, "jwt_keys_prune")) != ATTEST_OK ||
+	    (r = vstore_arg_name(host, VSTORE_NAME_MAX, "host name")) != ATTEST_OK ||
+	    (r = p_text(&p, host, VSTORE_NAME_MAX)) != ATTEST_OK || (r = p_int(&p, before)) != ATTEST_OK)
+		return r;
+	return run_write(q, ST_JWTK_PRUNE, &p, "jwt_keys_prune", dropped);
+}
+
+struct jwalk {
+	int (*cb)(void *arg, const struct vjwtkey *k);
+	void *arg;
+	struct vjwtkey k;
+};
+
+static int jwtk_each(const PGresult *res, int row, void *ctx)
+{
+	struct jwalk *w = ctx;
+	int r;
+
+	if ((r = jwtk_row(res, row, &w->k)) != ATTEST_OK)
+		return r;
+	return w->cb(w->arg, &w->k);
+}
+
+static int pg_jwt_key_list(struct vstore *s, int (*cb)(void *arg, const struct vjwtkey *k),
+			   void *arg)
+{
+	struct pgs *q = pg_of(s);
+	struct params p = { 0 };
+	struct jwalk *w;
+	int r;
+
+	if ((r = enter(q, "jwt_key_list")) != ATTEST_OK)
+		return r;
+	if (cb == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "store: jwt_key_list: no callback");
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		return attest_fail(ATTEST_E_NOMEM, "store: jwt_key_list");
+	w->cb = cb;
+	w->arg = arg;
+	r = walk(q, ST_JWTK_LIST, &p, "jwt_key_list", jwtk_each, w);
+	free(w);
+	return r;
+}
+
 /* ---- session: settings and statements, again after a reconnect ---- */
 
 static void no_notices(void *arg, const char *message)
@@ -1880,6 +2013,10 @@ static const struct vstore_ops pg_ops = {
 	.agent_change_list = pg_agent_change_list,
 	.host_crls_get = pg_host_crls_get,
 	.host_crls_put = pg_host_crls_put,
+	.jwt_key_get = pg_jwt_key_get,
+	.jwt_key_put = pg_jwt_key_put,
+	.jwt_keys_prune = pg_jwt_keys_prune,
+	.jwt_key_list = pg_jwt_key_list,
 };
 
 /* A one-row, one-column query (text format) as an integer. */

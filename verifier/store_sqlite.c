@@ -144,7 +144,20 @@ static const struct migration migrations[] = {
 	     " host TEXT PRIMARY KEY NOT NULL CHECK (length(host) BETWEEN 1 AND 63),"
 	     " pem TEXT NOT NULL CHECK (length(pem) BETWEEN 1 AND " VSTORE_CRLS_MAX_STR ")"
 	     ") STRICT;" },
-	/* { 7, "ALTER TABLE ...;" }, */
+	/* Each host's JWT-SVID signing keys (issue 14): kid, the host CA's
+	 * certificate for the key (PEM), its notAfter, and the time of the
+	 * last verified report that carried it (keys it no longer carries
+	 * are pruned). The verifier's bundle serves them; /v1/spiffe/validate
+	 * looks a token's kid up here. */
+	{ 7, "CREATE TABLE jwt_keys ("
+	     " kid TEXT PRIMARY KEY NOT NULL CHECK (length(kid) BETWEEN 1 AND " VSTORE_KID_MAX_STR "),"
+	     " host TEXT NOT NULL CHECK (length(host) BETWEEN 1 AND 63),"
+	     " cert TEXT NOT NULL CHECK (length(cert) BETWEEN 1 AND " VSTORE_JWTCERT_MAX_STR "),"
+	     " not_after INTEGER NOT NULL,"
+	     " seen INTEGER NOT NULL"
+	     ") STRICT;"
+	     "CREATE INDEX jwt_keys_host ON jwt_keys (host);" },
+	/* { 8, "ALTER TABLE ...;" }, */
 };
 
 #define NMIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
@@ -196,6 +209,10 @@ enum st_id {
 	ST_AGENT_LIST_HOST,
 	ST_CRLS_GET,
 	ST_CRLS_PUT,
+	ST_JWTK_GET,
+	ST_JWTK_PUT,
+	ST_JWTK_PRUNE,
+	ST_JWTK_LIST,
 	ST__COUNT
 };
 
@@ -278,6 +295,12 @@ static const char *const st_sql[ST__COUNT] = {
 			  "last_good < ?1 ORDER BY last_good, name LIMIT ?2",
 	[ST_HOST_STALE_COUNT] = "SELECT count(*) FROM hosts WHERE revoked = 0 AND last_good < ?1",
 	[ST_CRLS_GET] = "SELECT pem FROM host_crls WHERE host = ?1",
+	[ST_JWTK_GET] = "SELECT kid, host, cert, not_after, seen FROM jwt_keys WHERE kid = ?1",
+	[ST_JWTK_PUT] = "INSERT INTO jwt_keys (kid, host, cert, not_after, seen) "
+			"VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (kid) DO UPDATE SET "
+			"seen = excluded.seen WHERE jwt_keys.host = excluded.host",
+	[ST_JWTK_PRUNE] = "DELETE FROM jwt_keys WHERE host = ?1 AND seen < ?2",
+	[ST_JWTK_LIST] = "SELECT kid, host, cert, not_after, seen FROM jwt_keys ORDER BY kid",
 	[ST_CRLS_PUT] = "INSERT INTO host_crls (host, pem) VALUES (?1, ?2) "
 			"ON CONFLICT (host) DO UPDATE SET pem = excluded.pem",
 	[ST_BEHAVIOUR_PUT] = "INSERT INTO behaviour (key, state, updated) VALUES (?1, ?2, ?3) "
@@ -1639,6 +1662,130 @@ static int sq_host_crls_put(struct vstore *s, const char *host, const char *pem)
 	return run_write(q, st, "host_crls_put", NULL);
 }
 
+/* ---- JWT-SVID keys ---- */
+
+static int jwtk_row(sqlite3_stmt *st, struct vjwtkey *k)
+{
+	int r;
+
+	memset(k, 0, sizeof(*k));
+	if ((r = c_text(st, 0, k->kid, sizeof(k->kid))) != ATTEST_OK ||
+	    (r = c_text(st, 1, k->host, sizeof(k->host))) != ATTEST_OK ||
+	    (r = c_text(st, 2, k->cert, sizeof(k->cert))) != ATTEST_OK ||
+	    (r = c_int(st, 3, INT64_MIN, INT64_MAX, &k->not_after)) != ATTEST_OK ||
+	    (r = c_int(st, 4, INT64_MIN, INT64_MAX, &k->seen)) != ATTEST_OK)
+		return r;
+	return ATTEST_OK;
+}
+
+static int sq_jwt_key_get(struct vstore *s, const char *kid, struct vjwtkey *out)
+{
+	struct sq *q = sq_of(s);
+	sqlite3_stmt *st = q->st[ST_JWTK_GET];
+	int r, rc;
+
+	if ((r = enter(q, "jwt_key_get")) != ATTEST_OK ||
+	    (r = vstore_arg_name(kid, VSTORE_KID_MAX, "kid")) != ATTEST_OK)
+		return r;
+	if ((r = b_text(q, st, 1, kid, VSTORE_KID_MAX)) != ATTEST_OK)
+		goto out;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		r = attest_fail(ATTEST_E_NOT_FOUND, "store: no JWT key %s", kid);
+		goto out;
+	}
+	if (rc != SQLITE_ROW) {
+		r = db_fail(q->db, "jwt_key_get");
+		goto out;
+	}
+	r = jwtk_row(st, out);
+out:
+	done(st);
+	return r;
+}
+
+static int sq_jwt_key_put(struct vstore *s, const struct vjwtkey *k)
+{
+	struct sq *q = sq_of(s);
+	sqlite3_stmt *st = q->st[ST_JWTK_PUT];
+	int r, changes = 0;
+
+	if ((r = enter(q, "jwt_key_put")) != ATTEST_OK ||
+	    (r = vstore_arg_name(k->kid, VSTORE_KID_MAX, "kid")) != ATTEST_OK ||
+	    (r = vstore_arg_name(k->host, VSTORE_NAME_MAX, "host name")) != ATTEST_OK ||
+	    (r = vstore_arg_name(k->cert, VSTORE_JWTCERT_MAX, "JWT key certificate")) != ATTEST_OK)
+		return r;
+	if ((r = b_text(q, st, 1, k->kid, VSTORE_KID_MAX)) != ATTEST_OK ||
+	    (r = b_text(q, st, 2, k->host, VSTORE_NAME_MAX)) != ATTEST_OK ||
+	    (r = b_text(q, st, 3, k->cert, VSTORE_JWTCERT_MAX)) != ATTEST_OK ||
+	    (r = b_int(q, st, 4, k->not_after)) != ATTEST_OK ||
+	    (r = b_int(q, st, 5, k->seen)) != ATTEST_OK) {
+		done(st);
+		return r;
+	}
+	if ((r = run_write(q, st, "jwt_key_put", &changes)) != ATTEST_OK)
+		return r;
+	return changes == 1 ? ATTEST_OK
+			    : attest_fail(ATTEST_E_DUPLICATE_KEY,
+					  "store: JWT key %s is another host's", k->kid);
+}
+
+static int sq_jwt_keys_prune(struct vstore *s, const char *host, int64_t before, long *dropped)
+{
+	struct sq *q = sq_of(s);
+	sqlite3_stmt *st = q->st[ST_JWTK_PRUNE];
+	int r, changes = 0;
+
+	*dropped = 0;
+	if ((r = enter(q, "jwt_keys_prune")) != ATTEST_OK ||
+	    (r = vstore_arg_name(host, VSTORE_NAME_MAX, "host name")) != ATTEST_OK)
+		return r;
+	if ((r = b_text(q, st, 1, host, VSTORE_NAME_MAX)) != ATTEST_OK ||
+	    (r = b_int(q, st, 2, before)) != ATTEST_OK) {
+		done(st);
+		return r;
+	}
+	if ((r = run_write(q, st, "jwt_keys_prune", &changes)) == ATTEST_OK)
+		*dropped = changes;
+	return r;
+}
+
+struct jwalk {
+	int (*cb)(void *arg, const struct vjwtkey *k);
+	void *arg;
+	struct vjwtkey k;
+};
+
+static int jwtk_each(sqlite3_stmt *st, void *ctx)
+{
+	struct jwalk *w = ctx;
+	int r;
+
+	if ((r = jwtk_row(st, &w->k)) != ATTEST_OK)
+		return r;
+	return w->cb(w->arg, &w->k);
+}
+
+static int sq_jwt_key_list(struct vstore *s, int (*cb)(void *arg, const struct vjwtkey *k),
+			   void *arg)
+{
+	struct sq *q = sq_of(s);
+	struct jwalk *w;
+	int r;
+
+	if ((r = enter(q, "jwt_key_list")) != ATTEST_OK)
+		return r;
+	if (cb == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "store: jwt_key_list: no callback");
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		return attest_fail(ATTEST_E_NOMEM, "store: jwt_key_list");
+	w->cb = cb;
+	w->arg = arg;
+	r = walk(q, q->st[ST_JWTK_LIST], "jwt_key_list", jwtk_each, w);
+	free(w);
+	return r;
+}
+
 /* ---- open, migrate, close ---- */
 
 static void sq_close(struct vstore *s)
@@ -1695,6 +1842,10 @@ static const struct vstore_ops sq_ops = {
 	.agent_change_list = sq_agent_change_list,
 	.host_crls_get = sq_host_crls_get,
 	.host_crls_put = sq_host_crls_put,
+	.jwt_key_get = sq_jwt_key_get,
+	.jwt_key_put = sq_jwt_key_put,
+	.jwt_keys_prune = sq_jwt_keys_prune,
+	.jwt_key_list = sq_jwt_key_list,
 };
 
 /* One-row, one-column query (a PRAGMA, a count) as an integer. */

@@ -81,6 +81,7 @@ struct ak_entry {
 struct metrics {
 	unsigned long requests[6]; /* by status class 1xx..5xx, [0] other */
 	unsigned long decisions_allow, decisions_deny;
+	unsigned long jwt_valid, jwt_refused; /* POST /v1/spiffe/validate-jwt */
 	unsigned long quotes_good, quotes_bad, reports, refused_callers, rate_limited;
 	/* host audit checkpoints taken after a gap, and the counters missed */
 	unsigned long checkpoint_gaps;
@@ -346,6 +347,9 @@ void vs_dash_record(struct vsrv *s, const struct vcaller *who, const struct atte
 		    const char *action, const char *resource, const char *subject);
 /* spiffe_http.c: GET /v1/spiffe/bundle, the SPIFFE bundle (docs/spiffe.md) */
 vs_handler vs_spiffe_bundle;
+vs_handler vs_spiffe_validate;
+/* the SPIFFE bundle's JWT keys changed: spiffe_sequence moves (spiffe_http.c) */
+int vs_spiffe_bump(struct vsrv *s) ATTEST_MUST_CHECK;
 vs_handler vs_crl;
 
 /* decide_http.c: decide and answer (200 allow, 403 deny; fwd: X-Attest-*

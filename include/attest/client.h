@@ -33,6 +33,12 @@ struct attest_cert_request {
 	const char *renew_pem;      /* instead of intent: the current leaf (PEM, may
 				       be followed by its issuers) whose intent is
 				       renewed, sent as "renew"; NULL = none */
+	/* DNS names for the leaf beside its SPIFFE ID, each registered for the
+	 * agent (--dns-name at registration), sent as "dns_names"; attestd
+	 * refuses the whole request if one is not (docs/protocol.md "issue").
+	 * NULL / 0: none. */
+	const char *const *dns_names;
+	size_t ndns_names;
 };
 
 struct attest_cert {

@@ -441,6 +441,34 @@ int attest_agent_report_build(const char *host, uint64_t now,
 			      const struct attest_report_agent *agents, size_t n, char **out,
 			      size_t *len)
 {
+	return attest_agent_report_build_jwt(host, now, agents, n, NULL, 0, out, len);
+}
+
+static int add_jwtkey(cJSON *arr, const struct attest_report_jwtkey *k)
+{
+	cJSON *o = cJSON_CreateObject();
+	unsigned char *der = NULL;
+	int derlen, r;
+
+	if (o == NULL || !cJSON_AddItemToArray(arr, o)) {
+		cJSON_Delete(o);
+		return attest_fail(ATTEST_E_NOMEM, "report");
+	}
+	if (k->kid == NULL || k->cert == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "report: JWT key without kid or certificate");
+	if ((derlen = i2d_X509(k->cert, &der)) <= 0)
+		return attest_fail_ossl(ATTEST_E_CRYPTO, "JWT key certificate to DER");
+	if ((r = attest_json_add_str(o, "kid", k->kid)) == ATTEST_OK)
+		r = attest_json_add_b64(o, "cert", der, (size_t)derlen);
+	OPENSSL_free(der);
+	return r;
+}
+
+int attest_agent_report_build_jwt(const char *host, uint64_t now,
+				  const struct attest_report_agent *agents, size_t n,
+				  const struct attest_report_jwtkey *keys, size_t nkeys, char **out,
+				  size_t *len)
+{
 	cJSON *o = cJSON_CreateObject(), *arr;
 	int r;
 
@@ -460,6 +488,20 @@ int attest_agent_report_build(const char *host, uint64_t now,
 	for (size_t i = 0; i < n; i++)
 		if ((r = add_agent(arr, &agents[i])) != ATTEST_OK)
 			goto out;
+	if (nkeys > ATTEST_REPORT_JWTKEYS_MAX) {
+		r = attest_fail(ATTEST_E_INVALID_ARG, "report: over %d JWT keys",
+				ATTEST_REPORT_JWTKEYS_MAX);
+		goto out;
+	}
+	if (nkeys > 0) {
+		if ((arr = cJSON_AddArrayToObject(o, "jwt_keys")) == NULL) {
+			r = attest_fail(ATTEST_E_NOMEM, "report");
+			goto out;
+		}
+		for (size_t i = 0; i < nkeys; i++)
+			if ((r = add_jwtkey(arr, &keys[i])) != ATTEST_OK)
+				goto out;
+	}
 	r = attest_json_print(o, out, len);
 out:
 	cJSON_Delete(o);

@@ -113,6 +113,22 @@ struct attest_report_agent {
 int attest_agent_report_build(const char *host, uint64_t now,
 			      const struct attest_report_agent *agents, size_t n, char **out,
 			      size_t *len) ATTEST_MUST_CHECK;
+/* One JWT-SVID signing key of the host (attestd/workload_jwt.h) as the
+ * report carries it: its kid and the certificate the host CA made for it
+ * (issue 14). The verifier checks the certificate against the host CA
+ * the report is verified with and the kid against the key. */
+struct attest_report_jwtkey {
+	const char *kid;
+	X509 *cert;
+};
+#define ATTEST_REPORT_JWTKEYS_MAX 4
+/* The same report with "jwt_keys" (0 to ATTEST_REPORT_JWTKEYS_MAX), inside
+ * the signed text: the host issuing key vouches for the set, and the
+ * report's time makes an older set a replay. nkeys 0: no member. */
+int attest_agent_report_build_jwt(const char *host, uint64_t now,
+				  const struct attest_report_agent *agents, size_t n,
+				  const struct attest_report_jwtkey *keys, size_t nkeys, char **out,
+				  size_t *len) ATTEST_MUST_CHECK;
 /* The body of POST /v1/agents/report: the report text, the host issuing
  * key's DER ECDSA signature over SHA-256(report) (made by `key`, checked
  * against key->pub before it is returned) and host_ca as PEM. */

@@ -130,6 +130,7 @@ int attest_audit_record(const struct attest_audit_event *ev, char **json, size_t
 	    (r = add_opt(o, "purpose_text", ev->purpose_text)) != ATTEST_OK ||
 	    (r = add_opt(o, "subject", ev->subject)) != ATTEST_OK ||
 	    (r = add_list(o, "scopes", ev->scopes, ev->nscopes)) != ATTEST_OK ||
+	    (r = add_list(o, "dns_names", ev->dns_names, ev->ndns_names)) != ATTEST_OK ||
 	    (r = add_opt(o, "action", ev->action)) != ATTEST_OK ||
 	    (r = add_opt(o, "resource", ev->resource)) != ATTEST_OK ||
 	    (r = add_opt(o, "outcome", ev->outcome)) != ATTEST_OK ||

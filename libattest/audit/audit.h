@@ -70,6 +70,8 @@ struct attest_audit_event {
 	const char *subject;        /* whose data (patient ID), for accounting */
 	const char *const *scopes;
 	size_t nscopes;
+	const char *const *dns_names; /* DNS SANs of the certificate or registration */
+	size_t ndns_names;
 	const char *action;
 	const char *resource;
 	const char *outcome;        /* ok, allow, deny, error */

@@ -258,3 +258,46 @@ int attest_jws_sig(const struct attest_jws_parts *p, uint8_t sig[64])
 	free(buf);
 	return r;
 }
+
+int attest_es256_jwk_thumbprint(EVP_PKEY *k, char kid[ATTEST_JWK_KID_MAX])
+{
+	BIGNUM *bx = NULL, *by = NULL;
+	uint8_t x[32], y[32], md[32];
+	char *ex = NULL, *ey = NULL, *b = NULL, canon[200];
+	int n, r;
+
+	kid[0] = '\0';
+	if (k == NULL || !attest_es256_key_ok(k) ||
+	    EVP_PKEY_get_bn_param(k, OSSL_PKEY_PARAM_EC_PUB_X, &bx) != 1 ||
+	    EVP_PKEY_get_bn_param(k, OSSL_PKEY_PARAM_EC_PUB_Y, &by) != 1 ||
+	    BN_bn2binpad(bx, x, 32) != 32 || BN_bn2binpad(by, y, 32) != 32) {
+		r = attest_fail_ossl(ATTEST_E_CRYPTO, "JWK thumbprint: not a P-256 key");
+		goto out;
+	}
+	if ((r = attest_b64url_encode(x, 32, &ex)) != ATTEST_OK ||
+	    (r = attest_b64url_encode(y, 32, &ey)) != ATTEST_OK)
+		goto out;
+	/* RFC 7638: the required members in lexicographic order, no whitespace */
+	n = snprintf(canon, sizeof(canon),
+		     "{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"%s\",\"y\":\"%s\"}", ex, ey);
+	if (n < 0 || (size_t)n >= sizeof(canon) ||
+	    EVP_Digest(canon, (size_t)n, md, NULL, EVP_sha256(), NULL) != 1) {
+		r = attest_fail_ossl(ATTEST_E_CRYPTO, "JWK thumbprint");
+		goto out;
+	}
+	if ((r = attest_b64url_encode(md, 32, &b)) != ATTEST_OK)
+		goto out;
+	if (strlen(b) >= ATTEST_JWK_KID_MAX) {
+		r = attest_fail(ATTEST_E_INTERNAL, "JWK thumbprint length");
+		goto out;
+	}
+	memcpy(kid, b, strlen(b) + 1);
+out:
+	ERR_clear_error();
+	BN_free(bx);
+	BN_free(by);
+	free(ex);
+	free(ey);
+	free(b);
+	return r;
+}

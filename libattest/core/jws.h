@@ -35,6 +35,12 @@ int attest_es256_sign(EVP_PKEY *key, const char *in, size_t inlen,
 int attest_es256_verify(EVP_PKEY *key, const char *in, size_t inlen, const uint8_t sig[64],
 			int fail_code) ATTEST_MUST_CHECK;
 
+/* The RFC 7638 JWK thumbprint (SHA-256, base64url: 43 characters) of a
+ * P-256 public key: the kid of attestd's JWT-SVID keys, recomputed by the
+ * verifier from the key's certificate. ATTEST_E_CRYPTO for another key. */
+#define ATTEST_JWK_KID_MAX 48
+int attest_es256_jwk_thumbprint(EVP_PKEY *k, char kid[ATTEST_JWK_KID_MAX]) ATTEST_MUST_CHECK;
+
 /* BASE64URL(header) '.' BASE64URL(payload) '.' BASE64URL(ES256 signature);
  * ATTEST_E_TOO_LARGE when the token would pass cap bytes. *token malloc'd. */
 int attest_jws_sign(EVP_PKEY *key, const char *header, const char *payload, size_t cap,

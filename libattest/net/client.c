@@ -173,6 +173,15 @@ int attest_client_issue(const char *socket_path, const struct attest_cert_reques
 		for (size_t i = 0; i < req->nscopes; i++)
 			cJSON_AddItemToArray(arr, cJSON_CreateString(req->scopes[i]));
 	}
+	if (req->ndns_names > 0) {
+		if (req->dns_names == NULL || (arr = cJSON_AddArrayToObject(o, "dns_names")) == NULL) {
+			r = attest_fail(req->dns_names == NULL ? ATTEST_E_INVALID_ARG : ATTEST_E_NOMEM,
+					"dns_names");
+			goto out;
+		}
+		for (size_t i = 0; i < req->ndns_names; i++)
+			cJSON_AddItemToArray(arr, cJSON_CreateString(req->dns_names[i]));
+	}
 	if (req->for_parent) /* attestd pins our parent itself (docs/protocol.md) */
 		cJSON_AddTrueToObject(o, "parent");
 	if ((r = attest_client_call(socket_path, o, -1, &reply)) != ATTEST_OK)

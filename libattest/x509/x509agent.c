@@ -400,12 +400,14 @@ int attest_x509_delegate_depth(X509 *cert, int *out)
 	return r;
 }
 
-int attest_x509_one_san_uri(X509 *cert, char **out)
+/* The one URI of cert's subjectAltName, beside at most max_dns DNS names
+ * (each one attest_dns_name_ok accepts) and nothing else. */
+static int san_uri(X509 *cert, int max_dns, char **out)
 {
 	GENERAL_NAMES *gens = NULL;
 	const GENERAL_NAME *gen;
-	const ASN1_IA5STRING *uri;
-	int crit = 0, n, len, r;
+	const ASN1_IA5STRING *uri = NULL;
+	int crit = 0, n, len, ndns = 0, r;
 	char *s;
 
 	if (out == NULL)
@@ -422,16 +424,54 @@ int attest_x509_one_san_uri(X509 *cert, char **out)
 		return attest_fail(ATTEST_E_PARSE, crit == -2 ? "subjectAltName appears twice"
 							      : "subjectAltName does not parse");
 	}
-	if ((n = sk_GENERAL_NAME_num(gens)) != 1) {
-		r = attest_fail(ATTEST_E_PARSE, "subjectAltName holds %d names, want exactly one", n);
+	if ((n = sk_GENERAL_NAME_num(gens)) < 1 || n > 1 + max_dns) {
+		r = max_dns == 0
+			    ? attest_fail(ATTEST_E_PARSE,
+					  "subjectAltName holds %d names, want exactly one", n)
+			    : attest_fail(ATTEST_E_PARSE,
+					  "subjectAltName holds %d names, want one URI and at most %d "
+					  "DNS names", n, max_dns);
 		goto out;
 	}
-	gen = sk_GENERAL_NAME_value(gens, 0);
-	if (gen->type != GEN_URI) {
-		r = attest_fail(ATTEST_E_PARSE, "subjectAltName is not a URI (type %d)", gen->type);
+	for (int i = 0; i < n; i++) {
+		gen = sk_GENERAL_NAME_value(gens, i);
+		if (gen->type == GEN_URI) {
+			if (uri != NULL) {
+				r = attest_fail(ATTEST_E_PARSE, "subjectAltName holds more than one URI");
+				goto out;
+			}
+			uri = gen->d.uniformResourceIdentifier;
+		} else if (gen->type == GEN_DNS && ndns < max_dns) {
+			const ASN1_IA5STRING *d = gen->d.dNSName;
+			char name[ATTEST_DNS_NAME_MAX + 1];
+			const char *why = "";
+			int dl = ASN1_STRING_length(d);
+
+			ndns++;
+			if (dl <= 0 || dl > ATTEST_DNS_NAME_MAX ||
+			    memchr(ASN1_STRING_get0_data(d), '\0', (size_t)dl) != NULL) {
+				r = attest_fail(ATTEST_E_PARSE, "subjectAltName DNS name: %d bytes or a NUL byte", dl);
+				goto out;
+			}
+			memcpy(name, ASN1_STRING_get0_data(d), (size_t)dl);
+			name[dl] = '\0';
+			if (!attest_dns_name_ok(name, &why)) {
+				r = attest_fail(ATTEST_E_PARSE, "subjectAltName DNS name %s %s", name, why);
+				goto out;
+			}
+		} else {
+			r = max_dns == 0 ? attest_fail(ATTEST_E_PARSE, "subjectAltName is not a URI (type %d)",
+						       gen->type)
+					 : attest_fail(ATTEST_E_PARSE,
+						       "subjectAltName holds a name of type %d: only one URI "
+						       "and DNS names", gen->type);
+			goto out;
+		}
+	}
+	if (uri == NULL) {
+		r = attest_fail(ATTEST_E_PARSE, "subjectAltName holds no URI");
 		goto out;
 	}
-	uri = gen->d.uniformResourceIdentifier;
 	len = ASN1_STRING_length(uri);
 	if (len <= 0 || len > SAN_URI_MAX ||
 	    memchr(ASN1_STRING_get0_data(uri), '\0', (size_t)len) != NULL) {
@@ -451,6 +491,11 @@ out:
 	return r;
 }
 
+int attest_x509_one_san_uri(X509 *cert, char **out)
+{
+	return san_uri(cert, ATTEST_LEAF_DNS_MAX, out);
+}
+
 static const char spiffe_scheme[] = "spiffe://";
 #define SPIFFE_SCHEME_LEN (sizeof(spiffe_scheme) - 1)
 
@@ -459,7 +504,8 @@ int attest_x509_ca_trust_domain(X509 *cert, char td[256])
 	char *uri = NULL;
 	int r;
 
-	if ((r = attest_x509_one_san_uri(cert, &uri)) != ATTEST_OK)
+	/* a signing certificate carries its trust domain and nothing else */
+	if ((r = san_uri(cert, 0, &uri)) != ATTEST_OK)
 		return r;
 	if (strncmp(uri, spiffe_scheme, SPIFFE_SCHEME_LEN) != 0 ||
 	    !attest_valid_trust_domain(uri + SPIFFE_SCHEME_LEN)) {
@@ -815,11 +861,64 @@ static int printable(const char *s, size_t max, int space)
 	return 1;
 }
 
+/* p's DNS names: each a name a leaf may carry, none twice, at most
+ * ATTEST_LEAF_DNS_MAX (n^2 over at most 16). */
+static int leaf_dns_ok(const struct attest_leaf_params *p)
+{
+	const char *why = "";
+
+	if (p->ndns > ATTEST_LEAF_DNS_MAX || (p->ndns > 0 && p->dns == NULL))
+		return attest_fail(ATTEST_E_INVALID_ARG, "leaf: %zu DNS names (at most %d)", p->ndns,
+				   ATTEST_LEAF_DNS_MAX);
+	for (size_t i = 0; i < p->ndns; i++) {
+		if (!attest_dns_name_ok(p->dns[i], &why))
+			return attest_fail(ATTEST_E_DNS_NAME_INVALID, "leaf: DNS name %.260s %s",
+					   p->dns[i] != NULL ? p->dns[i] : "(null)", why);
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(p->dns[i], p->dns[j]) == 0)
+				return attest_fail(ATTEST_E_DNS_NAME_INVALID,
+						   "leaf: DNS name %s given twice", p->dns[i]);
+	}
+	return ATTEST_OK;
+}
+
+/* The leaf's subjectAltName: URI id first, then p's DNS names, built as
+ * GeneralNames (no configuration string to escape). */
+static int leaf_san(X509 *c, const char *id, const struct attest_leaf_params *p)
+{
+	GENERAL_NAMES *gens = GENERAL_NAMES_new();
+	int r = ATTEST_OK;
+
+	if (gens == NULL)
+		return attest_fail(ATTEST_E_NOMEM, "leaf SAN");
+	for (size_t i = 0; i <= p->ndns && r == ATTEST_OK; i++) {
+		GENERAL_NAME *g = GENERAL_NAME_new();
+		ASN1_IA5STRING *v = ASN1_IA5STRING_new();
+		const char *s = i == 0 ? id : p->dns[i - 1];
+
+		if (g == NULL || v == NULL || ASN1_STRING_set(v, s, (int)strlen(s)) != 1) {
+			GENERAL_NAME_free(g);
+			ASN1_IA5STRING_free(v);
+			r = attest_fail_ossl(ATTEST_E_NOMEM, "leaf SAN");
+			break;
+		}
+		GENERAL_NAME_set0_value(g, i == 0 ? GEN_URI : GEN_DNS, v);
+		if (sk_GENERAL_NAME_push(gens, g) <= 0) {
+			GENERAL_NAME_free(g);
+			r = attest_fail_ossl(ATTEST_E_NOMEM, "leaf SAN");
+		}
+	}
+	if (r == ATTEST_OK && X509_add1_ext_i2d(c, NID_subject_alt_name, gens, 0, X509V3_ADD_DEFAULT) != 1)
+		r = attest_fail_ossl(ATTEST_E_CRYPTO, "leaf SAN");
+	GENERAL_NAMES_free(gens);
+	return r;
+}
+
 int attest_x509_make_leaf(X509 *issuer, const struct attest_leaf_params *p,
 			  const struct attest_signer *s, X509 **out)
 {
 	struct attest_agent_id id;
-	char san[ATTEST_AGENT_ID_MAX + 8], *agent_id = NULL;
+	char *agent_id = NULL;
 	char depth[2] = "0";
 	int der;
 	const char *cn;
@@ -842,6 +941,8 @@ int attest_x509_make_leaf(X509 *issuer, const struct attest_leaf_params *p,
 	if (p->delegate_depth < 0 || p->delegate_depth > 3)
 		return attest_fail(ATTEST_E_INVALID_ARG, "leaf: delegate depth %d outside 0..3",
 				   p->delegate_depth);
+	if ((r = leaf_dns_ok(p)) != ATTEST_OK)
+		return r;
 	depth[0] = (char)('0' + p->delegate_depth);
 	if ((r = signer_is_issuer(s, issuer)) != ATTEST_OK ||
 	    (r = agent_issuer(issuer, -1, &agent_id, &id)) != ATTEST_OK)
@@ -849,7 +950,6 @@ int attest_x509_make_leaf(X509 *issuer, const struct attest_leaf_params *p,
 	/* CN is informational; the SAN is the identity. An ID too long for a
 	 * CN is represented by the agent name. */
 	cn = strlen(agent_id) <= CN_MAX ? agent_id : id.name;
-	snprintf(san, sizeof(san), "URI:%s", agent_id);
 	if ((r = cert_begin(issuer, p->pub, 1, p->ttl, id.td, cn, &c)) != ATTEST_OK ||
 	    (r = attest_x509_add_ext(c, issuer, NID_basic_constraints, "critical,CA:FALSE")) !=
 		    ATTEST_OK ||
@@ -860,7 +960,7 @@ int attest_x509_make_leaf(X509 *issuer, const struct attest_leaf_params *p,
 	    (r = attest_x509_add_ext(c, issuer, NID_subject_key_identifier, "hash")) != ATTEST_OK ||
 	    (r = attest_x509_add_ext(c, issuer, NID_authority_key_identifier, "keyid:always")) !=
 		    ATTEST_OK ||
-	    (r = attest_x509_add_ext(c, issuer, NID_subject_alt_name, san)) != ATTEST_OK)
+	    (r = leaf_san(c, agent_id, p)) != ATTEST_OK)
 		goto out;
 	if (p->task_id != NULL && (r = attest_x509_add_utf8_ext(c, ATTEST_OID_TASK_ID, p->task_id)) != ATTEST_OK)
 		goto out;

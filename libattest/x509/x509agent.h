@@ -20,6 +20,7 @@
 #include <tss2/tss2_tpm2_types.h>
 
 #include "attest/attest.h"
+#include "x509/dnsname.h"
 #include "x509/x509.h"
 
 /* Our extensions (non-critical), under ATTEST_OID_ARC: */
@@ -122,9 +123,15 @@ struct attest_leaf_params {
 	const uint8_t *intent; /* may be NULL: the intent extension is then absent */
 	size_t intent_len;
 	int delegate_depth;  /* 0..3: the registration's delegate_depth */
+	/* DNS names after the URI SAN (attest_dns_name_ok each, none twice, at
+	 * most ATTEST_LEAF_DNS_MAX): the caller checked them against the
+	 * agent's registration; ndns 0 for none */
+	const char *const *dns;
+	size_t ndns;
 };
 /* Leaf: CA:FALSE, digitalSignature, EKU serverAuth+clientAuth, exactly one
- * URI SAN = the issuer's agent ID, task/scopes/intent extensions. issuer
+ * URI SAN = the issuer's agent ID (then p->dns as DNS SANs),
+ * task/scopes/intent extensions. issuer
  * is an agent CA (strict mode) or a session issuer, and s signs with its
  * key. task_id and scopes are printable ASCII up to ATTEST_TASK_ID_MAX and
  * ATTEST_SCOPES_MAX, the intent up to ATTEST_INTENT_MAX bytes. *out is the
@@ -166,11 +173,15 @@ struct attest_agent_id {
  * host-style names (attest_valid_hostname), nothing before or after.
  * ATTEST_E_PARSE with the reason otherwise. */
 int attest_agent_id_parse(const char *id, struct attest_agent_id *out) ATTEST_MUST_CHECK;
-/* The certificate's subjectAltName when it holds exactly one name and that
- * name is a URI without NUL bytes; *out malloc'd. ATTEST_E_NOT_FOUND when
- * there is no SAN, ATTEST_E_PARSE (with the reason) otherwise. */
+/* The one URI (without NUL bytes) of a leaf's subjectAltName, which holds
+ * exactly one URI and, beside it, at most ATTEST_LEAF_DNS_MAX DNS names
+ * that attest_dns_name_ok accepts, and no other name (the X.509-SVID rule:
+ * one URI SAN, DNS SANs allowed; docs/x509.md "DNS names"); *out malloc'd.
+ * ATTEST_E_NOT_FOUND when there is no SAN, ATTEST_E_PARSE (with the
+ * reason) otherwise. */
 int attest_x509_one_san_uri(X509 *cert, char **out) ATTEST_MUST_CHECK;
-/* <td> of a signing certificate whose only SAN is URI spiffe://<td>. */
+/* <td> of a signing certificate whose only SAN (no DNS name beside it) is
+ * URI spiffe://<td>. */
 int attest_x509_ca_trust_domain(X509 *cert, char td[256]) ATTEST_MUST_CHECK;
 
 #endif

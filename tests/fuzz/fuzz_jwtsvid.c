@@ -5,9 +5,14 @@
  *   against a JWT bundle of two keys: "fuzz-kid" (the fixture host key)
  *   and "ak-kid" (the fixture AK), at a fixed time. The input is the
  *   token (a NUL ends it, as a protobuf string cannot hold one).
+ *   The same token through verifier/jwtsvid.c vj_validate (the
+ *   verifier's POST /v1/spiffe/validate-jwt check), its key looked up in
+ *   the same bundle.
  * Oracles besides the sanitizers: only a token signed by a bundle key
  *   validates, its claims are an object whose sub is under
- *   spiffe://fleet.example/, and its exp is after the clock.
+ *   spiffe://fleet.example/, and its exp is after the clock; what the
+ *   verifier accepts the front accepts too (the verifier is the stricter:
+ *   iat required, exp - iat at most an hour).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +22,7 @@
 
 #include "core/err.h"
 #include "fuzz_fixture.h"
+#include "jwtsvid.h"
 #include "workload_jwtv.h"
 
 #define NOW 1700000000
@@ -52,18 +58,49 @@ static void bundle(void)
 	jwks.n = 2;
 }
 
+static int vj_key(void *arg, const char *kid, EVP_PKEY **key)
+{
+	(void)arg;
+	for (uint32_t i = 0; i < jwks.n; i++)
+		if (strcmp(jwks.kid[i], kid) == 0) {
+			const unsigned char *p = jwks.spki[i];
+
+			*key = d2i_PUBKEY(NULL, &p, (long)jwks.spki_len[i]);
+			check(*key != NULL, "fixture key parse");
+			return ATTEST_OK;
+		}
+	return attest_fail(ATTEST_E_JWT_KID, "kid unknown");
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *tok = malloc(size + 1);
 	cJSON *claims = NULL;
+	struct vj_result vr;
+	int front_ok, vj_ok;
 
 	bundle();
 	if (tok == NULL)
 		return 0;
 	memcpy(tok, data, size);
 	tok[size] = '\0';
-	if (fz_note("wl_jwt_validate", wl_jwt_validate("fleet.example", &jwks, tok, "fuzz", NOW,
-							&claims)) == ATTEST_OK) {
+	vj_ok = fz_note("vj_validate", vj_validate(tok, strlen(tok), "fleet.example", "fuzz", NOW,
+						   vj_key, NULL, &vr)) == ATTEST_OK;
+	if (vj_ok) {
+		const cJSON *sub = cJSON_GetObjectItemCaseSensitive(vr.claims, "sub");
+
+		check(cJSON_IsObject(vr.claims) && cJSON_IsString(sub) &&
+			      strcmp(sub->valuestring, vr.sub) == 0 &&
+			      strncmp(vr.sub, "spiffe://fleet.example/", 23) == 0,
+		      "verifier validated a sub outside the trust domain");
+		check(vr.exp > NOW && vr.exp > vr.iat && vr.exp - vr.iat <= 3600,
+		      "verifier validated an expired or too long-lived token");
+	}
+	vj_result_clear(&vr);
+	front_ok = fz_note("wl_jwt_validate", wl_jwt_validate("fleet.example", &jwks, tok, "fuzz",
+							      NOW, &claims)) == ATTEST_OK;
+	check(!vj_ok || front_ok, "the verifier accepted what the front refuses");
+	if (front_ok) {
 		const cJSON *sub = cJSON_GetObjectItemCaseSensitive(claims, "sub");
 		const cJSON *exp = cJSON_GetObjectItemCaseSensitive(claims, "exp");
 

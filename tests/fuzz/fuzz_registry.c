@@ -4,10 +4,12 @@
  *   registry_record_parse (attest_json_parse, then every field: names,
  *   paths, base64 digests of fixed size, the key's TPM2B_PUBLIC and
  *   TPM2B_PRIVATE, its auth value, creation evidence, string lists, uids,
- *   limits, the agent CA's PEM) and registry_record_print of what it read.
+ *   limits, the DNS names, the agent CA's PEM) and registry_record_print of
+ *   what it read.
  * Oracles besides the sanitizers: a record that parses prints, and that
  *   print parses again and prints to the same bytes (nothing read is lost
- *   or changed by a round trip); lists stay within their caps; the fixed
+ *   or changed by a round trip); lists stay within their caps; every DNS
+ *   name loaded passes attest_dns_name_ok; the fixed
  *   fields are NUL-terminated within their arrays.
  */
 #include <stdio.h>
@@ -51,8 +53,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		      memchr(a->tier, '\0', sizeof(a->tier)) != NULL,
 	      "unterminated field");
 	check(a->nscopes <= AGENT_MAX_SCOPES && a->nclasses <= AGENT_MAX_CLASSES &&
-		      a->nenv_allow <= AGENT_MAX_ENV_ALLOW && a->nuids <= AGENT_MAX_UIDS,
+		      a->nenv_allow <= AGENT_MAX_ENV_ALLOW && a->nuids <= AGENT_MAX_UIDS &&
+		      a->ndns <= AGENT_MAX_DNS,
 	      "list over its cap");
+	for (size_t i = 0; i < a->ndns; i++)
+		check(attest_dns_name_ok(a->dns[i], NULL), "a DNS name the rule refuses loaded");
 	check(a->auth.size <= sizeof(a->auth.buffer) && a->creation_len <= sizeof(a->creation) &&
 		      a->creation_sig_len <= sizeof(a->creation_sig),
 	      "length over its buffer");

@@ -647,6 +647,14 @@ static void registry_seeds(void)
 	must(registry_record_print(a, &s, &len), "record");
 	seed("registry", "record-revoked-script", s, len);
 	free(s);
+	/* an agent that serves TLS: its registered DNS names */
+	if ((a->dns[0] = strdup("mcp.fz.fuzz.example")) == NULL ||
+	    (a->dns[1] = strdup("xn--bcher-kva.example")) == NULL)
+		fz_die("strdup");
+	a->ndns = 2;
+	must(registry_record_print(a, &s, &len), "record");
+	seed("registry", "record-dns-names", s, len);
+	free(s);
 	agent_free(a);
 	X509_free(hca);
 }
@@ -837,12 +845,20 @@ static void attestd_seeds(void)
 	seed_text("attestd", "issue-intent-and-renew",
 		  "{\"op\":\"issue\",\"agent\":\"fz\",\"intent\":\"a\",\"renew\":\"b\"}");
 	seed_text("attestd", "issue-empty-scopes", "{\"op\":\"issue\",\"agent\":\"fz\",\"scopes\":[]}");
+	seed_text("attestd", "issue-dns-names",
+		  "{\"op\":\"issue\",\"agent\":\"fz\",\"dns_names\":[\"mcp.fz.fuzz.example\","
+		  "\"a2a.fuzz.example\"]}");
+	seed_text("attestd", "issue-dns-wildcard",
+		  "{\"op\":\"issue\",\"agent\":\"fz\",\"dns_names\":[\"*.fuzz.example\"]}");
 	seed_text("attestd", "issue-unknown-field", "{\"op\":\"issue\",\"agent\":\"fz\",\"x\":1}");
 	seed_text("attestd", "register",
 		  "{\"op\":\"register\",\"name\":\"fz\",\"binary\":\"/usr/bin/python3\","
 		  "\"script\":\"/opt/agent/run.py\",\"uids\":[1000,0],\"scopes\":[\"fuzz.read\","
 		  "\"fuzz:write/*\"],\"risk_tier\":\"high\",\"data_classes\":[\"phi\"],"
 		  "\"max_ttl\":3600,\"delegate_depth\":2,\"env_allow\":[\"LC_*\",\"FZ_MODE\"]}");
+	seed_text("attestd", "register-dns-names",
+		  "{\"op\":\"register\",\"name\":\"fz\",\"binary\":\"/bin/true\",\"uids\":[0],"
+		  "\"risk_tier\":\"low\",\"dns_names\":[\"mcp.fz.fuzz.example\",\"010.1.1.1\"]}");
 	seed_text("attestd", "register-ld-preload",
 		  "{\"op\":\"register\",\"name\":\"fz\",\"binary\":\"/bin/true\",\"uids\":[0],"
 		  "\"risk_tier\":\"low\",\"env_allow\":[\"LD_*\"]}");
@@ -996,7 +1012,9 @@ static void vbody_seeds(void)
 /* fuzz_jwtsvid: JWT-SVIDs as attestd signs them (ES256, kid, sub, aud,
  * exp, iat), by the fixture host key under kid "fuzz-kid": one valid at
  * the target's clock for its audience, one expired, one for another
- * audience, one under a kid the bundle lacks, one with aud a string. */
+ * audience, one under a kid the bundle lacks, one with aud a string; and
+ * three only the verifier refuses (lifetime over an hour, no iat, exp not
+ * a whole number). */
 static void jwtsvid_seeds(void)
 {
 	static const struct {
@@ -1017,6 +1035,17 @@ static void jwtsvid_seeds(void)
 		{ "aud-string", "fuzz-kid",
 		  "{\"aud\":\"fuzz\",\"exp\":1700000600,\"iat\":1700000000,"
 		  "\"sub\":\"spiffe://fleet.example/host/web-01/agent/b\",\"x\":{\"y\":[1,true,null]}}" },
+		/* the verifier's stricter checks (verifier/jwtsvid.c): over an
+		 * hour between iat and exp, no iat, exp not a whole number */
+		{ "long-lived", "fuzz-kid",
+		  "{\"aud\":[\"fuzz\"],\"exp\":1700007200,\"iat\":1700000000,"
+		  "\"sub\":\"spiffe://fleet.example/host/web-01/agent/a\"}" },
+		{ "no-iat", "fuzz-kid",
+		  "{\"aud\":[\"fuzz\"],\"exp\":1700000600,"
+		  "\"sub\":\"spiffe://fleet.example/host/web-01/agent/a\"}" },
+		{ "exp-fraction", "fuzz-kid",
+		  "{\"aud\":[\"fuzz\"],\"exp\":1700000600.5,\"iat\":1700000000,"
+		  "\"sub\":\"spiffe://fleet.example/host/web-01/agent/a\"}" },
 	};
 	char hdr[128], *tok = NULL;
 
@@ -1127,6 +1156,8 @@ static void monproto_seeds(void)
 	o.ttl = 300;
 	o.nwant = 1;
 	snprintf(o.want[0], sizeof(o.want[0]), "fuzz.read");
+	o.ndns = 1;
+	snprintf(o.dns[0], sizeof(o.dns[0]), "mcp.fz.fuzz.example");
 	o.spki = spki;
 	o.spki_len = sizeof(spki);
 	mon_out_init(&m, MON_ISSUE);
@@ -1164,6 +1195,8 @@ static void monproto_seeds(void)
 	snprintf(q.reg.classes[0], sizeof(q.reg.classes[0]), "phi");
 	q.reg.nenv_allow = 1;
 	snprintf(q.reg.env_allow[0], sizeof(q.reg.env_allow[0]), "LC_*");
+	q.reg.ndns = 1;
+	snprintf(q.reg.dns[0], sizeof(q.reg.dns[0]), "mcp.fz.fuzz.example");
 	q.reg.max_ttl = 600;
 	q.reg.delegate_depth = 1;
 	mon_out_init(&m, MON_ADMIN);

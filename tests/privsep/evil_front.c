@@ -502,6 +502,14 @@ int main(int argc, char **argv)
 		base_order(&o, me, good, ngood);
 		snprintf(o.task_id, sizeof(o.task_id), "a\nb");
 		cJSON_AddStringToObject(probes, "task_control", ask(&o, c));
+		/* DNS names: one nobody registered, and the other agent's (the
+		 * monitor checks its own registry, whatever the order says) */
+		base_order(&o, me, good, ngood);
+		snprintf(o.dns[0], sizeof(o.dns[0]), "evil.fleet.example");
+		o.ndns = 1;
+		cJSON_AddStringToObject(probes, "dns_unregistered", ask(&o, c));
+		snprintf(o.dns[0], sizeof(o.dns[0]), "%s.fleet.example", other);
+		cJSON_AddStringToObject(probes, "dns_other_agents", ask(&o, c));
 		/* a connection the monitor did not accept for an agent */
 		if (socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0) {
 			base_order(&o, me, good, ngood);

@@ -192,7 +192,7 @@ def fetch_jwt(stub, outdir, auds):
     tampered = h + "." + base64.urlsafe_b64encode(json.dumps(
         dict(payload, sub=payload["sub"] + "x")).encode()).rstrip(b"=").decode() + "." + s
     return {
-        "ok": True, "spiffe_id": svid.spiffe_id, "header": header,
+        "ok": True, "spiffe_id": svid.spiffe_id, "header": header, "token": token,
         "payload": payload, "sig_ok": sig_ok, "kid_is_thumbprint": thumb == header["kid"],
         "trust_domains": td, "jwks": jwks,
         "validated": {"spiffe_id": valid.spiffe_id,

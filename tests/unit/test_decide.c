@@ -161,6 +161,53 @@ static void test_allow(void)
 	sk_X509_pop_free(ch, X509_free);
 }
 
+/* A leaf with DNS SANs beside its SPIFFE ID (issue 14 item 5: an agent
+ * that serves TLS) is decided as any other: the identity is the one URI;
+ * one with a second URI is refused by the path rule. */
+static void test_dns_names_leaf(void)
+{
+	static const char *const names[] = { "mcp.web-01.fleet.example" };
+	struct attest_leaf_params lp;
+	struct attest_signer as = signer(fx.a.ca_key);
+	struct attest_decider *d;
+	struct attest_decision out;
+	STACK_OF(X509) *ch;
+	X509 *leaf = NULL;
+
+	memset(&lp, 0, sizeof(lp));
+	lp.pub = fx.a.leaf_key;
+	lp.ttl = 1200;
+	lp.scopes = "ehr.read";
+	lp.dns = names;
+	lp.ndns = 1;
+	TU_ASSERT_ERR(attest_x509_make_leaf(fx.a.ca, &lp, &as, &leaf), ATTEST_OK);
+	CU_ASSERT_FATAL(leaf != NULL);
+	{
+		/* as a relying party gets it: parsed from the DER */
+		unsigned char *der = NULL;
+		const unsigned char *p;
+		int n = i2d_X509(leaf, &der);
+		X509 *rx;
+
+		CU_ASSERT_FATAL(n > 0);
+		p = der;
+		rx = d2i_X509(NULL, &p, n);
+		OPENSSL_free(der);
+		CU_ASSERT_FATAL(rx != NULL);
+		X509_free(leaf);
+		leaf = rx;
+	}
+	ch = chain_of(&fx.a, leaf);
+	fx_view_up();
+	d = decider();
+	TU_ASSERT_ERR(decide_at(d, ch, "read", NOTES, fx.t0 + 5, &out), ATTEST_OK);
+	CU_ASSERT_STRING_EQUAL(out.agent, ID_A);
+	CU_ASSERT_STRING_EQUAL(out.rule, "read-records");
+	attest_decider_free(d);
+	sk_X509_pop_free(ch, X509_free);
+	X509_free(leaf);
+}
+
 /* The leaf cache is keyed by the certificates, not the PEM text: spelling
  * variants of one chain are one entry; and one caller (partition) flooding
  * distinct valid chains does not evict another's cached entry. */
@@ -855,6 +902,8 @@ int main(void)
 		{ "effective scopes: leaf, registration and chain", test_effective_scopes },
 		{ "malformed, oversize and short chains", test_malformed },
 		{ "issuing CA: in the chain, or known to the trust", test_issuing_ca_chain },
+		{ "a leaf with DNS SANs beside its SPIFFE ID is decided on its URI",
+		  test_dns_names_leaf },
 		{ "real TPM evidence: allow, UUID/measurement, another TPM's AK", test_tpm_evidence },
 		/* last: its flood takes minutes under ASan, and the tests above
 		 * decide at fx.t0 + 5 with leaves made as they run */

@@ -276,6 +276,84 @@ static void test_register_parse(void)
 	}
 }
 
+/* DNS names in the three places they are read (issue 14 item 5): the
+ * register request (front and monitor: admin_registration_check), the
+ * issue request (attestd_issue_parse), and the agent record on disk
+ * (registry_record_parse: a record edited to hold a name the rule
+ * refuses does not load). */
+static void test_dns_names_parse(void)
+{
+	struct admin_req *q = calloc(1, sizeof(*q));
+	struct mint_order *mo = calloc(1, sizeof(*mo));
+	cJSON *o, *reply = cJSON_CreateObject();
+	const char *mode, *csr, *intent, *renew;
+	char path[600], *rec, *edited;
+	size_t len;
+	struct agent *a;
+
+	CU_ASSERT_FATAL(q != NULL && mo != NULL && reply != NULL);
+	o = parse("{\"op\":\"register\",\"name\":\"fz\",\"binary\":\"/bin/true\",\"uids\":[0],"
+		  "\"risk_tier\":\"low\",\"dns_names\":[\"mcp.fz.example\",\"a2a.fz.example\"]}");
+	TU_ASSERT_ERR(admin_handle(o, "register", keep_req, q, reply), ATTEST_E_DENIED);
+	CU_ASSERT(q->reg.ndns == 2 && strcmp(q->reg.dns[1], "a2a.fz.example") == 0);
+	cJSON_Delete(o);
+	memset(q, 0, sizeof(*q));
+	o = parse("{\"op\":\"register\",\"name\":\"fz\",\"binary\":\"/bin/true\",\"uids\":[0],"
+		  "\"risk_tier\":\"low\",\"dns_names\":[\"mcp.fz.example\",\"010.1.1.1\"]}");
+	TU_ASSERT_ERR(admin_handle(o, "register", keep_req, q, reply), ATTEST_E_DNS_NAME_INVALID);
+	CU_ASSERT(strstr(attest_errdetail(), "\"010.1.1.1\" is an IP address literal") != NULL);
+	CU_ASSERT(q->op == 0); /* never reached the runner */
+	cJSON_Delete(o);
+
+	o = parse("{\"op\":\"issue\",\"agent\":\"fz\",\"dns_names\":[\"mcp.fz.example\"]}");
+	TU_ASSERT_ERR(attestd_issue_parse(o, mo, &mode, &csr, &intent, &renew), ATTEST_OK);
+	CU_ASSERT(mo->ndns == 1 && strcmp(mo->dns[0], "mcp.fz.example") == 0);
+	cJSON_Delete(o);
+	o = parse("{\"op\":\"issue\",\"agent\":\"fz\",\"dns_names\":[\"mcp.fz.example.\"]}");
+	TU_ASSERT_ERR(attestd_issue_parse(o, mo, &mode, &csr, &intent, &renew),
+		      ATTEST_E_DNS_NAME_INVALID);
+	CU_ASSERT(strstr(attest_errdetail(), "trailing dot") != NULL);
+	cJSON_Delete(o);
+	o = parse("{\"op\":\"issue\",\"agent\":\"fz\",\"dns_names\":\"mcp.fz.example\"}");
+	TU_ASSERT_ERR(attestd_issue_parse(o, mo, &mode, &csr, &intent, &renew), ATTEST_E_PARSE);
+	cJSON_Delete(o);
+
+	/* the record gen_corpus wrote for an agent with DNS names */
+	snprintf(path, sizeof(path), "%s/tests/fuzz/corpus/registry/record-dns-names",
+		 getenv("ATTEST_SRCDIR") ? getenv("ATTEST_SRCDIR") : ".");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(rec = tu_slurp(path, &len));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a = agent_new());
+	TU_ASSERT_ERR(registry_record_parse((const uint8_t *)rec, len, a), ATTEST_OK);
+	CU_ASSERT(a->ndns == 2 && strcmp(a->dns[0], "mcp.fz.fuzz.example") == 0);
+	agent_free(a);
+	{
+		static const char *const bad[][2] = {
+			{ "*.fz.fuzz.example", "wildcard" },
+			{ "MCP.fz.fuzz.example", "lower case" },
+			{ "10.1.1.1", "IP address" },
+		};
+
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			char *at = strstr(rec, "\"mcp.fz.fuzz.example\"");
+
+			CU_ASSERT_PTR_NOT_NULL_FATAL(at);
+			CU_ASSERT_FATAL((edited = malloc(len + 64)) != NULL);
+			snprintf(edited, len + 64, "%.*s\"%s\"%s", (int)(at - rec), rec, bad[i][0],
+				 at + strlen("\"mcp.fz.fuzz.example\""));
+			CU_ASSERT_PTR_NOT_NULL_FATAL(a = agent_new());
+			TU_ASSERT_ERR(registry_record_parse((const uint8_t *)edited, strlen(edited), a),
+				      ATTEST_E_PARSE);
+			CU_ASSERT(strstr(attest_errdetail(), bad[i][1]) != NULL);
+			agent_free(a);
+			free(edited);
+		}
+	}
+	free(rec);
+	cJSON_Delete(reply);
+	free(mo);
+	free(q);
+}
+
 static void test_bodies(void)
 {
 	struct vb_quote q;
@@ -316,6 +394,8 @@ int main(void)
 		{ "proc environ: the same answer for every read size", test_proc_environ },
 		{ "renewal leaf: a certificate that does not parse is refused", test_renewal_leaf },
 		{ "register request parsed alone", test_register_parse },
+		{ "DNS names: register and issue requests, the agent record on disk",
+		  test_dns_names_parse },
 		{ "verifier bodies: quote mask, decide context caps", test_bodies },
 		{ NULL, NULL },
 	};

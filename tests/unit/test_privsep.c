@@ -97,7 +97,17 @@ static void test_compromised_front(void)
 	make_agent_binary(&d, "alpha", NULL, alpha, sizeof(alpha));
 	make_agent_binary(&d, "beta", "other", beta, sizeof(beta));
 	register_agent(&d, "alpha", alpha, "0");
-	register_agent(&d, "beta", beta, "0");
+	{
+		char json[2048];
+
+		/* beta serves TLS as beta.fleet.example: a name alpha must not get */
+		snprintf(json, sizeof(json),
+			 "{\"op\":\"register\",\"name\":\"beta\",\"binary\":\"%s\",\"uids\":[0],"
+			 "\"risk_tier\":\"low\",\"dns_names\":[\"beta.fleet.example\"]," TU_ENV_ALLOW_JSON
+			 "}", beta);
+		TU_ASSERT_ERR(admin_call(&d, json, &reply), ATTEST_OK);
+		cJSON_Delete(reply);
+	}
 	daemon_stop(&d);
 	snprintf(evil, sizeof(evil), "%s/../tests/evil_front", agents_dir());
 	snprintf(id_a, sizeof(id_a), "spiffe://fleet.example/host/web-01/agent/alpha");
@@ -148,6 +158,8 @@ static void test_compromised_front(void)
 	EXPECT_PROBE(reply, "weak_key", "ATTEST_E_CSR");
 	EXPECT_PROBE(reply, "key_trailing", "ATTEST_E_CSR");
 	EXPECT_PROBE(reply, "task_control", "ATTEST_E_INVALID_ARG");
+	EXPECT_PROBE(reply, "dns_unregistered", "ATTEST_E_DNS_NAME_UNREGISTERED");
+	EXPECT_PROBE(reply, "dns_other_agents", "ATTEST_E_DNS_NAME_UNREGISTERED");
 	EXPECT_PROBE(reply, "not_a_caller", "ATTEST_E_DENIED");
 	EXPECT_PROBE(reply, "workload_on_agent_conn", "ATTEST_E_DENIED");
 	EXPECT_PROBE(reply, "workload_jwt_on_agent_conn", "ATTEST_E_DENIED");

@@ -14,6 +14,8 @@
 #include <unistd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 
 #include <cjson/cJSON.h>
 #include <openssl/bn.h>
@@ -24,6 +26,9 @@
 #include <openssl/x509v3.h>
 
 #include "attest/attest.h"
+#include "attestation/hostpush.h"
+#include "enrol/enrol.h"
+#include "tpm/tpm.h"
 #include "core/jws.h"
 #include "core/json.h"
 #include "federation.h"
@@ -48,8 +53,9 @@ static void workload_path(const struct daemon *d, char *out, size_t outsz)
 	snprintf(out, outsz, "%s/workload.sock", d->sw.dir);
 }
 
-static void register_json(struct daemon *d, const char *name, const char *binary,
-			  const char *script, int max_ttl)
+/* register_json with dns_names: a JSON list body, or NULL for none */
+static void register_json_dns(struct daemon *d, const char *name, const char *binary,
+			      const char *script, int max_ttl, const char *dns)
 {
 	char json[3000];
 	cJSON *reply = NULL;
@@ -57,11 +63,18 @@ static void register_json(struct daemon *d, const char *name, const char *binary
 	snprintf(json, sizeof(json),
 		 "{\"op\":\"register\",\"name\":\"%s\",\"binary\":\"%s\"%s%s%s,\"uids\":[%u],"
 		 "\"scopes\":[\"ehr:read\"],\"risk_tier\":\"medium\","
-		 "\"data_classes\":[\"phi\"],\"max_ttl\":%d," TU_ENV_ALLOW_JSON "}",
+		 "\"data_classes\":[\"phi\"],\"max_ttl\":%d,%s%s%s" TU_ENV_ALLOW_JSON "}",
 		 name, binary, script ? ",\"script\":\"" : "", script ? script : "",
-		 script ? "\"" : "", (unsigned)getuid(), max_ttl);
+		 script ? "\"" : "", (unsigned)getuid(), max_ttl, dns ? "\"dns_names\":[" : "",
+		 dns ? dns : "", dns ? "]," : "");
 	TU_ASSERT_ERR(admin_call(d, json, &reply), ATTEST_OK);
 	cJSON_Delete(reply);
+}
+
+static void register_json(struct daemon *d, const char *name, const char *binary,
+			  const char *script, int max_ttl)
+{
+	register_json_dns(d, name, binary, script, max_ttl, NULL);
 }
 
 /* Run cmd with a clean environment (PATH and SPIFFE_ENDPOINT_SOCKET) in
@@ -348,7 +361,10 @@ static void test_c_client(void)
 	CU_ASSERT_EQUAL_FATAL(tu_sh("cp '%s/spiffe_client' '%s' && cp '%s' '%s' && printf x >>'%s' "
 				    "&& mkdir -m 0700 '%s'", tu_examples_dir(), bin, bin, bad, bad,
 				    out), 0);
-	register_json(&d, "spiffec", bin, NULL, 4);
+	/* with DNS names registered: the Workload API cannot ask for them, so
+	 * its SVIDs carry them all (docs/spiffe.md "DNS SANs") */
+	register_json_dns(&d, "spiffec", bin, NULL, 4,
+			  "\"spiffec.web-01.fleet.example\",\"mcp.web-01.fleet.example\"");
 	snprintf(cmd, sizeof(cmd), "'%s' --count 2 --out '%s' >c.out 2>&1", bin, out);
 	CU_ASSERT_EQUAL(run_sh(&d, cmd), 0);
 	CU_ASSERT_EQUAL(tu_sh("[ $(grep -c '^" ID_PREFIX "spiffec: X.509-SVID [12], 4 certificates, "
@@ -356,7 +372,8 @@ static void test_c_client(void)
 	CU_ASSERT_EQUAL(tu_sh("openssl verify -CAfile '%s/root.pem' -untrusted '%s/svid.pem' "
 			      "'%s/svid.pem' >/dev/null", d.ca, out, out), 0);
 	CU_ASSERT_EQUAL(tu_sh("openssl x509 -in '%s/svid.pem' -noout -ext subjectAltName | "
-			      "grep -qx '    URI:" ID_PREFIX "spiffec'", out), 0);
+			      "grep -qx '    URI:" ID_PREFIX "spiffec, DNS:spiffec.web-01.fleet.example, "
+			      "DNS:mcp.web-01.fleet.example'", out), 0);
 	CU_ASSERT_EQUAL(tu_sh("[ \"$(stat -c %%a '%s/svid.key')\" = 600 ]", out), 0);
 	/* not the registered binary */
 	snprintf(cmd, sizeof(cmd), "'%s' >c.out 2>&1", bad);
@@ -524,6 +541,387 @@ static void test_verifier_bundle(void)
 	cJSON_Delete(rep);
 	verifier_down(&v);
 	daemon_down(&d);
+}
+
+/* ---------- the verifier validates JWT-SVIDs (issue 14 item 2) ---------- */
+
+/* POST /v1/spiffe/validate-jwt as the resource caller; the status. */
+static long jwt_validate(struct verifier *v, const char *token, const char *aud, cJSON **rep)
+{
+	cJSON *b = cJSON_CreateObject();
+	char *body;
+	long st;
+
+	*rep = NULL;
+	CU_ASSERT_FATAL(b != NULL && cJSON_AddStringToObject(b, "token", token) &&
+			cJSON_AddStringToObject(b, "audience", aud));
+	body = cJSON_PrintUnformatted(b);
+	cJSON_Delete(b);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(body);
+	st = verifier_call(v, AS_RESOURCE, "/v1/spiffe/validate-jwt", body, rep);
+	free(body);
+	return st;
+}
+
+/* Refused (403, valid false) with reason, and detail containing why. */
+static void expect_jwt_refused(struct verifier *v, const char *token, const char *aud,
+			       const char *reason, const char *why)
+{
+	cJSON *rep = NULL;
+	long st = jwt_validate(v, token, aud, &rep);
+
+	if (st != 403 || strcmp(jstr(rep, "reason"), reason) != 0 ||
+	    (why != NULL && strstr(jstr(rep, "detail"), why) == NULL))
+		fprintf(stderr, "  want 403 %s (%s), got %ld %s: %s\n", reason, why ? why : "", st,
+			jstr(rep, "reason"), jstr(rep, "detail"));
+	CU_ASSERT_EQUAL(st, 403);
+	CU_ASSERT(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(rep, "valid")));
+	CU_ASSERT_STRING_EQUAL(jstr(rep, "reason"), reason);
+	if (why != NULL)
+		CU_ASSERT_PTR_NOT_NULL(strstr(jstr(rep, "detail"), why));
+	cJSON_Delete(rep);
+}
+
+/* token's segment i (0 header, 1 payload, 2 signature) replaced by rep. */
+static char *jwt_with(const char *token, int i, const char *rep)
+{
+	const char *d1 = strchr(token, '.'), *d2 = d1 ? strchr(d1 + 1, '.') : NULL;
+	char *out = malloc(strlen(token) + strlen(rep) + 4);
+
+	CU_ASSERT_FATAL(d2 != NULL && out != NULL);
+	if (i == 0)
+		snprintf(out, strlen(token) + strlen(rep) + 4, "%s%s", rep, d1);
+	else if (i == 1)
+		snprintf(out, strlen(token) + strlen(rep) + 4, "%.*s.%s%s", (int)(d1 - token), token,
+			 rep, d2);
+	else
+		snprintf(out, strlen(token) + strlen(rep) + 4, "%.*s.%s", (int)(d2 - token), token,
+			 rep);
+	return out;
+}
+
+static char *b64u(const char *s)
+{
+	char *b = NULL;
+
+	CU_ASSERT_FATAL(attest_b64url_encode(s, strlen(s), &b) == ATTEST_OK);
+	return b;
+}
+
+struct db_signer {
+	struct attest_tpm *t;
+	struct attest_host_identity id;
+};
+
+static int db_sign(void *arg, const uint8_t digest[32], TPMT_SIGNATURE *sig)
+{
+	struct db_signer *h = arg;
+
+	return attest_tpm_sign(h->t, &h->id.key, NULL, digest, sig);
+}
+
+/* A JWT-SVID key's certificate as attestd makes it (workload_jwt.c), for
+ * key, issued in host_ca's name and signed by s. */
+static X509 *jwt_key_cert(X509 *host_ca, EVP_PKEY *key, const struct attest_signer *s)
+{
+	X509 *c = X509_new();
+	time_t now = time(NULL), end = now + 3600;
+
+	CU_ASSERT_FATAL(c != NULL && X509_set_version(c, X509_VERSION_3) &&
+			X509_set_pubkey(c, key) &&
+			X509_set_issuer_name(c, X509_get_subject_name(host_ca)) &&
+			X509_time_adj_ex(X509_getm_notBefore(c), 0, -60, &now) != NULL &&
+			X509_time_adj_ex(X509_getm_notAfter(c), 0, 0, &end) != NULL);
+	TU_ASSERT_ERR(attest_x509_random_serial(c), ATTEST_OK);
+	TU_ASSERT_ERR(attest_x509_set_name(X509_get_subject_name(c), "fleet.example",
+					   "test JWT-SVID signer"), ATTEST_OK);
+	TU_ASSERT_ERR(attest_x509_add_ext(c, host_ca, NID_basic_constraints, "critical,CA:FALSE"),
+		      ATTEST_OK);
+	TU_ASSERT_ERR(attest_x509_add_ext(c, host_ca, NID_key_usage, "critical,digitalSignature"),
+		      ATTEST_OK);
+	TU_ASSERT_ERR(attest_x509_sign_with(c, s), ATTEST_OK);
+	return c;
+}
+
+/* db-01's signed inventory report (no agents) with these JWT keys; the
+ * status, *rep the answer. Each report one second newer. */
+static long db_report(struct verifier *v, const struct attest_signer *s, X509 *host_ca,
+		      const struct attest_report_jwtkey *keys, size_t n, cJSON **rep)
+{
+	static uint64_t t;
+	char *report = NULL, *body = NULL;
+	size_t rlen = 0, blen = 0;
+	long st;
+
+	t = t == 0 ? (uint64_t)time(NULL) - 100 : t + 1;
+	CU_ASSERT_FATAL(attest_agent_report_build_jwt("db-01", t, NULL, 0, keys, n, &report,
+						      &rlen) == ATTEST_OK);
+	CU_ASSERT_FATAL(attest_agent_report_sign(report, rlen, s, host_ca, &body, &blen) ==
+			ATTEST_OK);
+	st = verifier_call(v, AS_NONE, "/v1/agents/report", body, rep);
+	free(report);
+	free(body);
+	return st;
+}
+
+/* The verifier's bundle: its spiffe_sequence; *has 1 when a jwt-svid key
+ * with kid is in it (its x5c[0] into x5c when given). */
+static double bundle_jwt(struct verifier *v, const char *kid, int *has)
+{
+	cJSON *rep = NULL;
+	const cJSON *k;
+	double seq;
+
+	*has = 0;
+	CU_ASSERT_EQUAL(verifier_call(v, AS_NONE, "/v1/spiffe/bundle", NULL, &rep), 200);
+	cJSON_ArrayForEach(k, cJSON_GetObjectItemCaseSensitive(rep, "keys"))
+		if (strcmp(jstr(k, "use"), "jwt-svid") == 0 && strcmp(jstr(k, "kid"), kid) == 0 &&
+		    strcmp(jstr(k, "kty"), "EC") == 0 && strcmp(jstr(k, "crv"), "P-256") == 0 &&
+		    cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(k, "x5c")) >= 1)
+			*has = 1;
+	seq = jnum(rep, "spiffe_sequence");
+	cJSON_Delete(rep);
+	return seq;
+}
+
+/* A real attestd (web-01) pushing to a verifier: the Python client's
+ * JWT-SVID, fetched through the Workload API, validates at the verifier
+ * (POST /v1/spiffe/validate-jwt) for both its audiences once attestd's
+ * signed inventory report carried the key, which the verifier's bundle
+ * then serves (spiffe_sequence moved). Refused with the reason: another
+ * audience, a tampered payload, a tampered signature, alg none and HS256,
+ * an unknown kid; with a key of db-01 (certified by db-01's host CA,
+ * reported in db-01's signed report): a sub of web-01's agent, an expired
+ * token, a lifetime over an hour; a report with a key not certified by
+ * db-01's host CA is refused whole (its good key not stored). The agent
+ * revoked, then the host: refused ATTEST_E_REVOKED, and the host's keys
+ * leave the bundle. attestd's audit log has the jwt-svid record, the
+ * verifier's the jwt-validate records. */
+static void test_verifier_validates_jwt(void)
+{
+	static struct vfleet e;
+	static struct tu_tpm sw2;
+	struct db_signer db = { 0 };
+	struct attest_signer db_s, evil_s;
+	char py[512], dir[700], script[800], gen[800], out[800], cmd[4000], state2[800];
+	char kid[64] = "", dbkid[ATTEST_JWK_KID_MAX], kid2[ATTEST_JWK_KID_MAX], hdr[200], pl[600];
+	char *real = NULL, *pyreal = realpath(PY, NULL), *token = NULL, *t, *b, *dbtok;
+	cJSON *j, *rep = NULL;
+	EVP_PKEY *dbkey = NULL, *key2 = NULL, *evil = NULL;
+	X509 *dbcert = NULL, *cert2 = NULL, *forged = NULL;
+	double seq0, seq1, seq2;
+	int has, ok = 0;
+	time_t now;
+
+	if (pyreal == NULL || strlen(pyreal) >= sizeof(py) ||
+	    tu_sh(PY " -c 'import grpc, grpc_tools.protoc, cryptography' 2>/dev/null") != 0) {
+		CU_FAIL(PY ", python3-grpcio, python3-grpc-tools or python3-cryptography missing "
+			"(make deps)");
+		free(pyreal);
+		return;
+	}
+	memcpy(py, pyreal, strlen(pyreal) + 1);
+	free(pyreal);
+	vfleet_host_up(&e, NULL);
+	snprintf(dir, sizeof(dir), "%s/py", e.d.sw.dir);
+	snprintf(script, sizeof(script), "%s/workload_client.py", dir);
+	snprintf(gen, sizeof(gen), "%s/gen", e.d.sw.dir);
+	snprintf(out, sizeof(out), "%s/jwt", e.d.sw.dir);
+	CU_ASSERT_EQUAL_FATAL(tu_sh("mkdir -m 0755 '%s' '%s' && mkdir -m 0700 '%s' && "
+				    "install -o 0 -g 0 -m 0644 "
+				    "'%s/tests/spiffe/workload_client.py' '%s' && " PY " -m "
+				    "grpc_tools.protoc -I'%s/attestd' -I/usr/include "
+				    "--python_out='%s' --grpc_python_out='%s' "
+				    "'%s/attestd/workload.proto'", dir, gen, out, srcdir(), script,
+				    srcdir(), gen, gen, srcdir()), 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(real = realpath(script, NULL));
+	register_json(&e.d, "spiffepy", py, real, 600);
+	/* before any JWT-SVID: no jwt-svid key in the verifier's bundle */
+	seq0 = bundle_jwt(&e.v, "none", &has);
+
+	/* a JWT-SVID through the Workload API; the verifier takes it once
+	 * attestd's report carried the key, the agent and the host trusted
+	 * (pushes every second; up to 90 s on a shared machine) */
+	snprintf(cmd, sizeof(cmd), "%s -I '%s' '%s' jwt '%s' ehr-api billing", py, real, gen, out);
+	for (int i = 0; i < 45 && !ok; i++) {
+		long st;
+
+		j = run_json(&e.d, cmd);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+		CU_ASSERT_FATAL(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "ok")));
+		free(token);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(token = strdup(jstr(j, "token")));
+		snprintf(kid, sizeof(kid), "%s",
+			 jstr(cJSON_GetObjectItemCaseSensitive(j, "header"), "kid"));
+		cJSON_Delete(j);
+		st = jwt_validate(&e.v, token, "ehr-api", &rep);
+		ok = st == 200;
+		if (ok) {
+			CU_ASSERT(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rep, "valid")));
+			CU_ASSERT_STRING_EQUAL(jstr(rep, "reason"), "ATTEST_OK");
+			CU_ASSERT_STRING_EQUAL(jstr(rep, "spiffe_id"), ID_PREFIX "spiffepy");
+			CU_ASSERT_STRING_EQUAL(jstr(rep, "host"), "web-01");
+			CU_ASSERT_STRING_EQUAL(jstr(rep, "kid"), kid);
+			CU_ASSERT_STRING_EQUAL(jstr(cJSON_GetObjectItemCaseSensitive(rep, "claims"),
+						    "sub"), ID_PREFIX "spiffepy");
+		} else if (i == 44) {
+			fprintf(stderr, "  validate-jwt: %ld %s %s\n", st, jstr(rep, "reason"),
+				jstr(rep, "detail"));
+		}
+		cJSON_Delete(rep);
+		rep = NULL;
+		if (!ok)
+			sleep(2);
+	}
+	CU_ASSERT_FATAL(ok);
+	CU_ASSERT_EQUAL(jwt_validate(&e.v, token, "billing", &rep), 200);
+	cJSON_Delete(rep);
+	/* the bundle serves the key; the sequence moved */
+	seq1 = bundle_jwt(&e.v, kid, &has);
+	CU_ASSERT(has);
+	CU_ASSERT(seq1 > seq0);
+
+	/* refused, each with its reason */
+	expect_jwt_refused(&e.v, token, "other-api", "ATTEST_E_JWT_AUDIENCE", "other-api");
+	snprintf(pl, sizeof(pl), "{\"aud\":[\"ehr-api\"],\"exp\":%lld,\"iat\":%lld,\"sub\":\""
+		 ID_PREFIX "spiffepy\"}", (long long)time(NULL) + 3000, (long long)time(NULL));
+	b = b64u(pl);
+	t = jwt_with(token, 1, b); /* another payload under the same signature */
+	expect_jwt_refused(&e.v, t, "ehr-api", "ATTEST_E_JWT_SIGNATURE", kid);
+	free(t);
+	free(b);
+	{
+		const char *sig = strrchr(token, '.') + 1;
+		char s2[100];
+
+		snprintf(s2, sizeof(s2), "%s", sig);
+		s2[0] = s2[0] == 'A' ? 'B' : 'A';
+		t = jwt_with(token, 2, s2);
+		expect_jwt_refused(&e.v, t, "ehr-api", "ATTEST_E_JWT_SIGNATURE", NULL);
+		free(t);
+	}
+	snprintf(hdr, sizeof(hdr), "{\"alg\":\"none\",\"kid\":\"%s\",\"typ\":\"JWT\"}", kid);
+	b = b64u(hdr);
+	t = jwt_with(token, 0, b);
+	expect_jwt_refused(&e.v, t, "ehr-api", "ATTEST_E_JWT_ALG", "none");
+	free(t);
+	free(b);
+	snprintf(hdr, sizeof(hdr), "{\"alg\":\"HS256\",\"kid\":\"%s\",\"typ\":\"JWT\"}", kid);
+	b = b64u(hdr);
+	t = jwt_with(token, 0, b);
+	expect_jwt_refused(&e.v, t, "ehr-api", "ATTEST_E_JWT_ALG", "HS256");
+	free(t);
+	free(b);
+	b = b64u("{\"alg\":\"ES256\",\"kid\":\"no-such-key\",\"typ\":\"JWT\"}");
+	t = jwt_with(token, 0, b);
+	expect_jwt_refused(&e.v, t, "ehr-api", "ATTEST_E_JWT_KID", "no-such-key");
+	free(t);
+	free(b);
+
+	/* db-01, enrolled in the same fleet, reports a JWT key of its own */
+	tu_tpm_start(&sw2);
+	snprintf(state2, sizeof(state2), "%s/state", sw2.dir);
+	tu_enrol_host_in(sw2.tcti, e.d.ca, state2, "db-01");
+	CU_ASSERT_FATAL(attest_host_identity_load(state2, &db.id) == ATTEST_OK);
+	CU_ASSERT_FATAL(attest_tpm_open(sw2.tcti, &db.t) == ATTEST_OK);
+	db_s = (struct attest_signer){ db_sign, &db, X509_get0_pubkey(db.id.host_ca), 0 };
+	CU_ASSERT_FATAL((dbkey = EVP_EC_gen("P-256")) != NULL);
+	dbcert = jwt_key_cert(db.id.host_ca, dbkey, &db_s);
+	TU_ASSERT_ERR(attest_es256_jwk_thumbprint(dbkey, dbkid), ATTEST_OK);
+	{
+		struct attest_report_jwtkey k = { dbkid, dbcert };
+
+		CU_ASSERT_EQUAL(db_report(&e.v, &db_s, db.id.host_ca, &k, 1, &rep), 200);
+		cJSON_Delete(rep);
+		rep = NULL;
+	}
+	(void)bundle_jwt(&e.v, dbkid, &has);
+	CU_ASSERT(has);
+	/* db-01's key signing for web-01's agent */
+	now = time(NULL);
+	snprintf(hdr, sizeof(hdr), "{\"alg\":\"ES256\",\"kid\":\"%s\",\"typ\":\"JWT\"}", dbkid);
+	snprintf(pl, sizeof(pl), "{\"aud\":[\"ehr-api\"],\"exp\":%lld,\"iat\":%lld,\"sub\":\""
+		 ID_PREFIX "spiffepy\"}", (long long)now + 600, (long long)now);
+	TU_ASSERT_ERR(attest_jws_sign(dbkey, hdr, pl, 8192, &dbtok), ATTEST_OK);
+	expect_jwt_refused(&e.v, dbtok, "ehr-api", "ATTEST_E_JWT_SUBJECT", "host web-01");
+	free(dbtok);
+	/* expired */
+	snprintf(pl, sizeof(pl), "{\"aud\":\"ehr-api\",\"exp\":%lld,\"iat\":%lld,\"sub\":\""
+		 ID_PREFIX "spiffepy\"}", (long long)now - 10, (long long)now - 70);
+	TU_ASSERT_ERR(attest_jws_sign(dbkey, hdr, pl, 8192, &dbtok), ATTEST_OK);
+	expect_jwt_refused(&e.v, dbtok, "ehr-api", "ATTEST_E_JWT_EXPIRED", "expired");
+	free(dbtok);
+	/* a lifetime over an hour */
+	snprintf(pl, sizeof(pl), "{\"aud\":\"ehr-api\",\"exp\":%lld,\"iat\":%lld,\"sub\":\""
+		 ID_PREFIX "spiffepy\"}", (long long)now + 7200, (long long)now);
+	TU_ASSERT_ERR(attest_jws_sign(dbkey, hdr, pl, 8192, &dbtok), ATTEST_OK);
+	expect_jwt_refused(&e.v, dbtok, "ehr-api", "ATTEST_E_JWT_EXPIRED", "lifetime");
+	free(dbtok);
+
+	/* a forged key (its certificate names db-01's host CA, another key
+	 * signed it) beside a good new one: the whole report refused, the
+	 * good one not stored, db-01's key still served */
+	CU_ASSERT_FATAL((key2 = EVP_EC_gen("P-256")) != NULL &&
+			(evil = EVP_EC_gen("P-256")) != NULL);
+	CU_ASSERT_FATAL(attest_signer_from_pkey(evil, &evil_s) == ATTEST_OK);
+	cert2 = jwt_key_cert(db.id.host_ca, key2, &db_s);
+	TU_ASSERT_ERR(attest_es256_jwk_thumbprint(key2, kid2), ATTEST_OK);
+	{
+		char fkid[ATTEST_JWK_KID_MAX];
+		EVP_PKEY *fk = EVP_EC_gen("P-256");
+		struct attest_report_jwtkey k[3] = { { dbkid, dbcert }, { kid2, cert2 },
+						     { fkid, NULL } };
+
+		CU_ASSERT_FATAL(fk != NULL);
+		forged = jwt_key_cert(db.id.host_ca, fk, &evil_s);
+		TU_ASSERT_ERR(attest_es256_jwk_thumbprint(fk, fkid), ATTEST_OK);
+		k[2].cert = forged;
+		long st = db_report(&e.v, &db_s, db.id.host_ca, k, 3, &rep);
+
+		CU_ASSERT(st >= 400 && st < 500);
+		CU_ASSERT_STRING_EQUAL(reply_reason(rep), "ATTEST_E_CHAIN_UNTRUSTED");
+		cJSON_Delete(rep);
+		rep = NULL;
+		EVP_PKEY_free(fk);
+	}
+	(void)bundle_jwt(&e.v, kid2, &has);
+	CU_ASSERT(!has);
+	(void)bundle_jwt(&e.v, dbkid, &has);
+	CU_ASSERT(has);
+
+	/* the agent revoked at the verifier, then its host */
+	CU_ASSERT_EQUAL(verifier_call(&e.v, AS_ADMIN, "/v1/agents/revoke",
+				      "{\"agent\":\"" ID_PREFIX "spiffepy\",\"reason\":\"test\"}",
+				      NULL), 200);
+	expect_jwt_refused(&e.v, token, "ehr-api", "ATTEST_E_REVOKED", "agent");
+	CU_ASSERT_EQUAL(verifier_call(&e.v, AS_ADMIN, "/v1/hosts/revoke",
+				      "{\"host\":\"web-01\",\"reason\":\"test\"}", NULL), 200);
+	expect_jwt_refused(&e.v, token, "ehr-api", "ATTEST_E_REVOKED", "host web-01");
+	seq2 = bundle_jwt(&e.v, kid, &has);
+	CU_ASSERT(!has);
+	CU_ASSERT(seq2 > seq1);
+
+	/* the records: attestd's jwt-svid (before the token left), the
+	 * verifier's jwt-validate (valid and refused) */
+	CU_ASSERT_EQUAL(tu_sh("grep -raq '\"type\":\"jwt-svid\".*\"agents\":\\[\"" ID_PREFIX
+			      "spiffepy\"\\],\"scopes\":\\[\"ehr-api\",\"billing\"\\]' '%s'",
+			      e.d.state), 0);
+	CU_ASSERT_EQUAL(tu_sh("grep -raq '\"type\":\"jwt-validate\".*\"outcome\":\"allow\"' '%s' && "
+			      "grep -raq '\"type\":\"jwt-validate\".*\"reason\":\"ATTEST_E_JWT_ALG' "
+			      "'%s'", e.v.dir, e.v.dir), 0);
+
+	X509_free(dbcert);
+	X509_free(cert2);
+	X509_free(forged);
+	EVP_PKEY_free(dbkey);
+	EVP_PKEY_free(key2);
+	EVP_PKEY_free(evil);
+	attest_host_identity_clear(&db.id);
+	attest_tpm_close(db.t);
+	tu_tpm_stop(&sw2);
+	free(token);
+	free(real);
+	vfleet_down(&e);
 }
 
 /* ---------- federation ---------- */
@@ -1440,6 +1838,443 @@ static void test_federated_decisions(void)
 	EVP_PKEY_free(rkey);
 }
 
+/* ---------- DNS SANs (issue 14 item 5; docs/x509.md "DNS names") ---------- */
+
+/* The one rule for a DNS name a leaf may carry: what it refuses and why. */
+static void test_dns_name_rule(void)
+{
+	static const struct {
+		const char *name, *why; /* why NULL: accepted */
+	} cases[] = {
+		{ "mcp.web-01.fleet.example", NULL },
+		{ "a2a", NULL },
+		{ "xn--bcher-kva.example", NULL },
+		{ "0a.example", NULL },
+		{ "", "is empty" },
+		{ "*.fleet.example", "wildcard" },
+		{ "mcp.*.example", "wildcard" },
+		{ "10.0.0.1", "IP address literal" },
+		{ "010.1.1.1", "IP address literal" },
+		{ "1.2.3", "IP address literal" },
+		{ "4294967295", "IP address literal" },
+		{ "0x7f000001", "IP address literal" },
+		{ "host.0x7f", "IP address literal" },
+		{ "::1", "IPv6" },
+		{ "[fe80::1]", "IPv6" },
+		{ "fe80::1", "IPv6" },
+		{ "mcp.fleet.example.", "trailing dot" },
+		{ "MCP.fleet.example", "lower case" },
+		{ "mcp..example", "empty label" },
+		{ ".mcp.example", "empty label" },
+		{ "mcp_1.example", "a-z, 0-9" },
+		{ "mcp example", "a-z, 0-9" },
+		{ "m\xc3\xa9.example", "a-z, 0-9" },
+		{ "-mcp.example", "starts or ends with '-'" },
+		{ "mcp-.example", "starts or ends with '-'" },
+	};
+	char label64[80], long254[300];
+	const char *why;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int ok = attest_dns_name_ok(cases[i].name, &why);
+
+		if (ok != (cases[i].why == NULL) || (!ok && strstr(why, cases[i].why) == NULL))
+			fprintf(stderr, "  %s: %d %s\n", cases[i].name, ok, ok ? "" : why);
+		CU_ASSERT_EQUAL(ok, cases[i].why == NULL);
+		if (!ok && cases[i].why != NULL)
+			CU_ASSERT_PTR_NOT_NULL(strstr(why, cases[i].why));
+	}
+	CU_ASSERT_EQUAL(attest_dns_name_ok(NULL, NULL), 0);
+	memset(label64, 'a', 64);
+	memcpy(label64 + 64, ".example", 9);
+	CU_ASSERT_EQUAL(attest_dns_name_ok(label64, &why), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "over 63"));
+	CU_ASSERT_EQUAL(attest_dns_name_ok(label64 + 1, NULL), 1);
+	/* 253 bytes is the most: 63.63.63.61 */
+	memset(long254, 'a', sizeof(long254));
+	long254[63] = long254[127] = long254[191] = '.';
+	long254[253] = '\0';
+	CU_ASSERT_EQUAL(attest_dns_name_ok(long254, NULL), 1);
+	long254[253] = 'a';
+	long254[254] = '\0';
+	CU_ASSERT_EQUAL(attest_dns_name_ok(long254, &why), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "253"));
+}
+
+/* A leaf signed with extra subjectAltName text (an OpenSSL config value),
+ * as a compromised agent key or another issuer could make it. */
+static X509 *leaf_with_san(X509 *aca, EVP_PKEY *pub, const struct attest_signer *as,
+			   const char *san)
+{
+	X509 *c = X509_new();
+
+	CU_ASSERT_FATAL(c != NULL && X509_set_version(c, X509_VERSION_3) == 1 &&
+			X509_gmtime_adj(X509_getm_notBefore(c), -60) != NULL &&
+			X509_gmtime_adj(X509_getm_notAfter(c), 300) != NULL &&
+			X509_set_pubkey(c, pub) == 1 &&
+			X509_set_issuer_name(c, X509_get_subject_name(aca)) == 1);
+	CU_ASSERT_FATAL(attest_x509_random_serial(c) == ATTEST_OK);
+	CU_ASSERT_FATAL(attest_x509_add_ext(c, aca, NID_basic_constraints, "critical,CA:FALSE") ==
+				ATTEST_OK &&
+			attest_x509_add_ext(c, aca, NID_key_usage, "critical,digitalSignature") ==
+				ATTEST_OK &&
+			attest_x509_add_ext(c, aca, NID_authority_key_identifier, "keyid:always") ==
+				ATTEST_OK &&
+			attest_x509_add_ext(c, aca, NID_subject_alt_name, san) == ATTEST_OK);
+	CU_ASSERT_FATAL(attest_x509_sign_with(c, as) == ATTEST_OK);
+	return c;
+}
+
+/* A leaf with DNS SANs beside its SPIFFE ID, under a fleet with the URI
+ * name constraints on and off: the SAN is the URI then the DNS names;
+ * OpenSSL verifies the chain (the URI-only constraint does not refuse the
+ * DNS names) and checks the host name (-verify_hostname: a registered
+ * name passes, another fails); libattest's path rule accepts it and still
+ * wants exactly one URI, and DNS names only beside it (no IP, no
+ * wildcard, no second URI); make_leaf refuses names the rule refuses. */
+static void test_dns_leaf_profile(void)
+{
+	static const char *const names[] = { "mcp.web-01.fleet.example", "a2a.fleet.example" };
+	static const struct {
+		const char *san, *why;
+	} bad[] = {
+		{ "URI:" FZ_AGENT_ID ",URI:spiffe://" FZ_TD "/other", "more than one URI" },
+		{ "URI:" FZ_AGENT_ID ",IP:10.0.0.1", "type" },
+		{ "URI:" FZ_AGENT_ID ",DNS:*.fleet.example", "wildcard" },
+		{ "URI:" FZ_AGENT_ID ",DNS:10.0.0.1", "IP address" },
+		{ "URI:" FZ_AGENT_ID ",email:a@b.example", "type" },
+		{ "DNS:mcp.fleet.example", "no URI" },
+	};
+	char dir[] = "/tmp/dnsleafXXXXXX", path[200];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+	for (int nc = 1; nc >= 0; nc--) {
+		EVP_PKEY *ik = NULL, *lk = NULL;
+		X509 *ic = NULL, *hca = NULL, *aca = NULL, *leaf = NULL, *x = NULL;
+		struct attest_signer as;
+		struct attest_leaf_params lp = { 0 };
+		STACK_OF(X509) *chain = sk_X509_new_null();
+		X509 *certs[3];
+		char *uri = NULL;
+		const char *many[ATTEST_LEAF_DNS_MAX + 1];
+		char manyv[ATTEST_LEAF_DNS_MAX + 1][32];
+
+		TU_ASSERT_ERR(attest_x509_make_issuing_ca_nc(fz_pkey(FZ_KEY_ROOT), fz_root(), FZ_TD, 1,
+							     nc, &ik, &ic), ATTEST_OK);
+		fz_agent_ca_under(ik, ic, &hca, &aca);
+		CU_ASSERT_FATAL(attest_p256_keygen(&lk) == ATTEST_OK);
+		TU_ASSERT_ERR(attest_signer_from_pkey(fz_pkey(FZ_KEY_AGENT), &as), ATTEST_OK);
+		lp.pub = lk;
+		lp.ttl = 300;
+		lp.dns = names;
+		lp.ndns = 2;
+		TU_ASSERT_ERR(attest_x509_make_leaf(aca, &lp, &as, &leaf), ATTEST_OK);
+		snprintf(path, sizeof(path), "%s/root.pem", dir);
+		write_pem(path, (X509 *[]){ fz_root() }, 1);
+		certs[0] = aca;
+		certs[1] = hca;
+		certs[2] = ic;
+		snprintf(path, sizeof(path), "%s/chain%d.pem", dir, nc);
+		write_pem(path, certs, 3);
+		snprintf(path, sizeof(path), "%s/leaf%d.pem", dir, nc);
+		write_pem(path, &leaf, 1);
+		CU_ASSERT_EQUAL(tu_sh("cd '%s' && openssl x509 -in leaf%d.pem -noout -ext subjectAltName "
+				      "| grep -qx '    URI:" FZ_AGENT_ID ", DNS:mcp.web-01.fleet.example, "
+				      "DNS:a2a.fleet.example'", dir, nc), 0);
+		CU_ASSERT_EQUAL(tu_sh("cd '%s' && openssl verify -CAfile root.pem -untrusted chain%d.pem "
+				      "leaf%d.pem >/dev/null", dir, nc, nc), 0);
+		CU_ASSERT_EQUAL(tu_sh("cd '%s' && openssl verify -CAfile root.pem -untrusted chain%d.pem "
+				      "-purpose sslserver -verify_hostname mcp.web-01.fleet.example "
+				      "leaf%d.pem >/dev/null", dir, nc, nc), 0);
+		CU_ASSERT_NOT_EQUAL(tu_sh("cd '%s' && openssl verify -CAfile root.pem -untrusted "
+					  "chain%d.pem -verify_hostname other.fleet.example leaf%d.pem "
+					  ">/dev/null 2>&1", dir, nc, nc), 0);
+		TU_ASSERT_ERR(attest_x509_one_san_uri(leaf, &uri), ATTEST_OK);
+		CU_ASSERT_STRING_EQUAL(uri, FZ_AGENT_ID);
+		free(uri);
+		CU_ASSERT_FATAL(chain != NULL && sk_X509_push(chain, leaf) && sk_X509_push(chain, aca) &&
+				sk_X509_push(chain, hca) && sk_X509_push(chain, ic));
+		TU_ASSERT_ERR(attest_verify_path(chain), ATTEST_OK);
+		/* what no leaf of ours carries: refused by the path rule */
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			x = leaf_with_san(aca, lk, &as, bad[i].san);
+			(void)sk_X509_set(chain, 0, x);
+			CU_ASSERT_EQUAL(attest_verify_path(chain), ATTEST_E_PATH);
+			if (strstr(attest_errdetail(), bad[i].why) == NULL)
+				fprintf(stderr, "  %s: %s\n", bad[i].san, attest_errdetail());
+			CU_ASSERT_PTR_NOT_NULL(strstr(attest_errdetail(), bad[i].why));
+			X509_free(x);
+		}
+		(void)sk_X509_set(chain, 0, leaf);
+		/* the issuer refuses what the rule refuses, and more than 16 */
+		{
+			const char *w[] = { "*.fleet.example" }, *dup[] = { "a.example", "a.example" };
+			X509 *no = NULL;
+
+			lp.dns = w;
+			lp.ndns = 1;
+			CU_ASSERT_EQUAL(attest_x509_make_leaf(aca, &lp, &as, &no), ATTEST_E_DNS_NAME_INVALID);
+			lp.dns = dup;
+			lp.ndns = 2;
+			CU_ASSERT_EQUAL(attest_x509_make_leaf(aca, &lp, &as, &no), ATTEST_E_DNS_NAME_INVALID);
+			for (int i = 0; i <= ATTEST_LEAF_DNS_MAX; i++) {
+				snprintf(manyv[i], sizeof(manyv[i]), "n%d.fleet.example", i);
+				many[i] = manyv[i];
+			}
+			lp.dns = many;
+			lp.ndns = ATTEST_LEAF_DNS_MAX + 1;
+			CU_ASSERT_EQUAL(attest_x509_make_leaf(aca, &lp, &as, &no), ATTEST_E_INVALID_ARG);
+			lp.ndns = ATTEST_LEAF_DNS_MAX; /* the most: accepted end to end */
+			TU_ASSERT_ERR(attest_x509_make_leaf(aca, &lp, &as, &no), ATTEST_OK);
+			(void)sk_X509_set(chain, 0, no);
+			TU_ASSERT_ERR(attest_verify_path(chain), ATTEST_OK);
+			(void)sk_X509_set(chain, 0, leaf);
+			X509_free(no);
+			CU_ASSERT_PTR_NULL(NULL);
+		}
+		/* signing certificates stay strict: no DNS name beside the ID */
+		{
+			char td[256];
+
+			CU_ASSERT_EQUAL(attest_x509_ca_trust_domain(leaf, td), ATTEST_E_PARSE);
+			TU_ASSERT_ERR(attest_x509_ca_trust_domain(hca, td), ATTEST_OK);
+		}
+		sk_X509_free(chain);
+		X509_free(leaf);
+		X509_free(aca);
+		X509_free(hca);
+		X509_free(ic);
+		EVP_PKEY_free(ik);
+		EVP_PKEY_free(lk);
+	}
+	(void)tu_sh("rm -rf '%s'", dir);
+}
+
+static int free_port(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	CU_ASSERT_FATAL(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+			getsockname(fd, (struct sockaddr *)&a, &len) == 0);
+	port = ntohs(a.sin_port);
+	close(fd);
+	return port;
+}
+
+/* openssl s_client to 127.0.0.1:port trusting only the fleet root,
+ * checking host name `host` (and sending it as SNI), output in dir/log;
+ * its exit status. */
+static int s_client(const char *dir, int port, const char *host, const char *log)
+{
+	return tu_sh("cd '%s' && (printf 'dns-ping\\n'; sleep 1) | timeout 10 openssl s_client "
+		     "-connect 127.0.0.1:%d -tls1_3 -CAfile ca/root.pem -verify_return_error "
+		     "-verify_hostname %s -servername %s >%s 2>&1", dir, port, host, host, log);
+}
+
+/* register `name` (binary bin) with dns_names json_list; the code */
+static int register_dns(struct daemon *d, const char *name, const char *bin, const char *list)
+{
+	char json[4096];
+	cJSON *reply = NULL;
+	int r;
+
+	snprintf(json, sizeof(json),
+		 "{\"op\":\"register\",\"name\":\"%s\",\"binary\":\"%s\",\"uids\":[%u],"
+		 "\"scopes\":[\"ehr:read\"],\"risk_tier\":\"low\",\"max_ttl\":300,"
+		 "\"dns_names\":[%s]," TU_ENV_ALLOW_JSON "}",
+		 name, bin, (unsigned)getuid(), list);
+	r = admin_call(d, json, &reply);
+	cJSON_Delete(reply);
+	return r;
+}
+
+/* The issue reply's chain and key into dir/<tag>.{leaf,chain,key}.pem
+ * (chain: the issuers after the leaf). */
+static void save_reply(const cJSON *reply, const char *dir, const char *tag)
+{
+	const cJSON *chain = cJSON_GetObjectItemCaseSensitive(reply, "chain");
+	const cJSON *key = cJSON_GetObjectItemCaseSensitive(reply, "key");
+	static const char end[] = "-----END CERTIFICATE-----\n";
+	const char *cut;
+	char path[900];
+
+	CU_ASSERT_FATAL(cJSON_IsString(chain) && cJSON_IsString(key));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cut = strstr(chain->valuestring, end));
+	cut += sizeof(end) - 1;
+	snprintf(path, sizeof(path), "%s/%s.leaf.pem", dir, tag);
+	tu_write(path, chain->valuestring, (size_t)(cut - chain->valuestring));
+	snprintf(path, sizeof(path), "%s/%s.chain.pem", dir, tag);
+	tu_write(path, cut, strlen(cut));
+	snprintf(path, sizeof(path), "%s/%s.key.pem", dir, tag);
+	tu_write(path, key->valuestring, strlen(key->valuestring));
+}
+
+/* DNS names end to end, through attestd (front and monitor): registration
+ * refuses names the rule refuses and a name another agent holds, with the
+ * reason; attestctl takes --dns-name repeatedly and show lists the names;
+ * an issue request gets exactly the registered names it asks for, as DNS
+ * SANs after the URI, recorded in the issuance's audit record; a name not
+ * registered for the asking agent (one of another agent's included)
+ * refuses the whole request with the reason and issues nothing; and the
+ * leaf serves TLS: openssl s_client -verify_hostname accepts the name and
+ * refuses another. */
+static void test_dns_names_attestd(void)
+{
+	static struct daemon d;
+	static const struct {
+		const char *list, *why;
+	} refused[] = {
+		{ "\"*.fleet.example\"", "wildcard" },
+		{ "\"10.0.0.1\"", "IP address literal" },
+		{ "\"010.1.1.1\"", "IP address literal" },
+		{ "\"1.2.3\"", "IP address literal" },
+		{ "\"::1\"", "IPv6" },
+		{ "\"mcp_x.fleet.example\"", "a-z, 0-9" },
+		{ "\"mcp..fleet.example\"", "empty label" },
+		{ "\"mcp.fleet.example.\"", "trailing dot" },
+		{ "\"MCP.fleet.example\"", "lower case" },
+		{ "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example\"",
+		  "over 63" },
+	};
+	char a[800], b[800], dir[800];
+	cJSON *reply = NULL;
+	int port, up = 0;
+
+	daemon_up(&d);
+	make_agent_binary(&d, "web", NULL, a, sizeof(a));
+	make_agent_binary(&d, "other", "other", b, sizeof(b));
+	snprintf(dir, sizeof(dir), "%s", d.sw.dir);
+
+	/* registration: refused with the reason, and nothing registered */
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		CU_ASSERT_EQUAL(register_dns(&d, "web", a, refused[i].list),
+				ATTEST_E_DNS_NAME_INVALID);
+		if (strstr(attest_errdetail(), refused[i].why) == NULL)
+			fprintf(stderr, "  %s: %s\n", refused[i].list, attest_errdetail());
+		CU_ASSERT_PTR_NOT_NULL(strstr(attest_errdetail(), refused[i].why));
+	}
+	{
+		char many[2048] = "";
+
+		for (int i = 0; i < 17; i++)
+			snprintf(many + strlen(many), sizeof(many) - strlen(many), "%s\"n%d.example\"",
+				 i ? "," : "", i);
+		CU_ASSERT_EQUAL(register_dns(&d, "web", a, many), ATTEST_E_TOO_LARGE);
+	}
+	CU_ASSERT_EQUAL(register_dns(&d, "web", a, "\"a.example\",\"a.example\""), ATTEST_E_PARSE);
+	CU_ASSERT_PTR_NOT_NULL(strstr(attest_errdetail(), "duplicate"));
+	CU_ASSERT_EQUAL(admin_call(&d, "{\"op\":\"show\",\"name\":\"web\"}", &reply),
+			ATTEST_E_AGENT_UNKNOWN);
+
+	/* attestctl: --dns-name repeated (and a comma list), shown back */
+	CU_ASSERT_EQUAL_FATAL(tu_sh("attestctl agent register --admin-socket '%s' --name web "
+				    "--binary '%s' --uids %u --scopes ehr:read --tier low "
+				    "--dns-name mcp.web-01.fleet.example --dns-name "
+				    "a2a.web-01.fleet.example,api.web-01.fleet.example "
+				    TU_ENV_ALLOW_CLI " >/dev/null", d.admin, a, (unsigned)getuid()),
+			      0);
+	CU_ASSERT_EQUAL(tu_sh("attestctl agent show --admin-socket '%s' --name web | tr -d ' \\n\\t' | "
+			      "grep -aqF '\"dns_names\":[\"mcp.web-01.fleet.example\","
+			      "\"a2a.web-01.fleet.example\",\"api.web-01.fleet.example\"]'", d.admin),
+			0);
+	CU_ASSERT_EQUAL(tu_sh("attestctl agent list --admin-socket '%s' | tr -d ' \\n\\t' | "
+			      "grep -qF 'mcp.web-01.fleet.example'", d.admin), 0);
+	CU_ASSERT_EQUAL(tu_sh("attestctl agent register --admin-socket '%s' --name w2 "
+			      "--binary '%s' --uids %u --tier low --dns-name '*.fleet.example' "
+			      ">/dev/null 2>'%s/ctl.err'; [ $? -ne 0 ] && grep -q wildcard '%s/ctl.err'",
+			      d.admin, a, (unsigned)getuid(), dir, dir), 0);
+	/* one agent per name on a host */
+	CU_ASSERT_EQUAL(register_dns(&d, "other", b, "\"mcp.web-01.fleet.example\""),
+			ATTEST_E_EXISTS);
+	CU_ASSERT_PTR_NOT_NULL(strstr(attest_errdetail(), "registered for agent web"));
+	TU_ASSERT_ERR(register_dns(&d, "other", b, "\"other.web-01.fleet.example\""), ATTEST_OK);
+
+	/* issuance: the names asked for, after the URI */
+	reply = run_agent(NULL, a, d.sock,
+			  "{\"op\":\"issue\",\"agent\":\"web\",\"dns_names\":"
+			  "[\"mcp.web-01.fleet.example\",\"api.web-01.fleet.example\"]}");
+	CU_ASSERT_FATAL(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(reply, "ok")));
+	save_reply(reply, dir, "web");
+	cJSON_Delete(reply);
+	CU_ASSERT_EQUAL(tu_sh("cd '%s' && openssl verify -CAfile ca/root.pem -untrusted "
+			      "web.chain.pem web.leaf.pem >/dev/null", dir), 0);
+	CU_ASSERT_EQUAL(tu_sh("cd '%s' && openssl x509 -in web.leaf.pem -noout -ext subjectAltName "
+			      "| grep -qx '    URI:" ID_PREFIX "web, DNS:mcp.web-01.fleet.example, "
+			      "DNS:api.web-01.fleet.example'", dir), 0);
+	/* no dns_names: the leaf carries the URI alone, as before */
+	reply = run_agent(NULL, a, d.sock, "{\"op\":\"issue\",\"agent\":\"web\"}");
+	expect_cert(&d, reply, "web");
+
+	/* refused whole, with the reason: an unregistered name, another
+	 * agent's name, and a name the rule refuses */
+	expect_refused_why(run_agent(NULL, a, d.sock,
+				     "{\"op\":\"issue\",\"agent\":\"web\",\"dns_names\":"
+				     "[\"mcp.web-01.fleet.example\",\"evil.fleet.example\"]}"),
+			   "ATTEST_E_DNS_NAME_UNREGISTERED",
+			   "\"evil.fleet.example\" is not registered for web");
+	expect_refused_why(run_agent(NULL, b, d.sock,
+				     "{\"op\":\"issue\",\"agent\":\"other\",\"dns_names\":"
+				     "[\"mcp.web-01.fleet.example\"]}"),
+			   "ATTEST_E_DNS_NAME_UNREGISTERED",
+			   "\"mcp.web-01.fleet.example\" is not registered for other");
+	expect_refused_why(run_agent(NULL, a, d.sock,
+				     "{\"op\":\"issue\",\"agent\":\"web\",\"dns_names\":"
+				     "[\"*.web-01.fleet.example\"]}"),
+			   "ATTEST_E_DNS_NAME_INVALID", "wildcard");
+	expect_refused_why(run_agent(NULL, a, d.sock,
+				     "{\"op\":\"issue\",\"agent\":\"web\",\"dns_names\":[]}"),
+			   "ATTEST_E_PARSE", "non-empty");
+	/* the audit log: the issuance lists its names; the refused names
+	 * were never issued */
+	CU_ASSERT_EQUAL(tu_sh("attestctl audit show --log '%s/state/audit' --type issue | "
+			      "grep -qF '\"dns_names\":[\"mcp.web-01.fleet.example\","
+			      "\"api.web-01.fleet.example\"]'", dir), 0);
+	CU_ASSERT_EQUAL(tu_sh("attestctl audit show --log '%s/state/audit' --type register | "
+			      "grep -F 'agent/web\"' | grep -qF '\"dns_names\":[\"mcp.web-01.fleet.example\","
+			      "\"a2a.web-01.fleet.example\",\"api.web-01.fleet.example\"]'", dir), 0);
+	CU_ASSERT_NOT_EQUAL(tu_sh("attestctl audit show --log '%s/state/audit' | "
+				  "grep -qF 'evil.fleet.example'", dir), 0);
+	CU_ASSERT_EQUAL(tu_sh("attestctl audit show --log '%s/state/audit' --type refusal | "
+			      "grep -F '\"resource\":\"web\"' | "
+			      "grep -qF '\"reason\":\"ATTEST_E_DNS_NAME_UNREGISTERED\"'", dir), 0);
+
+	/* the names are in the agent's record: a restarted attestd has them */
+	daemon_stop(&d);
+	daemon_start(&d, "64");
+	CU_ASSERT_EQUAL(tu_sh("attestctl agent show --admin-socket '%s' --name web | "
+			      "grep -qF a2a.web-01.fleet.example", d.admin), 0);
+	reply = run_agent(NULL, a, d.sock,
+			  "{\"op\":\"issue\",\"agent\":\"web\",\"dns_names\":[\"a2a.web-01.fleet.example\"]}");
+	CU_ASSERT(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(reply, "ok")));
+	cJSON_Delete(reply);
+
+	/* the leaf as a TLS server certificate */
+	port = free_port();
+	CU_ASSERT_EQUAL(tu_sh("cd '%s' && (timeout 20 openssl s_server -tls1_3 -cert web.leaf.pem "
+			      "-key web.key.pem -cert_chain web.chain.pem -accept 127.0.0.1:%d "
+			      "-naccept 2 -rev </dev/null >srv.log 2>&1 & echo $! >srv.pid)", dir,
+			      port), 0);
+	for (int i = 0; i < 100 && !up; i++) {
+		up = tu_sh("grep -q ACCEPT '%s/srv.log'", dir) == 0;
+		if (!up)
+			usleep(50 * 1000);
+	}
+	CU_ASSERT_FATAL(up);
+	CU_ASSERT_EQUAL(s_client(dir, port, "mcp.web-01.fleet.example", "good.log"), 0);
+	/* registered for the agent but not in this leaf: refused too */
+	CU_ASSERT_NOT_EQUAL(s_client(dir, port, "a2a.web-01.fleet.example", "bad.log"), 0);
+	(void)tu_sh("cd '%s' && kill $(cat srv.pid) 2>/dev/null", dir);
+	CU_ASSERT_EQUAL(tu_sh("grep -q 'Verify return code: 0 (ok)' '%s/good.log' && "
+			      "grep -q 'gnip-snd' '%s/good.log'", dir, dir), 0);
+	CU_ASSERT_EQUAL(tu_sh("grep -qi 'hostname mismatch' '%s/bad.log'", dir), 0);
+	if (tu_sh("grep -q 'gnip-snd' '%s/good.log'", dir) != 0)
+		(void)tu_sh("cat '%s/srv.log' '%s/good.log' '%s/bad.log' >&2", dir, dir, dir);
+	daemon_down(&d);
+}
+
 int main(void)
 {
 	static const struct tu_test tests[] = {
@@ -1451,6 +2286,9 @@ int main(void)
 		  test_transport },
 		{ "verifier: GET /v1/spiffe/bundle, the fleet root as the x509-svid key",
 		  test_verifier_bundle },
+		{ "verifier: a Workload API JWT-SVID validates at the verifier; audience, tampering, "
+		  "alg none/HS256, unknown kid, another host's key, expired, revoked refused",
+		  test_verifier_validates_jwt },
 		{ "federation: an added trust domain's bundle on the open streams, then gone",
 		  test_federation },
 		{ "federation: the bundle parser's strictness and caps", test_federation_parser },
@@ -1458,6 +2296,12 @@ int main(void)
 		  "names it; other CA, our ID, expired, unnamed, stale refused", test_federated_decisions },
 		{ "name constraints: the fleet option, inherited; what stock verifiers get",
 		  test_name_constraints_option },
+		{ "DNS names: the one rule (wildcards, IP literals, labels, case, dots)",
+		  test_dns_name_rule },
+		{ "DNS names in a leaf: OpenSSL with and without name constraints, the path rule",
+		  test_dns_leaf_profile },
+		{ "DNS names through attestd: registration, issuance, refusals, audit, TLS server",
+		  test_dns_names_attestd },
 		{ NULL, NULL },
 	};
 

@@ -232,7 +232,7 @@ static void test_open_reopen(void)
 	TU_ASSERT_ERR(s->ops->host_get(s, "web-02", &got), ATTEST_E_NOT_FOUND);
 	vstore_close(s);
 	raw_text(path, "PRAGMA user_version", v, sizeof(v));
-	CU_ASSERT_STRING_EQUAL(v, "6"); /* 4: behaviour, agent_changes; 5: replicas; 6: host_crls */
+	CU_ASSERT_STRING_EQUAL(v, "7"); /* 4: behaviour, agent_changes; 5: replicas; 6: host_crls; 7: jwt_keys */
 	raw_text(path, "PRAGMA journal_mode", v, sizeof(v));
 	CU_ASSERT_STRING_EQUAL(v, "wal");
 	vstore_close(NULL); /* NULL-safe */
@@ -255,9 +255,9 @@ static void test_migrate_and_refuse(void)
 	s = open_ok(path);
 	vstore_close(s);
 	raw_text(path, "PRAGMA user_version", v, sizeof(v));
-	CU_ASSERT_STRING_EQUAL(v, "6"); /* 4: behaviour, agent_changes; 5: replicas; 6: host_crls */
+	CU_ASSERT_STRING_EQUAL(v, "7"); /* 4: behaviour, agent_changes; 5: replicas; 6: host_crls; 7: jwt_keys */
 	raw_text(path, "SELECT count(*) FROM sqlite_schema WHERE type = 'table'", v, sizeof(v));
-	CU_ASSERT_STRING_EQUAL(v, "11"); /* 7, behaviour, agent_changes, replicas, host_crls */
+	CU_ASSERT_STRING_EQUAL(v, "12"); /* 7, behaviour, agent_changes, replicas, host_crls, jwt_keys */
 
 	/* a database from a newer verifier: refused, and left as it was */
 	path_in(path, sizeof(path), dir, "newer.db");
@@ -639,7 +639,7 @@ static void test_concurrent(void)
 	CU_ASSERT(total == RACE_NONCES);
 	vstore_close(s);
 	schema_version(path, v, sizeof(v));
-	CU_ASSERT_STRING_EQUAL(v, "6"); /* 4: behaviour, agent_changes; 5: replicas; 6: host_crls */
+	CU_ASSERT_STRING_EQUAL(v, "7"); /* 4: behaviour, agent_changes; 5: replicas; 6: host_crls; 7: jwt_keys */
 	drop_store(dir);
 }
 
@@ -912,6 +912,70 @@ static void test_chains(void)
 	free(big);
 }
 
+/* ---- JWT-SVID keys (issue 14, schema version 7) ---- */
+
+static int count_key(void *arg, const struct vjwtkey *k)
+{
+	(void)k;
+	(*(int *)arg)++;
+	return ATTEST_OK;
+}
+
+/* put, seen again, another host's kid refused (the row unchanged), prune
+ * by the report's time, list, bad input. */
+static void test_jwt_keys(void)
+{
+	char dir[512], path[600];
+	struct vstore *s;
+	struct vjwtkey k, got;
+	long dropped = -1;
+	int n = 0;
+
+	fresh_store(dir, sizeof(dir), path, sizeof(path));
+	s = open_ok(path);
+	memset(&k, 0, sizeof(k));
+	snprintf(k.kid, sizeof(k.kid), "kid-a");
+	snprintf(k.host, sizeof(k.host), "web-01");
+	snprintf(k.cert, sizeof(k.cert), "-----BEGIN CERTIFICATE-----\nA\n");
+	k.not_after = 1700003600;
+	k.seen = 100;
+	TU_ASSERT_ERR(s->ops->jwt_key_get(s, "kid-a", &got), ATTEST_E_NOT_FOUND);
+	TU_ASSERT_ERR(s->ops->jwt_key_put(s, &k), ATTEST_OK);
+	k.seen = 101;
+	TU_ASSERT_ERR(s->ops->jwt_key_put(s, &k), ATTEST_OK); /* seen again */
+	TU_ASSERT_ERR(s->ops->jwt_key_get(s, "kid-a", &got), ATTEST_OK);
+	CU_ASSERT_STRING_EQUAL(got.host, "web-01");
+	CU_ASSERT(got.seen == 101 && got.not_after == 1700003600);
+	CU_ASSERT_STRING_EQUAL(got.cert, k.cert);
+	/* db-01 reporting web-01's kid: refused, the row stays web-01's */
+	snprintf(k.host, sizeof(k.host), "db-01");
+	k.seen = 200;
+	TU_ASSERT_ERR(s->ops->jwt_key_put(s, &k), ATTEST_E_DUPLICATE_KEY);
+	TU_ASSERT_ERR(s->ops->jwt_key_get(s, "kid-a", &got), ATTEST_OK);
+	CU_ASSERT_STRING_EQUAL(got.host, "web-01");
+	CU_ASSERT(got.seen == 101);
+	snprintf(k.kid, sizeof(k.kid), "kid-b");
+	TU_ASSERT_ERR(s->ops->jwt_key_put(s, &k), ATTEST_OK);
+	TU_ASSERT_ERR(s->ops->jwt_key_list(s, count_key, &n), ATTEST_OK);
+	CU_ASSERT_EQUAL(n, 2);
+	/* web-01's next report no longer carries kid-a; db-01's kept */
+	TU_ASSERT_ERR(s->ops->jwt_keys_prune(s, "web-01", 102, &dropped), ATTEST_OK);
+	CU_ASSERT_EQUAL(dropped, 1);
+	TU_ASSERT_ERR(s->ops->jwt_key_get(s, "kid-a", &got), ATTEST_E_NOT_FOUND);
+	TU_ASSERT_ERR(s->ops->jwt_keys_prune(s, "db-01", 200, &dropped), ATTEST_OK);
+	CU_ASSERT_EQUAL(dropped, 0);
+	TU_ASSERT_ERR(s->ops->jwt_key_get(s, "kid-b", &got), ATTEST_OK);
+	/* bad input */
+	k.kid[0] = '\0';
+	TU_ASSERT_ERR(s->ops->jwt_key_put(s, &k), ATTEST_E_INVALID_ARG);
+	snprintf(k.kid, sizeof(k.kid), "kid-c");
+	k.cert[0] = '\0';
+	TU_ASSERT_ERR(s->ops->jwt_key_put(s, &k), ATTEST_E_INVALID_ARG);
+	TU_ASSERT_ERR(s->ops->jwt_key_get(s, "", &got), ATTEST_E_INVALID_ARG);
+	vstore_close(s);
+	drop_store(dir);
+}
+
 /* ---- corrupted rows ---- */
 
 static void test_corrupt_rows(void)
@@ -1154,9 +1218,9 @@ static void test_pg_open_migrate(void)
 	vstore_close(s);
 	s = NULL;
 	tu_pg_text(uri, "SELECT version FROM attest_schema", v, sizeof(v));
-	CU_ASSERT_STRING_EQUAL(v, "6"); /* 4: behaviour, agent_changes; 5: replicas; 6: host_crls */
+	CU_ASSERT_STRING_EQUAL(v, "7"); /* 4: behaviour, agent_changes; 5: replicas; 6: host_crls; 7: jwt_keys */
 	tu_pg_text(uri, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'", v, sizeof(v));
-	CU_ASSERT_STRING_EQUAL(v, "12"); /* 8, behaviour, agent_changes, replicas, host_crls */
+	CU_ASSERT_STRING_EQUAL(v, "13"); /* 8, behaviour, agent_changes, replicas, host_crls, jwt_keys */
 	TU_ASSERT_ERR(vstore_open_spec(uri, NULL, 0, &s), ATTEST_OK);
 	vstore_close(s);
 	s = NULL;
@@ -1691,6 +1755,7 @@ ON_BOTH(test_refsets)
 ON_BOTH(test_callers_settings)
 ON_BOTH(test_crash_safety)
 ON_BOTH(test_chains)
+ON_BOTH(test_jwt_keys)
 ON_BOTH(test_replica_ops)
 ON_BOTH(test_agents_by_host)
 
@@ -1713,6 +1778,8 @@ int main(void)
 		{ "sqlite: reference sets: put, list, active toggling", test_refsets_sqlite },
 		{ "sqlite: callers by SPKI hash; settings", test_callers_settings_sqlite },
 		{ "sqlite: agent chains: put, replace, caps", test_chains_sqlite },
+		{ "sqlite: JWT-SVID keys: put, another host's kid refused, prune, list",
+		  test_jwt_keys_sqlite },
 		{ "sqlite: replicas: column updates keep a concurrent quote, compare-and-set, "
 		  "generation, heartbeats, stale hosts", test_replica_ops_sqlite },
 		{ "sqlite: one host's agents, in ID order, only its own", test_agents_by_host_sqlite },
@@ -1735,6 +1802,8 @@ int main(void)
 		{ "postgresql: kill -9 of a writer: rows whole, commits kept",
 		  test_crash_safety_pg },
 		{ "postgresql: agent chains: put, replace, caps", test_chains_pg },
+		{ "postgresql: JWT-SVID keys: put, another host's kid refused, prune, list",
+		  test_jwt_keys_pg },
 		{ "postgresql: replicas: column updates keep a concurrent quote, compare-and-set, "
 		  "generation and NOTIFY, heartbeats, stale hosts", test_replica_ops_pg },
 		{ "postgresql: one host's agents, in ID order, only its own",

@@ -558,10 +558,18 @@ static void test_path_refusals(void)
 	sk_X509_pop_free(u, X509_free);
 	TU_ASSERT_ERR(path(evil, sess, e.agent_ca, e.host_ca, e.issuing, NULL), ATTEST_E_PATH);
 
-	/* Two SANs; a SAN that is not a SPIFFE ID. */
+	/* A DNS name beside the one URI is an X.509-SVID (issue 14 item 5);
+	 * two URIs, or an IP beside it, are not; a SAN that is not a SPIFFE ID. */
 	two = forge(sess, kl, &ss, -1, "URI:" AGENT_ID ",DNS:billing." TD, NULL);
+	TU_ASSERT_ERR(path(two, sess, e.agent_ca, e.host_ca, e.issuing, NULL), ATTEST_OK);
+	X509_free(two);
+	two = forge(sess, kl, &ss, -1, "URI:" AGENT_ID ",URI:" OTHER_ID, NULL);
 	TU_ASSERT_ERR(path(two, sess, e.agent_ca, e.host_ca, e.issuing, NULL), ATTEST_E_PATH);
-	CU_ASSERT(strstr(attest_errdetail(), "exactly one") != NULL);
+	CU_ASSERT(strstr(attest_errdetail(), "exactly one URI") != NULL);
+	CU_ASSERT(strstr(attest_errdetail(), "more than one URI") != NULL);
+	X509_free(two);
+	two = forge(sess, kl, &ss, -1, "URI:" AGENT_ID ",IP:10.0.0.1", NULL);
+	TU_ASSERT_ERR(path(two, sess, e.agent_ca, e.host_ca, e.issuing, NULL), ATTEST_E_PATH);
 	nonspiffe = forge(sess, kl, &ss, -1, "URI:https://" TD "/host/" HOST "/agent/billing", NULL);
 	TU_ASSERT_ERR(path(nonspiffe, sess, e.agent_ca, e.host_ca, e.issuing, NULL), ATTEST_E_PATH);
 	CU_ASSERT(strstr(attest_errdetail(), "spiffe://") != NULL);
