@@ -181,9 +181,25 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 		attestd_log("audit: refusal aggregates not written: %s [%s]: %s", attest_strerror(r),
 			    attest_errname(r), attest_errdetail());
 	if (attest_audit_checkpoint_due(l->audit, now)) {
+		/* the loop does not wait behind the renewal thread's TPM
+		 * command (issue 17): a due checkpoint waits a tick or a few,
+		 * at most ATTESTD_CKPT_POSTPONE_MAX, far below any
+		 * --audit-max-unanchored */
+		int held = 0;
+
+		if (l->ckpt_postponed < ATTESTD_CKPT_POSTPONE_MAX) {
+			if (!attestd_host_trylock(l->host)) {
+				l->ckpt_postponed++;
+				return;
+			}
+			held = 1; /* kept over the checkpoint (the lock is recursive) */
+		}
+		l->ckpt_postponed = 0;
 		if ((r = checkpoint(l, "due")) != ATTEST_OK)
 			attestd_log("audit: checkpoint failed: %s [%s]: %s", attest_strerror(r),
 				    attest_errname(r), attest_errdetail());
+		if (held)
+			attestd_host_unlock(l->host);
 	} else if (attestd_audit_unsynced(l) && (r = attest_audit_sync(l->audit)) != ATTEST_OK) {
 		attestd_log("audit: sync failed: %s [%s]: %s", attest_strerror(r), attest_errname(r),
 			    attest_errdetail());

@@ -27,6 +27,8 @@ struct agent;
 struct attestd_clock;
 struct attestd_host;
 
+#define ATTESTD_CKPT_POSTPONE_MAX 5 /* ticks (s) a due checkpoint yields the TPM */
+
 struct attestd_auditlog {
 	struct attest_audit *audit;
 	char dir[600];
@@ -43,6 +45,10 @@ struct attestd_auditlog {
 	uint64_t max_unanchored_s;
 	uint64_t unanchored_since;
 	int unanchored_stopped; /* logged once per episode */
+	/* ticks a due checkpoint was put off because another thread (the
+	 * renewal thread) held the TPM: at most ATTESTD_CKPT_POSTPONE_MAX,
+	 * then the loop waits for it */
+	unsigned ckpt_postponed;
 	/* told of each checkpoint made (the daemon pushes it to the verifier) */
 	void (*checkpointed)(void *arg, const struct attest_audit_ckpt *c);
 	void *checkpointed_arg;

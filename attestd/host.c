@@ -64,6 +64,11 @@ void attestd_host_lock(struct attestd_host *h)
 		(void)pthread_mutex_lock(&h->tpm_mu);
 }
 
+int attestd_host_trylock(struct attestd_host *h)
+{
+	return !h->tpm_mu_ready || pthread_mutex_trylock(&h->tpm_mu) == 0;
+}
+
 void attestd_host_unlock(struct attestd_host *h)
 {
 	if (h->tpm_mu_ready)

@@ -59,6 +59,8 @@ void attestd_host_close(struct attestd_host *h);
 /* Hold / release h->tpm_mu around every use of h->tpm. */
 void attestd_host_lock(struct attestd_host *h);
 void attestd_host_unlock(struct attestd_host *h);
+/* 1: taken (unlock it), 0: another thread holds the TPM now. */
+int attestd_host_trylock(struct attestd_host *h);
 /* After a TPM failure: a fresh TPM context and an empty TPM; until that
  * works, h->tpm is NULL. */
 int attestd_host_reconnect(struct attestd_host *h) ATTEST_MUST_CHECK;

@@ -87,6 +87,27 @@ out:
 
 /* ---------- session issuers ---------- */
 
+/* Whether a's session issuer serves a leaf of ttl seconds now. */
+static int issuer_current(const struct agent *a, long ttl)
+{
+	time_t needed = time(NULL) + (ttl > SESSION_REFRESH_MARGIN ? ttl : SESSION_REFRESH_MARGIN);
+
+	return a->session_cert != NULL &&
+	       X509_cmp_time(X509_get0_notAfter(a->session_cert), &needed) > 0;
+}
+
+struct agent *attestd_mint_wants_issuer(struct attestd *d, const struct mint_order *o)
+{
+	struct agent *a;
+	long cap, ttl;
+
+	if (!o->session || (a = registry_find(&d->reg, o->name)) == NULL || a->revoked)
+		return NULL;
+	cap = a->max_ttl < d->hard_max_ttl ? a->max_ttl : d->hard_max_ttl;
+	ttl = o->ttl < 0 || o->ttl > cap ? cap : (long)o->ttl;
+	return issuer_current(a, ttl) ? NULL : a;
+}
+
 /* A session issuer valid long enough for this leaf, made when needed. */
 static int session_issuer(struct attestd *d, struct agent *a, long ttl)
 {
@@ -95,9 +116,8 @@ static int session_issuer(struct attestd *d, struct agent *a, long ttl)
 	EVP_PKEY *key = NULL, *agent_pub = NULL;
 	X509 *cert = NULL;
 	int r;
-	time_t needed = time(NULL) + (ttl > SESSION_REFRESH_MARGIN ? ttl : SESSION_REFRESH_MARGIN);
 
-	if (a->session_cert != NULL && X509_cmp_time(X509_get0_notAfter(a->session_cert), &needed) > 0)
+	if (issuer_current(a, ttl))
 		return ATTEST_OK;
 	if ((r = attest_tpm_pub_to_pkey(&a->key.pub, &agent_pub)) != ATTEST_OK)
 		return r;
@@ -510,6 +530,26 @@ static int mint_chain(struct attestd *d, const struct mint_order *o, const struc
 			r = attest_fail(ATTEST_E_NOMEM, "chain");
 	}
 	BIO_free(b);
+	return r;
+}
+
+int attestd_mint_precheck(struct attestd *d, const struct attestd_peer *peer,
+			  const struct mint_order *o)
+{
+	struct mint_job j;
+	struct mint_result *res = calloc(1, sizeof(*res));
+	int r;
+
+	if (res == NULL)
+		return attest_fail(ATTEST_E_NOMEM, "precheck");
+	memset(&j, 0, sizeof(j));
+	j.parent_fd = -1;
+	r = mint_authorize(d, peer, o, &j, res);
+	if (j.parent_fd >= 0)
+		close(j.parent_fd);
+	EVP_PKEY_free(j.pub);
+	mint_result_clear(res);
+	free(res);
 	return r;
 }
 

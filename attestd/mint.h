@@ -81,6 +81,18 @@ void mint_result_clear(struct mint_result *res);
  * (durable before the answer), and give the chain. */
 int attestd_mint(struct attestd *d, const struct attestd_peer *peer, const struct mint_order *o,
 		 struct mint_result *res) ATTEST_MUST_CHECK;
+/* The agent whose session issuer o would have to make on the TPM (session
+ * mode, registered, not revoked, no issuer valid for o's lifetime), else
+ * NULL: the monitor has the renewal thread make it (renew.h) rather than
+ * wait on the loop. Nothing is checked or changed here; attestd_mint
+ * checks the whole order afterwards. */
+struct agent *attestd_mint_wants_issuer(struct attestd *d, const struct mint_order *o);
+/* attestd_mint's checks alone (registration, the measured caller, scopes,
+ * intent, lifetime, the leaf's key), nothing changed: a request is parked
+ * for its issuer only once its caller passed them (attestd_mint runs them
+ * all again when it resumes). */
+int attestd_mint_precheck(struct attestd *d, const struct attestd_peer *peer,
+			  const struct mint_order *o) ATTEST_MUST_CHECK;
 /* The agent's ID and a reference to its agent CA certificate (public), for
  * the front's intent and renewal checks. */
 int attestd_agent_info(struct attestd *d, const char *name, char id[MINT_ID_MAX + 1],

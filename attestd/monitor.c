@@ -26,6 +26,7 @@
 #include "monproto.h"
 #include "push.h"
 #include "pushwire.h"
+#include "renew.h"
 #include "workload_jwt.h"
 #include "workload_mon.h"
 #include "core/fileio.h"
@@ -60,7 +61,26 @@ struct attestd_monitor {
 	/* MON_ISSUE_TAGGED chains held until their record is durable */
 	struct held_mint *held;
 	size_t nheld;
+	/* MON_ISSUE_TAGGED waiting for their agent's first session issuer */
+	struct parked_mint *parked;
+	size_t nparked;
 };
+
+/* A session-mode MON_ISSUE_TAGGED whose agent holds no session issuer
+ * (the first launch after a restart): the renewal thread makes the issuer
+ * on the TPM (renew.h, attestd_renew_demand) while the loop serves the
+ * other requests; then the request runs whole, as if it had just come
+ * (caller, measurement, checks, signature, re-check, durable record). */
+struct parked_mint {
+	struct parked_mint *next;
+	uint32_t gen, tag;
+	int fd; /* the caller's connection: our duplicate */
+	char name[ATTEST_MAX_NAME + 1];
+	uint8_t *order; /* the order's bytes, parsed again when it resumes */
+	size_t len;
+};
+
+#define PARKED_MAX 4096 /* requests waiting for an issuer; beyond: on the loop */
 
 /* One issued chain waiting on the audit sync thread. Outlives the monitor
  * when it stops first (m NULL: dropped when the sync answers). */
@@ -434,15 +454,114 @@ static void mint_durable(void *arg, int code)
 	free(h);
 }
 
+static void parked_made(void *arg, const char *name, int code);
+
+/* Park the request (1) when its agent needs a session issuer the renewal
+ * thread can make; 0: it runs now. raw: the order's bytes. */
+static int park(struct attestd_monitor *m, uint32_t tag, int fd, const struct mint_order *o,
+		const uint8_t *raw, size_t len)
+{
+	struct agent *a = attestd_mint_wants_issuer(m->d, o);
+	struct parked_mint *p, **tail;
+
+	if (a == NULL || m->d->renew == NULL || m->nparked >= PARKED_MAX)
+		return 0;
+	if ((p = calloc(1, sizeof(*p))) == NULL || (p->order = malloc(len ? len : 1)) == NULL ||
+	    (p->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) < 0) {
+		if (p != NULL)
+			free(p->order);
+		free(p);
+		attest_errclear();
+		return 0;
+	}
+	if (attestd_renew_demand(m->d->renew, a) != ATTEST_OK) {
+		/* renewal cannot make it (agent CA to re-issue, queue full):
+		 * the request makes it itself, as before */
+		attest_errclear();
+		close(p->fd);
+		free(p->order);
+		free(p);
+		return 0;
+	}
+	attestd_renew_on_made(m->d->renew, parked_made, m);
+	memcpy(p->order, raw, len);
+	p->len = len;
+	p->gen = m->gen;
+	p->tag = tag;
+	snprintf(p->name, sizeof(p->name), "%s", o->name);
+	for (tail = &m->parked; *tail != NULL; tail = &(*tail)->next)
+		;
+	*tail = p; /* first come, first resumed */
+	m->nparked++;
+	return 1;
+}
+
+static void mint_tagged_run(struct attestd_monitor *m, uint32_t tag, int fd,
+			    const struct mint_order *o, const uint8_t *raw, size_t rawlen);
+
+static void parked_free(struct parked_mint *p)
+{
+	if (p->fd >= 0)
+		close(p->fd);
+	free(p->order);
+	free(p);
+}
+
+/* The renewal thread ended a job for agent name: its parked requests run
+ * now, in arrival order. One that finds no issuer still (the job failed or
+ * was dropped: revoked, re-issued agent CA) goes the synchronous way,
+ * where it is refused or makes one; none parks again. */
+static void parked_made(void *arg, const char *name, int code)
+{
+	struct attestd_monitor *m = arg;
+	struct parked_mint *mine = NULL, **tail = &mine, **pp = &m->parked;
+
+	(void)code;
+	while (*pp != NULL) {
+		struct parked_mint *p = *pp;
+
+		if (strcmp(p->name, name) != 0) {
+			pp = &p->next;
+			continue;
+		}
+		*pp = p->next;
+		p->next = NULL;
+		*tail = p;
+		tail = &p->next;
+		m->nparked--;
+	}
+	while (mine != NULL) {
+		struct parked_mint *p = mine;
+		struct mint_order *o;
+		struct attest_cur c;
+
+		mine = p->next;
+		attest_errclear();
+		/* a front restarted meanwhile lost its client */
+		if (p->gen == m->gen && m->chan >= 0) {
+			if ((o = calloc(1, sizeof(*o))) == NULL) {
+				issue_done(m, p->tag, attest_fail(ATTEST_E_NOMEM, "order"), NULL);
+			} else {
+				attest_cur_init(&c, p->order, p->len);
+				if (mint_order_get(&c, o) != ATTEST_OK)
+					issue_done(m, p->tag, attest_fail(ATTEST_E_INTERNAL,
+									  "parked order"), NULL);
+				else
+					mint_tagged_run(m, p->tag, p->fd, o, NULL, 0);
+				free(o);
+			}
+		}
+		parked_free(p);
+	}
+}
+
 /* MON_ISSUE_TAGGED: as MON_ISSUE, but the answer (MON_ISSUE_DONE) waits
  * for the sync thread while the loop takes the next requests. */
 static int do_mint_tagged(struct attestd_monitor *m, struct attest_cur *c, int fd)
 {
-	struct attestd *d = m->d;
-	struct attestd_peer peer = { .pidfd = -1, .fd = -1 };
 	struct mint_order *o = NULL;
-	struct mint_result res = { 0 };
-	struct held_mint *h = NULL;
+	const uint8_t *raw;
+	size_t rawlen;
 	uint32_t tag;
 	int r;
 
@@ -452,10 +571,28 @@ static int do_mint_tagged(struct attestd_monitor *m, struct attest_cur *c, int f
 		issue_done(m, tag, attest_fail(ATTEST_E_NOMEM, "order"), NULL);
 		return ATTEST_OK;
 	}
+	raw = c->base + c->pos;
+	rawlen = c->len - c->pos;
 	if ((r = mint_order_get(c, o)) != ATTEST_OK) {
 		free(o);
 		return r; /* malformed: a protocol violation */
 	}
+	mint_tagged_run(m, tag, fd, o, raw, rawlen);
+	free(o);
+	return ATTEST_OK;
+}
+
+/* The checks, then parked (raw != NULL and the agent's issuer is to be
+ * made) or minted; the answer goes when the record is durable. */
+static void mint_tagged_run(struct attestd_monitor *m, uint32_t tag, int fd,
+			    const struct mint_order *o, const uint8_t *raw, size_t rawlen)
+{
+	struct attestd *d = m->d;
+	struct attestd_peer peer = { .pidfd = -1, .fd = -1 };
+	struct mint_result res = { 0 };
+	struct held_mint *h = NULL;
+	int r;
+
 	attest_errclear();
 	if (m->nheld >= HELD_MAX)
 		r = attest_fail(ATTEST_E_BUSY, "%d issuances wait for the audit log", HELD_MAX);
@@ -463,8 +600,20 @@ static int do_mint_tagged(struct attestd_monitor *m, struct attest_cur *c, int f
 		r = attest_fail(ATTEST_E_NOMEM, "held issuance");
 	else if ((r = conn_peer(m, fd, &peer)) == ATTEST_OK &&
 		 (r = attestd_host_tpm(&d->host)) == ATTEST_OK &&
-		 (r = attestd_issuance_allowed(d)) == ATTEST_OK)
-		r = attestd_mint(d, &peer, o, &res);
+		 (r = attestd_issuance_allowed(d)) == ATTEST_OK) {
+		/* parked only once the caller passed every check: no TPM work
+		 * for a process that is not the agent */
+		if (raw != NULL && attestd_mint_wants_issuer(d, o) != NULL &&
+		    (r = attestd_mint_precheck(d, &peer, o)) == ATTEST_OK &&
+		    park(m, tag, fd, o, raw, rawlen)) {
+			if (peer.pidfd >= 0)
+				close(peer.pidfd);
+			free(h);
+			return;
+		}
+		if (r == ATTEST_OK)
+			r = attestd_mint(d, &peer, o, &res);
+	}
 	if (r != ATTEST_OK) {
 		char why[512];
 
@@ -496,8 +645,6 @@ static int do_mint_tagged(struct attestd_monitor *m, struct attest_cur *c, int f
 	}
 	if (peer.pidfd >= 0)
 		close(peer.pidfd);
-	free(o);
-	return ATTEST_OK;
 }
 
 /* MON_WORKLOAD_ISSUE: the leaf's key (DER SubjectPublicKeyInfo), with the
@@ -1105,6 +1252,16 @@ void attestd_monitor_stop(struct attestd_monitor *m)
 {
 	if (m == NULL)
 		return;
+	/* requests waiting for an issuer: dropped (their clients see the
+	 * connection close) */
+	if (m->d != NULL)
+		attestd_renew_on_made(m->d->renew, NULL, NULL);
+	while (m->parked != NULL) {
+		struct parked_mint *p = m->parked;
+
+		m->parked = p->next;
+		parked_free(p);
+	}
 	/* chains still held: dropped when the sync thread answers */
 	while (m->held != NULL) {
 		struct held_mint *h = m->held;

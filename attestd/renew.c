@@ -28,6 +28,7 @@
 struct renew_job {
 	struct renew_job *next;
 	char name[ATTEST_MAX_NAME + 1];
+	int demand;      /* asked for by a request waiting on it */
 	const void *tag; /* the struct agent it was made for: compared only */
 	X509 *agent_ca;  /* a reference to the registry's, compared at installation */
 	X509 *issuer;    /* a copy of it for the worker (no object shared across threads) */
@@ -49,8 +50,14 @@ struct attestd_renew {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct renew_job *todo, *done; /* under mu */
+	/* demanded issuers (attestd_renew_demand), first in first out, taken
+	 * before any renewal in todo */
+	struct renew_job *urgent, *urgent_tail; /* under mu */
 	int stop;                      /* under mu */
-	size_t inflight;               /* loop thread only */
+	size_t inflight;               /* loop thread only: renewals */
+	size_t demanded;               /* loop thread only: demanded issuers */
+	attestd_renew_made_fn made;    /* loop thread only */
+	void *made_arg;
 	int pipe[2];                   /* worker -> loop: "a job is done" */
 	struct event *done_ev, *tick_ev;
 };
@@ -118,12 +125,17 @@ static void *worker(void *arg)
 		struct renew_job *j;
 		ssize_t w;
 
-		while (!r->stop && r->todo == NULL)
+		while (!r->stop && r->todo == NULL && r->urgent == NULL)
 			pthread_cond_wait(&r->cv, &r->mu);
 		if (r->stop)
 			break;
-		j = r->todo;
-		r->todo = j->next;
+		if ((j = r->urgent) != NULL) {
+			if ((r->urgent = j->next) == NULL)
+				r->urgent_tail = NULL;
+		} else {
+			j = r->todo;
+			r->todo = j->next;
+		}
 		pthread_mutex_unlock(&r->mu);
 		renew_one(&r->d->host, j);
 		pthread_mutex_lock(&r->mu);
@@ -140,10 +152,19 @@ static void *worker(void *arg)
 
 /* ---------- the loop thread ---------- */
 
+/* An agent CA that would cut a new issuer short, or one not issued by
+ * the current host CA, is not for the worker: the request path re-issues
+ * it (fresh_agent_ca, the host key) before it makes an issuer. */
+static int ca_fit(const struct attestd *d, const struct agent *a, time_t whole)
+{
+	return X509_check_issued(d->host.ca, a->agent_ca) == X509_V_OK &&
+	       X509_cmp_time(X509_get0_notAfter(a->agent_ca), &whole) > 0;
+}
+
 /* Whether a's issuer is in use, due and may be renewed now. */
 static int due(struct attestd_renew *r, const struct agent *a, time_t now)
 {
-	struct attestd *d = r->d;
+	const struct attestd *d = r->d;
 	long cap = a->max_ttl < d->hard_max_ttl ? a->max_ttl : d->hard_max_ttl;
 	time_t until = now + attestd_renew_lead(r->ahead, cap), whole = now + ISSUER_TTL;
 
@@ -152,11 +173,7 @@ static int due(struct attestd_renew *r, const struct agent *a, time_t now)
 		return 0;
 	if (X509_cmp_time(X509_get0_notAfter(a->session_cert), &until) > 0)
 		return 0; /* not due */
-	/* an agent CA that would cut the new issuer short, or one not
-	 * issued by the current host CA: the request path re-issues it
-	 * (fresh_agent_ca) before it makes an issuer */
-	return X509_check_issued(d->host.ca, a->agent_ca) == X509_V_OK &&
-	       X509_cmp_time(X509_get0_notAfter(a->agent_ca), &whole) > 0;
+	return ca_fit(d, a, whole);
 }
 
 static int job_make(const struct agent *a, struct renew_job **out)
@@ -230,7 +247,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 /* A finished job: installed if the agent is the same registration, still
  * not revoked, with the same agent CA, and the new issuer outlives the
  * one it holds (a request may have made one meanwhile). */
-static void install(struct attestd_renew *r, struct renew_job *j)
+static int install(struct attestd_renew *r, struct renew_job *j)
 {
 	struct attestd *d = r->d;
 	struct agent *a = registry_find(&d->reg, j->name);
@@ -245,7 +262,7 @@ static void install(struct attestd_renew *r, struct renew_job *j)
 		attest_fail(j->r, "%s", j->why);
 		attestd_host_tpm_failed(&d->host, j->r);
 		attest_errclear();
-		return;
+		return j->r;
 	}
 	if (!same || a->revoked || a->agent_ca != j->agent_ca ||
 	    (a->session_cert != NULL &&
@@ -257,7 +274,7 @@ static void install(struct attestd_renew *r, struct renew_job *j)
 			    : a->revoked ? "agent revoked"
 			    : a->agent_ca != j->agent_ca ? "agent CA re-issued"
 						       : "a newer issuer exists");
-		return;
+		return ATTEST_E_STATE;
 	}
 	X509_free(a->session_cert);
 	EVP_PKEY_free(a->session_key);
@@ -265,7 +282,9 @@ static void install(struct attestd_renew *r, struct renew_job *j)
 	a->session_key = j->skey;
 	j->cert = NULL; /* transferred */
 	j->skey = NULL;
-	d->session.renewed++;
+	if (!j->demand)
+		d->session.renewed++;
+	return ATTEST_OK;
 }
 
 static void on_done(evutil_socket_t fd, short what, void *arg)
@@ -284,12 +303,65 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
 	while (done != NULL) {
 		struct renew_job *j = done;
 
+		int code;
+
 		done = j->next;
-		if (r->inflight > 0)
+		if (j->demand && r->demanded > 0)
+			r->demanded--;
+		else if (!j->demand && r->inflight > 0)
 			r->inflight--;
-		install(r, j);
+		code = install(r, j);
+		/* the requests waiting for this agent's issuer go on (they find
+		 * it, or make one themselves, or are refused as before) */
+		if (r->made != NULL)
+			r->made(r->made_arg, j->name, code);
 		job_free(j);
 	}
+}
+
+void attestd_renew_on_made(struct attestd_renew *r, attestd_renew_made_fn fn, void *arg)
+{
+	if (r == NULL)
+		return;
+	r->made = fn;
+	r->made_arg = arg;
+}
+
+int attestd_renew_demand(struct attestd_renew *r, struct agent *a)
+{
+	struct attestd *d;
+	struct renew_job *j;
+	time_t whole;
+	int rc;
+
+	if (r == NULL)
+		return attest_fail(ATTEST_E_STATE, "session issuer renewal is off");
+	d = r->d;
+	whole = time(NULL) + ISSUER_TTL;
+	if (a->revoked)
+		return attest_fail(ATTEST_E_REVOKED, "agent %s is revoked", a->name);
+	if (a->session_renewing)
+		return ATTEST_OK; /* a job is queued or signing: the hook fires */
+	if (r->demanded >= ATTESTD_RENEW_DEMAND_MAX)
+		return attest_fail(ATTEST_E_BUSY, "%d session issuers queued", ATTESTD_RENEW_DEMAND_MAX);
+	if (!ca_fit(d, a, whole))
+		return attest_fail(ATTEST_E_STATE, "agent CA of %s to be re-issued first", a->name);
+	if ((rc = job_make(a, &j)) != ATTEST_OK)
+		return rc;
+	j->demand = 1;
+	a->session_renewing = 1;
+	r->demanded++;
+	/* a launch waits for the TPM (off the loop): counted as before */
+	d->session.on_demand++;
+	pthread_mutex_lock(&r->mu);
+	if (r->urgent_tail != NULL)
+		r->urgent_tail->next = j;
+	else
+		r->urgent = j;
+	r->urgent_tail = j;
+	pthread_cond_signal(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+	return ATTEST_OK;
 }
 
 int attestd_renew_start(struct event_base *base, struct attestd *d, long ahead_s,
@@ -337,7 +409,7 @@ int attestd_renew_start(struct event_base *base, struct attestd *d, long ahead_s
 
 void attestd_renew_stop(struct attestd_renew *r)
 {
-	struct renew_job *lists[2];
+	struct renew_job *lists[3];
 
 	if (r == NULL)
 		return;
@@ -354,7 +426,8 @@ void attestd_renew_stop(struct attestd_renew *r)
 		event_free(r->done_ev);
 	lists[0] = r->todo;
 	lists[1] = r->done;
-	for (int i = 0; i < 2; i++)
+	lists[2] = r->urgent;
+	for (int i = 0; i < 3; i++)
 		while (lists[i] != NULL) {
 			struct renew_job *j = lists[i];
 

@@ -76,6 +76,8 @@ static struct {
 	uint64_t tpm_storm, demand_storm, demand_steady, renewed;
 	double tpm_agent_ms; /* same-run baseline: one agent's TPM work alone */
 	int tpm_ok;
+	char trace[256];
+	long tr0, tr1; /* trace lines before and after the storm */
 } g;
 
 static double now_ms(void)
@@ -95,12 +97,67 @@ static double now_ms(void)
  * latency cost per agent with no attestd around it. */
 /* The slow-TPM TCTI over child: BUILD as given when absolute (make bench
  * passes it so), else under the source tree. snprintf's count. */
-static int slow_tcti(char *out, size_t n, const char *src, const char *build, const char *child)
+static int slow_tcti(char *out, size_t n, const char *src, const char *build, const char *child,
+		     const char *trace)
 {
 	const char *b = build != NULL ? build : "build";
 
-	return snprintf(out, n, "%s%s%s/tcti/libtss2-tcti-attestfault.so.0:" SLOW_SPEC ";%s",
-			b[0] == '/' ? "" : src != NULL ? src : ".", b[0] == '/' ? "" : "/", b, child);
+	return snprintf(out, n, "%s%s%s/tcti/libtss2-tcti-attestfault.so.0:" SLOW_SPEC "%s%s;%s",
+			b[0] == '/' ? "" : src != NULL ? src : ".", b[0] == '/' ? "" : "/", b,
+			trace != NULL ? ",trace=" : "", trace != NULL ? trace : "", child);
+}
+
+/* Where the TPM time goes: the commands attestd sent (the TCTI's trace=
+ * file, one "cc=0x..." line each) from line `from` to line `to`, counted by
+ * type and printed per agent as a comment line. Returns the line count. */
+static long trace_tally(const char *path, long from, long to, const char *what, int per)
+{
+	static const struct {
+		uint32_t cc;
+		const char *name;
+	} names[] = { { 0x15d, "Sign" }, { 0x157, "Load" }, { 0x191, "CreateLoaded" },
+		      { 0x153, "Create" }, { 0x131, "CreatePrimary" }, { 0x13d, "PCR_Reset" },
+		      { 0x182, "PCR_Extend" }, { 0x17f, "PolicyPCR" }, { 0x176, "StartAuthSession" },
+		      { 0x165, "FlushContext" }, { 0x173, "ReadPublic" }, { 0x17e, "PCR_Read" },
+		      { 0x161, "ContextLoad" }, { 0x162, "ContextSave" }, { 0x17a, "GetCapability" },
+		      { 0x16b, "PolicyAuthValue" }, { 0x16c, "PolicyCommandCode" },
+		      { 0x184, "NV_Certify" }, { 0x134, "NV_Increment" }, { 0x181, "ReadClock" },
+		      { 0x14e, "NV_Read" } };
+	unsigned long cnt[sizeof(names) / sizeof(names[0]) + 1] = { 0 };
+	char line[64];
+	long n = 0;
+	FILE *f = fopen(path, "re");
+
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		unsigned long cc = 0;
+		size_t i, k;
+
+		n++;
+		if (n <= from || (to >= 0 && n > to) || strncmp(line, "cc=0x", 5) != 0)
+			continue;
+		/* "cc=0x<hex>\n", as the TCTI writes it */
+		for (k = 5; k < 13 && strchr("0123456789abcdef", line[k]) != NULL && line[k] != '\0';
+		     k++)
+			cc = cc * 16 + (unsigned long)(line[k] <= '9' ? line[k] - '0' : line[k] - 'a' + 10);
+		if (k == 5)
+			continue;
+		for (i = 0; i < sizeof(names) / sizeof(names[0]) && names[i].cc != cc; i++)
+			;
+		cnt[i]++;
+	}
+	fclose(f);
+	if (what != NULL && per > 0) {
+		printf("# %s, TPM commands per agent:", what);
+		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+			if (cnt[i] != 0)
+				printf(" %s %.2f", names[i].name, (double)cnt[i] / per);
+		if (cnt[sizeof(names) / sizeof(names[0])] != 0)
+			printf(" other %.2f", (double)cnt[sizeof(names) / sizeof(names[0])] / per);
+		printf("\n");
+	}
+	return n;
 }
 
 static void tpm_baseline(void)
@@ -118,7 +175,7 @@ static void tpm_baseline(void)
 	int ok = keys != NULL;
 
 	tu_tpm_start(&sw);
-	(void)slow_tcti(conf, sizeof(conf), src, build, sw.tcti);
+	(void)slow_tcti(conf, sizeof(conf), src, build, sw.tcti, NULL);
 	ok = ok && attest_tpm_open(conf, &t) == ATTEST_OK;
 	for (int i = 0; ok && i < BASE_KEYS; i++) {
 		uint8_t pcr[64] = { 0 };
@@ -386,7 +443,9 @@ static void bench_body(void)
 	wait_cacheable(g.bin[g.n - 1]);
 	/* "reboot": attestd again, on the slow TPM, nothing in memory */
 	daemon_stop(&g.d);
-	n = slow_tcti(tcti, sizeof(tcti), src, build, g.d.sw.tcti);
+	if ((size_t)snprintf(g.trace, sizeof(g.trace), "%.200s/storm.trace", g.d.sw.dir) >= sizeof(g.trace))
+		g.trace[0] = 0;
+	n = slow_tcti(tcti, sizeof(tcti), src, build, g.d.sw.tcti, g.trace[0] != 0 ? g.trace : NULL);
 	if (n <= 0 || (size_t)n >= sizeof(tcti)) {
 		g.failures++;
 		return;
@@ -396,6 +455,7 @@ static void bench_body(void)
 	if (stat_u64("tpm_commands", &tpm0) != ATTEST_OK ||
 	    stat_u64("session_issuers_on_demand", &d0) != ATTEST_OK)
 		g.failures++;
+	g.tr0 = trace_tally(g.trace, 0, -1, NULL, 0);
 	if (storm() == 0) {
 		g.storm_ok = 1;
 	} else {
@@ -407,6 +467,7 @@ static void bench_body(void)
 		g.tpm_storm = tpm1 - tpm0;
 		g.demand_storm = d1 - d0;
 	}
+	g.tr1 = trace_tally(g.trace, 0, -1, NULL, 0);
 	if (g.storm_ok && steady() == 0 &&
 	    stat_u64("session_issuers_on_demand", &d2) == ATTEST_OK &&
 	    stat_u64("session_issuers_renewed", &g.renewed) == ATTEST_OK) {
@@ -416,6 +477,11 @@ static void bench_body(void)
 		fprintf(stderr, "bench_storm: steady-state launches failed\n");
 		g.failures++;
 	}
+	if (g.storm_ok)
+		(void)trace_tally(g.trace, g.tr0, g.tr1, "storm", g.n);
+	if (g.steady_ok)
+		(void)trace_tally(g.trace, g.tr1, -1, "steady state (incl. background renewals)",
+				  STEADY_N);
 	daemon_down(&g.d);
 }
 

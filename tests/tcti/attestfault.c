@@ -36,9 +36,11 @@
  *                answered here without the TPM is not delayed). The
  *                answer itself is never changed. With file=, each delay
  *                appends "cc=0x... lat=MS" to PATH.log
- *                as it starts. Example of the
+ *                as it starts and "done 0x..." when it ends. Example of the
  *                slow part issue 17 models: lat=sign:50,lat=load:20,
  *                lat=createloaded:20.
+ *   trace=PATH   append "cc=0x..." to PATH for every command sent (before
+ *                any fault or delay): a count of the TPM work by type.
  *
  * Every byte of a command is read through the project's bounded cursor.
  */
@@ -121,6 +123,7 @@ struct fault_ctx {
 	TSS2_TCTI_CONTEXT *child;
 	char child_conf[CONF_MAX];
 	char file[SPEC_MAX];
+	char trace[SPEC_MAX]; /* trace=: every command's code appended here */
 	char text[SPEC_MAX]; /* the spec in force, as read */
 	struct spec spec;
 	uint64_t counted, rng;
@@ -183,7 +186,8 @@ static int parse_lat(const char *s, size_t n, struct spec *sp)
 }
 
 /* Parse "k=v,k=v" (up to a ';' or the end) into sp; file= into file. */
-static int parse_spec(const char *s, size_t n, struct spec *sp, char *file, size_t filesz)
+static int parse_spec(const char *s, size_t n, struct spec *sp, char *file, size_t filesz,
+		      char *trace)
 {
 	memset(sp, 0, sizeof(*sp));
 	sp->at = 1;
@@ -214,6 +218,11 @@ static int parse_spec(const char *s, size_t n, struct spec *sp, char *file, size
 				return 0;
 			memcpy(file, eq + 1, len - 5);
 			file[len - 5] = '\0';
+		} else if (klen == 5 && memcmp(s, "trace", 5) == 0 && trace != NULL) {
+			if (len - 6 == 0 || len - 6 >= filesz)
+				return 0;
+			memcpy(trace, eq + 1, len - 6);
+			trace[len - 6] = '\0';
 		} else {
 			if (!num(eq + 1, len - klen - 1, &v))
 				return 0;
@@ -276,7 +285,7 @@ static void reload(struct fault_ctx *c)
 		return;
 	memcpy(c->text, buf, n + 1);
 	c->counted = 0;
-	if (!parse_spec(buf, n, &c->spec, NULL, 0))
+	if (!parse_spec(buf, n, &c->spec, NULL, 0, NULL))
 		memset(&c->spec, 0, sizeof(c->spec));
 	c->rng = c->spec.seed ? c->spec.seed : 0x9e3779b97f4a7c15ULL;
 }
@@ -359,6 +368,17 @@ static void delay(struct fault_ctx *c, uint32_t cc)
 	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
 	while (nanosleep(&ts, &left) != 0 && errno == EINTR)
 		ts = left;
+	/* and its end: "done 0x..." (a test orders events around it) */
+	if (c->file[0] != '\0') {
+		char path[SPEC_MAX + 8];
+		FILE *f;
+
+		snprintf(path, sizeof(path), "%s.log", c->file);
+		if ((f = fopen(path, "ae")) != NULL) {
+			fprintf(f, "done 0x%x\n", cc);
+			fclose(f);
+		}
+	}
 }
 
 static void put_be(uint8_t *p, uint64_t v, size_t n)
@@ -400,6 +420,14 @@ static TSS2_RC f_transmit(TSS2_TCTI_CONTEXT *t, size_t size, const uint8_t *cmd)
 	    !attest_cur_u32be(&cur, &cc))
 		cc = 0;
 	reload(c);
+	if (c->trace[0] != '\0') {
+		FILE *f = fopen(c->trace, "ae");
+
+		if (f != NULL) {
+			fprintf(f, "cc=0x%x\n", cc);
+			fclose(f);
+		}
+	}
 	c->kind = pick(c, cc);
 	c->cc = cc;
 	c->fetched = 0;
@@ -555,7 +583,7 @@ static TSS2_RC f_init(TSS2_TCTI_CONTEXT *t, size_t *size, const char *conf)
 {
 	struct fault_ctx *c = (struct fault_ctx *)t;
 	const char *semi;
-	char file[SPEC_MAX] = "";
+	char file[SPEC_MAX] = "", trace[SPEC_MAX] = "";
 	struct spec sp;
 
 	if (size == NULL)
@@ -569,12 +597,13 @@ static TSS2_RC f_init(TSS2_TCTI_CONTEXT *t, size_t *size, const char *conf)
 	if (conf == NULL || (semi = strchr(conf, ';')) == NULL || strlen(semi + 1) == 0 ||
 	    strlen(semi + 1) >= CONF_MAX)
 		return TSS2_TCTI_RC_BAD_VALUE; /* "<options>;<child>" */
-	if (!parse_spec(conf, (size_t)(semi - conf), &sp, file, sizeof(file)))
+	if (!parse_spec(conf, (size_t)(semi - conf), &sp, file, sizeof(file), trace))
 		return TSS2_TCTI_RC_BAD_VALUE;
 	memset(c, 0, sizeof(*c));
 	c->spec = sp;
 	c->rng = sp.seed ? sp.seed : 0x9e3779b97f4a7c15ULL;
 	memcpy(c->file, file, sizeof(file));
+	memcpy(c->trace, trace, sizeof(trace));
 	memcpy(c->child_conf, semi + 1, strlen(semi + 1) + 1);
 	if (c->file[0] != '\0')
 		reload(c);
@@ -597,7 +626,7 @@ static const TSS2_TCTI_INFO info = {
 	.name = "tcti-attestfault",
 	.description = "attestd test TCTI: wraps another TCTI, injects TPM faults or latency",
 	.config_help = "fault=KIND[,cc=0xNNN][,at=N][,count=K][,seed=S,rate=P][,lat=CMD:MS]..."
-		       "[,file=PATH];<child TCTI>",
+		       "[,file=PATH][,trace=PATH];<child TCTI>",
 	.init = f_init,
 };
 

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/wait.h>
 
 #include <cjson/cJSON.h>
 #include <tss2/tss2_tpm2_types.h>
@@ -207,6 +208,102 @@ static void test_slow_same_results(void)
 	daemon_down(&s.d);
 }
 
+/* A session-mode launch whose issuer is current is answered while a TPM
+ * command is in flight (issue 17): agent beta's first session certificate
+ * needs its issuer signed, a Sign the TCTI holds 8 s; alpha (issuer
+ * current) launches meanwhile and gets its chain before that Sign ends
+ * (the TCTI logs "done 0x15d" when it does: ordering, not time). On the
+ * old monitor alpha waited behind beta's Sign on the event loop. Beta then
+ * gets its chain too, its issuer made by the renewal thread (the
+ * on-demand counter counts both first issuers). */
+static void test_served_during_sign(void)
+{
+	struct slow s;
+	char bin_b[700];
+	cJSON *reply;
+	pid_t pb;
+	int st = -1;
+
+	slow_up(&s, "60"); /* renewal on; nothing due within the test */
+	make_agent_binary(&s.d, "agent-b", NULL, bin_b, sizeof(bin_b));
+	register_agent(&s.d, "beta", bin_b, "0");
+	free(issuer_of(&s, issue_session(&s)));
+	slow_spec(&s, "lat=sign:8000");
+	if ((pb = fork()) == 0) {
+		cJSON *r = run_agent(NULL, bin_b, s.d.sock,
+				     "{\"op\":\"issue\",\"agent\":\"beta\",\"mode\":\"session\","
+				     "\"ttl\":60}");
+
+		_exit(r != NULL && cJSON_GetObjectItemCaseSensitive(r, "chain") != NULL ? 0 : 1);
+	}
+	CU_ASSERT_FATAL(pb > 0);
+	for (int i = 0; i < 1200 && log_count(&s, "cc=0x15d lat=8000") == 0; i++)
+		usleep(50000);
+	CU_ASSERT_FATAL(log_count(&s, "cc=0x15d lat=8000") == 1);
+	/* beta's issuer is being signed: alpha launches */
+	reply = issue_session(&s);
+	CU_ASSERT(log_count(&s, "done 0x15d") == 0); /* answered before that Sign ended */
+	free(issuer_of(&s, reply));
+	CU_ASSERT(waitpid(pb, &st, 0) == pb && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	CU_ASSERT(log_count(&s, "done 0x15d") == 1);
+	CU_ASSERT(stat_of(&s, "session_issuers_on_demand") == 2);
+	slow_spec(&s, "fault=none");
+	daemon_down(&s.d);
+}
+
+/* A parked request (its agent's first issuer being made off the loop) is
+ * held to every rule of a request: beta's issuer Sign is held 4 s by the
+ * TCTI and beta is revoked meanwhile: the new issuer is dropped
+ * (session_renewals_dropped) and beta's request is refused REVOKED, no
+ * chain. And a process that is not the agent (alpha's binary asking for
+ * beta2) is refused before any TPM work is done for it: no Sign. */
+static void test_parked_rules(void)
+{
+	struct slow s;
+	char bin_b[700], bin_c[700];
+	cJSON *reply = NULL;
+	pid_t pb;
+	int st = -1, signs;
+
+	slow_up(&s, "60");
+	make_agent_binary(&s.d, "agent-b", NULL, bin_b, sizeof(bin_b));
+	make_agent_binary(&s.d, "agent-c", "another binary", bin_c, sizeof(bin_c));
+	register_agent(&s.d, "beta", bin_b, "0");
+	register_agent(&s.d, "beta2", bin_c, "0");
+	slow_spec(&s, "lat=sign:4000");
+	if ((pb = fork()) == 0) {
+		cJSON *r = run_agent(NULL, bin_b, s.d.sock,
+				     "{\"op\":\"issue\",\"agent\":\"beta\",\"mode\":\"session\","
+				     "\"ttl\":60}");
+		const cJSON *e = cJSON_GetObjectItemCaseSensitive(r, "error");
+
+		/* refused as revoked, and no chain */
+		_exit(r != NULL && cJSON_GetObjectItemCaseSensitive(r, "chain") == NULL &&
+			      cJSON_IsString(e) && strstr(e->valuestring, "REVOKED") != NULL
+		      ? 0
+		      : 1);
+	}
+	CU_ASSERT_FATAL(pb > 0);
+	for (int i = 0; i < 1200 && log_count(&s, "cc=0x15d lat=4000") == 0; i++)
+		usleep(50000);
+	CU_ASSERT_FATAL(log_count(&s, "cc=0x15d lat=4000") == 1);
+	TU_ASSERT_ERR(admin_call(&s.d, "{\"op\":\"revoke\",\"name\":\"beta\"}", &reply),
+		      ATTEST_OK);
+	cJSON_Delete(reply);
+	CU_ASSERT(waitpid(pb, &st, 0) == pb && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	CU_ASSERT(log_count(&s, "done 0x15d") == 1);
+	CU_ASSERT(stat_of(&s, "session_renewals_dropped") == 1);
+	/* beta2 asked for by another binary: refused, no TPM Sign for it */
+	signs = log_count(&s, "cc=0x15d");
+	expect_refused(run_agent(NULL, s.bin, s.d.sock,
+				 "{\"op\":\"issue\",\"agent\":\"beta2\",\"mode\":\"session\","
+				 "\"ttl\":60}"),
+		       "ATTEST_E_MEASUREMENT");
+	CU_ASSERT(log_count(&s, "cc=0x15d") == signs);
+	slow_spec(&s, "fault=none");
+	daemon_down(&s.d);
+}
+
 static void objects_are(struct attest_tpm *t, size_t want)
 {
 	size_t objects = 99, sessions = 99;
@@ -366,6 +463,10 @@ int main(void)
 		{ "revoked during its renewal: dropped, never renewed again",
 		  test_revoked_not_renewed },
 		{ "slow TPM: same certificates, delays logged", test_slow_same_results },
+		{ "a launch with a current issuer is served while a Sign is in flight",
+		  test_served_during_sign },
+		{ "parked request: revoked meanwhile refused, a non-agent costs no TPM work",
+		  test_parked_rules },
 		{ "resident keys: one Load for many signatures, LRU, room, evict",
 		  test_resident_lib },
 		{ "attestd: agent key resident, flushed on revoke", test_resident_attestd },

@@ -477,6 +477,9 @@ static void test_latency(void)
 	CU_ASSERT(log_count(&f, "cc=0x15d lat=50") == 1);
 	CU_ASSERT(log_count(&f, "cc=0x157 lat=20") == 1);
 	CU_ASSERT(log_count(&f, "lat=") == 2); /* FlushContext is not named */
+	/* each delay's end is logged after its start */
+	CU_ASSERT(log_count(&f, "done 0x15d") == 1);
+	CU_ASSERT(log_count(&f, "done 0x157") == 1);
 	CU_ASSERT(attest_tpm_verify_sig(&key.pub, (const uint8_t *)msg, strlen(msg), &sig) ==
 		  ATTEST_OK);
 	/* a policy-bound key (strict issuance), with every command slowed */
@@ -502,6 +505,29 @@ static void test_latency(void)
 		snprintf(conf, sizeof(conf), "%s/%s/tcti/libtss2-tcti-attestfault.so.0:%s;%s",
 			 src != NULL ? src : ".", build != NULL ? build : "build", bad[i], f.sw.tcti);
 		TU_ASSERT_ERR(attest_tpm_open(conf, &t), ATTEST_E_TPM);
+	}
+	/* trace=PATH: every command's code, one line each (bench_storm's
+	 * count of the TPM work by type) */
+	{
+		char trace[800], *tr;
+		size_t n = 0;
+		int signs = 0;
+
+		snprintf(trace, sizeof(trace), "%s/trace", f.sw.dir);
+		snprintf(conf, sizeof(conf),
+			 "%s/%s/tcti/libtss2-tcti-attestfault.so.0:lat=sign:1,trace=%s;%s",
+			 src != NULL ? src : ".", build != NULL ? build : "build", trace, f.sw.tcti);
+		t = NULL;
+		CU_ASSERT_FATAL(attest_tpm_open(conf, &t) == ATTEST_OK);
+		CU_ASSERT_FATAL(attest_tpm_create_signkey(t, NULL, NULL, &key, &cr) == ATTEST_OK);
+		CU_ASSERT(attest_tpm_sign(t, &key, NULL, digest, &sig) == ATTEST_OK);
+		attest_tpm_close(t);
+		tr = tu_slurp(trace, &n);
+		for (char *p = tr; p != NULL && (p = strstr(p, "cc=0x15d\n")) != NULL; p++)
+			signs++;
+		CU_ASSERT(signs == 1);
+		CU_ASSERT(tr != NULL && strstr(tr, "cc=0x157\n") != NULL); /* its Load */
+		free(tr);
 	}
 	tu_tpm_stop(&f.sw);
 }

@@ -27,11 +27,15 @@ const char *agents_dir(void)
 {
 	static char buf[1024];
 	const char *e = getenv("ATTEST_TEST_AGENTS");
+	const char *src = getenv("ATTEST_SRCDIR"), *b = getenv("BUILD");
 
 	if (e != NULL && e[0] != '\0')
 		return e;
-	snprintf(buf, sizeof(buf), "%s/%s/agents", getenv("ATTEST_SRCDIR") ? getenv("ATTEST_SRCDIR") : ".",
-		 getenv("BUILD") ? getenv("BUILD") : "build");
+	if (b == NULL)
+		b = "build";
+	/* BUILD as given when absolute (run-bench.sh makes it so) */
+	snprintf(buf, sizeof(buf), "%s%s%s/agents", b[0] == '/' ? "" : src ? src : ".",
+		 b[0] == '/' ? "" : "/", b);
 	return buf;
 }
 
