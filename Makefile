@@ -91,7 +91,7 @@ ATTESTD_SRC   := attestd/attestd.c attestd/server.c attestd/daemon.c attestd/req
 	attestd/nodump.c attestd/clock.c attestd/host.c attestd/dispatch.c attestd/admin.c attestd/adminrun.c attestd/adminwire.c attestd/pushwire.c attestd/mint.c attestd/mintwire.c attestd/monproto.c attestd/monitor.c attestd/front.c \
 	attestd/renew.c \
 	attestd/workload.c attestd/workload_api.c attestd/workload_mon.c attestd/workload_jwt.c attestd/workload_jwtv.c \
-	attestd/federation.c attestd/fedfetch.c \
+	attestd/federation.c \
 	cli/cliconf.c cli/sdnotify.c cli/journal.c
 # the SPIFFE Workload API (docs/spiffe.md): HTTP/2 by libnghttp2, messages by
 # protobuf-c code that protoc-c generates from attestd/workload.proto (and

@@ -15,7 +15,7 @@
 #include "core/err.h"
 #include "core/jws.h"
 #include "core/json.h"
-#include "fedfetch.h"
+#include "net/fedset.h"
 #include "log.h"
 #include "workload.h"
 #include "workload.pb-c.h"

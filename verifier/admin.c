@@ -337,8 +337,11 @@ void vs_health(struct vsrv *s, struct evhttp_request *req, const struct vroute *
 	cJSON_AddStringToObject(o, "policy", s->policy ? attest_policy_version(s->policy) : "");
 	cJSON_AddNumberToObject(o, "hosts", n[0] + n[1] + n[2] + n[3]);
 	cJSON_AddNumberToObject(o, "hosts_trusted", n[1]);
-	/* issue 18: this replica, the fleet's replicas, the stale hosts */
-	if ((r = vs_replica_health(s, o)) != ATTEST_OK) {
+	/* issue 18: this replica, the fleet's replicas, the stale hosts;
+	 * issue 14: the federated trust domains' bundles (public) */
+	if ((r = vs_replica_health(s, o)) != ATTEST_OK ||
+	    (s->fed != NULL &&
+	     (r = vs_fed_status(s, cJSON_AddArrayToObject(o, "federations"))) != ATTEST_OK)) {
 		vs_reply_err(s, req, 500, r, "health");
 		cJSON_Delete(o);
 		return;

@@ -76,7 +76,7 @@ static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 		   *notify = NULL, *heartbeat = NULL, *push_interval = NULL, *dashboard = NULL,
 		   *no_detect = NULL, *detect_entities = NULL, *alert_webhook = NULL,
 		   *alert_ca = NULL, *alert_syslog = NULL, *posture_window = NULL,
-		   *posture_ttl_cap = NULL;
+		   *posture_ttl_cap = NULL, *federation = NULL, *federation_max_age = NULL;
 	const struct cli_opt opts[] = {
 		{"state", "DIR", "verifier state directory (attest-verifier init)", 1, &state},
 		{"store", "URI", "the store in PostgreSQL (postgresql://...; made by init --store) "
@@ -140,6 +140,12 @@ static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 		{"posture-ttl-cap", "SECONDS", "posture: an agent seen with a leaf living this long "
 		 "or longer is a finding (default 3600, attestd's default --max-ttl)", 0,
 		 &posture_ttl_cap},
+		{"federation", "FILE", "federated SPIFFE trust domains whose agents the policy may "
+		 "accept: {\"federations\": [{\"trust_domain\", \"bundle_url\" (https), "
+		 "\"ca_pem\" (the endpoint's TLS CA)}]}, read at start (docs/spiffe.md)", 0,
+		 &federation},
+		{"federation-max-age", "SECONDS", "a federated domain whose bundle was last fetched "
+		 "longer ago denies its agents (default 3600; 4..604800)", 0, &federation_max_age},
 		{"config", "PATH", "configuration file (default " VERIFIER_CONF "; options given "
 		 "here override it; verifier.conf(5))", 0, &config},
 		{"print-config", NULL, "print the effective configuration in the file's format and exit",
@@ -156,7 +162,7 @@ static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 		{"issuer-cache", "16384"}, {"ak-cache", "4096"}, {"rate-caller", "2000"},
 		{"rate-host", "50"}, {"replica-id", "HOSTNAME:LOG"}, {"sync-ms", "500"},
 		{"notify", "on"}, {"heartbeat", "5"}, {"push-interval", "60"},
-		{"dashboard", "loopback"}, {NULL, NULL}};
+		{"dashboard", "loopback"}, {"federation-max-age", "3600"}, {NULL, NULL}};
 	int r;
 
 	cli_config_defaults(defs);
@@ -250,6 +256,16 @@ static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 		if ((r = cli_long("posture-ttl-cap", posture_ttl_cap, 1, 31536000, &tc)) != CLI_PARSED)
 			return r;
 		cfg.posture_ttl_cap = tc;
+	}
+	cfg.federation = federation != NULL && federation[0] != '\0' ? federation : NULL;
+	cfg.federation_max_age = 3600;
+	if (federation_max_age != NULL) {
+		long fa;
+
+		if ((r = cli_long("federation-max-age", federation_max_age, 4, 604800, &fa)) !=
+		    CLI_PARSED)
+			return r;
+		cfg.federation_max_age = fa;
 	}
 	if (alert_webhook != NULL && strncmp(alert_webhook, "https://", 8) != 0 &&
 	    strncmp(alert_webhook, "http://", 7) != 0)

@@ -525,6 +525,9 @@ int vf_serve(const struct vf_config *cfg)
 	if ((r = attest_httpd_new(s.base, &ho, &s.httpd)) != ATTEST_OK)
 		goto out;
 	attest_httpd_set_handler(s.httpd, route, &s);
+	/* the federation file is read as root, before the drop */
+	if ((r = vs_fed_init(&s)) != ATTEST_OK)
+		goto out;
 	if ((r = vs_replica_start(&s)) != ATTEST_OK ||
 	    (r = vs_replica_events(&s)) != ATTEST_OK)
 		goto out;
@@ -573,6 +576,9 @@ int vf_serve(const struct vf_config *cfg)
 	}
 	if ((r = vf_user_drop(&user)) != ATTEST_OK)
 		goto out;
+	/* the federated bundles' fetcher, started as the serving user */
+	if ((r = vs_fed_start(&s)) != ATTEST_OK)
+		goto out;
 	/* the alert delivery thread, started as the serving user */
 	if (s.vd != NULL &&
 	    (r = vas_start(cfg->alert_webhook, cfg->alert_ca, cfg->alert_syslog, &s.sink)) != ATTEST_OK)
@@ -613,6 +619,7 @@ out:
 	if (s.tpm != NULL && s.audit != NULL && attest_audit_size(s.audit) > 0)
 		vs_checkpoint_own(&s);
 	vs_detect_stop(&s);
+	vs_fed_free(&s);
 	attest_audit_close(s.audit);
 	attest_tpm_close(s.tpm);
 	vs_dash_free(&s);

@@ -253,6 +253,8 @@ struct vsrv {
 	unsigned long behaviour_rows, behaviour_batches, behaviour_failed;
 	unsigned posture_counts[16]; /* findings per kind (posture.h), for /metrics */
 	double posture_at;           /* vs_mono() of that report, 0 none */
+	/* federated trust domains (federation.c), NULL without --federation */
+	struct fedset *fed;
 };
 
 #define VS_POSTURE_TTL 30.0    /* seconds a /metrics scrape reuses the posture counts */
@@ -330,6 +332,14 @@ vs_handler vs_enrol, vs_nonce, vs_quote, vs_report, vs_checkpoint, vs_decide, vs
 /* detect_http.c: GET /v1/posture, GET /v1/alerts (admin) */
 vs_handler vs_posture, vs_alerts;
 /* detect_http.c: the detector around a decision, its start, flush, metrics */
+/* federation.c: --federation read and the bundles' fetcher made (before
+ * the drop; the decider learns the lookup), its thread started (after),
+ * freed; each domain's state as admin JSON objects added to arr. */
+struct fedset;
+int vs_fed_init(struct vsrv *s) ATTEST_MUST_CHECK;
+int vs_fed_start(struct vsrv *s) ATTEST_MUST_CHECK;
+void vs_fed_free(struct vsrv *s);
+int vs_fed_status(struct vsrv *s, cJSON *arr) ATTEST_MUST_CHECK;
 int vs_detect_start(struct vsrv *s) ATTEST_MUST_CHECK;
 void vs_detect_stop(struct vsrv *s);
 void vs_detect_flush_cb(evutil_socket_t fd, short what, void *arg);
