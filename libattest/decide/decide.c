@@ -586,6 +586,28 @@ static int x509_reason(int err)
 	}
 }
 
+/* leaf with untrusted under store at now, as a TLS client (strict, flags):
+ * ATTEST_OK or the reason OpenSSL gave, with its depth. */
+static int chain_verify(X509_STORE_CTX *ctx, X509_STORE *store, X509 *leaf,
+			STACK_OF(X509) *untrusted, int64_t now, unsigned long flags)
+{
+	if (X509_STORE_CTX_init(ctx, store, leaf, untrusted) != 1)
+		return attest_fail_ossl(ATTEST_E_NOMEM, "verify context");
+	X509_STORE_CTX_set_time(ctx, 0, (time_t)now);
+	X509_STORE_CTX_set_flags(ctx, flags);
+	if (X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT) != 1)
+		return attest_fail_ossl(ATTEST_E_INTERNAL, "verify purpose");
+	if (X509_verify_cert(ctx) != 1) {
+		int e = X509_STORE_CTX_get_error(ctx);
+
+		ERR_clear_error();
+		return attest_fail(x509_reason(e), "chain: %s (depth %d)",
+				   X509_verify_cert_error_string(e),
+				   X509_STORE_CTX_get_error_depth(ctx));
+	}
+	return ATTEST_OK;
+}
+
 /* Full verification of the presented chain to the fleet root; on success
  * the leaf's issuer and its path go into the issuer cache. */
 static int verify_full(struct attest_decider *d, STACK_OF(X509) *chain, int64_t now,
@@ -613,24 +635,9 @@ static int verify_full(struct attest_decider *d, STACK_OF(X509) *chain, int64_t 
 				goto out;
 			}
 	}
-	if (X509_STORE_CTX_init(ctx, d->store, sk_X509_value(chain, 0), untrusted) != 1) {
-		r = attest_fail_ossl(ATTEST_E_NOMEM, "verify context");
+	if ((r = chain_verify(ctx, d->store, sk_X509_value(chain, 0), untrusted, now,
+			      X509_V_FLAG_X509_STRICT)) != ATTEST_OK)
 		goto out;
-	}
-	X509_STORE_CTX_set_time(ctx, 0, (time_t)now);
-	X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_X509_STRICT);
-	if (X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT) != 1) {
-		r = attest_fail_ossl(ATTEST_E_INTERNAL, "verify purpose");
-		goto out;
-	}
-	if (X509_verify_cert(ctx) != 1) {
-		int e = X509_STORE_CTX_get_error(ctx);
-
-		ERR_clear_error();
-		r = attest_fail(x509_reason(e), "chain: %s (depth %d)",
-				X509_verify_cert_error_string(e), X509_STORE_CTX_get_error_depth(ctx));
-		goto out;
-	}
 	if ((vchain = X509_STORE_CTX_get1_chain(ctx)) == NULL) {
 		r = attest_fail_ossl(ATTEST_E_NOMEM, "verified chain");
 		goto out;
@@ -1118,24 +1125,9 @@ static int fed_verify(const uint8_t *der, size_t der_len, STACK_OF(X509) *chain,
 		goto out;
 	}
 	(void)sk_X509_shift(untrusted); /* the leaf */
-	if (X509_STORE_CTX_init(ctx, store, leaf, untrusted) != 1) {
-		r = attest_fail_ossl(ATTEST_E_NOMEM, "verify context");
+	if ((r = chain_verify(ctx, store, leaf, untrusted, now,
+			      X509_V_FLAG_X509_STRICT | X509_V_FLAG_PARTIAL_CHAIN)) != ATTEST_OK)
 		goto out;
-	}
-	X509_STORE_CTX_set_time(ctx, 0, (time_t)now);
-	X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_X509_STRICT | X509_V_FLAG_PARTIAL_CHAIN);
-	if (X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT) != 1) {
-		r = attest_fail_ossl(ATTEST_E_INTERNAL, "verify purpose");
-		goto out;
-	}
-	if (X509_verify_cert(ctx) != 1) {
-		int e = X509_STORE_CTX_get_error(ctx);
-
-		ERR_clear_error();
-		r = attest_fail(x509_reason(e), "chain: %s (depth %d)",
-				X509_verify_cert_error_string(e), X509_STORE_CTX_get_error_depth(ctx));
-		goto out;
-	}
 	/* the X.509-SVID leaf profile: not a CA, key usage digitalSignature
 	 * without keyCertSign or cRLSign */
 	ku = X509_get_key_usage(leaf);
