@@ -290,11 +290,13 @@ $(BUILD)/tests/test_parsers: $(BUILD)/obj/tests/unit/test_parsers.o \
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-# test_spiffe: the federated bundle parser (attestd/federation.c) directly too
+# test_spiffe: the federation list (attestd/federation.c) and ValidateJWTSVID's
+# check (attestd/workload_jwtv.c) directly too
 # and the fuzz fixture's software chains (tests/fuzz/fuzz_fixture.c)
 $(BUILD)/obj/tests/unit/test_spiffe.o: CFLAGS += -Iattestd -Itests/fuzz
 $(BUILD)/tests/test_spiffe: $(BUILD)/obj/tests/unit/test_spiffe.o \
 		$(BUILD)/obj/attestd/federation.o $(BUILD)/obj/attestd/monproto.o \
+		$(BUILD)/obj/attestd/workload_jwtv.o \
 		$(BUILD)/obj/tests/fuzz/fuzz_fixture.o \
 		$(TESTUTIL_A) $(VERIFIER_A) $(LIB_A)
 	@mkdir -p $(dir $@)

@@ -266,11 +266,10 @@ out:
 	return r;
 }
 
-/* An EC JWK's point: on its curve (the key is built and checked). */
-static int ec_point_ok(const char *crv, const char *xs, const char *ys)
+int fed_jwk_ec_key(const char *crv, const char *xs, const char *ys, EVP_PKEY **out)
 {
 	const char *group = NULL;
-	int size = crv_size(crv, &group), ok = 0;
+	int size = crv_size(crv, &group), r = ATTEST_E_PARSE;
 	uint8_t *x = NULL, *y = NULL, pt[1 + 2 * 66];
 	size_t xn = 0, yn = 0;
 	OSSL_PARAM_BLD *bld = NULL;
@@ -278,6 +277,7 @@ static int ec_point_ok(const char *crv, const char *xs, const char *ys)
 	EVP_PKEY_CTX *ctx = NULL, *chk = NULL;
 	EVP_PKEY *pk = NULL;
 
+	*out = NULL;
 	if (size == 0 || xs == NULL || ys == NULL ||
 	    attest_b64url_decode(xs, strlen(xs), (size_t)size, &x, &xn) != ATTEST_OK ||
 	    attest_b64url_decode(ys, strlen(ys), (size_t)size, &y, &yn) != ATTEST_OK ||
@@ -296,7 +296,9 @@ static int ec_point_ok(const char *crv, const char *xs, const char *ys)
 	    (chk = EVP_PKEY_CTX_new_from_pkey(NULL, pk, NULL)) == NULL ||
 	    EVP_PKEY_public_check(chk) != 1)
 		goto out;
-	ok = 1;
+	*out = pk;
+	pk = NULL;
+	r = ATTEST_OK;
 out:
 	EVP_PKEY_CTX_free(chk);
 	EVP_PKEY_CTX_free(ctx);
@@ -306,6 +308,18 @@ out:
 	free(x);
 	free(y);
 	ERR_clear_error();
+	attest_errclear();
+	return r == ATTEST_OK ? ATTEST_OK
+			      : attest_fail(r, "not an EC public key on P-256, P-384 or P-521");
+}
+
+/* An EC JWK's point: on its curve (the key is built and checked). */
+static int ec_point_ok(const char *crv, const char *xs, const char *ys)
+{
+	EVP_PKEY *pk = NULL;
+	int ok = fed_jwk_ec_key(crv, xs, ys, &pk) == ATTEST_OK;
+
+	EVP_PKEY_free(pk);
 	attest_errclear();
 	return ok;
 }
@@ -360,6 +374,38 @@ static int take_jwt(const cJSON *k, size_t idx, cJSON *keys)
 		if (cJSON_AddStringToObject(o, members[i], str_of(k, members[i], 2048)) == NULL)
 			return attest_fail(ATTEST_E_NOMEM, "JWT bundle");
 	return ATTEST_OK;
+}
+
+int fed_jwks_p256(const char *jwks, const char *kid, EVP_PKEY **out)
+{
+	cJSON *root = NULL;
+	const cJSON *k;
+	int r = ATTEST_E_NOT_FOUND;
+
+	*out = NULL;
+	if (jwks == NULL || kid == NULL)
+		return attest_fail(ATTEST_E_NOT_FOUND, "no JWT bundle");
+	if ((r = attest_json_parse((const uint8_t *)jwks, strlen(jwks), FED_JWKS_MAX, &root)) !=
+	    ATTEST_OK)
+		return r;
+	r = ATTEST_E_NOT_FOUND;
+	cJSON_ArrayForEach(k, cJSON_GetObjectItemCaseSensitive(root, "keys")) {
+		const char *kty = str_of(k, "kty", 8), *id = str_of(k, "kid", FED_KID_MAX);
+		const char *crv = str_of(k, "crv", 8);
+
+		if (id == NULL || strcmp(id, kid) != 0)
+			continue;
+		if (kty == NULL || strcmp(kty, "EC") != 0 || crv == NULL || strcmp(crv, "P-256") != 0) {
+			r = attest_fail(ATTEST_E_DENIED, "kid %s is not a P-256 key (ES256 only)", kid);
+			goto out;
+		}
+		r = fed_jwk_ec_key(crv, str_of(k, "x", 128), str_of(k, "y", 128), out);
+		goto out;
+	}
+	r = attest_fail(ATTEST_E_NOT_FOUND, "kid %s is not in the JWT bundle", kid);
+out:
+	cJSON_Delete(root);
+	return r;
 }
 
 int fed_bundle_parse(const char *json, size_t len, struct fed_bundle *out)

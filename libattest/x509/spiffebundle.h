@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <openssl/evp.h>
+
 #include "attest/attest.h"
 
 #define FED_MAX 8                 /* federated trust domains */
@@ -66,6 +68,15 @@ void fed_bundle_clear(struct fed_bundle *b);
  * another `use` are ignored, as the specification says; a bundle with no
  * key of ours is refused. */
 int fed_bundle_parse(const char *json, size_t len, struct fed_bundle *out) ATTEST_MUST_CHECK;
+/* The EC public key of a JWK's crv ("P-256", "P-384", "P-521"), x and y
+ * (base64url), checked on its curve: ATTEST_OK and *out (EVP_PKEY_free),
+ * or ATTEST_E_PARSE. */
+int fed_jwk_ec_key(const char *crv, const char *x, const char *y,
+		   EVP_PKEY **out) ATTEST_MUST_CHECK;
+/* The P-256 key kid names in a kept JWT bundle (fed_bundle.jwks):
+ * ATTEST_OK and *out (EVP_PKEY_free); ATTEST_E_NOT_FOUND when no key has
+ * that kid, ATTEST_E_DENIED when it is no P-256 key (ES256 only). */
+int fed_jwks_p256(const char *jwks, const char *kid, EVP_PKEY **out) ATTEST_MUST_CHECK;
 /* Whether a and b carry the same keys. */
 int fed_bundle_same(const struct fed_bundle *a, const struct fed_bundle *b);
 

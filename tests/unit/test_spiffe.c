@@ -32,6 +32,8 @@
 #include "core/jws.h"
 #include "core/json.h"
 #include "federation.h"
+#include "workload_jwtv.h"
+#include "x509/spiffebundle.h"
 #include "fuzz_fixture.h"
 #include "attest/verify.h"
 #include "x509/x509.h"
@@ -2275,6 +2277,145 @@ static void test_dns_names_attestd(void)
 	daemon_down(&d);
 }
 
+/* ValidateJWTSVID with a federated domain's JWT bundle (wl_jwt_validate,
+ * the front's check): sub's trust domain picks the key set, and a key
+ * serves only its own domain. */
+static char *fed_tok(EVP_PKEY *k, const char *kid, const char *alg, const char *sub)
+{
+	char hdr[160], pl[320], *tok = NULL;
+
+	snprintf(hdr, sizeof(hdr), "{\"alg\":\"%s\",\"kid\":\"%s\",\"typ\":\"JWT\"}", alg, kid);
+	snprintf(pl, sizeof(pl), "{\"sub\":\"%s\",\"aud\":[\"svc\"],\"exp\":%lld,\"iat\":%lld}",
+		 sub, (long long)time(NULL) + 300, (long long)time(NULL));
+	CU_ASSERT_FATAL(attest_jws_sign(k, hdr, pl, 8192, &tok) == ATTEST_OK);
+	return tok;
+}
+
+static void jwk_xy(EVP_PKEY *k, char **x, char **y)
+{
+	BIGNUM *bx = NULL, *by = NULL;
+	uint8_t b[32];
+
+	CU_ASSERT_FATAL(EVP_PKEY_get_bn_param(k, "qx", &bx) == 1 &&
+			EVP_PKEY_get_bn_param(k, "qy", &by) == 1);
+	CU_ASSERT_FATAL(BN_bn2binpad(bx, b, 32) == 32 && attest_b64url_encode(b, 32, x) == ATTEST_OK);
+	CU_ASSERT_FATAL(BN_bn2binpad(by, b, 32) == 32 && attest_b64url_encode(b, 32, y) == ATTEST_OK);
+	BN_free(bx);
+	BN_free(by);
+}
+
+#define TU_ASSERT_DETAIL(why_)                                                   \
+	do {                                                                     \
+		if (strstr(attest_errdetail(), (why_)) == NULL)                  \
+			fprintf(stderr, "  want \"%s\" in \"%s\"\n", (why_),       \
+				attest_errdetail());                             \
+		CU_ASSERT_PTR_NOT_NULL(strstr(attest_errdetail(), (why_)));     \
+	} while (0)
+
+static void test_federated_jwt(void)
+{
+	EVP_PKEY *ours = EVP_EC_gen("P-256"), *partner = EVP_EC_gen("P-256");
+	EVP_PKEY *p384 = EVP_EC_gen("P-384");
+	struct wl_jwks k = { 0 };
+	char jwks[1024], *x = NULL, *y = NULL, *x2 = NULL, *y2 = NULL, *tok;
+	unsigned char *der = NULL;
+	int n;
+	cJSON *claims = NULL;
+	const cJSON *sub;
+	struct wl_fedjwt fed;
+
+	CU_ASSERT_FATAL(ours != NULL && partner != NULL && p384 != NULL);
+	n = i2d_PUBKEY(ours, &der);
+	CU_ASSERT_FATAL(n > 0);
+	k.n = 1;
+	snprintf(k.kid[0], sizeof(k.kid[0]), "our-kid");
+	k.spki[0] = malloc((size_t)n);
+	CU_ASSERT_FATAL(k.spki[0] != NULL);
+	memcpy(k.spki[0], der, (size_t)n);
+	k.spki_len[0] = (size_t)n;
+	OPENSSL_free(der);
+	jwk_xy(partner, &x, &y);
+	{
+		BIGNUM *bx = NULL, *by = NULL;
+		uint8_t b[48];
+
+		CU_ASSERT_FATAL(EVP_PKEY_get_bn_param(p384, "qx", &bx) == 1 &&
+				EVP_PKEY_get_bn_param(p384, "qy", &by) == 1 &&
+				BN_bn2binpad(bx, b, 48) == 48 &&
+				attest_b64url_encode(b, 48, &x2) == ATTEST_OK &&
+				BN_bn2binpad(by, b, 48) == 48 &&
+				attest_b64url_encode(b, 48, &y2) == ATTEST_OK);
+		BN_free(bx);
+		BN_free(by);
+	}
+	snprintf(jwks, sizeof(jwks),
+		 "{\"keys\":[{\"kty\":\"EC\",\"kid\":\"p-kid\",\"use\":\"jwt-svid\",\"crv\":\"P-256\","
+		 "\"x\":\"%s\",\"y\":\"%s\"},{\"kty\":\"EC\",\"kid\":\"p384\",\"use\":\"jwt-svid\","
+		 "\"crv\":\"P-384\",\"x\":\"%s\",\"y\":\"%s\"}]}", x, y, x2, y2);
+	fed.td = "partner.example";
+	fed.jwks = jwks;
+
+	/* a partner agent's token, partner's key: valid, with its claims */
+	tok = fed_tok(partner, "p-kid", "ES256", "spiffe://partner.example/agent/a");
+	TU_ASSERT_ERR(wl_jwt_validate("fleet.example", &k, &fed, 1, tok, "svc", time(NULL),
+				      &claims), ATTEST_OK);
+	sub = cJSON_GetObjectItemCaseSensitive(claims, "sub");
+	CU_ASSERT(cJSON_IsString(sub) &&
+		  strcmp(sub->valuestring, "spiffe://partner.example/agent/a") == 0);
+	cJSON_Delete(claims);
+	claims = NULL;
+	/* the same token for another audience */
+	TU_ASSERT_ERR(wl_jwt_validate("fleet.example", &k, &fed, 1, tok, "other", time(NULL),
+				      &claims), ATTEST_E_DENIED);
+	TU_ASSERT_DETAIL("audience");
+	/* not federated (no bundle given): refused */
+	TU_ASSERT_ERR(wl_jwt_validate("fleet.example", &k, NULL, 0, tok, "svc", time(NULL), &claims),
+		      ATTEST_E_DENIED);
+	TU_ASSERT_DETAIL("neither fleet.example nor a federated one");
+	free(tok);
+	/* the partner's key cannot speak for our trust domain */
+	tok = fed_tok(partner, "p-kid", "ES256", "spiffe://fleet.example/agent/a");
+	TU_ASSERT_ERR(wl_jwt_validate("fleet.example", &k, &fed, 1, tok, "svc", time(NULL),
+				      &claims), ATTEST_E_DENIED);
+	TU_ASSERT_DETAIL("kid p-kid is not in the JWT bundle");
+	free(tok);
+	/* nor our key for the partner's, even under the partner's kid */
+	tok = fed_tok(ours, "our-kid", "ES256", "spiffe://partner.example/agent/a");
+	TU_ASSERT_ERR(wl_jwt_validate("fleet.example", &k, &fed, 1, tok, "svc", time(NULL),
+				      &claims), ATTEST_E_DENIED);
+	TU_ASSERT_DETAIL("not in trust domain partner.example's JWT bundle");
+	free(tok);
+	tok = fed_tok(ours, "p-kid", "ES256", "spiffe://partner.example/agent/a");
+	TU_ASSERT_ERR(wl_jwt_validate("fleet.example", &k, &fed, 1, tok, "svc", time(NULL),
+				      &claims), ATTEST_E_DENIED);
+	free(tok);
+	/* a P-384 key of the partner's bundle: ES256 only */
+	tok = fed_tok(partner, "p384", "ES256", "spiffe://partner.example/agent/a");
+	TU_ASSERT_ERR(wl_jwt_validate("fleet.example", &k, &fed, 1, tok, "svc", time(NULL),
+				      &claims), ATTEST_E_DENIED);
+	TU_ASSERT_DETAIL("not a P-256 key");
+	free(tok);
+	/* a sub that is no SPIFFE ID with a path */
+	tok = fed_tok(partner, "p-kid", "ES256", "spiffe://partner.example");
+	TU_ASSERT_ERR(wl_jwt_validate("fleet.example", &k, &fed, 1, tok, "svc", time(NULL),
+				      &claims), ATTEST_E_DENIED);
+	free(tok);
+	/* our own domain still validates with our key */
+	tok = fed_tok(ours, "our-kid", "ES256", "spiffe://fleet.example/agent/b");
+	TU_ASSERT_ERR(wl_jwt_validate("fleet.example", &k, &fed, 1, tok, "svc", time(NULL),
+				      &claims), ATTEST_OK);
+	cJSON_Delete(claims);
+	free(tok);
+	free(x);
+	free(y);
+	free(x2);
+	free(y2);
+	wl_jwks_clear(&k);
+	EVP_PKEY_free(ours);
+	EVP_PKEY_free(partner);
+	EVP_PKEY_free(p384);
+}
+
 int main(void)
 {
 	static const struct tu_test tests[] = {
@@ -2292,6 +2433,8 @@ int main(void)
 		{ "federation: an added trust domain's bundle on the open streams, then gone",
 		  test_federation },
 		{ "federation: the bundle parser's strictness and caps", test_federation_parser },
+		{ "federation: ValidateJWTSVID takes a federated domain's token with its own keys only",
+		  test_federated_jwt },
 		{ "federated decisions: a partner domain's agents allowed only where the policy "
 		  "names it; other CA, our ID, expired, unnamed, stale refused", test_federated_decisions },
 		{ "name constraints: the fleet option, inherited; what stock verifiers get",
