@@ -80,7 +80,7 @@ static int key_of(const char *trust_domain, const struct wl_jwks *k, const struc
 		if (r == ATTEST_E_NOT_FOUND)
 			return attest_fail(ATTEST_E_DENIED,
 					   "kid %s is not in trust domain %s's JWT bundle", kid, td);
-		return r == ATTEST_OK ? r : attest_fail(ATTEST_E_DENIED, "%s", attest_errdetail());
+		return r == ATTEST_OK ? r : attest_fail_wrap(ATTEST_E_DENIED, "trust domain %s", td);
 	}
 	return attest_fail(ATTEST_E_DENIED,
 			   "sub's trust domain %s is neither %s nor a federated one with JWT keys", td,

@@ -179,8 +179,9 @@ int vs_fact_host(void *arg, const char *host, struct attest_host_facts *out)
 	int64_t now = vs_now(), fresh = s->cfg->push_interval > 0 ? s->cfg->push_interval : 60;
 	int r;
 
-	/* the CA record first: a changed AK resets the host's row */
-	if ((r = vs_host_record(s, host, &e)) != ATTEST_OK)
+	/* the CA record first: a changed AK resets the host's row (looked
+	 * at again at most once per --sync-ms: no stat per decision) */
+	if ((r = vs_host_record_decide(s, host, &e)) != ATTEST_OK)
 		return r == ATTEST_E_HOST_UNKNOWN ? ATTEST_E_NOT_FOUND : r;
 	if (e->row_ok && e->row_epoch == s->view_epoch && !e->row_revoked && e->row_trusted &&
 	    now >= e->row_last_good && now - e->row_last_good < fresh) {

@@ -188,7 +188,16 @@ static struct ak_entry *ak_way(struct vsrv *s, const char *host, uint64_t hash)
 	return v;
 }
 
-int vs_host_record(struct vsrv *s, const char *host, struct ak_entry **out)
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int host_record(struct vsrv *s, const char *host, int64_t max_age_ms,
+		       struct ak_entry **out)
 {
 	struct ak_entry *e;
 	TPM2B_PUBLIC ak;
@@ -203,7 +212,11 @@ int vs_host_record(struct vsrv *s, const char *host, struct ak_entry **out)
 	e = ak_way(s, host, slot);
 
 	/* the CA's record is the truth: a forgotten or re-enrolled host is
-	 * noticed at its next request */
+	 * noticed at its next request (a decision's: within max_age_ms) */
+	if (max_age_ms > 0 && strcmp(e->host, host) == 0 && mono_ms() - e->stat_ms < max_age_ms) {
+		*out = e;
+		return ATTEST_OK;
+	}
 	if (attest_ca_host_path(s->ca, host, path, sizeof(path)) != ATTEST_OK ||
 	    stat(path, &st) != 0) {
 		if (strcmp(e->host, host) == 0)
@@ -212,6 +225,7 @@ int vs_host_record(struct vsrv *s, const char *host, struct ak_entry **out)
 	}
 	if (strcmp(e->host, host) == 0 && e->ino == st.st_ino && e->size == st.st_size &&
 	    e->mtime.tv_sec == st.st_mtim.tv_sec && e->mtime.tv_nsec == st.st_mtim.tv_nsec) {
+		e->stat_ms = mono_ms();
 		*out = e;
 		return ATTEST_OK;
 	}
@@ -235,9 +249,20 @@ int vs_host_record(struct vsrv *s, const char *host, struct ak_entry **out)
 	e->ino = st.st_ino;
 	e->size = st.st_size;
 	e->mtime = st.st_mtim;
+	e->stat_ms = mono_ms();
 	(void)snprintf(e->host, sizeof(e->host), "%s", host);
 	*out = e;
 	return ATTEST_OK;
+}
+
+int vs_host_record(struct vsrv *s, const char *host, struct ak_entry **out)
+{
+	return host_record(s, host, 0, out);
+}
+
+int vs_host_record_decide(struct vsrv *s, const char *host, struct ak_entry **out)
+{
+	return host_record(s, host, s->cfg->sync_ms > 0 ? s->cfg->sync_ms : 500, out);
 }
 
 /* The store's host row, created (state new) for a host the CA enrolled. */

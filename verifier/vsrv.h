@@ -71,6 +71,7 @@ struct ak_entry {
 	struct timespec mtime; /* of the CA's host record, to notice changes */
 	ino_t ino;
 	off_t size;
+	int64_t stat_ms; /* CLOCK_MONOTONIC ms of the last stat that matched */
 	uint8_t ak[sizeof(TPM2B_PUBLIC) + 8];
 	size_t ak_len;
 	uint32_t ref_mask;
@@ -290,6 +291,11 @@ int vs_body_json(struct evhttp_request *req, size_t cap, const char *const *keys
 const char *vs_opt_str(const cJSON *o, const char *key);
 int vs_keyed_hash(struct vsrv *s, const void *data, size_t len, uint64_t *out) ATTEST_MUST_CHECK;
 int vs_host_record(struct vsrv *s, const char *host, struct ak_entry **out);
+/* The same for a decision: the CA's record is looked at again (stat) at
+ * most once per --sync-ms per host, the window in which a change another
+ * process made (a replica, attest-provision) is applied anyway; the host
+ * endpoints (quotes, reports) use vs_host_record and see it at once. */
+int vs_host_record_decide(struct vsrv *s, const char *host, struct ak_entry **out);
 /* The host AK cache of entries (0: AK_CACHE_DEFAULT), and the decider's
  * caches (0: LEAF_CACHE_DEFAULT, ISSUER_CACHE_DEFAULT): --ak-cache,
  * --leaf-cache, --issuer-cache. */

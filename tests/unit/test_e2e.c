@@ -262,6 +262,13 @@ static void test_other_fleet(void)
 	CU_ASSERT_STRING_EQUAL(decide(&e.v, chain, "ehr:patient/1/record", got, sizeof(got)),
 			       "ATTEST_E_CHAIN_UNTRUSTED");
 	daemon_down(&other);
+	/* and our own host, once the operator forgets it (another process
+	 * writes the CA directory): decisions stop within --sync-ms, without
+	 * a stat of its record per decision (issue 17) */
+	CU_ASSERT_FATAL(eventually(&e.v, e.chain, "ATTEST_OK"));
+	CU_ASSERT_EQUAL(tu_sh("attest-provision forget-host --dir '%s' --host web-01 >/dev/null",
+			      e.d.ca), 0);
+	CU_ASSERT(eventually(&e.v, e.chain, "ATTEST_E_HOST_UNKNOWN"));
 	vfleet_down(&e);
 }
 
@@ -365,7 +372,8 @@ int main(void)
 	static const struct tu_test tests[] = {
 		{"agent allowed over mTLS, then denied: approval, scope cap, PCR change, revocation",
 		 test_end_to_end},
-		{"a leaf from another fleet's host is refused", test_other_fleet},
+		{"a leaf from another fleet's host is refused; a forgotten host's within --sync-ms",
+		 test_other_fleet},
 		{"a revocation at the verifier reaches attestd: recorded, issuance refused",
 		 test_revocation_reaches_host},
 		{"replicas on postgresql: B decides from its view, A's approval setting and "
