@@ -91,7 +91,7 @@ ATTESTD_SRC   := attestd/attestd.c attestd/server.c attestd/daemon.c attestd/req
 	attestd/nodump.c attestd/clock.c attestd/host.c attestd/dispatch.c attestd/admin.c attestd/adminrun.c attestd/adminwire.c attestd/pushwire.c attestd/mint.c attestd/mintwire.c attestd/monproto.c attestd/monitor.c attestd/front.c \
 	attestd/renew.c \
 	attestd/workload.c attestd/workload_api.c attestd/workload_mon.c attestd/workload_jwt.c attestd/workload_jwtv.c \
-	attestd/federation.c attestd/fedfetch.c \
+	attestd/federation.c \
 	cli/cliconf.c cli/sdnotify.c cli/journal.c
 # the SPIFFE Workload API (docs/spiffe.md): HTTP/2 by libnghttp2, messages by
 # protobuf-c code that protoc-c generates from attestd/workload.proto (and
@@ -290,11 +290,13 @@ $(BUILD)/tests/test_parsers: $(BUILD)/obj/tests/unit/test_parsers.o \
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-# test_spiffe: the federated bundle parser (attestd/federation.c) directly too
+# test_spiffe: the federation list (attestd/federation.c) and ValidateJWTSVID's
+# check (attestd/workload_jwtv.c) directly too
 # and the fuzz fixture's software chains (tests/fuzz/fuzz_fixture.c)
 $(BUILD)/obj/tests/unit/test_spiffe.o: CFLAGS += -Iattestd -Itests/fuzz
 $(BUILD)/tests/test_spiffe: $(BUILD)/obj/tests/unit/test_spiffe.o \
 		$(BUILD)/obj/attestd/federation.o $(BUILD)/obj/attestd/monproto.o \
+		$(BUILD)/obj/attestd/workload_jwtv.o \
 		$(BUILD)/obj/tests/fuzz/fuzz_fixture.o \
 		$(TESTUTIL_A) $(VERIFIER_A) $(LIB_A)
 	@mkdir -p $(dir $@)

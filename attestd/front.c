@@ -34,7 +34,8 @@
 #include "core/json.h"
 #include "core/num.h"
 #include "dispatch.h"
-#include "fedfetch.h"
+#include "federation.h"
+#include "net/fedset.h"
 #include "issue.h"
 #include "log.h"
 #include "monitor.h"
@@ -478,6 +479,13 @@ bad:
 }
 
 /* A federated bundle came or went: to the open streams. */
+/* The federated bundles' lines (libattest does not print). */
+static void fed_log(void *ctx, const char *line)
+{
+	(void)ctx;
+	attestd_log("%s", line);
+}
+
 static void on_fed_changed(void *ctx)
 {
 	(void)ctx;
@@ -555,8 +563,10 @@ static int workload_serve(struct front *f, long max_clients, long timeout_ms,
 	wc.trust_domain = td;
 	wc.bundle = f->root_der;
 	wc.bundle_len = f->root_len;
-	if ((r = fedset_new(f->base, on_fed_changed, f, &f->fed)) != ATTEST_OK ||
-	    (r = load_federation(f)) != ATTEST_OK)
+	if ((r = fedset_new(f->base, on_fed_changed, f, &f->fed)) != ATTEST_OK)
+		return r;
+	fedset_set_log(f->fed, fed_log, NULL);
+	if ((r = load_federation(f)) != ATTEST_OK)
 		return r;
 	wc.fed = f->fed;
 	return workload_start(f->base, &wc, out);

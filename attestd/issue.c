@@ -98,36 +98,6 @@ out:
 	return r;
 }
 
-/* A memory BIO's contents as a reply field; wipe: the field is a secret
- * (the BIO's buffer is the caller's to wipe). */
-static int add_bio(cJSON *reply, const char *key, BIO *b, int wipe)
-{
-	char *data, *s;
-	long n = BIO_get_mem_data(b, &data);
-	int r = ATTEST_OK;
-
-	if (n < 0 || (s = strndup(data, (size_t)n)) == NULL)
-		return attest_fail(ATTEST_E_NOMEM, "%s", key);
-	if (cJSON_AddStringToObject(reply, key, s) == NULL)
-		r = attest_fail(ATTEST_E_NOMEM, "%s", key);
-	if (wipe)
-		OPENSSL_cleanse(s, strlen(s));
-	free(s);
-	return r;
-}
-
-/* The leaf's key as DER SubjectPublicKeyInfo into buf. */
-static int spki_der(EVP_PKEY *k, uint8_t *buf, size_t bufsz, size_t *len)
-{
-	unsigned char *p = buf;
-	int n = i2d_PUBKEY(k, NULL);
-
-	if (n <= 0 || (size_t)n > bufsz || i2d_PUBKEY(k, &p) != n)
-		return attest_fail_ossl(ATTEST_E_CRYPTO, "leaf public key encoding");
-	*len = (size_t)n;
-	return ATTEST_OK;
-}
-
 struct issue_job {
 	struct mint_order o; /* o.spki: spki below; o.in.token: the request's or renewed */
 	uint8_t spki[MINT_SPKI_MAX];
@@ -165,7 +135,7 @@ int attestd_issue_prepare(const struct issue_backend *b, struct attest_intent_tr
 	o = &j->o;
 	if ((r = attestd_issue_parse(req, o, &mode, &csr, &intent, &renew)) != ATTEST_OK ||
 	    (r = leaf_key(csr, &pub, &j->generated)) != ATTEST_OK ||
-	    (r = spki_der(pub, j->spki, sizeof(j->spki), &o->spki_len)) != ATTEST_OK)
+	    (r = attest_spki_der(pub, j->spki, sizeof(j->spki), &o->spki_len)) != ATTEST_OK)
 		goto out;
 	snprintf(j->mode, sizeof(j->mode), "%s", mode);
 	o->spki = j->spki;
@@ -198,7 +168,7 @@ int attestd_issue_finish(struct issue_job *j, const struct attestd_peer *peer,
 			 const struct mint_result *res, cJSON *reply)
 {
 	const struct mint_order *o = &j->o;
-	BIO *keyb = NULL;
+	char *key = NULL;
 	int r;
 
 	if (cJSON_AddStringToObject(reply, "chain", res->chain) == NULL) {
@@ -206,13 +176,12 @@ int attestd_issue_finish(struct issue_job *j, const struct attestd_peer *peer,
 		goto out;
 	}
 	if (j->generated != NULL) {
-		if ((keyb = BIO_new(BIO_s_mem())) == NULL ||
-		    PEM_write_bio_PrivateKey(keyb, j->generated, NULL, NULL, 0, NULL, NULL) != 1) {
-			r = attest_fail_ossl(ATTEST_E_CRYPTO, "encode leaf key");
+		if ((r = attest_private_key_pem(j->generated, &key)) != ATTEST_OK)
+			goto out;
+		if (cJSON_AddStringToObject(reply, "key", key) == NULL) {
+			r = attest_fail(ATTEST_E_NOMEM, "key");
 			goto out;
 		}
-		if ((r = add_bio(reply, "key", keyb, 1)) != ATTEST_OK)
-			goto out;
 	}
 	if (cJSON_AddStringToObject(reply, "mode", j->mode) == NULL ||
 	    cJSON_AddStringToObject(reply, "id", res->id) == NULL) {
@@ -228,14 +197,10 @@ int attestd_issue_finish(struct issue_job *j, const struct attestd_peer *peer,
 				      : " (granted)");
 	r = ATTEST_OK;
 out:
-	if (keyb != NULL) {
-		char *data;
-		long n = BIO_get_mem_data(keyb, &data);
-
-		if (n > 0)
-			OPENSSL_cleanse(data, (size_t)n);
+	if (key != NULL) {
+		OPENSSL_cleanse(key, strlen(key));
+		free(key);
 	}
-	BIO_free(keyb);
 	return r;
 }
 

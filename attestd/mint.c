@@ -8,9 +8,11 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/params.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
@@ -57,6 +59,40 @@ int attestd_agent_info(struct attestd *d, const char *name, char id[MINT_ID_MAX 
 
 /* DER SubjectPublicKeyInfo of ECDSA P-256/P-384 or RSA >= 2048, nothing
  * after it. */
+/* The DER of a P-256 SubjectPublicKeyInfo with an uncompressed point, up
+ * to the point's 64 coordinate bytes: SEQUENCE { SEQUENCE { ecPublicKey,
+ * prime256v1 }, BIT STRING (no unused bits) 04 || X || Y }. */
+static const uint8_t p256_spki_head[27] = {
+	0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06,
+	0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00, 0x04,
+};
+#define P256_SPKI_LEN (sizeof(p256_spki_head) + 64)
+
+/* Issue 17: the P-256 key of nearly every leaf, imported from its raw
+ * point (EVP_PKEY_fromdata, which refuses a point off the curve) instead
+ * of d2i_PUBKEY, whose OpenSSL 3 decoder set-up was a fifth of the
+ * monitor's CPU per certificate. Only the exact bytes above qualify;
+ * anything else takes the general path below. */
+static EVP_PKEY *p256_pub(const uint8_t *der)
+{
+	OSSL_PARAM params[3];
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+	EVP_PKEY *k = NULL;
+	char group[] = "prime256v1";
+
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, group, 0);
+	params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY,
+						      (void *)(der + sizeof(p256_spki_head) - 1), 65);
+	params[2] = OSSL_PARAM_construct_end();
+	if (ctx == NULL || EVP_PKEY_fromdata_init(ctx) != 1 ||
+	    EVP_PKEY_fromdata(ctx, &k, EVP_PKEY_PUBLIC_KEY, params) != 1) {
+		EVP_PKEY_free(k);
+		k = NULL;
+	}
+	EVP_PKEY_CTX_free(ctx);
+	return k;
+}
+
 static int leaf_pub(const uint8_t *der, size_t len, EVP_PKEY **out)
 {
 	const unsigned char *p = der;
@@ -65,6 +101,12 @@ static int leaf_pub(const uint8_t *der, size_t len, EVP_PKEY **out)
 	int r = ATTEST_OK;
 
 	*out = NULL;
+	if (len == P256_SPKI_LEN && memcmp(der, p256_spki_head, sizeof(p256_spki_head)) == 0) {
+		if ((*out = p256_pub(der)) == NULL)
+			r = attest_fail(ATTEST_E_CSR, "the leaf key is not a point on P-256");
+		ERR_clear_error();
+		return r;
+	}
 	if (len == 0 || len > MINT_SPKI_MAX || (k = d2i_PUBKEY(NULL, &p, (long)len)) == NULL ||
 	    p != der + len) {
 		r = attest_fail(ATTEST_E_CSR, "the leaf key is not one DER SubjectPublicKeyInfo");
@@ -291,6 +333,7 @@ struct mint_job {
 	struct agent *a;
 	int parent_fd; /* the caller's parent, when asked for ("parent") */
 	struct attest_proc_pin pin;
+	int procfd; /* /proc/PID of the process pinned, for the whole request */
 	char marker[800]; /* STATE/intent-used entry to spend ("": none) */
 	long ttl;
 	EVP_PKEY *pub;
@@ -365,7 +408,7 @@ static int mint_authorize(struct attestd *d, const struct attestd_peer *peer,
 		return attest_fail(ATTEST_E_REVOKED, "agent %s is revoked", o->name);
 	if (o->parent && (r = attestd_peer_parent(peer, &j->parent_fd)) != ATTEST_OK)
 		return r;
-	if ((r = measure_caller(d->cache, peer, j->parent_fd, j->a, &j->pin)) != ATTEST_OK)
+	if ((r = measure_caller(d->cache, peer, j->parent_fd, j->a, &j->pin, &j->procfd)) != ATTEST_OK)
 		return r;
 	for (uint32_t i = 0; i < o->nwant; i++) {
 		if (!scope_allowed(j->a, o->want[i]))
@@ -462,8 +505,8 @@ static int mint_sign(struct attestd *d, const struct attestd_peer *peer,
 		return r;
 	/* Still the same, untraced process after signing, or the certificate
 	 * is dropped. */
-	if ((r = attest_proc_check(&j->pin)) != ATTEST_OK ||
-	    (r = still_untraced(j->pin.pid)) != ATTEST_OK)
+	if ((r = attest_proc_check_at(j->procfd, &j->pin)) != ATTEST_OK ||
+	    (r = still_untraced_at(j->procfd, j->pin.pid)) != ATTEST_OK)
 		return r;
 	return attestd_peer_alive(peer);
 }
@@ -562,6 +605,7 @@ int attestd_mint(struct attestd *d, const struct attestd_peer *peer, const struc
 	memset(res, 0, sizeof(*res));
 	memset(&j, 0, sizeof(j));
 	j.parent_fd = -1;
+	j.procfd = -1;
 	if ((r = mint_authorize(d, peer, o, &j, res)) == ATTEST_OK &&
 	    (r = mint_sign(d, peer, o, &j, res->scopes)) == ATTEST_OK &&
 	    (r = mint_commit(d, peer, o, &j, res->scopes)) == ATTEST_OK &&
@@ -572,6 +616,8 @@ int attestd_mint(struct attestd *d, const struct attestd_peer *peer, const struc
 	}
 	if (j.parent_fd >= 0)
 		close(j.parent_fd);
+	if (j.procfd >= 0)
+		close(j.procfd);
 	X509_free(j.leaf);
 	EVP_PKEY_free(j.pub);
 	if (r != ATTEST_OK) {

@@ -292,20 +292,22 @@ int attestd_pidfd_pid(int pidfd, pid_t *pid)
 	return r;
 }
 
+/* Signal 0 through the pidfd (issue 17: one syscall where reading
+ * /proc/self/fdinfo took four): ESRCH once the process the pidfd names has
+ * exited and been reaped, whatever its pid number names now; EPERM only
+ * for a live process we may not signal. */
 int attestd_peer_alive(const struct attestd_peer *peer)
 {
-	pid_t now = 0;
-	int r;
-
 	if (peer->pidfd < 0)
 		return attest_fail(ATTEST_E_INTERNAL, "no pidfd for the peer");
-	if ((r = attestd_pidfd_pid(peer->pidfd, &now)) != ATTEST_OK)
-		return r;
-	if (now != peer->pid)
+	if (syscall(SYS_pidfd_send_signal, peer->pidfd, 0, NULL, 0) == 0 || errno == EPERM)
+		return ATTEST_OK;
+	if (errno == ESRCH)
 		return attest_fail(ATTEST_E_PROC_CHANGED, "the process that connected (pid %d) has "
 				   "exited (its pid number may name another process now)",
 				   (int)peer->pid);
-	return ATTEST_OK;
+	return attest_fail(ATTEST_E_IO, "pidfd_send_signal(pid %d): %s", (int)peer->pid,
+			   strerror(errno));
 }
 
 int attestd_peer_parent(const struct attestd_peer *peer, int *fd_out)

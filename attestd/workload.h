@@ -83,7 +83,7 @@ struct workload_config {
 	const char *trust_domain;
 	const uint8_t *bundle;
 	size_t bundle_len;
-	/* federated trust domains' bundles (fedfetch.h; NULL: none) */
+	/* federated trust domains' bundles (net/fedset.h; NULL: none) */
 	struct fedset *fed;
 };
 

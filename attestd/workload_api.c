@@ -15,7 +15,7 @@
 #include "core/err.h"
 #include "core/jws.h"
 #include "core/json.h"
-#include "fedfetch.h"
+#include "net/fedset.h"
 #include "log.h"
 #include "workload.h"
 #include "workload.pb-c.h"
@@ -693,6 +693,8 @@ static void validate_jwt_svid(struct wl_call *c, const uint8_t *msg, size_t len)
 	ValidateJWTSVIDRequest *req = validate_jwtsvidrequest__unpack(NULL, len, msg);
 	ValidateJWTSVIDResponse resp = VALIDATE_JWTSVIDRESPONSE__INIT;
 	struct wl_jwks k = { 0 };
+	struct fed_keys fk;
+	struct wl_fedjwt fed[FED_MAX];
 	cJSON *claims = NULL;
 	char msgbuf[240];
 	int r;
@@ -713,8 +715,11 @@ static void validate_jwt_svid(struct wl_call *c, const uint8_t *msg, size_t len)
 		finish_err(c, r);
 		goto out;
 	}
-	if ((r = wl_jwt_validate(cfg->trust_domain, &k, req->svid, req->audience, time(NULL),
-				 &claims)) != ATTEST_OK) {
+	fed_keys_of(cfg, 0, &fk);
+	for (size_t i = 0; i < fk.n; i++)
+		fed[i] = (struct wl_fedjwt){ fk.v[i].td, fk.v[i].jwks };
+	if ((r = wl_jwt_validate(cfg->trust_domain, &k, fed, fk.n, req->svid, req->audience,
+				 time(NULL), &claims)) != ATTEST_OK) {
 		snprintf(msgbuf, sizeof(msgbuf), "%s: %s", attest_errname(r), attest_errdetail());
 		wl_finish(c, WL_INVALID_ARGUMENT, msgbuf);
 		goto out;

@@ -10,6 +10,7 @@
 #include "core/err.h"
 #include "core/jws.h"
 #include "core/json.h"
+#include "x509/spiffebundle.h"
 #include "workload_jwtv.h"
 
 void wl_jwks_clear(struct wl_jwks *k)
@@ -36,7 +37,58 @@ static int jws_json(const char *p, size_t n, size_t cap, cJSON **out)
 	return r;
 }
 
-int wl_jwt_validate(const char *trust_domain, const struct wl_jwks *k, const char *token,
+/* The trust domain of a SPIFFE ID ("spiffe://<td>/..."), into td. */
+static int sub_td(const char *sub, char td[WL_JWT_TD_MAX + 1])
+{
+	static const char scheme[] = "spiffe://";
+	const char *p, *slash;
+
+	if (strncmp(sub, scheme, sizeof(scheme) - 1) != 0)
+		return attest_fail(ATTEST_E_DENIED, "sub %s is no SPIFFE ID", sub);
+	p = sub + sizeof(scheme) - 1;
+	if ((slash = strchr(p, '/')) == NULL || slash == p || (size_t)(slash - p) > WL_JWT_TD_MAX)
+		return attest_fail(ATTEST_E_DENIED, "sub %s has no trust domain and path", sub);
+	memcpy(td, p, (size_t)(slash - p));
+	td[slash - p] = '\0';
+	return ATTEST_OK;
+}
+
+/* The key kid names in the key set of trust domain td: ours (k) or a
+ * federated domain's. */
+static int key_of(const char *trust_domain, const struct wl_jwks *k, const struct wl_fedjwt *fed,
+		  size_t nfed, const char *td, const char *kid, EVP_PKEY **key)
+{
+	*key = NULL;
+	if (strcmp(td, trust_domain) == 0) {
+		for (uint32_t i = 0; i < k->n; i++) {
+			const unsigned char *p = k->spki[i];
+
+			if (strcmp(k->kid[i], kid) != 0)
+				continue;
+			if ((*key = d2i_PUBKEY(NULL, &p, (long)k->spki_len[i])) == NULL)
+				return attest_fail_ossl(ATTEST_E_CRYPTO, "JWT bundle key");
+			return ATTEST_OK;
+		}
+		return attest_fail(ATTEST_E_DENIED, "kid %s is not in the JWT bundle", kid);
+	}
+	for (size_t i = 0; i < nfed; i++) {
+		int r;
+
+		if (strcmp(fed[i].td, td) != 0)
+			continue;
+		r = fed_jwks_p256(fed[i].jwks, kid, key);
+		if (r == ATTEST_E_NOT_FOUND)
+			return attest_fail(ATTEST_E_DENIED,
+					   "kid %s is not in trust domain %s's JWT bundle", kid, td);
+		return r == ATTEST_OK ? r : attest_fail_wrap(ATTEST_E_DENIED, "trust domain %s", td);
+	}
+	return attest_fail(ATTEST_E_DENIED,
+			   "sub's trust domain %s is neither %s nor a federated one with JWT keys", td,
+			   trust_domain);
+}
+
+int wl_jwt_validate(const char *trust_domain, const struct wl_jwks *k,
+		    const struct wl_fedjwt *fed, size_t nfed, const char *token,
 		    const char *audience, int64_t now, cJSON **claims)
 {
 	static const char *const hkeys[] = { "alg", "kid", "typ", NULL };
@@ -46,7 +98,7 @@ int wl_jwt_validate(const char *trust_domain, const struct wl_jwks *k, const cha
 	const cJSON *aud, *exp;
 	EVP_PKEY *key = NULL;
 	uint8_t sig[64];
-	char prefix[WL_JWT_TD_MAX + 16];
+	char td[WL_JWT_TD_MAX + 1];
 	int r, found = 0;
 
 	*claims = NULL;
@@ -66,34 +118,17 @@ int wl_jwt_validate(const char *trust_domain, const struct wl_jwks *k, const cha
 		r = attest_fail(ATTEST_E_DENIED, "alg %s: only ES256 is accepted", alg);
 		goto out;
 	}
-	for (uint32_t i = 0; i < k->n && !found; i++) {
-		const unsigned char *p = k->spki[i];
-
-		if (strcmp(k->kid[i], kid) != 0)
-			continue;
-		found = 1;
-		if ((key = d2i_PUBKEY(NULL, &p, (long)k->spki_len[i])) == NULL) {
-			r = attest_fail_ossl(ATTEST_E_CRYPTO, "JWT bundle key");
-			goto out;
-		}
-	}
-	if (!found) {
-		r = attest_fail(ATTEST_E_DENIED, "kid %s is not in the JWT bundle", kid);
+	/* sub's trust domain picks the key set; nothing else of the payload
+	 * is read before the signature verifies */
+	if ((r = jws_json(parts.payload, parts.payload_len, 4096, &pl)) != ATTEST_OK ||
+	    (r = attest_json_str(pl, "sub", 511, &sub)) != ATTEST_OK ||
+	    (r = sub_td(sub, td)) != ATTEST_OK ||
+	    (r = key_of(trust_domain, k, fed, nfed, td, kid, &key)) != ATTEST_OK)
 		goto out;
-	}
 	if ((r = attest_jws_sig(&parts, sig)) != ATTEST_OK ||
 	    (r = attest_es256_verify(key, token, parts.signed_len, sig, ATTEST_E_DENIED)) !=
 		    ATTEST_OK)
 		goto out;
-	if ((r = jws_json(parts.payload, parts.payload_len, 4096, &pl)) != ATTEST_OK ||
-	    (r = attest_json_str(pl, "sub", 511, &sub)) != ATTEST_OK)
-		goto out;
-	snprintf(prefix, sizeof(prefix), "spiffe://%s/", trust_domain);
-	if (strncmp(sub, prefix, strlen(prefix)) != 0) {
-		r = attest_fail(ATTEST_E_DENIED, "sub %s is not of trust domain %s", sub,
-				trust_domain);
-		goto out;
-	}
 	exp = cJSON_GetObjectItemCaseSensitive(pl, "exp");
 	if (!cJSON_IsNumber(exp) || exp->valuedouble <= (double)now) {
 		r = attest_fail(ATTEST_E_DENIED, "the token has expired (or has no exp)");

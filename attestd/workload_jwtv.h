@@ -28,13 +28,23 @@ struct wl_jwks {
 };
 void wl_jwks_clear(struct wl_jwks *k);
 
-/* ATTEST_OK when token is a JWT-SVID of trust_domain ("fleet.example"):
- * ES256 by the key of k its kid names, sub under spiffe://<td>/, exp
- * after now, aud (a string or an array) holding audience. *claims gets
- * the payload (cJSON_Delete). Otherwise ATTEST_E_PARSE (malformed),
+/* A federated trust domain's JWT bundle (fed_bundle.jwks). */
+struct wl_fedjwt {
+	const char *td;
+	const char *jwks;
+};
+
+/* ATTEST_OK when token is a JWT-SVID of trust_domain ("fleet.example")
+ * signed by the key of k its kid names, or of one of the nfed federated
+ * domains signed by a P-256 key of that domain's own JWT bundle: the
+ * trust domain of sub (read before the signature only to pick the key
+ * set) chooses the keys; ES256 only; sub under spiffe://<td>/, exp after
+ * now, aud (a string or an array) holding audience. *claims gets the
+ * payload (cJSON_Delete). Otherwise ATTEST_E_PARSE (malformed),
  * ATTEST_E_TOO_LARGE, ATTEST_E_DUPLICATE_KEY or ATTEST_E_DENIED (alg,
- * kid, signature, sub, exp, aud), with the reason. */
-int wl_jwt_validate(const char *trust_domain, const struct wl_jwks *k, const char *token,
+ * trust domain, kid, signature, exp, aud), with the reason. */
+int wl_jwt_validate(const char *trust_domain, const struct wl_jwks *k,
+		    const struct wl_fedjwt *fed, size_t nfed, const char *token,
 		    const char *audience, int64_t now, cJSON **claims) ATTEST_MUST_CHECK;
 
 #endif

@@ -35,7 +35,7 @@ int attestd_workload_identify(struct attestd *d, const struct attestd_peer *peer
 		if (best != NULL && strcmp(a->name, best->name) > 0)
 			continue;
 		attest_errclear();
-		if ((r = measure_caller(d->cache, peer, -1, a, &pin)) == ATTEST_OK) {
+		if ((r = measure_caller(d->cache, peer, -1, a, &pin, NULL)) == ATTEST_OK) {
 			best = a;
 			continue;
 		}

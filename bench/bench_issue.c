@@ -73,6 +73,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <dirent.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <time.h>
@@ -92,7 +93,10 @@
 
 #define STRICT_N 100
 #define STRICT_WIRE_N 10
-#define SESSION_SECONDS 2.0
+#define SESSION_SECONDS 2
+/* ATTEST_BENCH_ISSUE_SECONDS: each session phase's length, for profiling
+ * (bench/README.md, issue 17 item 1); SESSION_SECONDS otherwise */
+static int session_seconds = SESSION_SECONDS;
 #define SESSION_WIRE_N 300
 #define BASELINE_N 15
 #define WARMUP 3
@@ -218,7 +222,7 @@ static int parse_int(const char *s, int min, int max)
 	return (int)v;
 }
 
-/* argv: --requester PHASE SOCK ADMIN N CHAIN_OUT CPU */
+/* argv: --requester PHASE SOCK ADMIN N CHAIN_OUT CPU SECONDS */
 static int requester_main(int argc, char **argv)
 {
 	const char *phase, *sock, *admin, *chain;
@@ -226,7 +230,7 @@ static int requester_main(int argc, char **argv)
 	uint64_t c0, c1;
 	int n, cpu;
 
-	if (argc != 8)
+	if (argc != 9 || (session_seconds = parse_int(argv[8], 1, 600)) < 0)
 		return 2;
 	phase = argv[2];
 	sock = argv[3];
@@ -295,7 +299,7 @@ static int requester_main(int argc, char **argv)
 		for (;;) {
 			double t = tu_now_ms();
 
-			if (n > 0 ? certs >= n : t - start >= SESSION_SECONDS * 1e3)
+			if (n > 0 ? certs >= n : t - start >= session_seconds * 1e3)
 				break;
 			if (req_issue(sock, "bench-s", "session", NULL) != ATTEST_OK)
 				return 1;
@@ -308,6 +312,14 @@ static int requester_main(int argc, char **argv)
 		printf("first_ms %.4f\ncerts %ld\nseconds %.4f\ntpm_cmds %llu\nmean %.4f\n", first,
 		       certs, (end - start) / 1e3, (unsigned long long)(c1 - c0),
 		       certs ? lat_sum / (double)certs : 0.0);
+		{
+			/* the requester's own CPU over the whole phase (issue 17
+			 * item 1: CPU per certificate, client side) */
+			struct timespec ts;
+
+			if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) == 0)
+				printf("cpu_ms %.4f\n", (double)ts.tv_sec * 1e3 + ts.tv_nsec / 1e6);
+		}
 		return 0;
 	}
 	return 2;
@@ -605,6 +617,11 @@ static double kv_get(const struct kv *k, const char *key)
 	return -1;
 }
 
+/* CPU of attestd's monitor and front over a phase (ms, all threads) */
+struct cpu_mark {
+	double mon, front;
+};
+
 struct bench {
 	struct daemon d;
 	struct tu_tpm b;
@@ -617,6 +634,8 @@ struct bench {
 	struct kv same, alt, sess, sess_free, sess_csr, w_same, w_alt, w_sess;
 	struct kv np_alt, np_sess; /* attestd --no-privsep, same run */
 	double conc_rate;          /* CONCURRENT session requesters: certs/s, summed */
+	double conc_certs;         /* their certificates, summed */
+	struct cpu_mark sess_cpu[2], conc_cpu[2]; /* attestd's CPU before/after */
 	struct wire_counts wc0, wc1, wc2, wc3;
 	struct proxy px;
 	double ecdsa, base_p50;
@@ -640,8 +659,11 @@ static void write_pidfile(struct bench *b)
 static void exec_requester(struct bench *b, const char *phase, const char *nbuf, const char *chain,
 			   const char *cpubuf, int wfd)
 {
+	char secs[16];
 	char *argv[] = { b->copy, "--requester", (char *)phase, b->d.sock, b->d.admin,
-			 (char *)nbuf, (char *)chain, (char *)cpubuf, NULL };
+			 (char *)nbuf, (char *)chain, (char *)cpubuf, secs, NULL };
+
+	snprintf(secs, sizeof(secs), "%d", session_seconds);
 
 	dup2(wfd, 1);
 	if (wfd != 1)
@@ -701,8 +723,10 @@ static double run_concurrent(struct bench *b)
 			waitpid(pid[i], &st, 0);
 		if (pid[i] <= 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0 || certs < 0 || secs <= 0)
 			failed = 1;
-		else
+		else {
 			rate += certs / secs;
+			b->conc_certs += certs;
+		}
 	}
 	if (failed) {
 		fprintf(stderr, "bench_issue: a concurrent session requester failed; attestd log: %s\n",
@@ -1057,6 +1081,65 @@ static int set_affinity(pid_t pid, int cpu, const cpu_set_t *restore)
 
 /* Everything that talks to attestd and the TPMs; runs as a CUnit test
  * because testutil_daemon's helpers assert with CUnit. */
+/* CPU time of every thread of pid so far, in ms (the first field of
+ * /proc/PID/task/TID/schedstat, ns on a CPU); -1 if unreadable. */
+static double proc_cpu_ms(pid_t pid)
+{
+	char path[96], line[128];
+	double sum = 0;
+	DIR *dir;
+	struct dirent *e;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	if (pid <= 0 || (dir = opendir(path)) == NULL)
+		return -1;
+	while ((e = readdir(dir)) != NULL) {
+		FILE *f;
+		uint64_t ns;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%.20s/schedstat", (int)pid, e->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue; /* a thread that just exited */
+		if (fgets(line, sizeof(line), f) != NULL &&
+		    attest_parse_u64n(line, strcspn(line, " \n"), 0, UINT64_MAX, &ns) == ATTEST_OK)
+			sum += (double)ns / 1e6;
+		fclose(f);
+	}
+	closedir(dir);
+	return sum;
+}
+
+/* attestd's front: the monitor's child (its first one listed), or 0 */
+static pid_t front_of(pid_t monitor)
+{
+	char path[64], buf[64];
+	uint64_t v;
+	FILE *f;
+	size_t n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)monitor, (int)monitor);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	if (fgets(buf, sizeof(buf), f) != NULL)
+		n = strcspn(buf, " \n");
+	fclose(f);
+	if (n == 0 || attest_parse_u64n(buf, n, 1, INT32_MAX, &v) != ATTEST_OK)
+		return 0;
+	return (pid_t)v;
+}
+
+static void cpu_mark(const struct bench *b, struct cpu_mark *m)
+{
+	m->mon = proc_cpu_ms(b->d.pid);
+	m->front = proc_cpu_ms(front_of(b->d.pid));
+}
+
+/* ATTEST_BENCH_ISSUE_SESSION_ONLY=1: only the session phases (for
+ * profiling attestd under them: bench/README.md, issue 17 item 1). */
+static int session_only;
+
 static void bench_body(void)
 {
 	struct bench *b = &g;
@@ -1084,15 +1167,19 @@ static void bench_body(void)
 	/* While the copy's ctime ages past attestd's racy-cache window: the
 	 * openssl speed reference and the tpm2-tools baseline. */
 	b->ecdsa = openssl_sign_rate(b);
-	tu_tpm_start(&b->b);
-	b->base_p50 = baseline(b);
-	tu_tpm_stop(&b->b);
+	if (!session_only) {
+		tu_tpm_start(&b->b);
+		b->base_p50 = baseline(b);
+		tu_tpm_stop(&b->b);
+	}
 	wait_cacheable(b->copy);
 
 	/* strict mode */
-	if (run_requester(b, "strict-same", STRICT_N, b->chain[0], -1, &b->same) == 0)
+	if (!session_only &&
+	    run_requester(b, "strict-same", STRICT_N, b->chain[0], -1, &b->same) == 0)
 		check_chain(b, b->chain[0], "strict same-agent");
-	if (run_requester(b, "strict-alt", STRICT_N, b->chain[1], -1, &b->alt) == 0)
+	if (!session_only &&
+	    run_requester(b, "strict-alt", STRICT_N, b->chain[1], -1, &b->alt) == 0)
 		check_chain(b, b->chain[1], "strict alternating");
 
 	/* session mode, attestd and the requester on one CPU */
@@ -1103,12 +1190,16 @@ static void bench_body(void)
 				b->cpu = i;
 	if (b->cpu >= 0 && set_affinity(b->d.pid, b->cpu, NULL) != 0)
 		b->cpu = -1;
+	cpu_mark(b, &b->sess_cpu[0]);
 	if (run_requester(b, "session", 0, b->chain[2], b->cpu, &b->sess) == 0)
 		check_chain(b, b->chain[2], "session");
+	cpu_mark(b, &b->sess_cpu[1]);
 	if (b->cpu >= 0)
 		(void)set_affinity(b->d.pid, 0, &orig);
 	(void)run_requester(b, "session", 0, b->chain[2], -1, &b->sess_free);
+	cpu_mark(b, &b->conc_cpu[0]);
 	b->conc_rate = run_concurrent(b);
+	cpu_mark(b, &b->conc_cpu[1]);
 	/* the agent sends a CSR: attestd verifies it instead of making a key */
 	if (b->cpu >= 0 && set_affinity(b->d.pid, b->cpu, NULL) != 0)
 		b->cpu = -1;
@@ -1117,6 +1208,8 @@ static void bench_body(void)
 	if (b->cpu >= 0)
 		(void)set_affinity(b->d.pid, 0, &orig);
 
+	if (session_only)
+		return;
 	/* wire count: attestd restarted behind the counting proxy */
 	memcpy(saved_tcti, b->d.sw.tcti, sizeof(saved_tcti));
 	{
@@ -1214,7 +1307,7 @@ static void report(struct bench *b)
 		  alt->ok ? b->base_p50 / kv_get(alt, "p50") : 0, 1,
 		  "baseline p50 / alternating p50 (target >= 20)");
 	snprintf(note, sizeof(note), "attestd + requester pinned to CPU %d, %.1f s, sequential",
-		 b->cpu, SESSION_SECONDS);
+		 b->cpu, (double)session_seconds);
 	print_val("issue_session_certs_per_s", sess->ok, s_rate, 0, note);
 	print_val("openssl_ecdsap256_sign_per_s", b->ecdsa > 0, b->ecdsa, 0,
 		  "openssl speed -seconds 2 ecdsap256");
@@ -1225,7 +1318,7 @@ static void report(struct bench *b)
 		  b->ecdsa > 0 ? s_free / b->ecdsa : 0, 3,
 		  "1 requester, unpinned: goal >= 0.1 (issue 17)");
 	snprintf(note, sizeof(note), "%d requesters at once, unpinned, %.1f s each, summed",
-		 CONCURRENT, SESSION_SECONDS);
+		 CONCURRENT, (double)session_seconds);
 	print_val("issue_session_16_certs_per_s", b->conc_rate > 0, b->conc_rate, 0, note);
 	print_val("issue_session_16_ratio_vs_ecdsa_sign", b->conc_rate > 0 && b->ecdsa > 0,
 		  b->ecdsa > 0 ? b->conc_rate / b->ecdsa : 0, 3,
@@ -1233,6 +1326,30 @@ static void report(struct bench *b)
 	snprintf(note, sizeof(note), "stats op, over %.0f certs incl. making the session issuer",
 		 sess->ok ? kv_get(sess, "certs") + 1 : 0);
 	print_val("issue_session_tpm_cmds_per_1000", sess->ok, s_per1000, 2, note);
+	{
+		/* issue 17 item 1: where a certificate's CPU goes (schedstat of
+		 * every thread; bench/README.md has the profile behind it) */
+		double n1 = sess->ok ? kv_get(sess, "certs") + 1 : 0, n16 = b->conc_certs;
+		const struct cpu_mark *s0 = &b->sess_cpu[0], *s1 = &b->sess_cpu[1];
+		const struct cpu_mark *c0 = &b->conc_cpu[0], *c1 = &b->conc_cpu[1];
+
+		print_val("issue_session_cpu_us_per_cert_monitor", n1 > 0 && s0->mon >= 0 && s1->mon >= 0,
+			  n1 > 0 ? (s1->mon - s0->mon) * 1e3 / n1 : 0, 1,
+			  "1 requester, pinned: root monitor, all threads");
+		print_val("issue_session_cpu_us_per_cert_front",
+			  n1 > 0 && s0->front >= 0 && s1->front >= 0,
+			  n1 > 0 ? (s1->front - s0->front) * 1e3 / n1 : 0, 1,
+			  "1 requester, pinned: unprivileged front");
+		print_val("issue_session_cpu_us_per_cert_requester", n1 > 0 && kv_get(sess, "cpu_ms") > 0,
+			  n1 > 0 ? kv_get(sess, "cpu_ms") * 1e3 / n1 : 0, 1,
+			  "1 requester, pinned: the client (connect, JSON, PEM)");
+		print_val("issue_session_16_cpu_us_per_cert_monitor",
+			  n16 > 0 && c0->mon >= 0 && c1->mon >= 0,
+			  n16 > 0 ? (c1->mon - c0->mon) * 1e3 / n16 : 0, 1, "16 requesters");
+		print_val("issue_session_16_cpu_us_per_cert_front",
+			  n16 > 0 && c0->front >= 0 && c1->front >= 0,
+			  n16 > 0 ? (c1->front - c0->front) * 1e3 / n16 : 0, 1, "16 requesters");
+	}
 	print_val("issue_session_certs_per_s_unpinned", b->sess_free.ok, s_free, 0,
 		  "same, no CPU pinning (issuer already made)");
 	print_val("issue_session_csr_certs_per_s", b->sess_csr.ok,
@@ -1281,6 +1398,15 @@ int main(int argc, char **argv)
 		return requester_main(argc, argv);
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	{
+		const char *so = getenv("ATTEST_BENCH_ISSUE_SESSION_ONLY");
+
+		const char *secs = getenv("ATTEST_BENCH_ISSUE_SECONDS");
+
+		session_only = so != NULL && strcmp(so, "1") == 0;
+		if (secs != NULL && (session_seconds = parse_int(secs, 1, 600)) < 0)
+			session_seconds = SESSION_SECONDS;
+	}
 	/* the requesters inherit our environment, and attestd refuses an agent
 	 * started with a variable its registration does not allow */
 	(void)tu_env_keep_only();

@@ -17,7 +17,8 @@
 # bench_storm (issue 17: a launch storm of ATTEST_BENCH_STORM agents, 100 by
 # default, 1000 for the issue's figure, on the slow-TPM TCTI, and the
 # steady-state launch latency after it),
-# and removes everything on exit. Report only: a
+# and removes everything on exit. BENCH_ONLY="bench_verifier bench_fleet"
+# runs only the named ones (the same environment). Report only: a
 # missing tool or a failed run prints a
 # message and the exit status says so, but `make bench` never fails on it.
 set -eu
@@ -76,6 +77,7 @@ for b in "$bin" "$issue_bin" "$BUILD/bench/bench_mint" "$BUILD/bench/bench_inten
 	"$BUILD/bench/bench_nginx" "$BUILD/bench/bench_spiffe" \
 	"$BUILD/bench/bench_detect" \
 	"$BUILD/bench/bench_storm"; do
+	case " ${BENCH_ONLY:-${b##*/}} " in *" ${b##*/} "*) ;; *) continue ;; esac
 	if [ ! -x "$b" ]; then
 		echo "run-bench: $b missing; run 'make bench'" >&2
 		rc=1
@@ -89,6 +91,10 @@ done
 # and three replicas; issue 17 item 4: quotes/s over HTTPS with the nonce
 # round trip at 1 and 16 hosts (quotes_https_*), store commits per quote. Bounded: ATTEST_FLEET_SECS (default 10) per run; a
 # bigger run: ATTEST_FLEET_HOSTS=10000 ATTEST_FLEET_SECS=60 make bench.
+case " ${BENCH_ONLY:-bench_fleet} " in
+*" bench_fleet "*) ;;
+*) exit $rc ;;
+esac
 if [ -x "$BUILD/bench/bench_fleet" ]; then
 	"$BUILD/bench/bench_fleet" || rc=$?
 else

@@ -111,6 +111,10 @@ void vs_revoke(struct vsrv *s, struct evhttp_request *req, const struct vroute *
 		(void)snprintf(why, sizeof(why), OPERATOR_PREFIX "%s: %s", who->name, reason);
 		r = host ? s->store->ops->host_revoke(s->store, name, why)
 			 : s->store->ops->agent_revoke(s->store, name, why);
+		if (host)
+			vs_view_host_drop(s, name);
+		else
+			vs_view_agent_drop(s, name);
 	}
 	/* a revoked host's JWT keys leave the SPIFFE bundle */
 	if (r == ATTEST_OK && host)
@@ -140,6 +144,7 @@ void vs_approve(struct vsrv *s, struct evhttp_request *req, const struct vroute 
 	    (r = s->store->ops->agent_get(s->store, name, &a)) == ATTEST_OK &&
 	    (r = vs_record_change(s, "approval", who, NULL, name, NULL)) == ATTEST_OK) {
 		r = s->store->ops->agent_approve(s->store, name);
+		vs_view_agent_drop(s, name);
 	}
 	if (r == ATTEST_OK) {
 		vs_changed(s, "an approval");
@@ -332,8 +337,11 @@ void vs_health(struct vsrv *s, struct evhttp_request *req, const struct vroute *
 	cJSON_AddStringToObject(o, "policy", s->policy ? attest_policy_version(s->policy) : "");
 	cJSON_AddNumberToObject(o, "hosts", n[0] + n[1] + n[2] + n[3]);
 	cJSON_AddNumberToObject(o, "hosts_trusted", n[1]);
-	/* issue 18: this replica, the fleet's replicas, the stale hosts */
-	if ((r = vs_replica_health(s, o)) != ATTEST_OK) {
+	/* issue 18: this replica, the fleet's replicas, the stale hosts;
+	 * issue 14: the federated trust domains' bundles (public) */
+	if ((r = vs_replica_health(s, o)) != ATTEST_OK ||
+	    (s->fed != NULL &&
+	     (r = vs_fed_status(s, cJSON_AddArrayToObject(o, "federations"))) != ATTEST_OK)) {
 		vs_reply_err(s, req, 500, r, "health");
 		cJSON_Delete(o);
 		return;
@@ -403,26 +411,36 @@ void vs_metrics(struct vsrv *s, struct evhttp_request *req, const struct vroute 
 			"attest_verifier_cache_hits_total{cache=\"leaf\"} %llu\n"
 			"attest_verifier_cache_hits_total{cache=\"issuer\"} %llu\n"
 			"attest_verifier_cache_hits_total{cache=\"ak\"} %lu\n"
+			"attest_verifier_cache_hits_total{cache=\"caller\"} %lu\n"
+			"attest_verifier_cache_hits_total{cache=\"host\"} %lu\n"
+			"attest_verifier_cache_hits_total{cache=\"agent\"} %lu\n"
 			"# TYPE attest_verifier_cache_misses_total counter\n"
 			"attest_verifier_cache_misses_total{cache=\"leaf\"} %llu\n"
 			"attest_verifier_cache_misses_total{cache=\"issuer\"} %llu\n"
 			"attest_verifier_cache_misses_total{cache=\"ak\"} %lu\n"
+			"attest_verifier_cache_misses_total{cache=\"caller\"} %lu\n"
+			"attest_verifier_cache_misses_total{cache=\"host\"} %lu\n"
+			"attest_verifier_cache_misses_total{cache=\"agent\"} %lu\n"
 			"# TYPE attest_verifier_cache_evictions_total counter\n"
 			"attest_verifier_cache_evictions_total{cache=\"leaf\"} %llu\n"
 			"attest_verifier_cache_evictions_total{cache=\"issuer\"} %llu\n"
 			"attest_verifier_cache_evictions_total{cache=\"ak\"} %lu\n"
+			"attest_verifier_cache_evictions_total{cache=\"agent\"} %lu\n"
 			"# TYPE attest_verifier_cache_entries gauge\n"
 			"attest_verifier_cache_entries{cache=\"leaf\"} %zu\n"
 			"attest_verifier_cache_entries{cache=\"issuer\"} %zu\n"
 			"attest_verifier_cache_entries{cache=\"ak\"} %zu\n"
+			"attest_verifier_cache_entries{cache=\"agent\"} %zu\n"
 			"# TYPE attest_verifier_cache_used gauge\n"
 			"attest_verifier_cache_used{cache=\"leaf\"} %zu\n"
 			"attest_verifier_cache_used{cache=\"issuer\"} %zu\n",
 			(unsigned long long)ci.leaf_hits, (unsigned long long)ci.issuer_hits, s->m.ak_hits,
+			s->m.caller_hits, s->m.hview_hits, s->m.aview_hits,
 			(unsigned long long)ci.leaf_misses, (unsigned long long)ci.issuer_misses,
-			s->m.ak_misses, (unsigned long long)ci.leaf_evictions,
-			(unsigned long long)ci.issuer_evictions, s->m.ak_evictions, ci.leaf_entries,
-			ci.issuer_entries, s->ak_sets * AK_WAYS, ci.leaf_used, ci.issuer_used);
+			s->m.ak_misses, s->m.caller_misses, s->m.hview_misses, s->m.aview_misses, (unsigned long long)ci.leaf_evictions,
+			(unsigned long long)ci.issuer_evictions, s->m.ak_evictions, s->m.aview_evictions,
+			ci.leaf_entries, ci.issuer_entries, s->ak_sets * AK_WAYS,
+			s->av_sets * AGENT_VIEW_WAYS, ci.leaf_used, ci.issuer_used);
 	}
 	evbuffer_add_printf(b, "# TYPE attest_verifier_checkpoint_gaps_total counter\n"
 			       "attest_verifier_checkpoint_gaps_total %lu\n"

@@ -76,7 +76,7 @@ static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 		   *notify = NULL, *heartbeat = NULL, *push_interval = NULL, *dashboard = NULL,
 		   *no_detect = NULL, *detect_entities = NULL, *alert_webhook = NULL,
 		   *alert_ca = NULL, *alert_syslog = NULL, *posture_window = NULL,
-		   *posture_ttl_cap = NULL;
+		   *posture_ttl_cap = NULL, *federation = NULL, *federation_max_age = NULL;
 	const struct cli_opt opts[] = {
 		{"state", "DIR", "verifier state directory (attest-verifier init)", 1, &state},
 		{"store", "URI", "the store in PostgreSQL (postgresql://...; made by init --store) "
@@ -140,6 +140,12 @@ static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 		{"posture-ttl-cap", "SECONDS", "posture: an agent seen with a leaf living this long "
 		 "or longer is a finding (default 3600, attestd's default --max-ttl)", 0,
 		 &posture_ttl_cap},
+		{"federation", "FILE", "federated SPIFFE trust domains whose agents the policy may "
+		 "accept: {\"federations\": [{\"trust_domain\", \"bundle_url\" (https), "
+		 "\"ca_pem\" (the endpoint's TLS CA)}]}, read at start (docs/spiffe.md)", 0,
+		 &federation},
+		{"federation-max-age", "SECONDS", "a federated domain whose bundle was last fetched "
+		 "longer ago denies its agents (default 3600; 4..604800)", 0, &federation_max_age},
 		{"config", "PATH", "configuration file (default " VERIFIER_CONF "; options given "
 		 "here override it; verifier.conf(5))", 0, &config},
 		{"print-config", NULL, "print the effective configuration in the file's format and exit",
@@ -156,7 +162,7 @@ static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 		{"issuer-cache", "16384"}, {"ak-cache", "4096"}, {"rate-caller", "2000"},
 		{"rate-host", "50"}, {"replica-id", "HOSTNAME:LOG"}, {"sync-ms", "500"},
 		{"notify", "on"}, {"heartbeat", "5"}, {"push-interval", "60"},
-		{"dashboard", "loopback"}, {NULL, NULL}};
+		{"dashboard", "loopback"}, {"federation-max-age", "3600"}, {NULL, NULL}};
 	int r;
 
 	cli_config_defaults(defs);
@@ -251,6 +257,16 @@ static int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 			return r;
 		cfg.posture_ttl_cap = tc;
 	}
+	cfg.federation = federation != NULL && federation[0] != '\0' ? federation : NULL;
+	cfg.federation_max_age = 3600;
+	if (federation_max_age != NULL) {
+		long fa;
+
+		if ((r = cli_long("federation-max-age", federation_max_age, 4, 604800, &fa)) !=
+		    CLI_PARSED)
+			return r;
+		cfg.federation_max_age = fa;
+	}
 	if (alert_webhook != NULL && strncmp(alert_webhook, "https://", 8) != 0 &&
 	    strncmp(alert_webhook, "http://", 7) != 0)
 		return cli_usage_error("--alert-webhook: want an http:// or https:// URL");
@@ -293,13 +309,73 @@ static int cmd_caller_add(const struct cli_cmd *cmd, int argc, char **argv)
 		return cli_usage_error("--store: want a postgresql:// URI");
 	if ((r = vstore_open_spec(store, state, 0, &st)) != ATTEST_OK)
 		return cli_fail(r, "open the store");
+	/* the generation bumped: a caller added again under its name gets a
+	 * new key, and connections a running verifier kept for the old
+	 * certificate must look it up again (and be refused) */
 	if ((r = vf_tlsca_issue_client(state, name, out, c.spki_hash)) != ATTEST_OK ||
-	    (r = st->ops->caller_put(st, &c)) != ATTEST_OK) {
+	    (r = st->ops->caller_put(st, &c)) != ATTEST_OK ||
+	    (r = st->ops->generation_bump(st, &(uint64_t){0})) != ATTEST_OK) {
 		vstore_close(st);
 		return cli_fail(r, "enrol caller %s", name);
 	}
 	vstore_close(st);
 	printf("caller %s (%s): %s.pem, %s.key\n", name, role, out, out);
+	return CLI_EXIT_OK;
+}
+
+struct caller_find {
+	const char *name;
+	struct vcaller c;
+	int found;
+};
+
+static int caller_find_cb(void *arg, const struct vcaller *c)
+{
+	struct caller_find *f = arg;
+
+	if (strcmp(c->name, f->name) == 0) {
+		f->c = *c;
+		f->found = 1;
+	}
+	return 0;
+}
+
+/* Revoke a caller: its row marked revoked and the change generation
+ * bumped, so a running verifier (every replica) drops the callers its
+ * open connections keep and refuses this one's next request. */
+static int cmd_caller_revoke(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	const char *state = NULL, *name = NULL, *store = NULL;
+	const struct cli_opt opts[] = {
+		{"state", "DIR", "verifier state directory", 1, &state},
+		{"store", "URI", "the store in PostgreSQL (postgresql://...) instead of "
+		 "STATE/verifier.db", 0, &store},
+		{"name", "NAME", "the caller to revoke", 1, &name},
+		{0}};
+	struct caller_find f;
+	struct vstore *st = NULL;
+	uint64_t g = 0;
+	int r = cli_parse(cmd, opts, argc, argv);
+
+	if (r != CLI_PARSED)
+		return r;
+	if (store != NULL && !vstore_spec_is_pg(store))
+		return cli_usage_error("--store: want a postgresql:// URI");
+	memset(&f, 0, sizeof(f));
+	f.name = name;
+	if ((r = vstore_open_spec(store, state, 0, &st)) != ATTEST_OK)
+		return cli_fail(r, "open the store");
+	if ((r = st->ops->caller_list(st, caller_find_cb, &f)) == ATTEST_OK && !f.found)
+		r = attest_fail(ATTEST_E_NOT_FOUND, "no caller %s", name);
+	if (r == ATTEST_OK) {
+		f.c.revoked = 1;
+		if ((r = st->ops->caller_put(st, &f.c)) == ATTEST_OK)
+			r = st->ops->generation_bump(st, &g);
+	}
+	vstore_close(st);
+	if (r != ATTEST_OK)
+		return cli_fail(r, "revoke caller %s", name);
+	printf("caller %s revoked (change generation %llu)\n", name, (unsigned long long)g);
 	return CLI_EXIT_OK;
 }
 
@@ -333,6 +409,11 @@ int main(int argc, char **argv)
 		 "policy; a bad policy is refused and the running one stays."},
 		{{"caller", "add"}, cmd_caller_add, "issue a client certificate for a resource server or operator",
 		 NULL},
+		{{"caller", "revoke"}, cmd_caller_revoke,
+		 "revoke a caller: refused from its next request, on connections already open too",
+		 "Marks the caller revoked in the store and bumps the change generation; a running "
+		 "verifier applies it within --sync-ms and refuses the caller's next request, also "
+		 "on a kept-alive connection."},
 		{{"policy", NULL}, cmd_policy, "policy check FILE | policy test FILE REQUEST.json",
 		 NULL},
 		{{"check-quote", NULL}, cmd_check_quote,

@@ -43,6 +43,9 @@ struct vf_config {
 	int alert_syslog;           /* --alert-syslog */
 	int64_t posture_window;     /* --posture-attest-window seconds; 0: 3600 */
 	int64_t posture_ttl_cap;    /* --posture-ttl-cap seconds; 0: VP_TTL_CAP_DEFAULT */
+	/* federated trust domains (docs/spiffe.md "Decisions for federated agents") */
+	const char *federation;     /* --federation FILE, or NULL: none */
+	int64_t federation_max_age; /* --federation-max-age seconds; default 3600 */
 };
 
 #endif

@@ -58,9 +58,11 @@ static int fwd_header(struct evhttp_request *req, const char *name, const char *
 	return ATTEST_OK;
 }
 
-static int fwd_headers(struct evhttp_request *req, const struct attest_decision *d)
+static int fwd_headers(struct vsrv *s, struct evhttp_request *req,
+		       const struct attest_decision *d)
 {
 	const char *user = "", *purpose = "";
+	const char *fed = attest_decider_federated(s->decider);
 	int r;
 
 	if (d->intent != NULL) {
@@ -73,7 +75,8 @@ static int fwd_headers(struct evhttp_request *req, const struct attest_decision 
 	    (r = fwd_header(req, "X-Attest-User", user)) != ATTEST_OK ||
 	    (r = fwd_header(req, "X-Attest-Purpose", purpose)) != ATTEST_OK ||
 	    (r = fwd_header(req, "X-Attest-Rule", d->rule)) != ATTEST_OK ||
-	    (r = fwd_header(req, "X-Attest-Reason", attest_errname(d->reason))) != ATTEST_OK)
+	    (r = fwd_header(req, "X-Attest-Reason", attest_errname(d->reason))) != ATTEST_OK ||
+	    (fed != NULL && (r = fwd_header(req, "X-Attest-Federated", fed)) != ATTEST_OK))
 		return r;
 	return ATTEST_OK;
 }
@@ -91,6 +94,7 @@ void vs_decide_reply(struct vsrv *s, struct evhttp_request *req, const struct vc
 	size_t nctx = dr->nctx;
 	cJSON *o = NULL, *ch, *ag;
 	struct attest_decision d;
+	const char *fed;
 	double t0 = vs_mono(), dt;
 	char subj[VD_SUBJECT_FIELD_MAX * 4];
 	int r;
@@ -103,6 +107,8 @@ void vs_decide_reply(struct vsrv *s, struct evhttp_request *req, const struct vc
 	/* the decision is in d either way; a deny is not a failed request */
 	if (attest_decide(s->decider, dr, &d) != d.reason)
 		vs_log("decider returned a code other than its reason");
+	/* an agent of a federated trust domain: no TPM evidence behind it */
+	fed = attest_decider_federated(s->decider);
 	dt = vs_mono() - t0;
 	{
 		static const double edges[7] = {50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 5e-3, 10e-3};
@@ -131,7 +137,9 @@ void vs_decide_reply(struct vsrv *s, struct evhttp_request *req, const struct vc
 	    cJSON_AddStringToObject(o, "detail", d.reason == ATTEST_OK ? "" : attest_strerror(d.reason)) == NULL ||
 	    cJSON_AddStringToObject(o, "agent", d.agent) == NULL ||
 	    cJSON_AddStringToObject(o, "host", d.host) == NULL ||
-	    cJSON_AddStringToObject(o, "replica", s->replica) == NULL) {
+	    cJSON_AddStringToObject(o, "replica", s->replica) == NULL ||
+	    (fed != NULL && (cJSON_AddTrueToObject(o, "federated") == NULL ||
+			     cJSON_AddStringToObject(o, "trust_domain", fed) == NULL))) {
 		r = ATTEST_E_NOMEM;
 		goto out;
 	}
@@ -187,8 +195,9 @@ void vs_decide_reply(struct vsrv *s, struct evhttp_request *req, const struct vc
 				ev.subject = cvals[i];
 		if (ev.subject == NULL && s->cur_subject != NULL)
 			ev.subject = s->cur_subject; /* the policy's subject_segment */
-		(void)snprintf(reason, sizeof(reason), "%s%s%s", attest_errname(d.reason),
-			       d.rule[0] ? " rule=" : "", d.rule);
+		(void)snprintf(reason, sizeof(reason), "%s%s%s%s%.64s", attest_errname(d.reason),
+			       d.rule[0] ? " rule=" : "", d.rule, fed != NULL ? " federated=" : "",
+			       fed != NULL ? fed : "");
 		/* learn, the score into the reply and the reason, an alert */
 		if ((r = vs_detect_after(s, &d, dr, o, reason, sizeof(reason))) != ATTEST_OK)
 			goto out;
@@ -202,7 +211,7 @@ void vs_decide_reply(struct vsrv *s, struct evhttp_request *req, const struct vc
 		ev.resource = resource;
 		ev.outcome = d.allow ? "allow" : "deny";
 		ev.reason = reason;
-		if (fwd && (r = fwd_headers(req, &d)) != ATTEST_OK)
+		if (fwd && (r = fwd_headers(s, req, &d)) != ATTEST_OK)
 			goto out;
 		/* API revision 2: the status says the decision (200 allow,
 		 * 403 deny), the body the same either way */

@@ -91,6 +91,9 @@ void vs_changed(struct vsrv *s, const char *what)
 {
 	uint64_t g = 0;
 
+	/* this process's view first (factview.c), whether or not the bump
+	 * is stored */
+	s->view_epoch++;
 	if (s->store->ops->generation_bump(s->store, &g) != ATTEST_OK) {
 		vs_log_limited(s, ATTEST_E_IO, "change generation not bumped after %s: %s", what,
 			       attest_errdetail());
@@ -125,7 +128,9 @@ static int ak_changed(struct vsrv *s, const char *host, const struct ak_entry *e
 		vs_log("host %s has a new AK: attestation state starts over", host);
 	else if (r != ATTEST_E_NOT_FOUND)
 		return r;
-	attest_decider_flush(s->decider);
+	/* only this host's leaves (their evidence is checked against the
+	 * new AK anyway): not the whole fleet's (issue 17) */
+	attest_decider_forget_host(s->decider, host);
 	if ((r = s->store->ops->setting_put(s->store, key, want)) != ATTEST_OK)
 		return r;
 	vs_changed(s, "an AK reset");
@@ -178,11 +183,21 @@ static struct ak_entry *ak_way(struct vsrv *s, const char *host, uint64_t hash)
 		s->m.ak_evictions++;
 		v->host[0] = '\0';
 	}
+	v->row_ok = 0;
 	v->last = ++s->ak_tick;
 	return v;
 }
 
-int vs_host_record(struct vsrv *s, const char *host, struct ak_entry **out)
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int host_record(struct vsrv *s, const char *host, int64_t max_age_ms,
+		       struct ak_entry **out)
 {
 	struct ak_entry *e;
 	TPM2B_PUBLIC ak;
@@ -197,7 +212,11 @@ int vs_host_record(struct vsrv *s, const char *host, struct ak_entry **out)
 	e = ak_way(s, host, slot);
 
 	/* the CA's record is the truth: a forgotten or re-enrolled host is
-	 * noticed at its next request */
+	 * noticed at its next request (a decision's: within max_age_ms) */
+	if (max_age_ms > 0 && strcmp(e->host, host) == 0 && mono_ms() - e->stat_ms < max_age_ms) {
+		*out = e;
+		return ATTEST_OK;
+	}
 	if (attest_ca_host_path(s->ca, host, path, sizeof(path)) != ATTEST_OK ||
 	    stat(path, &st) != 0) {
 		if (strcmp(e->host, host) == 0)
@@ -206,10 +225,12 @@ int vs_host_record(struct vsrv *s, const char *host, struct ak_entry **out)
 	}
 	if (strcmp(e->host, host) == 0 && e->ino == st.st_ino && e->size == st.st_size &&
 	    e->mtime.tv_sec == st.st_mtim.tv_sec && e->mtime.tv_nsec == st.st_mtim.tv_nsec) {
+		e->stat_ms = mono_ms();
 		*out = e;
 		return ATTEST_OK;
 	}
 	e->host[0] = '\0';
+	e->row_ok = 0;
 	memset(&ak, 0, sizeof(ak));
 	r = attest_ca_host_info(s->ca, host, &ak, &e->ref_mask, e->ref, sizeof(e->ref), &e->ref_len);
 	if (r != ATTEST_OK) {
@@ -228,9 +249,20 @@ int vs_host_record(struct vsrv *s, const char *host, struct ak_entry **out)
 	e->ino = st.st_ino;
 	e->size = st.st_size;
 	e->mtime = st.st_mtim;
+	e->stat_ms = mono_ms();
 	(void)snprintf(e->host, sizeof(e->host), "%s", host);
 	*out = e;
 	return ATTEST_OK;
+}
+
+int vs_host_record(struct vsrv *s, const char *host, struct ak_entry **out)
+{
+	return host_record(s, host, 0, out);
+}
+
+int vs_host_record_decide(struct vsrv *s, const char *host, struct ak_entry **out)
+{
+	return host_record(s, host, s->cfg->sync_ms > 0 ? s->cfg->sync_ms : 500, out);
 }
 
 /* The store's host row, created (state new) for a host the CA enrolled. */
@@ -246,6 +278,7 @@ int vs_host_row(struct vsrv *s, const char *host, struct vhost *h)
 	memset(h, 0, sizeof(*h));
 	(void)snprintf(h->name, sizeof(h->name), "%s", host);
 	h->state = VHOST_NEW;
+	e->row_ok = 0; /* the view's row of it (factview.c) */
 	return s->store->ops->host_put(s->store, h);
 }
 
@@ -264,59 +297,6 @@ int vs_host_not_revoked(struct vsrv *s, const char *host)
 }
 
 /* ---- facts for the decider ---- */
-
-int vs_fact_host(void *arg, const char *host, struct attest_host_facts *out)
-{
-	struct vsrv *s = arg;
-	struct ak_entry *e;
-	int r;
-
-	/* the CA record first: a changed AK resets the host's row */
-	if ((r = vs_host_record(s, host, &e)) != ATTEST_OK)
-		return r == ATTEST_E_HOST_UNKNOWN ? ATTEST_E_NOT_FOUND : r;
-	if ((r = s->store->ops->host_get(s->store, host, &s->fact_host)) != ATTEST_OK)
-		return r;
-	out->revoked = s->fact_host.revoked;
-	out->trusted = s->fact_host.state == VHOST_TRUSTED;
-	out->last_good = s->fact_host.last_good;
-	out->ak = e->ak;
-	out->ak_len = e->ak_len;
-	return ATTEST_OK;
-}
-
-int vs_fact_agent(void *arg, const char *id, struct attest_agent_facts *out)
-{
-	struct vsrv *s = arg;
-	struct vagent *a = &s->fact_agent;
-	size_t used = 0;
-	int r;
-
-	if ((r = s->store->ops->agent_get(s->store, id, a)) != ATTEST_OK)
-		return r;
-	out->revoked = a->revoked;
-	out->approved = a->approved || !s->approval_required;
-	(void)snprintf(out->uuid, sizeof(out->uuid), "%s", a->uuid);
-	memcpy(out->measurement, a->measurement, 32);
-	out->risk_tier = a->risk_tier;
-	out->risk_score = a->risk_score;
-	out->data_classes = a->data_classes;
-	/* registered scopes within the fleet-wide cap */
-	s->facts_scopes[0] = '\0';
-	for (char *save = NULL, *w = strtok_r(a->scopes, " ", &save); w != NULL;
-	     w = strtok_r(NULL, " ", &save)) {
-		int n;
-
-		if (s->cap_on && !attest_scopes_has(s->scope_cap, w))
-			continue;
-		n = snprintf(s->facts_scopes + used, sizeof(s->facts_scopes) - used, "%s%s",
-			     used ? " " : "", w);
-		if (n < 0 || (size_t)n >= sizeof(s->facts_scopes) - used)
-			break;
-		used += (size_t)n;
-	}
-	out->scopes = s->facts_scopes;
-	return ATTEST_OK;
-}
 
 /* ---- configuration loaded at start ---- */
 

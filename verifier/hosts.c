@@ -36,6 +36,7 @@ static void enrolled_host_listed(struct vsrv *s, const char *host)
 		return;
 	memcpy(h.name, host, strlen(host) + 1);
 	h.state = VHOST_NEW;
+	vs_view_host_drop(s, host);
 	if (s->store->ops->host_put(s->store, &h) != ATTEST_OK)
 		vs_log("host %s enrolled; not listed until its first quote: %s", host,
 		       attest_errdetail());
@@ -325,6 +326,8 @@ static void quote_durable(void *arg, int code)
 		r = attest_fail(code, "audit record of the verdict not durable: the change is not made");
 		goto out;
 	}
+	/* the view's row goes whatever the write's outcome */
+	vs_view_host_drop(s, host);
 	r = s->store->ops->quote_commit(s->store, w->nonce, w->expires, &h, &seen);
 	for (int tries = 0; r == ATTEST_E_QUOTE_COUNTER && q != ATTEST_OK && tries < 3; tries++) {
 		struct vhost fresh;

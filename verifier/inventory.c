@@ -270,7 +270,7 @@ static int collect_removed(void *arg, const struct vagent *a)
  * (nothing is written here). */
 static int report_agent(struct vsrv *s, X509 *host_ca, const char *host_ca_pem,
 			const TPM2B_PUBLIC *ak, const char *host, const cJSON *j, struct vagent *out,
-			char **chain, STACK_OF(X509) *cas)
+			char **chain, STACK_OF(X509) *cas, int *changed)
 {
 	struct vagent a, old;
 	struct attest_agent_ca_info info = {0};
@@ -338,6 +338,14 @@ static int report_agent(struct vsrv *s, X509 *host_ca, const char *host_ca_pem,
 			a.revoked = 1;
 			memcpy(a.revoke_reason, old.revoke_reason, sizeof(a.revoke_reason));
 		}
+		/* a fact the decider reads changes: other replicas' views
+		 * must drop it (a change generation, vs_report) */
+		if (a.revoked != old.revoked || a.approved != old.approved ||
+		    strcmp(a.uuid, old.uuid) != 0 ||
+		    memcmp(a.measurement, old.measurement, sizeof(a.measurement)) != 0 ||
+		    strcmp(a.scopes, old.scopes) != 0 || strcmp(a.data_classes, old.data_classes) != 0 ||
+		    a.risk_tier != old.risk_tier || a.risk_score != old.risk_score)
+			*changed = 1;
 	} else if (r != ATTEST_E_NOT_FOUND) {
 		goto out;
 	}
@@ -394,6 +402,7 @@ void vs_report(struct vsrv *s, struct evhttp_request *req, const struct vroute *
 	struct vjwtkey *jk = NULL;
 	size_t nagents = 0, i, njk = 0, jk_fresh = 0;
 	long jk_dropped = 0;
+	int changed = 0;
 	int r;
 
 	if (cas == NULL) {
@@ -448,7 +457,7 @@ void vs_report(struct vsrv *s, struct evhttp_request *req, const struct vroute *
 	i = 0;
 	cJSON_ArrayForEach(it, agents) {
 		if ((r = report_agent(s, host_ca, host_pem, &ak, host, it, &recs[i], &chains[i],
-				      cas)) != ATTEST_OK)
+				      cas, &changed)) != ATTEST_OK)
 			goto out;
 		i++;
 	}
@@ -472,6 +481,12 @@ void vs_report(struct vsrv *s, struct evhttp_request *req, const struct vroute *
 		if ((r = vs_audit_durable(s, &ev)) != ATTEST_OK)
 			goto out;
 	}
+	/* this process's view of each row written goes first (a write that
+	 * fails half-way may still have changed some) */
+	for (i = 0; i < nagents; i++)
+		vs_view_agent_drop(s, recs[i].id);
+	for (i = 0; i < rm.n; i++)
+		vs_view_agent_drop(s, rm.out[i].id);
 	for (i = 0; i < nagents; i++)
 		if ((r = s->store->ops->agent_put(s->store, &recs[i])) != ATTEST_OK ||
 		    (r = s->store->ops->agent_chain_put(s->store, recs[i].id, chains[i])) != ATTEST_OK)
@@ -496,7 +511,14 @@ void vs_report(struct vsrv *s, struct evhttp_request *req, const struct vroute *
 	if ((r = s->store->ops->setting_put(s->store, key, last)) != ATTEST_OK)
 		goto out;
 	s->m.reports++;
-	attest_decider_flush(s->decider);
+	/* the decider's cache holds only checks of certificate bytes (and
+	 * the evidence against the AK it was checked with): nothing a
+	 * report changes; its leaves of this host are forgotten all the same
+	 * (issue 17: a whole flush per report was most of a fleet warm-up's
+	 * CPU) */
+	attest_decider_forget_host(s->decider, host);
+	if (changed || rm.n > 0)
+		vs_changed(s, "an inventory change");
 	vs_log("inventory of %s: %zu agents, %zu removed, %zu JWT keys (%zu new, %ld dropped)",
 	       host, nagents, rm.n, njk, jk_fresh, jk_dropped);
 	vs_audited_ok(s, req, "{\"status\":\"ok\"}", NULL);

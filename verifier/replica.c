@@ -210,6 +210,9 @@ static void apply_generation(struct vsrv *s)
 	}
 	if (g == s->gen)
 		return;
+	/* what connections keep (their callers) is stale from now on,
+	 * whether or not the rest applies */
+	vs_view_drop_all(s);
 	if ((r = vs_load_settings(s)) != ATTEST_OK || (r = vs_load_refsets(s)) != ATTEST_OK) {
 		/* s->gen stays: the next check tries again */
 		vs_log_limited(s, r, "replica %s: changes of generation %" PRIu64 " not applied: %s",

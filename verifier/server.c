@@ -103,25 +103,54 @@ static int rate_ok(struct vsrv *s, const char *key, long per_s)
 
 /* ---- callers ---- */
 
+/* What a TLS connection keeps of its caller (issue 17): the enrolled,
+ * unrevoked caller its certificate resolved to, valid while the
+ * connection's peer certificate is the one resolved and no change
+ * generation came in since (a revocation bumps it: `attest-verifier
+ * caller revoke`, replica.c applies it). Not kept: refusals. */
+struct conn_caller {
+	const X509 *peer;
+	uint64_t epoch;
+	int valid;
+	struct vcaller c;
+};
+_Static_assert(sizeof(struct conn_caller) <= ATTEST_HTTPD_CONN_APP, "connection slot");
+
 /* The enrolled caller behind req's client certificate, if its role is at
- * least `need`. */
+ * least `need`; looked up in the store once per connection. */
 static int caller_of(struct vsrv *s, struct evhttp_request *req, enum role need,
 		     struct vcaller *c)
 {
 	X509 *peer = attest_httpd_peer(req);
+	struct conn_caller *cc = attest_httpd_conn_app(req);
 	uint8_t h[32];
 	int r;
 
 	memset(c, 0, sizeof(*c));
 	if (peer == NULL)
 		return attest_fail(ATTEST_E_CALLER, "no client certificate");
-	if ((r = vf_spki_hash(peer, h)) != ATTEST_OK)
-		return r;
-	r = s->store->ops->caller_by_spki(s->store, h, c);
-	if (r == ATTEST_E_NOT_FOUND)
-		return attest_fail(ATTEST_E_CALLER, "client certificate is not an enrolled caller");
-	if (r != ATTEST_OK)
-		return r;
+	if (cc != NULL && cc->valid && cc->peer == peer && cc->epoch == s->view_epoch) {
+		s->m.caller_hits++;
+		*c = cc->c;
+	} else {
+		s->m.caller_misses++;
+		if (cc != NULL)
+			cc->valid = 0;
+		if ((r = vf_spki_hash(peer, h)) != ATTEST_OK)
+			return r;
+		r = s->store->ops->caller_by_spki(s->store, h, c);
+		if (r == ATTEST_E_NOT_FOUND)
+			return attest_fail(ATTEST_E_CALLER,
+					   "client certificate is not an enrolled caller");
+		if (r != ATTEST_OK)
+			return r;
+		if (cc != NULL && !c->revoked) {
+			cc->peer = peer;
+			cc->epoch = s->view_epoch;
+			cc->c = *c;
+			cc->valid = 1;
+		}
+	}
 	if (c->revoked)
 		return attest_fail(ATTEST_E_CALLER, "caller %s is revoked", c->name);
 	if ((need == ROLE_ADMIN && c->role != VCALLER_ADMIN) ||
@@ -429,7 +458,8 @@ int vf_serve(const struct vf_config *cfg)
 	(void)snprintf(cacert, sizeof(cacert), "%s/tls/ca.pem", cfg->state);
 	if ((r = vs_keyed_init(&s)) != ATTEST_OK)
 		goto out;
-	if ((r = vs_ak_cache_init(&s, cfg->ak_cache)) != ATTEST_OK)
+	if ((r = vs_ak_cache_init(&s, cfg->ak_cache)) != ATTEST_OK ||
+	    (r = vs_view_init(&s, 0)) != ATTEST_OK)
 		goto out;
 	if ((s.buckets = calloc(BUCKETS, sizeof(*s.buckets))) == NULL) {
 		r = attest_fail(ATTEST_E_NOMEM, "tables");
@@ -495,6 +525,9 @@ int vf_serve(const struct vf_config *cfg)
 	if ((r = attest_httpd_new(s.base, &ho, &s.httpd)) != ATTEST_OK)
 		goto out;
 	attest_httpd_set_handler(s.httpd, route, &s);
+	/* the federation file is read as root, before the drop */
+	if ((r = vs_fed_init(&s)) != ATTEST_OK)
+		goto out;
 	if ((r = vs_replica_start(&s)) != ATTEST_OK ||
 	    (r = vs_replica_events(&s)) != ATTEST_OK)
 		goto out;
@@ -543,6 +576,9 @@ int vf_serve(const struct vf_config *cfg)
 	}
 	if ((r = vf_user_drop(&user)) != ATTEST_OK)
 		goto out;
+	/* the federated bundles' fetcher, started as the serving user */
+	if ((r = vs_fed_start(&s)) != ATTEST_OK)
+		goto out;
 	/* the alert delivery thread, started as the serving user */
 	if (s.vd != NULL &&
 	    (r = vas_start(cfg->alert_webhook, cfg->alert_ca, cfg->alert_syslog, &s.sink)) != ATTEST_OK)
@@ -583,6 +619,7 @@ out:
 	if (s.tpm != NULL && s.audit != NULL && attest_audit_size(s.audit) > 0)
 		vs_checkpoint_own(&s);
 	vs_detect_stop(&s);
+	vs_fed_free(&s);
 	attest_audit_close(s.audit);
 	attest_tpm_close(s.tpm);
 	vs_dash_free(&s);
@@ -614,6 +651,7 @@ out:
 	vf_signer_stop(&s.signer);
 	vstore_close(s.store);
 	free(s.aks);
+	vs_view_free(&s);
 	free(s.buckets);
 	EVP_MAC_CTX_free(s.sip);
 	OPENSSL_cleanse(s.nonce_key, sizeof(s.nonce_key));

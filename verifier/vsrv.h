@@ -71,11 +71,30 @@ struct ak_entry {
 	struct timespec mtime; /* of the CA's host record, to notice changes */
 	ino_t ino;
 	off_t size;
+	int64_t stat_ms; /* CLOCK_MONOTONIC ms of the last stat that matched */
 	uint8_t ak[sizeof(TPM2B_PUBLIC) + 8];
 	size_t ak_len;
 	uint32_t ref_mask;
 	uint8_t ref[24 * 32];
 	size_t ref_len;
+	/* the host's row as the decider reads it (factview.c): valid while
+	 * row_ok and row_epoch is the view's epoch */
+	int row_ok, row_revoked, row_trusted;
+	uint64_t row_epoch;
+	int64_t row_last_good;
+};
+
+#define AGENT_VIEW_WAYS 8
+#define AGENT_VIEW_DEFAULT 16384 /* agents whose facts are kept (factview.c) */
+
+/* An agent's facts as the decider reads them, from its store row and the
+ * settings (approval, scope cap) in force when it was read. */
+struct agent_view {
+	char id[VSTORE_ID_MAX]; /* "" when free */
+	uint64_t last;          /* tick of the last use, for LRU */
+	uint64_t epoch;         /* the view's epoch it was read in */
+	struct attest_agent_facts f;
+	char *scopes, *classes; /* f.scopes, f.data_classes (owned) */
 };
 
 struct metrics {
@@ -89,6 +108,10 @@ struct metrics {
 	unsigned long reason[ATTEST_E__COUNT];
 	unsigned long lat_bucket[8]; /* decision latency <= 50us,100,250,500,1ms,5,10,+Inf */
 	unsigned long ak_hits, ak_misses, ak_evictions; /* host AK cache */
+	/* the caller kept on its TLS connection (server.c caller_of) */
+	unsigned long caller_hits, caller_misses;
+	/* the fact view (factview.c): host rows, agent rows */
+	unsigned long hview_hits, hview_misses, aview_hits, aview_misses, aview_evictions;
 	double lat_sum;
 };
 
@@ -192,6 +215,9 @@ struct vsrv {
 	char facts_scopes[VSTORE_LIST_MAX];
 	struct vhost fact_host;
 	struct vagent fact_agent;
+	struct agent_view *av; /* av_sets * AGENT_VIEW_WAYS (factview.c) */
+	size_t av_sets;
+	uint64_t av_tick;
 	struct ak_entry *aks; /* ak_sets * AK_WAYS */
 	size_t ak_sets;
 	uint64_t ak_tick;
@@ -210,6 +236,9 @@ struct vsrv {
 	char log_hex[2 * ATTEST_AUDIT_LOG_ID_LEN + 1];
 	int64_t started;
 	uint64_t gen;
+	/* bumped whenever a generation other than gen is seen, applied or
+	 * not: what a connection kept of the store (its caller) is stale */
+	uint64_t view_epoch;
 	struct event *gen_ev, *beat_ev, *watch_ev;
 	int watch_fd;
 	double watch_retry; /* vs_mono() before which no LISTEN reconnect */
@@ -225,6 +254,8 @@ struct vsrv {
 	unsigned long behaviour_rows, behaviour_batches, behaviour_failed;
 	unsigned posture_counts[16]; /* findings per kind (posture.h), for /metrics */
 	double posture_at;           /* vs_mono() of that report, 0 none */
+	/* federated trust domains (federation.c), NULL without --federation */
+	struct fedset *fed;
 };
 
 #define VS_POSTURE_TTL 30.0    /* seconds a /metrics scrape reuses the posture counts */
@@ -260,6 +291,11 @@ int vs_body_json(struct evhttp_request *req, size_t cap, const char *const *keys
 const char *vs_opt_str(const cJSON *o, const char *key);
 int vs_keyed_hash(struct vsrv *s, const void *data, size_t len, uint64_t *out) ATTEST_MUST_CHECK;
 int vs_host_record(struct vsrv *s, const char *host, struct ak_entry **out);
+/* The same for a decision: the CA's record is looked at again (stat) at
+ * most once per --sync-ms per host, the window in which a change another
+ * process made (a replica, attest-provision) is applied anyway; the host
+ * endpoints (quotes, reports) use vs_host_record and see it at once. */
+int vs_host_record_decide(struct vsrv *s, const char *host, struct ak_entry **out);
 /* The host AK cache of entries (0: AK_CACHE_DEFAULT), and the decider's
  * caches (0: LEAF_CACHE_DEFAULT, ISSUER_CACHE_DEFAULT): --ak-cache,
  * --leaf-cache, --issuer-cache. */
@@ -302,6 +338,14 @@ vs_handler vs_enrol, vs_nonce, vs_quote, vs_report, vs_checkpoint, vs_decide, vs
 /* detect_http.c: GET /v1/posture, GET /v1/alerts (admin) */
 vs_handler vs_posture, vs_alerts;
 /* detect_http.c: the detector around a decision, its start, flush, metrics */
+/* federation.c: --federation read and the bundles' fetcher made (before
+ * the drop; the decider learns the lookup), its thread started (after),
+ * freed; each domain's state as admin JSON objects added to arr. */
+struct fedset;
+int vs_fed_init(struct vsrv *s) ATTEST_MUST_CHECK;
+int vs_fed_start(struct vsrv *s) ATTEST_MUST_CHECK;
+void vs_fed_free(struct vsrv *s);
+int vs_fed_status(struct vsrv *s, cJSON *arr) ATTEST_MUST_CHECK;
 int vs_detect_start(struct vsrv *s) ATTEST_MUST_CHECK;
 void vs_detect_stop(struct vsrv *s);
 void vs_detect_flush_cb(evutil_socket_t fd, short what, void *arg);
@@ -359,6 +403,16 @@ void vs_checkpoint_own(struct vsrv *s);
 /* fleet.c: start-up pieces for vf_serve */
 int vs_keyed_init(struct vsrv *s) ATTEST_MUST_CHECK;
 int vs_fact_host(void *arg, const char *host, struct attest_host_facts *out);
+/* factview.c: the decider's facts from memory, kept coherent with the
+ * store. Every write of a host or agent row in this process drops that
+ * row (vs_view_host_drop, vs_view_agent_drop); a change generation, local
+ * (vs_changed) or another replica's (replica.c), drops all of them
+ * (vs_view_drop_all). */
+int vs_view_init(struct vsrv *s, size_t agents) ATTEST_MUST_CHECK;
+void vs_view_free(struct vsrv *s);
+void vs_view_host_drop(struct vsrv *s, const char *host);
+void vs_view_agent_drop(struct vsrv *s, const char *id);
+void vs_view_drop_all(struct vsrv *s);
 int vs_fact_agent(void *arg, const char *id, struct attest_agent_facts *out);
 int vs_load_keys(const char *state, const char *sub,
 		 int (*cb)(struct vsrv *s, const char *name, EVP_PKEY *k), struct vsrv *s);

@@ -123,6 +123,9 @@ typedef enum attest_err {
 	ATTEST_E_JWT_SUBJECT = 98,
 	ATTEST_E_DNS_NAME_INVALID = 99,
 	ATTEST_E_DNS_NAME_UNREGISTERED = 100,
+	ATTEST_E_FED_UNKNOWN = 101,
+	ATTEST_E_FED_STALE = 102,
+	ATTEST_E_FED_POLICY = 103,
 	/* append new codes here; never renumber */
 	ATTEST_E__COUNT
 } attest_err;

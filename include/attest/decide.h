@@ -77,6 +77,11 @@ ATTEST_API void attest_decider_free(struct attest_decider *d);
 ATTEST_API void attest_decider_set_policy(struct attest_decider *d, const struct attest_policy *p);
 /* Forget every cached verification (revocation, new fleet root). */
 ATTEST_API void attest_decider_flush(struct attest_decider *d);
+/* Forget the cached leaves of one host's agents (the verifier: after the
+ * host's inventory report or a new AK). Its issuers stay: their checks are
+ * of certificate bytes, and an agent CA's evidence is checked again when
+ * the host's AK in the facts differs from the one it was checked with. */
+ATTEST_API void attest_decider_forget_host(struct attest_decider *d, const char *host);
 /* The caches' sizes in entries, each 8..1048576 (rounded up to a multiple
  * of 8): leaves (a presented leaf with what was verified of it) and
  * issuers (a CA certificate's verified path and its agent CA's TPM
@@ -137,6 +142,26 @@ struct attest_decision {
 	 * decider, valid until its next call */
 	const struct attest_intent_chain *intent;
 };
+
+/* Federated trust domains (docs/spiffe.md "Decisions for federated
+ * agents"). With this set, a leaf whose one URI SAN is a SPIFFE ID of
+ * another trust domain than own_td is decided apart: lookup(arg, td, &der,
+ * &der_len) gives that domain's X.509 authorities (DER certificates one
+ * after the other, borrowed for the call) and ATTEST_OK, ATTEST_E_NOT_FOUND
+ * when td is not federated (denied ATTEST_E_FED_UNKNOWN), or another code
+ * with attest_fail's detail (e.g. ATTEST_E_FED_STALE: denied with it). The
+ * presented chain must verify to those authorities only (never the fleet
+ * root), the leaf be an X.509-SVID leaf, and an allow rule of the policy
+ * accept the domain (attest_policy_eval_federated). No fleet view, no TPM
+ * evidence, no cache. Without it every leaf must chain to the fleet root
+ * (the default). ATTEST_E_INVALID_ARG when own_td is no trust domain. */
+ATTEST_API int attest_decider_set_federation(struct attest_decider *d, const char *own_td,
+					     int (*lookup)(void *arg, const char *td,
+							   const uint8_t **der, size_t *der_len),
+					     void *arg) ATTEST_MUST_CHECK;
+/* The trust domain of the last attest_decide call's caller when that was
+ * a federated agent (whatever the verdict), else NULL. */
+ATTEST_API const char *attest_decider_federated(const struct attest_decider *d);
 
 /* Decide. Returns out->reason: ATTEST_OK to allow, else why not (docs/
  * verifier.md lists the order of checks and the code of each). */

@@ -122,6 +122,19 @@ ATTEST_API int attest_policy_eval(const struct attest_policy *p,
 				  const struct attest_policy_request *req,
 				  struct attest_policy_decision *out) ATTEST_MUST_CHECK;
 
+/* The same for a caller of a federated trust domain (docs/policy.md
+ * "Federated trust domains"): req names one agent (its SPIFFE ID, in
+ * trust_domain) and no scopes; deny rules apply as to every caller, an
+ * allow rule only when its "federated" names trust_domain with an ids
+ * pattern the ID matches, and then with that grant's scopes. A caller no
+ * such rule accepts is denied with ATTEST_E_FED_POLICY. Requirements that
+ * need our evidence (host freshness, risk, data classes, intent) do not
+ * hold for it. */
+ATTEST_API int attest_policy_eval_federated(const struct attest_policy *p,
+					    const struct attest_policy_request *req,
+					    const char *trust_domain,
+					    struct attest_policy_decision *out) ATTEST_MUST_CHECK;
+
 /* ---- HTTP routes (docs/policy.md "HTTP routes") ----
  * A proxy doing forward authorization (the verifier's /v1/authz) knows a
  * method, a host and a path; the policy's "http_routes" map them to the

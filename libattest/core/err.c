@@ -116,6 +116,9 @@ static const struct {
 	E(ATTEST_E_JWT_SUBJECT, "JWT-SVID: sub is not an agent of the key's host"),
 	E(ATTEST_E_DNS_NAME_INVALID, "not a DNS name an agent's certificate may carry"),
 	E(ATTEST_E_DNS_NAME_UNREGISTERED, "DNS name not registered for this agent"),
+	E(ATTEST_E_FED_UNKNOWN, "the leaf's trust domain is neither ours nor federated with this verifier"),
+	E(ATTEST_E_FED_STALE, "the federated trust domain's bundle is not fetched or older than allowed"),
+	E(ATTEST_E_FED_POLICY, "no policy rule accepts agents of this federated trust domain"),
 #undef E
 };
 

@@ -42,6 +42,7 @@
 #include "attest/verify.h"
 #include "core/err.h"
 #include "intent/intentx.h"
+#include "x509/spiffebundle.h"
 #include "x509/x509agent.h"
 
 #define WAYS 8u
@@ -93,6 +94,8 @@ struct attest_decider {
 	struct leaf *leaves;            /* leaf_sets * WAYS */
 	uint64_t *leaf_tag;             /* per entry: key bytes 1..8 when cached (a hint: a
 					 * lookup scans these two cache lines, not 16 entries) */
+	uint32_t *leaf_host;            /* per entry: host_hash of its host when cached (a
+					 * hint for attest_decider_forget_host's scan) */
 	struct issuer *issuers;         /* issuer_sets * WAYS */
 	size_t leaf_sets, issuer_sets;
 	struct leaf scratch;            /* an uncached leaf, until the next call */
@@ -103,6 +106,14 @@ struct attest_decider {
 	uint64_t issuer_hits, issuer_misses, issuer_evictions;
 	size_t issuers_used;
 	int64_t last_life; /* the last decision's leaf lifetime, 0 none */
+	/* the caller's scopes and classes while the delegators' facts are
+	 * asked (decide_cached) */
+	char own_scopes[4096], own_classes[4096];
+	/* federated trust domains (attest_decider_set_federation) */
+	char own_td[FED_TD_MAX + 1];
+	int (*fed_lookup)(void *arg, const char *td, const uint8_t **der, size_t *der_len);
+	void *fed_arg;
+	char fed_td[FED_TD_MAX + 1]; /* the last decision's federated domain, "" none */
 };
 
 /* Bounded copy, cut at n - 1 bytes (snprintf's formatting cost a tenth of
@@ -161,6 +172,7 @@ int attest_decider_new(X509 *fleet_root, const struct attest_intent_trust *trust
 	d->issuer_sets = CACHE_DEFAULT / WAYS;
 	if ((d->leaves = calloc(d->leaf_sets * WAYS, sizeof(*d->leaves))) == NULL ||
 	    (d->leaf_tag = calloc(d->leaf_sets * WAYS, sizeof(*d->leaf_tag))) == NULL ||
+	    (d->leaf_host = calloc(d->leaf_sets * WAYS, sizeof(*d->leaf_host))) == NULL ||
 	    (d->issuers = calloc(d->issuer_sets * WAYS, sizeof(*d->issuers))) == NULL ||
 	    (d->store = X509_STORE_new()) == NULL || X509_STORE_add_cert(d->store, fleet_root) != 1 ||
 	    RAND_bytes(d->pad, sizeof(d->pad)) != 1) {
@@ -174,8 +186,10 @@ int attest_decider_new(X509 *fleet_root, const struct attest_intent_trust *trust
 /* Drop a cached leaf, keeping the partition counts. */
 static void leaf_drop(struct attest_decider *d, struct leaf *l)
 {
-	if (l != &d->scratch)
+	if (l != &d->scratch) {
 		d->leaf_tag[l - d->leaves] = 0;
+		d->leaf_host[l - d->leaves] = 0;
+	}
 	if (l->used && l != &d->scratch && d->part_n[l->part] > 0 &&
 	    --d->part_n[l->part] == 0 && d->parts_active > 0)
 		d->parts_active--;
@@ -231,11 +245,37 @@ void attest_decider_flush(struct attest_decider *d)
 	d->issuers_used = 0;
 }
 
+/* FNV-1a of a host name: only a hint to skip entries, confirmed on the
+ * name. */
+static uint32_t host_hash(const char *h)
+{
+	uint32_t x = 2166136261u;
+
+	for (; *h != '\0'; h++)
+		x = (x ^ (uint8_t)*h) * 16777619u;
+	return x | 1; /* never 0, the free mark */
+}
+
+void attest_decider_forget_host(struct attest_decider *d, const char *host)
+{
+	uint32_t hh;
+
+	if (d == NULL || host == NULL)
+		return;
+	hh = host_hash(host);
+	for (size_t i = 0; i < d->leaf_sets * WAYS; i++)
+		if (d->leaf_host[i] == hh && d->leaves[i].used && strcmp(d->leaves[i].host, host) == 0)
+			leaf_drop(d, &d->leaves[i]);
+	if (d->scratch.used && strcmp(d->scratch.host, host) == 0)
+		leaf_clear(&d->scratch);
+}
+
 int attest_decider_set_cache(struct attest_decider *d, size_t leaves, size_t issuers)
 {
 	struct leaf *nl;
 	struct issuer *ni;
 	uint64_t *nt;
+	uint32_t *nh;
 	size_t ls, is;
 
 	if (d == NULL || leaves < WAYS || leaves > CACHE_MAX || issuers < WAYS ||
@@ -246,8 +286,13 @@ int attest_decider_set_cache(struct attest_decider *d, size_t leaves, size_t iss
 	is = (issuers + WAYS - 1) / WAYS;
 	if ((nl = calloc(ls * WAYS, sizeof(*nl))) == NULL)
 		return attest_fail(ATTEST_E_NOMEM, "decider leaf cache");
+	nt = NULL;
+	nh = NULL;
 	if ((ni = calloc(is * WAYS, sizeof(*ni))) == NULL ||
-	    (nt = calloc(ls * WAYS, sizeof(*nt))) == NULL) {
+	    (nt = calloc(ls * WAYS, sizeof(*nt))) == NULL ||
+	    (nh = calloc(ls * WAYS, sizeof(*nh))) == NULL) {
+		free(nh);
+		free(nt);
 		free(ni);
 		free(nl);
 		return attest_fail(ATTEST_E_NOMEM, "decider issuer cache");
@@ -256,7 +301,9 @@ int attest_decider_set_cache(struct attest_decider *d, size_t leaves, size_t iss
 	free(d->leaves);
 	free(d->issuers);
 	free(d->leaf_tag);
+	free(d->leaf_host);
 	d->leaf_tag = nt;
+	d->leaf_host = nh;
 	d->leaves = nl;
 	d->issuers = ni;
 	d->leaf_sets = ls;
@@ -268,13 +315,34 @@ void attest_decider_free(struct attest_decider *d)
 {
 	if (d == NULL)
 		return;
-	if (d->leaves != NULL && d->issuers != NULL && d->leaf_tag != NULL)
+	if (d->leaves != NULL && d->issuers != NULL && d->leaf_tag != NULL &&
+	    d->leaf_host != NULL)
 		attest_decider_flush(d);
 	free(d->leaves);
 	free(d->leaf_tag);
+	free(d->leaf_host);
 	free(d->issuers);
 	X509_STORE_free(d->store);
 	free(d);
+}
+
+int attest_decider_set_federation(struct attest_decider *d, const char *own_td,
+				  int (*lookup)(void *arg, const char *td, const uint8_t **der,
+						size_t *der_len),
+				  void *arg)
+{
+	if (d == NULL || lookup == NULL || !fed_td_ok(own_td))
+		return attest_fail(ATTEST_E_INVALID_ARG, "decider federation: our trust domain "
+				   "and a lookup are needed");
+	copy_str(d->own_td, sizeof(d->own_td), own_td);
+	d->fed_lookup = lookup;
+	d->fed_arg = arg;
+	return ATTEST_OK;
+}
+
+const char *attest_decider_federated(const struct attest_decider *d)
+{
+	return d != NULL && d->fed_td[0] != '\0' ? d->fed_td : NULL;
 }
 
 void attest_decider_set_policy(struct attest_decider *d, const struct attest_policy *p)
@@ -518,6 +586,28 @@ static int x509_reason(int err)
 	}
 }
 
+/* leaf with untrusted under store at now, as a TLS client (strict, flags):
+ * ATTEST_OK or the reason OpenSSL gave, with its depth. */
+static int chain_verify(X509_STORE_CTX *ctx, X509_STORE *store, X509 *leaf,
+			STACK_OF(X509) *untrusted, int64_t now, unsigned long flags)
+{
+	if (X509_STORE_CTX_init(ctx, store, leaf, untrusted) != 1)
+		return attest_fail_ossl(ATTEST_E_NOMEM, "verify context");
+	X509_STORE_CTX_set_time(ctx, 0, (time_t)now);
+	X509_STORE_CTX_set_flags(ctx, flags);
+	if (X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT) != 1)
+		return attest_fail_ossl(ATTEST_E_INTERNAL, "verify purpose");
+	if (X509_verify_cert(ctx) != 1) {
+		int e = X509_STORE_CTX_get_error(ctx);
+
+		ERR_clear_error();
+		return attest_fail(x509_reason(e), "chain: %s (depth %d)",
+				   X509_verify_cert_error_string(e),
+				   X509_STORE_CTX_get_error_depth(ctx));
+	}
+	return ATTEST_OK;
+}
+
 /* Full verification of the presented chain to the fleet root; on success
  * the leaf's issuer and its path go into the issuer cache. */
 static int verify_full(struct attest_decider *d, STACK_OF(X509) *chain, int64_t now,
@@ -545,24 +635,9 @@ static int verify_full(struct attest_decider *d, STACK_OF(X509) *chain, int64_t 
 				goto out;
 			}
 	}
-	if (X509_STORE_CTX_init(ctx, d->store, sk_X509_value(chain, 0), untrusted) != 1) {
-		r = attest_fail_ossl(ATTEST_E_NOMEM, "verify context");
+	if ((r = chain_verify(ctx, d->store, sk_X509_value(chain, 0), untrusted, now,
+			      X509_V_FLAG_X509_STRICT)) != ATTEST_OK)
 		goto out;
-	}
-	X509_STORE_CTX_set_time(ctx, 0, (time_t)now);
-	X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_X509_STRICT);
-	if (X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT) != 1) {
-		r = attest_fail_ossl(ATTEST_E_INTERNAL, "verify purpose");
-		goto out;
-	}
-	if (X509_verify_cert(ctx) != 1) {
-		int e = X509_STORE_CTX_get_error(ctx);
-
-		ERR_clear_error();
-		r = attest_fail(x509_reason(e), "chain: %s (depth %d)",
-				X509_verify_cert_error_string(e), X509_STORE_CTX_get_error_depth(ctx));
-		goto out;
-	}
 	if ((vchain = X509_STORE_CTX_get1_chain(ctx)) == NULL) {
 		r = attest_fail_ossl(ATTEST_E_NOMEM, "verified chain");
 		goto out;
@@ -744,8 +819,10 @@ static int verify_leaf(struct attest_decider *d, const struct attest_decide_req 
 	l->used = 1;
 	l->part = part;
 	l->last = ++d->tick;
-	if (l != &d->scratch)
+	if (l != &d->scratch) {
 		d->leaf_tag[l - d->leaves] = tag_of(key);
+		d->leaf_host[l - d->leaves] = host_hash(l->host);
+	}
 	if (l != &d->scratch && d->part_n[part]++ == 0)
 		d->parts_active++;
 	*out = l;
@@ -877,6 +954,21 @@ static int decide_cached(struct attest_decider *d, struct leaf *l,
 		return deny(out, ATTEST_E_AGENT_EVIDENCE,
 			    "agent CA is not the registration in the inventory (UUID or measurement)");
 	if (l->intent != NULL) {
+		/* the caller's facts are borrowed until the next callback, and
+		 * the delegators' come next: its scopes and classes kept here */
+		if (attest_intent_chain_depth(l->intent) > 0) {
+			size_t sl = af.scopes != NULL ? strlen(af.scopes) : 0;
+			size_t cl = af.data_classes != NULL ? strlen(af.data_classes) : 0;
+
+			if (sl >= sizeof(d->own_scopes) || cl >= sizeof(d->own_classes))
+				return deny(out, ATTEST_E_TOO_LARGE, "agent %s: scopes or data "
+					    "classes over %zu bytes", l->agent,
+					    sizeof(d->own_scopes) - 1);
+			memcpy(d->own_scopes, sl ? af.scopes : "", sl + 1);
+			memcpy(d->own_classes, cl ? af.data_classes : "", cl + 1);
+			af.scopes = d->own_scopes;
+			af.data_classes = d->own_classes;
+		}
 		if ((r = check_delegators(d, l)) != ATTEST_OK)
 			return deny(out, r, "%s", attest_errdetail());
 		if (!attest_intent_chain_allows_resource(l->intent, req->resource))
@@ -947,6 +1039,188 @@ static int decide_cached(struct attest_decider *d, struct leaf *l,
 	return out->reason;
 }
 
+/* ---- federated trust domains ---- */
+
+/* <td> of a SPIFFE ID spiffe://<td>/<path>: 1 and td, or 0 when id is no
+ * SPIFFE ID with a valid trust domain. */
+static int spiffe_td(const char *id, char td[FED_TD_MAX + 1])
+{
+	size_t n;
+
+	if (strncmp(id, "spiffe://", 9) != 0)
+		return 0;
+	n = strcspn(id + 9, "/");
+	if (n == 0 || n > FED_TD_MAX)
+		return 0;
+	memcpy(td, id + 9, n);
+	td[n] = '\0';
+	return fed_td_ok(td);
+}
+
+/* The SPIFFE ID's path: "/" then segments of [A-Za-z0-9.-_], none empty,
+ * "." or ".." (SPIFFE ID specification), at most 2048 bytes in all. */
+static int spiffe_path_ok(const char *id, size_t tdlen)
+{
+	const char *p = id + 9 + tdlen;
+	size_t seg = 0;
+
+	if (strlen(id) > 2048 || *p != '/' || p[1] == '\0')
+		return 0;
+	for (p++;; p++) {
+		char c = *p;
+
+		if (c == '/' || c == '\0') {
+			if (seg == 0 || (seg == 1 && p[-1] == '.') ||
+			    (seg == 2 && p[-1] == '.' && p[-2] == '.'))
+				return 0;
+			if (c == '\0')
+				return 1;
+			seg = 0;
+			continue;
+		}
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '-' || c == '_'))
+			return 0;
+		seg++;
+	}
+}
+
+/* The presented chain verified to the domain's X.509 authorities only
+ * (each a trust anchor, as the SPIFFE bundle specification says; never
+ * the fleet root), at now, and the leaf to the X.509-SVID leaf profile. */
+static int fed_verify(const uint8_t *der, size_t der_len, STACK_OF(X509) *chain, int64_t now)
+{
+	X509_STORE *store = NULL;
+	X509_STORE_CTX *ctx = NULL;
+	STACK_OF(X509) *untrusted = NULL;
+	const unsigned char *p = der;
+	X509 *leaf = sk_X509_value(chain, 0);
+	uint32_t ku;
+	int n = 0, r = ATTEST_E_INTERNAL;
+
+	if (sk_X509_num(chain) > ATTEST_DECIDE_CHAIN_MAX)
+		return attest_fail(ATTEST_E_TOO_LARGE, "chain of %d certificates",
+				   sk_X509_num(chain));
+	if ((store = X509_STORE_new()) == NULL) {
+		r = attest_fail_ossl(ATTEST_E_NOMEM, "federated store");
+		goto out;
+	}
+	while (p < der + der_len) {
+		X509 *a = d2i_X509(NULL, &p, (long)(der + der_len - p));
+
+		if (a == NULL || X509_STORE_add_cert(store, a) != 1) {
+			X509_free(a);
+			r = attest_fail_ossl(ATTEST_E_CRYPTO, "federated bundle authority");
+			goto out;
+		}
+		X509_free(a);
+		n++;
+	}
+	if (n == 0) {
+		r = attest_fail(ATTEST_E_CHAIN_UNTRUSTED, "the bundle holds no X.509 authority");
+		goto out;
+	}
+	if ((ctx = X509_STORE_CTX_new()) == NULL || (untrusted = sk_X509_dup(chain)) == NULL) {
+		r = attest_fail_ossl(ATTEST_E_NOMEM, "verify context");
+		goto out;
+	}
+	(void)sk_X509_shift(untrusted); /* the leaf */
+	if ((r = chain_verify(ctx, store, leaf, untrusted, now,
+			      X509_V_FLAG_X509_STRICT | X509_V_FLAG_PARTIAL_CHAIN)) != ATTEST_OK)
+		goto out;
+	/* the X.509-SVID leaf profile: not a CA, key usage digitalSignature
+	 * without keyCertSign or cRLSign */
+	ku = X509_get_key_usage(leaf);
+	if (X509_check_ca(leaf) != 0 || !(X509_get_extension_flags(leaf) & EXFLAG_KUSAGE) ||
+	    !(ku & KU_DIGITAL_SIGNATURE) || (ku & (KU_KEY_CERT_SIGN | KU_CRL_SIGN))) {
+		r = attest_fail(ATTEST_E_CHAIN_UNTRUSTED, "the leaf is not an X.509-SVID leaf "
+				"(CA:FALSE, key usage digitalSignature without keyCertSign/cRLSign)");
+		goto out;
+	}
+	r = ATTEST_OK;
+out:
+	ERR_clear_error();
+	sk_X509_free(untrusted);
+	X509_STORE_CTX_free(ctx);
+	X509_STORE_free(store);
+	return r;
+}
+
+/* A leaf of federated trust domain td: no cache (a bundle change applies
+ * at once), no fleet view and no TPM evidence (there is none: the
+ * decision says federated), the domain's authorities and the policy's
+ * federated grants only. */
+static int decide_federated(struct attest_decider *d, const struct attest_decide_req *req,
+			    const char *uri, const char *td, int64_t now,
+			    struct attest_decision *out)
+{
+	struct attest_policy_request pr;
+	struct attest_policy_decision pd;
+	const char *agents[1];
+	const uint8_t *der = NULL;
+	size_t der_len = 0;
+	int r;
+
+	copy_str(out->agent, sizeof(out->agent), uri);
+	copy_str(d->fed_td, sizeof(d->fed_td), td);
+	r = d->fed_lookup(d->fed_arg, td, &der, &der_len);
+	if (r == ATTEST_E_NOT_FOUND)
+		return deny(out, ATTEST_E_FED_UNKNOWN, "trust domain %.100s is neither this fleet's "
+			    "(%.100s) nor federated with this verifier", td, d->own_td);
+	if (r != ATTEST_OK)
+		return deny(out, r, "federated %.64s: %s", td, attest_errdetail());
+	if (!spiffe_path_ok(uri, strlen(td)))
+		return deny(out, ATTEST_E_PATH, "federated %.64s: the leaf's URI SAN is not a "
+			    "SPIFFE ID with a path", td);
+	if ((r = fed_verify(der, der_len, req->chain, now)) != ATTEST_OK)
+		return deny(out, r, "federated %.64s: %s", td, attest_errdetail());
+	if (d->policy == NULL)
+		return deny(out, ATTEST_E_NO_RULE, "no policy loaded");
+	memset(&pr, 0, sizeof(pr));
+	agents[0] = out->agent;
+	pr.action = req->action;
+	pr.resource = req->resource;
+	pr.agents = agents;
+	pr.nagents = 1;
+	pr.risk_score = -1;
+	pr.host_attested_age = -1;
+	pr.now = now;
+	pr.ctx_keys = req->ctx_keys;
+	pr.ctx_values = req->ctx_values;
+	pr.nctx = req->nctx;
+	if (req->anomaly != NULL) {
+		double a = req->anomaly(req->anomaly_arg, out->agent, NULL, NULL, req->resource);
+
+		pr.anomaly = a >= 0 && a <= 1 ? a : 1;
+	}
+	if ((r = attest_policy_eval_federated(d->policy, &pr, td, &pd)) != ATTEST_OK)
+		return deny(out, r, "policy: %s", attest_errdetail());
+	copy_str(out->rule, sizeof(out->rule), pd.rule);
+	copy_str(out->detail, sizeof(out->detail), pd.detail);
+	out->allow = pd.allow;
+	out->reason = pd.allow ? ATTEST_OK : pd.reason;
+	return out->reason;
+}
+
+/* With federation set: the trust domain of a leaf not in the cache, when
+ * it is another than ours (1, *uri malloc'd, td), else 0. */
+static int federated_leaf(struct attest_decider *d, X509 *leaf, char **uri,
+			  char td[FED_TD_MAX + 1])
+{
+	*uri = NULL;
+	if (d->fed_lookup == NULL)
+		return 0;
+	if (attest_x509_one_san_uri(leaf, uri) != ATTEST_OK) {
+		attest_errclear();
+		return 0; /* the fleet path refuses it with its reason */
+	}
+	if (spiffe_td(*uri, td) && strcmp(td, d->own_td) != 0)
+		return 1;
+	free(*uri);
+	*uri = NULL;
+	return 0;
+}
+
 /* req->chain set: the leaf is the cache key (confirmed with X509_cmp). */
 static int decide_chain(struct attest_decider *d, const struct attest_decide_req *req,
 			int64_t now, struct attest_decision *out)
@@ -973,8 +1247,15 @@ static int decide_chain(struct attest_decider *d, const struct attest_decide_req
 		l->last = ++d->tick;
 		l->iss->last = d->tick;
 	} else {
+		char *uri = NULL, td[FED_TD_MAX + 1];
+
 		d->misses++;
 		l = NULL;
+		if (federated_leaf(d, leafcert, &uri, td)) {
+			r = decide_federated(d, req, uri, td, now, out);
+			free(uri);
+			return r;
+		}
 		if ((r = verify_leaf(d, req, key, now, &l)) != ATTEST_OK)
 			return deny(out, r, "%s", attest_errdetail());
 	}
@@ -997,8 +1278,10 @@ int attest_decide(struct attest_decider *d, const struct attest_decide_req *req,
 	if (out == NULL)
 		return ATTEST_E_INVALID_ARG;
 	memset(out, 0, sizeof(*out));
-	if (d != NULL)
+	if (d != NULL) {
 		d->last_life = 0;
+		d->fed_td[0] = '\0';
+	}
 	if (d == NULL || req == NULL || req->action == NULL || req->resource == NULL ||
 	    (req->chain == NULL && req->pem == NULL))
 		return deny(out, ATTEST_E_INVALID_ARG, "decide: missing argument");

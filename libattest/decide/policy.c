@@ -18,6 +18,7 @@
 #include "core/err.h"
 #include "core/json.h"
 #include "decide/httproute.h"
+#include "x509/spiffebundle.h"
 
 #define ACTION_MAX 64
 #define CTX_KEY_MAX 64
@@ -118,6 +119,18 @@ struct cond {
 	int64_t fresh_within;
 };
 
+/* "federated": {TD: {"ids": [...], "scopes": [...]}} of an allow rule:
+ * agents of federated trust domain TD whose SPIFFE ID matches one of ids
+ * may be allowed by the rule, holding scopes (docs/policy.md "Federated
+ * trust domains"). */
+struct fedgrant {
+	char td[FED_TD_MAX + 1];
+	struct pat *ids;
+	size_t nids;
+	char **scopes;
+	size_t nscopes;
+};
+
 struct rule {
 	char name[ATTEST_POLICY_NAME_MAX + 1];
 	int deny;
@@ -126,6 +139,8 @@ struct rule {
 	char **actions; /* NULL: any action ("*") */
 	size_t nactions;
 	struct cond c;
+	struct fedgrant *fed; /* allow rules only */
+	size_t nfed;
 };
 
 struct attest_policy {
@@ -209,6 +224,11 @@ void attest_policy_free(struct attest_policy *p)
 			pats_free(p->rules[i].res, p->rules[i].nres);
 			strs_free(p->rules[i].actions, p->rules[i].nactions);
 			cond_free(&p->rules[i].c);
+			for (size_t j = 0; p->rules[i].fed != NULL && j < p->rules[i].nfed; j++) {
+				pats_free(p->rules[i].fed[j].ids, p->rules[i].fed[j].nids);
+				strs_free(p->rules[i].fed[j].scopes, p->rules[i].fed[j].nscopes);
+			}
+			free(p->rules[i].fed);
 		}
 	free(p->rules);
 	attest_http_routes_free(p->http);
@@ -818,11 +838,63 @@ static int get_actions(const struct ld *l, const cJSON *it, struct rule *ru)
 	return get_strs(l, it, "actions", &ru->actions, &ru->nactions);
 }
 
+/* "federated": an object of 1..FED_MAX trust domains, each {"ids":
+ * [patterns under spiffe://TD/], "scopes": [...] (optional)}. */
+static int get_federated(const struct ld *l, const cJSON *it, struct rule *ru)
+{
+	static const char *const keys[] = { "ids", "scopes", NULL };
+	int n, r;
+
+	if (!cJSON_IsObject(it) || (n = cJSON_GetArraySize(it)) < 1 || n > FED_MAX)
+		return bad(l, "federated", "must be an object of 1..%d trust domains", FED_MAX);
+	if ((ru->fed = calloc((size_t)n, sizeof(*ru->fed))) == NULL)
+		return attest_fail(ATTEST_E_NOMEM, "policy federated");
+	for (const cJSON *c = it->child; c != NULL; c = c->next) {
+		struct fedgrant *g = &ru->fed[ru->nfed];
+		size_t tl;
+
+		if (c->string == NULL || !fed_td_ok(c->string))
+			return bad(l, "federated", "\"%.64s\" is not a trust domain (1..%d of "
+				   "[a-z0-9.-_], no scheme)", c->string != NULL ? c->string : "",
+				   FED_TD_MAX);
+		for (size_t i = 0; i < ru->nfed; i++)
+			if (strcmp(ru->fed[i].td, c->string) == 0)
+				return bad(l, "federated", "trust domain %.64s twice", c->string);
+		tl = strlen(c->string);
+		memcpy(g->td, c->string, tl + 1);
+		ru->nfed++;
+		if (!cJSON_IsObject(c) || (r = only_keys(l, c, "federated trust domain", keys)) !=
+						  ATTEST_OK)
+			return cJSON_IsObject(c) ? r : bad(l, "federated", "%.64s: not an object",
+							   g->td);
+		if (cJSON_GetObjectItemCaseSensitive(c, "ids") == NULL)
+			return bad(l, "federated", "%.64s: \"ids\" missing (the SPIFFE IDs it "
+				   "accepts)", g->td);
+		if ((r = get_pats(l, cJSON_GetObjectItemCaseSensitive(c, "ids"), "federated ids",
+				  PAT_AGENT, &g->ids, &g->nids)) != ATTEST_OK)
+			return r;
+		for (size_t i = 0; i < g->nids; i++) {
+			const char *t = g->ids[i].text;
+
+			if (strncmp(t, SPIFFE, strlen(SPIFFE)) != 0 ||
+			    strncmp(t + strlen(SPIFFE), g->td, tl) != 0 ||
+			    t[strlen(SPIFFE) + tl] != '/')
+				return bad(l, "federated ids", "\"%.64s\" is not under spiffe://%.64s/",
+					   t, g->td);
+		}
+		if (cJSON_GetObjectItemCaseSensitive(c, "scopes") != NULL &&
+		    (r = get_strs(l, cJSON_GetObjectItemCaseSensitive(c, "scopes"),
+				  "federated scopes", &g->scopes, &g->nscopes)) != ATTEST_OK)
+			return r;
+	}
+	return ATTEST_OK;
+}
+
 static int get_rule(struct ld *l, const cJSON *o, size_t idx, struct rule *ru,
 		    const struct rule *prev)
 {
 	static const char *const keys[] = { "name", "effect", "description", "resources",
-					    "actions", "require", "when", NULL };
+					    "actions", "require", "when", "federated", NULL };
 	const cJSON *name, *effect, *desc, *res, *req, *when;
 	int r;
 
@@ -866,6 +938,14 @@ static int get_rule(struct ld *l, const cJSON *o, size_t idx, struct rule *ru,
 	when = cJSON_GetObjectItemCaseSensitive(o, "when");
 	if (ru->deny && req != NULL)
 		return bad(l, "require", "a deny rule takes \"when\", not \"require\"");
+	if (cJSON_GetObjectItemCaseSensitive(o, "federated") != NULL) {
+		if (ru->deny)
+			return bad(l, "federated", "only an allow rule names federated trust "
+				   "domains (a deny rule applies to every agent)");
+		if ((r = get_federated(l, cJSON_GetObjectItemCaseSensitive(o, "federated"), ru)) !=
+		    ATTEST_OK)
+			return r;
+	}
 	if (!ru->deny && when != NULL)
 		return bad(l, "when", "an allow rule takes \"require\", not \"when\"");
 	if (req != NULL)
@@ -960,6 +1040,9 @@ out:
 
 struct ev {
 	const struct attest_policy_request *q;
+	const char *fed_td;          /* a federated caller's trust domain, NULL: ours */
+	const char *const *scopes;   /* the caller's scopes: the request's, or the */
+	size_t nscopes;              /* rule's federated grant */
 	const char *caller;
 	size_t caller_len, res_len, user_len;
 	int purpose; /* enum attest_purpose, 0 none */
@@ -1028,7 +1111,7 @@ static int holds(const struct cond *c, int b, const struct ev *e)
 	case C_PURPOSES:
 		return e->purpose != 0 && (c->purposes & (1u << e->purpose)) != 0;
 	case C_SCOPES:
-		return first_missing(c->scopes, c->nscopes, q->scopes, q->nscopes) == c->nscopes;
+		return first_missing(c->scopes, c->nscopes, e->scopes, e->nscopes) == c->nscopes;
 	case C_MAX_DEPTH:
 		return q->depth <= (unsigned)c->max_depth;
 	case C_MAX_TIER:
@@ -1114,7 +1197,7 @@ static void describe(const struct rule *ru, int b, const struct ev *e, char *buf
 			 q->purpose != NULL ? q->purpose : "(none)");
 		break;
 	case C_SCOPES:
-		i = first_missing(c->scopes, c->nscopes, q->scopes, q->nscopes);
+		i = first_missing(c->scopes, c->nscopes, e->scopes, e->nscopes);
 		snprintf(buf, n, "scope \"%.80s\" missing", i < c->nscopes ? c->scopes[i] : "");
 		break;
 	case C_MAX_DEPTH:
@@ -1216,6 +1299,8 @@ static const char *prepare(const struct attest_policy_request *q, struct ev *e)
 
 	memset(e, 0, sizeof(*e));
 	e->q = q;
+	e->scopes = q->scopes;
+	e->nscopes = q->nscopes;
 	if (!(q->anomaly >= 0 && q->anomaly <= 1))
 		return "anomaly score outside 0..1";
 	if (!str_ok(q->action, ACTION_MAX, NULL, 0) || strchr(q->action, '*') != NULL)
@@ -1259,13 +1344,29 @@ static const char *prepare(const struct attest_policy_request *q, struct ev *e)
 	return NULL;
 }
 
-int attest_policy_eval(const struct attest_policy *p, const struct attest_policy_request *req,
-		       struct attest_policy_decision *out)
+/* The grant of rule ru for a federated caller: the rule names its trust
+ * domain and one of that grant's ids matches the caller. NULL otherwise;
+ * *named says whether the rule names the domain at all. */
+static const struct fedgrant *fed_grant(const struct rule *ru, const struct ev *e, int *named)
+{
+	for (size_t i = 0; i < ru->nfed; i++)
+		if (strcmp(ru->fed[i].td, e->fed_td) == 0) {
+			*named = 1;
+			return pats_match(ru->fed[i].ids, ru->fed[i].nids, e->caller, e->caller_len)
+				       ? &ru->fed[i]
+				       : NULL;
+		}
+	return NULL;
+}
+
+static int policy_eval(const struct attest_policy *p, const struct attest_policy_request *req,
+		       const char *fed_td, struct attest_policy_decision *out)
 {
 	const struct rule *best = NULL;
 	unsigned best_mask = 0;
 	const char *why;
 	struct ev e;
+	int fed_named = 0, fed_any = 0;
 
 	if (out == NULL)
 		return attest_fail(ATTEST_E_INVALID_ARG, "policy eval: NULL decision");
@@ -1278,6 +1379,14 @@ int attest_policy_eval(const struct attest_policy *p, const struct attest_policy
 	if ((why = prepare(req, &e)) != NULL) {
 		snprintf(out->detail, sizeof(out->detail), "bad request: %s", why);
 		return attest_fail(ATTEST_E_INVALID_ARG, "policy eval: %s", why);
+	}
+	if (fed_td != NULL) {
+		if (!fed_td_ok(fed_td) || req->nagents != 1 || req->nscopes != 0) {
+			snprintf(out->detail, sizeof(out->detail), "bad request: a federated caller "
+				 "is one agent of a valid trust domain, without scopes of its own");
+			return attest_fail(ATTEST_E_INVALID_ARG, "policy eval: federated request");
+		}
+		e.fed_td = fed_td;
 	}
 	for (size_t i = 0; i < p->nrules; i++) {
 		const struct rule *ru = &p->rules[i];
@@ -1298,6 +1407,17 @@ int attest_policy_eval(const struct attest_policy *p, const struct attest_policy
 
 		if (ru->deny || !rule_matches(ru, &e))
 			continue;
+		if (e.fed_td != NULL) {
+			/* only a rule naming the caller's domain and ID can allow
+			 * it, with that grant's scopes */
+			const struct fedgrant *g = fed_grant(ru, &e, &fed_named);
+
+			if (g == NULL)
+				continue;
+			fed_any = 1;
+			e.scopes = (const char *const *)g->scopes;
+			e.nscopes = g->nscopes;
+		}
 		if ((m = failing(&ru->c, &e)) == 0) {
 			decide(out, 1, ATTEST_OK, ru->name);
 			snprintf(out->detail, sizeof(out->detail), "all %d requirements hold",
@@ -1308,6 +1428,16 @@ int attest_policy_eval(const struct attest_policy *p, const struct attest_policy
 			best = ru;
 			best_mask = m;
 		}
+	}
+	if (best == NULL && e.fed_td != NULL && !fed_any) {
+		decide(out, 0, ATTEST_E_FED_POLICY, "");
+		snprintf(out->detail, sizeof(out->detail),
+			 fed_named ? "no allow rule for action \"%.32s\" on \"%.100s\" lists this "
+				     "agent among the ids of federated trust domain %.64s"
+				   : "no allow rule for action \"%.32s\" on \"%.100s\" names "
+				     "federated trust domain %.64s",
+			 req->action, req->resource, e.fed_td);
+		return ATTEST_OK;
 	}
 	if (best == NULL) {
 		decide(out, 0, ATTEST_E_NO_RULE, "");
@@ -1334,4 +1464,24 @@ int attest_policy_eval(const struct attest_policy *p, const struct attest_policy
 	else
 		snprintf(out->detail, sizeof(out->detail), "%s: %s", cond_keys[first], text);
 	return ATTEST_OK;
+}
+
+int attest_policy_eval(const struct attest_policy *p, const struct attest_policy_request *req,
+		       struct attest_policy_decision *out)
+{
+	return policy_eval(p, req, NULL, out);
+}
+
+int attest_policy_eval_federated(const struct attest_policy *p,
+				 const struct attest_policy_request *req, const char *trust_domain,
+				 struct attest_policy_decision *out)
+{
+	if (trust_domain == NULL) {
+		if (out != NULL) {
+			memset(out, 0, sizeof(*out));
+			decide(out, 0, ATTEST_E_INVALID_ARG, "");
+		}
+		return attest_fail(ATTEST_E_INVALID_ARG, "policy eval: no trust domain");
+	}
+	return policy_eval(p, req, trust_domain, out);
 }

@@ -29,6 +29,7 @@
 
 #define STAT_CAP 4096 /* "PID (comm) ..." is ~52 numbers and a 15-byte comm */
 #define STATUS_CAP (64 * 1024)
+#define CMDLINE_CAP (64 * 1024)
 /* execve() limits argv+envp to 3/4 of 8 MiB; the cap only bounds time. */
 #define ENVIRON_CAP (16 * 1024 * 1024)
 #define ENV_CHUNK 4096
@@ -211,44 +212,73 @@ int attest_proc_start_time(pid_t pid, uint64_t *start)
 	return r;
 }
 
-int attest_proc_pin(pid_t pid, struct attest_proc_pin *out)
+int attest_proc_open(pid_t pid, int *dfd)
+{
+	if (dfd == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "attest_proc_open: dfd is NULL");
+	*dfd = -1;
+	return open_proc_dir(pid, dfd);
+}
+
+int attest_proc_pin_at(int dfd, pid_t pid, struct attest_proc_pin *out)
 {
 	struct attest_proc_pin p;
 	struct stat st;
+	int r;
+
+	if (out == NULL || dfd < 0)
+		return attest_fail(ATTEST_E_INVALID_ARG, "attest_proc_pin_at: bad argument");
+	memset(out, 0, sizeof(*out));
+	memset(&p, 0, sizeof(p));
+	if ((r = read_start_time(dfd, pid, &p.start_time)) != ATTEST_OK)
+		return r;
+	/* stat (not lstat) follows the magic link to the running inode; a
+	 * zombie or kernel thread has none (ENOENT). */
+	if (fstatat(dfd, "exe", &st, 0) != 0)
+		return proc_errno(errno, pid, "exe");
+	p.pid = pid;
+	p.exe_dev = st.st_dev;
+	p.exe_ino = st.st_ino;
+	p.exe_size = st.st_size;
+	*out = p;
+	return ATTEST_OK;
+}
+
+int attest_proc_pin(pid_t pid, struct attest_proc_pin *out)
+{
 	int dfd = -1, r;
 
 	if (out == NULL)
 		return attest_fail(ATTEST_E_INVALID_ARG, "attest_proc_pin: out is NULL");
 	memset(out, 0, sizeof(*out));
-	memset(&p, 0, sizeof(p));
 	if ((r = open_proc_dir(pid, &dfd)) != ATTEST_OK)
 		return r;
-	if ((r = read_start_time(dfd, pid, &p.start_time)) != ATTEST_OK)
-		goto out;
-	/* stat (not lstat) follows the magic link to the running inode; a
-	 * zombie or kernel thread has none (ENOENT). */
-	if (fstatat(dfd, "exe", &st, 0) != 0) {
-		r = proc_errno(errno, pid, "exe");
-		goto out;
-	}
-	p.pid = pid;
-	p.exe_dev = st.st_dev;
-	p.exe_ino = st.st_ino;
-	*out = p;
-	r = ATTEST_OK;
-out:
+	r = attest_proc_pin_at(dfd, pid, out);
 	(void)close(dfd);
 	return r;
 }
 
 int attest_proc_check(const struct attest_proc_pin *pin)
 {
+	int dfd = -1, r;
+
+	if (pin == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "attest_proc_check: pin is NULL");
+	if ((r = open_proc_dir(pin->pid, &dfd)) != ATTEST_OK)
+		return r;
+	r = attest_proc_check_at(dfd, pin);
+	(void)close(dfd);
+	return r;
+}
+
+int attest_proc_check_at(int dfd, const struct attest_proc_pin *pin)
+{
 	struct attest_proc_pin now;
 	int r;
 
 	if (pin == NULL)
-		return attest_fail(ATTEST_E_INVALID_ARG, "attest_proc_check: pin is NULL");
-	if ((r = attest_proc_pin(pin->pid, &now)) != ATTEST_OK)
+		return attest_fail(ATTEST_E_INVALID_ARG, "attest_proc_check_at: pin is NULL");
+	if ((r = attest_proc_pin_at(dfd, pin->pid, &now)) != ATTEST_OK)
 		return r;
 	if (now.start_time != pin->start_time)
 		return attest_fail(ATTEST_E_PROC_CHANGED,
@@ -507,22 +537,34 @@ fail:
 int attest_proc_env_check(const struct attest_proc_pin *pin, const char *const *allow,
 			  size_t nallow, size_t cap)
 {
+	int dfd = -1, r;
+
+	if (pin == NULL || (allow == NULL && nallow > 0) || cap == 0)
+		return attest_fail(ATTEST_E_INVALID_ARG, "attest_proc_env_check: bad argument");
+	if ((r = open_pinned_dir(pin, &dfd)) != ATTEST_OK)
+		return r;
+	r = attest_proc_env_check_at(dfd, pin, allow, nallow, cap);
+	(void)close(dfd);
+	return r;
+}
+
+int attest_proc_env_check_at(int dfd, const struct attest_proc_pin *pin,
+			     const char *const *allow, size_t nallow, size_t cap)
+{
 	struct env_scan s;
 	char buf[ENV_CHUNK];
 	size_t total = 0;
 	ssize_t got;
-	int dfd = -1, fd = -1, r;
+	int fd = -1, r;
 
-	if (pin == NULL || (allow == NULL && nallow > 0) || cap == 0)
-		return attest_fail(ATTEST_E_INVALID_ARG, "attest_proc_env_check: bad argument");
+	if (dfd < 0 || pin == NULL || (allow == NULL && nallow > 0) || cap == 0)
+		return attest_fail(ATTEST_E_INVALID_ARG, "attest_proc_env_check_at: bad argument");
 	if (cap > ENVIRON_CAP)
 		cap = ENVIRON_CAP;
 	memset(&s, 0, sizeof(s));
 	s.allow = allow;
 	s.nallow = nallow;
 	s.pid = pin->pid;
-	if ((r = open_pinned_dir(pin, &dfd)) != ATTEST_OK)
-		return r;
 	fd = openat(dfd, "environ", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
 		r = proc_errno(errno, pin->pid, "environ");
@@ -546,12 +588,11 @@ int attest_proc_env_check(const struct attest_proc_pin *pin, const char *const *
 	if ((r = env_finish(&s)) != ATTEST_OK)
 		goto out;
 	/* A zombie's environ reads as empty: it must not pass as clean, and
-	 * the process read must still be the pinned one. */
-	r = attest_proc_check(pin);
+	 * the process read (the one dfd is bound to) must be the pinned one. */
+	r = attest_proc_check_at(dfd, pin);
 out:
 	if (fd >= 0)
 		(void)close(fd);
-	(void)close(dfd);
 	return r;
 }
 
@@ -624,13 +665,24 @@ int attest_fdinfo_pid(const char *buf, size_t len, pid_t *pid)
 
 int attest_proc_same_fs_view(const struct attest_proc_pin *pin)
 {
-	struct stat mine, theirs;
 	int dfd = -1, r;
 
 	if (pin == NULL)
 		return attest_fail(ATTEST_E_INVALID_ARG, "attest_proc_same_fs_view: pin is NULL");
 	if ((r = open_pinned_dir(pin, &dfd)) != ATTEST_OK)
 		return r;
+	r = attest_proc_same_fs_view_at(dfd, pin);
+	(void)close(dfd);
+	return r;
+}
+
+int attest_proc_same_fs_view_at(int dfd, const struct attest_proc_pin *pin)
+{
+	struct stat mine, theirs;
+	int r;
+
+	if (dfd < 0 || pin == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "attest_proc_same_fs_view_at: bad argument");
 	if (stat("/proc/self/ns/mnt", &mine) != 0) {
 		r = attest_fail(ATTEST_E_IO, "/proc/self/ns/mnt: %s", strerror(errno));
 		goto out;
@@ -662,23 +714,34 @@ int attest_proc_same_fs_view(const struct attest_proc_pin *pin)
 	}
 	r = ATTEST_OK;
 out:
-	(void)close(dfd);
 	return r;
 }
 
 int attest_proc_inspect(pid_t pid, struct attest_proc_info *out)
 {
-	struct attest_proc_info info;
-	char *buf = NULL;
-	size_t len;
 	int dfd = -1, r;
 
 	if (out == NULL)
 		return attest_fail(ATTEST_E_INVALID_ARG, "attest_proc_inspect: out is NULL");
 	memset(out, 0, sizeof(*out));
-	memset(&info, 0, sizeof(info));
 	if ((r = open_proc_dir(pid, &dfd)) != ATTEST_OK)
 		return r;
+	r = attest_proc_inspect_at(dfd, pid, out);
+	(void)close(dfd);
+	return r;
+}
+
+int attest_proc_inspect_at(int dfd, pid_t pid, struct attest_proc_info *out)
+{
+	struct attest_proc_info info;
+	char *buf = NULL;
+	size_t len;
+	int r;
+
+	if (out == NULL || dfd < 0)
+		return attest_fail(ATTEST_E_INVALID_ARG, "attest_proc_inspect_at: bad argument");
+	memset(out, 0, sizeof(*out));
+	memset(&info, 0, sizeof(info));
 	if ((buf = malloc(STATUS_CAP)) == NULL) {
 		r = attest_fail(ATTEST_E_NOMEM, "status buffer");
 		goto out;
@@ -690,7 +753,22 @@ int attest_proc_inspect(pid_t pid, struct attest_proc_info *out)
 	r = ATTEST_OK;
 out:
 	free(buf);
-	(void)close(dfd);
+	return r;
+}
+
+int attest_proc_cmdline_script_at(int dfd, pid_t pid, const char *script)
+{
+	char *buf = NULL;
+	size_t len;
+	int r;
+
+	if (dfd < 0 || script == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "attest_proc_cmdline_script_at: bad argument");
+	if ((buf = malloc(CMDLINE_CAP)) == NULL)
+		return attest_fail(ATTEST_E_NOMEM, "cmdline buffer");
+	if ((r = read_proc_small(dfd, pid, "cmdline", buf, CMDLINE_CAP, &len)) == ATTEST_OK)
+		r = attest_proc_cmdline_script(buf, len, script);
+	free(buf);
 	return r;
 }
 
@@ -927,8 +1005,7 @@ out:
 int attest_measure_exe(struct attest_measure_cache *c, const struct attest_proc_pin *pin,
 		       uint8_t digest[32])
 {
-	struct stat st;
-	int dfd = -1, fd = -1, r;
+	int dfd = -1, r;
 
 	if (pin == NULL || digest == NULL)
 		return attest_fail(ATTEST_E_INVALID_ARG, "attest_measure_exe: NULL argument");
@@ -936,6 +1013,19 @@ int attest_measure_exe(struct attest_measure_cache *c, const struct attest_proc_
 	 * checked to be the pinned one before its exe is read through it. */
 	if ((r = open_pinned_dir(pin, &dfd)) != ATTEST_OK)
 		return r;
+	r = attest_measure_exe_at(c, dfd, pin, digest);
+	(void)close(dfd);
+	return r;
+}
+
+int attest_measure_exe_at(struct attest_measure_cache *c, int dfd,
+			  const struct attest_proc_pin *pin, uint8_t digest[32])
+{
+	struct stat st;
+	int fd = -1, r;
+
+	if (dfd < 0 || pin == NULL || digest == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "attest_measure_exe_at: bad argument");
 	/* Opening the magic link opens the inode the process runs, even when
 	 * the path on disk has since been replaced or unlinked. */
 	fd = openat(dfd, "exe", O_RDONLY | O_CLOEXEC);
@@ -964,7 +1054,6 @@ int attest_measure_exe(struct attest_measure_cache *c, const struct attest_proc_
 out:
 	if (fd >= 0)
 		(void)close(fd);
-	(void)close(dfd);
 	return r;
 }
 

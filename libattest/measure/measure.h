@@ -21,6 +21,7 @@ struct attest_proc_pin {
 	uint64_t start_time; /* field 22 of /proc/PID/stat, clock ticks since boot */
 	dev_t exe_dev;
 	ino_t exe_ino;
+	off_t exe_size; /* of the running binary when pinned (refuse before hashing) */
 };
 
 /* What attestd checks about a caller besides its binary. The environment
@@ -43,6 +44,30 @@ int attest_proc_start_time(pid_t pid, uint64_t *start) ATTEST_MUST_CHECK;
 int attest_proc_pin(pid_t pid, struct attest_proc_pin *out) ATTEST_MUST_CHECK;
 int attest_proc_check(const struct attest_proc_pin *pin) ATTEST_MUST_CHECK;
 int attest_proc_inspect(pid_t pid, struct attest_proc_info *out) ATTEST_MUST_CHECK;
+
+/* ---- one /proc/PID directory for a whole request (issue 17) ----
+ * The calls above open /proc/PID afresh each time. A caller that measures
+ * one process several times opens it once with attest_proc_open() and
+ * passes the fd to the _at variants below (close it with close()). The fd
+ * is bound to the process that held PID when it was opened: once that
+ * process exits, every read through it fails (ESRCH/ENOENT) even if the
+ * number now names another process, so the reads of one request never mix
+ * two processes. An exec keeps the fd (same process): the pin's exe inode
+ * catches that, so callers still pin with attest_proc_pin_at() and check
+ * with attest_proc_check_at() after measuring and after signing. Which
+ * process the fd names is the caller's to establish (start time against
+ * the peer's at connect, or a pidfd that stayed alive across the open).
+ * The _at variants taking a pin expect the fd the pin was made through. */
+int attest_proc_open(pid_t pid, int *dfd) ATTEST_MUST_CHECK;
+int attest_proc_pin_at(int dfd, pid_t pid, struct attest_proc_pin *out) ATTEST_MUST_CHECK;
+int attest_proc_check_at(int dfd, const struct attest_proc_pin *pin) ATTEST_MUST_CHECK;
+int attest_proc_inspect_at(int dfd, pid_t pid, struct attest_proc_info *out) ATTEST_MUST_CHECK;
+int attest_proc_env_check_at(int dfd, const struct attest_proc_pin *pin, const char *const *allow,
+			     size_t nallow, size_t cap) ATTEST_MUST_CHECK;
+int attest_proc_same_fs_view_at(int dfd, const struct attest_proc_pin *pin) ATTEST_MUST_CHECK;
+/* /proc/PID/cmdline (at most 64 KiB) through dfd, checked as
+ * attest_proc_cmdline_script() does. */
+int attest_proc_cmdline_script_at(int dfd, pid_t pid, const char *script) ATTEST_MUST_CHECK;
 
 /* Whether the initial environment of the pinned process (/proc/PID/environ)
  * sets only variables named by allow[0..nallow): each entry is a name, or
@@ -117,6 +142,9 @@ void attest_measure_cache_free(struct attest_measure_cache *c);
  * checked to be the pinned (dev, inode). c may be NULL. */
 int attest_measure_exe(struct attest_measure_cache *c, const struct attest_proc_pin *pin,
 		       uint8_t digest[32]) ATTEST_MUST_CHECK;
+/* The same through the fd the pin was made through (attest_proc_pin_at). */
+int attest_measure_exe_at(struct attest_measure_cache *c, int dfd,
+			  const struct attest_proc_pin *pin, uint8_t digest[32]) ATTEST_MUST_CHECK;
 /* SHA-256 of a file by path (interpreted agents' scripts): it must be a
  * regular file owned by root and writable by nobody else (no group/other
  * write), opened with O_NOFOLLOW. c may be NULL. */

@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -64,6 +65,12 @@ struct conn {
 	struct src_count *src; /* counted against this source, or NULL */
 	uint64_t seq;          /* accept order */
 	unsigned counted : 1, admitted : 1, authed : 1, busy : 1;
+	/* the application's per-connection bytes (attest_httpd_conn_app),
+	 * zero until it writes them, freed with the connection */
+	union {
+		unsigned char b[ATTEST_HTTPD_CONN_APP];
+		max_align_t align;
+	} app;
 };
 
 /* Live connections are tracked through their SSL objects: evhttp frees the
@@ -506,6 +513,13 @@ static struct conn *conn_of(struct evhttp_request *req)
 	SSL *ssl = req_ssl(req);
 
 	return ssl != NULL ? SSL_get_ex_data(ssl, conn_idx) : NULL;
+}
+
+void *attest_httpd_conn_app(struct evhttp_request *req)
+{
+	struct conn *c = conn_of(req);
+
+	return c != NULL ? c->app.b : NULL;
 }
 
 int attest_httpd_is_tls(struct evhttp_request *req)

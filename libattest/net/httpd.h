@@ -72,6 +72,13 @@ void attest_httpd_set_handler(struct attest_httpd *h,
  * sent none. */
 X509 *attest_httpd_peer(struct evhttp_request *req);
 STACK_OF(X509) *attest_httpd_peer_chain(struct evhttp_request *req);
+/* Bytes of req's TLS connection kept for the application between its
+ * requests (e.g. what the peer certificate resolved to): ATTEST_HTTPD_CONN_APP
+ * bytes, suitably aligned, all zero on a new connection, gone with it.
+ * NULL when req has no TLS connection. One connection is one peer
+ * certificate (TLS 1.3, no renegotiation or post-handshake auth). */
+#define ATTEST_HTTPD_CONN_APP 192
+void *attest_httpd_conn_app(struct evhttp_request *req);
 /* 1 when req came over TLS. libevent 2.1 serves a plain socket when the
  * bufferevent callback cannot make a TLS one (out of memory): handlers
  * refuse such requests. */

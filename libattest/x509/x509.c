@@ -1,12 +1,17 @@
 /* x509.c - certificate profile and EK certificate validation (OpenSSL 3). */
 #include <limits.h>
 #include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -69,6 +74,95 @@ int attest_p256_keygen(EVP_PKEY **out)
 out:
 	pthread_mutex_unlock(&keygen_lock);
 	EVP_PKEY_free(k);
+	return r;
+}
+
+/* k's uncompressed point (65 bytes) when k is a P-256 key; else 0. */
+static int p256_point(EVP_PKEY *k, uint8_t pt[65])
+{
+	char group[32];
+	size_t len = 0;
+
+	if (k == NULL || !EVP_PKEY_is_a(k, "EC") ||
+	    EVP_PKEY_get_group_name(k, group, sizeof(group), NULL) != 1 ||
+	    strcmp(group, "prime256v1") != 0 ||
+	    EVP_PKEY_get_octet_string_param(k, OSSL_PKEY_PARAM_PUB_KEY, pt, 65, &len) != 1 ||
+	    len != 65 || pt[0] != POINT_CONVERSION_UNCOMPRESSED) {
+		ERR_clear_error();
+		return 0;
+	}
+	return 1;
+}
+
+/* A P-256 SubjectPublicKeyInfo through OpenSSL's ASN.1 templates
+ * (X509_PUBKEY with id-ecPublicKey, the named curve and the point), as
+ * the leaf builder sets its SPKI: no provider encoder is set up. */
+static int p256_spki(const uint8_t pt[65], uint8_t *buf, size_t bufsz, size_t *len)
+{
+	X509_PUBKEY *pub = X509_PUBKEY_new();
+	unsigned char *point = OPENSSL_memdup(pt, 65), *p = buf;
+	int n = 0;
+
+	if (pub == NULL || point == NULL ||
+	    !X509_PUBKEY_set0_param(pub, OBJ_nid2obj(NID_X9_62_id_ecPublicKey), V_ASN1_OBJECT,
+				    OBJ_nid2obj(NID_X9_62_prime256v1), point, 65)) {
+		OPENSSL_free(point);
+		X509_PUBKEY_free(pub);
+		return attest_fail_ossl(ATTEST_E_CRYPTO, "P-256 public key");
+	}
+	/* point is pub's now */
+	if ((n = i2d_X509_PUBKEY(pub, NULL)) <= 0 || (size_t)n > bufsz ||
+	    i2d_X509_PUBKEY(pub, &p) != n) {
+		X509_PUBKEY_free(pub);
+		return attest_fail_ossl(ATTEST_E_CRYPTO, "public key encoding");
+	}
+	X509_PUBKEY_free(pub);
+	*len = (size_t)n;
+	return ATTEST_OK;
+}
+
+int attest_spki_der(EVP_PKEY *k, uint8_t *buf, size_t bufsz, size_t *len)
+{
+	uint8_t pt[65];
+	unsigned char *p = buf;
+	int n;
+
+	if (k == NULL || buf == NULL || len == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "spki: NULL argument");
+	*len = 0;
+	if (p256_point(k, pt))
+		return p256_spki(pt, buf, bufsz, len);
+	if ((n = i2d_PUBKEY(k, NULL)) <= 0 || (size_t)n > bufsz || i2d_PUBKEY(k, &p) != n)
+		return attest_fail_ossl(ATTEST_E_CRYPTO, "public key encoding");
+	*len = (size_t)n;
+	return ATTEST_OK;
+}
+
+int attest_private_key_pem(EVP_PKEY *k, char **pem)
+{
+	BIO *b = NULL;
+	char *data;
+	long n;
+	int r = ATTEST_OK;
+
+	if (k == NULL || pem == NULL)
+		return attest_fail(ATTEST_E_INVALID_ARG, "key pem: NULL argument");
+	*pem = NULL;
+	if ((b = BIO_new(BIO_s_secmem())) == NULL ||
+	    PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL) != 1 ||
+	    (n = BIO_get_mem_data(b, &data)) <= 0) {
+		r = attest_fail_ossl(ATTEST_E_CRYPTO, "encode private key");
+		goto out;
+	}
+	if ((*pem = malloc((size_t)n + 1)) == NULL) {
+		r = attest_fail(ATTEST_E_NOMEM, "key pem");
+		goto out;
+	}
+	memcpy(*pem, data, (size_t)n);
+	(*pem)[n] = '\0';
+	OPENSSL_cleanse(data, (size_t)n);
+out:
+	BIO_free(b);
 	return r;
 }
 

@@ -38,6 +38,17 @@ int attest_valid_trust_domain(const char *s);
  * ATTEST_E_CRYPTO when OpenSSL fails. */
 int attest_p256_keygen(EVP_PKEY **out) ATTEST_MUST_CHECK;
 
+/* k's DER SubjectPublicKeyInfo into buf (*len bytes). A P-256 key's is
+ * encoded from its raw point through OpenSSL's X509_PUBKEY (the bytes
+ * i2d_PUBKEY writes, without the OpenSSL 3 encoder set-up per call:
+ * issue 17); any other key's by i2d_PUBKEY. ATTEST_E_CRYPTO if it does
+ * not fit. */
+int attest_spki_der(EVP_PKEY *k, uint8_t *buf, size_t bufsz, size_t *len) ATTEST_MUST_CHECK;
+/* k's private key as PEM PKCS#8 ("PRIVATE KEY", unencrypted) in a new
+ * string the caller wipes (OPENSSL_cleanse) and frees, written by
+ * PEM_write_bio_PrivateKey into secure-heap memory that is wiped. */
+int attest_private_key_pem(EVP_PKEY *k, char **pem) ATTEST_MUST_CHECK;
+
 /* Self-signed fleet root: ECDSA P-256, CA:TRUE, keyCertSign|cRLSign. */
 int attest_x509_make_root(const char *trust_domain, int days, EVP_PKEY **key,
 			  X509 **cert) ATTEST_MUST_CHECK;

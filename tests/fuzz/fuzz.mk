@@ -32,7 +32,7 @@ FUZZ_EXTRA_attestd := $(FUZZ_EXTRA_csr) attestd/admin.c attestd/registration.c a
 FUZZ_EXTRA_vbody := verifier/bodies.c verifier/check_quote.c cli/cli.c cli/cli_tpm.c cli/cliconf.c \
 	cli/journal.c
 FUZZ_EXTRA_jwtsvid := attestd/workload_jwtv.c verifier/jwtsvid.c
-FUZZ_EXTRA_fedbundle := attestd/federation.c attestd/monproto.c
+FUZZ_EXTRA_fedbundle :=
 FUZZ_EXTRA_monproto := attestd/monproto.c attestd/mintwire.c attestd/adminwire.c \
 	attestd/pushwire.c attestd/request.c attestd/federation.c
 # gen_corpus writes records with registry_record_print

@@ -1,4 +1,4 @@
-/* fuzz_fedbundle.c - libFuzzer target for attestd/federation.c:
+/* fuzz_fedbundle.c - libFuzzer target for libattest/x509/spiffebundle.c:
  *   fed_bundle_parse (a federated trust domain's SPIFFE bundle, fetched
  *   by attestd's front from a remote bundle endpoint: JSON, JWKs, x5c
  *   DER certificates). The input is the body the endpoint sent.
@@ -17,7 +17,7 @@
 #include <openssl/x509v3.h>
 
 #include "core/err.h"
-#include "federation.h"
+#include "x509/spiffebundle.h"
 #include "fuzz_fixture.h"
 
 static void check(int ok, const char *what)

@@ -7,10 +7,13 @@
  *   token (a NUL ends it, as a protobuf string cannot hold one).
  *   The same token through verifier/jwtsvid.c vj_validate (the
  *   verifier's POST /v1/spiffe/validate-jwt check), its key looked up in
- *   the same bundle.
+ *   the same bundle. The front also knows one federated trust domain,
+ *   partner.example, whose JWT bundle holds the fixture AK as
+ *   "partner-kid" (a JWK, as a fetched bundle keeps it).
  * Oracles besides the sanitizers: only a token signed by a bundle key
  *   validates, its claims are an object whose sub is under
- *   spiffe://fleet.example/, and its exp is after the clock; what the
+ *   spiffe://fleet.example/ or spiffe://partner.example/ (the latter
+ *   only with partner-kid), and its exp is after the clock; what the
  *   verifier accepts the front accepts too (the verifier is the stricter:
  *   iat required, exp - iat at most an hour).
  */
@@ -18,9 +21,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/x509.h>
 
 #include "core/err.h"
+#include "core/jws.h"
 #include "fuzz_fixture.h"
 #include "jwtsvid.h"
 #include "workload_jwtv.h"
@@ -36,6 +42,31 @@ static void check(int ok, const char *what)
 }
 
 static struct wl_jwks jwks;
+static char partner_jwks[512];
+
+/* partner.example's JWT bundle: the fixture AK as an EC JWK */
+static void partner_bundle(void)
+{
+	static const char *const names[2] = { OSSL_PKEY_PARAM_EC_PUB_X, OSSL_PKEY_PARAM_EC_PUB_Y };
+	char *xy[2] = { NULL, NULL };
+
+	for (int i = 0; i < 2; i++) {
+		BIGNUM *bn = NULL;
+		uint8_t buf[32];
+
+		check(EVP_PKEY_get_bn_param(fz_pkey(FZ_KEY_AK), names[i], &bn) == 1 &&
+			      BN_bn2binpad(bn, buf, 32) == 32 &&
+			      attest_b64url_encode(buf, 32, &xy[i]) == ATTEST_OK,
+		      "partner JWK");
+		BN_free(bn);
+	}
+	snprintf(partner_jwks, sizeof(partner_jwks),
+		 "{\"keys\":[{\"kty\":\"EC\",\"kid\":\"partner-kid\",\"use\":\"jwt-svid\","
+		 "\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\"}]}",
+		 xy[0], xy[1]);
+	free(xy[0]);
+	free(xy[1]);
+}
 
 static void bundle(void)
 {
@@ -56,6 +87,7 @@ static void bundle(void)
 		jwks.spki_len[i] = (size_t)n;
 	}
 	jwks.n = 2;
+	partner_bundle();
 }
 
 static int vj_key(void *arg, const char *kid, EVP_PKEY **key)
@@ -97,8 +129,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		      "verifier validated an expired or too long-lived token");
 	}
 	vj_result_clear(&vr);
-	front_ok = fz_note("wl_jwt_validate", wl_jwt_validate("fleet.example", &jwks, tok, "fuzz",
-							      NOW, &claims)) == ATTEST_OK;
+	{
+		const struct wl_fedjwt fed = { "partner.example", partner_jwks };
+
+		front_ok = fz_note("wl_jwt_validate",
+				   wl_jwt_validate("fleet.example", &jwks, &fed, 1, tok, "fuzz", NOW,
+						   &claims)) == ATTEST_OK;
+	}
 	check(!vj_ok || front_ok, "the verifier accepted what the front refuses");
 	if (front_ok) {
 		const cJSON *sub = cJSON_GetObjectItemCaseSensitive(claims, "sub");
@@ -106,8 +143,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		check(cJSON_IsObject(claims), "claims not an object");
 		check(cJSON_IsString(sub) &&
-			      strncmp(sub->valuestring, "spiffe://fleet.example/", 23) == 0,
-		      "validated a sub outside the trust domain");
+			      (strncmp(sub->valuestring, "spiffe://fleet.example/", 23) == 0 ||
+			       strncmp(sub->valuestring, "spiffe://partner.example/", 25) == 0),
+		      "validated a sub outside the trust domain and the federated one");
 		check(cJSON_IsNumber(exp) && exp->valuedouble > NOW, "validated an expired token");
 		cJSON_Delete(claims);
 	}

@@ -8,11 +8,17 @@
  *   one has a 64-hex-digit version; every evaluation returns ATTEST_OK or
  *   ATTEST_E_INVALID_ARG, allows only with reason ATTEST_OK and a rule name,
  *   denies only with a known reason, never names a rule for a default deny,
- *   and gives the same decision twice.
+ *   and gives the same decision twice. Federated callers
+ *   (attest_policy_eval_federated, a partner.example agent, the fuzzed
+ *   subject as its ID too): the same oracles with ATTEST_E_FED_POLICY a
+ *   known deny, and never an allow from a document that names no
+ *   "federated" trust domain.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <cjson/cJSON.h>
 
 #include "attest/policy.h"
 #include "fuzz_fixture.h"
@@ -51,6 +57,79 @@ static void eval(const struct attest_policy *p, const struct attest_policy_reque
 	check(again.allow == d.allow && again.reason == d.reason &&
 		      strcmp(again.rule, d.rule) == 0 && strcmp(again.detail, d.detail) == 0,
 	      "decision not repeatable");
+}
+
+static void eval_fed(const struct attest_policy *p, const struct attest_policy_request *q,
+		     int has_fed)
+{
+	struct attest_policy_decision d, again;
+	int r = attest_policy_eval_federated(p, q, "partner.example", &d);
+
+	check(r == ATTEST_OK || r == ATTEST_E_INVALID_ARG, "unexpected federated eval result");
+	check(memchr(d.rule, '\0', sizeof(d.rule)) != NULL, "rule not terminated");
+	check(memchr(d.detail, '\0', sizeof(d.detail)) != NULL, "detail not terminated");
+	if (r != ATTEST_OK) {
+		check(!d.allow && d.reason == ATTEST_E_INVALID_ARG, "bad request not denied");
+		return;
+	}
+	if (d.allow) {
+		check(d.reason == ATTEST_OK && d.rule[0] != '\0', "allow without rule");
+		check(has_fed, "a federated caller allowed by a policy naming no federated domain");
+	} else {
+		check(d.reason == ATTEST_E_POLICY_DENY || d.reason == ATTEST_E_NO_RULE ||
+			      d.reason == ATTEST_E_HOST_STALE || d.reason == ATTEST_E_FED_POLICY,
+		      "federated deny with an unknown reason");
+	}
+	check(attest_policy_eval_federated(p, q, "partner.example", &again) == r &&
+		      again.allow == d.allow && again.reason == d.reason &&
+		      strcmp(again.rule, d.rule) == 0,
+	      "federated decision not repeatable");
+}
+
+/* Whether a rule of the document (as cJSON reads it, escapes decoded)
+ * has a "federated" member: only then may a federated caller be allowed. */
+static int names_federated(const char *json, size_t len)
+{
+	cJSON *root = cJSON_ParseWithLength(json, len);
+	const cJSON *rule;
+	int any = 0;
+
+	check(root != NULL, "a loaded policy cJSON cannot parse");
+	cJSON_ArrayForEach(rule, cJSON_GetObjectItemCaseSensitive(root, "rules"))
+		if (cJSON_GetObjectItemCaseSensitive(rule, "federated") != NULL)
+			any = 1;
+	cJSON_Delete(root);
+	return any;
+}
+
+static void fed_requests(const struct attest_policy *p, const char *res, int has_fed)
+{
+	static const char *const ids[] = { "spiffe://partner.example/billing/agent-1",
+					   "spiffe://partner.example/ops/agent-2" };
+	static const char *const resources[] = { "billing:invoices/7", "ehr:patient/123/record",
+						  "a" };
+	struct attest_policy_request q = {
+		.action = "read",
+		.nagents = 1,
+		.risk_score = -1,
+		.host_attested_age = -1,
+		.now = 1736157600,
+	};
+
+	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++)
+		for (size_t j = 0; j < sizeof(resources) / sizeof(resources[0]); j++) {
+			q.agents = &ids[i];
+			q.resource = resources[j];
+			eval_fed(p, &q, has_fed);
+		}
+	if (res != NULL) {
+		q.agents = &res; /* as the caller's ID and as the resource */
+		q.resource = "billing:invoices/7";
+		eval_fed(p, &q, has_fed);
+		q.agents = &ids[0];
+		q.resource = res;
+		eval_fed(p, &q, has_fed);
+	}
 }
 
 static void requests(const struct attest_policy *p, const char *res, const char *act)
@@ -133,6 +212,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				      strnlen((const char *)nul + 2 + rlen, rest - rlen - 1));
 	}
 	requests(p, res, act);
+	fed_requests(p, res, names_federated((const char *)data, plen));
 	free(res);
 	free(act);
 	attest_policy_free(p);

@@ -498,6 +498,12 @@ int main(int argc, char **argv)
 		cJSON_AddStringToObject(probes, "weak_key", ask(&o, c));
 		base_order(&o, me, junk, njunk);
 		cJSON_AddStringToObject(probes, "key_trailing", ask(&o, c));
+		/* a P-256 key whose point is off the curve (the monitor's
+		 * raw-point import, issue 17, must refuse it as d2i did) */
+		memcpy(junk, good, ngood);
+		junk[ngood - 1] ^= 1;
+		base_order(&o, me, junk, ngood);
+		cJSON_AddStringToObject(probes, "key_off_curve", ask(&o, c));
 		/* a task id the leaf cannot carry */
 		base_order(&o, me, good, ngood);
 		snprintf(o.task_id, sizeof(o.task_id), "a\nb");

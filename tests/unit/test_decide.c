@@ -663,6 +663,84 @@ static void test_effective_scopes(void)
 	free(g);
 }
 
+/* Facts as a server keeps them: every agent's scopes written into one
+ * buffer (borrowed until the next callback, as decide.h says). */
+static char shared_scopes[256];
+
+static int shared_agent_cb(void *arg, const char *id, struct attest_agent_facts *out)
+{
+	int r = fx_facts.agent(arg, id, out);
+
+	if (r == ATTEST_OK) {
+		snprintf(shared_scopes, sizeof(shared_scopes), "%s", out->scopes);
+		out->scopes = shared_scopes;
+	}
+	return r;
+}
+
+/* issue 17: the caller's scopes are its own registration's, not its
+ * delegator's, when the facts reuse one buffer per callback. */
+static void test_delegate_scopes_own(void)
+{
+	const struct attest_facts shared = {fx_facts.host, shared_agent_cb, NULL};
+	struct attest_decider *d = NULL;
+	struct attest_delegation_claims c1 = dclaims(ID_B, s_read_bill, 2, r_notes, 1);
+	char *g = grant(ID_A, 1), *d1 = delegate(&fx.a, g, &c1);
+	STACK_OF(X509) *ch = leaf_chain(&fx.b, "ehr.read billing.read", d1);
+
+	fx_view_up();
+	TU_ASSERT_ERR(attest_decider_new(fx.root, fx.trust, &shared, &d), ATTEST_OK);
+	attest_decider_set_policy(d, policy);
+	TU_ASSERT_ERR(decide(d, ch), ATTEST_OK);
+	/* B's registration loses ehr.read; its delegator A keeps it */
+	snprintf(fx_agent_row(ID_B)->scopes, 256, "billing.read ehr.write");
+	TU_ASSERT_ERR(decide(d, ch), ATTEST_E_NO_RULE);
+	attest_decider_free(d);
+	sk_X509_pop_free(ch, X509_free);
+	free(d1);
+	free(g);
+}
+
+/* issue 17: a host's leaves forgotten, the others' kept. */
+static void test_forget_host(void)
+{
+	struct attest_decider *d;
+	struct attest_decider_cache_info ci, cj;
+	STACK_OF(X509) *a = leaf_chain(&fx.a, "ehr.read", NULL);
+	STACK_OF(X509) *b = leaf_chain(&fx.b, "ehr.read", NULL);
+	struct attest_decision out;
+
+	fx_view_up();
+	d = decider();
+	TU_ASSERT_ERR(decide_at(d, a, "read", NOTES, fx.t0 + 5, &out), ATTEST_OK);
+	CU_ASSERT_STRING_EQUAL(out.host, "web-01");
+	TU_ASSERT_ERR(decide_at(d, b, "read", NOTES, fx.t0 + 5, &out), ATTEST_OK);
+	CU_ASSERT_STRING_EQUAL(out.host, "db-01");
+	attest_decider_cache_info(d, &ci);
+	CU_ASSERT_EQUAL(ci.leaf_used, 2);
+	attest_decider_forget_host(d, "web-0"); /* a prefix is another host */
+	attest_decider_forget_host(d, "web-01");
+	attest_decider_cache_info(d, &cj);
+	CU_ASSERT_EQUAL(cj.leaf_used, 1);
+	CU_ASSERT_EQUAL(cj.issuer_used, ci.issuer_used); /* issuers stay */
+	/* db-01's leaf still cached, web-01's verified afresh */
+	TU_ASSERT_ERR(decide(d, b), ATTEST_OK);
+	attest_decider_cache_info(d, &cj);
+	CU_ASSERT_EQUAL(cj.leaf_hits, ci.leaf_hits + 1);
+	CU_ASSERT_EQUAL(cj.leaf_misses, ci.leaf_misses);
+	TU_ASSERT_ERR(decide(d, a), ATTEST_OK);
+	attest_decider_cache_info(d, &cj);
+	CU_ASSERT_EQUAL(cj.leaf_misses, ci.leaf_misses + 1);
+	CU_ASSERT_EQUAL(cj.issuer_hits, ci.issuer_hits + 1); /* its issuer was kept */
+	/* facts still apply to a kept leaf: db-01 revoked */
+	fx_host_row("db-01")->revoked = 1;
+	TU_ASSERT_ERR(decide(d, b), ATTEST_E_REVOKED);
+	attest_decider_forget_host(NULL, "x");
+	attest_decider_free(d);
+	sk_X509_pop_free(a, X509_free);
+	sk_X509_pop_free(b, X509_free);
+}
+
 static int decide_pem(struct attest_decider *d, const char *pem, size_t len)
 {
 	struct attest_decide_req req;
@@ -900,6 +978,8 @@ int main(void)
 		{ "intent chain failures, intent expiry on the cached path", test_intent_failures },
 		{ "delegation: allow, resource outside, revoked delegator", test_delegation },
 		{ "effective scopes: leaf, registration and chain", test_effective_scopes },
+		{ "a delegate's scopes are its own with facts in one buffer", test_delegate_scopes_own },
+		{ "forget one host's leaves: the others and the issuers kept", test_forget_host },
 		{ "malformed, oversize and short chains", test_malformed },
 		{ "issuing CA: in the chain, or known to the trust", test_issuing_ca_chain },
 		{ "a leaf with DNS SANs beside its SPIFFE ID is decided on its URI",

@@ -18,6 +18,7 @@
 #include "core/json.h"
 #include "testutil.h"
 #include "testutil_daemon.h"
+#include "testutil_pg.h"
 #include "testutil_verifier.h"
 #include "tpm/tpm.h"
 
@@ -138,6 +139,17 @@ static void test_end_to_end(void)
 			      "patient/1/record\" | grep -q ATTEST_E_NO_RULE",
 			      e.d.sw.dir), 0);
 
+	/* issue 17: repeated decisions read the host and agent facts from
+	 * the verifier's view (every change below must still apply at once) */
+	CU_ASSERT_STRING_EQUAL(decide(&e.v, e.chain, "ehr:patient/1/record", got, sizeof(got)),
+			       "ATTEST_OK");
+	CU_ASSERT_STRING_EQUAL(decide(&e.v, e.chain, "ehr:patient/1/record", got, sizeof(got)),
+			       "ATTEST_OK");
+	CU_ASSERT_EQUAL(tu_sh("curl -s --max-time 60 --cacert %s '%s/metrics' | grep -q "
+			      "'cache_hits_total{cache=\"agent\"} [1-9]'", e.v.cacert, e.v.url), 0);
+	CU_ASSERT_EQUAL(tu_sh("curl -s --max-time 60 --cacert %s '%s/metrics' | grep -q "
+			      "'cache_hits_total{cache=\"host\"} [1-9]'", e.v.cacert, e.v.url), 0);
+
 	/* operator approval of registrations */
 	admin(&e.v, "/v1/settings", "{\"approval_required\":true}");
 	CU_ASSERT_STRING_EQUAL(decide(&e.v, e.chain, "ehr:patient/1/record", got, sizeof(got)),
@@ -250,6 +262,13 @@ static void test_other_fleet(void)
 	CU_ASSERT_STRING_EQUAL(decide(&e.v, chain, "ehr:patient/1/record", got, sizeof(got)),
 			       "ATTEST_E_CHAIN_UNTRUSTED");
 	daemon_down(&other);
+	/* and our own host, once the operator forgets it (another process
+	 * writes the CA directory): decisions stop within --sync-ms, without
+	 * a stat of its record per decision (issue 17) */
+	CU_ASSERT_FATAL(eventually(&e.v, e.chain, "ATTEST_OK"));
+	CU_ASSERT_EQUAL(tu_sh("attest-provision forget-host --dir '%s' --host web-01 >/dev/null",
+			      e.d.ca), 0);
+	CU_ASSERT(eventually(&e.v, e.chain, "ATTEST_E_HOST_UNKNOWN"));
 	vfleet_down(&e);
 }
 
@@ -298,14 +317,67 @@ static void test_revocation_reaches_host(void)
 	vfleet_down(&e);
 }
 
+/* issue 17: two replicas on one PostgreSQL store; B decides from its view
+ * of the facts, and a revocation and an approval setting made at A reach
+ * B's view (the change generation) while B keeps serving. */
+static void test_replica_view(void)
+{
+	static const char *const b_args[] = {"--replica-id", "B", NULL};
+	struct vfleet e;
+	struct verifier b;
+	struct tu_pg pg;
+	char uri[600];
+
+	tu_pg_start(&pg);
+	tu_pg_newdb(&pg, uri, sizeof(uri));
+	tu_vfleet_store = uri;
+	vfleet_up(&e, policy);
+	tu_vfleet_store = NULL;
+	CU_ASSERT_FATAL(eventually(&e.v, e.chain, "ATTEST_OK"));
+	/* B: a copy of A's state directory without its audit log */
+	memcpy(&b, &e.v, sizeof(b));
+	CU_ASSERT_FATAL(strlen(e.v.dir) + 3 <= sizeof(b.dir));
+	memcpy(b.dir + strlen(e.v.dir), ".2", 3);
+	snprintf(b.state, sizeof(b.state), "%s/vs", b.dir);
+	snprintf(b.log, sizeof(b.log), "%s/verifier.log", b.dir);
+	snprintf(b.cacert, sizeof(b.cacert), "%s/tls/ca.pem", b.state);
+	CU_ASSERT_FATAL(strncmp(e.v.state, e.v.dir, strlen(e.v.dir)) == 0 &&
+			strcmp(e.v.state + strlen(e.v.dir), "/vs") == 0);
+	CU_ASSERT_FATAL(tu_sh("cp -a '%s' '%s' && rm -rf '%s/audit' '%s/verifier.lock'", e.v.dir,
+			      b.dir, b.state, b.state) == 0);
+	memset(b.serve_args, 0, sizeof(b.serve_args));
+	for (int i = 0; b_args[i] != NULL; i++)
+		b.serve_args[i] = b_args[i];
+	verifier_start(&b);
+	CU_ASSERT(eventually(&b, e.chain, "ATTEST_OK"));
+	CU_ASSERT(eventually(&b, e.chain, "ATTEST_OK"));
+	CU_ASSERT_EQUAL(tu_sh("curl -s --max-time 60 --cacert %s '%s/metrics' | grep -q "
+			      "'cache_hits_total{cache=\"agent\"} [1-9]'", b.cacert, b.url), 0);
+	/* approval switched on at A: B denies the unapproved agent */
+	admin(&e.v, "/v1/settings", "{\"approval_required\":true}");
+	CU_ASSERT(eventually(&b, e.chain, "ATTEST_E_NOT_APPROVED"));
+	admin(&e.v, "/v1/settings", "{\"approval_required\":false}");
+	CU_ASSERT(eventually(&b, e.chain, "ATTEST_OK"));
+	/* the agent revoked at A: B denies it */
+	admin(&e.v, "/v1/agents/revoke", "{\"agent\":\"" AGENT "\",\"reason\":\"replica\"}");
+	CU_ASSERT(eventually(&b, e.chain, "ATTEST_E_REVOKED"));
+	verifier_stop(&b);
+	tu_rmtree(b.dir);
+	vfleet_down(&e);
+	tu_pg_stop(&pg);
+}
+
 int main(void)
 {
 	static const struct tu_test tests[] = {
 		{"agent allowed over mTLS, then denied: approval, scope cap, PCR change, revocation",
 		 test_end_to_end},
-		{"a leaf from another fleet's host is refused", test_other_fleet},
+		{"a leaf from another fleet's host is refused; a forgotten host's within --sync-ms",
+		 test_other_fleet},
 		{"a revocation at the verifier reaches attestd: recorded, issuance refused",
 		 test_revocation_reaches_host},
+		{"replicas on postgresql: B decides from its view, A's approval setting and "
+		 "revocation reach it", test_replica_view},
 		{NULL, NULL}};
 
 	return tu_main("e2e", tests);

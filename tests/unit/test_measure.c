@@ -11,12 +11,14 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -327,6 +329,137 @@ static void test_check_after_exit(void)
 	TU_ASSERT_ERR(attest_proc_pin(z, &alt), ATTEST_E_PROC_CHANGED);
 	TU_ASSERT_ERR(attest_proc_inspect(z, &info), ATTEST_E_PROC_CHANGED);
 	reap(z);
+}
+
+/* ---- one /proc/PID directory per request (issue 17) ----
+ * attestd's monitor opens /proc/PID once per request and measures, checks
+ * and re-checks after signing through that fd. The fd must not make it
+ * blind: a process that exec's or exits between the measurement and the
+ * re-check is refused through the held fd as it was with a fresh open. */
+
+/* A process with exactly pid want (clone3 set_tid: root in the initial
+ * user namespace), pausing until killed; 0 when the kernel will not. */
+static pid_t spawn_with_pid(pid_t want)
+{
+#ifdef SYS_clone3
+	struct {
+		uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls,
+			set_tid, set_tid_size, cgroup;
+	} args;
+	pid_t tid = want;
+	long r;
+
+	memset(&args, 0, sizeof(args));
+	args.exit_signal = SIGCHLD;
+	args.set_tid = (uint64_t)(uintptr_t)&tid;
+	args.set_tid_size = 1;
+	r = syscall(SYS_clone3, &args, sizeof(args));
+	if (r == 0) {
+		for (;;)
+			pause();
+	}
+	if (r > 0) {
+		track((pid_t)r);
+		return (pid_t)r;
+	}
+#else
+	(void)want;
+#endif
+	return 0;
+}
+
+static void test_at_exec(void)
+{
+	struct attest_proc_pin pin;
+	struct attest_proc_info info;
+	static const char *const allow[] = { "PATH" };
+	struct child c;
+	uint8_t d[32], want[32];
+	char other[1024];
+	char *argv[] = { "test_agent", "exec", other, NULL };
+	int dfd = -1;
+
+	reap_all();
+	TU_ASSERT_ERR(attest_proc_open(0, &dfd), ATTEST_E_INVALID_ARG);
+	TU_ASSERT_ERR(attest_proc_pin_at(-1, getpid(), &pin), ATTEST_E_INVALID_ARG);
+	snprintf(other, sizeof(other), "%s", agent("other_agent"));
+	CU_ASSERT_FATAL(child_start(&c, agent("test_agent"), argv, clean_env, true, false));
+	TU_ASSERT_ERR(attest_proc_open(c.pid, &dfd), ATTEST_OK);
+	CU_ASSERT_FATAL(dfd >= 0);
+	/* everything the monitor reads, through the one fd */
+	TU_ASSERT_ERR(attest_proc_pin_at(dfd, c.pid, &pin), ATTEST_OK);
+	{
+		struct stat st;
+
+		CU_ASSERT(stat(agent("test_agent"), &st) == 0 && st.st_size == pin.exe_size &&
+			  st.st_ino == pin.exe_ino);
+	}
+	TU_ASSERT_ERR(attest_proc_inspect_at(dfd, c.pid, &info), ATTEST_OK);
+	CU_ASSERT(info.ruid == getuid() && info.tracer_pid == 0);
+	TU_ASSERT_ERR(attest_proc_env_check_at(dfd, &pin, allow, 1, ATTEST_ENV_CAP_DEFAULT),
+		      ATTEST_OK);
+	TU_ASSERT_ERR(attest_proc_same_fs_view_at(dfd, &pin), ATTEST_OK);
+	TU_ASSERT_ERR(attest_proc_cmdline_script_at(dfd, c.pid, "exec"), ATTEST_OK);
+	TU_ASSERT_ERR(attest_proc_cmdline_script_at(dfd, c.pid, "sleep"), ATTEST_E_MEASUREMENT);
+	TU_ASSERT_ERR(attest_measure_exe_at(NULL, dfd, &pin, d), ATTEST_OK);
+	sha256_file(agent("test_agent"), want);
+	CU_ASSERT(memcmp(d, want, 32) == 0);
+	TU_ASSERT_ERR(attest_proc_check_at(dfd, &pin), ATTEST_OK);
+
+	/* it exec's another binary between the measurement and the re-check */
+	CU_ASSERT(write(c.in, "x", 1) == 1);
+	CU_ASSERT(child_line(&c) == (long)c.pid); /* other_agent is running */
+	TU_ASSERT_ERR(attest_proc_check_at(dfd, &pin), ATTEST_E_PROC_CHANGED);
+	CU_ASSERT(strstr(attest_errdetail(), "exec") != NULL);
+	TU_ASSERT_ERR(attest_measure_exe_at(NULL, dfd, &pin, d), ATTEST_E_PROC_CHANGED);
+	TU_ASSERT_ERR(attest_proc_env_check_at(dfd, &pin, allow, 1, ATTEST_ENV_CAP_DEFAULT),
+		      ATTEST_E_PROC_CHANGED);
+	close(dfd);
+	child_stop(&c);
+}
+
+static void test_at_exit_and_reuse(void)
+{
+	struct attest_proc_pin pin, now;
+	struct attest_proc_info info;
+	static const char *const allow[] = { "PATH" };
+	struct child c;
+	uint8_t d[32];
+	char *argv[] = { "test_agent", "sleep", NULL };
+	pid_t old, again;
+	int dfd = -1;
+
+	reap_all();
+	CU_ASSERT_FATAL(child_start(&c, agent("test_agent"), argv, clean_env, false, false));
+	old = c.pid;
+	TU_ASSERT_ERR(attest_proc_open(old, &dfd), ATTEST_OK);
+	TU_ASSERT_ERR(attest_proc_pin_at(dfd, old, &pin), ATTEST_OK);
+	TU_ASSERT_ERR(attest_measure_exe_at(NULL, dfd, &pin, d), ATTEST_OK);
+
+	/* it exits (and is reaped) between the measurement and the re-check */
+	child_stop(&c);
+	TU_ASSERT_ERR(attest_proc_check_at(dfd, &pin), ATTEST_E_PROC_CHANGED);
+	TU_ASSERT_ERR(attest_proc_inspect_at(dfd, old, &info), ATTEST_E_PROC_CHANGED);
+	TU_ASSERT_ERR(attest_measure_exe_at(NULL, dfd, &pin, d), ATTEST_E_PROC_CHANGED);
+	TU_ASSERT_ERR(attest_proc_env_check_at(dfd, &pin, allow, 1, ATTEST_ENV_CAP_DEFAULT),
+		      ATTEST_E_PROC_CHANGED);
+	TU_ASSERT_ERR(attest_proc_cmdline_script_at(dfd, old, "sleep"), ATTEST_E_PROC_CHANGED);
+
+	/* its PID now names another process: the held fd never sees it */
+	again = spawn_with_pid(old);
+	if (again != old) {
+		fprintf(stderr, "  clone3 set_tid refused here: PID reuse part skipped\n");
+	} else {
+		TU_ASSERT_ERR(attest_proc_pin(old, &now), ATTEST_OK); /* a fresh open does */
+		CU_ASSERT(now.start_time != pin.start_time || now.exe_ino != pin.exe_ino);
+		TU_ASSERT_ERR(attest_proc_check_at(dfd, &pin), ATTEST_E_PROC_CHANGED);
+		TU_ASSERT_ERR(attest_proc_pin_at(dfd, old, &now), ATTEST_E_PROC_CHANGED);
+		TU_ASSERT_ERR(attest_proc_inspect_at(dfd, old, &info), ATTEST_E_PROC_CHANGED);
+		TU_ASSERT_ERR(attest_measure_exe_at(NULL, dfd, &pin, d), ATTEST_E_PROC_CHANGED);
+		reap(again);
+	}
+	close(dfd);
+	reap_all();
 }
 
 /* comm is chosen by the process and lands raw in /proc/PID/stat: spaces,
@@ -1090,6 +1223,8 @@ int main(void)
 		{ "pin and check a child", test_pin_check },
 		{ "check refuses after exec", test_check_after_exec },
 		{ "check refuses other start time, exited pid, zombie", test_check_after_exit },
+		{ "one /proc dir per request: exec before re-check refused", test_at_exec },
+		{ "one /proc dir per request: exit and PID reuse refused", test_at_exit_and_reuse },
 		{ "comm with spaces, parens, newline", test_comm_with_parens },
 		{ "measure_exe equals SHA-256 of the file", test_measure_exe_matches_file },
 		{ "replaced on disk: running inode measured", test_replace_on_disk },

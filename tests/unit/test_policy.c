@@ -865,6 +865,106 @@ static void test_http_routes(void)
 	attest_policy_free(p);
 }
 
+/* "federated": only a rule naming the caller's federated trust domain,
+ * with an ids pattern its SPIFFE ID matches, can allow it, with that
+ * grant's scopes; deny rules apply to it; requirements on our evidence
+ * fail for it; the format's refusals. Own callers are unaffected. */
+static void test_federated(void)
+{
+	static const char *const fed_id[] = { "spiffe://partner.example/billing/agent-1" };
+	static const char *const fed_other[] = { "spiffe://partner.example/ops/agent-2" };
+	struct attest_policy *p;
+	struct attest_policy_request q = {
+		.action = "read",
+		.resource = "billing:invoices/7",
+		.agents = fed_id,
+		.nagents = 1,
+		.risk_score = -1,
+		.host_attested_age = -1,
+		.now = MONDAY + 10 * HOUR,
+	};
+	struct attest_policy_decision d;
+
+#define FEDRULE(fed, req)                                                                      \
+	"{\"version\":1,\"rules\":[{\"name\":\"f\",\"effect\":\"allow\",\"resources\":"        \
+	"[\"billing:invoices/**\"],\"actions\":[\"read\"],\"federated\":" fed req "},"           \
+	"{\"name\":\"own\",\"effect\":\"allow\",\"resources\":[\"billing:*/**\"],"                  \
+	"\"actions\":[\"read\"]},"                                                              \
+	"{\"name\":\"no\",\"effect\":\"deny\",\"resources\":[\"billing:invoices/9\"],"           \
+	"\"actions\":[\"*\"]}]}"
+	p = load(FEDRULE("{\"partner.example\":{\"ids\":[\"spiffe://partner.example/billing/**\"],"
+			 "\"scopes\":[\"billing:read\"]}}",
+			 ",\"require\":{\"scopes\":[\"billing:read\"]}"));
+	TU_ASSERT_ERR(attest_policy_eval_federated(p, &q, "partner.example", &d), ATTEST_OK);
+	CU_ASSERT(d.allow && d.reason == ATTEST_OK && strcmp(d.rule, "f") == 0);
+	/* the rule without federated ("own") allows our agents only */
+	q.resource = "billing:statements/1";
+	TU_ASSERT_ERR(attest_policy_eval_federated(p, &q, "partner.example", &d), ATTEST_OK);
+	CU_ASSERT(!d.allow && d.reason == ATTEST_E_FED_POLICY);
+	CU_ASSERT_PTR_NOT_NULL(strstr(d.detail, "names federated trust domain partner.example"));
+	/* an ID outside the ids */
+	q.resource = "billing:invoices/7";
+	q.agents = fed_other;
+	TU_ASSERT_ERR(attest_policy_eval_federated(p, &q, "partner.example", &d), ATTEST_OK);
+	CU_ASSERT(!d.allow && d.reason == ATTEST_E_FED_POLICY);
+	CU_ASSERT_PTR_NOT_NULL(strstr(d.detail, "among the ids"));
+	/* another federated domain the rule does not name */
+	q.agents = fed_id;
+	TU_ASSERT_ERR(attest_policy_eval_federated(p, &q, "other.example", &d), ATTEST_OK);
+	CU_ASSERT(!d.allow && d.reason == ATTEST_E_FED_POLICY);
+	/* a deny rule applies to federated callers too */
+	q.resource = "billing:invoices/9";
+	TU_ASSERT_ERR(attest_policy_eval_federated(p, &q, "partner.example", &d), ATTEST_OK);
+	CU_ASSERT(!d.allow && d.reason == ATTEST_E_POLICY_DENY);
+	/* a federated caller brings no scopes of its own */
+	q.resource = "billing:invoices/7";
+	q.scopes = (const char *const[]){ "billing:read" };
+	q.nscopes = 1;
+	TU_ASSERT_ERR(attest_policy_eval_federated(p, &q, "partner.example", &d), ATTEST_E_INVALID_ARG);
+	q.scopes = NULL;
+	q.nscopes = 0;
+	TU_ASSERT_ERR(attest_policy_eval_federated(p, &q, NULL, &d), ATTEST_E_INVALID_ARG);
+	/* our own callers: "federated" changes nothing for them */
+	{
+		struct attest_policy_request own = base();
+
+		own.resource = "billing:invoices/7";
+		own.scopes = (const char *const[]){ "billing:read" };
+		expect(p, &own, 1, ATTEST_OK, "f", NULL); /* its own scopes, not the grant's */
+		own.scopes = read_scope;
+		expect(p, &own, 1, ATTEST_OK, "own", NULL);
+	}
+	attest_policy_free(p);
+	/* a grant without the required scope; a requirement on evidence */
+	p = load(FEDRULE("{\"partner.example\":{\"ids\":[\"spiffe://partner.example/**\"]}}",
+			 ",\"require\":{\"scopes\":[\"billing:read\"]}"));
+	TU_ASSERT_ERR(attest_policy_eval_federated(p, &q, "partner.example", &d), ATTEST_OK);
+	CU_ASSERT(!d.allow && d.reason == ATTEST_E_NO_RULE && strcmp(d.rule, "f") == 0);
+	attest_policy_free(p);
+	p = load(FEDRULE("{\"partner.example\":{\"ids\":[\"spiffe://partner.example/**\"]}}",
+			 ",\"require\":{\"host_attested_within\":60}"));
+	TU_ASSERT_ERR(attest_policy_eval_federated(p, &q, "partner.example", &d), ATTEST_OK);
+	CU_ASSERT(!d.allow);
+	attest_policy_free(p);
+	/* refusals */
+	refused(FEDRULE("{\"partner.example\":{\"ids\":[\"spiffe://partner.example.evil/**\"]}}", ""),
+		ATTEST_E_POLICY, "not under spiffe://partner.example/");
+	refused(FEDRULE("{\"partner.example\":{\"ids\":[\"spiffe://*/**\"]}}", ""),
+		ATTEST_E_POLICY, "federated ids");
+	refused(FEDRULE("{\"Partner.example\":{\"ids\":[\"spiffe://Partner.example/a\"]}}", ""),
+		ATTEST_E_POLICY, "not a trust domain");
+	refused(FEDRULE("{\"partner.example\":{\"scopes\":[\"a\"]}}", ""), ATTEST_E_POLICY,
+		"\"ids\" missing");
+	refused(FEDRULE("{\"partner.example\":{\"ids\":[\"spiffe://partner.example/a\"],"
+			"\"extra\":1}}", ""), ATTEST_E_POLICY, "extra");
+	refused(FEDRULE("{}", ""), ATTEST_E_POLICY, "federated");
+	refused(FEDRULE("[]", ""), ATTEST_E_POLICY, "federated");
+	refused("{\"version\":1,\"rules\":[{\"name\":\"d\",\"effect\":\"deny\",\"resources\":[\"a\"],"
+		"\"actions\":[\"*\"],\"federated\":{\"partner.example\":{\"ids\":"
+		"[\"spiffe://partner.example/a\"]}}}]}", ATTEST_E_POLICY, "only an allow rule");
+#undef FEDRULE
+}
+
 int main(void)
 {
 	static const struct tu_test tests[] = {
@@ -881,6 +981,7 @@ int main(void)
 		{ "example", test_example },
 		{ "cli", test_cli },
 		{ "http_routes", test_http_routes },
+		{ "federated", test_federated },
 		{ NULL, NULL },
 	};
 	return tu_main("policy", tests);

@@ -157,6 +157,7 @@ static void test_compromised_front(void)
 	EXPECT_PROBE(reply, "intent_marker", "ATTEST_E_PARSE");
 	EXPECT_PROBE(reply, "weak_key", "ATTEST_E_CSR");
 	EXPECT_PROBE(reply, "key_trailing", "ATTEST_E_CSR");
+	EXPECT_PROBE(reply, "key_off_curve", "ATTEST_E_CSR");
 	EXPECT_PROBE(reply, "task_control", "ATTEST_E_INVALID_ARG");
 	EXPECT_PROBE(reply, "dns_unregistered", "ATTEST_E_DNS_NAME_UNREGISTERED");
 	EXPECT_PROBE(reply, "dns_other_agents", "ATTEST_E_DNS_NAME_UNREGISTERED");

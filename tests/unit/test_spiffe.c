@@ -6,7 +6,7 @@
  * socket through SPIFFE_ENDPOINT_SOCKET and never names itself: attestd's
  * monitor finds the agent from the measured caller.
  * Targets: attestd/workload*.c, monitor.c MON_WORKLOAD_ISSUE, federation:
- * attestd/federation.c, fedfetch.c, monitor.c MON_FEDERATE. */
+ * attestd/federation.c, libattest x509/spiffebundle.c and net/fedset.c, monitor.c MON_FEDERATE. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +21,9 @@
 #include <openssl/bn.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "attest/attest.h"
 #include "attestation/hostpush.h"
@@ -30,6 +32,8 @@
 #include "core/jws.h"
 #include "core/json.h"
 #include "federation.h"
+#include "workload_jwtv.h"
+#include "x509/spiffebundle.h"
 #include "fuzz_fixture.h"
 #include "attest/verify.h"
 #include "x509/x509.h"
@@ -1457,6 +1461,385 @@ static void test_name_constraints_option(void)
 	(void)tu_sh("rm -rf '%s'", dir);
 }
 
+/* ---------- decisions for agents of a federated trust domain ---------- */
+
+/* A certificate made here: a new P-256 key, issued by (ca, cakey) or
+ * self-signed (ca NULL), one URI SAN, a CA or an X.509-SVID leaf, valid
+ * from now + from_s to now + to_s. PEM, malloc'd; the key in *key_out. */
+static char *fed_cert(X509 *ca, EVP_PKEY *cakey, const char *uri, int is_ca, long from_s,
+		      long to_s, X509 **cert_out, EVP_PKEY **key_out)
+{
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+	X509 *x = X509_new();
+	X509V3_CTX ctx;
+	char san[600];
+	const char *ext[][2] = {
+		{ "basicConstraints", is_ca ? "critical,CA:TRUE" : "critical,CA:FALSE" },
+		{ "keyUsage", is_ca ? "critical,keyCertSign,cRLSign" : "critical,digitalSignature" },
+		{ "subjectKeyIdentifier", "hash" },
+		{ "authorityKeyIdentifier", "keyid:always" },
+		{ "extendedKeyUsage", is_ca ? NULL : "clientAuth,serverAuth" },
+		{ "subjectAltName", san },
+	};
+	uint8_t serial[16];
+	BIGNUM *bn;
+	BIO *b = BIO_new(BIO_s_mem());
+	char *pem = NULL, *data;
+	long n;
+
+	CU_ASSERT_FATAL(k != NULL && x != NULL && b != NULL);
+	snprintf(san, sizeof(san), "URI:%s", uri);
+	CU_ASSERT_FATAL(RAND_bytes(serial, sizeof(serial)) == 1);
+	serial[0] &= 0x7f;
+	bn = BN_bin2bn(serial, sizeof(serial), NULL);
+	CU_ASSERT_FATAL(bn != NULL && BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) != NULL);
+	BN_free(bn);
+	CU_ASSERT_FATAL(X509_set_version(x, 2) == 1 && X509_set_pubkey(x, k) == 1);
+	CU_ASSERT_FATAL(X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "O", MBSTRING_ASC,
+						   (const unsigned char *)(is_ca ? "fed CA" : "fed leaf"),
+						   -1, -1, 0) == 1);
+	CU_ASSERT_FATAL(X509_set_issuer_name(x, ca != NULL ? X509_get_subject_name(ca)
+							   : X509_get_subject_name(x)) == 1);
+	CU_ASSERT_FATAL(X509_gmtime_adj(X509_getm_notBefore(x), from_s) != NULL &&
+			X509_gmtime_adj(X509_getm_notAfter(x), to_s) != NULL);
+	X509V3_set_ctx(&ctx, ca != NULL ? ca : x, x, NULL, NULL, 0);
+	for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
+		X509_EXTENSION *e;
+
+		if (ext[i][1] == NULL || (ca == NULL && strcmp(ext[i][0], "authorityKeyIdentifier") == 0))
+			continue;
+		e = X509V3_EXT_conf(NULL, &ctx, ext[i][0], ext[i][1]);
+		CU_ASSERT_FATAL(e != NULL && X509_add_ext(x, e, -1) == 1);
+		X509_EXTENSION_free(e);
+	}
+	CU_ASSERT_FATAL(X509_sign(x, ca != NULL ? cakey : k, EVP_sha256()) > 0);
+	CU_ASSERT_FATAL(PEM_write_bio_X509(b, x) == 1);
+	n = BIO_get_mem_data(b, &data);
+	CU_ASSERT_FATAL(n > 0 && (pem = strndup(data, (size_t)n)) != NULL);
+	BIO_free(b);
+	if (cert_out != NULL)
+		*cert_out = x;
+	else
+		X509_free(x);
+	if (key_out != NULL)
+		*key_out = k;
+	else
+		EVP_PKEY_free(k);
+	return pem;
+}
+
+/* POST /v1/decide for chain (PEM) on resource: the HTTP status, and the
+ * reply's reason, federated flag and trust domain checked. */
+static void fed_decide(struct verifier *v, const char *chain, const char *resource,
+		       long want_status, const char *want_reason, const char *want_td)
+{
+	cJSON *req = cJSON_CreateObject(), *rep = NULL;
+	char *body;
+	long st;
+
+	cJSON_AddStringToObject(req, "chain", chain);
+	cJSON_AddStringToObject(req, "action", "read");
+	cJSON_AddStringToObject(req, "resource", resource);
+	body = cJSON_PrintUnformatted(req);
+	st = verifier_call(v, AS_RESOURCE, "/v1/decide", body, &rep);
+	if (st != want_status || strcmp(jstr(rep, "reason"), want_reason) != 0)
+		fprintf(stderr, "  decide %s: got %ld %s, want %ld %s\n", resource, st,
+			jstr(rep, "reason"), want_status, want_reason);
+	CU_ASSERT_EQUAL(st, want_status);
+	CU_ASSERT_STRING_EQUAL(jstr(rep, "reason"), want_reason);
+	if (want_td != NULL) {
+		CU_ASSERT(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rep, "federated")));
+		CU_ASSERT_STRING_EQUAL(jstr(rep, "trust_domain"), want_td);
+	} else {
+		CU_ASSERT_PTR_NULL(cJSON_GetObjectItemCaseSensitive(rep, "federated"));
+	}
+	cJSON_Delete(rep);
+	free(body);
+	cJSON_Delete(req);
+}
+
+/* GET /invoices/7 through /v1/authz (the proxy's view) with leaf as the
+ * forwarded client certificate: the HTTP status and the X-Attest-Reason
+ * and X-Attest-Federated headers. */
+static void fed_authz(struct verifier *v, const char *leaf, long want_status,
+		      const char *want_reason, const char *want_fed)
+{
+	char esc[8192], hdrs[800], cmd[1200];
+	size_t o = 0;
+	char *h = NULL;
+
+	for (size_t i = 0; leaf[i] != '\0' && o + 4 < sizeof(esc); i++) {
+		unsigned char c = (unsigned char)leaf[i];
+
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    c == '-' || c == '.' || c == '_')
+			esc[o++] = (char)c;
+		else
+			o += (size_t)snprintf(esc + o, 4, "%%%02X", c);
+	}
+	esc[o] = '\0';
+	snprintf(hdrs, sizeof(hdrs), "%s/authz.h", v->dir);
+	snprintf(cmd, sizeof(cmd), "%s/authz.cert", v->dir);
+	tu_write(cmd, esc, strlen(esc));
+	CU_ASSERT_EQUAL_FATAL(tu_sh("curl -s -o /dev/null -D '%s' --cacert '%s' --cert '%s.pem' "
+				    "--key '%s.key' -H 'X-Original-Method: GET' "
+				    "-H 'X-Original-URI: /invoices/7' -H \"X-Client-Cert: $(cat "
+				    "'%s')\" '%s/v1/authz'", hdrs, v->cacert, v->resource,
+				    v->resource, cmd, v->url), 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(h = tu_slurp(hdrs, NULL));
+	{
+		char line[200];
+
+		snprintf(line, sizeof(line), "HTTP/1.1 %ld", want_status);
+		CU_ASSERT_PTR_NOT_NULL(strstr(h, line));
+		snprintf(line, sizeof(line), "X-Attest-Reason: %s\r", want_reason);
+		CU_ASSERT_PTR_NOT_NULL(strstr(h, line));
+		if (want_fed != NULL) {
+			snprintf(line, sizeof(line), "X-Attest-Federated: %s\r", want_fed);
+			CU_ASSERT_PTR_NOT_NULL(strstr(h, line));
+		} else {
+			CU_ASSERT_PTR_NULL(strstr(h, "X-Attest-Federated"));
+		}
+		if (strstr(h, line) == NULL)
+			fprintf(stderr, "  authz: want %s in\n%s\n", line, h);
+	}
+	free(h);
+}
+
+/* The state of the one federated domain in /v1/health ("" none). */
+static int fed_health_wait(struct verifier *v, const char *want)
+{
+	for (int i = 0; i < 300; i++) {
+		cJSON *rep = NULL;
+		int same = 0;
+
+		if (verifier_call(v, AS_NONE, "/v1/health", NULL, &rep) == 200)
+			same = strcmp(jstr(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(rep,
+							      "federations"), 0), "state"), want) == 0;
+		cJSON_Delete(rep);
+		if (same)
+			return 1;
+		usleep(200 * 1000);
+	}
+	return 0;
+}
+
+/* The verifier decides for agents of a federated trust domain: another
+ * fleet (partner.example, its own CA and verifier, whose GET
+ * /v1/spiffe/bundle is the bundle endpoint, TLS to its CA) is federated in
+ * --federation; our verifier fetches its bundle off the loop as the
+ * serving user (dropped to nobody). A partner leaf is allowed only where
+ * a rule names the domain and its ID (both /v1/decide and /v1/authz, the
+ * answer and the audit record saying federated); denied, each with its
+ * reason: a resource whose rule does not name the domain, an ID outside
+ * the rule's ids, a domain not federated, a leaf of another CA claiming a
+ * partner ID, a partner-signed leaf claiming our trust domain, an expired
+ * leaf, a CA certificate as leaf, and the partner's bundle stale once its
+ * endpoint is gone. Our own trust domain in the file: serve refuses. */
+static void test_federated_decisions(void)
+{
+	static struct verifier pv, v;
+	static const char policy[] =
+		"{\"version\":1,\"rules\":["
+		"{\"name\":\"partner-invoices\",\"effect\":\"allow\","
+		"\"resources\":[\"billing:invoices/**\"],\"actions\":[\"read\"],"
+		"\"federated\":{\"partner.example\":{\"ids\":[\"spiffe://partner.example/billing/**\"],"
+		"\"scopes\":[\"billing:read\"]}},\"require\":{\"scopes\":[\"billing:read\"]}},"
+		"{\"name\":\"records\",\"effect\":\"allow\",\"resources\":[\"ehr:records/**\"],"
+		"\"actions\":[\"read\"],\"require\":{\"scopes\":[\"ehr:read\"]}}],"
+		"\"http_routes\":[{\"name\":\"invoices\",\"prefix\":\"/invoices/\","
+		"\"methods\":{\"GET\":\"read\"},\"resource_prefix\":\"billing:invoices/\"}]}";
+	struct tu_tpm sw;
+	char ca[700], pca[700], roots[800], path[900], fedfile[900], badfile[900], url[200];
+	char *cacert = NULL, *json = NULL, *good, *other_id, *rogue_leaf, *ours, *expired, *unfed,
+	     *as_ca, *rogue_ca;
+	X509 *proot = NULL, *rogue = NULL;
+	EVP_PKEY *pkey = NULL, *rkey = NULL;
+	cJSON *f, *arr, *e;
+	FILE *fp;
+
+	tu_tpm_start(&sw); /* a private dir and the template's vendor roots */
+	snprintf(ca, sizeof(ca), "%s/ca", sw.dir);
+	snprintf(pca, sizeof(pca), "%s/partner-ca", sw.dir);
+	snprintf(roots, sizeof(roots), "%s/vendor-roots.pem", tu_template());
+	CU_ASSERT_FATAL(tu_sh("attest-provision init --dir %s --trust-domain fleet.example "
+			      "--vendor-roots %s >/dev/null && attest-provision init --dir %s "
+			      "--trust-domain partner.example --vendor-roots %s >/dev/null", ca,
+			      roots, pca, roots) == 0);
+	/* the partner's fleet root signs its agents' leaves here */
+	snprintf(path, sizeof(path), "%s/root.pem", pca);
+	CU_ASSERT_FATAL((fp = fopen(path, "r")) != NULL);
+	proot = PEM_read_X509(fp, NULL, NULL, NULL);
+	fclose(fp);
+	snprintf(path, sizeof(path), "%s/root.key", pca);
+	CU_ASSERT_FATAL((fp = fopen(path, "r")) != NULL);
+	pkey = PEM_read_PrivateKey(fp, NULL, NULL, NULL);
+	fclose(fp);
+	CU_ASSERT_FATAL(proot != NULL && pkey != NULL);
+	good = fed_cert(proot, pkey, "spiffe://partner.example/billing/agent-1", 0, -60, 3600,
+			NULL, NULL);
+	other_id = fed_cert(proot, pkey, "spiffe://partner.example/ops/agent-2", 0, -60, 3600,
+			    NULL, NULL);
+	ours = fed_cert(proot, pkey, "spiffe://fleet.example/host/web-01/agent/scribe", 0, -60,
+			3600, NULL, NULL);
+	expired = fed_cert(proot, pkey, "spiffe://partner.example/billing/agent-1", 0, -7200,
+			   -3600, NULL, NULL);
+	as_ca = fed_cert(proot, pkey, "spiffe://partner.example/billing/agent-1", 1, -60, 3600,
+			 NULL, NULL);
+	rogue_ca = fed_cert(NULL, NULL, "spiffe://partner.example", 1, -60, 3600, &rogue, &rkey);
+	rogue_leaf = fed_cert(rogue, rkey, "spiffe://partner.example/billing/agent-1", 0, -60,
+			      3600, NULL, NULL);
+	unfed = fed_cert(rogue, rkey, "spiffe://other.example/billing/agent-1", 0, -60, 3600,
+			 NULL, NULL);
+
+	/* the partner's bundle endpoint: its verifier */
+	verifier_up(&pv, pca, NULL);
+	snprintf(url, sizeof(url), "%s/v1/spiffe/bundle", pv.url);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cacert = tu_slurp(pv.cacert, NULL));
+	f = cJSON_CreateObject();
+	arr = cJSON_AddArrayToObject(f, "federations");
+	e = cJSON_CreateObject();
+	cJSON_AddItemToArray(arr, e);
+	cJSON_AddStringToObject(e, "trust_domain", "partner.example");
+	cJSON_AddStringToObject(e, "bundle_url", url);
+	cJSON_AddStringToObject(e, "ca_pem", cacert);
+	json = cJSON_PrintUnformatted(f);
+	snprintf(fedfile, sizeof(fedfile), "%s/federation.json", sw.dir);
+	tu_write(fedfile, json, strlen(json));
+	free(json);
+	/* our own trust domain federated: refused at start */
+	cJSON_ReplaceItemInObject(e, "trust_domain", cJSON_CreateString("fleet.example"));
+	json = cJSON_PrintUnformatted(f);
+	snprintf(badfile, sizeof(badfile), "%s/federation-own.json", sw.dir);
+	tu_write(badfile, json, strlen(json));
+	free(json);
+	cJSON_Delete(f);
+
+	tu_verifier_user = "nobody"; /* the fetch runs as the serving user */
+	verifier_up(&v, ca, policy);
+	tu_verifier_user = NULL;
+	/* not federated yet (no --federation): a partner leaf is no leaf of
+	 * ours */
+	fed_decide(&v, good, "billing:invoices/7", 403, "ATTEST_E_CHAIN_UNTRUSTED", NULL);
+
+	verifier_stop(&v);
+	CU_ASSERT_EQUAL(tu_sh("attest-verifier serve --state '%s' --ca '%s' --listen 127.0.0.1:0 "
+			      "--user root --federation '%s' >'%s/own.out' 2>&1", v.state, ca,
+			      badfile, sw.dir) != 0, 1);
+	CU_ASSERT_EQUAL(tu_sh("grep -q \"fleet.example is this fleet's own trust domain\" "
+			      "'%s/own.out' || cat '%s/own.out' >&2", sw.dir, sw.dir), 0);
+
+	memset(v.serve_args, 0, sizeof(v.serve_args));
+	v.serve_args[0] = "--federation";
+	v.serve_args[1] = fedfile;
+	v.serve_args[2] = "--federation-max-age";
+	v.serve_args[3] = "6";
+	tu_verifier_user = "nobody";
+	verifier_start(&v);
+	tu_verifier_user = NULL;
+	CU_ASSERT_FATAL(fed_health_wait(&v, "ok"));
+	/* fetched by the serving process after its drop */
+	CU_ASSERT_EQUAL(tu_sh("grep -q 'serving as nobody' '%s' && grep -q 'federation: "
+			      "spiffe://partner.example: bundle installed' '%s'", v.log, v.log), 0);
+
+	fed_decide(&v, good, "billing:invoices/7", 200, "ATTEST_OK", "partner.example");
+	fed_authz(&v, good, 200, "ATTEST_OK", "partner.example");
+	/* a resource whose rule does not name the domain */
+	fed_decide(&v, good, "ehr:records/1", 403, "ATTEST_E_FED_POLICY", "partner.example");
+	/* an ID outside the rule's ids */
+	fed_decide(&v, other_id, "billing:invoices/7", 403, "ATTEST_E_FED_POLICY",
+		   "partner.example");
+	/* a domain not federated */
+	fed_decide(&v, unfed, "billing:invoices/7", 403, "ATTEST_E_FED_UNKNOWN", "other.example");
+	/* another CA claiming the partner's ID */
+	fed_decide(&v, rogue_leaf, "billing:invoices/7", 403, "ATTEST_E_CHAIN_UNTRUSTED",
+		   "partner.example");
+	{
+		char both[8192];
+
+		snprintf(both, sizeof(both), "%s%s", rogue_leaf, rogue_ca);
+		fed_decide(&v, both, "billing:invoices/7", 403, "ATTEST_E_CHAIN_UNTRUSTED",
+			   "partner.example");
+	}
+	/* the partner's root signing a leaf of OUR trust domain: only our
+	 * root could, so it is decided (and refused) as ours */
+	fed_decide(&v, ours, "billing:invoices/7", 403, "ATTEST_E_CHAIN_UNTRUSTED", NULL);
+	fed_decide(&v, expired, "billing:invoices/7", 403, "ATTEST_E_CERT_EXPIRED",
+		   "partner.example");
+	fed_decide(&v, as_ca, "billing:invoices/7", 403, "ATTEST_E_CHAIN_UNTRUSTED",
+		   "partner.example");
+	fed_authz(&v, other_id, 403, "ATTEST_E_FED_POLICY", "partner.example");
+	/* the audit records say federated */
+	CU_ASSERT_EQUAL(tu_sh("grep -rqa 'ATTEST_OK rule=partner-invoices federated=partner.example' "
+			      "'%s/audit' && grep -rqa 'ATTEST_E_FED_POLICY federated=partner.example' "
+			      "'%s/audit'", v.state, v.state), 0);
+
+	/* kept fresh: fetched again within the max age (a fedset worker that
+	 * slept its idle hour after each fetch never refreshed a bundle) */
+	{
+		double first = 0, now = 0;
+
+		for (int i = 0; i < 300 && (first == 0 || now <= first); i++) {
+			cJSON *rep = NULL;
+
+			if (verifier_call(&v, AS_NONE, "/v1/health", NULL, &rep) == 200) {
+				now = jnum(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(rep,
+							      "federations"), 0), "fetched_at");
+				if (first == 0)
+					first = now;
+			}
+			cJSON_Delete(rep);
+			usleep(200 * 1000);
+		}
+		CU_ASSERT(first > 0 && now > first);
+	}
+
+	/* the partner's endpoint gone: stale after --federation-max-age */
+	verifier_stop(&pv);
+	{
+		int stale = 0;
+
+		for (int i = 0; i < 300 && !stale; i++) {
+			cJSON *req = cJSON_CreateObject(), *rep = NULL;
+			char *body;
+
+			cJSON_AddStringToObject(req, "chain", good);
+			cJSON_AddStringToObject(req, "action", "read");
+			cJSON_AddStringToObject(req, "resource", "billing:invoices/7");
+			body = cJSON_PrintUnformatted(req);
+			if (verifier_call(&v, AS_RESOURCE, "/v1/decide", body, &rep) == 403 &&
+			    strcmp(jstr(rep, "reason"), "ATTEST_E_FED_STALE") == 0)
+				stale = 1;
+			cJSON_Delete(rep);
+			cJSON_Delete(req);
+			free(body);
+			if (!stale)
+				usleep(200 * 1000);
+		}
+		CU_ASSERT(stale);
+	}
+	CU_ASSERT(fed_health_wait(&v, "stale") || tu_sh("curl -s --cacert '%s' '%s/v1/health' >&2",
+						       v.cacert, v.url) < 0);
+	CU_ASSERT_EQUAL(tu_sh("grep -q 'federation: spiffe://partner.example: ' '%s'", v.log), 0);
+
+	verifier_down(&v);
+	verifier_down(&pv);
+	tu_tpm_stop(&sw);
+	free(cacert);
+	free(good);
+	free(other_id);
+	free(ours);
+	free(expired);
+	free(as_ca);
+	free(rogue_ca);
+	free(rogue_leaf);
+	free(unfed);
+	X509_free(proot);
+	X509_free(rogue);
+	EVP_PKEY_free(pkey);
+	EVP_PKEY_free(rkey);
+}
+
 /* ---------- DNS SANs (issue 14 item 5; docs/x509.md "DNS names") ---------- */
 
 /* The one rule for a DNS name a leaf may carry: what it refuses and why. */
@@ -1894,6 +2277,145 @@ static void test_dns_names_attestd(void)
 	daemon_down(&d);
 }
 
+/* ValidateJWTSVID with a federated domain's JWT bundle (wl_jwt_validate,
+ * the front's check): sub's trust domain picks the key set, and a key
+ * serves only its own domain. */
+static char *fed_tok(EVP_PKEY *k, const char *kid, const char *alg, const char *sub)
+{
+	char hdr[160], pl[320], *tok = NULL;
+
+	snprintf(hdr, sizeof(hdr), "{\"alg\":\"%s\",\"kid\":\"%s\",\"typ\":\"JWT\"}", alg, kid);
+	snprintf(pl, sizeof(pl), "{\"sub\":\"%s\",\"aud\":[\"svc\"],\"exp\":%lld,\"iat\":%lld}",
+		 sub, (long long)time(NULL) + 300, (long long)time(NULL));
+	CU_ASSERT_FATAL(attest_jws_sign(k, hdr, pl, 8192, &tok) == ATTEST_OK);
+	return tok;
+}
+
+static void jwk_xy(EVP_PKEY *k, char **x, char **y)
+{
+	BIGNUM *bx = NULL, *by = NULL;
+	uint8_t b[32];
+
+	CU_ASSERT_FATAL(EVP_PKEY_get_bn_param(k, "qx", &bx) == 1 &&
+			EVP_PKEY_get_bn_param(k, "qy", &by) == 1);
+	CU_ASSERT_FATAL(BN_bn2binpad(bx, b, 32) == 32 && attest_b64url_encode(b, 32, x) == ATTEST_OK);
+	CU_ASSERT_FATAL(BN_bn2binpad(by, b, 32) == 32 && attest_b64url_encode(b, 32, y) == ATTEST_OK);
+	BN_free(bx);
+	BN_free(by);
+}
+
+#define TU_ASSERT_DETAIL(why_)                                                   \
+	do {                                                                     \
+		if (strstr(attest_errdetail(), (why_)) == NULL)                  \
+			fprintf(stderr, "  want \"%s\" in \"%s\"\n", (why_),       \
+				attest_errdetail());                             \
+		CU_ASSERT_PTR_NOT_NULL(strstr(attest_errdetail(), (why_)));     \
+	} while (0)
+
+static void test_federated_jwt(void)
+{
+	EVP_PKEY *ours = EVP_EC_gen("P-256"), *partner = EVP_EC_gen("P-256");
+	EVP_PKEY *p384 = EVP_EC_gen("P-384");
+	struct wl_jwks k = { 0 };
+	char jwks[1024], *x = NULL, *y = NULL, *x2 = NULL, *y2 = NULL, *tok;
+	unsigned char *der = NULL;
+	int n;
+	cJSON *claims = NULL;
+	const cJSON *sub;
+	struct wl_fedjwt fed;
+
+	CU_ASSERT_FATAL(ours != NULL && partner != NULL && p384 != NULL);
+	n = i2d_PUBKEY(ours, &der);
+	CU_ASSERT_FATAL(n > 0);
+	k.n = 1;
+	snprintf(k.kid[0], sizeof(k.kid[0]), "our-kid");
+	k.spki[0] = malloc((size_t)n);
+	CU_ASSERT_FATAL(k.spki[0] != NULL);
+	memcpy(k.spki[0], der, (size_t)n);
+	k.spki_len[0] = (size_t)n;
+	OPENSSL_free(der);
+	jwk_xy(partner, &x, &y);
+	{
+		BIGNUM *bx = NULL, *by = NULL;
+		uint8_t b[48];
+
+		CU_ASSERT_FATAL(EVP_PKEY_get_bn_param(p384, "qx", &bx) == 1 &&
+				EVP_PKEY_get_bn_param(p384, "qy", &by) == 1 &&
+				BN_bn2binpad(bx, b, 48) == 48 &&
+				attest_b64url_encode(b, 48, &x2) == ATTEST_OK &&
+				BN_bn2binpad(by, b, 48) == 48 &&
+				attest_b64url_encode(b, 48, &y2) == ATTEST_OK);
+		BN_free(bx);
+		BN_free(by);
+	}
+	snprintf(jwks, sizeof(jwks),
+		 "{\"keys\":[{\"kty\":\"EC\",\"kid\":\"p-kid\",\"use\":\"jwt-svid\",\"crv\":\"P-256\","
+		 "\"x\":\"%s\",\"y\":\"%s\"},{\"kty\":\"EC\",\"kid\":\"p384\",\"use\":\"jwt-svid\","
+		 "\"crv\":\"P-384\",\"x\":\"%s\",\"y\":\"%s\"}]}", x, y, x2, y2);
+	fed.td = "partner.example";
+	fed.jwks = jwks;
+
+	/* a partner agent's token, partner's key: valid, with its claims */
+	tok = fed_tok(partner, "p-kid", "ES256", "spiffe://partner.example/agent/a");
+	TU_ASSERT_ERR(wl_jwt_validate("fleet.example", &k, &fed, 1, tok, "svc", time(NULL),
+				      &claims), ATTEST_OK);
+	sub = cJSON_GetObjectItemCaseSensitive(claims, "sub");
+	CU_ASSERT(cJSON_IsString(sub) &&
+		  strcmp(sub->valuestring, "spiffe://partner.example/agent/a") == 0);
+	cJSON_Delete(claims);
+	claims = NULL;
+	/* the same token for another audience */
+	TU_ASSERT_ERR(wl_jwt_validate("fleet.example", &k, &fed, 1, tok, "other", time(NULL),
+				      &claims), ATTEST_E_DENIED);
+	TU_ASSERT_DETAIL("audience");
+	/* not federated (no bundle given): refused */
+	TU_ASSERT_ERR(wl_jwt_validate("fleet.example", &k, NULL, 0, tok, "svc", time(NULL), &claims),
+		      ATTEST_E_DENIED);
+	TU_ASSERT_DETAIL("neither fleet.example nor a federated one");
+	free(tok);
+	/* the partner's key cannot speak for our trust domain */
+	tok = fed_tok(partner, "p-kid", "ES256", "spiffe://fleet.example/agent/a");
+	TU_ASSERT_ERR(wl_jwt_validate("fleet.example", &k, &fed, 1, tok, "svc", time(NULL),
+				      &claims), ATTEST_E_DENIED);
+	TU_ASSERT_DETAIL("kid p-kid is not in the JWT bundle");
+	free(tok);
+	/* nor our key for the partner's, even under the partner's kid */
+	tok = fed_tok(ours, "our-kid", "ES256", "spiffe://partner.example/agent/a");
+	TU_ASSERT_ERR(wl_jwt_validate("fleet.example", &k, &fed, 1, tok, "svc", time(NULL),
+				      &claims), ATTEST_E_DENIED);
+	TU_ASSERT_DETAIL("not in trust domain partner.example's JWT bundle");
+	free(tok);
+	tok = fed_tok(ours, "p-kid", "ES256", "spiffe://partner.example/agent/a");
+	TU_ASSERT_ERR(wl_jwt_validate("fleet.example", &k, &fed, 1, tok, "svc", time(NULL),
+				      &claims), ATTEST_E_DENIED);
+	free(tok);
+	/* a P-384 key of the partner's bundle: ES256 only */
+	tok = fed_tok(partner, "p384", "ES256", "spiffe://partner.example/agent/a");
+	TU_ASSERT_ERR(wl_jwt_validate("fleet.example", &k, &fed, 1, tok, "svc", time(NULL),
+				      &claims), ATTEST_E_DENIED);
+	TU_ASSERT_DETAIL("not a P-256 key");
+	free(tok);
+	/* a sub that is no SPIFFE ID with a path */
+	tok = fed_tok(partner, "p-kid", "ES256", "spiffe://partner.example");
+	TU_ASSERT_ERR(wl_jwt_validate("fleet.example", &k, &fed, 1, tok, "svc", time(NULL),
+				      &claims), ATTEST_E_DENIED);
+	free(tok);
+	/* our own domain still validates with our key */
+	tok = fed_tok(ours, "our-kid", "ES256", "spiffe://fleet.example/agent/b");
+	TU_ASSERT_ERR(wl_jwt_validate("fleet.example", &k, &fed, 1, tok, "svc", time(NULL),
+				      &claims), ATTEST_OK);
+	cJSON_Delete(claims);
+	free(tok);
+	free(x);
+	free(y);
+	free(x2);
+	free(y2);
+	wl_jwks_clear(&k);
+	EVP_PKEY_free(ours);
+	EVP_PKEY_free(partner);
+	EVP_PKEY_free(p384);
+}
+
 int main(void)
 {
 	static const struct tu_test tests[] = {
@@ -1911,6 +2433,10 @@ int main(void)
 		{ "federation: an added trust domain's bundle on the open streams, then gone",
 		  test_federation },
 		{ "federation: the bundle parser's strictness and caps", test_federation_parser },
+		{ "federation: ValidateJWTSVID takes a federated domain's token with its own keys only",
+		  test_federated_jwt },
+		{ "federated decisions: a partner domain's agents allowed only where the policy "
+		  "names it; other CA, our ID, expired, unnamed, stale refused", test_federated_decisions },
 		{ "name constraints: the fleet option, inherited; what stock verifiers get",
 		  test_name_constraints_option },
 		{ "DNS names: the one rule (wildcards, IP literals, labels, case, dots)",

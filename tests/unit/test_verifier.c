@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <CUnit/CUnit.h>
+#include <curl/curl.h>
 #include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/rand.h>
@@ -2388,6 +2389,141 @@ static void test_report_crls(void)
 	tu_tpm_stop(&f.sw);
 }
 
+/* ---- issue 17: the caller kept on its TLS connection ---- */
+
+struct kbuf {
+	char b[8192];
+	size_t n;
+};
+
+static size_t kbuf_cb(char *p, size_t sz, size_t nm, void *arg)
+{
+	struct kbuf *k = arg;
+	size_t n = sz * nm;
+
+	if (n > sizeof(k->b) - 1 - k->n)
+		n = sizeof(k->b) - 1 - k->n;
+	memcpy(k->b + k->n, p, n);
+	k->n += n;
+	k->b[k->n] = '\0';
+	return sz * nm;
+}
+
+/* One decision on h's kept-alive connection; *fresh 1 when curl had to
+ * open a new connection for it. */
+static long keep_call(CURL *h, struct kbuf *k, long *fresh)
+{
+	long st = 0, nc = 0;
+
+	k->n = 0;
+	k->b[0] = '\0';
+	if (curl_easy_perform(h) != CURLE_OK)
+		return -1;
+	(void)curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &st);
+	(void)curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &nc);
+	*fresh = nc;
+	return st;
+}
+
+static long metric_val(struct fleet *f, const char *line)
+{
+	char out[800], *m;
+	const char *p;
+	long v = -1;
+
+	snprintf(out, sizeof(out), "%s/metrics.txt", f->v.dir);
+	CU_ASSERT_FATAL(tu_sh("curl -s --max-time 60 --cacert %s '%s/metrics' >%s", f->v.cacert,
+			      f->v.url, out) == 0);
+	m = tu_slurp(out, NULL);
+	CU_ASSERT_FATAL(m != NULL);
+	if ((p = strstr(m, line)) != NULL)
+		v = tu_leading_num(p + strlen(line));
+	free(m);
+	return v;
+}
+
+/* The caller is resolved once per connection, and a revocation still
+ * refuses the next request on a connection that stays open. */
+static void test_caller_kept_on_connection(void)
+{
+	static const char body[] = "{\"chain\":\"x\",\"action\":\"read\",\"resource\":\"r\"}";
+	struct curl_slist *hd = curl_slist_append(NULL, "Content-Type: application/json");
+	struct fleet f;
+	struct kbuf k;
+	char url[300], cert[800], key[800];
+	CURL *h = curl_easy_init();
+	long st, fresh = 0, hits0, hits1, miss0, miss1;
+	int refused = 0;
+
+	CU_ASSERT_FATAL(h != NULL && hd != NULL);
+	fleet_up(&f, NULL);
+	snprintf(url, sizeof(url), "%s/v1/decide", f.v.url);
+	snprintf(cert, sizeof(cert), "%s.pem", f.v.resource);
+	snprintf(key, sizeof(key), "%s.key", f.v.resource);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_CAINFO, f.v.cacert);
+	curl_easy_setopt(h, CURLOPT_SSLCERT, cert);
+	curl_easy_setopt(h, CURLOPT_SSLKEY, key);
+	curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_3);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
+	curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, kbuf_cb);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &k);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, 60L);
+	/* served: the decision denies (a chain that does not parse) */
+	CU_ASSERT_EQUAL(keep_call(h, &k, &fresh), 403);
+	CU_ASSERT_PTR_NOT_NULL(strstr(k.b, "ATTEST_E_PARSE"));
+	CU_ASSERT_EQUAL(fresh, 1);
+	hits0 = metric_val(&f, "attest_verifier_cache_hits_total{cache=\"caller\"} ");
+	miss0 = metric_val(&f, "attest_verifier_cache_misses_total{cache=\"caller\"} ");
+	for (int i = 0; i < 5; i++) {
+		CU_ASSERT_EQUAL(keep_call(h, &k, &fresh), 403);
+		CU_ASSERT_PTR_NOT_NULL(strstr(k.b, "ATTEST_E_PARSE"));
+		CU_ASSERT_EQUAL(fresh, 0); /* the same connection */
+	}
+	hits1 = metric_val(&f, "attest_verifier_cache_hits_total{cache=\"caller\"} ");
+	miss1 = metric_val(&f, "attest_verifier_cache_misses_total{cache=\"caller\"} ");
+	/* the five on the open connection: its caller, no store lookup */
+	CU_ASSERT_EQUAL(hits1 - hits0, 5);
+	CU_ASSERT_EQUAL(miss1, miss0);
+	CU_ASSERT(miss0 >= 1);
+	/* revoked while the connection stays open: refused on it, once the
+	 * generation the revocation bumped is applied (--sync-ms, 500 ms) */
+	CU_ASSERT_FATAL(tu_sh("attest-verifier caller revoke --state %s --name ehr-api >/dev/null",
+			      f.v.state) == 0);
+	for (int i = 0; i < 600 && !refused; i++) {
+		st = keep_call(h, &k, &fresh);
+		CU_ASSERT_EQUAL(fresh, 0);
+		if (st == 403 && strstr(k.b, "ATTEST_E_CALLER") != NULL)
+			refused = 1;
+		else {
+			CU_ASSERT_EQUAL(st, 403);
+			CU_ASSERT_PTR_NOT_NULL(strstr(k.b, "ATTEST_E_PARSE"));
+			usleep(100 * 1000);
+		}
+	}
+	CU_ASSERT(refused);
+	/* and stays refused, on this connection and a new one */
+	CU_ASSERT_EQUAL(keep_call(h, &k, &fresh), 403);
+	CU_ASSERT_PTR_NOT_NULL(strstr(k.b, "ATTEST_E_CALLER"));
+	CU_ASSERT_EQUAL(verifier_call(&f.v, AS_RESOURCE, "/v1/decide", body, NULL), 403);
+	{
+		cJSON *rep = NULL;
+
+		CU_ASSERT_EQUAL(verifier_call(&f.v, AS_RESOURCE, "/v1/decide", body, &rep), 403);
+		CU_ASSERT_STRING_EQUAL(reply_reason(rep), "ATTEST_E_CALLER");
+		cJSON_Delete(rep);
+	}
+	/* another caller is not affected */
+	CU_ASSERT_EQUAL(verifier_call(&f.v, AS_ADMIN, "/v1/hosts", NULL, NULL), 200);
+	/* an unknown name is an error */
+	CU_ASSERT_NOT_EQUAL(tu_sh("attest-verifier caller revoke --state %s --name nobody "
+				  ">/dev/null 2>&1", f.v.state), 0);
+	curl_easy_cleanup(h);
+	curl_slist_free_all(hd);
+	fleet_down(&f);
+}
+
 int main(void)
 {
 	static const struct tu_test tests[] = {
@@ -2407,6 +2543,8 @@ int main(void)
 		 test_pg_replicas},
 		{"host CA renewed only in the answer to a good quote", test_renew_after_good_quote},
 		{"callers: per-endpoint roles, unenrolled and foreign certificates", test_callers},
+		{"caller kept on its connection; revoked: refused on the open connection",
+		 test_caller_kept_on_connection},
 		{"malformed input, huge headers, many connections: still serving",
 		 test_malformed_input},
 		{"policy reload: bad file refused, good one replaces it", test_policy_reload},

@@ -31,6 +31,7 @@
 #include "tpm/tpmpolicy.h"
 #include "tpm/tpmsw.h"
 #include "x509/crl.h"
+#include "x509/x509.h"
 #include "x509/x509agent.h"
 #include "testutil.h"
 
@@ -955,6 +956,77 @@ static int verify_crl(const char *dir, const char *chain, const char *leaf_pem, 
  * chains; without one level they refuse; the host CA's CRL listing the
  * agent CA refuses that agent CA's leaves only; the issuing CA's listing
  * the host CA refuses everything below it. */
+/* Issue 17: a P-256 key's SPKI is encoded from its raw point through
+ * X509_PUBKEY, not OpenSSL's per-call provider encoder: the bytes must be
+ * exactly the encoder's (the agent parses the key with any library), for
+ * every key; other keys, and every private key PEM, keep the encoders. */
+static void test_key_encodings(void)
+{
+	uint8_t spki[600], *p;
+	size_t n;
+	char *pem = NULL;
+
+	for (int i = 0; i < 200; i++) {
+		EVP_PKEY *k = NULL, *back = NULL;
+		BIO *b = BIO_new(BIO_s_mem());
+		char *data;
+		long bl;
+		int dn;
+		const unsigned char *q;
+
+		CU_ASSERT_FATAL(b != NULL && attest_p256_keygen(&k) == ATTEST_OK);
+		TU_ASSERT_ERR(attest_spki_der(k, spki, sizeof(spki), &n), ATTEST_OK);
+		dn = i2d_PUBKEY(k, NULL);
+		CU_ASSERT_FATAL(dn == 91 && (size_t)dn == n);
+		{
+			uint8_t want[91];
+
+			p = want;
+			CU_ASSERT(i2d_PUBKEY(k, &p) == dn && memcmp(want, spki, n) == 0);
+		}
+		TU_ASSERT_ERR(attest_private_key_pem(k, &pem), ATTEST_OK);
+		CU_ASSERT_FATAL(PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL) == 1);
+		bl = BIO_get_mem_data(b, &data);
+		CU_ASSERT(pem != NULL && bl > 0 && strlen(pem) == (size_t)bl &&
+			  memcmp(pem, data, (size_t)bl) == 0);
+		/* and it parses back to the same key */
+		BIO_free(b);
+		b = BIO_new_mem_buf(pem, -1);
+		CU_ASSERT(b != NULL && (back = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL)) != NULL &&
+			  EVP_PKEY_eq(back, k) == 1);
+		q = spki;
+		EVP_PKEY_free(back);
+		CU_ASSERT((back = d2i_PUBKEY(NULL, &q, (long)n)) != NULL && EVP_PKEY_eq(back, k) == 1);
+		EVP_PKEY_free(back);
+		BIO_free(b);
+		OPENSSL_cleanse(pem, strlen(pem));
+		free(pem);
+		pem = NULL;
+		EVP_PKEY_free(k);
+	}
+	/* other keys: the encoders' output, whatever it is */
+	{
+		EVP_PKEY *k = EVP_EC_gen("P-384");
+		BIO *b = BIO_new(BIO_s_mem());
+		char *data;
+		long bl;
+
+		CU_ASSERT_FATAL(k != NULL && b != NULL);
+		TU_ASSERT_ERR(attest_spki_der(k, spki, sizeof(spki), &n), ATTEST_OK);
+		CU_ASSERT(n == (size_t)i2d_PUBKEY(k, NULL) && n != 91);
+		TU_ASSERT_ERR(attest_spki_der(k, spki, 50, &n), ATTEST_E_CRYPTO); /* too small */
+		TU_ASSERT_ERR(attest_private_key_pem(k, &pem), ATTEST_OK);
+		CU_ASSERT_FATAL(PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL) == 1);
+		bl = BIO_get_mem_data(b, &data);
+		CU_ASSERT(pem != NULL && strlen(pem) == (size_t)bl && memcmp(pem, data, (size_t)bl) == 0);
+		free(pem);
+		BIO_free(b);
+		EVP_PKEY_free(k);
+	}
+	TU_ASSERT_ERR(attest_spki_der(NULL, spki, sizeof(spki), &n), ATTEST_E_INVALID_ARG);
+	TU_ASSERT_ERR(attest_private_key_pem(NULL, &pem), ATTEST_E_INVALID_ARG);
+}
+
 static void test_crl_levels(void)
 {
 	struct env e;
@@ -1246,6 +1318,7 @@ int main(void)
 		  test_clock_outside_issuer },
 		{ "agent key bound to PCR 23 by the TPM", test_pcr_binding },
 		{ "CRLs at every level: crl_check_all, revocation, bundle refusals", test_crl_levels },
+		{ "P-256 SPKI through X509_PUBKEY and the key PEM: the encoders' bytes", test_key_encodings },
 		{ NULL, NULL },
 	};
 

@@ -1,6 +1,7 @@
-/* fedfetch.c - the front's federated bundles: fetched off the event loop,
- * installed on it (fedfetch.h). */
+/* fedset.c - federated bundles: fetched off the event loop, installed on
+ * it (fedset.h). attestd's front and the verifier each run one. */
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -13,8 +14,7 @@
 #include <event2/event.h>
 
 #include "core/err.h"
-#include "fedfetch.h"
-#include "log.h"
+#include "net/fedset.h"
 #include "net/httpc.h"
 
 #define FETCH_TIMEOUT_MS 10000
@@ -25,7 +25,8 @@ struct fed_entry {
 	/* the loop's */
 	struct fed_bundle good;
 	int have_good;
-	time_t good_at; /* wall clock, for the status */
+	time_t good_at;   /* wall clock, for the status */
+	time_t good_mono; /* monotonic: the last fetch that gave (or confirmed) it */
 	char last_err[256];
 	/* under mu: the worker's */
 	time_t due; /* monotonic seconds */
@@ -47,7 +48,25 @@ struct fedset {
 	struct fed_entry *e[FED_MAX];
 	uint32_t n;
 	uint64_t next_id, version;
+	void (*log)(void *ctx, const char *line);
+	void *log_ctx;
+	long refresh_max, retry_s;
 };
+
+static void flog(const struct fedset *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void flog(const struct fedset *s, const char *fmt, ...)
+{
+	char line[600];
+	va_list ap;
+
+	if (s->log == NULL)
+		return;
+	va_start(ap, fmt);
+	(void)vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	s->log(s->log_ctx, line);
+}
 
 static time_t mono(void)
 {
@@ -128,7 +147,7 @@ static void *worker(void *arg)
 		}
 		/* copies: the loop may replace the entry meanwhile */
 		if ((ca = malloc(e->conf.ca_len)) == NULL) {
-			e->due = now + FED_RETRY_S;
+			e->due = now + s->retry_s;
 			continue;
 		}
 		memcpy(ca, e->conf.ca, e->conf.ca_len);
@@ -158,7 +177,9 @@ static void *worker(void *arg)
 		memcpy(e->result_err, err, sizeof(err));
 		if (r == ATTEST_OK)
 			e->result = b;
-		e->due = mono() + (r == ATTEST_OK ? b.refresh_s : FED_RETRY_S);
+		e->due = mono() + (r != ATTEST_OK		   ? s->retry_s
+				   : b.refresh_s < s->refresh_max ? b.refresh_s
+								  : s->refresh_max);
 		(void)!write(s->wake[1], "f", 1);
 	}
 	pthread_mutex_unlock(&s->mu);
@@ -169,13 +190,13 @@ static void *worker(void *arg)
 
 /* A result: installed when it is good, new, and not older in
  * spiffe_sequence than the one held; otherwise the last good stays. */
-static int apply(struct fed_entry *e)
+static int apply(const struct fedset *s, struct fed_entry *e)
 {
 	struct fed_bundle *b = &e->result;
 
 	if (e->result_code != ATTEST_OK) {
 		memcpy(e->last_err, e->result_err, sizeof(e->last_err));
-		attestd_log("federation: spiffe://%s: %s; %s", e->conf.td, e->result_err,
+		flog(s, "federation: spiffe://%s: %s; %s", e->conf.td, e->result_err,
 			    e->have_good ? "the last good bundle stays" : "no bundle yet");
 		return 0;
 	}
@@ -183,7 +204,7 @@ static int apply(struct fed_entry *e)
 		snprintf(e->last_err, sizeof(e->last_err),
 			 "spiffe_sequence went back from %llu to %llu: refused",
 			 (unsigned long long)e->good.seq, (unsigned long long)b->seq);
-		attestd_log("federation: spiffe://%s: %s; the last good bundle stays", e->conf.td,
+		flog(s, "federation: spiffe://%s: %s; the last good bundle stays", e->conf.td,
 			    e->last_err);
 		fed_bundle_clear(b);
 		return 0;
@@ -193,10 +214,11 @@ static int apply(struct fed_entry *e)
 		e->good.seq = b->seq;
 		e->good.has_seq = b->has_seq;
 		e->good_at = time(NULL);
+		e->good_mono = mono();
 		fed_bundle_clear(b);
 		return 0;
 	}
-	attestd_log("federation: spiffe://%s: bundle %s: %u X.509 authorities, %u JWT keys, "
+	flog(s, "federation: spiffe://%s: bundle %s: %u X.509 authorities, %u JWT keys, "
 		    "sequence %llu, refresh %ld s", e->conf.td, e->have_good ? "changed" : "installed",
 		    b->nx509, b->njwt, (unsigned long long)b->seq, b->refresh_s);
 	fed_bundle_clear(&e->good);
@@ -204,6 +226,7 @@ static int apply(struct fed_entry *e)
 	memset(b, 0, sizeof(*b));
 	e->have_good = 1;
 	e->good_at = time(NULL);
+	e->good_mono = mono();
 	return 1;
 }
 
@@ -222,12 +245,17 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 
 		if (!e->have_result)
 			continue;
-		changed |= apply(e);
+		changed |= apply(s, e);
 		e->have_result = 0;
 		fed_bundle_clear(&e->result);
 	}
 	if (changed)
 		s->version++;
+	/* the entry is the worker's to schedule again: without this signal
+	 * it slept until its hour-long idle wait ended, so a bundle was not
+	 * fetched again per its spiffe_refresh_hint (nor a failed fetch
+	 * retried) */
+	pthread_cond_signal(&s->cv);
 	pthread_mutex_unlock(&s->mu);
 	if (changed && s->changed != NULL)
 		s->changed(s->ctx);
@@ -247,6 +275,8 @@ int fedset_new(struct event_base *base, void (*changed)(void *ctx), void *ctx,
 	s->ctx = ctx;
 	s->wake[0] = s->wake[1] = -1;
 	s->next_id = 1;
+	s->refresh_max = FED_REFRESH_MAX;
+	s->retry_s = FED_RETRY_S;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -272,7 +302,7 @@ int fedset_start(struct fedset *s)
 	r = pthread_create(&s->th, NULL, worker, s);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (r != 0) {
-		attestd_log("federation worker: %s", strerror(r));
+		flog(s, "federation worker: %s", strerror(r));
 		return -1;
 	}
 	s->started = 1;
@@ -375,6 +405,43 @@ int fedset_configure(struct fedset *s, const struct fed_list *l, int refetch)
 	return ATTEST_OK;
 }
 
+void fedset_set_log(struct fedset *s, void (*log)(void *ctx, const char *line), void *ctx)
+{
+	s->log = log;
+	s->log_ctx = ctx;
+}
+
+void fedset_set_timing(struct fedset *s, long refresh_max, long retry_s)
+{
+	pthread_mutex_lock(&s->mu);
+	s->refresh_max = refresh_max >= 1 && refresh_max <= FED_REFRESH_MAX ? refresh_max
+									   : FED_REFRESH_MAX;
+	s->retry_s = retry_s >= 1 && retry_s <= FED_RETRY_S ? retry_s : FED_RETRY_S;
+	pthread_mutex_unlock(&s->mu);
+}
+
+int fedset_find(const struct fedset *s, const char *td, struct fed_view *v, const char **err)
+{
+	memset(v, 0, sizeof(*v));
+	*err = "";
+	for (uint32_t i = 0; s != NULL && td != NULL && i < s->n; i++) {
+		const struct fed_entry *e = s->e[i];
+
+		if (strcmp(e->conf.td, td) != 0)
+			continue;
+		*err = e->last_err;
+		if (!e->have_good)
+			return 0;
+		v->td = e->conf.td;
+		v->der = e->good.der_len > 0 ? e->good.der : NULL;
+		v->der_len = e->good.der_len;
+		v->jwks = e->good.njwt > 0 ? e->good.jwks : NULL;
+		v->age_s = (int64_t)(mono() - e->good_mono);
+		return 1;
+	}
+	return -1;
+}
+
 uint32_t fedset_count(const struct fedset *s)
 {
 	return s != NULL ? s->n : 0;
@@ -391,6 +458,7 @@ int fedset_get(const struct fedset *s, uint32_t i, struct fed_view *v)
 	v->der = e->good.der_len > 0 ? e->good.der : NULL;
 	v->der_len = e->good.der_len;
 	v->jwks = e->good.njwt > 0 ? e->good.jwks : NULL;
+	v->age_s = (int64_t)(mono() - e->good_mono);
 	return 1;
 }
 
