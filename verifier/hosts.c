@@ -196,18 +196,6 @@ static int take_nonce(void *arg, const uint8_t *nonce, size_t len)
 	return ATTEST_OK;
 }
 
-/* Expired nonces leave the store off the quote path: from the 10-second
- * flush (vs_flush_cb), one DELETE for all of them. A nonce expires by its
- * own issue time (take_nonce), so a pruned record is never needed. */
-void vs_nonce_prune(struct vsrv *s)
-{
-	int r = s->store->ops->nonce_prune(s->store, vs_now());
-
-	if (r != ATTEST_OK)
-		vs_log_limited(s, r, "expired nonces not pruned: %s (%s)", attest_errname(r),
-			       attest_errdetail());
-}
-
 /* Failures the host's TPM signed (or that follow from what it signed)
  * demote it; anything before the signature check could come from anyone
  * and only gets the request refused (docs/design-notes.md). */

@@ -396,9 +396,6 @@ unsigned vs_caller_partition(struct vsrv *s, const char *name);
 /* reply.c: event callbacks and the verifier's own checkpoint, for vf_serve */
 void vs_sync_cb(evutil_socket_t fd, short what, void *arg);
 void vs_flush_cb(evutil_socket_t fd, short what, void *arg);
-/* hosts.c: expired quote nonces deleted (from vs_flush_cb, off the quote
- * path; issue 17 item 4) */
-void vs_nonce_prune(struct vsrv *s);
 void vs_checkpoint_own(struct vsrv *s);
 /* fleet.c: start-up pieces for vf_serve */
 int vs_keyed_init(struct vsrv *s) ATTEST_MUST_CHECK;
