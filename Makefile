@@ -396,7 +396,7 @@ demo: deps
 	@BUILD=$(BUILD) sh scripts/demo.sh
 
 bench: deps
-	@$(MAKE) --no-print-directory $(BINS) $(BENCH_BINS) $(EXAMPLE_BINS)
+	@$(MAKE) --no-print-directory $(BINS) $(BENCH_BINS) $(EXAMPLE_BINS) $(AGENT_BINS) $(FAULT_TCTI)
 	@BUILD=$(BUILD) sh bench/run-bench.sh || true
 
 lint: $(LIB_SO) $(LIBV_SO) $(WL_GEN_DIR)/stamp
