@@ -2280,26 +2280,29 @@ static void test_dns_names_attestd(void)
 /* ValidateJWTSVID with a federated domain's JWT bundle (wl_jwt_validate,
  * the front's check): sub's trust domain picks the key set, and a key
  * serves only its own domain. */
-static char *fed_tok(EVP_PKEY *k, const char *kid, const char *alg, const char *sub)
+static char *fed_tok(EVP_PKEY *k, const char *kid, const char *sub)
 {
 	char hdr[160], pl[320], *tok = NULL;
 
-	snprintf(hdr, sizeof(hdr), "{\"alg\":\"%s\",\"kid\":\"%s\",\"typ\":\"JWT\"}", alg, kid);
+	snprintf(hdr, sizeof(hdr), "{\"alg\":\"ES256\",\"kid\":\"%s\",\"typ\":\"JWT\"}", kid);
 	snprintf(pl, sizeof(pl), "{\"sub\":\"%s\",\"aud\":[\"svc\"],\"exp\":%lld,\"iat\":%lld}",
 		 sub, (long long)time(NULL) + 300, (long long)time(NULL));
 	CU_ASSERT_FATAL(attest_jws_sign(k, hdr, pl, 8192, &tok) == ATTEST_OK);
 	return tok;
 }
 
-static void jwk_xy(EVP_PKEY *k, char **x, char **y)
+/* k's JWK coordinates x and y, size bytes each (32: P-256, 48: P-384) */
+static void jwk_xy(EVP_PKEY *k, int size, char **x, char **y)
 {
 	BIGNUM *bx = NULL, *by = NULL;
-	uint8_t b[32];
+	uint8_t b[48];
 
-	CU_ASSERT_FATAL(EVP_PKEY_get_bn_param(k, "qx", &bx) == 1 &&
+	CU_ASSERT_FATAL(size <= (int)sizeof(b) && EVP_PKEY_get_bn_param(k, "qx", &bx) == 1 &&
 			EVP_PKEY_get_bn_param(k, "qy", &by) == 1);
-	CU_ASSERT_FATAL(BN_bn2binpad(bx, b, 32) == 32 && attest_b64url_encode(b, 32, x) == ATTEST_OK);
-	CU_ASSERT_FATAL(BN_bn2binpad(by, b, 32) == 32 && attest_b64url_encode(b, 32, y) == ATTEST_OK);
+	CU_ASSERT_FATAL(BN_bn2binpad(bx, b, size) == size &&
+			attest_b64url_encode(b, (size_t)size, x) == ATTEST_OK);
+	CU_ASSERT_FATAL(BN_bn2binpad(by, b, size) == size &&
+			attest_b64url_encode(b, (size_t)size, y) == ATTEST_OK);
 	BN_free(bx);
 	BN_free(by);
 }
@@ -2311,6 +2314,23 @@ static void jwk_xy(EVP_PKEY *k, char **x, char **y)
 				attest_errdetail());                             \
 		CU_ASSERT_PTR_NOT_NULL(strstr(attest_errdetail(), (why_)));     \
 	} while (0)
+
+/* A token of key under kid for sub, refused by ValidateJWTSVID's check for
+ * audience "svc" with why in the detail (NULL: any detail). */
+static void fed_refused(const struct wl_jwks *k, const struct wl_fedjwt *fed, EVP_PKEY *key,
+			const char *kid, const char *sub, const char *why)
+{
+	char *tok = fed_tok(key, kid, sub);
+	cJSON *claims = NULL;
+
+	TU_ASSERT_ERR(wl_jwt_validate("fleet.example", k, fed, 1, tok, "svc", time(NULL), &claims),
+		      ATTEST_E_DENIED);
+	CU_ASSERT_PTR_NULL(claims);
+	if (why != NULL)
+		TU_ASSERT_DETAIL(why);
+	cJSON_Delete(claims);
+	free(tok);
+}
 
 static void test_federated_jwt(void)
 {
@@ -2334,20 +2354,8 @@ static void test_federated_jwt(void)
 	memcpy(k.spki[0], der, (size_t)n);
 	k.spki_len[0] = (size_t)n;
 	OPENSSL_free(der);
-	jwk_xy(partner, &x, &y);
-	{
-		BIGNUM *bx = NULL, *by = NULL;
-		uint8_t b[48];
-
-		CU_ASSERT_FATAL(EVP_PKEY_get_bn_param(p384, "qx", &bx) == 1 &&
-				EVP_PKEY_get_bn_param(p384, "qy", &by) == 1 &&
-				BN_bn2binpad(bx, b, 48) == 48 &&
-				attest_b64url_encode(b, 48, &x2) == ATTEST_OK &&
-				BN_bn2binpad(by, b, 48) == 48 &&
-				attest_b64url_encode(b, 48, &y2) == ATTEST_OK);
-		BN_free(bx);
-		BN_free(by);
-	}
+	jwk_xy(partner, 32, &x, &y);
+	jwk_xy(p384, 48, &x2, &y2);
 	snprintf(jwks, sizeof(jwks),
 		 "{\"keys\":[{\"kty\":\"EC\",\"kid\":\"p-kid\",\"use\":\"jwt-svid\",\"crv\":\"P-256\","
 		 "\"x\":\"%s\",\"y\":\"%s\"},{\"kty\":\"EC\",\"kid\":\"p384\",\"use\":\"jwt-svid\","
@@ -2356,7 +2364,7 @@ static void test_federated_jwt(void)
 	fed.jwks = jwks;
 
 	/* a partner agent's token, partner's key: valid, with its claims */
-	tok = fed_tok(partner, "p-kid", "ES256", "spiffe://partner.example/agent/a");
+	tok = fed_tok(partner, "p-kid", "spiffe://partner.example/agent/a");
 	TU_ASSERT_ERR(wl_jwt_validate("fleet.example", &k, &fed, 1, tok, "svc", time(NULL),
 				      &claims), ATTEST_OK);
 	sub = cJSON_GetObjectItemCaseSensitive(claims, "sub");
@@ -2374,34 +2382,19 @@ static void test_federated_jwt(void)
 	TU_ASSERT_DETAIL("neither fleet.example nor a federated one");
 	free(tok);
 	/* the partner's key cannot speak for our trust domain */
-	tok = fed_tok(partner, "p-kid", "ES256", "spiffe://fleet.example/agent/a");
-	TU_ASSERT_ERR(wl_jwt_validate("fleet.example", &k, &fed, 1, tok, "svc", time(NULL),
-				      &claims), ATTEST_E_DENIED);
-	TU_ASSERT_DETAIL("kid p-kid is not in the JWT bundle");
-	free(tok);
+	fed_refused(&k, &fed, partner, "p-kid", "spiffe://fleet.example/agent/a",
+		    "kid p-kid is not in the JWT bundle");
 	/* nor our key for the partner's, even under the partner's kid */
-	tok = fed_tok(ours, "our-kid", "ES256", "spiffe://partner.example/agent/a");
-	TU_ASSERT_ERR(wl_jwt_validate("fleet.example", &k, &fed, 1, tok, "svc", time(NULL),
-				      &claims), ATTEST_E_DENIED);
-	TU_ASSERT_DETAIL("not in trust domain partner.example's JWT bundle");
-	free(tok);
-	tok = fed_tok(ours, "p-kid", "ES256", "spiffe://partner.example/agent/a");
-	TU_ASSERT_ERR(wl_jwt_validate("fleet.example", &k, &fed, 1, tok, "svc", time(NULL),
-				      &claims), ATTEST_E_DENIED);
-	free(tok);
+	fed_refused(&k, &fed, ours, "our-kid", "spiffe://partner.example/agent/a",
+		    "not in trust domain partner.example's JWT bundle");
+	fed_refused(&k, &fed, ours, "p-kid", "spiffe://partner.example/agent/a", NULL);
 	/* a P-384 key of the partner's bundle: ES256 only */
-	tok = fed_tok(partner, "p384", "ES256", "spiffe://partner.example/agent/a");
-	TU_ASSERT_ERR(wl_jwt_validate("fleet.example", &k, &fed, 1, tok, "svc", time(NULL),
-				      &claims), ATTEST_E_DENIED);
-	TU_ASSERT_DETAIL("not a P-256 key");
-	free(tok);
+	fed_refused(&k, &fed, partner, "p384", "spiffe://partner.example/agent/a",
+		    "not a P-256 key");
 	/* a sub that is no SPIFFE ID with a path */
-	tok = fed_tok(partner, "p-kid", "ES256", "spiffe://partner.example");
-	TU_ASSERT_ERR(wl_jwt_validate("fleet.example", &k, &fed, 1, tok, "svc", time(NULL),
-				      &claims), ATTEST_E_DENIED);
-	free(tok);
+	fed_refused(&k, &fed, partner, "p-kid", "spiffe://partner.example", NULL);
 	/* our own domain still validates with our key */
-	tok = fed_tok(ours, "our-kid", "ES256", "spiffe://fleet.example/agent/b");
+	tok = fed_tok(ours, "our-kid", "spiffe://fleet.example/agent/b");
 	TU_ASSERT_ERR(wl_jwt_validate("fleet.example", &k, &fed, 1, tok, "svc", time(NULL),
 				      &claims), ATTEST_OK);
 	cJSON_Delete(claims);
