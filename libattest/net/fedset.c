@@ -230,6 +230,22 @@ static int apply(const struct fedset *s, struct fed_entry *e)
 	return 1;
 }
 
+/* The loop changed the entries under s->mu (a result installed, the list
+ * replaced): a new version if a bundle changed, the worker woken to
+ * schedule them again (without the signal it slept until its hour-long
+ * idle wait ended, so a bundle was not fetched again per its
+ * spiffe_refresh_hint, nor a failed fetch retried), the lock released,
+ * then the owner told. */
+static void settled(struct fedset *s, int changed)
+{
+	if (changed)
+		s->version++;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	if (changed && s->changed != NULL)
+		s->changed(s->ctx);
+}
+
 static void on_wake(evutil_socket_t fd, short what, void *arg)
 {
 	struct fedset *s = arg;
@@ -249,16 +265,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 		e->have_result = 0;
 		fed_bundle_clear(&e->result);
 	}
-	if (changed)
-		s->version++;
-	/* the entry is the worker's to schedule again: without this signal
-	 * it slept until its hour-long idle wait ended, so a bundle was not
-	 * fetched again per its spiffe_refresh_hint (nor a failed fetch
-	 * retried) */
-	pthread_cond_signal(&s->cv);
-	pthread_mutex_unlock(&s->mu);
-	if (changed && s->changed != NULL)
-		s->changed(s->ctx);
+	settled(s, changed);
 }
 
 int fedset_new(struct event_base *base, void (*changed)(void *ctx), void *ctx,
@@ -396,12 +403,7 @@ int fedset_configure(struct fedset *s, const struct fed_list *l, int refetch)
 		}
 	memcpy(s->e, next, sizeof(next));
 	s->n = l->n;
-	if (changed)
-		s->version++;
-	pthread_cond_signal(&s->cv);
-	pthread_mutex_unlock(&s->mu);
-	if (changed && s->changed != NULL)
-		s->changed(s->ctx);
+	settled(s, changed);
 	return ATTEST_OK;
 }
 
